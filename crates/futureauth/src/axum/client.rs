@@ -1,0 +1,93 @@
+//! Who is calling: client IP (socket peer, or `X-Forwarded-For` from trusted proxies only),
+//! user agent and browser origin.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Once};
+
+use axum::extract::{ConnectInfo, FromRequestParts};
+use axum::http::{header, request::Parts, HeaderMap};
+use ipnet::IpNet;
+
+use crate::FutureAuth;
+
+/// Request facts the flows need.
+pub(crate) struct Client {
+    pub ip: Option<IpAddr>,
+    pub user_agent: Option<String>,
+    /// The `Origin` header, already checked by the CSRF guard.
+    pub origin: Option<String>,
+}
+
+impl FromRequestParts<Arc<FutureAuth>> for Client {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, auth: &Arc<FutureAuth>) -> Result<Self, Self::Rejection> {
+        let peer = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
+        if peer.is_none() {
+            static WARN: Once = Once::new();
+            WARN.call_once(|| {
+                tracing::warn!(
+                    "futureauth: client IP unknown, per-IP rate limits are off; serve with \
+                     into_make_service_with_connect_info::<SocketAddr>()"
+                )
+            });
+        }
+        let text = |name| parts.headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_string);
+        Ok(Self {
+            ip: peer.map(|peer| client_ip(peer, &parts.headers, &auth.config().trusted_proxies)),
+            user_agent: text(header::USER_AGENT),
+            origin: text(header::ORIGIN),
+        })
+    }
+}
+
+/// The socket peer, unless it is a trusted proxy: then the right-most `X-Forwarded-For`
+/// entry that is not itself a trusted proxy. Entries left of it could be forged.
+pub(crate) fn client_ip(peer: IpAddr, headers: &HeaderMap, trusted: &[IpNet]) -> IpAddr {
+    let is_trusted = |ip: &IpAddr| trusted.iter().any(|net| net.contains(ip));
+    if !is_trusted(&peer) {
+        return peer;
+    }
+    let hops = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .collect::<Vec<_>>();
+    let mut client = peer;
+    for hop in hops.into_iter().rev() {
+        let Ok(ip) = hop.parse::<IpAddr>() else { break };
+        client = ip;
+        if !is_trusted(&ip) {
+            break;
+        }
+    }
+    client
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::HeaderValue;
+
+    fn xff(v: &str) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert("x-forwarded-for", HeaderValue::from_str(v).unwrap());
+        h
+    }
+
+    #[test]
+    fn forwarded_for_is_ignored_without_trusted_proxies() {
+        let peer: IpAddr = "203.0.113.9".parse().unwrap();
+        assert_eq!(client_ip(peer, &xff("1.2.3.4"), &[]), peer);
+    }
+
+    #[test]
+    fn trusted_proxy_yields_rightmost_untrusted_hop() {
+        let proxy: IpAddr = "10.0.0.2".parse().unwrap();
+        let trusted = ["10.0.0.0/8".parse().unwrap()];
+        let got = client_ip(proxy, &xff("6.6.6.6, 198.51.100.7, 10.0.0.1"), &trusted);
+        assert_eq!(got, "198.51.100.7".parse::<IpAddr>().unwrap());
+    }
+}

@@ -1,0 +1,93 @@
+//! The session cookie and bearer token.
+
+use axum::http::{header, HeaderMap, HeaderValue};
+
+use crate::config::FutureAuthConfig;
+
+/// Where a request's session token came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum TokenSource {
+    Bearer,
+    Cookie,
+}
+
+/// The session token: `Authorization: Bearer` first (mobile and CLI clients), else the cookie.
+pub(crate) fn session_token<'a>(headers: &'a HeaderMap, cookie_name: &str) -> Option<(&'a str, TokenSource)> {
+    let bearer = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+        .map(str::trim)
+        .filter(|t| !t.is_empty());
+    if let Some(token) = bearer {
+        return Some((token, TokenSource::Bearer));
+    }
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(name, value)| *name == cookie_name && !value.is_empty())
+        .map(|(_, value)| (value.trim_matches('"'), TokenSource::Cookie))
+}
+
+/// `Set-Cookie` for a fresh session: HttpOnly, SameSite=Lax, Path=/, Max-Age, Secure unless
+/// turned off for plain-http development.
+pub(crate) fn set_session(config: &FutureAuthConfig, token: &str) -> Option<HeaderValue> {
+    cookie(config, token, config.session_ttl.as_secs())
+}
+
+/// `Set-Cookie` that deletes the session cookie.
+pub(crate) fn clear_session(config: &FutureAuthConfig) -> Option<HeaderValue> {
+    cookie(config, "", 0)
+}
+
+fn cookie(config: &FutureAuthConfig, value: &str, max_age: u64) -> Option<HeaderValue> {
+    let secure = if config.cookie_secure { "; Secure" } else { "" };
+    let text = format!(
+        "{}={value}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age}{secure}",
+        config.cookie_name
+    );
+    HeaderValue::from_str(&text).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(header::HeaderName, &str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.append(k.clone(), HeaderValue::from_str(v).unwrap());
+        }
+        h
+    }
+
+    #[test]
+    fn reads_the_named_cookie_among_others() {
+        let h = headers(&[(header::COOKIE, "a=1; futureauth_session=tok; b=2")]);
+        assert_eq!(session_token(&h, "futureauth_session"), Some(("tok", TokenSource::Cookie)));
+        let h = headers(&[(header::COOKIE, "xfutureauth_session=no")]);
+        assert_eq!(session_token(&h, "futureauth_session"), None);
+    }
+
+    #[test]
+    fn bearer_wins_over_cookie() {
+        let h = headers(&[(header::COOKIE, "futureauth_session=c"), (header::AUTHORIZATION, "Bearer b")]);
+        assert_eq!(session_token(&h, "futureauth_session"), Some(("b", TokenSource::Bearer)));
+    }
+
+    #[test]
+    fn cookie_flags() {
+        let mut c = FutureAuthConfig::default();
+        let v = set_session(&c, "tok").unwrap();
+        assert_eq!(
+            v.to_str().unwrap(),
+            "futureauth_session=tok; Path=/; HttpOnly; SameSite=Lax; Max-Age=2592000; Secure"
+        );
+        c.cookie_secure = false;
+        assert!(!clear_session(&c).unwrap().to_str().unwrap().contains("Secure"));
+        assert!(clear_session(&c).unwrap().to_str().unwrap().contains("Max-Age=0"));
+    }
+}

@@ -1,0 +1,70 @@
+//! The [`AuthSession`] extractor.
+
+use std::sync::Arc;
+
+use axum::extract::{FromRequestParts, OptionalFromRequestParts};
+use axum::http::request::Parts;
+
+use super::cookie::session_token;
+use super::rejection::ApiError;
+use crate::model::{Session, User};
+use crate::FutureAuth;
+
+/// The signed-in user of a request, from the session cookie or an
+/// `Authorization: Bearer` token. Rejects with `401 {"error": {"code": "unauthorized", ...}}`.
+///
+/// Your state must give access to the [`FutureAuth`] through `AsRef<Arc<FutureAuth>>`. Use
+/// `Option<AuthSession>` for routes that also serve signed-out visitors.
+///
+/// ```
+/// use axum::Json;
+/// use futureauth::axum::AuthSession;
+///
+/// async fn me(auth: AuthSession) -> Json<serde_json::Value> {
+///     Json(serde_json::json!({ "id": auth.user.id, "email": auth.user.email }))
+/// }
+///
+/// async fn home(auth: Option<AuthSession>) -> String {
+///     match auth {
+///         Some(auth) => format!("hello {}", auth.user.id),
+///         None => "hello stranger".to_string(),
+///     }
+/// }
+/// ```
+#[derive(Debug, Clone)]
+pub struct AuthSession {
+    /// The signed-in user.
+    pub user: User,
+    /// The session (its `token` field is empty).
+    pub session: Session,
+}
+
+async fn lookup(parts: &Parts, auth: &FutureAuth) -> Result<Option<AuthSession>, ApiError> {
+    let Some((token, _)) = session_token(&parts.headers, &auth.config().cookie_name) else {
+        return Ok(None);
+    };
+    let found = auth.get_session(token).await?;
+    Ok(found.map(|(user, session)| AuthSession { user, session }))
+}
+
+impl<S> FromRequestParts<S> for AuthSession
+where
+    S: Send + Sync + AsRef<Arc<FutureAuth>>,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        lookup(parts, state.as_ref()).await?.ok_or_else(ApiError::unauthorized)
+    }
+}
+
+impl<S> OptionalFromRequestParts<S> for AuthSession
+where
+    S: Send + Sync + AsRef<Arc<FutureAuth>>,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Option<Self>, Self::Rejection> {
+        lookup(parts, state.as_ref()).await
+    }
+}

@@ -1,0 +1,229 @@
+//! The HTTP API under `/api/auth/`.
+
+use std::sync::Arc;
+
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{DefaultBodyLimit, FromRequest, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{middleware, Json, Router};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::client::Client;
+use super::cookie::{clear_session, session_token, set_session, TokenSource};
+use super::csrf;
+use super::rejection::ApiError;
+use crate::model::{OtpChannel, Session, User};
+use crate::FutureAuth;
+
+/// Largest request body the auth routes read.
+const BODY_LIMIT: usize = 16 * 1024;
+
+/// The auth routes, for `.merge()` into your router (they already start with `/api/auth/`).
+///
+/// | route | body | answer |
+/// |---|---|---|
+/// | `POST /api/auth/send-otp` | `{"email": ...}` or `{"phone": "+1..."}` | `{"ok": true}` |
+/// | `POST /api/auth/verify-otp` | `{"email" or "phone", "code"}` | `{"user", "session"}` + cookie |
+/// | `POST /api/auth/send-magic-link` | `{"email", "callback_url"}` | `{"ok": true}` |
+/// | `POST /api/auth/verify-magic-link` | `{"token"}` | `{"user", "session"}` + cookie |
+/// | `GET /api/auth/session` (alias `get-session`) | | `{"user", "session"}` or 401 |
+/// | `POST /api/auth/sign-out` | | `{"ok": true}`, cookie cleared |
+/// | `GET /api/auth/sessions` | | `{"sessions": [...]}` of the signed-in user |
+/// | `POST /api/auth/revoke-session` | `{"id"}` | `{"ok": true}` |
+/// | `POST /api/auth/sign-out-all` | | `{"ok": true, "revoked": n}`, cookie cleared |
+///
+/// Errors are `{"error": {"code", "message"}}` with a 4xx status (429 carries
+/// `Retry-After`). State-changing routes reject cross-site browser requests.
+pub fn auth_router<S>(auth: Arc<FutureAuth>) -> Router<S>
+where
+    S: Clone + Send + Sync + 'static,
+{
+    Router::new()
+        .route("/api/auth/send-otp", post(send_otp))
+        .route("/api/auth/verify-otp", post(verify_otp))
+        .route("/api/auth/send-magic-link", post(send_magic_link))
+        .route("/api/auth/verify-magic-link", post(verify_magic_link))
+        .route("/api/auth/session", get(session))
+        .route("/api/auth/get-session", get(session))
+        .route("/api/auth/sign-out", post(sign_out))
+        .route("/api/auth/sessions", get(list_sessions))
+        .route("/api/auth/revoke-session", post(revoke_session))
+        .route("/api/auth/sign-out-all", post(sign_out_all))
+        .layer(middleware::from_fn_with_state(auth.clone(), csrf::guard))
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .with_state(auth)
+}
+
+/// `axum::Json` whose rejections are [`ApiError`]s.
+struct Body<T>(T);
+
+impl<T, S> FromRequest<S> for Body<T>
+where
+    Json<T>: FromRequest<S, Rejection = JsonRejection>,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, Self::Rejection> {
+        Ok(Self(Json::<T>::from_request(req, state).await?.0))
+    }
+}
+
+#[derive(Deserialize)]
+struct SendOtp {
+    email: Option<String>,
+    phone: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct VerifyOtp {
+    email: Option<String>,
+    phone: Option<String>,
+    code: String,
+}
+
+#[derive(Deserialize)]
+struct SendMagicLink {
+    email: String,
+    callback_url: String,
+}
+
+#[derive(Deserialize)]
+struct VerifyMagicLink {
+    token: String,
+}
+
+#[derive(Deserialize)]
+struct RevokeSession {
+    id: String,
+}
+
+/// Exactly one of `email` and `phone`.
+fn pick(email: Option<String>, phone: Option<String>) -> Result<(OtpChannel, String), ApiError> {
+    match (email, phone) {
+        (Some(email), None) => Ok((OtpChannel::Email, email)),
+        (None, Some(phone)) => Ok((OtpChannel::Phone, phone)),
+        _ => Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_request",
+            "send exactly one of \"email\" and \"phone\"",
+        )),
+    }
+}
+
+fn ok() -> Json<serde_json::Value> {
+    Json(json!({ "ok": true }))
+}
+
+fn with_cookie(mut response: Response, cookie: Option<HeaderValue>) -> Response {
+    if let Some(cookie) = cookie {
+        response.headers_mut().append(header::SET_COOKIE, cookie);
+    }
+    response
+}
+
+fn signed_in(auth: &FutureAuth, user: User, session: Session) -> Response {
+    let cookie = set_session(auth.config(), &session.token);
+    let mut response = with_cookie(Json(json!({ "user": user, "session": session })).into_response(), cookie);
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+async fn send_otp(State(auth): State<Arc<FutureAuth>>, client: Client, Body(body): Body<SendOtp>) -> Result<Response, ApiError> {
+    let (channel, destination) = pick(body.email, body.phone)?;
+    auth.send_otp_from(channel, &destination, client.ip).await?;
+    Ok(ok().into_response())
+}
+
+async fn verify_otp(State(auth): State<Arc<FutureAuth>>, client: Client, Body(body): Body<VerifyOtp>) -> Result<Response, ApiError> {
+    let (_, identifier) = pick(body.email, body.phone)?;
+    let ip = client.ip.map(|ip| ip.to_string());
+    let (user, session) = auth
+        .verify_otp(&identifier, &body.code, ip.as_deref(), client.user_agent.as_deref())
+        .await?;
+    Ok(signed_in(&auth, user, session))
+}
+
+async fn send_magic_link(
+    State(auth): State<Arc<FutureAuth>>,
+    client: Client,
+    Body(body): Body<SendMagicLink>,
+) -> Result<Response, ApiError> {
+    auth.send_magic_link_from(&body.email, &body.callback_url, client.ip, client.origin.as_deref())
+        .await?;
+    Ok(ok().into_response())
+}
+
+async fn verify_magic_link(
+    State(auth): State<Arc<FutureAuth>>,
+    client: Client,
+    Body(body): Body<VerifyMagicLink>,
+) -> Result<Response, ApiError> {
+    let ip = client.ip.map(|ip| ip.to_string());
+    let (user, session) = auth
+        .verify_magic_link(&body.token, ip.as_deref(), client.user_agent.as_deref())
+        .await?;
+    Ok(signed_in(&auth, user, session))
+}
+
+/// The signed-in user; re-issues the cookie when the session slid forward.
+async fn session(State(auth): State<Arc<FutureAuth>>, headers: HeaderMap) -> Result<Response, ApiError> {
+    let (token, source) = session_token(&headers, &auth.config().cookie_name).ok_or_else(ApiError::unauthorized)?;
+    let (user, session, extended) = auth.get_session_checked(token).await?.ok_or_else(ApiError::unauthorized)?;
+    let cookie = (extended && source == TokenSource::Cookie)
+        .then(|| set_session(auth.config(), token))
+        .flatten();
+    Ok(with_cookie(Json(json!({ "user": user, "session": session })).into_response(), cookie))
+}
+
+async fn sign_out(State(auth): State<Arc<FutureAuth>>, headers: HeaderMap) -> Result<Response, ApiError> {
+    if let Some((token, _)) = session_token(&headers, &auth.config().cookie_name) {
+        auth.revoke_session(token).await?;
+    }
+    Ok(with_cookie(ok().into_response(), clear_session(auth.config())))
+}
+
+/// The signed-in user and session, for the routes below.
+async fn current(auth: &FutureAuth, headers: &HeaderMap) -> Result<(User, Session), ApiError> {
+    let (token, _) = session_token(headers, &auth.config().cookie_name).ok_or_else(ApiError::unauthorized)?;
+    auth.get_session(token).await?.ok_or_else(ApiError::unauthorized)
+}
+
+async fn list_sessions(State(auth): State<Arc<FutureAuth>>, headers: HeaderMap) -> Result<Response, ApiError> {
+    let (user, current) = current(&auth, &headers).await?;
+    let sessions: Vec<_> = auth
+        .list_sessions(&user.id)
+        .await?
+        .into_iter()
+        .map(|s| {
+            let mut v = json!(s);
+            v["current"] = json!(s.id == current.id);
+            v
+        })
+        .collect();
+    Ok(Json(json!({ "sessions": sessions })).into_response())
+}
+
+async fn revoke_session(
+    State(auth): State<Arc<FutureAuth>>,
+    headers: HeaderMap,
+    Body(body): Body<RevokeSession>,
+) -> Result<Response, ApiError> {
+    let (user, _) = current(&auth, &headers).await?;
+    if !auth.revoke_user_session(&user.id, &body.id).await? {
+        return Err(ApiError::new(StatusCode::NOT_FOUND, "session_not_found", "no such session"));
+    }
+    Ok(ok().into_response())
+}
+
+async fn sign_out_all(State(auth): State<Arc<FutureAuth>>, headers: HeaderMap) -> Result<Response, ApiError> {
+    let (user, _) = current(&auth, &headers).await?;
+    let revoked = auth.revoke_all_sessions(&user.id).await?;
+    let body = Json(json!({ "ok": true, "revoked": revoked }));
+    Ok(with_cookie(body.into_response(), clear_session(auth.config())))
+}

@@ -1,0 +1,92 @@
+//! The one error type of the SDK.
+
+use std::time::Duration;
+
+use crate::delivery::DeliveryError;
+
+/// Everything that can go wrong in FutureAuth.
+///
+/// Every variant has a stable machine-readable [`code`](FutureAuthError::code), which the
+/// Axum integration sends to clients as `{"error": {"code": ..., "message": ...}}`.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum FutureAuthError {
+    /// The database failed (connection lost, constraint, ...).
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+
+    /// The code or link could not be delivered; no usable code was left behind.
+    #[error("delivery failed: {0}")]
+    Delivery(#[from] DeliveryError),
+
+    /// Not a valid email address.
+    #[error("invalid email address")]
+    InvalidEmail,
+
+    /// Not a valid phone number in international (E.164) form, such as `+15551234567`.
+    #[error("invalid phone number: use international format, e.g. +15551234567")]
+    InvalidPhone,
+
+    /// The magic-link callback URL is not http(s) or points to an origin that is not allowed.
+    #[error("callback URL not allowed: {0}")]
+    CallbackNotAllowed(String),
+
+    /// The code is wrong, or there is no pending code for this identifier.
+    #[error("invalid code")]
+    InvalidCode,
+
+    /// The code was right once but has expired.
+    #[error("code expired, request a new one")]
+    CodeExpired,
+
+    /// The code received too many wrong guesses and no longer works.
+    #[error("too many wrong attempts, request a new code")]
+    TooManyAttempts,
+
+    /// The magic link is unknown or already used.
+    #[error("invalid or already used magic link")]
+    InvalidMagicLink,
+
+    /// The magic link has expired.
+    #[error("magic link expired, request a new one")]
+    MagicLinkExpired,
+
+    /// A rate limit was hit; try again after `retry_after`.
+    #[error("too many requests, retry in {} s", retry_after.as_secs())]
+    RateLimited {
+        /// How long until the limit resets.
+        retry_after: Duration,
+    },
+
+    /// No such user.
+    #[error("user not found")]
+    UserNotFound,
+
+    /// The configuration can never work; the message says how to fix it.
+    #[error("invalid FutureAuth configuration: {0}")]
+    Config(String),
+}
+
+impl FutureAuthError {
+    /// A stable, machine-readable error code (`snake_case`).
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Database(_) => "internal_error",
+            Self::Delivery(_) => "delivery_failed",
+            Self::InvalidEmail => "invalid_email",
+            Self::InvalidPhone => "invalid_phone",
+            Self::CallbackNotAllowed(_) => "callback_not_allowed",
+            Self::InvalidCode => "invalid_code",
+            Self::CodeExpired => "code_expired",
+            Self::TooManyAttempts => "too_many_attempts",
+            Self::InvalidMagicLink => "invalid_magic_link",
+            Self::MagicLinkExpired => "magic_link_expired",
+            Self::RateLimited { .. } => "rate_limited",
+            Self::UserNotFound => "user_not_found",
+            Self::Config(_) => "invalid_config",
+        }
+    }
+}
+
+/// `Result` with [`FutureAuthError`].
+pub type Result<T, E = FutureAuthError> = std::result::Result<T, E>;

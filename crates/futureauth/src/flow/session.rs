@@ -1,0 +1,78 @@
+//! Sessions: created at sign-in, checked on every request, slid forward when used.
+
+use chrono::{DateTime, Utc};
+
+use super::{clip, Ctx};
+use crate::error::Result;
+use crate::identifier::Identifier;
+use crate::model::{Session, User};
+use crate::store::NewSession;
+use crate::token::{ct_eq, generate_id, generate_token, hash_token};
+
+/// Longest token we look up; anything longer is not ours.
+const MAX_TOKEN_LEN: usize = 256;
+
+/// Finds or creates the verified user and opens a session for them.
+pub(crate) async fn sign_in(
+    ctx: &Ctx<'_>,
+    identifier: &Identifier,
+    ip: Option<&str>,
+    user_agent: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<(User, Session)> {
+    let user = ctx.store.upsert_verified_user(identifier, &generate_id(), now).await?;
+    let token = generate_token();
+    let new = NewSession {
+        id: generate_id(),
+        user_id: &user.id,
+        token_hash: &hash_token(&token),
+        expires_at: now + ctx.config.session_ttl,
+        ip_address: clip(ip, 64),
+        user_agent: clip(user_agent, 512),
+        now,
+    };
+    ctx.store.insert_session(&new).await?;
+    let session = Session {
+        id: new.id.clone(),
+        user_id: user.id.clone(),
+        token,
+        expires_at: new.expires_at,
+        ip_address: new.ip_address.map(str::to_string),
+        user_agent: new.user_agent.map(str::to_string),
+        created_at: now,
+    };
+    Ok((user, session))
+}
+
+/// The result of a session check.
+pub(crate) struct Checked {
+    pub user: User,
+    pub session: Session,
+    /// The expiry moved forward: a cookie should be re-issued.
+    pub extended: bool,
+}
+
+/// One indexed query; plus one write at most once per half-life, when a session used past
+/// half its life is extended to a full `session_ttl` again.
+pub(crate) async fn check(ctx: &Ctx<'_>, token: &str) -> Result<Option<Checked>> {
+    if token.is_empty() || token.len() > MAX_TOKEN_LEN {
+        return Ok(None);
+    }
+    let now = Utc::now();
+    let token_hash = hash_token(token);
+    let Some((user, mut session, stored_hash)) = ctx.store.find_session(&token_hash, now).await? else {
+        return Ok(None);
+    };
+    if !ct_eq(&stored_hash, &token_hash) {
+        return Ok(None);
+    }
+    let ttl = ctx.config.session_ttl;
+    let mut extended = false;
+    let half_life = chrono::TimeDelta::from_std(ttl / 2).unwrap_or(chrono::TimeDelta::MAX);
+    if session.expires_at - now < half_life {
+        session.expires_at = now + ttl;
+        ctx.store.extend_session(&session.id, session.expires_at).await?;
+        extended = true;
+    }
+    Ok(Some(Checked { user, session, extended }))
+}

@@ -1,0 +1,324 @@
+//! # FutureAuth
+//!
+//! Passwordless sign-in for Rust web apps: magic links, email codes and SMS codes. Users,
+//! sessions and codes live in **your** database (Postgres, or SQLite with the `sqlite`
+//! feature); the FutureAuth service only delivers the messages.
+//!
+//! ```no_run
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! use futureauth::{FutureAuth, FutureAuthConfig, OtpChannel};
+//! use sqlx::PgPool;
+//! use std::sync::Arc;
+//!
+//! let pool = PgPool::connect(&std::env::var("DATABASE_URL")?).await?;
+//! let auth = FutureAuth::new(pool.clone(), FutureAuthConfig {
+//!     api_url: "https://future-auth.com".to_string(),
+//!     secret_key: std::env::var("FUTUREAUTH_SECRET_KEY")?,
+//!     project_name: "My App".to_string(),
+//!     ..Default::default()
+//! });
+//! auth.ensure_tables().await?; // creates "user", session, verification (idempotent)
+//!
+//! auth.send_otp(OtpChannel::Email, "user@example.com").await?;
+//! let (user, session) = auth
+//!     .verify_otp("user@example.com", "a1b2c3", Some("127.0.0.1"), Some("Mozilla/5.0"))
+//!     .await?;
+//! // Put `session.token` in the `futureauth_session` cookie; later:
+//! if let Some((user, _session)) = auth.get_session(&session.token).await? {
+//!     println!("signed in as {:?}", user.email);
+//! }
+//! # let _ = user; Ok(()) }
+//! ```
+//!
+//! With the `axum-integration` feature (on by default), [`axum::auth_router`] serves the
+//! HTTP API and [`axum::AuthSession`] authenticates handlers.
+//!
+//! ## Security model
+//! - Codes and tokens come from the OS CSPRNG; codes are uniform over `[a-z0-9]` (no modulo
+//!   bias), link and session tokens carry 256 bits.
+//! - Only hashes are stored: SHA-256 for tokens, HMAC-SHA256 for short codes, keyed by the
+//!   project secret key (which is not in the database). Comparisons are constant-time.
+//! - Codes are single-use, expire, die after `max_otp_attempts` wrong guesses, and a new
+//!   code replaces the old one; each of these is one atomic SQL statement, so concurrent
+//!   requests cannot exceed the limits or use a code twice.
+//! - Failed verifications are also limited per email/phone across codes, and sends and
+//!   verifies are rate-limited per identifier and per client IP in the database.
+//! - Sessions slide: a session used after half its life is extended, with one write per
+//!   half-life at most.
+
+#![warn(missing_docs)]
+
+pub mod config;
+pub mod delivery;
+pub mod error;
+mod flow;
+mod identifier;
+mod model;
+mod rate_limit;
+mod store;
+mod token;
+
+#[cfg(feature = "axum-integration")]
+pub mod axum;
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use chrono::Utc;
+
+pub use async_trait::async_trait;
+pub use config::{FutureAuthConfig, RateLimit, RateLimits};
+pub use error::{FutureAuthError, Result};
+pub use identifier::{normalize_email, normalize_phone, Identifier};
+pub use model::{CleanupReport, OtpChannel, Session, User};
+/// The sqlx this crate uses (0.8): build your pool with it to be sure the types match.
+pub use sqlx;
+pub use store::Database;
+
+use delivery::{Delivery, HttpDelivery};
+use flow::Ctx;
+use store::Store;
+use token::CodeKey;
+
+/// The SQL that creates (or upgrades) FutureAuth's Postgres tables, for apps that run
+/// their own migrations. [`FutureAuth::ensure_tables`] runs the same script.
+#[cfg(feature = "postgres")]
+pub fn migration_sql() -> &'static str {
+    store::postgres_schema()
+}
+
+/// The SQL that creates FutureAuth's SQLite tables.
+#[cfg(feature = "sqlite")]
+pub fn sqlite_migration_sql() -> &'static str {
+    store::sqlite_schema()
+}
+
+/// The FutureAuth SDK: sign-in flows over your database and a delivery.
+///
+/// Cheap to share: wrap it in an [`Arc`] and put it in your app state.
+pub struct FutureAuth {
+    config: FutureAuthConfig,
+    store: Arc<dyn Store>,
+    delivery: Arc<dyn Delivery>,
+    code_key: CodeKey,
+}
+
+impl std::fmt::Debug for FutureAuth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FutureAuth")
+            .field("api_url", &self.config.api_url)
+            .field("project_name", &self.config.project_name)
+            .finish_non_exhaustive()
+    }
+}
+
+impl FutureAuth {
+    /// FutureAuth over a `PgPool` (or a `SqlitePool` with the `sqlite` feature), delivering
+    /// through the FutureAuth service at `config.api_url`.
+    ///
+    /// Nothing is checked or touched yet: call [`ensure_tables`](Self::ensure_tables) at
+    /// start-up, which also [validates](Self::validate) the configuration.
+    pub fn new(db: impl Into<Database>, config: FutureAuthConfig) -> Self {
+        let delivery = Arc::new(HttpDelivery::new(&config.api_url, &config.secret_key));
+        let code_key = if config.secret_key.is_empty() {
+            CodeKey::random()
+        } else {
+            CodeKey::derive(&config.secret_key)
+        };
+        Self { store: db.into().into_store(), delivery, code_key, config }
+    }
+
+    /// Replaces the delivery, e.g. with a [`DevOutbox`](delivery::DevOutbox) in development.
+    pub fn with_delivery(mut self, delivery: impl Delivery) -> Self {
+        self.delivery = Arc::new(delivery);
+        self
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &FutureAuthConfig {
+        &self.config
+    }
+
+    /// Checks that this configuration can work, with a message that says how to fix it.
+    pub fn validate(&self) -> Result<()> {
+        self.config.validate()?;
+        if self.delivery.requires_secret_key() && self.config.secret_key.trim().is_empty() {
+            return Err(FutureAuthError::Config(format!(
+                "secret_key is empty but codes are delivered by the FutureAuth service at {}; \
+                 set FUTUREAUTH_SECRET_KEY to your project's vx_sec_... key, \
+                 or use futureauth::delivery::DevOutbox for local development",
+                self.config.api_url
+            )));
+        }
+        Ok(())
+    }
+
+    /// Validates the configuration, then creates the `"user"`, `session` and `verification`
+    /// tables (and a rate-limit table), or upgrades them in place: tables made by
+    /// futureauth 0.4 and 0.5 keep their users and their signed-in sessions. Idempotent and
+    /// safe to run from several instances at once.
+    pub async fn ensure_tables(&self) -> Result<()> {
+        self.validate()?;
+        self.store.migrate().await
+    }
+
+    fn ctx(&self) -> Ctx<'_> {
+        Ctx {
+            store: self.store.as_ref(),
+            delivery: self.delivery.as_ref(),
+            config: &self.config,
+            code_key: &self.code_key,
+        }
+    }
+
+    /// Sends a one-time code by email or SMS. Any live code of that address is replaced.
+    ///
+    /// Answers the same whether or not the address belongs to a user.
+    pub async fn send_otp(&self, channel: OtpChannel, destination: &str) -> Result<()> {
+        flow::otp::send(&self.ctx(), channel, destination, None).await
+    }
+
+    /// [`send_otp`](Self::send_otp), also counting against the per-IP send limit.
+    pub async fn send_otp_from(&self, channel: OtpChannel, destination: &str, client_ip: Option<IpAddr>) -> Result<()> {
+        flow::otp::send(&self.ctx(), channel, destination, client_ip).await
+    }
+
+    /// Checks a code sent to `identifier` (email or phone). On success the user is found or
+    /// created and a new session is returned; put `session.token` in the cookie.
+    pub async fn verify_otp(
+        &self,
+        identifier: &str,
+        code: &str,
+        ip_address: Option<&str>,
+        user_agent: Option<&str>,
+    ) -> Result<(User, Session)> {
+        flow::otp::verify(&self.ctx(), identifier, code, ip_address, user_agent).await
+    }
+
+    /// Emails a magic link `callback_url?token=...`. The callback must be http(s) and, when
+    /// `allowed_origins` is set, on one of those origins.
+    pub async fn send_magic_link(&self, email: &str, callback_url: &str) -> Result<()> {
+        let callback = flow::magic_link::check_callback(callback_url, &self.config.allowed_origins)?;
+        flow::magic_link::send(&self.ctx(), email, callback, None).await
+    }
+
+    /// [`send_magic_link`](Self::send_magic_link) for a request from `client_ip` whose own
+    /// origin is `request_origin`: the callback must be on that origin or an allowed one.
+    pub async fn send_magic_link_from(
+        &self,
+        email: &str,
+        callback_url: &str,
+        client_ip: Option<IpAddr>,
+        request_origin: Option<&str>,
+    ) -> Result<()> {
+        let mut allowed = self.config.allowed_origins.clone();
+        allowed.extend(request_origin.map(str::to_string));
+        if allowed.is_empty() {
+            return Err(FutureAuthError::CallbackNotAllowed(
+                "the request has no origin and allowed_origins is empty".to_string(),
+            ));
+        }
+        let callback = flow::magic_link::check_callback(callback_url, &allowed)?;
+        flow::magic_link::send(&self.ctx(), email, callback, client_ip).await
+    }
+
+    /// Uses a magic-link token (once). On success the user is found or created and a new
+    /// session is returned.
+    pub async fn verify_magic_link(
+        &self,
+        token: &str,
+        ip_address: Option<&str>,
+        user_agent: Option<&str>,
+    ) -> Result<(User, Session)> {
+        flow::magic_link::verify(&self.ctx(), token, ip_address, user_agent).await
+    }
+
+    /// The user and session of a session token, or `None` if it is unknown, revoked or
+    /// expired. One indexed query; a session past half its life is extended.
+    pub async fn get_session(&self, token: &str) -> Result<Option<(User, Session)>> {
+        Ok(flow::session::check(&self.ctx(), token).await?.map(|c| (c.user, c.session)))
+    }
+
+    /// Like [`get_session`](Self::get_session), also telling whether the expiry moved
+    /// forward (so a cookie should be re-issued).
+    pub async fn get_session_checked(&self, token: &str) -> Result<Option<(User, Session, bool)>> {
+        Ok(flow::session::check(&self.ctx(), token).await?.map(|c| (c.user, c.session, c.extended)))
+    }
+
+    /// Signs one session out. Unknown tokens are ignored.
+    pub async fn revoke_session(&self, token: &str) -> Result<()> {
+        if !token.is_empty() {
+            self.store.delete_session_by_hash(&token::hash_token(token)).await?;
+        }
+        Ok(())
+    }
+
+    /// Signs a user out of one of their sessions by its public id; false if there was none.
+    pub async fn revoke_user_session(&self, user_id: &str, session_id: &str) -> Result<bool> {
+        self.store.delete_user_session(user_id, session_id).await
+    }
+
+    /// Signs a user out everywhere; returns how many sessions ended.
+    pub async fn revoke_all_sessions(&self, user_id: &str) -> Result<u64> {
+        self.store.delete_user_sessions(user_id).await
+    }
+
+    /// A user's active sessions, newest first (without tokens).
+    pub async fn list_sessions(&self, user_id: &str) -> Result<Vec<Session>> {
+        self.store.list_sessions(user_id, Utc::now()).await
+    }
+
+    /// Looks a user up by id.
+    pub async fn get_user(&self, id: &str) -> Result<Option<User>> {
+        self.store.user_by_id(id).await
+    }
+
+    /// Looks a user up by email (normalised first).
+    pub async fn get_user_by_email(&self, email: &str) -> Result<Option<User>> {
+        match normalize_email(email) {
+            Ok(email) => self.store.user_by_email(&email).await,
+            Err(_) => Ok(None),
+        }
+    }
+
+    /// Looks a user up by phone number (normalised to E.164 first).
+    pub async fn get_user_by_phone(&self, phone: &str) -> Result<Option<User>> {
+        match normalize_phone(phone) {
+            Ok(phone) => self.store.user_by_phone(&phone).await,
+            Err(_) => Ok(None),
+        }
+    }
+
+    /// Sets a user's display name.
+    pub async fn update_user_name(&self, user_id: &str, name: &str) -> Result<User> {
+        self.store
+            .update_user_name(user_id, name, Utc::now())
+            .await?
+            .ok_or(FutureAuthError::UserNotFound)
+    }
+
+    /// Replaces a user's metadata.
+    pub async fn set_user_metadata(&self, user_id: &str, metadata: serde_json::Value) -> Result<User> {
+        self.store
+            .set_user_metadata(user_id, &metadata, Utc::now())
+            .await?
+            .ok_or(FutureAuthError::UserNotFound)
+    }
+
+    /// Merges the top-level keys of `patch` (a JSON object) into a user's metadata.
+    pub async fn merge_user_metadata(&self, user_id: &str, patch: serde_json::Value) -> Result<User> {
+        let serde_json::Value::Object(patch) = patch else {
+            return Err(FutureAuthError::Config("merge_user_metadata takes a JSON object".to_string()));
+        };
+        self.store
+            .merge_user_metadata(user_id, &patch, Utc::now())
+            .await?
+            .ok_or(FutureAuthError::UserNotFound)
+    }
+
+    /// Deletes expired sessions and codes, dead codes and old rate-limit counters. Run it
+    /// now and then (e.g. hourly); nothing depends on it for correctness.
+    pub async fn cleanup_expired(&self) -> Result<CleanupReport> {
+        self.store.cleanup(Utc::now(), self.config.max_otp_attempts).await
+    }
+}

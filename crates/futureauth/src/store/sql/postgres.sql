@@ -1,0 +1,95 @@
+-- FutureAuth schema for Postgres.
+-- Idempotent: safe on every start. Upgrades tables made by futureauth 0.4 and 0.5 in place.
+-- Several app instances may run it at once; the advisory lock serialises them.
+SELECT pg_advisory_xact_lock(4012460581);
+
+CREATE TABLE IF NOT EXISTS "user" (
+    id TEXT PRIMARY KEY,
+    email TEXT UNIQUE,
+    phone_number TEXT UNIQUE,
+    name TEXT NOT NULL DEFAULT '',
+    email_verified BOOLEAN NOT NULL DEFAULT FALSE,
+    phone_number_verified BOOLEAN NOT NULL DEFAULT FALSE,
+    metadata JSONB NOT NULL DEFAULT '{}',
+    created_at TIMESTAMPTZ NOT NULL DEFAULT NOW(),
+    updated_at TIMESTAMPTZ NOT NULL DEFAULT NOW()
+);
+ALTER TABLE "user" ADD COLUMN IF NOT EXISTS metadata JSONB NOT NULL DEFAULT '{}';
+
+CREATE TABLE IF NOT EXISTS session (
+    id TEXT PRIMARY KEY,
+    user_id TEXT NOT NULL REFERENCES "user"(id) ON DELETE CASCADE,
+    token_hash TEXT NOT NULL UNIQUE,
+    expires_at TIMESTAMPTZ NOT NULL,
+    ip_address TEXT,
+    user_agent TEXT,
+    created_at TIMESTAMPTZ NOT NULL DEFAULT NOW()
+);
+
+-- futureauth 0.4 stored session tokens in plain text. Hash them in place (hex SHA-256, the
+-- format 0.5 and this crate look up), so that nobody is signed out by the upgrade.
+DO $$ BEGIN
+    IF EXISTS (SELECT 1 FROM information_schema.columns
+               WHERE table_schema = current_schema() AND table_name = 'session' AND column_name = 'token') THEN
+        ALTER TABLE session ADD COLUMN IF NOT EXISTS token_hash TEXT;
+        UPDATE session SET token_hash = encode(sha256(convert_to(token, 'UTF8')), 'hex') WHERE token_hash IS NULL;
+        ALTER TABLE session ALTER COLUMN token_hash SET NOT NULL;
+        ALTER TABLE session DROP COLUMN token;
+        CREATE UNIQUE INDEX IF NOT EXISTS session_token_hash_key ON session(token_hash);
+    END IF;
+END $$;
+DROP INDEX IF EXISTS idx_session_token;
+DROP INDEX IF EXISTS idx_session_token_hash; -- futureauth 0.5's copy of the unique index
+CREATE INDEX IF NOT EXISTS idx_session_user ON session(user_id);
+
+CREATE TABLE IF NOT EXISTS verification (
+    id TEXT PRIMARY KEY,
+    identifier TEXT NOT NULL,
+    code_hash TEXT NOT NULL,
+    expires_at TIMESTAMPTZ NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    created_at TIMESTAMPTZ NOT NULL DEFAULT NOW(),
+    kind TEXT NOT NULL DEFAULT 'otp'
+);
+ALTER TABLE verification ADD COLUMN IF NOT EXISTS attempts INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE verification ADD COLUMN IF NOT EXISTS kind TEXT NOT NULL DEFAULT 'otp';
+
+-- futureauth 0.4 stored codes and magic-link tokens in plain text: hash them in place.
+DO $$ BEGIN
+    IF EXISTS (SELECT 1 FROM information_schema.columns
+               WHERE table_schema = current_schema() AND table_name = 'verification' AND column_name = 'code') THEN
+        ALTER TABLE verification ADD COLUMN IF NOT EXISTS code_hash TEXT;
+        UPDATE verification SET code_hash = encode(sha256(convert_to(code, 'UTF8')), 'hex') WHERE code_hash IS NULL;
+        ALTER TABLE verification ALTER COLUMN code_hash SET NOT NULL;
+        ALTER TABLE verification DROP COLUMN code;
+    END IF;
+END $$;
+
+-- One-time upgrade steps, run while the rate-limit table (new in this version) is absent.
+DO $$ BEGIN
+    IF to_regclass('futureauth_rate_limit') IS NULL THEN
+        -- Pending one-time codes of 0.4/0.5 were hashed without a key and cannot be checked
+        -- under the keyed hash; they live minutes and a new code is one click away.
+        -- Magic-link tokens use the same hash as before and keep working.
+        DELETE FROM verification WHERE kind = 'otp' AND code_hash NOT LIKE 'hmac-sha256:%';
+        -- One live code per identifier and kind.
+        DELETE FROM verification v USING verification w
+         WHERE v.identifier = w.identifier AND v.kind = w.kind
+           AND (v.created_at, v.id) < (w.created_at, w.id);
+        -- Emails are compared lower-cased from now on; fold old ones where that merges nobody.
+        UPDATE "user" u SET email = lower(btrim(u.email))
+         WHERE u.email IS NOT NULL AND u.email <> lower(btrim(u.email))
+           AND NOT EXISTS (SELECT 1 FROM "user" o
+                            WHERE o.id <> u.id AND lower(btrim(o.email)) = lower(btrim(u.email)));
+    END IF;
+END $$;
+CREATE UNIQUE INDEX IF NOT EXISTS verification_identifier_kind_key ON verification(identifier, kind);
+CREATE INDEX IF NOT EXISTS idx_verification_code_hash ON verification(code_hash);
+DROP INDEX IF EXISTS idx_verification_identifier; -- covered by verification_identifier_kind_key
+DROP INDEX IF EXISTS idx_verification_code;
+
+CREATE TABLE IF NOT EXISTS futureauth_rate_limit (
+    key TEXT PRIMARY KEY,
+    window_end BIGINT NOT NULL,
+    count INTEGER NOT NULL
+);

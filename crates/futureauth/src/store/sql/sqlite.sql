@@ -1,0 +1,42 @@
+-- FutureAuth schema for SQLite. Idempotent: safe on every start.
+-- Timestamps are INTEGER milliseconds since the Unix epoch (UTC).
+CREATE TABLE IF NOT EXISTS "user" (
+    id TEXT PRIMARY KEY,
+    email TEXT UNIQUE,
+    phone_number TEXT UNIQUE,
+    name TEXT NOT NULL DEFAULT '',
+    email_verified INTEGER NOT NULL DEFAULT 0,
+    phone_number_verified INTEGER NOT NULL DEFAULT 0,
+    metadata TEXT NOT NULL DEFAULT '{}',
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS session (
+    id TEXT PRIMARY KEY,
+    user_id TEXT NOT NULL REFERENCES "user"(id) ON DELETE CASCADE,
+    token_hash TEXT NOT NULL UNIQUE,
+    expires_at INTEGER NOT NULL,
+    ip_address TEXT,
+    user_agent TEXT,
+    created_at INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS idx_session_user ON session(user_id);
+
+CREATE TABLE IF NOT EXISTS verification (
+    id TEXT PRIMARY KEY,
+    identifier TEXT NOT NULL,
+    code_hash TEXT NOT NULL,
+    expires_at INTEGER NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    created_at INTEGER NOT NULL,
+    kind TEXT NOT NULL DEFAULT 'otp',
+    UNIQUE (identifier, kind)
+);
+CREATE INDEX IF NOT EXISTS idx_verification_code_hash ON verification(code_hash);
+
+CREATE TABLE IF NOT EXISTS futureauth_rate_limit (
+    key TEXT PRIMARY KEY,
+    window_end INTEGER NOT NULL,
+    count INTEGER NOT NULL
+);
