@@ -1,0 +1,115 @@
+//! Documentation routes: the OpenAPI document, a self-contained `/docs` page and `/llms.txt`.
+
+use axum::http::header;
+use axum::response::{Html, IntoResponse};
+use axum::Json;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+use super::error::{ErrorBody, ErrorDetail};
+use super::messages::{MessageResponse, SendBody, SendResponse};
+
+/// The integration guide for AI coding assistants, served at `/llms.txt`.
+pub const LLMS_TXT: &str = include_str!("../../docs/llms.md");
+
+/// The OpenAPI description of `/api/v1`.
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "FutureAuth delivery API",
+        description = "Delivers FutureAuth sign-in codes and magic links by email (Resend) and SMS (Twilio)."
+    ),
+    paths(super::messages::send, super::messages::get, openapi_json),
+    components(schemas(SendBody, SendResponse, MessageResponse, ErrorBody, ErrorDetail)),
+    modifiers(&SecretKeyAuth),
+    tags((name = "delivery", description = "Queue messages and read their delivery status"))
+)]
+pub struct ApiDoc;
+
+struct SecretKeyAuth;
+
+impl Modify for SecretKeyAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "secret_key",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("vx_sec_…")
+                    .description(Some("The project's secret key"))
+                    .build(),
+            ),
+        );
+    }
+}
+
+/// This OpenAPI 3.1 document.
+#[utoipa::path(
+    get,
+    path = "/api/v1/openapi.json",
+    tag = "delivery",
+    responses((status = 200, description = "The OpenAPI document", content_type = "application/json"))
+)]
+pub async fn openapi_json() -> impl IntoResponse {
+    Json(ApiDoc::openapi())
+}
+
+/// `GET /llms.txt` as `text/plain`.
+pub async fn llms_txt() -> impl IntoResponse {
+    ([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], LLMS_TXT)
+}
+
+/// Escapes text for HTML.
+pub fn escape_html(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// `GET /docs`: the operations of the OpenAPI document as a self-contained page (no external assets).
+pub async fn docs_page() -> Html<String> {
+    let doc = ApiDoc::openapi();
+    let mut body = String::new();
+    for (path, item) in &doc.paths.paths {
+        let ops = [
+            ("GET", &item.get),
+            ("POST", &item.post),
+            ("PUT", &item.put),
+            ("DELETE", &item.delete),
+            ("PATCH", &item.patch),
+        ];
+        for (method, op) in ops {
+            let Some(op) = op else { continue };
+            body.push_str(&format!(
+                "<section><h2><code>{method} {}</code></h2><p><strong>{}</strong></p><p>{}</p><ul>",
+                escape_html(path),
+                escape_html(op.summary.as_deref().unwrap_or("")),
+                escape_html(op.description.as_deref().unwrap_or("")).replace('\n', "<br>"),
+            ));
+            for (status, _) in &op.responses.responses {
+                body.push_str(&format!("<li>{}</li>", escape_html(status)));
+            }
+            body.push_str("</ul></section>");
+        }
+    }
+    Html(format!(
+        "<!doctype html><html><head><meta charset=\"utf-8\"><title>{title}</title>\
+         <style>body{{font-family:sans-serif;max-width:50rem;margin:2rem auto;padding:0 1rem}}\
+         section{{border-top:1px solid #ddd;padding:.5rem 0}}code{{background:#f4f4f4;padding:0 .2rem}}</style>\
+         </head><body><h1>{title}</h1><p>Machine-readable: <a href=\"/api/v1/openapi.json\">/api/v1/openapi.json</a> · \
+         Integration guide: <a href=\"/llms.txt\">/llms.txt</a></p>\
+         <p>All calls need <code>Authorization: Bearer vx_sec_…</code>. Errors are \
+         <code>{{\"error\": {{\"code\": \"…\", \"message\": \"…\"}}}}</code>.</p>{body}</body></html>",
+        title = escape_html(&doc.info.title),
+    ))
+}

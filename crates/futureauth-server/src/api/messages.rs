@@ -1,0 +1,163 @@
+//! `POST /api/v1/otp/send` and `GET /api/v1/messages/{id}`.
+
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::Json;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::error::{ApiError, ErrorBody};
+use super::extract::{ApiJson, AuthProject};
+use super::AppState;
+use crate::service::SendRequest;
+use crate::store::Message;
+
+/// Body of `POST /api/v1/otp/send`. Unknown fields are ignored.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct SendBody {
+    /// `email`, `sms` or `magic_link`.
+    #[schema(example = "email")]
+    pub channel: String,
+    /// Email address (email, magic_link) or E.164 number `+` and 8–15 digits (sms).
+    #[schema(example = "user@example.com")]
+    pub destination: String,
+    /// email/sms: the code, 4–32 characters `[A-Za-z0-9]`. magic_link: the token,
+    /// 16–128 characters `[A-Za-z0-9_-]`.
+    #[schema(example = "482913")]
+    pub code: String,
+    /// Accepted for compatibility but never displayed: messages show the project's registered name.
+    pub project_name: Option<String>,
+    /// magic_link only: link = `callback_url` + `?token=` (or `&token=`) + URL-encoded token.
+    /// Must be http(s) with an origin allowed for the project.
+    pub callback_url: Option<String>,
+    /// magic_link only, used when `callback_url` is absent: a full link whose origin is allowed
+    /// and whose single `token` query parameter equals `code`.
+    pub link: Option<String>,
+}
+
+/// Answer of an accepted send.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SendResponse {
+    /// Message id (`msg_…`).
+    #[schema(example = "msg_3k9x0q2m5n7p1r4t6v8w0y2z")]
+    pub id: String,
+    /// `queued` for a new message; for an idempotent replay, the message's current status.
+    #[schema(example = "queued")]
+    pub status: String,
+}
+
+/// Delivery status of a message.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MessageResponse {
+    /// Message id.
+    pub id: String,
+    /// `email`, `sms` or `magic_link`.
+    pub channel: String,
+    /// `queued`, `sent` or `failed`.
+    pub status: String,
+    /// Delivery attempts started.
+    pub attempts: i64,
+    /// The provider's reason of the last failure, or null.
+    pub error: Option<String>,
+    /// RFC 3339.
+    pub created_at: String,
+    /// RFC 3339, when the provider accepted it.
+    pub sent_at: Option<String>,
+}
+
+fn rfc3339(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
+        .unwrap_or_default()
+}
+
+impl From<Message> for MessageResponse {
+    fn from(m: Message) -> Self {
+        MessageResponse {
+            status: m.status().as_str().to_owned(),
+            id: m.id,
+            channel: m.channel,
+            attempts: m.attempts,
+            error: m.last_error,
+            created_at: rfc3339(m.created_at),
+            sent_at: m.sent_at.map(rfc3339),
+        }
+    }
+}
+
+/// Queue a sign-in code or magic link for delivery.
+///
+/// Answers 202 once the message is durably written to the outbox; delivery happens in the
+/// background (poll `GET /api/v1/messages/{id}`). With `Idempotency-Key`, a repeated request
+/// returns the original message and never sends twice.
+#[utoipa::path(
+    post,
+    path = "/api/v1/otp/send",
+    tag = "delivery",
+    request_body = SendBody,
+    params(("Idempotency-Key" = Option<String>, Header, description = "1–255 visible ASCII characters; the same key from the same project returns the original message")),
+    responses(
+        (status = 202, description = "Queued", body = SendResponse),
+        (status = 400, description = "Malformed JSON", body = ErrorBody),
+        (status = 401, description = "Missing, unknown or revoked key (`invalid_api_key`)", body = ErrorBody),
+        (status = 413, description = "Body over 16 KiB", body = ErrorBody),
+        (status = 415, description = "Not JSON", body = ErrorBody),
+        (status = 422, description = "Invalid request (`unknown_channel`, `invalid_destination`, `invalid_code`, `callback_not_allowed`, `callback_url_required`, `sms_country_not_allowed`, …)", body = ErrorBody),
+        (status = 429, description = "Rate limited (`rate_limited`), see `Retry-After`", body = ErrorBody),
+    ),
+    security(("secret_key" = []))
+)]
+pub async fn send(
+    State(state): State<AppState>,
+    AuthProject(project): AuthProject,
+    headers: HeaderMap,
+    ApiJson(body): ApiJson<SendBody>,
+) -> Result<(StatusCode, Json<SendResponse>), ApiError> {
+    let idempotency_key = match headers.get("idempotency-key") {
+        Some(v) => Some(v.to_str().map_err(|_| {
+            ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_idempotency_key",
+                "Idempotency-Key must be visible ASCII",
+            )
+        })?),
+        None => None,
+    };
+    let req = SendRequest {
+        channel: body.channel,
+        destination: body.destination,
+        code: body.code,
+        callback_url: body.callback_url,
+        link: body.link,
+    };
+    let accepted = state.sender.send(&project, &req, idempotency_key).await?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(SendResponse {
+            status: accepted.message.status().as_str().to_owned(),
+            id: accepted.message.id,
+        }),
+    ))
+}
+
+/// Delivery status of one of the project's messages.
+#[utoipa::path(
+    get,
+    path = "/api/v1/messages/{id}",
+    tag = "delivery",
+    params(("id" = String, Path, description = "Message id (`msg_…`)")),
+    responses(
+        (status = 200, description = "The message", body = MessageResponse),
+        (status = 401, description = "Missing, unknown or revoked key", body = ErrorBody),
+        (status = 404, description = "No such message in this project", body = ErrorBody),
+    ),
+    security(("secret_key" = []))
+)]
+pub async fn get(
+    State(state): State<AppState>,
+    AuthProject(project): AuthProject,
+    Path(id): Path<String>,
+) -> Result<Json<MessageResponse>, ApiError> {
+    let message = state.sender.status(&project, &id).await?;
+    Ok(Json(message.into()))
+}

@@ -1,0 +1,62 @@
+//! Operational routes: health, readiness and the dev outbox.
+
+use axum::extract::State;
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{Html, IntoResponse, Response};
+use axum::Json;
+use serde_json::json;
+
+use super::docs::escape_html;
+use super::error::ApiError;
+use super::AppState;
+
+/// `GET /healthz`: the process is up (always 200).
+pub async fn healthz() -> impl IntoResponse {
+    Json(json!({"status": "ok"}))
+}
+
+/// `GET /readyz`: 200 when the database answers, else 503.
+pub async fn readyz(State(state): State<AppState>) -> Response {
+    match state.store.ping().await {
+        Ok(()) => Json(json!({"status": "ready", "database": state.store.backend_name()})).into_response(),
+        Err(e) => {
+            tracing::warn!(error = %e, "readiness check failed");
+            ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "database_unavailable", "the database does not answer")
+                .into_response()
+        }
+    }
+}
+
+/// `GET /dev/outbox`: the last messages of the dev outbox; JSON for `Accept: application/json`,
+/// else an HTML page. 404 when real providers are configured.
+pub async fn dev_outbox(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let Some(outbox) = state.delivery.dev_outbox() else {
+        return ApiError::not_found().into_response();
+    };
+    let entries = outbox.entries();
+    let wants_json = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|a| a.contains("application/json"));
+    if wants_json {
+        return Json(json!({ "messages": entries })).into_response();
+    }
+    let mut rows = String::new();
+    for e in &entries {
+        rows.push_str(&format!(
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td><pre>{}</pre></td></tr>",
+            escape_html(&e.at),
+            e.channel,
+            escape_html(&e.to),
+            escape_html(e.subject.as_deref().unwrap_or("")),
+            escape_html(&e.text),
+        ));
+    }
+    Html(format!(
+        "<!doctype html><html><head><meta charset=\"utf-8\"><title>Dev outbox</title>\
+         <style>body{{font-family:sans-serif;margin:2rem}}td{{border-top:1px solid #ddd;vertical-align:top;padding:.3rem}}</style></head>\
+         <body><h1>Dev outbox</h1><p><strong>Nothing is really sent:</strong> no provider keys are configured. \
+         Newest first, last 100 kept.</p><table><tr><th>at</th><th>channel</th><th>to</th><th>subject</th><th>text</th></tr>{rows}</table></body></html>"
+    ))
+    .into_response()
+}

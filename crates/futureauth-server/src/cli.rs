@@ -1,0 +1,201 @@
+//! The command line: `serve` (default) and the admin commands for projects and keys.
+
+use std::io::Write;
+
+use clap::{Parser, Subcommand};
+use serde_json::json;
+use thiserror::Error;
+
+use crate::config::Config;
+use crate::error::StoreError;
+use crate::service::projects::{self, AdminError, ProjectInput};
+use crate::service::now_ms;
+use crate::store::Store;
+
+/// `futureauth-server [serve]` runs the delivery service; other subcommands administer projects.
+#[derive(Debug, Parser)]
+#[command(name = "futureauth-server", version, about = "FutureAuth delivery service")]
+pub struct Cli {
+    /// Settings (flags or environment variables).
+    #[command(flatten)]
+    pub config: Config,
+    /// What to do (default: serve).
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the HTTP server and delivery workers (the default).
+    Serve,
+    /// Manage projects.
+    #[command(subcommand)]
+    Project(ProjectCommand),
+    /// Manage secret keys.
+    #[command(subcommand)]
+    Key(KeyCommand),
+}
+
+/// `project …`
+#[derive(Debug, Subcommand)]
+pub enum ProjectCommand {
+    /// Create a project and print its secret key (shown once).
+    Create {
+        /// Display name used in every message.
+        #[arg(long)]
+        name: String,
+        /// Default magic-link callback URL; its origin is allowed automatically.
+        #[arg(long)]
+        callback_url: Option<String>,
+        /// Another allowed callback origin (repeatable).
+        #[arg(long = "allowed-origin")]
+        allowed_origins: Vec<String>,
+        /// Allowed SMS country calling-code prefix (repeatable; default +1 and +44).
+        #[arg(long = "sms-prefix")]
+        sms_prefixes: Vec<String>,
+        /// Email sender for this project, e.g. `Acme <login@acme.com>`.
+        #[arg(long)]
+        email_from: Option<String>,
+        /// Print `{"project_id": "...", "secret_key": "..."}`.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List projects.
+    List {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// `key …`
+#[derive(Debug, Subcommand)]
+pub enum KeyCommand {
+    /// Issue a new key for a project and revoke its old ones.
+    Rotate {
+        /// Project id.
+        #[arg(long)]
+        project: String,
+        /// Print `{"project_id": "...", "secret_key": "..."}`.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke keys by display prefix (first 12 characters) or all keys of a project.
+    Revoke {
+        /// Display prefix, e.g. `vx_sec_AbCdE`.
+        #[arg(long, required_unless_present = "project", conflicts_with = "project")]
+        key_prefix: Option<String>,
+        /// Revoke every key of this project.
+        #[arg(long)]
+        project: Option<String>,
+    },
+}
+
+/// Failure of an admin command.
+#[derive(Debug, Error)]
+pub enum CliError {
+    /// Invalid input or unknown project.
+    #[error(transparent)]
+    Admin(#[from] AdminError),
+    /// Database failure.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Writing the output failed.
+    #[error("cannot write output: {0}")]
+    Io(#[from] std::io::Error),
+    /// Nothing matched.
+    #[error("{0}")]
+    NothingMatched(String),
+}
+
+/// Runs an admin command (anything but `serve`) against `store`, writing to `out`.
+pub async fn run_admin(command: &Command, store: &Store, out: &mut dyn Write) -> Result<(), CliError> {
+    match command {
+        Command::Serve => Ok(()),
+        Command::Project(ProjectCommand::Create {
+            name,
+            callback_url,
+            allowed_origins,
+            sms_prefixes,
+            email_from,
+            json,
+        }) => {
+            let created = projects::create_project(
+                store,
+                ProjectInput {
+                    name: name.clone(),
+                    callback_url: callback_url.clone(),
+                    allowed_origins: allowed_origins.clone(),
+                    sms_prefixes: sms_prefixes.clone(),
+                    email_from: email_from.clone(),
+                },
+            )
+            .await?;
+            if *json {
+                writeln!(
+                    out,
+                    "{}",
+                    json!({"project_id": created.project.id, "secret_key": created.secret_key})
+                )?;
+            } else {
+                let p = &created.project;
+                writeln!(out, "Created project {} ({})", p.name, p.id)?;
+                writeln!(out, "Allowed origins: {}", p.allowed_origins.join(", "))?;
+                writeln!(out, "SMS prefixes:    {}", p.sms_prefixes.join(", "))?;
+                writeln!(out, "Secret key (shown once, store it now): {}", created.secret_key)?;
+            }
+            Ok(())
+        }
+        Command::Project(ProjectCommand::List { json }) => {
+            let projects = store.list_projects().await?;
+            if *json {
+                let mut list = Vec::new();
+                for p in &projects {
+                    let keys = store.list_keys(&p.id).await?;
+                    let active: Vec<&str> = keys
+                        .iter()
+                        .filter(|k| k.revoked_at.is_none())
+                        .map(|k| k.key_prefix.as_str())
+                        .collect();
+                    list.push(json!({
+                        "id": p.id, "name": p.name, "allowed_origins": p.allowed_origins,
+                        "callback_url": p.callback_url, "email_from": p.email_from,
+                        "sms_prefixes": p.sms_prefixes, "created_at": p.created_at,
+                        "active_key_prefixes": active,
+                    }));
+                }
+                writeln!(out, "{}", serde_json::Value::Array(list))?;
+            } else if projects.is_empty() {
+                writeln!(out, "No projects. Create one with `futureauth-server project create --name NAME`.")?;
+            } else {
+                for p in &projects {
+                    writeln!(out, "{}  {}  origins: {}", p.id, p.name, p.allowed_origins.join(", "))?;
+                }
+            }
+            Ok(())
+        }
+        Command::Key(KeyCommand::Rotate { project, json }) => {
+            let key = projects::rotate_key(store, project).await?;
+            if *json {
+                writeln!(out, "{}", json!({"project_id": project, "secret_key": key}))?;
+            } else {
+                writeln!(out, "New secret key for {project} (old keys revoked; shown once): {key}")?;
+            }
+            Ok(())
+        }
+        Command::Key(KeyCommand::Revoke { key_prefix, project }) => {
+            let now = now_ms();
+            let n = match (key_prefix, project) {
+                (Some(prefix), _) => store.revoke_keys_by_prefix(prefix, now).await?,
+                (None, Some(project)) => store.revoke_project_keys(project, now).await?,
+                (None, None) => 0,
+            };
+            if n == 0 {
+                return Err(CliError::NothingMatched("no active key matched".into()));
+            }
+            writeln!(out, "Revoked {n} key(s)")?;
+            Ok(())
+        }
+    }
+}

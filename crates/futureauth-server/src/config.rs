@@ -1,0 +1,296 @@
+//! Server configuration: every setting is a command-line flag with an environment variable
+//! equivalent (see `futureauth-server --help`).
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use clap::Args;
+use thiserror::Error;
+
+/// Default database when `DATABASE_URL` is unset: a SQLite file in the working directory.
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://futureauth-server.db?mode=rwc";
+/// Default sender address for emails.
+pub const DEFAULT_EMAIL_FROM: &str = "FutureAuth <onboarding@resend.dev>";
+/// Default Resend API base URL.
+pub const DEFAULT_RESEND_API_URL: &str = "https://api.resend.com";
+/// Default Twilio API base URL.
+pub const DEFAULT_TWILIO_API_URL: &str = "https://api.twilio.com";
+
+/// All settings of the service. Flags are `global` so they can be given after any subcommand.
+#[derive(Debug, Clone, Args)]
+pub struct Config {
+    /// Database URL: `postgres://…` or `sqlite://…`. Defaults to a SQLite file in the working directory.
+    #[arg(long, env = "DATABASE_URL", global = true)]
+    pub database_url: Option<String>,
+
+    /// Address the HTTP server listens on.
+    #[arg(long = "listen", env = "LISTEN_ADDR", default_value = "127.0.0.1:8080", global = true)]
+    pub listen: SocketAddr,
+
+    /// Production mode: missing provider keys are a start-up error. Same as `FUTUREAUTH_ENV=production`.
+    #[arg(long, global = true)]
+    pub production: bool,
+
+    /// `development` (default) or `production`.
+    #[arg(long = "env", env = "FUTUREAUTH_ENV", default_value = "development", global = true)]
+    pub environment: String,
+
+    /// Resend API key; enables real email delivery.
+    #[arg(long, env = "RESEND_API_KEY", global = true, hide_env_values = true)]
+    pub resend_api_key: Option<String>,
+
+    /// Resend API base URL.
+    #[arg(long, env = "RESEND_API_URL", default_value = DEFAULT_RESEND_API_URL, global = true)]
+    pub resend_api_url: String,
+
+    /// Default `from` address of emails (a project's own `email_from` wins).
+    #[arg(long, env = "EMAIL_FROM", default_value = DEFAULT_EMAIL_FROM, global = true)]
+    pub email_from: String,
+
+    /// Twilio account SID; with the auth token enables real SMS delivery.
+    #[arg(long, env = "TWILIO_ACCOUNT_SID", global = true)]
+    pub twilio_account_sid: Option<String>,
+
+    /// Twilio auth token.
+    #[arg(long, env = "TWILIO_AUTH_TOKEN", global = true, hide_env_values = true)]
+    pub twilio_auth_token: Option<String>,
+
+    /// Twilio sender number (E.164). Either this or the messaging service SID is required.
+    #[arg(long, env = "TWILIO_FROM_NUMBER", global = true)]
+    pub twilio_from_number: Option<String>,
+
+    /// Twilio messaging service SID (used instead of a from number).
+    #[arg(long, env = "TWILIO_MESSAGING_SERVICE_SID", global = true)]
+    pub twilio_messaging_service_sid: Option<String>,
+
+    /// Twilio API base URL.
+    #[arg(long, env = "TWILIO_API_URL", default_value = DEFAULT_TWILIO_API_URL, global = true)]
+    pub twilio_api_url: String,
+
+    /// Max messages to one destination (per project) within the destination window.
+    #[arg(long, env = "FUTUREAUTH_LIMIT_PER_DESTINATION", default_value_t = 5, global = true)]
+    pub limit_per_destination: u32,
+
+    /// Length of the per-destination window in seconds.
+    #[arg(long, env = "FUTUREAUTH_LIMIT_DESTINATION_WINDOW_SECS", default_value_t = 600, global = true)]
+    pub limit_destination_window_secs: u64,
+
+    /// Max messages per project per minute.
+    #[arg(long, env = "FUTUREAUTH_LIMIT_PER_PROJECT_PER_MINUTE", default_value_t = 60, global = true)]
+    pub limit_per_project_per_minute: u32,
+
+    /// Max SMS per project per number prefix (first 5 chars of E.164, e.g. `+1555`) per hour.
+    #[arg(long, env = "FUTUREAUTH_LIMIT_SMS_PREFIX_PER_HOUR", default_value_t = 50, global = true)]
+    pub limit_sms_prefix_per_hour: u32,
+
+    /// Maximum delivery attempts before a message is marked failed.
+    #[arg(long, env = "FUTUREAUTH_MAX_ATTEMPTS", default_value_t = 5, global = true)]
+    pub max_attempts: u32,
+
+    /// Base delay of the exponential retry backoff, in milliseconds.
+    #[arg(long, env = "FUTUREAUTH_RETRY_BASE_MS", default_value_t = 2000, global = true)]
+    pub retry_base_ms: u64,
+
+    /// How often idle workers look for due messages, in milliseconds (they are also woken on insert).
+    #[arg(long, env = "FUTUREAUTH_POLL_INTERVAL_MS", default_value_t = 1000, global = true)]
+    pub poll_interval_ms: u64,
+
+    /// How long a worker owns a claimed message before another may take it over, in milliseconds.
+    #[arg(long, env = "FUTUREAUTH_LEASE_MS", default_value_t = 60_000, global = true)]
+    pub lease_ms: u64,
+
+    /// Number of concurrent delivery workers.
+    #[arg(long, env = "FUTUREAUTH_WORKERS", default_value_t = 4, global = true)]
+    pub workers: usize,
+
+    /// Timeout of one provider HTTP request, in milliseconds.
+    #[arg(long, env = "FUTUREAUTH_PROVIDER_TIMEOUT_MS", default_value_t = 15_000, global = true)]
+    pub provider_timeout_ms: u64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            database_url: None,
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            production: false,
+            environment: "development".into(),
+            resend_api_key: None,
+            resend_api_url: DEFAULT_RESEND_API_URL.into(),
+            email_from: DEFAULT_EMAIL_FROM.into(),
+            twilio_account_sid: None,
+            twilio_auth_token: None,
+            twilio_from_number: None,
+            twilio_messaging_service_sid: None,
+            twilio_api_url: DEFAULT_TWILIO_API_URL.into(),
+            limit_per_destination: 5,
+            limit_destination_window_secs: 600,
+            limit_per_project_per_minute: 60,
+            limit_sms_prefix_per_hour: 50,
+            max_attempts: 5,
+            retry_base_ms: 2000,
+            poll_interval_ms: 1000,
+            lease_ms: 60_000,
+            workers: 4,
+            provider_timeout_ms: 15_000,
+        }
+    }
+}
+
+/// A configuration that cannot work; the message says how to fix it.
+#[derive(Debug, Error)]
+#[error("configuration error: {0}")]
+pub struct ConfigError(pub String);
+
+/// Resend settings, present when `RESEND_API_KEY` is set.
+#[derive(Debug, Clone)]
+pub struct ResendSettings {
+    /// API key.
+    pub api_key: String,
+    /// Base URL.
+    pub api_url: String,
+}
+
+/// How Twilio identifies the sender.
+#[derive(Debug, Clone)]
+pub enum TwilioSender {
+    /// `From` = a phone number.
+    FromNumber(String),
+    /// `MessagingServiceSid` = a messaging service.
+    MessagingService(String),
+}
+
+/// Twilio settings, present when the SID and token are set.
+#[derive(Debug, Clone)]
+pub struct TwilioSettings {
+    /// Account SID (basic-auth user).
+    pub account_sid: String,
+    /// Auth token (basic-auth password).
+    pub auth_token: String,
+    /// Sender.
+    pub sender: TwilioSender,
+    /// Base URL.
+    pub api_url: String,
+}
+
+fn non_empty(v: &Option<String>) -> Option<String> {
+    v.as_deref()
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+}
+
+impl Config {
+    /// Whether production mode is on (`--production` or `FUTUREAUTH_ENV=production`).
+    pub fn is_production(&self) -> bool {
+        self.production || self.environment.eq_ignore_ascii_case("production")
+    }
+
+    /// The database URL to use (the SQLite default when unset).
+    pub fn database_url(&self) -> String {
+        non_empty(&self.database_url).unwrap_or_else(|| DEFAULT_DATABASE_URL.into())
+    }
+
+    /// Resend settings if configured.
+    pub fn resend(&self) -> Option<ResendSettings> {
+        non_empty(&self.resend_api_key).map(|api_key| ResendSettings {
+            api_key,
+            api_url: self.resend_api_url.trim_end_matches('/').to_owned(),
+        })
+    }
+
+    /// Twilio settings if configured; an error if only partly configured.
+    pub fn twilio(&self) -> Result<Option<TwilioSettings>, ConfigError> {
+        let sid = non_empty(&self.twilio_account_sid);
+        let token = non_empty(&self.twilio_auth_token);
+        let from = non_empty(&self.twilio_from_number);
+        let service = non_empty(&self.twilio_messaging_service_sid);
+        match (sid, token) {
+            (None, None) => {
+                if from.is_some() || service.is_some() {
+                    return Err(ConfigError(
+                        "TWILIO_FROM_NUMBER / TWILIO_MESSAGING_SERVICE_SID is set but TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN are not: set both to enable SMS".into(),
+                    ));
+                }
+                Ok(None)
+            }
+            (Some(_), None) => Err(ConfigError(
+                "TWILIO_ACCOUNT_SID is set but TWILIO_AUTH_TOKEN is not: set TWILIO_AUTH_TOKEN".into(),
+            )),
+            (None, Some(_)) => Err(ConfigError(
+                "TWILIO_AUTH_TOKEN is set but TWILIO_ACCOUNT_SID is not: set TWILIO_ACCOUNT_SID".into(),
+            )),
+            (Some(account_sid), Some(auth_token)) => {
+                let sender = match (from, service) {
+                    (_, Some(s)) => TwilioSender::MessagingService(s),
+                    (Some(f), None) => TwilioSender::FromNumber(f),
+                    (None, None) => {
+                        return Err(ConfigError(
+                            "Twilio is configured but has no sender: set TWILIO_FROM_NUMBER (e.g. +15551234567) or TWILIO_MESSAGING_SERVICE_SID".into(),
+                        ))
+                    }
+                };
+                Ok(Some(TwilioSettings {
+                    account_sid,
+                    auth_token,
+                    sender,
+                    api_url: self.twilio_api_url.trim_end_matches('/').to_owned(),
+                }))
+            }
+        }
+    }
+
+    /// Checks everything that can be checked before start-up.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let env = self.environment.to_ascii_lowercase();
+        if env != "production" && env != "development" {
+            return Err(ConfigError(format!(
+                "FUTUREAUTH_ENV must be `development` or `production`, got `{}`",
+                self.environment
+            )));
+        }
+        let twilio = self.twilio()?;
+        if self.is_production() {
+            let mut missing = Vec::new();
+            if self.resend().is_none() {
+                missing.push("RESEND_API_KEY (email delivery through Resend)");
+            }
+            if twilio.is_none() {
+                missing.push("TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN and TWILIO_FROM_NUMBER or TWILIO_MESSAGING_SERVICE_SID (SMS delivery through Twilio)");
+            }
+            if !missing.is_empty() {
+                return Err(ConfigError(format!(
+                    "production mode needs real providers; set {} (or run without --production / FUTUREAUTH_ENV=production to use the dev outbox)",
+                    missing.join(" and ")
+                )));
+            }
+        }
+        if self.max_attempts == 0 {
+            return Err(ConfigError("--max-attempts must be at least 1".into()));
+        }
+        if self.workers == 0 {
+            return Err(ConfigError("--workers must be at least 1".into()));
+        }
+        if self.lease_ms <= self.provider_timeout_ms {
+            return Err(ConfigError(format!(
+                "--lease-ms ({}) must be longer than --provider-timeout-ms ({}) so a slow send is not taken over",
+                self.lease_ms, self.provider_timeout_ms
+            )));
+        }
+        let url = self.database_url();
+        if !(url.starts_with("postgres://")
+            || url.starts_with("postgresql://")
+            || url.starts_with("sqlite:"))
+        {
+            return Err(ConfigError(format!(
+                "DATABASE_URL must start with postgres:// or sqlite:, got `{url}`"
+            )));
+        }
+        Ok(())
+    }
+
+    /// Retry base delay.
+    pub fn retry_base(&self) -> Duration {
+        Duration::from_millis(self.retry_base_ms)
+    }
+}

@@ -1,0 +1,192 @@
+//! # futureauth-server
+//!
+//! The FutureAuth delivery service. The `futureauth` SDK keeps all auth state in the app's
+//! database; this service only delivers sign-in codes and magic links, by email through
+//! Resend and by SMS through Twilio, for registered projects authenticated by secret keys.
+//!
+//! Request flow: HTTP ([`api`]) → validation, limits and rendering ([`service`]) → the
+//! durable outbox ([`store`]) → 202. Background [`worker`]s claim due messages and hand them
+//! to a [`provider`], retrying with backoff.
+//!
+//! Use [`start`] to run the whole service on a listener (tests bind `127.0.0.1:0`), or
+//! [`app`] to get the bare router.
+
+pub mod api;
+pub mod cli;
+pub mod config;
+pub mod error;
+pub mod provider;
+pub mod service;
+pub mod store;
+pub mod worker;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::Router;
+use thiserror::Error;
+use tokio::net::TcpListener;
+use tokio::sync::Notify;
+use tokio::task::JoinHandle;
+
+pub use api::AppState;
+pub use config::Config;
+
+use config::ConfigError;
+use error::{ServiceError, StoreError};
+use provider::Delivery;
+use service::{Limits, SendService};
+use store::Store;
+use worker::{Worker, WorkerConfig};
+
+/// Why the server could not start.
+#[derive(Debug, Error)]
+pub enum StartError {
+    /// Bad configuration; the message says how to fix it.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The database could not be opened or migrated.
+    #[error("cannot open the database: {0} (check DATABASE_URL)")]
+    Store(#[from] StoreError),
+    /// Listening failed.
+    #[error("cannot listen: {0}")]
+    Io(#[from] std::io::Error),
+    /// Templates failed to load.
+    #[error(transparent)]
+    Service(#[from] ServiceError),
+}
+
+/// The router of the service over `state`.
+pub fn app(state: AppState) -> Router {
+    api::router(state)
+}
+
+/// A running server: its HTTP task and its workers.
+#[derive(Debug)]
+pub struct RunningServer {
+    /// The bound address.
+    pub addr: SocketAddr,
+    /// The state shared by the handlers.
+    pub state: AppState,
+    http: JoinHandle<()>,
+    workers: Vec<JoinHandle<()>>,
+}
+
+impl RunningServer {
+    /// `http://addr`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Stops everything at once, like a crash: in-flight sends are abandoned (their leases
+    /// expire and another instance picks them up).
+    pub fn abort(&self) {
+        self.http.abort();
+        for w in &self.workers {
+            w.abort();
+        }
+    }
+
+    /// Waits for the HTTP task to end (it ends only when aborted or on error).
+    pub async fn wait(self) {
+        let _ = self.http.await;
+        for w in self.workers {
+            w.abort();
+        }
+    }
+}
+
+/// Builds providers from `config`, opens and migrates the database and starts the service.
+pub async fn start(config: &Config, listener: TcpListener) -> Result<RunningServer, StartError> {
+    let delivery = Delivery::from_config(config)?;
+    let store = Store::connect(&config.database_url()).await?;
+    start_with(config, store, delivery, listener)
+}
+
+/// Starts the service on an already opened (and migrated) store with the given providers.
+pub fn start_with(
+    config: &Config,
+    store: Store,
+    delivery: Delivery,
+    listener: TcpListener,
+) -> Result<RunningServer, StartError> {
+    config.validate()?;
+    let addr = listener.local_addr()?;
+    let wake = Arc::new(Notify::new());
+    let sender = SendService::new(
+        store.clone(),
+        Limits::from_config(config),
+        config.email_from.clone(),
+        wake.clone(),
+    )?;
+    let (email, sms) = delivery.provider_names();
+    if delivery.dev_outbox().is_some() {
+        tracing::warn!(
+            "NO PROVIDER CONFIGURED: messages are NOT sent, only logged and kept at GET /dev/outbox. \
+             Set RESEND_API_KEY and TWILIO_ACCOUNT_SID/TWILIO_AUTH_TOKEN/TWILIO_FROM_NUMBER to deliver for real."
+        );
+    } else {
+        tracing::info!(email, sms, "providers");
+        if email == "unconfigured" || sms == "unconfigured" {
+            tracing::warn!(email, sms, "one channel has no provider: its messages will be marked failed");
+        }
+    }
+    let state = AppState {
+        store: store.clone(),
+        sender,
+        delivery: delivery.clone(),
+    };
+    let worker_config = WorkerConfig::from_config(config);
+    let workers = (0..config.workers)
+        .map(|i| {
+            let w = Worker::new(store.clone(), delivery.clone(), worker_config.clone(), wake.clone());
+            tokio::spawn(w.run(i))
+        })
+        .collect();
+    let router = app(state.clone());
+    let http = tokio::spawn(async move {
+        if let Err(e) = axum::serve(listener, router).await {
+            tracing::error!(error = %e, "HTTP server stopped");
+        }
+    });
+    tracing::info!(%addr, database = store.backend_name(), "futureauth-server listening");
+    Ok(RunningServer {
+        addr,
+        state,
+        http,
+        workers,
+    })
+}
+
+/// Runs the service on `config.listen` until Ctrl-C / SIGTERM.
+pub async fn serve(config: &Config) -> Result<(), StartError> {
+    config.validate()?;
+    let listener = TcpListener::bind(config.listen).await?;
+    let server = start(config, listener).await?;
+    shutdown_signal().await;
+    tracing::info!("shutting down");
+    server.abort();
+    server.state.store.close().await;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = term => {}
+    }
+}

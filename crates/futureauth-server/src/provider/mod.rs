@@ -1,0 +1,261 @@
+//! Delivery providers behind one trait: Resend (email), Twilio (SMS) and the dev outbox.
+//!
+//! The worker hands a rendered [`Outgoing`] message to [`Delivery::send`], which routes it to
+//! the provider configured for its channel. Providers classify failures as
+//! [`ProviderError::Retryable`] (timeouts, connection errors, 5xx, 429) or
+//! [`ProviderError::Permanent`] (other 4xx, e.g. an invalid phone number), keeping the
+//! provider's reason.
+
+pub mod outbox;
+pub mod resend;
+pub mod twilio;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+use crate::config::{Config, ConfigError};
+pub use outbox::{DevOutbox, OutboxEntry};
+
+/// A rendered email.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EmailMessage {
+    /// Sender (`Name <addr>` or `addr`).
+    pub from: String,
+    /// Recipient address.
+    pub to: String,
+    /// Subject line.
+    pub subject: String,
+    /// Plain-text body.
+    pub text: String,
+    /// HTML body.
+    pub html: String,
+}
+
+/// A rendered SMS.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SmsMessage {
+    /// Recipient, E.164.
+    pub to: String,
+    /// Text.
+    pub body: String,
+}
+
+/// A message ready to hand to a provider; stored as the outbox payload until finished.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Outgoing {
+    /// Email (OTP code or magic link).
+    Email(EmailMessage),
+    /// SMS (OTP code).
+    Sms(SmsMessage),
+}
+
+/// A failed delivery attempt.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum ProviderError {
+    /// Worth retrying later (timeout, connection error, 5xx, 429).
+    #[error("{0}")]
+    Retryable(String),
+    /// Retrying cannot help (4xx such as an invalid number, or no provider configured).
+    #[error("{0}")]
+    Permanent(String),
+}
+
+/// Something that can deliver messages.
+#[async_trait]
+pub trait Provider: Send + Sync {
+    /// Short name for logs (`resend`, `twilio`, `dev-outbox`).
+    fn name(&self) -> &'static str;
+    /// Delivers one message. `message_id` is used as the provider idempotency key, so a
+    /// message re-sent after a crash is not delivered twice by providers that honour it.
+    async fn send(&self, message_id: &str, message: &Outgoing) -> Result<(), ProviderError>;
+}
+
+/// A channel without a provider: every message fails at once with a reason saying what to set.
+#[derive(Debug, Clone)]
+pub struct Unconfigured {
+    /// Explanation stored as the message's error.
+    pub reason: &'static str,
+}
+
+#[async_trait]
+impl Provider for Unconfigured {
+    fn name(&self) -> &'static str {
+        "unconfigured"
+    }
+    async fn send(&self, _message_id: &str, _message: &Outgoing) -> Result<(), ProviderError> {
+        Err(ProviderError::Permanent(self.reason.to_owned()))
+    }
+}
+
+/// Routes each message to the provider of its channel.
+#[derive(Clone)]
+pub struct Delivery {
+    email: Arc<dyn Provider>,
+    sms: Arc<dyn Provider>,
+    dev_outbox: Option<DevOutbox>,
+}
+
+impl std::fmt::Debug for Delivery {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Delivery")
+            .field("email", &self.email.name())
+            .field("sms", &self.sms.name())
+            .finish()
+    }
+}
+
+impl Delivery {
+    /// Builds the providers from the configuration.
+    ///
+    /// * Resend / Twilio when their keys are set.
+    /// * With no provider key at all (development only): the dev outbox for both channels.
+    /// * With only one of them configured: the other channel's messages fail visibly with a
+    ///   reason naming the variables to set.
+    /// * Production mode without both: an error (see [`Config::validate`]).
+    pub fn from_config(config: &Config) -> Result<Delivery, ConfigError> {
+        config.validate()?;
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_millis(config.provider_timeout_ms))
+            .connect_timeout(Duration::from_millis(config.provider_timeout_ms.min(5_000)))
+            .build()
+            .map_err(|e| ConfigError(format!("cannot build the HTTP client: {e}")))?;
+        let resend = config.resend();
+        let twilio = config.twilio()?;
+        if resend.is_none() && twilio.is_none() {
+            let outbox = DevOutbox::new(100);
+            return Ok(Delivery {
+                email: Arc::new(outbox.clone()),
+                sms: Arc::new(outbox.clone()),
+                dev_outbox: Some(outbox),
+            });
+        }
+        let email: Arc<dyn Provider> = match resend {
+            Some(s) => Arc::new(resend::Resend::new(http.clone(), s)),
+            None => Arc::new(Unconfigured {
+                reason: "email delivery is not configured on this server: set RESEND_API_KEY",
+            }),
+        };
+        let sms: Arc<dyn Provider> = match twilio {
+            Some(s) => Arc::new(twilio::Twilio::new(http, s)),
+            None => Arc::new(Unconfigured {
+                reason: "SMS delivery is not configured on this server: set TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN and TWILIO_FROM_NUMBER or TWILIO_MESSAGING_SERVICE_SID",
+            }),
+        };
+        Ok(Delivery {
+            email,
+            sms,
+            dev_outbox: None,
+        })
+    }
+
+    /// Explicit providers (tests, embedding).
+    pub fn new(email: Arc<dyn Provider>, sms: Arc<dyn Provider>) -> Delivery {
+        Delivery {
+            email,
+            sms,
+            dev_outbox: None,
+        }
+    }
+
+    /// The dev outbox, when messages are only logged and kept in memory.
+    pub fn dev_outbox(&self) -> Option<&DevOutbox> {
+        self.dev_outbox.as_ref()
+    }
+
+    /// Provider names for the start-up log: `(email, sms)`.
+    pub fn provider_names(&self) -> (&'static str, &'static str) {
+        (self.email.name(), self.sms.name())
+    }
+
+    /// Sends through the provider of the message's channel.
+    pub async fn send(&self, message_id: &str, message: &Outgoing) -> Result<(), ProviderError> {
+        match message {
+            Outgoing::Email(_) => self.email.send(message_id, message).await,
+            Outgoing::Sms(_) => self.sms.send(message_id, message).await,
+        }
+    }
+}
+
+/// Classifies a non-success HTTP answer from a provider.
+pub(crate) fn classify_status(provider: &str, status: reqwest::StatusCode, body: &str) -> ProviderError {
+    let reason = provider_reason(body);
+    let text = truncate(&format!("{provider} HTTP {}: {reason}", status.as_u16()), 500);
+    if status.is_server_error()
+        || status == reqwest::StatusCode::TOO_MANY_REQUESTS
+        || status == reqwest::StatusCode::REQUEST_TIMEOUT
+    {
+        ProviderError::Retryable(text)
+    } else {
+        ProviderError::Permanent(text)
+    }
+}
+
+/// Classifies a transport failure (timeout, refused connection, reset…): always retryable.
+pub(crate) fn classify_transport(provider: &str, err: &reqwest::Error) -> ProviderError {
+    let kind = if err.is_timeout() {
+        "timeout"
+    } else if err.is_connect() {
+        "connection error"
+    } else {
+        "request error"
+    };
+    ProviderError::Retryable(truncate(&format!("{provider} {kind}: {err}"), 500))
+}
+
+/// Extracts the human reason from a provider error body (`{"message": …}` for Resend and
+/// Twilio), else the raw body.
+fn provider_reason(body: &str) -> String {
+    if let Ok(v) = serde_json::from_str::<serde_json::Value>(body) {
+        if let Some(m) = v.get("message").and_then(|m| m.as_str()) {
+            return match v.get("code").and_then(|c| c.as_i64()) {
+                Some(code) => format!("{m} (code {code})"),
+                None => m.to_owned(),
+            };
+        }
+    }
+    let trimmed = body.trim();
+    if trimmed.is_empty() {
+        "no response body".into()
+    } else {
+        trimmed.to_owned()
+    }
+}
+
+fn truncate(s: &str, max: usize) -> String {
+    if s.len() <= max {
+        return s.to_owned();
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &s[..end])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classification() {
+        let s = reqwest::StatusCode::from_u16;
+        assert!(matches!(classify_status("x", s(500).unwrap(), ""), ProviderError::Retryable(_)));
+        assert!(matches!(classify_status("x", s(429).unwrap(), ""), ProviderError::Retryable(_)));
+        let p = classify_status(
+            "twilio",
+            s(400).unwrap(),
+            r#"{"code":21211,"message":"The 'To' number is not a valid phone number."}"#,
+        );
+        assert_eq!(
+            p,
+            ProviderError::Permanent(
+                "twilio HTTP 400: The 'To' number is not a valid phone number. (code 21211)".into()
+            )
+        );
+    }
+}

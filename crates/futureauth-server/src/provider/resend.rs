@@ -1,0 +1,64 @@
+//! Email through Resend: `POST {api}/emails`.
+
+use async_trait::async_trait;
+use serde::Serialize;
+
+use super::{classify_status, classify_transport, Outgoing, Provider, ProviderError};
+use crate::config::ResendSettings;
+
+/// The Resend client.
+#[derive(Debug, Clone)]
+pub struct Resend {
+    http: reqwest::Client,
+    settings: ResendSettings,
+}
+
+#[derive(Serialize)]
+struct ResendEmail<'a> {
+    from: &'a str,
+    to: [&'a str; 1],
+    subject: &'a str,
+    text: &'a str,
+    html: &'a str,
+}
+
+impl Resend {
+    /// A client using `http` (which carries the timeout).
+    pub fn new(http: reqwest::Client, settings: ResendSettings) -> Resend {
+        Resend { http, settings }
+    }
+}
+
+#[async_trait]
+impl Provider for Resend {
+    fn name(&self) -> &'static str {
+        "resend"
+    }
+
+    async fn send(&self, message_id: &str, message: &Outgoing) -> Result<(), ProviderError> {
+        let Outgoing::Email(email) = message else {
+            return Err(ProviderError::Permanent("resend only delivers email".into()));
+        };
+        let resp = self
+            .http
+            .post(format!("{}/emails", self.settings.api_url))
+            .bearer_auth(&self.settings.api_key)
+            .header("Idempotency-Key", message_id)
+            .json(&ResendEmail {
+                from: &email.from,
+                to: [&email.to],
+                subject: &email.subject,
+                text: &email.text,
+                html: &email.html,
+            })
+            .send()
+            .await
+            .map_err(|e| classify_transport("resend", &e))?;
+        let status = resp.status();
+        if status.is_success() {
+            return Ok(());
+        }
+        let body = resp.text().await.unwrap_or_default();
+        Err(classify_status("resend", status, &body))
+    }
+}

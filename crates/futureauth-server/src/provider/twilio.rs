@@ -1,0 +1,56 @@
+//! SMS through Twilio: `POST {api}/2010-04-01/Accounts/{sid}/Messages.json` (form encoded).
+
+use async_trait::async_trait;
+
+use super::{classify_status, classify_transport, Outgoing, Provider, ProviderError};
+use crate::config::{TwilioSender, TwilioSettings};
+
+/// The Twilio client.
+#[derive(Debug, Clone)]
+pub struct Twilio {
+    http: reqwest::Client,
+    settings: TwilioSettings,
+}
+
+impl Twilio {
+    /// A client using `http` (which carries the timeout).
+    pub fn new(http: reqwest::Client, settings: TwilioSettings) -> Twilio {
+        Twilio { http, settings }
+    }
+}
+
+#[async_trait]
+impl Provider for Twilio {
+    fn name(&self) -> &'static str {
+        "twilio"
+    }
+
+    async fn send(&self, message_id: &str, message: &Outgoing) -> Result<(), ProviderError> {
+        let Outgoing::Sms(sms) = message else {
+            return Err(ProviderError::Permanent("twilio only delivers SMS".into()));
+        };
+        let sender = match &self.settings.sender {
+            TwilioSender::FromNumber(n) => ("From", n.as_str()),
+            TwilioSender::MessagingService(s) => ("MessagingServiceSid", s.as_str()),
+        };
+        let form = [("To", sms.to.as_str()), ("Body", sms.body.as_str()), sender];
+        let resp = self
+            .http
+            .post(format!(
+                "{}/2010-04-01/Accounts/{}/Messages.json",
+                self.settings.api_url, self.settings.account_sid
+            ))
+            .basic_auth(&self.settings.account_sid, Some(&self.settings.auth_token))
+            .header("I-Twilio-Idempotency-Token", message_id)
+            .form(&form)
+            .send()
+            .await
+            .map_err(|e| classify_transport("twilio", &e))?;
+        let status = resp.status();
+        if status.is_success() {
+            return Ok(());
+        }
+        let body = resp.text().await.unwrap_or_default();
+        Err(classify_status("twilio", status, &body))
+    }
+}

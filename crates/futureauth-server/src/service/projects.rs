@@ -1,0 +1,175 @@
+//! Projects and their secret keys.
+//!
+//! A secret key is `vx_sec_` + 40 random URL-safe characters from the OS CSPRNG. It is shown
+//! once; only its SHA-256 hex digest (the lookup key) and its first 12 characters (for
+//! display) are stored.
+
+use rand::rngs::OsRng;
+use rand::Rng;
+use sha2::{Digest, Sha256};
+
+use super::{now_ms, random_id, validate};
+use crate::error::{ServiceError, StoreError};
+use crate::store::{NewProject, Project, Store};
+
+/// Prefix of every secret key.
+pub const SECRET_KEY_PREFIX: &str = "vx_sec_";
+/// Length of the random part of a secret key.
+pub const SECRET_KEY_RANDOM_LEN: usize = 40;
+/// Length of the stored display prefix.
+pub const KEY_DISPLAY_PREFIX_LEN: usize = 12;
+/// SMS prefixes allowed when none are given.
+pub const DEFAULT_SMS_PREFIXES: &[&str] = &["+1", "+44"];
+
+/// A fresh secret key.
+pub fn generate_secret_key() -> String {
+    const URL_SAFE: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let mut rng = OsRng;
+    let random: String = (0..SECRET_KEY_RANDOM_LEN)
+        .map(|_| URL_SAFE[rng.gen_range(0..URL_SAFE.len())] as char)
+        .collect();
+    format!("{SECRET_KEY_PREFIX}{random}")
+}
+
+/// SHA-256 hex digest of a key: what is stored and looked up.
+pub fn hash_key(key: &str) -> String {
+    hex::encode(Sha256::digest(key.as_bytes()))
+}
+
+/// Display prefix of a key (first 12 characters).
+pub fn key_prefix(key: &str) -> String {
+    key.chars().take(KEY_DISPLAY_PREFIX_LEN).collect()
+}
+
+/// What an admin gives to create a project.
+#[derive(Debug, Clone, Default)]
+pub struct ProjectInput {
+    /// Display name shown in every message.
+    pub name: String,
+    /// Default magic-link callback URL; its origin is allowed automatically.
+    pub callback_url: Option<String>,
+    /// Further allowed callback origins (any URL; only its origin is kept).
+    pub allowed_origins: Vec<String>,
+    /// Allowed SMS prefixes; empty means [`DEFAULT_SMS_PREFIXES`].
+    pub sms_prefixes: Vec<String>,
+    /// Email sender for this project.
+    pub email_from: Option<String>,
+}
+
+/// Why a project input was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum AdminError {
+    /// Bad input; the message says what to change.
+    #[error("{0}")]
+    Invalid(String),
+    /// Storage failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// No such project.
+    #[error("no project with id `{0}`")]
+    UnknownProject(String),
+}
+
+/// A created project and its secret key (shown once).
+#[derive(Debug, Clone)]
+pub struct CreatedProject {
+    /// The project.
+    pub project: Project,
+    /// The plain secret key.
+    pub secret_key: String,
+}
+
+/// Validates the input and creates the project with its first key.
+pub async fn create_project(store: &Store, input: ProjectInput) -> Result<CreatedProject, AdminError> {
+    let name = input.name.trim().to_owned();
+    if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
+        return Err(AdminError::Invalid(
+            "--name must be 1 to 100 characters without control characters".into(),
+        ));
+    }
+    let mut origins: Vec<String> = Vec::new();
+    let callback_url = match input.callback_url.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+        Some(cb) => {
+            let (url, origin) = validate::http_url(cb).map_err(|e| AdminError::Invalid(format!("--callback-url: {e}")))?;
+            origins.push(origin);
+            Some(url.to_string())
+        }
+        None => None,
+    };
+    for o in &input.allowed_origins {
+        let origin = validate::origin(o.trim()).map_err(|e| AdminError::Invalid(format!("--allowed-origin: {e}")))?;
+        if !origins.contains(&origin) {
+            origins.push(origin);
+        }
+    }
+    let mut sms_prefixes: Vec<String> = input.sms_prefixes.iter().map(|p| p.trim().to_owned()).collect();
+    if sms_prefixes.is_empty() {
+        sms_prefixes = DEFAULT_SMS_PREFIXES.iter().map(|s| (*s).to_owned()).collect();
+    }
+    for p in &sms_prefixes {
+        validate::sms_prefix(p).map_err(|e| AdminError::Invalid(format!("--sms-prefix: {e}")))?;
+    }
+    let email_from = input.email_from.map(|s| s.trim().to_owned()).filter(|s| !s.is_empty());
+    if let Some(from) = &email_from {
+        if from.chars().any(char::is_control) || !from.contains('@') || from.len() > 200 {
+            return Err(AdminError::Invalid(
+                "--email-from must be an address like `Acme <login@acme.com>` or `login@acme.com`".into(),
+            ));
+        }
+    }
+    let key = generate_secret_key();
+    let new = NewProject {
+        name,
+        allowed_origins: origins,
+        callback_url,
+        email_from,
+        sms_prefixes,
+    };
+    let project = store
+        .create_project(&random_id("prj_", 20), &new, &hash_key(&key), &key_prefix(&key), now_ms())
+        .await?;
+    Ok(CreatedProject {
+        project,
+        secret_key: key,
+    })
+}
+
+/// Revokes the project's active keys and issues a new one; returns the new plain key.
+pub async fn rotate_key(store: &Store, project_id: &str) -> Result<String, AdminError> {
+    let key = generate_secret_key();
+    if store
+        .rotate_key(project_id, &hash_key(&key), &key_prefix(&key), now_ms())
+        .await?
+    {
+        Ok(key)
+    } else {
+        Err(AdminError::UnknownProject(project_id.to_owned()))
+    }
+}
+
+/// The project of a presented secret key, or [`ServiceError::InvalidApiKey`].
+pub async fn authenticate(store: &Store, presented: &str) -> Result<Project, ServiceError> {
+    if !presented.starts_with(SECRET_KEY_PREFIX) || presented.len() > 200 {
+        return Err(ServiceError::InvalidApiKey);
+    }
+    store
+        .project_by_key_hash(&hash_key(presented))
+        .await?
+        .ok_or(ServiceError::InvalidApiKey)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_have_the_documented_shape() {
+        let k = generate_secret_key();
+        assert!(k.starts_with("vx_sec_"));
+        assert_eq!(k.len(), 47);
+        assert!(k[7..].bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'));
+        assert_ne!(k, generate_secret_key());
+        assert_eq!(key_prefix(&k).len(), 12);
+        assert_eq!(hash_key("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+    }
+}

@@ -1,0 +1,515 @@
+//! Storage seam: one [`Store`] type with a Postgres and a SQLite backend.
+//!
+//! Both backends share the same schema (times are epoch milliseconds, lists are JSON text) and,
+//! thanks to sqlx accepting `$N` placeholders on SQLite too, the same SQL for everything but the
+//! worker claim query, which lives in [`postgres`] and [`sqlite`].
+
+mod model;
+pub mod postgres;
+pub mod sqlite;
+
+pub use model::*;
+
+use sqlx::{PgPool, SqlitePool};
+
+use crate::error::StoreError;
+
+/// The database behind a [`Store`].
+#[derive(Debug, Clone)]
+enum Backend {
+    Postgres(PgPool),
+    Sqlite(SqlitePool),
+}
+
+/// Runs `$body` with `$pool` bound to whichever pool backs the store (same code, two drivers).
+macro_rules! with_pool {
+    ($self:expr, $pool:ident => $body:expr) => {
+        match &$self.backend {
+            Backend::Postgres($pool) => $body,
+            Backend::Sqlite($pool) => $body,
+        }
+    };
+}
+
+#[derive(sqlx::FromRow)]
+struct ProjectRow {
+    id: String,
+    name: String,
+    allowed_origins: String,
+    callback_url: Option<String>,
+    email_from: Option<String>,
+    sms_prefixes: String,
+    created_at: i64,
+}
+
+impl TryFrom<ProjectRow> for Project {
+    type Error = StoreError;
+    fn try_from(r: ProjectRow) -> Result<Self, StoreError> {
+        let list = |s: &str| -> Result<Vec<String>, StoreError> {
+            serde_json::from_str(s).map_err(|e| StoreError::Corrupt(format!("project {}: {e}", r.id)))
+        };
+        Ok(Project {
+            allowed_origins: list(&r.allowed_origins)?,
+            sms_prefixes: list(&r.sms_prefixes)?,
+            id: r.id,
+            name: r.name,
+            callback_url: r.callback_url,
+            email_from: r.email_from,
+            created_at: r.created_at,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct KeyRow {
+    key_prefix: String,
+    project_id: String,
+    created_at: i64,
+    revoked_at: Option<i64>,
+}
+
+const PROJECT_COLUMNS: &str =
+    "p.id, p.name, p.allowed_origins, p.callback_url, p.email_from, p.sms_prefixes, p.created_at";
+
+/// Handle to the database; cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Store {
+    backend: Backend,
+}
+
+impl Store {
+    /// Connects to `url` (`postgres://…` or `sqlite:…`) and runs the embedded migrations.
+    pub async fn connect(url: &str) -> Result<Store, StoreError> {
+        let store = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Store::from_postgres(postgres::connect(url).await?)
+        } else {
+            Store::from_sqlite(sqlite::connect(url).await?)
+        };
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    /// Wraps an existing Postgres pool (call [`Store::migrate`] next).
+    pub fn from_postgres(pool: PgPool) -> Store {
+        Store {
+            backend: Backend::Postgres(pool),
+        }
+    }
+
+    /// Wraps an existing SQLite pool (call [`Store::migrate`] next).
+    pub fn from_sqlite(pool: SqlitePool) -> Store {
+        Store {
+            backend: Backend::Sqlite(pool),
+        }
+    }
+
+    /// `"postgres"` or `"sqlite"`.
+    pub fn backend_name(&self) -> &'static str {
+        match self.backend {
+            Backend::Postgres(_) => "postgres",
+            Backend::Sqlite(_) => "sqlite",
+        }
+    }
+
+    /// Runs the embedded migrations of the backend.
+    pub async fn migrate(&self) -> Result<(), StoreError> {
+        match &self.backend {
+            Backend::Postgres(pool) => postgres::MIGRATOR.run(pool).await?,
+            Backend::Sqlite(pool) => sqlite::MIGRATOR.run(pool).await?,
+        }
+        Ok(())
+    }
+
+    /// Checks the database answers.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        with_pool!(self, pool => {
+            sqlx::query("SELECT 1").execute(pool).await?;
+        });
+        Ok(())
+    }
+
+    /// Closes the pool.
+    pub async fn close(&self) {
+        with_pool!(self, pool => pool.close().await)
+    }
+
+    /// Creates a project together with its first secret key (given as hash and display prefix).
+    pub async fn create_project(
+        &self,
+        id: &str,
+        new: &NewProject,
+        key_hash: &str,
+        key_prefix: &str,
+        now: i64,
+    ) -> Result<Project, StoreError> {
+        let origins = serde_json::to_string(&new.allowed_origins)
+            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let prefixes = serde_json::to_string(&new.sms_prefixes)
+            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        with_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            sqlx::query(
+                "INSERT INTO project (id, name, allowed_origins, callback_url, email_from, sms_prefixes, created_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            )
+            .bind(id)
+            .bind(&new.name)
+            .bind(&origins)
+            .bind(&new.callback_url)
+            .bind(&new.email_from)
+            .bind(&prefixes)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+            sqlx::query(
+                "INSERT INTO api_key (key_hash, key_prefix, project_id, created_at) VALUES ($1, $2, $3, $4)",
+            )
+            .bind(key_hash)
+            .bind(key_prefix)
+            .bind(id)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+            tx.commit().await?;
+        });
+        Ok(Project {
+            id: id.to_owned(),
+            name: new.name.clone(),
+            allowed_origins: new.allowed_origins.clone(),
+            callback_url: new.callback_url.clone(),
+            email_from: new.email_from.clone(),
+            sms_prefixes: new.sms_prefixes.clone(),
+            created_at: now,
+        })
+    }
+
+    /// All projects, oldest first.
+    pub async fn list_projects(&self) -> Result<Vec<Project>, StoreError> {
+        let sql = format!("SELECT {PROJECT_COLUMNS} FROM project p ORDER BY p.created_at, p.id");
+        let rows: Vec<ProjectRow> =
+            with_pool!(self, pool => sqlx::query_as(&sql).fetch_all(pool).await?);
+        rows.into_iter().map(Project::try_from).collect()
+    }
+
+    /// One project by id.
+    pub async fn get_project(&self, id: &str) -> Result<Option<Project>, StoreError> {
+        let sql = format!("SELECT {PROJECT_COLUMNS} FROM project p WHERE p.id = $1");
+        let row: Option<ProjectRow> =
+            with_pool!(self, pool => sqlx::query_as(&sql).bind(id).fetch_optional(pool).await?);
+        row.map(Project::try_from).transpose()
+    }
+
+    /// The project owning the active (not revoked) key with this SHA-256 hex hash.
+    pub async fn project_by_key_hash(&self, key_hash: &str) -> Result<Option<Project>, StoreError> {
+        let sql = format!(
+            "SELECT {PROJECT_COLUMNS} FROM api_key k JOIN project p ON p.id = k.project_id
+             WHERE k.key_hash = $1 AND k.revoked_at IS NULL"
+        );
+        let row: Option<ProjectRow> = with_pool!(self, pool => {
+            sqlx::query_as(&sql).bind(key_hash).fetch_optional(pool).await?
+        });
+        row.map(Project::try_from).transpose()
+    }
+
+    /// Keys of a project, newest first.
+    pub async fn list_keys(&self, project_id: &str) -> Result<Vec<ApiKeyInfo>, StoreError> {
+        let rows: Vec<KeyRow> = with_pool!(self, pool => {
+            sqlx::query_as(
+                "SELECT key_prefix, project_id, created_at, revoked_at FROM api_key
+                 WHERE project_id = $1 ORDER BY created_at DESC",
+            )
+            .bind(project_id)
+            .fetch_all(pool)
+            .await?
+        });
+        Ok(rows
+            .into_iter()
+            .map(|r| ApiKeyInfo {
+                key_prefix: r.key_prefix,
+                project_id: r.project_id,
+                created_at: r.created_at,
+                revoked_at: r.revoked_at,
+            })
+            .collect())
+    }
+
+    /// Revokes every active key of the project and adds a new one, atomically.
+    /// Returns `false` if the project does not exist.
+    pub async fn rotate_key(
+        &self,
+        project_id: &str,
+        key_hash: &str,
+        key_prefix: &str,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        with_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            let exists: Option<(String,)> = sqlx::query_as("SELECT id FROM project WHERE id = $1")
+                .bind(project_id)
+                .fetch_optional(&mut *tx)
+                .await?;
+            if exists.is_none() {
+                tx.rollback().await?;
+                return Ok(false);
+            }
+            sqlx::query("UPDATE api_key SET revoked_at = $1 WHERE project_id = $2 AND revoked_at IS NULL")
+                .bind(now)
+                .bind(project_id)
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query(
+                "INSERT INTO api_key (key_hash, key_prefix, project_id, created_at) VALUES ($1, $2, $3, $4)",
+            )
+            .bind(key_hash)
+            .bind(key_prefix)
+            .bind(project_id)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+            tx.commit().await?;
+        });
+        Ok(true)
+    }
+
+    /// Revokes the active keys whose display prefix is `key_prefix`; returns how many.
+    pub async fn revoke_keys_by_prefix(&self, key_prefix: &str, now: i64) -> Result<u64, StoreError> {
+        let n = with_pool!(self, pool => {
+            sqlx::query("UPDATE api_key SET revoked_at = $1 WHERE key_prefix = $2 AND revoked_at IS NULL")
+                .bind(now)
+                .bind(key_prefix)
+                .execute(pool)
+                .await?
+                .rows_affected()
+        });
+        Ok(n)
+    }
+
+    /// Revokes every active key of a project; returns how many.
+    pub async fn revoke_project_keys(&self, project_id: &str, now: i64) -> Result<u64, StoreError> {
+        let n = with_pool!(self, pool => {
+            sqlx::query("UPDATE api_key SET revoked_at = $1 WHERE project_id = $2 AND revoked_at IS NULL")
+                .bind(now)
+                .bind(project_id)
+                .execute(pool)
+                .await?
+                .rows_affected()
+        });
+        Ok(n)
+    }
+
+    async fn find_by_idempotency_key(
+        &self,
+        project_id: &str,
+        key: &str,
+    ) -> Result<Option<Message>, StoreError> {
+        let row = with_pool!(self, pool => {
+            sqlx::query_as("SELECT * FROM outbox WHERE project_id = $1 AND idempotency_key = $2")
+                .bind(project_id)
+                .bind(key)
+                .fetch_optional(pool)
+                .await?
+        });
+        Ok(row)
+    }
+
+    fn replay(existing: Message, request_hash: &str) -> EnqueueOutcome {
+        if existing.request_hash.as_deref() == Some(request_hash) {
+            EnqueueOutcome::Replayed(existing)
+        } else {
+            EnqueueOutcome::IdempotencyConflict
+        }
+    }
+
+    /// Atomically: honours the idempotency key, counts the rate-limit buckets and, if none is
+    /// over its limit, writes the message as `queued` and due now. Nothing is written when a
+    /// limit is hit.
+    pub async fn enqueue(
+        &self,
+        msg: &NewMessage,
+        buckets: &[RateBucket],
+        now: i64,
+    ) -> Result<EnqueueOutcome, StoreError> {
+        if let Some(key) = &msg.idempotency_key {
+            if let Some(existing) = self.find_by_idempotency_key(&msg.project_id, key).await? {
+                return Ok(Self::replay(existing, &msg.request_hash));
+            }
+        }
+        let inserted: Result<Option<(&'static str, i64)>, sqlx::Error> = with_pool!(self, pool => {
+            async {
+                let mut tx = pool.begin().await?;
+                let mut limited: Option<(&'static str, i64)> = None;
+                for b in buckets {
+                    let window_ms = b.window_ms.max(1);
+                    let window_start = now - now.rem_euclid(window_ms);
+                    let (count,): (i64,) = sqlx::query_as(
+                        "INSERT INTO rate_counter (bucket, window_start, count) VALUES ($1, $2, 1)
+                         ON CONFLICT (bucket, window_start) DO UPDATE SET count = rate_counter.count + 1
+                         RETURNING count",
+                    )
+                    .bind(&b.key)
+                    .bind(window_start)
+                    .fetch_one(&mut *tx)
+                    .await?;
+                    if count > i64::from(b.limit) {
+                        let retry = window_start + window_ms - now;
+                        let worse = match limited {
+                            Some((_, r)) => retry > r,
+                            None => true,
+                        };
+                        if worse {
+                            limited = Some((b.scope, retry));
+                        }
+                    }
+                }
+                if limited.is_some() {
+                    tx.rollback().await?;
+                    return Ok(limited);
+                }
+                sqlx::query(
+                    "INSERT INTO outbox (id, project_id, channel, destination, payload, status, attempts,
+                         next_attempt_at, idempotency_key, request_hash, created_at)
+                     VALUES ($1, $2, $3, $4, $5, 'queued', 0, $6, $7, $8, $6)",
+                )
+                .bind(&msg.id)
+                .bind(&msg.project_id)
+                .bind(&msg.channel)
+                .bind(&msg.destination)
+                .bind(&msg.payload)
+                .bind(now)
+                .bind(&msg.idempotency_key)
+                .bind(&msg.request_hash)
+                .execute(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                Ok::<_, sqlx::Error>(None)
+            }
+            .await
+        });
+        match inserted {
+            Ok(Some((scope, retry_after_ms))) => Ok(EnqueueOutcome::RateLimited {
+                scope,
+                retry_after_ms,
+            }),
+            Ok(None) => {
+                let created = self
+                    .get_message_any(&msg.id)
+                    .await?
+                    .ok_or_else(|| StoreError::Corrupt(format!("message {} vanished", msg.id)))?;
+                Ok(EnqueueOutcome::Created(created))
+            }
+            Err(sqlx::Error::Database(db)) if db.is_unique_violation() => {
+                // A concurrent request with the same idempotency key won the race.
+                let key = msg.idempotency_key.as_deref().unwrap_or_default();
+                match self.find_by_idempotency_key(&msg.project_id, key).await? {
+                    Some(existing) => Ok(Self::replay(existing, &msg.request_hash)),
+                    None => Err(StoreError::Database(sqlx::Error::Database(db))),
+                }
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// A message of the given project.
+    pub async fn get_message(&self, project_id: &str, id: &str) -> Result<Option<Message>, StoreError> {
+        let row = with_pool!(self, pool => {
+            sqlx::query_as("SELECT * FROM outbox WHERE id = $1 AND project_id = $2")
+                .bind(id)
+                .bind(project_id)
+                .fetch_optional(pool)
+                .await?
+        });
+        Ok(row)
+    }
+
+    /// A message of any project (workers and tests).
+    pub async fn get_message_any(&self, id: &str) -> Result<Option<Message>, StoreError> {
+        let row = with_pool!(self, pool => {
+            sqlx::query_as("SELECT * FROM outbox WHERE id = $1")
+                .bind(id)
+                .fetch_optional(pool)
+                .await?
+        });
+        Ok(row)
+    }
+
+    /// Claims up to `limit` due messages for a worker until `lease_until`, counting an attempt
+    /// on each. A message whose lease expired (crashed worker) is due again.
+    pub async fn claim_due(&self, now: i64, lease_until: i64, limit: i64) -> Result<Vec<Message>, StoreError> {
+        Ok(match &self.backend {
+            Backend::Postgres(pool) => postgres::claim_due(pool, now, lease_until, limit).await?,
+            Backend::Sqlite(pool) => sqlite::claim_due(pool, now, lease_until, limit).await?,
+        })
+    }
+
+    /// Marks a message sent and erases its payload (the code); keeps the masked destination.
+    pub async fn mark_sent(&self, id: &str, masked_destination: &str, now: i64) -> Result<(), StoreError> {
+        with_pool!(self, pool => {
+            sqlx::query(
+                "UPDATE outbox SET status = 'sent', payload = NULL, destination = $1, sent_at = $2,
+                     locked_until = NULL, last_error = NULL
+                 WHERE id = $3 AND status = 'queued'",
+            )
+            .bind(masked_destination)
+            .bind(now)
+            .bind(id)
+            .execute(pool)
+            .await?;
+        });
+        Ok(())
+    }
+
+    /// Marks a message failed for good and erases its payload.
+    pub async fn mark_failed(&self, id: &str, masked_destination: &str, error: &str) -> Result<(), StoreError> {
+        with_pool!(self, pool => {
+            sqlx::query(
+                "UPDATE outbox SET status = 'failed', payload = NULL, destination = $1, last_error = $2,
+                     locked_until = NULL
+                 WHERE id = $3 AND status = 'queued'",
+            )
+            .bind(masked_destination)
+            .bind(error)
+            .bind(id)
+            .execute(pool)
+            .await?;
+        });
+        Ok(())
+    }
+
+    /// Releases the lease and schedules another attempt.
+    pub async fn schedule_retry(&self, id: &str, next_attempt_at: i64, error: &str) -> Result<(), StoreError> {
+        with_pool!(self, pool => {
+            sqlx::query(
+                "UPDATE outbox SET next_attempt_at = $1, last_error = $2, locked_until = NULL
+                 WHERE id = $3 AND status = 'queued'",
+            )
+            .bind(next_attempt_at)
+            .bind(error)
+            .bind(id)
+            .execute(pool)
+            .await?;
+        });
+        Ok(())
+    }
+
+    /// Deletes rate-limit counters whose window started before `before` (epoch ms).
+    pub async fn prune_rate_counters(&self, before: i64) -> Result<u64, StoreError> {
+        let n = with_pool!(self, pool => {
+            sqlx::query("DELETE FROM rate_counter WHERE window_start < $1")
+                .bind(before)
+                .execute(pool)
+                .await?
+                .rows_affected()
+        });
+        Ok(n)
+    }
+
+    /// Earliest `next_attempt_at` of queued messages, to know how long workers may sleep.
+    pub async fn next_due_at(&self) -> Result<Option<i64>, StoreError> {
+        let row: Option<(Option<i64>,)> = with_pool!(self, pool => {
+            sqlx::query_as("SELECT MIN(COALESCE(locked_until, next_attempt_at)) FROM outbox WHERE status = 'queued'")
+                .fetch_optional(pool)
+                .await?
+        });
+        Ok(row.and_then(|(v,)| v))
+    }
+}

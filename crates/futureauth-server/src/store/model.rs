@@ -1,0 +1,173 @@
+//! Records kept by the store.
+
+use serde::{Deserialize, Serialize};
+
+/// A registered project: the tenant that owns secret keys and messages.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Project {
+    /// `prj_…` identifier.
+    pub id: String,
+    /// Registered display name: the only name that appears in messages.
+    pub name: String,
+    /// Allowed callback origins (`https://app.example.com`), ASCII-serialised.
+    pub allowed_origins: Vec<String>,
+    /// Default magic-link callback URL, used when a request names none.
+    pub callback_url: Option<String>,
+    /// Sender address of this project's emails (falls back to the server's `EMAIL_FROM`).
+    pub email_from: Option<String>,
+    /// Allowed SMS country calling-code prefixes, e.g. `+1`, `+44`.
+    pub sms_prefixes: Vec<String>,
+    /// Creation time, Unix epoch milliseconds.
+    pub created_at: i64,
+}
+
+/// Input to create a project.
+#[derive(Debug, Clone)]
+pub struct NewProject {
+    /// Display name.
+    pub name: String,
+    /// Allowed callback origins (already normalised).
+    pub allowed_origins: Vec<String>,
+    /// Default callback URL.
+    pub callback_url: Option<String>,
+    /// Email sender.
+    pub email_from: Option<String>,
+    /// Allowed SMS prefixes.
+    pub sms_prefixes: Vec<String>,
+}
+
+/// A stored secret key (its hash only).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiKeyInfo {
+    /// First 12 characters of the key, for display.
+    pub key_prefix: String,
+    /// Owning project.
+    pub project_id: String,
+    /// Creation time (epoch ms).
+    pub created_at: i64,
+    /// Revocation time (epoch ms), if revoked.
+    pub revoked_at: Option<i64>,
+}
+
+/// Delivery state of a message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MessageStatus {
+    /// Waiting for (another) delivery attempt.
+    Queued,
+    /// Accepted by the provider.
+    Sent,
+    /// Given up: permanent provider error or attempts exhausted.
+    Failed,
+}
+
+impl MessageStatus {
+    /// Stored string form.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MessageStatus::Queued => "queued",
+            MessageStatus::Sent => "sent",
+            MessageStatus::Failed => "failed",
+        }
+    }
+
+    /// Parses the stored form.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "queued" => Some(MessageStatus::Queued),
+            "sent" => Some(MessageStatus::Sent),
+            "failed" => Some(MessageStatus::Failed),
+            _ => None,
+        }
+    }
+}
+
+/// One row of the outbox.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Message {
+    /// `msg_…` identifier; also the provider idempotency key.
+    pub id: String,
+    /// Owning project.
+    pub project_id: String,
+    /// `email`, `sms` or `magic_link`.
+    pub channel: String,
+    /// Recipient (masked once the message is finished).
+    pub destination: String,
+    /// Rendered message as JSON (contains the code); `NULL` once sent or failed.
+    pub payload: Option<String>,
+    /// `queued`, `sent` or `failed`.
+    pub status: String,
+    /// Delivery attempts started so far.
+    pub attempts: i64,
+    /// Earliest time of the next attempt (epoch ms).
+    pub next_attempt_at: i64,
+    /// Lease end while a worker owns the row (epoch ms).
+    pub locked_until: Option<i64>,
+    /// Last provider error.
+    pub last_error: Option<String>,
+    /// Client `Idempotency-Key`, if any.
+    pub idempotency_key: Option<String>,
+    /// Hash of the request, to detect a key reused for a different request.
+    pub request_hash: Option<String>,
+    /// Creation time (epoch ms).
+    pub created_at: i64,
+    /// Time the provider accepted it (epoch ms).
+    pub sent_at: Option<i64>,
+}
+
+impl Message {
+    /// Parsed status (`failed` if the stored value is unknown).
+    pub fn status(&self) -> MessageStatus {
+        MessageStatus::parse(&self.status).unwrap_or(MessageStatus::Failed)
+    }
+}
+
+/// Input to enqueue a message.
+#[derive(Debug, Clone)]
+pub struct NewMessage {
+    /// `msg_…` identifier.
+    pub id: String,
+    /// Owning project.
+    pub project_id: String,
+    /// Channel.
+    pub channel: String,
+    /// Recipient.
+    pub destination: String,
+    /// Rendered message (JSON).
+    pub payload: String,
+    /// Client idempotency key.
+    pub idempotency_key: Option<String>,
+    /// Request fingerprint.
+    pub request_hash: String,
+}
+
+/// One rate-limit counter to increment atomically with the insert.
+#[derive(Debug, Clone)]
+pub struct RateBucket {
+    /// Counter key, e.g. `dest:prj_x:+15551234567`.
+    pub key: String,
+    /// Fixed window length in milliseconds.
+    pub window_ms: i64,
+    /// Maximum count within one window.
+    pub limit: u32,
+    /// Name reported when the limit is hit.
+    pub scope: &'static str,
+}
+
+/// Result of [`crate::store::Store::enqueue`].
+#[derive(Debug)]
+pub enum EnqueueOutcome {
+    /// A new message was written.
+    Created(Message),
+    /// The idempotency key was seen before with the same request: the original message.
+    Replayed(Message),
+    /// The idempotency key was seen before with a different request.
+    IdempotencyConflict,
+    /// A limit was hit; nothing was written.
+    RateLimited {
+        /// The limit's scope.
+        scope: &'static str,
+        /// Milliseconds until the window resets.
+        retry_after_ms: i64,
+    },
+}

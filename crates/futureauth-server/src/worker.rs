@@ -1,0 +1,179 @@
+//! Delivery workers: claim due outbox rows, hand them to the provider, record the outcome.
+//!
+//! * A claim takes a lease (`locked_until`) and counts an attempt. If the process dies while
+//!   sending, the lease expires and another worker takes the row again; the provider
+//!   idempotency key is the message id, so providers that honour it deliver once.
+//! * Retryable failures are retried with exponential backoff plus jitter until
+//!   `max_attempts`, then the message is `failed` with the provider's reason; permanent
+//!   failures fail at once.
+//! * After `sent` or `failed`, the payload (which holds the code) is erased and the
+//!   destination masked.
+//! * Workers sleep until woken by an insert ([`Notify`]) or the poll interval elapses.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use rand::Rng;
+use tokio::sync::Notify;
+
+use crate::config::Config;
+use crate::provider::{Delivery, Outgoing, ProviderError};
+use crate::service::{now_ms, validate};
+use crate::store::{Message, Store};
+
+/// Worker tuning.
+#[derive(Debug, Clone)]
+pub struct WorkerConfig {
+    /// Attempts before giving up on retryable errors.
+    pub max_attempts: u32,
+    /// Base delay of the backoff (doubles each attempt).
+    pub retry_base: Duration,
+    /// Idle poll interval.
+    pub poll_interval: Duration,
+    /// Lease length of a claimed message.
+    pub lease: Duration,
+    /// Age after which rate-limit counters are deleted.
+    pub counter_retention: Duration,
+}
+
+impl WorkerConfig {
+    /// From the configuration.
+    pub fn from_config(c: &Config) -> WorkerConfig {
+        WorkerConfig {
+            max_attempts: c.max_attempts,
+            retry_base: c.retry_base(),
+            poll_interval: Duration::from_millis(c.poll_interval_ms.max(1)),
+            lease: Duration::from_millis(c.lease_ms),
+            counter_retention: Duration::from_secs(c.limit_destination_window_secs.max(3600) * 2),
+        }
+    }
+}
+
+/// One delivery worker.
+#[derive(Debug, Clone)]
+pub struct Worker {
+    store: Store,
+    delivery: Delivery,
+    config: WorkerConfig,
+    wake: Arc<Notify>,
+}
+
+fn millis(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
+/// Backoff before attempt `attempt + 1`: `base * 2^(attempt-1)` plus up to 50 % jitter,
+/// capped at one hour.
+pub fn backoff(base: Duration, attempt: u32) -> Duration {
+    let exp = base
+        .saturating_mul(1u32 << attempt.saturating_sub(1).min(20))
+        .min(Duration::from_secs(3600));
+    let jitter_ms = rand::thread_rng().gen_range(0..=(exp.as_millis() / 2).min(u128::from(u32::MAX)) as u64);
+    exp + Duration::from_millis(jitter_ms)
+}
+
+impl Worker {
+    /// A worker over `store` sending through `delivery`, woken by `wake`.
+    pub fn new(store: Store, delivery: Delivery, config: WorkerConfig, wake: Arc<Notify>) -> Worker {
+        Worker {
+            store,
+            delivery,
+            config,
+            wake,
+        }
+    }
+
+    /// Runs forever (abort the task to stop it). `index` 0 also prunes old rate counters.
+    pub async fn run(self, index: usize) {
+        let mut last_prune = now_ms();
+        loop {
+            match self.run_once().await {
+                Ok(true) => continue,
+                Ok(false) => {}
+                Err(e) => tracing::error!(error = %e, "worker: database error; retrying after the poll interval"),
+            }
+            if index == 0 && now_ms() - last_prune > 600_000 {
+                last_prune = now_ms();
+                let before = now_ms() - millis(self.config.counter_retention);
+                if let Err(e) = self.store.prune_rate_counters(before).await {
+                    tracing::warn!(error = %e, "cannot prune rate counters");
+                }
+            }
+            tokio::select! {
+                _ = self.wake.notified() => {}
+                _ = tokio::time::sleep(self.config.poll_interval) => {}
+            }
+        }
+    }
+
+    /// Claims and processes at most one due message. Returns whether one was processed.
+    pub async fn run_once(&self) -> Result<bool, crate::error::StoreError> {
+        let now = now_ms();
+        let claimed = self
+            .store
+            .claim_due(now, now + millis(self.config.lease), 1)
+            .await?;
+        let Some(msg) = claimed.into_iter().next() else {
+            return Ok(false);
+        };
+        // There may be more: let an idle peer look too.
+        self.wake.notify_one();
+        self.process(msg).await?;
+        Ok(true)
+    }
+
+    async fn process(&self, msg: Message) -> Result<(), crate::error::StoreError> {
+        let masked = validate::mask_destination(&msg.destination);
+        let outgoing: Outgoing = match msg.payload.as_deref().map(serde_json::from_str) {
+            Some(Ok(o)) => o,
+            Some(Err(e)) => {
+                tracing::error!(id = %msg.id, error = %e, "corrupt outbox payload");
+                return self.store.mark_failed(&msg.id, &masked, "corrupt stored payload").await;
+            }
+            None => {
+                return self.store.mark_failed(&msg.id, &masked, "payload missing").await;
+            }
+        };
+        let attempts = u32::try_from(msg.attempts).unwrap_or(u32::MAX);
+        match self.delivery.send(&msg.id, &outgoing).await {
+            Ok(()) => {
+                tracing::info!(id = %msg.id, channel = %msg.channel, to = %masked, attempts, "message sent");
+                self.store.mark_sent(&msg.id, &masked, now_ms()).await
+            }
+            Err(ProviderError::Permanent(reason)) => {
+                tracing::warn!(id = %msg.id, %reason, "message failed permanently");
+                self.store.mark_failed(&msg.id, &masked, &reason).await
+            }
+            Err(ProviderError::Retryable(reason)) if attempts >= self.config.max_attempts => {
+                tracing::warn!(id = %msg.id, %reason, attempts, "message failed: attempts exhausted");
+                let reason = format!("gave up after {attempts} attempts: {reason}");
+                self.store.mark_failed(&msg.id, &masked, &reason).await
+            }
+            Err(ProviderError::Retryable(reason)) => {
+                let delay = backoff(self.config.retry_base, attempts);
+                tracing::info!(id = %msg.id, %reason, attempts, delay_ms = delay.as_millis() as u64, "delivery failed; will retry");
+                self.store
+                    .schedule_retry(&msg.id, now_ms() + millis(delay), &reason)
+                    .await
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_with_jitter_bounds() {
+        let base = Duration::from_millis(100);
+        for attempt in 1..=5u32 {
+            let exp = 100u64 << (attempt - 1);
+            for _ in 0..20 {
+                let d = backoff(base, attempt).as_millis() as u64;
+                assert!(d >= exp && d <= exp + exp / 2, "attempt {attempt}: {d}");
+            }
+        }
+        assert!(backoff(Duration::from_secs(10), 30) <= Duration::from_secs(5400));
+    }
+}
