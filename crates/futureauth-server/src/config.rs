@@ -44,7 +44,7 @@ pub struct Config {
     pub resend_api_url: String,
 
     /// Default `from` address of emails (a project's own `email_from` wins).
-    #[arg(long, env = "EMAIL_FROM", default_value = DEFAULT_EMAIL_FROM, global = true)]
+    #[arg(id = "default_email_from", long = "default-email-from", env = "EMAIL_FROM", default_value = DEFAULT_EMAIL_FROM, global = true)]
     pub email_from: String,
 
     /// Twilio account SID; with the auth token enables real SMS delivery.

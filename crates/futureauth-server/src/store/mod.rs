@@ -491,6 +491,17 @@ impl Store {
         Ok(())
     }
 
+    /// Number of outbox messages of a project (tests, diagnostics).
+    pub async fn count_messages(&self, project_id: &str) -> Result<i64, StoreError> {
+        let (n,): (i64,) = with_pool!(self, pool => {
+            sqlx::query_as("SELECT COUNT(*) FROM outbox WHERE project_id = $1")
+                .bind(project_id)
+                .fetch_one(pool)
+                .await?
+        });
+        Ok(n)
+    }
+
     /// Deletes rate-limit counters whose window started before `before` (epoch ms).
     pub async fn prune_rate_counters(&self, before: i64) -> Result<u64, StoreError> {
         let n = with_pool!(self, pool => {

@@ -1,0 +1,470 @@
+//! The whole HTTP API over loopback, against SQLite and Postgres (one suite, two backends).
+
+mod common;
+
+use std::collections::HashSet;
+
+use base64::Engine;
+use common::*;
+use serde_json::{json, Value};
+
+fn header<'a>(r: &'a wiremock::Request, name: &str) -> &'a str {
+    r.headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or("")
+}
+
+async fn setup(backend: Backend) -> (TestServer, Fakes, String, String) {
+    let db = TestDb::new(backend).await;
+    let fakes = Fakes::accepting().await;
+    let store = db.store().await;
+    let (project_id, key) = acme(&store).await;
+    let server = TestServer::start(&db, &config(&db, &fakes)).await;
+    (server, fakes, project_id, key)
+}
+
+async fn assert_error(resp: reqwest::Response, status: u16, code: &str) -> reqwest::header::HeaderMap {
+    assert_eq!(resp.status().as_u16(), status);
+    let headers = resp.headers().clone();
+    let v: Value = resp.json().await.expect("JSON error body");
+    assert_eq!(v["error"]["code"], code, "{v}");
+    assert!(v["error"]["message"].as_str().is_some_and(|m| !m.is_empty()), "{v}");
+    headers
+}
+
+async fn email_otp_is_delivered_through_resend(backend: Backend) {
+    let (s, fakes, project_id, key) = setup(backend).await;
+    let id = s
+        .send_ok(
+            &key,
+            &json!({"channel": "email", "destination": "jane@example.com", "code": "A1b2C3", "project_name": "Evil Corp"}),
+        )
+        .await;
+    assert!(id.starts_with("msg_"));
+    let v = s.wait_final(&key, &id).await;
+    assert_eq!(v["status"], "sent", "{v}");
+    assert_eq!(v["channel"], "email");
+    assert_eq!(v["attempts"], 1);
+    assert!(v["error"].is_null());
+    assert!(v["sent_at"].is_string() && v["created_at"].is_string());
+
+    let emails = fakes.emails().await;
+    assert_eq!(emails.len(), 1);
+    let r = &emails[0];
+    assert_eq!(header(r, "authorization"), format!("Bearer {RESEND_KEY}"));
+    assert_eq!(header(r, "idempotency-key"), id);
+    assert!(header(r, "content-type").starts_with("application/json"));
+    let body: Value = serde_json::from_slice(&r.body).expect("json body");
+    assert_eq!(body["from"], "FutureAuth Test <login@futureauth.test>");
+    assert_eq!(body["to"], json!(["jane@example.com"]));
+    for field in ["subject", "text", "html"] {
+        let text = body[field].as_str().expect(field);
+        assert!(text.contains("A1b2C3"), "{field}: {text}");
+        assert!(text.contains("Acme"), "{field}: {text}");
+        assert!(!text.contains("Evil Corp"), "{field} shows the request's project_name: {text}");
+    }
+
+    // The code is gone from the database once sent; the destination is masked.
+    let row = s.store().get_message_any(&id).await.unwrap().unwrap();
+    assert!(row.payload.is_none());
+    assert_eq!(row.destination, "ja***@example.com");
+    assert!(!format!("{row:?}").contains("A1b2C3"));
+    assert_eq!(row.project_id, project_id);
+}
+
+async fn sms_otp_is_delivered_through_twilio(backend: Backend) {
+    let (s, fakes, _, key) = setup(backend).await;
+    let id = s
+        .send_ok(&key, &json!({"channel": "sms", "destination": "+15551234567", "code": "889911", "project_name": "Nope"}))
+        .await;
+    assert_eq!(s.wait_final(&key, &id).await["status"], "sent");
+    let reqs = fakes.sms().await;
+    assert_eq!(reqs.len(), 1);
+    let r = &reqs[0];
+    assert_eq!(r.url.path(), format!("/2010-04-01/Accounts/{TWILIO_SID}/Messages.json"));
+    let basic = base64::engine::general_purpose::STANDARD.encode(format!("{TWILIO_SID}:{TWILIO_TOKEN}"));
+    assert_eq!(header(r, "authorization"), format!("Basic {basic}"));
+    assert!(header(r, "content-type").starts_with("application/x-www-form-urlencoded"));
+    let form: std::collections::HashMap<String, String> =
+        url::form_urlencoded::parse(&r.body).into_owned().collect();
+    assert_eq!(form["To"], "+15551234567");
+    assert_eq!(form["From"], TWILIO_FROM);
+    assert!(form["Body"].contains("889911") && form["Body"].contains("Acme"), "{}", form["Body"]);
+    assert!(!form["Body"].contains("Nope"));
+    assert!(!form.contains_key("MessagingServiceSid"));
+    let row = s.store().get_message_any(&id).await.unwrap().unwrap();
+    assert!(row.payload.is_none());
+    assert_eq!(row.destination, "+1555***67");
+}
+
+async fn magic_links_are_built_from_allowed_callbacks(backend: Backend) {
+    let (s, fakes, _, key) = setup(backend).await;
+    let token = "tok_ABCdef-123456789";
+    // 1. No callback in the request (how futureauth 0.4/0.5 clients call): the project default.
+    let a = s
+        .send_ok(&key, &json!({"channel": "magic_link", "destination": "a@example.com", "code": token, "project_name": "x"}))
+        .await;
+    // 2. callback_url with a query: `&token=`.
+    let b = s
+        .send_ok(
+            &key,
+            &json!({"channel": "magic_link", "destination": "b@example.com", "code": token, "callback_url": "http://localhost:3000/verify?next=%2Fhome"}),
+        )
+        .await;
+    // 3. A full link whose token matches the code.
+    let c = s
+        .send_ok(
+            &key,
+            &json!({"channel": "magic_link", "destination": "c@example.com", "code": token, "link": format!("http://localhost:3000/m?token={token}")}),
+        )
+        .await;
+    for id in [&a, &b, &c] {
+        assert_eq!(s.wait_final(&key, id).await["status"], "sent");
+    }
+    let emails = fakes.emails().await;
+    let text_for = |to: &str| -> String {
+        emails
+            .iter()
+            .map(|r| serde_json::from_slice::<Value>(&r.body).unwrap())
+            .find(|b| b["to"][0] == to)
+            .map(|b| b["text"].as_str().unwrap().to_owned())
+            .unwrap_or_else(|| panic!("no email to {to}"))
+    };
+    assert!(text_for("a@example.com").contains(&format!("https://app.acme.test/auth/magic?token={token}\n")));
+    assert!(text_for("b@example.com").contains(&format!("http://localhost:3000/verify?next=%2Fhome&token={token}\n")));
+    assert!(text_for("c@example.com").contains(&format!("http://localhost:3000/m?token={token}\n")));
+    assert!(text_for("a@example.com").contains("Acme"));
+
+    // Refusals: origin not allowed, non-http scheme, link token mismatch.
+    let bad = [
+        (json!({"callback_url": "https://evil.test/cb"}), "callback_not_allowed"),
+        (json!({"callback_url": "javascript:alert(1)"}), "callback_not_allowed"),
+        (json!({"callback_url": "https://app.acme.test.evil.test/cb"}), "callback_not_allowed"),
+        (json!({"link": format!("https://evil.test/m?token={token}")}), "callback_not_allowed"),
+        (json!({"link": "http://localhost:3000/m?token=somethingelse12345"}), "invalid_link"),
+    ];
+    for (extra, code) in bad {
+        let mut body = json!({"channel": "magic_link", "destination": "d@example.com", "code": token});
+        for (k, v) in extra.as_object().unwrap() {
+            body[k] = v.clone();
+        }
+        assert_error(s.send(&key, &body).await, 422, code).await;
+    }
+}
+
+async fn magic_link_without_any_callback_is_refused(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let fakes = Fakes::accepting().await;
+    let store = db.store().await;
+    let (_, key) = cli_create_project(&store, &["--name", "NoCallback"]).await;
+    let s = TestServer::start(&db, &config(&db, &fakes)).await;
+    let body = json!({"channel": "magic_link", "destination": "d@example.com", "code": "abcdefghijklmnop"});
+    assert_error(s.send(&key, &body).await, 422, "callback_url_required").await;
+}
+
+async fn bad_input_is_refused_and_writes_nothing(backend: Backend) {
+    let (s, fakes, project_id, key) = setup(backend).await;
+    let cases = [
+        (json!({"channel": "pigeon", "destination": "a@example.com", "code": "123456"}), "unknown_channel"),
+        (json!({"channel": "email", "destination": "not-an-email", "code": "123456"}), "invalid_destination"),
+        (json!({"channel": "email", "destination": "a@example.com, b@example.com", "code": "123456"}), "invalid_destination"),
+        (json!({"channel": "email", "destination": "a@example.com", "code": "Buy cheap pills at http://spam"}), "invalid_code"),
+        (json!({"channel": "email", "destination": "a@example.com", "code": "12"}), "invalid_code"),
+        (json!({"channel": "sms", "destination": "5551234567", "code": "123456"}), "invalid_destination"),
+        (json!({"channel": "sms", "destination": "+1555", "code": "123456"}), "invalid_destination"),
+        (json!({"channel": "sms", "destination": "+1 555 123 4567", "code": "123456"}), "invalid_destination"),
+        (json!({"channel": "sms", "destination": "+33612345678", "code": "123456"}), "sms_country_not_allowed"),
+        (json!({"channel": "magic_link", "destination": "a@example.com", "code": "short"}), "invalid_code"),
+        (json!({"channel": "magic_link", "destination": "a@example.com", "code": "has spaces in the token!!"}), "invalid_code"),
+        (json!({"destination": "a@example.com", "code": "123456"}), "invalid_request"),
+        (json!({"channel": "email", "code": "123456"}), "invalid_request"),
+        (json!({"channel": "email", "destination": "a@example.com"}), "invalid_request"),
+        (json!({"channel": "email", "destination": 42, "code": "123456"}), "invalid_request"),
+        (json!(["not", "an", "object"]), "invalid_request"),
+    ];
+    for (body, code) in cases {
+        let resp = s.send(&key, &body).await;
+        assert_eq!(resp.status(), 422, "{body}");
+        let v: Value = resp.json().await.unwrap();
+        assert_eq!(v["error"]["code"], code, "{body} → {v}");
+    }
+
+    let url = s.url("/api/v1/otp/send");
+    // Malformed JSON → 400.
+    let resp = s.http.post(&url).bearer_auth(&key).header("content-type", "application/json")
+        .body("{\"channel\": \"email\",").send().await.unwrap();
+    assert_error(resp, 400, "malformed_json").await;
+    // Wrong content type → 415.
+    let resp = s.http.post(&url).bearer_auth(&key).header("content-type", "text/plain")
+        .body("{}").send().await.unwrap();
+    assert_error(resp, 415, "unsupported_media_type").await;
+    let resp = s.http.post(&url).bearer_auth(&key).body("{}").send().await.unwrap();
+    assert_error(resp, 415, "unsupported_media_type").await;
+    // Body over 16 KiB → 413.
+    let big = json!({"channel": "email", "destination": "a@example.com", "code": "123456", "project_name": "x".repeat(17 * 1024)});
+    assert_error(s.send(&key, &big).await, 413, "payload_too_large").await;
+    // Bad Idempotency-Key.
+    let resp = s.http.post(&url).bearer_auth(&key).header("idempotency-key", "has space")
+        .json(&json!({"channel": "email", "destination": "a@example.com", "code": "123456"})).send().await.unwrap();
+    assert_error(resp, 422, "invalid_idempotency_key").await;
+
+    assert_eq!(s.store().count_messages(&project_id).await.unwrap(), 0);
+    assert!(fakes.emails().await.is_empty() && fakes.sms().await.is_empty());
+}
+
+async fn unknown_routes_and_methods_answer_json(backend: Backend) {
+    let (s, _, _, _) = setup(backend).await;
+    let resp = s.http.get(s.url("/nope")).send().await.unwrap();
+    assert_error(resp, 404, "not_found").await;
+    let resp = s.http.get(s.url("/api/v1/otp/send")).send().await.unwrap();
+    assert_error(resp, 405, "method_not_allowed").await;
+    let resp = s.http.get(s.url("/healthz")).send().await.unwrap();
+    assert_eq!(resp.status(), 200);
+    let resp = s.http.get(s.url("/readyz")).send().await.unwrap();
+    assert_eq!(resp.status(), 200);
+    // Dev outbox is off when providers are configured.
+    let resp = s.http.get(s.url("/dev/outbox")).send().await.unwrap();
+    assert_error(resp, 404, "not_found").await;
+}
+
+async fn keys_authenticate_and_can_be_revoked_and_rotated(backend: Backend) {
+    let (s, _, project_id, key) = setup(backend).await;
+    let body = json!({"channel": "email", "destination": "k@example.com", "code": "123456"});
+    let url = s.url("/api/v1/otp/send");
+
+    // Missing, malformed, wrong scheme, unknown.
+    let resp = s.http.post(&url).json(&body).send().await.unwrap();
+    assert_error(resp, 401, "invalid_api_key").await;
+    let resp = s.http.post(&url).header("authorization", format!("Basic {key}")).json(&body).send().await.unwrap();
+    assert_error(resp, 401, "invalid_api_key").await;
+    assert_error(s.send("vx_sec_0000000000000000000000000000000000000000", &body).await, 401, "invalid_api_key").await;
+    assert_error(s.send("garbage", &body).await, 401, "invalid_api_key").await;
+    // Auth comes before body parsing: a bad key with malformed JSON is still 401.
+    let resp = s.http.post(&url).bearer_auth("nope").header("content-type", "application/json").body("{").send().await.unwrap();
+    assert_error(resp, 401, "invalid_api_key").await;
+
+    s.send_ok(&key, &body).await;
+
+    // Rotate: the old key stops working, the new one works.
+    let out = cli(s.store(), &["futureauth-server", "key", "rotate", "--project", &project_id, "--json"]).await;
+    let v: Value = serde_json::from_str(out.trim()).unwrap();
+    let new_key = v["secret_key"].as_str().unwrap().to_owned();
+    assert_ne!(new_key, key);
+    assert!(new_key.starts_with("vx_sec_") && new_key.len() == 47);
+    assert_error(s.send(&key, &body).await, 401, "invalid_api_key").await;
+    let body2 = json!({"channel": "email", "destination": "k2@example.com", "code": "123456"});
+    s.send_ok(&new_key, &body2).await;
+
+    // Revoke by display prefix.
+    let prefix: String = new_key.chars().take(12).collect();
+    let out = cli(s.store(), &["futureauth-server", "key", "revoke", "--key-prefix", &prefix]).await;
+    assert!(out.contains("Revoked 1"));
+    assert_error(s.send(&new_key, &body2).await, 401, "invalid_api_key").await;
+
+    // The list shows no active key any more.
+    let out = cli(s.store(), &["futureauth-server", "project", "list", "--json"]).await;
+    let list: Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(list[0]["id"], project_id.as_str());
+    assert_eq!(list[0]["active_key_prefixes"], json!([]));
+    assert_eq!(list[0]["sms_prefixes"], json!(["+1", "+44"]));
+}
+
+async fn messages_are_private_to_their_project(backend: Backend) {
+    let (s, _, _, key) = setup(backend).await;
+    let (_, other_key) = cli_create_project(s.store(), &["--name", "Other"]).await;
+    let id = s.send_ok(&key, &json!({"channel": "email", "destination": "p@example.com", "code": "123456"})).await;
+    let (code, v) = s.status(&other_key, &id).await;
+    assert_eq!(code, 404, "{v}");
+    assert_eq!(v["error"]["code"], "not_found");
+    let (code, _) = s.status(&key, "msg_doesnotexist").await;
+    assert_eq!(code, 404);
+    let resp = s.http.get(s.url(&format!("/api/v1/messages/{id}"))).send().await.unwrap();
+    assert_error(resp, 401, "invalid_api_key").await;
+    let (code, _) = s.status(&key, &id).await;
+    assert_eq!(code, 200);
+}
+
+async fn idempotency_key_never_sends_twice(backend: Backend) {
+    let (s, fakes, project_id, key) = setup(backend).await;
+    let body = json!({"channel": "email", "destination": "i@example.com", "code": "555111"});
+    let post = |k: &'static str, b: Value| {
+        s.http.post(s.url("/api/v1/otp/send")).bearer_auth(&key).header("Idempotency-Key", k).json(&b).send()
+    };
+    let r1 = post("req-1", body.clone()).await.unwrap();
+    assert_eq!(r1.status(), 202);
+    let v1: Value = r1.json().await.unwrap();
+    let id = v1["id"].as_str().unwrap().to_owned();
+    assert_eq!(s.wait_final(&key, &id).await["status"], "sent");
+    // Retried after delivery: same id, 202, nothing new sent.
+    let r2 = post("req-1", body.clone()).await.unwrap();
+    assert_eq!(r2.status(), 202);
+    let v2: Value = r2.json().await.unwrap();
+    assert_eq!(v2["id"], id.as_str());
+    // The same key for a different request is refused.
+    let other = json!({"channel": "email", "destination": "other@example.com", "code": "555111"});
+    assert_error(post("req-1", other).await.unwrap(), 422, "idempotency_key_reused").await;
+    // Concurrent retries with a fresh key: still one message.
+    let body3 = json!({"channel": "email", "destination": "i3@example.com", "code": "777111"});
+    let (a, b) = tokio::join!(post("req-2", body3.clone()), post("req-2", body3.clone()));
+    let (a, b): (Value, Value) = (a.unwrap().json().await.unwrap(), b.unwrap().json().await.unwrap());
+    assert_eq!(a["id"], b["id"], "{a} {b}");
+    assert_eq!(s.wait_final(&key, a["id"].as_str().unwrap()).await["status"], "sent");
+
+    assert_eq!(s.store().count_messages(&project_id).await.unwrap(), 2);
+    let keys: Vec<String> = fakes.emails().await.iter().map(|r| header(r, "idempotency-key").to_owned()).collect();
+    assert_eq!(keys.len(), 2, "{keys:?}");
+    assert_eq!(keys.iter().collect::<HashSet<_>>().len(), 2);
+}
+
+async fn rate_limits_answer_429_with_retry_after(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let fakes = Fakes::accepting().await;
+    let store = db.store().await;
+    let (project_id, key) = acme(&store).await;
+    let mut cfg = config(&db, &fakes);
+    cfg.limit_per_destination = 2;
+    cfg.limit_per_project_per_minute = 6;
+    cfg.limit_sms_prefix_per_hour = 2;
+    let s = TestServer::start(&db, &cfg).await;
+
+    // Per destination (case-insensitive).
+    let e = |d: &str| json!({"channel": "email", "destination": d, "code": "123456"});
+    s.send_ok(&key, &e("same@example.com")).await;
+    s.send_ok(&key, &e("SAME@example.com")).await;
+    let headers = assert_error(s.send(&key, &e("same@example.com")).await, 429, "rate_limited").await;
+    let retry: u64 = headers["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!((1..=600).contains(&retry), "{retry}");
+
+    // SMS prefix cap: +1555 twice, then refused, while another prefix still works.
+    let sms = |d: &str| json!({"channel": "sms", "destination": d, "code": "123456"});
+    s.send_ok(&key, &sms("+15550000001")).await;
+    s.send_ok(&key, &sms("+15550000002")).await;
+    let headers = assert_error(s.send(&key, &sms("+15550000003")).await, 429, "rate_limited").await;
+    let retry: u64 = headers["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!((1..=3600).contains(&retry));
+    s.send_ok(&key, &sms("+14150000001")).await;
+
+    // Per project per minute: 5 accepted so far, the 6th is fine, then refused.
+    s.send_ok(&key, &e("x1@example.com")).await;
+    let headers = assert_error(s.send(&key, &e("x2@example.com")).await, 429, "rate_limited").await;
+    let retry: u64 = headers["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!((1..=60).contains(&retry));
+
+    // Refused requests wrote nothing.
+    assert_eq!(s.store().count_messages(&project_id).await.unwrap(), 6);
+    // A second project is not affected by the first one's limits.
+    let (_, key2) = cli_create_project(s.store(), &["--name", "Second"]).await;
+    s.send_ok(&key2, &e("same@example.com")).await;
+}
+
+async fn openapi_docs_and_llms_txt_agree(backend: Backend) {
+    let (s, _, _, _) = setup(backend).await;
+    let resp = s.http.get(s.url("/api/v1/openapi.json")).send().await.unwrap();
+    assert_eq!(resp.status(), 200);
+    let spec: Value = resp.json().await.unwrap();
+    assert!(spec["openapi"].as_str().unwrap().starts_with("3.1"), "{}", spec["openapi"]);
+    let spec_paths: HashSet<String> = spec["paths"].as_object().unwrap().keys().cloned().collect();
+    let expected: HashSet<String> = ["/api/v1/otp/send", "/api/v1/messages/{id}", "/api/v1/openapi.json"]
+        .iter().map(|s| s.to_string()).collect();
+    assert_eq!(spec_paths, expected);
+    assert!(spec["paths"]["/api/v1/otp/send"]["post"]["responses"]["202"].is_object());
+    assert!(spec["components"]["schemas"]["SendBody"].is_object());
+    assert!(spec["components"]["securitySchemes"]["secret_key"].is_object());
+
+    let resp = s.http.get(s.url("/llms.txt")).send().await.unwrap();
+    assert_eq!(resp.status(), 200);
+    assert!(resp.headers()["content-type"].to_str().unwrap().starts_with("text/plain"));
+    let llms = resp.text().await.unwrap();
+    // Every /api/v1 path mentioned exists, and every documented path is mentioned.
+    let mentioned: HashSet<String> = llms
+        .match_indices("/api/v1/")
+        .map(|(i, _)| {
+            llms[i..]
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || "/_-.{}".contains(*c))
+                .collect::<String>()
+                .trim_end_matches('.')
+                .to_owned()
+        })
+        .collect();
+    assert_eq!(mentioned, spec_paths, "llms.txt and the OpenAPI document disagree");
+    for must in [
+        "cargo add futureauth", "FutureAuth::new(", "FutureAuthConfig", "ensure_tables()",
+        ".merge(futureauth::axum::auth_router(", "AuthSession", "credentials: \"include\"",
+        "/api/auth/send-otp", "/api/auth/verify-otp", "/api/auth/send-magic-link",
+        "/api/auth/verify-magic-link", "/api/auth/session", "/api/auth/sign-out",
+    ] {
+        assert!(llms.contains(must), "llms.txt lacks {must}");
+    }
+
+    let resp = s.http.get(s.url("/docs")).send().await.unwrap();
+    assert_eq!(resp.status(), 200);
+    assert!(resp.headers()["content-type"].to_str().unwrap().starts_with("text/html"));
+    let html = resp.text().await.unwrap();
+    for p in &spec_paths {
+        assert!(html.contains(p.as_str()), "docs page lacks {p}");
+    }
+    assert!(!html.contains("http://") && !html.contains("https://"), "docs page must not load external assets");
+}
+
+async fn dev_outbox_keeps_messages_when_no_provider_is_configured(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let store = db.store().await;
+    let (_, key) = acme(&store).await;
+    let cfg = futureauth_server::Config {
+        database_url: Some(db.url.clone()),
+        retry_base_ms: 50,
+        poll_interval_ms: 50,
+        ..Default::default()
+    };
+    let s = TestServer::start(&db, &cfg).await;
+    let id = s.send_ok(&key, &json!({"channel": "email", "destination": "dev@example.com", "code": "424242"})).await;
+    let sms = s.send_ok(&key, &json!({"channel": "sms", "destination": "+447700900123", "code": "131313"})).await;
+    assert_eq!(s.wait_final(&key, &id).await["status"], "sent");
+    assert_eq!(s.wait_final(&key, &sms).await["status"], "sent");
+    let v: Value = s.http.get(s.url("/dev/outbox")).header("accept", "application/json")
+        .send().await.unwrap().json().await.unwrap();
+    let msgs = v["messages"].as_array().unwrap();
+    assert_eq!(msgs.len(), 2);
+    let email = msgs.iter().find(|m| m["id"] == id.as_str()).expect("email in outbox");
+    assert_eq!(email["to"], "dev@example.com");
+    assert!(email["text"].as_str().unwrap().contains("424242"));
+    let resp = s.http.get(s.url("/dev/outbox")).send().await.unwrap();
+    assert!(resp.headers()["content-type"].to_str().unwrap().starts_with("text/html"));
+    let html = resp.text().await.unwrap();
+    assert!(html.contains("131313") && html.contains("Nothing is really sent"));
+}
+
+async fn sms_fails_visibly_when_only_resend_is_configured(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let fakes = Fakes::accepting().await;
+    let store = db.store().await;
+    let (_, key) = acme(&store).await;
+    let mut cfg = config(&db, &fakes);
+    cfg.twilio_account_sid = None;
+    cfg.twilio_auth_token = None;
+    cfg.twilio_from_number = None;
+    let s = TestServer::start(&db, &cfg).await;
+    let id = s.send_ok(&key, &json!({"channel": "sms", "destination": "+15551234567", "code": "123456"})).await;
+    let v = s.wait_final(&key, &id).await;
+    assert_eq!(v["status"], "failed");
+    assert!(v["error"].as_str().unwrap().contains("TWILIO_ACCOUNT_SID"), "{v}");
+    let email = s.send_ok(&key, &json!({"channel": "email", "destination": "ok@example.com", "code": "123456"})).await;
+    assert_eq!(s.wait_final(&key, &email).await["status"], "sent");
+    assert!(fakes.sms().await.is_empty());
+    assert!(s.store().get_message_any(&id).await.unwrap().unwrap().payload.is_none());
+}
+
+backend_tests!(
+    email_otp_is_delivered_through_resend,
+    sms_otp_is_delivered_through_twilio,
+    magic_links_are_built_from_allowed_callbacks,
+    magic_link_without_any_callback_is_refused,
+    bad_input_is_refused_and_writes_nothing,
+    unknown_routes_and_methods_answer_json,
+    keys_authenticate_and_can_be_revoked_and_rotated,
+    messages_are_private_to_their_project,
+    idempotency_key_never_sends_twice,
+    rate_limits_answer_429_with_retry_after,
+    openapi_docs_and_llms_txt_agree,
+    dev_outbox_keeps_messages_when_no_provider_is_configured,
+    sms_fails_visibly_when_only_resend_is_configured,
+);
