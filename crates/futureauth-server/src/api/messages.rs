@@ -134,7 +134,12 @@ pub async fn send(
     Ok((
         StatusCode::ACCEPTED,
         Json(SendResponse {
-            status: accepted.message.status().as_str().to_owned(),
+            // A new message is reported `queued` even if a worker already sent it meanwhile.
+            status: if accepted.replayed {
+                accepted.message.status().as_str().to_owned()
+            } else {
+                "queued".to_owned()
+            },
             id: accepted.message.id,
         }),
     ))
