@@ -8,13 +8,17 @@ use thiserror::Error;
 
 use crate::config::Config;
 use crate::error::StoreError;
-use crate::service::projects::{self, AdminError, ProjectInput};
 use crate::service::now_ms;
+use crate::service::projects::{self, AdminError, ProjectInput};
 use crate::store::Store;
 
 /// `futureauth-server [serve]` runs the delivery service; other subcommands administer projects.
 #[derive(Debug, Parser)]
-#[command(name = "futureauth-server", version, about = "FutureAuth delivery service")]
+#[command(
+    name = "futureauth-server",
+    version,
+    about = "FutureAuth delivery service"
+)]
 pub struct Cli {
     /// Settings (flags or environment variables).
     #[command(flatten)]
@@ -110,7 +114,11 @@ pub enum CliError {
 }
 
 /// Runs an admin command (anything but `serve`) against `store`, writing to `out`.
-pub async fn run_admin(command: &Command, store: &Store, out: &mut dyn Write) -> Result<(), CliError> {
+pub async fn run_admin(
+    command: &Command,
+    store: &Store,
+    out: &mut dyn Write,
+) -> Result<(), CliError> {
     match command {
         Command::Serve => Ok(()),
         Command::Project(ProjectCommand::Create {
@@ -143,7 +151,11 @@ pub async fn run_admin(command: &Command, store: &Store, out: &mut dyn Write) ->
                 writeln!(out, "Created project {} ({})", p.name, p.id)?;
                 writeln!(out, "Allowed origins: {}", p.allowed_origins.join(", "))?;
                 writeln!(out, "SMS prefixes:    {}", p.sms_prefixes.join(", "))?;
-                writeln!(out, "Secret key (shown once, store it now): {}", created.secret_key)?;
+                writeln!(
+                    out,
+                    "Secret key (shown once, store it now): {}",
+                    created.secret_key
+                )?;
             }
             Ok(())
         }
@@ -167,10 +179,19 @@ pub async fn run_admin(command: &Command, store: &Store, out: &mut dyn Write) ->
                 }
                 writeln!(out, "{}", serde_json::Value::Array(list))?;
             } else if projects.is_empty() {
-                writeln!(out, "No projects. Create one with `futureauth-server project create --name NAME`.")?;
+                writeln!(
+                    out,
+                    "No projects. Create one with `futureauth-server project create --name NAME`."
+                )?;
             } else {
                 for p in &projects {
-                    writeln!(out, "{}  {}  origins: {}", p.id, p.name, p.allowed_origins.join(", "))?;
+                    writeln!(
+                        out,
+                        "{}  {}  origins: {}",
+                        p.id,
+                        p.name,
+                        p.allowed_origins.join(", ")
+                    )?;
                 }
             }
             Ok(())
@@ -180,11 +201,17 @@ pub async fn run_admin(command: &Command, store: &Store, out: &mut dyn Write) ->
             if *json {
                 writeln!(out, "{}", json!({"project_id": project, "secret_key": key}))?;
             } else {
-                writeln!(out, "New secret key for {project} (old keys revoked; shown once): {key}")?;
+                writeln!(
+                    out,
+                    "New secret key for {project} (old keys revoked; shown once): {key}"
+                )?;
             }
             Ok(())
         }
-        Command::Key(KeyCommand::Revoke { key_prefix, project }) => {
+        Command::Key(KeyCommand::Revoke {
+            key_prefix,
+            project,
+        }) => {
             let now = now_ms();
             let n = match (key_prefix, project) {
                 (Some(prefix), _) => store.revoke_keys_by_prefix(prefix, now).await?,

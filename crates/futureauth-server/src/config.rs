@@ -24,7 +24,12 @@ pub struct Config {
     pub database_url: Option<String>,
 
     /// Address the HTTP server listens on.
-    #[arg(long = "listen", env = "LISTEN_ADDR", default_value = "127.0.0.1:8080", global = true)]
+    #[arg(
+        long = "listen",
+        env = "LISTEN_ADDR",
+        default_value = "127.0.0.1:8080",
+        global = true
+    )]
     pub listen: SocketAddr,
 
     /// Production mode: missing provider keys are a start-up error. Same as `FUTUREAUTH_ENV=production`.
@@ -32,7 +37,12 @@ pub struct Config {
     pub production: bool,
 
     /// `development` (default) or `production`.
-    #[arg(long = "env", env = "FUTUREAUTH_ENV", default_value = "development", global = true)]
+    #[arg(
+        long = "env",
+        env = "FUTUREAUTH_ENV",
+        default_value = "development",
+        global = true
+    )]
     pub environment: String,
 
     /// Resend API key; enables real email delivery.
@@ -68,35 +78,75 @@ pub struct Config {
     pub twilio_api_url: String,
 
     /// Max messages to one destination (per project) within the destination window.
-    #[arg(long, env = "FUTUREAUTH_LIMIT_PER_DESTINATION", default_value_t = 5, global = true)]
+    #[arg(
+        long,
+        env = "FUTUREAUTH_LIMIT_PER_DESTINATION",
+        default_value_t = 5,
+        global = true
+    )]
     pub limit_per_destination: u32,
 
     /// Length of the per-destination window in seconds.
-    #[arg(long, env = "FUTUREAUTH_LIMIT_DESTINATION_WINDOW_SECS", default_value_t = 600, global = true)]
+    #[arg(
+        long,
+        env = "FUTUREAUTH_LIMIT_DESTINATION_WINDOW_SECS",
+        default_value_t = 600,
+        global = true
+    )]
     pub limit_destination_window_secs: u64,
 
     /// Max messages per project per minute.
-    #[arg(long, env = "FUTUREAUTH_LIMIT_PER_PROJECT_PER_MINUTE", default_value_t = 60, global = true)]
+    #[arg(
+        long,
+        env = "FUTUREAUTH_LIMIT_PER_PROJECT_PER_MINUTE",
+        default_value_t = 60,
+        global = true
+    )]
     pub limit_per_project_per_minute: u32,
 
     /// Max SMS per project per number prefix (first 5 chars of E.164, e.g. `+1555`) per hour.
-    #[arg(long, env = "FUTUREAUTH_LIMIT_SMS_PREFIX_PER_HOUR", default_value_t = 50, global = true)]
+    #[arg(
+        long,
+        env = "FUTUREAUTH_LIMIT_SMS_PREFIX_PER_HOUR",
+        default_value_t = 50,
+        global = true
+    )]
     pub limit_sms_prefix_per_hour: u32,
 
     /// Maximum delivery attempts before a message is marked failed.
-    #[arg(long, env = "FUTUREAUTH_MAX_ATTEMPTS", default_value_t = 5, global = true)]
+    #[arg(
+        long,
+        env = "FUTUREAUTH_MAX_ATTEMPTS",
+        default_value_t = 5,
+        global = true
+    )]
     pub max_attempts: u32,
 
     /// Base delay of the exponential retry backoff, in milliseconds.
-    #[arg(long, env = "FUTUREAUTH_RETRY_BASE_MS", default_value_t = 2000, global = true)]
+    #[arg(
+        long,
+        env = "FUTUREAUTH_RETRY_BASE_MS",
+        default_value_t = 2000,
+        global = true
+    )]
     pub retry_base_ms: u64,
 
     /// How often idle workers look for due messages, in milliseconds (they are also woken on insert).
-    #[arg(long, env = "FUTUREAUTH_POLL_INTERVAL_MS", default_value_t = 1000, global = true)]
+    #[arg(
+        long,
+        env = "FUTUREAUTH_POLL_INTERVAL_MS",
+        default_value_t = 1000,
+        global = true
+    )]
     pub poll_interval_ms: u64,
 
     /// How long a worker owns a claimed message before another may take it over, in milliseconds.
-    #[arg(long, env = "FUTUREAUTH_LEASE_MS", default_value_t = 60_000, global = true)]
+    #[arg(
+        long,
+        env = "FUTUREAUTH_LEASE_MS",
+        default_value_t = 60_000,
+        global = true
+    )]
     pub lease_ms: u64,
 
     /// Number of concurrent delivery workers.
@@ -104,7 +154,12 @@ pub struct Config {
     pub workers: usize,
 
     /// Timeout of one provider HTTP request, in milliseconds.
-    #[arg(long, env = "FUTUREAUTH_PROVIDER_TIMEOUT_MS", default_value_t = 15_000, global = true)]
+    #[arg(
+        long,
+        env = "FUTUREAUTH_PROVIDER_TIMEOUT_MS",
+        default_value_t = 15_000,
+        global = true
+    )]
     pub provider_timeout_ms: u64,
 }
 
@@ -215,10 +270,12 @@ impl Config {
                 Ok(None)
             }
             (Some(_), None) => Err(ConfigError(
-                "TWILIO_ACCOUNT_SID is set but TWILIO_AUTH_TOKEN is not: set TWILIO_AUTH_TOKEN".into(),
+                "TWILIO_ACCOUNT_SID is set but TWILIO_AUTH_TOKEN is not: set TWILIO_AUTH_TOKEN"
+                    .into(),
             )),
             (None, Some(_)) => Err(ConfigError(
-                "TWILIO_AUTH_TOKEN is set but TWILIO_ACCOUNT_SID is not: set TWILIO_ACCOUNT_SID".into(),
+                "TWILIO_AUTH_TOKEN is set but TWILIO_ACCOUNT_SID is not: set TWILIO_ACCOUNT_SID"
+                    .into(),
             )),
             (Some(account_sid), Some(auth_token)) => {
                 let sender = match (from, service) {

@@ -128,7 +128,11 @@ pub fn start_with(
     } else {
         tracing::info!(email, sms, "providers");
         if email == "unconfigured" || sms == "unconfigured" {
-            tracing::warn!(email, sms, "one channel has no provider: its messages will be marked failed");
+            tracing::warn!(
+                email,
+                sms,
+                "one channel has no provider: its messages will be marked failed"
+            );
         }
     }
     let state = AppState {
@@ -139,7 +143,12 @@ pub fn start_with(
     let worker_config = WorkerConfig::from_config(config);
     let workers = (0..config.workers)
         .map(|i| {
-            let w = Worker::new(store.clone(), delivery.clone(), worker_config.clone(), wake.clone());
+            let w = Worker::new(
+                store.clone(),
+                delivery.clone(),
+                worker_config.clone(),
+                wake.clone(),
+            );
             tokio::spawn(w.run(i))
         })
         .collect();

@@ -68,13 +68,19 @@ pub fn backoff(base: Duration, attempt: u32) -> Duration {
     let exp = base
         .saturating_mul(1u32 << attempt.saturating_sub(1).min(20))
         .min(Duration::from_secs(3600));
-    let jitter_ms = rand::thread_rng().gen_range(0..=(exp.as_millis() / 2).min(u128::from(u32::MAX)) as u64);
+    let jitter_ms =
+        rand::thread_rng().gen_range(0..=(exp.as_millis() / 2).min(u128::from(u32::MAX)) as u64);
     exp + Duration::from_millis(jitter_ms)
 }
 
 impl Worker {
     /// A worker over `store` sending through `delivery`, woken by `wake`.
-    pub fn new(store: Store, delivery: Delivery, config: WorkerConfig, wake: Arc<Notify>) -> Worker {
+    pub fn new(
+        store: Store,
+        delivery: Delivery,
+        config: WorkerConfig,
+        wake: Arc<Notify>,
+    ) -> Worker {
         Worker {
             store,
             delivery,
@@ -90,7 +96,9 @@ impl Worker {
             match self.run_once().await {
                 Ok(true) => continue,
                 Ok(false) => {}
-                Err(e) => tracing::error!(error = %e, "worker: database error; retrying after the poll interval"),
+                Err(e) => {
+                    tracing::error!(error = %e, "worker: database error; retrying after the poll interval")
+                }
             }
             if index == 0 && now_ms() - last_prune > 600_000 {
                 last_prune = now_ms();
@@ -128,10 +136,16 @@ impl Worker {
             Some(Ok(o)) => o,
             Some(Err(e)) => {
                 tracing::error!(id = %msg.id, error = %e, "corrupt outbox payload");
-                return self.store.mark_failed(&msg.id, &masked, "corrupt stored payload").await;
+                return self
+                    .store
+                    .mark_failed(&msg.id, &masked, "corrupt stored payload")
+                    .await;
             }
             None => {
-                return self.store.mark_failed(&msg.id, &masked, "payload missing").await;
+                return self
+                    .store
+                    .mark_failed(&msg.id, &masked, "payload missing")
+                    .await;
             }
         };
         let attempts = u32::try_from(msg.attempts).unwrap_or(u32::MAX);

@@ -9,7 +9,10 @@ use common::*;
 use serde_json::{json, Value};
 
 fn header<'a>(r: &'a wiremock::Request, name: &str) -> &'a str {
-    r.headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or("")
+    r.headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
 }
 
 async fn setup(backend: Backend) -> (TestServer, Fakes, String, String) {
@@ -21,12 +24,21 @@ async fn setup(backend: Backend) -> (TestServer, Fakes, String, String) {
     (server, fakes, project_id, key)
 }
 
-async fn assert_error(resp: reqwest::Response, status: u16, code: &str) -> reqwest::header::HeaderMap {
+async fn assert_error(
+    resp: reqwest::Response,
+    status: u16,
+    code: &str,
+) -> reqwest::header::HeaderMap {
     assert_eq!(resp.status().as_u16(), status);
     let headers = resp.headers().clone();
     let v: Value = resp.json().await.expect("JSON error body");
     assert_eq!(v["error"]["code"], code, "{v}");
-    assert!(v["error"]["message"].as_str().is_some_and(|m| !m.is_empty()), "{v}");
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .is_some_and(|m| !m.is_empty()),
+        "{v}"
+    );
     headers
 }
 
@@ -59,7 +71,10 @@ async fn email_otp_is_delivered_through_resend(backend: Backend) {
         let text = body[field].as_str().expect(field);
         assert!(text.contains("A1b2C3"), "{field}: {text}");
         assert!(text.contains("Acme"), "{field}: {text}");
-        assert!(!text.contains("Evil Corp"), "{field} shows the request's project_name: {text}");
+        assert!(
+            !text.contains("Evil Corp"),
+            "{field} shows the request's project_name: {text}"
+        );
     }
 
     // The code is gone from the database once sent; the destination is masked.
@@ -79,15 +94,23 @@ async fn sms_otp_is_delivered_through_twilio(backend: Backend) {
     let reqs = fakes.sms().await;
     assert_eq!(reqs.len(), 1);
     let r = &reqs[0];
-    assert_eq!(r.url.path(), format!("/2010-04-01/Accounts/{TWILIO_SID}/Messages.json"));
-    let basic = base64::engine::general_purpose::STANDARD.encode(format!("{TWILIO_SID}:{TWILIO_TOKEN}"));
+    assert_eq!(
+        r.url.path(),
+        format!("/2010-04-01/Accounts/{TWILIO_SID}/Messages.json")
+    );
+    let basic =
+        base64::engine::general_purpose::STANDARD.encode(format!("{TWILIO_SID}:{TWILIO_TOKEN}"));
     assert_eq!(header(r, "authorization"), format!("Basic {basic}"));
     assert!(header(r, "content-type").starts_with("application/x-www-form-urlencoded"));
     let form: std::collections::HashMap<String, String> =
         url::form_urlencoded::parse(&r.body).into_owned().collect();
     assert_eq!(form["To"], "+15551234567");
     assert_eq!(form["From"], TWILIO_FROM);
-    assert!(form["Body"].contains("889911") && form["Body"].contains("Acme"), "{}", form["Body"]);
+    assert!(
+        form["Body"].contains("889911") && form["Body"].contains("Acme"),
+        "{}",
+        form["Body"]
+    );
     assert!(!form["Body"].contains("Nope"));
     assert!(!form.contains_key("MessagingServiceSid"));
     let row = s.store().get_message_any(&id).await.unwrap().unwrap();
@@ -128,21 +151,40 @@ async fn magic_links_are_built_from_allowed_callbacks(backend: Backend) {
             .map(|b| b["text"].as_str().unwrap().to_owned())
             .unwrap_or_else(|| panic!("no email to {to}"))
     };
-    assert!(text_for("a@example.com").contains(&format!("https://app.acme.test/auth/magic?token={token}\n")));
-    assert!(text_for("b@example.com").contains(&format!("http://localhost:3000/verify?next=%2Fhome&token={token}\n")));
+    assert!(text_for("a@example.com")
+        .contains(&format!("https://app.acme.test/auth/magic?token={token}\n")));
+    assert!(text_for("b@example.com").contains(&format!(
+        "http://localhost:3000/verify?next=%2Fhome&token={token}\n"
+    )));
     assert!(text_for("c@example.com").contains(&format!("http://localhost:3000/m?token={token}\n")));
     assert!(text_for("a@example.com").contains("Acme"));
 
     // Refusals: origin not allowed, non-http scheme, link token mismatch.
     let bad = [
-        (json!({"callback_url": "https://evil.test/cb"}), "callback_not_allowed"),
-        (json!({"callback_url": "javascript:alert(1)"}), "callback_not_allowed"),
-        (json!({"callback_url": "https://app.acme.test.evil.test/cb"}), "callback_not_allowed"),
-        (json!({"link": format!("https://evil.test/m?token={token}")}), "callback_not_allowed"),
-        (json!({"link": "http://localhost:3000/m?token=somethingelse12345"}), "invalid_link"),
+        (
+            json!({"callback_url": "https://evil.test/cb"}),
+            "callback_not_allowed",
+        ),
+        (
+            json!({"callback_url": "javascript:alert(1)"}),
+            "callback_not_allowed",
+        ),
+        (
+            json!({"callback_url": "https://app.acme.test.evil.test/cb"}),
+            "callback_not_allowed",
+        ),
+        (
+            json!({"link": format!("https://evil.test/m?token={token}")}),
+            "callback_not_allowed",
+        ),
+        (
+            json!({"link": "http://localhost:3000/m?token=somethingelse12345"}),
+            "invalid_link",
+        ),
     ];
     for (extra, code) in bad {
-        let mut body = json!({"channel": "magic_link", "destination": "d@example.com", "code": token});
+        let mut body =
+            json!({"channel": "magic_link", "destination": "d@example.com", "code": token});
         for (k, v) in extra.as_object().unwrap() {
             body[k] = v.clone();
         }
@@ -163,21 +205,66 @@ async fn magic_link_without_any_callback_is_refused(backend: Backend) {
 async fn bad_input_is_refused_and_writes_nothing(backend: Backend) {
     let (s, fakes, project_id, key) = setup(backend).await;
     let cases = [
-        (json!({"channel": "pigeon", "destination": "a@example.com", "code": "123456"}), "unknown_channel"),
-        (json!({"channel": "email", "destination": "not-an-email", "code": "123456"}), "invalid_destination"),
-        (json!({"channel": "email", "destination": "a@example.com, b@example.com", "code": "123456"}), "invalid_destination"),
-        (json!({"channel": "email", "destination": "a@example.com", "code": "Buy cheap pills at http://spam"}), "invalid_code"),
-        (json!({"channel": "email", "destination": "a@example.com", "code": "12"}), "invalid_code"),
-        (json!({"channel": "sms", "destination": "5551234567", "code": "123456"}), "invalid_destination"),
-        (json!({"channel": "sms", "destination": "+1555", "code": "123456"}), "invalid_destination"),
-        (json!({"channel": "sms", "destination": "+1 555 123 4567", "code": "123456"}), "invalid_destination"),
-        (json!({"channel": "sms", "destination": "+33612345678", "code": "123456"}), "sms_country_not_allowed"),
-        (json!({"channel": "magic_link", "destination": "a@example.com", "code": "short"}), "invalid_code"),
-        (json!({"channel": "magic_link", "destination": "a@example.com", "code": "has spaces in the token!!"}), "invalid_code"),
-        (json!({"destination": "a@example.com", "code": "123456"}), "invalid_request"),
-        (json!({"channel": "email", "code": "123456"}), "invalid_request"),
-        (json!({"channel": "email", "destination": "a@example.com"}), "invalid_request"),
-        (json!({"channel": "email", "destination": 42, "code": "123456"}), "invalid_request"),
+        (
+            json!({"channel": "pigeon", "destination": "a@example.com", "code": "123456"}),
+            "unknown_channel",
+        ),
+        (
+            json!({"channel": "email", "destination": "not-an-email", "code": "123456"}),
+            "invalid_destination",
+        ),
+        (
+            json!({"channel": "email", "destination": "a@example.com, b@example.com", "code": "123456"}),
+            "invalid_destination",
+        ),
+        (
+            json!({"channel": "email", "destination": "a@example.com", "code": "Buy cheap pills at http://spam"}),
+            "invalid_code",
+        ),
+        (
+            json!({"channel": "email", "destination": "a@example.com", "code": "12"}),
+            "invalid_code",
+        ),
+        (
+            json!({"channel": "sms", "destination": "5551234567", "code": "123456"}),
+            "invalid_destination",
+        ),
+        (
+            json!({"channel": "sms", "destination": "+1555", "code": "123456"}),
+            "invalid_destination",
+        ),
+        (
+            json!({"channel": "sms", "destination": "+1 555 123 4567", "code": "123456"}),
+            "invalid_destination",
+        ),
+        (
+            json!({"channel": "sms", "destination": "+33612345678", "code": "123456"}),
+            "sms_country_not_allowed",
+        ),
+        (
+            json!({"channel": "magic_link", "destination": "a@example.com", "code": "short"}),
+            "invalid_code",
+        ),
+        (
+            json!({"channel": "magic_link", "destination": "a@example.com", "code": "has spaces in the token!!"}),
+            "invalid_code",
+        ),
+        (
+            json!({"destination": "a@example.com", "code": "123456"}),
+            "invalid_request",
+        ),
+        (
+            json!({"channel": "email", "code": "123456"}),
+            "invalid_request",
+        ),
+        (
+            json!({"channel": "email", "destination": "a@example.com"}),
+            "invalid_request",
+        ),
+        (
+            json!({"channel": "email", "destination": 42, "code": "123456"}),
+            "invalid_request",
+        ),
         (json!(["not", "an", "object"]), "invalid_request"),
     ];
     for (body, code) in cases {
@@ -189,21 +276,49 @@ async fn bad_input_is_refused_and_writes_nothing(backend: Backend) {
 
     let url = s.url("/api/v1/otp/send");
     // Malformed JSON → 400.
-    let resp = s.http.post(&url).bearer_auth(&key).header("content-type", "application/json")
-        .body("{\"channel\": \"email\",").send().await.unwrap();
+    let resp = s
+        .http
+        .post(&url)
+        .bearer_auth(&key)
+        .header("content-type", "application/json")
+        .body("{\"channel\": \"email\",")
+        .send()
+        .await
+        .unwrap();
     assert_error(resp, 400, "malformed_json").await;
     // Wrong content type → 415.
-    let resp = s.http.post(&url).bearer_auth(&key).header("content-type", "text/plain")
-        .body("{}").send().await.unwrap();
+    let resp = s
+        .http
+        .post(&url)
+        .bearer_auth(&key)
+        .header("content-type", "text/plain")
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
     assert_error(resp, 415, "unsupported_media_type").await;
-    let resp = s.http.post(&url).bearer_auth(&key).body("{}").send().await.unwrap();
+    let resp = s
+        .http
+        .post(&url)
+        .bearer_auth(&key)
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
     assert_error(resp, 415, "unsupported_media_type").await;
     // Body over 16 KiB → 413.
     let big = json!({"channel": "email", "destination": "a@example.com", "code": "123456", "project_name": "x".repeat(17 * 1024)});
     assert_error(s.send(&key, &big).await, 413, "payload_too_large").await;
     // Bad Idempotency-Key.
-    let resp = s.http.post(&url).bearer_auth(&key).header("idempotency-key", "has space")
-        .json(&json!({"channel": "email", "destination": "a@example.com", "code": "123456"})).send().await.unwrap();
+    let resp = s
+        .http
+        .post(&url)
+        .bearer_auth(&key)
+        .header("idempotency-key", "has space")
+        .json(&json!({"channel": "email", "destination": "a@example.com", "code": "123456"}))
+        .send()
+        .await
+        .unwrap();
     assert_error(resp, 422, "invalid_idempotency_key").await;
 
     assert_eq!(s.store().count_messages(&project_id).await.unwrap(), 0);
@@ -233,18 +348,50 @@ async fn keys_authenticate_and_can_be_revoked_and_rotated(backend: Backend) {
     // Missing, malformed, wrong scheme, unknown.
     let resp = s.http.post(&url).json(&body).send().await.unwrap();
     assert_error(resp, 401, "invalid_api_key").await;
-    let resp = s.http.post(&url).header("authorization", format!("Basic {key}")).json(&body).send().await.unwrap();
+    let resp = s
+        .http
+        .post(&url)
+        .header("authorization", format!("Basic {key}"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
     assert_error(resp, 401, "invalid_api_key").await;
-    assert_error(s.send("vx_sec_0000000000000000000000000000000000000000", &body).await, 401, "invalid_api_key").await;
+    assert_error(
+        s.send("vx_sec_0000000000000000000000000000000000000000", &body)
+            .await,
+        401,
+        "invalid_api_key",
+    )
+    .await;
     assert_error(s.send("garbage", &body).await, 401, "invalid_api_key").await;
     // Auth comes before body parsing: a bad key with malformed JSON is still 401.
-    let resp = s.http.post(&url).bearer_auth("nope").header("content-type", "application/json").body("{").send().await.unwrap();
+    let resp = s
+        .http
+        .post(&url)
+        .bearer_auth("nope")
+        .header("content-type", "application/json")
+        .body("{")
+        .send()
+        .await
+        .unwrap();
     assert_error(resp, 401, "invalid_api_key").await;
 
     s.send_ok(&key, &body).await;
 
     // Rotate: the old key stops working, the new one works.
-    let out = cli(s.store(), &["futureauth-server", "key", "rotate", "--project", &project_id, "--json"]).await;
+    let out = cli(
+        s.store(),
+        &[
+            "futureauth-server",
+            "key",
+            "rotate",
+            "--project",
+            &project_id,
+            "--json",
+        ],
+    )
+    .await;
     let v: Value = serde_json::from_str(out.trim()).unwrap();
     let new_key = v["secret_key"].as_str().unwrap().to_owned();
     assert_ne!(new_key, key);
@@ -255,12 +402,26 @@ async fn keys_authenticate_and_can_be_revoked_and_rotated(backend: Backend) {
 
     // Revoke by display prefix.
     let prefix: String = new_key.chars().take(12).collect();
-    let out = cli(s.store(), &["futureauth-server", "key", "revoke", "--key-prefix", &prefix]).await;
+    let out = cli(
+        s.store(),
+        &[
+            "futureauth-server",
+            "key",
+            "revoke",
+            "--key-prefix",
+            &prefix,
+        ],
+    )
+    .await;
     assert!(out.contains("Revoked 1"));
     assert_error(s.send(&new_key, &body2).await, 401, "invalid_api_key").await;
 
     // The list shows no active key any more.
-    let out = cli(s.store(), &["futureauth-server", "project", "list", "--json"]).await;
+    let out = cli(
+        s.store(),
+        &["futureauth-server", "project", "list", "--json"],
+    )
+    .await;
     let list: Value = serde_json::from_str(out.trim()).unwrap();
     assert_eq!(list[0]["id"], project_id.as_str());
     assert_eq!(list[0]["active_key_prefixes"], json!([]));
@@ -270,13 +431,23 @@ async fn keys_authenticate_and_can_be_revoked_and_rotated(backend: Backend) {
 async fn messages_are_private_to_their_project(backend: Backend) {
     let (s, _, _, key) = setup(backend).await;
     let (_, other_key) = cli_create_project(s.store(), &["--name", "Other"]).await;
-    let id = s.send_ok(&key, &json!({"channel": "email", "destination": "p@example.com", "code": "123456"})).await;
+    let id = s
+        .send_ok(
+            &key,
+            &json!({"channel": "email", "destination": "p@example.com", "code": "123456"}),
+        )
+        .await;
     let (code, v) = s.status(&other_key, &id).await;
     assert_eq!(code, 404, "{v}");
     assert_eq!(v["error"]["code"], "not_found");
     let (code, _) = s.status(&key, "msg_doesnotexist").await;
     assert_eq!(code, 404);
-    let resp = s.http.get(s.url(&format!("/api/v1/messages/{id}"))).send().await.unwrap();
+    let resp = s
+        .http
+        .get(s.url(&format!("/api/v1/messages/{id}")))
+        .send()
+        .await
+        .unwrap();
     assert_error(resp, 401, "invalid_api_key").await;
     let (code, _) = s.status(&key, &id).await;
     assert_eq!(code, 200);
@@ -286,7 +457,12 @@ async fn idempotency_key_never_sends_twice(backend: Backend) {
     let (s, fakes, project_id, key) = setup(backend).await;
     let body = json!({"channel": "email", "destination": "i@example.com", "code": "555111"});
     let post = |k: &'static str, b: Value| {
-        s.http.post(s.url("/api/v1/otp/send")).bearer_auth(&key).header("Idempotency-Key", k).json(&b).send()
+        s.http
+            .post(s.url("/api/v1/otp/send"))
+            .bearer_auth(&key)
+            .header("Idempotency-Key", k)
+            .json(&b)
+            .send()
     };
     let r1 = post("req-1", body.clone()).await.unwrap();
     assert_eq!(r1.status(), 202);
@@ -300,16 +476,32 @@ async fn idempotency_key_never_sends_twice(backend: Backend) {
     assert_eq!(v2["id"], id.as_str());
     // The same key for a different request is refused.
     let other = json!({"channel": "email", "destination": "other@example.com", "code": "555111"});
-    assert_error(post("req-1", other).await.unwrap(), 422, "idempotency_key_reused").await;
+    assert_error(
+        post("req-1", other).await.unwrap(),
+        422,
+        "idempotency_key_reused",
+    )
+    .await;
     // Concurrent retries with a fresh key: still one message.
     let body3 = json!({"channel": "email", "destination": "i3@example.com", "code": "777111"});
     let (a, b) = tokio::join!(post("req-2", body3.clone()), post("req-2", body3.clone()));
-    let (a, b): (Value, Value) = (a.unwrap().json().await.unwrap(), b.unwrap().json().await.unwrap());
+    let (a, b): (Value, Value) = (
+        a.unwrap().json().await.unwrap(),
+        b.unwrap().json().await.unwrap(),
+    );
     assert_eq!(a["id"], b["id"], "{a} {b}");
-    assert_eq!(s.wait_final(&key, a["id"].as_str().unwrap()).await["status"], "sent");
+    assert_eq!(
+        s.wait_final(&key, a["id"].as_str().unwrap()).await["status"],
+        "sent"
+    );
 
     assert_eq!(s.store().count_messages(&project_id).await.unwrap(), 2);
-    let keys: Vec<String> = fakes.emails().await.iter().map(|r| header(r, "idempotency-key").to_owned()).collect();
+    let keys: Vec<String> = fakes
+        .emails()
+        .await
+        .iter()
+        .map(|r| header(r, "idempotency-key").to_owned())
+        .collect();
     assert_eq!(keys.len(), 2, "{keys:?}");
     assert_eq!(keys.iter().collect::<HashSet<_>>().len(), 2);
 }
@@ -329,7 +521,12 @@ async fn rate_limits_answer_429_with_retry_after(backend: Backend) {
     let e = |d: &str| json!({"channel": "email", "destination": d, "code": "123456"});
     s.send_ok(&key, &e("same@example.com")).await;
     s.send_ok(&key, &e("SAME@example.com")).await;
-    let headers = assert_error(s.send(&key, &e("same@example.com")).await, 429, "rate_limited").await;
+    let headers = assert_error(
+        s.send(&key, &e("same@example.com")).await,
+        429,
+        "rate_limited",
+    )
+    .await;
     let retry: u64 = headers["retry-after"].to_str().unwrap().parse().unwrap();
     assert!((1..=600).contains(&retry), "{retry}");
 
@@ -337,14 +534,24 @@ async fn rate_limits_answer_429_with_retry_after(backend: Backend) {
     let sms = |d: &str| json!({"channel": "sms", "destination": d, "code": "123456"});
     s.send_ok(&key, &sms("+15550000001")).await;
     s.send_ok(&key, &sms("+15550000002")).await;
-    let headers = assert_error(s.send(&key, &sms("+15550000003")).await, 429, "rate_limited").await;
+    let headers = assert_error(
+        s.send(&key, &sms("+15550000003")).await,
+        429,
+        "rate_limited",
+    )
+    .await;
     let retry: u64 = headers["retry-after"].to_str().unwrap().parse().unwrap();
     assert!((1..=3600).contains(&retry));
     s.send_ok(&key, &sms("+14150000001")).await;
 
     // Per project per minute: 5 accepted so far, the 6th is fine, then refused.
     s.send_ok(&key, &e("x1@example.com")).await;
-    let headers = assert_error(s.send(&key, &e("x2@example.com")).await, 429, "rate_limited").await;
+    let headers = assert_error(
+        s.send(&key, &e("x2@example.com")).await,
+        429,
+        "rate_limited",
+    )
+    .await;
     let retry: u64 = headers["retry-after"].to_str().unwrap().parse().unwrap();
     assert!((1..=60).contains(&retry));
 
@@ -357,13 +564,28 @@ async fn rate_limits_answer_429_with_retry_after(backend: Backend) {
 
 async fn openapi_docs_and_llms_txt_agree(backend: Backend) {
     let (s, _, _, _) = setup(backend).await;
-    let resp = s.http.get(s.url("/api/v1/openapi.json")).send().await.unwrap();
+    let resp = s
+        .http
+        .get(s.url("/api/v1/openapi.json"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.status(), 200);
     let spec: Value = resp.json().await.unwrap();
-    assert!(spec["openapi"].as_str().unwrap().starts_with("3.1"), "{}", spec["openapi"]);
+    assert!(
+        spec["openapi"].as_str().unwrap().starts_with("3.1"),
+        "{}",
+        spec["openapi"]
+    );
     let spec_paths: HashSet<String> = spec["paths"].as_object().unwrap().keys().cloned().collect();
-    let expected: HashSet<String> = ["/api/v1/otp/send", "/api/v1/messages/{id}", "/api/v1/openapi.json"]
-        .iter().map(|s| s.to_string()).collect();
+    let expected: HashSet<String> = [
+        "/api/v1/otp/send",
+        "/api/v1/messages/{id}",
+        "/api/v1/openapi.json",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
     assert_eq!(spec_paths, expected);
     assert!(spec["paths"]["/api/v1/otp/send"]["post"]["responses"]["202"].is_object());
     assert!(spec["components"]["schemas"]["SendBody"].is_object());
@@ -371,7 +593,10 @@ async fn openapi_docs_and_llms_txt_agree(backend: Backend) {
 
     let resp = s.http.get(s.url("/llms.txt")).send().await.unwrap();
     assert_eq!(resp.status(), 200);
-    assert!(resp.headers()["content-type"].to_str().unwrap().starts_with("text/plain"));
+    assert!(resp.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/plain"));
     let llms = resp.text().await.unwrap();
     // Every /api/v1 path mentioned exists, and every documented path is mentioned.
     let mentioned: HashSet<String> = llms
@@ -385,24 +610,42 @@ async fn openapi_docs_and_llms_txt_agree(backend: Backend) {
                 .to_owned()
         })
         .collect();
-    assert_eq!(mentioned, spec_paths, "llms.txt and the OpenAPI document disagree");
+    assert_eq!(
+        mentioned, spec_paths,
+        "llms.txt and the OpenAPI document disagree"
+    );
     for must in [
-        "cargo add futureauth", "FutureAuth::new(", "FutureAuthConfig", "ensure_tables()",
-        ".merge(futureauth::axum::auth_router(", "AuthSession", "credentials: \"include\"",
-        "/api/auth/send-otp", "/api/auth/verify-otp", "/api/auth/send-magic-link",
-        "/api/auth/verify-magic-link", "/api/auth/session", "/api/auth/sign-out",
+        "cargo add futureauth",
+        "FutureAuth::new(",
+        "FutureAuthConfig",
+        "ensure_tables()",
+        ".merge(futureauth::axum::auth_router(",
+        "AuthSession",
+        "credentials: \"include\"",
+        "/api/auth/send-otp",
+        "/api/auth/verify-otp",
+        "/api/auth/send-magic-link",
+        "/api/auth/verify-magic-link",
+        "/api/auth/session",
+        "/api/auth/sign-out",
     ] {
         assert!(llms.contains(must), "llms.txt lacks {must}");
     }
 
     let resp = s.http.get(s.url("/docs")).send().await.unwrap();
     assert_eq!(resp.status(), 200);
-    assert!(resp.headers()["content-type"].to_str().unwrap().starts_with("text/html"));
+    assert!(resp.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/html"));
     let html = resp.text().await.unwrap();
     for p in &spec_paths {
         assert!(html.contains(p.as_str()), "docs page lacks {p}");
     }
-    assert!(!html.contains("http://") && !html.contains("https://"), "docs page must not load external assets");
+    assert!(
+        !html.contains("http://") && !html.contains("https://"),
+        "docs page must not load external assets"
+    );
 }
 
 async fn dev_outbox_keeps_messages_when_no_provider_is_configured(backend: Backend) {
@@ -416,19 +659,43 @@ async fn dev_outbox_keeps_messages_when_no_provider_is_configured(backend: Backe
         ..Default::default()
     };
     let s = TestServer::start(&db, &cfg).await;
-    let id = s.send_ok(&key, &json!({"channel": "email", "destination": "dev@example.com", "code": "424242"})).await;
-    let sms = s.send_ok(&key, &json!({"channel": "sms", "destination": "+447700900123", "code": "131313"})).await;
+    let id = s
+        .send_ok(
+            &key,
+            &json!({"channel": "email", "destination": "dev@example.com", "code": "424242"}),
+        )
+        .await;
+    let sms = s
+        .send_ok(
+            &key,
+            &json!({"channel": "sms", "destination": "+447700900123", "code": "131313"}),
+        )
+        .await;
     assert_eq!(s.wait_final(&key, &id).await["status"], "sent");
     assert_eq!(s.wait_final(&key, &sms).await["status"], "sent");
-    let v: Value = s.http.get(s.url("/dev/outbox")).header("accept", "application/json")
-        .send().await.unwrap().json().await.unwrap();
+    let v: Value = s
+        .http
+        .get(s.url("/dev/outbox"))
+        .header("accept", "application/json")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     let msgs = v["messages"].as_array().unwrap();
     assert_eq!(msgs.len(), 2);
-    let email = msgs.iter().find(|m| m["id"] == id.as_str()).expect("email in outbox");
+    let email = msgs
+        .iter()
+        .find(|m| m["id"] == id.as_str())
+        .expect("email in outbox");
     assert_eq!(email["to"], "dev@example.com");
     assert!(email["text"].as_str().unwrap().contains("424242"));
     let resp = s.http.get(s.url("/dev/outbox")).send().await.unwrap();
-    assert!(resp.headers()["content-type"].to_str().unwrap().starts_with("text/html"));
+    assert!(resp.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/html"));
     let html = resp.text().await.unwrap();
     assert!(html.contains("131313") && html.contains("Nothing is really sent"));
 }
@@ -443,14 +710,34 @@ async fn sms_fails_visibly_when_only_resend_is_configured(backend: Backend) {
     cfg.twilio_auth_token = None;
     cfg.twilio_from_number = None;
     let s = TestServer::start(&db, &cfg).await;
-    let id = s.send_ok(&key, &json!({"channel": "sms", "destination": "+15551234567", "code": "123456"})).await;
+    let id = s
+        .send_ok(
+            &key,
+            &json!({"channel": "sms", "destination": "+15551234567", "code": "123456"}),
+        )
+        .await;
     let v = s.wait_final(&key, &id).await;
     assert_eq!(v["status"], "failed");
-    assert!(v["error"].as_str().unwrap().contains("TWILIO_ACCOUNT_SID"), "{v}");
-    let email = s.send_ok(&key, &json!({"channel": "email", "destination": "ok@example.com", "code": "123456"})).await;
+    assert!(
+        v["error"].as_str().unwrap().contains("TWILIO_ACCOUNT_SID"),
+        "{v}"
+    );
+    let email = s
+        .send_ok(
+            &key,
+            &json!({"channel": "email", "destination": "ok@example.com", "code": "123456"}),
+        )
+        .await;
     assert_eq!(s.wait_final(&key, &email).await["status"], "sent");
     assert!(fakes.sms().await.is_empty());
-    assert!(s.store().get_message_any(&id).await.unwrap().unwrap().payload.is_none());
+    assert!(s
+        .store()
+        .get_message_any(&id)
+        .await
+        .unwrap()
+        .unwrap()
+        .payload
+        .is_none());
 }
 
 backend_tests!(

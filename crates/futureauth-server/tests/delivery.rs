@@ -23,27 +23,46 @@ async fn retryable_errors_are_retried_until_sent(backend: Backend) {
     let db = TestDb::new(backend).await;
     let fakes = Fakes::bare().await;
     // 500, then 429, then 200.
-    Mock::given(method("POST")).and(path("/emails"))
+    Mock::given(method("POST"))
+        .and(path("/emails"))
         .respond_with(ResponseTemplate::new(500).set_body_string("boom"))
-        .up_to_n_times(1).with_priority(1).mount(&fakes.resend).await;
-    Mock::given(method("POST")).and(path("/emails"))
+        .up_to_n_times(1)
+        .with_priority(1)
+        .mount(&fakes.resend)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/emails"))
         .respond_with(ResponseTemplate::new(429).set_body_json(json!({"message": "slow down"})))
-        .up_to_n_times(1).with_priority(2).mount(&fakes.resend).await;
-    Mock::given(method("POST")).and(path("/emails"))
+        .up_to_n_times(1)
+        .with_priority(2)
+        .mount(&fakes.resend)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/emails"))
         .respond_with(ResponseTemplate::new(200).set_body_json(json!({"id": "re_ok"})))
-        .with_priority(3).mount(&fakes.resend).await;
+        .with_priority(3)
+        .mount(&fakes.resend)
+        .await;
     let store = db.store().await;
     let (_, key) = acme(&store).await;
     let s = TestServer::start(&db, &config(&db, &fakes)).await;
 
-    let id = s.send_ok(&key, &json!({"channel": "email", "destination": "r@example.com", "code": "123456"})).await;
+    let id = s
+        .send_ok(
+            &key,
+            &json!({"channel": "email", "destination": "r@example.com", "code": "123456"}),
+        )
+        .await;
     let v = s.wait_final(&key, &id).await;
     assert_eq!(v["status"], "sent", "{v}");
     assert_eq!(v["attempts"], 3);
     assert!(v["error"].is_null());
     let reqs = fakes.emails().await;
     assert_eq!(reqs.len(), 3, "500, 429, then one successful delivery");
-    assert!(reqs.iter().all(|r| idem(r) == id), "every attempt carries the message id as Idempotency-Key");
+    assert!(
+        reqs.iter().all(|r| idem(r) == id),
+        "every attempt carries the message id as Idempotency-Key"
+    );
     // Nothing more arrives later.
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(fakes.emails().await.len(), 3);
@@ -60,36 +79,57 @@ async fn permanent_errors_fail_at_once_with_the_reason(backend: Backend) {
     let store = db.store().await;
     let (_, key) = acme(&store).await;
     let s = TestServer::start(&db, &config(&db, &fakes)).await;
-    let id = s.send_ok(&key, &json!({"channel": "sms", "destination": "+15559999999", "code": "123456"})).await;
+    let id = s
+        .send_ok(
+            &key,
+            &json!({"channel": "sms", "destination": "+15559999999", "code": "123456"}),
+        )
+        .await;
     let v = s.wait_final(&key, &id).await;
     assert_eq!(v["status"], "failed", "{v}");
     assert_eq!(v["attempts"], 1);
     let err = v["error"].as_str().unwrap();
-    assert!(err.contains("not a valid phone number") && err.contains("21211") && err.contains("400"), "{err}");
+    assert!(
+        err.contains("not a valid phone number") && err.contains("21211") && err.contains("400"),
+        "{err}"
+    );
     assert!(v["sent_at"].is_null());
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(fakes.sms().await.len(), 1);
     let row = s.store().get_message_any(&id).await.unwrap().unwrap();
-    assert!(row.payload.is_none(), "the code is erased after failure too");
+    assert!(
+        row.payload.is_none(),
+        "the code is erased after failure too"
+    );
 }
 
 async fn retries_stop_after_max_attempts(backend: Backend) {
     let db = TestDb::new(backend).await;
     let fakes = Fakes::bare().await;
-    Mock::given(method("POST")).and(path("/emails"))
+    Mock::given(method("POST"))
+        .and(path("/emails"))
         .respond_with(ResponseTemplate::new(503).set_body_json(json!({"message": "unavailable"})))
-        .mount(&fakes.resend).await;
+        .mount(&fakes.resend)
+        .await;
     let store = db.store().await;
     let (_, key) = acme(&store).await;
     let mut cfg = config(&db, &fakes);
     cfg.max_attempts = 3;
     let s = TestServer::start(&db, &cfg).await;
-    let id = s.send_ok(&key, &json!({"channel": "email", "destination": "m@example.com", "code": "123456"})).await;
+    let id = s
+        .send_ok(
+            &key,
+            &json!({"channel": "email", "destination": "m@example.com", "code": "123456"}),
+        )
+        .await;
     let v = s.wait_final(&key, &id).await;
     assert_eq!(v["status"], "failed");
     assert_eq!(v["attempts"], 3);
     let err = v["error"].as_str().unwrap();
-    assert!(err.contains("gave up after 3 attempts") && err.contains("unavailable"), "{err}");
+    assert!(
+        err.contains("gave up after 3 attempts") && err.contains("unavailable"),
+        "{err}"
+    );
     assert_eq!(fakes.emails().await.len(), 3);
 }
 
@@ -97,9 +137,15 @@ async fn a_crash_mid_queue_loses_nothing_and_sends_once(backend: Backend) {
     let db = TestDb::new(backend).await;
     let fakes = Fakes::bare().await;
     // A slow provider, so the crash happens with sends in flight.
-    Mock::given(method("POST")).and(path("/emails"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"id": "re"})).set_delay(Duration::from_millis(400)))
-        .mount(&fakes.resend).await;
+    Mock::given(method("POST"))
+        .and(path("/emails"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!({"id": "re"}))
+                .set_delay(Duration::from_millis(400)),
+        )
+        .mount(&fakes.resend)
+        .await;
     let store = db.store().await;
     let (_, key) = acme(&store).await;
     let mut cfg = config(&db, &fakes);
@@ -115,17 +161,34 @@ async fn a_crash_mid_queue_loses_nothing_and_sends_once(backend: Backend) {
         );
     }
     // Crash once the first sends are in flight and before the queue is drained.
-    eventually(10, "first sends to reach the provider", || async { !fakes.emails().await.is_empty() }).await;
+    eventually(10, "first sends to reach the provider", || async {
+        !fakes.emails().await.is_empty()
+    })
+    .await;
     first.server.abort();
     let delivered_before = fakes.emails().await.len();
-    assert!(delivered_before < ids.len(), "the crash must happen mid-queue");
+    assert!(
+        delivered_before < ids.len(),
+        "the crash must happen mid-queue"
+    );
     let mut queued = 0;
     for id in &ids {
-        if first.store().get_message_any(id).await.unwrap().unwrap().status == "queued" {
+        if first
+            .store()
+            .get_message_any(id)
+            .await
+            .unwrap()
+            .unwrap()
+            .status
+            == "queued"
+        {
             queued += 1;
         }
     }
-    assert!(queued > 0, "some messages must still be queued after the crash");
+    assert!(
+        queued > 0,
+        "some messages must still be queued after the crash"
+    );
     first.store().close().await;
 
     // A new instance on the same database finishes the queue.
@@ -141,13 +204,21 @@ async fn a_crash_mid_queue_loses_nothing_and_sends_once(backend: Backend) {
     }
     let keys: HashSet<&String> = per_key.keys().collect();
     let expected: HashSet<&String> = ids.iter().collect();
-    assert_eq!(keys, expected, "every message reached the provider, under its own id");
+    assert_eq!(
+        keys, expected,
+        "every message reached the provider, under its own id"
+    );
     // Only sends that were in flight at the crash may be repeated (same Idempotency-Key, so
     // the provider delivers them once); with 2 workers that is at most 2.
     let repeated: usize = per_key.values().map(|n| n - 1).sum();
     assert!(repeated <= 2, "{per_key:?}");
-    let bodies: Vec<Value> = reqs.iter().map(|r| serde_json::from_slice(&r.body).unwrap()).collect();
-    assert!(bodies.iter().all(|b| b["text"].as_str().unwrap().contains("00000")));
+    let bodies: Vec<Value> = reqs
+        .iter()
+        .map(|r| serde_json::from_slice(&r.body).unwrap())
+        .collect();
+    assert!(bodies
+        .iter()
+        .all(|b| b["text"].as_str().unwrap().contains("00000")));
 }
 
 async fn concurrent_instances_share_the_queue_without_double_sends(backend: Backend) {

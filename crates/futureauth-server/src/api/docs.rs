@@ -57,7 +57,10 @@ pub async fn openapi_json() -> impl IntoResponse {
 
 /// `GET /llms.txt` as `text/plain`.
 pub async fn llms_txt() -> impl IntoResponse {
-    ([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], LLMS_TXT)
+    (
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        LLMS_TXT,
+    )
 }
 
 /// Escapes text for HTML.
@@ -96,7 +99,7 @@ pub async fn docs_page() -> Html<String> {
                 escape_html(op.summary.as_deref().unwrap_or("")),
                 escape_html(op.description.as_deref().unwrap_or("")).replace('\n', "<br>"),
             ));
-            for (status, _) in &op.responses.responses {
+            for status in op.responses.responses.keys() {
                 body.push_str(&format!("<li>{}</li>", escape_html(status)));
             }
             body.push_str("</ul></section>");

@@ -75,7 +75,9 @@ impl From<ServiceError> for ApiError {
             } => ApiError {
                 status: StatusCode::TOO_MANY_REQUESTS,
                 code: "rate_limited",
-                message: format!("too many messages ({scope} limit); retry after {retry_after_secs} seconds"),
+                message: format!(
+                    "too many messages ({scope} limit); retry after {retry_after_secs} seconds"
+                ),
                 retry_after: Some(retry_after_secs),
             },
             ServiceError::NotFound => ApiError::not_found(),
@@ -94,7 +96,11 @@ impl From<ServiceError> for ApiError {
             }
             ServiceError::Template(e) => {
                 tracing::error!(error = %e, "template error");
-                ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal_error", "internal error")
+                ApiError::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal_error",
+                    "internal error",
+                )
             }
         }
     }
@@ -108,9 +114,11 @@ impl From<JsonRejection> for ApiError {
                 "unsupported_media_type",
                 "send the body as JSON with `Content-Type: application/json`",
             ),
-            JsonRejection::JsonSyntaxError(_) => {
-                ApiError::new(StatusCode::BAD_REQUEST, "malformed_json", format!("malformed JSON: {}", r.body_text()))
-            }
+            JsonRejection::JsonSyntaxError(_) => ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "malformed_json",
+                format!("malformed JSON: {}", r.body_text()),
+            ),
             JsonRejection::JsonDataError(_) => ApiError::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "invalid_request",

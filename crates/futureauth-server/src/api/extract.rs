@@ -17,13 +17,19 @@ pub struct AuthProject(pub Project);
 impl FromRequestParts<AppState> for AuthProject {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         let header = parts
             .headers
             .get(AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
             .ok_or(ServiceError::InvalidApiKey)?;
-        let (scheme, key) = header.trim().split_once(' ').ok_or(ServiceError::InvalidApiKey)?;
+        let (scheme, key) = header
+            .trim()
+            .split_once(' ')
+            .ok_or(ServiceError::InvalidApiKey)?;
         if !scheme.eq_ignore_ascii_case("bearer") {
             return Err(ServiceError::InvalidApiKey.into());
         }

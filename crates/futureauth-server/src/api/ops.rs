@@ -18,11 +18,17 @@ pub async fn healthz() -> impl IntoResponse {
 /// `GET /readyz`: 200 when the database answers, else 503.
 pub async fn readyz(State(state): State<AppState>) -> Response {
     match state.store.ping().await {
-        Ok(()) => Json(json!({"status": "ready", "database": state.store.backend_name()})).into_response(),
+        Ok(()) => {
+            Json(json!({"status": "ready", "database": state.store.backend_name()})).into_response()
+        }
         Err(e) => {
             tracing::warn!(error = %e, "readiness check failed");
-            ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "database_unavailable", "the database does not answer")
-                .into_response()
+            ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "database_unavailable",
+                "the database does not answer",
+            )
+            .into_response()
         }
     }
 }

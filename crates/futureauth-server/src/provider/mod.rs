@@ -182,9 +182,16 @@ impl Delivery {
 }
 
 /// Classifies a non-success HTTP answer from a provider.
-pub(crate) fn classify_status(provider: &str, status: reqwest::StatusCode, body: &str) -> ProviderError {
+pub(crate) fn classify_status(
+    provider: &str,
+    status: reqwest::StatusCode,
+    body: &str,
+) -> ProviderError {
     let reason = provider_reason(body);
-    let text = truncate(&format!("{provider} HTTP {}: {reason}", status.as_u16()), 500);
+    let text = truncate(
+        &format!("{provider} HTTP {}: {reason}", status.as_u16()),
+        500,
+    );
     if status.is_server_error()
         || status == reqwest::StatusCode::TOO_MANY_REQUESTS
         || status == reqwest::StatusCode::REQUEST_TIMEOUT
@@ -244,8 +251,14 @@ mod tests {
     #[test]
     fn classification() {
         let s = reqwest::StatusCode::from_u16;
-        assert!(matches!(classify_status("x", s(500).unwrap(), ""), ProviderError::Retryable(_)));
-        assert!(matches!(classify_status("x", s(429).unwrap(), ""), ProviderError::Retryable(_)));
+        assert!(matches!(
+            classify_status("x", s(500).unwrap(), ""),
+            ProviderError::Retryable(_)
+        ));
+        assert!(matches!(
+            classify_status("x", s(429).unwrap(), ""),
+            ProviderError::Retryable(_)
+        ));
         let p = classify_status(
             "twilio",
             s(400).unwrap(),

@@ -37,7 +37,9 @@ impl Provider for Resend {
 
     async fn send(&self, message_id: &str, message: &Outgoing) -> Result<(), ProviderError> {
         let Outgoing::Email(email) = message else {
-            return Err(ProviderError::Permanent("resend only delivers email".into()));
+            return Err(ProviderError::Permanent(
+                "resend only delivers email".into(),
+            ));
         };
         let resp = self
             .http

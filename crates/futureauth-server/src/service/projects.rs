@@ -80,7 +80,10 @@ pub struct CreatedProject {
 }
 
 /// Validates the input and creates the project with its first key.
-pub async fn create_project(store: &Store, input: ProjectInput) -> Result<CreatedProject, AdminError> {
+pub async fn create_project(
+    store: &Store,
+    input: ProjectInput,
+) -> Result<CreatedProject, AdminError> {
     let name = input.name.trim().to_owned();
     if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
         return Err(AdminError::Invalid(
@@ -88,32 +91,50 @@ pub async fn create_project(store: &Store, input: ProjectInput) -> Result<Create
         ));
     }
     let mut origins: Vec<String> = Vec::new();
-    let callback_url = match input.callback_url.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+    let callback_url = match input
+        .callback_url
+        .as_deref()
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+    {
         Some(cb) => {
-            let (url, origin) = validate::http_url(cb).map_err(|e| AdminError::Invalid(format!("--callback-url: {e}")))?;
+            let (url, origin) = validate::http_url(cb)
+                .map_err(|e| AdminError::Invalid(format!("--callback-url: {e}")))?;
             origins.push(origin);
             Some(url.to_string())
         }
         None => None,
     };
     for o in &input.allowed_origins {
-        let origin = validate::origin(o.trim()).map_err(|e| AdminError::Invalid(format!("--allowed-origin: {e}")))?;
+        let origin = validate::origin(o.trim())
+            .map_err(|e| AdminError::Invalid(format!("--allowed-origin: {e}")))?;
         if !origins.contains(&origin) {
             origins.push(origin);
         }
     }
-    let mut sms_prefixes: Vec<String> = input.sms_prefixes.iter().map(|p| p.trim().to_owned()).collect();
+    let mut sms_prefixes: Vec<String> = input
+        .sms_prefixes
+        .iter()
+        .map(|p| p.trim().to_owned())
+        .collect();
     if sms_prefixes.is_empty() {
-        sms_prefixes = DEFAULT_SMS_PREFIXES.iter().map(|s| (*s).to_owned()).collect();
+        sms_prefixes = DEFAULT_SMS_PREFIXES
+            .iter()
+            .map(|s| (*s).to_owned())
+            .collect();
     }
     for p in &sms_prefixes {
         validate::sms_prefix(p).map_err(|e| AdminError::Invalid(format!("--sms-prefix: {e}")))?;
     }
-    let email_from = input.email_from.map(|s| s.trim().to_owned()).filter(|s| !s.is_empty());
+    let email_from = input
+        .email_from
+        .map(|s| s.trim().to_owned())
+        .filter(|s| !s.is_empty());
     if let Some(from) = &email_from {
         if from.chars().any(char::is_control) || !from.contains('@') || from.len() > 200 {
             return Err(AdminError::Invalid(
-                "--email-from must be an address like `Acme <login@acme.com>` or `login@acme.com`".into(),
+                "--email-from must be an address like `Acme <login@acme.com>` or `login@acme.com`"
+                    .into(),
             ));
         }
     }
@@ -126,7 +147,13 @@ pub async fn create_project(store: &Store, input: ProjectInput) -> Result<Create
         sms_prefixes,
     };
     let project = store
-        .create_project(&random_id("prj_", 20), &new, &hash_key(&key), &key_prefix(&key), now_ms())
+        .create_project(
+            &random_id("prj_", 20),
+            &new,
+            &hash_key(&key),
+            &key_prefix(&key),
+            now_ms(),
+        )
         .await?;
     Ok(CreatedProject {
         project,
@@ -167,9 +194,14 @@ mod tests {
         let k = generate_secret_key();
         assert!(k.starts_with("vx_sec_"));
         assert_eq!(k.len(), 47);
-        assert!(k[7..].bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'));
+        assert!(k[7..]
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'));
         assert_ne!(k, generate_secret_key());
         assert_eq!(key_prefix(&k).len(), 12);
-        assert_eq!(hash_key("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+        assert_eq!(
+            hash_key("abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
     }
 }

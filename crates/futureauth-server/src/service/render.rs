@@ -6,13 +6,31 @@ use minijinja::{context, Environment};
 use crate::error::ServiceError;
 
 const TEMPLATES: &[(&str, &str)] = &[
-    ("otp/email.subject", include_str!("../../templates/otp/email.subject")),
-    ("otp/email.txt", include_str!("../../templates/otp/email.txt")),
-    ("otp/email.html", include_str!("../../templates/otp/email.html")),
+    (
+        "otp/email.subject",
+        include_str!("../../templates/otp/email.subject"),
+    ),
+    (
+        "otp/email.txt",
+        include_str!("../../templates/otp/email.txt"),
+    ),
+    (
+        "otp/email.html",
+        include_str!("../../templates/otp/email.html"),
+    ),
     ("otp/sms.txt", include_str!("../../templates/otp/sms.txt")),
-    ("magic_link/email.subject", include_str!("../../templates/magic_link/email.subject")),
-    ("magic_link/email.txt", include_str!("../../templates/magic_link/email.txt")),
-    ("magic_link/email.html", include_str!("../../templates/magic_link/email.html")),
+    (
+        "magic_link/email.subject",
+        include_str!("../../templates/magic_link/email.subject"),
+    ),
+    (
+        "magic_link/email.txt",
+        include_str!("../../templates/magic_link/email.txt"),
+    ),
+    (
+        "magic_link/email.html",
+        include_str!("../../templates/magic_link/email.html"),
+    ),
 ];
 
 /// A rendered email body.
@@ -71,7 +89,11 @@ impl Templates {
     }
 
     /// The magic-link email.
-    pub fn magic_link_email(&self, project: &str, link: &str) -> Result<RenderedEmail, ServiceError> {
+    pub fn magic_link_email(
+        &self,
+        project: &str,
+        link: &str,
+    ) -> Result<RenderedEmail, ServiceError> {
         self.email("magic_link", context! { project, link })
     }
 }
@@ -95,7 +117,10 @@ mod tests {
     fn otp_sms() {
         let t = Templates::new().unwrap();
         let s = t.otp_sms("Acme", "ab12cd").unwrap();
-        assert_eq!(s, "ab12cd is your Acme sign-in code. Don't share it with anyone.");
+        assert_eq!(
+            s,
+            "ab12cd is your Acme sign-in code. Don't share it with anyone."
+        );
     }
 
     #[test]

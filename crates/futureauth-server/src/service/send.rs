@@ -46,8 +46,10 @@ impl Limits {
     pub fn from_config(c: &Config) -> Limits {
         Limits {
             per_destination: c.limit_per_destination,
-            destination_window_ms: i64::try_from(c.limit_destination_window_secs.saturating_mul(1000))
-                .unwrap_or(i64::MAX),
+            destination_window_ms: i64::try_from(
+                c.limit_destination_window_secs.saturating_mul(1000),
+            )
+            .unwrap_or(i64::MAX),
             per_project_per_minute: c.limit_per_project_per_minute,
             sms_prefix_per_hour: c.limit_sms_prefix_per_hour,
         }
@@ -98,7 +100,8 @@ impl SendService {
         idempotency_key: Option<&str>,
     ) -> Result<Accepted, ServiceError> {
         if let Some(key) = idempotency_key {
-            if key.is_empty() || key.len() > 255 || !key.bytes().all(|b| (0x21..=0x7e).contains(&b)) {
+            if key.is_empty() || key.len() > 255 || !key.bytes().all(|b| (0x21..=0x7e).contains(&b))
+            {
                 return Err(ServiceError::validation(
                     "invalid_idempotency_key",
                     "Idempotency-Key must be 1 to 255 visible ASCII characters",
@@ -117,7 +120,11 @@ impl SendService {
             Channel::Sms => {
                 validate::e164(dest)?;
                 validate::code(&req.code)?;
-                if !project.sms_prefixes.iter().any(|p| dest.starts_with(p.as_str())) {
+                if !project
+                    .sms_prefixes
+                    .iter()
+                    .any(|p| dest.starts_with(p.as_str()))
+                {
                     return Err(ServiceError::validation(
                         "sms_country_not_allowed",
                         format!(
@@ -197,7 +204,10 @@ impl SendService {
                 retry_after_ms,
             } => Err(ServiceError::RateLimited {
                 scope,
-                retry_after_secs: u64::try_from(retry_after_ms.max(0)).unwrap_or(0).div_ceil(1000).max(1),
+                retry_after_secs: u64::try_from(retry_after_ms.max(0))
+                    .unwrap_or(0)
+                    .div_ceil(1000)
+                    .max(1),
             }),
         }
     }
@@ -232,7 +242,9 @@ impl SendService {
                 format!("{what} origin `{origin}` is not an allowed origin of this project"),
             )
         };
-        let invalid = |what: &str, e: String| ServiceError::validation("callback_not_allowed", format!("{what}: {e}"));
+        let invalid = |what: &str, e: String| {
+            ServiceError::validation("callback_not_allowed", format!("{what}: {e}"))
+        };
         if let Some(cb) = req.callback_url.as_deref() {
             let (url, origin) = validate::http_url(cb).map_err(|e| invalid("callback_url", e))?;
             if !project.allowed_origins.contains(&origin) {

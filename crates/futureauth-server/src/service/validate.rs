@@ -58,7 +58,12 @@ pub fn email(s: &str) -> Result<(), ServiceError> {
         return Err(bad());
     }
     if s.chars().any(|c| {
-        c.is_whitespace() || c.is_control() || matches!(c, '<' | '>' | ',' | ';' | '"' | '(' | ')' | '[' | ']' | '\\')
+        c.is_whitespace()
+            || c.is_control()
+            || matches!(
+                c,
+                '<' | '>' | ',' | ';' | '"' | '(' | ')' | '[' | ']' | '\\'
+            )
     }) {
         return Err(bad());
     }
@@ -108,7 +113,8 @@ pub fn code(s: &str) -> Result<(), ServiceError> {
 /// Checks a magic-link token: 16 to 128 characters of `[A-Za-z0-9_-]`.
 pub fn token(s: &str) -> Result<(), ServiceError> {
     if (16..=128).contains(&s.len())
-        && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
     {
         Ok(())
     } else {
@@ -163,7 +169,9 @@ pub fn sms_prefix(s: &str) -> Result<(), String> {
     if (1..=6).contains(&digits.len()) && digits.bytes().all(|b| b.is_ascii_digit()) {
         Ok(())
     } else {
-        Err(format!("SMS prefix `{s}` must be + followed by 1 to 6 digits, e.g. +44"))
+        Err(format!(
+            "SMS prefix `{s}` must be + followed by 1 to 6 digits, e.g. +44"
+        ))
     }
 }
 
@@ -191,7 +199,17 @@ mod tests {
     fn emails() {
         assert!(email("a@b.co").is_ok());
         assert!(email("first.last+tag@sub.example.com").is_ok());
-        for bad in ["", "a", "a@b", "a@@b.co", "a b@c.co", "a@b..co", "<a@b.co>", "a@b.co,c@d.co", "a@-b.co"] {
+        for bad in [
+            "",
+            "a",
+            "a@b",
+            "a@@b.co",
+            "a b@c.co",
+            "a@b..co",
+            "<a@b.co>",
+            "a@b.co,c@d.co",
+            "a@-b.co",
+        ] {
             assert!(email(bad).is_err(), "{bad}");
         }
     }
@@ -200,7 +218,14 @@ mod tests {
     fn phones() {
         assert!(e164("+15551234567").is_ok());
         assert!(e164("+44123456").is_ok());
-        for bad in ["15551234567", "+1555", "+1234567890123456", "+1555abc4567", "+05551234567", "+"] {
+        for bad in [
+            "15551234567",
+            "+1555",
+            "+1234567890123456",
+            "+1555abc4567",
+            "+05551234567",
+            "+",
+        ] {
             assert!(e164(bad).is_err(), "{bad}");
         }
     }
@@ -221,9 +246,15 @@ mod tests {
     fn links() {
         let (u, o) = http_url("https://App.Example.com/auth/cb").unwrap();
         assert_eq!(o, "https://app.example.com");
-        assert_eq!(build_link(&u, "tok_EN-1"), "https://app.example.com/auth/cb?token=tok_EN-1");
+        assert_eq!(
+            build_link(&u, "tok_EN-1"),
+            "https://app.example.com/auth/cb?token=tok_EN-1"
+        );
         let (u, _) = http_url("http://localhost:3000/cb?next=%2Fhome#frag").unwrap();
-        assert_eq!(build_link(&u, "abc"), "http://localhost:3000/cb?next=%2Fhome&token=abc#frag");
+        assert_eq!(
+            build_link(&u, "abc"),
+            "http://localhost:3000/cb?next=%2Fhome&token=abc#frag"
+        );
         assert!(http_url("javascript:alert(1)").is_err());
         assert!(http_url("ftp://x.com/").is_err());
     }

@@ -46,7 +46,8 @@ impl TryFrom<ProjectRow> for Project {
     type Error = StoreError;
     fn try_from(r: ProjectRow) -> Result<Self, StoreError> {
         let list = |s: &str| -> Result<Vec<String>, StoreError> {
-            serde_json::from_str(s).map_err(|e| StoreError::Corrupt(format!("project {}: {e}", r.id)))
+            serde_json::from_str(s)
+                .map_err(|e| StoreError::Corrupt(format!("project {}: {e}", r.id)))
         };
         Ok(Project {
             allowed_origins: list(&r.allowed_origins)?,
@@ -272,7 +273,11 @@ impl Store {
     }
 
     /// Revokes the active keys whose display prefix is `key_prefix`; returns how many.
-    pub async fn revoke_keys_by_prefix(&self, key_prefix: &str, now: i64) -> Result<u64, StoreError> {
+    pub async fn revoke_keys_by_prefix(
+        &self,
+        key_prefix: &str,
+        now: i64,
+    ) -> Result<u64, StoreError> {
         let n = with_pool!(self, pool => {
             sqlx::query("UPDATE api_key SET revoked_at = $1 WHERE key_prefix = $2 AND revoked_at IS NULL")
                 .bind(now)
@@ -410,7 +415,11 @@ impl Store {
     }
 
     /// A message of the given project.
-    pub async fn get_message(&self, project_id: &str, id: &str) -> Result<Option<Message>, StoreError> {
+    pub async fn get_message(
+        &self,
+        project_id: &str,
+        id: &str,
+    ) -> Result<Option<Message>, StoreError> {
         let row = with_pool!(self, pool => {
             sqlx::query_as("SELECT * FROM outbox WHERE id = $1 AND project_id = $2")
                 .bind(id)
@@ -434,7 +443,12 @@ impl Store {
 
     /// Claims up to `limit` due messages for a worker until `lease_until`, counting an attempt
     /// on each. A message whose lease expired (crashed worker) is due again.
-    pub async fn claim_due(&self, now: i64, lease_until: i64, limit: i64) -> Result<Vec<Message>, StoreError> {
+    pub async fn claim_due(
+        &self,
+        now: i64,
+        lease_until: i64,
+        limit: i64,
+    ) -> Result<Vec<Message>, StoreError> {
         Ok(match &self.backend {
             Backend::Postgres(pool) => postgres::claim_due(pool, now, lease_until, limit).await?,
             Backend::Sqlite(pool) => sqlite::claim_due(pool, now, lease_until, limit).await?,
@@ -442,7 +456,12 @@ impl Store {
     }
 
     /// Marks a message sent and erases its payload (the code); keeps the masked destination.
-    pub async fn mark_sent(&self, id: &str, masked_destination: &str, now: i64) -> Result<(), StoreError> {
+    pub async fn mark_sent(
+        &self,
+        id: &str,
+        masked_destination: &str,
+        now: i64,
+    ) -> Result<(), StoreError> {
         with_pool!(self, pool => {
             sqlx::query(
                 "UPDATE outbox SET status = 'sent', payload = NULL, destination = $1, sent_at = $2,
@@ -459,7 +478,12 @@ impl Store {
     }
 
     /// Marks a message failed for good and erases its payload.
-    pub async fn mark_failed(&self, id: &str, masked_destination: &str, error: &str) -> Result<(), StoreError> {
+    pub async fn mark_failed(
+        &self,
+        id: &str,
+        masked_destination: &str,
+        error: &str,
+    ) -> Result<(), StoreError> {
         with_pool!(self, pool => {
             sqlx::query(
                 "UPDATE outbox SET status = 'failed', payload = NULL, destination = $1, last_error = $2,
@@ -476,7 +500,12 @@ impl Store {
     }
 
     /// Releases the lease and schedules another attempt.
-    pub async fn schedule_retry(&self, id: &str, next_attempt_at: i64, error: &str) -> Result<(), StoreError> {
+    pub async fn schedule_retry(
+        &self,
+        id: &str,
+        next_attempt_at: i64,
+        error: &str,
+    ) -> Result<(), StoreError> {
         with_pool!(self, pool => {
             sqlx::query(
                 "UPDATE outbox SET next_attempt_at = $1, last_error = $2, locked_until = NULL

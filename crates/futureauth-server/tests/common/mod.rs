@@ -123,7 +123,9 @@ impl Fakes {
             .mount(&fakes.resend)
             .await;
         Mock::given(method("POST"))
-            .and(path(format!("/2010-04-01/Accounts/{TWILIO_SID}/Messages.json")))
+            .and(path(format!(
+                "/2010-04-01/Accounts/{TWILIO_SID}/Messages.json"
+            )))
             .respond_with(ResponseTemplate::new(201).set_body_json(json!({"sid": "SM1"})))
             .mount(&fakes.twilio)
             .await;
@@ -185,7 +187,9 @@ pub struct TestServer {
 impl TestServer {
     pub async fn start(db: &TestDb, config: &Config) -> TestServer {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let server = futureauth_server::start(config, listener).await.expect("start server");
+        let server = futureauth_server::start(config, listener)
+            .await
+            .expect("start server");
         TestServer {
             server,
             http: reqwest::Client::new(),
@@ -304,7 +308,14 @@ impl ParseArgv for Cli {
 pub async fn acme(store: &Store) -> (String, String) {
     cli_create_project(
         store,
-        &["--name", "Acme", "--callback-url", "https://app.acme.test/auth/magic", "--allowed-origin", "http://localhost:3000"],
+        &[
+            "--name",
+            "Acme",
+            "--callback-url",
+            "https://app.acme.test/auth/magic",
+            "--allowed-origin",
+            "http://localhost:3000",
+        ],
     )
     .await
 }
