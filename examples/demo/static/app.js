@@ -1,0 +1,378 @@
+// FutureAuth demo front end: plain JS, no framework, no third-party auth client.
+// Every request goes through api(), which sends cookies (credentials: "include") and JSON.
+"use strict";
+
+const RESEND_SECONDS = 30;
+const SCREENS = ["loading", "verifying", "sign-in", "code-screen", "magic-sent", "signed-in"];
+const $ = (id) => document.getElementById(id);
+
+/** An error answer of the API: `{"error": {"code", "message"}}`. */
+class ApiFailure extends Error {
+  constructor(status, code, message, retryAfter) {
+    super(message || code);
+    this.status = status;
+    this.code = code;
+    this.retryAfter = retryAfter;
+  }
+}
+
+/** GET `path`, or POST `body` as JSON when a body is given. Resolves to the JSON answer. */
+async function api(path, body) {
+  const options = { credentials: "include", headers: { Accept: "application/json" } };
+  if (body !== undefined) {
+    options.method = "POST";
+    options.headers["Content-Type"] = "application/json";
+    options.body = JSON.stringify(body);
+  }
+  let response;
+  try {
+    response = await fetch(path, options);
+  } catch (_) {
+    throw new ApiFailure(0, "network", "Could not reach the server. Check your connection and try again.");
+  }
+  let data = null;
+  try {
+    data = await response.json();
+  } catch (_) {
+    data = null;
+  }
+  if (!response.ok) {
+    const error = (data && data.error) || {};
+    const retryAfter = parseInt(response.headers.get("Retry-After") || "", 10);
+    throw new ApiFailure(response.status, error.code || "http_" + response.status, error.message,
+      Number.isFinite(retryAfter) ? retryAfter : null);
+  }
+  return data;
+}
+
+function seconds(n) {
+  if (n < 90) return n + (n === 1 ? " second" : " seconds");
+  const minutes = Math.ceil(n / 60);
+  return minutes + " minutes";
+}
+
+/** A sentence for an API error the user can act on. */
+function explain(err) {
+  switch (err.code) {
+    case "invalid_email": return "That email address doesn't look right. Check it and try again.";
+    case "invalid_phone": return "Enter the phone number in international format, starting with + and the country code, e.g. +15551234567.";
+    case "invalid_code": return "That code is wrong. Check it and try again.";
+    case "code_expired": return "That code has expired. Press \u201cResend code\u201d to get a new one.";
+    case "too_many_attempts": return "Too many wrong tries for this code. Press \u201cResend code\u201d to get a new one.";
+    case "rate_limited":
+      return err.retryAfter
+        ? "Too many attempts. Please wait " + seconds(err.retryAfter) + " and try again."
+        : "Too many attempts. Please wait a little and try again.";
+    case "invalid_magic_link": return "This sign-in link is invalid or was already used. Request a new one.";
+    case "magic_link_expired": return "This sign-in link has expired. Request a new one.";
+    case "callback_not_allowed": return "This site is not allowed to receive sign-in links.";
+    case "cross_site_request": return "The request was blocked because it came from another site.";
+    case "delivery_failed": return "We couldn't send the message right now. Try again in a moment.";
+    case "unauthorized": return "Your session has ended. Please sign in again.";
+    case "network": return err.message;
+    default: return err.message || "Something went wrong. Please try again.";
+  }
+}
+
+function show(screen) {
+  for (const id of SCREENS) $(id).hidden = id !== screen;
+  const focus = { "sign-in": "email", "code-screen": "code" }[screen];
+  if (focus) $(focus).focus();
+}
+
+function showError(err) {
+  const box = $("error");
+  box.textContent = typeof err === "string" ? err : explain(err);
+  box.hidden = false;
+  $("notice").hidden = true;
+}
+
+function showNotice(text) {
+  $("notice").textContent = text;
+  $("notice").hidden = false;
+  $("error").hidden = true;
+}
+
+function clearMessages() {
+  $("error").hidden = true;
+  $("error").textContent = "";
+  $("notice").hidden = true;
+}
+
+/** Disables `button` while `work` runs, so a double click sends one request. */
+async function busy(button, work) {
+  button.disabled = true;
+  try {
+    return await work();
+  } finally {
+    button.disabled = false;
+  }
+}
+
+// ---- Resend countdowns -------------------------------------------------------------------
+
+const timers = {};
+
+/** Disables `buttonId` for `secs` seconds, with a countdown in `labelId`. */
+function startCountdown(buttonId, labelId, secs) {
+  clearInterval(timers[buttonId]);
+  let left = secs;
+  const tick = () => {
+    if (left <= 0) {
+      clearInterval(timers[buttonId]);
+      $(buttonId).disabled = false;
+      $(labelId).textContent = "";
+      return;
+    }
+    $(buttonId).disabled = true;
+    $(labelId).textContent = "You can resend in " + left + " s";
+    left -= 1;
+  };
+  tick();
+  timers[buttonId] = setInterval(tick, 1000);
+}
+
+// ---- Sign-in by code ---------------------------------------------------------------------
+
+/** What the code screen is for: `{ kind: "email" | "phone", value }`. */
+let pending = null;
+
+async function sendCode(kind, value) {
+  await api("/api/auth/send-otp", { [kind]: value });
+  pending = { kind, value };
+  $("code-destination").textContent = value;
+  $("code").value = "";
+  show("code-screen");
+  startCountdown("resend", "countdown", RESEND_SECONDS);
+}
+
+function onSendFailed(err, buttonId, labelId) {
+  showError(err);
+  if (err.code === "rate_limited" && err.retryAfter && buttonId) {
+    startCountdown(buttonId, labelId, err.retryAfter);
+  }
+}
+
+async function verifyCode() {
+  const code = $("code").value.trim();
+  if (!code) {
+    showError("Enter the code from the message.");
+    return;
+  }
+  clearMessages();
+  await api("/api/auth/verify-otp", { [pending.kind]: pending.value, code });
+  await showSignedIn();
+}
+
+// ---- Sign-in by magic link ---------------------------------------------------------------
+
+let pendingLinkEmail = null;
+
+async function sendLink(email) {
+  await api("/api/auth/send-magic-link", {
+    email,
+    callback_url: location.origin + "/auth/verify",
+  });
+  pendingLinkEmail = email;
+  $("magic-destination").textContent = email;
+  show("magic-sent");
+  startCountdown("resend-link", "link-countdown", RESEND_SECONDS);
+}
+
+/** `/auth/verify?token=...`: the GET only loads this page; the token is POSTed here. */
+async function verifyMagicLink() {
+  const token = new URLSearchParams(location.search).get("token");
+  // Drop the token from the address bar and history: it is single-use anyway.
+  history.replaceState(null, "", "/");
+  if (!token) {
+    show("sign-in");
+    showError("This sign-in link is incomplete. Request a new one.");
+    return;
+  }
+  show("verifying");
+  try {
+    await api("/api/auth/verify-magic-link", { token });
+    await showSignedIn();
+  } catch (err) {
+    show("sign-in");
+    showError(err);
+  }
+}
+
+// ---- Signed in ---------------------------------------------------------------------------
+
+function describeAgent(ua) {
+  if (!ua) return "Unknown device";
+  const browser = /Edg\//.test(ua) ? "Edge" : /Firefox\//.test(ua) ? "Firefox"
+    : /Chrome\//.test(ua) ? "Chrome" : /Safari\//.test(ua) ? "Safari"
+    : /curl|reqwest/i.test(ua) ? "API client" : "Browser";
+  const os = /Android/.test(ua) ? "Android" : /iPhone|iPad/.test(ua) ? "iOS"
+    : /Windows/.test(ua) ? "Windows" : /Mac OS X/.test(ua) ? "macOS"
+    : /Linux/.test(ua) ? "Linux" : "";
+  return os ? browser + " on " + os : browser;
+}
+
+function formatDate(iso) {
+  const d = new Date(iso);
+  return isNaN(d) ? iso : d.toLocaleString();
+}
+
+function renderSessions(sessions) {
+  const list = $("sessions");
+  list.replaceChildren();
+  for (const s of sessions) {
+    const item = document.createElement("li");
+    item.dataset.sessionId = s.id;
+    if (s.current) item.classList.add("current");
+
+    const text = document.createElement("div");
+    const title = document.createElement("div");
+    title.textContent = describeAgent(s.user_agent);
+    if (s.current) {
+      const badge = document.createElement("span");
+      badge.className = "badge";
+      badge.textContent = "This device";
+      title.append(badge);
+    }
+    const meta = document.createElement("div");
+    meta.className = "session-meta";
+    meta.textContent = (s.ip_address || "unknown IP") + " \u00b7 signed in " + formatDate(s.created_at);
+    text.append(title, meta);
+    item.append(text);
+
+    if (!s.current) {
+      const revoke = document.createElement("button");
+      revoke.type = "button";
+      revoke.className = "secondary small";
+      revoke.textContent = "Sign out";
+      revoke.setAttribute("aria-label", "Sign out " + describeAgent(s.user_agent) + " session");
+      revoke.addEventListener("click", () => busy(revoke, async () => {
+        try {
+          await api("/api/auth/revoke-session", { id: s.id });
+          await showSignedIn();
+        } catch (err) {
+          showError(err);
+        }
+      }));
+      item.append(revoke);
+    }
+    list.append(item);
+  }
+}
+
+/** Loads the user and sessions and shows them; rejects (401) when signed out. */
+async function showSignedIn() {
+  const me = await api("/api/me");
+  const { sessions } = await api("/api/auth/sessions");
+  $("user-email").textContent = me.user.email || "\u2014";
+  $("user-phone").textContent = me.user.phone_number || "\u2014";
+  $("user-id").textContent = me.user.id;
+  renderSessions(sessions);
+  show("signed-in");
+}
+
+function signedOut(message) {
+  pending = null;
+  show("sign-in");
+  showNotice(message);
+}
+
+// ---- Wiring ------------------------------------------------------------------------------
+
+function onSubmit(formId, handler) {
+  $(formId).addEventListener("submit", (event) => {
+    event.preventDefault();
+    const button = event.target.querySelector("button[type=submit]");
+    busy(button, handler);
+  });
+}
+
+function wire() {
+  onSubmit("email-form", async () => {
+    clearMessages();
+    try { await sendCode("email", $("email").value.trim()); }
+    catch (err) { onSendFailed(err); }
+  });
+  onSubmit("phone-form", async () => {
+    clearMessages();
+    try { await sendCode("phone", $("phone").value.trim()); }
+    catch (err) { onSendFailed(err); }
+  });
+  onSubmit("magic-form", async () => {
+    clearMessages();
+    try { await sendLink($("magic-email").value.trim()); }
+    catch (err) { onSendFailed(err); }
+  });
+  onSubmit("code-form", async () => {
+    try { await verifyCode(); }
+    catch (err) {
+      showError(err);
+      $("code").select();
+    }
+  });
+  $("resend").addEventListener("click", async () => {
+    if (!pending) return;
+    clearMessages();
+    $("resend").disabled = true;
+    try {
+      await sendCode(pending.kind, pending.value);
+      showNotice("A new code is on its way. Only the newest code works.");
+    } catch (err) {
+      $("resend").disabled = false;
+      onSendFailed(err, "resend", "countdown");
+    }
+  });
+  $("resend-link").addEventListener("click", async () => {
+    if (!pendingLinkEmail) return;
+    clearMessages();
+    $("resend-link").disabled = true;
+    try {
+      await sendLink(pendingLinkEmail);
+      showNotice("A new link is on its way. Only the newest link works.");
+    } catch (err) {
+      $("resend-link").disabled = false;
+      onSendFailed(err, "resend-link", "link-countdown");
+    }
+  });
+  for (const id of ["back", "back-link"]) {
+    $(id).addEventListener("click", () => {
+      clearMessages();
+      show("sign-in");
+    });
+  }
+  $("sign-out").addEventListener("click", () => busy($("sign-out"), async () => {
+    try {
+      await api("/api/auth/sign-out", {});
+      signedOut("You are signed out.");
+    } catch (err) {
+      showError(err);
+    }
+  }));
+  $("sign-out-all").addEventListener("click", () => busy($("sign-out-all"), async () => {
+    try {
+      const { revoked } = await api("/api/auth/sign-out-all", {});
+      signedOut("Signed out everywhere (" + revoked + (revoked === 1 ? " session" : " sessions") + ").");
+    } catch (err) {
+      showError(err);
+    }
+  }));
+}
+
+async function start() {
+  wire();
+  api("/api/demo/config")
+    .then((config) => { $("dev-banner").hidden = !config.dev_outbox; })
+    .catch(() => {});
+  if (location.pathname === "/auth/verify") {
+    await verifyMagicLink();
+    return;
+  }
+  try {
+    await showSignedIn();
+  } catch (err) {
+    show("sign-in");
+    if (err.code !== "unauthorized") showError(err);
+  }
+}
+
+start();
