@@ -11,6 +11,8 @@
 //! Use [`start`] to run the whole service on a listener (tests bind `127.0.0.1:0`), or
 //! [`app`] to get the bare router.
 
+#![warn(missing_docs)]
+
 pub mod api;
 pub mod cli;
 pub mod config;

@@ -740,7 +740,26 @@ async fn sms_fails_visibly_when_only_resend_is_configured(backend: Backend) {
         .is_none());
 }
 
+async fn readyz_reports_an_unreachable_database(backend: Backend) {
+    let (s, _, _, key) = setup(backend).await;
+    assert_eq!(
+        s.http.get(s.url("/readyz")).send().await.unwrap().status(),
+        200
+    );
+    s.store().close().await;
+    let resp = s.http.get(s.url("/readyz")).send().await.unwrap();
+    assert_error(resp, 503, "database_unavailable").await;
+    assert_eq!(
+        s.http.get(s.url("/healthz")).send().await.unwrap().status(),
+        200
+    );
+    // A send with the database gone is a JSON 503, not a panic or a plain-text 500.
+    let body = json!({"channel": "email", "destination": "a@example.com", "code": "123456"});
+    assert_error(s.send(&key, &body).await, 503, "storage_unavailable").await;
+}
+
 backend_tests!(
+    readyz_reports_an_unreachable_database,
     email_otp_is_delivered_through_resend,
     sms_otp_is_delivered_through_twilio,
     magic_links_are_built_from_allowed_callbacks,

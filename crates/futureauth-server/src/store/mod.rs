@@ -542,14 +542,4 @@ impl Store {
         });
         Ok(n)
     }
-
-    /// Earliest `next_attempt_at` of queued messages, to know how long workers may sleep.
-    pub async fn next_due_at(&self) -> Result<Option<i64>, StoreError> {
-        let row: Option<(Option<i64>,)> = with_pool!(self, pool => {
-            sqlx::query_as("SELECT MIN(COALESCE(locked_until, next_attempt_at)) FROM outbox WHERE status = 'queued'")
-                .fetch_optional(pool)
-                .await?
-        });
-        Ok(row.and_then(|(v,)| v))
-    }
 }
