@@ -24,11 +24,12 @@ pub mod worker;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
 use thiserror::Error;
 use tokio::net::TcpListener;
-use tokio::sync::Notify;
+use tokio::sync::{watch, Notify};
 use tokio::task::JoinHandle;
 
 pub use api::AppState;
@@ -63,7 +64,7 @@ pub fn app(state: AppState) -> Router {
     api::router(state)
 }
 
-/// A running server: its HTTP task and its workers.
+/// A running server: its HTTP task and its workers. Dropping it aborts them.
 #[derive(Debug)]
 pub struct RunningServer {
     /// The bound address.
@@ -72,6 +73,7 @@ pub struct RunningServer {
     pub state: AppState,
     http: JoinHandle<()>,
     workers: Vec<JoinHandle<()>>,
+    shutdown: watch::Sender<bool>,
 }
 
 impl RunningServer {
@@ -89,12 +91,22 @@ impl RunningServer {
         }
     }
 
-    /// Waits for the HTTP task to end (it ends only when aborted or on error).
-    pub async fn wait(self) {
-        let _ = self.http.await;
-        for w in self.workers {
-            w.abort();
+    /// Graceful stop: no new connections, in-flight requests and sends finish (up to
+    /// `grace`), then whatever is left is aborted.
+    pub async fn shutdown(&mut self, grace: Duration) {
+        let _ = self.shutdown.send(true);
+        let deadline = tokio::time::Instant::now() + grace;
+        let _ = tokio::time::timeout_at(deadline, &mut self.http).await;
+        for w in &mut self.workers {
+            let _ = tokio::time::timeout_at(deadline, w).await;
         }
+        self.abort();
+    }
+}
+
+impl Drop for RunningServer {
+    fn drop(&mut self) {
+        self.abort();
     }
 }
 
@@ -142,6 +154,7 @@ pub fn start_with(
         sender,
         delivery: delivery.clone(),
     };
+    let (shutdown, shutdown_rx) = watch::channel(false);
     let worker_config = WorkerConfig::from_config(config);
     let workers = (0..config.workers)
         .map(|i| {
@@ -151,12 +164,19 @@ pub fn start_with(
                 worker_config.clone(),
                 wake.clone(),
             );
-            tokio::spawn(w.run(i))
+            tokio::spawn(w.run(i, shutdown_rx.clone()))
         })
         .collect();
     let router = app(state.clone());
+    let mut http_shutdown = shutdown_rx;
     let http = tokio::spawn(async move {
-        if let Err(e) = axum::serve(listener, router).await {
+        let stop = async move {
+            let _ = http_shutdown.wait_for(|stop| *stop).await;
+        };
+        if let Err(e) = axum::serve(listener, router)
+            .with_graceful_shutdown(stop)
+            .await
+        {
             tracing::error!(error = %e, "HTTP server stopped");
         }
     });
@@ -166,6 +186,7 @@ pub fn start_with(
         state,
         http,
         workers,
+        shutdown,
     })
 }
 
@@ -173,10 +194,12 @@ pub fn start_with(
 pub async fn serve(config: &Config) -> Result<(), StartError> {
     config.validate()?;
     let listener = TcpListener::bind(config.listen).await?;
-    let server = start(config, listener).await?;
+    let mut server = start(config, listener).await?;
     shutdown_signal().await;
-    tracing::info!("shutting down");
-    server.abort();
+    tracing::info!("shutting down: finishing in-flight requests and sends");
+    server
+        .shutdown(Duration::from_millis(config.provider_timeout_ms + 2_000))
+        .await;
     server.state.store.close().await;
     Ok(())
 }

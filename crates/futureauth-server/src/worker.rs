@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use rand::Rng;
-use tokio::sync::Notify;
+use tokio::sync::{watch, Notify};
 
 use crate::config::Config;
 use crate::provider::{Delivery, Outgoing, ProviderError};
@@ -89,10 +89,14 @@ impl Worker {
         }
     }
 
-    /// Runs forever (abort the task to stop it). `index` 0 also prunes old rate counters.
-    pub async fn run(self, index: usize) {
+    /// Runs until `shutdown` turns `true` (or the task is aborted). A message being sent when
+    /// shutdown is requested is finished first. `index` 0 also prunes old rate counters.
+    pub async fn run(self, index: usize, mut shutdown: watch::Receiver<bool>) {
         let mut last_prune = now_ms();
         loop {
+            if *shutdown.borrow() {
+                break;
+            }
             match self.run_once().await {
                 Ok(true) => continue,
                 Ok(false) => {}
@@ -110,6 +114,11 @@ impl Worker {
             tokio::select! {
                 _ = self.wake.notified() => {}
                 _ = tokio::time::sleep(self.config.poll_interval) => {}
+                changed = shutdown.changed() => {
+                    if changed.is_err() {
+                        break;
+                    }
+                }
             }
         }
     }

@@ -244,7 +244,104 @@ async fn concurrent_instances_share_the_queue_without_double_sends(backend: Back
     assert_eq!(keys.len(), ids.len());
 }
 
+async fn graceful_shutdown_finishes_in_flight_sends(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let fakes = Fakes::bare().await;
+    Mock::given(method("POST"))
+        .and(path("/emails"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!({"id": "re"}))
+                .set_delay(Duration::from_millis(400)),
+        )
+        .mount(&fakes.resend)
+        .await;
+    let store = db.store().await;
+    let (_, key) = acme(&store).await;
+    let mut s = TestServer::start(&db, &config(&db, &fakes)).await;
+    let id = s
+        .send_ok(
+            &key,
+            &json!({"channel": "email", "destination": "g@example.com", "code": "123456"}),
+        )
+        .await;
+    eventually(10, "the send to reach the provider", || async {
+        !fakes.emails().await.is_empty()
+    })
+    .await;
+    s.server.shutdown(Duration::from_secs(5)).await;
+    let row = s.store().get_message_any(&id).await.unwrap().unwrap();
+    assert_eq!(
+        row.status, "sent",
+        "the in-flight send was finished, not abandoned"
+    );
+    assert!(
+        s.http.get(s.url("/healthz")).send().await.is_err(),
+        "no longer listening"
+    );
+}
+
+async fn connection_errors_are_retryable(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let fakes = Fakes::accepting().await;
+    let store = db.store().await;
+    let (_, key) = acme(&store).await;
+    // A port with nothing listening.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let dead_url = format!("http://{}", closed.local_addr().unwrap());
+    drop(closed);
+    let mut cfg = config(&db, &fakes);
+    cfg.resend_api_url = dead_url;
+    cfg.max_attempts = 2;
+    let s = TestServer::start(&db, &cfg).await;
+    let id = s
+        .send_ok(
+            &key,
+            &json!({"channel": "email", "destination": "c@example.com", "code": "123456"}),
+        )
+        .await;
+    let v = s.wait_final(&key, &id).await;
+    assert_eq!(v["status"], "failed");
+    assert_eq!(v["attempts"], 2, "retried once before giving up: {v}");
+    let err = v["error"].as_str().unwrap();
+    assert!(
+        err.contains("gave up after 2 attempts") && err.contains("connection error"),
+        "{err}"
+    );
+}
+
+async fn twilio_messaging_service_replaces_from(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let fakes = Fakes::accepting().await;
+    let store = db.store().await;
+    let (_, key) = acme(&store).await;
+    let mut cfg = config(&db, &fakes);
+    cfg.twilio_messaging_service_sid = Some("MG_test".into());
+    let s = TestServer::start(&db, &cfg).await;
+    let id = s
+        .send_ok(
+            &key,
+            &json!({"channel": "sms", "destination": "+447700900123", "code": "123456"}),
+        )
+        .await;
+    assert_eq!(s.wait_final(&key, &id).await["status"], "sent");
+    let reqs = fakes.sms().await;
+    assert_eq!(reqs.len(), 1);
+    let form: HashMap<String, String> = url::form_urlencoded::parse(&reqs[0].body)
+        .into_owned()
+        .collect();
+    assert_eq!(
+        form.get("MessagingServiceSid").map(String::as_str),
+        Some("MG_test")
+    );
+    assert!(!form.contains_key("From"));
+    assert_eq!(form["To"], "+447700900123");
+}
+
 backend_tests!(
+    graceful_shutdown_finishes_in_flight_sends,
+    connection_errors_are_retryable,
+    twilio_messaging_service_replaces_from,
     retryable_errors_are_retried_until_sent,
     permanent_errors_fail_at_once_with_the_reason,
     retries_stop_after_max_attempts,

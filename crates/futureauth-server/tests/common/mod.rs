@@ -50,10 +50,49 @@ pub const TWILIO_TOKEN: &str = "twilio_test_token";
 pub const TWILIO_FROM: &str = "+15550001111";
 pub const RESEND_KEY: &str = "re_test_key";
 
-fn unique(prefix: &str) -> String {
+/// `prefix_<epoch secs>_<random>`: unique, and old enough ones can be recognised and dropped.
+pub fn unique(prefix: &str) -> String {
     use rand::Rng;
     let n: u64 = rand::thread_rng().gen();
-    format!("{prefix}_{}_{n:016x}", std::process::id())
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    format!("{prefix}_{secs}_{n:016x}")
+}
+
+/// Drops test schemas / databases (named by [`unique`]) left by runs over an hour old.
+pub async fn drop_stale(conn: &mut sqlx::PgConnection) {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let stale = |name: &str| {
+        name.split('_')
+            .nth(2)
+            .and_then(|s| s.parse::<u64>().ok())
+            .is_some_and(|t| t + 3600 < now)
+    };
+    let schemas: Vec<(String,)> =
+        sqlx::query_as("SELECT nspname::text FROM pg_namespace WHERE nspname LIKE 'fa\\_srv\\_%'")
+            .fetch_all(&mut *conn)
+            .await
+            .unwrap_or_default();
+    for (s,) in schemas.into_iter().filter(|(s,)| stale(s)) {
+        let _ = sqlx::query(&format!("DROP SCHEMA IF EXISTS \"{s}\" CASCADE"))
+            .execute(&mut *conn)
+            .await;
+    }
+    let dbs: Vec<(String,)> =
+        sqlx::query_as("SELECT datname::text FROM pg_database WHERE datname LIKE 'fa\\_sdk\\_%'")
+            .fetch_all(&mut *conn)
+            .await
+            .unwrap_or_default();
+    for (d,) in dbs.into_iter().filter(|(d,)| stale(d)) {
+        let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS \"{d}\" WITH (FORCE)"))
+            .execute(&mut *conn)
+            .await;
+    }
 }
 
 /// Base URL of the Postgres test server.
@@ -88,6 +127,7 @@ impl TestDb {
                 let mut conn = sqlx::PgConnection::connect(&base).await.unwrap_or_else(|e| {
                     panic!("Postgres is required for these tests and is unreachable at {base}: {e}")
                 });
+                drop_stale(&mut conn).await;
                 sqlx::query(&format!("CREATE SCHEMA \"{schema}\""))
                     .execute(&mut conn)
                     .await
