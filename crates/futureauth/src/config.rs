@@ -159,9 +159,7 @@ impl FutureAuthConfig {
             config.allowed_origins = split_list(&v).map(str::to_string).collect();
         }
         if let Some(v) = lookup("FUTUREAUTH_TRUSTED_PROXIES") {
-            config.trusted_proxies = split_list(&v)
-                .map(parse_net)
-                .collect::<Result<_>>()?;
+            config.trusted_proxies = split_list(&v).map(parse_net).collect::<Result<_>>()?;
         }
         config.validate()?;
         Ok(config)
@@ -185,7 +183,9 @@ impl FutureAuthConfig {
             ("magic_link_ttl", self.magic_link_ttl),
         ] {
             if ttl.is_zero() {
-                return fail(format!("{name} is zero; every code and session needs a lifetime"));
+                return fail(format!(
+                    "{name} is zero; every code and session needs a lifetime"
+                ));
             }
         }
         if self.session_ttl.as_secs() < 60 {
@@ -225,7 +225,10 @@ impl FutureAuthConfig {
             ("send_per_identifier", self.rate_limits.send_per_identifier),
             ("send_per_ip", self.rate_limits.send_per_ip),
             ("verify_per_ip", self.rate_limits.verify_per_ip),
-            ("failed_verify_per_identifier", self.rate_limits.failed_verify_per_identifier),
+            (
+                "failed_verify_per_identifier",
+                self.rate_limits.failed_verify_per_identifier,
+            ),
         ] {
             if limit.max == 0 || limit.window.as_secs() == 0 {
                 return fail(format!(
@@ -254,7 +257,9 @@ fn split_list(v: &str) -> impl Iterator<Item = &str> {
 fn parse_net(s: &str) -> Result<IpNet> {
     s.parse::<IpNet>()
         .or_else(|_| s.parse::<std::net::IpAddr>().map(IpNet::from))
-        .map_err(|_| FutureAuthError::Config(format!("trusted proxy {s:?} is not an IP address or CIDR")))
+        .map_err(|_| {
+            FutureAuthError::Config(format!("trusted proxy {s:?} is not an IP address or CIDR"))
+        })
 }
 
 #[cfg(test)]
@@ -262,9 +267,16 @@ mod tests {
     use super::*;
 
     fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
-        let pairs: Vec<(String, String)> =
-            pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-        move |name| pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone())
+        let pairs: Vec<(String, String)> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        move |name| {
+            pairs
+                .iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.clone())
+        }
     }
 
     #[test]
@@ -286,7 +298,10 @@ mod tests {
             ("FUTUREAUTH_SECRET_KEY", "vx_sec_abc"),
             ("FUTUREAUTH_PROJECT_NAME", "Demo"),
             ("FUTUREAUTH_COOKIE_SECURE", "false"),
-            ("FUTUREAUTH_ALLOWED_ORIGINS", "https://a.example, https://b.example:8443"),
+            (
+                "FUTUREAUTH_ALLOWED_ORIGINS",
+                "https://a.example, https://b.example:8443",
+            ),
             ("FUTUREAUTH_TRUSTED_PROXIES", "10.0.0.0/8, ::1"),
         ]))
         .unwrap();
@@ -314,14 +329,27 @@ mod tests {
         assert!(bad(|c| c.allowed_origins = vec!["nope".into()]).contains("allowed origin"));
         assert!(bad(|c| c.max_otp_attempts = 0).contains("max_otp_attempts"));
         assert!(bad(|c| c.rate_limits.send_per_ip.max = 0).contains("send_per_ip"));
-        assert!(FutureAuthConfig::from_lookup(env(&[("FUTUREAUTH_COOKIE_SECURE", "maybe")])).is_err());
-        assert!(FutureAuthConfig::from_lookup(env(&[("FUTUREAUTH_TRUSTED_PROXIES", "proxy")])).is_err());
+        assert!(
+            FutureAuthConfig::from_lookup(env(&[("FUTUREAUTH_COOKIE_SECURE", "maybe")])).is_err()
+        );
+        assert!(
+            FutureAuthConfig::from_lookup(env(&[("FUTUREAUTH_TRUSTED_PROXIES", "proxy")])).is_err()
+        );
     }
 
     #[test]
     fn origins_are_canonical() {
-        assert_eq!(parse_origin("https://App.Example.com/path").unwrap(), "https://app.example.com");
-        assert_eq!(parse_origin("http://localhost:3000").unwrap(), "http://localhost:3000");
-        assert_eq!(parse_origin("https://a.example:443").unwrap(), "https://a.example");
+        assert_eq!(
+            parse_origin("https://App.Example.com/path").unwrap(),
+            "https://app.example.com"
+        );
+        assert_eq!(
+            parse_origin("http://localhost:3000").unwrap(),
+            "http://localhost:3000"
+        );
+        assert_eq!(
+            parse_origin("https://a.example:443").unwrap(),
+            "https://a.example"
+        );
     }
 }

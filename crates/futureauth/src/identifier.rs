@@ -103,14 +103,26 @@ mod tests {
 
     #[test]
     fn emails_are_trimmed_and_lowercased() {
-        assert_eq!(normalize_email(" A.B+c@Ex-ample.ORG\n").unwrap(), "a.b+c@ex-ample.org");
+        assert_eq!(
+            normalize_email(" A.B+c@Ex-ample.ORG\n").unwrap(),
+            "a.b+c@ex-ample.org"
+        );
     }
 
     #[test]
     fn bad_emails_are_rejected() {
         for bad in [
-            "", "@", "a@", "@b.com", "a@b", "a b@c.com", "a@b..com", "a@-b.com", "a@@b.com",
-            "a\u{0}@b.com", "a@b.com\r\nBcc: x@y.com",
+            "",
+            "@",
+            "a@",
+            "@b.com",
+            "a@b",
+            "a b@c.com",
+            "a@b..com",
+            "a@-b.com",
+            "a@@b.com",
+            "a\u{0}@b.com",
+            "a@b.com\r\nBcc: x@y.com",
         ] {
             assert!(normalize_email(bad).is_err(), "{bad:?} accepted");
         }
@@ -119,21 +131,42 @@ mod tests {
 
     #[test]
     fn phones_are_normalised_to_e164() {
-        assert_eq!(normalize_phone("+44 20 7946 0958").unwrap(), "+442079460958");
-        assert_eq!(normalize_phone("0044.20.7946.0958").unwrap(), "+442079460958");
+        assert_eq!(
+            normalize_phone("+44 20 7946 0958").unwrap(),
+            "+442079460958"
+        );
+        assert_eq!(
+            normalize_phone("0044.20.7946.0958").unwrap(),
+            "+442079460958"
+        );
         assert_eq!(normalize_phone("+1-555-123-4567").unwrap(), "+15551234567");
     }
 
     #[test]
     fn bad_phones_are_rejected() {
-        for bad in ["", "+", "12345678", "+0123456789", "+1234567", "+1234567890123456", "+1555abc4567", "+1555١٢٣4567"] {
+        for bad in [
+            "",
+            "+",
+            "12345678",
+            "+0123456789",
+            "+1234567",
+            "+1234567890123456",
+            "+1555abc4567",
+            "+1555١٢٣4567",
+        ] {
             assert!(normalize_phone(bad).is_err(), "{bad:?} accepted");
         }
     }
 
     #[test]
     fn identifier_parse_picks_the_kind() {
-        assert_eq!(Identifier::parse("X@Y.io").unwrap(), Identifier::Email("x@y.io".into()));
-        assert_eq!(Identifier::parse("+15551234567").unwrap(), Identifier::Phone("+15551234567".into()));
+        assert_eq!(
+            Identifier::parse("X@Y.io").unwrap(),
+            Identifier::Email("x@y.io".into())
+        );
+        assert_eq!(
+            Identifier::parse("+15551234567").unwrap(),
+            Identifier::Phone("+15551234567".into())
+        );
     }
 }

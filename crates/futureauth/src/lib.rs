@@ -125,7 +125,12 @@ impl FutureAuth {
         } else {
             CodeKey::derive(&config.secret_key)
         };
-        Self { store: db.into().into_store(), delivery, code_key, config }
+        Self {
+            store: db.into().into_store(),
+            delivery,
+            code_key,
+            config,
+        }
     }
 
     /// Replaces the delivery, e.g. with a [`DevOutbox`](delivery::DevOutbox) in development.
@@ -179,7 +184,12 @@ impl FutureAuth {
     }
 
     /// [`send_otp`](Self::send_otp), also counting against the per-IP send limit.
-    pub async fn send_otp_from(&self, channel: OtpChannel, destination: &str, client_ip: Option<IpAddr>) -> Result<()> {
+    pub async fn send_otp_from(
+        &self,
+        channel: OtpChannel,
+        destination: &str,
+        client_ip: Option<IpAddr>,
+    ) -> Result<()> {
         flow::otp::send(&self.ctx(), channel, destination, client_ip).await
     }
 
@@ -198,7 +208,8 @@ impl FutureAuth {
     /// Emails a magic link `callback_url?token=...`. The callback must be http(s) and, when
     /// `allowed_origins` is set, on one of those origins.
     pub async fn send_magic_link(&self, email: &str, callback_url: &str) -> Result<()> {
-        let callback = flow::magic_link::check_callback(callback_url, &self.config.allowed_origins)?;
+        let callback =
+            flow::magic_link::check_callback(callback_url, &self.config.allowed_origins)?;
         flow::magic_link::send(&self.ctx(), email, callback, None).await
     }
 
@@ -236,19 +247,25 @@ impl FutureAuth {
     /// The user and session of a session token, or `None` if it is unknown, revoked or
     /// expired. One indexed query; a session past half its life is extended.
     pub async fn get_session(&self, token: &str) -> Result<Option<(User, Session)>> {
-        Ok(flow::session::check(&self.ctx(), token).await?.map(|c| (c.user, c.session)))
+        Ok(flow::session::check(&self.ctx(), token)
+            .await?
+            .map(|c| (c.user, c.session)))
     }
 
     /// Like [`get_session`](Self::get_session), also telling whether the expiry moved
     /// forward (so a cookie should be re-issued).
     pub async fn get_session_checked(&self, token: &str) -> Result<Option<(User, Session, bool)>> {
-        Ok(flow::session::check(&self.ctx(), token).await?.map(|c| (c.user, c.session, c.extended)))
+        Ok(flow::session::check(&self.ctx(), token)
+            .await?
+            .map(|c| (c.user, c.session, c.extended)))
     }
 
     /// Signs one session out. Unknown tokens are ignored.
     pub async fn revoke_session(&self, token: &str) -> Result<()> {
         if !token.is_empty() {
-            self.store.delete_session_by_hash(&token::hash_token(token)).await?;
+            self.store
+                .delete_session_by_hash(&token::hash_token(token))
+                .await?;
         }
         Ok(())
     }
@@ -298,7 +315,11 @@ impl FutureAuth {
     }
 
     /// Replaces a user's metadata.
-    pub async fn set_user_metadata(&self, user_id: &str, metadata: serde_json::Value) -> Result<User> {
+    pub async fn set_user_metadata(
+        &self,
+        user_id: &str,
+        metadata: serde_json::Value,
+    ) -> Result<User> {
         self.store
             .set_user_metadata(user_id, &metadata, Utc::now())
             .await?
@@ -306,9 +327,15 @@ impl FutureAuth {
     }
 
     /// Merges the top-level keys of `patch` (a JSON object) into a user's metadata.
-    pub async fn merge_user_metadata(&self, user_id: &str, patch: serde_json::Value) -> Result<User> {
+    pub async fn merge_user_metadata(
+        &self,
+        user_id: &str,
+        patch: serde_json::Value,
+    ) -> Result<User> {
         let serde_json::Value::Object(patch) = patch else {
-            return Err(FutureAuthError::Config("merge_user_metadata takes a JSON object".to_string()));
+            return Err(FutureAuthError::Config(
+                "merge_user_metadata takes a JSON object".to_string(),
+            ));
         };
         self.store
             .merge_user_metadata(user_id, &patch, Utc::now())
@@ -319,6 +346,8 @@ impl FutureAuth {
     /// Deletes expired sessions and codes, dead codes and old rate-limit counters. Run it
     /// now and then (e.g. hourly); nothing depends on it for correctness.
     pub async fn cleanup_expired(&self) -> Result<CleanupReport> {
-        self.store.cleanup(Utc::now(), self.config.max_otp_attempts).await
+        self.store
+            .cleanup(Utc::now(), self.config.max_otp_attempts)
+            .await
     }
 }

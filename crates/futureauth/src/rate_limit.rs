@@ -17,11 +17,18 @@ fn window_end(limit: RateLimit, now: DateTime<Utc>) -> i64 {
 
 fn limited(end: i64, now: DateTime<Utc>) -> FutureAuthError {
     let secs = u64::try_from(end - now.timestamp()).unwrap_or(1).max(1);
-    FutureAuthError::RateLimited { retry_after: Duration::from_secs(secs) }
+    FutureAuthError::RateLimited {
+        retry_after: Duration::from_secs(secs),
+    }
 }
 
 /// Counts one event under `key`; fails once the window holds more than `limit.max`.
-pub(crate) async fn hit(store: &dyn Store, key: &str, limit: RateLimit, now: DateTime<Utc>) -> Result<()> {
+pub(crate) async fn hit(
+    store: &dyn Store,
+    key: &str,
+    limit: RateLimit,
+    now: DateTime<Utc>,
+) -> Result<()> {
     let end = window_end(limit, now);
     let count = store.rate_limit_hit(key, end).await?;
     if count > i64::from(limit.max) {
@@ -31,7 +38,12 @@ pub(crate) async fn hit(store: &dyn Store, key: &str, limit: RateLimit, now: Dat
 }
 
 /// Fails if the window under `key` is already full, without counting.
-pub(crate) async fn check(store: &dyn Store, key: &str, limit: RateLimit, now: DateTime<Utc>) -> Result<()> {
+pub(crate) async fn check(
+    store: &dyn Store,
+    key: &str,
+    limit: RateLimit,
+    now: DateTime<Utc>,
+) -> Result<()> {
     let end = window_end(limit, now);
     if store.rate_limit_count(key, end).await? >= i64::from(limit.max) {
         return Err(limited(end, now));
@@ -74,6 +86,9 @@ mod tests {
         let limit = RateLimit::new(1, Duration::from_secs(60));
         let now = DateTime::from_timestamp(125, 0).unwrap();
         assert_eq!(window_end(limit, now), 180);
-        assert_eq!(limited(180, now).to_string(), "too many requests, retry in 55 s");
+        assert_eq!(
+            limited(180, now).to_string(),
+            "too many requests, retry in 55 s"
+        );
     }
 }

@@ -64,7 +64,10 @@ pub(crate) struct CodeKey([u8; 32]);
 impl CodeKey {
     /// Derives the key from the project secret key.
     pub(crate) fn derive(secret: &str) -> Self {
-        Self(hmac_sha256(secret.as_bytes(), b"futureauth/otp-code-key/v1"))
+        Self(hmac_sha256(
+            secret.as_bytes(),
+            b"futureauth/otp-code-key/v1",
+        ))
     }
 
     /// A random key; codes then only verify within this process.
@@ -80,7 +83,10 @@ impl CodeKey {
         message.extend_from_slice(identifier.as_bytes());
         message.push(0);
         message.extend_from_slice(code.as_bytes());
-        format!("{CODE_HASH_PREFIX}{}", hex::encode(hmac_sha256(&self.0, &message)))
+        format!(
+            "{CODE_HASH_PREFIX}{}",
+            hex::encode(hmac_sha256(&self.0, &message))
+        )
     }
 }
 

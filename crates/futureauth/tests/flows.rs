@@ -14,7 +14,9 @@ const EMAIL: &str = "ada@example.com";
 
 fn wrong(code: &str) -> String {
     // Same length and alphabet, guaranteed different.
-    code.chars().map(|c| if c == 'z' { 'y' } else { 'z' }).collect()
+    code.chars()
+        .map(|c| if c == 'z' { 'y' } else { 'z' })
+        .collect()
 }
 
 async fn email_code_signs_in(db: TestDb) {
@@ -22,9 +24,14 @@ async fn email_code_signs_in(db: TestDb) {
     auth.send_otp(OtpChannel::Email, EMAIL).await.unwrap();
     let code = code_for(&outbox, EMAIL);
     assert_eq!(code.len(), 6);
-    assert!(code.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit()));
+    assert!(code
+        .bytes()
+        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit()));
 
-    let (user, session) = auth.verify_otp(EMAIL, &code, Some("127.0.0.1"), Some("test-agent")).await.unwrap();
+    let (user, session) = auth
+        .verify_otp(EMAIL, &code, Some("127.0.0.1"), Some("test-agent"))
+        .await
+        .unwrap();
     assert_eq!(user.email.as_deref(), Some(EMAIL));
     assert!(user.email_verified);
     assert_eq!(session.user_id, user.id);
@@ -36,7 +43,10 @@ async fn email_code_signs_in(db: TestDb) {
     let (found, found_session) = auth.get_session(&session.token).await.unwrap().unwrap();
     assert_eq!(found.id, user.id);
     assert_eq!(found_session.id, session.id);
-    assert!(found_session.token.is_empty(), "the token is never read back");
+    assert!(
+        found_session.token.is_empty(),
+        "the token is never read back"
+    );
 
     auth.revoke_session(&session.token).await.unwrap();
     assert!(auth.get_session(&session.token).await.unwrap().is_none());
@@ -55,7 +65,13 @@ async fn codes_expire(db: TestDb) {
     let (auth, outbox) = db.auth(config()).await;
     auth.send_otp(OtpChannel::Email, EMAIL).await.unwrap();
     let code = code_for(&outbox, EMAIL);
-    db.set_expiry("verification", "identifier", EMAIL, Utc::now() - chrono::TimeDelta::seconds(1)).await;
+    db.set_expiry(
+        "verification",
+        "identifier",
+        EMAIL,
+        Utc::now() - chrono::TimeDelta::seconds(1),
+    )
+    .await;
     let err = auth.verify_otp(EMAIL, &code, None, None).await.unwrap_err();
     assert!(matches!(err, FutureAuthError::CodeExpired), "{err:?}");
 }
@@ -71,7 +87,10 @@ async fn a_new_code_replaces_the_old_one(db: TestDb) {
         }
     }
     let second = code_for(&outbox, EMAIL);
-    assert!(matches!(auth.verify_otp(EMAIL, &first, None, None).await, Err(FutureAuthError::InvalidCode)));
+    assert!(matches!(
+        auth.verify_otp(EMAIL, &first, None, None).await,
+        Err(FutureAuthError::InvalidCode)
+    ));
     auth.verify_otp(EMAIL, &second, None, None).await.unwrap();
 }
 
@@ -80,12 +99,22 @@ async fn codes_die_after_five_wrong_guesses(db: TestDb) {
     auth.send_otp(OtpChannel::Email, EMAIL).await.unwrap();
     let code = code_for(&outbox, EMAIL);
     for attempt in 1..=5 {
-        let err = auth.verify_otp(EMAIL, &wrong(&code), None, None).await.unwrap_err();
-        let expected = if attempt < 5 { "invalid_code" } else { "too_many_attempts" };
+        let err = auth
+            .verify_otp(EMAIL, &wrong(&code), None, None)
+            .await
+            .unwrap_err();
+        let expected = if attempt < 5 {
+            "invalid_code"
+        } else {
+            "too_many_attempts"
+        };
         assert_eq!(err.code(), expected, "attempt {attempt}");
     }
     let err = auth.verify_otp(EMAIL, &code, None, None).await.unwrap_err();
-    assert!(matches!(err, FutureAuthError::TooManyAttempts), "right code after 5 misses: {err:?}");
+    assert!(
+        matches!(err, FutureAuthError::TooManyAttempts),
+        "right code after 5 misses: {err:?}"
+    );
 }
 
 async fn concurrent_wrong_guesses_never_exceed_the_limit(db: TestDb) {
@@ -115,7 +144,11 @@ async fn a_code_used_concurrently_yields_one_session(db: TestDb) {
         let (auth, code) = (auth.clone(), code.clone());
         tokio::spawn(async move { auth.verify_otp(EMAIL, &code, None, None).await })
     });
-    let wins = futures::future::join_all(tries).await.into_iter().filter(|r| r.as_ref().unwrap().is_ok()).count();
+    let wins = futures::future::join_all(tries)
+        .await
+        .into_iter()
+        .filter(|r| r.as_ref().unwrap().is_ok())
+        .count();
     assert_eq!(wins, 1);
     assert_eq!(db.count("session").await, 1);
 }
@@ -123,13 +156,19 @@ async fn a_code_used_concurrently_yields_one_session(db: TestDb) {
 async fn a_link_used_concurrently_yields_one_session(db: TestDb) {
     let (auth, outbox) = db.auth(config()).await;
     let auth = std::sync::Arc::new(auth);
-    auth.send_magic_link(EMAIL, "https://app.example/auth/verify").await.unwrap();
+    auth.send_magic_link(EMAIL, "https://app.example/auth/verify")
+        .await
+        .unwrap();
     let token = code_for(&outbox, EMAIL);
     let tries = (0..4).map(|_| {
         let (auth, token) = (auth.clone(), token.clone());
         tokio::spawn(async move { auth.verify_magic_link(&token, None, None).await })
     });
-    let wins = futures::future::join_all(tries).await.into_iter().filter(|r| r.as_ref().unwrap().is_ok()).count();
+    let wins = futures::future::join_all(tries)
+        .await
+        .into_iter()
+        .filter(|r| r.as_ref().unwrap().is_ok())
+        .count();
     assert_eq!(wins, 1);
     assert_eq!(db.count("session").await, 1);
 }
@@ -142,14 +181,20 @@ async fn failures_are_limited_per_identifier_across_codes(db: TestDb) {
         auth.send_otp(OtpChannel::Email, EMAIL).await.unwrap();
         let code = code_for(&outbox, EMAIL);
         for _ in 0..3 {
-            assert!(auth.verify_otp(EMAIL, &wrong(&code), None, None).await.is_err());
+            assert!(auth
+                .verify_otp(EMAIL, &wrong(&code), None, None)
+                .await
+                .is_err());
         }
     }
     // A fresh code does not reset the budget: 6 failures already spent.
     auth.send_otp(OtpChannel::Email, EMAIL).await.unwrap();
     let code = code_for(&outbox, EMAIL);
     let err = auth.verify_otp(EMAIL, &code, None, None).await.unwrap_err();
-    assert!(matches!(err, FutureAuthError::RateLimited { .. }), "{err:?}");
+    assert!(
+        matches!(err, FutureAuthError::RateLimited { .. }),
+        "{err:?}"
+    );
 }
 
 async fn secrets_are_stored_only_as_hashes(db: TestDb) {
@@ -158,17 +203,31 @@ async fn secrets_are_stored_only_as_hashes(db: TestDb) {
     let code = code_for(&outbox, EMAIL);
     let stored = db.strings("SELECT code_hash FROM verification").await;
     assert_eq!(stored.len(), 1);
-    assert!(stored[0].starts_with("hmac-sha256:"), "keyed hash: {}", stored[0]);
+    assert!(
+        stored[0].starts_with("hmac-sha256:"),
+        "keyed hash: {}",
+        stored[0]
+    );
     assert!(!stored[0].contains(&code));
-    assert!(!stored[0].contains(&hex::encode(Sha256::digest(code.as_bytes()))), "not an unkeyed hash");
+    assert!(
+        !stored[0].contains(&hex::encode(Sha256::digest(code.as_bytes()))),
+        "not an unkeyed hash"
+    );
 
     let (_, session) = auth.verify_otp(EMAIL, &code, None, None).await.unwrap();
     let hashes = db.strings("SELECT token_hash FROM session").await;
-    assert_eq!(hashes, vec![hex::encode(Sha256::digest(session.token.as_bytes()))]);
+    assert_eq!(
+        hashes,
+        vec![hex::encode(Sha256::digest(session.token.as_bytes()))]
+    );
 
-    auth.send_magic_link(EMAIL, "https://app.example/cb").await.unwrap();
+    auth.send_magic_link(EMAIL, "https://app.example/cb")
+        .await
+        .unwrap();
     let token = code_for(&outbox, EMAIL);
-    let stored = db.strings("SELECT code_hash FROM verification WHERE kind = 'magic_link'").await;
+    let stored = db
+        .strings("SELECT code_hash FROM verification WHERE kind = 'magic_link'")
+        .await;
     assert_eq!(stored, vec![hex::encode(Sha256::digest(token.as_bytes()))]);
 }
 
@@ -177,64 +236,142 @@ async fn the_code_hash_key_is_not_in_the_database(db: TestDb) {
     auth.send_otp(OtpChannel::Email, EMAIL).await.unwrap();
     let code = code_for(&outbox, EMAIL);
     // Everything in the database, but another key: the code does not verify.
-    let other = FutureAuthConfig { secret_key: "vx_sec_another_key".into(), ..config() };
+    let other = FutureAuthConfig {
+        secret_key: "vx_sec_another_key".into(),
+        ..config()
+    };
     let (other, _) = db.auth(other).await;
-    assert!(matches!(other.verify_otp(EMAIL, &code, None, None).await, Err(FutureAuthError::InvalidCode)));
+    assert!(matches!(
+        other.verify_otp(EMAIL, &code, None, None).await,
+        Err(FutureAuthError::InvalidCode)
+    ));
 }
 
 async fn magic_links_sign_in_once(db: TestDb) {
     let (auth, outbox) = db.auth(config()).await;
-    auth.send_magic_link("  Ada@Example.COM", "https://app.example/auth/verify?next=%2Fhome").await.unwrap();
+    auth.send_magic_link(
+        "  Ada@Example.COM",
+        "https://app.example/auth/verify?next=%2Fhome",
+    )
+    .await
+    .unwrap();
     let message = outbox.latest_for(EMAIL).unwrap();
     let link = url::Url::parse(message.link.as_deref().unwrap()).unwrap();
     assert_eq!(link.origin().ascii_serialization(), "https://app.example");
     assert_eq!(link.path(), "/auth/verify");
     let pairs: Vec<(String, String)> = link.query_pairs().into_owned().collect();
-    assert_eq!(pairs, vec![("next".into(), "/home".into()), ("token".into(), message.code.clone())]);
+    assert_eq!(
+        pairs,
+        vec![
+            ("next".into(), "/home".into()),
+            ("token".into(), message.code.clone())
+        ]
+    );
 
-    let (user, _) = auth.verify_magic_link(&message.code, None, None).await.unwrap();
+    let (user, _) = auth
+        .verify_magic_link(&message.code, None, None)
+        .await
+        .unwrap();
     assert_eq!(user.email.as_deref(), Some(EMAIL));
-    let err = auth.verify_magic_link(&message.code, None, None).await.unwrap_err();
+    let err = auth
+        .verify_magic_link(&message.code, None, None)
+        .await
+        .unwrap_err();
     assert!(matches!(err, FutureAuthError::InvalidMagicLink), "{err:?}");
 }
 
 async fn magic_links_expire(db: TestDb) {
     let (auth, outbox) = db.auth(config()).await;
-    auth.send_magic_link(EMAIL, "https://app.example/auth/verify").await.unwrap();
+    auth.send_magic_link(EMAIL, "https://app.example/auth/verify")
+        .await
+        .unwrap();
     let token = code_for(&outbox, EMAIL);
-    db.set_expiry("verification", "identifier", EMAIL, Utc::now() - chrono::TimeDelta::seconds(1)).await;
-    let err = auth.verify_magic_link(&token, None, None).await.unwrap_err();
+    db.set_expiry(
+        "verification",
+        "identifier",
+        EMAIL,
+        Utc::now() - chrono::TimeDelta::seconds(1),
+    )
+    .await;
+    let err = auth
+        .verify_magic_link(&token, None, None)
+        .await
+        .unwrap_err();
     assert!(matches!(err, FutureAuthError::MagicLinkExpired), "{err:?}");
 }
 
 async fn magic_link_callbacks_are_checked(db: TestDb) {
-    let cfg = FutureAuthConfig { allowed_origins: vec!["https://app.example".into()], ..config() };
+    let cfg = FutureAuthConfig {
+        allowed_origins: vec!["https://app.example".into()],
+        ..config()
+    };
     let (auth, outbox) = db.auth(cfg).await;
-    for bad in ["https://evil.example/auth", "javascript:alert(1)", "/relative", "ftp://app.example/x"] {
+    for bad in [
+        "https://evil.example/auth",
+        "javascript:alert(1)",
+        "/relative",
+        "ftp://app.example/x",
+    ] {
         let err = auth.send_magic_link(EMAIL, bad).await.unwrap_err();
         assert_eq!(err.code(), "callback_not_allowed", "{bad}");
     }
     assert!(outbox.messages().is_empty());
-    assert_eq!(db.count("verification").await, 0, "a refused request writes nothing");
-    auth.send_magic_link(EMAIL, "https://app.example/auth").await.unwrap();
+    assert_eq!(
+        db.count("verification").await,
+        0,
+        "a refused request writes nothing"
+    );
+    auth.send_magic_link(EMAIL, "https://app.example/auth")
+        .await
+        .unwrap();
 }
 
 async fn phone_codes_sign_in_by_e164(db: TestDb) {
     let (auth, outbox) = db.auth(config()).await;
-    auth.send_otp(OtpChannel::Phone, "+1 (555) 123-4567").await.unwrap();
+    auth.send_otp(OtpChannel::Phone, "+1 (555) 123-4567")
+        .await
+        .unwrap();
     let message = outbox.latest_for("+15551234567").unwrap();
     assert_eq!(message.channel, futureauth::delivery::Channel::Sms);
-    let (user, _) = auth.verify_otp("+1 555 123 4567", &message.code, None, None).await.unwrap();
+    let (user, _) = auth
+        .verify_otp("+1 555 123 4567", &message.code, None, None)
+        .await
+        .unwrap();
     assert_eq!(user.phone_number.as_deref(), Some("+15551234567"));
     assert!(user.phone_number_verified);
-    assert_eq!(auth.get_user_by_phone("+15551234567").await.unwrap().unwrap().id, user.id);
+    assert_eq!(
+        auth.get_user_by_phone("+15551234567")
+            .await
+            .unwrap()
+            .unwrap()
+            .id,
+        user.id
+    );
 }
 
 async fn bad_identifiers_are_refused_and_write_nothing(db: TestDb) {
     let (auth, outbox) = db.auth(config()).await;
-    assert_eq!(auth.send_otp(OtpChannel::Email, "nope").await.unwrap_err().code(), "invalid_email");
-    assert_eq!(auth.send_otp(OtpChannel::Phone, "5551234567").await.unwrap_err().code(), "invalid_phone");
-    assert_eq!(auth.send_magic_link("a@", "https://x.example/").await.unwrap_err().code(), "invalid_email");
+    assert_eq!(
+        auth.send_otp(OtpChannel::Email, "nope")
+            .await
+            .unwrap_err()
+            .code(),
+        "invalid_email"
+    );
+    assert_eq!(
+        auth.send_otp(OtpChannel::Phone, "5551234567")
+            .await
+            .unwrap_err()
+            .code(),
+        "invalid_phone"
+    );
+    assert_eq!(
+        auth.send_magic_link("a@", "https://x.example/")
+            .await
+            .unwrap_err()
+            .code(),
+        "invalid_email"
+    );
     assert!(outbox.messages().is_empty());
     assert_eq!(db.count("verification").await, 0);
     assert_eq!(db.count("futureauth_rate_limit").await, 0);
@@ -242,10 +379,18 @@ async fn bad_identifiers_are_refused_and_write_nothing(db: TestDb) {
 
 async fn one_person_is_one_user(db: TestDb) {
     let (auth, outbox) = db.auth(config()).await;
-    auth.send_otp(OtpChannel::Email, " ADA@example.com ").await.unwrap();
-    let (first, _) = auth.verify_otp("Ada@Example.com", &code_for(&outbox, EMAIL), None, None).await.unwrap();
+    auth.send_otp(OtpChannel::Email, " ADA@example.com ")
+        .await
+        .unwrap();
+    let (first, _) = auth
+        .verify_otp("Ada@Example.com", &code_for(&outbox, EMAIL), None, None)
+        .await
+        .unwrap();
     auth.send_otp(OtpChannel::Email, EMAIL).await.unwrap();
-    let (second, _) = auth.verify_otp(EMAIL, &code_for(&outbox, EMAIL), None, None).await.unwrap();
+    let (second, _) = auth
+        .verify_otp(EMAIL, &code_for(&outbox, EMAIL), None, None)
+        .await
+        .unwrap();
     assert_eq!(first.id, second.id);
     assert_eq!(db.count("\"user\"").await, 1);
 }
@@ -258,7 +403,9 @@ async fn simultaneous_first_sign_ins_make_one_user(db: TestDb) {
         // A code and a link are both live, and used at the same moment.
         auth.send_otp(OtpChannel::Email, &email).await.unwrap();
         let code = code_for(&outbox, &email);
-        auth.send_magic_link(&email, "https://app.example/cb").await.unwrap();
+        auth.send_magic_link(&email, "https://app.example/cb")
+            .await
+            .unwrap();
         let token = code_for(&outbox, &email);
         let (a, b) = (auth.clone(), auth.clone());
         let e = email.clone();
@@ -278,14 +425,18 @@ async fn sends_are_rate_limited_per_identifier(db: TestDb) {
     cfg.rate_limits.send_per_identifier = RateLimit::new(2, Duration::from_secs(600));
     let (auth, _) = db.auth(cfg).await;
     auth.send_otp(OtpChannel::Email, EMAIL).await.unwrap();
-    auth.send_magic_link(EMAIL, "https://app.example/cb").await.unwrap();
+    auth.send_magic_link(EMAIL, "https://app.example/cb")
+        .await
+        .unwrap();
     match auth.send_otp(OtpChannel::Email, EMAIL).await {
         Err(FutureAuthError::RateLimited { retry_after }) => {
             assert!(retry_after > Duration::ZERO && retry_after <= Duration::from_secs(600));
         }
         other => panic!("expected rate limit, got {other:?}"),
     }
-    auth.send_otp(OtpChannel::Email, "other@example.com").await.unwrap();
+    auth.send_otp(OtpChannel::Email, "other@example.com")
+        .await
+        .unwrap();
 }
 
 async fn sends_are_rate_limited_per_ip_and_ipv6_slash_64(db: TestDb) {
@@ -295,11 +446,20 @@ async fn sends_are_rate_limited_per_ip_and_ipv6_slash_64(db: TestDb) {
     let a: IpAddr = "2001:db8:0:1::1".parse().unwrap();
     let b: IpAddr = "2001:db8:0:1:ffff::2".parse().unwrap(); // same /64
     let c: IpAddr = "2001:db8:0:2::1".parse().unwrap();
-    auth.send_otp_from(OtpChannel::Email, "a@example.com", Some(a)).await.unwrap();
-    auth.send_otp_from(OtpChannel::Email, "b@example.com", Some(b)).await.unwrap();
-    let err = auth.send_otp_from(OtpChannel::Email, "c@example.com", Some(a)).await.unwrap_err();
+    auth.send_otp_from(OtpChannel::Email, "a@example.com", Some(a))
+        .await
+        .unwrap();
+    auth.send_otp_from(OtpChannel::Email, "b@example.com", Some(b))
+        .await
+        .unwrap();
+    let err = auth
+        .send_otp_from(OtpChannel::Email, "c@example.com", Some(a))
+        .await
+        .unwrap_err();
     assert_eq!(err.code(), "rate_limited");
-    auth.send_otp_from(OtpChannel::Email, "c@example.com", Some(c)).await.unwrap();
+    auth.send_otp_from(OtpChannel::Email, "c@example.com", Some(c))
+        .await
+        .unwrap();
 }
 
 async fn verifies_are_rate_limited_per_ip(db: TestDb) {
@@ -309,13 +469,20 @@ async fn verifies_are_rate_limited_per_ip(db: TestDb) {
     for i in 0..3 {
         let email = format!("u{i}@example.com");
         auth.send_otp(OtpChannel::Email, &email).await.unwrap();
-        let _ = auth.verify_otp(&email, "zzzzzz", Some("198.51.100.4"), None).await;
+        let _ = auth
+            .verify_otp(&email, "zzzzzz", Some("198.51.100.4"), None)
+            .await;
     }
     auth.send_otp(OtpChannel::Email, EMAIL).await.unwrap();
     let code = code_for(&outbox, EMAIL);
-    let err = auth.verify_otp(EMAIL, &code, Some("198.51.100.4"), None).await.unwrap_err();
+    let err = auth
+        .verify_otp(EMAIL, &code, Some("198.51.100.4"), None)
+        .await
+        .unwrap_err();
     assert_eq!(err.code(), "rate_limited");
-    auth.verify_otp(EMAIL, &code, Some("198.51.100.5"), None).await.unwrap();
+    auth.verify_otp(EMAIL, &code, Some("198.51.100.5"), None)
+        .await
+        .unwrap();
 }
 
 async fn failed_delivery_leaves_no_usable_code(db: TestDb) {
@@ -323,18 +490,30 @@ async fn failed_delivery_leaves_no_usable_code(db: TestDb) {
     let auth = db.auth_with(config(), failing.clone()).await;
     let err = auth.send_otp(OtpChannel::Email, EMAIL).await.unwrap_err();
     assert_eq!(err.code(), "delivery_failed");
-    let err = auth.send_magic_link(EMAIL, "https://app.example/cb").await.unwrap_err();
+    let err = auth
+        .send_magic_link(EMAIL, "https://app.example/cb")
+        .await
+        .unwrap_err();
     assert_eq!(err.code(), "delivery_failed");
     assert_eq!(db.count("verification").await, 0);
     let seen = failing.seen.lock().unwrap().clone();
-    assert!(matches!(auth.verify_otp(EMAIL, &seen[0].code, None, None).await, Err(FutureAuthError::InvalidCode)));
-    assert!(auth.verify_magic_link(&seen[1].code, None, None).await.is_err());
+    assert!(matches!(
+        auth.verify_otp(EMAIL, &seen[0].code, None, None).await,
+        Err(FutureAuthError::InvalidCode)
+    ));
+    assert!(auth
+        .verify_magic_link(&seen[1].code, None, None)
+        .await
+        .is_err());
 }
 
 async fn sessions_slide_once_per_half_life(db: TestDb) {
     let (auth, outbox) = db.auth(config()).await;
     auth.send_otp(OtpChannel::Email, EMAIL).await.unwrap();
-    let (_, session) = auth.verify_otp(EMAIL, &code_for(&outbox, EMAIL), None, None).await.unwrap();
+    let (_, session) = auth
+        .verify_otp(EMAIL, &code_for(&outbox, EMAIL), None, None)
+        .await
+        .unwrap();
     let stored = db.session_expiry(&session.id).await;
 
     // Fresh session: reading it writes nothing.
@@ -349,7 +528,11 @@ async fn sessions_slide_once_per_half_life(db: TestDb) {
     let extended = db.session_expiry(&session.id).await;
     assert!(extended > aged + chrono::TimeDelta::days(19));
     auth.get_session(&session.token).await.unwrap().unwrap();
-    assert_eq!(db.session_expiry(&session.id).await, extended, "no second write");
+    assert_eq!(
+        db.session_expiry(&session.id).await,
+        extended,
+        "no second write"
+    );
 }
 
 async fn expired_and_revoked_sessions_never_authenticate(db: TestDb) {
@@ -357,19 +540,40 @@ async fn expired_and_revoked_sessions_never_authenticate(db: TestDb) {
     let mut tokens = vec![];
     for _ in 0..3 {
         auth.send_otp(OtpChannel::Email, EMAIL).await.unwrap();
-        let (_, s) = auth.verify_otp(EMAIL, &code_for(&outbox, EMAIL), None, None).await.unwrap();
+        let (_, s) = auth
+            .verify_otp(EMAIL, &code_for(&outbox, EMAIL), None, None)
+            .await
+            .unwrap();
         tokens.push(s);
     }
-    db.set_expiry("session", "id", &tokens[0].id, Utc::now() - chrono::TimeDelta::seconds(1)).await;
-    assert!(auth.get_session(&tokens[0].token).await.unwrap().is_none(), "expired");
+    db.set_expiry(
+        "session",
+        "id",
+        &tokens[0].id,
+        Utc::now() - chrono::TimeDelta::seconds(1),
+    )
+    .await;
+    assert!(
+        auth.get_session(&tokens[0].token).await.unwrap().is_none(),
+        "expired"
+    );
     let user = auth.get_session(&tokens[1].token).await.unwrap().unwrap().0;
     assert_eq!(auth.list_sessions(&user.id).await.unwrap().len(), 2);
-    assert!(auth.revoke_user_session(&user.id, &tokens[1].id).await.unwrap());
-    assert!(auth.get_session(&tokens[1].token).await.unwrap().is_none(), "revoked by id");
+    assert!(auth
+        .revoke_user_session(&user.id, &tokens[1].id)
+        .await
+        .unwrap());
+    assert!(
+        auth.get_session(&tokens[1].token).await.unwrap().is_none(),
+        "revoked by id"
+    );
     let report = auth.cleanup_expired().await.unwrap();
     assert_eq!(report.sessions, 1, "the expired session is cleaned up");
     assert_eq!(auth.revoke_all_sessions(&user.id).await.unwrap(), 1);
-    assert!(auth.get_session(&tokens[2].token).await.unwrap().is_none(), "revoked everywhere");
+    assert!(
+        auth.get_session(&tokens[2].token).await.unwrap().is_none(),
+        "revoked everywhere"
+    );
     for junk in ["", "x", &"a".repeat(10_000)] {
         assert!(auth.get_session(junk).await.unwrap().is_none());
     }
@@ -378,22 +582,55 @@ async fn expired_and_revoked_sessions_never_authenticate(db: TestDb) {
 async fn users_can_be_looked_up_and_updated(db: TestDb) {
     let (auth, outbox) = db.auth(config()).await;
     auth.send_otp(OtpChannel::Email, EMAIL).await.unwrap();
-    let (user, _) = auth.verify_otp(EMAIL, &code_for(&outbox, EMAIL), None, None).await.unwrap();
+    let (user, _) = auth
+        .verify_otp(EMAIL, &code_for(&outbox, EMAIL), None, None)
+        .await
+        .unwrap();
     assert_eq!(auth.get_user(&user.id).await.unwrap().unwrap(), user);
-    assert_eq!(auth.get_user_by_email(" ADA@example.com").await.unwrap().unwrap().id, user.id);
-    assert!(auth.get_user_by_email("nobody@example.com").await.unwrap().is_none());
-    assert_eq!(auth.update_user_name(&user.id, "Ada").await.unwrap().name, "Ada");
-    let u = auth.set_user_metadata(&user.id, serde_json::json!({"a": 1, "n": {"x": 1}})).await.unwrap();
+    assert_eq!(
+        auth.get_user_by_email(" ADA@example.com")
+            .await
+            .unwrap()
+            .unwrap()
+            .id,
+        user.id
+    );
+    assert!(auth
+        .get_user_by_email("nobody@example.com")
+        .await
+        .unwrap()
+        .is_none());
+    assert_eq!(
+        auth.update_user_name(&user.id, "Ada").await.unwrap().name,
+        "Ada"
+    );
+    let u = auth
+        .set_user_metadata(&user.id, serde_json::json!({"a": 1, "n": {"x": 1}}))
+        .await
+        .unwrap();
     assert_eq!(u.metadata, serde_json::json!({"a": 1, "n": {"x": 1}}));
-    let u = auth.merge_user_metadata(&user.id, serde_json::json!({"b": 2, "n": {"y": 2}})).await.unwrap();
-    assert_eq!(u.metadata, serde_json::json!({"a": 1, "b": 2, "n": {"y": 2}}), "shallow merge");
-    assert!(matches!(auth.update_user_name("missing", "x").await, Err(FutureAuthError::UserNotFound)));
+    let u = auth
+        .merge_user_metadata(&user.id, serde_json::json!({"b": 2, "n": {"y": 2}}))
+        .await
+        .unwrap();
+    assert_eq!(
+        u.metadata,
+        serde_json::json!({"a": 1, "b": 2, "n": {"y": 2}}),
+        "shallow merge"
+    );
+    assert!(matches!(
+        auth.update_user_name("missing", "x").await,
+        Err(FutureAuthError::UserNotFound)
+    ));
 }
 
 async fn ensure_tables_is_idempotent(db: TestDb) {
     let (auth, outbox) = db.auth(config()).await;
     auth.send_otp(OtpChannel::Email, EMAIL).await.unwrap();
-    let (_, session) = auth.verify_otp(EMAIL, &code_for(&outbox, EMAIL), None, None).await.unwrap();
+    let (_, session) = auth
+        .verify_otp(EMAIL, &code_for(&outbox, EMAIL), None, None)
+        .await
+        .unwrap();
     auth.ensure_tables().await.unwrap();
     auth.ensure_tables().await.unwrap();
     assert!(auth.get_session(&session.token).await.unwrap().is_some());
@@ -402,7 +639,13 @@ async fn ensure_tables_is_idempotent(db: TestDb) {
 async fn cleanup_removes_expired_rows(db: TestDb) {
     let (auth, _) = db.auth(config()).await;
     auth.send_otp(OtpChannel::Email, EMAIL).await.unwrap();
-    db.set_expiry("verification", "identifier", EMAIL, Utc::now() - chrono::TimeDelta::seconds(1)).await;
+    db.set_expiry(
+        "verification",
+        "identifier",
+        EMAIL,
+        Utc::now() - chrono::TimeDelta::seconds(1),
+    )
+    .await;
     let report = auth.cleanup_expired().await.unwrap();
     assert_eq!(report.verifications, 1);
     assert_eq!(db.count("verification").await, 0);
@@ -441,11 +684,24 @@ both_backends!(
 #[tokio::test]
 async fn an_empty_secret_key_with_the_http_delivery_fails_at_start() {
     let db = TestDb::sqlite().await;
-    let TestDb::Sqlite { pool, .. } = &db else { unreachable!() };
+    let TestDb::Sqlite { pool, .. } = &db else {
+        unreachable!()
+    };
     let auth = futureauth::FutureAuth::new(pool.clone(), FutureAuthConfig::default());
     let err = auth.ensure_tables().await.unwrap_err();
     assert!(err.to_string().contains("FUTUREAUTH_SECRET_KEY"), "{err}");
-    let bad = futureauth::FutureAuth::new(pool.clone(), FutureAuthConfig { otp_length: 4, ..config() });
-    assert!(bad.ensure_tables().await.unwrap_err().to_string().contains("otp_length"));
+    let bad = futureauth::FutureAuth::new(
+        pool.clone(),
+        FutureAuthConfig {
+            otp_length: 4,
+            ..config()
+        },
+    );
+    assert!(bad
+        .ensure_tables()
+        .await
+        .unwrap_err()
+        .to_string()
+        .contains("otp_length"));
     db.cleanup().await;
 }

@@ -19,9 +19,14 @@ struct FreshDb {
 impl FreshDb {
     async fn new() -> Self {
         let url = common::database_url();
-        let admin = PgPool::connect(&url).await.expect("Postgres is required for upgrade tests");
+        let admin = PgPool::connect(&url)
+            .await
+            .expect("Postgres is required for upgrade tests");
         let name = format!("fa_upgrade_{:016x}", rand::thread_rng().gen::<u64>());
-        sqlx::query(&format!("CREATE DATABASE {name}")).execute(&admin).await.unwrap();
+        sqlx::query(&format!("CREATE DATABASE {name}"))
+            .execute(&admin)
+            .await
+            .unwrap();
         admin.close().await;
         let options: PgConnectOptions = url.parse().unwrap();
         let pool = PgPool::connect_with(options.database(&name)).await.unwrap();
@@ -31,7 +36,10 @@ impl FreshDb {
     async fn drop(self) {
         self.pool.close().await;
         let admin = PgPool::connect(&common::database_url()).await.unwrap();
-        sqlx::query(&format!("DROP DATABASE {} WITH (FORCE)", self.name)).execute(&admin).await.unwrap();
+        sqlx::query(&format!("DROP DATABASE {} WITH (FORCE)", self.name))
+            .execute(&admin)
+            .await
+            .unwrap();
     }
 
     async fn columns(&self, table: &str) -> Vec<String> {
@@ -47,7 +55,8 @@ impl FreshDb {
 
     fn auth(&self) -> (FutureAuth, DevOutbox) {
         let outbox = DevOutbox::quiet();
-        let auth = FutureAuth::new(self.pool.clone(), common::config()).with_delivery(outbox.clone());
+        let auth =
+            FutureAuth::new(self.pool.clone(), common::config()).with_delivery(outbox.clone());
         (auth, outbox)
     }
 }
@@ -60,17 +69,42 @@ async fn upgrades_a_futureauth_0_4_database_without_signing_anyone_out() {
     let fresh = FreshDb::new().await;
     let pool = &fresh.pool;
     futureauth04::ensure_tables(pool).await.unwrap();
-    let ada = db::user::find_or_create_by_email(pool, "ada@example.com").await.unwrap();
-    let grace = db::user::find_or_create_by_email(pool, "Grace@Example.COM").await.unwrap();
-    let phone = db::user::find_or_create_by_phone(pool, "+15551234567").await.unwrap();
-    let s1 = db::session::create(pool, &ada.id, TTL, Some("10.0.0.1"), Some("ua")).await.unwrap();
-    let s2 = db::session::create(pool, &grace.id, TTL, None, None).await.unwrap();
-    let s3 = db::session::create(pool, &phone.id, TTL, None, None).await.unwrap();
-    db::verification::create_magic_link(pool, "ada@example.com", "legacy-plain-magic-token-0123456789", TTL)
+    let ada = db::user::find_or_create_by_email(pool, "ada@example.com")
         .await
         .unwrap();
-    db::verification::create(pool, "ada@example.com", "abc123", TTL).await.unwrap();
-    assert!(fresh.columns("session").await.contains(&"token".to_string()), "0.4 stores plain tokens");
+    let grace = db::user::find_or_create_by_email(pool, "Grace@Example.COM")
+        .await
+        .unwrap();
+    let phone = db::user::find_or_create_by_phone(pool, "+15551234567")
+        .await
+        .unwrap();
+    let s1 = db::session::create(pool, &ada.id, TTL, Some("10.0.0.1"), Some("ua"))
+        .await
+        .unwrap();
+    let s2 = db::session::create(pool, &grace.id, TTL, None, None)
+        .await
+        .unwrap();
+    let s3 = db::session::create(pool, &phone.id, TTL, None, None)
+        .await
+        .unwrap();
+    db::verification::create_magic_link(
+        pool,
+        "ada@example.com",
+        "legacy-plain-magic-token-0123456789",
+        TTL,
+    )
+    .await
+    .unwrap();
+    db::verification::create(pool, "ada@example.com", "abc123", TTL)
+        .await
+        .unwrap();
+    assert!(
+        fresh
+            .columns("session")
+            .await
+            .contains(&"token".to_string()),
+        "0.4 stores plain tokens"
+    );
 
     let (auth, outbox) = fresh.auth();
     auth.ensure_tables().await.unwrap();
@@ -78,29 +112,63 @@ async fn upgrades_a_futureauth_0_4_database_without_signing_anyone_out() {
 
     // Nobody lost, nobody signed out.
     for (session, user) in [(&s1, &ada), (&s2, &grace), (&s3, &phone)] {
-        let (found, _) = auth.get_session(&session.token).await.unwrap().expect("still signed in");
+        let (found, _) = auth
+            .get_session(&session.token)
+            .await
+            .unwrap()
+            .expect("still signed in");
         assert_eq!(found.id, user.id);
     }
-    assert_eq!(sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM \"user\"").fetch_one(pool).await.unwrap(), 3);
+    assert_eq!(
+        sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM \"user\"")
+            .fetch_one(pool)
+            .await
+            .unwrap(),
+        3
+    );
     // Plain text is gone; emails are normalised so Grace signs in to her own account.
-    assert!(!fresh.columns("session").await.contains(&"token".to_string()));
-    assert!(!fresh.columns("verification").await.contains(&"code".to_string()));
+    assert!(!fresh
+        .columns("session")
+        .await
+        .contains(&"token".to_string()));
+    assert!(!fresh
+        .columns("verification")
+        .await
+        .contains(&"code".to_string()));
     let plain: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM session WHERE token_hash = $1")
         .bind(&s1.token)
         .fetch_one(pool)
         .await
         .unwrap();
     assert_eq!(plain, 0);
-    assert_eq!(auth.get_user_by_email("grace@example.com").await.unwrap().unwrap().id, grace.id);
-    auth.send_otp(OtpChannel::Email, "GRACE@example.com").await.unwrap();
+    assert_eq!(
+        auth.get_user_by_email("grace@example.com")
+            .await
+            .unwrap()
+            .unwrap()
+            .id,
+        grace.id
+    );
+    auth.send_otp(OtpChannel::Email, "GRACE@example.com")
+        .await
+        .unwrap();
     let code = outbox.latest_for("grace@example.com").unwrap().code;
-    let (signed_in, _) = auth.verify_otp("grace@example.com", &code, None, None).await.unwrap();
+    let (signed_in, _) = auth
+        .verify_otp("grace@example.com", &code, None, None)
+        .await
+        .unwrap();
     assert_eq!(signed_in.id, grace.id);
     // A pending magic link keeps working, once.
-    let (user, _) = auth.verify_magic_link("legacy-plain-magic-token-0123456789", None, None).await.unwrap();
+    let (user, _) = auth
+        .verify_magic_link("legacy-plain-magic-token-0123456789", None, None)
+        .await
+        .unwrap();
     assert_eq!(user.id, ada.id);
     // The pending plain code could not be re-keyed and was dropped; a new one works.
-    assert!(auth.verify_otp("ada@example.com", "abc123", None, None).await.is_err());
+    assert!(auth
+        .verify_otp("ada@example.com", "abc123", None, None)
+        .await
+        .is_err());
 
     auth.revoke_session(&s1.token).await.unwrap();
     assert!(auth.get_session(&s1.token).await.unwrap().is_none());
@@ -113,41 +181,81 @@ async fn upgrades_a_futureauth_0_5_database_without_signing_anyone_out() {
     let fresh = FreshDb::new().await;
     let pool = &fresh.pool;
     futureauth05::ensure_tables(pool).await.unwrap();
-    let ada = db::user::find_or_create_by_email(pool, "ada@example.com").await.unwrap();
-    let phone = db::user::find_or_create_by_phone(pool, "+447700900123").await.unwrap();
-    db::user::merge_metadata(pool, &ada.id, serde_json::json!({"plan": "pro"})).await.unwrap();
-    let s1 = db::session::create(pool, &ada.id, TTL, None, None).await.unwrap();
-    let s2 = db::session::create(pool, &phone.id, TTL, None, None).await.unwrap();
-    db::verification::create_magic_link(pool, "ada@example.com", "v05-magic-token-abcdefghijklmnop", TTL)
+    let ada = db::user::find_or_create_by_email(pool, "ada@example.com")
         .await
         .unwrap();
+    let phone = db::user::find_or_create_by_phone(pool, "+447700900123")
+        .await
+        .unwrap();
+    db::user::merge_metadata(pool, &ada.id, serde_json::json!({"plan": "pro"}))
+        .await
+        .unwrap();
+    let s1 = db::session::create(pool, &ada.id, TTL, None, None)
+        .await
+        .unwrap();
+    let s2 = db::session::create(pool, &phone.id, TTL, None, None)
+        .await
+        .unwrap();
+    db::verification::create_magic_link(
+        pool,
+        "ada@example.com",
+        "v05-magic-token-abcdefghijklmnop",
+        TTL,
+    )
+    .await
+    .unwrap();
 
     let (auth, _) = fresh.auth();
     auth.ensure_tables().await.unwrap();
     auth.ensure_tables().await.unwrap();
 
-    let (found, _) = auth.get_session(&s1.token).await.unwrap().expect("0.5 session survives");
+    let (found, _) = auth
+        .get_session(&s1.token)
+        .await
+        .unwrap()
+        .expect("0.5 session survives");
     assert_eq!(found.id, ada.id);
     assert_eq!(found.metadata, serde_json::json!({"plan": "pro"}));
-    assert_eq!(auth.get_session(&s2.token).await.unwrap().unwrap().0.id, phone.id);
-    let (user, _) = auth.verify_magic_link("v05-magic-token-abcdefghijklmnop", None, None).await.unwrap();
-    assert_eq!(user.id, ada.id);
-    let indexes: Vec<String> = sqlx::query_scalar("SELECT indexname::text FROM pg_indexes WHERE tablename = 'verification'")
-        .fetch_all(pool)
+    assert_eq!(
+        auth.get_session(&s2.token).await.unwrap().unwrap().0.id,
+        phone.id
+    );
+    let (user, _) = auth
+        .verify_magic_link("v05-magic-token-abcdefghijklmnop", None, None)
         .await
         .unwrap();
-    assert!(indexes.contains(&"verification_identifier_kind_key".to_string()), "{indexes:?}");
+    assert_eq!(user.id, ada.id);
+    let indexes: Vec<String> = sqlx::query_scalar(
+        "SELECT indexname::text FROM pg_indexes WHERE tablename = 'verification'",
+    )
+    .fetch_all(pool)
+    .await
+    .unwrap();
+    assert!(
+        indexes.contains(&"verification_identifier_kind_key".to_string()),
+        "{indexes:?}"
+    );
     fresh.drop().await;
 }
 
 #[tokio::test]
 async fn migration_sql_is_the_script_ensure_tables_runs() {
     let fresh = FreshDb::new().await;
-    sqlx::raw_sql(futureauth::migration_sql()).execute(&fresh.pool).await.unwrap();
-    sqlx::raw_sql(futureauth::migration_sql()).execute(&fresh.pool).await.unwrap();
+    sqlx::raw_sql(futureauth::migration_sql())
+        .execute(&fresh.pool)
+        .await
+        .unwrap();
+    sqlx::raw_sql(futureauth::migration_sql())
+        .execute(&fresh.pool)
+        .await
+        .unwrap();
     let (auth, outbox) = fresh.auth();
-    auth.send_otp(OtpChannel::Email, "ada@example.com").await.unwrap();
+    auth.send_otp(OtpChannel::Email, "ada@example.com")
+        .await
+        .unwrap();
     let code = outbox.latest_for("ada@example.com").unwrap().code;
-    auth.verify_otp("ada@example.com", &code, None, None).await.unwrap();
+    auth.verify_otp("ada@example.com", &code, None, None)
+        .await
+        .unwrap();
     fresh.drop().await;
 }

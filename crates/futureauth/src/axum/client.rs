@@ -21,8 +21,14 @@ pub(crate) struct Client {
 impl FromRequestParts<Arc<FutureAuth>> for Client {
     type Rejection = std::convert::Infallible;
 
-    async fn from_request_parts(parts: &mut Parts, auth: &Arc<FutureAuth>) -> Result<Self, Self::Rejection> {
-        let peer = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
+    async fn from_request_parts(
+        parts: &mut Parts,
+        auth: &Arc<FutureAuth>,
+    ) -> Result<Self, Self::Rejection> {
+        let peer = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|c| c.0.ip());
         if peer.is_none() {
             static WARN: Once = Once::new();
             WARN.call_once(|| {
@@ -32,7 +38,13 @@ impl FromRequestParts<Arc<FutureAuth>> for Client {
                 )
             });
         }
-        let text = |name| parts.headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_string);
+        let text = |name| {
+            parts
+                .headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string)
+        };
         Ok(Self {
             ip: peer.map(|peer| client_ip(peer, &parts.headers, &auth.config().trusted_proxies)),
             user_agent: text(header::USER_AGENT),

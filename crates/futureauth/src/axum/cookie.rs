@@ -12,11 +12,17 @@ pub(crate) enum TokenSource {
 }
 
 /// The session token: `Authorization: Bearer` first (mobile and CLI clients), else the cookie.
-pub(crate) fn session_token<'a>(headers: &'a HeaderMap, cookie_name: &str) -> Option<(&'a str, TokenSource)> {
+pub(crate) fn session_token<'a>(
+    headers: &'a HeaderMap,
+    cookie_name: &str,
+) -> Option<(&'a str, TokenSource)> {
     let bearer = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
         .map(str::trim)
         .filter(|t| !t.is_empty());
     if let Some(token) = bearer {
@@ -67,15 +73,24 @@ mod tests {
     #[test]
     fn reads_the_named_cookie_among_others() {
         let h = headers(&[(header::COOKIE, "a=1; futureauth_session=tok; b=2")]);
-        assert_eq!(session_token(&h, "futureauth_session"), Some(("tok", TokenSource::Cookie)));
+        assert_eq!(
+            session_token(&h, "futureauth_session"),
+            Some(("tok", TokenSource::Cookie))
+        );
         let h = headers(&[(header::COOKIE, "xfutureauth_session=no")]);
         assert_eq!(session_token(&h, "futureauth_session"), None);
     }
 
     #[test]
     fn bearer_wins_over_cookie() {
-        let h = headers(&[(header::COOKIE, "futureauth_session=c"), (header::AUTHORIZATION, "Bearer b")]);
-        assert_eq!(session_token(&h, "futureauth_session"), Some(("b", TokenSource::Bearer)));
+        let h = headers(&[
+            (header::COOKIE, "futureauth_session=c"),
+            (header::AUTHORIZATION, "Bearer b"),
+        ]);
+        assert_eq!(
+            session_token(&h, "futureauth_session"),
+            Some(("b", TokenSource::Bearer))
+        );
     }
 
     #[test]
@@ -87,7 +102,15 @@ mod tests {
             "futureauth_session=tok; Path=/; HttpOnly; SameSite=Lax; Max-Age=2592000; Secure"
         );
         c.cookie_secure = false;
-        assert!(!clear_session(&c).unwrap().to_str().unwrap().contains("Secure"));
-        assert!(clear_session(&c).unwrap().to_str().unwrap().contains("Max-Age=0"));
+        assert!(!clear_session(&c)
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .contains("Secure"));
+        assert!(clear_session(&c)
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .contains("Max-Age=0"));
     }
 }

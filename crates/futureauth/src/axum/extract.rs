@@ -54,7 +54,9 @@ where
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        lookup(parts, state.as_ref()).await?.ok_or_else(ApiError::unauthorized)
+        lookup(parts, state.as_ref())
+            .await?
+            .ok_or_else(ApiError::unauthorized)
     }
 }
 
@@ -64,7 +66,10 @@ where
 {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Option<Self>, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &S,
+    ) -> Result<Option<Self>, Self::Rejection> {
         lookup(parts, state.as_ref()).await
     }
 }

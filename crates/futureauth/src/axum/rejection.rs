@@ -19,7 +19,12 @@ pub struct ApiError {
 impl ApiError {
     /// An error with this status, code and message.
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        Self { status, code, message: message.into(), retry_after: None }
+        Self {
+            status,
+            code,
+            message: message.into(),
+            retry_after: None,
+        }
     }
 
     /// The HTTP status.
@@ -33,7 +38,11 @@ impl ApiError {
     }
 
     pub(crate) fn unauthorized() -> Self {
-        Self::new(StatusCode::UNAUTHORIZED, "unauthorized", "not signed in, or the session has ended")
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "not signed in, or the session has ended",
+        )
     }
 }
 
@@ -41,10 +50,14 @@ impl From<FutureAuthError> for ApiError {
     fn from(e: FutureAuthError) -> Self {
         use FutureAuthError as E;
         let status = match &e {
-            E::InvalidEmail | E::InvalidPhone | E::CallbackNotAllowed(_) => StatusCode::UNPROCESSABLE_ENTITY,
-            E::InvalidCode | E::CodeExpired | E::TooManyAttempts | E::InvalidMagicLink | E::MagicLinkExpired => {
-                StatusCode::BAD_REQUEST
+            E::InvalidEmail | E::InvalidPhone | E::CallbackNotAllowed(_) => {
+                StatusCode::UNPROCESSABLE_ENTITY
             }
+            E::InvalidCode
+            | E::CodeExpired
+            | E::TooManyAttempts
+            | E::InvalidMagicLink
+            | E::MagicLinkExpired => StatusCode::BAD_REQUEST,
             E::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             E::UserNotFound => StatusCode::NOT_FOUND,
             E::Delivery(_) => StatusCode::BAD_GATEWAY,
@@ -63,7 +76,12 @@ impl From<FutureAuthError> for ApiError {
             E::RateLimited { retry_after } => Some(retry_after.as_secs().max(1)),
             _ => None,
         };
-        Self { status, code: e.code(), message, retry_after }
+        Self {
+            status,
+            code: e.code(),
+            message,
+            retry_after,
+        }
     }
 }
 
@@ -75,14 +93,24 @@ impl From<JsonRejection> for ApiError {
                 "unsupported_media_type",
                 "send a JSON body with Content-Type: application/json",
             ),
-            JsonRejection::JsonDataError(e) => {
-                Self::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_request", e.body_text())
+            JsonRejection::JsonDataError(e) => Self::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_request",
+                e.body_text(),
+            ),
+            JsonRejection::JsonSyntaxError(e) => {
+                Self::new(StatusCode::BAD_REQUEST, "malformed_json", e.body_text())
             }
-            JsonRejection::JsonSyntaxError(e) => Self::new(StatusCode::BAD_REQUEST, "malformed_json", e.body_text()),
-            other if other.status() == StatusCode::PAYLOAD_TOO_LARGE => {
-                Self::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", "the request body is too large")
-            }
-            other => Self::new(StatusCode::BAD_REQUEST, "invalid_request", other.body_text()),
+            other if other.status() == StatusCode::PAYLOAD_TOO_LARGE => Self::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload_too_large",
+                "the request body is too large",
+            ),
+            other => Self::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                other.body_text(),
+            ),
         }
     }
 }
@@ -94,7 +122,9 @@ impl IntoResponse for ApiError {
         }));
         let mut response = (self.status, body).into_response();
         if let Some(secs) = self.retry_after {
-            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
         }
         response
     }
@@ -102,7 +132,13 @@ impl IntoResponse for ApiError {
 
 impl std::fmt::Display for ApiError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} {}: {}", self.status.as_u16(), self.code, self.message)
+        write!(
+            f,
+            "{} {}: {}",
+            self.status.as_u16(),
+            self.code,
+            self.message
+        )
     }
 }
 

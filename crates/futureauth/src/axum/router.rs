@@ -127,24 +127,40 @@ fn with_cookie(mut response: Response, cookie: Option<HeaderValue>) -> Response 
 
 fn signed_in(auth: &FutureAuth, user: User, session: Session) -> Response {
     let cookie = set_session(auth.config(), &session.token);
-    let mut response = with_cookie(Json(json!({ "user": user, "session": session })).into_response(), cookie);
+    let mut response = with_cookie(
+        Json(json!({ "user": user, "session": session })).into_response(),
+        cookie,
+    );
     response
         .headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     response
 }
 
-async fn send_otp(State(auth): State<Arc<FutureAuth>>, client: Client, Body(body): Body<SendOtp>) -> Result<Response, ApiError> {
+async fn send_otp(
+    State(auth): State<Arc<FutureAuth>>,
+    client: Client,
+    Body(body): Body<SendOtp>,
+) -> Result<Response, ApiError> {
     let (channel, destination) = pick(body.email, body.phone)?;
     auth.send_otp_from(channel, &destination, client.ip).await?;
     Ok(ok().into_response())
 }
 
-async fn verify_otp(State(auth): State<Arc<FutureAuth>>, client: Client, Body(body): Body<VerifyOtp>) -> Result<Response, ApiError> {
+async fn verify_otp(
+    State(auth): State<Arc<FutureAuth>>,
+    client: Client,
+    Body(body): Body<VerifyOtp>,
+) -> Result<Response, ApiError> {
     let (_, identifier) = pick(body.email, body.phone)?;
     let ip = client.ip.map(|ip| ip.to_string());
     let (user, session) = auth
-        .verify_otp(&identifier, &body.code, ip.as_deref(), client.user_agent.as_deref())
+        .verify_otp(
+            &identifier,
+            &body.code,
+            ip.as_deref(),
+            client.user_agent.as_deref(),
+        )
         .await?;
     Ok(signed_in(&auth, user, session))
 }
@@ -154,8 +170,13 @@ async fn send_magic_link(
     client: Client,
     Body(body): Body<SendMagicLink>,
 ) -> Result<Response, ApiError> {
-    auth.send_magic_link_from(&body.email, &body.callback_url, client.ip, client.origin.as_deref())
-        .await?;
+    auth.send_magic_link_from(
+        &body.email,
+        &body.callback_url,
+        client.ip,
+        client.origin.as_deref(),
+    )
+    .await?;
     Ok(ok().into_response())
 }
 
@@ -172,29 +193,51 @@ async fn verify_magic_link(
 }
 
 /// The signed-in user; re-issues the cookie when the session slid forward.
-async fn session(State(auth): State<Arc<FutureAuth>>, headers: HeaderMap) -> Result<Response, ApiError> {
-    let (token, source) = session_token(&headers, &auth.config().cookie_name).ok_or_else(ApiError::unauthorized)?;
-    let (user, session, extended) = auth.get_session_checked(token).await?.ok_or_else(ApiError::unauthorized)?;
+async fn session(
+    State(auth): State<Arc<FutureAuth>>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let (token, source) =
+        session_token(&headers, &auth.config().cookie_name).ok_or_else(ApiError::unauthorized)?;
+    let (user, session, extended) = auth
+        .get_session_checked(token)
+        .await?
+        .ok_or_else(ApiError::unauthorized)?;
     let cookie = (extended && source == TokenSource::Cookie)
         .then(|| set_session(auth.config(), token))
         .flatten();
-    Ok(with_cookie(Json(json!({ "user": user, "session": session })).into_response(), cookie))
+    Ok(with_cookie(
+        Json(json!({ "user": user, "session": session })).into_response(),
+        cookie,
+    ))
 }
 
-async fn sign_out(State(auth): State<Arc<FutureAuth>>, headers: HeaderMap) -> Result<Response, ApiError> {
+async fn sign_out(
+    State(auth): State<Arc<FutureAuth>>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
     if let Some((token, _)) = session_token(&headers, &auth.config().cookie_name) {
         auth.revoke_session(token).await?;
     }
-    Ok(with_cookie(ok().into_response(), clear_session(auth.config())))
+    Ok(with_cookie(
+        ok().into_response(),
+        clear_session(auth.config()),
+    ))
 }
 
 /// The signed-in user and session, for the routes below.
 async fn current(auth: &FutureAuth, headers: &HeaderMap) -> Result<(User, Session), ApiError> {
-    let (token, _) = session_token(headers, &auth.config().cookie_name).ok_or_else(ApiError::unauthorized)?;
-    auth.get_session(token).await?.ok_or_else(ApiError::unauthorized)
+    let (token, _) =
+        session_token(headers, &auth.config().cookie_name).ok_or_else(ApiError::unauthorized)?;
+    auth.get_session(token)
+        .await?
+        .ok_or_else(ApiError::unauthorized)
 }
 
-async fn list_sessions(State(auth): State<Arc<FutureAuth>>, headers: HeaderMap) -> Result<Response, ApiError> {
+async fn list_sessions(
+    State(auth): State<Arc<FutureAuth>>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
     let (user, current) = current(&auth, &headers).await?;
     let sessions: Vec<_> = auth
         .list_sessions(&user.id)
@@ -216,14 +259,24 @@ async fn revoke_session(
 ) -> Result<Response, ApiError> {
     let (user, _) = current(&auth, &headers).await?;
     if !auth.revoke_user_session(&user.id, &body.id).await? {
-        return Err(ApiError::new(StatusCode::NOT_FOUND, "session_not_found", "no such session"));
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "session_not_found",
+            "no such session",
+        ));
     }
     Ok(ok().into_response())
 }
 
-async fn sign_out_all(State(auth): State<Arc<FutureAuth>>, headers: HeaderMap) -> Result<Response, ApiError> {
+async fn sign_out_all(
+    State(auth): State<Arc<FutureAuth>>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
     let (user, _) = current(&auth, &headers).await?;
     let revoked = auth.revoke_all_sessions(&user.id).await?;
     let body = Json(json!({ "ok": true, "revoked": revoked }));
-    Ok(with_cookie(body.into_response(), clear_session(auth.config())))
+    Ok(with_cookie(
+        body.into_response(),
+        clear_session(auth.config()),
+    ))
 }

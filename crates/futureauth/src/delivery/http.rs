@@ -47,10 +47,16 @@ impl Delivery for HttpDelivery {
         }
         let mut body = response.text().await.unwrap_or_default();
         if body.len() > 300 {
-            let cut = (0..=300).rev().find(|&i| body.is_char_boundary(i)).unwrap_or(0);
+            let cut = (0..=300)
+                .rev()
+                .find(|&i| body.is_char_boundary(i))
+                .unwrap_or(0);
             body.truncate(cut);
         }
-        Err(DeliveryError::Rejected { status: status.as_u16(), body })
+        Err(DeliveryError::Rejected {
+            status: status.as_u16(),
+            body,
+        })
     }
 
     fn requires_secret_key(&self) -> bool {

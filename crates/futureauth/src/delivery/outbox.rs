@@ -47,7 +47,10 @@ impl DevOutbox {
 
     /// An empty outbox that does not print (for tests).
     pub fn quiet() -> Self {
-        Self { quiet: true, ..Self::default() }
+        Self {
+            quiet: true,
+            ..Self::default()
+        }
     }
 
     /// The kept messages, newest first.
@@ -67,7 +70,9 @@ impl DevOutbox {
 
     fn lock(&self) -> std::sync::MutexGuard<'_, VecDeque<OutboxEntry>> {
         // A panic while holding this lock cannot leave the queue inconsistent.
-        self.entries.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.entries
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 
@@ -89,7 +94,10 @@ impl Delivery for DevOutbox {
         if entries.len() == KEEP {
             entries.pop_front();
         }
-        entries.push_back(OutboxEntry { sent_at: Utc::now(), message: message.clone() });
+        entries.push_back(OutboxEntry {
+            sent_at: Utc::now(),
+            message: message.clone(),
+        });
         Ok(())
     }
 }

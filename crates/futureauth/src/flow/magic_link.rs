@@ -16,15 +16,22 @@ use crate::token::{generate_id, generate_token, hash_token};
 /// Checks the page a link opens: http(s), and when `allowed` is non-empty, one of its origins.
 /// A link to a foreign origin would hand a working sign-in token to that origin.
 pub(crate) fn check_callback(callback_url: &str, allowed: &[String]) -> Result<url::Url> {
-    let url = url::Url::parse(callback_url.trim())
-        .map_err(|_| FutureAuthError::CallbackNotAllowed(format!("{callback_url:?} is not an absolute URL")))?;
+    let url = url::Url::parse(callback_url.trim()).map_err(|_| {
+        FutureAuthError::CallbackNotAllowed(format!("{callback_url:?} is not an absolute URL"))
+    })?;
     if !matches!(url.scheme(), "http" | "https") || !url.has_host() {
-        return Err(FutureAuthError::CallbackNotAllowed(format!("{callback_url:?} is not an http(s) URL")));
+        return Err(FutureAuthError::CallbackNotAllowed(format!(
+            "{callback_url:?} is not an http(s) URL"
+        )));
     }
     let origin = url.origin().ascii_serialization();
-    let listed = allowed.iter().any(|a| parse_origin(a).is_ok_and(|a| a == origin));
+    let listed = allowed
+        .iter()
+        .any(|a| parse_origin(a).is_ok_and(|a| a == origin));
     if !allowed.is_empty() && !listed {
-        return Err(FutureAuthError::CallbackNotAllowed(format!("origin {origin} is not in allowed_origins")));
+        return Err(FutureAuthError::CallbackNotAllowed(format!(
+            "origin {origin} is not in allowed_origins"
+        )));
     }
     Ok(url)
 }
@@ -64,7 +71,9 @@ pub(crate) async fn send(
         callback_url: Some(callback.into()),
     };
     if let Err(e) = ctx.delivery.deliver(&message).await {
-        ctx.store.delete_verification(identifier.as_str(), Kind::MagicLink, &token_hash).await?;
+        ctx.store
+            .delete_verification(identifier.as_str(), Kind::MagicLink, &token_hash)
+            .await?;
         tracing::warn!(error = %e, "futureauth: magic link delivery failed");
         return Err(e.into());
     }
@@ -72,19 +81,26 @@ pub(crate) async fn send(
 }
 
 /// Consumes a link token (exactly once, even under concurrent use) and signs the user in.
-pub(crate) async fn verify(ctx: &Ctx<'_>, token: &str, ip: Option<&str>, user_agent: Option<&str>) -> Result<(User, Session)> {
-    let now = Utc::now();
-    limit_verify_ip(ctx, ip, now).await?;
+pub(crate) async fn verify(
+    ctx: &Ctx<'_>,
+    token: &str,
+    ip: Option<&str>,
+    user_agent: Option<&str>,
+) -> Result<(User, Session)> {
     let token = token.trim();
     if token.is_empty() || token.len() > 256 {
         return Err(FutureAuthError::InvalidMagicLink);
     }
-    let Some((identifier, expires_at)) = ctx.store.take_magic_link(&hash_token(token)).await? else {
+    let now = Utc::now();
+    limit_verify_ip(ctx, ip, now).await?;
+    let Some((identifier, expires_at)) = ctx.store.take_magic_link(&hash_token(token)).await?
+    else {
         return Err(FutureAuthError::InvalidMagicLink);
     };
     if expires_at <= now {
         return Err(FutureAuthError::MagicLinkExpired);
     }
-    let identifier = Identifier::parse(&identifier).map_err(|_| FutureAuthError::InvalidMagicLink)?;
+    let identifier =
+        Identifier::parse(&identifier).map_err(|_| FutureAuthError::InvalidMagicLink)?;
     session::sign_in(ctx, &identifier, ip, user_agent, now).await
 }

@@ -26,9 +26,20 @@ pub(crate) struct Ctx<'a> {
 }
 
 /// Applies the send limits: per identifier always, per client IP when it is known.
-pub(crate) async fn limit_send(ctx: &Ctx<'_>, identifier: &Identifier, ip: Option<IpAddr>, now: DateTime<Utc>) -> Result<()> {
+pub(crate) async fn limit_send(
+    ctx: &Ctx<'_>,
+    identifier: &Identifier,
+    ip: Option<IpAddr>,
+    now: DateTime<Utc>,
+) -> Result<()> {
     let limits = &ctx.config.rate_limits;
-    rate_limit::hit(ctx.store, &format!("send:id:{identifier}"), limits.send_per_identifier, now).await?;
+    rate_limit::hit(
+        ctx.store,
+        &format!("send:id:{identifier}"),
+        limits.send_per_identifier,
+        now,
+    )
+    .await?;
     if let Some(ip) = ip {
         let key = format!("send:ip:{}", rate_limit::ip_group(ip));
         rate_limit::hit(ctx.store, &key, limits.send_per_ip, now).await?;
@@ -37,7 +48,11 @@ pub(crate) async fn limit_send(ctx: &Ctx<'_>, identifier: &Identifier, ip: Optio
 }
 
 /// Applies the per-IP verify limit when the client IP is known.
-pub(crate) async fn limit_verify_ip(ctx: &Ctx<'_>, ip: Option<&str>, now: DateTime<Utc>) -> Result<()> {
+pub(crate) async fn limit_verify_ip(
+    ctx: &Ctx<'_>,
+    ip: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<()> {
     if let Some(ip) = ip.and_then(|s| s.trim().parse::<IpAddr>().ok()) {
         let key = format!("verify:ip:{}", rate_limit::ip_group(ip));
         rate_limit::hit(ctx.store, &key, ctx.config.rate_limits.verify_per_ip, now).await?;
@@ -48,7 +63,10 @@ pub(crate) async fn limit_verify_ip(ctx: &Ctx<'_>, ip: Option<&str>, now: DateTi
 /// Cuts client-supplied text to at most `max` bytes, on a character boundary.
 pub(crate) fn clip(s: Option<&str>, max: usize) -> Option<&str> {
     s.map(|s| {
-        let end = (0..=s.len().min(max)).rev().find(|&i| s.is_char_boundary(i)).unwrap_or(0);
+        let end = (0..=s.len().min(max))
+            .rev()
+            .find(|&i| s.is_char_boundary(i))
+            .unwrap_or(0);
         &s[..end]
     })
 }

@@ -14,7 +14,12 @@ use crate::store::{Kind, NewVerification};
 use crate::token::{ct_eq, generate_code, generate_id, normalize_code};
 
 /// Creates a code (replacing any live one), stores its keyed hash and delivers it.
-pub(crate) async fn send(ctx: &Ctx<'_>, channel: OtpChannel, destination: &str, ip: Option<IpAddr>) -> Result<()> {
+pub(crate) async fn send(
+    ctx: &Ctx<'_>,
+    channel: OtpChannel,
+    destination: &str,
+    ip: Option<IpAddr>,
+) -> Result<()> {
     let identifier = match channel {
         OtpChannel::Email => Identifier::Email(normalize_email(destination)?),
         OtpChannel::Phone => Identifier::Phone(normalize_phone(destination)?),
@@ -48,7 +53,9 @@ pub(crate) async fn send(ctx: &Ctx<'_>, channel: OtpChannel, destination: &str, 
     };
     if let Err(e) = ctx.delivery.deliver(&message).await {
         // Never leave a code behind that nobody received.
-        ctx.store.delete_verification(identifier.as_str(), Kind::Otp, &code_hash).await?;
+        ctx.store
+            .delete_verification(identifier.as_str(), Kind::Otp, &code_hash)
+            .await?;
         tracing::warn!(channel = ?channel, error = %e, "futureauth: code delivery failed");
         return Err(e.into());
     }
@@ -72,23 +79,33 @@ pub(crate) async fn verify(
     rate_limit::check(ctx.store, &failures_key, failure_limit, now).await?;
 
     let max = ctx.config.max_otp_attempts;
-    let Some(guess) = ctx.store.reserve_guess(identifier.as_str(), now, max).await? else {
+    let Some(guess) = ctx
+        .store
+        .reserve_guess(identifier.as_str(), now, max)
+        .await?
+    else {
         return Err(match ctx.store.code_state(identifier.as_str()).await? {
-            Some(state) if state.attempts >= i32::try_from(max).unwrap_or(i32::MAX) => FutureAuthError::TooManyAttempts,
+            Some(state) if state.attempts >= i32::try_from(max).unwrap_or(i32::MAX) => {
+                FutureAuthError::TooManyAttempts
+            }
             Some(state) if state.expires_at <= now => FutureAuthError::CodeExpired,
             _ => FutureAuthError::InvalidCode,
         });
     };
 
-    let expected = ctx.code_key.hash_code(identifier.as_str(), &normalize_code(code));
+    let expected = ctx
+        .code_key
+        .hash_code(identifier.as_str(), &normalize_code(code));
     if !ct_eq(&guess.code_hash, &expected) {
         // The failure counts against the identifier across codes; the answer stays "wrong code".
         let _ = rate_limit::hit(ctx.store, &failures_key, failure_limit, now).await;
-        return Err(if guess.attempts >= i32::try_from(max).unwrap_or(i32::MAX) {
-            FutureAuthError::TooManyAttempts
-        } else {
-            FutureAuthError::InvalidCode
-        });
+        return Err(
+            if guess.attempts >= i32::try_from(max).unwrap_or(i32::MAX) {
+                FutureAuthError::TooManyAttempts
+            } else {
+                FutureAuthError::InvalidCode
+            },
+        );
     }
     // Exactly one concurrent caller deletes the row and gets a session.
     if !ctx.store.consume_verification(&guess.id).await? {

@@ -20,7 +20,10 @@ pub(crate) async fn sign_in(
     user_agent: Option<&str>,
     now: DateTime<Utc>,
 ) -> Result<(User, Session)> {
-    let user = ctx.store.upsert_verified_user(identifier, &generate_id(), now).await?;
+    let user = ctx
+        .store
+        .upsert_verified_user(identifier, &generate_id(), now)
+        .await?;
     let token = generate_token();
     let new = NewSession {
         id: generate_id(),
@@ -60,7 +63,8 @@ pub(crate) async fn check(ctx: &Ctx<'_>, token: &str) -> Result<Option<Checked>>
     }
     let now = Utc::now();
     let token_hash = hash_token(token);
-    let Some((user, mut session, stored_hash)) = ctx.store.find_session(&token_hash, now).await? else {
+    let Some((user, mut session, stored_hash)) = ctx.store.find_session(&token_hash, now).await?
+    else {
         return Ok(None);
     };
     if !ct_eq(&stored_hash, &token_hash) {
@@ -71,8 +75,14 @@ pub(crate) async fn check(ctx: &Ctx<'_>, token: &str) -> Result<Option<Checked>>
     let half_life = chrono::TimeDelta::from_std(ttl / 2).unwrap_or(chrono::TimeDelta::MAX);
     if session.expires_at - now < half_life {
         session.expires_at = now + ttl;
-        ctx.store.extend_session(&session.id, session.expires_at).await?;
+        ctx.store
+            .extend_session(&session.id, session.expires_at)
+            .await?;
         extended = true;
     }
-    Ok(Some(Checked { user, session, extended }))
+    Ok(Some(Checked {
+        user,
+        session,
+        extended,
+    }))
 }

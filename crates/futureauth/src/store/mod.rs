@@ -141,10 +141,20 @@ pub(crate) trait Store: Send + Sync {
     /// Stores a code or link, replacing (and so invalidating) the live one of its kind.
     async fn put_verification(&self, v: &NewVerification<'_>) -> Result<()>;
     /// Deletes a code or link if it is still the one with this hash.
-    async fn delete_verification(&self, identifier: &str, kind: Kind, code_hash: &str) -> Result<()>;
+    async fn delete_verification(
+        &self,
+        identifier: &str,
+        kind: Kind,
+        code_hash: &str,
+    ) -> Result<()>;
     /// Atomically counts one guess against the live, unexpired code of `identifier`,
     /// if it has fewer than `max_attempts` guesses.
-    async fn reserve_guess(&self, identifier: &str, now: DateTime<Utc>, max_attempts: u32) -> Result<Option<ReservedGuess>>;
+    async fn reserve_guess(
+        &self,
+        identifier: &str,
+        now: DateTime<Utc>,
+        max_attempts: u32,
+    ) -> Result<Option<ReservedGuess>>;
     /// The live one-time code of `identifier`, if any.
     async fn code_state(&self, identifier: &str) -> Result<Option<CodeState>>;
     /// Deletes a verification row; true for exactly one caller.
@@ -153,18 +163,42 @@ pub(crate) trait Store: Send + Sync {
     async fn take_magic_link(&self, token_hash: &str) -> Result<Option<(String, DateTime<Utc>)>>;
 
     /// Finds or creates the user of a verified identifier and marks it verified.
-    async fn upsert_verified_user(&self, identifier: &Identifier, new_id: &str, now: DateTime<Utc>) -> Result<User>;
+    async fn upsert_verified_user(
+        &self,
+        identifier: &Identifier,
+        new_id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<User>;
     async fn user_by_id(&self, id: &str) -> Result<Option<User>>;
     async fn user_by_email(&self, email: &str) -> Result<Option<User>>;
     async fn user_by_phone(&self, phone: &str) -> Result<Option<User>>;
-    async fn update_user_name(&self, id: &str, name: &str, now: DateTime<Utc>) -> Result<Option<User>>;
-    async fn set_user_metadata(&self, id: &str, metadata: &serde_json::Value, now: DateTime<Utc>) -> Result<Option<User>>;
+    async fn update_user_name(
+        &self,
+        id: &str,
+        name: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<User>>;
+    async fn set_user_metadata(
+        &self,
+        id: &str,
+        metadata: &serde_json::Value,
+        now: DateTime<Utc>,
+    ) -> Result<Option<User>>;
     /// Shallow merge: top-level keys of `patch` replace those of the stored object.
-    async fn merge_user_metadata(&self, id: &str, patch: &serde_json::Map<String, serde_json::Value>, now: DateTime<Utc>) -> Result<Option<User>>;
+    async fn merge_user_metadata(
+        &self,
+        id: &str,
+        patch: &serde_json::Map<String, serde_json::Value>,
+        now: DateTime<Utc>,
+    ) -> Result<Option<User>>;
 
     async fn insert_session(&self, s: &NewSession<'_>) -> Result<()>;
     /// The hot path: one indexed query joining the session and its user.
-    async fn find_session(&self, token_hash: &str, now: DateTime<Utc>) -> Result<Option<(User, Session, String)>>;
+    async fn find_session(
+        &self,
+        token_hash: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<(User, Session, String)>>;
     /// Moves a session's expiry forward (never backward).
     async fn extend_session(&self, id: &str, expires_at: DateTime<Utc>) -> Result<()>;
     async fn delete_session_by_hash(&self, token_hash: &str) -> Result<bool>;

@@ -3,19 +3,22 @@
 //! in the schema and in the JSON merge, which each backend passes to [`sql_store!`].
 
 /// User columns selected through the alias `u`.
-pub(super) const USER_SELECT: &str = "u.id AS u_id, u.email AS u_email, u.phone_number AS u_phone_number, \
+pub(super) const USER_SELECT: &str =
+    "u.id AS u_id, u.email AS u_email, u.phone_number AS u_phone_number, \
      u.name AS u_name, u.email_verified AS u_email_verified, \
      u.phone_number_verified AS u_phone_number_verified, u.metadata AS u_metadata, \
      u.created_at AS u_created_at, u.updated_at AS u_updated_at";
 
 /// The same columns, for `RETURNING` (which cannot use a table alias in SQLite).
-pub(super) const USER_RETURNING: &str = "id AS u_id, email AS u_email, phone_number AS u_phone_number, \
+pub(super) const USER_RETURNING: &str =
+    "id AS u_id, email AS u_email, phone_number AS u_phone_number, \
      name AS u_name, email_verified AS u_email_verified, \
      phone_number_verified AS u_phone_number_verified, metadata AS u_metadata, \
      created_at AS u_created_at, updated_at AS u_updated_at";
 
 /// Session columns selected through the alias `s`.
-pub(super) const SESSION_SELECT: &str = "s.id AS s_id, s.user_id AS s_user_id, s.token_hash AS s_token_hash, \
+pub(super) const SESSION_SELECT: &str =
+    "s.id AS s_id, s.user_id AS s_user_id, s.token_hash AS s_token_hash, \
      s.expires_at AS s_expires_at, s.ip_address AS s_ip_address, s.user_agent AS s_user_agent, \
      s.created_at AS s_created_at";
 

@@ -17,7 +17,8 @@ use rand::Rng;
 
 /// Postgres the tests use: `DATABASE_URL`, or the local server. Unreachable is a failure.
 pub fn database_url() -> String {
-    std::env::var("DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_string())
+    std::env::var("DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_string())
 }
 
 fn unique(prefix: &str) -> String {
@@ -33,8 +34,14 @@ pub enum Backend {
 /// A database of one test.
 #[derive(Clone)]
 pub enum TestDb {
-    Postgres { pool: PgPool, schema: String },
-    Sqlite { pool: SqlitePool, path: std::path::PathBuf },
+    Postgres {
+        pool: PgPool,
+        schema: String,
+    },
+    Sqlite {
+        pool: SqlitePool,
+        path: std::path::PathBuf,
+    },
 }
 
 impl TestDb {
@@ -51,7 +58,10 @@ impl TestDb {
         let admin = PgPool::connect(&url)
             .await
             .unwrap_or_else(|e| panic!("Postgres at {url} is required for these tests: {e}"));
-        sqlx::query(&format!("CREATE SCHEMA {schema}")).execute(&admin).await.unwrap();
+        sqlx::query(&format!("CREATE SCHEMA {schema}"))
+            .execute(&admin)
+            .await
+            .unwrap();
         admin.close().await;
         let options: PgConnectOptions = url.parse().unwrap();
         let pool = PgPoolOptions::new()
@@ -69,7 +79,11 @@ impl TestDb {
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
             .busy_timeout(std::time::Duration::from_secs(30));
-        let pool = SqlitePoolOptions::new().max_connections(8).connect_with(options).await.unwrap();
+        let pool = SqlitePoolOptions::new()
+            .max_connections(8)
+            .connect_with(options)
+            .await
+            .unwrap();
         Self::Sqlite { pool, path }
     }
 
@@ -128,10 +142,18 @@ impl TestDb {
     pub async fn attempts(&self, identifier: &str) -> i64 {
         let sql = "SELECT attempts FROM verification WHERE identifier = $1 AND kind = 'otp'";
         match self {
-            Self::Postgres { pool, .. } => {
-                i64::from(sqlx::query_scalar::<_, i32>(sql).bind(identifier).fetch_one(pool).await.unwrap())
-            }
-            Self::Sqlite { pool, .. } => sqlx::query_scalar(sql).bind(identifier).fetch_one(pool).await.unwrap(),
+            Self::Postgres { pool, .. } => i64::from(
+                sqlx::query_scalar::<_, i32>(sql)
+                    .bind(identifier)
+                    .fetch_one(pool)
+                    .await
+                    .unwrap(),
+            ),
+            Self::Sqlite { pool, .. } => sqlx::query_scalar(sql)
+                .bind(identifier)
+                .fetch_one(pool)
+                .await
+                .unwrap(),
         }
     }
 
@@ -139,9 +161,19 @@ impl TestDb {
     pub async fn set_expiry(&self, table: &str, column: &str, value: &str, at: DateTime<Utc>) {
         let sql = format!("UPDATE {table} SET expires_at = $1 WHERE {column} = $2");
         let n = match self {
-            Self::Postgres { pool, .. } => sqlx::query(&sql).bind(at).bind(value).execute(pool).await.unwrap(),
+            Self::Postgres { pool, .. } => sqlx::query(&sql)
+                .bind(at)
+                .bind(value)
+                .execute(pool)
+                .await
+                .unwrap(),
             Self::Sqlite { pool, .. } => {
-                let r = sqlx::query(&sql).bind(at.timestamp_millis()).bind(value).execute(pool).await.unwrap();
+                let r = sqlx::query(&sql)
+                    .bind(at.timestamp_millis())
+                    .bind(value)
+                    .execute(pool)
+                    .await
+                    .unwrap();
                 return assert_eq!(r.rows_affected(), 1, "{sql} matched no row");
             }
         };
@@ -151,9 +183,17 @@ impl TestDb {
     pub async fn session_expiry(&self, id: &str) -> DateTime<Utc> {
         let sql = "SELECT expires_at FROM session WHERE id = $1";
         match self {
-            Self::Postgres { pool, .. } => sqlx::query_scalar(sql).bind(id).fetch_one(pool).await.unwrap(),
+            Self::Postgres { pool, .. } => sqlx::query_scalar(sql)
+                .bind(id)
+                .fetch_one(pool)
+                .await
+                .unwrap(),
             Self::Sqlite { pool, .. } => {
-                let ms: i64 = sqlx::query_scalar(sql).bind(id).fetch_one(pool).await.unwrap();
+                let ms: i64 = sqlx::query_scalar(sql)
+                    .bind(id)
+                    .fetch_one(pool)
+                    .await
+                    .unwrap();
                 DateTime::from_timestamp_millis(ms).unwrap()
             }
         }
@@ -163,7 +203,10 @@ impl TestDb {
     pub async fn cleanup(self) {
         match self {
             Self::Postgres { pool, schema } => {
-                sqlx::query(&format!("DROP SCHEMA {schema} CASCADE")).execute(&pool).await.unwrap();
+                sqlx::query(&format!("DROP SCHEMA {schema} CASCADE"))
+                    .execute(&pool)
+                    .await
+                    .unwrap();
                 pool.close().await;
             }
             Self::Sqlite { pool, path } => {
@@ -187,7 +230,10 @@ pub fn config() -> FutureAuthConfig {
 
 /// The last code the outbox got for `to`.
 pub fn code_for(outbox: &DevOutbox, to: &str) -> String {
-    outbox.latest_for(to).unwrap_or_else(|| panic!("no message to {to}")).code
+    outbox
+        .latest_for(to)
+        .unwrap_or_else(|| panic!("no message to {to}"))
+        .code
 }
 
 /// A delivery that records every message and then fails.

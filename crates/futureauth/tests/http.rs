@@ -1,0 +1,771 @@
+//! The HTTP API end to end: a real server on loopback, the real HTTP delivery talking to a
+//! local fake of the FutureAuth service (wiremock), on Postgres and SQLite.
+
+mod common;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::routing::get;
+use axum::{Json, Router};
+use common::TestDb;
+use futureauth::axum::{auth_router, AuthSession};
+use futureauth::{FutureAuth, FutureAuthConfig, RateLimit};
+use reqwest::header::{HeaderMap, SET_COOKIE};
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+use wiremock::matchers::{header, method, path};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+const KEY: &str = "vx_sec_http_test_0123456789abcdefghijklmnopq";
+
+#[derive(Clone)]
+struct AppState {
+    auth: Arc<FutureAuth>,
+}
+
+impl AsRef<Arc<FutureAuth>> for AppState {
+    fn as_ref(&self) -> &Arc<FutureAuth> {
+        &self.auth
+    }
+}
+
+async fn me(auth: AuthSession) -> Json<Value> {
+    Json(json!({ "id": auth.user.id, "email": auth.user.email }))
+}
+
+async fn maybe(auth: Option<AuthSession>) -> String {
+    auth.map_or_else(
+        || "anonymous".to_string(),
+        |a| format!("user {}", a.user.id),
+    )
+}
+
+/// The app under test, the fake delivery service, and a client that talks like a browser
+/// on the app's own origin.
+struct App {
+    base: String,
+    fake: MockServer,
+    http: reqwest::Client,
+}
+
+impl App {
+    async fn start(db: &TestDb, tweak: impl FnOnce(&mut FutureAuthConfig)) -> Self {
+        Self::start_with_fake(
+            db,
+            tweak,
+            ResponseTemplate::new(202).set_body_json(json!({"id": "msg_1", "status": "queued"})),
+        )
+        .await
+    }
+
+    async fn start_with_fake(
+        db: &TestDb,
+        tweak: impl FnOnce(&mut FutureAuthConfig),
+        reply: ResponseTemplate,
+    ) -> Self {
+        let fake = MockServer::start().await;
+        Mock::given(method("POST"))
+            .and(path("/api/v1/otp/send"))
+            .and(header("authorization", format!("Bearer {KEY}").as_str()))
+            .respond_with(reply)
+            .mount(&fake)
+            .await;
+        let mut config = FutureAuthConfig {
+            api_url: fake.uri(),
+            secret_key: KEY.to_string(),
+            project_name: "Test App".to_string(),
+            ..Default::default()
+        };
+        tweak(&mut config);
+        let auth = match db {
+            TestDb::Postgres { pool, .. } => FutureAuth::new(pool.clone(), config),
+            TestDb::Sqlite { pool, .. } => FutureAuth::new(pool.clone(), config),
+        };
+        auth.ensure_tables().await.unwrap();
+        let state = AppState {
+            auth: Arc::new(auth),
+        };
+        let app = Router::new()
+            .merge(auth_router(state.auth.clone()))
+            .route("/api/me", get(me))
+            .route("/maybe", get(maybe))
+            .with_state(state);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            axum::serve(
+                listener,
+                app.into_make_service_with_connect_info::<SocketAddr>(),
+            )
+            .await
+            .unwrap();
+        });
+        Self {
+            base: format!("http://{addr}"),
+            fake,
+            http: reqwest::Client::new(),
+        }
+    }
+
+    /// POST a JSON body from the app's own origin, optionally with a cookie.
+    async fn post(&self, route: &str, body: Value, cookie: Option<&str>) -> reqwest::Response {
+        let mut request = self
+            .http
+            .post(format!("{}{route}", self.base))
+            .header("origin", &self.base)
+            .json(&body);
+        if let Some(cookie) = cookie {
+            request = request.header("cookie", cookie);
+        }
+        request.send().await.unwrap()
+    }
+
+    async fn get(&self, route: &str, cookie: Option<&str>) -> reqwest::Response {
+        let mut request = self.http.get(format!("{}{route}", self.base));
+        if let Some(cookie) = cookie {
+            request = request.header("cookie", cookie);
+        }
+        request.send().await.unwrap()
+    }
+
+    /// Bodies the fake service received.
+    async fn deliveries(&self) -> Vec<Value> {
+        self.fake
+            .received_requests()
+            .await
+            .unwrap_or_default()
+            .iter()
+            .map(|r| serde_json::from_slice(&r.body).unwrap())
+            .collect()
+    }
+
+    async fn last_code(&self) -> String {
+        self.deliveries().await.last().expect("a delivery")["code"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    }
+
+    /// Sends a code to `email`, verifies it, returns the `name=value` cookie.
+    async fn sign_in(&self, email: &str) -> String {
+        assert_eq!(
+            self.post("/api/auth/send-otp", json!({ "email": email }), None)
+                .await
+                .status(),
+            200
+        );
+        let code = self.last_code().await;
+        let response = self
+            .post(
+                "/api/auth/verify-otp",
+                json!({ "email": email, "code": code }),
+                None,
+            )
+            .await;
+        assert_eq!(response.status(), 200);
+        cookie_pair(response.headers())
+    }
+}
+
+fn set_cookie(headers: &HeaderMap) -> String {
+    headers
+        .get(SET_COOKIE)
+        .expect("Set-Cookie")
+        .to_str()
+        .unwrap()
+        .to_string()
+}
+
+fn cookie_pair(headers: &HeaderMap) -> String {
+    set_cookie(headers).split(';').next().unwrap().to_string()
+}
+
+async fn error_code(response: reqwest::Response) -> (StatusCode, String) {
+    let status = response.status();
+    let body: Value = response.json().await.expect("a JSON error body");
+    let code = body["error"]["code"]
+        .as_str()
+        .expect("error.code")
+        .to_string();
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .is_some_and(|m| !m.is_empty()),
+        "error.message: {body}"
+    );
+    (status, code)
+}
+
+async fn full_flow_send_verify_cookie_session_sign_out(db: TestDb) {
+    let app = App::start(&db, |_| {}).await;
+    let sent = app
+        .post(
+            "/api/auth/send-otp",
+            json!({ "email": " Ada@Example.com" }),
+            None,
+        )
+        .await;
+    assert_eq!(sent.status(), 200);
+    assert_eq!(sent.json::<Value>().await.unwrap(), json!({ "ok": true }));
+
+    let deliveries = app.deliveries().await;
+    assert_eq!(deliveries.len(), 1);
+    let d = &deliveries[0];
+    assert_eq!(d["channel"], "email");
+    assert_eq!(d["destination"], "ada@example.com");
+    assert_eq!(d["project_name"], "Test App");
+    assert_eq!(d["code"].as_str().unwrap().len(), 6);
+    assert!(d.get("link").is_none());
+
+    let verified = app
+        .post(
+            "/api/auth/verify-otp",
+            json!({ "email": "ada@example.com", "code": d["code"] }),
+            None,
+        )
+        .await;
+    assert_eq!(verified.status(), 200);
+    assert_eq!(verified.headers()["cache-control"], "no-store");
+    let raw = set_cookie(verified.headers());
+    for flag in [
+        "futureauth_session=",
+        "HttpOnly",
+        "SameSite=Lax",
+        "Path=/",
+        "Max-Age=2592000",
+        "Secure",
+    ] {
+        assert!(raw.contains(flag), "{flag} missing in {raw}");
+    }
+    let cookie = cookie_pair(verified.headers());
+    let token = cookie.trim_start_matches("futureauth_session=").to_string();
+    let body: Value = verified.json().await.unwrap();
+    assert_eq!(body["user"]["email"], "ada@example.com");
+    assert!(
+        body["session"].get("token").is_none(),
+        "the token is only in the cookie"
+    );
+
+    let me: Value = app
+        .get("/api/me", Some(&cookie))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(me["email"], "ada@example.com");
+    for route in ["/api/auth/session", "/api/auth/get-session"] {
+        let s = app.get(route, Some(&cookie)).await;
+        assert_eq!(s.status(), 200, "{route}");
+        assert!(
+            s.headers().get(SET_COOKIE).is_none(),
+            "a fresh session is not re-issued"
+        );
+        assert_eq!(
+            s.json::<Value>().await.unwrap()["user"]["email"],
+            "ada@example.com"
+        );
+    }
+    let sessions: Value = app
+        .get("/api/auth/sessions", Some(&cookie))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(sessions["sessions"].as_array().unwrap().len(), 1);
+    assert_eq!(sessions["sessions"][0]["current"], true);
+    let bearer = app
+        .http
+        .get(format!("{}/api/me", app.base))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        bearer.status(),
+        200,
+        "Authorization: Bearer works for API clients"
+    );
+    assert!(app
+        .get("/maybe", Some(&cookie))
+        .await
+        .text()
+        .await
+        .unwrap()
+        .starts_with("user "));
+
+    let out = app
+        .post("/api/auth/sign-out", json!({}), Some(&cookie))
+        .await;
+    assert_eq!(out.status(), 200);
+    assert!(set_cookie(out.headers()).contains("Max-Age=0"));
+    let after = app.get("/api/me", Some(&cookie)).await;
+    assert_eq!(
+        error_code(after).await,
+        (StatusCode::UNAUTHORIZED, "unauthorized".to_string())
+    );
+    assert_eq!(
+        app.get("/api/auth/session", Some(&cookie)).await.status(),
+        401
+    );
+    assert_eq!(
+        app.get("/maybe", Some(&cookie)).await.text().await.unwrap(),
+        "anonymous"
+    );
+    assert_eq!(app.get("/api/me", None).await.status(), 401);
+}
+
+async fn magic_links_over_http(db: TestDb) {
+    let app = App::start(&db, |_| {}).await;
+    let callback = format!("{}/auth/verify", app.base);
+    let sent = app
+        .post(
+            "/api/auth/send-magic-link",
+            json!({ "email": "ada@example.com", "callback_url": callback }),
+            None,
+        )
+        .await;
+    assert_eq!(sent.status(), 200);
+    let d = app.deliveries().await.pop().unwrap();
+    assert_eq!(d["channel"], "magic_link");
+    assert_eq!(d["callback_url"], callback);
+    let token = d["code"].as_str().unwrap();
+    assert_eq!(d["link"], format!("{callback}?token={token}"));
+
+    let verified = app
+        .post(
+            "/api/auth/verify-magic-link",
+            json!({ "token": token }),
+            None,
+        )
+        .await;
+    assert_eq!(verified.status(), 200);
+    let cookie = cookie_pair(verified.headers());
+    assert_eq!(app.get("/api/me", Some(&cookie)).await.status(), 200);
+    let again = app
+        .post(
+            "/api/auth/verify-magic-link",
+            json!({ "token": token }),
+            None,
+        )
+        .await;
+    assert_eq!(
+        error_code(again).await,
+        (StatusCode::BAD_REQUEST, "invalid_magic_link".to_string())
+    );
+
+    // A link to another origin would hand the token to that origin.
+    let evil = app
+        .post(
+            "/api/auth/send-magic-link",
+            json!({ "email": "ada@example.com", "callback_url": "https://evil.example/cb" }),
+            None,
+        )
+        .await;
+    assert_eq!(
+        error_code(evil).await,
+        (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "callback_not_allowed".to_string()
+        )
+    );
+    assert_eq!(app.deliveries().await.len(), 1);
+}
+
+async fn sms_codes_over_http(db: TestDb) {
+    let app = App::start(&db, |_| {}).await;
+    let sent = app
+        .post(
+            "/api/auth/send-otp",
+            json!({ "phone": "+1 (555) 123-4567" }),
+            None,
+        )
+        .await;
+    assert_eq!(sent.status(), 200);
+    let d = app.deliveries().await.pop().unwrap();
+    assert_eq!(
+        (d["channel"].as_str(), d["destination"].as_str()),
+        (Some("sms"), Some("+15551234567"))
+    );
+    let verified = app
+        .post(
+            "/api/auth/verify-otp",
+            json!({ "phone": "+15551234567", "code": d["code"] }),
+            None,
+        )
+        .await;
+    assert_eq!(verified.status(), 200);
+    assert_eq!(
+        verified.json::<Value>().await.unwrap()["user"]["phone_number"],
+        "+15551234567"
+    );
+}
+
+async fn a_failed_delivery_is_an_error_and_leaves_no_code(db: TestDb) {
+    let app = App::start_with_fake(
+        &db,
+        |_| {},
+        ResponseTemplate::new(500).set_body_string("provider down"),
+    )
+    .await;
+    let sent = app
+        .post(
+            "/api/auth/send-otp",
+            json!({ "email": "ada@example.com" }),
+            None,
+        )
+        .await;
+    assert_eq!(
+        error_code(sent).await,
+        (StatusCode::BAD_GATEWAY, "delivery_failed".to_string())
+    );
+    let code = app.last_code().await;
+    let verify = app
+        .post(
+            "/api/auth/verify-otp",
+            json!({ "email": "ada@example.com", "code": code }),
+            None,
+        )
+        .await;
+    assert_eq!(error_code(verify).await.1, "invalid_code");
+    assert_eq!(db.count("verification").await, 0);
+}
+
+async fn bad_input_gets_a_clear_4xx_and_writes_nothing(db: TestDb) {
+    let app = App::start(&db, |_| {}).await;
+    let url = |route: &str| format!("{}{route}", app.base);
+    let raw = |route: &str, content_type: &str, body: Vec<u8>| {
+        app.http
+            .post(url(route))
+            .header("origin", &app.base)
+            .header("content-type", content_type)
+            .body(body)
+            .send()
+    };
+    let cases: Vec<(reqwest::Response, StatusCode, &str)> = vec![
+        (
+            raw("/api/auth/send-otp", "application/json", b"{".to_vec())
+                .await
+                .unwrap(),
+            StatusCode::BAD_REQUEST,
+            "malformed_json",
+        ),
+        (
+            raw(
+                "/api/auth/send-otp",
+                "application/json",
+                b"{\"email\": \"\xff\xfe\"}".to_vec(),
+            )
+            .await
+            .unwrap(),
+            StatusCode::BAD_REQUEST,
+            "malformed_json",
+        ),
+        (
+            raw("/api/auth/send-otp", "text/plain", b"email=a@b.co".to_vec())
+                .await
+                .unwrap(),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+        ),
+        (
+            raw(
+                "/api/auth/send-otp",
+                "application/json",
+                vec![b' '; 100_000],
+            )
+            .await
+            .unwrap(),
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+        ),
+        (
+            app.post("/api/auth/send-otp", json!({}), None).await,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_request",
+        ),
+        (
+            app.post("/api/auth/send-otp", json!({ "email": 5 }), None)
+                .await,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_request",
+        ),
+        (
+            app.post(
+                "/api/auth/send-otp",
+                json!({ "email": "a@b.co", "phone": "+15551234567" }),
+                None,
+            )
+            .await,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_request",
+        ),
+        (
+            app.post(
+                "/api/auth/send-otp",
+                json!({ "email": "not-an-email" }),
+                None,
+            )
+            .await,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_email",
+        ),
+        (
+            app.post(
+                "/api/auth/send-otp",
+                json!({ "email": "a@b.co\r\nBcc: x@y.z" }),
+                None,
+            )
+            .await,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_email",
+        ),
+        (
+            app.post("/api/auth/send-otp", json!({ "phone": "555-1234" }), None)
+                .await,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_phone",
+        ),
+        (
+            app.post("/api/auth/verify-otp", json!({ "email": "a@b.co" }), None)
+                .await,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_request",
+        ),
+        (
+            app.post(
+                "/api/auth/send-magic-link",
+                json!({ "email": "a@b.co" }),
+                None,
+            )
+            .await,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_request",
+        ),
+        (
+            app.post("/api/auth/verify-magic-link", json!({ "token": "" }), None)
+                .await,
+            StatusCode::BAD_REQUEST,
+            "invalid_magic_link",
+        ),
+        (
+            app.post(
+                "/api/auth/verify-magic-link",
+                json!({ "token": "x".repeat(5000) }),
+                None,
+            )
+            .await,
+            StatusCode::BAD_REQUEST,
+            "invalid_magic_link",
+        ),
+        (
+            app.post("/api/auth/revoke-session", json!({ "id": "x" }), None)
+                .await,
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+        ),
+    ];
+    for (i, (response, status, code)) in cases.into_iter().enumerate() {
+        assert_eq!(
+            error_code(response).await,
+            (status, code.to_string()),
+            "case {i}"
+        );
+    }
+    assert!(app.deliveries().await.is_empty());
+    for table in [
+        "verification",
+        "session",
+        "\"user\"",
+        "futureauth_rate_limit",
+    ] {
+        assert_eq!(db.count(table).await, 0, "{table} written by bad input");
+    }
+}
+
+async fn cross_site_requests_are_rejected(db: TestDb) {
+    let app = App::start(&db, |c| {
+        c.allowed_origins = vec!["https://spa.example".into()]
+    })
+    .await;
+    let cookie = app.sign_in("ada@example.com").await;
+    let from = |origin: &'static str, route: &str| {
+        app.http
+            .post(format!("{}{route}", app.base))
+            .header("origin", origin)
+            .header("cookie", &cookie)
+            .json(&json!({ "email": "x@example.com" }))
+            .send()
+    };
+    let evil = from("https://evil.example", "/api/auth/send-otp")
+        .await
+        .unwrap();
+    assert_eq!(
+        error_code(evil).await,
+        (StatusCode::FORBIDDEN, "cross_site_request".to_string())
+    );
+    let sign_out = from("https://evil.example", "/api/auth/sign-out")
+        .await
+        .unwrap();
+    assert_eq!(sign_out.status(), 403);
+    assert_eq!(
+        app.get("/api/me", Some(&cookie)).await.status(),
+        200,
+        "a forged sign-out did nothing"
+    );
+    let no_origin = app
+        .http
+        .post(format!("{}/api/auth/sign-out-all", app.base))
+        .header("sec-fetch-site", "cross-site")
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(no_origin.status(), 403);
+    assert_eq!(
+        from("https://spa.example", "/api/auth/send-otp")
+            .await
+            .unwrap()
+            .status(),
+        200,
+        "allowed origin"
+    );
+    assert_eq!(
+        app.deliveries().await.len(),
+        2,
+        "only the sign-in and the allowed send were delivered"
+    );
+    let out = app
+        .post("/api/auth/sign-out-all", json!({}), Some(&cookie))
+        .await;
+    assert_eq!(out.json::<Value>().await.unwrap()["revoked"], 1);
+    assert_eq!(app.get("/api/me", Some(&cookie)).await.status(), 401);
+}
+
+async fn rate_limits_answer_429_with_retry_after(db: TestDb) {
+    let app = App::start(&db, |c| {
+        c.rate_limits.send_per_identifier = RateLimit::new(1, std::time::Duration::from_secs(300))
+    })
+    .await;
+    assert_eq!(
+        app.post(
+            "/api/auth/send-otp",
+            json!({ "email": "ada@example.com" }),
+            None
+        )
+        .await
+        .status(),
+        200
+    );
+    let limited = app
+        .post(
+            "/api/auth/send-otp",
+            json!({ "email": "ada@example.com" }),
+            None,
+        )
+        .await;
+    let retry: u64 = limited.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=300).contains(&retry), "{retry}");
+    assert_eq!(
+        error_code(limited).await,
+        (StatusCode::TOO_MANY_REQUESTS, "rate_limited".to_string())
+    );
+}
+
+async fn send_answers_the_same_for_known_and_unknown_people(db: TestDb) {
+    let app = App::start(&db, |_| {}).await;
+    app.sign_in("known@example.com").await;
+    let known = app
+        .post(
+            "/api/auth/send-otp",
+            json!({ "email": "known@example.com" }),
+            None,
+        )
+        .await;
+    let unknown = app
+        .post(
+            "/api/auth/send-otp",
+            json!({ "email": "unknown@example.com" }),
+            None,
+        )
+        .await;
+    assert_eq!(known.status(), unknown.status());
+    assert_eq!(known.bytes().await.unwrap(), unknown.bytes().await.unwrap());
+}
+
+async fn forwarded_for_is_only_believed_from_trusted_proxies(db: TestDb) {
+    for (trusted, expect_limited) in [
+        (vec![], true),
+        (vec!["127.0.0.1/32".parse().unwrap()], false),
+    ] {
+        let app = App::start(&db, |c| {
+            c.rate_limits.send_per_ip = RateLimit::new(2, std::time::Duration::from_secs(300));
+            c.trusted_proxies = trusted;
+        })
+        .await;
+        let mut statuses = vec![];
+        for i in 0..3 {
+            let r = app
+                .http
+                .post(format!("{}/api/auth/send-otp", app.base))
+                .header("x-forwarded-for", format!("203.0.113.{i}"))
+                .json(&json!({ "email": format!("p{i}-{expect_limited}@example.com") }))
+                .send()
+                .await
+                .unwrap();
+            statuses.push(r.status().as_u16());
+        }
+        let expected = if expect_limited {
+            vec![200, 200, 429]
+        } else {
+            vec![200, 200, 200]
+        };
+        assert_eq!(statuses, expected, "trusted proxy: {}", !expect_limited);
+    }
+}
+
+async fn an_aged_session_gets_a_fresh_cookie(db: TestDb) {
+    let app = App::start(&db, |c| c.cookie_secure = false).await;
+    let cookie = app.sign_in("ada@example.com").await;
+    let sessions: Value = app
+        .get("/api/auth/sessions", Some(&cookie))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let id = sessions["sessions"][0]["id"].as_str().unwrap().to_string();
+    db.set_expiry(
+        "session",
+        "id",
+        &id,
+        chrono::Utc::now() + chrono::TimeDelta::days(3),
+    )
+    .await;
+    let s = app.get("/api/auth/session", Some(&cookie)).await;
+    let reissued = set_cookie(s.headers());
+    assert!(
+        reissued.starts_with(&cookie) && reissued.contains("Max-Age=2592000"),
+        "{reissued}"
+    );
+    assert!(
+        !reissued.contains("Secure"),
+        "cookie_secure = false for http://localhost"
+    );
+}
+
+both_backends!(
+    full_flow_send_verify_cookie_session_sign_out,
+    magic_links_over_http,
+    sms_codes_over_http,
+    a_failed_delivery_is_an_error_and_leaves_no_code,
+    bad_input_gets_a_clear_4xx_and_writes_nothing,
+    cross_site_requests_are_rejected,
+    rate_limits_answer_429_with_retry_after,
+    send_answers_the_same_for_known_and_unknown_people,
+    forwarded_for_is_only_believed_from_trusted_proxies,
+    an_aged_session_gets_a_fresh_cookie,
+);
