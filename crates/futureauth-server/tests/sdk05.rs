@@ -143,6 +143,20 @@ async fn futureauth_05_client_round_trip(backend: Backend) {
         .await
         .expect("verify magic link");
     assert_eq!(user.email.as_deref(), Some("link@example.com"));
+
+    // Clean up the SDK's database.
+    let name = auth
+        .pool()
+        .connect_options()
+        .get_database()
+        .unwrap_or_default()
+        .to_owned();
+    auth.pool().close().await;
+    let mut conn = sqlx::PgConnection::connect(&pg_base_url()).await.unwrap();
+    sqlx::query(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+        .execute(&mut conn)
+        .await
+        .unwrap();
 }
 
 backend_tests!(futureauth_05_client_round_trip);
