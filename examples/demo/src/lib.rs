@@ -87,8 +87,14 @@ impl DemoConfig {
     /// The session cookie is not `Secure`, because the demo is served over plain
     /// `http://127.0.0.1`, where browsers would not send a `Secure` cookie back.
     pub fn dev_sqlite(url: &str) -> Self {
+        Self::dev(DemoDatabase::Url(url.to_string()))
+    }
+
+    /// A development configuration over `database`, with a dev outbox and a non-`Secure`
+    /// cookie (see [`dev_sqlite`](Self::dev_sqlite)).
+    pub fn dev(database: DemoDatabase) -> Self {
         Self {
-            database: DemoDatabase::Url(url.to_string()),
+            database,
             delivery: DemoDelivery::DevOutbox(DevOutbox::new()),
             auth: dev_auth_config(),
         }

@@ -194,7 +194,12 @@ async function verifyMagicLink() {
     await api("/api/auth/verify-magic-link", { token });
     await showSignedIn();
   } catch (err) {
-    show("sign-in");
+    // A used or expired link does not sign anyone out: show whatever state we are in.
+    try {
+      await showSignedIn();
+    } catch (_) {
+      show("sign-in");
+    }
     showError(err);
   }
 }
