@@ -113,6 +113,15 @@ pub enum CliError {
     NothingMatched(String),
 }
 
+/// `{"project_id": "…", "secret_key": "…"}` exactly (with the spaces).
+fn key_json(project_id: &str, secret_key: &str) -> String {
+    format!(
+        "{{\"project_id\": {}, \"secret_key\": {}}}",
+        serde_json::Value::from(project_id),
+        serde_json::Value::from(secret_key)
+    )
+}
+
 /// Runs an admin command (anything but `serve`) against `store`, writing to `out`.
 pub async fn run_admin(
     command: &Command,
@@ -144,7 +153,7 @@ pub async fn run_admin(
                 writeln!(
                     out,
                     "{}",
-                    json!({"project_id": created.project.id, "secret_key": created.secret_key})
+                    key_json(&created.project.id, &created.secret_key)
                 )?;
             } else {
                 let p = &created.project;
@@ -199,7 +208,7 @@ pub async fn run_admin(
         Command::Key(KeyCommand::Rotate { project, json }) => {
             let key = projects::rotate_key(store, project).await?;
             if *json {
-                writeln!(out, "{}", json!({"project_id": project, "secret_key": key}))?;
+                writeln!(out, "{}", key_json(project, &key))?;
             } else {
                 writeln!(
                     out,

@@ -97,6 +97,12 @@ fn project_create_json_prints_exactly_the_id_and_key() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    let stdout = String::from_utf8(out.stdout.clone()).unwrap();
+    assert!(
+        stdout.starts_with("{\"project_id\": \"prj_")
+            && stdout.contains("\", \"secret_key\": \"vx_sec_"),
+        "{stdout}"
+    );
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON on stdout");
     let obj = v.as_object().unwrap();
     assert_eq!(obj.len(), 2);
