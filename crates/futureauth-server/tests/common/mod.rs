@@ -61,6 +61,28 @@ pub fn unique(prefix: &str) -> String {
     format!("{prefix}_{secs}_{n:016x}")
 }
 
+/// Removes SQLite files of test runs over an hour old from the temp dir.
+fn remove_stale_sqlite_files() {
+    let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        if !(name.starts_with("fa_server_test_") || name.starts_with("fa_bin_")) {
+            continue;
+        }
+        let old = e
+            .metadata()
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.elapsed().ok())
+            .is_some_and(|age| age > std::time::Duration::from_secs(3600));
+        if old {
+            let _ = std::fs::remove_file(e.path());
+        }
+    }
+}
+
 /// Drops test schemas / databases (named by [`unique`]) left by runs over an hour old.
 pub async fn drop_stale(conn: &mut sqlx::PgConnection) {
     let now = std::time::SystemTime::now()
@@ -115,6 +137,7 @@ impl TestDb {
     pub async fn new(backend: Backend) -> TestDb {
         match backend {
             Backend::Sqlite => {
+                remove_stale_sqlite_files();
                 let path = std::env::temp_dir().join(format!("{}.db", unique("fa_server_test")));
                 TestDb {
                     backend,
