@@ -117,10 +117,12 @@ impl DemoConfig {
     /// message that says how to fix them.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> anyhow::Result<Self> {
         let lookup = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
-        let database_url = lookup("DATABASE_URL").unwrap_or_else(|| DEFAULT_DATABASE_URL.to_string());
+        let database_url =
+            lookup("DATABASE_URL").unwrap_or_else(|| DEFAULT_DATABASE_URL.to_string());
         check_database_url(&database_url)?;
 
-        let mut auth = FutureAuthConfig::from_lookup(&lookup).context("invalid FUTUREAUTH_* setting")?;
+        let mut auth =
+            FutureAuthConfig::from_lookup(lookup).context("invalid FUTUREAUTH_* setting")?;
         if lookup("FUTUREAUTH_COOKIE_SECURE").is_none() {
             // Served over http://127.0.0.1: a Secure cookie would not come back.
             auth.cookie_secure = false;
@@ -128,7 +130,10 @@ impl DemoConfig {
         if lookup("FUTUREAUTH_PROJECT_NAME").is_none() {
             auth.project_name = DEFAULT_PROJECT_NAME.to_string();
         }
-        let delivery = match (lookup("FUTUREAUTH_SECRET_KEY"), lookup("FUTUREAUTH_API_URL")) {
+        let delivery = match (
+            lookup("FUTUREAUTH_SECRET_KEY"),
+            lookup("FUTUREAUTH_API_URL"),
+        ) {
             (Some(_), _) => DemoDelivery::FutureAuthServer,
             (None, Some(api_url)) => bail!(
                 "FUTUREAUTH_API_URL is set ({api_url}) but FUTUREAUTH_SECRET_KEY is not: set \
@@ -137,7 +142,11 @@ impl DemoConfig {
             ),
             (None, None) => DemoDelivery::DevOutbox(DevOutbox::new()),
         };
-        Ok(Self { database: DemoDatabase::Url(database_url), delivery, auth })
+        Ok(Self {
+            database: DemoDatabase::Url(database_url),
+            delivery,
+            auth,
+        })
     }
 }
 
@@ -200,7 +209,10 @@ pub async fn connect(url: &str) -> anyhow::Result<Database> {
             .connect(url)
             .await
             .with_context(|| {
-                format!("cannot connect to Postgres at {} (is it running? check DATABASE_URL)", redact(url))
+                format!(
+                    "cannot connect to Postgres at {} (is it running? check DATABASE_URL)",
+                    redact(url)
+                )
             })?;
         Ok(pool.into())
     }
@@ -262,8 +274,16 @@ pub async fn build_app(cfg: DemoConfig) -> anyhow::Result<Demo> {
     auth.ensure_tables()
         .await
         .context("cannot set up FutureAuth (configuration or database tables)")?;
-    let state = AppState { db, auth: Arc::new(auth), outbox: outbox.clone() };
-    Ok(Demo { router: router(state.clone()), state, outbox })
+    let state = AppState {
+        db,
+        auth: Arc::new(auth),
+        outbox: outbox.clone(),
+    };
+    Ok(Demo {
+        router: router(state.clone()),
+        state,
+        outbox,
+    })
 }
 
 /// The demo's routes over `state`.
@@ -283,7 +303,11 @@ pub fn router(state: AppState) -> Router {
 
 /// Serves `router` on `listener`, giving FutureAuth the client address for per-IP limits.
 pub async fn serve(router: Router, listener: tokio::net::TcpListener) -> std::io::Result<()> {
-    axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>()).await
+    axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .await
 }
 
 /// `GET /api/me`: the signed-in user (401 when signed out).
@@ -315,8 +339,14 @@ async fn demo_config(State(state): State<AppState>) -> Json<Value> {
 fn page_headers() -> [(HeaderName, HeaderValue); 5] {
     [
         (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
-        (header::REFERRER_POLICY, HeaderValue::from_static("no-referrer")),
-        (header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")),
+        (
+            header::REFERRER_POLICY,
+            HeaderValue::from_static("no-referrer"),
+        ),
+        (
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ),
         (header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY")),
         (
             header::CONTENT_SECURITY_POLICY,
@@ -369,7 +399,11 @@ async fn dev_outbox(State(state): State<AppState>, headers: HeaderMap) -> Respon
             "note": "development outbox: nothing is really sent",
             "messages": messages,
         });
-        return ([(header::CACHE_CONTROL, HeaderValue::from_static("no-store"))], Json(body)).into_response();
+        return (
+            [(header::CACHE_CONTROL, HeaderValue::from_static("no-store"))],
+            Json(body),
+        )
+            .into_response();
     }
     (page_headers(), Html(outbox_page(&messages))).into_response()
 }
@@ -379,11 +413,20 @@ fn outbox_page(messages: &[OutboxEntry]) -> String {
     for entry in messages {
         let m = &entry.message;
         let (kind, what) = match m.channel {
-            Channel::Email => ("Email code", format!("<code class=\"otp\">{}</code>", escape(&m.code))),
-            Channel::Sms => ("SMS code", format!("<code class=\"otp\">{}</code>", escape(&m.code))),
+            Channel::Email => (
+                "Email code",
+                format!("<code class=\"otp\">{}</code>", escape(&m.code)),
+            ),
+            Channel::Sms => (
+                "SMS code",
+                format!("<code class=\"otp\">{}</code>", escape(&m.code)),
+            ),
             Channel::MagicLink => {
                 let link = escape(m.link.as_deref().unwrap_or_default());
-                ("Magic link", format!("<a href=\"{link}\">Open sign-in link</a>"))
+                (
+                    "Magic link",
+                    format!("<a href=\"{link}\">Open sign-in link</a>"),
+                )
             }
         };
         rows.push_str(&format!(
@@ -446,7 +489,12 @@ mod tests {
     use super::*;
 
     fn env(pairs: &'static [(&'static str, &'static str)]) -> impl Fn(&str) -> Option<String> {
-        move |name| pairs.iter().find(|(k, _)| *k == name).map(|(_, v)| v.to_string())
+        move |name| {
+            pairs
+                .iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| v.to_string())
+        }
     }
 
     #[test]
@@ -476,11 +524,16 @@ mod tests {
     fn misconfigurations_explain_the_fix() {
         let err = DemoConfig::from_lookup(env(&[("FUTUREAUTH_API_URL", "http://x")])).unwrap_err();
         assert!(err.to_string().contains("FUTUREAUTH_SECRET_KEY"), "{err}");
-        let err = DemoConfig::from_lookup(env(&[("DATABASE_URL", "mysql://u:secret@h/db")])).unwrap_err();
+        let err =
+            DemoConfig::from_lookup(env(&[("DATABASE_URL", "mysql://u:secret@h/db")])).unwrap_err();
         assert!(err.to_string().contains("postgres://"), "{err}");
         assert!(!err.to_string().contains("secret"), "{err}");
-        let err = DemoConfig::from_lookup(env(&[("FUTUREAUTH_COOKIE_SECURE", "maybe")])).unwrap_err();
-        assert!(format!("{err:#}").contains("FUTUREAUTH_COOKIE_SECURE"), "{err:#}");
+        let err =
+            DemoConfig::from_lookup(env(&[("FUTUREAUTH_COOKIE_SECURE", "maybe")])).unwrap_err();
+        assert!(
+            format!("{err:#}").contains("FUTUREAUTH_COOKIE_SECURE"),
+            "{err:#}"
+        );
     }
 
     #[test]
@@ -492,6 +545,9 @@ mod tests {
 
     #[test]
     fn outbox_page_escapes() {
-        assert_eq!(escape("<a href=\"x\">&'"), "&lt;a href=&quot;x&quot;&gt;&amp;&#39;");
+        assert_eq!(
+            escape("<a href=\"x\">&'"),
+            "&lt;a href=&quot;x&quot;&gt;&amp;&#39;"
+        );
     }
 }

@@ -18,7 +18,9 @@ use tracing_subscriber::EnvFilter;
 #[tokio::main]
 async fn main() -> ExitCode {
     tracing_subscriber::fmt()
-        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))
+        .with_env_filter(
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+        )
         .init();
     match run().await {
         Ok(()) => ExitCode::SUCCESS,
@@ -39,7 +41,9 @@ async fn run() -> anyhow::Result<()> {
     };
     let cfg = DemoConfig::from_env()?;
     let delivery = match &cfg.delivery {
-        DemoDelivery::DevOutbox(_) => "dev outbox (nothing is really sent; codes are printed here)".to_string(),
+        DemoDelivery::DevOutbox(_) => {
+            "dev outbox (nothing is really sent; codes are printed here)".to_string()
+        }
         DemoDelivery::FutureAuthServer => format!("FutureAuth server at {}", cfg.auth.api_url),
     };
     let demo = build_app(cfg).await?;
@@ -60,7 +64,8 @@ async fn run() -> anyhow::Result<()> {
     };
     axum::serve(
         listener,
-        demo.router.into_make_service_with_connect_info::<SocketAddr>(),
+        demo.router
+            .into_make_service_with_connect_info::<SocketAddr>(),
     )
     .with_graceful_shutdown(shutdown)
     .await

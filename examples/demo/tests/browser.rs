@@ -27,7 +27,10 @@ struct TempDir(PathBuf);
 impl TempDir {
     fn new(tag: &str) -> Result<Self> {
         let nanos = SystemTime::now().duration_since(UNIX_EPOCH)?.as_nanos();
-        let dir = std::env::temp_dir().join(format!("futureauth-demo-{tag}-{}-{nanos}", std::process::id()));
+        let dir = std::env::temp_dir().join(format!(
+            "futureauth-demo-{tag}-{}-{nanos}",
+            std::process::id()
+        ));
         std::fs::create_dir_all(&dir)?;
         Ok(Self(dir))
     }
@@ -55,21 +58,28 @@ impl ChromeDriver {
                 );
             }
         }
-        let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?
+            .local_addr()?
+            .port();
         let log_file = std::fs::File::create(log)?;
         let child = Command::new(CHROMEDRIVER)
             .arg(format!("--port={port}"))
             .stdout(Stdio::null())
             .stderr(log_file)
             .spawn()
-            .with_context(|| format!("cannot start {CHROMEDRIVER} (apt-get install chromium chromium-driver)"))?;
+            .with_context(|| {
+                format!("cannot start {CHROMEDRIVER} (apt-get install chromium chromium-driver)")
+            })?;
         let mut driver = Self { child, port };
         let deadline = Instant::now() + WAIT;
         while TcpStream::connect(("127.0.0.1", port)).is_err() {
             if let Some(status) = driver.child.try_wait()? {
                 bail!("chromedriver exited with {status}; see {}", log.display());
             }
-            ensure!(Instant::now() < deadline, "chromedriver did not listen on port {port}");
+            ensure!(
+                Instant::now() < deadline,
+                "chromedriver did not listen on port {port}"
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
         Ok(driver)
@@ -122,7 +132,11 @@ async fn visible(c: &Client, css: &str) -> Result<Element> {
             }
         }
         if Instant::now() > deadline {
-            let url = c.current_url().await.map(|u| u.to_string()).unwrap_or_default();
+            let url = c
+                .current_url()
+                .await
+                .map(|u| u.to_string())
+                .unwrap_or_default();
             let error = text_of(c, "#error").await.unwrap_or_default();
             bail!("timed out waiting for {css} to be visible (at {url}, #error = {error:?})");
         }
@@ -143,7 +157,10 @@ async fn text_containing(c: &Client, css: &str, needle: &str) -> Result<String> 
                 }
             }
         }
-        ensure!(Instant::now() < deadline, "timed out waiting for {css} to contain {needle:?}; last text {last:?}");
+        ensure!(
+            Instant::now() < deadline,
+            "timed out waiting for {css} to contain {needle:?}; last text {last:?}"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
@@ -165,7 +182,11 @@ async fn click(c: &Client, css: &str) -> Result<()> {
 }
 
 /// Polls the outbox for a message to `destination` other than `previous`.
-async fn message_for(outbox: &DevOutbox, destination: &str, previous: Option<&Message>) -> Result<Message> {
+async fn message_for(
+    outbox: &DevOutbox,
+    destination: &str,
+    previous: Option<&Message>,
+) -> Result<Message> {
     let deadline = Instant::now() + WAIT;
     loop {
         if let Some(m) = outbox.latest_for(destination) {
@@ -173,7 +194,10 @@ async fn message_for(outbox: &DevOutbox, destination: &str, previous: Option<&Me
                 return Ok(m);
             }
         }
-        ensure!(Instant::now() < deadline, "no message to {destination} in the dev outbox");
+        ensure!(
+            Instant::now() < deadline,
+            "no message to {destination} in the dev outbox"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
@@ -195,7 +219,13 @@ async fn sign_out(c: &Client, base: &str) -> Result<()> {
     // A reload shows the sign-in form again: the session is gone.
     c.goto(base).await?;
     visible(c, "#sign-in").await?;
-    ensure!(!c.find(Locator::Css("#signed-in")).await?.is_displayed().await?, "still signed in after sign-out");
+    ensure!(
+        !c.find(Locator::Css("#signed-in"))
+            .await?
+            .is_displayed()
+            .await?,
+        "still signed in after sign-out"
+    );
     Ok(())
 }
 
@@ -218,11 +248,18 @@ async fn email_code(c: &Client, base: &str, outbox: &DevOutbox) -> Result<()> {
     visible(c, "#code-screen").await?;
     text_containing(c, "#code-destination", "Ada@Example.com").await?;
     text_containing(c, "#countdown", "You can resend in").await?;
-    ensure!(!visible(c, "#resend").await?.is_enabled().await?, "Resend must wait for the countdown");
+    ensure!(
+        !visible(c, "#resend").await?.is_enabled().await?,
+        "Resend must wait for the countdown"
+    );
     let message = message_for(outbox, "ada@example.com", None).await?;
 
     // A wrong code shows the error and keeps the code screen.
-    let wrong = if message.code == "zzzzzz" { "yyyyyy" } else { "zzzzzz" };
+    let wrong = if message.code == "zzzzzz" {
+        "yyyyyy"
+    } else {
+        "zzzzzz"
+    };
     fill(c, "#code", wrong).await?;
     click(c, "#verify-code").await?;
     text_containing(c, "#error", "That code is wrong").await?;
@@ -231,7 +268,10 @@ async fn email_code(c: &Client, base: &str, outbox: &DevOutbox) -> Result<()> {
     fill(c, "#code", &message.code).await?;
     click(c, "#verify-code").await?;
     assert_signed_in(c, "#user-email", "ada@example.com").await?;
-    ensure!(!c.find(Locator::Css("#error")).await?.is_displayed().await?, "error still shown after sign-in");
+    ensure!(
+        !c.find(Locator::Css("#error")).await?.is_displayed().await?,
+        "error still shown after sign-in"
+    );
 
     let dir = artifacts_dir();
     std::fs::create_dir_all(&dir)?;
@@ -278,18 +318,33 @@ async fn magic_link(c: &Client, base: &str, outbox: &DevOutbox) -> Result<()> {
     visible(c, "#magic-sent").await?;
     text_containing(c, "#magic-destination", "grace@example.com").await?;
     let message = message_for(outbox, "grace@example.com", None).await?;
-    let link = message.link.ok_or_else(|| anyhow!("magic-link message without a link"))?;
-    ensure!(link.starts_with(&format!("{base}/auth/verify?token=")), "unexpected link {link}");
+    let link = message
+        .link
+        .ok_or_else(|| anyhow!("magic-link message without a link"))?;
+    ensure!(
+        link.starts_with(&format!("{base}/auth/verify?token=")),
+        "unexpected link {link}"
+    );
 
     // A mail scanner fetching the link (GET, no script) must not use it up.
     let scanned = reqwest::get(&link).await?;
-    ensure!(scanned.status().is_success(), "GET {link}: {}", scanned.status());
-    ensure!(scanned.headers().get("set-cookie").is_none(), "GET of the link set a cookie");
+    ensure!(
+        scanned.status().is_success(),
+        "GET {link}: {}",
+        scanned.status()
+    );
+    ensure!(
+        scanned.headers().get("set-cookie").is_none(),
+        "GET of the link set a cookie"
+    );
 
     c.goto(&link).await?;
     assert_signed_in(c, "#user-email", "grace@example.com").await?;
     let url = c.current_url().await?;
-    ensure!(url.path() == "/" && url.query().is_none(), "token left in the address bar: {url}");
+    ensure!(
+        url.path() == "/" && url.query().is_none(),
+        "token left in the address bar: {url}"
+    );
     c.refresh().await?;
     assert_signed_in(c, "#user-email", "grace@example.com").await?;
 
@@ -302,9 +357,15 @@ async fn magic_link(c: &Client, base: &str, outbox: &DevOutbox) -> Result<()> {
 }
 
 async fn scenarios(c: &Client, base: &str, outbox: &DevOutbox) -> Result<()> {
-    email_code(c, base, outbox).await.context("scenario: email code")?;
-    phone_code(c, base, outbox).await.context("scenario: phone code")?;
-    magic_link(c, base, outbox).await.context("scenario: magic link")?;
+    email_code(c, base, outbox)
+        .await
+        .context("scenario: email code")?;
+    phone_code(c, base, outbox)
+        .await
+        .context("scenario: phone code")?;
+    magic_link(c, base, outbox)
+        .await
+        .context("scenario: magic link")?;
     Ok(())
 }
 
@@ -312,7 +373,10 @@ async fn scenarios(c: &Client, base: &str, outbox: &DevOutbox) -> Result<()> {
 async fn sign_in_in_a_real_browser() -> Result<()> {
     let tmp = TempDir::new("browser")?;
     let outbox = DevOutbox::quiet();
-    let mut cfg = DemoConfig::dev_sqlite(&format!("sqlite://{}?mode=rwc", tmp.0.join("demo.db").display()));
+    let mut cfg = DemoConfig::dev_sqlite(&format!(
+        "sqlite://{}?mode=rwc",
+        tmp.0.join("demo.db").display()
+    ));
     cfg.delivery = DemoDelivery::DevOutbox(outbox.clone());
     let demo = build_app(cfg).await?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;

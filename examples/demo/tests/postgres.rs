@@ -21,14 +21,23 @@ async fn flow(base: &str, outbox: &DevOutbox, pool: &PgPool) -> Result<()> {
     let http = reqwest::Client::builder().cookie_store(true).build()?;
 
     let me = http.get(format!("{base}/api/me")).send().await?;
-    ensure!(me.status() == StatusCode::UNAUTHORIZED, "/api/me before sign-in: {}", me.status());
+    ensure!(
+        me.status() == StatusCode::UNAUTHORIZED,
+        "/api/me before sign-in: {}",
+        me.status()
+    );
 
     let sent = http
         .post(format!("{base}/api/auth/send-otp"))
         .json(&json!({ "email": "Linus@Example.org" }))
         .send()
         .await?;
-    ensure!(sent.status() == StatusCode::OK, "send-otp: {} {}", sent.status(), sent.text().await?);
+    ensure!(
+        sent.status() == StatusCode::OK,
+        "send-otp: {} {}",
+        sent.status(),
+        sent.text().await?
+    );
     let code = outbox
         .latest_for("linus@example.org")
         .context("no code in the dev outbox")?
@@ -39,25 +48,45 @@ async fn flow(base: &str, outbox: &DevOutbox, pool: &PgPool) -> Result<()> {
         .json(&json!({ "email": "linus@example.org", "code": if code == "000000" { "111111" } else { "000000" } }))
         .send()
         .await?;
-    ensure!(wrong.status() == StatusCode::BAD_REQUEST, "wrong code: {}", wrong.status());
+    ensure!(
+        wrong.status() == StatusCode::BAD_REQUEST,
+        "wrong code: {}",
+        wrong.status()
+    );
     let body: Value = wrong.json().await?;
-    ensure!(body["error"]["code"] == "invalid_code", "wrong code answer {body}");
+    ensure!(
+        body["error"]["code"] == "invalid_code",
+        "wrong code answer {body}"
+    );
 
     let verified = http
         .post(format!("{base}/api/auth/verify-otp"))
         .json(&json!({ "email": "linus@example.org", "code": code }))
         .send()
         .await?;
-    ensure!(verified.status() == StatusCode::OK, "verify-otp: {}", verified.status());
+    ensure!(
+        verified.status() == StatusCode::OK,
+        "verify-otp: {}",
+        verified.status()
+    );
     let cookie = verified
         .headers()
         .get("set-cookie")
         .context("no session cookie")?
         .to_str()?
         .to_string();
-    ensure!(cookie.contains("HttpOnly") && !cookie.contains("Secure"), "cookie flags: {cookie}");
+    ensure!(
+        cookie.contains("HttpOnly") && !cookie.contains("Secure"),
+        "cookie flags: {cookie}"
+    );
 
-    let me: Value = http.get(format!("{base}/api/me")).send().await?.error_for_status()?.json().await?;
+    let me: Value = http
+        .get(format!("{base}/api/me"))
+        .send()
+        .await?
+        .error_for_status()?
+        .json()
+        .await?;
     ensure!(me["user"]["email"] == "linus@example.org", "/api/me: {me}");
     let sessions: Value = http
         .get(format!("{base}/api/auth/sessions"))
@@ -66,14 +95,22 @@ async fn flow(base: &str, outbox: &DevOutbox, pool: &PgPool) -> Result<()> {
         .error_for_status()?
         .json()
         .await?;
-    ensure!(sessions["sessions"][0]["current"] == true, "sessions: {sessions}");
+    ensure!(
+        sessions["sessions"][0]["current"] == true,
+        "sessions: {sessions}"
+    );
 
     // The tables live in the test's own schema.
-    let users: i64 = sqlx::query_scalar("SELECT count(*) FROM \"user\"").fetch_one(pool).await?;
+    let users: i64 = sqlx::query_scalar("SELECT count(*) FROM \"user\"")
+        .fetch_one(pool)
+        .await?;
     ensure!(users == 1, "expected 1 user in the schema, found {users}");
 
     // The magic-link page never signs in on GET.
-    let page = http.get(format!("{base}/auth/verify?token=abc")).send().await?;
+    let page = http
+        .get(format!("{base}/auth/verify?token=abc"))
+        .send()
+        .await?;
     ensure!(page.status() == StatusCode::OK && page.headers().get("set-cookie").is_none());
     ensure!(page.text().await?.contains("app.js"));
 
@@ -92,14 +129,25 @@ async fn flow(base: &str, outbox: &DevOutbox, pool: &PgPool) -> Result<()> {
         ensure!(r.status() == StatusCode::OK, "send-otp: {}", r.status());
     }
     let limited = limited.context("sending never hit the rate limit")?;
-    ensure!(limited.headers().get("retry-after").is_some(), "429 without Retry-After");
+    ensure!(
+        limited.headers().get("retry-after").is_some(),
+        "429 without Retry-After"
+    );
     let body: Value = limited.json().await?;
     ensure!(body["error"]["code"] == "rate_limited", "429 body {body}");
 
-    let out = http.post(format!("{base}/api/auth/sign-out")).json(&json!({})).send().await?;
+    let out = http
+        .post(format!("{base}/api/auth/sign-out"))
+        .json(&json!({}))
+        .send()
+        .await?;
     ensure!(out.status() == StatusCode::OK, "sign-out: {}", out.status());
     let me = http.get(format!("{base}/api/me")).send().await?;
-    ensure!(me.status() == StatusCode::UNAUTHORIZED, "/api/me after sign-out: {}", me.status());
+    ensure!(
+        me.status() == StatusCode::UNAUTHORIZED,
+        "/api/me after sign-out: {}",
+        me.status()
+    );
     Ok(())
 }
 
@@ -114,13 +162,20 @@ async fn email_code_flow_on_postgres() -> Result<()> {
         .acquire_timeout(Duration::from_secs(5))
         .connect(&url)
         .await
-        .with_context(|| format!("Postgres is unreachable at {url}: start it or set DATABASE_URL"))?;
+        .with_context(|| {
+            format!("Postgres is unreachable at {url}: start it or set DATABASE_URL")
+        })?;
     let nanos = SystemTime::now().duration_since(UNIX_EPOCH)?.as_nanos();
     let schema = format!("demo_{:x}_{}", nanos, std::process::id());
-    sqlx::query(&format!("CREATE SCHEMA {schema}")).execute(&admin).await?;
+    sqlx::query(&format!("CREATE SCHEMA {schema}"))
+        .execute(&admin)
+        .await?;
 
     let options = PgConnectOptions::from_str(&url)?.options([("search_path", schema.as_str())]);
-    let pool = PgPoolOptions::new().max_connections(4).connect_with(options).await?;
+    let pool = PgPoolOptions::new()
+        .max_connections(4)
+        .connect_with(options)
+        .await?;
     let outbox = DevOutbox::quiet();
     let mut cfg = DemoConfig::dev(DemoDatabase::Pool(pool.clone().into()));
     cfg.delivery = DemoDelivery::DevOutbox(outbox.clone());
@@ -136,6 +191,8 @@ async fn email_code_flow_on_postgres() -> Result<()> {
     .await;
 
     pool.close().await;
-    sqlx::query(&format!("DROP SCHEMA {schema} CASCADE")).execute(&admin).await?;
+    sqlx::query(&format!("DROP SCHEMA {schema} CASCADE"))
+        .execute(&admin)
+        .await?;
     outcome
 }
