@@ -14,12 +14,15 @@ use anyhow::{anyhow, bail, ensure, Context, Result};
 use fantoccini::elements::Element;
 use fantoccini::{Client, ClientBuilder, Locator};
 use futureauth::delivery::{DevOutbox, Message};
+use futureauth::RateLimit;
 use futureauth_demo::{build_app, serve, DemoConfig, DemoDelivery};
 use serde_json::json;
 
 const CHROMIUM: &str = "/usr/bin/chromium";
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 const WAIT: Duration = Duration::from_secs(15);
+/// Codes one address may get per window in this test (lowered to reach the limit quickly).
+const SEND_LIMIT: u32 = 3;
 
 /// A directory removed on drop.
 struct TempDir(PathBuf);
@@ -233,10 +236,22 @@ fn artifacts_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/artifacts")
 }
 
+/// Saves a screenshot as `target/artifacts/<name>` (workspace root).
+async fn screenshot(c: &Client, name: &str) -> Result<()> {
+    let dir = artifacts_dir();
+    std::fs::create_dir_all(&dir)?;
+    let png = c.screenshot().await?;
+    let path = dir.join(name);
+    std::fs::write(&path, png).with_context(|| format!("cannot write {}", path.display()))?;
+    eprintln!("screenshot: {}", path.display());
+    Ok(())
+}
+
 async fn email_code(c: &Client, base: &str, outbox: &DevOutbox) -> Result<()> {
     c.goto(base).await?;
     visible(c, "#sign-in").await?;
-    visible(c, "#dev-banner").await?;
+    text_containing(c, "#dev-banner", "nothing is really sent").await?;
+    screenshot(c, "demo-sign-in.png").await?;
 
     // A malformed address is explained.
     fill(c, "#email", "not-an-email").await?;
@@ -264,6 +279,7 @@ async fn email_code(c: &Client, base: &str, outbox: &DevOutbox) -> Result<()> {
     click(c, "#verify-code").await?;
     text_containing(c, "#error", "That code is wrong").await?;
     visible(c, "#code-screen").await?;
+    screenshot(c, "demo-wrong-code.png").await?;
 
     fill(c, "#code", &message.code).await?;
     click(c, "#verify-code").await?;
@@ -273,12 +289,7 @@ async fn email_code(c: &Client, base: &str, outbox: &DevOutbox) -> Result<()> {
         "error still shown after sign-in"
     );
 
-    let dir = artifacts_dir();
-    std::fs::create_dir_all(&dir)?;
-    let png = c.screenshot().await?;
-    let path = dir.join("demo-signed-in.png");
-    std::fs::write(&path, png).with_context(|| format!("cannot write {}", path.display()))?;
-    eprintln!("screenshot: {}", path.display());
+    screenshot(c, "demo-signed-in.png").await?;
 
     // A reload keeps the session (cookie).
     c.refresh().await?;
@@ -356,6 +367,35 @@ async fn magic_link(c: &Client, base: &str, outbox: &DevOutbox) -> Result<()> {
     sign_out(c, base).await
 }
 
+/// The dev outbox page lists what was "sent" and says that nothing really was.
+async fn outbox_page(c: &Client, base: &str) -> Result<()> {
+    c.goto(&format!("{base}/dev/outbox")).await?;
+    text_containing(c, "#dev-banner", "Nothing is really").await?;
+    text_containing(c, "#outbox", "grace@example.com").await?;
+    text_containing(c, "#outbox", "+15551234567").await?;
+    Ok(())
+}
+
+/// Too many sends to one address: the page says how long to wait (from `Retry-After`).
+async fn rate_limited(c: &Client, base: &str) -> Result<()> {
+    c.goto(base).await?;
+    for _ in 0..SEND_LIMIT {
+        fill(c, "#email", "busy@example.com").await?;
+        click(c, "#send-email-code").await?;
+        visible(c, "#code-screen").await?;
+        click(c, "#back").await?;
+    }
+    fill(c, "#email", "busy@example.com").await?;
+    click(c, "#send-email-code").await?;
+    let text = text_containing(c, "#error", "Too many attempts. Please wait").await?;
+    ensure!(
+        text.contains("minutes") || text.contains("seconds"),
+        "no wait time in {text:?}"
+    );
+    visible(c, "#sign-in").await?;
+    Ok(())
+}
+
 async fn scenarios(c: &Client, base: &str, outbox: &DevOutbox) -> Result<()> {
     email_code(c, base, outbox)
         .await
@@ -366,6 +406,12 @@ async fn scenarios(c: &Client, base: &str, outbox: &DevOutbox) -> Result<()> {
     magic_link(c, base, outbox)
         .await
         .context("scenario: magic link")?;
+    outbox_page(c, base)
+        .await
+        .context("scenario: dev outbox page")?;
+    rate_limited(c, base)
+        .await
+        .context("scenario: rate limited")?;
     Ok(())
 }
 
@@ -378,6 +424,7 @@ async fn sign_in_in_a_real_browser() -> Result<()> {
         tmp.0.join("demo.db").display()
     ));
     cfg.delivery = DemoDelivery::DevOutbox(outbox.clone());
+    cfg.auth.rate_limits.send_per_identifier = RateLimit::new(SEND_LIMIT, Duration::from_secs(900));
     let demo = build_app(cfg).await?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let base = format!("http://{}", listener.local_addr()?);
