@@ -44,11 +44,12 @@ async fn me(auth: AuthSession) -> Json<Value> {
 }
 
 async fn baseline(State(state): State<AppState>) -> Json<Value> {
-    let (id, email): (String, Option<String>) = sqlx::query_as("SELECT id, email FROM \"user\" WHERE id = $1")
-        .bind(&state.user_id)
-        .fetch_one(&state.db)
-        .await
-        .unwrap_or_default();
+    let (id, email): (String, Option<String>) =
+        sqlx::query_as("SELECT id, email FROM \"user\" WHERE id = $1")
+            .bind(&state.user_id)
+            .fetch_one(&state.db)
+            .await
+            .unwrap_or_default();
     Json(json!({ "id": id, "email": email }))
 }
 
@@ -57,10 +58,20 @@ async fn rate(client: &reqwest::Client, url: &str, cookie: &str) -> f64 {
     let deadline = Instant::now() + ROUND;
     let workers: Vec<_> = (0..CLIENTS)
         .map(|_| {
-            let (client, url, cookie, done) = (client.clone(), url.to_string(), cookie.to_string(), done.clone());
+            let (client, url, cookie, done) = (
+                client.clone(),
+                url.to_string(),
+                cookie.to_string(),
+                done.clone(),
+            );
             tokio::spawn(async move {
                 while Instant::now() < deadline {
-                    let r = client.get(&url).header("cookie", &cookie).send().await.expect("request");
+                    let r = client
+                        .get(&url)
+                        .header("cookie", &cookie)
+                        .send()
+                        .await
+                        .expect("request");
                     assert_eq!(r.status(), 200);
                     r.bytes().await.expect("body");
                     done.fetch_add(1, Ordering::Relaxed);
@@ -76,10 +87,14 @@ async fn rate(client: &reqwest::Client, url: &str, cookie: &str) -> f64 {
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
-    let url = std::env::var("DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+    let url = std::env::var("DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
     let schema = format!("fa_bench_{}", std::process::id());
     let admin = PgPool::connect(&url).await.expect("Postgres");
-    sqlx::query(&format!("CREATE SCHEMA {schema}")).execute(&admin).await.expect("schema");
+    sqlx::query(&format!("CREATE SCHEMA {schema}"))
+        .execute(&admin)
+        .await
+        .expect("schema");
     let options: PgConnectOptions = url.parse().expect("DATABASE_URL");
     let db = sqlx::postgres::PgPoolOptions::new()
         .max_connections(10)
@@ -88,33 +103,58 @@ async fn main() {
         .expect("pool");
 
     let outbox = DevOutbox::quiet();
-    let config = FutureAuthConfig { cookie_secure: false, ..Default::default() };
+    let config = FutureAuthConfig {
+        cookie_secure: false,
+        ..Default::default()
+    };
     let auth = FutureAuth::new(db.clone(), config).with_delivery(outbox.clone());
     auth.ensure_tables().await.expect("tables");
-    auth.send_otp(OtpChannel::Email, "bench@example.com").await.expect("send");
+    auth.send_otp(OtpChannel::Email, "bench@example.com")
+        .await
+        .expect("send");
     let code = outbox.latest_for("bench@example.com").expect("code").code;
-    let (user, session) = auth.verify_otp("bench@example.com", &code, None, None).await.expect("verify");
+    let (user, session) = auth
+        .verify_otp("bench@example.com", &code, None, None)
+        .await
+        .expect("verify");
     let cookie = format!("futureauth_session={}", session.token);
 
-    let state = AppState { db: db.clone(), auth: Arc::new(auth), user_id: user.id };
+    let state = AppState {
+        db: db.clone(),
+        auth: Arc::new(auth),
+        user_id: user.id,
+    };
     let app = Router::new()
         .merge(auth_router(state.auth.clone()))
         .route("/api/me", get(me))
         .route("/baseline", get(baseline))
         .with_state(state);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
     let base = format!("http://{}", listener.local_addr().expect("addr"));
     tokio::spawn(async move {
-        axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>()).await.expect("serve");
+        axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .await
+        .expect("serve");
     });
 
-    let client = reqwest::Client::builder().pool_max_idle_per_host(CLIENTS).build().expect("client");
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(CLIENTS)
+        .build()
+        .expect("client");
     // Warm up both paths (connections, statement caches).
     rate(&client, &format!("{base}/baseline"), &cookie).await;
     rate(&client, &format!("{base}/api/me"), &cookie).await;
 
     let (mut base_total, mut me_total) = (0.0, 0.0);
-    println!("{:>5}  {:>16}  {:>16}  {:>6}", "round", "baseline req/s", "/api/me req/s", "ratio");
+    println!(
+        "{:>5}  {:>16}  {:>16}  {:>6}",
+        "round", "baseline req/s", "/api/me req/s", "ratio"
+    );
     for round in 1..=ROUNDS {
         let b = rate(&client, &format!("{base}/baseline"), &cookie).await;
         let m = rate(&client, &format!("{base}/api/me"), &cookie).await;
@@ -130,5 +170,8 @@ async fn main() {
     );
 
     db.close().await;
-    sqlx::query(&format!("DROP SCHEMA {schema} CASCADE")).execute(&admin).await.expect("drop");
+    sqlx::query(&format!("DROP SCHEMA {schema} CASCADE"))
+        .execute(&admin)
+        .await
+        .expect("drop");
 }
