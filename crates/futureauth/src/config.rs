@@ -133,7 +133,9 @@ impl FutureAuthConfig {
     }
 
     /// Like [`from_env`](Self::from_env), reading variables through `lookup`.
+    /// Empty variables count as unset.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self> {
+        let lookup = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
         let mut config = Self::default();
         if let Some(v) = lookup("FUTUREAUTH_API_URL") {
             config.api_url = v;
@@ -334,6 +336,15 @@ mod tests {
         );
         assert!(
             FutureAuthConfig::from_lookup(env(&[("FUTUREAUTH_TRUSTED_PROXIES", "proxy")])).is_err()
+        );
+        let empty = FutureAuthConfig::from_lookup(env(&[
+            ("FUTUREAUTH_COOKIE_SECURE", ""),
+            ("FUTUREAUTH_API_URL", " "),
+        ]));
+        assert_eq!(
+            empty.unwrap().api_url,
+            DEFAULT_API_URL,
+            "empty variables count as unset"
         );
     }
 
