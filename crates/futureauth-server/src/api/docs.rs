@@ -65,18 +65,7 @@ pub async fn llms_txt() -> impl IntoResponse {
 
 /// Escapes text for HTML.
 pub fn escape_html(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
+    html_escape::encode_safe(s).into_owned()
 }
 
 /// `GET /docs`: the operations of the OpenAPI document as a self-contained page (no external assets).
