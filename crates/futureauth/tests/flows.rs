@@ -636,6 +636,27 @@ async fn ensure_tables_is_idempotent(db: TestDb) {
     assert!(auth.get_session(&session.token).await.unwrap().is_some());
 }
 
+async fn ensure_tables_runs_from_several_instances_at_once(db: TestDb) {
+    // Several app instances starting together on a fresh database.
+    let auths: Vec<_> = futures::future::join_all((0..4).map(|_| {
+        let db = db.clone();
+        async move {
+            match &db {
+                TestDb::Postgres { pool, .. } => {
+                    futureauth::FutureAuth::new(pool.clone(), config())
+                }
+                TestDb::Sqlite { pool, .. } => futureauth::FutureAuth::new(pool.clone(), config()),
+            }
+        }
+    }))
+    .await;
+    let results = futures::future::join_all(auths.iter().map(|a| a.ensure_tables())).await;
+    for r in results {
+        r.unwrap();
+    }
+    assert_eq!(db.count("session").await, 0);
+}
+
 async fn cleanup_removes_expired_rows(db: TestDb) {
     let (auth, _) = db.auth(config()).await;
     auth.send_otp(OtpChannel::Email, EMAIL).await.unwrap();
@@ -678,6 +699,7 @@ both_backends!(
     expired_and_revoked_sessions_never_authenticate,
     users_can_be_looked_up_and_updated,
     ensure_tables_is_idempotent,
+    ensure_tables_runs_from_several_instances_at_once,
     cleanup_removes_expired_rows,
 );
 
