@@ -137,13 +137,67 @@ function startCountdown(buttonId, labelId, secs) {
 /** What the code screen is for: `{ kind: "email" | "phone", value }`. */
 let pending = null;
 
-async function sendCode(kind, value) {
-  await api("/api/auth/send-otp", { [kind]: value });
+// The code screen survives a reload: the destination, the channel and when the code was
+// sent are kept in sessionStorage (this tab only, gone when it closes). Never the code.
+const PENDING_KEY = "futureauth-demo.pending-code";
+
+function rememberPending(kind, value, sentAt) {
+  try {
+    sessionStorage.setItem(PENDING_KEY, JSON.stringify({ kind, value, sentAt }));
+  } catch (_) {
+    // Storage is off (private mode, quota): a reload goes back to the sign-in form.
+  }
+}
+
+function forgetPending() {
+  pending = null;
+  try {
+    sessionStorage.removeItem(PENDING_KEY);
+  } catch (_) {
+    // Nothing was stored.
+  }
+}
+
+/** The remembered code screen, or null when there is none (or it is malformed). */
+function recallPending() {
+  try {
+    const saved = JSON.parse(sessionStorage.getItem(PENDING_KEY) || "null");
+    if (saved && (saved.kind === "email" || saved.kind === "phone")
+      && typeof saved.value === "string" && saved.value !== "") {
+      return { kind: saved.kind, value: saved.value, sentAt: Number(saved.sentAt) || 0 };
+    }
+  } catch (_) {
+    // Fall through: forget whatever is there.
+  }
+  forgetPending();
+  return null;
+}
+
+/** Shows the code screen for `kind`/`value`; the resend countdown runs from `sentAt` (ms). */
+function showCodeScreen(kind, value, sentAt) {
   pending = { kind, value };
   $("code-destination").textContent = value;
   $("code").value = "";
   show("code-screen");
-  startCountdown("resend", "countdown", RESEND_SECONDS);
+  const elapsed = Math.max(0, Math.floor((Date.now() - sentAt) / 1000));
+  startCountdown("resend", "countdown", Math.max(0, RESEND_SECONDS - elapsed));
+}
+
+async function sendCode(kind, value) {
+  await api("/api/auth/send-otp", { [kind]: value });
+  const sentAt = Date.now();
+  rememberPending(kind, value, sentAt);
+  showCodeScreen(kind, value, sentAt);
+}
+
+/** Back from the code screen to the form, with the address filled in to correct it. */
+function leaveCodeScreen() {
+  const input = pending && pending.kind === "phone" ? "phone" : "email";
+  if (pending) $(input).value = pending.value;
+  forgetPending();
+  clearMessages();
+  show("sign-in");
+  $(input).focus();
 }
 
 function onSendFailed(err, buttonId, labelId) {
@@ -225,7 +279,9 @@ function formatDate(iso) {
 function renderSessions(sessions) {
   const list = $("sessions");
   list.replaceChildren();
-  for (const s of sessions) {
+  // This device first, then the others as the server lists them.
+  const ordered = sessions.filter((s) => s.current).concat(sessions.filter((s) => !s.current));
+  for (const s of ordered) {
     const item = document.createElement("li");
     item.dataset.sessionId = s.id;
     if (s.current) item.classList.add("current");
@@ -273,11 +329,12 @@ async function showSignedIn() {
   $("user-phone").textContent = me.user.phone_number || "\u2014";
   $("user-id").textContent = me.user.id;
   renderSessions(sessions);
+  forgetPending();
   show("signed-in");
 }
 
 function signedOut(message) {
-  pending = null;
+  forgetPending();
   show("sign-in");
   showNotice(message);
 }
@@ -312,6 +369,10 @@ function wire() {
     try { await verifyCode(); }
     catch (err) {
       showError(err);
+      // This code is dead: the message says to resend, so let that happen now.
+      if (err.code === "too_many_attempts" || err.code === "code_expired") {
+        startCountdown("resend", "countdown", 0);
+      }
       $("code").select();
     }
   });
@@ -339,12 +400,11 @@ function wire() {
       onSendFailed(err, "resend-link", "link-countdown");
     }
   });
-  for (const id of ["back", "back-link"]) {
-    $(id).addEventListener("click", () => {
-      clearMessages();
-      show("sign-in");
-    });
-  }
+  $("back").addEventListener("click", leaveCodeScreen);
+  $("back-link").addEventListener("click", () => {
+    clearMessages();
+    show("sign-in");
+  });
   $("sign-out").addEventListener("click", () => busy($("sign-out"), async () => {
     try {
       await api("/api/auth/sign-out", {});
@@ -375,7 +435,13 @@ async function start() {
   try {
     await showSignedIn();
   } catch (err) {
-    show("sign-in");
+    // Reloaded while waiting for a code: back to the code screen for the same address.
+    const saved = recallPending();
+    if (saved) {
+      showCodeScreen(saved.kind, saved.value, saved.sentAt);
+    } else {
+      show("sign-in");
+    }
     if (err.code !== "unauthorized") showError(err);
   }
 }

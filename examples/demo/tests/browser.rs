@@ -8,21 +8,45 @@
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::str::FromStr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{anyhow, bail, ensure, Context, Result};
+use axum::extract::Request;
+use axum::middleware::{self, Next};
 use fantoccini::elements::Element;
 use fantoccini::{Client, ClientBuilder, Locator};
 use futureauth::delivery::{DevOutbox, Message};
+use futureauth::sqlx::sqlite::{SqliteConnectOptions, SqlitePool, SqlitePoolOptions};
 use futureauth::RateLimit;
 use futureauth_demo::{build_app, serve, DemoConfig, DemoDelivery};
-use serde_json::json;
+use reqwest::StatusCode;
+use serde_json::{json, Value};
 
 const CHROMIUM: &str = "/usr/bin/chromium";
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 const WAIT: Duration = Duration::from_secs(15);
 /// Codes one address may get per window in this test (lowered to reach the limit quickly).
 const SEND_LIMIT: u32 = 3;
+/// Wrong guesses a code survives: the SDK's default `max_otp_attempts`, which this test keeps.
+const MAX_ATTEMPTS: usize = 5;
+/// Where the front end keeps the pending code screen across reloads.
+const PENDING_KEY: &str = "futureauth-demo.pending-code";
+/// What the front end says when a code has had too many wrong guesses.
+const TOO_MANY_TRIES: &str = "Too many wrong tries for this code";
+
+/// What the scenarios share: the browser, the app and what the test can see of it.
+struct Env {
+    c: Client,
+    base: String,
+    outbox: DevOutbox,
+    /// A second connection to the demo's SQLite file, to age codes.
+    db: SqlitePool,
+    /// How many `POST /api/auth/verify-otp` the app has answered so far.
+    verifies: Arc<AtomicUsize>,
+}
 
 /// A directory removed on drop.
 struct TempDir(PathBuf);
@@ -182,6 +206,87 @@ async fn fill(c: &Client, css: &str, value: &str) -> Result<()> {
 async fn click(c: &Client, css: &str) -> Result<()> {
     visible(c, css).await?.click().await?;
     Ok(())
+}
+
+async fn displayed(c: &Client, css: &str) -> Result<bool> {
+    Ok(c.find(Locator::Css(css)).await?.is_displayed().await?)
+}
+
+/// Polls until the button `css` is displayed and enabled.
+async fn enabled(c: &Client, css: &str) -> Result<Element> {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let button = visible(c, css).await?;
+        if button.is_enabled().await.unwrap_or(false) {
+            return Ok(button);
+        }
+        ensure!(
+            Instant::now() < deadline,
+            "timed out waiting for {css} to be enabled"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Polls until exactly `n` elements match `css`.
+async fn count_of(c: &Client, css: &str, n: usize) -> Result<()> {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let found = c.find_all(Locator::Css(css)).await?.len();
+        if found == n {
+            return Ok(());
+        }
+        ensure!(
+            Instant::now() < deadline,
+            "timed out waiting for {n} matches of {css}; found {found}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Types `code` on the code screen and presses Verify; returns once the app has answered
+/// that request, so that the message shown next is about this code, not the one before.
+async fn submit_code(env: &Env, code: &str) -> Result<()> {
+    let c = &env.c;
+    let before = env.verifies.load(Ordering::SeqCst);
+    fill(c, "#code", code).await?;
+    enabled(c, "#verify-code").await?.click().await?;
+    let deadline = Instant::now() + WAIT;
+    while env.verifies.load(Ordering::SeqCst) == before {
+        ensure!(
+            Instant::now() < deadline,
+            "the app never answered the code {code:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    Ok(())
+}
+
+/// Everything in the page's `sessionStorage` and `localStorage`, as JSON text.
+async fn web_storage(c: &Client) -> Result<String> {
+    let dump = c
+        .execute(
+            "const dump = (s) => { const o = {}; \
+               for (let i = 0; i < s.length; i++) o[s.key(i)] = s.getItem(s.key(i)); \
+               return o; }; \
+             return JSON.stringify({ session: dump(sessionStorage), local: dump(localStorage) });",
+            vec![],
+        )
+        .await?;
+    dump.as_str()
+        .map(str::to_string)
+        .ok_or_else(|| anyhow!("storage dump is not a string: {dump}"))
+}
+
+/// The pending code screen the front end remembers for reloads, if any.
+async fn pending_code_screen(c: &Client) -> Result<Option<String>> {
+    let value = c
+        .execute(
+            "return sessionStorage.getItem(arguments[0]);",
+            vec![json!(PENDING_KEY)],
+        )
+        .await?;
+    Ok(value.as_str().map(str::to_string))
 }
 
 /// Polls the outbox for a message to `destination` other than `previous`.
@@ -367,6 +472,239 @@ async fn magic_link(c: &Client, base: &str, outbox: &DevOutbox) -> Result<()> {
     sign_out(c, base).await
 }
 
+/// A reload on the code screen keeps it (destination and channel in `sessionStorage`, never
+/// the code); "Use a different address" goes back to the form and forgets it.
+async fn reload_on_code_screen(env: &Env) -> Result<()> {
+    let c = &env.c;
+    c.goto(&env.base).await?;
+    fill(c, "#email", "Reload@Example.com").await?;
+    click(c, "#send-email-code").await?;
+    visible(c, "#code-screen").await?;
+    let message = message_for(&env.outbox, "reload@example.com", None).await?;
+
+    c.refresh().await?;
+    visible(c, "#code-screen").await?;
+    text_containing(c, "#code-destination", "Reload@Example.com").await?;
+    text_containing(c, "#back", "Use a different address").await?;
+    // The resend countdown carries on from the first send.
+    text_containing(c, "#countdown", "You can resend in").await?;
+    ensure!(
+        !visible(c, "#resend").await?.is_enabled().await?,
+        "Resend must still wait for the countdown after a reload"
+    );
+    let stored = web_storage(c).await?;
+    ensure!(
+        stored.contains("Reload@Example.com") && stored.contains("email"),
+        "pending destination not remembered: {stored}"
+    );
+    ensure!(
+        !stored.contains(&message.code),
+        "the code was stored in the browser: {stored}"
+    );
+    screenshot(c, "demo-code-after-reload.png").await?;
+
+    // The code from before the reload still signs in, and the pending screen is forgotten.
+    submit_code(env, &message.code).await?;
+    assert_signed_in(c, "#user-email", "reload@example.com").await?;
+    let left = pending_code_screen(c).await?;
+    ensure!(
+        left.is_none(),
+        "pending code screen kept after sign-in: {left:?}"
+    );
+    sign_out(c, &env.base).await?;
+
+    // SMS too; "Use a different address" after a reload goes back to the form, number filled in.
+    fill(c, "#phone", "+1 555 987 6543").await?;
+    click(c, "#send-phone-code").await?;
+    visible(c, "#code-screen").await?;
+    c.refresh().await?;
+    text_containing(c, "#code-destination", "+1 555 987 6543").await?;
+    click(c, "#back").await?;
+    visible(c, "#sign-in").await?;
+    let phone = visible(c, "#phone").await?.prop("value").await?;
+    ensure!(
+        phone.as_deref() == Some("+1 555 987 6543"),
+        "phone not filled in after going back: {phone:?}"
+    );
+    let left = pending_code_screen(c).await?;
+    ensure!(
+        left.is_none(),
+        "pending code screen kept after going back: {left:?}"
+    );
+    c.refresh().await?;
+    visible(c, "#sign-in").await?;
+    ensure!(
+        !displayed(c, "#code-screen").await?,
+        "code screen came back after \"Use a different address\" and a reload"
+    );
+    Ok(())
+}
+
+/// Five wrong codes use the code up: the fifth wrong answer and the right code after it
+/// say "too many tries", and nobody is signed in.
+async fn too_many_tries(env: &Env) -> Result<()> {
+    let c = &env.c;
+    c.goto(&env.base).await?;
+    fill(c, "#email", "tries@example.com").await?;
+    click(c, "#send-email-code").await?;
+    visible(c, "#code-screen").await?;
+    let message = message_for(&env.outbox, "tries@example.com", None).await?;
+    let wrong = if message.code == "zzzzzz" {
+        "yyyyyy"
+    } else {
+        "zzzzzz"
+    };
+    for attempt in 1..=MAX_ATTEMPTS {
+        submit_code(env, wrong).await?;
+        let expected = if attempt < MAX_ATTEMPTS {
+            "That code is wrong"
+        } else {
+            TOO_MANY_TRIES
+        };
+        text_containing(c, "#error", expected)
+            .await
+            .with_context(|| format!("wrong code #{attempt}"))?;
+        visible(c, "#code-screen").await?;
+    }
+    text_containing(c, "#error", "Resend code").await?;
+    // The code is used up: Resend works now, without waiting for the countdown.
+    enabled(c, "#resend").await?;
+    screenshot(c, "demo-too-many-tries.png").await?;
+
+    submit_code(env, &message.code).await?;
+    text_containing(c, "#error", TOO_MANY_TRIES)
+        .await
+        .context("the right code after too many tries")?;
+    visible(c, "#code-screen").await?;
+    // Not signed in: a reload comes back to the code screen, not to the signed-in page.
+    c.refresh().await?;
+    visible(c, "#code-screen").await?;
+    ensure!(
+        !displayed(c, "#signed-in").await?,
+        "signed in with a used-up code"
+    );
+    click(c, "#back").await?;
+    visible(c, "#sign-in").await?;
+    Ok(())
+}
+
+/// A code past its expiry (aged in the database) is refused as expired.
+async fn expired_code(env: &Env) -> Result<()> {
+    let c = &env.c;
+    c.goto(&env.base).await?;
+    fill(c, "#email", "late@example.com").await?;
+    click(c, "#send-email-code").await?;
+    visible(c, "#code-screen").await?;
+    let message = message_for(&env.outbox, "late@example.com", None).await?;
+
+    // SQLite keeps timestamps as INTEGER milliseconds since the Unix epoch.
+    let a_minute_ago =
+        i64::try_from(SystemTime::now().duration_since(UNIX_EPOCH)?.as_millis())? - 60_000;
+    let aged = futureauth::sqlx::query(
+        "UPDATE verification SET expires_at = ?1 WHERE identifier = ?2 AND kind = 'otp'",
+    )
+    .bind(a_minute_ago)
+    .bind("late@example.com")
+    .execute(&env.db)
+    .await?
+    .rows_affected();
+    ensure!(aged == 1, "expected 1 code to age, aged {aged}");
+
+    submit_code(env, &message.code).await?;
+    text_containing(c, "#error", "That code has expired").await?;
+    visible(c, "#code-screen").await?;
+    enabled(c, "#resend").await?;
+    screenshot(c, "demo-code-expired.png").await?;
+
+    // Resend gets a fresh code, which signs in.
+    click(c, "#resend").await?;
+    text_containing(c, "#notice", "A new code is on its way").await?;
+    let fresh = message_for(&env.outbox, "late@example.com", Some(&message)).await?;
+    submit_code(env, &fresh.code).await?;
+    assert_signed_in(c, "#user-email", "late@example.com").await?;
+    sign_out(c, &env.base).await
+}
+
+/// Signing out another session from the list: the same user also signs in with an HTTP
+/// client; the browser lists both sessions, revokes the other one, and that client is out.
+async fn revoke_other_session(env: &Env) -> Result<()> {
+    let (c, base) = (&env.c, env.base.as_str());
+    c.goto(base).await?;
+    fill(c, "#email", "hopper@example.com").await?;
+    click(c, "#send-email-code").await?;
+    visible(c, "#code-screen").await?;
+    let first = message_for(&env.outbox, "hopper@example.com", None).await?;
+    submit_code(env, &first.code).await?;
+    assert_signed_in(c, "#user-email", "hopper@example.com").await?;
+
+    let other = reqwest::Client::builder()
+        .cookie_store(true)
+        .user_agent("reqwest (futureauth-demo browser test)")
+        .build()?;
+    let sent = other
+        .post(format!("{base}/api/auth/send-otp"))
+        .json(&json!({ "email": "hopper@example.com" }))
+        .send()
+        .await?;
+    ensure!(
+        sent.status() == StatusCode::OK,
+        "send-otp: {}",
+        sent.status()
+    );
+    let second = message_for(&env.outbox, "hopper@example.com", Some(&first)).await?;
+    let verified = other
+        .post(format!("{base}/api/auth/verify-otp"))
+        .json(&json!({ "email": "hopper@example.com", "code": second.code }))
+        .send()
+        .await?;
+    ensure!(
+        verified.status() == StatusCode::OK,
+        "verify-otp: {}",
+        verified.status()
+    );
+    let me: Value = other
+        .get(format!("{base}/api/me"))
+        .send()
+        .await?
+        .error_for_status()?
+        .json()
+        .await?;
+    ensure!(me["user"]["email"] == "hopper@example.com", "/api/me: {me}");
+    let other_id = me["session"]["id"]
+        .as_str()
+        .filter(|id| !id.is_empty() && !id.contains(['"', '\\']))
+        .ok_or_else(|| anyhow!("unexpected session id in {me}"))?
+        .to_string();
+    let other_item = format!("#sessions li[data-session-id=\"{other_id}\"]");
+
+    // The browser lists both sessions after a reload.
+    c.refresh().await?;
+    assert_signed_in(c, "#user-email", "hopper@example.com").await?;
+    count_of(c, "#sessions li", 2).await?;
+    text_containing(c, &other_item, "API client").await?;
+    text_containing(c, "#sessions li:first-child", "This device").await?;
+    ensure!(
+        !displayed(c, "#sessions li.current button")
+            .await
+            .unwrap_or(false),
+        "this device's session has its own sign-out button in the list"
+    );
+    screenshot(c, "demo-two-sessions.png").await?;
+
+    click(c, &format!("{other_item} button")).await?;
+    count_of(c, &other_item, 0).await?;
+    count_of(c, "#sessions li", 1).await?;
+    assert_signed_in(c, "#user-email", "hopper@example.com").await?;
+
+    let me = other.get(format!("{base}/api/me")).send().await?;
+    ensure!(
+        me.status() == StatusCode::UNAUTHORIZED,
+        "/api/me of the revoked session: {}",
+        me.status()
+    );
+    sign_out(c, base).await
+}
+
 /// The dev outbox page lists what was "sent" and says that nothing really was.
 async fn outbox_page(c: &Client, base: &str) -> Result<()> {
     c.goto(&format!("{base}/dev/outbox")).await?;
@@ -396,16 +734,27 @@ async fn rate_limited(c: &Client, base: &str) -> Result<()> {
     Ok(())
 }
 
-async fn scenarios(c: &Client, base: &str, outbox: &DevOutbox) -> Result<()> {
+async fn scenarios(env: &Env) -> Result<()> {
+    let (c, base, outbox) = (&env.c, env.base.as_str(), &env.outbox);
     email_code(c, base, outbox)
         .await
         .context("scenario: email code")?;
+    reload_on_code_screen(env)
+        .await
+        .context("scenario: reload on the code screen")?;
     phone_code(c, base, outbox)
         .await
         .context("scenario: phone code")?;
     magic_link(c, base, outbox)
         .await
         .context("scenario: magic link")?;
+    too_many_tries(env)
+        .await
+        .context("scenario: too many tries")?;
+    expired_code(env).await.context("scenario: expired code")?;
+    revoke_other_session(env)
+        .await
+        .context("scenario: revoke another session")?;
     outbox_page(c, base)
         .await
         .context("scenario: dev outbox page")?;
@@ -415,36 +764,72 @@ async fn scenarios(c: &Client, base: &str, outbox: &DevOutbox) -> Result<()> {
     Ok(())
 }
 
+/// Counts the answers to `POST /api/auth/verify-otp` in `verifies`.
+fn count_verifies(router: axum::Router, verifies: Arc<AtomicUsize>) -> axum::Router {
+    router.layer(middleware::from_fn(move |request: Request, next: Next| {
+        let verifies = verifies.clone();
+        async move {
+            let is_verify = request.uri().path() == "/api/auth/verify-otp";
+            let response = next.run(request).await;
+            if is_verify {
+                verifies.fetch_add(1, Ordering::SeqCst);
+            }
+            response
+        }
+    }))
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sign_in_in_a_real_browser() -> Result<()> {
+    let started = Instant::now();
     let tmp = TempDir::new("browser")?;
     let outbox = DevOutbox::quiet();
-    let mut cfg = DemoConfig::dev_sqlite(&format!(
-        "sqlite://{}?mode=rwc",
-        tmp.0.join("demo.db").display()
-    ));
+    let db_url = format!("sqlite://{}?mode=rwc", tmp.0.join("demo.db").display());
+    let mut cfg = DemoConfig::dev_sqlite(&db_url);
     cfg.delivery = DemoDelivery::DevOutbox(outbox.clone());
     cfg.auth.rate_limits.send_per_identifier = RateLimit::new(SEND_LIMIT, Duration::from_secs(900));
+    ensure!(
+        cfg.auth.max_otp_attempts as usize == MAX_ATTEMPTS,
+        "the SDK's default max_otp_attempts changed to {}",
+        cfg.auth.max_otp_attempts
+    );
     let demo = build_app(cfg).await?;
+    let db = SqlitePoolOptions::new()
+        .max_connections(1)
+        .connect_with(SqliteConnectOptions::from_str(&db_url)?.busy_timeout(WAIT))
+        .await?;
+    let verifies = Arc::new(AtomicUsize::new(0));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let base = format!("http://{}", listener.local_addr()?);
-    let server = tokio::spawn(serve(demo.router, listener));
+    let server = tokio::spawn(serve(
+        count_verifies(demo.router, verifies.clone()),
+        listener,
+    ));
 
     let driver = ChromeDriver::start(&tmp.0.join("chromedriver.log"))?;
     let profile = tmp.0.join("profile");
     std::fs::create_dir_all(&profile)?;
-    let client = open_browser(&driver, &profile).await?;
+    let c = open_browser(&driver, &profile).await?;
+    let env = Env {
+        c,
+        base,
+        outbox,
+        db,
+        verifies,
+    };
 
-    let outcome = scenarios(&client, &base, &outbox).await;
+    let outcome = scenarios(&env).await;
     if outcome.is_err() {
-        if let Ok(png) = client.screenshot().await {
+        if let Ok(png) = env.c.screenshot().await {
             let dir = artifacts_dir();
             let _ = std::fs::create_dir_all(&dir);
             let _ = std::fs::write(dir.join("demo-failure.png"), png);
         }
     }
-    let _ = client.close().await;
+    let _ = env.c.clone().close().await;
+    env.db.close().await;
     drop(driver);
     server.abort();
+    eprintln!("browser scenarios took {:.1?}", started.elapsed());
     outcome
 }
