@@ -161,6 +161,16 @@ pub struct Config {
         global = true
     )]
     pub provider_timeout_ms: u64,
+
+    /// Days finished (`sent` / `failed`) messages are kept before they are deleted; queued
+    /// messages are never deleted.
+    #[arg(
+        long,
+        env = "FUTUREAUTH_RETENTION_DAYS",
+        default_value_t = 30,
+        global = true
+    )]
+    pub retention_days: u64,
 }
 
 impl Default for Config {
@@ -188,6 +198,7 @@ impl Default for Config {
             lease_ms: 60_000,
             workers: 4,
             provider_timeout_ms: 15_000,
+            retention_days: 30,
         }
     }
 }
@@ -325,6 +336,12 @@ impl Config {
         if self.max_attempts == 0 {
             return Err(ConfigError("--max-attempts must be at least 1".into()));
         }
+        if self.retention_days == 0 || self.retention_days > 36_500 {
+            return Err(ConfigError(format!(
+                "--retention-days / FUTUREAUTH_RETENTION_DAYS must be between 1 and 36500, got {}",
+                self.retention_days
+            )));
+        }
         if self.workers == 0 {
             return Err(ConfigError("--workers must be at least 1".into()));
         }
@@ -346,8 +363,37 @@ impl Config {
         Ok(())
     }
 
+    /// How long finished messages are kept.
+    pub fn retention(&self) -> Duration {
+        Duration::from_secs(self.retention_days.saturating_mul(86_400))
+    }
+
     /// Retry base delay.
     pub fn retry_base(&self) -> Duration {
         Duration::from_millis(self.retry_base_ms)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use crate::cli::Cli;
+
+    #[test]
+    fn retention_days_flag_defaults_to_30_and_must_be_positive() {
+        let cli = Cli::try_parse_from(["futureauth-server"]).unwrap();
+        assert_eq!(cli.config.retention_days, 30);
+        assert_eq!(
+            cli.config.retention(),
+            std::time::Duration::from_secs(30 * 86_400)
+        );
+        let cli =
+            Cli::try_parse_from(["futureauth-server", "serve", "--retention-days", "7"]).unwrap();
+        assert_eq!(cli.config.retention_days, 7);
+        assert!(cli.config.validate().is_ok());
+        let cli = Cli::try_parse_from(["futureauth-server", "--retention-days", "0"]).unwrap();
+        let err = cli.config.validate().unwrap_err().to_string();
+        assert!(err.contains("--retention-days"), "{err}");
     }
 }

@@ -14,6 +14,7 @@
 #![warn(missing_docs)]
 
 pub mod api;
+pub mod cleanup;
 pub mod cli;
 pub mod config;
 pub mod error;
@@ -64,7 +65,7 @@ pub fn app(state: AppState) -> Router {
     api::router(state)
 }
 
-/// A running server: its HTTP task and its workers. Dropping it aborts them.
+/// A running server: its HTTP task, its workers and its cleanup task. Dropping it aborts them.
 #[derive(Debug)]
 pub struct RunningServer {
     /// The bound address.
@@ -73,6 +74,7 @@ pub struct RunningServer {
     pub state: AppState,
     http: JoinHandle<()>,
     workers: Vec<JoinHandle<()>>,
+    cleanup: JoinHandle<()>,
     shutdown: watch::Sender<bool>,
 }
 
@@ -89,6 +91,7 @@ impl RunningServer {
         for w in &self.workers {
             w.abort();
         }
+        self.cleanup.abort();
     }
 
     /// Graceful stop: no new connections, in-flight requests and sends finish (up to
@@ -100,6 +103,7 @@ impl RunningServer {
         for w in &mut self.workers {
             let _ = tokio::time::timeout_at(deadline, w).await;
         }
+        let _ = tokio::time::timeout_at(deadline, &mut self.cleanup).await;
         self.abort();
     }
 }
@@ -167,6 +171,15 @@ pub fn start_with(
             tokio::spawn(w.run(i, shutdown_rx.clone()))
         })
         .collect();
+    let cleanup = tokio::spawn(cleanup::run(
+        store.clone(),
+        cleanup::Retention {
+            messages: config.retention(),
+            rate_counters: worker_config.counter_retention,
+        },
+        cleanup::CLEANUP_INTERVAL,
+        shutdown_rx.clone(),
+    ));
     let router = app(state.clone());
     let mut http_shutdown = shutdown_rx;
     let http = tokio::spawn(async move {
@@ -186,6 +199,7 @@ pub fn start_with(
         state,
         http,
         workers,
+        cleanup,
         shutdown,
     })
 }

@@ -3,6 +3,9 @@
 //! * A claim takes a lease (`locked_until`) and counts an attempt. If the process dies while
 //!   sending, the lease expires and another worker takes the row again; the provider
 //!   idempotency key is the message id, so providers that honour it deliver once.
+//! * Completions are fenced by the claimed attempt number: a worker whose lease expired
+//!   (another worker re-claimed the row, so `attempts` moved on) cannot overwrite the row;
+//!   its stale outcome is ignored and logged.
 //! * Retryable failures are retried with exponential backoff plus jitter until
 //!   `max_attempts`, then the message is `failed` with the provider's reason; permanent
 //!   failures fail at once.
@@ -32,7 +35,7 @@ pub struct WorkerConfig {
     pub poll_interval: Duration,
     /// Lease length of a claimed message.
     pub lease: Duration,
-    /// Age after which rate-limit counters are deleted.
+    /// Age after which rate-limit counters are deleted (by [`crate::cleanup`]).
     pub counter_retention: Duration,
 }
 
@@ -90,9 +93,9 @@ impl Worker {
     }
 
     /// Runs until `shutdown` turns `true` (or the task is aborted). A message being sent when
-    /// shutdown is requested is finished first. `index` 0 also prunes old rate counters.
-    pub async fn run(self, index: usize, mut shutdown: watch::Receiver<bool>) {
-        let mut last_prune = now_ms();
+    /// shutdown is requested is finished first. (Old rows are deleted by
+    /// [`crate::cleanup::run`], not by the workers.)
+    pub async fn run(self, _index: usize, mut shutdown: watch::Receiver<bool>) {
         loop {
             if *shutdown.borrow() {
                 break;
@@ -102,13 +105,6 @@ impl Worker {
                 Ok(false) => {}
                 Err(e) => {
                     tracing::error!(error = %e, "worker: database error; retrying after the poll interval")
-                }
-            }
-            if index == 0 && now_ms() - last_prune > 600_000 {
-                last_prune = now_ms();
-                let before = now_ms() - millis(self.config.counter_retention);
-                if let Err(e) = self.store.prune_rate_counters(before).await {
-                    tracing::warn!(error = %e, "cannot prune rate counters");
                 }
             }
             tokio::select! {
@@ -141,45 +137,84 @@ impl Worker {
 
     async fn process(&self, msg: Message) -> Result<(), crate::error::StoreError> {
         let masked = validate::mask_destination(&msg.destination);
+        // The attempt number of this claim fences every completion below: if the lease
+        // expired and another worker re-claimed the row, `attempts` moved on and the store
+        // ignores this (stale) outcome.
+        let claim = msg.attempts;
         let outgoing: Outgoing = match msg.payload.as_deref().map(serde_json::from_str) {
             Some(Ok(o)) => o,
             Some(Err(e)) => {
                 tracing::error!(id = %msg.id, error = %e, "corrupt outbox payload");
-                return self
+                let applied = self
                     .store
-                    .mark_failed(&msg.id, &masked, "corrupt stored payload")
-                    .await;
+                    .mark_failed(&msg.id, claim, &masked, "corrupt stored payload")
+                    .await?;
+                stale_if(!applied, &msg.id, claim, "failed");
+                return Ok(());
             }
             None => {
-                return self
+                let applied = self
                     .store
-                    .mark_failed(&msg.id, &masked, "payload missing")
-                    .await;
+                    .mark_failed(&msg.id, claim, &masked, "payload missing")
+                    .await?;
+                stale_if(!applied, &msg.id, claim, "failed");
+                return Ok(());
             }
         };
         let attempts = u32::try_from(msg.attempts).unwrap_or(u32::MAX);
-        match self.delivery.send(&msg.id, &outgoing).await {
+        let (outcome, applied) = match self.delivery.send(&msg.id, &outgoing).await {
             Ok(()) => {
-                tracing::info!(id = %msg.id, channel = %msg.channel, to = %masked, attempts, "message sent");
-                self.store.mark_sent(&msg.id, &masked, now_ms()).await
+                let applied = self
+                    .store
+                    .mark_sent(&msg.id, claim, &masked, now_ms())
+                    .await?;
+                if applied {
+                    tracing::info!(id = %msg.id, channel = %msg.channel, to = %masked, attempts, "message sent");
+                }
+                ("sent", applied)
             }
             Err(ProviderError::Permanent(reason)) => {
                 tracing::warn!(id = %msg.id, %reason, "message failed permanently");
-                self.store.mark_failed(&msg.id, &masked, &reason).await
+                let applied = self
+                    .store
+                    .mark_failed(&msg.id, claim, &masked, &reason)
+                    .await?;
+                ("failed", applied)
             }
             Err(ProviderError::Retryable(reason)) if attempts >= self.config.max_attempts => {
                 tracing::warn!(id = %msg.id, %reason, attempts, "message failed: attempts exhausted");
                 let reason = format!("gave up after {attempts} attempts: {reason}");
-                self.store.mark_failed(&msg.id, &masked, &reason).await
+                let applied = self
+                    .store
+                    .mark_failed(&msg.id, claim, &masked, &reason)
+                    .await?;
+                ("failed", applied)
             }
             Err(ProviderError::Retryable(reason)) => {
                 let delay = backoff(self.config.retry_base, attempts);
                 tracing::info!(id = %msg.id, %reason, attempts, delay_ms = delay.as_millis() as u64, "delivery failed; will retry");
-                self.store
-                    .schedule_retry(&msg.id, now_ms() + millis(delay), &reason)
-                    .await
+                let applied = self
+                    .store
+                    .schedule_retry(&msg.id, claim, now_ms() + millis(delay), &reason)
+                    .await?;
+                ("retry", applied)
             }
-        }
+        };
+        stale_if(!applied, &msg.id, claim, outcome);
+        Ok(())
+    }
+}
+
+/// Logs a completion the store ignored because the claim was stale: this worker's lease
+/// expired and another worker re-claimed the message (or it is already finished).
+fn stale_if(stale: bool, id: &str, attempt: i64, outcome: &str) {
+    if stale {
+        tracing::warn!(
+            id,
+            attempt,
+            outcome,
+            "stale completion ignored: the lease expired and the message was re-claimed or finished by another worker"
+        );
     }
 }
 

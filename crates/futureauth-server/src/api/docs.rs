@@ -63,9 +63,10 @@ pub async fn llms_txt() -> impl IntoResponse {
     )
 }
 
-/// Escapes text for HTML.
+/// Escapes text for HTML element content and quoted attributes: `& < > " '` (not `/`, so
+/// paths such as `/api/v1/otp/send` stay readable and searchable in the page).
 pub fn escape_html(s: &str) -> String {
-    html_escape::encode_safe(s).into_owned()
+    html_escape::encode_quoted_attribute(s).into_owned()
 }
 
 /// `GET /docs`: the operations of the OpenAPI document as a self-contained page (no external assets).
@@ -104,4 +105,18 @@ pub async fn docs_page() -> Html<String> {
          <code>{{\"error\": {{\"code\": \"…\", \"message\": \"…\"}}}}</code>.</p>{body}</body></html>",
         title = escape_html(&doc.info.title),
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::escape_html;
+
+    #[test]
+    fn escape_html_escapes_markup_but_keeps_paths() {
+        assert_eq!(
+            escape_html(r#"<a href="x">&'</a>"#),
+            "&lt;a href=&quot;x&quot;&gt;&amp;&#x27;&lt;/a&gt;"
+        );
+        assert_eq!(escape_html("/api/v1/otp/send"), "/api/v1/otp/send");
+    }
 }

@@ -7,6 +7,7 @@
 use rand::rngs::OsRng;
 use rand::Rng;
 use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
 
 use super::{now_ms, random_id, validate};
 use crate::error::{ServiceError, StoreError};
@@ -174,15 +175,35 @@ pub async fn rotate_key(store: &Store, project_id: &str) -> Result<String, Admin
     }
 }
 
+/// Whether two key hashes are equal, compared in constant time (for equal lengths; the
+/// length of a SHA-256 hex digest is public).
+pub fn key_hashes_match(stored: &str, computed: &str) -> bool {
+    stored.as_bytes().ct_eq(computed.as_bytes()).into()
+}
+
+/// Stands in for the stored hash when no active key matched, so an unknown key and a revoked
+/// key go through the same comparison as a valid one. No SHA-256 digest is all `x`.
+const NO_KEY_HASH: &str = "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx";
+
 /// The project of a presented secret key, or [`ServiceError::InvalidApiKey`].
+///
+/// The key is looked up by its SHA-256 hash among the active keys (an unknown key and a
+/// revoked key are both simply not found), then the stored hash is compared with the computed
+/// one in constant time. Every refusal is the same error from the same final branch.
 pub async fn authenticate(store: &Store, presented: &str) -> Result<Project, ServiceError> {
     if !presented.starts_with(SECRET_KEY_PREFIX) || presented.len() > 200 {
         return Err(ServiceError::InvalidApiKey);
     }
-    store
-        .project_by_key_hash(&hash_key(presented))
-        .await?
-        .ok_or(ServiceError::InvalidApiKey)
+    let computed = hash_key(presented);
+    let found = store.active_key_by_hash(&computed).await?;
+    let (stored, project) = match found {
+        Some((stored, project)) => (stored, Some(project)),
+        None => (NO_KEY_HASH.to_owned(), None),
+    };
+    match (key_hashes_match(&stored, &computed), project) {
+        (true, Some(project)) => Ok(project),
+        _ => Err(ServiceError::InvalidApiKey),
+    }
 }
 
 #[cfg(test)]
@@ -203,5 +224,25 @@ mod tests {
             hash_key("abc"),
             "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
         );
+    }
+
+    #[test]
+    fn key_hashes_are_compared_exactly() {
+        let h = hash_key("vx_sec_example");
+        assert!(key_hashes_match(&h, &h.clone()));
+        // Differs only in the last character / only in the first character.
+        let mut last = h.clone();
+        last.replace_range(63.., if h.ends_with('0') { "1" } else { "0" });
+        assert!(!key_hashes_match(&h, &last));
+        let mut first = h.clone();
+        first.replace_range(..1, if h.starts_with('0') { "1" } else { "0" });
+        assert!(!key_hashes_match(&h, &first));
+        // A prefix, a different length, empty, and the unknown-key placeholder never match.
+        assert!(!key_hashes_match(&h, &h[..63]));
+        assert!(!key_hashes_match(&h[..32], &h));
+        assert!(!key_hashes_match("", &h));
+        assert!(!key_hashes_match(&h, ""));
+        assert!(!key_hashes_match(NO_KEY_HASH, &h));
+        assert_eq!(NO_KEY_HASH.len(), h.len());
     }
 }

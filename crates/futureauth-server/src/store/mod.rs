@@ -62,6 +62,13 @@ impl TryFrom<ProjectRow> for Project {
 }
 
 #[derive(sqlx::FromRow)]
+struct KeyProjectRow {
+    key_hash: String,
+    #[sqlx(flatten)]
+    project: ProjectRow,
+}
+
+#[derive(sqlx::FromRow)]
 struct KeyRow {
     key_prefix: String,
     project_id: String,
@@ -200,16 +207,32 @@ impl Store {
         row.map(Project::try_from).transpose()
     }
 
-    /// The project owning the active (not revoked) key with this SHA-256 hex hash.
-    pub async fn project_by_key_hash(&self, key_hash: &str) -> Result<Option<Project>, StoreError> {
+    /// The stored hash and the project of the active (not revoked) key with this SHA-256 hex
+    /// hash. A revoked key and an unknown key both give `None`: the database answers the same
+    /// way for both, so callers cannot tell them apart.
+    pub async fn active_key_by_hash(
+        &self,
+        key_hash: &str,
+    ) -> Result<Option<(String, Project)>, StoreError> {
         let sql = format!(
-            "SELECT {PROJECT_COLUMNS} FROM api_key k JOIN project p ON p.id = k.project_id
+            "SELECT k.key_hash, {PROJECT_COLUMNS} FROM api_key k JOIN project p ON p.id = k.project_id
              WHERE k.key_hash = $1 AND k.revoked_at IS NULL"
         );
-        let row: Option<ProjectRow> = with_pool!(self, pool => {
+        let row: Option<KeyProjectRow> = with_pool!(self, pool => {
             sqlx::query_as(&sql).bind(key_hash).fetch_optional(pool).await?
         });
-        row.map(Project::try_from).transpose()
+        row.map(|r| {
+            let KeyProjectRow { key_hash, project } = r;
+            Project::try_from(project).map(|p| (key_hash, p))
+        })
+        .transpose()
+    }
+
+    /// The project owning the active (not revoked) key with this SHA-256 hex hash.
+    /// Authentication goes through [`crate::service::projects::authenticate`], which also
+    /// compares the hashes in constant time.
+    pub async fn project_by_key_hash(&self, key_hash: &str) -> Result<Option<Project>, StoreError> {
+        Ok(self.active_key_by_hash(key_hash).await?.map(|(_, p)| p))
     }
 
     /// Keys of a project, newest first.
@@ -456,68 +479,83 @@ impl Store {
     }
 
     /// Marks a message sent and erases its payload (the code); keeps the masked destination.
+    ///
+    /// Fenced by `attempt`, the attempt number the worker's claim returned: if the lease
+    /// expired and another worker claimed the row since (so `attempts` moved on), or the row
+    /// is no longer queued, nothing changes and `false` is returned.
     pub async fn mark_sent(
         &self,
         id: &str,
+        attempt: i64,
         masked_destination: &str,
         now: i64,
-    ) -> Result<(), StoreError> {
-        with_pool!(self, pool => {
+    ) -> Result<bool, StoreError> {
+        let n = with_pool!(self, pool => {
             sqlx::query(
                 "UPDATE outbox SET status = 'sent', payload = NULL, destination = $1, sent_at = $2,
                      locked_until = NULL, last_error = NULL
-                 WHERE id = $3 AND status = 'queued'",
+                 WHERE id = $3 AND status = 'queued' AND attempts = $4",
             )
             .bind(masked_destination)
             .bind(now)
             .bind(id)
+            .bind(attempt)
             .execute(pool)
-            .await?;
+            .await?
+            .rows_affected()
         });
-        Ok(())
+        Ok(n == 1)
     }
 
-    /// Marks a message failed for good and erases its payload.
+    /// Marks a message failed for good and erases its payload. Fenced by `attempt` like
+    /// [`Store::mark_sent`]; returns whether the update applied.
     pub async fn mark_failed(
         &self,
         id: &str,
+        attempt: i64,
         masked_destination: &str,
         error: &str,
-    ) -> Result<(), StoreError> {
-        with_pool!(self, pool => {
+    ) -> Result<bool, StoreError> {
+        let n = with_pool!(self, pool => {
             sqlx::query(
                 "UPDATE outbox SET status = 'failed', payload = NULL, destination = $1, last_error = $2,
                      locked_until = NULL
-                 WHERE id = $3 AND status = 'queued'",
+                 WHERE id = $3 AND status = 'queued' AND attempts = $4",
             )
             .bind(masked_destination)
             .bind(error)
             .bind(id)
+            .bind(attempt)
             .execute(pool)
-            .await?;
+            .await?
+            .rows_affected()
         });
-        Ok(())
+        Ok(n == 1)
     }
 
-    /// Releases the lease and schedules another attempt.
+    /// Releases the lease and schedules another attempt. Fenced by `attempt` like
+    /// [`Store::mark_sent`]; returns whether the update applied.
     pub async fn schedule_retry(
         &self,
         id: &str,
+        attempt: i64,
         next_attempt_at: i64,
         error: &str,
-    ) -> Result<(), StoreError> {
-        with_pool!(self, pool => {
+    ) -> Result<bool, StoreError> {
+        let n = with_pool!(self, pool => {
             sqlx::query(
                 "UPDATE outbox SET next_attempt_at = $1, last_error = $2, locked_until = NULL
-                 WHERE id = $3 AND status = 'queued'",
+                 WHERE id = $3 AND status = 'queued' AND attempts = $4",
             )
             .bind(next_attempt_at)
             .bind(error)
             .bind(id)
+            .bind(attempt)
             .execute(pool)
-            .await?;
+            .await?
+            .rows_affected()
         });
-        Ok(())
+        Ok(n == 1)
     }
 
     /// Number of outbox messages of a project (tests, diagnostics).
@@ -529,6 +567,37 @@ impl Store {
                 .await?
         });
         Ok(n)
+    }
+
+    /// Deletes finished (`sent` or `failed`) messages created before `before` (epoch ms), in
+    /// batches of `batch` rows so no single statement holds locks (or SQLite's only
+    /// connection) for long; returns how many. Queued messages are never deleted.
+    pub async fn delete_finished_messages(
+        &self,
+        before: i64,
+        batch: i64,
+    ) -> Result<u64, StoreError> {
+        let batch = batch.max(1);
+        let mut total = 0u64;
+        loop {
+            let n = with_pool!(self, pool => {
+                sqlx::query(
+                    "DELETE FROM outbox WHERE id IN (
+                         SELECT id FROM outbox
+                         WHERE status IN ('sent', 'failed') AND created_at < $1
+                         LIMIT $2)",
+                )
+                .bind(before)
+                .bind(batch)
+                .execute(pool)
+                .await?
+                .rows_affected()
+            });
+            total += n;
+            if n < u64::try_from(batch).unwrap_or(u64::MAX) {
+                return Ok(total);
+            }
+        }
     }
 
     /// Deletes rate-limit counters whose window started before `before` (epoch ms).
