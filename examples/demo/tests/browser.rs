@@ -5,6 +5,8 @@
 //! without them this test fails, it never skips. All scenarios run in one test, one after
 //! the other, in one browser (the machine is small).
 
+mod common;
+
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -23,7 +25,7 @@ use futureauth::sqlx::sqlite::{SqliteConnectOptions, SqlitePool, SqlitePoolOptio
 use futureauth::RateLimit;
 use futureauth_demo::{build_app, serve, DemoConfig, DemoDelivery};
 use reqwest::StatusCode;
-use serde_json::{json, Value};
+use serde_json::json;
 
 const CHROMIUM: &str = "/usr/bin/chromium";
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
@@ -637,38 +639,21 @@ async fn revoke_other_session(env: &Env) -> Result<()> {
     submit_code(env, &first.code).await?;
     assert_signed_in(c, "#user-email", "hopper@example.com").await?;
 
-    let other = reqwest::Client::builder()
-        .cookie_store(true)
-        .user_agent("reqwest (futureauth-demo browser test)")
-        .build()?;
-    let sent = other
-        .post(format!("{base}/api/auth/send-otp"))
-        .json(&json!({ "email": "hopper@example.com" }))
-        .send()
+    let other = common::Api::with_agent(base, "reqwest (futureauth-demo browser test)")?;
+    other
+        .post_ok(
+            "/api/auth/send-otp",
+            &json!({ "email": "hopper@example.com" }),
+        )
         .await?;
-    ensure!(
-        sent.status() == StatusCode::OK,
-        "send-otp: {}",
-        sent.status()
-    );
     let second = message_for(&env.outbox, "hopper@example.com", Some(&first)).await?;
-    let verified = other
-        .post(format!("{base}/api/auth/verify-otp"))
-        .json(&json!({ "email": "hopper@example.com", "code": second.code }))
-        .send()
+    other
+        .post_ok(
+            "/api/auth/verify-otp",
+            &json!({ "email": "hopper@example.com", "code": second.code }),
+        )
         .await?;
-    ensure!(
-        verified.status() == StatusCode::OK,
-        "verify-otp: {}",
-        verified.status()
-    );
-    let me: Value = other
-        .get(format!("{base}/api/me"))
-        .send()
-        .await?
-        .error_for_status()?
-        .json()
-        .await?;
+    let me = other.get_json("/api/me").await?;
     ensure!(me["user"]["email"] == "hopper@example.com", "/api/me: {me}");
     let other_id = me["session"]["id"]
         .as_str()

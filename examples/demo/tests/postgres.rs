@@ -4,6 +4,8 @@
 //! Uses `DATABASE_URL`, default `postgres://postgres@127.0.0.1:5432/test`. Fails (never
 //! skips) when Postgres is unreachable.
 
+mod common;
+
 use std::str::FromStr;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -18,7 +20,7 @@ use serde_json::{json, Value};
 const DEFAULT_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
 
 async fn flow(base: &str, outbox: &DevOutbox, pool: &PgPool) -> Result<()> {
-    let http = reqwest::Client::builder().cookie_store(true).build()?;
+    let http = common::Api::new(base)?;
 
     let me = http.get(format!("{base}/api/me")).send().await?;
     ensure!(
@@ -27,17 +29,11 @@ async fn flow(base: &str, outbox: &DevOutbox, pool: &PgPool) -> Result<()> {
         me.status()
     );
 
-    let sent = http
-        .post(format!("{base}/api/auth/send-otp"))
-        .json(&json!({ "email": "Linus@Example.org" }))
-        .send()
-        .await?;
-    ensure!(
-        sent.status() == StatusCode::OK,
-        "send-otp: {} {}",
-        sent.status(),
-        sent.text().await?
-    );
+    http.post_ok(
+        "/api/auth/send-otp",
+        &json!({ "email": "Linus@Example.org" }),
+    )
+    .await?;
     let code = outbox
         .latest_for("linus@example.org")
         .context("no code in the dev outbox")?
@@ -60,15 +56,11 @@ async fn flow(base: &str, outbox: &DevOutbox, pool: &PgPool) -> Result<()> {
     );
 
     let verified = http
-        .post(format!("{base}/api/auth/verify-otp"))
-        .json(&json!({ "email": "linus@example.org", "code": code }))
-        .send()
+        .post_ok(
+            "/api/auth/verify-otp",
+            &json!({ "email": "linus@example.org", "code": code }),
+        )
         .await?;
-    ensure!(
-        verified.status() == StatusCode::OK,
-        "verify-otp: {}",
-        verified.status()
-    );
     let cookie = verified
         .headers()
         .get("set-cookie")
@@ -80,21 +72,9 @@ async fn flow(base: &str, outbox: &DevOutbox, pool: &PgPool) -> Result<()> {
         "cookie flags: {cookie}"
     );
 
-    let me: Value = http
-        .get(format!("{base}/api/me"))
-        .send()
-        .await?
-        .error_for_status()?
-        .json()
-        .await?;
+    let me = http.get_json("/api/me").await?;
     ensure!(me["user"]["email"] == "linus@example.org", "/api/me: {me}");
-    let sessions: Value = http
-        .get(format!("{base}/api/auth/sessions"))
-        .send()
-        .await?
-        .error_for_status()?
-        .json()
-        .await?;
+    let sessions = http.get_json("/api/auth/sessions").await?;
     ensure!(
         sessions["sessions"][0]["current"] == true,
         "sessions: {sessions}"

@@ -2,6 +2,8 @@
 //! (no Resend/Twilio keys): the SDK's HTTP delivery, the server's API and its outbox, end
 //! to end. Both run in-process on SQLite files.
 
+mod common;
+
 use std::path::PathBuf;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -99,7 +101,7 @@ async fn demo_delivers_through_futureauth_server() -> Result<()> {
     );
     let app = tokio::spawn(serve(demo.router, demo_listener));
 
-    let http = reqwest::Client::builder().cookie_store(true).build()?;
+    let http = common::Api::new(&base)?;
     let outbox_page = http.get(format!("{base}/dev/outbox")).send().await?;
     ensure!(
         outbox_page.status() == StatusCode::NOT_FOUND,
@@ -114,17 +116,8 @@ async fn demo_delivers_through_futureauth_server() -> Result<()> {
     ensure!(config["dev_outbox"] == false, "{config}");
 
     // Email code: the server renders "<code> is your <project> sign-in code".
-    let sent = http
-        .post(format!("{base}/api/auth/send-otp"))
-        .json(&json!({ "email": "ada@example.com" }))
-        .send()
+    http.post_ok("/api/auth/send-otp", &json!({ "email": "ada@example.com" }))
         .await?;
-    ensure!(
-        sent.status() == StatusCode::OK,
-        "send-otp: {} {}",
-        sent.status(),
-        sent.text().await?
-    );
     let email = server_message(&server, "ada@example.com").await?;
     let subject = email.subject.clone().unwrap_or_default();
     let code = subject
@@ -136,23 +129,12 @@ async fn demo_delivers_through_futureauth_server() -> Result<()> {
         email.text.contains(&code),
         "code {code:?} not in the email text: {email:?}"
     );
-    let verified = http
-        .post(format!("{base}/api/auth/verify-otp"))
-        .json(&json!({ "email": "ada@example.com", "code": code }))
-        .send()
-        .await?;
-    ensure!(
-        verified.status() == StatusCode::OK,
-        "verify-otp: {}",
-        verified.status()
-    );
-    let me: Value = http
-        .get(format!("{base}/api/me"))
-        .send()
-        .await?
-        .error_for_status()?
-        .json()
-        .await?;
+    http.post_ok(
+        "/api/auth/verify-otp",
+        &json!({ "email": "ada@example.com", "code": code }),
+    )
+    .await?;
+    let me = http.get_json("/api/me").await?;
     ensure!(me["user"]["email"] == "ada@example.com", "{me}");
     http.post(format!("{base}/api/auth/sign-out"))
         .json(&json!({}))
@@ -161,20 +143,11 @@ async fn demo_delivers_through_futureauth_server() -> Result<()> {
         .error_for_status()?;
 
     // Magic link: the browser's Origin is the demo's, the link points back at /auth/verify.
-    let sent = http
-        .post(format!("{base}/api/auth/send-magic-link"))
-        .header("Origin", &base)
-        .json(
-            &json!({ "email": "grace@example.com", "callback_url": format!("{base}/auth/verify") }),
-        )
-        .send()
-        .await?;
-    ensure!(
-        sent.status() == StatusCode::OK,
-        "send-magic-link: {} {}",
-        sent.status(),
-        sent.text().await?
-    );
+    http.post_ok(
+        "/api/auth/send-magic-link",
+        &json!({ "email": "grace@example.com", "callback_url": format!("{base}/auth/verify") }),
+    )
+    .await?;
     let email = server_message(&server, "grace@example.com").await?;
     let prefix = format!("{base}/auth/verify?token=");
     let start = email
@@ -186,24 +159,9 @@ async fn demo_delivers_through_futureauth_server() -> Result<()> {
         .take_while(|c| !c.is_whitespace())
         .collect();
     let token = link.trim_start_matches(&prefix).to_string();
-    let verified = http
-        .post(format!("{base}/api/auth/verify-magic-link"))
-        .header("Origin", &base)
-        .json(&json!({ "token": token }))
-        .send()
+    http.post_ok("/api/auth/verify-magic-link", &json!({ "token": token }))
         .await?;
-    ensure!(
-        verified.status() == StatusCode::OK,
-        "verify-magic-link: {} (link {link})",
-        verified.status()
-    );
-    let me: Value = http
-        .get(format!("{base}/api/me"))
-        .send()
-        .await?
-        .error_for_status()?
-        .json()
-        .await?;
+    let me = http.get_json("/api/me").await?;
     ensure!(me["user"]["email"] == "grace@example.com", "{me}");
 
     app.abort();
