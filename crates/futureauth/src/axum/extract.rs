@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use axum::extract::{FromRequestParts, OptionalFromRequestParts};
 use axum::http::request::Parts;
+use axum::http::HeaderMap;
 
 use super::cookie::session_token;
 use super::rejection::ApiError;
@@ -39,8 +40,12 @@ pub struct AuthSession {
     pub session: Session,
 }
 
-async fn lookup(parts: &Parts, auth: &FutureAuth) -> Result<Option<AuthSession>, ApiError> {
-    let Some((token, _)) = session_token(&parts.headers, &auth.config().cookie_name) else {
+/// The session of a request's cookie or bearer token, if it is valid.
+pub(crate) async fn lookup(
+    headers: &HeaderMap,
+    auth: &FutureAuth,
+) -> Result<Option<AuthSession>, ApiError> {
+    let Some((token, _)) = session_token(headers, &auth.config().cookie_name) else {
         return Ok(None);
     };
     let found = auth.get_session(token).await?;
@@ -54,7 +59,7 @@ where
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        lookup(parts, state.as_ref())
+        lookup(&parts.headers, state.as_ref())
             .await?
             .ok_or_else(ApiError::unauthorized)
     }
@@ -70,6 +75,6 @@ where
         parts: &mut Parts,
         state: &S,
     ) -> Result<Option<Self>, Self::Rejection> {
-        lookup(parts, state.as_ref()).await
+        lookup(&parts.headers, state.as_ref()).await
     }
 }

@@ -14,6 +14,7 @@ use serde_json::json;
 use super::client::Client;
 use super::cookie::{clear_session, session_token, set_session, TokenSource};
 use super::csrf;
+use super::extract::{lookup, AuthSession};
 use super::rejection::ApiError;
 use crate::model::{OtpChannel, Session, User};
 use crate::FutureAuth;
@@ -226,10 +227,8 @@ async fn sign_out(
 }
 
 /// The signed-in user and session, for the routes below.
-async fn current(auth: &FutureAuth, headers: &HeaderMap) -> Result<(User, Session), ApiError> {
-    let (token, _) =
-        session_token(headers, &auth.config().cookie_name).ok_or_else(ApiError::unauthorized)?;
-    auth.get_session(token)
+async fn current(auth: &FutureAuth, headers: &HeaderMap) -> Result<AuthSession, ApiError> {
+    lookup(headers, auth)
         .await?
         .ok_or_else(ApiError::unauthorized)
 }
@@ -238,7 +237,10 @@ async fn list_sessions(
     State(auth): State<Arc<FutureAuth>>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let (user, current) = current(&auth, &headers).await?;
+    let AuthSession {
+        user,
+        session: current,
+    } = current(&auth, &headers).await?;
     let sessions: Vec<_> = auth
         .list_sessions(&user.id)
         .await?
@@ -257,7 +259,7 @@ async fn revoke_session(
     headers: HeaderMap,
     Body(body): Body<RevokeSession>,
 ) -> Result<Response, ApiError> {
-    let (user, _) = current(&auth, &headers).await?;
+    let user = current(&auth, &headers).await?.user;
     if !auth.revoke_user_session(&user.id, &body.id).await? {
         return Err(ApiError::new(
             StatusCode::NOT_FOUND,
@@ -272,7 +274,7 @@ async fn sign_out_all(
     State(auth): State<Arc<FutureAuth>>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let (user, _) = current(&auth, &headers).await?;
+    let user = current(&auth, &headers).await?.user;
     let revoked = auth.revoke_all_sessions(&user.id).await?;
     let body = Json(json!({ "ok": true, "revoked": revoked }));
     Ok(with_cookie(
