@@ -79,15 +79,14 @@ pub(crate) async fn verify(
     rate_limit::check(ctx.store, &failures_key, failure_limit, now).await?;
 
     let max = ctx.config.max_otp_attempts;
+    let max_attempts = i32::try_from(max).unwrap_or(i32::MAX);
     let Some(guess) = ctx
         .store
         .reserve_guess(identifier.as_str(), now, max)
         .await?
     else {
         return Err(match ctx.store.code_state(identifier.as_str()).await? {
-            Some(state) if state.attempts >= i32::try_from(max).unwrap_or(i32::MAX) => {
-                FutureAuthError::TooManyAttempts
-            }
+            Some(state) if state.attempts >= max_attempts => FutureAuthError::TooManyAttempts,
             Some(state) if state.expires_at <= now => FutureAuthError::CodeExpired,
             _ => FutureAuthError::InvalidCode,
         });
@@ -99,13 +98,11 @@ pub(crate) async fn verify(
     if !ct_eq(&guess.code_hash, &expected) {
         // The failure counts against the identifier across codes; the answer stays "wrong code".
         let _ = rate_limit::hit(ctx.store, &failures_key, failure_limit, now).await;
-        return Err(
-            if guess.attempts >= i32::try_from(max).unwrap_or(i32::MAX) {
-                FutureAuthError::TooManyAttempts
-            } else {
-                FutureAuthError::InvalidCode
-            },
-        );
+        return Err(if guess.attempts >= max_attempts {
+            FutureAuthError::TooManyAttempts
+        } else {
+            FutureAuthError::InvalidCode
+        });
     }
     // Exactly one concurrent caller deletes the row and gets a session.
     if !ctx.store.consume_verification(&guess.id).await? {
