@@ -22,6 +22,11 @@ enum Backend {
 }
 
 /// Runs `$body` with `$pool` bound to whichever pool backs the store (same code, two drivers).
+/// Adds a key to a project (`key_hash`, `key_prefix`, `project_id`, `created_at`); shared by
+/// project creation and key rotation.
+const INSERT_API_KEY: &str =
+    "INSERT INTO api_key (key_hash, key_prefix, project_id, created_at) VALUES ($1, $2, $3, $4)";
+
 macro_rules! with_pool {
     ($self:expr, $pool:ident => $body:expr) => {
         match &$self.backend {
@@ -169,9 +174,7 @@ impl Store {
             .bind(now)
             .execute(&mut *tx)
             .await?;
-            sqlx::query(
-                "INSERT INTO api_key (key_hash, key_prefix, project_id, created_at) VALUES ($1, $2, $3, $4)",
-            )
+            sqlx::query(INSERT_API_KEY)
             .bind(key_hash)
             .bind(key_prefix)
             .bind(id)
@@ -281,9 +284,7 @@ impl Store {
                 .bind(project_id)
                 .execute(&mut *tx)
                 .await?;
-            sqlx::query(
-                "INSERT INTO api_key (key_hash, key_prefix, project_id, created_at) VALUES ($1, $2, $3, $4)",
-            )
+            sqlx::query(INSERT_API_KEY)
             .bind(key_hash)
             .bind(key_prefix)
             .bind(project_id)
