@@ -1,0 +1,50 @@
+//! # futureauth-proto
+//!
+//! The vocabulary that the `futureauth` SDK and `futureauth-server` share, written once:
+//!
+//! - [`Message`] and [`Channel`]: the JSON body of `POST /api/v1/otp/send`, the wire format
+//!   that the published futureauth 0.4/0.5 crates speak too;
+//! - [`Email`], [`Phone`] (with its [`Region`]) and [`Origin`]: identifiers parsed once at
+//!   the edge, so that inner code never sees a raw string;
+//! - [`OtpCode`] and [`LinkToken`]: the only secrets the service relays, so that it cannot
+//!   be used to send free text.
+//!
+//! ```
+//! use futureauth_proto::{Email, Origin, Phone};
+//!
+//! let email: Email = " Ada+news@Example.COM ".parse().unwrap();
+//! assert_eq!(email.as_str(), "ada+news@example.com");
+//! assert_eq!(email.mailbox(), "ada@example.com");
+//!
+//! let phone = Phone::parse("+44 20 7946 0958").unwrap();
+//! assert_eq!(phone.as_str(), "+442079460958");
+//! assert_eq!(phone.region().unwrap().as_str(), "GB");
+//!
+//! let origin = Origin::parse("https://App.Example.com:443").unwrap();
+//! assert_eq!(origin.to_string(), "https://app.example.com");
+//! ```
+
+#![warn(missing_docs)]
+
+mod code;
+mod email;
+mod origin;
+mod phone;
+mod wire;
+
+pub use code::{InvalidCode, LinkToken, OtpCode, CODE_ALPHABET, CODE_LENGTHS, LINK_TOKEN_LENGTHS};
+pub use email::{Email, InvalidEmail};
+pub use origin::{InvalidOrigin, Origin, Scheme};
+pub use phone::{InvalidPhone, InvalidRegion, Phone, Region};
+pub use wire::{Channel, Message, UnknownChannel, SEND_PATH};
+
+/// Whether `s` holds a character that a database or a header refuses or that has no place
+/// in an identifier: NUL and the other C0/C1 control characters.
+///
+/// ```
+/// assert!(futureauth_proto::has_control_chars("a\0b"));
+/// assert!(!futureauth_proto::has_control_chars("plain text"));
+/// ```
+pub fn has_control_chars(s: &str) -> bool {
+    s.chars().any(char::is_control)
+}

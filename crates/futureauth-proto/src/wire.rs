@@ -1,0 +1,123 @@
+//! The wire format of `POST /api/v1/otp/send`, spoken by every futureauth version.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+/// The path of the send endpoint on a FutureAuth server.
+pub const SEND_PATH: &str = "/api/v1/otp/send";
+
+/// What a message carries and how it travels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Channel {
+    /// A one-time code by email.
+    Email,
+    /// A one-time code by SMS.
+    Sms,
+    /// A magic sign-in link by email.
+    MagicLink,
+}
+
+impl Channel {
+    /// The wire name: `email`, `sms` or `magic_link`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Email => "email",
+            Self::Sms => "sms",
+            Self::MagicLink => "magic_link",
+        }
+    }
+}
+
+impl fmt::Display for Channel {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The input names no channel.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown channel {0:?}: use \"email\", \"sms\" or \"magic_link\"")]
+pub struct UnknownChannel(pub String);
+
+impl FromStr for Channel {
+    type Err = UnknownChannel;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "email" => Ok(Self::Email),
+            "sms" => Ok(Self::Sms),
+            "magic_link" => Ok(Self::MagicLink),
+            other => Err(UnknownChannel(other.chars().take(40).collect())),
+        }
+    }
+}
+
+/// One code or link to deliver: the JSON body of `POST /api/v1/otp/send`.
+///
+/// ```
+/// use futureauth_proto::{Channel, Message};
+/// let m = Message {
+///     channel: Channel::Email,
+///     destination: "user@example.com".into(),
+///     code: "a1b2c3".into(),
+///     project_name: "My App".into(),
+///     link: None,
+///     callback_url: None,
+/// };
+/// assert_eq!(
+///     serde_json::to_string(&m).unwrap(),
+///     r#"{"channel":"email","destination":"user@example.com","code":"a1b2c3","project_name":"My App"}"#
+/// );
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Message {
+    /// How to deliver it.
+    pub channel: Channel,
+    /// Normalised email or E.164 phone number.
+    pub destination: String,
+    /// The one-time code, or the magic-link token.
+    pub code: String,
+    /// The app's project name (servers show the project's registered name instead).
+    #[serde(default)]
+    pub project_name: String,
+    /// For magic links: the full link (`callback_url?token=...`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub link: Option<String>,
+    /// For magic links: the page the link opens.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub callback_url: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn published_bodies_parse() {
+        // What futureauth 0.5.1 sends.
+        let m: Message = serde_json::from_str(
+            r#"{"channel":"sms","destination":"+15551234567","code":"a1b2c3","project_name":"X"}"#,
+        )
+        .unwrap();
+        assert_eq!(m.channel, Channel::Sms);
+        let m: Message = serde_json::from_str(
+            r#"{"channel":"magic_link","destination":"a@b.co","code":"t","extra":1}"#,
+        )
+        .unwrap();
+        assert_eq!(m.project_name, "");
+        assert!(
+            serde_json::from_str::<Message>(r#"{"channel":"fax","destination":"","code":""}"#)
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn channel_names() {
+        for c in [Channel::Email, Channel::Sms, Channel::MagicLink] {
+            assert_eq!(c.as_str().parse::<Channel>().unwrap(), c);
+        }
+        assert!("Email".parse::<Channel>().is_err());
+    }
+}
