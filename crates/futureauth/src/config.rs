@@ -37,7 +37,7 @@ pub struct FutureAuthConfig {
     pub session_max_lifetime: Duration,
     /// How long a one-time code works. Default 10 minutes.
     pub otp_ttl: Duration,
-    /// Length of one-time codes, `[a-z0-9]`. Default 6, at least 6.
+    /// Length of one-time codes, `[a-z0-9]`. Default 6; 6 to 12.
     pub otp_length: usize,
     /// Name of the session cookie. Default `futureauth_session`.
     pub cookie_name: String,
@@ -208,9 +208,11 @@ impl FutureAuthConfig {
     /// when the HTTP delivery is used (see [`FutureAuth::validate`](crate::FutureAuth::validate)).
     pub fn validate(&self) -> Result<()> {
         let fail = |msg: String| Err(FutureAuthError::Config(msg));
-        if self.otp_length < 6 || self.otp_length > 32 {
+        // At least 6 so codes cannot be guessed; at most what the service relays.
+        let longest = *futureauth_proto::CODE_LENGTHS.end();
+        if self.otp_length < 6 || self.otp_length > longest {
             return fail(format!(
-                "otp_length is {}; it must be between 6 and 32 so codes cannot be guessed",
+                "otp_length is {}; it must be between 6 and {longest}",
                 self.otp_length
             ));
         }
@@ -358,6 +360,7 @@ mod tests {
             c.validate().unwrap_err().to_string()
         };
         assert!(bad(|c| c.otp_length = 4).contains("otp_length"));
+        assert!(bad(|c| c.otp_length = 13).contains("otp_length"));
         assert!(bad(|c| c.otp_ttl = Duration::ZERO).contains("otp_ttl"));
         assert!(bad(|c| c.session_ttl = Duration::ZERO).contains("session_ttl"));
         assert!(bad(|c| c.magic_link_ttl = Duration::ZERO).contains("magic_link_ttl"));

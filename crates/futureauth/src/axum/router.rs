@@ -127,7 +127,7 @@ fn with_cookie(mut response: Response, cookie: Option<HeaderValue>) -> Response 
 }
 
 fn signed_in(auth: &FutureAuth, user: User, session: Session) -> Response {
-    let cookie = set_session(auth.config(), &session.token);
+    let cookie = set_session(auth.config(), &session.token, session.expires_at);
     let mut response = with_cookie(
         Json(json!({ "user": user, "session": session })).into_response(),
         cookie,
@@ -200,7 +200,7 @@ async fn session(
         .await?
         .ok_or_else(ApiError::unauthorized)?;
     let cookie = (extended && source == TokenSource::Cookie)
-        .then(|| set_session(auth.config(), token))
+        .then(|| set_session(auth.config(), token, session.expires_at))
         .flatten();
     Ok(with_cookie(
         Json(json!({ "user": user, "session": session })).into_response(),
