@@ -5,6 +5,7 @@ use std::time::Duration;
 use ipnet::IpNet;
 
 use crate::error::{FutureAuthError, Result};
+use crate::origins::TrustedOrigins;
 
 /// Default FutureAuth delivery service.
 pub const DEFAULT_API_URL: &str = "https://future-auth.com";
@@ -31,9 +32,12 @@ pub struct FutureAuthConfig {
     pub project_name: String,
     /// How long a session lives without use. Default 30 days; used sessions slide forward.
     pub session_ttl: Duration,
+    /// How long a session lives at most, used or not, counted from sign-in. Default 90 days;
+    /// at least `session_ttl`.
+    pub session_max_lifetime: Duration,
     /// How long a one-time code works. Default 10 minutes.
     pub otp_ttl: Duration,
-    /// Length of one-time codes, `[a-z0-9]`. Default 6, at least 6.
+    /// Length of one-time codes, `[a-z0-9]`. Default 6; 6 to 12.
     pub otp_length: usize,
     /// Name of the session cookie. Default `futureauth_session`.
     pub cookie_name: String,
@@ -43,15 +47,30 @@ pub struct FutureAuthConfig {
     pub max_otp_attempts: u32,
     /// Mark the cookie `Secure` (HTTPS only). Default `true`; turn off only for `http://localhost`.
     pub cookie_secure: bool,
-    /// Extra origins (`https://app.example.com`) allowed to call the auth routes from a browser
-    /// and to receive magic links. The app's own origin is always allowed.
+    /// The app's own URL, e.g. `https://app.example.com` (env `FUTUREAUTH_APP_URL`). Its
+    /// origin may call the auth routes from a browser and receive magic links. Default empty
+    /// (unset): the CSRF guard then compares a browser's `Origin` with the request's `Host`,
+    /// and magic links need `allowed_origins`, `callback_urls` or the service's own list.
+    /// Recommended in production.
+    pub app_url: String,
+    /// Further origins (`https://spa.example.com`) allowed to call the auth routes from a
+    /// browser and to receive magic links (env `FUTUREAUTH_ALLOWED_ORIGINS`, comma-separated).
     pub allowed_origins: Vec<String>,
+    /// Exact magic-link callback URLs allowed besides the pages of `app_url` and
+    /// `allowed_origins` (env `FUTUREAUTH_CALLBACK_URLS`, comma-separated).
+    pub callback_urls: Vec<String>,
     /// Reverse proxies whose `X-Forwarded-For` is believed. Default none: the client IP is
     /// the socket peer.
     pub trusted_proxies: Vec<IpNet>,
     /// Rate limits on sending and verifying.
     pub rate_limits: RateLimits,
+    /// The secret that keys the hash of stored codes (env `FUTUREAUTH_CODE_SECRET`). Default
+    /// empty: `secret_key` keys it. Needed with a custom delivery and no `secret_key`, so that
+    /// codes verify on every instance and across restarts.
+    pub code_secret: String,
 }
+
+const DAY: u64 = 24 * 60 * 60;
 
 impl Default for FutureAuthConfig {
     fn default() -> Self {
@@ -59,16 +78,20 @@ impl Default for FutureAuthConfig {
             api_url: DEFAULT_API_URL.to_string(),
             secret_key: String::new(),
             project_name: String::new(),
-            session_ttl: Duration::from_secs(30 * 24 * 60 * 60),
+            session_ttl: Duration::from_secs(30 * DAY),
+            session_max_lifetime: Duration::from_secs(90 * DAY),
             otp_ttl: Duration::from_secs(10 * 60),
             otp_length: 6,
             cookie_name: "futureauth_session".to_string(),
             magic_link_ttl: Duration::from_secs(15 * 60),
             max_otp_attempts: 5,
             cookie_secure: true,
+            app_url: String::new(),
             allowed_origins: Vec::new(),
+            callback_urls: Vec::new(),
             trusted_proxies: Vec::new(),
             rate_limits: RateLimits::default(),
+            code_secret: String::new(),
         }
     }
 }
@@ -124,7 +147,10 @@ impl FutureAuthConfig {
     /// | `FUTUREAUTH_SECRET_KEY` | `secret_key` |
     /// | `FUTUREAUTH_PROJECT_NAME` | `project_name` |
     /// | `FUTUREAUTH_COOKIE_SECURE` (`true`/`false`) | `cookie_secure` |
+    /// | `FUTUREAUTH_APP_URL` | `app_url` |
     /// | `FUTUREAUTH_ALLOWED_ORIGINS` (comma-separated) | `allowed_origins` |
+    /// | `FUTUREAUTH_CALLBACK_URLS` (comma-separated) | `callback_urls` |
+    /// | `FUTUREAUTH_CODE_SECRET` | `code_secret` |
     /// | `FUTUREAUTH_TRUSTED_PROXIES` (comma-separated IPs or CIDRs) | `trusted_proxies` |
     ///
     /// Unset variables keep their defaults. The result is [validated](Self::validate).
@@ -157,8 +183,17 @@ impl FutureAuthConfig {
                 }
             };
         }
+        if let Some(v) = lookup("FUTUREAUTH_APP_URL") {
+            config.app_url = v.trim().to_string();
+        }
         if let Some(v) = lookup("FUTUREAUTH_ALLOWED_ORIGINS") {
             config.allowed_origins = split_list(&v).map(str::to_string).collect();
+        }
+        if let Some(v) = lookup("FUTUREAUTH_CALLBACK_URLS") {
+            config.callback_urls = split_list(&v).map(str::to_string).collect();
+        }
+        if let Some(v) = lookup("FUTUREAUTH_CODE_SECRET") {
+            config.code_secret = v;
         }
         if let Some(v) = lookup("FUTUREAUTH_TRUSTED_PROXIES") {
             config.trusted_proxies = split_list(&v).map(parse_net).collect::<Result<_>>()?;
@@ -173,9 +208,11 @@ impl FutureAuthConfig {
     /// when the HTTP delivery is used (see [`FutureAuth::validate`](crate::FutureAuth::validate)).
     pub fn validate(&self) -> Result<()> {
         let fail = |msg: String| Err(FutureAuthError::Config(msg));
-        if self.otp_length < 6 || self.otp_length > 32 {
+        // At least 6 so codes cannot be guessed; at most what the service relays.
+        let longest = *futureauth_proto::CODE_LENGTHS.end();
+        if self.otp_length < 6 || self.otp_length > longest {
             return fail(format!(
-                "otp_length is {}; it must be between 6 and 32 so codes cannot be guessed",
+                "otp_length is {}; it must be between 6 and {longest}",
                 self.otp_length
             ));
         }
@@ -192,6 +229,12 @@ impl FutureAuthConfig {
         }
         if self.session_ttl.as_secs() < 60 {
             return fail("session_ttl must be at least one minute".to_string());
+        }
+        if self.session_max_lifetime < self.session_ttl {
+            return fail(format!(
+                "session_max_lifetime ({:?}) is shorter than session_ttl ({:?}); raise it or lower session_ttl",
+                self.session_max_lifetime, self.session_ttl
+            ));
         }
         if self.max_otp_attempts == 0 {
             return fail("max_otp_attempts is 0, so no code could ever be used".to_string());
@@ -216,13 +259,7 @@ impl FutureAuthConfig {
                 ))
             }
         }
-        for origin in &self.allowed_origins {
-            parse_origin(origin).map_err(|_| {
-                FutureAuthError::Config(format!(
-                    "allowed origin {origin:?} must look like https://app.example.com"
-                ))
-            })?;
-        }
+        TrustedOrigins::from_config(self)?;
         for (name, limit) in [
             ("send_per_identifier", self.rate_limits.send_per_identifier),
             ("send_per_ip", self.rate_limits.send_per_ip),
@@ -240,15 +277,6 @@ impl FutureAuthConfig {
             }
         }
         Ok(())
-    }
-}
-
-/// Parses `scheme://host[:port]` into its canonical origin string.
-pub(crate) fn parse_origin(raw: &str) -> Result<String, url::ParseError> {
-    let url = url::Url::parse(raw.trim())?;
-    match url.origin() {
-        origin @ url::Origin::Tuple(..) => Ok(origin.ascii_serialization()),
-        url::Origin::Opaque(_) => Err(url::ParseError::EmptyHost),
     }
 }
 
@@ -305,6 +333,12 @@ mod tests {
                 "https://a.example, https://b.example:8443",
             ),
             ("FUTUREAUTH_TRUSTED_PROXIES", "10.0.0.0/8, ::1"),
+            ("FUTUREAUTH_APP_URL", "https://app.example"),
+            (
+                "FUTUREAUTH_CALLBACK_URLS",
+                "https://app.example/verify, https://m.example/cb",
+            ),
+            ("FUTUREAUTH_CODE_SECRET", "s3cret"),
         ]))
         .unwrap();
         assert_eq!(c.api_url, "http://127.0.0.1:8080");
@@ -313,6 +347,9 @@ mod tests {
         assert!(!c.cookie_secure);
         assert_eq!(c.allowed_origins.len(), 2);
         assert_eq!(c.trusted_proxies.len(), 2);
+        assert_eq!(c.app_url, "https://app.example");
+        assert_eq!(c.callback_urls.len(), 2);
+        assert_eq!(c.code_secret, "s3cret");
     }
 
     #[test]
@@ -323,12 +360,17 @@ mod tests {
             c.validate().unwrap_err().to_string()
         };
         assert!(bad(|c| c.otp_length = 4).contains("otp_length"));
+        assert!(bad(|c| c.otp_length = 13).contains("otp_length"));
         assert!(bad(|c| c.otp_ttl = Duration::ZERO).contains("otp_ttl"));
         assert!(bad(|c| c.session_ttl = Duration::ZERO).contains("session_ttl"));
         assert!(bad(|c| c.magic_link_ttl = Duration::ZERO).contains("magic_link_ttl"));
         assert!(bad(|c| c.api_url = "future-auth.com".into()).contains("FUTUREAUTH_API_URL"));
         assert!(bad(|c| c.cookie_name = "a b".into()).contains("cookie_name"));
-        assert!(bad(|c| c.allowed_origins = vec!["nope".into()]).contains("allowed origin"));
+        assert!(bad(|c| c.allowed_origins = vec!["nope".into()]).contains("allowed_origins"));
+        assert!(bad(|c| c.app_url = "app.example.com".into()).contains("FUTUREAUTH_APP_URL"));
+        assert!(bad(|c| c.callback_urls = vec!["/verify".into()]).contains("callback_urls"));
+        assert!(bad(|c| c.session_max_lifetime = Duration::from_secs(3600))
+            .contains("session_max_lifetime"));
         assert!(bad(|c| c.max_otp_attempts = 0).contains("max_otp_attempts"));
         assert!(bad(|c| c.rate_limits.send_per_ip.max = 0).contains("send_per_ip"));
         assert!(
@@ -345,22 +387,6 @@ mod tests {
             empty.unwrap().api_url,
             DEFAULT_API_URL,
             "empty variables count as unset"
-        );
-    }
-
-    #[test]
-    fn origins_are_canonical() {
-        assert_eq!(
-            parse_origin("https://App.Example.com/path").unwrap(),
-            "https://app.example.com"
-        );
-        assert_eq!(
-            parse_origin("http://localhost:3000").unwrap(),
-            "http://localhost:3000"
-        );
-        assert_eq!(
-            parse_origin("https://a.example:443").unwrap(),
-            "https://a.example"
         );
     }
 }

@@ -65,6 +65,17 @@ pub enum FutureAuthError {
     /// The configuration can never work; the message says how to fix it.
     #[error("invalid FutureAuth configuration: {0}")]
     Config(String),
+
+    /// This call needs configuration that is missing (e.g. magic links without `app_url`);
+    /// the message names what to set. Unlike [`Config`](Self::Config) it is found only when
+    /// the call is made, and its message is shown to clients.
+    #[error("FutureAuth is not configured for this: {0}")]
+    Misconfigured(String),
+
+    /// An argument holds bytes the database refuses (such as NUL) or is not of the
+    /// expected shape.
+    #[error("invalid input: {0}")]
+    InvalidInput(String),
 }
 
 impl FutureAuthError {
@@ -84,6 +95,8 @@ impl FutureAuthError {
             Self::RateLimited { .. } => "rate_limited",
             Self::UserNotFound => "user_not_found",
             Self::Config(_) => "invalid_config",
+            Self::Misconfigured(_) => "misconfigured",
+            Self::InvalidInput(_) => "invalid_request",
         }
     }
 }

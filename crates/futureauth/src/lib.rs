@@ -44,7 +44,9 @@
 //! - Failed verifications are also limited per email/phone across codes, and sends and
 //!   verifies are rate-limited per identifier and per client IP in the database.
 //! - Sessions slide: a session used after half its life is extended, with one write per
-//!   half-life at most.
+//!   half-life at most, but never past `session_max_lifetime` after sign-in.
+//! - Browser origins and magic-link callbacks come from configuration (`app_url`,
+//!   `allowed_origins`, `callback_urls`), never from request headers.
 
 #![warn(missing_docs)]
 
@@ -52,8 +54,10 @@ pub mod config;
 pub mod delivery;
 pub mod error;
 mod flow;
+mod housekeeping;
 mod identifier;
 mod model;
+mod origins;
 mod rate_limit;
 mod store;
 mod token;
@@ -71,12 +75,14 @@ pub use config::{FutureAuthConfig, RateLimit, RateLimits};
 pub use error::{FutureAuthError, Result};
 pub use identifier::{normalize_email, normalize_phone, Identifier};
 pub use model::{CleanupReport, OtpChannel, Session, User};
+pub use origins::{Origin, TrustedOrigins};
 /// The sqlx this crate uses (0.8): build your pool with it to be sure the types match.
 pub use sqlx;
 pub use store::Database;
 
 use delivery::{Delivery, HttpDelivery};
 use flow::Ctx;
+use housekeeping::Housekeeping;
 use store::Store;
 use token::CodeKey;
 
@@ -98,9 +104,13 @@ pub fn sqlite_migration_sql() -> &'static str {
 /// Cheap to share: wrap it in an [`Arc`] and put it in your app state.
 pub struct FutureAuth {
     config: FutureAuthConfig,
+    /// `app_url`, `allowed_origins` and `callback_urls`, parsed once; the error says how
+    /// to fix them (reported by [`validate`](Self::validate)).
+    origins: std::result::Result<TrustedOrigins, String>,
     store: Arc<dyn Store>,
     delivery: Arc<dyn Delivery>,
     code_key: CodeKey,
+    housekeeping: Housekeeping,
 }
 
 impl std::fmt::Debug for FutureAuth {
@@ -120,15 +130,20 @@ impl FutureAuth {
     /// start-up, which also [validates](Self::validate) the configuration.
     pub fn new(db: impl Into<Database>, config: FutureAuthConfig) -> Self {
         let delivery = Arc::new(HttpDelivery::new(&config.api_url, &config.secret_key));
-        let code_key = if config.secret_key.is_empty() {
-            CodeKey::random()
-        } else {
+        // A random key is only allowed with a dev-only delivery (checked by `validate`).
+        let code_key = if !config.code_secret.is_empty() {
+            CodeKey::derive(&config.code_secret)
+        } else if !config.secret_key.is_empty() {
             CodeKey::derive(&config.secret_key)
+        } else {
+            CodeKey::random()
         };
         Self {
+            origins: TrustedOrigins::from_config(&config).map_err(|e| e.to_string()),
             store: db.into().into_store(),
             delivery,
             code_key,
+            housekeeping: Housekeeping::default(),
             config,
         }
     }
@@ -155,7 +170,44 @@ impl FutureAuth {
                 self.config.api_url
             )));
         }
+        let keyed =
+            !self.config.secret_key.trim().is_empty() || !self.config.code_secret.trim().is_empty();
+        if !keyed && !self.delivery.is_dev_only() {
+            // A random per-process key would make codes fail on other instances and after
+            // a restart, silently.
+            return Err(FutureAuthError::Config(
+                "codes need a key shared by every instance: set FUTUREAUTH_CODE_SECRET \
+                 (FutureAuthConfig::code_secret) to a long random string, or secret_key"
+                    .to_string(),
+            ));
+        }
         Ok(())
+    }
+
+    /// The origins and callback URLs of the configuration, parsed; an error if one of them
+    /// is not valid (see [`validate`](Self::validate)).
+    pub fn origins(&self) -> Result<&TrustedOrigins> {
+        self.origins
+            .as_ref()
+            .map_err(|e| FutureAuthError::Config(e.clone()))
+    }
+
+    /// Removes a bounded batch of expired rows, at most once per few minutes per instance,
+    /// so that nobody has to remember [`cleanup_expired`](Self::cleanup_expired).
+    async fn tidy(&self) {
+        let now = Utc::now();
+        if !self.housekeeping.due(now) {
+            return;
+        }
+        let batch = housekeeping::BATCH;
+        match self
+            .store
+            .cleanup(now, self.config.max_otp_attempts, batch)
+            .await
+        {
+            Ok(report) => self.housekeeping.done(&report),
+            Err(e) => tracing::warn!(error = %e, "futureauth: clean-up of expired rows failed"),
+        }
     }
 
     /// Validates the configuration, then creates the `"user"`, `session` and `verification`
@@ -180,7 +232,7 @@ impl FutureAuth {
     ///
     /// Answers the same whether or not the address belongs to a user.
     pub async fn send_otp(&self, channel: OtpChannel, destination: &str) -> Result<()> {
-        flow::otp::send(&self.ctx(), channel, destination, None).await
+        self.send_otp_from(channel, destination, None).await
     }
 
     /// [`send_otp`](Self::send_otp), also counting against the per-IP send limit.
@@ -190,7 +242,9 @@ impl FutureAuth {
         destination: &str,
         client_ip: Option<IpAddr>,
     ) -> Result<()> {
-        flow::otp::send(&self.ctx(), channel, destination, client_ip).await
+        let sent = flow::otp::send(&self.ctx(), channel, destination, client_ip).await;
+        self.tidy().await;
+        sent
     }
 
     /// Checks a code sent to `identifier` (email or phone). On success the user is found or
@@ -202,35 +256,37 @@ impl FutureAuth {
         ip_address: Option<&str>,
         user_agent: Option<&str>,
     ) -> Result<(User, Session)> {
-        flow::otp::verify(&self.ctx(), identifier, code, ip_address, user_agent).await
+        let verified =
+            flow::otp::verify(&self.ctx(), identifier, code, ip_address, user_agent).await;
+        self.tidy().await;
+        verified
     }
 
-    /// Emails a magic link `callback_url?token=...`. The callback must be http(s) and, when
-    /// `allowed_origins` is set, on one of those origins.
+    /// Emails a magic link `callback_url?token=...`.
+    ///
+    /// The callback must be an http(s) URL without a `token` parameter of its own, and be
+    /// one of `callback_urls` or on the origin of `app_url` or of `allowed_origins`. With
+    /// none of these configured, the FutureAuth service checks it against the project's
+    /// list; any other delivery then fails with [`FutureAuthError::Misconfigured`].
     pub async fn send_magic_link(&self, email: &str, callback_url: &str) -> Result<()> {
-        let callback =
-            flow::magic_link::check_callback(callback_url, &self.config.allowed_origins)?;
-        flow::magic_link::send(&self.ctx(), email, callback, None).await
+        self.send_magic_link_from(email, callback_url, None).await
     }
 
-    /// [`send_magic_link`](Self::send_magic_link) for a request from `client_ip` whose own
-    /// origin is `request_origin`: the callback must be on that origin or an allowed one.
+    /// [`send_magic_link`](Self::send_magic_link), also counting against the per-IP send limit.
     pub async fn send_magic_link_from(
         &self,
         email: &str,
         callback_url: &str,
         client_ip: Option<IpAddr>,
-        request_origin: Option<&str>,
     ) -> Result<()> {
-        let mut allowed = self.config.allowed_origins.clone();
-        allowed.extend(request_origin.map(str::to_string));
-        if allowed.is_empty() {
-            return Err(FutureAuthError::CallbackNotAllowed(
-                "the request has no origin and allowed_origins is empty".to_string(),
-            ));
-        }
-        let callback = flow::magic_link::check_callback(callback_url, &allowed)?;
-        flow::magic_link::send(&self.ctx(), email, callback, client_ip).await
+        let callback = flow::magic_link::check_callback(
+            callback_url,
+            self.origins()?,
+            self.delivery.checks_callbacks(),
+        )?;
+        let sent = flow::magic_link::send(&self.ctx(), email, callback, client_ip).await;
+        self.tidy().await;
+        sent
     }
 
     /// Uses a magic-link token (once). On success the user is found or created and a new
@@ -241,7 +297,9 @@ impl FutureAuth {
         ip_address: Option<&str>,
         user_agent: Option<&str>,
     ) -> Result<(User, Session)> {
-        flow::magic_link::verify(&self.ctx(), token, ip_address, user_agent).await
+        let verified = flow::magic_link::verify(&self.ctx(), token, ip_address, user_agent).await;
+        self.tidy().await;
+        verified
     }
 
     /// The user and session of a session token, or `None` if it is unknown, revoked or
@@ -332,8 +390,9 @@ impl FutureAuth {
         user_id: &str,
         patch: serde_json::Value,
     ) -> Result<User> {
+        store::sql_json(&patch)?;
         let serde_json::Value::Object(patch) = patch else {
-            return Err(FutureAuthError::Config(
+            return Err(FutureAuthError::InvalidInput(
                 "merge_user_metadata takes a JSON object".to_string(),
             ));
         };
@@ -343,11 +402,13 @@ impl FutureAuth {
             .ok_or(FutureAuthError::UserNotFound)
     }
 
-    /// Deletes expired sessions and codes, dead codes and old rate-limit counters. Run it
-    /// now and then (e.g. hourly); nothing depends on it for correctness.
+    /// Deletes all expired sessions and codes, dead codes and old rate-limit counters.
+    ///
+    /// Optional: every instance already removes up to 500 such rows of each kind at most
+    /// every five minutes, on the side of a sign-in request. Call it to empty a backlog at once.
     pub async fn cleanup_expired(&self) -> Result<CleanupReport> {
         self.store
-            .cleanup(Utc::now(), self.config.max_otp_attempts)
+            .cleanup(Utc::now(), self.config.max_otp_attempts, u32::MAX)
             .await
     }
 }

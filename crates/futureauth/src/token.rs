@@ -12,8 +12,8 @@ use rand::{rngs::OsRng, Rng, RngCore};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-/// The alphabet of one-time codes: lower-case letters and digits (input is case-folded).
-const CODE_ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
+// The alphabet of one-time codes: lower-case letters and digits (input is case-folded).
+use futureauth_proto::CODE_ALPHABET;
 
 /// Prefix of keyed code hashes; lets migrations tell them from older unkeyed hashes.
 pub(crate) const CODE_HASH_PREFIX: &str = "hmac-sha256:";

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use chrono::Utc;
 use common::{code_for, config, FailingDelivery, TestDb};
+use futureauth::delivery::{Delivery, DeliveryError, DevOutbox, Message};
 use futureauth::{FutureAuthConfig, FutureAuthError, OtpChannel, RateLimit};
 use sha2::{Digest, Sha256};
 
@@ -302,7 +303,9 @@ async fn magic_links_expire(db: TestDb) {
 
 async fn magic_link_callbacks_are_checked(db: TestDb) {
     let cfg = FutureAuthConfig {
+        app_url: String::new(),
         allowed_origins: vec!["https://app.example".into()],
+        callback_urls: vec!["https://mobile.example/open".into()],
         ..config()
     };
     let (auth, outbox) = db.auth(cfg).await;
@@ -311,6 +314,19 @@ async fn magic_link_callbacks_are_checked(db: TestDb) {
         "javascript:alert(1)",
         "/relative",
         "ftp://app.example/x",
+        // Same host, other scheme or port: another origin.
+        "http://app.example/auth",
+        "https://app.example:8443/auth",
+        // Credentials in the URL.
+        "https://user:pw@app.example/auth",
+        // Only this exact URL of mobile.example is allowed, not its origin.
+        "https://mobile.example/other",
+        // A token of the attacker's own: the link would carry two, and the landing page
+        // might sign the victim into the attacker's account.
+        "https://app.example/auth/verify?token=attackers",
+        "https://app.example/auth/verify?a=1&Token=attackers",
+        "https://app.example/auth/verify?%74oken=attackers",
+        "https://mobile.example/open?token=x",
     ] {
         let err = auth.send_magic_link(EMAIL, bad).await.unwrap_err();
         assert_eq!(err.code(), "callback_not_allowed", "{bad}");
@@ -321,9 +337,89 @@ async fn magic_link_callbacks_are_checked(db: TestDb) {
         0,
         "a refused request writes nothing"
     );
-    auth.send_magic_link(EMAIL, "https://app.example/auth")
+    auth.send_magic_link(EMAIL, "https://app.example/auth?next=%2Fhome")
         .await
         .unwrap();
+    auth.send_magic_link(EMAIL, "https://mobile.example/open")
+        .await
+        .unwrap();
+    let link = outbox.latest_for(EMAIL).unwrap().link.unwrap();
+    assert!(
+        link.starts_with("https://mobile.example/open?token="),
+        "{link}"
+    );
+}
+
+async fn magic_links_without_configured_origins_fail_with_a_fix(db: TestDb) {
+    // The dev outbox and custom deliveries check no callback list of their own: without
+    // app_url, allowed_origins or callback_urls, nothing says which pages are the app's.
+    let cfg = FutureAuthConfig {
+        app_url: String::new(),
+        ..config()
+    };
+    for delivery_fails in [false, true] {
+        let err = if delivery_fails {
+            db.auth_with(cfg.clone(), FailingDelivery::default())
+                .await
+                .send_magic_link(EMAIL, "https://evil.example/steal")
+                .await
+                .unwrap_err()
+        } else {
+            let (auth, outbox) = db.auth(cfg.clone()).await;
+            let err = auth
+                .send_magic_link(EMAIL, "https://evil.example/steal")
+                .await
+                .unwrap_err();
+            assert!(outbox.messages().is_empty());
+            // Codes need no origin and keep working.
+            auth.send_otp(OtpChannel::Email, EMAIL).await.unwrap();
+            err
+        };
+        assert!(
+            matches!(err, FutureAuthError::Misconfigured(ref m) if m.contains("FUTUREAUTH_APP_URL")),
+            "{err:?}"
+        );
+        assert_eq!(err.code(), "misconfigured");
+    }
+    assert_eq!(db.strings("SELECT kind FROM verification").await, ["otp"]);
+}
+
+async fn invalid_origins_fail_at_start_with_a_fix(db: TestDb) {
+    for (cfg, needle) in [
+        (
+            FutureAuthConfig {
+                app_url: "app.example".into(),
+                ..config()
+            },
+            "FUTUREAUTH_APP_URL",
+        ),
+        (
+            FutureAuthConfig {
+                allowed_origins: vec!["https://a.example/path".into()],
+                ..config()
+            },
+            "allowed_origins",
+        ),
+        (
+            FutureAuthConfig {
+                callback_urls: vec!["https://a.example/v?token=1".into()],
+                ..config()
+            },
+            "callback_urls",
+        ),
+    ] {
+        let auth = db.new_auth(cfg);
+        let err = auth.ensure_tables().await.unwrap_err();
+        assert!(err.to_string().contains(needle), "{err}");
+        // A FutureAuth used without ensure_tables fails closed too.
+        assert_eq!(
+            auth.send_magic_link(EMAIL, "https://a.example/v")
+                .await
+                .unwrap_err()
+                .code(),
+            "invalid_config"
+        );
+    }
 }
 
 async fn phone_codes_sign_in_by_e164(db: TestDb) {
@@ -366,7 +462,7 @@ async fn bad_identifiers_are_refused_and_write_nothing(db: TestDb) {
         "invalid_phone"
     );
     assert_eq!(
-        auth.send_magic_link("a@", "https://x.example/")
+        auth.send_magic_link("a@", "https://app.example/")
             .await
             .unwrap_err()
             .code(),
@@ -535,6 +631,65 @@ async fn sessions_slide_once_per_half_life(db: TestDb) {
     );
 }
 
+async fn sessions_end_at_their_max_lifetime(db: TestDb) {
+    let cfg = FutureAuthConfig {
+        session_ttl: Duration::from_secs(86_400),
+        session_max_lifetime: Duration::from_secs(2 * 86_400),
+        ..config()
+    };
+    let (auth, outbox) = db.auth(cfg).await;
+    let sign_in = || async {
+        auth.send_otp(OtpChannel::Email, EMAIL).await.unwrap();
+        auth.verify_otp(EMAIL, &code_for(&outbox, EMAIL), None, None)
+            .await
+            .unwrap()
+            .1
+    };
+    let old = sign_in().await;
+    let aging = sign_in().await;
+    let now = Utc::now();
+
+    // Used all along, so its expiry is still ahead, but it was created past the limit.
+    db.set_time(
+        "session",
+        "created_at",
+        "id",
+        &old.id,
+        now - chrono::TimeDelta::days(2),
+    )
+    .await;
+    db.set_expiry("session", "id", &old.id, now + chrono::TimeDelta::hours(20))
+        .await;
+    assert!(auth.get_session(&old.token).await.unwrap().is_none());
+    assert!(auth
+        .get_session_checked(&old.token)
+        .await
+        .unwrap()
+        .is_none());
+
+    // Sliding stops at created_at + max lifetime.
+    let created = now - chrono::TimeDelta::hours(40);
+    db.set_time("session", "created_at", "id", &aging.id, created)
+        .await;
+    db.set_expiry(
+        "session",
+        "id",
+        &aging.id,
+        now + chrono::TimeDelta::hours(1),
+    )
+    .await;
+    let (_, seen, extended) = auth
+        .get_session_checked(&aging.token)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(extended);
+    let end = created + chrono::TimeDelta::days(2);
+    let stored = db.session_expiry(&aging.id).await;
+    assert!((stored - end).num_seconds().abs() <= 1, "{stored} vs {end}");
+    assert!((seen.expires_at - end).num_seconds().abs() <= 1);
+}
+
 async fn expired_and_revoked_sessions_never_authenticate(db: TestDb) {
     let (auth, outbox) = db.auth(config()).await;
     let mut tokens = vec![];
@@ -672,6 +827,142 @@ async fn cleanup_removes_expired_rows(db: TestDb) {
     assert_eq!(db.count("verification").await, 0);
 }
 
+async fn expired_rows_go_away_without_cleanup_expired(db: TestDb) {
+    let (auth, outbox) = db.auth(config()).await;
+    auth.send_otp(OtpChannel::Email, EMAIL).await.unwrap();
+    let (_, session) = auth
+        .verify_otp(EMAIL, &code_for(&outbox, EMAIL), None, None)
+        .await
+        .unwrap();
+    auth.send_otp(OtpChannel::Email, EMAIL).await.unwrap();
+    let past = Utc::now() - chrono::TimeDelta::seconds(5);
+    db.set_expiry("session", "id", &session.id, past).await;
+    db.set_expiry("verification", "identifier", EMAIL, past)
+        .await;
+    db.exec("UPDATE futureauth_rate_limit SET window_end = 0")
+        .await;
+
+    // Another instance starts (or this one's interval passes) and serves one sign-in
+    // request: the expired rows are gone, and nobody called cleanup_expired.
+    let (other, _) = db.auth(config()).await;
+    other
+        .send_otp(OtpChannel::Email, "grace@example.com")
+        .await
+        .unwrap();
+    assert_eq!(db.count("session").await, 0, "expired session removed");
+    assert_eq!(
+        db.strings("SELECT identifier FROM verification").await,
+        ["grace@example.com"],
+        "expired code removed"
+    );
+    assert_eq!(
+        db.count("futureauth_rate_limit WHERE window_end = 0").await,
+        0,
+        "stale counters removed"
+    );
+}
+
+async fn a_custom_delivery_needs_a_code_key(db: TestDb) {
+    // Without a shared key, codes would be hashed with a random key per process and fail
+    // on the next instance or after a restart.
+    let keyless = FutureAuthConfig {
+        secret_key: String::new(),
+        ..config()
+    };
+    let err = db
+        .new_auth(keyless.clone())
+        .with_delivery(FailingDelivery::default())
+        .ensure_tables()
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("FUTUREAUTH_CODE_SECRET"), "{err}");
+
+    // With code_secret, a code sent by one instance verifies on another.
+    let keyed = FutureAuthConfig {
+        code_secret: "a long random string shared by every instance".into(),
+        ..keyless.clone()
+    };
+    let outbox = DevOutbox::quiet();
+    let sender = db.auth_with(keyed.clone(), Recorder(outbox.clone())).await;
+    let verifier = db.auth_with(keyed, Recorder(DevOutbox::quiet())).await;
+    sender.send_otp(OtpChannel::Email, EMAIL).await.unwrap();
+    verifier
+        .verify_otp(EMAIL, &code_for(&outbox, EMAIL), None, None)
+        .await
+        .unwrap();
+
+    // The dev outbox declares itself dev-only: it may run with no key (the demo does).
+    db.auth(keyless).await;
+}
+
+/// A custom delivery (not dev-only) that keeps messages in a dev outbox.
+struct Recorder(DevOutbox);
+
+#[futureauth::async_trait]
+impl Delivery for Recorder {
+    async fn deliver(&self, message: &Message) -> Result<(), DeliveryError> {
+        self.0.deliver(message).await
+    }
+}
+
+async fn nul_bytes_never_reach_the_database(db: TestDb) {
+    let (auth, outbox) = db.auth(config()).await;
+    auth.send_otp(OtpChannel::Email, EMAIL).await.unwrap();
+    let (user, session) = auth
+        .verify_otp(
+            EMAIL,
+            &code_for(&outbox, EMAIL),
+            Some("203.0.113.7\0"),
+            Some("Mozilla/5.0\0\r\nX-Evil: 1\u{7f}"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(session.user_agent.as_deref(), Some("Mozilla/5.0X-Evil: 1"));
+    assert_eq!(session.ip_address.as_deref(), Some("203.0.113.7"));
+    let listed = auth.list_sessions(&user.id).await.unwrap();
+    assert_eq!(listed[0].user_agent, session.user_agent);
+
+    let invalid = |r: Result<(), FutureAuthError>| {
+        let err = r.unwrap_err();
+        assert!(matches!(err, FutureAuthError::InvalidInput(_)), "{err:?}");
+    };
+    invalid(auth.revoke_user_session(&user.id, "a\0b").await.map(drop));
+    invalid(
+        auth.revoke_user_session("a\0b", &session.id)
+            .await
+            .map(drop),
+    );
+    invalid(auth.revoke_all_sessions("\0").await.map(drop));
+    invalid(auth.list_sessions("\0").await.map(drop));
+    invalid(auth.get_user("a\0").await.map(drop));
+    invalid(auth.update_user_name(&user.id, "Ada\0").await.map(drop));
+    invalid(
+        auth.set_user_metadata(&user.id, serde_json::json!({"a": ["\u{0}"]}))
+            .await
+            .map(drop),
+    );
+    invalid(
+        auth.merge_user_metadata(&user.id, serde_json::json!({"k\u{0}": 1}))
+            .await
+            .map(drop),
+    );
+    for junk in ["a\0", "\0"] {
+        assert!(auth.get_session(junk).await.unwrap().is_none());
+        auth.revoke_session(junk).await.unwrap();
+        assert!(auth.verify_magic_link(junk, None, None).await.is_err());
+        assert!(auth.get_user_by_email(junk).await.unwrap().is_none());
+        assert!(auth.get_user_by_phone(junk).await.unwrap().is_none());
+        assert_eq!(
+            auth.verify_otp(EMAIL, junk, None, None)
+                .await
+                .unwrap_err()
+                .code(),
+            "invalid_code"
+        );
+    }
+    assert!(auth.get_session(&session.token).await.unwrap().is_some());
+}
+
 both_backends!(
     email_code_signs_in,
     codes_are_single_use,
@@ -687,6 +978,8 @@ both_backends!(
     magic_links_sign_in_once,
     magic_links_expire,
     magic_link_callbacks_are_checked,
+    magic_links_without_configured_origins_fail_with_a_fix,
+    invalid_origins_fail_at_start_with_a_fix,
     phone_codes_sign_in_by_e164,
     bad_identifiers_are_refused_and_write_nothing,
     one_person_is_one_user,
@@ -696,11 +989,15 @@ both_backends!(
     verifies_are_rate_limited_per_ip,
     failed_delivery_leaves_no_usable_code,
     sessions_slide_once_per_half_life,
+    sessions_end_at_their_max_lifetime,
     expired_and_revoked_sessions_never_authenticate,
     users_can_be_looked_up_and_updated,
     ensure_tables_is_idempotent,
     ensure_tables_runs_from_several_instances_at_once,
     cleanup_removes_expired_rows,
+    expired_rows_go_away_without_cleanup_expired,
+    a_custom_delivery_needs_a_code_key,
+    nul_bytes_never_reach_the_database,
 );
 
 #[tokio::test]

@@ -6,10 +6,11 @@ mod common;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use axum::routing::get;
+use axum::extract::State;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use common::TestDb;
-use futureauth::axum::{auth_router, AuthSession};
+use futureauth::axum::{auth_router, csrf_layer, AuthSession};
 use futureauth::{FutureAuth, FutureAuthConfig, RateLimit};
 use reqwest::header::{HeaderMap, SET_COOKIE};
 use reqwest::StatusCode;
@@ -32,6 +33,16 @@ impl AsRef<Arc<FutureAuth>> for AppState {
 
 async fn me(auth: AuthSession) -> Json<Value> {
     Json(json!({ "id": auth.user.id, "email": auth.user.email }))
+}
+
+/// A state-changing route of the app itself.
+async fn rename(State(state): State<AppState>, auth: AuthSession) -> Json<Value> {
+    let user = state
+        .auth
+        .update_user_name(&auth.user.id, "renamed")
+        .await
+        .unwrap();
+    Json(json!({ "name": user.name }))
 }
 
 async fn maybe(auth: Option<AuthSession>) -> String {
@@ -71,10 +82,13 @@ impl App {
             .respond_with(reply)
             .mount(&fake)
             .await;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
         let mut config = FutureAuthConfig {
             api_url: fake.uri(),
             secret_key: KEY.to_string(),
             project_name: "Test App".to_string(),
+            app_url: base.clone(),
             ..Default::default()
         };
         tweak(&mut config);
@@ -86,13 +100,16 @@ impl App {
         let state = AppState {
             auth: Arc::new(auth),
         };
+        // An app route of its own that acts on the session cookie, behind the CSRF layer.
+        let own = Router::new()
+            .route("/api/app/rename", post(rename))
+            .layer(csrf_layer(state.auth.clone()));
         let app = Router::new()
             .merge(auth_router(state.auth.clone()))
             .route("/api/me", get(me))
             .route("/maybe", get(maybe))
+            .merge(own)
             .with_state(state);
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
         tokio::spawn(async move {
             axum::serve(
                 listener,
@@ -102,7 +119,7 @@ impl App {
             .unwrap();
         });
         Self {
-            base: format!("http://{addr}"),
+            base,
             fake,
             http: reqwest::Client::new(),
         }
@@ -757,7 +774,214 @@ async fn an_aged_session_gets_a_fresh_cookie(db: TestDb) {
     );
 }
 
+/// POST from a client that sets every header itself (a script, not a browser).
+async fn forged(
+    app: &App,
+    route: &str,
+    headers: &[(&str, &str)],
+    body: Value,
+) -> reqwest::Response {
+    let mut request = app.http.post(format!("{}{route}", app.base)).json(&body);
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    request.send().await.unwrap()
+}
+
+async fn request_headers_never_widen_the_callback_list(db: TestDb) {
+    let app = App::start(&db, |_| {}).await;
+    let steal =
+        json!({ "email": "victim@example.com", "callback_url": "https://evil.example/steal" });
+    // The attack: Host and Origin both name the attacker's site, so they "match".
+    let poisoned = forged(
+        &app,
+        "/api/auth/send-magic-link",
+        &[("host", "evil.example"), ("origin", "https://evil.example")],
+        steal.clone(),
+    )
+    .await;
+    assert!(poisoned.status().is_client_error(), "{}", poisoned.status());
+    // Without Origin (passes the CSRF guard, as any non-browser client does).
+    let no_origin = forged(
+        &app,
+        "/api/auth/send-magic-link",
+        &[("host", "evil.example")],
+        steal,
+    )
+    .await;
+    assert_eq!(
+        error_code(no_origin).await,
+        (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "callback_not_allowed".to_string()
+        )
+    );
+    assert!(app.deliveries().await.is_empty(), "no link was sent");
+    assert_eq!(db.count("verification").await, 0);
+}
+
+async fn a_callback_with_its_own_token_is_refused(db: TestDb) {
+    let app = App::start(&db, |_| {}).await;
+    for callback in [
+        format!("{}/auth/verify?token=attackers-own-token", app.base),
+        format!("{}/auth/verify?x=1&token=attackers-own-token", app.base),
+        format!("http://user@{}/auth/verify", &app.base["http://".len()..]),
+    ] {
+        let sent = app
+            .post(
+                "/api/auth/send-magic-link",
+                json!({ "email": "victim@example.com", "callback_url": callback }),
+                None,
+            )
+            .await;
+        assert_eq!(
+            error_code(sent).await,
+            (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "callback_not_allowed".to_string()
+            ),
+            "{callback}"
+        );
+    }
+    assert!(app.deliveries().await.is_empty());
+}
+
+async fn the_services_callback_refusal_is_a_422(db: TestDb) {
+    // No origins configured: the service's per-project list decides, and says no.
+    let refusal = ResponseTemplate::new(422).set_body_json(json!({
+        "error": { "code": "callback_not_allowed", "message": "origin not allowed for this project" }
+    }));
+    let app = App::start_with_fake(&db, |c| c.app_url = String::new(), refusal).await;
+    let sent = forged(
+        &app,
+        "/api/auth/send-magic-link",
+        &[],
+        json!({ "email": "victim@example.com", "callback_url": "https://evil.example/steal" }),
+    )
+    .await;
+    assert_eq!(
+        error_code(sent).await,
+        (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "callback_not_allowed".to_string()
+        )
+    );
+    assert_eq!(app.deliveries().await.len(), 1, "the service was asked");
+    assert_eq!(db.count("verification").await, 0, "no token left behind");
+}
+
+async fn the_csrf_guard_compares_scheme_and_port(db: TestDb) {
+    let app = App::start(&db, |_| {}).await;
+    let cookie = app.sign_in("ada@example.com").await;
+    let host = app.base["http://".len()..].to_string();
+    let (ip, port) = host.rsplit_once(':').unwrap();
+    let other_port: u16 = port.parse::<u16>().unwrap().wrapping_add(1);
+    for origin in [
+        format!("https://{host}"),
+        format!("http://{ip}:{other_port}"),
+        "https://evil.example".to_string(),
+    ] {
+        let response = app
+            .http
+            .post(format!("{}/api/auth/sign-out-all", app.base))
+            .header("origin", &origin)
+            .header("cookie", &cookie)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            error_code(response).await,
+            (StatusCode::FORBIDDEN, "cross_site_request".to_string()),
+            "{origin}"
+        );
+    }
+    assert_eq!(app.get("/api/me", Some(&cookie)).await.status(), 200);
+}
+
+async fn without_app_url_the_guard_uses_host_and_the_configured_scheme(db: TestDb) {
+    let plain = App::start(&db, |c| {
+        c.app_url = String::new();
+        c.cookie_secure = false;
+    })
+    .await;
+    let cookie = plain.sign_in("ada@example.com").await;
+    let from = |origin: String| {
+        plain
+            .http
+            .post(format!("{}/api/auth/sign-out", plain.base))
+            .header("origin", origin)
+            .header("cookie", &cookie)
+            .send()
+    };
+    let https = format!("https://{}", &plain.base["http://".len()..]);
+    assert_eq!(from(https).await.unwrap().status(), 403, "scheme mismatch");
+    assert_eq!(from(plain.base.clone()).await.unwrap().status(), 200);
+}
+
+async fn the_csrf_layer_guards_the_apps_own_routes(db: TestDb) {
+    let app = App::start(&db, |_| {}).await;
+    let cookie = app.sign_in("ada@example.com").await;
+    let rename = |origin: &str| {
+        app.http
+            .post(format!("{}/api/app/rename", app.base))
+            .header("origin", origin)
+            .header("cookie", &cookie)
+            .send()
+    };
+    let evil = rename("https://evil.example").await.unwrap();
+    assert_eq!(
+        error_code(evil).await,
+        (StatusCode::FORBIDDEN, "cross_site_request".to_string())
+    );
+    assert!(
+        db.strings("SELECT name FROM \"user\"").await == [""],
+        "the forged request changed nothing"
+    );
+    let own = rename(&app.base).await.unwrap();
+    assert_eq!(own.status(), 200);
+    assert_eq!(db.strings("SELECT name FROM \"user\"").await, ["renamed"]);
+}
+
+async fn nul_bytes_get_a_4xx(db: TestDb) {
+    let app = App::start(&db, |_| {}).await;
+    let cookie = app.sign_in("ada@example.com").await;
+    for body in [json!({ "id": "a\u{0}b" }), json!({ "id": "\u{0}" })] {
+        let response = app
+            .post("/api/auth/revoke-session", body, Some(&cookie))
+            .await;
+        let (status, code) = error_code(response).await;
+        assert!(status.is_client_error(), "{status} {code}");
+    }
+    for body in [
+        json!({ "email": "a\u{0}@example.com" }),
+        json!({ "phone": "+15551234567\u{0}" }),
+    ] {
+        let (status, _) = error_code(app.post("/api/auth/send-otp", body, None).await).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    }
+    for body in [
+        json!({ "email": "ada@example.com", "code": "a\u{0}" }),
+        json!({ "token": "\u{0}" }),
+    ] {
+        let route = if body.get("token").is_some() {
+            "/api/auth/verify-magic-link"
+        } else {
+            "/api/auth/verify-otp"
+        };
+        let (status, _) = error_code(app.post(route, body, None).await).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+    }
+    assert_eq!(app.get("/api/me", Some(&cookie)).await.status(), 200);
+}
+
 both_backends!(
+    request_headers_never_widen_the_callback_list,
+    a_callback_with_its_own_token_is_refused,
+    the_services_callback_refusal_is_a_422,
+    the_csrf_guard_compares_scheme_and_port,
+    without_app_url_the_guard_uses_host_and_the_configured_scheme,
+    the_csrf_layer_guards_the_apps_own_routes,
+    nul_bytes_get_a_4xx,
     full_flow_send_verify_cookie_session_sign_out,
     magic_links_over_http,
     sms_codes_over_http,

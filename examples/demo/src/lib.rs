@@ -14,9 +14,9 @@
 //! # async fn run() -> anyhow::Result<()> {
 //! use futureauth_demo::{build_app, serve, DemoConfig};
 //!
-//! let demo = build_app(DemoConfig::dev_sqlite("sqlite::memory:")).await?;
 //! let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
 //! let url = format!("http://{}", listener.local_addr()?);
+//! let demo = build_app(DemoConfig::dev_sqlite("sqlite::memory:").serve_at(listener.local_addr()?)).await?;
 //! let outbox = demo.outbox.clone();
 //! tokio::spawn(serve(demo.router, listener));
 //! # let _ = (url, outbox); Ok(()) }
@@ -39,7 +39,7 @@ use futureauth::axum::{auth_router, AuthSession};
 use futureauth::delivery::{Channel, DevOutbox, OutboxEntry};
 use futureauth::sqlx::postgres::PgPoolOptions;
 use futureauth::sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
-use futureauth::{Database, FutureAuth, FutureAuthConfig};
+use futureauth::{Database, FutureAuth, FutureAuthConfig, Origin};
 use serde_json::{json, Value};
 
 /// The database used when `DATABASE_URL` is not set: a SQLite file in the working directory.
@@ -71,6 +71,9 @@ pub enum DemoDelivery {
 }
 
 /// Everything [`build_app`] needs.
+///
+/// Call [`serve_at`](Self::serve_at) with the address the demo listens on before
+/// [`build_app`]: the app's own origin comes from configuration, never from requests.
 #[derive(Debug, Clone)]
 pub struct DemoConfig {
     /// The database.
@@ -110,7 +113,9 @@ impl DemoConfig {
     /// - `DATABASE_URL`: `postgres://...` or `sqlite:...`; default [`DEFAULT_DATABASE_URL`].
     /// - `FUTUREAUTH_SECRET_KEY` (and optionally `FUTUREAUTH_API_URL`): deliver for real
     ///   through a FutureAuth server. Without a secret key, the dev outbox is used.
-    /// - `FUTUREAUTH_PROJECT_NAME`, `FUTUREAUTH_ALLOWED_ORIGINS`, `FUTUREAUTH_TRUSTED_PROXIES`.
+    /// - `FUTUREAUTH_APP_URL` (default: the listen address, see [`serve_at`](Self::serve_at)),
+    ///   `FUTUREAUTH_PROJECT_NAME`, `FUTUREAUTH_ALLOWED_ORIGINS`, `FUTUREAUTH_CALLBACK_URLS`,
+    ///   `FUTUREAUTH_TRUSTED_PROXIES`.
     /// - `FUTUREAUTH_COOKIE_SECURE`: default `false` here (the demo is plain http).
     ///
     /// Empty variables count as unset. Configurations that cannot work are rejected with a
@@ -147,6 +152,23 @@ impl DemoConfig {
             delivery,
             auth,
         })
+    }
+
+    /// Declares the address the demo is served at: unless `FUTUREAUTH_APP_URL` set
+    /// `app_url`, it becomes `http://<addr>`, and on a loopback address
+    /// `http://localhost:<port>` is allowed too. Browser requests, magic-link callbacks and
+    /// the `/dev/outbox` page are accepted from these origins only.
+    pub fn serve_at(mut self, addr: SocketAddr) -> Self {
+        if self.auth.app_url.trim().is_empty() {
+            self.auth.app_url = format!("http://{addr}");
+            if addr.ip().is_loopback() {
+                let localhost = format!("http://localhost:{}", addr.port());
+                if !self.auth.allowed_origins.contains(&localhost) {
+                    self.auth.allowed_origins.push(localhost);
+                }
+            }
+        }
+        self
     }
 }
 
@@ -380,6 +402,10 @@ async fn not_found() -> Response {
 
 /// `GET /dev/outbox`: the messages the dev outbox "sent", newest first; JSON for
 /// `Accept: application/json`, else an HTML page. 404 when delivery is real.
+///
+/// Only for requests addressed to the demo's own origins: a page on another site that
+/// re-binds its DNS name to 127.0.0.1 reaches this server with its own name as `Host`,
+/// and gets 421 instead of every code and link.
 async fn dev_outbox(State(state): State<AppState>, headers: HeaderMap) -> Response {
     let Some(outbox) = state.outbox else {
         let body = json!({ "error": {
@@ -388,6 +414,13 @@ async fn dev_outbox(State(state): State<AppState>, headers: HeaderMap) -> Respon
         }});
         return (StatusCode::NOT_FOUND, Json(body)).into_response();
     };
+    if !addressed_to_us(&state.auth, &headers) {
+        let body = json!({ "error": {
+            "code": "misdirected_request",
+            "message": "the dev outbox answers only at the demo's own address (FUTUREAUTH_APP_URL)"
+        }});
+        return (StatusCode::MISDIRECTED_REQUEST, Json(body)).into_response();
+    }
     let messages = outbox.messages();
     let wants_json = headers
         .get(header::ACCEPT)
@@ -406,6 +439,20 @@ async fn dev_outbox(State(state): State<AppState>, headers: HeaderMap) -> Respon
             .into_response();
     }
     (page_headers(), Html(outbox_page(&messages))).into_response()
+}
+
+/// Whether the request's `Host` names one of the configured origins (scheme aside: a
+/// plain-http demo is reached as http, but the host and port must be ours).
+fn addressed_to_us(auth: &FutureAuth, headers: &HeaderMap) -> bool {
+    let (Ok(origins), Some(host)) = (
+        auth.origins(),
+        headers.get(header::HOST).and_then(|v| v.to_str().ok()),
+    ) else {
+        return false;
+    };
+    ["http", "https"].iter().any(|scheme| {
+        Origin::parse(&format!("{scheme}://{host}")).is_ok_and(|o| origins.trusts(&o))
+    })
 }
 
 fn outbox_page(messages: &[OutboxEntry]) -> String {
@@ -523,6 +570,19 @@ mod tests {
             format!("{err:#}").contains("FUTUREAUTH_COOKIE_SECURE"),
             "{err:#}"
         );
+    }
+
+    #[test]
+    fn serve_at_sets_the_apps_origins_unless_configured() {
+        let addr: SocketAddr = "127.0.0.1:4000".parse().unwrap();
+        let cfg = DemoConfig::dev_sqlite("sqlite::memory:").serve_at(addr);
+        assert_eq!(cfg.auth.app_url, "http://127.0.0.1:4000");
+        assert_eq!(cfg.auth.allowed_origins, ["http://localhost:4000"]);
+        let cfg = DemoConfig::from_lookup(env(&[("FUTUREAUTH_APP_URL", "https://demo.example")]))
+            .unwrap()
+            .serve_at(addr);
+        assert_eq!(cfg.auth.app_url, "https://demo.example");
+        assert!(cfg.auth.allowed_origins.is_empty());
     }
 
     #[test]

@@ -46,14 +46,16 @@ async fn run() -> anyhow::Result<()> {
         }
         DemoDelivery::FutureAuthServer => format!("FutureAuth server at {}", cfg.auth.api_url),
     };
-    let demo = build_app(cfg).await?;
-
     let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .with_context(|| format!("cannot listen on {addr} (is the port in use? set PORT)"))?;
     let addr = listener.local_addr()?;
-    println!("FutureAuth demo: http://{addr}");
+    let demo = build_app(cfg.serve_at(addr)).await?;
+    println!(
+        "FutureAuth demo: http://{addr} (or http://localhost:{})",
+        addr.port()
+    );
     println!("  delivery: {delivery}");
     if demo.outbox.is_some() {
         println!("  dev outbox: http://{addr}/dev/outbox");

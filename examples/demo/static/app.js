@@ -235,9 +235,17 @@ async function sendLink(email) {
 
 /** `/auth/verify?token=...`: the GET only loads this page; the token is POSTed here. */
 async function verifyMagicLink() {
-  const token = new URLSearchParams(location.search).get("token");
+  const tokens = new URLSearchParams(location.search).getAll("token");
   // Drop the token from the address bar and history: it is single-use anyway.
   history.replaceState(null, "", "/");
+  if (tokens.length > 1) {
+    // A genuine link carries one token. Two mean someone planted their own in the
+    // callback URL, to sign you into their account: use neither.
+    show("sign-in");
+    showError("This sign-in link is not valid (it carries more than one token). Request a new one.");
+    return;
+  }
+  const token = tokens[0];
   if (!token) {
     show("sign-in");
     showError("This sign-in link is incomplete. Request a new one.");

@@ -474,6 +474,35 @@ async fn magic_link(c: &Client, base: &str, outbox: &DevOutbox) -> Result<()> {
     sign_out(c, base).await
 }
 
+/// A callback URL that carries an attacker's own token besides the victim's (login CSRF
+/// through the app's genuine email): the landing page signs nobody in and uses neither.
+/// The SDK refuses such callbacks; this is the page's own line of defence.
+async fn two_tokens(c: &Client, base: &str, outbox: &DevOutbox) -> Result<()> {
+    let api = common::Api::new(base)?;
+    let mut tokens = vec![];
+    for who in ["mallory@example.com", "victim@example.com"] {
+        let body = json!({ "email": who, "callback_url": format!("{base}/auth/verify") });
+        api.post_ok("/api/auth/send-magic-link", &body).await?;
+        tokens.push(message_for(outbox, who, None).await?.code);
+    }
+    let (attackers, victims) = (&tokens[0], &tokens[1]);
+    c.goto(&format!(
+        "{base}/auth/verify?token={attackers}&token={victims}"
+    ))
+    .await?;
+    text_containing(c, "#error", "more than one token").await?;
+    visible(c, "#sign-in").await?;
+    c.goto(base).await?;
+    visible(c, "#sign-in").await?;
+    // Neither token was spent: each still signs its owner in.
+    for token in [attackers, victims] {
+        common::Api::new(base)?
+            .post_ok("/api/auth/verify-magic-link", &json!({ "token": token }))
+            .await?;
+    }
+    Ok(())
+}
+
 /// A reload on the code screen keeps it (destination and channel in `sessionStorage`, never
 /// the code); "Use a different address" goes back to the form and forgets it.
 async fn reload_on_code_screen(env: &Env) -> Result<()> {
@@ -733,6 +762,9 @@ async fn scenarios(env: &Env) -> Result<()> {
     magic_link(c, base, outbox)
         .await
         .context("scenario: magic link")?;
+    two_tokens(c, base, outbox)
+        .await
+        .context("scenario: a link with two tokens")?;
     too_many_tries(env)
         .await
         .context("scenario: too many tries")?;
@@ -778,14 +810,14 @@ async fn sign_in_in_a_real_browser() -> Result<()> {
         "the SDK's default max_otp_attempts changed to {}",
         cfg.auth.max_otp_attempts
     );
-    let demo = build_app(cfg).await?;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let base = format!("http://{}", listener.local_addr()?);
+    let demo = build_app(cfg.serve_at(listener.local_addr()?)).await?;
     let db = SqlitePoolOptions::new()
         .max_connections(1)
         .connect_with(SqliteConnectOptions::from_str(&db_url)?.busy_timeout(WAIT))
         .await?;
     let verifies = Arc::new(AtomicUsize::new(0));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let base = format!("http://{}", listener.local_addr()?);
     let server = tokio::spawn(serve(
         count_verifies(demo.router, verifies.clone()),
         listener,

@@ -86,6 +86,37 @@ async fn flow(base: &str, outbox: &DevOutbox, pool: &PgPool) -> Result<()> {
         .await?;
     ensure!(users == 1, "expected 1 user in the schema, found {users}");
 
+    // The dev outbox answers at the demo's own address only: a DNS-rebinding page (its
+    // own name resolved to 127.0.0.1) sends its own Host and reads nothing.
+    let port = base.rsplit(':').next().context("port")?;
+    for (host, expected) in [
+        (format!("127.0.0.1:{port}"), StatusCode::OK),
+        (format!("localhost:{port}"), StatusCode::OK),
+        (
+            format!("evil.example:{port}"),
+            StatusCode::MISDIRECTED_REQUEST,
+        ),
+        ("evil.example".to_string(), StatusCode::MISDIRECTED_REQUEST),
+        (
+            format!("127.0.0.1:{}", port.parse::<u16>()? ^ 1),
+            StatusCode::MISDIRECTED_REQUEST,
+        ),
+    ] {
+        let page = http
+            .get(format!("{base}/dev/outbox"))
+            .header("host", &host)
+            .header("accept", "application/json")
+            .send()
+            .await?;
+        ensure!(page.status() == expected, "Host {host}: {}", page.status());
+        if expected != StatusCode::OK {
+            ensure!(
+                !page.text().await?.contains(&code),
+                "the code leaked to Host {host}"
+            );
+        }
+    }
+
     // The magic-link page never signs in on GET.
     let page = http
         .get(format!("{base}/auth/verify?token=abc"))
@@ -160,9 +191,9 @@ async fn email_code_flow_on_postgres() -> Result<()> {
     let mut cfg = DemoConfig::dev(DemoDatabase::Pool(pool.clone().into()));
     cfg.delivery = DemoDelivery::DevOutbox(outbox.clone());
     let outcome = async {
-        let demo = build_app(cfg).await?;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let base = format!("http://{}", listener.local_addr()?);
+        let demo = build_app(cfg.serve_at(listener.local_addr()?)).await?;
         let server = tokio::spawn(serve(demo.router, listener));
         let outcome = flow(&base, &outbox, &pool).await;
         server.abort();

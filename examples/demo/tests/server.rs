@@ -148,6 +148,24 @@ async fn demo_delivers_through_futureauth_server() -> Result<()> {
         &json!({ "email": "grace@example.com", "callback_url": format!("{base}/auth/verify") }),
     )
     .await?;
+    // No origins configured in the demo here: the server's per-project list decides, and
+    // its refusal reaches the browser as 422 callback_not_allowed, not as a delivery failure.
+    let refused = http
+        .post(format!("{base}/api/auth/send-magic-link"))
+        .header("origin", &base)
+        .json(
+            &json!({ "email": "victim@example.com", "callback_url": "https://evil.example/steal" }),
+        )
+        .send()
+        .await?;
+    ensure!(
+        refused.status() == StatusCode::UNPROCESSABLE_ENTITY,
+        "foreign callback: {}",
+        refused.status()
+    );
+    let body: Value = refused.json().await?;
+    ensure!(body["error"]["code"] == "callback_not_allowed", "{body}");
+
     let email = server_message(&server, "grace@example.com").await?;
     let prefix = format!("{base}/auth/verify?token=");
     let start = email

@@ -1,5 +1,5 @@
-//! Who is calling: client IP (socket peer, or `X-Forwarded-For` from trusted proxies only),
-//! user agent and browser origin.
+//! Who is calling: client IP (socket peer, or `X-Forwarded-For` from trusted proxies only)
+//! and user agent.
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Once};
@@ -14,8 +14,6 @@ use crate::FutureAuth;
 pub(crate) struct Client {
     pub ip: Option<IpAddr>,
     pub user_agent: Option<String>,
-    /// The `Origin` header, already checked by the CSRF guard.
-    pub origin: Option<String>,
 }
 
 impl FromRequestParts<Arc<FutureAuth>> for Client {
@@ -48,7 +46,6 @@ impl FromRequestParts<Arc<FutureAuth>> for Client {
         Ok(Self {
             ip: peer.map(|peer| client_ip(peer, &parts.headers, &auth.config().trusted_proxies)),
             user_agent: text(header::USER_AGENT),
-            origin: text(header::ORIGIN),
         })
     }
 }

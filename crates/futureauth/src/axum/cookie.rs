@@ -1,6 +1,7 @@
 //! The session cookie and bearer token.
 
 use axum::http::{header, HeaderMap, HeaderValue};
+use chrono::{DateTime, Utc};
 
 use crate::config::FutureAuthConfig;
 
@@ -38,10 +39,20 @@ pub(crate) fn session_token<'a>(
         .map(|(_, value)| (value.trim_matches('"'), TokenSource::Cookie))
 }
 
-/// `Set-Cookie` for a fresh session: HttpOnly, SameSite=Lax, Path=/, Max-Age, Secure unless
-/// turned off for plain-http development.
-pub(crate) fn set_session(config: &FutureAuthConfig, token: &str) -> Option<HeaderValue> {
-    cookie(config, token, config.session_ttl.as_secs())
+/// `Set-Cookie` for a session that ends at `expires_at`: HttpOnly, SameSite=Lax, Path=/,
+/// Max-Age, Secure unless turned off for plain-http development.
+pub(crate) fn set_session(
+    config: &FutureAuthConfig,
+    token: &str,
+    expires_at: DateTime<Utc>,
+) -> Option<HeaderValue> {
+    // Rounded up, so that a cookie set now for a full TTL says the full TTL.
+    let left_ms = (expires_at - Utc::now()).num_milliseconds().max(0);
+    cookie(
+        config,
+        token,
+        u64::try_from(left_ms).unwrap_or(0).div_ceil(1000),
+    )
 }
 
 /// `Set-Cookie` that deletes the session cookie.
@@ -96,7 +107,7 @@ mod tests {
     #[test]
     fn cookie_flags() {
         let mut c = FutureAuthConfig::default();
-        let v = set_session(&c, "tok").unwrap();
+        let v = set_session(&c, "tok", Utc::now() + c.session_ttl).unwrap();
         assert_eq!(
             v.to_str().unwrap(),
             "futureauth_session=tok; Path=/; HttpOnly; SameSite=Lax; Max-Age=2592000; Secure"

@@ -1,41 +1,138 @@
-//! Cross-site request forgery guard for the state-changing auth routes.
+//! Cross-site request forgery guard, for the auth routes and the app's own
+//! cookie-authenticated routes ([`csrf_layer`]).
 //!
 //! A browser names the page that made a request in `Origin` (and `Sec-Fetch-Site`). A
-//! request is let through when it comes from the app's own origin (the `Host` it was sent
-//! to) or from one of `allowed_origins`; requests with neither header come from non-browser
-//! clients, which cannot carry a victim's cookie, and pass. Bodies must also be JSON, which
-//! a cross-site HTML form cannot send.
+//! state-changing request (anything but GET, HEAD, OPTIONS) is let through when its
+//! `Origin` is one the configuration trusts (`app_url`, `allowed_origins`), compared as a
+//! value: scheme, host and port. Requests with neither header come from non-browser
+//! clients, which cannot carry a victim's cookie, and pass. The auth routes also take only
+//! JSON bodies, which a cross-site HTML form cannot send.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 
-use axum::extract::{Request, State};
+use axum::extract::Request;
 use axum::http::{header, HeaderMap, Method, StatusCode};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use futureauth_proto::Origin;
 
 use super::rejection::ApiError;
-use crate::config::parse_origin;
+use crate::origins::TrustedOrigins;
 use crate::FutureAuth;
 
-/// Middleware: rejects cross-site state-changing requests with 403.
-pub(crate) async fn guard(
-    State(auth): State<Arc<FutureAuth>>,
-    request: Request,
-    next: Next,
-) -> Response {
-    if matches!(
-        *request.method(),
-        Method::GET | Method::HEAD | Method::OPTIONS
-    ) {
-        return next.run(request).await;
-    }
-    match check(request.headers(), &auth.config().allowed_origins) {
-        Ok(()) => next.run(request).await,
-        Err(e) => e.into_response(),
+/// The CSRF guard as a layer, for the app's own routes that act on the session cookie.
+/// [`auth_router`](super::auth_router) already carries it.
+///
+/// ```
+/// use std::sync::Arc;
+/// use axum::{routing::post, Router};
+/// use futureauth::axum::{csrf_layer, AuthSession};
+/// use futureauth::FutureAuth;
+///
+/// #[derive(Clone)]
+/// struct AppState { auth: Arc<FutureAuth> }
+/// impl AsRef<Arc<FutureAuth>> for AppState {
+///     fn as_ref(&self) -> &Arc<FutureAuth> { &self.auth }
+/// }
+///
+/// async fn delete_account(auth: AuthSession) -> &'static str {
+///     let _ = auth.user.id;
+///     "deleted"
+/// }
+///
+/// fn routes(state: AppState) -> Router {
+///     Router::new()
+///         .route("/api/account/delete", post(delete_account))
+///         .layer(csrf_layer(state.auth.clone()))
+///         .with_state(state)
+/// }
+/// ```
+pub fn csrf_layer(auth: Arc<FutureAuth>) -> CsrfLayer {
+    CsrfLayer { auth }
+}
+
+/// Rejects cross-site state-changing requests with `403 cross_site_request`; see
+/// [`csrf_layer`].
+#[derive(Clone)]
+pub struct CsrfLayer {
+    auth: Arc<FutureAuth>,
+}
+
+impl std::fmt::Debug for CsrfLayer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CsrfLayer").finish_non_exhaustive()
     }
 }
 
-pub(crate) fn check(headers: &HeaderMap, allowed: &[String]) -> Result<(), ApiError> {
+impl<S> tower_layer::Layer<S> for CsrfLayer {
+    type Service = Csrf<S>;
+
+    fn layer(&self, inner: S) -> Csrf<S> {
+        Csrf {
+            inner,
+            auth: self.auth.clone(),
+        }
+    }
+}
+
+/// The service of [`CsrfLayer`].
+#[derive(Clone)]
+pub struct Csrf<S> {
+    inner: S,
+    auth: Arc<FutureAuth>,
+}
+
+impl<S> std::fmt::Debug for Csrf<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Csrf").finish_non_exhaustive()
+    }
+}
+
+impl<S> tower_service::Service<Request> for Csrf<S>
+where
+    S: tower_service::Service<Request, Response = Response>,
+    S::Future: Send + 'static,
+    S::Error: Send + 'static,
+{
+    type Response = Response;
+    type Error = S::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<Response, S::Error>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request) -> Self::Future {
+        let safe = matches!(
+            *request.method(),
+            Method::GET | Method::HEAD | Method::OPTIONS
+        );
+        if safe {
+            return Box::pin(self.inner.call(request));
+        }
+        let verdict = self
+            .auth
+            .origins()
+            .map_err(ApiError::from)
+            .and_then(|origins| {
+                check(request.headers(), origins, self.auth.config().cookie_secure)
+            });
+        match verdict {
+            Ok(()) => Box::pin(self.inner.call(request)),
+            Err(e) => Box::pin(std::future::ready(Ok(e.into_response()))),
+        }
+    }
+}
+
+/// Whether a state-changing request may proceed. `https` says which scheme the app is
+/// served with when `app_url` is not configured (taken from `cookie_secure`).
+pub(crate) fn check(
+    headers: &HeaderMap,
+    origins: &TrustedOrigins,
+    https: bool,
+) -> Result<(), ApiError> {
     let reject = |why: String| {
         Err(ApiError::new(
             StatusCode::FORBIDDEN,
@@ -44,17 +141,18 @@ pub(crate) fn check(headers: &HeaderMap, allowed: &[String]) -> Result<(), ApiEr
         ))
     };
     if let Some(origin) = headers.get(header::ORIGIN) {
-        let Some(origin) = origin.to_str().ok().and_then(|o| parse_origin(o).ok()) else {
+        let Some(origin) = origin.to_str().ok().and_then(|o| Origin::parse(o).ok()) else {
             return reject("the request's Origin is not allowed".to_string());
         };
-        let listed = allowed
-            .iter()
-            .any(|a| parse_origin(a).is_ok_and(|a| a == origin));
-        if listed || same_origin(&origin, headers) {
+        if origins.trusts(&origin) {
+            return Ok(());
+        }
+        if origins.app().is_none() && same_origin(&origin, headers, https) {
             return Ok(());
         }
         return reject(format!(
-            "origin {origin} may not call this route; add it to FutureAuthConfig::allowed_origins"
+            "origin {origin} may not call this route; set FutureAuthConfig::app_url \
+             (FUTUREAUTH_APP_URL) or add it to allowed_origins"
         ));
     }
     match headers.get("sec-fetch-site").and_then(|v| v.to_str().ok()) {
@@ -63,35 +161,26 @@ pub(crate) fn check(headers: &HeaderMap, allowed: &[String]) -> Result<(), ApiEr
     }
 }
 
-/// Whether `origin` names the host the request was sent to.
-fn same_origin(origin: &str, headers: &HeaderMap) -> bool {
-    let Some(host) = headers.get(header::HOST).and_then(|v| v.to_str().ok()) else {
-        return false;
-    };
-    let Ok(url) = url::Url::parse(origin) else {
-        return false;
-    };
-    let Some(origin_host) = url.host_str() else {
-        return false;
-    };
-    let origin_authority = match url.port() {
-        Some(port) => format!("{origin_host}:{port}"),
-        None => origin_host.to_string(),
-    };
-    let default_port = url.port_or_known_default().map(|p| format!(":{p}"));
-    let host = host.to_ascii_lowercase();
-    let host = match default_port {
-        Some(p) if url.port().is_none() => {
-            host.strip_suffix(&p).map(str::to_string).unwrap_or(host)
-        }
-        _ => host,
-    };
-    host == origin_authority
+/// Without `app_url`, the app's origin is the request's `Host` with the configured scheme.
+///
+/// `Host` is acceptable here, unlike for magic links: this check stops a cross-site page
+/// that makes the *victim's browser* send the request, and such a page cannot choose the
+/// `Host` that browser sends (it is the app's, or the cookie would not be attached). A
+/// client that forges `Host` freely is not a browser and carries no victim's cookie.
+/// Setting `app_url` is still recommended: it also fixes the scheme and port.
+fn same_origin(origin: &Origin, headers: &HeaderMap, https: bool) -> bool {
+    let scheme = if https { "https" } else { "http" };
+    headers
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|host| Origin::parse(&format!("{scheme}://{host}")).ok())
+        .is_some_and(|own| &own == origin)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::FutureAuthConfig;
     use axum::http::HeaderValue;
 
     fn h(pairs: &[(&'static str, &str)]) -> HeaderMap {
@@ -102,42 +191,67 @@ mod tests {
         m
     }
 
+    fn origins(app: &str, allowed: &[&str]) -> TrustedOrigins {
+        TrustedOrigins::from_config(&FutureAuthConfig {
+            app_url: app.into(),
+            allowed_origins: allowed.iter().map(|s| s.to_string()).collect(),
+            ..Default::default()
+        })
+        .unwrap()
+    }
+
     #[test]
-    fn same_origin_passes() {
+    fn same_origin_without_app_url_uses_host_and_the_configured_scheme() {
+        let none = origins("", &[]);
+        let req = |o, host| h(&[("origin", o), ("host", host)]);
         assert!(check(
-            &h(&[
-                ("origin", "http://localhost:3000"),
-                ("host", "localhost:3000")
-            ]),
-            &[]
+            &req("http://localhost:3000", "localhost:3000"),
+            &none,
+            false
         )
         .is_ok());
+        assert!(check(&req("https://app.example", "app.example:443"), &none, true).is_ok());
+        // The scheme counts: an http page may not act on an https app.
+        assert!(check(&req("http://app.example", "app.example"), &none, true).is_err());
+        assert!(check(&req("https://app.example", "app.example"), &none, false).is_err());
+        // And so does the port.
         assert!(check(
-            &h(&[
-                ("origin", "https://app.example"),
-                ("host", "app.example:443")
-            ]),
-            &[]
+            &req("http://localhost:3001", "localhost:3000"),
+            &none,
+            false
         )
-        .is_ok());
+        .is_err());
+    }
+
+    #[test]
+    fn with_app_url_host_no_longer_counts() {
+        let app = origins("https://app.example", &[]);
+        let forged = h(&[("origin", "https://evil.example"), ("host", "evil.example")]);
+        assert!(check(&forged, &app, true).is_err());
+        let own = h(&[("origin", "https://app.example"), ("host", "10.0.0.5:8080")]);
+        assert!(check(&own, &app, true).is_ok());
+        let downgraded = h(&[("origin", "http://app.example")]);
+        assert!(check(&downgraded, &app, true).is_err());
     }
 
     #[test]
     fn foreign_origin_is_rejected_unless_allowed() {
         let req = h(&[("origin", "https://evil.example"), ("host", "app.example")]);
         assert_eq!(
-            check(&req, &[]).unwrap_err().status(),
+            check(&req, &origins("", &[]), true).unwrap_err().status(),
             StatusCode::FORBIDDEN
         );
-        assert!(check(&req, &["https://evil.example".to_string()]).is_ok());
+        assert!(check(&req, &origins("", &["https://evil.example"]), true).is_ok());
         let null = h(&[("origin", "null"), ("host", "app.example")]);
-        assert!(check(&null, &[]).is_err());
+        assert!(check(&null, &origins("", &[]), true).is_err());
     }
 
     #[test]
     fn sec_fetch_site_without_origin() {
-        assert!(check(&h(&[("sec-fetch-site", "cross-site")]), &[]).is_err());
-        assert!(check(&h(&[("sec-fetch-site", "same-origin")]), &[]).is_ok());
-        assert!(check(&h(&[]), &[]).is_ok());
+        let none = origins("", &[]);
+        assert!(check(&h(&[("sec-fetch-site", "cross-site")]), &none, true).is_err());
+        assert!(check(&h(&[("sec-fetch-site", "same-site")]), &none, true).is_err());
+        assert!(check(&h(&[("sec-fetch-site", "same-origin")]), &none, true).is_ok());
+        assert!(check(&h(&[]), &none, true).is_ok());
     }
 }

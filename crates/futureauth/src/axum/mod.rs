@@ -1,4 +1,5 @@
-//! Axum integration: the HTTP API ([`auth_router`]) and the [`AuthSession`] extractor.
+//! Axum integration: the HTTP API ([`auth_router`]), the [`AuthSession`] extractor and the
+//! CSRF guard for your own cookie-authenticated routes ([`csrf_layer`]).
 //!
 //! ```no_run
 //! use std::sync::Arc;
@@ -45,6 +46,7 @@ mod extract;
 mod rejection;
 mod router;
 
+pub use csrf::{csrf_layer, Csrf, CsrfLayer};
 pub use extract::AuthSession;
 pub use rejection::ApiError;
 pub use router::auth_router;

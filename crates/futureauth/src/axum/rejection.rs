@@ -50,7 +50,7 @@ impl From<FutureAuthError> for ApiError {
     fn from(e: FutureAuthError) -> Self {
         use FutureAuthError as E;
         let status = match &e {
-            E::InvalidEmail | E::InvalidPhone | E::CallbackNotAllowed(_) => {
+            E::InvalidEmail | E::InvalidPhone | E::CallbackNotAllowed(_) | E::InvalidInput(_) => {
                 StatusCode::UNPROCESSABLE_ENTITY
             }
             E::InvalidCode
@@ -68,6 +68,11 @@ impl From<FutureAuthError> for ApiError {
             E::Database(_) | E::Config(_) => {
                 tracing::error!(error = %e, "futureauth: request failed");
                 "internal error".to_string()
+            }
+            // Says what the operator must set; no secret in it.
+            E::Misconfigured(_) => {
+                tracing::error!(error = %e, "futureauth: request failed");
+                e.to_string()
             }
             E::Delivery(_) => "the code could not be sent, try again later".to_string(),
             other => other.to_string(),

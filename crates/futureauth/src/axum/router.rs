@@ -7,7 +7,7 @@ use axum::extract::{DefaultBodyLimit, FromRequest, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::{middleware, Json, Router};
+use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::json;
 
@@ -53,7 +53,7 @@ where
         .route("/api/auth/sessions", get(list_sessions))
         .route("/api/auth/revoke-session", post(revoke_session))
         .route("/api/auth/sign-out-all", post(sign_out_all))
-        .layer(middleware::from_fn_with_state(auth.clone(), csrf::guard))
+        .layer(csrf::csrf_layer(auth.clone()))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .with_state(auth)
 }
@@ -127,7 +127,7 @@ fn with_cookie(mut response: Response, cookie: Option<HeaderValue>) -> Response 
 }
 
 fn signed_in(auth: &FutureAuth, user: User, session: Session) -> Response {
-    let cookie = set_session(auth.config(), &session.token);
+    let cookie = set_session(auth.config(), &session.token, session.expires_at);
     let mut response = with_cookie(
         Json(json!({ "user": user, "session": session })).into_response(),
         cookie,
@@ -171,13 +171,8 @@ async fn send_magic_link(
     client: Client,
     Body(body): Body<SendMagicLink>,
 ) -> Result<Response, ApiError> {
-    auth.send_magic_link_from(
-        &body.email,
-        &body.callback_url,
-        client.ip,
-        client.origin.as_deref(),
-    )
-    .await?;
+    auth.send_magic_link_from(&body.email, &body.callback_url, client.ip)
+        .await?;
     Ok(ok().into_response())
 }
 
@@ -205,7 +200,7 @@ async fn session(
         .await?
         .ok_or_else(ApiError::unauthorized)?;
     let cookie = (extended && source == TokenSource::Cookie)
-        .then(|| set_session(auth.config(), token))
+        .then(|| set_session(auth.config(), token, session.expires_at))
         .flatten();
     Ok(with_cookie(
         Json(json!({ "user": user, "session": session })).into_response(),

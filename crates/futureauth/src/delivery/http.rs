@@ -24,7 +24,11 @@ impl HttpDelivery {
             .unwrap_or_default();
         Self {
             client,
-            endpoint: format!("{}/api/v1/otp/send", api_url.trim_end_matches('/')),
+            endpoint: format!(
+                "{}{}",
+                api_url.trim_end_matches('/'),
+                futureauth_proto::SEND_PATH
+            ),
             secret_key: secret_key.to_string(),
         }
     }
@@ -46,6 +50,11 @@ impl Delivery for HttpDelivery {
             return Ok(());
         }
         let mut body = response.text().await.unwrap_or_default();
+        if status == reqwest::StatusCode::UNPROCESSABLE_ENTITY {
+            if let Some(message) = callback_refusal(&body) {
+                return Err(DeliveryError::CallbackRefused(message));
+            }
+        }
         if body.len() > 300 {
             let cut = (0..=300)
                 .rev()
@@ -62,4 +71,18 @@ impl Delivery for HttpDelivery {
     fn requires_secret_key(&self) -> bool {
         true
     }
+
+    fn checks_callbacks(&self) -> bool {
+        true
+    }
+}
+
+/// The message of a `{"error": {"code": "callback_not_allowed", "message": ...}}` answer.
+fn callback_refusal(body: &str) -> Option<String> {
+    let value: serde_json::Value = serde_json::from_str(body).ok()?;
+    let error = value.get("error")?;
+    (error.get("code")?.as_str()? == "callback_not_allowed").then(|| {
+        let message = error.get("message").and_then(|m| m.as_str()).unwrap_or("");
+        message.chars().take(300).collect()
+    })
 }

@@ -10,38 +10,7 @@ mod outbox;
 pub use http::HttpDelivery;
 pub use outbox::{DevOutbox, OutboxEntry};
 
-use serde::Serialize;
-
-/// What a message carries.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Channel {
-    /// A one-time code by email.
-    Email,
-    /// A one-time code by SMS.
-    Sms,
-    /// A magic sign-in link by email.
-    MagicLink,
-}
-
-/// One code or link to deliver.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Message {
-    /// How to deliver it.
-    pub channel: Channel,
-    /// Normalised email or E.164 phone number.
-    pub destination: String,
-    /// The one-time code, or the magic-link token.
-    pub code: String,
-    /// The app's project name.
-    pub project_name: String,
-    /// For magic links: the full link (`callback_url?token=...`).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub link: Option<String>,
-    /// For magic links: the page the link opens.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub callback_url: Option<String>,
-}
+pub use futureauth_proto::{Channel, Message};
 
 /// Why a delivery failed.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -58,6 +27,10 @@ pub enum DeliveryError {
     /// The delivery service could not be reached.
     #[error("delivery service unreachable: {0}")]
     Unreachable(String),
+    /// The delivery refused the magic link's callback URL (the FutureAuth service answers
+    /// 422 `callback_not_allowed` for a URL outside the project's list).
+    #[error("callback URL refused by the delivery service: {0}")]
+    CallbackRefused(String),
 }
 
 /// Sends codes and links. Implement it to plug in your own channel.
@@ -82,6 +55,20 @@ pub trait Delivery: Send + Sync + 'static {
 
     /// Whether this delivery needs `FutureAuthConfig::secret_key` (checked at start-up).
     fn requires_secret_key(&self) -> bool {
+        false
+    }
+
+    /// Whether this delivery refuses magic-link callback URLs outside an allowlist of its
+    /// own (the FutureAuth service does, per project). Only then may magic links be sent
+    /// with no `app_url`, `allowed_origins` or `callback_urls` configured.
+    fn checks_callbacks(&self) -> bool {
+        false
+    }
+
+    /// Whether this delivery is for development only and sends nothing to anyone (the
+    /// [`DevOutbox`]). Only such a delivery may run without `secret_key` or `code_secret`,
+    /// hashing codes with a random per-process key.
+    fn is_dev_only(&self) -> bool {
         false
     }
 }

@@ -100,4 +100,8 @@ impl Delivery for DevOutbox {
         });
         Ok(())
     }
+
+    fn is_dev_only(&self) -> bool {
+        true
+    }
 }

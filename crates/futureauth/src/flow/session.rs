@@ -20,6 +20,9 @@ pub(crate) async fn sign_in(
     user_agent: Option<&str>,
     now: DateTime<Utc>,
 ) -> Result<(User, Session)> {
+    // Client-supplied text, shown later in session lists: printable and bounded.
+    let ip = ip.map(|s| printable(s, 64));
+    let user_agent = user_agent.map(|s| printable(s, 512));
     let user = ctx
         .store
         .upsert_verified_user(identifier, &generate_id(), now)
@@ -29,9 +32,9 @@ pub(crate) async fn sign_in(
         id: generate_id(),
         user_id: &user.id,
         token_hash: &hash_token(&token),
-        expires_at: now + ctx.config.session_ttl,
-        ip_address: clip(ip, 64),
-        user_agent: clip(user_agent, 512),
+        expires_at: now + ctx.config.session_ttl.min(ctx.config.session_max_lifetime),
+        ip_address: ip.as_deref(),
+        user_agent: user_agent.as_deref(),
         now,
     };
     ctx.store.insert_session(&new).await?;
@@ -56,7 +59,9 @@ pub(crate) struct Checked {
 }
 
 /// One indexed query; plus one write at most once per half-life, when a session used past
-/// half its life is extended to a full `session_ttl` again.
+/// half its life is extended to a full `session_ttl` again, but never beyond
+/// `session_max_lifetime` after sign-in: past that, the session no longer authenticates.
+/// Every session check goes through here.
 pub(crate) async fn check(ctx: &Ctx<'_>, token: &str) -> Result<Option<Checked>> {
     if token.is_empty() || token.len() > MAX_TOKEN_LEN {
         return Ok(None);
@@ -70,11 +75,21 @@ pub(crate) async fn check(ctx: &Ctx<'_>, token: &str) -> Result<Option<Checked>>
     if !ct_eq(&stored_hash, &token_hash) {
         return Ok(None);
     }
+    let max_lifetime = chrono::TimeDelta::from_std(ctx.config.session_max_lifetime)
+        .unwrap_or(chrono::TimeDelta::MAX);
+    let end_of_life = session
+        .created_at
+        .checked_add_signed(max_lifetime)
+        .unwrap_or(DateTime::<Utc>::MAX_UTC);
+    if end_of_life <= now {
+        return Ok(None);
+    }
     let ttl = ctx.config.session_ttl;
     let mut extended = false;
     let half_life = chrono::TimeDelta::from_std(ttl / 2).unwrap_or(chrono::TimeDelta::MAX);
-    if session.expires_at - now < half_life {
-        session.expires_at = now + ttl;
+    let slid = (now + ttl).min(end_of_life);
+    if session.expires_at - now < half_life && slid > session.expires_at {
+        session.expires_at = slid;
         ctx.store
             .extend_session(&session.id, session.expires_at)
             .await?;
@@ -85,4 +100,10 @@ pub(crate) async fn check(ctx: &Ctx<'_>, token: &str) -> Result<Option<Checked>>
         session,
         extended,
     }))
+}
+
+/// `s` without control characters, cut to at most `max` bytes.
+fn printable(s: &str, max: usize) -> String {
+    let cut = clip(Some(s), max).unwrap_or_default();
+    cut.chars().filter(|c| !c.is_control()).collect()
 }

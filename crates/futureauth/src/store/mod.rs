@@ -8,7 +8,7 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
-use crate::error::Result;
+use crate::error::{FutureAuthError, Result};
 use crate::identifier::Identifier;
 use crate::model::{CleanupReport, Session, User};
 
@@ -74,6 +74,39 @@ impl Database {
             #[cfg(feature = "sqlite")]
             Self::Sqlite(pool) => std::sync::Arc::new(SqliteStore::new(pool)),
         }
+    }
+}
+
+/// `s`, if the database can store and compare it: no NUL (Postgres refuses it in text and
+/// would answer with an error, a 5xx). Every caller-supplied string bound to SQL goes
+/// through here.
+pub(crate) fn sql_text(s: &str) -> Result<&str> {
+    if s.contains('\0') {
+        return Err(FutureAuthError::InvalidInput(
+            "text may not contain NUL characters".to_string(),
+        ));
+    }
+    Ok(s)
+}
+
+/// `v`, if no string or key in it holds NUL (Postgres' JSONB refuses `\u0000`).
+pub(crate) fn sql_json(v: &serde_json::Value) -> Result<&serde_json::Value> {
+    fn clean(v: &serde_json::Value) -> bool {
+        match v {
+            serde_json::Value::String(s) => !s.contains('\0'),
+            serde_json::Value::Array(items) => items.iter().all(clean),
+            serde_json::Value::Object(map) => {
+                map.iter().all(|(k, v)| !k.contains('\0') && clean(v))
+            }
+            _ => true,
+        }
+    }
+    if clean(v) {
+        Ok(v)
+    } else {
+        Err(FutureAuthError::InvalidInput(
+            "metadata may not contain NUL characters".to_string(),
+        ))
     }
 }
 
@@ -211,6 +244,12 @@ pub(crate) trait Store: Send + Sync {
     /// The count of a window without adding to it.
     async fn rate_limit_count(&self, key: &str, window_end: i64) -> Result<i64>;
 
-    /// Deletes expired sessions, codes, dead codes and old rate-limit windows.
-    async fn cleanup(&self, now: DateTime<Utc>, max_attempts: u32) -> Result<CleanupReport>;
+    /// Deletes expired sessions, codes, dead codes and old rate-limit windows, at most
+    /// `limit` rows of each.
+    async fn cleanup(
+        &self,
+        now: DateTime<Utc>,
+        max_attempts: u32,
+        limit: u32,
+    ) -> Result<CleanupReport>;
 }

@@ -38,6 +38,7 @@ macro_rules! sql_store {
     ) => {
         use sqlx::Row as _;
         use $crate::store::sql_store::{SESSION_SELECT, USER_RETURNING, USER_SELECT};
+        use $crate::store::{sql_json, sql_text};
 
         fn user_from_row(row: &$row) -> Result<User> {
             Ok(User {
@@ -180,27 +181,27 @@ macro_rules! sql_store {
 
             async fn user_by_id(&self, id: &str) -> Result<Option<User>> {
                 let sql = format!("SELECT {USER_SELECT} FROM \"user\" u WHERE u.id = $1");
-                let row = sqlx::query(&sql).bind(id).fetch_optional(&self.pool).await?;
+                let row = sqlx::query(&sql).bind(sql_text(id)?).fetch_optional(&self.pool).await?;
                 row.as_ref().map(user_from_row).transpose()
             }
 
             async fn user_by_email(&self, email: &str) -> Result<Option<User>> {
                 let sql = format!("SELECT {USER_SELECT} FROM \"user\" u WHERE u.email = $1");
-                let row = sqlx::query(&sql).bind(email).fetch_optional(&self.pool).await?;
+                let row = sqlx::query(&sql).bind(sql_text(email)?).fetch_optional(&self.pool).await?;
                 row.as_ref().map(user_from_row).transpose()
             }
 
             async fn user_by_phone(&self, phone: &str) -> Result<Option<User>> {
                 let sql = format!("SELECT {USER_SELECT} FROM \"user\" u WHERE u.phone_number = $1");
-                let row = sqlx::query(&sql).bind(phone).fetch_optional(&self.pool).await?;
+                let row = sqlx::query(&sql).bind(sql_text(phone)?).fetch_optional(&self.pool).await?;
                 row.as_ref().map(user_from_row).transpose()
             }
 
             async fn update_user_name(&self, id: &str, name: &str, now: DateTime<Utc>) -> Result<Option<User>> {
                 let sql = format!("UPDATE \"user\" SET name = $2, updated_at = $3 WHERE id = $1 RETURNING {USER_RETURNING}");
                 let row = sqlx::query(&sql)
-                    .bind(id)
-                    .bind(name)
+                    .bind(sql_text(id)?)
+                    .bind(sql_text(name)?)
                     .bind($to_db(now))
                     .fetch_optional(&self.pool)
                     .await?;
@@ -210,8 +211,8 @@ macro_rules! sql_store {
             async fn set_user_metadata(&self, id: &str, metadata: &serde_json::Value, now: DateTime<Utc>) -> Result<Option<User>> {
                 let sql = format!("UPDATE \"user\" SET metadata = $2, updated_at = $3 WHERE id = $1 RETURNING {USER_RETURNING}");
                 let row = sqlx::query(&sql)
-                    .bind(id)
-                    .bind(sqlx::types::Json(metadata))
+                    .bind(sql_text(id)?)
+                    .bind(sqlx::types::Json(sql_json(metadata)?))
                     .bind($to_db(now))
                     .fetch_optional(&self.pool)
                     .await?;
@@ -227,8 +228,8 @@ macro_rules! sql_store {
                 .bind(s.user_id)
                 .bind(s.token_hash)
                 .bind($to_db(s.expires_at))
-                .bind(s.ip_address)
-                .bind(s.user_agent)
+                .bind(s.ip_address.map(sql_text).transpose()?)
+                .bind(s.user_agent.map(sql_text).transpose()?)
                 .bind($to_db(s.now))
                 .execute(&self.pool)
                 .await?;
@@ -273,8 +274,8 @@ macro_rules! sql_store {
 
             async fn delete_user_session(&self, user_id: &str, session_id: &str) -> Result<bool> {
                 let done = sqlx::query("DELETE FROM session WHERE user_id = $1 AND id = $2")
-                    .bind(user_id)
-                    .bind(session_id)
+                    .bind(sql_text(user_id)?)
+                    .bind(sql_text(session_id)?)
                     .execute(&self.pool)
                     .await?;
                 Ok(done.rows_affected() > 0)
@@ -282,7 +283,7 @@ macro_rules! sql_store {
 
             async fn delete_user_sessions(&self, user_id: &str) -> Result<u64> {
                 let done = sqlx::query("DELETE FROM session WHERE user_id = $1")
-                    .bind(user_id)
+                    .bind(sql_text(user_id)?)
                     .execute(&self.pool)
                     .await?;
                 Ok(done.rows_affected())
@@ -294,7 +295,7 @@ macro_rules! sql_store {
                      ORDER BY s.created_at DESC"
                 );
                 let rows = sqlx::query(&sql)
-                    .bind(user_id)
+                    .bind(sql_text(user_id)?)
                     .bind($to_db(now))
                     .fetch_all(&self.pool)
                     .await?;
@@ -328,23 +329,38 @@ macro_rules! sql_store {
                 Ok(count.map(i64::from).unwrap_or(0))
             }
 
-            async fn cleanup(&self, now: DateTime<Utc>, max_attempts: u32) -> Result<CleanupReport> {
-                let sessions = sqlx::query("DELETE FROM session WHERE expires_at <= $1")
-                    .bind($to_db(now))
-                    .execute(&self.pool)
-                    .await?
-                    .rows_affected();
-                let verifications = sqlx::query("DELETE FROM verification WHERE expires_at <= $1 OR attempts >= $2")
-                    .bind($to_db(now))
-                    .bind(i32::try_from(max_attempts).unwrap_or(i32::MAX))
-                    .execute(&self.pool)
-                    .await?
-                    .rows_affected();
-                let rate_limit_buckets = sqlx::query("DELETE FROM futureauth_rate_limit WHERE window_end <= $1")
-                    .bind(now.timestamp())
-                    .execute(&self.pool)
-                    .await?
-                    .rows_affected();
+            async fn cleanup(&self, now: DateTime<Utc>, max_attempts: u32, limit: u32) -> Result<CleanupReport> {
+                // Each statement deletes at most `limit` rows, so a write that tidies up on
+                // the side costs a bounded amount however much has piled up.
+                let limit = i64::from(limit);
+                let sessions = sqlx::query(
+                    "DELETE FROM session WHERE id IN \
+                     (SELECT id FROM session WHERE expires_at <= $1 LIMIT $2)",
+                )
+                .bind($to_db(now))
+                .bind(limit)
+                .execute(&self.pool)
+                .await?
+                .rows_affected();
+                let verifications = sqlx::query(
+                    "DELETE FROM verification WHERE id IN \
+                     (SELECT id FROM verification WHERE expires_at <= $1 OR attempts >= $2 LIMIT $3)",
+                )
+                .bind($to_db(now))
+                .bind(i32::try_from(max_attempts).unwrap_or(i32::MAX))
+                .bind(limit)
+                .execute(&self.pool)
+                .await?
+                .rows_affected();
+                let rate_limit_buckets = sqlx::query(
+                    "DELETE FROM futureauth_rate_limit WHERE key IN \
+                     (SELECT key FROM futureauth_rate_limit WHERE window_end <= $1 LIMIT $2)",
+                )
+                .bind(now.timestamp())
+                .bind(limit)
+                .execute(&self.pool)
+                .await?
+                .rows_affected();
                 Ok(CleanupReport { sessions, verifications, rate_limit_buckets })
             }
 

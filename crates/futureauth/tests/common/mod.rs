@@ -180,6 +180,52 @@ impl TestDb {
         assert_eq!(n.rows_affected(), 1, "{sql} matched no row");
     }
 
+    /// Sets the timestamp `column` of rows of `table` matching `key_column = key`.
+    pub async fn set_time(
+        &self,
+        table: &str,
+        column: &str,
+        key_column: &str,
+        key: &str,
+        at: DateTime<Utc>,
+    ) {
+        let sql = format!("UPDATE {table} SET {column} = $1 WHERE {key_column} = $2");
+        let n = match self {
+            Self::Postgres { pool, .. } => sqlx::query(&sql)
+                .bind(at)
+                .bind(key)
+                .execute(pool)
+                .await
+                .unwrap()
+                .rows_affected(),
+            Self::Sqlite { pool, .. } => sqlx::query(&sql)
+                .bind(at.timestamp_millis())
+                .bind(key)
+                .execute(pool)
+                .await
+                .unwrap()
+                .rows_affected(),
+        };
+        assert!(n >= 1, "{sql} matched no row");
+    }
+
+    /// Runs a statement without parameters.
+    pub async fn exec(&self, sql: &str) {
+        match self {
+            Self::Postgres { pool, .. } => sqlx::query(sql).execute(pool).await.map(drop),
+            Self::Sqlite { pool, .. } => sqlx::query(sql).execute(pool).await.map(drop),
+        }
+        .unwrap_or_else(|e| panic!("{sql}: {e}"));
+    }
+
+    /// A FutureAuth on this database, tables not touched.
+    pub fn new_auth(&self, config: FutureAuthConfig) -> FutureAuth {
+        match self {
+            Self::Postgres { pool, .. } => FutureAuth::new(pool.clone(), config),
+            Self::Sqlite { pool, .. } => FutureAuth::new(pool.clone(), config),
+        }
+    }
+
     pub async fn session_expiry(&self, id: &str) -> DateTime<Utc> {
         let sql = "SELECT expires_at FROM session WHERE id = $1";
         match self {
@@ -219,11 +265,16 @@ impl TestDb {
     }
 }
 
-/// Config for tests: a known secret key (so the code hash is keyed), defaults otherwise.
+/// The app's own address in [`config`].
+pub const APP_URL: &str = "https://app.example";
+
+/// Config for tests: a known secret key (so the code hash is keyed), the app at [`APP_URL`],
+/// defaults otherwise.
 pub fn config() -> FutureAuthConfig {
     FutureAuthConfig {
         secret_key: "vx_sec_test_key_0123456789abcdefghijklmnop".to_string(),
         project_name: "Test App".to_string(),
+        app_url: APP_URL.to_string(),
         ..Default::default()
     }
 }

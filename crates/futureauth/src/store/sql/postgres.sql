@@ -41,6 +41,8 @@ END $$;
 DROP INDEX IF EXISTS idx_session_token;
 DROP INDEX IF EXISTS idx_session_token_hash; -- futureauth 0.5's copy of the unique index
 CREATE INDEX IF NOT EXISTS idx_session_user ON session(user_id);
+-- The periodic clean-up finds expired rows by these without scanning the tables.
+CREATE INDEX IF NOT EXISTS idx_session_expires_at ON session(expires_at);
 
 CREATE TABLE IF NOT EXISTS verification (
     id TEXT PRIMARY KEY,
@@ -85,6 +87,7 @@ DO $$ BEGIN
 END $$;
 CREATE UNIQUE INDEX IF NOT EXISTS verification_identifier_kind_key ON verification(identifier, kind);
 CREATE INDEX IF NOT EXISTS idx_verification_code_hash ON verification(code_hash);
+CREATE INDEX IF NOT EXISTS idx_verification_expires_at ON verification(expires_at);
 DROP INDEX IF EXISTS idx_verification_identifier; -- covered by verification_identifier_kind_key
 DROP INDEX IF EXISTS idx_verification_code;
 

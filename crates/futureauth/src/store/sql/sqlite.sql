@@ -22,6 +22,8 @@ CREATE TABLE IF NOT EXISTS session (
     created_at INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS idx_session_user ON session(user_id);
+-- The periodic clean-up finds expired rows by these without scanning the tables.
+CREATE INDEX IF NOT EXISTS idx_session_expires_at ON session(expires_at);
 
 CREATE TABLE IF NOT EXISTS verification (
     id TEXT PRIMARY KEY,
@@ -34,6 +36,7 @@ CREATE TABLE IF NOT EXISTS verification (
     UNIQUE (identifier, kind)
 );
 CREATE INDEX IF NOT EXISTS idx_verification_code_hash ON verification(code_hash);
+CREATE INDEX IF NOT EXISTS idx_verification_expires_at ON verification(expires_at);
 
 CREATE TABLE IF NOT EXISTS futureauth_rate_limit (
     key TEXT PRIMARY KEY,
