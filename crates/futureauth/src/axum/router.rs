@@ -12,12 +12,15 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::client::Client;
-use super::cookie::{clear_session, session_token, set_session, TokenSource};
+use super::cookie::{
+    clear_otp_binding, clear_session, otp_binding, session_token, set_otp_binding, set_session,
+    TokenSource,
+};
 use super::csrf;
 use super::extract::{lookup, AuthSession};
 use super::rejection::ApiError;
 use crate::model::{OtpChannel, Session, User};
-use crate::FutureAuth;
+use crate::{FutureAuth, OtpBinding};
 
 /// Largest request body the auth routes read.
 const BODY_LIMIT: usize = 16 * 1024;
@@ -138,32 +141,50 @@ fn signed_in(auth: &FutureAuth, user: User, session: Session) -> Response {
     response
 }
 
+/// Sends a code bound to this browser: the binding cookie it already holds (so Resend
+/// replaces its own code) or a new one, set on the answer.
 async fn send_otp(
     State(auth): State<Arc<FutureAuth>>,
     client: Client,
+    headers: HeaderMap,
     Body(body): Body<SendOtp>,
 ) -> Result<Response, ApiError> {
     let (channel, destination) = pick(body.email, body.phone)?;
-    auth.send_otp_from(channel, &destination, client.ip).await?;
-    Ok(ok().into_response())
+    let binding = otp_binding(&headers, auth.config()).unwrap_or_else(OtpBinding::generate);
+    auth.send_otp_bound(channel, &destination, client.ip, &binding)
+        .await?;
+    Ok(with_cookie(
+        ok().into_response(),
+        set_otp_binding(auth.config(), &binding),
+    ))
 }
 
+/// Checks the code of this browser's binding; without a binding cookie (a client that keeps
+/// no cookies), the unbound code.
 async fn verify_otp(
     State(auth): State<Arc<FutureAuth>>,
     client: Client,
+    headers: HeaderMap,
     Body(body): Body<VerifyOtp>,
 ) -> Result<Response, ApiError> {
     let (_, identifier) = pick(body.email, body.phone)?;
     let ip = client.ip.map(|ip| ip.to_string());
-    let (user, session) = auth
-        .verify_otp(
-            &identifier,
-            &body.code,
-            ip.as_deref(),
-            client.user_agent.as_deref(),
-        )
-        .await?;
-    Ok(signed_in(&auth, user, session))
+    let ip = ip.as_deref();
+    let user_agent = client.user_agent.as_deref();
+    let (user, session) = match otp_binding(&headers, auth.config()) {
+        Some(binding) => {
+            auth.verify_otp_bound(&identifier, &body.code, &binding, ip, user_agent)
+                .await?
+        }
+        None => {
+            auth.verify_otp(&identifier, &body.code, ip, user_agent)
+                .await?
+        }
+    };
+    Ok(with_cookie(
+        signed_in(&auth, user, session),
+        clear_otp_binding(auth.config()),
+    ))
 }
 
 async fn send_magic_link(
