@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use chrono::Utc;
 use common::{code_for, config, FailingDelivery, TestDb};
+use futureauth::sqlx;
 use futureauth::{FutureAuthConfig, FutureAuthError, OtpBinding, OtpChannel, RateLimit};
 use sha2::{Digest, Sha256};
 
@@ -838,7 +839,7 @@ async fn per_ip_limits_are_counted_before_the_address(db: TestDb) {
 /// mailbox), other networks are not held back, and the ceiling counts everyone.
 async fn sends_to_one_mailbox_share_the_throttle_and_ceiling(db: TestDb) {
     let mut cfg = config();
-    cfg.rate_limits.send_per_identifier = RateLimit::new(3, Duration::from_secs(3600));
+    cfg.rate_limits.send_per_identifier = RateLimit::new(4, Duration::from_secs(3600));
     let (auth, _) = db.auth(cfg).await;
     let send = |to: &'static str, from: &'static str| {
         let auth = &auth;
@@ -862,8 +863,9 @@ async fn sends_to_one_mailbox_share_the_throttle_and_ceiling(db: TestDb) {
         .await
         .unwrap_err();
     assert_eq!(err.code(), "rate_limited", "same /48");
-    // The ceiling (3) is reached; everybody waits for the window.
-    let err = send("ada+4@example.com", "203.0.113.2").await.unwrap_err();
+    send("ada+4@example.com", "203.0.113.2").await.unwrap();
+    // The ceiling (4) is reached; everybody waits for the window.
+    let err = send("ada+5@example.com", "203.0.113.3").await.unwrap_err();
     assert_eq!(err.code(), "rate_limited", "inbox-flood ceiling");
 }
 
@@ -910,6 +912,66 @@ async fn a_new_magic_link_does_not_void_the_last_one(db: TestDb) {
     auth.verify_magic_link(&first, None, None).await.unwrap();
 }
 
+/// Tables made by this crate before codes were bound (unique key `(identifier, kind)`) are
+/// upgraded in place, twice over, keeping live links; afterwards two clients' codes for
+/// one address live side by side.
+async fn upgrades_tables_made_before_codes_were_bound(db: TestDb) {
+    const TOKEN: &str = "pre-binding-magic-token-0123456789abcdefgh";
+    let hash = hex::encode(Sha256::digest(TOKEN.as_bytes()));
+    let insert = "INSERT INTO verification (id, identifier, code_hash, expires_at, attempts, created_at, kind) \
+                  VALUES ('v1', $1, $2, $3, 0, $4, 'magic_link')";
+    let expires = Utc::now() + chrono::TimeDelta::minutes(10);
+    match &db {
+        TestDb::Postgres { pool, .. } => {
+            let old = include_str!("fixtures/pre_binding_postgres.sql");
+            sqlx::raw_sql(old).execute(pool).await.unwrap();
+            sqlx::query(insert)
+                .bind(EMAIL)
+                .bind(&hash)
+                .bind(expires)
+                .bind(Utc::now())
+                .execute(pool)
+                .await
+                .unwrap();
+        }
+        TestDb::Sqlite { pool, .. } => {
+            let old = include_str!("fixtures/pre_binding_sqlite.sql");
+            sqlx::raw_sql(old).execute(pool).await.unwrap();
+            sqlx::query(insert)
+                .bind(EMAIL)
+                .bind(&hash)
+                .bind(expires.timestamp_millis())
+                .bind(Utc::now().timestamp_millis())
+                .execute(pool)
+                .await
+                .unwrap();
+        }
+    }
+    let (auth, outbox) = db.auth(config()).await;
+    auth.ensure_tables().await.unwrap();
+
+    let (a, b) = (OtpBinding::generate(), OtpBinding::generate());
+    auth.send_otp_bound(OtpChannel::Email, EMAIL, None, &a)
+        .await
+        .unwrap();
+    let code_a = code_for(&outbox, EMAIL);
+    auth.send_otp_bound(OtpChannel::Email, EMAIL, None, &b)
+        .await
+        .unwrap();
+    let code_b = code_for(&outbox, EMAIL);
+    assert_eq!(db.count("verification").await, 3);
+    auth.ensure_tables().await.unwrap();
+    auth.verify_otp_bound(EMAIL, &code_a, &a, None, None)
+        .await
+        .unwrap();
+    auth.verify_otp_bound(EMAIL, &code_b, &b, None, None)
+        .await
+        .unwrap();
+    auth.verify_magic_link(TOKEN, None, None)
+        .await
+        .expect("a link from before the upgrade still works");
+}
+
 both_backends!(
     email_code_signs_in,
     codes_are_single_use,
@@ -946,6 +1008,7 @@ both_backends!(
     sends_to_one_mailbox_share_the_throttle_and_ceiling,
     sends_are_rate_limited_per_ipv6_slash_48,
     a_new_magic_link_does_not_void_the_last_one,
+    upgrades_tables_made_before_codes_were_bound,
 );
 
 #[tokio::test]
