@@ -29,8 +29,8 @@ const BODY_LIMIT: usize = 16 * 1024;
 ///
 /// | route | body | answer |
 /// |---|---|---|
-/// | `POST /api/auth/send-otp` | `{"email": ...}` or `{"phone": "+1..."}` | `{"ok": true}` |
-/// | `POST /api/auth/verify-otp` | `{"email" or "phone", "code"}` | `{"user", "session"}` + cookie |
+/// | `POST /api/auth/send-otp` | `{"email": ...}` or `{"phone": "+1..."}` | `{"ok": true}` + binding cookie |
+/// | `POST /api/auth/verify-otp` | `{"email" or "phone", "code"}` + binding cookie | `{"user", "session"}` + cookie |
 /// | `POST /api/auth/send-magic-link` | `{"email", "callback_url"}` | `{"ok": true}` |
 /// | `POST /api/auth/verify-magic-link` | `{"token"}` | `{"user", "session"}` + cookie |
 /// | `GET /api/auth/session` (alias `get-session`) | | `{"user", "session"}` or 401 |
@@ -38,6 +38,10 @@ const BODY_LIMIT: usize = 16 * 1024;
 /// | `GET /api/auth/sessions` | | `{"sessions": [...]}` of the signed-in user |
 /// | `POST /api/auth/revoke-session` | `{"id"}` | `{"ok": true}` |
 /// | `POST /api/auth/sign-out-all` | | `{"ok": true, "revoked": n}`, cookie cleared |
+///
+/// A code sent here is bound to the client that asked, by an HttpOnly cookie that lives as
+/// long as the code ([`FutureAuth::send_otp_bound`]): nobody else can replace it or spend
+/// its attempts, so knowing someone's address is not enough to lock them out.
 ///
 /// Errors are `{"error": {"code", "message"}}` with a 4xx status (429 carries
 /// `Retry-After`). State-changing routes reject cross-site browser requests.
