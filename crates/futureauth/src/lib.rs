@@ -91,7 +91,9 @@ pub fn migration_sql() -> &'static str {
     store::postgres_schema()
 }
 
-/// The SQL that creates FutureAuth's SQLite tables.
+/// The SQL that creates FutureAuth's SQLite tables. Tables made by an earlier version are
+/// upgraded by [`FutureAuth::ensure_tables`], which also rebuilds the `verification` table
+/// where SQLite cannot change a constraint in place.
 #[cfg(feature = "sqlite")]
 pub fn sqlite_migration_sql() -> &'static str {
     store::sqlite_schema()
