@@ -972,6 +972,48 @@ async fn upgrades_tables_made_before_codes_were_bound(db: TestDb) {
         .expect("a link from before the upgrade still works");
 }
 
+/// The bound path keeps the atomic guarantees: concurrent wrong guesses with the binding
+/// count exactly `max_otp_attempts`, and the right code used concurrently yields one session.
+async fn bound_codes_hold_under_concurrent_requests(db: TestDb) {
+    let (auth, outbox) = db.auth(config()).await;
+    let auth = std::sync::Arc::new(auth);
+    let binding = OtpBinding::generate();
+    auth.send_otp_bound(OtpChannel::Email, EMAIL, None, &binding)
+        .await
+        .unwrap();
+    let code = code_for(&outbox, EMAIL);
+    let guesses = (0..20).map(|_| {
+        let (auth, binding, bad) = (auth.clone(), binding.clone(), wrong(&code));
+        tokio::spawn(async move {
+            auth.verify_otp_bound(EMAIL, &bad, &binding, None, None)
+                .await
+        })
+    });
+    for result in futures::future::join_all(guesses).await {
+        assert!(result.unwrap().is_err());
+    }
+    assert_eq!(db.attempts(EMAIL).await, 5, "exactly the limit was counted");
+
+    let fresh = OtpBinding::generate();
+    auth.send_otp_bound(OtpChannel::Email, "bob@example.com", None, &fresh)
+        .await
+        .unwrap();
+    let code = code_for(&outbox, "bob@example.com");
+    let uses = (0..8).map(|_| {
+        let (auth, fresh, code) = (auth.clone(), fresh.clone(), code.clone());
+        tokio::spawn(async move {
+            auth.verify_otp_bound("bob@example.com", &code, &fresh, None, None)
+                .await
+        })
+    });
+    let wins = futures::future::join_all(uses)
+        .await
+        .into_iter()
+        .filter(|r| r.as_ref().unwrap().is_ok())
+        .count();
+    assert_eq!(wins, 1);
+}
+
 both_backends!(
     email_code_signs_in,
     codes_are_single_use,
@@ -1009,6 +1051,7 @@ both_backends!(
     sends_are_rate_limited_per_ipv6_slash_48,
     a_new_magic_link_does_not_void_the_last_one,
     upgrades_tables_made_before_codes_were_bound,
+    bound_codes_hold_under_concurrent_requests,
 );
 
 #[tokio::test]
