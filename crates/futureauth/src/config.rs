@@ -342,6 +342,21 @@ mod tests {
     }
 
     #[test]
+    fn rate_limit_defaults_are_the_readme_numbers() {
+        // The README's brute-force and lock-out arithmetic is built on these.
+        let r = RateLimits::default();
+        let per = |max, secs| RateLimit::new(max, Duration::from_secs(secs));
+        assert_eq!(r.send_per_ip, per(20, 900));
+        assert_eq!(r.send_per_ipv6_48, per(200, 900));
+        assert_eq!(r.send_throttle, per(1, 30));
+        assert_eq!(r.send_per_identifier_per_client, per(5, 3600));
+        assert_eq!(r.send_per_identifier, per(30, 3600));
+        assert_eq!(r.verify_per_ip, per(60, 900));
+        assert_eq!(r.failed_verify_per_identifier, per(100, 86400));
+        assert_eq!(FutureAuthConfig::default().max_otp_attempts, 5);
+    }
+
+    #[test]
     fn from_env_reads_variables() {
         let c = FutureAuthConfig::from_lookup(env(&[
             ("FUTUREAUTH_API_URL", "http://127.0.0.1:8080"),
