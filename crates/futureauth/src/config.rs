@@ -114,15 +114,47 @@ impl RateLimit {
 }
 
 /// The rate limits FutureAuth applies.
+///
+/// They are shaped so that someone who cannot read a person's inbox or phone cannot keep
+/// that person from signing in through [`auth_router`](crate::axum::auth_router), while
+/// guessing a code stays infeasible (see the README's security section for the numbers):
+///
+/// - limits on the client's own network are counted first, so a request refused there
+///   costs the person it names nothing;
+/// - sends to one address are throttled per client network rather than given a small
+///   quota that anyone could use up; the per-address ceiling is high enough that reaching
+///   it takes many networks;
+/// - a code bound to the browser that asked for it is never replaced by anybody else's
+///   send, and only guesses made from that browser count against it;
+/// - wrong guesses without a binding count per email/phone across codes (a new code does
+///   not reset them), up to `failed_verify_per_identifier`.
+///
+/// A "client network" is an IPv4 address or an IPv6 /48 for per-address limits (so hopping
+/// between the 65,536 /64s of a /48 gains nothing); `send_per_ip` counts IPv4 addresses and
+/// IPv6 /64s, `send_per_ipv6_48` whole IPv6 /48s.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RateLimits {
-    /// Codes and links sent to one email or phone. Default 5 per 15 minutes.
-    pub send_per_identifier: RateLimit,
-    /// Codes and links requested from one client IP (IPv6 grouped by /64). Default 20 per 15 minutes.
+    /// Sends from one client IP (IPv4 address, IPv6 /64), to any address. Default 20 per
+    /// 15 minutes.
     pub send_per_ip: RateLimit,
-    /// Verify attempts from one client IP. Default 60 per 15 minutes.
+    /// Sends from one IPv6 /48, to any address. Default 200 per 15 minutes.
+    pub send_per_ipv6_48: RateLimit,
+    /// The shortest gap between two sends to one address from one client network.
+    /// Default 1 per 30 seconds.
+    pub send_throttle: RateLimit,
+    /// Sends to one address from one client network. Default 5 per hour.
+    pub send_per_identifier_per_client: RateLimit,
+    /// Sends to one address from everyone together (the inbox-flood ceiling). An address is
+    /// counted by its mailbox (`ada+1@x` and `ada+2@x` are one) or its E.164 number.
+    /// Default 30 per hour.
+    pub send_per_identifier: RateLimit,
+    /// Verify attempts from one client IP (IPv4 address, IPv6 /64). Default 60 per 15 minutes.
     pub verify_per_ip: RateLimit,
-    /// Failed verifications for one email or phone, across all its codes. Default 10 per hour.
+    /// Wrong codes for one email or phone on the *unbound* path
+    /// ([`verify_otp`](crate::FutureAuth::verify_otp)), across all its codes: a new code
+    /// does not reset the count, a successful sign-in does. Codes bound to a browser
+    /// ([`verify_otp_bound`](crate::FutureAuth::verify_otp_bound), the HTTP API) are not
+    /// subject to it. Default 100 per day (NIST SP 800-63B's ceiling).
     pub failed_verify_per_identifier: RateLimit,
 }
 
@@ -130,11 +162,35 @@ impl Default for RateLimits {
     fn default() -> Self {
         const MIN: u64 = 60;
         Self {
-            send_per_identifier: RateLimit::new(5, Duration::from_secs(15 * MIN)),
             send_per_ip: RateLimit::new(20, Duration::from_secs(15 * MIN)),
+            send_per_ipv6_48: RateLimit::new(200, Duration::from_secs(15 * MIN)),
+            send_throttle: RateLimit::new(1, Duration::from_secs(30)),
+            send_per_identifier_per_client: RateLimit::new(5, Duration::from_secs(60 * MIN)),
+            send_per_identifier: RateLimit::new(30, Duration::from_secs(60 * MIN)),
             verify_per_ip: RateLimit::new(60, Duration::from_secs(15 * MIN)),
-            failed_verify_per_identifier: RateLimit::new(10, Duration::from_secs(60 * MIN)),
+            failed_verify_per_identifier: RateLimit::new(100, Duration::from_secs(24 * 60 * MIN)),
         }
+    }
+}
+
+impl RateLimits {
+    /// Every limit with its field name, for validation and documentation.
+    fn named(&self) -> [(&'static str, RateLimit); 7] {
+        [
+            ("send_per_ip", self.send_per_ip),
+            ("send_per_ipv6_48", self.send_per_ipv6_48),
+            ("send_throttle", self.send_throttle),
+            (
+                "send_per_identifier_per_client",
+                self.send_per_identifier_per_client,
+            ),
+            ("send_per_identifier", self.send_per_identifier),
+            ("verify_per_ip", self.verify_per_ip),
+            (
+                "failed_verify_per_identifier",
+                self.failed_verify_per_identifier,
+            ),
+        ]
     }
 }
 
@@ -260,15 +316,7 @@ impl FutureAuthConfig {
             }
         }
         TrustedOrigins::from_config(self)?;
-        for (name, limit) in [
-            ("send_per_identifier", self.rate_limits.send_per_identifier),
-            ("send_per_ip", self.rate_limits.send_per_ip),
-            ("verify_per_ip", self.rate_limits.verify_per_ip),
-            (
-                "failed_verify_per_identifier",
-                self.rate_limits.failed_verify_per_identifier,
-            ),
-        ] {
+        for (name, limit) in self.rate_limits.named() {
             if limit.max == 0 || limit.window.as_secs() == 0 {
                 return fail(format!(
                     "rate_limits.{name} allows nothing (max {} per {:?}); use a positive max and a window of at least 1 s",
@@ -319,6 +367,21 @@ mod tests {
         assert_eq!(c.cookie_name, "futureauth_session");
         assert!(c.cookie_secure);
         c.validate().unwrap();
+    }
+
+    #[test]
+    fn rate_limit_defaults_are_the_readme_numbers() {
+        // The README's brute-force and lock-out arithmetic is built on these.
+        let r = RateLimits::default();
+        let per = |max, secs| RateLimit::new(max, Duration::from_secs(secs));
+        assert_eq!(r.send_per_ip, per(20, 900));
+        assert_eq!(r.send_per_ipv6_48, per(200, 900));
+        assert_eq!(r.send_throttle, per(1, 30));
+        assert_eq!(r.send_per_identifier_per_client, per(5, 3600));
+        assert_eq!(r.send_per_identifier, per(30, 3600));
+        assert_eq!(r.verify_per_ip, per(60, 900));
+        assert_eq!(r.failed_verify_per_identifier, per(100, 86400));
+        assert_eq!(FutureAuthConfig::default().max_otp_attempts, 5);
     }
 
     #[test]

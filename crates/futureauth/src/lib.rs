@@ -39,10 +39,13 @@
 //! - Only hashes are stored: SHA-256 for tokens, HMAC-SHA256 for short codes, keyed by the
 //!   project secret key (which is not in the database). Comparisons are constant-time.
 //! - Codes are single-use, expire, die after `max_otp_attempts` wrong guesses, and a new
-//!   code replaces the old one; each of these is one atomic SQL statement, so concurrent
-//!   requests cannot exceed the limits or use a code twice.
-//! - Failed verifications are also limited per email/phone across codes, and sends and
-//!   verifies are rate-limited per identifier and per client IP in the database.
+//!   code replaces the old one of the same client; each of these is one atomic SQL
+//!   statement, so concurrent requests cannot exceed the limits or use a code twice.
+//! - Codes requested through the HTTP API are bound to the browser that asked (an HttpOnly
+//!   cookie): nobody else can replace them or spend their attempts, so someone who cannot
+//!   read the inbox cannot lock its owner out. Unbound codes count wrong guesses per
+//!   email/phone across codes. Limits are counted per client network before per address.
+//!   See [`RateLimits`].
 //! - Sessions slide: a session used after half its life is extended, with one write per
 //!   half-life at most, but never past `session_max_lifetime` after sign-in.
 //! - Browser origins and magic-link callbacks come from configuration (`app_url`,
@@ -73,6 +76,7 @@ use chrono::Utc;
 pub use async_trait::async_trait;
 pub use config::{FutureAuthConfig, RateLimit, RateLimits};
 pub use error::{FutureAuthError, Result};
+pub use flow::otp::OtpBinding;
 pub use identifier::{normalize_email, normalize_phone, Identifier};
 pub use model::{CleanupReport, OtpChannel, Session, User};
 pub use origins::{Origin, TrustedOrigins};
@@ -93,7 +97,9 @@ pub fn migration_sql() -> &'static str {
     store::postgres_schema()
 }
 
-/// The SQL that creates FutureAuth's SQLite tables.
+/// The SQL that creates FutureAuth's SQLite tables. Tables made by an earlier version are
+/// upgraded by [`FutureAuth::ensure_tables`], which also rebuilds the `verification` table
+/// where SQLite cannot change a constraint in place.
 #[cfg(feature = "sqlite")]
 pub fn sqlite_migration_sql() -> &'static str {
     store::sqlite_schema()
@@ -228,27 +234,54 @@ impl FutureAuth {
         }
     }
 
-    /// Sends a one-time code by email or SMS. Any live code of that address is replaced.
+    /// Sends a one-time code by email or SMS. Any live unbound code of that address is
+    /// replaced.
     ///
-    /// Answers the same whether or not the address belongs to a user.
+    /// Answers the same whether or not the address belongs to a user. Codes sent this way
+    /// are *unbound*: whoever knows the address can spend their attempts and, with enough
+    /// wrong guesses, reach `failed_verify_per_identifier`, which then refuses even the
+    /// right code until the window ends. To be immune, bind codes to the client that asks
+    /// ([`send_otp_bound`](Self::send_otp_bound)), as [`auth_router`](crate::axum::auth_router) does.
     pub async fn send_otp(&self, channel: OtpChannel, destination: &str) -> Result<()> {
         self.send_otp_from(channel, destination, None).await
     }
 
-    /// [`send_otp`](Self::send_otp), also counting against the per-IP send limit.
+    /// [`send_otp`](Self::send_otp), also counting against the per-IP and per-client send
+    /// limits.
     pub async fn send_otp_from(
         &self,
         channel: OtpChannel,
         destination: &str,
         client_ip: Option<IpAddr>,
     ) -> Result<()> {
-        let sent = flow::otp::send(&self.ctx(), channel, destination, client_ip).await;
+        let sent = flow::otp::send(&self.ctx(), channel, destination, client_ip, None).await;
+        self.tidy().await;
+        sent
+    }
+
+    /// Sends a one-time code bound to `binding`, the secret of the client that asked (make
+    /// one with [`OtpBinding::generate`] and keep it in that client, e.g. an HttpOnly
+    /// cookie; reuse it for a resend). Only [`verify_otp_bound`](Self::verify_otp_bound)
+    /// with the same binding can use the code; it replaces only that binding's previous
+    /// code, never anybody else's.
+    pub async fn send_otp_bound(
+        &self,
+        channel: OtpChannel,
+        destination: &str,
+        client_ip: Option<IpAddr>,
+        binding: &OtpBinding,
+    ) -> Result<()> {
+        let sent =
+            flow::otp::send(&self.ctx(), channel, destination, client_ip, Some(binding)).await;
         self.tidy().await;
         sent
     }
 
     /// Checks a code sent to `identifier` (email or phone). On success the user is found or
     /// created and a new session is returned; put `session.token` in the cookie.
+    ///
+    /// This checks the unbound code (from [`send_otp`](Self::send_otp)); wrong guesses count
+    /// per address across codes, up to `rate_limits.failed_verify_per_identifier`.
     pub async fn verify_otp(
         &self,
         identifier: &str,
@@ -257,7 +290,31 @@ impl FutureAuth {
         user_agent: Option<&str>,
     ) -> Result<(User, Session)> {
         let verified =
-            flow::otp::verify(&self.ctx(), identifier, code, ip_address, user_agent).await;
+            flow::otp::verify(&self.ctx(), identifier, code, None, ip_address, user_agent).await;
+        self.tidy().await;
+        verified
+    }
+
+    /// Checks a code sent with [`send_otp_bound`](Self::send_otp_bound) under the same
+    /// `binding`. A correct, live code that has had fewer than `max_otp_attempts` wrong
+    /// guesses always signs in: no limit that another client can fill is checked first.
+    pub async fn verify_otp_bound(
+        &self,
+        identifier: &str,
+        code: &str,
+        binding: &OtpBinding,
+        ip_address: Option<&str>,
+        user_agent: Option<&str>,
+    ) -> Result<(User, Session)> {
+        let verified = flow::otp::verify(
+            &self.ctx(),
+            identifier,
+            code,
+            Some(binding),
+            ip_address,
+            user_agent,
+        )
+        .await;
         self.tidy().await;
         verified
     }

@@ -1,4 +1,5 @@
-//! Fixed-window rate limits counted in the database, shared by every app instance.
+//! Rate limits counted in the database, shared by every app instance, and the client
+//! networks they count.
 
 use std::net::IpAddr;
 use std::time::Duration;
@@ -9,12 +10,6 @@ use crate::config::RateLimit;
 use crate::error::{FutureAuthError, Result};
 use crate::store::Store;
 
-/// End of the window containing `now`, in Unix seconds.
-fn window_end(limit: RateLimit, now: DateTime<Utc>) -> i64 {
-    let window = i64::try_from(limit.window.as_secs().max(1)).unwrap_or(i64::MAX);
-    (now.timestamp().div_euclid(window) + 1).saturating_mul(window)
-}
-
 fn limited(end: i64, now: DateTime<Utc>) -> FutureAuthError {
     let secs = u64::try_from(end - now.timestamp()).unwrap_or(1).max(1);
     FutureAuthError::RateLimited {
@@ -23,47 +18,62 @@ fn limited(end: i64, now: DateTime<Utc>) -> FutureAuthError {
 }
 
 /// Counts one event under `key`; fails once the window holds more than `limit.max`.
+///
+/// A window starts at the first event after the last one ended (not at a multiple of its
+/// length), so "1 per 30 s" really means 30 s between two accepted events.
 pub(crate) async fn hit(
     store: &dyn Store,
     key: &str,
     limit: RateLimit,
     now: DateTime<Utc>,
 ) -> Result<()> {
-    let end = window_end(limit, now);
-    let count = store.rate_limit_hit(key, end).await?;
+    let window = i64::try_from(limit.window.as_secs().max(1)).unwrap_or(i64::MAX / 4);
+    let (count, end) = store.rate_limit_hit(key, now.timestamp(), window).await?;
     if count > i64::from(limit.max) {
         return Err(limited(end, now));
     }
     Ok(())
 }
 
-/// Fails if the window under `key` is already full, without counting.
-pub(crate) async fn check(
-    store: &dyn Store,
-    key: &str,
-    limit: RateLimit,
-    now: DateTime<Utc>,
-) -> Result<()> {
-    let end = window_end(limit, now);
-    if store.rate_limit_count(key, end).await? >= i64::from(limit.max) {
-        return Err(limited(end, now));
-    }
-    Ok(())
+/// Forgets the count under `key` (after a successful sign-in).
+pub(crate) async fn reset(store: &dyn Store, key: &str) -> Result<()> {
+    store.rate_limit_reset(key).await
 }
 
-/// The rate-limit group of a client address: the address itself for IPv4, its /64 network
+/// IPv4-mapped IPv6 addresses (`::ffff:a.b.c.d`) are the IPv4 client they carry.
+fn canonical(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+        v4 => v4,
+    }
+}
+
+fn v6_prefix(segments: &[u16], bits: u8) -> String {
+    let hex: Vec<String> = segments.iter().map(|s| format!("{s:x}")).collect();
+    format!("{}::/{bits}", hex.join(":"))
+}
+
+/// The per-IP group of a client address: the address itself for IPv4, its /64 network
 /// for IPv6 (one subscriber usually owns a whole /64).
 pub(crate) fn ip_group(ip: IpAddr) -> String {
-    match ip {
+    match canonical(ip) {
         IpAddr::V4(v4) => v4.to_string(),
-        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-            Some(v4) => v4.to_string(),
-            None => {
-                let s = v6.segments();
-                format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
-            }
-        },
+        IpAddr::V6(v6) => v6_prefix(&v6.segments()[..4], 64),
     }
+}
+
+/// The IPv6 /48 of a client address (a site: 65,536 /64s), or `None` for IPv4.
+pub(crate) fn ipv6_48(ip: IpAddr) -> Option<String> {
+    match canonical(ip) {
+        IpAddr::V4(_) => None,
+        IpAddr::V6(v6) => Some(v6_prefix(&v6.segments()[..3], 48)),
+    }
+}
+
+/// The client network that per-address send limits count: an IPv4 address or an IPv6 /48,
+/// so that an attacker gains nothing by hopping between the /64s of one site.
+pub(crate) fn client_network(ip: IpAddr) -> String {
+    ipv6_48(ip).unwrap_or_else(|| ip_group(ip))
 }
 
 #[cfg(test)]
@@ -79,16 +89,35 @@ mod tests {
         assert_ne!(ip_group(a), ip_group(c));
         assert_eq!(ip_group("::ffff:10.0.0.1".parse().unwrap()), "10.0.0.1");
         assert_eq!(ip_group("10.0.0.1".parse().unwrap()), "10.0.0.1");
+        assert_eq!(ip_group(a), "2001:db8:1:2::/64");
     }
 
     #[test]
-    fn windows_are_aligned() {
-        let limit = RateLimit::new(1, Duration::from_secs(60));
+    fn client_networks_are_ipv4_addresses_and_ipv6_48s() {
+        let a: IpAddr = "2001:db8:1:2::1".parse().unwrap();
+        let b: IpAddr = "2001:db8:1:ffff::1".parse().unwrap();
+        let c: IpAddr = "2001:db8:2::1".parse().unwrap();
+        assert_eq!(client_network(a), client_network(b));
+        assert_eq!(client_network(a), "2001:db8:1::/48");
+        assert_ne!(client_network(a), client_network(c));
+        assert_eq!(ipv6_48("10.0.0.1".parse().unwrap()), None);
+        assert_eq!(ipv6_48("::ffff:10.0.0.1".parse().unwrap()), None);
+        assert_eq!(
+            client_network("::ffff:10.0.0.1".parse().unwrap()),
+            "10.0.0.1"
+        );
+    }
+
+    #[test]
+    fn retry_after_is_the_rest_of_the_window() {
         let now = DateTime::from_timestamp(125, 0).unwrap();
-        assert_eq!(window_end(limit, now), 180);
         assert_eq!(
             limited(180, now).to_string(),
             "too many requests, retry in 55 s"
+        );
+        assert_eq!(
+            limited(125, now).to_string(),
+            "too many requests, retry in 1 s"
         );
     }
 }

@@ -8,7 +8,8 @@ use std::time::Duration;
 use chrono::Utc;
 use common::{code_for, config, FailingDelivery, TestDb};
 use futureauth::delivery::{Delivery, DeliveryError, DevOutbox, Message};
-use futureauth::{FutureAuthConfig, FutureAuthError, OtpChannel, RateLimit};
+use futureauth::sqlx;
+use futureauth::{FutureAuthConfig, FutureAuthError, OtpBinding, OtpChannel, RateLimit};
 use sha2::{Digest, Sha256};
 
 const EMAIL: &str = "ada@example.com";
@@ -963,6 +964,347 @@ async fn nul_bytes_never_reach_the_database(db: TestDb) {
     assert!(auth.get_session(&session.token).await.unwrap().is_some());
 }
 
+fn ip(s: &str) -> IpAddr {
+    s.parse().unwrap()
+}
+
+/// Lock-out: an attacker who knows the address sends codes to it from other networks and
+/// guesses wrong codes with and without bindings of their own. The code the victim asked
+/// for is neither replaced nor spent, and the right code signs in.
+async fn a_bound_code_survives_other_clients_sends_and_guesses(db: TestDb) {
+    let mut cfg = config();
+    cfg.rate_limits.failed_verify_per_identifier = RateLimit::new(3, Duration::from_secs(3600));
+    let (auth, outbox) = db.auth(cfg).await;
+    let victim = OtpBinding::generate();
+    auth.send_otp_bound(OtpChannel::Email, EMAIL, Some(ip("198.51.100.7")), &victim)
+        .await
+        .unwrap();
+    let code = code_for(&outbox, EMAIL);
+
+    for i in 0..4 {
+        let attacker = OtpBinding::generate();
+        let from = ip(&format!("203.0.113.{i}"));
+        auth.send_otp_bound(OtpChannel::Email, EMAIL, Some(from), &attacker)
+            .await
+            .unwrap();
+        for _ in 0..5 {
+            let _ = auth
+                .verify_otp_bound(EMAIL, &wrong(&code), &attacker, None, None)
+                .await;
+        }
+        // A forged binding finds no code of the victim to spend.
+        let _ = auth
+            .verify_otp_bound(EMAIL, &wrong(&code), &OtpBinding::generate(), None, None)
+            .await;
+    }
+    auth.send_otp(OtpChannel::Email, EMAIL).await.unwrap();
+    for _ in 0..5 {
+        let _ = auth.verify_otp(EMAIL, &wrong(&code), None, None).await;
+    }
+    let unbound = auth.verify_otp(EMAIL, &code, None, None).await.unwrap_err();
+    assert!(
+        matches!(unbound, FutureAuthError::RateLimited { .. }),
+        "the unbound path is throttled: {unbound:?}"
+    );
+
+    let (user, _) = auth
+        .verify_otp_bound(EMAIL, &code, &victim, Some("198.51.100.7"), None)
+        .await
+        .expect("the victim's own code still signs in");
+    assert_eq!(user.email.as_deref(), Some(EMAIL));
+}
+
+/// The sign-in resets the unbound failure count: NIST's ceiling is on consecutive failures.
+async fn a_sign_in_resets_the_unbound_failure_count(db: TestDb) {
+    let mut cfg = config();
+    cfg.rate_limits.failed_verify_per_identifier = RateLimit::new(3, Duration::from_secs(3600));
+    let (auth, outbox) = db.auth(cfg).await;
+    auth.send_otp(OtpChannel::Email, EMAIL).await.unwrap();
+    let code = code_for(&outbox, EMAIL);
+    for _ in 0..2 {
+        let _ = auth.verify_otp(EMAIL, &wrong(&code), None, None).await;
+    }
+    auth.verify_otp(EMAIL, &code, None, None).await.unwrap();
+    auth.send_otp(OtpChannel::Email, EMAIL).await.unwrap();
+    let code = code_for(&outbox, EMAIL);
+    for _ in 0..2 {
+        let err = auth
+            .verify_otp(EMAIL, &wrong(&code), None, None)
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), "invalid_code");
+    }
+    auth.verify_otp(EMAIL, &code, None, None).await.unwrap();
+}
+
+/// Brute force stays bounded on the bound path: a binding's code dies after
+/// `max_otp_attempts` wrong guesses, and a resend under the same binding replaces it.
+async fn a_bound_code_dies_after_max_attempts(db: TestDb) {
+    let (auth, outbox) = db.auth(config()).await;
+    let binding = OtpBinding::generate();
+    auth.send_otp_bound(OtpChannel::Email, EMAIL, None, &binding)
+        .await
+        .unwrap();
+    let first = code_for(&outbox, EMAIL);
+    for attempt in 1..=5 {
+        let err = auth
+            .verify_otp_bound(EMAIL, &wrong(&first), &binding, None, None)
+            .await
+            .unwrap_err();
+        let expected = if attempt < 5 {
+            "invalid_code"
+        } else {
+            "too_many_attempts"
+        };
+        assert_eq!(err.code(), expected, "attempt {attempt}");
+    }
+    let err = auth
+        .verify_otp_bound(EMAIL, &first, &binding, None, None)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, FutureAuthError::TooManyAttempts), "{err:?}");
+    // The unbound path cannot reach a bound code either.
+    let err = auth
+        .verify_otp(EMAIL, &first, None, None)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, FutureAuthError::InvalidCode), "{err:?}");
+
+    // Resend: same binding, one row, a fresh code with fresh attempts.
+    let second = loop {
+        auth.send_otp_bound(OtpChannel::Email, EMAIL, None, &binding)
+            .await
+            .unwrap();
+        let code = code_for(&outbox, EMAIL);
+        if code != first {
+            break code;
+        }
+    };
+    assert_eq!(db.count("verification").await, 1);
+    auth.verify_otp_bound(EMAIL, &second, &binding, None, None)
+        .await
+        .unwrap();
+}
+
+/// A request refused for its own network costs the address nothing: per-IP limits are
+/// counted before per-address ones, for sends and for verifies.
+async fn per_ip_limits_are_counted_before_the_address(db: TestDb) {
+    let mut cfg = config();
+    cfg.rate_limits.send_per_ip = RateLimit::new(1, Duration::from_secs(900));
+    cfg.rate_limits.send_per_identifier = RateLimit::new(2, Duration::from_secs(3600));
+    cfg.rate_limits.verify_per_ip = RateLimit::new(1, Duration::from_secs(900));
+    cfg.rate_limits.failed_verify_per_identifier = RateLimit::new(2, Duration::from_secs(3600));
+    let (auth, outbox) = db.auth(cfg).await;
+    let attacker = ip("203.0.113.9");
+    auth.send_otp_from(OtpChannel::Email, EMAIL, Some(attacker))
+        .await
+        .unwrap();
+    for _ in 0..5 {
+        let err = auth
+            .send_otp_from(OtpChannel::Email, EMAIL, Some(attacker))
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), "rate_limited");
+    }
+    auth.send_otp_from(OtpChannel::Email, EMAIL, Some(ip("198.51.100.7")))
+        .await
+        .expect("refused sends did not use the address's budget");
+    let code = code_for(&outbox, EMAIL);
+
+    let _ = auth
+        .verify_otp(EMAIL, &wrong(&code), Some("203.0.113.9"), None)
+        .await;
+    for _ in 0..5 {
+        let err = auth
+            .verify_otp(EMAIL, &wrong(&code), Some("203.0.113.9"), None)
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), "rate_limited");
+    }
+    auth.verify_otp(EMAIL, &code, Some("198.51.100.7"), None)
+        .await
+        .expect("refused verifies did not use the address's failure budget");
+}
+
+/// Sends to one mailbox are throttled per client network (`ada+1@x` and `ada+2@x` are one
+/// mailbox), other networks are not held back, and the ceiling counts everyone.
+async fn sends_to_one_mailbox_share_the_throttle_and_ceiling(db: TestDb) {
+    let mut cfg = config();
+    cfg.rate_limits.send_per_identifier = RateLimit::new(4, Duration::from_secs(3600));
+    let (auth, _) = db.auth(cfg).await;
+    let send = |to: &'static str, from: &'static str| {
+        let auth = &auth;
+        async move {
+            auth.send_otp_from(OtpChannel::Email, to, Some(ip(from)))
+                .await
+        }
+    };
+    send("ada+1@example.com", "198.51.100.7").await.unwrap();
+    let err = send("ada+2@example.com", "198.51.100.7").await.unwrap_err();
+    assert_eq!(err.code(), "rate_limited", "same mailbox, same client");
+    send("bob@example.com", "198.51.100.7")
+        .await
+        .expect("another mailbox is not throttled");
+    send("ada+3@example.com", "203.0.113.1")
+        .await
+        .expect("another client is not throttled");
+    // IPv6: the throttle counts the /48, so hopping /64s gains nothing.
+    send("ada@example.com", "2001:db8:1:1::1").await.unwrap();
+    let err = send("ada@example.com", "2001:db8:1:2::1")
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "rate_limited", "same /48");
+    send("ada+4@example.com", "203.0.113.2").await.unwrap();
+    // The ceiling (4) is reached; everybody waits for the window.
+    let err = send("ada+5@example.com", "203.0.113.3").await.unwrap_err();
+    assert_eq!(err.code(), "rate_limited", "inbox-flood ceiling");
+}
+
+/// IPv6 sends are limited per /48 as well as per /64.
+async fn sends_are_rate_limited_per_ipv6_slash_48(db: TestDb) {
+    let mut cfg = config();
+    cfg.rate_limits.send_per_ipv6_48 = RateLimit::new(2, Duration::from_secs(900));
+    let (auth, _) = db.auth(cfg).await;
+    for (i, to) in ["a@example.com", "b@example.com"].iter().enumerate() {
+        let from = ip(&format!("2001:db8:7:{i}::1"));
+        auth.send_otp_from(OtpChannel::Email, to, Some(from))
+            .await
+            .unwrap();
+    }
+    let err = auth
+        .send_otp_from(
+            OtpChannel::Email,
+            "c@example.com",
+            Some(ip("2001:db8:7:ff::1")),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "rate_limited");
+    auth.send_otp_from(
+        OtpChannel::Email,
+        "c@example.com",
+        Some(ip("2001:db8:8::1")),
+    )
+    .await
+    .unwrap();
+}
+
+/// Magic links do not replace each other, so a link somebody else requests never voids
+/// the one in the person's inbox.
+async fn a_new_magic_link_does_not_void_the_last_one(db: TestDb) {
+    let (auth, outbox) = db.auth(config()).await;
+    auth.send_magic_link(EMAIL, "https://app.example/cb")
+        .await
+        .unwrap();
+    let first = code_for(&outbox, EMAIL);
+    auth.send_magic_link(EMAIL, "https://app.example/cb")
+        .await
+        .unwrap();
+    auth.verify_magic_link(&first, None, None).await.unwrap();
+}
+
+/// Tables made by this crate before codes were bound (unique key `(identifier, kind)`) are
+/// upgraded in place, twice over, keeping live links; afterwards two clients' codes for
+/// one address live side by side.
+async fn upgrades_tables_made_before_codes_were_bound(db: TestDb) {
+    const TOKEN: &str = "pre-binding-magic-token-0123456789abcdefgh";
+    let hash = hex::encode(Sha256::digest(TOKEN.as_bytes()));
+    let insert = "INSERT INTO verification (id, identifier, code_hash, expires_at, attempts, created_at, kind) \
+                  VALUES ('v1', $1, $2, $3, 0, $4, 'magic_link')";
+    let expires = Utc::now() + chrono::TimeDelta::minutes(10);
+    match &db {
+        TestDb::Postgres { pool, .. } => {
+            let old = include_str!("fixtures/pre_binding_postgres.sql");
+            sqlx::raw_sql(old).execute(pool).await.unwrap();
+            sqlx::query(insert)
+                .bind(EMAIL)
+                .bind(&hash)
+                .bind(expires)
+                .bind(Utc::now())
+                .execute(pool)
+                .await
+                .unwrap();
+        }
+        TestDb::Sqlite { pool, .. } => {
+            let old = include_str!("fixtures/pre_binding_sqlite.sql");
+            sqlx::raw_sql(old).execute(pool).await.unwrap();
+            sqlx::query(insert)
+                .bind(EMAIL)
+                .bind(&hash)
+                .bind(expires.timestamp_millis())
+                .bind(Utc::now().timestamp_millis())
+                .execute(pool)
+                .await
+                .unwrap();
+        }
+    }
+    let (auth, outbox) = db.auth(config()).await;
+    auth.ensure_tables().await.unwrap();
+
+    let (a, b) = (OtpBinding::generate(), OtpBinding::generate());
+    auth.send_otp_bound(OtpChannel::Email, EMAIL, None, &a)
+        .await
+        .unwrap();
+    let code_a = code_for(&outbox, EMAIL);
+    auth.send_otp_bound(OtpChannel::Email, EMAIL, None, &b)
+        .await
+        .unwrap();
+    let code_b = code_for(&outbox, EMAIL);
+    assert_eq!(db.count("verification").await, 3);
+    auth.ensure_tables().await.unwrap();
+    auth.verify_otp_bound(EMAIL, &code_a, &a, None, None)
+        .await
+        .unwrap();
+    auth.verify_otp_bound(EMAIL, &code_b, &b, None, None)
+        .await
+        .unwrap();
+    auth.verify_magic_link(TOKEN, None, None)
+        .await
+        .expect("a link from before the upgrade still works");
+}
+
+/// The bound path keeps the atomic guarantees: concurrent wrong guesses with the binding
+/// count exactly `max_otp_attempts`, and the right code used concurrently yields one session.
+async fn bound_codes_hold_under_concurrent_requests(db: TestDb) {
+    let (auth, outbox) = db.auth(config()).await;
+    let auth = std::sync::Arc::new(auth);
+    let binding = OtpBinding::generate();
+    auth.send_otp_bound(OtpChannel::Email, EMAIL, None, &binding)
+        .await
+        .unwrap();
+    let code = code_for(&outbox, EMAIL);
+    let guesses = (0..20).map(|_| {
+        let (auth, binding, bad) = (auth.clone(), binding.clone(), wrong(&code));
+        tokio::spawn(async move {
+            auth.verify_otp_bound(EMAIL, &bad, &binding, None, None)
+                .await
+        })
+    });
+    for result in futures::future::join_all(guesses).await {
+        assert!(result.unwrap().is_err());
+    }
+    assert_eq!(db.attempts(EMAIL).await, 5, "exactly the limit was counted");
+
+    let fresh = OtpBinding::generate();
+    auth.send_otp_bound(OtpChannel::Email, "bob@example.com", None, &fresh)
+        .await
+        .unwrap();
+    let code = code_for(&outbox, "bob@example.com");
+    let uses = (0..8).map(|_| {
+        let (auth, fresh, code) = (auth.clone(), fresh.clone(), code.clone());
+        tokio::spawn(async move {
+            auth.verify_otp_bound("bob@example.com", &code, &fresh, None, None)
+                .await
+        })
+    });
+    let wins = futures::future::join_all(uses)
+        .await
+        .into_iter()
+        .filter(|r| r.as_ref().unwrap().is_ok())
+        .count();
+    assert_eq!(wins, 1);
+}
+
 both_backends!(
     email_code_signs_in,
     codes_are_single_use,
@@ -998,6 +1340,15 @@ both_backends!(
     expired_rows_go_away_without_cleanup_expired,
     a_custom_delivery_needs_a_code_key,
     nul_bytes_never_reach_the_database,
+    a_bound_code_survives_other_clients_sends_and_guesses,
+    a_sign_in_resets_the_unbound_failure_count,
+    a_bound_code_dies_after_max_attempts,
+    per_ip_limits_are_counted_before_the_address,
+    sends_to_one_mailbox_share_the_throttle_and_ceiling,
+    sends_are_rate_limited_per_ipv6_slash_48,
+    a_new_magic_link_does_not_void_the_last_one,
+    upgrades_tables_made_before_codes_were_bound,
+    bound_codes_hold_under_concurrent_requests,
 );
 
 #[tokio::test]

@@ -164,20 +164,20 @@ impl App {
             .to_string()
     }
 
-    /// Sends a code to `email`, verifies it, returns the `name=value` cookie.
+    /// Sends a code to `email`, verifies it with the binding cookie the send set, returns
+    /// the `name=value` session cookie.
     async fn sign_in(&self, email: &str) -> String {
-        assert_eq!(
-            self.post("/api/auth/send-otp", json!({ "email": email }), None)
-                .await
-                .status(),
-            200
-        );
+        let sent = self
+            .post("/api/auth/send-otp", json!({ "email": email }), None)
+            .await;
+        assert_eq!(sent.status(), 200);
+        let binding = cookie_pair(sent.headers());
         let code = self.last_code().await;
         let response = self
             .post(
                 "/api/auth/verify-otp",
                 json!({ "email": email, "code": code }),
-                None,
+                Some(&binding),
             )
             .await;
         assert_eq!(response.status(), 200);
@@ -224,6 +224,19 @@ async fn full_flow_send_verify_cookie_session_sign_out(db: TestDb) {
         )
         .await;
     assert_eq!(sent.status(), 200);
+    // The code is bound to this browser by a cookie that lives as long as the code.
+    let raw = set_cookie(sent.headers());
+    for flag in [
+        "__Host-futureauth_session_otp=",
+        "HttpOnly",
+        "SameSite=Lax",
+        "Path=/",
+        "Max-Age=600",
+        "Secure",
+    ] {
+        assert!(raw.contains(flag), "{flag} missing in {raw}");
+    }
+    let binding = cookie_pair(sent.headers());
     assert_eq!(sent.json::<Value>().await.unwrap(), json!({ "ok": true }));
 
     let deliveries = app.deliveries().await;
@@ -239,11 +252,17 @@ async fn full_flow_send_verify_cookie_session_sign_out(db: TestDb) {
         .post(
             "/api/auth/verify-otp",
             json!({ "email": "ada@example.com", "code": d["code"] }),
-            None,
+            Some(&binding),
         )
         .await;
     assert_eq!(verified.status(), 200);
     assert_eq!(verified.headers()["cache-control"], "no-store");
+    let cleared = verified.headers().get_all(SET_COOKIE).iter().any(|v| {
+        v.to_str()
+            .unwrap()
+            .starts_with("__Host-futureauth_session_otp=;")
+    });
+    assert!(cleared, "the used binding cookie is deleted");
     let raw = set_cookie(verified.headers());
     for flag in [
         "futureauth_session=",
@@ -399,6 +418,7 @@ async fn sms_codes_over_http(db: TestDb) {
         )
         .await;
     assert_eq!(sent.status(), 200);
+    let binding = cookie_pair(sent.headers());
     let d = app.deliveries().await.pop().unwrap();
     assert_eq!(
         (d["channel"].as_str(), d["destination"].as_str()),
@@ -408,7 +428,7 @@ async fn sms_codes_over_http(db: TestDb) {
         .post(
             "/api/auth/verify-otp",
             json!({ "phone": "+15551234567", "code": d["code"] }),
-            None,
+            Some(&binding),
         )
         .await;
     assert_eq!(verified.status(), 200);
@@ -694,7 +714,11 @@ async fn rate_limits_answer_429_with_retry_after(db: TestDb) {
 }
 
 async fn send_answers_the_same_for_known_and_unknown_people(db: TestDb) {
-    let app = App::start(&db, |_| {}).await;
+    // Not the subject here: the resend throttle would answer the known address 429.
+    let app = App::start(&db, |c| {
+        c.rate_limits.send_throttle = RateLimit::new(10, std::time::Duration::from_secs(30))
+    })
+    .await;
     app.sign_in("known@example.com").await;
     let known = app
         .post(
@@ -974,6 +998,152 @@ async fn nul_bytes_get_a_4xx(db: TestDb) {
     assert_eq!(app.get("/api/me", Some(&cookie)).await.status(), 200);
 }
 
+/// POST from the app's origin as `client` (its cookie jar), from client address `from`
+/// (the test server trusts loopback's `X-Forwarded-For`).
+async fn post_as(
+    app: &App,
+    client: &reqwest::Client,
+    from: &str,
+    route: &str,
+    body: Value,
+) -> reqwest::Response {
+    client
+        .post(format!("{}{route}", app.base))
+        .header("origin", &app.base)
+        .header("x-forwarded-for", from)
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+}
+
+fn cookie_jar() -> reqwest::Client {
+    reqwest::Client::builder()
+        .cookie_store(true)
+        .build()
+        .unwrap()
+}
+
+/// Lock-out: while an attacker who knows the address hammers it from a dozen networks,
+/// sending it codes (each voiding the last, before) and guessing wrong codes with and
+/// without cookie jars of their own, the victim asks for a code in their browser and
+/// signs in with it.
+async fn the_victim_signs_in_while_an_attacker_hammers_their_address(db: TestDb) {
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
+    const VICTIM: &str = "ada@example.com";
+    let app = Arc::new(
+        App::start(&db, |c| {
+            c.cookie_secure = false; // the cookie jars speak plain http to loopback
+            c.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
+        })
+        .await,
+    );
+    let stop = Arc::new(AtomicBool::new(false));
+    let sent = Arc::new(AtomicUsize::new(0));
+    // The attacker's sends pause while the victim's is in flight, so that the victim's
+    // code is the one delivery made meanwhile; guesses never pause.
+    let gate = Arc::new(tokio::sync::RwLock::new(()));
+    let attacker = tokio::spawn({
+        let (app, stop, sent, gate) = (app.clone(), stop.clone(), sent.clone(), gate.clone());
+        async move {
+            let networks: Vec<String> = (1..=6)
+                .map(|i| format!("203.0.113.{i}"))
+                .chain((1..=6).map(|i| format!("2001:db8:{i}:{i}::1")))
+                .chain((1..=6).map(|i| format!("2001:db8:1:{}::1", 100 + i))) // one /48
+                .collect();
+            let mut statuses = Vec::new();
+            let mut round = 0;
+            // At least two passes over its networks, the second into its own limits.
+            while !stop.load(SeqCst) || round < 2 * networks.len() {
+                let from = &networks[round % networks.len()];
+                let jar = cookie_jar();
+                let body = json!({ "email": VICTIM });
+                let status = {
+                    let _turn = gate.read().await;
+                    post_as(&app, &jar, from, "/api/auth/send-otp", body)
+                        .await
+                        .status()
+                };
+                if status == 200 {
+                    sent.fetch_add(1, SeqCst);
+                }
+                statuses.push(status.as_u16());
+                let guess = json!({ "email": VICTIM, "code": "zzzzzz" });
+                for client in [&jar, &jar, &jar, &app.http] {
+                    let r = post_as(&app, client, from, "/api/auth/verify-otp", guess.clone());
+                    statuses.push(r.await.status().as_u16());
+                }
+                round += 1;
+            }
+            statuses
+        }
+    });
+    let wait_for_sends = |n: usize| {
+        let sent = sent.clone();
+        async move {
+            while sent.load(SeqCst) < n {
+                tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+            }
+        }
+    };
+
+    wait_for_sends(3).await;
+    let victim = cookie_jar();
+    let code = {
+        let _alone = gate.write().await;
+        let r = post_as(
+            &app,
+            &victim,
+            "198.51.100.7",
+            "/api/auth/send-otp",
+            json!({ "email": VICTIM }),
+        )
+        .await;
+        assert_eq!(r.status(), 200, "the victim's send goes through the attack");
+        app.last_code().await
+    };
+    // The attacker's sends after the victim's used to void the victim's code.
+    let after = sent.load(SeqCst) + 2;
+    wait_for_sends(after).await;
+    let verified = post_as(
+        &app,
+        &victim,
+        "198.51.100.7",
+        "/api/auth/verify-otp",
+        json!({ "email": VICTIM, "code": code }),
+    )
+    .await;
+    assert_eq!(
+        verified.status(),
+        200,
+        "the victim signs in during the attack"
+    );
+    let session = victim
+        .get(format!("{}/api/auth/session", app.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        session.json::<Value>().await.unwrap()["user"]["email"],
+        VICTIM
+    );
+
+    stop.store(true, SeqCst);
+    let statuses = attacker.await.unwrap();
+    assert!(
+        sent.load(SeqCst) >= 5,
+        "the attacker's sends were delivered"
+    );
+    assert!(
+        statuses.contains(&429),
+        "the attacker hit the limits: {statuses:?}"
+    );
+    assert!(
+        statuses.iter().all(|s| [200, 400, 429].contains(s)),
+        "{statuses:?}"
+    );
+}
+
 both_backends!(
     request_headers_never_widen_the_callback_list,
     a_callback_with_its_own_token_is_refused,
@@ -992,4 +1162,5 @@ both_backends!(
     send_answers_the_same_for_known_and_unknown_people,
     forwarded_for_is_only_believed_from_trusted_proxies,
     an_aged_session_gets_a_fresh_cookie,
+    the_victim_signs_in_while_an_attacker_hammers_their_address,
 );

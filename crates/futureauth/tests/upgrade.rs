@@ -232,7 +232,8 @@ async fn upgrades_a_futureauth_0_5_database_without_signing_anyone_out() {
     .await
     .unwrap();
     assert!(
-        indexes.contains(&"verification_identifier_kind_key".to_string()),
+        indexes.contains(&"verification_identifier_kind_binding_key".to_string())
+            && !indexes.contains(&"verification_identifier_kind_key".to_string()),
         "{indexes:?}"
     );
     fresh.drop().await;

@@ -4,6 +4,7 @@ use axum::http::{header, HeaderMap, HeaderValue};
 use chrono::{DateTime, Utc};
 
 use crate::config::FutureAuthConfig;
+use crate::OtpBinding;
 
 /// Where a request's session token came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -61,12 +62,57 @@ pub(crate) fn clear_session(config: &FutureAuthConfig) -> Option<HeaderValue> {
 }
 
 fn cookie(config: &FutureAuthConfig, value: &str, max_age: u64) -> Option<HeaderValue> {
+    named_cookie(config, &config.cookie_name, value, max_age)
+}
+
+fn named_cookie(
+    config: &FutureAuthConfig,
+    name: &str,
+    value: &str,
+    max_age: u64,
+) -> Option<HeaderValue> {
     let secure = if config.cookie_secure { "; Secure" } else { "" };
-    let text = format!(
-        "{}={value}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age}{secure}",
-        config.cookie_name
-    );
+    let text = format!("{name}={value}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age}{secure}");
     HeaderValue::from_str(&text).ok()
+}
+
+/// Name of the cookie that binds a one-time code to the browser that asked for it. Over
+/// HTTPS it carries the `__Host-` prefix, so a sibling subdomain cannot plant one.
+pub(crate) fn otp_binding_name(config: &FutureAuthConfig) -> String {
+    let prefix = if config.cookie_secure { "__Host-" } else { "" };
+    format!("{prefix}{}_otp", config.cookie_name)
+}
+
+/// The code binding the browser sent back, if it has the shape of one.
+pub(crate) fn otp_binding(headers: &HeaderMap, config: &FutureAuthConfig) -> Option<OtpBinding> {
+    let name = otp_binding_name(config);
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .filter(|(n, _)| *n == name)
+        .find_map(|(_, value)| OtpBinding::parse(value.trim_matches('"')))
+}
+
+/// `Set-Cookie` for a code binding: lives as long as a code, HttpOnly, SameSite=Lax.
+pub(crate) fn set_otp_binding(
+    config: &FutureAuthConfig,
+    binding: &OtpBinding,
+) -> Option<HeaderValue> {
+    let name = otp_binding_name(config);
+    named_cookie(
+        config,
+        &name,
+        binding.as_str(),
+        config.otp_ttl.as_secs().max(1),
+    )
+}
+
+/// `Set-Cookie` that deletes the code binding (its code is used).
+pub(crate) fn clear_otp_binding(config: &FutureAuthConfig) -> Option<HeaderValue> {
+    named_cookie(config, &otp_binding_name(config), "", 0)
 }
 
 #[cfg(test)]
@@ -102,6 +148,31 @@ mod tests {
             session_token(&h, "futureauth_session"),
             Some(("b", TokenSource::Bearer))
         );
+    }
+
+    #[test]
+    fn otp_binding_cookie_round_trips_and_is_host_only_over_https() {
+        let mut c = FutureAuthConfig::default();
+        let binding = OtpBinding::generate();
+        let set = set_otp_binding(&c, &binding).unwrap();
+        let set = set.to_str().unwrap();
+        assert!(set.starts_with("__Host-futureauth_session_otp="), "{set}");
+        assert!(
+            set.contains("HttpOnly; SameSite=Lax; Max-Age=600; Secure"),
+            "{set}"
+        );
+        let pair = set.split(';').next().unwrap();
+        let h = headers(&[(header::COOKIE, &format!("a=1; {pair}"))]);
+        assert_eq!(otp_binding(&h, &c), Some(binding));
+        let h = headers(&[(header::COOKIE, "__Host-futureauth_session_otp=short")]);
+        assert_eq!(otp_binding(&h, &c), None, "not the shape of a binding");
+        c.cookie_secure = false;
+        assert_eq!(otp_binding_name(&c), "futureauth_session_otp");
+        assert!(clear_otp_binding(&c)
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .contains("Max-Age=0"));
     }
 
     #[test]

@@ -12,12 +12,15 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::client::Client;
-use super::cookie::{clear_session, session_token, set_session, TokenSource};
+use super::cookie::{
+    clear_otp_binding, clear_session, otp_binding, session_token, set_otp_binding, set_session,
+    TokenSource,
+};
 use super::csrf;
 use super::extract::{lookup, AuthSession};
 use super::rejection::ApiError;
 use crate::model::{OtpChannel, Session, User};
-use crate::FutureAuth;
+use crate::{FutureAuth, OtpBinding};
 
 /// Largest request body the auth routes read.
 const BODY_LIMIT: usize = 16 * 1024;
@@ -26,8 +29,8 @@ const BODY_LIMIT: usize = 16 * 1024;
 ///
 /// | route | body | answer |
 /// |---|---|---|
-/// | `POST /api/auth/send-otp` | `{"email": ...}` or `{"phone": "+1..."}` | `{"ok": true}` |
-/// | `POST /api/auth/verify-otp` | `{"email" or "phone", "code"}` | `{"user", "session"}` + cookie |
+/// | `POST /api/auth/send-otp` | `{"email": ...}` or `{"phone": "+1..."}` | `{"ok": true}` + binding cookie |
+/// | `POST /api/auth/verify-otp` | `{"email" or "phone", "code"}` + binding cookie | `{"user", "session"}` + cookie |
 /// | `POST /api/auth/send-magic-link` | `{"email", "callback_url"}` | `{"ok": true}` |
 /// | `POST /api/auth/verify-magic-link` | `{"token"}` | `{"user", "session"}` + cookie |
 /// | `GET /api/auth/session` (alias `get-session`) | | `{"user", "session"}` or 401 |
@@ -35,6 +38,10 @@ const BODY_LIMIT: usize = 16 * 1024;
 /// | `GET /api/auth/sessions` | | `{"sessions": [...]}` of the signed-in user |
 /// | `POST /api/auth/revoke-session` | `{"id"}` | `{"ok": true}` |
 /// | `POST /api/auth/sign-out-all` | | `{"ok": true, "revoked": n}`, cookie cleared |
+///
+/// A code sent here is bound to the client that asked, by an HttpOnly cookie that lives as
+/// long as the code ([`FutureAuth::send_otp_bound`]): nobody else can replace it or spend
+/// its attempts, so knowing someone's address is not enough to lock them out.
 ///
 /// Errors are `{"error": {"code", "message"}}` with a 4xx status (429 carries
 /// `Retry-After`). State-changing routes reject cross-site browser requests.
@@ -138,32 +145,50 @@ fn signed_in(auth: &FutureAuth, user: User, session: Session) -> Response {
     response
 }
 
+/// Sends a code bound to this browser: the binding cookie it already holds (so Resend
+/// replaces its own code) or a new one, set on the answer.
 async fn send_otp(
     State(auth): State<Arc<FutureAuth>>,
     client: Client,
+    headers: HeaderMap,
     Body(body): Body<SendOtp>,
 ) -> Result<Response, ApiError> {
     let (channel, destination) = pick(body.email, body.phone)?;
-    auth.send_otp_from(channel, &destination, client.ip).await?;
-    Ok(ok().into_response())
+    let binding = otp_binding(&headers, auth.config()).unwrap_or_else(OtpBinding::generate);
+    auth.send_otp_bound(channel, &destination, client.ip, &binding)
+        .await?;
+    Ok(with_cookie(
+        ok().into_response(),
+        set_otp_binding(auth.config(), &binding),
+    ))
 }
 
+/// Checks the code of this browser's binding; without a binding cookie (a client that keeps
+/// no cookies), the unbound code.
 async fn verify_otp(
     State(auth): State<Arc<FutureAuth>>,
     client: Client,
+    headers: HeaderMap,
     Body(body): Body<VerifyOtp>,
 ) -> Result<Response, ApiError> {
     let (_, identifier) = pick(body.email, body.phone)?;
     let ip = client.ip.map(|ip| ip.to_string());
-    let (user, session) = auth
-        .verify_otp(
-            &identifier,
-            &body.code,
-            ip.as_deref(),
-            client.user_agent.as_deref(),
-        )
-        .await?;
-    Ok(signed_in(&auth, user, session))
+    let ip = ip.as_deref();
+    let user_agent = client.user_agent.as_deref();
+    let (user, session) = match otp_binding(&headers, auth.config()) {
+        Some(binding) => {
+            auth.verify_otp_bound(&identifier, &body.code, &binding, ip, user_agent)
+                .await?
+        }
+        None => {
+            auth.verify_otp(&identifier, &body.code, ip, user_agent)
+                .await?
+        }
+    };
+    Ok(with_cookie(
+        signed_in(&auth, user, session),
+        clear_otp_binding(auth.config()),
+    ))
 }
 
 async fn send_magic_link(

@@ -62,6 +62,9 @@ pub(crate) async fn send(
             id: generate_id(),
             identifier: identifier.as_str(),
             kind: Kind::MagicLink,
+            // Each link is its own row (a 256-bit token needs no attempt limit), so a link
+            // somebody else requests never voids the one in the person's inbox.
+            binding_hash: Some(&token_hash),
             code_hash: &token_hash,
             expires_at: now + ctx.config.magic_link_ttl,
             now,

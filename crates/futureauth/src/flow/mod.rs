@@ -25,7 +25,23 @@ pub(crate) struct Ctx<'a> {
     pub code_key: &'a CodeKey,
 }
 
-/// Applies the send limits: per identifier always, per client IP when it is known.
+/// What per-address limits count: the mailbox of an email (`ada+1@x` and `ada+2@x` reach
+/// one inbox) or the E.164 number of a phone.
+fn address_key(identifier: &Identifier) -> String {
+    match identifier {
+        Identifier::Email(email) => futureauth_proto::Email::parse(email)
+            .map_or_else(|_| email.clone(), |email| email.mailbox()),
+        Identifier::Phone(phone) => phone.clone(),
+    }
+}
+
+/// Applies the send limits, the client's own first, so that a request refused for its
+/// network costs the address nothing:
+/// 1. per client IP (IPv4 address, IPv6 /64), then per IPv6 /48;
+/// 2. per address and client network: a short throttle, then an hourly quota;
+/// 3. per address from everyone (the inbox-flood ceiling).
+///
+/// Without a known client IP only the per-address ceiling applies.
 pub(crate) async fn limit_send(
     ctx: &Ctx<'_>,
     identifier: &Identifier,
@@ -33,18 +49,28 @@ pub(crate) async fn limit_send(
     now: DateTime<Utc>,
 ) -> Result<()> {
     let limits = &ctx.config.rate_limits;
-    rate_limit::hit(
-        ctx.store,
-        &format!("send:id:{identifier}"),
-        limits.send_per_identifier,
-        now,
-    )
-    .await?;
+    let address = address_key(identifier);
     if let Some(ip) = ip {
-        let key = format!("send:ip:{}", rate_limit::ip_group(ip));
-        rate_limit::hit(ctx.store, &key, limits.send_per_ip, now).await?;
+        let group = rate_limit::ip_group(ip);
+        rate_limit::hit(
+            ctx.store,
+            &format!("send:ip:{group}"),
+            limits.send_per_ip,
+            now,
+        )
+        .await?;
+        if let Some(site) = rate_limit::ipv6_48(ip) {
+            let key = format!("send:ip48:{site}");
+            rate_limit::hit(ctx.store, &key, limits.send_per_ipv6_48, now).await?;
+        }
+        let client = rate_limit::client_network(ip);
+        let key = format!("send:throttle:{address}:{client}");
+        rate_limit::hit(ctx.store, &key, limits.send_throttle, now).await?;
+        let key = format!("send:addr-client:{address}:{client}");
+        rate_limit::hit(ctx.store, &key, limits.send_per_identifier_per_client, now).await?;
     }
-    Ok(())
+    let key = format!("send:addr:{address}");
+    rate_limit::hit(ctx.store, &key, limits.send_per_identifier, now).await
 }
 
 /// Applies the per-IP verify limit when the client IP is known.

@@ -126,12 +126,15 @@ impl Kind {
     }
 }
 
-/// A code or link about to be stored. Replaces the live one of the same kind.
+/// A code or link about to be stored. Replaces the live one of the same identifier, kind
+/// and binding.
 #[derive(Debug)]
 pub(crate) struct NewVerification<'a> {
     pub id: String,
     pub identifier: &'a str,
     pub kind: Kind,
+    /// Hash of the secret of the client the row belongs to; `None` for the one unbound row.
+    pub binding_hash: Option<&'a str>,
     pub code_hash: &'a str,
     pub expires_at: DateTime<Utc>,
     pub now: DateTime<Utc>,
@@ -171,7 +174,8 @@ pub(crate) trait Store: Send + Sync {
     /// Creates or upgrades the tables.
     async fn migrate(&self) -> Result<()>;
 
-    /// Stores a code or link, replacing (and so invalidating) the live one of its kind.
+    /// Stores a code or link, replacing (and so invalidating) the live one of its
+    /// identifier, kind and binding; rows of other bindings are untouched.
     async fn put_verification(&self, v: &NewVerification<'_>) -> Result<()>;
     /// Deletes a code or link if it is still the one with this hash.
     async fn delete_verification(
@@ -180,16 +184,21 @@ pub(crate) trait Store: Send + Sync {
         kind: Kind,
         code_hash: &str,
     ) -> Result<()>;
-    /// Atomically counts one guess against the live, unexpired code of `identifier`,
-    /// if it has fewer than `max_attempts` guesses.
+    /// Atomically counts one guess against the live, unexpired code of `identifier` with
+    /// this binding (`None`: the unbound code), if it has fewer than `max_attempts` guesses.
     async fn reserve_guess(
         &self,
         identifier: &str,
+        binding_hash: Option<&str>,
         now: DateTime<Utc>,
         max_attempts: u32,
     ) -> Result<Option<ReservedGuess>>;
-    /// The live one-time code of `identifier`, if any.
-    async fn code_state(&self, identifier: &str) -> Result<Option<CodeState>>;
+    /// The one-time code of `identifier` with this binding, if any.
+    async fn code_state(
+        &self,
+        identifier: &str,
+        binding_hash: Option<&str>,
+    ) -> Result<Option<CodeState>>;
     /// Deletes a verification row; true for exactly one caller.
     async fn consume_verification(&self, id: &str) -> Result<bool>;
     /// Deletes the magic link with this hash and returns its identifier and expiry.
@@ -239,10 +248,12 @@ pub(crate) trait Store: Send + Sync {
     async fn delete_user_sessions(&self, user_id: &str) -> Result<u64>;
     async fn list_sessions(&self, user_id: &str, now: DateTime<Utc>) -> Result<Vec<Session>>;
 
-    /// Counts one event in a fixed window ending at `window_end` (Unix seconds); returns the count.
-    async fn rate_limit_hit(&self, key: &str, window_end: i64) -> Result<i64>;
-    /// The count of a window without adding to it.
-    async fn rate_limit_count(&self, key: &str, window_end: i64) -> Result<i64>;
+    /// Counts one event under `key` at `now` (Unix seconds) in a window of `window` seconds
+    /// that starts with the first event after the previous window ended; returns the count
+    /// and the window's end.
+    async fn rate_limit_hit(&self, key: &str, now: i64, window: i64) -> Result<(i64, i64)>;
+    /// Forgets the count under `key`.
+    async fn rate_limit_reset(&self, key: &str) -> Result<()>;
 
     /// Deletes expired sessions, codes, dead codes and old rate-limit windows, at most
     /// `limit` rows of each.

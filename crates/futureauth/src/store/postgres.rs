@@ -26,6 +26,11 @@ fn identity(t: DateTime<Utc>) -> DateTime<Utc> {
     t
 }
 
+/// Everything is in [`SCHEMA`], which Postgres can run conditionally.
+async fn upgrade(_pool: &sqlx::PgPool) -> Result<()> {
+    Ok(())
+}
+
 sql_store! {
     store = PgStore,
     row = sqlx::postgres::PgRow,
@@ -33,6 +38,7 @@ sql_store! {
     to_db = identity,
     from_db = identity,
     schema = SCHEMA,
+    upgrade = upgrade,
     extra = {
         async fn merge_user_metadata(
             &self,

@@ -22,10 +22,14 @@ pub(super) const SESSION_SELECT: &str =
      s.expires_at AS s_expires_at, s.ip_address AS s_ip_address, s.user_agent AS s_user_agent, \
      s.created_at AS s_created_at";
 
+/// `binding_hash` of the unbound row (a column in the unique key, so never NULL).
+pub(super) const UNBOUND: &str = "";
+
 /// Implements [`Store`](super::Store) for `$store` (a struct with a `pool` field).
 ///
 /// `ts` is the column type of timestamps, `to_db`/`from_db` convert `DateTime<Utc>` to and
-/// from it; `extra` holds the backend's own methods (the JSON merge).
+/// from it; `upgrade` runs after `schema` for steps plain SQL cannot express; `extra` holds
+/// the backend's own methods (the JSON merge).
 macro_rules! sql_store {
     (
         store = $store:ty,
@@ -34,10 +38,11 @@ macro_rules! sql_store {
         to_db = $to_db:path,
         from_db = $from_db:path,
         schema = $schema:expr,
+        upgrade = $upgrade:path,
         extra = { $($extra:tt)* }
     ) => {
         use sqlx::Row as _;
-        use $crate::store::sql_store::{SESSION_SELECT, USER_RETURNING, USER_SELECT};
+        use $crate::store::sql_store::{SESSION_SELECT, UNBOUND, USER_RETURNING, USER_SELECT};
         use $crate::store::{sql_json, sql_text};
 
         fn user_from_row(row: &$row) -> Result<User> {
@@ -71,14 +76,14 @@ macro_rules! sql_store {
         impl Store for $store {
             async fn migrate(&self) -> Result<()> {
                 sqlx::raw_sql($schema).execute(&self.pool).await?;
-                Ok(())
+                $upgrade(&self.pool).await
             }
 
             async fn put_verification(&self, v: &NewVerification<'_>) -> Result<()> {
                 sqlx::query(
-                    "INSERT INTO verification (id, identifier, code_hash, expires_at, attempts, created_at, kind) \
-                     VALUES ($1, $2, $3, $4, 0, $5, $6) \
-                     ON CONFLICT (identifier, kind) DO UPDATE SET id = excluded.id, \
+                    "INSERT INTO verification (id, identifier, code_hash, expires_at, attempts, created_at, kind, binding_hash) \
+                     VALUES ($1, $2, $3, $4, 0, $5, $6, $7) \
+                     ON CONFLICT (identifier, kind, binding_hash) DO UPDATE SET id = excluded.id, \
                        code_hash = excluded.code_hash, expires_at = excluded.expires_at, \
                        attempts = 0, created_at = excluded.created_at",
                 )
@@ -88,6 +93,7 @@ macro_rules! sql_store {
                 .bind($to_db(v.expires_at))
                 .bind($to_db(v.now))
                 .bind(v.kind.as_str())
+                .bind(v.binding_hash.unwrap_or(UNBOUND))
                 .execute(&self.pool)
                 .await?;
                 Ok(())
@@ -103,15 +109,17 @@ macro_rules! sql_store {
                 Ok(())
             }
 
-            async fn reserve_guess(&self, identifier: &str, now: DateTime<Utc>, max_attempts: u32) -> Result<Option<ReservedGuess>> {
+            async fn reserve_guess(&self, identifier: &str, binding_hash: Option<&str>, now: DateTime<Utc>, max_attempts: u32) -> Result<Option<ReservedGuess>> {
                 let row = sqlx::query(
                     "UPDATE verification SET attempts = attempts + 1 \
-                     WHERE identifier = $1 AND kind = 'otp' AND expires_at > $2 AND attempts < $3 \
+                     WHERE identifier = $1 AND kind = 'otp' AND binding_hash = $4 \
+                       AND expires_at > $2 AND attempts < $3 \
                      RETURNING id, code_hash, attempts",
                 )
                 .bind(identifier)
                 .bind($to_db(now))
                 .bind(i32::try_from(max_attempts).unwrap_or(i32::MAX))
+                .bind(binding_hash.unwrap_or(UNBOUND))
                 .fetch_optional(&self.pool)
                 .await?;
                 row.map(|r| {
@@ -124,9 +132,13 @@ macro_rules! sql_store {
                 .transpose()
             }
 
-            async fn code_state(&self, identifier: &str) -> Result<Option<CodeState>> {
-                let row = sqlx::query("SELECT expires_at, attempts FROM verification WHERE identifier = $1 AND kind = 'otp'")
+            async fn code_state(&self, identifier: &str, binding_hash: Option<&str>) -> Result<Option<CodeState>> {
+                let row = sqlx::query(
+                    "SELECT expires_at, attempts FROM verification \
+                     WHERE identifier = $1 AND kind = 'otp' AND binding_hash = $2",
+                )
                     .bind(identifier)
+                    .bind(binding_hash.unwrap_or(UNBOUND))
                     .fetch_optional(&self.pool)
                     .await?;
                 row.map(|r| {
@@ -302,31 +314,31 @@ macro_rules! sql_store {
                 rows.iter().map(|r| session_from_row(r).map(|(s, _)| s)).collect()
             }
 
-            async fn rate_limit_hit(&self, key: &str, window_end: i64) -> Result<i64> {
-                let count: i32 = sqlx::query_scalar(
-                    "INSERT INTO futureauth_rate_limit (key, window_end, count) VALUES ($1, $2, 1) \
+            async fn rate_limit_hit(&self, key: &str, now: i64, window: i64) -> Result<(i64, i64)> {
+                // Every SET expression reads the old row, so both CASEs agree.
+                let row = sqlx::query(
+                    "INSERT INTO futureauth_rate_limit (key, window_end, count) VALUES ($1, $2 + $3, 1) \
                      ON CONFLICT (key) DO UPDATE SET \
-                       count = CASE WHEN futureauth_rate_limit.window_end = excluded.window_end \
+                       count = CASE WHEN futureauth_rate_limit.window_end > $2 \
                                THEN futureauth_rate_limit.count + 1 ELSE 1 END, \
-                       window_end = excluded.window_end \
-                     RETURNING count",
+                       window_end = CASE WHEN futureauth_rate_limit.window_end > $2 \
+                               THEN futureauth_rate_limit.window_end ELSE excluded.window_end END \
+                     RETURNING count, window_end",
                 )
                 .bind(key)
-                .bind(window_end)
+                .bind(now)
+                .bind(window)
                 .fetch_one(&self.pool)
                 .await?;
-                Ok(i64::from(count))
+                Ok((i64::from(row.try_get::<i32, _>("count")?), row.try_get("window_end")?))
             }
 
-            async fn rate_limit_count(&self, key: &str, window_end: i64) -> Result<i64> {
-                let count: Option<i32> = sqlx::query_scalar(
-                    "SELECT count FROM futureauth_rate_limit WHERE key = $1 AND window_end = $2",
-                )
-                .bind(key)
-                .bind(window_end)
-                .fetch_optional(&self.pool)
-                .await?;
-                Ok(count.map(i64::from).unwrap_or(0))
+            async fn rate_limit_reset(&self, key: &str) -> Result<()> {
+                sqlx::query("DELETE FROM futureauth_rate_limit WHERE key = $1")
+                    .bind(key)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(())
             }
 
             async fn cleanup(&self, now: DateTime<Utc>, max_attempts: u32, limit: u32) -> Result<CleanupReport> {

@@ -30,6 +30,51 @@ fn from_millis(ms: i64) -> DateTime<Utc> {
     DateTime::from_timestamp_millis(ms).unwrap_or_default()
 }
 
+/// Rebuilds a `verification` table made before codes were bound to clients: its
+/// `UNIQUE (identifier, kind)` constraint would allow one code per address, and SQLite cannot
+/// drop a table constraint in place. Codes and links are kept. Runs once, under a write lock,
+/// so several instances starting together rebuild it once.
+async fn upgrade(pool: &sqlx::SqlitePool) -> Result<()> {
+    const HAS_BINDING: &str =
+        "SELECT COUNT(*) FROM pragma_table_info('verification') WHERE name = 'binding_hash'";
+    const REBUILD: &str = "
+        CREATE TABLE verification_rebuild (
+            id TEXT PRIMARY KEY,
+            identifier TEXT NOT NULL,
+            code_hash TEXT NOT NULL,
+            expires_at INTEGER NOT NULL,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            created_at INTEGER NOT NULL,
+            kind TEXT NOT NULL DEFAULT 'otp',
+            binding_hash TEXT NOT NULL DEFAULT '',
+            UNIQUE (identifier, kind, binding_hash)
+        );
+        INSERT INTO verification_rebuild (id, identifier, code_hash, expires_at, attempts, created_at, kind)
+            SELECT id, identifier, code_hash, expires_at, attempts, created_at, kind FROM verification;
+        DROP TABLE verification;
+        ALTER TABLE verification_rebuild RENAME TO verification;
+        CREATE INDEX IF NOT EXISTS idx_verification_code_hash ON verification(code_hash);
+        CREATE INDEX IF NOT EXISTS idx_verification_expires_at ON verification(expires_at);";
+
+    let count: i64 = sqlx::query_scalar(HAS_BINDING).fetch_one(pool).await?;
+    if count > 0 {
+        return Ok(());
+    }
+    let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
+    // Another instance may have rebuilt it while we waited for the write lock.
+    let count: i64 = sqlx::query_scalar(HAS_BINDING)
+        .fetch_one(tx.as_mut())
+        .await?;
+    if count == 0 {
+        // One statement at a time: the future of `raw_sql` on a transaction is not `Send`.
+        for statement in REBUILD.split(';').filter(|s| !s.trim().is_empty()) {
+            sqlx::query(statement).execute(tx.as_mut()).await?;
+        }
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
 sql_store! {
     store = SqliteStore,
     row = sqlx::sqlite::SqliteRow,
@@ -37,6 +82,7 @@ sql_store! {
     to_db = to_millis,
     from_db = from_millis,
     schema = SCHEMA,
+    upgrade = upgrade,
     extra = {
         async fn merge_user_metadata(
             &self,

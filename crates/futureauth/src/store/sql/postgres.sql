@@ -85,10 +85,17 @@ DO $$ BEGIN
                             WHERE o.id <> u.id AND lower(btrim(o.email)) = lower(btrim(u.email)));
     END IF;
 END $$;
-CREATE UNIQUE INDEX IF NOT EXISTS verification_identifier_kind_key ON verification(identifier, kind);
+-- A code may be bound to the client that asked for it (the hash of a secret cookie); ''
+-- marks the one unbound row. One live code per identifier, kind AND binding, so nobody
+-- else's send replaces the code a person is typing. This key replaces the older
+-- (identifier, kind) one, which would forbid two bindings.
+ALTER TABLE verification ADD COLUMN IF NOT EXISTS binding_hash TEXT NOT NULL DEFAULT '';
+CREATE UNIQUE INDEX IF NOT EXISTS verification_identifier_kind_binding_key
+    ON verification(identifier, kind, binding_hash);
+DROP INDEX IF EXISTS verification_identifier_kind_key;
 CREATE INDEX IF NOT EXISTS idx_verification_code_hash ON verification(code_hash);
 CREATE INDEX IF NOT EXISTS idx_verification_expires_at ON verification(expires_at);
-DROP INDEX IF EXISTS idx_verification_identifier; -- covered by verification_identifier_kind_key
+DROP INDEX IF EXISTS idx_verification_identifier; -- covered by verification_identifier_kind_binding_key
 DROP INDEX IF EXISTS idx_verification_code;
 
 CREATE TABLE IF NOT EXISTS futureauth_rate_limit (

@@ -33,8 +33,12 @@ CREATE TABLE IF NOT EXISTS verification (
     attempts INTEGER NOT NULL DEFAULT 0,
     created_at INTEGER NOT NULL,
     kind TEXT NOT NULL DEFAULT 'otp',
-    UNIQUE (identifier, kind)
+    -- Hash of the secret cookie of the client that asked for the code; '' = unbound.
+    binding_hash TEXT NOT NULL DEFAULT '',
+    UNIQUE (identifier, kind, binding_hash)
 );
+-- Tables of earlier versions, keyed UNIQUE (identifier, kind), are rebuilt with this key by
+-- FutureAuth::ensure_tables (SQLite cannot drop a table constraint in place).
 CREATE INDEX IF NOT EXISTS idx_verification_code_hash ON verification(code_hash);
 CREATE INDEX IF NOT EXISTS idx_verification_expires_at ON verification(expires_at);
 
