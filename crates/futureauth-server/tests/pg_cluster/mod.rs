@@ -87,10 +87,15 @@ impl Cluster {
             .duration_since(UNIX_EPOCH)
             .map(|d| d.as_nanos())
             .unwrap_or(0);
-        let dir =
-            std::env::temp_dir().join(format!("futureauth-chaos-{}-{nanos}", std::process::id()));
-        std::fs::create_dir_all(&dir).expect("create the cluster's temp dir");
         let as_postgres = is_root();
+        // As root, $TMPDIR may sit under /root, where the `postgres` user cannot go.
+        let tmp = if as_postgres {
+            PathBuf::from("/tmp")
+        } else {
+            std::env::temp_dir()
+        };
+        let dir = tmp.join(format!("futureauth-chaos-{}-{nanos}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("create the cluster's temp dir");
         let cluster = Cluster {
             dir,
             bin,
