@@ -54,6 +54,11 @@ pub struct WorkerConfig {
 /// delivery resumes within seconds of the database coming back.
 pub const MAX_STORE_BACKOFF: Duration = Duration::from_secs(5);
 
+/// How long a worker keeps trying to record an outcome before it gives up (a database
+/// that stays down, or an error that is not an outage). Meanwhile the worker takes no new
+/// messages, which is what it should do while the database is down anyway.
+pub const MAX_RECORD_WAIT: Duration = Duration::from_secs(600);
+
 /// Pause after `failures` consecutive database errors: the poll interval doubled per
 /// failure, capped at [`MAX_STORE_BACKOFF`].
 pub fn store_backoff(poll_interval: Duration, failures: u32) -> Duration {
@@ -179,15 +184,16 @@ impl Worker {
         Ok(true)
     }
 
-    /// Writes an outcome, retrying (with backoff) while the database is unreachable: once a
-    /// provider accepted a message, forgetting that would send it again when the lease
-    /// expires. Returns whether the (fenced) write applied.
+    /// Writes an outcome, retrying (with backoff) while the database is unreachable, for up
+    /// to [`MAX_RECORD_WAIT`]: once a provider accepted a message, forgetting that would send
+    /// it again when the lease expires. Returns whether the (fenced) write applied.
     async fn record<F, Fut>(&self, id: &str, outcome: &str, mut write: F) -> bool
     where
         F: FnMut() -> Fut,
         Fut: std::future::Future<Output = Result<bool, StoreError>>,
     {
         let mut failures = 0u32;
+        let started = tokio::time::Instant::now();
         loop {
             match write().await {
                 Ok(applied) => {
@@ -199,6 +205,10 @@ impl Worker {
                         );
                     }
                     return applied;
+                }
+                Err(e) if started.elapsed() >= MAX_RECORD_WAIT => {
+                    tracing::error!(id, outcome, error = %e, "giving up recording the outcome; the message will be retried when its lease expires");
+                    return false;
                 }
                 Err(e) => {
                     failures = failures.saturating_add(1);
@@ -313,5 +323,14 @@ mod tests {
             }
         }
         assert!(backoff(Duration::from_secs(10), 30) <= Duration::from_secs(5400));
+    }
+
+    #[test]
+    fn store_backoff_doubles_up_to_the_cap() {
+        let poll = Duration::from_millis(100);
+        assert_eq!(store_backoff(poll, 1), Duration::from_millis(200));
+        assert_eq!(store_backoff(poll, 3), Duration::from_millis(800));
+        assert_eq!(store_backoff(poll, 10), MAX_STORE_BACKOFF);
+        assert_eq!(store_backoff(poll, u32::MAX), MAX_STORE_BACKOFF);
     }
 }
