@@ -115,11 +115,12 @@ pub struct Config {
     )]
     pub limit_sms_prefix_per_hour: u32,
 
-    /// Maximum delivery attempts before a message is marked failed.
+    /// Maximum delivery attempts before a message is marked failed. With the default backoff
+    /// base, 8 attempts span 4–6 minutes: a provider outage that short loses nothing.
     #[arg(
         long,
         env = "FUTUREAUTH_MAX_ATTEMPTS",
-        default_value_t = 5,
+        default_value_t = 8,
         global = true
     )]
     pub max_attempts: u32,
@@ -234,7 +235,7 @@ impl Default for Config {
             limit_destination_window_secs: 600,
             limit_per_project_per_minute: 60,
             limit_sms_prefix_per_hour: 50,
-            max_attempts: 5,
+            max_attempts: 8,
             retry_base_ms: 2000,
             poll_interval_ms: 1000,
             lease_ms: 60_000,
@@ -464,6 +465,23 @@ mod tests {
     use clap::Parser;
 
     use crate::cli::Cli;
+
+    #[test]
+    fn default_retries_ride_out_minutes_of_provider_outage_within_the_queue_age() {
+        let cli = Cli::try_parse_from(["futureauth-server"]).unwrap();
+        let c = cli.config;
+        assert_eq!(c.max_attempts, super::Config::default().max_attempts);
+        // Time from the first attempt to the last, without and with the 50 % jitter.
+        let shortest: std::time::Duration = (1..c.max_attempts)
+            .map(|a| c.retry_base() * 2u32.pow(a - 1))
+            .sum();
+        let longest = shortest * 3 / 2;
+        assert!(
+            shortest >= std::time::Duration::from_secs(4 * 60),
+            "{shortest:?}"
+        );
+        assert!(longest < c.max_queue_age(), "{longest:?}");
+    }
 
     #[test]
     fn retention_days_flag_defaults_to_30_and_must_be_positive() {
