@@ -1,13 +1,16 @@
 //! Retention: one background task deletes finished outbox messages older than the retention
 //! (`--retention-days`, default 30) and expired rate-limit counters, once at start and then
-//! every hour. Queued messages are never deleted.
+//! every hour. Queued messages are never deleted: those waiting longer than
+//! `--max-queue-age-secs` (a provider down for long) are marked `failed` with
+//! [`EXPIRED_IN_QUEUE`] instead, so the outbox stays bounded and their status honest.
 
 use std::time::Duration;
 
 use tokio::sync::watch;
+use tokio::time::Instant;
 
 use crate::error::StoreError;
-use crate::service::now_ms;
+use crate::service::{now_ms, validate};
 use crate::store::Store;
 
 /// How often the cleanup runs (it also runs once at start).
@@ -37,6 +40,49 @@ fn millis(d: Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
 
+/// The `error` of a message that waited longer than the maximum queue age.
+pub const EXPIRED_IN_QUEUE: &str = "expired_in_queue";
+
+/// Marks `failed` every queued message created more than `max_age` before `now` (epoch ms)
+/// that no worker is sending, with the error [`EXPIRED_IN_QUEUE`]; erases their payload and
+/// masks their destination like any finished message. Returns how many.
+pub async fn expire_queued(store: &Store, now: i64, max_age: Duration) -> Result<u64, StoreError> {
+    let before = now.saturating_sub(millis(max_age));
+    let reason = expired_reason(max_age);
+    let mut total = 0;
+    loop {
+        let stale = store.stale_queued(before, now, DELETE_BATCH).await?;
+        let n = stale.len();
+        for msg in stale {
+            let masked = validate::mask_destination(&msg.destination);
+            // Fenced by the attempt count: a message a worker claimed meanwhile is left to it.
+            if store
+                .mark_failed(&msg.id, msg.attempts, &masked, &reason)
+                .await?
+            {
+                total += 1;
+            }
+        }
+        if n < usize::try_from(DELETE_BATCH).unwrap_or(usize::MAX) {
+            return Ok(total);
+        }
+    }
+}
+
+/// `expired_in_queue: …`, the stored error of an expired message.
+pub fn expired_reason(max_age: Duration) -> String {
+    format!(
+        "{EXPIRED_IN_QUEUE}: not delivered within {} s of being accepted; not sent",
+        max_age.as_secs()
+    )
+}
+
+/// How often queued messages are checked for expiry: a quarter of the maximum age,
+/// between 1 s and [`CLEANUP_INTERVAL`].
+pub fn expiry_interval(max_queue_age: Duration) -> Duration {
+    (max_queue_age / 4).clamp(Duration::from_secs(1), CLEANUP_INTERVAL)
+}
+
 /// Deletes finished messages and rate counters older than `retention`, as seen at `now`
 /// (epoch ms).
 pub async fn cleanup(
@@ -56,29 +102,47 @@ pub async fn cleanup(
     })
 }
 
-/// Runs [`cleanup`] now and then every `interval` until `shutdown` turns `true`. Errors are
+/// Runs [`cleanup`] now and then every [`CLEANUP_INTERVAL`], and [`expire_queued`] every
+/// [`expiry_interval`], until `shutdown` turns `true`. Errors (the database is down) are
 /// logged and the next run retries.
 pub async fn run(
     store: Store,
     retention: Retention,
-    interval: Duration,
+    max_queue_age: Duration,
     mut shutdown: watch::Receiver<bool>,
 ) {
+    let tick = expiry_interval(max_queue_age);
+    let mut next_cleanup = Instant::now();
     loop {
         if *shutdown.borrow() {
             break;
         }
-        match cleanup(&store, now_ms(), retention).await {
-            Ok(r) if r.messages > 0 || r.rate_counters > 0 => tracing::info!(
-                messages = r.messages,
-                rate_counters = r.rate_counters,
-                "cleanup: deleted old finished messages and rate counters"
+        match expire_queued(&store, now_ms(), max_queue_age).await {
+            Ok(0) => {}
+            Ok(n) => tracing::warn!(
+                messages = n,
+                max_queue_age_secs = max_queue_age.as_secs(),
+                "expired queued messages that waited too long for delivery"
             ),
-            Ok(_) => {}
-            Err(e) => tracing::warn!(error = %e, "cleanup failed; retrying at the next run"),
+            Err(e) => tracing::warn!(error = %e, "expiring queued messages failed; retrying"),
+        }
+        if Instant::now() >= next_cleanup {
+            match cleanup(&store, now_ms(), retention).await {
+                Ok(r) => {
+                    next_cleanup = Instant::now() + CLEANUP_INTERVAL;
+                    if r.messages > 0 || r.rate_counters > 0 {
+                        tracing::info!(
+                            messages = r.messages,
+                            rate_counters = r.rate_counters,
+                            "cleanup: deleted old finished messages and rate counters"
+                        );
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "cleanup failed; retrying at the next run"),
+            }
         }
         tokio::select! {
-            _ = tokio::time::sleep(interval) => {}
+            _ = tokio::time::sleep(tick) => {}
             changed = shutdown.changed() => {
                 if changed.is_err() {
                     break;

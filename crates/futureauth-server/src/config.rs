@@ -7,6 +7,8 @@ use std::time::Duration;
 use clap::Args;
 use thiserror::Error;
 
+use crate::store::StoreOptions;
+
 /// Default database when `DATABASE_URL` is unset: a SQLite file in the working directory.
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://futureauth-server.db?mode=rwc";
 /// Default sender address for emails.
@@ -113,11 +115,12 @@ pub struct Config {
     )]
     pub limit_sms_prefix_per_hour: u32,
 
-    /// Maximum delivery attempts before a message is marked failed.
+    /// Maximum delivery attempts before a message is marked failed. With the default backoff
+    /// base, 8 attempts span 4–6 minutes: a provider outage that short loses nothing.
     #[arg(
         long,
         env = "FUTUREAUTH_MAX_ATTEMPTS",
-        default_value_t = 5,
+        default_value_t = 8,
         global = true
     )]
     pub max_attempts: u32,
@@ -171,6 +174,46 @@ pub struct Config {
         global = true
     )]
     pub retention_days: u64,
+
+    /// Seconds a queued message may wait for delivery; older ones are marked `failed` with
+    /// `expired_in_queue` instead of being sent (a sign-in code that late is useless).
+    #[arg(
+        long,
+        env = "FUTUREAUTH_MAX_QUEUE_AGE_SECS",
+        default_value_t = 900,
+        global = true
+    )]
+    pub max_queue_age_secs: u64,
+
+    /// How long a request waits for a database connection before answering
+    /// `503 storage_unavailable`, in milliseconds (sqlx's default is 30 s).
+    #[arg(
+        long,
+        env = "FUTUREAUTH_DB_ACQUIRE_TIMEOUT_MS",
+        default_value_t = 2_000,
+        global = true
+    )]
+    pub db_acquire_timeout_ms: u64,
+
+    /// Longest a single SQL statement may run, in milliseconds (Postgres `statement_timeout`,
+    /// SQLite `busy_timeout`).
+    #[arg(
+        long,
+        env = "FUTUREAUTH_DB_STATEMENT_TIMEOUT_MS",
+        default_value_t = 5_000,
+        global = true
+    )]
+    pub db_statement_timeout_ms: u64,
+
+    /// Most API requests handled at once; more are refused at once with
+    /// `503 overloaded` and `Retry-After` instead of queueing.
+    #[arg(
+        long,
+        env = "FUTUREAUTH_MAX_IN_FLIGHT",
+        default_value_t = 256,
+        global = true
+    )]
+    pub max_in_flight: usize,
 }
 
 impl Default for Config {
@@ -192,13 +235,17 @@ impl Default for Config {
             limit_destination_window_secs: 600,
             limit_per_project_per_minute: 60,
             limit_sms_prefix_per_hour: 50,
-            max_attempts: 5,
+            max_attempts: 8,
             retry_base_ms: 2000,
             poll_interval_ms: 1000,
             lease_ms: 60_000,
             workers: 4,
             provider_timeout_ms: 15_000,
             retention_days: 30,
+            max_queue_age_secs: 900,
+            db_acquire_timeout_ms: 2_000,
+            db_statement_timeout_ms: 5_000,
+            max_in_flight: 256,
         }
     }
 }
@@ -342,6 +389,32 @@ impl Config {
                 self.retention_days
             )));
         }
+        if self.max_queue_age_secs == 0 {
+            return Err(ConfigError(
+                "--max-queue-age-secs / FUTUREAUTH_MAX_QUEUE_AGE_SECS must be at least 1".into(),
+            ));
+        }
+        for (value, name) in [
+            (
+                self.db_acquire_timeout_ms,
+                "--db-acquire-timeout-ms / FUTUREAUTH_DB_ACQUIRE_TIMEOUT_MS",
+            ),
+            (
+                self.db_statement_timeout_ms,
+                "--db-statement-timeout-ms / FUTUREAUTH_DB_STATEMENT_TIMEOUT_MS",
+            ),
+        ] {
+            if !(1..=600_000).contains(&value) {
+                return Err(ConfigError(format!(
+                    "{name} must be between 1 and 600000 ms, got {value}"
+                )));
+            }
+        }
+        if self.max_in_flight == 0 {
+            return Err(ConfigError(
+                "--max-in-flight / FUTUREAUTH_MAX_IN_FLIGHT must be at least 1".into(),
+            ));
+        }
         if self.workers == 0 {
             return Err(ConfigError("--workers must be at least 1".into()));
         }
@@ -368,6 +441,19 @@ impl Config {
         Duration::from_secs(self.retention_days.saturating_mul(86_400))
     }
 
+    /// How long a queued message may wait before it expires.
+    pub fn max_queue_age(&self) -> Duration {
+        Duration::from_secs(self.max_queue_age_secs)
+    }
+
+    /// Timeouts of the database pool.
+    pub fn store_options(&self) -> StoreOptions {
+        StoreOptions {
+            acquire_timeout: Duration::from_millis(self.db_acquire_timeout_ms),
+            statement_timeout: Duration::from_millis(self.db_statement_timeout_ms),
+        }
+    }
+
     /// Retry base delay.
     pub fn retry_base(&self) -> Duration {
         Duration::from_millis(self.retry_base_ms)
@@ -379,6 +465,23 @@ mod tests {
     use clap::Parser;
 
     use crate::cli::Cli;
+
+    #[test]
+    fn default_retries_ride_out_minutes_of_provider_outage_within_the_queue_age() {
+        let cli = Cli::try_parse_from(["futureauth-server"]).unwrap();
+        let c = cli.config;
+        assert_eq!(c.max_attempts, super::Config::default().max_attempts);
+        // Time from the first attempt to the last, without and with the 50 % jitter.
+        let shortest: std::time::Duration = (1..c.max_attempts)
+            .map(|a| c.retry_base() * 2u32.pow(a - 1))
+            .sum();
+        let longest = shortest * 3 / 2;
+        assert!(
+            shortest >= std::time::Duration::from_secs(4 * 60),
+            "{shortest:?}"
+        );
+        assert!(longest < c.max_queue_age(), "{longest:?}");
+    }
 
     #[test]
     fn retention_days_flag_defaults_to_30_and_must_be_positive() {

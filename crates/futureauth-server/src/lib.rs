@@ -117,7 +117,7 @@ impl Drop for RunningServer {
 /// Builds providers from `config`, opens and migrates the database and starts the service.
 pub async fn start(config: &Config, listener: TcpListener) -> Result<RunningServer, StartError> {
     let delivery = Delivery::from_config(config)?;
-    let store = Store::connect(&config.database_url()).await?;
+    let store = Store::connect_with(&config.database_url(), &config.store_options()).await?;
     start_with(config, store, delivery, listener)
 }
 
@@ -157,6 +157,7 @@ pub fn start_with(
         store: store.clone(),
         sender,
         delivery: delivery.clone(),
+        max_in_flight: config.max_in_flight,
     };
     let (shutdown, shutdown_rx) = watch::channel(false);
     let worker_config = WorkerConfig::from_config(config);
@@ -177,7 +178,7 @@ pub fn start_with(
             messages: config.retention(),
             rate_counters: worker_config.counter_retention,
         },
-        cleanup::CLEANUP_INTERVAL,
+        config.max_queue_age(),
         shutdown_rx.clone(),
     ));
     let router = app(state.clone());

@@ -12,6 +12,13 @@
 //! * After `sent` or `failed`, the payload (which holds the code) is erased and the
 //!   destination masked.
 //! * Workers sleep until woken by an insert ([`Notify`]) or the poll interval elapses.
+//! * While the database is down, workers back off (doubling up to [`MAX_STORE_BACKOFF`],
+//!   one log line per outage) and resume by themselves when it answers again. An outcome
+//!   that cannot be recorded (the provider accepted the message, then the database went
+//!   away) is kept and written as soon as the database is back, so the lease does not
+//!   expire into a second send.
+//! * A message older than the maximum queue age is marked `failed` (`expired_in_queue`)
+//!   instead of being sent.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -19,7 +26,9 @@ use std::time::Duration;
 use rand::Rng;
 use tokio::sync::{watch, Notify};
 
+use crate::cleanup::expired_reason;
 use crate::config::Config;
+use crate::error::StoreError;
 use crate::provider::{Delivery, Outgoing, ProviderError};
 use crate::service::{now_ms, validate};
 use crate::store::{Message, Store};
@@ -37,6 +46,25 @@ pub struct WorkerConfig {
     pub lease: Duration,
     /// Age after which rate-limit counters are deleted (by [`crate::cleanup`]).
     pub counter_retention: Duration,
+    /// Age after which a queued message is failed instead of sent.
+    pub max_queue_age: Duration,
+}
+
+/// Longest pause between two attempts to reach a database that is down: short, so that
+/// delivery resumes within seconds of the database coming back.
+pub const MAX_STORE_BACKOFF: Duration = Duration::from_secs(5);
+
+/// How long a worker keeps trying to record an outcome before it gives up (a database
+/// that stays down, or an error that is not an outage). Meanwhile the worker takes no new
+/// messages, which is what it should do while the database is down anyway.
+pub const MAX_RECORD_WAIT: Duration = Duration::from_secs(600);
+
+/// Pause after `failures` consecutive database errors: the poll interval doubled per
+/// failure, capped at [`MAX_STORE_BACKOFF`].
+pub fn store_backoff(poll_interval: Duration, failures: u32) -> Duration {
+    poll_interval
+        .saturating_mul(1u32 << failures.min(16))
+        .min(MAX_STORE_BACKOFF)
 }
 
 impl WorkerConfig {
@@ -48,6 +76,7 @@ impl WorkerConfig {
             poll_interval: Duration::from_millis(c.poll_interval_ms.max(1)),
             lease: Duration::from_millis(c.lease_ms),
             counter_retention: Duration::from_secs(c.limit_destination_window_secs.max(3600) * 2),
+            max_queue_age: c.max_queue_age(),
         }
     }
 }
@@ -95,21 +124,41 @@ impl Worker {
     /// Runs until `shutdown` turns `true` (or the task is aborted). A message being sent when
     /// shutdown is requested is finished first. (Old rows are deleted by
     /// [`crate::cleanup::run`], not by the workers.)
-    pub async fn run(self, _index: usize, mut shutdown: watch::Receiver<bool>) {
+    pub async fn run(self, index: usize, mut shutdown: watch::Receiver<bool>) {
+        let mut failures = 0u32;
         loop {
             if *shutdown.borrow() {
                 break;
             }
-            match self.run_once().await {
-                Ok(true) => continue,
-                Ok(false) => {}
-                Err(e) => {
-                    tracing::error!(error = %e, "worker: database error; retrying after the poll interval")
+            let processed = match self.run_once().await {
+                Ok(processed) => {
+                    if failures > 0 {
+                        tracing::info!(
+                            worker = index,
+                            "worker: the database answers again; delivering"
+                        );
+                        failures = 0;
+                    }
+                    processed
                 }
+                Err(e) => {
+                    failures = failures.saturating_add(1);
+                    if failures == 1 {
+                        tracing::error!(worker = index, error = %e, "worker: database error; backing off until it answers");
+                    }
+                    false
+                }
+            };
+            if processed {
+                continue;
             }
+            let pause = match failures {
+                0 => self.config.poll_interval,
+                n => store_backoff(self.config.poll_interval, n),
+            };
             tokio::select! {
                 _ = self.wake.notified() => {}
-                _ = tokio::time::sleep(self.config.poll_interval) => {}
+                _ = tokio::time::sleep(pause) => {}
                 changed = shutdown.changed() => {
                     if changed.is_err() {
                         break;
@@ -120,7 +169,7 @@ impl Worker {
     }
 
     /// Claims and processes at most one due message. Returns whether one was processed.
-    pub async fn run_once(&self) -> Result<bool, crate::error::StoreError> {
+    pub async fn run_once(&self) -> Result<bool, StoreError> {
         let now = now_ms();
         let claimed = self
             .store
@@ -131,43 +180,91 @@ impl Worker {
         };
         // There may be more: let an idle peer look too.
         self.wake.notify_one();
-        self.process(msg).await?;
+        self.process(msg).await;
         Ok(true)
     }
 
-    async fn process(&self, msg: Message) -> Result<(), crate::error::StoreError> {
+    /// Writes an outcome, retrying (with backoff) while the database is unreachable, for up
+    /// to [`MAX_RECORD_WAIT`]: once a provider accepted a message, forgetting that would send
+    /// it again when the lease expires. Returns whether the (fenced) write applied.
+    async fn record<F, Fut>(&self, id: &str, outcome: &str, mut write: F) -> bool
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<bool, StoreError>>,
+    {
+        let mut failures = 0u32;
+        let started = tokio::time::Instant::now();
+        loop {
+            match write().await {
+                Ok(applied) => {
+                    if failures > 0 {
+                        tracing::info!(
+                            id,
+                            outcome,
+                            "outcome recorded after the database came back"
+                        );
+                    }
+                    return applied;
+                }
+                Err(e) if started.elapsed() >= MAX_RECORD_WAIT => {
+                    tracing::error!(id, outcome, error = %e, "giving up recording the outcome; the message will be retried when its lease expires");
+                    return false;
+                }
+                Err(e) => {
+                    failures = failures.saturating_add(1);
+                    if failures == 1 {
+                        tracing::warn!(id, outcome, error = %e, "cannot record the outcome: the database is unreachable; retrying until it answers");
+                    }
+                    tokio::time::sleep(store_backoff(self.config.poll_interval, failures)).await;
+                }
+            }
+        }
+    }
+
+    async fn fail(&self, msg: &Message, masked: &str, reason: &str) -> bool {
+        self.record(&msg.id, "failed", || {
+            self.store
+                .mark_failed(&msg.id, msg.attempts, masked, reason)
+        })
+        .await
+    }
+
+    async fn process(&self, msg: Message) {
         let masked = validate::mask_destination(&msg.destination);
         // The attempt number of this claim fences every completion below: if the lease
         // expired and another worker re-claimed the row, `attempts` moved on and the store
         // ignores this (stale) outcome.
         let claim = msg.attempts;
+        if now_ms().saturating_sub(msg.created_at) > millis(self.config.max_queue_age) {
+            let reason = expired_reason(self.config.max_queue_age);
+            tracing::warn!(id = %msg.id, to = %masked, "message expired in the queue; not sent");
+            let applied = self.fail(&msg, &masked, &reason).await;
+            stale_if(!applied, &msg.id, claim, "failed");
+            return;
+        }
         let outgoing: Outgoing = match msg.payload.as_deref().map(serde_json::from_str) {
             Some(Ok(o)) => o,
             Some(Err(e)) => {
                 tracing::error!(id = %msg.id, error = %e, "corrupt outbox payload");
-                let applied = self
-                    .store
-                    .mark_failed(&msg.id, claim, &masked, "corrupt stored payload")
-                    .await?;
+                let applied = self.fail(&msg, &masked, "corrupt stored payload").await;
                 stale_if(!applied, &msg.id, claim, "failed");
-                return Ok(());
+                return;
             }
             None => {
-                let applied = self
-                    .store
-                    .mark_failed(&msg.id, claim, &masked, "payload missing")
-                    .await?;
+                let applied = self.fail(&msg, &masked, "payload missing").await;
                 stale_if(!applied, &msg.id, claim, "failed");
-                return Ok(());
+                return;
             }
         };
         let attempts = u32::try_from(msg.attempts).unwrap_or(u32::MAX);
         let (outcome, applied) = match self.delivery.send(&msg.id, &outgoing).await {
             Ok(()) => {
+                let sent_at = now_ms();
                 let applied = self
-                    .store
-                    .mark_sent(&msg.id, claim, &masked, now_ms())
-                    .await?;
+                    .record(&msg.id, "sent", || {
+                        self.store.mark_sent(&msg.id, claim, &masked, sent_at)
+                    })
+                    .await;
                 if applied {
                     tracing::info!(id = %msg.id, channel = %msg.channel, to = %masked, attempts, "message sent");
                 }
@@ -175,33 +272,26 @@ impl Worker {
             }
             Err(ProviderError::Permanent(reason)) => {
                 tracing::warn!(id = %msg.id, %reason, "message failed permanently");
-                let applied = self
-                    .store
-                    .mark_failed(&msg.id, claim, &masked, &reason)
-                    .await?;
-                ("failed", applied)
+                ("failed", self.fail(&msg, &masked, &reason).await)
             }
             Err(ProviderError::Retryable(reason)) if attempts >= self.config.max_attempts => {
                 tracing::warn!(id = %msg.id, %reason, attempts, "message failed: attempts exhausted");
                 let reason = format!("gave up after {attempts} attempts: {reason}");
-                let applied = self
-                    .store
-                    .mark_failed(&msg.id, claim, &masked, &reason)
-                    .await?;
-                ("failed", applied)
+                ("failed", self.fail(&msg, &masked, &reason).await)
             }
             Err(ProviderError::Retryable(reason)) => {
                 let delay = backoff(self.config.retry_base, attempts);
                 tracing::info!(id = %msg.id, %reason, attempts, delay_ms = delay.as_millis() as u64, "delivery failed; will retry");
+                let next = now_ms() + millis(delay);
                 let applied = self
-                    .store
-                    .schedule_retry(&msg.id, claim, now_ms() + millis(delay), &reason)
-                    .await?;
+                    .record(&msg.id, "retry", || {
+                        self.store.schedule_retry(&msg.id, claim, next, &reason)
+                    })
+                    .await;
                 ("retry", applied)
             }
         };
         stale_if(!applied, &msg.id, claim, outcome);
-        Ok(())
     }
 }
 
@@ -233,5 +323,14 @@ mod tests {
             }
         }
         assert!(backoff(Duration::from_secs(10), 30) <= Duration::from_secs(5400));
+    }
+
+    #[test]
+    fn store_backoff_doubles_up_to_the_cap() {
+        let poll = Duration::from_millis(100);
+        assert_eq!(store_backoff(poll, 1), Duration::from_millis(200));
+        assert_eq!(store_backoff(poll, 3), Duration::from_millis(800));
+        assert_eq!(store_backoff(poll, 10), MAX_STORE_BACKOFF);
+        assert_eq!(store_backoff(poll, u32::MAX), MAX_STORE_BACKOFF);
     }
 }

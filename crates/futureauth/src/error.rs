@@ -11,7 +11,9 @@ use crate::delivery::DeliveryError;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum FutureAuthError {
-    /// The database failed (connection lost, constraint, ...).
+    /// The database failed (connection lost, constraint, ...). When it is unreachable or too
+    /// slow for now ([`is_unavailable`](FutureAuthError::is_unavailable)) the code is
+    /// `unavailable` (HTTP 503 with `Retry-After`), else `internal_error` (HTTP 500).
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
 
@@ -82,6 +84,7 @@ impl FutureAuthError {
     /// A stable, machine-readable error code (`snake_case`).
     pub fn code(&self) -> &'static str {
         match self {
+            Self::Database(_) if self.is_unavailable() => "unavailable",
             Self::Database(_) => "internal_error",
             Self::Delivery(_) => "delivery_failed",
             Self::InvalidEmail => "invalid_email",
@@ -101,5 +104,72 @@ impl FutureAuthError {
     }
 }
 
+impl FutureAuthError {
+    /// Whether this is the database being unreachable, overloaded or too slow for now (no
+    /// connection within the pool's acquire timeout, a dropped connection, a statement
+    /// timeout, a server shutting down, SQLite busy): the same request may succeed in a
+    /// moment. Never a sign that a session or code is invalid.
+    pub fn is_unavailable(&self) -> bool {
+        match self {
+            Self::Database(e) => database_unavailable(e),
+            _ => false,
+        }
+    }
+}
+
+fn database_unavailable(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed
+        | sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_) => true,
+        sqlx::Error::Database(db) => db.code().is_some_and(|code| transient_code(&code)),
+        _ => false,
+    }
+}
+
+/// Postgres SQLSTATEs (five characters) of connection exceptions (`08`), insufficient
+/// resources (`53`) and operator intervention (`57`: statement timeout, shutdown); SQLite
+/// result codes (numbers) whose primary code is `SQLITE_BUSY` (5) or `SQLITE_LOCKED` (6).
+fn transient_code(code: &str) -> bool {
+    if code.len() == 5 {
+        return ["08", "53", "57"]
+            .iter()
+            .any(|class| code.starts_with(class));
+    }
+    code.parse::<u32>().is_ok_and(|c| matches!(c & 0xff, 5 | 6))
+}
+
 /// `Result` with [`FutureAuthError`].
 pub type Result<T, E = FutureAuthError> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_unreachable_database_is_unavailable_not_internal() {
+        let timed_out = FutureAuthError::Database(sqlx::Error::PoolTimedOut);
+        assert!(timed_out.is_unavailable());
+        assert_eq!(timed_out.code(), "unavailable");
+        let io = std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "refused");
+        assert_eq!(FutureAuthError::Database(io.into()).code(), "unavailable");
+        let bug = FutureAuthError::Database(sqlx::Error::RowNotFound);
+        assert!(!bug.is_unavailable());
+        assert_eq!(bug.code(), "internal_error");
+        assert!(!FutureAuthError::InvalidCode.is_unavailable());
+    }
+
+    #[test]
+    fn transient_codes() {
+        for code in [
+            "08006", "57014", "57P01", "57P03", "53300", "5", "6", "517", "262",
+        ] {
+            assert!(transient_code(code), "{code}");
+        }
+        for code in ["23505", "42P01", "22001", "19", "2067", "1"] {
+            assert!(!transient_code(code), "{code}");
+        }
+    }
+}

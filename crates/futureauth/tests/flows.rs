@@ -1305,6 +1305,31 @@ async fn bound_codes_hold_under_concurrent_requests(db: TestDb) {
     assert_eq!(wins, 1);
 }
 
+/// A send whose delivery failed does not hold its client back: the person may try again at
+/// once, instead of waiting out the resend throttle for a code that never arrived.
+async fn a_failed_delivery_refunds_the_resend_throttle(db: TestDb) {
+    let failing = db.auth_with(config(), FailingDelivery::default()).await;
+    let from = Some(ip("198.51.100.7"));
+    for attempt in 1..=3 {
+        let err = failing
+            .send_otp_from(OtpChannel::Email, EMAIL, from)
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), "delivery_failed", "attempt {attempt}");
+    }
+    let (working, outbox) = db.auth(config()).await;
+    working
+        .send_otp_from(OtpChannel::Email, EMAIL, from)
+        .await
+        .expect("the service is back: the send goes through");
+    assert!(!code_for(&outbox, EMAIL).is_empty());
+    let err = working
+        .send_otp_from(OtpChannel::Email, EMAIL, from)
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "rate_limited", "a delivered send is throttled");
+}
+
 both_backends!(
     email_code_signs_in,
     codes_are_single_use,
@@ -1349,6 +1374,7 @@ both_backends!(
     a_new_magic_link_does_not_void_the_last_one,
     upgrades_tables_made_before_codes_were_bound,
     bound_codes_hold_under_concurrent_requests,
+    a_failed_delivery_refunds_the_resend_throttle,
 );
 
 #[tokio::test]

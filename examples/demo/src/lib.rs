@@ -37,7 +37,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 use futureauth::axum::{auth_router, AuthSession};
 use futureauth::delivery::{Channel, DevOutbox, OutboxEntry};
-use futureauth::sqlx::postgres::PgPoolOptions;
+use futureauth::sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use futureauth::sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
 use futureauth::{Database, FutureAuth, FutureAuthConfig, Origin};
 use serde_json::{json, Value};
@@ -225,10 +225,16 @@ pub async fn connect(url: &str) -> anyhow::Result<Database> {
             .with_context(|| format!("cannot open the SQLite database {url:?}"))?;
         Ok(pool.into())
     } else {
+        // Bounded waits, so that while Postgres is down (a restart, a fail-over) sign-in and
+        // `AuthSession` answer `503 unavailable` within about 2 s instead of hanging for
+        // sqlx's default 30 s acquire timeout; no statement may run longer than 5 s.
+        let options = PgConnectOptions::from_str(url)
+            .with_context(|| format!("invalid Postgres DATABASE_URL {:?}", redact(url)))?
+            .options([("statement_timeout", "5s")]);
         let pool = PgPoolOptions::new()
             .max_connections(8)
-            .acquire_timeout(Duration::from_secs(5))
-            .connect(url)
+            .acquire_timeout(Duration::from_secs(2))
+            .connect_with(options)
             .await
             .with_context(|| {
                 format!(

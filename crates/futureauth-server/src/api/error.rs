@@ -9,6 +9,10 @@ use utoipa::ToSchema;
 
 use crate::error::ServiceError;
 
+/// `Retry-After` (seconds) of a 503: short, since outages of the store are expected to be
+/// fail-overs and restarts measured in seconds.
+pub const RETRY_UNAVAILABLE_SECS: u64 = 2;
+
 /// An HTTP error of the API.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiError {
@@ -18,7 +22,7 @@ pub struct ApiError {
     pub code: &'static str,
     /// Human readable message.
     pub message: String,
-    /// `Retry-After` seconds for 429.
+    /// `Retry-After` seconds (429 and 503).
     pub retry_after: Option<u64>,
 }
 
@@ -35,7 +39,7 @@ pub struct ErrorDetail {
     /// Machine-readable snake_case code, e.g. `invalid_api_key`, `unknown_channel`,
     /// `invalid_destination`, `invalid_code`, `callback_not_allowed`, `sms_country_not_allowed`,
     /// `rate_limited`, `malformed_json`, `invalid_request`, `payload_too_large`,
-    /// `unsupported_media_type`, `not_found`.
+    /// `unsupported_media_type`, `not_found`, `storage_unavailable`, `overloaded`.
     pub code: String,
     /// Human readable explanation.
     pub message: String,
@@ -49,6 +53,15 @@ impl ApiError {
             code,
             message: message.into(),
             retry_after: None,
+        }
+    }
+
+    /// 503 with `Retry-After`: a dependency (the database) or capacity is missing for now;
+    /// the same request may succeed a moment later.
+    pub fn unavailable(code: &'static str, message: impl Into<String>) -> ApiError {
+        ApiError {
+            retry_after: Some(RETRY_UNAVAILABLE_SECS),
+            ..ApiError::new(StatusCode::SERVICE_UNAVAILABLE, code, message)
         }
     }
 
@@ -88,8 +101,7 @@ impl From<ServiceError> for ApiError {
             ),
             ServiceError::Store(e) => {
                 tracing::error!(error = %e, "storage error");
-                ApiError::new(
-                    StatusCode::SERVICE_UNAVAILABLE,
+                ApiError::unavailable(
                     "storage_unavailable",
                     "the message store is unavailable; retry later",
                 )

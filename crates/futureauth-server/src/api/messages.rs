@@ -104,6 +104,7 @@ impl From<Message> for MessageResponse {
         (status = 415, description = "Not JSON", body = ErrorBody),
         (status = 422, description = "Invalid request (`unknown_channel`, `invalid_destination`, `invalid_code`, `callback_not_allowed`, `callback_url_required`, `sms_country_not_allowed`, …)", body = ErrorBody),
         (status = 429, description = "Rate limited (`rate_limited`), see `Retry-After`", body = ErrorBody),
+        (status = 503, description = "Database unavailable (`storage_unavailable`) or too many requests in flight (`overloaded`); see `Retry-After`", body = ErrorBody),
     ),
     security(("secret_key" = []))
 )]
@@ -155,6 +156,7 @@ pub async fn send(
         (status = 200, description = "The message", body = MessageResponse),
         (status = 401, description = "Missing, unknown or revoked key", body = ErrorBody),
         (status = 404, description = "No such message in this project", body = ErrorBody),
+        (status = 503, description = "Database unavailable (`storage_unavailable`) or too many requests in flight (`overloaded`); see `Retry-After`", body = ErrorBody),
     ),
     security(("secret_key" = []))
 )]

@@ -6,11 +6,14 @@ pub mod extract;
 pub mod messages;
 pub mod ops;
 
+use axum::error_handling::HandleErrorLayer;
 use axum::extract::DefaultBodyLimit;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
+use tower::limit::GlobalConcurrencyLimitLayer;
+use tower::{BoxError, ServiceBuilder};
 use tower_http::catch_panic::CatchPanicLayer;
 
 use crate::provider::Delivery;
@@ -30,6 +33,8 @@ pub struct AppState {
     pub sender: SendService,
     /// The providers (for the dev outbox view).
     pub delivery: Delivery,
+    /// Most delivery API requests handled at once (`--max-in-flight`).
+    pub max_in_flight: usize,
 }
 
 async fn not_found() -> ApiError {
@@ -54,14 +59,35 @@ fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
     .into_response()
 }
 
+/// Answer of a request refused because [`AppState::max_in_flight`] requests are already
+/// being handled.
+async fn overloaded(_: BoxError) -> ApiError {
+    ApiError::unavailable(
+        "overloaded",
+        "too many requests in flight; retry in a moment",
+    )
+}
+
 /// Builds the router with all routes and layers.
+///
+/// The delivery API (`/api/v1/otp/send`, `/api/v1/messages/{id}`) handles at most
+/// `max_in_flight` requests at once and refuses the rest at once with `503 overloaded`
+/// (load shedding: a queue in front of a slow database only makes every answer late).
+/// Health, readiness and documentation routes are outside that bound.
 pub fn router(state: AppState) -> Router {
+    let limit = ServiceBuilder::new()
+        .layer(HandleErrorLayer::new(overloaded))
+        .load_shed()
+        .layer(GlobalConcurrencyLimitLayer::new(state.max_in_flight.max(1)));
+    let api = Router::new()
+        .route("/api/v1/otp/send", post(messages::send))
+        .route("/api/v1/messages/{id}", get(messages::get))
+        .route_layer(limit);
     Router::new()
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .route("/dev/outbox", get(ops::dev_outbox))
-        .route("/api/v1/otp/send", post(messages::send))
-        .route("/api/v1/messages/{id}", get(messages::get))
+        .merge(api)
         .route("/api/v1/openapi.json", get(docs::openapi_json))
         .route("/docs", get(docs::docs_page))
         .route("/llms.txt", get(docs::llms_txt))

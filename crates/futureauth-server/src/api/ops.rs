@@ -1,7 +1,9 @@
 //! Operational routes: health, readiness and the dev outbox.
 
+use std::time::Duration;
+
 use axum::extract::State;
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{header, HeaderMap};
 use axum::response::{Html, IntoResponse, Response};
 use axum::Json;
 use serde_json::json;
@@ -9,28 +11,48 @@ use serde_json::json;
 use super::docs::escape_html;
 use super::error::ApiError;
 use super::AppState;
+use crate::service::now_ms;
 
 /// `GET /healthz`: the process is up (always 200).
 pub async fn healthz() -> impl IntoResponse {
     Json(json!({"status": "ok"}))
 }
 
-/// `GET /readyz`: 200 when the database answers, else 503.
+/// How long `/readyz` waits for the database: a probe must answer within a second even when
+/// the database does not (the pool alone would wait its acquire timeout).
+pub const READY_TIMEOUT: Duration = Duration::from_millis(800);
+
+/// `GET /readyz`: 200 with the outbox's `queue_depth` and `oldest_queued_age_secs` when the
+/// database answers within [`READY_TIMEOUT`], else 503 `database_unavailable` saying why.
 pub async fn readyz(State(state): State<AppState>) -> Response {
-    match state.store.ping().await {
-        Ok(()) => {
-            Json(json!({"status": "ready", "database": state.store.backend_name()})).into_response()
-        }
-        Err(e) => {
+    let stats = match tokio::time::timeout(READY_TIMEOUT, state.store.queue_stats()).await {
+        Ok(Ok(stats)) => stats,
+        Ok(Err(e)) => {
             tracing::warn!(error = %e, "readiness check failed");
-            ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "database_unavailable",
-                "the database does not answer",
-            )
-            .into_response()
+            return not_ready(format!("the database does not answer: {e}"));
         }
-    }
+        Err(_) => {
+            tracing::warn!("readiness check timed out");
+            return not_ready(format!(
+                "the database did not answer within {} ms",
+                READY_TIMEOUT.as_millis()
+            ));
+        }
+    };
+    let oldest_age_secs = stats
+        .oldest_created_at
+        .map(|created| (now_ms() - created).max(0) / 1000);
+    Json(json!({
+        "status": "ready",
+        "database": state.store.backend_name(),
+        "queue_depth": stats.depth,
+        "oldest_queued_age_secs": oldest_age_secs,
+    }))
+    .into_response()
+}
+
+fn not_ready(reason: String) -> Response {
+    ApiError::unavailable("database_unavailable", reason).into_response()
 }
 
 /// `GET /dev/outbox`: the last messages of the dev outbox; JSON for `Accept: application/json`,

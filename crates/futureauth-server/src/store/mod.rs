@@ -10,6 +10,8 @@ pub mod sqlite;
 
 pub use model::*;
 
+use std::time::Duration;
+
 use sqlx::{PgPool, SqlitePool};
 
 use crate::error::StoreError;
@@ -81,6 +83,34 @@ struct KeyRow {
     revoked_at: Option<i64>,
 }
 
+/// Timeouts of the database pool: how the service stays fast while its database is down.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StoreOptions {
+    /// How long an operation waits for a connection (connecting included) before failing.
+    pub acquire_timeout: Duration,
+    /// Longest a single statement may run (Postgres `statement_timeout`, SQLite `busy_timeout`).
+    pub statement_timeout: Duration,
+}
+
+impl Default for StoreOptions {
+    /// The server's defaults: 2 s to get a connection, 5 s per statement.
+    fn default() -> Self {
+        StoreOptions {
+            acquire_timeout: Duration::from_secs(2),
+            statement_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+/// The state of the outbox queue, for `/readyz`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QueueStats {
+    /// Messages waiting for delivery.
+    pub depth: i64,
+    /// Creation time (epoch ms) of the oldest waiting message.
+    pub oldest_created_at: Option<i64>,
+}
+
 const PROJECT_COLUMNS: &str =
     "p.id, p.name, p.allowed_origins, p.callback_url, p.email_from, p.sms_prefixes, p.created_at";
 
@@ -91,12 +121,18 @@ pub struct Store {
 }
 
 impl Store {
-    /// Connects to `url` (`postgres://…` or `sqlite:…`) and runs the embedded migrations.
+    /// Connects to `url` (`postgres://…` or `sqlite:…`) with the default
+    /// [`StoreOptions`] and runs the embedded migrations.
     pub async fn connect(url: &str) -> Result<Store, StoreError> {
+        Store::connect_with(url, &StoreOptions::default()).await
+    }
+
+    /// Connects to `url` with these pool timeouts and runs the embedded migrations.
+    pub async fn connect_with(url: &str, options: &StoreOptions) -> Result<Store, StoreError> {
         let store = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            Store::from_postgres(postgres::connect(url).await?)
+            Store::from_postgres(postgres::connect(url, options).await?)
         } else {
-            Store::from_sqlite(sqlite::connect(url).await?)
+            Store::from_sqlite(sqlite::connect(url, options).await?)
         };
         store.migrate().await?;
         Ok(store)
@@ -139,6 +175,44 @@ impl Store {
             sqlx::query("SELECT 1").execute(pool).await?;
         });
         Ok(())
+    }
+
+    /// How many messages wait for delivery and since when; also proves the database answers.
+    pub async fn queue_stats(&self) -> Result<QueueStats, StoreError> {
+        let (depth, oldest_created_at): (i64, Option<i64>) = with_pool!(self, pool => {
+            sqlx::query_as("SELECT COUNT(*), MIN(created_at) FROM outbox WHERE status = 'queued'")
+                .fetch_one(pool)
+                .await?
+        });
+        Ok(QueueStats {
+            depth,
+            oldest_created_at,
+        })
+    }
+
+    /// Queued messages created before `before` (epoch ms) that no worker holds a lease on
+    /// at `now`, at most `limit`: the ones too old to be worth sending.
+    pub async fn stale_queued(
+        &self,
+        before: i64,
+        now: i64,
+        limit: i64,
+    ) -> Result<Vec<Message>, StoreError> {
+        let rows = with_pool!(self, pool => {
+            sqlx::query_as(
+                "SELECT * FROM outbox
+                 WHERE status = 'queued' AND created_at < $1
+                   AND (locked_until IS NULL OR locked_until <= $2)
+                 ORDER BY created_at
+                 LIMIT $3",
+            )
+            .bind(before)
+            .bind(now)
+            .bind(limit)
+            .fetch_all(pool)
+            .await?
+        });
+        Ok(rows)
     }
 
     /// Closes the pool.

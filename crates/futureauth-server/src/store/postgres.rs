@@ -1,16 +1,26 @@
 //! Postgres backend: connection, migrations and the `FOR UPDATE SKIP LOCKED` claim.
 
-use sqlx::postgres::PgPoolOptions;
+use std::str::FromStr;
+
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::PgPool;
 
-use super::Message;
+use super::{Message, StoreOptions};
 
 /// Embedded Postgres migrations.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
-/// Opens a pool.
-pub async fn connect(url: &str) -> Result<PgPool, sqlx::Error> {
-    PgPoolOptions::new().max_connections(10).connect(url).await
+/// Opens a pool whose requests give up after `options.acquire_timeout` when no connection
+/// can be had (the database is down) and whose statements the server cancels after
+/// `options.statement_timeout` (`statement_timeout`, sent at connection start-up).
+pub async fn connect(url: &str, options: &StoreOptions) -> Result<PgPool, sqlx::Error> {
+    let connect = PgConnectOptions::from_str(url)?
+        .options([("statement_timeout", options.statement_timeout.as_millis())]);
+    PgPoolOptions::new()
+        .max_connections(10)
+        .acquire_timeout(options.acquire_timeout)
+        .connect_with(connect)
+        .await
 }
 
 /// Claims due rows; concurrent workers skip each other's locked rows.

@@ -1,26 +1,29 @@
 //! SQLite backend: connection, migrations and the single-statement claim.
 
 use std::str::FromStr;
-use std::time::Duration;
 
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
 use sqlx::SqlitePool;
 
-use super::Message;
+use super::{Message, StoreOptions};
 
 /// Embedded SQLite migrations.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
 /// Opens a pool. SQLite allows one writer at a time, so the pool has a single connection:
-/// every statement and transaction is serialised and "database is locked" cannot happen.
-pub async fn connect(url: &str) -> Result<SqlitePool, sqlx::Error> {
-    let options = SqliteConnectOptions::from_str(url)?
+/// every statement and transaction is serialised and "database is locked" cannot happen
+/// within one process. Another process holding the file waits at most
+/// `options.statement_timeout` (`busy_timeout`); a request waits at most
+/// `options.acquire_timeout` for the connection.
+pub async fn connect(url: &str, options: &StoreOptions) -> Result<SqlitePool, sqlx::Error> {
+    let connect = SqliteConnectOptions::from_str(url)?
         .journal_mode(SqliteJournalMode::Wal)
-        .busy_timeout(Duration::from_secs(10))
+        .busy_timeout(options.statement_timeout)
         .foreign_keys(true);
     SqlitePoolOptions::new()
         .max_connections(1)
-        .connect_with(options)
+        .acquire_timeout(options.acquire_timeout)
+        .connect_with(connect)
         .await
 }
 

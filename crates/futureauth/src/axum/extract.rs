@@ -12,7 +12,10 @@ use crate::model::{Session, User};
 use crate::FutureAuth;
 
 /// The signed-in user of a request, from the session cookie or an
-/// `Authorization: Bearer` token. Rejects with `401 {"error": {"code": "unauthorized", ...}}`.
+/// `Authorization: Bearer` token. Rejects with `401 {"error": {"code": "unauthorized", ...}}`,
+/// or `503 {"error": {"code": "unavailable", ...}}` with `Retry-After` while the database
+/// is unreachable: an outage never reads as signed out (nor as signed in), and
+/// `Option<AuthSession>` rejects the same way instead of answering `None`.
 ///
 /// Your state must give access to the [`FutureAuth`] through `AsRef<Arc<FutureAuth>>`. Use
 /// `Option<AuthSession>` for routes that also serve signed-out visitors.

@@ -7,6 +7,9 @@ use axum::Json;
 
 use crate::error::FutureAuthError;
 
+/// `Retry-After` (seconds) of `503 unavailable`: database fail-overs and restarts take seconds.
+const RETRY_UNAVAILABLE_SECS: u64 = 2;
+
 /// An error answer of the FutureAuth routes and extractor.
 #[derive(Debug, Clone)]
 pub struct ApiError {
@@ -61,9 +64,15 @@ impl From<FutureAuthError> for ApiError {
             E::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             E::UserNotFound => StatusCode::NOT_FOUND,
             E::Delivery(_) => StatusCode::BAD_GATEWAY,
+            _ if e.is_unavailable() => StatusCode::SERVICE_UNAVAILABLE,
             _ => StatusCode::INTERNAL_SERVER_ERROR,
         };
         let message = match &e {
+            // An outage is neither "signed out" nor a bug: say so, and when to come back.
+            _ if e.is_unavailable() => {
+                tracing::warn!(error = %e, "futureauth: database unavailable");
+                "the database is unavailable, try again in a moment".to_string()
+            }
             // Details of server-side failures go to the log, not to the client.
             E::Database(_) | E::Config(_) => {
                 tracing::error!(error = %e, "futureauth: request failed");
@@ -79,6 +88,7 @@ impl From<FutureAuthError> for ApiError {
         };
         let retry_after = match &e {
             E::RateLimited { retry_after } => Some(retry_after.as_secs().max(1)),
+            _ if e.is_unavailable() => Some(RETRY_UNAVAILABLE_SECS),
             _ => None,
         };
         Self {

@@ -53,7 +53,7 @@ pub(crate) async fn send(
 ) -> Result<()> {
     let identifier = Identifier::Email(normalize_email(email)?);
     let now = Utc::now();
-    limit_send(ctx, &identifier, ip, now).await?;
+    let throttle = limit_send(ctx, &identifier, ip, now).await?;
 
     let token = generate_token();
     let token_hash = hash_token(&token);
@@ -85,6 +85,7 @@ pub(crate) async fn send(
         ctx.store
             .delete_verification(identifier.as_str(), Kind::MagicLink, &token_hash)
             .await?;
+        throttle.refund(ctx).await?;
         tracing::warn!(error = %e, "futureauth: magic link delivery failed");
         return Err(match e {
             DeliveryError::CallbackRefused(why) => FutureAuthError::CallbackNotAllowed(why),

@@ -42,14 +42,18 @@ fn address_key(identifier: &Identifier) -> String {
 /// 3. per address from everyone (the inbox-flood ceiling).
 ///
 /// Without a known client IP only the per-address ceiling applies.
+///
+/// Returns the client's throttle, to [`refund`](Throttle::refund) when the delivery fails:
+/// a person whose send failed may try again at once.
 pub(crate) async fn limit_send(
     ctx: &Ctx<'_>,
     identifier: &Identifier,
     ip: Option<IpAddr>,
     now: DateTime<Utc>,
-) -> Result<()> {
+) -> Result<Throttle> {
     let limits = &ctx.config.rate_limits;
     let address = address_key(identifier);
+    let mut throttle = Throttle(None);
     if let Some(ip) = ip {
         let group = rate_limit::ip_group(ip);
         rate_limit::hit(
@@ -66,11 +70,27 @@ pub(crate) async fn limit_send(
         let client = rate_limit::client_network(ip);
         let key = format!("send:throttle:{address}:{client}");
         rate_limit::hit(ctx.store, &key, limits.send_throttle, now).await?;
+        throttle = Throttle(Some(key));
         let key = format!("send:addr-client:{address}:{client}");
         rate_limit::hit(ctx.store, &key, limits.send_per_identifier_per_client, now).await?;
     }
     let key = format!("send:addr:{address}");
-    rate_limit::hit(ctx.store, &key, limits.send_per_identifier, now).await
+    rate_limit::hit(ctx.store, &key, limits.send_per_identifier, now).await?;
+    Ok(throttle)
+}
+
+/// The short per-client throttle a send went through (none without a client IP).
+pub(crate) struct Throttle(Option<String>);
+
+impl Throttle {
+    /// Lets the client send again at once: its send was not delivered. The quotas stay
+    /// counted, so failing sends cannot be used to flood.
+    pub(crate) async fn refund(self, ctx: &Ctx<'_>) -> Result<()> {
+        match self.0 {
+            Some(key) => ctx.store.rate_limit_reset(&key).await,
+            None => Ok(()),
+        }
+    }
 }
 
 /// Applies the per-IP verify limit when the client IP is known.

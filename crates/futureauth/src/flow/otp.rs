@@ -84,7 +84,7 @@ pub(crate) async fn send(
         OtpChannel::Phone => Identifier::Phone(normalize_phone(destination)?),
     };
     let now = Utc::now();
-    limit_send(ctx, &identifier, ip, now).await?;
+    let throttle = limit_send(ctx, &identifier, ip, now).await?;
 
     let code = generate_code(ctx.config.otp_length);
     let code_hash = ctx.code_key.hash_code(identifier.as_str(), &code);
@@ -117,6 +117,7 @@ pub(crate) async fn send(
         ctx.store
             .delete_verification(identifier.as_str(), Kind::Otp, &code_hash)
             .await?;
+        throttle.refund(ctx).await?;
         tracing::warn!(channel = ?channel, error = %e, "futureauth: code delivery failed");
         return Err(e.into());
     }

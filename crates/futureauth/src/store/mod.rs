@@ -66,8 +66,31 @@ pub(crate) fn sqlite_schema() -> &'static str {
     sqlite::SCHEMA
 }
 
+/// Above this, a pool's acquire timeout makes every request hang while the database is down.
+const SLOW_ACQUIRE: std::time::Duration = std::time::Duration::from_secs(10);
+
 impl Database {
+    /// How long the pool lets a query wait for a connection.
+    fn acquire_timeout(&self) -> std::time::Duration {
+        match self {
+            #[cfg(feature = "postgres")]
+            Self::Postgres(pool) => pool.options().get_acquire_timeout(),
+            #[cfg(feature = "sqlite")]
+            Self::Sqlite(pool) => pool.options().get_acquire_timeout(),
+        }
+    }
+
     pub(crate) fn into_store(self) -> std::sync::Arc<dyn Store> {
+        let acquire = self.acquire_timeout();
+        if acquire > SLOW_ACQUIRE {
+            tracing::warn!(
+                acquire_timeout_secs = acquire.as_secs(),
+                "futureauth: the database pool waits {} s for a connection, so while the database \
+                 is down every sign-in and AuthSession hangs that long before answering 503; build \
+                 it with PgPoolOptions::new().acquire_timeout(Duration::from_secs(2))",
+                acquire.as_secs()
+            );
+        }
         match self {
             #[cfg(feature = "postgres")]
             Self::Postgres(pool) => std::sync::Arc::new(PgStore::new(pool)),
