@@ -39,6 +39,21 @@ pub enum Command {
     /// Manage secret keys.
     #[command(subcommand)]
     Key(KeyCommand),
+    /// Manage console operators (people who sign in at /dashboard).
+    #[command(subcommand)]
+    Operator(OperatorCommand),
+}
+
+/// `operator …`
+#[derive(Debug, Subcommand)]
+pub enum OperatorCommand {
+    /// Allow EMAIL to sign in to the console (idempotent).
+    Add {
+        /// The operator's email address.
+        email: String,
+    },
+    /// List operators.
+    List,
 }
 
 /// `project …`
@@ -111,6 +126,9 @@ pub enum CliError {
     /// Nothing matched.
     #[error("{0}")]
     NothingMatched(String),
+    /// A console action was refused.
+    #[error("{0}")]
+    Console(String),
 }
 
 /// `{"project_id": "…", "secret_key": "…"}` exactly (with the spaces).
@@ -165,6 +183,28 @@ pub async fn run_admin(
                     "Secret key (shown once, store it now): {}",
                     created.secret_key
                 )?;
+            }
+            Ok(())
+        }
+        Command::Operator(OperatorCommand::Add { email }) => {
+            let op = crate::service::console::add_operator(store, email)
+                .await
+                .map_err(|e| match e {
+                    crate::service::console::ConsoleError::Invalid(f) => {
+                        CliError::Console(f.into_values().collect::<Vec<_>>().join("; "))
+                    }
+                    other => CliError::Console(other.to_string()),
+                })?;
+            writeln!(
+                out,
+                "Operator {} can now sign in to the console at /dashboard (codes are sent by email).",
+                op.email
+            )?;
+            Ok(())
+        }
+        Command::Operator(OperatorCommand::List) => {
+            for op in store.list_operators().await? {
+                writeln!(out, "{}  {}", op.id, op.email)?;
             }
             Ok(())
         }

@@ -64,6 +64,7 @@ pub struct SendService {
     limits: Limits,
     default_email_from: String,
     wake: Arc<Notify>,
+    destination_hasher: super::console::DestinationHasher,
 }
 
 /// Result of an accepted send.
@@ -89,6 +90,7 @@ impl SendService {
             limits,
             default_email_from,
             wake,
+            destination_hasher: Default::default(),
         })
     }
 
@@ -189,6 +191,7 @@ impl SendService {
         match self.store.enqueue(&msg, &buckets, now_ms()).await? {
             EnqueueOutcome::Created(message) => {
                 self.wake.notify_one();
+                self.record_destination_hash(&message.id, dest).await;
                 Ok(Accepted {
                     message,
                     replayed: false,
@@ -210,6 +213,23 @@ impl SendService {
                     .max(1),
             }),
         }
+    }
+
+    /// Stores the keyed hash of the destination for the console's exact-address search. The
+    /// message is already committed, so a failure here is logged, not returned.
+    async fn record_destination_hash(&self, id: &str, dest: &str) {
+        let stored = match self.destination_hasher.hash(&self.store, dest).await {
+            Ok(hash) => self.store.set_destination_hash(id, &hash).await,
+            Err(e) => Err(e),
+        };
+        if let Err(e) = stored {
+            tracing::warn!(error = %e, message = id, "cannot store the destination hash");
+        }
+    }
+
+    /// The keyed hash used for the delivery log's destination search.
+    pub fn destination_hasher(&self) -> &super::console::DestinationHasher {
+        &self.destination_hasher
     }
 
     /// A message of this project.

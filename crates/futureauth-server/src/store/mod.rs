@@ -36,6 +36,9 @@ macro_rules! with_pool {
     };
 }
 
+mod console;
+pub use console::*;
+
 #[derive(sqlx::FromRow)]
 struct ProjectRow {
     id: String,
@@ -210,7 +213,8 @@ impl Store {
         row.map(Project::try_from).transpose()
     }
 
-    /// The stored hash and the project of the active (not revoked) key with this SHA-256 hex
+    /// The stored hash and the project of the active (not revoked, or still in its rotation
+    /// overlap) key with this SHA-256 hex
     /// hash. A revoked key and an unknown key both give `None`: the database answers the same
     /// way for both, so callers cannot tell them apart.
     pub async fn active_key_by_hash(
@@ -219,10 +223,12 @@ impl Store {
     ) -> Result<Option<(String, Project)>, StoreError> {
         let sql = format!(
             "SELECT k.key_hash, {PROJECT_COLUMNS} FROM api_key k JOIN project p ON p.id = k.project_id
-             WHERE k.key_hash = $1 AND k.revoked_at IS NULL"
+             WHERE k.key_hash = $1 AND (k.revoked_at IS NULL OR k.revoked_at > $2)"
         );
+        // A key rotated with an overlap keeps working until its `revoked_at`.
+        let now = crate::service::now_ms();
         let row: Option<KeyProjectRow> = with_pool!(self, pool => {
-            sqlx::query_as(&sql).bind(key_hash).fetch_optional(pool).await?
+            sqlx::query_as(&sql).bind(key_hash).bind(now).fetch_optional(pool).await?
         });
         row.map(|r| {
             let KeyProjectRow { key_hash, project } = r;
