@@ -54,6 +54,14 @@ pub enum OperatorCommand {
     },
     /// List operators.
     List,
+    /// Create a management API token (`vx_op_…`) for an operator; printed once.
+    Token {
+        /// The operator's email address.
+        email: String,
+        /// A label for the token.
+        #[arg(long, default_value = "cli")]
+        name: String,
+    },
 }
 
 /// `project …`
@@ -200,6 +208,20 @@ pub async fn run_admin(
                 "Operator {} can now sign in to the console at /dashboard (codes are sent by email).",
                 op.email
             )?;
+            Ok(())
+        }
+        Command::Operator(OperatorCommand::Token { email, name }) => {
+            let email =
+                crate::service::console::normalize_email(email).map_err(CliError::Console)?;
+            let op = store.operator_by_email(&email).await?.ok_or_else(|| {
+                CliError::NothingMatched(format!(
+                    "{email} is not an operator; add it with `futureauth-server operator add {email}`"
+                ))
+            })?;
+            let token = crate::service::console::create_operator_token(store, &op, name)
+                .await
+                .map_err(|e| CliError::Console(e.to_string()))?;
+            writeln!(out, "{token}")?;
             Ok(())
         }
         Command::Operator(OperatorCommand::List) => {
