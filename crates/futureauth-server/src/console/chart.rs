@@ -12,7 +12,6 @@ const STATUSES: [(&str, &str); 3] = [
     ("queued", "#d97706"),
 ];
 const CHANNELS: [&str; 3] = ["email", "sms", "magic_link"];
-const WIDTH: i64 = 720;
 const HEIGHT: i64 = 200;
 const LEFT: i64 = 36;
 const BOTTOM: i64 = 24;
@@ -23,7 +22,10 @@ fn esc(s: &str) -> String {
 }
 
 /// SVG for the `days` days ending with `today` (days since the Unix epoch, UTC).
-pub fn sends_per_day(counts: &[DailyCount], today: i64, days: i64) -> String {
+/// `width` is the viewBox width (the SVG scales to its container; wider for full-width cards).
+pub fn sends_per_day(counts: &[DailyCount], today: i64, days: i64, width: i64) -> String {
+    #[allow(non_snake_case)]
+    let WIDTH = width.max(200);
     let first = today - days + 1;
     // day -> status -> channel -> count
     let mut grid: BTreeMap<i64, BTreeMap<&str, BTreeMap<String, i64>>> = BTreeMap::new();
@@ -47,13 +49,13 @@ pub fn sends_per_day(counts: &[DailyCount], today: i64, days: i64) -> String {
             .unwrap_or(0)
     };
     let max = (first..=today).map(day_total).max().unwrap_or(0).max(1);
-    // A round top of the scale: 1, 2, 5, 10, 20, 50, …
-    let mut scale = 1;
+    // A round, even top of the scale (2, 4, 10, 20, 40, 100, …) so the middle line is whole.
+    let mut scale = 2;
     while scale < max {
-        scale = match scale.to_string().as_bytes()[0] {
-            b'1' => scale * 2,
-            b'2' => scale * 5 / 2,
-            _ => scale * 2,
+        scale = if scale.to_string().starts_with('4') {
+            scale * 5 / 2
+        } else {
+            scale * 2
         };
     }
     let plot_h = HEIGHT - TOP - BOTTOM;
@@ -171,7 +173,11 @@ mod tests {
                 count: 9,
             },
         ];
-        let svg = sends_per_day(&counts, 100, 7);
+        let svg = sends_per_day(&counts, 100, 7, 720);
+        assert!(
+            svg.contains(">2</text>") && svg.contains(">4</text>"),
+            "scale 0-2-4 for a max of 3"
+        );
         assert!(svg.starts_with("<svg") && svg.ends_with("</svg>"));
         assert_eq!(
             svg.matches("<rect").count(),
@@ -193,7 +199,7 @@ mod tests {
             status: "sent".into(),
             count: 1,
         }];
-        let svg = sends_per_day(&counts, 5, 3);
+        let svg = sends_per_day(&counts, 5, 3, 720);
         assert!(!svg.contains("<script>"));
         assert!(svg.contains("&lt;script&gt;"));
     }

@@ -470,7 +470,11 @@ impl From<Message> for DeliveryView {
     }
 }
 
-async fn chart_svg(c: &Console, project_id: &str) -> Result<(String, impl Serialize), Response> {
+async fn chart_svg(
+    c: &Console,
+    project_id: &str,
+    width: i64,
+) -> Result<(String, impl Serialize), Response> {
     let today = now_ms().div_euclid(86_400_000);
     let from = (today - CHART_DAYS + 1) * 86_400_000;
     let counts = c
@@ -479,7 +483,7 @@ async fn chart_svg(c: &Console, project_id: &str) -> Result<(String, impl Serial
         .await
         .map_err(|e| c.unavailable(e))?;
     Ok((
-        chart::sends_per_day(&counts, today, CHART_DAYS),
+        chart::sends_per_day(&counts, today, CHART_DAYS, width),
         chart::totals(&counts, today, CHART_DAYS),
     ))
 }
@@ -508,7 +512,7 @@ pub async fn overview(State(c): State<Console>, s: Signed, Path(id): Path<String
             .collect(),
         Err(e) => return c.unavailable(e),
     };
-    let (chart, totals) = match chart_svg(&c, &id).await {
+    let (chart, totals) = match chart_svg(&c, &id, 720).await {
         Ok(x) => x,
         Err(r) => return r,
     };
@@ -751,7 +755,7 @@ pub async fn deliveries(
         (Vec::new(), 0)
     };
     let rows: Vec<DeliveryView> = rows.into_iter().map(DeliveryView::from).collect();
-    let (chart, totals) = match chart_svg(&c, &id).await {
+    let (chart, totals) = match chart_svg(&c, &id, 1400).await {
         Ok(x) => x,
         Err(r) => return r,
     };
