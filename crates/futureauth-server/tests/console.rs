@@ -248,6 +248,29 @@ async fn only_operators_sign_in_and_strangers_get_the_same_answer(backend: Backe
     );
 }
 
+async fn sign_in_is_rate_limited_per_address(backend: Backend) {
+    let (s, _fakes) = setup(backend).await;
+    let b = Browser::new(&s.server.url());
+    // The SDK allows 5 codes per address per 15 minutes, operator or not.
+    for email in [OWNER, "stranger@example.com"] {
+        for _ in 0..5 {
+            let page = b.post("/dashboard/login", &[("email", email)]).await;
+            assert_eq!(page.status, 200, "{}", page.body);
+        }
+        let limited = b.post("/dashboard/login", &[("email", email)]).await;
+        assert_eq!(limited.status, 429, "{email}");
+        assert!(limited.body.contains("Too many attempts"));
+    }
+    let bad = b
+        .post("/dashboard/login", &[("email", "not an email")])
+        .await;
+    assert_eq!(bad.status, 422);
+    let garbage = b
+        .post("/dashboard/login/verify", &[("email", "x"), ("code", "")])
+        .await;
+    assert!((400..500).contains(&garbage.status), "{}", garbage.status);
+}
+
 async fn magic_link_signs_an_operator_in(backend: Backend) {
     let (s, fakes) = setup(backend).await;
     let b = Browser::new(&s.server.url());
@@ -1044,6 +1067,7 @@ async fn the_management_api_does_what_the_console_does(backend: Backend) {
 backend_tests!(
     only_operators_sign_in_and_strangers_get_the_same_answer,
     magic_link_signs_an_operator_in,
+    sign_in_is_rate_limited_per_address,
     forms_need_the_session_csrf_token_and_the_console_origin,
     another_projects_pages_and_api_answer_404,
     a_secret_key_is_shown_once_and_works,

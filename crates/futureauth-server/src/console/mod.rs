@@ -104,12 +104,14 @@ impl ConsoleSettings {
         }
         let mut origins = vec![format!("http://{addr}")];
         if addr.ip().is_loopback() {
-            let alias = format!("http://localhost:{}", addr.port());
-            origins.push(alias);
-            if addr.is_ipv4() {
-                origins.push(format!("http://127.0.0.1:{}", addr.port()));
+            for alias in [
+                format!("http://localhost:{}", addr.port()),
+                format!("http://127.0.0.1:{}", addr.port()),
+            ] {
+                if !origins.contains(&alias) {
+                    origins.push(alias);
+                }
             }
-            origins.dedup();
         } else {
             tracing::warn!(
                 %addr,
@@ -353,4 +355,56 @@ pub fn router(console: Console) -> Router {
             crate::api::MAX_BODY_BYTES,
         ))
         .with_state(console)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(public: Option<&str>, listen: &str) -> Result<ConsoleSettings, ConfigError> {
+        let config = Config {
+            public_url: public.map(str::to_owned),
+            ..Config::default()
+        };
+        ConsoleSettings::new(&config, listen.parse().unwrap())
+    }
+
+    #[test]
+    fn the_cookie_is_secure_except_on_plain_http_loopback() {
+        let s = settings(None, "127.0.0.1:8080").unwrap();
+        assert!(!s.cookie_secure);
+        assert_eq!(
+            s.origins,
+            ["http://127.0.0.1:8080", "http://localhost:8080"]
+        );
+        assert!(settings(None, "0.0.0.0:8080").unwrap().cookie_secure);
+        let s = settings(Some("https://auth.example.com"), "0.0.0.0:8080").unwrap();
+        assert!(s.cookie_secure);
+        assert_eq!(s.origins, ["https://auth.example.com"]);
+        assert!(
+            settings(Some("http://auth.example.com"), "0.0.0.0:8080")
+                .unwrap()
+                .cookie_secure
+        );
+        assert!(
+            !settings(Some("http://localhost:9000"), "127.0.0.1:8080")
+                .unwrap()
+                .cookie_secure
+        );
+    }
+
+    #[test]
+    fn a_bad_public_url_fails_at_start() {
+        for bad in [
+            "auth.example.com",
+            "ftp://x.com",
+            "https://x.com/console",
+            "https://u:p@x.com",
+        ] {
+            let err = settings(Some(bad), "127.0.0.1:8080")
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("FUTUREAUTH_PUBLIC_URL"), "{bad}: {err}");
+        }
+    }
 }
