@@ -720,6 +720,44 @@ async fn settings_errors_sit_next_to_their_field_and_changes_are_audited(backend
     let audit = a.get(&format!("/dashboard/projects/{id}/audit")).await;
     assert!(audit.body.contains("settings.changed"));
     assert!(audit.body.contains("Settings Renamed"));
+
+    // Per-project rate limits: checked, and enforced on sends.
+    let base = [
+        ("csrf", csrf.as_str()),
+        ("name", "Settings Renamed"),
+        ("callback_url", "https://app.example.com/auth/magic"),
+        ("allowed_origins", "http://localhost:3000"),
+        ("email_from", ""),
+    ];
+    let mut bad = base.to_vec();
+    bad.extend([("limit_per_destination", "0"), ("limit_per_minute", "lots")]);
+    let page = a.post(&path, &bad).await;
+    assert_eq!(page.status, 422);
+    assert!(page.body.contains("id=\"error-limit_per_destination\""));
+    assert!(page.body.contains("id=\"error-limit_per_minute\""));
+    let mut good = base.to_vec();
+    good.extend([("limit_per_destination", "2"), ("limit_per_minute", "")]);
+    assert_eq!(a.post(&path, &good).await.status, 303);
+    let shown = a.get(&path).await;
+    assert!(shown.body.contains("name=\"limit_per_destination\" inputmode=\"numeric\" placeholder=\"5 (server default)\" value=\"2\""), "{}", shown.body);
+    assert_eq!(
+        send_email(&s, &key, "limited@example.com").await.status(),
+        202
+    );
+    assert_eq!(
+        send_email(&s, &key, "limited@example.com").await.status(),
+        202
+    );
+    assert_eq!(
+        send_email(&s, &key, "limited@example.com").await.status(),
+        429
+    );
+    assert_eq!(
+        send_email(&s, &key, "other@example.com").await.status(),
+        202
+    );
+    let audit = a.get(&format!("/dashboard/projects/{id}/audit")).await;
+    assert!(audit.body.contains("rate limits → 2 per address"));
 }
 
 async fn members_see_the_project_but_only_owners_manage_it(backend: Backend) {

@@ -167,6 +167,10 @@ pub struct UpdateProjectBody {
     pub allowed_origins: Option<Vec<String>>,
     /// Email sender; `""` means the server default.
     pub email_from: Option<String>,
+    /// Messages per address per destination window (1–100000; 0 = the server default).
+    pub limit_per_destination: Option<i64>,
+    /// Messages per minute for the project (1–100000; 0 = the server default).
+    pub limit_per_minute: Option<i64>,
 }
 
 /// A key as listed (never the key itself).
@@ -330,7 +334,17 @@ pub async fn update_project(
     ApiJson(body): ApiJson<UpdateProjectBody>,
 ) -> Result<Json<ProjectView>, ApiError> {
     let m = member(&state, &op, &id).await?;
-    let mut input = SettingsInput::of(&m.project);
+    let limits = ops::limits(&state.store, &m.project.id)
+        .await
+        .map_err(unavailable)?;
+    let mut input = SettingsInput::of(&m.project, limits);
+    let limit = |v: i64| if v == 0 { String::new() } else { v.to_string() };
+    if let Some(v) = body.limit_per_destination {
+        input.limit_per_destination = limit(v);
+    }
+    if let Some(v) = body.limit_per_minute {
+        input.limit_per_minute = limit(v);
+    }
     if let Some(v) = body.name {
         input.name = v;
     }

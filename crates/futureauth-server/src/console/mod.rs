@@ -142,7 +142,16 @@ pub struct Console {
     inner: Arc<Inner>,
 }
 
+/// The server-wide rate limits, shown next to the per-project fields.
+#[derive(Debug, Clone, Copy, serde::Serialize)]
+struct LimitDefaults {
+    per_destination: u32,
+    window_minutes: u64,
+    per_minute: u32,
+}
+
 struct Inner {
+    defaults: LimitDefaults,
     store: Store,
     sender: SendService,
     auth: FutureAuth,
@@ -198,6 +207,11 @@ impl Console {
             .map_err(|e| ConfigError(format!("console sign-in: {e}")))?;
         Ok(Console {
             inner: Arc::new(Inner {
+                defaults: LimitDefaults {
+                    per_destination: config.limit_per_destination,
+                    window_minutes: config.limit_destination_window_secs / 60,
+                    per_minute: config.limit_per_project_per_minute,
+                },
                 store,
                 sender,
                 auth,

@@ -864,6 +864,8 @@ pub struct SettingsForm {
     callback_url: String,
     allowed_origins: String,
     email_from: String,
+    limit_per_destination: String,
+    limit_per_minute: String,
 }
 
 #[derive(Serialize)]
@@ -872,6 +874,8 @@ struct SettingsView {
     callback_url: String,
     allowed_origins: String,
     email_from: String,
+    limit_per_destination: String,
+    limit_per_minute: String,
 }
 
 fn settings_view(i: &SettingsInput) -> SettingsView {
@@ -880,6 +884,8 @@ fn settings_view(i: &SettingsInput) -> SettingsView {
         callback_url: i.callback_url.clone(),
         allowed_origins: i.allowed_origins.clone(),
         email_from: i.email_from.clone(),
+        limit_per_destination: i.limit_per_destination.clone(),
+        limit_per_minute: i.limit_per_minute.clone(),
     }
 }
 
@@ -900,7 +906,7 @@ fn settings_page(
             "settings.html",
             context! {
                 s => ctx(s), project => m.project, role => m.role, form => settings_view(form),
-                errors, delete_error, saved, tab => "settings",
+                errors, delete_error, saved, tab => "settings", defaults => c.inner.defaults,
             },
         ),
         status,
@@ -918,7 +924,11 @@ pub async fn settings(
         Ok(m) => m,
         Err(r) => return r,
     };
-    let form = SettingsInput::of(&m.project);
+    let limits = match ops::limits(c.store(), &id).await {
+        Ok(l) => l,
+        Err(e) => return c.unavailable(e),
+    };
+    let form = SettingsInput::of(&m.project, limits);
     settings_page(
         &c,
         &s,
@@ -950,6 +960,8 @@ pub async fn save_settings(
         callback_url: f.callback_url,
         allowed_origins: f.allowed_origins,
         email_from: f.email_from,
+        limit_per_destination: f.limit_per_destination,
+        limit_per_minute: f.limit_per_minute,
     };
     match ops::update_settings(c.store(), &s.operator, &m, &input).await {
         Ok(_) => see_other(&format!("/dashboard/projects/{id}/settings?saved=1")),
@@ -994,7 +1006,10 @@ pub async fn delete_project(
             &c,
             &s,
             &m,
-            &SettingsInput::of(&m.project),
+            &SettingsInput::of(
+                &m.project,
+                ops::limits(c.store(), &id).await.unwrap_or_default(),
+            ),
             None,
             errors.get("confirm").cloned(),
             false,

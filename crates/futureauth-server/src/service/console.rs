@@ -171,23 +171,66 @@ pub struct SettingsInput {
     pub allowed_origins: String,
     /// Email sender (empty = server default).
     pub email_from: String,
+    /// Messages per address per window (empty = server default).
+    pub limit_per_destination: String,
+    /// Messages per minute for the project (empty = server default).
+    pub limit_per_minute: String,
+}
+
+/// Per-project rate limits (`None` = the server's default).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ProjectLimits {
+    /// Messages to one address per destination window.
+    pub per_destination: Option<i64>,
+    /// Messages per minute.
+    pub per_minute: Option<i64>,
+}
+
+fn parse_limit(raw: &str) -> Result<Option<i64>, String> {
+    let raw = raw.trim();
+    if raw.is_empty() {
+        return Ok(None);
+    }
+    match raw.parse::<i64>() {
+        Ok(n) if (1..=100_000).contains(&n) => Ok(Some(n)),
+        _ => Err("a whole number from 1 to 100000, or empty for the server default".into()),
+    }
 }
 
 impl SettingsInput {
     /// The current settings of `p`, for pre-filling the form.
-    pub fn of(p: &Project) -> SettingsInput {
+    pub fn of(p: &Project, limits: ProjectLimits) -> SettingsInput {
+        let show = |v: Option<i64>| v.map(|n| n.to_string()).unwrap_or_default();
         SettingsInput {
             name: p.name.clone(),
             callback_url: p.callback_url.clone().unwrap_or_default(),
             allowed_origins: p.allowed_origins.join("\n"),
             email_from: p.email_from.clone().unwrap_or_default(),
+            limit_per_destination: show(limits.per_destination),
+            limit_per_minute: show(limits.per_minute),
         }
     }
 }
 
 /// Checks settings; every bad field gets its own message.
-pub fn validate_settings(base: &Project, input: &SettingsInput) -> Result<Project, FieldErrors> {
+pub fn validate_settings(
+    base: &Project,
+    input: &SettingsInput,
+) -> Result<(Project, ProjectLimits), FieldErrors> {
     let mut errors = FieldErrors::new();
+    let mut limits = ProjectLimits::default();
+    match parse_limit(&input.limit_per_destination) {
+        Ok(v) => limits.per_destination = v,
+        Err(m) => {
+            errors.insert("limit_per_destination", m);
+        }
+    }
+    match parse_limit(&input.limit_per_minute) {
+        Ok(v) => limits.per_minute = v,
+        Err(m) => {
+            errors.insert("limit_per_minute", m);
+        }
+    }
     let mut p = base.clone();
     match check_name(&input.name) {
         Ok(n) => p.name = n,
@@ -245,10 +288,19 @@ pub fn validate_settings(base: &Project, input: &SettingsInput) -> Result<Projec
         Some(from.to_owned())
     };
     if errors.is_empty() {
-        Ok(p)
+        Ok((p, limits))
     } else {
         Err(errors)
     }
+}
+
+/// The project's rate-limit overrides.
+pub async fn limits(store: &Store, project_id: &str) -> Result<ProjectLimits, StoreError> {
+    let (per_destination, per_minute) = store.project_limits(project_id).await?;
+    Ok(ProjectLimits {
+        per_destination,
+        per_minute,
+    })
 }
 
 /// Saves settings (any member may), auditing what changed.
@@ -258,9 +310,21 @@ pub async fn update_settings(
     m: &Membership,
     input: &SettingsInput,
 ) -> Result<Project, ConsoleError> {
-    let p = validate_settings(&m.project, input).map_err(ConsoleError::Invalid)?;
+    let (p, new_limits) = validate_settings(&m.project, input).map_err(ConsoleError::Invalid)?;
     let old = &m.project;
     let mut changes = Vec::new();
+    let old_limits = limits(store, &p.id).await?;
+    if new_limits != old_limits {
+        let show = |v: Option<i64>| v.map(|n| n.to_string()).unwrap_or_else(|| "default".into());
+        changes.push(format!(
+            "rate limits → {} per address, {} per minute",
+            show(new_limits.per_destination),
+            show(new_limits.per_minute)
+        ));
+        store
+            .set_project_limits(&p.id, new_limits.per_destination, new_limits.per_minute)
+            .await?;
+    }
     if p.name != old.name {
         changes.push(format!("name “{}” → “{}”", old.name, p.name));
     }
@@ -586,8 +650,12 @@ mod tests {
             callback_url: "https://App.acme.com/auth/cb".into(),
             allowed_origins: "http://localhost:3000, http://localhost:3000".into(),
             email_from: "Acme <login@acme.com>".into(),
+            limit_per_destination: " 3 ".into(),
+            limit_per_minute: "".into(),
         };
-        let p = validate_settings(&project(), &input).unwrap();
+        let (p, limits) = validate_settings(&project(), &input).unwrap();
+        assert_eq!(limits.per_destination, Some(3));
+        assert_eq!(limits.per_minute, None);
         assert_eq!(
             p.allowed_origins,
             ["https://app.acme.com", "http://localhost:3000"]

@@ -153,17 +153,19 @@ impl SendService {
             }
         };
 
+        // Per-project overrides set in the console (tighter or looser than the server's).
+        let (per_destination, per_minute) = self.project_limits(&project.id).await?;
         let mut buckets = vec![
             RateBucket {
                 key: format!("dest:{}:{}", project.id, dest.to_ascii_lowercase()),
                 window_ms: self.limits.destination_window_ms,
-                limit: self.limits.per_destination,
+                limit: per_destination,
                 scope: "destination",
             },
             RateBucket {
                 key: format!("project:{}", project.id),
                 window_ms: 60_000,
-                limit: self.limits.per_project_per_minute,
+                limit: per_minute,
                 scope: "project",
             },
         ];
@@ -213,6 +215,18 @@ impl SendService {
                     .max(1),
             }),
         }
+    }
+
+    /// The project's per-destination and per-minute limits: its console overrides, else the
+    /// server's.
+    async fn project_limits(&self, project_id: &str) -> Result<(u32, u32), ServiceError> {
+        let (dest, minute) = self.store.project_limits(project_id).await?;
+        let pick =
+            |v: Option<i64>, default: u32| v.and_then(|v| u32::try_from(v).ok()).unwrap_or(default);
+        Ok((
+            pick(dest, self.limits.per_destination),
+            pick(minute, self.limits.per_project_per_minute),
+        ))
     }
 
     /// Stores the keyed hash of the destination for the console's exact-address search. The
