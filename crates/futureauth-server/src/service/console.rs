@@ -634,12 +634,21 @@ mod tests {
             callback_url: "javascript:alert(1)".into(),
             allowed_origins: "https://ok.example.com\nftp://x".into(),
             email_from: "nobody".into(),
+            limit_per_destination: "0".into(),
+            limit_per_minute: "many".into(),
         };
         let errors = validate_settings(&project(), &input).unwrap_err();
         let fields: Vec<_> = errors.keys().copied().collect();
         assert_eq!(
             fields,
-            ["allowed_origins", "callback_url", "email_from", "name"]
+            [
+                "allowed_origins",
+                "callback_url",
+                "email_from",
+                "limit_per_destination",
+                "limit_per_minute",
+                "name"
+            ]
         );
     }
 
