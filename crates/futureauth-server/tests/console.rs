@@ -644,7 +644,7 @@ async fn deliveries_are_listed_masked_searchable_and_charted(backend: Backend) {
         .get(&format!("/dashboard/projects/{id}/deliveries/{jane}"))
         .await;
     assert_eq!(detail.status, 200);
-    assert!(detail.body.contains("Accepted by the provider"));
+    assert!(detail.body.contains("Attempt 1: accepted by the provider"));
     assert!(detail.body.contains("id=\"timeline\""));
     assert!(!detail.body.contains("111111"), "the code is never shown");
     assert_eq!(
@@ -652,6 +652,64 @@ async fn deliveries_are_listed_masked_searchable_and_charted(backend: Backend) {
             .await
             .status,
         404
+    );
+}
+
+async fn the_delivery_timeline_shows_each_attempt_and_the_providers_reason(backend: Backend) {
+    use wiremock::matchers::{method, path};
+    use wiremock::{Mock, ResponseTemplate};
+    let db = TestDb::new(backend).await;
+    let fakes = Fakes::bare().await;
+    // Resend fails once with a 500, then accepts.
+    Mock::given(method("POST"))
+        .and(path("/emails"))
+        .respond_with(ResponseTemplate::new(500).set_body_string("resend is having a moment"))
+        .up_to_n_times(1)
+        .mount(&fakes.resend)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/emails"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"id": "re_1"})))
+        .mount(&fakes.resend)
+        .await;
+    let store = db.store().await;
+    cli(&store, &["futureauth-server", "operator", "add", OWNER]).await;
+    let s = TestServer::start(&db, &config(&db, &fakes)).await;
+    let key = {
+        let op = s.store().operator_by_email(OWNER).await.unwrap().unwrap();
+        futureauth_server::service::console::create_project(s.store(), &op, "Retry")
+            .await
+            .unwrap()
+    };
+    let id = s
+        .send_ok(
+            &key.secret_key,
+            &json!({"channel": "email", "destination": "r@example.com", "code": "333333"}),
+        )
+        .await;
+    let done = s.wait_final(&key.secret_key, &id).await;
+    assert_eq!(done["status"], "sent", "{done}");
+    assert_eq!(done["attempts"], 2);
+    // Sign in: the sign-in email goes through the (now healthy) fake too.
+    let a = signed_in(&s, &fakes, OWNER).await;
+    let page = a
+        .get(&format!(
+            "/dashboard/projects/{}/deliveries/{id}",
+            key.project.id
+        ))
+        .await;
+    assert_eq!(page.status, 200);
+    let timeline = between(&page.body, "id=\"timeline\"", "</ol>");
+    let first = timeline
+        .find("Attempt 1: failed, will retry")
+        .expect(timeline);
+    let second = timeline
+        .find("Attempt 2: accepted by the provider")
+        .expect(timeline);
+    assert!(first < second);
+    assert!(
+        timeline.contains("500"),
+        "the provider's reason is shown: {timeline}"
     );
 }
 
@@ -1111,6 +1169,7 @@ backend_tests!(
     a_secret_key_is_shown_once_and_works,
     rotation_keeps_the_old_key_working_until_the_overlap_ends,
     deliveries_are_listed_masked_searchable_and_charted,
+    the_delivery_timeline_shows_each_attempt_and_the_providers_reason,
     settings_errors_sit_next_to_their_field_and_changes_are_audited,
     members_see_the_project_but_only_owners_manage_it,
     the_management_api_does_what_the_console_does,

@@ -308,7 +308,7 @@ async fn scenario(
     ensure!(rows.contains("ja***@example.com") && !rows.contains("jane@example.com"));
     screenshot(c, "console-deliveries.png").await?;
     click(c, "#deliveries tbody tr a").await?;
-    text_containing(c, "#timeline", "Accepted by the provider").await?;
+    text_containing(c, "#timeline", "Attempt 1: accepted by the provider").await?;
     screenshot(c, "console-delivery.png").await?;
 
     // Rotate with a one-hour overlap: the old key keeps working.

@@ -49,6 +49,16 @@ CREATE TABLE project_limit (
     per_minute INTEGER
 );
 
+-- One row per finished delivery attempt; deleted with its message.
+CREATE TABLE delivery_attempt (
+    message_id TEXT NOT NULL REFERENCES outbox(id) ON DELETE CASCADE,
+    attempt INTEGER NOT NULL,
+    outcome TEXT NOT NULL,
+    error TEXT,
+    at INTEGER NOT NULL,
+    PRIMARY KEY (message_id, attempt)
+);
+
 ALTER TABLE api_key ADD COLUMN last_used_at INTEGER;
 ALTER TABLE outbox ADD COLUMN destination_hash TEXT;
 CREATE INDEX outbox_project_created_idx ON outbox(project_id, created_at);

@@ -787,6 +787,50 @@ struct TimelineStep {
     tone: &'static str,
 }
 
+/// Queued, then each recorded attempt with its outcome and the provider's reason, then the
+/// next attempt if one is due.
+fn timeline(message: &Message, attempts: &[crate::store::DeliveryAttempt]) -> Vec<TimelineStep> {
+    let mut steps = vec![TimelineStep {
+        at: Some(message.created_at),
+        title: "Accepted and queued".into(),
+        detail: None,
+        tone: "info",
+    }];
+    for a in attempts {
+        let (title, tone) = match a.outcome.as_str() {
+            "sent" => (
+                format!("Attempt {}: accepted by the provider", a.attempt),
+                "good",
+            ),
+            "retry" => (format!("Attempt {}: failed, will retry", a.attempt), "wait"),
+            _ => (format!("Attempt {}: failed for good", a.attempt), "bad"),
+        };
+        steps.push(TimelineStep {
+            at: Some(a.at),
+            title,
+            detail: a.error.clone(),
+            tone,
+        });
+    }
+    let recorded = i64::try_from(attempts.len()).unwrap_or(i64::MAX);
+    if message.attempts > recorded && message.status == "queued" {
+        steps.push(TimelineStep {
+            at: None,
+            title: format!("Attempt {} in progress", message.attempts),
+            detail: None,
+            tone: "wait",
+        });
+    } else if message.status == "queued" {
+        steps.push(TimelineStep {
+            at: Some(message.next_attempt_at),
+            title: "Next attempt".into(),
+            detail: None,
+            tone: "wait",
+        });
+    }
+    steps
+}
+
 /// `GET …/deliveries/{msg}`: one message with its timeline.
 pub async fn delivery(
     State(c): State<Console>,
@@ -802,51 +846,11 @@ pub async fn delivery(
         Ok(None) => return c.not_found(),
         Err(e) => return c.unavailable(e),
     };
-    let mut timeline = vec![TimelineStep {
-        at: Some(message.created_at),
-        title: "Accepted and queued".into(),
-        detail: None,
-        tone: "info",
-    }];
-    if message.attempts > 0 {
-        timeline.push(TimelineStep {
-            at: None,
-            title: format!(
-                "{} delivery attempt{}",
-                message.attempts,
-                if message.attempts == 1 { "" } else { "s" }
-            ),
-            detail: None,
-            tone: "info",
-        });
-    }
-    if let Some(err) = &message.last_error {
-        timeline.push(TimelineStep {
-            at: None,
-            title: if message.status == "failed" {
-                "Failed".into()
-            } else {
-                "Last attempt failed; will retry".into()
-            },
-            detail: Some(err.clone()),
-            tone: "bad",
-        });
-    }
-    match message.status.as_str() {
-        "sent" => timeline.push(TimelineStep {
-            at: message.sent_at,
-            title: "Accepted by the provider".into(),
-            detail: None,
-            tone: "good",
-        }),
-        "queued" => timeline.push(TimelineStep {
-            at: Some(message.next_attempt_at),
-            title: "Next attempt".into(),
-            detail: None,
-            tone: "wait",
-        }),
-        _ => {}
-    }
+    let attempts = match c.store().delivery_attempts(&message.id).await {
+        Ok(a) => a,
+        Err(e) => return c.unavailable(e),
+    };
+    let timeline = timeline(&message, &attempts);
     let view = DeliveryView::from(message);
     c.page(
         "delivery.html",

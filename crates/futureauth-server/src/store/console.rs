@@ -114,6 +114,19 @@ pub struct TokenListing {
     pub revoked_at: Option<i64>,
 }
 
+/// One finished delivery attempt of a message (the timeline of the console's detail page).
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct DeliveryAttempt {
+    /// Attempt number (1 = first).
+    pub attempt: i64,
+    /// `sent`, `failed` (for good) or `retry` (failed, will retry).
+    pub outcome: String,
+    /// The provider's reason, if it failed.
+    pub error: Option<String>,
+    /// When the attempt ended (epoch ms).
+    pub at: i64,
+}
+
 /// Filter of the delivery log.
 #[derive(Debug, Clone, Default)]
 pub struct DeliveryFilter {
@@ -761,6 +774,42 @@ impl Store {
             .rows_affected()
         });
         Ok(n)
+    }
+
+    /// Records the end of a delivery attempt. The outcome is already stored on the message,
+    /// so a failure here is logged, not returned.
+    pub async fn record_attempt(&self, id: &str, attempt: i64, outcome: &str, error: Option<&str>) {
+        let now = crate::service::now_ms();
+        let done: Result<(), sqlx::Error> = with_pool!(self, pool => {
+            sqlx::query(
+                "INSERT INTO delivery_attempt (message_id, attempt, outcome, error, at) VALUES ($1, $2, $3, $4, $5)
+                 ON CONFLICT (message_id, attempt) DO NOTHING",
+            )
+            .bind(id)
+            .bind(attempt)
+            .bind(outcome)
+            .bind(error)
+            .bind(now)
+            .execute(pool)
+            .await
+            .map(|_| ())
+        });
+        if let Err(e) = done {
+            tracing::warn!(error = %e, message = id, "cannot record the delivery attempt");
+        }
+    }
+
+    /// The recorded attempts of a message, first first.
+    pub async fn delivery_attempts(&self, id: &str) -> Result<Vec<DeliveryAttempt>, StoreError> {
+        let rows = with_pool!(self, pool => {
+            sqlx::query_as(
+                "SELECT attempt, outcome, error, at FROM delivery_attempt WHERE message_id = $1 ORDER BY attempt",
+            )
+            .bind(id)
+            .fetch_all(pool)
+            .await?
+        });
+        Ok(rows)
     }
 
     /// Stores the keyed hash of a message's destination.

@@ -511,6 +511,9 @@ impl Store {
             .await?
             .rows_affected()
         });
+        if n == 1 {
+            self.record_attempt(id, attempt, "sent", None).await;
+        }
         Ok(n == 1)
     }
 
@@ -537,6 +540,10 @@ impl Store {
             .await?
             .rows_affected()
         });
+        if n == 1 {
+            self.record_attempt(id, attempt, "failed", Some(error))
+                .await;
+        }
         Ok(n == 1)
     }
 
@@ -562,6 +569,9 @@ impl Store {
             .await?
             .rows_affected()
         });
+        if n == 1 {
+            self.record_attempt(id, attempt, "retry", Some(error)).await;
+        }
         Ok(n == 1)
     }
 
