@@ -271,6 +271,30 @@ async fn sign_in_is_rate_limited_per_address(backend: Backend) {
     assert!((400..500).contains(&garbage.status), "{}", garbage.status);
 }
 
+async fn a_code_sent_by_one_instance_works_on_another(backend: Backend) {
+    let (s, fakes) = setup(backend).await;
+    // A second instance on the same database (a restart, or a second replica).
+    let other = TestServer::start(&s.db, &config(&s.db, &fakes)).await;
+    let first = Browser::new(&s.server.url());
+    assert_eq!(
+        first
+            .post("/dashboard/login", &[("email", OWNER)])
+            .await
+            .status,
+        200
+    );
+    let code = code_for(&fakes, OWNER).await;
+    let second = Browser::new(&other.server.url());
+    let ok = second
+        .post(
+            "/dashboard/login/verify",
+            &[("email", OWNER), ("code", &code)],
+        )
+        .await;
+    assert_eq!(ok.status, 303, "{}", ok.body);
+    assert_eq!(second.get("/dashboard").await.status, 200);
+}
+
 async fn magic_link_signs_an_operator_in(backend: Backend) {
     let (s, fakes) = setup(backend).await;
     let b = Browser::new(&s.server.url());
@@ -1163,6 +1187,7 @@ async fn the_management_api_does_what_the_console_does(backend: Backend) {
 backend_tests!(
     only_operators_sign_in_and_strangers_get_the_same_answer,
     magic_link_signs_an_operator_in,
+    a_code_sent_by_one_instance_works_on_another,
     sign_in_is_rate_limited_per_address,
     forms_need_the_session_csrf_token_and_the_console_origin,
     another_projects_pages_and_api_answer_404,

@@ -330,6 +330,7 @@ async fn scenario(
     c.goto(&format!("{base}{project_url}")).await?;
     let keys = visible(c, "#keys").await?.html(false).await?;
     ensure!(keys.contains("data-state=\"expiring\"") && keys.contains("works until"));
+    screenshot(c, "console-rotated.png").await?;
 
     // Settings: a bad callback URL is flagged next to its field.
     c.goto(&format!("{base}{project_url}/settings")).await?;

@@ -37,6 +37,9 @@ use crate::store::Store;
 use delivery::{console_project, OutboxDelivery};
 use views::Views;
 
+/// How long an operator session lasts without use (sliding).
+pub const SESSION_TTL_SECS: u64 = 7 * 86_400;
+
 /// Name of the operator session cookie (distinct from any app's `futureauth_session`).
 pub const COOKIE_NAME: &str = "futureauth_console";
 
@@ -134,6 +137,9 @@ impl ConsoleSettings {
 #[derive(Debug)]
 struct Secrets {
     csrf_key: Vec<u8>,
+    /// The SDK that signs operators in. Its code-hashing key is a database secret, so every
+    /// instance sharing the database (and a restarted one) accepts the same codes.
+    auth: FutureAuth,
 }
 
 /// Shared state of the console's handlers; cheap to clone.
@@ -154,7 +160,6 @@ struct Inner {
     defaults: LimitDefaults,
     store: Store,
     sender: SendService,
-    auth: FutureAuth,
     views: Views,
     settings: ConsoleSettings,
     dev_outbox: bool,
@@ -190,21 +195,6 @@ impl Console {
         dev_outbox: bool,
     ) -> Result<Console, ConsoleError> {
         let settings = ConsoleSettings::new(config, addr)?;
-        let auth_config = FutureAuthConfig {
-            project_name: delivery::CONSOLE_PROJECT_NAME.into(),
-            cookie_name: COOKIE_NAME.into(),
-            cookie_secure: settings.cookie_secure,
-            allowed_origins: settings.origins.clone(),
-            session_ttl: std::time::Duration::from_secs(7 * 86_400),
-            ..FutureAuthConfig::default()
-        };
-        let auth =
-            FutureAuth::new(store.sdk_database(), auth_config).with_delivery(OutboxDelivery {
-                sender: sender.clone(),
-                store: store.clone(),
-            });
-        auth.validate()
-            .map_err(|e| ConfigError(format!("console sign-in: {e}")))?;
         Ok(Console {
             inner: Arc::new(Inner {
                 defaults: LimitDefaults {
@@ -214,7 +204,6 @@ impl Console {
                 },
                 store,
                 sender,
-                auth,
                 views: Views::new().map_err(|e| ConsoleError::Templates(e.to_string()))?,
                 settings,
                 dev_outbox,
@@ -228,9 +217,31 @@ impl Console {
         &self.inner.store
     }
 
-    /// The SDK instance that signs operators in.
-    pub fn auth(&self) -> &FutureAuth {
-        &self.inner.auth
+    /// The SDK instance that signs operators in (set up on first use).
+    pub async fn auth(&self) -> Result<&FutureAuth, StoreError> {
+        Ok(&self.ready().await?.auth)
+    }
+
+    fn build_auth(&self, code_key: String) -> Result<FutureAuth, StoreError> {
+        let settings = &self.inner.settings;
+        let auth_config = FutureAuthConfig {
+            secret_key: code_key,
+            project_name: delivery::CONSOLE_PROJECT_NAME.into(),
+            cookie_name: COOKIE_NAME.into(),
+            cookie_secure: settings.cookie_secure,
+            allowed_origins: settings.origins.clone(),
+            session_ttl: std::time::Duration::from_secs(SESSION_TTL_SECS),
+            ..FutureAuthConfig::default()
+        };
+        let auth = FutureAuth::new(self.inner.store.sdk_database(), auth_config).with_delivery(
+            OutboxDelivery {
+                sender: self.inner.sender.clone(),
+                store: self.inner.store.clone(),
+            },
+        );
+        auth.validate()
+            .map_err(|e| StoreError::Corrupt(format!("console sign-in configuration: {e}")))?;
+        Ok(auth)
     }
 
     /// Where the console is reached.
@@ -244,7 +255,9 @@ impl Console {
         self.inner
             .ready
             .get_or_try_init(|| async {
-                self.inner.auth.ensure_tables().await.map_err(|e| {
+                let code_key = self.inner.store.server_secret("console_code_key").await?;
+                let auth = self.build_auth(code_key)?;
+                auth.ensure_tables().await.map_err(|e| {
                     StoreError::Corrupt(format!("cannot create the console's sign-in tables: {e}"))
                 })?;
                 let callback = format!("{}/dashboard/auth/magic", self.inner.settings.origin());
@@ -258,6 +271,7 @@ impl Console {
                 let csrf = self.inner.store.server_secret("console_csrf").await?;
                 Ok(Secrets {
                     csrf_key: hex::decode(csrf).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+                    auth,
                 })
             })
             .await

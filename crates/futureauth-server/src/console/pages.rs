@@ -193,8 +193,10 @@ fn auth_error(e: &FutureAuthError) -> (StatusCode, String) {
 /// `GET /dashboard/login`.
 pub async fn login_page(State(c): State<Console>, headers: HeaderMap) -> Response {
     if let Some(token) = cookie_token(&headers) {
-        if let Ok(Some(_)) = c.auth().get_session(&token).await {
-            return see_other("/dashboard");
+        if let Ok(auth) = c.auth().await {
+            if let Ok(Some(_)) = auth.get_session(&token).await {
+                return see_other("/dashboard");
+            }
         }
     }
     login(&c, "", None, StatusCode::OK)
@@ -212,17 +214,16 @@ pub async fn login_send(
         Ok(e) => e,
         Err(m) => return login(&c, &form.email, Some(m), StatusCode::UNPROCESSABLE_ENTITY),
     };
-    if let Err(e) = c.ready().await {
-        return c.unavailable(e);
-    }
+    let auth = match c.auth().await {
+        Ok(a) => a,
+        Err(e) => return c.unavailable(e),
+    };
     let link = form.method == "link";
     let sent = if link {
         let callback = format!("{}/dashboard/auth/magic", c.settings().origin());
-        c.auth()
-            .send_magic_link_from(&email, &callback, ip, None)
-            .await
+        auth.send_magic_link_from(&email, &callback, ip, None).await
     } else {
-        c.auth().send_otp_from(OtpChannel::Email, &email, ip).await
+        auth.send_otp_from(OtpChannel::Email, &email, ip).await
     };
     match sent {
         Ok(()) => c.page(
@@ -243,7 +244,7 @@ fn signed_in(c: &Console, token: &str) -> Response {
     let mut resp = see_other("/dashboard");
     resp.headers_mut().insert(
         header::SET_COOKIE,
-        session_cookie(c.settings(), Some(token), 7 * 86_400),
+        session_cookie(c.settings(), Some(token), super::SESSION_TTL_SECS),
     );
     resp
 }
@@ -258,7 +259,9 @@ async fn operator_session(
     match c.store().operator_by_email(&email).await {
         Ok(Some(_)) => Ok(session.token),
         Ok(None) => {
-            let _ = c.auth().revoke_session(&session.token).await;
+            if let Ok(auth) = c.auth().await {
+                let _ = auth.revoke_session(&session.token).await;
+            }
             Err(auth_error(&FutureAuthError::InvalidCode))
         }
         Err(e) => {
@@ -278,13 +281,13 @@ pub async fn login_verify(
     headers: HeaderMap,
     Posted(form): Posted<VerifyForm>,
 ) -> Response {
-    if let Err(e) = c.ready().await {
-        return c.unavailable(e);
-    }
+    let auth = match c.auth().await {
+        Ok(a) => a,
+        Err(e) => return c.unavailable(e),
+    };
     let ip = ip.map(|i| i.to_string());
     let ua = user_agent(&headers);
-    let result = c
-        .auth()
+    let result = auth
         .verify_otp(
             form.email.trim(),
             form.code.trim(),
@@ -321,13 +324,13 @@ pub async fn magic_verify(
     headers: HeaderMap,
     Posted(form): Posted<MagicForm>,
 ) -> Response {
-    if let Err(e) = c.ready().await {
-        return c.unavailable(e);
-    }
+    let auth = match c.auth().await {
+        Ok(a) => a,
+        Err(e) => return c.unavailable(e),
+    };
     let ip = ip.map(|i| i.to_string());
     let ua = user_agent(&headers);
-    let result = c
-        .auth()
+    let result = auth
         .verify_magic_link(form.token.trim(), ip.as_deref(), ua.as_deref())
         .await;
     match operator_session(&c, result).await {
@@ -341,7 +344,14 @@ pub async fn logout(State(c): State<Console>, s: Signed, Posted(f): Posted<CsrfO
     if let Err(r) = s.check_csrf(&c, &f.csrf) {
         return r;
     }
-    if let Err(e) = c.auth().revoke_session(&s.token).await {
+    let revoked = match c.auth().await {
+        Ok(auth) => auth
+            .revoke_session(&s.token)
+            .await
+            .map_err(|e| e.to_string()),
+        Err(e) => Err(e.to_string()),
+    };
+    if let Err(e) = revoked {
         return c.unavailable(e);
     }
     let mut resp = see_other("/dashboard/login");

@@ -103,8 +103,8 @@ impl FromRequestParts<Console> for Signed {
             return Err(to_login());
         };
         let secrets = console.ready().await.map_err(|e| console.unavailable(e))?;
-        let found = console
-            .auth()
+        let found = secrets
+            .auth
             .get_session(&token)
             .await
             .map_err(|e| console.unavailable(e))?;
