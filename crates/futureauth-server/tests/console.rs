@@ -402,6 +402,7 @@ async fn another_projects_pages_and_api_answer_404(backend: Backend) {
         format!("/dashboard/projects/{a_id}/settings"),
         format!("/dashboard/projects/{a_id}/members"),
         format!("/dashboard/projects/{a_id}/audit"),
+        format!("/dashboard/projects/{a_id}/messages"),
         "/dashboard/projects/prj_doesnotexist".to_owned(),
     ] {
         let page = b.get(&path).await;
@@ -425,7 +426,14 @@ async fn another_projects_pages_and_api_answer_404(backend: Backend) {
         404
     );
     let csrf = b.csrf().await;
-    for path in ["keys", "keys/rotate", "settings", "delete", "members"] {
+    for path in [
+        "keys",
+        "keys/rotate",
+        "settings",
+        "delete",
+        "members",
+        "messages",
+    ] {
         let page = b
             .post(
                 &format!("/dashboard/projects/{a_id}/{path}"),
@@ -842,6 +850,110 @@ async fn settings_errors_sit_next_to_their_field_and_changes_are_audited(backend
     assert!(audit.body.contains("rate limits → 2 per address"));
 }
 
+async fn a_project_words_its_own_messages(backend: Backend) {
+    let (s, fakes) = setup(backend).await;
+    let a = signed_in(&s, &fakes, OWNER).await;
+    let (id, key) = create_project(&a, "Wording").await;
+    let csrf = a.csrf().await;
+    let path = format!("/dashboard/projects/{id}/messages");
+    let page = a.get(&path).await;
+    assert_eq!(page.status, 200);
+    assert!(page.body.contains("id=\"preview-sms\""));
+    let bad = a
+        .post(
+            &path,
+            &[
+                ("csrf", &csrf),
+                ("email_subject", "no code here"),
+                (
+                    "email_text",
+                    "{{ code }} {% for i in range(9) %}x{% endfor %}",
+                ),
+                ("sms_text", "{{ code }} {{ secret_key }}"),
+            ],
+        )
+        .await;
+    assert_eq!(bad.status, 422);
+    for field in ["email_subject", "email_text", "sms_text"] {
+        assert!(
+            bad.body.contains(&format!("id=\"error-{field}\"")),
+            "{field}"
+        );
+    }
+    let ok = a
+        .post(
+            &path,
+            &[
+                ("csrf", &csrf),
+                ("email_subject", "{{ project }} code: {{ code }}"),
+                (
+                    "email_text",
+                    "Hello from {{ project }} <team>\n\nYour code is {{code}}.",
+                ),
+                ("sms_text", "{{ code }} — {{ project }}"),
+            ],
+        )
+        .await;
+    assert_eq!(ok.status, 303, "{}", ok.body);
+    let id_email = s
+        .send_ok(
+            &key,
+            &json!({"channel": "email", "destination": "w@example.com", "code": "777777"}),
+        )
+        .await;
+    let id_sms = s
+        .send_ok(
+            &key,
+            &json!({"channel": "sms", "destination": "+15551234567", "code": "888888"}),
+        )
+        .await;
+    s.wait_final(&key, &id_email).await;
+    s.wait_final(&key, &id_sms).await;
+    let email = last_email(&fakes, "w@example.com").await;
+    assert_eq!(email["subject"], "Wording code: 777777");
+    assert_eq!(
+        email["text"],
+        "Hello from Wording <team>\n\nYour code is 777777."
+    );
+    assert!(email["html"]
+        .as_str()
+        .unwrap()
+        .contains("Hello from Wording &lt;team&gt;"));
+    let sms = fakes.sms().await;
+    let form: std::collections::HashMap<String, String> =
+        url::form_urlencoded::parse(&sms.last().unwrap().body)
+            .into_owned()
+            .collect();
+    assert_eq!(form["Body"], "888888 — Wording");
+    // Emptying a field brings the built-in text back.
+    let reset = a
+        .post(
+            &path,
+            &[
+                ("csrf", &csrf),
+                ("email_subject", ""),
+                ("email_text", ""),
+                ("sms_text", ""),
+            ],
+        )
+        .await;
+    assert_eq!(reset.status, 303);
+    let again = s
+        .send_ok(
+            &key,
+            &json!({"channel": "email", "destination": "w2@example.com", "code": "999999"}),
+        )
+        .await;
+    s.wait_final(&key, &again).await;
+    assert_eq!(
+        last_email(&fakes, "w2@example.com").await["subject"],
+        "999999 is your Wording sign-in code"
+    );
+    let audit = a.get(&format!("/dashboard/projects/{id}/audit")).await;
+    assert!(audit.body.contains("templates.changed"));
+    assert!(audit.body.contains("SMS text back to the built-in text"));
+}
+
 async fn members_see_the_project_but_only_owners_manage_it(backend: Backend) {
     let (s, fakes) = setup(backend).await;
     let a = signed_in(&s, &fakes, OWNER).await;
@@ -1197,5 +1309,6 @@ backend_tests!(
     the_delivery_timeline_shows_each_attempt_and_the_providers_reason,
     settings_errors_sit_next_to_their_field_and_changes_are_audited,
     members_see_the_project_but_only_owners_manage_it,
+    a_project_words_its_own_messages,
     the_management_api_does_what_the_console_does,
 );

@@ -343,6 +343,27 @@ async fn scenario(
     click(c, "#settings-form button[type=submit]").await?;
     visible(c, ".flash").await?;
 
+    // Message wording with a live preview (typed, not yet saved).
+    c.goto(&format!("{base}{project_url}/messages")).await?;
+    text_containing(c, "#preview-sms", "4f7k2q is your Acme Shop sign-in code").await?;
+    fill(
+        c,
+        "#sms_text",
+        "{{ code }} is your code for {{ project }} — welcome back!",
+    )
+    .await?;
+    text_containing(
+        c,
+        "#preview-sms",
+        "4f7k2q is your code for Acme Shop — welcome back!",
+    )
+    .await?;
+    fill(c, "#email_subject", "Your {{ project }} code: {{ code }}").await?;
+    text_containing(c, "#preview-subject", "Your Acme Shop code: 4f7k2q").await?;
+    screenshot(c, "console-messages.png").await?;
+    click(c, "#templates-form button[type=submit]").await?;
+    visible(c, ".flash").await?;
+
     // Members and the audit log.
     c.goto(&format!("{base}{project_url}/members")).await?;
     fill(c, "#invite-email", "grace@example.com").await?;

@@ -59,6 +59,14 @@ CREATE TABLE delivery_attempt (
     PRIMARY KEY (message_id, attempt)
 );
 
+-- A project's own wording of its sign-in code messages (NULL = the built-in text).
+CREATE TABLE project_template (
+    project_id TEXT PRIMARY KEY REFERENCES project(id) ON DELETE CASCADE,
+    email_subject TEXT,
+    email_text TEXT,
+    sms_text TEXT
+);
+
 ALTER TABLE api_key ADD COLUMN last_used_at INTEGER;
 ALTER TABLE outbox ADD COLUMN destination_hash TEXT;
 CREATE INDEX outbox_project_created_idx ON outbox(project_id, created_at);

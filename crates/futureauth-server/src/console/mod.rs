@@ -361,6 +361,10 @@ pub fn router(console: Console) -> Router {
         )
         .route(&format!("{p}/delete"), post(pages::delete_project))
         .route(
+            &format!("{p}/messages"),
+            get(pages::messages).post(pages::save_messages),
+        )
+        .route(
             &format!("{p}/members"),
             get(pages::members).post(pages::invite),
         )

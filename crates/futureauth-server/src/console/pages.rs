@@ -1226,3 +1226,120 @@ pub async fn revoke_token(
         Err(e) => c.unavailable(e),
     }
 }
+
+// ---------------------------------------------------------------- message templates
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub struct TemplatesForm {
+    csrf: String,
+    email_subject: String,
+    email_text: String,
+    sms_text: String,
+}
+
+#[derive(Serialize)]
+struct TemplatesView {
+    email_subject: String,
+    email_text: String,
+    sms_text: String,
+}
+
+/// The built-in texts (shown as placeholders and used by the preview when a field is empty).
+#[derive(Serialize)]
+struct BuiltIn {
+    email_subject: &'static str,
+    email_text: &'static str,
+    sms_text: &'static str,
+}
+
+const BUILT_IN: BuiltIn = BuiltIn {
+    email_subject: include_str!("../../templates/otp/email.subject"),
+    email_text: include_str!("../../templates/otp/email.txt"),
+    sms_text: include_str!("../../templates/otp/sms.txt"),
+};
+
+fn messages_page(
+    c: &Console,
+    s: &Signed,
+    m: &Membership,
+    form: &ops::TemplatesInput,
+    errors: FieldErrors,
+    saved: bool,
+    status: StatusCode,
+) -> Response {
+    let form = TemplatesView {
+        email_subject: form.email_subject.clone(),
+        email_text: form.email_text.clone(),
+        sms_text: form.sms_text.clone(),
+    };
+    with_status(
+        c.page(
+            "messages.html",
+            context! {
+                s => ctx(s), project => m.project, role => m.role, form, errors, saved,
+                built_in => BUILT_IN, tab => "messages",
+            },
+        ),
+        status,
+    )
+}
+
+/// `GET …/messages`: the wording of the sign-in code messages, with a live preview.
+pub async fn messages(
+    State(c): State<Console>,
+    s: Signed,
+    Path(id): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    let m = match c.project(&s, &id).await {
+        Ok(m) => m,
+        Err(r) => return r,
+    };
+    match c.store().project_templates(&id).await {
+        Ok(t) => messages_page(
+            &c,
+            &s,
+            &m,
+            &ops::TemplatesInput::of(&t),
+            FieldErrors::new(),
+            q.contains_key("saved"),
+            StatusCode::OK,
+        ),
+        Err(e) => c.unavailable(e),
+    }
+}
+
+/// `POST …/messages`.
+pub async fn save_messages(
+    State(c): State<Console>,
+    s: Signed,
+    Path(id): Path<String>,
+    Posted(f): Posted<TemplatesForm>,
+) -> Response {
+    if let Err(r) = s.check_csrf(&c, &f.csrf) {
+        return r;
+    }
+    let m = match c.project(&s, &id).await {
+        Ok(m) => m,
+        Err(r) => return r,
+    };
+    let input = ops::TemplatesInput {
+        email_subject: f.email_subject,
+        email_text: f.email_text,
+        sms_text: f.sms_text,
+    };
+    match ops::update_templates(c.store(), &s.operator, &m, &input).await {
+        Ok(_) => see_other(&format!("/dashboard/projects/{id}/messages?saved=1")),
+        Err(ConsoleError::Invalid(errors)) => messages_page(
+            &c,
+            &s,
+            &m,
+            &input,
+            errors,
+            false,
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        Err(e) => c.fail(e),
+    }
+}

@@ -69,6 +69,10 @@ const TEMPLATES: &[(&str, &str)] = &[
         include_str!("../../templates/console/error.html"),
     ),
     (
+        "messages.html",
+        include_str!("../../templates/console/messages.html"),
+    ),
+    (
         "chart_legend.html",
         include_str!("../../templates/console/chart_legend.html"),
     ),
@@ -166,5 +170,31 @@ impl Console {
     /// Whether messages go to the dev outbox (shown on the sign-in page).
     pub fn dev_outbox(&self) -> bool {
         self.inner.dev_outbox
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_messages_page_renders() {
+        let v = Views::new().unwrap();
+        let html = v
+            .env
+            .get_template("messages.html")
+            .and_then(|t| {
+                t.render(context! {
+                    s => context! { email => "a@b.co", csrf => "t" },
+                    project => context! { id => "prj_x", name => "Acme" },
+                    role => "owner",
+                    form => context! { email_subject => "", email_text => "", sms_text => "" },
+                    built_in => context! { email_subject => "s {{ code }}", email_text => "t", sms_text => "m" },
+                    tab => "messages",
+                })
+            })
+            .unwrap();
+        assert!(html.contains("id=\"preview-sms\""));
+        assert!(html.contains("<code>{{ code }}</code>"));
     }
 }

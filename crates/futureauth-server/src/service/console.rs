@@ -9,6 +9,7 @@ use sha2::Sha256;
 use tokio::sync::OnceCell;
 
 use super::projects::{generate_secret_key, hash_key, key_hashes_match, key_prefix};
+use super::templates::{self, CustomTemplates};
 use super::{now_ms, random_id, validate};
 use crate::error::StoreError;
 use crate::service::projects::DEFAULT_SMS_PREFIXES;
@@ -352,6 +353,95 @@ pub async fn update_settings(
     store.update_project(&p).await?;
     audit(store, &p.id, op, "settings.changed", changes.join("; ")).await?;
     Ok(p)
+}
+
+/// The message-templates form, as submitted (empty = the built-in text).
+#[derive(Debug, Clone, Default)]
+pub struct TemplatesInput {
+    /// Email subject.
+    pub email_subject: String,
+    /// Email text.
+    pub email_text: String,
+    /// SMS text.
+    pub sms_text: String,
+}
+
+impl TemplatesInput {
+    /// The stored templates, for pre-filling the form.
+    pub fn of(t: &CustomTemplates) -> TemplatesInput {
+        TemplatesInput {
+            email_subject: t.email_subject.clone().unwrap_or_default(),
+            email_text: t.email_text.clone().unwrap_or_default(),
+            sms_text: t.sms_text.clone().unwrap_or_default(),
+        }
+    }
+}
+
+/// Checks and saves a project's message templates (any member may), auditing the change.
+pub async fn update_templates(
+    store: &Store,
+    op: &Operator,
+    m: &Membership,
+    input: &TemplatesInput,
+) -> Result<CustomTemplates, ConsoleError> {
+    let mut errors = FieldErrors::new();
+    let mut parsed = CustomTemplates::default();
+    for (field, raw, one_line, slot) in [
+        (
+            "email_subject",
+            &input.email_subject,
+            true,
+            &mut parsed.email_subject,
+        ),
+        (
+            "email_text",
+            &input.email_text,
+            false,
+            &mut parsed.email_text,
+        ),
+        ("sms_text", &input.sms_text, false, &mut parsed.sms_text),
+    ] {
+        let text = raw.trim().replace("\r\n", "\n");
+        if text.is_empty() {
+            continue;
+        }
+        match templates::check(&text, one_line) {
+            Ok(()) => *slot = Some(text),
+            Err(e) => {
+                errors.insert(field, e);
+            }
+        }
+    }
+    if !errors.is_empty() {
+        return Err(ConsoleError::Invalid(errors));
+    }
+    let old = store.project_templates(&m.project.id).await?;
+    if old != parsed {
+        store.set_project_templates(&m.project.id, &parsed).await?;
+        let mut changed = Vec::new();
+        for (name, a, b) in [
+            ("email subject", &old.email_subject, &parsed.email_subject),
+            ("email text", &old.email_text, &parsed.email_text),
+            ("SMS text", &old.sms_text, &parsed.sms_text),
+        ] {
+            if a != b {
+                changed.push(if b.is_some() {
+                    format!("{name} customised")
+                } else {
+                    format!("{name} back to the built-in text")
+                });
+            }
+        }
+        audit(
+            store,
+            &m.project.id,
+            op,
+            "templates.changed",
+            changed.join("; "),
+        )
+        .await?;
+    }
+    Ok(parsed)
 }
 
 /// Deletes a project (owners only) once its name is typed exactly.

@@ -5,6 +5,7 @@ pub mod console;
 pub mod projects;
 pub mod render;
 pub mod send;
+pub mod templates;
 pub mod validate;
 
 pub use projects::{CreatedProject, ProjectInput};

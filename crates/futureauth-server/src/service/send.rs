@@ -117,6 +117,12 @@ impl SendService {
                 validate::email(dest)?;
                 validate::code(&req.code)?;
                 let e = self.templates.otp_email(&project.name, &req.code)?;
+                // The project's own wording, set in the console.
+                let e = self.store.project_templates(&project.id).await?.email(
+                    e,
+                    &project.name,
+                    &req.code,
+                );
                 (self.email(project, dest, e), None)
             }
             Channel::Sms => {
@@ -136,6 +142,11 @@ impl SendService {
                     ));
                 }
                 let body = self.templates.otp_sms(&project.name, &req.code)?;
+                let body = self.store.project_templates(&project.id).await?.sms(
+                    body,
+                    &project.name,
+                    &req.code,
+                );
                 (
                     Outgoing::Sms(SmsMessage {
                         to: dest.to_owned(),

@@ -890,3 +890,43 @@ impl Store {
         }
     }
 }
+
+impl Store {
+    /// A project's message templates (all `None` when never set).
+    pub async fn project_templates(
+        &self,
+        project_id: &str,
+    ) -> Result<crate::service::templates::CustomTemplates, StoreError> {
+        let row = with_pool!(self, pool => {
+            sqlx::query_as(
+                "SELECT email_subject, email_text, sms_text FROM project_template WHERE project_id = $1",
+            )
+            .bind(project_id)
+            .fetch_optional(pool)
+            .await?
+        });
+        Ok(row.unwrap_or_default())
+    }
+
+    /// Replaces a project's message templates.
+    pub async fn set_project_templates(
+        &self,
+        project_id: &str,
+        t: &crate::service::templates::CustomTemplates,
+    ) -> Result<(), StoreError> {
+        with_pool!(self, pool => {
+            sqlx::query(
+                "INSERT INTO project_template (project_id, email_subject, email_text, sms_text) VALUES ($1, $2, $3, $4)
+                 ON CONFLICT (project_id) DO UPDATE SET email_subject = excluded.email_subject,
+                     email_text = excluded.email_text, sms_text = excluded.sms_text",
+            )
+            .bind(project_id)
+            .bind(&t.email_subject)
+            .bind(&t.email_text)
+            .bind(&t.sms_text)
+            .execute(pool)
+            .await?;
+        });
+        Ok(())
+    }
+}

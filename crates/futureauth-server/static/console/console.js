@@ -29,3 +29,22 @@ document.addEventListener("submit", (event) => {
     event.preventDefault();
   }
 });
+// Live preview of the message templates: the same literal substitution as the server.
+(() => {
+  const form = document.getElementById("templates-form");
+  if (!form) return;
+  const project = form.dataset.project || "";
+  const fill = (t) => t.replace(/\{\{ ?code ?\}\}/g, "4f7k2q").replace(/\{\{ ?project ?\}\}/g, project);
+  const update = () => {
+    form.querySelectorAll("[data-preview]").forEach((field) => {
+      const target = document.querySelector(field.dataset.preview);
+      const text = field.value.trim() === "" ? field.dataset.default : field.value;
+      if (target) target.textContent = fill(text);
+    });
+    const sms = document.getElementById("preview-sms");
+    const count = document.getElementById("sms-length");
+    if (sms && count) count.textContent = `Preview: ${sms.textContent.length} characters.`;
+  };
+  form.addEventListener("input", update);
+  update();
+})();
