@@ -592,6 +592,7 @@ async fn openapi_docs_and_llms_txt_agree(backend: Backend) {
         "/api/v1/projects/{id}/members",
         "/api/v1/projects/{id}/members/{email}",
         "/api/v1/projects/{id}/audit",
+        "/api/v1/projects/{id}/templates",
     ]
     .iter()
     .map(|s| s.to_string())

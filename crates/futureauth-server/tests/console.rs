@@ -1250,6 +1250,40 @@ async fn the_management_api_does_what_the_console_does(backend: Backend) {
         "secrets in the audit log"
     );
 
+    let bad = api(
+        reqwest::Method::PUT,
+        &format!("/api/v1/projects/{id}/templates"),
+    )
+    .json(&json!({"sms_text": "no code"}))
+    .send()
+    .await
+    .unwrap();
+    assert_eq!(bad.status(), 422);
+    let put: Value = api(
+        reqwest::Method::PUT,
+        &format!("/api/v1/projects/{id}/templates"),
+    )
+    .json(&json!({"sms_text": "{{ code }} for {{ project }}"}))
+    .send()
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    assert_eq!(put["sms_text"], "{{ code }} for {{ project }}");
+    assert!(put["email_subject"].is_null());
+    let got: Value = api(
+        reqwest::Method::GET,
+        &format!("/api/v1/projects/{id}/templates"),
+    )
+    .send()
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    assert_eq!(got, put);
+
     let wrong = api(
         reqwest::Method::DELETE,
         &format!("/api/v1/projects/{id}?confirm=nope"),

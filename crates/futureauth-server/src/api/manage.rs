@@ -649,6 +649,67 @@ pub async fn audit(
     ))
 }
 
+/// A project's message templates (`null` = the built-in text).
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct TemplatesBody {
+    /// Subject of the sign-in code email; must contain `{{ code }}`.
+    pub email_subject: Option<String>,
+    /// Text of the sign-in code email (the HTML part is this text, escaped).
+    pub email_text: Option<String>,
+    /// Text of the sign-in code SMS.
+    pub sms_text: Option<String>,
+}
+
+impl From<crate::service::templates::CustomTemplates> for TemplatesBody {
+    fn from(t: crate::service::templates::CustomTemplates) -> Self {
+        TemplatesBody {
+            email_subject: t.email_subject,
+            email_text: t.email_text,
+            sms_text: t.sms_text,
+        }
+    }
+}
+
+/// The project's message templates.
+#[utoipa::path(get, path = "/api/v1/projects/{id}/templates", tag = "management",
+    security(("operator_token" = [])), params(("id" = String, Path, description = "Project id")),
+    responses((status = 200, body = TemplatesBody), (status = 404, body = ErrorBody)))]
+pub async fn get_templates(
+    State(state): State<AppState>,
+    OperatorAuth(op): OperatorAuth,
+    Path(id): Path<String>,
+) -> Result<Json<TemplatesBody>, ApiError> {
+    let m = member(&state, &op, &id).await?;
+    let t = state
+        .store
+        .project_templates(&m.project.id)
+        .await
+        .map_err(unavailable)?;
+    Ok(Json(t.into()))
+}
+
+/// Replaces the project's message templates (`null` or `""` = the built-in text). Only
+/// `{{ code }}` (required) and `{{ project }}` are substituted.
+#[utoipa::path(put, path = "/api/v1/projects/{id}/templates", tag = "management",
+    security(("operator_token" = [])), params(("id" = String, Path, description = "Project id")),
+    request_body = TemplatesBody,
+    responses((status = 200, body = TemplatesBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn put_templates(
+    State(state): State<AppState>,
+    OperatorAuth(op): OperatorAuth,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<TemplatesBody>,
+) -> Result<Json<TemplatesBody>, ApiError> {
+    let m = member(&state, &op, &id).await?;
+    let input = ops::TemplatesInput {
+        email_subject: body.email_subject.unwrap_or_default(),
+        email_text: body.email_text.unwrap_or_default(),
+        sms_text: body.sms_text.unwrap_or_default(),
+    };
+    let saved = ops::update_templates(&state.store, &op, &m, &input).await?;
+    Ok(Json(saved.into()))
+}
+
 /// The management routes (merged into the API router).
 pub fn routes() -> Router<AppState> {
     let p = "/api/v1/projects/{id}";
@@ -667,4 +728,8 @@ pub fn routes() -> Router<AppState> {
         .route(&format!("{p}/members"), get(list_members).post(invite))
         .route(&format!("{p}/members/{{email}}"), delete(remove_member))
         .route(&format!("{p}/audit"), get(audit))
+        .route(
+            &format!("{p}/templates"),
+            get(get_templates).put(put_templates),
+        )
 }
