@@ -112,17 +112,15 @@ impl SendService {
         }
         let channel = Channel::parse(&req.channel)?;
         let dest = req.destination.as_str();
+        // The project's console settings (rate limits, message wording): one query.
+        let overrides = self.store.send_overrides(&project.id).await?;
         let (outgoing, link) = match channel {
             Channel::Email => {
                 validate::email(dest)?;
                 validate::code(&req.code)?;
                 let e = self.templates.otp_email(&project.name, &req.code)?;
                 // The project's own wording, set in the console.
-                let e = self.store.project_templates(&project.id).await?.email(
-                    e,
-                    &project.name,
-                    &req.code,
-                );
+                let e = overrides.templates.email(e, &project.name, &req.code);
                 (self.email(project, dest, e), None)
             }
             Channel::Sms => {
@@ -142,11 +140,7 @@ impl SendService {
                     ));
                 }
                 let body = self.templates.otp_sms(&project.name, &req.code)?;
-                let body = self.store.project_templates(&project.id).await?.sms(
-                    body,
-                    &project.name,
-                    &req.code,
-                );
+                let body = overrides.templates.sms(body, &project.name, &req.code);
                 (
                     Outgoing::Sms(SmsMessage {
                         to: dest.to_owned(),
@@ -165,7 +159,7 @@ impl SendService {
         };
 
         // Per-project overrides set in the console (tighter or looser than the server's).
-        let (per_destination, per_minute) = self.project_limits(&project.id).await?;
+        let (per_destination, per_minute) = self.project_limits(&overrides);
         let mut buckets = vec![
             RateBucket {
                 key: format!("dest:{}:{}", project.id, dest.to_ascii_lowercase()),
@@ -230,14 +224,13 @@ impl SendService {
 
     /// The project's per-destination and per-minute limits: its console overrides, else the
     /// server's.
-    async fn project_limits(&self, project_id: &str) -> Result<(u32, u32), ServiceError> {
-        let (dest, minute) = self.store.project_limits(project_id).await?;
+    fn project_limits(&self, o: &crate::store::SendOverrides) -> (u32, u32) {
         let pick =
             |v: Option<i64>, default: u32| v.and_then(|v| u32::try_from(v).ok()).unwrap_or(default);
-        Ok((
-            pick(dest, self.limits.per_destination),
-            pick(minute, self.limits.per_project_per_minute),
-        ))
+        (
+            pick(o.per_destination, self.limits.per_destination),
+            pick(o.per_minute, self.limits.per_project_per_minute),
+        )
     }
 
     /// Stores the keyed hash of the destination for the console's exact-address search. The

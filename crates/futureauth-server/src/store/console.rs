@@ -930,3 +930,46 @@ impl Store {
         Ok(())
     }
 }
+
+/// What the console changes about a project's sends.
+#[derive(Debug, Clone, Default)]
+pub struct SendOverrides {
+    /// Messages per address per window (`None` = server default).
+    pub per_destination: Option<i64>,
+    /// Messages per minute (`None` = server default).
+    pub per_minute: Option<i64>,
+    /// Message wording.
+    pub templates: crate::service::templates::CustomTemplates,
+}
+
+impl Store {
+    /// A project's rate-limit and template overrides in one query (the send path).
+    pub async fn send_overrides(&self, project_id: &str) -> Result<SendOverrides, StoreError> {
+        #[derive(sqlx::FromRow)]
+        struct Row {
+            per_destination: Option<i64>,
+            per_minute: Option<i64>,
+            #[sqlx(flatten)]
+            templates: crate::service::templates::CustomTemplates,
+        }
+        let row: Option<Row> = with_pool!(self, pool => {
+            sqlx::query_as(
+                "SELECT l.per_destination, l.per_minute, t.email_subject, t.email_text, t.sms_text
+                 FROM project p
+                 LEFT JOIN project_limit l ON l.project_id = p.id
+                 LEFT JOIN project_template t ON t.project_id = p.id
+                 WHERE p.id = $1",
+            )
+            .bind(project_id)
+            .fetch_optional(pool)
+            .await?
+        });
+        Ok(row
+            .map(|r| SendOverrides {
+                per_destination: r.per_destination,
+                per_minute: r.per_minute,
+                templates: r.templates,
+            })
+            .unwrap_or_default())
+    }
+}
