@@ -52,6 +52,12 @@ pub enum OperatorCommand {
         /// The operator's email address.
         email: String,
     },
+    /// Stop EMAIL from using the console: removes the operator, their memberships and tokens
+    /// (their open console sessions stop working at once).
+    Remove {
+        /// The operator's email address.
+        email: String,
+    },
     /// List operators.
     List,
     /// Create a management API token (`vx_op_…`) for an operator; printed once.
@@ -222,6 +228,17 @@ pub async fn run_admin(
                 .await
                 .map_err(|e| CliError::Console(e.to_string()))?;
             writeln!(out, "{token}")?;
+            Ok(())
+        }
+        Command::Operator(OperatorCommand::Remove { email }) => {
+            let email =
+                crate::service::console::normalize_email(email).map_err(CliError::Console)?;
+            if !store.remove_operator(&email).await? {
+                return Err(CliError::NothingMatched(format!(
+                    "{email} is not an operator"
+                )));
+            }
+            writeln!(out, "Operator {email} removed.")?;
             Ok(())
         }
         Command::Operator(OperatorCommand::List) => {

@@ -295,6 +295,35 @@ async fn a_code_sent_by_one_instance_works_on_another(backend: Backend) {
     assert_eq!(second.get("/dashboard").await.status, 200);
 }
 
+async fn a_removed_operator_is_signed_out_everywhere(backend: Backend) {
+    let (s, fakes) = setup(backend).await;
+    let b = signed_in(&s, &fakes, OTHER).await;
+    let token = cli(
+        s.store(),
+        &["futureauth-server", "operator", "token", OTHER],
+    )
+    .await;
+    assert_eq!(b.get("/dashboard").await.status, 200);
+    let out = cli(
+        s.store(),
+        &["futureauth-server", "operator", "remove", OTHER],
+    )
+    .await;
+    assert!(out.contains("removed"), "{out}");
+    assert_eq!(
+        b.get("/dashboard").await.location.as_deref(),
+        Some("/dashboard/login")
+    );
+    let resp = s
+        .http
+        .get(s.url("/api/v1/projects"))
+        .bearer_auth(token.trim())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 401);
+}
+
 async fn magic_link_signs_an_operator_in(backend: Backend) {
     let (s, fakes) = setup(backend).await;
     let b = Browser::new(&s.server.url());
@@ -1333,6 +1362,7 @@ async fn the_management_api_does_what_the_console_does(backend: Backend) {
 backend_tests!(
     only_operators_sign_in_and_strangers_get_the_same_answer,
     magic_link_signs_an_operator_in,
+    a_removed_operator_is_signed_out_everywhere,
     a_code_sent_by_one_instance_works_on_another,
     sign_in_is_rate_limited_per_address,
     forms_need_the_session_csrf_token_and_the_console_origin,

@@ -259,6 +259,18 @@ impl Store {
         Ok(op)
     }
 
+    /// Removes an operator with their memberships and tokens; returns whether one existed.
+    pub async fn remove_operator(&self, email: &str) -> Result<bool, StoreError> {
+        let n = with_pool!(self, pool => {
+            sqlx::query("DELETE FROM operator WHERE email = $1")
+                .bind(email)
+                .execute(pool)
+                .await?
+                .rows_affected()
+        });
+        Ok(n == 1)
+    }
+
     /// All operators, oldest first.
     pub async fn list_operators(&self) -> Result<Vec<Operator>, StoreError> {
         let ops = with_pool!(self, pool => {
