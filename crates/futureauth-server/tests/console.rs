@@ -716,6 +716,38 @@ async fn deliveries_are_listed_masked_searchable_and_charted(backend: Backend) {
     );
 }
 
+async fn the_delivery_log_is_paged(backend: Backend) {
+    let (s, fakes) = setup(backend).await;
+    let a = signed_in(&s, &fakes, OWNER).await;
+    let (id, key) = create_project(&a, "Paged").await;
+    for i in 0..27 {
+        assert_eq!(
+            send_email(&s, &key, &format!("p{i:02}@example.com"))
+                .await
+                .status(),
+            202
+        );
+    }
+    let rows = |body: &str| between(body, "<tbody>", "</tbody>").matches("<tr").count();
+    let first = a.get(&format!("/dashboard/projects/{id}/deliveries")).await;
+    assert!(first.body.contains("27 messages"));
+    assert_eq!(rows(&first.body), 25);
+    assert!(first.body.contains("Page 1 of 2"));
+    // Newest first: the last send is on page 1, the first on page 2.
+    assert!(first.body.contains("p2***@example.com"));
+    let second = a
+        .get(&format!("/dashboard/projects/{id}/deliveries?page=2"))
+        .await;
+    assert_eq!(rows(&second.body), 2);
+    assert!(second.body.contains("p0***@example.com"));
+    assert!(!second.body.contains("Older"));
+    let beyond = a
+        .get(&format!("/dashboard/projects/{id}/deliveries?page=9"))
+        .await;
+    assert_eq!(beyond.status, 200);
+    assert!(beyond.body.contains("No deliveries"));
+}
+
 async fn the_delivery_timeline_shows_each_attempt_and_the_providers_reason(backend: Backend) {
     use wiremock::matchers::{method, path};
     use wiremock::{Mock, ResponseTemplate};
@@ -1370,6 +1402,7 @@ backend_tests!(
     a_secret_key_is_shown_once_and_works,
     rotation_keeps_the_old_key_working_until_the_overlap_ends,
     deliveries_are_listed_masked_searchable_and_charted,
+    the_delivery_log_is_paged,
     the_delivery_timeline_shows_each_attempt_and_the_providers_reason,
     settings_errors_sit_next_to_their_field_and_changes_are_audited,
     members_see_the_project_but_only_owners_manage_it,
