@@ -39,6 +39,35 @@ pub enum Command {
     /// Manage secret keys.
     #[command(subcommand)]
     Key(KeyCommand),
+    /// Manage console operators (people who sign in at /dashboard).
+    #[command(subcommand)]
+    Operator(OperatorCommand),
+}
+
+/// `operator …`
+#[derive(Debug, Subcommand)]
+pub enum OperatorCommand {
+    /// Allow EMAIL to sign in to the console (idempotent).
+    Add {
+        /// The operator's email address.
+        email: String,
+    },
+    /// Stop EMAIL from using the console: removes the operator, their memberships and tokens
+    /// (their open console sessions stop working at once).
+    Remove {
+        /// The operator's email address.
+        email: String,
+    },
+    /// List operators.
+    List,
+    /// Create a management API token (`vx_op_…`) for an operator; printed once.
+    Token {
+        /// The operator's email address.
+        email: String,
+        /// A label for the token.
+        #[arg(long, default_value = "cli")]
+        name: String,
+    },
 }
 
 /// `project …`
@@ -111,6 +140,9 @@ pub enum CliError {
     /// Nothing matched.
     #[error("{0}")]
     NothingMatched(String),
+    /// A console action was refused.
+    #[error("{0}")]
+    Console(String),
 }
 
 /// `{"project_id": "…", "secret_key": "…"}` exactly (with the spaces).
@@ -165,6 +197,53 @@ pub async fn run_admin(
                     "Secret key (shown once, store it now): {}",
                     created.secret_key
                 )?;
+            }
+            Ok(())
+        }
+        Command::Operator(OperatorCommand::Add { email }) => {
+            let op = crate::service::console::add_operator(store, email)
+                .await
+                .map_err(|e| match e {
+                    crate::service::console::ConsoleError::Invalid(f) => {
+                        CliError::Console(f.into_values().collect::<Vec<_>>().join("; "))
+                    }
+                    other => CliError::Console(other.to_string()),
+                })?;
+            writeln!(
+                out,
+                "Operator {} can now sign in to the console at /dashboard (codes are sent by email).",
+                op.email
+            )?;
+            Ok(())
+        }
+        Command::Operator(OperatorCommand::Token { email, name }) => {
+            let email =
+                crate::service::console::normalize_email(email).map_err(CliError::Console)?;
+            let op = store.operator_by_email(&email).await?.ok_or_else(|| {
+                CliError::NothingMatched(format!(
+                    "{email} is not an operator; add it with `futureauth-server operator add {email}`"
+                ))
+            })?;
+            let token = crate::service::console::create_operator_token(store, &op, name)
+                .await
+                .map_err(|e| CliError::Console(e.to_string()))?;
+            writeln!(out, "{token}")?;
+            Ok(())
+        }
+        Command::Operator(OperatorCommand::Remove { email }) => {
+            let email =
+                crate::service::console::normalize_email(email).map_err(CliError::Console)?;
+            if !store.remove_operator(&email).await? {
+                return Err(CliError::NothingMatched(format!(
+                    "{email} is not an operator"
+                )));
+            }
+            writeln!(out, "Operator {email} removed.")?;
+            Ok(())
+        }
+        Command::Operator(OperatorCommand::List) => {
+            for op in store.list_operators().await? {
+                writeln!(out, "{}  {}", op.id, op.email)?;
             }
             Ok(())
         }

@@ -214,6 +214,12 @@ pub struct Config {
         global = true
     )]
     pub max_in_flight: usize,
+
+    /// Public URL of this server as browsers reach it, e.g. `https://auth.example.com`: the
+    /// console accepts forms only from this origin, links operator sign-in there, and marks its
+    /// cookie `Secure` unless it is plain-HTTP loopback. Defaults to `http://<listen address>`.
+    #[arg(long, env = "FUTUREAUTH_PUBLIC_URL", global = true)]
+    pub public_url: Option<String>,
 }
 
 impl Default for Config {
@@ -246,6 +252,7 @@ impl Default for Config {
             db_acquire_timeout_ms: 2_000,
             db_statement_timeout_ms: 5_000,
             max_in_flight: 256,
+            public_url: None,
         }
     }
 }
@@ -423,6 +430,9 @@ impl Config {
                 "--lease-ms ({}) must be longer than --provider-timeout-ms ({}) so a slow send is not taken over",
                 self.lease_ms, self.provider_timeout_ms
             )));
+        }
+        if let Some(public) = non_empty(&self.public_url) {
+            crate::console::ConsoleSettings::parse_public_url(&public)?;
         }
         let url = self.database_url();
         if !(url.starts_with("postgres://")

@@ -17,6 +17,7 @@ pub mod api;
 pub mod cleanup;
 pub mod cli;
 pub mod config;
+pub mod console;
 pub mod error;
 pub mod provider;
 pub mod service;
@@ -58,6 +59,9 @@ pub enum StartError {
     /// Templates failed to load.
     #[error(transparent)]
     Service(#[from] ServiceError),
+    /// The console could not be set up.
+    #[error(transparent)]
+    Console(#[from] console::ConsoleError),
 }
 
 /// The router of the service over `state`.
@@ -181,13 +185,22 @@ pub fn start_with(
         config.max_queue_age(),
         shutdown_rx.clone(),
     ));
-    let router = app(state.clone());
+    let console = console::Console::new(
+        config,
+        addr,
+        store.clone(),
+        state.sender.clone(),
+        delivery.dev_outbox().is_some(),
+    )?;
+    let router = console::router(console).merge(app(state.clone()));
     let mut http_shutdown = shutdown_rx;
     let http = tokio::spawn(async move {
         let stop = async move {
             let _ = http_shutdown.wait_for(|stop| *stop).await;
         };
-        if let Err(e) = axum::serve(listener, router)
+        // The peer address feeds the console's per-IP sign-in limits.
+        let service = router.into_make_service_with_connect_info::<SocketAddr>();
+        if let Err(e) = axum::serve(listener, service)
             .with_graceful_shutdown(stop)
             .await
         {

@@ -582,6 +582,17 @@ async fn openapi_docs_and_llms_txt_agree(backend: Backend) {
         "/api/v1/otp/send",
         "/api/v1/messages/{id}",
         "/api/v1/openapi.json",
+        // The management API (tests/console.rs).
+        "/api/v1/projects",
+        "/api/v1/projects/{id}",
+        "/api/v1/projects/{id}/keys",
+        "/api/v1/projects/{id}/keys/rotate",
+        "/api/v1/projects/{id}/keys/{prefix}",
+        "/api/v1/projects/{id}/deliveries",
+        "/api/v1/projects/{id}/members",
+        "/api/v1/projects/{id}/members/{email}",
+        "/api/v1/projects/{id}/audit",
+        "/api/v1/projects/{id}/templates",
     ]
     .iter()
     .map(|s| s.to_string())

@@ -7,6 +7,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use super::error::{ErrorBody, ErrorDetail};
+use super::manage;
 use super::messages::{MessageResponse, SendBody, SendResponse};
 
 /// The integration guide for AI coding assistants, served at `/llms.txt`.
@@ -19,10 +20,20 @@ pub const LLMS_TXT: &str = include_str!("../../docs/llms.md");
         title = "FutureAuth delivery API",
         description = "Delivers FutureAuth sign-in codes and magic links by email (Resend) and SMS (Twilio)."
     ),
-    paths(super::messages::send, super::messages::get, openapi_json),
-    components(schemas(SendBody, SendResponse, MessageResponse, ErrorBody, ErrorDetail)),
+    paths(super::messages::send, super::messages::get, openapi_json,
+        manage::list_projects, manage::create_project, manage::get_project,
+        manage::update_project, manage::delete_project, manage::list_keys, manage::create_key,
+        manage::rotate_key, manage::revoke_key, manage::deliveries, manage::list_members,
+        manage::invite, manage::remove_member, manage::audit, manage::get_templates,
+        manage::put_templates),
+    components(schemas(SendBody, SendResponse, MessageResponse, ErrorBody, ErrorDetail,
+        manage::ProjectView, manage::CreateProjectBody, manage::CreatedProjectView,
+        manage::SecretKeyView, manage::UpdateProjectBody, manage::KeyView, manage::RotateBody,
+        manage::DeliveryView, manage::DeliveryPage, manage::MemberView, manage::InviteBody,
+        manage::AuditView, manage::TemplatesBody)),
     modifiers(&SecretKeyAuth),
-    tags((name = "delivery", description = "Queue messages and read their delivery status"))
+    tags((name = "delivery", description = "Queue messages and read their delivery status"),
+        (name = "management", description = "The console's actions for automation, authenticated by an operator token (`vx_op_…`)"))
 )]
 pub struct ApiDoc;
 
@@ -38,6 +49,18 @@ impl Modify for SecretKeyAuth {
                     .scheme(HttpAuthScheme::Bearer)
                     .bearer_format("vx_sec_…")
                     .description(Some("The project's secret key"))
+                    .build(),
+            ),
+        );
+        components.add_security_scheme(
+            "operator_token",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("vx_op_…")
+                    .description(Some(
+                        "An operator token, created in the console (API tokens) or with `futureauth-server operator token EMAIL`",
+                    ))
                     .build(),
             ),
         );

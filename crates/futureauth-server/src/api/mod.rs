@@ -3,6 +3,7 @@
 pub mod docs;
 pub mod error;
 pub mod extract;
+pub mod manage;
 pub mod messages;
 pub mod ops;
 
@@ -91,6 +92,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/openapi.json", get(docs::openapi_json))
         .route("/docs", get(docs::docs_page))
         .route("/llms.txt", get(docs::llms_txt))
+        .merge(manage::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))

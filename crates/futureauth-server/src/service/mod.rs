@@ -1,9 +1,11 @@
 //! The delivery logic, free of HTTP: validating send requests, abuse limits, rendering,
 //! enqueueing, and project/key administration.
 
+pub mod console;
 pub mod projects;
 pub mod render;
 pub mod send;
+pub mod templates;
 pub mod validate;
 
 pub use projects::{CreatedProject, ProjectInput};

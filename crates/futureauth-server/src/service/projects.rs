@@ -201,7 +201,13 @@ pub async fn authenticate(store: &Store, presented: &str) -> Result<Project, Ser
         None => (NO_KEY_HASH.to_owned(), None),
     };
     match (key_hashes_match(&stored, &computed), project) {
-        (true, Some(project)) => Ok(project),
+        (true, Some(project)) => {
+            // "Last used" in the console; at most one write per key and minute.
+            if let Err(e) = store.touch_key(&stored, now_ms()).await {
+                tracing::warn!(error = %e, "cannot record key use");
+            }
+            Ok(project)
+        }
         _ => Err(ServiceError::InvalidApiKey),
     }
 }

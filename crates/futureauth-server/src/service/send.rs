@@ -64,6 +64,7 @@ pub struct SendService {
     limits: Limits,
     default_email_from: String,
     wake: Arc<Notify>,
+    destination_hasher: super::console::DestinationHasher,
 }
 
 /// Result of an accepted send.
@@ -89,6 +90,7 @@ impl SendService {
             limits,
             default_email_from,
             wake,
+            destination_hasher: Default::default(),
         })
     }
 
@@ -110,11 +112,15 @@ impl SendService {
         }
         let channel = Channel::parse(&req.channel)?;
         let dest = req.destination.as_str();
+        // The project's console settings (rate limits, message wording): one query.
+        let overrides = self.store.send_overrides(&project.id).await?;
         let (outgoing, link) = match channel {
             Channel::Email => {
                 validate::email(dest)?;
                 validate::code(&req.code)?;
                 let e = self.templates.otp_email(&project.name, &req.code)?;
+                // The project's own wording, set in the console.
+                let e = overrides.templates.email(e, &project.name, &req.code);
                 (self.email(project, dest, e), None)
             }
             Channel::Sms => {
@@ -134,6 +140,7 @@ impl SendService {
                     ));
                 }
                 let body = self.templates.otp_sms(&project.name, &req.code)?;
+                let body = overrides.templates.sms(body, &project.name, &req.code);
                 (
                     Outgoing::Sms(SmsMessage {
                         to: dest.to_owned(),
@@ -151,17 +158,19 @@ impl SendService {
             }
         };
 
+        // Per-project overrides set in the console (tighter or looser than the server's).
+        let (per_destination, per_minute) = self.project_limits(&overrides);
         let mut buckets = vec![
             RateBucket {
                 key: format!("dest:{}:{}", project.id, dest.to_ascii_lowercase()),
                 window_ms: self.limits.destination_window_ms,
-                limit: self.limits.per_destination,
+                limit: per_destination,
                 scope: "destination",
             },
             RateBucket {
                 key: format!("project:{}", project.id),
                 window_ms: 60_000,
-                limit: self.limits.per_project_per_minute,
+                limit: per_minute,
                 scope: "project",
             },
         ];
@@ -189,6 +198,7 @@ impl SendService {
         match self.store.enqueue(&msg, &buckets, now_ms()).await? {
             EnqueueOutcome::Created(message) => {
                 self.wake.notify_one();
+                self.record_destination_hash(&message.id, dest).await;
                 Ok(Accepted {
                     message,
                     replayed: false,
@@ -210,6 +220,34 @@ impl SendService {
                     .max(1),
             }),
         }
+    }
+
+    /// The project's per-destination and per-minute limits: its console overrides, else the
+    /// server's.
+    fn project_limits(&self, o: &crate::store::SendOverrides) -> (u32, u32) {
+        let pick =
+            |v: Option<i64>, default: u32| v.and_then(|v| u32::try_from(v).ok()).unwrap_or(default);
+        (
+            pick(o.per_destination, self.limits.per_destination),
+            pick(o.per_minute, self.limits.per_project_per_minute),
+        )
+    }
+
+    /// Stores the keyed hash of the destination for the console's exact-address search. The
+    /// message is already committed, so a failure here is logged, not returned.
+    async fn record_destination_hash(&self, id: &str, dest: &str) {
+        let stored = match self.destination_hasher.hash(&self.store, dest).await {
+            Ok(hash) => self.store.set_destination_hash(id, &hash).await,
+            Err(e) => Err(e),
+        };
+        if let Err(e) = stored {
+            tracing::warn!(error = %e, message = id, "cannot store the destination hash");
+        }
+    }
+
+    /// The keyed hash used for the delivery log's destination search.
+    pub fn destination_hasher(&self) -> &super::console::DestinationHasher {
+        &self.destination_hasher
     }
 
     /// A message of this project.

@@ -38,6 +38,9 @@ macro_rules! with_pool {
     };
 }
 
+mod console;
+pub use console::*;
+
 #[derive(sqlx::FromRow)]
 struct ProjectRow {
     id: String,
@@ -284,7 +287,8 @@ impl Store {
         row.map(Project::try_from).transpose()
     }
 
-    /// The stored hash and the project of the active (not revoked) key with this SHA-256 hex
+    /// The stored hash and the project of the active (not revoked, or still in its rotation
+    /// overlap) key with this SHA-256 hex
     /// hash. A revoked key and an unknown key both give `None`: the database answers the same
     /// way for both, so callers cannot tell them apart.
     pub async fn active_key_by_hash(
@@ -293,10 +297,12 @@ impl Store {
     ) -> Result<Option<(String, Project)>, StoreError> {
         let sql = format!(
             "SELECT k.key_hash, {PROJECT_COLUMNS} FROM api_key k JOIN project p ON p.id = k.project_id
-             WHERE k.key_hash = $1 AND k.revoked_at IS NULL"
+             WHERE k.key_hash = $1 AND (k.revoked_at IS NULL OR k.revoked_at > $2)"
         );
+        // A key rotated with an overlap keeps working until its `revoked_at`.
+        let now = crate::service::now_ms();
         let row: Option<KeyProjectRow> = with_pool!(self, pool => {
-            sqlx::query_as(&sql).bind(key_hash).fetch_optional(pool).await?
+            sqlx::query_as(&sql).bind(key_hash).bind(now).fetch_optional(pool).await?
         });
         row.map(|r| {
             let KeyProjectRow { key_hash, project } = r;
@@ -579,6 +585,9 @@ impl Store {
             .await?
             .rows_affected()
         });
+        if n == 1 {
+            self.record_attempt(id, attempt, "sent", None).await;
+        }
         Ok(n == 1)
     }
 
@@ -605,6 +614,10 @@ impl Store {
             .await?
             .rows_affected()
         });
+        if n == 1 {
+            self.record_attempt(id, attempt, "failed", Some(error))
+                .await;
+        }
         Ok(n == 1)
     }
 
@@ -630,6 +643,9 @@ impl Store {
             .await?
             .rows_affected()
         });
+        if n == 1 {
+            self.record_attempt(id, attempt, "retry", Some(error)).await;
+        }
         Ok(n == 1)
     }
 

@@ -1,0 +1,735 @@
+//! The management API under `/api/v1/projects`: the console's actions as JSON, for
+//! automation. Authenticated by an operator token (`Authorization: Bearer vx_op_…`, created
+//! in the console or with the CLI), never by a project's `vx_sec_` delivery key. A project
+//! the operator is not a member of answers 404, like an unknown one.
+
+use std::collections::HashMap;
+
+use axum::extract::{FromRequestParts, Path, Query, State};
+use axum::http::header::AUTHORIZATION;
+use axum::http::request::Parts;
+use axum::http::StatusCode;
+use axum::routing::{delete, get, post};
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::error::{ApiError, ErrorBody};
+use super::extract::ApiJson;
+use super::AppState;
+use crate::service::console::{self as ops, ConsoleError, SettingsInput};
+use crate::service::now_ms;
+use crate::service::projects::key_prefix;
+use crate::service::validate::mask_destination;
+use crate::store::{DeliveryFilter, Membership, Message, Operator};
+
+/// The operator authenticated by `Authorization: Bearer vx_op_…`.
+#[derive(Debug, Clone)]
+pub struct OperatorAuth(pub Operator);
+
+fn unauthorized() -> ApiError {
+    ApiError::new(
+        StatusCode::UNAUTHORIZED,
+        "invalid_operator_token",
+        "missing, unknown or revoked operator token: send `Authorization: Bearer vx_op_…` (create one in the console under API tokens)",
+    )
+}
+
+fn unavailable(e: impl std::fmt::Display) -> ApiError {
+    tracing::error!(error = %e, "storage error");
+    ApiError::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "storage_unavailable",
+        "the database is unavailable; retry later",
+    )
+}
+
+impl FromRequestParts<AppState> for OperatorAuth {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let header = parts
+            .headers
+            .get(AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .ok_or_else(unauthorized)?;
+        let (scheme, token) = header.trim().split_once(' ').ok_or_else(unauthorized)?;
+        if !scheme.eq_ignore_ascii_case("bearer") {
+            return Err(unauthorized());
+        }
+        ops::authenticate_operator_token(&state.store, token.trim())
+            .await
+            .map_err(unavailable)?
+            .map(OperatorAuth)
+            .ok_or_else(unauthorized)
+    }
+}
+
+impl From<ConsoleError> for ApiError {
+    fn from(e: ConsoleError) -> ApiError {
+        match e {
+            ConsoleError::Invalid(fields) => ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_request",
+                fields
+                    .iter()
+                    .map(|(k, v)| format!("{k}: {v}"))
+                    .collect::<Vec<_>>()
+                    .join("; "),
+            ),
+            ConsoleError::NotFound => ApiError::not_found(),
+            ConsoleError::OwnersOnly => ApiError::new(
+                StatusCode::FORBIDDEN,
+                "owners_only",
+                "only the project's owners can manage keys, members and deletion",
+            ),
+            ConsoleError::Store(e) => unavailable(e),
+        }
+    }
+}
+
+async fn member(state: &AppState, op: &Operator, id: &str) -> Result<Membership, ApiError> {
+    Ok(ops::membership(&state.store, op, id).await?)
+}
+
+/// A project as its member sees it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ProjectView {
+    /// `prj_…`.
+    pub id: String,
+    /// Display name.
+    pub name: String,
+    /// `owner` or `member`.
+    pub role: String,
+    /// Allowed magic-link origins.
+    pub allowed_origins: Vec<String>,
+    /// Default magic-link callback URL.
+    pub callback_url: Option<String>,
+    /// Email sender (null = server default).
+    pub email_from: Option<String>,
+    /// Allowed SMS prefixes.
+    pub sms_prefixes: Vec<String>,
+    /// Epoch milliseconds.
+    pub created_at: i64,
+}
+
+impl From<Membership> for ProjectView {
+    fn from(m: Membership) -> Self {
+        let p = m.project;
+        ProjectView {
+            id: p.id,
+            name: p.name,
+            role: m.role.as_str().into(),
+            allowed_origins: p.allowed_origins,
+            callback_url: p.callback_url,
+            email_from: p.email_from,
+            sms_prefixes: p.sms_prefixes,
+            created_at: p.created_at,
+        }
+    }
+}
+
+/// `POST /api/v1/projects` body.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct CreateProjectBody {
+    /// Display name (1–100 characters).
+    pub name: String,
+}
+
+/// A newly issued secret key: shown in this answer only.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SecretKeyView {
+    /// Project id.
+    pub project_id: String,
+    /// The `vx_sec_…` key; only its hash is stored.
+    pub secret_key: String,
+    /// Its display prefix (first 12 characters).
+    pub key_prefix: String,
+}
+
+/// Answer of `POST /api/v1/projects`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CreatedProjectView {
+    /// The project (the caller is its owner).
+    pub project: ProjectView,
+    /// Its first key.
+    pub key: SecretKeyView,
+}
+
+/// `PATCH /api/v1/projects/{id}` body: fields left out keep their value.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct UpdateProjectBody {
+    /// Display name.
+    pub name: Option<String>,
+    /// Default callback URL; `""` removes it.
+    pub callback_url: Option<String>,
+    /// Allowed origins (replaces the list).
+    pub allowed_origins: Option<Vec<String>>,
+    /// Email sender; `""` means the server default.
+    pub email_from: Option<String>,
+    /// Messages per address per destination window (1–100000; 0 = the server default).
+    pub limit_per_destination: Option<i64>,
+    /// Messages per minute for the project (1–100000; 0 = the server default).
+    pub limit_per_minute: Option<i64>,
+}
+
+/// A key as listed (never the key itself).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct KeyView {
+    /// First 12 characters.
+    pub key_prefix: String,
+    /// Epoch ms.
+    pub created_at: i64,
+    /// Epoch ms (minute precision), null if never used.
+    pub last_used_at: Option<i64>,
+    /// Epoch ms when it stops / stopped working.
+    pub revoked_at: Option<i64>,
+    /// `active`, `expiring` (rotation overlap) or `revoked`.
+    pub state: String,
+}
+
+/// `POST …/keys/rotate` body.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct RotateBody {
+    /// Seconds the previous keys keep working (0 to 2592000). Default 86400.
+    pub overlap_secs: Option<i64>,
+}
+
+/// A delivery as listed (destination masked).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DeliveryView {
+    /// `msg_…`.
+    pub id: String,
+    /// `email`, `sms` or `magic_link`.
+    pub channel: String,
+    /// Masked destination.
+    pub destination: String,
+    /// `queued`, `sent` or `failed`.
+    pub status: String,
+    /// Attempts started.
+    pub attempts: i64,
+    /// Provider's reason of the last failure.
+    pub error: Option<String>,
+    /// Epoch ms.
+    pub created_at: i64,
+    /// Epoch ms.
+    pub sent_at: Option<i64>,
+}
+
+impl From<Message> for DeliveryView {
+    fn from(m: Message) -> Self {
+        DeliveryView {
+            destination: mask_destination(&m.destination),
+            id: m.id,
+            channel: m.channel,
+            status: m.status,
+            attempts: m.attempts,
+            error: m.last_error,
+            created_at: m.created_at,
+            sent_at: m.sent_at,
+        }
+    }
+}
+
+/// A page of deliveries.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DeliveryPage {
+    /// Matching messages in total.
+    pub total: i64,
+    /// This page, newest first.
+    pub items: Vec<DeliveryView>,
+}
+
+/// A member.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MemberView {
+    /// Email.
+    pub email: String,
+    /// `owner` or `member`.
+    pub role: String,
+    /// Epoch ms.
+    pub added_at: i64,
+}
+
+/// `POST …/members` body.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct InviteBody {
+    /// Email of the invitee.
+    pub email: String,
+    /// `owner` or `member` (default `member`).
+    pub role: Option<String>,
+}
+
+/// An audit log entry.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AuditView {
+    /// Email of the operator who acted.
+    pub actor: String,
+    /// e.g. `key.created`, `key.rotated`, `key.revoked`, `settings.changed`, `member.invited`.
+    pub action: String,
+    /// Detail (never a secret).
+    pub detail: String,
+    /// Epoch ms.
+    pub created_at: i64,
+}
+
+/// Lists the operator's projects.
+#[utoipa::path(get, path = "/api/v1/projects", tag = "management",
+    security(("operator_token" = [])),
+    responses((status = 200, body = [ProjectView]), (status = 401, body = ErrorBody)))]
+pub async fn list_projects(
+    State(state): State<AppState>,
+    OperatorAuth(op): OperatorAuth,
+) -> Result<Json<Vec<ProjectView>>, ApiError> {
+    let list = state.store.memberships(&op.id).await.map_err(unavailable)?;
+    Ok(Json(list.into_iter().map(ProjectView::from).collect()))
+}
+
+/// Creates a project owned by the caller, with its first key (shown once).
+#[utoipa::path(post, path = "/api/v1/projects", tag = "management",
+    security(("operator_token" = [])), request_body = CreateProjectBody,
+    responses((status = 201, body = CreatedProjectView), (status = 401, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn create_project(
+    State(state): State<AppState>,
+    OperatorAuth(op): OperatorAuth,
+    ApiJson(body): ApiJson<CreateProjectBody>,
+) -> Result<(StatusCode, Json<CreatedProjectView>), ApiError> {
+    let created = ops::create_project(&state.store, &op, &body.name).await?;
+    let key = SecretKeyView {
+        project_id: created.project.id.clone(),
+        key_prefix: key_prefix(&created.secret_key),
+        secret_key: created.secret_key,
+    };
+    let project = ProjectView::from(Membership {
+        project: created.project,
+        role: crate::store::Role::Owner,
+    });
+    Ok((
+        StatusCode::CREATED,
+        Json(CreatedProjectView { project, key }),
+    ))
+}
+
+/// One project.
+#[utoipa::path(get, path = "/api/v1/projects/{id}", tag = "management",
+    security(("operator_token" = [])), params(("id" = String, Path, description = "Project id")),
+    responses((status = 200, body = ProjectView), (status = 404, body = ErrorBody)))]
+pub async fn get_project(
+    State(state): State<AppState>,
+    OperatorAuth(op): OperatorAuth,
+    Path(id): Path<String>,
+) -> Result<Json<ProjectView>, ApiError> {
+    Ok(Json(member(&state, &op, &id).await?.into()))
+}
+
+/// Renames a project or changes its settings.
+#[utoipa::path(patch, path = "/api/v1/projects/{id}", tag = "management",
+    security(("operator_token" = [])), params(("id" = String, Path, description = "Project id")),
+    request_body = UpdateProjectBody,
+    responses((status = 200, body = ProjectView), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn update_project(
+    State(state): State<AppState>,
+    OperatorAuth(op): OperatorAuth,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<UpdateProjectBody>,
+) -> Result<Json<ProjectView>, ApiError> {
+    let m = member(&state, &op, &id).await?;
+    let limits = ops::limits(&state.store, &m.project.id)
+        .await
+        .map_err(unavailable)?;
+    let mut input = SettingsInput::of(&m.project, limits);
+    let limit = |v: i64| if v == 0 { String::new() } else { v.to_string() };
+    if let Some(v) = body.limit_per_destination {
+        input.limit_per_destination = limit(v);
+    }
+    if let Some(v) = body.limit_per_minute {
+        input.limit_per_minute = limit(v);
+    }
+    if let Some(v) = body.name {
+        input.name = v;
+    }
+    if let Some(v) = body.callback_url {
+        input.callback_url = v;
+    }
+    if let Some(v) = body.allowed_origins {
+        if v.iter().any(|o| o.contains(['\n', ','])) {
+            return Err(ConsoleError::Invalid(
+                [("allowed_origins", "one origin per list item".to_owned())].into(),
+            )
+            .into());
+        }
+        input.allowed_origins = v.join("\n");
+    }
+    if let Some(v) = body.email_from {
+        input.email_from = v;
+    }
+    let project = ops::update_settings(&state.store, &op, &m, &input).await?;
+    Ok(Json(
+        Membership {
+            project,
+            role: m.role,
+        }
+        .into(),
+    ))
+}
+
+/// Deletes a project (owners; `?confirm=` must be its exact name).
+#[utoipa::path(delete, path = "/api/v1/projects/{id}", tag = "management",
+    security(("operator_token" = [])),
+    params(("id" = String, Path, description = "Project id"), ("confirm" = String, Query, description = "The project's exact name")),
+    responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn delete_project(
+    State(state): State<AppState>,
+    OperatorAuth(op): OperatorAuth,
+    Path(id): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<StatusCode, ApiError> {
+    let m = member(&state, &op, &id).await?;
+    let confirm = q.get("confirm").map(String::as_str).unwrap_or("");
+    ops::delete_project(&state.store, &op, &m, confirm).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// The project's keys (prefixes only).
+#[utoipa::path(get, path = "/api/v1/projects/{id}/keys", tag = "management",
+    security(("operator_token" = [])), params(("id" = String, Path, description = "Project id")),
+    responses((status = 200, body = [KeyView]), (status = 404, body = ErrorBody)))]
+pub async fn list_keys(
+    State(state): State<AppState>,
+    OperatorAuth(op): OperatorAuth,
+    Path(id): Path<String>,
+) -> Result<Json<Vec<KeyView>>, ApiError> {
+    let m = member(&state, &op, &id).await?;
+    let now = now_ms();
+    let keys = state
+        .store
+        .key_listing(&m.project.id)
+        .await
+        .map_err(unavailable)?;
+    Ok(Json(
+        keys.into_iter()
+            .map(|k| KeyView {
+                state: match k.revoked_at {
+                    None => "active",
+                    Some(t) if t > now => "expiring",
+                    Some(_) => "revoked",
+                }
+                .into(),
+                key_prefix: k.key_prefix,
+                created_at: k.created_at,
+                last_used_at: k.last_used_at,
+                revoked_at: k.revoked_at,
+            })
+            .collect(),
+    ))
+}
+
+fn secret(project_id: &str, key: String) -> (StatusCode, Json<SecretKeyView>) {
+    (
+        StatusCode::CREATED,
+        Json(SecretKeyView {
+            project_id: project_id.to_owned(),
+            key_prefix: key_prefix(&key),
+            secret_key: key,
+        }),
+    )
+}
+
+/// Adds a key (owners); the secret is in this answer only.
+#[utoipa::path(post, path = "/api/v1/projects/{id}/keys", tag = "management",
+    security(("operator_token" = [])), params(("id" = String, Path, description = "Project id")),
+    responses((status = 201, body = SecretKeyView), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn create_key(
+    State(state): State<AppState>,
+    OperatorAuth(op): OperatorAuth,
+    Path(id): Path<String>,
+) -> Result<(StatusCode, Json<SecretKeyView>), ApiError> {
+    let m = member(&state, &op, &id).await?;
+    let key = ops::create_key(&state.store, &op, &m).await?;
+    Ok(secret(&m.project.id, key))
+}
+
+/// Issues a new key; the previous ones keep working for `overlap_secs` (owners).
+#[utoipa::path(post, path = "/api/v1/projects/{id}/keys/rotate", tag = "management",
+    security(("operator_token" = [])), params(("id" = String, Path, description = "Project id")),
+    request_body = RotateBody,
+    responses((status = 201, body = SecretKeyView), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn rotate_key(
+    State(state): State<AppState>,
+    OperatorAuth(op): OperatorAuth,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<RotateBody>,
+) -> Result<(StatusCode, Json<SecretKeyView>), ApiError> {
+    let m = member(&state, &op, &id).await?;
+    let key = ops::rotate_key(&state.store, &op, &m, body.overlap_secs.unwrap_or(86_400)).await?;
+    Ok(secret(&m.project.id, key))
+}
+
+/// Revokes a key by its display prefix, now (owners).
+#[utoipa::path(delete, path = "/api/v1/projects/{id}/keys/{prefix}", tag = "management",
+    security(("operator_token" = [])),
+    params(("id" = String, Path, description = "Project id"), ("prefix" = String, Path, description = "Key display prefix")),
+    responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn revoke_key(
+    State(state): State<AppState>,
+    OperatorAuth(op): OperatorAuth,
+    Path((id, prefix)): Path<(String, String)>,
+) -> Result<StatusCode, ApiError> {
+    let m = member(&state, &op, &id).await?;
+    ops::revoke_key(&state.store, &op, &m, &prefix).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+fn parse_ms(q: &HashMap<String, String>, name: &str) -> Result<Option<i64>, ApiError> {
+    match q.get(name).map(|s| s.trim()).filter(|s| !s.is_empty()) {
+        None => Ok(None),
+        Some(s) => s.parse::<i64>().map(Some).map_err(|_| {
+            ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_request",
+                format!("{name} must be epoch milliseconds"),
+            )
+        }),
+    }
+}
+
+/// The delivery log, newest first, filtered.
+#[utoipa::path(get, path = "/api/v1/projects/{id}/deliveries", tag = "management",
+    security(("operator_token" = [])),
+    params(("id" = String, Path, description = "Project id"),
+        ("channel" = Option<String>, Query, description = "email, sms or magic_link"),
+        ("status" = Option<String>, Query, description = "queued, sent or failed"),
+        ("from" = Option<i64>, Query, description = "created at or after, epoch ms"),
+        ("until" = Option<i64>, Query, description = "created before, epoch ms"),
+        ("destination" = Option<String>, Query, description = "exact address (compared by keyed hash)"),
+        ("limit" = Option<i64>, Query, description = "1-200, default 50"),
+        ("offset" = Option<i64>, Query, description = "default 0")),
+    responses((status = 200, body = DeliveryPage), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn deliveries(
+    State(state): State<AppState>,
+    OperatorAuth(op): OperatorAuth,
+    Path(id): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<Json<DeliveryPage>, ApiError> {
+    let m = member(&state, &op, &id).await?;
+    let bad = |m: &str| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_request", m);
+    let mut f = DeliveryFilter::default();
+    match q.get("channel").map(String::as_str) {
+        None | Some("") => {}
+        Some(c @ ("email" | "sms" | "magic_link")) => f.channel = Some(c.into()),
+        Some(_) => return Err(bad("channel must be email, sms or magic_link")),
+    }
+    match q.get("status").map(String::as_str) {
+        None | Some("") => {}
+        Some(s @ ("queued" | "sent" | "failed")) => f.status = Some(s.into()),
+        Some(_) => return Err(bad("status must be queued, sent or failed")),
+    }
+    f.from = parse_ms(&q, "from")?;
+    f.until = parse_ms(&q, "until")?;
+    if let Some(d) = q.get("destination").filter(|d| !d.trim().is_empty()) {
+        if d.len() > 254 {
+            return Err(bad("destination is too long"));
+        }
+        f.destination_hash = Some(
+            state
+                .sender
+                .destination_hasher()
+                .hash(&state.store, d)
+                .await
+                .map_err(unavailable)?,
+        );
+    }
+    let limit = parse_ms(&q, "limit")?.unwrap_or(50);
+    let offset = parse_ms(&q, "offset")?.unwrap_or(0);
+    if !(1..=200).contains(&limit) || offset < 0 {
+        return Err(bad("limit must be 1 to 200 and offset at least 0"));
+    }
+    let (rows, total) = state
+        .store
+        .deliveries(&m.project.id, &f, limit, offset)
+        .await
+        .map_err(unavailable)?;
+    Ok(Json(DeliveryPage {
+        total,
+        items: rows.into_iter().map(DeliveryView::from).collect(),
+    }))
+}
+
+/// The project's members.
+#[utoipa::path(get, path = "/api/v1/projects/{id}/members", tag = "management",
+    security(("operator_token" = [])), params(("id" = String, Path, description = "Project id")),
+    responses((status = 200, body = [MemberView]), (status = 404, body = ErrorBody)))]
+pub async fn list_members(
+    State(state): State<AppState>,
+    OperatorAuth(op): OperatorAuth,
+    Path(id): Path<String>,
+) -> Result<Json<Vec<MemberView>>, ApiError> {
+    let m = member(&state, &op, &id).await?;
+    let members = state
+        .store
+        .members(&m.project.id)
+        .await
+        .map_err(unavailable)?;
+    Ok(Json(
+        members
+            .into_iter()
+            .map(|x| MemberView {
+                email: x.email,
+                role: x.role.as_str().into(),
+                added_at: x.added_at,
+            })
+            .collect(),
+    ))
+}
+
+/// Invites an operator by email (owners).
+#[utoipa::path(post, path = "/api/v1/projects/{id}/members", tag = "management",
+    security(("operator_token" = [])), params(("id" = String, Path, description = "Project id")),
+    request_body = InviteBody,
+    responses((status = 201, body = MemberView), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn invite(
+    State(state): State<AppState>,
+    OperatorAuth(op): OperatorAuth,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<InviteBody>,
+) -> Result<(StatusCode, Json<MemberView>), ApiError> {
+    let m = member(&state, &op, &id).await?;
+    let role = body.role.unwrap_or_else(|| "member".into());
+    let invitee = ops::invite(&state.store, &op, &m, &body.email, &role).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(MemberView {
+            email: invitee.email,
+            role,
+            added_at: now_ms(),
+        }),
+    ))
+}
+
+/// Removes a member (owners; the last owner stays).
+#[utoipa::path(delete, path = "/api/v1/projects/{id}/members/{email}", tag = "management",
+    security(("operator_token" = [])),
+    params(("id" = String, Path, description = "Project id"), ("email" = String, Path, description = "Member email")),
+    responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn remove_member(
+    State(state): State<AppState>,
+    OperatorAuth(op): OperatorAuth,
+    Path((id, email)): Path<(String, String)>,
+) -> Result<StatusCode, ApiError> {
+    let m = member(&state, &op, &id).await?;
+    ops::remove_member(&state.store, &op, &m, &email).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// The project's audit log, newest first (latest 500).
+#[utoipa::path(get, path = "/api/v1/projects/{id}/audit", tag = "management",
+    security(("operator_token" = [])), params(("id" = String, Path, description = "Project id")),
+    responses((status = 200, body = [AuditView]), (status = 404, body = ErrorBody)))]
+pub async fn audit(
+    State(state): State<AppState>,
+    OperatorAuth(op): OperatorAuth,
+    Path(id): Path<String>,
+) -> Result<Json<Vec<AuditView>>, ApiError> {
+    let m = member(&state, &op, &id).await?;
+    let entries = state
+        .store
+        .audit_log(&m.project.id, 500)
+        .await
+        .map_err(unavailable)?;
+    Ok(Json(
+        entries
+            .into_iter()
+            .map(|e| AuditView {
+                actor: e.actor,
+                action: e.action,
+                detail: e.detail,
+                created_at: e.created_at,
+            })
+            .collect(),
+    ))
+}
+
+/// A project's message templates (`null` = the built-in text).
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct TemplatesBody {
+    /// Subject of the sign-in code email; must contain `{{ code }}`.
+    pub email_subject: Option<String>,
+    /// Text of the sign-in code email (the HTML part is this text, escaped).
+    pub email_text: Option<String>,
+    /// Text of the sign-in code SMS.
+    pub sms_text: Option<String>,
+}
+
+impl From<crate::service::templates::CustomTemplates> for TemplatesBody {
+    fn from(t: crate::service::templates::CustomTemplates) -> Self {
+        TemplatesBody {
+            email_subject: t.email_subject,
+            email_text: t.email_text,
+            sms_text: t.sms_text,
+        }
+    }
+}
+
+/// The project's message templates.
+#[utoipa::path(get, path = "/api/v1/projects/{id}/templates", tag = "management",
+    security(("operator_token" = [])), params(("id" = String, Path, description = "Project id")),
+    responses((status = 200, body = TemplatesBody), (status = 404, body = ErrorBody)))]
+pub async fn get_templates(
+    State(state): State<AppState>,
+    OperatorAuth(op): OperatorAuth,
+    Path(id): Path<String>,
+) -> Result<Json<TemplatesBody>, ApiError> {
+    let m = member(&state, &op, &id).await?;
+    let t = state
+        .store
+        .project_templates(&m.project.id)
+        .await
+        .map_err(unavailable)?;
+    Ok(Json(t.into()))
+}
+
+/// Replaces the project's message templates (`null` or `""` = the built-in text). Only
+/// `{{ code }}` (required) and `{{ project }}` are substituted.
+#[utoipa::path(put, path = "/api/v1/projects/{id}/templates", tag = "management",
+    security(("operator_token" = [])), params(("id" = String, Path, description = "Project id")),
+    request_body = TemplatesBody,
+    responses((status = 200, body = TemplatesBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn put_templates(
+    State(state): State<AppState>,
+    OperatorAuth(op): OperatorAuth,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<TemplatesBody>,
+) -> Result<Json<TemplatesBody>, ApiError> {
+    let m = member(&state, &op, &id).await?;
+    let input = ops::TemplatesInput {
+        email_subject: body.email_subject.unwrap_or_default(),
+        email_text: body.email_text.unwrap_or_default(),
+        sms_text: body.sms_text.unwrap_or_default(),
+    };
+    let saved = ops::update_templates(&state.store, &op, &m, &input).await?;
+    Ok(Json(saved.into()))
+}
+
+/// The management routes (merged into the API router).
+pub fn routes() -> Router<AppState> {
+    let p = "/api/v1/projects/{id}";
+    Router::new()
+        .route("/api/v1/projects", get(list_projects).post(create_project))
+        .route(
+            p,
+            get(get_project)
+                .patch(update_project)
+                .delete(delete_project),
+        )
+        .route(&format!("{p}/keys"), get(list_keys).post(create_key))
+        .route(&format!("{p}/keys/rotate"), post(rotate_key))
+        .route(&format!("{p}/keys/{{prefix}}"), delete(revoke_key))
+        .route(&format!("{p}/deliveries"), get(deliveries))
+        .route(&format!("{p}/members"), get(list_members).post(invite))
+        .route(&format!("{p}/members/{{email}}"), delete(remove_member))
+        .route(&format!("{p}/audit"), get(audit))
+        .route(
+            &format!("{p}/templates"),
+            get(get_templates).put(put_templates),
+        )
+}

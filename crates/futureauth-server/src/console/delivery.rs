@@ -1,0 +1,86 @@
+//! Operator sign-in codes and links go through this server's own outbox: the console's
+//! `futureauth` SDK delivers into the outbox under an internal project, and the workers send
+//! them with the configured providers (in development: the dev outbox and the terminal).
+
+use async_trait::async_trait;
+use futureauth::delivery::{Channel, Delivery, DeliveryError, Message};
+
+use crate::error::ServiceError;
+use crate::service::{now_ms, SendRequest, SendService};
+use crate::store::{Project, Store};
+
+/// Id of the internal project that owns operator sign-in messages. Real project ids are
+/// `prj_` + 20 random characters, so this one cannot clash.
+pub const CONSOLE_PROJECT_ID: &str = "prj_console";
+/// Name shown in operator sign-in messages.
+pub const CONSOLE_PROJECT_NAME: &str = "FutureAuth Console";
+
+/// The internal project, allowed to link back to the console's origins.
+pub fn console_project(origins: &[String], callback_url: &str) -> Project {
+    Project {
+        id: CONSOLE_PROJECT_ID.into(),
+        name: CONSOLE_PROJECT_NAME.into(),
+        allowed_origins: origins.to_vec(),
+        callback_url: Some(callback_url.to_owned()),
+        email_from: None,
+        sms_prefixes: vec!["+1".into()],
+        created_at: now_ms(),
+    }
+}
+
+/// [`Delivery`] into the server's durable outbox.
+#[derive(Debug, Clone)]
+pub struct OutboxDelivery {
+    /// Accepts sends (validation, limits, rendering, outbox).
+    pub sender: SendService,
+    /// Where the internal project lives.
+    pub store: Store,
+}
+
+#[async_trait]
+impl Delivery for OutboxDelivery {
+    async fn deliver(&self, message: &Message) -> Result<(), DeliveryError> {
+        let rejected = |status: u16, body: String| DeliveryError::Rejected { status, body };
+        // Only operators receive sign-in messages. Everyone else gets the same answer from
+        // the SDK (which also rate-limits them the same way) but nothing is sent, so the
+        // sign-in page does not reveal who is an operator.
+        let is_operator = self
+            .store
+            .operator_by_email(&message.destination)
+            .await
+            .map_err(|e| DeliveryError::Unreachable(e.to_string()))?
+            .is_some();
+        if !is_operator {
+            tracing::info!(
+                "console sign-in requested for an address that is not an operator; nothing sent"
+            );
+            return Ok(());
+        }
+        let project = self
+            .store
+            .get_project(CONSOLE_PROJECT_ID)
+            .await
+            .map_err(|e| DeliveryError::Unreachable(e.to_string()))?
+            .ok_or_else(|| rejected(500, "the console project is missing".into()))?;
+        let channel = match message.channel {
+            Channel::Email => "email",
+            Channel::Sms => "sms",
+            Channel::MagicLink => "magic_link",
+        };
+        let request = SendRequest {
+            channel: channel.into(),
+            destination: message.destination.clone(),
+            code: message.code.clone(),
+            callback_url: None,
+            link: message.link.clone(),
+        };
+        match self.sender.send(&project, &request, None).await {
+            Ok(_) => Ok(()),
+            Err(ServiceError::Store(e)) => Err(DeliveryError::Unreachable(e.to_string())),
+            Err(ServiceError::RateLimited { .. }) => {
+                Err(rejected(429, "too many messages to this address".into()))
+            }
+            Err(e) => Err(rejected(422, e.to_string())),
+        }
+    }
+}

@@ -1,0 +1,442 @@
+//! The console under `/dashboard`: server-rendered pages (minijinja templates in
+//! `templates/console/`, CSS and a little JS in `static/console/`, all served by this server)
+//! where operators sign in, manage projects, keys, settings and members, and watch deliveries.
+//!
+//! Operators sign in with the `futureauth` SDK itself, on this server's database, with codes
+//! and links delivered through this server's own outbox ([`delivery::OutboxDelivery`]).
+//! Every page checks the session and the project membership (another project answers 404);
+//! every form carries a CSRF token tied to the session and must come from the console's own
+//! origin.
+
+// Handlers short-circuit with a ready page (`Result<_, Response>`); boxing it buys nothing.
+#![allow(clippy::result_large_err)]
+
+pub mod chart;
+pub mod delivery;
+mod pages;
+pub mod session;
+pub mod views;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::extract::{Request, State};
+use axum::http::{header, HeaderValue, Method};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use futureauth::{FutureAuth, FutureAuthConfig};
+use tokio::sync::OnceCell;
+use url::Url;
+
+use crate::config::{Config, ConfigError};
+use crate::error::StoreError;
+use crate::service::SendService;
+use crate::store::Store;
+use delivery::{console_project, OutboxDelivery};
+use views::Views;
+
+/// How long an operator session lasts without use (sliding).
+pub const SESSION_TTL_SECS: u64 = 7 * 86_400;
+
+/// Name of the operator session cookie (distinct from any app's `futureauth_session`).
+pub const COOKIE_NAME: &str = "futureauth_console";
+
+/// Where the console is reached and how its cookie is set.
+#[derive(Debug, Clone)]
+pub struct ConsoleSettings {
+    /// Origins whose forms are accepted (`http://127.0.0.1:8080`, …); the first is canonical.
+    pub origins: Vec<String>,
+    /// Whether the session cookie is `Secure` (everything but plain-HTTP loopback).
+    pub cookie_secure: bool,
+}
+
+fn is_loopback(url: &Url) -> bool {
+    match url.host() {
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    }
+}
+
+impl ConsoleSettings {
+    /// Checks `FUTUREAUTH_PUBLIC_URL`: an http(s) URL with a host and nothing but an origin.
+    pub fn parse_public_url(raw: &str) -> Result<Url, ConfigError> {
+        let bad = |why: &str| {
+            ConfigError(format!(
+                "FUTUREAUTH_PUBLIC_URL / --public-url `{raw}` {why}; use the URL browsers open, e.g. https://auth.example.com"
+            ))
+        };
+        let url = Url::parse(raw.trim()).map_err(|_| bad("is not a URL"))?;
+        if url.scheme() != "http" && url.scheme() != "https" {
+            return Err(bad("must be http or https"));
+        }
+        if url.host().is_none() || !url.username().is_empty() || url.password().is_some() {
+            return Err(bad("must have a host and no credentials"));
+        }
+        if url.path() != "/" || url.query().is_some() || url.fragment().is_some() {
+            return Err(bad(
+                "must not have a path (the console lives at /dashboard)",
+            ));
+        }
+        Ok(url)
+    }
+
+    /// From the configuration and the bound address: the public URL if set, else
+    /// `http://<addr>` (plus `localhost` when bound to loopback).
+    pub fn new(config: &Config, addr: SocketAddr) -> Result<ConsoleSettings, ConfigError> {
+        let public = config
+            .public_url
+            .as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty());
+        if let Some(raw) = public {
+            let url = Self::parse_public_url(raw)?;
+            let plain_loopback = url.scheme() == "http" && is_loopback(&url);
+            if url.scheme() == "http" && !plain_loopback {
+                tracing::warn!(
+                    "FUTUREAUTH_PUBLIC_URL is plain http on a non-loopback host: the console's cookie is Secure, so browsers will not keep it; serve the console over https"
+                );
+            }
+            return Ok(ConsoleSettings {
+                origins: vec![url.origin().ascii_serialization()],
+                cookie_secure: !plain_loopback,
+            });
+        }
+        let mut origins = vec![format!("http://{addr}")];
+        if addr.ip().is_loopback() {
+            for alias in [
+                format!("http://localhost:{}", addr.port()),
+                format!("http://127.0.0.1:{}", addr.port()),
+            ] {
+                if !origins.contains(&alias) {
+                    origins.push(alias);
+                }
+            }
+        } else {
+            tracing::warn!(
+                %addr,
+                "the console needs FUTUREAUTH_PUBLIC_URL when listening on a non-loopback address (forms from other origins are refused and its cookie is Secure)"
+            );
+        }
+        Ok(ConsoleSettings {
+            origins,
+            cookie_secure: !addr.ip().is_loopback(),
+        })
+    }
+
+    /// The canonical origin (magic links point there).
+    pub fn origin(&self) -> &str {
+        self.origins.first().map(String::as_str).unwrap_or("")
+    }
+}
+
+/// Secrets read from the database on first use.
+#[derive(Debug)]
+struct Secrets {
+    csrf_key: Vec<u8>,
+    /// The SDK that signs operators in. Its code-hashing key is a database secret, so every
+    /// instance sharing the database (and a restarted one) accepts the same codes.
+    auth: FutureAuth,
+}
+
+/// Shared state of the console's handlers; cheap to clone.
+#[derive(Clone)]
+pub struct Console {
+    inner: Arc<Inner>,
+}
+
+/// The server-wide rate limits, shown next to the per-project fields.
+#[derive(Debug, Clone, Copy, serde::Serialize)]
+struct LimitDefaults {
+    per_destination: u32,
+    window_minutes: u64,
+    per_minute: u32,
+}
+
+struct Inner {
+    defaults: LimitDefaults,
+    store: Store,
+    sender: SendService,
+    views: Views,
+    settings: ConsoleSettings,
+    dev_outbox: bool,
+    ready: OnceCell<Secrets>,
+}
+
+impl std::fmt::Debug for Console {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Console")
+            .field("origins", &self.inner.settings.origins)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Why the console could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum ConsoleError {
+    /// Templates failed to compile (a bug).
+    #[error("console templates: {0}")]
+    Templates(String),
+    /// Bad configuration.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+}
+
+impl Console {
+    /// The console over `store`, delivering operator sign-in messages through `sender`.
+    pub fn new(
+        config: &Config,
+        addr: SocketAddr,
+        store: Store,
+        sender: SendService,
+        dev_outbox: bool,
+    ) -> Result<Console, ConsoleError> {
+        let settings = ConsoleSettings::new(config, addr)?;
+        Ok(Console {
+            inner: Arc::new(Inner {
+                defaults: LimitDefaults {
+                    per_destination: config.limit_per_destination,
+                    window_minutes: config.limit_destination_window_secs / 60,
+                    per_minute: config.limit_per_project_per_minute,
+                },
+                store,
+                sender,
+                views: Views::new().map_err(|e| ConsoleError::Templates(e.to_string()))?,
+                settings,
+                dev_outbox,
+                ready: OnceCell::new(),
+            }),
+        })
+    }
+
+    /// The database.
+    pub fn store(&self) -> &Store {
+        &self.inner.store
+    }
+
+    /// The SDK instance that signs operators in (set up on first use).
+    pub async fn auth(&self) -> Result<&FutureAuth, StoreError> {
+        Ok(&self.ready().await?.auth)
+    }
+
+    fn build_auth(&self, code_key: String) -> Result<FutureAuth, StoreError> {
+        let settings = &self.inner.settings;
+        let auth_config = FutureAuthConfig {
+            secret_key: code_key,
+            project_name: delivery::CONSOLE_PROJECT_NAME.into(),
+            cookie_name: COOKIE_NAME.into(),
+            cookie_secure: settings.cookie_secure,
+            allowed_origins: settings.origins.clone(),
+            session_ttl: std::time::Duration::from_secs(SESSION_TTL_SECS),
+            ..FutureAuthConfig::default()
+        };
+        let auth = FutureAuth::new(self.inner.store.sdk_database(), auth_config).with_delivery(
+            OutboxDelivery {
+                sender: self.inner.sender.clone(),
+                store: self.inner.store.clone(),
+            },
+        );
+        auth.validate()
+            .map_err(|e| StoreError::Corrupt(format!("console sign-in configuration: {e}")))?;
+        Ok(auth)
+    }
+
+    /// Where the console is reached.
+    pub fn settings(&self) -> &ConsoleSettings {
+        &self.inner.settings
+    }
+
+    /// Creates the SDK's tables and the internal sign-in project, and loads the CSRF key;
+    /// once per process, on first use.
+    async fn ready(&self) -> Result<&Secrets, StoreError> {
+        self.inner
+            .ready
+            .get_or_try_init(|| async {
+                let code_key = self.inner.store.server_secret("console_code_key").await?;
+                let auth = self.build_auth(code_key)?;
+                auth.ensure_tables().await.map_err(|e| {
+                    StoreError::Corrupt(format!("cannot create the console's sign-in tables: {e}"))
+                })?;
+                let callback = format!("{}/dashboard/auth/magic", self.inner.settings.origin());
+                let project = console_project(&self.inner.settings.origins, &callback);
+                let unusable =
+                    crate::service::projects::hash_key(&crate::service::random_id("unusable_", 40));
+                self.inner
+                    .store
+                    .upsert_internal_project(&project, &unusable)
+                    .await?;
+                let csrf = self.inner.store.server_secret("console_csrf").await?;
+                Ok(Secrets {
+                    csrf_key: hex::decode(csrf).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+                    auth,
+                })
+            })
+            .await
+    }
+}
+
+/// Security headers on every console response; POSTs must come from the console's origin.
+async fn guard(State(console): State<Console>, request: Request, next: Next) -> Response {
+    if request.method() == Method::POST
+        && !session::origin_allowed(request.headers(), console.settings())
+    {
+        return console.error_page(
+            axum::http::StatusCode::FORBIDDEN,
+            "Cross-site request refused",
+            "Console forms are accepted only from the console's own pages.",
+        );
+    }
+    let mut resp = next.run(request).await;
+    let h = resp.headers_mut();
+    for (name, value) in [
+        (header::CACHE_CONTROL, "no-store"),
+        (header::X_FRAME_OPTIONS, "DENY"),
+        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        (header::REFERRER_POLICY, "same-origin"),
+        (
+            header::CONTENT_SECURITY_POLICY,
+            "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; \
+             frame-ancestors 'none'; form-action 'self'; base-uri 'none'",
+        ),
+    ] {
+        if !h.contains_key(&name) {
+            h.insert(name, HeaderValue::from_static(value));
+        }
+    }
+    resp
+}
+
+async fn static_css() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=300"),
+        ],
+        include_str!("../../static/console/console.css"),
+    )
+        .into_response()
+}
+
+async fn static_js() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=300"),
+        ],
+        include_str!("../../static/console/console.js"),
+    )
+        .into_response()
+}
+
+/// The console's routes: `/` → `/dashboard`, the pages and their static assets.
+pub fn router(console: Console) -> Router {
+    let p = "/dashboard/projects/{id}";
+    Router::new()
+        .route("/", get(|| async { Redirect::to("/dashboard") }))
+        .route("/dashboard", get(pages::projects))
+        .route("/dashboard/", get(|| async { Redirect::to("/dashboard") }))
+        .route(
+            "/dashboard/login",
+            get(pages::login_page).post(pages::login_send),
+        )
+        .route("/dashboard/login/verify", post(pages::login_verify))
+        .route(
+            "/dashboard/auth/magic",
+            get(pages::magic_page).post(pages::magic_verify),
+        )
+        .route("/dashboard/logout", post(pages::logout))
+        .route("/dashboard/projects", post(pages::create_project))
+        .route(p, get(pages::overview))
+        .route(&format!("{p}/keys"), post(pages::create_key))
+        .route(&format!("{p}/keys/rotate"), post(pages::rotate_key))
+        .route(&format!("{p}/keys/revoke"), post(pages::revoke_key))
+        .route(&format!("{p}/deliveries"), get(pages::deliveries))
+        .route(&format!("{p}/deliveries/{{msg}}"), get(pages::delivery))
+        .route(
+            &format!("{p}/settings"),
+            get(pages::settings).post(pages::save_settings),
+        )
+        .route(&format!("{p}/delete"), post(pages::delete_project))
+        .route(
+            &format!("{p}/messages"),
+            get(pages::messages).post(pages::save_messages),
+        )
+        .route(
+            &format!("{p}/members"),
+            get(pages::members).post(pages::invite),
+        )
+        .route(&format!("{p}/members/remove"), post(pages::remove_member))
+        .route(&format!("{p}/audit"), get(pages::audit))
+        .route("/dashboard/account", get(pages::account))
+        .route("/dashboard/account/tokens", post(pages::create_token))
+        .route(
+            "/dashboard/account/tokens/revoke",
+            post(pages::revoke_token),
+        )
+        .route("/static/console/console.css", get(static_css))
+        .route("/static/console/console.js", get(static_js))
+        .route(
+            "/dashboard/{*rest}",
+            get(pages::not_found).post(pages::not_found),
+        )
+        .layer(middleware::from_fn_with_state(console.clone(), guard))
+        .layer(axum::extract::DefaultBodyLimit::max(
+            crate::api::MAX_BODY_BYTES,
+        ))
+        .with_state(console)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(public: Option<&str>, listen: &str) -> Result<ConsoleSettings, ConfigError> {
+        let config = Config {
+            public_url: public.map(str::to_owned),
+            ..Config::default()
+        };
+        ConsoleSettings::new(&config, listen.parse().unwrap())
+    }
+
+    #[test]
+    fn the_cookie_is_secure_except_on_plain_http_loopback() {
+        let s = settings(None, "127.0.0.1:8080").unwrap();
+        assert!(!s.cookie_secure);
+        assert_eq!(
+            s.origins,
+            ["http://127.0.0.1:8080", "http://localhost:8080"]
+        );
+        assert!(settings(None, "0.0.0.0:8080").unwrap().cookie_secure);
+        let s = settings(Some("https://auth.example.com"), "0.0.0.0:8080").unwrap();
+        assert!(s.cookie_secure);
+        assert_eq!(s.origins, ["https://auth.example.com"]);
+        assert!(
+            settings(Some("http://auth.example.com"), "0.0.0.0:8080")
+                .unwrap()
+                .cookie_secure
+        );
+        assert!(
+            !settings(Some("http://localhost:9000"), "127.0.0.1:8080")
+                .unwrap()
+                .cookie_secure
+        );
+    }
+
+    #[test]
+    fn a_bad_public_url_fails_at_start() {
+        for bad in [
+            "auth.example.com",
+            "ftp://x.com",
+            "https://x.com/console",
+            "https://u:p@x.com",
+        ] {
+            let err = settings(Some(bad), "127.0.0.1:8080")
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("FUTUREAUTH_PUBLIC_URL"), "{bad}: {err}");
+        }
+    }
+}

@@ -1,0 +1,1345 @@
+//! The console's page handlers. Each checks the session ([`Signed`]), each project page the
+//! membership (404 otherwise), each form its CSRF token; the Origin check is in the router's
+//! middleware.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+
+use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Path, Query, Request, State};
+use axum::http::request::Parts;
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::Form;
+use futureauth::{FutureAuthError, OtpChannel};
+use minijinja::context;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+use super::chart;
+use super::session::{cookie_token, session_cookie, Signed};
+use super::Console;
+use crate::service::console::{self as ops, ConsoleError, FieldErrors, SettingsInput};
+use crate::service::now_ms;
+use crate::service::validate::mask_destination;
+use crate::store::{DeliveryFilter, Membership, Message};
+
+/// Days shown in the sends-per-day chart.
+const CHART_DAYS: i64 = 14;
+/// Rows per page of the delivery log.
+const PAGE_SIZE: i64 = 25;
+
+/// A form body; a malformed one is a 400 page.
+pub struct Posted<T>(pub T);
+
+impl<T: DeserializeOwned + Send> FromRequest<Console> for Posted<T> {
+    type Rejection = Response;
+
+    async fn from_request(req: Request, console: &Console) -> Result<Self, Response> {
+        match Form::<T>::from_request(req, console).await {
+            Ok(Form(v)) => Ok(Posted(v)),
+            Err(e) => Err(console.error_page(
+                e.status(),
+                "Bad request",
+                "The form could not be read. Go back and try again.",
+            )),
+        }
+    }
+}
+
+/// The socket peer (operators are rate-limited per IP by the SDK); `None` in tests that
+/// call the router without a listener.
+pub struct ClientIp(pub Option<IpAddr>);
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(ClientIp(
+            parts
+                .extensions
+                .get::<ConnectInfo<SocketAddr>>()
+                .map(|c| c.0.ip()),
+        ))
+    }
+}
+
+fn user_agent(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .map(|s| s.chars().take(200).collect())
+}
+
+fn with_status(mut resp: Response, status: StatusCode) -> Response {
+    *resp.status_mut() = status;
+    resp
+}
+
+fn see_other(to: &str) -> Response {
+    Redirect::to(to).into_response()
+}
+
+impl Console {
+    fn fail(&self, e: ConsoleError) -> Response {
+        match e {
+            ConsoleError::NotFound => self.not_found(),
+            ConsoleError::OwnersOnly => self.error_page(
+                StatusCode::FORBIDDEN,
+                "Owners only",
+                "Only the project's owners can manage keys, members and deletion.",
+            ),
+            ConsoleError::Invalid(errors) => {
+                let text = errors.values().cloned().collect::<Vec<_>>().join("; ");
+                self.error_page(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "Please check your input",
+                    &text,
+                )
+            }
+            ConsoleError::Store(e) => self.unavailable(e),
+        }
+    }
+
+    async fn project(&self, s: &Signed, id: &str) -> Result<Membership, Response> {
+        ops::membership(self.store(), &s.operator, id)
+            .await
+            .map_err(|e| self.fail(e))
+    }
+}
+
+/// Unknown console pages.
+pub async fn not_found(State(c): State<Console>) -> Response {
+    c.not_found()
+}
+
+// ---------------------------------------------------------------- sign-in
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub struct LoginForm {
+    email: String,
+    method: String,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub struct VerifyForm {
+    email: String,
+    code: String,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub struct MagicForm {
+    token: String,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub struct CsrfOnly {
+    csrf: String,
+}
+
+fn login(c: &Console, email: &str, error: Option<String>, status: StatusCode) -> Response {
+    with_status(
+        c.page(
+            "login.html",
+            context! { email, error, dev_outbox => c.dev_outbox() },
+        ),
+        status,
+    )
+}
+
+fn auth_error(e: &FutureAuthError) -> (StatusCode, String) {
+    match e {
+        FutureAuthError::RateLimited { retry_after } => (
+            StatusCode::TOO_MANY_REQUESTS,
+            format!(
+                "Too many attempts. Try again in {} seconds.",
+                retry_after.as_secs().max(1)
+            ),
+        ),
+        FutureAuthError::InvalidEmail => (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "Enter an email address such as you@example.com.".into(),
+        ),
+        FutureAuthError::CodeExpired => (
+            StatusCode::UNAUTHORIZED,
+            "This code has expired. Ask for a new one.".into(),
+        ),
+        FutureAuthError::TooManyAttempts => (
+            StatusCode::UNAUTHORIZED,
+            "Too many wrong tries for this code. Ask for a new one.".into(),
+        ),
+        FutureAuthError::InvalidMagicLink | FutureAuthError::MagicLinkExpired => (
+            StatusCode::UNAUTHORIZED,
+            "This sign-in link is invalid, used or expired. Ask for a new one.".into(),
+        ),
+        FutureAuthError::Delivery(_) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "The message could not be sent right now. Try again in a few minutes.".into(),
+        ),
+        FutureAuthError::Database(_) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "The database did not answer. Try again in a moment.".into(),
+        ),
+        _ => (
+            StatusCode::UNAUTHORIZED,
+            "That code is not right. Check it and try again.".into(),
+        ),
+    }
+}
+
+/// `GET /dashboard/login`.
+pub async fn login_page(State(c): State<Console>, headers: HeaderMap) -> Response {
+    if let Some(token) = cookie_token(&headers) {
+        if let Ok(auth) = c.auth().await {
+            if let Ok(Some(_)) = auth.get_session(&token).await {
+                return see_other("/dashboard");
+            }
+        }
+    }
+    login(&c, "", None, StatusCode::OK)
+}
+
+/// `POST /dashboard/login`: sends a code (or link). The answer is the same whether or not
+/// the address belongs to an operator: only operators' messages are actually delivered
+/// (see [`super::delivery::OutboxDelivery`]).
+pub async fn login_send(
+    State(c): State<Console>,
+    ClientIp(ip): ClientIp,
+    Posted(form): Posted<LoginForm>,
+) -> Response {
+    let email = match ops::normalize_email(&form.email) {
+        Ok(e) => e,
+        Err(m) => return login(&c, &form.email, Some(m), StatusCode::UNPROCESSABLE_ENTITY),
+    };
+    let auth = match c.auth().await {
+        Ok(a) => a,
+        Err(e) => return c.unavailable(e),
+    };
+    let link = form.method == "link";
+    let sent = if link {
+        let callback = format!("{}/dashboard/auth/magic", c.settings().origin());
+        auth.send_magic_link_from(&email, &callback, ip).await
+    } else {
+        auth.send_otp_from(OtpChannel::Email, &email, ip).await
+    };
+    match sent {
+        Ok(()) => c.page(
+            "code.html",
+            context! { email, link, dev_outbox => c.dev_outbox() },
+        ),
+        Err(e) => {
+            let (status, message) = auth_error(&e);
+            if status.is_server_error() {
+                tracing::warn!(error = %e, "operator sign-in send failed");
+            }
+            login(&c, &email, Some(message), status)
+        }
+    }
+}
+
+fn signed_in(c: &Console, token: &str) -> Response {
+    let mut resp = see_other("/dashboard");
+    resp.headers_mut().insert(
+        header::SET_COOKIE,
+        session_cookie(c.settings(), Some(token), super::SESSION_TTL_SECS),
+    );
+    resp
+}
+
+/// Only operators get a console session (a non-operator cannot have a code, but check).
+async fn operator_session(
+    c: &Console,
+    result: Result<(futureauth::User, futureauth::Session), FutureAuthError>,
+) -> Result<String, (StatusCode, String)> {
+    let (user, session) = result.map_err(|e| auth_error(&e))?;
+    let email = user.email.unwrap_or_default();
+    match c.store().operator_by_email(&email).await {
+        Ok(Some(_)) => Ok(session.token),
+        Ok(None) => {
+            if let Ok(auth) = c.auth().await {
+                let _ = auth.revoke_session(&session.token).await;
+            }
+            Err(auth_error(&FutureAuthError::InvalidCode))
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "operator lookup failed");
+            Err((
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Try again in a moment.".into(),
+            ))
+        }
+    }
+}
+
+/// `POST /dashboard/login/verify`.
+pub async fn login_verify(
+    State(c): State<Console>,
+    ClientIp(ip): ClientIp,
+    headers: HeaderMap,
+    Posted(form): Posted<VerifyForm>,
+) -> Response {
+    let auth = match c.auth().await {
+        Ok(a) => a,
+        Err(e) => return c.unavailable(e),
+    };
+    let ip = ip.map(|i| i.to_string());
+    let ua = user_agent(&headers);
+    let result = auth
+        .verify_otp(
+            form.email.trim(),
+            form.code.trim(),
+            ip.as_deref(),
+            ua.as_deref(),
+        )
+        .await;
+    match operator_session(&c, result).await {
+        Ok(token) => signed_in(&c, &token),
+        Err((status, error)) => with_status(
+            c.page(
+                "code.html",
+                context! { email => form.email.trim(), error, dev_outbox => c.dev_outbox() },
+            ),
+            status,
+        ),
+    }
+}
+
+/// `GET /dashboard/auth/magic?token=…`: a confirmation button, so link scanners that fetch
+/// the URL do not use the token.
+pub async fn magic_page(
+    State(c): State<Console>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    let token = q.get("token").cloned().unwrap_or_default();
+    c.page("magic.html", context! { token })
+}
+
+/// `POST /dashboard/auth/magic`.
+pub async fn magic_verify(
+    State(c): State<Console>,
+    ClientIp(ip): ClientIp,
+    headers: HeaderMap,
+    Posted(form): Posted<MagicForm>,
+) -> Response {
+    let auth = match c.auth().await {
+        Ok(a) => a,
+        Err(e) => return c.unavailable(e),
+    };
+    let ip = ip.map(|i| i.to_string());
+    let ua = user_agent(&headers);
+    let result = auth
+        .verify_magic_link(form.token.trim(), ip.as_deref(), ua.as_deref())
+        .await;
+    match operator_session(&c, result).await {
+        Ok(token) => signed_in(&c, &token),
+        Err((status, error)) => login(&c, "", Some(error), status),
+    }
+}
+
+/// `POST /dashboard/logout`.
+pub async fn logout(State(c): State<Console>, s: Signed, Posted(f): Posted<CsrfOnly>) -> Response {
+    if let Err(r) = s.check_csrf(&c, &f.csrf) {
+        return r;
+    }
+    let revoked = match c.auth().await {
+        Ok(auth) => auth
+            .revoke_session(&s.token)
+            .await
+            .map_err(|e| e.to_string()),
+        Err(e) => Err(e.to_string()),
+    };
+    if let Err(e) = revoked {
+        return c.unavailable(e);
+    }
+    let mut resp = see_other("/dashboard/login");
+    resp.headers_mut()
+        .insert(header::SET_COOKIE, session_cookie(c.settings(), None, 0));
+    resp
+}
+
+// ---------------------------------------------------------------- projects
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub struct NameForm {
+    csrf: String,
+    name: String,
+}
+
+/// `GET /dashboard`: the operator's projects and the create form.
+pub async fn projects(State(c): State<Console>, s: Signed) -> Response {
+    projects_page(&c, &s, "", None, StatusCode::OK).await
+}
+
+async fn projects_page(
+    c: &Console,
+    s: &Signed,
+    name: &str,
+    errors: Option<FieldErrors>,
+    status: StatusCode,
+) -> Response {
+    let errors = errors.unwrap_or_default();
+    let list = match c.store().memberships(&s.operator.id).await {
+        Ok(l) => l,
+        Err(e) => return c.unavailable(e),
+    };
+    with_status(
+        c.page(
+            "projects.html",
+            context! { s => ctx(s), projects => list, name, errors },
+        ),
+        status,
+    )
+}
+
+#[derive(Serialize)]
+struct SessionCtx {
+    email: String,
+    csrf: String,
+}
+
+fn ctx(s: &Signed) -> SessionCtx {
+    SessionCtx {
+        email: s.operator.email.clone(),
+        csrf: s.csrf.clone(),
+    }
+}
+
+/// `POST /dashboard/projects`: creates a project owned by the operator; shows its key once.
+pub async fn create_project(
+    State(c): State<Console>,
+    s: Signed,
+    Posted(f): Posted<NameForm>,
+) -> Response {
+    if let Err(r) = s.check_csrf(&c, &f.csrf) {
+        return r;
+    }
+    match ops::create_project(c.store(), &s.operator, &f.name).await {
+        Ok(created) => with_status(
+            c.page(
+                "secret.html",
+                context! {
+                    s => ctx(&s), project => created.project, role => "owner",
+                    secret => created.secret_key, kind => "created",
+                },
+            ),
+            StatusCode::CREATED,
+        ),
+        Err(ConsoleError::Invalid(errors)) => {
+            projects_page(
+                &c,
+                &s,
+                &f.name,
+                Some(errors),
+                StatusCode::UNPROCESSABLE_ENTITY,
+            )
+            .await
+        }
+        Err(e) => c.fail(e),
+    }
+}
+
+#[derive(Serialize)]
+struct KeyView {
+    key_prefix: String,
+    created_at: i64,
+    last_used_at: Option<i64>,
+    revoked_at: Option<i64>,
+    /// `active`, `expiring` (rotation overlap) or `revoked`.
+    state: &'static str,
+}
+
+#[derive(Serialize)]
+struct DeliveryView {
+    id: String,
+    channel: String,
+    destination: String,
+    status: String,
+    attempts: i64,
+    error: Option<String>,
+    created_at: i64,
+    sent_at: Option<i64>,
+}
+
+impl From<Message> for DeliveryView {
+    fn from(m: Message) -> Self {
+        DeliveryView {
+            // Queued messages still hold the address in clear: mask it for display too.
+            destination: mask_destination(&m.destination),
+            id: m.id,
+            channel: m.channel,
+            status: m.status,
+            attempts: m.attempts,
+            error: m.last_error,
+            created_at: m.created_at,
+            sent_at: m.sent_at,
+        }
+    }
+}
+
+async fn chart_svg(
+    c: &Console,
+    project_id: &str,
+    width: i64,
+) -> Result<(String, impl Serialize), Response> {
+    let today = now_ms().div_euclid(86_400_000);
+    let from = (today - CHART_DAYS + 1) * 86_400_000;
+    let counts = c
+        .store()
+        .daily_counts(project_id, from)
+        .await
+        .map_err(|e| c.unavailable(e))?;
+    Ok((
+        chart::sends_per_day(&counts, today, CHART_DAYS, width),
+        chart::totals(&counts, today, CHART_DAYS),
+    ))
+}
+
+/// `GET /dashboard/projects/{id}`: keys, the chart and the latest deliveries.
+pub async fn overview(State(c): State<Console>, s: Signed, Path(id): Path<String>) -> Response {
+    let m = match c.project(&s, &id).await {
+        Ok(m) => m,
+        Err(r) => return r,
+    };
+    let now = now_ms();
+    let keys: Vec<KeyView> = match c.store().key_listing(&id).await {
+        Ok(k) => k
+            .into_iter()
+            .map(|k| KeyView {
+                state: match k.revoked_at {
+                    None => "active",
+                    Some(t) if t > now => "expiring",
+                    Some(_) => "revoked",
+                },
+                key_prefix: k.key_prefix,
+                created_at: k.created_at,
+                last_used_at: k.last_used_at,
+                revoked_at: k.revoked_at,
+            })
+            .collect(),
+        Err(e) => return c.unavailable(e),
+    };
+    let (chart, totals) = match chart_svg(&c, &id, 720).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let recent: Vec<DeliveryView> = match c
+        .store()
+        .deliveries(&id, &DeliveryFilter::default(), 5, 0)
+        .await
+    {
+        Ok((rows, _)) => rows.into_iter().map(DeliveryView::from).collect(),
+        Err(e) => return c.unavailable(e),
+    };
+    c.page(
+        "overview.html",
+        context! {
+            s => ctx(&s), project => m.project, role => m.role, keys, chart, totals, recent,
+            tab => "overview", api_url => c.settings().origin(),
+        },
+    )
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub struct RotateForm {
+    csrf: String,
+    overlap: String,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub struct PrefixForm {
+    csrf: String,
+    prefix: String,
+}
+
+fn secret_page(
+    c: &Console,
+    s: &Signed,
+    m: &Membership,
+    secret: &str,
+    kind: &str,
+    note: Option<String>,
+) -> Response {
+    with_status(
+        c.page(
+            "secret.html",
+            context! { s => ctx(s), project => m.project, role => m.role, secret, kind, note },
+        ),
+        StatusCode::CREATED,
+    )
+}
+
+/// `POST …/keys`: a new key next to the existing ones, shown once.
+pub async fn create_key(
+    State(c): State<Console>,
+    s: Signed,
+    Path(id): Path<String>,
+    Posted(f): Posted<CsrfOnly>,
+) -> Response {
+    if let Err(r) = s.check_csrf(&c, &f.csrf) {
+        return r;
+    }
+    let m = match c.project(&s, &id).await {
+        Ok(m) => m,
+        Err(r) => return r,
+    };
+    match ops::create_key(c.store(), &s.operator, &m).await {
+        Ok(key) => secret_page(&c, &s, &m, &key, "key", None),
+        Err(e) => c.fail(e),
+    }
+}
+
+/// `POST …/keys/rotate`: a new key; the others keep working for the chosen overlap.
+pub async fn rotate_key(
+    State(c): State<Console>,
+    s: Signed,
+    Path(id): Path<String>,
+    Posted(f): Posted<RotateForm>,
+) -> Response {
+    if let Err(r) = s.check_csrf(&c, &f.csrf) {
+        return r;
+    }
+    let m = match c.project(&s, &id).await {
+        Ok(m) => m,
+        Err(r) => return r,
+    };
+    let Ok(overlap) = f.overlap.trim().parse::<i64>() else {
+        return c.fail(ConsoleError::Invalid(FieldErrors::from([(
+            "overlap",
+            "choose an overlap".to_owned(),
+        )])));
+    };
+    match ops::rotate_key(c.store(), &s.operator, &m, overlap).await {
+        Ok(key) => {
+            let note = if overlap == 0 {
+                "The previous keys stopped working now.".to_owned()
+            } else {
+                format!(
+                    "The previous keys keep working for {} (until {}), then stop.",
+                    ops::human_duration(overlap),
+                    super::views::datetime(now_ms() + overlap * 1000)
+                )
+            };
+            secret_page(&c, &s, &m, &key, "rotated", Some(note))
+        }
+        Err(e) => c.fail(e),
+    }
+}
+
+/// `POST …/keys/revoke`.
+pub async fn revoke_key(
+    State(c): State<Console>,
+    s: Signed,
+    Path(id): Path<String>,
+    Posted(f): Posted<PrefixForm>,
+) -> Response {
+    if let Err(r) = s.check_csrf(&c, &f.csrf) {
+        return r;
+    }
+    let m = match c.project(&s, &id).await {
+        Ok(m) => m,
+        Err(r) => return r,
+    };
+    match ops::revoke_key(c.store(), &s.operator, &m, f.prefix.trim()).await {
+        Ok(()) => see_other(&format!("/dashboard/projects/{id}")),
+        Err(e) => c.fail(e),
+    }
+}
+
+// ---------------------------------------------------------------- deliveries
+
+#[derive(Serialize, Default)]
+struct FilterView {
+    channel: String,
+    status: String,
+    from: String,
+    until: String,
+    destination: String,
+}
+
+fn parse_day(s: &str) -> Result<Option<i64>, String> {
+    if s.trim().is_empty() {
+        return Ok(None);
+    }
+    chrono::NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d")
+        .ok()
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .map(|t| Some(t.and_utc().timestamp_millis()))
+        .ok_or_else(|| "use a date like 2026-01-31".to_owned())
+}
+
+/// `GET …/deliveries?channel=&status=&from=&until=&destination=&page=`.
+pub async fn deliveries(
+    State(c): State<Console>,
+    s: Signed,
+    Path(id): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    let m = match c.project(&s, &id).await {
+        Ok(m) => m,
+        Err(r) => return r,
+    };
+    let get = |k: &str| q.get(k).map(|v| v.trim().to_owned()).unwrap_or_default();
+    let view = FilterView {
+        channel: get("channel"),
+        status: get("status"),
+        from: get("from"),
+        until: get("until"),
+        destination: get("destination"),
+    };
+    let mut errors = FieldErrors::new();
+    let mut filter = DeliveryFilter::default();
+    match view.channel.as_str() {
+        "" => {}
+        "email" | "sms" | "magic_link" => filter.channel = Some(view.channel.clone()),
+        _ => {
+            errors.insert("channel", "choose email, sms or magic_link".into());
+        }
+    }
+    match view.status.as_str() {
+        "" => {}
+        "queued" | "sent" | "failed" => filter.status = Some(view.status.clone()),
+        _ => {
+            errors.insert("status", "choose queued, sent or failed".into());
+        }
+    }
+    match parse_day(&view.from) {
+        Ok(v) => filter.from = v,
+        Err(e) => {
+            errors.insert("from", e);
+        }
+    }
+    match parse_day(&view.until) {
+        // "until" includes the whole day.
+        Ok(v) => filter.until = v.map(|t| t + 86_400_000),
+        Err(e) => {
+            errors.insert("until", e);
+        }
+    }
+    if !view.destination.is_empty() {
+        if view.destination.len() > 254 {
+            errors.insert("destination", "too long".into());
+        } else {
+            match c
+                .inner
+                .sender
+                .destination_hasher()
+                .hash(c.store(), &view.destination)
+                .await
+            {
+                Ok(h) => filter.destination_hash = Some(h),
+                Err(e) => return c.unavailable(e),
+            }
+        }
+    }
+    let page: i64 = match get("page").as_str() {
+        "" => 1,
+        p => match p.parse::<i64>() {
+            Ok(n) if (1..=10_000).contains(&n) => n,
+            _ => {
+                errors.insert("page", "not a page number".into());
+                1
+            }
+        },
+    };
+    let status = if errors.is_empty() {
+        StatusCode::OK
+    } else {
+        StatusCode::BAD_REQUEST
+    };
+    let (rows, total) = if errors.is_empty() {
+        match c
+            .store()
+            .deliveries(&id, &filter, PAGE_SIZE, (page - 1) * PAGE_SIZE)
+            .await
+        {
+            Ok(x) => x,
+            Err(e) => return c.unavailable(e),
+        }
+    } else {
+        (Vec::new(), 0)
+    };
+    let rows: Vec<DeliveryView> = rows.into_iter().map(DeliveryView::from).collect();
+    let (chart, totals) = match chart_svg(&c, &id, 1400).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let pages = ((total + PAGE_SIZE - 1) / PAGE_SIZE).max(1);
+    let query_base = url::form_urlencoded::Serializer::new(String::new())
+        .append_pair("channel", &view.channel)
+        .append_pair("status", &view.status)
+        .append_pair("from", &view.from)
+        .append_pair("until", &view.until)
+        .append_pair("destination", &view.destination)
+        .finish();
+    with_status(
+        c.page(
+            "deliveries.html",
+            context! {
+                s => ctx(&s), project => m.project, role => m.role, rows, total, page, pages,
+                filter => view, errors, chart, totals, query_base, tab => "deliveries",
+            },
+        ),
+        status,
+    )
+}
+
+#[derive(Serialize)]
+struct TimelineStep {
+    at: Option<i64>,
+    title: String,
+    detail: Option<String>,
+    tone: &'static str,
+}
+
+/// Queued, then each recorded attempt with its outcome and the provider's reason, then the
+/// next attempt if one is due.
+fn timeline(message: &Message, attempts: &[crate::store::DeliveryAttempt]) -> Vec<TimelineStep> {
+    let mut steps = vec![TimelineStep {
+        at: Some(message.created_at),
+        title: "Accepted and queued".into(),
+        detail: None,
+        tone: "info",
+    }];
+    for a in attempts {
+        let (title, tone) = match a.outcome.as_str() {
+            "sent" => (
+                format!("Attempt {}: accepted by the provider", a.attempt),
+                "good",
+            ),
+            "retry" => (format!("Attempt {}: failed, will retry", a.attempt), "wait"),
+            _ => (format!("Attempt {}: failed for good", a.attempt), "bad"),
+        };
+        steps.push(TimelineStep {
+            at: Some(a.at),
+            title,
+            detail: a.error.clone(),
+            tone,
+        });
+    }
+    let recorded = i64::try_from(attempts.len()).unwrap_or(i64::MAX);
+    if message.attempts > recorded && message.status == "queued" {
+        steps.push(TimelineStep {
+            at: None,
+            title: format!("Attempt {} in progress", message.attempts),
+            detail: None,
+            tone: "wait",
+        });
+    } else if message.status == "queued" {
+        steps.push(TimelineStep {
+            at: Some(message.next_attempt_at),
+            title: "Next attempt".into(),
+            detail: None,
+            tone: "wait",
+        });
+    }
+    steps
+}
+
+/// `GET …/deliveries/{msg}`: one message with its timeline.
+pub async fn delivery(
+    State(c): State<Console>,
+    s: Signed,
+    Path((id, msg)): Path<(String, String)>,
+) -> Response {
+    let m = match c.project(&s, &id).await {
+        Ok(m) => m,
+        Err(r) => return r,
+    };
+    let message = match c.store().get_message(&id, &msg).await {
+        Ok(Some(x)) => x,
+        Ok(None) => return c.not_found(),
+        Err(e) => return c.unavailable(e),
+    };
+    let attempts = match c.store().delivery_attempts(&message.id).await {
+        Ok(a) => a,
+        Err(e) => return c.unavailable(e),
+    };
+    let timeline = timeline(&message, &attempts);
+    let view = DeliveryView::from(message);
+    c.page(
+        "delivery.html",
+        context! { s => ctx(&s), project => m.project, role => m.role, d => view, timeline, tab => "deliveries" },
+    )
+}
+
+// ---------------------------------------------------------------- settings
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub struct SettingsForm {
+    csrf: String,
+    name: String,
+    callback_url: String,
+    allowed_origins: String,
+    email_from: String,
+    limit_per_destination: String,
+    limit_per_minute: String,
+}
+
+#[derive(Serialize)]
+struct SettingsView {
+    name: String,
+    callback_url: String,
+    allowed_origins: String,
+    email_from: String,
+    limit_per_destination: String,
+    limit_per_minute: String,
+}
+
+fn settings_view(i: &SettingsInput) -> SettingsView {
+    SettingsView {
+        name: i.name.clone(),
+        callback_url: i.callback_url.clone(),
+        allowed_origins: i.allowed_origins.clone(),
+        email_from: i.email_from.clone(),
+        limit_per_destination: i.limit_per_destination.clone(),
+        limit_per_minute: i.limit_per_minute.clone(),
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn settings_page(
+    c: &Console,
+    s: &Signed,
+    m: &Membership,
+    form: &SettingsInput,
+    errors: Option<FieldErrors>,
+    delete_error: Option<String>,
+    saved: bool,
+    status: StatusCode,
+) -> Response {
+    let errors = errors.unwrap_or_default();
+    with_status(
+        c.page(
+            "settings.html",
+            context! {
+                s => ctx(s), project => m.project, role => m.role, form => settings_view(form),
+                errors, delete_error, saved, tab => "settings", defaults => c.inner.defaults,
+            },
+        ),
+        status,
+    )
+}
+
+/// `GET …/settings`.
+pub async fn settings(
+    State(c): State<Console>,
+    s: Signed,
+    Path(id): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    let m = match c.project(&s, &id).await {
+        Ok(m) => m,
+        Err(r) => return r,
+    };
+    let limits = match ops::limits(c.store(), &id).await {
+        Ok(l) => l,
+        Err(e) => return c.unavailable(e),
+    };
+    let form = SettingsInput::of(&m.project, limits);
+    settings_page(
+        &c,
+        &s,
+        &m,
+        &form,
+        None,
+        None,
+        q.contains_key("saved"),
+        StatusCode::OK,
+    )
+}
+
+/// `POST …/settings`: errors appear next to their fields.
+pub async fn save_settings(
+    State(c): State<Console>,
+    s: Signed,
+    Path(id): Path<String>,
+    Posted(f): Posted<SettingsForm>,
+) -> Response {
+    if let Err(r) = s.check_csrf(&c, &f.csrf) {
+        return r;
+    }
+    let m = match c.project(&s, &id).await {
+        Ok(m) => m,
+        Err(r) => return r,
+    };
+    let input = SettingsInput {
+        name: f.name,
+        callback_url: f.callback_url,
+        allowed_origins: f.allowed_origins,
+        email_from: f.email_from,
+        limit_per_destination: f.limit_per_destination,
+        limit_per_minute: f.limit_per_minute,
+    };
+    match ops::update_settings(c.store(), &s.operator, &m, &input).await {
+        Ok(_) => see_other(&format!("/dashboard/projects/{id}/settings?saved=1")),
+        Err(ConsoleError::Invalid(errors)) => settings_page(
+            &c,
+            &s,
+            &m,
+            &input,
+            Some(errors),
+            None,
+            false,
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        Err(e) => c.fail(e),
+    }
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub struct DeleteForm {
+    csrf: String,
+    confirm: String,
+}
+
+/// `POST …/delete` (owners; the name typed exactly).
+pub async fn delete_project(
+    State(c): State<Console>,
+    s: Signed,
+    Path(id): Path<String>,
+    Posted(f): Posted<DeleteForm>,
+) -> Response {
+    if let Err(r) = s.check_csrf(&c, &f.csrf) {
+        return r;
+    }
+    let m = match c.project(&s, &id).await {
+        Ok(m) => m,
+        Err(r) => return r,
+    };
+    match ops::delete_project(c.store(), &s.operator, &m, &f.confirm).await {
+        Ok(()) => see_other("/dashboard"),
+        Err(ConsoleError::Invalid(errors)) => settings_page(
+            &c,
+            &s,
+            &m,
+            &SettingsInput::of(
+                &m.project,
+                ops::limits(c.store(), &id).await.unwrap_or_default(),
+            ),
+            None,
+            errors.get("confirm").cloned(),
+            false,
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        Err(e) => c.fail(e),
+    }
+}
+
+// ---------------------------------------------------------------- members and audit
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub struct InviteForm {
+    csrf: String,
+    email: String,
+    role: String,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub struct RemoveForm {
+    csrf: String,
+    email: String,
+}
+
+async fn members_page(
+    c: &Console,
+    s: &Signed,
+    m: &Membership,
+    email: &str,
+    errors: Option<FieldErrors>,
+    status: StatusCode,
+) -> Response {
+    let errors = errors.unwrap_or_default();
+    let members = match c.store().members(&m.project.id).await {
+        Ok(x) => x,
+        Err(e) => return c.unavailable(e),
+    };
+    with_status(
+        c.page(
+            "members.html",
+            context! {
+                s => ctx(s), project => m.project, role => m.role, members, email, errors,
+                me => s.operator.email, tab => "members",
+            },
+        ),
+        status,
+    )
+}
+
+/// `GET …/members`.
+pub async fn members(State(c): State<Console>, s: Signed, Path(id): Path<String>) -> Response {
+    match c.project(&s, &id).await {
+        Ok(m) => members_page(&c, &s, &m, "", None, StatusCode::OK).await,
+        Err(r) => r,
+    }
+}
+
+/// `POST …/members`: invite by email (owners).
+pub async fn invite(
+    State(c): State<Console>,
+    s: Signed,
+    Path(id): Path<String>,
+    Posted(f): Posted<InviteForm>,
+) -> Response {
+    if let Err(r) = s.check_csrf(&c, &f.csrf) {
+        return r;
+    }
+    let m = match c.project(&s, &id).await {
+        Ok(m) => m,
+        Err(r) => return r,
+    };
+    match ops::invite(c.store(), &s.operator, &m, &f.email, &f.role).await {
+        Ok(_) => see_other(&format!("/dashboard/projects/{id}/members")),
+        Err(ConsoleError::Invalid(errors)) => {
+            members_page(
+                &c,
+                &s,
+                &m,
+                &f.email,
+                Some(errors),
+                StatusCode::UNPROCESSABLE_ENTITY,
+            )
+            .await
+        }
+        Err(e) => c.fail(e),
+    }
+}
+
+/// `POST …/members/remove` (owners).
+pub async fn remove_member(
+    State(c): State<Console>,
+    s: Signed,
+    Path(id): Path<String>,
+    Posted(f): Posted<RemoveForm>,
+) -> Response {
+    if let Err(r) = s.check_csrf(&c, &f.csrf) {
+        return r;
+    }
+    let m = match c.project(&s, &id).await {
+        Ok(m) => m,
+        Err(r) => return r,
+    };
+    match ops::remove_member(c.store(), &s.operator, &m, &f.email).await {
+        Ok(()) if f.email.trim().eq_ignore_ascii_case(&s.operator.email) => see_other("/dashboard"),
+        Ok(()) => see_other(&format!("/dashboard/projects/{id}/members")),
+        Err(ConsoleError::Invalid(errors)) => {
+            members_page(
+                &c,
+                &s,
+                &m,
+                "",
+                Some(errors),
+                StatusCode::UNPROCESSABLE_ENTITY,
+            )
+            .await
+        }
+        Err(e) => c.fail(e),
+    }
+}
+
+/// `GET …/audit`: the latest 200 entries.
+pub async fn audit(State(c): State<Console>, s: Signed, Path(id): Path<String>) -> Response {
+    let m = match c.project(&s, &id).await {
+        Ok(m) => m,
+        Err(r) => return r,
+    };
+    match c.store().audit_log(&id, 200).await {
+        Ok(entries) => c.page(
+            "audit.html",
+            context! { s => ctx(&s), project => m.project, role => m.role, entries, tab => "audit" },
+        ),
+        Err(e) => c.unavailable(e),
+    }
+}
+
+// ---------------------------------------------------------------- account
+
+async fn account_page(
+    c: &Console,
+    s: &Signed,
+    secret: Option<String>,
+    errors: Option<FieldErrors>,
+    status: StatusCode,
+) -> Response {
+    let errors = errors.unwrap_or_default();
+    let tokens = match c.store().operator_tokens(&s.operator.id).await {
+        Ok(t) => t,
+        Err(e) => return c.unavailable(e),
+    };
+    with_status(
+        c.page(
+            "account.html",
+            context! { s => ctx(s), tokens, secret, errors, api_url => c.settings().origin() },
+        ),
+        status,
+    )
+}
+
+/// `GET /dashboard/account`: operator tokens for the management API.
+pub async fn account(State(c): State<Console>, s: Signed) -> Response {
+    account_page(&c, &s, None, None, StatusCode::OK).await
+}
+
+/// `POST /dashboard/account/tokens`: shows the new token once.
+pub async fn create_token(
+    State(c): State<Console>,
+    s: Signed,
+    Posted(f): Posted<NameForm>,
+) -> Response {
+    if let Err(r) = s.check_csrf(&c, &f.csrf) {
+        return r;
+    }
+    match ops::create_operator_token(c.store(), &s.operator, &f.name).await {
+        Ok(token) => account_page(&c, &s, Some(token), None, StatusCode::CREATED).await,
+        Err(ConsoleError::Invalid(errors)) => {
+            account_page(&c, &s, None, Some(errors), StatusCode::UNPROCESSABLE_ENTITY).await
+        }
+        Err(e) => c.fail(e),
+    }
+}
+
+/// `POST /dashboard/account/tokens/revoke`.
+pub async fn revoke_token(
+    State(c): State<Console>,
+    s: Signed,
+    Posted(f): Posted<PrefixForm>,
+) -> Response {
+    if let Err(r) = s.check_csrf(&c, &f.csrf) {
+        return r;
+    }
+    match c
+        .store()
+        .revoke_operator_token(&s.operator.id, f.prefix.trim(), now_ms())
+        .await
+    {
+        Ok(0) => c.not_found(),
+        Ok(_) => see_other("/dashboard/account"),
+        Err(e) => c.unavailable(e),
+    }
+}
+
+// ---------------------------------------------------------------- message templates
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub struct TemplatesForm {
+    csrf: String,
+    email_subject: String,
+    email_text: String,
+    sms_text: String,
+}
+
+#[derive(Serialize)]
+struct TemplatesView {
+    email_subject: String,
+    email_text: String,
+    sms_text: String,
+}
+
+/// The built-in texts (shown as placeholders and used by the preview when a field is empty).
+#[derive(Serialize)]
+struct BuiltIn {
+    email_subject: &'static str,
+    email_text: &'static str,
+    sms_text: &'static str,
+}
+
+const BUILT_IN: BuiltIn = BuiltIn {
+    email_subject: include_str!("../../templates/otp/email.subject"),
+    email_text: include_str!("../../templates/otp/email.txt"),
+    sms_text: include_str!("../../templates/otp/sms.txt"),
+};
+
+fn messages_page(
+    c: &Console,
+    s: &Signed,
+    m: &Membership,
+    form: &ops::TemplatesInput,
+    errors: FieldErrors,
+    saved: bool,
+    status: StatusCode,
+) -> Response {
+    let form = TemplatesView {
+        email_subject: form.email_subject.clone(),
+        email_text: form.email_text.clone(),
+        sms_text: form.sms_text.clone(),
+    };
+    with_status(
+        c.page(
+            "messages.html",
+            context! {
+                s => ctx(s), project => m.project, role => m.role, form, errors, saved,
+                built_in => BUILT_IN, tab => "messages",
+            },
+        ),
+        status,
+    )
+}
+
+/// `GET …/messages`: the wording of the sign-in code messages, with a live preview.
+pub async fn messages(
+    State(c): State<Console>,
+    s: Signed,
+    Path(id): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    let m = match c.project(&s, &id).await {
+        Ok(m) => m,
+        Err(r) => return r,
+    };
+    match c.store().project_templates(&id).await {
+        Ok(t) => messages_page(
+            &c,
+            &s,
+            &m,
+            &ops::TemplatesInput::of(&t),
+            FieldErrors::new(),
+            q.contains_key("saved"),
+            StatusCode::OK,
+        ),
+        Err(e) => c.unavailable(e),
+    }
+}
+
+/// `POST …/messages`.
+pub async fn save_messages(
+    State(c): State<Console>,
+    s: Signed,
+    Path(id): Path<String>,
+    Posted(f): Posted<TemplatesForm>,
+) -> Response {
+    if let Err(r) = s.check_csrf(&c, &f.csrf) {
+        return r;
+    }
+    let m = match c.project(&s, &id).await {
+        Ok(m) => m,
+        Err(r) => return r,
+    };
+    let input = ops::TemplatesInput {
+        email_subject: f.email_subject,
+        email_text: f.email_text,
+        sms_text: f.sms_text,
+    };
+    match ops::update_templates(c.store(), &s.operator, &m, &input).await {
+        Ok(_) => see_other(&format!("/dashboard/projects/{id}/messages?saved=1")),
+        Err(ConsoleError::Invalid(errors)) => messages_page(
+            &c,
+            &s,
+            &m,
+            &input,
+            errors,
+            false,
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        Err(e) => c.fail(e),
+    }
+}

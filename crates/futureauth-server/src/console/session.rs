@@ -1,0 +1,131 @@
+//! The operator session (the SDK's session in the `futureauth_console` cookie), the CSRF
+//! token tied to it and the Origin check of every form.
+
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+use subtle::ConstantTimeEq;
+
+use super::{Console, ConsoleSettings, COOKIE_NAME};
+use crate::store::Operator;
+
+/// A signed-in operator.
+#[derive(Debug, Clone)]
+pub struct Signed {
+    /// Who.
+    pub operator: Operator,
+    /// The SDK session token (to sign out).
+    pub token: String,
+    /// The CSRF token every form of this session must carry.
+    pub csrf: String,
+}
+
+/// The value of the console cookie, if any.
+pub fn cookie_token(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(name, value)| *name == COOKIE_NAME && !value.is_empty())
+        .map(|(_, value)| value.to_owned())
+}
+
+/// `Set-Cookie` for a new session (HttpOnly, SameSite=Lax, Secure unless plain-HTTP
+/// loopback) or, with `None`, one that deletes it.
+pub fn session_cookie(
+    settings: &ConsoleSettings,
+    token: Option<&str>,
+    max_age: u64,
+) -> HeaderValue {
+    let secure = if settings.cookie_secure {
+        "; Secure"
+    } else {
+        ""
+    };
+    let (value, max_age) = match token {
+        Some(t) => (t, max_age),
+        None => ("", 0),
+    };
+    HeaderValue::from_str(&format!(
+        "{COOKIE_NAME}={value}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age}{secure}"
+    ))
+    .unwrap_or_else(|_| HeaderValue::from_static("futureauth_console=; Path=/; Max-Age=0"))
+}
+
+/// The CSRF token of a session: HMAC of its id under a server secret, so it is bound to the
+/// session, unguessable, and needs no storage.
+pub fn csrf_token(key: &[u8], session_id: &str) -> String {
+    let mut mac = match <Hmac<Sha256> as Mac>::new_from_slice(key) {
+        Ok(m) => m,
+        Err(_) => return String::new(),
+    };
+    mac.update(b"console-csrf\0");
+    mac.update(session_id.as_bytes());
+    hex::encode(mac.finalize().into_bytes())
+}
+
+/// Whether a state-changing request comes from one of the console's own origins. Browsers
+/// always send `Origin` on form posts; a request without one is refused too.
+pub fn origin_allowed(headers: &HeaderMap, settings: &ConsoleSettings) -> bool {
+    headers
+        .get(header::ORIGIN)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|o| settings.origins.iter().any(|a| a == o.trim()))
+}
+
+impl Signed {
+    /// Refuses (403) a form whose CSRF token is not this session's.
+    pub fn check_csrf(&self, console: &Console, submitted: &str) -> Result<(), Response> {
+        let ok: bool = submitted.as_bytes().ct_eq(self.csrf.as_bytes()).into();
+        if ok && !self.csrf.is_empty() {
+            Ok(())
+        } else {
+            Err(console.error_page(
+                StatusCode::FORBIDDEN,
+                "This form has expired",
+                "The form was missing its security token or came from another page. Go back, reload and try again.",
+            ))
+        }
+    }
+}
+
+impl FromRequestParts<Console> for Signed {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, console: &Console) -> Result<Self, Response> {
+        let to_login = || Redirect::to("/dashboard/login").into_response();
+        let Some(token) = cookie_token(&parts.headers) else {
+            return Err(to_login());
+        };
+        let secrets = console.ready().await.map_err(|e| console.unavailable(e))?;
+        let found = secrets
+            .auth
+            .get_session(&token)
+            .await
+            .map_err(|e| console.unavailable(e))?;
+        let Some((user, session)) = found else {
+            return Err(to_login());
+        };
+        let Some(email) = user.email else {
+            return Err(to_login());
+        };
+        let operator = console
+            .store()
+            .operator_by_email(&email)
+            .await
+            .map_err(|e| console.unavailable(e))?;
+        let Some(operator) = operator else {
+            return Err(to_login());
+        };
+        Ok(Signed {
+            csrf: csrf_token(&secrets.csrf_key, &session.id),
+            operator,
+            token,
+        })
+    }
+}

@@ -1,0 +1,987 @@
+//! Storage of the console: operators, memberships, the audit log, operator tokens,
+//! server secrets, key management with overlap, and the delivery log queries.
+
+use rand::RngCore;
+use serde::Serialize;
+
+use super::{Backend, Message, Project, ProjectRow, Store, INSERT_API_KEY, PROJECT_COLUMNS};
+use crate::error::StoreError;
+
+/// A person who may sign in to the console.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
+pub struct Operator {
+    /// `op_…` identifier.
+    pub id: String,
+    /// Normalised (lower-case) email address.
+    pub email: String,
+    /// Creation time (epoch ms).
+    pub created_at: i64,
+}
+
+/// An operator's role in a project.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// Manages keys, members and deletion.
+    Owner,
+    /// Sees the project, its deliveries and settings.
+    Member,
+}
+
+impl Role {
+    /// Stored form.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Owner => "owner",
+            Role::Member => "member",
+        }
+    }
+
+    /// Parses the stored (or submitted) form.
+    pub fn parse(s: &str) -> Option<Role> {
+        match s {
+            "owner" => Some(Role::Owner),
+            "member" => Some(Role::Member),
+            _ => None,
+        }
+    }
+}
+
+/// A project as one operator sees it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Membership {
+    /// The project.
+    pub project: Project,
+    /// The operator's role in it.
+    pub role: Role,
+}
+
+/// A member of a project.
+#[derive(Debug, Clone, Serialize)]
+pub struct Member {
+    /// Operator id.
+    pub operator_id: String,
+    /// Operator email.
+    pub email: String,
+    /// Role.
+    pub role: Role,
+    /// When they were added (epoch ms).
+    pub added_at: i64,
+}
+
+/// One line of a project's audit log.
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct AuditEntry {
+    /// `aud_…` identifier.
+    pub id: String,
+    /// Project.
+    pub project_id: String,
+    /// Email of the operator who acted.
+    pub actor: String,
+    /// What happened, e.g. `key.created`.
+    pub action: String,
+    /// Human-readable detail (never a secret).
+    pub detail: String,
+    /// When (epoch ms).
+    pub created_at: i64,
+}
+
+/// A secret key as the console lists it (never the key itself).
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct KeyListing {
+    /// First 12 characters.
+    pub key_prefix: String,
+    /// Creation time (epoch ms).
+    pub created_at: i64,
+    /// Last successful authentication (epoch ms, minute precision).
+    pub last_used_at: Option<i64>,
+    /// When the key stops (or stopped) working (epoch ms); in the future during an overlap.
+    pub revoked_at: Option<i64>,
+}
+
+/// An operator token as listed (never the token itself).
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct TokenListing {
+    /// First 12 characters.
+    pub token_prefix: String,
+    /// Label given at creation.
+    pub name: String,
+    /// Creation time (epoch ms).
+    pub created_at: i64,
+    /// Last use (epoch ms, minute precision).
+    pub last_used_at: Option<i64>,
+    /// Revocation time (epoch ms).
+    pub revoked_at: Option<i64>,
+}
+
+/// One finished delivery attempt of a message (the timeline of the console's detail page).
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct DeliveryAttempt {
+    /// Attempt number (1 = first).
+    pub attempt: i64,
+    /// `sent`, `failed` (for good) or `retry` (failed, will retry).
+    pub outcome: String,
+    /// The provider's reason, if it failed.
+    pub error: Option<String>,
+    /// When the attempt ended (epoch ms).
+    pub at: i64,
+}
+
+/// Filter of the delivery log.
+#[derive(Debug, Clone, Default)]
+pub struct DeliveryFilter {
+    /// `email`, `sms` or `magic_link`.
+    pub channel: Option<String>,
+    /// `queued`, `sent` or `failed`.
+    pub status: Option<String>,
+    /// Created at or after (epoch ms).
+    pub from: Option<i64>,
+    /// Created before (epoch ms).
+    pub until: Option<i64>,
+    /// Keyed hash of the normalised destination.
+    pub destination_hash: Option<String>,
+}
+
+/// Sends of one day, channel and status.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
+pub struct DailyCount {
+    /// Days since the Unix epoch (UTC).
+    pub day: i64,
+    /// Channel.
+    pub channel: String,
+    /// Status.
+    pub status: String,
+    /// Number of messages.
+    pub count: i64,
+}
+
+#[derive(sqlx::FromRow)]
+struct MembershipRow {
+    #[sqlx(flatten)]
+    project: ProjectRow,
+    role: String,
+}
+
+#[derive(sqlx::FromRow)]
+struct MemberRow {
+    operator_id: String,
+    email: String,
+    role: String,
+    created_at: i64,
+}
+
+fn role(s: &str) -> Result<Role, StoreError> {
+    Role::parse(s).ok_or_else(|| StoreError::Corrupt(format!("unknown role `{s}`")))
+}
+
+/// `WHERE` clause and its string/int parameters for a [`DeliveryFilter`], numbered from `$2`
+/// (`$1` is the project id).
+fn delivery_where(f: &DeliveryFilter) -> (String, Vec<String>, Vec<i64>) {
+    let mut sql = String::from("project_id = $1");
+    let mut strings = Vec::new();
+    let mut n = 1;
+    for (col, v) in [
+        ("channel", &f.channel),
+        ("status", &f.status),
+        ("destination_hash", &f.destination_hash),
+    ] {
+        if let Some(v) = v {
+            n += 1;
+            sql.push_str(&format!(" AND {col} = ${n}"));
+            strings.push(v.clone());
+        }
+    }
+    let mut ints = Vec::new();
+    if let Some(from) = f.from {
+        n += 1;
+        sql.push_str(&format!(" AND created_at >= ${n}"));
+        ints.push(from);
+    }
+    if let Some(until) = f.until {
+        n += 1;
+        sql.push_str(&format!(" AND created_at < ${n}"));
+        ints.push(until);
+    }
+    (sql, strings, ints)
+}
+
+impl Store {
+    /// A server-wide random secret (32 bytes, hex) named `name`, created on first use. All
+    /// instances sharing the database read the same value.
+    pub async fn server_secret(&self, name: &str) -> Result<String, StoreError> {
+        let mut bytes = [0u8; 32];
+        rand::rngs::OsRng.fill_bytes(&mut bytes);
+        let fresh = hex::encode(bytes);
+        let (value,): (String,) = with_pool!(self, pool => {
+            sqlx::query("INSERT INTO server_secret (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING")
+                .bind(name)
+                .bind(&fresh)
+                .execute(pool)
+                .await?;
+            sqlx::query_as("SELECT value FROM server_secret WHERE name = $1")
+                .bind(name)
+                .fetch_one(pool)
+                .await?
+        });
+        Ok(value)
+    }
+
+    /// Adds an operator (or returns the existing one with this email).
+    pub async fn upsert_operator(
+        &self,
+        id: &str,
+        email: &str,
+        now: i64,
+    ) -> Result<Operator, StoreError> {
+        let op: Operator = with_pool!(self, pool => {
+            sqlx::query("INSERT INTO operator (id, email, created_at) VALUES ($1, $2, $3) ON CONFLICT (email) DO NOTHING")
+                .bind(id)
+                .bind(email)
+                .bind(now)
+                .execute(pool)
+                .await?;
+            sqlx::query_as("SELECT id, email, created_at FROM operator WHERE email = $1")
+                .bind(email)
+                .fetch_one(pool)
+                .await?
+        });
+        Ok(op)
+    }
+
+    /// The operator with this (normalised) email.
+    pub async fn operator_by_email(&self, email: &str) -> Result<Option<Operator>, StoreError> {
+        let op = with_pool!(self, pool => {
+            sqlx::query_as("SELECT id, email, created_at FROM operator WHERE email = $1")
+                .bind(email)
+                .fetch_optional(pool)
+                .await?
+        });
+        Ok(op)
+    }
+
+    /// Removes an operator with their memberships and tokens; returns whether one existed.
+    pub async fn remove_operator(&self, email: &str) -> Result<bool, StoreError> {
+        let n = with_pool!(self, pool => {
+            sqlx::query("DELETE FROM operator WHERE email = $1")
+                .bind(email)
+                .execute(pool)
+                .await?
+                .rows_affected()
+        });
+        Ok(n == 1)
+    }
+
+    /// All operators, oldest first.
+    pub async fn list_operators(&self) -> Result<Vec<Operator>, StoreError> {
+        let ops = with_pool!(self, pool => {
+            sqlx::query_as("SELECT id, email, created_at FROM operator ORDER BY created_at, id")
+                .fetch_all(pool)
+                .await?
+        });
+        Ok(ops)
+    }
+
+    /// Projects the operator belongs to, oldest first.
+    pub async fn memberships(&self, operator_id: &str) -> Result<Vec<Membership>, StoreError> {
+        let sql = format!(
+            "SELECT {PROJECT_COLUMNS}, m.role FROM project p JOIN project_member m ON m.project_id = p.id
+             WHERE m.operator_id = $1 ORDER BY p.created_at, p.id"
+        );
+        let rows: Vec<MembershipRow> = with_pool!(self, pool => {
+            sqlx::query_as(&sql).bind(operator_id).fetch_all(pool).await?
+        });
+        rows.into_iter()
+            .map(|r| {
+                Ok(Membership {
+                    role: role(&r.role)?,
+                    project: Project::try_from(r.project)?,
+                })
+            })
+            .collect()
+    }
+
+    /// The project and the operator's role in it; `None` when the project does not exist
+    /// or the operator is not a member (callers answer 404 to both).
+    pub async fn membership(
+        &self,
+        operator_id: &str,
+        project_id: &str,
+    ) -> Result<Option<Membership>, StoreError> {
+        let sql = format!(
+            "SELECT {PROJECT_COLUMNS}, m.role FROM project p JOIN project_member m ON m.project_id = p.id
+             WHERE m.operator_id = $1 AND p.id = $2"
+        );
+        let row: Option<MembershipRow> = with_pool!(self, pool => {
+            sqlx::query_as(&sql).bind(operator_id).bind(project_id).fetch_optional(pool).await?
+        });
+        row.map(|r| {
+            Ok(Membership {
+                role: role(&r.role)?,
+                project: Project::try_from(r.project)?,
+            })
+        })
+        .transpose()
+    }
+
+    /// Adds or changes a membership.
+    pub async fn set_member(
+        &self,
+        project_id: &str,
+        operator_id: &str,
+        role: Role,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        with_pool!(self, pool => {
+            sqlx::query(
+                "INSERT INTO project_member (project_id, operator_id, role, created_at) VALUES ($1, $2, $3, $4)
+                 ON CONFLICT (project_id, operator_id) DO UPDATE SET role = excluded.role",
+            )
+            .bind(project_id)
+            .bind(operator_id)
+            .bind(role.as_str())
+            .bind(now)
+            .execute(pool)
+            .await?;
+        });
+        Ok(())
+    }
+
+    /// Removes a membership; returns whether it existed.
+    pub async fn remove_member(
+        &self,
+        project_id: &str,
+        operator_id: &str,
+    ) -> Result<bool, StoreError> {
+        let n = with_pool!(self, pool => {
+            sqlx::query("DELETE FROM project_member WHERE project_id = $1 AND operator_id = $2")
+                .bind(project_id)
+                .bind(operator_id)
+                .execute(pool)
+                .await?
+                .rows_affected()
+        });
+        Ok(n == 1)
+    }
+
+    /// Members of a project, owners first.
+    pub async fn members(&self, project_id: &str) -> Result<Vec<Member>, StoreError> {
+        let rows: Vec<MemberRow> = with_pool!(self, pool => {
+            sqlx::query_as(
+                "SELECT m.operator_id, o.email, m.role, m.created_at FROM project_member m
+                 JOIN operator o ON o.id = m.operator_id WHERE m.project_id = $1
+                 ORDER BY m.role DESC, m.created_at, o.email",
+            )
+            .bind(project_id)
+            .fetch_all(pool)
+            .await?
+        });
+        rows.into_iter()
+            .map(|r| {
+                Ok(Member {
+                    role: role(&r.role)?,
+                    operator_id: r.operator_id,
+                    email: r.email,
+                    added_at: r.created_at,
+                })
+            })
+            .collect()
+    }
+
+    /// Creates a project with its first key and its owner, atomically.
+    pub async fn create_owned_project(
+        &self,
+        project: &Project,
+        key_hash: &str,
+        key_prefix: &str,
+        owner_id: &str,
+    ) -> Result<(), StoreError> {
+        let origins = serde_json::to_string(&project.allowed_origins)
+            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let prefixes = serde_json::to_string(&project.sms_prefixes)
+            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        with_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            sqlx::query(
+                "INSERT INTO project (id, name, allowed_origins, callback_url, email_from, sms_prefixes, created_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            )
+            .bind(&project.id)
+            .bind(&project.name)
+            .bind(&origins)
+            .bind(&project.callback_url)
+            .bind(&project.email_from)
+            .bind(&prefixes)
+            .bind(project.created_at)
+            .execute(&mut *tx)
+            .await?;
+            sqlx::query(INSERT_API_KEY)
+                .bind(key_hash)
+                .bind(key_prefix)
+                .bind(&project.id)
+                .bind(project.created_at)
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query(
+                "INSERT INTO project_member (project_id, operator_id, role, created_at) VALUES ($1, $2, 'owner', $3)",
+            )
+            .bind(&project.id)
+            .bind(owner_id)
+            .bind(project.created_at)
+            .execute(&mut *tx)
+            .await?;
+            tx.commit().await?;
+        });
+        Ok(())
+    }
+
+    /// Creates a project without members or usable key (the console's own sign-in project),
+    /// or updates its allowed origins if it exists.
+    pub async fn upsert_internal_project(
+        &self,
+        project: &Project,
+        key_hash: &str,
+    ) -> Result<(), StoreError> {
+        let origins = serde_json::to_string(&project.allowed_origins)
+            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let prefixes = serde_json::to_string(&project.sms_prefixes)
+            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        with_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            let inserted = sqlx::query(
+                "INSERT INTO project (id, name, allowed_origins, callback_url, email_from, sms_prefixes, created_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)
+                 ON CONFLICT (id) DO UPDATE SET allowed_origins = excluded.allowed_origins,
+                     callback_url = excluded.callback_url",
+            )
+            .bind(&project.id)
+            .bind(&project.name)
+            .bind(&origins)
+            .bind(&project.callback_url)
+            .bind(&project.email_from)
+            .bind(&prefixes)
+            .bind(project.created_at)
+            .execute(&mut *tx)
+            .await?;
+            let _ = inserted;
+            // A revoked key nobody knows: `api_key` rows make the project look like any other.
+            sqlx::query(
+                "INSERT INTO api_key (key_hash, key_prefix, project_id, created_at, revoked_at)
+                 VALUES ($1, 'vx_sec_none', $2, $3, $3) ON CONFLICT (key_hash) DO NOTHING",
+            )
+            .bind(key_hash)
+            .bind(&project.id)
+            .bind(project.created_at)
+            .execute(&mut *tx)
+            .await?;
+            tx.commit().await?;
+        });
+        Ok(())
+    }
+
+    /// Renames a project and replaces its delivery settings.
+    pub async fn update_project(&self, p: &Project) -> Result<bool, StoreError> {
+        let origins = serde_json::to_string(&p.allowed_origins)
+            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let n = with_pool!(self, pool => {
+            sqlx::query(
+                "UPDATE project SET name = $1, allowed_origins = $2, callback_url = $3, email_from = $4 WHERE id = $5",
+            )
+            .bind(&p.name)
+            .bind(&origins)
+            .bind(&p.callback_url)
+            .bind(&p.email_from)
+            .bind(&p.id)
+            .execute(pool)
+            .await?
+            .rows_affected()
+        });
+        Ok(n == 1)
+    }
+
+    /// Deletes a project with its keys, messages, members and audit log.
+    pub async fn delete_project(&self, project_id: &str) -> Result<bool, StoreError> {
+        let n = with_pool!(self, pool => {
+            sqlx::query("DELETE FROM project WHERE id = $1")
+                .bind(project_id)
+                .execute(pool)
+                .await?
+                .rows_affected()
+        });
+        Ok(n == 1)
+    }
+
+    /// Per-project rate limits (`None` = the server default).
+    pub async fn project_limits(
+        &self,
+        project_id: &str,
+    ) -> Result<(Option<i64>, Option<i64>), StoreError> {
+        let row: Option<(Option<i64>, Option<i64>)> = with_pool!(self, pool => {
+            sqlx::query_as("SELECT per_destination, per_minute FROM project_limit WHERE project_id = $1")
+                .bind(project_id)
+                .fetch_optional(pool)
+                .await?
+        });
+        Ok(row.unwrap_or((None, None)))
+    }
+
+    /// Sets per-project rate limits.
+    pub async fn set_project_limits(
+        &self,
+        project_id: &str,
+        per_destination: Option<i64>,
+        per_minute: Option<i64>,
+    ) -> Result<(), StoreError> {
+        with_pool!(self, pool => {
+            sqlx::query(
+                "INSERT INTO project_limit (project_id, per_destination, per_minute) VALUES ($1, $2, $3)
+                 ON CONFLICT (project_id) DO UPDATE SET per_destination = excluded.per_destination,
+                     per_minute = excluded.per_minute",
+            )
+            .bind(project_id)
+            .bind(per_destination)
+            .bind(per_minute)
+            .execute(pool)
+            .await?;
+        });
+        Ok(())
+    }
+
+    /// Adds a key to a project (existing keys keep working).
+    pub async fn add_key(
+        &self,
+        project_id: &str,
+        key_hash: &str,
+        key_prefix: &str,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        with_pool!(self, pool => {
+            sqlx::query(INSERT_API_KEY)
+                .bind(key_hash)
+                .bind(key_prefix)
+                .bind(project_id)
+                .bind(now)
+                .execute(pool)
+                .await?;
+        });
+        Ok(())
+    }
+
+    /// Adds a key and makes every other live key of the project stop at `old_until`
+    /// (keeping an earlier end if one is already set), atomically.
+    pub async fn rotate_key_with_overlap(
+        &self,
+        project_id: &str,
+        key_hash: &str,
+        key_prefix: &str,
+        now: i64,
+        old_until: i64,
+    ) -> Result<(), StoreError> {
+        with_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            sqlx::query(
+                "UPDATE api_key SET revoked_at = $1 WHERE project_id = $2
+                     AND (revoked_at IS NULL OR revoked_at > $1)",
+            )
+            .bind(old_until)
+            .bind(project_id)
+            .execute(&mut *tx)
+            .await?;
+            sqlx::query(INSERT_API_KEY)
+                .bind(key_hash)
+                .bind(key_prefix)
+                .bind(project_id)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+        });
+        Ok(())
+    }
+
+    /// Revokes now the project's live keys with this display prefix; returns how many.
+    pub async fn revoke_project_key(
+        &self,
+        project_id: &str,
+        key_prefix: &str,
+        now: i64,
+    ) -> Result<u64, StoreError> {
+        let n = with_pool!(self, pool => {
+            sqlx::query(
+                "UPDATE api_key SET revoked_at = $1 WHERE project_id = $2 AND key_prefix = $3
+                     AND (revoked_at IS NULL OR revoked_at > $1)",
+            )
+            .bind(now)
+            .bind(project_id)
+            .bind(key_prefix)
+            .execute(pool)
+            .await?
+            .rows_affected()
+        });
+        Ok(n)
+    }
+
+    /// Keys of a project with last use, newest first.
+    pub async fn key_listing(&self, project_id: &str) -> Result<Vec<KeyListing>, StoreError> {
+        let rows = with_pool!(self, pool => {
+            sqlx::query_as(
+                "SELECT key_prefix, created_at, last_used_at, revoked_at FROM api_key
+                 WHERE project_id = $1 ORDER BY created_at DESC, key_prefix",
+            )
+            .bind(project_id)
+            .fetch_all(pool)
+            .await?
+        });
+        Ok(rows)
+    }
+
+    /// Records a key's use, at most once a minute (so sends do not write on every call).
+    pub async fn touch_key(&self, key_hash: &str, now: i64) -> Result<(), StoreError> {
+        with_pool!(self, pool => {
+            sqlx::query(
+                "UPDATE api_key SET last_used_at = $1 WHERE key_hash = $2
+                     AND (last_used_at IS NULL OR last_used_at < $1 - 60000)",
+            )
+            .bind(now)
+            .bind(key_hash)
+            .execute(pool)
+            .await?;
+        });
+        Ok(())
+    }
+
+    /// Appends to a project's audit log.
+    pub async fn audit(&self, e: &AuditEntry) -> Result<(), StoreError> {
+        with_pool!(self, pool => {
+            sqlx::query(
+                "INSERT INTO audit_log (id, project_id, actor, action, detail, created_at)
+                 VALUES ($1, $2, $3, $4, $5, $6)",
+            )
+            .bind(&e.id)
+            .bind(&e.project_id)
+            .bind(&e.actor)
+            .bind(&e.action)
+            .bind(&e.detail)
+            .bind(e.created_at)
+            .execute(pool)
+            .await?;
+        });
+        Ok(())
+    }
+
+    /// A project's audit log, newest first.
+    pub async fn audit_log(
+        &self,
+        project_id: &str,
+        limit: i64,
+    ) -> Result<Vec<AuditEntry>, StoreError> {
+        let rows = with_pool!(self, pool => {
+            sqlx::query_as(
+                "SELECT id, project_id, actor, action, detail, created_at FROM audit_log
+                 WHERE project_id = $1 ORDER BY created_at DESC, id DESC LIMIT $2",
+            )
+            .bind(project_id)
+            .bind(limit)
+            .fetch_all(pool)
+            .await?
+        });
+        Ok(rows)
+    }
+
+    /// Creates an operator token (given as hash and display prefix).
+    pub async fn add_operator_token(
+        &self,
+        operator_id: &str,
+        token_hash: &str,
+        token_prefix: &str,
+        name: &str,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        with_pool!(self, pool => {
+            sqlx::query(
+                "INSERT INTO operator_token (token_hash, token_prefix, operator_id, name, created_at)
+                 VALUES ($1, $2, $3, $4, $5)",
+            )
+            .bind(token_hash)
+            .bind(token_prefix)
+            .bind(operator_id)
+            .bind(name)
+            .bind(now)
+            .execute(pool)
+            .await?;
+        });
+        Ok(())
+    }
+
+    /// The stored hash and operator of a live operator token, recording its use.
+    pub async fn operator_by_token_hash(
+        &self,
+        token_hash: &str,
+        now: i64,
+    ) -> Result<Option<(String, Operator)>, StoreError> {
+        #[derive(sqlx::FromRow)]
+        struct Row {
+            token_hash: String,
+            #[sqlx(flatten)]
+            operator: Operator,
+        }
+        let row: Option<Row> = with_pool!(self, pool => {
+            sqlx::query_as(
+                "SELECT t.token_hash, o.id, o.email, o.created_at FROM operator_token t
+                 JOIN operator o ON o.id = t.operator_id
+                 WHERE t.token_hash = $1 AND t.revoked_at IS NULL",
+            )
+            .bind(token_hash)
+            .fetch_optional(pool)
+            .await?
+        });
+        if row.is_some() {
+            with_pool!(self, pool => {
+                sqlx::query(
+                    "UPDATE operator_token SET last_used_at = $1 WHERE token_hash = $2
+                         AND (last_used_at IS NULL OR last_used_at < $1 - 60000)",
+                )
+                .bind(now)
+                .bind(token_hash)
+                .execute(pool)
+                .await?;
+            });
+        }
+        Ok(row.map(|r| (r.token_hash, r.operator)))
+    }
+
+    /// An operator's tokens, newest first.
+    pub async fn operator_tokens(
+        &self,
+        operator_id: &str,
+    ) -> Result<Vec<TokenListing>, StoreError> {
+        let rows = with_pool!(self, pool => {
+            sqlx::query_as(
+                "SELECT token_prefix, name, created_at, last_used_at, revoked_at FROM operator_token
+                 WHERE operator_id = $1 ORDER BY created_at DESC",
+            )
+            .bind(operator_id)
+            .fetch_all(pool)
+            .await?
+        });
+        Ok(rows)
+    }
+
+    /// Revokes an operator's live tokens with this prefix; returns how many.
+    pub async fn revoke_operator_token(
+        &self,
+        operator_id: &str,
+        token_prefix: &str,
+        now: i64,
+    ) -> Result<u64, StoreError> {
+        let n = with_pool!(self, pool => {
+            sqlx::query(
+                "UPDATE operator_token SET revoked_at = $1 WHERE operator_id = $2 AND token_prefix = $3
+                     AND revoked_at IS NULL",
+            )
+            .bind(now)
+            .bind(operator_id)
+            .bind(token_prefix)
+            .execute(pool)
+            .await?
+            .rows_affected()
+        });
+        Ok(n)
+    }
+
+    /// Records the end of a delivery attempt. The outcome is already stored on the message,
+    /// so a failure here is logged, not returned.
+    pub async fn record_attempt(&self, id: &str, attempt: i64, outcome: &str, error: Option<&str>) {
+        let now = crate::service::now_ms();
+        let done: Result<(), sqlx::Error> = with_pool!(self, pool => {
+            sqlx::query(
+                "INSERT INTO delivery_attempt (message_id, attempt, outcome, error, at) VALUES ($1, $2, $3, $4, $5)
+                 ON CONFLICT (message_id, attempt) DO NOTHING",
+            )
+            .bind(id)
+            .bind(attempt)
+            .bind(outcome)
+            .bind(error)
+            .bind(now)
+            .execute(pool)
+            .await
+            .map(|_| ())
+        });
+        if let Err(e) = done {
+            tracing::warn!(error = %e, message = id, "cannot record the delivery attempt");
+        }
+    }
+
+    /// The recorded attempts of a message, first first.
+    pub async fn delivery_attempts(&self, id: &str) -> Result<Vec<DeliveryAttempt>, StoreError> {
+        let rows = with_pool!(self, pool => {
+            sqlx::query_as(
+                "SELECT attempt, outcome, error, at FROM delivery_attempt WHERE message_id = $1 ORDER BY attempt",
+            )
+            .bind(id)
+            .fetch_all(pool)
+            .await?
+        });
+        Ok(rows)
+    }
+
+    /// Stores the keyed hash of a message's destination.
+    pub async fn set_destination_hash(&self, id: &str, hash: &str) -> Result<(), StoreError> {
+        with_pool!(self, pool => {
+            sqlx::query("UPDATE outbox SET destination_hash = $1 WHERE id = $2")
+                .bind(hash)
+                .bind(id)
+                .execute(pool)
+                .await?;
+        });
+        Ok(())
+    }
+
+    /// One page of a project's messages matching `filter`, newest first, and the total.
+    pub async fn deliveries(
+        &self,
+        project_id: &str,
+        filter: &DeliveryFilter,
+        limit: i64,
+        offset: i64,
+    ) -> Result<(Vec<Message>, i64), StoreError> {
+        let (clause, strings, ints) = delivery_where(filter);
+        let n = 1 + strings.len() + ints.len();
+        let page_sql = format!(
+            "SELECT * FROM outbox WHERE {clause} ORDER BY created_at DESC, id DESC LIMIT ${} OFFSET ${}",
+            n + 1,
+            n + 2
+        );
+        let count_sql = format!("SELECT COUNT(*) FROM outbox WHERE {clause}");
+        let (rows, total) = with_pool!(self, pool => {
+            let mut q = sqlx::query_as::<_, Message>(&page_sql).bind(project_id);
+            let mut c = sqlx::query_as::<_, (i64,)>(&count_sql).bind(project_id);
+            for s in &strings {
+                q = q.bind(s);
+                c = c.bind(s);
+            }
+            for i in &ints {
+                q = q.bind(*i);
+                c = c.bind(*i);
+            }
+            let rows = q.bind(limit).bind(offset).fetch_all(pool).await?;
+            let (total,) = c.fetch_one(pool).await?;
+            (rows, total)
+        });
+        Ok((rows, total))
+    }
+
+    /// Messages per UTC day, channel and status since `from` (epoch ms).
+    pub async fn daily_counts(
+        &self,
+        project_id: &str,
+        from: i64,
+    ) -> Result<Vec<DailyCount>, StoreError> {
+        let rows = with_pool!(self, pool => {
+            sqlx::query_as(
+                "SELECT created_at / 86400000 AS day, channel, status, COUNT(*) AS count FROM outbox
+                 WHERE project_id = $1 AND created_at >= $2
+                 GROUP BY created_at / 86400000, channel, status ORDER BY day, channel, status",
+            )
+            .bind(project_id)
+            .bind(from)
+            .fetch_all(pool)
+            .await?
+        });
+        Ok(rows)
+    }
+}
+
+impl Store {
+    /// The same pool, for the `futureauth` SDK that signs operators in to the console (its
+    /// `"user"`, `session`, `verification` and `futureauth_rate_limit` tables do not clash
+    /// with the server's).
+    pub fn sdk_database(&self) -> futureauth::Database {
+        match &self.backend {
+            Backend::Postgres(pool) => pool.clone().into(),
+            Backend::Sqlite(pool) => pool.clone().into(),
+        }
+    }
+}
+
+impl Store {
+    /// A project's message templates (all `None` when never set).
+    pub async fn project_templates(
+        &self,
+        project_id: &str,
+    ) -> Result<crate::service::templates::CustomTemplates, StoreError> {
+        let row = with_pool!(self, pool => {
+            sqlx::query_as(
+                "SELECT email_subject, email_text, sms_text FROM project_template WHERE project_id = $1",
+            )
+            .bind(project_id)
+            .fetch_optional(pool)
+            .await?
+        });
+        Ok(row.unwrap_or_default())
+    }
+
+    /// Replaces a project's message templates.
+    pub async fn set_project_templates(
+        &self,
+        project_id: &str,
+        t: &crate::service::templates::CustomTemplates,
+    ) -> Result<(), StoreError> {
+        with_pool!(self, pool => {
+            sqlx::query(
+                "INSERT INTO project_template (project_id, email_subject, email_text, sms_text) VALUES ($1, $2, $3, $4)
+                 ON CONFLICT (project_id) DO UPDATE SET email_subject = excluded.email_subject,
+                     email_text = excluded.email_text, sms_text = excluded.sms_text",
+            )
+            .bind(project_id)
+            .bind(&t.email_subject)
+            .bind(&t.email_text)
+            .bind(&t.sms_text)
+            .execute(pool)
+            .await?;
+        });
+        Ok(())
+    }
+}
+
+/// What the console changes about a project's sends.
+#[derive(Debug, Clone, Default)]
+pub struct SendOverrides {
+    /// Messages per address per window (`None` = server default).
+    pub per_destination: Option<i64>,
+    /// Messages per minute (`None` = server default).
+    pub per_minute: Option<i64>,
+    /// Message wording.
+    pub templates: crate::service::templates::CustomTemplates,
+}
+
+impl Store {
+    /// A project's rate-limit and template overrides in one query (the send path).
+    pub async fn send_overrides(&self, project_id: &str) -> Result<SendOverrides, StoreError> {
+        #[derive(sqlx::FromRow)]
+        struct Row {
+            per_destination: Option<i64>,
+            per_minute: Option<i64>,
+            #[sqlx(flatten)]
+            templates: crate::service::templates::CustomTemplates,
+        }
+        let row: Option<Row> = with_pool!(self, pool => {
+            sqlx::query_as(
+                "SELECT l.per_destination, l.per_minute, t.email_subject, t.email_text, t.sms_text
+                 FROM project p
+                 LEFT JOIN project_limit l ON l.project_id = p.id
+                 LEFT JOIN project_template t ON t.project_id = p.id
+                 WHERE p.id = $1",
+            )
+            .bind(project_id)
+            .fetch_optional(pool)
+            .await?
+        });
+        Ok(row
+            .map(|r| SendOverrides {
+                per_destination: r.per_destination,
+                per_minute: r.per_minute,
+                templates: r.templates,
+            })
+            .unwrap_or_default())
+    }
+}

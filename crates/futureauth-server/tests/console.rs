@@ -1,0 +1,1410 @@
+//! The console (`/dashboard`) and the management API (`/api/v1/projects`) over loopback,
+//! against SQLite and Postgres: operator sign-in through the server's own outbox (the fake
+//! Resend receives the code), project isolation, CSRF and Origin checks, keys shown once,
+//! rotation overlap, deliveries, settings, members and the audit log.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use serde_json::{json, Value};
+
+const OWNER: &str = "owner@example.com";
+const OTHER: &str = "other@example.com";
+
+/// A browser-like client: keeps cookies, sends the console's Origin on posts.
+struct Browser {
+    http: reqwest::Client,
+    base: String,
+}
+
+struct Page {
+    status: u16,
+    location: Option<String>,
+    set_cookie: Option<String>,
+    body: String,
+}
+
+impl Browser {
+    fn new(base: &str) -> Browser {
+        Browser {
+            http: reqwest::Client::builder()
+                .cookie_store(true)
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap(),
+            base: base.to_owned(),
+        }
+    }
+
+    async fn page(resp: reqwest::Response) -> Page {
+        let header = |n: &str| {
+            resp.headers()
+                .get(n)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+        };
+        let (location, set_cookie) = (header("location"), header("set-cookie"));
+        Page {
+            status: resp.status().as_u16(),
+            location,
+            set_cookie,
+            body: resp.text().await.unwrap(),
+        }
+    }
+
+    async fn get(&self, path: &str) -> Page {
+        Self::page(
+            self.http
+                .get(format!("{}{path}", self.base))
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await
+    }
+
+    /// POSTs a form with the given Origin (None = no Origin header).
+    async fn post_from(&self, origin: Option<&str>, path: &str, form: &[(&str, &str)]) -> Page {
+        let mut req = self.http.post(format!("{}{path}", self.base)).form(form);
+        if let Some(o) = origin {
+            req = req.header("origin", o);
+        }
+        Self::page(req.send().await.unwrap()).await
+    }
+
+    async fn post(&self, path: &str, form: &[(&str, &str)]) -> Page {
+        self.post_from(Some(&self.base.clone()), path, form).await
+    }
+
+    /// The CSRF token of the current session (from the projects page).
+    async fn csrf(&self) -> String {
+        let page = self.get("/dashboard").await;
+        assert_eq!(page.status, 200, "{}", page.body);
+        between(&page.body, "name=\"csrf\" value=\"", "\"").to_owned()
+    }
+}
+
+fn between<'a>(s: &'a str, start: &str, end: &str) -> &'a str {
+    let i = s
+        .find(start)
+        .unwrap_or_else(|| panic!("`{start}` not in page"));
+    let rest = &s[i + start.len()..];
+    &rest[..rest.find(end).unwrap_or(rest.len())]
+}
+
+/// The body of the latest email the fake Resend received for `to` (10 s deadline).
+async fn last_email(fakes: &Fakes, to: &str) -> Value {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let found = fakes.emails().await.iter().rev().find_map(|r| {
+            let body: Value = serde_json::from_slice(&r.body).ok()?;
+            (body["to"] == json!([to])).then_some(body)
+        });
+        if let Some(body) = found {
+            return body;
+        }
+        assert!(std::time::Instant::now() < deadline, "no email to {to}");
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+/// The latest sign-in code the fake Resend received for `to`.
+async fn code_for(fakes: &Fakes, to: &str) -> String {
+    let body = last_email(fakes, to).await;
+    let subject = body["subject"].as_str().unwrap_or("");
+    subject.split_whitespace().next().unwrap_or("").to_owned()
+}
+
+async fn emails_to(fakes: &Fakes, to: &str) -> usize {
+    fakes
+        .emails()
+        .await
+        .iter()
+        .filter(|r| serde_json::from_slice::<Value>(&r.body).is_ok_and(|b| b["to"] == json!([to])))
+        .count()
+}
+
+async fn setup(backend: Backend) -> (TestServer, Fakes) {
+    let db = TestDb::new(backend).await;
+    let fakes = Fakes::accepting().await;
+    let store = db.store().await;
+    cli(&store, &["futureauth-server", "operator", "add", OWNER]).await;
+    cli(&store, &["futureauth-server", "operator", "add", OTHER]).await;
+    let server = TestServer::start(&db, &config(&db, &fakes)).await;
+    (server, fakes)
+}
+
+async fn signed_in(s: &TestServer, fakes: &Fakes, email: &str) -> Browser {
+    let b = Browser::new(&s.server.url());
+    let sent = b.post("/dashboard/login", &[("email", email)]).await;
+    assert_eq!(sent.status, 200, "{}", sent.body);
+    let code = code_for(fakes, email).await;
+    let done = b
+        .post(
+            "/dashboard/login/verify",
+            &[("email", email), ("code", &code)],
+        )
+        .await;
+    assert_eq!(done.status, 303, "{}", done.body);
+    b
+}
+
+/// Creates a project in the console; returns (project id, secret key).
+async fn create_project(b: &Browser, name: &str) -> (String, String) {
+    let csrf = b.csrf().await;
+    let page = b
+        .post("/dashboard/projects", &[("csrf", &csrf), ("name", name)])
+        .await;
+    assert_eq!(page.status, 201, "{}", page.body);
+    let key = between(
+        &page.body,
+        "id=\"secret\" class=\"secret mono\" readonly value=\"",
+        "\"",
+    );
+    let id = between(&page.body, "href=\"/dashboard/projects/", "\"");
+    (id.to_owned(), key.to_owned())
+}
+
+async fn send_email(s: &TestServer, key: &str, to: &str) -> reqwest::Response {
+    s.send(
+        key,
+        &json!({"channel": "email", "destination": to, "code": "123456"}),
+    )
+    .await
+}
+
+// ---------------------------------------------------------------- sign-in
+
+async fn only_operators_sign_in_and_strangers_get_the_same_answer(backend: Backend) {
+    let (s, fakes) = setup(backend).await;
+    let b = Browser::new(&s.server.url());
+    // `/` leads to the dashboard, which asks to sign in.
+    assert_eq!(b.get("/").await.location.as_deref(), Some("/dashboard"));
+    assert_eq!(
+        b.get("/dashboard").await.location.as_deref(),
+        Some("/dashboard/login")
+    );
+
+    let stranger = b
+        .post("/dashboard/login", &[("email", "stranger@example.com")])
+        .await;
+    let operator = b.post("/dashboard/login", &[("email", OWNER)]).await;
+    assert_eq!(stranger.status, 200);
+    assert_eq!(operator.status, 200);
+    assert_eq!(
+        stranger.body.replace("stranger@example.com", "X"),
+        operator.body.replace(OWNER, "X"),
+        "the sign-in page must not reveal who is an operator"
+    );
+    let code = code_for(&fakes, OWNER).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(emails_to(&fakes, "stranger@example.com").await, 0);
+    assert_eq!(emails_to(&fakes, OWNER).await, 1);
+
+    // A stranger guessing gets the wrong-code answer; so does a wrong code.
+    let wrong = b
+        .post(
+            "/dashboard/login/verify",
+            &[("email", "stranger@example.com"), ("code", "abc123")],
+        )
+        .await;
+    assert_eq!(wrong.status, 401);
+    let wrong = b
+        .post(
+            "/dashboard/login/verify",
+            &[("email", OWNER), ("code", "zzzzzz")],
+        )
+        .await;
+    assert_eq!(wrong.status, 401);
+    assert!(wrong.set_cookie.is_none());
+
+    let ok = b
+        .post(
+            "/dashboard/login/verify",
+            &[("email", OWNER), ("code", &code)],
+        )
+        .await;
+    assert_eq!(ok.status, 303, "{}", ok.body);
+    let cookie = ok.set_cookie.expect("session cookie");
+    assert!(cookie.starts_with("futureauth_console="), "{cookie}");
+    for part in ["HttpOnly", "SameSite=Lax", "Path=/"] {
+        assert!(cookie.contains(part), "{cookie}");
+    }
+    // Plain-HTTP loopback: not Secure (else the browser would drop it).
+    assert!(!cookie.contains("Secure"), "{cookie}");
+    let home = b.get("/dashboard").await;
+    assert_eq!(home.status, 200);
+    assert!(home.body.contains(OWNER) && home.body.contains("No projects yet"));
+
+    // Signing out ends the session on the server.
+    let csrf = b.csrf().await;
+    let out = b.post("/dashboard/logout", &[("csrf", &csrf)]).await;
+    assert_eq!(out.status, 303);
+    assert_eq!(
+        b.get("/dashboard").await.location.as_deref(),
+        Some("/dashboard/login")
+    );
+}
+
+async fn sign_in_is_rate_limited_per_address(backend: Backend) {
+    let (s, _fakes) = setup(backend).await;
+    let b = Browser::new(&s.server.url());
+    // The SDK throttles resends to one address from one client (one per 30 s), operator
+    // or not, so the answer tells nobody who is an operator.
+    for email in [OWNER, "stranger@example.com"] {
+        let page = b.post("/dashboard/login", &[("email", email)]).await;
+        assert_eq!(page.status, 200, "{}", page.body);
+        let limited = b.post("/dashboard/login", &[("email", email)]).await;
+        assert_eq!(limited.status, 429, "{email}");
+        assert!(limited.body.contains("Too many attempts"));
+    }
+    let bad = b
+        .post("/dashboard/login", &[("email", "not an email")])
+        .await;
+    assert_eq!(bad.status, 422);
+    let garbage = b
+        .post("/dashboard/login/verify", &[("email", "x"), ("code", "")])
+        .await;
+    assert!((400..500).contains(&garbage.status), "{}", garbage.status);
+}
+
+async fn a_code_sent_by_one_instance_works_on_another(backend: Backend) {
+    let (s, fakes) = setup(backend).await;
+    // A second instance on the same database (a restart, or a second replica).
+    let other = TestServer::start(&s.db, &config(&s.db, &fakes)).await;
+    let first = Browser::new(&s.server.url());
+    assert_eq!(
+        first
+            .post("/dashboard/login", &[("email", OWNER)])
+            .await
+            .status,
+        200
+    );
+    let code = code_for(&fakes, OWNER).await;
+    let second = Browser::new(&other.server.url());
+    let ok = second
+        .post(
+            "/dashboard/login/verify",
+            &[("email", OWNER), ("code", &code)],
+        )
+        .await;
+    assert_eq!(ok.status, 303, "{}", ok.body);
+    assert_eq!(second.get("/dashboard").await.status, 200);
+}
+
+async fn a_removed_operator_is_signed_out_everywhere(backend: Backend) {
+    let (s, fakes) = setup(backend).await;
+    let b = signed_in(&s, &fakes, OTHER).await;
+    let token = cli(
+        s.store(),
+        &["futureauth-server", "operator", "token", OTHER],
+    )
+    .await;
+    assert_eq!(b.get("/dashboard").await.status, 200);
+    let out = cli(
+        s.store(),
+        &["futureauth-server", "operator", "remove", OTHER],
+    )
+    .await;
+    assert!(out.contains("removed"), "{out}");
+    assert_eq!(
+        b.get("/dashboard").await.location.as_deref(),
+        Some("/dashboard/login")
+    );
+    let resp = s
+        .http
+        .get(s.url("/api/v1/projects"))
+        .bearer_auth(token.trim())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 401);
+}
+
+async fn magic_link_signs_an_operator_in(backend: Backend) {
+    let (s, fakes) = setup(backend).await;
+    let b = Browser::new(&s.server.url());
+    let sent = b
+        .post("/dashboard/login", &[("email", OWNER), ("method", "link")])
+        .await;
+    assert_eq!(sent.status, 200, "{}", sent.body);
+    let body = last_email(&fakes, OWNER).await;
+    let text = body["text"].as_str().unwrap_or("");
+    let start = text.find("http://").expect("a link in the email");
+    let link = text[start..].split_whitespace().next().unwrap().to_owned();
+    assert!(
+        link.starts_with(&format!("{}/dashboard/auth/magic?token=", s.server.url())),
+        "{link}"
+    );
+    let token = link.split("token=").nth(1).unwrap();
+    // Opening the link only shows a button (scanners do not use the token)…
+    let confirm = b.get(&format!("/dashboard/auth/magic?token={token}")).await;
+    assert_eq!(confirm.status, 200);
+    // …posting it signs in, once.
+    let ok = b.post("/dashboard/auth/magic", &[("token", token)]).await;
+    assert_eq!(ok.status, 303, "{}", ok.body);
+    assert_eq!(b.get("/dashboard").await.status, 200);
+    let again = Browser::new(&s.server.url())
+        .post("/dashboard/auth/magic", &[("token", token)])
+        .await;
+    assert_eq!(again.status, 401);
+}
+
+// ---------------------------------------------------------------- CSRF and isolation
+
+async fn forms_need_the_session_csrf_token_and_the_console_origin(backend: Backend) {
+    let (s, fakes) = setup(backend).await;
+    let a = signed_in(&s, &fakes, OWNER).await;
+    let other = signed_in(&s, &fakes, OTHER).await;
+    let csrf = a.csrf().await;
+    let other_csrf = other.csrf().await;
+    assert_ne!(csrf, other_csrf);
+
+    let refused = [
+        a.post("/dashboard/projects", &[("name", "NoToken")]).await,
+        a.post(
+            "/dashboard/projects",
+            &[("csrf", &other_csrf), ("name", "Foreign")],
+        )
+        .await,
+        a.post_from(
+            Some("https://evil.example"),
+            "/dashboard/projects",
+            &[("csrf", &csrf), ("name", "CrossSite")],
+        )
+        .await,
+        a.post_from(
+            None,
+            "/dashboard/projects",
+            &[("csrf", &csrf), ("name", "NoOrigin")],
+        )
+        .await,
+        a.post_from(
+            Some("null"),
+            "/dashboard/projects",
+            &[("csrf", &csrf), ("name", "NullOrigin")],
+        )
+        .await,
+    ];
+    for page in &refused {
+        assert_eq!(page.status, 403, "{}", page.body);
+    }
+    // Sign-in forms are Origin-checked too (login CSRF).
+    let cross = Browser::new(&s.server.url())
+        .post_from(
+            Some("https://evil.example"),
+            "/dashboard/login",
+            &[("email", OWNER)],
+        )
+        .await;
+    assert_eq!(cross.status, 403);
+    let op = s.store().operator_by_email(OWNER).await.unwrap().unwrap();
+    assert!(s.store().memberships(&op.id).await.unwrap().is_empty());
+
+    let ok = a
+        .post("/dashboard/projects", &[("csrf", &csrf), ("name", "Good")])
+        .await;
+    assert_eq!(ok.status, 201, "{}", ok.body);
+    assert_eq!(s.store().memberships(&op.id).await.unwrap().len(), 1);
+}
+
+async fn another_projects_pages_and_api_answer_404(backend: Backend) {
+    let (s, fakes) = setup(backend).await;
+    let a = signed_in(&s, &fakes, OWNER).await;
+    let b = signed_in(&s, &fakes, OTHER).await;
+    let (a_id, a_key) = create_project(&a, "Alpha").await;
+    let (b_id, _) = create_project(&b, "Beta").await;
+    let msg = s
+        .send_ok(
+            &a_key,
+            &json!({"channel": "email", "destination": "x@example.com", "code": "123456"}),
+        )
+        .await;
+
+    for path in [
+        format!("/dashboard/projects/{a_id}"),
+        format!("/dashboard/projects/{a_id}/deliveries"),
+        format!("/dashboard/projects/{a_id}/deliveries/{msg}"),
+        format!("/dashboard/projects/{a_id}/settings"),
+        format!("/dashboard/projects/{a_id}/members"),
+        format!("/dashboard/projects/{a_id}/audit"),
+        format!("/dashboard/projects/{a_id}/messages"),
+        "/dashboard/projects/prj_doesnotexist".to_owned(),
+    ] {
+        let page = b.get(&path).await;
+        assert_eq!(page.status, 404, "{path}");
+        assert!(!page.body.contains("Alpha"), "{path}");
+        assert_eq!(
+            a.get(&path).await.status,
+            if path.contains("doesnotexist") {
+                404
+            } else {
+                200
+            },
+            "{path}"
+        );
+    }
+    // B's own message id under A's project is 404 too (and the reverse).
+    assert_eq!(
+        b.get(&format!("/dashboard/projects/{b_id}/deliveries/{msg}"))
+            .await
+            .status,
+        404
+    );
+    let csrf = b.csrf().await;
+    for path in [
+        "keys",
+        "keys/rotate",
+        "settings",
+        "delete",
+        "members",
+        "messages",
+    ] {
+        let page = b
+            .post(
+                &format!("/dashboard/projects/{a_id}/{path}"),
+                &[
+                    ("csrf", &csrf),
+                    ("overlap", "0"),
+                    ("name", "Pwned"),
+                    ("confirm", "Alpha"),
+                    ("email", "x@example.com"),
+                    ("role", "owner"),
+                ],
+            )
+            .await;
+        assert_eq!(page.status, 404, "{path}: {}", page.body);
+    }
+    assert_eq!(
+        s.store().get_project(&a_id).await.unwrap().unwrap().name,
+        "Alpha"
+    );
+    assert_eq!(s.store().key_listing(&a_id).await.unwrap().len(), 1);
+
+    // The management API: B's token sees nothing of A's project.
+    let store = s.store();
+    let token = cli(store, &["futureauth-server", "operator", "token", OTHER]).await;
+    let token = token.trim();
+    for (method, path) in [
+        ("GET", format!("/api/v1/projects/{a_id}")),
+        ("GET", format!("/api/v1/projects/{a_id}/keys")),
+        ("GET", format!("/api/v1/projects/{a_id}/deliveries")),
+        ("GET", format!("/api/v1/projects/{a_id}/members")),
+        ("GET", format!("/api/v1/projects/{a_id}/audit")),
+        ("POST", format!("/api/v1/projects/{a_id}/keys")),
+        ("DELETE", format!("/api/v1/projects/{a_id}?confirm=Alpha")),
+    ] {
+        let req = match method {
+            "GET" => s.http.get(s.url(&path)),
+            "POST" => s.http.post(s.url(&path)),
+            _ => s.http.delete(s.url(&path)),
+        };
+        let resp = req.bearer_auth(token).send().await.unwrap();
+        assert_eq!(resp.status(), 404, "{method} {path}");
+        let v: Value = resp.json().await.unwrap();
+        assert_eq!(v["error"]["code"], "not_found");
+    }
+    let list: Value = s
+        .http
+        .get(s.url("/api/v1/projects"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(list.as_array().unwrap().len(), 1);
+    assert_eq!(list[0]["id"], b_id.as_str());
+}
+
+// ---------------------------------------------------------------- keys
+
+async fn a_secret_key_is_shown_once_and_works(backend: Backend) {
+    let (s, fakes) = setup(backend).await;
+    let a = signed_in(&s, &fakes, OWNER).await;
+    let (id, key) = create_project(&a, "Acme Console").await;
+    assert!(key.starts_with("vx_sec_") && key.len() == 47, "{key}");
+    let id_for_send = s
+        .send_ok(
+            &key,
+            &json!({"channel": "email", "destination": "jane@example.com", "code": "654321"}),
+        )
+        .await;
+    s.wait_final(&key, &id_for_send).await;
+    let prefix: String = key.chars().take(12).collect();
+    for path in ["", "/deliveries", "/settings", "/members", "/audit"] {
+        let page = a.get(&format!("/dashboard/projects/{id}{path}")).await;
+        assert_eq!(page.status, 200, "{path}");
+        assert!(!page.body.contains(&key), "{path} shows the secret again");
+    }
+    let overview = a.get(&format!("/dashboard/projects/{id}")).await;
+    assert!(overview.body.contains(&format!("{prefix}…")));
+    assert!(
+        !between(&overview.body, "id=\"keys\"", "</table>").contains("never"),
+        "the key was used: last use is shown"
+    );
+    // A second key works next to the first; the page shows it once.
+    let csrf = a.csrf().await;
+    let page = a
+        .post(
+            &format!("/dashboard/projects/{id}/keys"),
+            &[("csrf", &csrf)],
+        )
+        .await;
+    assert_eq!(page.status, 201);
+    let key2 = between(&page.body, "readonly value=\"", "\"").to_owned();
+    assert!(page.body.contains("only time the key is shown"));
+    assert_eq!(send_email(&s, &key, "a@example.com").await.status(), 202);
+    assert_eq!(send_email(&s, &key2, "b@example.com").await.status(), 202);
+    // Revoking stops it at once.
+    let prefix2: String = key2.chars().take(12).collect();
+    let page = a
+        .post(
+            &format!("/dashboard/projects/{id}/keys/revoke"),
+            &[("csrf", &csrf), ("prefix", &prefix2)],
+        )
+        .await;
+    assert_eq!(page.status, 303);
+    assert_eq!(send_email(&s, &key2, "c@example.com").await.status(), 401);
+    assert_eq!(send_email(&s, &key, "d@example.com").await.status(), 202);
+}
+
+async fn rotation_keeps_the_old_key_working_until_the_overlap_ends(backend: Backend) {
+    let (s, fakes) = setup(backend).await;
+    let a = signed_in(&s, &fakes, OWNER).await;
+    let (id, old) = create_project(&a, "Rotating").await;
+    let csrf = a.csrf().await;
+    let page = a
+        .post(
+            &format!("/dashboard/projects/{id}/keys/rotate"),
+            &[("csrf", &csrf), ("overlap", "2")],
+        )
+        .await;
+    assert_eq!(page.status, 201, "{}", page.body);
+    assert!(
+        page.body.contains("keep working for 2 seconds"),
+        "{}",
+        page.body
+    );
+    let new = between(&page.body, "readonly value=\"", "\"").to_owned();
+    assert_ne!(new, old);
+    assert_eq!(send_email(&s, &old, "o1@example.com").await.status(), 202);
+    assert_eq!(send_email(&s, &new, "n1@example.com").await.status(), 202);
+    let overview = a.get(&format!("/dashboard/projects/{id}")).await;
+    assert!(overview.body.contains("data-state=\"expiring\""));
+    tokio::time::sleep(Duration::from_millis(2_300)).await;
+    assert_eq!(send_email(&s, &old, "o2@example.com").await.status(), 401);
+    assert_eq!(send_email(&s, &new, "n2@example.com").await.status(), 202);
+
+    // Without overlap the previous key stops at once; an overlap over 30 days is refused.
+    let page = a
+        .post(
+            &format!("/dashboard/projects/{id}/keys/rotate"),
+            &[("csrf", &csrf), ("overlap", "0")],
+        )
+        .await;
+    let newest = between(&page.body, "readonly value=\"", "\"").to_owned();
+    assert_eq!(send_email(&s, &new, "n3@example.com").await.status(), 401);
+    assert_eq!(
+        send_email(&s, &newest, "n4@example.com").await.status(),
+        202
+    );
+    for bad in ["9999999999", "-1", "soon"] {
+        let page = a
+            .post(
+                &format!("/dashboard/projects/{id}/keys/rotate"),
+                &[("csrf", &csrf), ("overlap", bad)],
+            )
+            .await;
+        assert_eq!(page.status, 422, "{bad}");
+    }
+    let audit = a.get(&format!("/dashboard/projects/{id}/audit")).await;
+    assert_eq!(audit.body.matches("key.rotated").count(), 2);
+    assert!(audit.body.contains(OWNER));
+}
+
+// ---------------------------------------------------------------- deliveries
+
+async fn deliveries_are_listed_masked_searchable_and_charted(backend: Backend) {
+    let (s, fakes) = setup(backend).await;
+    let a = signed_in(&s, &fakes, OWNER).await;
+    let (id, key) = create_project(&a, "Deliveries").await;
+    let jane = s
+        .send_ok(
+            &key,
+            &json!({"channel": "email", "destination": "jane.doe@example.com", "code": "111111"}),
+        )
+        .await;
+    s.send_ok(
+        &key,
+        &json!({"channel": "email", "destination": "bob@example.com", "code": "222222"}),
+    )
+    .await;
+    s.wait_final(&key, &jane).await;
+
+    let page = a.get(&format!("/dashboard/projects/{id}/deliveries")).await;
+    assert_eq!(page.status, 200);
+    assert!(page.body.contains("ja***@example.com"));
+    assert!(
+        !page.body.contains("jane.doe@example.com"),
+        "destination shown in clear"
+    );
+    assert!(page.body.contains("2 messages"));
+    // The chart has today's two emails.
+    let chart = between(&page.body, "<svg", "</svg>");
+    let counted: i64 = chart
+        .split("data-count=\"")
+        .skip(1)
+        .map(|s| s[..s.find('"').unwrap()].parse::<i64>().unwrap())
+        .sum();
+    assert_eq!(counted, 2, "{chart}");
+
+    // Exact-address search, case-insensitive, through the keyed hash only.
+    let found = a
+        .get(&format!(
+            "/dashboard/projects/{id}/deliveries?destination=Jane.Doe%40example.com"
+        ))
+        .await;
+    assert!(found.body.contains("1 message<"), "{}", found.body);
+    assert!(found.body.contains(&jane));
+    let none = a
+        .get(&format!(
+            "/dashboard/projects/{id}/deliveries?destination=jane%40example.com"
+        ))
+        .await;
+    assert!(none.body.contains("0 messages"));
+    let sent_only = a
+        .get(&format!(
+            "/dashboard/projects/{id}/deliveries?status=failed&channel=email"
+        ))
+        .await;
+    assert!(sent_only.body.contains("0 messages"));
+    let row = s.store().get_message_any(&jane).await.unwrap().unwrap();
+    assert!(!format!("{row:?}").contains("jane.doe@example.com"));
+
+    // Bad filters are 400 with the message next to the field, never 500.
+    for q in [
+        "status=lost",
+        "channel=pigeon",
+        "from=yesterday",
+        "page=0",
+        "page=x",
+    ] {
+        let bad = a
+            .get(&format!("/dashboard/projects/{id}/deliveries?{q}"))
+            .await;
+        assert_eq!(bad.status, 400, "{q}");
+        assert!(bad.body.contains("field-error"), "{q}");
+    }
+
+    let detail = a
+        .get(&format!("/dashboard/projects/{id}/deliveries/{jane}"))
+        .await;
+    assert_eq!(detail.status, 200);
+    assert!(detail.body.contains("Attempt 1: accepted by the provider"));
+    assert!(detail.body.contains("id=\"timeline\""));
+    assert!(!detail.body.contains("111111"), "the code is never shown");
+    assert_eq!(
+        a.get(&format!("/dashboard/projects/{id}/deliveries/msg_nope"))
+            .await
+            .status,
+        404
+    );
+}
+
+async fn the_delivery_log_is_paged(backend: Backend) {
+    let (s, fakes) = setup(backend).await;
+    let a = signed_in(&s, &fakes, OWNER).await;
+    let (id, key) = create_project(&a, "Paged").await;
+    for i in 0..27 {
+        assert_eq!(
+            send_email(&s, &key, &format!("p{i:02}@example.com"))
+                .await
+                .status(),
+            202
+        );
+    }
+    let rows = |body: &str| between(body, "<tbody>", "</tbody>").matches("<tr").count();
+    let first = a.get(&format!("/dashboard/projects/{id}/deliveries")).await;
+    assert!(first.body.contains("27 messages"));
+    assert_eq!(rows(&first.body), 25);
+    assert!(first.body.contains("Page 1 of 2"));
+    // Newest first: the last send is on page 1, the first on page 2.
+    assert!(first.body.contains("p2***@example.com"));
+    let second = a
+        .get(&format!("/dashboard/projects/{id}/deliveries?page=2"))
+        .await;
+    assert_eq!(rows(&second.body), 2);
+    assert!(second.body.contains("p0***@example.com"));
+    assert!(!second.body.contains("Older"));
+    let beyond = a
+        .get(&format!("/dashboard/projects/{id}/deliveries?page=9"))
+        .await;
+    assert_eq!(beyond.status, 200);
+    assert!(beyond.body.contains("No deliveries"));
+}
+
+async fn the_delivery_timeline_shows_each_attempt_and_the_providers_reason(backend: Backend) {
+    use wiremock::matchers::{method, path};
+    use wiremock::{Mock, ResponseTemplate};
+    let db = TestDb::new(backend).await;
+    let fakes = Fakes::bare().await;
+    // Resend fails once with a 500, then accepts.
+    Mock::given(method("POST"))
+        .and(path("/emails"))
+        .respond_with(ResponseTemplate::new(500).set_body_string("resend is having a moment"))
+        .up_to_n_times(1)
+        .mount(&fakes.resend)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/emails"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"id": "re_1"})))
+        .mount(&fakes.resend)
+        .await;
+    let store = db.store().await;
+    cli(&store, &["futureauth-server", "operator", "add", OWNER]).await;
+    let s = TestServer::start(&db, &config(&db, &fakes)).await;
+    let key = {
+        let op = s.store().operator_by_email(OWNER).await.unwrap().unwrap();
+        futureauth_server::service::console::create_project(s.store(), &op, "Retry")
+            .await
+            .unwrap()
+    };
+    let id = s
+        .send_ok(
+            &key.secret_key,
+            &json!({"channel": "email", "destination": "r@example.com", "code": "333333"}),
+        )
+        .await;
+    let done = s.wait_final(&key.secret_key, &id).await;
+    assert_eq!(done["status"], "sent", "{done}");
+    assert_eq!(done["attempts"], 2);
+    // Sign in: the sign-in email goes through the (now healthy) fake too.
+    let a = signed_in(&s, &fakes, OWNER).await;
+    let page = a
+        .get(&format!(
+            "/dashboard/projects/{}/deliveries/{id}",
+            key.project.id
+        ))
+        .await;
+    assert_eq!(page.status, 200);
+    let timeline = between(&page.body, "id=\"timeline\"", "</ol>");
+    let first = timeline
+        .find("Attempt 1: failed, will retry")
+        .expect(timeline);
+    let second = timeline
+        .find("Attempt 2: accepted by the provider")
+        .expect(timeline);
+    assert!(first < second);
+    assert!(
+        timeline.contains("500"),
+        "the provider's reason is shown: {timeline}"
+    );
+}
+
+// ---------------------------------------------------------------- settings, members, deletion
+
+async fn settings_errors_sit_next_to_their_field_and_changes_are_audited(backend: Backend) {
+    let (s, fakes) = setup(backend).await;
+    let a = signed_in(&s, &fakes, OWNER).await;
+    let (id, key) = create_project(&a, "Settings").await;
+    let csrf = a.csrf().await;
+    let path = format!("/dashboard/projects/{id}/settings");
+    let bad = a
+        .post(
+            &path,
+            &[
+                ("csrf", &csrf),
+                ("name", "Settings"),
+                ("callback_url", "javascript:alert(1)"),
+                ("allowed_origins", ""),
+                ("email_from", "nobody"),
+            ],
+        )
+        .await;
+    assert_eq!(bad.status, 422);
+    assert!(bad.body.contains("id=\"error-callback_url\""));
+    assert!(bad.body.contains("id=\"error-email_from\""));
+    assert!(!bad.body.contains("id=\"error-name\""));
+    assert!(
+        bad.body.contains("javascript:alert(1)"),
+        "the input is kept"
+    );
+    assert_eq!(
+        s.store()
+            .get_project(&id)
+            .await
+            .unwrap()
+            .unwrap()
+            .callback_url,
+        None
+    );
+
+    let ok = a
+        .post(
+            &path,
+            &[
+                ("csrf", &csrf),
+                ("name", "Settings Renamed"),
+                ("callback_url", "https://app.example.com/auth/magic"),
+                ("allowed_origins", "http://localhost:3000"),
+                ("email_from", "Acme <login@acme.test>"),
+            ],
+        )
+        .await;
+    assert_eq!(ok.status, 303, "{}", ok.body);
+    let p = s.store().get_project(&id).await.unwrap().unwrap();
+    assert_eq!(p.name, "Settings Renamed");
+    assert_eq!(
+        p.allowed_origins,
+        ["https://app.example.com", "http://localhost:3000"]
+    );
+    // The settings take effect for sends: the callback origin is now allowed.
+    let resp = s
+        .send(&key, &json!({"channel": "magic_link", "destination": "m@example.com", "code": "tok_abcdefghijklmnop", "callback_url": "http://localhost:3000/cb"}))
+        .await;
+    assert_eq!(resp.status(), 202);
+    let audit = a.get(&format!("/dashboard/projects/{id}/audit")).await;
+    assert!(audit.body.contains("settings.changed"));
+    assert!(audit.body.contains("Settings Renamed"));
+
+    // Per-project rate limits: checked, and enforced on sends.
+    let base = [
+        ("csrf", csrf.as_str()),
+        ("name", "Settings Renamed"),
+        ("callback_url", "https://app.example.com/auth/magic"),
+        ("allowed_origins", "http://localhost:3000"),
+        ("email_from", ""),
+    ];
+    let mut bad = base.to_vec();
+    bad.extend([("limit_per_destination", "0"), ("limit_per_minute", "lots")]);
+    let page = a.post(&path, &bad).await;
+    assert_eq!(page.status, 422);
+    assert!(page.body.contains("id=\"error-limit_per_destination\""));
+    assert!(page.body.contains("id=\"error-limit_per_minute\""));
+    let mut good = base.to_vec();
+    good.extend([("limit_per_destination", "2"), ("limit_per_minute", "")]);
+    assert_eq!(a.post(&path, &good).await.status, 303);
+    let shown = a.get(&path).await;
+    assert!(shown.body.contains("name=\"limit_per_destination\" inputmode=\"numeric\" placeholder=\"5 (server default)\" value=\"2\""), "{}", shown.body);
+    assert_eq!(
+        send_email(&s, &key, "limited@example.com").await.status(),
+        202
+    );
+    assert_eq!(
+        send_email(&s, &key, "limited@example.com").await.status(),
+        202
+    );
+    assert_eq!(
+        send_email(&s, &key, "limited@example.com").await.status(),
+        429
+    );
+    assert_eq!(
+        send_email(&s, &key, "other@example.com").await.status(),
+        202
+    );
+    let audit = a.get(&format!("/dashboard/projects/{id}/audit")).await;
+    assert!(audit.body.contains("rate limits → 2 per address"));
+}
+
+async fn a_project_words_its_own_messages(backend: Backend) {
+    let (s, fakes) = setup(backend).await;
+    let a = signed_in(&s, &fakes, OWNER).await;
+    let (id, key) = create_project(&a, "Wording").await;
+    let csrf = a.csrf().await;
+    let path = format!("/dashboard/projects/{id}/messages");
+    let page = a.get(&path).await;
+    assert_eq!(page.status, 200);
+    assert!(page.body.contains("id=\"preview-sms\""));
+    let bad = a
+        .post(
+            &path,
+            &[
+                ("csrf", &csrf),
+                ("email_subject", "no code here"),
+                (
+                    "email_text",
+                    "{{ code }} {% for i in range(9) %}x{% endfor %}",
+                ),
+                ("sms_text", "{{ code }} {{ secret_key }}"),
+            ],
+        )
+        .await;
+    assert_eq!(bad.status, 422);
+    for field in ["email_subject", "email_text", "sms_text"] {
+        assert!(
+            bad.body.contains(&format!("id=\"error-{field}\"")),
+            "{field}"
+        );
+    }
+    let ok = a
+        .post(
+            &path,
+            &[
+                ("csrf", &csrf),
+                ("email_subject", "{{ project }} code: {{ code }}"),
+                (
+                    "email_text",
+                    "Hello from {{ project }} <team>\n\nYour code is {{code}}.",
+                ),
+                ("sms_text", "{{ code }} — {{ project }}"),
+            ],
+        )
+        .await;
+    assert_eq!(ok.status, 303, "{}", ok.body);
+    let id_email = s
+        .send_ok(
+            &key,
+            &json!({"channel": "email", "destination": "w@example.com", "code": "777777"}),
+        )
+        .await;
+    let id_sms = s
+        .send_ok(
+            &key,
+            &json!({"channel": "sms", "destination": "+15551234567", "code": "888888"}),
+        )
+        .await;
+    s.wait_final(&key, &id_email).await;
+    s.wait_final(&key, &id_sms).await;
+    let email = last_email(&fakes, "w@example.com").await;
+    assert_eq!(email["subject"], "Wording code: 777777");
+    assert_eq!(
+        email["text"],
+        "Hello from Wording <team>\n\nYour code is 777777."
+    );
+    assert!(email["html"]
+        .as_str()
+        .unwrap()
+        .contains("Hello from Wording &lt;team&gt;"));
+    let sms = fakes.sms().await;
+    let form: std::collections::HashMap<String, String> =
+        url::form_urlencoded::parse(&sms.last().unwrap().body)
+            .into_owned()
+            .collect();
+    assert_eq!(form["Body"], "888888 — Wording");
+    // Emptying a field brings the built-in text back.
+    let reset = a
+        .post(
+            &path,
+            &[
+                ("csrf", &csrf),
+                ("email_subject", ""),
+                ("email_text", ""),
+                ("sms_text", ""),
+            ],
+        )
+        .await;
+    assert_eq!(reset.status, 303);
+    let again = s
+        .send_ok(
+            &key,
+            &json!({"channel": "email", "destination": "w2@example.com", "code": "999999"}),
+        )
+        .await;
+    s.wait_final(&key, &again).await;
+    assert_eq!(
+        last_email(&fakes, "w2@example.com").await["subject"],
+        "999999 is your Wording sign-in code"
+    );
+    let audit = a.get(&format!("/dashboard/projects/{id}/audit")).await;
+    assert!(audit.body.contains("templates.changed"));
+    assert!(audit.body.contains("SMS text back to the built-in text"));
+}
+
+async fn members_see_the_project_but_only_owners_manage_it(backend: Backend) {
+    let (s, fakes) = setup(backend).await;
+    let a = signed_in(&s, &fakes, OWNER).await;
+    let (id, _) = create_project(&a, "Team").await;
+    let csrf = a.csrf().await;
+    let invited = a
+        .post(
+            &format!("/dashboard/projects/{id}/members"),
+            &[
+                ("csrf", &csrf),
+                ("email", "New.Person@Example.com"),
+                ("role", "member"),
+            ],
+        )
+        .await;
+    assert_eq!(invited.status, 303, "{}", invited.body);
+    let bad = a
+        .post(
+            &format!("/dashboard/projects/{id}/members"),
+            &[
+                ("csrf", &csrf),
+                ("email", "not an email"),
+                ("role", "member"),
+            ],
+        )
+        .await;
+    assert_eq!(bad.status, 422);
+
+    // The invitee becomes an operator, signs in and sees the project as a member.
+    let m = signed_in(&s, &fakes, "new.person@example.com").await;
+    let home = m.get("/dashboard").await;
+    assert!(home.body.contains("Team"));
+    let mcsrf = m.csrf().await;
+    for path in ["keys", "keys/rotate", "delete", "members"] {
+        let page = m
+            .post(
+                &format!("/dashboard/projects/{id}/{path}"),
+                &[
+                    ("csrf", &mcsrf),
+                    ("overlap", "0"),
+                    ("confirm", "Team"),
+                    ("email", "x@example.com"),
+                    ("role", "owner"),
+                ],
+            )
+            .await;
+        assert_eq!(page.status, 403, "{path}");
+    }
+    assert_eq!(s.store().key_listing(&id).await.unwrap().len(), 1);
+    assert!(s.store().get_project(&id).await.unwrap().is_some());
+
+    // Deleting needs the exact name.
+    let wrong = a
+        .post(
+            &format!("/dashboard/projects/{id}/delete"),
+            &[("csrf", &csrf), ("confirm", "team")],
+        )
+        .await;
+    assert_eq!(wrong.status, 422);
+    assert!(s.store().get_project(&id).await.unwrap().is_some());
+    let audit = a.get(&format!("/dashboard/projects/{id}/audit")).await;
+    assert!(audit.body.contains("member.invited"));
+    assert!(audit.body.contains("new.person@example.com"));
+    let gone = a
+        .post(
+            &format!("/dashboard/projects/{id}/delete"),
+            &[("csrf", &csrf), ("confirm", "Team")],
+        )
+        .await;
+    assert_eq!(gone.status, 303);
+    assert!(s.store().get_project(&id).await.unwrap().is_none());
+    assert_eq!(
+        m.get(&format!("/dashboard/projects/{id}")).await.status,
+        404
+    );
+}
+
+// ---------------------------------------------------------------- management API
+
+async fn the_management_api_does_what_the_console_does(backend: Backend) {
+    let (s, fakes) = setup(backend).await;
+    let token = cli(
+        s.store(),
+        &[
+            "futureauth-server",
+            "operator",
+            "token",
+            OWNER,
+            "--name",
+            "ci",
+        ],
+    )
+    .await;
+    let token = token.trim().to_owned();
+    assert!(token.starts_with("vx_op_"), "{token}");
+    let api = |method: reqwest::Method, path: &str| {
+        s.http.request(method, s.url(path)).bearer_auth(&token)
+    };
+    // No token, a delivery key or a garbage token: 401.
+    let (_, delivery_key) = acme(s.store()).await;
+    for auth in [None, Some(delivery_key.as_str()), Some("vx_op_nope")] {
+        let mut req = s.http.get(s.url("/api/v1/projects"));
+        if let Some(a) = auth {
+            req = req.bearer_auth(a);
+        }
+        let resp = req.send().await.unwrap();
+        assert_eq!(resp.status(), 401);
+        let v: Value = resp.json().await.unwrap();
+        assert_eq!(v["error"]["code"], "invalid_operator_token");
+    }
+
+    let resp = api(reqwest::Method::POST, "/api/v1/projects")
+        .json(&json!({"name": "Api Project"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 201);
+    let created: Value = resp.json().await.unwrap();
+    let id = created["project"]["id"].as_str().unwrap().to_owned();
+    let key = created["key"]["secret_key"].as_str().unwrap().to_owned();
+    assert_eq!(created["project"]["role"], "owner");
+    assert_eq!(send_email(&s, &key, "api@example.com").await.status(), 202);
+
+    let bad = api(reqwest::Method::POST, "/api/v1/projects")
+        .json(&json!({"name": ""}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), 422);
+    let bad = api(reqwest::Method::POST, "/api/v1/projects")
+        .header("content-type", "application/json")
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), 400);
+
+    let patched = api(reqwest::Method::PATCH, &format!("/api/v1/projects/{id}"))
+        .json(&json!({"callback_url": "ftp://x"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(patched.status(), 422);
+    let v: Value = patched.json().await.unwrap();
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("callback_url:"),
+        "{v}"
+    );
+    let patched: Value = api(reqwest::Method::PATCH, &format!("/api/v1/projects/{id}"))
+        .json(&json!({"allowed_origins": ["https://a.example.com"]}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(patched["allowed_origins"], json!(["https://a.example.com"]));
+    assert_eq!(patched["name"], "Api Project");
+
+    let rotated = api(
+        reqwest::Method::POST,
+        &format!("/api/v1/projects/{id}/keys/rotate"),
+    )
+    .json(&json!({"overlap_secs": 0}))
+    .send()
+    .await
+    .unwrap();
+    assert_eq!(rotated.status(), 201);
+    let rotated: Value = rotated.json().await.unwrap();
+    let new_key = rotated["secret_key"].as_str().unwrap();
+    assert_eq!(send_email(&s, &key, "api2@example.com").await.status(), 401);
+    assert_eq!(
+        send_email(&s, new_key, "api3@example.com").await.status(),
+        202
+    );
+    let keys: Value = api(reqwest::Method::GET, &format!("/api/v1/projects/{id}/keys"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(keys.as_array().unwrap().len(), 2);
+    assert!(!keys.to_string().contains(new_key));
+    let prefix = rotated["key_prefix"].as_str().unwrap();
+    let revoked = api(
+        reqwest::Method::DELETE,
+        &format!("/api/v1/projects/{id}/keys/{prefix}"),
+    )
+    .send()
+    .await
+    .unwrap();
+    assert_eq!(revoked.status(), 204);
+    assert_eq!(
+        send_email(&s, new_key, "api4@example.com").await.status(),
+        401
+    );
+
+    let page: Value = api(
+        reqwest::Method::GET,
+        &format!("/api/v1/projects/{id}/deliveries?destination=API%40example.com"),
+    )
+    .send()
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    assert_eq!(page["total"], 1, "{page}");
+    assert_eq!(page["items"][0]["destination"], "ap***@example.com");
+    let bad = api(
+        reqwest::Method::GET,
+        &format!("/api/v1/projects/{id}/deliveries?limit=0"),
+    )
+    .send()
+    .await
+    .unwrap();
+    assert_eq!(bad.status(), 422);
+
+    let invited = api(
+        reqwest::Method::POST,
+        &format!("/api/v1/projects/{id}/members"),
+    )
+    .json(&json!({"email": OTHER}))
+    .send()
+    .await
+    .unwrap();
+    assert_eq!(invited.status(), 201);
+    let members: Value = api(
+        reqwest::Method::GET,
+        &format!("/api/v1/projects/{id}/members"),
+    )
+    .send()
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    assert_eq!(members.as_array().unwrap().len(), 2);
+    // The member's own token cannot manage keys.
+    let member_token = cli(
+        s.store(),
+        &["futureauth-server", "operator", "token", OTHER],
+    )
+    .await;
+    let forbidden = s
+        .http
+        .post(s.url(&format!("/api/v1/projects/{id}/keys")))
+        .bearer_auth(member_token.trim())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forbidden.status(), 403);
+    let removed = api(
+        reqwest::Method::DELETE,
+        &format!("/api/v1/projects/{id}/members/{OTHER}"),
+    )
+    .send()
+    .await
+    .unwrap();
+    assert_eq!(removed.status(), 204);
+
+    let audit: Value = api(
+        reqwest::Method::GET,
+        &format!("/api/v1/projects/{id}/audit"),
+    )
+    .send()
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    let actions: Vec<&str> = audit
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    for a in [
+        "project.created",
+        "settings.changed",
+        "key.rotated",
+        "key.revoked",
+        "member.invited",
+        "member.removed",
+    ] {
+        assert!(actions.contains(&a), "{a} missing from {actions:?}");
+    }
+    assert!(
+        !audit.to_string().contains(&key),
+        "secrets in the audit log"
+    );
+
+    let bad = api(
+        reqwest::Method::PUT,
+        &format!("/api/v1/projects/{id}/templates"),
+    )
+    .json(&json!({"sms_text": "no code"}))
+    .send()
+    .await
+    .unwrap();
+    assert_eq!(bad.status(), 422);
+    let put: Value = api(
+        reqwest::Method::PUT,
+        &format!("/api/v1/projects/{id}/templates"),
+    )
+    .json(&json!({"sms_text": "{{ code }} for {{ project }}"}))
+    .send()
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    assert_eq!(put["sms_text"], "{{ code }} for {{ project }}");
+    assert!(put["email_subject"].is_null());
+    let got: Value = api(
+        reqwest::Method::GET,
+        &format!("/api/v1/projects/{id}/templates"),
+    )
+    .send()
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    assert_eq!(got, put);
+
+    let wrong = api(
+        reqwest::Method::DELETE,
+        &format!("/api/v1/projects/{id}?confirm=nope"),
+    )
+    .send()
+    .await
+    .unwrap();
+    assert_eq!(wrong.status(), 422);
+    let deleted = api(
+        reqwest::Method::DELETE,
+        &format!("/api/v1/projects/{id}?confirm=Api%20Project"),
+    )
+    .send()
+    .await
+    .unwrap();
+    assert_eq!(deleted.status(), 204);
+    assert_eq!(
+        api(reqwest::Method::GET, &format!("/api/v1/projects/{id}"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        404
+    );
+
+    // The OpenAPI document describes the management routes and the operator token.
+    let doc: Value = s
+        .http
+        .get(s.url("/api/v1/openapi.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    for p in [
+        "/api/v1/projects",
+        "/api/v1/projects/{id}/keys/rotate",
+        "/api/v1/projects/{id}/deliveries",
+    ] {
+        assert!(doc["paths"][p].is_object(), "{p} missing");
+    }
+    assert!(doc["components"]["securitySchemes"]["operator_token"].is_object());
+    let _ = fakes;
+}
+
+backend_tests!(
+    only_operators_sign_in_and_strangers_get_the_same_answer,
+    magic_link_signs_an_operator_in,
+    a_removed_operator_is_signed_out_everywhere,
+    a_code_sent_by_one_instance_works_on_another,
+    sign_in_is_rate_limited_per_address,
+    forms_need_the_session_csrf_token_and_the_console_origin,
+    another_projects_pages_and_api_answer_404,
+    a_secret_key_is_shown_once_and_works,
+    rotation_keeps_the_old_key_working_until_the_overlap_ends,
+    deliveries_are_listed_masked_searchable_and_charted,
+    the_delivery_log_is_paged,
+    the_delivery_timeline_shows_each_attempt_and_the_providers_reason,
+    settings_errors_sit_next_to_their_field_and_changes_are_audited,
+    members_see_the_project_but_only_owners_manage_it,
+    a_project_words_its_own_messages,
+    the_management_api_does_what_the_console_does,
+);

@@ -1,0 +1,423 @@
+//! The console end to end in headless Chromium (chromedriver): a server with no provider
+//! configured (dev outbox) and a fresh SQLite file; an operator added with the CLI signs in
+//! with a code from the dev outbox, creates a project, copies its key from the page, the
+//! `futureauth` SDK sends a code with that key, and the delivery shows up in the log and the
+//! chart. Also: rotation, settings errors, members, audit, another project's 404.
+//!
+//! Needs Debian's `chromium` and `chromium-driver`; without them this test fails, it never
+//! skips. Screenshots: `target/artifacts/console-*.png`.
+
+mod common;
+
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use anyhow::{bail, ensure, Context, Result};
+use common::*;
+use fantoccini::elements::Element;
+use fantoccini::{Client, ClientBuilder, Locator};
+use futureauth::sqlx::sqlite::SqlitePoolOptions;
+use futureauth::{FutureAuth, FutureAuthConfig, OtpChannel};
+use futureauth_server::config::Config;
+use serde_json::json;
+
+const CHROMIUM: &str = "/usr/bin/chromium";
+const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+const WAIT: Duration = Duration::from_secs(15);
+const OPERATOR: &str = "ada@example.com";
+
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(tag: &str) -> Result<Self> {
+        let nanos = SystemTime::now().duration_since(UNIX_EPOCH)?.as_nanos();
+        let dir = std::env::temp_dir().join(format!(
+            "futureauth-console-{tag}-{}-{nanos}",
+            std::process::id()
+        ));
+        std::fs::create_dir_all(&dir)?;
+        Ok(Self(dir))
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+struct ChromeDriver {
+    child: Child,
+    port: u16,
+}
+
+impl ChromeDriver {
+    fn start(log: &Path) -> Result<Self> {
+        for (path, package) in [(CHROMIUM, "chromium"), (CHROMEDRIVER, "chromium-driver")] {
+            if !Path::new(path).exists() {
+                bail!("{path} not found: install Debian's {package}");
+            }
+        }
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?
+            .local_addr()?
+            .port();
+        let child = Command::new(CHROMEDRIVER)
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(log)?)
+            .spawn()
+            .with_context(|| format!("cannot start {CHROMEDRIVER}"))?;
+        let mut driver = Self { child, port };
+        let deadline = Instant::now() + WAIT;
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            if let Some(status) = driver.child.try_wait()? {
+                bail!("chromedriver exited with {status}; see {}", log.display());
+            }
+            ensure!(Instant::now() < deadline, "chromedriver did not listen");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Ok(driver)
+    }
+}
+
+impl Drop for ChromeDriver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn open_browser(driver: &ChromeDriver, profile: &Path) -> Result<Client> {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let capabilities = json!({
+        "goog:chromeOptions": {
+            "binary": CHROMIUM,
+            "args": [
+                "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                "--no-first-run", "--disable-background-networking", "--disable-component-update",
+                "--disable-sync", "--window-size=1280,1000",
+                format!("--user-data-dir={}", profile.display()),
+            ],
+        }
+    });
+    let serde_json::Value::Object(capabilities) = capabilities else {
+        bail!("capabilities must be an object");
+    };
+    ClientBuilder::rustls()?
+        .capabilities(capabilities)
+        .connect(&format!("http://127.0.0.1:{}", driver.port))
+        .await
+        .context("cannot open a Chromium session through chromedriver")
+}
+
+async fn visible(c: &Client, css: &str) -> Result<Element> {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        if let Ok(el) = c.find(Locator::Css(css)).await {
+            if el.is_displayed().await.unwrap_or(false) {
+                return Ok(el);
+            }
+        }
+        if Instant::now() > deadline {
+            let url = c
+                .current_url()
+                .await
+                .map(|u| u.to_string())
+                .unwrap_or_default();
+            bail!("timed out waiting for {css} (at {url})");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Reloads until the page's `css` element contains `needle`.
+async fn reload_until(c: &Client, css: &str, needle: &str) -> Result<String> {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        if let Ok(el) = c.find(Locator::Css(css)).await {
+            let text = el.html(false).await.unwrap_or_default();
+            if text.contains(needle) {
+                return Ok(text);
+            }
+        }
+        ensure!(
+            Instant::now() < deadline,
+            "{css} never contained {needle:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        c.refresh().await?;
+    }
+}
+
+/// Polls (page may still be loading) until `css` has text containing `needle`.
+async fn text_containing(c: &Client, css: &str, needle: &str) -> Result<String> {
+    let deadline = Instant::now() + WAIT;
+    let mut last = String::new();
+    loop {
+        if let Ok(el) = c.find(Locator::Css(css)).await {
+            last = el.text().await.unwrap_or_default();
+            if last.contains(needle) {
+                return Ok(last);
+            }
+        }
+        ensure!(
+            Instant::now() < deadline,
+            "{css} never contained {needle:?}: {last:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn screenshot(c: &Client, name: &str) -> Result<()> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/artifacts");
+    std::fs::create_dir_all(&dir)?;
+    let path = dir.join(name);
+    std::fs::write(&path, c.screenshot().await?)?;
+    eprintln!("screenshot: {}", path.display());
+    Ok(())
+}
+
+async fn fill(c: &Client, css: &str, text: &str) -> Result<()> {
+    let el = visible(c, css).await?;
+    el.clear().await?;
+    el.send_keys(text).await?;
+    Ok(())
+}
+
+async fn click(c: &Client, css: &str) -> Result<()> {
+    visible(c, css).await?.click().await?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_operator_signs_in_creates_a_project_and_watches_a_delivery() -> Result<()> {
+    let db = TestDb::new(Backend::Sqlite).await;
+    let store = db.store().await;
+    // The CLI adds the first operator.
+    let out = cli(&store, &["futureauth-server", "operator", "add", OPERATOR]).await;
+    assert!(out.contains(OPERATOR), "{out}");
+    // No provider keys: everything goes to the dev outbox, like a first run.
+    let config = Config {
+        database_url: Some(db.url.clone()),
+        retry_base_ms: 50,
+        poll_interval_ms: 50,
+        lease_ms: 3_000,
+        provider_timeout_ms: 2_000,
+        workers: 2,
+        ..Config::default()
+    };
+    let server = TestServer::start(&db, &config).await;
+    let base = server.server.url();
+    let outbox = server
+        .server
+        .state
+        .delivery
+        .dev_outbox()
+        .context("dev outbox")?
+        .clone();
+
+    let tmp = TempDir::new("browser")?;
+    let driver = ChromeDriver::start(&tmp.0.join("chromedriver.log"))?;
+    let c = open_browser(&driver, &tmp.0.join("profile")).await?;
+    let result = scenario(&c, &base, &server, &outbox).await;
+    if result.is_err() {
+        let _ = screenshot(&c, "console-failure.png").await;
+    }
+    c.close().await?;
+    result
+}
+
+async fn scenario(
+    c: &Client,
+    base: &str,
+    server: &TestServer,
+    outbox: &futureauth_server::provider::DevOutbox,
+) -> Result<()> {
+    // `/` → `/dashboard` → sign-in page.
+    c.goto(base).await?;
+    visible(c, "#email").await?;
+    ensure!(c.current_url().await?.path() == "/dashboard/login");
+    screenshot(c, "console-sign-in.png").await?;
+    fill(c, "#email", OPERATOR).await?;
+    click(c, "button[value=code]").await?;
+    visible(c, "#code").await?;
+    let deadline = Instant::now() + WAIT;
+    let code = loop {
+        if let Some(e) = outbox.entries().into_iter().find(|e| e.to == OPERATOR) {
+            break e
+                .subject
+                .unwrap_or_default()
+                .split_whitespace()
+                .next()
+                .unwrap_or_default()
+                .to_owned();
+        }
+        ensure!(Instant::now() < deadline, "no code in the dev outbox");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    screenshot(c, "console-code.png").await?;
+    fill(c, "#code", &code).await?;
+    click(c, "form[action='/dashboard/login/verify'] button").await?;
+    visible(c, "#create-project").await?;
+    screenshot(c, "console-projects-empty.png").await?;
+
+    // Create a project and copy its key from the page.
+    fill(c, "#name", "Acme Shop").await?;
+    click(c, "#create-project button").await?;
+    let secret = visible(c, "#secret").await?;
+    let key = secret.prop("value").await?.unwrap_or_default();
+    ensure!(key.starts_with("vx_sec_") && key.len() == 47, "key {key:?}");
+    click(c, "#copy").await?;
+    let label = visible(c, "#copy").await?.text().await?;
+    ensure!(label.contains("Copied"), "copy button says {label:?}");
+    screenshot(c, "console-key.png").await?;
+    let project_url = c
+        .find(Locator::Css(".secret-card a.btn"))
+        .await?
+        .attr("href")
+        .await?
+        .context("continue link")?;
+
+    // The app: the futureauth SDK with HttpDelivery pointed at this server and that key.
+    let app_db = SqlitePoolOptions::new()
+        .max_connections(1)
+        .connect("sqlite::memory:")
+        .await?;
+    let app = FutureAuth::new(
+        app_db,
+        FutureAuthConfig {
+            api_url: base.to_owned(),
+            secret_key: key.clone(),
+            project_name: "Acme Shop".into(),
+            ..FutureAuthConfig::default()
+        },
+    );
+    app.ensure_tables().await?;
+    app.send_otp(OtpChannel::Email, "jane@example.com").await?;
+
+    // The delivery appears in the log (masked) and in the chart.
+    c.goto(&format!("{base}{project_url}")).await?;
+    reload_until(c, "#deliveries", "pill-sent").await?;
+    let chart = visible(c, "#chart").await?.html(false).await?;
+    ensure!(chart.contains("data-status=\"sent\""), "chart: {chart}");
+    screenshot(c, "console-overview.png").await?;
+    c.goto(&format!("{base}{project_url}/deliveries")).await?;
+    let rows = visible(c, "#deliveries").await?.text().await?;
+    ensure!(rows.contains("ja***@example.com") && !rows.contains("jane@example.com"));
+    screenshot(c, "console-deliveries.png").await?;
+    click(c, "#deliveries tbody tr a").await?;
+    text_containing(c, "#timeline", "Attempt 1: accepted by the provider").await?;
+    screenshot(c, "console-delivery.png").await?;
+
+    // Rotate with a one-hour overlap: the old key keeps working.
+    c.goto(&format!("{base}{project_url}")).await?;
+    visible(c, "#rotate-form").await?;
+    c.find(Locator::Css("#overlap option[value='3600']"))
+        .await?
+        .click()
+        .await?;
+    click(c, "#rotate-form button").await?;
+    let new_key = visible(c, "#secret")
+        .await?
+        .prop("value")
+        .await?
+        .unwrap_or_default();
+    ensure!(new_key.starts_with("vx_sec_") && new_key != key);
+    text_containing(c, ".note", "1 hour").await?;
+    app.send_otp(OtpChannel::Email, "jim@example.com").await?;
+    c.goto(&format!("{base}{project_url}")).await?;
+    let keys = visible(c, "#keys").await?.html(false).await?;
+    ensure!(keys.contains("data-state=\"expiring\"") && keys.contains("works until"));
+    screenshot(c, "console-rotated.png").await?;
+
+    // Settings: a bad callback URL is flagged next to its field.
+    c.goto(&format!("{base}{project_url}/settings")).await?;
+    fill(c, "#callback_url", "ftp://files.example.com/cb").await?;
+    fill(c, "#allowed_origins", "http://localhost:3000").await?;
+    click(c, "#settings-form button[type=submit]").await?;
+    text_containing(c, "#error-callback_url", "http or https").await?;
+    screenshot(c, "console-settings.png").await?;
+    fill(c, "#callback_url", "https://shop.example.com/auth/magic").await?;
+    click(c, "#settings-form button[type=submit]").await?;
+    visible(c, ".flash").await?;
+
+    // Message wording with a live preview (typed, not yet saved).
+    c.goto(&format!("{base}{project_url}/messages")).await?;
+    text_containing(c, "#preview-sms", "4f7k2q is your Acme Shop sign-in code").await?;
+    fill(
+        c,
+        "#sms_text",
+        "{{ code }} is your code for {{ project }} — welcome back!",
+    )
+    .await?;
+    text_containing(
+        c,
+        "#preview-sms",
+        "4f7k2q is your code for Acme Shop — welcome back!",
+    )
+    .await?;
+    fill(c, "#email_subject", "Your {{ project }} code: {{ code }}").await?;
+    text_containing(c, "#preview-subject", "Your Acme Shop code: 4f7k2q").await?;
+    screenshot(c, "console-messages.png").await?;
+    click(c, "#templates-form button[type=submit]").await?;
+    visible(c, ".flash").await?;
+
+    // Members and the audit log.
+    c.goto(&format!("{base}{project_url}/members")).await?;
+    fill(c, "#invite-email", "grace@example.com").await?;
+    click(c, "#invite-form button").await?;
+    text_containing(c, "#members", "grace@example.com").await?;
+    screenshot(c, "console-members.png").await?;
+    c.goto(&format!("{base}{project_url}/audit")).await?;
+    let audit = text_containing(c, "#audit", "member.invited").await?;
+    for action in [
+        "project.created",
+        "key.rotated",
+        "settings.changed",
+        "member.invited",
+    ] {
+        ensure!(audit.contains(action), "{action} missing: {audit}");
+    }
+    ensure!(!audit.contains(&key) && !audit.contains(&new_key));
+    screenshot(c, "console-audit.png").await?;
+
+    // Another operator's project is a 404 for this one.
+    let other =
+        futureauth_server::service::console::add_operator(server.store(), "eve@example.com")
+            .await?;
+    let theirs =
+        futureauth_server::service::console::create_project(server.store(), &other, "Eve's")
+            .await?;
+    c.goto(&format!("{base}/dashboard/projects/{}", theirs.project.id))
+        .await?;
+    let body = text_containing(c, "main", "404").await?;
+    ensure!(!body.contains("Eve's"), "{body}");
+    screenshot(c, "console-not-found.png").await?;
+
+    // The projects list and the API tokens page.
+    c.goto(&format!("{base}/dashboard")).await?;
+    visible(c, "#projects").await?;
+    screenshot(c, "console-projects.png").await?;
+    c.goto(&format!("{base}/dashboard/account")).await?;
+    fill(c, "#token-name", "CI deploys").await?;
+    click(c, "#token-form button").await?;
+    let token = visible(c, "#secret")
+        .await?
+        .prop("value")
+        .await?
+        .unwrap_or_default();
+    ensure!(token.starts_with("vx_op_"));
+    screenshot(c, "console-tokens.png").await?;
+    let listed = server
+        .http
+        .get(format!("{base}/api/v1/projects"))
+        .bearer_auth(&token)
+        .send()
+        .await?
+        .json::<serde_json::Value>()
+        .await?;
+    ensure!(listed[0]["name"] == "Acme Shop", "{listed}");
+    Ok(())
+}
