@@ -51,6 +51,8 @@ pub struct FutureAuthConfig {
     pub trusted_proxies: Vec<IpNet>,
     /// Rate limits on sending and verifying.
     pub rate_limits: RateLimits,
+    /// The opt-in in-process session cache. Default `None` (every check asks the database).
+    pub session_cache: Option<crate::SessionCacheConfig>,
 }
 
 impl Default for FutureAuthConfig {
@@ -69,6 +71,7 @@ impl Default for FutureAuthConfig {
             allowed_origins: Vec::new(),
             trusted_proxies: Vec::new(),
             rate_limits: RateLimits::default(),
+            session_cache: None,
         }
     }
 }
