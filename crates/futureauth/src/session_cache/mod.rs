@@ -105,6 +105,18 @@ struct Shared {
 }
 
 impl Shared {
+    fn new(config: SessionCacheConfig, live: bool) -> Self {
+        Self {
+            entries: Cache::builder()
+                .max_capacity(config.max_entries)
+                .time_to_live(config.ttl)
+                .support_invalidation_closures()
+                .build(),
+            epoch: AtomicU64::new(0),
+            live: AtomicBool::new(live),
+        }
+    }
+
     async fn evict(&self, eviction: &Eviction) {
         self.epoch.fetch_add(1, Ordering::SeqCst);
         let result = match eviction {
@@ -171,21 +183,13 @@ impl SessionCache {
         };
         #[cfg(not(feature = "postgres"))]
         let _ = db;
-        let entries = Cache::builder()
-            .max_capacity(config.max_entries)
-            .time_to_live(config.ttl)
-            .support_invalidation_closures()
-            .build();
+        // Without Postgres there is no other instance to hear from.
+        #[cfg(feature = "postgres")]
+        let live = pg.is_none();
+        #[cfg(not(feature = "postgres"))]
+        let live = true;
         Self {
-            shared: Arc::new(Shared {
-                entries,
-                epoch: AtomicU64::new(0),
-                // Without Postgres there is no other instance to hear from.
-                #[cfg(feature = "postgres")]
-                live: AtomicBool::new(pg.is_none()),
-                #[cfg(not(feature = "postgres"))]
-                live: AtomicBool::new(true),
-            }),
+            shared: Arc::new(Shared::new(config, live)),
             #[cfg(feature = "postgres")]
             pg,
             listener: Once::new(),
@@ -271,6 +275,107 @@ impl Drop for SessionCache {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn in_process() -> SessionCache {
+        SessionCache {
+            shared: Arc::new(Shared::new(SessionCacheConfig::default(), true)),
+            #[cfg(feature = "postgres")]
+            pg: None,
+            listener: Once::new(),
+            shutdown: Arc::new(Notify::new()),
+        }
+    }
+
+    fn row(user_id: &str, session_id: &str) -> (User, Session) {
+        let now = chrono::Utc::now();
+        let user = User {
+            id: user_id.into(),
+            email: None,
+            phone_number: None,
+            name: String::new(),
+            email_verified: true,
+            phone_number_verified: false,
+            metadata: serde_json::json!({}),
+            created_at: now,
+            updated_at: now,
+        };
+        let session = Session {
+            id: session_id.into(),
+            user_id: user_id.into(),
+            token: String::new(),
+            expires_at: now + chrono::Duration::days(30),
+            ip_address: None,
+            user_agent: None,
+            created_at: now,
+        };
+        (user, session)
+    }
+
+    #[tokio::test]
+    async fn a_read_that_raced_a_revoke_is_not_cached() {
+        let cache = in_process();
+        let (user, session) = row("u1", "s1");
+        // The lookup read the row, then a revoke evicted before the lookup could fill.
+        let ticket = cache.ticket();
+        cache
+            .evict(Eviction::Token("h1".into()), true)
+            .await
+            .unwrap();
+        cache.fill(ticket, "h1", &user, &session).await;
+        assert!(cache.get("h1").await.is_none(), "stale row was cached");
+        // Without a race the row is cached.
+        let ticket = cache.ticket();
+        cache.fill(ticket, "h1", &user, &session).await;
+        assert!(cache.get("h1").await.is_some());
+    }
+
+    #[tokio::test]
+    async fn evictions_by_session_and_user_hit_only_theirs() {
+        let cache = in_process();
+        for (hash, user, session) in [("h1", "u1", "s1"), ("h2", "u1", "s2"), ("h3", "u2", "s3")] {
+            let (u, s) = row(user, session);
+            cache.fill(cache.ticket(), hash, &u, &s).await;
+        }
+        cache
+            .evict(Eviction::Session("s1".into()), true)
+            .await
+            .unwrap();
+        assert!(cache.get("h1").await.is_none());
+        assert!(cache.get("h2").await.is_some());
+        cache
+            .evict(Eviction::User("u1".into()), true)
+            .await
+            .unwrap();
+        assert!(cache.get("h2").await.is_none());
+        assert!(
+            cache.get("h3").await.is_some(),
+            "another user's session stays"
+        );
+        cache.evict(Eviction::All, true).await.unwrap();
+        assert!(cache.get("h3").await.is_none());
+    }
+
+    #[tokio::test]
+    async fn nothing_is_served_while_not_live() {
+        let cache = in_process();
+        let (user, session) = row("u1", "s1");
+        cache.fill(cache.ticket(), "h1", &user, &session).await;
+        cache.shared.set_live(false);
+        assert!(
+            cache.get("h1").await.is_none(),
+            "emptied when the listener drops"
+        );
+        cache.fill(cache.ticket(), "h1", &user, &session).await;
+        assert!(
+            cache.get("h1").await.is_none(),
+            "neither filled nor served while off"
+        );
+        cache.shared.set_live(true);
+        assert!(
+            cache.get("h1").await.is_none(),
+            "nothing was filled while off"
+        );
+    }
 
     #[test]
     fn config_must_be_short_and_non_empty() {
