@@ -68,6 +68,8 @@ pub struct FutureAuthConfig {
     /// empty: `secret_key` keys it. Needed with a custom delivery and no `secret_key`, so that
     /// codes verify on every instance and across restarts.
     pub code_secret: String,
+    /// The opt-in in-process session cache. Default `None` (every check asks the database).
+    pub session_cache: Option<crate::SessionCacheConfig>,
 }
 
 const DAY: u64 = 24 * 60 * 60;
@@ -92,6 +94,7 @@ impl Default for FutureAuthConfig {
             trusted_proxies: Vec::new(),
             rate_limits: RateLimits::default(),
             code_secret: String::new(),
+            session_cache: None,
         }
     }
 }

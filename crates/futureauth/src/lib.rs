@@ -62,6 +62,7 @@ mod identifier;
 mod model;
 mod origins;
 mod rate_limit;
+mod session_cache;
 mod store;
 mod token;
 
@@ -80,6 +81,7 @@ pub use flow::otp::OtpBinding;
 pub use identifier::{normalize_email, normalize_phone, Identifier};
 pub use model::{CleanupReport, OtpChannel, Session, User};
 pub use origins::{Origin, TrustedOrigins};
+pub use session_cache::SessionCacheConfig;
 /// The sqlx this crate uses (0.8): build your pool with it to be sure the types match.
 pub use sqlx;
 pub use store::Database;
@@ -87,6 +89,7 @@ pub use store::Database;
 use delivery::{Delivery, HttpDelivery};
 use flow::Ctx;
 use housekeeping::Housekeeping;
+use session_cache::{Eviction, SessionCache};
 use store::Store;
 use token::CodeKey;
 
@@ -117,6 +120,7 @@ pub struct FutureAuth {
     delivery: Arc<dyn Delivery>,
     code_key: CodeKey,
     housekeeping: Housekeeping,
+    session_cache: Option<SessionCache>,
 }
 
 impl std::fmt::Debug for FutureAuth {
@@ -144,12 +148,17 @@ impl FutureAuth {
         } else {
             CodeKey::random()
         };
+        let db = db.into();
+        let session_cache = config
+            .session_cache
+            .map(|cache| SessionCache::new(cache, &db));
         Self {
             origins: TrustedOrigins::from_config(&config).map_err(|e| e.to_string()),
-            store: db.into().into_store(),
+            store: db.into_store(),
             delivery,
             code_key,
             housekeeping: Housekeeping::default(),
+            session_cache,
             config,
         }
     }
@@ -168,6 +177,9 @@ impl FutureAuth {
     /// Checks that this configuration can work, with a message that says how to fix it.
     pub fn validate(&self) -> Result<()> {
         self.config.validate()?;
+        if let Some(cache) = &self.config.session_cache {
+            cache.validate()?;
+        }
         if self.delivery.requires_secret_key() && self.config.secret_key.trim().is_empty() {
             return Err(FutureAuthError::Config(format!(
                 "secret_key is empty but codes are delivered by the FutureAuth service at {}; \
@@ -222,7 +234,25 @@ impl FutureAuth {
     /// safe to run from several instances at once.
     pub async fn ensure_tables(&self) -> Result<()> {
         self.validate()?;
-        self.store.migrate().await
+        self.store.migrate().await?;
+        if let Some(cache) = &self.session_cache {
+            cache.start();
+        }
+        Ok(())
+    }
+
+    /// Cached sessions carry the user: forget them when the user changes.
+    async fn user_changed(&self, user: &User) -> Result<()> {
+        self.evict_cached(Eviction::User(user.id.clone()), true)
+            .await
+    }
+
+    /// Evicts from the session cache here and, if the database `changed`, everywhere.
+    async fn evict_cached(&self, eviction: Eviction, changed: bool) -> Result<()> {
+        match &self.session_cache {
+            Some(cache) => cache.evict(eviction, changed).await,
+            None => Ok(()),
+        }
     }
 
     fn ctx(&self) -> Ctx<'_> {
@@ -362,24 +392,29 @@ impl FutureAuth {
     /// The user and session of a session token, or `None` if it is unknown, revoked or
     /// expired. One indexed query; a session past half its life is extended.
     pub async fn get_session(&self, token: &str) -> Result<Option<(User, Session)>> {
-        Ok(flow::session::check(&self.ctx(), token)
-            .await?
-            .map(|c| (c.user, c.session)))
+        Ok(
+            flow::session::check(&self.ctx(), self.session_cache.as_ref(), token)
+                .await?
+                .map(|c| (c.user, c.session)),
+        )
     }
 
     /// Like [`get_session`](Self::get_session), also telling whether the expiry moved
     /// forward (so a cookie should be re-issued).
     pub async fn get_session_checked(&self, token: &str) -> Result<Option<(User, Session, bool)>> {
-        Ok(flow::session::check(&self.ctx(), token)
-            .await?
-            .map(|c| (c.user, c.session, c.extended)))
+        Ok(
+            flow::session::check(&self.ctx(), self.session_cache.as_ref(), token)
+                .await?
+                .map(|c| (c.user, c.session, c.extended)),
+        )
     }
 
     /// Signs one session out. Unknown tokens are ignored.
     pub async fn revoke_session(&self, token: &str) -> Result<()> {
         if !token.is_empty() {
-            self.store
-                .delete_session_by_hash(&token::hash_token(token))
+            let token_hash = token::hash_token(token);
+            let deleted = self.store.delete_session_by_hash(&token_hash).await?;
+            self.evict_cached(Eviction::Token(token_hash), deleted)
                 .await?;
         }
         Ok(())
@@ -387,12 +422,18 @@ impl FutureAuth {
 
     /// Signs a user out of one of their sessions by its public id; false if there was none.
     pub async fn revoke_user_session(&self, user_id: &str, session_id: &str) -> Result<bool> {
-        self.store.delete_user_session(user_id, session_id).await
+        let deleted = self.store.delete_user_session(user_id, session_id).await?;
+        self.evict_cached(Eviction::Session(session_id.to_string()), deleted)
+            .await?;
+        Ok(deleted)
     }
 
     /// Signs a user out everywhere; returns how many sessions ended.
     pub async fn revoke_all_sessions(&self, user_id: &str) -> Result<u64> {
-        self.store.delete_user_sessions(user_id).await
+        let revoked = self.store.delete_user_sessions(user_id).await?;
+        self.evict_cached(Eviction::User(user_id.to_string()), revoked > 0)
+            .await?;
+        Ok(revoked)
     }
 
     /// A user's active sessions, newest first (without tokens).
@@ -423,10 +464,13 @@ impl FutureAuth {
 
     /// Sets a user's display name.
     pub async fn update_user_name(&self, user_id: &str, name: &str) -> Result<User> {
-        self.store
+        let user = self
+            .store
             .update_user_name(user_id, name, Utc::now())
             .await?
-            .ok_or(FutureAuthError::UserNotFound)
+            .ok_or(FutureAuthError::UserNotFound)?;
+        self.user_changed(&user).await?;
+        Ok(user)
     }
 
     /// Replaces a user's metadata.
@@ -435,10 +479,13 @@ impl FutureAuth {
         user_id: &str,
         metadata: serde_json::Value,
     ) -> Result<User> {
-        self.store
+        let user = self
+            .store
             .set_user_metadata(user_id, &metadata, Utc::now())
             .await?
-            .ok_or(FutureAuthError::UserNotFound)
+            .ok_or(FutureAuthError::UserNotFound)?;
+        self.user_changed(&user).await?;
+        Ok(user)
     }
 
     /// Merges the top-level keys of `patch` (a JSON object) into a user's metadata.
@@ -453,10 +500,13 @@ impl FutureAuth {
                 "merge_user_metadata takes a JSON object".to_string(),
             ));
         };
-        self.store
+        let user = self
+            .store
             .merge_user_metadata(user_id, &patch, Utc::now())
             .await?
-            .ok_or(FutureAuthError::UserNotFound)
+            .ok_or(FutureAuthError::UserNotFound)?;
+        self.user_changed(&user).await?;
+        Ok(user)
     }
 
     /// Deletes all expired sessions and codes, dead codes and old rate-limit counters.

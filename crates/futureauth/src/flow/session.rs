@@ -6,6 +6,7 @@ use super::{clip, Ctx};
 use crate::error::Result;
 use crate::identifier::Identifier;
 use crate::model::{Session, User};
+use crate::session_cache::SessionCache;
 use crate::store::NewSession;
 use crate::token::{ct_eq, generate_id, generate_token, hash_token};
 
@@ -58,21 +59,41 @@ pub(crate) struct Checked {
     pub extended: bool,
 }
 
-/// One indexed query; plus one write at most once per half-life, when a session used past
-/// half its life is extended to a full `session_ttl` again, but never beyond
-/// `session_max_lifetime` after sign-in: past that, the session no longer authenticates.
-/// Every session check goes through here.
-pub(crate) async fn check(ctx: &Ctx<'_>, token: &str) -> Result<Option<Checked>> {
+/// One indexed query (none on a cache hit); plus one write at most once per half-life,
+/// when a session used past half its life is extended to a full `session_ttl` again, but
+/// never beyond `session_max_lifetime` after sign-in: past that, the session no longer
+/// authenticates. Every session check goes through here, cached or not.
+pub(crate) async fn check(
+    ctx: &Ctx<'_>,
+    cache: Option<&SessionCache>,
+    token: &str,
+) -> Result<Option<Checked>> {
     if token.is_empty() || token.len() > MAX_TOKEN_LEN {
         return Ok(None);
     }
     let now = Utc::now();
     let token_hash = hash_token(token);
-    let Some((user, mut session, stored_hash)) = ctx.store.find_session(&token_hash, now).await?
-    else {
-        return Ok(None);
+    let cached = match cache {
+        Some(cache) => cache.get(&token_hash).await,
+        None => None,
     };
-    if !ct_eq(&stored_hash, &token_hash) {
+    let (user, mut session, ticket) = match cached {
+        Some((user, session)) => (user, session, None),
+        None => {
+            let ticket = cache.map(SessionCache::ticket);
+            let Some((user, session, stored_hash)) =
+                ctx.store.find_session(&token_hash, now).await?
+            else {
+                return Ok(None);
+            };
+            if !ct_eq(&stored_hash, &token_hash) {
+                return Ok(None);
+            }
+            (user, session, ticket)
+        }
+    };
+    // The expiry checks, in one place for rows and cache hits alike.
+    if session.expires_at <= now {
         return Ok(None);
     }
     let max_lifetime = chrono::TimeDelta::from_std(ctx.config.session_max_lifetime)
@@ -94,6 +115,12 @@ pub(crate) async fn check(ctx: &Ctx<'_>, token: &str) -> Result<Option<Checked>>
             .extend_session(&session.id, session.expires_at)
             .await?;
         extended = true;
+        // The cache only holds what the database returned: re-read the new expiry next time.
+        if let Some(cache) = cache {
+            cache.forget(&token_hash).await;
+        }
+    } else if let (Some(cache), Some(ticket)) = (cache, ticket) {
+        cache.fill(ticket, &token_hash, &user, &session).await;
     }
     Ok(Some(Checked {
         user,

@@ -249,11 +249,12 @@ macro_rules! sql_store {
             }
 
             async fn find_session(&self, token_hash: &str, now: DateTime<Utc>) -> Result<Option<(User, Session, String)>> {
-                let sql = format!(
+                // Built once: this runs on every authenticated request.
+                static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| format!(
                     "SELECT {SESSION_SELECT}, {USER_SELECT} FROM session s JOIN \"user\" u ON u.id = s.user_id \
                      WHERE s.token_hash = $1 AND s.expires_at > $2"
-                );
-                let row = sqlx::query(&sql)
+                ));
+                let row = sqlx::query(SQL.as_str())
                     .bind(token_hash)
                     .bind($to_db(now))
                     .fetch_optional(&self.pool)

@@ -1,0 +1,394 @@
+//! The opt-in in-process session cache ([`SessionCacheConfig`]).
+//!
+//! A hit answers a session check without a query. It must never answer for a revoked
+//! session, so:
+//! - every revoke through this crate evicts locally before it returns and, on Postgres,
+//!   sends `NOTIFY futureauth_session_revoked` that every instance's [listener] turns into
+//!   the same eviction;
+//! - while the listener is not connected (starting, or after its connection dropped) the
+//!   cache is bypassed and emptied, because notifications may have been missed;
+//! - a lookup that read the database fills the cache only if no eviction happened since it
+//!   started (the `epoch`), so a revoke racing with a read cannot leave a stale entry.
+//!
+//! Expiry and sliding stay in `flow::session::check`, which treats a hit like a row.
+
+#[cfg(feature = "postgres")]
+mod listener;
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Once};
+use std::time::Duration;
+
+use moka::future::Cache;
+use tokio::sync::Notify;
+
+use crate::error::{FutureAuthError, Result};
+use crate::model::{Session, User};
+use crate::store::Database;
+
+/// An in-process cache of session checks, off by default. Turn it on with
+/// `FutureAuthConfig { session_cache: Some(SessionCacheConfig::default()), .. }`.
+///
+/// A cached session is served without a query for at most `ttl`. Revoking through this
+/// crate (`revoke_session`, `revoke_user_session`, `revoke_all_sessions`, sign-out) and
+/// changing a user through it evict the entry on **every** instance: on Postgres through
+/// `LISTEN/NOTIFY` on the channel `futureauth_session_revoked` (each instance keeps one
+/// connection of its pool listening; while that connection is down the cache is bypassed).
+/// On SQLite eviction is in-process only, so use the cache there with a single process.
+///
+/// Changes made outside this crate (SQL run by hand, another instance without the cache)
+/// are seen after at most `ttl`. Enable it on every instance that shares the database.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SessionCacheConfig {
+    /// How long an entry may answer without asking the database. Default 5 seconds;
+    /// at most one hour.
+    pub ttl: Duration,
+    /// Most sessions kept. Default 10,000.
+    pub max_entries: u64,
+}
+
+impl Default for SessionCacheConfig {
+    fn default() -> Self {
+        Self {
+            ttl: Duration::from_secs(5),
+            max_entries: 10_000,
+        }
+    }
+}
+
+impl SessionCacheConfig {
+    /// Rejects a cache that could not work or would keep entries for too long.
+    pub fn validate(&self) -> Result<()> {
+        if self.ttl.is_zero() || self.ttl > Duration::from_secs(3600) {
+            return Err(FutureAuthError::Config(format!(
+                "session_cache.ttl is {:?}; use a short positive TTL (e.g. 5 s, at most 1 hour)",
+                self.ttl
+            )));
+        }
+        if self.max_entries == 0 {
+            return Err(FutureAuthError::Config(
+                "session_cache.max_entries is 0; use None to turn the cache off".to_string(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// What to forget, on this instance and (through NOTIFY) on the others.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Eviction {
+    /// One session by the hash of its token.
+    Token(String),
+    /// One session by its public id.
+    Session(String),
+    /// Every session of a user.
+    User(String),
+    /// Everything (an unreadable message, or a payload too long to send).
+    #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
+    All,
+}
+
+/// A cached check: the user and session as the database last returned them.
+#[derive(Debug)]
+struct Entry {
+    user: User,
+    session: Session,
+}
+
+/// The eviction state shared with the listener task.
+struct Shared {
+    entries: Cache<String, Arc<Entry>>,
+    /// Bumped by every eviction; a fill started under an older epoch is dropped.
+    epoch: AtomicU64,
+    /// The cache may answer: no listener is needed, or it is connected.
+    live: AtomicBool,
+}
+
+impl Shared {
+    fn new(config: SessionCacheConfig, live: bool) -> Self {
+        Self {
+            entries: Cache::builder()
+                .max_capacity(config.max_entries)
+                .time_to_live(config.ttl)
+                .support_invalidation_closures()
+                .build(),
+            epoch: AtomicU64::new(0),
+            live: AtomicBool::new(live),
+        }
+    }
+
+    async fn evict(&self, eviction: &Eviction) {
+        self.epoch.fetch_add(1, Ordering::SeqCst);
+        let result = match eviction {
+            Eviction::Token(hash) => {
+                self.entries.invalidate(hash).await;
+                return;
+            }
+            Eviction::Session(id) => {
+                let id = id.clone();
+                self.entries
+                    .invalidate_entries_if(move |_, e| e.session.id == id)
+            }
+            Eviction::User(id) => {
+                let id = id.clone();
+                self.entries
+                    .invalidate_entries_if(move |_, e| e.user.id == id)
+            }
+            Eviction::All => {
+                self.clear();
+                return;
+            }
+        };
+        if result.is_err() {
+            // Closures are enabled at build time; clearing is the safe fallback anyway.
+            self.clear();
+        }
+    }
+
+    fn clear(&self) {
+        self.epoch.fetch_add(1, Ordering::SeqCst);
+        self.entries.invalidate_all();
+    }
+
+    #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
+    /// Turns the cache on or off (listener connected or not), emptying it either way.
+    fn set_live(&self, live: bool) {
+        self.live.store(live, Ordering::SeqCst);
+        self.clear();
+    }
+}
+
+/// Taken before a database lookup; [`SessionCache::fill`] stores only under the same epoch.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Ticket(u64);
+
+/// The cache of one [`FutureAuth`](crate::FutureAuth).
+pub(crate) struct SessionCache {
+    shared: Arc<Shared>,
+    #[cfg(feature = "postgres")]
+    pg: Option<sqlx::PgPool>,
+    #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
+    listener: Once,
+    #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
+    shutdown: Arc<Notify>,
+}
+
+impl SessionCache {
+    pub(crate) fn new(config: SessionCacheConfig, db: &Database) -> Self {
+        #[cfg(feature = "postgres")]
+        let pg = match db {
+            Database::Postgres(pool) => Some(pool.clone()),
+            #[allow(unreachable_patterns)]
+            _ => None,
+        };
+        #[cfg(not(feature = "postgres"))]
+        let _ = db;
+        // Without Postgres there is no other instance to hear from.
+        #[cfg(feature = "postgres")]
+        let live = pg.is_none();
+        #[cfg(not(feature = "postgres"))]
+        let live = true;
+        Self {
+            shared: Arc::new(Shared::new(config, live)),
+            #[cfg(feature = "postgres")]
+            pg,
+            listener: Once::new(),
+            shutdown: Arc::new(Notify::new()),
+        }
+    }
+
+    /// Starts the Postgres listener once (needs a Tokio runtime); until it is connected
+    /// the cache stays bypassed.
+    pub(crate) fn start(&self) {
+        #[cfg(feature = "postgres")]
+        if let Some(pool) = &self.pg {
+            self.listener.call_once(|| {
+                listener::spawn(pool.clone(), self.shared.clone(), self.shutdown.clone());
+            });
+        }
+    }
+
+    /// The cached user and session of a token hash, if the cache may answer.
+    pub(crate) async fn get(&self, token_hash: &str) -> Option<(User, Session)> {
+        self.start();
+        if !self.shared.live.load(Ordering::SeqCst) {
+            return None;
+        }
+        let entry = self.shared.entries.get(token_hash).await?;
+        Some((entry.user.clone(), entry.session.clone()))
+    }
+
+    /// Call before reading the database for [`fill`](Self::fill).
+    pub(crate) fn ticket(&self) -> Ticket {
+        Ticket(self.shared.epoch.load(Ordering::SeqCst))
+    }
+
+    /// Remembers a database answer, unless an eviction happened since `ticket`.
+    pub(crate) async fn fill(
+        &self,
+        ticket: Ticket,
+        token_hash: &str,
+        user: &User,
+        session: &Session,
+    ) {
+        let shared = &self.shared;
+        if !shared.live.load(Ordering::SeqCst) || shared.epoch.load(Ordering::SeqCst) != ticket.0 {
+            return;
+        }
+        let entry = Arc::new(Entry {
+            user: user.clone(),
+            session: session.clone(),
+        });
+        shared.entries.insert(token_hash.to_string(), entry).await;
+        // An eviction between the check above and the insert may have missed the new entry.
+        if shared.epoch.load(Ordering::SeqCst) != ticket.0 {
+            shared.entries.invalidate(token_hash).await;
+        }
+    }
+
+    /// Drops one entry here only (its session was just extended: re-read it next time).
+    pub(crate) async fn forget(&self, token_hash: &str) {
+        self.shared.entries.invalidate(token_hash).await;
+    }
+
+    /// Evicts here and, if the database `changed`, tells the other instances. Call after
+    /// the database change.
+    pub(crate) async fn evict(&self, eviction: Eviction, changed: bool) -> Result<()> {
+        self.shared.evict(&eviction).await;
+        #[cfg(feature = "postgres")]
+        if let (Some(pool), true) = (&self.pg, changed) {
+            listener::notify(pool, &eviction).await?;
+        }
+        #[cfg(not(feature = "postgres"))]
+        let _ = changed;
+        Ok(())
+    }
+}
+
+impl Drop for SessionCache {
+    fn drop(&mut self) {
+        // Stops the listener task (the permit waits if it is between two waits).
+        self.shutdown.notify_one();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn in_process() -> SessionCache {
+        SessionCache {
+            shared: Arc::new(Shared::new(SessionCacheConfig::default(), true)),
+            #[cfg(feature = "postgres")]
+            pg: None,
+            listener: Once::new(),
+            shutdown: Arc::new(Notify::new()),
+        }
+    }
+
+    fn row(user_id: &str, session_id: &str) -> (User, Session) {
+        let now = chrono::Utc::now();
+        let user = User {
+            id: user_id.into(),
+            email: None,
+            phone_number: None,
+            name: String::new(),
+            email_verified: true,
+            phone_number_verified: false,
+            metadata: serde_json::json!({}),
+            created_at: now,
+            updated_at: now,
+        };
+        let session = Session {
+            id: session_id.into(),
+            user_id: user_id.into(),
+            token: String::new(),
+            expires_at: now + chrono::Duration::days(30),
+            ip_address: None,
+            user_agent: None,
+            created_at: now,
+        };
+        (user, session)
+    }
+
+    #[tokio::test]
+    async fn a_read_that_raced_a_revoke_is_not_cached() {
+        let cache = in_process();
+        let (user, session) = row("u1", "s1");
+        // The lookup read the row, then a revoke evicted before the lookup could fill.
+        let ticket = cache.ticket();
+        cache
+            .evict(Eviction::Token("h1".into()), true)
+            .await
+            .unwrap();
+        cache.fill(ticket, "h1", &user, &session).await;
+        assert!(cache.get("h1").await.is_none(), "stale row was cached");
+        // Without a race the row is cached.
+        let ticket = cache.ticket();
+        cache.fill(ticket, "h1", &user, &session).await;
+        assert!(cache.get("h1").await.is_some());
+    }
+
+    #[tokio::test]
+    async fn evictions_by_session_and_user_hit_only_theirs() {
+        let cache = in_process();
+        for (hash, user, session) in [("h1", "u1", "s1"), ("h2", "u1", "s2"), ("h3", "u2", "s3")] {
+            let (u, s) = row(user, session);
+            cache.fill(cache.ticket(), hash, &u, &s).await;
+        }
+        cache
+            .evict(Eviction::Session("s1".into()), true)
+            .await
+            .unwrap();
+        assert!(cache.get("h1").await.is_none());
+        assert!(cache.get("h2").await.is_some());
+        cache
+            .evict(Eviction::User("u1".into()), true)
+            .await
+            .unwrap();
+        assert!(cache.get("h2").await.is_none());
+        assert!(
+            cache.get("h3").await.is_some(),
+            "another user's session stays"
+        );
+        cache.evict(Eviction::All, true).await.unwrap();
+        assert!(cache.get("h3").await.is_none());
+    }
+
+    #[tokio::test]
+    async fn nothing_is_served_while_not_live() {
+        let cache = in_process();
+        let (user, session) = row("u1", "s1");
+        cache.fill(cache.ticket(), "h1", &user, &session).await;
+        cache.shared.set_live(false);
+        assert!(
+            cache.get("h1").await.is_none(),
+            "emptied when the listener drops"
+        );
+        cache.fill(cache.ticket(), "h1", &user, &session).await;
+        assert!(
+            cache.get("h1").await.is_none(),
+            "neither filled nor served while off"
+        );
+        cache.shared.set_live(true);
+        assert!(
+            cache.get("h1").await.is_none(),
+            "nothing was filled while off"
+        );
+    }
+
+    #[test]
+    fn config_must_be_short_and_non_empty() {
+        SessionCacheConfig::default().validate().unwrap();
+        let zero = SessionCacheConfig {
+            ttl: Duration::ZERO,
+            ..Default::default()
+        };
+        assert!(zero.validate().unwrap_err().to_string().contains("ttl"));
+        let empty = SessionCacheConfig {
+            max_entries: 0,
+            ..Default::default()
+        };
+        assert!(empty.validate().is_err());
+    }
+}
