@@ -40,8 +40,10 @@ pub struct ErrorDetail {
     /// `invalid_destination`, `invalid_code`, `callback_not_allowed`, `sms_country_not_allowed`,
     /// `rate_limited`, `malformed_json`, `invalid_request`, `payload_too_large`,
     /// `unsupported_media_type`, `not_found`, `storage_unavailable`, `overloaded`.
+    #[schema(example = "invalid_destination")]
     pub code: String,
     /// Human readable explanation.
+    #[schema(example = "destination must be a plain email address such as user@example.com")]
     pub message: String,
 }
 
