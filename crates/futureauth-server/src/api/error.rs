@@ -87,14 +87,17 @@ impl From<ServiceError> for ApiError {
             ServiceError::RateLimited {
                 scope,
                 retry_after_secs,
-            } => ApiError {
-                status: StatusCode::TOO_MANY_REQUESTS,
-                code: "rate_limited",
-                message: format!(
-                    "too many messages ({scope} limit); retry after {retry_after_secs} seconds"
-                ),
-                retry_after: Some(retry_after_secs),
-            },
+            } => {
+                crate::metrics::rate_limited(scope);
+                ApiError {
+                    status: StatusCode::TOO_MANY_REQUESTS,
+                    code: "rate_limited",
+                    message: format!(
+                        "too many messages ({scope} limit); retry after {retry_after_secs} seconds"
+                    ),
+                    retry_after: Some(retry_after_secs),
+                }
+            }
             ServiceError::NotFound => ApiError::not_found(),
             ServiceError::IdempotencyConflict => ApiError::new(
                 StatusCode::UNPROCESSABLE_ENTITY,

@@ -4,6 +4,7 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
 use serde::{Deserialize, Serialize};
+use tracing::Instrument;
 use utoipa::ToSchema;
 
 use super::error::{ApiError, ErrorBody};
@@ -150,7 +151,17 @@ pub async fn send(
         callback_url: body.callback_url,
         link: body.link,
     };
-    let accepted = state.sender.send(&project, &req, idempotency_key).await?;
+    let span = tracing::info_span!("accept", project = %project.id, id = tracing::field::Empty);
+    let accepted = state
+        .sender
+        .send(&project, &req, idempotency_key)
+        .instrument(span.clone())
+        .await?;
+    span.record("id", accepted.message.id.as_str());
+    if !accepted.replayed {
+        crate::metrics::accepted(&accepted.message.channel);
+        span.in_scope(|| tracing::info!(id = %accepted.message.id, "message accepted"));
+    }
     Ok((
         StatusCode::ACCEPTED,
         Json(SendResponse {
