@@ -335,7 +335,7 @@ pub async fn list_projects(
 /// Store the `secret_key` of the answer at once: only its hash is kept.
 #[utoipa::path(post, path = "/api/v1/projects", tag = "management",
     security(("operator_token" = [])), request_body = CreateProjectBody,
-    responses((status = 201, description = "Created; the key is shown in this answer only", body = CreatedProjectView), errors::Malformed, errors::Invalid, errors::Unauthorized, errors::Unavailable))]
+    responses((status = 201, description = "Created; the key is shown in this answer only", body = CreatedProjectView), errors::BodyRejected, errors::Invalid, errors::Unauthorized, errors::Unavailable))]
 pub async fn create_project(
     State(state): State<AppState>,
     OperatorAuth(op): OperatorAuth,
@@ -377,7 +377,7 @@ pub async fn get_project(
 #[utoipa::path(patch, path = "/api/v1/projects/{id}", tag = "management",
     security(("operator_token" = [])), params(("id" = String, Path, description = "Project id (`prj_…`)", example = "prj_8h2k4m6p9r1t3v5x7z0b2d4f")),
     request_body = UpdateProjectBody,
-    responses((status = 200, description = "The project after the change", body = ProjectView), errors::Malformed, errors::NotFound, errors::Invalid, errors::Unauthorized, errors::Unavailable))]
+    responses((status = 200, description = "The project after the change", body = ProjectView), errors::BodyRejected, errors::NotFound, errors::Invalid, errors::Unauthorized, errors::Unavailable))]
 pub async fn update_project(
     State(state): State<AppState>,
     OperatorAuth(op): OperatorAuth,
@@ -512,7 +512,7 @@ pub async fn create_key(
 #[utoipa::path(post, path = "/api/v1/projects/{id}/keys/rotate", tag = "management",
     security(("operator_token" = [])), params(("id" = String, Path, description = "Project id (`prj_…`)", example = "prj_8h2k4m6p9r1t3v5x7z0b2d4f")),
     request_body = RotateBody,
-    responses((status = 201, description = "The new key, shown in this answer only", body = SecretKeyView), errors::Malformed, errors::OwnersOnly, errors::NotFound, errors::Invalid, errors::Unauthorized, errors::Unavailable))]
+    responses((status = 201, description = "The new key, shown in this answer only", body = SecretKeyView), errors::BodyRejected, errors::OwnersOnly, errors::NotFound, errors::Invalid, errors::Unauthorized, errors::Unavailable))]
 pub async fn rotate_key(
     State(state): State<AppState>,
     OperatorAuth(op): OperatorAuth,
@@ -653,7 +653,7 @@ pub async fn list_members(
 #[utoipa::path(post, path = "/api/v1/projects/{id}/members", tag = "management",
     security(("operator_token" = [])), params(("id" = String, Path, description = "Project id (`prj_…`)", example = "prj_8h2k4m6p9r1t3v5x7z0b2d4f")),
     request_body = InviteBody,
-    responses((status = 201, description = "Added as a member", body = MemberView), errors::Malformed, errors::OwnersOnly, errors::NotFound, errors::Invalid, errors::Unauthorized, errors::Unavailable))]
+    responses((status = 201, description = "Added as a member", body = MemberView), errors::BodyRejected, errors::OwnersOnly, errors::NotFound, errors::Invalid, errors::Unauthorized, errors::Unavailable))]
 pub async fn invite(
     State(state): State<AppState>,
     OperatorAuth(op): OperatorAuth,
@@ -771,7 +771,7 @@ pub async fn get_templates(
 #[utoipa::path(put, path = "/api/v1/projects/{id}/templates", tag = "management",
     security(("operator_token" = [])), params(("id" = String, Path, description = "Project id (`prj_…`)", example = "prj_8h2k4m6p9r1t3v5x7z0b2d4f")),
     request_body = TemplatesBody,
-    responses((status = 200, description = "The templates as saved", body = TemplatesBody), errors::Malformed, errors::NotFound, errors::Invalid, errors::Unauthorized, errors::Unavailable))]
+    responses((status = 200, description = "The templates as saved", body = TemplatesBody), errors::BodyRejected, errors::NotFound, errors::Invalid, errors::Unauthorized, errors::Unavailable))]
 pub async fn put_templates(
     State(state): State<AppState>,
     OperatorAuth(op): OperatorAuth,

@@ -28,11 +28,22 @@ pub struct NotFound(#[to_schema] pub ErrorBody);
     example = json!({"error": {"code": "invalid_request", "message": "name: must be 1 to 100 characters"}}))]
 pub struct Invalid(#[to_schema] pub ErrorBody);
 
-/// 400: the body is not JSON.
+/// 400, 413, 415: the body is not a JSON document the server reads.
 #[derive(IntoResponses)]
-#[response(status = 400, description = "Malformed JSON (`malformed_json`)",
-    example = json!({"error": {"code": "malformed_json", "message": "malformed JSON: expected value at line 1 column 1"}}))]
-pub struct Malformed(#[to_schema] pub ErrorBody);
+pub enum BodyRejected {
+    /// 400: not valid JSON.
+    #[response(status = 400, description = "Malformed JSON (`malformed_json`)",
+        example = json!({"error": {"code": "malformed_json", "message": "malformed JSON: expected value at line 1 column 1"}}))]
+    Malformed(#[to_schema] ErrorBody),
+    /// 413: over the body limit.
+    #[response(status = 413, description = "Body over 16 KiB (`payload_too_large`)",
+        example = json!({"error": {"code": "payload_too_large", "message": "the request body is over the 16 KiB limit"}}))]
+    TooLarge(#[to_schema] ErrorBody),
+    /// 415: not `application/json`.
+    #[response(status = 415, description = "Not `Content-Type: application/json` (`unsupported_media_type`)",
+        example = json!({"error": {"code": "unsupported_media_type", "message": "send the body as JSON with `Content-Type: application/json`"}}))]
+    NotJson(#[to_schema] ErrorBody),
+}
 
 /// 503: the database is unavailable.
 #[derive(IntoResponses)]
