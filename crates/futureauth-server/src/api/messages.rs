@@ -37,6 +37,15 @@ pub struct SendBody {
     /// and whose single `token` query parameter equals `code`.
     #[schema(example = "https://app.example.com/auth/callback?token=Zk3v9Qw2Lm8Rt5Yx1Cb7Np4H")]
     pub link: Option<String>,
+    /// The recipient's language as a BCP 47 tag (e.g. from `Accept-Language`): the exact
+    /// translation, else its base language, else English. Absent (older clients) = English.
+    #[schema(
+        example = "de-AT",
+        min_length = 1,
+        max_length = 35,
+        pattern = r"^[A-Za-z][A-Za-z0-9_-]*$"
+    )]
+    pub locale: Option<String>,
 }
 
 /// Answer of an accepted send.
@@ -119,7 +128,7 @@ impl From<Message> for MessageResponse {
             example = json!({"error": {"code": "payload_too_large", "message": "the request body is over the 16 KiB limit"}})),
         (status = 415, description = "Not `application/json` (`unsupported_media_type`)", body = ErrorBody,
             example = json!({"error": {"code": "unsupported_media_type", "message": "send the body as JSON with `Content-Type: application/json`"}})),
-        (status = 422, description = "Invalid request: `unknown_channel`, `invalid_destination`, `invalid_code`, `callback_not_allowed`, `callback_url_required`, `invalid_link`, `sms_country_not_allowed`, `invalid_idempotency_key`, `idempotency_key_reused` (the key was used for a different request), `invalid_request` (a missing field or a field of the wrong type)", body = ErrorBody,
+        (status = 422, description = "Invalid request: `unknown_channel`, `invalid_destination`, `invalid_code`, `callback_not_allowed`, `callback_url_required`, `invalid_link`, `sms_country_not_allowed`, `invalid_locale`, `invalid_idempotency_key`, `idempotency_key_reused` (the key was used for a different request), `invalid_request` (a missing field or a field of the wrong type)", body = ErrorBody,
             example = json!({"error": {"code": "invalid_destination", "message": "destination must be a plain email address such as user@example.com"}})),
         (status = 429, description = "Rate limited (`rate_limited`); retry after `Retry-After` seconds", body = ErrorBody,
             example = json!({"error": {"code": "rate_limited", "message": "too many messages (destination limit); retry after 60 seconds"}})),
@@ -150,6 +159,7 @@ pub async fn send(
         code: body.code,
         callback_url: body.callback_url,
         link: body.link,
+        locale: body.locale,
     };
     let span = tracing::info_span!("accept", project = %project.id, id = tracing::field::Empty);
     let accepted = state
