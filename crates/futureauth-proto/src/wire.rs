@@ -65,6 +65,7 @@ impl FromStr for Channel {
 ///     project_name: "My App".into(),
 ///     link: None,
 ///     callback_url: None,
+///     locale: None,
 /// };
 /// assert_eq!(
 ///     serde_json::to_string(&m).unwrap(),
@@ -88,6 +89,11 @@ pub struct Message {
     /// For magic links: the page the link opens.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub callback_url: Option<String>,
+    /// The recipient's language as a BCP 47 tag (`de-AT`); the server falls back to the base
+    /// language, then English. Left out of the JSON when `None`, so bodies stay what 0.4/0.5
+    /// clients send.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub locale: Option<String>,
 }
 
 #[cfg(test)]
@@ -107,6 +113,15 @@ mod tests {
         )
         .unwrap();
         assert_eq!(m.project_name, "");
+        assert_eq!(m.locale, None);
+        let m: Message = serde_json::from_str(
+            r#"{"channel":"email","destination":"a@b.co","code":"t","locale":"de-AT"}"#,
+        )
+        .unwrap();
+        assert_eq!(m.locale.as_deref(), Some("de-AT"));
+        assert!(serde_json::to_string(&m)
+            .unwrap()
+            .ends_with(r#""locale":"de-AT"}"#));
         assert!(
             serde_json::from_str::<Message>(r#"{"channel":"fax","destination":"","code":""}"#)
                 .is_err()

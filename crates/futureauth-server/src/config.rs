@@ -220,6 +220,11 @@ pub struct Config {
     /// cookie `Secure` unless it is plain-HTTP loopback. Defaults to `http://<listen address>`.
     #[arg(long, env = "FUTUREAUTH_PUBLIC_URL", global = true)]
     pub public_url: Option<String>,
+
+    /// Address of the Prometheus `GET /metrics` listener, e.g. `127.0.0.1:9464`. Off when
+    /// unset: metrics are never served on the public `--listen` port.
+    #[arg(long = "metrics-listen", env = "METRICS_LISTEN_ADDR", global = true)]
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 impl Default for Config {
@@ -227,6 +232,7 @@ impl Default for Config {
         Config {
             database_url: None,
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            metrics_listen: None,
             production: false,
             environment: "development".into(),
             resend_api_key: None,

@@ -19,6 +19,7 @@ pub mod cli;
 pub mod config;
 pub mod console;
 pub mod error;
+pub mod metrics;
 pub mod provider;
 pub mod service;
 pub mod store;
@@ -74,9 +75,12 @@ pub fn app(state: AppState) -> Router {
 pub struct RunningServer {
     /// The bound address.
     pub addr: SocketAddr,
+    /// The bound address of `GET /metrics` (`--metrics-listen`), if configured.
+    pub metrics_addr: Option<SocketAddr>,
     /// The state shared by the handlers.
     pub state: AppState,
     http: JoinHandle<()>,
+    metrics: Option<JoinHandle<()>>,
     workers: Vec<JoinHandle<()>>,
     cleanup: JoinHandle<()>,
     shutdown: watch::Sender<bool>,
@@ -92,6 +96,9 @@ impl RunningServer {
     /// expire and another instance picks them up).
     pub fn abort(&self) {
         self.http.abort();
+        if let Some(m) = &self.metrics {
+            m.abort();
+        }
         for w in &self.workers {
             w.abort();
         }
@@ -208,14 +215,39 @@ pub fn start_with(
         }
     });
     tracing::info!(%addr, database = store.backend_name(), "futureauth-server listening");
+    let (metrics_addr, metrics) = match config.metrics_listen {
+        Some(at) => {
+            let (bound, task) = serve_metrics(at, store.clone())?;
+            (Some(bound), Some(task))
+        }
+        None => (None, None),
+    };
     Ok(RunningServer {
         addr,
+        metrics_addr,
+        metrics,
         state,
         http,
         workers,
         cleanup,
         shutdown,
     })
+}
+
+/// Binds `at` and serves [`metrics::router`] there (a blocking bind: `start_with` is not async).
+fn serve_metrics(at: SocketAddr, store: Store) -> Result<(SocketAddr, JoinHandle<()>), StartError> {
+    let std_listener = std::net::TcpListener::bind(at)?;
+    std_listener.set_nonblocking(true)?;
+    let listener = TcpListener::from_std(std_listener)?;
+    let bound = listener.local_addr()?;
+    let router = metrics::router(store);
+    let task = tokio::spawn(async move {
+        if let Err(e) = axum::serve(listener, router).await {
+            tracing::error!(error = %e, "metrics server stopped");
+        }
+    });
+    tracing::info!(addr = %bound, "metrics at GET /metrics");
+    Ok((bound, task))
 }
 
 /// Runs the service on `config.listen` until Ctrl-C / SIGTERM.

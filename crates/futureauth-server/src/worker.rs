@@ -25,10 +25,12 @@ use std::time::Duration;
 
 use rand::Rng;
 use tokio::sync::{watch, Notify};
+use tracing::Instrument;
 
 use crate::cleanup::expired_reason;
 use crate::config::Config;
 use crate::error::StoreError;
+use crate::metrics;
 use crate::provider::{Delivery, Outgoing, ProviderError};
 use crate::service::{now_ms, validate};
 use crate::store::{Message, Store};
@@ -180,7 +182,8 @@ impl Worker {
         };
         // There may be more: let an idle peer look too.
         self.wake.notify_one();
-        self.process(msg).await;
+        let span = tracing::info_span!("deliver", id = %msg.id, channel = %msg.channel, attempt = msg.attempts);
+        self.process(msg).instrument(span).await;
         Ok(true)
     }
 
@@ -239,7 +242,7 @@ impl Worker {
             let reason = expired_reason(self.config.max_queue_age);
             tracing::warn!(id = %msg.id, to = %masked, "message expired in the queue; not sent");
             let applied = self.fail(&msg, &masked, &reason).await;
-            stale_if(!applied, &msg.id, claim, "failed");
+            finished(&msg, claim, applied, "failed");
             return;
         }
         let outgoing: Outgoing = match msg.payload.as_deref().map(serde_json::from_str) {
@@ -247,17 +250,37 @@ impl Worker {
             Some(Err(e)) => {
                 tracing::error!(id = %msg.id, error = %e, "corrupt outbox payload");
                 let applied = self.fail(&msg, &masked, "corrupt stored payload").await;
-                stale_if(!applied, &msg.id, claim, "failed");
+                finished(&msg, claim, applied, "failed");
                 return;
             }
             None => {
                 let applied = self.fail(&msg, &masked, "payload missing").await;
-                stale_if(!applied, &msg.id, claim, "failed");
+                finished(&msg, claim, applied, "failed");
                 return;
             }
         };
         let attempts = u32::try_from(msg.attempts).unwrap_or(u32::MAX);
-        let (outcome, applied) = match self.delivery.send(&msg.id, &outgoing).await {
+        let provider = match outgoing {
+            Outgoing::Email(_) => self.delivery.provider_names().0,
+            Outgoing::Sms(_) => self.delivery.provider_names().1,
+        };
+        let started = tokio::time::Instant::now();
+        let result = self
+            .delivery
+            .send(&msg.id, &outgoing)
+            .instrument(tracing::info_span!(
+                "provider_call",
+                provider,
+                attempt = attempts
+            ))
+            .await;
+        let kind = match &result {
+            Ok(()) => "ok",
+            Err(ProviderError::Retryable(_)) => "retryable",
+            Err(ProviderError::Permanent(_)) => "permanent",
+        };
+        metrics::provider_call(provider, &msg.channel, started.elapsed(), kind);
+        let (outcome, applied) = match result {
             Ok(()) => {
                 let sent_at = now_ms();
                 let applied = self
@@ -291,8 +314,16 @@ impl Worker {
                 ("retry", applied)
             }
         };
-        stale_if(!applied, &msg.id, claim, outcome);
+        finished(&msg, claim, applied, outcome);
     }
+}
+
+/// Counts an applied outcome, or logs that the store ignored a stale one.
+fn finished(msg: &Message, claim: i64, applied: bool, outcome: &'static str) {
+    if applied {
+        metrics::outcome(&msg.channel, outcome);
+    }
+    stale_if(!applied, &msg.id, claim, outcome);
 }
 
 /// Logs a completion the store ignored because the claim was stale: this worker's lease

@@ -643,19 +643,91 @@ async fn openapi_docs_and_llms_txt_agree(backend: Backend) {
         assert!(llms.contains(must), "llms.txt lacks {must}");
     }
 
+    // `/docs` is Swagger UI, served from the binary (vendored assets), reading the document.
     let resp = s.http.get(s.url("/docs")).send().await.unwrap();
     assert_eq!(resp.status(), 200);
+    assert_eq!(resp.url().path(), "/docs/", "/docs redirects to /docs/");
     assert!(resp.headers()["content-type"]
         .to_str()
         .unwrap()
         .starts_with("text/html"));
     let html = resp.text().await.unwrap();
-    for p in &spec_paths {
-        assert!(html.contains(p.as_str()), "docs page lacks {p}");
-    }
+    assert!(html.contains("swagger-ui"), "{html}");
     assert!(
         !html.contains("http://") && !html.contains("https://"),
         "docs page must not load external assets"
+    );
+    let init = s
+        .http
+        .get(s.url("/docs/swagger-initializer.js"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(init.contains("/api/v1/openapi.json"), "{init}");
+    for asset in ["swagger-ui-bundle.js", "swagger-ui.css"] {
+        let resp = s
+            .http
+            .get(s.url(&format!("/docs/{asset}")))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200, "{asset}");
+        assert!(resp.bytes().await.unwrap().len() > 10_000, "{asset}");
+    }
+}
+
+async fn locale_picks_the_translation_and_defaults_to_english(backend: Backend) {
+    let (s, fakes, _, key) = setup(backend).await;
+    let send = |dest: &str, locale: Option<&str>| {
+        let mut body = json!({"channel": "email", "destination": dest, "code": "482913"});
+        if let Some(l) = locale {
+            body["locale"] = json!(l);
+        }
+        body
+    };
+    let de = s
+        .send_ok(&key, &send("de@example.com", Some("de-AT")))
+        .await;
+    // What a 0.5.1 client sends: no `locale` field.
+    let en = s.send_ok(&key, &send("en@example.com", None)).await;
+    let fr = s.send_ok(&key, &send("fr@example.com", Some("fr"))).await;
+    for id in [&de, &en, &fr] {
+        assert_eq!(s.wait_final(&key, id).await["status"], "sent");
+    }
+    assert_error(
+        s.send(&key, &send("x@example.com", Some("de;q=0.9"))).await,
+        422,
+        "invalid_locale",
+    )
+    .await;
+    let emails = fakes.emails().await;
+    assert_eq!(emails.len(), 3, "the refused send wrote nothing");
+    let by_to = |to: &str| -> Value {
+        emails
+            .iter()
+            .map(|r| serde_json::from_slice::<Value>(&r.body).unwrap())
+            .find(|b| b["to"] == json!([to]))
+            .expect(to)
+    };
+    assert_eq!(
+        by_to("de@example.com")["subject"],
+        "482913 ist Ihr Anmeldecode für Acme"
+    );
+    assert!(by_to("de@example.com")["html"]
+        .as_str()
+        .unwrap()
+        .contains("lang=\"de\""));
+    assert_eq!(
+        by_to("en@example.com")["subject"],
+        "482913 is your Acme sign-in code"
+    );
+    // No French translation: English.
+    assert_eq!(
+        by_to("fr@example.com")["subject"],
+        "482913 is your Acme sign-in code"
     );
 }
 
@@ -782,6 +854,7 @@ backend_tests!(
     idempotency_key_never_sends_twice,
     rate_limits_answer_429_with_retry_after,
     openapi_docs_and_llms_txt_agree,
+    locale_picks_the_translation_and_defaults_to_english,
     dev_outbox_keeps_messages_when_no_provider_is_configured,
     sms_fails_visibly_when_only_resend_is_configured,
 );

@@ -40,8 +40,10 @@ pub struct ErrorDetail {
     /// `invalid_destination`, `invalid_code`, `callback_not_allowed`, `sms_country_not_allowed`,
     /// `rate_limited`, `malformed_json`, `invalid_request`, `payload_too_large`,
     /// `unsupported_media_type`, `not_found`, `storage_unavailable`, `overloaded`.
+    #[schema(example = "invalid_destination")]
     pub code: String,
     /// Human readable explanation.
+    #[schema(example = "destination must be a plain email address such as user@example.com")]
     pub message: String,
 }
 
@@ -85,14 +87,17 @@ impl From<ServiceError> for ApiError {
             ServiceError::RateLimited {
                 scope,
                 retry_after_secs,
-            } => ApiError {
-                status: StatusCode::TOO_MANY_REQUESTS,
-                code: "rate_limited",
-                message: format!(
-                    "too many messages ({scope} limit); retry after {retry_after_secs} seconds"
-                ),
-                retry_after: Some(retry_after_secs),
-            },
+            } => {
+                crate::metrics::rate_limited(scope);
+                ApiError {
+                    status: StatusCode::TOO_MANY_REQUESTS,
+                    code: "rate_limited",
+                    message: format!(
+                        "too many messages ({scope} limit); retry after {retry_after_secs} seconds"
+                    ),
+                    retry_after: Some(retry_after_secs),
+                }
+            }
             ServiceError::NotFound => ApiError::not_found(),
             ServiceError::IdempotencyConflict => ApiError::new(
                 StatusCode::UNPROCESSABLE_ENTITY,

@@ -14,7 +14,8 @@ use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::error::{ApiError, ErrorBody};
+use super::docs::errors;
+use super::error::ApiError;
 use super::extract::ApiJson;
 use super::AppState;
 use crate::service::console::{self as ops, ConsoleError, SettingsInput};
@@ -96,20 +97,28 @@ async fn member(state: &AppState, op: &Operator, id: &str) -> Result<Membership,
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ProjectView {
     /// `prj_…`.
+    #[schema(example = "prj_8h2k4m6p9r1t3v5x7z0b2d4f")]
     pub id: String,
     /// Display name.
+    #[schema(example = "Acme")]
     pub name: String,
     /// `owner` or `member`.
+    #[schema(example = "owner")]
     pub role: String,
     /// Allowed magic-link origins.
+    #[schema(example = json!(["https://app.example.com"]))]
     pub allowed_origins: Vec<String>,
     /// Default magic-link callback URL.
+    #[schema(example = "https://app.example.com/auth/callback")]
     pub callback_url: Option<String>,
     /// Email sender (null = server default).
+    #[schema(example = "Acme <login@acme.example>")]
     pub email_from: Option<String>,
     /// Allowed SMS prefixes.
+    #[schema(example = json!(["+44", "+49"]))]
     pub sms_prefixes: Vec<String>,
     /// Epoch milliseconds.
+    #[schema(example = 1764355200000_i64)]
     pub created_at: i64,
 }
 
@@ -133,6 +142,7 @@ impl From<Membership> for ProjectView {
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct CreateProjectBody {
     /// Display name (1–100 characters).
+    #[schema(example = "Acme")]
     pub name: String,
 }
 
@@ -140,10 +150,13 @@ pub struct CreateProjectBody {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct SecretKeyView {
     /// Project id.
+    #[schema(example = "prj_8h2k4m6p9r1t3v5x7z0b2d4f")]
     pub project_id: String,
     /// The `vx_sec_…` key; only its hash is stored.
+    #[schema(example = "vx_sec_4f9a2c7e1b3d5f8a0c2e4b6d8f1a3c5e")]
     pub secret_key: String,
     /// Its display prefix (first 12 characters).
+    #[schema(example = "vx_sec_4f9a2")]
     pub key_prefix: String,
 }
 
@@ -160,16 +173,22 @@ pub struct CreatedProjectView {
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct UpdateProjectBody {
     /// Display name.
+    #[schema(example = "Acme")]
     pub name: Option<String>,
     /// Default callback URL; `""` removes it.
+    #[schema(example = "https://app.example.com/auth/callback")]
     pub callback_url: Option<String>,
     /// Allowed origins (replaces the list).
+    #[schema(example = json!(["https://app.example.com"]))]
     pub allowed_origins: Option<Vec<String>>,
     /// Email sender; `""` means the server default.
+    #[schema(example = "Acme <login@acme.example>")]
     pub email_from: Option<String>,
     /// Messages per address per destination window (1–100000; 0 = the server default).
+    #[schema(example = 5)]
     pub limit_per_destination: Option<i64>,
     /// Messages per minute for the project (1–100000; 0 = the server default).
+    #[schema(example = 600)]
     pub limit_per_minute: Option<i64>,
 }
 
@@ -177,14 +196,19 @@ pub struct UpdateProjectBody {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct KeyView {
     /// First 12 characters.
+    #[schema(example = "vx_sec_4f9a2")]
     pub key_prefix: String,
     /// Epoch ms.
+    #[schema(example = 1764355200000_i64)]
     pub created_at: i64,
     /// Epoch ms (minute precision), null if never used.
+    #[schema(example = 1764355260000_i64)]
     pub last_used_at: Option<i64>,
     /// Epoch ms when it stops / stopped working.
+    #[schema(example = 1764441600000_i64)]
     pub revoked_at: Option<i64>,
     /// `active`, `expiring` (rotation overlap) or `revoked`.
+    #[schema(example = "active")]
     pub state: String,
 }
 
@@ -192,6 +216,7 @@ pub struct KeyView {
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct RotateBody {
     /// Seconds the previous keys keep working (0 to 2592000). Default 86400.
+    #[schema(example = 86400)]
     pub overlap_secs: Option<i64>,
 }
 
@@ -199,20 +224,28 @@ pub struct RotateBody {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct DeliveryView {
     /// `msg_…`.
+    #[schema(example = "msg_3k9x0q2m5n7p1r4t6v8w0y2z")]
     pub id: String,
     /// `email`, `sms` or `magic_link`.
+    #[schema(example = "email")]
     pub channel: String,
     /// Masked destination.
+    #[schema(example = "j***@example.com")]
     pub destination: String,
     /// `queued`, `sent` or `failed`.
+    #[schema(example = "failed")]
     pub status: String,
     /// Attempts started.
+    #[schema(example = 3)]
     pub attempts: i64,
     /// Provider's reason of the last failure.
+    #[schema(example = "resend: 422 invalid `to` address")]
     pub error: Option<String>,
     /// Epoch ms.
+    #[schema(example = 1764355200000_i64)]
     pub created_at: i64,
     /// Epoch ms.
+    #[schema(example = 1764355201250_i64)]
     pub sent_at: Option<i64>,
 }
 
@@ -235,6 +268,7 @@ impl From<Message> for DeliveryView {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct DeliveryPage {
     /// Matching messages in total.
+    #[schema(example = 120)]
     pub total: i64,
     /// This page, newest first.
     pub items: Vec<DeliveryView>,
@@ -244,10 +278,13 @@ pub struct DeliveryPage {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct MemberView {
     /// Email.
+    #[schema(example = "ops@example.com")]
     pub email: String,
     /// `owner` or `member`.
+    #[schema(example = "member")]
     pub role: String,
     /// Epoch ms.
+    #[schema(example = 1764355200000_i64)]
     pub added_at: i64,
 }
 
@@ -255,8 +292,10 @@ pub struct MemberView {
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct InviteBody {
     /// Email of the invitee.
+    #[schema(example = "ops@example.com")]
     pub email: String,
     /// `owner` or `member` (default `member`).
+    #[schema(example = "member")]
     pub role: Option<String>,
 }
 
@@ -264,19 +303,25 @@ pub struct InviteBody {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct AuditView {
     /// Email of the operator who acted.
+    #[schema(example = "ops@example.com")]
     pub actor: String,
     /// e.g. `key.created`, `key.rotated`, `key.revoked`, `settings.changed`, `member.invited`.
+    #[schema(example = "key.rotated")]
     pub action: String,
     /// Detail (never a secret).
+    #[schema(example = "overlap 86400 s")]
     pub detail: String,
     /// Epoch ms.
+    #[schema(example = 1764355200000_i64)]
     pub created_at: i64,
 }
 
 /// Lists the operator's projects.
+///
+/// Every project the token's operator is a member or owner of.
 #[utoipa::path(get, path = "/api/v1/projects", tag = "management",
     security(("operator_token" = [])),
-    responses((status = 200, body = [ProjectView]), (status = 401, body = ErrorBody)))]
+    responses((status = 200, description = "The caller's projects with the caller's role", body = [ProjectView]), errors::Unauthorized, errors::Unavailable))]
 pub async fn list_projects(
     State(state): State<AppState>,
     OperatorAuth(op): OperatorAuth,
@@ -286,9 +331,11 @@ pub async fn list_projects(
 }
 
 /// Creates a project owned by the caller, with its first key (shown once).
+///
+/// Store the `secret_key` of the answer at once: only its hash is kept.
 #[utoipa::path(post, path = "/api/v1/projects", tag = "management",
     security(("operator_token" = [])), request_body = CreateProjectBody,
-    responses((status = 201, body = CreatedProjectView), (status = 401, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    responses((status = 201, description = "Created; the key is shown in this answer only", body = CreatedProjectView), errors::BodyRejected, errors::Invalid, errors::Unauthorized, errors::Unavailable))]
 pub async fn create_project(
     State(state): State<AppState>,
     OperatorAuth(op): OperatorAuth,
@@ -311,9 +358,11 @@ pub async fn create_project(
 }
 
 /// One project.
+///
+/// Its settings and the caller's role; 404 when the caller is not a member.
 #[utoipa::path(get, path = "/api/v1/projects/{id}", tag = "management",
-    security(("operator_token" = [])), params(("id" = String, Path, description = "Project id")),
-    responses((status = 200, body = ProjectView), (status = 404, body = ErrorBody)))]
+    security(("operator_token" = [])), params(("id" = String, Path, description = "Project id (`prj_…`)", example = "prj_8h2k4m6p9r1t3v5x7z0b2d4f")),
+    responses((status = 200, description = "The project", body = ProjectView), errors::NotFound, errors::Unauthorized, errors::Unavailable))]
 pub async fn get_project(
     State(state): State<AppState>,
     OperatorAuth(op): OperatorAuth,
@@ -323,10 +372,12 @@ pub async fn get_project(
 }
 
 /// Renames a project or changes its settings.
+///
+/// Fields left out keep their value. Every change is written to the audit log.
 #[utoipa::path(patch, path = "/api/v1/projects/{id}", tag = "management",
-    security(("operator_token" = [])), params(("id" = String, Path, description = "Project id")),
+    security(("operator_token" = [])), params(("id" = String, Path, description = "Project id (`prj_…`)", example = "prj_8h2k4m6p9r1t3v5x7z0b2d4f")),
     request_body = UpdateProjectBody,
-    responses((status = 200, body = ProjectView), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    responses((status = 200, description = "The project after the change", body = ProjectView), errors::BodyRejected, errors::NotFound, errors::Invalid, errors::Unauthorized, errors::Unavailable))]
 pub async fn update_project(
     State(state): State<AppState>,
     OperatorAuth(op): OperatorAuth,
@@ -374,10 +425,12 @@ pub async fn update_project(
 }
 
 /// Deletes a project (owners; `?confirm=` must be its exact name).
+///
+/// Its keys stop working at once; its messages, members and audit entries are removed.
 #[utoipa::path(delete, path = "/api/v1/projects/{id}", tag = "management",
     security(("operator_token" = [])),
-    params(("id" = String, Path, description = "Project id"), ("confirm" = String, Query, description = "The project's exact name")),
-    responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    params(("id" = String, Path, description = "Project id (`prj_…`)", example = "prj_8h2k4m6p9r1t3v5x7z0b2d4f"), ("confirm" = String, Query, description = "The project's exact name", example = "Acme")),
+    responses((status = 204, description = "Deleted with its keys, messages and members"), errors::OwnersOnly, errors::NotFound, errors::Invalid, errors::Unauthorized, errors::Unavailable))]
 pub async fn delete_project(
     State(state): State<AppState>,
     OperatorAuth(op): OperatorAuth,
@@ -391,9 +444,11 @@ pub async fn delete_project(
 }
 
 /// The project's keys (prefixes only).
+///
+/// Secret keys are stored as hashes, so only their display prefixes and states are listed.
 #[utoipa::path(get, path = "/api/v1/projects/{id}/keys", tag = "management",
-    security(("operator_token" = [])), params(("id" = String, Path, description = "Project id")),
-    responses((status = 200, body = [KeyView]), (status = 404, body = ErrorBody)))]
+    security(("operator_token" = [])), params(("id" = String, Path, description = "Project id (`prj_…`)", example = "prj_8h2k4m6p9r1t3v5x7z0b2d4f")),
+    responses((status = 200, description = "The keys, newest first (prefixes only)", body = [KeyView]), errors::NotFound, errors::Unauthorized, errors::Unavailable))]
 pub async fn list_keys(
     State(state): State<AppState>,
     OperatorAuth(op): OperatorAuth,
@@ -436,9 +491,11 @@ fn secret(project_id: &str, key: String) -> (StatusCode, Json<SecretKeyView>) {
 }
 
 /// Adds a key (owners); the secret is in this answer only.
+///
+/// The project's other keys keep working.
 #[utoipa::path(post, path = "/api/v1/projects/{id}/keys", tag = "management",
-    security(("operator_token" = [])), params(("id" = String, Path, description = "Project id")),
-    responses((status = 201, body = SecretKeyView), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    security(("operator_token" = [])), params(("id" = String, Path, description = "Project id (`prj_…`)", example = "prj_8h2k4m6p9r1t3v5x7z0b2d4f")),
+    responses((status = 201, description = "The new key, shown in this answer only", body = SecretKeyView), errors::OwnersOnly, errors::NotFound, errors::Unauthorized, errors::Unavailable))]
 pub async fn create_key(
     State(state): State<AppState>,
     OperatorAuth(op): OperatorAuth,
@@ -450,10 +507,12 @@ pub async fn create_key(
 }
 
 /// Issues a new key; the previous ones keep working for `overlap_secs` (owners).
+///
+/// Deploy the new key within the overlap; the old keys are then `expiring`, later `revoked`.
 #[utoipa::path(post, path = "/api/v1/projects/{id}/keys/rotate", tag = "management",
-    security(("operator_token" = [])), params(("id" = String, Path, description = "Project id")),
+    security(("operator_token" = [])), params(("id" = String, Path, description = "Project id (`prj_…`)", example = "prj_8h2k4m6p9r1t3v5x7z0b2d4f")),
     request_body = RotateBody,
-    responses((status = 201, body = SecretKeyView), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    responses((status = 201, description = "The new key, shown in this answer only", body = SecretKeyView), errors::BodyRejected, errors::OwnersOnly, errors::NotFound, errors::Invalid, errors::Unauthorized, errors::Unavailable))]
 pub async fn rotate_key(
     State(state): State<AppState>,
     OperatorAuth(op): OperatorAuth,
@@ -466,10 +525,12 @@ pub async fn rotate_key(
 }
 
 /// Revokes a key by its display prefix, now (owners).
+///
+/// Requests with the key answer 401 from now on.
 #[utoipa::path(delete, path = "/api/v1/projects/{id}/keys/{prefix}", tag = "management",
     security(("operator_token" = [])),
-    params(("id" = String, Path, description = "Project id"), ("prefix" = String, Path, description = "Key display prefix")),
-    responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    params(("id" = String, Path, description = "Project id (`prj_…`)", example = "prj_8h2k4m6p9r1t3v5x7z0b2d4f"), ("prefix" = String, Path, description = "Key display prefix (its first 12 characters)", example = "vx_sec_4f9a2")),
+    responses((status = 204, description = "Revoked: it stops working now"), errors::OwnersOnly, errors::NotFound, errors::Invalid, errors::Unauthorized, errors::Unavailable))]
 pub async fn revoke_key(
     State(state): State<AppState>,
     OperatorAuth(op): OperatorAuth,
@@ -494,17 +555,19 @@ fn parse_ms(q: &HashMap<String, String>, name: &str) -> Result<Option<i64>, ApiE
 }
 
 /// The delivery log, newest first, filtered.
+///
+/// Destinations are masked; filter by an exact destination to find one person's messages.
 #[utoipa::path(get, path = "/api/v1/projects/{id}/deliveries", tag = "management",
     security(("operator_token" = [])),
-    params(("id" = String, Path, description = "Project id"),
-        ("channel" = Option<String>, Query, description = "email, sms or magic_link"),
-        ("status" = Option<String>, Query, description = "queued, sent or failed"),
-        ("from" = Option<i64>, Query, description = "created at or after, epoch ms"),
-        ("until" = Option<i64>, Query, description = "created before, epoch ms"),
-        ("destination" = Option<String>, Query, description = "exact address (compared by keyed hash)"),
-        ("limit" = Option<i64>, Query, description = "1-200, default 50"),
-        ("offset" = Option<i64>, Query, description = "default 0")),
-    responses((status = 200, body = DeliveryPage), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    params(("id" = String, Path, description = "Project id (`prj_…`)", example = "prj_8h2k4m6p9r1t3v5x7z0b2d4f"),
+        ("channel" = Option<String>, Query, description = "`email`, `sms` or `magic_link`", example = "email"),
+        ("status" = Option<String>, Query, description = "`queued`, `sent` or `failed`", example = "failed"),
+        ("from" = Option<i64>, Query, description = "Created at or after, epoch ms", example = 1764300000000_i64),
+        ("until" = Option<i64>, Query, description = "Created before, epoch ms", example = 1764386400000_i64),
+        ("destination" = Option<String>, Query, description = "Exact address (compared by keyed hash)", example = "jane@example.com"),
+        ("limit" = Option<i64>, Query, description = "Page size, 1-200, default 50", example = 50),
+        ("offset" = Option<i64>, Query, description = "Items to skip, default 0", example = 0)),
+    responses((status = 200, description = "One page of the delivery log", body = DeliveryPage), errors::NotFound, errors::Invalid, errors::Unauthorized, errors::Unavailable))]
 pub async fn deliveries(
     State(state): State<AppState>,
     OperatorAuth(op): OperatorAuth,
@@ -556,9 +619,11 @@ pub async fn deliveries(
 }
 
 /// The project's members.
+///
+/// Operators who can see the project; owners can also manage keys, members and deletion.
 #[utoipa::path(get, path = "/api/v1/projects/{id}/members", tag = "management",
-    security(("operator_token" = [])), params(("id" = String, Path, description = "Project id")),
-    responses((status = 200, body = [MemberView]), (status = 404, body = ErrorBody)))]
+    security(("operator_token" = [])), params(("id" = String, Path, description = "Project id (`prj_…`)", example = "prj_8h2k4m6p9r1t3v5x7z0b2d4f")),
+    responses((status = 200, description = "The members", body = [MemberView]), errors::NotFound, errors::Unauthorized, errors::Unavailable))]
 pub async fn list_members(
     State(state): State<AppState>,
     OperatorAuth(op): OperatorAuth,
@@ -583,10 +648,12 @@ pub async fn list_members(
 }
 
 /// Invites an operator by email (owners).
+///
+/// The operator signs in to the console with that email; no invitation email is sent.
 #[utoipa::path(post, path = "/api/v1/projects/{id}/members", tag = "management",
-    security(("operator_token" = [])), params(("id" = String, Path, description = "Project id")),
+    security(("operator_token" = [])), params(("id" = String, Path, description = "Project id (`prj_…`)", example = "prj_8h2k4m6p9r1t3v5x7z0b2d4f")),
     request_body = InviteBody,
-    responses((status = 201, body = MemberView), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    responses((status = 201, description = "Added as a member", body = MemberView), errors::BodyRejected, errors::OwnersOnly, errors::NotFound, errors::Invalid, errors::Unauthorized, errors::Unavailable))]
 pub async fn invite(
     State(state): State<AppState>,
     OperatorAuth(op): OperatorAuth,
@@ -607,10 +674,12 @@ pub async fn invite(
 }
 
 /// Removes a member (owners; the last owner stays).
+///
+/// Their console sessions for this project stop at once.
 #[utoipa::path(delete, path = "/api/v1/projects/{id}/members/{email}", tag = "management",
     security(("operator_token" = [])),
-    params(("id" = String, Path, description = "Project id"), ("email" = String, Path, description = "Member email")),
-    responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    params(("id" = String, Path, description = "Project id (`prj_…`)", example = "prj_8h2k4m6p9r1t3v5x7z0b2d4f"), ("email" = String, Path, description = "Member email", example = "ops@example.com")),
+    responses((status = 204, description = "Removed"), errors::OwnersOnly, errors::NotFound, errors::Invalid, errors::Unauthorized, errors::Unavailable))]
 pub async fn remove_member(
     State(state): State<AppState>,
     OperatorAuth(op): OperatorAuth,
@@ -622,9 +691,11 @@ pub async fn remove_member(
 }
 
 /// The project's audit log, newest first (latest 500).
+///
+/// Who changed keys, settings, members and templates, and when; never a secret.
 #[utoipa::path(get, path = "/api/v1/projects/{id}/audit", tag = "management",
-    security(("operator_token" = [])), params(("id" = String, Path, description = "Project id")),
-    responses((status = 200, body = [AuditView]), (status = 404, body = ErrorBody)))]
+    security(("operator_token" = [])), params(("id" = String, Path, description = "Project id (`prj_…`)", example = "prj_8h2k4m6p9r1t3v5x7z0b2d4f")),
+    responses((status = 200, description = "Audit entries, newest first", body = [AuditView]), errors::NotFound, errors::Unauthorized, errors::Unavailable))]
 pub async fn audit(
     State(state): State<AppState>,
     OperatorAuth(op): OperatorAuth,
@@ -653,10 +724,13 @@ pub async fn audit(
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct TemplatesBody {
     /// Subject of the sign-in code email; must contain `{{ code }}`.
+    #[schema(example = "{{ code }} is your {{ project }} sign-in code")]
     pub email_subject: Option<String>,
     /// Text of the sign-in code email (the HTML part is this text, escaped).
+    #[schema(example = "Your {{ project }} sign-in code is {{ code }}. It expires soon.")]
     pub email_text: Option<String>,
     /// Text of the sign-in code SMS.
+    #[schema(example = "{{ code }} is your {{ project }} code")]
     pub sms_text: Option<String>,
 }
 
@@ -671,9 +745,11 @@ impl From<crate::service::templates::CustomTemplates> for TemplatesBody {
 }
 
 /// The project's message templates.
+///
+/// `null` fields use the built-in wording.
 #[utoipa::path(get, path = "/api/v1/projects/{id}/templates", tag = "management",
-    security(("operator_token" = [])), params(("id" = String, Path, description = "Project id")),
-    responses((status = 200, body = TemplatesBody), (status = 404, body = ErrorBody)))]
+    security(("operator_token" = [])), params(("id" = String, Path, description = "Project id (`prj_…`)", example = "prj_8h2k4m6p9r1t3v5x7z0b2d4f")),
+    responses((status = 200, description = "The templates", body = TemplatesBody), errors::NotFound, errors::Unauthorized, errors::Unavailable))]
 pub async fn get_templates(
     State(state): State<AppState>,
     OperatorAuth(op): OperatorAuth,
@@ -688,12 +764,14 @@ pub async fn get_templates(
     Ok(Json(t.into()))
 }
 
-/// Replaces the project's message templates (`null` or `""` = the built-in text). Only
-/// `{{ code }}` (required) and `{{ project }}` are substituted.
+/// Replaces the project's message templates.
+///
+/// `null` or `""` means the built-in text. Only `{{ code }}` (required) and `{{ project }}`
+/// are substituted.
 #[utoipa::path(put, path = "/api/v1/projects/{id}/templates", tag = "management",
-    security(("operator_token" = [])), params(("id" = String, Path, description = "Project id")),
+    security(("operator_token" = [])), params(("id" = String, Path, description = "Project id (`prj_…`)", example = "prj_8h2k4m6p9r1t3v5x7z0b2d4f")),
     request_body = TemplatesBody,
-    responses((status = 200, body = TemplatesBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    responses((status = 200, description = "The templates as saved", body = TemplatesBody), errors::BodyRejected, errors::NotFound, errors::Invalid, errors::Unauthorized, errors::Unavailable))]
 pub async fn put_templates(
     State(state): State<AppState>,
     OperatorAuth(op): OperatorAuth,

@@ -4,6 +4,7 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
 use serde::{Deserialize, Serialize};
+use tracing::Instrument;
 use utoipa::ToSchema;
 
 use super::error::{ApiError, ErrorBody};
@@ -26,13 +27,25 @@ pub struct SendBody {
     #[schema(example = "482913")]
     pub code: String,
     /// Accepted for compatibility but never displayed: messages show the project's registered name.
+    #[schema(example = "Acme")]
     pub project_name: Option<String>,
     /// magic_link only: link = `callback_url` + `?token=` (or `&token=`) + URL-encoded token.
     /// Must be http(s) with an origin allowed for the project.
+    #[schema(example = "https://app.example.com/auth/callback")]
     pub callback_url: Option<String>,
     /// magic_link only, used when `callback_url` is absent: a full link whose origin is allowed
     /// and whose single `token` query parameter equals `code`.
+    #[schema(example = "https://app.example.com/auth/callback?token=Zk3v9Qw2Lm8Rt5Yx1Cb7Np4H")]
     pub link: Option<String>,
+    /// The recipient's language as a BCP 47 tag (e.g. from `Accept-Language`): the exact
+    /// translation, else its base language, else English. Absent (older clients) = English.
+    #[schema(
+        example = "de-AT",
+        min_length = 1,
+        max_length = 35,
+        pattern = r"^[A-Za-z][A-Za-z0-9_-]*$"
+    )]
+    pub locale: Option<String>,
 }
 
 /// Answer of an accepted send.
@@ -50,18 +63,25 @@ pub struct SendResponse {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct MessageResponse {
     /// Message id.
+    #[schema(example = "msg_3k9x0q2m5n7p1r4t6v8w0y2z")]
     pub id: String,
     /// `email`, `sms` or `magic_link`.
+    #[schema(example = "email")]
     pub channel: String,
     /// `queued`, `sent` or `failed`.
+    #[schema(example = "sent")]
     pub status: String,
     /// Delivery attempts started.
+    #[schema(example = 1)]
     pub attempts: i64,
     /// The provider's reason of the last failure, or null.
+    #[schema(example = "resend: 422 invalid `to` address")]
     pub error: Option<String>,
-    /// RFC 3339.
+    /// When the message was accepted, RFC 3339.
+    #[schema(example = "2026-11-28T19:20:00.000Z")]
     pub created_at: String,
     /// RFC 3339, when the provider accepted it.
+    #[schema(example = "2026-11-28T19:20:01.250Z")]
     pub sent_at: Option<String>,
 }
 
@@ -95,16 +115,25 @@ impl From<Message> for MessageResponse {
     path = "/api/v1/otp/send",
     tag = "delivery",
     request_body = SendBody,
-    params(("Idempotency-Key" = Option<String>, Header, description = "1–255 visible ASCII characters; the same key from the same project returns the original message")),
+    params(("Idempotency-Key" = Option<String>, Header,
+        description = "1–255 visible ASCII characters (0x21–0x7E); the same key from the same project returns the original message and never sends twice",
+        min_length = 1, max_length = 255, pattern = r"^[\x21-\x7E]+$", example = "signin-7f3a9c2e")),
     responses(
-        (status = 202, description = "Queued", body = SendResponse),
-        (status = 400, description = "Malformed JSON", body = ErrorBody),
-        (status = 401, description = "Missing, unknown or revoked key (`invalid_api_key`)", body = ErrorBody),
-        (status = 413, description = "Body over 16 KiB", body = ErrorBody),
-        (status = 415, description = "Not JSON", body = ErrorBody),
-        (status = 422, description = "Invalid request (`unknown_channel`, `invalid_destination`, `invalid_code`, `callback_not_allowed`, `callback_url_required`, `sms_country_not_allowed`, …)", body = ErrorBody),
-        (status = 429, description = "Rate limited (`rate_limited`), see `Retry-After`", body = ErrorBody),
-        (status = 503, description = "Database unavailable (`storage_unavailable`) or too many requests in flight (`overloaded`); see `Retry-After`", body = ErrorBody),
+        (status = 202, description = "Queued: durably written to the outbox", body = SendResponse),
+        (status = 400, description = "Malformed JSON (`malformed_json`)", body = ErrorBody,
+            example = json!({"error": {"code": "malformed_json", "message": "malformed JSON: expected value at line 1 column 1"}})),
+        (status = 401, description = "Missing, unknown or revoked key (`invalid_api_key`)", body = ErrorBody,
+            example = json!({"error": {"code": "invalid_api_key", "message": "missing, unknown or revoked secret key: send `Authorization: Bearer vx_sec_…`"}})),
+        (status = 413, description = "Body over 16 KiB (`payload_too_large`)", body = ErrorBody,
+            example = json!({"error": {"code": "payload_too_large", "message": "the request body is over the 16 KiB limit"}})),
+        (status = 415, description = "Not `application/json` (`unsupported_media_type`)", body = ErrorBody,
+            example = json!({"error": {"code": "unsupported_media_type", "message": "send the body as JSON with `Content-Type: application/json`"}})),
+        (status = 422, description = "Invalid request: `unknown_channel`, `invalid_destination`, `invalid_code`, `callback_not_allowed`, `callback_url_required`, `invalid_link`, `sms_country_not_allowed`, `invalid_locale`, `invalid_idempotency_key`, `idempotency_key_reused` (the key was used for a different request), `invalid_request` (a missing field or a field of the wrong type)", body = ErrorBody,
+            example = json!({"error": {"code": "invalid_destination", "message": "destination must be a plain email address such as user@example.com"}})),
+        (status = 429, description = "Rate limited (`rate_limited`); retry after `Retry-After` seconds", body = ErrorBody,
+            example = json!({"error": {"code": "rate_limited", "message": "too many messages (destination limit); retry after 60 seconds"}})),
+        (status = 503, description = "Database unavailable (`storage_unavailable`) or too many requests in flight (`overloaded`); retry after `Retry-After` seconds", body = ErrorBody,
+            example = json!({"error": {"code": "storage_unavailable", "message": "the message store is unavailable; retry later"}})),
     ),
     security(("secret_key" = []))
 )]
@@ -130,8 +159,19 @@ pub async fn send(
         code: body.code,
         callback_url: body.callback_url,
         link: body.link,
+        locale: body.locale,
     };
-    let accepted = state.sender.send(&project, &req, idempotency_key).await?;
+    let span = tracing::info_span!("accept", project = %project.id, id = tracing::field::Empty);
+    let accepted = state
+        .sender
+        .send(&project, &req, idempotency_key)
+        .instrument(span.clone())
+        .await?;
+    span.record("id", accepted.message.id.as_str());
+    if !accepted.replayed {
+        crate::metrics::accepted(&accepted.message.channel);
+        span.in_scope(|| tracing::info!(id = %accepted.message.id, "message accepted"));
+    }
     Ok((
         StatusCode::ACCEPTED,
         Json(SendResponse {
@@ -147,16 +187,22 @@ pub async fn send(
 }
 
 /// Delivery status of one of the project's messages.
+///
+/// `status` is `queued` until a provider accepts the message (`sent`) or delivery gives up
+/// (`failed`, with the provider's reason in `error`).
 #[utoipa::path(
     get,
     path = "/api/v1/messages/{id}",
     tag = "delivery",
-    params(("id" = String, Path, description = "Message id (`msg_…`)")),
+    params(("id" = String, Path, description = "Message id (`msg_…`)", example = "msg_3k9x0q2m5n7p1r4t6v8w0y2z")),
     responses(
-        (status = 200, description = "The message", body = MessageResponse),
-        (status = 401, description = "Missing, unknown or revoked key", body = ErrorBody),
-        (status = 404, description = "No such message in this project", body = ErrorBody),
-        (status = 503, description = "Database unavailable (`storage_unavailable`) or too many requests in flight (`overloaded`); see `Retry-After`", body = ErrorBody),
+        (status = 200, description = "The message and its delivery status", body = MessageResponse),
+        (status = 401, description = "Missing, unknown or revoked key (`invalid_api_key`)", body = ErrorBody,
+            example = json!({"error": {"code": "invalid_api_key", "message": "missing, unknown or revoked secret key: send `Authorization: Bearer vx_sec_…`"}})),
+        (status = 404, description = "No such message in this project (`not_found`)", body = ErrorBody,
+            example = json!({"error": {"code": "not_found", "message": "no such resource"}})),
+        (status = 503, description = "Database unavailable (`storage_unavailable`) or too many requests in flight (`overloaded`); retry after `Retry-After` seconds", body = ErrorBody,
+            example = json!({"error": {"code": "overloaded", "message": "too many requests in flight; retry in a moment"}})),
     ),
     security(("secret_key" = []))
 )]

@@ -90,7 +90,7 @@ pub fn router(state: AppState) -> Router {
         .route("/dev/outbox", get(ops::dev_outbox))
         .merge(api)
         .route("/api/v1/openapi.json", get(docs::openapi_json))
-        .route("/docs", get(docs::docs_page))
+        .merge(docs::swagger_ui())
         .route("/llms.txt", get(docs::llms_txt))
         .merge(manage::routes())
         .fallback(not_found)

@@ -73,6 +73,8 @@ impl Delivery for OutboxDelivery {
             code: message.code.clone(),
             callback_url: None,
             link: message.link.clone(),
+            // Operators' sign-in codes are in English.
+            locale: None,
         };
         match self.sender.send(&project, &request, None).await {
             Ok(_) => Ok(()),

@@ -8,6 +8,7 @@
 
 pub mod outbox;
 pub mod resend;
+pub mod signature;
 pub mod twilio;
 
 use std::sync::Arc;

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use sha2::{Digest, Sha256};
 use tokio::sync::Notify;
 
-use super::render::Templates;
+use super::render::{self, Templates};
 use super::validate::{self, Channel};
 use super::{now_ms, random_id};
 use crate::config::Config;
@@ -26,6 +26,8 @@ pub struct SendRequest {
     pub callback_url: Option<String>,
     /// Full magic link (origin allowed and `token` parameter equal to `code`).
     pub link: Option<String>,
+    /// Language of the message (BCP 47, e.g. `de-AT`); `None` = English.
+    pub locale: Option<String>,
 }
 
 /// Abuse limits (fixed windows, counted in the database so instances share them).
@@ -111,6 +113,15 @@ impl SendService {
             }
         }
         let channel = Channel::parse(&req.channel)?;
+        if let Some(tag) = req.locale.as_deref() {
+            if !render::is_locale_tag(tag) {
+                return Err(ServiceError::validation(
+                    "invalid_locale",
+                    "locale must be a language tag such as `de` or `de-AT` (1 to 35 letters, digits, `-` or `_`)",
+                ));
+            }
+        }
+        let locale = Templates::pick(req.locale.as_deref());
         let dest = req.destination.as_str();
         // The project's console settings (rate limits, message wording): one query.
         let overrides = self.store.send_overrides(&project.id).await?;
@@ -118,7 +129,7 @@ impl SendService {
             Channel::Email => {
                 validate::email(dest)?;
                 validate::code(&req.code)?;
-                let e = self.templates.otp_email(&project.name, &req.code)?;
+                let e = self.templates.otp_email(locale, &project.name, &req.code)?;
                 // The project's own wording, set in the console.
                 let e = overrides.templates.email(e, &project.name, &req.code);
                 (self.email(project, dest, e), None)
@@ -139,7 +150,7 @@ impl SendService {
                         ),
                     ));
                 }
-                let body = self.templates.otp_sms(&project.name, &req.code)?;
+                let body = self.templates.otp_sms(locale, &project.name, &req.code)?;
                 let body = overrides.templates.sms(body, &project.name, &req.code);
                 (
                     Outgoing::Sms(SmsMessage {
@@ -153,7 +164,9 @@ impl SendService {
                 validate::email(dest)?;
                 validate::token(&req.code)?;
                 let link = self.magic_link(project, req)?;
-                let e = self.templates.magic_link_email(&project.name, &link)?;
+                let e = self
+                    .templates
+                    .magic_link_email(locale, &project.name, &link)?;
                 (self.email(project, dest, e), Some(link))
             }
         };
