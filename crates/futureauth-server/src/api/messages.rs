@@ -1,29 +1,39 @@
 //! `POST /api/v1/otp/send` and `GET /api/v1/messages/{id}`.
 
-use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::extract::State;
+use axum::http::StatusCode;
 use axum::Json;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::error::{ApiError, ErrorBody};
-use super::extract::{ApiJson, AuthProject};
+use super::extract::{ApiPath, AuthProject, OptionalIdempotencyKey, SendJson};
 use super::AppState;
-use crate::service::SendRequest;
+use crate::provider::scrub;
+use crate::service::MessageId;
 use crate::store::Message;
 
-/// Body of `POST /api/v1/otp/send`. Unknown fields are ignored.
-#[derive(Debug, Deserialize, ToSchema)]
+/// Body of `POST /api/v1/otp/send`: what the futureauth SDKs send (every version since 0.4).
+/// Unknown fields are ignored. The service relays nothing but a code or a link token, so a
+/// leaked key cannot send free text.
+#[derive(Debug, ToSchema)]
+#[allow(dead_code)] // Documentation only: the body is parsed as `futureauth_proto::Message`.
 pub struct SendBody {
-    /// `email`, `sms` or `magic_link`.
-    #[schema(example = "email")]
+    /// `email` (a code by email), `sms` (a code by SMS) or `magic_link` (a link by email).
+    #[schema(example = "email", pattern = "^(email|sms|magic_link)$")]
     pub channel: String,
-    /// Email address (email, magic_link) or E.164 number `+` and 8–15 digits (sms).
+    /// email, magic_link: a plain address (`local@domain.tld`, ≤ 254 bytes; trimmed and
+    /// lower-cased). sms: E.164 exactly (`+` and 8–15 digits, no spaces) of a number that
+    /// libphonenumber places in one of the project's SMS countries (default US, CA, GB, IE,
+    /// DE, FR, NL, ES, IT, AU, NZ), else 422 `sms_country_not_allowed`.
     #[schema(example = "user@example.com")]
     pub destination: String,
-    /// email/sms: the code, 4–32 characters `[A-Za-z0-9]`. magic_link: the token,
-    /// 16–128 characters `[A-Za-z0-9_-]`.
-    #[schema(example = "482913")]
+    /// email, sms: the one-time code, 4–12 characters of `[a-z0-9]`. magic_link: the link
+    /// token, 32–64 characters of `[A-Za-z0-9_-]`. Anything else: 422 `invalid_code`.
+    #[schema(
+        example = "a1b2c3",
+        pattern = "^([a-z0-9]{4,12}|[A-Za-z0-9_-]{32,64})$"
+    )]
     pub code: String,
     /// Accepted for compatibility but never displayed: messages show the project's registered name.
     pub project_name: Option<String>,
@@ -57,7 +67,8 @@ pub struct MessageResponse {
     pub status: String,
     /// Delivery attempts started.
     pub attempts: i64,
-    /// The provider's reason of the last failure, or null.
+    /// The provider's reason of the last failure, or null. Credentials, keys and the
+    /// destination are removed from it.
     pub error: Option<String>,
     /// RFC 3339.
     pub created_at: String,
@@ -78,7 +89,7 @@ impl From<Message> for MessageResponse {
             id: m.id,
             channel: m.channel,
             attempts: m.attempts,
-            error: m.last_error,
+            error: m.last_error.as_deref().map(|e| scrub::scrub(e, &[])),
             created_at: rfc3339(m.created_at),
             sent_at: m.sent_at.map(rfc3339),
         }
@@ -95,10 +106,10 @@ impl From<Message> for MessageResponse {
     path = "/api/v1/otp/send",
     tag = "delivery",
     request_body = SendBody,
-    params(("Idempotency-Key" = Option<String>, Header, description = "1–255 visible ASCII characters; the same key from the same project returns the original message")),
+    params(("Idempotency-Key" = Option<String>, Header, description = "1–255 visible ASCII characters (else 400 `invalid_idempotency_key`); the same key from the same project returns the original message")),
     responses(
         (status = 202, description = "Queued", body = SendResponse),
-        (status = 400, description = "Malformed JSON", body = ErrorBody),
+        (status = 400, description = "Malformed JSON (`malformed_json`) or a bad `Idempotency-Key` (`invalid_idempotency_key`)", body = ErrorBody),
         (status = 401, description = "Missing, unknown or revoked key (`invalid_api_key`)", body = ErrorBody),
         (status = 413, description = "Body over 16 KiB", body = ErrorBody),
         (status = 415, description = "Not JSON", body = ErrorBody),
@@ -110,27 +121,13 @@ impl From<Message> for MessageResponse {
 pub async fn send(
     State(state): State<AppState>,
     AuthProject(project): AuthProject,
-    headers: HeaderMap,
-    ApiJson(body): ApiJson<SendBody>,
+    OptionalIdempotencyKey(idempotency_key): OptionalIdempotencyKey,
+    SendJson(body): SendJson,
 ) -> Result<(StatusCode, Json<SendResponse>), ApiError> {
-    let idempotency_key = match headers.get("idempotency-key") {
-        Some(v) => Some(v.to_str().map_err(|_| {
-            ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "invalid_idempotency_key",
-                "Idempotency-Key must be visible ASCII",
-            )
-        })?),
-        None => None,
-    };
-    let req = SendRequest {
-        channel: body.channel,
-        destination: body.destination,
-        code: body.code,
-        callback_url: body.callback_url,
-        link: body.link,
-    };
-    let accepted = state.sender.send(&project, &req, idempotency_key).await?;
+    let accepted = state
+        .sender
+        .send(&project, &body, idempotency_key.as_ref())
+        .await?;
     Ok((
         StatusCode::ACCEPTED,
         Json(SendResponse {
@@ -150,19 +147,21 @@ pub async fn send(
     get,
     path = "/api/v1/messages/{id}",
     tag = "delivery",
-    params(("id" = String, Path, description = "Message id (`msg_…`)")),
+    params(("id" = String, Path, description = "Message id: `msg_` and 24 characters of `[a-z0-9]`", pattern = "^msg_[a-z0-9]{24}$")),
     responses(
         (status = 200, description = "The message", body = MessageResponse),
         (status = 401, description = "Missing, unknown or revoked key", body = ErrorBody),
-        (status = 404, description = "No such message in this project", body = ErrorBody),
+        (status = 404, description = "No such message in this project, or not a message id", body = ErrorBody),
     ),
     security(("secret_key" = []))
 )]
 pub async fn get(
     State(state): State<AppState>,
     AuthProject(project): AuthProject,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<MessageResponse>, ApiError> {
+    // Anything that is not one of our ids is simply not found; it never reaches SQL.
+    let id = MessageId::parse(&id).ok_or_else(ApiError::not_found)?;
     let message = state.sender.status(&project, &id).await?;
     Ok(Json(message.into()))
 }

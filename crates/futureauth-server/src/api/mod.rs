@@ -30,6 +30,8 @@ pub struct AppState {
     pub sender: SendService,
     /// The providers (for the dev outbox view).
     pub delivery: Delivery,
+    /// The bound address: the dev outbox answers only to a loopback `Host` with its port.
+    pub listen: std::net::SocketAddr,
 }
 
 async fn not_found() -> ApiError {

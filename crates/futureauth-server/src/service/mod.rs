@@ -1,13 +1,16 @@
 //! The delivery logic, free of HTTP: validating send requests, abuse limits, rendering,
 //! enqueueing, and project/key administration.
 
+pub mod fingerprint;
+pub mod ids;
 pub mod projects;
 pub mod render;
 pub mod send;
 pub mod validate;
 
+pub use ids::{IdempotencyKey, MessageId};
 pub use projects::{CreatedProject, ProjectInput};
-pub use send::{Limits, SendRequest, SendService};
+pub use send::{Limits, SendService, SmsLimits};
 
 /// Current time in Unix epoch milliseconds.
 pub fn now_ms() -> i64 {
