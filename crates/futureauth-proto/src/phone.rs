@@ -38,6 +38,26 @@ impl Region {
         Ok(Self(bytes))
     }
 
+    /// The regions that share a country calling code, the main one first (`1` → US, then
+    /// the other NANP regions such as CA, JM, DO; `44` → GB, GG, IM, JE). Empty for a code
+    /// that does not exist.
+    ///
+    /// ```
+    /// use futureauth_proto::Region;
+    /// let nanp = Region::of_calling_code(1);
+    /// assert_eq!(nanp[0].as_str(), "US");
+    /// assert!(nanp.iter().any(|r| r.as_str() == "JM"));
+    /// assert!(Region::of_calling_code(999).is_empty());
+    /// ```
+    pub fn of_calling_code(code: u16) -> Vec<Region> {
+        phonenumber::metadata::DATABASE
+            .region(&code)
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|id| Region::parse(id).ok())
+            .collect()
+    }
+
     /// The upper-case code.
     pub fn as_str(&self) -> &str {
         // Only ASCII upper-case letters are ever stored.
@@ -54,6 +74,13 @@ impl fmt::Debug for Region {
 impl fmt::Display for Region {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
+    }
+}
+
+/// Serialised as its two-letter code.
+impl serde::Serialize for Region {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
     }
 }
 

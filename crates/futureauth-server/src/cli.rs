@@ -9,8 +9,9 @@ use thiserror::Error;
 use crate::config::Config;
 use crate::error::StoreError;
 use crate::service::now_ms;
-use crate::service::projects::{self, AdminError, ProjectInput};
-use crate::store::Store;
+use crate::service::projects::{self, AdminError, ProjectInput, SmsUpdate};
+use crate::sms::SmsCaps;
+use crate::store::{Project, Store};
 
 /// `futureauth-server [serve]` runs the delivery service; other subcommands administer projects.
 #[derive(Debug, Parser)]
@@ -84,9 +85,9 @@ pub enum ProjectCommand {
         /// Another allowed callback origin (repeatable).
         #[arg(long = "allowed-origin")]
         allowed_origins: Vec<String>,
-        /// Allowed SMS country calling-code prefix (repeatable; default +1 and +44).
-        #[arg(long = "sms-prefix")]
-        sms_prefixes: Vec<String>,
+        /// SMS policy: countries and caps.
+        #[command(flatten)]
+        sms: SmsArgs,
         /// Email sender for this project, e.g. `Acme <login@acme.com>`.
         #[arg(long)]
         email_from: Option<String>,
@@ -94,12 +95,64 @@ pub enum ProjectCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Change a project's SMS countries and caps (options not given keep their value).
+    Update {
+        /// Project id.
+        #[arg(long)]
+        project: String,
+        /// SMS policy: countries and caps.
+        #[command(flatten)]
+        sms: SmsArgs,
+    },
     /// List projects.
     List {
         /// Print JSON.
         #[arg(long)]
         json: bool,
     },
+}
+
+/// A project's SMS policy on the command line.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct SmsArgs {
+    /// Countries the project may send SMS to, as ISO codes: `US,CA,GB` (default on create:
+    /// US, CA, GB, IE, DE, FR, NL, ES, IT, AU, NZ). Numbers of other countries, and numbers
+    /// in no country, are refused with `sms_country_not_allowed`.
+    #[arg(long = "sms-countries", value_delimiter = ',')]
+    pub countries: Option<Vec<String>>,
+    /// Max SMS to one country per hour (default: the server's `--sms-per-country-per-hour`).
+    #[arg(long)]
+    pub sms_per_country_per_hour: Option<u32>,
+    /// Max SMS per hour, all countries (default: the server's `--sms-per-project-per-hour`).
+    #[arg(long)]
+    pub sms_per_hour: Option<u32>,
+    /// Max SMS per day, all countries (default: the server's `--sms-per-project-per-day`).
+    #[arg(long)]
+    pub sms_per_day: Option<u32>,
+}
+
+impl SmsArgs {
+    fn caps(&self) -> SmsCaps {
+        SmsCaps {
+            per_country_per_hour: self.sms_per_country_per_hour,
+            per_hour: self.sms_per_hour,
+            per_day: self.sms_per_day,
+        }
+    }
+}
+
+fn show_caps(c: SmsCaps) -> String {
+    let n = |v: Option<u32>| v.map_or("server default".to_owned(), |v| v.to_string());
+    format!(
+        "{} per country per hour, {} per hour, {} per day",
+        n(c.per_country_per_hour),
+        n(c.per_hour),
+        n(c.per_day)
+    )
+}
+
+fn countries(p: &Project) -> Vec<&str> {
+    p.sms_countries.iter().map(|r| r.as_str()).collect()
 }
 
 /// `key …`
@@ -166,7 +219,7 @@ pub async fn run_admin(
             name,
             callback_url,
             allowed_origins,
-            sms_prefixes,
+            sms,
             email_from,
             json,
         }) => {
@@ -176,7 +229,8 @@ pub async fn run_admin(
                     name: name.clone(),
                     callback_url: callback_url.clone(),
                     allowed_origins: allowed_origins.clone(),
-                    sms_prefixes: sms_prefixes.clone(),
+                    sms_countries: sms.countries.clone().unwrap_or_default(),
+                    sms_caps: sms.caps(),
                     email_from: email_from.clone(),
                 },
             )
@@ -191,7 +245,8 @@ pub async fn run_admin(
                 let p = &created.project;
                 writeln!(out, "Created project {} ({})", p.name, p.id)?;
                 writeln!(out, "Allowed origins: {}", p.allowed_origins.join(", "))?;
-                writeln!(out, "SMS prefixes:    {}", p.sms_prefixes.join(", "))?;
+                writeln!(out, "SMS countries:   {}", countries(p).join(", "))?;
+                writeln!(out, "SMS caps:        {}", show_caps(p.sms_caps))?;
                 writeln!(
                     out,
                     "Secret key (shown once, store it now): {}",
@@ -247,6 +302,17 @@ pub async fn run_admin(
             }
             Ok(())
         }
+        Command::Project(ProjectCommand::Update { project, sms }) => {
+            let update = SmsUpdate {
+                countries: sms.countries.clone(),
+                caps: sms.caps(),
+            };
+            let p = projects::update_sms(store, project, update).await?;
+            writeln!(out, "Updated project {} ({})", p.name, p.id)?;
+            writeln!(out, "SMS countries:   {}", countries(&p).join(", "))?;
+            writeln!(out, "SMS caps:        {}", show_caps(p.sms_caps))?;
+            Ok(())
+        }
         Command::Project(ProjectCommand::List { json }) => {
             let projects = store.list_projects().await?;
             if *json {
@@ -261,7 +327,10 @@ pub async fn run_admin(
                     list.push(json!({
                         "id": p.id, "name": p.name, "allowed_origins": p.allowed_origins,
                         "callback_url": p.callback_url, "email_from": p.email_from,
-                        "sms_prefixes": p.sms_prefixes, "created_at": p.created_at,
+                        "sms_countries": countries(p),
+                        "sms_per_country_per_hour": p.sms_caps.per_country_per_hour,
+                        "sms_per_hour": p.sms_caps.per_hour, "sms_per_day": p.sms_caps.per_day,
+                        "created_at": p.created_at,
                         "active_key_prefixes": active,
                     }));
                 }

@@ -18,6 +18,21 @@ pub const DEFAULT_RESEND_API_URL: &str = "https://api.resend.com";
 /// Default Twilio API base URL.
 pub const DEFAULT_TWILIO_API_URL: &str = "https://api.twilio.com";
 
+/// Default messages to one destination per window (a throttle, not a quota).
+pub const DEFAULT_LIMIT_PER_DESTINATION: u32 = 3;
+/// Default per-destination window: one minute.
+pub const DEFAULT_DESTINATION_WINDOW_SECS: u64 = 60;
+/// Default messages per project per minute.
+pub const DEFAULT_LIMIT_PER_PROJECT_PER_MINUTE: u32 = 600;
+/// Default SMS per project and country per hour.
+pub const DEFAULT_SMS_PER_COUNTRY_PER_HOUR: u32 = 1_000;
+/// Default SMS per project per hour.
+pub const DEFAULT_SMS_PER_PROJECT_PER_HOUR: u32 = 2_000;
+/// Default SMS per project per day.
+pub const DEFAULT_SMS_PER_PROJECT_PER_DAY: u32 = 20_000;
+/// Shortest accepted `--server-secret`.
+pub const MIN_SERVER_SECRET_LEN: usize = 32;
+
 /// All settings of the service. Flags are `global` so they can be given after any subcommand.
 #[derive(Debug, Clone, Args)]
 pub struct Config {
@@ -79,11 +94,12 @@ pub struct Config {
     #[arg(long, env = "TWILIO_API_URL", default_value = DEFAULT_TWILIO_API_URL, global = true)]
     pub twilio_api_url: String,
 
-    /// Max messages to one destination (per project) within the destination window.
+    /// Max messages to one destination (per project) within the destination window: a short
+    /// throttle, so nobody can use up a user's messages for long.
     #[arg(
         long,
         env = "FUTUREAUTH_LIMIT_PER_DESTINATION",
-        default_value_t = 5,
+        default_value_t = DEFAULT_LIMIT_PER_DESTINATION,
         global = true
     )]
     pub limit_per_destination: u32,
@@ -92,28 +108,47 @@ pub struct Config {
     #[arg(
         long,
         env = "FUTUREAUTH_LIMIT_DESTINATION_WINDOW_SECS",
-        default_value_t = 600,
+        default_value_t = DEFAULT_DESTINATION_WINDOW_SECS,
         global = true
     )]
     pub limit_destination_window_secs: u64,
 
-    /// Max messages per project per minute.
+    /// Max messages per project per minute, all channels (a ceiling far above what the SDK's
+    /// per-IP limits let a handful of clients reach; see the README).
     #[arg(
         long,
         env = "FUTUREAUTH_LIMIT_PER_PROJECT_PER_MINUTE",
-        default_value_t = 60,
+        default_value_t = DEFAULT_LIMIT_PER_PROJECT_PER_MINUTE,
         global = true
     )]
     pub limit_per_project_per_minute: u32,
 
-    /// Max SMS per project per number prefix (first 5 chars of E.164, e.g. `+1555`) per hour.
+    /// Default max SMS per project to one country per hour (a project's own setting wins).
     #[arg(
         long,
-        env = "FUTUREAUTH_LIMIT_SMS_PREFIX_PER_HOUR",
-        default_value_t = 50,
+        env = "FUTUREAUTH_SMS_PER_COUNTRY_PER_HOUR",
+        default_value_t = DEFAULT_SMS_PER_COUNTRY_PER_HOUR,
         global = true
     )]
-    pub limit_sms_prefix_per_hour: u32,
+    pub sms_per_country_per_hour: u32,
+
+    /// Default max SMS per project per hour, all countries (a project's own setting wins).
+    #[arg(
+        long,
+        env = "FUTUREAUTH_SMS_PER_PROJECT_PER_HOUR",
+        default_value_t = DEFAULT_SMS_PER_PROJECT_PER_HOUR,
+        global = true
+    )]
+    pub sms_per_project_per_hour: u32,
+
+    /// Default max SMS per project per day, all countries (a project's own setting wins).
+    #[arg(
+        long,
+        env = "FUTUREAUTH_SMS_PER_PROJECT_PER_DAY",
+        default_value_t = DEFAULT_SMS_PER_PROJECT_PER_DAY,
+        global = true
+    )]
+    pub sms_per_project_per_day: u32,
 
     /// Maximum delivery attempts before a message is marked failed. With the default backoff
     /// base, 8 attempts span 4–6 minutes: a provider outage that short loses nothing.
@@ -225,6 +260,21 @@ pub struct Config {
     /// unset: metrics are never served on the public `--listen` port.
     #[arg(long = "metrics-listen", env = "METRICS_LISTEN_ADDR", global = true)]
     pub metrics_listen: Option<SocketAddr>,
+
+    /// Key of the HMAC that fingerprints requests sent with an `Idempotency-Key` (at least 32
+    /// characters). Required in production; in development a random key per process is used.
+    #[arg(
+        long,
+        env = "FUTUREAUTH_SERVER_SECRET",
+        global = true,
+        hide_env_values = true
+    )]
+    pub server_secret: Option<String>,
+
+    /// Serve the dev outbox (no provider keys: every code readable at `/dev/outbox`) even on a
+    /// listen address other than loopback. Never in production.
+    #[arg(long, env = "FUTUREAUTH_INSECURE_DEV_OUTBOX", global = true)]
+    pub insecure_dev_outbox: bool,
 }
 
 impl Default for Config {
@@ -243,10 +293,12 @@ impl Default for Config {
             twilio_from_number: None,
             twilio_messaging_service_sid: None,
             twilio_api_url: DEFAULT_TWILIO_API_URL.into(),
-            limit_per_destination: 5,
-            limit_destination_window_secs: 600,
-            limit_per_project_per_minute: 60,
-            limit_sms_prefix_per_hour: 50,
+            limit_per_destination: DEFAULT_LIMIT_PER_DESTINATION,
+            limit_destination_window_secs: DEFAULT_DESTINATION_WINDOW_SECS,
+            limit_per_project_per_minute: DEFAULT_LIMIT_PER_PROJECT_PER_MINUTE,
+            sms_per_country_per_hour: DEFAULT_SMS_PER_COUNTRY_PER_HOUR,
+            sms_per_project_per_hour: DEFAULT_SMS_PER_PROJECT_PER_HOUR,
+            sms_per_project_per_day: DEFAULT_SMS_PER_PROJECT_PER_DAY,
             max_attempts: 8,
             retry_base_ms: 2000,
             poll_interval_ms: 1000,
@@ -259,6 +311,8 @@ impl Default for Config {
             db_statement_timeout_ms: 5_000,
             max_in_flight: 256,
             public_url: None,
+            server_secret: None,
+            insecure_dev_outbox: false,
         }
     }
 }
@@ -297,6 +351,33 @@ pub struct TwilioSettings {
     pub sender: TwilioSender,
     /// Base URL.
     pub api_url: String,
+}
+
+/// The key of the HMAC over send requests (see [`Config::server_secret`]).
+#[derive(Clone)]
+pub enum ServerSecret {
+    /// From `--server-secret` / `FUTUREAUTH_SERVER_SECRET`.
+    Configured(Vec<u8>),
+    /// Random for this process (development without a configured secret).
+    PerProcess(Vec<u8>),
+}
+
+impl ServerSecret {
+    /// The key bytes.
+    pub fn key(&self) -> &[u8] {
+        match self {
+            ServerSecret::Configured(k) | ServerSecret::PerProcess(k) => k,
+        }
+    }
+}
+
+impl std::fmt::Debug for ServerSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            ServerSecret::Configured(_) => "ServerSecret::Configured(***)",
+            ServerSecret::PerProcess(_) => "ServerSecret::PerProcess(***)",
+        })
+    }
 }
 
 fn non_empty(v: &Option<String>) -> Option<String> {
@@ -392,6 +473,43 @@ impl Config {
                     missing.join(" and ")
                 )));
             }
+            if self.insecure_dev_outbox {
+                return Err(ConfigError(
+                    "--insecure-dev-outbox / FUTUREAUTH_INSECURE_DEV_OUTBOX cannot be used in production mode: remove it".into(),
+                ));
+            }
+            if non_empty(&self.server_secret).is_none() {
+                return Err(ConfigError(format!(
+                    "production mode needs FUTUREAUTH_SERVER_SECRET (or --server-secret): at least {MIN_SERVER_SECRET_LEN} random characters, the same on every instance, e.g. `openssl rand -hex 32`"
+                )));
+            }
+        }
+        if let Some(secret) = non_empty(&self.server_secret) {
+            if secret.len() < MIN_SERVER_SECRET_LEN {
+                return Err(ConfigError(format!(
+                    "FUTUREAUTH_SERVER_SECRET / --server-secret must be at least {MIN_SERVER_SECRET_LEN} characters (e.g. `openssl rand -hex 32`), got {}",
+                    secret.len()
+                )));
+            }
+        }
+        for (flag, v) in [
+            ("--limit-per-destination", self.limit_per_destination),
+            (
+                "--limit-per-project-per-minute",
+                self.limit_per_project_per_minute,
+            ),
+            ("--sms-per-country-per-hour", self.sms_per_country_per_hour),
+            ("--sms-per-project-per-hour", self.sms_per_project_per_hour),
+            ("--sms-per-project-per-day", self.sms_per_project_per_day),
+        ] {
+            if v == 0 {
+                return Err(ConfigError(format!("{flag} must be at least 1")));
+            }
+        }
+        if self.limit_destination_window_secs == 0 {
+            return Err(ConfigError(
+                "--limit-destination-window-secs must be at least 1".into(),
+            ));
         }
         if self.max_attempts == 0 {
             return Err(ConfigError("--max-attempts must be at least 1".into()));
@@ -450,6 +568,40 @@ impl Config {
             )));
         }
         Ok(())
+    }
+
+    /// Refuses to serve the dev outbox (every code of every project, unauthenticated) on an
+    /// address other than loopback, unless `--insecure-dev-outbox` asks for it.
+    pub fn check_dev_outbox(
+        &self,
+        listen: SocketAddr,
+        dev_outbox: bool,
+    ) -> Result<(), ConfigError> {
+        if !dev_outbox || listen.ip().is_loopback() || self.insecure_dev_outbox {
+            return Ok(());
+        }
+        Err(ConfigError(format!(
+            "no provider is configured, so every code and link would be readable by anyone at \
+             http://{listen}/dev/outbox. Set RESEND_API_KEY and TWILIO_ACCOUNT_SID, \
+             TWILIO_AUTH_TOKEN and TWILIO_FROM_NUMBER (or TWILIO_MESSAGING_SERVICE_SID) to deliver \
+             for real, or listen on 127.0.0.1 (LISTEN_ADDR=127.0.0.1:8080). To expose the dev \
+             outbox anyway (throwaway test setups only), pass --insecure-dev-outbox or set \
+             FUTUREAUTH_INSECURE_DEV_OUTBOX=true"
+        )))
+    }
+
+    /// The key of the request fingerprint HMAC: `--server-secret`, or in development (where
+    /// [`Config::validate`] allows it to be unset) a random key for this process only.
+    pub fn server_secret(&self) -> ServerSecret {
+        match non_empty(&self.server_secret) {
+            Some(s) => ServerSecret::Configured(s.into_bytes()),
+            None => {
+                use rand::RngCore;
+                let mut key = vec![0u8; 32];
+                rand::rngs::OsRng.fill_bytes(&mut key);
+                ServerSecret::PerProcess(key)
+            }
+        }
     }
 
     /// How long finished messages are kept.

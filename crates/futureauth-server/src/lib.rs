@@ -22,6 +22,7 @@ pub mod error;
 pub mod metrics;
 pub mod provider;
 pub mod service;
+pub mod sms;
 pub mod store;
 pub mod worker;
 
@@ -141,19 +142,33 @@ pub fn start_with(
 ) -> Result<RunningServer, StartError> {
     config.validate()?;
     let addr = listener.local_addr()?;
+    config.check_dev_outbox(addr, delivery.dev_outbox().is_some())?;
+    let secret = config.server_secret();
+    if matches!(secret, config::ServerSecret::PerProcess(_)) {
+        tracing::warn!(
+            "FUTUREAUTH_SERVER_SECRET is not set: request fingerprints use a random key of this process, \
+             so an Idempotency-Key retried after a restart or on another instance is refused. \
+             Set FUTUREAUTH_SERVER_SECRET (e.g. `openssl rand -hex 32`), the same on every instance."
+        );
+    }
     let wake = Arc::new(Notify::new());
     let sender = SendService::new(
         store.clone(),
         Limits::from_config(config),
         config.email_from.clone(),
+        &secret,
         wake.clone(),
     )?;
     let (email, sms) = delivery.provider_names();
     if delivery.dev_outbox().is_some() {
         tracing::warn!(
-            "NO PROVIDER CONFIGURED: messages are NOT sent, only logged and kept at GET /dev/outbox. \
+            "NO PROVIDER CONFIGURED: messages are NOT sent, only logged and kept at GET /dev/outbox \
+             (answered only to Host localhost / 127.0.0.1 / [::1] with the listen port). \
              Set RESEND_API_KEY and TWILIO_ACCOUNT_SID/TWILIO_AUTH_TOKEN/TWILIO_FROM_NUMBER to deliver for real."
         );
+        if !addr.ip().is_loopback() {
+            tracing::warn!(%addr, "--insecure-dev-outbox: the dev outbox is served on a non-loopback address");
+        }
     } else {
         tracing::info!(email, sms, "providers");
         if email == "unconfigured" || sms == "unconfigured" {
@@ -169,6 +184,7 @@ pub fn start_with(
         sender,
         delivery: delivery.clone(),
         max_in_flight: config.max_in_flight,
+        listen: addr,
     };
     let (shutdown, shutdown_rx) = watch::channel(false);
     let worker_config = WorkerConfig::from_config(config);
@@ -253,6 +269,11 @@ fn serve_metrics(at: SocketAddr, store: Store) -> Result<(SocketAddr, JoinHandle
 /// Runs the service on `config.listen` until Ctrl-C / SIGTERM.
 pub async fn serve(config: &Config) -> Result<(), StartError> {
     config.validate()?;
+    // Before binding: fail on the configured address, not only on the bound one.
+    config.check_dev_outbox(
+        config.listen,
+        config.resend().is_none() && config.twilio()?.is_none(),
+    )?;
     let listener = TcpListener::bind(config.listen).await?;
     let mut server = start(config, listener).await?;
     shutdown_signal().await;

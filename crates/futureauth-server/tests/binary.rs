@@ -13,6 +13,8 @@ fn bin() -> Command {
         "TWILIO_MESSAGING_SERVICE_SID",
         "FUTUREAUTH_ENV",
         "LISTEN_ADDR",
+        "FUTUREAUTH_SERVER_SECRET",
+        "FUTUREAUTH_INSECURE_DEV_OUTBOX",
     ] {
         c.env_remove(var);
     }
@@ -74,6 +76,149 @@ fn production_without_provider_keys_fails_at_start_with_a_helpful_message() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("TWILIO_AUTH_TOKEN"));
 }
 
+/// A free TCP port on this machine (bound, then released).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+fn stderr_of(cmd: &mut Command) -> String {
+    let out = cmd.output().expect("run binary");
+    assert!(!out.status.success(), "must not start");
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[test]
+fn the_dev_outbox_is_refused_on_a_public_address() {
+    for listen in ["0.0.0.0:0", "[::]:0", "192.0.2.1:0"] {
+        let err = stderr_of(
+            bin()
+                .env("DATABASE_URL", temp_db())
+                .env("LISTEN_ADDR", listen),
+        );
+        for says in [
+            "/dev/outbox",
+            "RESEND_API_KEY",
+            "TWILIO_ACCOUNT_SID",
+            "127.0.0.1",
+            "--insecure-dev-outbox",
+        ] {
+            assert!(err.contains(says), "{listen}: {says} missing from {err}");
+        }
+    }
+    // `FUTUREAUTH_INSECURE_DEV_OUTBOX=false` is not a yes.
+    let err = stderr_of(
+        bin()
+            .env("DATABASE_URL", temp_db())
+            .env("LISTEN_ADDR", "0.0.0.0:0")
+            .env("FUTUREAUTH_INSECURE_DEV_OUTBOX", "false"),
+    );
+    assert!(err.contains("--insecure-dev-outbox"), "{err}");
+    // Never in production, even when asked for.
+    let err = stderr_of(
+        bin()
+            .args(["--production", "--insecure-dev-outbox"])
+            .env("DATABASE_URL", temp_db())
+            .env("RESEND_API_KEY", "re_x")
+            .env("TWILIO_ACCOUNT_SID", "AC1")
+            .env("TWILIO_AUTH_TOKEN", "t")
+            .env("TWILIO_FROM_NUMBER", "+12015550123")
+            .env("FUTUREAUTH_SERVER_SECRET", "x".repeat(32)),
+    );
+    assert!(
+        err.contains("--insecure-dev-outbox") && err.contains("production"),
+        "{err}"
+    );
+}
+
+/// Starts the binary, waits for `/healthz` on `port`, and returns the child.
+fn start_and_wait(cmd: &mut Command, port: u16) -> std::process::Child {
+    let mut child = cmd.spawn().expect("spawn");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!("exited early: {status}");
+        }
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return child;
+        }
+        assert!(std::time::Instant::now() < deadline, "did not listen");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+fn http_get(port: u16, path: &str, host: &str) -> String {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    out
+}
+
+#[test]
+fn the_dev_outbox_on_a_public_address_needs_the_insecure_flag() {
+    for (flag, env) in [(Some("--insecure-dev-outbox"), None), (None, Some("true"))] {
+        let port = free_port();
+        let mut cmd = bin();
+        cmd.env("DATABASE_URL", temp_db())
+            .env("LISTEN_ADDR", format!("0.0.0.0:{port}"));
+        if let Some(f) = flag {
+            cmd.arg(f);
+        }
+        if let Some(e) = env {
+            cmd.env("FUTUREAUTH_INSECURE_DEV_OUTBOX", e);
+        }
+        let mut child = start_and_wait(&mut cmd, port);
+        let ok = http_get(port, "/dev/outbox", &format!("127.0.0.1:{port}"));
+        let rebound = http_get(port, "/dev/outbox", &format!("evil.example:{port}"));
+        let _ = child.kill();
+        let _ = child.wait();
+        assert!(ok.starts_with("HTTP/1.1 200"), "{ok}");
+        assert!(rebound.starts_with("HTTP/1.1 403"), "{rebound}");
+    }
+}
+
+#[test]
+fn production_needs_a_server_secret() {
+    let providers = |c: &mut Command| {
+        c.args(["--production"])
+            .env("DATABASE_URL", temp_db())
+            .env("LISTEN_ADDR", "127.0.0.1:0")
+            .env("RESEND_API_KEY", "re_x")
+            .env("TWILIO_ACCOUNT_SID", "AC1")
+            .env("TWILIO_AUTH_TOKEN", "t")
+            .env("TWILIO_FROM_NUMBER", "+12015550123");
+    };
+    let mut cmd = bin();
+    providers(&mut cmd);
+    let err = stderr_of(&mut cmd);
+    assert!(err.contains("FUTUREAUTH_SERVER_SECRET"), "{err}");
+    let mut cmd = bin();
+    providers(&mut cmd);
+    let err = stderr_of(cmd.env("FUTUREAUTH_SERVER_SECRET", "short"));
+    assert!(err.contains("at least 32"), "{err}");
+    // With a secret it starts.
+    let port = free_port();
+    let mut cmd = bin();
+    providers(&mut cmd);
+    cmd.env("LISTEN_ADDR", format!("127.0.0.1:{port}"))
+        .env("FUTUREAUTH_SERVER_SECRET", "x".repeat(32));
+    let mut child = start_and_wait(&mut cmd, port);
+    let health = http_get(port, "/healthz", &format!("127.0.0.1:{port}"));
+    let outbox = http_get(port, "/dev/outbox", &format!("127.0.0.1:{port}"));
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(health.starts_with("HTTP/1.1 200"), "{health}");
+    assert!(outbox.starts_with("HTTP/1.1 404"), "{outbox}");
+}
+
 #[test]
 fn project_create_json_prints_exactly_the_id_and_key() {
     let db = temp_db();
@@ -85,8 +230,8 @@ fn project_create_json_prints_exactly_the_id_and_key() {
             "Acme",
             "--callback-url",
             "https://app.acme.test/cb",
-            "--sms-prefix",
-            "+1",
+            "--sms-countries",
+            "US,CA",
             "--json",
         ])
         .env("DATABASE_URL", &db)
@@ -121,7 +266,7 @@ fn project_create_json_prints_exactly_the_id_and_key() {
         list[0]["allowed_origins"],
         serde_json::json!(["https://app.acme.test"])
     );
-    assert_eq!(list[0]["sms_prefixes"], serde_json::json!(["+1"]));
+    assert_eq!(list[0]["sms_countries"], serde_json::json!(["US", "CA"]));
 
     // Bad input is refused with a message naming the flag.
     let out = bin()

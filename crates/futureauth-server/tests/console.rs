@@ -864,7 +864,7 @@ async fn settings_errors_sit_next_to_their_field_and_changes_are_audited(backend
     );
     // The settings take effect for sends: the callback origin is now allowed.
     let resp = s
-        .send(&key, &json!({"channel": "magic_link", "destination": "m@example.com", "code": "tok_abcdefghijklmnop", "callback_url": "http://localhost:3000/cb"}))
+        .send(&key, &json!({"channel": "magic_link", "destination": "m@example.com", "code": "tok_abcdefghijklmnop_0123456789ABCDEFGHIJ", "callback_url": "http://localhost:3000/cb"}))
         .await;
     assert_eq!(resp.status(), 202);
     let audit = a.get(&format!("/dashboard/projects/{id}/audit")).await;
@@ -889,7 +889,7 @@ async fn settings_errors_sit_next_to_their_field_and_changes_are_audited(backend
     good.extend([("limit_per_destination", "2"), ("limit_per_minute", "")]);
     assert_eq!(a.post(&path, &good).await.status, 303);
     let shown = a.get(&path).await;
-    assert!(shown.body.contains("name=\"limit_per_destination\" inputmode=\"numeric\" placeholder=\"5 (server default)\" value=\"2\""), "{}", shown.body);
+    assert!(shown.body.contains("name=\"limit_per_destination\" inputmode=\"numeric\" placeholder=\"3 (server default)\" value=\"2\""), "{}", shown.body);
     assert_eq!(
         send_email(&s, &key, "limited@example.com").await.status(),
         202
@@ -964,7 +964,7 @@ async fn a_project_words_its_own_messages(backend: Backend) {
     let id_sms = s
         .send_ok(
             &key,
-            &json!({"channel": "sms", "destination": "+15551234567", "code": "888888"}),
+            &json!({"channel": "sms", "destination": "+12015550123", "code": "888888"}),
         )
         .await;
     s.wait_final(&key, &id_email).await;

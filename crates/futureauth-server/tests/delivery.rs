@@ -73,7 +73,7 @@ async fn permanent_errors_fail_at_once_with_the_reason(backend: Backend) {
     let fakes = Fakes::bare().await;
     Mock::given(method("POST"))
         .respond_with(ResponseTemplate::new(400).set_body_json(
-            json!({"code": 21211, "message": "The 'To' number +15559999999 is not a valid phone number.", "status": 400}),
+            json!({"code": 21211, "message": "The 'To' number +12015550199 is not a valid phone number.", "status": 400}),
         ))
         .mount(&fakes.twilio).await;
     let store = db.store().await;
@@ -82,7 +82,7 @@ async fn permanent_errors_fail_at_once_with_the_reason(backend: Backend) {
     let id = s
         .send_ok(
             &key,
-            &json!({"channel": "sms", "destination": "+15559999999", "code": "123456"}),
+            &json!({"channel": "sms", "destination": "+12015550199", "code": "123456"}),
         )
         .await;
     let v = s.wait_final(&key, &id).await;
@@ -93,6 +93,8 @@ async fn permanent_errors_fail_at_once_with_the_reason(backend: Backend) {
         err.contains("not a valid phone number") && err.contains("21211") && err.contains("400"),
         "{err}"
     );
+    // The recipient is not repeated in the error the tenant reads.
+    assert!(!err.contains("2015550199"), "{err}");
     assert!(v["sent_at"].is_null());
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(fakes.sms().await.len(), 1);
@@ -101,6 +103,105 @@ async fn permanent_errors_fail_at_once_with_the_reason(backend: Backend) {
         row.payload.is_none(),
         "the code is erased after failure too"
     );
+}
+
+/// What providers may echo back in an error: credentials, keys, the recipient.
+async fn provider_errors_are_scrubbed_before_they_are_stored(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let fakes = Fakes::bare().await;
+    let sid = "AC0123456789abcdef0123456789abcdef";
+    let token = "0123456789abcdef0123456789abcdef";
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(401).set_body_json(json!({
+            "code": 20003,
+            "message": format!(
+                "Authenticate: account {sid} / {TWILIO_SID} with token {token} ({TWILIO_TOKEN}) \
+                 at https://{TWILIO_SID}:{TWILIO_TOKEN}@api.twilio.com refused for To=+12015550123 (12015550123)"
+            ),
+        })))
+        .mount(&fakes.twilio)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/emails"))
+        .respond_with(ResponseTemplate::new(403).set_body_json(json!({
+            "message": format!(
+                "API key {RESEND_KEY} (re_AbCdEf123456_live) is invalid; header Authorization: Bearer {RESEND_KEY}; \
+                 recipient Victim@Example.com"
+            ),
+        })))
+        .mount(&fakes.resend)
+        .await;
+    let store = db.store().await;
+    let (_, key) = acme(&store).await;
+    let s = TestServer::start(&db, &config(&db, &fakes)).await;
+    let sms = s
+        .send_ok(
+            &key,
+            &json!({"channel": "sms", "destination": "+12015550123", "code": "123456"}),
+        )
+        .await;
+    let email = s
+        .send_ok(
+            &key,
+            &json!({"channel": "email", "destination": "victim@example.com", "code": "123456"}),
+        )
+        .await;
+    for id in [&sms, &email] {
+        let v = s.wait_final(&key, id).await;
+        assert_eq!(v["status"], "failed", "{v}");
+        let shown = v["error"].as_str().unwrap().to_owned();
+        let stored = s
+            .store()
+            .get_message_any(id)
+            .await
+            .unwrap()
+            .unwrap()
+            .last_error
+            .unwrap();
+        for text in [&shown, &stored] {
+            assert!(
+                text.contains("[redacted]") && text.contains("HTTP 40"),
+                "{text}"
+            );
+            for secret in [
+                sid,
+                token,
+                TWILIO_SID,
+                TWILIO_TOKEN,
+                RESEND_KEY,
+                "re_AbCdEf123456_live",
+                "2015550123",
+                "victim@example.com",
+                "Victim@Example.com",
+            ] {
+                assert!(!text.contains(secret), "{secret} in {text}");
+            }
+        }
+    }
+}
+
+/// A provider error carrying a NUL byte (which Postgres refuses in text) is stored, not
+/// retried forever on a database error.
+async fn provider_errors_with_nul_bytes_are_stored(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let fakes = Fakes::bare().await;
+    Mock::given(method("POST"))
+        .and(path("/emails"))
+        .respond_with(ResponseTemplate::new(400).set_body_string("bad\u{0}request"))
+        .mount(&fakes.resend)
+        .await;
+    let store = db.store().await;
+    let (_, key) = acme(&store).await;
+    let s = TestServer::start(&db, &config(&db, &fakes)).await;
+    let id = s
+        .send_ok(
+            &key,
+            &json!({"channel": "email", "destination": "n@example.com", "code": "123456"}),
+        )
+        .await;
+    let v = s.wait_final(&key, &id).await;
+    assert_eq!(v["status"], "failed", "{v}");
+    assert!(v["error"].as_str().unwrap().contains("bad request"), "{v}");
 }
 
 async fn retries_stop_after_max_attempts(backend: Backend) {
@@ -321,7 +422,7 @@ async fn twilio_messaging_service_replaces_from(backend: Backend) {
     let id = s
         .send_ok(
             &key,
-            &json!({"channel": "sms", "destination": "+447700900123", "code": "123456"}),
+            &json!({"channel": "sms", "destination": "+447400123456", "code": "123456"}),
         )
         .await;
     assert_eq!(s.wait_final(&key, &id).await["status"], "sent");
@@ -335,7 +436,7 @@ async fn twilio_messaging_service_replaces_from(backend: Backend) {
         Some("MG_test")
     );
     assert!(!form.contains_key("From"));
-    assert_eq!(form["To"], "+447700900123");
+    assert_eq!(form["To"], "+447400123456");
 }
 
 backend_tests!(
@@ -345,6 +446,8 @@ backend_tests!(
     retryable_errors_are_retried_until_sent,
     permanent_errors_fail_at_once_with_the_reason,
     retries_stop_after_max_attempts,
+    provider_errors_are_scrubbed_before_they_are_stored,
+    provider_errors_with_nul_bytes_are_stored,
     a_crash_mid_queue_loses_nothing_and_sends_once,
     concurrent_instances_share_the_queue_without_double_sends,
 );

@@ -107,7 +107,7 @@ async fn metrics_move_with_traffic_on(backend: Backend) {
     let sms = s
         .send_ok(
             &key,
-            &json!({"channel": "sms", "destination": "+447700900123", "code": "333333"}),
+            &json!({"channel": "sms", "destination": "+447400123456", "code": "333333"}),
         )
         .await;
     assert_eq!(s.wait_final(&key, &sms).await["status"], "failed");

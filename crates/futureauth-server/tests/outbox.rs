@@ -27,7 +27,7 @@ async fn enqueue_at(
         destination: format!("{id}@example.com"),
         payload: r#"{"kind":"test"}"#.into(),
         idempotency_key: None,
-        request_hash: format!("hash-{id}"),
+        request_hash: Some(format!("hash-{id}")),
     };
     match store.enqueue(&msg, buckets, at).await.expect("enqueue") {
         EnqueueOutcome::Created(m) => m,

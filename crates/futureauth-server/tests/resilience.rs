@@ -320,7 +320,7 @@ async fn enqueue_aged(s: &TestServer, project_id: &str, age: Duration, n: usize)
                 }))
                 .unwrap(),
                 idempotency_key: None,
-                request_hash: "h".into(),
+                request_hash: None,
             },
             &[],
             created,

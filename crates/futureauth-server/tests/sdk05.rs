@@ -61,7 +61,7 @@ async fn futureauth_05_client_round_trip(backend: Backend) {
     auth.send_otp(OtpChannel::Email, "sdk@example.com")
         .await
         .expect("send_otp email");
-    auth.send_otp(OtpChannel::Sms, "+15555550123")
+    auth.send_otp(OtpChannel::Sms, "+12015550123")
         .await
         .expect("send_otp sms");
     auth.send_magic_link("link@example.com")
@@ -117,9 +117,9 @@ async fn futureauth_05_client_round_trip(backend: Backend) {
     let form: std::collections::HashMap<String, String> = url::form_urlencoded::parse(&sms.body)
         .into_owned()
         .collect();
-    assert_eq!(form["To"], "+15555550123");
+    assert_eq!(form["To"], "+12015550123");
     let sms_code = form["Body"].split_whitespace().next().unwrap().to_owned();
-    auth.verify_otp("+15555550123", &sms_code, None, None)
+    auth.verify_otp("+12015550123", &sms_code, None, None)
         .await
         .expect("verify SMS code");
 

@@ -1,6 +1,6 @@
 //! The JSON error response: `{"error": {"code": "snake_case", "message": "human text"}}`.
 
-use axum::extract::rejection::JsonRejection;
+use axum::extract::rejection::{JsonRejection, PathRejection};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -148,6 +148,16 @@ impl From<JsonRejection> for ApiError {
             ),
             _ => ApiError::new(StatusCode::BAD_REQUEST, "bad_request", r.body_text()),
         }
+    }
+}
+
+impl From<PathRejection> for ApiError {
+    fn from(r: PathRejection) -> ApiError {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_path",
+            format!("invalid path parameter: {}", r.body_text()),
+        )
     }
 }
 

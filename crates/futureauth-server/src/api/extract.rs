@@ -1,13 +1,16 @@
 //! Extractors: bearer-key authentication and JSON bodies with JSON errors.
 
-use axum::extract::{FromRequest, FromRequestParts};
+use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
+use axum::http::StatusCode;
+use futureauth_proto::{Channel, Message};
+use serde_json::Value;
 
 use super::error::ApiError;
 use super::AppState;
 use crate::error::ServiceError;
-use crate::service::projects;
+use crate::service::{projects, IdempotencyKey};
 use crate::store::Project;
 
 /// The project authenticated by `Authorization: Bearer vx_sec_…`.
@@ -42,3 +45,63 @@ impl FromRequestParts<AppState> for AuthProject {
 #[derive(Debug, Clone, FromRequest)]
 #[from_request(via(axum::Json), rejection(ApiError))]
 pub struct ApiJson<T>(pub T);
+
+/// `axum::extract::Path` whose rejections are [`ApiError`]s.
+#[derive(Debug, Clone, FromRequestParts)]
+#[from_request(via(axum::extract::Path), rejection(ApiError))]
+pub struct ApiPath<T>(pub T);
+
+/// The body of `POST /api/v1/otp/send`, as the wire type the SDKs serialise: a JSON object
+/// (422 `invalid_request` otherwise) whose `channel`, if a string, names a channel (422
+/// `unknown_channel` otherwise).
+#[derive(Debug, Clone)]
+pub struct SendJson(pub Message);
+
+impl<S: Send + Sync> FromRequest<S> for SendJson {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let ApiJson(value) = ApiJson::<Value>::from_request(req, state).await?;
+        let invalid =
+            |m: String| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_request", m);
+        if !value.is_object() {
+            return Err(invalid("the body must be a JSON object".into()));
+        }
+        if let Some(channel) = value.get("channel").and_then(Value::as_str) {
+            channel.parse::<Channel>().map_err(|e| {
+                ApiError::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "unknown_channel",
+                    e.to_string(),
+                )
+            })?;
+        }
+        serde_json::from_value(value)
+            .map(SendJson)
+            .map_err(|e| invalid(format!("invalid request body: {e}")))
+    }
+}
+
+/// The optional `Idempotency-Key` header: 1 to 255 visible ASCII characters, else 400
+/// `invalid_idempotency_key`.
+#[derive(Debug, Clone)]
+pub struct OptionalIdempotencyKey(pub Option<IdempotencyKey>);
+
+impl<S: Send + Sync> FromRequestParts<S> for OptionalIdempotencyKey {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        let Some(raw) = parts.headers.get("idempotency-key") else {
+            return Ok(Self(None));
+        };
+        IdempotencyKey::parse(raw.as_bytes())
+            .map(|k| Self(Some(k)))
+            .ok_or_else(|| {
+                ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_idempotency_key",
+                    "Idempotency-Key must be 1 to 255 visible ASCII characters",
+                )
+            })
+    }
+}

@@ -114,9 +114,9 @@ pub struct ProjectView {
     /// Email sender (null = server default).
     #[schema(example = "Acme <login@acme.example>")]
     pub email_from: Option<String>,
-    /// Allowed SMS prefixes.
-    #[schema(example = json!(["+44", "+49"]))]
-    pub sms_prefixes: Vec<String>,
+    /// Countries (ISO 3166-1 alpha-2) the project may send SMS to.
+    #[schema(example = json!(["US", "CA", "GB"]))]
+    pub sms_countries: Vec<String>,
     /// Epoch milliseconds.
     #[schema(example = 1764355200000_i64)]
     pub created_at: i64,
@@ -132,7 +132,11 @@ impl From<Membership> for ProjectView {
             allowed_origins: p.allowed_origins,
             callback_url: p.callback_url,
             email_from: p.email_from,
-            sms_prefixes: p.sms_prefixes,
+            sms_countries: p
+                .sms_countries
+                .iter()
+                .map(|r| r.as_str().to_owned())
+                .collect(),
             created_at: p.created_at,
         }
     }

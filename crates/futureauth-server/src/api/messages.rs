@@ -1,30 +1,40 @@
 //! `POST /api/v1/otp/send` and `GET /api/v1/messages/{id}`.
 
-use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::extract::State;
+use axum::http::StatusCode;
 use axum::Json;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use tracing::Instrument;
 use utoipa::ToSchema;
 
 use super::error::{ApiError, ErrorBody};
-use super::extract::{ApiJson, AuthProject};
+use super::extract::{ApiPath, AuthProject, OptionalIdempotencyKey, SendJson};
 use super::AppState;
-use crate::service::SendRequest;
+use crate::provider::scrub;
+use crate::service::MessageId;
 use crate::store::Message;
 
-/// Body of `POST /api/v1/otp/send`. Unknown fields are ignored.
-#[derive(Debug, Deserialize, ToSchema)]
+/// Body of `POST /api/v1/otp/send`: what the futureauth SDKs send (every version since 0.4).
+/// Unknown fields are ignored. The service relays nothing but a code or a link token, so a
+/// leaked key cannot send free text.
+#[derive(Debug, ToSchema)]
+#[allow(dead_code)] // Documentation only: the body is parsed as `futureauth_proto::Message`.
 pub struct SendBody {
-    /// `email`, `sms` or `magic_link`.
-    #[schema(example = "email")]
+    /// `email` (a code by email), `sms` (a code by SMS) or `magic_link` (a link by email).
+    #[schema(example = "email", pattern = "^(email|sms|magic_link)$")]
     pub channel: String,
-    /// Email address (email, magic_link) or E.164 number `+` and 8–15 digits (sms).
+    /// email, magic_link: a plain address (`local@domain.tld`, ≤ 254 bytes; trimmed and
+    /// lower-cased). sms: E.164 exactly (`+` and 8–15 digits, no spaces) of a number that
+    /// libphonenumber places in one of the project's SMS countries (default US, CA, GB, IE,
+    /// DE, FR, NL, ES, IT, AU, NZ), else 422 `sms_country_not_allowed`.
     #[schema(example = "user@example.com")]
     pub destination: String,
-    /// email/sms: the code, 4–32 characters `[A-Za-z0-9]`. magic_link: the token,
-    /// 16–128 characters `[A-Za-z0-9_-]`.
-    #[schema(example = "482913")]
+    /// email, sms: the one-time code, 4–12 characters of `[a-z0-9]`. magic_link: the link
+    /// token, 32–64 characters of `[A-Za-z0-9_-]`. Anything else: 422 `invalid_code`.
+    #[schema(
+        example = "a1b2c3",
+        pattern = "^([a-z0-9]{4,12}|[A-Za-z0-9_-]{32,64})$"
+    )]
     pub code: String,
     /// Accepted for compatibility but never displayed: messages show the project's registered name.
     #[schema(example = "Acme")]
@@ -74,7 +84,8 @@ pub struct MessageResponse {
     /// Delivery attempts started.
     #[schema(example = 1)]
     pub attempts: i64,
-    /// The provider's reason of the last failure, or null.
+    /// The provider's reason of the last failure, or null. Credentials, keys and the
+    /// destination are removed from it.
     #[schema(example = "resend: 422 invalid `to` address")]
     pub error: Option<String>,
     /// When the message was accepted, RFC 3339.
@@ -98,7 +109,7 @@ impl From<Message> for MessageResponse {
             id: m.id,
             channel: m.channel,
             attempts: m.attempts,
-            error: m.last_error,
+            error: m.last_error.as_deref().map(|e| scrub::scrub(e, &[])),
             created_at: rfc3339(m.created_at),
             sent_at: m.sent_at.map(rfc3339),
         }
@@ -120,7 +131,7 @@ impl From<Message> for MessageResponse {
         min_length = 1, max_length = 255, pattern = r"^[\x21-\x7E]+$", example = "signin-7f3a9c2e")),
     responses(
         (status = 202, description = "Queued: durably written to the outbox", body = SendResponse),
-        (status = 400, description = "Malformed JSON (`malformed_json`)", body = ErrorBody,
+        (status = 400, description = "Malformed JSON (`malformed_json`) or an `Idempotency-Key` that is not 1–255 visible ASCII characters (`invalid_idempotency_key`)", body = ErrorBody,
             example = json!({"error": {"code": "malformed_json", "message": "malformed JSON: expected value at line 1 column 1"}})),
         (status = 401, description = "Missing, unknown or revoked key (`invalid_api_key`)", body = ErrorBody,
             example = json!({"error": {"code": "invalid_api_key", "message": "missing, unknown or revoked secret key: send `Authorization: Bearer vx_sec_…`"}})),
@@ -128,7 +139,7 @@ impl From<Message> for MessageResponse {
             example = json!({"error": {"code": "payload_too_large", "message": "the request body is over the 16 KiB limit"}})),
         (status = 415, description = "Not `application/json` (`unsupported_media_type`)", body = ErrorBody,
             example = json!({"error": {"code": "unsupported_media_type", "message": "send the body as JSON with `Content-Type: application/json`"}})),
-        (status = 422, description = "Invalid request: `unknown_channel`, `invalid_destination`, `invalid_code`, `callback_not_allowed`, `callback_url_required`, `invalid_link`, `sms_country_not_allowed`, `invalid_locale`, `invalid_idempotency_key`, `idempotency_key_reused` (the key was used for a different request), `invalid_request` (a missing field or a field of the wrong type)", body = ErrorBody,
+        (status = 422, description = "Invalid request: `unknown_channel`, `invalid_destination`, `invalid_code`, `callback_not_allowed`, `callback_url_required`, `invalid_link`, `sms_country_not_allowed`, `invalid_locale`, `idempotency_key_reused` (the key was used for a different request), `invalid_request` (a missing field or a field of the wrong type)", body = ErrorBody,
             example = json!({"error": {"code": "invalid_destination", "message": "destination must be a plain email address such as user@example.com"}})),
         (status = 429, description = "Rate limited (`rate_limited`); retry after `Retry-After` seconds", body = ErrorBody,
             example = json!({"error": {"code": "rate_limited", "message": "too many messages (destination limit); retry after 60 seconds"}})),
@@ -140,31 +151,13 @@ impl From<Message> for MessageResponse {
 pub async fn send(
     State(state): State<AppState>,
     AuthProject(project): AuthProject,
-    headers: HeaderMap,
-    ApiJson(body): ApiJson<SendBody>,
+    OptionalIdempotencyKey(idempotency_key): OptionalIdempotencyKey,
+    SendJson(body): SendJson,
 ) -> Result<(StatusCode, Json<SendResponse>), ApiError> {
-    let idempotency_key = match headers.get("idempotency-key") {
-        Some(v) => Some(v.to_str().map_err(|_| {
-            ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "invalid_idempotency_key",
-                "Idempotency-Key must be visible ASCII",
-            )
-        })?),
-        None => None,
-    };
-    let req = SendRequest {
-        channel: body.channel,
-        destination: body.destination,
-        code: body.code,
-        callback_url: body.callback_url,
-        link: body.link,
-        locale: body.locale,
-    };
     let span = tracing::info_span!("accept", project = %project.id, id = tracing::field::Empty);
     let accepted = state
         .sender
-        .send(&project, &req, idempotency_key)
+        .send(&project, &body, idempotency_key.as_ref())
         .instrument(span.clone())
         .await?;
     span.record("id", accepted.message.id.as_str());
@@ -194,12 +187,12 @@ pub async fn send(
     get,
     path = "/api/v1/messages/{id}",
     tag = "delivery",
-    params(("id" = String, Path, description = "Message id (`msg_…`)", example = "msg_3k9x0q2m5n7p1r4t6v8w0y2z")),
+    params(("id" = String, Path, description = "Message id: `msg_` and 24 characters of `[a-z0-9]`; anything else is 404", pattern = "^msg_[a-z0-9]{24}$", example = "msg_3k9x0q2m5n7p1r4t6v8w0y2z")),
     responses(
         (status = 200, description = "The message and its delivery status", body = MessageResponse),
         (status = 401, description = "Missing, unknown or revoked key (`invalid_api_key`)", body = ErrorBody,
             example = json!({"error": {"code": "invalid_api_key", "message": "missing, unknown or revoked secret key: send `Authorization: Bearer vx_sec_…`"}})),
-        (status = 404, description = "No such message in this project (`not_found`)", body = ErrorBody,
+        (status = 404, description = "No such message in this project, or not a message id (`not_found`)", body = ErrorBody,
             example = json!({"error": {"code": "not_found", "message": "no such resource"}})),
         (status = 503, description = "Database unavailable (`storage_unavailable`) or too many requests in flight (`overloaded`); retry after `Retry-After` seconds", body = ErrorBody,
             example = json!({"error": {"code": "overloaded", "message": "too many requests in flight; retry in a moment"}})),
@@ -209,8 +202,10 @@ pub async fn send(
 pub async fn get(
     State(state): State<AppState>,
     AuthProject(project): AuthProject,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<MessageResponse>, ApiError> {
+    // Anything that is not one of our ids is simply not found; it never reaches SQL.
+    let id = MessageId::parse(&id).ok_or_else(ApiError::not_found)?;
     let message = state.sender.status(&project, &id).await?;
     Ok(Json(message.into()))
 }

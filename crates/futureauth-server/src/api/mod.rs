@@ -36,6 +36,8 @@ pub struct AppState {
     pub delivery: Delivery,
     /// Most delivery API requests handled at once (`--max-in-flight`).
     pub max_in_flight: usize,
+    /// The bound address: the dev outbox answers only to a loopback `Host` with its port.
+    pub listen: std::net::SocketAddr,
 }
 
 async fn not_found() -> ApiError {

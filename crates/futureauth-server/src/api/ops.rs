@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use axum::extract::State;
-use axum::http::{header, HeaderMap};
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use axum::Json;
 use serde_json::json;
@@ -55,12 +55,37 @@ fn not_ready(reason: String) -> Response {
     ApiError::unavailable("database_unavailable", reason).into_response()
 }
 
+/// Whether `host` (the `Host` header) names this server on loopback: `localhost`,
+/// `127.0.0.1` or `[::1]` with the listen port (without a port only when it is 80). A page on
+/// another name that resolves to 127.0.0.1 (DNS rebinding) sends its own name and is refused.
+pub fn is_loopback_host(host: &str, port: u16) -> bool {
+    let (name, given_port) = match host.rsplit_once(':') {
+        Some((name, p)) if !name.is_empty() && !p.contains(']') => (name, p.parse::<u16>().ok()),
+        _ => (host, if port == 80 { Some(80) } else { None }),
+    };
+    given_port == Some(port)
+        && (name.eq_ignore_ascii_case("localhost") || name == "127.0.0.1" || name == "[::1]")
+}
+
 /// `GET /dev/outbox`: the last messages of the dev outbox; JSON for `Accept: application/json`,
-/// else an HTML page. 404 when real providers are configured.
+/// else an HTML page. 404 when real providers are configured; 403 unless the `Host` is
+/// loopback with the listen port.
 pub async fn dev_outbox(State(state): State<AppState>, headers: HeaderMap) -> Response {
     let Some(outbox) = state.delivery.dev_outbox() else {
         return ApiError::not_found().into_response();
     };
+    let host = headers.get(header::HOST).and_then(|v| v.to_str().ok());
+    if !host.is_some_and(|h| is_loopback_host(h, state.listen.port())) {
+        return ApiError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden_host",
+            format!(
+                "the dev outbox answers only at http://127.0.0.1:{port}/dev/outbox or http://localhost:{port}/dev/outbox",
+                port = state.listen.port()
+            ),
+        )
+        .into_response();
+    }
     let entries = outbox.entries();
     let wants_json = headers
         .get(header::ACCEPT)
@@ -87,4 +112,36 @@ pub async fn dev_outbox(State(state): State<AppState>, headers: HeaderMap) -> Re
          Newest first, last 100 kept.</p><table><tr><th>at</th><th>channel</th><th>to</th><th>subject</th><th>text</th></tr>{rows}</table></body></html>"
     ))
     .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_loopback_host;
+
+    #[test]
+    fn loopback_hosts() {
+        for ok in [
+            "localhost:8080",
+            "LOCALHOST:8080",
+            "127.0.0.1:8080",
+            "[::1]:8080",
+        ] {
+            assert!(is_loopback_host(ok, 8080), "{ok}");
+        }
+        assert!(is_loopback_host("localhost", 80));
+        for bad in [
+            "localhost",
+            "localhost:8081",
+            "evil.example:8080",
+            "127.0.0.1.evil.example:8080",
+            "localhost.evil.example:8080",
+            "127.0.0.2:8080",
+            "[::1]",
+            ":8080",
+            "0.0.0.0:8080",
+            "",
+        ] {
+            assert!(!is_loopback_host(bad, 8080), "{bad}");
+        }
+    }
 }

@@ -3,10 +3,10 @@
 //! them with the configured providers (in development: the dev outbox and the terminal).
 
 use async_trait::async_trait;
-use futureauth::delivery::{Channel, Delivery, DeliveryError, Message};
+use futureauth::delivery::{Delivery, DeliveryError, Message};
 
 use crate::error::ServiceError;
-use crate::service::{now_ms, SendRequest, SendService};
+use crate::service::{now_ms, SendService};
 use crate::store::{Project, Store};
 
 /// Id of the internal project that owns operator sign-in messages. Real project ids are
@@ -23,7 +23,9 @@ pub fn console_project(origins: &[String], callback_url: &str) -> Project {
         allowed_origins: origins.to_vec(),
         callback_url: Some(callback_url.to_owned()),
         email_from: None,
-        sms_prefixes: vec!["+1".into()],
+        // Operator sign-in is by email only.
+        sms_countries: Vec::new(),
+        sms_caps: Default::default(),
         created_at: now_ms(),
     }
 }
@@ -62,19 +64,11 @@ impl Delivery for OutboxDelivery {
             .await
             .map_err(|e| DeliveryError::Unreachable(e.to_string()))?
             .ok_or_else(|| rejected(500, "the console project is missing".into()))?;
-        let channel = match message.channel {
-            Channel::Email => "email",
-            Channel::Sms => "sms",
-            Channel::MagicLink => "magic_link",
-        };
-        let request = SendRequest {
-            channel: channel.into(),
-            destination: message.destination.clone(),
-            code: message.code.clone(),
+        let request = Message {
             callback_url: None,
-            link: message.link.clone(),
             // Operators' sign-in codes are in English.
             locale: None,
+            ..message.clone()
         };
         match self.sender.send(&project, &request, None).await {
             Ok(_) => Ok(()),

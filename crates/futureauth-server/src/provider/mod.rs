@@ -8,6 +8,7 @@
 
 pub mod outbox;
 pub mod resend;
+pub mod scrub;
 pub mod signature;
 pub mod twilio;
 
@@ -99,6 +100,8 @@ pub struct Delivery {
     email: Arc<dyn Provider>,
     sms: Arc<dyn Provider>,
     dev_outbox: Option<DevOutbox>,
+    /// Configured credentials, removed from every error text.
+    secrets: Vec<String>,
 }
 
 impl std::fmt::Debug for Delivery {
@@ -133,8 +136,17 @@ impl Delivery {
                 email: Arc::new(outbox.clone()),
                 sms: Arc::new(outbox.clone()),
                 dev_outbox: Some(outbox),
+                secrets: Vec::new(),
             });
         }
+        let secrets = [
+            resend.as_ref().map(|r| r.api_key.clone()),
+            twilio.as_ref().map(|t| t.account_sid.clone()),
+            twilio.as_ref().map(|t| t.auth_token.clone()),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
         let email: Arc<dyn Provider> = match resend {
             Some(s) => Arc::new(resend::Resend::new(http.clone(), s)),
             None => Arc::new(Unconfigured {
@@ -151,6 +163,7 @@ impl Delivery {
             email,
             sms,
             dev_outbox: None,
+            secrets,
         })
     }
 
@@ -160,7 +173,14 @@ impl Delivery {
             email,
             sms,
             dev_outbox: None,
+            secrets: Vec::new(),
         }
+    }
+
+    /// These providers, with `secrets` also removed from their error texts.
+    pub fn with_secrets(mut self, secrets: Vec<String>) -> Delivery {
+        self.secrets = secrets;
+        self
     }
 
     /// The dev outbox, when messages are only logged and kept in memory.
@@ -173,12 +193,28 @@ impl Delivery {
         (self.email.name(), self.sms.name())
     }
 
-    /// Sends through the provider of the message's channel.
+    /// Sends through the provider of the message's channel. A failure's reason is
+    /// [scrubbed](scrub::scrub) of credentials and of the recipient: it is logged and stored
+    /// where the tenant reads it.
     pub async fn send(&self, message_id: &str, message: &Outgoing) -> Result<(), ProviderError> {
-        match message {
-            Outgoing::Email(_) => self.email.send(message_id, message).await,
-            Outgoing::Sms(_) => self.sms.send(message_id, message).await,
-        }
+        let (result, to) = match message {
+            Outgoing::Email(e) => (self.email.send(message_id, message).await, e.to.as_str()),
+            Outgoing::Sms(s) => (self.sms.send(message_id, message).await, s.to.as_str()),
+        };
+        result.map_err(|e| {
+            let mut literals: Vec<&str> = self.secrets.iter().map(String::as_str).collect();
+            literals.push(to);
+            // A number may be quoted without its `+`.
+            literals.push(to.trim_start_matches('+'));
+            match e {
+                ProviderError::Retryable(r) => {
+                    ProviderError::Retryable(scrub::scrub(&r, &literals))
+                }
+                ProviderError::Permanent(r) => {
+                    ProviderError::Permanent(scrub::scrub(&r, &literals))
+                }
+            }
+        })
     }
 }
 
@@ -189,9 +225,11 @@ pub(crate) fn classify_status(
     body: &str,
 ) -> ProviderError {
     let reason = provider_reason(body);
-    let text = truncate(
+    // Cut generously here: `Delivery::send` scrubs first and cuts to the final length after,
+    // so that no secret is cut in half where its pattern no longer matches.
+    let text = scrub::truncate(
         &format!("{provider} HTTP {}: {reason}", status.as_u16()),
-        500,
+        8 * scrub::MAX_ERROR_LEN,
     );
     if status.is_server_error()
         || status == reqwest::StatusCode::TOO_MANY_REQUESTS
@@ -212,7 +250,10 @@ pub(crate) fn classify_transport(provider: &str, err: &reqwest::Error) -> Provid
     } else {
         "request error"
     };
-    ProviderError::Retryable(truncate(&format!("{provider} {kind}: {err}"), 500))
+    ProviderError::Retryable(scrub::truncate(
+        &format!("{provider} {kind}: {err}"),
+        8 * scrub::MAX_ERROR_LEN,
+    ))
 }
 
 /// Extracts the human reason from a provider error body (`{"message": …}` for Resend and
@@ -232,17 +273,6 @@ fn provider_reason(body: &str) -> String {
     } else {
         trimmed.to_owned()
     }
-}
-
-fn truncate(s: &str, max: usize) -> String {
-    if s.len() <= max {
-        return s.to_owned();
-    }
-    let mut end = max;
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("{}…", &s[..end])
 }
 
 #[cfg(test)]

@@ -12,7 +12,6 @@ use super::projects::{generate_secret_key, hash_key, key_hashes_match, key_prefi
 use super::templates::{self, CustomTemplates};
 use super::{now_ms, random_id, validate};
 use crate::error::StoreError;
-use crate::service::projects::DEFAULT_SMS_PREFIXES;
 use crate::store::{AuditEntry, Membership, Operator, Project, Role, Store};
 
 /// Prefix of operator tokens (management API).
@@ -134,10 +133,8 @@ pub async fn create_project(
         allowed_origins: Vec::new(),
         callback_url: None,
         email_from: None,
-        sms_prefixes: DEFAULT_SMS_PREFIXES
-            .iter()
-            .map(|s| (*s).to_owned())
-            .collect(),
+        sms_countries: crate::sms::default_countries(),
+        sms_caps: Default::default(),
         created_at: now_ms(),
     };
     store
@@ -712,7 +709,8 @@ mod tests {
             allowed_origins: vec![],
             callback_url: None,
             email_from: None,
-            sms_prefixes: vec!["+1".into()],
+            sms_countries: crate::sms::default_countries(),
+            sms_caps: Default::default(),
             created_at: 0,
         }
     }

@@ -2,14 +2,17 @@
 //! enqueueing, and project/key administration.
 
 pub mod console;
+pub mod fingerprint;
+pub mod ids;
 pub mod projects;
 pub mod render;
 pub mod send;
 pub mod templates;
 pub mod validate;
 
+pub use ids::{IdempotencyKey, MessageId};
 pub use projects::{CreatedProject, ProjectInput};
-pub use send::{Limits, SendRequest, SendService};
+pub use send::{Limits, SendService, SmsLimits};
 
 /// Current time in Unix epoch milliseconds.
 pub fn now_ms() -> i64 {

@@ -11,7 +11,9 @@ use subtle::ConstantTimeEq;
 
 use super::{now_ms, random_id, validate};
 use crate::error::{ServiceError, StoreError};
+use crate::sms::{default_countries, SmsCaps};
 use crate::store::{NewProject, Project, Store};
+use futureauth_proto::Region;
 
 /// Prefix of every secret key.
 pub const SECRET_KEY_PREFIX: &str = "vx_sec_";
@@ -19,8 +21,6 @@ pub const SECRET_KEY_PREFIX: &str = "vx_sec_";
 pub const SECRET_KEY_RANDOM_LEN: usize = 40;
 /// Length of the stored display prefix.
 pub const KEY_DISPLAY_PREFIX_LEN: usize = 12;
-/// SMS prefixes allowed when none are given.
-pub const DEFAULT_SMS_PREFIXES: &[&str] = &["+1", "+44"];
 
 /// A fresh secret key.
 pub fn generate_secret_key() -> String {
@@ -51,8 +51,11 @@ pub struct ProjectInput {
     pub callback_url: Option<String>,
     /// Further allowed callback origins (any URL; only its origin is kept).
     pub allowed_origins: Vec<String>,
-    /// Allowed SMS prefixes; empty means [`DEFAULT_SMS_PREFIXES`].
-    pub sms_prefixes: Vec<String>,
+    /// Countries it may send SMS to (ISO codes such as `US`); empty means
+    /// [`crate::sms::DEFAULT_SMS_COUNTRIES`].
+    pub sms_countries: Vec<String>,
+    /// Its own SMS caps (unset: the server's defaults).
+    pub sms_caps: SmsCaps,
     /// Email sender for this project.
     pub email_from: Option<String>,
 }
@@ -113,20 +116,12 @@ pub async fn create_project(
             origins.push(origin);
         }
     }
-    let mut sms_prefixes: Vec<String> = input
-        .sms_prefixes
-        .iter()
-        .map(|p| p.trim().to_owned())
-        .collect();
-    if sms_prefixes.is_empty() {
-        sms_prefixes = DEFAULT_SMS_PREFIXES
-            .iter()
-            .map(|s| (*s).to_owned())
-            .collect();
-    }
-    for p in &sms_prefixes {
-        validate::sms_prefix(p).map_err(|e| AdminError::Invalid(format!("--sms-prefix: {e}")))?;
-    }
+    let sms_countries = if input.sms_countries.is_empty() {
+        default_countries()
+    } else {
+        parse_countries(&input.sms_countries)?
+    };
+    check_caps(input.sms_caps)?;
     let email_from = input
         .email_from
         .map(|s| s.trim().to_owned())
@@ -145,7 +140,8 @@ pub async fn create_project(
         allowed_origins: origins,
         callback_url,
         email_from,
-        sms_prefixes,
+        sms_countries,
+        sms_caps: input.sms_caps,
     };
     let project = store
         .create_project(
@@ -160,6 +156,74 @@ pub async fn create_project(
         project,
         secret_key: key,
     })
+}
+
+/// Parses `--sms-countries` values (`US`, `gb`, …), without duplicates.
+fn parse_countries(raw: &[String]) -> Result<Vec<Region>, AdminError> {
+    let mut out = Vec::new();
+    for c in raw.iter().map(|c| c.trim()).filter(|c| !c.is_empty()) {
+        let r =
+            Region::parse(c).map_err(|e| AdminError::Invalid(format!("--sms-countries: {e}")))?;
+        if !out.contains(&r) {
+            out.push(r);
+        }
+    }
+    if out.is_empty() {
+        return Err(AdminError::Invalid(
+            "--sms-countries needs at least one country, e.g. US,CA".into(),
+        ));
+    }
+    Ok(out)
+}
+
+fn check_caps(caps: SmsCaps) -> Result<(), AdminError> {
+    for (flag, v) in [
+        ("--sms-per-country-per-hour", caps.per_country_per_hour),
+        ("--sms-per-hour", caps.per_hour),
+        ("--sms-per-day", caps.per_day),
+    ] {
+        if v == Some(0) {
+            return Err(AdminError::Invalid(format!("{flag} must be at least 1")));
+        }
+    }
+    Ok(())
+}
+
+/// Changes to a project's SMS policy; `None` keeps the current value.
+#[derive(Debug, Clone, Default)]
+pub struct SmsUpdate {
+    /// New country list.
+    pub countries: Option<Vec<String>>,
+    /// New caps, each one only when set.
+    pub caps: SmsCaps,
+}
+
+/// Applies `update` to the project's SMS countries and caps; returns the updated project.
+pub async fn update_sms(
+    store: &Store,
+    project_id: &str,
+    update: SmsUpdate,
+) -> Result<Project, AdminError> {
+    let unknown = || AdminError::UnknownProject(project_id.to_owned());
+    let mut project = store.get_project(project_id).await?.ok_or_else(unknown)?;
+    if let Some(countries) = &update.countries {
+        project.sms_countries = parse_countries(countries)?;
+    }
+    check_caps(update.caps)?;
+    let caps = &mut project.sms_caps;
+    caps.per_country_per_hour = update
+        .caps
+        .per_country_per_hour
+        .or(caps.per_country_per_hour);
+    caps.per_hour = update.caps.per_hour.or(caps.per_hour);
+    caps.per_day = update.caps.per_day.or(caps.per_day);
+    if !store
+        .update_project_sms(project_id, &project.sms_countries, project.sms_caps)
+        .await?
+    {
+        return Err(unknown());
+    }
+    Ok(project)
 }
 
 /// Revokes the project's active keys and issues a new one; returns the new plain key.

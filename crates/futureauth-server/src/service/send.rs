@@ -1,46 +1,49 @@
-//! Accepting a send request: validate, check limits, render, write to the outbox.
+//! Accepting a send request: parse, check the project's SMS policy and the limits, render,
+//! write to the outbox.
 
 use std::sync::Arc;
 
-use sha2::{Digest, Sha256};
+use futureauth_proto::{Message as SendMessage, Region};
 use tokio::sync::Notify;
 
+use super::fingerprint::Fingerprinter;
+use super::ids::{IdempotencyKey, MessageId};
+use super::now_ms;
 use super::render::{self, Templates};
-use super::validate::{self, Channel};
-use super::{now_ms, random_id};
-use crate::config::Config;
+use super::validate::{self, Content};
+use crate::config::{Config, ServerSecret};
 use crate::error::ServiceError;
 use crate::provider::{EmailMessage, Outgoing, SmsMessage};
-use crate::store::{EnqueueOutcome, Message, NewMessage, Project, RateBucket, Store};
+use crate::store::{
+    EnqueueOutcome, Message, NewMessage, Project, RateBucket, SendOverrides, Store,
+};
 
-/// A send request as received (all strings; validated by [`SendService::send`]).
-#[derive(Debug, Clone, Default)]
-pub struct SendRequest {
-    /// `email`, `sms` or `magic_link`.
-    pub channel: String,
-    /// Email address or E.164 number.
-    pub destination: String,
-    /// Code (email/sms) or token (magic_link).
-    pub code: String,
-    /// Magic link callback URL (origin must be allowed).
-    pub callback_url: Option<String>,
-    /// Full magic link (origin allowed and `token` parameter equal to `code`).
-    pub link: Option<String>,
-    /// Language of the message (BCP 47, e.g. `de-AT`); `None` = English.
-    pub locale: Option<String>,
+const MINUTE_MS: i64 = 60_000;
+const HOUR_MS: i64 = 60 * MINUTE_MS;
+const DAY_MS: i64 = 24 * HOUR_MS;
+
+/// The server's default SMS caps; a project's own setting wins.
+#[derive(Debug, Clone, Copy)]
+pub struct SmsLimits {
+    /// SMS per project and country per hour.
+    pub per_country_per_hour: u32,
+    /// SMS per project per hour.
+    pub per_hour: u32,
+    /// SMS per project per day.
+    pub per_day: u32,
 }
 
 /// Abuse limits (fixed windows, counted in the database so instances share them).
 #[derive(Debug, Clone)]
 pub struct Limits {
-    /// Messages per project and destination per window.
+    /// Messages per project and recipient per window: a short throttle.
     pub per_destination: u32,
     /// That window, in milliseconds.
     pub destination_window_ms: i64,
     /// Messages per project per minute.
     pub per_project_per_minute: u32,
-    /// SMS per project and number prefix (first 5 chars) per hour.
-    pub sms_prefix_per_hour: u32,
+    /// Default SMS caps.
+    pub sms: SmsLimits,
 }
 
 impl Limits {
@@ -53,8 +56,67 @@ impl Limits {
             )
             .unwrap_or(i64::MAX),
             per_project_per_minute: c.limit_per_project_per_minute,
-            sms_prefix_per_hour: c.limit_sms_prefix_per_hour,
+            sms: SmsLimits {
+                per_country_per_hour: c.sms_per_country_per_hour,
+                per_hour: c.sms_per_project_per_hour,
+                per_day: c.sms_per_project_per_day,
+            },
         }
+    }
+
+    /// The counters one message increments: per recipient, per project, and for SMS per
+    /// country, per project hour and per project day. The per-recipient and per-minute
+    /// limits are the project's console overrides when it has them.
+    fn buckets(
+        &self,
+        project: &Project,
+        overrides: &SendOverrides,
+        content: &Content,
+        region: Option<Region>,
+    ) -> Vec<RateBucket> {
+        let id = &project.id;
+        let pick =
+            |v: Option<i64>, default: u32| v.and_then(|v| u32::try_from(v).ok()).unwrap_or(default);
+        let mut buckets = vec![
+            RateBucket {
+                key: format!("dest:{id}:{}", content.recipient_key()),
+                window_ms: self.destination_window_ms,
+                limit: pick(overrides.per_destination, self.per_destination),
+                scope: "destination",
+            },
+            RateBucket {
+                key: format!("project:{id}"),
+                window_ms: MINUTE_MS,
+                limit: pick(overrides.per_minute, self.per_project_per_minute),
+                scope: "project",
+            },
+        ];
+        if let Some(region) = region {
+            let caps = project.sms_caps;
+            buckets.extend([
+                RateBucket {
+                    key: format!("smscountry:{id}:{region}"),
+                    window_ms: HOUR_MS,
+                    limit: caps
+                        .per_country_per_hour
+                        .unwrap_or(self.sms.per_country_per_hour),
+                    scope: "sms_country",
+                },
+                RateBucket {
+                    key: format!("smshour:{id}"),
+                    window_ms: HOUR_MS,
+                    limit: caps.per_hour.unwrap_or(self.sms.per_hour),
+                    scope: "sms_project_hour",
+                },
+                RateBucket {
+                    key: format!("smsday:{id}"),
+                    window_ms: DAY_MS,
+                    limit: caps.per_day.unwrap_or(self.sms.per_day),
+                    scope: "sms_project_day",
+                },
+            ]);
+        }
+        buckets
     }
 }
 
@@ -65,6 +127,7 @@ pub struct SendService {
     templates: Arc<Templates>,
     limits: Limits,
     default_email_from: String,
+    fingerprinter: Fingerprinter,
     wake: Arc<Notify>,
     destination_hasher: super::console::DestinationHasher,
 }
@@ -78,12 +141,43 @@ pub struct Accepted {
     pub replayed: bool,
 }
 
+/// The country of an SMS destination, if the project may text it.
+fn sms_region(project: &Project, content: &Content) -> Result<Option<Region>, ServiceError> {
+    let Content::SmsCode { to, .. } = content else {
+        return Ok(None);
+    };
+    let allowed = project
+        .sms_countries
+        .iter()
+        .map(Region::as_str)
+        .collect::<Vec<_>>()
+        .join(", ");
+    match to.region() {
+        Some(region) if project.sms_countries.contains(&region) => Ok(Some(region)),
+        Some(region) => Err(ServiceError::validation(
+            "sms_country_not_allowed",
+            format!(
+                "SMS to {region} is not enabled for this project (allowed: {allowed}); add it with `futureauth-server project update --sms-countries`"
+            ),
+        )),
+        None => Err(ServiceError::validation(
+            "sms_country_not_allowed",
+            format!(
+                "{} is not a number in service in any country (allowed: {allowed})",
+                to.as_str()
+            ),
+        )),
+    }
+}
+
 impl SendService {
-    /// A service writing to `store` and waking workers through `wake`.
+    /// A service writing to `store` and waking workers through `wake`; request fingerprints
+    /// are keyed by `secret`.
     pub fn new(
         store: Store,
         limits: Limits,
         default_email_from: String,
+        secret: &ServerSecret,
         wake: Arc<Notify>,
     ) -> Result<SendService, ServiceError> {
         Ok(SendService {
@@ -91,28 +185,23 @@ impl SendService {
             templates: Arc::new(Templates::new()?),
             limits,
             default_email_from,
+            fingerprinter: Fingerprinter::new(secret),
             wake,
             destination_hasher: Default::default(),
         })
     }
 
-    /// Validates, rate-limits, renders and enqueues. Invalid or limited requests write nothing.
+    /// Parses, checks the project's SMS countries, rate-limits, renders (in the requested
+    /// locale, with the project's own wording) and enqueues. Invalid or limited requests
+    /// write nothing.
     pub async fn send(
         &self,
         project: &Project,
-        req: &SendRequest,
-        idempotency_key: Option<&str>,
+        req: &SendMessage,
+        idempotency_key: Option<&IdempotencyKey>,
     ) -> Result<Accepted, ServiceError> {
-        if let Some(key) = idempotency_key {
-            if key.is_empty() || key.len() > 255 || !key.bytes().all(|b| (0x21..=0x7e).contains(&b))
-            {
-                return Err(ServiceError::validation(
-                    "invalid_idempotency_key",
-                    "Idempotency-Key must be 1 to 255 visible ASCII characters",
-                ));
-            }
-        }
-        let channel = Channel::parse(&req.channel)?;
+        let content = Content::parse(req)?;
+        let region = sms_region(project, &content)?;
         if let Some(tag) = req.locale.as_deref() {
             if !render::is_locale_tag(tag) {
                 return Err(ServiceError::validation(
@@ -122,96 +211,55 @@ impl SendService {
             }
         }
         let locale = Templates::pick(req.locale.as_deref());
-        let dest = req.destination.as_str();
         // The project's console settings (rate limits, message wording): one query.
         let overrides = self.store.send_overrides(&project.id).await?;
-        let (outgoing, link) = match channel {
-            Channel::Email => {
-                validate::email(dest)?;
-                validate::code(&req.code)?;
-                let e = self.templates.otp_email(locale, &project.name, &req.code)?;
-                // The project's own wording, set in the console.
-                let e = overrides.templates.email(e, &project.name, &req.code);
-                (self.email(project, dest, e), None)
+        let name = &project.name;
+        let (outgoing, link) = match &content {
+            Content::EmailCode { to, code } => {
+                let e = self.templates.otp_email(locale, name, code.as_str())?;
+                let e = overrides.templates.email(e, name, code.as_str());
+                (self.email(project, to.as_str(), e), None)
             }
-            Channel::Sms => {
-                validate::e164(dest)?;
-                validate::code(&req.code)?;
-                if !project
-                    .sms_prefixes
-                    .iter()
-                    .any(|p| dest.starts_with(p.as_str()))
-                {
-                    return Err(ServiceError::validation(
-                        "sms_country_not_allowed",
-                        format!(
-                            "SMS to this country is not enabled for the project (allowed prefixes: {})",
-                            project.sms_prefixes.join(", ")
-                        ),
-                    ));
-                }
-                let body = self.templates.otp_sms(locale, &project.name, &req.code)?;
-                let body = overrides.templates.sms(body, &project.name, &req.code);
-                (
-                    Outgoing::Sms(SmsMessage {
-                        to: dest.to_owned(),
-                        body,
-                    }),
-                    None,
-                )
+            Content::SmsCode { to, code } => {
+                let body = self.templates.otp_sms(locale, name, code.as_str())?;
+                let body = overrides.templates.sms(body, name, code.as_str());
+                let sms = SmsMessage {
+                    to: to.as_str().to_owned(),
+                    body,
+                };
+                (Outgoing::Sms(sms), None)
             }
-            Channel::MagicLink => {
-                validate::email(dest)?;
-                validate::token(&req.code)?;
-                let link = self.magic_link(project, req)?;
-                let e = self
-                    .templates
-                    .magic_link_email(locale, &project.name, &link)?;
-                (self.email(project, dest, e), Some(link))
+            Content::MagicLink { to, token } => {
+                let link = self.magic_link(project, req, token.as_str())?;
+                let e = self.templates.magic_link_email(locale, name, &link)?;
+                (self.email(project, to.as_str(), e), Some(link))
             }
         };
-
-        // Per-project overrides set in the console (tighter or looser than the server's).
-        let (per_destination, per_minute) = self.project_limits(&overrides);
-        let mut buckets = vec![
-            RateBucket {
-                key: format!("dest:{}:{}", project.id, dest.to_ascii_lowercase()),
-                window_ms: self.limits.destination_window_ms,
-                limit: per_destination,
-                scope: "destination",
-            },
-            RateBucket {
-                key: format!("project:{}", project.id),
-                window_ms: 60_000,
-                limit: per_minute,
-                scope: "project",
-            },
-        ];
-        if channel == Channel::Sms {
-            let prefix: String = dest.chars().take(5).collect();
-            buckets.push(RateBucket {
-                key: format!("smsprefix:{}:{prefix}", project.id),
-                window_ms: 3_600_000,
-                limit: self.limits.sms_prefix_per_hour,
-                scope: "sms_prefix",
-            });
-        }
-
+        let buckets = self.limits.buckets(project, &overrides, &content, region);
         let payload = serde_json::to_string(&outgoing)
             .map_err(|e| ServiceError::Template(format!("cannot encode payload: {e}")))?;
+        let request_hash = idempotency_key.map(|_| {
+            self.fingerprinter.fingerprint(&[
+                content.channel().as_str(),
+                content.destination(),
+                content.secret(),
+                link.as_deref().unwrap_or(""),
+            ])
+        });
         let msg = NewMessage {
-            id: random_id("msg_", 24),
+            id: MessageId::generate().as_str().to_owned(),
             project_id: project.id.clone(),
-            channel: channel.as_str().to_owned(),
-            destination: dest.to_owned(),
+            channel: content.channel().as_str().to_owned(),
+            destination: content.destination().to_owned(),
             payload,
-            idempotency_key: idempotency_key.map(str::to_owned),
-            request_hash: request_hash(channel, dest, &req.code, link.as_deref()),
+            idempotency_key: idempotency_key.map(|k| k.as_str().to_owned()),
+            request_hash,
         };
         match self.store.enqueue(&msg, &buckets, now_ms()).await? {
             EnqueueOutcome::Created(message) => {
                 self.wake.notify_one();
-                self.record_destination_hash(&message.id, dest).await;
+                self.record_destination_hash(&message.id, content.destination())
+                    .await;
                 Ok(Accepted {
                     message,
                     replayed: false,
@@ -235,17 +283,6 @@ impl SendService {
         }
     }
 
-    /// The project's per-destination and per-minute limits: its console overrides, else the
-    /// server's.
-    fn project_limits(&self, o: &crate::store::SendOverrides) -> (u32, u32) {
-        let pick =
-            |v: Option<i64>, default: u32| v.and_then(|v| u32::try_from(v).ok()).unwrap_or(default);
-        (
-            pick(o.per_destination, self.limits.per_destination),
-            pick(o.per_minute, self.limits.per_project_per_minute),
-        )
-    }
-
     /// Stores the keyed hash of the destination for the console's exact-address search. The
     /// message is already committed, so a failure here is logged, not returned.
     async fn record_destination_hash(&self, id: &str, dest: &str) {
@@ -264,9 +301,9 @@ impl SendService {
     }
 
     /// A message of this project.
-    pub async fn status(&self, project: &Project, id: &str) -> Result<Message, ServiceError> {
+    pub async fn status(&self, project: &Project, id: &MessageId) -> Result<Message, ServiceError> {
         self.store
-            .get_message(&project.id, id)
+            .get_message(&project.id, id.as_str())
             .await?
             .ok_or(ServiceError::NotFound)
     }
@@ -286,7 +323,12 @@ impl SendService {
 
     /// Builds the magic link: from `callback_url`, else a checked `link`, else the project's
     /// default callback URL.
-    fn magic_link(&self, project: &Project, req: &SendRequest) -> Result<String, ServiceError> {
+    fn magic_link(
+        &self,
+        project: &Project,
+        req: &SendMessage,
+        token: &str,
+    ) -> Result<String, ServiceError> {
         let not_allowed = |what: &str, origin: &str| {
             ServiceError::validation(
                 "callback_not_allowed",
@@ -301,7 +343,7 @@ impl SendService {
             if !project.allowed_origins.contains(&origin) {
                 return Err(not_allowed("callback_url", &origin));
             }
-            return Ok(validate::build_link(&url, &req.code));
+            return Ok(validate::build_link(&url, token));
         }
         if let Some(link) = req.link.as_deref() {
             let (url, origin) = validate::http_url(link).map_err(|e| invalid("link", e))?;
@@ -313,7 +355,7 @@ impl SendService {
                 .filter(|(k, _)| k == "token")
                 .map(|(_, v)| v.into_owned())
                 .collect();
-            if tokens.len() != 1 || tokens[0] != req.code {
+            if tokens.len() != 1 || tokens[0] != token {
                 return Err(ServiceError::validation(
                     "invalid_link",
                     "link must carry exactly one `token` query parameter equal to `code`",
@@ -324,7 +366,7 @@ impl SendService {
         match project.callback_url.as_deref() {
             Some(cb) => {
                 let (url, _) = validate::http_url(cb).map_err(|e| invalid("project callback URL", e))?;
-                Ok(validate::build_link(&url, &req.code))
+                Ok(validate::build_link(&url, token))
             }
             None => Err(ServiceError::validation(
                 "callback_url_required",
@@ -332,13 +374,4 @@ impl SendService {
             )),
         }
     }
-}
-
-fn request_hash(channel: Channel, dest: &str, code: &str, link: Option<&str>) -> String {
-    let mut h = Sha256::new();
-    for part in [channel.as_str(), dest, code, link.unwrap_or("")] {
-        h.update(part.as_bytes());
-        h.update([0u8]);
-    }
-    hex::encode(h.finalize())
 }

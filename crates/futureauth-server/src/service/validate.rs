@@ -1,128 +1,123 @@
-//! Input validation: channels, destinations, codes, tokens and callback URLs.
+//! Parsing a send request into types: the channel's destination and secret, and callback
+//! URLs.
 //!
-//! The rules are strict on purpose: only short codes and URL-safe tokens are accepted, never
-//! free text, so the service cannot be used as a spam relay.
+//! The rules are strict on purpose: the service relays only what the SDKs generate (short
+//! codes of one alphabet, URL-safe link tokens), never free text, so a leaked key cannot turn
+//! it into a spam relay. The rules themselves live in `futureauth_proto`, shared with the SDK.
 
+use futureauth_proto::{Channel, Email, LinkToken, Message, OtpCode, Phone};
 use url::Url;
 
 use crate::error::ServiceError;
 
-/// Delivery channel of a send request.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Channel {
-    /// One-time code by email.
-    Email,
-    /// One-time code by SMS.
-    Sms,
-    /// Magic link by email.
-    MagicLink,
+/// What a send request asks for, parsed.
+#[derive(Debug, Clone)]
+pub enum Content {
+    /// A one-time code by email.
+    EmailCode {
+        /// Normalised address.
+        to: Email,
+        /// The code.
+        code: OtpCode,
+    },
+    /// A one-time code by SMS.
+    SmsCode {
+        /// E.164 number.
+        to: Phone,
+        /// The code.
+        code: OtpCode,
+    },
+    /// A magic link by email.
+    MagicLink {
+        /// Normalised address.
+        to: Email,
+        /// The token the link carries.
+        token: LinkToken,
+    },
 }
 
-impl Channel {
-    /// Parses the wire name.
-    pub fn parse(s: &str) -> Result<Channel, ServiceError> {
-        match s {
-            "email" => Ok(Channel::Email),
-            "sms" => Ok(Channel::Sms),
-            "magic_link" => Ok(Channel::MagicLink),
-            other => Err(ServiceError::validation(
-                "unknown_channel",
-                format!(
-                    "unknown channel `{}`: use \"email\", \"sms\" or \"magic_link\"",
-                    other.chars().take(40).collect::<String>()
-                ),
-            )),
-        }
+impl Content {
+    /// Checks the destination and the code or token of `m` for its channel.
+    pub fn parse(m: &Message) -> Result<Content, ServiceError> {
+        let code = || {
+            OtpCode::parse(&m.code)
+                .map_err(|e| ServiceError::validation("invalid_code", e.to_string()))
+        };
+        Ok(match m.channel {
+            Channel::Email => Content::EmailCode {
+                to: email(&m.destination)?,
+                code: code()?,
+            },
+            Channel::Sms => Content::SmsCode {
+                to: e164(&m.destination)?,
+                code: code()?,
+            },
+            Channel::MagicLink => Content::MagicLink {
+                to: email(&m.destination)?,
+                token: LinkToken::parse(&m.code).map_err(|e| {
+                    ServiceError::validation("invalid_code", format!("for magic_link, {e}"))
+                })?,
+            },
+        })
     }
 
-    /// The wire name.
-    pub fn as_str(self) -> &'static str {
+    /// The channel.
+    pub fn channel(&self) -> Channel {
         match self {
-            Channel::Email => "email",
-            Channel::Sms => "sms",
-            Channel::MagicLink => "magic_link",
+            Content::EmailCode { .. } => Channel::Email,
+            Content::SmsCode { .. } => Channel::Sms,
+            Content::MagicLink { .. } => Channel::MagicLink,
+        }
+    }
+
+    /// The destination as delivered and stored.
+    pub fn destination(&self) -> &str {
+        match self {
+            Content::EmailCode { to, .. } | Content::MagicLink { to, .. } => to.as_str(),
+            Content::SmsCode { to, .. } => to.as_str(),
+        }
+    }
+
+    /// The code or token.
+    pub fn secret(&self) -> &str {
+        match self {
+            Content::EmailCode { code, .. } | Content::SmsCode { code, .. } => code.as_str(),
+            Content::MagicLink { token, .. } => token.as_str(),
+        }
+    }
+
+    /// Whom the per-destination limit counts: the mailbox of an email address (`ada+1@x` and
+    /// `ada+2@x` are one person), the number of a phone.
+    pub fn recipient_key(&self) -> String {
+        match self {
+            Content::EmailCode { to, .. } | Content::MagicLink { to, .. } => to.mailbox(),
+            Content::SmsCode { to, .. } => to.as_str().to_owned(),
         }
     }
 }
 
-/// Checks an email address: one `@`, a dotted domain, no spaces, quotes, angle brackets,
-/// commas or control characters, at most 254 characters.
-pub fn email(s: &str) -> Result<(), ServiceError> {
-    let bad = || {
+/// Parses a plain email address (trimmed, lower-cased).
+pub fn email(s: &str) -> Result<Email, ServiceError> {
+    Email::parse(s).map_err(|_| {
         ServiceError::validation(
             "invalid_destination",
             "destination must be a plain email address such as user@example.com",
         )
-    };
-    if s.is_empty() || s.len() > 254 {
-        return Err(bad());
-    }
-    if s.chars().any(|c| {
-        c.is_whitespace()
-            || c.is_control()
-            || matches!(
-                c,
-                '<' | '>' | ',' | ';' | '"' | '(' | ')' | '[' | ']' | '\\'
+    })
+}
+
+/// Parses a phone number written exactly in E.164, as the SDKs send it (`+15551234567`; no
+/// spaces or dashes).
+pub fn e164(s: &str) -> Result<Phone, ServiceError> {
+    Phone::parse(s)
+        .ok()
+        .filter(|p| p.as_str() == s)
+        .ok_or_else(|| {
+            ServiceError::validation(
+                "invalid_destination",
+                "destination must be an E.164 phone number: + then 8 to 15 digits, e.g. +12015550123",
             )
-    }) {
-        return Err(bad());
-    }
-    let (local, domain) = s.split_once('@').ok_or_else(bad)?;
-    if local.is_empty() || local.len() > 64 || domain.contains('@') {
-        return Err(bad());
-    }
-    let labels: Vec<&str> = domain.split('.').collect();
-    if labels.len() < 2
-        || labels
-            .iter()
-            .any(|l| l.is_empty() || l.len() > 63 || l.starts_with('-') || l.ends_with('-'))
-    {
-        return Err(bad());
-    }
-    Ok(())
-}
-
-/// Checks an E.164 phone number: `+` then 8 to 15 digits, the first not 0.
-pub fn e164(s: &str) -> Result<(), ServiceError> {
-    let digits = s.strip_prefix('+').unwrap_or("");
-    let ok = (8..=15).contains(&digits.len())
-        && digits.bytes().all(|b| b.is_ascii_digit())
-        && !digits.starts_with('0');
-    if ok {
-        Ok(())
-    } else {
-        Err(ServiceError::validation(
-            "invalid_destination",
-            "destination must be an E.164 phone number: + then 8 to 15 digits, e.g. +15551234567",
-        ))
-    }
-}
-
-/// Checks a one-time code: 4 to 32 ASCII letters or digits.
-pub fn code(s: &str) -> Result<(), ServiceError> {
-    if (4..=32).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_alphanumeric()) {
-        Ok(())
-    } else {
-        Err(ServiceError::validation(
-            "invalid_code",
-            "code must be 4 to 32 ASCII letters or digits",
-        ))
-    }
-}
-
-/// Checks a magic-link token: 16 to 128 characters of `[A-Za-z0-9_-]`.
-pub fn token(s: &str) -> Result<(), ServiceError> {
-    if (16..=128).contains(&s.len())
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
-    {
-        Ok(())
-    } else {
-        Err(ServiceError::validation(
-            "invalid_code",
-            "for magic_link, code must be a token of 16 to 128 characters [A-Za-z0-9_-]",
-        ))
-    }
+        })
 }
 
 /// Parses an http(s) URL and returns it with its ASCII origin (`https://host[:port]`).
@@ -163,18 +158,6 @@ pub fn build_link(callback: &Url, token: &str) -> String {
     url.to_string()
 }
 
-/// Checks an SMS country-code prefix such as `+1` or `+44`.
-pub fn sms_prefix(s: &str) -> Result<(), String> {
-    let digits = s.strip_prefix('+').unwrap_or("");
-    if (1..=6).contains(&digits.len()) && digits.bytes().all(|b| b.is_ascii_digit()) {
-        Ok(())
-    } else {
-        Err(format!(
-            "SMS prefix `{s}` must be + followed by 1 to 6 digits, e.g. +44"
-        ))
-    }
-}
-
 /// Masks a destination for storage after delivery: `jo***@example.com`, `+1555***67`.
 pub fn mask_destination(dest: &str) -> String {
     if let Some((local, domain)) = dest.split_once('@') {
@@ -195,51 +178,51 @@ pub fn mask_destination(dest: &str) -> String {
 mod tests {
     use super::*;
 
-    #[test]
-    fn emails() {
-        assert!(email("a@b.co").is_ok());
-        assert!(email("first.last+tag@sub.example.com").is_ok());
-        for bad in [
-            "",
-            "a",
-            "a@b",
-            "a@@b.co",
-            "a b@c.co",
-            "a@b..co",
-            "<a@b.co>",
-            "a@b.co,c@d.co",
-            "a@-b.co",
-        ] {
-            assert!(email(bad).is_err(), "{bad}");
+    fn msg(channel: Channel, destination: &str, code: &str) -> Message {
+        Message {
+            channel,
+            destination: destination.into(),
+            code: code.into(),
+            project_name: String::new(),
+            link: None,
+            callback_url: None,
+            locale: None,
         }
     }
 
     #[test]
-    fn phones() {
-        assert!(e164("+15551234567").is_ok());
-        assert!(e164("+44123456").is_ok());
-        for bad in [
-            "15551234567",
-            "+1555",
-            "+1234567890123456",
-            "+1555abc4567",
-            "+05551234567",
-            "+",
-        ] {
-            assert!(e164(bad).is_err(), "{bad}");
-        }
-    }
-
-    #[test]
-    fn codes_and_tokens() {
-        assert!(code("123456").is_ok());
-        assert!(code("ab12").is_ok());
-        assert!(code("123").is_err());
-        assert!(code("12 34").is_err());
-        assert!(code("buy cheap pills at spam.example").is_err());
-        assert!(token("abcdefghij_-KLMNOP").is_ok());
-        assert!(token("short").is_err());
-        assert!(token("abcdefghijklmnop!").is_err());
+    fn contents() {
+        let c = Content::parse(&msg(Channel::Email, " Ada+x@Example.com", "a1b2c3")).unwrap();
+        assert_eq!(c.destination(), "ada+x@example.com");
+        assert_eq!(c.recipient_key(), "ada@example.com");
+        assert!(Content::parse(&msg(Channel::Sms, "+12015550123", "123456")).is_ok());
+        let token = "V1StGXR8_Z5jdHi6B-myTV1StGXR8_Z5jdHi6B-myTabcdef";
+        assert!(Content::parse(&msg(Channel::MagicLink, "a@b.co", token)).is_ok());
+        let refused = |c, d, k| match Content::parse(&msg(c, d, k)) {
+            Err(ServiceError::Validation { code, .. }) => code,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(refused(Channel::Email, "a@b.co", "A1B2C3"), "invalid_code");
+        assert_eq!(
+            refused(Channel::Email, "a@b.co", "abcdefghijklm"),
+            "invalid_code"
+        );
+        assert_eq!(
+            refused(Channel::Sms, "+1 201 555 0123", "123456"),
+            "invalid_destination"
+        );
+        assert_eq!(
+            refused(Channel::Sms, "+1555", "123456"),
+            "invalid_destination"
+        );
+        assert_eq!(
+            refused(Channel::MagicLink, "a@b.co", "123456"),
+            "invalid_code"
+        );
+        assert_eq!(
+            refused(Channel::Email, "a@b.co\0", "123456"),
+            "invalid_destination"
+        );
     }
 
     #[test]

@@ -397,20 +397,20 @@ impl Store {
     ) -> Result<(), StoreError> {
         let origins = serde_json::to_string(&project.allowed_origins)
             .map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        let prefixes = serde_json::to_string(&project.sms_prefixes)
-            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let countries = super::countries_json(&project.sms_countries);
         with_pool!(self, pool => {
             let mut tx = pool.begin().await?;
             sqlx::query(
-                "INSERT INTO project (id, name, allowed_origins, callback_url, email_from, sms_prefixes, created_at)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                "INSERT INTO project (id, name, allowed_origins, callback_url, email_from, sms_prefixes,
+                     sms_countries, created_at)
+                 VALUES ($1, $2, $3, $4, $5, '[]', $6, $7)",
             )
             .bind(&project.id)
             .bind(&project.name)
             .bind(&origins)
             .bind(&project.callback_url)
             .bind(&project.email_from)
-            .bind(&prefixes)
+            .bind(&countries)
             .bind(project.created_at)
             .execute(&mut *tx)
             .await?;
@@ -443,13 +443,13 @@ impl Store {
     ) -> Result<(), StoreError> {
         let origins = serde_json::to_string(&project.allowed_origins)
             .map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        let prefixes = serde_json::to_string(&project.sms_prefixes)
-            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let countries = super::countries_json(&project.sms_countries);
         with_pool!(self, pool => {
             let mut tx = pool.begin().await?;
             let inserted = sqlx::query(
-                "INSERT INTO project (id, name, allowed_origins, callback_url, email_from, sms_prefixes, created_at)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7)
+                "INSERT INTO project (id, name, allowed_origins, callback_url, email_from, sms_prefixes,
+                     sms_countries, created_at)
+                 VALUES ($1, $2, $3, $4, $5, '[]', $6, $7)
                  ON CONFLICT (id) DO UPDATE SET allowed_origins = excluded.allowed_origins,
                      callback_url = excluded.callback_url",
             )
@@ -458,7 +458,7 @@ impl Store {
             .bind(&origins)
             .bind(&project.callback_url)
             .bind(&project.email_from)
-            .bind(&prefixes)
+            .bind(&countries)
             .bind(project.created_at)
             .execute(&mut *tx)
             .await?;

@@ -12,6 +12,7 @@ pub use model::*;
 
 use std::time::Duration;
 
+use futureauth_proto::Region;
 use sqlx::{PgPool, SqlitePool};
 
 use crate::error::StoreError;
@@ -49,19 +50,39 @@ struct ProjectRow {
     callback_url: Option<String>,
     email_from: Option<String>,
     sms_prefixes: String,
+    sms_countries: Option<String>,
+    sms_per_country_per_hour: Option<i64>,
+    sms_per_hour: Option<i64>,
+    sms_per_day: Option<i64>,
     created_at: i64,
 }
 
 impl TryFrom<ProjectRow> for Project {
     type Error = StoreError;
     fn try_from(r: ProjectRow) -> Result<Self, StoreError> {
+        let corrupt = |e: String| StoreError::Corrupt(format!("project {}: {e}", r.id));
         let list = |s: &str| -> Result<Vec<String>, StoreError> {
-            serde_json::from_str(s)
-                .map_err(|e| StoreError::Corrupt(format!("project {}: {e}", r.id)))
+            serde_json::from_str(s).map_err(|e| corrupt(e.to_string()))
+        };
+        let sms_countries = match &r.sms_countries {
+            Some(json) => list(json)?
+                .iter()
+                .map(|c| Region::parse(c).map_err(|e| corrupt(e.to_string())))
+                .collect::<Result<Vec<_>, _>>()?,
+            None => crate::sms::countries_from_legacy_prefixes(&list(&r.sms_prefixes)?),
+        };
+        let cap = |v: Option<i64>| -> Result<Option<u32>, StoreError> {
+            v.map(|n| u32::try_from(n).map_err(|e| corrupt(e.to_string())))
+                .transpose()
         };
         Ok(Project {
             allowed_origins: list(&r.allowed_origins)?,
-            sms_prefixes: list(&r.sms_prefixes)?,
+            sms_countries,
+            sms_caps: SmsCaps {
+                per_country_per_hour: cap(r.sms_per_country_per_hour)?,
+                per_hour: cap(r.sms_per_hour)?,
+                per_day: cap(r.sms_per_day)?,
+            },
             id: r.id,
             name: r.name,
             callback_url: r.callback_url,
@@ -114,8 +135,15 @@ pub struct QueueStats {
     pub oldest_created_at: Option<i64>,
 }
 
-const PROJECT_COLUMNS: &str =
-    "p.id, p.name, p.allowed_origins, p.callback_url, p.email_from, p.sms_prefixes, p.created_at";
+const PROJECT_COLUMNS: &str = "p.id, p.name, p.allowed_origins, p.callback_url, p.email_from, \
+     p.sms_prefixes, p.sms_countries, p.sms_per_country_per_hour, p.sms_per_hour, p.sms_per_day, \
+     p.created_at";
+
+/// A country list as stored: a JSON array of ISO codes.
+pub(crate) fn countries_json(countries: &[Region]) -> String {
+    let codes: Vec<&str> = countries.iter().map(Region::as_str).collect();
+    serde_json::Value::from(codes).to_string()
+}
 
 /// Handle to the database; cheap to clone.
 #[derive(Debug, Clone)]
@@ -234,20 +262,24 @@ impl Store {
     ) -> Result<Project, StoreError> {
         let origins = serde_json::to_string(&new.allowed_origins)
             .map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        let prefixes = serde_json::to_string(&new.sms_prefixes)
-            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let countries = countries_json(&new.sms_countries);
+        let caps = new.sms_caps;
         with_pool!(self, pool => {
             let mut tx = pool.begin().await?;
             sqlx::query(
-                "INSERT INTO project (id, name, allowed_origins, callback_url, email_from, sms_prefixes, created_at)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                "INSERT INTO project (id, name, allowed_origins, callback_url, email_from, sms_prefixes,
+                     sms_countries, sms_per_country_per_hour, sms_per_hour, sms_per_day, created_at)
+                 VALUES ($1, $2, $3, $4, $5, '[]', $6, $7, $8, $9, $10)",
             )
             .bind(id)
             .bind(&new.name)
             .bind(&origins)
             .bind(&new.callback_url)
             .bind(&new.email_from)
-            .bind(&prefixes)
+            .bind(&countries)
+            .bind(caps.per_country_per_hour.map(i64::from))
+            .bind(caps.per_hour.map(i64::from))
+            .bind(caps.per_day.map(i64::from))
             .bind(now)
             .execute(&mut *tx)
             .await?;
@@ -266,9 +298,36 @@ impl Store {
             allowed_origins: new.allowed_origins.clone(),
             callback_url: new.callback_url.clone(),
             email_from: new.email_from.clone(),
-            sms_prefixes: new.sms_prefixes.clone(),
+            sms_countries: new.sms_countries.clone(),
+            sms_caps: new.sms_caps,
             created_at: now,
         })
+    }
+
+    /// Replaces a project's SMS countries and caps; returns `false` if there is no such project.
+    pub async fn update_project_sms(
+        &self,
+        id: &str,
+        countries: &[Region],
+        caps: SmsCaps,
+    ) -> Result<bool, StoreError> {
+        let countries = countries_json(countries);
+        let n = with_pool!(self, pool => {
+            sqlx::query(
+                "UPDATE project SET sms_countries = $1, sms_per_country_per_hour = $2,
+                     sms_per_hour = $3, sms_per_day = $4
+                 WHERE id = $5",
+            )
+            .bind(&countries)
+            .bind(caps.per_country_per_hour.map(i64::from))
+            .bind(caps.per_hour.map(i64::from))
+            .bind(caps.per_day.map(i64::from))
+            .bind(id)
+            .execute(pool)
+            .await?
+            .rows_affected()
+        });
+        Ok(n == 1)
     }
 
     /// All projects, oldest first.
@@ -421,8 +480,8 @@ impl Store {
         Ok(row)
     }
 
-    fn replay(existing: Message, request_hash: &str) -> EnqueueOutcome {
-        if existing.request_hash.as_deref() == Some(request_hash) {
+    fn replay(existing: Message, request_hash: Option<&str>) -> EnqueueOutcome {
+        if request_hash.is_some() && existing.request_hash.as_deref() == request_hash {
             EnqueueOutcome::Replayed(existing)
         } else {
             EnqueueOutcome::IdempotencyConflict
@@ -440,7 +499,7 @@ impl Store {
     ) -> Result<EnqueueOutcome, StoreError> {
         if let Some(key) = &msg.idempotency_key {
             if let Some(existing) = self.find_by_idempotency_key(&msg.project_id, key).await? {
-                return Ok(Self::replay(existing, &msg.request_hash));
+                return Ok(Self::replay(existing, msg.request_hash.as_deref()));
             }
         }
         let inserted: Result<Option<(&'static str, i64)>, sqlx::Error> = with_pool!(self, pool => {
@@ -510,7 +569,7 @@ impl Store {
                 // A concurrent request with the same idempotency key won the race.
                 let key = msg.idempotency_key.as_deref().unwrap_or_default();
                 match self.find_by_idempotency_key(&msg.project_id, key).await? {
-                    Some(existing) => Ok(Self::replay(existing, &msg.request_hash)),
+                    Some(existing) => Ok(Self::replay(existing, msg.request_hash.as_deref())),
                     None => Err(StoreError::Database(sqlx::Error::Database(db))),
                 }
             }

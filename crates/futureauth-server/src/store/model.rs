@@ -1,6 +1,9 @@
 //! Records kept by the store.
 
+use futureauth_proto::Region;
 use serde::{Deserialize, Serialize};
+
+pub use crate::sms::SmsCaps;
 
 /// A registered project: the tenant that owns secret keys and messages.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -15,8 +18,10 @@ pub struct Project {
     pub callback_url: Option<String>,
     /// Sender address of this project's emails (falls back to the server's `EMAIL_FROM`).
     pub email_from: Option<String>,
-    /// Allowed SMS country calling-code prefixes, e.g. `+1`, `+44`.
-    pub sms_prefixes: Vec<String>,
+    /// Countries this project may send SMS to.
+    pub sms_countries: Vec<Region>,
+    /// The project's own SMS caps.
+    pub sms_caps: SmsCaps,
     /// Creation time, Unix epoch milliseconds.
     pub created_at: i64,
 }
@@ -32,8 +37,10 @@ pub struct NewProject {
     pub callback_url: Option<String>,
     /// Email sender.
     pub email_from: Option<String>,
-    /// Allowed SMS prefixes.
-    pub sms_prefixes: Vec<String>,
+    /// Countries it may send SMS to.
+    pub sms_countries: Vec<Region>,
+    /// Its own SMS caps.
+    pub sms_caps: SmsCaps,
 }
 
 /// A stored secret key (its hash only).
@@ -107,7 +114,8 @@ pub struct Message {
     pub last_error: Option<String>,
     /// Client `Idempotency-Key`, if any.
     pub idempotency_key: Option<String>,
-    /// Hash of the request, to detect a key reused for a different request.
+    /// HMAC of the request (only with an idempotency key), to detect a key reused for a
+    /// different request.
     pub request_hash: Option<String>,
     /// Creation time (epoch ms).
     pub created_at: i64,
@@ -137,8 +145,8 @@ pub struct NewMessage {
     pub payload: String,
     /// Client idempotency key.
     pub idempotency_key: Option<String>,
-    /// Request fingerprint.
-    pub request_hash: String,
+    /// Request fingerprint (HMAC), stored only with an idempotency key.
+    pub request_hash: Option<String>,
 }
 
 /// One rate-limit counter to increment atomically with the insert.
