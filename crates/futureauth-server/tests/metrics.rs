@@ -111,7 +111,19 @@ async fn metrics_move_with_traffic_on(backend: Backend) {
         )
         .await;
     assert_eq!(s.wait_final(&key, &sms).await["status"], "failed");
-    let after = scrape(&s.http, at).await;
+    // The worker counts an outcome right after recording it: scrape until the SMS failure
+    // shows (bounded), so a loaded machine cannot race the assertion.
+    let failed = [("channel", "sms"), ("state", "failed")];
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    let after = loop {
+        let after = scrape(&s.http, at).await;
+        let moved = value(&after, "futureauth_messages_total", &failed)
+            - value(&before, "futureauth_messages_total", &failed);
+        if moved >= 1.0 || std::time::Instant::now() > deadline {
+            break after;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
     assert_eq!(value(&after, "futureauth_queue_depth", &[]), 0.0);
     assert_eq!(
         value(&after, "futureauth_queue_oldest_age_seconds", &[]),
