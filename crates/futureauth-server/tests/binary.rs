@@ -84,10 +84,31 @@ fn free_port() -> u16 {
         .expect("free port")
 }
 
+/// Runs a command that must refuse to start; its stderr. A server that starts anyway is
+/// killed after 10 s and fails the test.
 fn stderr_of(cmd: &mut Command) -> String {
-    let out = cmd.output().expect("run binary");
-    assert!(!out.status.success(), "must not start");
-    String::from_utf8_lossy(&out.stderr).into_owned()
+    let mut child = cmd
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run binary");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break status;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("started although it must refuse to");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    assert!(!status.success(), "must not start");
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().expect("stderr"), &mut err)
+        .expect("read stderr");
+    err
 }
 
 #[test]
