@@ -78,6 +78,14 @@ impl Browser {
         self.post_from(Some(&self.base.clone()), path, form).await
     }
 
+    /// The same browser (same cookies) talking to another server.
+    fn at(&self, base: &str) -> Browser {
+        Browser {
+            http: self.http.clone(),
+            base: base.to_owned(),
+        }
+    }
+
     /// The CSRF token of the current session (from the projects page).
     async fn csrf(&self) -> String {
         let page = self.get("/dashboard").await;
@@ -270,6 +278,34 @@ async fn sign_in_is_rate_limited_per_address(backend: Backend) {
     assert!((400..500).contains(&garbage.status), "{}", garbage.status);
 }
 
+/// Lock-out: a stranger who knows an operator's address guesses wrong codes for it, more
+/// than a code survives, from a client of their own. The operator's code is bound to their
+/// browser, so it is neither spent nor replaced, and it signs them in.
+async fn a_stranger_cannot_lock_an_operator_out(backend: Backend) {
+    let (s, fakes) = setup(backend).await;
+    let operator = Browser::new(&s.server.url());
+    let sent = operator.post("/dashboard/login", &[("email", OWNER)]).await;
+    assert_eq!(sent.status, 200, "{}", sent.body);
+    let code = code_for(&fakes, OWNER).await;
+    let stranger = Browser::new(&s.server.url());
+    for _ in 0..8 {
+        let wrong = stranger
+            .post(
+                "/dashboard/login/verify",
+                &[("email", OWNER), ("code", "zzzzzz")],
+            )
+            .await;
+        assert!((400..500).contains(&wrong.status), "{}", wrong.status);
+    }
+    let ok = operator
+        .post(
+            "/dashboard/login/verify",
+            &[("email", OWNER), ("code", &code)],
+        )
+        .await;
+    assert_eq!(ok.status, 303, "the operator still signs in: {}", ok.body);
+}
+
 async fn a_code_sent_by_one_instance_works_on_another(backend: Backend) {
     let (s, fakes) = setup(backend).await;
     // A second instance on the same database (a restart, or a second replica).
@@ -283,7 +319,8 @@ async fn a_code_sent_by_one_instance_works_on_another(backend: Backend) {
         200
     );
     let code = code_for(&fakes, OWNER).await;
-    let second = Browser::new(&other.server.url());
+    // The same browser (its code binding cookie) on the other instance.
+    let second = first.at(&other.server.url());
     let ok = second
         .post(
             "/dashboard/login/verify",
@@ -1396,6 +1433,7 @@ backend_tests!(
     a_removed_operator_is_signed_out_everywhere,
     a_code_sent_by_one_instance_works_on_another,
     sign_in_is_rate_limited_per_address,
+    a_stranger_cannot_lock_an_operator_out,
     forms_need_the_session_csrf_token_and_the_console_origin,
     another_projects_pages_and_api_answer_404,
     a_secret_key_is_shown_once_and_works,

@@ -16,7 +16,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use super::chart;
-use super::session::{cookie_token, session_cookie, Signed};
+use super::session::{binding, binding_cookie, cookie_token, session_cookie, Signed};
 use super::Console;
 use crate::service::console::{self as ops, ConsoleError, FieldErrors, SettingsInput};
 use crate::service::now_ms;
@@ -208,6 +208,7 @@ pub async fn login_page(State(c): State<Console>, headers: HeaderMap) -> Respons
 pub async fn login_send(
     State(c): State<Console>,
     ClientIp(ip): ClientIp,
+    headers: HeaderMap,
     Posted(form): Posted<LoginForm>,
 ) -> Response {
     let email = match ops::normalize_email(&form.email) {
@@ -219,17 +220,28 @@ pub async fn login_send(
         Err(e) => return c.unavailable(e),
     };
     let link = form.method == "link";
+    // Codes are bound to the browser that asked (a cookie), so nobody else can replace
+    // them or spend their attempts: a stranger cannot lock an operator out.
+    let bound = binding(&headers).unwrap_or_else(futureauth::OtpBinding::generate);
     let sent = if link {
         let callback = format!("{}/dashboard/auth/magic", c.settings().origin());
         auth.send_magic_link_from(&email, &callback, ip).await
     } else {
-        auth.send_otp_from(OtpChannel::Email, &email, ip).await
+        auth.send_otp_bound(OtpChannel::Email, &email, ip, &bound)
+            .await
     };
     match sent {
-        Ok(()) => c.page(
-            "code.html",
-            context! { email, link, dev_outbox => c.dev_outbox() },
-        ),
+        Ok(()) => {
+            let mut page = c.page(
+                "code.html",
+                context! { email, link, dev_outbox => c.dev_outbox() },
+            );
+            if !link {
+                page.headers_mut()
+                    .append(header::SET_COOKIE, binding_cookie(c.settings(), &bound));
+            }
+            page
+        }
         Err(e) => {
             let (status, message) = auth_error(&e);
             if status.is_server_error() {
@@ -287,14 +299,17 @@ pub async fn login_verify(
     };
     let ip = ip.map(|i| i.to_string());
     let ua = user_agent(&headers);
-    let result = auth
-        .verify_otp(
-            form.email.trim(),
-            form.code.trim(),
-            ip.as_deref(),
-            ua.as_deref(),
-        )
-        .await;
+    let (email, code) = (form.email.trim(), form.code.trim());
+    let result = match binding(&headers) {
+        Some(bound) => {
+            auth.verify_otp_bound(email, code, &bound, ip.as_deref(), ua.as_deref())
+                .await
+        }
+        None => {
+            auth.verify_otp(email, code, ip.as_deref(), ua.as_deref())
+                .await
+        }
+    };
     match operator_session(&c, result).await {
         Ok(token) => signed_in(&c, &token),
         Err((status, error)) => with_status(

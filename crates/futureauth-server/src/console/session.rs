@@ -35,6 +35,38 @@ pub fn cookie_token(headers: &HeaderMap) -> Option<String> {
         .map(|(_, value)| value.to_owned())
 }
 
+/// Name of the cookie that binds an operator's sign-in code to the browser that asked.
+pub const BINDING_COOKIE: &str = "futureauth_console_otp";
+
+/// The browser's code binding, if it sent one of the right shape.
+pub fn binding(headers: &HeaderMap) -> Option<futureauth::OtpBinding> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(name, _)| *name == BINDING_COOKIE)
+        .and_then(|(_, value)| futureauth::OtpBinding::parse(value))
+}
+
+/// `Set-Cookie` for the code binding: HttpOnly, SameSite=Lax, only for `/dashboard`, as long
+/// as a code lives.
+pub fn binding_cookie(settings: &ConsoleSettings, binding: &futureauth::OtpBinding) -> HeaderValue {
+    let secure = if settings.cookie_secure {
+        "; Secure"
+    } else {
+        ""
+    };
+    HeaderValue::from_str(&format!(
+        "{BINDING_COOKIE}={}; Path=/dashboard; HttpOnly; SameSite=Lax; Max-Age=600{secure}",
+        binding.as_str()
+    ))
+    .unwrap_or_else(|_| {
+        HeaderValue::from_static("futureauth_console_otp=; Path=/dashboard; Max-Age=0")
+    })
+}
+
 /// `Set-Cookie` for a new session (HttpOnly, SameSite=Lax, Secure unless plain-HTTP
 /// loopback) or, with `None`, one that deletes it.
 pub fn session_cookie(
