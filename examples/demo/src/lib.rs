@@ -218,8 +218,10 @@ pub async fn connect(url: &str) -> anyhow::Result<Database> {
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
             .busy_timeout(Duration::from_secs(5));
+        // A bounded wait for a connection here too (a writer may hold the file locked).
         let pool = SqlitePoolOptions::new()
             .max_connections(4)
+            .acquire_timeout(Duration::from_secs(5))
             .connect_with(options)
             .await
             .with_context(|| format!("cannot open the SQLite database {url:?}"))?;
