@@ -23,16 +23,21 @@ pub struct Signed {
     pub csrf: String,
 }
 
-/// The value of the console cookie, if any.
-pub fn cookie_token(headers: &HeaderMap) -> Option<String> {
+/// The first non-empty value of cookie `name`, if any.
+fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
     headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
         .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(name, value)| *name == COOKIE_NAME && !value.is_empty())
+        .find(|(n, value)| *n == name && !value.is_empty())
         .map(|(_, value)| value.to_owned())
+}
+
+/// The value of the console cookie, if any.
+pub fn cookie_token(headers: &HeaderMap) -> Option<String> {
+    cookie(headers, COOKIE_NAME)
 }
 
 /// Name of the cookie that binds an operator's sign-in code to the browser that asked.
@@ -40,14 +45,7 @@ pub const BINDING_COOKIE: &str = "futureauth_console_otp";
 
 /// The browser's code binding, if it sent one of the right shape.
 pub fn binding(headers: &HeaderMap) -> Option<futureauth::OtpBinding> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(name, _)| *name == BINDING_COOKIE)
-        .and_then(|(_, value)| futureauth::OtpBinding::parse(value))
+    cookie(headers, BINDING_COOKIE).and_then(|value| futureauth::OtpBinding::parse(&value))
 }
 
 /// `Set-Cookie` for the code binding: HttpOnly, SameSite=Lax, only for `/dashboard`, as long
