@@ -859,6 +859,7 @@ async fn settings_errors_sit_next_to_their_field_and_changes_are_audited(backend
                 ("callback_url", "javascript:alert(1)"),
                 ("allowed_origins", ""),
                 ("email_from", "nobody"),
+                ("sms_countries", "US, CA"),
             ],
         )
         .await;
@@ -889,6 +890,7 @@ async fn settings_errors_sit_next_to_their_field_and_changes_are_audited(backend
                 ("callback_url", "https://app.example.com/auth/magic"),
                 ("allowed_origins", "http://localhost:3000"),
                 ("email_from", "Acme <login@acme.test>"),
+                ("sms_countries", "US, CA"),
             ],
         )
         .await;
@@ -915,6 +917,7 @@ async fn settings_errors_sit_next_to_their_field_and_changes_are_audited(backend
         ("callback_url", "https://app.example.com/auth/magic"),
         ("allowed_origins", "http://localhost:3000"),
         ("email_from", ""),
+        ("sms_countries", "US, CA"),
     ];
     let mut bad = base.to_vec();
     bad.extend([("limit_per_destination", "0"), ("limit_per_minute", "lots")]);
@@ -945,6 +948,170 @@ async fn settings_errors_sit_next_to_their_field_and_changes_are_audited(backend
     );
     let audit = a.get(&format!("/dashboard/projects/{id}/audit")).await;
     assert!(audit.body.contains("rate limits → 2 per address"));
+}
+
+async fn sms_countries_and_caps_are_edited_checked_and_audited(backend: Backend) {
+    let (s, fakes) = setup(backend).await;
+    let a = signed_in(&s, &fakes, OWNER).await;
+    let (id, key) = create_project(&a, "Texts").await;
+    let csrf = a.csrf().await;
+    let path = format!("/dashboard/projects/{id}/settings");
+    let before = s.store().get_project(&id).await.unwrap().unwrap();
+    let page = a.get(&path).await;
+    assert!(
+        page.body
+            .contains("name=\"sms_countries\" placeholder=\"US, CA, GB\" value=\"US, CA, GB"),
+        "the current countries fill the field: {}",
+        page.body
+    );
+    let form = |countries: &'static str, caps: [&'static str; 3]| {
+        vec![
+            ("csrf", csrf.clone()),
+            ("name", "Texts".to_owned()),
+            ("sms_countries", countries.to_owned()),
+            ("sms_per_country_per_hour", caps[0].to_owned()),
+            ("sms_per_hour", caps[1].to_owned()),
+            ("sms_per_day", caps[2].to_owned()),
+        ]
+    };
+    let post = |fields: Vec<(&'static str, String)>| {
+        let a = &a;
+        let path = path.clone();
+        async move {
+            let refs: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            a.post(&path, &refs).await
+        }
+    };
+    // Unknown region, NUL, numbers too big for the column, zero, text: each a field error.
+    for (countries, caps, fields) in [
+        ("US, XX", ["", "", ""], vec!["sms_countries"]),
+        ("GB\0", ["", "", ""], vec!["sms_countries"]),
+        ("", ["", "", ""], vec!["sms_countries"]),
+        (
+            "US",
+            ["0", "99999999999999999999", "-1"],
+            vec!["sms_per_country_per_hour", "sms_per_hour", "sms_per_day"],
+        ),
+        (
+            "US",
+            ["many", "1\0", "10000001"],
+            vec!["sms_per_country_per_hour", "sms_per_hour", "sms_per_day"],
+        ),
+    ] {
+        let page = post(form(countries, caps)).await;
+        assert_eq!(page.status, 422, "{countries:?} {caps:?}");
+        for f in &fields {
+            assert!(
+                page.body.contains(&format!("id=\"error-{f}\"")),
+                "{f} has its error for {countries:?} {caps:?}"
+            );
+        }
+        assert!(!page.body.contains('\0'), "a NUL is never echoed");
+    }
+    assert_eq!(
+        s.store().get_project(&id).await.unwrap().unwrap(),
+        before,
+        "bad input writes nothing"
+    );
+    let audit = a.get(&format!("/dashboard/projects/{id}/audit")).await;
+    assert!(!audit.body.contains("SMS countries"));
+
+    let ok = post(form("gb, jm GB", ["5", "10", "20"])).await;
+    assert_eq!(ok.status, 303, "{}", ok.body);
+    let p = s.store().get_project(&id).await.unwrap().unwrap();
+    let names: Vec<&str> = p.sms_countries.iter().map(|r| r.as_str()).collect();
+    assert_eq!(names, ["GB", "JM"]);
+    assert_eq!(
+        (
+            p.sms_caps.per_country_per_hour,
+            p.sms_caps.per_hour,
+            p.sms_caps.per_day
+        ),
+        (Some(5), Some(10), Some(20))
+    );
+    let audit = a.get(&format!("/dashboard/projects/{id}/audit")).await;
+    assert!(
+        audit.body.contains("SMS countries → GB, JM"),
+        "{}",
+        audit.body
+    );
+    assert!(audit
+        .body
+        .contains("SMS caps → 5 per country per hour, 10 per hour, 20 per day"));
+    // The new countries take effect: the US is no longer allowed, Jamaica is.
+    let sms = |to: &'static str| {
+        let s = &s;
+        let key = key.clone();
+        async move {
+            s.send(
+                &key,
+                &json!({"channel": "sms", "destination": to, "code": "123456"}),
+            )
+            .await
+        }
+    };
+    let us = sms("+12015550123").await;
+    assert_eq!(us.status(), 422);
+    let v: Value = us.json().await.unwrap();
+    assert_eq!(v["error"]["code"], "sms_country_not_allowed");
+    assert_eq!(sms("+18765550123").await.status(), 202);
+
+    // The management API edits the same fields, with the same checks.
+    let token = cli(
+        s.store(),
+        &[
+            "futureauth-server",
+            "operator",
+            "token",
+            OWNER,
+            "--name",
+            "sms",
+        ],
+    )
+    .await;
+    let token = token.trim().to_owned();
+    let patch = |body: Value| {
+        s.http
+            .patch(s.url(&format!("/api/v1/projects/{id}")))
+            .bearer_auth(&token)
+            .json(&body)
+            .send()
+    };
+    for body in [
+        json!({"sms_countries": ["XX"]}),
+        json!({"sms_countries": ["DE\u{0}"]}),
+        json!({"sms_countries": []}),
+        json!({"sms_countries": ["DE, FR"]}),
+        json!({"sms_per_day": -5}),
+        json!({"sms_per_hour": 4294967296_i64}),
+        json!({"sms_per_hour": 1e30}),
+        json!({"sms_per_hour": "10"}),
+    ] {
+        let resp = patch(body.clone()).await.unwrap();
+        let status = resp.status().as_u16();
+        assert!((400..500).contains(&status), "{body} → {status}");
+        let v: Value = resp.json().await.unwrap();
+        assert!(v["error"]["code"].is_string(), "{body} → {v}");
+        assert!(v["error"]["message"].is_string(), "{body} → {v}");
+    }
+    assert_eq!(
+        s.store().get_project(&id).await.unwrap().unwrap(),
+        p,
+        "nothing written"
+    );
+    let resp = patch(json!({"sms_countries": ["de", "FR"], "sms_per_day": 0, "sms_per_hour": 7}))
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let v: Value = resp.json().await.unwrap();
+    assert_eq!(v["sms_countries"], json!(["DE", "FR"]));
+    assert_eq!(v["sms_per_country_per_hour"], 5);
+    assert_eq!(v["sms_per_hour"], 7);
+    assert_eq!(v["sms_per_day"], Value::Null);
+    let p = s.store().get_project(&id).await.unwrap().unwrap();
+    assert_eq!(p.sms_caps.per_day, None);
+    let audit = a.get(&format!("/dashboard/projects/{id}/audit")).await;
+    assert!(audit.body.contains("SMS countries → DE, FR"));
 }
 
 async fn a_project_words_its_own_messages(backend: Backend) {
@@ -1442,6 +1609,7 @@ backend_tests!(
     the_delivery_log_is_paged,
     the_delivery_timeline_shows_each_attempt_and_the_providers_reason,
     settings_errors_sit_next_to_their_field_and_changes_are_audited,
+    sms_countries_and_caps_are_edited_checked_and_audited,
     members_see_the_project_but_only_owners_manage_it,
     a_project_words_its_own_messages,
     the_management_api_does_what_the_console_does,

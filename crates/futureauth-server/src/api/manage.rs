@@ -117,6 +117,15 @@ pub struct ProjectView {
     /// Countries (ISO 3166-1 alpha-2) the project may send SMS to.
     #[schema(example = json!(["US", "CA", "GB"]))]
     pub sms_countries: Vec<String>,
+    /// SMS to one country per hour (null = the server's default).
+    #[schema(example = 50)]
+    pub sms_per_country_per_hour: Option<u32>,
+    /// SMS per hour, all countries (null = the server's default).
+    #[schema(example = 200)]
+    pub sms_per_hour: Option<u32>,
+    /// SMS per day, all countries (null = the server's default).
+    #[schema(example = 1000)]
+    pub sms_per_day: Option<u32>,
     /// Epoch milliseconds.
     #[schema(example = 1764355200000_i64)]
     pub created_at: i64,
@@ -137,6 +146,9 @@ impl From<Membership> for ProjectView {
                 .iter()
                 .map(|r| r.as_str().to_owned())
                 .collect(),
+            sms_per_country_per_hour: p.sms_caps.per_country_per_hour,
+            sms_per_hour: p.sms_caps.per_hour,
+            sms_per_day: p.sms_caps.per_day,
             created_at: p.created_at,
         }
     }
@@ -194,6 +206,18 @@ pub struct UpdateProjectBody {
     /// Messages per minute for the project (1–100000; 0 = the server default).
     #[schema(example = 600)]
     pub limit_per_minute: Option<i64>,
+    /// Countries (ISO 3166-1 alpha-2) that may receive SMS; replaces the list, at least one.
+    #[schema(example = json!(["US", "CA", "GB"]))]
+    pub sms_countries: Option<Vec<String>>,
+    /// SMS to one country per hour (1–10000000; 0 = the server default).
+    #[schema(example = 50)]
+    pub sms_per_country_per_hour: Option<i64>,
+    /// SMS per hour, all countries (1–10000000; 0 = the server default).
+    #[schema(example = 200)]
+    pub sms_per_hour: Option<i64>,
+    /// SMS per day, all countries (1–10000000; 0 = the server default).
+    #[schema(example = 1000)]
+    pub sms_per_day: Option<i64>,
 }
 
 /// A key as listed (never the key itself).
@@ -375,6 +399,17 @@ pub async fn get_project(
     Ok(Json(member(&state, &op, &id).await?.into()))
 }
 
+/// Joins a JSON list into the form's one-per-line text, refusing items that hold a separator
+/// (they would silently become two entries).
+fn one_per_item(field: &'static str, items: &[String]) -> Result<String, ApiError> {
+    if items.iter().any(|o| o.contains(['\n', ',', ' '])) {
+        return Err(
+            ConsoleError::Invalid([(field, "one entry per list item".to_owned())].into()).into(),
+        );
+    }
+    Ok(items.join("\n"))
+}
+
 /// Renames a project or changes its settings.
 ///
 /// Fields left out keep their value. Every change is written to the audit log.
@@ -407,13 +442,22 @@ pub async fn update_project(
         input.callback_url = v;
     }
     if let Some(v) = body.allowed_origins {
-        if v.iter().any(|o| o.contains(['\n', ','])) {
-            return Err(ConsoleError::Invalid(
-                [("allowed_origins", "one origin per list item".to_owned())].into(),
-            )
-            .into());
+        input.allowed_origins = one_per_item("allowed_origins", &v)?;
+    }
+    if let Some(v) = body.sms_countries {
+        input.sms_countries = one_per_item("sms_countries", &v)?;
+    }
+    for (raw, slot) in [
+        (
+            body.sms_per_country_per_hour,
+            &mut input.sms_per_country_per_hour,
+        ),
+        (body.sms_per_hour, &mut input.sms_per_hour),
+        (body.sms_per_day, &mut input.sms_per_day),
+    ] {
+        if let Some(v) = raw {
+            *slot = limit(v);
         }
-        input.allowed_origins = v.join("\n");
     }
     if let Some(v) = body.email_from {
         input.email_from = v;

@@ -13,6 +13,7 @@ use super::templates::{self, CustomTemplates};
 use super::{now_ms, random_id, validate};
 use crate::error::StoreError;
 use crate::store::{AuditEntry, Membership, Operator, Project, Role, Store};
+use futureauth_proto::Region;
 
 /// Prefix of operator tokens (management API).
 pub const OPERATOR_TOKEN_PREFIX: &str = "vx_op_";
@@ -158,8 +159,9 @@ pub async fn create_project(
     })
 }
 
-/// The settings form / PATCH body, as submitted.
-#[derive(Debug, Clone, Default)]
+/// The settings form / PATCH body, as submitted (and shown back in the form).
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
 pub struct SettingsInput {
     /// Display name.
     pub name: String,
@@ -173,6 +175,14 @@ pub struct SettingsInput {
     pub limit_per_destination: String,
     /// Messages per minute for the project (empty = server default).
     pub limit_per_minute: String,
+    /// Countries that may receive SMS: ISO 3166-1 alpha-2 codes, one per line or comma-separated.
+    pub sms_countries: String,
+    /// SMS to one country per hour (empty = server default).
+    pub sms_per_country_per_hour: String,
+    /// SMS per hour, all countries (empty = server default).
+    pub sms_per_hour: String,
+    /// SMS per day, all countries (empty = server default).
+    pub sms_per_day: String,
 }
 
 /// Per-project rate limits (`None` = the server's default).
@@ -195,6 +205,47 @@ fn parse_limit(raw: &str) -> Result<Option<i64>, String> {
     }
 }
 
+/// Largest SMS cap the console accepts: generous, and far inside the store's integer columns.
+const MAX_SMS_CAP: u32 = 10_000_000;
+
+fn parse_cap(raw: &str) -> Result<Option<u32>, String> {
+    let raw = raw.trim();
+    if raw.is_empty() {
+        return Ok(None);
+    }
+    match raw.parse::<u32>() {
+        Ok(n) if (1..=MAX_SMS_CAP).contains(&n) => Ok(Some(n)),
+        _ => Err(format!(
+            "a whole number from 1 to {MAX_SMS_CAP}, or empty for the server default"
+        )),
+    }
+}
+
+/// Parses the SMS country list; the message names the first bad entry.
+fn parse_countries(raw: &str) -> Result<Vec<Region>, String> {
+    let mut out: Vec<Region> = Vec::new();
+    for entry in raw
+        .split(['\n', ',', ' '])
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+    {
+        let region = Region::parse(entry).map_err(|_| {
+            let shown: String = entry.chars().filter(|c| !c.is_control()).take(8).collect();
+            format!("“{shown}” is not an ISO 3166-1 country code such as US, GB or DE")
+        })?;
+        if !out.contains(&region) {
+            out.push(region);
+        }
+    }
+    if out.is_empty() {
+        return Err("name at least one country, e.g. US, CA".into());
+    }
+    if out.len() > 250 {
+        return Err("at most 250 countries".into());
+    }
+    Ok(out)
+}
+
 impl SettingsInput {
     /// The current settings of `p`, for pre-filling the form.
     pub fn of(p: &Project, limits: ProjectLimits) -> SettingsInput {
@@ -206,8 +257,44 @@ impl SettingsInput {
             email_from: p.email_from.clone().unwrap_or_default(),
             limit_per_destination: show(limits.per_destination),
             limit_per_minute: show(limits.per_minute),
+            sms_countries: p
+                .sms_countries
+                .iter()
+                .map(Region::as_str)
+                .collect::<Vec<_>>()
+                .join(", "),
+            sms_per_country_per_hour: show_cap(p.sms_caps.per_country_per_hour),
+            sms_per_hour: show_cap(p.sms_caps.per_hour),
+            sms_per_day: show_cap(p.sms_caps.per_day),
         }
     }
+}
+
+impl SettingsInput {
+    /// The input as it may be shown back in the form: control characters (a NUL, an escape)
+    /// are dropped, line breaks kept. Validation still sees what was sent.
+    pub fn printable(&self) -> SettingsInput {
+        let mut shown = self.clone();
+        for field in [
+            &mut shown.name,
+            &mut shown.callback_url,
+            &mut shown.allowed_origins,
+            &mut shown.email_from,
+            &mut shown.limit_per_destination,
+            &mut shown.limit_per_minute,
+            &mut shown.sms_countries,
+            &mut shown.sms_per_country_per_hour,
+            &mut shown.sms_per_hour,
+            &mut shown.sms_per_day,
+        ] {
+            field.retain(|c| !c.is_control() || c == '\n');
+        }
+        shown
+    }
+}
+
+fn show_cap(v: Option<u32>) -> String {
+    v.map(|n| n.to_string()).unwrap_or_default()
 }
 
 /// Checks settings; every bad field gets its own message.
@@ -230,6 +317,32 @@ pub fn validate_settings(
         }
     }
     let mut p = base.clone();
+    match parse_countries(&input.sms_countries) {
+        Ok(v) => p.sms_countries = v,
+        Err(m) => {
+            errors.insert("sms_countries", m);
+        }
+    }
+    for (field, raw, slot) in [
+        (
+            "sms_per_country_per_hour",
+            &input.sms_per_country_per_hour,
+            &mut p.sms_caps.per_country_per_hour,
+        ),
+        (
+            "sms_per_hour",
+            &input.sms_per_hour,
+            &mut p.sms_caps.per_hour,
+        ),
+        ("sms_per_day", &input.sms_per_day, &mut p.sms_caps.per_day),
+    ] {
+        match parse_cap(raw) {
+            Ok(v) => *slot = v,
+            Err(m) => {
+                errors.insert(field, m);
+            }
+        }
+    }
     match check_name(&input.name) {
         Ok(n) => p.name = n,
         Err(m) => {
@@ -342,6 +455,19 @@ pub async fn update_settings(
         changes.push(format!(
             "email sender → {}",
             p.email_from.as_deref().unwrap_or("server default")
+        ));
+    }
+    if p.sms_countries != old.sms_countries {
+        let names: Vec<&str> = p.sms_countries.iter().map(Region::as_str).collect();
+        changes.push(format!("SMS countries → {}", names.join(", ")));
+    }
+    if p.sms_caps != old.sms_caps {
+        let show = |v: Option<u32>| v.map(|n| n.to_string()).unwrap_or_else(|| "default".into());
+        changes.push(format!(
+            "SMS caps → {} per country per hour, {} per hour, {} per day",
+            show(p.sms_caps.per_country_per_hour),
+            show(p.sms_caps.per_hour),
+            show(p.sms_caps.per_day)
         ));
     }
     if changes.is_empty() {
@@ -724,6 +850,10 @@ mod tests {
             email_from: "nobody".into(),
             limit_per_destination: "0".into(),
             limit_per_minute: "many".into(),
+            sms_countries: "US, ZZ".into(),
+            sms_per_country_per_hour: "0".into(),
+            sms_per_hour: "4294967296".into(),
+            sms_per_day: "5".into(),
         };
         let errors = validate_settings(&project(), &input).unwrap_err();
         let fields: Vec<_> = errors.keys().copied().collect();
@@ -735,7 +865,10 @@ mod tests {
                 "email_from",
                 "limit_per_destination",
                 "limit_per_minute",
-                "name"
+                "name",
+                "sms_countries",
+                "sms_per_country_per_hour",
+                "sms_per_hour",
             ]
         );
     }
@@ -749,8 +882,15 @@ mod tests {
             email_from: "Acme <login@acme.com>".into(),
             limit_per_destination: " 3 ".into(),
             limit_per_minute: "".into(),
+            sms_countries: "us,ca\nGB us".into(),
+            sms_per_day: "100".into(),
+            ..SettingsInput::default()
         };
         let (p, limits) = validate_settings(&project(), &input).unwrap();
+        let countries: Vec<&str> = p.sms_countries.iter().map(Region::as_str).collect();
+        assert_eq!(countries, ["US", "CA", "GB"]);
+        assert_eq!(p.sms_caps.per_day, Some(100));
+        assert_eq!(p.sms_caps.per_hour, None);
         assert_eq!(limits.per_destination, Some(3));
         assert_eq!(limits.per_minute, None);
         assert_eq!(
