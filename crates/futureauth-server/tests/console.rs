@@ -1297,6 +1297,179 @@ async fn members_see_the_project_but_only_owners_manage_it(backend: Backend) {
 
 // ---------------------------------------------------------------- management API
 
+async fn operator_tokens_are_managed_over_the_api(backend: Backend) {
+    let (s, _fakes) = setup(backend).await;
+    let token_of = |email: &'static str| {
+        let store = s.store().clone();
+        async move {
+            cli(&store, &["futureauth-server", "operator", "token", email])
+                .await
+                .trim()
+                .to_owned()
+        }
+    };
+    let owner = token_of(OWNER).await;
+    let other = token_of(OTHER).await;
+    let call = |method: reqwest::Method, path: &str, token: &str| {
+        s.http.request(method, s.url(path)).bearer_auth(token)
+    };
+    // The other operator's project: no token of the owner's may reach it.
+    let theirs: Value = call(reqwest::Method::POST, "/api/v1/projects", &other)
+        .json(&json!({"name": "Theirs"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let theirs = theirs["project"]["id"].as_str().unwrap().to_owned();
+
+    let resp = call(reqwest::Method::POST, "/api/v1/operator/tokens", &owner)
+        .json(&json!({"name": " deploy "}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 201);
+    let created: Value = resp.json().await.unwrap();
+    let second = created["token"].as_str().unwrap().to_owned();
+    assert!(second.starts_with("vx_op_"), "{created}");
+    assert_eq!(created["name"], "deploy");
+    assert_eq!(created["token_prefix"], &second[..12]);
+    assert_eq!(
+        call(reqwest::Method::GET, "/api/v1/projects", &second)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    // The new token is the owner, no more: the other's project stays 404.
+    assert_eq!(
+        call(
+            reqwest::Method::GET,
+            &format!("/api/v1/projects/{theirs}"),
+            &second
+        )
+        .send()
+        .await
+        .unwrap()
+        .status(),
+        404
+    );
+    let list = call(reqwest::Method::GET, "/api/v1/operator/tokens", &second)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(list.status(), 200);
+    let list: Value = list.json().await.unwrap();
+    assert_eq!(list.as_array().unwrap().len(), 2, "{list}");
+    assert!(
+        !list.to_string().contains(&second),
+        "the token is shown once"
+    );
+    assert!(!list.to_string().contains(&owner));
+    assert!(
+        !list.to_string().contains(&other[..12]),
+        "only the caller's tokens"
+    );
+
+    for body in [
+        json!({"name": ""}),
+        json!({"name": "a\u{0}b"}),
+        json!({}),
+        json!({"name": 5}),
+    ] {
+        let resp = call(reqwest::Method::POST, "/api/v1/operator/tokens", &owner)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert!(resp.status().is_client_error(), "{body}");
+        let v: Value = resp.json().await.unwrap();
+        assert!(v["error"]["code"].is_string(), "{v}");
+    }
+    let list: Value = call(reqwest::Method::GET, "/api/v1/operator/tokens", &owner)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(list.as_array().unwrap().len(), 2, "bad input wrote nothing");
+
+    // Another operator's token cannot be revoked by its prefix.
+    let resp = call(
+        reqwest::Method::DELETE,
+        &format!("/api/v1/operator/tokens/{}", &other[..12]),
+        &owner,
+    )
+    .send()
+    .await
+    .unwrap();
+    assert_eq!(resp.status(), 404);
+    assert_eq!(
+        call(reqwest::Method::GET, "/api/v1/projects", &other)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    let revoke = |token: &str| {
+        call(
+            reqwest::Method::DELETE,
+            &format!("/api/v1/operator/tokens/{}", &second[..12]),
+            token,
+        )
+        .send()
+    };
+    assert_eq!(revoke(&owner).await.unwrap().status(), 204);
+    assert_eq!(revoke(&owner).await.unwrap().status(), 404);
+    assert_eq!(
+        call(reqwest::Method::GET, "/api/v1/projects", &second)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        401
+    );
+}
+
+async fn the_consoles_own_project_is_listed_nowhere(backend: Backend) {
+    let (s, fakes) = setup(backend).await;
+    let a = signed_in(&s, &fakes, OWNER).await;
+    create_project(&a, "Listed").await;
+    assert!(
+        s.store()
+            .get_project("prj_console")
+            .await
+            .unwrap()
+            .is_some(),
+        "signing in created the console's project"
+    );
+    let json = cli(
+        s.store(),
+        &["futureauth-server", "project", "list", "--json"],
+    )
+    .await;
+    let list: Value = serde_json::from_str(&json).unwrap();
+    let ids: Vec<&str> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids.len(), 1, "{json}");
+    assert!(!ids.contains(&"prj_console"));
+    let text = cli(s.store(), &["futureauth-server", "project", "list"]).await;
+    assert!(
+        text.contains("Listed") && !text.contains("prj_console"),
+        "{text}"
+    );
+    let page = a.get("/dashboard").await;
+    assert!(page.body.contains("Listed") && !page.body.contains("prj_console"));
+}
+
 async fn the_management_api_does_what_the_console_does(backend: Backend) {
     let (s, fakes) = setup(backend).await;
     let token = cli(
@@ -1587,6 +1760,8 @@ async fn the_management_api_does_what_the_console_does(backend: Backend) {
         "/api/v1/projects",
         "/api/v1/projects/{id}/keys/rotate",
         "/api/v1/projects/{id}/deliveries",
+        "/api/v1/operator/tokens",
+        "/api/v1/operator/tokens/{prefix}",
     ] {
         assert!(doc["paths"][p].is_object(), "{p} missing");
     }
@@ -1613,4 +1788,6 @@ backend_tests!(
     members_see_the_project_but_only_owners_manage_it,
     a_project_words_its_own_messages,
     the_management_api_does_what_the_console_does,
+    operator_tokens_are_managed_over_the_api,
+    the_consoles_own_project_is_listed_nowhere,
 );

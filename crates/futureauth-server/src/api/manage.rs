@@ -836,11 +836,125 @@ pub async fn put_templates(
     Ok(Json(saved.into()))
 }
 
+/// An operator token as listed (never the token itself).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct OperatorTokenView {
+    /// Display prefix (first 12 characters).
+    #[schema(example = "vx_op_8k2m4p")]
+    pub token_prefix: String,
+    /// Label given at creation.
+    #[schema(example = "ci")]
+    pub name: String,
+    /// Epoch milliseconds.
+    #[schema(example = 1764355200000_i64)]
+    pub created_at: i64,
+    /// Last use, epoch milliseconds (minute precision).
+    #[schema(example = 1764358800000_i64)]
+    pub last_used_at: Option<i64>,
+    /// Revocation time, epoch milliseconds (null = live).
+    #[schema(example = json!(null))]
+    pub revoked_at: Option<i64>,
+}
+
+impl From<crate::store::TokenListing> for OperatorTokenView {
+    fn from(t: crate::store::TokenListing) -> Self {
+        OperatorTokenView {
+            token_prefix: t.token_prefix,
+            name: t.name,
+            created_at: t.created_at,
+            last_used_at: t.last_used_at,
+            revoked_at: t.revoked_at,
+        }
+    }
+}
+
+/// `POST /api/v1/operator/tokens` body.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct CreateTokenBody {
+    /// Label (1–100 characters), e.g. where the token is used.
+    #[schema(example = "ci")]
+    pub name: String,
+}
+
+/// A newly created operator token: shown in this answer only.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CreatedTokenView {
+    /// The `vx_op_…` token; only its hash is stored.
+    #[schema(example = "vx_op_8k2m4p6r9t1v3x5z7b0d2f4h6k8m0p2r")]
+    pub token: String,
+    /// Its display prefix (first 12 characters).
+    #[schema(example = "vx_op_8k2m4p")]
+    pub token_prefix: String,
+    /// Label.
+    #[schema(example = "ci")]
+    pub name: String,
+}
+
+/// The calling operator's tokens, newest first (revoked ones included).
+#[utoipa::path(get, path = "/api/v1/operator/tokens", tag = "management",
+    security(("operator_token" = [])),
+    responses((status = 200, description = "The caller's tokens", body = [OperatorTokenView]), errors::Unauthorized, errors::Unavailable))]
+pub async fn list_tokens(
+    State(state): State<AppState>,
+    OperatorAuth(op): OperatorAuth,
+) -> Result<Json<Vec<OperatorTokenView>>, ApiError> {
+    let tokens = state
+        .store
+        .operator_tokens(&op.id)
+        .await
+        .map_err(unavailable)?;
+    Ok(Json(tokens.into_iter().map(Into::into).collect()))
+}
+
+/// Creates another token for the calling operator.
+///
+/// The token acts as the caller, with exactly the caller's projects and roles (a token can
+/// never reach more than its operator can). The token is in this answer only.
+#[utoipa::path(post, path = "/api/v1/operator/tokens", tag = "management",
+    security(("operator_token" = [])), request_body = CreateTokenBody,
+    responses((status = 201, description = "The new token, shown once", body = CreatedTokenView), errors::BodyRejected, errors::Invalid, errors::Unauthorized, errors::Unavailable))]
+pub async fn create_token(
+    State(state): State<AppState>,
+    OperatorAuth(op): OperatorAuth,
+    ApiJson(body): ApiJson<CreateTokenBody>,
+) -> Result<(StatusCode, Json<CreatedTokenView>), ApiError> {
+    let token = ops::create_operator_token(&state.store, &op, &body.name).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(CreatedTokenView {
+            token_prefix: key_prefix(&token),
+            name: body.name.trim().to_owned(),
+            token,
+        }),
+    ))
+}
+
+/// Revokes one of the caller's tokens by its display prefix, now.
+///
+/// Another operator's token answers 404, like an unknown one.
+#[utoipa::path(delete, path = "/api/v1/operator/tokens/{prefix}", tag = "management",
+    security(("operator_token" = [])),
+    params(("prefix" = String, Path, description = "Token display prefix (its first 12 characters)", example = "vx_op_8k2m4p")),
+    responses((status = 204, description = "Revoked: it stops working now"), errors::NotFound, errors::Unauthorized, errors::Unavailable))]
+pub async fn revoke_token(
+    State(state): State<AppState>,
+    OperatorAuth(op): OperatorAuth,
+    Path(prefix): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    ops::revoke_operator_token(&state.store, &op, &prefix).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
 /// The management routes (merged into the API router).
 pub fn routes() -> Router<AppState> {
     let p = "/api/v1/projects/{id}";
     Router::new()
         .route("/api/v1/projects", get(list_projects).post(create_project))
+        .route(
+            "/api/v1/operator/tokens",
+            get(list_tokens).post(create_token),
+        )
+        .route("/api/v1/operator/tokens/{prefix}", delete(revoke_token))
         .route(
             p,
             get(get_project)

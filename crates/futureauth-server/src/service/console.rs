@@ -777,6 +777,22 @@ pub async fn create_operator_token(
     Ok(token)
 }
 
+/// Revokes one of the operator's own live tokens by its display prefix; another operator's
+/// token, an unknown or an already revoked one is `NotFound`.
+pub async fn revoke_operator_token(
+    store: &Store,
+    op: &Operator,
+    prefix: &str,
+) -> Result<(), ConsoleError> {
+    match store
+        .revoke_operator_token(&op.id, prefix.trim(), now_ms())
+        .await?
+    {
+        0 => Err(ConsoleError::NotFound),
+        _ => Ok(()),
+    }
+}
+
 /// The operator of a presented `vx_op_…` token, or `None` (unknown, revoked or malformed
 /// all look the same).
 pub async fn authenticate_operator_token(
