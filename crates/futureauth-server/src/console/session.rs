@@ -128,6 +128,19 @@ impl FromRequestParts<Console> for Signed {
     type Rejection = Response;
 
     async fn from_request_parts(parts: &mut Parts, console: &Console) -> Result<Self, Response> {
+        // Several extractors of one request need the session (a page's access check, its
+        // form's CSRF check): look it up once.
+        if let Some(signed) = parts.extensions.get::<Signed>() {
+            return Ok(signed.clone());
+        }
+        let signed = Self::lookup(parts, console).await?;
+        parts.extensions.insert(signed.clone());
+        Ok(signed)
+    }
+}
+
+impl Signed {
+    async fn lookup(parts: &Parts, console: &Console) -> Result<Self, Response> {
         let to_login = || Redirect::to("/dashboard/login").into_response();
         let Some(token) = cookie_token(&parts.headers) else {
             return Err(to_login());
