@@ -852,7 +852,7 @@ pub struct OperatorTokenView {
     #[schema(example = 1764358800000_i64)]
     pub last_used_at: Option<i64>,
     /// Revocation time, epoch milliseconds (null = live).
-    #[schema(example = json!(null))]
+    #[schema(example = 1764362400000_i64)]
     pub revoked_at: Option<i64>,
 }
 
@@ -890,7 +890,9 @@ pub struct CreatedTokenView {
     pub name: String,
 }
 
-/// The calling operator's tokens, newest first (revoked ones included).
+/// The calling operator's tokens.
+///
+/// Newest first, revoked ones included; never the tokens themselves, only their prefixes.
 #[utoipa::path(get, path = "/api/v1/operator/tokens", tag = "management",
     security(("operator_token" = [])),
     responses((status = 200, description = "The caller's tokens", body = [OperatorTokenView]), errors::Unauthorized, errors::Unavailable))]
