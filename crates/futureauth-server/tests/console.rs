@@ -175,6 +175,17 @@ async fn create_project(b: &Browser, name: &str) -> (String, String) {
     (id.to_owned(), key.to_owned())
 }
 
+/// A new management-API token of operator `email`, made with the CLI.
+async fn operator_token(s: &TestServer, email: &str) -> String {
+    cli(
+        s.store(),
+        &["futureauth-server", "operator", "token", email],
+    )
+    .await
+    .trim()
+    .to_owned()
+}
+
 async fn send_email(s: &TestServer, key: &str, to: &str) -> reqwest::Response {
     s.send(
         key,
@@ -521,9 +532,8 @@ async fn another_projects_pages_and_api_answer_404(backend: Backend) {
     assert_eq!(s.store().key_listing(&a_id).await.unwrap().len(), 1);
 
     // The management API: B's token sees nothing of A's project.
-    let store = s.store();
-    let token = cli(store, &["futureauth-server", "operator", "token", OTHER]).await;
-    let token = token.trim();
+    let token = operator_token(&s, OTHER).await;
+    let token = token.as_str();
     for (method, path) in [
         ("GET", format!("/api/v1/projects/{a_id}")),
         ("GET", format!("/api/v1/projects/{a_id}/keys")),
@@ -1057,19 +1067,7 @@ async fn sms_countries_and_caps_are_edited_checked_and_audited(backend: Backend)
     assert_eq!(sms("+18765550123").await.status(), 202);
 
     // The management API edits the same fields, with the same checks.
-    let token = cli(
-        s.store(),
-        &[
-            "futureauth-server",
-            "operator",
-            "token",
-            OWNER,
-            "--name",
-            "sms",
-        ],
-    )
-    .await;
-    let token = token.trim().to_owned();
+    let token = operator_token(&s, OWNER).await;
     let patch = |body: Value| {
         s.http
             .patch(s.url(&format!("/api/v1/projects/{id}")))
@@ -1299,19 +1297,14 @@ async fn members_see_the_project_but_only_owners_manage_it(backend: Backend) {
 
 async fn operator_tokens_are_managed_over_the_api(backend: Backend) {
     let (s, _fakes) = setup(backend).await;
-    let token_of = |email: &'static str| {
-        let store = s.store().clone();
-        async move {
-            cli(&store, &["futureauth-server", "operator", "token", email])
-                .await
-                .trim()
-                .to_owned()
-        }
-    };
-    let owner = token_of(OWNER).await;
-    let other = token_of(OTHER).await;
+    let owner = operator_token(&s, OWNER).await;
+    let other = operator_token(&s, OTHER).await;
     let call = |method: reqwest::Method, path: &str, token: &str| {
         s.http.request(method, s.url(path)).bearer_auth(token)
+    };
+    let get_status = |path: &str, token: &str| {
+        let req = call(reqwest::Method::GET, path, token);
+        async move { req.send().await.unwrap().status().as_u16() }
     };
     // The other operator's project: no token of the owner's may reach it.
     let theirs: Value = call(reqwest::Method::POST, "/api/v1/projects", &other)
@@ -1335,25 +1328,10 @@ async fn operator_tokens_are_managed_over_the_api(backend: Backend) {
     assert!(second.starts_with("vx_op_"), "{created}");
     assert_eq!(created["name"], "deploy");
     assert_eq!(created["token_prefix"], &second[..12]);
-    assert_eq!(
-        call(reqwest::Method::GET, "/api/v1/projects", &second)
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        200
-    );
+    assert_eq!(get_status("/api/v1/projects", &second).await, 200);
     // The new token is the owner, no more: the other's project stays 404.
     assert_eq!(
-        call(
-            reqwest::Method::GET,
-            &format!("/api/v1/projects/{theirs}"),
-            &second
-        )
-        .send()
-        .await
-        .unwrap()
-        .status(),
+        get_status(&format!("/api/v1/projects/{theirs}"), &second).await,
         404
     );
     let list = call(reqwest::Method::GET, "/api/v1/operator/tokens", &second)
@@ -1407,14 +1385,7 @@ async fn operator_tokens_are_managed_over_the_api(backend: Backend) {
     .await
     .unwrap();
     assert_eq!(resp.status(), 404);
-    assert_eq!(
-        call(reqwest::Method::GET, "/api/v1/projects", &other)
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        200
-    );
+    assert_eq!(get_status("/api/v1/projects", &other).await, 200);
     let revoke = |token: &str| {
         call(
             reqwest::Method::DELETE,
@@ -1425,14 +1396,7 @@ async fn operator_tokens_are_managed_over_the_api(backend: Backend) {
     };
     assert_eq!(revoke(&owner).await.unwrap().status(), 204);
     assert_eq!(revoke(&owner).await.unwrap().status(), 404);
-    assert_eq!(
-        call(reqwest::Method::GET, "/api/v1/projects", &second)
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        401
-    );
+    assert_eq!(get_status("/api/v1/projects", &second).await, 401);
 }
 
 async fn the_consoles_own_project_is_listed_nowhere(backend: Backend) {
@@ -1634,11 +1598,7 @@ async fn the_management_api_does_what_the_console_does(backend: Backend) {
     .unwrap();
     assert_eq!(members.as_array().unwrap().len(), 2);
     // The member's own token cannot manage keys.
-    let member_token = cli(
-        s.store(),
-        &["futureauth-server", "operator", "token", OTHER],
-    )
-    .await;
+    let member_token = operator_token(&s, OTHER).await;
     let forbidden = s
         .http
         .post(s.url(&format!("/api/v1/projects/{id}/keys")))
