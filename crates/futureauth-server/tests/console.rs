@@ -947,6 +947,93 @@ async fn settings_errors_sit_next_to_their_field_and_changes_are_audited(backend
     assert!(audit.body.contains("rate limits → 2 per address"));
 }
 
+async fn sms_countries_and_caps_are_edited_checked_and_enforced(backend: Backend) {
+    let (s, fakes) = setup(backend).await;
+    let a = signed_in(&s, &fakes, OWNER).await;
+    let (id, key) = create_project(&a, "Texts").await;
+    let csrf = a.csrf().await;
+    let path = format!("/dashboard/projects/{id}/settings");
+    let shown = a.get(&path).await;
+    assert!(
+        shown.body.contains("name=\"sms_countries\""),
+        "{}",
+        shown.body
+    );
+    assert!(
+        shown.body.contains("US, CA, GB"),
+        "the default list is shown"
+    );
+    let before = s.store().get_project(&id).await.unwrap().unwrap();
+    let form = |countries: &'static str, per_hour: &'static str, per_day: &'static str| {
+        vec![
+            ("csrf", csrf.clone()),
+            ("name", "Texts".to_owned()),
+            ("sms_countries", countries.to_owned()),
+            ("sms_per_country_per_hour", String::new()),
+            ("sms_per_hour", per_hour.to_owned()),
+            ("sms_per_day", per_day.to_owned()),
+        ]
+    };
+    let post = |f: Vec<(&'static str, String)>| {
+        let a = &a;
+        let path = &path;
+        async move {
+            let f: Vec<(&str, &str)> = f.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            a.post(path, &f).await
+        }
+    };
+
+    // Unknown countries, a zero, a NUL and a number past u32: each field says what is wrong,
+    // nothing is written.
+    let bad = post(form("US, XX", "0", "1\u{0}")).await;
+    assert_eq!(bad.status, 422);
+    for field in ["sms_countries", "sms_per_hour", "sms_per_day"] {
+        assert!(
+            bad.body.contains(&format!("id=\"error-{field}\"")),
+            "{field}: {}",
+            bad.body
+        );
+    }
+    assert!(bad.body.contains("US, XX"), "the input is kept");
+    let huge = post(form("GB", "4294967296", "")).await;
+    assert_eq!(huge.status, 422);
+    assert!(huge.body.contains("id=\"error-sms_per_hour\""));
+    assert_eq!(s.store().get_project(&id).await.unwrap().unwrap(), before);
+
+    // Saved: any case and separator, duplicates once.
+    let ok = post(form("gb\nDE, de", "2", "")).await;
+    assert_eq!(ok.status, 303, "{}", ok.body);
+    let p = s.store().get_project(&id).await.unwrap().unwrap();
+    let countries: Vec<_> = p.sms_countries.iter().map(|r| r.as_str()).collect();
+    assert_eq!(countries, ["GB", "DE"]);
+    assert_eq!(p.sms_caps.per_hour, Some(2));
+    assert_eq!(p.sms_caps.per_day, None);
+    let audit = a.get(&format!("/dashboard/projects/{id}/audit")).await;
+    assert!(
+        audit.body.contains("SMS countries → GB, DE"),
+        "{}",
+        audit.body
+    );
+    assert!(audit.body.contains("2 per hour"), "{}", audit.body);
+
+    // And enforced on sends: the US is gone, the hourly cap of 2 holds.
+    let sms = |d: &str| json!({"channel": "sms", "destination": d, "code": "123456"});
+    let us = s.send(&key, &sms("+12015550123")).await;
+    assert_eq!(us.status(), 422);
+    let v: Value = us.json().await.unwrap();
+    assert_eq!(v["error"]["code"], "sms_country_not_allowed");
+    for number in ["+447400123456", "+4915112345678"] {
+        assert_eq!(s.send(&key, &sms(number)).await.status(), 202, "{number}");
+    }
+    assert_eq!(s.send(&key, &sms("+447400123457")).await.status(), 429);
+
+    // Empty: no SMS at all.
+    assert_eq!(post(form("", "", "")).await.status, 303);
+    let p = s.store().get_project(&id).await.unwrap().unwrap();
+    assert!(p.sms_countries.is_empty());
+    assert_eq!(p.sms_caps, Default::default());
+}
+
 async fn a_project_words_its_own_messages(backend: Backend) {
     let (s, fakes) = setup(backend).await;
     let a = signed_in(&s, &fakes, OWNER).await;
@@ -1213,6 +1300,52 @@ async fn the_management_api_does_what_the_console_does(backend: Backend) {
     assert_eq!(patched["allowed_origins"], json!(["https://a.example.com"]));
     assert_eq!(patched["name"], "Api Project");
 
+    // SMS countries and caps: replaced, or refused whole with the field named.
+    let patch = |body: Value| {
+        api(reqwest::Method::PATCH, &format!("/api/v1/projects/{id}"))
+            .json(&body)
+            .send()
+    };
+    let sms: Value = patch(json!({"sms_countries": ["fr", "DE"], "sms_per_day": 50}))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(sms["sms_countries"], json!(["FR", "DE"]), "{sms}");
+    assert_eq!(sms["sms_per_day"], 50);
+    assert_eq!(sms["sms_per_hour"], Value::Null);
+    assert_eq!(sms["allowed_origins"], json!(["https://a.example.com"]));
+    for (body, status) in [
+        (json!({"sms_countries": ["ZZ"]}), 422),
+        (json!({"sms_countries": ["F\u{0}"]}), 422),
+        (json!({"sms_countries": ["FR,DE"]}), 422),
+        (json!({"sms_per_hour": -1}), 422),
+        (json!({"sms_per_hour": 1_000_001}), 422),
+        (json!({"sms_per_hour": "many"}), 422),
+        (json!({"sms_countries": "FR"}), 422),
+    ] {
+        let resp = patch(body.clone()).await.unwrap();
+        assert_eq!(resp.status(), status, "{body}");
+        let v: Value = resp.json().await.unwrap();
+        assert!(v["error"]["code"].is_string(), "{body}: {v}");
+    }
+    let unchanged = s.store().get_project(&id).await.unwrap().unwrap();
+    let countries: Vec<_> = unchanged.sms_countries.iter().map(|r| r.as_str()).collect();
+    assert_eq!(countries, ["FR", "DE"]);
+    assert_eq!(unchanged.sms_caps.per_day, Some(50));
+    let sms: Value = patch(json!({"sms_per_day": 0}))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        sms["sms_per_day"],
+        Value::Null,
+        "0 restores the server default"
+    );
+
     let rotated = api(
         reqwest::Method::POST,
         &format!("/api/v1/projects/{id}/keys/rotate"),
@@ -1442,6 +1575,7 @@ backend_tests!(
     the_delivery_log_is_paged,
     the_delivery_timeline_shows_each_attempt_and_the_providers_reason,
     settings_errors_sit_next_to_their_field_and_changes_are_audited,
+    sms_countries_and_caps_are_edited_checked_and_enforced,
     members_see_the_project_but_only_owners_manage_it,
     a_project_words_its_own_messages,
     the_management_api_does_what_the_console_does,

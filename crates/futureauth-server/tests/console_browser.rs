@@ -336,12 +336,33 @@ async fn scenario(
     c.goto(&format!("{base}{project_url}/settings")).await?;
     fill(c, "#callback_url", "ftp://files.example.com/cb").await?;
     fill(c, "#allowed_origins", "http://localhost:3000").await?;
+    fill(c, "#sms_countries", "US, CA, XX").await?;
+    fill(c, "#sms_per_hour", "0").await?;
     click(c, "#settings-form button[type=submit]").await?;
     text_containing(c, "#error-callback_url", "http or https").await?;
+    text_containing(c, "#error-sms_countries", "ISO 3166-1").await?;
+    text_containing(c, "#error-sms_per_hour", "1 to 1000000").await?;
     screenshot(c, "console-settings.png").await?;
+    c.execute(
+        "document.getElementById('sms_countries').scrollIntoView({block: 'center'})",
+        vec![],
+    )
+    .await?;
+    screenshot(c, "console-settings-sms.png").await?;
     fill(c, "#callback_url", "https://shop.example.com/auth/magic").await?;
+    fill(c, "#sms_countries", "US, CA, DE").await?;
+    fill(c, "#sms_per_hour", "200").await?;
     click(c, "#settings-form button[type=submit]").await?;
     visible(c, ".flash").await?;
+    let project_id = project_url.rsplit('/').next().unwrap_or_default();
+    let saved = server
+        .store()
+        .get_project(project_id)
+        .await?
+        .context("project")?;
+    let countries: Vec<_> = saved.sms_countries.iter().map(|r| r.as_str()).collect();
+    ensure!(countries == ["US", "CA", "DE"], "{countries:?}");
+    ensure!(saved.sms_caps.per_hour == Some(200));
 
     // Message wording with a live preview (typed, not yet saved).
     c.goto(&format!("{base}{project_url}/messages")).await?;
@@ -419,5 +440,70 @@ async fn scenario(
         .json::<serde_json::Value>()
         .await?;
     ensure!(listed[0]["name"] == "Acme Shop", "{listed}");
+
+    // Forged forms, in the real browser. A page on another origin (same site: another port of
+    // 127.0.0.1, so the Lax cookie goes along) posts a form with this operator's real CSRF
+    // token, as if it had leaked: the Origin check alone refuses it.
+    c.goto(&format!("{base}/dashboard")).await?;
+    let csrf = c
+        .wait()
+        .at_most(WAIT)
+        .for_element(Locator::Css("input[name=csrf]"))
+        .await?
+        .prop("value")
+        .await?
+        .unwrap_or_default();
+    ensure!(!csrf.is_empty());
+    let attacker = attacker_page(&format!(
+        r#"<form id="f" method="post" action="{base}/dashboard/projects">
+             <input name="csrf" value="{csrf}"><input name="name" value="Forged cross-site">
+           </form><script>document.getElementById("f").submit()</script>"#
+    ))
+    .await?;
+    c.goto(&attacker).await?;
+    text_containing(c, "main", "Cross-site request refused").await?;
+    screenshot(c, "console-cross-site-refused.png").await?;
+    // A form on the console's own page without its token (e.g. injected markup) is refused too.
+    c.goto(&format!("{base}/dashboard")).await?;
+    visible(c, "#projects").await?;
+    c.execute(
+        r#"const f = document.createElement("form");
+           f.method = "post"; f.action = "/dashboard/projects";
+           const i = document.createElement("input"); i.name = "name"; i.value = "Forged no token";
+           f.appendChild(i); document.body.appendChild(f); f.submit();"#,
+        vec![],
+    )
+    .await?;
+    text_containing(c, "main", "This form has expired").await?;
+    let names: Vec<String> = server
+        .store()
+        .list_projects()
+        .await?
+        .into_iter()
+        .map(|p| p.name)
+        .collect();
+    ensure!(
+        !names.iter().any(|n| n.starts_with("Forged")),
+        "a forged form created a project: {names:?}"
+    );
     Ok(())
+}
+
+/// Serves `body` as an HTML page on a loopback port of its own (another origin than the
+/// console's) and returns its URL.
+async fn attacker_page(body: &str) -> Result<String> {
+    let html = format!("<!doctype html><html><body>{body}</body></html>");
+    let app = axum::Router::new().route(
+        "/",
+        axum::routing::get(move || {
+            let html = html.clone();
+            async move { axum::response::Html(html) }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    Ok(format!("http://{addr}/"))
 }

@@ -117,6 +117,15 @@ pub struct ProjectView {
     /// Countries (ISO 3166-1 alpha-2) the project may send SMS to.
     #[schema(example = json!(["US", "CA", "GB"]))]
     pub sms_countries: Vec<String>,
+    /// SMS to one country per hour (null = the server default).
+    #[schema(example = 100)]
+    pub sms_per_country_per_hour: Option<u32>,
+    /// SMS per hour, all countries (null = the server default).
+    #[schema(example = 500)]
+    pub sms_per_hour: Option<u32>,
+    /// SMS per day, all countries (null = the server default).
+    #[schema(example = 2000)]
+    pub sms_per_day: Option<u32>,
     /// Epoch milliseconds.
     #[schema(example = 1764355200000_i64)]
     pub created_at: i64,
@@ -137,6 +146,9 @@ impl From<Membership> for ProjectView {
                 .iter()
                 .map(|r| r.as_str().to_owned())
                 .collect(),
+            sms_per_country_per_hour: p.sms_caps.per_country_per_hour,
+            sms_per_hour: p.sms_caps.per_hour,
+            sms_per_day: p.sms_caps.per_day,
             created_at: p.created_at,
         }
     }
@@ -194,6 +206,18 @@ pub struct UpdateProjectBody {
     /// Messages per minute for the project (1–100000; 0 = the server default).
     #[schema(example = 600)]
     pub limit_per_minute: Option<i64>,
+    /// Countries SMS may go to, ISO 3166-1 alpha-2 (replaces the list; `[]` = no SMS).
+    #[schema(example = json!(["US", "CA", "GB"]))]
+    pub sms_countries: Option<Vec<String>>,
+    /// SMS to one country per hour (1–1000000; 0 = the server default).
+    #[schema(example = 100)]
+    pub sms_per_country_per_hour: Option<i64>,
+    /// SMS per hour, all countries (1–1000000; 0 = the server default).
+    #[schema(example = 500)]
+    pub sms_per_hour: Option<i64>,
+    /// SMS per day, all countries (1–1000000; 0 = the server default).
+    #[schema(example = 2000)]
+    pub sms_per_day: Option<i64>,
 }
 
 /// A key as listed (never the key itself).
@@ -417,6 +441,27 @@ pub async fn update_project(
     }
     if let Some(v) = body.email_from {
         input.email_from = v;
+    }
+    if let Some(v) = body.sms_countries {
+        if v.iter().any(|c| c.contains([',', ' ', '\n'])) {
+            return Err(ConsoleError::Invalid(
+                [("sms_countries", "one country code per list item".to_owned())].into(),
+            )
+            .into());
+        }
+        input.sms_countries = v.join(",");
+    }
+    for (value, field) in [
+        (
+            body.sms_per_country_per_hour,
+            &mut input.sms_per_country_per_hour,
+        ),
+        (body.sms_per_hour, &mut input.sms_per_hour),
+        (body.sms_per_day, &mut input.sms_per_day),
+    ] {
+        if let Some(v) = value {
+            *field = limit(v);
+        }
     }
     let project = ops::update_settings(&state.store, &op, &m, &input).await?;
     Ok(Json(

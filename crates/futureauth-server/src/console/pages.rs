@@ -889,33 +889,8 @@ pub async fn delivery(
 #[serde(default)]
 pub struct SettingsForm {
     csrf: String,
-    name: String,
-    callback_url: String,
-    allowed_origins: String,
-    email_from: String,
-    limit_per_destination: String,
-    limit_per_minute: String,
-}
-
-#[derive(Serialize)]
-struct SettingsView {
-    name: String,
-    callback_url: String,
-    allowed_origins: String,
-    email_from: String,
-    limit_per_destination: String,
-    limit_per_minute: String,
-}
-
-fn settings_view(i: &SettingsInput) -> SettingsView {
-    SettingsView {
-        name: i.name.clone(),
-        callback_url: i.callback_url.clone(),
-        allowed_origins: i.allowed_origins.clone(),
-        email_from: i.email_from.clone(),
-        limit_per_destination: i.limit_per_destination.clone(),
-        limit_per_minute: i.limit_per_minute.clone(),
-    }
+    #[serde(flatten)]
+    input: SettingsInput,
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -934,7 +909,7 @@ fn settings_page(
         c.page(
             "settings.html",
             context! {
-                s => ctx(s), project => m.project, role => m.role, form => settings_view(form),
+                s => ctx(s), project => m.project, role => m.role, form,
                 errors, delete_error, saved, tab => "settings", defaults => c.inner.defaults,
             },
         ),
@@ -984,14 +959,7 @@ pub async fn save_settings(
         Ok(m) => m,
         Err(r) => return r,
     };
-    let input = SettingsInput {
-        name: f.name,
-        callback_url: f.callback_url,
-        allowed_origins: f.allowed_origins,
-        email_from: f.email_from,
-        limit_per_destination: f.limit_per_destination,
-        limit_per_minute: f.limit_per_minute,
-    };
+    let input = f.input;
     match ops::update_settings(c.store(), &s.operator, &m, &input).await {
         Ok(_) => see_other(&format!("/dashboard/projects/{id}/settings?saved=1")),
         Err(ConsoleError::Invalid(errors)) => settings_page(

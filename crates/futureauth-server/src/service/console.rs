@@ -13,6 +13,7 @@ use super::templates::{self, CustomTemplates};
 use super::{now_ms, random_id, validate};
 use crate::error::StoreError;
 use crate::store::{AuditEntry, Membership, Operator, Project, Role, Store};
+use futureauth_proto::Region;
 
 /// Prefix of operator tokens (management API).
 pub const OPERATOR_TOKEN_PREFIX: &str = "vx_op_";
@@ -158,8 +159,10 @@ pub async fn create_project(
     })
 }
 
-/// The settings form / PATCH body, as submitted.
-#[derive(Debug, Clone, Default)]
+/// The settings form / PATCH body, as submitted (also what the form shows again next to
+/// its errors).
+#[derive(Debug, Clone, Default, serde::Deserialize, serde::Serialize)]
+#[serde(default)]
 pub struct SettingsInput {
     /// Display name.
     pub name: String,
@@ -173,6 +176,15 @@ pub struct SettingsInput {
     pub limit_per_destination: String,
     /// Messages per minute for the project (empty = server default).
     pub limit_per_minute: String,
+    /// Countries SMS may go to: ISO 3166-1 alpha-2 codes separated by commas, spaces or lines
+    /// (empty = no SMS).
+    pub sms_countries: String,
+    /// SMS to one country per hour (empty = server default).
+    pub sms_per_country_per_hour: String,
+    /// SMS per hour, all countries (empty = server default).
+    pub sms_per_hour: String,
+    /// SMS per day, all countries (empty = server default).
+    pub sms_per_day: String,
 }
 
 /// Per-project rate limits (`None` = the server's default).
@@ -182,6 +194,39 @@ pub struct ProjectLimits {
     pub per_destination: Option<i64>,
     /// Messages per minute.
     pub per_minute: Option<i64>,
+}
+
+/// Most countries one project may list (there are about 250).
+const MAX_SMS_COUNTRIES: usize = 300;
+
+/// The SMS countries field: distinct ISO regions, in the order given.
+fn parse_countries(raw: &str) -> Result<Vec<Region>, String> {
+    let mut regions = Vec::new();
+    for code in raw
+        .split([',', ' ', '\n', '\r', '\t'])
+        .filter(|s| !s.is_empty())
+    {
+        let region = Region::parse(code).map_err(|e| format!("{e} (ISO 3166-1 alpha-2)"))?;
+        if !regions.contains(&region) {
+            regions.push(region);
+        }
+        if regions.len() > MAX_SMS_COUNTRIES {
+            return Err(format!("at most {MAX_SMS_COUNTRIES} countries"));
+        }
+    }
+    Ok(regions)
+}
+
+/// An SMS cap field: empty for the server default, else 1 to 1,000,000.
+fn parse_cap(raw: &str) -> Result<Option<u32>, String> {
+    let raw = raw.trim();
+    if raw.is_empty() {
+        return Ok(None);
+    }
+    match raw.parse::<u32>() {
+        Ok(n) if (1..=1_000_000).contains(&n) => Ok(Some(n)),
+        _ => Err("a whole number from 1 to 1000000, or empty for the server default".into()),
+    }
 }
 
 fn parse_limit(raw: &str) -> Result<Option<i64>, String> {
@@ -206,8 +251,21 @@ impl SettingsInput {
             email_from: p.email_from.clone().unwrap_or_default(),
             limit_per_destination: show(limits.per_destination),
             limit_per_minute: show(limits.per_minute),
+            sms_countries: p
+                .sms_countries
+                .iter()
+                .map(Region::as_str)
+                .collect::<Vec<_>>()
+                .join(", "),
+            sms_per_country_per_hour: show_cap(p.sms_caps.per_country_per_hour),
+            sms_per_hour: show_cap(p.sms_caps.per_hour),
+            sms_per_day: show_cap(p.sms_caps.per_day),
         }
     }
+}
+
+fn show_cap(v: Option<u32>) -> String {
+    v.map(|n| n.to_string()).unwrap_or_default()
 }
 
 /// Checks settings; every bad field gets its own message.
@@ -230,6 +288,32 @@ pub fn validate_settings(
         }
     }
     let mut p = base.clone();
+    match parse_countries(&input.sms_countries) {
+        Ok(v) => p.sms_countries = v,
+        Err(m) => {
+            errors.insert("sms_countries", m);
+        }
+    }
+    for (field, raw, cap) in [
+        (
+            "sms_per_country_per_hour",
+            &input.sms_per_country_per_hour,
+            &mut p.sms_caps.per_country_per_hour,
+        ),
+        (
+            "sms_per_hour",
+            &input.sms_per_hour,
+            &mut p.sms_caps.per_hour,
+        ),
+        ("sms_per_day", &input.sms_per_day, &mut p.sms_caps.per_day),
+    ] {
+        match parse_cap(raw) {
+            Ok(v) => *cap = v,
+            Err(m) => {
+                errors.insert(field, m);
+            }
+        }
+    }
     match check_name(&input.name) {
         Ok(n) => p.name = n,
         Err(m) => {
@@ -342,6 +426,26 @@ pub async fn update_settings(
         changes.push(format!(
             "email sender → {}",
             p.email_from.as_deref().unwrap_or("server default")
+        ));
+    }
+    if p.sms_countries != old.sms_countries {
+        let list: Vec<_> = p.sms_countries.iter().map(Region::as_str).collect();
+        changes.push(format!(
+            "SMS countries → {}",
+            if list.is_empty() {
+                "none".to_owned()
+            } else {
+                list.join(", ")
+            }
+        ));
+    }
+    if p.sms_caps != old.sms_caps {
+        let show = |v: Option<u32>| v.map(|n| n.to_string()).unwrap_or_else(|| "default".into());
+        changes.push(format!(
+            "SMS caps → {} per country per hour, {} per hour, {} per day",
+            show(p.sms_caps.per_country_per_hour),
+            show(p.sms_caps.per_hour),
+            show(p.sms_caps.per_day)
         ));
     }
     if changes.is_empty() {
@@ -724,6 +828,10 @@ mod tests {
             email_from: "nobody".into(),
             limit_per_destination: "0".into(),
             limit_per_minute: "many".into(),
+            sms_countries: "US, XX".into(),
+            sms_per_country_per_hour: "0".into(),
+            sms_per_hour: "4294967296".into(),
+            sms_per_day: "1\0".into(),
         };
         let errors = validate_settings(&project(), &input).unwrap_err();
         let fields: Vec<_> = errors.keys().copied().collect();
@@ -735,7 +843,11 @@ mod tests {
                 "email_from",
                 "limit_per_destination",
                 "limit_per_minute",
-                "name"
+                "name",
+                "sms_countries",
+                "sms_per_country_per_hour",
+                "sms_per_day",
+                "sms_per_hour"
             ]
         );
     }
@@ -749,8 +861,22 @@ mod tests {
             email_from: "Acme <login@acme.com>".into(),
             limit_per_destination: " 3 ".into(),
             limit_per_minute: "".into(),
+            sms_countries: "gb,DE\nde  fr".into(),
+            sms_per_country_per_hour: "".into(),
+            sms_per_hour: " 50 ".into(),
+            sms_per_day: "".into(),
         };
         let (p, limits) = validate_settings(&project(), &input).unwrap();
+        let countries: Vec<_> = p.sms_countries.iter().map(Region::as_str).collect();
+        assert_eq!(countries, ["GB", "DE", "FR"]);
+        assert_eq!(
+            p.sms_caps,
+            crate::sms::SmsCaps {
+                per_country_per_hour: None,
+                per_hour: Some(50),
+                per_day: None
+            }
+        );
         assert_eq!(limits.per_destination, Some(3));
         assert_eq!(limits.per_minute, None);
         assert_eq!(

@@ -482,14 +482,22 @@ impl Store {
     pub async fn update_project(&self, p: &Project) -> Result<bool, StoreError> {
         let origins = serde_json::to_string(&p.allowed_origins)
             .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let countries = super::countries_json(&p.sms_countries);
         let n = with_pool!(self, pool => {
             sqlx::query(
-                "UPDATE project SET name = $1, allowed_origins = $2, callback_url = $3, email_from = $4 WHERE id = $5",
+                "UPDATE project SET name = $1, allowed_origins = $2, callback_url = $3, email_from = $4,
+                     sms_countries = $5, sms_per_country_per_hour = $6, sms_per_hour = $7,
+                     sms_per_day = $8
+                 WHERE id = $9",
             )
             .bind(&p.name)
             .bind(&origins)
             .bind(&p.callback_url)
             .bind(&p.email_from)
+            .bind(&countries)
+            .bind(p.sms_caps.per_country_per_hour.map(i64::from))
+            .bind(p.sms_caps.per_hour.map(i64::from))
+            .bind(p.sms_caps.per_day.map(i64::from))
             .bind(&p.id)
             .execute(pool)
             .await?
