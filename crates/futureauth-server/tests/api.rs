@@ -811,6 +811,8 @@ async fn openapi_docs_and_llms_txt_agree(backend: Backend) {
         "/api/v1/projects/{id}/members/{email}",
         "/api/v1/projects/{id}/audit",
         "/api/v1/projects/{id}/templates",
+        "/api/v1/operator/tokens",
+        "/api/v1/operator/tokens/{prefix}",
     ]
     .iter()
     .map(|s| s.to_string())

@@ -1346,6 +1346,72 @@ async fn the_management_api_does_what_the_console_does(backend: Backend) {
         "0 restores the server default"
     );
 
+    // Operator tokens: created (shown once), listed without the secret, revoked.
+    let created = api(reqwest::Method::POST, "/api/v1/operator/tokens")
+        .json(&json!({"name": "deploys"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 201);
+    let created: Value = created.json().await.unwrap();
+    let second = created["token"].as_str().unwrap().to_owned();
+    assert!(second.starts_with("vx_op_") && second != token, "{created}");
+    let listed: Value = api(reqwest::Method::GET, "/api/v1/operator/tokens")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(listed.as_array().unwrap().len(), 2, "{listed}");
+    assert!(!listed.to_string().contains(&second));
+    assert_eq!(listed[0]["name"], "deploys");
+    let with_second = |path: &str| s.http.get(s.url(path)).bearer_auth(&second).send();
+    assert_eq!(with_second("/api/v1/projects").await.unwrap().status(), 200);
+    for (name, status) in [("", 422), ("x\u{0}", 422)] {
+        let resp = api(reqwest::Method::POST, "/api/v1/operator/tokens")
+            .json(&json!({"name": name}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), status, "{name:?}");
+    }
+    let prefix = created["token_prefix"].as_str().unwrap();
+    let revoke = |prefix: String| {
+        api(
+            reqwest::Method::DELETE,
+            &format!("/api/v1/operator/tokens/{prefix}"),
+        )
+        .send()
+    };
+    assert_eq!(revoke(prefix.to_owned()).await.unwrap().status(), 204);
+    assert_eq!(with_second("/api/v1/projects").await.unwrap().status(), 401);
+    assert_eq!(revoke(prefix.to_owned()).await.unwrap().status(), 404);
+    for hostile in ["%00", "vx_op_%00x", &"a".repeat(5000)] {
+        let status = revoke(hostile.to_owned()).await.unwrap().status();
+        assert!(status.is_client_error(), "{hostile}: {status}");
+    }
+    // Hostile project ids and key prefixes in paths: 4xx, never a database error.
+    for path in [
+        "/api/v1/projects/prj_%00".to_owned(),
+        format!("/api/v1/projects/{id}/keys/vx_sec_%00"),
+        format!("/api/v1/projects/{id}/members/a%00%40example.com"),
+    ] {
+        for method in [reqwest::Method::GET, reqwest::Method::DELETE] {
+            let status = api(method.clone(), &path).send().await.unwrap().status();
+            assert!(status.is_client_error(), "{method} {path}: {status}");
+        }
+    }
+    // The first token still works: revoking one token touches no other.
+    assert_eq!(
+        api(reqwest::Method::GET, "/api/v1/projects")
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+
     let rotated = api(
         reqwest::Method::POST,
         &format!("/api/v1/projects/{id}/keys/rotate"),

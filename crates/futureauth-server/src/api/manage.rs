@@ -837,6 +837,114 @@ pub async fn put_templates(
     Ok(Json(saved.into()))
 }
 
+// ---------------------------------------------------------------- operator tokens
+
+/// An operator token as listed (never the token itself).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct OperatorTokenView {
+    /// First 12 characters: what `DELETE /api/v1/operator/tokens/{prefix}` takes.
+    #[schema(example = "vx_op_4f9a2c")]
+    pub token_prefix: String,
+    /// Label given at creation.
+    #[schema(example = "CI deploys")]
+    pub name: String,
+    /// Epoch ms.
+    #[schema(example = 1764355200000_i64)]
+    pub created_at: i64,
+    /// Epoch ms (minute precision), null if never used.
+    #[schema(example = 1764355260000_i64)]
+    pub last_used_at: Option<i64>,
+    /// Epoch ms, null while it works.
+    #[schema(example = json!(null))]
+    pub revoked_at: Option<i64>,
+}
+
+/// `POST /api/v1/operator/tokens` body.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct CreateTokenBody {
+    /// A label to recognise it by (1–100 characters).
+    #[schema(example = "CI deploys")]
+    pub name: String,
+}
+
+/// A newly issued operator token: shown in this answer only.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct NewOperatorTokenView {
+    /// The `vx_op_…` token; only its hash is stored.
+    #[schema(example = "vx_op_4f9a2c7e1b3d5f8a0c2e4b6d8f1a3c5e")]
+    pub token: String,
+    /// Its first 12 characters, as listed.
+    #[schema(example = "vx_op_4f9a2c")]
+    pub token_prefix: String,
+    /// Its label.
+    #[schema(example = "CI deploys")]
+    pub name: String,
+}
+
+/// The calling operator's tokens (live and revoked), newest first.
+#[utoipa::path(get, path = "/api/v1/operator/tokens", tag = "management",
+    security(("operator_token" = [])),
+    responses((status = 200, description = "Tokens, newest first", body = [OperatorTokenView]), errors::Unauthorized, errors::Unavailable))]
+pub async fn list_tokens(
+    State(state): State<AppState>,
+    OperatorAuth(op): OperatorAuth,
+) -> Result<Json<Vec<OperatorTokenView>>, ApiError> {
+    let tokens = state
+        .store
+        .operator_tokens(&op.id)
+        .await
+        .map_err(unavailable)?;
+    Ok(Json(
+        tokens
+            .into_iter()
+            .map(|t| OperatorTokenView {
+                token_prefix: t.token_prefix,
+                name: t.name,
+                created_at: t.created_at,
+                last_used_at: t.last_used_at,
+                revoked_at: t.revoked_at,
+            })
+            .collect(),
+    ))
+}
+
+/// Creates an operator token for the calling operator; the token is in this answer only.
+///
+/// A token acts as its operator, with the operator's memberships: no more, no less.
+#[utoipa::path(post, path = "/api/v1/operator/tokens", tag = "management",
+    security(("operator_token" = [])), request_body = CreateTokenBody,
+    responses((status = 201, description = "The new token, shown once", body = NewOperatorTokenView), errors::BodyRejected, errors::Invalid, errors::Unauthorized, errors::Unavailable))]
+pub async fn create_token(
+    State(state): State<AppState>,
+    OperatorAuth(op): OperatorAuth,
+    ApiJson(body): ApiJson<CreateTokenBody>,
+) -> Result<(StatusCode, Json<NewOperatorTokenView>), ApiError> {
+    let token = ops::create_operator_token(&state.store, &op, &body.name).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(NewOperatorTokenView {
+            token_prefix: key_prefix(&token),
+            name: body.name.trim().to_owned(),
+            token,
+        }),
+    ))
+}
+
+/// Revokes the calling operator's live tokens with this prefix (the calling token too, if it
+/// matches).
+#[utoipa::path(delete, path = "/api/v1/operator/tokens/{prefix}", tag = "management",
+    security(("operator_token" = [])),
+    params(("prefix" = String, Path, description = "Token prefix as listed", example = "vx_op_4f9a2c")),
+    responses((status = 204, description = "Revoked"), errors::NotFound, errors::Unauthorized, errors::Unavailable))]
+pub async fn revoke_token(
+    State(state): State<AppState>,
+    OperatorAuth(op): OperatorAuth,
+    Path(prefix): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    ops::revoke_operator_token(&state.store, &op, &prefix).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
 /// The management routes (merged into the API router).
 pub fn routes() -> Router<AppState> {
     let p = "/api/v1/projects/{id}";
@@ -859,4 +967,9 @@ pub fn routes() -> Router<AppState> {
             &format!("{p}/templates"),
             get(get_templates).put(put_templates),
         )
+        .route(
+            "/api/v1/operator/tokens",
+            get(list_tokens).post(create_token),
+        )
+        .route("/api/v1/operator/tokens/{prefix}", delete(revoke_token))
 }

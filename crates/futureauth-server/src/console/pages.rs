@@ -1199,14 +1199,9 @@ pub async fn revoke_token(
     if let Err(r) = s.check_csrf(&c, &f.csrf) {
         return r;
     }
-    match c
-        .store()
-        .revoke_operator_token(&s.operator.id, f.prefix.trim(), now_ms())
-        .await
-    {
-        Ok(0) => c.not_found(),
-        Ok(_) => see_other("/dashboard/account"),
-        Err(e) => c.unavailable(e),
+    match ops::revoke_operator_token(c.store(), &s.operator, &f.prefix).await {
+        Ok(()) => see_other("/dashboard/account"),
+        Err(e) => c.fail(e),
     }
 }
 

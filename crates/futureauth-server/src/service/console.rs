@@ -8,6 +8,7 @@ use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use tokio::sync::OnceCell;
 
+use super::ids::is_identifier;
 use super::projects::{generate_secret_key, hash_key, key_hashes_match, key_prefix};
 use super::templates::{self, CustomTemplates};
 use super::{now_ms, random_id, validate};
@@ -66,7 +67,7 @@ pub async fn membership(
     op: &Operator,
     project_id: &str,
 ) -> Result<Membership, ConsoleError> {
-    if project_id.len() > 64 {
+    if !is_identifier(project_id) {
         return Err(ConsoleError::NotFound);
     }
     store
@@ -657,6 +658,9 @@ pub async fn revoke_key(
     prefix: &str,
 ) -> Result<(), ConsoleError> {
     require_owner(m)?;
+    if !is_identifier(prefix) {
+        return Err(ConsoleError::NotFound);
+    }
     let n = store
         .revoke_project_key(&m.project.id, prefix, now_ms())
         .await?;
@@ -753,6 +757,25 @@ pub async fn create_operator_token(
         )
         .await?;
     Ok(token)
+}
+
+/// Revokes `op`'s live operator tokens with this prefix; [`ConsoleError::NotFound`] if none.
+pub async fn revoke_operator_token(
+    store: &Store,
+    op: &Operator,
+    prefix: &str,
+) -> Result<(), ConsoleError> {
+    let prefix = prefix.trim();
+    if !is_identifier(prefix) {
+        return Err(ConsoleError::NotFound);
+    }
+    match store
+        .revoke_operator_token(&op.id, prefix, now_ms())
+        .await?
+    {
+        0 => Err(ConsoleError::NotFound),
+        _ => Ok(()),
+    }
 }
 
 /// The operator of a presented `vx_op_…` token, or `None` (unknown, revoked or malformed
