@@ -13,6 +13,7 @@
 
 pub mod chart;
 pub mod delivery;
+mod extract;
 mod pages;
 pub mod session;
 pub mod views;

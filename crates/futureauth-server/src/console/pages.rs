@@ -1,50 +1,31 @@
-//! The console's page handlers. Each checks the session ([`Signed`]), each project page the
-//! membership (404 otherwise), each form its CSRF token; the Origin check is in the router's
-//! middleware.
+//! The console's page handlers. Their extractors ([`Signed`], [`Member`], [`CsrfForm`])
+//! check the session, the project membership (404 otherwise) and each form's CSRF token; the
+//! Origin check is in the router's middleware.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 
-use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Path, Query, Request, State};
+use axum::extract::{ConnectInfo, FromRequestParts, Path, Query, State};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::Form;
 use futureauth::{FutureAuthError, OtpChannel};
 use minijinja::context;
-use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use super::chart;
+use super::extract::{CsrfForm, Member, NoFields, Posted};
 use super::session::{binding, binding_cookie, cookie_token, session_cookie, Signed};
 use super::Console;
 use crate::service::console::{self as ops, ConsoleError, FieldErrors, SettingsInput};
-use crate::service::now_ms;
 use crate::service::validate::mask_destination;
+use crate::service::{now_ms, MessageId};
 use crate::store::{DeliveryFilter, Membership, Message};
 
 /// Days shown in the sends-per-day chart.
 const CHART_DAYS: i64 = 14;
 /// Rows per page of the delivery log.
 const PAGE_SIZE: i64 = 25;
-
-/// A form body; a malformed one is a 400 page.
-pub struct Posted<T>(pub T);
-
-impl<T: DeserializeOwned + Send> FromRequest<Console> for Posted<T> {
-    type Rejection = Response;
-
-    async fn from_request(req: Request, console: &Console) -> Result<Self, Response> {
-        match Form::<T>::from_request(req, console).await {
-            Ok(Form(v)) => Ok(Posted(v)),
-            Err(e) => Err(console.error_page(
-                e.status(),
-                "Bad request",
-                "The form could not be read. Go back and try again.",
-            )),
-        }
-    }
-}
 
 /// The socket peer (operators are rate-limited per IP by the SDK); `None` in tests that
 /// call the router without a listener.
@@ -80,7 +61,7 @@ fn see_other(to: &str) -> Response {
 }
 
 impl Console {
-    fn fail(&self, e: ConsoleError) -> Response {
+    pub(super) fn fail(&self, e: ConsoleError) -> Response {
         match e {
             ConsoleError::NotFound => self.not_found(),
             ConsoleError::OwnersOnly => self.error_page(
@@ -98,12 +79,6 @@ impl Console {
             }
             ConsoleError::Store(e) => self.unavailable(e),
         }
-    }
-
-    async fn project(&self, s: &Signed, id: &str) -> Result<Membership, Response> {
-        ops::membership(self.store(), &s.operator, id)
-            .await
-            .map_err(|e| self.fail(e))
     }
 }
 
@@ -132,12 +107,6 @@ pub struct VerifyForm {
 #[serde(default)]
 pub struct MagicForm {
     token: String,
-}
-
-#[derive(Deserialize, Default)]
-#[serde(default)]
-pub struct CsrfOnly {
-    csrf: String,
 }
 
 fn login(c: &Console, email: &str, error: Option<String>, status: StatusCode) -> Response {
@@ -355,10 +324,11 @@ pub async fn magic_verify(
 }
 
 /// `POST /dashboard/logout`.
-pub async fn logout(State(c): State<Console>, s: Signed, Posted(f): Posted<CsrfOnly>) -> Response {
-    if let Err(r) = s.check_csrf(&c, &f.csrf) {
-        return r;
-    }
+pub async fn logout(
+    State(c): State<Console>,
+    s: Signed,
+    CsrfForm(_): CsrfForm<NoFields>,
+) -> Response {
     let revoked = match c.auth().await {
         Ok(auth) => auth
             .revoke_session(&s.token)
@@ -380,7 +350,6 @@ pub async fn logout(State(c): State<Console>, s: Signed, Posted(f): Posted<CsrfO
 #[derive(Deserialize, Default)]
 #[serde(default)]
 pub struct NameForm {
-    csrf: String,
     name: String,
 }
 
@@ -427,11 +396,8 @@ fn ctx(s: &Signed) -> SessionCtx {
 pub async fn create_project(
     State(c): State<Console>,
     s: Signed,
-    Posted(f): Posted<NameForm>,
+    CsrfForm(f): CsrfForm<NameForm>,
 ) -> Response {
-    if let Err(r) = s.check_csrf(&c, &f.csrf) {
-        return r;
-    }
     match ops::create_project(c.store(), &s.operator, &f.name).await {
         Ok(created) => with_status(
             c.page(
@@ -514,11 +480,8 @@ async fn chart_svg(
 }
 
 /// `GET /dashboard/projects/{id}`: keys, the chart and the latest deliveries.
-pub async fn overview(State(c): State<Console>, s: Signed, Path(id): Path<String>) -> Response {
-    let m = match c.project(&s, &id).await {
-        Ok(m) => m,
-        Err(r) => return r,
-    };
+pub async fn overview(State(c): State<Console>, Member { s, m }: Member) -> Response {
+    let id = m.project.id.clone();
     let now = now_ms();
     let keys: Vec<KeyView> = match c.store().key_listing(&id).await {
         Ok(k) => k
@@ -561,14 +524,12 @@ pub async fn overview(State(c): State<Console>, s: Signed, Path(id): Path<String
 #[derive(Deserialize, Default)]
 #[serde(default)]
 pub struct RotateForm {
-    csrf: String,
     overlap: String,
 }
 
 #[derive(Deserialize, Default)]
 #[serde(default)]
 pub struct PrefixForm {
-    csrf: String,
     prefix: String,
 }
 
@@ -592,17 +553,9 @@ fn secret_page(
 /// `POST …/keys`: a new key next to the existing ones, shown once.
 pub async fn create_key(
     State(c): State<Console>,
-    s: Signed,
-    Path(id): Path<String>,
-    Posted(f): Posted<CsrfOnly>,
+    Member { s, m }: Member,
+    CsrfForm(_): CsrfForm<NoFields>,
 ) -> Response {
-    if let Err(r) = s.check_csrf(&c, &f.csrf) {
-        return r;
-    }
-    let m = match c.project(&s, &id).await {
-        Ok(m) => m,
-        Err(r) => return r,
-    };
     match ops::create_key(c.store(), &s.operator, &m).await {
         Ok(key) => secret_page(&c, &s, &m, &key, "key", None),
         Err(e) => c.fail(e),
@@ -612,17 +565,9 @@ pub async fn create_key(
 /// `POST …/keys/rotate`: a new key; the others keep working for the chosen overlap.
 pub async fn rotate_key(
     State(c): State<Console>,
-    s: Signed,
-    Path(id): Path<String>,
-    Posted(f): Posted<RotateForm>,
+    Member { s, m }: Member,
+    CsrfForm(f): CsrfForm<RotateForm>,
 ) -> Response {
-    if let Err(r) = s.check_csrf(&c, &f.csrf) {
-        return r;
-    }
-    let m = match c.project(&s, &id).await {
-        Ok(m) => m,
-        Err(r) => return r,
-    };
     let Ok(overlap) = f.overlap.trim().parse::<i64>() else {
         return c.fail(ConsoleError::Invalid(FieldErrors::from([(
             "overlap",
@@ -649,17 +594,10 @@ pub async fn rotate_key(
 /// `POST …/keys/revoke`.
 pub async fn revoke_key(
     State(c): State<Console>,
-    s: Signed,
-    Path(id): Path<String>,
-    Posted(f): Posted<PrefixForm>,
+    Member { s, m }: Member,
+    CsrfForm(f): CsrfForm<PrefixForm>,
 ) -> Response {
-    if let Err(r) = s.check_csrf(&c, &f.csrf) {
-        return r;
-    }
-    let m = match c.project(&s, &id).await {
-        Ok(m) => m,
-        Err(r) => return r,
-    };
+    let id = m.project.id.clone();
     match ops::revoke_key(c.store(), &s.operator, &m, f.prefix.trim()).await {
         Ok(()) => see_other(&format!("/dashboard/projects/{id}")),
         Err(e) => c.fail(e),
@@ -691,14 +629,10 @@ fn parse_day(s: &str) -> Result<Option<i64>, String> {
 /// `GET …/deliveries?channel=&status=&from=&until=&destination=&page=`.
 pub async fn deliveries(
     State(c): State<Console>,
-    s: Signed,
-    Path(id): Path<String>,
+    Member { s, m }: Member,
     Query(q): Query<HashMap<String, String>>,
 ) -> Response {
-    let m = match c.project(&s, &id).await {
-        Ok(m) => m,
-        Err(r) => return r,
-    };
+    let id = m.project.id.clone();
     let get = |k: &str| q.get(k).map(|v| v.trim().to_owned()).unwrap_or_default();
     let view = FilterView {
         channel: get("channel"),
@@ -859,14 +793,13 @@ fn timeline(message: &Message, attempts: &[crate::store::DeliveryAttempt]) -> Ve
 /// `GET …/deliveries/{msg}`: one message with its timeline.
 pub async fn delivery(
     State(c): State<Console>,
-    s: Signed,
-    Path((id, msg)): Path<(String, String)>,
+    Member { s, m }: Member,
+    Path((_, msg)): Path<(String, String)>,
 ) -> Response {
-    let m = match c.project(&s, &id).await {
-        Ok(m) => m,
-        Err(r) => return r,
+    let Some(msg) = MessageId::parse(&msg) else {
+        return c.not_found();
     };
-    let message = match c.store().get_message(&id, &msg).await {
+    let message = match c.store().get_message(&m.project.id, msg.as_str()).await {
         Ok(Some(x)) => x,
         Ok(None) => return c.not_found(),
         Err(e) => return c.unavailable(e),
@@ -884,14 +817,6 @@ pub async fn delivery(
 }
 
 // ---------------------------------------------------------------- settings
-
-#[derive(Deserialize, Default)]
-#[serde(default)]
-pub struct SettingsForm {
-    csrf: String,
-    #[serde(flatten)]
-    input: SettingsInput,
-}
 
 #[allow(clippy::too_many_arguments)]
 fn settings_page(
@@ -920,14 +845,10 @@ fn settings_page(
 /// `GET …/settings`.
 pub async fn settings(
     State(c): State<Console>,
-    s: Signed,
-    Path(id): Path<String>,
+    Member { s, m }: Member,
     Query(q): Query<HashMap<String, String>>,
 ) -> Response {
-    let m = match c.project(&s, &id).await {
-        Ok(m) => m,
-        Err(r) => return r,
-    };
+    let id = m.project.id.clone();
     let limits = match ops::limits(c.store(), &id).await {
         Ok(l) => l,
         Err(e) => return c.unavailable(e),
@@ -948,18 +869,10 @@ pub async fn settings(
 /// `POST …/settings`: errors appear next to their fields.
 pub async fn save_settings(
     State(c): State<Console>,
-    s: Signed,
-    Path(id): Path<String>,
-    Posted(f): Posted<SettingsForm>,
+    Member { s, m }: Member,
+    CsrfForm(input): CsrfForm<SettingsInput>,
 ) -> Response {
-    if let Err(r) = s.check_csrf(&c, &f.csrf) {
-        return r;
-    }
-    let m = match c.project(&s, &id).await {
-        Ok(m) => m,
-        Err(r) => return r,
-    };
-    let input = f.input;
+    let id = m.project.id.clone();
     match ops::update_settings(c.store(), &s.operator, &m, &input).await {
         Ok(_) => see_other(&format!("/dashboard/projects/{id}/settings?saved=1")),
         Err(ConsoleError::Invalid(errors)) => settings_page(
@@ -979,24 +892,16 @@ pub async fn save_settings(
 #[derive(Deserialize, Default)]
 #[serde(default)]
 pub struct DeleteForm {
-    csrf: String,
     confirm: String,
 }
 
 /// `POST …/delete` (owners; the name typed exactly).
 pub async fn delete_project(
     State(c): State<Console>,
-    s: Signed,
-    Path(id): Path<String>,
-    Posted(f): Posted<DeleteForm>,
+    Member { s, m }: Member,
+    CsrfForm(f): CsrfForm<DeleteForm>,
 ) -> Response {
-    if let Err(r) = s.check_csrf(&c, &f.csrf) {
-        return r;
-    }
-    let m = match c.project(&s, &id).await {
-        Ok(m) => m,
-        Err(r) => return r,
-    };
+    let id = m.project.id.clone();
     match ops::delete_project(c.store(), &s.operator, &m, &f.confirm).await {
         Ok(()) => see_other("/dashboard"),
         Err(ConsoleError::Invalid(errors)) => settings_page(
@@ -1021,7 +926,6 @@ pub async fn delete_project(
 #[derive(Deserialize, Default)]
 #[serde(default)]
 pub struct InviteForm {
-    csrf: String,
     email: String,
     role: String,
 }
@@ -1029,7 +933,6 @@ pub struct InviteForm {
 #[derive(Deserialize, Default)]
 #[serde(default)]
 pub struct RemoveForm {
-    csrf: String,
     email: String,
 }
 
@@ -1059,27 +962,17 @@ async fn members_page(
 }
 
 /// `GET …/members`.
-pub async fn members(State(c): State<Console>, s: Signed, Path(id): Path<String>) -> Response {
-    match c.project(&s, &id).await {
-        Ok(m) => members_page(&c, &s, &m, "", None, StatusCode::OK).await,
-        Err(r) => r,
-    }
+pub async fn members(State(c): State<Console>, Member { s, m }: Member) -> Response {
+    members_page(&c, &s, &m, "", None, StatusCode::OK).await
 }
 
 /// `POST …/members`: invite by email (owners).
 pub async fn invite(
     State(c): State<Console>,
-    s: Signed,
-    Path(id): Path<String>,
-    Posted(f): Posted<InviteForm>,
+    Member { s, m }: Member,
+    CsrfForm(f): CsrfForm<InviteForm>,
 ) -> Response {
-    if let Err(r) = s.check_csrf(&c, &f.csrf) {
-        return r;
-    }
-    let m = match c.project(&s, &id).await {
-        Ok(m) => m,
-        Err(r) => return r,
-    };
+    let id = m.project.id.clone();
     match ops::invite(c.store(), &s.operator, &m, &f.email, &f.role).await {
         Ok(_) => see_other(&format!("/dashboard/projects/{id}/members")),
         Err(ConsoleError::Invalid(errors)) => {
@@ -1100,17 +993,10 @@ pub async fn invite(
 /// `POST …/members/remove` (owners).
 pub async fn remove_member(
     State(c): State<Console>,
-    s: Signed,
-    Path(id): Path<String>,
-    Posted(f): Posted<RemoveForm>,
+    Member { s, m }: Member,
+    CsrfForm(f): CsrfForm<RemoveForm>,
 ) -> Response {
-    if let Err(r) = s.check_csrf(&c, &f.csrf) {
-        return r;
-    }
-    let m = match c.project(&s, &id).await {
-        Ok(m) => m,
-        Err(r) => return r,
-    };
+    let id = m.project.id.clone();
     match ops::remove_member(c.store(), &s.operator, &m, &f.email).await {
         Ok(()) if f.email.trim().eq_ignore_ascii_case(&s.operator.email) => see_other("/dashboard"),
         Ok(()) => see_other(&format!("/dashboard/projects/{id}/members")),
@@ -1130,11 +1016,8 @@ pub async fn remove_member(
 }
 
 /// `GET …/audit`: the latest 200 entries.
-pub async fn audit(State(c): State<Console>, s: Signed, Path(id): Path<String>) -> Response {
-    let m = match c.project(&s, &id).await {
-        Ok(m) => m,
-        Err(r) => return r,
-    };
+pub async fn audit(State(c): State<Console>, Member { s, m }: Member) -> Response {
+    let id = m.project.id.clone();
     match c.store().audit_log(&id, 200).await {
         Ok(entries) => c.page(
             "audit.html",
@@ -1176,11 +1059,8 @@ pub async fn account(State(c): State<Console>, s: Signed) -> Response {
 pub async fn create_token(
     State(c): State<Console>,
     s: Signed,
-    Posted(f): Posted<NameForm>,
+    CsrfForm(f): CsrfForm<NameForm>,
 ) -> Response {
-    if let Err(r) = s.check_csrf(&c, &f.csrf) {
-        return r;
-    }
     match ops::create_operator_token(c.store(), &s.operator, &f.name).await {
         Ok(token) => account_page(&c, &s, Some(token), None, StatusCode::CREATED).await,
         Err(ConsoleError::Invalid(errors)) => {
@@ -1194,11 +1074,8 @@ pub async fn create_token(
 pub async fn revoke_token(
     State(c): State<Console>,
     s: Signed,
-    Posted(f): Posted<PrefixForm>,
+    CsrfForm(f): CsrfForm<PrefixForm>,
 ) -> Response {
-    if let Err(r) = s.check_csrf(&c, &f.csrf) {
-        return r;
-    }
     match ops::revoke_operator_token(c.store(), &s.operator, &f.prefix).await {
         Ok(()) => see_other("/dashboard/account"),
         Err(e) => c.fail(e),
@@ -1210,7 +1087,6 @@ pub async fn revoke_token(
 #[derive(Deserialize, Default)]
 #[serde(default)]
 pub struct TemplatesForm {
-    csrf: String,
     email_subject: String,
     email_text: String,
     sms_text: String,
@@ -1266,14 +1142,10 @@ fn messages_page(
 /// `GET …/messages`: the wording of the sign-in code messages, with a live preview.
 pub async fn messages(
     State(c): State<Console>,
-    s: Signed,
-    Path(id): Path<String>,
+    Member { s, m }: Member,
     Query(q): Query<HashMap<String, String>>,
 ) -> Response {
-    let m = match c.project(&s, &id).await {
-        Ok(m) => m,
-        Err(r) => return r,
-    };
+    let id = m.project.id.clone();
     match c.store().project_templates(&id).await {
         Ok(t) => messages_page(
             &c,
@@ -1291,17 +1163,10 @@ pub async fn messages(
 /// `POST …/messages`.
 pub async fn save_messages(
     State(c): State<Console>,
-    s: Signed,
-    Path(id): Path<String>,
-    Posted(f): Posted<TemplatesForm>,
+    Member { s, m }: Member,
+    CsrfForm(f): CsrfForm<TemplatesForm>,
 ) -> Response {
-    if let Err(r) = s.check_csrf(&c, &f.csrf) {
-        return r;
-    }
-    let m = match c.project(&s, &id).await {
-        Ok(m) => m,
-        Err(r) => return r,
-    };
+    let id = m.project.id.clone();
     let input = ops::TemplatesInput {
         email_subject: f.email_subject,
         email_text: f.email_text,
