@@ -116,7 +116,7 @@ pub struct FutureAuth {
     /// `app_url`, `allowed_origins` and `callback_urls`, parsed once; the error says how
     /// to fix them (reported by [`validate`](Self::validate)).
     origins: std::result::Result<TrustedOrigins, String>,
-    store: Arc<dyn Store>,
+    store: Store,
     delivery: Arc<dyn Delivery>,
     code_key: CodeKey,
     housekeeping: Housekeeping,
@@ -257,7 +257,7 @@ impl FutureAuth {
 
     fn ctx(&self) -> Ctx<'_> {
         Ctx {
-            store: self.store.as_ref(),
+            store: &self.store,
             delivery: self.delivery.as_ref(),
             config: &self.config,
             code_key: &self.code_key,

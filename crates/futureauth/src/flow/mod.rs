@@ -19,7 +19,7 @@ use crate::token::CodeKey;
 
 /// What the flows need from the [`FutureAuth`](crate::FutureAuth) facade.
 pub(crate) struct Ctx<'a> {
-    pub store: &'a dyn Store,
+    pub store: &'a Store,
     pub delivery: &'a dyn Delivery,
     pub config: &'a FutureAuthConfig,
     pub code_key: &'a CodeKey,
