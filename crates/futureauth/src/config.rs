@@ -159,7 +159,7 @@ pub struct RateLimits {
     /// Wrong codes for one email or phone on the *unbound* path
     /// ([`verify_otp`](crate::FutureAuth::verify_otp)), across all its codes: a new code
     /// does not reset the count, a successful sign-in does. Codes bound to a browser
-    /// ([`verify_otp_bound`](crate::FutureAuth::verify_otp_bound), the HTTP API) are not
+    /// ([`verify_otp_with`](crate::FutureAuth::verify_otp_with) with a binding, the HTTP API) are not
     /// subject to it. Default 100 per day (NIST SP 800-63B's ceiling).
     pub failed_verify_per_identifier: RateLimit,
 }

@@ -9,7 +9,7 @@ use axum::extract::{ConnectInfo, FromRequestParts, Path, Query, State};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
-use futureauth::{FutureAuthError, OtpChannel};
+use futureauth::{FutureAuthError, OtpChannel, RequestContext};
 use minijinja::context;
 use serde::{Deserialize, Serialize};
 
@@ -192,12 +192,16 @@ pub async fn login_send(
     // Codes are bound to the browser that asked (a cookie), so nobody else can replace
     // them or spend their attempts: a stranger cannot lock an operator out.
     let bound = binding(&headers).unwrap_or_else(futureauth::OtpBinding::generate);
+    let req = RequestContext {
+        client_ip: ip,
+        user_agent: user_agent(&headers),
+        binding: Some(bound.clone()),
+    };
     let sent = if link {
         let callback = format!("{}/dashboard/auth/magic", c.settings().origin());
-        auth.send_magic_link_from(&email, &callback, ip).await
+        auth.send_magic_link_with(&email, &callback, &req).await
     } else {
-        auth.send_otp_bound(OtpChannel::Email, &email, ip, &bound)
-            .await
+        auth.send_otp_with(OtpChannel::Email, &email, &req).await
     };
     match sent {
         Ok(()) => {
@@ -266,19 +270,14 @@ pub async fn login_verify(
         Ok(a) => a,
         Err(e) => return c.unavailable(e),
     };
-    let ip = ip.map(|i| i.to_string());
-    let ua = user_agent(&headers);
-    let (email, code) = (form.email.trim(), form.code.trim());
-    let result = match binding(&headers) {
-        Some(bound) => {
-            auth.verify_otp_bound(email, code, &bound, ip.as_deref(), ua.as_deref())
-                .await
-        }
-        None => {
-            auth.verify_otp(email, code, ip.as_deref(), ua.as_deref())
-                .await
-        }
+    let req = RequestContext {
+        client_ip: ip,
+        user_agent: user_agent(&headers),
+        binding: binding(&headers),
     };
+    let result = auth
+        .verify_otp_with(form.email.trim(), form.code.trim(), &req)
+        .await;
     match operator_session(&c, result).await {
         Ok(token) => signed_in(&c, &token),
         Err((status, error)) => with_status(
@@ -312,11 +311,12 @@ pub async fn magic_verify(
         Ok(a) => a,
         Err(e) => return c.unavailable(e),
     };
-    let ip = ip.map(|i| i.to_string());
-    let ua = user_agent(&headers);
-    let result = auth
-        .verify_magic_link(form.token.trim(), ip.as_deref(), ua.as_deref())
-        .await;
+    let req = RequestContext {
+        client_ip: ip,
+        user_agent: user_agent(&headers),
+        binding: None,
+    };
+    let result = auth.verify_magic_link_with(form.token.trim(), &req).await;
     match operator_session(&c, result).await {
         Ok(token) => signed_in(&c, &token),
         Err((status, error)) => login(&c, "", Some(error), status),

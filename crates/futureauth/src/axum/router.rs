@@ -11,7 +11,6 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::client::Client;
 use super::cookie::{
     clear_otp_binding, clear_session, otp_binding, session_token, set_otp_binding, set_session,
     TokenSource,
@@ -20,6 +19,7 @@ use super::csrf;
 use super::extract::{lookup, AuthSession};
 use super::rejection::ApiError;
 use crate::model::{OtpChannel, Session, User};
+use crate::RequestContext;
 use crate::{FutureAuth, OtpBinding};
 
 /// Largest request body the auth routes read.
@@ -40,7 +40,7 @@ const BODY_LIMIT: usize = 16 * 1024;
 /// | `POST /api/auth/sign-out-all` | | `{"ok": true, "revoked": n}`, cookie cleared |
 ///
 /// A code sent here is bound to the client that asked, by an HttpOnly cookie that lives as
-/// long as the code ([`FutureAuth::send_otp_bound`]): nobody else can replace it or spend
+/// long as the code ([`FutureAuth::send_otp_with`] with a binding): nobody else can replace it or spend
 /// its attempts, so knowing someone's address is not enough to lock them out.
 ///
 /// Errors are `{"error": {"code", "message"}}` with a 4xx status (429 carries
@@ -149,14 +149,14 @@ fn signed_in(auth: &FutureAuth, user: User, session: Session) -> Response {
 /// replaces its own code) or a new one, set on the answer.
 async fn send_otp(
     State(auth): State<Arc<FutureAuth>>,
-    client: Client,
+    mut req: RequestContext,
     headers: HeaderMap,
     Body(body): Body<SendOtp>,
 ) -> Result<Response, ApiError> {
     let (channel, destination) = pick(body.email, body.phone)?;
     let binding = otp_binding(&headers, auth.config()).unwrap_or_else(OtpBinding::generate);
-    auth.send_otp_bound(channel, &destination, client.ip, &binding)
-        .await?;
+    req.binding = Some(binding.clone());
+    auth.send_otp_with(channel, &destination, &req).await?;
     Ok(with_cookie(
         ok().into_response(),
         set_otp_binding(auth.config(), &binding),
@@ -167,24 +167,13 @@ async fn send_otp(
 /// no cookies), the unbound code.
 async fn verify_otp(
     State(auth): State<Arc<FutureAuth>>,
-    client: Client,
+    mut req: RequestContext,
     headers: HeaderMap,
     Body(body): Body<VerifyOtp>,
 ) -> Result<Response, ApiError> {
     let (_, identifier) = pick(body.email, body.phone)?;
-    let ip = client.ip.map(|ip| ip.to_string());
-    let ip = ip.as_deref();
-    let user_agent = client.user_agent.as_deref();
-    let (user, session) = match otp_binding(&headers, auth.config()) {
-        Some(binding) => {
-            auth.verify_otp_bound(&identifier, &body.code, &binding, ip, user_agent)
-                .await?
-        }
-        None => {
-            auth.verify_otp(&identifier, &body.code, ip, user_agent)
-                .await?
-        }
-    };
+    req.binding = otp_binding(&headers, auth.config());
+    let (user, session) = auth.verify_otp_with(&identifier, &body.code, &req).await?;
     Ok(with_cookie(
         signed_in(&auth, user, session),
         clear_otp_binding(auth.config()),
@@ -193,23 +182,20 @@ async fn verify_otp(
 
 async fn send_magic_link(
     State(auth): State<Arc<FutureAuth>>,
-    client: Client,
+    req: RequestContext,
     Body(body): Body<SendMagicLink>,
 ) -> Result<Response, ApiError> {
-    auth.send_magic_link_from(&body.email, &body.callback_url, client.ip)
+    auth.send_magic_link_with(&body.email, &body.callback_url, &req)
         .await?;
     Ok(ok().into_response())
 }
 
 async fn verify_magic_link(
     State(auth): State<Arc<FutureAuth>>,
-    client: Client,
+    req: RequestContext,
     Body(body): Body<VerifyMagicLink>,
 ) -> Result<Response, ApiError> {
-    let ip = client.ip.map(|ip| ip.to_string());
-    let (user, session) = auth
-        .verify_magic_link(&body.token, ip.as_deref(), client.user_agent.as_deref())
-        .await?;
+    let (user, session) = auth.verify_magic_link_with(&body.token, &req).await?;
     Ok(signed_in(&auth, user, session))
 }
 
