@@ -52,6 +52,7 @@
 //!   `allowed_origins`, `callback_urls`), never from request headers.
 
 #![warn(missing_docs)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod config;
 mod context;

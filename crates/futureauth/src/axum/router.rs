@@ -66,7 +66,7 @@ where
 }
 
 /// `axum::Json` whose rejections are [`ApiError`]s.
-struct Body<T>(T);
+pub(super) struct Body<T>(T);
 
 impl<T, S> FromRequest<S> for Body<T>
 where
@@ -81,31 +81,36 @@ where
 }
 
 #[derive(Deserialize)]
-struct SendOtp {
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub(super) struct SendOtp {
     email: Option<String>,
     phone: Option<String>,
 }
 
 #[derive(Deserialize)]
-struct VerifyOtp {
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub(super) struct VerifyOtp {
     email: Option<String>,
     phone: Option<String>,
     code: String,
 }
 
 #[derive(Deserialize)]
-struct SendMagicLink {
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub(super) struct SendMagicLink {
     email: String,
     callback_url: String,
 }
 
 #[derive(Deserialize)]
-struct VerifyMagicLink {
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub(super) struct VerifyMagicLink {
     token: String,
 }
 
 #[derive(Deserialize)]
-struct RevokeSession {
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub(super) struct RevokeSession {
     id: String,
 }
 
@@ -147,7 +152,8 @@ fn signed_in(auth: &FutureAuth, user: User, session: Session) -> Response {
 
 /// Sends a code bound to this browser: the binding cookie it already holds (so Resend
 /// replaces its own code) or a new one, set on the answer.
-async fn send_otp(
+#[cfg_attr(feature = "openapi", utoipa::path(post, path = "/api/auth/send-otp", tag = "futureauth", request_body = SendOtp, responses((status = 200, description = "Code sent, or silently not (the same answer for unknown addresses); sets the binding cookie", body = super::openapi::Ok), super::openapi::Rejected)))]
+pub(super) async fn send_otp(
     State(auth): State<Arc<FutureAuth>>,
     mut req: RequestContext,
     headers: HeaderMap,
@@ -165,7 +171,8 @@ async fn send_otp(
 
 /// Checks the code of this browser's binding; without a binding cookie (a client that keeps
 /// no cookies), the unbound code.
-async fn verify_otp(
+#[cfg_attr(feature = "openapi", utoipa::path(post, path = "/api/auth/verify-otp", tag = "futureauth", request_body = VerifyOtp, responses((status = 200, description = "Signed in; sets the session cookie", body = super::openapi::SignedIn), super::openapi::Rejected)))]
+pub(super) async fn verify_otp(
     State(auth): State<Arc<FutureAuth>>,
     mut req: RequestContext,
     headers: HeaderMap,
@@ -180,7 +187,8 @@ async fn verify_otp(
     ))
 }
 
-async fn send_magic_link(
+#[cfg_attr(feature = "openapi", utoipa::path(post, path = "/api/auth/send-magic-link", tag = "futureauth", request_body = SendMagicLink, responses((status = 200, description = "Link sent, or silently not", body = super::openapi::Ok), super::openapi::Rejected)))]
+pub(super) async fn send_magic_link(
     State(auth): State<Arc<FutureAuth>>,
     req: RequestContext,
     Body(body): Body<SendMagicLink>,
@@ -190,7 +198,8 @@ async fn send_magic_link(
     Ok(ok().into_response())
 }
 
-async fn verify_magic_link(
+#[cfg_attr(feature = "openapi", utoipa::path(post, path = "/api/auth/verify-magic-link", tag = "futureauth", request_body = VerifyMagicLink, responses((status = 200, description = "Signed in; sets the session cookie", body = super::openapi::SignedIn), super::openapi::Rejected)))]
+pub(super) async fn verify_magic_link(
     State(auth): State<Arc<FutureAuth>>,
     req: RequestContext,
     Body(body): Body<VerifyMagicLink>,
@@ -200,7 +209,8 @@ async fn verify_magic_link(
 }
 
 /// The signed-in user; re-issues the cookie when the session slid forward.
-async fn session(
+#[cfg_attr(feature = "openapi", utoipa::path(get, path = "/api/auth/session", tag = "futureauth", responses((status = 200, description = "The signed-in user and session (also at `/api/auth/get-session`)", body = super::openapi::SignedIn), super::openapi::Rejected)))]
+pub(super) async fn session(
     State(auth): State<Arc<FutureAuth>>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
@@ -219,7 +229,8 @@ async fn session(
     ))
 }
 
-async fn sign_out(
+#[cfg_attr(feature = "openapi", utoipa::path(post, path = "/api/auth/sign-out", tag = "futureauth", responses((status = 200, description = "Signed out; the cookie is cleared", body = super::openapi::Ok), super::openapi::Rejected)))]
+pub(super) async fn sign_out(
     State(auth): State<Arc<FutureAuth>>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
@@ -239,7 +250,8 @@ async fn current(auth: &FutureAuth, headers: &HeaderMap) -> Result<AuthSession, 
         .ok_or_else(ApiError::unauthorized)
 }
 
-async fn list_sessions(
+#[cfg_attr(feature = "openapi", utoipa::path(get, path = "/api/auth/sessions", tag = "futureauth", responses((status = 200, description = "The signed-in user's live sessions", body = super::openapi::SessionList), super::openapi::Rejected)))]
+pub(super) async fn list_sessions(
     State(auth): State<Arc<FutureAuth>>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
@@ -260,7 +272,8 @@ async fn list_sessions(
     Ok(Json(json!({ "sessions": sessions })).into_response())
 }
 
-async fn revoke_session(
+#[cfg_attr(feature = "openapi", utoipa::path(post, path = "/api/auth/revoke-session", tag = "futureauth", request_body = RevokeSession, responses((status = 200, description = "That session is signed out", body = super::openapi::Ok), super::openapi::Rejected)))]
+pub(super) async fn revoke_session(
     State(auth): State<Arc<FutureAuth>>,
     headers: HeaderMap,
     Body(body): Body<RevokeSession>,
@@ -276,7 +289,8 @@ async fn revoke_session(
     Ok(ok().into_response())
 }
 
-async fn sign_out_all(
+#[cfg_attr(feature = "openapi", utoipa::path(post, path = "/api/auth/sign-out-all", tag = "futureauth", responses((status = 200, description = "Every session of the user is signed out; the cookie is cleared", body = super::openapi::Revoked), super::openapi::Rejected)))]
+pub(super) async fn sign_out_all(
     State(auth): State<Arc<FutureAuth>>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
