@@ -218,27 +218,32 @@ fn parse_countries(raw: &str) -> Result<Vec<Region>, String> {
     Ok(regions)
 }
 
-/// An SMS cap field: empty for the server default, else 1 to 1,000,000.
-fn parse_cap(raw: &str) -> Result<Option<u32>, String> {
+/// A number field that may be left empty for the server's default: `None` when empty,
+/// else a whole number from 1 to `max`.
+fn parse_optional<T>(raw: &str, max: T) -> Result<Option<T>, String>
+where
+    T: std::str::FromStr + PartialOrd + From<u8> + std::fmt::Display,
+{
     let raw = raw.trim();
     if raw.is_empty() {
         return Ok(None);
     }
-    match raw.parse::<u32>() {
-        Ok(n) if (1..=1_000_000).contains(&n) => Ok(Some(n)),
-        _ => Err("a whole number from 1 to 1000000, or empty for the server default".into()),
+    match raw.parse::<T>() {
+        Ok(n) if n >= T::from(1) && n <= max => Ok(Some(n)),
+        _ => Err(format!(
+            "a whole number from 1 to {max}, or empty for the server default"
+        )),
     }
 }
 
+/// An SMS cap field: empty for the server default, else 1 to 1,000,000.
+fn parse_cap(raw: &str) -> Result<Option<u32>, String> {
+    parse_optional(raw, 1_000_000)
+}
+
+/// A rate-limit field: empty for the server default, else 1 to 100,000.
 fn parse_limit(raw: &str) -> Result<Option<i64>, String> {
-    let raw = raw.trim();
-    if raw.is_empty() {
-        return Ok(None);
-    }
-    match raw.parse::<i64>() {
-        Ok(n) if (1..=100_000).contains(&n) => Ok(Some(n)),
-        _ => Err("a whole number from 1 to 100000, or empty for the server default".into()),
-    }
+    parse_optional(raw, 100_000)
 }
 
 impl SettingsInput {
