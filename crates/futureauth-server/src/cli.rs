@@ -314,9 +314,7 @@ pub async fn run_admin(
             Ok(())
         }
         Command::Project(ProjectCommand::List { json }) => {
-            let mut projects = store.list_projects().await?;
-            // The console's own sign-in project is the server's, not an operator's.
-            projects.retain(|p| p.id != crate::console::delivery::CONSOLE_PROJECT_ID);
+            let projects = store.list_projects().await?;
             if *json {
                 let mut list = Vec::new();
                 for p in &projects {

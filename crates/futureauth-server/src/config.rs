@@ -1,6 +1,7 @@
 //! Server configuration: every setting is a command-line flag with an environment variable
 //! equivalent (see `futureauth-server --help`).
 
+use secrecy::{ExposeSecret, SecretString};
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -63,8 +64,8 @@ pub struct Config {
     pub environment: String,
 
     /// Resend API key; enables real email delivery.
-    #[arg(long, env = "RESEND_API_KEY", global = true, hide_env_values = true)]
-    pub resend_api_key: Option<String>,
+    #[arg(long, env = "RESEND_API_KEY", global = true, hide_env_values = true, value_parser = secret)]
+    pub resend_api_key: Option<SecretString>,
 
     /// Resend API base URL.
     #[arg(long, env = "RESEND_API_URL", default_value = DEFAULT_RESEND_API_URL, global = true)]
@@ -79,8 +80,8 @@ pub struct Config {
     pub twilio_account_sid: Option<String>,
 
     /// Twilio auth token.
-    #[arg(long, env = "TWILIO_AUTH_TOKEN", global = true, hide_env_values = true)]
-    pub twilio_auth_token: Option<String>,
+    #[arg(long, env = "TWILIO_AUTH_TOKEN", global = true, hide_env_values = true, value_parser = secret)]
+    pub twilio_auth_token: Option<SecretString>,
 
     /// Twilio sender number (E.164). Either this or the messaging service SID is required.
     #[arg(long, env = "TWILIO_FROM_NUMBER", global = true)]
@@ -267,9 +268,10 @@ pub struct Config {
         long,
         env = "FUTUREAUTH_SERVER_SECRET",
         global = true,
-        hide_env_values = true
+        hide_env_values = true,
+        value_parser = secret
     )]
-    pub server_secret: Option<String>,
+    pub server_secret: Option<SecretString>,
 
     /// Serve the dev outbox (no provider keys: every code readable at `/dev/outbox`) even on a
     /// listen address other than loopback. Never in production.
@@ -325,8 +327,8 @@ pub struct ConfigError(pub String);
 /// Resend settings, present when `RESEND_API_KEY` is set.
 #[derive(Debug, Clone)]
 pub struct ResendSettings {
-    /// API key.
-    pub api_key: String,
+    /// API key (redacted in `Debug`).
+    pub api_key: SecretString,
     /// Base URL.
     pub api_url: String,
 }
@@ -345,8 +347,8 @@ pub enum TwilioSender {
 pub struct TwilioSettings {
     /// Account SID (basic-auth user).
     pub account_sid: String,
-    /// Auth token (basic-auth password).
-    pub auth_token: String,
+    /// Auth token (basic-auth password; redacted in `Debug`).
+    pub auth_token: SecretString,
     /// Sender.
     pub sender: TwilioSender,
     /// Base URL.
@@ -380,6 +382,18 @@ impl std::fmt::Debug for ServerSecret {
     }
 }
 
+/// A secret flag's value: its `Debug` output is redacted, so a logged config shows none.
+fn secret(raw: &str) -> Result<SecretString, std::convert::Infallible> {
+    Ok(raw.into())
+}
+
+fn non_empty_secret(v: &Option<SecretString>) -> Option<String> {
+    v.as_ref()
+        .map(|s| s.expose_secret().trim())
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+}
+
 fn non_empty(v: &Option<String>) -> Option<String> {
     v.as_deref()
         .map(str::trim)
@@ -400,8 +414,8 @@ impl Config {
 
     /// Resend settings if configured.
     pub fn resend(&self) -> Option<ResendSettings> {
-        non_empty(&self.resend_api_key).map(|api_key| ResendSettings {
-            api_key,
+        non_empty_secret(&self.resend_api_key).map(|api_key| ResendSettings {
+            api_key: api_key.into(),
             api_url: self.resend_api_url.trim_end_matches('/').to_owned(),
         })
     }
@@ -409,7 +423,7 @@ impl Config {
     /// Twilio settings if configured; an error if only partly configured.
     pub fn twilio(&self) -> Result<Option<TwilioSettings>, ConfigError> {
         let sid = non_empty(&self.twilio_account_sid);
-        let token = non_empty(&self.twilio_auth_token);
+        let token = non_empty_secret(&self.twilio_auth_token);
         let from = non_empty(&self.twilio_from_number);
         let service = non_empty(&self.twilio_messaging_service_sid);
         match (sid, token) {
@@ -441,7 +455,7 @@ impl Config {
                 };
                 Ok(Some(TwilioSettings {
                     account_sid,
-                    auth_token,
+                    auth_token: auth_token.into(),
                     sender,
                     api_url: self.twilio_api_url.trim_end_matches('/').to_owned(),
                 }))
@@ -478,13 +492,13 @@ impl Config {
                     "--insecure-dev-outbox / FUTUREAUTH_INSECURE_DEV_OUTBOX cannot be used in production mode: remove it".into(),
                 ));
             }
-            if non_empty(&self.server_secret).is_none() {
+            if non_empty_secret(&self.server_secret).is_none() {
                 return Err(ConfigError(format!(
                     "production mode needs FUTUREAUTH_SERVER_SECRET (or --server-secret): at least {MIN_SERVER_SECRET_LEN} random characters, the same on every instance, e.g. `openssl rand -hex 32`"
                 )));
             }
         }
-        if let Some(secret) = non_empty(&self.server_secret) {
+        if let Some(secret) = non_empty_secret(&self.server_secret) {
             if secret.len() < MIN_SERVER_SECRET_LEN {
                 return Err(ConfigError(format!(
                     "FUTUREAUTH_SERVER_SECRET / --server-secret must be at least {MIN_SERVER_SECRET_LEN} characters (e.g. `openssl rand -hex 32`), got {}",
@@ -593,7 +607,7 @@ impl Config {
     /// The key of the request fingerprint HMAC: `--server-secret`, or in development (where
     /// [`Config::validate`] allows it to be unset) a random key for this process only.
     pub fn server_secret(&self) -> ServerSecret {
-        match non_empty(&self.server_secret) {
+        match non_empty_secret(&self.server_secret) {
             Some(s) => ServerSecret::Configured(s.into_bytes()),
             None => {
                 use rand::RngCore;
@@ -630,6 +644,26 @@ impl Config {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn debug_output_never_shows_provider_keys_or_the_server_secret() {
+        let config = super::Config {
+            resend_api_key: Some("re_do_not_log".into()),
+            twilio_account_sid: Some("AC123".into()),
+            twilio_auth_token: Some("twilio_do_not_log".into()),
+            twilio_from_number: Some("+15551234567".into()),
+            server_secret: Some("server_secret_do_not_log_0123456789".into()),
+            ..super::Config::default()
+        };
+        let shown = format!(
+            "{config:?} {:?} {:?}",
+            config.resend(),
+            config.twilio().ok().flatten()
+        );
+        assert!(!shown.contains("do_not_log"), "{shown}");
+        assert!(shown.contains("AC123"), "non-secrets still show: {shown}");
+    }
+
     use clap::Parser;
 
     use crate::cli::Cli;

@@ -22,7 +22,10 @@ pub const DEFAULT_API_URL: &str = "https://future-auth.com";
 /// };
 /// assert_eq!(config.cookie_name, "futureauth_session");
 /// ```
-#[derive(Debug, Clone)]
+///
+/// Its `Debug` output never shows `secret_key` or `code_secret`, only whether they are set,
+/// so a config can be logged.
+#[derive(Clone)]
 pub struct FutureAuthConfig {
     /// FutureAuth server URL. Default `https://future-auth.com`.
     pub api_url: String,
@@ -156,7 +159,7 @@ pub struct RateLimits {
     /// Wrong codes for one email or phone on the *unbound* path
     /// ([`verify_otp`](crate::FutureAuth::verify_otp)), across all its codes: a new code
     /// does not reset the count, a successful sign-in does. Codes bound to a browser
-    /// ([`verify_otp_bound`](crate::FutureAuth::verify_otp_bound), the HTTP API) are not
+    /// ([`verify_otp_with`](crate::FutureAuth::verify_otp_with) with a binding, the HTTP API) are not
     /// subject to it. Default 100 per day (NIST SP 800-63B's ceiling).
     pub failed_verify_per_identifier: RateLimit,
 }
@@ -343,8 +346,57 @@ fn parse_net(s: &str) -> Result<IpNet> {
         })
 }
 
+/// Shows whether a secret is set, never the secret.
+fn redacted(secret: &str) -> &'static str {
+    if secret.is_empty() {
+        "<empty>"
+    } else {
+        "<redacted>"
+    }
+}
+
+impl std::fmt::Debug for FutureAuthConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FutureAuthConfig")
+            .field("api_url", &self.api_url)
+            .field("secret_key", &redacted(&self.secret_key))
+            .field("project_name", &self.project_name)
+            .field("session_ttl", &self.session_ttl)
+            .field("session_max_lifetime", &self.session_max_lifetime)
+            .field("otp_ttl", &self.otp_ttl)
+            .field("otp_length", &self.otp_length)
+            .field("cookie_name", &self.cookie_name)
+            .field("magic_link_ttl", &self.magic_link_ttl)
+            .field("max_otp_attempts", &self.max_otp_attempts)
+            .field("cookie_secure", &self.cookie_secure)
+            .field("app_url", &self.app_url)
+            .field("allowed_origins", &self.allowed_origins)
+            .field("callback_urls", &self.callback_urls)
+            .field("trusted_proxies", &self.trusted_proxies)
+            .field("rate_limits", &self.rate_limits)
+            .field("code_secret", &redacted(&self.code_secret))
+            .field("session_cache", &self.session_cache)
+            .finish()
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn debug_output_never_shows_the_secrets() {
+        let config = super::FutureAuthConfig {
+            secret_key: "vx_sec_do_not_log_me".into(),
+            code_secret: "code-secret-do-not-log".into(),
+            ..Default::default()
+        };
+        let shown = format!("{config:?} {config:#?}");
+        assert!(!shown.contains("do_not_log_me"), "{shown}");
+        assert!(!shown.contains("code-secret-do-not-log"), "{shown}");
+        assert!(shown.contains("secret_key: \"<redacted>\""), "{shown}");
+        let empty = format!("{:?}", super::FutureAuthConfig::default());
+        assert!(empty.contains("code_secret: \"<empty>\""), "{empty}");
+    }
+
     use super::*;
 
     fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {

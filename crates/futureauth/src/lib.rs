@@ -52,8 +52,10 @@
 //!   `allowed_origins`, `callback_urls`), never from request headers.
 
 #![warn(missing_docs)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod config;
+mod context;
 pub mod delivery;
 pub mod error;
 mod flow;
@@ -76,6 +78,7 @@ use chrono::Utc;
 
 pub use async_trait::async_trait;
 pub use config::{FutureAuthConfig, RateLimit, RateLimits};
+pub use context::RequestContext;
 pub use error::{FutureAuthError, Result};
 pub use flow::otp::OtpBinding;
 pub use identifier::{normalize_email, normalize_phone, Identifier};
@@ -116,7 +119,7 @@ pub struct FutureAuth {
     /// `app_url`, `allowed_origins` and `callback_urls`, parsed once; the error says how
     /// to fix them (reported by [`validate`](Self::validate)).
     origins: std::result::Result<TrustedOrigins, String>,
-    store: Arc<dyn Store>,
+    store: Store,
     delivery: Arc<dyn Delivery>,
     code_key: CodeKey,
     housekeeping: Housekeeping,
@@ -257,7 +260,7 @@ impl FutureAuth {
 
     fn ctx(&self) -> Ctx<'_> {
         Ctx {
-            store: self.store.as_ref(),
+            store: &self.store,
             delivery: self.delivery.as_ref(),
             config: &self.config,
             code_key: &self.code_key,
@@ -268,32 +271,52 @@ impl FutureAuth {
     /// replaced.
     ///
     /// Answers the same whether or not the address belongs to a user. Codes sent this way
-    /// are *unbound*: whoever knows the address can spend their attempts and, with enough
-    /// wrong guesses, reach `failed_verify_per_identifier`, which then refuses even the
-    /// right code until the window ends. To be immune, bind codes to the client that asks
-    /// ([`send_otp_bound`](Self::send_otp_bound)), as [`auth_router`](crate::axum::auth_router) does.
+    /// are *unbound* and not counted per client network: see
+    /// [`send_otp_with`](Self::send_otp_with), which [`auth_router`](crate::axum::auth_router)
+    /// uses.
     pub async fn send_otp(&self, channel: OtpChannel, destination: &str) -> Result<()> {
-        self.send_otp_from(channel, destination, None).await
+        self.send_otp_with(channel, destination, &RequestContext::default())
+            .await
     }
 
-    /// [`send_otp`](Self::send_otp), also counting against the per-IP and per-client send
-    /// limits.
+    /// Sends a one-time code for the request `req` describes: counted against its client's
+    /// network limits first, and, with `req.binding` (make one with
+    /// [`OtpBinding::generate`] and keep it in that client, e.g. an HttpOnly cookie; reuse it
+    /// for a resend), bound to that client. Only [`verify_otp_with`](Self::verify_otp_with)
+    /// with the same binding can use a bound code, and it replaces only that binding's
+    /// previous code, never anybody else's.
+    ///
+    /// Unbound codes share one row per address: whoever knows the address can spend their
+    /// attempts and, with enough wrong guesses, reach `failed_verify_per_identifier`, which
+    /// then refuses even the right code until the window ends. Bound codes are immune.
+    pub async fn send_otp_with(
+        &self,
+        channel: OtpChannel,
+        destination: &str,
+        req: &RequestContext,
+    ) -> Result<()> {
+        let sent = flow::otp::send(&self.ctx(), channel, destination, req).await;
+        self.tidy().await;
+        sent
+    }
+
+    /// [`send_otp_with`](Self::send_otp_with) with only the client IP known.
+    #[deprecated(since = "0.6.0", note = "use `send_otp_with` and a `RequestContext`")]
     pub async fn send_otp_from(
         &self,
         channel: OtpChannel,
         destination: &str,
         client_ip: Option<IpAddr>,
     ) -> Result<()> {
-        let sent = flow::otp::send(&self.ctx(), channel, destination, client_ip, None).await;
-        self.tidy().await;
-        sent
+        let req = RequestContext {
+            client_ip,
+            ..RequestContext::default()
+        };
+        self.send_otp_with(channel, destination, &req).await
     }
 
-    /// Sends a one-time code bound to `binding`, the secret of the client that asked (make
-    /// one with [`OtpBinding::generate`] and keep it in that client, e.g. an HttpOnly
-    /// cookie; reuse it for a resend). Only [`verify_otp_bound`](Self::verify_otp_bound)
-    /// with the same binding can use the code; it replaces only that binding's previous
-    /// code, never anybody else's.
+    /// [`send_otp_with`](Self::send_otp_with) with the client IP and a binding.
+    #[deprecated(since = "0.6.0", note = "use `send_otp_with` and a `RequestContext`")]
     pub async fn send_otp_bound(
         &self,
         channel: OtpChannel,
@@ -301,10 +324,12 @@ impl FutureAuth {
         client_ip: Option<IpAddr>,
         binding: &OtpBinding,
     ) -> Result<()> {
-        let sent =
-            flow::otp::send(&self.ctx(), channel, destination, client_ip, Some(binding)).await;
-        self.tidy().await;
-        sent
+        let req = RequestContext {
+            client_ip,
+            binding: Some(binding.clone()),
+            ..RequestContext::default()
+        };
+        self.send_otp_with(channel, destination, &req).await
     }
 
     /// Checks a code sent to `identifier` (email or phone). On success the user is found or
@@ -312,6 +337,8 @@ impl FutureAuth {
     ///
     /// This checks the unbound code (from [`send_otp`](Self::send_otp)); wrong guesses count
     /// per address across codes, up to `rate_limits.failed_verify_per_identifier`.
+    /// `ip_address` and `user_agent` are stored on the session (see
+    /// [`RequestContext::from_parts`]).
     pub async fn verify_otp(
         &self,
         identifier: &str,
@@ -319,15 +346,27 @@ impl FutureAuth {
         ip_address: Option<&str>,
         user_agent: Option<&str>,
     ) -> Result<(User, Session)> {
-        let verified =
-            flow::otp::verify(&self.ctx(), identifier, code, None, ip_address, user_agent).await;
+        let req = RequestContext::from_parts(ip_address, user_agent);
+        self.verify_otp_with(identifier, code, &req).await
+    }
+
+    /// Checks a code for the request `req` describes: with `req.binding`, the code sent
+    /// under that binding, and a correct, live code that has had fewer than
+    /// `max_otp_attempts` wrong guesses always signs in (no limit that another client can
+    /// fill is checked first); without one, the unbound code.
+    pub async fn verify_otp_with(
+        &self,
+        identifier: &str,
+        code: &str,
+        req: &RequestContext,
+    ) -> Result<(User, Session)> {
+        let verified = flow::otp::verify(&self.ctx(), identifier, code, req).await;
         self.tidy().await;
         verified
     }
 
-    /// Checks a code sent with [`send_otp_bound`](Self::send_otp_bound) under the same
-    /// `binding`. A correct, live code that has had fewer than `max_otp_attempts` wrong
-    /// guesses always signs in: no limit that another client can fill is checked first.
+    /// [`verify_otp_with`](Self::verify_otp_with) with a binding.
+    #[deprecated(since = "0.6.0", note = "use `verify_otp_with` and a `RequestContext`")]
     pub async fn verify_otp_bound(
         &self,
         identifier: &str,
@@ -336,17 +375,11 @@ impl FutureAuth {
         ip_address: Option<&str>,
         user_agent: Option<&str>,
     ) -> Result<(User, Session)> {
-        let verified = flow::otp::verify(
-            &self.ctx(),
-            identifier,
-            code,
-            Some(binding),
-            ip_address,
-            user_agent,
-        )
-        .await;
-        self.tidy().await;
-        verified
+        let req = RequestContext {
+            binding: Some(binding.clone()),
+            ..RequestContext::from_parts(ip_address, user_agent)
+        };
+        self.verify_otp_with(identifier, code, &req).await
     }
 
     /// Emails a magic link `callback_url?token=...`.
@@ -356,24 +389,44 @@ impl FutureAuth {
     /// none of these configured, the FutureAuth service checks it against the project's
     /// list; any other delivery then fails with [`FutureAuthError::Misconfigured`].
     pub async fn send_magic_link(&self, email: &str, callback_url: &str) -> Result<()> {
-        self.send_magic_link_from(email, callback_url, None).await
+        self.send_magic_link_with(email, callback_url, &RequestContext::default())
+            .await
     }
 
-    /// [`send_magic_link`](Self::send_magic_link), also counting against the per-IP send limit.
-    pub async fn send_magic_link_from(
+    /// [`send_magic_link`](Self::send_magic_link) for the request `req` describes, also
+    /// counting against its client's network limits.
+    pub async fn send_magic_link_with(
         &self,
         email: &str,
         callback_url: &str,
-        client_ip: Option<IpAddr>,
+        req: &RequestContext,
     ) -> Result<()> {
         let callback = flow::magic_link::check_callback(
             callback_url,
             self.origins()?,
             self.delivery.checks_callbacks(),
         )?;
-        let sent = flow::magic_link::send(&self.ctx(), email, callback, client_ip).await;
+        let sent = flow::magic_link::send(&self.ctx(), email, callback, req).await;
         self.tidy().await;
         sent
+    }
+
+    /// [`send_magic_link_with`](Self::send_magic_link_with) with only the client IP known.
+    #[deprecated(
+        since = "0.6.0",
+        note = "use `send_magic_link_with` and a `RequestContext`"
+    )]
+    pub async fn send_magic_link_from(
+        &self,
+        email: &str,
+        callback_url: &str,
+        client_ip: Option<IpAddr>,
+    ) -> Result<()> {
+        let req = RequestContext {
+            client_ip,
+            ..RequestContext::default()
+        };
+        self.send_magic_link_with(email, callback_url, &req).await
     }
 
     /// Uses a magic-link token (once). On success the user is found or created and a new
@@ -384,7 +437,17 @@ impl FutureAuth {
         ip_address: Option<&str>,
         user_agent: Option<&str>,
     ) -> Result<(User, Session)> {
-        let verified = flow::magic_link::verify(&self.ctx(), token, ip_address, user_agent).await;
+        let req = RequestContext::from_parts(ip_address, user_agent);
+        self.verify_magic_link_with(token, &req).await
+    }
+
+    /// [`verify_magic_link`](Self::verify_magic_link) for the request `req` describes.
+    pub async fn verify_magic_link_with(
+        &self,
+        token: &str,
+        req: &RequestContext,
+    ) -> Result<(User, Session)> {
+        let verified = flow::magic_link::verify(&self.ctx(), token, req).await;
         self.tidy().await;
         verified
     }

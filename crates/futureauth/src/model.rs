@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 
 /// A person who signed in at least once, by email or phone.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct User {
     /// Random, URL-safe identifier.
     pub id: String,
@@ -19,6 +20,7 @@ pub struct User {
     /// True once a code sent to `phone_number` was used.
     pub phone_number_verified: bool,
     /// Free-form JSON owned by your app.
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     pub metadata: serde_json::Value,
     /// When the user first signed in.
     pub created_at: DateTime<Utc>,
@@ -28,6 +30,7 @@ pub struct User {
 
 /// A signed-in device or browser.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Session {
     /// Public identifier of the session (safe to show, e.g. in a device list).
     pub id: String,
@@ -36,6 +39,7 @@ pub struct Session {
     /// The secret bearer token. Only filled right after sign-in (put it in the cookie);
     /// it is never stored (only its hash is) and never serialised.
     #[serde(skip)]
+    #[cfg_attr(feature = "openapi", schema(ignore))]
     pub token: String,
     /// When the session stops working unless it is used again (sliding expiry).
     pub expires_at: DateTime<Utc>,

@@ -22,7 +22,7 @@ fn limited(end: i64, now: DateTime<Utc>) -> FutureAuthError {
 /// A window starts at the first event after the last one ended (not at a multiple of its
 /// length), so "1 per 30 s" really means 30 s between two accepted events.
 pub(crate) async fn hit(
-    store: &dyn Store,
+    store: &Store,
     key: &str,
     limit: RateLimit,
     now: DateTime<Utc>,
@@ -36,7 +36,7 @@ pub(crate) async fn hit(
 }
 
 /// Forgets the count under `key` (after a successful sign-in).
-pub(crate) async fn reset(store: &dyn Store, key: &str) -> Result<()> {
+pub(crate) async fn reset(store: &Store, key: &str) -> Result<()> {
     store.rate_limit_reset(key).await
 }
 

@@ -1,4 +1,8 @@
 //! The SDK's behaviour and security guarantees, one suite run against Postgres and SQLite.
+//!
+//! Many tests call the 0.6 twins (`send_otp_bound`, `send_otp_from`, `verify_otp_bound`),
+//! deprecated for the `*_with` methods they delegate to: they stay covered while they exist.
+#![allow(deprecated)]
 
 mod common;
 
@@ -543,18 +547,22 @@ async fn sends_are_rate_limited_per_ip_and_ipv6_slash_64(db: TestDb) {
     let a: IpAddr = "2001:db8:0:1::1".parse().unwrap();
     let b: IpAddr = "2001:db8:0:1:ffff::2".parse().unwrap(); // same /64
     let c: IpAddr = "2001:db8:0:2::1".parse().unwrap();
-    auth.send_otp_from(OtpChannel::Email, "a@example.com", Some(a))
+    let from = |ip: IpAddr| futureauth::RequestContext {
+        client_ip: Some(ip),
+        ..Default::default()
+    };
+    auth.send_otp_with(OtpChannel::Email, "a@example.com", &from(a))
         .await
         .unwrap();
-    auth.send_otp_from(OtpChannel::Email, "b@example.com", Some(b))
+    auth.send_otp_with(OtpChannel::Email, "b@example.com", &from(b))
         .await
         .unwrap();
     let err = auth
-        .send_otp_from(OtpChannel::Email, "c@example.com", Some(a))
+        .send_otp_with(OtpChannel::Email, "c@example.com", &from(a))
         .await
         .unwrap_err();
     assert_eq!(err.code(), "rate_limited");
-    auth.send_otp_from(OtpChannel::Email, "c@example.com", Some(c))
+    auth.send_otp_with(OtpChannel::Email, "c@example.com", &from(c))
         .await
         .unwrap();
 }

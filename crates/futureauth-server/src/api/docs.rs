@@ -33,7 +33,7 @@ pub const LLMS_TXT: &str = include_str!("../../docs/llms.md");
         manage::SecretKeyView, manage::UpdateProjectBody, manage::KeyView, manage::RotateBody,
         manage::DeliveryView, manage::DeliveryPage, manage::MemberView, manage::InviteBody,
         manage::AuditView, manage::TemplatesBody, manage::OperatorTokenView,
-        manage::CreateTokenBody, manage::CreatedTokenView)),
+        manage::CreateTokenBody, manage::NewOperatorTokenView)),
     modifiers(&SecretKeyAuth),
     tags((name = "delivery", description = "Queue messages and read their delivery status"),
         (name = "management", description = "The console's actions for automation, authenticated by an operator token (`vx_op_…`)"))

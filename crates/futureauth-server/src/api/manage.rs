@@ -117,14 +117,14 @@ pub struct ProjectView {
     /// Countries (ISO 3166-1 alpha-2) the project may send SMS to.
     #[schema(example = json!(["US", "CA", "GB"]))]
     pub sms_countries: Vec<String>,
-    /// SMS to one country per hour (null = the server's default).
-    #[schema(example = 50)]
+    /// SMS to one country per hour (null = the server default).
+    #[schema(example = 100)]
     pub sms_per_country_per_hour: Option<u32>,
-    /// SMS per hour, all countries (null = the server's default).
-    #[schema(example = 200)]
+    /// SMS per hour, all countries (null = the server default).
+    #[schema(example = 500)]
     pub sms_per_hour: Option<u32>,
-    /// SMS per day, all countries (null = the server's default).
-    #[schema(example = 1000)]
+    /// SMS per day, all countries (null = the server default).
+    #[schema(example = 2000)]
     pub sms_per_day: Option<u32>,
     /// Epoch milliseconds.
     #[schema(example = 1764355200000_i64)]
@@ -206,17 +206,17 @@ pub struct UpdateProjectBody {
     /// Messages per minute for the project (1–100000; 0 = the server default).
     #[schema(example = 600)]
     pub limit_per_minute: Option<i64>,
-    /// Countries (ISO 3166-1 alpha-2) that may receive SMS; replaces the list, at least one.
+    /// Countries SMS may go to, ISO 3166-1 alpha-2 (replaces the list; `[]` = no SMS).
     #[schema(example = json!(["US", "CA", "GB"]))]
     pub sms_countries: Option<Vec<String>>,
-    /// SMS to one country per hour (1–10000000; 0 = the server default).
-    #[schema(example = 50)]
+    /// SMS to one country per hour (1–1000000; 0 = the server default).
+    #[schema(example = 100)]
     pub sms_per_country_per_hour: Option<i64>,
-    /// SMS per hour, all countries (1–10000000; 0 = the server default).
-    #[schema(example = 200)]
+    /// SMS per hour, all countries (1–1000000; 0 = the server default).
+    #[schema(example = 500)]
     pub sms_per_hour: Option<i64>,
-    /// SMS per day, all countries (1–10000000; 0 = the server default).
-    #[schema(example = 1000)]
+    /// SMS per day, all countries (1–1000000; 0 = the server default).
+    #[schema(example = 2000)]
     pub sms_per_day: Option<i64>,
 }
 
@@ -399,17 +399,6 @@ pub async fn get_project(
     Ok(Json(member(&state, &op, &id).await?.into()))
 }
 
-/// Joins a JSON list into the form's one-per-line text, refusing items that hold a separator
-/// (they would silently become two entries).
-fn one_per_item(field: &'static str, items: &[String]) -> Result<String, ApiError> {
-    if items.iter().any(|o| o.contains(['\n', ',', ' '])) {
-        return Err(
-            ConsoleError::Invalid([(field, "one entry per list item".to_owned())].into()).into(),
-        );
-    }
-    Ok(items.join("\n"))
-}
-
 /// Renames a project or changes its settings.
 ///
 /// Fields left out keep their value. Every change is written to the audit log.
@@ -442,12 +431,27 @@ pub async fn update_project(
         input.callback_url = v;
     }
     if let Some(v) = body.allowed_origins {
-        input.allowed_origins = one_per_item("allowed_origins", &v)?;
+        if v.iter().any(|o| o.contains(['\n', ','])) {
+            return Err(ConsoleError::Invalid(
+                [("allowed_origins", "one origin per list item".to_owned())].into(),
+            )
+            .into());
+        }
+        input.allowed_origins = v.join("\n");
+    }
+    if let Some(v) = body.email_from {
+        input.email_from = v;
     }
     if let Some(v) = body.sms_countries {
-        input.sms_countries = one_per_item("sms_countries", &v)?;
+        if v.iter().any(|c| c.contains([',', ' ', '\n'])) {
+            return Err(ConsoleError::Invalid(
+                [("sms_countries", "one country code per list item".to_owned())].into(),
+            )
+            .into());
+        }
+        input.sms_countries = v.join(",");
     }
-    for (raw, slot) in [
+    for (value, field) in [
         (
             body.sms_per_country_per_hour,
             &mut input.sms_per_country_per_hour,
@@ -455,12 +459,9 @@ pub async fn update_project(
         (body.sms_per_hour, &mut input.sms_per_hour),
         (body.sms_per_day, &mut input.sms_per_day),
     ] {
-        if let Some(v) = raw {
-            *slot = limit(v);
+        if let Some(v) = value {
+            *field = limit(v);
         }
-    }
-    if let Some(v) = body.email_from {
-        input.email_from = v;
     }
     let project = ops::update_settings(&state.store, &op, &m, &input).await?;
     Ok(Json(
@@ -836,66 +837,54 @@ pub async fn put_templates(
     Ok(Json(saved.into()))
 }
 
+// ---------------------------------------------------------------- operator tokens
+
 /// An operator token as listed (never the token itself).
 #[derive(Debug, Serialize, ToSchema)]
 pub struct OperatorTokenView {
-    /// Display prefix (first 12 characters).
-    #[schema(example = "vx_op_8k2m4p")]
+    /// First 12 characters: what `DELETE /api/v1/operator/tokens/{prefix}` takes.
+    #[schema(example = "vx_op_4f9a2c")]
     pub token_prefix: String,
     /// Label given at creation.
-    #[schema(example = "ci")]
+    #[schema(example = "CI deploys")]
     pub name: String,
-    /// Epoch milliseconds.
+    /// Epoch ms.
     #[schema(example = 1764355200000_i64)]
     pub created_at: i64,
-    /// Last use, epoch milliseconds (minute precision).
-    #[schema(example = 1764358800000_i64)]
+    /// Epoch ms (minute precision), null if never used.
+    #[schema(example = 1764355260000_i64)]
     pub last_used_at: Option<i64>,
-    /// Revocation time, epoch milliseconds (null = live).
-    #[schema(example = 1764362400000_i64)]
+    /// Epoch ms, null while it works.
+    #[schema(example = json!(null))]
     pub revoked_at: Option<i64>,
-}
-
-impl From<crate::store::TokenListing> for OperatorTokenView {
-    fn from(t: crate::store::TokenListing) -> Self {
-        OperatorTokenView {
-            token_prefix: t.token_prefix,
-            name: t.name,
-            created_at: t.created_at,
-            last_used_at: t.last_used_at,
-            revoked_at: t.revoked_at,
-        }
-    }
 }
 
 /// `POST /api/v1/operator/tokens` body.
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct CreateTokenBody {
-    /// Label (1–100 characters), e.g. where the token is used.
-    #[schema(example = "ci")]
+    /// A label to recognise it by (1–100 characters).
+    #[schema(example = "CI deploys")]
     pub name: String,
 }
 
-/// A newly created operator token: shown in this answer only.
+/// A newly issued operator token: shown in this answer only.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct CreatedTokenView {
+pub struct NewOperatorTokenView {
     /// The `vx_op_…` token; only its hash is stored.
-    #[schema(example = "vx_op_8k2m4p6r9t1v3x5z7b0d2f4h6k8m0p2r")]
+    #[schema(example = "vx_op_4f9a2c7e1b3d5f8a0c2e4b6d8f1a3c5e")]
     pub token: String,
-    /// Its display prefix (first 12 characters).
-    #[schema(example = "vx_op_8k2m4p")]
+    /// Its first 12 characters, as listed.
+    #[schema(example = "vx_op_4f9a2c")]
     pub token_prefix: String,
-    /// Label.
-    #[schema(example = "ci")]
+    /// Its label.
+    #[schema(example = "CI deploys")]
     pub name: String,
 }
 
-/// The calling operator's tokens.
-///
-/// Newest first, revoked ones included; never the tokens themselves, only their prefixes.
+/// The calling operator's tokens (live and revoked), newest first.
 #[utoipa::path(get, path = "/api/v1/operator/tokens", tag = "management",
     security(("operator_token" = [])),
-    responses((status = 200, description = "The caller's tokens", body = [OperatorTokenView]), errors::Unauthorized, errors::Unavailable))]
+    responses((status = 200, description = "Tokens, newest first", body = [OperatorTokenView]), errors::Unauthorized, errors::Unavailable))]
 pub async fn list_tokens(
     State(state): State<AppState>,
     OperatorAuth(op): OperatorAuth,
@@ -905,25 +894,35 @@ pub async fn list_tokens(
         .operator_tokens(&op.id)
         .await
         .map_err(unavailable)?;
-    Ok(Json(tokens.into_iter().map(Into::into).collect()))
+    Ok(Json(
+        tokens
+            .into_iter()
+            .map(|t| OperatorTokenView {
+                token_prefix: t.token_prefix,
+                name: t.name,
+                created_at: t.created_at,
+                last_used_at: t.last_used_at,
+                revoked_at: t.revoked_at,
+            })
+            .collect(),
+    ))
 }
 
-/// Creates another token for the calling operator.
+/// Creates an operator token for the calling operator; the token is in this answer only.
 ///
-/// The token acts as the caller, with exactly the caller's projects and roles (a token can
-/// never reach more than its operator can). The token is in this answer only.
+/// A token acts as its operator, with the operator's memberships: no more, no less.
 #[utoipa::path(post, path = "/api/v1/operator/tokens", tag = "management",
     security(("operator_token" = [])), request_body = CreateTokenBody,
-    responses((status = 201, description = "The new token, shown once", body = CreatedTokenView), errors::BodyRejected, errors::Invalid, errors::Unauthorized, errors::Unavailable))]
+    responses((status = 201, description = "The new token, shown once", body = NewOperatorTokenView), errors::BodyRejected, errors::Invalid, errors::Unauthorized, errors::Unavailable))]
 pub async fn create_token(
     State(state): State<AppState>,
     OperatorAuth(op): OperatorAuth,
     ApiJson(body): ApiJson<CreateTokenBody>,
-) -> Result<(StatusCode, Json<CreatedTokenView>), ApiError> {
+) -> Result<(StatusCode, Json<NewOperatorTokenView>), ApiError> {
     let token = ops::create_operator_token(&state.store, &op, &body.name).await?;
     Ok((
         StatusCode::CREATED,
-        Json(CreatedTokenView {
+        Json(NewOperatorTokenView {
             token_prefix: key_prefix(&token),
             name: body.name.trim().to_owned(),
             token,
@@ -931,13 +930,12 @@ pub async fn create_token(
     ))
 }
 
-/// Revokes one of the caller's tokens by its display prefix, now.
-///
-/// Another operator's token answers 404, like an unknown one.
+/// Revokes the calling operator's live tokens with this prefix (the calling token too, if it
+/// matches).
 #[utoipa::path(delete, path = "/api/v1/operator/tokens/{prefix}", tag = "management",
     security(("operator_token" = [])),
-    params(("prefix" = String, Path, description = "Token display prefix (its first 12 characters)", example = "vx_op_8k2m4p")),
-    responses((status = 204, description = "Revoked: it stops working now"), errors::NotFound, errors::Unauthorized, errors::Unavailable))]
+    params(("prefix" = String, Path, description = "Token prefix as listed", example = "vx_op_4f9a2c")),
+    responses((status = 204, description = "Revoked"), errors::NotFound, errors::Unauthorized, errors::Unavailable))]
 pub async fn revoke_token(
     State(state): State<AppState>,
     OperatorAuth(op): OperatorAuth,
@@ -952,11 +950,6 @@ pub fn routes() -> Router<AppState> {
     let p = "/api/v1/projects/{id}";
     Router::new()
         .route("/api/v1/projects", get(list_projects).post(create_project))
-        .route(
-            "/api/v1/operator/tokens",
-            get(list_tokens).post(create_token),
-        )
-        .route("/api/v1/operator/tokens/{prefix}", delete(revoke_token))
         .route(
             p,
             get(get_project)
@@ -974,4 +967,9 @@ pub fn routes() -> Router<AppState> {
             &format!("{p}/templates"),
             get(get_templates).put(put_templates),
         )
+        .route(
+            "/api/v1/operator/tokens",
+            get(list_tokens).post(create_token),
+        )
+        .route("/api/v1/operator/tokens/{prefix}", delete(revoke_token))
 }

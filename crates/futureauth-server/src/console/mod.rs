@@ -13,6 +13,7 @@
 
 pub mod chart;
 pub mod delivery;
+mod extract;
 mod pages;
 pub mod session;
 pub mod views;
@@ -154,6 +155,9 @@ struct LimitDefaults {
     per_destination: u32,
     window_minutes: u64,
     per_minute: u32,
+    sms_per_country_per_hour: u32,
+    sms_per_hour: u32,
+    sms_per_day: u32,
 }
 
 struct Inner {
@@ -201,6 +205,9 @@ impl Console {
                     per_destination: config.limit_per_destination,
                     window_minutes: config.limit_destination_window_secs / 60,
                     per_minute: config.limit_per_project_per_minute,
+                    sms_per_country_per_hour: config.sms_per_country_per_hour,
+                    sms_per_hour: config.sms_per_project_per_hour,
+                    sms_per_day: config.sms_per_project_per_day,
                 },
                 store,
                 sender,

@@ -1,108 +1,31 @@
-//! The console's page handlers. Each checks the session ([`Signed`]), each project page the
-//! membership ([`Access`], 404 otherwise), each form its CSRF token ([`CsrfForm`]), all in
-//! extractors before the handler runs; the Origin check is in the router's middleware.
+//! The console's page handlers. Their extractors ([`Signed`], [`Member`], [`CsrfForm`])
+//! check the session, the project membership (404 otherwise) and each form's CSRF token; the
+//! Origin check is in the router's middleware.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 
-use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Path, Query, Request, State};
+use axum::extract::{ConnectInfo, FromRequestParts, Path, Query, State};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::Form;
-use futureauth::{FutureAuthError, OtpChannel};
+use futureauth::{FutureAuthError, OtpChannel, RequestContext};
 use minijinja::context;
-use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use super::chart;
+use super::extract::{CsrfForm, Member, NoFields, Posted};
 use super::session::{binding, binding_cookie, cookie_token, session_cookie, Signed};
 use super::Console;
 use crate::service::console::{self as ops, ConsoleError, FieldErrors, SettingsInput};
-use crate::service::now_ms;
 use crate::service::validate::mask_destination;
+use crate::service::{now_ms, MessageId};
 use crate::store::{DeliveryFilter, Membership, Message};
 
 /// Days shown in the sends-per-day chart.
 const CHART_DAYS: i64 = 14;
 /// Rows per page of the delivery log.
 const PAGE_SIZE: i64 = 25;
-
-/// A form body; a malformed one is a 400 page.
-pub struct Posted<T>(pub T);
-
-impl<T: DeserializeOwned + Send> FromRequest<Console> for Posted<T> {
-    type Rejection = Response;
-
-    async fn from_request(req: Request, console: &Console) -> Result<Self, Response> {
-        match Form::<T>::from_request(req, console).await {
-            Ok(Form(v)) => Ok(Posted(v)),
-            Err(e) => Err(console.error_page(
-                e.status(),
-                "Bad request",
-                "The form could not be read. Go back and try again.",
-            )),
-        }
-    }
-}
-
-/// A signed-in operator's form whose CSRF token matched the session's (any other is the 403
-/// "form has expired" page, before the handler runs). `T` is the form without its `csrf` field.
-pub struct CsrfForm<T>(pub T);
-
-#[derive(Deserialize)]
-struct WithCsrf<T> {
-    #[serde(default)]
-    csrf: String,
-    #[serde(flatten)]
-    form: T,
-}
-
-impl<T: DeserializeOwned + Send> FromRequest<Console> for CsrfForm<T> {
-    type Rejection = Response;
-
-    async fn from_request(req: Request, console: &Console) -> Result<Self, Response> {
-        let (mut parts, body) = req.into_parts();
-        let s = Signed::from_request_parts(&mut parts, console).await?;
-        let Posted(f) =
-            Posted::<WithCsrf<T>>::from_request(Request::from_parts(parts, body), console).await?;
-        s.check_csrf(console, &f.csrf)?;
-        Ok(CsrfForm(f.form))
-    }
-}
-
-/// A form with nothing but its CSRF token.
-#[derive(Deserialize, Default)]
-pub struct NoFields {}
-
-/// A project page's operator and their membership: non-members (and unknown projects) get
-/// the 404 page, so a project's existence does not leak. Reads the `{id}` path segment.
-pub struct Access {
-    /// The signed-in operator.
-    pub s: Signed,
-    /// Their project and role.
-    pub m: Membership,
-}
-
-impl FromRequestParts<Console> for Access {
-    type Rejection = Response;
-
-    async fn from_request_parts(parts: &mut Parts, console: &Console) -> Result<Self, Response> {
-        let s = Signed::from_request_parts(parts, console).await?;
-        let Ok(Path(params)) =
-            Path::<HashMap<String, String>>::from_request_parts(parts, console).await
-        else {
-            return Err(console.not_found());
-        };
-        let Some(id) = params.get("id") else {
-            return Err(console.not_found());
-        };
-        let m = ops::membership(console.store(), &s.operator, id)
-            .await
-            .map_err(|e| console.fail(e))?;
-        Ok(Access { s, m })
-    }
-}
 
 /// The socket peer (operators are rate-limited per IP by the SDK); `None` in tests that
 /// call the router without a listener.
@@ -138,7 +61,7 @@ fn see_other(to: &str) -> Response {
 }
 
 impl Console {
-    fn fail(&self, e: ConsoleError) -> Response {
+    pub(super) fn fail(&self, e: ConsoleError) -> Response {
         match e {
             ConsoleError::NotFound => self.not_found(),
             ConsoleError::OwnersOnly => self.error_page(
@@ -269,12 +192,16 @@ pub async fn login_send(
     // Codes are bound to the browser that asked (a cookie), so nobody else can replace
     // them or spend their attempts: a stranger cannot lock an operator out.
     let bound = binding(&headers).unwrap_or_else(futureauth::OtpBinding::generate);
+    let req = RequestContext {
+        client_ip: ip,
+        user_agent: user_agent(&headers),
+        binding: Some(bound.clone()),
+    };
     let sent = if link {
         let callback = format!("{}/dashboard/auth/magic", c.settings().origin());
-        auth.send_magic_link_from(&email, &callback, ip).await
+        auth.send_magic_link_with(&email, &callback, &req).await
     } else {
-        auth.send_otp_bound(OtpChannel::Email, &email, ip, &bound)
-            .await
+        auth.send_otp_with(OtpChannel::Email, &email, &req).await
     };
     match sent {
         Ok(()) => {
@@ -343,19 +270,14 @@ pub async fn login_verify(
         Ok(a) => a,
         Err(e) => return c.unavailable(e),
     };
-    let ip = ip.map(|i| i.to_string());
-    let ua = user_agent(&headers);
-    let (email, code) = (form.email.trim(), form.code.trim());
-    let result = match binding(&headers) {
-        Some(bound) => {
-            auth.verify_otp_bound(email, code, &bound, ip.as_deref(), ua.as_deref())
-                .await
-        }
-        None => {
-            auth.verify_otp(email, code, ip.as_deref(), ua.as_deref())
-                .await
-        }
+    let req = RequestContext {
+        client_ip: ip,
+        user_agent: user_agent(&headers),
+        binding: binding(&headers),
     };
+    let result = auth
+        .verify_otp_with(form.email.trim(), form.code.trim(), &req)
+        .await;
     match operator_session(&c, result).await {
         Ok(token) => signed_in(&c, &token),
         Err((status, error)) => with_status(
@@ -389,11 +311,12 @@ pub async fn magic_verify(
         Ok(a) => a,
         Err(e) => return c.unavailable(e),
     };
-    let ip = ip.map(|i| i.to_string());
-    let ua = user_agent(&headers);
-    let result = auth
-        .verify_magic_link(form.token.trim(), ip.as_deref(), ua.as_deref())
-        .await;
+    let req = RequestContext {
+        client_ip: ip,
+        user_agent: user_agent(&headers),
+        binding: None,
+    };
+    let result = auth.verify_magic_link_with(form.token.trim(), &req).await;
     match operator_session(&c, result).await {
         Ok(token) => signed_in(&c, &token),
         Err((status, error)) => login(&c, "", Some(error), status),
@@ -401,7 +324,11 @@ pub async fn magic_verify(
 }
 
 /// `POST /dashboard/logout`.
-pub async fn logout(State(c): State<Console>, s: Signed, _: CsrfForm<NoFields>) -> Response {
+pub async fn logout(
+    State(c): State<Console>,
+    s: Signed,
+    CsrfForm(_): CsrfForm<NoFields>,
+) -> Response {
     let revoked = match c.auth().await {
         Ok(auth) => auth
             .revoke_session(&s.token)
@@ -553,7 +480,7 @@ async fn chart_svg(
 }
 
 /// `GET /dashboard/projects/{id}`: keys, the chart and the latest deliveries.
-pub async fn overview(State(c): State<Console>, Access { s, m }: Access) -> Response {
+pub async fn overview(State(c): State<Console>, Member { s, m }: Member) -> Response {
     let id = m.project.id.clone();
     let now = now_ms();
     let keys: Vec<KeyView> = match c.store().key_listing(&id).await {
@@ -626,8 +553,8 @@ fn secret_page(
 /// `POST …/keys`: a new key next to the existing ones, shown once.
 pub async fn create_key(
     State(c): State<Console>,
-    Access { s, m }: Access,
-    _: CsrfForm<NoFields>,
+    Member { s, m }: Member,
+    CsrfForm(_): CsrfForm<NoFields>,
 ) -> Response {
     match ops::create_key(c.store(), &s.operator, &m).await {
         Ok(key) => secret_page(&c, &s, &m, &key, "key", None),
@@ -638,7 +565,7 @@ pub async fn create_key(
 /// `POST …/keys/rotate`: a new key; the others keep working for the chosen overlap.
 pub async fn rotate_key(
     State(c): State<Console>,
-    Access { s, m }: Access,
+    Member { s, m }: Member,
     CsrfForm(f): CsrfForm<RotateForm>,
 ) -> Response {
     let Ok(overlap) = f.overlap.trim().parse::<i64>() else {
@@ -667,7 +594,7 @@ pub async fn rotate_key(
 /// `POST …/keys/revoke`.
 pub async fn revoke_key(
     State(c): State<Console>,
-    Access { s, m }: Access,
+    Member { s, m }: Member,
     CsrfForm(f): CsrfForm<PrefixForm>,
 ) -> Response {
     let id = m.project.id.clone();
@@ -702,7 +629,7 @@ fn parse_day(s: &str) -> Result<Option<i64>, String> {
 /// `GET …/deliveries?channel=&status=&from=&until=&destination=&page=`.
 pub async fn deliveries(
     State(c): State<Console>,
-    Access { s, m }: Access,
+    Member { s, m }: Member,
     Query(q): Query<HashMap<String, String>>,
 ) -> Response {
     let id = m.project.id.clone();
@@ -866,10 +793,13 @@ fn timeline(message: &Message, attempts: &[crate::store::DeliveryAttempt]) -> Ve
 /// `GET …/deliveries/{msg}`: one message with its timeline.
 pub async fn delivery(
     State(c): State<Console>,
-    Access { s, m }: Access,
-    Path((id, msg)): Path<(String, String)>,
+    Member { s, m }: Member,
+    Path((_, msg)): Path<(String, String)>,
 ) -> Response {
-    let message = match c.store().get_message(&id, &msg).await {
+    let Some(msg) = MessageId::parse(&msg) else {
+        return c.not_found();
+    };
+    let message = match c.store().get_message(&m.project.id, msg.as_str()).await {
         Ok(Some(x)) => x,
         Ok(None) => return c.not_found(),
         Err(e) => return c.unavailable(e),
@@ -915,7 +845,7 @@ fn settings_page(
 /// `GET …/settings`.
 pub async fn settings(
     State(c): State<Console>,
-    Access { s, m }: Access,
+    Member { s, m }: Member,
     Query(q): Query<HashMap<String, String>>,
 ) -> Response {
     let id = m.project.id.clone();
@@ -939,18 +869,17 @@ pub async fn settings(
 /// `POST …/settings`: errors appear next to their fields.
 pub async fn save_settings(
     State(c): State<Console>,
-    Access { s, m }: Access,
-    CsrfForm(f): CsrfForm<SettingsInput>,
+    Member { s, m }: Member,
+    CsrfForm(input): CsrfForm<SettingsInput>,
 ) -> Response {
     let id = m.project.id.clone();
-    let input = f;
     match ops::update_settings(c.store(), &s.operator, &m, &input).await {
         Ok(_) => see_other(&format!("/dashboard/projects/{id}/settings?saved=1")),
         Err(ConsoleError::Invalid(errors)) => settings_page(
             &c,
             &s,
             &m,
-            &input.printable(),
+            &input,
             Some(errors),
             None,
             false,
@@ -969,7 +898,7 @@ pub struct DeleteForm {
 /// `POST …/delete` (owners; the name typed exactly).
 pub async fn delete_project(
     State(c): State<Console>,
-    Access { s, m }: Access,
+    Member { s, m }: Member,
     CsrfForm(f): CsrfForm<DeleteForm>,
 ) -> Response {
     let id = m.project.id.clone();
@@ -1033,14 +962,14 @@ async fn members_page(
 }
 
 /// `GET …/members`.
-pub async fn members(State(c): State<Console>, Access { s, m }: Access) -> Response {
+pub async fn members(State(c): State<Console>, Member { s, m }: Member) -> Response {
     members_page(&c, &s, &m, "", None, StatusCode::OK).await
 }
 
 /// `POST …/members`: invite by email (owners).
 pub async fn invite(
     State(c): State<Console>,
-    Access { s, m }: Access,
+    Member { s, m }: Member,
     CsrfForm(f): CsrfForm<InviteForm>,
 ) -> Response {
     let id = m.project.id.clone();
@@ -1064,7 +993,7 @@ pub async fn invite(
 /// `POST …/members/remove` (owners).
 pub async fn remove_member(
     State(c): State<Console>,
-    Access { s, m }: Access,
+    Member { s, m }: Member,
     CsrfForm(f): CsrfForm<RemoveForm>,
 ) -> Response {
     let id = m.project.id.clone();
@@ -1087,7 +1016,7 @@ pub async fn remove_member(
 }
 
 /// `GET …/audit`: the latest 200 entries.
-pub async fn audit(State(c): State<Console>, Access { s, m }: Access) -> Response {
+pub async fn audit(State(c): State<Console>, Member { s, m }: Member) -> Response {
     let id = m.project.id.clone();
     match c.store().audit_log(&id, 200).await {
         Ok(entries) => c.page(
@@ -1213,7 +1142,7 @@ fn messages_page(
 /// `GET …/messages`: the wording of the sign-in code messages, with a live preview.
 pub async fn messages(
     State(c): State<Console>,
-    Access { s, m }: Access,
+    Member { s, m }: Member,
     Query(q): Query<HashMap<String, String>>,
 ) -> Response {
     let id = m.project.id.clone();
@@ -1234,7 +1163,7 @@ pub async fn messages(
 /// `POST …/messages`.
 pub async fn save_messages(
     State(c): State<Console>,
-    Access { s, m }: Access,
+    Member { s, m }: Member,
     CsrfForm(f): CsrfForm<TemplatesForm>,
 ) -> Response {
     let id = m.project.id.clone();

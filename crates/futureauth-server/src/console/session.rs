@@ -128,19 +128,10 @@ impl FromRequestParts<Console> for Signed {
     type Rejection = Response;
 
     async fn from_request_parts(parts: &mut Parts, console: &Console) -> Result<Self, Response> {
-        // Several extractors of one request need the session (a page's access check, its
-        // form's CSRF check): look it up once.
+        // Several extractors of one request need the session: look it up once.
         if let Some(signed) = parts.extensions.get::<Signed>() {
             return Ok(signed.clone());
         }
-        let signed = Self::lookup(parts, console).await?;
-        parts.extensions.insert(signed.clone());
-        Ok(signed)
-    }
-}
-
-impl Signed {
-    async fn lookup(parts: &Parts, console: &Console) -> Result<Self, Response> {
         let to_login = || Redirect::to("/dashboard/login").into_response();
         let Some(token) = cookie_token(&parts.headers) else {
             return Err(to_login());
@@ -165,10 +156,12 @@ impl Signed {
         let Some(operator) = operator else {
             return Err(to_login());
         };
-        Ok(Signed {
+        let signed = Signed {
             csrf: csrf_token(&secrets.csrf_key, &session.id),
             operator,
             token,
-        })
+        };
+        parts.extensions.insert(signed.clone());
+        Ok(signed)
     }
 }

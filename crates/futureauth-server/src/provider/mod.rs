@@ -12,6 +12,7 @@ pub mod scrub;
 pub mod signature;
 pub mod twilio;
 
+use secrecy::ExposeSecret;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -140,9 +141,13 @@ impl Delivery {
             });
         }
         let secrets = [
-            resend.as_ref().map(|r| r.api_key.clone()),
+            resend
+                .as_ref()
+                .map(|r| r.api_key.expose_secret().to_owned()),
             twilio.as_ref().map(|t| t.account_sid.clone()),
-            twilio.as_ref().map(|t| t.auth_token.clone()),
+            twilio
+                .as_ref()
+                .map(|t| t.auth_token.expose_secret().to_owned()),
         ]
         .into_iter()
         .flatten()

@@ -1,6 +1,7 @@
 //! Email through Resend: `POST {api}/emails`.
 
 use async_trait::async_trait;
+use secrecy::ExposeSecret;
 use serde::Serialize;
 
 use super::{classify_status, classify_transport, Outgoing, Provider, ProviderError};
@@ -44,7 +45,7 @@ impl Provider for Resend {
         let resp = self
             .http
             .post(format!("{}/emails", self.settings.api_url))
-            .bearer_auth(&self.settings.api_key)
+            .bearer_auth(self.settings.api_key.expose_secret())
             .header("Idempotency-Key", message_id)
             .json(&ResendEmail {
                 from: &email.from,

@@ -1,6 +1,7 @@
 //! SMS through Twilio: `POST {api}/2010-04-01/Accounts/{sid}/Messages.json` (form encoded).
 
 use async_trait::async_trait;
+use secrecy::ExposeSecret;
 
 use super::{classify_status, classify_transport, Outgoing, Provider, ProviderError};
 use crate::config::{TwilioSender, TwilioSettings};
@@ -40,7 +41,10 @@ impl Provider for Twilio {
                 "{}/2010-04-01/Accounts/{}/Messages.json",
                 self.settings.api_url, self.settings.account_sid
             ))
-            .basic_auth(&self.settings.account_sid, Some(&self.settings.auth_token))
+            .basic_auth(
+                &self.settings.account_sid,
+                Some(self.settings.auth_token.expose_secret()),
+            )
             .header("I-Twilio-Idempotency-Token", message_id)
             .form(&form)
             .send()

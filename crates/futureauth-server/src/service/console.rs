@@ -8,6 +8,7 @@ use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use tokio::sync::OnceCell;
 
+use super::ids::is_identifier;
 use super::projects::{generate_secret_key, hash_key, key_hashes_match, key_prefix};
 use super::templates::{self, CustomTemplates};
 use super::{now_ms, random_id, validate};
@@ -66,7 +67,7 @@ pub async fn membership(
     op: &Operator,
     project_id: &str,
 ) -> Result<Membership, ConsoleError> {
-    if project_id.len() > 64 {
+    if !is_identifier(project_id) {
         return Err(ConsoleError::NotFound);
     }
     store
@@ -159,8 +160,9 @@ pub async fn create_project(
     })
 }
 
-/// The settings form / PATCH body, as submitted (and shown back in the form).
-#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
+/// The settings form / PATCH body, as submitted (also what the form shows again next to
+/// its errors).
+#[derive(Debug, Clone, Default, serde::Deserialize, serde::Serialize)]
 #[serde(default)]
 pub struct SettingsInput {
     /// Display name.
@@ -175,7 +177,8 @@ pub struct SettingsInput {
     pub limit_per_destination: String,
     /// Messages per minute for the project (empty = server default).
     pub limit_per_minute: String,
-    /// Countries that may receive SMS: ISO 3166-1 alpha-2 codes, one per line or comma-separated.
+    /// Countries SMS may go to: ISO 3166-1 alpha-2 codes separated by commas, spaces or lines
+    /// (empty = no SMS).
     pub sms_countries: String,
     /// SMS to one country per hour (empty = server default).
     pub sms_per_country_per_hour: String,
@@ -194,56 +197,53 @@ pub struct ProjectLimits {
     pub per_minute: Option<i64>,
 }
 
-fn parse_limit(raw: &str) -> Result<Option<i64>, String> {
-    let raw = raw.trim();
-    if raw.is_empty() {
-        return Ok(None);
+/// Most countries one project may list (there are about 250).
+const MAX_SMS_COUNTRIES: usize = 300;
+
+/// The SMS countries field: distinct ISO regions, in the order given.
+fn parse_countries(raw: &str) -> Result<Vec<Region>, String> {
+    let mut regions = Vec::new();
+    for code in raw
+        .split([',', ' ', '\n', '\r', '\t'])
+        .filter(|s| !s.is_empty())
+    {
+        let region = Region::parse(code).map_err(|e| format!("{e} (ISO 3166-1 alpha-2)"))?;
+        if !regions.contains(&region) {
+            regions.push(region);
+        }
+        if regions.len() > MAX_SMS_COUNTRIES {
+            return Err(format!("at most {MAX_SMS_COUNTRIES} countries"));
+        }
     }
-    match raw.parse::<i64>() {
-        Ok(n) if (1..=100_000).contains(&n) => Ok(Some(n)),
-        _ => Err("a whole number from 1 to 100000, or empty for the server default".into()),
-    }
+    Ok(regions)
 }
 
-/// Largest SMS cap the console accepts: generous, and far inside the store's integer columns.
-const MAX_SMS_CAP: u32 = 10_000_000;
-
-fn parse_cap(raw: &str) -> Result<Option<u32>, String> {
+/// A number field that may be left empty for the server's default: `None` when empty,
+/// else a whole number from 1 to `max`.
+fn parse_optional<T>(raw: &str, max: T) -> Result<Option<T>, String>
+where
+    T: std::str::FromStr + PartialOrd + From<u8> + std::fmt::Display,
+{
     let raw = raw.trim();
     if raw.is_empty() {
         return Ok(None);
     }
-    match raw.parse::<u32>() {
-        Ok(n) if (1..=MAX_SMS_CAP).contains(&n) => Ok(Some(n)),
+    match raw.parse::<T>() {
+        Ok(n) if n >= T::from(1) && n <= max => Ok(Some(n)),
         _ => Err(format!(
-            "a whole number from 1 to {MAX_SMS_CAP}, or empty for the server default"
+            "a whole number from 1 to {max}, or empty for the server default"
         )),
     }
 }
 
-/// Parses the SMS country list; the message names the first bad entry.
-fn parse_countries(raw: &str) -> Result<Vec<Region>, String> {
-    let mut out: Vec<Region> = Vec::new();
-    for entry in raw
-        .split(['\n', ',', ' '])
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-    {
-        let region = Region::parse(entry).map_err(|_| {
-            let shown: String = entry.chars().filter(|c| !c.is_control()).take(8).collect();
-            format!("“{shown}” is not an ISO 3166-1 country code such as US, GB or DE")
-        })?;
-        if !out.contains(&region) {
-            out.push(region);
-        }
-    }
-    if out.is_empty() {
-        return Err("name at least one country, e.g. US, CA".into());
-    }
-    if out.len() > 250 {
-        return Err("at most 250 countries".into());
-    }
-    Ok(out)
+/// An SMS cap field: empty for the server default, else 1 to 1,000,000.
+fn parse_cap(raw: &str) -> Result<Option<u32>, String> {
+    parse_optional(raw, 1_000_000)
+}
+
+/// A rate-limit field: empty for the server default, else 1 to 100,000.
+fn parse_limit(raw: &str) -> Result<Option<i64>, String> {
+    parse_optional(raw, 100_000)
 }
 
 impl SettingsInput {
@@ -267,29 +267,6 @@ impl SettingsInput {
             sms_per_hour: show_cap(p.sms_caps.per_hour),
             sms_per_day: show_cap(p.sms_caps.per_day),
         }
-    }
-}
-
-impl SettingsInput {
-    /// The input as it may be shown back in the form: control characters (a NUL, an escape)
-    /// are dropped, line breaks kept. Validation still sees what was sent.
-    pub fn printable(&self) -> SettingsInput {
-        let mut shown = self.clone();
-        for field in [
-            &mut shown.name,
-            &mut shown.callback_url,
-            &mut shown.allowed_origins,
-            &mut shown.email_from,
-            &mut shown.limit_per_destination,
-            &mut shown.limit_per_minute,
-            &mut shown.sms_countries,
-            &mut shown.sms_per_country_per_hour,
-            &mut shown.sms_per_hour,
-            &mut shown.sms_per_day,
-        ] {
-            field.retain(|c| !c.is_control() || c == '\n');
-        }
-        shown
     }
 }
 
@@ -323,7 +300,7 @@ pub fn validate_settings(
             errors.insert("sms_countries", m);
         }
     }
-    for (field, raw, slot) in [
+    for (field, raw, cap) in [
         (
             "sms_per_country_per_hour",
             &input.sms_per_country_per_hour,
@@ -337,7 +314,7 @@ pub fn validate_settings(
         ("sms_per_day", &input.sms_per_day, &mut p.sms_caps.per_day),
     ] {
         match parse_cap(raw) {
-            Ok(v) => *slot = v,
+            Ok(v) => *cap = v,
             Err(m) => {
                 errors.insert(field, m);
             }
@@ -458,8 +435,15 @@ pub async fn update_settings(
         ));
     }
     if p.sms_countries != old.sms_countries {
-        let names: Vec<&str> = p.sms_countries.iter().map(Region::as_str).collect();
-        changes.push(format!("SMS countries → {}", names.join(", ")));
+        let list: Vec<_> = p.sms_countries.iter().map(Region::as_str).collect();
+        changes.push(format!(
+            "SMS countries → {}",
+            if list.is_empty() {
+                "none".to_owned()
+            } else {
+                list.join(", ")
+            }
+        ));
     }
     if p.sms_caps != old.sms_caps {
         let show = |v: Option<u32>| v.map(|n| n.to_string()).unwrap_or_else(|| "default".into());
@@ -679,6 +663,9 @@ pub async fn revoke_key(
     prefix: &str,
 ) -> Result<(), ConsoleError> {
     require_owner(m)?;
+    if !is_identifier(prefix) {
+        return Err(ConsoleError::NotFound);
+    }
     let n = store
         .revoke_project_key(&m.project.id, prefix, now_ms())
         .await?;
@@ -777,15 +764,18 @@ pub async fn create_operator_token(
     Ok(token)
 }
 
-/// Revokes one of the operator's own live tokens by its display prefix; another operator's
-/// token, an unknown or an already revoked one is `NotFound`.
+/// Revokes `op`'s live operator tokens with this prefix; [`ConsoleError::NotFound`] if none.
 pub async fn revoke_operator_token(
     store: &Store,
     op: &Operator,
     prefix: &str,
 ) -> Result<(), ConsoleError> {
+    let prefix = prefix.trim();
+    if !is_identifier(prefix) {
+        return Err(ConsoleError::NotFound);
+    }
     match store
-        .revoke_operator_token(&op.id, prefix.trim(), now_ms())
+        .revoke_operator_token(&op.id, prefix, now_ms())
         .await?
     {
         0 => Err(ConsoleError::NotFound),
@@ -866,10 +856,10 @@ mod tests {
             email_from: "nobody".into(),
             limit_per_destination: "0".into(),
             limit_per_minute: "many".into(),
-            sms_countries: "US, ZZ".into(),
+            sms_countries: "US, XX".into(),
             sms_per_country_per_hour: "0".into(),
             sms_per_hour: "4294967296".into(),
-            sms_per_day: "5".into(),
+            sms_per_day: "1\0".into(),
         };
         let errors = validate_settings(&project(), &input).unwrap_err();
         let fields: Vec<_> = errors.keys().copied().collect();
@@ -884,7 +874,8 @@ mod tests {
                 "name",
                 "sms_countries",
                 "sms_per_country_per_hour",
-                "sms_per_hour",
+                "sms_per_day",
+                "sms_per_hour"
             ]
         );
     }
@@ -898,15 +889,22 @@ mod tests {
             email_from: "Acme <login@acme.com>".into(),
             limit_per_destination: " 3 ".into(),
             limit_per_minute: "".into(),
-            sms_countries: "us,ca\nGB us".into(),
-            sms_per_day: "100".into(),
-            ..SettingsInput::default()
+            sms_countries: "gb,DE\nde  fr".into(),
+            sms_per_country_per_hour: "".into(),
+            sms_per_hour: " 50 ".into(),
+            sms_per_day: "".into(),
         };
         let (p, limits) = validate_settings(&project(), &input).unwrap();
-        let countries: Vec<&str> = p.sms_countries.iter().map(Region::as_str).collect();
-        assert_eq!(countries, ["US", "CA", "GB"]);
-        assert_eq!(p.sms_caps.per_day, Some(100));
-        assert_eq!(p.sms_caps.per_hour, None);
+        let countries: Vec<_> = p.sms_countries.iter().map(Region::as_str).collect();
+        assert_eq!(countries, ["GB", "DE", "FR"]);
+        assert_eq!(
+            p.sms_caps,
+            crate::sms::SmsCaps {
+                per_country_per_hour: None,
+                per_hour: Some(50),
+                per_day: None
+            }
+        );
         assert_eq!(limits.per_destination, Some(3));
         assert_eq!(limits.per_minute, None);
         assert_eq!(

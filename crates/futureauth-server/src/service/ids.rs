@@ -3,6 +3,17 @@
 
 use std::fmt;
 
+/// Whether `raw` can be one of our opaque identifiers as a client names them in a path
+/// (a project id `prj_…`, a key or token prefix `vx_sec_…`/`vx_op_…`): 1 to 64 ASCII letters,
+/// digits, `_` and `-` (keys are base64url). Anything else names nothing we store, and must
+/// not reach SQL.
+pub fn is_identifier(raw: &str) -> bool {
+    (1..=64).contains(&raw.len())
+        && raw
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
 /// Length of the random part of a message id.
 pub const MESSAGE_ID_RANDOM_LEN: usize = 24;
 
@@ -64,6 +75,21 @@ impl IdempotencyKey {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn identifiers_are_plain_ascii() {
+        for ok in [
+            "prj_console",
+            "prj_4e1hf45xsjl0m4vfb59u",
+            "vx_sec_4f9a2",
+            "vx_op_AB-2",
+        ] {
+            assert!(is_identifier(ok), "{ok}");
+        }
+        for bad in ["", "prj_\0", "prj.x", "vx op", "é", &"a".repeat(65)] {
+            assert!(!is_identifier(bad), "{bad:?}");
+        }
+    }
 
     #[test]
     fn message_ids() {

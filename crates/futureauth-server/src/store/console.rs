@@ -205,35 +205,6 @@ fn delivery_where(f: &DeliveryFilter) -> (String, Vec<String>, Vec<i64>) {
     (sql, strings, ints)
 }
 
-/// A project's list columns as stored: allowed origins and SMS countries, as JSON.
-fn project_lists(p: &Project) -> Result<(String, String), StoreError> {
-    let origins = serde_json::to_string(&p.allowed_origins)
-        .map_err(|e| StoreError::Corrupt(e.to_string()))?;
-    Ok((origins, super::countries_json(&p.sms_countries)))
-}
-
-/// Inserts a project row (caps left to the server's defaults) on `$conn`; `$suffix` may add
-/// an `ON CONFLICT` clause. A macro because each backend's connection is its own type.
-macro_rules! insert_project {
-    ($conn:expr, $project:expr, $origins:expr, $countries:expr, $suffix:literal) => {
-        sqlx::query(concat!(
-            "INSERT INTO project (id, name, allowed_origins, callback_url, email_from, sms_prefixes,
-                 sms_countries, created_at)
-             VALUES ($1, $2, $3, $4, $5, '[]', $6, $7)",
-            $suffix
-        ))
-        .bind(&$project.id)
-        .bind(&$project.name)
-        .bind(&$origins)
-        .bind(&$project.callback_url)
-        .bind(&$project.email_from)
-        .bind(&$countries)
-        .bind($project.created_at)
-        .execute($conn)
-        .await?
-    };
-}
-
 impl Store {
     /// A server-wide random secret (32 bytes, hex) named `name`, created on first use. All
     /// instances sharing the database read the same value.
@@ -424,10 +395,25 @@ impl Store {
         key_prefix: &str,
         owner_id: &str,
     ) -> Result<(), StoreError> {
-        let (origins, countries) = project_lists(project)?;
+        let origins = serde_json::to_string(&project.allowed_origins)
+            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let countries = super::countries_json(&project.sms_countries);
         with_pool!(self, pool => {
             let mut tx = pool.begin().await?;
-            insert_project!(&mut *tx, project, origins, countries, "");
+            sqlx::query(
+                "INSERT INTO project (id, name, allowed_origins, callback_url, email_from, sms_prefixes,
+                     sms_countries, created_at)
+                 VALUES ($1, $2, $3, $4, $5, '[]', $6, $7)",
+            )
+            .bind(&project.id)
+            .bind(&project.name)
+            .bind(&origins)
+            .bind(&project.callback_url)
+            .bind(&project.email_from)
+            .bind(&countries)
+            .bind(project.created_at)
+            .execute(&mut *tx)
+            .await?;
             sqlx::query(INSERT_API_KEY)
                 .bind(key_hash)
                 .bind(key_prefix)
@@ -455,17 +441,28 @@ impl Store {
         project: &Project,
         key_hash: &str,
     ) -> Result<(), StoreError> {
-        let (origins, countries) = project_lists(project)?;
+        let origins = serde_json::to_string(&project.allowed_origins)
+            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let countries = super::countries_json(&project.sms_countries);
         with_pool!(self, pool => {
             let mut tx = pool.begin().await?;
-            insert_project!(
-                &mut *tx,
-                project,
-                origins,
-                countries,
-                " ON CONFLICT (id) DO UPDATE SET allowed_origins = excluded.allowed_origins,
-                     callback_url = excluded.callback_url"
-            );
+            let inserted = sqlx::query(
+                "INSERT INTO project (id, name, allowed_origins, callback_url, email_from, sms_prefixes,
+                     sms_countries, created_at)
+                 VALUES ($1, $2, $3, $4, $5, '[]', $6, $7)
+                 ON CONFLICT (id) DO UPDATE SET allowed_origins = excluded.allowed_origins,
+                     callback_url = excluded.callback_url",
+            )
+            .bind(&project.id)
+            .bind(&project.name)
+            .bind(&origins)
+            .bind(&project.callback_url)
+            .bind(&project.email_from)
+            .bind(&countries)
+            .bind(project.created_at)
+            .execute(&mut *tx)
+            .await?;
+            let _ = inserted;
             // A revoked key nobody knows: `api_key` rows make the project look like any other.
             sqlx::query(
                 "INSERT INTO api_key (key_hash, key_prefix, project_id, created_at, revoked_at)
@@ -481,14 +478,16 @@ impl Store {
         Ok(())
     }
 
-    /// Renames a project and replaces its delivery settings, SMS countries and SMS caps.
+    /// Renames a project and replaces its delivery settings.
     pub async fn update_project(&self, p: &Project) -> Result<bool, StoreError> {
-        let (origins, countries) = project_lists(p)?;
-        let caps = p.sms_caps;
+        let origins = serde_json::to_string(&p.allowed_origins)
+            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let countries = super::countries_json(&p.sms_countries);
         let n = with_pool!(self, pool => {
             sqlx::query(
                 "UPDATE project SET name = $1, allowed_origins = $2, callback_url = $3, email_from = $4,
-                     sms_countries = $5, sms_per_country_per_hour = $6, sms_per_hour = $7, sms_per_day = $8
+                     sms_countries = $5, sms_per_country_per_hour = $6, sms_per_hour = $7,
+                     sms_per_day = $8
                  WHERE id = $9",
             )
             .bind(&p.name)
@@ -496,9 +495,9 @@ impl Store {
             .bind(&p.callback_url)
             .bind(&p.email_from)
             .bind(&countries)
-            .bind(caps.per_country_per_hour.map(i64::from))
-            .bind(caps.per_hour.map(i64::from))
-            .bind(caps.per_day.map(i64::from))
+            .bind(p.sms_caps.per_country_per_hour.map(i64::from))
+            .bind(p.sms_caps.per_hour.map(i64::from))
+            .bind(p.sms_caps.per_day.map(i64::from))
             .bind(&p.id)
             .execute(pool)
             .await?

@@ -1,5 +1,5 @@
-//! Who is calling: client IP (socket peer, or `X-Forwarded-For` from trusted proxies only)
-//! and user agent.
+//! Who is calling: the [`RequestContext`] of a request, with the client IP (socket peer, or
+//! `X-Forwarded-For` from trusted proxies only) and user agent.
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Once};
@@ -8,15 +8,10 @@ use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::{header, request::Parts, HeaderMap};
 use ipnet::IpNet;
 
-use crate::FutureAuth;
+use crate::{FutureAuth, RequestContext};
 
-/// Request facts the flows need.
-pub(crate) struct Client {
-    pub ip: Option<IpAddr>,
-    pub user_agent: Option<String>,
-}
-
-impl FromRequestParts<Arc<FutureAuth>> for Client {
+/// Built once per request of the auth routes; the code routes add the binding cookie.
+impl FromRequestParts<Arc<FutureAuth>> for RequestContext {
     type Rejection = std::convert::Infallible;
 
     async fn from_request_parts(
@@ -44,8 +39,10 @@ impl FromRequestParts<Arc<FutureAuth>> for Client {
                 .map(str::to_string)
         };
         Ok(Self {
-            ip: peer.map(|peer| client_ip(peer, &parts.headers, &auth.config().trusted_proxies)),
+            client_ip: peer
+                .map(|peer| client_ip(peer, &parts.headers, &auth.config().trusted_proxies)),
             user_agent: text(header::USER_AGENT),
+            binding: None,
         })
     }
 }

@@ -43,10 +43,14 @@ mod client;
 mod cookie;
 mod csrf;
 mod extract;
+#[cfg(feature = "openapi")]
+mod openapi;
 mod rejection;
 mod router;
 
 pub use csrf::{csrf_layer, Csrf, CsrfLayer};
 pub use extract::AuthSession;
+#[cfg(feature = "openapi")]
+pub use openapi::openapi;
 pub use rejection::ApiError;
 pub use router::auth_router;

@@ -11,7 +11,6 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::client::Client;
 use super::cookie::{
     clear_otp_binding, clear_session, otp_binding, session_token, set_otp_binding, set_session,
     TokenSource,
@@ -20,6 +19,7 @@ use super::csrf;
 use super::extract::{lookup, AuthSession};
 use super::rejection::ApiError;
 use crate::model::{OtpChannel, Session, User};
+use crate::RequestContext;
 use crate::{FutureAuth, OtpBinding};
 
 /// Largest request body the auth routes read.
@@ -40,7 +40,7 @@ const BODY_LIMIT: usize = 16 * 1024;
 /// | `POST /api/auth/sign-out-all` | | `{"ok": true, "revoked": n}`, cookie cleared |
 ///
 /// A code sent here is bound to the client that asked, by an HttpOnly cookie that lives as
-/// long as the code ([`FutureAuth::send_otp_bound`]): nobody else can replace it or spend
+/// long as the code ([`FutureAuth::send_otp_with`] with a binding): nobody else can replace it or spend
 /// its attempts, so knowing someone's address is not enough to lock them out.
 ///
 /// Errors are `{"error": {"code", "message"}}` with a 4xx status (429 carries
@@ -66,7 +66,7 @@ where
 }
 
 /// `axum::Json` whose rejections are [`ApiError`]s.
-struct Body<T>(T);
+pub(super) struct Body<T>(T);
 
 impl<T, S> FromRequest<S> for Body<T>
 where
@@ -81,31 +81,36 @@ where
 }
 
 #[derive(Deserialize)]
-struct SendOtp {
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub(super) struct SendOtp {
     email: Option<String>,
     phone: Option<String>,
 }
 
 #[derive(Deserialize)]
-struct VerifyOtp {
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub(super) struct VerifyOtp {
     email: Option<String>,
     phone: Option<String>,
     code: String,
 }
 
 #[derive(Deserialize)]
-struct SendMagicLink {
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub(super) struct SendMagicLink {
     email: String,
     callback_url: String,
 }
 
 #[derive(Deserialize)]
-struct VerifyMagicLink {
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub(super) struct VerifyMagicLink {
     token: String,
 }
 
 #[derive(Deserialize)]
-struct RevokeSession {
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub(super) struct RevokeSession {
     id: String,
 }
 
@@ -147,16 +152,17 @@ fn signed_in(auth: &FutureAuth, user: User, session: Session) -> Response {
 
 /// Sends a code bound to this browser: the binding cookie it already holds (so Resend
 /// replaces its own code) or a new one, set on the answer.
-async fn send_otp(
+#[cfg_attr(feature = "openapi", utoipa::path(post, path = "/api/auth/send-otp", tag = "futureauth", request_body = SendOtp, responses((status = 200, description = "Code sent, or silently not (the same answer for unknown addresses); sets the binding cookie", body = super::openapi::Ok), super::openapi::Rejected)))]
+pub(super) async fn send_otp(
     State(auth): State<Arc<FutureAuth>>,
-    client: Client,
+    mut req: RequestContext,
     headers: HeaderMap,
     Body(body): Body<SendOtp>,
 ) -> Result<Response, ApiError> {
     let (channel, destination) = pick(body.email, body.phone)?;
     let binding = otp_binding(&headers, auth.config()).unwrap_or_else(OtpBinding::generate);
-    auth.send_otp_bound(channel, &destination, client.ip, &binding)
-        .await?;
+    req.binding = Some(binding.clone());
+    auth.send_otp_with(channel, &destination, &req).await?;
     Ok(with_cookie(
         ok().into_response(),
         set_otp_binding(auth.config(), &binding),
@@ -165,56 +171,46 @@ async fn send_otp(
 
 /// Checks the code of this browser's binding; without a binding cookie (a client that keeps
 /// no cookies), the unbound code.
-async fn verify_otp(
+#[cfg_attr(feature = "openapi", utoipa::path(post, path = "/api/auth/verify-otp", tag = "futureauth", request_body = VerifyOtp, responses((status = 200, description = "Signed in; sets the session cookie", body = super::openapi::SignedIn), super::openapi::Rejected)))]
+pub(super) async fn verify_otp(
     State(auth): State<Arc<FutureAuth>>,
-    client: Client,
+    mut req: RequestContext,
     headers: HeaderMap,
     Body(body): Body<VerifyOtp>,
 ) -> Result<Response, ApiError> {
     let (_, identifier) = pick(body.email, body.phone)?;
-    let ip = client.ip.map(|ip| ip.to_string());
-    let ip = ip.as_deref();
-    let user_agent = client.user_agent.as_deref();
-    let (user, session) = match otp_binding(&headers, auth.config()) {
-        Some(binding) => {
-            auth.verify_otp_bound(&identifier, &body.code, &binding, ip, user_agent)
-                .await?
-        }
-        None => {
-            auth.verify_otp(&identifier, &body.code, ip, user_agent)
-                .await?
-        }
-    };
+    req.binding = otp_binding(&headers, auth.config());
+    let (user, session) = auth.verify_otp_with(&identifier, &body.code, &req).await?;
     Ok(with_cookie(
         signed_in(&auth, user, session),
         clear_otp_binding(auth.config()),
     ))
 }
 
-async fn send_magic_link(
+#[cfg_attr(feature = "openapi", utoipa::path(post, path = "/api/auth/send-magic-link", tag = "futureauth", request_body = SendMagicLink, responses((status = 200, description = "Link sent, or silently not", body = super::openapi::Ok), super::openapi::Rejected)))]
+pub(super) async fn send_magic_link(
     State(auth): State<Arc<FutureAuth>>,
-    client: Client,
+    req: RequestContext,
     Body(body): Body<SendMagicLink>,
 ) -> Result<Response, ApiError> {
-    auth.send_magic_link_from(&body.email, &body.callback_url, client.ip)
+    auth.send_magic_link_with(&body.email, &body.callback_url, &req)
         .await?;
     Ok(ok().into_response())
 }
 
-async fn verify_magic_link(
+#[cfg_attr(feature = "openapi", utoipa::path(post, path = "/api/auth/verify-magic-link", tag = "futureauth", request_body = VerifyMagicLink, responses((status = 200, description = "Signed in; sets the session cookie", body = super::openapi::SignedIn), super::openapi::Rejected)))]
+pub(super) async fn verify_magic_link(
     State(auth): State<Arc<FutureAuth>>,
-    client: Client,
+    req: RequestContext,
     Body(body): Body<VerifyMagicLink>,
 ) -> Result<Response, ApiError> {
-    let ip = client.ip.map(|ip| ip.to_string());
-    let (user, session) = auth
-        .verify_magic_link(&body.token, ip.as_deref(), client.user_agent.as_deref())
-        .await?;
+    let (user, session) = auth.verify_magic_link_with(&body.token, &req).await?;
     Ok(signed_in(&auth, user, session))
 }
 
 /// The signed-in user; re-issues the cookie when the session slid forward.
-async fn session(
+#[cfg_attr(feature = "openapi", utoipa::path(get, path = "/api/auth/session", tag = "futureauth", responses((status = 200, description = "The signed-in user and session (also at `/api/auth/get-session`)", body = super::openapi::SignedIn), super::openapi::Rejected)))]
+pub(super) async fn session(
     State(auth): State<Arc<FutureAuth>>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
@@ -233,7 +229,8 @@ async fn session(
     ))
 }
 
-async fn sign_out(
+#[cfg_attr(feature = "openapi", utoipa::path(post, path = "/api/auth/sign-out", tag = "futureauth", responses((status = 200, description = "Signed out; the cookie is cleared", body = super::openapi::Ok), super::openapi::Rejected)))]
+pub(super) async fn sign_out(
     State(auth): State<Arc<FutureAuth>>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
@@ -253,7 +250,8 @@ async fn current(auth: &FutureAuth, headers: &HeaderMap) -> Result<AuthSession, 
         .ok_or_else(ApiError::unauthorized)
 }
 
-async fn list_sessions(
+#[cfg_attr(feature = "openapi", utoipa::path(get, path = "/api/auth/sessions", tag = "futureauth", responses((status = 200, description = "The signed-in user's live sessions", body = super::openapi::SessionList), super::openapi::Rejected)))]
+pub(super) async fn list_sessions(
     State(auth): State<Arc<FutureAuth>>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
@@ -274,7 +272,8 @@ async fn list_sessions(
     Ok(Json(json!({ "sessions": sessions })).into_response())
 }
 
-async fn revoke_session(
+#[cfg_attr(feature = "openapi", utoipa::path(post, path = "/api/auth/revoke-session", tag = "futureauth", request_body = RevokeSession, responses((status = 200, description = "That session is signed out", body = super::openapi::Ok), super::openapi::Rejected)))]
+pub(super) async fn revoke_session(
     State(auth): State<Arc<FutureAuth>>,
     headers: HeaderMap,
     Body(body): Body<RevokeSession>,
@@ -290,7 +289,8 @@ async fn revoke_session(
     Ok(ok().into_response())
 }
 
-async fn sign_out_all(
+#[cfg_attr(feature = "openapi", utoipa::path(post, path = "/api/auth/sign-out-all", tag = "futureauth", responses((status = 200, description = "Every session of the user is signed out; the cookie is cleared", body = super::openapi::Revoked), super::openapi::Rejected)))]
+pub(super) async fn sign_out_all(
     State(auth): State<Arc<FutureAuth>>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {

@@ -7,11 +7,20 @@ use super::{Delivery, DeliveryError, Message};
 /// Delivers through the FutureAuth service: `POST {api_url}/api/v1/otp/send` with the project
 /// secret key as bearer token. The wire format is the one futureauth 0.4/0.5 use, plus
 /// `link` and `callback_url` for magic links.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct HttpDelivery {
     client: reqwest::Client,
     endpoint: String,
     secret_key: String,
+}
+
+impl std::fmt::Debug for HttpDelivery {
+    /// Never shows the secret key.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HttpDelivery")
+            .field("endpoint", &self.endpoint)
+            .finish_non_exhaustive()
+    }
 }
 
 impl HttpDelivery {
@@ -85,4 +94,15 @@ fn callback_refusal(body: &str) -> Option<String> {
         let message = error.get("message").and_then(|m| m.as_str()).unwrap_or("");
         message.chars().take(300).collect()
     })
+}
+
+#[cfg(test)]
+mod debug_tests {
+    #[test]
+    fn debug_output_never_shows_the_secret_key() {
+        let d = super::HttpDelivery::new("https://future-auth.com", "vx_sec_do_not_log");
+        let shown = format!("{d:?}");
+        assert!(!shown.contains("do_not_log"), "{shown}");
+        assert!(shown.contains("future-auth.com"), "{shown}");
+    }
 }

@@ -1,10 +1,9 @@
 //! Magic sign-in links by email.
 
-use std::net::IpAddr;
-
 use chrono::Utc;
 
 use super::{limit_send, limit_verify_ip, session, Ctx};
+use crate::context::RequestContext;
 use crate::delivery::{Channel, DeliveryError, Message};
 use crate::error::{FutureAuthError, Result};
 use crate::identifier::{normalize_email, Identifier};
@@ -49,11 +48,11 @@ pub(crate) async fn send(
     ctx: &Ctx<'_>,
     email: &str,
     callback: url::Url,
-    ip: Option<IpAddr>,
+    req: &RequestContext,
 ) -> Result<()> {
     let identifier = Identifier::Email(normalize_email(email)?);
     let now = Utc::now();
-    let throttle = limit_send(ctx, &identifier, ip, now).await?;
+    let throttle = limit_send(ctx, &identifier, req.client_ip, now).await?;
 
     let token = generate_token();
     let token_hash = hash_token(&token);
@@ -100,15 +99,14 @@ pub(crate) async fn send(
 pub(crate) async fn verify(
     ctx: &Ctx<'_>,
     token: &str,
-    ip: Option<&str>,
-    user_agent: Option<&str>,
+    req: &RequestContext,
 ) -> Result<(User, Session)> {
     let token = token.trim();
     if token.is_empty() || token.len() > 256 {
         return Err(FutureAuthError::InvalidMagicLink);
     }
     let now = Utc::now();
-    limit_verify_ip(ctx, ip, now).await?;
+    limit_verify_ip(ctx, req.client_ip, now).await?;
     let Some((identifier, expires_at)) = ctx.store.take_magic_link(&hash_token(token)).await?
     else {
         return Err(FutureAuthError::InvalidMagicLink);
@@ -118,5 +116,5 @@ pub(crate) async fn verify(
     }
     let identifier =
         Identifier::parse(&identifier).map_err(|_| FutureAuthError::InvalidMagicLink)?;
-    session::sign_in(ctx, &identifier, ip, user_agent, now).await
+    session::sign_in(ctx, &identifier, req, now).await
 }

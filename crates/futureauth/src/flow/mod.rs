@@ -19,7 +19,7 @@ use crate::token::CodeKey;
 
 /// What the flows need from the [`FutureAuth`](crate::FutureAuth) facade.
 pub(crate) struct Ctx<'a> {
-    pub store: &'a dyn Store,
+    pub store: &'a Store,
     pub delivery: &'a dyn Delivery,
     pub config: &'a FutureAuthConfig,
     pub code_key: &'a CodeKey,
@@ -96,10 +96,10 @@ impl Throttle {
 /// Applies the per-IP verify limit when the client IP is known.
 pub(crate) async fn limit_verify_ip(
     ctx: &Ctx<'_>,
-    ip: Option<&str>,
+    ip: Option<IpAddr>,
     now: DateTime<Utc>,
 ) -> Result<()> {
-    if let Some(ip) = ip.and_then(|s| s.trim().parse::<IpAddr>().ok()) {
+    if let Some(ip) = ip {
         let key = format!("verify:ip:{}", rate_limit::ip_group(ip));
         rate_limit::hit(ctx.store, &key, ctx.config.rate_limits.verify_per_ip, now).await?;
     }

@@ -8,12 +8,12 @@
 //! count per address across codes (NIST SP 800-63B: a new code does not reset the count).
 
 use std::fmt;
-use std::net::IpAddr;
 
 use chrono::Utc;
 use futureauth_proto::LinkToken;
 
 use super::{limit_send, limit_verify_ip, session, Ctx};
+use crate::context::RequestContext;
 use crate::delivery::{Channel, Message};
 use crate::error::{FutureAuthError, Result};
 use crate::identifier::{normalize_email, normalize_phone, Identifier};
@@ -76,19 +76,18 @@ pub(crate) async fn send(
     ctx: &Ctx<'_>,
     channel: OtpChannel,
     destination: &str,
-    ip: Option<IpAddr>,
-    binding: Option<&OtpBinding>,
+    req: &RequestContext,
 ) -> Result<()> {
     let identifier = match channel {
         OtpChannel::Email => Identifier::Email(normalize_email(destination)?),
         OtpChannel::Phone => Identifier::Phone(normalize_phone(destination)?),
     };
     let now = Utc::now();
-    let throttle = limit_send(ctx, &identifier, ip, now).await?;
+    let throttle = limit_send(ctx, &identifier, req.client_ip, now).await?;
 
     let code = generate_code(ctx.config.otp_length);
     let code_hash = ctx.code_key.hash_code(identifier.as_str(), &code);
-    let binding_hash = binding.map(OtpBinding::hash);
+    let binding_hash = req.binding.as_ref().map(OtpBinding::hash);
     ctx.store
         .put_verification(&NewVerification {
             id: generate_id(),
@@ -135,14 +134,13 @@ pub(crate) async fn verify(
     ctx: &Ctx<'_>,
     identifier: &str,
     code: &str,
-    binding: Option<&OtpBinding>,
-    ip: Option<&str>,
-    user_agent: Option<&str>,
+    req: &RequestContext,
 ) -> Result<(User, Session)> {
     let identifier = Identifier::parse(identifier)?;
     let now = Utc::now();
     // The client's own limit first: a request refused here costs the address nothing.
-    limit_verify_ip(ctx, ip, now).await?;
+    limit_verify_ip(ctx, req.client_ip, now).await?;
+    let binding = req.binding.as_ref();
     let failures_key = format!("verify_fail:id:{identifier}");
     if binding.is_none() {
         // Counted before the code and reset only by a sign-in, so that a new code never
@@ -189,5 +187,5 @@ pub(crate) async fn verify(
     }
     // A sign-in ends the run of consecutive failures.
     rate_limit::reset(ctx.store, &failures_key).await?;
-    session::sign_in(ctx, &identifier, ip, user_agent, now).await
+    session::sign_in(ctx, &identifier, req, now).await
 }

@@ -3,6 +3,7 @@
 use chrono::{DateTime, Utc};
 
 use super::{clip, Ctx};
+use crate::context::RequestContext;
 use crate::error::Result;
 use crate::identifier::Identifier;
 use crate::model::{Session, User};
@@ -17,13 +18,12 @@ const MAX_TOKEN_LEN: usize = 256;
 pub(crate) async fn sign_in(
     ctx: &Ctx<'_>,
     identifier: &Identifier,
-    ip: Option<&str>,
-    user_agent: Option<&str>,
+    req: &RequestContext,
     now: DateTime<Utc>,
 ) -> Result<(User, Session)> {
+    let ip = req.client_ip.map(|ip| ip.to_string());
     // Client-supplied text, shown later in session lists: printable and bounded.
-    let ip = ip.map(|s| printable(s, 64));
-    let user_agent = user_agent.map(|s| printable(s, 512));
+    let user_agent = req.user_agent.as_deref().map(|s| printable(s, 512));
     let user = ctx
         .store
         .upsert_verified_user(identifier, &generate_id(), now)

@@ -1,31 +1,46 @@
-//! Storage: one seam ([`Store`]) with a Postgres and a SQLite implementation.
+//! Storage: one seam ([`Store`]) over a Postgres or a SQLite pool.
 //!
-//! The sign-in flows speak only to [`Store`]; each backend turns its calls into SQL. Every
-//! operation that must be race-free is a single atomic statement (an `UPDATE ... RETURNING`
-//! that reserves a guess, a `DELETE ... RETURNING` that consumes a code, an upsert that
-//! creates a user), so the guarantees hold across app instances and need no locks in Rust.
+//! The sign-in flows speak only to [`Store`]. Its statements are written once and run on
+//! either backend ([`on_pool!`]): timestamps are [`Ts`], which encodes for both, and rows
+//! decode with `FromRow`. What really differs (the schema and its upgrades, the JSON merge)
+//! lives in `postgres.rs` and `sqlite.rs`. Every operation that must be race-free is a single
+//! atomic statement (an `UPDATE ... RETURNING` that reserves a guess, a `DELETE ...
+//! RETURNING` that consumes a code, an upsert that creates a user), so the guarantees hold
+//! across app instances and need no locks in Rust.
 
-use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use crate::error::{FutureAuthError, Result};
-use crate::identifier::Identifier;
-use crate::model::{CleanupReport, Session, User};
 
-#[macro_use]
-mod sql_store;
+mod codes;
+mod limits;
 #[cfg(feature = "postgres")]
 mod postgres;
+mod rows;
+mod sessions;
 #[cfg(feature = "sqlite")]
 mod sqlite;
+mod ts;
+mod users;
 
-#[cfg(feature = "postgres")]
-pub(crate) use postgres::PgStore;
-#[cfg(feature = "sqlite")]
-pub(crate) use sqlite::SqliteStore;
+pub(crate) use ts::Ts;
 
 #[cfg(not(any(feature = "postgres", feature = "sqlite")))]
 compile_error!("futureauth needs a database: enable the `postgres` or `sqlite` feature");
+
+/// Runs `$body` with `$pool` bound to the pool of `$db`, whichever backend it is. The body
+/// is compiled once per backend, so one statement serves both.
+macro_rules! on_pool {
+    ($db:expr, $pool:ident => $body:expr) => {
+        match $db {
+            #[cfg(feature = "postgres")]
+            $crate::store::Database::Postgres($pool) => $body,
+            #[cfg(feature = "sqlite")]
+            $crate::store::Database::Sqlite($pool) => $body,
+        }
+    };
+}
+use on_pool;
 
 /// The database FutureAuth keeps its tables in: a sqlx pool of your app.
 ///
@@ -80,7 +95,7 @@ impl Database {
         }
     }
 
-    pub(crate) fn into_store(self) -> std::sync::Arc<dyn Store> {
+    pub(crate) fn into_store(self) -> Store {
         let acquire = self.acquire_timeout();
         if acquire > SLOW_ACQUIRE {
             tracing::warn!(
@@ -91,12 +106,7 @@ impl Database {
                 acquire.as_secs()
             );
         }
-        match self {
-            #[cfg(feature = "postgres")]
-            Self::Postgres(pool) => std::sync::Arc::new(PgStore::new(pool)),
-            #[cfg(feature = "sqlite")]
-            Self::Sqlite(pool) => std::sync::Arc::new(SqliteStore::new(pool)),
-        }
+        Store { db: self }
     }
 }
 
@@ -164,7 +174,7 @@ pub(crate) struct NewVerification<'a> {
 }
 
 /// A guess reserved against a live code: the attempt is already counted.
-#[derive(Debug)]
+#[derive(Debug, sqlx::FromRow)]
 pub(crate) struct ReservedGuess {
     pub id: String,
     pub code_hash: String,
@@ -190,100 +200,21 @@ pub(crate) struct NewSession<'a> {
     pub now: DateTime<Utc>,
 }
 
-/// The storage seam. Implemented by [`PgStore`] and [`SqliteStore`]; both run one
-/// conformance suite (`tests/`).
-#[async_trait]
-pub(crate) trait Store: Send + Sync {
+/// The storage seam: every read and write of the sign-in flows, on the app's pool. Methods
+/// are grouped by table in `codes.rs`, `users.rs`, `sessions.rs` and `limits.rs`.
+#[derive(Debug, Clone)]
+pub(crate) struct Store {
+    db: Database,
+}
+
+impl Store {
     /// Creates or upgrades the tables.
-    async fn migrate(&self) -> Result<()>;
-
-    /// Stores a code or link, replacing (and so invalidating) the live one of its
-    /// identifier, kind and binding; rows of other bindings are untouched.
-    async fn put_verification(&self, v: &NewVerification<'_>) -> Result<()>;
-    /// Deletes a code or link if it is still the one with this hash.
-    async fn delete_verification(
-        &self,
-        identifier: &str,
-        kind: Kind,
-        code_hash: &str,
-    ) -> Result<()>;
-    /// Atomically counts one guess against the live, unexpired code of `identifier` with
-    /// this binding (`None`: the unbound code), if it has fewer than `max_attempts` guesses.
-    async fn reserve_guess(
-        &self,
-        identifier: &str,
-        binding_hash: Option<&str>,
-        now: DateTime<Utc>,
-        max_attempts: u32,
-    ) -> Result<Option<ReservedGuess>>;
-    /// The one-time code of `identifier` with this binding, if any.
-    async fn code_state(
-        &self,
-        identifier: &str,
-        binding_hash: Option<&str>,
-    ) -> Result<Option<CodeState>>;
-    /// Deletes a verification row; true for exactly one caller.
-    async fn consume_verification(&self, id: &str) -> Result<bool>;
-    /// Deletes the magic link with this hash and returns its identifier and expiry.
-    async fn take_magic_link(&self, token_hash: &str) -> Result<Option<(String, DateTime<Utc>)>>;
-
-    /// Finds or creates the user of a verified identifier and marks it verified.
-    async fn upsert_verified_user(
-        &self,
-        identifier: &Identifier,
-        new_id: &str,
-        now: DateTime<Utc>,
-    ) -> Result<User>;
-    async fn user_by_id(&self, id: &str) -> Result<Option<User>>;
-    async fn user_by_email(&self, email: &str) -> Result<Option<User>>;
-    async fn user_by_phone(&self, phone: &str) -> Result<Option<User>>;
-    async fn update_user_name(
-        &self,
-        id: &str,
-        name: &str,
-        now: DateTime<Utc>,
-    ) -> Result<Option<User>>;
-    async fn set_user_metadata(
-        &self,
-        id: &str,
-        metadata: &serde_json::Value,
-        now: DateTime<Utc>,
-    ) -> Result<Option<User>>;
-    /// Shallow merge: top-level keys of `patch` replace those of the stored object.
-    async fn merge_user_metadata(
-        &self,
-        id: &str,
-        patch: &serde_json::Map<String, serde_json::Value>,
-        now: DateTime<Utc>,
-    ) -> Result<Option<User>>;
-
-    async fn insert_session(&self, s: &NewSession<'_>) -> Result<()>;
-    /// The hot path: one indexed query joining the session and its user.
-    async fn find_session(
-        &self,
-        token_hash: &str,
-        now: DateTime<Utc>,
-    ) -> Result<Option<(User, Session, String)>>;
-    /// Moves a session's expiry forward (never backward).
-    async fn extend_session(&self, id: &str, expires_at: DateTime<Utc>) -> Result<()>;
-    async fn delete_session_by_hash(&self, token_hash: &str) -> Result<bool>;
-    async fn delete_user_session(&self, user_id: &str, session_id: &str) -> Result<bool>;
-    async fn delete_user_sessions(&self, user_id: &str) -> Result<u64>;
-    async fn list_sessions(&self, user_id: &str, now: DateTime<Utc>) -> Result<Vec<Session>>;
-
-    /// Counts one event under `key` at `now` (Unix seconds) in a window of `window` seconds
-    /// that starts with the first event after the previous window ended; returns the count
-    /// and the window's end.
-    async fn rate_limit_hit(&self, key: &str, now: i64, window: i64) -> Result<(i64, i64)>;
-    /// Forgets the count under `key`.
-    async fn rate_limit_reset(&self, key: &str) -> Result<()>;
-
-    /// Deletes expired sessions, codes, dead codes and old rate-limit windows, at most
-    /// `limit` rows of each.
-    async fn cleanup(
-        &self,
-        now: DateTime<Utc>,
-        max_attempts: u32,
-        limit: u32,
-    ) -> Result<CleanupReport>;
+    pub(crate) async fn migrate(&self) -> Result<()> {
+        match &self.db {
+            #[cfg(feature = "postgres")]
+            Database::Postgres(pool) => postgres::migrate(pool).await,
+            #[cfg(feature = "sqlite")]
+            Database::Sqlite(pool) => sqlite::migrate(pool).await,
+        }
+    }
 }

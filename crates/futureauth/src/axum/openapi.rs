@@ -1,0 +1,157 @@
+//! The OpenAPI document of [`auth_router`](super::auth_router)'s routes (feature `openapi`).
+//!
+//! The request bodies are the router's own types; the answers, built with `json!` by the
+//! handlers, are described by the shapes below (read by the document only, hence no reader).
+#![allow(dead_code)]
+
+use utoipa::{IntoResponses, OpenApi, ToSchema};
+
+use super::router;
+use crate::model::{Session, User};
+
+/// `{"ok": true}`.
+#[derive(ToSchema)]
+pub(super) struct Ok {
+    /// Always `true`.
+    #[schema(example = true)]
+    ok: bool,
+}
+
+/// `{"ok": true, "revoked": n}`.
+#[derive(ToSchema)]
+pub(super) struct Revoked {
+    /// Always `true`.
+    #[schema(example = true)]
+    ok: bool,
+    /// How many sessions were signed out.
+    #[schema(example = 3)]
+    revoked: u64,
+}
+
+/// The signed-in user and the session.
+#[derive(ToSchema)]
+pub(super) struct SignedIn {
+    user: User,
+    session: Session,
+}
+
+/// A session as listed, with whether it is the caller's own.
+#[derive(ToSchema)]
+pub(super) struct ListedSession {
+    #[schema(inline)]
+    #[serde(flatten)]
+    session: Session,
+    /// True for the session making this request.
+    current: bool,
+}
+
+/// `{"sessions": [...]}`, newest first.
+#[derive(ToSchema)]
+pub(super) struct SessionList {
+    sessions: Vec<ListedSession>,
+}
+
+/// `{"error": {"code", "message"}}`.
+#[derive(ToSchema)]
+pub(super) struct ErrorBody {
+    error: ErrorDetail,
+}
+
+/// What went wrong.
+#[derive(ToSchema)]
+pub(super) struct ErrorDetail {
+    /// Stable, machine-readable.
+    #[schema(example = "invalid_code")]
+    code: String,
+    /// For people.
+    #[schema(example = "invalid code")]
+    message: String,
+}
+
+/// The refusals every route may answer with.
+#[derive(IntoResponses)]
+#[allow(dead_code)]
+pub(super) enum Rejected {
+    /// 400.
+    #[response(
+        status = 400,
+        description = "Malformed JSON, or a wrong, expired or used code or link (`malformed_json`, `invalid_code`, `code_expired`, `too_many_attempts`, `invalid_magic_link`, `magic_link_expired`)"
+    )]
+    BadRequest(#[to_schema] ErrorBody),
+    /// 401.
+    #[response(
+        status = 401,
+        description = "Not signed in, or the session has ended (`unauthorized`)"
+    )]
+    Unauthorized(#[to_schema] ErrorBody),
+    /// 403.
+    #[response(
+        status = 403,
+        description = "A cross-site browser request (`csrf_rejected`)"
+    )]
+    Forbidden(#[to_schema] ErrorBody),
+    /// 404.
+    #[response(
+        status = 404,
+        description = "No such session of this user (`session_not_found`)"
+    )]
+    NotFound(#[to_schema] ErrorBody),
+    /// 413.
+    #[response(status = 413, description = "Body over 16 KiB (`payload_too_large`)")]
+    TooLarge(#[to_schema] ErrorBody),
+    /// 415.
+    #[response(
+        status = 415,
+        description = "Not `Content-Type: application/json` (`unsupported_media_type`)"
+    )]
+    MediaType(#[to_schema] ErrorBody),
+    /// 422.
+    #[response(
+        status = 422,
+        description = "A missing or invalid field, email, phone or callback (`invalid_request`, `invalid_email`, `invalid_phone`, `callback_not_allowed`)"
+    )]
+    Invalid(#[to_schema] ErrorBody),
+    /// 429.
+    #[response(
+        status = 429,
+        description = "Rate limited (`rate_limited`); `Retry-After` says when to retry"
+    )]
+    RateLimited(#[to_schema] ErrorBody),
+    /// 502.
+    #[response(
+        status = 502,
+        description = "The code or link could not be delivered (`delivery_failed`)"
+    )]
+    Delivery(#[to_schema] ErrorBody),
+    /// 503.
+    #[response(
+        status = 503,
+        description = "The database is unavailable (`unavailable`); `Retry-After` says when to retry"
+    )]
+    Unavailable(#[to_schema] ErrorBody),
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    paths(
+        router::send_otp, router::verify_otp, router::send_magic_link, router::verify_magic_link,
+        router::session, router::sign_out, router::list_sessions, router::revoke_session,
+        router::sign_out_all
+    ),
+    components(schemas(User, Session, ErrorBody)),
+    tags((name = "futureauth", description = "Passwordless sign-in: one-time codes, magic links and sessions"))
+)]
+struct AuthApi;
+
+/// The OpenAPI document of the routes [`auth_router`](super::auth_router) serves, to merge
+/// into your app's own.
+///
+/// ```
+/// let doc = futureauth::axum::openapi();
+/// assert!(doc.paths.paths.contains_key("/api/auth/verify-otp"));
+/// // With utoipa: `let mut mine = ApiDoc::openapi(); mine.merge(futureauth::axum::openapi());`
+/// ```
+#[cfg_attr(docsrs, doc(cfg(feature = "openapi")))]
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    AuthApi::openapi()
+}

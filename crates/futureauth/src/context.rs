@@ -1,0 +1,49 @@
+//! [`RequestContext`]: what the sign-in flows know about the request they serve.
+
+use std::net::IpAddr;
+
+use crate::OtpBinding;
+
+/// The facts about one request that the sign-in flows use: the client's address (for the
+/// per-network rate limits, and stored on the session it opens), its user agent (stored on
+/// the session) and, for one-time codes, the secret binding the code to the client that
+/// asked ([`OtpBinding`]).
+///
+/// Build it once per request and pass it to the `*_with` methods of
+/// [`FutureAuth`](crate::FutureAuth). The Axum integration builds it for its routes (the
+/// client IP from the socket, or from `X-Forwarded-For` only when the peer is one of
+/// `trusted_proxies`).
+///
+/// ```
+/// use futureauth::{OtpBinding, RequestContext};
+/// let ctx = RequestContext {
+///     client_ip: Some("203.0.113.7".parse().unwrap()),
+///     user_agent: Some("Mozilla/5.0".into()),
+///     binding: Some(OtpBinding::generate()),
+/// };
+/// assert_eq!(RequestContext::from_parts(Some("203.0.113.7"), None).client_ip, ctx.client_ip);
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct RequestContext {
+    /// The client's IP address, if known.
+    pub client_ip: Option<IpAddr>,
+    /// The client's `User-Agent`, if any (stored on sessions, printable characters only).
+    pub user_agent: Option<String>,
+    /// For codes: the secret of the client that asked; `None` for the one unbound code of an
+    /// address.
+    pub binding: Option<OtpBinding>,
+}
+
+impl RequestContext {
+    /// From the strings the 0.4/0.5 API takes (`verify_otp(…, Some("127.0.0.1"),
+    /// Some("Mozilla/5.0"))`). Control characters are dropped; an address that is still not
+    /// an IP address is left out.
+    pub fn from_parts(ip_address: Option<&str>, user_agent: Option<&str>) -> Self {
+        let printable = |s: &str| s.chars().filter(|c| !c.is_control()).collect::<String>();
+        Self {
+            client_ip: ip_address.and_then(|ip| printable(ip).trim().parse().ok()),
+            user_agent: user_agent.map(printable),
+            binding: None,
+        }
+    }
+}

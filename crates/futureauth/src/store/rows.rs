@@ -1,0 +1,110 @@
+//! The rows the store reads, decoded by `FromRow` on both backends, and the column lists
+//! that select them. The lists are macros so that statements are `concat!`-ed into
+//! `&'static str` at compile time: no SQL is built per request.
+
+use sqlx::types::Json;
+
+use super::Ts;
+use crate::model::{Session, User};
+
+/// The `"user"` columns, unqualified (for `RETURNING`, which cannot use a table alias in
+/// SQLite, and for a join where only the session's columns are aliased).
+macro_rules! user_columns {
+    () => {
+        "id, email, phone_number, name, email_verified, phone_number_verified, metadata, \
+         created_at, updated_at"
+    };
+}
+
+/// The `"user"` columns of alias `u` (their result names are the plain column names).
+macro_rules! user_columns_u {
+    () => {
+        "u.id, u.email, u.phone_number, u.name, u.email_verified, u.phone_number_verified, \
+         u.metadata, u.created_at, u.updated_at"
+    };
+}
+
+/// The `session` columns of alias `s`, renamed `s_*` so that they can sit beside the user's
+/// in one row.
+macro_rules! session_columns {
+    () => {
+        "s.id AS s_id, s.user_id AS s_user_id, s.token_hash AS s_token_hash, \
+         s.expires_at AS s_expires_at, s.ip_address AS s_ip_address, \
+         s.user_agent AS s_user_agent, s.created_at AS s_created_at"
+    };
+}
+
+pub(super) use {session_columns, user_columns, user_columns_u};
+
+/// A `"user"` row.
+#[derive(sqlx::FromRow)]
+pub(super) struct UserRow {
+    id: String,
+    email: Option<String>,
+    phone_number: Option<String>,
+    name: String,
+    email_verified: bool,
+    phone_number_verified: bool,
+    metadata: Json<serde_json::Value>,
+    created_at: Ts,
+    updated_at: Ts,
+}
+
+impl From<UserRow> for User {
+    fn from(r: UserRow) -> Self {
+        User {
+            id: r.id,
+            email: r.email,
+            phone_number: r.phone_number,
+            name: r.name,
+            email_verified: r.email_verified,
+            phone_number_verified: r.phone_number_verified,
+            metadata: r.metadata.0,
+            created_at: r.created_at.into(),
+            updated_at: r.updated_at.into(),
+        }
+    }
+}
+
+/// A `session` row as [`session_columns!`] selects it.
+#[derive(sqlx::FromRow)]
+pub(super) struct SessionRow {
+    #[sqlx(rename = "s_id")]
+    id: String,
+    #[sqlx(rename = "s_user_id")]
+    user_id: String,
+    #[sqlx(rename = "s_token_hash")]
+    pub token_hash: String,
+    #[sqlx(rename = "s_expires_at")]
+    expires_at: Ts,
+    #[sqlx(rename = "s_ip_address")]
+    ip_address: Option<String>,
+    #[sqlx(rename = "s_user_agent")]
+    user_agent: Option<String>,
+    #[sqlx(rename = "s_created_at")]
+    created_at: Ts,
+}
+
+impl From<SessionRow> for Session {
+    /// The token itself is never stored: the caller that holds it fills it in.
+    fn from(r: SessionRow) -> Self {
+        Session {
+            id: r.id,
+            user_id: r.user_id,
+            token: String::new(),
+            expires_at: r.expires_at.into(),
+            ip_address: r.ip_address,
+            user_agent: r.user_agent,
+            created_at: r.created_at.into(),
+        }
+    }
+}
+
+/// A session joined with its user: the hot path's one row.
+#[derive(sqlx::FromRow)]
+pub(super) struct SessionUserRow {
+    #[sqlx(flatten)]
+    pub session: SessionRow,
+    #[sqlx(flatten)]
+    pub user: UserRow,
+}

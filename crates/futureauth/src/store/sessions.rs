@@ -1,0 +1,120 @@
+//! The `session` table. [`Store::find_session`] is the hot path: one indexed query per
+//! authenticated request.
+
+use chrono::{DateTime, Utc};
+
+use super::rows::{session_columns, user_columns_u, SessionRow, SessionUserRow};
+use super::{on_pool, sql_text, NewSession, Store, Ts};
+use crate::error::Result;
+use crate::model::{Session, User};
+
+impl Store {
+    pub(crate) async fn insert_session(&self, s: &NewSession<'_>) -> Result<()> {
+        const SQL: &str = "INSERT INTO session \
+             (id, user_id, token_hash, expires_at, ip_address, user_agent, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)";
+        on_pool!(&self.db, pool => {
+            sqlx::query(SQL)
+                .bind(&s.id)
+                .bind(s.user_id)
+                .bind(s.token_hash)
+                .bind(Ts(s.expires_at))
+                .bind(s.ip_address.map(sql_text).transpose()?)
+                .bind(s.user_agent.map(sql_text).transpose()?)
+                .bind(Ts(s.now))
+                .execute(pool)
+                .await?;
+        });
+        Ok(())
+    }
+
+    /// The live session with this token hash, its user and the stored hash (for a
+    /// constant-time comparison by the caller).
+    pub(crate) async fn find_session(
+        &self,
+        token_hash: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<(User, Session, String)>> {
+        const SQL: &str = concat!(
+            "SELECT ",
+            session_columns!(),
+            ", ",
+            user_columns_u!(),
+            " FROM session s JOIN \"user\" u ON u.id = s.user_id \
+             WHERE s.token_hash = $1 AND s.expires_at > $2"
+        );
+        let row: Option<SessionUserRow> = on_pool!(&self.db, pool => sqlx::query_as(SQL)
+            .bind(token_hash)
+            .bind(Ts(now))
+            .fetch_optional(pool)
+            .await?);
+        Ok(row.map(|r| {
+            let hash = r.session.token_hash.clone();
+            (r.user.into(), r.session.into(), hash)
+        }))
+    }
+
+    /// Moves a session's expiry forward (never backward).
+    pub(crate) async fn extend_session(&self, id: &str, expires_at: DateTime<Utc>) -> Result<()> {
+        const SQL: &str = "UPDATE session SET expires_at = $2 WHERE id = $1 AND expires_at < $2";
+        on_pool!(&self.db, pool => {
+            sqlx::query(SQL)
+                .bind(id)
+                .bind(Ts(expires_at))
+                .execute(pool)
+                .await?;
+        });
+        Ok(())
+    }
+
+    pub(crate) async fn delete_session_by_hash(&self, token_hash: &str) -> Result<bool> {
+        const SQL: &str = "DELETE FROM session WHERE token_hash = $1";
+        let n = on_pool!(&self.db, pool => sqlx::query(SQL).bind(token_hash).execute(pool).await?
+            .rows_affected());
+        Ok(n > 0)
+    }
+
+    pub(crate) async fn delete_user_session(
+        &self,
+        user_id: &str,
+        session_id: &str,
+    ) -> Result<bool> {
+        const SQL: &str = "DELETE FROM session WHERE user_id = $1 AND id = $2";
+        let n = on_pool!(&self.db, pool => sqlx::query(SQL)
+            .bind(sql_text(user_id)?)
+            .bind(sql_text(session_id)?)
+            .execute(pool)
+            .await?
+            .rows_affected());
+        Ok(n > 0)
+    }
+
+    pub(crate) async fn delete_user_sessions(&self, user_id: &str) -> Result<u64> {
+        const SQL: &str = "DELETE FROM session WHERE user_id = $1";
+        Ok(on_pool!(&self.db, pool => sqlx::query(SQL)
+            .bind(sql_text(user_id)?)
+            .execute(pool)
+            .await?
+            .rows_affected()))
+    }
+
+    /// A user's live sessions, newest first.
+    pub(crate) async fn list_sessions(
+        &self,
+        user_id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Session>> {
+        const SQL: &str = concat!(
+            "SELECT ",
+            session_columns!(),
+            " FROM session s WHERE s.user_id = $1 AND s.expires_at > $2 \
+             ORDER BY s.created_at DESC"
+        );
+        let rows: Vec<SessionRow> = on_pool!(&self.db, pool => sqlx::query_as(SQL)
+            .bind(sql_text(user_id)?)
+            .bind(Ts(now))
+            .fetch_all(pool)
+            .await?);
+        Ok(rows.into_iter().map(Session::from).collect())
+    }
+}

@@ -1,0 +1,139 @@
+//! The `"user"` table.
+
+use chrono::{DateTime, Utc};
+
+use super::rows::{user_columns, UserRow};
+use super::{on_pool, sql_json, sql_text, Database, Store, Ts};
+use crate::error::Result;
+use crate::identifier::Identifier;
+use crate::model::User;
+
+/// Finds or creates the user of a verified identifier in one statement, so two first
+/// sign-ins of the same person at once make one user. `$column`/`$verified` name the
+/// identifier's columns.
+macro_rules! upsert_verified {
+    ($column:literal, $verified:literal) => {
+        concat!(
+            "INSERT INTO \"user\" (id, ",
+            $column,
+            ", name, ",
+            $verified,
+            ", metadata, created_at, updated_at) VALUES ($1, $2, '', TRUE, '{}', $3, $3) \
+             ON CONFLICT (",
+            $column,
+            ") DO UPDATE SET ",
+            $verified,
+            " = TRUE \
+             RETURNING ",
+            user_columns!()
+        )
+    };
+}
+
+impl Store {
+    /// Finds or creates the user of a verified identifier and marks it verified.
+    pub(crate) async fn upsert_verified_user(
+        &self,
+        identifier: &Identifier,
+        new_id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<User> {
+        let sql = match identifier {
+            Identifier::Email(_) => upsert_verified!("email", "email_verified"),
+            Identifier::Phone(_) => upsert_verified!("phone_number", "phone_number_verified"),
+        };
+        let row: UserRow = on_pool!(&self.db, pool => sqlx::query_as(sql)
+            .bind(new_id)
+            .bind(identifier.as_str())
+            .bind(Ts(now))
+            .fetch_one(pool)
+            .await?);
+        Ok(row.into())
+    }
+
+    pub(crate) async fn user_by_id(&self, id: &str) -> Result<Option<User>> {
+        const SQL: &str = concat!("SELECT ", user_columns!(), " FROM \"user\" WHERE id = $1");
+        self.user_where(SQL, id).await
+    }
+
+    pub(crate) async fn user_by_email(&self, email: &str) -> Result<Option<User>> {
+        const SQL: &str = concat!(
+            "SELECT ",
+            user_columns!(),
+            " FROM \"user\" WHERE email = $1"
+        );
+        self.user_where(SQL, email).await
+    }
+
+    pub(crate) async fn user_by_phone(&self, phone: &str) -> Result<Option<User>> {
+        const SQL: &str = concat!(
+            "SELECT ",
+            user_columns!(),
+            " FROM \"user\" WHERE phone_number = $1"
+        );
+        self.user_where(SQL, phone).await
+    }
+
+    /// The user a one-parameter `sql` selects.
+    async fn user_where(&self, sql: &'static str, value: &str) -> Result<Option<User>> {
+        let row: Option<UserRow> = on_pool!(&self.db, pool => sqlx::query_as(sql)
+            .bind(sql_text(value)?)
+            .fetch_optional(pool)
+            .await?);
+        Ok(row.map(User::from))
+    }
+
+    pub(crate) async fn update_user_name(
+        &self,
+        id: &str,
+        name: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<User>> {
+        const SQL: &str = concat!(
+            "UPDATE \"user\" SET name = $2, updated_at = $3 WHERE id = $1 RETURNING ",
+            user_columns!()
+        );
+        let row: Option<UserRow> = on_pool!(&self.db, pool => sqlx::query_as(SQL)
+            .bind(sql_text(id)?)
+            .bind(sql_text(name)?)
+            .bind(Ts(now))
+            .fetch_optional(pool)
+            .await?);
+        Ok(row.map(User::from))
+    }
+
+    pub(crate) async fn set_user_metadata(
+        &self,
+        id: &str,
+        metadata: &serde_json::Value,
+        now: DateTime<Utc>,
+    ) -> Result<Option<User>> {
+        const SQL: &str = concat!(
+            "UPDATE \"user\" SET metadata = $2, updated_at = $3 WHERE id = $1 RETURNING ",
+            user_columns!()
+        );
+        let row: Option<UserRow> = on_pool!(&self.db, pool => sqlx::query_as(SQL)
+            .bind(sql_text(id)?)
+            .bind(sqlx::types::Json(sql_json(metadata)?))
+            .bind(Ts(now))
+            .fetch_optional(pool)
+            .await?);
+        Ok(row.map(User::from))
+    }
+
+    /// Shallow merge: top-level keys of `patch` replace those of the stored object.
+    pub(crate) async fn merge_user_metadata(
+        &self,
+        id: &str,
+        patch: &serde_json::Map<String, serde_json::Value>,
+        now: DateTime<Utc>,
+    ) -> Result<Option<User>> {
+        let id = sql_text(id)?;
+        match &self.db {
+            #[cfg(feature = "postgres")]
+            Database::Postgres(pool) => super::postgres::merge_metadata(pool, id, patch, now).await,
+            #[cfg(feature = "sqlite")]
+            Database::Sqlite(pool) => super::sqlite::merge_metadata(pool, id, patch, now).await,
+        }
+    }
+}
