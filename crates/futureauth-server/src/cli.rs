@@ -314,7 +314,9 @@ pub async fn run_admin(
             Ok(())
         }
         Command::Project(ProjectCommand::List { json }) => {
-            let projects = store.list_projects().await?;
+            let mut projects = store.list_projects().await?;
+            // The console's own sign-in project is the server's, not an operator's.
+            projects.retain(|p| p.id != crate::console::delivery::CONSOLE_PROJECT_ID);
             if *json {
                 let mut list = Vec::new();
                 for p in &projects {

@@ -1217,6 +1217,41 @@ async fn members_see_the_project_but_only_owners_manage_it(backend: Backend) {
 
 // ---------------------------------------------------------------- management API
 
+async fn the_consoles_own_project_is_listed_nowhere(backend: Backend) {
+    let (s, fakes) = setup(backend).await;
+    let a = signed_in(&s, &fakes, OWNER).await;
+    create_project(&a, "Listed").await;
+    assert!(
+        s.store()
+            .get_project("prj_console")
+            .await
+            .unwrap()
+            .is_some(),
+        "signing in created the console's project"
+    );
+    let json = cli(
+        s.store(),
+        &["futureauth-server", "project", "list", "--json"],
+    )
+    .await;
+    let list: Value = serde_json::from_str(&json).unwrap();
+    let ids: Vec<&str> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids.len(), 1, "{json}");
+    assert!(!ids.contains(&"prj_console"));
+    let text = cli(s.store(), &["futureauth-server", "project", "list"]).await;
+    assert!(
+        text.contains("Listed") && !text.contains("prj_console"),
+        "{text}"
+    );
+    let page = a.get("/dashboard").await;
+    assert!(page.body.contains("Listed") && !page.body.contains("prj_console"));
+}
+
 async fn the_management_api_does_what_the_console_does(backend: Backend) {
     let (s, fakes) = setup(backend).await;
     let token = cli(
@@ -1645,4 +1680,5 @@ backend_tests!(
     members_see_the_project_but_only_owners_manage_it,
     a_project_words_its_own_messages,
     the_management_api_does_what_the_console_does,
+    the_consoles_own_project_is_listed_nowhere,
 );
