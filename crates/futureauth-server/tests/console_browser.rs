@@ -2,7 +2,8 @@
 //! configured (dev outbox) and a fresh SQLite file; an operator added with the CLI signs in
 //! with a code from the dev outbox, creates a project, copies its key from the page, the
 //! `futureauth` SDK sends a code with that key, and the delivery shows up in the log and the
-//! chart. Also: rotation, settings errors, members, audit, another project's 404.
+//! chart. Also: rotation and the end of its overlap (the old key then gets 401), settings
+//! errors, members, audit, another project's 404.
 //!
 //! Needs Debian's `chromium` and `chromium-driver`; without them this test fails, it never
 //! skips. Screenshots: `target/artifacts/console-*.png`.
@@ -331,6 +332,40 @@ async fn scenario(
     let keys = visible(c, "#keys").await?.html(false).await?;
     ensure!(keys.contains("data-state=\"expiring\"") && keys.contains("works until"));
     screenshot(c, "console-rotated.png").await?;
+
+    // Rotate again with an overlap of 2 s (an option the test adds; the server takes any
+    // number of seconds up to 30 days): the previous key works until then, then gets 401.
+    let send_with = |k: String| {
+        let http = server.http.clone();
+        let url = format!("{base}/api/v1/otp/send");
+        async move {
+            http.post(url)
+                .bearer_auth(k)
+                .json(&json!({"channel": "email", "destination": "overlap@example.com", "code": "123456", "project_name": "Acme Shop"}))
+                .send()
+                .await
+                .map(|r| r.status().as_u16())
+        }
+    };
+    c.execute(
+        "document.querySelector('#overlap').add(new Option('2 seconds', '2', true, true));",
+        vec![],
+    )
+    .await?;
+    click(c, "#rotate-form button").await?;
+    text_containing(c, ".note", "2 seconds").await?;
+    let rotated_at = Instant::now();
+    let during = send_with(new_key.clone()).await?;
+    ensure!(
+        during == 202,
+        "during the overlap the previous key gets {during}"
+    );
+    tokio::time::sleep(Duration::from_secs(3).saturating_sub(rotated_at.elapsed())).await;
+    let after = send_with(new_key.clone()).await?;
+    ensure!(
+        after == 401,
+        "after the overlap the previous key gets {after}"
+    );
 
     // Settings: a bad callback URL is flagged next to its field.
     c.goto(&format!("{base}{project_url}/settings")).await?;
