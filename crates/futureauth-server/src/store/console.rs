@@ -205,6 +205,35 @@ fn delivery_where(f: &DeliveryFilter) -> (String, Vec<String>, Vec<i64>) {
     (sql, strings, ints)
 }
 
+/// A project's list columns as stored: allowed origins and SMS countries, as JSON.
+fn project_lists(p: &Project) -> Result<(String, String), StoreError> {
+    let origins = serde_json::to_string(&p.allowed_origins)
+        .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    Ok((origins, super::countries_json(&p.sms_countries)))
+}
+
+/// Inserts a project row (caps left to the server's defaults) on `$conn`; `$suffix` may add
+/// an `ON CONFLICT` clause. A macro because each backend's connection is its own type.
+macro_rules! insert_project {
+    ($conn:expr, $project:expr, $origins:expr, $countries:expr, $suffix:literal) => {
+        sqlx::query(concat!(
+            "INSERT INTO project (id, name, allowed_origins, callback_url, email_from, sms_prefixes,
+                 sms_countries, created_at)
+             VALUES ($1, $2, $3, $4, $5, '[]', $6, $7)",
+            $suffix
+        ))
+        .bind(&$project.id)
+        .bind(&$project.name)
+        .bind(&$origins)
+        .bind(&$project.callback_url)
+        .bind(&$project.email_from)
+        .bind(&$countries)
+        .bind($project.created_at)
+        .execute($conn)
+        .await?
+    };
+}
+
 impl Store {
     /// A server-wide random secret (32 bytes, hex) named `name`, created on first use. All
     /// instances sharing the database read the same value.
@@ -395,25 +424,10 @@ impl Store {
         key_prefix: &str,
         owner_id: &str,
     ) -> Result<(), StoreError> {
-        let origins = serde_json::to_string(&project.allowed_origins)
-            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        let countries = super::countries_json(&project.sms_countries);
+        let (origins, countries) = project_lists(project)?;
         with_pool!(self, pool => {
             let mut tx = pool.begin().await?;
-            sqlx::query(
-                "INSERT INTO project (id, name, allowed_origins, callback_url, email_from, sms_prefixes,
-                     sms_countries, created_at)
-                 VALUES ($1, $2, $3, $4, $5, '[]', $6, $7)",
-            )
-            .bind(&project.id)
-            .bind(&project.name)
-            .bind(&origins)
-            .bind(&project.callback_url)
-            .bind(&project.email_from)
-            .bind(&countries)
-            .bind(project.created_at)
-            .execute(&mut *tx)
-            .await?;
+            insert_project!(&mut *tx, project, origins, countries, "");
             sqlx::query(INSERT_API_KEY)
                 .bind(key_hash)
                 .bind(key_prefix)
@@ -441,28 +455,17 @@ impl Store {
         project: &Project,
         key_hash: &str,
     ) -> Result<(), StoreError> {
-        let origins = serde_json::to_string(&project.allowed_origins)
-            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        let countries = super::countries_json(&project.sms_countries);
+        let (origins, countries) = project_lists(project)?;
         with_pool!(self, pool => {
             let mut tx = pool.begin().await?;
-            let inserted = sqlx::query(
-                "INSERT INTO project (id, name, allowed_origins, callback_url, email_from, sms_prefixes,
-                     sms_countries, created_at)
-                 VALUES ($1, $2, $3, $4, $5, '[]', $6, $7)
-                 ON CONFLICT (id) DO UPDATE SET allowed_origins = excluded.allowed_origins,
-                     callback_url = excluded.callback_url",
-            )
-            .bind(&project.id)
-            .bind(&project.name)
-            .bind(&origins)
-            .bind(&project.callback_url)
-            .bind(&project.email_from)
-            .bind(&countries)
-            .bind(project.created_at)
-            .execute(&mut *tx)
-            .await?;
-            let _ = inserted;
+            insert_project!(
+                &mut *tx,
+                project,
+                origins,
+                countries,
+                " ON CONFLICT (id) DO UPDATE SET allowed_origins = excluded.allowed_origins,
+                     callback_url = excluded.callback_url"
+            );
             // A revoked key nobody knows: `api_key` rows make the project look like any other.
             sqlx::query(
                 "INSERT INTO api_key (key_hash, key_prefix, project_id, created_at, revoked_at)
@@ -480,9 +483,7 @@ impl Store {
 
     /// Renames a project and replaces its delivery settings.
     pub async fn update_project(&self, p: &Project) -> Result<bool, StoreError> {
-        let origins = serde_json::to_string(&p.allowed_origins)
-            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        let countries = super::countries_json(&p.sms_countries);
+        let (origins, countries) = project_lists(p)?;
         let n = with_pool!(self, pool => {
             sqlx::query(
                 "UPDATE project SET name = $1, allowed_origins = $2, callback_url = $3, email_from = $4,
