@@ -995,6 +995,10 @@ async fn sms_countries_and_caps_are_edited_checked_and_enforced(backend: Backend
         );
     }
     assert!(bad.body.contains("US, XX"), "the input is kept");
+    assert!(
+        !bad.body.contains('\0'),
+        "a NUL is never echoed into the page"
+    );
     let huge = post(form("GB", "4294967296", "")).await;
     assert_eq!(huge.status, 422);
     assert!(huge.body.contains("id=\"error-sms_per_hour\""));

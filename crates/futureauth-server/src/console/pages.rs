@@ -879,7 +879,7 @@ pub async fn save_settings(
             &c,
             &s,
             &m,
-            &input,
+            &input.printable(),
             Some(errors),
             None,
             false,

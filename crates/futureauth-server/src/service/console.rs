@@ -247,6 +247,29 @@ fn parse_limit(raw: &str) -> Result<Option<i64>, String> {
 }
 
 impl SettingsInput {
+    /// The input as it may be shown back in the form: control characters (a NUL, an escape)
+    /// are dropped, line breaks kept. Validation still sees what was sent.
+    pub fn printable(&self) -> SettingsInput {
+        let mut shown = self.clone();
+        for field in [
+            &mut shown.name,
+            &mut shown.callback_url,
+            &mut shown.allowed_origins,
+            &mut shown.email_from,
+            &mut shown.limit_per_destination,
+            &mut shown.limit_per_minute,
+            &mut shown.sms_countries,
+            &mut shown.sms_per_country_per_hour,
+            &mut shown.sms_per_hour,
+            &mut shown.sms_per_day,
+        ] {
+            field.retain(|c| !c.is_control() || c == '\n');
+        }
+        shown
+    }
+}
+
+impl SettingsInput {
     /// The current settings of `p`, for pre-filling the form.
     pub fn of(p: &Project, limits: ProjectLimits) -> SettingsInput {
         let show = |v: Option<i64>| v.map(|n| n.to_string()).unwrap_or_default();
