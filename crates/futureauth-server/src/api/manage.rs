@@ -855,7 +855,7 @@ pub struct OperatorTokenView {
     #[schema(example = 1764355260000_i64)]
     pub last_used_at: Option<i64>,
     /// Epoch ms, null while it works.
-    #[schema(example = json!(null))]
+    #[schema(example = 1764441600000_i64)]
     pub revoked_at: Option<i64>,
 }
 
@@ -881,7 +881,9 @@ pub struct NewOperatorTokenView {
     pub name: String,
 }
 
-/// The calling operator's tokens (live and revoked), newest first.
+/// The calling operator's tokens.
+///
+/// Live and revoked, newest first; never the tokens themselves, only their prefixes.
 #[utoipa::path(get, path = "/api/v1/operator/tokens", tag = "management",
     security(("operator_token" = [])),
     responses((status = 200, description = "Tokens, newest first", body = [OperatorTokenView]), errors::Unauthorized, errors::Unavailable))]
@@ -930,8 +932,10 @@ pub async fn create_token(
     ))
 }
 
-/// Revokes the calling operator's live tokens with this prefix (the calling token too, if it
-/// matches).
+/// Revokes one of the calling operator's tokens.
+///
+/// Every live token of the caller with this prefix stops working at once (the calling token
+/// too, if it matches); another operator's prefix answers 404.
 #[utoipa::path(delete, path = "/api/v1/operator/tokens/{prefix}", tag = "management",
     security(("operator_token" = [])),
     params(("prefix" = String, Path, description = "Token prefix as listed", example = "vx_op_4f9a2c")),
