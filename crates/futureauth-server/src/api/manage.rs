@@ -855,7 +855,7 @@ pub struct OperatorTokenView {
     #[schema(example = 1764355260000_i64)]
     pub last_used_at: Option<i64>,
     /// Epoch ms, null while it works.
-    #[schema(example = 1764362400000_i64)]
+    #[schema(example = 1764441600000_i64)]
     pub revoked_at: Option<i64>,
 }
 
@@ -934,8 +934,8 @@ pub async fn create_token(
 
 /// Revokes one of the calling operator's tokens.
 ///
-/// Every live token of the caller with this prefix stops working now (the calling token too,
-/// if it matches); another operator's token answers 404, like an unknown one.
+/// Every live token of the caller with this prefix stops working at once (the calling token
+/// too, if it matches); another operator's prefix answers 404.
 #[utoipa::path(delete, path = "/api/v1/operator/tokens/{prefix}", tag = "management",
     security(("operator_token" = [])),
     params(("prefix" = String, Path, description = "Token prefix as listed", example = "vx_op_4f9a2c")),
