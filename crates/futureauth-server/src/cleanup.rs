@@ -11,7 +11,7 @@ use tokio::time::Instant;
 
 use crate::error::StoreError;
 use crate::service::{now_ms, validate};
-use crate::store::Store;
+use crate::store::{Outcome, Store};
 
 /// How often the cleanup runs (it also runs once at start).
 pub const CLEANUP_INTERVAL: Duration = Duration::from_secs(3600);
@@ -57,7 +57,14 @@ pub async fn expire_queued(store: &Store, now: i64, max_age: Duration) -> Result
             let masked = validate::mask_destination(&msg.destination);
             // Fenced by the attempt count: a message a worker claimed meanwhile is left to it.
             if store
-                .mark_failed(&msg.id, msg.attempts, &masked, &reason)
+                .complete(
+                    &msg.id,
+                    msg.attempts,
+                    Outcome::Failed {
+                        masked_destination: &masked,
+                        error: &reason,
+                    },
+                )
                 .await?
             {
                 total += 1;

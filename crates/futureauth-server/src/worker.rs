@@ -33,7 +33,7 @@ use crate::error::StoreError;
 use crate::metrics;
 use crate::provider::{Delivery, Outgoing, ProviderError};
 use crate::service::{now_ms, validate};
-use crate::store::{Message, Store};
+use crate::store::{Message, Outcome, Store};
 
 /// Worker tuning.
 #[derive(Debug, Clone)]
@@ -226,8 +226,14 @@ impl Worker {
 
     async fn fail(&self, msg: &Message, masked: &str, reason: &str) -> bool {
         self.record(&msg.id, "failed", || {
-            self.store
-                .mark_failed(&msg.id, msg.attempts, masked, reason)
+            self.store.complete(
+                &msg.id,
+                msg.attempts,
+                Outcome::Failed {
+                    masked_destination: masked,
+                    error: reason,
+                },
+            )
         })
         .await
     }
@@ -285,7 +291,14 @@ impl Worker {
                 let sent_at = now_ms();
                 let applied = self
                     .record(&msg.id, "sent", || {
-                        self.store.mark_sent(&msg.id, claim, &masked, sent_at)
+                        self.store.complete(
+                            &msg.id,
+                            claim,
+                            Outcome::Sent {
+                                masked_destination: &masked,
+                                at: sent_at,
+                            },
+                        )
                     })
                     .await;
                 if applied {
@@ -308,7 +321,14 @@ impl Worker {
                 let next = now_ms() + millis(delay);
                 let applied = self
                     .record(&msg.id, "retry", || {
-                        self.store.schedule_retry(&msg.id, claim, next, &reason)
+                        self.store.complete(
+                            &msg.id,
+                            claim,
+                            Outcome::Retry {
+                                next_attempt_at: next,
+                                error: &reason,
+                            },
+                        )
                     })
                     .await;
                 ("retry", applied)

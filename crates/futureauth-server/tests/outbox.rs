@@ -8,7 +8,7 @@ use std::time::Duration;
 use common::*;
 use futureauth_server::cleanup::{cleanup, CleanupReport, Retention};
 use futureauth_server::service::now_ms;
-use futureauth_server::store::{EnqueueOutcome, Message, NewMessage, RateBucket, Store};
+use futureauth_server::store::{EnqueueOutcome, Message, NewMessage, Outcome, RateBucket, Store};
 
 const DAY_MS: i64 = 86_400_000;
 
@@ -76,15 +76,36 @@ async fn stale_completions_are_ignored(backend: Backend) {
 
     // A finishes late: none of its completions may change the row.
     assert!(!store
-        .mark_sent(&id, a.attempts, "a***@example.com", now_ms())
+        .complete(
+            &id,
+            a.attempts,
+            Outcome::Sent {
+                masked_destination: "a***@example.com",
+                at: now_ms()
+            }
+        )
         .await
         .unwrap());
     assert!(!store
-        .mark_failed(&id, a.attempts, "a***@example.com", "stale failure")
+        .complete(
+            &id,
+            a.attempts,
+            Outcome::Failed {
+                masked_destination: "a***@example.com",
+                error: "stale failure"
+            }
+        )
         .await
         .unwrap());
     assert!(!store
-        .schedule_retry(&id, a.attempts, now_ms() + DAY_MS, "stale retry")
+        .complete(
+            &id,
+            a.attempts,
+            Outcome::Retry {
+                next_attempt_at: now_ms() + DAY_MS,
+                error: "stale retry"
+            }
+        )
         .await
         .unwrap());
     let r = row(&store, &id).await.unwrap();
@@ -102,7 +123,14 @@ async fn stale_completions_are_ignored(backend: Backend) {
     // B's retry applies (it holds the current claim) …
     let due = now_ms();
     assert!(store
-        .schedule_retry(&id, b.attempts, due, "provider 500")
+        .complete(
+            &id,
+            b.attempts,
+            Outcome::Retry {
+                next_attempt_at: due,
+                error: "provider 500"
+            }
+        )
         .await
         .unwrap());
     let r = row(&store, &id).await.unwrap();
@@ -112,12 +140,26 @@ async fn stale_completions_are_ignored(backend: Backend) {
     let c = claim_one(&store, now_ms(), 60_000).await;
     assert_eq!(c.attempts, 3);
     assert!(!store
-        .mark_sent(&id, b.attempts, "b***@example.com", now_ms())
+        .complete(
+            &id,
+            b.attempts,
+            Outcome::Sent {
+                masked_destination: "b***@example.com",
+                at: now_ms()
+            }
+        )
         .await
         .unwrap());
     let sent_at = now_ms();
     assert!(store
-        .mark_sent(&id, c.attempts, "c***@example.com", sent_at)
+        .complete(
+            &id,
+            c.attempts,
+            Outcome::Sent {
+                masked_destination: "c***@example.com",
+                at: sent_at
+            }
+        )
         .await
         .unwrap());
     let r = row(&store, &id).await.unwrap();
@@ -127,7 +169,14 @@ async fn stale_completions_are_ignored(backend: Backend) {
     assert!(r.payload.is_none() && r.locked_until.is_none());
     // A finished message stays finished, even for the claim that finished it.
     assert!(!store
-        .mark_failed(&id, c.attempts, "c***@example.com", "late")
+        .complete(
+            &id,
+            c.attempts,
+            Outcome::Failed {
+                masked_destination: "c***@example.com",
+                error: "late"
+            }
+        )
         .await
         .unwrap());
     assert_eq!(row(&store, &id).await.unwrap().status, "sent");
@@ -154,13 +203,27 @@ async fn cleanup_deletes_old_finished_messages_and_counters(backend: Backend) {
     let old_sent = enqueue_at(&store, &project_id, "msg_old_sent", old, &[bucket("old")]).await;
     let c = claim_one(&store, old, 60_000).await;
     assert!(store
-        .mark_sent(&c.id, c.attempts, "x***@example.com", old + 10)
+        .complete(
+            &c.id,
+            c.attempts,
+            Outcome::Sent {
+                masked_destination: "x***@example.com",
+                at: old + 10
+            }
+        )
         .await
         .unwrap());
     let old_failed = enqueue_at(&store, &project_id, "msg_old_failed", old, &[]).await;
     let c = claim_one(&store, old, 60_000).await;
     assert!(store
-        .mark_failed(&c.id, c.attempts, "x***@example.com", "bounced")
+        .complete(
+            &c.id,
+            c.attempts,
+            Outcome::Failed {
+                masked_destination: "x***@example.com",
+                error: "bounced"
+            }
+        )
         .await
         .unwrap());
     // Recent and finished: kept.
@@ -168,7 +231,14 @@ async fn cleanup_deletes_old_finished_messages_and_counters(backend: Backend) {
     let c = claim_one(&store, recent, 60_000).await;
     assert_eq!(c.id, recent_sent.id);
     assert!(store
-        .mark_sent(&c.id, c.attempts, "x***@example.com", recent + 10)
+        .complete(
+            &c.id,
+            c.attempts,
+            Outcome::Sent {
+                masked_destination: "x***@example.com",
+                at: recent + 10
+            }
+        )
         .await
         .unwrap());
     // Old but still queued (one in flight, one waiting): kept.
@@ -212,7 +282,14 @@ async fn cleanup_deletes_old_finished_messages_and_counters(backend: Backend) {
         enqueue_at(&store, &project_id, &format!("msg_batch_{i}"), older, &[]).await;
         let c = claim_one(&store, older, 60_000).await;
         assert!(store
-            .mark_failed(&c.id, c.attempts, "x***@example.com", "bounced")
+            .complete(
+                &c.id,
+                c.attempts,
+                Outcome::Failed {
+                    masked_destination: "x***@example.com",
+                    error: "bounced"
+                }
+            )
             .await
             .unwrap());
     }
@@ -236,14 +313,28 @@ async fn the_server_cleans_up_at_start(backend: Backend) {
     let finished = enqueue_at(&store, &project_id, "msg_start_old", old, &[]).await;
     let c = claim_one(&store, old, 60_000).await;
     assert!(store
-        .mark_sent(&c.id, c.attempts, "x***@example.com", old)
+        .complete(
+            &c.id,
+            c.attempts,
+            Outcome::Sent {
+                masked_destination: "x***@example.com",
+                at: old
+            }
+        )
         .await
         .unwrap());
     let recent = now - 2 * DAY_MS;
     let kept = enqueue_at(&store, &project_id, "msg_start_recent", recent, &[]).await;
     let c = claim_one(&store, recent, 60_000).await;
     assert!(store
-        .mark_sent(&c.id, c.attempts, "x***@example.com", recent)
+        .complete(
+            &c.id,
+            c.attempts,
+            Outcome::Sent {
+                masked_destination: "x***@example.com",
+                at: recent
+            }
+        )
         .await
         .unwrap());
 

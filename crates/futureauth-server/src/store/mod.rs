@@ -30,6 +30,18 @@ enum Backend {
 const INSERT_API_KEY: &str =
     "INSERT INTO api_key (key_hash, key_prefix, project_id, created_at) VALUES ($1, $2, $3, $4)";
 
+/// Appends the fence of [`Store::complete`] to an `UPDATE outbox`: only the claim that holds
+/// the current attempt of a queued message may record its outcome (`$1` the id, `$2` the
+/// claim's attempt number).
+macro_rules! fenced {
+    ($update:literal) => {
+        concat!(
+            $update,
+            " WHERE id = $1 AND status = 'queued' AND attempts = $2"
+        )
+    };
+}
+
 macro_rules! with_pool {
     ($self:expr, $pool:ident => $body:expr) => {
         match &$self.backend {
@@ -618,92 +630,56 @@ impl Store {
         })
     }
 
-    /// Marks a message sent and erases its payload (the code); keeps the masked destination.
+    /// Records how a delivery attempt ended: `sent` and `failed` finish the message (its
+    /// payload, the code, is erased and the masked destination kept); `retry` releases the
+    /// lease and schedules another attempt.
     ///
     /// Fenced by `attempt`, the attempt number the worker's claim returned: if the lease
     /// expired and another worker claimed the row since (so `attempts` moved on), or the row
     /// is no longer queued, nothing changes and `false` is returned.
-    pub async fn mark_sent(
+    pub async fn complete(
         &self,
         id: &str,
         attempt: i64,
-        masked_destination: &str,
-        now: i64,
+        outcome: Outcome<'_>,
     ) -> Result<bool, StoreError> {
-        let n = with_pool!(self, pool => {
-            sqlx::query(
-                "UPDATE outbox SET status = 'sent', payload = NULL, destination = $1, sent_at = $2,
-                     locked_until = NULL, last_error = NULL
-                 WHERE id = $3 AND status = 'queued' AND attempts = $4",
-            )
-            .bind(masked_destination)
-            .bind(now)
-            .bind(id)
-            .bind(attempt)
-            .execute(pool)
-            .await?
-            .rows_affected()
-        });
+        let n = match outcome {
+            Outcome::Sent {
+                masked_destination,
+                at,
+            } => {
+                let sql = fenced!(
+                    "UPDATE outbox SET status = 'sent', payload = NULL, destination = $3,
+                         sent_at = $4, locked_until = NULL, last_error = NULL"
+                );
+                with_pool!(self, pool => sqlx::query(sql).bind(id).bind(attempt)
+                    .bind(masked_destination).bind(at).execute(pool).await?.rows_affected())
+            }
+            Outcome::Failed {
+                masked_destination,
+                error,
+            } => {
+                let sql = fenced!(
+                    "UPDATE outbox SET status = 'failed', payload = NULL, destination = $3,
+                         last_error = $4, locked_until = NULL"
+                );
+                with_pool!(self, pool => sqlx::query(sql).bind(id).bind(attempt)
+                    .bind(masked_destination).bind(error).execute(pool).await?.rows_affected())
+            }
+            Outcome::Retry {
+                next_attempt_at,
+                error,
+            } => {
+                let sql = fenced!(
+                    "UPDATE outbox SET next_attempt_at = $3, last_error = $4, locked_until = NULL"
+                );
+                with_pool!(self, pool => sqlx::query(sql).bind(id).bind(attempt)
+                    .bind(next_attempt_at).bind(error).execute(pool).await?.rows_affected())
+            }
+        };
         if n == 1 {
-            self.record_attempt(id, attempt, "sent", None).await;
-        }
-        Ok(n == 1)
-    }
-
-    /// Marks a message failed for good and erases its payload. Fenced by `attempt` like
-    /// [`Store::mark_sent`]; returns whether the update applied.
-    pub async fn mark_failed(
-        &self,
-        id: &str,
-        attempt: i64,
-        masked_destination: &str,
-        error: &str,
-    ) -> Result<bool, StoreError> {
-        let n = with_pool!(self, pool => {
-            sqlx::query(
-                "UPDATE outbox SET status = 'failed', payload = NULL, destination = $1, last_error = $2,
-                     locked_until = NULL
-                 WHERE id = $3 AND status = 'queued' AND attempts = $4",
-            )
-            .bind(masked_destination)
-            .bind(error)
-            .bind(id)
-            .bind(attempt)
-            .execute(pool)
-            .await?
-            .rows_affected()
-        });
-        if n == 1 {
-            self.record_attempt(id, attempt, "failed", Some(error))
+            self.record_attempt(id, attempt, outcome.name(), outcome.error())
                 .await;
-        }
-        Ok(n == 1)
-    }
-
-    /// Releases the lease and schedules another attempt. Fenced by `attempt` like
-    /// [`Store::mark_sent`]; returns whether the update applied.
-    pub async fn schedule_retry(
-        &self,
-        id: &str,
-        attempt: i64,
-        next_attempt_at: i64,
-        error: &str,
-    ) -> Result<bool, StoreError> {
-        let n = with_pool!(self, pool => {
-            sqlx::query(
-                "UPDATE outbox SET next_attempt_at = $1, last_error = $2, locked_until = NULL
-                 WHERE id = $3 AND status = 'queued' AND attempts = $4",
-            )
-            .bind(next_attempt_at)
-            .bind(error)
-            .bind(id)
-            .bind(attempt)
-            .execute(pool)
-            .await?
-            .rows_affected()
-        });
-        if n == 1 {
-            self.record_attempt(id, attempt, "retry", Some(error)).await;
         }
         Ok(n == 1)
     }

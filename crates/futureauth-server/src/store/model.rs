@@ -130,6 +130,51 @@ impl Message {
     }
 }
 
+/// How a delivery attempt ended, recorded by [`crate::store::Store::complete`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome<'a> {
+    /// The provider accepted the message: it is finished.
+    Sent {
+        /// The destination kept after delivery.
+        masked_destination: &'a str,
+        /// When the provider accepted it (epoch ms).
+        at: i64,
+    },
+    /// Given up for good: it is finished.
+    Failed {
+        /// The destination kept after delivery.
+        masked_destination: &'a str,
+        /// Why.
+        error: &'a str,
+    },
+    /// Try again later.
+    Retry {
+        /// Earliest time of the next attempt (epoch ms).
+        next_attempt_at: i64,
+        /// Why this attempt failed.
+        error: &'a str,
+    },
+}
+
+impl Outcome<'_> {
+    /// `sent`, `failed` or `retry`: the outcome's name in the attempt log and metrics.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Outcome::Sent { .. } => "sent",
+            Outcome::Failed { .. } => "failed",
+            Outcome::Retry { .. } => "retry",
+        }
+    }
+
+    /// The error recorded with the outcome, if any.
+    pub fn error(&self) -> Option<&str> {
+        match self {
+            Outcome::Sent { .. } => None,
+            Outcome::Failed { error, .. } | Outcome::Retry { error, .. } => Some(error),
+        }
+    }
+}
+
 /// Input to enqueue a message.
 #[derive(Debug, Clone)]
 pub struct NewMessage {
