@@ -67,6 +67,7 @@ mod rate_limit;
 mod session_cache;
 mod store;
 mod token;
+pub mod webhook;
 
 #[cfg(feature = "axum-integration")]
 pub mod axum;
