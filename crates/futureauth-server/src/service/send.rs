@@ -12,10 +12,10 @@ use super::now_ms;
 use super::render::{self, Templates};
 use super::validate::{self, Content};
 use crate::config::{Config, ServerSecret};
-use crate::error::ServiceError;
+use crate::error::{ServiceError, StoreError};
 use crate::provider::{EmailMessage, Outgoing, SmsMessage};
 use crate::store::{
-    EnqueueOutcome, Message, NewMessage, Project, RateBucket, SendOverrides, Store,
+    EnqueueOutcome, LimitHit, Message, NewMessage, Project, RateBucket, SendOverrides, Store,
 };
 
 const MINUTE_MS: i64 = 60_000;
@@ -141,6 +141,21 @@ pub struct Accepted {
     pub replayed: bool,
 }
 
+/// The limit a refused send reports: of all the limits hit, the one that resets last, since
+/// retrying earlier would be refused again.
+fn binding_limit(hits: &[LimitHit]) -> ServiceError {
+    // `rev`: on a tie, the first hit (in bucket order) binds, as `max_by_key` keeps the last.
+    let worst = hits.iter().rev().max_by_key(|h| h.retry_after_ms);
+    let (scope, retry_after_ms) = worst.map_or(("project", 0), |h| (h.scope, h.retry_after_ms));
+    ServiceError::RateLimited {
+        scope,
+        retry_after_secs: u64::try_from(retry_after_ms.max(0))
+            .unwrap_or(0)
+            .div_ceil(1000)
+            .max(1),
+    }
+}
+
 /// The country of an SMS destination, if the project may text it.
 fn sms_region(project: &Project, content: &Content) -> Result<Option<Region>, ServiceError> {
     let Content::SmsCode { to, .. } = content else {
@@ -255,31 +270,59 @@ impl SendService {
             idempotency_key: idempotency_key.map(|k| k.as_str().to_owned()),
             request_hash,
         };
-        match self.store.enqueue(&msg, &buckets, now_ms()).await? {
-            EnqueueOutcome::Created(message) => {
-                self.wake.notify_one();
-                self.record_destination_hash(&message.id, content.destination())
-                    .await;
-                Ok(Accepted {
-                    message,
-                    replayed: false,
-                })
-            }
-            EnqueueOutcome::Replayed(message) => Ok(Accepted {
+        let accepted = self.enqueue(&msg, &buckets).await?;
+        if !accepted.replayed {
+            self.wake.notify_one();
+            self.record_destination_hash(&accepted.message.id, content.destination())
+                .await;
+        }
+        Ok(accepted)
+    }
+
+    /// The outbox write and its policy: a known `Idempotency-Key` replays the original
+    /// message (or is refused if the request differs) and writes nothing; of several limits
+    /// hit at once, the one that resets last binds.
+    async fn enqueue(
+        &self,
+        msg: &NewMessage,
+        buckets: &[RateBucket],
+    ) -> Result<Accepted, ServiceError> {
+        if let Some(accepted) = self.replay(msg).await? {
+            return Ok(accepted);
+        }
+        match self.store.enqueue(msg, buckets, now_ms()).await? {
+            EnqueueOutcome::Created(message) => Ok(Accepted {
                 message,
+                replayed: false,
+            }),
+            EnqueueOutcome::OverLimit(hits) => Err(binding_limit(&hits)),
+            // A concurrent request with the same key won the race: answer like a replay.
+            EnqueueOutcome::DuplicateKey => self.replay(msg).await?.ok_or_else(|| {
+                StoreError::Corrupt(format!("message {} collided with no key", msg.id)).into()
+            }),
+        }
+    }
+
+    /// The earlier message with `msg`'s idempotency key: replayed when the request is the
+    /// same, a conflict when it differs. `None` without a key or an earlier message.
+    async fn replay(&self, msg: &NewMessage) -> Result<Option<Accepted>, ServiceError> {
+        let Some(key) = &msg.idempotency_key else {
+            return Ok(None);
+        };
+        let Some(existing) = self
+            .store
+            .find_by_idempotency_key(&msg.project_id, key)
+            .await?
+        else {
+            return Ok(None);
+        };
+        if msg.request_hash.is_some() && existing.request_hash == msg.request_hash {
+            Ok(Some(Accepted {
+                message: existing,
                 replayed: true,
-            }),
-            EnqueueOutcome::IdempotencyConflict => Err(ServiceError::IdempotencyConflict),
-            EnqueueOutcome::RateLimited {
-                scope,
-                retry_after_ms,
-            } => Err(ServiceError::RateLimited {
-                scope,
-                retry_after_secs: u64::try_from(retry_after_ms.max(0))
-                    .unwrap_or(0)
-                    .div_ceil(1000)
-                    .max(1),
-            }),
+            }))
+        } else {
+            Err(ServiceError::IdempotencyConflict)
         }
     }
 

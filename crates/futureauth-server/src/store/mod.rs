@@ -10,6 +10,8 @@ pub mod sqlite;
 
 pub use model::*;
 
+use std::borrow::Cow;
+use std::sync::LazyLock;
 use std::time::Duration;
 
 use futureauth_proto::Region;
@@ -40,6 +42,57 @@ macro_rules! fenced {
             " WHERE id = $1 AND status = 'queued' AND attempts = $2"
         )
     };
+}
+
+/// Writes a new message `queued` and due now, returning the row (no second read).
+const INSERT_MESSAGE: &str = "INSERT INTO outbox (id, project_id, channel, destination, payload,
+         status, attempts, next_attempt_at, idempotency_key, request_hash, created_at)
+     VALUES ($1, $2, $3, $4, $5, 'queued', 0, $6, $7, $8, $6)
+     RETURNING *";
+
+/// One statement that increments every counter of a send and returns the new counts
+/// (`$1, $2` = bucket key and window start of the first, and so on); `None` for no buckets.
+/// A send has 2 or 5 buckets, so the usual statements are built once each.
+fn upsert_counters_sql(n: usize) -> Option<Cow<'static, str>> {
+    static SQL: LazyLock<Vec<String>> =
+        LazyLock::new(|| (0..=MAX_BUCKETS).map(build_upsert_counters).collect());
+    match SQL.get(n) {
+        _ if n == 0 => None,
+        Some(sql) => Some(Cow::Borrowed(sql)),
+        None => Some(Cow::Owned(build_upsert_counters(n))),
+    }
+}
+
+fn build_upsert_counters(n: usize) -> String {
+    let rows: Vec<String> = (0..n)
+        .map(|i| format!("(${}, ${}, 1)", 2 * i + 1, 2 * i + 2))
+        .collect();
+    format!(
+        "INSERT INTO rate_counter (bucket, window_start, count) VALUES {}
+         ON CONFLICT (bucket, window_start) DO UPDATE SET count = rate_counter.count + 1
+         RETURNING bucket, count",
+        rows.join(", ")
+    )
+}
+
+/// The most buckets one send counts (per recipient, per project, three SMS caps), with room;
+/// more are still counted, with a statement built on the spot.
+const MAX_BUCKETS: usize = 8;
+
+/// The buckets whose new count (`bucket`, `count` rows) is over their limit.
+fn limit_hits(buckets: &[RateBucket], counts: &[(String, i64)], now: i64) -> Vec<LimitHit> {
+    buckets
+        .iter()
+        .filter(|b| {
+            counts
+                .iter()
+                .any(|(key, count)| *key == b.key && *count > i64::from(b.limit))
+        })
+        .map(|b| LimitHit {
+            scope: b.scope,
+            retry_after_ms: b.window(now).1,
+        })
+        .collect()
 }
 
 macro_rules! with_pool {
@@ -477,7 +530,8 @@ impl Store {
         Ok(n)
     }
 
-    async fn find_by_idempotency_key(
+    /// The project's message sent with this `Idempotency-Key`, if any.
+    pub async fn find_by_idempotency_key(
         &self,
         project_id: &str,
         key: &str,
@@ -492,64 +546,30 @@ impl Store {
         Ok(row)
     }
 
-    fn replay(existing: Message, request_hash: Option<&str>) -> EnqueueOutcome {
-        if request_hash.is_some() && existing.request_hash.as_deref() == request_hash {
-            EnqueueOutcome::Replayed(existing)
-        } else {
-            EnqueueOutcome::IdempotencyConflict
-        }
-    }
-
-    /// Atomically: honours the idempotency key, counts the rate-limit buckets and, if none is
-    /// over its limit, writes the message as `queued` and due now. Nothing is written when a
-    /// limit is hit.
+    /// In one transaction of two statements: counts every bucket and, if none went over its
+    /// limit, writes the message as `queued` and due now. Nothing is written when a limit is
+    /// hit or the idempotency key is taken.
     pub async fn enqueue(
         &self,
         msg: &NewMessage,
         buckets: &[RateBucket],
         now: i64,
     ) -> Result<EnqueueOutcome, StoreError> {
-        if let Some(key) = &msg.idempotency_key {
-            if let Some(existing) = self.find_by_idempotency_key(&msg.project_id, key).await? {
-                return Ok(Self::replay(existing, msg.request_hash.as_deref()));
-            }
-        }
-        let inserted: Result<Option<(&'static str, i64)>, sqlx::Error> = with_pool!(self, pool => {
-            async {
-                let mut tx = pool.begin().await?;
-                let mut limited: Option<(&'static str, i64)> = None;
+        let upsert = upsert_counters_sql(buckets.len());
+        let outcome = with_pool!(self, pool => async {
+            let mut tx = pool.begin().await?;
+            if let Some(sql) = &upsert {
+                let mut q = sqlx::query_as::<_, (String, i64)>(sql);
                 for b in buckets {
-                    let window_ms = b.window_ms.max(1);
-                    let window_start = now - now.rem_euclid(window_ms);
-                    let (count,): (i64,) = sqlx::query_as(
-                        "INSERT INTO rate_counter (bucket, window_start, count) VALUES ($1, $2, 1)
-                         ON CONFLICT (bucket, window_start) DO UPDATE SET count = rate_counter.count + 1
-                         RETURNING count",
-                    )
-                    .bind(&b.key)
-                    .bind(window_start)
-                    .fetch_one(&mut *tx)
-                    .await?;
-                    if count > i64::from(b.limit) {
-                        let retry = window_start + window_ms - now;
-                        let worse = match limited {
-                            Some((_, r)) => retry > r,
-                            None => true,
-                        };
-                        if worse {
-                            limited = Some((b.scope, retry));
-                        }
-                    }
+                    q = q.bind(&b.key).bind(b.window(now).0);
                 }
-                if limited.is_some() {
+                let hits = limit_hits(buckets, &q.fetch_all(&mut *tx).await?, now);
+                if !hits.is_empty() {
                     tx.rollback().await?;
-                    return Ok(limited);
+                    return Ok(EnqueueOutcome::OverLimit(hits));
                 }
-                sqlx::query(
-                    "INSERT INTO outbox (id, project_id, channel, destination, payload, status, attempts,
-                         next_attempt_at, idempotency_key, request_hash, created_at)
-                     VALUES ($1, $2, $3, $4, $5, 'queued', 0, $6, $7, $8, $6)",
-                )
+            }
+            let created = sqlx::query_as(INSERT_MESSAGE)
                 .bind(&msg.id)
                 .bind(&msg.project_id)
                 .bind(&msg.channel)
@@ -558,35 +578,22 @@ impl Store {
                 .bind(now)
                 .bind(&msg.idempotency_key)
                 .bind(&msg.request_hash)
-                .execute(&mut *tx)
-                .await?;
-                tx.commit().await?;
-                Ok::<_, sqlx::Error>(None)
-            }
-            .await
-        });
-        match inserted {
-            Ok(Some((scope, retry_after_ms))) => Ok(EnqueueOutcome::RateLimited {
-                scope,
-                retry_after_ms,
-            }),
-            Ok(None) => {
-                let created = self
-                    .get_message_any(&msg.id)
-                    .await?
-                    .ok_or_else(|| StoreError::Corrupt(format!("message {} vanished", msg.id)))?;
-                Ok(EnqueueOutcome::Created(created))
-            }
-            Err(sqlx::Error::Database(db)) if db.is_unique_violation() => {
-                // A concurrent request with the same idempotency key won the race.
-                let key = msg.idempotency_key.as_deref().unwrap_or_default();
-                match self.find_by_idempotency_key(&msg.project_id, key).await? {
-                    Some(existing) => Ok(Self::replay(existing, msg.request_hash.as_deref())),
-                    None => Err(StoreError::Database(sqlx::Error::Database(db))),
+                .fetch_one(&mut *tx)
+                .await;
+            match created {
+                Ok(m) => {
+                    tx.commit().await?;
+                    Ok(EnqueueOutcome::Created(m))
                 }
+                // The transaction rolls back when dropped.
+                Err(sqlx::Error::Database(db)) if db.is_unique_violation() => {
+                    Ok(EnqueueOutcome::DuplicateKey)
+                }
+                Err(e) => Err(e),
             }
-            Err(e) => Err(e.into()),
         }
+        .await);
+        outcome.map_err(StoreError::Database)
     }
 
     /// A message of the given project.

@@ -207,20 +207,35 @@ pub struct RateBucket {
     pub scope: &'static str,
 }
 
-/// Result of [`crate::store::Store::enqueue`].
+impl RateBucket {
+    /// The start of the fixed window that contains `now` (epoch ms), and the milliseconds
+    /// left until it ends.
+    pub fn window(&self, now: i64) -> (i64, i64) {
+        let window_ms = self.window_ms.max(1);
+        let start = now - now.rem_euclid(window_ms);
+        (start, start + window_ms - now)
+    }
+}
+
+/// A rate-limit counter that went over its limit in [`crate::store::Store::enqueue`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LimitHit {
+    /// The limit's scope ([`RateBucket::scope`]).
+    pub scope: &'static str,
+    /// Milliseconds until its window resets.
+    pub retry_after_ms: i64,
+}
+
+/// Result of [`crate::store::Store::enqueue`]. Which hit binds and what an idempotency key
+/// means are the send service's decisions; the store only reports.
 #[derive(Debug)]
+#[allow(clippy::large_enum_variant)] // Returned once per send and matched at once; no box needed.
 pub enum EnqueueOutcome {
     /// A new message was written.
     Created(Message),
-    /// The idempotency key was seen before with the same request: the original message.
-    Replayed(Message),
-    /// The idempotency key was seen before with a different request.
-    IdempotencyConflict,
-    /// A limit was hit; nothing was written.
-    RateLimited {
-        /// The limit's scope.
-        scope: &'static str,
-        /// Milliseconds until the window resets.
-        retry_after_ms: i64,
-    },
+    /// One or more counters went over their limit; nothing was written.
+    OverLimit(Vec<LimitHit>),
+    /// The project already has a message with this idempotency key (a concurrent request
+    /// won the race); nothing was written.
+    DuplicateKey,
 }
