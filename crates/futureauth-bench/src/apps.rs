@@ -120,6 +120,7 @@ pub async fn sdk(db: PgPool, cached: bool) -> Result<(Arc<FutureAuth>, CodeBook,
         cookie_secure: false,
         trusted_proxies: vec!["127.0.0.1/32".parse()?],
         session_cache: cached.then(SessionCacheConfig::default),
+        code_secret: "futureauth-bench-code-secret-0123456789abcdef".into(),
         ..Default::default()
     };
     let auth = Arc::new(FutureAuth::new(db, config).with_delivery(outbox.clone()));

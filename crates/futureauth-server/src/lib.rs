@@ -130,11 +130,11 @@ impl Drop for RunningServer {
 pub async fn start(config: &Config, listener: TcpListener) -> Result<RunningServer, StartError> {
     let delivery = Delivery::from_config(config)?;
     let store = Store::connect_with(&config.database_url(), &config.store_options()).await?;
-    start_with(config, store, delivery, listener)
+    start_with(config, store, delivery, listener).await
 }
 
 /// Starts the service on an already opened (and migrated) store with the given providers.
-pub fn start_with(
+pub async fn start_with(
     config: &Config,
     store: Store,
     delivery: Delivery,
@@ -159,6 +159,8 @@ pub fn start_with(
         &secret,
         wake.clone(),
     )?;
+    // Read (or create) the hash key now, not inside the first send's request.
+    sender.destination_hasher().load(&store).await?;
     let (email, sms) = delivery.provider_names();
     if delivery.dev_outbox().is_some() {
         tracing::warn!(

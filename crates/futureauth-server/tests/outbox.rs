@@ -28,6 +28,7 @@ async fn enqueue_at(
         payload: r#"{"kind":"test"}"#.into(),
         idempotency_key: None,
         request_hash: Some(format!("hash-{id}")),
+        destination_hash: None,
     };
     match store.enqueue(&msg, buckets, at).await.expect("enqueue") {
         EnqueueOutcome::Created(m) => m,
@@ -188,6 +189,56 @@ fn bucket(key: &str) -> RateBucket {
         window_ms: 3_600_000,
         limit: 1_000,
         scope: "test",
+        sharded: false,
+    }
+}
+
+/// A project-wide counter is spread over rows on Postgres (one per concurrent send, so they
+/// don't queue on one lock); its limit still counts the sum of all of them, not one row's.
+async fn a_sharded_limit_counts_every_shard(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let store = db.store().await;
+    let (project_id, _) = acme(&store).await;
+    let limit = 3 * futureauth_server::store::COUNTER_SHARDS;
+    let project_wide = RateBucket {
+        key: format!("project:{project_id}"),
+        window_ms: 3_600_000,
+        limit,
+        scope: "project",
+        sharded: true,
+    };
+    let now = now_ms();
+    for i in 0..limit {
+        let id = unique(&format!("msg_shard{i}"));
+        enqueue_at(
+            &store,
+            &project_id,
+            &id,
+            now,
+            std::slice::from_ref(&project_wide),
+        )
+        .await;
+    }
+    let over = NewMessage {
+        id: unique("msg_over"),
+        project_id: project_id.clone(),
+        channel: "email".into(),
+        destination: "over@example.com".into(),
+        payload: r#"{"kind":"test"}"#.into(),
+        idempotency_key: None,
+        request_hash: None,
+        destination_hash: None,
+    };
+    match store
+        .enqueue(&over, &[project_wide], now)
+        .await
+        .expect("enqueue")
+    {
+        EnqueueOutcome::OverLimit(hits) => assert_eq!(hits[0].scope, "project"),
+        other => panic!(
+            "send {} of a limit of {limit} was not refused: {other:?}",
+            limit + 1
+        ),
     }
 }
 
@@ -350,6 +401,7 @@ async fn the_server_cleans_up_at_start(backend: Backend) {
 
 backend_tests!(
     stale_completions_are_ignored,
+    a_sharded_limit_counts_every_shard,
     cleanup_deletes_old_finished_messages_and_counters,
     the_server_cleans_up_at_start,
 );

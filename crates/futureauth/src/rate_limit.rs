@@ -27,17 +27,42 @@ pub(crate) async fn hit(
     limit: RateLimit,
     now: DateTime<Utc>,
 ) -> Result<()> {
-    let window = i64::try_from(limit.window.as_secs().max(1)).unwrap_or(i64::MAX / 4);
-    let (count, end) = store.rate_limit_hit(key, now.timestamp(), window).await?;
+    let (count, end) = store
+        .rate_limit_hit(key, now.timestamp(), window_secs(limit))
+        .await?;
     if count > i64::from(limit.max) {
         return Err(limited(end, now));
     }
     Ok(())
 }
 
-/// Forgets the count under `key` (after a successful sign-in).
-pub(crate) async fn reset(store: &Store, key: &str) -> Result<()> {
-    store.rate_limit_reset(key).await
+/// Counts `first` and then, unless `first` refused, `then`, in one round trip where the
+/// database allows it; fails with the first limit passed. `then`'s counter is untouched when
+/// `first` refuses, so a request refused by its own limit costs the other nothing.
+pub(crate) async fn hit_two(
+    store: &Store,
+    (first, first_limit): (&str, RateLimit),
+    (then, then_limit): (&str, RateLimit),
+    now: DateTime<Utc>,
+) -> Result<()> {
+    let (counted, then_counted) = store
+        .rate_limit_hit_two(
+            now.timestamp(),
+            (first, window_secs(first_limit), i64::from(first_limit.max)),
+            (then, window_secs(then_limit)),
+        )
+        .await?;
+    if counted.0 > i64::from(first_limit.max) {
+        return Err(limited(counted.1, now));
+    }
+    match then_counted {
+        Some((count, end)) if count > i64::from(then_limit.max) => Err(limited(end, now)),
+        _ => Ok(()),
+    }
+}
+
+fn window_secs(limit: RateLimit) -> i64 {
+    i64::try_from(limit.window.as_secs().max(1)).unwrap_or(i64::MAX / 4)
 }
 
 /// IPv4-mapped IPv6 addresses (`::ffff:a.b.c.d`) are the IPv4 client they carry.

@@ -832,8 +832,9 @@ pub struct DestinationHasher {
 }
 
 impl DestinationHasher {
-    /// The hash of `destination` (emails compared case-insensitively, spaces ignored).
-    pub async fn hash(&self, store: &Store, destination: &str) -> Result<String, StoreError> {
+    /// Reads the key from the database (creating it the first time), once per process; every
+    /// later call returns at once.
+    pub async fn load(&self, store: &Store) -> Result<&[u8], StoreError> {
         let key = self
             .key
             .get_or_try_init(|| async {
@@ -841,6 +842,12 @@ impl DestinationHasher {
                 hex::decode(hex_key).map_err(|e| StoreError::Corrupt(e.to_string()))
             })
             .await?;
+        Ok(key)
+    }
+
+    /// The hash of `destination` (emails compared case-insensitively, spaces ignored).
+    pub async fn hash(&self, store: &Store, destination: &str) -> Result<String, StoreError> {
+        let key = self.load(store).await?;
         let normalised: String = destination
             .chars()
             .filter(|c| !c.is_whitespace())

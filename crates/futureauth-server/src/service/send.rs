@@ -83,12 +83,14 @@ impl Limits {
                 window_ms: self.destination_window_ms,
                 limit: pick(overrides.per_destination, self.per_destination),
                 scope: "destination",
+                sharded: false,
             },
             RateBucket {
                 key: format!("project:{id}"),
                 window_ms: MINUTE_MS,
                 limit: pick(overrides.per_minute, self.per_project_per_minute),
                 scope: "project",
+                sharded: true,
             },
         ];
         if let Some(region) = region {
@@ -101,18 +103,21 @@ impl Limits {
                         .per_country_per_hour
                         .unwrap_or(self.sms.per_country_per_hour),
                     scope: "sms_country",
+                    sharded: true,
                 },
                 RateBucket {
                     key: format!("smshour:{id}"),
                     window_ms: HOUR_MS,
                     limit: caps.per_hour.unwrap_or(self.sms.per_hour),
                     scope: "sms_project_hour",
+                    sharded: true,
                 },
                 RateBucket {
                     key: format!("smsday:{id}"),
                     window_ms: DAY_MS,
                     limit: caps.per_day.unwrap_or(self.sms.per_day),
                     scope: "sms_project_day",
+                    sharded: true,
                 },
             ]);
         }
@@ -269,12 +274,11 @@ impl SendService {
             payload,
             idempotency_key: idempotency_key.map(|k| k.as_str().to_owned()),
             request_hash,
+            destination_hash: self.destination_hash(content.destination()).await,
         };
         let accepted = self.enqueue(&msg, &buckets).await?;
         if !accepted.replayed {
             self.wake.notify_one();
-            self.record_destination_hash(&accepted.message.id, content.destination())
-                .await;
         }
         Ok(accepted)
     }
@@ -328,13 +332,15 @@ impl SendService {
 
     /// Stores the keyed hash of the destination for the console's exact-address search. The
     /// message is already committed, so a failure here is logged, not returned.
-    async fn record_destination_hash(&self, id: &str, dest: &str) {
-        let stored = match self.destination_hasher.hash(&self.store, dest).await {
-            Ok(hash) => self.store.set_destination_hash(id, &hash).await,
-            Err(e) => Err(e),
-        };
-        if let Err(e) = stored {
-            tracing::warn!(error = %e, message = id, "cannot store the destination hash");
+    /// The destination's search hash, stored with the message by the same insert. Without
+    /// it the message is still sent; only the delivery log's search cannot find it.
+    async fn destination_hash(&self, dest: &str) -> Option<String> {
+        match self.destination_hasher.hash(&self.store, dest).await {
+            Ok(hash) => Some(hash),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot compute the destination hash");
+                None
+            }
         }
     }
 

@@ -833,18 +833,6 @@ impl Store {
         Ok(rows)
     }
 
-    /// Stores the keyed hash of a message's destination.
-    pub async fn set_destination_hash(&self, id: &str, hash: &str) -> Result<(), StoreError> {
-        with_pool!(self, pool => {
-            sqlx::query("UPDATE outbox SET destination_hash = $1 WHERE id = $2")
-                .bind(hash)
-                .bind(id)
-                .execute(pool)
-                .await?;
-        });
-        Ok(())
-    }
-
     /// One page of a project's messages matching `filter`, newest first, and the total.
     pub async fn deliveries(
         &self,

@@ -46,8 +46,9 @@ macro_rules! fenced {
 
 /// Writes a new message `queued` and due now, returning the row (no second read).
 const INSERT_MESSAGE: &str = "INSERT INTO outbox (id, project_id, channel, destination, payload,
-         status, attempts, next_attempt_at, idempotency_key, request_hash, created_at)
-     VALUES ($1, $2, $3, $4, $5, 'queued', 0, $6, $7, $8, $6)
+         status, attempts, next_attempt_at, idempotency_key, request_hash, created_at,
+         destination_hash)
+     VALUES ($1, $2, $3, $4, $5, 'queued', 0, $6, $7, $8, $6, $9)
      RETURNING *";
 
 /// One statement that increments every counter of a send and returns the new counts
@@ -79,16 +80,93 @@ fn build_upsert_counters(n: usize) -> String {
 /// more are still counted, with a statement built on the spot.
 const MAX_BUCKETS: usize = 8;
 
-/// The buckets whose new count (`bucket`, `count` rows) is over their limit.
-fn limit_hits(buckets: &[RateBucket], counts: &[(String, i64)], now: i64) -> Vec<LimitHit> {
+/// How many rows a [sharded](RateBucket::sharded) counter is spread over on Postgres. A
+/// send increments one of them, picked at random, and reads the sum of all without locking
+/// them, so the sends of one project no longer wait for each other's commit. The price: sends
+/// committing at the same instant don't see each other, so a project-wide limit can be passed
+/// by at most the number of sends in flight. SQLite has one writer and needs no shards.
+pub const COUNTER_SHARDS: u32 = 8;
+
+/// Reads the rows of `n` counters (`$1, $2` = key and window start of the first, and so
+/// on), the transaction's own increments included. Built once for the usual sizes.
+fn read_counters_sql(n: usize) -> Cow<'static, str> {
+    const USUAL: usize = (COUNTER_SHARDS as usize + 1) * MAX_BUCKETS;
+    static SQL: LazyLock<Vec<String>> =
+        LazyLock::new(|| (0..=USUAL).map(build_read_counters).collect());
+    match SQL.get(n) {
+        Some(sql) => Cow::Borrowed(sql),
+        None => Cow::Owned(build_read_counters(n)),
+    }
+}
+
+fn build_read_counters(n: usize) -> String {
+    let rows: Vec<String> = (0..n)
+        .map(|i| format!("(${}, ${})", 2 * i + 1, 2 * i + 2))
+        .collect();
+    format!(
+        "SELECT bucket, count FROM rate_counter WHERE (bucket, window_start) IN ({})",
+        rows.join(", ")
+    )
+}
+
+/// A counter row's key and count.
+type CounterRow = (String, i64);
+
+/// The row of `bucket` this send increments: `key#n` for a sharded bucket on Postgres.
+fn counter_row(bucket: &RateBucket, sharded: bool) -> Cow<'_, str> {
+    if sharded && bucket.sharded {
+        let shard = rand::random::<u32>() % COUNTER_SHARDS;
+        Cow::Owned(format!("{}#{shard}", bucket.key))
+    } else {
+        Cow::Borrowed(&bucket.key)
+    }
+}
+
+/// Every row a sharded `bucket` may count in: its shards, and the unsharded key that
+/// versions before sharding wrote (so an upgrade doesn't reset the current window).
+fn shard_rows(bucket: &RateBucket) -> impl Iterator<Item = String> + '_ {
+    (0..COUNTER_SHARDS)
+        .map(|n| format!("{}#{n}", bucket.key))
+        .chain(std::iter::once(bucket.key.clone()))
+}
+
+/// The count of `bucket` once this send is counted: its own row's (from `counted`, what the
+/// upsert returned), or for a sharded bucket the sum over its rows (from `shards`).
+fn bucket_count(
+    bucket: &RateBucket,
+    row: &str,
+    counted: &[CounterRow],
+    shards: &[CounterRow],
+) -> i64 {
+    if row == bucket.key {
+        return counted
+            .iter()
+            .find(|(key, _)| *key == bucket.key)
+            .map_or(0, |(_, count)| *count);
+    }
+    shards
+        .iter()
+        .filter(|(key, _)| {
+            key.strip_prefix(bucket.key.as_str())
+                .is_some_and(|rest| rest.is_empty() || rest.starts_with('#'))
+        })
+        .map(|(_, count)| *count)
+        .sum()
+}
+
+/// The buckets whose count is over their limit, and when their windows end; `rows` are the
+/// rows this send incremented, `counts` what the upsert returned and the shards' rows.
+fn limit_hits(
+    buckets: &[RateBucket],
+    rows: &[Cow<'_, str>],
+    (counted, shards): (&[CounterRow], &[CounterRow]),
+    now: i64,
+) -> Vec<LimitHit> {
     buckets
         .iter()
-        .filter(|b| {
-            counts
-                .iter()
-                .any(|(key, count)| *key == b.key && *count > i64::from(b.limit))
-        })
-        .map(|b| LimitHit {
+        .zip(rows)
+        .filter(|(b, row)| bucket_count(b, row, counted, shards) > i64::from(b.limit))
+        .map(|(b, _)| LimitHit {
             scope: b.scope,
             retry_after_ms: b.window(now).1,
         })
@@ -556,14 +634,32 @@ impl Store {
         now: i64,
     ) -> Result<EnqueueOutcome, StoreError> {
         let upsert = upsert_counters_sql(buckets.len());
+        let sharded = matches!(self.backend, Backend::Postgres(_));
+        let rows: Vec<Cow<'_, str>> = buckets.iter().map(|b| counter_row(b, sharded)).collect();
+        // Every row of the sharded counters, to sum after this send's increment.
+        let spread: Vec<(String, i64)> = buckets
+            .iter()
+            .filter(|b| sharded && b.sharded)
+            .flat_map(|b| shard_rows(b).map(move |row| (row, b.window(now).0)))
+            .collect();
         let outcome = with_pool!(self, pool => async {
             let mut tx = pool.begin().await?;
             if let Some(sql) = &upsert {
                 let mut q = sqlx::query_as::<_, (String, i64)>(sql);
-                for b in buckets {
-                    q = q.bind(&b.key).bind(b.window(now).0);
+                for (b, row) in buckets.iter().zip(&rows) {
+                    q = q.bind(row.as_ref()).bind(b.window(now).0);
                 }
-                let hits = limit_hits(buckets, &q.fetch_all(&mut *tx).await?, now);
+                let counted = q.fetch_all(&mut *tx).await?;
+                let mut shards = Vec::new();
+                if !spread.is_empty() {
+                    let sql = read_counters_sql(spread.len());
+                    let mut q = sqlx::query_as::<_, (String, i64)>(&sql);
+                    for (row, window) in &spread {
+                        q = q.bind(row).bind(*window);
+                    }
+                    shards = q.fetch_all(&mut *tx).await?;
+                }
+                let hits = limit_hits(buckets, &rows, (&counted, &shards), now);
                 if !hits.is_empty() {
                     tx.rollback().await?;
                     return Ok(EnqueueOutcome::OverLimit(hits));
@@ -578,6 +674,7 @@ impl Store {
                 .bind(now)
                 .bind(&msg.idempotency_key)
                 .bind(&msg.request_hash)
+                .bind(&msg.destination_hash)
                 .fetch_one(&mut *tx)
                 .await;
             match created {

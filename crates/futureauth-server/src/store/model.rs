@@ -192,6 +192,8 @@ pub struct NewMessage {
     pub idempotency_key: Option<String>,
     /// Request fingerprint (HMAC), stored only with an idempotency key.
     pub request_hash: Option<String>,
+    /// Keyed hash of the destination, for the delivery log's search.
+    pub destination_hash: Option<String>,
 }
 
 /// One rate-limit counter to increment atomically with the insert.
@@ -205,6 +207,9 @@ pub struct RateBucket {
     pub limit: u32,
     /// Name reported when the limit is hit.
     pub scope: &'static str,
+    /// Counted by every send of a project: spread over [`crate::store::COUNTER_SHARDS`] rows
+    /// on Postgres, so concurrent sends don't queue on one row lock until they commit.
+    pub sharded: bool,
 }
 
 impl RateBucket {

@@ -100,10 +100,15 @@ pub(crate) async fn limit_verify_ip(
     now: DateTime<Utc>,
 ) -> Result<()> {
     if let Some(ip) = ip {
-        let key = format!("verify:ip:{}", rate_limit::ip_group(ip));
+        let key = verify_ip_key(ip);
         rate_limit::hit(ctx.store, &key, ctx.config.rate_limits.verify_per_ip, now).await?;
     }
     Ok(())
+}
+
+/// The counter of the per-IP verify limit.
+pub(crate) fn verify_ip_key(ip: IpAddr) -> String {
+    format!("verify:ip:{}", rate_limit::ip_group(ip))
 }
 
 /// Cuts client-supplied text to at most `max` bytes, on a character boundary.

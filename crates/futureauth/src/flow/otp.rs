@@ -12,15 +12,15 @@ use std::fmt;
 use chrono::Utc;
 use futureauth_proto::LinkToken;
 
-use super::{limit_send, limit_verify_ip, session, Ctx};
+use super::{limit_send, limit_verify_ip, session, verify_ip_key, Ctx};
 use crate::context::RequestContext;
 use crate::delivery::{Channel, Message};
 use crate::error::{FutureAuthError, Result};
 use crate::identifier::{normalize_email, normalize_phone, Identifier};
 use crate::model::{OtpChannel, Session, User};
 use crate::rate_limit;
-use crate::store::{Kind, NewVerification};
-use crate::token::{ct_eq, generate_code, generate_id, generate_token, hash_token, normalize_code};
+use crate::store::{Kind, NewVerification, Redemption};
+use crate::token::{generate_code, generate_id, generate_token, hash_token, normalize_code};
 
 /// A secret that binds a one-time code to the client that asked for it.
 ///
@@ -138,54 +138,71 @@ pub(crate) async fn verify(
 ) -> Result<(User, Session)> {
     let identifier = Identifier::parse(identifier)?;
     let now = Utc::now();
-    // The client's own limit first: a request refused here costs the address nothing.
-    limit_verify_ip(ctx, req.client_ip, now).await?;
     let binding = req.binding.as_ref();
     let failures_key = format!("verify_fail:id:{identifier}");
-    if binding.is_none() {
-        // Counted before the code and reset only by a sign-in, so that a new code never
-        // buys more guesses.
-        let ceiling = ctx.config.rate_limits.failed_verify_per_identifier;
-        rate_limit::hit(ctx.store, &failures_key, ceiling, now).await?;
+    let limits = &ctx.config.rate_limits;
+    match (req.client_ip, binding) {
+        // The client's own limit first: a request refused there costs the address nothing.
+        // Without a binding every attempt counts against the address's failure ceiling
+        // before the code is looked at, and only a sign-in resets it, so that a new code
+        // never buys more guesses.
+        (Some(ip), None) => {
+            let ip_key = verify_ip_key(ip);
+            rate_limit::hit_two(
+                ctx.store,
+                (&ip_key, limits.verify_per_ip),
+                (&failures_key, limits.failed_verify_per_identifier),
+                now,
+            )
+            .await?;
+        }
+        (None, None) => {
+            rate_limit::hit(
+                ctx.store,
+                &failures_key,
+                limits.failed_verify_per_identifier,
+                now,
+            )
+            .await?;
+        }
+        (ip, Some(_)) => limit_verify_ip(ctx, ip, now).await?,
     }
 
     let binding_hash = binding.map(OtpBinding::hash);
     let binding_hash = binding_hash.as_deref();
-    let max = ctx.config.max_otp_attempts;
-    let max_attempts = i32::try_from(max).unwrap_or(i32::MAX);
-    let Some(guess) = ctx
-        .store
-        .reserve_guess(identifier.as_str(), binding_hash, now, max)
-        .await?
-    else {
-        return Err(
-            match ctx
-                .store
-                .code_state(identifier.as_str(), binding_hash)
-                .await?
-            {
-                Some(state) if state.attempts >= max_attempts => FutureAuthError::TooManyAttempts,
-                Some(state) if state.expires_at <= now => FutureAuthError::CodeExpired,
-                _ => FutureAuthError::InvalidCode,
-            },
-        );
-    };
-
     let expected = ctx
         .code_key
         .hash_code(identifier.as_str(), &normalize_code(code));
-    if !ct_eq(&guess.code_hash, &expected) {
-        return Err(if guess.attempts >= max_attempts {
-            FutureAuthError::TooManyAttempts
-        } else {
-            FutureAuthError::InvalidCode
-        });
+    let (token, new) = session::draft(ctx, req, now);
+    // Counts the guess, or consumes the code and opens the session: one statement, so
+    // exactly one of concurrent right guesses signs in and no guess goes uncounted.
+    let redeemed = ctx
+        .store
+        .redeem_code(&Redemption {
+            identifier: &identifier,
+            binding_hash,
+            code_hash: &expected,
+            max_attempts: ctx.config.max_otp_attempts,
+            new_user_id: &generate_id(),
+            session: &new,
+            // A sign-in ends the run of consecutive failures.
+            failures_key: binding.is_none().then_some(failures_key.as_str()),
+            now,
+        })
+        .await?;
+    if let Some(user) = redeemed {
+        return Ok(session::opened(user, token, new));
     }
-    // Exactly one concurrent caller deletes the row and gets a session.
-    if !ctx.store.consume_verification(&guess.id).await? {
-        return Err(FutureAuthError::InvalidCode);
-    }
-    // A sign-in ends the run of consecutive failures.
-    rate_limit::reset(ctx.store, &failures_key).await?;
-    session::sign_in(ctx, &identifier, req, now).await
+    let max_attempts = i32::try_from(ctx.config.max_otp_attempts).unwrap_or(i32::MAX);
+    Err(
+        match ctx
+            .store
+            .code_state(identifier.as_str(), binding_hash)
+            .await?
+        {
+            Some(state) if state.attempts >= max_attempts => FutureAuthError::TooManyAttempts,
+            Some(state) if state.expires_at <= now => FutureAuthError::CodeExpired,
+            _ => FutureAuthError::InvalidCode,
+        },
+    )
 }

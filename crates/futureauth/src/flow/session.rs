@@ -14,6 +14,40 @@ use crate::token::{ct_eq, generate_id, generate_token, hash_token};
 /// Longest token we look up; anything longer is not ours.
 const MAX_TOKEN_LEN: usize = 256;
 
+/// A new session for the client of `req`: its token (for the client only) and the row
+/// that stores its hash.
+pub(crate) fn draft(
+    ctx: &Ctx<'_>,
+    req: &RequestContext,
+    now: DateTime<Utc>,
+) -> (String, NewSession) {
+    let token = generate_token();
+    let new = NewSession {
+        id: generate_id(),
+        token_hash: hash_token(&token),
+        expires_at: now + ctx.config.session_ttl.min(ctx.config.session_max_lifetime),
+        ip_address: req.client_ip.map(|ip| ip.to_string()),
+        // Client-supplied text, shown later in session lists: printable and bounded.
+        user_agent: req.user_agent.as_deref().map(|s| printable(s, 512)),
+        now,
+    };
+    (token, new)
+}
+
+/// The signed-in pair once `new` is stored for `user`.
+pub(crate) fn opened(user: User, token: String, new: NewSession) -> (User, Session) {
+    let session = Session {
+        id: new.id,
+        user_id: user.id.clone(),
+        token,
+        expires_at: new.expires_at,
+        ip_address: new.ip_address,
+        user_agent: new.user_agent,
+        created_at: new.now,
+    };
+    (user, session)
+}
+
 /// Finds or creates the verified user and opens a session for them.
 pub(crate) async fn sign_in(
     ctx: &Ctx<'_>,
@@ -21,34 +55,13 @@ pub(crate) async fn sign_in(
     req: &RequestContext,
     now: DateTime<Utc>,
 ) -> Result<(User, Session)> {
-    let ip = req.client_ip.map(|ip| ip.to_string());
-    // Client-supplied text, shown later in session lists: printable and bounded.
-    let user_agent = req.user_agent.as_deref().map(|s| printable(s, 512));
+    let (token, new) = draft(ctx, req, now);
     let user = ctx
         .store
         .upsert_verified_user(identifier, &generate_id(), now)
         .await?;
-    let token = generate_token();
-    let new = NewSession {
-        id: generate_id(),
-        user_id: &user.id,
-        token_hash: &hash_token(&token),
-        expires_at: now + ctx.config.session_ttl.min(ctx.config.session_max_lifetime),
-        ip_address: ip.as_deref(),
-        user_agent: user_agent.as_deref(),
-        now,
-    };
-    ctx.store.insert_session(&new).await?;
-    let session = Session {
-        id: new.id.clone(),
-        user_id: user.id.clone(),
-        token,
-        expires_at: new.expires_at,
-        ip_address: new.ip_address.map(str::to_string),
-        user_agent: new.user_agent.map(str::to_string),
-        created_at: now,
-    };
-    Ok((user, session))
+    ctx.store.insert_session(&user.id, &new).await?;
+    Ok(opened(user, token, new))
 }
 
 /// The result of a session check.

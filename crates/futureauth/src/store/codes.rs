@@ -2,11 +2,11 @@
 
 use chrono::{DateTime, Utc};
 
-use super::{on_pool, CodeState, Kind, NewVerification, ReservedGuess, Store, Ts};
+use super::{on_pool, CodeState, Kind, NewVerification, Store, Ts};
 use crate::error::Result;
 
 /// `binding_hash` of the unbound row (a column in the unique key, so never NULL).
-const UNBOUND: &str = "";
+pub(super) const UNBOUND: &str = "";
 
 impl Store {
     /// Stores a code or link, replacing (and so invalidating) the live one of its
@@ -53,28 +53,6 @@ impl Store {
         Ok(())
     }
 
-    /// Atomically counts one guess against the live, unexpired code of `identifier` with
-    /// this binding (`None`: the unbound code), if it has fewer than `max_attempts` guesses.
-    pub(crate) async fn reserve_guess(
-        &self,
-        identifier: &str,
-        binding_hash: Option<&str>,
-        now: DateTime<Utc>,
-        max_attempts: u32,
-    ) -> Result<Option<ReservedGuess>> {
-        const SQL: &str = "UPDATE verification SET attempts = attempts + 1 \
-             WHERE identifier = $1 AND kind = 'otp' AND binding_hash = $4 \
-               AND expires_at > $2 AND attempts < $3 \
-             RETURNING id, code_hash, attempts";
-        Ok(on_pool!(&self.db, pool => sqlx::query_as(SQL)
-            .bind(identifier)
-            .bind(Ts(now))
-            .bind(i32::try_from(max_attempts).unwrap_or(i32::MAX))
-            .bind(binding_hash.unwrap_or(UNBOUND))
-            .fetch_optional(pool)
-            .await?))
-    }
-
     /// The one-time code of `identifier` with this binding, if any.
     pub(crate) async fn code_state(
         &self,
@@ -92,14 +70,6 @@ impl Store {
             expires_at: expires_at.into(),
             attempts,
         }))
-    }
-
-    /// Deletes a verification row; true for exactly one caller.
-    pub(crate) async fn consume_verification(&self, id: &str) -> Result<bool> {
-        const SQL: &str = "DELETE FROM verification WHERE id = $1";
-        let done = on_pool!(&self.db, pool => sqlx::query(SQL).bind(id).execute(pool).await?
-            .rows_affected());
-        Ok(done == 1)
     }
 
     /// Deletes the magic link with this hash and returns its identifier and expiry.

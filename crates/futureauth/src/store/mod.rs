@@ -4,9 +4,9 @@
 //! either backend ([`on_pool!`]): timestamps are [`Ts`], which encodes for both, and rows
 //! decode with `FromRow`. What really differs (the schema and its upgrades, the JSON merge)
 //! lives in `postgres.rs` and `sqlite.rs`. Every operation that must be race-free is a single
-//! atomic statement (an `UPDATE ... RETURNING` that reserves a guess, a `DELETE ...
-//! RETURNING` that consumes a code, an upsert that creates a user), so the guarantees hold
-//! across app instances and need no locks in Rust.
+//! atomic statement (a guess that either consumes a code and opens the session or counts
+//! an attempt, in `redeem.rs`; an upsert that creates a user; a counter upsert), so the
+//! guarantees hold across app instances and need no locks in Rust.
 
 use chrono::{DateTime, Utc};
 
@@ -16,6 +16,7 @@ mod codes;
 mod limits;
 #[cfg(feature = "postgres")]
 mod postgres;
+mod redeem;
 mod rows;
 mod sessions;
 #[cfg(feature = "sqlite")]
@@ -23,6 +24,7 @@ mod sqlite;
 mod ts;
 mod users;
 
+pub(crate) use redeem::Redemption;
 pub(crate) use ts::Ts;
 
 #[cfg(not(any(feature = "postgres", feature = "sqlite")))]
@@ -173,14 +175,6 @@ pub(crate) struct NewVerification<'a> {
     pub now: DateTime<Utc>,
 }
 
-/// A guess reserved against a live code: the attempt is already counted.
-#[derive(Debug, sqlx::FromRow)]
-pub(crate) struct ReservedGuess {
-    pub id: String,
-    pub code_hash: String,
-    pub attempts: i32,
-}
-
 /// State of the live one-time code of an identifier, to explain a failed verify.
 #[derive(Debug)]
 pub(crate) struct CodeState {
@@ -188,15 +182,15 @@ pub(crate) struct CodeState {
     pub attempts: i32,
 }
 
-/// A session about to be stored.
+/// A session about to be stored, before its user is known (a code sign-in finds or
+/// creates the user in the same statement that stores the session).
 #[derive(Debug)]
-pub(crate) struct NewSession<'a> {
+pub(crate) struct NewSession {
     pub id: String,
-    pub user_id: &'a str,
-    pub token_hash: &'a str,
+    pub token_hash: String,
     pub expires_at: DateTime<Utc>,
-    pub ip_address: Option<&'a str>,
-    pub user_agent: Option<&'a str>,
+    pub ip_address: Option<String>,
+    pub user_agent: Option<String>,
     pub now: DateTime<Utc>,
 }
 

@@ -39,7 +39,7 @@ pub(super) use {session_columns, user_columns, user_columns_u};
 /// A `"user"` row.
 #[derive(sqlx::FromRow)]
 pub(super) struct UserRow {
-    id: String,
+    pub(super) id: String,
     email: Option<String>,
     phone_number: Option<String>,
     name: String,

@@ -8,19 +8,21 @@ use super::{on_pool, sql_text, NewSession, Store, Ts};
 use crate::error::Result;
 use crate::model::{Session, User};
 
+/// Stores a [`NewSession`] of user `$2`.
+pub(super) const INSERT_SESSION: &str = "INSERT INTO session \
+     (id, user_id, token_hash, expires_at, ip_address, user_agent, created_at) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7)";
+
 impl Store {
-    pub(crate) async fn insert_session(&self, s: &NewSession<'_>) -> Result<()> {
-        const SQL: &str = "INSERT INTO session \
-             (id, user_id, token_hash, expires_at, ip_address, user_agent, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7)";
+    pub(crate) async fn insert_session(&self, user_id: &str, s: &NewSession) -> Result<()> {
         on_pool!(&self.db, pool => {
-            sqlx::query(SQL)
+            sqlx::query(INSERT_SESSION)
                 .bind(&s.id)
-                .bind(s.user_id)
-                .bind(s.token_hash)
+                .bind(user_id)
+                .bind(&s.token_hash)
                 .bind(Ts(s.expires_at))
-                .bind(s.ip_address.map(sql_text).transpose()?)
-                .bind(s.user_agent.map(sql_text).transpose()?)
+                .bind(s.ip_address.as_deref().map(sql_text).transpose()?)
+                .bind(s.user_agent.as_deref().map(sql_text).transpose()?)
                 .bind(Ts(s.now))
                 .execute(pool)
                 .await?;

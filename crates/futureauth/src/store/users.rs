@@ -30,6 +30,8 @@ macro_rules! upsert_verified {
     };
 }
 
+pub(super) use upsert_verified;
+
 impl Store {
     /// Finds or creates the user of a verified identifier and marks it verified.
     pub(crate) async fn upsert_verified_user(
