@@ -81,27 +81,99 @@ pub enum FutureAuthError {
 }
 
 impl FutureAuthError {
-    /// A stable, machine-readable error code (`snake_case`).
+    /// A stable, machine-readable error code (`snake_case`): [`error_code`](Self::error_code)
+    /// as text.
     pub fn code(&self) -> &'static str {
+        self.error_code().as_str()
+    }
+
+    /// The error's entry in the table of [`ErrorCode`]s.
+    pub fn error_code(&self) -> ErrorCode {
+        use ErrorCode as C;
         match self {
-            Self::Database(_) if self.is_unavailable() => "unavailable",
-            Self::Database(_) => "internal_error",
-            Self::Delivery(_) => "delivery_failed",
-            Self::InvalidEmail => "invalid_email",
-            Self::InvalidPhone => "invalid_phone",
-            Self::CallbackNotAllowed(_) => "callback_not_allowed",
-            Self::InvalidCode => "invalid_code",
-            Self::CodeExpired => "code_expired",
-            Self::TooManyAttempts => "too_many_attempts",
-            Self::InvalidMagicLink => "invalid_magic_link",
-            Self::MagicLinkExpired => "magic_link_expired",
-            Self::RateLimited { .. } => "rate_limited",
-            Self::UserNotFound => "user_not_found",
-            Self::Config(_) => "invalid_config",
-            Self::Misconfigured(_) => "misconfigured",
-            Self::InvalidInput(_) => "invalid_request",
+            Self::Database(_) if self.is_unavailable() => C::Unavailable,
+            Self::Database(_) => C::InternalError,
+            Self::Delivery(_) => C::DeliveryFailed,
+            Self::InvalidEmail => C::InvalidEmail,
+            Self::InvalidPhone => C::InvalidPhone,
+            Self::CallbackNotAllowed(_) => C::CallbackNotAllowed,
+            Self::InvalidCode => C::InvalidCode,
+            Self::CodeExpired => C::CodeExpired,
+            Self::TooManyAttempts => C::TooManyAttempts,
+            Self::InvalidMagicLink => C::InvalidMagicLink,
+            Self::MagicLinkExpired => C::MagicLinkExpired,
+            Self::RateLimited { .. } => C::RateLimited,
+            Self::UserNotFound => C::UserNotFound,
+            Self::Config(_) => C::InvalidConfig,
+            Self::Misconfigured(_) => C::Misconfigured,
+            Self::InvalidInput(_) => C::InvalidRequest,
         }
     }
+}
+
+/// Declares [`ErrorCode`] from one table: variant, wire code, description.
+macro_rules! error_codes {
+    ($($variant:ident => $code:literal, $doc:literal;)+) => {
+        /// Every error code the SDK answers with, in one table: the `code` of
+        /// `{"error": {"code", "message"}}` from its routes and extractor, and of
+        /// [`FutureAuthError::code`]. The HTTP status of each is chosen in one place too
+        /// (the `axum` integration); the README lists them all (checked by a test).
+        ///
+        /// ```
+        /// use futureauth::ErrorCode;
+        /// assert_eq!(ErrorCode::TooManyAttempts.as_str(), "too_many_attempts");
+        /// assert!(ErrorCode::ALL.iter().any(|c| c.as_str() == "rate_limited"));
+        /// ```
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        #[non_exhaustive]
+        pub enum ErrorCode {
+            $(#[doc = $doc] $variant,)+
+        }
+
+        impl ErrorCode {
+            /// Every code, in table order.
+            pub const ALL: &'static [ErrorCode] = &[$(Self::$variant,)+];
+
+            /// The wire form (`snake_case`).
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(Self::$variant => $code,)+
+                }
+            }
+
+            /// What it means, in one sentence.
+            pub fn description(self) -> &'static str {
+                match self {
+                    $(Self::$variant => $doc,)+
+                }
+            }
+        }
+    };
+}
+
+error_codes! {
+    MalformedJson => "malformed_json", "The body is not valid JSON.";
+    InvalidCode => "invalid_code", "The code is wrong, or no code is pending for this address.";
+    CodeExpired => "code_expired", "The code was right but has expired: request a new one.";
+    TooManyAttempts => "too_many_attempts", "The code had too many wrong guesses and no longer works: request a new one.";
+    InvalidMagicLink => "invalid_magic_link", "The magic link is unknown or already used.";
+    MagicLinkExpired => "magic_link_expired", "The magic link has expired: request a new one.";
+    Unauthorized => "unauthorized", "Not signed in, or the session has ended.";
+    CrossSiteRequest => "cross_site_request", "A state-changing request came from an origin the app does not trust.";
+    UserNotFound => "user_not_found", "No such user.";
+    SessionNotFound => "session_not_found", "The signed-in user has no session with this id.";
+    PayloadTooLarge => "payload_too_large", "The request body is too large.";
+    UnsupportedMediaType => "unsupported_media_type", "The body is not sent as `Content-Type: application/json`.";
+    InvalidRequest => "invalid_request", "A field is missing, of the wrong type, or holds bytes the database refuses (such as NUL).";
+    InvalidEmail => "invalid_email", "Not a valid email address.";
+    InvalidPhone => "invalid_phone", "Not a phone number in international (E.164) form, such as +15551234567.";
+    CallbackNotAllowed => "callback_not_allowed", "The magic link's page is not on an origin the app (or the FutureAuth service) allows.";
+    RateLimited => "rate_limited", "A rate limit was hit; `Retry-After` says when to try again.";
+    InternalError => "internal_error", "An unexpected server-side failure; details go to the log, never to the client.";
+    InvalidConfig => "invalid_config", "The configuration can never work; the log says how to fix it.";
+    Misconfigured => "misconfigured", "This call needs configuration that is missing; the message names what to set.";
+    DeliveryFailed => "delivery_failed", "The code or link could not be sent; nothing usable was left behind.";
+    Unavailable => "unavailable", "The database is unreachable or too slow for now; `Retry-After` says when to try again.";
 }
 
 impl FutureAuthError {

@@ -80,7 +80,7 @@ use chrono::Utc;
 pub use async_trait::async_trait;
 pub use config::{FutureAuthConfig, RateLimit, RateLimits};
 pub use context::RequestContext;
-pub use error::{FutureAuthError, Result};
+pub use error::{ErrorCode, FutureAuthError, Result};
 pub use flow::otp::OtpBinding;
 pub use identifier::{normalize_email, normalize_phone, Identifier};
 pub use model::{CleanupReport, OtpChannel, Session, User};

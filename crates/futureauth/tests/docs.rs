@@ -56,3 +56,57 @@ async fn documented_auth_routes_exist() {
     }
     db.cleanup().await;
 }
+
+/// The README's error paragraph lists exactly the codes of `ErrorCode`, each with the status
+/// the Axum integration answers it with.
+#[test]
+fn documented_error_codes_are_the_table() {
+    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
+    let readme = std::fs::read_to_string(format!("{root}/README.md")).unwrap();
+    let start = readme
+        .find("Errors are `{\"error\"")
+        .expect("the README has its error paragraph");
+    let paragraph = &readme[start..start + readme[start..].find("\n\n").unwrap()];
+    // Backticked snake_case words, and the status number written before each group.
+    let mut documented = Vec::new();
+    let mut status = 0u16;
+    for (i, part) in paragraph.split('`').enumerate() {
+        if i % 2 == 0 {
+            if let Some(n) = part
+                .split(|c: char| !c.is_ascii_digit())
+                .filter(|w| w.len() == 3)
+                .filter_map(|w| w.parse::<u16>().ok())
+                .next_back()
+            {
+                status = n;
+            }
+        } else if !part.is_empty()
+            && part.chars().all(|c| c.is_ascii_lowercase() || c == '_')
+            && !["app_url", "allowed_origins", "callback_urls"].contains(&part)
+        {
+            documented.push((part.to_string(), status));
+        }
+    }
+    let codes: Vec<&str> = futureauth::ErrorCode::ALL
+        .iter()
+        .map(|c| c.as_str())
+        .collect();
+    for code in &codes {
+        assert!(
+            documented.iter().any(|(d, _)| d == code),
+            "the README's error paragraph does not list `{code}`"
+        );
+    }
+    for (code, status) in &documented {
+        let known = futureauth::ErrorCode::ALL
+            .iter()
+            .find(|c| c.as_str() == code)
+            .unwrap_or_else(|| panic!("the README lists `{code}`, which is no ErrorCode"));
+        let answered = futureauth::axum::ApiError::from_code(*known, "x").status();
+        assert_eq!(
+            answered.as_u16(),
+            *status,
+            "the README puts `{code}` under {status}, the router answers {answered}"
+        );
+    }
+}

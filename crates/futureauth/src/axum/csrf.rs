@@ -14,11 +14,12 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use axum::extract::Request;
-use axum::http::{header, HeaderMap, Method, StatusCode};
+use axum::http::{header, HeaderMap, Method};
 use axum::response::{IntoResponse, Response};
 use futureauth_proto::Origin;
 
 use super::rejection::ApiError;
+use crate::error::ErrorCode;
 use crate::origins::TrustedOrigins;
 use crate::FutureAuth;
 
@@ -133,13 +134,7 @@ pub(crate) fn check(
     origins: &TrustedOrigins,
     https: bool,
 ) -> Result<(), ApiError> {
-    let reject = |why: String| {
-        Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            "cross_site_request",
-            why,
-        ))
-    };
+    let reject = |why: String| Err(ApiError::from_code(ErrorCode::CrossSiteRequest, why));
     if let Some(origin) = headers.get(header::ORIGIN) {
         let Some(origin) = origin.to_str().ok().and_then(|o| Origin::parse(o).ok()) else {
             return reject("the request's Origin is not allowed".to_string());
@@ -182,6 +177,7 @@ mod tests {
     use super::*;
     use crate::FutureAuthConfig;
     use axum::http::HeaderValue;
+    use axum::http::StatusCode;
 
     fn h(pairs: &[(&'static str, &str)]) -> HeaderMap {
         let mut m = HeaderMap::new();

@@ -5,7 +5,7 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 
-use crate::error::FutureAuthError;
+use crate::error::{ErrorCode, FutureAuthError};
 
 /// `Retry-After` (seconds) of `503 unavailable`: database fail-overs and restarts take seconds.
 const RETRY_UNAVAILABLE_SECS: u64 = 2;
@@ -40,33 +40,55 @@ impl ApiError {
         self.code
     }
 
+    /// An error with this code, at the code's status.
+    ///
+    /// ```
+    /// use futureauth::{axum::ApiError, ErrorCode};
+    /// let e = ApiError::from_code(ErrorCode::RateLimited, "slow down");
+    /// assert_eq!(e.status().as_u16(), 429);
+    /// assert_eq!(e.code(), "rate_limited");
+    /// ```
+    pub fn from_code(code: ErrorCode, message: impl Into<String>) -> Self {
+        Self::new(status(code), code.as_str(), message)
+    }
+
     pub(crate) fn unauthorized() -> Self {
-        Self::new(
-            StatusCode::UNAUTHORIZED,
-            "unauthorized",
+        Self::from_code(
+            ErrorCode::Unauthorized,
             "not signed in, or the session has ended",
         )
+    }
+}
+
+/// The HTTP status of each [`ErrorCode`]: the one place that decides it.
+pub(crate) fn status(code: ErrorCode) -> StatusCode {
+    use ErrorCode as C;
+    match code {
+        C::MalformedJson
+        | C::InvalidCode
+        | C::CodeExpired
+        | C::TooManyAttempts
+        | C::InvalidMagicLink
+        | C::MagicLinkExpired => StatusCode::BAD_REQUEST,
+        C::Unauthorized => StatusCode::UNAUTHORIZED,
+        C::CrossSiteRequest => StatusCode::FORBIDDEN,
+        C::UserNotFound | C::SessionNotFound => StatusCode::NOT_FOUND,
+        C::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+        C::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        C::InvalidRequest | C::InvalidEmail | C::InvalidPhone | C::CallbackNotAllowed => {
+            StatusCode::UNPROCESSABLE_ENTITY
+        }
+        C::RateLimited => StatusCode::TOO_MANY_REQUESTS,
+        C::DeliveryFailed => StatusCode::BAD_GATEWAY,
+        C::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+        C::InternalError | C::InvalidConfig | C::Misconfigured => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }
 
 impl From<FutureAuthError> for ApiError {
     fn from(e: FutureAuthError) -> Self {
         use FutureAuthError as E;
-        let status = match &e {
-            E::InvalidEmail | E::InvalidPhone | E::CallbackNotAllowed(_) | E::InvalidInput(_) => {
-                StatusCode::UNPROCESSABLE_ENTITY
-            }
-            E::InvalidCode
-            | E::CodeExpired
-            | E::TooManyAttempts
-            | E::InvalidMagicLink
-            | E::MagicLinkExpired => StatusCode::BAD_REQUEST,
-            E::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
-            E::UserNotFound => StatusCode::NOT_FOUND,
-            E::Delivery(_) => StatusCode::BAD_GATEWAY,
-            _ if e.is_unavailable() => StatusCode::SERVICE_UNAVAILABLE,
-            _ => StatusCode::INTERNAL_SERVER_ERROR,
-        };
+        let code = e.error_code();
         let message = match &e {
             // An outage is neither "signed out" nor a bug: say so, and when to come back.
             _ if e.is_unavailable() => {
@@ -92,8 +114,8 @@ impl From<FutureAuthError> for ApiError {
             _ => None,
         };
         Self {
-            status,
-            code: e.code(),
+            status: status(code),
+            code: code.as_str(),
             message,
             retry_after,
         }
@@ -103,29 +125,21 @@ impl From<FutureAuthError> for ApiError {
 impl From<JsonRejection> for ApiError {
     fn from(rejection: JsonRejection) -> Self {
         match rejection {
-            JsonRejection::MissingJsonContentType(_) => Self::new(
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "unsupported_media_type",
+            JsonRejection::MissingJsonContentType(_) => Self::from_code(
+                ErrorCode::UnsupportedMediaType,
                 "send a JSON body with Content-Type: application/json",
             ),
-            JsonRejection::JsonDataError(e) => Self::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "invalid_request",
-                e.body_text(),
-            ),
-            JsonRejection::JsonSyntaxError(e) => {
-                Self::new(StatusCode::BAD_REQUEST, "malformed_json", e.body_text())
+            JsonRejection::JsonDataError(e) => {
+                Self::from_code(ErrorCode::InvalidRequest, e.body_text())
             }
-            other if other.status() == StatusCode::PAYLOAD_TOO_LARGE => Self::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "payload_too_large",
-                "the request body is too large",
-            ),
-            other => Self::new(
-                StatusCode::BAD_REQUEST,
-                "invalid_request",
-                other.body_text(),
-            ),
+            JsonRejection::JsonSyntaxError(e) => {
+                Self::from_code(ErrorCode::MalformedJson, e.body_text())
+            }
+            other if other.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+                Self::from_code(ErrorCode::PayloadTooLarge, "the request body is too large")
+            }
+            // The body could not be read at all: as malformed as JSON gets.
+            other => Self::from_code(ErrorCode::MalformedJson, other.body_text()),
         }
     }
 }

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{DefaultBodyLimit, FromRequest, State};
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -18,6 +18,7 @@ use super::cookie::{
 use super::csrf;
 use super::extract::{lookup, AuthSession};
 use super::rejection::ApiError;
+use crate::error::ErrorCode;
 use crate::model::{OtpChannel, Session, User};
 use crate::RequestContext;
 use crate::{FutureAuth, OtpBinding};
@@ -119,9 +120,8 @@ fn pick(email: Option<String>, phone: Option<String>) -> Result<(OtpChannel, Str
     match (email, phone) {
         (Some(email), None) => Ok((OtpChannel::Email, email)),
         (None, Some(phone)) => Ok((OtpChannel::Phone, phone)),
-        _ => Err(ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "invalid_request",
+        _ => Err(ApiError::from_code(
+            ErrorCode::InvalidRequest,
             "send exactly one of \"email\" and \"phone\"",
         )),
     }
@@ -280,9 +280,8 @@ pub(super) async fn revoke_session(
 ) -> Result<Response, ApiError> {
     let user = current(&auth, &headers).await?.user;
     if !auth.revoke_user_session(&user.id, &body.id).await? {
-        return Err(ApiError::new(
-            StatusCode::NOT_FOUND,
-            "session_not_found",
+        return Err(ApiError::from_code(
+            ErrorCode::SessionNotFound,
             "no such session",
         ));
     }
