@@ -90,7 +90,7 @@ pub use session_cache::SessionCacheConfig;
 pub use sqlx;
 pub use store::Database;
 
-use delivery::{Delivery, HttpDelivery};
+use delivery::Delivery;
 use flow::Ctx;
 use housekeeping::Housekeeping;
 use session_cache::{Eviction, SessionCache};
@@ -125,6 +125,8 @@ pub struct FutureAuth {
     code_key: CodeKey,
     housekeeping: Housekeeping,
     session_cache: Option<SessionCache>,
+    /// Built without `http-delivery` and not yet given a delivery of the app's own.
+    no_delivery: bool,
 }
 
 impl std::fmt::Debug for FutureAuth {
@@ -143,7 +145,17 @@ impl FutureAuth {
     /// Nothing is checked or touched yet: call [`ensure_tables`](Self::ensure_tables) at
     /// start-up, which also [validates](Self::validate) the configuration.
     pub fn new(db: impl Into<Database>, config: FutureAuthConfig) -> Self {
-        let delivery = Arc::new(HttpDelivery::new(&config.api_url, &config.secret_key));
+        #[cfg(feature = "http-delivery")]
+        let (delivery, no_delivery): (Arc<dyn Delivery>, bool) = (
+            Arc::new(delivery::HttpDelivery::new(
+                &config.api_url,
+                &config.secret_key,
+            )),
+            false,
+        );
+        #[cfg(not(feature = "http-delivery"))]
+        let (delivery, no_delivery): (Arc<dyn Delivery>, bool) =
+            (Arc::new(delivery::NoDelivery), true);
         // A random key is only allowed with a dev-only delivery (checked by `validate`).
         let code_key = if !config.code_secret.is_empty() {
             CodeKey::derive(&config.code_secret)
@@ -163,6 +175,7 @@ impl FutureAuth {
             code_key,
             housekeeping: Housekeeping::default(),
             session_cache,
+            no_delivery,
             config,
         }
     }
@@ -170,6 +183,7 @@ impl FutureAuth {
     /// Replaces the delivery, e.g. with a [`DevOutbox`](delivery::DevOutbox) in development.
     pub fn with_delivery(mut self, delivery: impl Delivery) -> Self {
         self.delivery = Arc::new(delivery);
+        self.no_delivery = false;
         self
     }
 
@@ -180,6 +194,14 @@ impl FutureAuth {
 
     /// Checks that this configuration can work, with a message that says how to fix it.
     pub fn validate(&self) -> Result<()> {
+        if self.no_delivery {
+            return Err(FutureAuthError::Config(
+                "no delivery: this build of futureauth has no `http-delivery` feature, so give \
+                 FutureAuth a delivery of your own with .with_delivery(...) (or enable the \
+                 feature to deliver through the FutureAuth service)"
+                    .to_string(),
+            ));
+        }
         self.config.validate()?;
         if let Some(cache) = &self.config.session_cache {
             cache.validate()?;

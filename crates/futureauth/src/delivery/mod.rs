@@ -1,12 +1,16 @@
 //! Delivery: how codes and links reach people.
 //!
 //! The sign-in flows build a [`Message`] and hand it to a [`Delivery`]. The default is
-//! [`HttpDelivery`], the client of the FutureAuth service; [`DevOutbox`] keeps messages in
-//! memory and prints them, for local development and tests.
+//! `HttpDelivery` (feature `http-delivery`, on by default), the client of the FutureAuth
+//! service; [`DevOutbox`] keeps messages in memory and prints them, for local development
+//! and tests.
 
+#[cfg(feature = "http-delivery")]
 mod http;
 mod outbox;
 
+#[cfg(feature = "http-delivery")]
+#[cfg_attr(docsrs, doc(cfg(feature = "http-delivery")))]
 pub use http::HttpDelivery;
 pub use outbox::{DevOutbox, OutboxEntry};
 
@@ -70,5 +74,23 @@ pub trait Delivery: Send + Sync + 'static {
     /// hashing codes with a random per-process key.
     fn is_dev_only(&self) -> bool {
         false
+    }
+}
+
+/// The delivery of a `FutureAuth` built without the `http-delivery` feature before
+/// [`with_delivery`](crate::FutureAuth::with_delivery) replaces it:
+/// [`validate`](crate::FutureAuth::validate) refuses it, so it never delivers.
+#[cfg(not(feature = "http-delivery"))]
+#[derive(Debug)]
+pub(crate) struct NoDelivery;
+
+#[cfg(not(feature = "http-delivery"))]
+#[async_trait::async_trait]
+impl Delivery for NoDelivery {
+    async fn deliver(&self, _message: &Message) -> Result<(), DeliveryError> {
+        Err(DeliveryError::Unreachable(
+            "no delivery: enable the `http-delivery` feature or call FutureAuth::with_delivery"
+                .to_string(),
+        ))
     }
 }

@@ -52,8 +52,7 @@ impl Store {
         (first, first_window, first_max): (&str, i64, i64),
         (then, then_window): (&str, i64),
     ) -> Result<((i64, i64), Option<(i64, i64)>)> {
-        type Counts = (i32, i64, Option<i32>, Option<i64>);
-        let (count, end, then_count, then_end): Counts = match &self.db {
+        match &self.db {
             #[cfg(feature = "postgres")]
             super::Database::Postgres(pool) => {
                 const SQL: &str = concat!(
@@ -67,31 +66,30 @@ impl Store {
                     " RETURNING count, window_end) \
                      SELECT a.count, a.window_end, b.count, b.window_end FROM a LEFT JOIN b ON TRUE"
                 );
-                sqlx::query_as(SQL)
-                    .bind(first)
-                    .bind(now)
-                    .bind(first_window)
-                    .bind(first_max)
-                    .bind(then)
-                    .bind(then_window)
-                    .fetch_one(pool)
-                    .await?
+                let (count, end, then_count, then_end): (i32, i64, Option<i32>, Option<i64>) =
+                    sqlx::query_as(SQL)
+                        .bind(first)
+                        .bind(now)
+                        .bind(first_window)
+                        .bind(first_max)
+                        .bind(then)
+                        .bind(then_window)
+                        .fetch_one(pool)
+                        .await?;
+                let then = then_count.zip(then_end).map(|(c, e)| (i64::from(c), e));
+                Ok(((i64::from(count), end), then))
             }
             #[cfg(feature = "sqlite")]
             super::Database::Sqlite(_) => {
                 // No round trip to save: two statements.
-                let (count, end) = self.rate_limit_hit(first, now, first_window).await?;
-                if count > first_max {
-                    return Ok(((count, end), None));
+                let counted = self.rate_limit_hit(first, now, first_window).await?;
+                if counted.0 > first_max {
+                    return Ok((counted, None));
                 }
-                return Ok((
-                    (count, end),
-                    Some(self.rate_limit_hit(then, now, then_window).await?),
-                ));
+                let then = self.rate_limit_hit(then, now, then_window).await?;
+                Ok((counted, Some(then)))
             }
-        };
-        let then = then_count.zip(then_end).map(|(c, e)| (i64::from(c), e));
-        Ok(((i64::from(count), end), then))
+        }
     }
 
     /// Forgets the count under `key`.

@@ -45,6 +45,7 @@ pub(crate) struct Redemption<'a> {
 /// `hit` and `miss` have opposite conditions on `code_hash`, so at most one of them
 /// touches the row. Concurrent guesses queue on its row lock and re-check the conditions
 /// after the winner commits: exactly one consumes it.
+#[cfg(feature = "postgres")]
 macro_rules! redeem_pg {
     ($column:literal, $verified:literal) => {
         concat!(

@@ -30,6 +30,7 @@ macro_rules! upsert_verified {
     };
 }
 
+#[cfg(feature = "sqlite")]
 pub(super) use upsert_verified;
 
 impl Store {
