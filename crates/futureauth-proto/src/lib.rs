@@ -6,6 +6,7 @@
 //!   that the published futureauth 0.4/0.5 crates speak too;
 //! - [`Email`], [`Phone`] (with its [`Region`]) and [`Origin`]: identifiers parsed once at
 //!   the edge, so that inner code never sees a raw string;
+//! - [`Locale`]: the language of a message, from a send request or `Accept-Language`;
 //! - [`OtpCode`] and [`LinkToken`]: the only secrets the service relays, so that it cannot
 //!   be used to send free text.
 //!
@@ -28,12 +29,14 @@
 
 mod code;
 mod email;
+mod locale;
 mod origin;
 mod phone;
 mod wire;
 
 pub use code::{InvalidCode, LinkToken, OtpCode, CODE_ALPHABET, CODE_LENGTHS, LINK_TOKEN_LENGTHS};
 pub use email::{Email, InvalidEmail};
+pub use locale::{InvalidLocale, Locale};
 pub use origin::{InvalidOrigin, Origin, Scheme};
 pub use phone::{InvalidPhone, InvalidRegion, Phone, Region};
 pub use wire::{Channel, Message, UnknownChannel, SEND_PATH};

@@ -2,6 +2,8 @@
 
 use std::net::IpAddr;
 
+use futureauth_proto::Locale;
+
 use crate::OtpBinding;
 
 /// The facts about one request that the sign-in flows use: the client's address (for the
@@ -15,11 +17,12 @@ use crate::OtpBinding;
 /// `trusted_proxies`).
 ///
 /// ```
-/// use futureauth::{OtpBinding, RequestContext};
+/// use futureauth::{Locale, OtpBinding, RequestContext};
 /// let ctx = RequestContext {
 ///     client_ip: Some("203.0.113.7".parse().unwrap()),
 ///     user_agent: Some("Mozilla/5.0".into()),
 ///     binding: Some(OtpBinding::generate()),
+///     locale: Locale::preferred("de-AT,de;q=0.9"),
 /// };
 /// assert_eq!(RequestContext::from_parts(Some("203.0.113.7"), None).client_ip, ctx.client_ip);
 /// ```
@@ -32,6 +35,10 @@ pub struct RequestContext {
     /// For codes: the secret of the client that asked; `None` for the one unbound code of an
     /// address.
     pub binding: Option<OtpBinding>,
+    /// The language the person reads (the Axum integration takes the first choice of
+    /// `Accept-Language`): sent with each code or link so that the FutureAuth service writes
+    /// the message in it; `None` for the project's default.
+    pub locale: Option<Locale>,
 }
 
 impl RequestContext {
@@ -44,6 +51,7 @@ impl RequestContext {
             client_ip: ip_address.and_then(|ip| printable(ip).trim().parse().ok()),
             user_agent: user_agent.map(printable),
             binding: None,
+            locale: None,
         }
     }
 }

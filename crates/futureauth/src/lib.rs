@@ -82,6 +82,7 @@ pub use config::{FutureAuthConfig, RateLimit, RateLimits};
 pub use context::RequestContext;
 pub use error::{ErrorCode, FutureAuthError, Result};
 pub use flow::otp::OtpBinding;
+pub use futureauth_proto::Locale;
 pub use identifier::{normalize_email, normalize_phone, Identifier};
 pub use model::{CleanupReport, OtpChannel, Session, User};
 pub use origins::{Origin, TrustedOrigins};

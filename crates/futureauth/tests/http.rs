@@ -1144,7 +1144,62 @@ async fn the_victim_signs_in_while_an_attacker_hammers_their_address(db: TestDb)
     );
 }
 
+/// The browser's first language choice travels with each code and link to the service (the
+/// wire's optional `locale`); without one, or with junk, the body is what 0.4/0.5 send.
+async fn the_browsers_language_travels_with_the_message(db: TestDb) {
+    let app = App::start(&db, |_| {}).await;
+    let send = |route: &'static str, body: Value, language: Option<&'static str>| {
+        let mut request = app
+            .http
+            .post(format!("{}{route}", app.base))
+            .header("origin", &app.base)
+            .json(&body);
+        if let Some(language) = language {
+            request = request.header("accept-language", language);
+        }
+        request.send()
+    };
+    // One address each: a second send to one address within seconds is throttled.
+    let email = |n: u8| json!({ "email": format!("ada{n}@example.com") });
+    let link =
+        json!({ "email": "bob@example.com", "callback_url": format!("{}/auth/verify", app.base) });
+    let cases = [
+        (
+            "/api/auth/send-otp",
+            email(1),
+            Some("fr;q=0.4, de-AT, de;q=0.9"),
+            Some("de-AT"),
+        ),
+        (
+            "/api/auth/send-magic-link",
+            link,
+            Some("de;q=0.9, en;q=0.5"),
+            Some("de"),
+        ),
+        ("/api/auth/send-otp", email(2), None, None),
+        (
+            "/api/auth/send-otp",
+            email(3),
+            Some("<b>, *;q=1, de;q=7"),
+            None,
+        ),
+    ];
+    for (i, (route, body, language, expected)) in cases.into_iter().enumerate() {
+        let sent = send(route, body, language).await.unwrap();
+        assert_eq!(sent.status(), 200, "{route} {language:?}");
+        let deliveries = app.deliveries().await;
+        assert_eq!(deliveries.len(), i + 1);
+        let d = deliveries.last().unwrap();
+        assert_eq!(
+            d.get("locale").and_then(Value::as_str),
+            expected,
+            "{language:?}: {d}"
+        );
+    }
+}
+
 both_backends!(
+    the_browsers_language_travels_with_the_message,
     request_headers_never_widen_the_callback_list,
     a_callback_with_its_own_token_is_refused,
     the_services_callback_refusal_is_a_422,

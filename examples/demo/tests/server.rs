@@ -182,6 +182,27 @@ async fn demo_delivers_through_futureauth_server() -> Result<()> {
     let me = http.get_json("/api/me").await?;
     ensure!(me["user"]["email"] == "grace@example.com", "{me}");
 
+    // A German browser gets the German email: the SDK passes Accept-Language's first choice
+    // as the wire's `locale`, the server renders that locale.
+    let sent = http
+        .post(format!("{base}/api/auth/send-otp"))
+        .header("origin", &base)
+        .header("accept-language", "de-AT,de;q=0.9,en;q=0.5")
+        .json(&json!({ "email": "gertrud@example.com" }))
+        .send()
+        .await?;
+    ensure!(
+        sent.status() == StatusCode::OK,
+        "German send: {}",
+        sent.status()
+    );
+    let german = server_message(&server, "gertrud@example.com").await?;
+    let subject = german.subject.clone().unwrap_or_default();
+    ensure!(
+        subject.contains("ist Ihr Anmeldecode für FutureAuth Demo"),
+        "not the German email: {subject:?}"
+    );
+
     app.abort();
     server.abort();
     store.close().await;

@@ -51,6 +51,14 @@ fn user_agent(headers: &HeaderMap) -> Option<String> {
         .map(|s| s.chars().take(200).collect())
 }
 
+/// The operator's first language choice, for the sign-in email.
+fn locale(headers: &HeaderMap) -> Option<futureauth::Locale> {
+    headers
+        .get(header::ACCEPT_LANGUAGE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(futureauth::Locale::preferred)
+}
+
 fn with_status(mut resp: Response, status: StatusCode) -> Response {
     *resp.status_mut() = status;
     resp
@@ -196,6 +204,7 @@ pub async fn login_send(
         client_ip: ip,
         user_agent: user_agent(&headers),
         binding: Some(bound.clone()),
+        locale: locale(&headers),
     };
     let sent = if link {
         let callback = format!("{}/dashboard/auth/magic", c.settings().origin());
@@ -274,6 +283,7 @@ pub async fn login_verify(
         client_ip: ip,
         user_agent: user_agent(&headers),
         binding: binding(&headers),
+        locale: None,
     };
     let result = auth
         .verify_otp_with(form.email.trim(), form.code.trim(), &req)
@@ -315,6 +325,7 @@ pub async fn magic_verify(
         client_ip: ip,
         user_agent: user_agent(&headers),
         binding: None,
+        locale: None,
     };
     let result = auth.verify_magic_link_with(form.token.trim(), &req).await;
     match operator_session(&c, result).await {

@@ -82,13 +82,9 @@ const TEMPLATES: &[(&str, &str)] = &[
 ];
 
 /// Whether `tag` looks like a BCP 47 language tag (`de`, `de-AT`, `pt_BR`, `zh-Hant-TW`):
-/// 1 to 35 ASCII letters, digits, `-` or `_`, starting with a letter.
+/// the rule of [`futureauth_proto::Locale`], shared with the SDK.
 pub fn is_locale_tag(tag: &str) -> bool {
-    (1..=35).contains(&tag.len())
-        && tag.starts_with(|c: char| c.is_ascii_alphabetic())
-        && tag
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    futureauth_proto::Locale::parse(tag).is_ok()
 }
 
 /// A rendered email body.

@@ -1,5 +1,5 @@
 //! Who is calling: the [`RequestContext`] of a request, with the client IP (socket peer, or
-//! `X-Forwarded-For` from trusted proxies only) and user agent.
+//! `X-Forwarded-For` from trusted proxies only), user agent and language.
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Once};
@@ -8,7 +8,7 @@ use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::{header, request::Parts, HeaderMap};
 use ipnet::IpNet;
 
-use crate::{FutureAuth, RequestContext};
+use crate::{FutureAuth, Locale, RequestContext};
 
 /// Built once per request of the auth routes; the code routes add the binding cookie.
 impl FromRequestParts<Arc<FutureAuth>> for RequestContext {
@@ -43,6 +43,7 @@ impl FromRequestParts<Arc<FutureAuth>> for RequestContext {
                 .map(|peer| client_ip(peer, &parts.headers, &auth.config().trusted_proxies)),
             user_agent: text(header::USER_AGENT),
             binding: None,
+            locale: text(header::ACCEPT_LANGUAGE).and_then(|v| Locale::preferred(&v)),
         })
     }
 }

@@ -79,7 +79,7 @@ pub(crate) async fn send(
         project_name: ctx.config.project_name.clone(),
         link: Some(link.into()),
         callback_url: Some(callback.into()),
-        locale: None,
+        locale: req.locale.as_ref().map(ToString::to_string),
     };
     if let Err(e) = ctx.delivery.deliver(&message).await {
         ctx.store

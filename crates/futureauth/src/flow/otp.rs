@@ -110,7 +110,7 @@ pub(crate) async fn send(
         project_name: ctx.config.project_name.clone(),
         link: None,
         callback_url: None,
-        locale: None,
+        locale: req.locale.as_ref().map(ToString::to_string),
     };
     if let Err(e) = ctx.delivery.deliver(&message).await {
         // Never leave a code behind that nobody received.
