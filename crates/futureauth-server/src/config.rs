@@ -8,6 +8,7 @@ use std::time::Duration;
 use clap::Args;
 use thiserror::Error;
 
+use crate::provider::signature::SvixSecret;
 use crate::store::StoreOptions;
 
 /// Default database when `DATABASE_URL` is unset: a SQLite file in the working directory.
@@ -66,6 +67,12 @@ pub struct Config {
     /// Resend API key; enables real email delivery.
     #[arg(long, env = "RESEND_API_KEY", global = true, hide_env_values = true, value_parser = secret)]
     pub resend_api_key: Option<SecretString>,
+
+    /// Signing secret of Resend's status webhooks (`whsec_…`), shown by Resend when you add
+    /// the endpoint `<public URL>/webhooks/resend`. Unset: that route answers 404
+    /// `webhook_not_configured`.
+    #[arg(long, env = "RESEND_WEBHOOK_SECRET", global = true, hide_env_values = true, value_parser = secret)]
+    pub resend_webhook_secret: Option<SecretString>,
 
     /// Resend API base URL.
     #[arg(long, env = "RESEND_API_URL", default_value = DEFAULT_RESEND_API_URL, global = true)]
@@ -288,6 +295,7 @@ impl Default for Config {
             production: false,
             environment: "development".into(),
             resend_api_key: None,
+            resend_webhook_secret: None,
             resend_api_url: DEFAULT_RESEND_API_URL.into(),
             email_from: DEFAULT_EMAIL_FROM.into(),
             twilio_account_sid: None,
@@ -353,6 +361,27 @@ pub struct TwilioSettings {
     pub sender: TwilioSender,
     /// Base URL.
     pub api_url: String,
+    /// Where Twilio reports each message's status (`StatusCallback`), when the public URL
+    /// is configured.
+    pub status_callback: Option<String>,
+}
+
+/// The provider status webhooks the server verifies ([`Config::webhooks`]).
+#[derive(Debug, Clone, Default)]
+pub struct WebhookSettings {
+    /// Resend's signing secret.
+    pub resend: Option<SvixSecret>,
+    /// Twilio's: its auth token and the exact URL it posts to.
+    pub twilio: Option<TwilioWebhook>,
+}
+
+/// What checks Twilio's `X-Twilio-Signature`.
+#[derive(Debug, Clone)]
+pub struct TwilioWebhook {
+    /// The account's auth token (the HMAC key).
+    pub auth_token: SecretString,
+    /// The URL Twilio signs: `<public URL>/webhooks/twilio`.
+    pub url: String,
 }
 
 /// The key of the HMAC over send requests (see [`Config::server_secret`]).
@@ -420,6 +449,37 @@ impl Config {
         })
     }
 
+    /// The provider status webhooks this server can verify: Resend's with
+    /// `RESEND_WEBHOOK_SECRET`, Twilio's when Twilio is configured and `FUTUREAUTH_PUBLIC_URL`
+    /// says where Twilio reaches us (its signature covers that URL; a URL taken from the
+    /// request's headers would let a forger choose it).
+    pub fn webhooks(&self) -> Result<WebhookSettings, ConfigError> {
+        let resend = non_empty_secret(&self.resend_webhook_secret)
+            .map(|s| SvixSecret::parse(&s).map_err(|e| ConfigError(e.to_string())))
+            .transpose()?;
+        let twilio = match (self.twilio()?, self.twilio_status_callback()?) {
+            (Some(settings), Some(url)) => Some(TwilioWebhook {
+                auth_token: settings.auth_token,
+                url,
+            }),
+            _ => None,
+        };
+        Ok(WebhookSettings { resend, twilio })
+    }
+
+    /// Where Twilio posts status callbacks: `<FUTUREAUTH_PUBLIC_URL>/webhooks/twilio`.
+    fn twilio_status_callback(&self) -> Result<Option<String>, ConfigError> {
+        non_empty(&self.public_url)
+            .map(|raw| {
+                let url = crate::console::ConsoleSettings::parse_public_url(&raw)?;
+                Ok(format!(
+                    "{}/webhooks/twilio",
+                    url.as_str().trim_end_matches('/')
+                ))
+            })
+            .transpose()
+    }
+
     /// Twilio settings if configured; an error if only partly configured.
     pub fn twilio(&self) -> Result<Option<TwilioSettings>, ConfigError> {
         let sid = non_empty(&self.twilio_account_sid);
@@ -458,6 +518,7 @@ impl Config {
                     auth_token: auth_token.into(),
                     sender,
                     api_url: self.twilio_api_url.trim_end_matches('/').to_owned(),
+                    status_callback: self.twilio_status_callback()?,
                 }))
             }
         }
@@ -465,6 +526,7 @@ impl Config {
 
     /// Checks everything that can be checked before start-up.
     pub fn validate(&self) -> Result<(), ConfigError> {
+        self.webhooks()?;
         let env = self.environment.to_ascii_lowercase();
         if env != "production" && env != "development" {
             return Err(ConfigError(format!(

@@ -187,6 +187,7 @@ pub async fn start_with(
         delivery: delivery.clone(),
         max_in_flight: config.max_in_flight,
         listen: addr,
+        webhooks: Arc::new(config.webhooks()?),
     };
     let (shutdown, shutdown_rx) = watch::channel(false);
     let worker_config = WorkerConfig::from_config(config);

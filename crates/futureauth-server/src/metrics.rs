@@ -31,6 +31,8 @@ pub const PROVIDER_SECONDS: &str = "futureauth_provider_request_duration_seconds
 pub const PROVIDER_ERRORS: &str = "futureauth_provider_errors_total";
 /// Sends refused by a rate limit, by `scope`.
 pub const RATE_LIMITED: &str = "futureauth_rate_limited_total";
+/// Provider status events recorded, by `provider` and `state`.
+pub const PROVIDER_EVENTS: &str = "futureauth_provider_events_total";
 /// Messages waiting in the outbox.
 pub const QUEUE_DEPTH: &str = "futureauth_queue_depth";
 /// Age in seconds of the oldest waiting message (0 when the queue is empty).
@@ -71,6 +73,10 @@ fn describe() {
     );
     metrics::describe_counter!(PROVIDER_ERRORS, "Failed provider calls");
     metrics::describe_counter!(RATE_LIMITED, "Sends refused by a rate limit");
+    metrics::describe_counter!(
+        PROVIDER_EVENTS,
+        "Provider status events recorded (delivered, bounced, complained, ...)"
+    );
     metrics::describe_gauge!(QUEUE_DEPTH, "Messages waiting in the outbox");
     metrics::describe_gauge!(
         QUEUE_OLDEST_AGE,
@@ -103,6 +109,11 @@ pub fn provider_call(
         metrics::counter!(PROVIDER_ERRORS, "provider" => provider, "channel" => channel, "kind" => result)
             .increment(1);
     }
+}
+
+/// A provider reported a new `state` of one of our messages.
+pub fn provider_event(provider: &'static str, state: &'static str) {
+    metrics::counter!(PROVIDER_EVENTS, "provider" => provider, "state" => state).increment(1);
 }
 
 /// A send was refused by the `scope` rate limit.

@@ -281,13 +281,13 @@ impl Worker {
             ))
             .await;
         let kind = match &result {
-            Ok(()) => "ok",
+            Ok(_) => "ok",
             Err(ProviderError::Retryable(_)) => "retryable",
             Err(ProviderError::Permanent(_)) => "permanent",
         };
         metrics::provider_call(provider, &msg.channel, started.elapsed(), kind);
         let (outcome, applied) = match result {
-            Ok(()) => {
+            Ok(provider_id) => {
                 let sent_at = now_ms();
                 let applied = self
                     .record(&msg.id, "sent", || {
@@ -295,6 +295,7 @@ impl Worker {
                             &msg.id,
                             claim,
                             Outcome::Sent {
+                                provider_id: provider_id.as_deref(),
                                 masked_destination: &masked,
                                 at: sent_at,
                             },

@@ -813,6 +813,9 @@ async fn openapi_docs_and_llms_txt_agree(backend: Backend) {
         "/api/v1/projects/{id}/templates",
         "/api/v1/operator/tokens",
         "/api/v1/operator/tokens/{prefix}",
+        // Provider status webhooks (tests/webhooks.rs).
+        "/webhooks/resend",
+        "/webhooks/twilio",
     ]
     .iter()
     .map(|s| s.to_string())
@@ -829,9 +832,11 @@ async fn openapi_docs_and_llms_txt_agree(backend: Backend) {
         .unwrap()
         .starts_with("text/plain"));
     let llms = resp.text().await.unwrap();
-    // Every /api/v1 path mentioned exists, and every documented path is mentioned.
-    let mentioned: HashSet<String> = llms
-        .match_indices("/api/v1/")
+    // Every /api/v1 and /webhooks path mentioned exists, and every documented path is
+    // mentioned.
+    let mentioned: HashSet<String> = ["/api/v1/", "/webhooks/"]
+        .iter()
+        .flat_map(|prefix| llms.match_indices(prefix))
         .map(|(i, _)| {
             llms[i..]
                 .chars()

@@ -81,6 +81,7 @@ async fn stale_completions_are_ignored(backend: Backend) {
             &id,
             a.attempts,
             Outcome::Sent {
+                provider_id: None,
                 masked_destination: "a***@example.com",
                 at: now_ms()
             }
@@ -145,6 +146,7 @@ async fn stale_completions_are_ignored(backend: Backend) {
             &id,
             b.attempts,
             Outcome::Sent {
+                provider_id: None,
                 masked_destination: "b***@example.com",
                 at: now_ms()
             }
@@ -157,6 +159,7 @@ async fn stale_completions_are_ignored(backend: Backend) {
             &id,
             c.attempts,
             Outcome::Sent {
+                provider_id: None,
                 masked_destination: "c***@example.com",
                 at: sent_at
             }
@@ -258,6 +261,7 @@ async fn cleanup_deletes_old_finished_messages_and_counters(backend: Backend) {
             &c.id,
             c.attempts,
             Outcome::Sent {
+                provider_id: None,
                 masked_destination: "x***@example.com",
                 at: old + 10
             }
@@ -286,6 +290,7 @@ async fn cleanup_deletes_old_finished_messages_and_counters(backend: Backend) {
             &c.id,
             c.attempts,
             Outcome::Sent {
+                provider_id: None,
                 masked_destination: "x***@example.com",
                 at: recent + 10
             }
@@ -368,6 +373,7 @@ async fn the_server_cleans_up_at_start(backend: Backend) {
             &c.id,
             c.attempts,
             Outcome::Sent {
+                provider_id: None,
                 masked_destination: "x***@example.com",
                 at: old
             }
@@ -382,6 +388,7 @@ async fn the_server_cleans_up_at_start(backend: Backend) {
             &c.id,
             c.attempts,
             Outcome::Sent {
+                provider_id: None,
                 masked_destination: "x***@example.com",
                 at: recent
             }

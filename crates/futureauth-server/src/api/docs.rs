@@ -10,7 +10,8 @@ pub mod errors;
 
 use super::error::{ErrorBody, ErrorDetail};
 use super::manage;
-use super::messages::{MessageResponse, SendBody, SendResponse};
+use super::messages::{MessageEventView, MessageResponse, SendBody, SendResponse};
+use super::webhooks::WebhookResponse;
 
 /// The integration guide for AI coding assistants, served at `/llms.txt`.
 pub const LLMS_TXT: &str = include_str!("../../docs/llms.md");
@@ -22,13 +23,14 @@ pub const LLMS_TXT: &str = include_str!("../../docs/llms.md");
         title = "FutureAuth delivery API",
         description = "Delivers FutureAuth sign-in codes and magic links by email (Resend) and SMS (Twilio)."
     ),
-    paths(super::messages::send, super::messages::get, openapi_json,
+    paths(super::messages::send, super::messages::get, super::webhooks::resend,
+        super::webhooks::twilio, openapi_json,
         manage::list_projects, manage::create_project, manage::get_project,
         manage::update_project, manage::delete_project, manage::list_keys, manage::create_key,
         manage::rotate_key, manage::revoke_key, manage::deliveries, manage::list_members,
         manage::invite, manage::remove_member, manage::audit, manage::get_templates,
         manage::put_templates, manage::list_tokens, manage::create_token, manage::revoke_token),
-    components(schemas(SendBody, SendResponse, MessageResponse, ErrorBody, ErrorDetail,
+    components(schemas(SendBody, SendResponse, MessageResponse, MessageEventView, WebhookResponse, ErrorBody, ErrorDetail,
         manage::ProjectView, manage::CreateProjectBody, manage::CreatedProjectView,
         manage::SecretKeyView, manage::UpdateProjectBody, manage::KeyView, manage::RotateBody,
         manage::DeliveryView, manage::DeliveryPage, manage::MemberView, manage::InviteBody,
@@ -36,6 +38,7 @@ pub const LLMS_TXT: &str = include_str!("../../docs/llms.md");
         manage::CreateTokenBody, manage::NewOperatorTokenView)),
     modifiers(&SecretKeyAuth),
     tags((name = "delivery", description = "Queue messages and read their delivery status"),
+        (name = "webhooks", description = "Status events from the providers (Resend, Twilio), verified by their signatures"),
         (name = "management", description = "The console's actions for automation, authenticated by an operator token (`vx_op_…`)"))
 )]
 pub struct ApiDoc;

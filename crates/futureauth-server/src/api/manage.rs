@@ -22,7 +22,7 @@ use crate::service::console::{self as ops, ConsoleError, SettingsInput};
 use crate::service::now_ms;
 use crate::service::projects::key_prefix;
 use crate::service::validate::mask_destination;
-use crate::store::{DeliveryFilter, Membership, Message, Operator};
+use crate::store::{DeliveryFilter, Membership, Message, MessageStatus, Operator};
 
 /// The operator authenticated by `Authorization: Bearer vx_op_…`.
 #[derive(Debug, Clone)]
@@ -633,8 +633,10 @@ pub async fn deliveries(
     }
     match q.get("status").map(String::as_str) {
         None | Some("") => {}
-        Some(s @ ("queued" | "sent" | "failed")) => f.status = Some(s.into()),
-        Some(_) => return Err(bad("status must be queued, sent or failed")),
+        Some(s) if MessageStatus::parse(s).is_some() => f.status = Some(s.into()),
+        Some(_) => return Err(bad(
+            "status must be queued, sent, failed, delivered, undelivered, bounced or complained",
+        )),
     }
     f.from = parse_ms(&q, "from")?;
     f.until = parse_ms(&q, "until")?;

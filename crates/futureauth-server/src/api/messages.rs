@@ -12,7 +12,7 @@ use super::extract::{ApiPath, AuthProject, OptionalIdempotencyKey, SendJson};
 use super::AppState;
 use crate::provider::scrub;
 use crate::service::MessageId;
-use crate::store::Message;
+use crate::store::{Message, MessageEvent};
 
 /// Body of `POST /api/v1/otp/send`: what the futureauth SDKs send (every version since 0.4).
 /// Unknown fields are ignored. The service relays nothing but a code or a link token, so a
@@ -78,9 +78,15 @@ pub struct MessageResponse {
     /// `email`, `sms` or `magic_link`.
     #[schema(example = "email")]
     pub channel: String,
-    /// `queued`, `sent` or `failed`.
-    #[schema(example = "sent")]
+    /// `queued`, then `sent` (the provider accepted it) or `failed` (we gave up); after
+    /// `sent`, the provider's status webhooks move it on to `delivered`, `undelivered`,
+    /// `bounced` or `complained` (marked as spam). It never moves back.
+    #[schema(example = "delivered")]
     pub status: String,
+    /// The provider's reason for the latest state after `sent` (bounce type, carrier
+    /// error), or null.
+    #[schema(example = "Permanent/General Mailbox does not exist")]
+    pub status_reason: Option<String>,
     /// Delivery attempts started.
     #[schema(example = 1)]
     pub attempts: i64,
@@ -94,6 +100,37 @@ pub struct MessageResponse {
     /// RFC 3339, when the provider accepted it.
     #[schema(example = "2026-11-28T19:20:01.250Z")]
     pub sent_at: Option<String>,
+    /// What the provider reported after accepting it, in the order it happened (also
+    /// events that came late and so did not move `status`).
+    pub events: Vec<MessageEventView>,
+}
+
+/// One provider status event of a message.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MessageEventView {
+    /// `resend` or `twilio`.
+    #[schema(example = "resend")]
+    pub provider: String,
+    /// The state it reported: `sent`, `delivered`, `undelivered`, `bounced` or `complained`.
+    #[schema(example = "delivered")]
+    pub state: String,
+    /// The provider's reason, if any (bounce type, carrier error).
+    #[schema(example = "Twilio error 30003: Unreachable destination handset")]
+    pub reason: Option<String>,
+    /// When it happened (the provider's time), RFC 3339.
+    #[schema(example = "2026-11-28T19:20:03.000Z")]
+    pub at: String,
+}
+
+impl From<MessageEvent> for MessageEventView {
+    fn from(e: MessageEvent) -> Self {
+        MessageEventView {
+            provider: e.provider,
+            state: e.state,
+            reason: e.reason,
+            at: rfc3339(e.occurred_at),
+        }
+    }
 }
 
 fn rfc3339(ms: i64) -> String {
@@ -112,6 +149,8 @@ impl From<Message> for MessageResponse {
             error: m.last_error.as_deref().map(|e| scrub::scrub(e, &[])),
             created_at: rfc3339(m.created_at),
             sent_at: m.sent_at.map(rfc3339),
+            status_reason: m.status_reason,
+            events: Vec::new(),
         }
     }
 }
@@ -182,7 +221,8 @@ pub async fn send(
 /// Delivery status of one of the project's messages.
 ///
 /// `status` is `queued` until a provider accepts the message (`sent`) or delivery gives up
-/// (`failed`, with the provider's reason in `error`).
+/// (`failed`, with the provider's reason in `error`); then the provider's status webhooks
+/// move it on (`delivered`, `undelivered`, `bounced`, `complained`), listed in `events`.
 #[utoipa::path(
     get,
     path = "/api/v1/messages/{id}",
@@ -207,5 +247,12 @@ pub async fn get(
     // Anything that is not one of our ids is simply not found; it never reaches SQL.
     let id = MessageId::parse(&id).ok_or_else(ApiError::not_found)?;
     let message = state.sender.status(&project, &id).await?;
-    Ok(Json(message.into()))
+    let events = state
+        .store
+        .message_events(&message.id)
+        .await
+        .map_err(crate::error::ServiceError::from)?;
+    let mut view = MessageResponse::from(message);
+    view.events = events.into_iter().map(MessageEventView::from).collect();
+    Ok(Json(view))
 }

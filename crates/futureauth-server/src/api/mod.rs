@@ -6,6 +6,7 @@ pub mod extract;
 pub mod manage;
 pub mod messages;
 pub mod ops;
+pub mod webhooks;
 
 use axum::error_handling::HandleErrorLayer;
 use axum::extract::DefaultBodyLimit;
@@ -38,6 +39,8 @@ pub struct AppState {
     pub max_in_flight: usize,
     /// The bound address: the dev outbox answers only to a loopback `Host` with its port.
     pub listen: std::net::SocketAddr,
+    /// The provider status webhooks this server verifies.
+    pub webhooks: std::sync::Arc<crate::config::WebhookSettings>,
 }
 
 async fn not_found() -> ApiError {
@@ -90,6 +93,8 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .route("/dev/outbox", get(ops::dev_outbox))
+        .route("/webhooks/resend", post(webhooks::resend))
+        .route("/webhooks/twilio", post(webhooks::twilio))
         .merge(api)
         .route("/api/v1/openapi.json", get(docs::openapi_json))
         .merge(docs::swagger_ui())

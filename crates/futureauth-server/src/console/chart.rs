@@ -1,5 +1,6 @@
 //! The "sends per day" chart: an SVG drawn on the server, one stacked bar per day (sent,
-//! failed, queued), each segment split by channel with a tooltip.
+//! failed, queued), each segment split by channel with a tooltip. Delivered and complained
+//! messages count as sent, undelivered and bounced ones as failed.
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
@@ -30,11 +31,13 @@ pub fn sends_per_day(counts: &[DailyCount], today: i64, days: i64, width: i64) -
     // day -> status -> channel -> count
     let mut grid: BTreeMap<i64, BTreeMap<&str, BTreeMap<String, i64>>> = BTreeMap::new();
     for c in counts.iter().filter(|c| c.day >= first && c.day <= today) {
-        let status = STATUSES
-            .iter()
-            .map(|(s, _)| *s)
-            .find(|s| *s == c.status)
-            .unwrap_or("queued");
+        // Three bars: accepted by the provider (whatever it reported later, but a failure
+        // to deliver), failed to reach the person, still waiting.
+        let status = match c.status.as_str() {
+            "sent" | "delivered" | "complained" => "sent",
+            "failed" | "undelivered" | "bounced" => "failed",
+            _ => "queued",
+        };
         *grid
             .entry(c.day)
             .or_default()

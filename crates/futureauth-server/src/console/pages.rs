@@ -20,7 +20,7 @@ use super::Console;
 use crate::service::console::{self as ops, ConsoleError, FieldErrors, SettingsInput};
 use crate::service::validate::mask_destination;
 use crate::service::{now_ms, MessageId};
-use crate::store::{DeliveryFilter, Membership, Message};
+use crate::store::{DeliveryFilter, Membership, Message, MessageStatus};
 
 /// Days shown in the sends-per-day chart.
 const CHART_DAYS: i64 = 14;
@@ -663,9 +663,11 @@ pub async fn deliveries(
     }
     match view.status.as_str() {
         "" => {}
-        "queued" | "sent" | "failed" => filter.status = Some(view.status.clone()),
+        status if MessageStatus::parse(status).is_some() => {
+            filter.status = Some(view.status.clone())
+        }
         _ => {
-            errors.insert("status", "choose queued, sent or failed".into());
+            errors.insert("status", "choose a delivery state from the list".into());
         }
     }
     match parse_day(&view.from) {
@@ -758,8 +760,12 @@ struct TimelineStep {
 }
 
 /// Queued, then each recorded attempt with its outcome and the provider's reason, then the
-/// next attempt if one is due.
-fn timeline(message: &Message, attempts: &[crate::store::DeliveryAttempt]) -> Vec<TimelineStep> {
+/// next attempt if one is due, then what the provider reported after accepting it.
+fn timeline(
+    message: &Message,
+    attempts: &[crate::store::DeliveryAttempt],
+    events: &[crate::store::MessageEvent],
+) -> Vec<TimelineStep> {
     let mut steps = vec![TimelineStep {
         at: Some(message.created_at),
         title: "Accepted and queued".into(),
@@ -798,6 +804,21 @@ fn timeline(message: &Message, attempts: &[crate::store::DeliveryAttempt]) -> Ve
             tone: "wait",
         });
     }
+    for e in events {
+        let (title, tone) = match e.state.as_str() {
+            "delivered" => ("Delivered to the recipient", "good"),
+            "bounced" => ("Bounced: the recipient's server refused it", "bad"),
+            "undelivered" => ("Not delivered", "bad"),
+            "complained" => ("Marked as spam by the recipient", "bad"),
+            _ => ("Sent on by the provider", "info"),
+        };
+        steps.push(TimelineStep {
+            at: Some(e.occurred_at),
+            title: format!("{title} ({})", e.provider),
+            detail: e.reason.clone(),
+            tone,
+        });
+    }
     steps
 }
 
@@ -819,7 +840,11 @@ pub async fn delivery(
         Ok(a) => a,
         Err(e) => return c.unavailable(e),
     };
-    let timeline = timeline(&message, &attempts);
+    let events = match c.store().message_events(&message.id).await {
+        Ok(e) => e,
+        Err(e) => return c.unavailable(e),
+    };
+    let timeline = timeline(&message, &attempts, &events);
     let view = DeliveryView::from(message);
     c.page(
         "delivery.html",

@@ -75,7 +75,12 @@ pub trait Provider: Send + Sync {
     fn name(&self) -> &'static str;
     /// Delivers one message. `message_id` is used as the provider idempotency key, so a
     /// message re-sent after a crash is not delivered twice by providers that honour it.
-    async fn send(&self, message_id: &str, message: &Outgoing) -> Result<(), ProviderError>;
+    /// Returns the provider's id of the message, which its status webhooks name.
+    async fn send(
+        &self,
+        message_id: &str,
+        message: &Outgoing,
+    ) -> Result<Option<String>, ProviderError>;
 }
 
 /// A channel without a provider: every message fails at once with a reason saying what to set.
@@ -90,7 +95,11 @@ impl Provider for Unconfigured {
     fn name(&self) -> &'static str {
         "unconfigured"
     }
-    async fn send(&self, _message_id: &str, _message: &Outgoing) -> Result<(), ProviderError> {
+    async fn send(
+        &self,
+        _message_id: &str,
+        _message: &Outgoing,
+    ) -> Result<Option<String>, ProviderError> {
         Err(ProviderError::Permanent(self.reason.to_owned()))
     }
 }
@@ -201,7 +210,11 @@ impl Delivery {
     /// Sends through the provider of the message's channel. A failure's reason is
     /// [scrubbed](scrub::scrub) of credentials and of the recipient: it is logged and stored
     /// where the tenant reads it.
-    pub async fn send(&self, message_id: &str, message: &Outgoing) -> Result<(), ProviderError> {
+    pub async fn send(
+        &self,
+        message_id: &str,
+        message: &Outgoing,
+    ) -> Result<Option<String>, ProviderError> {
         let (result, to) = match message {
             Outgoing::Email(e) => (self.email.send(message_id, message).await, e.to.as_str()),
             Outgoing::Sms(s) => (self.sms.send(message_id, message).await, s.to.as_str()),
@@ -221,6 +234,16 @@ impl Delivery {
             }
         })
     }
+}
+
+/// The provider's id of an accepted message: field `field` of its JSON answer. An answer
+/// without one is still an acceptance (its status webhooks then find no message).
+pub(crate) async fn accepted_id(resp: reqwest::Response, field: &str) -> Option<String> {
+    let body: serde_json::Value = resp.json().await.ok()?;
+    let id = body.get(field)?.as_str()?;
+    // Stored and matched against webhook input: bounded and printable.
+    (!id.is_empty() && id.len() <= 128 && !futureauth_proto::has_control_chars(id))
+        .then(|| id.to_owned())
 }
 
 /// Classifies a non-success HTTP answer from a provider.

@@ -68,7 +68,11 @@ impl Provider for DevOutbox {
         "dev-outbox"
     }
 
-    async fn send(&self, message_id: &str, message: &Outgoing) -> Result<(), ProviderError> {
+    async fn send(
+        &self,
+        message_id: &str,
+        message: &Outgoing,
+    ) -> Result<Option<String>, ProviderError> {
         let entry = match message {
             Outgoing::Email(e) => OutboxEntry {
                 id: message_id.to_owned(),
@@ -96,6 +100,6 @@ impl Provider for DevOutbox {
             "DEV OUTBOX: message NOT sent (no provider configured)"
         );
         self.push(entry);
-        Ok(())
+        Ok(None)
     }
 }

@@ -4,7 +4,7 @@ use async_trait::async_trait;
 use secrecy::ExposeSecret;
 use serde::Serialize;
 
-use super::{classify_status, classify_transport, Outgoing, Provider, ProviderError};
+use super::{accepted_id, classify_status, classify_transport, Outgoing, Provider, ProviderError};
 use crate::config::ResendSettings;
 
 /// The Resend client.
@@ -36,7 +36,11 @@ impl Provider for Resend {
         "resend"
     }
 
-    async fn send(&self, message_id: &str, message: &Outgoing) -> Result<(), ProviderError> {
+    async fn send(
+        &self,
+        message_id: &str,
+        message: &Outgoing,
+    ) -> Result<Option<String>, ProviderError> {
         let Outgoing::Email(email) = message else {
             return Err(ProviderError::Permanent(
                 "resend only delivers email".into(),
@@ -59,7 +63,7 @@ impl Provider for Resend {
             .map_err(|e| classify_transport("resend", &e))?;
         let status = resp.status();
         if status.is_success() {
-            return Ok(());
+            return Ok(accepted_id(resp, "id").await);
         }
         let body = resp.text().await.unwrap_or_default();
         Err(classify_status("resend", status, &body))

@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 use secrecy::ExposeSecret;
 
-use super::{classify_status, classify_transport, Outgoing, Provider, ProviderError};
+use super::{accepted_id, classify_status, classify_transport, Outgoing, Provider, ProviderError};
 use crate::config::{TwilioSender, TwilioSettings};
 
 /// The Twilio client.
@@ -26,7 +26,11 @@ impl Provider for Twilio {
         "twilio"
     }
 
-    async fn send(&self, message_id: &str, message: &Outgoing) -> Result<(), ProviderError> {
+    async fn send(
+        &self,
+        message_id: &str,
+        message: &Outgoing,
+    ) -> Result<Option<String>, ProviderError> {
         let Outgoing::Sms(sms) = message else {
             return Err(ProviderError::Permanent("twilio only delivers SMS".into()));
         };
@@ -34,7 +38,10 @@ impl Provider for Twilio {
             TwilioSender::FromNumber(n) => ("From", n.as_str()),
             TwilioSender::MessagingService(s) => ("MessagingServiceSid", s.as_str()),
         };
-        let form = [("To", sms.to.as_str()), ("Body", sms.body.as_str()), sender];
+        let mut form = vec![("To", sms.to.as_str()), ("Body", sms.body.as_str()), sender];
+        if let Some(url) = &self.settings.status_callback {
+            form.push(("StatusCallback", url.as_str()));
+        }
         let resp = self
             .http
             .post(format!(
@@ -52,7 +59,7 @@ impl Provider for Twilio {
             .map_err(|e| classify_transport("twilio", &e))?;
         let status = resp.status();
         if status.is_success() {
-            return Ok(());
+            return Ok(accepted_id(resp, "sid").await);
         }
         let body = resp.text().await.unwrap_or_default();
         Err(classify_status("twilio", status, &body))

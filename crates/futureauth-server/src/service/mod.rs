@@ -5,6 +5,7 @@ pub mod console;
 pub mod fingerprint;
 pub mod ids;
 pub mod projects;
+pub mod provider_events;
 pub mod render;
 pub mod send;
 pub mod templates;

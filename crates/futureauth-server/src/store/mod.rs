@@ -183,7 +183,9 @@ macro_rules! with_pool {
 }
 
 mod console;
+mod events;
 pub use console::*;
+pub use events::*;
 
 #[derive(sqlx::FromRow)]
 struct ProjectRow {
@@ -749,15 +751,18 @@ impl Store {
     ) -> Result<bool, StoreError> {
         let n = match outcome {
             Outcome::Sent {
+                provider_id,
                 masked_destination,
                 at,
             } => {
                 let sql = fenced!(
                     "UPDATE outbox SET status = 'sent', payload = NULL, destination = $3,
-                         sent_at = $4, locked_until = NULL, last_error = NULL"
+                         sent_at = $4, locked_until = NULL, last_error = NULL,
+                         provider_message_id = $5"
                 );
                 with_pool!(self, pool => sqlx::query(sql).bind(id).bind(attempt)
-                    .bind(masked_destination).bind(at).execute(pool).await?.rows_affected())
+                    .bind(masked_destination).bind(at).bind(provider_id)
+                    .execute(pool).await?.rows_affected())
             }
             Outcome::Failed {
                 masked_destination,
@@ -799,7 +804,7 @@ impl Store {
         Ok(n)
     }
 
-    /// Deletes finished (`sent` or `failed`) messages created before `before` (epoch ms), in
+    /// Deletes finished (every state but `queued`) messages created before `before` (epoch ms), in
     /// batches of `batch` rows so no single statement holds locks (or SQLite's only
     /// connection) for long; returns how many. Queued messages are never deleted.
     pub async fn delete_finished_messages(
@@ -814,7 +819,7 @@ impl Store {
                 sqlx::query(
                     "DELETE FROM outbox WHERE id IN (
                          SELECT id FROM outbox
-                         WHERE status IN ('sent', 'failed') AND created_at < $1
+                         WHERE status <> 'queued' AND created_at < $1
                          LIMIT $2)",
                 )
                 .bind(before)

@@ -56,7 +56,10 @@ pub struct ApiKeyInfo {
     pub revoked_at: Option<i64>,
 }
 
-/// Delivery state of a message.
+/// Delivery state of a message: `queued` until the provider accepts it (`sent`) or we give
+/// up (`failed`); after `sent`, the provider's status webhooks move it on to `delivered`,
+/// `undelivered` or `bounced`, and `complained` (marked as spam). It never moves back
+/// ([`rank`](Self::rank)).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum MessageStatus {
@@ -66,27 +69,80 @@ pub enum MessageStatus {
     Sent,
     /// Given up: permanent provider error or attempts exhausted.
     Failed,
+    /// The provider handed it to the recipient's mail server or phone.
+    Delivered,
+    /// The provider could not deliver it (a carrier refused the SMS, a mail server timed out).
+    Undelivered,
+    /// The recipient's mail server refused it for good.
+    Bounced,
+    /// The recipient marked it as spam.
+    Complained,
 }
 
 impl MessageStatus {
+    /// Every state, in order of [`rank`](Self::rank).
+    pub const ALL: [MessageStatus; 7] = [
+        Self::Queued,
+        Self::Failed,
+        Self::Sent,
+        Self::Delivered,
+        Self::Undelivered,
+        Self::Bounced,
+        Self::Complained,
+    ];
+
     /// Stored string form.
     pub fn as_str(self) -> &'static str {
         match self {
-            MessageStatus::Queued => "queued",
-            MessageStatus::Sent => "sent",
-            MessageStatus::Failed => "failed",
+            Self::Queued => "queued",
+            Self::Sent => "sent",
+            Self::Failed => "failed",
+            Self::Delivered => "delivered",
+            Self::Undelivered => "undelivered",
+            Self::Bounced => "bounced",
+            Self::Complained => "complained",
         }
     }
 
     /// Parses the stored form.
     pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "queued" => Some(MessageStatus::Queued),
-            "sent" => Some(MessageStatus::Sent),
-            "failed" => Some(MessageStatus::Failed),
-            _ => None,
+        Self::ALL.into_iter().find(|state| state.as_str() == s)
+    }
+
+    /// How far along a message is. A provider event moves a message only to a state of
+    /// higher rank, so redelivered and out-of-order events never move it back: a late
+    /// `delivered` after `bounced` changes nothing. `undelivered` and `bounced` are the
+    /// same step (both final for delivery; only a complaint comes after).
+    pub fn rank(self) -> i64 {
+        match self {
+            Self::Queued | Self::Failed => 0,
+            Self::Sent => 1,
+            Self::Delivered => 2,
+            Self::Undelivered | Self::Bounced => 3,
+            Self::Complained => 4,
         }
     }
+
+    /// Done with the queue: nothing more will be attempted (the retention clean-up may
+    /// delete it once old).
+    pub fn is_finished(self) -> bool {
+        !matches!(self, Self::Queued)
+    }
+}
+
+/// One provider status event of a message.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct MessageEvent {
+    /// `resend` or `twilio`.
+    pub provider: String,
+    /// The state the event reports (stored form of [`MessageStatus`]).
+    pub state: String,
+    /// The provider's reason (bounce type, carrier error), if any.
+    pub reason: Option<String>,
+    /// When it happened, by the provider's clock (epoch ms).
+    pub occurred_at: i64,
+    /// When we received it (epoch ms).
+    pub received_at: i64,
 }
 
 /// One row of the outbox.
@@ -102,7 +158,7 @@ pub struct Message {
     pub destination: String,
     /// Rendered message as JSON (contains the code); `NULL` once sent or failed.
     pub payload: Option<String>,
-    /// `queued`, `sent` or `failed`.
+    /// A [`MessageStatus`] in its stored form.
     pub status: String,
     /// Delivery attempts started so far.
     pub attempts: i64,
@@ -121,6 +177,12 @@ pub struct Message {
     pub created_at: i64,
     /// Time the provider accepted it (epoch ms).
     pub sent_at: Option<i64>,
+    /// The provider's id of the message (Resend email id, Twilio message SID).
+    pub provider_message_id: Option<String>,
+    /// Why it reached its latest state (from the provider), if known.
+    pub status_reason: Option<String>,
+    /// When it reached its latest state after `sent` (epoch ms).
+    pub status_at: Option<i64>,
 }
 
 impl Message {
@@ -135,6 +197,8 @@ impl Message {
 pub enum Outcome<'a> {
     /// The provider accepted the message: it is finished.
     Sent {
+        /// The provider's id of the message, to match its status webhooks.
+        provider_id: Option<&'a str>,
         /// The destination kept after delivery.
         masked_destination: &'a str,
         /// When the provider accepted it (epoch ms).

@@ -1,0 +1,191 @@
+//! Provider status webhooks: `POST /webhooks/resend` (Svix-signed JSON) and
+//! `POST /webhooks/twilio` (`X-Twilio-Signature` over our public URL and the form fields).
+//!
+//! Nothing here trusts the request until its signature checks out against a secret from
+//! configuration; the URL Twilio signs is the configured public URL, never one rebuilt from
+//! `Host` or `X-Forwarded-*`. An event for a message we don't know (yet) answers 404, so the
+//! provider delivers it again later: its acceptance may still be on its way to our database.
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use secrecy::ExposeSecret;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use super::error::{ApiError, ErrorBody};
+use super::AppState;
+use crate::metrics;
+use crate::provider::signature::{verify_twilio, SignatureError};
+use crate::service::now_ms;
+use crate::service::provider_events::{self, Parsed};
+use crate::store::{EventRecorded, ProviderEvent};
+
+/// What a webhook did.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct WebhookResponse {
+    /// `recorded` (a new event; the message moved on, or keeps a later state), `duplicate`
+    /// (this event was recorded before) or `ignored` (a kind of event that moves no state).
+    #[schema(example = "recorded")]
+    pub result: &'static str,
+}
+
+fn not_configured(what: &str) -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "webhook_not_configured",
+        format!("{what} status webhooks are not configured on this server"),
+    )
+}
+
+fn refused(e: SignatureError) -> ApiError {
+    ApiError::new(
+        StatusCode::UNAUTHORIZED,
+        "invalid_signature",
+        format!("webhook signature refused: {e}"),
+    )
+}
+
+fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+/// Receive a Resend status event.
+///
+/// Verified with `RESEND_WEBHOOK_SECRET` (Svix: `svix-id`, `svix-timestamp` within 5
+/// minutes, `svix-signature`). `email.sent`, `email.delivered`, `email.bounced`,
+/// `email.complained` and `email.failed` move the message (never back); others are
+/// acknowledged and ignored.
+#[utoipa::path(
+    post,
+    path = "/webhooks/resend",
+    tag = "webhooks",
+    request_body(content = String, content_type = "application/json",
+        description = "A Resend webhook event", example = json!({"type": "email.delivered", "created_at": "2026-11-29T01:00:00.000Z", "data": {"email_id": "4ef9a417-02e9-4d39-ad75-9611e0fcc33c"}})),
+    params(
+        ("svix-id" = String, Header, description = "The event's id", example = "msg_p5jXN8AQM9LWM0D4loKWxJek"),
+        ("svix-timestamp" = String, Header, description = "Unix seconds; refused beyond 5 minutes from now", example = "1795914000"),
+        ("svix-signature" = String, Header, description = "Space-separated `v1,<base64 HMAC-SHA256>`", example = "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE="),
+    ),
+    responses(
+        (status = 200, description = "Recorded, duplicate or ignored", body = WebhookResponse),
+        (status = 400, description = "Signed, but not an event (`invalid_event`)", body = ErrorBody,
+            example = json!({"error": {"code": "invalid_event", "message": "not a Resend event"}})),
+        (status = 401, description = "Missing, wrong or expired signature (`invalid_signature`)", body = ErrorBody,
+            example = json!({"error": {"code": "invalid_signature", "message": "webhook signature refused: signature mismatch"}})),
+        (status = 404, description = "Not configured (`webhook_not_configured`), or no message with this provider id yet (`unknown_message`; the provider retries)", body = ErrorBody,
+            example = json!({"error": {"code": "unknown_message", "message": "no message with this provider id"}})),
+        (status = 503, description = "Database unavailable (`storage_unavailable`)", body = ErrorBody,
+            example = json!({"error": {"code": "storage_unavailable", "message": "the database is unavailable; retry in a moment"}})),
+    )
+)]
+pub async fn resend(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let secret = state
+        .webhooks
+        .resend
+        .as_ref()
+        .ok_or_else(|| not_configured("Resend"))?;
+    let id = header(&headers, "svix-id");
+    secret
+        .verify(
+            id,
+            header(&headers, "svix-timestamp"),
+            header(&headers, "svix-signature"),
+            &body,
+            now_ms() / 1000,
+        )
+        .map_err(refused)?;
+    let parsed = provider_events::resend(&body, id.unwrap_or_default(), now_ms())
+        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid_event", e.to_string()))?;
+    record(&state, parsed).await
+}
+
+/// Receive a Twilio status callback.
+///
+/// Verified with the Twilio auth token over `<FUTUREAUTH_PUBLIC_URL>/webhooks/twilio` and the
+/// form fields (`X-Twilio-Signature`). `sent`, `delivered`/`read`, `undelivered`/`failed`
+/// move the message (never back); earlier statuses are acknowledged and ignored.
+#[utoipa::path(
+    post,
+    path = "/webhooks/twilio",
+    tag = "webhooks",
+    request_body(content = String, content_type = "application/x-www-form-urlencoded",
+        description = "Twilio's status callback fields", example = "MessageSid=SM1f0e8ae6ade43cb3c0ce4525424e404f&MessageStatus=delivered"),
+    params(("X-Twilio-Signature" = String, Header, description = "Base64 HMAC-SHA1 of the URL and the sorted fields", example = "0/KCTR6DLpKmkAf8muzZqo1nDgQ=")),
+    responses(
+        (status = 200, description = "Recorded, duplicate or ignored", body = WebhookResponse),
+        (status = 400, description = "Signed, but not a status callback (`invalid_event`)", body = ErrorBody,
+            example = json!({"error": {"code": "invalid_event", "message": "no MessageSid"}})),
+        (status = 401, description = "Missing or wrong signature (`invalid_signature`)", body = ErrorBody,
+            example = json!({"error": {"code": "invalid_signature", "message": "webhook signature refused: signature mismatch"}})),
+        (status = 404, description = "Not configured (`webhook_not_configured`), or no message with this SID yet (`unknown_message`)", body = ErrorBody,
+            example = json!({"error": {"code": "webhook_not_configured", "message": "Twilio status webhooks are not configured on this server"}})),
+        (status = 503, description = "Database unavailable (`storage_unavailable`)", body = ErrorBody,
+            example = json!({"error": {"code": "storage_unavailable", "message": "the database is unavailable; retry in a moment"}})),
+    )
+)]
+pub async fn twilio(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let hook = state
+        .webhooks
+        .twilio
+        .as_ref()
+        .ok_or_else(|| not_configured("Twilio"))?;
+    let fields: Vec<(String, String)> = url::form_urlencoded::parse(&body)
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect();
+    verify_twilio(
+        hook.auth_token.expose_secret(),
+        &hook.url,
+        &fields,
+        header(&headers, "x-twilio-signature"),
+    )
+    .map_err(refused)?;
+    let parsed = provider_events::twilio(&fields, now_ms())
+        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid_event", e.to_string()))?;
+    record(&state, parsed).await
+}
+
+async fn record(state: &AppState, parsed: Parsed) -> Result<Response, ApiError> {
+    let event: ProviderEvent = match parsed {
+        Parsed::Event(event) => event,
+        Parsed::Ignored => return Ok(answer("ignored")),
+    };
+    let (id, recorded) = state
+        .store
+        .record_provider_event(&event, now_ms())
+        .await
+        .map_err(crate::error::ServiceError::from)?;
+    tracing::info!(
+        message = id.as_deref().unwrap_or("-"),
+        provider = event.provider,
+        state = event.state.as_str(),
+        ?recorded,
+        "provider status event"
+    );
+    match recorded {
+        EventRecorded::Moved | EventRecorded::Kept => {
+            metrics::provider_event(event.provider, event.state.as_str());
+            Ok(answer("recorded"))
+        }
+        EventRecorded::Duplicate => Ok(answer("duplicate")),
+        EventRecorded::UnknownMessage => Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "unknown_message",
+            "no message with this provider id",
+        )),
+    }
+}
+
+fn answer(result: &'static str) -> Response {
+    (StatusCode::OK, Json(WebhookResponse { result })).into_response()
+}

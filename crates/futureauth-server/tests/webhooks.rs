@@ -1,0 +1,326 @@
+//! Provider status webhooks on SQLite and Postgres: signed events from a local client move a
+//! message's state forward and never back, redelivered events are recorded once, and
+//! unsigned, forged, replayed or mis-addressed requests change nothing.
+
+mod common;
+
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+use common::*;
+use hmac::{Hmac, Mac};
+use serde_json::{json, Value};
+
+/// The Svix signing key the test configures (`whsec_` + its base64).
+const SVIX_KEY: &[u8] = b"futureauth-webhook-test-key-0123";
+/// The public URL the test configures; Twilio signs the callback URL under it.
+const PUBLIC_URL: &str = "https://auth.example.test";
+
+fn now_secs() -> i64 {
+    futureauth_server::service::now_ms() / 1000
+}
+
+/// What Svix (Resend) sends: `v1,` + base64 HMAC-SHA256 of `id.timestamp.body`.
+fn svix_signature(key: &[u8], id: &str, ts: i64, body: &str) -> String {
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(key).unwrap();
+    mac.update(format!("{id}.{ts}.{body}").as_bytes());
+    format!("v1,{}", STANDARD.encode(mac.finalize().into_bytes()))
+}
+
+/// What Twilio sends: base64 HMAC-SHA1 of the URL and the fields sorted by name.
+fn twilio_signature(token: &str, url: &str, fields: &[(&str, &str)]) -> String {
+    let mut sorted = fields.to_vec();
+    sorted.sort();
+    let mut mac = Hmac::<sha1::Sha1>::new_from_slice(token.as_bytes()).unwrap();
+    mac.update(url.as_bytes());
+    for (k, v) in sorted {
+        mac.update(k.as_bytes());
+        mac.update(v.as_bytes());
+    }
+    STANDARD.encode(mac.finalize().into_bytes())
+}
+
+struct Env {
+    s: TestServer,
+    key: String,
+    fakes: Fakes,
+}
+
+async fn start(backend: Backend, webhooks: bool) -> Env {
+    let db = TestDb::new(backend).await;
+    let fakes = Fakes::accepting().await;
+    let store = db.store().await;
+    let (_, key) = acme(&store).await;
+    let mut cfg = config(&db, &fakes);
+    if webhooks {
+        cfg.resend_webhook_secret = Some(format!("whsec_{}", STANDARD.encode(SVIX_KEY)).into());
+        cfg.public_url = Some(PUBLIC_URL.into());
+    }
+    let s = TestServer::start(&db, &cfg).await;
+    Env { s, key, fakes }
+}
+
+impl Env {
+    async fn resend(&self, headers: &[(&str, String)], body: &str) -> (u16, Value) {
+        let mut request = self
+            .s
+            .http
+            .post(self.s.url("/webhooks/resend"))
+            .header("content-type", "application/json")
+            .body(body.to_owned());
+        for (name, value) in headers {
+            request = request.header(*name, value);
+        }
+        let resp = request.send().await.unwrap();
+        (resp.status().as_u16(), resp.json().await.unwrap())
+    }
+
+    /// A correctly signed Resend event with Svix id `event_id`, sent `age` seconds late.
+    async fn signed_resend(&self, event_id: &str, age: i64, body: &Value) -> (u16, Value) {
+        let body = body.to_string();
+        let ts = now_secs() - age;
+        let headers = [
+            ("svix-id", event_id.to_owned()),
+            ("svix-timestamp", ts.to_string()),
+            (
+                "svix-signature",
+                svix_signature(SVIX_KEY, event_id, ts, &body),
+            ),
+        ];
+        self.resend(&headers, &body).await
+    }
+
+    async fn twilio(&self, fields: &[(&str, &str)], signature: &str) -> (u16, Value) {
+        let resp = self
+            .s
+            .http
+            .post(self.s.url("/webhooks/twilio"))
+            .header("x-twilio-signature", signature)
+            .form(fields)
+            .send()
+            .await
+            .unwrap();
+        (resp.status().as_u16(), resp.json().await.unwrap())
+    }
+
+    async fn message(&self, id: &str) -> Value {
+        let (code, v) = self.s.status(&self.key, id).await;
+        assert_eq!(code, 200, "{v}");
+        v
+    }
+}
+
+fn event(kind: &str, email_id: &str, at: &str, extra: Value) -> Value {
+    let mut data = json!({ "email_id": email_id, "to": ["ada@example.com"] });
+    if let (Some(data), Some(extra)) = (data.as_object_mut(), extra.as_object()) {
+        data.extend(extra.clone());
+    }
+    json!({ "type": kind, "created_at": at, "data": data })
+}
+
+async fn resend_events_move_a_message_forward_only(backend: Backend) {
+    let env = start(backend, true).await;
+    let body = json!({"channel": "email", "destination": "ada@example.com", "code": "123456"});
+    let id = env.s.send_ok(&env.key, &body).await;
+    let sent = env.s.wait_final(&env.key, &id).await;
+    assert_eq!(sent["status"], "sent", "{sent}");
+    // The fake Resend answered `{"id": "re_1"}`: its events name the message by that id.
+    let delivered = event(
+        "email.delivered",
+        "re_1",
+        "2026-11-29T01:00:02.000Z",
+        json!({}),
+    );
+
+    // Forgeries change nothing: no signature, a wrong key, a replay from 10 minutes ago.
+    let body_text = delivered.to_string();
+    let (code, v) = env.resend(&[], &body_text).await;
+    assert_eq!(
+        (code, v["error"]["code"].clone()),
+        (401, json!("invalid_signature")),
+        "{v}"
+    );
+    let ts = now_secs();
+    let forged = [
+        ("svix-id", "evt_forged".to_owned()),
+        ("svix-timestamp", ts.to_string()),
+        (
+            "svix-signature",
+            svix_signature(b"not-the-key", "evt_forged", ts, &body_text),
+        ),
+    ];
+    assert_eq!(env.resend(&forged, &body_text).await.0, 401);
+    let (code, v) = env.signed_resend("evt_replayed", 600, &delivered).await;
+    assert_eq!(
+        code, 401,
+        "a signed event older than the tolerance is a replay: {v}"
+    );
+    let m = env.message(&id).await;
+    assert_eq!(m["status"], "sent");
+    assert_eq!(m["events"], json!([]));
+
+    // Delivered, then the same event again (a redelivery): recorded once.
+    let (code, v) = env.signed_resend("evt_1", 0, &delivered).await;
+    assert_eq!((code, v["result"].clone()), (200, json!("recorded")), "{v}");
+    let (code, v) = env.signed_resend("evt_1", 0, &delivered).await;
+    assert_eq!(
+        (code, v["result"].clone()),
+        (200, json!("duplicate")),
+        "{v}"
+    );
+    let m = env.message(&id).await;
+    assert_eq!(m["status"], "delivered", "{m}");
+    assert_eq!(m["events"].as_array().unwrap().len(), 1, "{m}");
+
+    // Marked as spam, then a bounce that happened earlier arrives late: kept in the
+    // history, but the message does not move back.
+    let complained = event(
+        "email.complained",
+        "re_1",
+        "2026-11-29T01:05:00.000Z",
+        json!({}),
+    );
+    assert_eq!(env.signed_resend("evt_2", 0, &complained).await.0, 200);
+    let bounced = event(
+        "email.bounced",
+        "re_1",
+        "2026-11-29T01:00:01.000Z",
+        json!({"bounce": {"message": "Mailbox full", "type": "Transient", "subType": "MailboxFull"}}),
+    );
+    assert_eq!(env.signed_resend("evt_3", 0, &bounced).await.0, 200);
+    let m = env.message(&id).await;
+    assert_eq!(m["status"], "complained", "{m}");
+    let states: Vec<&str> = m["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["state"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        states,
+        ["bounced", "delivered", "complained"],
+        "in the order they happened"
+    );
+    assert_eq!(
+        m["events"][0]["reason"],
+        "Transient/MailboxFull Mailbox full"
+    );
+    assert_eq!(m["events"][0]["at"], "2026-11-29T01:00:01.000Z");
+
+    // Events that move nothing, and events we cannot use.
+    let opened = event(
+        "email.opened",
+        "re_1",
+        "2026-11-29T01:06:00.000Z",
+        json!({}),
+    );
+    let (code, v) = env.signed_resend("evt_4", 0, &opened).await;
+    assert_eq!((code, v["result"].clone()), (200, json!("ignored")), "{v}");
+    let unknown = event(
+        "email.delivered",
+        "re_unknown",
+        "2026-11-29T01:06:00.000Z",
+        json!({}),
+    );
+    let (code, v) = env.signed_resend("evt_5", 0, &unknown).await;
+    assert_eq!(
+        (code, v["error"]["code"].clone()),
+        (404, json!("unknown_message")),
+        "{v}"
+    );
+    let (code, v) = env
+        .signed_resend("evt_6", 0, &json!(["not", "an", "event"]))
+        .await;
+    assert_eq!(
+        (code, v["error"]["code"].clone()),
+        (400, json!("invalid_event")),
+        "{v}"
+    );
+    assert_eq!(
+        env.message(&id).await["events"].as_array().unwrap().len(),
+        3
+    );
+
+    // A delivered message is finished: the retention clean-up takes it and its history.
+    let store = env.s.store();
+    let removed = store
+        .delete_finished_messages(futureauth_server::service::now_ms() + 1, 100)
+        .await
+        .unwrap();
+    assert_eq!(removed, 1);
+    assert!(store.message_events(&id).await.unwrap().is_empty());
+}
+
+async fn twilio_callbacks_are_checked_against_the_configured_url(backend: Backend) {
+    let env = start(backend, true).await;
+    let body = json!({"channel": "sms", "destination": "+12015550199", "code": "123456"});
+    let id = env.s.send_ok(&env.key, &body).await;
+    assert_eq!(env.s.wait_final(&env.key, &id).await["status"], "sent");
+    // Twilio was told where to report: our configured public URL.
+    let sms = env.fakes.sms().await;
+    let form: Vec<(String, String)> = url::form_urlencoded::parse(&sms[0].body)
+        .into_owned()
+        .collect();
+    let callback = format!("{PUBLIC_URL}/webhooks/twilio");
+    assert!(
+        form.contains(&("StatusCallback".to_owned(), callback.clone())),
+        "{form:?}"
+    );
+
+    let fields = [("MessageSid", "SM1"), ("MessageStatus", "delivered")];
+    // Signed for the URL the request itself names (what a forger controls with `Host`):
+    // refused, only the configured URL counts.
+    let from_request = env.s.url("/webhooks/twilio");
+    let (code, _) = env
+        .twilio(
+            &fields,
+            &twilio_signature(TWILIO_TOKEN, &from_request, &fields),
+        )
+        .await;
+    assert_eq!(code, 401);
+    let (code, _) = env
+        .twilio(
+            &fields,
+            &twilio_signature("another-token", &callback, &fields),
+        )
+        .await;
+    assert_eq!(code, 401);
+    assert_eq!(env.message(&id).await["status"], "sent");
+
+    let (code, v) = env
+        .twilio(&fields, &twilio_signature(TWILIO_TOKEN, &callback, &fields))
+        .await;
+    assert_eq!((code, v["result"].clone()), (200, json!("recorded")), "{v}");
+    // A later failure report from the carrier moves it on, with Twilio's reason.
+    let failed = [
+        ("MessageSid", "SM1"),
+        ("MessageStatus", "undelivered"),
+        ("ErrorCode", "30003"),
+    ];
+    let (code, _) = env
+        .twilio(&failed, &twilio_signature(TWILIO_TOKEN, &callback, &failed))
+        .await;
+    assert_eq!(code, 200);
+    let m = env.message(&id).await;
+    assert_eq!(m["status"], "undelivered", "{m}");
+    assert_eq!(m["status_reason"], "Twilio error 30003");
+}
+
+async fn unconfigured_webhooks_are_not_found(backend: Backend) {
+    let env = start(backend, false).await;
+    let (code, v) = env.resend(&[], "{}").await;
+    assert_eq!(
+        (code, v["error"]["code"].clone()),
+        (404, json!("webhook_not_configured"))
+    );
+    let (code, v) = env.twilio(&[("MessageSid", "SM1")], "x").await;
+    assert_eq!(
+        (code, v["error"]["code"].clone()),
+        (404, json!("webhook_not_configured"))
+    );
+}
+
+backend_tests!(
+    resend_events_move_a_message_forward_only,
+    twilio_callbacks_are_checked_against_the_configured_url,
+    unconfigured_webhooks_are_not_found,
+);
