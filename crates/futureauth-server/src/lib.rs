@@ -158,7 +158,8 @@ pub async fn start_with(
         config.email_from.clone(),
         &secret,
         wake.clone(),
-    )?;
+    )?
+    .in_production(config.is_production());
     // Read (or create) the hash key now, not inside the first send's request.
     sender.destination_hasher().load(&store).await?;
     let (email, sms) = delivery.provider_names();
@@ -188,6 +189,7 @@ pub async fn start_with(
         max_in_flight: config.max_in_flight,
         listen: addr,
         webhooks: Arc::new(config.webhooks()?),
+        production: config.is_production(),
     };
     let (shutdown, shutdown_rx) = watch::channel(false);
     let worker_config = WorkerConfig::from_config(config);

@@ -269,6 +269,22 @@ impl Worker {
         let provider = match outgoing {
             Outgoing::Email(_) => self.delivery.provider_names().0,
             Outgoing::Sms(_) => self.delivery.provider_names().1,
+            Outgoing::Webhook(_) => "webhook",
+        };
+        // A project event goes to the project's webhook as it is configured now, signed
+        // with its current secret (a rotation applies to queued events too).
+        let outgoing = match outgoing {
+            Outgoing::Webhook(mut hook) => {
+                hook.target = match self.store.project_webhook(&msg.project_id).await {
+                    Ok(target) => target,
+                    Err(e) => {
+                        tracing::warn!(id = %msg.id, error = %e, "cannot read the project's webhook; will retry");
+                        return;
+                    }
+                };
+                Outgoing::Webhook(hook)
+            }
+            other => other,
         };
         let started = tokio::time::Instant::now();
         let result = self

@@ -811,6 +811,9 @@ async fn openapi_docs_and_llms_txt_agree(backend: Backend) {
         "/api/v1/projects/{id}/members/{email}",
         "/api/v1/projects/{id}/audit",
         "/api/v1/projects/{id}/templates",
+        "/api/v1/projects/{id}/test-mode",
+        "/api/v1/projects/{id}/webhook",
+        "/api/v1/projects/{id}/webhook/rotate",
         "/api/v1/operator/tokens",
         "/api/v1/operator/tokens/{prefix}",
         // Provider status webhooks (tests/webhooks.rs).

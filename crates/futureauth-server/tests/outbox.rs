@@ -29,6 +29,7 @@ async fn enqueue_at(
         idempotency_key: None,
         request_hash: Some(format!("hash-{id}")),
         destination_hash: None,
+        test: false,
     };
     match store.enqueue(&msg, buckets, at).await.expect("enqueue") {
         EnqueueOutcome::Created(m) => m,
@@ -231,6 +232,7 @@ async fn a_sharded_limit_counts_every_shard(backend: Backend) {
         idempotency_key: None,
         request_hash: None,
         destination_hash: None,
+        test: false,
     };
     match store
         .enqueue(&over, &[project_wide], now)

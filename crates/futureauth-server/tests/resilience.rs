@@ -326,6 +326,7 @@ async fn enqueue_aged(s: &TestServer, project_id: &str, age: Duration, n: usize)
                 idempotency_key: None,
                 request_hash: None,
                 destination_hash: None,
+                test: false,
             },
             &[],
             created,

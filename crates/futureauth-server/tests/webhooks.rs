@@ -319,7 +319,119 @@ async fn unconfigured_webhooks_are_not_found(backend: Backend) {
     );
 }
 
+/// The project's own webhook hears of each move, signed as `futureauth::webhook::verify`
+/// checks, through the durable outbox: an event whose delivery was cut off by a crash is
+/// delivered by the next server, with the same event id; a rotated secret signs from then on
+/// and the old one no longer verifies.
+async fn project_webhooks_are_signed_and_survive_a_restart(backend: Backend) {
+    use wiremock::matchers::{method, path};
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+
+    let db = TestDb::new(backend).await;
+    let fakes = Fakes::accepting().await;
+    let store = db.store().await;
+    let (project_id, key) = acme(&store).await;
+    let app = MockServer::start().await;
+    // The first delivery hangs until the server that sends it is gone.
+    Mock::given(method("POST"))
+        .and(path("/hooks/futureauth"))
+        .respond_with(ResponseTemplate::new(200).set_delay(std::time::Duration::from_secs(30)))
+        .up_to_n_times(1)
+        .mount(&app)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/hooks/futureauth"))
+        .respond_with(ResponseTemplate::new(204))
+        .mount(&app)
+        .await;
+    let url = format!("{}/hooks/futureauth", app.uri());
+    let secret = futureauth_server::service::project_webhook::set(&store, &project_id, &url, false)
+        .await
+        .unwrap()
+        .expect("a first registration gets a secret");
+
+    let mut cfg = config(&db, &fakes);
+    cfg.resend_webhook_secret = Some(format!("whsec_{}", STANDARD.encode(SVIX_KEY)).into());
+    cfg.lease_ms = 2_500;
+    let first = Env {
+        s: TestServer::start(&db, &cfg).await,
+        key: key.clone(),
+        fakes,
+    };
+    let body = json!({"channel": "email", "destination": "ada@example.com", "code": "123456"});
+    let id = first.s.send_ok(&key, &body).await;
+    assert_eq!(first.s.wait_final(&key, &id).await["status"], "sent");
+    let delivered = event(
+        "email.delivered",
+        "re_1",
+        "2026-11-29T01:00:02.000Z",
+        json!({}),
+    );
+    assert_eq!(first.signed_resend("evt_d", 0, &delivered).await.0, 200);
+    let received = |n: usize| {
+        let app = &app;
+        async move { app.received_requests().await.unwrap_or_default().len() >= n }
+    };
+    eventually(10, "the first delivery reaches the app", || received(1)).await;
+    // Crash while the app has not answered: the event stays queued under its lease.
+    first.s.server.abort();
+    let second = TestServer::start(&db, &cfg).await;
+    eventually(15, "the next server delivers it again", || received(2)).await;
+
+    let requests = app.received_requests().await.unwrap();
+    let ids: Vec<&str> = requests
+        .iter()
+        .map(|r| r.headers.get("webhook-id").unwrap().to_str().unwrap())
+        .collect();
+    assert_eq!(ids[0], ids[1], "a redelivery carries the same event id");
+    let verify = |secret: &str, r: &wiremock::Request| {
+        let header = |n: &str| r.headers.get(n).and_then(|v| v.to_str().ok());
+        let headers = futureauth::webhook::WebhookHeaders {
+            id: header("webhook-id"),
+            timestamp: header("webhook-timestamp"),
+            signature: header("webhook-signature"),
+        };
+        futureauth::webhook::verify(secret, &headers, &r.body)
+    };
+    let event_seen = verify(&secret, &requests[1]).expect("signed with the project's secret");
+    assert_eq!(event_seen.kind, "message.delivered");
+    assert_eq!(event_seen.data["message_id"], id.as_str());
+    assert_eq!(event_seen.data["channel"], "email");
+    assert!(verify("whsec_not-the-secret", &requests[1]).is_err());
+
+    // Rotation: the next event is signed with the new secret only.
+    let rotated = futureauth_server::service::project_webhook::rotate(&store, &project_id)
+        .await
+        .unwrap()
+        .unwrap();
+    let env = Env {
+        s: second,
+        key,
+        fakes: Fakes::bare().await,
+    };
+    let complained = event(
+        "email.complained",
+        "re_1",
+        "2026-11-29T01:05:00.000Z",
+        json!({}),
+    );
+    assert_eq!(env.signed_resend("evt_c", 0, &complained).await.0, 200);
+    eventually(10, "the complaint reaches the app", || received(3)).await;
+    let requests = app.received_requests().await.unwrap();
+    let last = requests.last().unwrap();
+    assert_eq!(verify(&rotated, last).unwrap().kind, "message.complained");
+    assert!(
+        verify(&secret, last).is_err(),
+        "the old secret no longer verifies"
+    );
+    // A redelivered provider event moves nothing, so it queues no second project event.
+    assert_eq!(env.signed_resend("evt_c", 0, &complained).await.0, 200);
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    assert_eq!(app.received_requests().await.unwrap().len(), 3);
+}
+
 backend_tests!(
+    project_webhooks_are_signed_and_survive_a_restart,
     resend_events_move_a_message_forward_only,
     twilio_callbacks_are_checked_against_the_configured_url,
     unconfigured_webhooks_are_not_found,

@@ -839,6 +839,272 @@ pub async fn put_templates(
     Ok(Json(saved.into()))
 }
 
+// ---------------------------------------------------------------- project webhook
+
+/// Where the server posts the project's message events.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct WebhookBody {
+    /// `https://…` (plain `http` only to localhost, in development).
+    #[schema(example = "https://app.example.com/hooks/futureauth")]
+    pub url: String,
+}
+
+/// The project's webhook.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct WebhookView {
+    /// Where events are posted.
+    #[schema(example = "https://app.example.com/hooks/futureauth")]
+    pub url: String,
+    /// The signing secret: only in the answer that created it (first registration or
+    /// rotation); verify events with it (`futureauth::webhook::verify`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(example = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")]
+    pub secret: Option<String>,
+}
+
+/// The project's webhook.
+///
+/// Its URL, never its secret; 404 `not_found` when the project has none.
+#[utoipa::path(get, path = "/api/v1/projects/{id}/webhook", tag = "management",
+    security(("operator_token" = [])), params(("id" = String, Path, description = "Project id (`prj_…`)", example = "prj_8h2k4m6p9r1t3v5x7z0b2d4f")),
+    responses((status = 200, description = "The webhook (never its secret)", body = WebhookView), errors::NotFound, errors::Unauthorized, errors::Unavailable))]
+pub async fn get_webhook(
+    State(state): State<AppState>,
+    OperatorAuth(op): OperatorAuth,
+    Path(id): Path<String>,
+) -> Result<Json<WebhookView>, ApiError> {
+    let m = member(&state, &op, &id).await?;
+    let hook = state
+        .store
+        .project_webhook(&m.project.id)
+        .await
+        .map_err(unavailable)?
+        .ok_or_else(ApiError::not_found)?;
+    Ok(Json(WebhookView {
+        url: hook.url,
+        secret: None,
+    }))
+}
+
+/// Registers or moves the project's webhook (owners only).
+///
+/// The server then posts signed events (`message.delivered`, `message.bounced`,
+/// `message.undelivered`, `message.complained`, `message.sent`) through its durable outbox,
+/// retried with backoff. The first registration answers the signing secret, once.
+#[utoipa::path(put, path = "/api/v1/projects/{id}/webhook", tag = "management",
+    security(("operator_token" = [])), params(("id" = String, Path, description = "Project id (`prj_…`)", example = "prj_8h2k4m6p9r1t3v5x7z0b2d4f")),
+    request_body = WebhookBody,
+    responses((status = 200, description = "Saved; `secret` on the first registration only", body = WebhookView), errors::BodyRejected, errors::NotFound, errors::Invalid, errors::Unauthorized, errors::Unavailable))]
+pub async fn put_webhook(
+    State(state): State<AppState>,
+    OperatorAuth(op): OperatorAuth,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<WebhookBody>,
+) -> Result<Json<WebhookView>, ApiError> {
+    let m = member(&state, &op, &id).await?;
+    ops::require_owner(&m)?;
+    let secret = crate::service::project_webhook::set(
+        &state.store,
+        &m.project.id,
+        &body.url,
+        state.production,
+    )
+    .await?;
+    let url = crate::service::project_webhook::parse_url(&body.url, state.production)?.to_string();
+    ops::audit(&state.store, &m.project.id, &op, "webhook.set", url.clone()).await?;
+    Ok(Json(WebhookView { url, secret }))
+}
+
+/// A new signing secret for the project's webhook (owners only).
+///
+/// The old secret stops working at once, also for events still queued; the answer shows
+/// the new one, once.
+#[utoipa::path(post, path = "/api/v1/projects/{id}/webhook/rotate", tag = "management",
+    security(("operator_token" = [])), params(("id" = String, Path, description = "Project id (`prj_…`)", example = "prj_8h2k4m6p9r1t3v5x7z0b2d4f")),
+    responses((status = 200, description = "The new secret, shown once", body = WebhookView), errors::NotFound, errors::Unauthorized, errors::Unavailable))]
+pub async fn rotate_webhook(
+    State(state): State<AppState>,
+    OperatorAuth(op): OperatorAuth,
+    Path(id): Path<String>,
+) -> Result<Json<WebhookView>, ApiError> {
+    let m = member(&state, &op, &id).await?;
+    ops::require_owner(&m)?;
+    let secret = crate::service::project_webhook::rotate(&state.store, &m.project.id)
+        .await?
+        .ok_or_else(ApiError::not_found)?;
+    let hook = state
+        .store
+        .project_webhook(&m.project.id)
+        .await
+        .map_err(unavailable)?
+        .ok_or_else(ApiError::not_found)?;
+    ops::audit(
+        &state.store,
+        &m.project.id,
+        &op,
+        "webhook.rotated",
+        String::new(),
+    )
+    .await?;
+    Ok(Json(WebhookView {
+        url: hook.url,
+        secret: Some(secret),
+    }))
+}
+
+/// Removes the project's webhook (owners only).
+///
+/// No more events are queued for it; events still queued fail.
+#[utoipa::path(delete, path = "/api/v1/projects/{id}/webhook", tag = "management",
+    security(("operator_token" = [])), params(("id" = String, Path, description = "Project id (`prj_…`)", example = "prj_8h2k4m6p9r1t3v5x7z0b2d4f")),
+    responses((status = 204, description = "Removed"), errors::NotFound, errors::Unauthorized, errors::Unavailable))]
+pub async fn delete_webhook(
+    State(state): State<AppState>,
+    OperatorAuth(op): OperatorAuth,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let m = member(&state, &op, &id).await?;
+    ops::require_owner(&m)?;
+    if !state
+        .store
+        .clear_project_webhook(&m.project.id)
+        .await
+        .map_err(unavailable)?
+    {
+        return Err(ApiError::not_found());
+    }
+    ops::audit(
+        &state.store,
+        &m.project.id,
+        &op,
+        "webhook.removed",
+        String::new(),
+    )
+    .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+// ---------------------------------------------------------------- test mode
+
+/// A project's test mode: sends to these destinations are logged as `test`, never sent, and
+/// answered with the fixed code, which the futureauth 0.6 SDK then accepts for them only.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct TestModeBody {
+    /// Exact email addresses or E.164 numbers (1 to 20), e.g. an app-store reviewer's account.
+    #[schema(example = json!(["review@example.com", "+12015550100"]))]
+    pub destinations: Vec<String>,
+    /// The fixed code: 4 to 12 lowercase letters or digits.
+    #[schema(example = "424242")]
+    pub code: String,
+    /// Required on a production server: confirms that a known code may sign anybody into
+    /// the listed accounts.
+    #[serde(default)]
+    #[schema(example = false)]
+    pub allow_in_production: bool,
+}
+
+impl From<crate::store::TestMode> for TestModeBody {
+    fn from(t: crate::store::TestMode) -> Self {
+        TestModeBody {
+            destinations: t.destinations,
+            code: t.code,
+            allow_in_production: t.allow_in_production,
+        }
+    }
+}
+
+/// The project's test mode.
+///
+/// Its destinations, fixed code and production confirmation; 404 `not_found` when test
+/// mode is off.
+#[utoipa::path(get, path = "/api/v1/projects/{id}/test-mode", tag = "management",
+    security(("operator_token" = [])), params(("id" = String, Path, description = "Project id (`prj_…`)", example = "prj_8h2k4m6p9r1t3v5x7z0b2d4f")),
+    responses((status = 200, description = "Test mode is on", body = TestModeBody), errors::NotFound, errors::Unauthorized, errors::Unavailable))]
+pub async fn get_test_mode(
+    State(state): State<AppState>,
+    OperatorAuth(op): OperatorAuth,
+    Path(id): Path<String>,
+) -> Result<Json<TestModeBody>, ApiError> {
+    let m = member(&state, &op, &id).await?;
+    let mode = state
+        .store
+        .test_mode(&m.project.id)
+        .await
+        .map_err(unavailable)?
+        .ok_or_else(ApiError::not_found)?;
+    Ok(Json(mode.into()))
+}
+
+/// Turns test mode on, or replaces it (owners only).
+///
+/// For app-store review and CI: no message to these destinations reaches a provider, and
+/// the SDK accepts the fixed code for them (and only them). On a production server it must
+/// be confirmed with `allow_in_production` (422 `test_mode_in_production` otherwise).
+#[utoipa::path(put, path = "/api/v1/projects/{id}/test-mode", tag = "management",
+    security(("operator_token" = [])), params(("id" = String, Path, description = "Project id (`prj_…`)", example = "prj_8h2k4m6p9r1t3v5x7z0b2d4f")),
+    request_body = TestModeBody,
+    responses((status = 200, description = "Test mode as saved (destinations normalised)", body = TestModeBody), errors::BodyRejected, errors::NotFound, errors::Invalid, errors::Unauthorized, errors::Unavailable))]
+pub async fn put_test_mode(
+    State(state): State<AppState>,
+    OperatorAuth(op): OperatorAuth,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<TestModeBody>,
+) -> Result<Json<TestModeBody>, ApiError> {
+    let m = member(&state, &op, &id).await?;
+    ops::require_owner(&m)?;
+    let input = crate::service::test_mode::TestModeInput {
+        destinations: body.destinations,
+        code: body.code,
+        allow_in_production: body.allow_in_production,
+    };
+    let mode =
+        crate::service::test_mode::enable(&state.store, &m.project.id, &input, state.production)
+            .await?;
+    let detail = format!("{} test destination(s)", mode.destinations.len());
+    ops::audit(
+        &state.store,
+        &m.project.id,
+        &op,
+        "test_mode.enabled",
+        detail,
+    )
+    .await?;
+    Ok(Json(mode.into()))
+}
+
+/// Turns test mode off (owners only).
+///
+/// Sends to the former test destinations are delivered normally again; 404 `not_found`
+/// when test mode was off.
+#[utoipa::path(delete, path = "/api/v1/projects/{id}/test-mode", tag = "management",
+    security(("operator_token" = [])), params(("id" = String, Path, description = "Project id (`prj_…`)", example = "prj_8h2k4m6p9r1t3v5x7z0b2d4f")),
+    responses((status = 204, description = "Test mode is off"), errors::NotFound, errors::Unauthorized, errors::Unavailable))]
+pub async fn delete_test_mode(
+    State(state): State<AppState>,
+    OperatorAuth(op): OperatorAuth,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let m = member(&state, &op, &id).await?;
+    ops::require_owner(&m)?;
+    if !state
+        .store
+        .clear_test_mode(&m.project.id)
+        .await
+        .map_err(unavailable)?
+    {
+        return Err(ApiError::not_found());
+    }
+    ops::audit(
+        &state.store,
+        &m.project.id,
+        &op,
+        "test_mode.disabled",
+        String::new(),
+    )
+    .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
 // ---------------------------------------------------------------- operator tokens
 
 /// An operator token as listed (never the token itself).
@@ -972,6 +1238,17 @@ pub fn routes() -> Router<AppState> {
         .route(
             &format!("{p}/templates"),
             get(get_templates).put(put_templates),
+        )
+        .route(
+            &format!("{p}/webhook"),
+            get(get_webhook).put(put_webhook).delete(delete_webhook),
+        )
+        .route(&format!("{p}/webhook/rotate"), post(rotate_webhook))
+        .route(
+            &format!("{p}/test-mode"),
+            get(get_test_mode)
+                .put(put_test_mode)
+                .delete(delete_test_mode),
         )
         .route(
             "/api/v1/operator/tokens",

@@ -12,7 +12,7 @@ use super::extract::{ApiPath, AuthProject, OptionalIdempotencyKey, SendJson};
 use super::AppState;
 use crate::provider::scrub;
 use crate::service::MessageId;
-use crate::store::{Message, MessageEvent};
+use crate::store::{Message, MessageEvent, MessageStatus};
 
 /// Body of `POST /api/v1/otp/send`: what the futureauth SDKs send (every version since 0.4).
 /// Unknown fields are ignored. The service relays nothing but a code or a link token, so a
@@ -64,9 +64,16 @@ pub struct SendResponse {
     /// Message id (`msg_…`).
     #[schema(example = "msg_3k9x0q2m5n7p1r4t6v8w0y2z")]
     pub id: String,
-    /// `queued` for a new message; for an idempotent replay, the message's current status.
+    /// `queued` for a new message (`test` for a test destination of the project's test
+    /// mode: never sent); for an idempotent replay, the message's current status.
     #[schema(example = "queued")]
     pub status: String,
+    /// Only for a code to a test destination: the project's fixed test code, which the
+    /// caller stores instead of the code it sent (the futureauth 0.6 SDK does), so that the
+    /// test account signs in with it. Absent otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(example = "424242")]
+    pub test_code: Option<String>,
 }
 
 /// Delivery status of a message.
@@ -208,11 +215,12 @@ pub async fn send(
         StatusCode::ACCEPTED,
         Json(SendResponse {
             // A new message is reported `queued` even if a worker already sent it meanwhile.
-            status: if accepted.replayed {
+            status: if accepted.replayed || accepted.message.status() == MessageStatus::Test {
                 accepted.message.status().as_str().to_owned()
             } else {
                 "queued".to_owned()
             },
+            test_code: accepted.test_code,
             id: accepted.message.id,
         }),
     ))

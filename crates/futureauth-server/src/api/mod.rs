@@ -41,6 +41,8 @@ pub struct AppState {
     pub listen: std::net::SocketAddr,
     /// The provider status webhooks this server verifies.
     pub webhooks: std::sync::Arc<crate::config::WebhookSettings>,
+    /// Production mode (test mode then needs an explicit confirmation).
+    pub production: bool,
 }
 
 async fn not_found() -> ApiError {

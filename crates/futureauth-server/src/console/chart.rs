@@ -36,6 +36,8 @@ pub fn sends_per_day(counts: &[DailyCount], today: i64, days: i64, width: i64) -
         let status = match c.status.as_str() {
             "sent" | "delivered" | "complained" => "sent",
             "failed" | "undelivered" | "bounced" => "failed",
+            // Test-mode sends are never sent: not part of the traffic.
+            "test" => continue,
             _ => "queued",
         };
         *grid

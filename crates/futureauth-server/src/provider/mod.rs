@@ -11,6 +11,7 @@ pub mod resend;
 pub mod scrub;
 pub mod signature;
 pub mod twilio;
+pub mod webhook;
 
 use secrecy::ExposeSecret;
 use std::sync::Arc;
@@ -55,6 +56,8 @@ pub enum Outgoing {
     Email(EmailMessage),
     /// SMS (OTP code).
     Sms(SmsMessage),
+    /// An event for the project's own webhook.
+    Webhook(webhook::WebhookMessage),
 }
 
 /// A failed delivery attempt.
@@ -104,11 +107,21 @@ impl Provider for Unconfigured {
     }
 }
 
+/// Project webhooks time out like provider calls and reach internal addresses only in
+/// development.
+fn webhook_sender(config: &Config) -> webhook::WebhookSender {
+    webhook::WebhookSender::new(
+        Duration::from_millis(config.provider_timeout_ms),
+        !config.is_production(),
+    )
+}
+
 /// Routes each message to the provider of its channel.
 #[derive(Clone)]
 pub struct Delivery {
     email: Arc<dyn Provider>,
     sms: Arc<dyn Provider>,
+    webhook: Arc<dyn Provider>,
     dev_outbox: Option<DevOutbox>,
     /// Configured credentials, removed from every error text.
     secrets: Vec<String>,
@@ -145,6 +158,7 @@ impl Delivery {
             return Ok(Delivery {
                 email: Arc::new(outbox.clone()),
                 sms: Arc::new(outbox.clone()),
+                webhook: Arc::new(webhook_sender(config)),
                 dev_outbox: Some(outbox),
                 secrets: Vec::new(),
             });
@@ -176,6 +190,7 @@ impl Delivery {
         Ok(Delivery {
             email,
             sms,
+            webhook: Arc::new(webhook_sender(config)),
             dev_outbox: None,
             secrets,
         })
@@ -186,6 +201,7 @@ impl Delivery {
         Delivery {
             email,
             sms,
+            webhook: Arc::new(webhook::WebhookSender::new(Duration::from_secs(10), false)),
             dev_outbox: None,
             secrets: Vec::new(),
         }
@@ -218,6 +234,7 @@ impl Delivery {
         let (result, to) = match message {
             Outgoing::Email(e) => (self.email.send(message_id, message).await, e.to.as_str()),
             Outgoing::Sms(s) => (self.sms.send(message_id, message).await, s.to.as_str()),
+            Outgoing::Webhook(_) => (self.webhook.send(message_id, message).await, ""),
         };
         result.map_err(|e| {
             let mut literals: Vec<&str> = self.secrets.iter().map(String::as_str).collect();

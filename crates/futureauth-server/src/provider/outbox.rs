@@ -90,6 +90,12 @@ impl Provider for DevOutbox {
                 text: s.body.clone(),
                 at: chrono::Utc::now().to_rfc3339(),
             },
+            // Project webhooks have their own sender, which the dev outbox never stands in for.
+            Outgoing::Webhook(_) => {
+                return Err(ProviderError::Permanent(
+                    "the dev outbox does not post webhooks".into(),
+                ))
+            }
         };
         tracing::warn!(
             id = %entry.id,

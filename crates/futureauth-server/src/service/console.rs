@@ -76,7 +76,8 @@ pub async fn membership(
         .ok_or(ConsoleError::NotFound)
 }
 
-fn require_owner(m: &Membership) -> Result<(), ConsoleError> {
+/// Owners only.
+pub(crate) fn require_owner(m: &Membership) -> Result<(), ConsoleError> {
     if m.role == Role::Owner {
         Ok(())
     } else {
@@ -84,7 +85,8 @@ fn require_owner(m: &Membership) -> Result<(), ConsoleError> {
     }
 }
 
-async fn audit(
+/// Records an operator's action in the project's audit log.
+pub(crate) async fn audit(
     store: &Store,
     project_id: &str,
     op: &Operator,

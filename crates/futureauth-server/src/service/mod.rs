@@ -4,11 +4,13 @@
 pub mod console;
 pub mod fingerprint;
 pub mod ids;
+pub mod project_webhook;
 pub mod projects;
 pub mod provider_events;
 pub mod render;
 pub mod send;
 pub mod templates;
+pub mod test_mode;
 pub mod validate;
 
 pub use ids::{IdempotencyKey, MessageId};

@@ -15,7 +15,8 @@ use crate::config::{Config, ServerSecret};
 use crate::error::{ServiceError, StoreError};
 use crate::provider::{EmailMessage, Outgoing, SmsMessage};
 use crate::store::{
-    EnqueueOutcome, LimitHit, Message, NewMessage, Project, RateBucket, SendOverrides, Store,
+    EnqueueOutcome, LimitHit, Message, MessageStatus, NewMessage, Project, RateBucket,
+    SendOverrides, Store,
 };
 
 const MINUTE_MS: i64 = 60_000;
@@ -135,6 +136,8 @@ pub struct SendService {
     fingerprinter: Fingerprinter,
     wake: Arc<Notify>,
     destination_hasher: super::console::DestinationHasher,
+    /// Test mode applies in production only where an operator confirmed it.
+    production: bool,
 }
 
 /// Result of an accepted send.
@@ -144,6 +147,8 @@ pub struct Accepted {
     pub message: Message,
     /// `true` when an `Idempotency-Key` matched an earlier request (nothing new was written).
     pub replayed: bool,
+    /// For a test destination of the project's test mode: its fixed code (nothing is sent).
+    pub test_code: Option<String>,
 }
 
 /// The limit a refused send reports: of all the limits hit, the one that resets last, since
@@ -191,6 +196,12 @@ fn sms_region(project: &Project, content: &Content) -> Result<Option<Region>, Se
 }
 
 impl SendService {
+    /// In production, test mode applies only to projects whose operator confirmed it.
+    pub fn in_production(mut self, production: bool) -> Self {
+        self.production = production;
+        self
+    }
+
     /// A service writing to `store` and waking workers through `wake`; request fingerprints
     /// are keyed by `secret`.
     pub fn new(
@@ -208,6 +219,7 @@ impl SendService {
             fingerprinter: Fingerprinter::new(secret),
             wake,
             destination_hasher: Default::default(),
+            production: false,
         })
     }
 
@@ -256,6 +268,13 @@ impl SendService {
             }
         };
         let buckets = self.limits.buckets(project, &overrides, &content, region);
+        // Test mode: a listed destination is logged, never sent, and signs in with the fixed
+        // code (an app-store reviewer, CI).
+        let test_code = overrides
+            .test_mode
+            .as_ref()
+            .and_then(|t| t.code_for(content.destination(), self.production))
+            .map(str::to_owned);
         let payload = serde_json::to_string(&outgoing)
             .map_err(|e| ServiceError::Template(format!("cannot encode payload: {e}")))?;
         let request_hash = idempotency_key.map(|_| {
@@ -275,10 +294,17 @@ impl SendService {
             idempotency_key: idempotency_key.map(|k| k.as_str().to_owned()),
             request_hash,
             destination_hash: self.destination_hash(content.destination()).await,
+            test: test_code.is_some(),
         };
-        let accepted = self.enqueue(&msg, &buckets).await?;
-        if !accepted.replayed {
+        let mut accepted = self.enqueue(&msg, &buckets).await?;
+        if !accepted.replayed && test_code.is_none() {
             self.wake.notify_one();
+        }
+        // A code, not a link: a test destination's link is only logged.
+        if accepted.message.status == MessageStatus::Test.as_str()
+            && !matches!(content, Content::MagicLink { .. })
+        {
+            accepted.test_code = test_code;
         }
         Ok(accepted)
     }
@@ -298,6 +324,7 @@ impl SendService {
             EnqueueOutcome::Created(message) => Ok(Accepted {
                 message,
                 replayed: false,
+                test_code: None,
             }),
             EnqueueOutcome::OverLimit(hits) => Err(binding_limit(&hits)),
             // A concurrent request with the same key won the race: answer like a replay.
@@ -324,14 +351,13 @@ impl SendService {
             Ok(Some(Accepted {
                 message: existing,
                 replayed: true,
+                test_code: None,
             }))
         } else {
             Err(ServiceError::IdempotencyConflict)
         }
     }
 
-    /// Stores the keyed hash of the destination for the console's exact-address search. The
-    /// message is already committed, so a failure here is logged, not returned.
     /// The destination's search hash, stored with the message by the same insert. Without
     /// it the message is still sent; only the delivery log's search cannot find it.
     async fn destination_hash(&self, dest: &str) -> Option<String> {

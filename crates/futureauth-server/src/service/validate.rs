@@ -160,6 +160,12 @@ pub fn build_link(callback: &Url, token: &str) -> String {
 
 /// Masks a destination for storage after delivery: `jo***@example.com`, `+1555***67`.
 pub fn mask_destination(dest: &str) -> String {
+    // A project webhook's URL: its origin (a path or query may hold the app's own secret).
+    if let Ok(url) = url::Url::parse(dest) {
+        if matches!(url.scheme(), "http" | "https") {
+            return format!("{}/…", url.origin().ascii_serialization());
+        }
+    }
     if let Some((local, domain)) = dest.split_once('@') {
         let keep: String = local.chars().take(2).collect();
         format!("{keep}***@{domain}")
@@ -246,5 +252,9 @@ mod tests {
     fn masking() {
         assert_eq!(mask_destination("john@example.com"), "jo***@example.com");
         assert_eq!(mask_destination("+15551234567"), "+1555***67");
+        assert_eq!(
+            mask_destination("https://app.example.com/hooks?token=s3cret"),
+            "https://app.example.com/…"
+        );
     }
 }

@@ -132,7 +132,7 @@ pub struct DeliveryAttempt {
 pub struct DeliveryFilter {
     /// `email`, `sms` or `magic_link`.
     pub channel: Option<String>,
-    /// `queued`, `sent` or `failed`.
+    /// A [`MessageStatus`](super::MessageStatus) in its stored form.
     pub status: Option<String>,
     /// Created at or after (epoch ms).
     pub from: Option<i64>,
@@ -949,10 +949,13 @@ pub struct SendOverrides {
     pub per_minute: Option<i64>,
     /// Message wording.
     pub templates: crate::service::templates::CustomTemplates,
+    /// Test destinations and their fixed code, if test mode is on.
+    pub test_mode: Option<super::TestMode>,
 }
 
 impl Store {
-    /// A project's rate-limit and template overrides in one query (the send path).
+    /// A project's rate-limit, template and test-mode overrides in one query (the send
+    /// path).
     pub async fn send_overrides(&self, project_id: &str) -> Result<SendOverrides, StoreError> {
         #[derive(sqlx::FromRow)]
         struct Row {
@@ -960,25 +963,35 @@ impl Store {
             per_minute: Option<i64>,
             #[sqlx(flatten)]
             templates: crate::service::templates::CustomTemplates,
+            #[sqlx(flatten)]
+            test_mode: super::test_mode::TestModeRow,
         }
-        let row: Option<Row> = with_pool!(self, pool => {
-            sqlx::query_as(
-                "SELECT l.per_destination, l.per_minute, t.email_subject, t.email_text, t.sms_text
+        static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+            format!(
+                "SELECT l.per_destination, l.per_minute, t.email_subject, t.email_text, t.sms_text,
+                     {}
                  FROM project p
                  LEFT JOIN project_limit l ON l.project_id = p.id
                  LEFT JOIN project_template t ON t.project_id = p.id
+                 LEFT JOIN project_test_mode tm ON tm.project_id = p.id
                  WHERE p.id = $1",
+                super::test_mode::TEST_MODE_COLUMNS
             )
-            .bind(project_id)
-            .fetch_optional(pool)
-            .await?
         });
-        Ok(row
-            .map(|r| SendOverrides {
-                per_destination: r.per_destination,
-                per_minute: r.per_minute,
-                templates: r.templates,
-            })
-            .unwrap_or_default())
+        let row: Option<Row> = with_pool!(self, pool => {
+            sqlx::query_as(SQL.as_str())
+                .bind(project_id)
+                .fetch_optional(pool)
+                .await?
+        });
+        let Some(r) = row else {
+            return Ok(SendOverrides::default());
+        };
+        Ok(SendOverrides {
+            per_destination: r.per_destination,
+            per_minute: r.per_minute,
+            templates: r.templates,
+            test_mode: r.test_mode.into_test_mode()?,
+        })
     }
 }

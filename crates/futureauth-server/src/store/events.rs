@@ -2,6 +2,8 @@
 
 use super::{Backend, MessageEvent, MessageStatus, Store};
 use crate::error::StoreError;
+use crate::provider::webhook::message_event;
+use crate::provider::Outgoing;
 
 /// A status event reported by a provider, already verified and parsed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -36,14 +38,22 @@ pub enum EventRecorded {
 
 impl Store {
     /// Appends `event` to its message's history, once per event key, and moves the message
-    /// to the event's state if that is further along ([`MessageStatus::rank`]); one
-    /// transaction. Returns the message id with what happened.
+    /// to the event's state if that is further along ([`MessageStatus::rank`]), queueing a
+    /// `message.<state>` event for the project's webhook if it has one; one transaction.
+    /// Returns the message id with what happened.
     pub async fn record_provider_event(
         &self,
         event: &ProviderEvent,
         received_at: i64,
     ) -> Result<(Option<String>, EventRecorded), StoreError> {
-        const FIND: &str = "SELECT id, status FROM outbox WHERE provider_message_id = $1";
+        const FIND: &str =
+            "SELECT id, project_id, channel FROM outbox WHERE provider_message_id = $1";
+        // The project's own webhook hears of the move through the outbox, in the same
+        // transaction: an event is queued exactly when the state moved.
+        const PROJECT_EVENT: &str = "INSERT INTO outbox (id, project_id, channel, destination,
+                 payload, status, attempts, next_attempt_at, created_at)
+             SELECT $1, project_id, 'webhook', url, $3, 'queued', 0, $4, $4
+             FROM project_webhook WHERE project_id = $2";
         const APPEND: &str = "INSERT INTO message_event
                 (message_id, event_key, provider, state, reason, occurred_at, received_at)
              VALUES ($1, $2, $3, $4, $5, $6, $7)
@@ -56,11 +66,11 @@ impl Store {
                  ELSE 99 END) < $5";
         let result = with_pool!(self, pool => async {
             let mut tx = pool.begin().await?;
-            let found: Option<(String, String)> = sqlx::query_as(FIND)
+            let found: Option<(String, String, String)> = sqlx::query_as(FIND)
                 .bind(&event.provider_message_id)
                 .fetch_optional(&mut *tx)
                 .await?;
-            let Some((id, _)) = found else {
+            let Some((id, project_id, channel)) = found else {
                 return Ok((None, EventRecorded::UnknownMessage));
             };
             let appended = sqlx::query(APPEND)
@@ -86,6 +96,24 @@ impl Store {
                 .execute(&mut *tx)
                 .await?
                 .rows_affected();
+            if moved == 1 {
+                let hook = message_event(
+                    &id,
+                    &channel,
+                    event.state.as_str(),
+                    event.reason.as_deref(),
+                    event.occurred_at,
+                );
+                let payload = serde_json::to_string(&Outgoing::Webhook(hook))
+                    .map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
+                sqlx::query(PROJECT_EVENT)
+                    .bind(crate::service::MessageId::generate().as_str())
+                    .bind(&project_id)
+                    .bind(payload)
+                    .bind(received_at)
+                    .execute(&mut *tx)
+                    .await?;
+            }
             tx.commit().await?;
             let what = if moved == 1 { EventRecorded::Moved } else { EventRecorded::Kept };
             Ok::<_, sqlx::Error>((Some(id), what))

@@ -44,11 +44,12 @@ macro_rules! fenced {
     };
 }
 
-/// Writes a new message `queued` and due now, returning the row (no second read).
+/// Writes a new message, `queued` and due now (or `test`: never sent), returning the row
+/// (no second read).
 const INSERT_MESSAGE: &str = "INSERT INTO outbox (id, project_id, channel, destination, payload,
          status, attempts, next_attempt_at, idempotency_key, request_hash, created_at,
          destination_hash)
-     VALUES ($1, $2, $3, $4, $5, 'queued', 0, $6, $7, $8, $6, $9)
+     VALUES ($1, $2, $3, $4, $5, $10, 0, $6, $7, $8, $6, $9)
      RETURNING *";
 
 /// One statement that increments every counter of a send and returns the new counts
@@ -184,8 +185,11 @@ macro_rules! with_pool {
 
 mod console;
 mod events;
+mod test_mode;
+mod webhooks;
 pub use console::*;
 pub use events::*;
+pub use test_mode::TestMode;
 
 #[derive(sqlx::FromRow)]
 struct ProjectRow {
@@ -677,6 +681,7 @@ impl Store {
                 .bind(&msg.idempotency_key)
                 .bind(&msg.request_hash)
                 .bind(&msg.destination_hash)
+                .bind(if msg.test { MessageStatus::Test } else { MessageStatus::Queued }.as_str())
                 .fetch_one(&mut *tx)
                 .await;
             match created {

@@ -77,11 +77,14 @@ pub enum MessageStatus {
     Bounced,
     /// The recipient marked it as spam.
     Complained,
+    /// To a test destination of the project's test mode: logged, never sent.
+    Test,
 }
 
 impl MessageStatus {
     /// Every state, in order of [`rank`](Self::rank).
-    pub const ALL: [MessageStatus; 7] = [
+    pub const ALL: [MessageStatus; 8] = [
+        Self::Test,
         Self::Queued,
         Self::Failed,
         Self::Sent,
@@ -101,6 +104,7 @@ impl MessageStatus {
             Self::Undelivered => "undelivered",
             Self::Bounced => "bounced",
             Self::Complained => "complained",
+            Self::Test => "test",
         }
     }
 
@@ -115,7 +119,7 @@ impl MessageStatus {
     /// same step (both final for delivery; only a complaint comes after).
     pub fn rank(self) -> i64 {
         match self {
-            Self::Queued | Self::Failed => 0,
+            Self::Queued | Self::Failed | Self::Test => 0,
             Self::Sent => 1,
             Self::Delivered => 2,
             Self::Undelivered | Self::Bounced => 3,
@@ -258,6 +262,8 @@ pub struct NewMessage {
     pub request_hash: Option<String>,
     /// Keyed hash of the destination, for the delivery log's search.
     pub destination_hash: Option<String>,
+    /// To a test destination: stored as `test`, never sent.
+    pub test: bool,
 }
 
 /// One rate-limit counter to increment atomically with the insert.

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use super::{Delivery, DeliveryError, Message};
+use super::{Delivery, DeliveryError, Message, Receipt};
 
 /// Delivers through the FutureAuth service: `POST {api_url}/api/v1/otp/send` with the project
 /// secret key as bearer token. The wire format is the one futureauth 0.4/0.5 use, plus
@@ -46,6 +46,10 @@ impl HttpDelivery {
 #[async_trait::async_trait]
 impl Delivery for HttpDelivery {
     async fn deliver(&self, message: &Message) -> Result<(), DeliveryError> {
+        self.deliver_with_receipt(message).await.map(|_| ())
+    }
+
+    async fn deliver_with_receipt(&self, message: &Message) -> Result<Receipt, DeliveryError> {
         let response = self
             .client
             .post(&self.endpoint)
@@ -56,7 +60,12 @@ impl Delivery for HttpDelivery {
             .map_err(|e| DeliveryError::Unreachable(e.without_url().to_string()))?;
         let status = response.status();
         if status.is_success() {
-            return Ok(());
+            // `{"id", "status", "test_code"?}`: only a test destination has a code here.
+            let body: serde_json::Value = response.json().await.unwrap_or_default();
+            let test_code = body.get("test_code").and_then(|c| c.as_str());
+            return Ok(Receipt {
+                test_code: test_code.map(str::to_string),
+            });
         }
         let mut body = response.text().await.unwrap_or_default();
         if status == reqwest::StatusCode::UNPROCESSABLE_ENTITY {

@@ -37,6 +37,24 @@ pub enum DeliveryError {
     CallbackRefused(String),
 }
 
+/// What a delivery answered about a message it accepted.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Receipt {
+    /// The destination is a test destination of the project's test mode (FutureAuth
+    /// service): nothing was sent, and this fixed code replaces the one in the message.
+    pub test_code: Option<String>,
+}
+
+impl Receipt {
+    /// A receipt for a test destination with its fixed code.
+    pub fn test(code: impl Into<String>) -> Self {
+        Self {
+            test_code: Some(code.into()),
+        }
+    }
+}
+
 /// Sends codes and links. Implement it to plug in your own channel.
 ///
 /// ```
@@ -56,6 +74,12 @@ pub enum DeliveryError {
 pub trait Delivery: Send + Sync + 'static {
     /// Delivers one message; an error means it was not (and will not be) delivered.
     async fn deliver(&self, message: &Message) -> Result<(), DeliveryError>;
+
+    /// [`deliver`](Self::deliver), with what the delivery answered. The sign-in flows call
+    /// this one; the default delivers and has nothing to say.
+    async fn deliver_with_receipt(&self, message: &Message) -> Result<Receipt, DeliveryError> {
+        self.deliver(message).await.map(|()| Receipt::default())
+    }
 
     /// Whether this delivery needs `FutureAuthConfig::secret_key` (checked at start-up).
     fn requires_secret_key(&self) -> bool {

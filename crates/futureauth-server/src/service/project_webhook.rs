@@ -1,0 +1,120 @@
+//! A project's own webhook: the URL checked once here, the signing secret made here.
+
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+use rand::RngCore;
+
+use super::now_ms;
+use crate::error::ServiceError;
+use crate::provider::webhook::is_internal;
+use crate::store::Store;
+
+/// Longest webhook URL accepted.
+const MAX_URL: usize = 2048;
+
+/// A new signing secret: `whsec_` and 32 random bytes in base64 (the Svix form).
+pub fn new_secret() -> String {
+    let mut key = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut key);
+    format!("whsec_{}", STANDARD.encode(key))
+}
+
+/// The URL, if the server may post to it: `https`, no credentials in it; plain `http` only
+/// to loopback in development; never an internal address literal in production (names are
+/// checked again when they are resolved, at each delivery).
+pub fn parse_url(raw: &str, production: bool) -> Result<url::Url, ServiceError> {
+    let bad = |why: &str| ServiceError::validation("invalid_webhook_url", why.to_string());
+    let raw = raw.trim();
+    if raw.is_empty() || raw.len() > MAX_URL || futureauth_proto::has_control_chars(raw) {
+        return Err(bad(
+            "the webhook URL is an https:// address of at most 2048 characters",
+        ));
+    }
+    let url = url::Url::parse(raw).map_err(|_| bad("the webhook URL is not a URL"))?;
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(bad("the webhook URL may not carry credentials"));
+    }
+    let loopback = match url.host() {
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => return Err(bad("the webhook URL has no host")),
+    };
+    match url.scheme() {
+        "https" => {}
+        "http" if loopback && !production => {}
+        _ => {
+            return Err(bad(
+                "the webhook URL must be https:// (plain http only to localhost, in development)",
+            ))
+        }
+    }
+    let literal = match url.host() {
+        Some(url::Host::Ipv4(ip)) => Some(std::net::IpAddr::V4(ip)),
+        Some(url::Host::Ipv6(ip)) => Some(std::net::IpAddr::V6(ip)),
+        _ => None,
+    };
+    if production && (loopback || literal.is_some_and(is_internal)) {
+        return Err(bad("the webhook URL points into the server's own network"));
+    }
+    Ok(url)
+}
+
+/// Registers or moves the project's webhook; returns the secret when it is new (first
+/// registration or `rotate`), which is the only time it is shown.
+pub async fn set(
+    store: &Store,
+    project_id: &str,
+    raw_url: &str,
+    production: bool,
+) -> Result<Option<String>, ServiceError> {
+    let url = parse_url(raw_url, production)?;
+    let existing = store.project_webhook(project_id).await?;
+    let secret = new_secret();
+    store
+        .set_project_webhook(project_id, url.as_str(), &secret, false, now_ms())
+        .await?;
+    Ok(existing.is_none().then_some(secret))
+}
+
+/// A new signing secret for the project's webhook; the old one stops at once (events still
+/// queued are signed with the new one). `None` when the project has no webhook.
+pub async fn rotate(store: &Store, project_id: &str) -> Result<Option<String>, ServiceError> {
+    let Some(existing) = store.project_webhook(project_id).await? else {
+        return Ok(None);
+    };
+    let secret = new_secret();
+    store
+        .set_project_webhook(project_id, &existing.url, &secret, true, now_ms())
+        .await?;
+    Ok(Some(secret))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls() {
+        assert!(parse_url("https://app.example.com/hooks/futureauth", true).is_ok());
+        assert!(parse_url("http://127.0.0.1:9000/hook", false).is_ok());
+        for (raw, production) in [
+            ("http://app.example.com/hook", false),
+            ("http://127.0.0.1:9000/hook", true),
+            ("https://127.0.0.1/hook", true),
+            ("https://169.254.169.254/latest/meta-data", true),
+            ("https://[::1]/hook", true),
+            ("https://10.0.0.5/hook", true),
+            ("https://user:pw@app.example.com/hook", false),
+            ("ftp://app.example.com/hook", false),
+            ("https://app.example.com/\0", false),
+            ("not a url", false),
+        ] {
+            assert!(
+                parse_url(raw, production).is_err(),
+                "{raw} production={production}"
+            );
+        }
+        assert!(new_secret().starts_with("whsec_") && new_secret() != new_secret());
+    }
+}

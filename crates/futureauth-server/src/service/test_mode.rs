@@ -1,0 +1,121 @@
+//! Test mode: a project's test destinations and their fixed code, checked once here.
+
+use futureauth_proto::{Email, OtpCode, Phone};
+
+use super::now_ms;
+use crate::error::ServiceError;
+use crate::store::{Store, TestMode};
+
+/// Most test destinations a project may list.
+pub const MAX_DESTINATIONS: usize = 20;
+
+/// Test mode as an operator asks for it.
+#[derive(Debug, Clone, Default)]
+pub struct TestModeInput {
+    /// Exact emails or E.164 numbers.
+    pub destinations: Vec<String>,
+    /// The fixed code.
+    pub code: String,
+    /// Confirms test mode on a production server.
+    pub allow_in_production: bool,
+}
+
+/// Checks `input` and turns test mode on for `project_id`. On a production server it must
+/// be confirmed (`allow_in_production`): a fixed code is a known password for the listed
+/// accounts.
+pub async fn enable(
+    store: &Store,
+    project_id: &str,
+    input: &TestModeInput,
+    production: bool,
+) -> Result<TestMode, ServiceError> {
+    let mode = parse(input)?;
+    if production && !mode.allow_in_production {
+        return Err(ServiceError::validation(
+            "test_mode_in_production",
+            "this server runs in production: a fixed code signs anybody into the listed accounts, \
+             so confirm with \"allow_in_production\": true (only for accounts that exist for \
+             app-store review or monitoring)",
+        ));
+    }
+    store.set_test_mode(project_id, &mode).await?;
+    Ok(mode)
+}
+
+fn parse(input: &TestModeInput) -> Result<TestMode, ServiceError> {
+    if input.destinations.is_empty() || input.destinations.len() > MAX_DESTINATIONS {
+        return Err(ServiceError::validation(
+            "invalid_test_destinations",
+            format!("list 1 to {MAX_DESTINATIONS} test destinations"),
+        ));
+    }
+    let mut destinations = Vec::with_capacity(input.destinations.len());
+    for raw in &input.destinations {
+        let raw = raw.trim();
+        let parsed = if raw.starts_with('+') {
+            Phone::parse(raw)
+                .ok()
+                .filter(|p| p.as_str() == raw)
+                .map(|p| p.as_str().to_owned())
+        } else {
+            Email::parse(raw).ok().map(|e| e.as_str().to_owned())
+        };
+        let Some(destination) = parsed else {
+            return Err(ServiceError::validation(
+                "invalid_test_destinations",
+                "each test destination is an exact email address or an E.164 number such as +12015550123",
+            ));
+        };
+        if !destinations.contains(&destination) {
+            destinations.push(destination);
+        }
+    }
+    let code = OtpCode::parse(input.code.trim()).map_err(|_| {
+        ServiceError::validation(
+            "invalid_code",
+            "the test code is 4 to 12 lowercase letters or digits",
+        )
+    })?;
+    Ok(TestMode {
+        destinations,
+        code: code.as_str().to_owned(),
+        allow_in_production: input.allow_in_production,
+        updated_at: now_ms(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn input(destinations: &[&str], code: &str) -> TestModeInput {
+        TestModeInput {
+            destinations: destinations.iter().map(|d| d.to_string()).collect(),
+            code: code.into(),
+            allow_in_production: false,
+        }
+    }
+
+    #[test]
+    fn destinations_and_code_are_parsed() {
+        let m = parse(&input(&["Review@Example.com", "+12015550100"], "424242")).unwrap();
+        assert_eq!(m.destinations, ["review@example.com", "+12015550100"]);
+        assert_eq!(m.code_for("review@example.com", false), Some("424242"));
+        assert_eq!(m.code_for("other@example.com", false), None);
+        assert_eq!(
+            m.code_for("review@example.com", true),
+            None,
+            "production needs a yes"
+        );
+        for bad in [
+            input(&[], "424242"),
+            input(&["not an address"], "424242"),
+            input(&["+1 201 555 0100"], "424242"),
+            input(&["a@b.co"], "12"),
+            input(&["a@b.co"], "BUY NOW"),
+            input(&["a\0@b.co"], "424242"),
+        ] {
+            assert!(parse(&bad).is_err(), "{bad:?}");
+        }
+    }
+}

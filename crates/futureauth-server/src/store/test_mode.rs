@@ -1,0 +1,105 @@
+//! A project's test mode: destinations that are never sent to and their fixed code.
+
+use super::{Backend, Store};
+use crate::error::StoreError;
+
+/// Test mode as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TestMode {
+    /// Normalised emails and E.164 numbers.
+    pub destinations: Vec<String>,
+    /// The code those destinations sign in with.
+    pub code: String,
+    /// An operator confirmed it for a production server.
+    pub allow_in_production: bool,
+    /// Epoch ms.
+    pub updated_at: i64,
+}
+
+impl TestMode {
+    /// The fixed code, if `destination` is a test destination and test mode applies on
+    /// this server (not in production unless confirmed).
+    pub fn code_for(&self, destination: &str, production: bool) -> Option<&str> {
+        let applies = !production || self.allow_in_production;
+        (applies && self.destinations.iter().any(|d| d == destination)).then_some(&self.code)
+    }
+}
+
+/// The row, before its JSON list is read.
+#[derive(sqlx::FromRow)]
+pub(super) struct TestModeRow {
+    pub(super) test_destinations: Option<String>,
+    pub(super) test_code: Option<String>,
+    pub(super) test_allow_in_production: Option<i64>,
+    pub(super) test_updated_at: Option<i64>,
+}
+
+impl TestModeRow {
+    pub(super) fn into_test_mode(self) -> Result<Option<TestMode>, StoreError> {
+        let (Some(list), Some(code)) = (self.test_destinations, self.test_code) else {
+            return Ok(None);
+        };
+        let destinations: Vec<String> =
+            serde_json::from_str(&list).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        Ok(Some(TestMode {
+            destinations,
+            code,
+            allow_in_production: self.test_allow_in_production == Some(1),
+            updated_at: self.test_updated_at.unwrap_or_default(),
+        }))
+    }
+}
+
+/// The columns of [`TestModeRow`], from `project_test_mode` aliased `tm`.
+pub(super) const TEST_MODE_COLUMNS: &str = "tm.destinations AS test_destinations, \
+     tm.code AS test_code, tm.allow_in_production AS test_allow_in_production, \
+     tm.updated_at AS test_updated_at";
+
+impl Store {
+    /// The project's test mode, if on.
+    pub async fn test_mode(&self, project_id: &str) -> Result<Option<TestMode>, StoreError> {
+        let sql = format!(
+            "SELECT {TEST_MODE_COLUMNS} FROM project_test_mode tm WHERE tm.project_id = $1"
+        );
+        let row: Option<TestModeRow> = with_pool!(self, pool => {
+            sqlx::query_as(&sql).bind(project_id).fetch_optional(pool).await?
+        });
+        Ok(row.map(TestModeRow::into_test_mode).transpose()?.flatten())
+    }
+
+    /// Turns test mode on (or replaces it).
+    pub async fn set_test_mode(&self, project_id: &str, t: &TestMode) -> Result<(), StoreError> {
+        let list = serde_json::to_string(&t.destinations)
+            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        with_pool!(self, pool => {
+            sqlx::query(
+                "INSERT INTO project_test_mode
+                     (project_id, destinations, code, allow_in_production, updated_at)
+                 VALUES ($1, $2, $3, $4, $5)
+                 ON CONFLICT (project_id) DO UPDATE SET destinations = excluded.destinations,
+                     code = excluded.code, allow_in_production = excluded.allow_in_production,
+                     updated_at = excluded.updated_at",
+            )
+            .bind(project_id)
+            .bind(&list)
+            .bind(&t.code)
+            .bind(i64::from(t.allow_in_production))
+            .bind(t.updated_at)
+            .execute(pool)
+            .await?;
+        });
+        Ok(())
+    }
+
+    /// Turns test mode off; whether it was on.
+    pub async fn clear_test_mode(&self, project_id: &str) -> Result<bool, StoreError> {
+        let n = with_pool!(self, pool => {
+            sqlx::query("DELETE FROM project_test_mode WHERE project_id = $1")
+                .bind(project_id)
+                .execute(pool)
+                .await?
+                .rows_affected()
+        });
+        Ok(n > 0)
+    }
+}

@@ -1,0 +1,66 @@
+//! A project's own webhook: its URL and signing secret.
+
+use secrecy::SecretString;
+
+use super::{Backend, Store};
+use crate::error::StoreError;
+use crate::provider::webhook::WebhookTarget;
+
+impl Store {
+    /// The project's webhook, if it registered one.
+    pub async fn project_webhook(
+        &self,
+        project_id: &str,
+    ) -> Result<Option<WebhookTarget>, StoreError> {
+        let row: Option<(String, String)> = with_pool!(self, pool => {
+            sqlx::query_as("SELECT url, secret FROM project_webhook WHERE project_id = $1")
+                .bind(project_id)
+                .fetch_optional(pool)
+                .await?
+        });
+        Ok(row.map(|(url, secret)| WebhookTarget {
+            url,
+            secret: SecretString::from(secret),
+        }))
+    }
+
+    /// Registers (or moves) the project's webhook. A new registration gets `new_secret`;
+    /// moving the URL keeps the secret unless `rotate`.
+    pub async fn set_project_webhook(
+        &self,
+        project_id: &str,
+        url: &str,
+        new_secret: &str,
+        rotate: bool,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        with_pool!(self, pool => {
+            sqlx::query(
+                "INSERT INTO project_webhook (project_id, url, secret, updated_at)
+                 VALUES ($1, $2, $3, $5)
+                 ON CONFLICT (project_id) DO UPDATE SET url = excluded.url, updated_at = $5,
+                     secret = CASE WHEN $4 THEN excluded.secret ELSE project_webhook.secret END",
+            )
+            .bind(project_id)
+            .bind(url)
+            .bind(new_secret)
+            .bind(rotate)
+            .bind(now)
+            .execute(pool)
+            .await?;
+        });
+        Ok(())
+    }
+
+    /// Removes the project's webhook; whether it had one. Queued events then fail.
+    pub async fn clear_project_webhook(&self, project_id: &str) -> Result<bool, StoreError> {
+        let n = with_pool!(self, pool => {
+            sqlx::query("DELETE FROM project_webhook WHERE project_id = $1")
+                .bind(project_id)
+                .execute(pool)
+                .await?
+                .rows_affected()
+        });
+        Ok(n > 0)
+    }
+}
