@@ -82,7 +82,7 @@ impl From<ConsoleError> for ApiError {
             ConsoleError::OwnersOnly => ApiError::new(
                 StatusCode::FORBIDDEN,
                 "owners_only",
-                "only the project's owners can manage keys, members and deletion",
+                "only the project's owners can manage keys, members, webhooks, test mode and deletion",
             ),
             ConsoleError::Store(e) => unavailable(e),
         }
@@ -894,7 +894,7 @@ pub async fn get_webhook(
 #[utoipa::path(put, path = "/api/v1/projects/{id}/webhook", tag = "management",
     security(("operator_token" = [])), params(("id" = String, Path, description = "Project id (`prj_…`)", example = "prj_8h2k4m6p9r1t3v5x7z0b2d4f")),
     request_body = WebhookBody,
-    responses((status = 200, description = "Saved; `secret` on the first registration only", body = WebhookView), errors::BodyRejected, errors::NotFound, errors::Invalid, errors::Unauthorized, errors::Unavailable))]
+    responses((status = 200, description = "Saved; `secret` on the first registration only", body = WebhookView), errors::BodyRejected, errors::OwnersOnly, errors::NotFound, errors::Invalid, errors::Unauthorized, errors::Unavailable))]
 pub async fn put_webhook(
     State(state): State<AppState>,
     OperatorAuth(op): OperatorAuth,
@@ -921,7 +921,7 @@ pub async fn put_webhook(
 /// the new one, once.
 #[utoipa::path(post, path = "/api/v1/projects/{id}/webhook/rotate", tag = "management",
     security(("operator_token" = [])), params(("id" = String, Path, description = "Project id (`prj_…`)", example = "prj_8h2k4m6p9r1t3v5x7z0b2d4f")),
-    responses((status = 200, description = "The new secret, shown once", body = WebhookView), errors::NotFound, errors::Unauthorized, errors::Unavailable))]
+    responses((status = 200, description = "The new secret, shown once", body = WebhookView), errors::OwnersOnly, errors::NotFound, errors::Unauthorized, errors::Unavailable))]
 pub async fn rotate_webhook(
     State(state): State<AppState>,
     OperatorAuth(op): OperatorAuth,
@@ -957,7 +957,7 @@ pub async fn rotate_webhook(
 /// No more events are queued for it; events still queued fail.
 #[utoipa::path(delete, path = "/api/v1/projects/{id}/webhook", tag = "management",
     security(("operator_token" = [])), params(("id" = String, Path, description = "Project id (`prj_…`)", example = "prj_8h2k4m6p9r1t3v5x7z0b2d4f")),
-    responses((status = 204, description = "Removed"), errors::NotFound, errors::Unauthorized, errors::Unavailable))]
+    responses((status = 204, description = "Removed"), errors::OwnersOnly, errors::NotFound, errors::Unauthorized, errors::Unavailable))]
 pub async fn delete_webhook(
     State(state): State<AppState>,
     OperatorAuth(op): OperatorAuth,
@@ -1043,7 +1043,7 @@ pub async fn get_test_mode(
 #[utoipa::path(put, path = "/api/v1/projects/{id}/test-mode", tag = "management",
     security(("operator_token" = [])), params(("id" = String, Path, description = "Project id (`prj_…`)", example = "prj_8h2k4m6p9r1t3v5x7z0b2d4f")),
     request_body = TestModeBody,
-    responses((status = 200, description = "Test mode as saved (destinations normalised)", body = TestModeBody), errors::BodyRejected, errors::NotFound, errors::Invalid, errors::Unauthorized, errors::Unavailable))]
+    responses((status = 200, description = "Test mode as saved (destinations normalised)", body = TestModeBody), errors::BodyRejected, errors::OwnersOnly, errors::NotFound, errors::Invalid, errors::Unauthorized, errors::Unavailable))]
 pub async fn put_test_mode(
     State(state): State<AppState>,
     OperatorAuth(op): OperatorAuth,
@@ -1078,7 +1078,7 @@ pub async fn put_test_mode(
 /// when test mode was off.
 #[utoipa::path(delete, path = "/api/v1/projects/{id}/test-mode", tag = "management",
     security(("operator_token" = [])), params(("id" = String, Path, description = "Project id (`prj_…`)", example = "prj_8h2k4m6p9r1t3v5x7z0b2d4f")),
-    responses((status = 204, description = "Test mode is off"), errors::NotFound, errors::Unauthorized, errors::Unavailable))]
+    responses((status = 204, description = "Test mode is off"), errors::OwnersOnly, errors::NotFound, errors::Unauthorized, errors::Unavailable))]
 pub async fn delete_test_mode(
     State(state): State<AppState>,
     OperatorAuth(op): OperatorAuth,

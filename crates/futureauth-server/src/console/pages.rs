@@ -75,7 +75,7 @@ impl Console {
             ConsoleError::OwnersOnly => self.error_page(
                 StatusCode::FORBIDDEN,
                 "Owners only",
-                "Only the project's owners can manage keys, members and deletion.",
+                "Only the project's owners can manage keys, members, webhooks, test mode and deletion.",
             ),
             ConsoleError::Invalid(errors) => {
                 let text = errors.values().cloned().collect::<Vec<_>>().join("; ");

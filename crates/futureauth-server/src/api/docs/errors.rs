@@ -13,7 +13,7 @@ pub struct Unauthorized(#[to_schema] pub ErrorBody);
 /// 403: the action needs the project's owner role.
 #[derive(IntoResponses)]
 #[response(status = 403, description = "The caller is a member, not an owner (`owners_only`)",
-    example = json!({"error": {"code": "owners_only", "message": "only the project's owners can manage keys, members and deletion"}}))]
+    example = json!({"error": {"code": "owners_only", "message": "only the project's owners can manage keys, members, webhooks, test mode and deletion"}}))]
 pub struct OwnersOnly(#[to_schema] pub ErrorBody);
 
 /// 404: no such project for this operator, or no such key or member.
