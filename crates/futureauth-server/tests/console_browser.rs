@@ -21,6 +21,7 @@ use fantoccini::elements::Element;
 use fantoccini::{Client, ClientBuilder, Locator};
 use futureauth::sqlx::sqlite::SqlitePoolOptions;
 use futureauth::{FutureAuth, FutureAuthConfig, OtpChannel};
+use futureauth_server::store::{MessageStatus, ProviderEvent};
 use futureauth_server::config::Config;
 use serde_json::json;
 
@@ -310,6 +311,36 @@ async fn scenario(
     screenshot(c, "console-deliveries.png").await?;
     click(c, "#deliveries tbody tr a").await?;
     text_containing(c, "#timeline", "Attempt 1: accepted by the provider").await?;
+    // The provider then reports it delivered, and later a complaint (as its status webhooks
+    // would; tests/webhooks.rs checks those routes): the page shows where it got to.
+    let delivery_url = c.current_url().await?;
+    let message_id = delivery_url
+        .path_segments()
+        .and_then(|mut s| s.next_back())
+        .context("message id in the URL")?
+        .to_owned();
+    for (state, reason, at) in [
+        (MessageStatus::Delivered, None, 1_000),
+        (MessageStatus::Complained, Some("abuse report (feedback loop)"), 2_000),
+    ] {
+        let event = ProviderEvent {
+            provider: "resend",
+            provider_message_id: format!("dev_{message_id}"),
+            event_key: format!("evt_{}", state.as_str()),
+            state,
+            reason: reason.map(str::to_owned),
+            occurred_at: futureauth_server::service::now_ms() + at,
+        };
+        server
+            .store()
+            .record_provider_event(&event, futureauth_server::service::now_ms())
+            .await?;
+    }
+    c.goto(delivery_url.as_str()).await?;
+    text_containing(c, "#timeline", "Delivered to the recipient (resend)").await?;
+    text_containing(c, "#timeline", "abuse report (feedback loop)").await?;
+    let status = visible(c, ".facts .pill").await?.text().await?;
+    ensure!(status == "complained", "status pill: {status}");
     screenshot(c, "console-delivery.png").await?;
 
     // Rotate with a one-hour overlap: the old key keeps working.

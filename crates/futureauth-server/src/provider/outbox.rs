@@ -106,6 +106,7 @@ impl Provider for DevOutbox {
             "DEV OUTBOX: message NOT sent (no provider configured)"
         );
         self.push(entry);
-        Ok(None)
+        // An id of its own, so that status events can be tried against dev messages too.
+        Ok(Some(format!("dev_{message_id}")))
     }
 }
