@@ -66,6 +66,7 @@ impl FromStr for Channel {
 ///     link: None,
 ///     callback_url: None,
 ///     locale: None,
+///     link_code: None,
 /// };
 /// assert_eq!(
 ///     serde_json::to_string(&m).unwrap(),
@@ -94,6 +95,12 @@ pub struct Message {
     /// clients send.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub locale: Option<String>,
+    /// For magic links: a short code that completes the same sign-in (for another device, a
+    /// PWA or an app that cannot open the link); the server writes it into the email beside
+    /// the link. Left out of the JSON when `None`, so bodies stay what 0.4/0.5 clients send,
+    /// and their emails stay link-only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub link_code: Option<String>,
 }
 
 #[cfg(test)]

@@ -21,8 +21,8 @@ use fantoccini::elements::Element;
 use fantoccini::{Client, ClientBuilder, Locator};
 use futureauth::sqlx::sqlite::SqlitePoolOptions;
 use futureauth::{FutureAuth, FutureAuthConfig, OtpChannel};
-use futureauth_server::store::{MessageStatus, ProviderEvent};
 use futureauth_server::config::Config;
+use futureauth_server::store::{MessageStatus, ProviderEvent};
 use serde_json::json;
 
 const CHROMIUM: &str = "/usr/bin/chromium";
@@ -321,7 +321,11 @@ async fn scenario(
         .to_owned();
     for (state, reason, at) in [
         (MessageStatus::Delivered, None, 1_000),
-        (MessageStatus::Complained, Some("abuse report (feedback loop)"), 2_000),
+        (
+            MessageStatus::Complained,
+            Some("abuse report (feedback loop)"),
+            2_000,
+        ),
     ] {
         let event = ProviderEvent {
             provider: "resend",

@@ -73,6 +73,9 @@ pub struct FutureAuthConfig {
     pub code_secret: String,
     /// The opt-in in-process session cache. Default `None` (every check asks the database).
     pub session_cache: Option<crate::SessionCacheConfig>,
+    /// Where the magic-link landing page (`/api/auth/magic-link`) sends the browser once
+    /// signed in: a path of the app (env `FUTUREAUTH_MAGIC_LINK_REDIRECT`). Default `/`.
+    pub magic_link_redirect: String,
 }
 
 const DAY: u64 = 24 * 60 * 60;
@@ -98,6 +101,7 @@ impl Default for FutureAuthConfig {
             rate_limits: RateLimits::default(),
             code_secret: String::new(),
             session_cache: None,
+            magic_link_redirect: "/".to_string(),
         }
     }
 }
@@ -213,6 +217,7 @@ impl FutureAuthConfig {
     /// | `FUTUREAUTH_ALLOWED_ORIGINS` (comma-separated) | `allowed_origins` |
     /// | `FUTUREAUTH_CALLBACK_URLS` (comma-separated) | `callback_urls` |
     /// | `FUTUREAUTH_CODE_SECRET` | `code_secret` |
+    /// | `FUTUREAUTH_MAGIC_LINK_REDIRECT` | `magic_link_redirect` |
     /// | `FUTUREAUTH_TRUSTED_PROXIES` (comma-separated IPs or CIDRs) | `trusted_proxies` |
     ///
     /// Unset variables keep their defaults. The result is [validated](Self::validate).
@@ -253,6 +258,9 @@ impl FutureAuthConfig {
         }
         if let Some(v) = lookup("FUTUREAUTH_CALLBACK_URLS") {
             config.callback_urls = split_list(&v).map(str::to_string).collect();
+        }
+        if let Some(v) = lookup("FUTUREAUTH_MAGIC_LINK_REDIRECT") {
+            config.magic_link_redirect = v.trim().to_string();
         }
         if let Some(v) = lookup("FUTUREAUTH_CODE_SECRET") {
             config.code_secret = v;
@@ -296,6 +304,17 @@ impl FutureAuthConfig {
             return fail(format!(
                 "session_max_lifetime ({:?}) is shorter than session_ttl ({:?}); raise it or lower session_ttl",
                 self.session_max_lifetime, self.session_ttl
+            ));
+        }
+        // A path of this app only: anything else would make the landing page an open redirect.
+        let redirect = &self.magic_link_redirect;
+        if !redirect.starts_with('/')
+            || redirect.starts_with("//")
+            || redirect.contains('\\')
+            || redirect.chars().any(char::is_control)
+        {
+            return fail(format!(
+                "magic_link_redirect {redirect:?} must be a path of this app, such as /dashboard"
             ));
         }
         if self.max_otp_attempts == 0 {

@@ -294,8 +294,8 @@ async fn magic_links_expire(db: TestDb) {
     let token = code_for(&outbox, EMAIL);
     db.set_expiry(
         "verification",
-        "identifier",
-        EMAIL,
+        "kind",
+        "magic_link",
         Utc::now() - chrono::TimeDelta::seconds(1),
     )
     .await;

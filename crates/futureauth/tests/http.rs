@@ -570,9 +570,10 @@ async fn bad_input_gets_a_clear_4xx_and_writes_nothing(db: TestDb) {
             "invalid_request",
         ),
         (
+            // No email. (No callback_url is fine: the link opens the landing page.)
             app.post(
                 "/api/auth/send-magic-link",
-                json!({ "email": "a@b.co" }),
+                json!({ "callback_url": "https://app.example/cb" }),
                 None,
             )
             .await,
@@ -1198,7 +1199,242 @@ async fn the_browsers_language_travels_with_the_message(db: TestDb) {
     }
 }
 
+/// A mail scanner opens every link first (GET and HEAD, several times): the link still
+/// signs the person in afterwards, because only the POST from the landing page consumes it.
+/// The page keeps the token out of referrers, caches and frames; a second POST fails.
+async fn the_magic_link_landing_page_survives_scanners(db: TestDb) {
+    let app = App::start(&db, |c| c.magic_link_redirect = "/welcome".into()).await;
+    // No callback_url: the link opens this router's own landing page.
+    let sent = app
+        .post(
+            "/api/auth/send-magic-link",
+            json!({ "email": "ada@example.com" }),
+            None,
+        )
+        .await;
+    assert_eq!(sent.status(), 200);
+    let d = app.deliveries().await.pop().unwrap();
+    let link = d["link"].as_str().unwrap().to_owned();
+    assert!(
+        link.starts_with(&format!("{}/api/auth/magic-link?token=", app.base)),
+        "{link}"
+    );
+    let token = d["code"].as_str().unwrap().to_owned();
+
+    // The scanner, with no cookies and following nothing.
+    let scanner = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    for _ in 0..3 {
+        let head = scanner.head(&link).send().await.unwrap();
+        assert_eq!(head.status(), 200);
+        let get = scanner.get(&link).send().await.unwrap();
+        assert_eq!(get.status(), 200);
+        assert!(
+            get.headers().get("set-cookie").is_none(),
+            "a GET signs nobody in"
+        );
+        let h = get.headers();
+        assert_eq!(h["referrer-policy"], "no-referrer");
+        assert_eq!(h["cache-control"], "no-store");
+        assert_eq!(h["x-frame-options"], "DENY");
+        let csp = h["content-security-policy"].to_str().unwrap().to_owned();
+        assert!(
+            csp.contains("default-src 'none'") && csp.contains("frame-ancestors 'none'"),
+            "{csp}"
+        );
+        let html = get.text().await.unwrap();
+        assert!(
+            html.contains("<form method=\"post\" action=\"/api/auth/magic-link\">"),
+            "{html}"
+        );
+        assert!(
+            html.contains("history.replaceState"),
+            "the token leaves the address bar"
+        );
+    }
+    // A page for a malformed token says so, and offers no button.
+    let junk = scanner
+        .get(format!(
+            "{}/api/auth/magic-link?token=%3Cscript%3E",
+            app.base
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(junk.status(), 400);
+    assert!(!junk.text().await.unwrap().contains("<script>"));
+
+    // The person presses the button: signed in, sent on to magic_link_redirect.
+    let confirm = |token: String| {
+        scanner
+            .post(format!("{}/api/auth/magic-link", app.base))
+            .header("origin", &app.base)
+            .form(&[("token", token)])
+            .send()
+    };
+    let pressed = confirm(token.clone()).await.unwrap();
+    assert_eq!(pressed.status(), 303);
+    assert_eq!(pressed.headers()["location"], "/welcome");
+    let cookie = cookie_pair(pressed.headers());
+    assert_eq!(app.get("/api/me", Some(&cookie)).await.status(), 200);
+    // Once only.
+    let again = confirm(token.clone()).await.unwrap();
+    assert_eq!(again.status(), 400);
+    assert!(again.headers().get("set-cookie").is_none());
+
+    // A page on another site cannot post a link for the victim's browser (login CSRF).
+    let fresh = app
+        .post(
+            "/api/auth/send-magic-link",
+            json!({ "email": "eve@example.com" }),
+            None,
+        )
+        .await;
+    assert_eq!(fresh.status(), 200);
+    let eve_token = app.deliveries().await.pop().unwrap()["code"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let forged = scanner
+        .post(format!("{}/api/auth/magic-link", app.base))
+        .header("origin", "https://evil.example")
+        .form(&[("token", eve_token.clone())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), 403);
+    assert_eq!(
+        confirm(eve_token).await.unwrap().status(),
+        303,
+        "the refused post used nothing"
+    );
+}
+
+/// Every link email carries a code too: either one finishes the same sign-in, and using one
+/// uses up the other.
+async fn a_links_code_finishes_the_same_sign_in(db: TestDb) {
+    let app = App::start(&db, |_| {}).await;
+    let browser = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let land = |token: &str| {
+        browser
+            .post(format!("{}/api/auth/magic-link", app.base))
+            .header("origin", &app.base)
+            .form(&[("token", token)])
+            .send()
+    };
+    let send = |email: &'static str| {
+        app.post("/api/auth/send-magic-link", json!({ "email": email }), None)
+    };
+
+    // The code (on the device that asked, or an app that cannot open links): then the link
+    // is dead.
+    assert_eq!(send("ada@example.com").await.status(), 200);
+    let d = app.deliveries().await.pop().unwrap();
+    let code = d["link_code"]
+        .as_str()
+        .expect("a code beside the link")
+        .to_owned();
+    let token = d["code"].as_str().unwrap().to_owned();
+    let signed_in = app
+        .post(
+            "/api/auth/verify-otp",
+            json!({ "email": "ada@example.com", "code": code }),
+            None,
+        )
+        .await;
+    assert_eq!(signed_in.status(), 200);
+    let late = land(&token).await.unwrap();
+    assert_eq!(late.status(), 400, "the link went with its code");
+    assert!(late.headers().get("set-cookie").is_none());
+
+    // The link: then the code is dead.
+    assert_eq!(send("bob@example.com").await.status(), 200);
+    let d = app.deliveries().await.pop().unwrap();
+    let code = d["link_code"].as_str().unwrap().to_owned();
+    let token = d["code"].as_str().unwrap().to_owned();
+    assert_eq!(land(&token).await.unwrap().status(), 303);
+    let late = app
+        .post(
+            "/api/auth/verify-otp",
+            json!({ "email": "bob@example.com", "code": code }),
+            None,
+        )
+        .await;
+    assert_eq!(
+        error_code(late).await,
+        (StatusCode::BAD_REQUEST, "invalid_code".to_string()),
+        "the code went with its link"
+    );
+}
+
+/// A binding is free to get (any client can ask for a code to the victim's address), so
+/// guesses made under one must never reach the code of someone's link email, which the
+/// per-address failure ceiling protects: even its right value, sent with a stranger's
+/// binding cookie, is refused and costs the person nothing.
+async fn a_strangers_binding_cannot_reach_a_links_code(db: TestDb) {
+    // Not the subject here: the resend throttle would refuse the stranger's send.
+    let app = App::start(&db, |c| {
+        c.rate_limits.send_throttle = RateLimit::new(10, std::time::Duration::from_secs(30))
+    })
+    .await;
+    assert_eq!(
+        app.post(
+            "/api/auth/send-magic-link",
+            json!({ "email": "ada@example.com" }),
+            None
+        )
+        .await
+        .status(),
+        200
+    );
+    let code = app.deliveries().await.pop().unwrap()["link_code"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // The stranger gets a binding by asking for a code to ada's address.
+    let asked = app
+        .post(
+            "/api/auth/send-otp",
+            json!({ "email": "ada@example.com" }),
+            None,
+        )
+        .await;
+    assert_eq!(asked.status(), 200);
+    let binding = cookie_pair(asked.headers());
+    for guess in ["000000", "111111", code.as_str()] {
+        let tried = app
+            .post(
+                "/api/auth/verify-otp",
+                json!({ "email": "ada@example.com", "code": guess }),
+                Some(&binding),
+            )
+            .await;
+        assert_eq!(
+            error_code(tried).await,
+            (StatusCode::BAD_REQUEST, "invalid_code".to_string()),
+            "{guess}"
+        );
+    }
+    // Ada, from her own device, without that cookie: her code works.
+    let hers = app
+        .post(
+            "/api/auth/verify-otp",
+            json!({ "email": "ada@example.com", "code": code }),
+            None,
+        )
+        .await;
+    assert_eq!(hers.status(), 200);
+}
+
 both_backends!(
+    a_strangers_binding_cannot_reach_a_links_code,
+    a_links_code_finishes_the_same_sign_in,
+    the_magic_link_landing_page_survives_scanners,
     the_browsers_language_travels_with_the_message,
     request_headers_never_widen_the_callback_list,
     a_callback_with_its_own_token_is_refused,

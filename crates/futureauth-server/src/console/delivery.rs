@@ -66,8 +66,6 @@ impl Delivery for OutboxDelivery {
             .ok_or_else(|| rejected(500, "the console project is missing".into()))?;
         let request = Message {
             callback_url: None,
-            // Operators' sign-in codes are in English.
-            locale: None,
             ..message.clone()
         };
         match self.sender.send(&project, &request, None).await {

@@ -191,8 +191,9 @@ impl Templates {
         locale: &str,
         project: &str,
         link: &str,
+        code: Option<&str>,
     ) -> Result<RenderedEmail, ServiceError> {
-        self.email(locale, "magic_link", context! { project, link })
+        self.email(locale, "magic_link", context! { project, link, code })
     }
 }
 
@@ -225,11 +226,38 @@ mod tests {
     fn magic_link_email() {
         let t = Templates::new().unwrap();
         let e = t
-            .magic_link_email("en", "Acme", "https://app.example.com/cb?a=1&token=xyz")
+            .magic_link_email(
+                "en",
+                "Acme",
+                "https://app.example.com/cb?a=1&token=xyz",
+                None,
+            )
             .unwrap();
         assert_eq!(e.subject, "Sign in to Acme");
         assert!(e.text.contains("https://app.example.com/cb?a=1&token=xyz"));
         assert!(e.html.contains("a=1&amp;token=xyz"));
+        assert!(
+            !e.text.contains("code"),
+            "older clients send no code: link only"
+        );
+        for locale in ["en", "de"] {
+            let e = t
+                .magic_link_email(
+                    locale,
+                    "Acme",
+                    "https://app.example.com/cb?token=xyz",
+                    Some("k3x9p2"),
+                )
+                .unwrap();
+            assert!(
+                e.text.contains("k3x9p2") && e.html.contains("k3x9p2"),
+                "{locale}"
+            );
+            assert!(
+                e.text.contains("https://app.example.com/cb?token=xyz"),
+                "{locale}"
+            );
+        }
     }
 
     #[test]
@@ -244,7 +272,7 @@ mod tests {
             "ab12cd ist Ihr Anmeldecode für Acme. Geben Sie ihn an niemanden weiter."
         );
         let m = t
-            .magic_link_email("de", "Acme", "https://a.example/cb?token=x")
+            .magic_link_email("de", "Acme", "https://a.example/cb?token=x", None)
             .unwrap();
         assert_eq!(m.subject, "Bei Acme anmelden");
         assert!(m.text.contains("https://a.example/cb?token=x"));

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use futureauth_proto::{Message as SendMessage, Region};
+use futureauth_proto::{Message as SendMessage, OtpCode, Region};
 use tokio::sync::Notify;
 
 use super::fingerprint::Fingerprinter;
@@ -261,9 +261,10 @@ impl SendService {
                 };
                 (Outgoing::Sms(sms), None)
             }
-            Content::MagicLink { to, token } => {
+            Content::MagicLink { to, token, code } => {
                 let link = self.magic_link(project, req, token.as_str())?;
-                let e = self.templates.magic_link_email(locale, name, &link)?;
+                let code = code.as_ref().map(OtpCode::as_str);
+                let e = self.templates.magic_link_email(locale, name, &link, code)?;
                 (self.email(project, to.as_str(), e), Some(link))
             }
         };

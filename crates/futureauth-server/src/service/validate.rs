@@ -33,6 +33,8 @@ pub enum Content {
         to: Email,
         /// The token the link carries.
         token: LinkToken,
+        /// The code that completes the same sign-in, written beside the link (0.6 clients).
+        code: Option<OtpCode>,
     },
 }
 
@@ -57,6 +59,14 @@ impl Content {
                 token: LinkToken::parse(&m.code).map_err(|e| {
                     ServiceError::validation("invalid_code", format!("for magic_link, {e}"))
                 })?,
+                code: m
+                    .link_code
+                    .as_deref()
+                    .map(OtpCode::parse)
+                    .transpose()
+                    .map_err(|e| {
+                        ServiceError::validation("invalid_code", format!("link_code: {e}"))
+                    })?,
             },
         })
     }
@@ -193,6 +203,7 @@ mod tests {
             link: None,
             callback_url: None,
             locale: None,
+            link_code: None,
         }
     }
 

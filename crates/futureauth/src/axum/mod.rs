@@ -43,6 +43,7 @@ mod client;
 mod cookie;
 mod csrf;
 mod extract;
+mod magic_link;
 #[cfg(feature = "openapi")]
 mod openapi;
 mod rejection;
@@ -50,6 +51,7 @@ mod router;
 
 pub use csrf::{csrf_layer, Csrf, CsrfLayer};
 pub use extract::AuthSession;
+pub use magic_link::MAGIC_LINK_PATH;
 #[cfg(feature = "openapi")]
 pub use openapi::openapi;
 pub use rejection::ApiError;

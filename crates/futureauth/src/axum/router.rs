@@ -32,7 +32,9 @@ const BODY_LIMIT: usize = 16 * 1024;
 /// |---|---|---|
 /// | `POST /api/auth/send-otp` | `{"email": ...}` or `{"phone": "+1..."}` | `{"ok": true}` + binding cookie |
 /// | `POST /api/auth/verify-otp` | `{"email" or "phone", "code"}` + binding cookie | `{"user", "session"}` + cookie |
-/// | `POST /api/auth/send-magic-link` | `{"email", "callback_url"}` | `{"ok": true}` |
+/// | `POST /api/auth/send-magic-link` | `{"email", "callback_url"?}` | `{"ok": true}` |
+/// | `GET`/`HEAD /api/auth/magic-link?token=` | | the landing page: a button, nothing consumed |
+/// | `POST /api/auth/magic-link` | form `token` | `303` to `magic_link_redirect` + cookie |
 /// | `POST /api/auth/verify-magic-link` | `{"token"}` | `{"user", "session"}` + cookie |
 /// | `GET /api/auth/session` (alias `get-session`) | | `{"user", "session"}` or 401 |
 /// | `POST /api/auth/sign-out` | | `{"ok": true}`, cookie cleared |
@@ -55,6 +57,10 @@ where
         .route("/api/auth/verify-otp", post(verify_otp))
         .route("/api/auth/send-magic-link", post(send_magic_link))
         .route("/api/auth/verify-magic-link", post(verify_magic_link))
+        .route(
+            super::MAGIC_LINK_PATH,
+            get(super::magic_link::landing).post(super::magic_link::confirm),
+        )
         .route("/api/auth/session", get(session))
         .route("/api/auth/get-session", get(session))
         .route("/api/auth/sign-out", post(sign_out))
@@ -100,7 +106,9 @@ pub(super) struct VerifyOtp {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub(super) struct SendMagicLink {
     email: String,
-    callback_url: String,
+    /// The page the link opens; by default the landing page of `auth_router` on `app_url`.
+    #[serde(default)]
+    callback_url: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -125,6 +133,18 @@ fn pick(email: Option<String>, phone: Option<String>) -> Result<(OtpChannel, Str
             "send exactly one of \"email\" and \"phone\"",
         )),
     }
+}
+
+/// The landing page of this router on `app_url`, which scanners cannot use up.
+fn default_callback(auth: &FutureAuth) -> Result<String, ApiError> {
+    let app = auth.config().app_url.trim().trim_end_matches('/');
+    if app.is_empty() {
+        return Err(ApiError::from_code(
+            ErrorCode::InvalidRequest,
+            "send \"callback_url\", or configure app_url so that links open this app's own landing page",
+        ));
+    }
+    Ok(format!("{app}{}", super::MAGIC_LINK_PATH))
 }
 
 fn ok() -> Json<serde_json::Value> {
@@ -193,7 +213,11 @@ pub(super) async fn send_magic_link(
     req: RequestContext,
     Body(body): Body<SendMagicLink>,
 ) -> Result<Response, ApiError> {
-    auth.send_magic_link_with(&body.email, &body.callback_url, &req)
+    let callback = match body.callback_url {
+        Some(url) => url,
+        None => default_callback(&auth)?,
+    };
+    auth.send_magic_link_with(&body.email, &callback, &req)
         .await?;
     Ok(ok().into_response())
 }

@@ -10,7 +10,7 @@ use crate::identifier::{normalize_email, Identifier};
 use crate::model::{Session, User};
 use crate::origins::{parse_callback, TrustedOrigins};
 use crate::store::{Kind, NewVerification};
-use crate::token::{generate_id, generate_token, hash_token};
+use crate::token::{generate_code, generate_id, generate_token, hash_token};
 
 /// Checks the page a link opens. A link to a page the app does not own would hand a
 /// working sign-in token to that page, so the list comes from configuration only.
@@ -43,7 +43,10 @@ pub(crate) fn check_callback(
     Ok(url)
 }
 
-/// Creates a 256-bit link token, stores its hash and emails `callback_url?token=...`.
+/// Creates a 256-bit link token, stores its hash and emails `callback_url?token=...`, with a
+/// short code in the same email that completes the same sign-in (`verify-otp`): one
+/// sign-in, two ways to finish, consumed together. The code has the attempt budget of any
+/// code; the link needs none.
 pub(crate) async fn send(
     ctx: &Ctx<'_>,
     email: &str,
@@ -67,6 +70,22 @@ pub(crate) async fn send(
             code_hash: &token_hash,
             expires_at: now + ctx.config.magic_link_ttl,
             now,
+            link_hash: None,
+        })
+        .await?;
+    // The code of this link: a row of its own (keyed by the link), so that it neither
+    // replaces nor is replaced by the codes the person asked for separately.
+    let code = generate_code(ctx.config.otp_length);
+    ctx.store
+        .put_verification(&NewVerification {
+            id: generate_id(),
+            identifier: identifier.as_str(),
+            kind: Kind::Otp,
+            binding_hash: Some(&token_hash),
+            code_hash: &ctx.code_key.hash_code(identifier.as_str(), &code),
+            expires_at: now + ctx.config.magic_link_ttl.min(ctx.config.otp_ttl),
+            now,
+            link_hash: Some(&token_hash),
         })
         .await?;
 
@@ -80,11 +99,13 @@ pub(crate) async fn send(
         link: Some(link.into()),
         callback_url: Some(callback.into()),
         locale: req.locale.as_ref().map(ToString::to_string),
+        link_code: Some(code),
     };
     if let Err(e) = ctx.delivery.deliver(&message).await {
         ctx.store
             .delete_verification(identifier.as_str(), Kind::MagicLink, &token_hash)
             .await?;
+        ctx.store.delete_link_code(&token_hash).await?;
         throttle.refund(ctx).await?;
         tracing::warn!(error = %e, "futureauth: magic link delivery failed");
         return Err(match e {

@@ -59,7 +59,7 @@ impl OtpBinding {
     }
 
     /// What the database keeps.
-    fn hash(&self) -> String {
+    pub(crate) fn hash(&self) -> String {
         hash_token(&self.0)
     }
 }
@@ -96,6 +96,7 @@ pub(crate) async fn send(
         code_hash: &code_hash,
         expires_at: now + ctx.config.otp_ttl,
         now,
+        link_hash: None,
     };
     ctx.store.put_verification(&row).await?;
 
@@ -110,6 +111,7 @@ pub(crate) async fn send(
         link: None,
         callback_url: None,
         locale: req.locale.as_ref().map(ToString::to_string),
+        link_code: None,
     };
     let receipt = match ctx.delivery.deliver_with_receipt(&message).await {
         Ok(receipt) => receipt,

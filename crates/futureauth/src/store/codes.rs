@@ -13,11 +13,12 @@ impl Store {
     /// identifier, kind and binding; rows of other bindings are untouched.
     pub(crate) async fn put_verification(&self, v: &NewVerification<'_>) -> Result<()> {
         const SQL: &str = "INSERT INTO verification \
-             (id, identifier, code_hash, expires_at, attempts, created_at, kind, binding_hash) \
-             VALUES ($1, $2, $3, $4, 0, $5, $6, $7) \
+             (id, identifier, code_hash, expires_at, attempts, created_at, kind, binding_hash, \
+              link_hash) \
+             VALUES ($1, $2, $3, $4, 0, $5, $6, $7, $8) \
              ON CONFLICT (identifier, kind, binding_hash) DO UPDATE SET id = excluded.id, \
                code_hash = excluded.code_hash, expires_at = excluded.expires_at, \
-               attempts = 0, created_at = excluded.created_at";
+               attempts = 0, created_at = excluded.created_at, link_hash = excluded.link_hash";
         on_pool!(&self.db, pool => {
             sqlx::query(SQL)
                 .bind(&v.id)
@@ -27,6 +28,7 @@ impl Store {
                 .bind(Ts(v.now))
                 .bind(v.kind.as_str())
                 .bind(v.binding_hash.unwrap_or(UNBOUND))
+                .bind(v.link_hash)
                 .execute(pool)
                 .await?;
         });
@@ -72,17 +74,36 @@ impl Store {
         }))
     }
 
-    /// Deletes the magic link with this hash and returns its identifier and expiry.
+    /// Deletes the magic link with this hash, and the code sent with it, and returns the
+    /// link's identifier and expiry.
     pub(crate) async fn take_magic_link(
         &self,
         token_hash: &str,
     ) -> Result<Option<(String, DateTime<Utc>)>> {
-        const SQL: &str = "DELETE FROM verification WHERE code_hash = $1 AND kind = 'magic_link' \
+        const LINK: &str = "DELETE FROM verification WHERE code_hash = $1 AND kind = 'magic_link' \
              RETURNING identifier, expires_at";
-        let row: Option<(String, Ts)> = on_pool!(&self.db, pool => sqlx::query_as(SQL)
-            .bind(token_hash)
-            .fetch_optional(pool)
-            .await?);
+        const ITS_CODE: &str = "DELETE FROM verification WHERE kind = 'otp' AND link_hash = $1";
+        let row: Option<(String, Ts)> = on_pool!(&self.db, pool => {
+            let mut tx = pool.begin().await?;
+            let row = sqlx::query_as(LINK)
+                .bind(token_hash)
+                .fetch_optional(&mut *tx)
+                .await?;
+            if row.is_some() {
+                sqlx::query(ITS_CODE).bind(token_hash).execute(&mut *tx).await?;
+            }
+            tx.commit().await?;
+            row
+        });
         Ok(row.map(|(identifier, expires_at)| (identifier, expires_at.into())))
+    }
+
+    /// Deletes the code sent with the magic link of this hash (its delivery failed).
+    pub(crate) async fn delete_link_code(&self, token_hash: &str) -> Result<()> {
+        const SQL: &str = "DELETE FROM verification WHERE kind = 'otp' AND link_hash = $1";
+        on_pool!(&self.db, pool => {
+            sqlx::query(SQL).bind(token_hash).execute(pool).await?;
+        });
+        Ok(())
     }
 }

@@ -173,6 +173,8 @@ pub(crate) struct NewVerification<'a> {
     pub code_hash: &'a str,
     pub expires_at: DateTime<Utc>,
     pub now: DateTime<Utc>,
+    /// For the code sent in a magic-link email: the link's token hash.
+    pub link_hash: Option<&'a str>,
 }
 
 /// State of the live one-time code of an identifier, to explain a failed verify.

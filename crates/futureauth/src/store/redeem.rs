@@ -2,7 +2,10 @@
 //!
 //! A guess either consumes the live code (when its hash matches) or counts one attempt
 //! against it, never both, and a consumed code becomes the user's session in the same
-//! statement. On Postgres that is one statement of data-modifying CTEs (one commit instead of
+//! statement. A code sent in a magic-link email (a row of its own, `link_hash` naming its
+//! link) is looked at beside the unbound code, under the same per-address failure ceiling,
+//! and takes its link with it. A bound guess never reaches it: a binding is free to get, so
+//! guesses made under one must not touch codes the ceiling protects. On Postgres that is one statement of data-modifying CTEs (one commit instead of
 //! five); on SQLite, where a statement costs no round trip, the same steps run in one
 //! transaction.
 //!
@@ -50,11 +53,16 @@ macro_rules! redeem_pg {
     ($column:literal, $verified:literal) => {
         concat!(
             "WITH hit AS (DELETE FROM verification \
-               WHERE identifier = $1 AND kind = 'otp' AND binding_hash = $2 \
+               WHERE identifier = $1 AND kind = 'otp' \
+                 AND (binding_hash = $2 OR ($2 = '' AND link_hash IS NOT NULL)) \
                  AND expires_at > $3 AND attempts < $4 AND code_hash = $5 \
-               RETURNING identifier), \
+               RETURNING identifier, link_hash), \
+             link AS (DELETE FROM verification \
+               WHERE kind = 'magic_link' AND code_hash IN \
+                 (SELECT link_hash FROM hit WHERE link_hash IS NOT NULL)), \
              miss AS (UPDATE verification SET attempts = attempts + 1 \
-               WHERE identifier = $1 AND kind = 'otp' AND binding_hash = $2 \
+               WHERE identifier = $1 AND kind = 'otp' \
+                 AND (binding_hash = $2 OR ($2 = '' AND link_hash IS NOT NULL)) \
                  AND expires_at > $3 AND attempts < $4 AND code_hash <> $5 \
                RETURNING attempts), \
              u AS (INSERT INTO \"user\" (id, ",
@@ -131,15 +139,18 @@ async fn redeem_sqlite(
     ua: Option<&str>,
 ) -> Result<Option<UserRow>> {
     const HIT: &str = "DELETE FROM verification \
-         WHERE identifier = $1 AND kind = 'otp' AND binding_hash = $2 \
-           AND expires_at > $3 AND attempts < $4 AND code_hash = $5 RETURNING id";
+         WHERE identifier = $1 AND kind = 'otp' \
+                 AND (binding_hash = $2 OR ($2 = '' AND link_hash IS NOT NULL)) \
+           AND expires_at > $3 AND attempts < $4 AND code_hash = $5 RETURNING id, link_hash";
+    const LINK: &str = "DELETE FROM verification WHERE kind = 'magic_link' AND code_hash = $1";
     const MISS: &str = "UPDATE verification SET attempts = attempts + 1 \
-         WHERE identifier = $1 AND kind = 'otp' AND binding_hash = $2 \
+         WHERE identifier = $1 AND kind = 'otp' \
+                 AND (binding_hash = $2 OR ($2 = '' AND link_hash IS NOT NULL)) \
            AND expires_at > $3 AND attempts < $4 AND code_hash <> $5";
     const RESET: &str = "DELETE FROM futureauth_rate_limit WHERE key = $1";
 
     let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
-    let hit: Option<String> = sqlx::query_scalar(HIT)
+    let hit: Option<(String, Option<String>)> = sqlx::query_as(HIT)
         .bind(r.identifier.as_str())
         .bind(binding)
         .bind(Ts(r.now))
@@ -147,7 +158,7 @@ async fn redeem_sqlite(
         .bind(r.code_hash)
         .fetch_optional(tx.as_mut())
         .await?;
-    if hit.is_none() {
+    let Some((_, link_hash)) = hit else {
         sqlx::query(MISS)
             .bind(r.identifier.as_str())
             .bind(binding)
@@ -158,6 +169,12 @@ async fn redeem_sqlite(
             .await?;
         tx.commit().await?;
         return Ok(None);
+    };
+    if let Some(link_hash) = link_hash {
+        sqlx::query(LINK)
+            .bind(link_hash)
+            .execute(tx.as_mut())
+            .await?;
     }
     let upsert = match r.identifier {
         Identifier::Email(_) => upsert_verified!("email", "email_verified"),

@@ -11,10 +11,36 @@ use crate::model::User;
 /// The SQLite schema, for [`sqlite_migration_sql`](crate::sqlite_migration_sql).
 pub(crate) const SCHEMA: &str = include_str!("sql/sqlite.sql");
 
-/// Runs [`SCHEMA`], then [`upgrade`].
+/// Runs [`SCHEMA`], then [`upgrade`], then adds the columns of this version to older tables.
 pub(super) async fn migrate(pool: &sqlx::SqlitePool) -> Result<()> {
     sqlx::raw_sql(SCHEMA).execute(pool).await?;
-    upgrade(pool).await
+    upgrade(pool).await?;
+    add_link_hash(pool).await
+}
+
+/// `verification.link_hash` (the code sent with a magic link names its link), added in
+/// place: SQLite has no `ADD COLUMN IF NOT EXISTS`, so the check runs under the write lock.
+async fn add_link_hash(pool: &sqlx::SqlitePool) -> Result<()> {
+    const HAS: &str =
+        "SELECT COUNT(*) FROM pragma_table_info('verification') WHERE name = 'link_hash'";
+    let count: i64 = sqlx::query_scalar(HAS).fetch_one(pool).await?;
+    if count > 0 {
+        return Ok(());
+    }
+    let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
+    let count: i64 = sqlx::query_scalar(HAS).fetch_one(tx.as_mut()).await?;
+    if count == 0 {
+        sqlx::query("ALTER TABLE verification ADD COLUMN link_hash TEXT")
+            .execute(tx.as_mut())
+            .await?;
+        sqlx::query(
+            "CREATE INDEX IF NOT EXISTS idx_verification_link_hash ON verification(link_hash)",
+        )
+        .execute(tx.as_mut())
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(())
 }
 
 /// Rebuilds a `verification` table made before codes were bound to clients: its

@@ -97,6 +97,11 @@ CREATE INDEX IF NOT EXISTS idx_verification_code_hash ON verification(code_hash)
 CREATE INDEX IF NOT EXISTS idx_verification_expires_at ON verification(expires_at);
 DROP INDEX IF EXISTS idx_verification_identifier; -- covered by verification_identifier_kind_binding_key
 DROP INDEX IF EXISTS idx_verification_code;
+-- The code sent in a magic-link email: its row names the link (the link's token hash), so
+-- that using either one consumes both.
+ALTER TABLE verification ADD COLUMN IF NOT EXISTS link_hash TEXT;
+CREATE INDEX IF NOT EXISTS idx_verification_link_hash ON verification(link_hash)
+    WHERE link_hash IS NOT NULL;
 
 CREATE TABLE IF NOT EXISTS futureauth_rate_limit (
     key TEXT PRIMARY KEY,
