@@ -474,6 +474,53 @@ async fn magic_link(c: &Client, base: &str, outbox: &DevOutbox) -> Result<()> {
     sign_out(c, base).await
 }
 
+/// The SDK's own landing page (a link sent without `callback_url` opens it): a scanner's
+/// GETs use nothing up, the page takes the token out of the address bar, and its button
+/// signs the person in and sends the browser to the app. The code in the same email is the
+/// other way to finish, and dies with the link.
+async fn sdk_landing_page(c: &Client, base: &str, outbox: &DevOutbox) -> Result<()> {
+    let api = common::Api::new(base)?;
+    api.post_ok(
+        "/api/auth/send-magic-link",
+        &json!({ "email": "lin@example.com" }),
+    )
+    .await?;
+    let message = message_for(outbox, "lin@example.com", None).await?;
+    let link = message.link.context("a link")?;
+    ensure!(
+        link.starts_with(&format!("{base}/api/auth/magic-link?token=")),
+        "the link opens the landing page: {link}"
+    );
+    let code = message.link_code.context("a code beside the link")?;
+    for _ in 0..2 {
+        let scanned = reqwest::get(&link).await?;
+        ensure!(scanned.status().is_success() && scanned.headers().get("set-cookie").is_none());
+    }
+    c.goto(&link).await?;
+    let button = visible(c, "form button[type=submit]").await?;
+    let url = c.current_url().await?;
+    ensure!(
+        url.query().is_none(),
+        "token left in the address bar: {url}"
+    );
+    screenshot(c, "demo-landing-page.png").await?;
+    button.click().await?;
+    assert_signed_in(c, "#user-email", "lin@example.com").await?;
+    // The code from the same email is spent with the link.
+    let late = api
+        .post(format!("{base}/api/auth/verify-otp"))
+        .header("origin", base)
+        .json(&json!({ "email": "lin@example.com", "code": code }))
+        .send()
+        .await?;
+    ensure!(
+        late.status() == StatusCode::BAD_REQUEST,
+        "the code outlived its link: {}",
+        late.status()
+    );
+    sign_out(c, base).await
+}
+
 /// A callback URL that carries an attacker's own token besides the victim's (login CSRF
 /// through the app's genuine email): the landing page signs nobody in and uses neither.
 /// The SDK refuses such callbacks; this is the page's own line of defence.
@@ -765,6 +812,9 @@ async fn scenarios(env: &Env) -> Result<()> {
     two_tokens(c, base, outbox)
         .await
         .context("scenario: a link with two tokens")?;
+    sdk_landing_page(c, base, outbox)
+        .await
+        .context("scenario: the SDK's landing page")?;
     too_many_tries(env)
         .await
         .context("scenario: too many tries")?;

@@ -135,6 +135,17 @@ pub(crate) fn check(
     https: bool,
 ) -> Result<(), ApiError> {
     let reject = |why: String| Err(ApiError::from_code(ErrorCode::CrossSiteRequest, why));
+    let fetch_site = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok());
+    // Browsers send `Origin: null` from pages with `Referrer-Policy: no-referrer` (the
+    // magic-link landing page), and also from sandboxed frames and other opaque origins.
+    // `Sec-Fetch-Site`, which no page can set, tells the first apart: only a request the
+    // app's own page made says `same-origin`.
+    if headers.get(header::ORIGIN).is_some_and(|o| o == "null") {
+        return match fetch_site {
+            Some("same-origin") => Ok(()),
+            _ => reject("the request's Origin is not allowed".to_string()),
+        };
+    }
     if let Some(origin) = headers.get(header::ORIGIN) {
         let Some(origin) = origin.to_str().ok().and_then(|o| Origin::parse(o).ok()) else {
             return reject("the request's Origin is not allowed".to_string());
@@ -150,7 +161,7 @@ pub(crate) fn check(
              (FUTUREAUTH_APP_URL) or add it to allowed_origins"
         ));
     }
-    match headers.get("sec-fetch-site").and_then(|v| v.to_str().ok()) {
+    match fetch_site {
         None | Some("same-origin") | Some("none") => Ok(()),
         Some(other) => reject(format!("{other} request without Origin rejected")),
     }
@@ -240,6 +251,24 @@ mod tests {
         assert!(check(&req, &origins("", &["https://evil.example"]), true).is_ok());
         let null = h(&[("origin", "null"), ("host", "app.example")]);
         assert!(check(&null, &origins("", &[]), true).is_err());
+        // An opaque origin passes only when the browser says the app's own page sent it.
+        for (site, ok) in [
+            ("same-origin", true),
+            ("cross-site", false),
+            ("same-site", false),
+            ("none", false),
+        ] {
+            let null = h(&[
+                ("origin", "null"),
+                ("sec-fetch-site", site),
+                ("host", "app.example"),
+            ]);
+            assert_eq!(
+                check(&null, &origins("https://app.example", &[]), true).is_ok(),
+                ok,
+                "{site}"
+            );
+        }
     }
 
     #[test]
