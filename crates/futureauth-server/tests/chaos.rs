@@ -270,7 +270,7 @@ async fn a_database_crash_gets_fast_honest_answers_and_loses_nothing() {
             .await
             .unwrap()
             .expect("accepted message stored");
-        assert_eq!(row.status, "sent", "{id}: {row:?}");
+        assert_eq!(row.status.as_str(), "sent", "{id}: {row:?}");
     }
     eprintln!(
         "chaos numbers: {} sends ({} during the outage); slowest 503 {max_503:?}; slowest \

@@ -281,7 +281,7 @@ async fn a_crash_mid_queue_loses_nothing_and_sends_once(backend: Backend) {
             .unwrap()
             .unwrap()
             .status
-            == "queued"
+            == futureauth_server::store::MessageStatus::Queued
         {
             queued += 1;
         }
@@ -373,7 +373,8 @@ async fn graceful_shutdown_finishes_in_flight_sends(backend: Backend) {
     s.server.shutdown(Duration::from_secs(5)).await;
     let row = s.store().get_message_any(&id).await.unwrap().unwrap();
     assert_eq!(
-        row.status, "sent",
+        row.status.as_str(),
+        "sent",
         "the in-flight send was finished, not abandoned"
     );
     assert!(

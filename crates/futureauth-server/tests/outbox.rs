@@ -112,7 +112,7 @@ async fn stale_completions_are_ignored(backend: Backend) {
         .await
         .unwrap());
     let r = row(&store, &id).await.unwrap();
-    assert_eq!(r.status, "queued");
+    assert_eq!(r.status.as_str(), "queued");
     assert_eq!(r.attempts, 2);
     assert_eq!(r.locked_until, b.locked_until, "B still holds the lease");
     assert_eq!(r.next_attempt_at, b.next_attempt_at);
@@ -168,7 +168,7 @@ async fn stale_completions_are_ignored(backend: Backend) {
         .await
         .unwrap());
     let r = row(&store, &id).await.unwrap();
-    assert_eq!(r.status, "sent");
+    assert_eq!(r.status.as_str(), "sent");
     assert_eq!(r.sent_at, Some(sent_at));
     assert_eq!(r.destination, "c***@example.com");
     assert!(r.payload.is_none() && r.locked_until.is_none());
@@ -184,7 +184,7 @@ async fn stale_completions_are_ignored(backend: Backend) {
         )
         .await
         .unwrap());
-    assert_eq!(row(&store, &id).await.unwrap().status, "sent");
+    assert_eq!(row(&store, &id).await.unwrap().status.as_str(), "sent");
 }
 
 fn bucket(key: &str) -> RateBucket {
@@ -325,7 +325,10 @@ async fn cleanup_deletes_old_finished_messages_and_counters(backend: Backend) {
     for kept in [&old_leased, &old_queued, &recent_sent, &fresh] {
         assert!(row(&store, &kept.id).await.is_some(), "{} kept", kept.id);
     }
-    assert_eq!(row(&store, &old_queued.id).await.unwrap().status, "queued");
+    assert_eq!(
+        row(&store, &old_queued.id).await.unwrap().status.as_str(),
+        "queued"
+    );
     assert_eq!(store.count_messages(&project_id).await.unwrap(), 4);
     // Nothing left to delete.
     assert_eq!(

@@ -283,7 +283,7 @@ impl From<Message> for DeliveryView {
             destination: mask_destination(&m.destination),
             id: m.id,
             channel: m.channel,
-            status: m.status,
+            status: m.status.to_string(),
             attempts: m.attempts,
             error: m.last_error,
             created_at: m.created_at,

@@ -149,7 +149,7 @@ fn rfc3339(ms: i64) -> String {
 impl From<Message> for MessageResponse {
     fn from(m: Message) -> Self {
         MessageResponse {
-            status: m.status().as_str().to_owned(),
+            status: m.status.as_str().to_owned(),
             id: m.id,
             channel: m.channel,
             attempts: m.attempts,
@@ -215,8 +215,8 @@ pub async fn send(
         StatusCode::ACCEPTED,
         Json(SendResponse {
             // A new message is reported `queued` even if a worker already sent it meanwhile.
-            status: if accepted.replayed || accepted.message.status() == MessageStatus::Test {
-                accepted.message.status().as_str().to_owned()
+            status: if accepted.replayed || accepted.message.status == MessageStatus::Test {
+                accepted.message.status.as_str().to_owned()
             } else {
                 "queued".to_owned()
             },

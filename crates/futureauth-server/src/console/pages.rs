@@ -463,7 +463,7 @@ impl From<Message> for DeliveryView {
             destination: mask_destination(&m.destination),
             id: m.id,
             channel: m.channel,
-            status: m.status,
+            status: m.status.to_string(),
             attempts: m.attempts,
             error: m.last_error,
             created_at: m.created_at,
@@ -789,14 +789,14 @@ fn timeline(
         });
     }
     let recorded = i64::try_from(attempts.len()).unwrap_or(i64::MAX);
-    if message.attempts > recorded && message.status == "queued" {
+    if message.attempts > recorded && message.status == MessageStatus::Queued {
         steps.push(TimelineStep {
             at: None,
             title: format!("Attempt {} in progress", message.attempts),
             detail: None,
             tone: "wait",
         });
-    } else if message.status == "queued" {
+    } else if message.status == MessageStatus::Queued {
         steps.push(TimelineStep {
             at: Some(message.next_attempt_at),
             title: "Next attempt".into(),

@@ -302,7 +302,7 @@ impl SendService {
             self.wake.notify_one();
         }
         // A code, not a link: a test destination's link is only logged.
-        if accepted.message.status == MessageStatus::Test.as_str()
+        if accepted.message.status == MessageStatus::Test
             && !matches!(content, Content::MagicLink { .. })
         {
             accepted.test_code = test_code;

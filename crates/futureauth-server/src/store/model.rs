@@ -134,6 +134,24 @@ impl MessageStatus {
     }
 }
 
+/// A stored status that no version of this server writes.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown message status {0:?}")]
+pub struct UnknownStatus(pub String);
+
+impl TryFrom<String> for MessageStatus {
+    type Error = UnknownStatus;
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        MessageStatus::parse(&s).ok_or(UnknownStatus(s))
+    }
+}
+
+impl std::fmt::Display for MessageStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// One provider status event of a message.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct MessageEvent {
@@ -162,8 +180,9 @@ pub struct Message {
     pub destination: String,
     /// Rendered message as JSON (contains the code); `NULL` once sent or failed.
     pub payload: Option<String>,
-    /// A [`MessageStatus`] in its stored form.
-    pub status: String,
+    /// Where it got to (stored as text; an unknown stored value fails to load).
+    #[sqlx(try_from = "String")]
+    pub status: MessageStatus,
     /// Delivery attempts started so far.
     pub attempts: i64,
     /// Earliest time of the next attempt (epoch ms).
@@ -187,13 +206,6 @@ pub struct Message {
     pub status_reason: Option<String>,
     /// When it reached its latest state after `sent` (epoch ms).
     pub status_at: Option<i64>,
-}
-
-impl Message {
-    /// Parsed status (`failed` if the stored value is unknown).
-    pub fn status(&self) -> MessageStatus {
-        MessageStatus::parse(&self.status).unwrap_or(MessageStatus::Failed)
-    }
 }
 
 /// How a delivery attempt ended, recorded by [`crate::store::Store::complete`].
