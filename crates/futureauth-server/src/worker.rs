@@ -292,6 +292,7 @@ impl Worker {
             .send(&msg.id, &outgoing)
             .instrument(tracing::info_span!(
                 "provider_call",
+                id = %msg.id,
                 provider,
                 attempt = attempts
             ))
