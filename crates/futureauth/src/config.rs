@@ -73,6 +73,13 @@ pub struct FutureAuthConfig {
     pub code_secret: String,
     /// The opt-in in-process session cache. Default `None` (every check asks the database).
     pub session_cache: Option<crate::SessionCacheConfig>,
+    /// Path of the magic-link landing page `auth_router` serves (`GET`/`HEAD` show a
+    /// confirmation page and never use the token; only the `POST` from that page does).
+    /// Links sent without a `callback_url` point here. Default `/api/auth/magic-link`.
+    pub magic_link_path: String,
+    /// Where the landing page sends a person once signed in (a path on the app, `303 See
+    /// Other`). Default `/`.
+    pub after_sign_in_path: String,
 }
 
 const DAY: u64 = 24 * 60 * 60;
@@ -98,6 +105,8 @@ impl Default for FutureAuthConfig {
             rate_limits: RateLimits::default(),
             code_secret: String::new(),
             session_cache: None,
+            magic_link_path: "/api/auth/magic-link".to_string(),
+            after_sign_in_path: "/".to_string(),
         }
     }
 }
@@ -321,6 +330,26 @@ impl FutureAuthConfig {
                 ))
             }
         }
+        for (name, path) in [
+            ("magic_link_path", &self.magic_link_path),
+            ("after_sign_in_path", &self.after_sign_in_path),
+        ] {
+            if !is_plain_path(path) {
+                return fail(format!(
+                    "{name} {path:?} must be a path such as \"/welcome\": it starts with one '/' \
+                     and holds only ASCII letters, digits and - _ . ~ /"
+                ));
+            }
+        }
+        if !self.magic_link_path.starts_with("/api/auth/")
+            || crate::AUTH_ROUTES.contains(&self.magic_link_path.as_str())
+        {
+            return fail(format!(
+                "magic_link_path {:?} must be under /api/auth/ (where the auth cookies live) \
+                 and not one of the other auth routes",
+                self.magic_link_path
+            ));
+        }
         TrustedOrigins::from_config(self)?;
         for (name, limit) in self.rate_limits.named() {
             if limit.max == 0 || limit.window.as_secs() == 0 {
@@ -332,6 +361,16 @@ impl FutureAuthConfig {
         }
         Ok(())
     }
+}
+
+/// A same-origin path without query, fragment or characters that need escaping.
+pub(crate) fn is_plain_path(path: &str) -> bool {
+    path.starts_with('/')
+        && !path.starts_with("//")
+        && path.len() <= 200
+        && path
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.~/".contains(&b))
 }
 
 fn split_list(v: &str) -> impl Iterator<Item = &str> {
@@ -487,6 +526,24 @@ mod tests {
         assert!(bad(|c| c.allowed_origins = vec!["nope".into()]).contains("allowed_origins"));
         assert!(bad(|c| c.app_url = "app.example.com".into()).contains("FUTUREAUTH_APP_URL"));
         assert!(bad(|c| c.callback_urls = vec!["/verify".into()]).contains("callback_urls"));
+        for path in ["welcome", "//evil.example", "/a?b=1", "/a\"b", "/<x>"] {
+            for (name, set) in [
+                ("after_sign_in_path", (|c, p| c.after_sign_in_path = p) as fn(&mut FutureAuthConfig, String)),
+                ("magic_link_path", |c, p| c.magic_link_path = p),
+            ] {
+                let mut c = FutureAuthConfig::default();
+                set(&mut c, path.to_string());
+                assert!(c.validate().unwrap_err().to_string().contains(name), "{path}");
+            }
+        }
+        assert!(bad(|c| c.magic_link_path = "/magic".into()).contains("/api/auth/"));
+        assert!(bad(|c| c.magic_link_path = "/api/auth/session".into()).contains("other auth routes"));
+        let ok = FutureAuthConfig {
+            magic_link_path: "/api/auth/link".into(),
+            after_sign_in_path: "/app/home".into(),
+            ..Default::default()
+        };
+        assert!(ok.validate().is_ok());
         assert!(bad(|c| c.session_max_lifetime = Duration::from_secs(3600))
             .contains("session_max_lifetime"));
         assert!(bad(|c| c.max_otp_attempts = 0).contains("max_otp_attempts"));

@@ -77,6 +77,20 @@ use std::sync::Arc;
 
 use chrono::Utc;
 
+/// The fixed routes of `auth_router`; `magic_link_path` may not take one of them.
+pub(crate) const AUTH_ROUTES: &[&str] = &[
+    "/api/auth/send-otp",
+    "/api/auth/verify-otp",
+    "/api/auth/send-magic-link",
+    "/api/auth/verify-magic-link",
+    "/api/auth/session",
+    "/api/auth/get-session",
+    "/api/auth/sign-out",
+    "/api/auth/sessions",
+    "/api/auth/revoke-session",
+    "/api/auth/sign-out-all",
+];
+
 pub use async_trait::async_trait;
 pub use config::{FutureAuthConfig, RateLimit, RateLimits};
 pub use context::RequestContext;

@@ -1144,7 +1144,174 @@ async fn the_victim_signs_in_while_an_attacker_hammers_their_address(db: TestDb)
     );
 }
 
+/// A client that does not follow redirects (to see the landing POST's 303).
+fn no_redirects() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+/// Checks the landing page's security headers and returns its body.
+async fn landing_page(response: reqwest::Response) -> String {
+    let h = response.headers().clone();
+    let get = |name: &str| {
+        h.get(name)
+            .unwrap_or_else(|| panic!("{name} header"))
+            .to_str()
+            .unwrap()
+            .to_string()
+    };
+    assert_eq!(get("referrer-policy"), "no-referrer");
+    assert_eq!(get("cache-control"), "no-store");
+    assert_eq!(get("x-frame-options"), "DENY");
+    assert!(get("content-type").starts_with("text/html"));
+    let csp = get("content-security-policy");
+    for part in [
+        "default-src 'none'",
+        "frame-ancestors 'none'",
+        "form-action 'self'",
+        "base-uri 'none'",
+    ] {
+        assert!(csp.contains(part), "{part} in {csp}");
+    }
+    assert!(!csp.contains("unsafe-inline"), "{csp}");
+    let nonce = csp
+        .split("script-src 'nonce-")
+        .nth(1)
+        .and_then(|rest| rest.split('\'').next())
+        .expect("a script nonce")
+        .to_string();
+    let body = response.text().await.unwrap();
+    // The one inline script carries the nonce and strips the token from the address bar.
+    assert!(
+        body.contains(&format!(
+            "<script nonce=\"{nonce}\">history.replaceState(null, \"\", location.pathname);"
+        )),
+        "{body}"
+    );
+    assert_eq!(body.matches("<script").count(), 1, "{body}");
+    body
+}
+
+async fn the_landing_page_survives_mail_scanners(db: TestDb) {
+    let app = App::start(&db, |_| {}).await;
+    let sent = app
+        .post(
+            "/api/auth/send-magic-link",
+            json!({ "email": "ada@example.com" }),
+            None,
+        )
+        .await;
+    assert_eq!(sent.status(), 200);
+    let d = app.deliveries().await.pop().unwrap();
+    let landing = format!("{}/api/auth/magic-link", app.base);
+    assert_eq!(d["callback_url"], landing);
+    let token = d["code"].as_str().unwrap().to_string();
+    let link = d["link"].as_str().unwrap().to_string();
+    assert_eq!(link, format!("{landing}?token={token}"));
+
+    // A scanner: plain GETs and HEADs, no cookies, no Origin, several times.
+    let scanner = no_redirects();
+    for _ in 0..3 {
+        let page = scanner.get(&link).send().await.unwrap();
+        assert_eq!(page.status(), 200);
+        assert!(page.headers().get(SET_COOKIE).is_none());
+        let body = landing_page(page).await;
+        assert!(
+            body.contains(&format!("name=\"token\" value=\"{token}\"")),
+            "{body}"
+        );
+        assert!(body.contains("action=\"/api/auth/magic-link\""), "{body}");
+        let head = scanner.head(&link).send().await.unwrap();
+        assert_eq!(head.status(), 200);
+        assert_eq!(head.headers()["referrer-policy"], "no-referrer");
+    }
+
+    // The person presses the button: the form POST signs in and goes on to the app.
+    let post = |token: String| {
+        no_redirects()
+            .post(&landing)
+            .header("origin", &app.base)
+            .form(&[("token", token)])
+            .send()
+    };
+    let signed_in = post(token.clone()).await.unwrap();
+    assert_eq!(signed_in.status(), 303);
+    assert_eq!(signed_in.headers()["location"], "/");
+    assert_eq!(signed_in.headers()["cache-control"], "no-store");
+    let cookie = cookie_pair(signed_in.headers());
+    assert!(cookie.starts_with("futureauth_session="), "{cookie}");
+    let me: Value = app.get("/api/me", Some(&cookie)).await.json().await.unwrap();
+    assert_eq!(me["email"], "ada@example.com");
+
+    // Used once: a second POST gets an error page, no cookie.
+    let again = post(token.clone()).await.unwrap();
+    assert_eq!(again.status(), 400);
+    assert!(again.headers().get(SET_COOKIE).is_none());
+    let body = landing_page(again).await;
+    assert!(body.contains("no longer works"), "{body}");
+
+    // A cross-site form cannot post a token (CSRF guard).
+    let forged = no_redirects()
+        .post(&landing)
+        .header("origin", "https://evil.example")
+        .form(&[("token", "x")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), 403);
+
+    // A link without a token, or with markup in it, gets a harmless page.
+    let bare = scanner.get(&landing).send().await.unwrap();
+    assert_eq!(bare.status(), 400);
+    landing_page(bare).await;
+    let evil = scanner
+        .get(&landing)
+        .query(&[("token", "\"><script>alert(1)</script>")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(evil.status(), 200);
+    let body = landing_page(evil).await;
+    assert!(!body.contains("<script>alert"), "{body}");
+}
+
+async fn the_landing_path_and_destination_are_configurable(db: TestDb) {
+    let app = App::start(&db, |c| {
+        c.magic_link_path = "/api/auth/open".to_string();
+        c.after_sign_in_path = "/home".to_string();
+    })
+    .await;
+    app.post(
+        "/api/auth/send-magic-link",
+        json!({ "email": "ada@example.com" }),
+        None,
+    )
+    .await;
+    let d = app.deliveries().await.pop().unwrap();
+    let link = d["link"].as_str().unwrap().to_string();
+    assert!(link.starts_with(&format!("{}/api/auth/open?token=", app.base)));
+    let page = reqwest::get(&link).await.unwrap();
+    assert_eq!(page.status(), 200);
+    let body = landing_page(page).await;
+    assert!(body.contains("action=\"/api/auth/open\""), "{body}");
+    let done = no_redirects()
+        .post(format!("{}/api/auth/open", app.base))
+        .header("origin", &app.base)
+        .form(&[("token", d["code"].as_str().unwrap())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(done.status(), 303);
+    assert_eq!(done.headers()["location"], "/home");
+    // The default path is not served any more.
+    assert_eq!(app.get("/api/auth/magic-link", None).await.status(), 404);
+}
+
 both_backends!(
+    the_landing_page_survives_mail_scanners,
+    the_landing_path_and_destination_are_configurable,
     request_headers_never_widen_the_callback_list,
     a_callback_with_its_own_token_is_refused,
     the_services_callback_refusal_is_a_422,

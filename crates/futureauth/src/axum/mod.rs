@@ -43,6 +43,7 @@ mod client;
 mod cookie;
 mod csrf;
 mod extract;
+mod magic_link;
 #[cfg(feature = "openapi")]
 mod openapi;
 mod rejection;

@@ -31,7 +31,9 @@ const BODY_LIMIT: usize = 16 * 1024;
 /// |---|---|---|
 /// | `POST /api/auth/send-otp` | `{"email": ...}` or `{"phone": "+1..."}` | `{"ok": true}` + binding cookie |
 /// | `POST /api/auth/verify-otp` | `{"email" or "phone", "code"}` + binding cookie | `{"user", "session"}` + cookie |
-/// | `POST /api/auth/send-magic-link` | `{"email", "callback_url"}` | `{"ok": true}` |
+/// | `POST /api/auth/send-magic-link` | `{"email", "callback_url"?}` | `{"ok": true}` |
+/// | `GET`/`HEAD /api/auth/magic-link?token=...` | | confirmation page; the token is NOT used |
+/// | `POST /api/auth/magic-link` | form `token=...` (from that page) | `303` to `after_sign_in_path` + cookie |
 /// | `POST /api/auth/verify-magic-link` | `{"token"}` | `{"user", "session"}` + cookie |
 /// | `GET /api/auth/session` (alias `get-session`) | | `{"user", "session"}` or 401 |
 /// | `POST /api/auth/sign-out` | | `{"ok": true}`, cookie cleared |
@@ -43,13 +45,35 @@ const BODY_LIMIT: usize = 16 * 1024;
 /// long as the code ([`FutureAuth::send_otp_with`] with a binding): nobody else can replace it or spend
 /// its attempts, so knowing someone's address is not enough to lock them out.
 ///
+/// Magic links without a `callback_url` point at the landing page
+/// ([`FutureAuthConfig::magic_link_path`](crate::FutureAuthConfig::magic_link_path), default
+/// `/api/auth/magic-link`, on `app_url`). Opening it (`GET`/`HEAD`, as mail scanners do, any
+/// number of times) never uses the token; only the page's button (`POST`) signs in. Apps
+/// with their own page keep `POST /api/auth/verify-magic-link` and must likewise never use
+/// the token on `GET`.
+///
 /// Errors are `{"error": {"code", "message"}}` with a 4xx status (429 carries
 /// `Retry-After`). State-changing routes reject cross-site browser requests.
 pub fn auth_router<S>(auth: Arc<FutureAuth>) -> Router<S>
 where
     S: Clone + Send + Sync + 'static,
 {
+    // `validate` keeps a bad path out; should an unvalidated config get here, the default
+    // path keeps the router from panicking.
+    let landing_path = match &auth.config().magic_link_path {
+        p if crate::config::is_plain_path(p)
+            && p.starts_with("/api/auth/")
+            && !crate::AUTH_ROUTES.contains(&p.as_str()) =>
+        {
+            p.clone()
+        }
+        _ => "/api/auth/magic-link".to_string(),
+    };
     Router::new()
+        .route(
+            &landing_path,
+            get(super::magic_link::landing).post(super::magic_link::landing_post),
+        )
         .route("/api/auth/send-otp", post(send_otp))
         .route("/api/auth/verify-otp", post(verify_otp))
         .route("/api/auth/send-magic-link", post(send_magic_link))
@@ -99,7 +123,8 @@ pub(super) struct VerifyOtp {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub(super) struct SendMagicLink {
     email: String,
-    callback_url: String,
+    /// The page the link opens; default: the landing page `auth_router` serves.
+    callback_url: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -193,7 +218,22 @@ pub(super) async fn send_magic_link(
     req: RequestContext,
     Body(body): Body<SendMagicLink>,
 ) -> Result<Response, ApiError> {
-    auth.send_magic_link_with(&body.email, &body.callback_url, &req)
+    let callback = match body.callback_url {
+        Some(callback) => callback,
+        None => {
+            let app = auth.config().app_url.trim_end_matches('/');
+            if app.is_empty() {
+                return Err(ApiError::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "invalid_request",
+                    "send \"callback_url\", or set FutureAuthConfig::app_url so that links \
+                     point at the built-in landing page",
+                ));
+            }
+            format!("{app}{}", auth.config().magic_link_path)
+        }
+    };
+    auth.send_magic_link_with(&body.email, &callback, &req)
         .await?;
     Ok(ok().into_response())
 }
