@@ -572,7 +572,7 @@ async fn bad_input_gets_a_clear_4xx_and_writes_nothing(db: TestDb) {
         (
             app.post(
                 "/api/auth/send-magic-link",
-                json!({ "email": "a@b.co" }),
+                json!({ "callback_url": "/api/auth/magic-link" }),
                 None,
             )
             .await,
@@ -1309,7 +1309,31 @@ async fn the_landing_path_and_destination_are_configurable(db: TestDb) {
     assert_eq!(app.get("/api/auth/magic-link", None).await.status(), 404);
 }
 
+async fn without_app_url_a_link_needs_a_callback(db: TestDb) {
+    let app = App::start(&db, |c| {
+        c.app_url = String::new();
+        c.cookie_secure = false;
+    })
+    .await;
+    let sent = app
+        .post(
+            "/api/auth/send-magic-link",
+            json!({ "email": "ada@example.com" }),
+            None,
+        )
+        .await;
+    assert_eq!(
+        error_code(sent).await,
+        (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_request".to_string()
+        )
+    );
+    assert!(app.deliveries().await.is_empty());
+}
+
 both_backends!(
+    without_app_url_a_link_needs_a_callback,
     the_landing_page_survives_mail_scanners,
     the_landing_path_and_destination_are_configurable,
     request_headers_never_widen_the_callback_list,
