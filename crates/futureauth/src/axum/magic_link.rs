@@ -26,6 +26,7 @@ use crate::token::generate_token;
 use crate::{FutureAuth, RequestContext};
 
 /// `GET`/`HEAD` of the landing path: the confirmation page. Never touches the token.
+#[cfg_attr(feature = "openapi", utoipa::path(get, path = "/api/auth/magic-link", tag = "futureauth", params(("token" = Option<String>, Query, description = "The link's token")), responses((status = 200, description = "The confirmation page (HTML); the token is not used. Also answers HEAD. The path is `FutureAuthConfig::magic_link_path`", content_type = "text/html", body = String), (status = 400, description = "The link has no token (HTML page)", content_type = "text/html", body = String))))]
 pub(super) async fn landing(
     State(auth): State<Arc<FutureAuth>>,
     RawQuery(query): RawQuery,
@@ -66,6 +67,7 @@ pub(super) async fn landing(
 
 /// `POST` of the landing path (`token=...`, form-encoded, from the page above): uses the
 /// token, sets the session cookie and sends the browser on.
+#[cfg_attr(feature = "openapi", utoipa::path(post, path = "/api/auth/magic-link", tag = "futureauth", request_body(content = String, content_type = "application/x-www-form-urlencoded", description = "`token=...`, as the confirmation page's form sends it"), responses((status = 303, description = "Signed in: the session cookie is set and `Location` is `FutureAuthConfig::after_sign_in_path`"), (status = 400, description = "Used, replaced or expired link (HTML page)", content_type = "text/html", body = String), (status = 403, description = "Cross-site request (`cross_site_request`, JSON)"), (status = 429, description = "Too many attempts (HTML page)", content_type = "text/html", body = String))))]
 pub(super) async fn landing_post(
     State(auth): State<Arc<FutureAuth>>,
     req: RequestContext,
