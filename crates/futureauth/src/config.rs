@@ -80,6 +80,14 @@ pub struct FutureAuthConfig {
     /// Where the landing page sends a person once signed in (a path on the app, `303 See
     /// Other`). Default `/`.
     pub after_sign_in_path: String,
+    /// Require a magic link to be opened in the browser that asked for it (the one holding
+    /// the link's binding cookie, see `auth_router`). Default `false`: a link opened elsewhere
+    /// still signs in there. When `true`, the landing page and `verify-magic-link` refuse it
+    /// (`403 magic_link_other_browser`), and so do [`FutureAuth::verify_magic_link`] calls
+    /// without the binding in their [`RequestContext`](crate::RequestContext).
+    ///
+    /// [`FutureAuth::verify_magic_link`]: crate::FutureAuth::verify_magic_link
+    pub magic_link_same_browser: bool,
 }
 
 const DAY: u64 = 24 * 60 * 60;
@@ -107,6 +115,7 @@ impl Default for FutureAuthConfig {
             session_cache: None,
             magic_link_path: "/api/auth/magic-link".to_string(),
             after_sign_in_path: "/".to_string(),
+            magic_link_same_browser: false,
         }
     }
 }

@@ -49,6 +49,12 @@ pub enum FutureAuthError {
     #[error("invalid or already used magic link")]
     InvalidMagicLink,
 
+    /// Same-browser links are required
+    /// ([`FutureAuthConfig::magic_link_same_browser`](crate::FutureAuthConfig::magic_link_same_browser))
+    /// and this link was asked for in another browser; it stays usable there.
+    #[error("this sign-in link was requested in another browser: open it there, or request a new link here")]
+    MagicLinkOtherBrowser,
+
     /// The magic link has expired.
     #[error("magic link expired, request a new one")]
     MagicLinkExpired,
@@ -94,6 +100,7 @@ impl FutureAuthError {
             Self::CodeExpired => "code_expired",
             Self::TooManyAttempts => "too_many_attempts",
             Self::InvalidMagicLink => "invalid_magic_link",
+            Self::MagicLinkOtherBrowser => "magic_link_other_browser",
             Self::MagicLinkExpired => "magic_link_expired",
             Self::RateLimited { .. } => "rate_limited",
             Self::UserNotFound => "user_not_found",

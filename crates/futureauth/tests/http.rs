@@ -1332,7 +1332,115 @@ async fn without_app_url_a_link_needs_a_callback(db: TestDb) {
     assert!(app.deliveries().await.is_empty());
 }
 
+async fn same_browser_links_refuse_other_browsers(db: TestDb) {
+    let app = App::start(&db, |c| c.magic_link_same_browser = true).await;
+    let landing = format!("{}/api/auth/magic-link", app.base);
+    // Asks for a link; returns the browser's binding cookie and the token.
+    let ask = |email: &'static str, cookie: Option<String>| {
+        let app = &app;
+        async move {
+            let sent = app
+                .post(
+                    "/api/auth/send-magic-link",
+                    json!({ "email": email }),
+                    cookie.as_deref(),
+                )
+                .await;
+            assert_eq!(sent.status(), 200);
+            let set = set_cookie(sent.headers());
+            assert!(
+                set.contains("; Path=/; HttpOnly; SameSite=Lax; Max-Age=900; Secure"),
+                "{set}"
+            );
+            let d = app.deliveries().await.pop().unwrap();
+            (cookie_pair(sent.headers()), d["code"].as_str().unwrap().to_string())
+        }
+    };
+    let open = |token: String, cookie: Option<String>| {
+        let mut request = no_redirects()
+            .post(&landing)
+            .header("origin", &app.base)
+            .form(&[("token", token)]);
+        if let Some(cookie) = cookie {
+            request = request.header("cookie", cookie);
+        }
+        request.send()
+    };
+    let (asker, token) = ask("ada@example.com", None).await;
+    assert!(asker.starts_with("__Host-futureauth_session_link="), "{asker}");
+    // Another browser asking gets its own binding.
+    let (other, _) = ask("eve@example.com", None).await;
+    assert_ne!(asker, other);
+
+    // Opened without the cookie, or with another request's: refused, link left alone.
+    let refused = open(token.clone(), None).await.unwrap();
+    assert_eq!(refused.status(), 403);
+    assert!(refused.headers().get(SET_COOKIE).is_none());
+    assert!(landing_page(refused).await.contains("browser you asked from"));
+    let refused = open(token.clone(), Some(other.clone())).await.unwrap();
+    assert_eq!(refused.status(), 403);
+    let json_refused = app
+        .post(
+            "/api/auth/verify-magic-link",
+            json!({ "token": token }),
+            Some(&other),
+        )
+        .await;
+    assert_eq!(
+        error_code(json_refused).await,
+        (
+            StatusCode::FORBIDDEN,
+            "magic_link_other_browser".to_string()
+        )
+    );
+
+    // The browser that asked signs in.
+    let done = open(token.clone(), Some(asker.clone())).await.unwrap();
+    assert_eq!(done.status(), 303);
+    let session = cookie_pair(done.headers());
+    assert_eq!(app.get("/api/me", Some(&session)).await.status(), 200);
+
+    // The JSON route too, and a second link of the same browser keeps its binding.
+    let (again, token2) = ask("ada2@example.com", Some(asker.clone())).await;
+    assert_eq!(again, asker);
+    let no_cookie = app
+        .post("/api/auth/verify-magic-link", json!({ "token": token2 }), None)
+        .await;
+    assert_eq!(no_cookie.status(), 403);
+    let ok = app
+        .post(
+            "/api/auth/verify-magic-link",
+            json!({ "token": token2 }),
+            Some(&asker),
+        )
+        .await;
+    assert_eq!(ok.status(), 200);
+}
+
+async fn by_default_a_link_works_in_any_browser(db: TestDb) {
+    let app = App::start(&db, |_| {}).await;
+    let sent = app
+        .post(
+            "/api/auth/send-magic-link",
+            json!({ "email": "ada@example.com" }),
+            None,
+        )
+        .await;
+    assert!(set_cookie(sent.headers()).starts_with("__Host-futureauth_session_link="));
+    let token = app.last_code().await;
+    let done = no_redirects()
+        .post(format!("{}/api/auth/magic-link", app.base))
+        .header("origin", &app.base)
+        .form(&[("token", token)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(done.status(), 303);
+}
+
 both_backends!(
+    same_browser_links_refuse_other_browsers,
+    by_default_a_link_works_in_any_browser,
     without_app_url_a_link_needs_a_callback,
     the_landing_page_survives_mail_scanners,
     the_landing_path_and_destination_are_configurable,

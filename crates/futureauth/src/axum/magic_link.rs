@@ -17,10 +17,10 @@ use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 
-use super::cookie::set_session;
+use super::cookie::{link_binding, set_session};
 use super::rejection::ApiError;
 use crate::token::generate_token;
 use crate::{FutureAuth, RequestContext};
@@ -70,10 +70,12 @@ pub(super) async fn landing(
 #[cfg_attr(feature = "openapi", utoipa::path(post, path = "/api/auth/magic-link", tag = "futureauth", request_body(content = String, content_type = "application/x-www-form-urlencoded", description = "`token=...`, as the confirmation page's form sends it"), responses((status = 303, description = "Signed in: the session cookie is set and `Location` is `FutureAuthConfig::after_sign_in_path`"), (status = 400, description = "Used, replaced or expired link (HTML page)", content_type = "text/html", body = String), (status = 403, description = "Cross-site request (`cross_site_request`, JSON)"), (status = 429, description = "Too many attempts (HTML page)", content_type = "text/html", body = String))))]
 pub(super) async fn landing_post(
     State(auth): State<Arc<FutureAuth>>,
-    req: RequestContext,
+    mut req: RequestContext,
+    headers: HeaderMap,
     body: Bytes,
 ) -> Response {
     let config = auth.config();
+    req.binding = link_binding(&headers, config);
     let token = form_value(&body, "token").unwrap_or_default();
     let nonce = generate_token();
     match auth.verify_magic_link_with(&token, &req).await {
@@ -103,6 +105,11 @@ pub(super) async fn landing_post(
                 "magic_link_expired" => (
                     "This sign-in link has expired",
                     "Request a new link; links work for a short time only.",
+                ),
+                "magic_link_other_browser" => (
+                    "Open this link in the browser you asked from",
+                    "This app signs in only the browser that asked for the link. Open the link \
+                     there, or request a new link in this browser.",
                 ),
                 "rate_limited" => (
                     "Too many attempts",

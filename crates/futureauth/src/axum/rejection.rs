@@ -61,6 +61,7 @@ impl From<FutureAuthError> for ApiError {
             | E::TooManyAttempts
             | E::InvalidMagicLink
             | E::MagicLinkExpired => StatusCode::BAD_REQUEST,
+            E::MagicLinkOtherBrowser => StatusCode::FORBIDDEN,
             E::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             E::UserNotFound => StatusCode::NOT_FOUND,
             E::Delivery(_) => StatusCode::BAD_GATEWAY,

@@ -12,8 +12,8 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::cookie::{
-    clear_otp_binding, clear_session, otp_binding, session_token, set_otp_binding, set_session,
-    TokenSource,
+    clear_otp_binding, clear_session, link_binding, otp_binding, session_token,
+    set_link_binding, set_otp_binding, set_session, TokenSource,
 };
 use super::csrf;
 use super::extract::{lookup, AuthSession};
@@ -215,7 +215,8 @@ pub(super) async fn verify_otp(
 #[cfg_attr(feature = "openapi", utoipa::path(post, path = "/api/auth/send-magic-link", tag = "futureauth", request_body = SendMagicLink, responses((status = 200, description = "Link sent, or silently not", body = super::openapi::Ok), super::openapi::Rejected)))]
 pub(super) async fn send_magic_link(
     State(auth): State<Arc<FutureAuth>>,
-    req: RequestContext,
+    mut req: RequestContext,
+    headers: HeaderMap,
     Body(body): Body<SendMagicLink>,
 ) -> Result<Response, ApiError> {
     let callback = match body.callback_url {
@@ -233,17 +234,26 @@ pub(super) async fn send_magic_link(
             format!("{app}{}", auth.config().magic_link_path)
         }
     };
+    // The link is bound to this browser: the binding it already holds (so its earlier links
+    // stay its own) or a new one.
+    let binding = link_binding(&headers, auth.config()).unwrap_or_else(OtpBinding::generate);
+    req.binding = Some(binding.clone());
     auth.send_magic_link_with(&body.email, &callback, &req)
         .await?;
-    Ok(ok().into_response())
+    Ok(with_cookie(
+        ok().into_response(),
+        set_link_binding(auth.config(), &binding),
+    ))
 }
 
 #[cfg_attr(feature = "openapi", utoipa::path(post, path = "/api/auth/verify-magic-link", tag = "futureauth", request_body = VerifyMagicLink, responses((status = 200, description = "Signed in; sets the session cookie", body = super::openapi::SignedIn), super::openapi::Rejected)))]
 pub(super) async fn verify_magic_link(
     State(auth): State<Arc<FutureAuth>>,
-    req: RequestContext,
+    mut req: RequestContext,
+    headers: HeaderMap,
     Body(body): Body<VerifyMagicLink>,
 ) -> Result<Response, ApiError> {
+    req.binding = link_binding(&headers, auth.config());
     let (user, session) = auth.verify_magic_link_with(&body.token, &req).await?;
     Ok(signed_in(&auth, user, session))
 }

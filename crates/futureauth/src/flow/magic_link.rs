@@ -9,7 +9,7 @@ use crate::error::{FutureAuthError, Result};
 use crate::identifier::{normalize_email, Identifier};
 use crate::model::{Session, User};
 use crate::origins::{parse_callback, TrustedOrigins};
-use crate::store::{Kind, NewVerification};
+use crate::store::{Kind, NewVerification, TakenLink};
 use crate::token::{generate_id, generate_token, hash_token};
 
 /// Checks the page a link opens. A link to a page the app does not own would hand a
@@ -56,6 +56,7 @@ pub(crate) async fn send(
 
     let token = generate_token();
     let token_hash = hash_token(&token);
+    let requester_hash = req.binding.as_ref().map(|b| b.hash());
     ctx.store
         .put_verification(&NewVerification {
             id: generate_id(),
@@ -67,6 +68,7 @@ pub(crate) async fn send(
             code_hash: &token_hash,
             expires_at: now + ctx.config.magic_link_ttl,
             now,
+            requester_hash: requester_hash.as_deref(),
         })
         .await?;
 
@@ -107,9 +109,19 @@ pub(crate) async fn verify(
     }
     let now = Utc::now();
     limit_verify_ip(ctx, req.client_ip, now).await?;
-    let Some((identifier, expires_at)) = ctx.store.take_magic_link(&hash_token(token)).await?
-    else {
-        return Err(FutureAuthError::InvalidMagicLink);
+    let requester_hash = req.binding.as_ref().map(|b| b.hash());
+    let required = ctx
+        .config
+        .magic_link_same_browser
+        .then_some(requester_hash.as_deref());
+    let (identifier, expires_at) = match ctx
+        .store
+        .take_magic_link(&hash_token(token), required)
+        .await?
+    {
+        TakenLink::Taken(identifier, expires_at) => (identifier, expires_at),
+        TakenLink::Unknown => return Err(FutureAuthError::InvalidMagicLink),
+        TakenLink::OtherBrowser => return Err(FutureAuthError::MagicLinkOtherBrowser),
     };
     if expires_at <= now {
         return Err(FutureAuthError::MagicLinkExpired);

@@ -59,7 +59,7 @@ impl OtpBinding {
     }
 
     /// What the database keeps.
-    fn hash(&self) -> String {
+    pub(crate) fn hash(&self) -> String {
         hash_token(&self.0)
     }
 }
@@ -97,6 +97,7 @@ pub(crate) async fn send(
             code_hash: &code_hash,
             expires_at: now + ctx.config.otp_ttl,
             now,
+            requester_hash: None,
         })
         .await?;
 

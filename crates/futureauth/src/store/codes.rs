@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, Utc};
 
-use super::{on_pool, CodeState, Kind, NewVerification, ReservedGuess, Store, Ts};
+use super::{on_pool, CodeState, Kind, NewVerification, ReservedGuess, Store, TakenLink, Ts};
 use crate::error::Result;
 
 /// `binding_hash` of the unbound row (a column in the unique key, so never NULL).
@@ -13,11 +13,13 @@ impl Store {
     /// identifier, kind and binding; rows of other bindings are untouched.
     pub(crate) async fn put_verification(&self, v: &NewVerification<'_>) -> Result<()> {
         const SQL: &str = "INSERT INTO verification \
-             (id, identifier, code_hash, expires_at, attempts, created_at, kind, binding_hash) \
-             VALUES ($1, $2, $3, $4, 0, $5, $6, $7) \
+             (id, identifier, code_hash, expires_at, attempts, created_at, kind, binding_hash, \
+              requester_hash) \
+             VALUES ($1, $2, $3, $4, 0, $5, $6, $7, $8) \
              ON CONFLICT (identifier, kind, binding_hash) DO UPDATE SET id = excluded.id, \
                code_hash = excluded.code_hash, expires_at = excluded.expires_at, \
-               attempts = 0, created_at = excluded.created_at";
+               attempts = 0, created_at = excluded.created_at, \
+               requester_hash = excluded.requester_hash";
         on_pool!(&self.db, pool => {
             sqlx::query(SQL)
                 .bind(&v.id)
@@ -27,6 +29,7 @@ impl Store {
                 .bind(Ts(v.now))
                 .bind(v.kind.as_str())
                 .bind(v.binding_hash.unwrap_or(UNBOUND))
+                .bind(v.requester_hash)
                 .execute(pool)
                 .await?;
         });
@@ -103,16 +106,46 @@ impl Store {
     }
 
     /// Deletes the magic link with this hash and returns its identifier and expiry.
+    ///
+    /// With `requester_hash` (same-browser links required), only the link that browser asked
+    /// for is used; a live link of another browser (or of none) is left as it is.
     pub(crate) async fn take_magic_link(
         &self,
         token_hash: &str,
-    ) -> Result<Option<(String, DateTime<Utc>)>> {
-        const SQL: &str = "DELETE FROM verification WHERE code_hash = $1 AND kind = 'magic_link' \
+        requester_hash: Option<Option<&str>>,
+    ) -> Result<TakenLink> {
+        const ANY: &str = "DELETE FROM verification WHERE code_hash = $1 AND kind = 'magic_link' \
              RETURNING identifier, expires_at";
-        let row: Option<(String, Ts)> = on_pool!(&self.db, pool => sqlx::query_as(SQL)
+        const OWN: &str = "DELETE FROM verification WHERE code_hash = $1 AND kind = 'magic_link' \
+             AND requester_hash = $2 RETURNING identifier, expires_at";
+        const LIVE: &str =
+            "SELECT COUNT(*) FROM verification WHERE code_hash = $1 AND kind = 'magic_link'";
+        let row: Option<(String, Ts)> = match requester_hash {
+            None => on_pool!(&self.db, pool => sqlx::query_as(ANY)
+                .bind(token_hash)
+                .fetch_optional(pool)
+                .await?),
+            Some(None) => None,
+            Some(Some(requester)) => on_pool!(&self.db, pool => sqlx::query_as(OWN)
+                .bind(token_hash)
+                .bind(requester)
+                .fetch_optional(pool)
+                .await?),
+        };
+        if let Some((identifier, expires_at)) = row {
+            return Ok(TakenLink::Taken(identifier, expires_at.into()));
+        }
+        if requester_hash.is_none() {
+            return Ok(TakenLink::Unknown);
+        }
+        let live: i64 = on_pool!(&self.db, pool => sqlx::query_scalar(LIVE)
             .bind(token_hash)
-            .fetch_optional(pool)
+            .fetch_one(pool)
             .await?);
-        Ok(row.map(|(identifier, expires_at)| (identifier, expires_at.into())))
+        Ok(if live > 0 {
+            TakenLink::OtherBrowser
+        } else {
+            TakenLink::Unknown
+        })
     }
 }

@@ -171,6 +171,19 @@ pub(crate) struct NewVerification<'a> {
     pub code_hash: &'a str,
     pub expires_at: DateTime<Utc>,
     pub now: DateTime<Utc>,
+    /// Magic links: hash of the secret cookie of the browser that asked, if it keeps cookies.
+    pub requester_hash: Option<&'a str>,
+}
+
+/// What [`Store::take_magic_link`] found.
+#[derive(Debug)]
+pub(crate) enum TakenLink {
+    /// Used now: its identifier and expiry.
+    Taken(String, DateTime<Utc>),
+    /// Unknown or already used.
+    Unknown,
+    /// Live, but asked for by another browser (only when same-browser is required); untouched.
+    OtherBrowser,
 }
 
 /// A guess reserved against a live code: the attempt is already counted.

@@ -35,6 +35,8 @@ CREATE TABLE IF NOT EXISTS verification (
     kind TEXT NOT NULL DEFAULT 'otp',
     -- Hash of the secret cookie of the client that asked for the code; '' = unbound.
     binding_hash TEXT NOT NULL DEFAULT '',
+    -- Magic links: hash of the secret cookie of the browser that asked (NULL: none).
+    requester_hash TEXT,
     UNIQUE (identifier, kind, binding_hash)
 );
 -- Tables of earlier versions, keyed UNIQUE (identifier, kind), are rebuilt with this key by
