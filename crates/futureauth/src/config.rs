@@ -537,16 +537,24 @@ mod tests {
         assert!(bad(|c| c.callback_urls = vec!["/verify".into()]).contains("callback_urls"));
         for path in ["welcome", "//evil.example", "/a?b=1", "/a\"b", "/<x>"] {
             for (name, set) in [
-                ("after_sign_in_path", (|c, p| c.after_sign_in_path = p) as fn(&mut FutureAuthConfig, String)),
+                (
+                    "after_sign_in_path",
+                    (|c, p| c.after_sign_in_path = p) as fn(&mut FutureAuthConfig, String),
+                ),
                 ("magic_link_path", |c, p| c.magic_link_path = p),
             ] {
                 let mut c = FutureAuthConfig::default();
                 set(&mut c, path.to_string());
-                assert!(c.validate().unwrap_err().to_string().contains(name), "{path}");
+                assert!(
+                    c.validate().unwrap_err().to_string().contains(name),
+                    "{path}"
+                );
             }
         }
         assert!(bad(|c| c.magic_link_path = "/magic".into()).contains("/api/auth/"));
-        assert!(bad(|c| c.magic_link_path = "/api/auth/session".into()).contains("other auth routes"));
+        assert!(
+            bad(|c| c.magic_link_path = "/api/auth/session".into()).contains("other auth routes")
+        );
         let ok = FutureAuthConfig {
             magic_link_path: "/api/auth/link".into(),
             after_sign_in_path: "/app/home".into(),

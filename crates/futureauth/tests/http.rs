@@ -1242,7 +1242,12 @@ async fn the_landing_page_survives_mail_scanners(db: TestDb) {
     assert_eq!(signed_in.headers()["cache-control"], "no-store");
     let cookie = cookie_pair(signed_in.headers());
     assert!(cookie.starts_with("futureauth_session="), "{cookie}");
-    let me: Value = app.get("/api/me", Some(&cookie)).await.json().await.unwrap();
+    let me: Value = app
+        .get("/api/me", Some(&cookie))
+        .await
+        .json()
+        .await
+        .unwrap();
     assert_eq!(me["email"], "ada@example.com");
 
     // Used once: a second POST gets an error page, no cookie.
@@ -1353,7 +1358,10 @@ async fn same_browser_links_refuse_other_browsers(db: TestDb) {
                 "{set}"
             );
             let d = app.deliveries().await.pop().unwrap();
-            (cookie_pair(sent.headers()), d["code"].as_str().unwrap().to_string())
+            (
+                cookie_pair(sent.headers()),
+                d["code"].as_str().unwrap().to_string(),
+            )
         }
     };
     let open = |token: String, cookie: Option<String>| {
@@ -1367,7 +1375,10 @@ async fn same_browser_links_refuse_other_browsers(db: TestDb) {
         request.send()
     };
     let (asker, token) = ask("ada@example.com", None).await;
-    assert!(asker.starts_with("__Host-futureauth_session_link="), "{asker}");
+    assert!(
+        asker.starts_with("__Host-futureauth_session_link="),
+        "{asker}"
+    );
     // Another browser asking gets its own binding.
     let (other, _) = ask("eve@example.com", None).await;
     assert_ne!(asker, other);
@@ -1376,7 +1387,9 @@ async fn same_browser_links_refuse_other_browsers(db: TestDb) {
     let refused = open(token.clone(), None).await.unwrap();
     assert_eq!(refused.status(), 403);
     assert!(refused.headers().get(SET_COOKIE).is_none());
-    assert!(landing_page(refused).await.contains("browser you asked from"));
+    assert!(landing_page(refused)
+        .await
+        .contains("browser you asked from"));
     let refused = open(token.clone(), Some(other.clone())).await.unwrap();
     assert_eq!(refused.status(), 403);
     let json_refused = app
@@ -1404,7 +1417,11 @@ async fn same_browser_links_refuse_other_browsers(db: TestDb) {
     let (again, token2) = ask("ada2@example.com", Some(asker.clone())).await;
     assert_eq!(again, asker);
     let no_cookie = app
-        .post("/api/auth/verify-magic-link", json!({ "token": token2 }), None)
+        .post(
+            "/api/auth/verify-magic-link",
+            json!({ "token": token2 }),
+            None,
+        )
         .await;
     assert_eq!(no_cookie.status(), 403);
     let ok = app

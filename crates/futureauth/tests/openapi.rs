@@ -41,7 +41,12 @@ fn the_document_lists_every_auth_route_with_its_answers() {
         }
     }
     // The landing page answers HTML: a page on GET, a redirect after its form's POST.
-    for (method, status) in [("get", "200"), ("get", "400"), ("post", "303"), ("post", "400")] {
+    for (method, status) in [
+        ("get", "200"),
+        ("get", "400"),
+        ("post", "303"),
+        ("post", "400"),
+    ] {
         assert!(
             json["paths"][landing][method]["responses"][status].is_object(),
             "{method} {landing} {status}"

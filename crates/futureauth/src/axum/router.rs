@@ -12,8 +12,8 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::cookie::{
-    clear_otp_binding, clear_session, link_binding, otp_binding, session_token,
-    set_link_binding, set_otp_binding, set_session, TokenSource,
+    clear_otp_binding, clear_session, link_binding, otp_binding, session_token, set_link_binding,
+    set_otp_binding, set_session, TokenSource,
 };
 use super::csrf;
 use super::extract::{lookup, AuthSession};
