@@ -50,6 +50,11 @@
 //!   half-life at most, but never past `session_max_lifetime` after sign-in.
 //! - Browser origins and magic-link callbacks come from configuration (`app_url`,
 //!   `allowed_origins`, `callback_urls`), never from request headers.
+//! - Magic links are scanner-proof through `auth_router`'s landing page
+//!   ([`FutureAuthConfig::magic_link_path`]): opening a link (`GET`/`HEAD`, as mail scanners
+//!   do) never uses it; only the page's button does. Links sent through the HTTP API are
+//!   bound to the browser that asked (an HttpOnly cookie whose hash is stored with the link);
+//!   [`FutureAuthConfig::magic_link_same_browser`] makes that binding a requirement.
 
 #![warn(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
@@ -408,7 +413,8 @@ impl FutureAuth {
             .await
     }
 
-    /// [`send_magic_link`](Self::send_magic_link) for the request `req` describes, also
+    /// [`send_magic_link`](Self::send_magic_link) for the request `req` describes (its
+    /// `binding`, if any, binds the link to the browser that asked), also
     /// counting against its client's network limits.
     pub async fn send_magic_link_with(
         &self,
@@ -457,6 +463,11 @@ impl FutureAuth {
     }
 
     /// [`verify_magic_link`](Self::verify_magic_link) for the request `req` describes.
+    ///
+    /// `req.binding` is the secret of the browser that opens the link; with
+    /// [`FutureAuthConfig::magic_link_same_browser`] it must be the one the link was sent
+    /// with ([`send_magic_link_with`](Self::send_magic_link_with)), or this fails with
+    /// [`FutureAuthError::MagicLinkOtherBrowser`] and leaves the link usable.
     pub async fn verify_magic_link_with(
         &self,
         token: &str,
