@@ -73,9 +73,21 @@ pub struct FutureAuthConfig {
     pub code_secret: String,
     /// The opt-in in-process session cache. Default `None` (every check asks the database).
     pub session_cache: Option<crate::SessionCacheConfig>,
-    /// Where the magic-link landing page (`/api/auth/magic-link`) sends the browser once
-    /// signed in: a path of the app (env `FUTUREAUTH_MAGIC_LINK_REDIRECT`). Default `/`.
-    pub magic_link_redirect: String,
+    /// Path of the magic-link landing page `auth_router` serves (`GET`/`HEAD` show a
+    /// confirmation page and never use the token; only the `POST` from that page does).
+    /// Links sent without a `callback_url` point here. Default `/api/auth/magic-link`.
+    pub magic_link_path: String,
+    /// Where the landing page sends a person once signed in (a path on the app, `303 See
+    /// Other`). Default `/`.
+    pub after_sign_in_path: String,
+    /// Require a magic link to be opened in the browser that asked for it (the one holding
+    /// the link's binding cookie, see `auth_router`). Default `false`: a link opened elsewhere
+    /// still signs in there. When `true`, the landing page and `verify-magic-link` refuse it
+    /// (`403 magic_link_other_browser`), and so do [`FutureAuth::verify_magic_link`] calls
+    /// without the binding in their [`RequestContext`](crate::RequestContext).
+    ///
+    /// [`FutureAuth::verify_magic_link`]: crate::FutureAuth::verify_magic_link
+    pub magic_link_same_browser: bool,
 }
 
 const DAY: u64 = 24 * 60 * 60;
@@ -101,7 +113,9 @@ impl Default for FutureAuthConfig {
             rate_limits: RateLimits::default(),
             code_secret: String::new(),
             session_cache: None,
-            magic_link_redirect: "/".to_string(),
+            magic_link_path: "/api/auth/magic-link".to_string(),
+            after_sign_in_path: "/".to_string(),
+            magic_link_same_browser: false,
         }
     }
 }
@@ -217,7 +231,6 @@ impl FutureAuthConfig {
     /// | `FUTUREAUTH_ALLOWED_ORIGINS` (comma-separated) | `allowed_origins` |
     /// | `FUTUREAUTH_CALLBACK_URLS` (comma-separated) | `callback_urls` |
     /// | `FUTUREAUTH_CODE_SECRET` | `code_secret` |
-    /// | `FUTUREAUTH_MAGIC_LINK_REDIRECT` | `magic_link_redirect` |
     /// | `FUTUREAUTH_TRUSTED_PROXIES` (comma-separated IPs or CIDRs) | `trusted_proxies` |
     ///
     /// Unset variables keep their defaults. The result is [validated](Self::validate).
@@ -258,9 +271,6 @@ impl FutureAuthConfig {
         }
         if let Some(v) = lookup("FUTUREAUTH_CALLBACK_URLS") {
             config.callback_urls = split_list(&v).map(str::to_string).collect();
-        }
-        if let Some(v) = lookup("FUTUREAUTH_MAGIC_LINK_REDIRECT") {
-            config.magic_link_redirect = v.trim().to_string();
         }
         if let Some(v) = lookup("FUTUREAUTH_CODE_SECRET") {
             config.code_secret = v;
@@ -306,17 +316,6 @@ impl FutureAuthConfig {
                 self.session_max_lifetime, self.session_ttl
             ));
         }
-        // A path of this app only: anything else would make the landing page an open redirect.
-        let redirect = &self.magic_link_redirect;
-        if !redirect.starts_with('/')
-            || redirect.starts_with("//")
-            || redirect.contains('\\')
-            || redirect.chars().any(char::is_control)
-        {
-            return fail(format!(
-                "magic_link_redirect {redirect:?} must be a path of this app, such as /dashboard"
-            ));
-        }
         if self.max_otp_attempts == 0 {
             return fail("max_otp_attempts is 0, so no code could ever be used".to_string());
         }
@@ -340,6 +339,26 @@ impl FutureAuthConfig {
                 ))
             }
         }
+        for (name, path) in [
+            ("magic_link_path", &self.magic_link_path),
+            ("after_sign_in_path", &self.after_sign_in_path),
+        ] {
+            if !is_plain_path(path) {
+                return fail(format!(
+                    "{name} {path:?} must be a path such as \"/welcome\": it starts with one '/' \
+                     and holds only ASCII letters, digits and - _ . ~ /"
+                ));
+            }
+        }
+        if !self.magic_link_path.starts_with("/api/auth/")
+            || crate::AUTH_ROUTES.contains(&self.magic_link_path.as_str())
+        {
+            return fail(format!(
+                "magic_link_path {:?} must be under /api/auth/ (where the auth cookies live) \
+                 and not one of the other auth routes",
+                self.magic_link_path
+            ));
+        }
         TrustedOrigins::from_config(self)?;
         for (name, limit) in self.rate_limits.named() {
             if limit.max == 0 || limit.window.as_secs() == 0 {
@@ -351,6 +370,16 @@ impl FutureAuthConfig {
         }
         Ok(())
     }
+}
+
+/// A same-origin path without query, fragment or characters that need escaping.
+pub(crate) fn is_plain_path(path: &str) -> bool {
+    path.starts_with('/')
+        && !path.starts_with("//")
+        && path.len() <= 200
+        && path
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.~/".contains(&b))
 }
 
 fn split_list(v: &str) -> impl Iterator<Item = &str> {
@@ -506,6 +535,32 @@ mod tests {
         assert!(bad(|c| c.allowed_origins = vec!["nope".into()]).contains("allowed_origins"));
         assert!(bad(|c| c.app_url = "app.example.com".into()).contains("FUTUREAUTH_APP_URL"));
         assert!(bad(|c| c.callback_urls = vec!["/verify".into()]).contains("callback_urls"));
+        for path in ["welcome", "//evil.example", "/a?b=1", "/a\"b", "/<x>"] {
+            for (name, set) in [
+                (
+                    "after_sign_in_path",
+                    (|c, p| c.after_sign_in_path = p) as fn(&mut FutureAuthConfig, String),
+                ),
+                ("magic_link_path", |c, p| c.magic_link_path = p),
+            ] {
+                let mut c = FutureAuthConfig::default();
+                set(&mut c, path.to_string());
+                assert!(
+                    c.validate().unwrap_err().to_string().contains(name),
+                    "{path}"
+                );
+            }
+        }
+        assert!(bad(|c| c.magic_link_path = "/magic".into()).contains("/api/auth/"));
+        assert!(
+            bad(|c| c.magic_link_path = "/api/auth/session".into()).contains("other auth routes")
+        );
+        let ok = FutureAuthConfig {
+            magic_link_path: "/api/auth/link".into(),
+            after_sign_in_path: "/app/home".into(),
+            ..Default::default()
+        };
+        assert!(ok.validate().is_ok());
         assert!(bad(|c| c.session_max_lifetime = Duration::from_secs(3600))
             .contains("session_max_lifetime"));
         assert!(bad(|c| c.max_otp_attempts = 0).contains("max_otp_attempts"));

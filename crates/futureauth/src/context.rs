@@ -33,7 +33,9 @@ pub struct RequestContext {
     /// The client's `User-Agent`, if any (stored on sessions, printable characters only).
     pub user_agent: Option<String>,
     /// For codes: the secret of the client that asked; `None` for the one unbound code of an
-    /// address.
+    /// address. For magic links: the secret of the browser that asks for (sending) or opens
+    /// (verifying) the link, which binds the link to that browser (see
+    /// [`FutureAuthConfig::magic_link_same_browser`](crate::FutureAuthConfig::magic_link_same_browser)).
     pub binding: Option<OtpBinding>,
     /// The language the person reads (the Axum integration takes the first choice of
     /// `Accept-Language`): sent with each code or link so that the FutureAuth service writes

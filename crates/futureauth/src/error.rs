@@ -49,6 +49,12 @@ pub enum FutureAuthError {
     #[error("invalid or already used magic link")]
     InvalidMagicLink,
 
+    /// Same-browser links are required
+    /// ([`FutureAuthConfig::magic_link_same_browser`](crate::FutureAuthConfig::magic_link_same_browser))
+    /// and this link was asked for in another browser; it stays usable there.
+    #[error("this sign-in link was requested in another browser: open it there, or request a new link here")]
+    MagicLinkOtherBrowser,
+
     /// The magic link has expired.
     #[error("magic link expired, request a new one")]
     MagicLinkExpired,
@@ -101,6 +107,7 @@ impl FutureAuthError {
             Self::CodeExpired => C::CodeExpired,
             Self::TooManyAttempts => C::TooManyAttempts,
             Self::InvalidMagicLink => C::InvalidMagicLink,
+            Self::MagicLinkOtherBrowser => C::MagicLinkOtherBrowser,
             Self::MagicLinkExpired => C::MagicLinkExpired,
             Self::RateLimited { .. } => C::RateLimited,
             Self::UserNotFound => C::UserNotFound,
@@ -157,6 +164,7 @@ error_codes! {
     CodeExpired => "code_expired", "The code was right but has expired: request a new one.";
     TooManyAttempts => "too_many_attempts", "The code had too many wrong guesses and no longer works: request a new one.";
     InvalidMagicLink => "invalid_magic_link", "The magic link is unknown or already used.";
+    MagicLinkOtherBrowser => "magic_link_other_browser", "The link was asked for in another browser and this app requires the same one; it still works there.";
     MagicLinkExpired => "magic_link_expired", "The magic link has expired: request a new one.";
     Unauthorized => "unauthorized", "Not signed in, or the session has ended.";
     CrossSiteRequest => "cross_site_request", "A state-changing request came from an origin the app does not trust.";

@@ -50,6 +50,11 @@
 //!   half-life at most, but never past `session_max_lifetime` after sign-in.
 //! - Browser origins and magic-link callbacks come from configuration (`app_url`,
 //!   `allowed_origins`, `callback_urls`), never from request headers.
+//! - Magic links are scanner-proof through `auth_router`'s landing page
+//!   ([`FutureAuthConfig::magic_link_path`]): opening a link (`GET`/`HEAD`, as mail scanners
+//!   do) never uses it; only the page's button does. Links sent through the HTTP API are
+//!   bound to the browser that asked (an HttpOnly cookie whose hash is stored with the link);
+//!   [`FutureAuthConfig::magic_link_same_browser`] makes that binding a requirement.
 
 #![warn(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
@@ -76,6 +81,20 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use chrono::Utc;
+
+/// The fixed routes of `auth_router`; `magic_link_path` may not take one of them.
+pub(crate) const AUTH_ROUTES: &[&str] = &[
+    "/api/auth/send-otp",
+    "/api/auth/verify-otp",
+    "/api/auth/send-magic-link",
+    "/api/auth/verify-magic-link",
+    "/api/auth/session",
+    "/api/auth/get-session",
+    "/api/auth/sign-out",
+    "/api/auth/sessions",
+    "/api/auth/revoke-session",
+    "/api/auth/sign-out-all",
+];
 
 pub use async_trait::async_trait;
 pub use config::{FutureAuthConfig, RateLimit, RateLimits};
@@ -417,7 +436,8 @@ impl FutureAuth {
             .await
     }
 
-    /// [`send_magic_link`](Self::send_magic_link) for the request `req` describes, also
+    /// [`send_magic_link`](Self::send_magic_link) for the request `req` describes (its
+    /// `binding`, if any, binds the link to the browser that asked), also
     /// counting against its client's network limits.
     pub async fn send_magic_link_with(
         &self,
@@ -466,6 +486,11 @@ impl FutureAuth {
     }
 
     /// [`verify_magic_link`](Self::verify_magic_link) for the request `req` describes.
+    ///
+    /// `req.binding` is the secret of the browser that opens the link; with
+    /// [`FutureAuthConfig::magic_link_same_browser`] it must be the one the link was sent
+    /// with ([`send_magic_link_with`](Self::send_magic_link_with)), or this fails with
+    /// [`FutureAuthError::MagicLinkOtherBrowser`] and leaves the link usable.
     pub async fn verify_magic_link_with(
         &self,
         token: &str,

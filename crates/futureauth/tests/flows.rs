@@ -1338,7 +1338,59 @@ async fn a_failed_delivery_refunds_the_resend_throttle(db: TestDb) {
     assert_eq!(err.code(), "rate_limited", "a delivered send is throttled");
 }
 
+/// A `verification` table from before links were bound to browsers (no `requester_hash`)
+/// gains the column in place on both backends, twice over, keeping its live links; after
+/// that a link is bound to the browser that asked, and with `magic_link_same_browser` only
+/// that browser's binding uses it.
+async fn links_bound_to_the_asking_browser_after_an_in_place_upgrade(db: TestDb) {
+    {
+        let (auth, _) = db.auth(config()).await;
+        auth.ensure_tables().await.unwrap();
+    }
+    let drop = "ALTER TABLE verification DROP COLUMN requester_hash";
+    match &db {
+        TestDb::Postgres { pool, .. } => {
+            sqlx::query(drop).execute(pool).await.unwrap();
+        }
+        TestDb::Sqlite { pool, .. } => {
+            sqlx::query(drop).execute(pool).await.unwrap();
+        }
+    }
+    let same_browser = FutureAuthConfig {
+        magic_link_same_browser: true,
+        ..config()
+    };
+    let (auth, outbox) = db.auth(same_browser).await;
+    auth.ensure_tables().await.unwrap();
+    auth.ensure_tables().await.unwrap();
+
+    let asker = futureauth::RequestContext {
+        binding: Some(OtpBinding::generate()),
+        ..Default::default()
+    };
+    auth.send_magic_link_with(EMAIL, "https://app.example/cb", &asker)
+        .await
+        .unwrap();
+    let token = code_for(&outbox, EMAIL);
+    let other = futureauth::RequestContext {
+        binding: Some(OtpBinding::generate()),
+        ..Default::default()
+    };
+    for stranger in [&other, &futureauth::RequestContext::default()] {
+        assert!(matches!(
+            auth.verify_magic_link_with(&token, stranger).await,
+            Err(FutureAuthError::MagicLinkOtherBrowser)
+        ));
+    }
+    auth.verify_magic_link_with(&token, &asker).await.unwrap();
+    assert!(matches!(
+        auth.verify_magic_link_with(&token, &asker).await,
+        Err(FutureAuthError::InvalidMagicLink)
+    ));
+}
+
 both_backends!(
+    links_bound_to_the_asking_browser_after_an_in_place_upgrade,
     email_code_signs_in,
     codes_are_single_use,
     codes_expire,

@@ -1203,7 +1203,7 @@ async fn the_browsers_language_travels_with_the_message(db: TestDb) {
 /// signs the person in afterwards, because only the POST from the landing page consumes it.
 /// The page keeps the token out of referrers, caches and frames; a second POST fails.
 async fn the_magic_link_landing_page_survives_scanners(db: TestDb) {
-    let app = App::start(&db, |c| c.magic_link_redirect = "/welcome".into()).await;
+    let app = App::start(&db, |c| c.after_sign_in_path = "/welcome".into()).await;
     // No callback_url: the link opens this router's own landing page.
     let sent = app
         .post(
@@ -1431,7 +1431,323 @@ async fn a_strangers_binding_cannot_reach_a_links_code(db: TestDb) {
     assert_eq!(hers.status(), 200);
 }
 
+/// Checks the landing page's security headers and returns its body.
+async fn landing_page(response: reqwest::Response) -> String {
+    let h = response.headers().clone();
+    let get = |name: &str| {
+        h.get(name)
+            .unwrap_or_else(|| panic!("{name} header"))
+            .to_str()
+            .unwrap()
+            .to_string()
+    };
+    assert_eq!(get("referrer-policy"), "no-referrer");
+    assert_eq!(get("cache-control"), "no-store");
+    assert_eq!(get("x-frame-options"), "DENY");
+    assert!(get("content-type").starts_with("text/html"));
+    let csp = get("content-security-policy");
+    for part in [
+        "default-src 'none'",
+        "frame-ancestors 'none'",
+        "form-action 'self'",
+        "base-uri 'none'",
+    ] {
+        assert!(csp.contains(part), "{part} in {csp}");
+    }
+    assert!(!csp.contains("unsafe-inline"), "{csp}");
+    let nonce = csp
+        .split("script-src 'nonce-")
+        .nth(1)
+        .and_then(|rest| rest.split('\'').next())
+        .expect("a script nonce")
+        .to_string();
+    let body = response.text().await.unwrap();
+    // The one inline script carries the nonce and strips the token from the address bar.
+    assert!(
+        body.contains(&format!(
+            "<script nonce=\"{nonce}\">history.replaceState(null, \"\", location.pathname);"
+        )),
+        "{body}"
+    );
+    assert_eq!(body.matches("<script").count(), 1, "{body}");
+    body
+}
+
+async fn the_landing_page_survives_mail_scanners(db: TestDb) {
+    let app = App::start(&db, |_| {}).await;
+    let sent = app
+        .post(
+            "/api/auth/send-magic-link",
+            json!({ "email": "ada@example.com" }),
+            None,
+        )
+        .await;
+    assert_eq!(sent.status(), 200);
+    let d = app.deliveries().await.pop().unwrap();
+    let landing = format!("{}/api/auth/magic-link", app.base);
+    assert_eq!(d["callback_url"], landing);
+    let token = d["code"].as_str().unwrap().to_string();
+    let link = d["link"].as_str().unwrap().to_string();
+    assert_eq!(link, format!("{landing}?token={token}"));
+
+    // A scanner: plain GETs and HEADs, no cookies, no Origin, several times.
+    let scanner = no_redirects();
+    for _ in 0..3 {
+        let page = scanner.get(&link).send().await.unwrap();
+        assert_eq!(page.status(), 200);
+        assert!(page.headers().get(SET_COOKIE).is_none());
+        let body = landing_page(page).await;
+        assert!(
+            body.contains(&format!("name=\"token\" value=\"{token}\"")),
+            "{body}"
+        );
+        assert!(body.contains("action=\"/api/auth/magic-link\""), "{body}");
+        let head = scanner.head(&link).send().await.unwrap();
+        assert_eq!(head.status(), 200);
+        assert_eq!(head.headers()["referrer-policy"], "no-referrer");
+    }
+
+    // The person presses the button: the form POST signs in and goes on to the app.
+    let post = |token: String| {
+        no_redirects()
+            .post(&landing)
+            .header("origin", &app.base)
+            .form(&[("token", token)])
+            .send()
+    };
+    let signed_in = post(token.clone()).await.unwrap();
+    assert_eq!(signed_in.status(), 303);
+    assert_eq!(signed_in.headers()["location"], "/");
+    assert_eq!(signed_in.headers()["cache-control"], "no-store");
+    let cookie = cookie_pair(signed_in.headers());
+    assert!(cookie.starts_with("futureauth_session="), "{cookie}");
+    let me: Value = app
+        .get("/api/me", Some(&cookie))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(me["email"], "ada@example.com");
+
+    // Used once: a second POST gets an error page, no cookie.
+    let again = post(token.clone()).await.unwrap();
+    assert_eq!(again.status(), 400);
+    assert!(again.headers().get(SET_COOKIE).is_none());
+    let body = landing_page(again).await;
+    assert!(body.contains("no longer works"), "{body}");
+
+    // A cross-site form cannot post a token (CSRF guard).
+    let forged = no_redirects()
+        .post(&landing)
+        .header("origin", "https://evil.example")
+        .form(&[("token", "x")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), 403);
+
+    // A link without a token, or with markup in it, gets a harmless page.
+    let bare = scanner.get(&landing).send().await.unwrap();
+    assert_eq!(bare.status(), 400);
+    landing_page(bare).await;
+    let evil = scanner
+        .get(&landing)
+        .query(&[("token", "\"><script>alert(1)</script>")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(evil.status(), 400, "not a token of ours: no button");
+    let body = landing_page(evil).await;
+    assert!(!body.contains("<script>alert"), "{body}");
+}
+
+async fn the_landing_path_and_destination_are_configurable(db: TestDb) {
+    let app = App::start(&db, |c| {
+        c.magic_link_path = "/api/auth/open".to_string();
+        c.after_sign_in_path = "/home".to_string();
+    })
+    .await;
+    app.post(
+        "/api/auth/send-magic-link",
+        json!({ "email": "ada@example.com" }),
+        None,
+    )
+    .await;
+    let d = app.deliveries().await.pop().unwrap();
+    let link = d["link"].as_str().unwrap().to_string();
+    assert!(link.starts_with(&format!("{}/api/auth/open?token=", app.base)));
+    let page = reqwest::get(&link).await.unwrap();
+    assert_eq!(page.status(), 200);
+    let body = landing_page(page).await;
+    assert!(body.contains("action=\"/api/auth/open\""), "{body}");
+    let done = no_redirects()
+        .post(format!("{}/api/auth/open", app.base))
+        .header("origin", &app.base)
+        .form(&[("token", d["code"].as_str().unwrap())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(done.status(), 303);
+    assert_eq!(done.headers()["location"], "/home");
+    // The default path is not served any more.
+    assert_eq!(app.get("/api/auth/magic-link", None).await.status(), 404);
+}
+
+async fn without_app_url_a_link_needs_a_callback(db: TestDb) {
+    let app = App::start(&db, |c| {
+        c.app_url = String::new();
+        c.cookie_secure = false;
+    })
+    .await;
+    let sent = app
+        .post(
+            "/api/auth/send-magic-link",
+            json!({ "email": "ada@example.com" }),
+            None,
+        )
+        .await;
+    assert_eq!(
+        error_code(sent).await,
+        (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_request".to_string()
+        )
+    );
+    assert!(app.deliveries().await.is_empty());
+}
+
+async fn same_browser_links_refuse_other_browsers(db: TestDb) {
+    let app = App::start(&db, |c| c.magic_link_same_browser = true).await;
+    let landing = format!("{}/api/auth/magic-link", app.base);
+    // Asks for a link; returns the browser's binding cookie and the token.
+    let ask = |email: &'static str, cookie: Option<String>| {
+        let app = &app;
+        async move {
+            let sent = app
+                .post(
+                    "/api/auth/send-magic-link",
+                    json!({ "email": email }),
+                    cookie.as_deref(),
+                )
+                .await;
+            assert_eq!(sent.status(), 200);
+            let set = set_cookie(sent.headers());
+            assert!(
+                set.contains("; Path=/; HttpOnly; SameSite=Lax; Max-Age=900; Secure"),
+                "{set}"
+            );
+            let d = app.deliveries().await.pop().unwrap();
+            (
+                cookie_pair(sent.headers()),
+                d["code"].as_str().unwrap().to_string(),
+            )
+        }
+    };
+    let open = |token: String, cookie: Option<String>| {
+        let mut request = no_redirects()
+            .post(&landing)
+            .header("origin", &app.base)
+            .form(&[("token", token)]);
+        if let Some(cookie) = cookie {
+            request = request.header("cookie", cookie);
+        }
+        request.send()
+    };
+    let (asker, token) = ask("ada@example.com", None).await;
+    assert!(
+        asker.starts_with("__Host-futureauth_session_link="),
+        "{asker}"
+    );
+    // Another browser asking gets its own binding.
+    let (other, _) = ask("eve@example.com", None).await;
+    assert_ne!(asker, other);
+
+    // Opened without the cookie, or with another request's: refused, link left alone.
+    let refused = open(token.clone(), None).await.unwrap();
+    assert_eq!(refused.status(), 403);
+    assert!(refused.headers().get(SET_COOKIE).is_none());
+    assert!(landing_page(refused)
+        .await
+        .contains("browser you asked from"));
+    let refused = open(token.clone(), Some(other.clone())).await.unwrap();
+    assert_eq!(refused.status(), 403);
+    let json_refused = app
+        .post(
+            "/api/auth/verify-magic-link",
+            json!({ "token": token }),
+            Some(&other),
+        )
+        .await;
+    assert_eq!(
+        error_code(json_refused).await,
+        (
+            StatusCode::FORBIDDEN,
+            "magic_link_other_browser".to_string()
+        )
+    );
+
+    // The browser that asked signs in.
+    let done = open(token.clone(), Some(asker.clone())).await.unwrap();
+    assert_eq!(done.status(), 303);
+    let session = cookie_pair(done.headers());
+    assert_eq!(app.get("/api/me", Some(&session)).await.status(), 200);
+
+    // The JSON route too, and a second link of the same browser keeps its binding.
+    let (again, token2) = ask("ada2@example.com", Some(asker.clone())).await;
+    assert_eq!(again, asker);
+    let no_cookie = app
+        .post(
+            "/api/auth/verify-magic-link",
+            json!({ "token": token2 }),
+            None,
+        )
+        .await;
+    assert_eq!(no_cookie.status(), 403);
+    let ok = app
+        .post(
+            "/api/auth/verify-magic-link",
+            json!({ "token": token2 }),
+            Some(&asker),
+        )
+        .await;
+    assert_eq!(ok.status(), 200);
+}
+
+async fn by_default_a_link_works_in_any_browser(db: TestDb) {
+    let app = App::start(&db, |_| {}).await;
+    let sent = app
+        .post(
+            "/api/auth/send-magic-link",
+            json!({ "email": "ada@example.com" }),
+            None,
+        )
+        .await;
+    assert!(set_cookie(sent.headers()).starts_with("__Host-futureauth_session_link="));
+    let token = app.last_code().await;
+    let done = no_redirects()
+        .post(format!("{}/api/auth/magic-link", app.base))
+        .header("origin", &app.base)
+        .form(&[("token", token)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(done.status(), 303);
+}
+
+/// A client that does not follow redirects (to see the landing POST's 303).
+fn no_redirects() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
 both_backends!(
+    the_landing_page_survives_mail_scanners,
+    the_landing_path_and_destination_are_configurable,
+    without_app_url_a_link_needs_a_callback,
+    same_browser_links_refuse_other_browsers,
+    by_default_a_link_works_in_any_browser,
     a_strangers_binding_cannot_reach_a_links_code,
     a_links_code_finishes_the_same_sign_in,
     the_magic_link_landing_page_survives_scanners,

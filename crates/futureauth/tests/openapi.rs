@@ -26,7 +26,8 @@ fn the_document_lists_every_auth_route_with_its_answers() {
         "/api/auth/sign-out-all",
     ]
     .into();
-    assert_eq!(paths, served);
+    let landing = "/api/auth/magic-link";
+    assert_eq!(paths, served.iter().copied().chain([landing]).collect());
 
     let json = serde_json::to_value(&doc).unwrap();
     for path in &served {
@@ -38,6 +39,18 @@ fn the_document_lists_every_auth_route_with_its_answers() {
         for status in ["200", "400", "422", "429", "503"] {
             assert!(op["responses"][status].is_object(), "{path} {status}");
         }
+    }
+    // The landing page answers HTML: a page on GET, a redirect after its form's POST.
+    for (method, status) in [
+        ("get", "200"),
+        ("get", "400"),
+        ("post", "303"),
+        ("post", "400"),
+    ] {
+        assert!(
+            json["paths"][landing][method]["responses"][status].is_object(),
+            "{method} {landing} {status}"
+        );
     }
     let verify = &json["paths"]["/api/auth/verify-otp"]["post"];
     assert!(verify["requestBody"].is_object());

@@ -110,6 +110,40 @@ pub(crate) fn set_otp_binding(
     )
 }
 
+/// Name of the cookie that binds a magic link to the browser that asked for it (`__Host-`
+/// over HTTPS, like the code binding).
+pub(crate) fn link_binding_name(config: &FutureAuthConfig) -> String {
+    let prefix = if config.cookie_secure { "__Host-" } else { "" };
+    format!("{prefix}{}_link", config.cookie_name)
+}
+
+/// The link binding the browser sent back, if it has the shape of one.
+pub(crate) fn link_binding(headers: &HeaderMap, config: &FutureAuthConfig) -> Option<OtpBinding> {
+    let name = link_binding_name(config);
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .filter(|(n, _)| *n == name)
+        .find_map(|(_, value)| OtpBinding::parse(value.trim_matches('"')))
+}
+
+/// `Set-Cookie` for a link binding: lives as long as a link, HttpOnly, SameSite=Lax (so the
+/// top-level navigation from the email client carries it).
+pub(crate) fn set_link_binding(
+    config: &FutureAuthConfig,
+    binding: &OtpBinding,
+) -> Option<HeaderValue> {
+    named_cookie(
+        config,
+        &link_binding_name(config),
+        binding.as_str(),
+        config.magic_link_ttl.as_secs().max(1),
+    )
+}
+
 /// `Set-Cookie` that deletes the code binding (its code is used).
 pub(crate) fn clear_otp_binding(config: &FutureAuthConfig) -> Option<HeaderValue> {
     named_cookie(config, &otp_binding_name(config), "", 0)

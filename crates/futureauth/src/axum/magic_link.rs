@@ -1,178 +1,214 @@
-//! The magic-link landing page, `/api/auth/magic-link`: scanner-proof by construction.
+//! The magic-link landing page `auth_router` serves at
+//! [`magic_link_path`](crate::FutureAuthConfig::magic_link_path).
 //!
-//! Mail scanners (Safe Links, Proofpoint, Mimecast) and link previews open every link in a
-//! message before the person does. Here `GET` and `HEAD` only show a page with a button and
-//! never touch the token; only the `POST` that button sends consumes it. The page keeps the
-//! token out of the `Referer` of anything it loads (`Referrer-Policy: no-referrer`; it loads
-//! nothing), out of caches (`Cache-Control: no-store`) and out of the address bar (its one
-//! script replaces the URL), runs no other script (a nonce CSP) and cannot be framed.
+//! Mail scanners (Safe Links, Proofpoint, Mimecast) fetch every link in a message, with
+//! `GET` or `HEAD`, sometimes several times. So opening the link never uses the token:
+//! `GET`/`HEAD` answer a small confirmation page, and only the `POST` that page's button
+//! sends signs in (then `303 See Other` to
+//! [`after_sign_in_path`](crate::FutureAuthConfig::after_sign_in_path) with the session
+//! cookie). The page:
+//! - sends `Referrer-Policy: no-referrer` and `Cache-Control: no-store`, so the token in its
+//!   URL leaks neither to other sites nor into caches;
+//! - removes the token from the address bar (`history.replaceState`) at once;
+//! - carries a strict `Content-Security-Policy` (no sources but its own nonce'd inline
+//!   script and style, forms only to itself, never framed).
 
 use std::sync::Arc;
 
-use axum::extract::rejection::{FormRejection, QueryRejection};
-use axum::extract::{Query, State};
+use axum::body::Bytes;
+use axum::extract::{RawQuery, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::Form;
-use serde::Deserialize;
 
-use super::cookie::set_session;
+use super::cookie::{link_binding, set_session};
+use super::rejection::ApiError;
 use crate::token::generate_token;
 use crate::{FutureAuth, RequestContext};
 
-/// Where the landing page lives; links point here unless the app names its own page.
-pub const MAGIC_LINK_PATH: &str = "/api/auth/magic-link";
-
-/// The token of a link, from its query string or the page's form.
-#[derive(Debug, Deserialize)]
-pub(super) struct LinkToken {
-    #[serde(default)]
-    token: String,
-}
-
-/// `GET`/`HEAD`: the confirmation page. Never reads or writes the database.
+/// `GET`/`HEAD` of the landing path: the confirmation page. Never touches the token.
+#[cfg_attr(feature = "openapi", utoipa::path(get, path = "/api/auth/magic-link", tag = "futureauth", params(("token" = Option<String>, Query, description = "The link's token")), responses((status = 200, description = "The confirmation page (HTML); the token is not used. Also answers HEAD. The path is `FutureAuthConfig::magic_link_path`", content_type = "text/html", body = String), (status = 400, description = "The link has no token (HTML page)", content_type = "text/html", body = String))))]
 pub(super) async fn landing(
     State(auth): State<Arc<FutureAuth>>,
-    query: Result<Query<LinkToken>, QueryRejection>,
+    RawQuery(query): RawQuery,
 ) -> Response {
-    let token = query.map(|q| q.0.token).unwrap_or_default();
-    if !plausible(&token) {
+    let config = auth.config();
+    let token = query
+        .and_then(|q| form_value(q.as_bytes(), "token"))
+        .map(|t| t.trim().to_string())
+        // Only a token of the shape we issue gets a button; anything else is not a link of ours.
+        .filter(|t| futureauth_proto::LinkToken::parse(t).is_ok());
+    let nonce = generate_token();
+    let Some(token) = token else {
         return page(
-            &auth,
             StatusCode::BAD_REQUEST,
+            &nonce,
+            &config.project_name,
             "This sign-in link is incomplete",
-            "Copy the whole link from the email, or ask for a new one.",
-            None,
+            "<p>Open the link from the email again, or request a new one.</p>",
         );
-    }
+    };
+    let body = format!(
+        "<p>Continue to sign in{to}.</p>\
+         <form method=\"post\" action=\"{action}\">\
+         <input type=\"hidden\" name=\"token\" value=\"{token}\">\
+         <button type=\"submit\" id=\"sign-in\">Sign in</button></form>\
+         <p class=\"small\">Didn't ask to sign in? Close this page; nothing happens.</p>",
+        to = to_project(&config.project_name),
+        action = escape(&config.magic_link_path),
+        token = escape(&token),
+    );
     page(
-        &auth,
         StatusCode::OK,
-        &format!("Sign in to {}", display_name(&auth)),
-        "Press the button to finish signing in on this device. Nothing happens until you do.",
-        Some(&token),
+        &nonce,
+        &config.project_name,
+        "Sign in",
+        &body,
     )
 }
 
-/// `POST` from the page: consumes the token, sets the session cookie and sends the browser
-/// to `magic_link_redirect`.
-pub(super) async fn confirm(
+/// `POST` of the landing path (`token=...`, form-encoded, from the page above): uses the
+/// token, sets the session cookie and sends the browser on.
+#[cfg_attr(feature = "openapi", utoipa::path(post, path = "/api/auth/magic-link", tag = "futureauth", request_body(content = String, content_type = "application/x-www-form-urlencoded", description = "`token=...`, as the confirmation page's form sends it"), responses((status = 303, description = "Signed in: the session cookie is set and `Location` is `FutureAuthConfig::after_sign_in_path`"), (status = 400, description = "Used, replaced or expired link (HTML page)", content_type = "text/html", body = String), (status = 403, description = "Cross-site request (`cross_site_request`, JSON)"), (status = 429, description = "Too many attempts (HTML page)", content_type = "text/html", body = String))))]
+pub(super) async fn landing_post(
     State(auth): State<Arc<FutureAuth>>,
-    req: RequestContext,
-    form: Result<Form<LinkToken>, FormRejection>,
+    mut req: RequestContext,
+    headers: HeaderMap,
+    body: Bytes,
 ) -> Response {
-    let token = form.map(|f| f.0.token).unwrap_or_default();
+    let config = auth.config();
+    req.binding = link_binding(&headers, config);
+    let token = form_value(&body, "token").unwrap_or_default();
+    let nonce = generate_token();
     match auth.verify_magic_link_with(&token, &req).await {
         Ok((_, session)) => {
-            let mut response = (
-                StatusCode::SEE_OTHER,
-                [(header::LOCATION, auth.config().magic_link_redirect.clone())],
-            )
-                .into_response();
-            if let Some(cookie) = set_session(auth.config(), &session.token, session.expires_at) {
-                response.headers_mut().append(header::SET_COOKIE, cookie);
+            let mut response = StatusCode::SEE_OTHER.into_response();
+            let headers = response.headers_mut();
+            if let Ok(location) = HeaderValue::from_str(&config.after_sign_in_path) {
+                headers.insert(header::LOCATION, location);
             }
-            protect(response.headers_mut(), None);
+            if let Some(cookie) = set_session(config, &session.token, session.expires_at) {
+                headers.append(header::SET_COOKIE, cookie);
+            }
+            headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            headers.insert(
+                header::REFERRER_POLICY,
+                HeaderValue::from_static("no-referrer"),
+            );
             response
         }
-        Err(e) if e.is_unavailable() => page(
-            &auth,
-            StatusCode::SERVICE_UNAVAILABLE,
-            "Signing in is not possible right now",
-            "Please try the link again in a moment.",
-            None,
-        ),
         Err(e) => {
-            let (title, text) = match e.code() {
+            let e = ApiError::from(e);
+            let (title, hint) = match e.code() {
+                "invalid_magic_link" => (
+                    "This sign-in link no longer works",
+                    "It was already used, or a newer one replaced it. Request a new link.",
+                ),
                 "magic_link_expired" => (
                     "This sign-in link has expired",
-                    "Ask for a new link; each one works for a short time only.",
+                    "Request a new link; links work for a short time only.",
+                ),
+                "magic_link_other_browser" => (
+                    "Open this link in the browser you asked from",
+                    "This app signs in only the browser that asked for the link. Open the link \
+                     there, or request a new link in this browser.",
                 ),
                 "rate_limited" => (
                     "Too many attempts",
-                    "Please wait a few minutes before trying again.",
+                    "Wait a few minutes, then open the link again.",
                 ),
                 _ => (
-                    "This sign-in link has already been used",
-                    "Each link works once. Ask for a new one.",
+                    "Sign-in failed",
+                    "Something went wrong on our side. Try again in a moment.",
                 ),
             };
-            page(&auth, StatusCode::BAD_REQUEST, title, text, None)
+            page(
+                e.status(),
+                &nonce,
+                &config.project_name,
+                title,
+                &format!("<p>{}</p>", escape(hint)),
+            )
         }
     }
 }
 
-/// A token of the shape we issue; anything else is not looked at.
-fn plausible(token: &str) -> bool {
-    futureauth_proto::LinkToken::parse(token).is_ok()
+/// The first value of `name` in a form-encoded query or body.
+fn form_value(form: &[u8], name: &str) -> Option<String> {
+    url::form_urlencoded::parse(form)
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
 }
 
-fn display_name(auth: &FutureAuth) -> String {
-    let name = auth.config().project_name.trim();
-    if name.is_empty() {
-        "this app".to_string()
+fn to_project(project: &str) -> String {
+    if project.is_empty() {
+        String::new()
     } else {
-        name.to_string()
+        format!(" to {}", escape(project))
     }
 }
 
-/// The security headers of every answer of the landing route; `nonce` allows the page's own
-/// script and style.
-fn protect(headers: &mut HeaderMap, nonce: Option<&str>) {
-    let csp = match nonce {
-        Some(n) => format!(
-            "default-src 'none'; script-src 'nonce-{n}'; style-src 'nonce-{n}'; \
-             form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
-        ),
-        None => "default-src 'none'; frame-ancestors 'none'; base-uri 'none'".to_string(),
-    };
-    let pairs = [
-        (header::REFERRER_POLICY, "no-referrer".to_string()),
-        (header::CACHE_CONTROL, "no-store".to_string()),
-        (header::X_FRAME_OPTIONS, "DENY".to_string()),
-        (header::X_CONTENT_TYPE_OPTIONS, "nosniff".to_string()),
-        (header::CONTENT_SECURITY_POLICY, csp),
-    ];
-    for (name, value) in pairs {
-        if let Ok(value) = HeaderValue::from_str(&value) {
-            headers.insert(name, value);
-        }
-    }
-}
-
-fn page(
-    auth: &FutureAuth,
-    status: StatusCode,
-    title: &str,
-    text: &str,
-    token: Option<&str>,
-) -> Response {
-    use html_escape::{encode_double_quoted_attribute as attr, encode_text as text_of};
-    let nonce = generate_token();
-    let form = token.map_or(String::new(), |token| {
-        format!(
-            r#"<form method="post" action="{MAGIC_LINK_PATH}"><input type="hidden" name="token" value="{}"><button type="submit" autofocus>Sign in</button></form>
-<p class="small">Didn't ask to sign in to {}? Close this page; nothing will happen.</p>"#,
-            attr(token),
-            text_of(&display_name(auth)),
-        )
-    });
+/// A complete HTML page with the landing page's security headers.
+fn page(status: StatusCode, nonce: &str, project: &str, title: &str, body: &str) -> Response {
     let html = format!(
-        r#"<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><meta name="robots" content="noindex">
-<title>{title}</title>
-<style nonce="{nonce}">body{{font:16px/1.5 system-ui,sans-serif;background:#f6f7f9;color:#111827;margin:0;display:grid;place-items:center;min-height:100vh}}main{{background:#fff;border:1px solid #e5e7eb;border-radius:12px;padding:32px;max-width:380px;margin:16px}}h1{{font-size:20px;margin:0 0 8px}}button{{font:inherit;font-weight:600;background:#4f46e5;color:#fff;border:0;border-radius:8px;padding:10px 18px;margin:12px 0;cursor:pointer;width:100%}}.small{{font-size:13px;color:#6b7280}}</style></head>
-<body><main><h1>{title}</h1><p>{text}</p>{form}</main>
-<script nonce="{nonce}">history.replaceState(null, "", location.pathname);</script></body></html>"#,
-        title = text_of(title),
-        text = text_of(text),
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+         <meta name=\"referrer\" content=\"no-referrer\">\
+         <title>{title}{sep}{project}</title>\
+         <style nonce=\"{nonce}\">{STYLE}</style></head>\
+         <body><main><h1>{title}</h1>{body}</main>\
+         <script nonce=\"{nonce}\">history.replaceState(null, \"\", location.pathname);</script>\
+         </body></html>",
+        title = escape(title),
+        sep = if project.is_empty() { "" } else { " · " },
+        project = escape(project),
     );
-    let mut response = (
-        status,
-        [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
-        html,
-    )
-        .into_response();
-    protect(response.headers_mut(), Some(&nonce));
+    let csp = format!(
+        "default-src 'none'; script-src 'nonce-{nonce}'; style-src 'nonce-{nonce}'; \
+         form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+    );
+    let mut response = (status, html).into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    if let Ok(csp) = HeaderValue::from_str(&csp) {
+        headers.insert(header::CONTENT_SECURITY_POLICY, csp);
+    }
     response
+}
+
+const STYLE: &str = "body{font-family:system-ui,sans-serif;background:#f6f7f9;color:#1a1d21;\
+margin:0;display:flex;min-height:100vh;align-items:center;justify-content:center}\
+main{background:#fff;border:1px solid #e3e6ea;border-radius:12px;padding:32px;max-width:420px;\
+width:calc(100% - 48px)}h1{font-size:1.4rem;margin:0 0 12px}\
+button{font:inherit;font-weight:600;background:#1a56db;color:#fff;border:0;border-radius:8px;\
+padding:10px 20px;cursor:pointer;width:100%}.small{color:#5b6470;font-size:.85rem}";
+
+/// Escapes text for HTML element content and quoted attributes.
+fn escape(text: &str) -> String {
+    html_escape::encode_quoted_attribute(text).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::escape;
+
+    #[test]
+    fn escapes_markup_and_quotes() {
+        let raw = "\"><script>alert('x')</script>&";
+        let out = escape(raw);
+        assert!(!out.contains(['<', '>', '"', '\'']), "{out}");
+        assert_eq!(html_escape::decode_html_entities(&out), raw);
+    }
 }

@@ -51,7 +51,6 @@ mod router;
 
 pub use csrf::{csrf_layer, Csrf, CsrfLayer};
 pub use extract::AuthSession;
-pub use magic_link::MAGIC_LINK_PATH;
 #[cfg(feature = "openapi")]
 pub use openapi::openapi;
 pub use rejection::ApiError;

@@ -136,7 +136,7 @@ pub(super) enum Rejected {
     paths(
         router::send_otp, router::verify_otp, router::send_magic_link, router::verify_magic_link,
         router::session, router::sign_out, router::list_sessions, router::revoke_session,
-        router::sign_out_all
+        router::sign_out_all, super::magic_link::landing, super::magic_link::landing_post
     ),
     components(schemas(User, Session, ErrorBody)),
     tags((name = "futureauth", description = "Passwordless sign-in: one-time codes, magic links and sessions"))

@@ -12,8 +12,8 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::cookie::{
-    clear_otp_binding, clear_session, otp_binding, session_token, set_otp_binding, set_session,
-    TokenSource,
+    clear_otp_binding, clear_session, link_binding, otp_binding, session_token, set_link_binding,
+    set_otp_binding, set_session, TokenSource,
 };
 use super::csrf;
 use super::extract::{lookup, AuthSession};
@@ -33,8 +33,8 @@ const BODY_LIMIT: usize = 16 * 1024;
 /// | `POST /api/auth/send-otp` | `{"email": ...}` or `{"phone": "+1..."}` | `{"ok": true}` + binding cookie |
 /// | `POST /api/auth/verify-otp` | `{"email" or "phone", "code"}` + binding cookie | `{"user", "session"}` + cookie |
 /// | `POST /api/auth/send-magic-link` | `{"email", "callback_url"?}` | `{"ok": true}` |
-/// | `GET`/`HEAD /api/auth/magic-link?token=` | | the landing page: a button, nothing consumed |
-/// | `POST /api/auth/magic-link` | form `token` | `303` to `magic_link_redirect` + cookie |
+/// | `GET`/`HEAD /api/auth/magic-link?token=...` | | confirmation page; the token is NOT used |
+/// | `POST /api/auth/magic-link` | form `token=...` (from that page) | `303` to `after_sign_in_path` + cookie |
 /// | `POST /api/auth/verify-magic-link` | `{"token"}` | `{"user", "session"}` + cookie |
 /// | `GET /api/auth/session` (alias `get-session`) | | `{"user", "session"}` or 401 |
 /// | `POST /api/auth/sign-out` | | `{"ok": true}`, cookie cleared |
@@ -46,21 +46,39 @@ const BODY_LIMIT: usize = 16 * 1024;
 /// long as the code ([`FutureAuth::send_otp_with`] with a binding): nobody else can replace it or spend
 /// its attempts, so knowing someone's address is not enough to lock them out.
 ///
+/// Magic links without a `callback_url` point at the landing page
+/// ([`FutureAuthConfig::magic_link_path`](crate::FutureAuthConfig::magic_link_path), default
+/// `/api/auth/magic-link`, on `app_url`). Opening it (`GET`/`HEAD`, as mail scanners do, any
+/// number of times) never uses the token; only the page's button (`POST`) signs in. Apps
+/// with their own page keep `POST /api/auth/verify-magic-link` and must likewise never use
+/// the token on `GET`.
+///
 /// Errors are `{"error": {"code", "message"}}` with a 4xx status (429 carries
 /// `Retry-After`). State-changing routes reject cross-site browser requests.
 pub fn auth_router<S>(auth: Arc<FutureAuth>) -> Router<S>
 where
     S: Clone + Send + Sync + 'static,
 {
+    // `validate` keeps a bad path out; should an unvalidated config get here, the default
+    // path keeps the router from panicking.
+    let landing_path = match &auth.config().magic_link_path {
+        p if crate::config::is_plain_path(p)
+            && p.starts_with("/api/auth/")
+            && !crate::AUTH_ROUTES.contains(&p.as_str()) =>
+        {
+            p.clone()
+        }
+        _ => "/api/auth/magic-link".to_string(),
+    };
     Router::new()
+        .route(
+            &landing_path,
+            get(super::magic_link::landing).post(super::magic_link::landing_post),
+        )
         .route("/api/auth/send-otp", post(send_otp))
         .route("/api/auth/verify-otp", post(verify_otp))
         .route("/api/auth/send-magic-link", post(send_magic_link))
         .route("/api/auth/verify-magic-link", post(verify_magic_link))
-        .route(
-            super::MAGIC_LINK_PATH,
-            get(super::magic_link::landing).post(super::magic_link::confirm),
-        )
         .route("/api/auth/session", get(session))
         .route("/api/auth/get-session", get(session))
         .route("/api/auth/sign-out", post(sign_out))
@@ -106,7 +124,7 @@ pub(super) struct VerifyOtp {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub(super) struct SendMagicLink {
     email: String,
-    /// The page the link opens; by default the landing page of `auth_router` on `app_url`.
+    /// The page the link opens; default: the landing page `auth_router` serves.
     #[serde(default)]
     callback_url: Option<String>,
 }
@@ -133,18 +151,6 @@ fn pick(email: Option<String>, phone: Option<String>) -> Result<(OtpChannel, Str
             "send exactly one of \"email\" and \"phone\"",
         )),
     }
-}
-
-/// The landing page of this router on `app_url`, which scanners cannot use up.
-fn default_callback(auth: &FutureAuth) -> Result<String, ApiError> {
-    let app = auth.config().app_url.trim().trim_end_matches('/');
-    if app.is_empty() {
-        return Err(ApiError::from_code(
-            ErrorCode::InvalidRequest,
-            "send \"callback_url\", or configure app_url so that links open this app's own landing page",
-        ));
-    }
-    Ok(format!("{app}{}", super::MAGIC_LINK_PATH))
 }
 
 fn ok() -> Json<serde_json::Value> {
@@ -210,24 +216,44 @@ pub(super) async fn verify_otp(
 #[cfg_attr(feature = "openapi", utoipa::path(post, path = "/api/auth/send-magic-link", tag = "futureauth", request_body = SendMagicLink, responses((status = 200, description = "Link sent, or silently not", body = super::openapi::Ok), super::openapi::Rejected)))]
 pub(super) async fn send_magic_link(
     State(auth): State<Arc<FutureAuth>>,
-    req: RequestContext,
+    mut req: RequestContext,
+    headers: HeaderMap,
     Body(body): Body<SendMagicLink>,
 ) -> Result<Response, ApiError> {
     let callback = match body.callback_url {
-        Some(url) => url,
-        None => default_callback(&auth)?,
+        Some(callback) => callback,
+        None => {
+            let app = auth.config().app_url.trim_end_matches('/');
+            if app.is_empty() {
+                return Err(ApiError::from_code(
+                    ErrorCode::InvalidRequest,
+                    "send \"callback_url\", or set FutureAuthConfig::app_url so that links \
+                     point at the built-in landing page",
+                ));
+            }
+            format!("{app}{}", auth.config().magic_link_path)
+        }
     };
+    // The link is bound to this browser: the binding it already holds (so its earlier links
+    // stay its own) or a new one.
+    let binding = link_binding(&headers, auth.config()).unwrap_or_else(OtpBinding::generate);
+    req.binding = Some(binding.clone());
     auth.send_magic_link_with(&body.email, &callback, &req)
         .await?;
-    Ok(ok().into_response())
+    Ok(with_cookie(
+        ok().into_response(),
+        set_link_binding(auth.config(), &binding),
+    ))
 }
 
 #[cfg_attr(feature = "openapi", utoipa::path(post, path = "/api/auth/verify-magic-link", tag = "futureauth", request_body = VerifyMagicLink, responses((status = 200, description = "Signed in; sets the session cookie", body = super::openapi::SignedIn), super::openapi::Rejected)))]
 pub(super) async fn verify_magic_link(
     State(auth): State<Arc<FutureAuth>>,
-    req: RequestContext,
+    mut req: RequestContext,
+    headers: HeaderMap,
     Body(body): Body<VerifyMagicLink>,
 ) -> Result<Response, ApiError> {
+    req.binding = link_binding(&headers, auth.config());
     let (user, session) = auth.verify_magic_link_with(&body.token, &req).await?;
     Ok(signed_in(&auth, user, session))
 }

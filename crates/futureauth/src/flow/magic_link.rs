@@ -9,7 +9,7 @@ use crate::error::{FutureAuthError, Result};
 use crate::identifier::{normalize_email, Identifier};
 use crate::model::{Session, User};
 use crate::origins::{parse_callback, TrustedOrigins};
-use crate::store::{Kind, NewVerification};
+use crate::store::{Kind, NewVerification, TakenLink};
 use crate::token::{generate_code, generate_id, generate_token, hash_token};
 
 /// Checks the page a link opens. A link to a page the app does not own would hand a
@@ -59,6 +59,7 @@ pub(crate) async fn send(
 
     let token = generate_token();
     let token_hash = hash_token(&token);
+    let requester_hash = req.binding.as_ref().map(|b| b.hash());
     ctx.store
         .put_verification(&NewVerification {
             id: generate_id(),
@@ -71,6 +72,7 @@ pub(crate) async fn send(
             expires_at: now + ctx.config.magic_link_ttl,
             now,
             link_hash: None,
+            requester_hash: requester_hash.as_deref(),
         })
         .await?;
     // The code of this link: a row of its own (keyed by the link), so that it neither
@@ -86,6 +88,7 @@ pub(crate) async fn send(
             expires_at: now + ctx.config.magic_link_ttl.min(ctx.config.otp_ttl),
             now,
             link_hash: Some(&token_hash),
+            requester_hash: None,
         })
         .await?;
 
@@ -128,9 +131,19 @@ pub(crate) async fn verify(
     }
     let now = Utc::now();
     limit_verify_ip(ctx, req.client_ip, now).await?;
-    let Some((identifier, expires_at)) = ctx.store.take_magic_link(&hash_token(token)).await?
-    else {
-        return Err(FutureAuthError::InvalidMagicLink);
+    let requester_hash = req.binding.as_ref().map(|b| b.hash());
+    let required = ctx
+        .config
+        .magic_link_same_browser
+        .then_some(requester_hash.as_deref());
+    let (identifier, expires_at) = match ctx
+        .store
+        .take_magic_link(&hash_token(token), required)
+        .await?
+    {
+        TakenLink::Taken(identifier, expires_at) => (identifier, expires_at),
+        TakenLink::Unknown => return Err(FutureAuthError::InvalidMagicLink),
+        TakenLink::OtherBrowser => return Err(FutureAuthError::MagicLinkOtherBrowser),
     };
     if expires_at <= now {
         return Err(FutureAuthError::MagicLinkExpired);

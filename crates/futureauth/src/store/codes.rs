@@ -1,8 +1,6 @@
 //! The `verification` table: one-time codes and magic links, stored as hashes.
 
-use chrono::{DateTime, Utc};
-
-use super::{on_pool, CodeState, Kind, NewVerification, Store, Ts};
+use super::{on_pool, CodeState, Kind, NewVerification, Store, TakenLink, Ts};
 use crate::error::Result;
 
 /// `binding_hash` of the unbound row (a column in the unique key, so never NULL).
@@ -14,11 +12,12 @@ impl Store {
     pub(crate) async fn put_verification(&self, v: &NewVerification<'_>) -> Result<()> {
         const SQL: &str = "INSERT INTO verification \
              (id, identifier, code_hash, expires_at, attempts, created_at, kind, binding_hash, \
-              link_hash) \
-             VALUES ($1, $2, $3, $4, 0, $5, $6, $7, $8) \
+              link_hash, requester_hash) \
+             VALUES ($1, $2, $3, $4, 0, $5, $6, $7, $8, $9) \
              ON CONFLICT (identifier, kind, binding_hash) DO UPDATE SET id = excluded.id, \
                code_hash = excluded.code_hash, expires_at = excluded.expires_at, \
-               attempts = 0, created_at = excluded.created_at, link_hash = excluded.link_hash";
+               attempts = 0, created_at = excluded.created_at, link_hash = excluded.link_hash, \
+               requester_hash = excluded.requester_hash";
         on_pool!(&self.db, pool => {
             sqlx::query(SQL)
                 .bind(&v.id)
@@ -29,6 +28,7 @@ impl Store {
                 .bind(v.kind.as_str())
                 .bind(v.binding_hash.unwrap_or(UNBOUND))
                 .bind(v.link_hash)
+                .bind(v.requester_hash)
                 .execute(pool)
                 .await?;
         });
@@ -76,26 +76,59 @@ impl Store {
 
     /// Deletes the magic link with this hash, and the code sent with it, and returns the
     /// link's identifier and expiry.
+    ///
+    /// With `requester_hash` (same-browser links required), only the link that browser asked
+    /// for is used; a live link of another browser (or of none) is left as it is.
     pub(crate) async fn take_magic_link(
         &self,
         token_hash: &str,
-    ) -> Result<Option<(String, DateTime<Utc>)>> {
-        const LINK: &str = "DELETE FROM verification WHERE code_hash = $1 AND kind = 'magic_link' \
+        requester_hash: Option<Option<&str>>,
+    ) -> Result<TakenLink> {
+        const ANY: &str = "DELETE FROM verification WHERE code_hash = $1 AND kind = 'magic_link' \
              RETURNING identifier, expires_at";
+        const OWN: &str = "DELETE FROM verification WHERE code_hash = $1 AND kind = 'magic_link' \
+             AND requester_hash = $2 RETURNING identifier, expires_at";
+        const LIVE: &str =
+            "SELECT COUNT(*) FROM verification WHERE code_hash = $1 AND kind = 'magic_link'";
         const ITS_CODE: &str = "DELETE FROM verification WHERE kind = 'otp' AND link_hash = $1";
+        let requester = match requester_hash {
+            None => None,
+            Some(None) => Some(""),
+            Some(Some(requester)) => Some(requester),
+        };
         let row: Option<(String, Ts)> = on_pool!(&self.db, pool => {
             let mut tx = pool.begin().await?;
-            let row = sqlx::query_as(LINK)
-                .bind(token_hash)
-                .fetch_optional(&mut *tx)
-                .await?;
+            let row = match requester {
+                None => sqlx::query_as(ANY).bind(token_hash).fetch_optional(&mut *tx).await?,
+                // No binding cookie where one is required: nothing of it is used.
+                Some("") => None,
+                Some(requester) => sqlx::query_as(OWN)
+                    .bind(token_hash)
+                    .bind(requester)
+                    .fetch_optional(&mut *tx)
+                    .await?,
+            };
             if row.is_some() {
                 sqlx::query(ITS_CODE).bind(token_hash).execute(&mut *tx).await?;
             }
             tx.commit().await?;
             row
         });
-        Ok(row.map(|(identifier, expires_at)| (identifier, expires_at.into())))
+        if let Some((identifier, expires_at)) = row {
+            return Ok(TakenLink::Taken(identifier, expires_at.into()));
+        }
+        if requester_hash.is_none() {
+            return Ok(TakenLink::Unknown);
+        }
+        let live: i64 = on_pool!(&self.db, pool => sqlx::query_scalar(LIVE)
+            .bind(token_hash)
+            .fetch_one(pool)
+            .await?);
+        Ok(if live > 0 {
+            TakenLink::OtherBrowser
+        } else {
+            TakenLink::Unknown
+        })
     }
 
     /// Deletes the code sent with the magic link of this hash (its delivery failed).

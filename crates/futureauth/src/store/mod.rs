@@ -175,6 +175,19 @@ pub(crate) struct NewVerification<'a> {
     pub now: DateTime<Utc>,
     /// For the code sent in a magic-link email: the link's token hash.
     pub link_hash: Option<&'a str>,
+    /// Magic links: hash of the secret cookie of the browser that asked, if it keeps cookies.
+    pub requester_hash: Option<&'a str>,
+}
+
+/// What [`Store::take_magic_link`] found.
+#[derive(Debug)]
+pub(crate) enum TakenLink {
+    /// Used now: its identifier and expiry.
+    Taken(String, DateTime<Utc>),
+    /// Unknown or already used.
+    Unknown,
+    /// Live, but asked for by another browser (only when same-browser is required); untouched.
+    OtherBrowser,
 }
 
 /// State of the live one-time code of an identifier, to explain a failed verify.

@@ -60,6 +60,7 @@ async fn upgrade(pool: &sqlx::SqlitePool) -> Result<()> {
             created_at INTEGER NOT NULL,
             kind TEXT NOT NULL DEFAULT 'otp',
             binding_hash TEXT NOT NULL DEFAULT '',
+            requester_hash TEXT,
             UNIQUE (identifier, kind, binding_hash)
         );
         INSERT INTO verification_rebuild (id, identifier, code_hash, expires_at, attempts, created_at, kind)
@@ -71,7 +72,7 @@ async fn upgrade(pool: &sqlx::SqlitePool) -> Result<()> {
 
     let count: i64 = sqlx::query_scalar(HAS_BINDING).fetch_one(pool).await?;
     if count > 0 {
-        return Ok(());
+        return add_requester(pool).await;
     }
     let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
     // Another instance may have rebuilt it while we waited for the write lock.
@@ -83,6 +84,26 @@ async fn upgrade(pool: &sqlx::SqlitePool) -> Result<()> {
         for statement in REBUILD.split(';').filter(|s| !s.trim().is_empty()) {
             sqlx::query(statement).execute(tx.as_mut()).await?;
         }
+    }
+    tx.commit().await?;
+    add_requester(pool).await
+}
+
+/// Adds the nullable `requester_hash` column (magic links bound to the browser that asked)
+/// to a table made before it; under a write lock, so concurrent starts add it once.
+async fn add_requester(pool: &sqlx::SqlitePool) -> Result<()> {
+    const HAS: &str =
+        "SELECT COUNT(*) FROM pragma_table_info('verification') WHERE name = 'requester_hash'";
+    let count: i64 = sqlx::query_scalar(HAS).fetch_one(pool).await?;
+    if count > 0 {
+        return Ok(());
+    }
+    let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
+    let count: i64 = sqlx::query_scalar(HAS).fetch_one(tx.as_mut()).await?;
+    if count == 0 {
+        sqlx::query("ALTER TABLE verification ADD COLUMN requester_hash TEXT")
+            .execute(tx.as_mut())
+            .await?;
     }
     tx.commit().await?;
     Ok(())

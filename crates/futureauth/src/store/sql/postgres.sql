@@ -93,6 +93,9 @@ ALTER TABLE verification ADD COLUMN IF NOT EXISTS binding_hash TEXT NOT NULL DEF
 CREATE UNIQUE INDEX IF NOT EXISTS verification_identifier_kind_binding_key
     ON verification(identifier, kind, binding_hash);
 DROP INDEX IF EXISTS verification_identifier_kind_key;
+-- Magic links: hash of the secret cookie of the browser that asked (NULL: none, or a link
+-- sent before links were bound).
+ALTER TABLE verification ADD COLUMN IF NOT EXISTS requester_hash TEXT;
 CREATE INDEX IF NOT EXISTS idx_verification_code_hash ON verification(code_hash);
 CREATE INDEX IF NOT EXISTS idx_verification_expires_at ON verification(expires_at);
 DROP INDEX IF EXISTS idx_verification_identifier; -- covered by verification_identifier_kind_binding_key

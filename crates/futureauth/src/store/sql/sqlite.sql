@@ -37,6 +37,8 @@ CREATE TABLE IF NOT EXISTS verification (
     binding_hash TEXT NOT NULL DEFAULT '',
     -- For the code in a magic-link email: the link's token hash (both are consumed together).
     link_hash TEXT,
+    -- Magic links: hash of the secret cookie of the browser that asked (NULL: none).
+    requester_hash TEXT,
     UNIQUE (identifier, kind, binding_hash)
 );
 -- Tables of earlier versions, keyed UNIQUE (identifier, kind), are rebuilt with this key by
