@@ -97,12 +97,6 @@ pub async fn llms_txt() -> impl IntoResponse {
     )
 }
 
-/// Escapes text for HTML element content and quoted attributes: `& < > " '` (not `/`, so
-/// paths such as `/api/v1/otp/send` stay readable and searchable in the page).
-pub fn escape_html(s: &str) -> String {
-    html_escape::encode_quoted_attribute(s).into_owned()
-}
-
 /// `/docs`: Swagger UI over [`ApiDoc`] at `/api/v1/openapi.json`.
 ///
 /// The UI's files come from the `utoipa-swagger-ui` crate's `vendored` feature: compiled

@@ -8,7 +8,6 @@ use axum::response::{Html, IntoResponse, Response};
 use axum::Json;
 use serde_json::json;
 
-use super::docs::escape_html;
 use super::error::ApiError;
 use super::AppState;
 use crate::service::now_ms;
@@ -67,6 +66,25 @@ pub fn is_loopback_host(host: &str, port: u16) -> bool {
         && (name.eq_ignore_ascii_case("localhost") || name == "127.0.0.1" || name == "[::1]")
 }
 
+/// The dev outbox page. minijinja escapes every value of an `.html` template: addresses and
+/// texts are whatever the apps sent.
+fn render_outbox(entries: &[crate::provider::OutboxEntry]) -> Result<String, minijinja::Error> {
+    static PAGE: std::sync::LazyLock<Result<minijinja::Environment<'static>, minijinja::Error>> =
+        std::sync::LazyLock::new(|| {
+            let mut env = minijinja::Environment::new();
+            env.add_template(
+                "dev_outbox.html",
+                include_str!("../../templates/dev_outbox.html"),
+            )?;
+            Ok(env)
+        });
+    let env = PAGE.as_ref().map_err(|e| {
+        minijinja::Error::new(minijinja::ErrorKind::InvalidOperation, e.to_string())
+    })?;
+    env.get_template("dev_outbox.html")?
+        .render(minijinja::context! { entries })
+}
+
 /// `GET /dev/outbox`: the last messages of the dev outbox; JSON for `Accept: application/json`,
 /// else an HTML page. 404 when real providers are configured; 403 unless the `Host` is
 /// loopback with the listen port.
@@ -94,29 +112,43 @@ pub async fn dev_outbox(State(state): State<AppState>, headers: HeaderMap) -> Re
     if wants_json {
         return Json(json!({ "messages": entries })).into_response();
     }
-    let mut rows = String::new();
-    for e in &entries {
-        rows.push_str(&format!(
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td><pre>{}</pre></td></tr>",
-            escape_html(&e.at),
-            e.channel,
-            escape_html(&e.to),
-            escape_html(e.subject.as_deref().unwrap_or("")),
-            escape_html(&e.text),
-        ));
+    match render_outbox(&entries) {
+        Ok(html) => Html(html).into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "cannot render the dev outbox");
+            ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal_error",
+                "cannot render the dev outbox page",
+            )
+            .into_response()
+        }
     }
-    Html(format!(
-        "<!doctype html><html><head><meta charset=\"utf-8\"><title>Dev outbox</title>\
-         <style>body{{font-family:sans-serif;margin:2rem}}td{{border-top:1px solid #ddd;vertical-align:top;padding:.3rem}}</style></head>\
-         <body><h1>Dev outbox</h1><p><strong>Nothing is really sent:</strong> no provider keys are configured. \
-         Newest first, last 100 kept.</p><table><tr><th>at</th><th>channel</th><th>to</th><th>subject</th><th>text</th></tr>{rows}</table></body></html>"
-    ))
-    .into_response()
 }
 
 #[cfg(test)]
 mod tests {
-    use super::is_loopback_host;
+    use super::{is_loopback_host, render_outbox};
+    use crate::provider::OutboxEntry;
+
+    #[test]
+    fn the_outbox_page_escapes_what_apps_sent() {
+        let html = render_outbox(&[OutboxEntry {
+            id: "msg_1".into(),
+            channel: "email",
+            to: "<b>x</b>@example.com".into(),
+            subject: Some("\"><script>alert(1)</script>".into()),
+            text: "123456 & more".into(),
+            at: "2026-11-29T02:00:00Z".into(),
+        }])
+        .unwrap();
+        assert!(
+            !html.contains("<script>alert") && !html.contains("<b>x"),
+            "{html}"
+        );
+        assert!(html.contains("&lt;script&gt;") && html.contains("123456 &amp; more"));
+        assert!(html.contains("Nothing is really sent"));
+    }
 
     #[test]
     fn loopback_hosts() {
