@@ -347,6 +347,44 @@ async fn scenario(
     ensure!(status == "complained", "status pill: {status}");
     screenshot(c, "console-delivery.png").await?;
 
+    // Webhook & test mode: an invalid URL is refused next to its field; a webhook's secret
+    // is shown once; test mode lists its destinations.
+    c.goto(&format!("{base}{project_url}/integrations")).await?;
+    fill(c, "#url", "ftp://app.example.com/hooks").await?;
+    click(c, "#webhook-form button").await?;
+    text_containing(c, "#error-url", "https://").await?;
+    c.find(Locator::Css("#url")).await?.clear().await?;
+    fill(c, "#url", "http://127.0.0.1:9/hooks/futureauth").await?;
+    click(c, "#webhook-form button").await?;
+    let secret = visible(c, "#webhook-secret pre").await?.text().await?;
+    ensure!(secret.starts_with("whsec_"), "secret shown once: {secret}");
+    fill(c, "#destinations", "Review@Example.com\n+12015550100").await?;
+    fill(c, "#code", "424242").await?;
+    click(c, "#test-mode-form button").await?;
+    visible(c, "#saved").await?;
+    let listed = visible(c, "#destinations")
+        .await?
+        .prop("value")
+        .await?
+        .unwrap_or_default();
+    ensure!(
+        listed == "review@example.com\n+12015550100",
+        "normalised: {listed:?}"
+    );
+    let project_id = project_url.rsplit('/').next().context("project id")?;
+    ensure!(
+        server.store().test_mode(project_id).await?.is_some(),
+        "test mode saved"
+    );
+    c.goto(&format!("{base}{project_url}/integrations")).await?;
+    ensure!(
+        c.find_all(Locator::Css("#webhook-secret"))
+            .await?
+            .is_empty(),
+        "the secret is shown only once"
+    );
+    screenshot(c, "console-integrations.png").await?;
+
     // Rotate with a one-hour overlap: the old key keeps working.
     c.goto(&format!("{base}{project_url}")).await?;
     visible(c, "#rotate-form").await?;

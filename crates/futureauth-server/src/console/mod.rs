@@ -14,6 +14,7 @@
 pub mod chart;
 pub mod delivery;
 mod extract;
+mod integrations;
 mod pages;
 pub mod session;
 pub mod views;
@@ -51,6 +52,8 @@ pub struct ConsoleSettings {
     pub origins: Vec<String>,
     /// Whether the session cookie is `Secure` (everything but plain-HTTP loopback).
     pub cookie_secure: bool,
+    /// Production mode: test mode needs its explicit confirmation.
+    pub production: bool,
 }
 
 fn is_loopback(url: &Url) -> bool {
@@ -104,6 +107,7 @@ impl ConsoleSettings {
             return Ok(ConsoleSettings {
                 origins: vec![url.origin().ascii_serialization()],
                 cookie_secure: !plain_loopback,
+                production: config.is_production(),
             });
         }
         let mut origins = vec![format!("http://{addr}")];
@@ -125,6 +129,7 @@ impl ConsoleSettings {
         Ok(ConsoleSettings {
             origins,
             cookie_secure: !addr.ip().is_loopback(),
+            production: config.is_production(),
         })
     }
 
@@ -377,6 +382,27 @@ pub fn router(console: Console) -> Router {
         )
         .route(&format!("{p}/members/remove"), post(pages::remove_member))
         .route(&format!("{p}/audit"), get(pages::audit))
+        .route(&format!("{p}/integrations"), get(integrations::page))
+        .route(
+            &format!("{p}/integrations/webhook"),
+            post(integrations::save_webhook),
+        )
+        .route(
+            &format!("{p}/integrations/webhook/rotate"),
+            post(integrations::rotate_webhook),
+        )
+        .route(
+            &format!("{p}/integrations/webhook/remove"),
+            post(integrations::remove_webhook),
+        )
+        .route(
+            &format!("{p}/integrations/test-mode"),
+            post(integrations::save_test_mode),
+        )
+        .route(
+            &format!("{p}/integrations/test-mode/off"),
+            post(integrations::test_mode_off),
+        )
         .route("/dashboard/account", get(pages::account))
         .route("/dashboard/account/tokens", post(pages::create_token))
         .route(

@@ -59,12 +59,12 @@ fn locale(headers: &HeaderMap) -> Option<futureauth::Locale> {
         .and_then(futureauth::Locale::preferred)
 }
 
-fn with_status(mut resp: Response, status: StatusCode) -> Response {
+pub(super) fn with_status(mut resp: Response, status: StatusCode) -> Response {
     *resp.status_mut() = status;
     resp
 }
 
-fn see_other(to: &str) -> Response {
+pub(super) fn see_other(to: &str) -> Response {
     Redirect::to(to).into_response()
 }
 
@@ -391,12 +391,12 @@ async fn projects_page(
 }
 
 #[derive(Serialize)]
-struct SessionCtx {
+pub(super) struct SessionCtx {
     email: String,
     csrf: String,
 }
 
-fn ctx(s: &Signed) -> SessionCtx {
+pub(super) fn ctx(s: &Signed) -> SessionCtx {
     SessionCtx {
         email: s.operator.email.clone(),
         csrf: s.csrf.clone(),

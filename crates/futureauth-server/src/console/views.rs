@@ -53,6 +53,10 @@ const TEMPLATES: &[(&str, &str)] = &[
         include_str!("../../templates/console/settings.html"),
     ),
     (
+        "integrations.html",
+        include_str!("../../templates/console/integrations.html"),
+    ),
+    (
         "members.html",
         include_str!("../../templates/console/members.html"),
     ),

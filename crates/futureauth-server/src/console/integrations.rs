@@ -1,0 +1,303 @@
+//! The "Webhook & test mode" page: a project's own webhook (URL, secret shown once, rotation)
+//! and its test mode. Owners change them; members see them. The rules are the management
+//! API's (`service::project_webhook`, `service::test_mode`).
+
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use minijinja::context;
+use serde::Deserialize;
+use std::collections::HashMap;
+
+use super::extract::{CsrfForm, Member, NoFields};
+use super::pages::{ctx, see_other, with_status};
+use super::session::Signed;
+use super::Console;
+use crate::service::console::{self as ops, ConsoleError};
+use crate::service::{project_webhook, test_mode};
+use crate::store::Membership;
+
+/// What the page shows besides the stored settings.
+#[derive(Default)]
+struct Shown {
+    secret: Option<String>,
+    url: Option<String>,
+    url_error: Option<String>,
+    test: Option<TestModeForm>,
+    test_error: Option<String>,
+    saved: bool,
+}
+
+async fn render(
+    c: &Console,
+    s: &Signed,
+    m: &Membership,
+    shown: Shown,
+    status: StatusCode,
+) -> Response {
+    let id = &m.project.id;
+    let hook = match c.store().project_webhook(id).await {
+        Ok(h) => h,
+        Err(e) => return c.unavailable(e),
+    };
+    let mode = match c.store().test_mode(id).await {
+        Ok(t) => t,
+        Err(e) => return c.unavailable(e),
+    };
+    let form = shown.test.unwrap_or_else(|| TestModeForm {
+        destinations: mode
+            .as_ref()
+            .map(|t| t.destinations.join("\n"))
+            .unwrap_or_default(),
+        code: mode.as_ref().map(|t| t.code.clone()).unwrap_or_default(),
+        allow_in_production: mode
+            .as_ref()
+            .filter(|t| t.allow_in_production)
+            .map(|_| "yes".to_string()),
+    });
+    let url = shown
+        .url
+        .or_else(|| hook.as_ref().map(|h| h.url.clone()))
+        .unwrap_or_default();
+    with_status(
+        c.page(
+            "integrations.html",
+            context! {
+                s => ctx(s), project => m.project, role => m.role, tab => "integrations",
+                hook => hook.is_some(), url, url_error => shown.url_error,
+                secret => shown.secret, saved => shown.saved,
+                test_mode => mode.is_some(), destinations => form.destinations,
+                code => form.code, allow_in_production => form.allow_in_production.is_some(),
+                test_error => shown.test_error, production => c.settings().production,
+            },
+        ),
+        status,
+    )
+}
+
+fn back(m: &Membership) -> Response {
+    see_other(&format!(
+        "/dashboard/projects/{}/integrations?saved=1",
+        m.project.id
+    ))
+}
+
+/// `GET …/integrations`.
+pub async fn page(
+    State(c): State<Console>,
+    Member { s, m }: Member,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    let shown = Shown {
+        saved: q.contains_key("saved"),
+        ..Shown::default()
+    };
+    render(&c, &s, &m, shown, StatusCode::OK).await
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub struct WebhookForm {
+    url: String,
+}
+
+/// `POST …/integrations/webhook` (owners): the first registration shows its secret once.
+pub async fn save_webhook(
+    State(c): State<Console>,
+    Member { s, m }: Member,
+    CsrfForm(f): CsrfForm<WebhookForm>,
+) -> Response {
+    if let Err(e) = ops::require_owner(&m) {
+        return c.fail(e);
+    }
+    let production = c.settings().production;
+    match project_webhook::set(c.store(), &m.project.id, &f.url, production).await {
+        Ok(secret) => {
+            let audited = ops::audit(
+                c.store(),
+                &m.project.id,
+                &s.operator,
+                "webhook.set",
+                f.url.trim().to_string(),
+            )
+            .await;
+            if let Err(e) = audited {
+                return c.fail(e);
+            }
+            match secret {
+                Some(secret) => {
+                    let shown = Shown {
+                        secret: Some(secret),
+                        saved: true,
+                        ..Shown::default()
+                    };
+                    render(&c, &s, &m, shown, StatusCode::OK).await
+                }
+                None => back(&m),
+            }
+        }
+        Err(crate::error::ServiceError::Store(e)) => c.unavailable(e),
+        Err(e) => {
+            let shown = Shown {
+                url: Some(printable(&f.url)),
+                url_error: Some(e.to_string()),
+                ..Shown::default()
+            };
+            render(&c, &s, &m, shown, StatusCode::UNPROCESSABLE_ENTITY).await
+        }
+    }
+}
+
+/// `POST …/integrations/webhook/rotate` (owners): a new secret, shown once.
+pub async fn rotate_webhook(
+    State(c): State<Console>,
+    Member { s, m }: Member,
+    CsrfForm(_): CsrfForm<NoFields>,
+) -> Response {
+    if let Err(e) = ops::require_owner(&m) {
+        return c.fail(e);
+    }
+    match project_webhook::rotate(c.store(), &m.project.id).await {
+        Ok(Some(secret)) => {
+            if let Err(e) = ops::audit(
+                c.store(),
+                &m.project.id,
+                &s.operator,
+                "webhook.rotated",
+                String::new(),
+            )
+            .await
+            {
+                return c.fail(e);
+            }
+            let shown = Shown {
+                secret: Some(secret),
+                saved: true,
+                ..Shown::default()
+            };
+            render(&c, &s, &m, shown, StatusCode::OK).await
+        }
+        Ok(None) => c.fail(ConsoleError::NotFound),
+        Err(e) => c.unavailable(e),
+    }
+}
+
+/// `POST …/integrations/webhook/remove` (owners).
+pub async fn remove_webhook(
+    State(c): State<Console>,
+    Member { s, m }: Member,
+    CsrfForm(_): CsrfForm<NoFields>,
+) -> Response {
+    if let Err(e) = ops::require_owner(&m) {
+        return c.fail(e);
+    }
+    match c.store().clear_project_webhook(&m.project.id).await {
+        Ok(_) => match ops::audit(
+            c.store(),
+            &m.project.id,
+            &s.operator,
+            "webhook.removed",
+            String::new(),
+        )
+        .await
+        {
+            Ok(()) => back(&m),
+            Err(e) => c.fail(e),
+        },
+        Err(e) => c.unavailable(e),
+    }
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub struct TestModeForm {
+    destinations: String,
+    code: String,
+    allow_in_production: Option<String>,
+}
+
+/// `POST …/integrations/test-mode` (owners).
+pub async fn save_test_mode(
+    State(c): State<Console>,
+    Member { s, m }: Member,
+    CsrfForm(f): CsrfForm<TestModeForm>,
+) -> Response {
+    if let Err(e) = ops::require_owner(&m) {
+        return c.fail(e);
+    }
+    let input = test_mode::TestModeInput {
+        destinations: f
+            .destinations
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .map(str::to_string)
+            .collect(),
+        code: f.code.clone(),
+        allow_in_production: f.allow_in_production.is_some(),
+    };
+    match test_mode::enable(c.store(), &m.project.id, &input, c.settings().production).await {
+        Ok(mode) => {
+            let detail = format!("{} test destination(s)", mode.destinations.len());
+            match ops::audit(
+                c.store(),
+                &m.project.id,
+                &s.operator,
+                "test_mode.enabled",
+                detail,
+            )
+            .await
+            {
+                Ok(()) => back(&m),
+                Err(e) => c.fail(e),
+            }
+        }
+        Err(crate::error::ServiceError::Store(e)) => c.unavailable(e),
+        Err(e) => {
+            let shown = Shown {
+                test: Some(TestModeForm {
+                    destinations: printable(&f.destinations),
+                    code: printable(&f.code),
+                    allow_in_production: f.allow_in_production,
+                }),
+                test_error: Some(e.to_string()),
+                ..Shown::default()
+            };
+            render(&c, &s, &m, shown, StatusCode::UNPROCESSABLE_ENTITY).await
+        }
+    }
+}
+
+/// `POST …/integrations/test-mode/off` (owners).
+pub async fn test_mode_off(
+    State(c): State<Console>,
+    Member { s, m }: Member,
+    CsrfForm(_): CsrfForm<NoFields>,
+) -> Response {
+    if let Err(e) = ops::require_owner(&m) {
+        return c.fail(e);
+    }
+    match c.store().clear_test_mode(&m.project.id).await {
+        Ok(_) => match ops::audit(
+            c.store(),
+            &m.project.id,
+            &s.operator,
+            "test_mode.disabled",
+            String::new(),
+        )
+        .await
+        {
+            Ok(()) => back(&m),
+            Err(e) => c.fail(e),
+        },
+        Err(e) => c.unavailable(e),
+    }
+}
+
+/// A refused value shown back in its field: without control characters, bounded.
+fn printable(s: &str) -> String {
+    s.chars()
+        .filter(|c| !c.is_control() || *c == '\n')
+        .take(2048)
+        .collect()
+}
