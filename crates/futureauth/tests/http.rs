@@ -1266,7 +1266,7 @@ async fn the_magic_link_landing_page_survives_scanners(db: TestDb) {
     assert_eq!(junk.status(), 400);
     assert!(!junk.text().await.unwrap().contains("<script>"));
 
-    // The person presses the button: signed in, sent on to magic_link_redirect.
+    // The person presses the button: signed in, sent on to after_sign_in_path.
     let confirm = |token: String| {
         scanner
             .post(format!("{}/api/auth/magic-link", app.base))
