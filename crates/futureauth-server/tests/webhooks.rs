@@ -345,10 +345,11 @@ async fn project_webhooks_are_signed_and_survive_a_restart(backend: Backend) {
         .mount(&app)
         .await;
     let url = format!("{}/hooks/futureauth", app.uri());
-    let secret = futureauth_server::service::project_webhook::set(&store, &project_id, &url, false)
-        .await
-        .unwrap()
-        .expect("a first registration gets a secret");
+    let (_, secret) =
+        futureauth_server::service::project_webhook::set(&store, &project_id, &url, false)
+            .await
+            .unwrap();
+    let secret = secret.expect("a first registration gets a secret");
 
     let mut cfg = config(&db, &fakes);
     cfg.resend_webhook_secret = Some(format!("whsec_{}", STANDARD.encode(SVIX_KEY)).into());

@@ -903,14 +903,14 @@ pub async fn put_webhook(
 ) -> Result<Json<WebhookView>, ApiError> {
     let m = member(&state, &op, &id).await?;
     ops::require_owner(&m)?;
-    let secret = crate::service::project_webhook::set(
+    let (url, secret) = crate::service::project_webhook::set(
         &state.store,
         &m.project.id,
         &body.url,
         state.production,
     )
     .await?;
-    let url = crate::service::project_webhook::parse_url(&body.url, state.production)?.to_string();
+    let url = url.to_string();
     ops::audit(&state.store, &m.project.id, &op, "webhook.set", url.clone()).await?;
     Ok(Json(WebhookView { url, secret }))
 }

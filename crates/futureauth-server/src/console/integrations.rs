@@ -75,6 +75,19 @@ async fn render(
     )
 }
 
+/// Records `action` in the project's audit log; `Err` is the page to answer instead.
+async fn audited(
+    c: &Console,
+    s: &Signed,
+    m: &Membership,
+    action: &str,
+    detail: String,
+) -> Result<(), Response> {
+    ops::audit(c.store(), &m.project.id, &s.operator, action, detail)
+        .await
+        .map_err(|e| c.fail(e))
+}
+
 fn back(m: &Membership) -> Response {
     see_other(&format!(
         "/dashboard/projects/{}/integrations?saved=1",
@@ -112,17 +125,9 @@ pub async fn save_webhook(
     }
     let production = c.settings().production;
     match project_webhook::set(c.store(), &m.project.id, &f.url, production).await {
-        Ok(secret) => {
-            let audited = ops::audit(
-                c.store(),
-                &m.project.id,
-                &s.operator,
-                "webhook.set",
-                f.url.trim().to_string(),
-            )
-            .await;
-            if let Err(e) = audited {
-                return c.fail(e);
+        Ok((url, secret)) => {
+            if let Err(page) = audited(&c, &s, &m, "webhook.set", url.to_string()).await {
+                return page;
             }
             match secret {
                 Some(secret) => {
@@ -159,16 +164,8 @@ pub async fn rotate_webhook(
     }
     match project_webhook::rotate(c.store(), &m.project.id).await {
         Ok(Some(secret)) => {
-            if let Err(e) = ops::audit(
-                c.store(),
-                &m.project.id,
-                &s.operator,
-                "webhook.rotated",
-                String::new(),
-            )
-            .await
-            {
-                return c.fail(e);
+            if let Err(page) = audited(&c, &s, &m, "webhook.rotated", String::new()).await {
+                return page;
             }
             let shown = Shown {
                 secret: Some(secret),
@@ -192,18 +189,9 @@ pub async fn remove_webhook(
         return c.fail(e);
     }
     match c.store().clear_project_webhook(&m.project.id).await {
-        Ok(_) => match ops::audit(
-            c.store(),
-            &m.project.id,
-            &s.operator,
-            "webhook.removed",
-            String::new(),
-        )
-        .await
-        {
-            Ok(()) => back(&m),
-            Err(e) => c.fail(e),
-        },
+        Ok(_) => audited(&c, &s, &m, "webhook.removed", String::new())
+            .await
+            .map_or_else(|page| page, |()| back(&m)),
         Err(e) => c.unavailable(e),
     }
 }
@@ -239,18 +227,9 @@ pub async fn save_test_mode(
     match test_mode::enable(c.store(), &m.project.id, &input, c.settings().production).await {
         Ok(mode) => {
             let detail = format!("{} test destination(s)", mode.destinations.len());
-            match ops::audit(
-                c.store(),
-                &m.project.id,
-                &s.operator,
-                "test_mode.enabled",
-                detail,
-            )
-            .await
-            {
-                Ok(()) => back(&m),
-                Err(e) => c.fail(e),
-            }
+            audited(&c, &s, &m, "test_mode.enabled", detail)
+                .await
+                .map_or_else(|page| page, |()| back(&m))
         }
         Err(crate::error::ServiceError::Store(e)) => c.unavailable(e),
         Err(e) => {
@@ -278,18 +257,9 @@ pub async fn test_mode_off(
         return c.fail(e);
     }
     match c.store().clear_test_mode(&m.project.id).await {
-        Ok(_) => match ops::audit(
-            c.store(),
-            &m.project.id,
-            &s.operator,
-            "test_mode.disabled",
-            String::new(),
-        )
-        .await
-        {
-            Ok(()) => back(&m),
-            Err(e) => c.fail(e),
-        },
+        Ok(_) => audited(&c, &s, &m, "test_mode.disabled", String::new())
+            .await
+            .map_or_else(|page| page, |()| back(&m)),
         Err(e) => c.unavailable(e),
     }
 }

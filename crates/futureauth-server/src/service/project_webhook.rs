@@ -60,21 +60,21 @@ pub fn parse_url(raw: &str, production: bool) -> Result<url::Url, ServiceError> 
     Ok(url)
 }
 
-/// Registers or moves the project's webhook; returns the secret when it is new (first
-/// registration or `rotate`), which is the only time it is shown.
+/// Registers or moves the project's webhook; returns the URL as stored and, for a first
+/// registration, the secret (the only time it is shown).
 pub async fn set(
     store: &Store,
     project_id: &str,
     raw_url: &str,
     production: bool,
-) -> Result<Option<String>, ServiceError> {
+) -> Result<(url::Url, Option<String>), ServiceError> {
     let url = parse_url(raw_url, production)?;
     let existing = store.project_webhook(project_id).await?;
     let secret = new_secret();
     store
         .set_project_webhook(project_id, url.as_str(), &secret, false, now_ms())
         .await?;
-    Ok(existing.is_none().then_some(secret))
+    Ok((url, existing.is_none().then_some(secret)))
 }
 
 /// A new signing secret for the project's webhook; the old one stops at once (events still

@@ -76,16 +76,15 @@ fn named_cookie(
     HeaderValue::from_str(&text).ok()
 }
 
-/// Name of the cookie that binds a one-time code to the browser that asked for it. Over
-/// HTTPS it carries the `__Host-` prefix, so a sibling subdomain cannot plant one.
-pub(crate) fn otp_binding_name(config: &FutureAuthConfig) -> String {
+/// Name of a binding cookie (`suffix` `otp` for codes, `link` for magic links). Over HTTPS it
+/// carries the `__Host-` prefix, so a sibling subdomain cannot plant one.
+fn binding_name(config: &FutureAuthConfig, suffix: &str) -> String {
     let prefix = if config.cookie_secure { "__Host-" } else { "" };
-    format!("{prefix}{}_otp", config.cookie_name)
+    format!("{prefix}{}_{suffix}", config.cookie_name)
 }
 
-/// The code binding the browser sent back, if it has the shape of one.
-pub(crate) fn otp_binding(headers: &HeaderMap, config: &FutureAuthConfig) -> Option<OtpBinding> {
-    let name = otp_binding_name(config);
+/// The binding the browser sent back in cookie `name`, if it has the shape of one.
+fn read_binding(headers: &HeaderMap, name: &str) -> Option<OtpBinding> {
     headers
         .get_all(header::COOKIE)
         .iter()
@@ -94,6 +93,16 @@ pub(crate) fn otp_binding(headers: &HeaderMap, config: &FutureAuthConfig) -> Opt
         .filter_map(|pair| pair.trim().split_once('='))
         .filter(|(n, _)| *n == name)
         .find_map(|(_, value)| OtpBinding::parse(value.trim_matches('"')))
+}
+
+/// Name of the cookie that binds a one-time code to the browser that asked for it.
+pub(crate) fn otp_binding_name(config: &FutureAuthConfig) -> String {
+    binding_name(config, "otp")
+}
+
+/// The code binding the browser sent back, if it has the shape of one.
+pub(crate) fn otp_binding(headers: &HeaderMap, config: &FutureAuthConfig) -> Option<OtpBinding> {
+    read_binding(headers, &otp_binding_name(config))
 }
 
 /// `Set-Cookie` for a code binding: lives as long as a code, HttpOnly, SameSite=Lax.
@@ -110,24 +119,14 @@ pub(crate) fn set_otp_binding(
     )
 }
 
-/// Name of the cookie that binds a magic link to the browser that asked for it (`__Host-`
-/// over HTTPS, like the code binding).
+/// Name of the cookie that binds a magic link to the browser that asked for it.
 pub(crate) fn link_binding_name(config: &FutureAuthConfig) -> String {
-    let prefix = if config.cookie_secure { "__Host-" } else { "" };
-    format!("{prefix}{}_link", config.cookie_name)
+    binding_name(config, "link")
 }
 
 /// The link binding the browser sent back, if it has the shape of one.
 pub(crate) fn link_binding(headers: &HeaderMap, config: &FutureAuthConfig) -> Option<OtpBinding> {
-    let name = link_binding_name(config);
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .filter(|(n, _)| *n == name)
-        .find_map(|(_, value)| OtpBinding::parse(value.trim_matches('"')))
+    read_binding(headers, &link_binding_name(config))
 }
 
 /// `Set-Cookie` for a link binding: lives as long as a link, HttpOnly, SameSite=Lax (so the

@@ -15,29 +15,39 @@ pub(crate) const SCHEMA: &str = include_str!("sql/sqlite.sql");
 pub(super) async fn migrate(pool: &sqlx::SqlitePool) -> Result<()> {
     sqlx::raw_sql(SCHEMA).execute(pool).await?;
     upgrade(pool).await?;
-    add_link_hash(pool).await
+    // Magic links bound to the browser that asked.
+    add_verification_column(pool, "requester_hash", &[]).await?;
+    // The code sent with a magic link names its link.
+    add_verification_column(
+        pool,
+        "link_hash",
+        &["CREATE INDEX IF NOT EXISTS idx_verification_link_hash ON verification(link_hash)"],
+    )
+    .await
 }
 
-/// `verification.link_hash` (the code sent with a magic link names its link), added in
-/// place: SQLite has no `ADD COLUMN IF NOT EXISTS`, so the check runs under the write lock.
-async fn add_link_hash(pool: &sqlx::SqlitePool) -> Result<()> {
-    const HAS: &str =
-        "SELECT COUNT(*) FROM pragma_table_info('verification') WHERE name = 'link_hash'";
-    let count: i64 = sqlx::query_scalar(HAS).fetch_one(pool).await?;
+/// Adds the nullable text column `verification.<column>` to a table made before it, then
+/// runs `then` (its index). SQLite has no `ADD COLUMN IF NOT EXISTS`: the check is repeated
+/// under the write lock, so instances starting together add it once.
+async fn add_verification_column(
+    pool: &sqlx::SqlitePool,
+    column: &'static str,
+    then: &[&'static str],
+) -> Result<()> {
+    let has =
+        format!("SELECT COUNT(*) FROM pragma_table_info('verification') WHERE name = '{column}'");
+    let count: i64 = sqlx::query_scalar(&has).fetch_one(pool).await?;
     if count > 0 {
         return Ok(());
     }
     let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
-    let count: i64 = sqlx::query_scalar(HAS).fetch_one(tx.as_mut()).await?;
+    let count: i64 = sqlx::query_scalar(&has).fetch_one(tx.as_mut()).await?;
     if count == 0 {
-        sqlx::query("ALTER TABLE verification ADD COLUMN link_hash TEXT")
-            .execute(tx.as_mut())
-            .await?;
-        sqlx::query(
-            "CREATE INDEX IF NOT EXISTS idx_verification_link_hash ON verification(link_hash)",
-        )
-        .execute(tx.as_mut())
-        .await?;
+        let add = format!("ALTER TABLE verification ADD COLUMN {column} TEXT");
+        sqlx::query(&add).execute(tx.as_mut()).await?;
+        for statement in then {
+            sqlx::query(statement).execute(tx.as_mut()).await?;
+        }
     }
     tx.commit().await?;
     Ok(())
@@ -72,7 +82,7 @@ async fn upgrade(pool: &sqlx::SqlitePool) -> Result<()> {
 
     let count: i64 = sqlx::query_scalar(HAS_BINDING).fetch_one(pool).await?;
     if count > 0 {
-        return add_requester(pool).await;
+        return Ok(());
     }
     let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
     // Another instance may have rebuilt it while we waited for the write lock.
@@ -84,26 +94,6 @@ async fn upgrade(pool: &sqlx::SqlitePool) -> Result<()> {
         for statement in REBUILD.split(';').filter(|s| !s.trim().is_empty()) {
             sqlx::query(statement).execute(tx.as_mut()).await?;
         }
-    }
-    tx.commit().await?;
-    add_requester(pool).await
-}
-
-/// Adds the nullable `requester_hash` column (magic links bound to the browser that asked)
-/// to a table made before it; under a write lock, so concurrent starts add it once.
-async fn add_requester(pool: &sqlx::SqlitePool) -> Result<()> {
-    const HAS: &str =
-        "SELECT COUNT(*) FROM pragma_table_info('verification') WHERE name = 'requester_hash'";
-    let count: i64 = sqlx::query_scalar(HAS).fetch_one(pool).await?;
-    if count > 0 {
-        return Ok(());
-    }
-    let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
-    let count: i64 = sqlx::query_scalar(HAS).fetch_one(tx.as_mut()).await?;
-    if count == 0 {
-        sqlx::query("ALTER TABLE verification ADD COLUMN requester_hash TEXT")
-            .execute(tx.as_mut())
-            .await?;
     }
     tx.commit().await?;
     Ok(())
