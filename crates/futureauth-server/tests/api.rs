@@ -267,6 +267,15 @@ async fn bad_input_is_refused_and_writes_nothing(backend: Backend) {
             json!({"channel": "magic_link", "destination": "a@example.com", "code": "has spaces in the token!!"}),
             "invalid_code",
         ),
+        // The code beside a link is a code too: no free text rides along in the email.
+        (
+            json!({"channel": "magic_link", "destination": "a@example.com", "code": "abcdefghijklmnopabcdefghijklmnopabcdefghijk", "link_code": "<a href=x>win</a>"}),
+            "invalid_code",
+        ),
+        (
+            json!({"channel": "magic_link", "destination": "a@example.com", "code": "abcdefghijklmnopabcdefghijklmnopabcdefghijk", "link_code": 424242}),
+            "invalid_request",
+        ),
         (
             json!({"destination": "a@example.com", "code": "123456"}),
             "invalid_request",
