@@ -59,6 +59,11 @@ pub enum FutureAuthError {
     #[error("magic link expired, request a new one")]
     MagicLinkExpired,
 
+    /// The number typed to approve a magic link from another device is not the one the
+    /// asking browser shows; the link no longer works.
+    #[error("that is not the number the other device shows; this sign-in link no longer works")]
+    MagicLinkNumberMismatch,
+
     /// A rate limit was hit; try again after `retry_after`.
     #[error("too many requests, retry in {} s", retry_after.as_secs())]
     RateLimited {
@@ -109,6 +114,7 @@ impl FutureAuthError {
             Self::InvalidMagicLink => C::InvalidMagicLink,
             Self::MagicLinkOtherBrowser => C::MagicLinkOtherBrowser,
             Self::MagicLinkExpired => C::MagicLinkExpired,
+            Self::MagicLinkNumberMismatch => C::MagicLinkNumberMismatch,
             Self::RateLimited { .. } => C::RateLimited,
             Self::UserNotFound => C::UserNotFound,
             Self::Config(_) => C::InvalidConfig,
@@ -166,6 +172,7 @@ error_codes! {
     InvalidMagicLink => "invalid_magic_link", "The magic link is unknown or already used.";
     MagicLinkOtherBrowser => "magic_link_other_browser", "The link was asked for in another browser and this app requires the same one; it still works there.";
     MagicLinkExpired => "magic_link_expired", "The magic link has expired: request a new one.";
+    MagicLinkNumberMismatch => "magic_link_number_mismatch", "The number typed to approve a link from another device is not the one that device shows; the link is void.";
     Unauthorized => "unauthorized", "Not signed in, or the session has ended.";
     CrossSiteRequest => "cross_site_request", "A state-changing request came from an origin the app does not trust.";
     UserNotFound => "user_not_found", "No such user.";

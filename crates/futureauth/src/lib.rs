@@ -88,6 +88,7 @@ pub(crate) const AUTH_ROUTES: &[&str] = &[
     "/api/auth/verify-otp",
     "/api/auth/send-magic-link",
     "/api/auth/verify-magic-link",
+    "/api/auth/magic-link-status",
     "/api/auth/session",
     "/api/auth/get-session",
     "/api/auth/sign-out",
@@ -103,7 +104,7 @@ pub use error::{ErrorCode, FutureAuthError, Result};
 pub use flow::otp::OtpBinding;
 pub use futureauth_proto::Locale;
 pub use identifier::{normalize_email, normalize_phone, Identifier};
-pub use model::{CleanupReport, OtpChannel, Session, User};
+pub use model::{CleanupReport, LinkRequest, LinkStatus, OtpChannel, Session, User};
 pub use origins::{Origin, TrustedOrigins};
 pub use session_cache::SessionCacheConfig;
 /// The sqlx this crate uses (0.8): build your pool with it to be sure the types match.
@@ -445,6 +446,19 @@ impl FutureAuth {
         callback_url: &str,
         req: &RequestContext,
     ) -> Result<()> {
+        self.send_bound_magic_link(email, callback_url, req)
+            .await
+            .map(drop)
+    }
+
+    /// [`send_magic_link_with`](Self::send_magic_link_with), returning the number the asking
+    /// browser is to show (when `req.binding` is set).
+    pub(crate) async fn send_bound_magic_link(
+        &self,
+        email: &str,
+        callback_url: &str,
+        req: &RequestContext,
+    ) -> Result<Option<String>> {
         let callback = flow::magic_link::check_callback(
             callback_url,
             self.origins()?,
@@ -453,6 +467,45 @@ impl FutureAuth {
         let sent = flow::magic_link::send(&self.ctx(), email, callback, req).await;
         self.tidy().await;
         sent
+    }
+
+    /// What the page that opens a magic link may say and offer: who asked (when, from which
+    /// IP, on which browser), whether `req.binding` is the browser that asked, and whether
+    /// it may sign in here or approve the asking browser. `None` if the link is unknown,
+    /// used, approved or expired. Reads only: scanners opening links change nothing.
+    ///
+    /// `auth_router`'s landing page uses this; call it from your own page likewise.
+    pub async fn magic_link_request(
+        &self,
+        token: &str,
+        req: &RequestContext,
+    ) -> Result<Option<LinkRequest>> {
+        flow::approval::request(&self.ctx(), token, req).await
+    }
+
+    /// Approves a magic link opened on another device, for the browser that asked for it:
+    /// `number` must be the two-digit number that browser shows
+    /// ([`magic_link_status`](Self::magic_link_status)). The browser calling this is not
+    /// signed in; the asking browser is, when it next checks its status.
+    ///
+    /// A wrong number fails with [`FutureAuthError::MagicLinkNumberMismatch`] and voids the
+    /// link, so someone who asked for a link to another person's address wins a careless
+    /// click at most once in 90, and never by retrying.
+    pub async fn approve_magic_link(
+        &self,
+        token: &str,
+        number: &str,
+        req: &RequestContext,
+    ) -> Result<()> {
+        flow::approval::approve(&self.ctx(), token, number, req).await
+    }
+
+    /// For the browser that asked for a magic link (`req.binding`, the binding it sent the
+    /// link with): [`LinkStatus::SignedIn`] with a new session once another device approved
+    /// the link (each approval signs in once), [`LinkStatus::Waiting`] with the number to
+    /// show while a link waits, else [`LinkStatus::Nothing`]. Poll it every few seconds.
+    pub async fn magic_link_status(&self, req: &RequestContext) -> Result<LinkStatus> {
+        flow::approval::status(&self.ctx(), req).await
     }
 
     /// [`send_magic_link_with`](Self::send_magic_link_with) with only the client IP known.

@@ -72,3 +72,45 @@ pub struct CleanupReport {
     /// Stale rate-limit counters deleted.
     pub rate_limit_buckets: u64,
 }
+
+/// A magic link as the page that opens it may describe it
+/// ([`FutureAuth::magic_link_request`](crate::FutureAuth::magic_link_request)): who asked,
+/// and what the browser that opened it may do.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct LinkRequest {
+    /// When the link was asked for.
+    pub requested_at: DateTime<Utc>,
+    /// When the link stops working.
+    pub expires_at: DateTime<Utc>,
+    /// The asking client's IP address, if known.
+    pub ip_address: Option<String>,
+    /// The asking browser in a few words ("Firefox on Linux"), from its `User-Agent`.
+    pub device: Option<String>,
+    /// The browser opening the link is the one that asked for it.
+    pub same_browser: bool,
+    /// Opened elsewhere, the link can sign in the browser that asked, once the person types
+    /// the number that browser shows ([`FutureAuth::approve_magic_link`](crate::FutureAuth::approve_magic_link)).
+    pub approvable: bool,
+    /// The browser opening the link may be signed in by it: it is the one that asked, or the
+    /// app does not require that
+    /// ([`FutureAuthConfig::magic_link_same_browser`](crate::FutureAuthConfig::magic_link_same_browser)).
+    pub sign_in_here: bool,
+}
+
+/// What the browser that asked for a magic link finds when it checks on it
+/// ([`FutureAuth::magic_link_status`](crate::FutureAuth::magic_link_status)).
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum LinkStatus {
+    /// A link it asked for waits to be opened. Show `match_number`: whoever opens the link
+    /// on another device must type it to sign this browser in.
+    Waiting {
+        /// Two digits, `10` to `99`.
+        match_number: String,
+    },
+    /// A link it asked for was approved on another device: this browser is now signed in.
+    SignedIn(Box<(User, Session)>),
+    /// Nothing waits: no link, or it was used, expired or voided by a wrong number.
+    Nothing,
+}

@@ -27,6 +27,12 @@ pub(crate) fn generate_code(len: usize) -> String {
         .collect()
 }
 
+/// The number a browser that asked for a magic link shows, to be typed where the link is
+/// opened on another device: two digits, `10` to `99`, as authenticator apps use.
+pub(crate) fn generate_match_number() -> String {
+    OsRng.gen_range(10..=99u8).to_string()
+}
+
 /// A random 256-bit token, URL-safe base64 (43 characters).
 pub(crate) fn generate_token() -> String {
     let mut bytes = [0u8; 32];

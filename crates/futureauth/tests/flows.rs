@@ -1347,13 +1347,19 @@ async fn links_bound_to_the_asking_browser_after_an_in_place_upgrade(db: TestDb)
         let (auth, _) = db.auth(config()).await;
         auth.ensure_tables().await.unwrap();
     }
-    let drop = "ALTER TABLE verification DROP COLUMN requester_hash";
-    match &db {
-        TestDb::Postgres { pool, .. } => {
-            sqlx::query(drop).execute(pool).await.unwrap();
-        }
-        TestDb::Sqlite { pool, .. } => {
-            sqlx::query(drop).execute(pool).await.unwrap();
+    // (SQLite drops no indexed column: its index first.)
+    let drop = [
+        "DROP INDEX IF EXISTS idx_verification_requester_hash",
+        "ALTER TABLE verification DROP COLUMN requester_hash",
+    ];
+    for statement in drop {
+        match &db {
+            TestDb::Postgres { pool, .. } => {
+                sqlx::query(statement).execute(pool).await.unwrap();
+            }
+            TestDb::Sqlite { pool, .. } => {
+                sqlx::query(statement).execute(pool).await.unwrap();
+            }
         }
     }
     let same_browser = FutureAuthConfig {
@@ -1389,7 +1395,69 @@ async fn links_bound_to_the_asking_browser_after_an_in_place_upgrade(db: TestDb)
     ));
 }
 
+/// Approving a link from another device is race-free: of concurrent approvals with the
+/// right number one wins, and of concurrent polls of the asking browser one is signed in.
+async fn a_link_is_approved_once_and_claimed_once(db: TestDb) {
+    let (auth, outbox) = db.auth(config()).await;
+    let auth = std::sync::Arc::new(auth);
+    let asker = futureauth::RequestContext {
+        binding: Some(OtpBinding::generate()),
+        ..Default::default()
+    };
+    auth.send_magic_link_with(EMAIL, "https://app.example/cb", &asker)
+        .await
+        .unwrap();
+    let token = code_for(&outbox, EMAIL);
+    let futureauth::LinkStatus::Waiting { match_number } =
+        auth.magic_link_status(&asker).await.unwrap()
+    else {
+        panic!("a link waits");
+    };
+    let opener = futureauth::RequestContext::default();
+    let seen = auth
+        .magic_link_request(&token, &opener)
+        .await
+        .unwrap()
+        .expect("a live link");
+    assert!(seen.approvable && seen.sign_in_here && !seen.same_browser);
+    let approvals = (0..8).map(|_| {
+        let (auth, token, number) = (auth.clone(), token.clone(), match_number.clone());
+        tokio::spawn(async move {
+            auth.approve_magic_link(&token, &number, &futureauth::RequestContext::default())
+                .await
+        })
+    });
+    let approved = futures::future::join_all(approvals)
+        .await
+        .into_iter()
+        .filter(|r| r.as_ref().unwrap().is_ok())
+        .count();
+    assert_eq!(approved, 1);
+    assert!(auth
+        .magic_link_request(&token, &opener)
+        .await
+        .unwrap()
+        .is_none());
+    let polls = (0..8).map(|_| {
+        let (auth, asker) = (auth.clone(), asker.clone());
+        tokio::spawn(async move { auth.magic_link_status(&asker).await })
+    });
+    let signed_in: Vec<_> = futures::future::join_all(polls)
+        .await
+        .into_iter()
+        .filter_map(|r| match r.unwrap().unwrap() {
+            futureauth::LinkStatus::SignedIn(signed_in) => Some(*signed_in),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(signed_in.len(), 1);
+    let (user, session) = &signed_in[0];
+    assert_eq!(user.email.as_deref(), Some(EMAIL));
+    assert!(auth.get_session(&session.token).await.unwrap().is_some());
+}
+
 both_backends!(
+    a_link_is_approved_once_and_claimed_once,
     links_bound_to_the_asking_browser_after_an_in_place_upgrade,
     email_code_signs_in,
     codes_are_single_use,

@@ -1734,6 +1734,248 @@ async fn by_default_a_link_works_in_any_browser(db: TestDb) {
     assert_eq!(done.status(), 303);
 }
 
+/// A link opened on another device signs in the device that asked, and only once the person
+/// types the number that device shows: a wrong number signs in neither and voids the link
+/// (and its code) for good; the approving browser is never signed in, nor can it take the
+/// approved link for itself.
+async fn a_link_approved_elsewhere_signs_in_the_asking_browser(db: TestDb) {
+    const FIREFOX: &str = "Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0";
+    let app = App::start(&db, |_| {}).await;
+    let landing = format!("{}/api/auth/magic-link", app.base);
+    // The asking browser: a link for `email`; its binding cookie, number, token and code.
+    let ask = |email: &'static str, cookie: Option<String>| {
+        let app = &app;
+        async move {
+            let mut request = app
+                .http
+                .post(format!("{}/api/auth/send-magic-link", app.base))
+                .header("origin", &app.base)
+                .header("user-agent", FIREFOX)
+                .json(&json!({ "email": email }));
+            if let Some(cookie) = &cookie {
+                request = request.header("cookie", cookie);
+            }
+            let sent = request.send().await.unwrap();
+            assert_eq!(sent.status(), 200);
+            let binding = cookie.unwrap_or_else(|| cookie_pair(sent.headers()));
+            let body: Value = sent.json().await.unwrap();
+            let number = body["match_number"].as_str().unwrap().to_string();
+            assert!(
+                number.len() == 2 && number.parse::<u8>().unwrap() >= 10,
+                "{number}"
+            );
+            let d = app.deliveries().await.pop().unwrap();
+            let token = d["code"].as_str().unwrap().to_string();
+            let code = d["link_code"].as_str().unwrap().to_string();
+            (binding, number, token, code)
+        }
+    };
+    let status = |cookie: Option<String>| {
+        let app = &app;
+        async move {
+            let response = app
+                .post("/api/auth/magic-link-status", json!({}), cookie.as_deref())
+                .await;
+            assert_eq!(response.status(), 200);
+            let session = response
+                .headers()
+                .get(SET_COOKIE)
+                .map(|_| cookie_pair(response.headers()));
+            let body: Value = response.json().await.unwrap();
+            (body, session)
+        }
+    };
+    // The other browser's form posts (no cookies of the asker's).
+    let post = |fields: Vec<(&'static str, String)>| {
+        no_redirects()
+            .post(&landing)
+            .header("origin", &app.base)
+            .form(&fields)
+            .send()
+    };
+    let approve = |token: String, number: String| {
+        post(vec![
+            ("token", token),
+            ("action", "approve".into()),
+            ("number", number),
+        ])
+    };
+    let wrong = |number: &str| {
+        let n: u8 = number.parse().unwrap();
+        (if n == 99 { 10 } else { n + 1 }).to_string()
+    };
+
+    let (asker, number, token, code) = ask("ada@example.com", None).await;
+    let (waiting, none) = status(Some(asker.clone())).await;
+    assert_eq!(
+        waiting,
+        json!({ "status": "waiting", "match_number": number })
+    );
+    assert!(none.is_none());
+
+    // Opened on another device: who asked, a number field, and "sign in here instead".
+    let page = no_redirects()
+        .get(format!("{landing}?token={token}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 200);
+    let html = landing_page(page).await;
+    for shown in [
+        "Firefox on Linux",
+        "127.0.0.1",
+        "name=\"number\"",
+        "Sign in here instead",
+    ] {
+        assert!(html.contains(shown), "{shown} in {html}");
+    }
+    assert!(
+        !html.contains(&format!(">{number}<")),
+        "the page never shows the number"
+    );
+
+    // A wrong number: nobody signed in, the link and its code are void, even for the right
+    // number afterwards.
+    let refused = approve(token.clone(), wrong(&number)).await.unwrap();
+    assert_eq!(refused.status(), 403);
+    assert!(refused.headers().get(SET_COOKIE).is_none());
+    assert!(landing_page(refused).await.contains("did not match"));
+    assert_eq!(
+        status(Some(asker.clone())).await.0,
+        json!({ "status": "none" })
+    );
+    assert_eq!(
+        approve(token.clone(), number.clone())
+            .await
+            .unwrap()
+            .status(),
+        400
+    );
+    let signed = post(vec![("token", token.clone())]).await.unwrap();
+    assert_eq!(signed.status(), 400);
+    let by_code = app
+        .post(
+            "/api/auth/verify-otp",
+            json!({ "email": "ada@example.com", "code": code }),
+            None,
+        )
+        .await;
+    assert_eq!(error_code(by_code).await.1, "invalid_code");
+
+    // A new link (another address: the first one's resend throttle holds), approved with
+    // the right number.
+    let (same, number, token, code) = ask("ann@example.com", Some(asker.clone())).await;
+    assert_eq!(same, asker);
+    let approved = approve(token.clone(), number.clone()).await.unwrap();
+    assert_eq!(approved.status(), 200);
+    assert!(
+        approved.headers().get(SET_COOKIE).is_none(),
+        "the approver is not signed in"
+    );
+    assert!(landing_page(approved)
+        .await
+        .contains("Go back to the device that asked"));
+    // The approving browser cannot now take the link for itself, nor approve it again.
+    assert_eq!(
+        post(vec![("token", token.clone())]).await.unwrap().status(),
+        400
+    );
+    assert_eq!(
+        approve(token.clone(), number.clone())
+            .await
+            .unwrap()
+            .status(),
+        400
+    );
+    // Nobody else's poll gets it: no cookie, or another browser's binding.
+    assert_eq!(status(None).await.0, json!({ "status": "none" }));
+    let (stranger, ..) = ask("eve@example.com", None).await;
+    assert_eq!(status(Some(stranger)).await.0["status"], "waiting");
+
+    // The asking browser's poll signs it in, once.
+    let (done, session) = status(Some(asker.clone())).await;
+    assert_eq!(done["status"], "signed_in");
+    assert_eq!(done["user"]["email"], "ann@example.com");
+    let session = session.expect("the session cookie");
+    let me = app.get("/api/me", Some(&session)).await;
+    assert_eq!(me.status(), 200);
+    assert_eq!(
+        status(Some(asker.clone())).await.0,
+        json!({ "status": "none" })
+    );
+    // Its code went with it.
+    let by_code = app
+        .post(
+            "/api/auth/verify-otp",
+            json!({ "email": "ann@example.com", "code": code }),
+            None,
+        )
+        .await;
+    assert_eq!(error_code(by_code).await.1, "invalid_code");
+    // A number that is no number is a clear 422, and voids nothing.
+    let (_, number, token, _) = ask("bob@example.com", None).await;
+    let junk = approve(token.clone(), "4\u{0}".into()).await.unwrap();
+    assert_eq!(junk.status(), 422);
+    assert_eq!(approve(token, number).await.unwrap().status(), 200);
+}
+
+/// Where same-browser links are required, another browser may still approve the asking one
+/// (the session goes to the browser that asked), but is offered no sign-in of its own.
+async fn same_browser_links_may_still_be_approved_elsewhere(db: TestDb) {
+    let app = App::start(&db, |c| c.magic_link_same_browser = true).await;
+    let sent = app
+        .post(
+            "/api/auth/send-magic-link",
+            json!({ "email": "ada@example.com" }),
+            None,
+        )
+        .await;
+    let asker = cookie_pair(sent.headers());
+    let number = sent.json::<Value>().await.unwrap()["match_number"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let token = app.last_code().await;
+    let page = no_redirects()
+        .get(format!("{}/api/auth/magic-link?token={token}", app.base))
+        .send()
+        .await
+        .unwrap();
+    let html = landing_page(page).await;
+    assert!(html.contains("name=\"number\""), "{html}");
+    assert!(!html.contains("Sign in here instead"), "{html}");
+    // The asking browser itself gets the plain button.
+    let own = no_redirects()
+        .get(format!("{}/api/auth/magic-link?token={token}", app.base))
+        .header("cookie", &asker)
+        .send()
+        .await
+        .unwrap();
+    let html = landing_page(own).await;
+    assert!(
+        html.contains("id=\"sign-in\"") && !html.contains("name=\"number\""),
+        "{html}"
+    );
+
+    let approved = no_redirects()
+        .post(format!("{}/api/auth/magic-link", app.base))
+        .header("origin", &app.base)
+        .form(&[
+            ("token", token),
+            ("action", "approve".into()),
+            ("number", number),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(approved.status(), 200);
+    let done = app
+        .post("/api/auth/magic-link-status", json!({}), Some(&asker))
+        .await;
+    assert!(done.headers().get(SET_COOKIE).is_some());
+    assert_eq!(done.json::<Value>().await.unwrap()["status"], "signed_in");
+}
+
 /// A client that does not follow redirects (to see the landing POST's 303).
 fn no_redirects() -> reqwest::Client {
     reqwest::Client::builder()
@@ -1743,6 +1985,8 @@ fn no_redirects() -> reqwest::Client {
 }
 
 both_backends!(
+    a_link_approved_elsewhere_signs_in_the_asking_browser,
+    same_browser_links_may_still_be_approved_elsewhere,
     the_landing_page_survives_mail_scanners,
     the_landing_path_and_destination_are_configurable,
     without_app_url_a_link_needs_a_callback,

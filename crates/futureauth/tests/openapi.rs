@@ -19,6 +19,7 @@ fn the_document_lists_every_auth_route_with_its_answers() {
         "/api/auth/verify-otp",
         "/api/auth/send-magic-link",
         "/api/auth/verify-magic-link",
+        "/api/auth/magic-link-status",
         "/api/auth/session",
         "/api/auth/sign-out",
         "/api/auth/sessions",
@@ -45,7 +46,9 @@ fn the_document_lists_every_auth_route_with_its_answers() {
         ("get", "200"),
         ("get", "400"),
         ("post", "303"),
+        ("post", "200"),
         ("post", "400"),
+        ("post", "403"),
     ] {
         assert!(
             json["paths"][landing][method]["responses"][status].is_object(),

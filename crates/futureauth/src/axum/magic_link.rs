@@ -19,56 +19,118 @@ use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, Utc};
 
 use super::cookie::{link_binding, set_session};
 use super::rejection::ApiError;
 use crate::token::generate_token;
 use crate::{FutureAuth, RequestContext};
 
-/// `GET`/`HEAD` of the landing path: the confirmation page. Never touches the token.
-#[cfg_attr(feature = "openapi", utoipa::path(get, path = "/api/auth/magic-link", tag = "futureauth", params(("token" = Option<String>, Query, description = "The link's token")), responses((status = 200, description = "The confirmation page (HTML); the token is not used. Also answers HEAD. The path is `FutureAuthConfig::magic_link_path`", content_type = "text/html", body = String), (status = 400, description = "The link has no token (HTML page)", content_type = "text/html", body = String))))]
+/// `GET`/`HEAD` of the landing path: the confirmation page. Never uses the token; reads the
+/// link to say who asked and what this browser may do:
+/// - the browser that asked: a "Sign in" button;
+/// - another browser: who asked (device, IP, time) and a form to sign in *that* browser by
+///   typing the number it shows, plus "Sign in here instead" unless
+///   [`magic_link_same_browser`](crate::FutureAuthConfig::magic_link_same_browser).
+#[cfg_attr(feature = "openapi", utoipa::path(get, path = "/api/auth/magic-link", tag = "futureauth", params(("token" = Option<String>, Query, description = "The link's token")), responses((status = 200, description = "The confirmation page (HTML); the token is not used. Also answers HEAD. The path is `FutureAuthConfig::magic_link_path`", content_type = "text/html", body = String), (status = 400, description = "No token, or a link that no longer works (HTML page, no button)", content_type = "text/html", body = String))))]
 pub(super) async fn landing(
     State(auth): State<Arc<FutureAuth>>,
+    mut req: RequestContext,
+    headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Response {
     let config = auth.config();
+    let page = Page::new(&config.project_name);
     let token = query
         .and_then(|q| form_value(q.as_bytes(), "token"))
         .map(|t| t.trim().to_string())
         // Only a token of the shape we issue gets a button; anything else is not a link of ours.
         .filter(|t| futureauth_proto::LinkToken::parse(t).is_ok());
-    let nonce = generate_token();
     let Some(token) = token else {
-        return page(
+        return page.render(
             StatusCode::BAD_REQUEST,
-            &nonce,
-            &config.project_name,
             "This sign-in link is incomplete",
             "<p>Open the link from the email again, or request a new one.</p>",
         );
     };
+    req.binding = link_binding(&headers, config);
+    let link =
+        match auth.magic_link_request(&token, &req).await {
+            Ok(Some(link)) => link,
+            Ok(None) => return page.render(
+                StatusCode::BAD_REQUEST,
+                "This sign-in link no longer works",
+                "<p>It was already used, replaced by a newer one, or it expired. Request a new \
+                 link.</p>",
+            ),
+            Err(e) => return page.error(e),
+        };
+    let action = escape(&config.magic_link_path);
+    let token = escape(&token);
+    let sign_in = |label: &str, id: &str| {
+        format!(
+            "<form method=\"post\" action=\"{action}\">\
+             <input type=\"hidden\" name=\"token\" value=\"{token}\">\
+             <input type=\"hidden\" name=\"action\" value=\"sign_in\">\
+             <button type=\"submit\" id=\"{id}\">{label}</button></form>"
+        )
+    };
+    if link.same_browser || (!link.approvable && link.sign_in_here) {
+        let body = format!(
+            "<p>Continue to sign in{to}.</p>{form}\
+             <p class=\"small\">Didn't ask to sign in? Close this page; nothing happens.</p>",
+            to = to_project(&config.project_name),
+            form = sign_in("Sign in", "sign-in"),
+        );
+        return page.render(StatusCode::OK, "Sign in", &body);
+    }
+    if !link.approvable {
+        return page.render(
+            StatusCode::OK,
+            "Open this link in the browser you asked from",
+            "<p>This app signs in only the browser that asked for the link. Open the link \
+             there, or request a new link in this browser.</p>",
+        );
+    }
+    let device = link.device.as_deref().unwrap_or("an unknown browser");
+    let from = link
+        .ip_address
+        .as_deref()
+        .map(|ip| format!(" at <b>{}</b>", escape(ip)))
+        .unwrap_or_default();
+    let here = if link.sign_in_here {
+        format!(
+            "<p class=\"or\">or</p>{}\
+             <p class=\"small\">Signs in this browser instead of the one that asked.</p>",
+            sign_in("Sign in here instead", "sign-in-here")
+        )
+    } else {
+        String::new()
+    };
     let body = format!(
-        "<p>Continue to sign in{to}.</p>\
-         <form method=\"post\" action=\"{action}\">\
+        "<p>This link was requested on another device: <b>{device}</b>{from}, {when}.</p>\
+         <p>To sign in <b>that</b> device, type the number it shows. Only do this if you asked \
+         to sign in there just now: a wrong number cancels the link.</p>\
+         <form method=\"post\" action=\"{action}\" class=\"approve\">\
          <input type=\"hidden\" name=\"token\" value=\"{token}\">\
-         <button type=\"submit\" id=\"sign-in\">Sign in</button></form>\
+         <input type=\"hidden\" name=\"action\" value=\"approve\">\
+         <input name=\"number\" id=\"number\" inputmode=\"numeric\" autocomplete=\"off\" \
+         pattern=\"[0-9]{{2}}\" maxlength=\"2\" required aria-label=\"The number the other \
+         device shows\" placeholder=\"00\">\
+         <button type=\"submit\" id=\"approve\">Sign in on that device</button></form>\
+         {here}\
          <p class=\"small\">Didn't ask to sign in? Close this page; nothing happens.</p>",
-        to = to_project(&config.project_name),
-        action = escape(&config.magic_link_path),
-        token = escape(&token),
+        device = escape(device),
+        when = escape(&ago(link.requested_at)),
     );
-    page(
-        StatusCode::OK,
-        &nonce,
-        &config.project_name,
-        "Sign in",
-        &body,
-    )
+    page.render(StatusCode::OK, "Sign in on your other device?", &body)
 }
 
-/// `POST` of the landing path (`token=...`, form-encoded, from the page above): uses the
-/// token, sets the session cookie and sends the browser on.
-#[cfg_attr(feature = "openapi", utoipa::path(post, path = "/api/auth/magic-link", tag = "futureauth", request_body(content = String, content_type = "application/x-www-form-urlencoded", description = "`token=...`, as the confirmation page's form sends it"), responses((status = 303, description = "Signed in: the session cookie is set and `Location` is `FutureAuthConfig::after_sign_in_path`"), (status = 400, description = "Used, replaced or expired link (HTML page)", content_type = "text/html", body = String), (status = 403, description = "Cross-site request (`cross_site_request`, JSON)"), (status = 429, description = "Too many attempts (HTML page)", content_type = "text/html", body = String))))]
+/// `POST` of the landing path (form-encoded, from the page above): `action=sign_in` (the
+/// default) uses the token, sets the session cookie and sends the browser on;
+/// `action=approve` with `number` approves the link for the browser that asked and signs in
+/// nobody here.
+#[cfg_attr(feature = "openapi", utoipa::path(post, path = "/api/auth/magic-link", tag = "futureauth", request_body(content = String, content_type = "application/x-www-form-urlencoded", description = "`token=...` and `action=sign_in` (default), or `action=approve&number=NN`, as the confirmation page's forms send them"), responses((status = 303, description = "Signed in: the session cookie is set and `Location` is `FutureAuthConfig::after_sign_in_path`"), (status = 200, description = "Approved for the browser that asked (HTML page); nobody is signed in here", content_type = "text/html", body = String), (status = 400, description = "Used, replaced or expired link (HTML page)", content_type = "text/html", body = String), (status = 403, description = "Cross-site request (`cross_site_request`, JSON), or a wrong number (HTML page; the link is void)"), (status = 429, description = "Too many attempts (HTML page)", content_type = "text/html", body = String))))]
 pub(super) async fn landing_post(
     State(auth): State<Arc<FutureAuth>>,
     mut req: RequestContext,
@@ -76,9 +138,21 @@ pub(super) async fn landing_post(
     body: Bytes,
 ) -> Response {
     let config = auth.config();
+    let page = Page::new(&config.project_name);
     req.binding = link_binding(&headers, config);
     let token = form_value(&body, "token").unwrap_or_default();
-    let nonce = generate_token();
+    if form_value(&body, "action").as_deref() == Some("approve") {
+        let number = form_value(&body, "number").unwrap_or_default();
+        return match auth.approve_magic_link(&token, &number, &req).await {
+            Ok(()) => page.render(
+                StatusCode::OK,
+                "Approved",
+                "<p>Go back to the device that asked: it is signed in within a few seconds.</p>\
+                 <p class=\"small\">This browser was not signed in. You can close this page.</p>",
+            ),
+            Err(e) => page.error(e),
+        };
+    }
     match auth.verify_magic_link_with(&token, &req).await {
         Ok((_, session)) => {
             let mut response = StatusCode::SEE_OTHER.into_response();
@@ -96,39 +170,18 @@ pub(super) async fn landing_post(
             );
             response
         }
-        Err(e) => {
-            let e = ApiError::from(e);
-            let (title, hint) = match e.code() {
-                "invalid_magic_link" => (
-                    "This sign-in link no longer works",
-                    "It was already used, or a newer one replaced it. Request a new link.",
-                ),
-                "magic_link_expired" => (
-                    "This sign-in link has expired",
-                    "Request a new link; links work for a short time only.",
-                ),
-                "magic_link_other_browser" => (
-                    "Open this link in the browser you asked from",
-                    "This app signs in only the browser that asked for the link. Open the link \
-                     there, or request a new link in this browser.",
-                ),
-                "rate_limited" => (
-                    "Too many attempts",
-                    "Wait a few minutes, then open the link again.",
-                ),
-                _ => (
-                    "Sign-in failed",
-                    "Something went wrong on our side. Try again in a moment.",
-                ),
-            };
-            page(
-                e.status(),
-                &nonce,
-                &config.project_name,
-                title,
-                &format!("<p>{}</p>", escape(hint)),
-            )
-        }
+        Err(e) => page.error(e),
+    }
+}
+
+/// "3 minutes ago", for a time a few minutes back (links live minutes).
+fn ago(at: DateTime<Utc>) -> String {
+    let minutes = (Utc::now() - at).num_minutes();
+    match minutes {
+        ..=0 => "just now".to_string(),
+        1 => "1 minute ago".to_string(),
+        2..=90 => format!("{minutes} minutes ago"),
+        _ => format!("at {} UTC", at.format("%H:%M")),
     }
 }
 
@@ -147,45 +200,99 @@ fn to_project(project: &str) -> String {
     }
 }
 
-/// A complete HTML page with the landing page's security headers.
-fn page(status: StatusCode, nonce: &str, project: &str, title: &str, body: &str) -> Response {
-    let html = format!(
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
-         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
-         <meta name=\"referrer\" content=\"no-referrer\">\
-         <title>{title}{sep}{project}</title>\
-         <style nonce=\"{nonce}\">{STYLE}</style></head>\
-         <body><main><h1>{title}</h1>{body}</main>\
-         <script nonce=\"{nonce}\">history.replaceState(null, \"\", location.pathname);</script>\
-         </body></html>",
-        title = escape(title),
-        sep = if project.is_empty() { "" } else { " · " },
-        project = escape(project),
-    );
-    let csp = format!(
-        "default-src 'none'; script-src 'nonce-{nonce}'; style-src 'nonce-{nonce}'; \
-         form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
-    );
-    let mut response = (status, html).into_response();
-    let headers = response.headers_mut();
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/html; charset=utf-8"),
-    );
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    headers.insert(
-        header::REFERRER_POLICY,
-        HeaderValue::from_static("no-referrer"),
-    );
-    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    headers.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    );
-    if let Ok(csp) = HeaderValue::from_str(&csp) {
-        headers.insert(header::CONTENT_SECURITY_POLICY, csp);
+/// The landing page's HTML frame, with its security headers and a fresh CSP nonce.
+struct Page<'a> {
+    project: &'a str,
+    nonce: String,
+}
+
+impl<'a> Page<'a> {
+    fn new(project: &'a str) -> Self {
+        Page {
+            project,
+            nonce: generate_token(),
+        }
     }
-    response
+
+    /// A page explaining why a link cannot be used (or approved).
+    fn error(&self, e: crate::FutureAuthError) -> Response {
+        let e = ApiError::from(e);
+        let (title, hint) = match e.code() {
+            "invalid_magic_link" => (
+                "This sign-in link no longer works",
+                "It was already used, or a newer one replaced it. Request a new link.",
+            ),
+            "magic_link_expired" => (
+                "This sign-in link has expired",
+                "Request a new link; links work for a short time only.",
+            ),
+            "magic_link_other_browser" => (
+                "Open this link in the browser you asked from",
+                "This app signs in only the browser that asked for the link. Open the link \
+                 there, or request a new link in this browser.",
+            ),
+            "magic_link_number_mismatch" => (
+                "That number did not match",
+                "For your safety this link no longer works, and nobody was signed in. If it \
+                 was you who asked, request a new link.",
+            ),
+            "invalid_request" => (
+                "Type the number",
+                "Go back and type the two-digit number the other device shows.",
+            ),
+            "rate_limited" => (
+                "Too many attempts",
+                "Wait a few minutes, then open the link again.",
+            ),
+            _ => (
+                "Sign-in failed",
+                "Something went wrong on our side. Try again in a moment.",
+            ),
+        };
+        self.render(e.status(), title, &format!("<p>{}</p>", escape(hint)))
+    }
+
+    /// A complete page: `title` is text, `body` is HTML whose inserted values are escaped.
+    fn render(&self, status: StatusCode, title: &str, body: &str) -> Response {
+        let nonce = &self.nonce;
+        let html = format!(
+            "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
+             <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+             <meta name=\"referrer\" content=\"no-referrer\">\
+             <title>{title}{sep}{project}</title>\
+             <style nonce=\"{nonce}\">{STYLE}</style></head>\
+             <body><main><h1>{title}</h1>{body}</main>\
+             <script nonce=\"{nonce}\">history.replaceState(null, \"\", location.pathname);</script>\
+             </body></html>",
+            title = escape(title),
+            sep = if self.project.is_empty() { "" } else { " · " },
+            project = escape(self.project),
+        );
+        let csp = format!(
+            "default-src 'none'; script-src 'nonce-{nonce}'; style-src 'nonce-{nonce}'; \
+             form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+        );
+        let mut response = (status, html).into_response();
+        let headers = response.headers_mut();
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/html; charset=utf-8"),
+        );
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        headers.insert(
+            header::REFERRER_POLICY,
+            HeaderValue::from_static("no-referrer"),
+        );
+        headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+        headers.insert(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        );
+        if let Ok(csp) = HeaderValue::from_str(&csp) {
+            headers.insert(header::CONTENT_SECURITY_POLICY, csp);
+        }
+        response
+    }
 }
 
 const STYLE: &str = "body{font-family:system-ui,sans-serif;background:#f6f7f9;color:#1a1d21;\
@@ -193,7 +300,11 @@ margin:0;display:flex;min-height:100vh;align-items:center;justify-content:center
 main{background:#fff;border:1px solid #e3e6ea;border-radius:12px;padding:32px;max-width:420px;\
 width:calc(100% - 48px)}h1{font-size:1.4rem;margin:0 0 12px}\
 button{font:inherit;font-weight:600;background:#1a56db;color:#fff;border:0;border-radius:8px;\
-padding:10px 20px;cursor:pointer;width:100%}.small{color:#5b6470;font-size:.85rem}";
+padding:10px 20px;cursor:pointer;width:100%}.small{color:#5b6470;font-size:.85rem}\
+.approve{display:flex;gap:8px}.approve input{font:inherit;font-size:1.4rem;width:3.2em;\
+text-align:center;border:1px solid #c4c9d0;border-radius:8px;letter-spacing:.1em}\
+.or{text-align:center;color:#5b6470;margin:14px 0 10px}\
+button#sign-in-here{background:#fff;color:#1a56db;border:1px solid #1a56db}";
 
 /// Escapes text for HTML element content and quoted attributes.
 fn escape(text: &str) -> String {

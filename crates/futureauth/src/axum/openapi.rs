@@ -28,6 +28,33 @@ pub(super) struct Revoked {
     revoked: u64,
 }
 
+/// `{"ok": true, "match_number": "42"}`: a link was sent.
+#[derive(ToSchema)]
+pub(super) struct LinkSent {
+    /// Always `true`.
+    #[schema(example = true)]
+    ok: bool,
+    /// Show it: whoever opens the link on another device types it to sign this browser in.
+    /// `null` for clients without the binding cookie.
+    #[schema(example = "42")]
+    match_number: Option<String>,
+}
+
+/// What `magic-link-status` answers.
+#[derive(ToSchema)]
+pub(super) struct LinkStatusBody {
+    /// `waiting`, `signed_in` or `none`.
+    #[schema(example = "waiting")]
+    status: String,
+    /// With `waiting`: the number to show.
+    #[schema(example = "42")]
+    match_number: Option<String>,
+    /// With `signed_in`.
+    user: Option<User>,
+    /// With `signed_in` (the session cookie is set too).
+    session: Option<Session>,
+}
+
 /// The signed-in user and the session.
 #[derive(ToSchema)]
 pub(super) struct SignedIn {
@@ -87,7 +114,7 @@ pub(super) enum Rejected {
     /// 403.
     #[response(
         status = 403,
-        description = "A cross-site browser request (`csrf_rejected`)"
+        description = "A cross-site browser request (`cross_site_request`), a link of another browser where same-browser links are required (`magic_link_other_browser`), or a wrong approval number (`magic_link_number_mismatch`)"
     )]
     Forbidden(#[to_schema] ErrorBody),
     /// 404.
@@ -135,6 +162,7 @@ pub(super) enum Rejected {
 #[openapi(
     paths(
         router::send_otp, router::verify_otp, router::send_magic_link, router::verify_magic_link,
+        router::magic_link_status,
         router::session, router::sign_out, router::list_sessions, router::revoke_session,
         router::sign_out_all, super::magic_link::landing, super::magic_link::landing_post
     ),

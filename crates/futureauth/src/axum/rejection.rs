@@ -71,7 +71,9 @@ pub(crate) fn status(code: ErrorCode) -> StatusCode {
         | C::InvalidMagicLink
         | C::MagicLinkExpired => StatusCode::BAD_REQUEST,
         C::Unauthorized => StatusCode::UNAUTHORIZED,
-        C::CrossSiteRequest | C::MagicLinkOtherBrowser => StatusCode::FORBIDDEN,
+        C::CrossSiteRequest | C::MagicLinkOtherBrowser | C::MagicLinkNumberMismatch => {
+            StatusCode::FORBIDDEN
+        }
         C::UserNotFound | C::SessionNotFound => StatusCode::NOT_FOUND,
         C::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
         C::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,

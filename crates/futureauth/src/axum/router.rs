@@ -19,7 +19,7 @@ use super::csrf;
 use super::extract::{lookup, AuthSession};
 use super::rejection::ApiError;
 use crate::error::ErrorCode;
-use crate::model::{OtpChannel, Session, User};
+use crate::model::{LinkStatus, OtpChannel, Session, User};
 use crate::RequestContext;
 use crate::{FutureAuth, OtpBinding};
 
@@ -32,9 +32,11 @@ const BODY_LIMIT: usize = 16 * 1024;
 /// |---|---|---|
 /// | `POST /api/auth/send-otp` | `{"email": ...}` or `{"phone": "+1..."}` | `{"ok": true}` + binding cookie |
 /// | `POST /api/auth/verify-otp` | `{"email" or "phone", "code"}` + binding cookie | `{"user", "session"}` + cookie |
-/// | `POST /api/auth/send-magic-link` | `{"email", "callback_url"?}` | `{"ok": true}` |
+/// | `POST /api/auth/send-magic-link` | `{"email", "callback_url"?}` | `{"ok": true, "match_number"}` + binding cookie |
 /// | `GET`/`HEAD /api/auth/magic-link?token=...` | | confirmation page; the token is NOT used |
 /// | `POST /api/auth/magic-link` | form `token=...` (from that page) | `303` to `after_sign_in_path` + cookie |
+/// | `POST /api/auth/magic-link` | form `token`, `action=approve`, `number` | approves the link for the browser that asked |
+/// | `POST /api/auth/magic-link-status` | binding cookie | `{"status": "waiting", "match_number"}`, `"signed_in"` + cookie, or `"none"` |
 /// | `POST /api/auth/verify-magic-link` | `{"token"}` | `{"user", "session"}` + cookie |
 /// | `GET /api/auth/session` (alias `get-session`) | | `{"user", "session"}` or 401 |
 /// | `POST /api/auth/sign-out` | | `{"ok": true}`, cookie cleared |
@@ -45,6 +47,11 @@ const BODY_LIMIT: usize = 16 * 1024;
 /// A code sent here is bound to the client that asked, by an HttpOnly cookie that lives as
 /// long as the code ([`FutureAuth::send_otp_with`] with a binding): nobody else can replace it or spend
 /// its attempts, so knowing someone's address is not enough to lock them out.
+///
+/// A link opened in another browser than the one that asked offers to sign in the asking
+/// browser: the person types the two-digit `match_number` that browser shows (from
+/// `send-magic-link` or `magic-link-status`); the asking browser, polling
+/// `magic-link-status`, then receives the session. A wrong number voids the link.
 ///
 /// Magic links without a `callback_url` point at the landing page
 /// ([`FutureAuthConfig::magic_link_path`](crate::FutureAuthConfig::magic_link_path), default
@@ -79,6 +86,7 @@ where
         .route("/api/auth/verify-otp", post(verify_otp))
         .route("/api/auth/send-magic-link", post(send_magic_link))
         .route("/api/auth/verify-magic-link", post(verify_magic_link))
+        .route("/api/auth/magic-link-status", post(magic_link_status))
         .route("/api/auth/session", get(session))
         .route("/api/auth/get-session", get(session))
         .route("/api/auth/sign-out", post(sign_out))
@@ -213,7 +221,7 @@ pub(super) async fn verify_otp(
     ))
 }
 
-#[cfg_attr(feature = "openapi", utoipa::path(post, path = "/api/auth/send-magic-link", tag = "futureauth", request_body = SendMagicLink, responses((status = 200, description = "Link sent, or silently not", body = super::openapi::Ok), super::openapi::Rejected)))]
+#[cfg_attr(feature = "openapi", utoipa::path(post, path = "/api/auth/send-magic-link", tag = "futureauth", request_body = SendMagicLink, responses((status = 200, description = "Link sent, or silently not; sets the link binding cookie", body = super::openapi::LinkSent), super::openapi::Rejected)))]
 pub(super) async fn send_magic_link(
     State(auth): State<Arc<FutureAuth>>,
     mut req: RequestContext,
@@ -238,12 +246,40 @@ pub(super) async fn send_magic_link(
     // stay its own) or a new one.
     let binding = link_binding(&headers, auth.config()).unwrap_or_else(OtpBinding::generate);
     req.binding = Some(binding.clone());
-    auth.send_magic_link_with(&body.email, &callback, &req)
+    let match_number = auth
+        .send_bound_magic_link(&body.email, &callback, &req)
         .await?;
     Ok(with_cookie(
-        ok().into_response(),
+        Json(json!({ "ok": true, "match_number": match_number })).into_response(),
         set_link_binding(auth.config(), &binding),
     ))
+}
+
+/// For the browser that asked for a magic link (its link binding cookie): signs it in once
+/// another device approved the link, else says whether one waits and the number to show.
+#[cfg_attr(feature = "openapi", utoipa::path(post, path = "/api/auth/magic-link-status", tag = "futureauth", responses((status = 200, description = "`{\"status\": \"waiting\", \"match_number\": \"42\"}` while a link waits (show the number), `{\"status\": \"signed_in\", \"user\", \"session\"}` with the session cookie once it was approved on another device, else `{\"status\": \"none\"}`", body = super::openapi::LinkStatusBody), super::openapi::Rejected)))]
+pub(super) async fn magic_link_status(
+    State(auth): State<Arc<FutureAuth>>,
+    mut req: RequestContext,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    req.binding = link_binding(&headers, auth.config());
+    Ok(match auth.magic_link_status(&req).await? {
+        LinkStatus::SignedIn(signed_in) => {
+            let (user, session) = *signed_in;
+            let cookie = set_session(auth.config(), &session.token, session.expires_at);
+            let body = json!({ "status": "signed_in", "user": user, "session": session });
+            let mut response = with_cookie(Json(body).into_response(), cookie);
+            response
+                .headers_mut()
+                .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            response
+        }
+        LinkStatus::Waiting { match_number } => {
+            Json(json!({ "status": "waiting", "match_number": match_number })).into_response()
+        }
+        _ => Json(json!({ "status": "none" })).into_response(),
+    })
 }
 
 #[cfg_attr(feature = "openapi", utoipa::path(post, path = "/api/auth/verify-magic-link", tag = "futureauth", request_body = VerifyMagicLink, responses((status = 200, description = "Signed in; sets the session cookie", body = super::openapi::SignedIn), super::openapi::Rejected)))]

@@ -2,6 +2,7 @@
 
 use chrono::Utc;
 
+use super::session::printable;
 use super::{limit_send, limit_verify_ip, session, Ctx};
 use crate::context::RequestContext;
 use crate::delivery::{Channel, DeliveryError, Message};
@@ -9,8 +10,8 @@ use crate::error::{FutureAuthError, Result};
 use crate::identifier::{normalize_email, Identifier};
 use crate::model::{Session, User};
 use crate::origins::{parse_callback, TrustedOrigins};
-use crate::store::{Kind, NewVerification, TakenLink};
-use crate::token::{generate_code, generate_id, generate_token, hash_token};
+use crate::store::{Kind, NewVerification, Requester, TakenLink};
+use crate::token::{generate_code, generate_id, generate_match_number, generate_token, hash_token};
 
 /// Checks the page a link opens. A link to a page the app does not own would hand a
 /// working sign-in token to that page, so the list comes from configuration only.
@@ -47,12 +48,15 @@ pub(crate) fn check_callback(
 /// short code in the same email that completes the same sign-in (`verify-otp`): one
 /// sign-in, two ways to finish, consumed together. The code has the attempt budget of any
 /// code; the link needs none.
+///
+/// Sent from a browser (`req.binding`), the link remembers it, and the number it is to show
+/// should the link be opened on another device, which is returned.
 pub(crate) async fn send(
     ctx: &Ctx<'_>,
     email: &str,
     callback: url::Url,
     req: &RequestContext,
-) -> Result<()> {
+) -> Result<Option<String>> {
     let identifier = Identifier::Email(normalize_email(email)?);
     let now = Utc::now();
     let throttle = limit_send(ctx, &identifier, req.client_ip, now).await?;
@@ -60,6 +64,19 @@ pub(crate) async fn send(
     let token = generate_token();
     let token_hash = hash_token(&token);
     let requester_hash = req.binding.as_ref().map(|b| b.hash());
+    let match_number = requester_hash.as_ref().map(|_| generate_match_number());
+    let requester_ip = req.client_ip.map(|ip| ip.to_string());
+    let requester_agent = req.user_agent.as_deref().map(|ua| printable(ua, 512));
+    let requester =
+        requester_hash
+            .as_deref()
+            .zip(match_number.as_deref())
+            .map(|(hash, match_number)| Requester {
+                hash,
+                ip: requester_ip.as_deref(),
+                agent: requester_agent.as_deref(),
+                match_number,
+            });
     ctx.store
         .put_verification(&NewVerification {
             id: generate_id(),
@@ -72,7 +89,7 @@ pub(crate) async fn send(
             expires_at: now + ctx.config.magic_link_ttl,
             now,
             link_hash: None,
-            requester_hash: requester_hash.as_deref(),
+            requester,
         })
         .await?;
     // The code of this link: a row of its own (keyed by the link), so that it neither
@@ -88,7 +105,7 @@ pub(crate) async fn send(
             expires_at: now + ctx.config.magic_link_ttl.min(ctx.config.otp_ttl),
             now,
             link_hash: Some(&token_hash),
-            requester_hash: None,
+            requester: None,
         })
         .await?;
 
@@ -116,7 +133,7 @@ pub(crate) async fn send(
             other => other.into(),
         });
     }
-    Ok(())
+    Ok(match_number)
 }
 
 /// Consumes a link token (exactly once, even under concurrent use) and signs the user in.

@@ -1,6 +1,7 @@
 //! The sign-in logic, storage- and transport-agnostic: it asks the [`Store`] to remember
 //! and the [`Delivery`] to send. Nothing here knows about HTTP or a particular database.
 
+pub(crate) mod approval;
 pub(crate) mod magic_link;
 pub(crate) mod otp;
 pub(crate) mod session;

@@ -97,7 +97,7 @@ pub(crate) async fn send(
         expires_at: now + ctx.config.otp_ttl,
         now,
         link_hash: None,
-        requester_hash: None,
+        requester: None,
     };
     ctx.store.put_verification(&row).await?;
 

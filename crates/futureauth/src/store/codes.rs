@@ -12,12 +12,14 @@ impl Store {
     pub(crate) async fn put_verification(&self, v: &NewVerification<'_>) -> Result<()> {
         const SQL: &str = "INSERT INTO verification \
              (id, identifier, code_hash, expires_at, attempts, created_at, kind, binding_hash, \
-              link_hash, requester_hash) \
-             VALUES ($1, $2, $3, $4, 0, $5, $6, $7, $8, $9) \
+              link_hash, requester_hash, requester_ip, requester_agent, match_number) \
+             VALUES ($1, $2, $3, $4, 0, $5, $6, $7, $8, $9, $10, $11, $12) \
              ON CONFLICT (identifier, kind, binding_hash) DO UPDATE SET id = excluded.id, \
                code_hash = excluded.code_hash, expires_at = excluded.expires_at, \
                attempts = 0, created_at = excluded.created_at, link_hash = excluded.link_hash, \
-               requester_hash = excluded.requester_hash";
+               requester_hash = excluded.requester_hash, requester_ip = excluded.requester_ip, \
+               requester_agent = excluded.requester_agent, \
+               match_number = excluded.match_number, approved_at = NULL";
         on_pool!(&self.db, pool => {
             sqlx::query(SQL)
                 .bind(&v.id)
@@ -28,7 +30,10 @@ impl Store {
                 .bind(v.kind.as_str())
                 .bind(v.binding_hash.unwrap_or(UNBOUND))
                 .bind(v.link_hash)
-                .bind(v.requester_hash)
+                .bind(v.requester.map(|r| r.hash))
+                .bind(v.requester.and_then(|r| r.ip))
+                .bind(v.requester.and_then(|r| r.agent))
+                .bind(v.requester.map(|r| r.match_number))
                 .execute(pool)
                 .await?;
         });
@@ -84,12 +89,14 @@ impl Store {
         token_hash: &str,
         requester_hash: Option<Option<&str>>,
     ) -> Result<TakenLink> {
+        // An approved link is the asking browser's to take (`claim_approved_link`), not
+        // the opener's.
         const ANY: &str = "DELETE FROM verification WHERE code_hash = $1 AND kind = 'magic_link' \
-             RETURNING identifier, expires_at";
+             AND approved_at IS NULL RETURNING identifier, expires_at";
         const OWN: &str = "DELETE FROM verification WHERE code_hash = $1 AND kind = 'magic_link' \
-             AND requester_hash = $2 RETURNING identifier, expires_at";
-        const LIVE: &str =
-            "SELECT COUNT(*) FROM verification WHERE code_hash = $1 AND kind = 'magic_link'";
+             AND approved_at IS NULL AND requester_hash = $2 RETURNING identifier, expires_at";
+        const LIVE: &str = "SELECT COUNT(*) FROM verification WHERE code_hash = $1 \
+             AND kind = 'magic_link' AND approved_at IS NULL";
         const ITS_CODE: &str = "DELETE FROM verification WHERE kind = 'otp' AND link_hash = $1";
         let requester = match requester_hash {
             None => None,

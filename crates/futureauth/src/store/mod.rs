@@ -12,6 +12,7 @@ use chrono::{DateTime, Utc};
 
 use crate::error::{FutureAuthError, Result};
 
+mod approval;
 mod codes;
 mod limits;
 #[cfg(feature = "postgres")]
@@ -24,6 +25,7 @@ mod sqlite;
 mod ts;
 mod users;
 
+pub(crate) use approval::Approval;
 pub(crate) use redeem::Redemption;
 pub(crate) use ts::Ts;
 
@@ -175,8 +177,18 @@ pub(crate) struct NewVerification<'a> {
     pub now: DateTime<Utc>,
     /// For the code sent in a magic-link email: the link's token hash.
     pub link_hash: Option<&'a str>,
-    /// Magic links: hash of the secret cookie of the browser that asked, if it keeps cookies.
-    pub requester_hash: Option<&'a str>,
+    /// Magic links: the browser that asked, if it keeps cookies.
+    pub requester: Option<Requester<'a>>,
+}
+
+/// The browser that asked for a magic link: the hash of its binding cookie, what the
+/// person who opens the link elsewhere is shown about it, and the number it shows them.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Requester<'a> {
+    pub hash: &'a str,
+    pub ip: Option<&'a str>,
+    pub agent: Option<&'a str>,
+    pub match_number: &'a str,
 }
 
 /// What [`Store::take_magic_link`] found.

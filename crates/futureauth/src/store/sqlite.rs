@@ -16,23 +16,33 @@ pub(super) async fn migrate(pool: &sqlx::SqlitePool) -> Result<()> {
     sqlx::raw_sql(SCHEMA).execute(pool).await?;
     upgrade(pool).await?;
     // Magic links bound to the browser that asked.
-    add_verification_column(pool, "requester_hash", &[]).await?;
+    add_verification_column(pool, "requester_hash", "TEXT").await?;
     // The code sent with a magic link names its link.
-    add_verification_column(
-        pool,
-        "link_hash",
-        &["CREATE INDEX IF NOT EXISTS idx_verification_link_hash ON verification(link_hash)"],
-    )
-    .await
+    add_verification_column(pool, "link_hash", "TEXT").await?;
+    // Approval of a link from another device.
+    add_verification_column(pool, "requester_ip", "TEXT").await?;
+    add_verification_column(pool, "requester_agent", "TEXT").await?;
+    add_verification_column(pool, "match_number", "TEXT").await?;
+    add_verification_column(pool, "approved_at", "INTEGER").await?;
+    // After the columns, so that tables of every age get them.
+    sqlx::raw_sql(INDEXES).execute(pool).await?;
+    Ok(())
 }
 
-/// Adds the nullable text column `verification.<column>` to a table made before it, then
-/// runs `then` (its index). SQLite has no `ADD COLUMN IF NOT EXISTS`: the check is repeated
-/// under the write lock, so instances starting together add it once.
+/// Indexes on columns [`migrate`] may have added.
+const INDEXES: &str = "\
+    CREATE INDEX IF NOT EXISTS idx_verification_link_hash ON verification(link_hash) \
+        WHERE link_hash IS NOT NULL;\
+    CREATE INDEX IF NOT EXISTS idx_verification_requester_hash ON verification(requester_hash) \
+        WHERE requester_hash IS NOT NULL;";
+
+/// Adds the nullable column `verification.<column>` of type `decl` to a table made before
+/// it. SQLite has no `ADD COLUMN IF NOT EXISTS`: the check is repeated under the write lock,
+/// so instances starting together add it once.
 async fn add_verification_column(
     pool: &sqlx::SqlitePool,
     column: &'static str,
-    then: &[&'static str],
+    decl: &'static str,
 ) -> Result<()> {
     let has =
         format!("SELECT COUNT(*) FROM pragma_table_info('verification') WHERE name = '{column}'");
@@ -43,11 +53,8 @@ async fn add_verification_column(
     let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
     let count: i64 = sqlx::query_scalar(&has).fetch_one(tx.as_mut()).await?;
     if count == 0 {
-        let add = format!("ALTER TABLE verification ADD COLUMN {column} TEXT");
+        let add = format!("ALTER TABLE verification ADD COLUMN {column} {decl}");
         sqlx::query(&add).execute(tx.as_mut()).await?;
-        for statement in then {
-            sqlx::query(statement).execute(tx.as_mut()).await?;
-        }
     }
     tx.commit().await?;
     Ok(())

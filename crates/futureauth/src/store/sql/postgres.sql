@@ -105,6 +105,15 @@ DROP INDEX IF EXISTS idx_verification_code;
 ALTER TABLE verification ADD COLUMN IF NOT EXISTS link_hash TEXT;
 CREATE INDEX IF NOT EXISTS idx_verification_link_hash ON verification(link_hash)
     WHERE link_hash IS NOT NULL;
+-- Magic links opened on another device: who asked (shown to the person who opened it), the
+-- number the asking browser shows (typed on the approving page), and when it was approved
+-- (then the asking browser, polling, takes the session).
+ALTER TABLE verification ADD COLUMN IF NOT EXISTS requester_ip TEXT;
+ALTER TABLE verification ADD COLUMN IF NOT EXISTS requester_agent TEXT;
+ALTER TABLE verification ADD COLUMN IF NOT EXISTS match_number TEXT;
+ALTER TABLE verification ADD COLUMN IF NOT EXISTS approved_at TIMESTAMPTZ;
+CREATE INDEX IF NOT EXISTS idx_verification_requester_hash ON verification(requester_hash)
+    WHERE requester_hash IS NOT NULL;
 
 CREATE TABLE IF NOT EXISTS futureauth_rate_limit (
     key TEXT PRIMARY KEY,

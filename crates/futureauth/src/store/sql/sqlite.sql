@@ -39,6 +39,12 @@ CREATE TABLE IF NOT EXISTS verification (
     link_hash TEXT,
     -- Magic links: hash of the secret cookie of the browser that asked (NULL: none).
     requester_hash TEXT,
+    -- Magic links opened on another device: who asked, the number the asking browser
+    -- shows, and when it was approved (ms).
+    requester_ip TEXT,
+    requester_agent TEXT,
+    match_number TEXT,
+    approved_at INTEGER,
     UNIQUE (identifier, kind, binding_hash)
 );
 -- Tables of earlier versions, keyed UNIQUE (identifier, kind), are rebuilt with this key by
