@@ -1976,6 +1976,53 @@ async fn same_browser_links_may_still_be_approved_elsewhere(db: TestDb) {
     assert_eq!(done.json::<Value>().await.unwrap()["status"], "signed_in");
 }
 
+/// A browser that asked for a code, then for a link, types the link's code: asking for the
+/// link ended its code binding (which would hide the unbound link code), so the code works.
+async fn after_a_code_request_a_links_code_still_works(db: TestDb) {
+    let app = App::start(&db, |_| {}).await;
+    let asked = app
+        .post(
+            "/api/auth/send-otp",
+            json!({ "email": "ada@example.com" }),
+            None,
+        )
+        .await;
+    let otp_binding = cookie_pair(asked.headers());
+    let link = app
+        .post(
+            "/api/auth/send-magic-link",
+            json!({ "email": "ann@example.com" }),
+            Some(&otp_binding),
+        )
+        .await;
+    let cleared: Vec<_> = link
+        .headers()
+        .get_all(SET_COOKIE)
+        .iter()
+        .map(|v| v.to_str().unwrap().to_string())
+        .collect();
+    let name = otp_binding.split('=').next().unwrap();
+    assert!(
+        cleared
+            .iter()
+            .any(|c| c.starts_with(&format!("{name}=;")) && c.contains("Max-Age=0")),
+        "{cleared:?}"
+    );
+    let code = app.deliveries().await.pop().unwrap()["link_code"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // The browser no longer sends the cleared cookie.
+    let signed_in = app
+        .post(
+            "/api/auth/verify-otp",
+            json!({ "email": "ann@example.com", "code": code }),
+            None,
+        )
+        .await;
+    assert_eq!(signed_in.status(), 200);
+}
+
 /// A client that does not follow redirects (to see the landing POST's 303).
 fn no_redirects() -> reqwest::Client {
     reqwest::Client::builder()
@@ -1985,6 +2032,7 @@ fn no_redirects() -> reqwest::Client {
 }
 
 both_backends!(
+    after_a_code_request_a_links_code_still_works,
     a_link_approved_elsewhere_signs_in_the_asking_browser,
     same_browser_links_may_still_be_approved_elsewhere,
     the_landing_page_survives_mail_scanners,

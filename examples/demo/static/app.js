@@ -221,16 +221,67 @@ async function verifyCode() {
 // ---- Sign-in by magic link ---------------------------------------------------------------
 
 let pendingLinkEmail = null;
+let linkPoll = null;
 
+/**
+ * Emails a link to the SDK's landing page (no `callback_url`): opening it never signs in by
+ * itself (mail scanners open links), its button does. Opened on another device, that page
+ * asks for the number shown here, and this page then receives the session by polling.
+ */
 async function sendLink(email) {
-  await api("/api/auth/send-magic-link", {
-    email,
-    callback_url: location.origin + "/auth/verify",
-  });
+  const sent = await api("/api/auth/send-magic-link", { email });
   pendingLinkEmail = email;
   $("magic-destination").textContent = email;
+  $("match-number").textContent = sent.match_number || "··";
+  $("link-code").value = "";
   show("magic-sent");
   startCountdown("resend-link", "link-countdown", RESEND_SECONDS);
+  watchLink();
+}
+
+/** Polls `magic-link-status` while the "check your inbox" screen is up. */
+function watchLink() {
+  stopWatchingLink();
+  linkPoll = setInterval(async () => {
+    if ($("magic-sent").hidden) return stopWatchingLink();
+    let status;
+    try {
+      status = await api("/api/auth/magic-link-status", {});
+    } catch (_) {
+      return; // an outage: try again on the next tick
+    }
+    if (status.status === "signed_in") {
+      stopWatchingLink();
+      await showSignedIn();
+    } else if (status.status === "none") {
+      stopWatchingLink();
+      // Used in another tab of this browser, or cancelled by a wrong number.
+      try {
+        await showSignedIn();
+      } catch (_) {
+        showError("This sign-in link no longer works (used, expired, or a wrong number was typed). Request a new one.");
+      }
+    } else if (status.match_number) {
+      $("match-number").textContent = status.match_number;
+    }
+  }, 1500);
+}
+
+function stopWatchingLink() {
+  if (linkPoll) clearInterval(linkPoll);
+  linkPoll = null;
+}
+
+async function verifyLinkCode() {
+  const code = $("link-code").value.trim();
+  if (!code) {
+    showError("Enter the code from the email.");
+    return;
+  }
+  clearMessages();
+  await api("/api/auth/verify-otp", { email: pendingLinkEmail, code });
+  stopWatchingLink();
+  await showSignedIn();
 }
 
 /** `/auth/verify?token=...`: the GET only loads this page; the token is POSTed here. */
@@ -373,6 +424,10 @@ function wire() {
     try { await sendLink($("magic-email").value.trim()); }
     catch (err) { onSendFailed(err); }
   });
+  onSubmit("link-code-form", async () => {
+    try { await verifyLinkCode(); }
+    catch (err) { showError(err); $("link-code").select(); }
+  });
   onSubmit("code-form", async () => {
     try { await verifyCode(); }
     catch (err) {
@@ -410,6 +465,7 @@ function wire() {
   });
   $("back").addEventListener("click", leaveCodeScreen);
   $("back-link").addEventListener("click", () => {
+    stopWatchingLink();
     clearMessages();
     show("sign-in");
   });

@@ -42,6 +42,8 @@ const TOO_MANY_TRIES: &str = "Too many wrong tries for this code";
 /// What the scenarios share: the browser, the app and what the test can see of it.
 struct Env {
     c: Client,
+    /// A second browser profile (another device): its own cookies.
+    c2: Client,
     base: String,
     outbox: DevOutbox,
     /// A second connection to the demo's SQLite file, to age codes.
@@ -429,6 +431,8 @@ async fn phone_code(c: &Client, base: &str, outbox: &DevOutbox) -> Result<()> {
     Ok(())
 }
 
+/// The demo's link opens the SDK's landing page: a scanner's GET uses nothing; in the
+/// browser that asked, its button signs in and lands on the app with no token in the address.
 async fn magic_link(c: &Client, base: &str, outbox: &DevOutbox) -> Result<()> {
     c.goto(base).await?;
     fill(c, "#magic-email", "grace@example.com").await?;
@@ -440,7 +444,7 @@ async fn magic_link(c: &Client, base: &str, outbox: &DevOutbox) -> Result<()> {
         .link
         .ok_or_else(|| anyhow!("magic-link message without a link"))?;
     ensure!(
-        link.starts_with(&format!("{base}/auth/verify?token=")),
+        link.starts_with(&format!("{base}/api/auth/magic-link?token=")),
         "unexpected link {link}"
     );
 
@@ -456,7 +460,9 @@ async fn magic_link(c: &Client, base: &str, outbox: &DevOutbox) -> Result<()> {
         "GET of the link set a cookie"
     );
 
+    // The browser that asked gets the plain button.
     c.goto(&link).await?;
+    click(c, "#sign-in").await?;
     assert_signed_in(c, "#user-email", "grace@example.com").await?;
     let url = c.current_url().await?;
     ensure!(
@@ -468,10 +474,103 @@ async fn magic_link(c: &Client, base: &str, outbox: &DevOutbox) -> Result<()> {
 
     // The link works once.
     c.goto(&link).await?;
-    text_containing(c, "#error", "invalid or was already used").await?;
+    text_containing(c, "h1", "no longer works").await?;
+    c.goto(base).await?;
     assert_signed_in(c, "#user-email", "grace@example.com").await?;
 
     sign_out(c, base).await
+}
+
+/// Two browser profiles, as a laptop and a phone: the link asked for in the first and
+/// opened in the second signs in the first once the number it shows is typed in the
+/// second; a wrong number signs in neither and cancels the link; the second is never
+/// signed in. Then the code from the same email, typed where the link was asked for.
+async fn cross_device(env: &Env) -> Result<()> {
+    let (laptop, phone, base, outbox) = (&env.c, &env.c2, env.base.as_str(), &env.outbox);
+    let email = "cross@example.com";
+    laptop.goto(base).await?;
+    fill(laptop, "#magic-email", email).await?;
+    click(laptop, "#send-magic-link").await?;
+    visible(laptop, "#magic-sent").await?;
+    let first = message_for(outbox, email, None).await?;
+    let number = wait_for_number(laptop).await?;
+
+    // Opened on the phone: who asked, and a number to type; a wrong one cancels the link.
+    phone.goto(first.link.as_deref().context("a link")?).await?;
+    text_containing(phone, "h1", "other device").await?;
+    text_containing(phone, "main", "Chrome on Linux").await?;
+    let wrong = if number == "99" {
+        "10".to_string()
+    } else {
+        (number.parse::<u8>()? + 1).to_string()
+    };
+    fill(phone, "#number", &wrong).await?;
+    click(phone, "#approve").await?;
+    text_containing(phone, "h1", "did not match").await?;
+    screenshot(phone, "magic-link-mismatch.png").await?;
+    text_containing(laptop, "#error", "no longer works").await?;
+    visible(laptop, "#magic-sent").await?;
+    phone.goto(base).await?;
+    visible(phone, "#sign-in").await?;
+
+    // A new link, and the right number: the laptop signs in by itself, the phone does not.
+    click(laptop, "#back-link").await?;
+    fill(laptop, "#magic-email", email).await?;
+    click(laptop, "#send-magic-link").await?;
+    visible(laptop, "#magic-sent").await?;
+    let second = message_for(outbox, email, Some(&first)).await?;
+    let number = wait_for_number_other_than(laptop, &number).await?;
+    screenshot(laptop, "demo-magic-link-waiting.png").await?;
+    phone
+        .goto(second.link.as_deref().context("a link")?)
+        .await?;
+    visible(phone, "#number").await?;
+    screenshot(phone, "magic-link-approve.png").await?;
+    fill(phone, "#number", &number).await?;
+    click(phone, "#approve").await?;
+    text_containing(phone, "h1", "Approved").await?;
+    screenshot(phone, "magic-link-approved.png").await?;
+    assert_signed_in(laptop, "#user-email", email).await?;
+    phone.goto(base).await?;
+    visible(phone, "#sign-in").await?;
+    sign_out(laptop, base).await?;
+
+    // The code from the same email finishes the sign-in where the link was asked for.
+    let email = "typed@example.com";
+    fill(laptop, "#magic-email", email).await?;
+    click(laptop, "#send-magic-link").await?;
+    visible(laptop, "#magic-sent").await?;
+    let message = message_for(outbox, email, None).await?;
+    fill(
+        laptop,
+        "#link-code",
+        &message.link_code.context("a code beside the link")?,
+    )
+    .await?;
+    click(laptop, "#verify-link-code").await?;
+    assert_signed_in(laptop, "#user-email", email).await?;
+    sign_out(laptop, base).await
+}
+
+/// The two-digit number the "check your inbox" screen shows.
+async fn wait_for_number(c: &Client) -> Result<String> {
+    wait_for_number_other_than(c, "··").await
+}
+
+async fn wait_for_number_other_than(c: &Client, old: &str) -> Result<String> {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let text = text_of(c, "#match-number").await.unwrap_or_default();
+        let text = text.trim();
+        if text.len() == 2 && text.chars().all(|ch| ch.is_ascii_digit()) && text != old {
+            return Ok(text.to_string());
+        }
+        ensure!(
+            Instant::now() < deadline,
+            "no new number on the page: {text:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 /// The SDK's own landing page (a link sent without `callback_url` opens it): a scanner's
@@ -496,8 +595,11 @@ async fn sdk_landing_page(c: &Client, base: &str, outbox: &DevOutbox) -> Result<
         let scanned = reqwest::get(&link).await?;
         ensure!(scanned.status().is_success() && scanned.headers().get("set-cookie").is_none());
     }
+    // The API client asked, so this browser is "another device": it may approve the asker
+    // or sign in here instead.
     c.goto(&link).await?;
-    let button = visible(c, "form button[type=submit]").await?;
+    visible(c, "#number").await?;
+    let button = visible(c, "#sign-in-here").await?;
     let url = c.current_url().await?;
     ensure!(
         url.query().is_none(),
@@ -815,6 +917,9 @@ async fn scenarios(env: &Env) -> Result<()> {
     sdk_landing_page(c, base, outbox)
         .await
         .context("scenario: the SDK's landing page")?;
+    cross_device(env)
+        .await
+        .context("scenario: a link approved on another device")?;
     too_many_tries(env)
         .await
         .context("scenario: too many tries")?;
@@ -880,8 +985,12 @@ async fn sign_in_in_a_real_browser() -> Result<()> {
     let profile = tmp.0.join("profile");
     std::fs::create_dir_all(&profile)?;
     let c = open_browser(&driver, &profile).await?;
+    let profile2 = tmp.0.join("profile2");
+    std::fs::create_dir_all(&profile2)?;
+    let c2 = open_browser(&driver, &profile2).await?;
     let env = Env {
         c,
+        c2,
         base,
         outbox,
         db,
@@ -897,6 +1006,7 @@ async fn sign_in_in_a_real_browser() -> Result<()> {
         }
     }
     let _ = env.c.clone().close().await;
+    let _ = env.c2.clone().close().await;
     env.db.close().await;
     drop(driver);
     server.abort();

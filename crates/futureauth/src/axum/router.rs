@@ -249,10 +249,17 @@ pub(super) async fn send_magic_link(
     let match_number = auth
         .send_bound_magic_link(&body.email, &callback, &req)
         .await?;
-    Ok(with_cookie(
+    let response = with_cookie(
         Json(json!({ "ok": true, "match_number": match_number })).into_response(),
         set_link_binding(auth.config(), &binding),
-    ))
+    );
+    // The code in the link's email is checked on the unbound path (a bound guess never
+    // reaches it), so this browser's code binding, from a code it asked for before, would
+    // hide it: the newest request wins.
+    Ok(match otp_binding(&headers, auth.config()) {
+        Some(_) => with_cookie(response, clear_otp_binding(auth.config())),
+        None => response,
+    })
 }
 
 /// For the browser that asked for a magic link (its link binding cookie): signs it in once
