@@ -552,6 +552,59 @@ async fn cross_device(env: &Env) -> Result<()> {
     sign_out(laptop, base).await
 }
 
+/// An app that requires same-browser links (`magic_link_same_browser`), in two profiles: the
+/// second profile is offered approval only, and a sign-in it forces anyway (the form posted
+/// with `action=sign_in`) is refused and leaves the link working in the first profile.
+async fn same_browser_required(env: &Env, dir: &Path) -> Result<()> {
+    let (laptop, phone) = (&env.c, &env.c2);
+    let outbox = DevOutbox::quiet();
+    let db_url = format!("sqlite://{}?mode=rwc", dir.join("strict.db").display());
+    let mut cfg = DemoConfig::dev_sqlite(&db_url);
+    cfg.delivery = DemoDelivery::DevOutbox(outbox.clone());
+    cfg.auth.magic_link_same_browser = true;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let base = format!("http://{}", listener.local_addr()?);
+    let demo = build_app(cfg.serve_at(listener.local_addr()?)).await?;
+    let server = tokio::spawn(serve(demo.router, listener));
+    let outcome = async {
+        let email = "strict@example.com";
+        laptop.goto(&base).await?;
+        fill(laptop, "#magic-email", email).await?;
+        click(laptop, "#send-magic-link").await?;
+        visible(laptop, "#magic-sent").await?;
+        let link = message_for(&outbox, email, None)
+            .await?
+            .link
+            .context("a link")?;
+        phone.goto(&link).await?;
+        visible(phone, "#number").await?;
+        ensure!(
+            phone.find(Locator::Css("#sign-in-here")).await.is_err(),
+            "a same-browser app offered another browser a sign-in"
+        );
+        // Forced: the approval form re-aimed at a sign-in (WebDriver scripts pass the CSP).
+        phone
+            .execute(
+                "const f = document.querySelector('form.approve');\
+                 f.querySelector('input[name=action]').value = 'sign_in';\
+                 f.submit();",
+                vec![],
+            )
+            .await?;
+        text_containing(phone, "h1", "browser you asked from").await?;
+        phone.goto(&base).await?;
+        visible(phone, "#sign-in").await?;
+        // The link still works where it was asked for.
+        laptop.goto(&link).await?;
+        click(laptop, "#sign-in").await?;
+        assert_signed_in(laptop, "#user-email", email).await?;
+        sign_out(laptop, &base).await
+    }
+    .await;
+    server.abort();
+    outcome
+}
+
 /// The two-digit number the "check your inbox" screen shows.
 async fn wait_for_number(c: &Client) -> Result<String> {
     wait_for_number_other_than(c, "··").await
@@ -997,7 +1050,12 @@ async fn sign_in_in_a_real_browser() -> Result<()> {
         verifies,
     };
 
-    let outcome = scenarios(&env).await;
+    let mut outcome = scenarios(&env).await;
+    if outcome.is_ok() {
+        outcome = same_browser_required(&env, &tmp.0)
+            .await
+            .context("scenario: same-browser links required");
+    }
     if outcome.is_err() {
         if let Ok(png) = env.c.screenshot().await {
             let dir = artifacts_dir();
