@@ -1,7 +1,12 @@
-//! The session cookie and bearer token.
+//! The session cookie and bearer token: read with axum-extra's `CookieJar` and
+//! `Authorization<Bearer>`, written with the `cookie` crate's builder.
 
-use axum::http::{header, HeaderMap, HeaderValue};
+use axum::http::{HeaderMap, HeaderValue};
+use axum_extra::extract::cookie::CookieJar;
+use axum_extra::headers::authorization::Bearer;
+use axum_extra::headers::{Authorization, HeaderMapExt};
 use chrono::{DateTime, Utc};
+use cookie::{Cookie, SameSite};
 
 use crate::config::FutureAuthConfig;
 use crate::OtpBinding;
@@ -14,30 +19,22 @@ pub(crate) enum TokenSource {
 }
 
 /// The session token: `Authorization: Bearer` first (mobile and CLI clients), else the cookie.
-pub(crate) fn session_token<'a>(
-    headers: &'a HeaderMap,
+pub(crate) fn session_token(
+    headers: &HeaderMap,
     cookie_name: &str,
-) -> Option<(&'a str, TokenSource)> {
+) -> Option<(String, TokenSource)> {
     let bearer = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| {
-            v.strip_prefix("Bearer ")
-                .or_else(|| v.strip_prefix("bearer "))
-        })
-        .map(str::trim)
+        .typed_get::<Authorization<Bearer>>()
+        .map(|auth| auth.token().trim().to_string())
         .filter(|t| !t.is_empty());
     if let Some(token) = bearer {
         return Some((token, TokenSource::Bearer));
     }
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(name, value)| *name == cookie_name && !value.is_empty())
-        .map(|(_, value)| (value.trim_matches('"'), TokenSource::Cookie))
+    CookieJar::from_headers(headers)
+        .get(cookie_name)
+        .map(|c| c.value_trimmed().to_string())
+        .filter(|v| !v.is_empty())
+        .map(|v| (v, TokenSource::Cookie))
 }
 
 /// `Set-Cookie` for a session that ends at `expires_at`: HttpOnly, SameSite=Lax, Path=/,
@@ -71,9 +68,15 @@ fn named_cookie(
     value: &str,
     max_age: u64,
 ) -> Option<HeaderValue> {
-    let secure = if config.cookie_secure { "; Secure" } else { "" };
-    let text = format!("{name}={value}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age}{secure}");
-    HeaderValue::from_str(&text).ok()
+    let max_age = i64::try_from(max_age).unwrap_or(i64::MAX);
+    let cookie = Cookie::build((name.to_string(), value.to_string()))
+        .path("/")
+        .http_only(true)
+        .same_site(SameSite::Lax)
+        .max_age(cookie::time::Duration::seconds(max_age))
+        .secure(config.cookie_secure)
+        .build();
+    HeaderValue::from_str(&cookie.to_string()).ok()
 }
 
 /// Name of a binding cookie (`suffix` `otp` for codes, `link` for magic links). Over HTTPS it
@@ -85,14 +88,9 @@ fn binding_name(config: &FutureAuthConfig, suffix: &str) -> String {
 
 /// The binding the browser sent back in cookie `name`, if it has the shape of one.
 fn read_binding(headers: &HeaderMap, name: &str) -> Option<OtpBinding> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .filter(|(n, _)| *n == name)
-        .find_map(|(_, value)| OtpBinding::parse(value.trim_matches('"')))
+    CookieJar::from_headers(headers)
+        .get(name)
+        .and_then(|c| OtpBinding::parse(c.value_trimmed()))
 }
 
 /// Name of the cookie that binds a one-time code to the browser that asked for it.
@@ -151,6 +149,7 @@ pub(crate) fn clear_otp_binding(config: &FutureAuthConfig) -> Option<HeaderValue
 #[cfg(test)]
 mod tests {
     use super::*;
+    use axum::http::header;
 
     fn headers(pairs: &[(header::HeaderName, &str)]) -> HeaderMap {
         let mut h = HeaderMap::new();
@@ -160,15 +159,25 @@ mod tests {
         h
     }
 
+    /// A `Set-Cookie` value as the browser reads it.
+    fn parsed(v: &HeaderValue) -> Cookie<'static> {
+        Cookie::parse(v.to_str().unwrap().to_string()).unwrap()
+    }
+
     #[test]
     fn reads_the_named_cookie_among_others() {
         let h = headers(&[(header::COOKIE, "a=1; futureauth_session=tok; b=2")]);
         assert_eq!(
             session_token(&h, "futureauth_session"),
-            Some(("tok", TokenSource::Cookie))
+            Some(("tok".to_string(), TokenSource::Cookie))
         );
         let h = headers(&[(header::COOKIE, "xfutureauth_session=no")]);
         assert_eq!(session_token(&h, "futureauth_session"), None);
+        let h = headers(&[(header::COOKIE, "futureauth_session=\"q\"")]);
+        assert_eq!(
+            session_token(&h, "futureauth_session"),
+            Some(("q".to_string(), TokenSource::Cookie))
+        );
     }
 
     #[test]
@@ -179,53 +188,58 @@ mod tests {
         ]);
         assert_eq!(
             session_token(&h, "futureauth_session"),
-            Some(("b", TokenSource::Bearer))
+            Some(("b".to_string(), TokenSource::Bearer))
         );
+        let h = headers(&[(header::AUTHORIZATION, "bearer low")]);
+        assert_eq!(
+            session_token(&h, "futureauth_session"),
+            Some(("low".to_string(), TokenSource::Bearer))
+        );
+        // Another scheme, or none at all, is no session token.
+        for value in ["Basic YTpi", "Bearer", "Bearer    "] {
+            let h = headers(&[(header::AUTHORIZATION, value)]);
+            assert_eq!(session_token(&h, "futureauth_session"), None, "{value}");
+        }
     }
 
     #[test]
     fn otp_binding_cookie_round_trips_and_is_host_only_over_https() {
         let mut c = FutureAuthConfig::default();
         let binding = OtpBinding::generate();
-        let set = set_otp_binding(&c, &binding).unwrap();
-        let set = set.to_str().unwrap();
-        assert!(set.starts_with("__Host-futureauth_session_otp="), "{set}");
-        assert!(
-            set.contains("HttpOnly; SameSite=Lax; Max-Age=600; Secure"),
-            "{set}"
-        );
-        let pair = set.split(';').next().unwrap();
+        let set = parsed(&set_otp_binding(&c, &binding).unwrap());
+        assert_eq!(set.name(), "__Host-futureauth_session_otp");
+        assert_eq!(set.http_only(), Some(true));
+        assert_eq!(set.same_site(), Some(SameSite::Lax));
+        assert_eq!(set.secure(), Some(true));
+        assert_eq!(set.path(), Some("/"));
+        assert_eq!(set.max_age(), Some(cookie::time::Duration::seconds(600)));
+        let pair = format!("{}={}", set.name(), set.value());
         let h = headers(&[(header::COOKIE, &format!("a=1; {pair}"))]);
         assert_eq!(otp_binding(&h, &c), Some(binding));
         let h = headers(&[(header::COOKIE, "__Host-futureauth_session_otp=short")]);
         assert_eq!(otp_binding(&h, &c), None, "not the shape of a binding");
         c.cookie_secure = false;
         assert_eq!(otp_binding_name(&c), "futureauth_session_otp");
-        assert!(clear_otp_binding(&c)
-            .unwrap()
-            .to_str()
-            .unwrap()
-            .contains("Max-Age=0"));
+        let cleared = parsed(&clear_otp_binding(&c).unwrap());
+        assert_eq!(cleared.max_age(), Some(cookie::time::Duration::ZERO));
     }
 
     #[test]
     fn cookie_flags() {
         let mut c = FutureAuthConfig::default();
-        let v = set_session(&c, "tok", Utc::now() + c.session_ttl).unwrap();
+        let v = parsed(&set_session(&c, "tok", Utc::now() + c.session_ttl).unwrap());
+        assert_eq!((v.name(), v.value()), ("futureauth_session", "tok"));
+        assert_eq!(v.path(), Some("/"));
+        assert_eq!(v.http_only(), Some(true));
+        assert_eq!(v.same_site(), Some(SameSite::Lax));
+        assert_eq!(v.secure(), Some(true));
         assert_eq!(
-            v.to_str().unwrap(),
-            "futureauth_session=tok; Path=/; HttpOnly; SameSite=Lax; Max-Age=2592000; Secure"
+            v.max_age(),
+            Some(cookie::time::Duration::seconds(2_592_000))
         );
         c.cookie_secure = false;
-        assert!(!clear_session(&c)
-            .unwrap()
-            .to_str()
-            .unwrap()
-            .contains("Secure"));
-        assert!(clear_session(&c)
-            .unwrap()
-            .to_str()
-            .unwrap()
-            .contains("Max-Age=0"));
+        let cleared = parsed(&clear_session(&c).unwrap());
+        assert_ne!(cleared.secure(), Some(true));
+        assert_eq!(cleared.max_age(), Some(cookie::time::Duration::ZERO));
     }
 }

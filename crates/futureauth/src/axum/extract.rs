@@ -51,7 +51,7 @@ pub(crate) async fn lookup(
     let Some((token, _)) = session_token(headers, &auth.config().cookie_name) else {
         return Ok(None);
     };
-    let found = auth.get_session(token).await?;
+    let found = auth.get_session(&token).await?;
     Ok(found.map(|(user, session)| AuthSession { user, session }))
 }
 

@@ -310,11 +310,11 @@ pub(super) async fn session(
     let (token, source) =
         session_token(&headers, &auth.config().cookie_name).ok_or_else(ApiError::unauthorized)?;
     let (user, session, extended) = auth
-        .get_session_checked(token)
+        .get_session_checked(&token)
         .await?
         .ok_or_else(ApiError::unauthorized)?;
     let cookie = (extended && source == TokenSource::Cookie)
-        .then(|| set_session(auth.config(), token, session.expires_at))
+        .then(|| set_session(auth.config(), &token, session.expires_at))
         .flatten();
     Ok(with_cookie(
         Json(json!({ "user": user, "session": session })).into_response(),
@@ -328,7 +328,7 @@ pub(super) async fn sign_out(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     if let Some((token, _)) = session_token(&headers, &auth.config().cookie_name) {
-        auth.revoke_session(token).await?;
+        auth.revoke_session(&token).await?;
     }
     Ok(with_cookie(
         ok().into_response(),
