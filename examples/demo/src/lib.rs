@@ -446,7 +446,17 @@ async fn dev_outbox(State(state): State<AppState>, headers: HeaderMap) -> Respon
         )
             .into_response();
     }
-    (page_headers(), Html(outbox_page(&messages))).into_response()
+    match outbox_page(&messages) {
+        Ok(page) => (page_headers(), Html(page)).into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "demo: the outbox page failed to render");
+            let body = json!({ "error": {
+                "code": "internal_error",
+                "message": "the outbox page failed to render; see the log"
+            }});
+            (StatusCode::INTERNAL_SERVER_ERROR, Json(body)).into_response()
+        }
+    }
 }
 
 /// Whether the request's `Host` names one of the configured origins (scheme aside: a
@@ -463,69 +473,39 @@ fn addressed_to_us(auth: &FutureAuth, headers: &HeaderMap) -> bool {
     })
 }
 
-fn outbox_page(messages: &[OutboxEntry]) -> String {
-    let mut rows = String::new();
-    for entry in messages {
-        let m = &entry.message;
-        let (kind, what) = match m.channel {
-            Channel::Email => (
-                "Email code",
-                format!("<code class=\"otp\">{}</code>", escape(&m.code)),
-            ),
-            Channel::Sms => (
-                "SMS code",
-                format!("<code class=\"otp\">{}</code>", escape(&m.code)),
-            ),
-            Channel::MagicLink => {
-                let link = escape(m.link.as_deref().unwrap_or_default());
-                (
-                    "Magic link",
-                    format!("<a href=\"{link}\">Open sign-in link</a>"),
-                )
-            }
-        };
-        rows.push_str(&format!(
-            "<tr><td>{}</td><td>{kind}</td><td>{}</td><td>{what}</td></tr>\n",
-            escape(&entry.sent_at.format("%H:%M:%S").to_string()),
-            escape(&m.destination),
-        ));
-    }
-    if rows.is_empty() {
-        rows = "<tr><td colspan=\"4\" class=\"muted\">Nothing sent yet. Ask for a code on the \
-                <a href=\"/\">sign-in page</a>.</td></tr>"
-            .to_string();
-    }
-    format!(
-        r#"<!doctype html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>Dev outbox · FutureAuth demo</title>
-<link rel="stylesheet" href="/style.css">
-</head>
-<body>
-<main class="card wide">
-<h1>Dev outbox</h1>
-<p id="dev-banner" class="banner" role="note"><strong>Development outbox.</strong> Nothing is really
-sent: every code and link the demo would send by email or SMS is listed here (newest first)
-and printed in the terminal. Set <code>FUTUREAUTH_SECRET_KEY</code> to deliver for real.</p>
-<table id="outbox">
-<thead><tr><th scope="col">Time (UTC)</th><th scope="col">Kind</th><th scope="col">To</th><th scope="col">Code or link</th></tr></thead>
-<tbody>
-{rows}</tbody>
-</table>
-<p><a href="/dev/outbox">Refresh</a> · <a href="/">Back to sign-in</a></p>
-</main>
-</body>
-</html>
-"#
-    )
-}
-
-/// Escapes text for HTML element content and quoted attributes.
-fn escape(s: &str) -> String {
-    html_escape::encode_safe(s).into_owned()
+/// The outbox page. minijinja escapes every value of an `.html` template: addresses come
+/// from whoever asked for a code.
+fn outbox_page(messages: &[OutboxEntry]) -> Result<String, minijinja::Error> {
+    static PAGE: std::sync::LazyLock<Result<minijinja::Environment<'static>, minijinja::Error>> =
+        std::sync::LazyLock::new(|| {
+            let mut env = minijinja::Environment::new();
+            env.add_template("outbox.html", include_str!("../templates/outbox.html"))?;
+            Ok(env)
+        });
+    let env = PAGE.as_ref().map_err(|e| {
+        minijinja::Error::new(minijinja::ErrorKind::InvalidOperation, e.to_string())
+    })?;
+    let rows: Vec<_> = messages
+        .iter()
+        .map(|entry| {
+            let m = &entry.message;
+            let kind = match m.channel {
+                Channel::Email => "Email code",
+                Channel::Sms => "SMS code",
+                Channel::MagicLink => "Magic link",
+            };
+            json!({
+                "time": entry.sent_at.format("%H:%M:%S").to_string(),
+                "kind": kind,
+                "destination": m.destination,
+                "code": m.code,
+                "link": (m.channel == Channel::MagicLink).then_some(m.link.as_deref()).flatten(),
+                "link_code": m.link_code,
+            })
+        })
+        .collect();
+    env.get_template("outbox.html")?
+        .render(minijinja::context! { messages => rows })
 }
 
 #[cfg(test)]
@@ -600,13 +580,28 @@ mod tests {
         assert_eq!(redact("sqlite://a.db"), "sqlite://a.db");
     }
 
-    #[test]
-    fn outbox_page_escapes() {
-        let escaped = escape("<a href=\"x\">&'");
-        assert!(!escaped.contains(['<', '>', '"', '\'']), "{escaped}");
-        assert!(
-            escaped.starts_with("&lt;a href=&quot;x&quot;&gt;&amp;"),
-            "{escaped}"
-        );
+    #[tokio::test]
+    async fn outbox_page_escapes() {
+        let outbox = DevOutbox::quiet();
+        let message = futureauth::delivery::Message {
+            channel: Channel::MagicLink,
+            destination: "<a href=\"x\">&'@example.com".into(),
+            code: "tok".into(),
+            project_name: "Demo".into(),
+            link: Some("https://app.example/?token=\"><script>".into()),
+            callback_url: None,
+            locale: None,
+            link_code: Some("k3x9p2".into()),
+        };
+        futureauth::delivery::Delivery::deliver(&outbox, &message)
+            .await
+            .unwrap();
+        let page = outbox_page(&outbox.messages()).unwrap();
+        assert!(!page.contains("<script>"), "{page}");
+        assert!(!page.contains("<a href=\"x\">"), "{page}");
+        assert!(page.contains("&lt;a href=&quot;x&quot;&gt;&amp;"), "{page}");
+        assert!(page.contains("k3x9p2"), "{page}");
+        let empty = outbox_page(&[]).unwrap();
+        assert!(empty.contains("Nothing sent yet"), "{empty}");
     }
 }
