@@ -75,6 +75,7 @@ mod token;
 pub mod webhook;
 
 #[cfg(feature = "axum-integration")]
+#[cfg_attr(docsrs, doc(cfg(feature = "axum-integration")))]
 pub mod axum;
 
 use std::net::IpAddr;
@@ -121,6 +122,7 @@ use token::CodeKey;
 /// The SQL that creates (or upgrades) FutureAuth's Postgres tables, for apps that run
 /// their own migrations. [`FutureAuth::ensure_tables`] runs the same script.
 #[cfg(feature = "postgres")]
+#[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
 pub fn migration_sql() -> &'static str {
     store::postgres_schema()
 }
@@ -129,6 +131,7 @@ pub fn migration_sql() -> &'static str {
 /// upgraded by [`FutureAuth::ensure_tables`], which also rebuilds the `verification` table
 /// where SQLite cannot change a constraint in place.
 #[cfg(feature = "sqlite")]
+#[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
 pub fn sqlite_migration_sql() -> &'static str {
     store::sqlite_schema()
 }

@@ -52,6 +52,7 @@ mod router;
 pub use csrf::{csrf_layer, Csrf, CsrfLayer};
 pub use extract::AuthSession;
 #[cfg(feature = "openapi")]
+#[cfg_attr(docsrs, doc(cfg(feature = "openapi")))]
 pub use openapi::openapi;
 pub use rejection::ApiError;
 pub use router::auth_router;
