@@ -18,6 +18,7 @@ use super::docs::errors;
 use super::error::ApiError;
 use super::extract::ApiJson;
 use super::AppState;
+use crate::error::ErrorCode;
 use crate::service::console::{self as ops, ConsoleError, SettingsInput};
 use crate::service::now_ms;
 use crate::service::projects::key_prefix;
@@ -30,8 +31,7 @@ pub struct OperatorAuth(pub Operator);
 
 fn unauthorized() -> ApiError {
     ApiError::new(
-        StatusCode::UNAUTHORIZED,
-        "invalid_operator_token",
+        ErrorCode::InvalidOperatorToken,
         "missing, unknown or revoked operator token: send `Authorization: Bearer vx_op_…` (create one in the console under API tokens)",
     )
 }
@@ -39,8 +39,7 @@ fn unauthorized() -> ApiError {
 fn unavailable(e: impl std::fmt::Display) -> ApiError {
     tracing::error!(error = %e, "storage error");
     ApiError::new(
-        StatusCode::SERVICE_UNAVAILABLE,
-        "storage_unavailable",
+        ErrorCode::StorageUnavailable,
         "the database is unavailable; retry later",
     )
 }
@@ -70,8 +69,7 @@ impl From<ConsoleError> for ApiError {
     fn from(e: ConsoleError) -> ApiError {
         match e {
             ConsoleError::Invalid(fields) => ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "invalid_request",
+                ErrorCode::InvalidRequest,
                 fields
                     .iter()
                     .map(|(k, v)| format!("{k}: {v}"))
@@ -80,8 +78,7 @@ impl From<ConsoleError> for ApiError {
             ),
             ConsoleError::NotFound => ApiError::not_found(),
             ConsoleError::OwnersOnly => ApiError::new(
-                StatusCode::FORBIDDEN,
-                "owners_only",
+                ErrorCode::OwnersOnly,
                 "only the project's owners can manage keys, members, webhooks, test mode and deletion",
             ),
             ConsoleError::Store(e) => unavailable(e),
@@ -595,8 +592,7 @@ fn parse_ms(q: &HashMap<String, String>, name: &str) -> Result<Option<i64>, ApiE
         None => Ok(None),
         Some(s) => s.parse::<i64>().map(Some).map_err(|_| {
             ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "invalid_request",
+                ErrorCode::InvalidRequest,
                 format!("{name} must be epoch milliseconds"),
             )
         }),
@@ -624,7 +620,7 @@ pub async fn deliveries(
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<Json<DeliveryPage>, ApiError> {
     let m = member(&state, &op, &id).await?;
-    let bad = |m: &str| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_request", m);
+    let bad = |m: &str| ApiError::new(ErrorCode::InvalidRequest, m);
     let mut f = DeliveryFilter::default();
     match q.get("channel").map(String::as_str) {
         None | Some("") => {}

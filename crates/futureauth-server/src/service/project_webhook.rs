@@ -5,7 +5,7 @@ use base64::Engine;
 use rand::RngCore;
 
 use super::now_ms;
-use crate::error::ServiceError;
+use crate::error::{ErrorCode, ServiceError};
 use crate::provider::webhook::is_internal;
 use crate::store::Store;
 
@@ -23,7 +23,7 @@ pub fn new_secret() -> String {
 /// to loopback in development; never an internal address literal in production (names are
 /// checked again when they are resolved, at each delivery).
 pub fn parse_url(raw: &str, production: bool) -> Result<url::Url, ServiceError> {
-    let bad = |why: &str| ServiceError::validation("invalid_webhook_url", why.to_string());
+    let bad = |why: &str| ServiceError::validation(ErrorCode::InvalidWebhookUrl, why.to_string());
     let raw = raw.trim();
     if raw.is_empty() || raw.len() > MAX_URL || futureauth_proto::has_control_chars(raw) {
         return Err(bad(

@@ -3,7 +3,7 @@
 use futureauth_proto::{Email, OtpCode, Phone};
 
 use super::now_ms;
-use crate::error::ServiceError;
+use crate::error::{ErrorCode, ServiceError};
 use crate::store::{Store, TestMode};
 
 /// Most test destinations a project may list.
@@ -32,7 +32,7 @@ pub async fn enable(
     let mode = parse(input)?;
     if production && !mode.allow_in_production {
         return Err(ServiceError::validation(
-            "test_mode_in_production",
+            ErrorCode::TestModeInProduction,
             "this server runs in production: a fixed code signs anybody into the listed accounts, \
              so confirm with \"allow_in_production\": true (only for accounts that exist for \
              app-store review or monitoring)",
@@ -45,7 +45,7 @@ pub async fn enable(
 fn parse(input: &TestModeInput) -> Result<TestMode, ServiceError> {
     if input.destinations.is_empty() || input.destinations.len() > MAX_DESTINATIONS {
         return Err(ServiceError::validation(
-            "invalid_test_destinations",
+            ErrorCode::InvalidTestDestinations,
             format!("list 1 to {MAX_DESTINATIONS} test destinations"),
         ));
     }
@@ -62,7 +62,7 @@ fn parse(input: &TestModeInput) -> Result<TestMode, ServiceError> {
         };
         let Some(destination) = parsed else {
             return Err(ServiceError::validation(
-                "invalid_test_destinations",
+                ErrorCode::InvalidTestDestinations,
                 "each test destination is an exact email address or an E.164 number such as +12015550123",
             ));
         };
@@ -72,7 +72,7 @@ fn parse(input: &TestModeInput) -> Result<TestMode, ServiceError> {
     }
     let code = OtpCode::parse(input.code.trim()).map_err(|_| {
         ServiceError::validation(
-            "invalid_code",
+            ErrorCode::InvalidCode,
             "the test code is 4 to 12 lowercase letters or digits",
         )
     })?;
