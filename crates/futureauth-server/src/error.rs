@@ -46,6 +46,9 @@ pub enum ServiceError {
         /// Seconds until the limit window resets.
         retry_after_secs: u64,
     },
+    /// The acting operator is a member of the project, not an owner (HTTP 403).
+    #[error("only the project's owners can do this")]
+    OwnersOnly,
     /// The referenced resource does not exist for this project (HTTP 404).
     #[error("not found")]
     NotFound,

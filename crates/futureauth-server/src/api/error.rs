@@ -13,6 +13,10 @@ use crate::error::{ErrorCode, ServiceError};
 /// fail-overs and restarts measured in seconds.
 pub const RETRY_UNAVAILABLE_SECS: u64 = 2;
 
+/// The message of a 403 `owners_only`, from the management API.
+pub const OWNERS_ONLY: &str =
+    "only the project's owners can manage keys, members, webhooks, test mode and deletion";
+
 /// An HTTP error of the API; its status is its code's ([`ErrorCode::status`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiError {
@@ -97,6 +101,7 @@ impl From<ServiceError> for ApiError {
                     retry_after: Some(retry_after_secs),
                 }
             }
+            ServiceError::OwnersOnly => ApiError::new(ErrorCode::OwnersOnly, OWNERS_ONLY),
             ServiceError::NotFound => ApiError::not_found(),
             ServiceError::IdempotencyConflict => ApiError::new(
                 ErrorCode::IdempotencyKeyReused,
