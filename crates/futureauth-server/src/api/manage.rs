@@ -11,6 +11,7 @@ use axum::http::request::Parts;
 use axum::http::StatusCode;
 use axum::routing::{delete, get, post};
 use axum::{Json, Router};
+use futureauth_proto::Channel;
 use secrecy::ExposeSecret;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -287,7 +288,7 @@ impl From<Message> for DeliveryView {
         DeliveryView {
             destination: mask_destination(&m.destination),
             id: m.id,
-            channel: m.channel,
+            channel: m.channel.to_string(),
             status: m.status.to_string(),
             attempts: m.attempts,
             error: m.last_error,
@@ -632,8 +633,10 @@ pub async fn deliveries(
     let mut f = DeliveryFilter::default();
     match q.get("channel").map(String::as_str) {
         None | Some("") => {}
-        Some(c @ ("email" | "sms" | "magic_link")) => f.channel = Some(c.into()),
-        Some(_) => return Err(bad("channel must be email, sms or magic_link")),
+        Some(c) => match c.parse::<Channel>() {
+            Ok(c) => f.channel = Some(c.into()),
+            Err(_) => return Err(bad("channel must be email, sms or magic_link")),
+        },
     }
     match q.get("status").map(String::as_str) {
         None | Some("") => {}

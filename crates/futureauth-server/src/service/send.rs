@@ -289,7 +289,7 @@ impl SendService {
         let msg = NewMessage {
             id: MessageId::generate().as_str().to_owned(),
             project_id: project.id.clone(),
-            channel: content.channel().as_str().to_owned(),
+            channel: content.channel().into(),
             destination: content.destination().to_owned(),
             payload,
             idempotency_key: idempotency_key.map(|k| k.as_str().to_owned()),
