@@ -1,9 +1,14 @@
 //! Typed errors of the service layers.
 //!
 //! [`ServiceError`] is what the send/lookup logic returns; the HTTP layer turns it into a
-//! JSON error response (see `api::error`). [`StoreError`] is the storage failure type.
+//! JSON error response (see `api::error`) whose code is an [`ErrorCode`]. [`StoreError`] is
+//! the storage failure type.
 
 use thiserror::Error;
+
+mod code;
+
+pub use code::ErrorCode;
 
 /// A storage failure (database unreachable, constraint violation we did not expect, …).
 #[derive(Debug, Error)]
@@ -25,8 +30,8 @@ pub enum ServiceError {
     /// The request is well formed JSON but its content is not acceptable (HTTP 422).
     #[error("{message}")]
     Validation {
-        /// Machine-readable snake_case code, e.g. `unknown_channel`.
-        code: &'static str,
+        /// Machine-readable code, e.g. [`ErrorCode::UnknownChannel`].
+        code: ErrorCode,
         /// Human readable explanation.
         message: String,
     },
@@ -41,6 +46,9 @@ pub enum ServiceError {
         /// Seconds until the limit window resets.
         retry_after_secs: u64,
     },
+    /// The acting operator is a member of the project, not an owner (HTTP 403).
+    #[error("only the project's owners can do this")]
+    OwnersOnly,
     /// The referenced resource does not exist for this project (HTTP 404).
     #[error("not found")]
     NotFound,
@@ -57,7 +65,7 @@ pub enum ServiceError {
 
 impl ServiceError {
     /// Shorthand for a [`ServiceError::Validation`].
-    pub fn validation(code: &'static str, message: impl Into<String>) -> Self {
+    pub fn validation(code: ErrorCode, message: impl Into<String>) -> Self {
         ServiceError::Validation {
             code,
             message: message.into(),

@@ -19,7 +19,7 @@ use axum::Router;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
 use crate::service::now_ms;
-use crate::store::Store;
+use crate::store::{MessageChannel, Store};
 
 /// Messages accepted, by `channel`.
 pub const ACCEPTED: &str = "futureauth_messages_accepted_total";
@@ -86,24 +86,24 @@ fn describe() {
 }
 
 /// A message was accepted on `channel`.
-pub fn accepted(channel: &str) {
-    metrics::counter!(ACCEPTED, "channel" => channel.to_owned()).increment(1);
+pub fn accepted(channel: MessageChannel) {
+    metrics::counter!(ACCEPTED, "channel" => channel.as_str()).increment(1);
 }
 
 /// A delivery attempt ended in `state` (`sent`, `failed`, `retry`).
-pub fn outcome(channel: &str, state: &'static str) {
-    metrics::counter!(OUTCOMES, "channel" => channel.to_owned(), "state" => state).increment(1);
+pub fn outcome(channel: MessageChannel, state: &'static str) {
+    metrics::counter!(OUTCOMES, "channel" => channel.as_str(), "state" => state).increment(1);
 }
 
 /// A provider call took `elapsed` and ended with `result` (`ok`, `retryable`, `permanent`).
 pub fn provider_call(
     provider: &'static str,
-    channel: &str,
+    channel: MessageChannel,
     elapsed: Duration,
     result: &'static str,
 ) {
-    let channel = channel.to_owned();
-    metrics::histogram!(PROVIDER_SECONDS, "provider" => provider, "channel" => channel.clone(), "result" => result)
+    let channel = channel.as_str();
+    metrics::histogram!(PROVIDER_SECONDS, "provider" => provider, "channel" => channel, "result" => result)
         .record(elapsed.as_secs_f64());
     if result != "ok" {
         metrics::counter!(PROVIDER_ERRORS, "provider" => provider, "channel" => channel, "kind" => result)

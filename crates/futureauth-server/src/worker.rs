@@ -302,7 +302,7 @@ impl Worker {
             Err(ProviderError::Retryable(_)) => "retryable",
             Err(ProviderError::Permanent(_)) => "permanent",
         };
-        metrics::provider_call(provider, &msg.channel, started.elapsed(), kind);
+        metrics::provider_call(provider, msg.channel, started.elapsed(), kind);
         let (outcome, applied) = match result {
             Ok(provider_id) => {
                 let sent_at = now_ms();
@@ -359,7 +359,7 @@ impl Worker {
 /// Counts an applied outcome, or logs that the store ignored a stale one.
 fn finished(msg: &Message, claim: i64, applied: bool, outcome: &'static str) {
     if applied {
-        metrics::outcome(&msg.channel, outcome);
+        metrics::outcome(msg.channel, outcome);
     }
     stale_if(!applied, &msg.id, claim, outcome);
 }

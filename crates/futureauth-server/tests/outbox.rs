@@ -8,7 +8,9 @@ use std::time::Duration;
 use common::*;
 use futureauth_server::cleanup::{cleanup, CleanupReport, Retention};
 use futureauth_server::service::now_ms;
-use futureauth_server::store::{EnqueueOutcome, Message, NewMessage, Outcome, RateBucket, Store};
+use futureauth_server::store::{
+    EnqueueOutcome, Message, MessageChannel, NewMessage, Outcome, RateBucket, Store,
+};
 
 const DAY_MS: i64 = 86_400_000;
 
@@ -23,7 +25,7 @@ async fn enqueue_at(
     let msg = NewMessage {
         id: id.to_owned(),
         project_id: project_id.to_owned(),
-        channel: "email".into(),
+        channel: MessageChannel::Email,
         destination: format!("{id}@example.com"),
         payload: r#"{"kind":"test"}"#.into(),
         idempotency_key: None,
@@ -226,7 +228,7 @@ async fn a_sharded_limit_counts_every_shard(backend: Backend) {
     let over = NewMessage {
         id: unique("msg_over"),
         project_id: project_id.clone(),
-        channel: "email".into(),
+        channel: MessageChannel::Email,
         destination: "over@example.com".into(),
         payload: r#"{"kind":"test"}"#.into(),
         idempotency_key: None,

@@ -12,7 +12,7 @@ use common::*;
 use futureauth_server::cleanup::{expire_queued, EXPIRED_IN_QUEUE};
 use futureauth_server::provider::{EmailMessage, Outgoing};
 use futureauth_server::service::now_ms;
-use futureauth_server::store::{EnqueueOutcome, NewMessage};
+use futureauth_server::store::{EnqueueOutcome, MessageChannel, NewMessage};
 use serde_json::{json, Value};
 use sqlx::Connection;
 use wiremock::matchers::{method, path};
@@ -313,7 +313,7 @@ async fn enqueue_aged(s: &TestServer, project_id: &str, age: Duration, n: usize)
             &NewMessage {
                 id: id.clone(),
                 project_id: project_id.to_owned(),
-                channel: "email".into(),
+                channel: MessageChannel::Email,
                 destination: format!("aged{n}@example.com"),
                 payload: serde_json::to_string(&Outgoing::Email(EmailMessage {
                     from: "a@futureauth.test".into(),

@@ -37,12 +37,15 @@ async fn test_destinations_sign_in_with_the_fixed_code_and_nothing_is_sent(backe
     let fakes = Fakes::accepting().await;
     let store = db.store().await;
     let (project_id, key) = acme(&store).await;
+    let owner = owner_of(&store, &project_id).await;
     let input = TestModeInput {
         destinations: vec!["Review@Example.com".into(), "+12015550100".into()],
         code: FIXED.into(),
         allow_in_production: false,
     };
-    enable(&store, &project_id, &input, false).await.unwrap();
+    enable(&store, &owner, &project_id, &input, false)
+        .await
+        .unwrap();
     let s = TestServer::start(&db, &config(&db, &fakes)).await;
     let (auth, _pool) = sdk(&s, &key).await;
 
@@ -98,12 +101,15 @@ async fn production_needs_a_confirmation(backend: Backend) {
     let db = TestDb::new(backend).await;
     let store = db.store().await;
     let (project_id, _) = acme(&store).await;
+    let owner = owner_of(&store, &project_id).await;
     let mut input = TestModeInput {
         destinations: vec![REVIEWER.into()],
         code: FIXED.into(),
         allow_in_production: false,
     };
-    let refused = enable(&store, &project_id, &input, true).await.unwrap_err();
+    let refused = enable(&store, &owner, &project_id, &input, true)
+        .await
+        .unwrap_err();
     assert!(
         refused.to_string().contains("allow_in_production"),
         "{refused}"
@@ -113,7 +119,9 @@ async fn production_needs_a_confirmation(backend: Backend) {
         "nothing saved"
     );
     input.allow_in_production = true;
-    let on = enable(&store, &project_id, &input, true).await.unwrap();
+    let on = enable(&store, &owner, &project_id, &input, true)
+        .await
+        .unwrap();
     assert_eq!(on.code_for(REVIEWER, true), Some(FIXED));
 }
 

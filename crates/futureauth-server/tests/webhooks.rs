@@ -8,6 +8,7 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use common::*;
 use hmac::{Hmac, Mac};
+use secrecy::ExposeSecret;
 use serde_json::{json, Value};
 
 /// The Svix signing key the test configures (`whsec_` + its base64).
@@ -345,8 +346,9 @@ async fn project_webhooks_are_signed_and_survive_a_restart(backend: Backend) {
         .mount(&app)
         .await;
     let url = format!("{}/hooks/futureauth", app.uri());
+    let owner = owner_of(&store, &project_id).await;
     let (_, secret) =
-        futureauth_server::service::project_webhook::set(&store, &project_id, &url, false)
+        futureauth_server::service::project_webhook::set(&store, &owner, &project_id, &url, false)
             .await
             .unwrap();
     let secret = secret.expect("a first registration gets a secret");
@@ -401,10 +403,12 @@ async fn project_webhooks_are_signed_and_survive_a_restart(backend: Backend) {
     assert!(verify("whsec_not-the-secret", &requests[1]).is_err());
 
     // Rotation: the next event is signed with the new secret only.
-    let rotated = futureauth_server::service::project_webhook::rotate(&store, &project_id)
+    let rotated = futureauth_server::service::project_webhook::rotate(&store, &owner, &project_id)
         .await
         .unwrap()
-        .unwrap();
+        .secret
+        .expose_secret()
+        .to_owned();
     let env = Env {
         s: second,
         key,

@@ -3,13 +3,12 @@
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
-use axum::http::StatusCode;
 use futureauth_proto::{Channel, Message};
 use serde_json::Value;
 
 use super::error::ApiError;
 use super::AppState;
-use crate::error::ServiceError;
+use crate::error::{ErrorCode, ServiceError};
 use crate::service::{projects, IdempotencyKey};
 use crate::store::Project;
 
@@ -62,19 +61,14 @@ impl<S: Send + Sync> FromRequest<S> for SendJson {
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
         let ApiJson(value) = ApiJson::<Value>::from_request(req, state).await?;
-        let invalid =
-            |m: String| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_request", m);
+        let invalid = |m: String| ApiError::new(ErrorCode::InvalidRequest, m);
         if !value.is_object() {
             return Err(invalid("the body must be a JSON object".into()));
         }
         if let Some(channel) = value.get("channel").and_then(Value::as_str) {
-            channel.parse::<Channel>().map_err(|e| {
-                ApiError::new(
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                    "unknown_channel",
-                    e.to_string(),
-                )
-            })?;
+            channel
+                .parse::<Channel>()
+                .map_err(|e| ApiError::new(ErrorCode::UnknownChannel, e.to_string()))?;
         }
         serde_json::from_value(value)
             .map(SendJson)
@@ -98,8 +92,7 @@ impl<S: Send + Sync> FromRequestParts<S> for OptionalIdempotencyKey {
             .map(|k| Self(Some(k)))
             .ok_or_else(|| {
                 ApiError::new(
-                    StatusCode::BAD_REQUEST,
-                    "invalid_idempotency_key",
+                    ErrorCode::InvalidIdempotencyKey,
                     "Idempotency-Key must be 1 to 255 visible ASCII characters",
                 )
             })

@@ -11,17 +11,21 @@ use axum::http::request::Parts;
 use axum::http::StatusCode;
 use axum::routing::{delete, get, post};
 use axum::{Json, Router};
+use futureauth_proto::Channel;
+use secrecy::ExposeSecret;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::docs::errors;
-use super::error::ApiError;
+use super::error::{ApiError, OWNERS_ONLY};
 use super::extract::ApiJson;
 use super::AppState;
+use crate::error::{ErrorCode, ServiceError};
 use crate::service::console::{self as ops, ConsoleError, SettingsInput};
 use crate::service::now_ms;
 use crate::service::projects::key_prefix;
 use crate::service::validate::mask_destination;
+use crate::service::{project_webhook, test_mode};
 use crate::store::{DeliveryFilter, Membership, Message, MessageStatus, Operator};
 
 /// The operator authenticated by `Authorization: Bearer vx_op_…`.
@@ -30,8 +34,7 @@ pub struct OperatorAuth(pub Operator);
 
 fn unauthorized() -> ApiError {
     ApiError::new(
-        StatusCode::UNAUTHORIZED,
-        "invalid_operator_token",
+        ErrorCode::InvalidOperatorToken,
         "missing, unknown or revoked operator token: send `Authorization: Bearer vx_op_…` (create one in the console under API tokens)",
     )
 }
@@ -39,8 +42,7 @@ fn unauthorized() -> ApiError {
 fn unavailable(e: impl std::fmt::Display) -> ApiError {
     tracing::error!(error = %e, "storage error");
     ApiError::new(
-        StatusCode::SERVICE_UNAVAILABLE,
-        "storage_unavailable",
+        ErrorCode::StorageUnavailable,
         "the database is unavailable; retry later",
     )
 }
@@ -66,12 +68,20 @@ impl FromRequestParts<AppState> for OperatorAuth {
     }
 }
 
+/// A service's refusal as the management API answers it: storage failures like the other
+/// management routes' (`unavailable`), everything else by its code.
+fn managed(e: ServiceError) -> ApiError {
+    match e {
+        ServiceError::Store(e) => unavailable(e),
+        e => e.into(),
+    }
+}
+
 impl From<ConsoleError> for ApiError {
     fn from(e: ConsoleError) -> ApiError {
         match e {
             ConsoleError::Invalid(fields) => ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "invalid_request",
+                ErrorCode::InvalidRequest,
                 fields
                     .iter()
                     .map(|(k, v)| format!("{k}: {v}"))
@@ -79,11 +89,7 @@ impl From<ConsoleError> for ApiError {
                     .join("; "),
             ),
             ConsoleError::NotFound => ApiError::not_found(),
-            ConsoleError::OwnersOnly => ApiError::new(
-                StatusCode::FORBIDDEN,
-                "owners_only",
-                "only the project's owners can manage keys, members, webhooks, test mode and deletion",
-            ),
+            ConsoleError::OwnersOnly => ApiError::new(ErrorCode::OwnersOnly, OWNERS_ONLY),
             ConsoleError::Store(e) => unavailable(e),
         }
     }
@@ -282,7 +288,7 @@ impl From<Message> for DeliveryView {
         DeliveryView {
             destination: mask_destination(&m.destination),
             id: m.id,
-            channel: m.channel,
+            channel: m.channel.to_string(),
             status: m.status.to_string(),
             attempts: m.attempts,
             error: m.last_error,
@@ -595,8 +601,7 @@ fn parse_ms(q: &HashMap<String, String>, name: &str) -> Result<Option<i64>, ApiE
         None => Ok(None),
         Some(s) => s.parse::<i64>().map(Some).map_err(|_| {
             ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "invalid_request",
+                ErrorCode::InvalidRequest,
                 format!("{name} must be epoch milliseconds"),
             )
         }),
@@ -624,12 +629,14 @@ pub async fn deliveries(
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<Json<DeliveryPage>, ApiError> {
     let m = member(&state, &op, &id).await?;
-    let bad = |m: &str| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_request", m);
+    let bad = |m: &str| ApiError::new(ErrorCode::InvalidRequest, m);
     let mut f = DeliveryFilter::default();
     match q.get("channel").map(String::as_str) {
         None | Some("") => {}
-        Some(c @ ("email" | "sms" | "magic_link")) => f.channel = Some(c.into()),
-        Some(_) => return Err(bad("channel must be email, sms or magic_link")),
+        Some(c) => match c.parse::<Channel>() {
+            Ok(c) => f.channel = Some(c.into()),
+            Err(_) => return Err(bad("channel must be email, sms or magic_link")),
+        },
     }
     match q.get("status").map(String::as_str) {
         None | Some("") => {}
@@ -901,18 +908,13 @@ pub async fn put_webhook(
     Path(id): Path<String>,
     ApiJson(body): ApiJson<WebhookBody>,
 ) -> Result<Json<WebhookView>, ApiError> {
-    let m = member(&state, &op, &id).await?;
-    ops::require_owner(&m)?;
-    let (url, secret) = crate::service::project_webhook::set(
-        &state.store,
-        &m.project.id,
-        &body.url,
-        state.production,
-    )
-    .await?;
-    let url = url.to_string();
-    ops::audit(&state.store, &m.project.id, &op, "webhook.set", url.clone()).await?;
-    Ok(Json(WebhookView { url, secret }))
+    let (url, secret) = project_webhook::set(&state.store, &op, &id, &body.url, state.production)
+        .await
+        .map_err(managed)?;
+    Ok(Json(WebhookView {
+        url: url.to_string(),
+        secret,
+    }))
 }
 
 /// A new signing secret for the project's webhook (owners only).
@@ -927,28 +929,12 @@ pub async fn rotate_webhook(
     OperatorAuth(op): OperatorAuth,
     Path(id): Path<String>,
 ) -> Result<Json<WebhookView>, ApiError> {
-    let m = member(&state, &op, &id).await?;
-    ops::require_owner(&m)?;
-    let secret = crate::service::project_webhook::rotate(&state.store, &m.project.id)
-        .await?
-        .ok_or_else(ApiError::not_found)?;
-    let hook = state
-        .store
-        .project_webhook(&m.project.id)
+    let hook = project_webhook::rotate(&state.store, &op, &id)
         .await
-        .map_err(unavailable)?
-        .ok_or_else(ApiError::not_found)?;
-    ops::audit(
-        &state.store,
-        &m.project.id,
-        &op,
-        "webhook.rotated",
-        String::new(),
-    )
-    .await?;
+        .map_err(managed)?;
     Ok(Json(WebhookView {
         url: hook.url,
-        secret: Some(secret),
+        secret: Some(hook.secret.expose_secret().to_owned()),
     }))
 }
 
@@ -963,25 +949,14 @@ pub async fn delete_webhook(
     OperatorAuth(op): OperatorAuth,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    let m = member(&state, &op, &id).await?;
-    ops::require_owner(&m)?;
-    if !state
-        .store
-        .clear_project_webhook(&m.project.id)
+    if project_webhook::remove(&state.store, &op, &id)
         .await
-        .map_err(unavailable)?
+        .map_err(managed)?
     {
-        return Err(ApiError::not_found());
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::not_found())
     }
-    ops::audit(
-        &state.store,
-        &m.project.id,
-        &op,
-        "webhook.removed",
-        String::new(),
-    )
-    .await?;
-    Ok(StatusCode::NO_CONTENT)
 }
 
 // ---------------------------------------------------------------- test mode
@@ -1050,25 +1025,14 @@ pub async fn put_test_mode(
     Path(id): Path<String>,
     ApiJson(body): ApiJson<TestModeBody>,
 ) -> Result<Json<TestModeBody>, ApiError> {
-    let m = member(&state, &op, &id).await?;
-    ops::require_owner(&m)?;
-    let input = crate::service::test_mode::TestModeInput {
+    let input = test_mode::TestModeInput {
         destinations: body.destinations,
         code: body.code,
         allow_in_production: body.allow_in_production,
     };
-    let mode =
-        crate::service::test_mode::enable(&state.store, &m.project.id, &input, state.production)
-            .await?;
-    let detail = format!("{} test destination(s)", mode.destinations.len());
-    ops::audit(
-        &state.store,
-        &m.project.id,
-        &op,
-        "test_mode.enabled",
-        detail,
-    )
-    .await?;
+    let mode = test_mode::enable(&state.store, &op, &id, &input, state.production)
+        .await
+        .map_err(managed)?;
     Ok(Json(mode.into()))
 }
 
@@ -1084,25 +1048,14 @@ pub async fn delete_test_mode(
     OperatorAuth(op): OperatorAuth,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    let m = member(&state, &op, &id).await?;
-    ops::require_owner(&m)?;
-    if !state
-        .store
-        .clear_test_mode(&m.project.id)
+    if test_mode::disable(&state.store, &op, &id)
         .await
-        .map_err(unavailable)?
+        .map_err(managed)?
     {
-        return Err(ApiError::not_found());
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::not_found())
     }
-    ops::audit(
-        &state.store,
-        &m.project.id,
-        &op,
-        "test_mode.disabled",
-        String::new(),
-    )
-    .await?;
-    Ok(StatusCode::NO_CONTENT)
 }
 
 // ---------------------------------------------------------------- operator tokens

@@ -151,7 +151,7 @@ impl From<Message> for MessageResponse {
         MessageResponse {
             status: m.status.as_str().to_owned(),
             id: m.id,
-            channel: m.channel,
+            channel: m.channel.to_string(),
             attempts: m.attempts,
             error: m.last_error.as_deref().map(|e| scrub::scrub(e, &[])),
             created_at: rfc3339(m.created_at),
@@ -208,7 +208,7 @@ pub async fn send(
         .await?;
     span.record("id", accepted.message.id.as_str());
     if !accepted.replayed {
-        crate::metrics::accepted(&accepted.message.channel);
+        crate::metrics::accepted(accepted.message.channel);
         span.in_scope(|| tracing::info!(id = %accepted.message.id, "message accepted"));
     }
     Ok((

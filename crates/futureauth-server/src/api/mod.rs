@@ -10,7 +10,6 @@ pub mod webhooks;
 
 use axum::error_handling::HandleErrorLayer;
 use axum::extract::DefaultBodyLimit;
-use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
@@ -18,6 +17,7 @@ use tower::limit::GlobalConcurrencyLimitLayer;
 use tower::{BoxError, ServiceBuilder};
 use tower_http::catch_panic::CatchPanicLayer;
 
+use crate::error::ErrorCode;
 use crate::provider::Delivery;
 use crate::service::SendService;
 use crate::store::Store;
@@ -51,27 +51,21 @@ async fn not_found() -> ApiError {
 
 async fn method_not_allowed() -> ApiError {
     ApiError::new(
-        StatusCode::METHOD_NOT_ALLOWED,
-        "method_not_allowed",
+        ErrorCode::MethodNotAllowed,
         "this method is not allowed on this path",
     )
 }
 
 fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
     tracing::error!("a handler panicked");
-    ApiError::new(
-        StatusCode::INTERNAL_SERVER_ERROR,
-        "internal_error",
-        "internal error",
-    )
-    .into_response()
+    ApiError::new(ErrorCode::InternalError, "internal error").into_response()
 }
 
 /// Answer of a request refused because [`AppState::max_in_flight`] requests are already
 /// being handled.
 async fn overloaded(_: BoxError) -> ApiError {
     ApiError::unavailable(
-        "overloaded",
+        ErrorCode::Overloaded,
         "too many requests in flight; retry in a moment",
     )
 }

@@ -3,13 +3,14 @@
 use std::time::Duration;
 
 use axum::extract::State;
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{header, HeaderMap};
 use axum::response::{Html, IntoResponse, Response};
 use axum::Json;
 use serde_json::json;
 
 use super::error::ApiError;
 use super::AppState;
+use crate::error::ErrorCode;
 use crate::service::now_ms;
 
 /// `GET /healthz`: the process is up (always 200).
@@ -51,7 +52,7 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
 }
 
 fn not_ready(reason: String) -> Response {
-    ApiError::unavailable("database_unavailable", reason).into_response()
+    ApiError::unavailable(ErrorCode::DatabaseUnavailable, reason).into_response()
 }
 
 /// Whether `host` (the `Host` header) names this server on loopback: `localhost`,
@@ -95,8 +96,7 @@ pub async fn dev_outbox(State(state): State<AppState>, headers: HeaderMap) -> Re
     let host = headers.get(header::HOST).and_then(|v| v.to_str().ok());
     if !host.is_some_and(|h| is_loopback_host(h, state.listen.port())) {
         return ApiError::new(
-            StatusCode::FORBIDDEN,
-            "forbidden_host",
+            ErrorCode::ForbiddenHost,
             format!(
                 "the dev outbox answers only at http://127.0.0.1:{port}/dev/outbox or http://localhost:{port}/dev/outbox",
                 port = state.listen.port()
@@ -117,8 +117,7 @@ pub async fn dev_outbox(State(state): State<AppState>, headers: HeaderMap) -> Re
         Err(e) => {
             tracing::error!(error = %e, "cannot render the dev outbox");
             ApiError::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "internal_error",
+                ErrorCode::InternalError,
                 "cannot render the dev outbox page",
             )
             .into_response()

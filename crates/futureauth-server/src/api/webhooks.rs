@@ -17,6 +17,7 @@ use utoipa::ToSchema;
 
 use super::error::{ApiError, ErrorBody};
 use super::AppState;
+use crate::error::ErrorCode;
 use crate::metrics;
 use crate::provider::signature::{verify_twilio, SignatureError};
 use crate::service::now_ms;
@@ -34,16 +35,14 @@ pub struct WebhookResponse {
 
 fn not_configured(what: &str) -> ApiError {
     ApiError::new(
-        StatusCode::NOT_FOUND,
-        "webhook_not_configured",
+        ErrorCode::WebhookNotConfigured,
         format!("{what} status webhooks are not configured on this server"),
     )
 }
 
 fn refused(e: SignatureError) -> ApiError {
     ApiError::new(
-        StatusCode::UNAUTHORIZED,
-        "invalid_signature",
+        ErrorCode::InvalidSignature,
         format!("webhook signature refused: {e}"),
     )
 }
@@ -102,7 +101,7 @@ pub async fn resend(
         )
         .map_err(refused)?;
     let parsed = provider_events::resend(&body, id.unwrap_or_default(), now_ms())
-        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid_event", e.to_string()))?;
+        .map_err(|e| ApiError::new(ErrorCode::InvalidEvent, e.to_string()))?;
     record(&state, parsed).await
 }
 
@@ -151,7 +150,7 @@ pub async fn twilio(
     )
     .map_err(refused)?;
     let parsed = provider_events::twilio(&fields, now_ms())
-        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid_event", e.to_string()))?;
+        .map_err(|e| ApiError::new(ErrorCode::InvalidEvent, e.to_string()))?;
     record(&state, parsed).await
 }
 
@@ -179,8 +178,7 @@ async fn record(state: &AppState, parsed: Parsed) -> Result<Response, ApiError> 
         }
         EventRecorded::Duplicate => Ok(answer("duplicate")),
         EventRecorded::UnknownMessage => Err(ApiError::new(
-            StatusCode::NOT_FOUND,
-            "unknown_message",
+            ErrorCode::UnknownMessage,
             "no message with this provider id",
         )),
     }

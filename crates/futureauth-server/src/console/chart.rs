@@ -5,14 +5,19 @@
 use std::collections::BTreeMap;
 use std::fmt::Write;
 
-use crate::store::DailyCount;
+use crate::store::{DailyCount, MessageChannel};
 
 const STATUSES: [(&str, &str); 3] = [
     ("sent", "#16a34a"),
     ("failed", "#dc2626"),
     ("queued", "#d97706"),
 ];
-const CHANNELS: [&str; 3] = ["email", "sms", "magic_link"];
+/// The sign-in channels, always drawn in this order (webhook events are no sends).
+const CHANNELS: [&str; 3] = [
+    MessageChannel::Email.as_str(),
+    MessageChannel::Sms.as_str(),
+    MessageChannel::MagicLink.as_str(),
+];
 const HEIGHT: i64 = 200;
 const LEFT: i64 = 36;
 const BOTTOM: i64 = 24;

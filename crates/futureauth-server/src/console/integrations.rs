@@ -1,11 +1,13 @@
 //! The "Webhook & test mode" page: a project's own webhook (URL, secret shown once, rotation)
-//! and its test mode. Owners change them; members see them. The rules are the management
-//! API's (`service::project_webhook`, `service::test_mode`).
+//! and its test mode. Owners change them; members see them. The rules, the owner check and
+//! the audit entries are the services' (`service::project_webhook`, `service::test_mode`),
+//! shared with the management API.
 
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use minijinja::context;
+use secrecy::ExposeSecret;
 use serde::Deserialize;
 use std::collections::HashMap;
 
@@ -13,7 +15,8 @@ use super::extract::{CsrfForm, Member, NoFields};
 use super::pages::{ctx, see_other, with_status};
 use super::session::Signed;
 use super::Console;
-use crate::service::console::{self as ops, ConsoleError};
+use crate::error::ServiceError;
+use crate::service::console::ConsoleError;
 use crate::service::{project_webhook, test_mode};
 use crate::store::Membership;
 
@@ -75,17 +78,26 @@ async fn render(
     )
 }
 
-/// Records `action` in the project's audit log; `Err` is the page to answer instead.
-async fn audited(
-    c: &Console,
-    s: &Signed,
-    m: &Membership,
-    action: &str,
-    detail: String,
-) -> Result<(), Response> {
-    ops::audit(c.store(), &m.project.id, &s.operator, action, detail)
-        .await
-        .map_err(|e| c.fail(e))
+/// A refusal that is not the form's fault (owners only, gone, storage) as its page, or the
+/// message to show next to the field.
+fn field_error(c: &Console, e: ServiceError) -> Result<String, Response> {
+    match e {
+        ServiceError::OwnersOnly => Err(c.fail(ConsoleError::OwnersOnly)),
+        ServiceError::NotFound => Err(c.fail(ConsoleError::NotFound)),
+        ServiceError::Store(e) => Err(c.unavailable(e)),
+        e => Ok(e.to_string()),
+    }
+}
+
+/// After a change without a form to show again: back to the page, or the refusal's page.
+fn done(c: &Console, m: &Membership, r: Result<bool, ServiceError>) -> Response {
+    match r {
+        Ok(_) => back(m),
+        Err(e) => field_error(c, e).map_or_else(
+            |page| page,
+            |message| c.fail(ConsoleError::Invalid([("form", message)].into())),
+        ),
+    }
 }
 
 fn back(m: &Membership) -> Response {
@@ -120,36 +132,28 @@ pub async fn save_webhook(
     Member { s, m }: Member,
     CsrfForm(f): CsrfForm<WebhookForm>,
 ) -> Response {
-    if let Err(e) = ops::require_owner(&m) {
-        return c.fail(e);
-    }
     let production = c.settings().production;
-    match project_webhook::set(c.store(), &m.project.id, &f.url, production).await {
-        Ok((url, secret)) => {
-            if let Err(page) = audited(&c, &s, &m, "webhook.set", url.to_string()).await {
-                return page;
-            }
-            match secret {
-                Some(secret) => {
-                    let shown = Shown {
-                        secret: Some(secret),
-                        saved: true,
-                        ..Shown::default()
-                    };
-                    render(&c, &s, &m, shown, StatusCode::OK).await
-                }
-                None => back(&m),
-            }
-        }
-        Err(crate::error::ServiceError::Store(e)) => c.unavailable(e),
-        Err(e) => {
+    match project_webhook::set(c.store(), &s.operator, &m.project.id, &f.url, production).await {
+        Ok((_, Some(secret))) => {
             let shown = Shown {
-                url: Some(printable(&f.url)),
-                url_error: Some(e.to_string()),
+                secret: Some(secret),
+                saved: true,
                 ..Shown::default()
             };
-            render(&c, &s, &m, shown, StatusCode::UNPROCESSABLE_ENTITY).await
+            render(&c, &s, &m, shown, StatusCode::OK).await
         }
+        Ok((_, None)) => back(&m),
+        Err(e) => match field_error(&c, e) {
+            Ok(message) => {
+                let shown = Shown {
+                    url: Some(printable(&f.url)),
+                    url_error: Some(message),
+                    ..Shown::default()
+                };
+                render(&c, &s, &m, shown, StatusCode::UNPROCESSABLE_ENTITY).await
+            }
+            Err(page) => page,
+        },
     }
 }
 
@@ -159,23 +163,16 @@ pub async fn rotate_webhook(
     Member { s, m }: Member,
     CsrfForm(_): CsrfForm<NoFields>,
 ) -> Response {
-    if let Err(e) = ops::require_owner(&m) {
-        return c.fail(e);
-    }
-    match project_webhook::rotate(c.store(), &m.project.id).await {
-        Ok(Some(secret)) => {
-            if let Err(page) = audited(&c, &s, &m, "webhook.rotated", String::new()).await {
-                return page;
-            }
+    match project_webhook::rotate(c.store(), &s.operator, &m.project.id).await {
+        Ok(hook) => {
             let shown = Shown {
-                secret: Some(secret),
+                secret: Some(hook.secret.expose_secret().to_owned()),
                 saved: true,
                 ..Shown::default()
             };
             render(&c, &s, &m, shown, StatusCode::OK).await
         }
-        Ok(None) => c.fail(ConsoleError::NotFound),
-        Err(e) => c.unavailable(e),
+        Err(e) => done(&c, &m, Err(e)),
     }
 }
 
@@ -185,15 +182,8 @@ pub async fn remove_webhook(
     Member { s, m }: Member,
     CsrfForm(_): CsrfForm<NoFields>,
 ) -> Response {
-    if let Err(e) = ops::require_owner(&m) {
-        return c.fail(e);
-    }
-    match c.store().clear_project_webhook(&m.project.id).await {
-        Ok(_) => audited(&c, &s, &m, "webhook.removed", String::new())
-            .await
-            .map_or_else(|page| page, |()| back(&m)),
-        Err(e) => c.unavailable(e),
-    }
+    let removed = project_webhook::remove(c.store(), &s.operator, &m.project.id).await;
+    done(&c, &m, removed)
 }
 
 #[derive(Deserialize, Default)]
@@ -210,9 +200,6 @@ pub async fn save_test_mode(
     Member { s, m }: Member,
     CsrfForm(f): CsrfForm<TestModeForm>,
 ) -> Response {
-    if let Err(e) = ops::require_owner(&m) {
-        return c.fail(e);
-    }
     let input = test_mode::TestModeInput {
         destinations: f
             .destinations
@@ -224,26 +211,24 @@ pub async fn save_test_mode(
         code: f.code.clone(),
         allow_in_production: f.allow_in_production.is_some(),
     };
-    match test_mode::enable(c.store(), &m.project.id, &input, c.settings().production).await {
-        Ok(mode) => {
-            let detail = format!("{} test destination(s)", mode.destinations.len());
-            audited(&c, &s, &m, "test_mode.enabled", detail)
-                .await
-                .map_or_else(|page| page, |()| back(&m))
-        }
-        Err(crate::error::ServiceError::Store(e)) => c.unavailable(e),
-        Err(e) => {
-            let shown = Shown {
-                test: Some(TestModeForm {
-                    destinations: printable(&f.destinations),
-                    code: printable(&f.code),
-                    allow_in_production: f.allow_in_production,
-                }),
-                test_error: Some(e.to_string()),
-                ..Shown::default()
-            };
-            render(&c, &s, &m, shown, StatusCode::UNPROCESSABLE_ENTITY).await
-        }
+    let production = c.settings().production;
+    match test_mode::enable(c.store(), &s.operator, &m.project.id, &input, production).await {
+        Ok(_) => back(&m),
+        Err(e) => match field_error(&c, e) {
+            Ok(message) => {
+                let shown = Shown {
+                    test: Some(TestModeForm {
+                        destinations: printable(&f.destinations),
+                        code: printable(&f.code),
+                        allow_in_production: f.allow_in_production,
+                    }),
+                    test_error: Some(message),
+                    ..Shown::default()
+                };
+                render(&c, &s, &m, shown, StatusCode::UNPROCESSABLE_ENTITY).await
+            }
+            Err(page) => page,
+        },
     }
 }
 
@@ -253,15 +238,8 @@ pub async fn test_mode_off(
     Member { s, m }: Member,
     CsrfForm(_): CsrfForm<NoFields>,
 ) -> Response {
-    if let Err(e) = ops::require_owner(&m) {
-        return c.fail(e);
-    }
-    match c.store().clear_test_mode(&m.project.id).await {
-        Ok(_) => audited(&c, &s, &m, "test_mode.disabled", String::new())
-            .await
-            .map_or_else(|page| page, |()| back(&m)),
-        Err(e) => c.unavailable(e),
-    }
+    let disabled = test_mode::disable(c.store(), &s.operator, &m.project.id).await;
+    done(&c, &m, disabled)
 }
 
 /// A refused value shown back in its field: without control characters, bounded.

@@ -10,6 +10,7 @@ use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use futureauth::{FutureAuthError, OtpChannel, RequestContext};
+use futureauth_proto::Channel;
 use minijinja::context;
 use serde::{Deserialize, Serialize};
 
@@ -462,7 +463,7 @@ impl From<Message> for DeliveryView {
             // Queued messages still hold the address in clear: mask it for display too.
             destination: mask_destination(&m.destination),
             id: m.id,
-            channel: m.channel,
+            channel: m.channel.to_string(),
             status: m.status.to_string(),
             attempts: m.attempts,
             error: m.last_error,
@@ -654,11 +655,12 @@ pub async fn deliveries(
     };
     let mut errors = FieldErrors::new();
     let mut filter = DeliveryFilter::default();
-    match view.channel.as_str() {
-        "" => {}
-        "email" | "sms" | "magic_link" => filter.channel = Some(view.channel.clone()),
-        _ => {
-            errors.insert("channel", "choose email, sms or magic_link".into());
+    if !view.channel.is_empty() {
+        match view.channel.parse::<Channel>() {
+            Ok(c) => filter.channel = Some(c.into()),
+            Err(_) => {
+                errors.insert("channel", "choose email, sms or magic_link".into());
+            }
         }
     }
     match view.status.as_str() {

@@ -18,6 +18,7 @@ use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 
 use super::{classify_status, Outgoing, Provider, ProviderError};
+use crate::store::{MessageChannel, MessageStatus};
 
 /// An event for a project's webhook, as queued.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -54,8 +55,8 @@ impl Eq for WebhookTarget {}
 /// "channel", "status", "reason"}}`.
 pub fn message_event(
     message_id: &str,
-    channel: &str,
-    state: &str,
+    channel: MessageChannel,
+    state: MessageStatus,
     reason: Option<&str>,
     occurred_at: i64,
 ) -> WebhookMessage {
@@ -69,8 +70,8 @@ pub fn message_event(
         "created_at": created_at,
         "data": {
             "message_id": message_id,
-            "channel": channel,
-            "status": state,
+            "channel": channel.as_str(),
+            "status": state.as_str(),
             "reason": reason,
         },
     });

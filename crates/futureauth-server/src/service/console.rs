@@ -12,7 +12,7 @@ use super::ids::is_identifier;
 use super::projects::{generate_secret_key, hash_key, key_hashes_match, key_prefix};
 use super::templates::{self, CustomTemplates};
 use super::{now_ms, random_id, validate};
-use crate::error::StoreError;
+use crate::error::{ErrorCode, ServiceError, StoreError};
 use crate::store::{AuditEntry, Membership, Operator, Project, Role, Store};
 use futureauth_proto::Region;
 
@@ -82,6 +82,39 @@ pub(crate) fn require_owner(m: &Membership) -> Result<(), ConsoleError> {
         Ok(())
     } else {
         Err(ConsoleError::OwnersOnly)
+    }
+}
+
+/// `op`'s membership of the project, if `op` owns it: where every owner-only change
+/// starts, so no edge can skip it. A stranger gets [`ConsoleError::NotFound`] (the project's
+/// existence is not revealed), a member [`ConsoleError::OwnersOnly`].
+pub async fn owner(
+    store: &Store,
+    op: &Operator,
+    project_id: &str,
+) -> Result<Membership, ConsoleError> {
+    let m = membership(store, op, project_id).await?;
+    require_owner(&m)?;
+    Ok(m)
+}
+
+/// For the services that are also the delivery API's (`project_webhook`, `test_mode`): the
+/// console's refusals in their error type, field errors as one `invalid_request` message.
+impl From<ConsoleError> for ServiceError {
+    fn from(e: ConsoleError) -> Self {
+        match e {
+            ConsoleError::Invalid(fields) => ServiceError::validation(
+                ErrorCode::InvalidRequest,
+                fields
+                    .iter()
+                    .map(|(k, v)| format!("{k}: {v}"))
+                    .collect::<Vec<_>>()
+                    .join("; "),
+            ),
+            ConsoleError::NotFound => ServiceError::NotFound,
+            ConsoleError::OwnersOnly => ServiceError::OwnersOnly,
+            ConsoleError::Store(e) => ServiceError::Store(e),
+        }
     }
 }
 

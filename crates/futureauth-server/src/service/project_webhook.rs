@@ -1,13 +1,18 @@
-//! A project's own webhook: the URL checked once here, the signing secret made here.
+//! A project's own webhook: the URL checked once here, the signing secret made here. Every
+//! change is an owner's, checked and written to the audit log here, for the console and the
+//! management API alike.
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use rand::RngCore;
 
+use secrecy::SecretString;
+
+use super::console::{audit, owner};
 use super::now_ms;
-use crate::error::ServiceError;
-use crate::provider::webhook::is_internal;
-use crate::store::Store;
+use crate::error::{ErrorCode, ServiceError};
+use crate::provider::webhook::{is_internal, WebhookTarget};
+use crate::store::{Operator, Store};
 
 /// Longest webhook URL accepted.
 const MAX_URL: usize = 2048;
@@ -23,7 +28,7 @@ pub fn new_secret() -> String {
 /// to loopback in development; never an internal address literal in production (names are
 /// checked again when they are resolved, at each delivery).
 pub fn parse_url(raw: &str, production: bool) -> Result<url::Url, ServiceError> {
-    let bad = |why: &str| ServiceError::validation("invalid_webhook_url", why.to_string());
+    let bad = |why: &str| ServiceError::validation(ErrorCode::InvalidWebhookUrl, why.to_string());
     let raw = raw.trim();
     if raw.is_empty() || raw.len() > MAX_URL || futureauth_proto::has_control_chars(raw) {
         return Err(bad(
@@ -60,34 +65,59 @@ pub fn parse_url(raw: &str, production: bool) -> Result<url::Url, ServiceError> 
     Ok(url)
 }
 
-/// Registers or moves the project's webhook; returns the URL as stored and, for a first
-/// registration, the secret (the only time it is shown).
+/// Registers or moves the project's webhook as `op` (owners only; audited). Returns the URL
+/// as stored and, for a first registration, the secret (the only time it is shown).
 pub async fn set(
     store: &Store,
+    op: &Operator,
     project_id: &str,
     raw_url: &str,
     production: bool,
 ) -> Result<(url::Url, Option<String>), ServiceError> {
+    let project_id = &owner(store, op, project_id).await?.project.id;
     let url = parse_url(raw_url, production)?;
     let existing = store.project_webhook(project_id).await?;
     let secret = new_secret();
     store
         .set_project_webhook(project_id, url.as_str(), &secret, false, now_ms())
         .await?;
+    audit(store, project_id, op, "webhook.set", url.to_string()).await?;
     Ok((url, existing.is_none().then_some(secret)))
 }
 
-/// A new signing secret for the project's webhook; the old one stops at once (events still
-/// queued are signed with the new one). `None` when the project has no webhook.
-pub async fn rotate(store: &Store, project_id: &str) -> Result<Option<String>, ServiceError> {
-    let Some(existing) = store.project_webhook(project_id).await? else {
-        return Ok(None);
-    };
+/// A new signing secret for the project's webhook, as `op` (owners only; audited); the old
+/// one stops at once (events still queued are signed with the new one). Returns the webhook
+/// with its new secret; [`ServiceError::NotFound`] when the project has none.
+pub async fn rotate(
+    store: &Store,
+    op: &Operator,
+    project_id: &str,
+) -> Result<WebhookTarget, ServiceError> {
+    let project_id = &owner(store, op, project_id).await?.project.id;
+    let existing = store
+        .project_webhook(project_id)
+        .await?
+        .ok_or(ServiceError::NotFound)?;
     let secret = new_secret();
     store
         .set_project_webhook(project_id, &existing.url, &secret, true, now_ms())
         .await?;
-    Ok(Some(secret))
+    audit(store, project_id, op, "webhook.rotated", String::new()).await?;
+    Ok(WebhookTarget {
+        url: existing.url,
+        secret: SecretString::from(secret),
+    })
+}
+
+/// Removes the project's webhook, as `op` (owners only; audited). `false` when it had none:
+/// nothing changed, nothing is audited.
+pub async fn remove(store: &Store, op: &Operator, project_id: &str) -> Result<bool, ServiceError> {
+    let project_id = &owner(store, op, project_id).await?.project.id;
+    if !store.clear_project_webhook(project_id).await? {
+        return Ok(false);
+    }
+    audit(store, project_id, op, "webhook.removed", String::new()).await?;
+    Ok(true)
 }
 
 #[cfg(test)]

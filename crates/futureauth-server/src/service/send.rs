@@ -12,7 +12,7 @@ use super::now_ms;
 use super::render::{self, Templates};
 use super::validate::{self, Content};
 use crate::config::{Config, ServerSecret};
-use crate::error::{ServiceError, StoreError};
+use crate::error::{ErrorCode, ServiceError, StoreError};
 use crate::provider::{EmailMessage, Outgoing, SmsMessage};
 use crate::store::{
     EnqueueOutcome, LimitHit, Message, MessageStatus, NewMessage, Project, RateBucket,
@@ -180,13 +180,13 @@ fn sms_region(project: &Project, content: &Content) -> Result<Option<Region>, Se
     match to.region() {
         Some(region) if project.sms_countries.contains(&region) => Ok(Some(region)),
         Some(region) => Err(ServiceError::validation(
-            "sms_country_not_allowed",
+            ErrorCode::SmsCountryNotAllowed,
             format!(
                 "SMS to {region} is not enabled for this project (allowed: {allowed}); add it with `futureauth-server project update --sms-countries`"
             ),
         )),
         None => Err(ServiceError::validation(
-            "sms_country_not_allowed",
+            ErrorCode::SmsCountryNotAllowed,
             format!(
                 "{} is not a number in service in any country (allowed: {allowed})",
                 to.as_str()
@@ -237,7 +237,7 @@ impl SendService {
         if let Some(tag) = req.locale.as_deref() {
             if !render::is_locale_tag(tag) {
                 return Err(ServiceError::validation(
-                    "invalid_locale",
+                    ErrorCode::InvalidLocale,
                     "locale must be a language tag such as `de` or `de-AT` (1 to 35 letters, digits, `-` or `_`)",
                 ));
             }
@@ -289,7 +289,7 @@ impl SendService {
         let msg = NewMessage {
             id: MessageId::generate().as_str().to_owned(),
             project_id: project.id.clone(),
-            channel: content.channel().as_str().to_owned(),
+            channel: content.channel().into(),
             destination: content.destination().to_owned(),
             payload,
             idempotency_key: idempotency_key.map(|k| k.as_str().to_owned()),
@@ -407,12 +407,12 @@ impl SendService {
     ) -> Result<String, ServiceError> {
         let not_allowed = |what: &str, origin: &str| {
             ServiceError::validation(
-                "callback_not_allowed",
+                ErrorCode::CallbackNotAllowed,
                 format!("{what} origin `{origin}` is not an allowed origin of this project"),
             )
         };
         let invalid = |what: &str, e: String| {
-            ServiceError::validation("callback_not_allowed", format!("{what}: {e}"))
+            ServiceError::validation(ErrorCode::CallbackNotAllowed, format!("{what}: {e}"))
         };
         if let Some(cb) = req.callback_url.as_deref() {
             let (url, origin) = validate::http_url(cb).map_err(|e| invalid("callback_url", e))?;
@@ -433,7 +433,7 @@ impl SendService {
                 .collect();
             if tokens.len() != 1 || tokens[0] != token {
                 return Err(ServiceError::validation(
-                    "invalid_link",
+                    ErrorCode::InvalidLink,
                     "link must carry exactly one `token` query parameter equal to `code`",
                 ));
             }
@@ -445,7 +445,7 @@ impl SendService {
                 Ok(validate::build_link(&url, token))
             }
             None => Err(ServiceError::validation(
-                "callback_url_required",
+                ErrorCode::CallbackUrlRequired,
                 "this project has no default callback URL: send `callback_url` or configure one with `futureauth-server project create --callback-url`",
             )),
         }

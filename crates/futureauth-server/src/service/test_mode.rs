@@ -1,10 +1,13 @@
-//! Test mode: a project's test destinations and their fixed code, checked once here.
+//! Test mode: a project's test destinations and their fixed code, checked once here. Every
+//! change is an owner's, checked and written to the audit log here, for the console and the
+//! management API alike.
 
 use futureauth_proto::{Email, OtpCode, Phone};
 
+use super::console::{audit, owner};
 use super::now_ms;
-use crate::error::ServiceError;
-use crate::store::{Store, TestMode};
+use crate::error::{ErrorCode, ServiceError};
+use crate::store::{Operator, Store, TestMode};
 
 /// Most test destinations a project may list.
 pub const MAX_DESTINATIONS: usize = 20;
@@ -20,32 +23,47 @@ pub struct TestModeInput {
     pub allow_in_production: bool,
 }
 
-/// Checks `input` and turns test mode on for `project_id`. On a production server it must
-/// be confirmed (`allow_in_production`): a fixed code is a known password for the listed
-/// accounts.
+/// Checks `input` and turns test mode on for `project_id`, as `op` (owners only; audited).
+/// On a production server it must be confirmed (`allow_in_production`): a fixed code is a
+/// known password for the listed accounts.
 pub async fn enable(
     store: &Store,
+    op: &Operator,
     project_id: &str,
     input: &TestModeInput,
     production: bool,
 ) -> Result<TestMode, ServiceError> {
+    let project_id = &owner(store, op, project_id).await?.project.id;
     let mode = parse(input)?;
     if production && !mode.allow_in_production {
         return Err(ServiceError::validation(
-            "test_mode_in_production",
+            ErrorCode::TestModeInProduction,
             "this server runs in production: a fixed code signs anybody into the listed accounts, \
              so confirm with \"allow_in_production\": true (only for accounts that exist for \
              app-store review or monitoring)",
         ));
     }
     store.set_test_mode(project_id, &mode).await?;
+    let detail = format!("{} test destination(s)", mode.destinations.len());
+    audit(store, project_id, op, "test_mode.enabled", detail).await?;
     Ok(mode)
+}
+
+/// Turns test mode off, as `op` (owners only; audited). `false` when it was off: nothing
+/// changed, nothing is audited.
+pub async fn disable(store: &Store, op: &Operator, project_id: &str) -> Result<bool, ServiceError> {
+    let project_id = &owner(store, op, project_id).await?.project.id;
+    if !store.clear_test_mode(project_id).await? {
+        return Ok(false);
+    }
+    audit(store, project_id, op, "test_mode.disabled", String::new()).await?;
+    Ok(true)
 }
 
 fn parse(input: &TestModeInput) -> Result<TestMode, ServiceError> {
     if input.destinations.is_empty() || input.destinations.len() > MAX_DESTINATIONS {
         return Err(ServiceError::validation(
-            "invalid_test_destinations",
+            ErrorCode::InvalidTestDestinations,
             format!("list 1 to {MAX_DESTINATIONS} test destinations"),
         ));
     }
@@ -62,7 +80,7 @@ fn parse(input: &TestModeInput) -> Result<TestMode, ServiceError> {
         };
         let Some(destination) = parsed else {
             return Err(ServiceError::validation(
-                "invalid_test_destinations",
+                ErrorCode::InvalidTestDestinations,
                 "each test destination is an exact email address or an E.164 number such as +12015550123",
             ));
         };
@@ -72,7 +90,7 @@ fn parse(input: &TestModeInput) -> Result<TestMode, ServiceError> {
     }
     let code = OtpCode::parse(input.code.trim()).map_err(|_| {
         ServiceError::validation(
-            "invalid_code",
+            ErrorCode::InvalidCode,
             "the test code is 4 to 12 lowercase letters or digits",
         )
     })?;

@@ -8,7 +8,7 @@
 use futureauth_proto::{Channel, Email, LinkToken, Message, OtpCode, Phone};
 use url::Url;
 
-use crate::error::ServiceError;
+use crate::error::{ErrorCode, ServiceError};
 
 /// What a send request asks for, parsed.
 #[derive(Debug, Clone)]
@@ -43,7 +43,7 @@ impl Content {
     pub fn parse(m: &Message) -> Result<Content, ServiceError> {
         let code = || {
             OtpCode::parse(&m.code)
-                .map_err(|e| ServiceError::validation("invalid_code", e.to_string()))
+                .map_err(|e| ServiceError::validation(ErrorCode::InvalidCode, e.to_string()))
         };
         Ok(match m.channel {
             Channel::Email => Content::EmailCode {
@@ -57,7 +57,7 @@ impl Content {
             Channel::MagicLink => Content::MagicLink {
                 to: email(&m.destination)?,
                 token: LinkToken::parse(&m.code).map_err(|e| {
-                    ServiceError::validation("invalid_code", format!("for magic_link, {e}"))
+                    ServiceError::validation(ErrorCode::InvalidCode, format!("for magic_link, {e}"))
                 })?,
                 code: m
                     .link_code
@@ -65,7 +65,7 @@ impl Content {
                     .map(OtpCode::parse)
                     .transpose()
                     .map_err(|e| {
-                        ServiceError::validation("invalid_code", format!("link_code: {e}"))
+                        ServiceError::validation(ErrorCode::InvalidCode, format!("link_code: {e}"))
                     })?,
             },
         })
@@ -110,7 +110,7 @@ impl Content {
 pub fn email(s: &str) -> Result<Email, ServiceError> {
     Email::parse(s).map_err(|_| {
         ServiceError::validation(
-            "invalid_destination",
+            ErrorCode::InvalidDestination,
             "destination must be a plain email address such as user@example.com",
         )
     })
@@ -124,7 +124,7 @@ pub fn e164(s: &str) -> Result<Phone, ServiceError> {
         .filter(|p| p.as_str() == s)
         .ok_or_else(|| {
             ServiceError::validation(
-                "invalid_destination",
+                ErrorCode::InvalidDestination,
                 "destination must be an E.164 phone number: + then 8 to 15 digits, e.g. +12015550123",
             )
         })

@@ -4,7 +4,9 @@
 use rand::RngCore;
 use serde::Serialize;
 
-use super::{Backend, Message, Project, ProjectRow, Store, INSERT_API_KEY, PROJECT_COLUMNS};
+use super::{
+    Backend, Message, MessageChannel, Project, ProjectRow, Store, INSERT_API_KEY, PROJECT_COLUMNS,
+};
 use crate::error::StoreError;
 
 /// A person who may sign in to the console.
@@ -130,8 +132,8 @@ pub struct DeliveryAttempt {
 /// Filter of the delivery log.
 #[derive(Debug, Clone, Default)]
 pub struct DeliveryFilter {
-    /// `email`, `sms` or `magic_link`.
-    pub channel: Option<String>,
+    /// Only this channel.
+    pub channel: Option<MessageChannel>,
     /// A [`MessageStatus`](super::MessageStatus) in its stored form.
     pub status: Option<String>,
     /// Created at or after (epoch ms).
@@ -181,14 +183,14 @@ fn delivery_where(f: &DeliveryFilter) -> (String, Vec<String>, Vec<i64>) {
     let mut strings = Vec::new();
     let mut n = 1;
     for (col, v) in [
-        ("channel", &f.channel),
-        ("status", &f.status),
-        ("destination_hash", &f.destination_hash),
+        ("channel", f.channel.map(|c| c.as_str())),
+        ("status", f.status.as_deref()),
+        ("destination_hash", f.destination_hash.as_deref()),
     ] {
         if let Some(v) = v {
             n += 1;
             sql.push_str(&format!(" AND {col} = ${n}"));
-            strings.push(v.clone());
+            strings.push(v.to_owned());
         }
     }
     let mut ints = Vec::new();

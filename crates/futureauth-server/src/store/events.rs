@@ -1,6 +1,6 @@
 //! Provider status events: what happened to a message after the provider accepted it.
 
-use super::{Backend, MessageEvent, MessageStatus, Store};
+use super::{Backend, MessageChannel, MessageEvent, MessageStatus, Store};
 use crate::error::StoreError;
 use crate::provider::webhook::message_event;
 use crate::provider::Outgoing;
@@ -36,6 +36,15 @@ pub enum EventRecorded {
     UnknownMessage,
 }
 
+/// The message a provider event is about.
+#[derive(sqlx::FromRow)]
+struct Found {
+    id: String,
+    project_id: String,
+    #[sqlx(try_from = "String")]
+    channel: MessageChannel,
+}
+
 impl Store {
     /// Appends `event` to its message's history, once per event key, and moves the message
     /// to the event's state if that is further along ([`MessageStatus::rank`]), queueing a
@@ -52,7 +61,7 @@ impl Store {
         // transaction: an event is queued exactly when the state moved.
         const PROJECT_EVENT: &str = "INSERT INTO outbox (id, project_id, channel, destination,
                  payload, status, attempts, next_attempt_at, created_at)
-             SELECT $1, project_id, 'webhook', url, $3, 'queued', 0, $4, $4
+             SELECT $1, project_id, $5, url, $3, 'queued', 0, $4, $4
              FROM project_webhook WHERE project_id = $2";
         const APPEND: &str = "INSERT INTO message_event
                 (message_id, event_key, provider, state, reason, occurred_at, received_at)
@@ -66,11 +75,11 @@ impl Store {
                  ELSE 99 END) < $5";
         let result = with_pool!(self, pool => async {
             let mut tx = pool.begin().await?;
-            let found: Option<(String, String, String)> = sqlx::query_as(FIND)
+            let found: Option<Found> = sqlx::query_as(FIND)
                 .bind(&event.provider_message_id)
                 .fetch_optional(&mut *tx)
                 .await?;
-            let Some((id, project_id, channel)) = found else {
+            let Some(Found { id, project_id, channel }) = found else {
                 return Ok((None, EventRecorded::UnknownMessage));
             };
             let appended = sqlx::query(APPEND)
@@ -99,8 +108,8 @@ impl Store {
             if moved == 1 {
                 let hook = message_event(
                     &id,
-                    &channel,
-                    event.state.as_str(),
+                    channel,
+                    event.state,
                     event.reason.as_deref(),
                     event.occurred_at,
                 );
@@ -111,6 +120,7 @@ impl Store {
                     .bind(&project_id)
                     .bind(payload)
                     .bind(received_at)
+                    .bind(MessageChannel::Webhook.as_str())
                     .execute(&mut *tx)
                     .await?;
             }

@@ -674,7 +674,7 @@ impl Store {
             let created = sqlx::query_as(INSERT_MESSAGE)
                 .bind(&msg.id)
                 .bind(&msg.project_id)
-                .bind(&msg.channel)
+                .bind(msg.channel.as_str())
                 .bind(&msg.destination)
                 .bind(&msg.payload)
                 .bind(now)

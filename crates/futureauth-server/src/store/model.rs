@@ -1,6 +1,6 @@
 //! Records kept by the store.
 
-use futureauth_proto::Region;
+use futureauth_proto::{Channel, Region};
 use serde::{Deserialize, Serialize};
 
 pub use crate::sms::SmsCaps;
@@ -152,6 +152,70 @@ impl std::fmt::Display for MessageStatus {
     }
 }
 
+/// What an outbox row carries: a sign-in message of one of the protocol's channels, or an
+/// event for the project's own webhook (queued in the same table, so it shares the outbox's
+/// retries, leases and attempt limit).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MessageChannel {
+    /// A one-time code by email.
+    Email,
+    /// A one-time code by SMS.
+    Sms,
+    /// A magic sign-in link by email.
+    MagicLink,
+    /// A `message.<state>` event posted to the project's webhook.
+    Webhook,
+}
+
+impl MessageChannel {
+    /// Every channel, the sign-in ones first.
+    pub const ALL: [MessageChannel; 4] = [Self::Email, Self::Sms, Self::MagicLink, Self::Webhook];
+
+    /// Stored string form (for the sign-in channels, also the wire name).
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Email => "email",
+            Self::Sms => "sms",
+            Self::MagicLink => "magic_link",
+            Self::Webhook => "webhook",
+        }
+    }
+
+    /// Parses the stored form.
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|c| c.as_str() == s)
+    }
+}
+
+impl From<Channel> for MessageChannel {
+    fn from(c: Channel) -> Self {
+        match c {
+            Channel::Email => Self::Email,
+            Channel::Sms => Self::Sms,
+            Channel::MagicLink => Self::MagicLink,
+        }
+    }
+}
+
+/// A stored channel that no version of this server writes.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown message channel {0:?}")]
+pub struct UnknownChannel(pub String);
+
+impl TryFrom<String> for MessageChannel {
+    type Error = UnknownChannel;
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        MessageChannel::parse(&s).ok_or(UnknownChannel(s))
+    }
+}
+
+impl std::fmt::Display for MessageChannel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// One provider status event of a message.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct MessageEvent {
@@ -174,8 +238,9 @@ pub struct Message {
     pub id: String,
     /// Owning project.
     pub project_id: String,
-    /// `email`, `sms` or `magic_link`.
-    pub channel: String,
+    /// What it carries (stored as text; an unknown stored value fails to load).
+    #[sqlx(try_from = "String")]
+    pub channel: MessageChannel,
     /// Recipient (masked once the message is finished).
     pub destination: String,
     /// Rendered message as JSON (contains the code); `NULL` once sent or failed.
@@ -263,7 +328,7 @@ pub struct NewMessage {
     /// Owning project.
     pub project_id: String,
     /// Channel.
-    pub channel: String,
+    pub channel: MessageChannel,
     /// Recipient.
     pub destination: String,
     /// Rendered message (JSON).
@@ -325,4 +390,20 @@ pub enum EnqueueOutcome {
     /// The project already has a message with this idempotency key (a concurrent request
     /// won the race); nothing was written.
     DuplicateKey,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn channels_round_trip_and_sign_in_ones_keep_their_wire_names() {
+        for c in MessageChannel::ALL {
+            assert_eq!(MessageChannel::try_from(c.as_str().to_owned()), Ok(c));
+        }
+        for c in [Channel::Email, Channel::Sms, Channel::MagicLink] {
+            assert_eq!(MessageChannel::from(c).as_str(), c.as_str());
+        }
+        assert!(MessageChannel::try_from("fax".to_owned()).is_err());
+    }
 }

@@ -382,3 +382,31 @@ pub async fn acme(store: &Store) -> (String, String) {
     )
     .await
 }
+
+/// A new operator with `role` in the project (as if invited from the console).
+pub async fn operator_of(
+    store: &Store,
+    project_id: &str,
+    email: &str,
+    role: futureauth_server::store::Role,
+) -> futureauth_server::store::Operator {
+    let op = futureauth_server::service::console::add_operator(store, email)
+        .await
+        .expect("operator");
+    store
+        .set_member(project_id, &op.id, role, 0)
+        .await
+        .expect("membership");
+    op
+}
+
+/// The owner of a project created by the CLI, for the owner-only services.
+pub async fn owner_of(store: &Store, project_id: &str) -> futureauth_server::store::Operator {
+    operator_of(
+        store,
+        project_id,
+        "owner@acme.test",
+        futureauth_server::store::Role::Owner,
+    )
+    .await
+}
