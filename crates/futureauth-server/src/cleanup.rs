@@ -1,7 +1,7 @@
 //! Retention: one background task deletes finished outbox messages older than the retention
 //! (`--retention-days`, default 30) and expired rate-limit counters, once at start and then
 //! every hour. Queued messages are never deleted: those waiting longer than
-//! `--max-queue-age-secs` (a provider down for long) are marked `failed` with
+//! `--max-queue-age` (a provider down for long) are marked `failed` with
 //! [`EXPIRED_IN_QUEUE`] instead, so the outbox stays bounded and their status honest.
 
 use std::time::Duration;

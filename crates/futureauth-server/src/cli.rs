@@ -2,11 +2,11 @@
 
 use std::io::Write;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use serde_json::json;
 use thiserror::Error;
 
-use crate::config::Config;
+use crate::config::{check_duration_aliases, Config, ConfigError};
 use crate::error::StoreError;
 use crate::service::now_ms;
 use crate::service::projects::{self, AdminError, ProjectInput, SmsUpdate};
@@ -27,6 +27,32 @@ pub struct Cli {
     /// What to do (default: serve).
     #[command(subcommand)]
     pub command: Option<Command>,
+}
+
+/// Why the command line (with the environment) was refused.
+#[derive(Debug, Error)]
+pub enum ParseError {
+    /// Not a valid command line; clap's message, `--help` and `--version` included.
+    #[error(transparent)]
+    Usage(#[from] clap::Error),
+    /// Valid, but contradictory (a duration given in both its forms).
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+}
+
+impl Cli {
+    /// Like [`Parser::try_parse_from`], then refuses a duration given in both its
+    /// human-readable form and its deprecated alias (`--lease` and `FUTUREAUTH_LEASE_MS`),
+    /// which the parsed [`Config`] can no longer tell apart from a default.
+    pub fn try_parse_checked_from<I, T>(argv: I) -> Result<Cli, ParseError>
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<std::ffi::OsString> + Clone,
+    {
+        let matches = Cli::command().try_get_matches_from(argv)?;
+        check_duration_aliases(&matches)?;
+        Ok(Cli::from_arg_matches(&matches)?)
+    }
 }
 
 /// Subcommands.

@@ -5,6 +5,7 @@ use secrecy::{ExposeSecret, SecretString};
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use clap::parser::ValueSource;
 use clap::Args;
 use thiserror::Error;
 
@@ -36,6 +37,10 @@ pub const DEFAULT_SMS_PER_PROJECT_PER_DAY: u32 = 20_000;
 pub const MIN_SERVER_SECRET_LEN: usize = 32;
 
 /// All settings of the service. Flags are `global` so they can be given after any subcommand.
+///
+/// A duration is given human-readable (`lease`: `--lease 1m`) or through its deprecated alias
+/// in a fixed unit (`lease_ms`: `--lease-ms 60000`, which keeps its old default); the method
+/// of the same name (`lease()`) is the value in effect, the human-readable one if set.
 #[derive(Debug, Clone, Args)]
 pub struct Config {
     /// Database URL: `postgres://…` or `sqlite://…`. Defaults to a SQLite file in the working directory.
@@ -112,7 +117,11 @@ pub struct Config {
     )]
     pub limit_per_destination: u32,
 
-    /// Length of the per-destination window in seconds.
+    /// Length of the per-destination window, e.g. `60s`, `2m` [default: 1m].
+    #[arg(long, env = "FUTUREAUTH_LIMIT_DESTINATION_WINDOW", value_parser = duration, global = true)]
+    pub limit_destination_window: Option<Duration>,
+
+    /// Deprecated alias of `--limit-destination-window`, in seconds.
     #[arg(
         long,
         env = "FUTUREAUTH_LIMIT_DESTINATION_WINDOW_SECS",
@@ -168,7 +177,11 @@ pub struct Config {
     )]
     pub max_attempts: u32,
 
-    /// Base delay of the exponential retry backoff, in milliseconds.
+    /// Base delay of the exponential retry backoff, e.g. `2s`, `500ms` [default: 2s].
+    #[arg(long, env = "FUTUREAUTH_RETRY_BASE", value_parser = duration, global = true)]
+    pub retry_base: Option<Duration>,
+
+    /// Deprecated alias of `--retry-base`, in milliseconds.
     #[arg(
         long,
         env = "FUTUREAUTH_RETRY_BASE_MS",
@@ -177,7 +190,12 @@ pub struct Config {
     )]
     pub retry_base_ms: u64,
 
-    /// How often idle workers look for due messages, in milliseconds (they are also woken on insert).
+    /// How often idle workers look for due messages (they are also woken on insert), e.g.
+    /// `1s` [default: 1s].
+    #[arg(long, env = "FUTUREAUTH_POLL_INTERVAL", value_parser = duration, global = true)]
+    pub poll_interval: Option<Duration>,
+
+    /// Deprecated alias of `--poll-interval`, in milliseconds.
     #[arg(
         long,
         env = "FUTUREAUTH_POLL_INTERVAL_MS",
@@ -186,7 +204,12 @@ pub struct Config {
     )]
     pub poll_interval_ms: u64,
 
-    /// How long a worker owns a claimed message before another may take it over, in milliseconds.
+    /// How long a worker owns a claimed message before another may take it over, e.g. `1m`
+    /// [default: 1m].
+    #[arg(long, env = "FUTUREAUTH_LEASE", value_parser = duration, global = true)]
+    pub lease: Option<Duration>,
+
+    /// Deprecated alias of `--lease`, in milliseconds.
     #[arg(
         long,
         env = "FUTUREAUTH_LEASE_MS",
@@ -199,7 +222,11 @@ pub struct Config {
     #[arg(long, env = "FUTUREAUTH_WORKERS", default_value_t = 4, global = true)]
     pub workers: usize,
 
-    /// Timeout of one provider HTTP request, in milliseconds.
+    /// Timeout of one provider HTTP request, e.g. `15s` [default: 15s].
+    #[arg(long, env = "FUTUREAUTH_PROVIDER_TIMEOUT", value_parser = duration, global = true)]
+    pub provider_timeout: Option<Duration>,
+
+    /// Deprecated alias of `--provider-timeout`, in milliseconds.
     #[arg(
         long,
         env = "FUTUREAUTH_PROVIDER_TIMEOUT_MS",
@@ -218,8 +245,13 @@ pub struct Config {
     )]
     pub retention_days: u64,
 
-    /// Seconds a queued message may wait for delivery; older ones are marked `failed` with
-    /// `expired_in_queue` instead of being sent (a sign-in code that late is useless).
+    /// How long a queued message may wait for delivery, e.g. `15m`; older ones are marked
+    /// `failed` with `expired_in_queue` instead of being sent (a sign-in code that late is
+    /// useless) [default: 15m].
+    #[arg(long, env = "FUTUREAUTH_MAX_QUEUE_AGE", value_parser = duration, global = true)]
+    pub max_queue_age: Option<Duration>,
+
+    /// Deprecated alias of `--max-queue-age`, in seconds.
     #[arg(
         long,
         env = "FUTUREAUTH_MAX_QUEUE_AGE_SECS",
@@ -229,7 +261,11 @@ pub struct Config {
     pub max_queue_age_secs: u64,
 
     /// How long a request waits for a database connection before answering
-    /// `503 storage_unavailable`, in milliseconds (sqlx's default is 30 s).
+    /// `503 storage_unavailable`, e.g. `2s` (sqlx's default is 30 s) [default: 2s].
+    #[arg(long, env = "FUTUREAUTH_DB_ACQUIRE_TIMEOUT", value_parser = duration, global = true)]
+    pub db_acquire_timeout: Option<Duration>,
+
+    /// Deprecated alias of `--db-acquire-timeout`, in milliseconds.
     #[arg(
         long,
         env = "FUTUREAUTH_DB_ACQUIRE_TIMEOUT_MS",
@@ -238,8 +274,12 @@ pub struct Config {
     )]
     pub db_acquire_timeout_ms: u64,
 
-    /// Longest a single SQL statement may run, in milliseconds (Postgres `statement_timeout`,
-    /// SQLite `busy_timeout`).
+    /// Longest a single SQL statement may run, e.g. `5s` (Postgres `statement_timeout`,
+    /// SQLite `busy_timeout`) [default: 5s].
+    #[arg(long, env = "FUTUREAUTH_DB_STATEMENT_TIMEOUT", value_parser = duration, global = true)]
+    pub db_statement_timeout: Option<Duration>,
+
+    /// Deprecated alias of `--db-statement-timeout`, in milliseconds.
     #[arg(
         long,
         env = "FUTUREAUTH_DB_STATEMENT_TIMEOUT_MS",
@@ -304,20 +344,28 @@ impl Default for Config {
             twilio_messaging_service_sid: None,
             twilio_api_url: DEFAULT_TWILIO_API_URL.into(),
             limit_per_destination: DEFAULT_LIMIT_PER_DESTINATION,
+            limit_destination_window: None,
             limit_destination_window_secs: DEFAULT_DESTINATION_WINDOW_SECS,
             limit_per_project_per_minute: DEFAULT_LIMIT_PER_PROJECT_PER_MINUTE,
             sms_per_country_per_hour: DEFAULT_SMS_PER_COUNTRY_PER_HOUR,
             sms_per_project_per_hour: DEFAULT_SMS_PER_PROJECT_PER_HOUR,
             sms_per_project_per_day: DEFAULT_SMS_PER_PROJECT_PER_DAY,
             max_attempts: 8,
+            retry_base: None,
             retry_base_ms: 2000,
+            poll_interval: None,
             poll_interval_ms: 1000,
+            lease: None,
             lease_ms: 60_000,
             workers: 4,
+            provider_timeout: None,
             provider_timeout_ms: 15_000,
             retention_days: 30,
+            max_queue_age: None,
             max_queue_age_secs: 900,
+            db_acquire_timeout: None,
             db_acquire_timeout_ms: 2_000,
+            db_statement_timeout: None,
             db_statement_timeout_ms: 5_000,
             max_in_flight: 256,
             public_url: None,
@@ -409,6 +457,71 @@ impl std::fmt::Debug for ServerSecret {
             ServerSecret::PerProcess(_) => "ServerSecret::PerProcess(***)",
         })
     }
+}
+
+/// A duration flag's value in humantime's form: `500ms`, `2s`, `15m`, `1h 30m`.
+fn duration(raw: &str) -> Result<Duration, humantime::DurationError> {
+    humantime::parse_duration(raw.trim())
+}
+
+/// The duration settings in one table: each is given as `--name 2s` (human-readable) or, as
+/// configurations written before those existed do, as its deprecated alias in a fixed unit
+/// (`--name-ms 2000`, whose default is the setting's default). Generates the accessor of the
+/// value in effect and the start-up check that refuses both forms at once (which one was
+/// meant would be a guess).
+macro_rules! durations {
+    ($($name:ident, $alias:ident: $unit:ident, $flag:literal, $env:literal;)+) => {
+        impl Config {
+            $(
+                #[doc = concat!("`--", $flag, "` / `", $env, "`, else its deprecated alias (or its default).")]
+                pub fn $name(&self) -> Duration {
+                    self.$name.unwrap_or(Duration::$unit(self.$alias))
+                }
+            )+
+        }
+
+        /// Refuses a duration given (on the command line or in the environment) in both its
+        /// forms, naming the deprecated one to remove. Defaults do not count: the aliases
+        /// have them.
+        pub fn check_duration_aliases(matches: &clap::ArgMatches) -> Result<(), ConfigError> {
+            $(
+                if given(matches, stringify!($name)) && given(matches, stringify!($alias)) {
+                    let alias = concat!(
+                        "--", $flag, "-", durations!(@suffix $unit), " / ", $env, "_",
+                        durations!(@env_suffix $unit)
+                    );
+                    return Err(ConfigError(format!(
+                        "both --{} / {} and its deprecated alias {alias} are set: remove {alias}",
+                        $flag, $env
+                    )));
+                }
+            )+
+            Ok(())
+        }
+    };
+    (@suffix from_millis) => { "ms" };
+    (@suffix from_secs) => { "secs" };
+    (@env_suffix from_millis) => { "MS" };
+    (@env_suffix from_secs) => { "SECS" };
+}
+
+/// Whether the argument `id` was given on the command line or in the environment.
+fn given(matches: &clap::ArgMatches, id: &str) -> bool {
+    matches!(
+        matches.value_source(id),
+        Some(ValueSource::CommandLine | ValueSource::EnvVariable)
+    )
+}
+
+durations! {
+    retry_base, retry_base_ms: from_millis, "retry-base", "FUTUREAUTH_RETRY_BASE";
+    poll_interval, poll_interval_ms: from_millis, "poll-interval", "FUTUREAUTH_POLL_INTERVAL";
+    lease, lease_ms: from_millis, "lease", "FUTUREAUTH_LEASE";
+    provider_timeout, provider_timeout_ms: from_millis, "provider-timeout", "FUTUREAUTH_PROVIDER_TIMEOUT";
+    max_queue_age, max_queue_age_secs: from_secs, "max-queue-age", "FUTUREAUTH_MAX_QUEUE_AGE";
+    db_acquire_timeout, db_acquire_timeout_ms: from_millis, "db-acquire-timeout", "FUTUREAUTH_DB_ACQUIRE_TIMEOUT";
+    db_statement_timeout, db_statement_timeout_ms: from_millis, "db-statement-timeout", "FUTUREAUTH_DB_STATEMENT_TIMEOUT";
+    limit_destination_window, limit_destination_window_secs: from_secs, "limit-destination-window", "FUTUREAUTH_LIMIT_DESTINATION_WINDOW";
 }
 
 /// A secret flag's value: its `Debug` output is redacted, so a logged config shows none.
@@ -582,9 +695,9 @@ impl Config {
                 return Err(ConfigError(format!("{flag} must be at least 1")));
             }
         }
-        if self.limit_destination_window_secs == 0 {
+        if self.limit_destination_window() < Duration::from_secs(1) {
             return Err(ConfigError(
-                "--limit-destination-window-secs must be at least 1".into(),
+                "--limit-destination-window must be at least 1s".into(),
             ));
         }
         if self.max_attempts == 0 {
@@ -596,24 +709,25 @@ impl Config {
                 self.retention_days
             )));
         }
-        if self.max_queue_age_secs == 0 {
+        if self.max_queue_age() < Duration::from_secs(1) {
             return Err(ConfigError(
-                "--max-queue-age-secs / FUTUREAUTH_MAX_QUEUE_AGE_SECS must be at least 1".into(),
+                "--max-queue-age / FUTUREAUTH_MAX_QUEUE_AGE must be at least 1s".into(),
             ));
         }
         for (value, name) in [
             (
-                self.db_acquire_timeout_ms,
-                "--db-acquire-timeout-ms / FUTUREAUTH_DB_ACQUIRE_TIMEOUT_MS",
+                self.db_acquire_timeout(),
+                "--db-acquire-timeout / FUTUREAUTH_DB_ACQUIRE_TIMEOUT",
             ),
             (
-                self.db_statement_timeout_ms,
-                "--db-statement-timeout-ms / FUTUREAUTH_DB_STATEMENT_TIMEOUT_MS",
+                self.db_statement_timeout(),
+                "--db-statement-timeout / FUTUREAUTH_DB_STATEMENT_TIMEOUT",
             ),
         ] {
-            if !(1..=600_000).contains(&value) {
+            if !(Duration::from_millis(1)..=Duration::from_secs(600)).contains(&value) {
                 return Err(ConfigError(format!(
-                    "{name} must be between 1 and 600000 ms, got {value}"
+                    "{name} must be between 1ms and 10m, got {}",
+                    humantime::format_duration(value)
                 )));
             }
         }
@@ -625,10 +739,11 @@ impl Config {
         if self.workers == 0 {
             return Err(ConfigError("--workers must be at least 1".into()));
         }
-        if self.lease_ms <= self.provider_timeout_ms {
+        if self.lease() <= self.provider_timeout() {
             return Err(ConfigError(format!(
-                "--lease-ms ({}) must be longer than --provider-timeout-ms ({}) so a slow send is not taken over",
-                self.lease_ms, self.provider_timeout_ms
+                "--lease ({}) must be longer than --provider-timeout ({}) so a slow send is not taken over",
+                humantime::format_duration(self.lease()),
+                humantime::format_duration(self.provider_timeout())
             )));
         }
         if let Some(public) = non_empty(&self.public_url) {
@@ -685,22 +800,12 @@ impl Config {
         Duration::from_secs(self.retention_days.saturating_mul(86_400))
     }
 
-    /// How long a queued message may wait before it expires.
-    pub fn max_queue_age(&self) -> Duration {
-        Duration::from_secs(self.max_queue_age_secs)
-    }
-
     /// Timeouts of the database pool.
     pub fn store_options(&self) -> StoreOptions {
         StoreOptions {
-            acquire_timeout: Duration::from_millis(self.db_acquire_timeout_ms),
-            statement_timeout: Duration::from_millis(self.db_statement_timeout_ms),
+            acquire_timeout: self.db_acquire_timeout(),
+            statement_timeout: self.db_statement_timeout(),
         }
-    }
-
-    /// Retry base delay.
-    pub fn retry_base(&self) -> Duration {
-        Duration::from_millis(self.retry_base_ms)
     }
 }
 
@@ -745,6 +850,116 @@ mod tests {
             "{shortest:?}"
         );
         assert!(longest < c.max_queue_age(), "{longest:?}");
+    }
+
+    fn parse(flags: &[&str]) -> super::Config {
+        let argv = std::iter::once("futureauth-server").chain(flags.iter().copied());
+        Cli::try_parse_from(argv).unwrap().config
+    }
+
+    /// Every duration in effect, in table order.
+    fn durations(c: &super::Config) -> [std::time::Duration; 8] {
+        [
+            c.retry_base(),
+            c.poll_interval(),
+            c.lease(),
+            c.provider_timeout(),
+            c.max_queue_age(),
+            c.db_acquire_timeout(),
+            c.db_statement_timeout(),
+            c.limit_destination_window(),
+        ]
+    }
+
+    #[test]
+    fn human_readable_durations_and_their_deprecated_aliases_give_the_same_config() {
+        let human = parse(&[
+            "--retry-base",
+            "1500ms",
+            "--poll-interval",
+            "250ms",
+            "--lease",
+            "2m",
+            "--provider-timeout",
+            "20s",
+            "--max-queue-age",
+            "15m",
+            "--db-acquire-timeout",
+            "3s",
+            "--db-statement-timeout",
+            "1s 500ms",
+            "--limit-destination-window",
+            "2m",
+        ]);
+        let legacy = parse(&[
+            "--retry-base-ms",
+            "1500",
+            "--poll-interval-ms",
+            "250",
+            "--lease-ms",
+            "120000",
+            "--provider-timeout-ms",
+            "20000",
+            "--max-queue-age-secs",
+            "900",
+            "--db-acquire-timeout-ms",
+            "3000",
+            "--db-statement-timeout-ms",
+            "1500",
+            "--limit-destination-window-secs",
+            "120",
+        ]);
+        let ms = std::time::Duration::from_millis;
+        let expected = [
+            ms(1500),
+            ms(250),
+            ms(120_000),
+            ms(20_000),
+            ms(900_000),
+            ms(3000),
+            ms(1500),
+            ms(120_000),
+        ];
+        assert_eq!(durations(&human), expected);
+        assert_eq!(durations(&legacy), expected);
+        assert!(human.validate().is_ok() && legacy.validate().is_ok());
+        // Unset: the defaults the README lists.
+        let defaults = parse(&[]);
+        let s = std::time::Duration::from_secs;
+        assert_eq!(
+            durations(&defaults),
+            [s(2), s(1), s(60), s(15), s(900), s(2), s(5), s(60)]
+        );
+        assert!(Cli::try_parse_from(["futureauth-server", "--lease", "2 parsecs"]).is_err());
+        // One form with the other's default is no conflict.
+        assert!(Cli::try_parse_checked_from(["futureauth-server", "--lease", "2m"]).is_ok());
+        assert!(Cli::try_parse_checked_from(["futureauth-server", "--lease-ms", "9000"]).is_ok());
+    }
+
+    #[test]
+    fn a_duration_set_in_both_forms_is_a_start_up_error_naming_both() {
+        let refused = |flags: &[&str]| {
+            let argv = std::iter::once("futureauth-server").chain(flags.iter().copied());
+            Cli::try_parse_checked_from(argv).unwrap_err().to_string()
+        };
+        let err = refused(&["--lease", "2m", "--lease-ms", "120000"]);
+        assert!(
+            err.contains("--lease / FUTUREAUTH_LEASE ")
+                && err.contains("remove --lease-ms / FUTUREAUTH_LEASE_MS"),
+            "{err}"
+        );
+        let err = refused(&[
+            "serve",
+            "--max-queue-age",
+            "15m",
+            "--max-queue-age-secs",
+            "900",
+        ]);
+        assert!(
+            err.contains("--max-queue-age / FUTUREAUTH_MAX_QUEUE_AGE ")
+                && err.contains("remove --max-queue-age-secs / FUTUREAUTH_MAX_QUEUE_AGE_SECS"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -284,7 +284,7 @@ pub async fn serve(config: &Config) -> Result<(), StartError> {
     shutdown_signal().await;
     tracing::info!("shutting down: finishing in-flight requests and sends");
     server
-        .shutdown(Duration::from_millis(config.provider_timeout_ms + 2_000))
+        .shutdown(config.provider_timeout() + Duration::from_secs(2))
         .await;
     server.state.store.close().await;
     Ok(())

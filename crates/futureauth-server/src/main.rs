@@ -1,8 +1,7 @@
 //! `futureauth-server`: the delivery service binary and its admin CLI.
 
 use anyhow::Context;
-use clap::Parser;
-use futureauth_server::cli::{run_admin, Cli, Command};
+use futureauth_server::cli::{run_admin, Cli, Command, ParseError};
 use futureauth_server::store::Store;
 
 #[tokio::main]
@@ -14,7 +13,11 @@ async fn main() -> anyhow::Result<()> {
         )
         .with_writer(std::io::stderr)
         .init();
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse_checked_from(std::env::args_os()) {
+        Ok(cli) => cli,
+        Err(ParseError::Usage(e)) => e.exit(),
+        Err(ParseError::Config(e)) => return Err(e.into()),
+    };
     match cli.command {
         None | Some(Command::Serve) => futureauth_server::serve(&cli.config).await?,
         Some(command) => {

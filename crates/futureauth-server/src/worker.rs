@@ -75,9 +75,9 @@ impl WorkerConfig {
         WorkerConfig {
             max_attempts: c.max_attempts,
             retry_base: c.retry_base(),
-            poll_interval: Duration::from_millis(c.poll_interval_ms.max(1)),
-            lease: Duration::from_millis(c.lease_ms),
-            counter_retention: Duration::from_secs(c.limit_destination_window_secs.max(3600) * 2),
+            poll_interval: c.poll_interval().max(Duration::from_millis(1)),
+            lease: c.lease(),
+            counter_retention: c.limit_destination_window().max(Duration::from_secs(3600)) * 2,
             max_queue_age: c.max_queue_age(),
         }
     }

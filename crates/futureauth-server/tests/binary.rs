@@ -76,6 +76,24 @@ fn production_without_provider_keys_fails_at_start_with_a_helpful_message() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("TWILIO_AUTH_TOKEN"));
 }
 
+#[test]
+fn a_duration_in_both_forms_is_a_start_up_error_naming_the_alias_to_remove() {
+    let out = bin()
+        .env("DATABASE_URL", temp_db())
+        .env("LISTEN_ADDR", "127.0.0.1:0")
+        .env("FUTUREAUTH_RETRY_BASE", "3s")
+        .env("FUTUREAUTH_RETRY_BASE_MS", "3000")
+        .output()
+        .expect("run binary");
+    assert!(!out.status.success(), "must not start");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("--retry-base / FUTUREAUTH_RETRY_BASE")
+            && err.contains("remove --retry-base-ms / FUTUREAUTH_RETRY_BASE_MS"),
+        "{err}"
+    );
+}
+
 /// A free TCP port on this machine (bound, then released).
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")

@@ -208,7 +208,7 @@ impl Console {
             inner: Arc::new(Inner {
                 defaults: LimitDefaults {
                     per_destination: config.limit_per_destination,
-                    window_minutes: config.limit_destination_window_secs / 60,
+                    window_minutes: config.limit_destination_window().as_secs() / 60,
                     per_minute: config.limit_per_project_per_minute,
                     sms_per_country_per_hour: config.sms_per_country_per_hour,
                     sms_per_hour: config.sms_per_project_per_hour,

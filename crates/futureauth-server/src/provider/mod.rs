@@ -110,10 +110,7 @@ impl Provider for Unconfigured {
 /// Project webhooks time out like provider calls and reach internal addresses only in
 /// development.
 fn webhook_sender(config: &Config) -> webhook::WebhookSender {
-    webhook::WebhookSender::new(
-        Duration::from_millis(config.provider_timeout_ms),
-        !config.is_production(),
-    )
+    webhook::WebhookSender::new(config.provider_timeout(), !config.is_production())
 }
 
 /// Routes each message to the provider of its channel.
@@ -147,8 +144,8 @@ impl Delivery {
     pub fn from_config(config: &Config) -> Result<Delivery, ConfigError> {
         config.validate()?;
         let http = reqwest::Client::builder()
-            .timeout(Duration::from_millis(config.provider_timeout_ms))
-            .connect_timeout(Duration::from_millis(config.provider_timeout_ms.min(5_000)))
+            .timeout(config.provider_timeout())
+            .connect_timeout(config.provider_timeout().min(Duration::from_secs(5)))
             .build()
             .map_err(|e| ConfigError(format!("cannot build the HTTP client: {e}")))?;
         let resend = config.resend();

@@ -52,10 +52,8 @@ impl Limits {
     pub fn from_config(c: &Config) -> Limits {
         Limits {
             per_destination: c.limit_per_destination,
-            destination_window_ms: i64::try_from(
-                c.limit_destination_window_secs.saturating_mul(1000),
-            )
-            .unwrap_or(i64::MAX),
+            destination_window_ms: i64::try_from(c.limit_destination_window().as_millis())
+                .unwrap_or(i64::MAX),
             per_project_per_minute: c.limit_per_project_per_minute,
             sms: SmsLimits {
                 per_country_per_hour: c.sms_per_country_per_hour,
