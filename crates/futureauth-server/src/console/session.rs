@@ -5,6 +5,8 @@ use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
+use axum_extra::extract::cookie::CookieJar;
+use cookie::{Cookie, SameSite};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use subtle::ConstantTimeEq;
@@ -23,16 +25,12 @@ pub struct Signed {
     pub csrf: String,
 }
 
-/// The first non-empty value of cookie `name`, if any.
+/// The non-empty value of cookie `name`, if any.
 fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(n, value)| *n == name && !value.is_empty())
-        .map(|(_, value)| value.to_owned())
+    CookieJar::from_headers(headers)
+        .get(name)
+        .map(|c| c.value_trimmed().to_owned())
+        .filter(|v| !v.is_empty())
 }
 
 /// The value of the console cookie, if any.
@@ -48,43 +46,49 @@ pub fn binding(headers: &HeaderMap) -> Option<futureauth::OtpBinding> {
     cookie(headers, BINDING_COOKIE).and_then(|value| futureauth::OtpBinding::parse(&value))
 }
 
-/// `Set-Cookie` for the code binding: HttpOnly, SameSite=Lax, only for `/dashboard`, as long
-/// as a code lives.
-pub fn binding_cookie(settings: &ConsoleSettings, binding: &futureauth::OtpBinding) -> HeaderValue {
-    let secure = if settings.cookie_secure {
-        "; Secure"
-    } else {
-        ""
-    };
-    HeaderValue::from_str(&format!(
-        "{BINDING_COOKIE}={}; Path=/dashboard; HttpOnly; SameSite=Lax; Max-Age=600{secure}",
-        binding.as_str()
-    ))
-    .unwrap_or_else(|_| {
-        HeaderValue::from_static("futureauth_console_otp=; Path=/dashboard; Max-Age=0")
-    })
+/// `Set-Cookie`: HttpOnly, SameSite=Lax, Secure unless plain-HTTP loopback.
+fn set_cookie(
+    settings: &ConsoleSettings,
+    name: &'static str,
+    value: &str,
+    path: &'static str,
+    max_age: u64,
+) -> HeaderValue {
+    let cookie = Cookie::build((name, value.to_owned()))
+        .path(path)
+        .http_only(true)
+        .same_site(SameSite::Lax)
+        .max_age(cookie::time::Duration::seconds(
+            i64::try_from(max_age).unwrap_or(i64::MAX),
+        ))
+        .secure(settings.cookie_secure)
+        .build();
+    // Values are tokens and bindings of URL-safe characters: always a valid header.
+    HeaderValue::from_str(&cookie.to_string())
+        .unwrap_or_else(|_| HeaderValue::from_static("futureauth_console=; Path=/; Max-Age=0"))
 }
 
-/// `Set-Cookie` for a new session (HttpOnly, SameSite=Lax, Secure unless plain-HTTP
-/// loopback) or, with `None`, one that deletes it.
+/// `Set-Cookie` for the code binding: only for `/dashboard`, as long as a code lives.
+pub fn binding_cookie(settings: &ConsoleSettings, binding: &futureauth::OtpBinding) -> HeaderValue {
+    set_cookie(
+        settings,
+        BINDING_COOKIE,
+        binding.as_str(),
+        "/dashboard",
+        600,
+    )
+}
+
+/// `Set-Cookie` for a new session or, with `None`, one that deletes it.
 pub fn session_cookie(
     settings: &ConsoleSettings,
     token: Option<&str>,
     max_age: u64,
 ) -> HeaderValue {
-    let secure = if settings.cookie_secure {
-        "; Secure"
-    } else {
-        ""
-    };
-    let (value, max_age) = match token {
-        Some(t) => (t, max_age),
-        None => ("", 0),
-    };
-    HeaderValue::from_str(&format!(
-        "{COOKIE_NAME}={value}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age}{secure}"
-    ))
-    .unwrap_or_else(|_| HeaderValue::from_static("futureauth_console=; Path=/; Max-Age=0"))
+    match token {
+        Some(t) => set_cookie(settings, COOKIE_NAME, t, "/", max_age),
+        None => set_cookie(settings, COOKIE_NAME, "", "/", 0),
+    }
 }
 
 /// The CSRF token of a session: HMAC of its id under a server secret, so it is bound to the
