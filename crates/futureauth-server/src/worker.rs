@@ -244,47 +244,14 @@ impl Worker {
         // expired and another worker re-claimed the row, `attempts` moved on and the store
         // ignores this (stale) outcome.
         let claim = msg.attempts;
-        if now_ms().saturating_sub(msg.created_at) > millis(self.config.max_queue_age) {
-            let reason = expired_reason(self.config.max_queue_age);
-            tracing::warn!(id = %msg.id, to = %masked, "message expired in the queue; not sent");
-            let applied = self.fail(&msg, &masked, &reason).await;
-            finished(&msg, claim, applied, "failed");
+        let Some(outgoing) = self.prepare(&msg, &masked).await else {
             return;
-        }
-        let outgoing: Outgoing = match msg.payload.as_deref().map(serde_json::from_str) {
-            Some(Ok(o)) => o,
-            Some(Err(e)) => {
-                tracing::error!(id = %msg.id, error = %e, "corrupt outbox payload");
-                let applied = self.fail(&msg, &masked, "corrupt stored payload").await;
-                finished(&msg, claim, applied, "failed");
-                return;
-            }
-            None => {
-                let applied = self.fail(&msg, &masked, "payload missing").await;
-                finished(&msg, claim, applied, "failed");
-                return;
-            }
         };
         let attempts = u32::try_from(msg.attempts).unwrap_or(u32::MAX);
         let provider = match outgoing {
             Outgoing::Email(_) => self.delivery.provider_names().0,
             Outgoing::Sms(_) => self.delivery.provider_names().1,
             Outgoing::Webhook(_) => "webhook",
-        };
-        // A project event goes to the project's webhook as it is configured now, signed
-        // with its current secret (a rotation applies to queued events too).
-        let outgoing = match outgoing {
-            Outgoing::Webhook(mut hook) => {
-                hook.target = match self.store.project_webhook(&msg.project_id).await {
-                    Ok(target) => target,
-                    Err(e) => {
-                        tracing::warn!(id = %msg.id, error = %e, "cannot read the project's webhook; will retry");
-                        return;
-                    }
-                };
-                Outgoing::Webhook(hook)
-            }
-            other => other,
         };
         let started = tokio::time::Instant::now();
         let result = self
@@ -303,7 +270,67 @@ impl Worker {
             Err(ProviderError::Permanent(_)) => "permanent",
         };
         metrics::provider_call(provider, msg.channel, started.elapsed(), kind);
-        let (outcome, applied) = match result {
+        let (outcome, applied) = self.settle(&msg, &masked, attempts, result).await;
+        finished(&msg, claim, applied, outcome);
+    }
+
+    /// What to send for a claimed row, or `None` when there is nothing to send now: the
+    /// row expired in the queue or its payload is unreadable (both failed here), or the
+    /// project's webhook cannot be read (retried on a later claim).
+    async fn prepare(&self, msg: &Message, masked: &str) -> Option<Outgoing> {
+        let claim = msg.attempts;
+        if now_ms().saturating_sub(msg.created_at) > millis(self.config.max_queue_age) {
+            let reason = expired_reason(self.config.max_queue_age);
+            tracing::warn!(id = %msg.id, to = %masked, "message expired in the queue; not sent");
+            let applied = self.fail(msg, masked, &reason).await;
+            finished(msg, claim, applied, "failed");
+            return None;
+        }
+        let outgoing: Outgoing = match msg.payload.as_deref().map(serde_json::from_str) {
+            Some(Ok(o)) => o,
+            Some(Err(e)) => {
+                tracing::error!(id = %msg.id, error = %e, "corrupt outbox payload");
+                let applied = self.fail(msg, masked, "corrupt stored payload").await;
+                finished(msg, claim, applied, "failed");
+                return None;
+            }
+            None => {
+                let applied = self.fail(msg, masked, "payload missing").await;
+                finished(msg, claim, applied, "failed");
+                return None;
+            }
+        };
+        // A project event goes to the project's webhook as it is configured now, signed
+        // with its current secret (a rotation applies to queued events too).
+        match outgoing {
+            Outgoing::Webhook(mut hook) => {
+                match self.store.project_webhook(&msg.project_id).await {
+                    Ok(target) => {
+                        hook.target = target;
+                        Some(Outgoing::Webhook(hook))
+                    }
+                    Err(e) => {
+                        tracing::warn!(id = %msg.id, error = %e, "cannot read the project's webhook; will retry");
+                        None
+                    }
+                }
+            }
+            other => Some(other),
+        }
+    }
+
+    /// Records what the provider answered: sent, failed for good, or retried with backoff
+    /// (failed once the attempts are spent). Returns the outcome and whether the store
+    /// applied it (not if this claim is stale).
+    async fn settle(
+        &self,
+        msg: &Message,
+        masked: &str,
+        attempts: u32,
+        result: Result<Option<String>, ProviderError>,
+    ) -> (&'static str, bool) {
+        let claim = msg.attempts;
+        match result {
             Ok(provider_id) => {
                 let sent_at = now_ms();
                 let applied = self
@@ -313,7 +340,7 @@ impl Worker {
                             claim,
                             Outcome::Sent {
                                 provider_id: provider_id.as_deref(),
-                                masked_destination: &masked,
+                                masked_destination: masked,
                                 at: sent_at,
                             },
                         )
@@ -326,12 +353,12 @@ impl Worker {
             }
             Err(ProviderError::Permanent(reason)) => {
                 tracing::warn!(id = %msg.id, %reason, "message failed permanently");
-                ("failed", self.fail(&msg, &masked, &reason).await)
+                ("failed", self.fail(msg, masked, &reason).await)
             }
             Err(ProviderError::Retryable(reason)) if attempts >= self.config.max_attempts => {
                 tracing::warn!(id = %msg.id, %reason, attempts, "message failed: attempts exhausted");
                 let reason = format!("gave up after {attempts} attempts: {reason}");
-                ("failed", self.fail(&msg, &masked, &reason).await)
+                ("failed", self.fail(msg, masked, &reason).await)
             }
             Err(ProviderError::Retryable(reason)) => {
                 let delay = backoff(self.config.retry_base, attempts);
@@ -351,8 +378,7 @@ impl Worker {
                     .await;
                 ("retry", applied)
             }
-        };
-        finished(&msg, claim, applied, outcome);
+        }
     }
 }
 

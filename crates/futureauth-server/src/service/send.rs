@@ -240,32 +240,9 @@ impl SendService {
                 ));
             }
         }
-        let locale = Templates::pick(req.locale.as_deref());
         // The project's console settings (rate limits, message wording): one query.
         let overrides = self.store.send_overrides(&project.id).await?;
-        let name = &project.name;
-        let (outgoing, link) = match &content {
-            Content::EmailCode { to, code } => {
-                let e = self.templates.otp_email(locale, name, code.as_str())?;
-                let e = overrides.templates.email(e, name, code.as_str());
-                (self.email(project, to.as_str(), e), None)
-            }
-            Content::SmsCode { to, code } => {
-                let body = self.templates.otp_sms(locale, name, code.as_str())?;
-                let body = overrides.templates.sms(body, name, code.as_str());
-                let sms = SmsMessage {
-                    to: to.as_str().to_owned(),
-                    body,
-                };
-                (Outgoing::Sms(sms), None)
-            }
-            Content::MagicLink { to, token, code } => {
-                let link = self.magic_link(project, req, token.as_str())?;
-                let code = code.as_ref().map(OtpCode::as_str);
-                let e = self.templates.magic_link_email(locale, name, &link, code)?;
-                (self.email(project, to.as_str(), e), Some(link))
-            }
-        };
+        let (outgoing, link) = self.render(project, req, &content, &overrides)?;
         let buckets = self.limits.buckets(project, &overrides, &content, region);
         // Test mode: a listed destination is logged, never sent, and signs in with the fixed
         // code (an app-store reviewer, CI).
@@ -306,6 +283,41 @@ impl SendService {
             accepted.test_code = test_code;
         }
         Ok(accepted)
+    }
+
+    /// The message as the provider gets it, in the requested locale with the project's own
+    /// wording, and (for a magic link) the link it carries.
+    fn render(
+        &self,
+        project: &Project,
+        req: &SendMessage,
+        content: &Content,
+        overrides: &SendOverrides,
+    ) -> Result<(Outgoing, Option<String>), ServiceError> {
+        let locale = Templates::pick(req.locale.as_deref());
+        let name = &project.name;
+        Ok(match content {
+            Content::EmailCode { to, code } => {
+                let e = self.templates.otp_email(locale, name, code.as_str())?;
+                let e = overrides.templates.email(e, name, code.as_str());
+                (self.email(project, to.as_str(), e), None)
+            }
+            Content::SmsCode { to, code } => {
+                let body = self.templates.otp_sms(locale, name, code.as_str())?;
+                let body = overrides.templates.sms(body, name, code.as_str());
+                let sms = SmsMessage {
+                    to: to.as_str().to_owned(),
+                    body,
+                };
+                (Outgoing::Sms(sms), None)
+            }
+            Content::MagicLink { to, token, code } => {
+                let link = self.magic_link(project, req, token.as_str())?;
+                let code = code.as_ref().map(OtpCode::as_str);
+                let e = self.templates.magic_link_email(locale, name, &link, code)?;
+                (self.email(project, to.as_str(), e), Some(link))
+            }
+        })
     }
 
     /// The outbox write and its policy: a known `Idempotency-Key` replays the original

@@ -50,6 +50,9 @@ impl Store {
     /// to the event's state if that is further along ([`MessageStatus::rank`]), queueing a
     /// `message.<state>` event for the project's webhook if it has one; one transaction.
     /// Returns the message id with what happened.
+    ///
+    /// Over 60 lines on purpose: its four statements are one transaction, and keeping them
+    /// in one body keeps the transaction's extent visible.
     pub async fn record_provider_event(
         &self,
         event: &ProviderEvent,

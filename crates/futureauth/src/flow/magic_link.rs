@@ -1,6 +1,6 @@
 //! Magic sign-in links by email.
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 
 use super::session::printable;
 use super::{limit_send, limit_verify_ip, session, Ctx};
@@ -60,54 +60,20 @@ pub(crate) async fn send(
     let identifier = Identifier::Email(normalize_email(email)?);
     let now = Utc::now();
     let throttle = limit_send(ctx, &identifier, req.client_ip, now).await?;
-
     let token = generate_token();
     let token_hash = hash_token(&token);
-    let requester_hash = req.binding.as_ref().map(|b| b.hash());
-    let match_number = requester_hash.as_ref().map(|_| generate_match_number());
-    let requester_ip = req.client_ip.map(|ip| ip.to_string());
-    let requester_agent = req.user_agent.as_deref().map(|ua| printable(ua, 512));
-    let requester =
-        requester_hash
-            .as_deref()
-            .zip(match_number.as_deref())
-            .map(|(hash, match_number)| Requester {
-                hash,
-                ip: requester_ip.as_deref(),
-                agent: requester_agent.as_deref(),
-                match_number,
-            });
-    ctx.store
-        .put_verification(&NewVerification {
-            id: generate_id(),
-            identifier: identifier.as_str(),
-            kind: Kind::MagicLink,
-            // Each link is its own row (a 256-bit token needs no attempt limit), so a link
-            // somebody else requests never voids the one in the person's inbox.
-            binding_hash: Some(&token_hash),
-            code_hash: &token_hash,
-            expires_at: now + ctx.config.magic_link_ttl,
-            now,
-            link_hash: None,
-            requester,
-        })
-        .await?;
-    // The code of this link: a row of its own (keyed by the link), so that it neither
-    // replaces nor is replaced by the codes the person asked for separately.
+    let match_number = req.binding.as_ref().map(|_| generate_match_number());
     let code = generate_code(ctx.config.otp_length);
-    ctx.store
-        .put_verification(&NewVerification {
-            id: generate_id(),
-            identifier: identifier.as_str(),
-            kind: Kind::Otp,
-            binding_hash: Some(&token_hash),
-            code_hash: &ctx.code_key.hash_code(identifier.as_str(), &code),
-            expires_at: now + ctx.config.magic_link_ttl.min(ctx.config.otp_ttl),
-            now,
-            link_hash: Some(&token_hash),
-            requester: None,
-        })
-        .await?;
+    store_link(
+        ctx,
+        &identifier,
+        &token_hash,
+        &code,
+        match_number.as_deref(),
+        req,
+        now,
+    )
+    .await?;
 
     let mut link = callback.clone();
     link.query_pairs_mut().append_pair("token", &token);
@@ -134,6 +100,61 @@ pub(crate) async fn send(
         });
     }
     Ok(match_number)
+}
+
+/// Stores a link (its token's hash and, sent from a browser, who asked and the number that
+/// browser shows) and the code that goes with it.
+async fn store_link(
+    ctx: &Ctx<'_>,
+    identifier: &Identifier,
+    token_hash: &str,
+    code: &str,
+    match_number: Option<&str>,
+    req: &RequestContext,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    let requester_hash = req.binding.as_ref().map(|b| b.hash());
+    let requester_ip = req.client_ip.map(|ip| ip.to_string());
+    let requester_agent = req.user_agent.as_deref().map(|ua| printable(ua, 512));
+    let requester = requester_hash
+        .as_deref()
+        .zip(match_number)
+        .map(|(hash, match_number)| Requester {
+            hash,
+            ip: requester_ip.as_deref(),
+            agent: requester_agent.as_deref(),
+            match_number,
+        });
+    ctx.store
+        .put_verification(&NewVerification {
+            id: generate_id(),
+            identifier: identifier.as_str(),
+            kind: Kind::MagicLink,
+            // Each link is its own row (a 256-bit token needs no attempt limit), so a link
+            // somebody else requests never voids the one in the person's inbox.
+            binding_hash: Some(token_hash),
+            code_hash: token_hash,
+            expires_at: now + ctx.config.magic_link_ttl,
+            now,
+            link_hash: None,
+            requester,
+        })
+        .await?;
+    // The code of this link: a row of its own (keyed by the link), so that it neither
+    // replaces nor is replaced by the codes the person asked for separately.
+    ctx.store
+        .put_verification(&NewVerification {
+            id: generate_id(),
+            identifier: identifier.as_str(),
+            kind: Kind::Otp,
+            binding_hash: Some(token_hash),
+            code_hash: &ctx.code_key.hash_code(identifier.as_str(), code),
+            expires_at: now + ctx.config.magic_link_ttl.min(ctx.config.otp_ttl),
+            now,
+            link_hash: Some(token_hash),
+            requester: None,
+        })
+        .await
 }
 
 /// Consumes a link token (exactly once, even under concurrent use) and signs the user in.

@@ -71,7 +71,8 @@ impl fmt::Debug for OtpBinding {
 }
 
 /// Creates a code (replacing the live one of the same address and binding), stores its
-/// keyed hash and delivers it.
+/// keyed hash and delivers it. (Long because a failed delivery must undo exactly what was
+/// written: the steps and their undo read best in one place.)
 pub(crate) async fn send(
     ctx: &Ctx<'_>,
     channel: OtpChannel,
@@ -154,7 +155,8 @@ pub(crate) async fn send(
 ///
 /// With a binding only that binding's code is looked at and nothing but its own attempts
 /// is checked before the code. Without one, the unbound code is looked at and every
-/// attempt first counts against the address's failure ceiling.
+/// attempt first counts against the address's failure ceiling. (Long because each way a
+/// guess can fail gets its own error, decided here in order.)
 pub(crate) async fn verify(
     ctx: &Ctx<'_>,
     identifier: &str,

@@ -128,7 +128,8 @@ impl Store {
 }
 
 /// The same steps as [`redeem_pg!`] in one SQLite transaction (SQLite has no
-/// data-modifying CTEs; its single writer makes the steps atomic).
+/// data-modifying CTEs; its single writer makes the steps atomic). Long because it mirrors
+/// the CTE step by step, so the two are read side by side.
 #[cfg(feature = "sqlite")]
 async fn redeem_sqlite(
     pool: &sqlx::SqlitePool,
