@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::docs::errors;
-use super::error::{ApiError, OWNERS_ONLY};
+use super::error::ApiError;
 use super::extract::ApiJson;
 use super::AppState;
 use crate::error::{ErrorCode, ServiceError};
@@ -77,21 +77,10 @@ fn managed(e: ServiceError) -> ApiError {
     }
 }
 
+/// The console services' refusals, answered as the management routes answer theirs.
 impl From<ConsoleError> for ApiError {
     fn from(e: ConsoleError) -> ApiError {
-        match e {
-            ConsoleError::Invalid(fields) => ApiError::new(
-                ErrorCode::InvalidRequest,
-                fields
-                    .iter()
-                    .map(|(k, v)| format!("{k}: {v}"))
-                    .collect::<Vec<_>>()
-                    .join("; "),
-            ),
-            ConsoleError::NotFound => ApiError::not_found(),
-            ConsoleError::OwnersOnly => ApiError::new(ErrorCode::OwnersOnly, OWNERS_ONLY),
-            ConsoleError::Store(e) => unavailable(e),
-        }
+        managed(ServiceError::from(e))
     }
 }
 
