@@ -83,10 +83,13 @@ impl Delivery for DevOutbox {
             let what = match message.channel {
                 Channel::Email => format!("email code {}", message.code),
                 Channel::Sms => format!("SMS code {}", message.code),
-                Channel::MagicLink => format!(
-                    "magic link {}",
-                    message.link.as_deref().unwrap_or(&message.code)
-                ),
+                Channel::MagicLink => {
+                    let link = message.link.as_deref().unwrap_or(&message.code);
+                    match &message.link_code {
+                        Some(code) => format!("magic link {link} (or code {code})"),
+                        None => format!("magic link {link}"),
+                    }
+                }
             };
             eprintln!("[futureauth dev outbox] to {}: {what}", message.destination);
         }
