@@ -5,7 +5,6 @@ use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
-use axum_extra::extract::cookie::CookieJar;
 use cookie::{Cookie, SameSite};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
@@ -25,12 +24,17 @@ pub struct Signed {
     pub csrf: String,
 }
 
-/// The non-empty value of cookie `name`, if any.
+/// The first non-empty value of cookie `name`, if any.
 fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
-    CookieJar::from_headers(headers)
-        .get(name)
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(Cookie::split_parse)
+        .filter_map(Result::ok)
+        .filter(|c| c.name() == name)
         .map(|c| c.value_trimmed().to_owned())
-        .filter(|v| !v.is_empty())
+        .find(|v| !v.is_empty())
 }
 
 /// The value of the console cookie, if any.

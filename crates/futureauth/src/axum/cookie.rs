@@ -1,8 +1,7 @@
-//! The session cookie and bearer token: read with axum-extra's `CookieJar` and
-//! `Authorization<Bearer>`, written with the `cookie` crate's builder.
+//! The session cookie and bearer token: read with the `cookie` crate's parser and
+//! axum-extra's `Authorization<Bearer>`, written with the `cookie` crate's builder.
 
-use axum::http::{HeaderMap, HeaderValue};
-use axum_extra::extract::cookie::CookieJar;
+use axum::http::{header, HeaderMap, HeaderValue};
 use axum_extra::headers::authorization::Bearer;
 use axum_extra::headers::{Authorization, HeaderMapExt};
 use chrono::{DateTime, Utc};
@@ -18,6 +17,20 @@ pub(crate) enum TokenSource {
     Cookie,
 }
 
+/// The values of cookie `name` the request carries, in order, unquoted; parsed in place
+/// (no jar is built: this runs on every request that checks a session).
+fn cookie_values<'a>(headers: &'a HeaderMap, name: &'a str) -> impl Iterator<Item = &'a str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(Cookie::split_parse)
+        .filter_map(Result::ok)
+        .filter(move |c| c.name_raw() == Some(name))
+        .filter_map(|c| c.value_raw())
+        .map(|v| v.trim_matches('"'))
+}
+
 /// The session token: `Authorization: Bearer` first (mobile and CLI clients), else the cookie.
 pub(crate) fn session_token(
     headers: &HeaderMap,
@@ -30,11 +43,9 @@ pub(crate) fn session_token(
     if let Some(token) = bearer {
         return Some((token, TokenSource::Bearer));
     }
-    CookieJar::from_headers(headers)
-        .get(cookie_name)
-        .map(|c| c.value_trimmed().to_string())
-        .filter(|v| !v.is_empty())
-        .map(|v| (v, TokenSource::Cookie))
+    cookie_values(headers, cookie_name)
+        .find(|v| !v.is_empty())
+        .map(|v| (v.to_string(), TokenSource::Cookie))
 }
 
 /// `Set-Cookie` for a session that ends at `expires_at`: HttpOnly, SameSite=Lax, Path=/,
@@ -88,9 +99,7 @@ fn binding_name(config: &FutureAuthConfig, suffix: &str) -> String {
 
 /// The binding the browser sent back in cookie `name`, if it has the shape of one.
 fn read_binding(headers: &HeaderMap, name: &str) -> Option<OtpBinding> {
-    CookieJar::from_headers(headers)
-        .get(name)
-        .and_then(|c| OtpBinding::parse(c.value_trimmed()))
+    cookie_values(headers, name).find_map(OtpBinding::parse)
 }
 
 /// Name of the cookie that binds a one-time code to the browser that asked for it.
@@ -149,7 +158,6 @@ pub(crate) fn clear_otp_binding(config: &FutureAuthConfig) -> Option<HeaderValue
 #[cfg(test)]
 mod tests {
     use super::*;
-    use axum::http::header;
 
     fn headers(pairs: &[(header::HeaderName, &str)]) -> HeaderMap {
         let mut h = HeaderMap::new();
@@ -173,6 +181,15 @@ mod tests {
         );
         let h = headers(&[(header::COOKIE, "xfutureauth_session=no")]);
         assert_eq!(session_token(&h, "futureauth_session"), None);
+        // An empty one is skipped for the next; a second Cookie header is read too.
+        let h = headers(&[
+            (header::COOKIE, "futureauth_session=; a=1"),
+            (header::COOKIE, "futureauth_session=tok2"),
+        ]);
+        assert_eq!(
+            session_token(&h, "futureauth_session"),
+            Some(("tok2".to_string(), TokenSource::Cookie))
+        );
         let h = headers(&[(header::COOKIE, "futureauth_session=\"q\"")]);
         assert_eq!(
             session_token(&h, "futureauth_session"),
