@@ -1922,8 +1922,16 @@ async fn a_link_approved_elsewhere_signs_in_the_asking_browser(db: TestDb) {
     assert_eq!(error_code(by_code).await.1, "invalid_code");
     // A number that is no number is a clear 422, and voids nothing.
     let (_, number, token, _) = ask("bob@example.com", None).await;
-    let junk = approve(token.clone(), "4\u{0}".into()).await.unwrap();
-    assert_eq!(junk.status(), 422);
+    for junk in [
+        "4\u{0}".to_string(),
+        "4".repeat(4_000),
+        "-1".into(),
+        "٤٢".into(),
+    ] {
+        let refused = approve(token.clone(), junk).await.unwrap();
+        assert_eq!(refused.status(), 422);
+        assert!(refused.headers().get(SET_COOKIE).is_none());
+    }
     assert_eq!(approve(token, number).await.unwrap().status(), 200);
 }
 

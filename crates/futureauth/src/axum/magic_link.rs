@@ -23,6 +23,7 @@ use chrono::{DateTime, Utc};
 
 use super::cookie::{link_binding, set_session};
 use super::rejection::ApiError;
+use crate::error::ErrorCode;
 use crate::token::generate_token;
 use crate::{FutureAuth, RequestContext};
 
@@ -54,17 +55,11 @@ pub(super) async fn landing(
         );
     };
     req.binding = link_binding(&headers, config);
-    let link =
-        match auth.magic_link_request(&token, &req).await {
-            Ok(Some(link)) => link,
-            Ok(None) => return page.render(
-                StatusCode::BAD_REQUEST,
-                "This sign-in link no longer works",
-                "<p>It was already used, replaced by a newer one, or it expired. Request a new \
-                 link.</p>",
-            ),
-            Err(e) => return page.error(e),
-        };
+    let link = match auth.magic_link_request(&token, &req).await {
+        Ok(Some(link)) => link,
+        Ok(None) => return page.explain(StatusCode::BAD_REQUEST, ErrorCode::InvalidMagicLink),
+        Err(e) => return page.error(e),
+    };
     let action = escape(&config.magic_link_path);
     let token = escape(&token);
     let sign_in = |label: &str, id: &str| {
@@ -85,12 +80,7 @@ pub(super) async fn landing(
         return page.render(StatusCode::OK, "Sign in", &body);
     }
     if !link.approvable {
-        return page.render(
-            StatusCode::OK,
-            "Open this link in the browser you asked from",
-            "<p>This app signs in only the browser that asked for the link. Open the link \
-             there, or request a new link in this browser.</p>",
-        );
+        return page.explain(StatusCode::OK, ErrorCode::MagicLinkOtherBrowser);
     }
     let device = link.device.as_deref().unwrap_or("an unknown browser");
     let from = link
@@ -216,31 +206,37 @@ impl<'a> Page<'a> {
 
     /// A page explaining why a link cannot be used (or approved).
     fn error(&self, e: crate::FutureAuthError) -> Response {
-        let e = ApiError::from(e);
-        let (title, hint) = match e.code() {
-            "invalid_magic_link" => (
+        let code = e.error_code();
+        self.explain(ApiError::from(e).status(), code)
+    }
+
+    /// The page for `code`, what it means for the person holding the link.
+    fn explain(&self, status: StatusCode, code: ErrorCode) -> Response {
+        let (title, hint) = match code {
+            ErrorCode::InvalidMagicLink => (
                 "This sign-in link no longer works",
-                "It was already used, or a newer one replaced it. Request a new link.",
+                "It was already used, replaced by a newer one, or it expired. Request a new \
+                 link.",
             ),
-            "magic_link_expired" => (
+            ErrorCode::MagicLinkExpired => (
                 "This sign-in link has expired",
                 "Request a new link; links work for a short time only.",
             ),
-            "magic_link_other_browser" => (
+            ErrorCode::MagicLinkOtherBrowser => (
                 "Open this link in the browser you asked from",
                 "This app signs in only the browser that asked for the link. Open the link \
                  there, or request a new link in this browser.",
             ),
-            "magic_link_number_mismatch" => (
+            ErrorCode::MagicLinkNumberMismatch => (
                 "That number did not match",
                 "For your safety this link no longer works, and nobody was signed in. If it \
                  was you who asked, request a new link.",
             ),
-            "invalid_request" => (
+            ErrorCode::InvalidRequest => (
                 "Type the number",
                 "Go back and type the two-digit number the other device shows.",
             ),
-            "rate_limited" => (
+            ErrorCode::RateLimited => (
                 "Too many attempts",
                 "Wait a few minutes, then open the link again.",
             ),
@@ -249,7 +245,7 @@ impl<'a> Page<'a> {
                 "Something went wrong on our side. Try again in a moment.",
             ),
         };
-        self.render(e.status(), title, &format!("<p>{}</p>", escape(hint)))
+        self.render(status, title, &format!("<p>{}</p>", escape(hint)))
     }
 
     /// A complete page: `title` is text, `body` is HTML whose inserted values are escaped.

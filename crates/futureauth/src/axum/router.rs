@@ -173,11 +173,14 @@ fn with_cookie(mut response: Response, cookie: Option<HeaderValue>) -> Response 
 }
 
 fn signed_in(auth: &FutureAuth, user: User, session: Session) -> Response {
+    let body = json!({ "user": user, "session": session });
+    with_session(auth, body, &session)
+}
+
+/// `body` with the session cookie of `session`, never cached.
+fn with_session(auth: &FutureAuth, body: serde_json::Value, session: &Session) -> Response {
     let cookie = set_session(auth.config(), &session.token, session.expires_at);
-    let mut response = with_cookie(
-        Json(json!({ "user": user, "session": session })).into_response(),
-        cookie,
-    );
+    let mut response = with_cookie(Json(body).into_response(), cookie);
     response
         .headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
@@ -274,13 +277,8 @@ pub(super) async fn magic_link_status(
     Ok(match auth.magic_link_status(&req).await? {
         LinkStatus::SignedIn(signed_in) => {
             let (user, session) = *signed_in;
-            let cookie = set_session(auth.config(), &session.token, session.expires_at);
             let body = json!({ "status": "signed_in", "user": user, "session": session });
-            let mut response = with_cookie(Json(body).into_response(), cookie);
-            response
-                .headers_mut()
-                .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-            response
+            with_session(&auth, body, &session)
         }
         LinkStatus::Waiting { match_number } => {
             Json(json!({ "status": "waiting", "match_number": match_number })).into_response()

@@ -9,6 +9,7 @@
 
 use chrono::{DateTime, Utc};
 
+use super::magic_link::link_token;
 use super::{limit_verify_ip, session, Ctx};
 use crate::context::RequestContext;
 use crate::error::{FutureAuthError, Result};
@@ -17,9 +18,6 @@ use crate::model::{LinkRequest, LinkStatus};
 use crate::store::Approval;
 use crate::token::{ct_eq, hash_token};
 
-/// Longest token looked up; anything longer is not ours.
-const MAX_TOKEN_LEN: usize = 256;
-
 /// The live link of `token`, as the browser of `req` may see and use it; `None` if it is
 /// unknown, used, approved or expired. Reads only: opening a link changes nothing.
 pub(crate) async fn request(
@@ -27,10 +25,9 @@ pub(crate) async fn request(
     token: &str,
     req: &RequestContext,
 ) -> Result<Option<LinkRequest>> {
-    let token = token.trim();
-    if token.is_empty() || token.len() > MAX_TOKEN_LEN {
+    let Ok(token) = link_token(token) else {
         return Ok(None);
-    }
+    };
     let Some(row) = ctx.store.link_request(&hash_token(token)).await? else {
         return Ok(None);
     };
@@ -62,10 +59,7 @@ pub(crate) async fn approve(
     number: &str,
     req: &RequestContext,
 ) -> Result<()> {
-    let token = token.trim();
-    if token.is_empty() || token.len() > MAX_TOKEN_LEN {
-        return Err(FutureAuthError::InvalidMagicLink);
-    }
+    let token = link_token(token)?;
     let number = number.trim();
     if number.len() != 2 || !number.bytes().all(|b| b.is_ascii_digit()) {
         return Err(FutureAuthError::InvalidInput(

@@ -157,16 +157,23 @@ async fn store_link(
         .await
 }
 
+/// The token as typed or pasted, trimmed; never an empty or oversized one (anything over
+/// 256 bytes is not ours and is not hashed).
+pub(super) fn link_token(token: &str) -> Result<&str> {
+    let token = token.trim();
+    if token.is_empty() || token.len() > 256 {
+        return Err(FutureAuthError::InvalidMagicLink);
+    }
+    Ok(token)
+}
+
 /// Consumes a link token (exactly once, even under concurrent use) and signs the user in.
 pub(crate) async fn verify(
     ctx: &Ctx<'_>,
     token: &str,
     req: &RequestContext,
 ) -> Result<(User, Session)> {
-    let token = token.trim();
-    if token.is_empty() || token.len() > 256 {
-        return Err(FutureAuthError::InvalidMagicLink);
-    }
+    let token = link_token(token)?;
     let now = Utc::now();
     limit_verify_ip(ctx, req.client_ip, now).await?;
     let requester_hash = req.binding.as_ref().map(|b| b.hash());

@@ -5,6 +5,7 @@
 
 use chrono::{DateTime, Utc};
 
+use super::codes::DELETE_LINK_CODE;
 use super::{on_pool, Store, Ts};
 use crate::error::Result;
 
@@ -30,9 +31,6 @@ pub(crate) enum Approval {
     /// No such live link, already used or approved, or not asked for by a browser.
     Unknown,
 }
-
-/// The code sent in the same email is used up with its link.
-const ITS_CODE: &str = "DELETE FROM verification WHERE kind = 'otp' AND link_hash = $1";
 
 impl Store {
     /// The live, unapproved magic link with this token hash.
@@ -86,8 +84,9 @@ impl Store {
                     Some(_) => Approval::Mismatch,
                 }
             };
+            // The code sent in the same email is used up with its link.
             if outcome != Approval::Unknown {
-                sqlx::query(ITS_CODE).bind(token_hash).execute(&mut *tx).await?;
+                sqlx::query(DELETE_LINK_CODE).bind(token_hash).execute(&mut *tx).await?;
             }
             tx.commit().await?;
             Ok(outcome)

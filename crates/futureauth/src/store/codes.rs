@@ -3,6 +3,10 @@
 use super::{on_pool, CodeState, Kind, NewVerification, Store, TakenLink, Ts};
 use crate::error::Result;
 
+/// Deletes the code sent with a link (`$1`: the link's token hash): the two are one sign-in.
+pub(super) const DELETE_LINK_CODE: &str =
+    "DELETE FROM verification WHERE kind = 'otp' AND link_hash = $1";
+
 /// `binding_hash` of the unbound row (a column in the unique key, so never NULL).
 pub(super) const UNBOUND: &str = "";
 
@@ -97,7 +101,6 @@ impl Store {
              AND approved_at IS NULL AND requester_hash = $2 RETURNING identifier, expires_at";
         const LIVE: &str = "SELECT COUNT(*) FROM verification WHERE code_hash = $1 \
              AND kind = 'magic_link' AND approved_at IS NULL";
-        const ITS_CODE: &str = "DELETE FROM verification WHERE kind = 'otp' AND link_hash = $1";
         let requester = match requester_hash {
             None => None,
             Some(None) => Some(""),
@@ -116,7 +119,7 @@ impl Store {
                     .await?,
             };
             if row.is_some() {
-                sqlx::query(ITS_CODE).bind(token_hash).execute(&mut *tx).await?;
+                sqlx::query(DELETE_LINK_CODE).bind(token_hash).execute(&mut *tx).await?;
             }
             tx.commit().await?;
             row
@@ -140,9 +143,8 @@ impl Store {
 
     /// Deletes the code sent with the magic link of this hash (its delivery failed).
     pub(crate) async fn delete_link_code(&self, token_hash: &str) -> Result<()> {
-        const SQL: &str = "DELETE FROM verification WHERE kind = 'otp' AND link_hash = $1";
         on_pool!(&self.db, pool => {
-            sqlx::query(SQL).bind(token_hash).execute(pool).await?;
+            sqlx::query(DELETE_LINK_CODE).bind(token_hash).execute(pool).await?;
         });
         Ok(())
     }
