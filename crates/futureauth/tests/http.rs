@@ -850,6 +850,12 @@ async fn a_callback_with_its_own_token_is_refused(db: TestDb) {
     for callback in [
         format!("{}/auth/verify?token=attackers-own-token", app.base),
         format!("{}/auth/verify?x=1&token=attackers-own-token", app.base),
+        format!("{}/auth/verify?TOKEN=attackers-own-token", app.base),
+        format!("{}/auth/verify?Token=attackers-own-token", app.base),
+        format!(
+            "http://user:pass@{}/auth/verify",
+            &app.base["http://".len()..]
+        ),
         format!("http://user@{}/auth/verify", &app.base["http://".len()..]),
     ] {
         let sent = app

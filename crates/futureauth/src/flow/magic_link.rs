@@ -76,7 +76,8 @@ pub(crate) async fn send(
     .await?;
 
     let mut link = callback.clone();
-    link.query_pairs_mut().append_pair("token", &token);
+    link.query_pairs_mut()
+        .append_pair(futureauth_proto::TOKEN_PARAM, &token);
     let message = Message {
         channel: Channel::MagicLink,
         destination: identifier.as_str().to_string(),
