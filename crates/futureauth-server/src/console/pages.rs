@@ -76,7 +76,7 @@ impl Console {
             ConsoleError::OwnersOnly => self.error_page(
                 StatusCode::FORBIDDEN,
                 "Owners only",
-                "Only the project's owners can manage keys, members, webhooks, test mode and deletion.",
+                "Only the project's owners can change it (settings, messages, keys, members, webhook, test mode, deletion); members can look.",
             ),
             ConsoleError::Invalid(errors) => {
                 let text = errors.values().cloned().collect::<Vec<_>>().join("; ");
