@@ -105,7 +105,7 @@ pub use error::{ErrorCode, FutureAuthError, Result};
 pub use flow::otp::OtpBinding;
 pub use futureauth_proto::Locale;
 pub use identifier::{normalize_email, normalize_phone, Identifier};
-pub use model::{CleanupReport, LinkRequest, LinkStatus, OtpChannel, Session, User};
+pub use model::{AuthMethod, CleanupReport, LinkRequest, LinkStatus, OtpChannel, Session, User};
 pub use origins::{Origin, TrustedOrigins};
 pub use session_cache::SessionCacheConfig;
 /// The sqlx this crate uses (0.8): build your pool with it to be sure the types match.

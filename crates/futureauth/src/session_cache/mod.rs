@@ -307,6 +307,8 @@ mod tests {
             ip_address: None,
             user_agent: None,
             created_at: now,
+            auth_method: None,
+            authenticated: None,
         };
         (user, session)
     }

@@ -11,6 +11,7 @@
 use chrono::{DateTime, Utc};
 
 use crate::error::{FutureAuthError, Result};
+use crate::model::AuthMethod;
 
 mod approval;
 mod codes;
@@ -221,6 +222,8 @@ pub(crate) struct NewSession {
     pub ip_address: Option<String>,
     pub user_agent: Option<String>,
     pub now: DateTime<Utc>,
+    /// How the user proved who they are; `now` is when.
+    pub method: AuthMethod,
 }
 
 /// The storage seam: every read and write of the sign-in flows, on the app's pool. Methods

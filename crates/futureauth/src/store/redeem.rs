@@ -79,8 +79,9 @@ macro_rules! redeem_pg {
             user_columns!(),
             "), \
              s AS (INSERT INTO session \
-               (id, user_id, token_hash, expires_at, ip_address, user_agent, created_at) \
-               SELECT $7, u.id, $8, $9, $10, $11, $3 FROM u RETURNING id), \
+               (id, user_id, token_hash, expires_at, ip_address, user_agent, created_at, \
+                auth_method, authenticated_at) \
+               SELECT $7, u.id, $8, $9, $10, $11, $3, 'otp', $3 FROM u RETURNING id), \
              reset AS (DELETE FROM futureauth_rate_limit \
                WHERE key = $12 AND EXISTS (SELECT 1 FROM s)) \
              SELECT * FROM u"
@@ -195,6 +196,7 @@ async fn redeem_sqlite(
         .bind(ip)
         .bind(ua)
         .bind(Ts(r.session.now))
+        .bind(r.session.method.as_str())
         .execute(tx.as_mut())
         .await?;
     if let Some(key) = r.failures_key {

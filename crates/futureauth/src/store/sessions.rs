@@ -10,8 +10,9 @@ use crate::model::{Session, User};
 
 /// Stores a [`NewSession`] of user `$2`.
 pub(super) const INSERT_SESSION: &str = "INSERT INTO session \
-     (id, user_id, token_hash, expires_at, ip_address, user_agent, created_at) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7)";
+     (id, user_id, token_hash, expires_at, ip_address, user_agent, created_at, auth_method, \
+      authenticated_at) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $7)";
 
 impl Store {
     pub(crate) async fn insert_session(&self, user_id: &str, s: &NewSession) -> Result<()> {
@@ -24,6 +25,7 @@ impl Store {
                 .bind(s.ip_address.as_deref().map(sql_text).transpose()?)
                 .bind(s.user_agent.as_deref().map(sql_text).transpose()?)
                 .bind(Ts(s.now))
+                .bind(s.method.as_str())
                 .execute(pool)
                 .await?;
         });

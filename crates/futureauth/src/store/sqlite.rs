@@ -24,6 +24,11 @@ pub(super) async fn migrate(pool: &sqlx::SqlitePool) -> Result<()> {
     add_verification_column(pool, "requester_agent", "TEXT").await?;
     add_verification_column(pool, "match_number", "TEXT").await?;
     add_verification_column(pool, "approved_at", "INTEGER").await?;
+    // 0.7: how a session was proved, and disabled users.
+    add_column(pool, "session", "auth_method", "TEXT").await?;
+    add_column(pool, "session", "authenticated_at", "INTEGER").await?;
+    add_column(pool, "user", "disabled_at", "INTEGER").await?;
+    add_column(pool, "user", "disabled_until", "INTEGER").await?;
     // After the columns, so that tables of every age get them.
     sqlx::raw_sql(INDEXES).execute(pool).await?;
     Ok(())
@@ -44,8 +49,18 @@ async fn add_verification_column(
     column: &'static str,
     decl: &'static str,
 ) -> Result<()> {
-    let has =
-        format!("SELECT COUNT(*) FROM pragma_table_info('verification') WHERE name = '{column}'");
+    add_column(pool, "verification", column, decl).await
+}
+
+/// Adds the nullable column `<table>.<column>` of type `decl` if the table lacks it (see
+/// [`add_verification_column`]).
+async fn add_column(
+    pool: &sqlx::SqlitePool,
+    table: &'static str,
+    column: &'static str,
+    decl: &'static str,
+) -> Result<()> {
+    let has = format!("SELECT COUNT(*) FROM pragma_table_info('{table}') WHERE name = '{column}'");
     let count: i64 = sqlx::query_scalar(&has).fetch_one(pool).await?;
     if count > 0 {
         return Ok(());
@@ -53,7 +68,7 @@ async fn add_verification_column(
     let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
     let count: i64 = sqlx::query_scalar(&has).fetch_one(tx.as_mut()).await?;
     if count == 0 {
-        let add = format!("ALTER TABLE verification ADD COLUMN {column} {decl}");
+        let add = format!("ALTER TABLE \"{table}\" ADD COLUMN {column} {decl}");
         sqlx::query(&add).execute(tx.as_mut()).await?;
     }
     tx.commit().await?;
