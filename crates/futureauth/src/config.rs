@@ -88,6 +88,11 @@ pub struct FutureAuthConfig {
     ///
     /// [`FutureAuth::verify_magic_link`]: crate::FutureAuth::verify_magic_link
     pub magic_link_same_browser: bool,
+    /// How recent a sign-in must be for the user to delete their own account
+    /// ([`FutureAuth::delete_account`](crate::FutureAuth::delete_account), `POST
+    /// /api/auth/delete-account`): older sessions are refused with `403
+    /// reauthentication_required` until the person signs in again. Default 10 minutes.
+    pub recent_auth_max_age: Duration,
 }
 
 const DAY: u64 = 24 * 60 * 60;
@@ -116,6 +121,7 @@ impl Default for FutureAuthConfig {
             magic_link_path: "/api/auth/magic-link".to_string(),
             after_sign_in_path: "/".to_string(),
             magic_link_same_browser: false,
+            recent_auth_max_age: Duration::from_secs(10 * 60),
         }
     }
 }

@@ -13,6 +13,7 @@ use chrono::{DateTime, Utc};
 use crate::error::{FutureAuthError, Result};
 use crate::model::AuthMethod;
 
+mod accounts;
 mod approval;
 mod codes;
 mod limits;
@@ -26,6 +27,7 @@ mod sqlite;
 mod ts;
 mod users;
 
+pub(crate) use accounts::{change_binding as accounts_change_binding, Changed, UserFilter};
 pub(crate) use approval::Approval;
 pub(crate) use redeem::Redemption;
 pub(crate) use ts::Ts;
@@ -155,6 +157,8 @@ pub(crate) fn sql_json(v: &serde_json::Value) -> Result<&serde_json::Value> {
 pub(crate) enum Kind {
     Otp,
     MagicLink,
+    /// A code to a signed-in user's new address; the row's binding names the user.
+    ChangeAddress,
 }
 
 impl Kind {
@@ -162,6 +166,7 @@ impl Kind {
         match self {
             Self::Otp => "otp",
             Self::MagicLink => "magic_link",
+            Self::ChangeAddress => "change_address",
         }
     }
 }
