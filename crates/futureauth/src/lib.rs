@@ -201,10 +201,10 @@ impl FutureAuth {
         let db = db.into();
         let session_cache = config
             .session_cache
-            .map(|cache| SessionCache::new(cache, &db));
+            .map(|cache| SessionCache::new(cache, &db, config.db_call_timeout));
         Self {
             origins: TrustedOrigins::from_config(&config).map_err(|e| e.to_string()),
-            store: db.into_store(),
+            store: db.into_store(config.db_call_timeout),
             delivery,
             code_key,
             housekeeping: Housekeeping::default(),

@@ -113,11 +113,7 @@ pub(crate) async fn audit(
 }
 
 fn check_name(raw: &str) -> Result<String, String> {
-    let name = raw.trim().to_owned();
-    if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
-        return Err("the name must be 1 to 100 characters".into());
-    }
-    Ok(name)
+    validate::project_name(raw)
 }
 
 /// A created project and its first secret key (shown once).
@@ -403,6 +399,12 @@ pub fn validate_settings(
             "use an address like `Acme <login@acme.com>` or `login@acme.com`".into(),
         );
         None
+    } else if validate::mentions_console(from.split('<').next().unwrap_or("")) {
+        errors.insert(
+            "email_from",
+            "the sender name is reserved for the server's own console".into(),
+        );
+        None
     } else {
         Some(from.to_owned())
     };
@@ -568,6 +570,10 @@ pub async fn update_templates(
     ] {
         let text = raw.trim().replace("\r\n", "\n");
         if text.is_empty() {
+            continue;
+        }
+        if validate::mentions_console(&text) {
+            errors.insert(field, "may not name the server's own console".into());
             continue;
         }
         match templates::check(&text, one_line) {

@@ -3,6 +3,7 @@
 //! address and bound to the user who asked, so nobody else's guesses count against them).
 
 use chrono::{DateTime, Utc};
+use sqlx::Connection;
 
 use super::codes::UNBOUND;
 use super::rows::{user_columns, UserRow};
@@ -76,10 +77,10 @@ impl Store {
             "SELECT COUNT(*) FROM \"user\" WHERE id = $1 AND ",
             disabled!("", "$2")
         );
-        let n: i64 = on_pool!(&self.db, pool => sqlx::query_scalar(SQL)
+        let n: i64 = on_pool!(self, conn => sqlx::query_scalar(SQL)
             .bind(sql_text(user_id)?)
             .bind(Ts(now))
-            .fetch_one(pool)
+            .fetch_one(&mut *conn)
             .await?);
         Ok(n > 0)
     }
@@ -95,8 +96,8 @@ impl Store {
         const SET: &str = "UPDATE \"user\" SET disabled_at = $2, disabled_until = $3 WHERE id = $1";
         const END: &str = "DELETE FROM session WHERE user_id = $1";
         let user_id = sql_text(user_id)?;
-        let found = on_pool!(&self.db, pool => {
-            let mut tx = pool.begin().await?;
+        let found = on_pool!(self, conn => {
+            let mut tx = conn.begin().await?;
             let n = sqlx::query(SET)
                 .bind(user_id)
                 .bind(at.map(Ts))
@@ -125,8 +126,8 @@ impl Store {
              OR (kind = 'change_address' AND binding_hash = $3)";
         let user_id = sql_text(user_id)?;
         let binding = change_binding(user_id);
-        let deleted = on_pool!(&self.db, pool => {
-            let mut tx = pool.begin().await?;
+        let deleted = on_pool!(self, conn => {
+            let mut tx = conn.begin().await?;
             // Sessions first: SQLite does not cascade unless foreign keys are switched on.
             sqlx::query(SESSIONS).bind(user_id).execute(&mut *tx).await?;
             let row: Option<UserRow> = sqlx::query_as(USER)
@@ -163,13 +164,13 @@ impl Store {
             .search
             .map(|s| sql_text(s).map(|s| like_pattern(&s.trim().to_lowercase())))
             .transpose()?;
-        let rows: Vec<UserRow> = on_pool!(&self.db, pool => sqlx::query_as(SQL)
+        let rows: Vec<UserRow> = on_pool!(self, conn => sqlx::query_as(SQL)
             .bind(pattern.as_deref())
             .bind(f.created_after.map(Ts))
             .bind(f.created_before.map(Ts))
             .bind(f.limit)
             .bind(f.offset)
-            .fetch_all(pool)
+            .fetch_all(&mut *conn)
             .await?);
         Ok(rows.into_iter().map(User::from).collect())
     }
@@ -216,8 +217,8 @@ impl Store {
         let user_id = sql_text(user_id)?;
         let binding = change_binding(user_id);
         let max = i32::try_from(max_attempts).unwrap_or(i32::MAX);
-        on_pool!(&self.db, pool => {
-            let mut tx = pool.begin().await?;
+        Ok(on_pool!(self, conn => {
+            let mut tx = conn.begin().await?;
             let hit: Option<String> = sqlx::query_scalar(HIT)
                 .bind(new.as_str())
                 .bind(&binding)
@@ -260,8 +261,8 @@ impl Store {
                 Err(e) => return Err(e.into()),
             };
             tx.commit().await?;
-            Ok(outcome)
-        })
+            outcome
+        }))
     }
 
     /// Removes the user's address of `kind`'s column, only while the other one remains, in
@@ -283,10 +284,10 @@ impl Store {
             user_columns!()
         );
         let sql = if email { EMAIL } else { PHONE };
-        let row: Option<UserRow> = on_pool!(&self.db, pool => sqlx::query_as(sql)
+        let row: Option<UserRow> = on_pool!(self, conn => sqlx::query_as(sql)
             .bind(sql_text(user_id)?)
             .bind(Ts(now))
-            .fetch_optional(pool)
+            .fetch_optional(&mut *conn)
             .await?);
         match row {
             Some(row) => Ok(Some(row.into())),
