@@ -90,7 +90,12 @@ fn the_document_lists_every_auth_route_with_its_answers() {
 fn request_bodies_declare_what_the_routes_accept() {
     let json = serde_json::to_value(futureauth::axum::openapi()).unwrap();
     let schemas = &json["components"]["schemas"];
-    for name in ["SendOtp", "VerifyOtp"] {
+    for name in [
+        "SendOtp",
+        "VerifyOtp",
+        "ChangeIdentifier",
+        "VerifyIdentifierChange",
+    ] {
         let branches = schemas[name]["oneOf"].as_array().unwrap_or_else(|| {
             panic!(
                 "{name}: exactly one of email and phone is a oneOf: {}",
@@ -120,6 +125,10 @@ fn request_bodies_declare_what_the_routes_accept() {
         assert!(phone["pattern"].as_str().unwrap().starts_with("^\\+"));
         assert_eq!(phone["maxLength"], 16);
     }
+    assert_eq!(
+        schemas["RemoveIdentifier"]["properties"]["which"]["enum"],
+        json!(["email", "phone", "sms"])
+    );
     let code = &schemas["VerifyOtp"]["oneOf"][0]["properties"]["code"];
     assert_eq!(code["pattern"], "^[A-Za-z0-9]{4,12}$");
     assert_eq!(
@@ -137,10 +146,12 @@ fn request_bodies_declare_what_the_routes_accept() {
     );
     let landing = &json["paths"]["/api/auth/magic-link"];
     assert_eq!(landing["get"]["parameters"][0]["schema"]["minLength"], 32);
+    let form =
+        &landing["post"]["requestBody"]["content"]["application/x-www-form-urlencoded"]["schema"];
+    assert_eq!(form["oneOf"][0]["required"], json!(["token"]));
     assert_eq!(
-        landing["post"]["requestBody"]["content"]["application/x-www-form-urlencoded"]["schema"]
-            ["required"],
-        json!(["token"])
+        form["oneOf"][1]["required"],
+        json!(["token", "action", "number"])
     );
 }
 

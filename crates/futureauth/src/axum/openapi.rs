@@ -290,6 +290,20 @@ fn request_schemas(doc: &mut serde_json::Value) {
     let schemas = &mut doc["components"]["schemas"];
     schemas["SendOtp"] = one_of_email_or_phone(&[]);
     schemas["VerifyOtp"] = one_of_email_or_phone(&[("code", code())]);
+    schemas["ChangeIdentifier"] = one_of_email_or_phone(&[]);
+    schemas["VerifyIdentifierChange"] = one_of_email_or_phone(&[("code", code())]);
+    schemas["RemoveIdentifier"] = json!({
+        "type": "object",
+        "required": ["which"],
+        "properties": {
+            "which": {
+                "type": "string",
+                "description": "Which address to remove: `email`, or `phone` (also written `sms`).",
+                "enum": ["email", "phone", "sms"],
+                "example": "phone",
+            },
+        },
+    });
     schemas["SendMagicLink"] = json!({
         "type": "object",
         "required": ["email"],
@@ -329,14 +343,27 @@ fn request_schemas(doc: &mut serde_json::Value) {
             param["required"] = json!(true);
         }
     }
+    // Signing in takes the token; approving takes the number the asking browser shows too.
     landing["post"]["requestBody"]["content"]["application/x-www-form-urlencoded"]["schema"] = json!({
-        "type": "object",
-        "required": ["token"],
-        "properties": {
-            "token": token(),
-            "action": { "type": "string", "enum": ["sign_in", "approve"] },
-            "number": { "type": "string", "pattern": "^[0-9]{2}$" },
-        },
+        "oneOf": [
+            {
+                "type": "object",
+                "required": ["token"],
+                "properties": {
+                    "token": token(),
+                    "action": { "type": "string", "enum": ["sign_in"] },
+                },
+            },
+            {
+                "type": "object",
+                "required": ["token", "action", "number"],
+                "properties": {
+                    "token": token(),
+                    "action": { "type": "string", "enum": ["approve"] },
+                    "number": { "type": "string", "pattern": "^[0-9]{2}$" },
+                },
+            },
+        ],
     });
 }
 
