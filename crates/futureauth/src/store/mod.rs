@@ -13,6 +13,7 @@ use chrono::{DateTime, Utc};
 use crate::error::{FutureAuthError, Result};
 use crate::model::AuthMethod;
 
+mod accounts;
 mod approval;
 mod codes;
 pub(crate) mod deadline;
@@ -27,6 +28,7 @@ mod sqlite;
 mod ts;
 mod users;
 
+pub(crate) use accounts::{change_binding as accounts_change_binding, Changed, UserFilter};
 pub(crate) use approval::Approval;
 pub(crate) use redeem::Redemption;
 pub(crate) use ts::Ts;
@@ -179,6 +181,8 @@ pub(crate) fn sql_json(v: &serde_json::Value) -> Result<&serde_json::Value> {
 pub(crate) enum Kind {
     Otp,
     MagicLink,
+    /// A code to a signed-in user's new address; the row's binding names the user.
+    ChangeAddress,
 }
 
 impl Kind {
@@ -186,6 +190,7 @@ impl Kind {
         match self {
             Self::Otp => "otp",
             Self::MagicLink => "magic_link",
+            Self::ChangeAddress => "change_address",
         }
     }
 }
