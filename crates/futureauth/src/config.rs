@@ -7,6 +7,25 @@ use ipnet::IpNet;
 use crate::error::{FutureAuthError, Result};
 use crate::origins::TrustedOrigins;
 
+/// The fixed routes of `auth_router`; `magic_link_path` may not take one of them.
+pub(crate) const AUTH_ROUTES: &[&str] = &[
+    "/api/auth/send-otp",
+    "/api/auth/verify-otp",
+    "/api/auth/send-magic-link",
+    "/api/auth/verify-magic-link",
+    "/api/auth/magic-link-status",
+    "/api/auth/session",
+    "/api/auth/get-session",
+    "/api/auth/sign-out",
+    "/api/auth/sessions",
+    "/api/auth/revoke-session",
+    "/api/auth/sign-out-all",
+    "/api/auth/change-identifier",
+    "/api/auth/verify-identifier-change",
+    "/api/auth/remove-identifier",
+    "/api/auth/delete-account",
+];
+
 /// Default FutureAuth delivery service.
 pub const DEFAULT_API_URL: &str = "https://future-auth.com";
 
@@ -72,7 +91,7 @@ pub struct FutureAuthConfig {
     /// codes verify on every instance and across restarts.
     pub code_secret: String,
     /// The opt-in in-process session cache. Default `None` (every check asks the database).
-    pub session_cache: Option<crate::SessionCacheConfig>,
+    pub session_cache: Option<crate::session_cache::SessionCacheConfig>,
     /// Path of the magic-link landing page `auth_router` serves (`GET`/`HEAD` show a
     /// confirmation page and never use the token; only the `POST` from that page does).
     /// Links sent without a `callback_url` point here. Default `/api/auth/magic-link`.
@@ -375,7 +394,7 @@ impl FutureAuthConfig {
             }
         }
         if !self.magic_link_path.starts_with("/api/auth/")
-            || crate::AUTH_ROUTES.contains(&self.magic_link_path.as_str())
+            || AUTH_ROUTES.contains(&self.magic_link_path.as_str())
         {
             return fail(format!(
                 "magic_link_path {:?} must be under /api/auth/ (where the auth cookies live) \
@@ -424,6 +443,18 @@ fn redacted(secret: &str) -> &'static str {
         "<empty>"
     } else {
         "<redacted>"
+    }
+}
+
+impl TrustedOrigins {
+    /// Parses the configuration's origins and callback URLs, with a message that says how
+    /// to fix the first one that is not valid.
+    pub fn from_config(config: &FutureAuthConfig) -> Result<Self> {
+        Self::parse(
+            &config.app_url,
+            &config.allowed_origins,
+            &config.callback_urls,
+        )
     }
 }
 

@@ -1,10 +1,11 @@
 //! [`RequestContext`]: what the sign-in flows know about the request they serve.
 
+use std::fmt;
 use std::net::IpAddr;
 
-use futureauth_proto::Locale;
+use futureauth_proto::{LinkToken, Locale};
 
-use crate::OtpBinding;
+use crate::token::{generate_token, hash_token};
 
 /// The facts about one request that the sign-in flows use: the client's address (for the
 /// per-network rate limits, and stored on the session it opens), its user agent (stored on
@@ -60,5 +61,53 @@ impl RequestContext {
             locale: None,
             hook_token: None,
         }
+    }
+}
+
+/// A secret that binds a one-time code to the client that asked for it.
+///
+/// Give it to the client when it asks for a code (the HTTP API puts it in an HttpOnly
+/// cookie) and take it back with the code: then a code can only be used, and its attempts
+/// only spent, by that client, and nobody else's request replaces it. Only its hash is
+/// stored.
+///
+/// ```
+/// use futureauth::OtpBinding;
+/// let binding = OtpBinding::generate();
+/// let back = OtpBinding::parse(binding.as_str()).unwrap();
+/// assert_eq!(back.as_str(), binding.as_str());
+/// assert!(OtpBinding::parse("too-short").is_none());
+/// ```
+#[derive(Clone, PartialEq, Eq)]
+pub struct OtpBinding(String);
+
+impl OtpBinding {
+    /// A new random binding (256 bits, 43 URL-safe characters).
+    pub fn generate() -> Self {
+        Self(generate_token())
+    }
+
+    /// A binding a client sent back, if it has the shape of one (32 to 64 URL-safe
+    /// characters); anything else is no binding at all.
+    pub fn parse(raw: &str) -> Option<Self> {
+        LinkToken::parse(raw)
+            .ok()
+            .map(|token| Self(token.as_str().to_string()))
+    }
+
+    /// The secret, to hand to the client.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// What the database keeps.
+    pub(crate) fn hash(&self) -> String {
+        hash_token(&self.0)
+    }
+}
+
+impl fmt::Debug for OtpBinding {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("OtpBinding(..)")
     }
 }

@@ -84,30 +84,10 @@ use std::sync::Arc;
 
 use chrono::Utc;
 
-/// The fixed routes of `auth_router`; `magic_link_path` may not take one of them.
-pub(crate) const AUTH_ROUTES: &[&str] = &[
-    "/api/auth/send-otp",
-    "/api/auth/verify-otp",
-    "/api/auth/send-magic-link",
-    "/api/auth/verify-magic-link",
-    "/api/auth/magic-link-status",
-    "/api/auth/session",
-    "/api/auth/get-session",
-    "/api/auth/sign-out",
-    "/api/auth/sessions",
-    "/api/auth/revoke-session",
-    "/api/auth/sign-out-all",
-    "/api/auth/change-identifier",
-    "/api/auth/verify-identifier-change",
-    "/api/auth/remove-identifier",
-    "/api/auth/delete-account",
-];
-
 pub use async_trait::async_trait;
 pub use config::{FutureAuthConfig, RateLimit, RateLimits};
-pub use context::RequestContext;
+pub use context::{OtpBinding, RequestContext};
 pub use error::{ErrorCode, FutureAuthError, Result};
-pub use flow::otp::OtpBinding;
 pub use futureauth_proto::Locale;
 pub use identifier::{normalize_email, normalize_phone, Identifier};
 pub use model::{

@@ -3,12 +3,12 @@
 
 use url::Url;
 
-use crate::config::FutureAuthConfig;
 use crate::error::{FutureAuthError, Result};
 pub use futureauth_proto::Origin;
 use futureauth_proto::{CallbackUrl, InvalidCallbackUrl};
 
-/// The browser origins and magic-link callbacks of [`FutureAuthConfig`] (`app_url`,
+/// The browser origins and magic-link callbacks of
+/// [`FutureAuthConfig`](crate::FutureAuthConfig) (`app_url`,
 /// `allowed_origins`, `callback_urls`), parsed. Get it from
 /// [`FutureAuth::origins`](crate::FutureAuth::origins).
 ///
@@ -32,10 +32,16 @@ pub struct TrustedOrigins {
 }
 
 impl TrustedOrigins {
-    /// Parses the configuration's origins and callback URLs, with a message that says how
-    /// to fix the first one that is not valid.
-    pub fn from_config(config: &FutureAuthConfig) -> Result<Self> {
-        let app = match config.app_url.trim() {
+    /// Parses `app_url`, `allowed_origins` and `callback_urls` as the configuration holds
+    /// them, with a message that says how to fix the first one that is not valid. Takes
+    /// plain values so that this module needs nothing of the configuration above it;
+    /// [`TrustedOrigins::from_config`] is the usual way in.
+    pub(crate) fn parse(
+        app_url: &str,
+        allowed_origins: &[String],
+        callback_urls: &[String],
+    ) -> Result<Self> {
+        let app = match app_url.trim() {
             "" => None,
             raw => Some(
                 Url::parse(raw)
@@ -50,8 +56,7 @@ impl TrustedOrigins {
                     })?,
             ),
         };
-        let allowed = config
-            .allowed_origins
+        let allowed = allowed_origins
             .iter()
             .map(|raw| {
                 Origin::parse(raw).map_err(|_| {
@@ -62,8 +67,7 @@ impl TrustedOrigins {
                 })
             })
             .collect::<Result<_>>()?;
-        let callbacks = config
-            .callback_urls
+        let callbacks = callback_urls
             .iter()
             .map(|raw| {
                 parse_callback(raw).map_err(|why| {
@@ -122,13 +126,8 @@ mod tests {
     use super::*;
 
     fn origins(app: &str, allowed: &[&str], callbacks: &[&str]) -> TrustedOrigins {
-        TrustedOrigins::from_config(&FutureAuthConfig {
-            app_url: app.into(),
-            allowed_origins: allowed.iter().map(|s| s.to_string()).collect(),
-            callback_urls: callbacks.iter().map(|s| s.to_string()).collect(),
-            ..Default::default()
-        })
-        .unwrap()
+        let owned = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        TrustedOrigins::parse(app, &owned(allowed), &owned(callbacks)).unwrap()
     }
 
     fn url(s: &str) -> Url {

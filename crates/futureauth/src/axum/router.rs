@@ -83,7 +83,7 @@ where
     let landing_path = match &auth.config().magic_link_path {
         p if crate::config::is_plain_path(p)
             && p.starts_with("/api/auth/")
-            && !crate::AUTH_ROUTES.contains(&p.as_str()) =>
+            && !crate::config::AUTH_ROUTES.contains(&p.as_str()) =>
         {
             p.clone()
         }

@@ -7,13 +7,11 @@
 //! code always signs in. Unbound codes share one row per address, and their wrong guesses
 //! count per address across codes (NIST SP 800-63B: a new code does not reset the count).
 
-use std::fmt;
-
 use chrono::Utc;
-use futureauth_proto::{LinkToken, OtpCode};
+use futureauth_proto::OtpCode;
 
 use super::{limit_send, limit_verify_ip, session, verify_ip_key, Ctx};
-use crate::context::RequestContext;
+use crate::context::{OtpBinding, RequestContext};
 use crate::delivery::{Channel, DeliveryError, Message};
 use crate::error::{FutureAuthError, Result};
 use crate::hooks::SendPurpose;
@@ -21,55 +19,7 @@ use crate::identifier::{normalize_email, normalize_phone, Identifier};
 use crate::model::{AuthMethod, OtpChannel, Session, User};
 use crate::rate_limit;
 use crate::store::{Kind, NewVerification, Redemption};
-use crate::token::{generate_code, generate_id, generate_token, hash_token, normalize_code};
-
-/// A secret that binds a one-time code to the client that asked for it.
-///
-/// Give it to the client when it asks for a code (the HTTP API puts it in an HttpOnly
-/// cookie) and take it back with the code: then a code can only be used, and its attempts
-/// only spent, by that client, and nobody else's request replaces it. Only its hash is
-/// stored.
-///
-/// ```
-/// use futureauth::OtpBinding;
-/// let binding = OtpBinding::generate();
-/// let back = OtpBinding::parse(binding.as_str()).unwrap();
-/// assert_eq!(back.as_str(), binding.as_str());
-/// assert!(OtpBinding::parse("too-short").is_none());
-/// ```
-#[derive(Clone, PartialEq, Eq)]
-pub struct OtpBinding(String);
-
-impl OtpBinding {
-    /// A new random binding (256 bits, 43 URL-safe characters).
-    pub fn generate() -> Self {
-        Self(generate_token())
-    }
-
-    /// A binding a client sent back, if it has the shape of one (32 to 64 URL-safe
-    /// characters); anything else is no binding at all.
-    pub fn parse(raw: &str) -> Option<Self> {
-        LinkToken::parse(raw)
-            .ok()
-            .map(|token| Self(token.as_str().to_string()))
-    }
-
-    /// The secret, to hand to the client.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-
-    /// What the database keeps.
-    pub(crate) fn hash(&self) -> String {
-        hash_token(&self.0)
-    }
-}
-
-impl fmt::Debug for OtpBinding {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("OtpBinding(..)")
-    }
-}
+use crate::token::{generate_code, generate_id, normalize_code};
 
 /// Creates a code (replacing the live one of the same address and binding), stores its
 /// keyed hash and delivers it. (Long because a failed delivery must undo exactly what was
