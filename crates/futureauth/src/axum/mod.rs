@@ -39,6 +39,8 @@
 //! The cookie is `SameSite=Lax`, so the SPA must be on the same *site* (e.g.
 //! `app.example.com` calling `api.example.com`); across sites, use `Authorization: Bearer`.
 
+#[cfg(feature = "openapi")]
+mod body;
 mod client;
 mod cookie;
 mod csrf;

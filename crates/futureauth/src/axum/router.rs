@@ -248,7 +248,7 @@ fn with_session(auth: &FutureAuth, body: serde_json::Value, session: &Session) -
 
 /// Sends a code bound to this browser: the binding cookie it already holds (so Resend
 /// replaces its own code) or a new one, set on the answer.
-#[cfg_attr(feature = "openapi", utoipa::path(post, path = "/api/auth/send-otp", tag = "futureauth", request_body = SendOtp, responses((status = 200, description = "Code sent, or silently not (the same answer for unknown addresses); sets the binding cookie", body = super::openapi::Ok), super::openapi::Rejected)))]
+#[cfg_attr(feature = "openapi", utoipa::path(post, path = "/api/auth/send-otp", tag = "futureauth", request_body = SendOtp, responses((status = 200, description = "Code sent, or silently not (the same answer for unknown addresses); sets the binding cookie", body = super::body::Ok), super::body::Rejected)))]
 pub(super) async fn send_otp(
     State(auth): State<Arc<FutureAuth>>,
     mut req: RequestContext,
@@ -269,7 +269,7 @@ pub(super) async fn send_otp(
 
 /// Checks the code of this browser's binding; without a binding cookie (a client that keeps
 /// no cookies), the unbound code.
-#[cfg_attr(feature = "openapi", utoipa::path(post, path = "/api/auth/verify-otp", tag = "futureauth", request_body = VerifyOtp, responses((status = 200, description = "Signed in; sets the session cookie", body = super::openapi::SignedIn), super::openapi::Rejected)))]
+#[cfg_attr(feature = "openapi", utoipa::path(post, path = "/api/auth/verify-otp", tag = "futureauth", request_body = VerifyOtp, responses((status = 200, description = "Signed in; sets the session cookie", body = super::body::SignedIn), super::body::Rejected)))]
 pub(super) async fn verify_otp(
     State(auth): State<Arc<FutureAuth>>,
     mut req: RequestContext,
@@ -285,7 +285,7 @@ pub(super) async fn verify_otp(
     ))
 }
 
-#[cfg_attr(feature = "openapi", utoipa::path(post, path = "/api/auth/send-magic-link", tag = "futureauth", request_body = SendMagicLink, responses((status = 200, description = "Link sent, or silently not; sets the link binding cookie", body = super::openapi::LinkSent), super::openapi::Rejected)))]
+#[cfg_attr(feature = "openapi", utoipa::path(post, path = "/api/auth/send-magic-link", tag = "futureauth", request_body = SendMagicLink, responses((status = 200, description = "Link sent, or silently not; sets the link binding cookie", body = super::body::LinkSent), super::body::Rejected)))]
 pub(super) async fn send_magic_link(
     State(auth): State<Arc<FutureAuth>>,
     mut req: RequestContext,
@@ -331,7 +331,7 @@ pub(super) async fn send_magic_link(
 
 /// For the browser that asked for a magic link (its link binding cookie): signs it in once
 /// another device approved the link, else says whether one waits and the number to show.
-#[cfg_attr(feature = "openapi", utoipa::path(post, path = "/api/auth/magic-link-status", tag = "futureauth", responses((status = 200, description = "`{\"status\": \"waiting\", \"match_number\": \"42\"}` while a link waits (show the number), `{\"status\": \"signed_in\", \"user\", \"session\"}` with the session cookie once it was approved on another device, else `{\"status\": \"none\"}`", body = super::openapi::LinkStatusBody), super::openapi::Rejected)))]
+#[cfg_attr(feature = "openapi", utoipa::path(post, path = "/api/auth/magic-link-status", tag = "futureauth", responses((status = 200, description = "`{\"status\": \"waiting\", \"match_number\": \"42\"}` while a link waits (show the number), `{\"status\": \"signed_in\", \"user\", \"session\"}` with the session cookie once it was approved on another device, else `{\"status\": \"none\"}`", body = super::body::LinkStatusBody), super::body::Rejected)))]
 pub(super) async fn magic_link_status(
     State(auth): State<Arc<FutureAuth>>,
     mut req: RequestContext,
@@ -354,7 +354,7 @@ pub(super) async fn magic_link_status(
     })
 }
 
-#[cfg_attr(feature = "openapi", utoipa::path(post, path = "/api/auth/verify-magic-link", tag = "futureauth", request_body = VerifyMagicLink, responses((status = 200, description = "Signed in; sets the session cookie", body = super::openapi::SignedIn), super::openapi::Rejected)))]
+#[cfg_attr(feature = "openapi", utoipa::path(post, path = "/api/auth/verify-magic-link", tag = "futureauth", request_body = VerifyMagicLink, responses((status = 200, description = "Signed in; sets the session cookie", body = super::body::SignedIn), super::body::Rejected)))]
 pub(super) async fn verify_magic_link(
     State(auth): State<Arc<FutureAuth>>,
     mut req: RequestContext,
@@ -367,7 +367,7 @@ pub(super) async fn verify_magic_link(
 }
 
 /// The signed-in user; re-issues the cookie when the session slid forward.
-#[cfg_attr(feature = "openapi", utoipa::path(get, path = "/api/auth/session", tag = "futureauth", responses((status = 200, description = "The signed-in user and session (also at `/api/auth/get-session`)", body = super::openapi::SignedIn), super::openapi::Rejected)))]
+#[cfg_attr(feature = "openapi", utoipa::path(get, path = "/api/auth/session", tag = "futureauth", responses((status = 200, description = "The signed-in user and session (also at `/api/auth/get-session`)", body = super::body::SignedIn), super::body::Rejected)))]
 pub(super) async fn session(
     State(auth): State<Arc<FutureAuth>>,
     headers: HeaderMap,
@@ -387,7 +387,7 @@ pub(super) async fn session(
     ))
 }
 
-#[cfg_attr(feature = "openapi", utoipa::path(post, path = "/api/auth/sign-out", tag = "futureauth", responses((status = 200, description = "Signed out; the cookie is cleared", body = super::openapi::Ok), super::openapi::Rejected)))]
+#[cfg_attr(feature = "openapi", utoipa::path(post, path = "/api/auth/sign-out", tag = "futureauth", responses((status = 200, description = "Signed out; the cookie is cleared", body = super::body::Ok), super::body::Rejected)))]
 pub(super) async fn sign_out(
     State(auth): State<Arc<FutureAuth>>,
     headers: HeaderMap,
@@ -408,7 +408,7 @@ async fn current(auth: &FutureAuth, headers: &HeaderMap) -> Result<AuthSession, 
         .ok_or_else(ApiError::unauthorized)
 }
 
-#[cfg_attr(feature = "openapi", utoipa::path(get, path = "/api/auth/sessions", tag = "futureauth", responses((status = 200, description = "The signed-in user's live sessions", body = super::openapi::SessionList), super::openapi::Rejected)))]
+#[cfg_attr(feature = "openapi", utoipa::path(get, path = "/api/auth/sessions", tag = "futureauth", responses((status = 200, description = "The signed-in user's live sessions", body = super::body::SessionList), super::body::Rejected)))]
 pub(super) async fn list_sessions(
     State(auth): State<Arc<FutureAuth>>,
     headers: HeaderMap,
@@ -430,7 +430,7 @@ pub(super) async fn list_sessions(
     Ok(Json(json!({ "sessions": sessions })).into_response())
 }
 
-#[cfg_attr(feature = "openapi", utoipa::path(post, path = "/api/auth/revoke-session", tag = "futureauth", request_body = RevokeSession, responses((status = 200, description = "That session is signed out", body = super::openapi::Ok), super::openapi::Rejected)))]
+#[cfg_attr(feature = "openapi", utoipa::path(post, path = "/api/auth/revoke-session", tag = "futureauth", request_body = RevokeSession, responses((status = 200, description = "That session is signed out", body = super::body::Ok), super::body::Rejected)))]
 pub(super) async fn revoke_session(
     State(auth): State<Arc<FutureAuth>>,
     headers: HeaderMap,
@@ -446,7 +446,7 @@ pub(super) async fn revoke_session(
     Ok(ok().into_response())
 }
 
-#[cfg_attr(feature = "openapi", utoipa::path(post, path = "/api/auth/sign-out-all", tag = "futureauth", responses((status = 200, description = "Every session of the user is signed out; the cookie is cleared", body = super::openapi::Revoked), super::openapi::Rejected)))]
+#[cfg_attr(feature = "openapi", utoipa::path(post, path = "/api/auth/sign-out-all", tag = "futureauth", responses((status = 200, description = "Every session of the user is signed out; the cookie is cleared", body = super::body::Revoked), super::body::Rejected)))]
 pub(super) async fn sign_out_all(
     State(auth): State<Arc<FutureAuth>>,
     headers: HeaderMap,
@@ -489,7 +489,7 @@ pub(super) struct RemoveIdentifier {
 }
 
 /// Sends a code to the signed-in user's new address and a notice to the old one.
-#[cfg_attr(feature = "openapi", utoipa::path(post, path = "/api/auth/change-identifier", tag = "futureauth", request_body = ChangeIdentifier, responses((status = 200, description = "A code went to the new address (the same answer when it belongs to another account), a notice to the old one", body = super::openapi::Ok), super::openapi::Rejected)))]
+#[cfg_attr(feature = "openapi", utoipa::path(post, path = "/api/auth/change-identifier", tag = "futureauth", request_body = ChangeIdentifier, responses((status = 200, description = "A code went to the new address (the same answer when it belongs to another account), a notice to the old one", body = super::body::Ok), super::body::Rejected)))]
 pub(super) async fn change_identifier(
     State(auth): State<Arc<FutureAuth>>,
     req: RequestContext,
@@ -504,7 +504,7 @@ pub(super) async fn change_identifier(
 }
 
 /// Confirms the change with the code sent to the new address.
-#[cfg_attr(feature = "openapi", utoipa::path(post, path = "/api/auth/verify-identifier-change", tag = "futureauth", request_body = VerifyIdentifierChange, responses((status = 200, description = "The address is the user's now", body = super::openapi::UserBody), super::openapi::Rejected)))]
+#[cfg_attr(feature = "openapi", utoipa::path(post, path = "/api/auth/verify-identifier-change", tag = "futureauth", request_body = VerifyIdentifierChange, responses((status = 200, description = "The address is the user's now", body = super::body::UserBody), super::body::Rejected)))]
 pub(super) async fn verify_identifier_change(
     State(auth): State<Arc<FutureAuth>>,
     req: RequestContext,
@@ -521,7 +521,7 @@ pub(super) async fn verify_identifier_change(
 }
 
 /// Removes the user's email or phone while the other remains.
-#[cfg_attr(feature = "openapi", utoipa::path(post, path = "/api/auth/remove-identifier", tag = "futureauth", request_body = RemoveIdentifier, responses((status = 200, description = "Removed", body = super::openapi::UserBody), super::openapi::Rejected)))]
+#[cfg_attr(feature = "openapi", utoipa::path(post, path = "/api/auth/remove-identifier", tag = "futureauth", request_body = RemoveIdentifier, responses((status = 200, description = "Removed", body = super::body::UserBody), super::body::Rejected)))]
 pub(super) async fn remove_identifier(
     State(auth): State<Arc<FutureAuth>>,
     headers: HeaderMap,
@@ -533,7 +533,7 @@ pub(super) async fn remove_identifier(
 }
 
 /// Deletes the signed-in user's account after a recent sign-in.
-#[cfg_attr(feature = "openapi", utoipa::path(post, path = "/api/auth/delete-account", tag = "futureauth", responses((status = 200, description = "The account and everything of it are deleted; the cookie is cleared", body = super::openapi::Ok), super::openapi::Rejected)))]
+#[cfg_attr(feature = "openapi", utoipa::path(post, path = "/api/auth/delete-account", tag = "futureauth", responses((status = 200, description = "The account and everything of it are deleted; the cookie is cleared", body = super::body::Ok), super::body::Rejected)))]
 pub(super) async fn delete_account(
     State(auth): State<Arc<FutureAuth>>,
     headers: HeaderMap,
