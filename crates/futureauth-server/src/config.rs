@@ -8,6 +8,7 @@ use std::time::Duration;
 use clap::parser::ValueSource;
 use clap::Args;
 use thiserror::Error;
+use url::Url;
 
 use crate::error::StoreError;
 use crate::provider::signature::SvixSecret;
@@ -557,6 +558,29 @@ fn url_is_loopback(url: &str) -> bool {
     }
 }
 
+/// Checks `FUTUREAUTH_PUBLIC_URL`: an http(s) URL with a host and nothing but an origin.
+/// (Here, not in the console that uses it, so that configuration parses it itself.)
+pub fn parse_public_url(raw: &str) -> Result<Url, ConfigError> {
+    let bad = |why: &str| {
+        ConfigError(format!(
+            "FUTUREAUTH_PUBLIC_URL / --public-url `{raw}` {why}; use the URL browsers open, e.g. https://auth.example.com"
+        ))
+    };
+    let url = Url::parse(raw.trim()).map_err(|_| bad("is not a URL"))?;
+    if url.scheme() != "http" && url.scheme() != "https" {
+        return Err(bad("must be http or https"));
+    }
+    if url.host().is_none() || !url.username().is_empty() || url.password().is_some() {
+        return Err(bad("must have a host and no credentials"));
+    }
+    if url.path() != "/" || url.query().is_some() || url.fragment().is_some() {
+        return Err(bad(
+            "must not have a path (the console lives at /dashboard)",
+        ));
+    }
+    Ok(url)
+}
+
 fn non_empty(v: &Option<String>) -> Option<String> {
     v.as_deref()
         .map(str::trim)
@@ -746,7 +770,7 @@ impl Config {
     fn twilio_status_callback(&self) -> Result<Option<String>, ConfigError> {
         non_empty(&self.public_url)
             .map(|raw| {
-                let url = crate::console::ConsoleSettings::parse_public_url(&raw)?;
+                let url = parse_public_url(&raw)?;
                 Ok(format!(
                     "{}/webhooks/twilio",
                     url.as_str().trim_end_matches('/')
@@ -905,7 +929,7 @@ impl Config {
             )));
         }
         if let Some(public) = non_empty(&self.public_url) {
-            crate::console::ConsoleSettings::parse_public_url(&public)?;
+            parse_public_url(&public)?;
         }
         let url = self.database_url();
         if !(url.starts_with("postgres://")

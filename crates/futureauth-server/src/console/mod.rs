@@ -33,7 +33,7 @@ use futureauth::{FutureAuth, FutureAuthConfig};
 use tokio::sync::OnceCell;
 use url::Url;
 
-use crate::config::{Config, ConfigError};
+use crate::config::{parse_public_url, Config, ConfigError};
 use crate::error::StoreError;
 use crate::service::SendService;
 use crate::store::Store;
@@ -95,28 +95,6 @@ fn is_loopback(url: &Url) -> bool {
 }
 
 impl ConsoleSettings {
-    /// Checks `FUTUREAUTH_PUBLIC_URL`: an http(s) URL with a host and nothing but an origin.
-    pub fn parse_public_url(raw: &str) -> Result<Url, ConfigError> {
-        let bad = |why: &str| {
-            ConfigError(format!(
-                "FUTUREAUTH_PUBLIC_URL / --public-url `{raw}` {why}; use the URL browsers open, e.g. https://auth.example.com"
-            ))
-        };
-        let url = Url::parse(raw.trim()).map_err(|_| bad("is not a URL"))?;
-        if url.scheme() != "http" && url.scheme() != "https" {
-            return Err(bad("must be http or https"));
-        }
-        if url.host().is_none() || !url.username().is_empty() || url.password().is_some() {
-            return Err(bad("must have a host and no credentials"));
-        }
-        if url.path() != "/" || url.query().is_some() || url.fragment().is_some() {
-            return Err(bad(
-                "must not have a path (the console lives at /dashboard)",
-            ));
-        }
-        Ok(url)
-    }
-
     /// From the configuration and the bound address: the public URL if set, else
     /// `http://<addr>` (plus `localhost` when bound to loopback).
     pub fn new(config: &Config, addr: SocketAddr) -> Result<ConsoleSettings, ConfigError> {
@@ -126,7 +104,7 @@ impl ConsoleSettings {
             .map(str::trim)
             .filter(|s| !s.is_empty());
         if let Some(raw) = public {
-            let url = Self::parse_public_url(raw)?;
+            let url = parse_public_url(raw)?;
             let plain_loopback = url.scheme() == "http" && is_loopback(&url);
             if url.scheme() == "http" && !plain_loopback {
                 tracing::warn!(
