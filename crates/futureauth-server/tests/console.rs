@@ -2221,6 +2221,54 @@ async fn a_refusal_before_the_body_keeps_keep_alive_working(backend: Backend) {
     }
 }
 
+// ---------------------------------------------------------------- behind a proxy
+
+/// Behind a trusted reverse proxy every request comes from the proxy's address: the console
+/// counts its sign-in limits per forwarded client, so an attacker's many attempts from one
+/// network do not lock out an operator coming from another address.
+async fn an_attacker_behind_the_proxy_cannot_lock_operators_out(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let fakes = Fakes::accepting().await;
+    let store = db.store().await;
+    cli(&store, &["futureauth-server", "operator", "add", OWNER]).await;
+    let config = futureauth_server::config::Config {
+        trusted_proxies: vec!["127.0.0.1/32".parse().unwrap()],
+        ..config(&db, &fakes)
+    };
+    let s = TestServer::start(&db, &config).await;
+    let b = Browser::new(&s.server.url());
+    let login = |email: String, client: &'static str| {
+        let (http, base) = (b.http.clone(), b.base.clone());
+        async move {
+            http.post(format!("{base}/dashboard/login"))
+                .header("origin", &base)
+                .header("x-forwarded-for", format!("{client}, 127.0.0.1"))
+                .form(&[("email", email)])
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }
+    };
+    // More attempts than one client may make, for random addresses, from one network.
+    for i in 0..30 {
+        let status = login(format!("random{i}@example.com"), "203.0.113.9").await;
+        assert_eq!(status, 303);
+    }
+    // The attacker's own client is limited now: its attempt for the operator sends nothing.
+    login(OWNER.into(), "203.0.113.9").await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        emails_to(&fakes, OWNER).await,
+        0,
+        "the attacker's client was not limited"
+    );
+    // The operator, from another address behind the same proxy, still gets a code.
+    assert_eq!(login(OWNER.into(), "198.51.100.7").await, 303);
+    let code = code_for(&fakes, OWNER).await;
+    assert!(!code.is_empty());
+}
+
 backend_tests!(
     only_operators_sign_in_and_strangers_get_the_same_answer,
     magic_link_signs_an_operator_in,
@@ -2246,4 +2294,5 @@ backend_tests!(
     console_cookies_are_host_prefixed_over_https,
     no_project_can_pass_for_the_console,
     a_refusal_before_the_body_keeps_keep_alive_working,
+    an_attacker_behind_the_proxy_cannot_lock_operators_out,
 );
