@@ -13,8 +13,10 @@ use chrono::{DateTime, Utc};
 use crate::error::{FutureAuthError, Result};
 use crate::model::AuthMethod;
 
+mod accounts;
 mod approval;
 mod codes;
+pub(crate) mod deadline;
 mod limits;
 #[cfg(feature = "postgres")]
 mod postgres;
@@ -26,6 +28,7 @@ mod sqlite;
 mod ts;
 mod users;
 
+pub(crate) use accounts::{change_binding as accounts_change_binding, Changed, UserFilter};
 pub(crate) use approval::Approval;
 pub(crate) use redeem::Redemption;
 pub(crate) use ts::Ts;
@@ -33,17 +36,38 @@ pub(crate) use ts::Ts;
 #[cfg(not(any(feature = "postgres", feature = "sqlite")))]
 compile_error!("futureauth needs a database: enable the `postgres` or `sqlite` feature");
 
-/// Runs `$body` with `$pool` bound to the pool of `$db`, whichever backend it is. The body
-/// is compiled once per backend, so one statement serves both.
+/// Runs `$body` with `$conn` bound to `&mut` a connection of the store `$store`, whichever
+/// backend it is, under the store's deadline ([`deadline`]): the one place every query of
+/// the SDK goes through. The body is compiled once per backend, so one statement serves
+/// both; pass the connection on as `&mut *conn`. Evaluates to the body's value; a failure or
+/// an expired deadline returns early with `?`.
 macro_rules! on_pool {
-    ($db:expr, $pool:ident => $body:expr) => {
-        match $db {
+    ($store:expr, $conn:ident => $body:expr) => {{
+        let store: &$crate::store::Store = $store;
+        match &store.db {
             #[cfg(feature = "postgres")]
-            $crate::store::Database::Postgres($pool) => $body,
+            $crate::store::Database::Postgres(pool) => {
+                $crate::store::deadline::bounded!(pool, store.bound, $conn => $body)?
+            }
             #[cfg(feature = "sqlite")]
-            $crate::store::Database::Sqlite($pool) => $body,
+            $crate::store::Database::Sqlite(pool) => {
+                $crate::store::deadline::bounded!(pool, store.bound, $conn => $body)?
+            }
         }
-    };
+    }};
+    ($store:expr, $conn:ident => postgres: $pg:expr, sqlite: $sqlite:expr) => {{
+        let store: &$crate::store::Store = $store;
+        match &store.db {
+            #[cfg(feature = "postgres")]
+            $crate::store::Database::Postgres(pool) => {
+                $crate::store::deadline::bounded!(pool, store.bound, $conn => $pg)?
+            }
+            #[cfg(feature = "sqlite")]
+            $crate::store::Database::Sqlite(pool) => {
+                $crate::store::deadline::bounded!(pool, store.bound, $conn => $sqlite)?
+            }
+        }
+    }};
 }
 use on_pool;
 
@@ -102,7 +126,9 @@ impl Database {
         }
     }
 
-    pub(crate) fn into_store(self) -> Store {
+    /// The store over this pool, whose every call is bounded by `bound`
+    /// ([`FutureAuthConfig::db_call_timeout`](crate::FutureAuthConfig::db_call_timeout)).
+    pub(crate) fn into_store(self, bound: Option<std::time::Duration>) -> Store {
         let acquire = self.acquire_timeout();
         if acquire > SLOW_ACQUIRE {
             tracing::warn!(
@@ -113,7 +139,7 @@ impl Database {
                 acquire.as_secs()
             );
         }
-        Store { db: self }
+        Store { db: self, bound }
     }
 }
 
@@ -155,6 +181,8 @@ pub(crate) fn sql_json(v: &serde_json::Value) -> Result<&serde_json::Value> {
 pub(crate) enum Kind {
     Otp,
     MagicLink,
+    /// A code to a signed-in user's new address; the row's binding names the user.
+    ChangeAddress,
 }
 
 impl Kind {
@@ -162,6 +190,7 @@ impl Kind {
         match self {
             Self::Otp => "otp",
             Self::MagicLink => "magic_link",
+            Self::ChangeAddress => "change_address",
         }
     }
 }
@@ -231,11 +260,16 @@ pub(crate) struct NewSession {
 #[derive(Debug, Clone)]
 pub(crate) struct Store {
     db: Database,
+    /// The deadline of every call ([`deadline`]).
+    bound: Option<std::time::Duration>,
 }
 
 impl Store {
     /// Creates or upgrades the tables.
     pub(crate) async fn migrate(&self) -> Result<()> {
+        // On the pool, not through the deadline: a schema upgrade may rightly take longer
+        // than one call's bound, and the future of `raw_sql` on a connection is not `Send`
+        // (`ensure_tables` must be spawnable). It runs at start-up, before any request.
         match &self.db {
             #[cfg(feature = "postgres")]
             Database::Postgres(pool) => postgres::migrate(pool).await,

@@ -19,7 +19,7 @@ pub(super) async fn migrate(pool: &sqlx::PgPool) -> Result<()> {
 
 /// `metadata || patch`: Postgres replaces top-level keys, in one statement.
 pub(super) async fn merge_metadata(
-    pool: &sqlx::PgPool,
+    conn: &mut sqlx::PgConnection,
     id: &str,
     patch: &serde_json::Map<String, serde_json::Value>,
     now: DateTime<Utc>,
@@ -32,7 +32,7 @@ pub(super) async fn merge_metadata(
         .bind(id)
         .bind(sqlx::types::Json(patch))
         .bind(Ts(now))
-        .fetch_optional(pool)
+        .fetch_optional(&mut *conn)
         .await?;
     Ok(row.map(User::from))
 }

@@ -3,6 +3,7 @@
 
 use chrono::{DateTime, Utc};
 
+use super::accounts::disabled;
 use super::rows::{session_columns, user_columns_u, SessionRow, SessionUserRow};
 use super::{on_pool, sql_text, NewSession, Store, Ts};
 use crate::error::Result;
@@ -16,7 +17,7 @@ pub(super) const INSERT_SESSION: &str = "INSERT INTO session \
 
 impl Store {
     pub(crate) async fn insert_session(&self, user_id: &str, s: &NewSession) -> Result<()> {
-        on_pool!(&self.db, pool => {
+        on_pool!(self, conn => {
             sqlx::query(INSERT_SESSION)
                 .bind(&s.id)
                 .bind(user_id)
@@ -26,7 +27,7 @@ impl Store {
                 .bind(s.user_agent.as_deref().map(sql_text).transpose()?)
                 .bind(Ts(s.now))
                 .bind(s.method.as_str())
-                .execute(pool)
+                .execute(&mut *conn)
                 .await?;
         });
         Ok(())
@@ -45,12 +46,14 @@ impl Store {
             ", ",
             user_columns_u!(),
             " FROM session s JOIN \"user\" u ON u.id = s.user_id \
-             WHERE s.token_hash = $1 AND s.expires_at > $2"
+             WHERE s.token_hash = $1 AND s.expires_at > $2 AND NOT (",
+            disabled!("u.", "$2"),
+            ")"
         );
-        let row: Option<SessionUserRow> = on_pool!(&self.db, pool => sqlx::query_as(SQL)
+        let row: Option<SessionUserRow> = on_pool!(self, conn => sqlx::query_as(SQL)
             .bind(token_hash)
             .bind(Ts(now))
-            .fetch_optional(pool)
+            .fetch_optional(&mut *conn)
             .await?);
         Ok(row.map(|r| {
             let hash = r.session.token_hash.clone();
@@ -61,11 +64,11 @@ impl Store {
     /// Moves a session's expiry forward (never backward).
     pub(crate) async fn extend_session(&self, id: &str, expires_at: DateTime<Utc>) -> Result<()> {
         const SQL: &str = "UPDATE session SET expires_at = $2 WHERE id = $1 AND expires_at < $2";
-        on_pool!(&self.db, pool => {
+        on_pool!(self, conn => {
             sqlx::query(SQL)
                 .bind(id)
                 .bind(Ts(expires_at))
-                .execute(pool)
+                .execute(&mut *conn)
                 .await?;
         });
         Ok(())
@@ -73,9 +76,21 @@ impl Store {
 
     pub(crate) async fn delete_session_by_hash(&self, token_hash: &str) -> Result<bool> {
         const SQL: &str = "DELETE FROM session WHERE token_hash = $1";
-        let n = on_pool!(&self.db, pool => sqlx::query(SQL).bind(token_hash).execute(pool).await?
+        let n = on_pool!(self, conn => sqlx::query(SQL).bind(token_hash).execute(&mut *conn).await?
             .rows_affected());
         Ok(n > 0)
+    }
+
+    /// Deletes the session with this token hash; its user and id, if there was one.
+    pub(crate) async fn end_session_by_hash(
+        &self,
+        token_hash: &str,
+    ) -> Result<Option<(String, String)>> {
+        const SQL: &str = "DELETE FROM session WHERE token_hash = $1 RETURNING user_id, id";
+        Ok(on_pool!(self, conn => sqlx::query_as(SQL)
+            .bind(token_hash)
+            .fetch_optional(&mut *conn)
+            .await?))
     }
 
     pub(crate) async fn delete_user_session(
@@ -84,10 +99,10 @@ impl Store {
         session_id: &str,
     ) -> Result<bool> {
         const SQL: &str = "DELETE FROM session WHERE user_id = $1 AND id = $2";
-        let n = on_pool!(&self.db, pool => sqlx::query(SQL)
+        let n = on_pool!(self, conn => sqlx::query(SQL)
             .bind(sql_text(user_id)?)
             .bind(sql_text(session_id)?)
-            .execute(pool)
+            .execute(&mut *conn)
             .await?
             .rows_affected());
         Ok(n > 0)
@@ -95,9 +110,9 @@ impl Store {
 
     pub(crate) async fn delete_user_sessions(&self, user_id: &str) -> Result<u64> {
         const SQL: &str = "DELETE FROM session WHERE user_id = $1";
-        Ok(on_pool!(&self.db, pool => sqlx::query(SQL)
+        Ok(on_pool!(self, conn => sqlx::query(SQL)
             .bind(sql_text(user_id)?)
-            .execute(pool)
+            .execute(&mut *conn)
             .await?
             .rows_affected()))
     }
@@ -114,10 +129,10 @@ impl Store {
             " FROM session s WHERE s.user_id = $1 AND s.expires_at > $2 \
              ORDER BY s.created_at DESC"
         );
-        let rows: Vec<SessionRow> = on_pool!(&self.db, pool => sqlx::query_as(SQL)
+        let rows: Vec<SessionRow> = on_pool!(self, conn => sqlx::query_as(SQL)
             .bind(sql_text(user_id)?)
             .bind(Ts(now))
-            .fetch_all(pool)
+            .fetch_all(&mut *conn)
             .await?);
         Ok(rows.into_iter().map(Session::from).collect())
     }

@@ -125,7 +125,7 @@ async fn upgrade(pool: &sqlx::SqlitePool) -> Result<()> {
 /// replaces top-level keys. Merged in Rust and written with compare-and-swap on the stored
 /// text, so a concurrent merge is never lost.
 pub(super) async fn merge_metadata(
-    pool: &sqlx::SqlitePool,
+    conn: &mut sqlx::SqliteConnection,
     id: &str,
     patch: &serde_json::Map<String, serde_json::Value>,
     now: DateTime<Utc>,
@@ -139,7 +139,7 @@ pub(super) async fn merge_metadata(
     for _ in 0..16 {
         let raw: Option<String> = sqlx::query_scalar(READ)
             .bind(id)
-            .fetch_optional(pool)
+            .fetch_optional(&mut *conn)
             .await?;
         let Some(raw) = raw else {
             return Ok(None);
@@ -154,7 +154,7 @@ pub(super) async fn merge_metadata(
             .bind(sqlx::types::Json(&merged))
             .bind(Ts(now))
             .bind(&raw)
-            .fetch_optional(pool)
+            .fetch_optional(&mut *conn)
             .await?;
         if let Some(row) = row {
             return Ok(Some(row.into()));
