@@ -11,7 +11,6 @@ use axum::http::request::Parts;
 use axum::http::StatusCode;
 use axum::routing::{delete, get, post};
 use axum::{Json, Router};
-use futureauth_proto::Channel;
 use secrecy::ExposeSecret;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -26,7 +25,7 @@ use crate::service::now_ms;
 use crate::service::projects::key_prefix;
 use crate::service::validate::mask_destination;
 use crate::service::{project_webhook, test_mode};
-use crate::store::{DeliveryFilter, Membership, Message, MessageStatus, Operator};
+use crate::store::{DeliveryFilter, Membership, Message, MessageChannel, MessageStatus, Operator};
 
 /// The operator authenticated by `Authorization: Bearer vx_op_…`.
 #[derive(Debug, Clone)]
@@ -394,13 +393,14 @@ pub async fn get_project(
     Ok(Json(member(&state, &op, &id).await?.into()))
 }
 
-/// Renames a project or changes its settings.
+/// Renames a project or changes its settings (owners).
 ///
-/// Fields left out keep their value. Every change is written to the audit log.
+/// Fields left out keep their value. Every change is written to the audit log. Members may
+/// read the project but change nothing: 403 `owners_only`, nothing written.
 #[utoipa::path(patch, path = "/api/v1/projects/{id}", tag = "management",
     security(("operator_token" = [])), params(("id" = String, Path, description = "Project id (`prj_…`)", example = "prj_8h2k4m6p9r1t3v5x7z0b2d4f")),
     request_body = UpdateProjectBody,
-    responses((status = 200, description = "The project after the change", body = ProjectView), errors::BodyRejected, errors::NotFound, errors::Invalid, errors::Unauthorized, errors::Unavailable))]
+    responses((status = 200, description = "The project after the change", body = ProjectView), errors::BodyRejected, errors::OwnersOnly, errors::NotFound, errors::Invalid, errors::Unauthorized, errors::Unavailable))]
 pub async fn update_project(
     State(state): State<AppState>,
     OperatorAuth(op): OperatorAuth,
@@ -603,7 +603,7 @@ fn parse_ms(q: &HashMap<String, String>, name: &str) -> Result<Option<i64>, ApiE
 #[utoipa::path(get, path = "/api/v1/projects/{id}/deliveries", tag = "management",
     security(("operator_token" = [])),
     params(("id" = String, Path, description = "Project id (`prj_…`)", example = "prj_8h2k4m6p9r1t3v5x7z0b2d4f"),
-        ("channel" = Option<String>, Query, description = "`email`, `sms` or `magic_link`", example = "email"),
+        ("channel" = Option<String>, Query, description = "`email`, `sms`, `magic_link` or `webhook` (the project's webhook events)", example = "email"),
         ("status" = Option<String>, Query, description = "`queued`, `sent` or `failed`", example = "failed"),
         ("from" = Option<i64>, Query, description = "Created at or after, epoch ms", example = 1764300000000_i64),
         ("until" = Option<i64>, Query, description = "Created before, epoch ms", example = 1764386400000_i64),
@@ -622,9 +622,10 @@ pub async fn deliveries(
     let mut f = DeliveryFilter::default();
     match q.get("channel").map(String::as_str) {
         None | Some("") => {}
-        Some(c) => match c.parse::<Channel>() {
-            Ok(c) => f.channel = Some(c.into()),
-            Err(_) => return Err(bad("channel must be email, sms or magic_link")),
+        // Every channel the log lists, the project's webhook events included.
+        Some(c) => match MessageChannel::parse(c) {
+            Some(c) => f.channel = Some(c),
+            None => return Err(bad("channel must be email, sms, magic_link or webhook")),
         },
     }
     match q.get("status").map(String::as_str) {
@@ -811,14 +812,14 @@ pub async fn get_templates(
     Ok(Json(t.into()))
 }
 
-/// Replaces the project's message templates.
+/// Replaces the project's message templates (owners).
 ///
 /// `null` or `""` means the built-in text. Only `{{ code }}` (required) and `{{ project }}`
 /// are substituted.
 #[utoipa::path(put, path = "/api/v1/projects/{id}/templates", tag = "management",
     security(("operator_token" = [])), params(("id" = String, Path, description = "Project id (`prj_…`)", example = "prj_8h2k4m6p9r1t3v5x7z0b2d4f")),
     request_body = TemplatesBody,
-    responses((status = 200, description = "The templates as saved", body = TemplatesBody), errors::BodyRejected, errors::NotFound, errors::Invalid, errors::Unauthorized, errors::Unavailable))]
+    responses((status = 200, description = "The templates as saved", body = TemplatesBody), errors::BodyRejected, errors::OwnersOnly, errors::NotFound, errors::Invalid, errors::Unauthorized, errors::Unavailable))]
 pub async fn put_templates(
     State(state): State<AppState>,
     OperatorAuth(op): OperatorAuth,

@@ -1,5 +1,6 @@
-//! The operator session (the SDK's session in the `futureauth_console` cookie), the CSRF
-//! token tied to it and the Origin check of every form.
+//! The operator session (the SDK's session in the `futureauth_console` cookie, named
+//! `__Host-futureauth_console` over https), the CSRF token tied to it and the Origin check of
+//! every form.
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
@@ -10,7 +11,7 @@ use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use subtle::ConstantTimeEq;
 
-use super::{Console, ConsoleSettings, COOKIE_NAME};
+use super::{Console, ConsoleSettings};
 use crate::store::Operator;
 
 /// A signed-in operator.
@@ -26,6 +27,32 @@ pub struct Signed {
     pub projects: Vec<ProjectLink>,
 }
 
+/// The operator's projects for the switcher. Boxed: awaited directly inside the extractor's
+/// `async fn`, the store's future trips the compiler's proof that the handler is `Send`
+/// ("implementation of `Executor` is not general enough").
+fn project_links(
+    store: &crate::store::Store,
+    operator_id: String,
+) -> std::pin::Pin<
+    Box<
+        dyn std::future::Future<Output = Result<Vec<ProjectLink>, crate::error::StoreError>>
+            + Send
+            + '_,
+    >,
+> {
+    Box::pin(async move {
+        Ok(store
+            .memberships(&operator_id)
+            .await?
+            .into_iter()
+            .map(|m| ProjectLink {
+                id: m.project.id,
+                name: m.project.name,
+            })
+            .collect())
+    })
+}
+
 /// A project in the switcher: where it is and what it is called.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct ProjectLink {
@@ -35,8 +62,9 @@ pub struct ProjectLink {
     pub name: String,
 }
 
-/// The first non-empty value of cookie `name`, if any.
-fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+/// The first non-empty value of cookie `name`, if any. Only the exact name counts: over
+/// https a planted cookie without the `__Host-` prefix is not read.
+pub(super) fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
     headers
         .get_all(header::COOKIE)
         .iter()
@@ -48,29 +76,26 @@ fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
         .find(|v| !v.is_empty())
 }
 
-/// The value of the console cookie, if any.
-pub fn cookie_token(headers: &HeaderMap) -> Option<String> {
-    cookie(headers, COOKIE_NAME)
+/// The value of the console's session cookie, if any.
+pub fn cookie_token(settings: &ConsoleSettings, headers: &HeaderMap) -> Option<String> {
+    cookie(headers, settings.session_cookie)
 }
-
-/// Name of the cookie that binds an operator's sign-in code to the browser that asked.
-pub const BINDING_COOKIE: &str = "futureauth_console_otp";
 
 /// The browser's code binding, if it sent one of the right shape.
-pub fn binding(headers: &HeaderMap) -> Option<futureauth::OtpBinding> {
-    cookie(headers, BINDING_COOKIE).and_then(|value| futureauth::OtpBinding::parse(&value))
+pub fn binding(settings: &ConsoleSettings, headers: &HeaderMap) -> Option<futureauth::OtpBinding> {
+    cookie(headers, settings.binding_cookie).and_then(|value| futureauth::OtpBinding::parse(&value))
 }
 
-/// `Set-Cookie`: HttpOnly, SameSite=Lax, Secure unless plain-HTTP loopback.
-fn set_cookie(
+/// `Set-Cookie`: HttpOnly, SameSite=Lax, `Path=/` and no `Domain` (what the `__Host-` prefix
+/// requires), Secure unless plain-HTTP loopback.
+pub(super) fn set_cookie(
     settings: &ConsoleSettings,
     name: &'static str,
     value: &str,
-    path: &'static str,
     max_age: u64,
 ) -> HeaderValue {
     let cookie = Cookie::build((name, value.to_owned()))
-        .path(path)
+        .path("/")
         .http_only(true)
         .same_site(SameSite::Lax)
         .max_age(cookie::time::Duration::seconds(
@@ -83,15 +108,9 @@ fn set_cookie(
         .unwrap_or_else(|_| HeaderValue::from_static("futureauth_console=; Path=/; Max-Age=0"))
 }
 
-/// `Set-Cookie` for the code binding: only for `/dashboard`, as long as a code lives.
+/// `Set-Cookie` for the code binding, as long as a code lives.
 pub fn binding_cookie(settings: &ConsoleSettings, binding: &futureauth::OtpBinding) -> HeaderValue {
-    set_cookie(
-        settings,
-        BINDING_COOKIE,
-        binding.as_str(),
-        "/dashboard",
-        600,
-    )
+    set_cookie(settings, settings.binding_cookie, binding.as_str(), 600)
 }
 
 /// `Set-Cookie` for a new session or, with `None`, one that deletes it.
@@ -101,8 +120,8 @@ pub fn session_cookie(
     max_age: u64,
 ) -> HeaderValue {
     match token {
-        Some(t) => set_cookie(settings, COOKIE_NAME, t, "/", max_age),
-        None => set_cookie(settings, COOKIE_NAME, "", "/", 0),
+        Some(t) => set_cookie(settings, settings.session_cookie, t, max_age),
+        None => set_cookie(settings, settings.session_cookie, "", 0),
     }
 }
 
@@ -152,7 +171,7 @@ impl FromRequestParts<Console> for Signed {
             return Ok(signed.clone());
         }
         let to_login = || Redirect::to("/dashboard/login").into_response();
-        let Some(token) = cookie_token(&parts.headers) else {
+        let Some(token) = cookie_token(console.settings(), &parts.headers) else {
             return Err(to_login());
         };
         let secrets = console.ready().await.map_err(|e| console.unavailable(e))?;
@@ -175,17 +194,9 @@ impl FromRequestParts<Console> for Signed {
         let Some(operator) = operator else {
             return Err(to_login());
         };
-        let projects = console
-            .store()
-            .memberships(&operator.id)
+        let projects = project_links(console.store(), operator.id.clone())
             .await
-            .map_err(|e| console.unavailable(e))?
-            .into_iter()
-            .map(|m| ProjectLink {
-                id: m.project.id,
-                name: m.project.name,
-            })
-            .collect();
+            .map_err(|e| console.unavailable(e))?;
         let signed = Signed {
             csrf: csrf_token(&secrets.csrf_key, &session.id),
             operator,
