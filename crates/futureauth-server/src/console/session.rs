@@ -27,32 +27,6 @@ pub struct Signed {
     pub projects: Vec<ProjectLink>,
 }
 
-/// The operator's projects for the switcher. Boxed: awaited directly inside the extractor's
-/// `async fn`, the store's future trips the compiler's proof that the handler is `Send`
-/// ("implementation of `Executor` is not general enough").
-fn project_links(
-    store: &crate::store::Store,
-    operator_id: String,
-) -> std::pin::Pin<
-    Box<
-        dyn std::future::Future<Output = Result<Vec<ProjectLink>, crate::error::StoreError>>
-            + Send
-            + '_,
-    >,
-> {
-    Box::pin(async move {
-        Ok(store
-            .memberships(&operator_id)
-            .await?
-            .into_iter()
-            .map(|m| ProjectLink {
-                id: m.project.id,
-                name: m.project.name,
-            })
-            .collect())
-    })
-}
-
 /// A project in the switcher: where it is and what it is called.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct ProjectLink {
@@ -194,9 +168,17 @@ impl FromRequestParts<Console> for Signed {
         let Some(operator) = operator else {
             return Err(to_login());
         };
-        let projects = project_links(console.store(), operator.id.clone())
+        let projects = console
+            .store()
+            .memberships(&operator.id)
             .await
-            .map_err(|e| console.unavailable(e))?;
+            .map_err(|e| console.unavailable(e))?
+            .into_iter()
+            .map(|m| ProjectLink {
+                id: m.project.id,
+                name: m.project.name,
+            })
+            .collect();
         let signed = Signed {
             csrf: csrf_token(&secrets.csrf_key, &session.id),
             operator,
