@@ -88,6 +88,12 @@ pub struct FutureAuthConfig {
     ///
     /// [`FutureAuth::verify_magic_link`]: crate::FutureAuth::verify_magic_link
     pub magic_link_same_browser: bool,
+    /// Passkeys (WebAuthn), with the `passkeys` feature. Default `None`: no passkey routes
+    /// answer and no passkey tables are made. `Some` needs `app_url`, whose host is the
+    /// relying party ID; see [`PasskeyConfig`](crate::PasskeyConfig).
+    #[cfg(feature = "passkeys")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "passkeys")))]
+    pub passkeys: Option<crate::PasskeyConfig>,
 }
 
 const DAY: u64 = 24 * 60 * 60;
@@ -116,6 +122,8 @@ impl Default for FutureAuthConfig {
             magic_link_path: "/api/auth/magic-link".to_string(),
             after_sign_in_path: "/".to_string(),
             magic_link_same_browser: false,
+            #[cfg(feature = "passkeys")]
+            passkeys: None,
         }
     }
 }
@@ -405,8 +413,8 @@ fn redacted(secret: &str) -> &'static str {
 
 impl std::fmt::Debug for FutureAuthConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("FutureAuthConfig")
-            .field("api_url", &self.api_url)
+        let mut d = f.debug_struct("FutureAuthConfig");
+        d.field("api_url", &self.api_url)
             .field("secret_key", &redacted(&self.secret_key))
             .field("project_name", &self.project_name)
             .field("session_ttl", &self.session_ttl)
@@ -423,8 +431,10 @@ impl std::fmt::Debug for FutureAuthConfig {
             .field("trusted_proxies", &self.trusted_proxies)
             .field("rate_limits", &self.rate_limits)
             .field("code_secret", &redacted(&self.code_secret))
-            .field("session_cache", &self.session_cache)
-            .finish()
+            .field("session_cache", &self.session_cache);
+        #[cfg(feature = "passkeys")]
+        d.field("passkeys", &self.passkeys);
+        d.finish()
     }
 }
 

@@ -89,6 +89,22 @@ pub enum FutureAuthError {
     /// expected shape.
     #[error("invalid input: {0}")]
     InvalidInput(String),
+
+    /// The passkey's answer could not be verified: another site or origin, a bad signature,
+    /// no user verification, a signature counter that went backwards (a cloned
+    /// authenticator), an unknown or already registered credential, or a user that no
+    /// longer exists. Why goes to the log, not to the client.
+    #[error("the passkey could not be verified")]
+    PasskeyRejected,
+
+    /// The passkey challenge is unknown, used, expired, or was issued to another browser:
+    /// start the ceremony again.
+    #[error("this passkey request has expired or belongs to another browser: try again")]
+    PasskeyChallengeInvalid,
+
+    /// The signed-in user has no passkey with this id.
+    #[error("no such passkey")]
+    PasskeyNotFound,
 }
 
 impl FutureAuthError {
@@ -120,6 +136,9 @@ impl FutureAuthError {
             Self::Config(_) => C::InvalidConfig,
             Self::Misconfigured(_) => C::Misconfigured,
             Self::InvalidInput(_) => C::InvalidRequest,
+            Self::PasskeyRejected => C::PasskeyRejected,
+            Self::PasskeyChallengeInvalid => C::PasskeyChallengeInvalid,
+            Self::PasskeyNotFound => C::PasskeyNotFound,
         }
     }
 }
@@ -189,6 +208,9 @@ error_codes! {
     Misconfigured => "misconfigured", "This call needs configuration that is missing; the message names what to set.";
     DeliveryFailed => "delivery_failed", "The code or link could not be sent; nothing usable was left behind.";
     Unavailable => "unavailable", "The database is unreachable or too slow for now; `Retry-After` says when to try again.";
+    PasskeyRejected => "passkey_rejected", "The passkey's answer could not be verified (another site, a bad signature, no user verification, a counter that went backwards, an unknown credential or user).";
+    PasskeyChallengeInvalid => "passkey_challenge_invalid", "The passkey challenge is unknown, used, expired or was issued to another browser: start again.";
+    PasskeyNotFound => "passkey_not_found", "The signed-in user has no passkey with this id.";
 }
 
 impl FutureAuthError {

@@ -68,6 +68,9 @@ mod housekeeping;
 mod identifier;
 mod model;
 mod origins;
+#[cfg(feature = "passkeys")]
+#[cfg_attr(docsrs, doc(cfg(feature = "passkeys")))]
+pub mod passkey;
 mod rate_limit;
 mod session_cache;
 mod store;
@@ -96,6 +99,13 @@ pub(crate) const AUTH_ROUTES: &[&str] = &[
     "/api/auth/sessions",
     "/api/auth/revoke-session",
     "/api/auth/sign-out-all",
+    "/api/auth/passkey/register/options",
+    "/api/auth/passkey/register",
+    "/api/auth/passkey/options",
+    "/api/auth/passkey/verify",
+    "/api/auth/passkey/rename",
+    "/api/auth/passkey/delete",
+    "/api/auth/passkeys",
 ];
 
 pub use async_trait::async_trait;
@@ -107,6 +117,8 @@ pub use futureauth_proto::Locale;
 pub use identifier::{normalize_email, normalize_phone, Identifier};
 pub use model::{CleanupReport, LinkRequest, LinkStatus, OtpChannel, Session, User};
 pub use origins::{Origin, TrustedOrigins};
+#[cfg(feature = "passkeys")]
+pub use passkey::{Passkey, PasskeyConfig};
 pub use session_cache::SessionCacheConfig;
 /// The sqlx this crate uses (0.8): build your pool with it to be sure the types match.
 pub use sqlx;
@@ -151,6 +163,10 @@ pub struct FutureAuth {
     session_cache: Option<SessionCache>,
     /// Built without `http-delivery` and not yet given a delivery of the app's own.
     no_delivery: bool,
+    /// The WebAuthn relying party when passkeys are configured; the error says how to fix
+    /// the configuration (reported by [`validate`](Self::validate)).
+    #[cfg(feature = "passkeys")]
+    relying_party: std::result::Result<Option<passkey::RelyingParty>, String>,
 }
 
 impl std::fmt::Debug for FutureAuth {
@@ -194,6 +210,8 @@ impl FutureAuth {
             .map(|cache| SessionCache::new(cache, &db));
         Self {
             origins: TrustedOrigins::from_config(&config).map_err(|e| e.to_string()),
+            #[cfg(feature = "passkeys")]
+            relying_party: passkey::RelyingParty::from_config(&config),
             store: db.into_store(),
             delivery,
             code_key,
@@ -227,6 +245,10 @@ impl FutureAuth {
             ));
         }
         self.config.validate()?;
+        #[cfg(feature = "passkeys")]
+        if let Err(e) = &self.relying_party {
+            return Err(FutureAuthError::Config(e.clone()));
+        }
         if let Some(cache) = &self.config.session_cache {
             cache.validate()?;
         }
@@ -285,6 +307,11 @@ impl FutureAuth {
     pub async fn ensure_tables(&self) -> Result<()> {
         self.validate()?;
         self.store.migrate().await?;
+        // Only apps that use passkeys get their tables.
+        #[cfg(feature = "passkeys")]
+        if matches!(self.relying_party, Ok(Some(_))) {
+            passkey::store::migrate(&self.store).await?;
+        }
         if let Some(cache) = &self.session_cache {
             cache.start();
         }

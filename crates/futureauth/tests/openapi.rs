@@ -25,6 +25,14 @@ fn the_document_lists_every_auth_route_with_its_answers() {
         "/api/auth/sessions",
         "/api/auth/revoke-session",
         "/api/auth/sign-out-all",
+        // The `passkeys` feature (on for this crate's tests); served when configured.
+        "/api/auth/passkey/register/options",
+        "/api/auth/passkey/register",
+        "/api/auth/passkey/options",
+        "/api/auth/passkey/verify",
+        "/api/auth/passkeys",
+        "/api/auth/passkey/rename",
+        "/api/auth/passkey/delete",
     ]
     .into();
     let landing = "/api/auth/magic-link";
@@ -55,6 +63,7 @@ fn the_document_lists_every_auth_route_with_its_answers() {
             "{method} {landing} {status}"
         );
     }
+    assert!(json["components"]["schemas"]["Passkey"]["properties"]["name"].is_object());
     let verify = &json["paths"]["/api/auth/verify-otp"]["post"];
     assert!(verify["requestBody"].is_object());
     assert!(json["components"]["schemas"]["User"]["properties"]["email"].is_object());

@@ -69,12 +69,14 @@ pub(crate) fn status(code: ErrorCode) -> StatusCode {
         | C::CodeExpired
         | C::TooManyAttempts
         | C::InvalidMagicLink
-        | C::MagicLinkExpired => StatusCode::BAD_REQUEST,
+        | C::MagicLinkExpired
+        | C::PasskeyRejected
+        | C::PasskeyChallengeInvalid => StatusCode::BAD_REQUEST,
         C::Unauthorized => StatusCode::UNAUTHORIZED,
         C::CrossSiteRequest | C::MagicLinkOtherBrowser | C::MagicLinkNumberMismatch => {
             StatusCode::FORBIDDEN
         }
-        C::UserNotFound | C::SessionNotFound => StatusCode::NOT_FOUND,
+        C::UserNotFound | C::SessionNotFound | C::PasskeyNotFound => StatusCode::NOT_FOUND,
         C::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
         C::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
         C::InvalidRequest | C::InvalidEmail | C::InvalidPhone | C::CallbackNotAllowed => {

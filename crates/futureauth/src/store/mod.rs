@@ -44,7 +44,7 @@ macro_rules! on_pool {
         }
     };
 }
-use on_pool;
+pub(crate) use on_pool;
 
 /// The database FutureAuth keeps its tables in: a sqlx pool of your app.
 ///
@@ -231,6 +231,13 @@ pub(crate) struct Store {
 }
 
 impl Store {
+    /// The pool, for the narrow stores of opt-in features (`passkey/store.rs`), which keep
+    /// their statements beside the feature.
+    #[cfg(feature = "passkeys")]
+    pub(crate) fn db(&self) -> &Database {
+        &self.db
+    }
+
     /// Creates or upgrades the tables.
     pub(crate) async fn migrate(&self) -> Result<()> {
         match &self.db {
