@@ -6,6 +6,8 @@
 //!   that the published futureauth 0.4/0.5 crates speak too;
 //! - [`Email`], [`Phone`] (with its [`Region`]) and [`Origin`]: identifiers parsed once at
 //!   the edge, so that inner code never sees a raw string;
+//! - [`CallbackUrl`]: the page a magic link opens (absolute http(s), no credentials, no
+//!   `token` parameter of its own), checked by the same rule in the SDK and the server;
 //! - [`Locale`]: the language of a message, from a send request or `Accept-Language`;
 //! - [`OtpCode`] and [`LinkToken`]: the only secrets the service relays, so that it cannot
 //!   be used to send free text.
@@ -27,6 +29,7 @@
 
 #![warn(missing_docs)]
 
+mod callback;
 mod code;
 mod email;
 mod locale;
@@ -34,6 +37,7 @@ mod origin;
 mod phone;
 mod wire;
 
+pub use callback::{CallbackUrl, InvalidCallbackUrl, TOKEN_PARAM};
 pub use code::{InvalidCode, LinkToken, OtpCode, CODE_ALPHABET, CODE_LENGTHS, LINK_TOKEN_LENGTHS};
 pub use email::{Email, InvalidEmail};
 pub use locale::{InvalidLocale, Locale};

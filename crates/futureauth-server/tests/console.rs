@@ -78,6 +78,13 @@ impl Browser {
         self.post_from(Some(&self.base.clone()), path, form).await
     }
 
+    /// GETs the page a form's 303 points to (Post/Redirect/Get).
+    async fn follow(&self, page: &Page) -> Page {
+        assert_eq!(page.status, 303, "{}", page.body);
+        self.get(page.location.as_deref().expect("a Location"))
+            .await
+    }
+
     /// The same browser (same cookies) talking to another server.
     fn at(&self, base: &str) -> Browser {
         Browser {
@@ -147,7 +154,7 @@ async fn setup(backend: Backend) -> (TestServer, Fakes) {
 async fn signed_in(s: &TestServer, fakes: &Fakes, email: &str) -> Browser {
     let b = Browser::new(&s.server.url());
     let sent = b.post("/dashboard/login", &[("email", email)]).await;
-    assert_eq!(sent.status, 200, "{}", sent.body);
+    assert_eq!(sent.status, 303, "{}", sent.body);
     let code = code_for(fakes, email).await;
     let done = b
         .post(
@@ -165,7 +172,8 @@ async fn create_project(b: &Browser, name: &str) -> (String, String) {
     let page = b
         .post("/dashboard/projects", &[("csrf", &csrf), ("name", name)])
         .await;
-    assert_eq!(page.status, 201, "{}", page.body);
+    let page = b.follow(&page).await;
+    assert_eq!(page.status, 200, "{}", page.body);
     let key = between(
         &page.body,
         "id=\"secret\" class=\"secret mono\" readonly value=\"",
@@ -199,6 +207,17 @@ async fn only_operators_sign_in_and_strangers_get_the_same_answer(backend: Backe
         .post("/dashboard/login", &[("email", "stranger@example.com")])
         .await;
     let operator = b.post("/dashboard/login", &[("email", OWNER)]).await;
+    assert_eq!(
+        stranger
+            .location
+            .as_deref()
+            .map(|l| l.replace("stranger%40example.com", "X")),
+        operator
+            .location
+            .as_deref()
+            .map(|l| l.replace("owner%40example.com", "X")),
+    );
+    let (stranger, operator) = (b.follow(&stranger).await, b.follow(&operator).await);
     assert_eq!(stranger.status, 200);
     assert_eq!(operator.status, 200);
     assert_eq!(
@@ -257,17 +276,24 @@ async fn only_operators_sign_in_and_strangers_get_the_same_answer(backend: Backe
 }
 
 async fn sign_in_is_rate_limited_per_address(backend: Backend) {
-    let (s, _fakes) = setup(backend).await;
+    let (s, fakes) = setup(backend).await;
     let b = Browser::new(&s.server.url());
     // The SDK throttles resends to one address from one client (one per 30 s), operator
-    // or not, so the answer tells nobody who is an operator.
+    // or not; the throttled send answers as any other (it just sends nothing), so the
+    // answer tells nobody who is an operator.
     for email in [OWNER, "stranger@example.com"] {
         let page = b.post("/dashboard/login", &[("email", email)]).await;
-        assert_eq!(page.status, 200, "{}", page.body);
+        assert_eq!(page.status, 303, "{}", page.body);
         let limited = b.post("/dashboard/login", &[("email", email)]).await;
-        assert_eq!(limited.status, 429, "{email}");
-        assert!(limited.body.contains("Too many attempts"));
+        assert_eq!(limited.status, 303, "{email}");
+        assert_eq!(limited.location, page.location);
     }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        emails_to(&fakes, OWNER).await,
+        1,
+        "the second send was throttled"
+    );
     let bad = b
         .post("/dashboard/login", &[("email", "not an email")])
         .await;
@@ -285,7 +311,7 @@ async fn a_stranger_cannot_lock_an_operator_out(backend: Backend) {
     let (s, fakes) = setup(backend).await;
     let operator = Browser::new(&s.server.url());
     let sent = operator.post("/dashboard/login", &[("email", OWNER)]).await;
-    assert_eq!(sent.status, 200, "{}", sent.body);
+    assert_eq!(sent.status, 303, "{}", sent.body);
     let code = code_for(&fakes, OWNER).await;
     let stranger = Browser::new(&s.server.url());
     for _ in 0..8 {
@@ -316,7 +342,7 @@ async fn a_code_sent_by_one_instance_works_on_another(backend: Backend) {
             .post("/dashboard/login", &[("email", OWNER)])
             .await
             .status,
-        200
+        303
     );
     let code = code_for(&fakes, OWNER).await;
     // The same browser (its code binding cookie) on the other instance.
@@ -366,7 +392,9 @@ async fn magic_link_signs_an_operator_in(backend: Backend) {
     let sent = b
         .post("/dashboard/login", &[("email", OWNER), ("method", "link")])
         .await;
-    assert_eq!(sent.status, 200, "{}", sent.body);
+    assert_eq!(sent.status, 303, "{}", sent.body);
+    let check = b.follow(&sent).await;
+    assert!(check.body.contains("Check your email"), "{}", check.body);
     let body = last_email(&fakes, OWNER).await;
     let text = body["text"].as_str().unwrap_or("");
     let start = text.find("http://").expect("a link in the email");
@@ -443,7 +471,7 @@ async fn forms_need_the_session_csrf_token_and_the_console_origin(backend: Backe
     let ok = a
         .post("/dashboard/projects", &[("csrf", &csrf), ("name", "Good")])
         .await;
-    assert_eq!(ok.status, 201, "{}", ok.body);
+    assert_eq!(ok.status, 303, "{}", ok.body);
     assert_eq!(s.store().memberships(&op.id).await.unwrap().len(), 1);
 }
 
@@ -591,7 +619,8 @@ async fn a_secret_key_is_shown_once_and_works(backend: Backend) {
             &[("csrf", &csrf)],
         )
         .await;
-    assert_eq!(page.status, 201);
+    let page = a.follow(&page).await;
+    assert_eq!(page.status, 200);
     let key2 = between(&page.body, "readonly value=\"", "\"").to_owned();
     assert!(page.body.contains("only time the key is shown"));
     assert_eq!(send_email(&s, &key, "a@example.com").await.status(), 202);
@@ -620,7 +649,8 @@ async fn rotation_keeps_the_old_key_working_until_the_overlap_ends(backend: Back
             &[("csrf", &csrf), ("overlap", "2")],
         )
         .await;
-    assert_eq!(page.status, 201, "{}", page.body);
+    let page = a.follow(&page).await;
+    assert_eq!(page.status, 200, "{}", page.body);
     assert!(
         page.body.contains("keep working for 2 seconds"),
         "{}",
@@ -643,6 +673,7 @@ async fn rotation_keeps_the_old_key_working_until_the_overlap_ends(backend: Back
             &[("csrf", &csrf), ("overlap", "0")],
         )
         .await;
+    let page = a.follow(&page).await;
     let newest = between(&page.body, "readonly value=\"", "\"").to_owned();
     assert_eq!(send_email(&s, &new, "n3@example.com").await.status(), 401);
     assert_eq!(
@@ -1665,6 +1696,449 @@ async fn the_management_api_does_what_the_console_does(backend: Backend) {
     let _ = fakes;
 }
 
+// ---------------------------------------------------------------- Post/Redirect/Get
+
+/// Every state-changing form answers 303 to a page; reloading that page repeats nothing;
+/// a new secret is on it once and gone on the next load.
+async fn forms_redirect_and_a_reload_repeats_nothing(backend: Backend) {
+    let (s, fakes) = setup(backend).await;
+    let a = signed_in(&s, &fakes, OWNER).await;
+    let op = s.store().operator_by_email(OWNER).await.unwrap().unwrap();
+    let csrf = a.csrf().await;
+    // Project created: the key is shown once, on GET …/keys.
+    let created = a
+        .post(
+            "/dashboard/projects",
+            &[("csrf", &csrf), ("name", "Reload")],
+        )
+        .await;
+    assert_eq!(created.status, 303, "{}", created.body);
+    let to = created.location.clone().unwrap();
+    let id = to
+        .strip_prefix("/dashboard/projects/")
+        .and_then(|r| r.strip_suffix("/keys"))
+        .unwrap()
+        .to_owned();
+    let shown = a.get(&to).await;
+    assert_eq!(shown.status, 200);
+    let key = between(&shown.body, "readonly value=\"", "\"").to_owned();
+    assert!(key.starts_with("vx_sec_"), "{}", shown.body);
+    let reload = a.get(&to).await;
+    assert_eq!(
+        reload.location.as_deref(),
+        Some(&*format!("/dashboard/projects/{id}"))
+    );
+    assert!(!reload.body.contains(&key));
+    assert_eq!(s.store().memberships(&op.id).await.unwrap().len(), 1);
+    let store = s.store().clone();
+    let keys = |id: String| {
+        let store = store.clone();
+        async move { store.key_listing(&id).await.unwrap().len() }
+    };
+    assert_eq!(keys(id.clone()).await, 1);
+
+    // A key added, then a rotation without overlap: each once, the key shown once.
+    for (path, form) in [
+        (
+            format!("/dashboard/projects/{id}/keys"),
+            vec![("csrf", csrf.as_str())],
+        ),
+        (
+            format!("/dashboard/projects/{id}/keys/rotate"),
+            vec![("csrf", csrf.as_str()), ("overlap", "0")],
+        ),
+    ] {
+        let before = keys(id.clone()).await;
+        let posted = a.post(&path, &form).await;
+        assert_eq!(posted.status, 303, "{path}: {}", posted.body);
+        let to = posted.location.clone().unwrap();
+        assert_eq!(to, format!("/dashboard/projects/{id}/keys"));
+        let shown = a.get(&to).await;
+        let new_key = between(&shown.body, "readonly value=\"", "\"").to_owned();
+        assert!(new_key.starts_with("vx_sec_"));
+        let again = a.get(&to).await;
+        assert_eq!(again.status, 303);
+        assert!(!again.body.contains(&new_key));
+        assert_eq!(keys(id.clone()).await, before + 1, "{path} ran once");
+        assert_eq!(
+            send_email(&s, &new_key, "x@example.com").await.status(),
+            202
+        );
+    }
+
+    // An operator token: shown once on the account page.
+    let posted = a
+        .post(
+            "/dashboard/account/tokens",
+            &[("csrf", &csrf), ("name", "ci")],
+        )
+        .await;
+    assert_eq!(posted.location.as_deref(), Some("/dashboard/account"));
+    let shown = a.get("/dashboard/account").await;
+    let token = between(&shown.body, "readonly value=\"", "\"").to_owned();
+    assert!(token.starts_with("vx_op_"), "{}", shown.body);
+    assert!(!a.get("/dashboard/account").await.body.contains(&token));
+    assert_eq!(s.store().operator_tokens(&op.id).await.unwrap().len(), 1);
+    let api = s
+        .http
+        .get(s.url("/api/v1/projects"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(api.status(), 200);
+
+    // The webhook's signing secret: shown once, on registration and on rotation.
+    let integrations = format!("/dashboard/projects/{id}/integrations");
+    for (path, form) in [
+        (
+            format!("{integrations}/webhook"),
+            vec![
+                ("csrf", csrf.as_str()),
+                ("url", "https://app.example.com/hook"),
+            ],
+        ),
+        (
+            format!("{integrations}/webhook/rotate"),
+            vec![("csrf", csrf.as_str())],
+        ),
+    ] {
+        let posted = a.post(&path, &form).await;
+        assert_eq!(posted.status, 303, "{path}: {}", posted.body);
+        let to = posted.location.clone().unwrap();
+        let shown = a.get(&to).await;
+        let secret = between(&shown.body, "<pre class=\"code\">", "<")
+            .replace("&#x2f;", "/")
+            .replace("&#x3d;", "=")
+            .replace("&#x2b;", "+");
+        assert!(secret.starts_with("whsec_"), "{}", shown.body);
+        let stored = s.store().project_webhook(&id).await.unwrap().unwrap();
+        use secrecy::ExposeSecret;
+        assert_eq!(stored.secret.expose_secret(), secret);
+        assert!(!a.get(&to).await.body.contains(&secret), "shown twice");
+        assert_eq!(
+            s.store()
+                .project_webhook(&id)
+                .await
+                .unwrap()
+                .unwrap()
+                .secret
+                .expose_secret(),
+            secret,
+            "a reload does not rotate again"
+        );
+    }
+
+    // The other forms answer 303 too.
+    let p = format!("/dashboard/projects/{id}");
+    for (path, form) in [
+        (format!("{p}/settings"), vec![("name", "Reloaded")]),
+        (
+            format!("{p}/messages"),
+            vec![("email_subject", "{{ code }} for Reloaded")],
+        ),
+        (
+            format!("{p}/members"),
+            vec![("email", OTHER), ("role", "member")],
+        ),
+        (format!("{p}/members/remove"), vec![("email", OTHER)]),
+        (
+            format!("{p}/integrations/test-mode"),
+            vec![
+                ("destinations", "review@example.com"),
+                ("code", "424242"),
+                ("allow_in_production", "yes"),
+            ],
+        ),
+        (format!("{p}/integrations/test-mode/off"), vec![]),
+        (format!("{p}/integrations/webhook/remove"), vec![]),
+    ] {
+        let mut form = form;
+        form.push(("csrf", &csrf));
+        let posted = a.post(&path, &form).await;
+        assert_eq!(posted.status, 303, "{path}: {}", posted.body);
+        assert_eq!(a.follow(&posted).await.status, 200, "{path}");
+    }
+
+    // GET of an address that only takes a form is its page, never a 405; it does nothing.
+    for path in [
+        "/dashboard/projects".to_owned(),
+        "/dashboard/logout".to_owned(),
+        "/dashboard/account/tokens".to_owned(),
+        "/dashboard/account/tokens/revoke".to_owned(),
+        format!("{p}/keys/rotate"),
+        format!("{p}/keys/revoke"),
+        format!("{p}/delete"),
+        format!("{p}/members/remove"),
+        format!("{p}/integrations/webhook"),
+        format!("{p}/integrations/webhook/rotate"),
+        format!("{p}/integrations/webhook/remove"),
+        format!("{p}/integrations/test-mode"),
+        format!("{p}/integrations/test-mode/off"),
+    ] {
+        let page = a.get(&path).await;
+        assert_eq!(page.status, 303, "{path}");
+        assert_eq!(a.follow(&page).await.status, 200, "{path}");
+    }
+    assert_eq!(keys(id.clone()).await, 3, "no GET made a key");
+    assert_eq!(
+        a.get("/dashboard").await.status,
+        200,
+        "GET /dashboard/logout kept the session"
+    );
+    let delete = a
+        .post(
+            &format!("{p}/delete"),
+            &[("csrf", &csrf), ("confirm", "Reloaded")],
+        )
+        .await;
+    assert_eq!(delete.location.as_deref(), Some("/dashboard"));
+    // The code page of the sign-in is a page too (GET of the verify address).
+    let code_page = Browser::new(&s.server.url())
+        .get("/dashboard/login/verify?email=owner%40example.com&method=code")
+        .await;
+    assert_eq!(code_page.status, 200);
+    assert!(code_page.body.contains("name=\"code\""));
+}
+
+// ---------------------------------------------------------------- sign-in alike
+
+/// Five sign-in attempts for an operator's address from five client addresses answer
+/// exactly as five for a stranger's, although the operator's run into the server's
+/// per-address limit: a limited send just sends nothing.
+async fn sign_in_answers_alike_whatever_the_limits_did(backend: Backend) {
+    let (s, fakes) = setup(backend).await;
+    let attempts = |email: &'static str| {
+        let base = s.server.url();
+        async move {
+            let mut answers = Vec::new();
+            for i in 2..7u8 {
+                let http = reqwest::Client::builder()
+                    .local_address(std::net::IpAddr::from([127, 0, 0, i]))
+                    .redirect(reqwest::redirect::Policy::none())
+                    .build()
+                    .unwrap();
+                let resp = http
+                    .post(format!("{base}/dashboard/login"))
+                    .header("origin", &base)
+                    .form(&[("email", email)])
+                    .send()
+                    .await
+                    .unwrap();
+                let location = resp
+                    .headers()
+                    .get("location")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("")
+                    .replace(&email.replace('@', "%40"), "X");
+                let cookies: Vec<String> = resp
+                    .headers()
+                    .get_all("set-cookie")
+                    .iter()
+                    .filter_map(|v| v.to_str().ok())
+                    .map(|c| c.split('=').next().unwrap_or("").to_owned())
+                    .collect();
+                let status = resp.status().as_u16();
+                let body = resp.text().await.unwrap().replace(email, "X");
+                answers.push((status, location, cookies, body));
+            }
+            answers
+        }
+    };
+    let operator = attempts(OWNER).await;
+    let stranger = attempts("stranger@example.com").await;
+    assert_eq!(operator, stranger);
+    assert_eq!(operator[0].0, 303);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let sent = emails_to(&fakes, OWNER).await;
+    assert!((1..5).contains(&sent), "the limit held: {sent} emails");
+    assert_eq!(emails_to(&fakes, "stranger@example.com").await, 0);
+}
+
+// ---------------------------------------------------------------- __Host- cookies
+
+fn set_cookies(resp: &reqwest::Response) -> Vec<String> {
+    resp.headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Over https (the public URL), every console cookie carries the `__Host-` prefix (Secure,
+/// Path=/, no Domain), and a cookie without it (planted by a sibling subdomain) is ignored.
+async fn console_cookies_are_host_prefixed_over_https(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let fakes = Fakes::accepting().await;
+    let store = db.store().await;
+    cli(&store, &["futureauth-server", "operator", "add", OWNER]).await;
+    let origin = "https://console.example.test";
+    let config = futureauth_server::config::Config {
+        public_url: Some(origin.into()),
+        ..config(&db, &fakes)
+    };
+    let s = TestServer::start(&db, &config).await;
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let sent = http
+        .post(s.url("/dashboard/login"))
+        .header("origin", origin)
+        .form(&[("email", OWNER)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(sent.status(), 303);
+    let binding = set_cookies(&sent)
+        .into_iter()
+        .find(|c| c.starts_with("__Host-futureauth_console_otp="))
+        .expect("a __Host- binding cookie");
+    for part in ["Secure", "Path=/", "HttpOnly"] {
+        assert!(binding.contains(part), "{binding}");
+    }
+    assert!(!binding.contains("Domain"), "{binding}");
+    let binding_pair = binding.split(';').next().unwrap().to_owned();
+    let code = code_for(&fakes, OWNER).await;
+    // The binding without its prefix (as a sibling could plant it) is not the binding.
+    let unprefixed = binding_pair.trim_start_matches("__Host-").to_owned();
+    let refused = http
+        .post(s.url("/dashboard/login/verify"))
+        .header("origin", origin)
+        .header("cookie", &unprefixed)
+        .form(&[("email", OWNER), ("code", code.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 401, "an unprefixed binding was accepted");
+    let done = http
+        .post(s.url("/dashboard/login/verify"))
+        .header("origin", origin)
+        .header("cookie", &binding_pair)
+        .form(&[("email", OWNER), ("code", code.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(done.status(), 303);
+    let session = set_cookies(&done)
+        .into_iter()
+        .find(|c| c.starts_with("__Host-futureauth_console="))
+        .expect("a __Host- session cookie");
+    for part in ["Secure", "Path=/", "HttpOnly", "SameSite=Lax"] {
+        assert!(session.contains(part), "{session}");
+    }
+    assert!(!session.contains("Domain"), "{session}");
+    let pair = session.split(';').next().unwrap().to_owned();
+    let token = pair.split_once('=').unwrap().1.to_owned();
+    let with = |cookie: String| {
+        http.get(s.url("/dashboard"))
+            .header("cookie", cookie)
+            .send()
+    };
+    assert_eq!(with(pair.clone()).await.unwrap().status(), 200);
+    let planted = with(format!("futureauth_console={token}")).await.unwrap();
+    assert_eq!(
+        planted.status(),
+        303,
+        "an unprefixed session cookie was read"
+    );
+    assert_eq!(
+        planted.headers()["location"].to_str().unwrap(),
+        "/dashboard/login"
+    );
+}
+
+// ---------------------------------------------------------------- the console's name
+
+/// No project may be named like the console, nor make its mail read like the console's:
+/// refused on create and rename, by the console, the management API and the CLI, and
+/// nothing is written.
+async fn no_project_can_pass_for_the_console(backend: Backend) {
+    let (s, fakes) = setup(backend).await;
+    let a = signed_in(&s, &fakes, OWNER).await;
+    let op = s.store().operator_by_email(OWNER).await.unwrap().unwrap();
+    let csrf = a.csrf().await;
+    let token = futureauth_server::service::console::create_operator_token(s.store(), &op, "t")
+        .await
+        .unwrap();
+    let names = [
+        "FutureAuth Console",
+        " futureauth   CONSOLE ",
+        "FutureAuth",
+        "Future-Auth",
+    ];
+    for name in names {
+        let page = a
+            .post("/dashboard/projects", &[("csrf", &csrf), ("name", name)])
+            .await;
+        assert_eq!(page.status, 422, "console accepted {name:?}");
+        assert!(page.body.contains("reserved"), "{}", page.body);
+        let resp = s
+            .http
+            .post(s.url("/api/v1/projects"))
+            .bearer_auth(&token)
+            .json(&json!({"name": name}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 422, "API accepted {name:?}");
+        let cli = futureauth_server::cli::Cli::try_parse_checked_from([
+            "futureauth-server",
+            "project",
+            "create",
+            "--name",
+            name,
+        ])
+        .unwrap();
+        let mut out = Vec::new();
+        let r =
+            futureauth_server::cli::run_admin(cli.command.as_ref().unwrap(), s.store(), &mut out)
+                .await;
+        assert!(r.is_err(), "CLI accepted {name:?}");
+    }
+    assert!(s.store().memberships(&op.id).await.unwrap().is_empty());
+    let listed = s.store().list_projects().await.unwrap();
+    assert_eq!(
+        listed.len(),
+        1,
+        "only the console's own project: {listed:?}"
+    );
+    assert_eq!(listed[0].id, "prj_console");
+    // Rename, sender and wording of a real project are refused the same way.
+    let (id, _) = create_project(&a, "Acme").await;
+    let before = s.store().get_project(&id).await.unwrap();
+    let templates_before = s.store().project_templates(&id).await.unwrap();
+    for body in [
+        json!({"name": "FutureAuth Console"}),
+        json!({"email_from": "FutureAuth Console <login@acme.example>"}),
+    ] {
+        let resp = s
+            .http
+            .patch(s.url(&format!("/api/v1/projects/{id}")))
+            .bearer_auth(&token)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 422, "{body}");
+    }
+    let resp = s
+        .http
+        .put(s.url(&format!("/api/v1/projects/{id}/templates")))
+        .bearer_auth(&token)
+        .json(&json!({"email_subject": "{{ code }} is your FutureAuth Console sign-in code"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 422);
+    assert_eq!(s.store().get_project(&id).await.unwrap(), before);
+    assert_eq!(
+        s.store().project_templates(&id).await.unwrap(),
+        templates_before
+    );
+}
+
 backend_tests!(
     only_operators_sign_in_and_strangers_get_the_same_answer,
     magic_link_signs_an_operator_in,
@@ -1685,4 +2159,8 @@ backend_tests!(
     a_project_words_its_own_messages,
     the_management_api_does_what_the_console_does,
     the_consoles_own_project_is_listed_nowhere,
+    forms_redirect_and_a_reload_repeats_nothing,
+    sign_in_answers_alike_whatever_the_limits_did,
+    console_cookies_are_host_prefixed_over_https,
+    no_project_can_pass_for_the_console,
 );

@@ -94,7 +94,18 @@ pub struct FutureAuthConfig {
     #[cfg(feature = "passkeys")]
     #[cfg_attr(docsrs, doc(cfg(feature = "passkeys")))]
     pub passkeys: Option<crate::PasskeyConfig>,
+    /// The longest any one database call may take on our side, the wait for a pool
+    /// connection included. Past it the call is abandoned, its connection discarded (not
+    /// returned to the pool) and the request answers `503 unavailable` with `Retry-After`.
+    /// It bounds what `statement_timeout` cannot: a frozen or partitioned database, where
+    /// a sent query never returns. Default 6 s, a little above the README's 5 s
+    /// `statement_timeout`, so a slow statement is still cancelled by Postgres first. `None`
+    /// waits as long as the database does (not recommended).
+    pub db_call_timeout: Option<Duration>,
 }
+
+/// Default of [`FutureAuthConfig::db_call_timeout`].
+pub(crate) const DEFAULT_DB_CALL_TIMEOUT: Duration = Duration::from_secs(6);
 
 const DAY: u64 = 24 * 60 * 60;
 
@@ -124,6 +135,7 @@ impl Default for FutureAuthConfig {
             magic_link_same_browser: false,
             #[cfg(feature = "passkeys")]
             passkeys: None,
+            db_call_timeout: Some(DEFAULT_DB_CALL_TIMEOUT),
         }
     }
 }
@@ -315,6 +327,12 @@ impl FutureAuthConfig {
                 ));
             }
         }
+        if self.db_call_timeout.is_some_and(|t| t.is_zero()) {
+            return fail(
+                "db_call_timeout is zero, so every database call would fail; use None for no bound"
+                    .to_string(),
+            );
+        }
         if self.session_ttl.as_secs() < 60 {
             return fail("session_ttl must be at least one minute".to_string());
         }
@@ -431,7 +449,8 @@ impl std::fmt::Debug for FutureAuthConfig {
             .field("trusted_proxies", &self.trusted_proxies)
             .field("rate_limits", &self.rate_limits)
             .field("code_secret", &redacted(&self.code_secret))
-            .field("session_cache", &self.session_cache);
+            .field("session_cache", &self.session_cache)
+            .field("db_call_timeout", &self.db_call_timeout);
         #[cfg(feature = "passkeys")]
         d.field("passkeys", &self.passkeys);
         d.finish()

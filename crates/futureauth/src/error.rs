@@ -17,6 +17,13 @@ pub enum FutureAuthError {
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
 
+    /// The database did not answer within
+    /// [`FutureAuthConfig::db_call_timeout`](crate::FutureAuthConfig::db_call_timeout) (a
+    /// frozen or partitioned server, where its own `statement_timeout` cannot fire). Code
+    /// `unavailable` (HTTP 503 with `Retry-After`); the connection was discarded.
+    #[error("the database did not answer within {} ms", .0.as_millis())]
+    DatabaseTimeout(Duration),
+
     /// The code or link could not be delivered; no usable code was left behind.
     #[error("delivery failed: {0}")]
     Delivery(#[from] DeliveryError),
@@ -120,6 +127,7 @@ impl FutureAuthError {
         match self {
             Self::Database(_) if self.is_unavailable() => C::Unavailable,
             Self::Database(_) => C::InternalError,
+            Self::DatabaseTimeout(_) => C::Unavailable,
             Self::Delivery(_) => C::DeliveryFailed,
             Self::InvalidEmail => C::InvalidEmail,
             Self::InvalidPhone => C::InvalidPhone,
@@ -221,6 +229,7 @@ impl FutureAuthError {
     pub fn is_unavailable(&self) -> bool {
         match self {
             Self::Database(e) => database_unavailable(e),
+            Self::DatabaseTimeout(_) => true,
             _ => false,
         }
     }
@@ -268,6 +277,9 @@ mod tests {
         assert!(!bug.is_unavailable());
         assert_eq!(bug.code(), "internal_error");
         assert!(!FutureAuthError::InvalidCode.is_unavailable());
+        let frozen = FutureAuthError::DatabaseTimeout(Duration::from_secs(6));
+        assert!(frozen.is_unavailable());
+        assert_eq!(frozen.code(), "unavailable");
     }
 
     #[test]

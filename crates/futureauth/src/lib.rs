@@ -115,7 +115,7 @@ pub use error::{ErrorCode, FutureAuthError, Result};
 pub use flow::otp::OtpBinding;
 pub use futureauth_proto::Locale;
 pub use identifier::{normalize_email, normalize_phone, Identifier};
-pub use model::{CleanupReport, LinkRequest, LinkStatus, OtpChannel, Session, User};
+pub use model::{AuthMethod, CleanupReport, LinkRequest, LinkStatus, OtpChannel, Session, User};
 pub use origins::{Origin, TrustedOrigins};
 #[cfg(feature = "passkeys")]
 pub use passkey::{Passkey, PasskeyConfig};
@@ -207,12 +207,12 @@ impl FutureAuth {
         let db = db.into();
         let session_cache = config
             .session_cache
-            .map(|cache| SessionCache::new(cache, &db));
+            .map(|cache| SessionCache::new(cache, &db, config.db_call_timeout));
         Self {
             origins: TrustedOrigins::from_config(&config).map_err(|e| e.to_string()),
             #[cfg(feature = "passkeys")]
             relying_party: passkey::RelyingParty::from_config(&config),
-            store: db.into_store(),
+            store: db.into_store(config.db_call_timeout),
             delivery,
             code_key,
             housekeeping: Housekeeping::default(),

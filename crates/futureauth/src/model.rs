@@ -49,6 +49,58 @@ pub struct Session {
     pub user_agent: Option<String>,
     /// When the user signed in.
     pub created_at: DateTime<Utc>,
+    /// How the user proved who they are when this session was opened; `None` for sessions
+    /// opened before futureauth recorded it.
+    #[serde(default)]
+    pub auth_method: Option<AuthMethod>,
+    /// When the user last proved who they are in this session (stored; `None` for sessions
+    /// opened before futureauth recorded it). Read it with [`Session::authenticated_at`].
+    #[serde(default, rename = "authenticated_at")]
+    pub(crate) authenticated: Option<DateTime<Utc>>,
+}
+
+impl Session {
+    /// When the user last proved who they are in this session: the sign-in, or
+    /// [`created_at`](Self::created_at) for sessions made before this was recorded.
+    /// Compare it with a window to ask for a fresh sign-in before a sensitive action.
+    pub fn authenticated_at(&self) -> DateTime<Utc> {
+        self.authenticated.unwrap_or(self.created_at)
+    }
+}
+
+/// How a session's user proved who they are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum AuthMethod {
+    /// A one-time code sent by email or SMS.
+    Otp,
+    /// A magic link (or its approval from another device).
+    MagicLink,
+    /// A passkey (WebAuthn).
+    Passkey,
+}
+
+impl AuthMethod {
+    /// The value stored in `session.auth_method`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Otp => "otp",
+            Self::MagicLink => "magic_link",
+            Self::Passkey => "passkey",
+        }
+    }
+
+    /// The method a stored value names; `None` for a value this version does not know.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "otp" => Some(Self::Otp),
+            "magic_link" => Some(Self::MagicLink),
+            "passkey" => Some(Self::Passkey),
+            _ => None,
+        }
+    }
 }
 
 /// Where a one-time code is sent.

@@ -6,6 +6,7 @@ use url::Url;
 use crate::config::FutureAuthConfig;
 use crate::error::{FutureAuthError, Result};
 pub use futureauth_proto::Origin;
+use futureauth_proto::{CallbackUrl, InvalidCallbackUrl};
 
 /// The browser origins and magic-link callbacks of [`FutureAuthConfig`] (`app_url`,
 /// `allowed_origins`, `callback_urls`), parsed. Get it from
@@ -108,24 +109,12 @@ impl TrustedOrigins {
     }
 }
 
-/// Parses a magic-link callback URL: absolute http(s), no credentials, and no `token`
-/// parameter of its own. A callback that already carries a token would make the link
+/// Parses a magic-link callback URL by the rule shared with the server
+/// ([`CallbackUrl`]): absolute http(s), no credentials, and no `token` parameter of its own.
+/// A callback that already carries a token would make the link
 /// `?token=<attacker's>&token=<victim's>` and sign the victim into the attacker's account.
-pub(crate) fn parse_callback(raw: &str) -> std::result::Result<Url, &'static str> {
-    if futureauth_proto::has_control_chars(raw) {
-        return Err("contains control characters");
-    }
-    let url = Url::parse(raw.trim()).map_err(|_| "is not an absolute URL")?;
-    if Origin::of(&url).is_none() {
-        return Err("is not an http(s) URL without credentials");
-    }
-    if url
-        .query_pairs()
-        .any(|(name, _)| name.trim().eq_ignore_ascii_case("token"))
-    {
-        return Err("already has a token parameter");
-    }
-    Ok(url)
+pub(crate) fn parse_callback(raw: &str) -> std::result::Result<Url, InvalidCallbackUrl> {
+    CallbackUrl::parse(raw).map(CallbackUrl::into_url)
 }
 
 #[cfg(test)]

@@ -6,10 +6,17 @@
 //! - `webhook-id`: the event id (`evt_…`); the same on every redelivery, so use it to
 //!   process an event once.
 //! - `webhook-timestamp`: Unix seconds when this delivery was signed.
-//! - `webhook-signature`: space-separated `v1,<base64>` entries, each the HMAC-SHA256,
-//!   keyed with the UTF-8 bytes of the project's webhook signing secret, of
-//!   `id + "." + timestamp + "." + body`. During a secret rotation one entry per valid
-//!   secret is sent; one match suffices.
+//! - `webhook-signature`: space-separated `v1,<base64>` entries, each the HMAC-SHA256 of
+//!   `id + "." + timestamp + "." + body`, keyed (as [Standard Webhooks] specifies) with the
+//!   bytes that the base64 after the secret's `whsec_` prefix decodes to. During a secret
+//!   rotation one entry per valid secret is sent; one match suffices.
+//!
+//! **Deprecated, accepted for one release:** earlier futureauth-server releases keyed the
+//! HMAC with the UTF-8 bytes of the whole secret string (`whsec_…` included), which
+//! independent verifiers refuse. [`verify`] still accepts such a signature, so receivers keep
+//! working while their server is upgraded; the next release accepts only the standard key.
+//!
+//! [Standard Webhooks]: https://www.standardwebhooks.com/
 //!
 //! [`verify`] refuses a wrong signature, a timestamp more than [`TOLERANCE_SECS`] from now
 //! (a captured request replayed later), and a body whose `id` differs from the signed
@@ -98,8 +105,12 @@ pub enum WebhookError {
     MalformedBody,
 }
 
-/// Verifies a delivery against the project's signing `secret` and the current time, and
-/// parses its event.
+/// Verifies a delivery against the project's signing `secret` (`whsec_<base64>`) and the
+/// current time, and parses its event.
+///
+/// A signature keyed with the decoded secret (the standard) is accepted; so, for one release
+/// and deprecated, is one keyed with the whole secret string, as earlier futureauth-server
+/// releases signed.
 pub fn verify(
     secret: &str,
     headers: &WebhookHeaders<'_>,
@@ -130,12 +141,14 @@ pub fn verify_at(
     if now_secs.abs_diff(ts) > TOLERANCE_SECS.unsigned_abs() {
         return Err(WebhookError::Expired);
     }
-    let mac = mac(secret, id, ts_text, body)?;
+    let macs = keys(secret)
+        .map(|key| mac(&key, id, ts_text, body))
+        .collect::<Result<Vec<_>, _>>()?;
     let matched = signatures
         .split_whitespace()
         .filter_map(|s| s.strip_prefix("v1,"))
         .filter_map(|s| STANDARD.decode(s).ok())
-        .any(|sig| mac.clone().verify_slice(&sig).is_ok());
+        .any(|sig| macs.iter().any(|m| m.clone().verify_slice(&sig).is_ok()));
     if !matched {
         return Err(WebhookError::Mismatch);
     }
@@ -147,19 +160,37 @@ pub fn verify_at(
     Ok(event)
 }
 
-/// The `v1,<base64>` signature of a delivery: what the service sends and [`verify`] checks.
+/// The `v1,<base64>` signature of a delivery, per Standard Webhooks: HMAC-SHA256 keyed with
+/// the bytes the base64 after `whsec_` decodes to. A secret that is not `whsec_<base64>`
+/// (or base64 alone) is used as its UTF-8 bytes.
 pub fn sign(secret: &str, id: &str, timestamp: i64, body: &[u8]) -> String {
     let ts = timestamp.to_string();
-    match mac(secret, id, &ts, body) {
+    let key = standard_key(secret).unwrap_or_else(|| secret.as_bytes().to_vec());
+    match mac(&key, id, &ts, body) {
         Ok(mac) => format!("v1,{}", STANDARD.encode(mac.finalize().into_bytes())),
         // HMAC accepts keys of any length, so this is never reached.
         Err(_) => String::new(),
     }
 }
 
-fn mac(secret: &str, id: &str, ts: &str, body: &[u8]) -> Result<Hmac<Sha256>, WebhookError> {
-    let mut mac =
-        Hmac::<Sha256>::new_from_slice(secret.as_bytes()).map_err(|_| WebhookError::Mismatch)?;
+/// The standard key of a secret: the bytes its base64 (after an optional `whsec_`) decodes
+/// to, as every Standard Webhooks and Svix library reads it.
+fn standard_key(secret: &str) -> Option<Vec<u8>> {
+    let b64 = secret.trim();
+    let b64 = b64.strip_prefix("whsec_").unwrap_or(b64);
+    STANDARD.decode(b64).ok().filter(|key| !key.is_empty())
+}
+
+/// The keys a signature may be made with: the standard one, then (deprecated, until the
+/// next release) the whole secret string, as earlier futureauth-server releases used it.
+fn keys(secret: &str) -> impl Iterator<Item = Vec<u8>> {
+    standard_key(secret)
+        .into_iter()
+        .chain(std::iter::once(secret.as_bytes().to_vec()))
+}
+
+fn mac(key: &[u8], id: &str, ts: &str, body: &[u8]) -> Result<Hmac<Sha256>, WebhookError> {
+    let mut mac = Hmac::<Sha256>::new_from_slice(key).map_err(|_| WebhookError::Mismatch)?;
     mac.update(id.as_bytes());
     mac.update(b".");
     mac.update(ts.as_bytes());
@@ -172,7 +203,8 @@ fn mac(secret: &str, id: &str, ts: &str, body: &[u8]) -> Result<Hmac<Sha256>, We
 mod tests {
     use super::*;
 
-    const SECRET: &str = "fa_whsec_0123456789abcdef";
+    /// `whsec_` + base64 of 24 bytes, as the server issues them.
+    const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
     const ID: &str = "evt_3k9x0q2m5n7p1r4t6v8w0y2z";
     const NOW: i64 = 1_800_000_000;
     const BODY: &[u8] = br#"{"id":"evt_3k9x0q2m5n7p1r4t6v8w0y2z","type":"message.delivered","created_at":"2027-01-15T08:00:00.000Z","data":{"message_id":"msg_a"}}"#;
@@ -198,20 +230,89 @@ mod tests {
         assert!(check(&format!("v1,AAAA {sig}"), BODY, NOW, NOW).is_ok());
     }
 
+    /// HMAC-SHA256(key, "id.ts.body") computed without the module's helpers.
+    fn independent(key: &[u8], id: &str, ts: i64, body: &[u8]) -> String {
+        let mut mac = Hmac::<Sha256>::new_from_slice(key).unwrap();
+        mac.update(format!("{id}.{ts}.").as_bytes());
+        mac.update(body);
+        format!("v1,{}", STANDARD.encode(mac.finalize().into_bytes()))
+    }
+
     #[test]
-    fn the_signature_matches_an_independent_hmac() {
-        // HMAC-SHA256(key, "id.ts.body") computed without `sign`'s helper.
-        let mut mac = Hmac::<Sha256>::new_from_slice(SECRET.as_bytes()).unwrap();
-        mac.update(format!("{ID}.{NOW}.").as_bytes());
-        mac.update(BODY);
-        let expected = format!("v1,{}", STANDARD.encode(mac.finalize().into_bytes()));
-        assert_eq!(sign(SECRET, ID, NOW, BODY), expected);
+    fn the_signature_is_keyed_with_the_decoded_secret() {
+        let key = STANDARD.decode("MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw").unwrap();
+        assert_eq!(
+            sign(SECRET, ID, NOW, BODY),
+            independent(&key, ID, NOW, BODY)
+        );
+        assert_ne!(
+            sign(SECRET, ID, NOW, BODY),
+            independent(SECRET.as_bytes(), ID, NOW, BODY)
+        );
+    }
+
+    /// The published vectors of independent implementations: the Standard Webhooks
+    /// reference library's `test_sign` (standard-webhooks/standard-webhooks,
+    /// libraries/rust) and Svix's documented example. Their bodies are not FutureAuth
+    /// events, so a match shows as `MalformedBody` (signature accepted, body refused),
+    /// never as `Mismatch`.
+    #[test]
+    fn published_standard_webhooks_vectors_verify() {
+        let vectors = [
+            (
+                "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD",
+                "msg_27UH4WbU6Z5A5EzD8u03UvzRbpk",
+                1_649_367_553,
+                &br#"{"email":"test@example.com","username":"test_user"}"#[..],
+                "v1,tZ1I4/hDygAJgO5TYxiSd6Sd0kDW6hPenDe+bTa3Kkw=",
+            ),
+            (
+                "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+                "msg_p5jXN8AQM9LWM0D4loKWxJek",
+                1_614_265_330,
+                &br#"{"test": 2432232314}"#[..],
+                "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=",
+            ),
+        ];
+        for (secret, id, ts, body, expected) in vectors {
+            assert_eq!(sign(secret, id, ts, body), expected, "{id}");
+            let ts_text = ts.to_string();
+            let headers = WebhookHeaders {
+                id: Some(id),
+                timestamp: Some(&ts_text),
+                signature: Some(expected),
+            };
+            assert_eq!(
+                verify_at(secret, &headers, body, ts),
+                Err(WebhookError::MalformedBody),
+                "{id}"
+            );
+            let wrong = expected.replace("v1,g", "v1,h").replace("v1,t", "v1,u");
+            let headers = WebhookHeaders {
+                signature: Some(&wrong),
+                ..headers
+            };
+            assert_eq!(
+                verify_at(secret, &headers, body, ts),
+                Err(WebhookError::Mismatch)
+            );
+        }
+    }
+
+    #[test]
+    fn the_deprecated_whole_string_key_still_verifies() {
+        // What earlier futureauth-server releases sent: keyed with the secret's UTF-8 bytes.
+        let old = independent(SECRET.as_bytes(), ID, NOW, BODY);
+        assert_eq!(check(&old, BODY, NOW, NOW).map(|e| e.id), Ok(ID.to_owned()));
+        // ... but only with the right secret.
+        let other = independent(b"whsec_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", ID, NOW, BODY);
+        assert_eq!(check(&other, BODY, NOW, NOW), Err(WebhookError::Mismatch));
     }
 
     #[test]
     fn a_wrong_signature_secret_or_body_is_refused() {
         let sig = sign(SECRET, ID, NOW, BODY);
-        let other = sign("fa_whsec_other", ID, NOW, BODY);
+        let other = sign("whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD", ID, NOW, BODY);
         assert_eq!(check(&other, BODY, NOW, NOW), Err(WebhookError::Mismatch));
         let changed = String::from_utf8(BODY.to_vec())
             .unwrap()

@@ -850,6 +850,12 @@ async fn a_callback_with_its_own_token_is_refused(db: TestDb) {
     for callback in [
         format!("{}/auth/verify?token=attackers-own-token", app.base),
         format!("{}/auth/verify?x=1&token=attackers-own-token", app.base),
+        format!("{}/auth/verify?TOKEN=attackers-own-token", app.base),
+        format!("{}/auth/verify?Token=attackers-own-token", app.base),
+        format!(
+            "http://user:pass@{}/auth/verify",
+            &app.base["http://".len()..]
+        ),
         format!("http://user@{}/auth/verify", &app.base["http://".len()..]),
     ] {
         let sent = app
@@ -941,6 +947,85 @@ async fn without_app_url_the_guard_uses_host_and_the_configured_scheme(db: TestD
     let https = format!("https://{}", &plain.base["http://".len()..]);
     assert_eq!(from(https).await.unwrap().status(), 403, "scheme mismatch");
     assert_eq!(from(plain.base.clone()).await.unwrap().status(), 200);
+}
+
+/// The spec's `FutureAuthConfig { ..Default::default() }` (no app_url, secure cookies): a
+/// page on http://127.0.0.1:PORT or http://localhost:PORT may POST, because its Host is a
+/// loopback name; nothing else that was refused before passes.
+async fn without_app_url_a_loopback_host_accepts_its_own_http_origin(db: TestDb) {
+    let app = App::start(&db, |c| c.app_url = String::new()).await;
+    let port = app.base.rsplit(':').next().unwrap().to_string();
+    let send = |origin: String, host: String, email: &'static str| {
+        app.http
+            .post(format!("{}/api/auth/send-otp", app.base))
+            .header("origin", origin)
+            .header("host", host)
+            .json(&json!({ "email": email }))
+            .send()
+    };
+    let loopback = [
+        ("127.0.0.1", "ada@example.com"),
+        ("localhost", "bob@example.com"),
+        ("[::1]", "cy@example.com"),
+    ];
+    for (name, email) in loopback {
+        let origin = format!("http://{name}:{port}");
+        let sent = send(origin.clone(), format!("{name}:{port}"), email)
+            .await
+            .unwrap();
+        assert_eq!(sent.status(), 200, "{origin}");
+    }
+    let delivered = app.deliveries().await.len();
+    assert_eq!(delivered, 3);
+    let refused = [
+        // A cross-site page, whatever the Host.
+        (
+            "https://evil.example".to_string(),
+            format!("127.0.0.1:{port}"),
+        ),
+        (
+            "http://evil.example".to_string(),
+            format!("localhost:{port}"),
+        ),
+        // Another loopback origin than the Host's.
+        (
+            format!("http://localhost:{port}"),
+            format!("127.0.0.1:{port}"),
+        ),
+        (
+            format!("http://127.0.0.1:{}", port.parse::<u16>().unwrap() ^ 1),
+            format!("127.0.0.1:{port}"),
+        ),
+        // A non-loopback Host over http: the configured scheme (https) still counts.
+        (
+            format!("http://app.example:{port}"),
+            format!("app.example:{port}"),
+        ),
+        (
+            format!("http://10.0.0.5:{port}"),
+            format!("10.0.0.5:{port}"),
+        ),
+    ];
+    for (origin, host) in refused {
+        let sent = send(origin.clone(), host.clone(), "eve@example.com")
+            .await
+            .unwrap();
+        assert_eq!(
+            error_code(sent).await,
+            (StatusCode::FORBIDDEN, "cross_site_request".to_string()),
+            "{origin} with Host {host}"
+        );
+    }
+    assert_eq!(
+        app.deliveries().await.len(),
+        delivered,
+        "refused sends sent nothing"
+    );
+    assert_eq!(
+        db.count("verification").await,
+        3,
+        "refused sends wrote nothing"
+    );
 }
 
 async fn the_csrf_layer_guards_the_apps_own_routes(db: TestDb) {
@@ -2065,6 +2150,7 @@ both_backends!(
     the_services_callback_refusal_is_a_422,
     the_csrf_guard_compares_scheme_and_port,
     without_app_url_the_guard_uses_host_and_the_configured_scheme,
+    without_app_url_a_loopback_host_accepts_its_own_http_origin,
     the_csrf_layer_guards_the_apps_own_routes,
     nul_bytes_get_a_4xx,
     full_flow_send_verify_cookie_session_sign_out,

@@ -457,6 +457,8 @@ async fn register_sign_in_manage(db: TestDb) {
     assert_eq!(body["user"]["id"], user_id.as_str());
     assert_eq!(body["user"]["email"], "ada@example.com");
     assert!(body["session"]["expires_at"].is_string());
+    assert_eq!(body["session"]["auth_method"], "passkey", "{body}");
+    assert!(body["session"]["authenticated_at"].is_string());
     assert!(
         body["session"].get("token").is_none(),
         "the token is in the cookie only"

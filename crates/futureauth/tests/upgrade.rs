@@ -209,22 +209,29 @@ async fn upgrades_a_futureauth_0_5_database_without_signing_anyone_out() {
     auth.ensure_tables().await.unwrap();
     auth.ensure_tables().await.unwrap();
 
-    let (found, _) = auth
+    let (found, old_session) = auth
         .get_session(&s1.token)
         .await
         .unwrap()
         .expect("0.5 session survives");
     assert_eq!(found.id, ada.id);
+    // Made before methods were recorded: no method, authenticated when it was created.
+    assert_eq!(old_session.auth_method, None);
+    assert_eq!(old_session.authenticated_at(), old_session.created_at);
     assert_eq!(found.metadata, serde_json::json!({"plan": "pro"}));
     assert_eq!(
         auth.get_session(&s2.token).await.unwrap().unwrap().0.id,
         phone.id
     );
-    let (user, _) = auth
+    let (user, link_session) = auth
         .verify_magic_link("v05-magic-token-abcdefghijklmnop", None, None)
         .await
         .unwrap();
     assert_eq!(user.id, ada.id);
+    assert_eq!(
+        link_session.auth_method,
+        Some(futureauth::AuthMethod::MagicLink)
+    );
     let indexes: Vec<String> = sqlx::query_scalar(
         "SELECT indexname::text FROM pg_indexes WHERE tablename = 'verification'",
     )
@@ -260,3 +267,102 @@ async fn migration_sql_is_the_script_ensure_tables_runs() {
         .unwrap();
     fresh.drop().await;
 }
+
+/// A database made by the current release (0.6: the schema as it was before sessions
+/// recorded how they were proved and users could be disabled) is upgraded in place on both
+/// backends: its sessions keep working with no method and `authenticated_at() ==
+/// created_at`, the new columns exist, and new sign-ins record their method.
+async fn upgrades_a_0_6_database_keeping_everyone_signed_in(db: common::TestDb) {
+    // Signed in an hour ago (whole milliseconds, which both backends keep exactly).
+    let signed_in = chrono::DateTime::from_timestamp_millis(
+        (chrono::Utc::now() - chrono::TimeDelta::hours(1)).timestamp_millis(),
+    )
+    .unwrap();
+    let (old, created) = match &db {
+        common::TestDb::Postgres { .. } => (
+            include_str!("fixtures/v0_6_postgres.sql"),
+            format!("'{}'", signed_in.to_rfc3339()),
+        ),
+        common::TestDb::Sqlite { .. } => (
+            include_str!("fixtures/v0_6_sqlite.sql"),
+            signed_in.timestamp_millis().to_string(),
+        ),
+    };
+    match &db {
+        common::TestDb::Postgres { pool, .. } => sqlx::raw_sql(old).execute(pool).await.map(drop),
+        common::TestDb::Sqlite { pool, .. } => sqlx::raw_sql(old).execute(pool).await.map(drop),
+    }
+    .unwrap();
+    // A user and a session as 0.6 wrote them; the token's hash is hex SHA-256.
+    let token = "v06-session-token-0123456789abcdefghijklmnopqrstuvwxyz";
+    let hash = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(token.as_bytes()));
+    let expires = match &db {
+        common::TestDb::Postgres { .. } => "NOW() + INTERVAL '1 day'".to_string(),
+        common::TestDb::Sqlite { .. } => (chrono::Utc::now() + chrono::TimeDelta::days(1))
+            .timestamp_millis()
+            .to_string(),
+    };
+    db.exec(&format!(
+        "INSERT INTO \"user\" (id, email, name, email_verified, metadata, created_at, updated_at) \
+         VALUES ('u06', 'ada@example.com', '', TRUE, '{{}}', {created}, {created})"
+    ))
+    .await;
+    db.exec(&format!(
+        "INSERT INTO session (id, user_id, token_hash, expires_at, created_at) \
+         VALUES ('s06', 'u06', '{hash}', {expires}, {created})"
+    ))
+    .await;
+
+    let (auth, outbox) = db.auth(common::config()).await;
+    auth.ensure_tables().await.unwrap();
+    auth.ensure_tables().await.unwrap();
+
+    let (user, session) = auth
+        .get_session(token)
+        .await
+        .unwrap()
+        .expect("a 0.6 session survives the upgrade");
+    assert_eq!(user.id, "u06");
+    assert_eq!(session.auth_method, None);
+    assert_eq!(session.authenticated_at(), session.created_at);
+    assert_eq!(session.created_at, signed_in);
+    let columns = |table: &str| match &db {
+        common::TestDb::Postgres { .. } => format!(
+            "SELECT column_name::text FROM information_schema.columns \
+             WHERE table_schema = current_schema() AND table_name = '{table}'"
+        ),
+        common::TestDb::Sqlite { .. } => format!("SELECT name FROM pragma_table_info('{table}')"),
+    };
+    let session_columns = db.strings(&columns("session")).await;
+    let user_columns = db.strings(&columns("user")).await;
+    for (have, column) in [
+        (&session_columns, "auth_method"),
+        (&session_columns, "authenticated_at"),
+        (&user_columns, "disabled_at"),
+        (&user_columns, "disabled_until"),
+    ] {
+        assert!(
+            have.iter().any(|c| c == column),
+            "{column} missing: {have:?}"
+        );
+    }
+
+    auth.send_otp(OtpChannel::Email, "ada@example.com")
+        .await
+        .unwrap();
+    let code = outbox.latest_for("ada@example.com").unwrap().code;
+    let (again, fresh) = auth
+        .verify_otp("ada@example.com", &code, None, None)
+        .await
+        .unwrap();
+    assert_eq!(again.id, "u06");
+    assert_eq!(fresh.auth_method, Some(futureauth::AuthMethod::Otp));
+    let (_, stored) = auth.get_session(&fresh.token).await.unwrap().unwrap();
+    assert_eq!(stored.auth_method, Some(futureauth::AuthMethod::Otp));
+    assert_eq!(
+        stored.authenticated_at().timestamp_millis(),
+        fresh.authenticated_at().timestamp_millis()
+    );
+}
+
+both_backends!(upgrades_a_0_6_database_keeping_everyone_signed_in);

@@ -394,13 +394,14 @@ pub async fn get_project(
     Ok(Json(member(&state, &op, &id).await?.into()))
 }
 
-/// Renames a project or changes its settings.
+/// Renames a project or changes its settings (owners).
 ///
-/// Fields left out keep their value. Every change is written to the audit log.
+/// Fields left out keep their value. Every change is written to the audit log. Members may
+/// read the project but change nothing: 403 `owners_only`, nothing written.
 #[utoipa::path(patch, path = "/api/v1/projects/{id}", tag = "management",
     security(("operator_token" = [])), params(("id" = String, Path, description = "Project id (`prj_…`)", example = "prj_8h2k4m6p9r1t3v5x7z0b2d4f")),
     request_body = UpdateProjectBody,
-    responses((status = 200, description = "The project after the change", body = ProjectView), errors::BodyRejected, errors::NotFound, errors::Invalid, errors::Unauthorized, errors::Unavailable))]
+    responses((status = 200, description = "The project after the change", body = ProjectView), errors::BodyRejected, errors::OwnersOnly, errors::NotFound, errors::Invalid, errors::Unauthorized, errors::Unavailable))]
 pub async fn update_project(
     State(state): State<AppState>,
     OperatorAuth(op): OperatorAuth,
@@ -811,14 +812,14 @@ pub async fn get_templates(
     Ok(Json(t.into()))
 }
 
-/// Replaces the project's message templates.
+/// Replaces the project's message templates (owners).
 ///
 /// `null` or `""` means the built-in text. Only `{{ code }}` (required) and `{{ project }}`
 /// are substituted.
 #[utoipa::path(put, path = "/api/v1/projects/{id}/templates", tag = "management",
     security(("operator_token" = [])), params(("id" = String, Path, description = "Project id (`prj_…`)", example = "prj_8h2k4m6p9r1t3v5x7z0b2d4f")),
     request_body = TemplatesBody,
-    responses((status = 200, description = "The templates as saved", body = TemplatesBody), errors::BodyRejected, errors::NotFound, errors::Invalid, errors::Unauthorized, errors::Unavailable))]
+    responses((status = 200, description = "The templates as saved", body = TemplatesBody), errors::BodyRejected, errors::OwnersOnly, errors::NotFound, errors::Invalid, errors::Unauthorized, errors::Unavailable))]
 pub async fn put_templates(
     State(state): State<AppState>,
     OperatorAuth(op): OperatorAuth,

@@ -4,7 +4,7 @@
 //! shared with the management API.
 
 use axum::extract::{Query, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use minijinja::context;
 use secrecy::ExposeSecret;
@@ -12,7 +12,8 @@ use serde::Deserialize;
 use std::collections::HashMap;
 
 use super::extract::{CsrfForm, Member, NoFields};
-use super::pages::{ctx, see_other, with_status};
+use super::flash::{Flash, FlashKind};
+use super::pages::{ctx, flash_shown, see_other, with_flash, with_status};
 use super::session::Signed;
 use super::Console;
 use crate::error::ServiceError;
@@ -107,17 +108,47 @@ fn back(m: &Membership) -> Response {
     ))
 }
 
-/// `GET …/integrations`.
+/// `GET …/integrations` (and a signing secret just made, once).
 pub async fn page(
     State(c): State<Console>,
     Member { s, m }: Member,
+    headers: HeaderMap,
     Query(q): Query<HashMap<String, String>>,
 ) -> Response {
+    let flash = Flash::take(
+        c.settings(),
+        &headers,
+        &s,
+        FlashKind::Webhook,
+        &m.project.id,
+    );
     let shown = Shown {
         saved: q.contains_key("saved"),
+        secret: flash.as_ref().map(|f| f.secret.clone()),
         ..Shown::default()
     };
-    render(&c, &s, &m, shown, StatusCode::OK).await
+    let page = render(&c, &s, &m, shown, StatusCode::OK).await;
+    if flash.is_some() {
+        flash_shown(&c, page)
+    } else {
+        page
+    }
+}
+
+/// Back to the page, which shows the new signing secret once.
+fn show_secret(c: &Console, s: &Signed, m: &Membership, secret: String) -> Response {
+    let flash = Flash {
+        kind: FlashKind::Webhook,
+        project: m.project.id.clone(),
+        secret,
+        note: None,
+    };
+    with_flash(
+        c,
+        s,
+        &format!("/dashboard/projects/{}/integrations?saved=1", m.project.id),
+        &flash,
+    )
 }
 
 #[derive(Deserialize, Default)]
@@ -134,14 +165,7 @@ pub async fn save_webhook(
 ) -> Response {
     let production = c.settings().production;
     match project_webhook::set(c.store(), &s.operator, &m.project.id, &f.url, production).await {
-        Ok((_, Some(secret))) => {
-            let shown = Shown {
-                secret: Some(secret),
-                saved: true,
-                ..Shown::default()
-            };
-            render(&c, &s, &m, shown, StatusCode::OK).await
-        }
+        Ok((_, Some(secret))) => show_secret(&c, &s, &m, secret),
         Ok((_, None)) => back(&m),
         Err(e) => match field_error(&c, e) {
             Ok(message) => {
@@ -164,14 +188,7 @@ pub async fn rotate_webhook(
     CsrfForm(_): CsrfForm<NoFields>,
 ) -> Response {
     match project_webhook::rotate(c.store(), &s.operator, &m.project.id).await {
-        Ok(hook) => {
-            let shown = Shown {
-                secret: Some(hook.secret.expose_secret().to_owned()),
-                saved: true,
-                ..Shown::default()
-            };
-            render(&c, &s, &m, shown, StatusCode::OK).await
-        }
+        Ok(hook) => show_secret(&c, &s, &m, hook.secret.expose_secret().to_owned()),
         Err(e) => done(&c, &m, Err(e)),
     }
 }

@@ -14,6 +14,7 @@
 pub mod chart;
 pub mod delivery;
 mod extract;
+mod flash;
 mod integrations;
 mod pages;
 pub mod session;
@@ -26,7 +27,7 @@ use axum::extract::{Request, State};
 use axum::http::{header, HeaderValue, Method};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::routing::{get, post};
+use axum::routing::get;
 use axum::Router;
 use futureauth::{FutureAuth, FutureAuthConfig};
 use tokio::sync::OnceCell;
@@ -42,8 +43,12 @@ use views::Views;
 /// How long an operator session lasts without use (sliding).
 pub const SESSION_TTL_SECS: u64 = 7 * 86_400;
 
-/// Name of the operator session cookie (distinct from any app's `futureauth_session`).
+/// Name of the operator session cookie (distinct from any app's `futureauth_session`) on
+/// plain-HTTP loopback; over https it is [`HOST_COOKIE_NAME`].
 pub const COOKIE_NAME: &str = "futureauth_console";
+/// The session cookie over https: the `__Host-` prefix makes browsers refuse one set by a
+/// sibling subdomain, or with a `Domain` or a `Path` other than `/`.
+pub const HOST_COOKIE_NAME: &str = "__Host-futureauth_console";
 
 /// Where the console is reached and how its cookie is set.
 #[derive(Debug, Clone)]
@@ -54,6 +59,30 @@ pub struct ConsoleSettings {
     pub cookie_secure: bool,
     /// Production mode: test mode needs its explicit confirmation.
     pub production: bool,
+    /// Name of the session cookie (`__Host-` prefixed when `Secure`).
+    pub session_cookie: &'static str,
+    /// Name of the cookie binding a sign-in code to the browser that asked.
+    pub binding_cookie: &'static str,
+    /// Name of the cookie carrying a secret to the page that shows it once.
+    pub flash_cookie: &'static str,
+}
+
+/// The console's cookie names: with the `__Host-` prefix whenever they are `Secure` (as the
+/// SDK names its own), so a sibling subdomain cannot plant or shadow them.
+fn cookie_names(secure: bool) -> (&'static str, &'static str, &'static str) {
+    if secure {
+        (
+            HOST_COOKIE_NAME,
+            "__Host-futureauth_console_otp",
+            "__Host-futureauth_console_flash",
+        )
+    } else {
+        (
+            COOKIE_NAME,
+            "futureauth_console_otp",
+            "futureauth_console_flash",
+        )
+    }
 }
 
 fn is_loopback(url: &Url) -> bool {
@@ -104,10 +133,14 @@ impl ConsoleSettings {
                     "FUTUREAUTH_PUBLIC_URL is plain http on a non-loopback host: the console's cookie is Secure, so browsers will not keep it; serve the console over https"
                 );
             }
+            let (session_cookie, binding_cookie, flash_cookie) = cookie_names(!plain_loopback);
             return Ok(ConsoleSettings {
                 origins: vec![url.origin().ascii_serialization()],
                 cookie_secure: !plain_loopback,
                 production: config.is_production(),
+                session_cookie,
+                binding_cookie,
+                flash_cookie,
             });
         }
         let mut origins = vec![format!("http://{addr}")];
@@ -126,10 +159,14 @@ impl ConsoleSettings {
                 "the console needs FUTUREAUTH_PUBLIC_URL when listening on a non-loopback address (forms from other origins are refused and its cookie is Secure)"
             );
         }
+        let (session_cookie, binding_cookie, flash_cookie) = cookie_names(!addr.ip().is_loopback());
         Ok(ConsoleSettings {
             origins,
             cookie_secure: !addr.ip().is_loopback(),
             production: config.is_production(),
+            session_cookie,
+            binding_cookie,
+            flash_cookie,
         })
     }
 
@@ -239,7 +276,7 @@ impl Console {
         let auth_config = FutureAuthConfig {
             secret_key: code_key,
             project_name: delivery::CONSOLE_PROJECT_NAME.into(),
-            cookie_name: COOKIE_NAME.into(),
+            cookie_name: settings.session_cookie.into(),
             cookie_secure: settings.cookie_secure,
             allowed_origins: settings.origins.clone(),
             session_ttl: std::time::Duration::from_secs(SESSION_TTL_SECS),
@@ -354,24 +391,45 @@ pub fn router(console: Console) -> Router {
             "/dashboard/login",
             get(pages::login_page).post(pages::login_send),
         )
-        .route("/dashboard/login/verify", post(pages::login_verify))
+        .route(
+            "/dashboard/login/verify",
+            get(pages::code_page).post(pages::login_verify),
+        )
         .route(
             "/dashboard/auth/magic",
             get(pages::magic_page).post(pages::magic_verify),
         )
-        .route("/dashboard/logout", post(pages::logout))
-        .route("/dashboard/projects", post(pages::create_project))
+        .route(
+            "/dashboard/logout",
+            get(pages::form_page).post(pages::logout),
+        )
+        .route(
+            "/dashboard/projects",
+            get(pages::form_page).post(pages::create_project),
+        )
         .route(p, get(pages::overview))
-        .route(&format!("{p}/keys"), post(pages::create_key))
-        .route(&format!("{p}/keys/rotate"), post(pages::rotate_key))
-        .route(&format!("{p}/keys/revoke"), post(pages::revoke_key))
+        .route(
+            &format!("{p}/keys"),
+            get(pages::shown_key).post(pages::create_key),
+        )
+        .route(
+            &format!("{p}/keys/rotate"),
+            get(pages::form_page).post(pages::rotate_key),
+        )
+        .route(
+            &format!("{p}/keys/revoke"),
+            get(pages::form_page).post(pages::revoke_key),
+        )
         .route(&format!("{p}/deliveries"), get(pages::deliveries))
         .route(&format!("{p}/deliveries/{{msg}}"), get(pages::delivery))
         .route(
             &format!("{p}/settings"),
             get(pages::settings).post(pages::save_settings),
         )
-        .route(&format!("{p}/delete"), post(pages::delete_project))
+        .route(
+            &format!("{p}/delete"),
+            get(pages::form_page).post(pages::delete_project),
+        )
         .route(
             &format!("{p}/messages"),
             get(pages::messages).post(pages::save_messages),
@@ -380,34 +438,40 @@ pub fn router(console: Console) -> Router {
             &format!("{p}/members"),
             get(pages::members).post(pages::invite),
         )
-        .route(&format!("{p}/members/remove"), post(pages::remove_member))
+        .route(
+            &format!("{p}/members/remove"),
+            get(pages::form_page).post(pages::remove_member),
+        )
         .route(&format!("{p}/audit"), get(pages::audit))
         .route(&format!("{p}/integrations"), get(integrations::page))
         .route(
             &format!("{p}/integrations/webhook"),
-            post(integrations::save_webhook),
+            get(pages::form_page).post(integrations::save_webhook),
         )
         .route(
             &format!("{p}/integrations/webhook/rotate"),
-            post(integrations::rotate_webhook),
+            get(pages::form_page).post(integrations::rotate_webhook),
         )
         .route(
             &format!("{p}/integrations/webhook/remove"),
-            post(integrations::remove_webhook),
+            get(pages::form_page).post(integrations::remove_webhook),
         )
         .route(
             &format!("{p}/integrations/test-mode"),
-            post(integrations::save_test_mode),
+            get(pages::form_page).post(integrations::save_test_mode),
         )
         .route(
             &format!("{p}/integrations/test-mode/off"),
-            post(integrations::test_mode_off),
+            get(pages::form_page).post(integrations::test_mode_off),
         )
         .route("/dashboard/account", get(pages::account))
-        .route("/dashboard/account/tokens", post(pages::create_token))
+        .route(
+            "/dashboard/account/tokens",
+            get(pages::form_page).post(pages::create_token),
+        )
         .route(
             "/dashboard/account/tokens/revoke",
-            post(pages::revoke_token),
+            get(pages::form_page).post(pages::revoke_token),
         )
         .route("/static/console/console.css", get(static_css))
         .route("/static/console/console.js", get(static_js))

@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 
 use super::chart;
 use super::extract::{CsrfForm, Member, NoFields, Posted};
+use super::flash::{Flash, FlashKind};
 use super::session::{binding, binding_cookie, cookie_token, session_cookie, Signed};
 use super::Console;
 use crate::service::console::{self as ops, ConsoleError, FieldErrors, SettingsInput};
@@ -76,7 +77,7 @@ impl Console {
             ConsoleError::OwnersOnly => self.error_page(
                 StatusCode::FORBIDDEN,
                 "Owners only",
-                "Only the project's owners can manage keys, members, webhooks, test mode and deletion.",
+                "Only the project's owners can change it (settings, messages, keys, members, webhook, test mode, deletion); members can look.",
             ),
             ConsoleError::Invalid(errors) => {
                 let text = errors.values().cloned().collect::<Vec<_>>().join("; ");
@@ -94,6 +95,31 @@ impl Console {
 /// Unknown console pages.
 pub async fn not_found(State(c): State<Console>) -> Response {
     c.not_found()
+}
+
+/// `GET` of an address that only takes a form (`…/keys/rotate`, `/dashboard/logout`, …):
+/// the page the form is on, never a bare 405. Nothing is done.
+pub async fn form_page(uri: axum::http::Uri) -> Response {
+    see_other(&form_page_of(uri.path()))
+}
+
+/// The page whose form posts to `path`.
+fn form_page_of(path: &str) -> String {
+    let path = path.trim_end_matches('/');
+    if path.starts_with("/dashboard/account") {
+        return "/dashboard/account".into();
+    }
+    let Some(rest) = path.strip_prefix("/dashboard/projects/") else {
+        return "/dashboard".into();
+    };
+    let (id, tail) = rest.split_once('/').unwrap_or((rest, ""));
+    let project = format!("/dashboard/projects/{id}");
+    match tail.split('/').next().unwrap_or("") {
+        "delete" => format!("{project}/settings"),
+        "members" => format!("{project}/members"),
+        "integrations" => format!("{project}/integrations"),
+        _ => project,
+    }
 }
 
 // ---------------------------------------------------------------- sign-in
@@ -170,7 +196,7 @@ fn auth_error(e: &FutureAuthError) -> (StatusCode, String) {
 
 /// `GET /dashboard/login`.
 pub async fn login_page(State(c): State<Console>, headers: HeaderMap) -> Response {
-    if let Some(token) = cookie_token(&headers) {
+    if let Some(token) = cookie_token(c.settings(), &headers) {
         if let Ok(auth) = c.auth().await {
             if let Ok(Some(_)) = auth.get_session(&token).await {
                 return see_other("/dashboard");
@@ -180,9 +206,12 @@ pub async fn login_page(State(c): State<Console>, headers: HeaderMap) -> Respons
     login(&c, "", None, StatusCode::OK)
 }
 
-/// `POST /dashboard/login`: sends a code (or link). The answer is the same whether or not
-/// the address belongs to an operator: only operators' messages are actually delivered
-/// (see [`super::delivery::OutboxDelivery`]).
+/// `POST /dashboard/login`: sends a code (or link), then redirects (303) to the code page.
+/// The answer is the same whether or not the address belongs to an operator, whatever the
+/// limits did: only operators' messages are actually delivered (see
+/// [`super::delivery::OutboxDelivery`]), and a send refused by a limit or a provider just
+/// sends nothing. Only a malformed address (422) or a database outage (503) differ, and they
+/// do for everyone.
 pub async fn login_send(
     State(c): State<Console>,
     ClientIp(ip): ClientIp,
@@ -200,7 +229,7 @@ pub async fn login_send(
     let link = form.method == "link";
     // Codes are bound to the browser that asked (a cookie), so nobody else can replace
     // them or spend their attempts: a stranger cannot lock an operator out.
-    let bound = binding(&headers).unwrap_or_else(futureauth::OtpBinding::generate);
+    let bound = binding(c.settings(), &headers).unwrap_or_else(futureauth::OtpBinding::generate);
     let req = RequestContext {
         client_ip: ip,
         user_agent: user_agent(&headers),
@@ -214,25 +243,36 @@ pub async fn login_send(
         auth.send_otp_with(OtpChannel::Email, &email, &req).await
     };
     match sent {
-        Ok(()) => {
-            let mut page = c.page(
-                "code.html",
-                context! { email, link, dev_outbox => c.dev_outbox() },
-            );
-            if !link {
-                page.headers_mut()
-                    .append(header::SET_COOKIE, binding_cookie(c.settings(), &bound));
-            }
-            page
-        }
-        Err(e) => {
-            let (status, message) = auth_error(&e);
-            if status.is_server_error() {
-                tracing::warn!(error = %e, "operator sign-in send failed");
-            }
-            login(&c, &email, Some(message), status)
-        }
+        Ok(()) => {}
+        Err(FutureAuthError::Database(e)) => return c.unavailable(e),
+        // Limits and delivery failures must not tell an operator's address from another.
+        Err(e) => tracing::info!(error = %e, "operator sign-in: nothing sent"),
     }
+    let query = url::form_urlencoded::Serializer::new(String::new())
+        .append_pair("email", &email)
+        .append_pair("method", if link { "link" } else { "code" })
+        .finish();
+    let mut resp = see_other(&format!("/dashboard/login/verify?{query}"));
+    if !link {
+        resp.headers_mut()
+            .append(header::SET_COOKIE, binding_cookie(c.settings(), &bound));
+    }
+    resp
+}
+
+/// `GET /dashboard/login/verify?email=&method=`: "check your email", with the code form.
+pub async fn code_page(
+    State(c): State<Console>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    let Some(email) = q.get("email").and_then(|e| ops::normalize_email(e).ok()) else {
+        return see_other("/dashboard/login");
+    };
+    let link = q.get("method").is_some_and(|m| m == "link");
+    c.page(
+        "code.html",
+        context! { email, link, dev_outbox => c.dev_outbox() },
+    )
 }
 
 fn signed_in(c: &Console, token: &str) -> Response {
@@ -283,7 +323,7 @@ pub async fn login_verify(
     let req = RequestContext {
         client_ip: ip,
         user_agent: user_agent(&headers),
-        binding: binding(&headers),
+        binding: binding(c.settings(), &headers),
         locale: None,
     };
     let result = auth
@@ -404,23 +444,28 @@ pub(super) fn ctx(s: &Signed) -> SessionCtx {
     }
 }
 
-/// `POST /dashboard/projects`: creates a project owned by the operator; shows its key once.
+/// `POST /dashboard/projects`: creates a project owned by the operator, then redirects to
+/// the page that shows its key once.
 pub async fn create_project(
     State(c): State<Console>,
     s: Signed,
     CsrfForm(f): CsrfForm<NameForm>,
 ) -> Response {
     match ops::create_project(c.store(), &s.operator, &f.name).await {
-        Ok(created) => with_status(
-            c.page(
-                "secret.html",
-                context! {
-                    s => ctx(&s), project => created.project, role => "owner",
-                    secret => created.secret_key, kind => "created",
-                },
-            ),
-            StatusCode::CREATED,
-        ),
+        Ok(created) => {
+            let flash = Flash {
+                kind: FlashKind::Created,
+                project: created.project.id.clone(),
+                secret: created.secret_key,
+                note: None,
+            };
+            with_flash(
+                &c,
+                &s,
+                &format!("/dashboard/projects/{}/keys", created.project.id),
+                &flash,
+            )
+        }
         Err(ConsoleError::Invalid(errors)) => {
             projects_page(
                 &c,
@@ -433,6 +478,21 @@ pub async fn create_project(
         }
         Err(e) => c.fail(e),
     }
+}
+
+/// A 303 to `to`, which shows `flash` once.
+pub(super) fn with_flash(c: &Console, s: &Signed, to: &str, flash: &Flash) -> Response {
+    let mut resp = see_other(to);
+    resp.headers_mut()
+        .append(header::SET_COOKIE, flash.cookie(c.settings(), s));
+    resp
+}
+
+/// `page` with the flash cookie deleted: its secret has been shown.
+pub(super) fn flash_shown(c: &Console, mut page: Response) -> Response {
+    page.headers_mut()
+        .append(header::SET_COOKIE, Flash::clear(c.settings()));
+    page
 }
 
 #[derive(Serialize)]
@@ -545,31 +605,54 @@ pub struct PrefixForm {
     prefix: String,
 }
 
-fn secret_page(
-    c: &Console,
-    s: &Signed,
-    m: &Membership,
-    secret: &str,
-    kind: &str,
-    note: Option<String>,
+/// `GET …/keys`: the key just created or rotated, once; otherwise the overview.
+pub async fn shown_key(
+    State(c): State<Console>,
+    Member { s, m }: Member,
+    headers: HeaderMap,
 ) -> Response {
-    with_status(
-        c.page(
-            "secret.html",
-            context! { s => ctx(s), project => m.project, role => m.role, secret, kind, note },
-        ),
-        StatusCode::CREATED,
-    )
+    let overview = format!("/dashboard/projects/{}", m.project.id);
+    for kind in [FlashKind::Created, FlashKind::Key, FlashKind::Rotated] {
+        if let Some(f) = Flash::take(c.settings(), &headers, &s, kind, &m.project.id) {
+            let kind = match kind {
+                FlashKind::Created => "created",
+                FlashKind::Rotated => "rotated",
+                _ => "key",
+            };
+            let page = c.page(
+                "secret.html",
+                context! {
+                    s => ctx(&s), project => m.project, role => m.role, secret => f.secret,
+                    kind, note => f.note,
+                },
+            );
+            return flash_shown(&c, page);
+        }
+    }
+    see_other(&overview)
 }
 
-/// `POST …/keys`: a new key next to the existing ones, shown once.
+/// `POST …/keys`: a new key next to the existing ones, shown once on `GET …/keys`.
 pub async fn create_key(
     State(c): State<Console>,
     Member { s, m }: Member,
     CsrfForm(_): CsrfForm<NoFields>,
 ) -> Response {
     match ops::create_key(c.store(), &s.operator, &m).await {
-        Ok(key) => secret_page(&c, &s, &m, &key, "key", None),
+        Ok(key) => {
+            let flash = Flash {
+                kind: FlashKind::Key,
+                project: m.project.id.clone(),
+                secret: key,
+                note: None,
+            };
+            with_flash(
+                &c,
+                &s,
+                &format!("/dashboard/projects/{}/keys", m.project.id),
+                &flash,
+            )
+        }
         Err(e) => c.fail(e),
     }
 }
@@ -597,7 +680,18 @@ pub async fn rotate_key(
                     super::views::datetime(now_ms() + overlap * 1000)
                 )
             };
-            secret_page(&c, &s, &m, &key, "rotated", Some(note))
+            let flash = Flash {
+                kind: FlashKind::Rotated,
+                project: m.project.id.clone(),
+                secret: key,
+                note: Some(note),
+            };
+            with_flash(
+                &c,
+                &s,
+                &format!("/dashboard/projects/{}/keys", m.project.id),
+                &flash,
+            )
         }
         Err(e) => c.fail(e),
     }
@@ -1088,19 +1182,34 @@ async fn account_page(
     )
 }
 
-/// `GET /dashboard/account`: operator tokens for the management API.
-pub async fn account(State(c): State<Console>, s: Signed) -> Response {
-    account_page(&c, &s, None, None, StatusCode::OK).await
+/// `GET /dashboard/account`: operator tokens for the management API (and a token just
+/// created, once).
+pub async fn account(State(c): State<Console>, s: Signed, headers: HeaderMap) -> Response {
+    match Flash::take(c.settings(), &headers, &s, FlashKind::Token, "") {
+        Some(f) => flash_shown(
+            &c,
+            account_page(&c, &s, Some(f.secret), None, StatusCode::OK).await,
+        ),
+        None => account_page(&c, &s, None, None, StatusCode::OK).await,
+    }
 }
 
-/// `POST /dashboard/account/tokens`: shows the new token once.
+/// `POST /dashboard/account/tokens`: the new token is shown once on the account page.
 pub async fn create_token(
     State(c): State<Console>,
     s: Signed,
     CsrfForm(f): CsrfForm<NameForm>,
 ) -> Response {
     match ops::create_operator_token(c.store(), &s.operator, &f.name).await {
-        Ok(token) => account_page(&c, &s, Some(token), None, StatusCode::CREATED).await,
+        Ok(token) => {
+            let flash = Flash {
+                kind: FlashKind::Token,
+                project: String::new(),
+                secret: token,
+                note: None,
+            };
+            with_flash(&c, &s, "/dashboard/account", &flash)
+        }
         Err(ConsoleError::Invalid(errors)) => {
             account_page(&c, &s, None, Some(errors), StatusCode::UNPROCESSABLE_ENTITY).await
         }

@@ -1,5 +1,6 @@
-//! The operator session (the SDK's session in the `futureauth_console` cookie), the CSRF
-//! token tied to it and the Origin check of every form.
+//! The operator session (the SDK's session in the `futureauth_console` cookie, named
+//! `__Host-futureauth_console` over https), the CSRF token tied to it and the Origin check of
+//! every form.
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
@@ -10,7 +11,7 @@ use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use subtle::ConstantTimeEq;
 
-use super::{Console, ConsoleSettings, COOKIE_NAME};
+use super::{Console, ConsoleSettings};
 use crate::store::Operator;
 
 /// A signed-in operator.
@@ -24,8 +25,9 @@ pub struct Signed {
     pub csrf: String,
 }
 
-/// The first non-empty value of cookie `name`, if any.
-fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+/// The first non-empty value of cookie `name`, if any. Only the exact name counts: over
+/// https a planted cookie without the `__Host-` prefix is not read.
+pub(super) fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
     headers
         .get_all(header::COOKIE)
         .iter()
@@ -37,29 +39,26 @@ fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
         .find(|v| !v.is_empty())
 }
 
-/// The value of the console cookie, if any.
-pub fn cookie_token(headers: &HeaderMap) -> Option<String> {
-    cookie(headers, COOKIE_NAME)
+/// The value of the console's session cookie, if any.
+pub fn cookie_token(settings: &ConsoleSettings, headers: &HeaderMap) -> Option<String> {
+    cookie(headers, settings.session_cookie)
 }
-
-/// Name of the cookie that binds an operator's sign-in code to the browser that asked.
-pub const BINDING_COOKIE: &str = "futureauth_console_otp";
 
 /// The browser's code binding, if it sent one of the right shape.
-pub fn binding(headers: &HeaderMap) -> Option<futureauth::OtpBinding> {
-    cookie(headers, BINDING_COOKIE).and_then(|value| futureauth::OtpBinding::parse(&value))
+pub fn binding(settings: &ConsoleSettings, headers: &HeaderMap) -> Option<futureauth::OtpBinding> {
+    cookie(headers, settings.binding_cookie).and_then(|value| futureauth::OtpBinding::parse(&value))
 }
 
-/// `Set-Cookie`: HttpOnly, SameSite=Lax, Secure unless plain-HTTP loopback.
-fn set_cookie(
+/// `Set-Cookie`: HttpOnly, SameSite=Lax, `Path=/` and no `Domain` (what the `__Host-` prefix
+/// requires), Secure unless plain-HTTP loopback.
+pub(super) fn set_cookie(
     settings: &ConsoleSettings,
     name: &'static str,
     value: &str,
-    path: &'static str,
     max_age: u64,
 ) -> HeaderValue {
     let cookie = Cookie::build((name, value.to_owned()))
-        .path(path)
+        .path("/")
         .http_only(true)
         .same_site(SameSite::Lax)
         .max_age(cookie::time::Duration::seconds(
@@ -72,15 +71,9 @@ fn set_cookie(
         .unwrap_or_else(|_| HeaderValue::from_static("futureauth_console=; Path=/; Max-Age=0"))
 }
 
-/// `Set-Cookie` for the code binding: only for `/dashboard`, as long as a code lives.
+/// `Set-Cookie` for the code binding, as long as a code lives.
 pub fn binding_cookie(settings: &ConsoleSettings, binding: &futureauth::OtpBinding) -> HeaderValue {
-    set_cookie(
-        settings,
-        BINDING_COOKIE,
-        binding.as_str(),
-        "/dashboard",
-        600,
-    )
+    set_cookie(settings, settings.binding_cookie, binding.as_str(), 600)
 }
 
 /// `Set-Cookie` for a new session or, with `None`, one that deletes it.
@@ -90,8 +83,8 @@ pub fn session_cookie(
     max_age: u64,
 ) -> HeaderValue {
     match token {
-        Some(t) => set_cookie(settings, COOKIE_NAME, t, "/", max_age),
-        None => set_cookie(settings, COOKIE_NAME, "", "/", 0),
+        Some(t) => set_cookie(settings, settings.session_cookie, t, max_age),
+        None => set_cookie(settings, settings.session_cookie, "", 0),
     }
 }
 
@@ -141,7 +134,7 @@ impl FromRequestParts<Console> for Signed {
             return Ok(signed.clone());
         }
         let to_login = || Redirect::to("/dashboard/login").into_response();
-        let Some(token) = cookie_token(&parts.headers) else {
+        let Some(token) = cookie_token(console.settings(), &parts.headers) else {
             return Err(to_login());
         };
         let secrets = console.ready().await.map_err(|e| console.unavailable(e))?;

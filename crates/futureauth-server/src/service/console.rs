@@ -9,6 +9,7 @@ use sha2::Sha256;
 use tokio::sync::OnceCell;
 
 use super::ids::is_identifier;
+use super::operator::{authorize, require, OperatorAction};
 use super::projects::{generate_secret_key, hash_key, key_hashes_match, key_prefix};
 use super::templates::{self, CustomTemplates};
 use super::{now_ms, random_id, validate};
@@ -61,41 +62,13 @@ pub async fn add_operator(store: &Store, email: &str) -> Result<Operator, Consol
         .await?)
 }
 
-/// The project as `op` sees it, or [`ConsoleError::NotFound`].
+/// The project as `op` sees it (any member may read), or [`ConsoleError::NotFound`].
 pub async fn membership(
     store: &Store,
     op: &Operator,
     project_id: &str,
 ) -> Result<Membership, ConsoleError> {
-    if !is_identifier(project_id) {
-        return Err(ConsoleError::NotFound);
-    }
-    store
-        .membership(&op.id, project_id)
-        .await?
-        .ok_or(ConsoleError::NotFound)
-}
-
-/// Owners only.
-pub(crate) fn require_owner(m: &Membership) -> Result<(), ConsoleError> {
-    if m.role == Role::Owner {
-        Ok(())
-    } else {
-        Err(ConsoleError::OwnersOnly)
-    }
-}
-
-/// `op`'s membership of the project, if `op` owns it: where every owner-only change
-/// starts, so no edge can skip it. A stranger gets [`ConsoleError::NotFound`] (the project's
-/// existence is not revealed), a member [`ConsoleError::OwnersOnly`].
-pub async fn owner(
-    store: &Store,
-    op: &Operator,
-    project_id: &str,
-) -> Result<Membership, ConsoleError> {
-    let m = membership(store, op, project_id).await?;
-    require_owner(&m)?;
-    Ok(m)
+    authorize(store, op, project_id, OperatorAction::Read).await
 }
 
 /// For the services that are also the delivery API's (`project_webhook`, `test_mode`): the
@@ -140,11 +113,7 @@ pub(crate) async fn audit(
 }
 
 fn check_name(raw: &str) -> Result<String, String> {
-    let name = raw.trim().to_owned();
-    if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
-        return Err("the name must be 1 to 100 characters".into());
-    }
-    Ok(name)
+    validate::project_name(raw)
 }
 
 /// A created project and its first secret key (shown once).
@@ -430,6 +399,12 @@ pub fn validate_settings(
             "use an address like `Acme <login@acme.com>` or `login@acme.com`".into(),
         );
         None
+    } else if validate::mentions_console(from.split('<').next().unwrap_or("")) {
+        errors.insert(
+            "email_from",
+            "the sender name is reserved for the server's own console".into(),
+        );
+        None
     } else {
         Some(from.to_owned())
     };
@@ -449,7 +424,8 @@ pub async fn limits(store: &Store, project_id: &str) -> Result<ProjectLimits, St
     })
 }
 
-/// Saves settings (any member may), auditing what changed.
+/// Saves settings, auditing what changed. Each changed part is its own
+/// [`OperatorAction`] (owners only): checked before anything is written.
 pub async fn update_settings(
     store: &Store,
     op: &Operator,
@@ -458,65 +434,90 @@ pub async fn update_settings(
 ) -> Result<Project, ConsoleError> {
     let (p, new_limits) = validate_settings(&m.project, input).map_err(ConsoleError::Invalid)?;
     let old = &m.project;
-    let mut changes = Vec::new();
     let old_limits = limits(store, &p.id).await?;
+    let mut changes: Vec<(OperatorAction, String)> = Vec::new();
     if new_limits != old_limits {
         let show = |v: Option<i64>| v.map(|n| n.to_string()).unwrap_or_else(|| "default".into());
-        changes.push(format!(
-            "rate limits → {} per address, {} per minute",
-            show(new_limits.per_destination),
-            show(new_limits.per_minute)
+        changes.push((
+            OperatorAction::SetRateLimits,
+            format!(
+                "rate limits → {} per address, {} per minute",
+                show(new_limits.per_destination),
+                show(new_limits.per_minute)
+            ),
         ));
-        store
-            .set_project_limits(&p.id, new_limits.per_destination, new_limits.per_minute)
-            .await?;
     }
     if p.name != old.name {
-        changes.push(format!("name “{}” → “{}”", old.name, p.name));
+        changes.push((
+            OperatorAction::Rename,
+            format!("name “{}” → “{}”", old.name, p.name),
+        ));
     }
     if p.callback_url != old.callback_url {
-        changes.push(format!(
-            "default callback URL → {}",
-            p.callback_url.as_deref().unwrap_or("none")
+        changes.push((
+            OperatorAction::SetCallbackUrl,
+            format!(
+                "default callback URL → {}",
+                p.callback_url.as_deref().unwrap_or("none")
+            ),
         ));
     }
     if p.allowed_origins != old.allowed_origins {
-        changes.push(format!(
-            "allowed origins → {}",
-            p.allowed_origins.join(", ")
+        changes.push((
+            OperatorAction::SetAllowedOrigins,
+            format!("allowed origins → {}", p.allowed_origins.join(", ")),
         ));
     }
     if p.email_from != old.email_from {
-        changes.push(format!(
-            "email sender → {}",
-            p.email_from.as_deref().unwrap_or("server default")
+        changes.push((
+            OperatorAction::SetSender,
+            format!(
+                "email sender → {}",
+                p.email_from.as_deref().unwrap_or("server default")
+            ),
         ));
     }
     if p.sms_countries != old.sms_countries {
         let list: Vec<_> = p.sms_countries.iter().map(Region::as_str).collect();
-        changes.push(format!(
-            "SMS countries → {}",
-            if list.is_empty() {
-                "none".to_owned()
-            } else {
-                list.join(", ")
-            }
+        changes.push((
+            OperatorAction::SetSms,
+            format!(
+                "SMS countries → {}",
+                if list.is_empty() {
+                    "none".to_owned()
+                } else {
+                    list.join(", ")
+                }
+            ),
         ));
     }
     if p.sms_caps != old.sms_caps {
         let show = |v: Option<u32>| v.map(|n| n.to_string()).unwrap_or_else(|| "default".into());
-        changes.push(format!(
-            "SMS caps → {} per country per hour, {} per hour, {} per day",
-            show(p.sms_caps.per_country_per_hour),
-            show(p.sms_caps.per_hour),
-            show(p.sms_caps.per_day)
+        changes.push((
+            OperatorAction::SetSms,
+            format!(
+                "SMS caps → {} per country per hour, {} per hour, {} per day",
+                show(p.sms_caps.per_country_per_hour),
+                show(p.sms_caps.per_hour),
+                show(p.sms_caps.per_day)
+            ),
         ));
+    }
+    // Every part first, then the writes: a refused part leaves the others unwritten too.
+    for (action, _) in &changes {
+        require(m, *action)?;
     }
     if changes.is_empty() {
         return Ok(p);
     }
+    if new_limits != old_limits {
+        store
+            .set_project_limits(&p.id, new_limits.per_destination, new_limits.per_minute)
+            .await?;
+    }
     store.update_project(&p).await?;
-    audit(store, &p.id, op, "settings.changed", changes.join("; ")).await?;
+    let detail: Vec<String> = changes.into_iter().map(|(_, d)| d).collect();
+    audit(store, &p.id, op, "settings.changed", detail.join("; ")).await?;
     Ok(p)
 }
 
@@ -542,13 +543,14 @@ impl TemplatesInput {
     }
 }
 
-/// Checks and saves a project's message templates (any member may), auditing the change.
+/// Checks and saves a project's message templates (owners only), auditing the change.
 pub async fn update_templates(
     store: &Store,
     op: &Operator,
     m: &Membership,
     input: &TemplatesInput,
 ) -> Result<CustomTemplates, ConsoleError> {
+    require(m, OperatorAction::SetTemplates)?;
     let mut errors = FieldErrors::new();
     let mut parsed = CustomTemplates::default();
     for (field, raw, one_line, slot) in [
@@ -568,6 +570,10 @@ pub async fn update_templates(
     ] {
         let text = raw.trim().replace("\r\n", "\n");
         if text.is_empty() {
+            continue;
+        }
+        if validate::mentions_console(&text) {
+            errors.insert(field, "may not name the server's own console".into());
             continue;
         }
         match templates::check(&text, one_line) {
@@ -616,7 +622,7 @@ pub async fn delete_project(
     m: &Membership,
     confirm: &str,
 ) -> Result<(), ConsoleError> {
-    require_owner(m)?;
+    require(m, OperatorAction::DeleteProject)?;
     if confirm.trim() != m.project.name {
         return Err(invalid(
             "confirm",
@@ -634,7 +640,7 @@ pub async fn create_key(
     op: &Operator,
     m: &Membership,
 ) -> Result<String, ConsoleError> {
-    require_owner(m)?;
+    require(m, OperatorAction::CreateKey)?;
     let key = generate_secret_key();
     store
         .add_key(&m.project.id, &hash_key(&key), &key_prefix(&key), now_ms())
@@ -658,7 +664,7 @@ pub async fn rotate_key(
     m: &Membership,
     overlap_secs: i64,
 ) -> Result<String, ConsoleError> {
-    require_owner(m)?;
+    require(m, OperatorAction::RotateKey)?;
     if !(0..=MAX_OVERLAP_SECS).contains(&overlap_secs) {
         return Err(invalid(
             "overlap",
@@ -720,7 +726,7 @@ pub async fn revoke_key(
     m: &Membership,
     prefix: &str,
 ) -> Result<(), ConsoleError> {
-    require_owner(m)?;
+    require(m, OperatorAction::RevokeKey)?;
     if !is_identifier(prefix) {
         return Err(ConsoleError::NotFound);
     }
@@ -749,7 +755,7 @@ pub async fn invite(
     email: &str,
     role: &str,
 ) -> Result<Operator, ConsoleError> {
-    require_owner(m)?;
+    require(m, OperatorAction::InviteMember)?;
     let email = normalize_email(email).map_err(|e| invalid("email", e))?;
     let role = Role::parse(role).ok_or_else(|| invalid("role", "choose owner or member"))?;
     let invitee = store
@@ -776,7 +782,7 @@ pub async fn remove_member(
     m: &Membership,
     email: &str,
 ) -> Result<(), ConsoleError> {
-    require_owner(m)?;
+    require(m, OperatorAction::RemoveMember)?;
     let members = store.members(&m.project.id).await?;
     let target = members
         .iter()

@@ -4,6 +4,7 @@
 pub mod console;
 pub mod fingerprint;
 pub mod ids;
+pub mod operator;
 pub mod project_webhook;
 pub mod projects;
 pub mod provider_events;

@@ -8,8 +8,9 @@ use rand::RngCore;
 
 use secrecy::SecretString;
 
-use super::console::{audit, owner};
+use super::console::audit;
 use super::now_ms;
+use super::operator::{authorize, OperatorAction};
 use crate::error::{ErrorCode, ServiceError};
 use crate::provider::webhook::{is_internal, WebhookTarget};
 use crate::store::{Operator, Store};
@@ -74,7 +75,10 @@ pub async fn set(
     raw_url: &str,
     production: bool,
 ) -> Result<(url::Url, Option<String>), ServiceError> {
-    let project_id = &owner(store, op, project_id).await?.project.id;
+    let project_id = &authorize(store, op, project_id, OperatorAction::ManageWebhook)
+        .await?
+        .project
+        .id;
     let url = parse_url(raw_url, production)?;
     let existing = store.project_webhook(project_id).await?;
     let secret = new_secret();
@@ -93,7 +97,10 @@ pub async fn rotate(
     op: &Operator,
     project_id: &str,
 ) -> Result<WebhookTarget, ServiceError> {
-    let project_id = &owner(store, op, project_id).await?.project.id;
+    let project_id = &authorize(store, op, project_id, OperatorAction::ManageWebhook)
+        .await?
+        .project
+        .id;
     let existing = store
         .project_webhook(project_id)
         .await?
@@ -112,7 +119,10 @@ pub async fn rotate(
 /// Removes the project's webhook, as `op` (owners only; audited). `false` when it had none:
 /// nothing changed, nothing is audited.
 pub async fn remove(store: &Store, op: &Operator, project_id: &str) -> Result<bool, ServiceError> {
-    let project_id = &owner(store, op, project_id).await?.project.id;
+    let project_id = &authorize(store, op, project_id, OperatorAction::ManageWebhook)
+        .await?
+        .project
+        .id;
     if !store.clear_project_webhook(project_id).await? {
         return Ok(false);
     }

@@ -88,12 +88,8 @@ pub async fn create_project(
     store: &Store,
     input: ProjectInput,
 ) -> Result<CreatedProject, AdminError> {
-    let name = input.name.trim().to_owned();
-    if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
-        return Err(AdminError::Invalid(
-            "--name must be 1 to 100 characters without control characters".into(),
-        ));
-    }
+    let name = validate::project_name(&input.name)
+        .map_err(|e| AdminError::Invalid(format!("--name: {e}")))?;
     let mut origins: Vec<String> = Vec::new();
     let callback_url = match input
         .callback_url
@@ -127,7 +123,11 @@ pub async fn create_project(
         .map(|s| s.trim().to_owned())
         .filter(|s| !s.is_empty());
     if let Some(from) = &email_from {
-        if from.chars().any(char::is_control) || !from.contains('@') || from.len() > 200 {
+        if from.chars().any(char::is_control)
+            || !from.contains('@')
+            || from.len() > 200
+            || validate::mentions_console(from.split('<').next().unwrap_or(""))
+        {
             return Err(AdminError::Invalid(
                 "--email-from must be an address like `Acme <login@acme.com>` or `login@acme.com`"
                     .into(),

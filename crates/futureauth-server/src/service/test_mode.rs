@@ -4,8 +4,9 @@
 
 use futureauth_proto::{Email, OtpCode, Phone};
 
-use super::console::{audit, owner};
+use super::console::audit;
 use super::now_ms;
+use super::operator::{authorize, OperatorAction};
 use crate::error::{ErrorCode, ServiceError};
 use crate::store::{Operator, Store, TestMode};
 
@@ -33,7 +34,10 @@ pub async fn enable(
     input: &TestModeInput,
     production: bool,
 ) -> Result<TestMode, ServiceError> {
-    let project_id = &owner(store, op, project_id).await?.project.id;
+    let project_id = &authorize(store, op, project_id, OperatorAction::ManageTestMode)
+        .await?
+        .project
+        .id;
     let mode = parse(input)?;
     if production && !mode.allow_in_production {
         return Err(ServiceError::validation(
@@ -52,7 +56,10 @@ pub async fn enable(
 /// Turns test mode off, as `op` (owners only; audited). `false` when it was off: nothing
 /// changed, nothing is audited.
 pub async fn disable(store: &Store, op: &Operator, project_id: &str) -> Result<bool, ServiceError> {
-    let project_id = &owner(store, op, project_id).await?.project.id;
+    let project_id = &authorize(store, op, project_id, OperatorAction::ManageTestMode)
+        .await?
+        .project
+        .id;
     if !store.clear_test_mode(project_id).await? {
         return Ok(false);
     }

@@ -190,6 +190,42 @@ pub fn mask_destination(dest: &str) -> String {
     }
 }
 
+/// Names the console's own sign-in messages use: no project may take them, so that no
+/// project's mail can pass for the console's.
+const RESERVED_NAMES: [&str; 2] = ["futureauthconsole", "futureauth"];
+
+/// Letters and digits of `s`, lower-cased: what a reader sees, without case, spaces,
+/// punctuation or invisible characters.
+fn folded(s: &str) -> String {
+    s.chars()
+        .filter(|c| c.is_alphanumeric())
+        .flat_map(char::to_lowercase)
+        .collect()
+}
+
+/// Whether `text` would make a message look like the console's: a project named like it
+/// ("FutureAuth Console", "futureauth", whatever the case or spacing), or any text naming
+/// the console ("FutureAuth Console" anywhere).
+pub fn mentions_console(text: &str) -> bool {
+    let f = folded(text);
+    RESERVED_NAMES.contains(&f.as_str()) || f.contains(RESERVED_NAMES[0])
+}
+
+/// A project's display name: trimmed, 1 to 100 characters, no control characters, and not
+/// the console's (see [`mentions_console`]).
+pub fn project_name(raw: &str) -> Result<String, String> {
+    let name = raw.trim().to_owned();
+    if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
+        return Err("the name must be 1 to 100 characters".into());
+    }
+    if mentions_console(&name) {
+        return Err(
+            "this name is reserved for the server's own console; choose your app's name".into(),
+        );
+    }
+    Ok(name)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

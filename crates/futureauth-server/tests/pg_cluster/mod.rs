@@ -233,6 +233,55 @@ impl Cluster {
         }
     }
 
+    /// Freezes the cluster the way a hung primary, a paused VM or a partition looks to
+    /// clients: every process of this cluster (its postmaster and the postmaster's
+    /// children, found through `/proc`) gets `SIGSTOP`. Sockets stay open and the kernel
+    /// still accepts connections, but nothing answers, and `statement_timeout` cannot fire.
+    /// No other process of the machine is signalled.
+    pub fn freeze(&self) {
+        let pids = self.processes();
+        assert!(!pids.is_empty(), "no process of the cluster to freeze");
+        // The postmaster first, so that it forks nothing new meanwhile.
+        signal("STOP", &pids);
+    }
+
+    /// Resumes a [`freeze`](Self::freeze)d cluster (`SIGCONT`, children first).
+    pub fn thaw(&self) {
+        let mut pids = self.processes();
+        pids.reverse();
+        signal("CONT", &pids);
+    }
+
+    /// The postmaster's pid, then those of its children.
+    fn processes(&self) -> Vec<u32> {
+        let Some(postmaster) = self.postmaster_pid() else {
+            return Vec::new();
+        };
+        let mut pids = vec![postmaster];
+        for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+            let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+                continue;
+            };
+            let stat = std::fs::read_to_string(entry.path().join("stat")).unwrap_or_default();
+            // `pid (comm) state ppid ...`; comm may hold spaces, so parse after its `)`.
+            let ppid = stat
+                .rsplit_once(')')
+                .and_then(|(_, rest)| rest.split_whitespace().nth(1))
+                .and_then(|p| p.parse::<u32>().ok());
+            if ppid == Some(postmaster) {
+                pids.push(pid);
+            }
+        }
+        pids
+    }
+
+    fn postmaster_pid(&self) -> Option<u32> {
+        let pid_file = self.dir.join("data").join("postmaster.pid");
+        std::fs::read_to_string(pid_file)
+            .ok()
+            .and_then(|s| s.lines().next().and_then(|l| l.trim().parse().ok()))
+    }
+
     fn stop_immediate(&self) -> bool {
         let data = self.data_dir();
         self.run("pg_ctl", &["-D", &data, "-m", "immediate", "-w", "stop"])
@@ -251,12 +300,24 @@ impl Cluster {
     }
 }
 
+/// `kill -<sig>` to each of `pids`, in order.
+fn signal(sig: &str, pids: &[u32]) {
+    for pid in pids {
+        let _ = Command::new("kill")
+            .arg(format!("-{sig}"))
+            .arg(pid.to_string())
+            .status();
+    }
+}
+
 impl Drop for Cluster {
     /// Stops the cluster (killing the postmaster if `pg_ctl` cannot) and deletes its files.
     fn drop(&mut self) {
         if !self.owner {
             return;
         }
+        // A frozen cluster cannot handle pg_ctl's signal.
+        self.thaw();
         if self.dir.join("data").join("postmaster.pid").exists() && !self.stop_immediate() {
             self.kill_postmaster();
         }

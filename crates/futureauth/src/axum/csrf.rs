@@ -4,7 +4,9 @@
 //! A browser names the page that made a request in `Origin` (and `Sec-Fetch-Site`). A
 //! state-changing request (anything but GET, HEAD, OPTIONS) is let through when its
 //! `Origin` is one the configuration trusts (`app_url`, `allowed_origins`), compared as a
-//! value: scheme, host and port. Requests with neither header come from non-browser
+//! value: scheme, host and port. Without `app_url`, the request's own `Host` counts (with
+//! the scheme of `cookie_secure`, and over `http` too for a loopback `Host`, for local
+//! development). Requests with neither header come from non-browser
 //! clients, which cannot carry a victim's cookie, and pass. The auth routes also take only
 //! JSON bodies, which a cross-site HTML form cannot send.
 
@@ -167,20 +169,30 @@ pub(crate) fn check(
     }
 }
 
-/// Without `app_url`, the app's origin is the request's `Host` with the configured scheme.
+/// Without `app_url`, the app's origin is the request's `Host` with the configured scheme;
+/// and when that `Host` is a loopback name (`localhost`, `127.0.0.1`, `[::1]`, with its
+/// port), the same origin over `http` too, so that the spec's
+/// `FutureAuthConfig { ..Default::default() }` works from a page on `http://localhost:3000`
+/// during development (`cookie_secure` is on by default, which would otherwise expect
+/// `https://`).
 ///
 /// `Host` is acceptable here, unlike for magic links: this check stops a cross-site page
 /// that makes the *victim's browser* send the request, and such a page cannot choose the
 /// `Host` that browser sends (it is the app's, or the cookie would not be attached). A
-/// client that forges `Host` freely is not a browser and carries no victim's cookie.
-/// Setting `app_url` is still recommended: it also fixes the scheme and port.
+/// client that forges `Host` freely is not a browser and carries no victim's cookie. Nor
+/// can a page elsewhere send a loopback `Host` with an `Origin` equal to it: only a page on
+/// that loopback origin itself does. Setting `app_url` is still recommended: it also fixes
+/// the scheme and port, and turns the loopback allowance off.
 fn same_origin(origin: &Origin, headers: &HeaderMap, https: bool) -> bool {
-    let scheme = if https { "https" } else { "http" };
-    headers
-        .get(header::HOST)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|host| Origin::parse(&format!("{scheme}://{host}")).ok())
-        .is_some_and(|own| &own == origin)
+    let Some(host) = headers.get(header::HOST).and_then(|v| v.to_str().ok()) else {
+        return false;
+    };
+    let own = |scheme: &str| Origin::parse(&format!("{scheme}://{host}")).ok();
+    let configured = if https { "https" } else { "http" };
+    if own(configured).is_some_and(|own| &own == origin) {
+        return true;
+    }
+    own("http").is_some_and(|own| own.is_loopback() && &own == origin)
 }
 
 #[cfg(test)]
@@ -228,6 +240,35 @@ mod tests {
             false
         )
         .is_err());
+    }
+
+    #[test]
+    fn without_app_url_a_loopback_host_also_accepts_its_http_origin() {
+        let none = origins("", &[]);
+        let req = |o, host| h(&[("origin", o), ("host", host)]);
+        for (origin, host) in [
+            ("http://localhost:3000", "localhost:3000"),
+            ("http://127.0.0.1:3000", "127.0.0.1:3000"),
+            ("http://[::1]:3000", "[::1]:3000"),
+            ("http://localhost", "localhost"),
+        ] {
+            assert!(check(&req(origin, host), &none, true).is_ok(), "{origin}");
+        }
+        // Only that same loopback origin: another port, a foreign page, or a non-loopback
+        // Host over http are refused as before.
+        for (origin, host) in [
+            ("http://localhost:3001", "localhost:3000"),
+            ("http://127.0.0.1:3000", "localhost:3000"),
+            ("https://evil.example", "127.0.0.1:3000"),
+            ("http://evil.example", "127.0.0.1:3000"),
+            ("http://app.example", "app.example"),
+            ("http://10.0.0.5:3000", "10.0.0.5:3000"),
+        ] {
+            assert!(check(&req(origin, host), &none, true).is_err(), "{origin}");
+        }
+        // With app_url set, the loopback allowance is off.
+        let app = origins("https://app.example", &[]);
+        assert!(check(&req("http://localhost:3000", "localhost:3000"), &app, true).is_err());
     }
 
     #[test]

@@ -14,7 +14,7 @@ use super::{limit_verify_ip, session, Ctx};
 use crate::context::RequestContext;
 use crate::error::{FutureAuthError, Result};
 use crate::identifier::Identifier;
-use crate::model::{LinkRequest, LinkStatus};
+use crate::model::{AuthMethod, LinkRequest, LinkStatus};
 use crate::store::Approval;
 use crate::token::{ct_eq, hash_token};
 
@@ -91,7 +91,8 @@ pub(crate) async fn status(ctx: &Ctx<'_>, req: &RequestContext) -> Result<LinkSt
     if let Some(identifier) = ctx.store.claim_approved_link(&hash, now).await? {
         let identifier =
             Identifier::parse(&identifier).map_err(|_| FutureAuthError::InvalidMagicLink)?;
-        let (user, session) = session::sign_in(ctx, &identifier, req, now).await?;
+        let (user, session) =
+            session::sign_in(ctx, &identifier, req, AuthMethod::MagicLink, now).await?;
         return Ok(LinkStatus::SignedIn(Box::new((user, session))));
     }
     Ok(match ctx.store.waiting_link(&hash, now).await? {

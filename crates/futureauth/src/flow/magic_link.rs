@@ -8,7 +8,7 @@ use crate::context::RequestContext;
 use crate::delivery::{Channel, DeliveryError, Message};
 use crate::error::{FutureAuthError, Result};
 use crate::identifier::{normalize_email, Identifier};
-use crate::model::{Session, User};
+use crate::model::{AuthMethod, Session, User};
 use crate::origins::{parse_callback, TrustedOrigins};
 use crate::store::{Kind, NewVerification, Requester, TakenLink};
 use crate::token::{generate_code, generate_id, generate_match_number, generate_token, hash_token};
@@ -76,7 +76,8 @@ pub(crate) async fn send(
     .await?;
 
     let mut link = callback.clone();
-    link.query_pairs_mut().append_pair("token", &token);
+    link.query_pairs_mut()
+        .append_pair(futureauth_proto::TOKEN_PARAM, &token);
     let message = Message {
         channel: Channel::MagicLink,
         destination: identifier.as_str().to_string(),
@@ -195,5 +196,5 @@ pub(crate) async fn verify(
     }
     let identifier =
         Identifier::parse(&identifier).map_err(|_| FutureAuthError::InvalidMagicLink)?;
-    session::sign_in(ctx, &identifier, req, now).await
+    session::sign_in(ctx, &identifier, req, AuthMethod::MagicLink, now).await
 }

@@ -17,7 +17,7 @@ use crate::context::RequestContext;
 use crate::delivery::{Channel, DeliveryError, Message};
 use crate::error::{FutureAuthError, Result};
 use crate::identifier::{normalize_email, normalize_phone, Identifier};
-use crate::model::{OtpChannel, Session, User};
+use crate::model::{AuthMethod, OtpChannel, Session, User};
 use crate::rate_limit;
 use crate::store::{Kind, NewVerification, Redemption};
 use crate::token::{generate_code, generate_id, generate_token, hash_token, normalize_code};
@@ -200,7 +200,7 @@ pub(crate) async fn verify(
     let expected = ctx
         .code_key
         .hash_code(identifier.as_str(), &normalize_code(code));
-    let (token, new) = session::draft(ctx, req, now);
+    let (token, new) = session::draft(ctx, req, AuthMethod::Otp, now);
     // Counts the guess, or consumes the code and opens the session: one statement, so
     // exactly one of concurrent right guesses signs in and no guess goes uncounted.
     let redeemed = ctx

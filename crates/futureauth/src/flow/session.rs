@@ -6,7 +6,7 @@ use super::{clip, Ctx};
 use crate::context::RequestContext;
 use crate::error::Result;
 use crate::identifier::Identifier;
-use crate::model::{Session, User};
+use crate::model::{AuthMethod, Session, User};
 use crate::session_cache::SessionCache;
 use crate::store::NewSession;
 use crate::token::{ct_eq, generate_id, generate_token, hash_token};
@@ -19,6 +19,7 @@ const MAX_TOKEN_LEN: usize = 256;
 pub(crate) fn draft(
     ctx: &Ctx<'_>,
     req: &RequestContext,
+    method: AuthMethod,
     now: DateTime<Utc>,
 ) -> (String, NewSession) {
     let token = generate_token();
@@ -30,6 +31,7 @@ pub(crate) fn draft(
         // Client-supplied text, shown later in session lists: printable and bounded.
         user_agent: req.user_agent.as_deref().map(|s| printable(s, 512)),
         now,
+        method,
     };
     (token, new)
 }
@@ -44,18 +46,21 @@ pub(crate) fn opened(user: User, token: String, new: NewSession) -> (User, Sessi
         ip_address: new.ip_address,
         user_agent: new.user_agent,
         created_at: new.now,
+        auth_method: Some(new.method),
+        authenticated: Some(new.now),
     };
     (user, session)
 }
 
-/// Finds or creates the verified user and opens a session for them.
+/// Finds or creates the verified user and opens a session for them, proved by `method`.
 pub(crate) async fn sign_in(
     ctx: &Ctx<'_>,
     identifier: &Identifier,
     req: &RequestContext,
+    method: AuthMethod,
     now: DateTime<Utc>,
 ) -> Result<(User, Session)> {
-    let (token, new) = draft(ctx, req, now);
+    let (token, new) = draft(ctx, req, method, now);
     let user = ctx
         .store
         .upsert_verified_user(identifier, &generate_id(), now)

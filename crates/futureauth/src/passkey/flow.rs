@@ -20,7 +20,7 @@ use crate::context::RequestContext;
 use crate::error::{FutureAuthError, Result};
 use crate::flow::session::{draft, opened, printable};
 use crate::flow::Ctx;
-use crate::model::{Session, User};
+use crate::model::{AuthMethod, Session, User};
 use crate::rate_limit;
 use crate::token::{generate_id, hash_token};
 
@@ -376,7 +376,7 @@ pub(crate) async fn sign_in(
         .user_by_id(&row.user_id)
         .await?
         .ok_or_else(|| rejected("the passkey's user is gone"))?;
-    let (token, new) = draft(ctx, req, now);
+    let (token, new) = draft(ctx, req, AuthMethod::Passkey, now);
     ctx.store.insert_session(&user.id, &new).await?;
     Ok(opened(user, token, new))
 }

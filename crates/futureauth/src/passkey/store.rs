@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use sqlx::FromRow;
 
 use crate::error::{FutureAuthError, Result};
-use crate::store::{on_pool, sql_text, Database, Store, Ts};
+use crate::store::{on_pool, sql_text, Store, Ts};
 
 /// What the two backends call the types the passkey tables use.
 struct ColumnTypes {
@@ -57,33 +57,26 @@ fn schema(t: &ColumnTypes) -> String {
 
 /// Creates the passkey tables if they are missing (idempotent).
 pub(crate) async fn migrate(store: &Store) -> Result<()> {
-    match store.db() {
-        #[cfg(feature = "postgres")]
-        Database::Postgres(pool) => {
-            let types = ColumnTypes {
-                timestamp: "TIMESTAMPTZ",
-                boolean: "BOOLEAN",
-                bigint: "BIGINT",
-            };
-            // The same lock as the main schema: instances starting together create once.
-            let sql = format!(
-                "SELECT pg_advisory_xact_lock(4012460581);\n{}",
-                schema(&types)
-            );
-            let mut tx = pool.begin().await?;
-            sqlx::raw_sql(&sql).execute(tx.as_mut()).await?;
-            tx.commit().await?;
-        }
-        #[cfg(feature = "sqlite")]
-        Database::Sqlite(pool) => {
-            let types = ColumnTypes {
-                timestamp: "INTEGER",
-                boolean: "INTEGER",
-                bigint: "INTEGER",
-            };
-            sqlx::raw_sql(&schema(&types)).execute(pool).await?;
-        }
-    }
+    let postgres = ColumnTypes {
+        timestamp: "TIMESTAMPTZ",
+        boolean: "BOOLEAN",
+        bigint: "BIGINT",
+    };
+    let sqlite = ColumnTypes {
+        timestamp: "INTEGER",
+        boolean: "INTEGER",
+        bigint: "INTEGER",
+    };
+    // Postgres runs a multi-statement script as one transaction: the main schema's lock
+    // then serialises instances starting together until the tables exist.
+    let postgres = format!(
+        "SELECT pg_advisory_xact_lock(4012460581);\n{}",
+        schema(&postgres)
+    );
+    let sqlite = schema(&sqlite);
+    on_pool!(store, conn =>
+        postgres: sqlx::raw_sql(&postgres).execute(&mut *conn).await.map(drop)?,
+        sqlite: sqlx::raw_sql(&sqlite).execute(&mut *conn).await.map(drop)?);
     Ok(())
 }
 
@@ -183,8 +176,8 @@ impl Store {
         const INSERT: &str = "INSERT INTO passkey_challenge \
              (id, challenge_hash, kind, user_id, state, binding_hash, expires_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7)";
-        on_pool!(self.db(), pool => {
-            sqlx::query(PRUNE).bind(Ts(now)).execute(pool).await?;
+        on_pool!(self, conn => {
+            sqlx::query(PRUNE).bind(Ts(now)).execute(&mut *conn).await?;
             sqlx::query(INSERT)
                 .bind(&c.id)
                 .bind(&c.challenge_hash)
@@ -193,7 +186,7 @@ impl Store {
                 .bind(&c.state)
                 .bind(&c.binding_hash)
                 .bind(Ts(c.expires_at))
-                .execute(pool)
+                .execute(&mut *conn)
                 .await?;
         });
         Ok(())
@@ -211,11 +204,11 @@ impl Store {
         const SQL: &str = "DELETE FROM passkey_challenge \
              WHERE challenge_hash = $1 AND kind = $2 AND binding_hash = $3 \
              RETURNING user_id, state, expires_at";
-        Ok(on_pool!(self.db(), pool => sqlx::query_as(SQL)
+        Ok(on_pool!(self, conn => sqlx::query_as(SQL)
             .bind(challenge_hash)
             .bind(ceremony.as_str())
             .bind(binding_hash)
-            .fetch_optional(pool)
+            .fetch_optional(&mut *conn)
             .await?))
     }
 
@@ -226,7 +219,7 @@ impl Store {
             "INSERT INTO passkey ({PASSKEY_COLUMNS}) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, NULL) RETURNING {PASSKEY_COLUMNS}"
         );
-        let inserted: std::result::Result<PasskeyRow, sqlx::Error> = on_pool!(self.db(), pool => sqlx::query_as(&sql)
+        let inserted: std::result::Result<PasskeyRow, sqlx::Error> = on_pool!(self, conn => sqlx::query_as(&sql)
                 .bind(&p.id)
                 .bind(p.user_id)
                 .bind(&p.credential_id)
@@ -237,7 +230,7 @@ impl Store {
                 .bind(p.transports.as_deref())
                 .bind(&p.name)
                 .bind(Ts(p.now))
-                .fetch_one(pool)
+                .fetch_one(&mut *conn)
                 .await);
         match inserted {
             Ok(row) => Ok(row),
@@ -255,9 +248,9 @@ impl Store {
         credential_id: &str,
     ) -> Result<Option<PasskeyRow>> {
         let sql = format!("SELECT {PASSKEY_COLUMNS} FROM passkey WHERE credential_id = $1");
-        Ok(on_pool!(self.db(), pool => sqlx::query_as(&sql)
+        Ok(on_pool!(self, conn => sqlx::query_as(&sql)
             .bind(sql_text(credential_id)?)
-            .fetch_optional(pool)
+            .fetch_optional(&mut *conn)
             .await?))
     }
 
@@ -267,14 +260,14 @@ impl Store {
     pub(crate) async fn record_passkey_use(&self, u: &PasskeyUse<'_>) -> Result<bool> {
         const SQL: &str = "UPDATE passkey SET counter = $3, passkey = $4, backup_state = $5, \
              last_used_at = $6 WHERE id = $1 AND counter = $2";
-        let n = on_pool!(self.db(), pool => sqlx::query(SQL)
+        let n = on_pool!(self, conn => sqlx::query(SQL)
             .bind(u.id)
             .bind(u.verified_counter)
             .bind(u.counter)
             .bind(&u.passkey)
             .bind(u.backup_state)
             .bind(Ts(u.now))
-            .execute(pool)
+            .execute(&mut *conn)
             .await?
             .rows_affected());
         Ok(n == 1)
@@ -285,9 +278,9 @@ impl Store {
         let sql = format!(
             "SELECT {PASSKEY_COLUMNS} FROM passkey WHERE user_id = $1 ORDER BY created_at, id"
         );
-        Ok(on_pool!(self.db(), pool => sqlx::query_as(&sql)
+        Ok(on_pool!(self, conn => sqlx::query_as(&sql)
             .bind(sql_text(user_id)?)
-            .fetch_all(pool)
+            .fetch_all(&mut *conn)
             .await?))
     }
 
@@ -302,21 +295,21 @@ impl Store {
             "UPDATE passkey SET name = $3 WHERE user_id = $1 AND id = $2 \
              RETURNING {PASSKEY_COLUMNS}"
         );
-        Ok(on_pool!(self.db(), pool => sqlx::query_as(&sql)
+        Ok(on_pool!(self, conn => sqlx::query_as(&sql)
             .bind(sql_text(user_id)?)
             .bind(sql_text(id)?)
             .bind(sql_text(name)?)
-            .fetch_optional(pool)
+            .fetch_optional(&mut *conn)
             .await?))
     }
 
     /// Deletes one of a user's passkeys; false if the user has no such passkey.
     pub(crate) async fn delete_passkey(&self, user_id: &str, id: &str) -> Result<bool> {
         const SQL: &str = "DELETE FROM passkey WHERE user_id = $1 AND id = $2";
-        let n = on_pool!(self.db(), pool => sqlx::query(SQL)
+        let n = on_pool!(self, conn => sqlx::query(SQL)
             .bind(sql_text(user_id)?)
             .bind(sql_text(id)?)
-            .execute(pool)
+            .execute(&mut *conn)
             .await?
             .rows_affected());
         Ok(n > 0)

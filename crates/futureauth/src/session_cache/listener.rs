@@ -4,12 +4,13 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use sqlx::postgres::PgListener;
+use sqlx::postgres::{PgListener, PgPoolOptions};
 use sqlx::PgPool;
 use tokio::sync::Notify;
 
 use super::{Eviction, Shared};
-use crate::error::Result;
+use crate::error::{FutureAuthError, Result};
+use crate::store::deadline::{bounded, within};
 
 /// The channel every instance listens on.
 pub(crate) const CHANNEL: &str = "futureauth_session_revoked";
@@ -42,36 +43,51 @@ impl Eviction {
     }
 }
 
-/// Tells every listening instance (this one included) to evict.
-pub(super) async fn notify(pool: &PgPool, eviction: &Eviction) -> Result<()> {
-    sqlx::query("SELECT pg_notify($1, $2)")
-        .bind(CHANNEL)
-        .bind(eviction.to_payload())
-        .execute(pool)
-        .await?;
-    Ok(())
+/// How long the listener waits for a notification before it checks, with a bounded
+/// `SELECT 1`, that its connection still answers. A frozen or cut-off server sends no
+/// error, so without this the cache would stay on while no eviction can reach it.
+pub(super) const KEEPALIVE: Duration = Duration::from_secs(10);
+
+/// Tells every listening instance (this one included) to evict, within `bound`.
+pub(super) async fn notify(
+    pool: &PgPool,
+    bound: Option<Duration>,
+    eviction: &Eviction,
+) -> Result<()> {
+    bounded!(pool, bound, conn => {
+        sqlx::query("SELECT pg_notify($1, $2)")
+            .bind(CHANNEL)
+            .bind(eviction.to_payload())
+            .execute(&mut *conn)
+            .await?;
+    })
 }
 
 /// Spawns the listener on the current Tokio runtime; it ends when `shutdown` is notified
 /// or the pool is closed. Without a runtime nothing is spawned and the cache stays off.
-pub(super) fn spawn(pool: PgPool, shared: Arc<Shared>, shutdown: Arc<Notify>) {
+pub(super) fn spawn(
+    pool: PgPool,
+    bound: Option<Duration>,
+    shared: Arc<Shared>,
+    shutdown: Arc<Notify>,
+) {
     let Ok(runtime) = tokio::runtime::Handle::try_current() else {
         tracing::warn!("futureauth session cache: no Tokio runtime, the cache stays off");
         return;
     };
     runtime.spawn(async move {
         tokio::select! {
-            () = listen_forever(&pool, &shared) => {}
+            () = listen_forever(&pool, bound, &shared) => {}
             () = shutdown.notified() => {}
         }
         shared.set_live(false);
     });
 }
 
-async fn listen_forever(pool: &PgPool, shared: &Shared) {
+async fn listen_forever(pool: &PgPool, bound: Option<Duration>, shared: &Shared) {
     let mut backoff = Duration::from_millis(50);
     while !pool.is_closed() {
-        match listen(pool, shared).await {
+        match listen(pool, bound, shared).await {
             // Connected, then lost: reconnect at once.
             Ok(()) => backoff = Duration::from_millis(50),
             Err(error) => {
@@ -85,21 +101,50 @@ async fn listen_forever(pool: &PgPool, shared: &Shared) {
     }
 }
 
+/// `fut` within `bound`, or [`FutureAuthError::DatabaseTimeout`].
+async fn step<T>(
+    bound: Option<Duration>,
+    fut: impl std::future::Future<Output = std::result::Result<T, sqlx::Error>>,
+) -> Result<T> {
+    match within(bound, fut).await {
+        Some(result) => Ok(result?),
+        None => Err(FutureAuthError::DatabaseTimeout(bound.unwrap_or_default())),
+    }
+}
+
 /// One connection's life: LISTEN, turn the cache on, evict on every message until the
-/// connection drops (`Ok`) or fails (`Err`).
-async fn listen(pool: &PgPool, shared: &Shared) -> Result<()> {
-    let mut listener = PgListener::connect_with(pool).await?;
+/// connection drops (`Ok`), fails or stops answering the keepalive (`Err`).
+///
+/// The connection comes from a private one-connection pool with the app pool's settings:
+/// a dropped `PgListener` hands its connection back through `UNLISTEN`, which hangs on a
+/// frozen server, and must not hold a slot of the app's pool meanwhile.
+async fn listen(app_pool: &PgPool, bound: Option<Duration>, shared: &Shared) -> Result<()> {
+    let mut options = PgPoolOptions::new().max_connections(1);
+    if let Some(bound) = bound {
+        options = options.acquire_timeout(bound);
+    }
+    let pool = options.connect_lazy_with((*app_pool.connect_options()).clone());
+    let mut listener = step(bound, PgListener::connect_with(&pool)).await?;
     // On a lost connection, return at once: the caller empties the cache, then reconnects.
     listener.eager_reconnect(false);
-    listener.listen(CHANNEL).await?;
+    step(bound, listener.listen(CHANNEL)).await?;
     // Anything revoked before this LISTEN was not heard: start empty.
     shared.set_live(true);
-    while let Some(message) = listener.try_recv().await? {
-        shared
-            .evict(&Eviction::from_payload(message.payload()))
-            .await;
+    loop {
+        match tokio::time::timeout(KEEPALIVE, listener.try_recv()).await {
+            Ok(Ok(Some(message))) => {
+                shared
+                    .evict(&Eviction::from_payload(message.payload()))
+                    .await;
+            }
+            Ok(Ok(None)) => return Ok(()),
+            Ok(Err(error)) => return Err(error.into()),
+            // Quiet for a while: the connection must still answer, within the bound.
+            Err(_) => {
+                step(bound, sqlx::query("SELECT 1").execute(&mut listener)).await?;
+            }
+        }
     }
-    Ok(())
 }
 
 #[cfg(test)]

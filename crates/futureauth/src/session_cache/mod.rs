@@ -167,6 +167,11 @@ pub(crate) struct SessionCache {
     shared: Arc<Shared>,
     #[cfg(feature = "postgres")]
     pg: Option<sqlx::PgPool>,
+    /// The deadline of each database call ([`FutureAuthConfig::db_call_timeout`]).
+    ///
+    /// [`FutureAuthConfig::db_call_timeout`]: crate::FutureAuthConfig::db_call_timeout
+    #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
+    bound: Option<std::time::Duration>,
     #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
     listener: Once,
     #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
@@ -174,7 +179,11 @@ pub(crate) struct SessionCache {
 }
 
 impl SessionCache {
-    pub(crate) fn new(config: SessionCacheConfig, db: &Database) -> Self {
+    pub(crate) fn new(
+        config: SessionCacheConfig,
+        db: &Database,
+        bound: Option<std::time::Duration>,
+    ) -> Self {
         #[cfg(feature = "postgres")]
         let pg = match db {
             Database::Postgres(pool) => Some(pool.clone()),
@@ -192,6 +201,7 @@ impl SessionCache {
             shared: Arc::new(Shared::new(config, live)),
             #[cfg(feature = "postgres")]
             pg,
+            bound,
             listener: Once::new(),
             shutdown: Arc::new(Notify::new()),
         }
@@ -203,7 +213,12 @@ impl SessionCache {
         #[cfg(feature = "postgres")]
         if let Some(pool) = &self.pg {
             self.listener.call_once(|| {
-                listener::spawn(pool.clone(), self.shared.clone(), self.shutdown.clone());
+                listener::spawn(
+                    pool.clone(),
+                    self.bound,
+                    self.shared.clone(),
+                    self.shutdown.clone(),
+                );
             });
         }
     }
@@ -257,7 +272,7 @@ impl SessionCache {
         self.shared.evict(&eviction).await;
         #[cfg(feature = "postgres")]
         if let (Some(pool), true) = (&self.pg, changed) {
-            listener::notify(pool, &eviction).await?;
+            listener::notify(pool, self.bound, &eviction).await?;
         }
         #[cfg(not(feature = "postgres"))]
         let _ = changed;
@@ -281,6 +296,7 @@ mod tests {
             shared: Arc::new(Shared::new(SessionCacheConfig::default(), true)),
             #[cfg(feature = "postgres")]
             pg: None,
+            bound: None,
             listener: Once::new(),
             shutdown: Arc::new(Notify::new()),
         }
@@ -307,6 +323,8 @@ mod tests {
             ip_address: None,
             user_agent: None,
             created_at: now,
+            auth_method: None,
+            authenticated: None,
         };
         (user, session)
     }

@@ -6,6 +6,8 @@
 use chrono::{DateTime, Utc};
 
 use super::codes::DELETE_LINK_CODE;
+use sqlx::Connection;
+
 use super::{on_pool, Store, Ts};
 use crate::error::Result;
 
@@ -38,9 +40,9 @@ impl Store {
         const SQL: &str = "SELECT requester_hash, requester_ip, requester_agent, created_at, \
              expires_at FROM verification \
              WHERE code_hash = $1 AND kind = 'magic_link' AND approved_at IS NULL";
-        let row = on_pool!(&self.db, pool => sqlx::query_as(SQL)
+        let row = on_pool!(self, conn => sqlx::query_as(SQL)
             .bind(token_hash)
-            .fetch_optional(pool)
+            .fetch_optional(&mut *conn)
             .await?);
         Ok(row)
     }
@@ -61,8 +63,8 @@ impl Store {
         const VOID: &str = "DELETE FROM verification \
              WHERE code_hash = $1 AND kind = 'magic_link' AND approved_at IS NULL \
                AND requester_hash IS NOT NULL RETURNING expires_at";
-        on_pool!(&self.db, pool => {
-            let mut tx = pool.begin().await?;
+        on_pool!(self, conn => {
+            let mut tx = conn.begin().await?;
             let approved: Option<String> = sqlx::query_scalar(APPROVE)
                 .bind(token_hash)
                 .bind(number)
@@ -105,10 +107,10 @@ impl Store {
                  AND approved_at IS NOT NULL AND expires_at > $2 \
                ORDER BY approved_at LIMIT 1) \
              RETURNING identifier";
-        let identifier = on_pool!(&self.db, pool => sqlx::query_scalar(SQL)
+        let identifier = on_pool!(self, conn => sqlx::query_scalar(SQL)
             .bind(requester_hash)
             .bind(Ts(now))
-            .fetch_optional(pool)
+            .fetch_optional(&mut *conn)
             .await?);
         Ok(identifier)
     }
@@ -124,10 +126,10 @@ impl Store {
              WHERE requester_hash = $1 AND kind = 'magic_link' AND approved_at IS NULL \
                AND expires_at > $2 AND match_number IS NOT NULL \
              ORDER BY created_at DESC LIMIT 1";
-        let number: Option<Option<String>> = on_pool!(&self.db, pool => sqlx::query_scalar(SQL)
+        let number: Option<Option<String>> = on_pool!(self, conn => sqlx::query_scalar(SQL)
             .bind(requester_hash)
             .bind(Ts(now))
-            .fetch_optional(pool)
+            .fetch_optional(&mut *conn)
             .await?);
         Ok(number.flatten())
     }

@@ -1,5 +1,7 @@
 //! The `verification` table: one-time codes and magic links, stored as hashes.
 
+use sqlx::Connection;
+
 use super::{on_pool, CodeState, Kind, NewVerification, Store, TakenLink, Ts};
 use crate::error::Result;
 
@@ -24,7 +26,7 @@ impl Store {
                requester_hash = excluded.requester_hash, requester_ip = excluded.requester_ip, \
                requester_agent = excluded.requester_agent, \
                match_number = excluded.match_number, approved_at = NULL";
-        on_pool!(&self.db, pool => {
+        on_pool!(self, conn => {
             sqlx::query(SQL)
                 .bind(&v.id)
                 .bind(v.identifier)
@@ -38,7 +40,7 @@ impl Store {
                 .bind(v.requester.and_then(|r| r.ip))
                 .bind(v.requester.and_then(|r| r.agent))
                 .bind(v.requester.map(|r| r.match_number))
-                .execute(pool)
+                .execute(&mut *conn)
                 .await?;
         });
         Ok(())
@@ -53,12 +55,12 @@ impl Store {
     ) -> Result<()> {
         const SQL: &str =
             "DELETE FROM verification WHERE identifier = $1 AND kind = $2 AND code_hash = $3";
-        on_pool!(&self.db, pool => {
+        on_pool!(self, conn => {
             sqlx::query(SQL)
                 .bind(identifier)
                 .bind(kind.as_str())
                 .bind(code_hash)
-                .execute(pool)
+                .execute(&mut *conn)
                 .await?;
         });
         Ok(())
@@ -72,10 +74,10 @@ impl Store {
     ) -> Result<Option<CodeState>> {
         const SQL: &str = "SELECT expires_at, attempts FROM verification \
              WHERE identifier = $1 AND kind = 'otp' AND binding_hash = $2";
-        let row: Option<(Ts, i32)> = on_pool!(&self.db, pool => sqlx::query_as(SQL)
+        let row: Option<(Ts, i32)> = on_pool!(self, conn => sqlx::query_as(SQL)
             .bind(identifier)
             .bind(binding_hash.unwrap_or(UNBOUND))
-            .fetch_optional(pool)
+            .fetch_optional(&mut *conn)
             .await?);
         Ok(row.map(|(expires_at, attempts)| CodeState {
             expires_at: expires_at.into(),
@@ -106,8 +108,8 @@ impl Store {
             Some(None) => Some(""),
             Some(Some(requester)) => Some(requester),
         };
-        let row: Option<(String, Ts)> = on_pool!(&self.db, pool => {
-            let mut tx = pool.begin().await?;
+        let row: Option<(String, Ts)> = on_pool!(self, conn => {
+            let mut tx = conn.begin().await?;
             let row = match requester {
                 None => sqlx::query_as(ANY).bind(token_hash).fetch_optional(&mut *tx).await?,
                 // No binding cookie where one is required: nothing of it is used.
@@ -130,9 +132,9 @@ impl Store {
         if requester_hash.is_none() {
             return Ok(TakenLink::Unknown);
         }
-        let live: i64 = on_pool!(&self.db, pool => sqlx::query_scalar(LIVE)
+        let live: i64 = on_pool!(self, conn => sqlx::query_scalar(LIVE)
             .bind(token_hash)
-            .fetch_one(pool)
+            .fetch_one(&mut *conn)
             .await?);
         Ok(if live > 0 {
             TakenLink::OtherBrowser
@@ -143,8 +145,8 @@ impl Store {
 
     /// Deletes the code sent with the magic link of this hash (its delivery failed).
     pub(crate) async fn delete_link_code(&self, token_hash: &str) -> Result<()> {
-        on_pool!(&self.db, pool => {
-            sqlx::query(DELETE_LINK_CODE).bind(token_hash).execute(pool).await?;
+        on_pool!(self, conn => {
+            sqlx::query(DELETE_LINK_CODE).bind(token_hash).execute(&mut *conn).await?;
         });
         Ok(())
     }

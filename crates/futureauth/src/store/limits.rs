@@ -34,11 +34,11 @@ impl Store {
             count_event!(),
             " RETURNING count, window_end"
         );
-        let (count, end): (i32, i64) = on_pool!(&self.db, pool => sqlx::query_as(SQL)
+        let (count, end): (i32, i64) = on_pool!(self, conn => sqlx::query_as(SQL)
             .bind(key)
             .bind(now)
             .bind(window)
-            .fetch_one(pool)
+            .fetch_one(&mut *conn)
             .await?);
         Ok((i64::from(count), end))
     }
@@ -55,33 +55,35 @@ impl Store {
         match &self.db {
             #[cfg(feature = "postgres")]
             super::Database::Postgres(pool) => {
-                const SQL: &str = concat!(
-                    "WITH a AS (INSERT INTO futureauth_rate_limit (key, window_end, count) \
-                       VALUES ($1, $2 + $3, 1) ",
-                    count_event!(),
-                    " RETURNING count, window_end), \
-                     b AS (INSERT INTO futureauth_rate_limit (key, window_end, count) \
-                       SELECT $5, $2 + $6, 1 FROM a WHERE a.count <= $4 ",
-                    count_event!(),
-                    " RETURNING count, window_end) \
-                     SELECT a.count, a.window_end, b.count, b.window_end FROM a LEFT JOIN b ON TRUE"
-                );
-                let (count, end, then_count, then_end): (i32, i64, Option<i32>, Option<i64>) =
-                    sqlx::query_as(SQL)
-                        .bind(first)
-                        .bind(now)
-                        .bind(first_window)
-                        .bind(first_max)
-                        .bind(then)
-                        .bind(then_window)
-                        .fetch_one(pool)
-                        .await?;
-                let then = then_count.zip(then_end).map(|(c, e)| (i64::from(c), e));
-                Ok(((i64::from(count), end), then))
+                super::deadline::bounded!(pool, self.bound, conn => {
+                    const SQL: &str = concat!(
+                        "WITH a AS (INSERT INTO futureauth_rate_limit (key, window_end, count) \
+                           VALUES ($1, $2 + $3, 1) ",
+                        count_event!(),
+                        " RETURNING count, window_end), \
+                         b AS (INSERT INTO futureauth_rate_limit (key, window_end, count) \
+                           SELECT $5, $2 + $6, 1 FROM a WHERE a.count <= $4 ",
+                        count_event!(),
+                        " RETURNING count, window_end) \
+                         SELECT a.count, a.window_end, b.count, b.window_end FROM a LEFT JOIN b ON TRUE"
+                    );
+                    let (count, end, then_count, then_end): (i32, i64, Option<i32>, Option<i64>) =
+                        sqlx::query_as(SQL)
+                            .bind(first)
+                            .bind(now)
+                            .bind(first_window)
+                            .bind(first_max)
+                            .bind(then)
+                            .bind(then_window)
+                            .fetch_one(&mut *conn)
+                            .await?;
+                    let then = then_count.zip(then_end).map(|(c, e)| (i64::from(c), e));
+                    ((i64::from(count), end), then)
+                })
             }
             #[cfg(feature = "sqlite")]
             super::Database::Sqlite(_) => {
-                // No round trip to save: two statements.
+                // No round trip to save: two statements (each its own bounded call).
                 let counted = self.rate_limit_hit(first, now, first_window).await?;
                 if counted.0 > first_max {
                     return Ok((counted, None));
@@ -95,8 +97,8 @@ impl Store {
     /// Forgets the count under `key`.
     pub(crate) async fn rate_limit_reset(&self, key: &str) -> Result<()> {
         const SQL: &str = "DELETE FROM futureauth_rate_limit WHERE key = $1";
-        on_pool!(&self.db, pool => {
-            sqlx::query(SQL).bind(key).execute(pool).await?;
+        on_pool!(self, conn => {
+            sqlx::query(SQL).bind(key).execute(&mut *conn).await?;
         });
         Ok(())
     }
@@ -118,24 +120,24 @@ impl Store {
              (SELECT key FROM futureauth_rate_limit WHERE window_end <= $1 LIMIT $2)";
         let limit = i64::from(limit);
         let max_attempts = i32::try_from(max_attempts).unwrap_or(i32::MAX);
-        Ok(on_pool!(&self.db, pool => CleanupReport {
+        Ok(on_pool!(self, conn => CleanupReport {
             sessions: sqlx::query(SESSIONS)
                 .bind(Ts(now))
                 .bind(limit)
-                .execute(pool)
+                .execute(&mut *conn)
                 .await?
                 .rows_affected(),
             verifications: sqlx::query(VERIFICATIONS)
                 .bind(Ts(now))
                 .bind(max_attempts)
                 .bind(limit)
-                .execute(pool)
+                .execute(&mut *conn)
                 .await?
                 .rows_affected(),
             rate_limit_buckets: sqlx::query(RATE_LIMITS)
                 .bind(now.timestamp())
                 .bind(limit)
-                .execute(pool)
+                .execute(&mut *conn)
                 .await?
                 .rows_affected(),
         }))

@@ -11,9 +11,11 @@
 use chrono::{DateTime, Utc};
 
 use crate::error::{FutureAuthError, Result};
+use crate::model::AuthMethod;
 
 mod approval;
 mod codes;
+pub(crate) mod deadline;
 mod limits;
 #[cfg(feature = "postgres")]
 mod postgres;
@@ -32,17 +34,38 @@ pub(crate) use ts::Ts;
 #[cfg(not(any(feature = "postgres", feature = "sqlite")))]
 compile_error!("futureauth needs a database: enable the `postgres` or `sqlite` feature");
 
-/// Runs `$body` with `$pool` bound to the pool of `$db`, whichever backend it is. The body
-/// is compiled once per backend, so one statement serves both.
+/// Runs `$body` with `$conn` bound to `&mut` a connection of the store `$store`, whichever
+/// backend it is, under the store's deadline ([`deadline`]): the one place every query of
+/// the SDK goes through. The body is compiled once per backend, so one statement serves
+/// both; pass the connection on as `&mut *conn`. Evaluates to the body's value; a failure or
+/// an expired deadline returns early with `?`.
 macro_rules! on_pool {
-    ($db:expr, $pool:ident => $body:expr) => {
-        match $db {
+    ($store:expr, $conn:ident => $body:expr) => {{
+        let store: &$crate::store::Store = $store;
+        match &store.db {
             #[cfg(feature = "postgres")]
-            $crate::store::Database::Postgres($pool) => $body,
+            $crate::store::Database::Postgres(pool) => {
+                $crate::store::deadline::bounded!(pool, store.bound, $conn => $body)?
+            }
             #[cfg(feature = "sqlite")]
-            $crate::store::Database::Sqlite($pool) => $body,
+            $crate::store::Database::Sqlite(pool) => {
+                $crate::store::deadline::bounded!(pool, store.bound, $conn => $body)?
+            }
         }
-    };
+    }};
+    ($store:expr, $conn:ident => postgres: $pg:expr, sqlite: $sqlite:expr) => {{
+        let store: &$crate::store::Store = $store;
+        match &store.db {
+            #[cfg(feature = "postgres")]
+            $crate::store::Database::Postgres(pool) => {
+                $crate::store::deadline::bounded!(pool, store.bound, $conn => $pg)?
+            }
+            #[cfg(feature = "sqlite")]
+            $crate::store::Database::Sqlite(pool) => {
+                $crate::store::deadline::bounded!(pool, store.bound, $conn => $sqlite)?
+            }
+        }
+    }};
 }
 pub(crate) use on_pool;
 
@@ -101,7 +124,9 @@ impl Database {
         }
     }
 
-    pub(crate) fn into_store(self) -> Store {
+    /// The store over this pool, whose every call is bounded by `bound`
+    /// ([`FutureAuthConfig::db_call_timeout`](crate::FutureAuthConfig::db_call_timeout)).
+    pub(crate) fn into_store(self, bound: Option<std::time::Duration>) -> Store {
         let acquire = self.acquire_timeout();
         if acquire > SLOW_ACQUIRE {
             tracing::warn!(
@@ -112,7 +137,7 @@ impl Database {
                 acquire.as_secs()
             );
         }
-        Store { db: self }
+        Store { db: self, bound }
     }
 }
 
@@ -221,30 +246,25 @@ pub(crate) struct NewSession {
     pub ip_address: Option<String>,
     pub user_agent: Option<String>,
     pub now: DateTime<Utc>,
+    /// How the user proved who they are; `now` is when.
+    pub method: AuthMethod,
 }
 
 /// The storage seam: every read and write of the sign-in flows, on the app's pool. Methods
 /// are grouped by table in `codes.rs`, `users.rs`, `sessions.rs` and `limits.rs`.
 #[derive(Debug, Clone)]
 pub(crate) struct Store {
-    db: Database,
+    // Crate-visible because `on_pool!` reads them wherever it expands (the passkey store
+    // in `passkey/store.rs` too); nothing else touches them.
+    pub(crate) db: Database,
+    /// The deadline of every call ([`deadline`]).
+    pub(crate) bound: Option<std::time::Duration>,
 }
 
 impl Store {
-    /// The pool, for the narrow stores of opt-in features (`passkey/store.rs`), which keep
-    /// their statements beside the feature.
-    #[cfg(feature = "passkeys")]
-    pub(crate) fn db(&self) -> &Database {
-        &self.db
-    }
-
     /// Creates or upgrades the tables.
     pub(crate) async fn migrate(&self) -> Result<()> {
-        match &self.db {
-            #[cfg(feature = "postgres")]
-            Database::Postgres(pool) => postgres::migrate(pool).await,
-            #[cfg(feature = "sqlite")]
-            Database::Sqlite(pool) => sqlite::migrate(pool).await,
-        }
+        on_pool!(self, conn => postgres: postgres::migrate(conn).await?, sqlite: sqlite::migrate(conn).await?);
+        Ok(())
     }
 }

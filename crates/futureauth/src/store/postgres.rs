@@ -12,14 +12,14 @@ use crate::model::User;
 pub(crate) const SCHEMA: &str = include_str!("sql/postgres.sql");
 
 /// Everything is in [`SCHEMA`], which Postgres can run conditionally.
-pub(super) async fn migrate(pool: &sqlx::PgPool) -> Result<()> {
-    sqlx::raw_sql(SCHEMA).execute(pool).await?;
+pub(super) async fn migrate(conn: &mut sqlx::PgConnection) -> Result<()> {
+    sqlx::raw_sql(SCHEMA).execute(&mut *conn).await?;
     Ok(())
 }
 
 /// `metadata || patch`: Postgres replaces top-level keys, in one statement.
 pub(super) async fn merge_metadata(
-    pool: &sqlx::PgPool,
+    conn: &mut sqlx::PgConnection,
     id: &str,
     patch: &serde_json::Map<String, serde_json::Value>,
     now: DateTime<Utc>,
@@ -32,7 +32,7 @@ pub(super) async fn merge_metadata(
         .bind(id)
         .bind(sqlx::types::Json(patch))
         .bind(Ts(now))
-        .fetch_optional(pool)
+        .fetch_optional(&mut *conn)
         .await?;
     Ok(row.map(User::from))
 }

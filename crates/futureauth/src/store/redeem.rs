@@ -21,10 +21,12 @@ use super::rows::{user_columns, UserRow};
 use super::sessions::INSERT_SESSION;
 #[cfg(feature = "sqlite")]
 use super::users::upsert_verified;
-use super::{sql_text, Database, NewSession, Store, Ts};
+use super::{on_pool, sql_text, NewSession, Store, Ts};
 use crate::error::Result;
 use crate::identifier::Identifier;
 use crate::model::User;
+#[cfg(feature = "sqlite")]
+use sqlx::Connection;
 
 /// One guess at a one-time code and the session it opens if right.
 #[derive(Debug)]
@@ -79,8 +81,9 @@ macro_rules! redeem_pg {
             user_columns!(),
             "), \
              s AS (INSERT INTO session \
-               (id, user_id, token_hash, expires_at, ip_address, user_agent, created_at) \
-               SELECT $7, u.id, $8, $9, $10, $11, $3 FROM u RETURNING id), \
+               (id, user_id, token_hash, expires_at, ip_address, user_agent, created_at, \
+                auth_method, authenticated_at) \
+               SELECT $7, u.id, $8, $9, $10, $11, $3, 'otp', $3 FROM u RETURNING id), \
              reset AS (DELETE FROM futureauth_rate_limit \
                WHERE key = $12 AND EXISTS (SELECT 1 FROM s)) \
              SELECT * FROM u"
@@ -97,9 +100,8 @@ impl Store {
         let ua = r.session.user_agent.as_deref().map(sql_text).transpose()?;
         let max = i32::try_from(r.max_attempts).unwrap_or(i32::MAX);
         let binding = r.binding_hash.unwrap_or(UNBOUND);
-        let row: Option<UserRow> = match &self.db {
-            #[cfg(feature = "postgres")]
-            Database::Postgres(pool) => {
+        let row: Option<UserRow> = on_pool!(self, conn =>
+            postgres: {
                 let sql = match r.identifier {
                     Identifier::Email(_) => redeem_pg!("email", "email_verified"),
                     Identifier::Phone(_) => redeem_pg!("phone_number", "phone_number_verified"),
@@ -117,12 +119,10 @@ impl Store {
                     .bind(ip)
                     .bind(ua)
                     .bind(r.failures_key)
-                    .fetch_optional(pool)
+                    .fetch_optional(&mut *conn)
                     .await?
-            }
-            #[cfg(feature = "sqlite")]
-            Database::Sqlite(pool) => redeem_sqlite(pool, r, max, binding, ip, ua).await?,
-        };
+            },
+            sqlite: redeem_sqlite(conn, r, max, binding, ip, ua).await?);
         Ok(row.map(User::from))
     }
 }
@@ -132,7 +132,7 @@ impl Store {
 /// the CTE step by step, so the two are read side by side.
 #[cfg(feature = "sqlite")]
 async fn redeem_sqlite(
-    pool: &sqlx::SqlitePool,
+    conn: &mut sqlx::SqliteConnection,
     r: &Redemption<'_>,
     max: i32,
     binding: &str,
@@ -150,7 +150,7 @@ async fn redeem_sqlite(
            AND expires_at > $3 AND attempts < $4 AND code_hash <> $5";
     const RESET: &str = "DELETE FROM futureauth_rate_limit WHERE key = $1";
 
-    let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
+    let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
     let hit: Option<(String, Option<String>)> = sqlx::query_as(HIT)
         .bind(r.identifier.as_str())
         .bind(binding)
@@ -195,6 +195,7 @@ async fn redeem_sqlite(
         .bind(ip)
         .bind(ua)
         .bind(Ts(r.session.now))
+        .bind(r.session.method.as_str())
         .execute(tx.as_mut())
         .await?;
     if let Some(key) = r.failures_key {

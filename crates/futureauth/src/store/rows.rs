@@ -5,7 +5,7 @@
 use sqlx::types::Json;
 
 use super::Ts;
-use crate::model::{Session, User};
+use crate::model::{AuthMethod, Session, User};
 
 /// The `"user"` columns, unqualified (for `RETURNING`, which cannot use a table alias in
 /// SQLite, and for a join where only the session's columns are aliased).
@@ -30,7 +30,8 @@ macro_rules! session_columns {
     () => {
         "s.id AS s_id, s.user_id AS s_user_id, s.token_hash AS s_token_hash, \
          s.expires_at AS s_expires_at, s.ip_address AS s_ip_address, \
-         s.user_agent AS s_user_agent, s.created_at AS s_created_at"
+         s.user_agent AS s_user_agent, s.created_at AS s_created_at, \
+         s.auth_method AS s_auth_method, s.authenticated_at AS s_authenticated_at"
     };
 }
 
@@ -83,6 +84,10 @@ pub(super) struct SessionRow {
     user_agent: Option<String>,
     #[sqlx(rename = "s_created_at")]
     created_at: Ts,
+    #[sqlx(rename = "s_auth_method")]
+    auth_method: Option<String>,
+    #[sqlx(rename = "s_authenticated_at")]
+    authenticated_at: Option<Ts>,
 }
 
 impl From<SessionRow> for Session {
@@ -96,6 +101,8 @@ impl From<SessionRow> for Session {
             ip_address: r.ip_address,
             user_agent: r.user_agent,
             created_at: r.created_at.into(),
+            auth_method: r.auth_method.as_deref().and_then(AuthMethod::parse),
+            authenticated: r.authenticated_at.map(Into::into),
         }
     }
 }

@@ -10,12 +10,13 @@ use crate::model::{Session, User};
 
 /// Stores a [`NewSession`] of user `$2`.
 pub(super) const INSERT_SESSION: &str = "INSERT INTO session \
-     (id, user_id, token_hash, expires_at, ip_address, user_agent, created_at) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7)";
+     (id, user_id, token_hash, expires_at, ip_address, user_agent, created_at, auth_method, \
+      authenticated_at) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $7)";
 
 impl Store {
     pub(crate) async fn insert_session(&self, user_id: &str, s: &NewSession) -> Result<()> {
-        on_pool!(&self.db, pool => {
+        on_pool!(self, conn => {
             sqlx::query(INSERT_SESSION)
                 .bind(&s.id)
                 .bind(user_id)
@@ -24,7 +25,8 @@ impl Store {
                 .bind(s.ip_address.as_deref().map(sql_text).transpose()?)
                 .bind(s.user_agent.as_deref().map(sql_text).transpose()?)
                 .bind(Ts(s.now))
-                .execute(pool)
+                .bind(s.method.as_str())
+                .execute(&mut *conn)
                 .await?;
         });
         Ok(())
@@ -45,10 +47,10 @@ impl Store {
             " FROM session s JOIN \"user\" u ON u.id = s.user_id \
              WHERE s.token_hash = $1 AND s.expires_at > $2"
         );
-        let row: Option<SessionUserRow> = on_pool!(&self.db, pool => sqlx::query_as(SQL)
+        let row: Option<SessionUserRow> = on_pool!(self, conn => sqlx::query_as(SQL)
             .bind(token_hash)
             .bind(Ts(now))
-            .fetch_optional(pool)
+            .fetch_optional(&mut *conn)
             .await?);
         Ok(row.map(|r| {
             let hash = r.session.token_hash.clone();
@@ -59,11 +61,11 @@ impl Store {
     /// Moves a session's expiry forward (never backward).
     pub(crate) async fn extend_session(&self, id: &str, expires_at: DateTime<Utc>) -> Result<()> {
         const SQL: &str = "UPDATE session SET expires_at = $2 WHERE id = $1 AND expires_at < $2";
-        on_pool!(&self.db, pool => {
+        on_pool!(self, conn => {
             sqlx::query(SQL)
                 .bind(id)
                 .bind(Ts(expires_at))
-                .execute(pool)
+                .execute(&mut *conn)
                 .await?;
         });
         Ok(())
@@ -71,7 +73,7 @@ impl Store {
 
     pub(crate) async fn delete_session_by_hash(&self, token_hash: &str) -> Result<bool> {
         const SQL: &str = "DELETE FROM session WHERE token_hash = $1";
-        let n = on_pool!(&self.db, pool => sqlx::query(SQL).bind(token_hash).execute(pool).await?
+        let n = on_pool!(self, conn => sqlx::query(SQL).bind(token_hash).execute(&mut *conn).await?
             .rows_affected());
         Ok(n > 0)
     }
@@ -82,10 +84,10 @@ impl Store {
         session_id: &str,
     ) -> Result<bool> {
         const SQL: &str = "DELETE FROM session WHERE user_id = $1 AND id = $2";
-        let n = on_pool!(&self.db, pool => sqlx::query(SQL)
+        let n = on_pool!(self, conn => sqlx::query(SQL)
             .bind(sql_text(user_id)?)
             .bind(sql_text(session_id)?)
-            .execute(pool)
+            .execute(&mut *conn)
             .await?
             .rows_affected());
         Ok(n > 0)
@@ -93,9 +95,9 @@ impl Store {
 
     pub(crate) async fn delete_user_sessions(&self, user_id: &str) -> Result<u64> {
         const SQL: &str = "DELETE FROM session WHERE user_id = $1";
-        Ok(on_pool!(&self.db, pool => sqlx::query(SQL)
+        Ok(on_pool!(self, conn => sqlx::query(SQL)
             .bind(sql_text(user_id)?)
-            .execute(pool)
+            .execute(&mut *conn)
             .await?
             .rows_affected()))
     }
@@ -112,10 +114,10 @@ impl Store {
             " FROM session s WHERE s.user_id = $1 AND s.expires_at > $2 \
              ORDER BY s.created_at DESC"
         );
-        let rows: Vec<SessionRow> = on_pool!(&self.db, pool => sqlx::query_as(SQL)
+        let rows: Vec<SessionRow> = on_pool!(self, conn => sqlx::query_as(SQL)
             .bind(sql_text(user_id)?)
             .bind(Ts(now))
-            .fetch_all(pool)
+            .fetch_all(&mut *conn)
             .await?);
         Ok(rows.into_iter().map(Session::from).collect())
     }

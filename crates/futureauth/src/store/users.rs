@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 
 use super::rows::{user_columns, UserRow};
-use super::{on_pool, sql_json, sql_text, Database, Store, Ts};
+use super::{on_pool, sql_json, sql_text, Store, Ts};
 use crate::error::Result;
 use crate::identifier::Identifier;
 use crate::model::User;
@@ -45,11 +45,11 @@ impl Store {
             Identifier::Email(_) => upsert_verified!("email", "email_verified"),
             Identifier::Phone(_) => upsert_verified!("phone_number", "phone_number_verified"),
         };
-        let row: UserRow = on_pool!(&self.db, pool => sqlx::query_as(sql)
+        let row: UserRow = on_pool!(self, conn => sqlx::query_as(sql)
             .bind(new_id)
             .bind(identifier.as_str())
             .bind(Ts(now))
-            .fetch_one(pool)
+            .fetch_one(&mut *conn)
             .await?);
         Ok(row.into())
     }
@@ -79,9 +79,9 @@ impl Store {
 
     /// The user a one-parameter `sql` selects.
     async fn user_where(&self, sql: &'static str, value: &str) -> Result<Option<User>> {
-        let row: Option<UserRow> = on_pool!(&self.db, pool => sqlx::query_as(sql)
+        let row: Option<UserRow> = on_pool!(self, conn => sqlx::query_as(sql)
             .bind(sql_text(value)?)
-            .fetch_optional(pool)
+            .fetch_optional(&mut *conn)
             .await?);
         Ok(row.map(User::from))
     }
@@ -96,11 +96,11 @@ impl Store {
             "UPDATE \"user\" SET name = $2, updated_at = $3 WHERE id = $1 RETURNING ",
             user_columns!()
         );
-        let row: Option<UserRow> = on_pool!(&self.db, pool => sqlx::query_as(SQL)
+        let row: Option<UserRow> = on_pool!(self, conn => sqlx::query_as(SQL)
             .bind(sql_text(id)?)
             .bind(sql_text(name)?)
             .bind(Ts(now))
-            .fetch_optional(pool)
+            .fetch_optional(&mut *conn)
             .await?);
         Ok(row.map(User::from))
     }
@@ -115,11 +115,11 @@ impl Store {
             "UPDATE \"user\" SET metadata = $2, updated_at = $3 WHERE id = $1 RETURNING ",
             user_columns!()
         );
-        let row: Option<UserRow> = on_pool!(&self.db, pool => sqlx::query_as(SQL)
+        let row: Option<UserRow> = on_pool!(self, conn => sqlx::query_as(SQL)
             .bind(sql_text(id)?)
             .bind(sqlx::types::Json(sql_json(metadata)?))
             .bind(Ts(now))
-            .fetch_optional(pool)
+            .fetch_optional(&mut *conn)
             .await?);
         Ok(row.map(User::from))
     }
@@ -132,11 +132,8 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<Option<User>> {
         let id = sql_text(id)?;
-        match &self.db {
-            #[cfg(feature = "postgres")]
-            Database::Postgres(pool) => super::postgres::merge_metadata(pool, id, patch, now).await,
-            #[cfg(feature = "sqlite")]
-            Database::Sqlite(pool) => super::sqlite::merge_metadata(pool, id, patch, now).await,
-        }
+        Ok(on_pool!(self, conn =>
+            postgres: super::postgres::merge_metadata(conn, id, patch, now).await?,
+            sqlite: super::sqlite::merge_metadata(conn, id, patch, now).await?))
     }
 }

@@ -15,6 +15,10 @@ CREATE TABLE IF NOT EXISTS "user" (
     updated_at TIMESTAMPTZ NOT NULL DEFAULT NOW()
 );
 ALTER TABLE "user" ADD COLUMN IF NOT EXISTS metadata JSONB NOT NULL DEFAULT '{}';
+-- Disabled by the app (FutureAuth::disable_user): while disabled_at is set and
+-- disabled_until is NULL (for good) or in the future. NULL for everyone before 0.7.
+ALTER TABLE "user" ADD COLUMN IF NOT EXISTS disabled_at TIMESTAMPTZ;
+ALTER TABLE "user" ADD COLUMN IF NOT EXISTS disabled_until TIMESTAMPTZ;
 
 CREATE TABLE IF NOT EXISTS session (
     id TEXT PRIMARY KEY,
@@ -41,6 +45,10 @@ END $$;
 DROP INDEX IF EXISTS idx_session_token;
 DROP INDEX IF EXISTS idx_session_token_hash; -- futureauth 0.5's copy of the unique index
 CREATE INDEX IF NOT EXISTS idx_session_user ON session(user_id);
+-- How and when the user proved who they are ('otp' | 'magic_link' | 'passkey'); NULL for
+-- sessions made before 0.7 (authenticated_at then reads as created_at). Nobody is signed out.
+ALTER TABLE session ADD COLUMN IF NOT EXISTS auth_method TEXT;
+ALTER TABLE session ADD COLUMN IF NOT EXISTS authenticated_at TIMESTAMPTZ;
 -- The periodic clean-up finds expired rows by these without scanning the tables.
 CREATE INDEX IF NOT EXISTS idx_session_expires_at ON session(expires_at);
 

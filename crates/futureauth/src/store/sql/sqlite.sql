@@ -9,7 +9,10 @@ CREATE TABLE IF NOT EXISTS "user" (
     phone_number_verified INTEGER NOT NULL DEFAULT 0,
     metadata TEXT NOT NULL DEFAULT '{}',
     created_at INTEGER NOT NULL,
-    updated_at INTEGER NOT NULL
+    updated_at INTEGER NOT NULL,
+    -- Disabled by the app: while disabled_at is set and disabled_until is NULL or later.
+    disabled_at INTEGER,
+    disabled_until INTEGER
 );
 
 CREATE TABLE IF NOT EXISTS session (
@@ -19,7 +22,10 @@ CREATE TABLE IF NOT EXISTS session (
     expires_at INTEGER NOT NULL,
     ip_address TEXT,
     user_agent TEXT,
-    created_at INTEGER NOT NULL
+    created_at INTEGER NOT NULL,
+    -- 'otp' | 'magic_link' | 'passkey', and when (NULL: made before 0.7).
+    auth_method TEXT,
+    authenticated_at INTEGER
 );
 CREATE INDEX IF NOT EXISTS idx_session_user ON session(user_id);
 -- The periodic clean-up finds expired rows by these without scanning the tables.
@@ -47,6 +53,7 @@ CREATE TABLE IF NOT EXISTS verification (
     approved_at INTEGER,
     UNIQUE (identifier, kind, binding_hash)
 );
+-- Older tables get the newer columns from FutureAuth::ensure_tables (add-column helper).
 -- Tables of earlier versions, keyed UNIQUE (identifier, kind), are rebuilt with this key by
 -- FutureAuth::ensure_tables (SQLite cannot drop a table constraint in place).
 CREATE INDEX IF NOT EXISTS idx_verification_code_hash ON verification(code_hash);

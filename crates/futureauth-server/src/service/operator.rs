@@ -1,0 +1,132 @@
+//! Who may do what to a project: every action of the console and of the management API is
+//! an [`OperatorAction`], and [`Role::may`] is the one table that answers it. The services
+//! check it themselves ([`require`], [`authorize`]), so no edge (console form, JSON route)
+//! can forget it.
+//!
+//! The rule: everything that decides where a code or link goes, who it appears to come
+//! from, what it says or what it costs is the owners' (callback URL, allowed origins,
+//! sender, SMS countries and caps, rate limits, templates, webhook, test mode, keys,
+//! members, the name, deletion). Members read. The CLI is not an operator: it is the server's
+//! administrator (it holds the database) and acts on any project, through the same
+//! validation.
+
+use super::console::ConsoleError;
+use super::ids::is_identifier;
+use crate::store::{Membership, Operator, Role, Store};
+
+/// One thing an operator can do to a project.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum OperatorAction {
+    /// See the project: settings, keys (prefixes), deliveries, members, audit log,
+    /// templates, webhook URL, test mode.
+    Read,
+    /// Rename it (the name is in every message).
+    Rename,
+    /// Change the default magic-link callback URL (where links point).
+    SetCallbackUrl,
+    /// Change the allowed origins (where links may point).
+    SetAllowedOrigins,
+    /// Change the email sender (who mail appears to come from).
+    SetSender,
+    /// Change the SMS countries and caps (what SMS may cost).
+    SetSms,
+    /// Change the project's rate limits.
+    SetRateLimits,
+    /// Change the message wording.
+    SetTemplates,
+    /// Register, move, rotate or remove the project's webhook.
+    ManageWebhook,
+    /// Turn test mode on, change it or turn it off.
+    ManageTestMode,
+    /// Add a secret key.
+    CreateKey,
+    /// Rotate the secret keys.
+    RotateKey,
+    /// Revoke a secret key.
+    RevokeKey,
+    /// Add a member or change a member's role.
+    InviteMember,
+    /// Remove a member.
+    RemoveMember,
+    /// Delete the project.
+    DeleteProject,
+}
+
+impl OperatorAction {
+    /// Every action, for tables and tests.
+    pub const ALL: [OperatorAction; 16] = [
+        OperatorAction::Read,
+        OperatorAction::Rename,
+        OperatorAction::SetCallbackUrl,
+        OperatorAction::SetAllowedOrigins,
+        OperatorAction::SetSender,
+        OperatorAction::SetSms,
+        OperatorAction::SetRateLimits,
+        OperatorAction::SetTemplates,
+        OperatorAction::ManageWebhook,
+        OperatorAction::ManageTestMode,
+        OperatorAction::CreateKey,
+        OperatorAction::RotateKey,
+        OperatorAction::RevokeKey,
+        OperatorAction::InviteMember,
+        OperatorAction::RemoveMember,
+        OperatorAction::DeleteProject,
+    ];
+}
+
+impl Role {
+    /// Whether this role may do `action`: owners everything, members only read.
+    pub fn may(self, action: OperatorAction) -> bool {
+        match (self, action) {
+            (Role::Owner, _) => true,
+            (Role::Member, OperatorAction::Read) => true,
+            (Role::Member, _) => false,
+        }
+    }
+}
+
+/// Refuses ([`ConsoleError::OwnersOnly`]) an action the membership's role may not do.
+pub fn require(m: &Membership, action: OperatorAction) -> Result<(), ConsoleError> {
+    if m.role.may(action) {
+        Ok(())
+    } else {
+        Err(ConsoleError::OwnersOnly)
+    }
+}
+
+/// `op`'s membership of the project if its role may do `action`. A stranger (not a member,
+/// or no such project) gets [`ConsoleError::NotFound`], so the project's existence is not
+/// revealed; a member without the right [`ConsoleError::OwnersOnly`].
+pub async fn authorize(
+    store: &Store,
+    op: &Operator,
+    project_id: &str,
+    action: OperatorAction,
+) -> Result<Membership, ConsoleError> {
+    if !is_identifier(project_id) {
+        return Err(ConsoleError::NotFound);
+    }
+    let m = store
+        .membership(&op.id, project_id)
+        .await?
+        .ok_or(ConsoleError::NotFound)?;
+    require(&m, action)?;
+    Ok(m)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn members_only_read_and_owners_do_everything() {
+        for action in OperatorAction::ALL {
+            assert!(Role::Owner.may(action), "{action:?}");
+            assert_eq!(
+                Role::Member.may(action),
+                action == OperatorAction::Read,
+                "{action:?}"
+            );
+        }
+    }
+}
