@@ -9,8 +9,9 @@ use clap::parser::ValueSource;
 use clap::Args;
 use thiserror::Error;
 
+use crate::error::StoreError;
 use crate::provider::signature::SvixSecret;
-use crate::store::StoreOptions;
+use crate::store::{Store, StoreOptions};
 
 /// Default database when `DATABASE_URL` is unset: a SQLite file in the working directory.
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://futureauth-server.db?mode=rwc";
@@ -56,18 +57,22 @@ pub struct Config {
     )]
     pub listen: SocketAddr,
 
-    /// Production mode: missing provider keys are a start-up error. Same as `FUTUREAUTH_ENV=production`.
+    /// Production rules, and both providers required at start-up. Same as
+    /// `FUTUREAUTH_ENV=production`. Without it, production rules still apply whenever a real
+    /// provider is configured or the listen address is not loopback (see [`Config::mode`]).
     #[arg(long, global = true)]
     pub production: bool,
 
-    /// `development` (default) or `production`.
-    #[arg(
-        long = "env",
-        env = "FUTUREAUTH_ENV",
-        default_value = "development",
-        global = true
-    )]
-    pub environment: String,
+    /// Development rules (project webhooks may reach internal addresses, test mode needs no
+    /// confirmation) on a non-loopback listen address. Same as `FUTUREAUTH_ENV=development`.
+    /// Refused when a real provider is configured.
+    #[arg(long, global = true)]
+    pub dev: bool,
+
+    /// `development` or `production`; unset, the mode follows from the configuration
+    /// ([`Config::mode`]).
+    #[arg(long = "env", env = "FUTUREAUTH_ENV", global = true)]
+    pub environment: Option<String>,
 
     /// Resend API key; enables real email delivery.
     #[arg(long, env = "RESEND_API_KEY", global = true, hide_env_values = true, value_parser = secret)]
@@ -310,7 +315,8 @@ pub struct Config {
     pub metrics_listen: Option<SocketAddr>,
 
     /// Key of the HMAC that fingerprints requests sent with an `Idempotency-Key` (at least 32
-    /// characters). Required in production; in development a random key per process is used.
+    /// characters). Optional: unset, a random key kept in the database is used, the same for
+    /// every instance on that database.
     #[arg(
         long,
         env = "FUTUREAUTH_SERVER_SECRET",
@@ -320,8 +326,9 @@ pub struct Config {
     )]
     pub server_secret: Option<SecretString>,
 
-    /// Serve the dev outbox (no provider keys: every code readable at `/dev/outbox`) even on a
-    /// listen address other than loopback. Never in production.
+    /// Serve the dev outbox (no provider keys: every code readable at `/dev/outbox`) on a
+    /// listen address other than loopback; it still answers only to clients connecting from
+    /// loopback. Implies development rules, so never with real providers or `--production`.
     #[arg(long, env = "FUTUREAUTH_INSECURE_DEV_OUTBOX", global = true)]
     pub insecure_dev_outbox: bool,
 }
@@ -333,7 +340,8 @@ impl Default for Config {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             metrics_listen: None,
             production: false,
-            environment: "development".into(),
+            dev: false,
+            environment: None,
             resend_api_key: None,
             resend_webhook_secret: None,
             resend_api_url: DEFAULT_RESEND_API_URL.into(),
@@ -432,20 +440,23 @@ pub struct TwilioWebhook {
     pub url: String,
 }
 
+/// Name of the database-kept request fingerprint key (table `server_secret`).
+pub const FINGERPRINT_KEY_NAME: &str = "request_fingerprint";
+
 /// The key of the HMAC over send requests (see [`Config::server_secret`]).
 #[derive(Clone)]
 pub enum ServerSecret {
     /// From `--server-secret` / `FUTUREAUTH_SERVER_SECRET`.
     Configured(Vec<u8>),
-    /// Random for this process (development without a configured secret).
-    PerProcess(Vec<u8>),
+    /// Kept in the database, shared by every instance on it.
+    Stored(Vec<u8>),
 }
 
 impl ServerSecret {
     /// The key bytes.
     pub fn key(&self) -> &[u8] {
         match self {
-            ServerSecret::Configured(k) | ServerSecret::PerProcess(k) => k,
+            ServerSecret::Configured(k) | ServerSecret::Stored(k) => k,
         }
     }
 }
@@ -454,7 +465,7 @@ impl std::fmt::Debug for ServerSecret {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
             ServerSecret::Configured(_) => "ServerSecret::Configured(***)",
-            ServerSecret::PerProcess(_) => "ServerSecret::PerProcess(***)",
+            ServerSecret::Stored(_) => "ServerSecret::Stored(***)",
         })
     }
 }
@@ -536,6 +547,16 @@ fn non_empty_secret(v: &Option<SecretString>) -> Option<String> {
         .map(str::to_owned)
 }
 
+/// Whether `url`'s host is a loopback address or `localhost`.
+fn url_is_loopback(url: &str) -> bool {
+    match url::Url::parse(url).ok().as_ref().and_then(url::Url::host) {
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    }
+}
+
 fn non_empty(v: &Option<String>) -> Option<String> {
     v.as_deref()
         .map(str::trim)
@@ -543,10 +564,151 @@ fn non_empty(v: &Option<String>) -> Option<String> {
         .map(str::to_owned)
 }
 
+/// The rules the server runs by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Project webhooks may reach loopback and internal addresses (plain http to
+    /// localhost); test mode applies without confirmation; the dev outbox may serve.
+    Development,
+    /// Project webhooks only reach public addresses; test mode needs `allow_in_production`.
+    Production,
+}
+
+/// Why the server runs in its [`Mode`], for the start-up log and error messages.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ModeReason {
+    /// `--production` or `FUTUREAUTH_ENV=production`.
+    ExplicitProduction,
+    /// `--dev`, `FUTUREAUTH_ENV=development` or `--insecure-dev-outbox` (named here).
+    ExplicitDevelopment(&'static str),
+    /// A provider is configured (named here).
+    Providers(String),
+    /// The listen address is not loopback.
+    PublicListen(SocketAddr),
+    /// Nothing configured, on loopback: development.
+    LocalDefault,
+}
+
+impl std::fmt::Display for ModeReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ModeReason::ExplicitProduction => {
+                f.write_str("--production / FUTUREAUTH_ENV=production is given")
+            }
+            ModeReason::ExplicitDevelopment(flag) => write!(f, "{flag} is given"),
+            ModeReason::Providers(names) => write!(f, "{names} configured"),
+            ModeReason::PublicListen(addr) => {
+                write!(f, "the listen address {addr} is not loopback")
+            }
+            ModeReason::LocalDefault => {
+                f.write_str("no provider is configured and the listen address is loopback")
+            }
+        }
+    }
+}
+
 impl Config {
-    /// Whether production mode is on (`--production` or `FUTUREAUTH_ENV=production`).
+    /// Whether production rules apply ([`Config::mode`]).
     pub fn is_production(&self) -> bool {
-        self.production || self.environment.eq_ignore_ascii_case("production")
+        self.mode().0 == Mode::Production
+    }
+
+    /// The mode, decided from what the server is given, and why:
+    ///
+    /// 1. `--production` / `FUTUREAUTH_ENV=production`: production.
+    /// 2. `--dev`, `FUTUREAUTH_ENV=development` or `--insecure-dev-outbox`: development
+    ///    ([`Config::validate`] refuses these with a real provider).
+    /// 3. Otherwise production as soon as a provider is configured or the listen address is
+    ///    not loopback; development only for an unconfigured server on loopback.
+    pub fn mode(&self) -> (Mode, ModeReason) {
+        if self.explicit_production() {
+            return (Mode::Production, ModeReason::ExplicitProduction);
+        }
+        if let Some(flag) = self.explicit_development() {
+            return (Mode::Development, ModeReason::ExplicitDevelopment(flag));
+        }
+        let providers = self.configured_providers(false);
+        if !providers.is_empty() {
+            return (
+                Mode::Production,
+                ModeReason::Providers(providers.join(" and ")),
+            );
+        }
+        if !self.listen.ip().is_loopback() {
+            return (Mode::Production, ModeReason::PublicListen(self.listen));
+        }
+        (Mode::Development, ModeReason::LocalDefault)
+    }
+
+    fn explicit_production(&self) -> bool {
+        self.production
+            || self
+                .environment
+                .as_deref()
+                .is_some_and(|e| e.trim().eq_ignore_ascii_case("production"))
+    }
+
+    /// The development flag given, if any.
+    fn explicit_development(&self) -> Option<&'static str> {
+        if self.dev {
+            Some("--dev")
+        } else if self
+            .environment
+            .as_deref()
+            .is_some_and(|e| e.trim().eq_ignore_ascii_case("development"))
+        {
+            Some("FUTUREAUTH_ENV=development")
+        } else if self.insecure_dev_outbox {
+            Some("--insecure-dev-outbox / FUTUREAUTH_INSECURE_DEV_OUTBOX")
+        } else {
+            None
+        }
+    }
+
+    /// The configured providers' variables; with `real_only`, only those whose API is not on
+    /// loopback (a fake provider for tests runs on loopback and reaches nobody).
+    fn configured_providers(&self, real_only: bool) -> Vec<&'static str> {
+        let real = |url: &str| !real_only || !url_is_loopback(url);
+        let mut names = Vec::new();
+        if self.resend().is_some_and(|r| real(&r.api_url)) {
+            names.push("RESEND_API_KEY");
+        }
+        let twilio = non_empty(&self.twilio_account_sid).is_some()
+            || non_empty_secret(&self.twilio_auth_token).is_some();
+        if twilio && real(&self.twilio_api_url) {
+            names.push("TWILIO_ACCOUNT_SID / TWILIO_AUTH_TOKEN");
+        }
+        names
+    }
+
+    /// Development flags against the rest of the configuration.
+    fn check_mode(&self) -> Result<(), ConfigError> {
+        if let Some(e) = self.environment.as_deref() {
+            let e = e.trim();
+            if !e.eq_ignore_ascii_case("production") && !e.eq_ignore_ascii_case("development") {
+                return Err(ConfigError(format!(
+                    "FUTUREAUTH_ENV / --env must be `development` or `production`, got `{e}`"
+                )));
+            }
+        }
+        let dev = self.explicit_development();
+        if let (true, Some(flag)) = (self.explicit_production(), dev) {
+            return Err(ConfigError(format!(
+                "{flag} asks for development rules but --production / FUTUREAUTH_ENV=production \
+                 for production rules: remove one of them"
+            )));
+        }
+        let real = self.configured_providers(true);
+        if let (Some(flag), false) = (dev, real.is_empty()) {
+            return Err(ConfigError(format!(
+                "{flag} turns off production rules (project webhooks could reach internal \
+                 addresses), but real providers are configured ({}). Remove {flag}: with \
+                 providers the server runs with production rules. For development, unset the \
+                 provider keys and use the dev outbox instead.",
+                real.join(", ")
+            )));
+        }
+        Ok(())
     }
 
     /// The database URL to use (the SQLite default when unset).
@@ -640,15 +802,21 @@ impl Config {
     /// Checks everything that can be checked before start-up.
     pub fn validate(&self) -> Result<(), ConfigError> {
         self.webhooks()?;
-        let env = self.environment.to_ascii_lowercase();
-        if env != "production" && env != "development" {
+        self.check_mode()?;
+        let twilio = self.twilio()?;
+        let (mode, reason) = self.mode();
+        if mode == Mode::Production && self.resend().is_none() && twilio.is_none() {
             return Err(ConfigError(format!(
-                "FUTUREAUTH_ENV must be `development` or `production`, got `{}`",
-                self.environment
+                "production rules apply ({reason}), and no provider is configured: every code \
+                 and link would only be kept at /dev/outbox. Set RESEND_API_KEY and \
+                 TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN and TWILIO_FROM_NUMBER (or \
+                 TWILIO_MESSAGING_SERVICE_SID) to deliver for real, or listen on 127.0.0.1 \
+                 (LISTEN_ADDR=127.0.0.1:8080) for a development server. To run a throwaway \
+                 development server on the network, pass --dev (and --insecure-dev-outbox to \
+                 serve the dev outbox, to loopback clients only)."
             )));
         }
-        let twilio = self.twilio()?;
-        if self.is_production() {
+        if self.explicit_production() {
             let mut missing = Vec::new();
             if self.resend().is_none() {
                 missing.push("RESEND_API_KEY (email delivery through Resend)");
@@ -658,18 +826,8 @@ impl Config {
             }
             if !missing.is_empty() {
                 return Err(ConfigError(format!(
-                    "production mode needs real providers; set {} (or run without --production / FUTUREAUTH_ENV=production to use the dev outbox)",
+                    "production mode (--production / FUTUREAUTH_ENV=production) needs both providers; set {} (or run without --production / FUTUREAUTH_ENV=production: production rules then still apply, with one channel)",
                     missing.join(" and ")
-                )));
-            }
-            if self.insecure_dev_outbox {
-                return Err(ConfigError(
-                    "--insecure-dev-outbox / FUTUREAUTH_INSECURE_DEV_OUTBOX cannot be used in production mode: remove it".into(),
-                ));
-            }
-            if non_empty_secret(&self.server_secret).is_none() {
-                return Err(ConfigError(format!(
-                    "production mode needs FUTUREAUTH_SERVER_SECRET (or --server-secret): at least {MIN_SERVER_SECRET_LEN} random characters, the same on every instance, e.g. `openssl rand -hex 32`"
                 )));
             }
         }
@@ -781,17 +939,26 @@ impl Config {
         )))
     }
 
-    /// The key of the request fingerprint HMAC: `--server-secret`, or in development (where
-    /// [`Config::validate`] allows it to be unset) a random key for this process only.
-    pub fn server_secret(&self) -> ServerSecret {
-        match non_empty_secret(&self.server_secret) {
-            Some(s) => ServerSecret::Configured(s.into_bytes()),
-            None => {
-                use rand::RngCore;
-                let mut key = vec![0u8; 32];
-                rand::rngs::OsRng.fill_bytes(&mut key);
-                ServerSecret::PerProcess(key)
-            }
+    /// The key of the request fingerprint HMAC: `--server-secret` when given, else a random
+    /// key kept in the database (created by the first instance that needs it), so that every
+    /// instance on one database agrees with no configuration and an `Idempotency-Key`
+    /// retried on another instance, or after a restart, replays.
+    pub async fn server_secret(&self, store: &Store) -> Result<ServerSecret, StoreError> {
+        if let Some(s) = non_empty_secret(&self.server_secret) {
+            return Ok(ServerSecret::Configured(s.into_bytes()));
+        }
+        let hex_key = store.server_secret(FINGERPRINT_KEY_NAME).await?;
+        hex::decode(hex_key)
+            .map(ServerSecret::Stored)
+            .map_err(|e| StoreError::Corrupt(format!("request fingerprint key: {e}")))
+    }
+
+    /// This configuration with `listen` set to the address really bound, which decides the
+    /// mode ([`Config::mode`]).
+    pub fn listening_on(&self, addr: SocketAddr) -> Config {
+        Config {
+            listen: addr,
+            ..self.clone()
         }
     }
 
@@ -960,6 +1127,80 @@ mod tests {
                 && err.contains("remove --max-queue-age-secs / FUTUREAUTH_MAX_QUEUE_AGE_SECS"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn the_mode_follows_from_what_the_server_is_given() {
+        use super::{Config, Mode};
+        let mode = |c: &Config| c.mode().0;
+        let real_resend = Config {
+            resend_api_key: Some("re_live".into()),
+            ..Config::default()
+        };
+        let fake_resend = Config {
+            resend_api_url: "http://127.0.0.1:9".into(),
+            ..real_resend.clone()
+        };
+        let public = Config {
+            listen: "0.0.0.0:8080".parse().unwrap(),
+            ..Config::default()
+        };
+        let twilio = Config {
+            twilio_account_sid: Some("AC1".into()),
+            twilio_auth_token: Some("t".into()),
+            twilio_from_number: Some("+12015550123".into()),
+            ..Config::default()
+        };
+        assert_eq!(mode(&Config::default()), Mode::Development);
+        assert_eq!(mode(&real_resend), Mode::Production);
+        assert_eq!(mode(&fake_resend), Mode::Production, "configured is enough");
+        assert_eq!(mode(&twilio), Mode::Production);
+        assert_eq!(mode(&public), Mode::Production);
+        assert_eq!(mode(&parse(&["--production"])), Mode::Production);
+        assert_eq!(mode(&parse(&["--env", "PRODUCTION"])), Mode::Production);
+        let dev = |c: &Config| Config {
+            dev: true,
+            ..c.clone()
+        };
+        assert_eq!(mode(&dev(&public)), Mode::Development);
+        assert!(dev(&public).validate().is_ok());
+        assert_eq!(mode(&dev(&fake_resend)), Mode::Development);
+        assert!(
+            dev(&fake_resend).validate().is_ok(),
+            "a loopback fake reaches nobody"
+        );
+        for with_real in [dev(&real_resend), dev(&twilio)] {
+            let err = with_real.validate().unwrap_err().to_string();
+            assert!(err.contains("Remove --dev"), "{err}");
+        }
+        let env_dev = Config {
+            environment: Some("development".into()),
+            ..real_resend.clone()
+        };
+        let err = env_dev.validate().unwrap_err().to_string();
+        assert!(err.contains("Remove FUTUREAUTH_ENV=development"), "{err}");
+        // Production from a public address needs a provider.
+        let err = public.validate().unwrap_err().to_string();
+        assert!(
+            err.contains("0.0.0.0:8080") && err.contains("--dev"),
+            "{err}"
+        );
+        assert!(real_resend.validate().is_ok(), "one channel is enough");
+        let both = Config {
+            production: true,
+            dev: true,
+            ..Config::default()
+        };
+        assert!(both
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("remove one"));
+        let odd = Config {
+            environment: Some("staging".into()),
+            ..Config::default()
+        };
+        assert!(odd.validate().unwrap_err().to_string().contains("staging"));
     }
 
     #[test]

@@ -128,6 +128,8 @@ impl Drop for RunningServer {
 
 /// Builds providers from `config`, opens and migrates the database and starts the service.
 pub async fn start(config: &Config, listener: TcpListener) -> Result<RunningServer, StartError> {
+    // The mode follows from the address really bound (`127.0.0.1:0` in tests).
+    let config = &config.listening_on(listener.local_addr()?);
     let delivery = Delivery::from_config(config)?;
     let store = Store::connect_with(&config.database_url(), &config.store_options()).await?;
     start_with(config, store, delivery, listener).await
@@ -140,17 +142,13 @@ pub async fn start_with(
     delivery: Delivery,
     listener: TcpListener,
 ) -> Result<RunningServer, StartError> {
-    config.validate()?;
     let addr = listener.local_addr()?;
+    let config = &config.listening_on(addr);
+    config.validate()?;
     config.check_dev_outbox(addr, delivery.dev_outbox().is_some())?;
-    let secret = config.server_secret();
-    if matches!(secret, config::ServerSecret::PerProcess(_)) {
-        tracing::warn!(
-            "FUTUREAUTH_SERVER_SECRET is not set: request fingerprints use a random key of this process, \
-             so an Idempotency-Key retried after a restart or on another instance is refused. \
-             Set FUTUREAUTH_SERVER_SECRET (e.g. `openssl rand -hex 32`), the same on every instance."
-        );
-    }
+    let (mode, reason) = config.mode();
+    tracing::info!(?mode, because = %reason, "mode");
+    let secret = config.server_secret(&store).await?;
     let wake = Arc::new(Notify::new());
     let sender = SendService::new(
         store.clone(),

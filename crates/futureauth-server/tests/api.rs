@@ -193,6 +193,30 @@ async fn magic_links_are_built_from_allowed_callbacks(backend: Backend) {
     }
 }
 
+/// The schema allows `"project_name": null`; it is a field never shown, so null is accepted
+/// like an absent one (and a wrong type is still refused).
+async fn project_name_null_is_accepted(backend: Backend) {
+    let (s, fakes, _, key) = setup(backend).await;
+    let id = s
+        .send_ok(
+            &key,
+            &json!({"channel": "email", "destination": "jane@example.com", "code": "a1b2c3", "project_name": null}),
+        )
+        .await;
+    assert_eq!(s.wait_final(&key, &id).await["status"], "sent");
+    assert_eq!(fakes.emails().await.len(), 1);
+    assert_error(
+        s.send(
+            &key,
+            &json!({"channel": "email", "destination": "jane@example.com", "code": "a1b2c3", "project_name": 7}),
+        )
+        .await,
+        422,
+        "invalid_request",
+    )
+    .await;
+}
+
 async fn magic_link_without_any_callback_is_refused(backend: Backend) {
     let db = TestDb::new(backend).await;
     let fakes = Fakes::accepting().await;
@@ -298,7 +322,7 @@ async fn bad_input_is_refused_and_writes_nothing(backend: Backend) {
             "invalid_request",
         ),
         (
-            json!({"channel": "email", "destination": "a@example.com", "code": "123456", "project_name": null}),
+            json!({"channel": "email", "destination": "a@example.com", "code": "123456", "project_name": ["x"]}),
             "invalid_request",
         ),
     ];
@@ -561,6 +585,54 @@ async fn idempotency_key_never_sends_twice(backend: Backend) {
         .collect();
     assert_eq!(keys.len(), 2, "{keys:?}");
     assert_eq!(keys.iter().collect::<HashSet<_>>().len(), 2);
+}
+
+/// Two instances on one database, no secret configured: they share the fingerprint key kept
+/// in the database, so a request retried on the other instance replays. An explicit
+/// `--server-secret` still overrides that key.
+async fn an_idempotency_key_retried_on_another_instance_replays(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let fakes = Fakes::accepting().await;
+    let store = db.store().await;
+    let (project_id, key) = acme(&store).await;
+    let cfg = config(&db, &fakes);
+    assert!(cfg.server_secret.is_none());
+    let a = TestServer::start(&db, &cfg).await;
+    let b = TestServer::start(&db, &cfg).await;
+    let post = |s: &TestServer, body: &Value| {
+        s.http
+            .post(s.url("/api/v1/otp/send"))
+            .bearer_auth(&key)
+            .header("Idempotency-Key", "retry-elsewhere")
+            .json(body)
+            .send()
+    };
+    let body = json!({"channel": "email", "destination": "i@example.com", "code": "555111"});
+    let first = post(&a, &body).await.unwrap();
+    assert_eq!(first.status(), 202);
+    let id = first.json::<Value>().await.unwrap()["id"].clone();
+    let retried = post(&b, &body).await.unwrap();
+    assert_eq!(retried.status(), 202);
+    assert_eq!(retried.json::<Value>().await.unwrap()["id"], id);
+    // The key still tells a different request apart on the other instance.
+    let other = json!({"channel": "email", "destination": "j@example.com", "code": "555111"});
+    assert_error(
+        post(&b, &other).await.unwrap(),
+        422,
+        "idempotency_key_reused",
+    )
+    .await;
+    // An instance with its own configured secret computes other fingerprints.
+    let mut own = cfg.clone();
+    own.server_secret = Some("c".repeat(32).into());
+    let c = TestServer::start(&db, &own).await;
+    assert_error(
+        post(&c, &body).await.unwrap(),
+        422,
+        "idempotency_key_reused",
+    )
+    .await;
+    assert_eq!(store.count_messages(&project_id).await.unwrap(), 1);
 }
 
 async fn request_fingerprints_are_keyed_and_kept_only_with_an_idempotency_key(backend: Backend) {
@@ -1070,6 +1142,54 @@ async fn dev_outbox_keeps_messages_when_no_provider_is_configured(backend: Backe
             "{host}: {text}"
         );
     }
+
+    // A client on the network that sends `Host: 127.0.0.1:<port>` is refused: what counts
+    // is the socket peer. The same router, given the peer the server sees (tests/binary.rs
+    // also connects over a real non-loopback address when the machine has one).
+    let outbox_from = |peer: std::net::SocketAddr| {
+        let app = futureauth_server::app(s.server.state.clone());
+        let mut req = axum::http::Request::get("/dev/outbox")
+            .header("host", format!("127.0.0.1:{port}"))
+            .header("accept", "application/json")
+            .body(axum::body::Body::empty())
+            .unwrap();
+        req.extensions_mut()
+            .insert(axum::extract::ConnectInfo(peer));
+        async move {
+            let resp = tower::ServiceExt::oneshot(app, req).await.unwrap();
+            let status = resp.status().as_u16();
+            let body = axum::body::to_bytes(resp.into_body(), 1 << 20)
+                .await
+                .unwrap();
+            (status, String::from_utf8_lossy(&body).into_owned())
+        }
+    };
+    for peer in ["127.0.0.1:50000", "[::1]:50000", "[::ffff:127.0.0.1]:50000"] {
+        let (status, body) = outbox_from(peer.parse().unwrap()).await;
+        assert_eq!(status, 200, "{peer}: {body}");
+        assert!(body.contains("424242"));
+    }
+    for peer in [
+        "192.0.2.7:50000",
+        "10.0.0.5:41000",
+        "[2001:db8::1]:50000",
+        "[::ffff:10.0.0.5]:1",
+    ] {
+        let (status, body) = outbox_from(peer.parse().unwrap()).await;
+        assert_eq!(status, 403, "{peer}: {body}");
+        assert!(
+            body.contains("forbidden_host") && !body.contains("424242"),
+            "{body}"
+        );
+    }
+    // Without connect info the peer is unknown: refused.
+    let app = futureauth_server::app(s.server.state.clone());
+    let req = axum::http::Request::get("/dev/outbox")
+        .header("host", format!("127.0.0.1:{port}"))
+        .body(axum::body::Body::empty())
+        .unwrap();
+    let resp = tower::ServiceExt::oneshot(app, req).await.unwrap();
+    assert_eq!(resp.status(), 403);
 }
 
 async fn sms_fails_visibly_when_only_resend_is_configured(backend: Backend) {
@@ -1136,11 +1256,13 @@ backend_tests!(
     sms_otp_is_delivered_through_twilio,
     magic_links_are_built_from_allowed_callbacks,
     magic_link_without_any_callback_is_refused,
+    project_name_null_is_accepted,
     bad_input_is_refused_and_writes_nothing,
     unknown_routes_and_methods_answer_json,
     keys_authenticate_and_can_be_revoked_and_rotated,
     messages_are_private_to_their_project,
     idempotency_key_never_sends_twice,
+    an_idempotency_key_retried_on_another_instance_replays,
     request_fingerprints_are_keyed_and_kept_only_with_an_idempotency_key,
     rate_limits_answer_429_with_retry_after,
     sms_goes_only_to_the_project_countries,

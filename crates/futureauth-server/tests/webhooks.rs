@@ -306,12 +306,47 @@ async fn twilio_callbacks_are_checked_against_the_configured_url(backend: Backen
     assert_eq!(m["status_reason"], "Twilio error 30003");
 }
 
+/// An unconfigured route first checks the signature headers it requires (401 without them,
+/// as on a configured server), then answers 404 `webhook_not_configured`.
 async fn unconfigured_webhooks_are_not_found(backend: Backend) {
     let env = start(backend, false).await;
     let (code, v) = env.resend(&[], "{}").await;
     assert_eq!(
         (code, v["error"]["code"].clone()),
+        (401, json!("invalid_signature"))
+    );
+    assert!(
+        v["error"]["message"].as_str().unwrap().contains("svix-id"),
+        "{v}"
+    );
+    let signed = [
+        ("svix-id", "msg_1".to_owned()),
+        ("svix-timestamp", now_secs().to_string()),
+        ("svix-signature", "v1,AAAA".to_owned()),
+    ];
+    let (code, v) = env.resend(&signed[1..], "{}").await;
+    assert_eq!(
+        (code, v["error"]["code"].clone()),
+        (401, json!("invalid_signature"))
+    );
+    let (code, v) = env.resend(&signed, "{}").await;
+    assert_eq!(
+        (code, v["error"]["code"].clone()),
         (404, json!("webhook_not_configured"))
+    );
+    let resp = env
+        .s
+        .http
+        .post(env.s.url("/webhooks/twilio"))
+        .form(&[("MessageSid", "SM1")])
+        .send()
+        .await
+        .unwrap();
+    let status = resp.status().as_u16();
+    let v: Value = resp.json().await.unwrap();
+    assert_eq!(
+        (status, v["error"]["code"].clone()),
+        (401, json!("invalid_signature"))
     );
     let (code, v) = env.twilio(&[("MessageSid", "SM1")], "x").await;
     assert_eq!(
@@ -387,20 +422,30 @@ async fn project_webhooks_are_signed_and_survive_a_restart(backend: Backend) {
         .map(|r| r.headers.get("webhook-id").unwrap().to_str().unwrap())
         .collect();
     assert_eq!(ids[0], ids[1], "a redelivery carries the same event id");
-    let verify = |secret: &str, r: &wiremock::Request| {
-        let header = |n: &str| r.headers.get(n).and_then(|v| v.to_str().ok());
-        let headers = futureauth::webhook::WebhookHeaders {
-            id: header("webhook-id"),
-            timestamp: header("webhook-timestamp"),
-            signature: header("webhook-signature"),
-        };
-        futureauth::webhook::verify(secret, &headers, &r.body)
-    };
+    let verify = standard_webhooks_verify;
     let event_seen = verify(&secret, &requests[1]).expect("signed with the project's secret");
-    assert_eq!(event_seen.kind, "message.delivered");
-    assert_eq!(event_seen.data["message_id"], id.as_str());
-    assert_eq!(event_seen.data["channel"], "email");
-    assert!(verify("whsec_not-the-secret", &requests[1]).is_err());
+    assert_eq!(event_seen["type"], "message.delivered");
+    assert_eq!(event_seen["data"]["message_id"], id.as_str());
+    assert_eq!(event_seen["data"]["channel"], "email");
+    assert!(verify(&new_whsec(), &requests[1]).is_err());
+    // Keyed with the decoded secret, not with the `whsec_…` text (which independent
+    // verifiers never use).
+    let mut text_keyed = Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+    let r = &requests[1];
+    let h = |n: &str| r.headers.get(n).unwrap().to_str().unwrap().to_owned();
+    text_keyed.update(
+        format!(
+            "{}.{}.{}",
+            h("webhook-id"),
+            h("webhook-timestamp"),
+            String::from_utf8_lossy(&r.body)
+        )
+        .as_bytes(),
+    );
+    assert_ne!(
+        h("webhook-signature"),
+        format!("v1,{}", STANDARD.encode(text_keyed.finalize().into_bytes()))
+    );
 
     // Rotation: the next event is signed with the new secret only.
     let rotated = futureauth_server::service::project_webhook::rotate(&store, &owner, &project_id)
@@ -424,7 +469,10 @@ async fn project_webhooks_are_signed_and_survive_a_restart(backend: Backend) {
     eventually(10, "the complaint reaches the app", || received(3)).await;
     let requests = app.received_requests().await.unwrap();
     let last = requests.last().unwrap();
-    assert_eq!(verify(&rotated, last).unwrap().kind, "message.complained");
+    assert_eq!(
+        verify(&rotated, last).unwrap()["type"],
+        "message.complained"
+    );
     assert!(
         verify(&secret, last).is_err(),
         "the old secret no longer verifies"
@@ -433,6 +481,63 @@ async fn project_webhooks_are_signed_and_survive_a_restart(backend: Backend) {
     assert_eq!(env.signed_resend("evt_c", 0, &complained).await.0, 200);
     tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     assert_eq!(app.received_requests().await.unwrap().len(), 3);
+
+    // The delivery log filters by the channel it lists these events under.
+    let token = cli(
+        env.s.store(),
+        &["futureauth-server", "operator", "token", "owner@acme.test"],
+    )
+    .await;
+    let log = |channel: &str| {
+        env.s
+            .http
+            .get(env.s.url(&format!(
+                "/api/v1/projects/{project_id}/deliveries?channel={channel}"
+            )))
+            .bearer_auth(token.trim())
+            .send()
+    };
+    let resp = log("webhook").await.unwrap();
+    assert_eq!(resp.status(), 200);
+    let page: Value = resp.json().await.unwrap();
+    let items = page["items"].as_array().expect("items");
+    assert_eq!(items.len(), 2, "{page}");
+    assert!(items.iter().all(|m| m["channel"] == "webhook"), "{page}");
+    let page: Value = log("email").await.unwrap().json().await.unwrap();
+    assert!(page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|m| m["channel"] == "email"));
+    assert_eq!(log("fax").await.unwrap().status(), 422);
+}
+
+/// A new `whsec_` secret (another project's).
+fn new_whsec() -> String {
+    futureauth_server::service::project_webhook::new_secret()
+}
+
+/// An independent Standard Webhooks verifier (as the spec and PyPI `standardwebhooks` do
+/// it): HMAC-SHA256 keyed with the base64-decoded bytes after `whsec_`, over
+/// `id.timestamp.body`; one of the space-separated `v1,` signatures must match. The event.
+fn standard_webhooks_verify(secret: &str, r: &wiremock::Request) -> Result<Value, String> {
+    let h = |n: &str| {
+        r.headers
+            .get(n)
+            .and_then(|v| v.to_str().ok())
+            .ok_or(format!("no {n}"))
+    };
+    let key = STANDARD
+        .decode(secret.strip_prefix("whsec_").ok_or("not whsec_")?)
+        .map_err(|e| e.to_string())?;
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(&key).unwrap();
+    mac.update(format!("{}.{}.", h("webhook-id")?, h("webhook-timestamp")?).as_bytes());
+    mac.update(&r.body);
+    let expected = format!("v1,{}", STANDARD.encode(mac.finalize().into_bytes()));
+    if !h("webhook-signature")?.split(' ').any(|s| s == expected) {
+        return Err("signature mismatch".into());
+    }
+    serde_json::from_slice(&r.body).map_err(|e| e.to_string())
 }
 
 backend_tests!(
@@ -441,3 +546,105 @@ backend_tests!(
     twilio_callbacks_are_checked_against_the_configured_url,
     unconfigured_webhooks_are_not_found,
 );
+
+/// A real delivery, checked by an independent Standard Webhooks implementation: PyPI
+/// `standardwebhooks`, in the Python that `FUTUREAUTH_INTEROP_PYTHON` names
+/// (`scripts/test` installs it into a venv under `target/` and runs this test with
+/// `--ignored`). A tampered body must fail there too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs PyPI standardwebhooks: scripts/test runs it with FUTUREAUTH_INTEROP_PYTHON"]
+async fn a_real_delivery_verifies_with_pypi_standardwebhooks() {
+    use wiremock::matchers::method;
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+    let python = std::env::var("FUTUREAUTH_INTEROP_PYTHON")
+        .expect("FUTUREAUTH_INTEROP_PYTHON: a Python with `standardwebhooks` installed");
+
+    let db = TestDb::new(Backend::Sqlite).await;
+    let fakes = Fakes::accepting().await;
+    let store = db.store().await;
+    let (project_id, key) = acme(&store).await;
+    let app = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(204))
+        .mount(&app)
+        .await;
+    let owner = owner_of(&store, &project_id).await;
+    let (_, secret) = futureauth_server::service::project_webhook::set(
+        &store,
+        &owner,
+        &project_id,
+        &format!("{}/hook", app.uri()),
+        false,
+    )
+    .await
+    .unwrap();
+    let secret = secret.expect("secret");
+    let mut cfg = config(&db, &fakes);
+    cfg.resend_webhook_secret = Some(format!("whsec_{}", STANDARD.encode(SVIX_KEY)).into());
+    let env = Env {
+        s: TestServer::start(&db, &cfg).await,
+        key: key.clone(),
+        fakes,
+    };
+    let body = json!({"channel": "email", "destination": "ada@example.com", "code": "123456"});
+    let id = env.s.send_ok(&key, &body).await;
+    assert_eq!(env.s.wait_final(&key, &id).await["status"], "sent");
+    let delivered = event(
+        "email.delivered",
+        "re_1",
+        "2026-11-29T01:00:02.000Z",
+        json!({}),
+    );
+    assert_eq!(env.signed_resend("evt_py", 0, &delivered).await.0, 200);
+    let app_ref = &app;
+    eventually(10, "the event reaches the app", || async move {
+        !app_ref
+            .received_requests()
+            .await
+            .unwrap_or_default()
+            .is_empty()
+    })
+    .await;
+    let request = app.received_requests().await.unwrap().remove(0);
+    let headers: serde_json::Map<String, Value> =
+        ["webhook-id", "webhook-timestamp", "webhook-signature"]
+            .iter()
+            .map(|n| {
+                let v = request.headers.get(*n).unwrap().to_str().unwrap();
+                (n.to_string(), Value::from(v))
+            })
+            .collect();
+    let body = String::from_utf8(request.body.clone()).unwrap();
+    let verify = |body: &str| {
+        let input = json!({"secret": secret, "headers": headers, "body": body}).to_string();
+        let mut child = std::process::Command::new(&python)
+            .args([
+                "-c",
+                "import json, sys\n\
+                 from standardwebhooks.webhooks import Webhook\n\
+                 d = json.load(sys.stdin)\n\
+                 print(json.dumps(Webhook(d['secret']).verify(d['body'], d['headers'])))",
+            ])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("run the interop Python");
+        std::io::Write::write_all(&mut child.stdin.take().unwrap(), input.as_bytes()).unwrap();
+        child.wait_with_output().unwrap()
+    };
+    let out = verify(&body);
+    assert!(
+        out.status.success(),
+        "standardwebhooks refused a real delivery: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let seen: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(seen["type"], "message.delivered");
+    assert_eq!(seen["data"]["message_id"], id.as_str());
+    let tampered = body.replace("delivered", "bounced");
+    assert!(
+        !verify(&tampered).status.success(),
+        "a tampered body verifies"
+    );
+}

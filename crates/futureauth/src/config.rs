@@ -94,6 +94,11 @@ pub struct FutureAuthConfig {
     #[cfg(feature = "passkeys")]
     #[cfg_attr(docsrs, doc(cfg(feature = "passkeys")))]
     pub passkeys: Option<crate::PasskeyConfig>,
+    /// How recent a sign-in must be for the user to delete their own account
+    /// ([`FutureAuth::delete_account`](crate::FutureAuth::delete_account), `POST
+    /// /api/auth/delete-account`): older sessions are refused with `403
+    /// reauthentication_required` until the person signs in again. Default 10 minutes.
+    pub recent_auth_max_age: Duration,
     /// The longest any one database call may take on our side, the wait for a pool
     /// connection included. Past it the call is abandoned, its connection discarded (not
     /// returned to the pool) and the request answers `503 unavailable` with `Retry-After`.
@@ -135,6 +140,7 @@ impl Default for FutureAuthConfig {
             magic_link_same_browser: false,
             #[cfg(feature = "passkeys")]
             passkeys: None,
+            recent_auth_max_age: Duration::from_secs(10 * 60),
             db_call_timeout: Some(DEFAULT_DB_CALL_TIMEOUT),
         }
     }

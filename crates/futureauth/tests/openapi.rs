@@ -33,6 +33,10 @@ fn the_document_lists_every_auth_route_with_its_answers() {
         "/api/auth/passkeys",
         "/api/auth/passkey/rename",
         "/api/auth/passkey/delete",
+        "/api/auth/change-identifier",
+        "/api/auth/verify-identifier-change",
+        "/api/auth/remove-identifier",
+        "/api/auth/delete-account",
     ]
     .into();
     let landing = "/api/auth/magic-link";
@@ -64,6 +68,15 @@ fn the_document_lists_every_auth_route_with_its_answers() {
         );
     }
     assert!(json["components"]["schemas"]["Passkey"]["properties"]["name"].is_object());
+    // The account routes' own refusals (disabled, stale sign-in, last address).
+    for path in ["/api/auth/delete-account", "/api/auth/remove-identifier"] {
+        for status in ["403", "409"] {
+            assert!(
+                json["paths"][path]["post"]["responses"][status].is_object(),
+                "{path} {status}"
+            );
+        }
+    }
     let verify = &json["paths"]["/api/auth/verify-otp"]["post"];
     assert!(verify["requestBody"].is_object());
     assert!(json["components"]["schemas"]["User"]["properties"]["email"].is_object());

@@ -1003,20 +1003,66 @@ async fn rate_limits(db: TestDb) {
         .refused(429, "rate_limited");
 }
 
-/// A passkey whose user was deleted signs nobody in (SQLite keeps the row without foreign
-/// keys; Postgres cascades).
+/// Deleting a user deletes their passkeys in the same transaction, on both backends and on
+/// SQLite without foreign keys too; the passkey then signs nobody in.
 async fn deleted_user(db: TestDb) {
     let app = App::start(db, |_| {}).await;
     let mut browser = Browser::default();
     let id = app.sign_in_by_code(&mut browser, "ada@example.com").await;
     let (mut key, _) = app.add_passkey(&mut browser).await;
-    app.db.exec("DELETE FROM session").await;
-    app.db
-        .exec(&format!("DELETE FROM \"user\" WHERE id = '{id}'"))
-        .await;
+    let mut other = Browser::default();
+    app.sign_in_by_code(&mut other, "bob@example.com").await;
+    let (mut bobs_key, _) = app.add_passkey(&mut other).await;
+    app.auth.delete_user(&id).await.unwrap();
+    assert_eq!(app.count("passkey").await, 1, "only Ada's passkey went");
     let (_, verified) = app.sign_in_with(&mut key, &Tamper::default()).await;
     verified.refused(400, "passkey_rejected");
+
+    let bob = app
+        .auth
+        .get_user_by_email("bob@example.com")
+        .await
+        .unwrap()
+        .unwrap();
+    // SQLite with foreign keys off (sqlx switches them on; an app may not): the delete
+    // itself removes the passkeys, not a cascade.
+    if let TestDb::Sqlite { path, .. } = &app.db {
+        let options = futureauth::sqlx::sqlite::SqliteConnectOptions::new()
+            .filename(path)
+            .foreign_keys(false);
+        let pool = futureauth::sqlx::SqlitePool::connect_with(options)
+            .await
+            .unwrap();
+        let no_cascade = FutureAuth::new(pool.clone(), app.auth.config().clone());
+        no_cascade.delete_user(&bob.id).await.unwrap();
+        pool.close().await;
+    } else {
+        app.auth.delete_user(&bob.id).await.unwrap();
+    }
+    assert_eq!(app.count("passkey").await, 0, "Bob's passkey went with him");
+    let (_, verified) = app.sign_in_with(&mut bobs_key, &Tamper::default()).await;
+    verified.refused(400, "passkey_rejected");
     assert_eq!(app.count("session").await, 0);
+}
+
+/// A disabled user's passkey signs nobody in (as a code does not); enabled again, it does.
+async fn disabled_user(db: TestDb) {
+    let app = App::start(db, |_| {}).await;
+    let mut browser = Browser::default();
+    let id = app.sign_in_by_code(&mut browser, "ada@example.com").await;
+    let (mut key, _) = app.add_passkey(&mut browser).await;
+    app.auth.disable_user(&id, None).await.unwrap();
+    let sessions = app.count("session").await;
+    let (signed_out, verified) = app.sign_in_with(&mut key, &Tamper::default()).await;
+    verified.refused(403, "user_disabled");
+    assert!(signed_out.cookie(SESSION).is_none());
+    assert_eq!(
+        app.count("session").await,
+        sessions,
+        "no session left behind"
+    );
+    app.auth.enable_user(&id).await.unwrap();
+    app.sign_in_with(&mut key, &Tamper::default()).await.1.ok();
 }
 
 /// The SDK methods without HTTP: the tables are made only when passkeys are configured, a
@@ -1073,6 +1119,7 @@ both_backends!(
     malformed_and_huge_json,
     rate_limits,
     deleted_user,
+    disabled_user,
     sdk_surface,
 );
 

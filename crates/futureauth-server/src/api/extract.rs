@@ -60,10 +60,14 @@ impl<S: Send + Sync> FromRequest<S> for SendJson {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let ApiJson(value) = ApiJson::<Value>::from_request(req, state).await?;
+        let ApiJson(mut value) = ApiJson::<Value>::from_request(req, state).await?;
         let invalid = |m: String| ApiError::new(ErrorCode::InvalidRequest, m);
-        if !value.is_object() {
+        let Some(fields) = value.as_object_mut() else {
             return Err(invalid("the body must be a JSON object".into()));
+        };
+        // The schema allows `"project_name": null` (the field is never shown): null is absent.
+        if fields.get("project_name").is_some_and(Value::is_null) {
+            fields.remove("project_name");
         }
         if let Some(channel) = value.get("channel").and_then(Value::as_str) {
             channel

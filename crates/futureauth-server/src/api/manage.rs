@@ -11,7 +11,6 @@ use axum::http::request::Parts;
 use axum::http::StatusCode;
 use axum::routing::{delete, get, post};
 use axum::{Json, Router};
-use futureauth_proto::Channel;
 use secrecy::ExposeSecret;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -26,7 +25,7 @@ use crate::service::now_ms;
 use crate::service::projects::key_prefix;
 use crate::service::validate::mask_destination;
 use crate::service::{project_webhook, test_mode};
-use crate::store::{DeliveryFilter, Membership, Message, MessageStatus, Operator};
+use crate::store::{DeliveryFilter, Membership, Message, MessageChannel, MessageStatus, Operator};
 
 /// The operator authenticated by `Authorization: Bearer vx_op_…`.
 #[derive(Debug, Clone)]
@@ -604,7 +603,7 @@ fn parse_ms(q: &HashMap<String, String>, name: &str) -> Result<Option<i64>, ApiE
 #[utoipa::path(get, path = "/api/v1/projects/{id}/deliveries", tag = "management",
     security(("operator_token" = [])),
     params(("id" = String, Path, description = "Project id (`prj_…`)", example = "prj_8h2k4m6p9r1t3v5x7z0b2d4f"),
-        ("channel" = Option<String>, Query, description = "`email`, `sms` or `magic_link`", example = "email"),
+        ("channel" = Option<String>, Query, description = "`email`, `sms`, `magic_link` or `webhook` (the project's webhook events)", example = "email"),
         ("status" = Option<String>, Query, description = "`queued`, `sent` or `failed`", example = "failed"),
         ("from" = Option<i64>, Query, description = "Created at or after, epoch ms", example = 1764300000000_i64),
         ("until" = Option<i64>, Query, description = "Created before, epoch ms", example = 1764386400000_i64),
@@ -623,9 +622,10 @@ pub async fn deliveries(
     let mut f = DeliveryFilter::default();
     match q.get("channel").map(String::as_str) {
         None | Some("") => {}
-        Some(c) => match c.parse::<Channel>() {
-            Ok(c) => f.channel = Some(c.into()),
-            Err(_) => return Err(bad("channel must be email, sms or magic_link")),
+        // Every channel the log lists, the project's webhook events included.
+        Some(c) => match MessageChannel::parse(c) {
+            Some(c) => f.channel = Some(c),
+            None => return Err(bad("channel must be email, sms, magic_link or webhook")),
         },
     }
     match q.get("status").map(String::as_str) {

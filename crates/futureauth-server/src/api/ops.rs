@@ -1,9 +1,10 @@
 //! Operational routes: health, readiness and the dev outbox.
 
+use std::net::SocketAddr;
 use std::time::Duration;
 
-use axum::extract::State;
-use axum::http::{header, HeaderMap};
+use axum::extract::{ConnectInfo, State};
+use axum::http::{header, Extensions, HeaderMap};
 use axum::response::{Html, IntoResponse, Response};
 use axum::Json;
 use serde_json::json;
@@ -86,13 +87,34 @@ fn render_outbox(entries: &[crate::provider::OutboxEntry]) -> Result<String, min
         .render(minijinja::context! { entries })
 }
 
+/// Whether the connection comes from this machine: the socket peer (never a header) is a
+/// loopback address. No peer known (a router served without connect info): no.
+pub fn is_loopback_peer(extensions: &Extensions) -> bool {
+    extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .is_some_and(|ConnectInfo(peer)| peer.ip().to_canonical().is_loopback())
+}
+
 /// `GET /dev/outbox`: the last messages of the dev outbox; JSON for `Accept: application/json`,
-/// else an HTML page. 404 when real providers are configured; 403 unless the `Host` is
-/// loopback with the listen port.
-pub async fn dev_outbox(State(state): State<AppState>, headers: HeaderMap) -> Response {
+/// else an HTML page. 404 when real providers are configured; 403 unless the client connects
+/// from loopback (its socket address: a `Host` header proves nothing about where a request
+/// comes from) and the `Host` is loopback with the listen port (so that a web page on another
+/// name that resolves to 127.0.0.1 cannot read it through the operator's browser).
+pub async fn dev_outbox(
+    State(state): State<AppState>,
+    extensions: Extensions,
+    headers: HeaderMap,
+) -> Response {
     let Some(outbox) = state.delivery.dev_outbox() else {
         return ApiError::not_found().into_response();
     };
+    if !is_loopback_peer(&extensions) {
+        return ApiError::new(
+            ErrorCode::ForbiddenHost,
+            "the dev outbox answers only to clients on this machine (a loopback connection)",
+        )
+        .into_response();
+    }
     let host = headers.get(header::HOST).and_then(|v| v.to_str().ok());
     if !host.is_some_and(|h| is_loopback_host(h, state.listen.port())) {
         return ApiError::new(

@@ -51,6 +51,19 @@ fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers.get(name).and_then(|v| v.to_str().ok())
 }
 
+/// 401 when one of the signature headers the route requires is absent, checked before
+/// whether the route is configured: a request without them is refused alike on every
+/// server, as the OpenAPI document says.
+fn require_headers(headers: &HeaderMap, names: &[&str]) -> Result<(), ApiError> {
+    match names.iter().find(|n| header(headers, n).is_none()) {
+        Some(missing) => Err(ApiError::new(
+            ErrorCode::InvalidSignature,
+            format!("webhook signature refused: no {missing} header"),
+        )),
+        None => Ok(()),
+    }
+}
+
 /// Receive a Resend status event.
 ///
 /// Verified with `RESEND_WEBHOOK_SECRET` (Svix: `svix-id`, `svix-timestamp` within 5
@@ -72,9 +85,9 @@ fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
         (status = 200, description = "Recorded, duplicate or ignored", body = WebhookResponse),
         (status = 400, description = "Signed, but not an event (`invalid_event`)", body = ErrorBody,
             example = json!({"error": {"code": "invalid_event", "message": "not a Resend event"}})),
-        (status = 401, description = "Missing, wrong or expired signature (`invalid_signature`)", body = ErrorBody,
+        (status = 401, description = "Missing, wrong or expired signature (`invalid_signature`); a missing signature header is refused so even where the route is not configured", body = ErrorBody,
             example = json!({"error": {"code": "invalid_signature", "message": "webhook signature refused: signature mismatch"}})),
-        (status = 404, description = "Not configured (`webhook_not_configured`), or no message with this provider id yet (`unknown_message`; the provider retries)", body = ErrorBody,
+        (status = 404, description = "Signed, but not configured here (`webhook_not_configured`), or no message with this provider id yet (`unknown_message`; the provider retries)", body = ErrorBody,
             example = json!({"error": {"code": "unknown_message", "message": "no message with this provider id"}})),
         (status = 503, description = "Database unavailable (`storage_unavailable`)", body = ErrorBody,
             example = json!({"error": {"code": "storage_unavailable", "message": "the database is unavailable; retry in a moment"}})),
@@ -85,6 +98,7 @@ pub async fn resend(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
+    require_headers(&headers, &["svix-id", "svix-timestamp", "svix-signature"])?;
     let secret = state
         .webhooks
         .resend
@@ -121,9 +135,9 @@ pub async fn resend(
         (status = 200, description = "Recorded, duplicate or ignored", body = WebhookResponse),
         (status = 400, description = "Signed, but not a status callback (`invalid_event`)", body = ErrorBody,
             example = json!({"error": {"code": "invalid_event", "message": "no MessageSid"}})),
-        (status = 401, description = "Missing or wrong signature (`invalid_signature`)", body = ErrorBody,
+        (status = 401, description = "Missing or wrong signature (`invalid_signature`); a missing signature header is refused so even where the route is not configured", body = ErrorBody,
             example = json!({"error": {"code": "invalid_signature", "message": "webhook signature refused: signature mismatch"}})),
-        (status = 404, description = "Not configured (`webhook_not_configured`), or no message with this SID yet (`unknown_message`)", body = ErrorBody,
+        (status = 404, description = "Signed, but not configured here (`webhook_not_configured`), or no message with this SID yet (`unknown_message`)", body = ErrorBody,
             example = json!({"error": {"code": "webhook_not_configured", "message": "Twilio status webhooks are not configured on this server"}})),
         (status = 503, description = "Database unavailable (`storage_unavailable`)", body = ErrorBody,
             example = json!({"error": {"code": "storage_unavailable", "message": "the database is unavailable; retry in a moment"}})),
@@ -134,6 +148,7 @@ pub async fn twilio(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
+    require_headers(&headers, &["x-twilio-signature"])?;
     let hook = state
         .webhooks
         .twilio

@@ -235,6 +235,7 @@ pub async fn login_send(
         user_agent: user_agent(&headers),
         binding: Some(bound.clone()),
         locale: locale(&headers),
+        hook_token: None,
     };
     let sent = if link {
         let callback = format!("{}/dashboard/auth/magic", c.settings().origin());
@@ -325,6 +326,7 @@ pub async fn login_verify(
         user_agent: user_agent(&headers),
         binding: binding(c.settings(), &headers),
         locale: None,
+        hook_token: None,
     };
     let result = auth
         .verify_otp_with(form.email.trim(), form.code.trim(), &req)
@@ -367,6 +369,7 @@ pub async fn magic_verify(
         user_agent: user_agent(&headers),
         binding: None,
         locale: None,
+        hook_token: None,
     };
     let result = auth.verify_magic_link_with(form.token.trim(), &req).await;
     match operator_session(&c, result).await {

@@ -58,7 +58,7 @@ error_codes! {
     InvalidOperatorToken => "invalid_operator_token", UNAUTHORIZED, "Missing, unknown or revoked operator token (`vx_op_…`).";
     InvalidSignature => "invalid_signature", UNAUTHORIZED, "A provider's status webhook is unsigned, forged or replayed.";
     OwnersOnly => "owners_only", FORBIDDEN, "The action needs the project's owner role.";
-    ForbiddenHost => "forbidden_host", FORBIDDEN, "The dev outbox answers only on a loopback address.";
+    ForbiddenHost => "forbidden_host", FORBIDDEN, "The dev outbox answers only to clients connecting from loopback, at a loopback address.";
     NotFound => "not_found", NOT_FOUND, "No such route or resource (or it belongs to another project).";
     WebhookNotConfigured => "webhook_not_configured", NOT_FOUND, "This provider's status webhook is not configured on the server.";
     UnknownMessage => "unknown_message", NOT_FOUND, "A provider event names a message the server does not know (yet).";

@@ -1,12 +1,14 @@
 //! Project webhooks: signed events POSTed to the URL a project registered, through the same
 //! outbox as its messages (so retried with backoff, fenced, and never lost on a restart).
 //!
-//! The signature is what `futureauth::webhook::verify` checks (the Svix scheme):
-//! `webhook-id`, `webhook-timestamp` and `webhook-signature: v1,<base64 HMAC-SHA256 of
-//! id.timestamp.body>`, keyed with the project's current secret, computed at send time so
-//! that a rotated secret applies to events still queued.
+//! The signature follows Standard Webhooks (the Svix scheme), which
+//! `futureauth::webhook::verify` and independent libraries check: `webhook-id`,
+//! `webhook-timestamp` and `webhook-signature: v1,<base64 HMAC-SHA256 of
+//! id.timestamp.body>`, keyed with the decoded bytes of the project's current secret
+//! (`whsec_<base64>`), computed at send time so that a rotated secret applies to events
+//! still queued.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -82,15 +84,29 @@ pub fn message_event(
     }
 }
 
-/// The `webhook-signature` header value for one delivery.
+/// The `webhook-signature` header value for one delivery, per Standard Webhooks: `v1,` and
+/// the base64 HMAC-SHA256 of `id.timestamp.body`, keyed with the bytes that the base64
+/// after `whsec_` encodes (what every independent verifier, e.g. PyPI `standardwebhooks` or
+/// Svix's libraries, uses).
 pub fn sign(secret: &str, id: &str, timestamp: i64, body: &str) -> String {
-    let mut mac = match Hmac::<Sha256>::new_from_slice(secret.as_bytes()) {
+    let mut mac = match Hmac::<Sha256>::new_from_slice(&signing_key(secret)) {
         Ok(mac) => mac,
         // HMAC takes keys of any length.
         Err(_) => return String::new(),
     };
     mac.update(format!("{id}.{timestamp}.{body}").as_bytes());
     format!("v1,{}", STANDARD.encode(mac.finalize().into_bytes()))
+}
+
+/// The HMAC key of a signing secret: the decoded base64 after `whsec_`. Every secret the
+/// server issues has that form; a value without it (none is ever stored) keys with its
+/// bytes as they are.
+fn signing_key(secret: &str) -> Vec<u8> {
+    secret
+        .strip_prefix("whsec_")
+        .and_then(|b64| STANDARD.decode(b64).ok())
+        .filter(|key| !key.is_empty())
+        .unwrap_or_else(|| secret.as_bytes().to_vec())
 }
 
 /// Posts project events. Outside development it refuses to reach loopback, private,
@@ -139,33 +155,65 @@ impl WebhookSender {
     }
 }
 
-/// Loopback, private, link-local, CGNAT, unspecified, multicast, documentation ranges.
+/// Loopback, private, link-local, CGNAT, unspecified, multicast, documentation ranges, and
+/// every IPv6 form that reaches an IPv4 address or a local network: IPv4-mapped
+/// (`::ffff:0:0/96`), IPv4-compatible (`::/96`), NAT64 (`64:ff9b::/96`, `64:ff9b:1::/48`) and
+/// 6to4 (`2002::/16`) are judged by the IPv4 address they embed; Teredo (`2001::/32`, a
+/// tunnel whose far end is not what the address says) and site-local (`fec0::/10`) are
+/// always internal.
 pub fn is_internal(ip: IpAddr) -> bool {
     match ip {
-        IpAddr::V4(v4) => {
-            let [a, b, ..] = v4.octets();
-            v4.is_loopback()
-                || v4.is_private()
-                || v4.is_link_local()
-                || v4.is_unspecified()
-                || v4.is_multicast()
-                || v4.is_broadcast()
-                || v4.is_documentation()
-                || (a == 100 && (64..128).contains(&b))
-                || a == 0
-        }
-        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-            Some(v4) => is_internal(IpAddr::V4(v4)),
-            None => {
-                let first = v6.segments()[0];
-                v6.is_loopback()
-                    || v6.is_unspecified()
-                    || v6.is_multicast()
-                    || (first & 0xfe00) == 0xfc00
-                    || (first & 0xffc0) == 0xfe80
-            }
-        },
+        IpAddr::V4(v4) => is_internal_v4(v4),
+        IpAddr::V6(v6) => is_internal_v6(v6),
     }
+}
+
+fn is_internal_v4(v4: Ipv4Addr) -> bool {
+    let [a, b, ..] = v4.octets();
+    v4.is_loopback()
+        || v4.is_private()
+        || v4.is_link_local()
+        || v4.is_unspecified()
+        || v4.is_multicast()
+        || v4.is_broadcast()
+        || v4.is_documentation()
+        || (a == 100 && (64..128).contains(&b))
+        || a == 0
+}
+
+fn is_internal_v6(v6: Ipv6Addr) -> bool {
+    if v6.is_loopback() || v6.is_unspecified() || v6.is_multicast() {
+        return true;
+    }
+    if let Some(v4) = embedded_v4(v6) {
+        return is_internal_v4(v4);
+    }
+    let s = v6.segments();
+    (s[0] & 0xfe00) == 0xfc00 // unique local fc00::/7
+        || (s[0] & 0xffc0) == 0xfe80 // link-local fe80::/10
+        || (s[0] & 0xffc0) == 0xfec0 // site-local fec0::/10 (deprecated, still routed locally)
+        || (s[0] == 0x2001 && s[1] == 0) // Teredo 2001::/32
+        || (s[0] == 0x64 && s[1] == 0xff9b && s[2] == 1) // NAT64 local-use 64:ff9b:1::/48
+}
+
+/// The IPv4 address an IPv6 address stands for, in the forms a host or a NAT64/6to4 gateway
+/// turns into a connection to that IPv4 address.
+fn embedded_v4(v6: Ipv6Addr) -> Option<Ipv4Addr> {
+    let s = v6.segments();
+    let low = |hi: u16, lo: u16| Ipv4Addr::from((u32::from(hi) << 16) | u32::from(lo));
+    if let Some(v4) = v6.to_ipv4_mapped() {
+        return Some(v4); // ::ffff:a.b.c.d
+    }
+    if s[..6] == [0, 0, 0, 0, 0, 0] {
+        return Some(low(s[6], s[7])); // IPv4-compatible ::a.b.c.d (:: and ::1 handled before)
+    }
+    if s[..6] == [0x64, 0xff9b, 0, 0, 0, 0] {
+        return Some(low(s[6], s[7])); // NAT64 well-known prefix 64:ff9b::/96
+    }
+    if s[0] == 0x2002 {
+        return Some(low(s[1], s[2])); // 6to4 2002:a.b.c.d::/48
+    }
+    None
 }
 
 #[async_trait]
@@ -190,7 +238,10 @@ impl Provider for WebhookSender {
         let url = url::Url::parse(&target.url)
             .map_err(|_| ProviderError::Permanent("invalid webhook URL".into()))?;
         let (host, addr) = self.address(&url).await?;
+        // No proxy from the environment: a proxy resolves the name itself and would undo
+        // the address check and pinning above.
         let client = reqwest::Client::builder()
+            .no_proxy()
             .timeout(self.timeout)
             .redirect(reqwest::redirect::Policy::none())
             .resolve(&host, addr)
@@ -233,6 +284,20 @@ impl Provider for WebhookSender {
 mod tests {
     use super::*;
 
+    /// The Standard Webhooks / Svix reference vector: an independent implementation's answer.
+    #[test]
+    fn signs_like_the_standard_webhooks_reference() {
+        assert_eq!(
+            sign(
+                "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+                "msg_p5jXN8AQM9LWM0D4loKWxJek",
+                1614265330,
+                r#"{"test": 2432232314}"#,
+            ),
+            "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE="
+        );
+    }
+
     #[test]
     fn internal_addresses() {
         for ip in [
@@ -244,13 +309,58 @@ mod tests {
             "100.64.0.1",
             "0.0.0.0",
             "::1",
+            "::",
             "fd00::1",
             "fe80::1",
             "::ffff:127.0.0.1",
+            "::ffff:169.254.169.254",
         ] {
             assert!(is_internal(ip.parse().unwrap()), "{ip}");
         }
         for ip in ["93.184.216.34", "2606:2800:220:1:248:1893:25c8:1946"] {
+            assert!(!is_internal(ip.parse().unwrap()), "{ip}");
+        }
+    }
+
+    /// Each IPv6 form that embeds an IPv4 address is judged by that address: internal when
+    /// it embeds the metadata service or a private address, public when it embeds a public one.
+    #[test]
+    fn ipv6_forms_of_ipv4_addresses_are_judged_by_the_embedded_address() {
+        for (form, internal, public) in [
+            ("NAT64", "64:ff9b::a9fe:a9fe", "64:ff9b::5db8:d822"),
+            ("NAT64", "64:ff9b::10.0.0.1", "64:ff9b::93.184.216.34"),
+            ("IPv4-compatible", "::a9fe:a9fe", "::5db8:d822"),
+            ("IPv4-compatible", "::10.0.0.1", "::93.184.216.34"),
+            ("IPv4-compatible", "::127.0.0.1", "::8.8.8.8"),
+            ("IPv4-mapped", "::ffff:10.0.0.1", "::ffff:93.184.216.34"),
+            ("6to4", "2002:a9fe:a9fe::1", "2002:5db8:d822::1"),
+            ("6to4", "2002:0a00:0001::", "2002:0808:0808::"),
+        ] {
+            assert!(is_internal(internal.parse().unwrap()), "{form} {internal}");
+            assert!(!is_internal(public.parse().unwrap()), "{form} {public}");
+        }
+    }
+
+    #[test]
+    fn tunnel_and_local_ipv6_ranges_are_internal() {
+        for ip in [
+            "64:ff9b:1::a9fe:a9fe", // NAT64 local-use
+            "64:ff9b:1:ffff::1",
+            "2001::1", // Teredo
+            "2001:0:4136:e378::1",
+            "fec0::1", // site-local
+            "feff::1",
+        ] {
+            assert!(is_internal(ip.parse().unwrap()), "{ip}");
+        }
+        // Neighbours of those ranges stay public.
+        for ip in [
+            "2001:db9::1",
+            "2001:1::1",
+            "64:ff9b:2::1",
+            "2003::1",
+            "2606:4700::1111",
+        ] {
             assert!(!is_internal(ip.parse().unwrap()), "{ip}");
         }
     }

@@ -15,16 +15,80 @@ pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqli
 /// within one process. Another process holding the file waits at most
 /// `options.statement_timeout` (`busy_timeout`); a request waits at most
 /// `options.acquire_timeout` for the connection.
+///
+/// The database file and its `-wal` and `-shm` files are made readable by their owner only
+/// (0600), whatever the umask: they hold webhook signing secrets, console keys and queued
+/// messages with live codes.
 pub async fn connect(url: &str, options: &StoreOptions) -> Result<SqlitePool, sqlx::Error> {
     let connect = SqliteConnectOptions::from_str(url)?
         .journal_mode(SqliteJournalMode::Wal)
         .busy_timeout(options.statement_timeout)
         .foreign_keys(true);
-    SqlitePoolOptions::new()
+    let file = on_disk(url).then(|| connect.get_filename().to_path_buf());
+    if let Some(path) = &file {
+        // Created here with 0600 before SQLite creates it with 0644 & !umask; SQLite gives
+        // the -wal and -shm files the database file's mode.
+        if url.contains("mode=rwc") {
+            create_private(path)?;
+        }
+    }
+    let pool = SqlitePoolOptions::new()
         .max_connections(1)
         .acquire_timeout(options.acquire_timeout)
         .connect_with(connect)
-        .await
+        .await?;
+    if let Some(path) = &file {
+        // Also for a database created before this rule, or by another tool.
+        restrict_files(path)?;
+    }
+    Ok(pool)
+}
+
+/// Whether the URL names a file (not `sqlite::memory:` or `mode=memory`).
+fn on_disk(url: &str) -> bool {
+    !(url.contains(":memory:") || url.contains("mode=memory"))
+}
+
+/// Creates `path` with mode 0600 if it does not exist yet (an existing file is left as is).
+#[cfg(unix)]
+fn create_private(path: &std::path::Path) -> std::io::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+    {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+#[cfg(not(unix))]
+fn create_private(_path: &std::path::Path) -> std::io::Result<()> {
+    Ok(())
+}
+
+/// Sets 0600 on the database file and on its `-wal` and `-shm` files where they exist.
+#[cfg(unix)]
+fn restrict_files(path: &std::path::Path) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    for suffix in ["", "-wal", "-shm"] {
+        let mut name = path.as_os_str().to_owned();
+        name.push(suffix);
+        match std::fs::set_permissions(&name, std::fs::Permissions::from_mode(0o600)) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+#[cfg(not(unix))]
+fn restrict_files(_path: &std::path::Path) -> std::io::Result<()> {
+    Ok(())
 }
 
 /// Claims due rows in one atomic `UPDATE … WHERE id IN (SELECT … LIMIT n) RETURNING`.

@@ -7,7 +7,7 @@
 use utoipa::{IntoResponses, OpenApi, ToSchema};
 
 use super::router;
-use crate::model::{Session, User};
+use crate::model::{AuthMethod, Session, User};
 
 /// `{"ok": true}`.
 #[derive(ToSchema)]
@@ -60,6 +60,12 @@ pub(super) struct LinkStatusBody {
 pub(super) struct SignedIn {
     user: User,
     session: Session,
+}
+
+/// `{"user": ...}`.
+#[derive(ToSchema)]
+pub(super) struct UserBody {
+    user: User,
 }
 
 /// A session as listed, with whether it is the caller's own.
@@ -128,7 +134,7 @@ pub(super) enum Rejected {
     /// 403.
     #[response(
         status = 403,
-        description = "A cross-site browser request (`cross_site_request`), a link of another browser where same-browser links are required (`magic_link_other_browser`), or a wrong approval number (`magic_link_number_mismatch`)"
+        description = "A cross-site browser request (`cross_site_request`), a link of another browser where same-browser links are required (`magic_link_other_browser`), a wrong approval number (`magic_link_number_mismatch`), a disabled account (`user_disabled`), a sign-in too old for deleting the account (`reauthentication_required`), or a send the app's hook refused (`send_refused` or the app's own code)"
     )]
     Forbidden(#[to_schema] ErrorBody),
     /// 404.
@@ -137,6 +143,12 @@ pub(super) enum Rejected {
         description = "No such session or passkey of this user (`session_not_found`, `passkey_not_found`)"
     )]
     NotFound(#[to_schema] ErrorBody),
+    /// 409.
+    #[response(
+        status = 409,
+        description = "The account's only address cannot be removed (`last_identifier`), or the verified new address belongs to another account (`identifier_taken`)"
+    )]
+    Conflict(#[to_schema] ErrorBody),
     /// 413.
     #[response(status = 413, description = "Body over 16 KiB (`payload_too_large`)")]
     TooLarge(#[to_schema] ErrorBody),
@@ -178,9 +190,11 @@ pub(super) enum Rejected {
         router::send_otp, router::verify_otp, router::send_magic_link, router::verify_magic_link,
         router::magic_link_status,
         router::session, router::sign_out, router::list_sessions, router::revoke_session,
-        router::sign_out_all, super::magic_link::landing, super::magic_link::landing_post
+        router::sign_out_all, router::change_identifier, router::verify_identifier_change,
+        router::remove_identifier, router::delete_account,
+        super::magic_link::landing, super::magic_link::landing_post
     ),
-    components(schemas(User, Session, ErrorBody)),
+    components(schemas(User, Session, AuthMethod, ErrorBody)),
     tags((name = "futureauth", description = "Passwordless sign-in: one-time codes, magic links and sessions"))
 )]
 struct AuthApi;

@@ -154,7 +154,7 @@ pub(super) async fn verify(
 ) -> Result<Response, ApiError> {
     req.binding = passkey_binding(&headers, auth.config());
     let (user, session) = auth.sign_in_with_passkey(&body.credential, &req).await?;
-    Ok(signed_in(&auth, user, session))
+    Ok(signed_in(&auth, &headers, user, session))
 }
 
 #[cfg_attr(feature = "openapi", utoipa::path(get, path = "/api/auth/passkeys", tag = "futureauth", responses((status = 200, description = "The signed-in user's passkeys, oldest first", body = super::openapi::PasskeyList), super::openapi::Rejected)))]

@@ -18,7 +18,7 @@ use super::config::RelyingParty;
 use super::store::{Ceremony, NewChallenge, NewPasskey, PasskeyRow, PasskeyUse};
 use crate::context::RequestContext;
 use crate::error::{FutureAuthError, Result};
-use crate::flow::session::{draft, opened, printable};
+use crate::flow::session::{draft, finish, opened, printable};
 use crate::flow::Ctx;
 use crate::model::{AuthMethod, Session, User};
 use crate::rate_limit;
@@ -378,7 +378,9 @@ pub(crate) async fn sign_in(
         .ok_or_else(|| rejected("the passkey's user is gone"))?;
     let (token, new) = draft(ctx, req, AuthMethod::Passkey, now);
     ctx.store.insert_session(&user.id, &new).await?;
-    Ok(opened(user, token, new))
+    // As every sign-in ends: a disabled user is refused (and the session removed), the
+    // app's hooks hear of the rest.
+    finish(ctx, opened(user, token, new), false, now).await
 }
 
 /// A passkey's name when the browser gives none: the platform and browser of its

@@ -7,7 +7,7 @@
 //! used once; a passkey's counter moves only from the value the flow verified against.
 
 use chrono::{DateTime, Utc};
-use sqlx::FromRow;
+use sqlx::{Connection, FromRow};
 
 use crate::error::{FutureAuthError, Result};
 use crate::store::{on_pool, sql_text, Store, Ts};
@@ -67,18 +67,44 @@ pub(crate) async fn migrate(store: &Store) -> Result<()> {
         boolean: "INTEGER",
         bigint: "INTEGER",
     };
-    // Postgres runs a multi-statement script as one transaction: the main schema's lock
-    // then serialises instances starting together until the tables exist.
+    // One transaction; on Postgres under the main schema's advisory lock, so that
+    // instances starting together create the tables once. Statement by statement: the
+    // future of a script (`raw_sql`) on a connection is not `Send`.
     let postgres = format!(
         "SELECT pg_advisory_xact_lock(4012460581);\n{}",
         schema(&postgres)
     );
     let sqlite = schema(&sqlite);
+    let statements = |script: &str| -> Vec<String> {
+        script
+            .split(';')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+            .collect()
+    };
+    let (postgres, sqlite) = (statements(&postgres), statements(&sqlite));
     on_pool!(store, conn =>
-        postgres: sqlx::raw_sql(&postgres).execute(&mut *conn).await.map(drop)?,
-        sqlite: sqlx::raw_sql(&sqlite).execute(&mut *conn).await.map(drop)?);
+    postgres: {
+        let mut tx = conn.begin().await?;
+        for statement in &postgres {
+            sqlx::query(statement).execute(&mut *tx).await?;
+        }
+        tx.commit().await?
+    },
+    sqlite: {
+        let mut tx = conn.begin().await?;
+        for statement in &sqlite {
+            sqlx::query(statement).execute(&mut *tx).await?;
+        }
+        tx.commit().await?
+    });
     Ok(())
 }
+
+/// Deletes a user's passkeys: run by `Store::delete_user` in its transaction when
+/// [`Store::passkeys`] is set.
+pub(crate) const DELETE_USER_PASSKEYS: &str = "DELETE FROM passkey WHERE user_id = $1";
 
 /// What a challenge was issued for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
