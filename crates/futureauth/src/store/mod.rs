@@ -267,7 +267,14 @@ pub(crate) struct Store {
 impl Store {
     /// Creates or upgrades the tables.
     pub(crate) async fn migrate(&self) -> Result<()> {
-        on_pool!(self, conn => postgres: postgres::migrate(conn).await?, sqlite: sqlite::migrate(conn).await?);
-        Ok(())
+        // On the pool, not through the deadline: a schema upgrade may rightly take longer
+        // than one call's bound, and the future of `raw_sql` on a connection is not `Send`
+        // (`ensure_tables` must be spawnable). It runs at start-up, before any request.
+        match &self.db {
+            #[cfg(feature = "postgres")]
+            Database::Postgres(pool) => postgres::migrate(pool).await,
+            #[cfg(feature = "sqlite")]
+            Database::Sqlite(pool) => sqlite::migrate(pool).await,
+        }
     }
 }
