@@ -548,6 +548,25 @@ async fn a_disabled_user_cannot_sign_in_or_keep_a_session(db: TestDb) {
         error_code(r).await,
         (StatusCode::FORBIDDEN, "user_disabled".into())
     );
+    // The landing page's button explains it too.
+    app.auth
+        .send_magic_link(ADA, &format!("{}/api/auth/magic-link", app.base))
+        .await
+        .unwrap();
+    let page = app
+        .http
+        .post(format!("{}/api/auth/magic-link", app.base))
+        .header("origin", &app.base)
+        .form(&[("token", code_for(&app.outbox, ADA))])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 403);
+    assert!(page
+        .text()
+        .await
+        .unwrap()
+        .contains("This account is disabled"));
     assert_eq!(db.count("session").await, 0, "no session left behind");
 
     // A session row of a disabled user (say, of a sign-in racing the disable) does not

@@ -129,6 +129,7 @@ impl Store {
         let deleted = on_pool!(self, conn => {
             let mut tx = conn.begin().await?;
             // Sessions first: SQLite does not cascade unless foreign keys are switched on.
+            // (Passkeys, once configured, are deleted here too, in this transaction.)
             sqlx::query(SESSIONS).bind(user_id).execute(&mut *tx).await?;
             #[cfg(feature = "passkeys")]
             if self.passkeys {
