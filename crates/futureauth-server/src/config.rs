@@ -284,6 +284,14 @@ pub struct Config {
     #[arg(long, env = "FUTUREAUTH_DB_STATEMENT_TIMEOUT", value_parser = duration, global = true)]
     pub db_statement_timeout: Option<Duration>,
 
+    /// Longest any one database call may take on the server's side, the wait for a
+    /// connection included, e.g. `6s`: past it the call is abandoned, its connection
+    /// discarded and the request answers `503 storage_unavailable` with `Retry-After`. It
+    /// bounds what `statement_timeout` cannot, a frozen or partitioned database
+    /// [default: the statement timeout + 1s].
+    #[arg(long, env = "FUTUREAUTH_DB_CALL_TIMEOUT", value_parser = duration, global = true)]
+    pub db_call_timeout: Option<Duration>,
+
     /// Deprecated alias of `--db-statement-timeout`, in milliseconds.
     #[arg(
         long,
@@ -308,6 +316,19 @@ pub struct Config {
     /// cookie `Secure` unless it is plain-HTTP loopback. Defaults to `http://<listen address>`.
     #[arg(long, env = "FUTUREAUTH_PUBLIC_URL", global = true)]
     pub public_url: Option<String>,
+
+    /// Reverse proxies whose `X-Forwarded-For` the console believes, as IPs or CIDRs
+    /// (`127.0.0.1,10.0.0.0/8`): when the socket peer is one of them, the client is the
+    /// right-most forwarded hop that is not. Default none: the socket peer is the client.
+    /// Set it behind a TLS proxy, or every operator shares the proxy's sign-in limits.
+    #[arg(
+        long,
+        env = "FUTUREAUTH_TRUSTED_PROXIES",
+        value_delimiter = ',',
+        value_parser = parse_trusted_proxy,
+        global = true
+    )]
+    pub trusted_proxies: Vec<ipnet::IpNet>,
 
     /// Address of the Prometheus `GET /metrics` listener, e.g. `127.0.0.1:9464`. Off when
     /// unset: metrics are never served on the public `--listen` port.
@@ -375,12 +396,22 @@ impl Default for Config {
             db_acquire_timeout_ms: 2_000,
             db_statement_timeout: None,
             db_statement_timeout_ms: 5_000,
+            db_call_timeout: None,
             max_in_flight: 256,
             public_url: None,
+            trusted_proxies: Vec::new(),
             server_secret: None,
             insecure_dev_outbox: false,
         }
     }
+}
+
+/// One `--trusted-proxies` entry: a CIDR, or a single address (`/32`, `/128`).
+fn parse_trusted_proxy(raw: &str) -> Result<ipnet::IpNet, String> {
+    let raw = raw.trim();
+    raw.parse::<ipnet::IpNet>()
+        .or_else(|_| raw.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+        .map_err(|_| format!("`{raw}` is not an IP address or CIDR (e.g. 10.0.0.0/8)"))
 }
 
 /// A configuration that cannot work; the message says how to fix it.
@@ -881,6 +912,10 @@ impl Config {
                 self.db_statement_timeout(),
                 "--db-statement-timeout / FUTUREAUTH_DB_STATEMENT_TIMEOUT",
             ),
+            (
+                self.db_call_timeout(),
+                "--db-call-timeout / FUTUREAUTH_DB_CALL_TIMEOUT",
+            ),
         ] {
             if !(Duration::from_millis(1)..=Duration::from_secs(600)).contains(&value) {
                 return Err(ConfigError(format!(
@@ -967,11 +1002,18 @@ impl Config {
         Duration::from_secs(self.retention_days.saturating_mul(86_400))
     }
 
+    /// `--db-call-timeout`, by default a second above the statement timeout.
+    pub fn db_call_timeout(&self) -> Duration {
+        self.db_call_timeout
+            .unwrap_or_else(|| self.db_statement_timeout() + Duration::from_secs(1))
+    }
+
     /// Timeouts of the database pool.
     pub fn store_options(&self) -> StoreOptions {
         StoreOptions {
             acquire_timeout: self.db_acquire_timeout(),
             statement_timeout: self.db_statement_timeout(),
+            call_timeout: self.db_call_timeout(),
         }
     }
 }
@@ -1022,6 +1064,16 @@ mod tests {
     fn parse(flags: &[&str]) -> super::Config {
         let argv = std::iter::once("futureauth-server").chain(flags.iter().copied());
         Cli::try_parse_from(argv).unwrap().config
+    }
+
+    #[test]
+    fn trusted_proxies_are_addresses_or_networks() {
+        let c = parse(&["--trusted-proxies", "127.0.0.1, 10.0.0.0/8,::1"]);
+        let shown: Vec<String> = c.trusted_proxies.iter().map(|n| n.to_string()).collect();
+        assert_eq!(shown, ["127.0.0.1/32", "10.0.0.0/8", "::1/128"]);
+        assert!(parse(&[]).trusted_proxies.is_empty(), "none by default");
+        let argv = ["futureauth-server", "--trusted-proxies", "proxy.internal"];
+        assert!(Cli::try_parse_from(argv).is_err());
     }
 
     /// Every duration in effect, in table order.
