@@ -84,6 +84,20 @@ pub(super) struct SessionList {
     sessions: Vec<ListedSession>,
 }
 
+/// `{"passkey": {...}}`: a passkey added or renamed.
+#[cfg(feature = "passkeys")]
+#[derive(ToSchema)]
+pub(super) struct PasskeyAdded {
+    passkey: crate::Passkey,
+}
+
+/// `{"passkeys": [...]}`, oldest first.
+#[cfg(feature = "passkeys")]
+#[derive(ToSchema)]
+pub(super) struct PasskeyList {
+    passkeys: Vec<crate::Passkey>,
+}
+
 /// `{"error": {"code", "message"}}`.
 #[derive(ToSchema)]
 pub(super) struct ErrorBody {
@@ -108,7 +122,7 @@ pub(super) enum Rejected {
     /// 400.
     #[response(
         status = 400,
-        description = "Malformed JSON, or a wrong, expired or used code or link (`malformed_json`, `invalid_code`, `code_expired`, `too_many_attempts`, `invalid_magic_link`, `magic_link_expired`)"
+        description = "Malformed JSON, or a wrong, expired or used code or link (`malformed_json`, `invalid_code`, `code_expired`, `too_many_attempts`, `invalid_magic_link`, `magic_link_expired`), or a passkey answer that is refused or whose challenge is not this browser's, used or expired (`passkey_rejected`, `passkey_challenge_invalid`)"
     )]
     BadRequest(#[to_schema] ErrorBody),
     /// 401.
@@ -126,7 +140,7 @@ pub(super) enum Rejected {
     /// 404.
     #[response(
         status = 404,
-        description = "No such session of this user (`session_not_found`)"
+        description = "No such session or passkey of this user (`session_not_found`, `passkey_not_found`)"
     )]
     NotFound(#[to_schema] ErrorBody),
     /// 409.

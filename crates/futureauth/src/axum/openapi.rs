@@ -25,6 +25,23 @@ use crate::model::{AuthMethod, Session, User};
 )]
 struct AuthApi;
 
+/// The passkey routes, served when passkeys are configured.
+#[cfg(feature = "passkeys")]
+#[derive(OpenApi)]
+#[openapi(
+    paths(
+        super::passkey::register_options,
+        super::passkey::register,
+        super::passkey::sign_in_options,
+        super::passkey::verify,
+        super::passkey::list,
+        super::passkey::rename,
+        super::passkey::delete
+    ),
+    components(schemas(crate::Passkey))
+)]
+struct PasskeyApi;
+
 /// The OpenAPI document of the routes [`auth_router`](super::auth_router) serves, to merge
 /// into your app's own.
 ///
@@ -42,7 +59,11 @@ struct AuthApi;
 /// ```
 #[cfg_attr(docsrs, doc(cfg(feature = "openapi")))]
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    let doc = AuthApi::openapi();
+    #[allow(unused_mut)]
+    let mut doc = AuthApi::openapi();
+    // With the `passkeys` feature, the passkey routes too (served when configured).
+    #[cfg(feature = "passkeys")]
+    doc.merge(PasskeyApi::openapi());
     // The request schemas are written out below rather than derived: a derived schema says
     // "a string" where the route takes only an email address. (tests/openapi.rs checks
     // that the patched document is the one served, not this fallback.)
