@@ -4,6 +4,8 @@
 //! JSON error response (see `api::error`) whose code is an [`ErrorCode`]. [`StoreError`] is
 //! the storage failure type.
 
+use std::collections::BTreeMap;
+
 use thiserror::Error;
 
 mod code;
@@ -82,3 +84,24 @@ impl From<sqlx::Error> for ServiceError {
         ServiceError::Store(StoreError::Database(e))
     }
 }
+
+/// Why a console action was refused (by the operator service: the console and the
+/// management API present it).
+#[derive(Debug, Error)]
+pub enum ConsoleError {
+    /// Bad input, per form field (field name → message).
+    #[error("invalid input: {0:?}")]
+    Invalid(FieldErrors),
+    /// No such project, or not a member: both look the same.
+    #[error("not found")]
+    NotFound,
+    /// A member tried what only owners may do.
+    #[error("only project owners can do this")]
+    OwnersOnly,
+    /// Storage failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Validation messages by form field.
+pub type FieldErrors = BTreeMap<&'static str, String>;

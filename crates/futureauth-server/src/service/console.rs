@@ -22,25 +22,7 @@ pub const OPERATOR_TOKEN_PREFIX: &str = "vx_op_";
 /// Longest accepted key-rotation overlap: 30 days.
 pub const MAX_OVERLAP_SECS: i64 = 30 * 86_400;
 
-/// Why a console action was refused.
-#[derive(Debug, thiserror::Error)]
-pub enum ConsoleError {
-    /// Bad input, per form field (field name → message).
-    #[error("invalid input: {0:?}")]
-    Invalid(FieldErrors),
-    /// No such project, or not a member: both look the same.
-    #[error("not found")]
-    NotFound,
-    /// A member tried what only owners may do.
-    #[error("only project owners can do this")]
-    OwnersOnly,
-    /// Storage failed.
-    #[error(transparent)]
-    Store(#[from] StoreError),
-}
-
-/// Validation messages by form field.
-pub type FieldErrors = BTreeMap<&'static str, String>;
+pub use crate::error::{ConsoleError, FieldErrors};
 
 fn invalid(field: &'static str, message: impl Into<String>) -> ConsoleError {
     ConsoleError::Invalid(BTreeMap::from([(field, message.into())]))

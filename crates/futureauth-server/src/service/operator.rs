@@ -10,8 +10,8 @@
 //! administrator (it holds the database) and acts on any project, through the same
 //! validation.
 
-use super::console::ConsoleError;
 use super::ids::is_identifier;
+use crate::error::ConsoleError;
 use crate::store::{Membership, Operator, Role, Store};
 
 /// One thing an operator can do to a project.
