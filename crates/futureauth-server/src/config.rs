@@ -10,9 +10,7 @@ use clap::Args;
 use thiserror::Error;
 use url::Url;
 
-use crate::error::StoreError;
-use crate::provider::signature::SvixSecret;
-use crate::store::{Store, StoreOptions};
+use crate::signature::SvixSecret;
 
 /// Default database when `DATABASE_URL` is unset: a SQLite file in the working directory.
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://futureauth-server.db?mode=rwc";
@@ -572,7 +570,7 @@ fn secret(raw: &str) -> Result<SecretString, std::convert::Infallible> {
     Ok(raw.into())
 }
 
-fn non_empty_secret(v: &Option<SecretString>) -> Option<String> {
+pub(crate) fn non_empty_secret(v: &Option<SecretString>) -> Option<String> {
     v.as_ref()
         .map(|s| s.expose_secret().trim())
         .filter(|s| !s.is_empty())
@@ -998,20 +996,6 @@ impl Config {
         )))
     }
 
-    /// The key of the request fingerprint HMAC: `--server-secret` when given, else a random
-    /// key kept in the database (created by the first instance that needs it), so that every
-    /// instance on one database agrees with no configuration and an `Idempotency-Key`
-    /// retried on another instance, or after a restart, replays.
-    pub async fn server_secret(&self, store: &Store) -> Result<ServerSecret, StoreError> {
-        if let Some(s) = non_empty_secret(&self.server_secret) {
-            return Ok(ServerSecret::Configured(s.into_bytes()));
-        }
-        let hex_key = store.server_secret(FINGERPRINT_KEY_NAME).await?;
-        hex::decode(hex_key)
-            .map(ServerSecret::Stored)
-            .map_err(|e| StoreError::Corrupt(format!("request fingerprint key: {e}")))
-    }
-
     /// This configuration with `listen` set to the address really bound, which decides the
     /// mode ([`Config::mode`]).
     pub fn listening_on(&self, addr: SocketAddr) -> Config {
@@ -1030,15 +1014,6 @@ impl Config {
     pub fn db_call_timeout(&self) -> Duration {
         self.db_call_timeout
             .unwrap_or_else(|| self.db_statement_timeout() + Duration::from_secs(1))
-    }
-
-    /// Timeouts of the database pool.
-    pub fn store_options(&self) -> StoreOptions {
-        StoreOptions {
-            acquire_timeout: self.db_acquire_timeout(),
-            statement_timeout: self.db_statement_timeout(),
-            call_timeout: self.db_call_timeout(),
-        }
     }
 }
 

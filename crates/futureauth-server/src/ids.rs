@@ -24,7 +24,7 @@ pub struct MessageId(String);
 impl MessageId {
     /// A fresh random id.
     pub fn generate() -> Self {
-        Self(super::random_id("msg_", MESSAGE_ID_RANDOM_LEN))
+        Self(random_id("msg_", MESSAGE_ID_RANDOM_LEN))
     }
 
     /// Parses an id given by a client; `None` when it cannot be one of ours.
@@ -70,6 +70,17 @@ impl IdempotencyKey {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+}
+
+/// A random identifier: `prefix` + `len` lowercase alphanumerics.
+pub fn random_id(prefix: &str, len: usize) -> String {
+    use rand::Rng;
+    const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
+    let mut rng = rand::rngs::OsRng;
+    let tail: String = (0..len)
+        .map(|_| ALPHABET[rng.gen_range(0..ALPHABET.len())] as char)
+        .collect();
+    format!("{prefix}{tail}")
 }
 
 #[cfg(test)]

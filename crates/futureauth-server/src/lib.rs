@@ -16,12 +16,16 @@
 pub mod api;
 pub mod cleanup;
 pub mod cli;
+pub mod clock;
 pub mod config;
 pub mod console;
 pub mod error;
+pub mod ids;
+pub mod message;
 pub mod metrics;
 pub mod provider;
 pub mod service;
+pub mod signature;
 pub mod sms;
 pub mod store;
 mod unread_body;

@@ -17,6 +17,10 @@ use axum::middleware::Next;
 use axum::response::Response;
 use http_body::{Frame, SizeHint};
 
+/// Largest accepted request body (the API and the console). Here, below both, so the
+/// console does not reach into the API for it.
+pub const MAX_BODY_BYTES: usize = 16 * 1024;
+
 /// Whether the request announces a body (`Content-Length` above 0, or any
 /// `Transfer-Encoding`).
 fn announces_body(headers: &HeaderMap) -> bool {

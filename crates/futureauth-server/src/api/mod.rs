@@ -23,8 +23,7 @@ use crate::service::SendService;
 use crate::store::Store;
 use error::ApiError;
 
-/// Largest accepted request body.
-pub const MAX_BODY_BYTES: usize = 16 * 1024;
+pub use crate::unread_body::MAX_BODY_BYTES;
 
 /// Shared state of the handlers.
 #[derive(Debug, Clone)]

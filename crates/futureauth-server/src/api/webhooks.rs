@@ -19,9 +19,9 @@ use super::error::{ApiError, ErrorBody};
 use super::AppState;
 use crate::error::ErrorCode;
 use crate::metrics;
-use crate::provider::signature::{verify_twilio, SignatureError};
 use crate::service::now_ms;
 use crate::service::provider_events::{self, Parsed};
+use crate::signature::{verify_twilio, SignatureError};
 use crate::store::{EventRecorded, ProviderEvent};
 
 /// What a webhook did.

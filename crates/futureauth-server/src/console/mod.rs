@@ -481,7 +481,7 @@ pub fn router(console: Console) -> Router {
         )
         .layer(middleware::from_fn_with_state(console.clone(), guard))
         .layer(axum::extract::DefaultBodyLimit::max(
-            crate::api::MAX_BODY_BYTES,
+            crate::unread_body::MAX_BODY_BYTES,
         ))
         .with_state(console)
 }

@@ -9,7 +9,6 @@
 pub mod outbox;
 pub mod resend;
 pub mod scrub;
-pub mod signature;
 pub mod twilio;
 pub mod webhook;
 

@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 
 use super::{classify_status, Outgoing, Provider, ProviderError};
-use crate::store::{MessageChannel, MessageStatus};
+use crate::message::{MessageChannel, MessageStatus};
 
 /// An event for a project's webhook, as queued.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -62,7 +62,7 @@ pub fn message_event(
     reason: Option<&str>,
     occurred_at: i64,
 ) -> WebhookMessage {
-    let event_id = crate::service::random_id("evt_", 24);
+    let event_id = crate::ids::random_id("evt_", 24);
     let created_at = chrono::DateTime::from_timestamp_millis(occurred_at)
         .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
         .unwrap_or_default();
@@ -247,7 +247,7 @@ impl Provider for WebhookSender {
             .resolve(&host, addr)
             .build()
             .map_err(|e| ProviderError::Retryable(format!("webhook client: {e}")))?;
-        let timestamp = crate::service::now_ms() / 1000;
+        let timestamp = crate::clock::now_ms() / 1000;
         let signature = sign(
             target.secret.expose_secret(),
             &hook.event_id,

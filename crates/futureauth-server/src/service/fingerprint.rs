@@ -8,7 +8,9 @@
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
-use crate::config::ServerSecret;
+use crate::config::{non_empty_secret, Config, ServerSecret, FINGERPRINT_KEY_NAME};
+use crate::error::StoreError;
+use crate::store::Store;
 
 /// Computes request fingerprints with one server secret.
 #[derive(Clone)]
@@ -39,6 +41,24 @@ impl Fingerprinter {
             mac.update(&[0]);
         }
         hex::encode(mac.finalize().into_bytes())
+    }
+}
+
+// Here, beside the HMAC it keys, rather than in config.rs: it reads the store, and
+// configuration sits below the store.
+impl Config {
+    /// The key of the request fingerprint HMAC: `--server-secret` when given, else a random
+    /// key kept in the database (created by the first instance that needs it), so that every
+    /// instance on one database agrees with no configuration and an `Idempotency-Key`
+    /// retried on another instance, or after a restart, replays.
+    pub async fn server_secret(&self, store: &Store) -> Result<ServerSecret, StoreError> {
+        if let Some(s) = non_empty_secret(&self.server_secret) {
+            return Ok(ServerSecret::Configured(s.into_bytes()));
+        }
+        let hex_key = store.server_secret(FINGERPRINT_KEY_NAME).await?;
+        hex::decode(hex_key)
+            .map(ServerSecret::Stored)
+            .map_err(|e| StoreError::Corrupt(format!("request fingerprint key: {e}")))
     }
 }
 

@@ -1,6 +1,6 @@
 //! Provider status webhooks, parsed into [`ProviderEvent`]s: Resend's JSON events (Svix
 //! envelope) and Twilio's status callbacks (form fields). Signatures are checked before
-//! these run ([`crate::provider::signature`]); what is parsed here is still bounded,
+//! these run ([`crate::signature`]); what is parsed here is still bounded,
 //! because a provider's text ends up in the message's history.
 
 use serde::Deserialize;

@@ -3,23 +3,11 @@
 //! `{{ project }}`, substituted literally: no template logic runs, so a template cannot loop,
 //! read anything or inject markup (the HTML email is the escaped text).
 
-use serde::Serialize;
-
 use super::render::RenderedEmail;
+pub use crate::store::CustomTemplates;
 
 /// Longest accepted template.
 pub const MAX_TEMPLATE_CHARS: usize = 1000;
-
-/// A project's overrides; `None` keeps the built-in text.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, sqlx::FromRow)]
-pub struct CustomTemplates {
-    /// Subject of the sign-in code email (one line).
-    pub email_subject: Option<String>,
-    /// Plain text of the sign-in code email (the HTML part is derived from it).
-    pub email_text: Option<String>,
-    /// Text of the sign-in code SMS.
-    pub sms_text: Option<String>,
-}
 
 /// Substitutes the two placeholders (with or without inner spaces).
 pub fn fill(template: &str, project: &str, code: &str) -> String {

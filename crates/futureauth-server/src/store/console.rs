@@ -803,7 +803,7 @@ impl Store {
     /// Records the end of a delivery attempt. The outcome is already stored on the message,
     /// so a failure here is logged, not returned.
     pub async fn record_attempt(&self, id: &str, attempt: i64, outcome: &str, error: Option<&str>) {
-        let now = crate::service::now_ms();
+        let now = crate::clock::now_ms();
         let done: Result<(), StoreError> = async {
             with_pool!(self, conn => {
             sqlx::query(
@@ -911,7 +911,7 @@ impl Store {
     pub async fn project_templates(
         &self,
         project_id: &str,
-    ) -> Result<crate::service::templates::CustomTemplates, StoreError> {
+    ) -> Result<super::CustomTemplates, StoreError> {
         let row = with_pool!(self, conn => {
             sqlx::query_as(
                 "SELECT email_subject, email_text, sms_text FROM project_template WHERE project_id = $1",
@@ -927,7 +927,7 @@ impl Store {
     pub async fn set_project_templates(
         &self,
         project_id: &str,
-        t: &crate::service::templates::CustomTemplates,
+        t: &super::CustomTemplates,
     ) -> Result<(), StoreError> {
         with_pool!(self, conn => {
             sqlx::query(
@@ -954,7 +954,7 @@ pub struct SendOverrides {
     /// Messages per minute (`None` = server default).
     pub per_minute: Option<i64>,
     /// Message wording.
-    pub templates: crate::service::templates::CustomTemplates,
+    pub templates: super::CustomTemplates,
     /// Test destinations and their fixed code, if test mode is on.
     pub test_mode: Option<super::TestMode>,
 }
@@ -968,7 +968,7 @@ impl Store {
             per_destination: Option<i64>,
             per_minute: Option<i64>,
             #[sqlx(flatten)]
-            templates: crate::service::templates::CustomTemplates,
+            templates: super::CustomTemplates,
             #[sqlx(flatten)]
             test_mode: super::test_mode::TestModeRow,
         }

@@ -120,7 +120,7 @@ impl Store {
                 let payload = serde_json::to_string(&Outgoing::Webhook(hook))
                     .map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
                 sqlx::query(PROJECT_EVENT)
-                    .bind(crate::service::MessageId::generate().as_str())
+                    .bind(crate::ids::MessageId::generate().as_str())
                     .bind(&project_id)
                     .bind(payload)
                     .bind(received_at)

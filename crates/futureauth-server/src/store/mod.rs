@@ -541,7 +541,7 @@ impl Store {
              WHERE k.key_hash = $1 AND (k.revoked_at IS NULL OR k.revoked_at > $2)"
         );
         // A key rotated with an overlap keeps working until its `revoked_at`.
-        let now = crate::service::now_ms();
+        let now = crate::clock::now_ms();
         let row: Option<KeyProjectRow> = with_pool!(self, conn => {
             sqlx::query_as(&sql).bind(key_hash).bind(now).fetch_optional(&mut *conn).await?
         });
@@ -892,5 +892,17 @@ impl Store {
                 .rows_affected()
         });
         Ok(n)
+    }
+}
+
+// Here rather than in config.rs: configuration sits below the store and names none of it.
+impl crate::config::Config {
+    /// Timeouts of the database pool.
+    pub fn store_options(&self) -> StoreOptions {
+        StoreOptions {
+            acquire_timeout: self.db_acquire_timeout(),
+            statement_timeout: self.db_statement_timeout(),
+            call_timeout: self.db_call_timeout(),
+        }
     }
 }

@@ -1,8 +1,9 @@
 //! Records kept by the store.
 
-use futureauth_proto::{Channel, Region};
-use serde::{Deserialize, Serialize};
+use futureauth_proto::Region;
+use serde::Serialize;
 
+pub use crate::message::{MessageChannel, MessageStatus, UnknownChannel, UnknownStatus};
 pub use crate::sms::SmsCaps;
 
 /// A registered project: the tenant that owns secret keys and messages.
@@ -54,166 +55,6 @@ pub struct ApiKeyInfo {
     pub created_at: i64,
     /// Revocation time (epoch ms), if revoked.
     pub revoked_at: Option<i64>,
-}
-
-/// Delivery state of a message: `queued` until the provider accepts it (`sent`) or we give
-/// up (`failed`); after `sent`, the provider's status webhooks move it on to `delivered`,
-/// `undelivered` or `bounced`, and `complained` (marked as spam). It never moves back
-/// ([`rank`](Self::rank)).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum MessageStatus {
-    /// Waiting for (another) delivery attempt.
-    Queued,
-    /// Accepted by the provider.
-    Sent,
-    /// Given up: permanent provider error or attempts exhausted.
-    Failed,
-    /// The provider handed it to the recipient's mail server or phone.
-    Delivered,
-    /// The provider could not deliver it (a carrier refused the SMS, a mail server timed out).
-    Undelivered,
-    /// The recipient's mail server refused it for good.
-    Bounced,
-    /// The recipient marked it as spam.
-    Complained,
-    /// To a test destination of the project's test mode: logged, never sent.
-    Test,
-}
-
-impl MessageStatus {
-    /// Every state, in order of [`rank`](Self::rank).
-    pub const ALL: [MessageStatus; 8] = [
-        Self::Test,
-        Self::Queued,
-        Self::Failed,
-        Self::Sent,
-        Self::Delivered,
-        Self::Undelivered,
-        Self::Bounced,
-        Self::Complained,
-    ];
-
-    /// Stored string form.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Queued => "queued",
-            Self::Sent => "sent",
-            Self::Failed => "failed",
-            Self::Delivered => "delivered",
-            Self::Undelivered => "undelivered",
-            Self::Bounced => "bounced",
-            Self::Complained => "complained",
-            Self::Test => "test",
-        }
-    }
-
-    /// Parses the stored form.
-    pub fn parse(s: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|state| state.as_str() == s)
-    }
-
-    /// How far along a message is. A provider event moves a message only to a state of
-    /// higher rank, so redelivered and out-of-order events never move it back: a late
-    /// `delivered` after `bounced` changes nothing. `undelivered` and `bounced` are the
-    /// same step (both final for delivery; only a complaint comes after).
-    pub fn rank(self) -> i64 {
-        match self {
-            Self::Queued | Self::Failed | Self::Test => 0,
-            Self::Sent => 1,
-            Self::Delivered => 2,
-            Self::Undelivered | Self::Bounced => 3,
-            Self::Complained => 4,
-        }
-    }
-
-    /// Done with the queue: nothing more will be attempted (the retention clean-up may
-    /// delete it once old).
-    pub fn is_finished(self) -> bool {
-        !matches!(self, Self::Queued)
-    }
-}
-
-/// A stored status that no version of this server writes.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown message status {0:?}")]
-pub struct UnknownStatus(pub String);
-
-impl TryFrom<String> for MessageStatus {
-    type Error = UnknownStatus;
-    fn try_from(s: String) -> Result<Self, Self::Error> {
-        MessageStatus::parse(&s).ok_or(UnknownStatus(s))
-    }
-}
-
-impl std::fmt::Display for MessageStatus {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// What an outbox row carries: a sign-in message of one of the protocol's channels, or an
-/// event for the project's own webhook (queued in the same table, so it shares the outbox's
-/// retries, leases and attempt limit).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum MessageChannel {
-    /// A one-time code by email.
-    Email,
-    /// A one-time code by SMS.
-    Sms,
-    /// A magic sign-in link by email.
-    MagicLink,
-    /// A `message.<state>` event posted to the project's webhook.
-    Webhook,
-}
-
-impl MessageChannel {
-    /// Every channel, the sign-in ones first.
-    pub const ALL: [MessageChannel; 4] = [Self::Email, Self::Sms, Self::MagicLink, Self::Webhook];
-
-    /// Stored string form (for the sign-in channels, also the wire name).
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Self::Email => "email",
-            Self::Sms => "sms",
-            Self::MagicLink => "magic_link",
-            Self::Webhook => "webhook",
-        }
-    }
-
-    /// Parses the stored form.
-    pub fn parse(s: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|c| c.as_str() == s)
-    }
-}
-
-impl From<Channel> for MessageChannel {
-    fn from(c: Channel) -> Self {
-        match c {
-            Channel::Email => Self::Email,
-            Channel::Sms => Self::Sms,
-            Channel::MagicLink => Self::MagicLink,
-        }
-    }
-}
-
-/// A stored channel that no version of this server writes.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown message channel {0:?}")]
-pub struct UnknownChannel(pub String);
-
-impl TryFrom<String> for MessageChannel {
-    type Error = UnknownChannel;
-    fn try_from(s: String) -> Result<Self, Self::Error> {
-        MessageChannel::parse(&s).ok_or(UnknownChannel(s))
-    }
-}
-
-impl std::fmt::Display for MessageChannel {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
 }
 
 /// One provider status event of a message.
@@ -392,18 +233,14 @@ pub enum EnqueueOutcome {
     DuplicateKey,
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn channels_round_trip_and_sign_in_ones_keep_their_wire_names() {
-        for c in MessageChannel::ALL {
-            assert_eq!(MessageChannel::try_from(c.as_str().to_owned()), Ok(c));
-        }
-        for c in [Channel::Email, Channel::Sms, Channel::MagicLink] {
-            assert_eq!(MessageChannel::from(c).as_str(), c.as_str());
-        }
-        assert!(MessageChannel::try_from("fax".to_owned()).is_err());
-    }
+/// A project's own wording of its sign-in code messages (see `service::templates`, which
+/// checks and fills them); `None` keeps the built-in text.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, sqlx::FromRow)]
+pub struct CustomTemplates {
+    /// Subject of the sign-in code email (one line).
+    pub email_subject: Option<String>,
+    /// Plain text of the sign-in code email (the HTML part is derived from it).
+    pub email_text: Option<String>,
+    /// Text of the sign-in code SMS.
+    pub sms_text: Option<String>,
 }
