@@ -113,6 +113,42 @@ pub struct Phone {
 }
 
 impl Phone {
+    /// A regular expression (ECMA 262, for a JSON Schema `pattern`) of the numbers written in
+    /// E.164 that [`parse`](Self::parse) may accept: `+`, a country calling code that exists,
+    /// then national digits (no leading zero), 8 to 15 digits in all. What it cannot say is
+    /// whether the national part is one the numbering plan knows; `parse` checks that too.
+    ///
+    /// ```
+    /// let pattern = futureauth_proto::Phone::e164_pattern();
+    /// assert!(pattern.starts_with("^\\+(?:"));
+    /// assert!(pattern.contains("44"));
+    /// ```
+    pub fn e164_pattern() -> String {
+        // Calling codes by their length, so that the national part's length makes 8-15.
+        let mut groups: [Vec<String>; 3] = Default::default();
+        for code in 1u16..1000 {
+            if phonenumber::metadata::DATABASE.by_code(&code).is_some() {
+                let digits = code.to_string();
+                groups[digits.len() - 1].push(digits);
+            }
+        }
+        let branches: Vec<String> = groups
+            .iter()
+            .enumerate()
+            .filter(|(_, codes)| !codes.is_empty())
+            .map(|(i, codes)| {
+                let len = i + 1;
+                format!(
+                    "(?:{})[1-9][0-9]{{{},{}}}",
+                    codes.join("|"),
+                    7 - len,
+                    14 - len
+                )
+            })
+            .collect();
+        format!("^\\+(?:{})$", branches.join("|"))
+    }
+
     /// Parses and normalises a phone number written in international form.
     pub fn parse(raw: &str) -> Result<Self, InvalidPhone> {
         let compact: String = raw

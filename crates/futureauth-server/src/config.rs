@@ -309,6 +309,19 @@ pub struct Config {
     #[arg(long, env = "FUTUREAUTH_PUBLIC_URL", global = true)]
     pub public_url: Option<String>,
 
+    /// Reverse proxies whose `X-Forwarded-For` the console believes, as IPs or CIDRs
+    /// (`127.0.0.1,10.0.0.0/8`): when the socket peer is one of them, the client is the
+    /// right-most forwarded hop that is not. Default none: the socket peer is the client.
+    /// Set it behind a TLS proxy, or every operator shares the proxy's sign-in limits.
+    #[arg(
+        long,
+        env = "FUTUREAUTH_TRUSTED_PROXIES",
+        value_delimiter = ',',
+        value_parser = parse_trusted_proxy,
+        global = true
+    )]
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+
     /// Address of the Prometheus `GET /metrics` listener, e.g. `127.0.0.1:9464`. Off when
     /// unset: metrics are never served on the public `--listen` port.
     #[arg(long = "metrics-listen", env = "METRICS_LISTEN_ADDR", global = true)]
@@ -377,10 +390,19 @@ impl Default for Config {
             db_statement_timeout_ms: 5_000,
             max_in_flight: 256,
             public_url: None,
+            trusted_proxies: Vec::new(),
             server_secret: None,
             insecure_dev_outbox: false,
         }
     }
+}
+
+/// One `--trusted-proxies` entry: a CIDR, or a single address (`/32`, `/128`).
+fn parse_trusted_proxy(raw: &str) -> Result<ipnet::IpNet, String> {
+    let raw = raw.trim();
+    raw.parse::<ipnet::IpNet>()
+        .or_else(|_| raw.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+        .map_err(|_| format!("`{raw}` is not an IP address or CIDR (e.g. 10.0.0.0/8)"))
 }
 
 /// A configuration that cannot work; the message says how to fix it.
@@ -1022,6 +1044,16 @@ mod tests {
     fn parse(flags: &[&str]) -> super::Config {
         let argv = std::iter::once("futureauth-server").chain(flags.iter().copied());
         Cli::try_parse_from(argv).unwrap().config
+    }
+
+    #[test]
+    fn trusted_proxies_are_addresses_or_networks() {
+        let c = parse(&["--trusted-proxies", "127.0.0.1, 10.0.0.0/8,::1"]);
+        let shown: Vec<String> = c.trusted_proxies.iter().map(|n| n.to_string()).collect();
+        assert_eq!(shown, ["127.0.0.1/32", "10.0.0.0/8", "::1/128"]);
+        assert!(parse(&[]).trusted_proxies.is_empty(), "none by default");
+        let argv = ["futureauth-server", "--trusted-proxies", "proxy.internal"];
+        assert!(Cli::try_parse_from(argv).is_err());
     }
 
     /// Every duration in effect, in table order.

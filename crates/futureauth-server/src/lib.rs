@@ -24,6 +24,7 @@ pub mod provider;
 pub mod service;
 pub mod sms;
 pub mod store;
+mod unread_body;
 pub mod worker;
 
 use std::net::SocketAddr;
@@ -218,7 +219,10 @@ pub async fn start_with(
         state.sender.clone(),
         delivery.dev_outbox().is_some(),
     )?;
-    let router = console::router(console).merge(app(state.clone()));
+    let router = console::router(console)
+        .merge(app(state.clone()))
+        // Outermost: it must see whether any handler read the body.
+        .layer(axum::middleware::from_fn(unread_body::close_if_body_unread));
     let mut http_shutdown = shutdown_rx;
     let http = tokio::spawn(async move {
         let stop = async move {

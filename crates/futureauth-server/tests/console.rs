@@ -2139,6 +2139,136 @@ async fn no_project_can_pass_for_the_console(backend: Backend) {
     );
 }
 
+// ---------------------------------------------------------------- keep-alive
+
+/// One HTTP/1.1 response read from a raw connection (head and `Content-Length` body), or
+/// `None` if the connection ended or nothing came within 2 s.
+async fn read_response(tcp: &mut tokio::net::TcpStream) -> Option<String> {
+    use tokio::io::AsyncReadExt;
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    let deadline = std::time::Instant::now() + Duration::from_secs(2);
+    loop {
+        let text = String::from_utf8_lossy(&buf).to_string();
+        if let Some(end) = text.find("\r\n\r\n") {
+            let length = text[..end]
+                .lines()
+                .find_map(|l| {
+                    let (k, v) = l.split_once(':')?;
+                    k.eq_ignore_ascii_case("content-length")
+                        .then(|| v.trim().parse::<usize>().ok())?
+                })
+                .unwrap_or(0);
+            if buf.len() >= end + 4 + length {
+                return Some(text);
+            }
+        }
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        match tokio::time::timeout(left, tcp.read(&mut chunk)).await {
+            Ok(Ok(n)) if n > 0 => buf.extend_from_slice(&chunk[..n]),
+            _ => return None,
+        }
+    }
+}
+
+/// A refusal answered before the body is read (the API's 401, the console's Origin 403)
+/// does not break a keep-alive client that sends its body late: the answer says
+/// `Connection: close`, or the next request on the connection is answered.
+async fn a_refusal_before_the_body_keeps_keep_alive_working(backend: Backend) {
+    use tokio::io::AsyncWriteExt;
+    let (s, _fakes) = setup(backend).await;
+    let addr = s.server.url().trim_start_matches("http://").to_owned();
+    let body = r#"{"channel": "email", "destination": "a@example.com", "code": "123456"}"#;
+    for (path, headers, status) in [
+        (
+            "/api/v1/otp/send",
+            "Content-Type: application/json\r\n",
+            "401",
+        ),
+        (
+            "/dashboard/projects",
+            "Origin: https://evil.example\r\nContent-Type: application/x-www-form-urlencoded\r\n",
+            "403",
+        ),
+    ] {
+        let mut tcp = tokio::net::TcpStream::connect(&addr).await.unwrap();
+        let head = format!(
+            "POST {path} HTTP/1.1\r\nHost: {addr}\r\n{headers}Content-Length: {}\r\n\r\n",
+            body.len()
+        );
+        tcp.write_all(head.as_bytes()).await.unwrap();
+        let first = read_response(&mut tcp)
+            .await
+            .expect("an answer before the body");
+        assert!(first.starts_with(&format!("HTTP/1.1 {status}")), "{first}");
+        let closes = first
+            .to_ascii_lowercase()
+            .contains("\r\nconnection: close\r\n");
+        // The body arrives late, then the next request on the same connection.
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let _ = tcp.write_all(body.as_bytes()).await;
+        let _ = tcp
+            .write_all(format!("GET /healthz HTTP/1.1\r\nHost: {addr}\r\n\r\n").as_bytes())
+            .await;
+        let second = read_response(&mut tcp).await;
+        assert!(
+            closes
+                || second
+                    .as_deref()
+                    .is_some_and(|r| r.starts_with("HTTP/1.1 200")),
+            "{path}: no `Connection: close` and the next request got {second:?}"
+        );
+    }
+}
+
+// ---------------------------------------------------------------- behind a proxy
+
+/// Behind a trusted reverse proxy every request comes from the proxy's address: the console
+/// counts its sign-in limits per forwarded client, so an attacker's many attempts from one
+/// network do not lock out an operator coming from another address.
+async fn an_attacker_behind_the_proxy_cannot_lock_operators_out(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let fakes = Fakes::accepting().await;
+    let store = db.store().await;
+    cli(&store, &["futureauth-server", "operator", "add", OWNER]).await;
+    let config = futureauth_server::config::Config {
+        trusted_proxies: vec!["127.0.0.1/32".parse().unwrap()],
+        ..config(&db, &fakes)
+    };
+    let s = TestServer::start(&db, &config).await;
+    let b = Browser::new(&s.server.url());
+    let login = |email: String, client: &'static str| {
+        let (http, base) = (b.http.clone(), b.base.clone());
+        async move {
+            http.post(format!("{base}/dashboard/login"))
+                .header("origin", &base)
+                .header("x-forwarded-for", format!("{client}, 127.0.0.1"))
+                .form(&[("email", email)])
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }
+    };
+    // More attempts than one client may make, for random addresses, from one network.
+    for i in 0..30 {
+        let status = login(format!("random{i}@example.com"), "203.0.113.9").await;
+        assert_eq!(status, 303);
+    }
+    // The attacker's own client is limited now: its attempt for the operator sends nothing.
+    login(OWNER.into(), "203.0.113.9").await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        emails_to(&fakes, OWNER).await,
+        0,
+        "the attacker's client was not limited"
+    );
+    // The operator, from another address behind the same proxy, still gets a code.
+    assert_eq!(login(OWNER.into(), "198.51.100.7").await, 303);
+    let code = code_for(&fakes, OWNER).await;
+    assert!(!code.is_empty());
+}
+
 backend_tests!(
     only_operators_sign_in_and_strangers_get_the_same_answer,
     magic_link_signs_an_operator_in,
@@ -2163,4 +2293,6 @@ backend_tests!(
     sign_in_answers_alike_whatever_the_limits_did,
     console_cookies_are_host_prefixed_over_https,
     no_project_can_pass_for_the_console,
+    a_refusal_before_the_body_keeps_keep_alive_working,
+    an_attacker_behind_the_proxy_cannot_lock_operators_out,
 );

@@ -88,6 +88,11 @@ pub struct FutureAuthConfig {
     ///
     /// [`FutureAuth::verify_magic_link`]: crate::FutureAuth::verify_magic_link
     pub magic_link_same_browser: bool,
+    /// How recent a sign-in must be for the user to delete their own account
+    /// ([`FutureAuth::delete_account`](crate::FutureAuth::delete_account), `POST
+    /// /api/auth/delete-account`): older sessions are refused with `403
+    /// reauthentication_required` until the person signs in again. Default 10 minutes.
+    pub recent_auth_max_age: Duration,
     /// The longest any one database call may take on our side, the wait for a pool
     /// connection included. Past it the call is abandoned, its connection discarded (not
     /// returned to the pool) and the request answers `503 unavailable` with `Retry-After`.
@@ -127,6 +132,7 @@ impl Default for FutureAuthConfig {
             magic_link_path: "/api/auth/magic-link".to_string(),
             after_sign_in_path: "/".to_string(),
             magic_link_same_browser: false,
+            recent_auth_max_age: Duration::from_secs(10 * 60),
             db_call_timeout: Some(DEFAULT_DB_CALL_TIMEOUT),
         }
     }

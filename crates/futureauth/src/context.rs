@@ -41,6 +41,10 @@ pub struct RequestContext {
     /// `Accept-Language`): sent with each code or link so that the FutureAuth service writes
     /// the message in it; `None` for the project's default.
     pub locale: Option<Locale>,
+    /// A value the front end sent for the app's
+    /// [`AuthHooks::before_send`](crate::hooks::AuthHooks::before_send) check, such as a
+    /// CAPTCHA token (the Axum integration takes the `X-FutureAuth-Hook-Token` header).
+    pub hook_token: Option<String>,
 }
 
 impl RequestContext {
@@ -54,6 +58,7 @@ impl RequestContext {
             user_agent: user_agent.map(printable),
             binding: None,
             locale: None,
+            hook_token: None,
         }
     }
 }

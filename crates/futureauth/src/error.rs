@@ -96,6 +96,35 @@ pub enum FutureAuthError {
     /// expected shape.
     #[error("invalid input: {0}")]
     InvalidInput(String),
+
+    /// The user is disabled ([`FutureAuth::disable_user`](crate::FutureAuth::disable_user)):
+    /// a correct code or link does not sign them in.
+    #[error("this account is disabled")]
+    UserDisabled,
+
+    /// The action needs a recent sign-in; sign in again first.
+    #[error("sign in again to do this")]
+    ReauthenticationRequired,
+
+    /// The user's last way to sign in cannot be removed.
+    #[error("this is the account's only way to sign in: add another before removing it")]
+    LastIdentifier,
+
+    /// The new address was verified, but by now it belongs to another account. Only the
+    /// person holding the address's code can see this.
+    #[error("this address already belongs to another account")]
+    IdentifierTaken,
+
+    /// The app's [`AuthHooks::before_send`](crate::hooks::AuthHooks::before_send) refused to
+    /// send; `code` and `message` are the app's own, shown to the client.
+    #[error("{message}")]
+    Refused {
+        /// The app's error code (`[a-z0-9_]`, e.g. `email_domain_not_allowed`), the JSON
+        /// `code` the client sees.
+        code: &'static str,
+        /// A message for the person.
+        message: String,
+    },
 }
 
 impl FutureAuthError {
@@ -128,6 +157,11 @@ impl FutureAuthError {
             Self::Config(_) => C::InvalidConfig,
             Self::Misconfigured(_) => C::Misconfigured,
             Self::InvalidInput(_) => C::InvalidRequest,
+            Self::UserDisabled => C::UserDisabled,
+            Self::ReauthenticationRequired => C::ReauthenticationRequired,
+            Self::LastIdentifier => C::LastIdentifier,
+            Self::IdentifierTaken => C::IdentifierTaken,
+            Self::Refused { .. } => C::SendRefused,
         }
     }
 }
@@ -197,6 +231,11 @@ error_codes! {
     Misconfigured => "misconfigured", "This call needs configuration that is missing; the message names what to set.";
     DeliveryFailed => "delivery_failed", "The code or link could not be sent; nothing usable was left behind.";
     Unavailable => "unavailable", "The database is unreachable or too slow for now; `Retry-After` says when to try again.";
+    UserDisabled => "user_disabled", "The account is disabled by the app: the right code or link does not sign it in.";
+    ReauthenticationRequired => "reauthentication_required", "The session's sign-in is older than `recent_auth_max_age`: sign in again, then retry.";
+    LastIdentifier => "last_identifier", "That address is the account's only way to sign in: add another first.";
+    IdentifierTaken => "identifier_taken", "The new address was verified but belongs to another account; nothing changed.";
+    SendRefused => "send_refused", "The app refused to send (its `before_send` hook); the JSON `code` is then the app's own code.";
 }
 
 impl FutureAuthError {

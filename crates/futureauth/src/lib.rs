@@ -64,6 +64,7 @@ mod context;
 pub mod delivery;
 pub mod error;
 mod flow;
+pub mod hooks;
 mod housekeeping;
 mod identifier;
 mod model;
@@ -96,6 +97,10 @@ pub(crate) const AUTH_ROUTES: &[&str] = &[
     "/api/auth/sessions",
     "/api/auth/revoke-session",
     "/api/auth/sign-out-all",
+    "/api/auth/change-identifier",
+    "/api/auth/verify-identifier-change",
+    "/api/auth/remove-identifier",
+    "/api/auth/delete-account",
 ];
 
 pub use async_trait::async_trait;
@@ -105,7 +110,10 @@ pub use error::{ErrorCode, FutureAuthError, Result};
 pub use flow::otp::OtpBinding;
 pub use futureauth_proto::Locale;
 pub use identifier::{normalize_email, normalize_phone, Identifier};
-pub use model::{AuthMethod, CleanupReport, LinkRequest, LinkStatus, OtpChannel, Session, User};
+pub use model::{
+    AuthMethod, CleanupReport, LinkRequest, LinkStatus, OtpChannel, Session, User, UserPage,
+    UserQuery,
+};
 pub use origins::{Origin, TrustedOrigins};
 pub use session_cache::SessionCacheConfig;
 /// The sqlx this crate uses (0.8): build your pool with it to be sure the types match.
@@ -149,6 +157,8 @@ pub struct FutureAuth {
     code_key: CodeKey,
     housekeeping: Housekeeping,
     session_cache: Option<SessionCache>,
+    /// The app's hooks ([`with_hooks`](Self::with_hooks)).
+    hooks: Arc<dyn hooks::AuthHooks>,
     /// Built without `http-delivery` and not yet given a delivery of the app's own.
     no_delivery: bool,
 }
@@ -199,6 +209,7 @@ impl FutureAuth {
             code_key,
             housekeeping: Housekeeping::default(),
             session_cache,
+            hooks: Arc::new(hooks::NoHooks),
             no_delivery,
             config,
         }
@@ -208,6 +219,14 @@ impl FutureAuth {
     pub fn with_delivery(mut self, delivery: impl Delivery) -> Self {
         self.delivery = Arc::new(delivery);
         self.no_delivery = false;
+        self
+    }
+
+    /// Installs the app's [`AuthHooks`](hooks::AuthHooks): a `before_send` check that can
+    /// refuse a send, and calls after users are created, sign in or out, change an address
+    /// or are deleted.
+    pub fn with_hooks(mut self, hooks: impl hooks::AuthHooks) -> Self {
+        self.hooks = Arc::new(hooks);
         self
     }
 
@@ -311,6 +330,7 @@ impl FutureAuth {
             delivery: self.delivery.as_ref(),
             config: &self.config,
             code_key: &self.code_key,
+            hooks: self.hooks.as_ref(),
         }
     }
 
@@ -581,9 +601,15 @@ impl FutureAuth {
     pub async fn revoke_session(&self, token: &str) -> Result<()> {
         if !token.is_empty() {
             let token_hash = token::hash_token(token);
-            let deleted = self.store.delete_session_by_hash(&token_hash).await?;
-            self.evict_cached(Eviction::Token(token_hash), deleted)
+            let ended = self.store.end_session_by_hash(&token_hash).await?;
+            self.evict_cached(Eviction::Token(token_hash), ended.is_some())
                 .await?;
+            if let Some((user_id, session_id)) = ended {
+                hooks::report(
+                    "signed_out",
+                    self.hooks.signed_out(&user_id, &session_id).await,
+                );
+            }
         }
         Ok(())
     }
@@ -593,6 +619,12 @@ impl FutureAuth {
         let deleted = self.store.delete_user_session(user_id, session_id).await?;
         self.evict_cached(Eviction::Session(session_id.to_string()), deleted)
             .await?;
+        if deleted {
+            hooks::report(
+                "session_revoked",
+                self.hooks.session_revoked(user_id, Some(session_id)).await,
+            );
+        }
         Ok(deleted)
     }
 
@@ -601,6 +633,12 @@ impl FutureAuth {
         let revoked = self.store.delete_user_sessions(user_id).await?;
         self.evict_cached(Eviction::User(user_id.to_string()), revoked > 0)
             .await?;
+        if revoked > 0 {
+            hooks::report(
+                "session_revoked",
+                self.hooks.session_revoked(user_id, None).await,
+            );
+        }
         Ok(revoked)
     }
 
@@ -675,6 +713,169 @@ impl FutureAuth {
             .ok_or(FutureAuthError::UserNotFound)?;
         self.user_changed(&user).await?;
         Ok(user)
+    }
+
+    /// Asks to change (or add) the signed-in user's email or phone to `new` (an email or an
+    /// E.164 number): a code goes to `new`, to be confirmed with
+    /// [`confirm_identifier_change`](Self::confirm_identifier_change), and a notice to the
+    /// address the user has now (of the same kind, else the other). Nothing changes yet.
+    ///
+    /// Answers the same whether or not `new` belongs to another account, so the answer
+    /// cannot be used to find out who uses an address. Sends are limited like sign-in sends
+    /// and go through [`AuthHooks::before_send`](hooks::AuthHooks::before_send).
+    ///
+    /// The notice travels as a code message (the delivery wire has no notice kind): its
+    /// code is never stored and signs nobody in.
+    pub async fn request_identifier_change(
+        &self,
+        user_id: &str,
+        new: &str,
+        req: &RequestContext,
+    ) -> Result<()> {
+        let new = Identifier::parse(new)?;
+        self.tidy().await;
+        flow::account::request(&self.ctx(), user_id, &new, req).await
+    }
+
+    /// Confirms a change asked for with
+    /// [`request_identifier_change`](Self::request_identifier_change) with the code sent to
+    /// `new`: `new` becomes the user's verified address (replacing the old one of its kind).
+    /// The user's sessions stay.
+    ///
+    /// Errors: `InvalidCode` (wrong, expired, used up: each guess counts against
+    /// `max_otp_attempts`), `IdentifierTaken` if `new` belongs to another account by now
+    /// (nothing changes).
+    pub async fn confirm_identifier_change(
+        &self,
+        user_id: &str,
+        new: &str,
+        code: &str,
+        req: &RequestContext,
+    ) -> Result<User> {
+        let new = Identifier::parse(new)?;
+        let user = flow::account::confirm(&self.ctx(), user_id, &new, code, req).await?;
+        self.user_changed(&user).await?;
+        Ok(user)
+    }
+
+    /// Removes the user's email (`OtpChannel::Email`) or phone (`OtpChannel::Phone`), only
+    /// while the other remains: otherwise `LastIdentifier` (`409 last_identifier`) and
+    /// nothing changes.
+    pub async fn remove_identifier(&self, user_id: &str, which: OtpChannel) -> Result<User> {
+        let email = which == OtpChannel::Email;
+        let before = self
+            .store
+            .user_by_id(user_id)
+            .await?
+            .ok_or(FutureAuthError::UserNotFound)?;
+        let user = self
+            .store
+            .remove_identifier(user_id, email, Utc::now())
+            .await?
+            .ok_or(FutureAuthError::UserNotFound)?;
+        self.user_changed(&user).await?;
+        let removed = if email {
+            before.email.map(Identifier::Email)
+        } else {
+            before.phone_number.map(Identifier::Phone)
+        };
+        if let Some(removed) = removed {
+            let change = hooks::IdentifierChange::Removed(removed);
+            hooks::report(
+                "identifier_changed",
+                self.hooks.identifier_changed(&user, &change).await,
+            );
+        }
+        Ok(user)
+    }
+
+    /// Deletes the user of `session` (their own request), if they signed in within
+    /// [`recent_auth_max_age`](FutureAuthConfig::recent_auth_max_age); otherwise
+    /// `ReauthenticationRequired` and nothing is deleted: sign in again, then retry. See
+    /// [`delete_user`](Self::delete_user).
+    pub async fn delete_account(&self, session: &Session) -> Result<User> {
+        let max_age = chrono::TimeDelta::from_std(self.config.recent_auth_max_age)
+            .unwrap_or(chrono::TimeDelta::MAX);
+        if Utc::now() - session.authenticated_at() > max_age {
+            return Err(FutureAuthError::ReauthenticationRequired);
+        }
+        self.delete_user(&session.user_id).await
+    }
+
+    /// Deletes a user with their sessions, pending codes and links (and address changes) in
+    /// one transaction; their sessions stop working on every instance at once, cached or
+    /// not. For the app's own admin code: no recent-sign-in check (see
+    /// [`delete_account`](Self::delete_account)). `UserNotFound` if there is no such user.
+    pub async fn delete_user(&self, user_id: &str) -> Result<User> {
+        let user = self
+            .store
+            .delete_user(user_id)
+            .await?
+            .ok_or(FutureAuthError::UserNotFound)?;
+        self.evict_cached(Eviction::User(user.id.clone()), true)
+            .await?;
+        hooks::report("user_deleted", self.hooks.user_deleted(&user).await);
+        Ok(user)
+    }
+
+    /// Disables a user until `until` (`None`: until [`enable_user`](Self::enable_user)):
+    /// their sessions end at once (cache included, on every instance), and a right code or
+    /// link no longer signs them in (`403 user_disabled` on verify). Sending a code to
+    /// them answers as for anyone, so disabling reveals nothing. `UserNotFound` if there
+    /// is no such user.
+    pub async fn disable_user(
+        &self,
+        user_id: &str,
+        until: Option<chrono::DateTime<Utc>>,
+    ) -> Result<()> {
+        if !self
+            .store
+            .set_disabled(user_id, Some(Utc::now()), until)
+            .await?
+        {
+            return Err(FutureAuthError::UserNotFound);
+        }
+        self.evict_cached(Eviction::User(user_id.to_string()), true)
+            .await?;
+        hooks::report(
+            "session_revoked",
+            self.hooks.session_revoked(user_id, None).await,
+        );
+        Ok(())
+    }
+
+    /// Lets a disabled user sign in again (their old sessions stay ended).
+    pub async fn enable_user(&self, user_id: &str) -> Result<()> {
+        if !self.store.set_disabled(user_id, None, None).await? {
+            return Err(FutureAuthError::UserNotFound);
+        }
+        Ok(())
+    }
+
+    /// Whether a user is disabled now.
+    pub async fn is_user_disabled(&self, user_id: &str) -> Result<bool> {
+        self.store.user_disabled(user_id, Utc::now()).await
+    }
+
+    /// Users, newest first, a page at a time: for the app's admin pages. See [`UserQuery`].
+    pub async fn list_users(&self, query: &UserQuery) -> Result<UserPage> {
+        let limit = query.limit.clamp(1, UserQuery::MAX_LIMIT);
+        let mut users = self
+            .store
+            .list_users(&store::UserFilter {
+                search: query.search.as_deref().filter(|s| !s.trim().is_empty()),
+                created_after: query.created_after,
+                created_before: query.created_before,
+                limit: i64::from(limit) + 1,
+                offset: i64::try_from(query.offset).unwrap_or(i64::MAX),
+            })
+            .await?;
+        let more = users.len() > limit as usize;
+        users.truncate(limit as usize);
+        Ok(UserPage {
+            next_offset: more.then(|| query.offset + u64::from(limit)),
+            users,
+        })
     }
 
     /// Deletes all expired sessions and codes, dead codes and old rate-limit counters.

@@ -166,3 +166,73 @@ pub enum LinkStatus {
     /// Nothing waits: no link, or it was used, expired or voided by a wrong number.
     Nothing,
 }
+
+/// A search of [`FutureAuth::list_users`](crate::FutureAuth::list_users): every field is
+/// optional (`UserQuery::default()` lists everyone, newest first).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct UserQuery {
+    /// Part of an email or phone number (case-insensitive for email).
+    pub search: Option<String>,
+    /// Only users created at or after this.
+    pub created_after: Option<DateTime<Utc>>,
+    /// Only users created before this.
+    pub created_before: Option<DateTime<Utc>>,
+    /// Page size, 1 to [`UserQuery::MAX_LIMIT`]; default 50.
+    pub limit: u32,
+    /// Users to skip (the `next_offset` of the previous page).
+    pub offset: u64,
+}
+
+impl UserQuery {
+    /// The largest page.
+    pub const MAX_LIMIT: u32 = 500;
+
+    /// Users whose email or phone contains `search`.
+    pub fn search(search: impl Into<String>) -> Self {
+        Self {
+            search: Some(search.into()),
+            ..Self::default()
+        }
+    }
+
+    /// Only users created in `[after, before)` (either end optional).
+    pub fn created_between(
+        mut self,
+        after: Option<DateTime<Utc>>,
+        before: Option<DateTime<Utc>>,
+    ) -> Self {
+        self.created_after = after;
+        self.created_before = before;
+        self
+    }
+
+    /// This page size and offset.
+    pub fn page(mut self, limit: u32, offset: u64) -> Self {
+        self.limit = limit;
+        self.offset = offset;
+        self
+    }
+}
+
+impl Default for UserQuery {
+    fn default() -> Self {
+        Self {
+            search: None,
+            created_after: None,
+            created_before: None,
+            limit: 50,
+            offset: 0,
+        }
+    }
+}
+
+/// A page of [`FutureAuth::list_users`](crate::FutureAuth::list_users).
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct UserPage {
+    /// The users of this page, newest first.
+    pub users: Vec<User>,
+    /// The `offset` of the next page; `None` on the last.
+    pub next_offset: Option<u64>,
+}

@@ -287,3 +287,17 @@ async fn a_frozen_postgres_answers_503_within_the_bound_and_recovers() {
     let a = send_code(&http, &base, "after@example.org").await;
     assert_eq!(a.status, 200, "{a:?}");
 }
+
+/// The SDK's futures stay `Send` through the bounded seam (an app spawns them; Axum needs
+/// it): this only compiles if they are.
+#[allow(dead_code)]
+fn futures_are_send(auth: Arc<FutureAuth>) {
+    fn spawnable<F: std::future::Future + Send>(_: F) {}
+    spawnable(async move {
+        let _ = auth.ensure_tables().await;
+        let _ = auth.get_session("token").await;
+        let _ = auth.send_otp(OtpChannel::Email, "a@example.org").await;
+        let _ = auth.verify_otp("a@example.org", "123456", None, None).await;
+        let _ = auth.cleanup_expired().await;
+    });
+}

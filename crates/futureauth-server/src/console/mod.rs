@@ -65,6 +65,8 @@ pub struct ConsoleSettings {
     pub binding_cookie: &'static str,
     /// Name of the cookie carrying a secret to the page that shows it once.
     pub flash_cookie: &'static str,
+    /// Proxies whose `X-Forwarded-For` names the client (`--trusted-proxies`).
+    pub trusted_proxies: Vec<ipnet::IpNet>,
 }
 
 /// The console's cookie names: with the `__Host-` prefix whenever they are `Secure` (as the
@@ -141,6 +143,7 @@ impl ConsoleSettings {
                 session_cookie,
                 binding_cookie,
                 flash_cookie,
+                trusted_proxies: config.trusted_proxies.clone(),
             });
         }
         let mut origins = vec![format!("http://{addr}")];
@@ -167,6 +170,7 @@ impl ConsoleSettings {
             session_cookie,
             binding_cookie,
             flash_cookie,
+            trusted_proxies: config.trusted_proxies.clone(),
         })
     }
 
@@ -182,7 +186,7 @@ struct Secrets {
     csrf_key: Vec<u8>,
     /// The SDK that signs operators in. Its code-hashing key is a database secret, so every
     /// instance sharing the database (and a restarted one) accepts the same codes.
-    auth: FutureAuth,
+    auth: Arc<FutureAuth>,
 }
 
 /// Shared state of the console's handlers; cheap to clone.
@@ -271,7 +275,22 @@ impl Console {
         Ok(&self.ready().await?.auth)
     }
 
-    fn build_auth(&self, code_key: String) -> Result<FutureAuth, StoreError> {
+    /// The client's address: the socket peer, or, from a trusted proxy, the right-most
+    /// `X-Forwarded-For` hop that is not one; read by the SDK's own extractor, so the console
+    /// counts its sign-in limits per client exactly as an app's auth routes do.
+    pub(crate) async fn client_ip(
+        &self,
+        parts: &mut axum::http::request::Parts,
+    ) -> Option<std::net::IpAddr> {
+        use axum::extract::FromRequestParts;
+        let auth = &self.ready().await.ok()?.auth;
+        match futureauth::RequestContext::from_request_parts(parts, auth).await {
+            Ok(ctx) => ctx.client_ip,
+            Err(never) => match never {},
+        }
+    }
+
+    fn build_auth(&self, code_key: String) -> Result<Arc<FutureAuth>, StoreError> {
         let settings = &self.inner.settings;
         let auth_config = FutureAuthConfig {
             secret_key: code_key,
@@ -280,6 +299,7 @@ impl Console {
             cookie_secure: settings.cookie_secure,
             allowed_origins: settings.origins.clone(),
             session_ttl: std::time::Duration::from_secs(SESSION_TTL_SECS),
+            trusted_proxies: settings.trusted_proxies.clone(),
             ..FutureAuthConfig::default()
         };
         let auth = FutureAuth::new(self.inner.store.sdk_database(), auth_config).with_delivery(
@@ -290,7 +310,7 @@ impl Console {
         );
         auth.validate()
             .map_err(|e| StoreError::Corrupt(format!("console sign-in configuration: {e}")))?;
-        Ok(auth)
+        Ok(Arc::new(auth))
     }
 
     /// Where the console is reached.

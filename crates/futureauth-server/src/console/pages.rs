@@ -3,9 +3,9 @@
 //! Origin check is in the router's middleware.
 
 use std::collections::HashMap;
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 
-use axum::extract::{ConnectInfo, FromRequestParts, Path, Query, State};
+use axum::extract::{FromRequestParts, Path, Query, State};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -29,20 +29,16 @@ const CHART_DAYS: i64 = 14;
 /// Rows per page of the delivery log.
 const PAGE_SIZE: i64 = 25;
 
-/// The socket peer (operators are rate-limited per IP by the SDK); `None` in tests that
-/// call the router without a listener.
+/// The client's address (operators are rate-limited per client network by the SDK): the
+/// socket peer, or the forwarded client behind a `--trusted-proxies` proxy. `None` in tests
+/// that call the router without a listener.
 pub struct ClientIp(pub Option<IpAddr>);
 
-impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
+impl FromRequestParts<Console> for ClientIp {
     type Rejection = std::convert::Infallible;
 
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        Ok(ClientIp(
-            parts
-                .extensions
-                .get::<ConnectInfo<SocketAddr>>()
-                .map(|c| c.0.ip()),
-        ))
+    async fn from_request_parts(parts: &mut Parts, c: &Console) -> Result<Self, Self::Rejection> {
+        Ok(ClientIp(c.client_ip(parts).await))
     }
 }
 
@@ -235,6 +231,7 @@ pub async fn login_send(
         user_agent: user_agent(&headers),
         binding: Some(bound.clone()),
         locale: locale(&headers),
+        hook_token: None,
     };
     let sent = if link {
         let callback = format!("{}/dashboard/auth/magic", c.settings().origin());
@@ -325,6 +322,7 @@ pub async fn login_verify(
         user_agent: user_agent(&headers),
         binding: binding(c.settings(), &headers),
         locale: None,
+        hook_token: None,
     };
     let result = auth
         .verify_otp_with(form.email.trim(), form.code.trim(), &req)
@@ -367,6 +365,7 @@ pub async fn magic_verify(
         user_agent: user_agent(&headers),
         binding: None,
         locale: None,
+        hook_token: None,
     };
     let result = auth.verify_magic_link_with(form.token.trim(), &req).await;
     match operator_session(&c, result).await {

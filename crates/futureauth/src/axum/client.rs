@@ -11,6 +11,9 @@ use ipnet::IpNet;
 use crate::{FutureAuth, Locale, RequestContext};
 
 /// Built once per request of the auth routes; the code routes add the binding cookie.
+/// The header a front end puts a value for the app's `before_send` hook in.
+pub(crate) const HOOK_TOKEN_HEADER: &str = "x-futureauth-hook-token";
+
 impl FromRequestParts<Arc<FutureAuth>> for RequestContext {
     type Rejection = std::convert::Infallible;
 
@@ -44,6 +47,9 @@ impl FromRequestParts<Arc<FutureAuth>> for RequestContext {
             user_agent: text(header::USER_AGENT),
             binding: None,
             locale: text(header::ACCEPT_LANGUAGE).and_then(|v| Locale::preferred(&v)),
+            // For the app's before_send hook (e.g. a CAPTCHA token); bounded.
+            hook_token: text(header::HeaderName::from_static(HOOK_TOKEN_HEADER))
+                .filter(|t| t.len() <= 4096),
         })
     }
 }

@@ -71,9 +71,13 @@ pub(crate) fn status(code: ErrorCode) -> StatusCode {
         | C::InvalidMagicLink
         | C::MagicLinkExpired => StatusCode::BAD_REQUEST,
         C::Unauthorized => StatusCode::UNAUTHORIZED,
-        C::CrossSiteRequest | C::MagicLinkOtherBrowser | C::MagicLinkNumberMismatch => {
-            StatusCode::FORBIDDEN
-        }
+        C::CrossSiteRequest
+        | C::MagicLinkOtherBrowser
+        | C::MagicLinkNumberMismatch
+        | C::UserDisabled
+        | C::ReauthenticationRequired
+        | C::SendRefused => StatusCode::FORBIDDEN,
+        C::LastIdentifier | C::IdentifierTaken => StatusCode::CONFLICT,
         C::UserNotFound | C::SessionNotFound => StatusCode::NOT_FOUND,
         C::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
         C::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -117,7 +121,11 @@ impl From<FutureAuthError> for ApiError {
         };
         Self {
             status: status(code),
-            code: code.as_str(),
+            // A refusal by the app's hook carries the app's own code.
+            code: match &e {
+                E::Refused { code, .. } => code,
+                _ => code.as_str(),
+            },
             message,
             retry_after,
         }

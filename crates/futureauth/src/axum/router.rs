@@ -43,6 +43,18 @@ const BODY_LIMIT: usize = 16 * 1024;
 /// | `GET /api/auth/sessions` | | `{"sessions": [...]}` of the signed-in user |
 /// | `POST /api/auth/revoke-session` | `{"id"}` | `{"ok": true}` |
 /// | `POST /api/auth/sign-out-all` | | `{"ok": true, "revoked": n}`, cookie cleared |
+/// | `POST /api/auth/change-identifier` | `{"email"}` or `{"phone"}` (new address) | `{"ok": true}`: a code went there, a notice to the old one |
+/// | `POST /api/auth/verify-identifier-change` | `{"email" or "phone", "code"}` | `{"user"}` with the new address |
+/// | `POST /api/auth/remove-identifier` | `{"which": "email" or "phone"}` | `{"user"}`; `409 last_identifier` for the only one |
+/// | `POST /api/auth/delete-account` | | `{"ok": true}`, cookie cleared; `403 reauthentication_required` if the sign-in is older than `recent_auth_max_age` |
+///
+/// Clients that keep no cookies (native and mobile apps, CLIs) send
+/// `X-FutureAuth-Client: native`: `send-otp` and `send-magic-link` then also answer
+/// `"binding"`, which the client sends back in the `X-FutureAuth-Binding` header on
+/// `verify-otp` (and `magic-link-status`, `verify-magic-link`), and sign-ins answer
+/// `"token"`, for `Authorization: Bearer`. Without the header the values stay in HttpOnly
+/// cookies. A before-send value for the app's hooks (e.g. a CAPTCHA token) goes in
+/// `X-FutureAuth-Hook-Token`.
 ///
 /// A code sent here is bound to the client that asked, by an HttpOnly cookie that lives as
 /// long as the code ([`FutureAuth::send_otp_with`] with a binding): nobody else can replace it or spend
@@ -93,6 +105,13 @@ where
         .route("/api/auth/sessions", get(list_sessions))
         .route("/api/auth/revoke-session", post(revoke_session))
         .route("/api/auth/sign-out-all", post(sign_out_all))
+        .route("/api/auth/change-identifier", post(change_identifier))
+        .route(
+            "/api/auth/verify-identifier-change",
+            post(verify_identifier_change),
+        )
+        .route("/api/auth/remove-identifier", post(remove_identifier))
+        .route("/api/auth/delete-account", post(delete_account))
         .layer(csrf::csrf_layer(auth.clone()))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .with_state(auth)
@@ -172,8 +191,48 @@ fn with_cookie(mut response: Response, cookie: Option<HeaderValue>) -> Response 
     response
 }
 
-fn signed_in(auth: &FutureAuth, user: User, session: Session) -> Response {
-    let body = json!({ "user": user, "session": session });
+/// The request header by which a client that keeps no cookies (a native or mobile app, a
+/// CLI) asks for the binding and the session token in the JSON answers.
+pub(crate) const CLIENT_HEADER: &str = "x-futureauth-client";
+/// The request header such a client sends its binding back in (instead of the cookie).
+pub(crate) const BINDING_HEADER: &str = "x-futureauth-binding";
+
+/// The client asked for values instead of cookies (`X-FutureAuth-Client: native`). A
+/// browser page's script could send it too, but it then only sees the values its own
+/// request creates: the cookies of other requests stay HttpOnly.
+fn is_native(headers: &HeaderMap) -> bool {
+    headers
+        .get(CLIENT_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("native"))
+}
+
+/// The binding a cookie-less client sends back in `X-FutureAuth-Binding`.
+fn header_binding(headers: &HeaderMap) -> Option<OtpBinding> {
+    headers
+        .get(BINDING_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| OtpBinding::parse(v.trim()))
+}
+
+/// `body` with `"binding"` added for a native client.
+fn with_binding(
+    mut body: serde_json::Value,
+    headers: &HeaderMap,
+    binding: &OtpBinding,
+) -> Json<serde_json::Value> {
+    if is_native(headers) {
+        body["binding"] = json!(binding.as_str());
+    }
+    Json(body)
+}
+
+fn signed_in(auth: &FutureAuth, headers: &HeaderMap, user: User, session: Session) -> Response {
+    let mut body = json!({ "user": user, "session": session });
+    // The token itself, for `Authorization: Bearer`, only to a client that asked.
+    if is_native(headers) {
+        body["token"] = json!(session.token);
+    }
     with_session(auth, body, &session)
 }
 
@@ -197,11 +256,13 @@ pub(super) async fn send_otp(
     Body(body): Body<SendOtp>,
 ) -> Result<Response, ApiError> {
     let (channel, destination) = pick(body.email, body.phone)?;
-    let binding = otp_binding(&headers, auth.config()).unwrap_or_else(OtpBinding::generate);
+    let binding = otp_binding(&headers, auth.config())
+        .or_else(|| header_binding(&headers))
+        .unwrap_or_else(OtpBinding::generate);
     req.binding = Some(binding.clone());
     auth.send_otp_with(channel, &destination, &req).await?;
     Ok(with_cookie(
-        ok().into_response(),
+        with_binding(json!({ "ok": true }), &headers, &binding).into_response(),
         set_otp_binding(auth.config(), &binding),
     ))
 }
@@ -216,10 +277,10 @@ pub(super) async fn verify_otp(
     Body(body): Body<VerifyOtp>,
 ) -> Result<Response, ApiError> {
     let (_, identifier) = pick(body.email, body.phone)?;
-    req.binding = otp_binding(&headers, auth.config());
+    req.binding = otp_binding(&headers, auth.config()).or_else(|| header_binding(&headers));
     let (user, session) = auth.verify_otp_with(&identifier, &body.code, &req).await?;
     Ok(with_cookie(
-        signed_in(&auth, user, session),
+        signed_in(&auth, &headers, user, session),
         clear_otp_binding(auth.config()),
     ))
 }
@@ -247,13 +308,16 @@ pub(super) async fn send_magic_link(
     };
     // The link is bound to this browser: the binding it already holds (so its earlier links
     // stay its own) or a new one.
-    let binding = link_binding(&headers, auth.config()).unwrap_or_else(OtpBinding::generate);
+    let binding = link_binding(&headers, auth.config())
+        .or_else(|| header_binding(&headers))
+        .unwrap_or_else(OtpBinding::generate);
     req.binding = Some(binding.clone());
     let match_number = auth
         .send_bound_magic_link(&body.email, &callback, &req)
         .await?;
+    let body = json!({ "ok": true, "match_number": match_number });
     let response = with_cookie(
-        Json(json!({ "ok": true, "match_number": match_number })).into_response(),
+        with_binding(body, &headers, &binding).into_response(),
         set_link_binding(auth.config(), &binding),
     );
     // The code in the link's email is checked on the unbound path (a bound guess never
@@ -273,11 +337,14 @@ pub(super) async fn magic_link_status(
     mut req: RequestContext,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    req.binding = link_binding(&headers, auth.config());
+    req.binding = link_binding(&headers, auth.config()).or_else(|| header_binding(&headers));
     Ok(match auth.magic_link_status(&req).await? {
         LinkStatus::SignedIn(signed_in) => {
             let (user, session) = *signed_in;
-            let body = json!({ "status": "signed_in", "user": user, "session": session });
+            let mut body = json!({ "status": "signed_in", "user": user, "session": session });
+            if is_native(&headers) {
+                body["token"] = json!(session.token);
+            }
             with_session(&auth, body, &session)
         }
         LinkStatus::Waiting { match_number } => {
@@ -294,9 +361,9 @@ pub(super) async fn verify_magic_link(
     headers: HeaderMap,
     Body(body): Body<VerifyMagicLink>,
 ) -> Result<Response, ApiError> {
-    req.binding = link_binding(&headers, auth.config());
+    req.binding = link_binding(&headers, auth.config()).or_else(|| header_binding(&headers));
     let (user, session) = auth.verify_magic_link_with(&body.token, &req).await?;
-    Ok(signed_in(&auth, user, session))
+    Ok(signed_in(&auth, &headers, user, session))
 }
 
 /// The signed-in user; re-issues the cookie when the session slid forward.
@@ -391,4 +458,98 @@ pub(super) async fn sign_out_all(
         body.into_response(),
         clear_session(auth.config()),
     ))
+}
+
+#[derive(Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub(super) struct ChangeIdentifier {
+    /// The new email (exactly one of `email` and `phone`).
+    email: Option<String>,
+    /// The new phone number, E.164.
+    phone: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub(super) struct VerifyIdentifierChange {
+    /// The new email (exactly one of `email` and `phone`).
+    email: Option<String>,
+    /// The new phone number, E.164.
+    phone: Option<String>,
+    /// The code sent to the new address.
+    code: String,
+}
+
+#[derive(Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub(super) struct RemoveIdentifier {
+    /// `email` or `phone` (`sms` works too).
+    #[cfg_attr(feature = "openapi", schema(value_type = String, example = "phone"))]
+    which: OtpChannel,
+}
+
+/// Sends a code to the signed-in user's new address and a notice to the old one.
+#[cfg_attr(feature = "openapi", utoipa::path(post, path = "/api/auth/change-identifier", tag = "futureauth", request_body = ChangeIdentifier, responses((status = 200, description = "A code went to the new address (the same answer when it belongs to another account), a notice to the old one", body = super::openapi::Ok), super::openapi::Rejected)))]
+pub(super) async fn change_identifier(
+    State(auth): State<Arc<FutureAuth>>,
+    req: RequestContext,
+    headers: HeaderMap,
+    Body(body): Body<ChangeIdentifier>,
+) -> Result<Response, ApiError> {
+    let user = current(&auth, &headers).await?.user;
+    let (channel, new) = pick(body.email, body.phone)?;
+    let new = normalized(channel, &new)?;
+    auth.request_identifier_change(&user.id, &new, &req).await?;
+    Ok(ok().into_response())
+}
+
+/// Confirms the change with the code sent to the new address.
+#[cfg_attr(feature = "openapi", utoipa::path(post, path = "/api/auth/verify-identifier-change", tag = "futureauth", request_body = VerifyIdentifierChange, responses((status = 200, description = "The address is the user's now", body = super::openapi::UserBody), super::openapi::Rejected)))]
+pub(super) async fn verify_identifier_change(
+    State(auth): State<Arc<FutureAuth>>,
+    req: RequestContext,
+    headers: HeaderMap,
+    Body(body): Body<VerifyIdentifierChange>,
+) -> Result<Response, ApiError> {
+    let user = current(&auth, &headers).await?.user;
+    let (channel, new) = pick(body.email, body.phone)?;
+    let new = normalized(channel, &new)?;
+    let user = auth
+        .confirm_identifier_change(&user.id, &new, &body.code, &req)
+        .await?;
+    Ok(Json(json!({ "user": user })).into_response())
+}
+
+/// Removes the user's email or phone while the other remains.
+#[cfg_attr(feature = "openapi", utoipa::path(post, path = "/api/auth/remove-identifier", tag = "futureauth", request_body = RemoveIdentifier, responses((status = 200, description = "Removed", body = super::openapi::UserBody), super::openapi::Rejected)))]
+pub(super) async fn remove_identifier(
+    State(auth): State<Arc<FutureAuth>>,
+    headers: HeaderMap,
+    Body(body): Body<RemoveIdentifier>,
+) -> Result<Response, ApiError> {
+    let user = current(&auth, &headers).await?.user;
+    let user = auth.remove_identifier(&user.id, body.which).await?;
+    Ok(Json(json!({ "user": user })).into_response())
+}
+
+/// Deletes the signed-in user's account after a recent sign-in.
+#[cfg_attr(feature = "openapi", utoipa::path(post, path = "/api/auth/delete-account", tag = "futureauth", responses((status = 200, description = "The account and everything of it are deleted; the cookie is cleared", body = super::openapi::Ok), super::openapi::Rejected)))]
+pub(super) async fn delete_account(
+    State(auth): State<Arc<FutureAuth>>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let session = current(&auth, &headers).await?.session;
+    auth.delete_account(&session).await?;
+    Ok(with_cookie(
+        ok().into_response(),
+        clear_session(auth.config()),
+    ))
+}
+
+/// The address of `channel`, normalised (so an email reads as one and a phone as one).
+fn normalized(channel: OtpChannel, raw: &str) -> Result<String, ApiError> {
+    Ok(match channel {
+        OtpChannel::Email => crate::normalize_email(raw)?,
+        OtpChannel::Phone => crate::normalize_phone(raw)?,
+    })
 }

@@ -7,6 +7,7 @@ use super::{limit_send, limit_verify_ip, session, Ctx};
 use crate::context::RequestContext;
 use crate::delivery::{Channel, DeliveryError, Message};
 use crate::error::{FutureAuthError, Result};
+use crate::hooks::SendPurpose;
 use crate::identifier::{normalize_email, Identifier};
 use crate::model::{AuthMethod, Session, User};
 use crate::origins::{parse_callback, TrustedOrigins};
@@ -58,6 +59,7 @@ pub(crate) async fn send(
     req: &RequestContext,
 ) -> Result<Option<String>> {
     let identifier = Identifier::Email(normalize_email(email)?);
+    super::check_send(ctx, &identifier, SendPurpose::SignInLink, req, None).await?;
     let now = Utc::now();
     let throttle = limit_send(ctx, &identifier, req.client_ip, now).await?;
     let token = generate_token();

@@ -1,6 +1,7 @@
 //! The sign-in logic, storage- and transport-agnostic: it asks the [`Store`] to remember
 //! and the [`Delivery`] to send. Nothing here knows about HTTP or a particular database.
 
+pub(crate) mod account;
 pub(crate) mod approval;
 pub(crate) mod magic_link;
 pub(crate) mod otp;
@@ -11,8 +12,10 @@ use std::net::IpAddr;
 use chrono::{DateTime, Utc};
 
 use crate::config::FutureAuthConfig;
+use crate::context::RequestContext;
 use crate::delivery::Delivery;
-use crate::error::Result;
+use crate::error::{FutureAuthError, Result};
+use crate::hooks::{AuthHooks, SendAttempt, SendPurpose};
 use crate::identifier::Identifier;
 use crate::rate_limit;
 use crate::store::Store;
@@ -24,6 +27,33 @@ pub(crate) struct Ctx<'a> {
     pub delivery: &'a dyn Delivery,
     pub config: &'a FutureAuthConfig,
     pub code_key: &'a CodeKey,
+    pub hooks: &'a dyn AuthHooks,
+}
+
+/// Asks the app's [`AuthHooks::before_send`] whether to send to `identifier`; a refusal
+/// becomes [`FutureAuthError::Refused`] before anything is written.
+pub(crate) async fn check_send(
+    ctx: &Ctx<'_>,
+    identifier: &Identifier,
+    purpose: SendPurpose,
+    req: &RequestContext,
+    user_id: Option<&str>,
+) -> Result<()> {
+    let attempt = SendAttempt {
+        destination: identifier.as_str(),
+        purpose,
+        client_ip: req.client_ip,
+        hook_token: req.hook_token.as_deref(),
+        user_id,
+        is_email: matches!(identifier, Identifier::Email(_)),
+    };
+    ctx.hooks
+        .before_send(&attempt)
+        .await
+        .map_err(|r| FutureAuthError::Refused {
+            code: r.code,
+            message: r.message,
+        })
 }
 
 /// What per-address limits count: the mailbox of an email (`ada+1@x` and `ada+2@x` reach

@@ -16,6 +16,7 @@ use super::{limit_send, limit_verify_ip, session, verify_ip_key, Ctx};
 use crate::context::RequestContext;
 use crate::delivery::{Channel, DeliveryError, Message};
 use crate::error::{FutureAuthError, Result};
+use crate::hooks::SendPurpose;
 use crate::identifier::{normalize_email, normalize_phone, Identifier};
 use crate::model::{AuthMethod, OtpChannel, Session, User};
 use crate::rate_limit;
@@ -83,6 +84,7 @@ pub(crate) async fn send(
         OtpChannel::Email => Identifier::Email(normalize_email(destination)?),
         OtpChannel::Phone => Identifier::Phone(normalize_phone(destination)?),
     };
+    super::check_send(ctx, &identifier, SendPurpose::SignInCode, req, None).await?;
     let now = Utc::now();
     let throttle = limit_send(ctx, &identifier, req.client_ip, now).await?;
 
@@ -201,6 +203,7 @@ pub(crate) async fn verify(
         .code_key
         .hash_code(identifier.as_str(), &normalize_code(code));
     let (token, new) = session::draft(ctx, req, AuthMethod::Otp, now);
+    let new_user_id = generate_id();
     // Counts the guess, or consumes the code and opens the session: one statement, so
     // exactly one of concurrent right guesses signs in and no guess goes uncounted.
     let redeemed = ctx
@@ -210,7 +213,7 @@ pub(crate) async fn verify(
             binding_hash,
             code_hash: &expected,
             max_attempts: ctx.config.max_otp_attempts,
-            new_user_id: &generate_id(),
+            new_user_id: &new_user_id,
             session: &new,
             // A sign-in ends the run of consecutive failures.
             failures_key: binding.is_none().then_some(failures_key.as_str()),
@@ -218,7 +221,8 @@ pub(crate) async fn verify(
         })
         .await?;
     if let Some(user) = redeemed {
-        return Ok(session::opened(user, token, new));
+        let created = user.id == new_user_id;
+        return session::finish(ctx, session::opened(user, token, new), created, now).await;
     }
     let max_attempts = i32::try_from(ctx.config.max_otp_attempts).unwrap_or(i32::MAX);
     Err(

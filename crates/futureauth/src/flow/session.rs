@@ -4,7 +4,8 @@ use chrono::{DateTime, Utc};
 
 use super::{clip, Ctx};
 use crate::context::RequestContext;
-use crate::error::Result;
+use crate::error::{FutureAuthError, Result};
+use crate::hooks;
 use crate::identifier::Identifier;
 use crate::model::{AuthMethod, Session, User};
 use crate::session_cache::SessionCache;
@@ -61,12 +62,36 @@ pub(crate) async fn sign_in(
     now: DateTime<Utc>,
 ) -> Result<(User, Session)> {
     let (token, new) = draft(ctx, req, method, now);
+    let new_id = generate_id();
     let user = ctx
         .store
-        .upsert_verified_user(identifier, &generate_id(), now)
+        .upsert_verified_user(identifier, &new_id, now)
         .await?;
     ctx.store.insert_session(&user.id, &new).await?;
-    Ok(opened(user, token, new))
+    let created = user.id == new_id;
+    finish(ctx, opened(user, token, new), created, now).await
+}
+
+/// The last step of every sign-in, once the session is stored: a disabled user's session
+/// is deleted again and the sign-in refused (the session could not authenticate anyway:
+/// the lookup skips disabled users); otherwise the app's hooks hear of it.
+pub(crate) async fn finish(
+    ctx: &Ctx<'_>,
+    (user, session): (User, Session),
+    created: bool,
+    now: DateTime<Utc>,
+) -> Result<(User, Session)> {
+    if ctx.store.user_disabled(&user.id, now).await? {
+        ctx.store
+            .delete_session_by_hash(&hash_token(&session.token))
+            .await?;
+        return Err(FutureAuthError::UserDisabled);
+    }
+    if created {
+        hooks::report("user_created", ctx.hooks.user_created(&user).await);
+    }
+    hooks::report("signed_in", ctx.hooks.signed_in(&user, &session).await);
+    Ok((user, session))
 }
 
 /// The result of a session check.

@@ -13,6 +13,7 @@ use chrono::{DateTime, Utc};
 use crate::error::{FutureAuthError, Result};
 use crate::model::AuthMethod;
 
+mod accounts;
 mod approval;
 mod codes;
 pub(crate) mod deadline;
@@ -27,6 +28,7 @@ mod sqlite;
 mod ts;
 mod users;
 
+pub(crate) use accounts::{change_binding as accounts_change_binding, Changed, UserFilter};
 pub(crate) use approval::Approval;
 pub(crate) use redeem::Redemption;
 pub(crate) use ts::Ts;
@@ -179,6 +181,8 @@ pub(crate) fn sql_json(v: &serde_json::Value) -> Result<&serde_json::Value> {
 pub(crate) enum Kind {
     Otp,
     MagicLink,
+    /// A code to a signed-in user's new address; the row's binding names the user.
+    ChangeAddress,
 }
 
 impl Kind {
@@ -186,6 +190,7 @@ impl Kind {
         match self {
             Self::Otp => "otp",
             Self::MagicLink => "magic_link",
+            Self::ChangeAddress => "change_address",
         }
     }
 }
@@ -262,7 +267,14 @@ pub(crate) struct Store {
 impl Store {
     /// Creates or upgrades the tables.
     pub(crate) async fn migrate(&self) -> Result<()> {
-        on_pool!(self, conn => postgres: postgres::migrate(conn).await?, sqlite: sqlite::migrate(conn).await?);
-        Ok(())
+        // On the pool, not through the deadline: a schema upgrade may rightly take longer
+        // than one call's bound, and the future of `raw_sql` on a connection is not `Send`
+        // (`ensure_tables` must be spawnable). It runs at start-up, before any request.
+        match &self.db {
+            #[cfg(feature = "postgres")]
+            Database::Postgres(pool) => postgres::migrate(pool).await,
+            #[cfg(feature = "sqlite")]
+            Database::Sqlite(pool) => sqlite::migrate(pool).await,
+        }
     }
 }

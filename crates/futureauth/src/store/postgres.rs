@@ -12,8 +12,8 @@ use crate::model::User;
 pub(crate) const SCHEMA: &str = include_str!("sql/postgres.sql");
 
 /// Everything is in [`SCHEMA`], which Postgres can run conditionally.
-pub(super) async fn migrate(conn: &mut sqlx::PgConnection) -> Result<()> {
-    sqlx::raw_sql(SCHEMA).execute(&mut *conn).await?;
+pub(super) async fn migrate(pool: &sqlx::PgPool) -> Result<()> {
+    sqlx::raw_sql(SCHEMA).execute(pool).await?;
     Ok(())
 }
 

@@ -3,6 +3,7 @@
 
 use chrono::{DateTime, Utc};
 
+use super::accounts::disabled;
 use super::rows::{session_columns, user_columns_u, SessionRow, SessionUserRow};
 use super::{on_pool, sql_text, NewSession, Store, Ts};
 use crate::error::Result;
@@ -45,7 +46,9 @@ impl Store {
             ", ",
             user_columns_u!(),
             " FROM session s JOIN \"user\" u ON u.id = s.user_id \
-             WHERE s.token_hash = $1 AND s.expires_at > $2"
+             WHERE s.token_hash = $1 AND s.expires_at > $2 AND NOT (",
+            disabled!("u.", "$2"),
+            ")"
         );
         let row: Option<SessionUserRow> = on_pool!(self, conn => sqlx::query_as(SQL)
             .bind(token_hash)
@@ -76,6 +79,18 @@ impl Store {
         let n = on_pool!(self, conn => sqlx::query(SQL).bind(token_hash).execute(&mut *conn).await?
             .rows_affected());
         Ok(n > 0)
+    }
+
+    /// Deletes the session with this token hash; its user and id, if there was one.
+    pub(crate) async fn end_session_by_hash(
+        &self,
+        token_hash: &str,
+    ) -> Result<Option<(String, String)>> {
+        const SQL: &str = "DELETE FROM session WHERE token_hash = $1 RETURNING user_id, id";
+        Ok(on_pool!(self, conn => sqlx::query_as(SQL)
+            .bind(token_hash)
+            .fetch_optional(&mut *conn)
+            .await?))
     }
 
     pub(crate) async fn delete_user_session(

@@ -2,7 +2,6 @@
 //! metadata JSON text), the one upgrade plain SQL cannot express, and the JSON merge.
 
 use chrono::{DateTime, Utc};
-use sqlx::Connection;
 
 use super::rows::{user_columns, UserRow};
 use super::Ts;
@@ -13,25 +12,25 @@ use crate::model::User;
 pub(crate) const SCHEMA: &str = include_str!("sql/sqlite.sql");
 
 /// Runs [`SCHEMA`], then [`upgrade`], then adds the columns of this version to older tables.
-pub(super) async fn migrate(conn: &mut sqlx::SqliteConnection) -> Result<()> {
-    sqlx::raw_sql(SCHEMA).execute(&mut *conn).await?;
-    upgrade(conn).await?;
+pub(super) async fn migrate(pool: &sqlx::SqlitePool) -> Result<()> {
+    sqlx::raw_sql(SCHEMA).execute(pool).await?;
+    upgrade(pool).await?;
     // Magic links bound to the browser that asked.
-    add_verification_column(conn, "requester_hash", "TEXT").await?;
+    add_verification_column(pool, "requester_hash", "TEXT").await?;
     // The code sent with a magic link names its link.
-    add_verification_column(conn, "link_hash", "TEXT").await?;
+    add_verification_column(pool, "link_hash", "TEXT").await?;
     // Approval of a link from another device.
-    add_verification_column(conn, "requester_ip", "TEXT").await?;
-    add_verification_column(conn, "requester_agent", "TEXT").await?;
-    add_verification_column(conn, "match_number", "TEXT").await?;
-    add_verification_column(conn, "approved_at", "INTEGER").await?;
+    add_verification_column(pool, "requester_ip", "TEXT").await?;
+    add_verification_column(pool, "requester_agent", "TEXT").await?;
+    add_verification_column(pool, "match_number", "TEXT").await?;
+    add_verification_column(pool, "approved_at", "INTEGER").await?;
     // 0.7: how a session was proved, and disabled users.
-    add_column(conn, "session", "auth_method", "TEXT").await?;
-    add_column(conn, "session", "authenticated_at", "INTEGER").await?;
-    add_column(conn, "user", "disabled_at", "INTEGER").await?;
-    add_column(conn, "user", "disabled_until", "INTEGER").await?;
+    add_column(pool, "session", "auth_method", "TEXT").await?;
+    add_column(pool, "session", "authenticated_at", "INTEGER").await?;
+    add_column(pool, "user", "disabled_at", "INTEGER").await?;
+    add_column(pool, "user", "disabled_until", "INTEGER").await?;
     // After the columns, so that tables of every age get them.
-    sqlx::raw_sql(INDEXES).execute(&mut *conn).await?;
+    sqlx::raw_sql(INDEXES).execute(pool).await?;
     Ok(())
 }
 
@@ -46,27 +45,27 @@ const INDEXES: &str = "\
 /// it. SQLite has no `ADD COLUMN IF NOT EXISTS`: the check is repeated under the write lock,
 /// so instances starting together add it once.
 async fn add_verification_column(
-    conn: &mut sqlx::SqliteConnection,
+    pool: &sqlx::SqlitePool,
     column: &'static str,
     decl: &'static str,
 ) -> Result<()> {
-    add_column(conn, "verification", column, decl).await
+    add_column(pool, "verification", column, decl).await
 }
 
 /// Adds the nullable column `<table>.<column>` of type `decl` if the table lacks it (see
 /// [`add_verification_column`]).
 async fn add_column(
-    conn: &mut sqlx::SqliteConnection,
+    pool: &sqlx::SqlitePool,
     table: &'static str,
     column: &'static str,
     decl: &'static str,
 ) -> Result<()> {
     let has = format!("SELECT COUNT(*) FROM pragma_table_info('{table}') WHERE name = '{column}'");
-    let count: i64 = sqlx::query_scalar(&has).fetch_one(&mut *conn).await?;
+    let count: i64 = sqlx::query_scalar(&has).fetch_one(pool).await?;
     if count > 0 {
         return Ok(());
     }
-    let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
+    let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
     let count: i64 = sqlx::query_scalar(&has).fetch_one(tx.as_mut()).await?;
     if count == 0 {
         let add = format!("ALTER TABLE \"{table}\" ADD COLUMN {column} {decl}");
@@ -80,7 +79,7 @@ async fn add_column(
 /// `UNIQUE (identifier, kind)` constraint would allow one code per address, and SQLite cannot
 /// drop a table constraint in place. Codes and links are kept. Runs once, under a write lock,
 /// so several instances starting together rebuild it once.
-async fn upgrade(conn: &mut sqlx::SqliteConnection) -> Result<()> {
+async fn upgrade(pool: &sqlx::SqlitePool) -> Result<()> {
     const HAS_BINDING: &str =
         "SELECT COUNT(*) FROM pragma_table_info('verification') WHERE name = 'binding_hash'";
     const REBUILD: &str = "
@@ -103,13 +102,11 @@ async fn upgrade(conn: &mut sqlx::SqliteConnection) -> Result<()> {
         CREATE INDEX IF NOT EXISTS idx_verification_code_hash ON verification(code_hash);
         CREATE INDEX IF NOT EXISTS idx_verification_expires_at ON verification(expires_at);";
 
-    let count: i64 = sqlx::query_scalar(HAS_BINDING)
-        .fetch_one(&mut *conn)
-        .await?;
+    let count: i64 = sqlx::query_scalar(HAS_BINDING).fetch_one(pool).await?;
     if count > 0 {
         return Ok(());
     }
-    let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
+    let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
     // Another instance may have rebuilt it while we waited for the write lock.
     let count: i64 = sqlx::query_scalar(HAS_BINDING)
         .fetch_one(tx.as_mut())
