@@ -247,6 +247,9 @@ async function sendLink(email) {
   $("magic-destination").textContent = email;
   $("match-number").textContent = sent.match_number || "··";
   $("link-code").value = "";
+  $("link-match").hidden = false;
+  $("link-code-form").hidden = false;
+  $("resend-link").textContent = "Resend link";
   show("magic-sent");
   startCountdown("resend-link", "link-countdown", RESEND_SECONDS);
   watchLink();
@@ -272,12 +275,26 @@ function watchLink() {
       try {
         await showSignedIn();
       } catch (_) {
-        showError("This sign-in link no longer works (used, expired, or a wrong number was typed). Request a new one.");
+        showLinkDead();
       }
     } else if (status.match_number) {
       $("match-number").textContent = status.match_number;
     }
   }, 1500);
+}
+
+/**
+ * The link and its code are gone (a wrong number was typed, or they expired): hide the dead
+ * number and code box, and offer a new link at once instead of a countdown.
+ */
+function showLinkDead() {
+  $("link-match").hidden = true;
+  $("link-code-form").hidden = true;
+  clearInterval(timers["resend-link"]);
+  $("link-countdown").textContent = "";
+  $("resend-link").disabled = false;
+  $("resend-link").textContent = "Send a new link";
+  showError("This sign-in link no longer works (used, expired, or a wrong number was typed). Send a new link to try again.");
 }
 
 function stopWatchingLink() {
