@@ -69,6 +69,10 @@ function explain(err) {
     case "cross_site_request": return "The request was blocked because it came from another site.";
     case "delivery_failed": return "We couldn't send the message right now. Try again in a moment.";
     case "unauthorized": return "Your session has ended. Please sign in again.";
+    case "identifier_taken": return "That address belongs to another account, so nothing changed.";
+    case "last_identifier": return "That is the only way you can sign in: add another first.";
+    case "reauthentication_required": return "For your safety, sign in again, then delete your account.";
+    case "user_disabled": return "This account is disabled.";
     case "network": return err.message;
     default: return err.message || "Something went wrong. Please try again.";
   }
@@ -387,6 +391,9 @@ async function showSignedIn() {
   $("user-email").textContent = me.user.email || "\u2014";
   $("user-phone").textContent = me.user.phone_number || "\u2014";
   $("user-id").textContent = me.user.id;
+  $("new-phone-label").textContent = me.user.phone_number
+    ? "Change phone number: the new number gets a code, you get a notice"
+    : "Add a phone number to sign in with it too";
   renderSessions(sessions);
   forgetPending();
   show("signed-in");
@@ -487,7 +494,74 @@ function wire() {
   }));
 }
 
+// ---- Your account: change email, add phone, delete --------------------------------------
+
+/** The address change waiting for its code: `{kind: "email" | "phone", value}`. */
+let pendingChange = null;
+
+async function askChange(kind, value) {
+  clearMessages();
+  await api("/api/auth/change-identifier", { [kind]: value });
+  pendingChange = { kind, value };
+  $("change-destination").textContent = value;
+  $("change-code").value = "";
+  $("confirm-change-form").hidden = false;
+  $("change-code").focus();
+  showNotice("We sent a code to " + value + ". Type it below to confirm the change.");
+}
+
+async function confirmChange() {
+  if (!pendingChange) return;
+  const { kind, value } = pendingChange;
+  await api("/api/auth/verify-identifier-change", { [kind]: value, code: $("change-code").value.trim() });
+  pendingChange = null;
+  $("confirm-change-form").hidden = true;
+  $("new-email").value = "";
+  $("new-phone").value = "";
+  await showSignedIn();
+  showNotice(kind === "email" ? "Your email is now " + value + "." : "You can now sign in with " + value + " too.");
+}
+
+function wireAccount() {
+  onSubmit("change-email-form", async () => {
+    try { await askChange("email", $("new-email").value.trim()); } catch (err) { showError(err); }
+  });
+  onSubmit("add-phone-form", async () => {
+    try { await askChange("phone", $("new-phone").value.trim()); } catch (err) { showError(err); }
+  });
+  onSubmit("confirm-change-form", async () => {
+    try { await confirmChange(); } catch (err) { showError(err); $("change-code").select(); }
+  });
+  $("cancel-change").addEventListener("click", () => {
+    pendingChange = null;
+    $("confirm-change-form").hidden = true;
+    clearMessages();
+  });
+  $("delete-account").addEventListener("click", () => {
+    clearMessages();
+    $("confirm-delete-box").hidden = false;
+    $("confirm-delete-box").scrollIntoView({ block: "nearest" });
+  });
+  $("cancel-delete").addEventListener("click", () => { $("confirm-delete-box").hidden = true; });
+  $("confirm-delete").addEventListener("click", () => busy($("confirm-delete"), async () => {
+    try {
+      await api("/api/auth/delete-account", {});
+      $("confirm-delete-box").hidden = true;
+      signedOut("Your account is deleted.");
+    } catch (err) {
+      $("confirm-delete-box").hidden = true;
+      if (err.code === "reauthentication_required") {
+        // An old sign-in: end it, so that the person signs in afresh and retries.
+        try { await api("/api/auth/sign-out", {}); } catch (_) { /* signed out below anyway */ }
+        show("sign-in");
+      }
+      showError(err);
+    }
+  }));
+}
+
 async function start() {
+  wireAccount();
   wire();
   api("/api/demo/config")
     .then((config) => { $("dev-banner").hidden = !config.dev_outbox; })

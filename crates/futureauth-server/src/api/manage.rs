@@ -40,7 +40,8 @@ fn unauthorized() -> ApiError {
 
 fn unavailable(e: impl std::fmt::Display) -> ApiError {
     tracing::error!(error = %e, "storage error");
-    ApiError::new(
+    // With `Retry-After`, like the delivery API: the database may be back in seconds.
+    ApiError::unavailable(
         ErrorCode::StorageUnavailable,
         "the database is unavailable; retry later",
     )

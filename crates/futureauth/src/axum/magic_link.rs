@@ -236,6 +236,11 @@ impl<'a> Page<'a> {
                 "Type the number",
                 "Go back and type the two-digit number the other device shows.",
             ),
+            ErrorCode::UserDisabled => (
+                "This account is disabled",
+                "The app has disabled this account, so nobody was signed in. Contact the app's \
+                 support if you think this is a mistake.",
+            ),
             ErrorCode::RateLimited => (
                 "Too many attempts",
                 "Wait a few minutes, then open the link again.",
