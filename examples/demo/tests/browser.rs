@@ -508,16 +508,28 @@ async fn cross_device(env: &Env) -> Result<()> {
     click(phone, "#approve").await?;
     text_containing(phone, "h1", "did not match").await?;
     screenshot(phone, "magic-link-mismatch.png").await?;
+    // The dead end leads back to the app.
+    click(phone, "#back-to-app").await?;
+    visible(phone, "#sign-in").await?;
+    // The asking page stops showing the dead number and code box, and offers a new link at
+    // once (no countdown).
     text_containing(laptop, "#error", "no longer works").await?;
     visible(laptop, "#magic-sent").await?;
-    phone.goto(base).await?;
-    visible(phone, "#sign-in").await?;
+    ensure!(
+        !displayed(laptop, "#link-match").await? && !displayed(laptop, "#link-code-form").await?,
+        "the dead number or code box is still shown after a wrong number"
+    );
+    let resend = enabled(laptop, "#resend-link").await?;
+    ensure!(
+        resend.text().await?.contains("Send a new link"),
+        "the asking page does not offer a new link"
+    );
+    screenshot(laptop, "demo-magic-link-dead.png").await?;
 
     // A new link, and the right number: the laptop signs in by itself, the phone does not.
-    click(laptop, "#back-link").await?;
-    fill(laptop, "#magic-email", email).await?;
-    click(laptop, "#send-magic-link").await?;
-    visible(laptop, "#magic-sent").await?;
+    resend.click().await?;
+    visible(laptop, "#link-match").await?;
+    visible(laptop, "#link-code-form").await?;
     let second = message_for(outbox, email, Some(&first)).await?;
     let number = wait_for_number_other_than(laptop, &number).await?;
     screenshot(laptop, "demo-magic-link-waiting.png").await?;
