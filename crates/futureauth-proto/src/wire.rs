@@ -103,9 +103,54 @@ pub struct Message {
     pub link_code: Option<String>,
 }
 
+impl Message {
+    /// The one line a development outbox prints for this message, the same in the SDK's
+    /// `DevOutbox` and in the FutureAuth server's, so that a person or a script reads both
+    /// alike: `[futureauth dev outbox] to ada@example.com: email code k3x9qa`, `…: SMS code
+    /// k3x9qa`, `…: magic link https://app/api/auth/magic-link?token=… (or code k3x9qa)`.
+    pub fn dev_outbox_line(&self) -> String {
+        let what = match self.channel {
+            Channel::Email => format!("email code {}", self.code),
+            Channel::Sms => format!("SMS code {}", self.code),
+            Channel::MagicLink => {
+                let link = self.link.as_deref().unwrap_or(&self.code);
+                match &self.link_code {
+                    Some(code) => format!("magic link {link} (or code {code})"),
+                    None => format!("magic link {link}"),
+                }
+            }
+        };
+        format!("[futureauth dev outbox] to {}: {what}", self.destination)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_dev_outbox_line_names_what_to_type() {
+        let mut m = Message {
+            channel: Channel::MagicLink,
+            destination: "ada@example.com".into(),
+            code: "tok".into(),
+            project_name: "X".into(),
+            link: Some("http://a/api/auth/magic-link?token=tok".into()),
+            callback_url: None,
+            locale: None,
+            link_code: Some("k3x9qa".into()),
+        };
+        assert_eq!(
+            m.dev_outbox_line(),
+            "[futureauth dev outbox] to ada@example.com: magic link http://a/api/auth/magic-link?token=tok (or code k3x9qa)"
+        );
+        m.channel = Channel::Email;
+        m.code = "a1b2c3".into();
+        assert_eq!(
+            m.dev_outbox_line(),
+            "[futureauth dev outbox] to ada@example.com: email code a1b2c3"
+        );
+    }
 
     #[test]
     fn published_bodies_parse() {

@@ -290,9 +290,13 @@ pub async fn run_admin(
                     }
                     other => CliError::Console(other.to_string()),
                 })?;
+            // Nothing is sent here: say where the code will come from once they sign in.
             writeln!(
                 out,
-                "Operator {} can now sign in to the console at /dashboard (codes are sent by email).",
+                "Operator {} added. Start the server and sign in at /dashboard \
+                 (http://127.0.0.1:8080/dashboard by default): the sign-in code is emailed \
+                 through the configured provider, or, with none configured, printed in the \
+                 server's terminal and listed at /dev/outbox.",
                 op.email
             )?;
             Ok(())

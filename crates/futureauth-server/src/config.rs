@@ -284,6 +284,14 @@ pub struct Config {
     #[arg(long, env = "FUTUREAUTH_DB_STATEMENT_TIMEOUT", value_parser = duration, global = true)]
     pub db_statement_timeout: Option<Duration>,
 
+    /// Longest any one database call may take on the server's side, the wait for a
+    /// connection included, e.g. `6s`: past it the call is abandoned, its connection
+    /// discarded and the request answers `503 storage_unavailable` with `Retry-After`. It
+    /// bounds what `statement_timeout` cannot, a frozen or partitioned database
+    /// [default: the statement timeout + 1s].
+    #[arg(long, env = "FUTUREAUTH_DB_CALL_TIMEOUT", value_parser = duration, global = true)]
+    pub db_call_timeout: Option<Duration>,
+
     /// Deprecated alias of `--db-statement-timeout`, in milliseconds.
     #[arg(
         long,
@@ -388,6 +396,7 @@ impl Default for Config {
             db_acquire_timeout_ms: 2_000,
             db_statement_timeout: None,
             db_statement_timeout_ms: 5_000,
+            db_call_timeout: None,
             max_in_flight: 256,
             public_url: None,
             trusted_proxies: Vec::new(),
@@ -903,6 +912,10 @@ impl Config {
                 self.db_statement_timeout(),
                 "--db-statement-timeout / FUTUREAUTH_DB_STATEMENT_TIMEOUT",
             ),
+            (
+                self.db_call_timeout(),
+                "--db-call-timeout / FUTUREAUTH_DB_CALL_TIMEOUT",
+            ),
         ] {
             if !(Duration::from_millis(1)..=Duration::from_secs(600)).contains(&value) {
                 return Err(ConfigError(format!(
@@ -989,11 +1002,18 @@ impl Config {
         Duration::from_secs(self.retention_days.saturating_mul(86_400))
     }
 
+    /// `--db-call-timeout`, by default a second above the statement timeout.
+    pub fn db_call_timeout(&self) -> Duration {
+        self.db_call_timeout
+            .unwrap_or_else(|| self.db_statement_timeout() + Duration::from_secs(1))
+    }
+
     /// Timeouts of the database pool.
     pub fn store_options(&self) -> StoreOptions {
         StoreOptions {
             acquire_timeout: self.db_acquire_timeout(),
             statement_timeout: self.db_statement_timeout(),
+            call_timeout: self.db_call_timeout(),
         }
     }
 }

@@ -19,6 +19,10 @@ pub enum StoreError {
     /// Running the embedded migrations failed.
     #[error("migration error: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    /// The database did not answer within `--db-call-timeout` (a frozen or partitioned
+    /// server, where its own `statement_timeout` cannot fire); the connection was discarded.
+    #[error("the database did not answer within {} ms", .0.as_millis())]
+    Timeout(std::time::Duration),
     /// A stored value could not be decoded (corrupt row).
     #[error("corrupt stored data: {0}")]
     Corrupt(String),

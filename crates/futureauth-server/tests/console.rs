@@ -183,6 +183,93 @@ async fn create_project(b: &Browser, name: &str) -> (String, String) {
     (id.to_owned(), key.to_owned())
 }
 
+/// The create form offers, on a loopback console, the callback URL and origins of an app on
+/// port 3000 (the demo's, as the root README's "Run your own server" says); a bad callback
+/// is refused next to its field in words a person understands, and creates nothing; a good
+/// one is the project's, with its origin and the other origins allowed, so magic links to
+/// the app under both its names are accepted.
+async fn the_create_form_offers_and_checks_the_callback_and_origins(backend: Backend) {
+    let (s, fakes) = setup(backend).await;
+    let a = signed_in(&s, &fakes, OWNER).await;
+    // minijinja writes `/` in values as `&#x2f;`; a browser reads it back as `/`.
+    let unescaped = |html: &str| html.replace("&#x2f;", "/");
+    let page = a.get("/dashboard").await;
+    assert!(
+        unescaped(&page.body).contains("value=\"http://127.0.0.1:3000/api/auth/magic-link\""),
+        "{}",
+        page.body
+    );
+    assert!(unescaped(&page.body).contains(">http://localhost:3000</textarea>"));
+    let csrf = a.csrf().await;
+    let before = s.store().list_projects().await.unwrap().len();
+    let refused = a
+        .post(
+            "/dashboard/projects",
+            &[
+                ("csrf", &csrf),
+                ("name", "Cb App"),
+                ("callback_url", "not a url"),
+                ("allowed_origins", "http://localhost:3000"),
+            ],
+        )
+        .await;
+    assert_eq!(refused.status, 422, "{}", refused.body);
+    assert!(
+        refused.body.contains("is not a full URL") && !refused.body.contains("relative URL"),
+        "{}",
+        refused.body
+    );
+    assert!(
+        refused.body.contains("value=\"not a url\""),
+        "the typed value is kept"
+    );
+    assert_eq!(s.store().list_projects().await.unwrap().len(), before);
+
+    let created = a
+        .post(
+            "/dashboard/projects",
+            &[
+                ("csrf", &csrf),
+                ("name", "Cb App"),
+                ("callback_url", "http://127.0.0.1:3000/api/auth/magic-link"),
+                ("allowed_origins", "http://localhost:3000"),
+            ],
+        )
+        .await;
+    assert_eq!(created.status, 303, "{}", created.body);
+    let created = a.follow(&created).await;
+    assert_eq!(created.status, 200, "{}", created.body);
+    let key = between(&created.body, "readonly value=\"", "\"").to_owned();
+    assert!(
+        unescaped(&created.body).contains(&format!(
+            "FUTUREAUTH_API_URL={} FUTUREAUTH_SECRET_KEY={key} cargo run -p futureauth-demo",
+            s.server.url()
+        )),
+        "the key page has the ready-to-paste demo command: {}",
+        created.body
+    );
+    for origin in ["http://127.0.0.1:3000", "http://localhost:3000"] {
+        let sent = s
+            .send(
+                &key,
+                &json!({"channel": "magic_link", "destination": "ada@example.com",
+                        "code": "V1StGXR8_Z5jdHi6B-myTV1StGXR8_Z5jdHi6B-myTabcdef",
+                        "callback_url": format!("{origin}/api/auth/magic-link")}),
+            )
+            .await;
+        assert_eq!(sent.status(), 202, "{origin}");
+    }
+    let elsewhere = s
+        .send(
+            &key,
+            &json!({"channel": "magic_link", "destination": "bob@example.com",
+                    "code": "V1StGXR8_Z5jdHi6B-myTV1StGXR8_Z5jdHi6B-myTabcdef",
+                    "callback_url": "http://127.0.0.1:4000/api/auth/magic-link"}),
+        )
+        .await;
+    assert_eq!(elsewhere.status(), 422);
+}
+
 async fn send_email(s: &TestServer, key: &str, to: &str) -> reqwest::Response {
     s.send(
         key,
@@ -2289,6 +2376,7 @@ backend_tests!(
     a_project_words_its_own_messages,
     the_management_api_does_what_the_console_does,
     the_consoles_own_project_is_listed_nowhere,
+    the_create_form_offers_and_checks_the_callback_and_origins,
     forms_redirect_and_a_reload_repeats_nothing,
     sign_in_answers_alike_whatever_the_limits_did,
     console_cookies_are_host_prefixed_over_https,

@@ -615,3 +615,93 @@ async fn attacker_page(body: &str) -> Result<String> {
     });
     Ok(format!("http://{addr}/"))
 }
+
+/// A member (not an owner) in a real browser: every page opens, and the settings, messages
+/// and webhook forms are shown read-only (disabled fields and buttons, a note saying owners
+/// change them), so nothing a member clicks can submit a change.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_sees_read_only_forms() -> Result<()> {
+    const MEMBER: &str = "grace@example.com";
+    let db = TestDb::new(Backend::Sqlite).await;
+    let store = db.store().await;
+    let (id, _) = acme(&store).await;
+    operator_of(&store, &id, MEMBER, futureauth_server::store::Role::Member).await;
+    let config = Config {
+        database_url: Some(db.url.clone()),
+        ..Config::default()
+    };
+    let server = TestServer::start(&db, &config).await;
+    let base = server.server.url();
+    let outbox = server
+        .server
+        .state
+        .delivery
+        .dev_outbox()
+        .context("dev outbox")?
+        .clone();
+    let tmp = TempDir::new("browser-member")?;
+    let driver = ChromeDriver::start(&tmp.0.join("chromedriver.log"))?;
+    let c = open_browser(&driver, &tmp.0.join("profile")).await?;
+    let result = async {
+        c.goto(&format!("{base}/dashboard/login")).await?;
+        fill(&c, "#email", MEMBER).await?;
+        click(&c, "button[value=code]").await?;
+        visible(&c, "#code").await?;
+        let deadline = Instant::now() + WAIT;
+        let code = loop {
+            if let Some(e) = outbox.entries().into_iter().find(|e| e.to == MEMBER) {
+                break e
+                    .subject
+                    .unwrap_or_default()
+                    .split_whitespace()
+                    .next()
+                    .unwrap_or_default()
+                    .to_owned();
+            }
+            ensure!(Instant::now() < deadline, "no code in the dev outbox");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        };
+        fill(&c, "#code", &code).await?;
+        click(&c, "form[action='/dashboard/login/verify'] button").await?;
+        visible(&c, "#create-project").await?;
+        for (page, field, button) in [
+            ("settings", "#name", "#settings-form button[type=submit]"),
+            (
+                "messages",
+                "#email_subject",
+                "#templates-form button[type=submit]",
+            ),
+            (
+                "integrations",
+                "#webhook-form input[name=url]",
+                "#webhook-form button[type=submit]",
+            ),
+        ] {
+            c.goto(&format!("{base}/dashboard/projects/{id}/{page}"))
+                .await?;
+            let input = visible(&c, field).await?;
+            ensure!(
+                !input.is_enabled().await?,
+                "{page}: {field} is editable for a member"
+            );
+            let submit = c.find(Locator::Css(button)).await?;
+            ensure!(!submit.is_enabled().await?, "{page}: a member can submit");
+            ensure!(
+                c.find(Locator::Css(".owners-only")).await.is_ok(),
+                "{page}: no note that owners change it"
+            );
+        }
+        c.goto(&format!("{base}/dashboard/projects/{id}/settings"))
+            .await?;
+        screenshot(&c, "console-member-settings.png").await?;
+        let project = server.store().get_project(&id).await?.context("project")?;
+        ensure!(project.name == "Acme", "nothing changed");
+        Ok(())
+    }
+    .await;
+    if result.is_err() {
+        let _ = screenshot(&c, "console-member-failure.png").await;
+    }
+    c.close().await?;
+    result
+}

@@ -321,6 +321,7 @@ async fn enqueue_aged(s: &TestServer, project_id: &str, age: Duration, n: usize)
                     subject: "code".into(),
                     text: "123456".into(),
                     html: "123456".into(),
+                    request: None,
                 }))
                 .unwrap(),
                 idempotency_key: None,

@@ -9,13 +9,15 @@
 //! Codes and links go to the dev outbox, which prints them (stderr), so that a script can
 //! sign in. `app_url` is the address it listens on, so
 //! magic links without a `callback_url` open the built-in landing page. Rate limits are
-//! raised so that a fuzzer's burst from one address is not all 429s.
+//! raised so that a fuzzer's burst from one address is not all 429s. Passkeys are on (the
+//! relying party is `localhost`, an allowed origin beside the IP address of `app_url`), so
+//! that their routes are fuzzed too.
 
 use std::sync::Arc;
 
 use axum::{routing::get, Json, Router};
 use futureauth::delivery::DevOutbox;
-use futureauth::{FutureAuth, FutureAuthConfig, RateLimit, RateLimits};
+use futureauth::{FutureAuth, FutureAuthConfig, PasskeyConfig, RateLimit, RateLimits};
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -32,6 +34,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         app_url: format!("http://{addr}"),
         project_name: "OpenAPI app".to_string(),
         cookie_secure: false,
+        allowed_origins: vec![format!("http://localhost:{}", addr.port())],
+        passkeys: Some(PasskeyConfig {
+            options_per_ip: generous,
+            verify_per_ip: generous,
+            ..PasskeyConfig::default()
+        }),
         rate_limits: RateLimits {
             send_per_ip: generous,
             send_per_ipv6_48: generous,

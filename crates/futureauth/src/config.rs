@@ -88,6 +88,12 @@ pub struct FutureAuthConfig {
     ///
     /// [`FutureAuth::verify_magic_link`]: crate::FutureAuth::verify_magic_link
     pub magic_link_same_browser: bool,
+    /// Passkeys (WebAuthn), with the `passkeys` feature. Default `None`: no passkey routes
+    /// answer and no passkey tables are made. `Some` needs `app_url`, whose host is the
+    /// relying party ID; see [`PasskeyConfig`](crate::PasskeyConfig).
+    #[cfg(feature = "passkeys")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "passkeys")))]
+    pub passkeys: Option<crate::PasskeyConfig>,
     /// How recent a sign-in must be for the user to delete their own account
     /// ([`FutureAuth::delete_account`](crate::FutureAuth::delete_account), `POST
     /// /api/auth/delete-account`): older sessions are refused with `403
@@ -132,6 +138,8 @@ impl Default for FutureAuthConfig {
             magic_link_path: "/api/auth/magic-link".to_string(),
             after_sign_in_path: "/".to_string(),
             magic_link_same_browser: false,
+            #[cfg(feature = "passkeys")]
+            passkeys: None,
             recent_auth_max_age: Duration::from_secs(10 * 60),
             db_call_timeout: Some(DEFAULT_DB_CALL_TIMEOUT),
         }
@@ -429,8 +437,8 @@ fn redacted(secret: &str) -> &'static str {
 
 impl std::fmt::Debug for FutureAuthConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("FutureAuthConfig")
-            .field("api_url", &self.api_url)
+        let mut d = f.debug_struct("FutureAuthConfig");
+        d.field("api_url", &self.api_url)
             .field("secret_key", &redacted(&self.secret_key))
             .field("project_name", &self.project_name)
             .field("session_ttl", &self.session_ttl)
@@ -448,8 +456,10 @@ impl std::fmt::Debug for FutureAuthConfig {
             .field("rate_limits", &self.rate_limits)
             .field("code_secret", &redacted(&self.code_secret))
             .field("session_cache", &self.session_cache)
-            .field("db_call_timeout", &self.db_call_timeout)
-            .finish()
+            .field("db_call_timeout", &self.db_call_timeout);
+        #[cfg(feature = "passkeys")]
+        d.field("passkeys", &self.passkeys);
+        d.finish()
     }
 }
 

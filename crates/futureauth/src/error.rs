@@ -97,6 +97,21 @@ pub enum FutureAuthError {
     #[error("invalid input: {0}")]
     InvalidInput(String),
 
+    /// The passkey's answer could not be verified: another site or origin, a bad signature,
+    /// no user verification, a signature counter that went backwards (a cloned
+    /// authenticator), an unknown or already registered credential, or a user that no
+    /// longer exists. Why goes to the log, not to the client.
+    #[error("the passkey could not be verified")]
+    PasskeyRejected,
+
+    /// The passkey challenge is unknown, used, expired, or was issued to another browser:
+    /// start the ceremony again.
+    #[error("this passkey request has expired or belongs to another browser: try again")]
+    PasskeyChallengeInvalid,
+
+    /// The signed-in user has no passkey with this id.
+    #[error("no such passkey")]
+    PasskeyNotFound,
     /// The user is disabled ([`FutureAuth::disable_user`](crate::FutureAuth::disable_user)):
     /// a correct code or link does not sign them in.
     #[error("this account is disabled")]
@@ -157,6 +172,9 @@ impl FutureAuthError {
             Self::Config(_) => C::InvalidConfig,
             Self::Misconfigured(_) => C::Misconfigured,
             Self::InvalidInput(_) => C::InvalidRequest,
+            Self::PasskeyRejected => C::PasskeyRejected,
+            Self::PasskeyChallengeInvalid => C::PasskeyChallengeInvalid,
+            Self::PasskeyNotFound => C::PasskeyNotFound,
             Self::UserDisabled => C::UserDisabled,
             Self::ReauthenticationRequired => C::ReauthenticationRequired,
             Self::LastIdentifier => C::LastIdentifier,
@@ -231,6 +249,9 @@ error_codes! {
     Misconfigured => "misconfigured", "This call needs configuration that is missing; the message names what to set.";
     DeliveryFailed => "delivery_failed", "The code or link could not be sent; nothing usable was left behind.";
     Unavailable => "unavailable", "The database is unreachable or too slow for now; `Retry-After` says when to try again.";
+    PasskeyRejected => "passkey_rejected", "The passkey's answer could not be verified (another site, a bad signature, no user verification, a counter that went backwards, an unknown credential or user).";
+    PasskeyChallengeInvalid => "passkey_challenge_invalid", "The passkey challenge is unknown, used, expired or was issued to another browser: start again.";
+    PasskeyNotFound => "passkey_not_found", "The signed-in user has no passkey with this id.";
     UserDisabled => "user_disabled", "The account is disabled by the app: the right code or link does not sign it in.";
     ReauthenticationRequired => "reauthentication_required", "The session's sign-in is older than `recent_auth_max_age`: sign in again, then retry.";
     LastIdentifier => "last_identifier", "That address is the account's only way to sign in: add another first.";

@@ -69,6 +69,9 @@ mod housekeeping;
 mod identifier;
 mod model;
 mod origins;
+#[cfg(feature = "passkeys")]
+#[cfg_attr(docsrs, doc(cfg(feature = "passkeys")))]
+pub mod passkey;
 mod rate_limit;
 mod session_cache;
 mod store;
@@ -97,6 +100,13 @@ pub(crate) const AUTH_ROUTES: &[&str] = &[
     "/api/auth/sessions",
     "/api/auth/revoke-session",
     "/api/auth/sign-out-all",
+    "/api/auth/passkey/register/options",
+    "/api/auth/passkey/register",
+    "/api/auth/passkey/options",
+    "/api/auth/passkey/verify",
+    "/api/auth/passkey/rename",
+    "/api/auth/passkey/delete",
+    "/api/auth/passkeys",
     "/api/auth/change-identifier",
     "/api/auth/verify-identifier-change",
     "/api/auth/remove-identifier",
@@ -115,6 +125,8 @@ pub use model::{
     UserQuery,
 };
 pub use origins::{Origin, TrustedOrigins};
+#[cfg(feature = "passkeys")]
+pub use passkey::{Passkey, PasskeyConfig};
 pub use session_cache::SessionCacheConfig;
 /// The sqlx this crate uses (0.8): build your pool with it to be sure the types match.
 pub use sqlx;
@@ -161,6 +173,10 @@ pub struct FutureAuth {
     hooks: Arc<dyn hooks::AuthHooks>,
     /// Built without `http-delivery` and not yet given a delivery of the app's own.
     no_delivery: bool,
+    /// The WebAuthn relying party when passkeys are configured; the error says how to fix
+    /// the configuration (reported by [`validate`](Self::validate)).
+    #[cfg(feature = "passkeys")]
+    relying_party: std::result::Result<Option<passkey::RelyingParty>, String>,
 }
 
 impl std::fmt::Debug for FutureAuth {
@@ -202,9 +218,17 @@ impl FutureAuth {
         let session_cache = config
             .session_cache
             .map(|cache| SessionCache::new(cache, &db, config.db_call_timeout));
+        #[allow(unused_mut)]
+        let mut store = db.into_store(config.db_call_timeout);
+        #[cfg(feature = "passkeys")]
+        {
+            store.passkeys = config.passkeys.is_some();
+        }
         Self {
             origins: TrustedOrigins::from_config(&config).map_err(|e| e.to_string()),
-            store: db.into_store(config.db_call_timeout),
+            #[cfg(feature = "passkeys")]
+            relying_party: passkey::RelyingParty::from_config(&config),
+            store,
             delivery,
             code_key,
             housekeeping: Housekeeping::default(),
@@ -246,6 +270,10 @@ impl FutureAuth {
             ));
         }
         self.config.validate()?;
+        #[cfg(feature = "passkeys")]
+        if let Err(e) = &self.relying_party {
+            return Err(FutureAuthError::Config(e.clone()));
+        }
         if let Some(cache) = &self.config.session_cache {
             cache.validate()?;
         }
@@ -304,6 +332,11 @@ impl FutureAuth {
     pub async fn ensure_tables(&self) -> Result<()> {
         self.validate()?;
         self.store.migrate().await?;
+        // Only apps that use passkeys get their tables.
+        #[cfg(feature = "passkeys")]
+        if matches!(self.relying_party, Ok(Some(_))) {
+            passkey::store::migrate(&self.store).await?;
+        }
         if let Some(cache) = &self.session_cache {
             cache.start();
         }

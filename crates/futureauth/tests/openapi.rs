@@ -26,6 +26,14 @@ fn the_document_lists_every_auth_route_with_its_answers() {
         "/api/auth/sessions",
         "/api/auth/revoke-session",
         "/api/auth/sign-out-all",
+        // The `passkeys` feature (on for this crate's tests); served when configured.
+        "/api/auth/passkey/register/options",
+        "/api/auth/passkey/register",
+        "/api/auth/passkey/options",
+        "/api/auth/passkey/verify",
+        "/api/auth/passkeys",
+        "/api/auth/passkey/rename",
+        "/api/auth/passkey/delete",
         "/api/auth/change-identifier",
         "/api/auth/verify-identifier-change",
         "/api/auth/remove-identifier",
@@ -60,6 +68,7 @@ fn the_document_lists_every_auth_route_with_its_answers() {
             "{method} {landing} {status}"
         );
     }
+    assert!(json["components"]["schemas"]["Passkey"]["properties"]["name"].is_object());
     // The account routes' own refusals (disabled, stale sign-in, last address).
     for path in ["/api/auth/delete-account", "/api/auth/remove-identifier"] {
         for status in ["403", "409"] {

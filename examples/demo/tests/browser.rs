@@ -508,16 +508,28 @@ async fn cross_device(env: &Env) -> Result<()> {
     click(phone, "#approve").await?;
     text_containing(phone, "h1", "did not match").await?;
     screenshot(phone, "magic-link-mismatch.png").await?;
+    // The dead end leads back to the app.
+    click(phone, "#back-to-app").await?;
+    visible(phone, "#sign-in").await?;
+    // The asking page stops showing the dead number and code box, and offers a new link at
+    // once (no countdown).
     text_containing(laptop, "#error", "no longer works").await?;
     visible(laptop, "#magic-sent").await?;
-    phone.goto(base).await?;
-    visible(phone, "#sign-in").await?;
+    ensure!(
+        !displayed(laptop, "#link-match").await? && !displayed(laptop, "#link-code-form").await?,
+        "the dead number or code box is still shown after a wrong number"
+    );
+    let resend = enabled(laptop, "#resend-link").await?;
+    ensure!(
+        resend.text().await?.contains("Send a new link"),
+        "the asking page does not offer a new link"
+    );
+    screenshot(laptop, "demo-magic-link-dead.png").await?;
 
     // A new link, and the right number: the laptop signs in by itself, the phone does not.
-    click(laptop, "#back-link").await?;
-    fill(laptop, "#magic-email", email).await?;
-    click(laptop, "#send-magic-link").await?;
-    visible(laptop, "#magic-sent").await?;
+    resend.click().await?;
+    visible(laptop, "#link-match").await?;
+    visible(laptop, "#link-code-form").await?;
     let second = message_for(outbox, email, Some(&first)).await?;
     let number = wait_for_number_other_than(laptop, &number).await?;
     screenshot(laptop, "demo-magic-link-waiting.png").await?;
@@ -1070,4 +1082,119 @@ async fn sign_in_in_a_real_browser() -> Result<()> {
     server.abort();
     eprintln!("browser scenarios took {:.1?}", started.elapsed());
     outcome
+}
+
+/// The account page in a real browser (issue 21): change the email (code to the new
+/// address, notice to the old one), add a phone and sign in with it, then delete the
+/// account, which signs the browser out and leaves no user, session or code behind.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn account_page_in_a_real_browser() -> Result<()> {
+    let tmp = TempDir::new("account")?;
+    let outbox = DevOutbox::quiet();
+    let db_url = format!("sqlite://{}?mode=rwc", tmp.0.join("demo.db").display());
+    let mut cfg = DemoConfig::dev_sqlite(&db_url);
+    cfg.delivery = DemoDelivery::DevOutbox(outbox.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let base = format!("http://{}", listener.local_addr()?);
+    let demo = build_app(cfg.serve_at(listener.local_addr()?)).await?;
+    let db = SqlitePoolOptions::new()
+        .max_connections(1)
+        .connect_with(SqliteConnectOptions::from_str(&db_url)?.busy_timeout(WAIT))
+        .await?;
+    let server = tokio::spawn(serve(demo.router, listener));
+    let driver = ChromeDriver::start(&tmp.0.join("chromedriver.log"))?;
+    let profile = tmp.0.join("profile");
+    std::fs::create_dir_all(&profile)?;
+    let c = open_browser(&driver, &profile).await?;
+    let outcome = account_scenario(&c, &base, &outbox, &db).await;
+    if outcome.is_err() {
+        if let Ok(png) = c.screenshot().await {
+            let dir = artifacts_dir();
+            let _ = std::fs::create_dir_all(&dir);
+            let _ = std::fs::write(dir.join("demo-account-failure.png"), png);
+        }
+    }
+    let _ = c.close().await;
+    db.close().await;
+    drop(driver);
+    server.abort();
+    outcome
+}
+
+async fn account_scenario(
+    c: &Client,
+    base: &str,
+    outbox: &DevOutbox,
+    db: &SqlitePool,
+) -> Result<()> {
+    const OLD: &str = "grace@example.com";
+    const NEW: &str = "grace.hopper@example.com";
+    const PHONE: &str = "+15557654321";
+    // Sign in by email code.
+    c.goto(base).await?;
+    fill(c, "#email", OLD).await?;
+    click(c, "#send-email-code").await?;
+    let code = message_for(outbox, OLD, None).await?;
+    fill(c, "#code", &code.code).await?;
+    click(c, "#verify-code").await?;
+    assert_signed_in(c, "#user-email", OLD).await?;
+
+    // Change the email: a code to the new address, a notice to the old one.
+    let notices_before = outbox
+        .messages()
+        .iter()
+        .filter(|e| e.message.destination == OLD)
+        .count();
+    fill(c, "#new-email", NEW).await?;
+    click(c, "#send-change-email").await?;
+    visible(c, "#confirm-change-form").await?;
+    text_containing(c, "#change-destination", NEW).await?;
+    let to_new = message_for(outbox, NEW, None).await?;
+    let notices = outbox
+        .messages()
+        .iter()
+        .filter(|e| e.message.destination == OLD)
+        .count();
+    ensure!(
+        notices == notices_before + 1,
+        "the old address got no notice"
+    );
+    screenshot(c, "demo-account-change-email.png").await?;
+    fill(c, "#change-code", &to_new.code).await?;
+    click(c, "#confirm-change").await?;
+    text_containing(c, "#notice", "Your email is now").await?;
+    text_containing(c, "#user-email", NEW).await?;
+
+    // Add a phone: the code goes to the phone; then the phone signs in too.
+    fill(c, "#new-phone", PHONE).await?;
+    click(c, "#send-add-phone").await?;
+    visible(c, "#confirm-change-form").await?;
+    let to_phone = message_for(outbox, PHONE, None).await?;
+    fill(c, "#change-code", &to_phone.code).await?;
+    click(c, "#confirm-change").await?;
+    text_containing(c, "#user-phone", PHONE).await?;
+    text_containing(c, "#notice", "sign in with").await?;
+    screenshot(c, "demo-account-phone-added.png").await?;
+
+    // Delete the account: asks first, then signs out; nothing of it is left.
+    click(c, "#delete-account").await?;
+    visible(c, "#confirm-delete-box").await?;
+    screenshot(c, "demo-account-delete-confirm.png").await?;
+    click(c, "#confirm-delete").await?;
+    visible(c, "#sign-in").await?;
+    text_containing(c, "#notice", "Your account is deleted").await?;
+    screenshot(c, "demo-account-deleted.png").await?;
+    c.refresh().await?;
+    visible(c, "#sign-in").await?;
+    let users: i64 = futureauth::sqlx::query_scalar("SELECT COUNT(*) FROM \"user\"")
+        .fetch_one(db)
+        .await?;
+    let sessions: i64 = futureauth::sqlx::query_scalar("SELECT COUNT(*) FROM session")
+        .fetch_one(db)
+        .await?;
+    ensure!(
+        users == 0 && sessions == 0,
+        "left behind: {users} users, {sessions} sessions"
+    );
+    Ok(())
 }

@@ -155,8 +155,18 @@ mod tests {
     #[test]
     fn the_outbox_page_escapes_what_apps_sent() {
         let html = render_outbox(&[OutboxEntry {
+            message: futureauth_proto::Message {
+                channel: futureauth_proto::Channel::Email,
+                destination: "<b>x</b>@example.com".into(),
+                code: "123456".into(),
+                project_name: "<i>p</i>".into(),
+                link: None,
+                callback_url: None,
+                locale: None,
+                link_code: None,
+            },
+            sent_at: "2026-11-29T02:00:00Z".into(),
             id: "msg_1".into(),
-            channel: "email",
             to: "<b>x</b>@example.com".into(),
             subject: Some("\"><script>alert(1)</script>".into()),
             text: "123456 & more".into(),

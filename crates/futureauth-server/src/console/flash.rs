@@ -108,6 +108,7 @@ mod tests {
             },
             token: "t".into(),
             csrf: csrf.into(),
+            projects: Vec::new(),
         }
     }
 

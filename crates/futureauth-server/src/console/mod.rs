@@ -299,6 +299,8 @@ impl Console {
             cookie_secure: settings.cookie_secure,
             allowed_origins: settings.origins.clone(),
             session_ttl: std::time::Duration::from_secs(SESSION_TTL_SECS),
+            // The console's sign-in shares the store's pool and its deadline.
+            db_call_timeout: self.inner.store.call_timeout(),
             trusted_proxies: settings.trusted_proxies.clone(),
             ..FutureAuthConfig::default()
         };

@@ -406,13 +406,36 @@ pub struct NameForm {
 
 /// `GET /dashboard`: the operator's projects and the create form.
 pub async fn projects(State(c): State<Console>, s: Signed) -> Response {
-    projects_page(&c, &s, "", None, StatusCode::OK).await
+    let form = ops::NewProjectInput {
+        name: String::new(),
+        ..new_project_defaults(&c)
+    };
+    projects_page(&c, &s, &form, None, StatusCode::OK).await
 }
+
+/// The create form's callback URL and origins: on a console reached over loopback (local
+/// development) those of an app on port 3000, the demo's, so that its magic links work
+/// whether it is opened as 127.0.0.1 or as localhost; elsewhere empty.
+fn new_project_defaults(c: &Console) -> ops::NewProjectInput {
+    if c.settings().cookie_secure {
+        return ops::NewProjectInput::default();
+    }
+    ops::NewProjectInput {
+        name: String::new(),
+        callback_url: DEV_CALLBACK_URL.to_owned(),
+        allowed_origins: DEV_ALLOWED_ORIGINS.to_owned(),
+    }
+}
+
+/// The SDK's magic-link landing page of an app on `http://127.0.0.1:3000` (the demo's).
+pub const DEV_CALLBACK_URL: &str = "http://127.0.0.1:3000/api/auth/magic-link";
+/// The same app when opened as `localhost`.
+pub const DEV_ALLOWED_ORIGINS: &str = "http://localhost:3000";
 
 async fn projects_page(
     c: &Console,
     s: &Signed,
-    name: &str,
+    form: &ops::NewProjectInput,
     errors: Option<FieldErrors>,
     status: StatusCode,
 ) -> Response {
@@ -424,7 +447,7 @@ async fn projects_page(
     with_status(
         c.page(
             "projects.html",
-            context! { s => ctx(s), projects => list, name, errors },
+            context! { s => ctx(s), projects => list, form, errors },
         ),
         status,
     )
@@ -434,12 +457,15 @@ async fn projects_page(
 pub(super) struct SessionCtx {
     email: String,
     csrf: String,
+    /// The operator's projects (the switcher).
+    projects: Vec<super::session::ProjectLink>,
 }
 
 pub(super) fn ctx(s: &Signed) -> SessionCtx {
     SessionCtx {
         email: s.operator.email.clone(),
         csrf: s.csrf.clone(),
+        projects: s.projects.clone(),
     }
 }
 
@@ -448,9 +474,9 @@ pub(super) fn ctx(s: &Signed) -> SessionCtx {
 pub async fn create_project(
     State(c): State<Console>,
     s: Signed,
-    CsrfForm(f): CsrfForm<NameForm>,
+    CsrfForm(f): CsrfForm<ops::NewProjectInput>,
 ) -> Response {
-    match ops::create_project(c.store(), &s.operator, &f.name).await {
+    match ops::create_project_with(c.store(), &s.operator, &f).await {
         Ok(created) => {
             let flash = Flash {
                 kind: FlashKind::Created,
@@ -466,10 +492,18 @@ pub async fn create_project(
             )
         }
         Err(ConsoleError::Invalid(errors)) => {
+            let mut shown = f.clone();
+            for field in [
+                &mut shown.name,
+                &mut shown.callback_url,
+                &mut shown.allowed_origins,
+            ] {
+                field.retain(|c| !c.is_control() || c == '\n');
+            }
             projects_page(
                 &c,
                 &s,
-                &f.name,
+                &shown,
                 Some(errors),
                 StatusCode::UNPROCESSABLE_ENTITY,
             )
@@ -622,7 +656,7 @@ pub async fn shown_key(
                 "secret.html",
                 context! {
                     s => ctx(&s), project => m.project, role => m.role, secret => f.secret,
-                    kind, note => f.note,
+                    kind, note => f.note, api_url => c.settings().origin(),
                 },
             );
             return flash_shown(&c, page);

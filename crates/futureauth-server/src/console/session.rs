@@ -23,6 +23,17 @@ pub struct Signed {
     pub token: String,
     /// The CSRF token every form of this session must carry.
     pub csrf: String,
+    /// The operator's projects, for the project switcher of every project page.
+    pub projects: Vec<ProjectLink>,
+}
+
+/// A project in the switcher: where it is and what it is called.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ProjectLink {
+    /// Project id.
+    pub id: String,
+    /// Display name.
+    pub name: String,
 }
 
 /// The first non-empty value of cookie `name`, if any. Only the exact name counts: over
@@ -157,10 +168,22 @@ impl FromRequestParts<Console> for Signed {
         let Some(operator) = operator else {
             return Err(to_login());
         };
+        let projects = console
+            .store()
+            .memberships(&operator.id)
+            .await
+            .map_err(|e| console.unavailable(e))?
+            .into_iter()
+            .map(|m| ProjectLink {
+                id: m.project.id,
+                name: m.project.name,
+            })
+            .collect();
         let signed = Signed {
             csrf: csrf_token(&secrets.csrf_key, &session.id),
             operator,
             token,
+            projects,
         };
         parts.extensions.insert(signed.clone());
         Ok(signed)

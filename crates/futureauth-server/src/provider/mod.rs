@@ -37,6 +37,11 @@ pub struct EmailMessage {
     pub text: String,
     /// HTML body.
     pub html: String,
+    /// What it carries, in the SDK's own words (code, link, link code): what the dev outbox
+    /// lists, in the same shape as the SDK's `DevOutbox`. Providers send the rendered parts
+    /// only. Absent in payloads queued by older versions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request: Option<futureauth_proto::Message>,
 }
 
 /// A rendered SMS.
@@ -46,6 +51,9 @@ pub struct SmsMessage {
     pub to: String,
     /// Text.
     pub body: String,
+    /// What it carries, for the dev outbox (see [`EmailMessage::request`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request: Option<futureauth_proto::Message>,
 }
 
 /// A message ready to hand to a provider; stored as the outbox payload until finished.

@@ -5,25 +5,49 @@ use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
+use futureauth_proto::{Channel, Message};
 use serde::Serialize;
 
 use super::{Outgoing, Provider, ProviderError};
 
 /// One message "sent" to the dev outbox.
+///
+/// Its JSON has the shape of the SDK's dev outbox (`futureauth::delivery::OutboxEntry`), so a
+/// person or a script reads both alike: `channel` (`email`, `sms` or `magic_link`),
+/// `destination`, `code` (for a magic link: its token), `link` and `link_code` (magic links),
+/// `project_name`, `locale`, `sent_at`; and, as before, the rendered message: `id`, `to`,
+/// `subject`, `text` and `at`.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct OutboxEntry {
+    /// The message as the app asked for it (the SDK's shape).
+    #[serde(flatten)]
+    pub message: Message,
+    /// When it was recorded (RFC 3339), under the SDK's name.
+    pub sent_at: String,
     /// Message id.
     pub id: String,
-    /// `email` or `sms`.
-    pub channel: &'static str,
     /// Recipient.
     pub to: String,
     /// Email subject.
     pub subject: Option<String>,
     /// Text body.
     pub text: String,
-    /// When it was recorded (RFC 3339).
+    /// When it was recorded (RFC 3339); the same as `sent_at`.
     pub at: String,
+}
+
+/// The wire message of a payload queued before it carried one: what the rendered message says.
+fn fallback(channel: Channel, to: &str) -> Message {
+    Message {
+        channel,
+        destination: to.to_owned(),
+        code: String::new(),
+        project_name: String::new(),
+        link: None,
+        callback_url: None,
+        locale: None,
+        link_code: None,
+    }
 }
 
 /// In-memory ring buffer of the last `capacity` messages.
@@ -73,22 +97,31 @@ impl Provider for DevOutbox {
         message_id: &str,
         message: &Outgoing,
     ) -> Result<Option<String>, ProviderError> {
+        let at = chrono::Utc::now().to_rfc3339();
         let entry = match message {
             Outgoing::Email(e) => OutboxEntry {
+                message: e
+                    .request
+                    .clone()
+                    .unwrap_or_else(|| fallback(Channel::Email, &e.to)),
+                sent_at: at.clone(),
                 id: message_id.to_owned(),
-                channel: "email",
                 to: e.to.clone(),
                 subject: Some(e.subject.clone()),
                 text: e.text.clone(),
-                at: chrono::Utc::now().to_rfc3339(),
+                at,
             },
             Outgoing::Sms(s) => OutboxEntry {
+                message: s
+                    .request
+                    .clone()
+                    .unwrap_or_else(|| fallback(Channel::Sms, &s.to)),
+                sent_at: at.clone(),
                 id: message_id.to_owned(),
-                channel: "sms",
                 to: s.to.clone(),
                 subject: None,
                 text: s.body.clone(),
-                at: chrono::Utc::now().to_rfc3339(),
+                at,
             },
             // Project webhooks have their own sender, which the dev outbox never stands in for.
             Outgoing::Webhook(_) => {
@@ -97,13 +130,12 @@ impl Provider for DevOutbox {
                 ))
             }
         };
+        // The SDK's dev outbox prints the same line: what to type or open, at a glance.
         tracing::warn!(
             id = %entry.id,
-            channel = entry.channel,
-            to = %entry.to,
             subject = ?entry.subject,
-            text = %entry.text,
-            "DEV OUTBOX: message NOT sent (no provider configured)"
+            "DEV OUTBOX: message NOT sent (no provider configured): {}",
+            entry.message.dev_outbox_line()
         );
         self.push(entry);
         // An id of its own, so that status events can be tried against dev messages too.

@@ -131,11 +131,35 @@ pub async fn create_project(
     op: &Operator,
     name: &str,
 ) -> Result<NewProjectKey, ConsoleError> {
-    let name = check_name(name).map_err(|m| invalid("name", m))?;
-    let key = generate_secret_key();
-    let project = Project {
+    let input = NewProjectInput {
+        name: name.to_owned(),
+        ..NewProjectInput::default()
+    };
+    create_project_with(store, op, &input).await
+}
+
+/// The console's "New project" form: a name and, optionally, where magic links may point.
+#[derive(Debug, Clone, Default, serde::Deserialize, serde::Serialize)]
+#[serde(default)]
+pub struct NewProjectInput {
+    /// Display name.
+    pub name: String,
+    /// Default magic-link callback URL (empty = none); its origin is allowed.
+    pub callback_url: String,
+    /// More allowed origins, one per line or comma-separated.
+    pub allowed_origins: String,
+}
+
+/// Creates a project owned by `op` with its callback URL and allowed origins checked like
+/// the settings form's (each bad field gets its own message), and a first key.
+pub async fn create_project_with(
+    store: &Store,
+    op: &Operator,
+    input: &NewProjectInput,
+) -> Result<NewProjectKey, ConsoleError> {
+    let base = Project {
         id: random_id("prj_", 20),
-        name,
+        name: String::new(),
         allowed_origins: Vec::new(),
         callback_url: None,
         email_from: None,
@@ -143,6 +167,15 @@ pub async fn create_project(
         sms_caps: Default::default(),
         created_at: now_ms(),
     };
+    // One validation for the create form and the settings form.
+    let settings = SettingsInput {
+        name: input.name.clone(),
+        callback_url: input.callback_url.clone(),
+        allowed_origins: input.allowed_origins.clone(),
+        ..SettingsInput::of(&base, ProjectLimits::default())
+    };
+    let (project, _) = validate_settings(&base, &settings).map_err(ConsoleError::Invalid)?;
+    let key = generate_secret_key();
     store
         .create_owned_project(&project, &hash_key(&key), &key_prefix(&key), &op.id)
         .await?;

@@ -296,11 +296,20 @@ impl SendService {
     ) -> Result<(Outgoing, Option<String>), ServiceError> {
         let locale = Templates::pick(req.locale.as_deref());
         let name = &project.name;
+        // The message in the wire's own words, kept beside the rendered one for the dev
+        // outbox: the same shape as the SDK's dev outbox lists.
+        let request = |to: &str, link: Option<&str>| SendMessage {
+            destination: to.to_owned(),
+            project_name: name.clone(),
+            link: link.map(str::to_owned),
+            ..req.clone()
+        };
         Ok(match content {
             Content::EmailCode { to, code } => {
                 let e = self.templates.otp_email(locale, name, code.as_str())?;
                 let e = overrides.templates.email(e, name, code.as_str());
-                (self.email(project, to.as_str(), e), None)
+                let sent = request(to.as_str(), None);
+                (self.email(project, to.as_str(), e, sent), None)
             }
             Content::SmsCode { to, code } => {
                 let body = self.templates.otp_sms(locale, name, code.as_str())?;
@@ -308,6 +317,7 @@ impl SendService {
                 let sms = SmsMessage {
                     to: to.as_str().to_owned(),
                     body,
+                    request: Some(request(to.as_str(), None)),
                 };
                 (Outgoing::Sms(sms), None)
             }
@@ -315,7 +325,8 @@ impl SendService {
                 let link = self.magic_link(project, req, token.as_str())?;
                 let code = code.as_ref().map(OtpCode::as_str);
                 let e = self.templates.magic_link_email(locale, name, &link, code)?;
-                (self.email(project, to.as_str(), e), Some(link))
+                let sent = request(to.as_str(), Some(&link));
+                (self.email(project, to.as_str(), e, sent), Some(link))
             }
         })
     }
@@ -394,8 +405,15 @@ impl SendService {
             .ok_or(ServiceError::NotFound)
     }
 
-    fn email(&self, project: &Project, to: &str, e: super::render::RenderedEmail) -> Outgoing {
+    fn email(
+        &self,
+        project: &Project,
+        to: &str,
+        e: super::render::RenderedEmail,
+        request: SendMessage,
+    ) -> Outgoing {
         Outgoing::Email(EmailMessage {
+            request: Some(request),
             from: project
                 .email_from
                 .clone()

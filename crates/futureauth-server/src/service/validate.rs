@@ -133,7 +133,11 @@ pub fn e164(s: &str) -> Result<Phone, ServiceError> {
 
 /// Parses an http(s) URL and returns it with its ASCII origin (`https://host[:port]`).
 pub fn http_url(s: &str) -> Result<(Url, String), String> {
-    let url = Url::parse(s).map_err(|e| format!("`{s}` is not a valid URL: {e}"))?;
+    // The URL parser's own words ("relative URL without a base") mean nothing to whoever
+    // typed the field: say what a full URL looks like instead.
+    let url = Url::parse(s).map_err(|_| {
+        format!("`{s}` is not a full URL: start it with http:// or https://, e.g. http://localhost:3000")
+    })?;
     if url.scheme() != "http" && url.scheme() != "https" {
         return Err(format!("`{s}` must be an http or https URL"));
     }

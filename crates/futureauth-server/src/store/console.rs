@@ -3,6 +3,7 @@
 
 use rand::RngCore;
 use serde::Serialize;
+use sqlx::Connection;
 
 use super::{
     Backend, Message, MessageChannel, Project, ProjectRow, Store, INSERT_API_KEY, PROJECT_COLUMNS,
@@ -243,15 +244,15 @@ impl Store {
         let mut bytes = [0u8; 32];
         rand::rngs::OsRng.fill_bytes(&mut bytes);
         let fresh = hex::encode(bytes);
-        let (value,): (String,) = with_pool!(self, pool => {
+        let (value,): (String,) = with_pool!(self, conn => {
             sqlx::query("INSERT INTO server_secret (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING")
                 .bind(name)
                 .bind(&fresh)
-                .execute(pool)
+                .execute(&mut *conn)
                 .await?;
             sqlx::query_as("SELECT value FROM server_secret WHERE name = $1")
                 .bind(name)
-                .fetch_one(pool)
+                .fetch_one(&mut *conn)
                 .await?
         });
         Ok(value)
@@ -264,16 +265,16 @@ impl Store {
         email: &str,
         now: i64,
     ) -> Result<Operator, StoreError> {
-        let op: Operator = with_pool!(self, pool => {
+        let op: Operator = with_pool!(self, conn => {
             sqlx::query("INSERT INTO operator (id, email, created_at) VALUES ($1, $2, $3) ON CONFLICT (email) DO NOTHING")
                 .bind(id)
                 .bind(email)
                 .bind(now)
-                .execute(pool)
+                .execute(&mut *conn)
                 .await?;
             sqlx::query_as("SELECT id, email, created_at FROM operator WHERE email = $1")
                 .bind(email)
-                .fetch_one(pool)
+                .fetch_one(&mut *conn)
                 .await?
         });
         Ok(op)
@@ -281,10 +282,10 @@ impl Store {
 
     /// The operator with this (normalised) email.
     pub async fn operator_by_email(&self, email: &str) -> Result<Option<Operator>, StoreError> {
-        let op = with_pool!(self, pool => {
+        let op = with_pool!(self, conn => {
             sqlx::query_as("SELECT id, email, created_at FROM operator WHERE email = $1")
                 .bind(email)
-                .fetch_optional(pool)
+                .fetch_optional(&mut *conn)
                 .await?
         });
         Ok(op)
@@ -292,10 +293,10 @@ impl Store {
 
     /// Removes an operator with their memberships and tokens; returns whether one existed.
     pub async fn remove_operator(&self, email: &str) -> Result<bool, StoreError> {
-        let n = with_pool!(self, pool => {
+        let n = with_pool!(self, conn => {
             sqlx::query("DELETE FROM operator WHERE email = $1")
                 .bind(email)
-                .execute(pool)
+                .execute(&mut *conn)
                 .await?
                 .rows_affected()
         });
@@ -304,9 +305,9 @@ impl Store {
 
     /// All operators, oldest first.
     pub async fn list_operators(&self) -> Result<Vec<Operator>, StoreError> {
-        let ops = with_pool!(self, pool => {
+        let ops = with_pool!(self, conn => {
             sqlx::query_as("SELECT id, email, created_at FROM operator ORDER BY created_at, id")
-                .fetch_all(pool)
+                .fetch_all(&mut *conn)
                 .await?
         });
         Ok(ops)
@@ -318,8 +319,8 @@ impl Store {
             "SELECT {PROJECT_COLUMNS}, m.role FROM project p JOIN project_member m ON m.project_id = p.id
              WHERE m.operator_id = $1 ORDER BY p.created_at, p.id"
         );
-        let rows: Vec<MembershipRow> = with_pool!(self, pool => {
-            sqlx::query_as(&sql).bind(operator_id).fetch_all(pool).await?
+        let rows: Vec<MembershipRow> = with_pool!(self, conn => {
+            sqlx::query_as(&sql).bind(operator_id).fetch_all(&mut *conn).await?
         });
         rows.into_iter()
             .map(|r| {
@@ -342,8 +343,8 @@ impl Store {
             "SELECT {PROJECT_COLUMNS}, m.role FROM project p JOIN project_member m ON m.project_id = p.id
              WHERE m.operator_id = $1 AND p.id = $2"
         );
-        let row: Option<MembershipRow> = with_pool!(self, pool => {
-            sqlx::query_as(&sql).bind(operator_id).bind(project_id).fetch_optional(pool).await?
+        let row: Option<MembershipRow> = with_pool!(self, conn => {
+            sqlx::query_as(&sql).bind(operator_id).bind(project_id).fetch_optional(&mut *conn).await?
         });
         row.map(|r| {
             Ok(Membership {
@@ -362,7 +363,7 @@ impl Store {
         role: Role,
         now: i64,
     ) -> Result<(), StoreError> {
-        with_pool!(self, pool => {
+        with_pool!(self, conn => {
             sqlx::query(
                 "INSERT INTO project_member (project_id, operator_id, role, created_at) VALUES ($1, $2, $3, $4)
                  ON CONFLICT (project_id, operator_id) DO UPDATE SET role = excluded.role",
@@ -371,7 +372,7 @@ impl Store {
             .bind(operator_id)
             .bind(role.as_str())
             .bind(now)
-            .execute(pool)
+            .execute(&mut *conn)
             .await?;
         });
         Ok(())
@@ -383,11 +384,11 @@ impl Store {
         project_id: &str,
         operator_id: &str,
     ) -> Result<bool, StoreError> {
-        let n = with_pool!(self, pool => {
+        let n = with_pool!(self, conn => {
             sqlx::query("DELETE FROM project_member WHERE project_id = $1 AND operator_id = $2")
                 .bind(project_id)
                 .bind(operator_id)
-                .execute(pool)
+                .execute(&mut *conn)
                 .await?
                 .rows_affected()
         });
@@ -396,14 +397,14 @@ impl Store {
 
     /// Members of a project, owners first.
     pub async fn members(&self, project_id: &str) -> Result<Vec<Member>, StoreError> {
-        let rows: Vec<MemberRow> = with_pool!(self, pool => {
+        let rows: Vec<MemberRow> = with_pool!(self, conn => {
             sqlx::query_as(
                 "SELECT m.operator_id, o.email, m.role, m.created_at FROM project_member m
                  JOIN operator o ON o.id = m.operator_id WHERE m.project_id = $1
                  ORDER BY m.role DESC, m.created_at, o.email",
             )
             .bind(project_id)
-            .fetch_all(pool)
+            .fetch_all(&mut *conn)
             .await?
         });
         rows.into_iter()
@@ -427,8 +428,8 @@ impl Store {
         owner_id: &str,
     ) -> Result<(), StoreError> {
         let (origins, countries) = project_lists(project)?;
-        with_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
+        with_pool!(self, conn => {
+            let mut tx = conn.begin().await?;
             insert_project!(&mut *tx, project, origins, countries, "");
             sqlx::query(INSERT_API_KEY)
                 .bind(key_hash)
@@ -458,8 +459,8 @@ impl Store {
         key_hash: &str,
     ) -> Result<(), StoreError> {
         let (origins, countries) = project_lists(project)?;
-        with_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
+        with_pool!(self, conn => {
+            let mut tx = conn.begin().await?;
             insert_project!(
                 &mut *tx,
                 project,
@@ -486,7 +487,7 @@ impl Store {
     /// Renames a project and replaces its delivery settings.
     pub async fn update_project(&self, p: &Project) -> Result<bool, StoreError> {
         let (origins, countries) = project_lists(p)?;
-        let n = with_pool!(self, pool => {
+        let n = with_pool!(self, conn => {
             sqlx::query(
                 "UPDATE project SET name = $1, allowed_origins = $2, callback_url = $3, email_from = $4,
                      sms_countries = $5, sms_per_country_per_hour = $6, sms_per_hour = $7,
@@ -502,7 +503,7 @@ impl Store {
             .bind(p.sms_caps.per_hour.map(i64::from))
             .bind(p.sms_caps.per_day.map(i64::from))
             .bind(&p.id)
-            .execute(pool)
+            .execute(&mut *conn)
             .await?
             .rows_affected()
         });
@@ -511,10 +512,10 @@ impl Store {
 
     /// Deletes a project with its keys, messages, members and audit log.
     pub async fn delete_project(&self, project_id: &str) -> Result<bool, StoreError> {
-        let n = with_pool!(self, pool => {
+        let n = with_pool!(self, conn => {
             sqlx::query("DELETE FROM project WHERE id = $1")
                 .bind(project_id)
-                .execute(pool)
+                .execute(&mut *conn)
                 .await?
                 .rows_affected()
         });
@@ -526,10 +527,10 @@ impl Store {
         &self,
         project_id: &str,
     ) -> Result<(Option<i64>, Option<i64>), StoreError> {
-        let row: Option<(Option<i64>, Option<i64>)> = with_pool!(self, pool => {
+        let row: Option<(Option<i64>, Option<i64>)> = with_pool!(self, conn => {
             sqlx::query_as("SELECT per_destination, per_minute FROM project_limit WHERE project_id = $1")
                 .bind(project_id)
-                .fetch_optional(pool)
+                .fetch_optional(&mut *conn)
                 .await?
         });
         Ok(row.unwrap_or((None, None)))
@@ -542,7 +543,7 @@ impl Store {
         per_destination: Option<i64>,
         per_minute: Option<i64>,
     ) -> Result<(), StoreError> {
-        with_pool!(self, pool => {
+        with_pool!(self, conn => {
             sqlx::query(
                 "INSERT INTO project_limit (project_id, per_destination, per_minute) VALUES ($1, $2, $3)
                  ON CONFLICT (project_id) DO UPDATE SET per_destination = excluded.per_destination,
@@ -551,7 +552,7 @@ impl Store {
             .bind(project_id)
             .bind(per_destination)
             .bind(per_minute)
-            .execute(pool)
+            .execute(&mut *conn)
             .await?;
         });
         Ok(())
@@ -565,13 +566,13 @@ impl Store {
         key_prefix: &str,
         now: i64,
     ) -> Result<(), StoreError> {
-        with_pool!(self, pool => {
+        with_pool!(self, conn => {
             sqlx::query(INSERT_API_KEY)
                 .bind(key_hash)
                 .bind(key_prefix)
                 .bind(project_id)
                 .bind(now)
-                .execute(pool)
+                .execute(&mut *conn)
                 .await?;
         });
         Ok(())
@@ -587,8 +588,8 @@ impl Store {
         now: i64,
         old_until: i64,
     ) -> Result<(), StoreError> {
-        with_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
+        with_pool!(self, conn => {
+            let mut tx = conn.begin().await?;
             sqlx::query(
                 "UPDATE api_key SET revoked_at = $1 WHERE project_id = $2
                      AND (revoked_at IS NULL OR revoked_at > $1)",
@@ -616,7 +617,7 @@ impl Store {
         key_prefix: &str,
         now: i64,
     ) -> Result<u64, StoreError> {
-        let n = with_pool!(self, pool => {
+        let n = with_pool!(self, conn => {
             sqlx::query(
                 "UPDATE api_key SET revoked_at = $1 WHERE project_id = $2 AND key_prefix = $3
                      AND (revoked_at IS NULL OR revoked_at > $1)",
@@ -624,7 +625,7 @@ impl Store {
             .bind(now)
             .bind(project_id)
             .bind(key_prefix)
-            .execute(pool)
+            .execute(&mut *conn)
             .await?
             .rows_affected()
         });
@@ -633,13 +634,13 @@ impl Store {
 
     /// Keys of a project with last use, newest first.
     pub async fn key_listing(&self, project_id: &str) -> Result<Vec<KeyListing>, StoreError> {
-        let rows = with_pool!(self, pool => {
+        let rows = with_pool!(self, conn => {
             sqlx::query_as(
                 "SELECT key_prefix, created_at, last_used_at, revoked_at FROM api_key
                  WHERE project_id = $1 ORDER BY created_at DESC, key_prefix",
             )
             .bind(project_id)
-            .fetch_all(pool)
+            .fetch_all(&mut *conn)
             .await?
         });
         Ok(rows)
@@ -647,14 +648,14 @@ impl Store {
 
     /// Records a key's use, at most once a minute (so sends do not write on every call).
     pub async fn touch_key(&self, key_hash: &str, now: i64) -> Result<(), StoreError> {
-        with_pool!(self, pool => {
+        with_pool!(self, conn => {
             sqlx::query(
                 "UPDATE api_key SET last_used_at = $1 WHERE key_hash = $2
                      AND (last_used_at IS NULL OR last_used_at < $1 - 60000)",
             )
             .bind(now)
             .bind(key_hash)
-            .execute(pool)
+            .execute(&mut *conn)
             .await?;
         });
         Ok(())
@@ -662,7 +663,7 @@ impl Store {
 
     /// Appends to a project's audit log.
     pub async fn audit(&self, e: &AuditEntry) -> Result<(), StoreError> {
-        with_pool!(self, pool => {
+        with_pool!(self, conn => {
             sqlx::query(
                 "INSERT INTO audit_log (id, project_id, actor, action, detail, created_at)
                  VALUES ($1, $2, $3, $4, $5, $6)",
@@ -673,7 +674,7 @@ impl Store {
             .bind(&e.action)
             .bind(&e.detail)
             .bind(e.created_at)
-            .execute(pool)
+            .execute(&mut *conn)
             .await?;
         });
         Ok(())
@@ -685,14 +686,14 @@ impl Store {
         project_id: &str,
         limit: i64,
     ) -> Result<Vec<AuditEntry>, StoreError> {
-        let rows = with_pool!(self, pool => {
+        let rows = with_pool!(self, conn => {
             sqlx::query_as(
                 "SELECT id, project_id, actor, action, detail, created_at FROM audit_log
                  WHERE project_id = $1 ORDER BY created_at DESC, id DESC LIMIT $2",
             )
             .bind(project_id)
             .bind(limit)
-            .fetch_all(pool)
+            .fetch_all(&mut *conn)
             .await?
         });
         Ok(rows)
@@ -707,7 +708,7 @@ impl Store {
         name: &str,
         now: i64,
     ) -> Result<(), StoreError> {
-        with_pool!(self, pool => {
+        with_pool!(self, conn => {
             sqlx::query(
                 "INSERT INTO operator_token (token_hash, token_prefix, operator_id, name, created_at)
                  VALUES ($1, $2, $3, $4, $5)",
@@ -717,7 +718,7 @@ impl Store {
             .bind(operator_id)
             .bind(name)
             .bind(now)
-            .execute(pool)
+            .execute(&mut *conn)
             .await?;
         });
         Ok(())
@@ -735,25 +736,25 @@ impl Store {
             #[sqlx(flatten)]
             operator: Operator,
         }
-        let row: Option<Row> = with_pool!(self, pool => {
+        let row: Option<Row> = with_pool!(self, conn => {
             sqlx::query_as(
                 "SELECT t.token_hash, o.id, o.email, o.created_at FROM operator_token t
                  JOIN operator o ON o.id = t.operator_id
                  WHERE t.token_hash = $1 AND t.revoked_at IS NULL",
             )
             .bind(token_hash)
-            .fetch_optional(pool)
+            .fetch_optional(&mut *conn)
             .await?
         });
         if row.is_some() {
-            with_pool!(self, pool => {
+            with_pool!(self, conn => {
                 sqlx::query(
                     "UPDATE operator_token SET last_used_at = $1 WHERE token_hash = $2
                          AND (last_used_at IS NULL OR last_used_at < $1 - 60000)",
                 )
                 .bind(now)
                 .bind(token_hash)
-                .execute(pool)
+                .execute(&mut *conn)
                 .await?;
             });
         }
@@ -765,13 +766,13 @@ impl Store {
         &self,
         operator_id: &str,
     ) -> Result<Vec<TokenListing>, StoreError> {
-        let rows = with_pool!(self, pool => {
+        let rows = with_pool!(self, conn => {
             sqlx::query_as(
                 "SELECT token_prefix, name, created_at, last_used_at, revoked_at FROM operator_token
                  WHERE operator_id = $1 ORDER BY created_at DESC",
             )
             .bind(operator_id)
-            .fetch_all(pool)
+            .fetch_all(&mut *conn)
             .await?
         });
         Ok(rows)
@@ -784,7 +785,7 @@ impl Store {
         token_prefix: &str,
         now: i64,
     ) -> Result<u64, StoreError> {
-        let n = with_pool!(self, pool => {
+        let n = with_pool!(self, conn => {
             sqlx::query(
                 "UPDATE operator_token SET revoked_at = $1 WHERE operator_id = $2 AND token_prefix = $3
                      AND revoked_at IS NULL",
@@ -792,7 +793,7 @@ impl Store {
             .bind(now)
             .bind(operator_id)
             .bind(token_prefix)
-            .execute(pool)
+            .execute(&mut *conn)
             .await?
             .rows_affected()
         });
@@ -803,7 +804,8 @@ impl Store {
     /// so a failure here is logged, not returned.
     pub async fn record_attempt(&self, id: &str, attempt: i64, outcome: &str, error: Option<&str>) {
         let now = crate::service::now_ms();
-        let done: Result<(), sqlx::Error> = with_pool!(self, pool => {
+        let done: Result<(), StoreError> = async {
+            with_pool!(self, conn => {
             sqlx::query(
                 "INSERT INTO delivery_attempt (message_id, attempt, outcome, error, at) VALUES ($1, $2, $3, $4, $5)
                  ON CONFLICT (message_id, attempt) DO NOTHING",
@@ -813,10 +815,12 @@ impl Store {
             .bind(outcome)
             .bind(error)
             .bind(now)
-            .execute(pool)
-            .await
-            .map(|_| ())
-        });
+            .execute(&mut *conn)
+            .await?;
+            });
+            Ok(())
+        }
+        .await;
         if let Err(e) = done {
             tracing::warn!(error = %e, message = id, "cannot record the delivery attempt");
         }
@@ -824,12 +828,12 @@ impl Store {
 
     /// The recorded attempts of a message, first first.
     pub async fn delivery_attempts(&self, id: &str) -> Result<Vec<DeliveryAttempt>, StoreError> {
-        let rows = with_pool!(self, pool => {
+        let rows = with_pool!(self, conn => {
             sqlx::query_as(
                 "SELECT attempt, outcome, error, at FROM delivery_attempt WHERE message_id = $1 ORDER BY attempt",
             )
             .bind(id)
-            .fetch_all(pool)
+            .fetch_all(&mut *conn)
             .await?
         });
         Ok(rows)
@@ -851,7 +855,7 @@ impl Store {
             n + 2
         );
         let count_sql = format!("SELECT COUNT(*) FROM outbox WHERE {clause}");
-        let (rows, total) = with_pool!(self, pool => {
+        let (rows, total) = with_pool!(self, conn => {
             let mut q = sqlx::query_as::<_, Message>(&page_sql).bind(project_id);
             let mut c = sqlx::query_as::<_, (i64,)>(&count_sql).bind(project_id);
             for s in &strings {
@@ -862,8 +866,8 @@ impl Store {
                 q = q.bind(*i);
                 c = c.bind(*i);
             }
-            let rows = q.bind(limit).bind(offset).fetch_all(pool).await?;
-            let (total,) = c.fetch_one(pool).await?;
+            let rows = q.bind(limit).bind(offset).fetch_all(&mut *conn).await?;
+            let (total,) = c.fetch_one(&mut *conn).await?;
             (rows, total)
         });
         Ok((rows, total))
@@ -875,7 +879,7 @@ impl Store {
         project_id: &str,
         from: i64,
     ) -> Result<Vec<DailyCount>, StoreError> {
-        let rows = with_pool!(self, pool => {
+        let rows = with_pool!(self, conn => {
             sqlx::query_as(
                 "SELECT created_at / 86400000 AS day, channel, status, COUNT(*) AS count FROM outbox
                  WHERE project_id = $1 AND created_at >= $2
@@ -883,7 +887,7 @@ impl Store {
             )
             .bind(project_id)
             .bind(from)
-            .fetch_all(pool)
+            .fetch_all(&mut *conn)
             .await?
         });
         Ok(rows)
@@ -908,12 +912,12 @@ impl Store {
         &self,
         project_id: &str,
     ) -> Result<crate::service::templates::CustomTemplates, StoreError> {
-        let row = with_pool!(self, pool => {
+        let row = with_pool!(self, conn => {
             sqlx::query_as(
                 "SELECT email_subject, email_text, sms_text FROM project_template WHERE project_id = $1",
             )
             .bind(project_id)
-            .fetch_optional(pool)
+            .fetch_optional(&mut *conn)
             .await?
         });
         Ok(row.unwrap_or_default())
@@ -925,7 +929,7 @@ impl Store {
         project_id: &str,
         t: &crate::service::templates::CustomTemplates,
     ) -> Result<(), StoreError> {
-        with_pool!(self, pool => {
+        with_pool!(self, conn => {
             sqlx::query(
                 "INSERT INTO project_template (project_id, email_subject, email_text, sms_text) VALUES ($1, $2, $3, $4)
                  ON CONFLICT (project_id) DO UPDATE SET email_subject = excluded.email_subject,
@@ -935,7 +939,7 @@ impl Store {
             .bind(&t.email_subject)
             .bind(&t.email_text)
             .bind(&t.sms_text)
-            .execute(pool)
+            .execute(&mut *conn)
             .await?;
         });
         Ok(())
@@ -980,10 +984,10 @@ impl Store {
                 super::test_mode::TEST_MODE_COLUMNS
             )
         });
-        let row: Option<Row> = with_pool!(self, pool => {
+        let row: Option<Row> = with_pool!(self, conn => {
             sqlx::query_as(SQL.as_str())
                 .bind(project_id)
-                .fetch_optional(pool)
+                .fetch_optional(&mut *conn)
                 .await?
         });
         let Some(r) = row else {

@@ -4,6 +4,7 @@ use super::{Backend, MessageChannel, MessageEvent, MessageStatus, Store};
 use crate::error::StoreError;
 use crate::provider::webhook::message_event;
 use crate::provider::Outgoing;
+use sqlx::Connection;
 
 /// A status event reported by a provider, already verified and parsed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -76,8 +77,8 @@ impl Store {
              WHERE id = $1 AND (CASE status WHEN 'sent' THEN 1 WHEN 'delivered' THEN 2
                  WHEN 'undelivered' THEN 3 WHEN 'bounced' THEN 3 WHEN 'complained' THEN 4
                  ELSE 99 END) < $5";
-        let result = with_pool!(self, pool => async {
-            let mut tx = pool.begin().await?;
+        let result = with_pool!(self, conn => async {
+            let mut tx = conn.begin().await?;
             let found: Option<Found> = sqlx::query_as(FIND)
                 .bind(&event.provider_message_id)
                 .fetch_optional(&mut *tx)
@@ -137,13 +138,13 @@ impl Store {
 
     /// The provider events of a message, in the order they happened.
     pub async fn message_events(&self, message_id: &str) -> Result<Vec<MessageEvent>, StoreError> {
-        let rows = with_pool!(self, pool => {
+        let rows = with_pool!(self, conn => {
             sqlx::query_as(
                 "SELECT provider, state, reason, occurred_at, received_at FROM message_event
                  WHERE message_id = $1 ORDER BY occurred_at, received_at",
             )
             .bind(message_id)
-            .fetch_all(pool)
+            .fetch_all(&mut *conn)
             .await?
         });
         Ok(rows)

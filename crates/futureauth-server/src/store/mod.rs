@@ -4,6 +4,7 @@
 //! thanks to sqlx accepting `$N` placeholders on SQLite too, the same SQL for everything but the
 //! worker claim query, which lives in [`postgres`] and [`sqlite`].
 
+mod deadline;
 mod model;
 pub mod postgres;
 pub mod sqlite;
@@ -15,7 +16,7 @@ use std::sync::LazyLock;
 use std::time::Duration;
 
 use futureauth_proto::Region;
-use sqlx::{PgPool, SqlitePool};
+use sqlx::{Connection, PgPool, SqlitePool};
 
 use crate::error::StoreError;
 
@@ -174,13 +175,18 @@ fn limit_hits(
         .collect()
 }
 
+/// Runs `$body` with `$conn` bound to `&mut` a connection of whichever pool backs the store
+/// (same code, two drivers), under the store's deadline ([`deadline`]): the one place every
+/// query of the store goes through. Pass the connection on as `&mut *conn`. Evaluates to the
+/// body's value; a failure or an expired deadline returns early with `?`.
 macro_rules! with_pool {
-    ($self:expr, $pool:ident => $body:expr) => {
-        match &$self.backend {
-            Backend::Postgres($pool) => $body,
-            Backend::Sqlite($pool) => $body,
+    ($self:expr, $conn:ident => $body:expr) => {{
+        let store: &$crate::store::Store = $self;
+        match &store.backend {
+            Backend::Postgres(pool) => $crate::store::deadline::bounded!(pool, store.bound, $conn => $body)?,
+            Backend::Sqlite(pool) => $crate::store::deadline::bounded!(pool, store.bound, $conn => $body)?,
         }
-    };
+    }};
 }
 
 mod console;
@@ -263,14 +269,18 @@ pub struct StoreOptions {
     pub acquire_timeout: Duration,
     /// Longest a single statement may run (Postgres `statement_timeout`, SQLite `busy_timeout`).
     pub statement_timeout: Duration,
+    /// Longest any store call may take on our side, the wait for a connection included;
+    /// bounds what `statement_timeout` cannot (a frozen or partitioned database).
+    pub call_timeout: Duration,
 }
 
 impl Default for StoreOptions {
-    /// The server's defaults: 2 s to get a connection, 5 s per statement.
+    /// The server's defaults: 2 s to get a connection, 5 s per statement, 6 s per call.
     fn default() -> Self {
         StoreOptions {
             acquire_timeout: Duration::from_secs(2),
             statement_timeout: Duration::from_secs(5),
+            call_timeout: DEFAULT_CALL_TIMEOUT,
         }
     }
 }
@@ -294,10 +304,16 @@ pub(crate) fn countries_json(countries: &[Region]) -> String {
     serde_json::Value::from(codes).to_string()
 }
 
+/// Default of [`StoreOptions::call_timeout`]: a little above the default statement timeout,
+/// so that a slow statement is still cancelled by the database first.
+pub const DEFAULT_CALL_TIMEOUT: Duration = Duration::from_secs(6);
+
 /// Handle to the database; cheap to clone.
 #[derive(Debug, Clone)]
 pub struct Store {
     backend: Backend,
+    /// The deadline of every call ([`deadline`]).
+    bound: Option<Duration>,
 }
 
 impl Store {
@@ -313,7 +329,8 @@ impl Store {
             Store::from_postgres(postgres::connect(url, options).await?)
         } else {
             Store::from_sqlite(sqlite::connect(url, options).await?)
-        };
+        }
+        .with_call_timeout(Some(options.call_timeout));
         store.migrate().await?;
         Ok(store)
     }
@@ -322,6 +339,7 @@ impl Store {
     pub fn from_postgres(pool: PgPool) -> Store {
         Store {
             backend: Backend::Postgres(pool),
+            bound: Some(DEFAULT_CALL_TIMEOUT),
         }
     }
 
@@ -329,7 +347,20 @@ impl Store {
     pub fn from_sqlite(pool: SqlitePool) -> Store {
         Store {
             backend: Backend::Sqlite(pool),
+            bound: Some(DEFAULT_CALL_TIMEOUT),
         }
+    }
+
+    /// This store with every call bounded by `bound` (`None`: as long as the database takes,
+    /// not recommended); see [`StoreOptions::call_timeout`].
+    pub fn with_call_timeout(mut self, bound: Option<Duration>) -> Store {
+        self.bound = bound;
+        self
+    }
+
+    /// The deadline of every call of this store.
+    pub fn call_timeout(&self) -> Option<Duration> {
+        self.bound
     }
 
     /// `"postgres"` or `"sqlite"`.
@@ -351,17 +382,17 @@ impl Store {
 
     /// Checks the database answers.
     pub async fn ping(&self) -> Result<(), StoreError> {
-        with_pool!(self, pool => {
-            sqlx::query("SELECT 1").execute(pool).await?;
+        with_pool!(self, conn => {
+            sqlx::query("SELECT 1").execute(&mut *conn).await?;
         });
         Ok(())
     }
 
     /// How many messages wait for delivery and since when; also proves the database answers.
     pub async fn queue_stats(&self) -> Result<QueueStats, StoreError> {
-        let (depth, oldest_created_at): (i64, Option<i64>) = with_pool!(self, pool => {
+        let (depth, oldest_created_at): (i64, Option<i64>) = with_pool!(self, conn => {
             sqlx::query_as("SELECT COUNT(*), MIN(created_at) FROM outbox WHERE status = 'queued'")
-                .fetch_one(pool)
+                .fetch_one(&mut *conn)
                 .await?
         });
         Ok(QueueStats {
@@ -378,7 +409,7 @@ impl Store {
         now: i64,
         limit: i64,
     ) -> Result<Vec<Message>, StoreError> {
-        let rows = with_pool!(self, pool => {
+        let rows = with_pool!(self, conn => {
             sqlx::query_as(
                 "SELECT * FROM outbox
                  WHERE status = 'queued' AND created_at < $1
@@ -389,7 +420,7 @@ impl Store {
             .bind(before)
             .bind(now)
             .bind(limit)
-            .fetch_all(pool)
+            .fetch_all(&mut *conn)
             .await?
         });
         Ok(rows)
@@ -397,7 +428,10 @@ impl Store {
 
     /// Closes the pool.
     pub async fn close(&self) {
-        with_pool!(self, pool => pool.close().await)
+        match &self.backend {
+            Backend::Postgres(pool) => pool.close().await,
+            Backend::Sqlite(pool) => pool.close().await,
+        }
     }
 
     /// Creates a project together with its first secret key (given as hash and display prefix).
@@ -413,8 +447,8 @@ impl Store {
             .map_err(|e| StoreError::Corrupt(e.to_string()))?;
         let countries = countries_json(&new.sms_countries);
         let caps = new.sms_caps;
-        with_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
+        with_pool!(self, conn => {
+            let mut tx = conn.begin().await?;
             sqlx::query(
                 "INSERT INTO project (id, name, allowed_origins, callback_url, email_from, sms_prefixes,
                      sms_countries, sms_per_country_per_hour, sms_per_hour, sms_per_day, created_at)
@@ -461,7 +495,7 @@ impl Store {
         caps: SmsCaps,
     ) -> Result<bool, StoreError> {
         let countries = countries_json(countries);
-        let n = with_pool!(self, pool => {
+        let n = with_pool!(self, conn => {
             sqlx::query(
                 "UPDATE project SET sms_countries = $1, sms_per_country_per_hour = $2,
                      sms_per_hour = $3, sms_per_day = $4
@@ -472,7 +506,7 @@ impl Store {
             .bind(caps.per_hour.map(i64::from))
             .bind(caps.per_day.map(i64::from))
             .bind(id)
-            .execute(pool)
+            .execute(&mut *conn)
             .await?
             .rows_affected()
         });
@@ -483,15 +517,14 @@ impl Store {
     pub async fn list_projects(&self) -> Result<Vec<Project>, StoreError> {
         let sql = format!("SELECT {PROJECT_COLUMNS} FROM project p ORDER BY p.created_at, p.id");
         let rows: Vec<ProjectRow> =
-            with_pool!(self, pool => sqlx::query_as(&sql).fetch_all(pool).await?);
+            with_pool!(self, conn => sqlx::query_as(&sql).fetch_all(&mut *conn).await?);
         rows.into_iter().map(Project::try_from).collect()
     }
 
     /// One project by id.
     pub async fn get_project(&self, id: &str) -> Result<Option<Project>, StoreError> {
         let sql = format!("SELECT {PROJECT_COLUMNS} FROM project p WHERE p.id = $1");
-        let row: Option<ProjectRow> =
-            with_pool!(self, pool => sqlx::query_as(&sql).bind(id).fetch_optional(pool).await?);
+        let row: Option<ProjectRow> = with_pool!(self, conn => sqlx::query_as(&sql).bind(id).fetch_optional(&mut *conn).await?);
         row.map(Project::try_from).transpose()
     }
 
@@ -509,8 +542,8 @@ impl Store {
         );
         // A key rotated with an overlap keeps working until its `revoked_at`.
         let now = crate::service::now_ms();
-        let row: Option<KeyProjectRow> = with_pool!(self, pool => {
-            sqlx::query_as(&sql).bind(key_hash).bind(now).fetch_optional(pool).await?
+        let row: Option<KeyProjectRow> = with_pool!(self, conn => {
+            sqlx::query_as(&sql).bind(key_hash).bind(now).fetch_optional(&mut *conn).await?
         });
         row.map(|r| {
             let KeyProjectRow { key_hash, project } = r;
@@ -528,13 +561,13 @@ impl Store {
 
     /// Keys of a project, newest first.
     pub async fn list_keys(&self, project_id: &str) -> Result<Vec<ApiKeyInfo>, StoreError> {
-        let rows: Vec<KeyRow> = with_pool!(self, pool => {
+        let rows: Vec<KeyRow> = with_pool!(self, conn => {
             sqlx::query_as(
                 "SELECT key_prefix, project_id, created_at, revoked_at FROM api_key
                  WHERE project_id = $1 ORDER BY created_at DESC",
             )
             .bind(project_id)
-            .fetch_all(pool)
+            .fetch_all(&mut *conn)
             .await?
         });
         Ok(rows
@@ -557,16 +590,17 @@ impl Store {
         key_prefix: &str,
         now: i64,
     ) -> Result<bool, StoreError> {
-        with_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
+        let rotated = with_pool!(self, conn => {
+            let mut tx = conn.begin().await?;
             let exists: Option<(String,)> = sqlx::query_as("SELECT id FROM project WHERE id = $1")
                 .bind(project_id)
                 .fetch_optional(&mut *tx)
                 .await?;
+            // A `return` here would leave the bounded block only, so the body yields a value.
             if exists.is_none() {
                 tx.rollback().await?;
-                return Ok(false);
-            }
+                false
+            } else {
             sqlx::query("UPDATE api_key SET revoked_at = $1 WHERE project_id = $2 AND revoked_at IS NULL")
                 .bind(now)
                 .bind(project_id)
@@ -580,8 +614,10 @@ impl Store {
             .execute(&mut *tx)
             .await?;
             tx.commit().await?;
+            true
+            }
         });
-        Ok(true)
+        Ok(rotated)
     }
 
     /// Revokes the active keys whose display prefix is `key_prefix`; returns how many.
@@ -590,11 +626,11 @@ impl Store {
         key_prefix: &str,
         now: i64,
     ) -> Result<u64, StoreError> {
-        let n = with_pool!(self, pool => {
+        let n = with_pool!(self, conn => {
             sqlx::query("UPDATE api_key SET revoked_at = $1 WHERE key_prefix = $2 AND revoked_at IS NULL")
                 .bind(now)
                 .bind(key_prefix)
-                .execute(pool)
+                .execute(&mut *conn)
                 .await?
                 .rows_affected()
         });
@@ -603,11 +639,11 @@ impl Store {
 
     /// Revokes every active key of a project; returns how many.
     pub async fn revoke_project_keys(&self, project_id: &str, now: i64) -> Result<u64, StoreError> {
-        let n = with_pool!(self, pool => {
+        let n = with_pool!(self, conn => {
             sqlx::query("UPDATE api_key SET revoked_at = $1 WHERE project_id = $2 AND revoked_at IS NULL")
                 .bind(now)
                 .bind(project_id)
-                .execute(pool)
+                .execute(&mut *conn)
                 .await?
                 .rows_affected()
         });
@@ -620,11 +656,11 @@ impl Store {
         project_id: &str,
         key: &str,
     ) -> Result<Option<Message>, StoreError> {
-        let row = with_pool!(self, pool => {
+        let row = with_pool!(self, conn => {
             sqlx::query_as("SELECT * FROM outbox WHERE project_id = $1 AND idempotency_key = $2")
                 .bind(project_id)
                 .bind(key)
-                .fetch_optional(pool)
+                .fetch_optional(&mut *conn)
                 .await?
         });
         Ok(row)
@@ -650,8 +686,8 @@ impl Store {
             .filter(|b| sharded && b.sharded)
             .flat_map(|b| shard_rows(b).map(move |row| (row, b.window(now).0)))
             .collect();
-        let outcome = with_pool!(self, pool => async {
-            let mut tx = pool.begin().await?;
+        let outcome = with_pool!(self, conn => async {
+            let mut tx = conn.begin().await?;
             if let Some(sql) = &upsert {
                 let mut q = sqlx::query_as::<_, (String, i64)>(sql);
                 for (b, row) in buckets.iter().zip(&rows) {
@@ -708,11 +744,11 @@ impl Store {
         project_id: &str,
         id: &str,
     ) -> Result<Option<Message>, StoreError> {
-        let row = with_pool!(self, pool => {
+        let row = with_pool!(self, conn => {
             sqlx::query_as("SELECT * FROM outbox WHERE id = $1 AND project_id = $2")
                 .bind(id)
                 .bind(project_id)
-                .fetch_optional(pool)
+                .fetch_optional(&mut *conn)
                 .await?
         });
         Ok(row)
@@ -720,10 +756,10 @@ impl Store {
 
     /// A message of any project (workers and tests).
     pub async fn get_message_any(&self, id: &str) -> Result<Option<Message>, StoreError> {
-        let row = with_pool!(self, pool => {
+        let row = with_pool!(self, conn => {
             sqlx::query_as("SELECT * FROM outbox WHERE id = $1")
                 .bind(id)
-                .fetch_optional(pool)
+                .fetch_optional(&mut *conn)
                 .await?
         });
         Ok(row)
@@ -738,8 +774,12 @@ impl Store {
         limit: i64,
     ) -> Result<Vec<Message>, StoreError> {
         Ok(match &self.backend {
-            Backend::Postgres(pool) => postgres::claim_due(pool, now, lease_until, limit).await?,
-            Backend::Sqlite(pool) => sqlite::claim_due(pool, now, lease_until, limit).await?,
+            Backend::Postgres(pool) => deadline::bounded!(pool, self.bound, conn => {
+                postgres::claim_due(conn, now, lease_until, limit).await?
+            })?,
+            Backend::Sqlite(pool) => deadline::bounded!(pool, self.bound, conn => {
+                sqlite::claim_due(conn, now, lease_until, limit).await?
+            })?,
         })
     }
 
@@ -767,9 +807,9 @@ impl Store {
                          sent_at = $4, locked_until = NULL, last_error = NULL,
                          provider_message_id = $5"
                 );
-                with_pool!(self, pool => sqlx::query(sql).bind(id).bind(attempt)
+                with_pool!(self, conn => sqlx::query(sql).bind(id).bind(attempt)
                     .bind(masked_destination).bind(at).bind(provider_id)
-                    .execute(pool).await?.rows_affected())
+                    .execute(&mut *conn).await?.rows_affected())
             }
             Outcome::Failed {
                 masked_destination,
@@ -779,8 +819,8 @@ impl Store {
                     "UPDATE outbox SET status = 'failed', payload = NULL, destination = $3,
                          last_error = $4, locked_until = NULL"
                 );
-                with_pool!(self, pool => sqlx::query(sql).bind(id).bind(attempt)
-                    .bind(masked_destination).bind(error).execute(pool).await?.rows_affected())
+                with_pool!(self, conn => sqlx::query(sql).bind(id).bind(attempt)
+                    .bind(masked_destination).bind(error).execute(&mut *conn).await?.rows_affected())
             }
             Outcome::Retry {
                 next_attempt_at,
@@ -789,8 +829,8 @@ impl Store {
                 let sql = fenced!(
                     "UPDATE outbox SET next_attempt_at = $3, last_error = $4, locked_until = NULL"
                 );
-                with_pool!(self, pool => sqlx::query(sql).bind(id).bind(attempt)
-                    .bind(next_attempt_at).bind(error).execute(pool).await?.rows_affected())
+                with_pool!(self, conn => sqlx::query(sql).bind(id).bind(attempt)
+                    .bind(next_attempt_at).bind(error).execute(&mut *conn).await?.rows_affected())
             }
         };
         if n == 1 {
@@ -802,10 +842,10 @@ impl Store {
 
     /// Number of outbox messages of a project (tests, diagnostics).
     pub async fn count_messages(&self, project_id: &str) -> Result<i64, StoreError> {
-        let (n,): (i64,) = with_pool!(self, pool => {
+        let (n,): (i64,) = with_pool!(self, conn => {
             sqlx::query_as("SELECT COUNT(*) FROM outbox WHERE project_id = $1")
                 .bind(project_id)
-                .fetch_one(pool)
+                .fetch_one(&mut *conn)
                 .await?
         });
         Ok(n)
@@ -822,7 +862,7 @@ impl Store {
         let batch = batch.max(1);
         let mut total = 0u64;
         loop {
-            let n = with_pool!(self, pool => {
+            let n = with_pool!(self, conn => {
                 sqlx::query(
                     "DELETE FROM outbox WHERE id IN (
                          SELECT id FROM outbox
@@ -831,7 +871,7 @@ impl Store {
                 )
                 .bind(before)
                 .bind(batch)
-                .execute(pool)
+                .execute(&mut *conn)
                 .await?
                 .rows_affected()
             });
@@ -844,10 +884,10 @@ impl Store {
 
     /// Deletes rate-limit counters whose window started before `before` (epoch ms).
     pub async fn prune_rate_counters(&self, before: i64) -> Result<u64, StoreError> {
-        let n = with_pool!(self, pool => {
+        let n = with_pool!(self, conn => {
             sqlx::query("DELETE FROM rate_counter WHERE window_start < $1")
                 .bind(before)
-                .execute(pool)
+                .execute(&mut *conn)
                 .await?
                 .rows_affected()
         });

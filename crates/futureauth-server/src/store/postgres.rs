@@ -25,7 +25,7 @@ pub async fn connect(url: &str, options: &StoreOptions) -> Result<PgPool, sqlx::
 
 /// Claims due rows; concurrent workers skip each other's locked rows.
 pub async fn claim_due(
-    pool: &PgPool,
+    conn: &mut sqlx::PgConnection,
     now: i64,
     lease_until: i64,
     limit: i64,
@@ -44,6 +44,6 @@ pub async fn claim_due(
     .bind(lease_until)
     .bind(now)
     .bind(limit)
-    .fetch_all(pool)
+    .fetch_all(conn)
     .await
 }

@@ -93,7 +93,7 @@ fn restrict_files(_path: &std::path::Path) -> std::io::Result<()> {
 
 /// Claims due rows in one atomic `UPDATE … WHERE id IN (SELECT … LIMIT n) RETURNING`.
 pub async fn claim_due(
-    pool: &SqlitePool,
+    conn: &mut sqlx::SqliteConnection,
     now: i64,
     lease_until: i64,
     limit: i64,
@@ -111,6 +111,6 @@ pub async fn claim_due(
     .bind(lease_until)
     .bind(now)
     .bind(limit)
-    .fetch_all(pool)
+    .fetch_all(conn)
     .await
 }

@@ -61,8 +61,8 @@ impl Store {
         let sql = format!(
             "SELECT {TEST_MODE_COLUMNS} FROM project_test_mode tm WHERE tm.project_id = $1"
         );
-        let row: Option<TestModeRow> = with_pool!(self, pool => {
-            sqlx::query_as(&sql).bind(project_id).fetch_optional(pool).await?
+        let row: Option<TestModeRow> = with_pool!(self, conn => {
+            sqlx::query_as(&sql).bind(project_id).fetch_optional(&mut *conn).await?
         });
         Ok(row.map(TestModeRow::into_test_mode).transpose()?.flatten())
     }
@@ -71,7 +71,7 @@ impl Store {
     pub async fn set_test_mode(&self, project_id: &str, t: &TestMode) -> Result<(), StoreError> {
         let list = serde_json::to_string(&t.destinations)
             .map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        with_pool!(self, pool => {
+        with_pool!(self, conn => {
             sqlx::query(
                 "INSERT INTO project_test_mode
                      (project_id, destinations, code, allow_in_production, updated_at)
@@ -85,7 +85,7 @@ impl Store {
             .bind(&t.code)
             .bind(i64::from(t.allow_in_production))
             .bind(t.updated_at)
-            .execute(pool)
+            .execute(&mut *conn)
             .await?;
         });
         Ok(())
@@ -93,10 +93,10 @@ impl Store {
 
     /// Turns test mode off; whether it was on.
     pub async fn clear_test_mode(&self, project_id: &str) -> Result<bool, StoreError> {
-        let n = with_pool!(self, pool => {
+        let n = with_pool!(self, conn => {
             sqlx::query("DELETE FROM project_test_mode WHERE project_id = $1")
                 .bind(project_id)
-                .execute(pool)
+                .execute(&mut *conn)
                 .await?
                 .rows_affected()
         });

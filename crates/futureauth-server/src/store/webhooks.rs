@@ -12,10 +12,10 @@ impl Store {
         &self,
         project_id: &str,
     ) -> Result<Option<WebhookTarget>, StoreError> {
-        let row: Option<(String, String)> = with_pool!(self, pool => {
+        let row: Option<(String, String)> = with_pool!(self, conn => {
             sqlx::query_as("SELECT url, secret FROM project_webhook WHERE project_id = $1")
                 .bind(project_id)
-                .fetch_optional(pool)
+                .fetch_optional(&mut *conn)
                 .await?
         });
         Ok(row.map(|(url, secret)| WebhookTarget {
@@ -34,7 +34,7 @@ impl Store {
         rotate: bool,
         now: i64,
     ) -> Result<(), StoreError> {
-        with_pool!(self, pool => {
+        with_pool!(self, conn => {
             sqlx::query(
                 "INSERT INTO project_webhook (project_id, url, secret, updated_at)
                  VALUES ($1, $2, $3, $5)
@@ -46,7 +46,7 @@ impl Store {
             .bind(new_secret)
             .bind(rotate)
             .bind(now)
-            .execute(pool)
+            .execute(&mut *conn)
             .await?;
         });
         Ok(())
@@ -54,10 +54,10 @@ impl Store {
 
     /// Removes the project's webhook; whether it had one. Queued events then fail.
     pub async fn clear_project_webhook(&self, project_id: &str) -> Result<bool, StoreError> {
-        let n = with_pool!(self, pool => {
+        let n = with_pool!(self, conn => {
             sqlx::query("DELETE FROM project_webhook WHERE project_id = $1")
                 .bind(project_id)
-                .execute(pool)
+                .execute(&mut *conn)
                 .await?
                 .rows_affected()
         });

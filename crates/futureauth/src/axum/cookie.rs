@@ -150,6 +150,36 @@ pub(crate) fn set_link_binding(
     )
 }
 
+/// Name of the cookie that binds passkey challenges to the browser that asked for them.
+#[cfg(feature = "passkeys")]
+pub(crate) fn passkey_binding_name(config: &FutureAuthConfig) -> String {
+    binding_name(config, "passkey")
+}
+
+/// The passkey binding the browser sent back, if it has the shape of one.
+#[cfg(feature = "passkeys")]
+pub(crate) fn passkey_binding(
+    headers: &HeaderMap,
+    config: &FutureAuthConfig,
+) -> Option<OtpBinding> {
+    read_binding(headers, &passkey_binding_name(config))
+}
+
+/// `Set-Cookie` for a passkey binding: lives as long as a challenge, HttpOnly, SameSite=Lax.
+#[cfg(feature = "passkeys")]
+pub(crate) fn set_passkey_binding(
+    config: &FutureAuthConfig,
+    binding: &OtpBinding,
+    ttl: std::time::Duration,
+) -> Option<HeaderValue> {
+    named_cookie(
+        config,
+        &passkey_binding_name(config),
+        binding.as_str(),
+        ttl.as_secs().max(1),
+    )
+}
+
 /// `Set-Cookie` that deletes the code binding (its code is used).
 pub(crate) fn clear_otp_binding(config: &FutureAuthConfig) -> Option<HeaderValue> {
     named_cookie(config, &otp_binding_name(config), "", 0)

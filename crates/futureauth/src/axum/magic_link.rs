@@ -41,7 +41,7 @@ pub(super) async fn landing(
     RawQuery(query): RawQuery,
 ) -> Response {
     let config = auth.config();
-    let page = Page::new(&config.project_name);
+    let page = Page::new(&config.project_name, &config.after_sign_in_path);
     let token = query
         .and_then(|q| form_value(q.as_bytes(), "token"))
         .map(|t| t.trim().to_string())
@@ -51,7 +51,10 @@ pub(super) async fn landing(
         return page.render(
             StatusCode::BAD_REQUEST,
             "This sign-in link is incomplete",
-            "<p>Open the link from the email again, or request a new one.</p>",
+            &format!(
+                "<p>Open the link from the email again, or request a new one.</p>{}",
+                page.back_link()
+            ),
         );
     };
     req.binding = link_binding(&headers, config);
@@ -128,7 +131,7 @@ pub(super) async fn landing_post(
     body: Bytes,
 ) -> Response {
     let config = auth.config();
-    let page = Page::new(&config.project_name);
+    let page = Page::new(&config.project_name, &config.after_sign_in_path);
     req.binding = link_binding(&headers, config);
     let token = form_value(&body, "token").unwrap_or_default();
     if form_value(&body, "action").as_deref() == Some("approve") {
@@ -193,13 +196,17 @@ fn to_project(project: &str) -> String {
 /// The landing page's HTML frame, with its security headers and a fresh CSP nonce.
 struct Page<'a> {
     project: &'a str,
+    /// The app's page to go back to (`after_sign_in_path`, on this same origin): where a
+    /// person whose link failed asks for a new one.
+    home: &'a str,
     nonce: String,
 }
 
 impl<'a> Page<'a> {
-    fn new(project: &'a str) -> Self {
+    fn new(project: &'a str, home: &'a str) -> Self {
         Page {
             project,
+            home,
             nonce: generate_token(),
         }
     }
@@ -236,6 +243,11 @@ impl<'a> Page<'a> {
                 "Type the number",
                 "Go back and type the two-digit number the other device shows.",
             ),
+            ErrorCode::UserDisabled => (
+                "This account is disabled",
+                "The app has disabled this account, so nobody was signed in. Contact the app's \
+                 support if you think this is a mistake.",
+            ),
             ErrorCode::RateLimited => (
                 "Too many attempts",
                 "Wait a few minutes, then open the link again.",
@@ -245,7 +257,24 @@ impl<'a> Page<'a> {
                 "Something went wrong on our side. Try again in a moment.",
             ),
         };
-        self.render(status, title, &format!("<p>{}</p>", escape(hint)))
+        self.render(
+            status,
+            title,
+            &format!("<p>{}</p>{}", escape(hint), self.back_link()),
+        )
+    }
+
+    /// Every dead end leads back to the app, where a new link is one click away.
+    fn back_link(&self) -> String {
+        let app = if self.project.is_empty() {
+            "the app".to_string()
+        } else {
+            escape(self.project)
+        };
+        format!(
+            "<p><a class=\"back\" id=\"back-to-app\" href=\"{}\">Back to {app}</a></p>",
+            escape(self.home)
+        )
     }
 
     /// A complete page: `title` is text, `body` is HTML whose inserted values are escaped.
@@ -300,7 +329,9 @@ padding:10px 20px;cursor:pointer;width:100%}.small{color:#5b6470;font-size:.85re
 .approve{display:flex;gap:8px}.approve input{font:inherit;font-size:1.4rem;width:3.2em;\
 text-align:center;border:1px solid #c4c9d0;border-radius:8px;letter-spacing:.1em}\
 .or{text-align:center;color:#5b6470;margin:14px 0 10px}\
-button#sign-in-here{background:#fff;color:#1a56db;border:1px solid #1a56db}";
+button#sign-in-here{background:#fff;color:#1a56db;border:1px solid #1a56db}\
+a.back{display:block;text-align:center;font-weight:600;color:#fff;background:#1a56db;\
+border-radius:8px;padding:10px 20px;text-decoration:none}";
 
 /// Escapes text for HTML element content and quoted attributes.
 fn escape(text: &str) -> String {

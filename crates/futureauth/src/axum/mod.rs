@@ -46,6 +46,8 @@ mod extract;
 mod magic_link;
 #[cfg(feature = "openapi")]
 mod openapi;
+#[cfg(feature = "passkeys")]
+mod passkey;
 mod rejection;
 mod router;
 

@@ -85,6 +85,20 @@ pub(super) struct SessionList {
     sessions: Vec<ListedSession>,
 }
 
+/// `{"passkey": {...}}`: a passkey added or renamed.
+#[cfg(feature = "passkeys")]
+#[derive(ToSchema)]
+pub(super) struct PasskeyAdded {
+    passkey: crate::Passkey,
+}
+
+/// `{"passkeys": [...]}`, oldest first.
+#[cfg(feature = "passkeys")]
+#[derive(ToSchema)]
+pub(super) struct PasskeyList {
+    passkeys: Vec<crate::Passkey>,
+}
+
 /// `{"error": {"code", "message"}}`.
 #[derive(ToSchema)]
 pub(super) struct ErrorBody {
@@ -109,7 +123,7 @@ pub(super) enum Rejected {
     /// 400.
     #[response(
         status = 400,
-        description = "Malformed JSON, or a wrong, expired or used code or link (`malformed_json`, `invalid_code`, `code_expired`, `too_many_attempts`, `invalid_magic_link`, `magic_link_expired`)"
+        description = "Malformed JSON, or a wrong, expired or used code or link (`malformed_json`, `invalid_code`, `code_expired`, `too_many_attempts`, `invalid_magic_link`, `magic_link_expired`), or a passkey answer that is refused or whose challenge is not this browser's, used or expired (`passkey_rejected`, `passkey_challenge_invalid`)"
     )]
     BadRequest(#[to_schema] ErrorBody),
     /// 401.
@@ -127,7 +141,7 @@ pub(super) enum Rejected {
     /// 404.
     #[response(
         status = 404,
-        description = "No such session of this user (`session_not_found`)"
+        description = "No such session or passkey of this user (`session_not_found`, `passkey_not_found`)"
     )]
     NotFound(#[to_schema] ErrorBody),
     /// 409.
@@ -186,6 +200,23 @@ pub(super) enum Rejected {
 )]
 struct AuthApi;
 
+/// The passkey routes, served when passkeys are configured.
+#[cfg(feature = "passkeys")]
+#[derive(OpenApi)]
+#[openapi(
+    paths(
+        super::passkey::register_options,
+        super::passkey::register,
+        super::passkey::sign_in_options,
+        super::passkey::verify,
+        super::passkey::list,
+        super::passkey::rename,
+        super::passkey::delete
+    ),
+    components(schemas(crate::Passkey))
+)]
+struct PasskeyApi;
+
 /// The OpenAPI document of the routes [`auth_router`](super::auth_router) serves, to merge
 /// into your app's own.
 ///
@@ -203,7 +234,11 @@ struct AuthApi;
 /// ```
 #[cfg_attr(docsrs, doc(cfg(feature = "openapi")))]
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    let doc = AuthApi::openapi();
+    #[allow(unused_mut)]
+    let mut doc = AuthApi::openapi();
+    // With the `passkeys` feature, the passkey routes too (served when configured).
+    #[cfg(feature = "passkeys")]
+    doc.merge(PasskeyApi::openapi());
     // The request schemas are written out below rather than derived: a derived schema says
     // "a string" where the route takes only an email address. (tests/openapi.rs checks
     // that the patched document is the one served, not this fallback.)

@@ -69,7 +69,9 @@ pub(crate) fn status(code: ErrorCode) -> StatusCode {
         | C::CodeExpired
         | C::TooManyAttempts
         | C::InvalidMagicLink
-        | C::MagicLinkExpired => StatusCode::BAD_REQUEST,
+        | C::MagicLinkExpired
+        | C::PasskeyRejected
+        | C::PasskeyChallengeInvalid => StatusCode::BAD_REQUEST,
         C::Unauthorized => StatusCode::UNAUTHORIZED,
         C::CrossSiteRequest
         | C::MagicLinkOtherBrowser
@@ -78,7 +80,7 @@ pub(crate) fn status(code: ErrorCode) -> StatusCode {
         | C::ReauthenticationRequired
         | C::SendRefused => StatusCode::FORBIDDEN,
         C::LastIdentifier | C::IdentifierTaken => StatusCode::CONFLICT,
-        C::UserNotFound | C::SessionNotFound => StatusCode::NOT_FOUND,
+        C::UserNotFound | C::SessionNotFound | C::PasskeyNotFound => StatusCode::NOT_FOUND,
         C::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
         C::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
         C::InvalidRequest | C::InvalidEmail | C::InvalidPhone | C::CallbackNotAllowed => {

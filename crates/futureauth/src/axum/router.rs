@@ -89,7 +89,7 @@ where
         }
         _ => "/api/auth/magic-link".to_string(),
     };
-    Router::new()
+    let router = Router::new()
         .route(
             &landing_path,
             get(super::magic_link::landing).post(super::magic_link::landing_post),
@@ -111,14 +111,21 @@ where
             post(verify_identifier_change),
         )
         .route("/api/auth/remove-identifier", post(remove_identifier))
-        .route("/api/auth/delete-account", post(delete_account))
+        .route("/api/auth/delete-account", post(delete_account));
+    // The passkey routes answer only when passkeys are configured.
+    #[cfg(feature = "passkeys")]
+    let router = match auth.config().passkeys {
+        Some(_) => router.merge(super::passkey::routes()),
+        None => router,
+    };
+    router
         .layer(csrf::csrf_layer(auth.clone()))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .with_state(auth)
 }
 
 /// `axum::Json` whose rejections are [`ApiError`]s.
-pub(super) struct Body<T>(T);
+pub(super) struct Body<T>(pub(super) T);
 
 impl<T, S> FromRequest<S> for Body<T>
 where
@@ -180,11 +187,11 @@ fn pick(email: Option<String>, phone: Option<String>) -> Result<(OtpChannel, Str
     }
 }
 
-fn ok() -> Json<serde_json::Value> {
+pub(super) fn ok() -> Json<serde_json::Value> {
     Json(json!({ "ok": true }))
 }
 
-fn with_cookie(mut response: Response, cookie: Option<HeaderValue>) -> Response {
+pub(super) fn with_cookie(mut response: Response, cookie: Option<HeaderValue>) -> Response {
     if let Some(cookie) = cookie {
         response.headers_mut().append(header::SET_COOKIE, cookie);
     }
@@ -227,7 +234,12 @@ fn with_binding(
     Json(body)
 }
 
-fn signed_in(auth: &FutureAuth, headers: &HeaderMap, user: User, session: Session) -> Response {
+pub(super) fn signed_in(
+    auth: &FutureAuth,
+    headers: &HeaderMap,
+    user: User,
+    session: Session,
+) -> Response {
     let mut body = json!({ "user": user, "session": session });
     // The token itself, for `Authorization: Bearer`, only to a client that asked.
     if is_native(headers) {
@@ -402,7 +414,10 @@ pub(super) async fn sign_out(
 }
 
 /// The signed-in user and session, for the routes below.
-async fn current(auth: &FutureAuth, headers: &HeaderMap) -> Result<AuthSession, ApiError> {
+pub(super) async fn current(
+    auth: &FutureAuth,
+    headers: &HeaderMap,
+) -> Result<AuthSession, ApiError> {
     lookup(headers, auth)
         .await?
         .ok_or_else(ApiError::unauthorized)

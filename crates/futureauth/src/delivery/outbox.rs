@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use super::{Channel, Delivery, DeliveryError, Message};
+use super::{Delivery, DeliveryError, Message};
 
 const KEEP: usize = 100;
 
@@ -80,18 +80,8 @@ impl DevOutbox {
 impl Delivery for DevOutbox {
     async fn deliver(&self, message: &Message) -> Result<(), DeliveryError> {
         if !self.quiet {
-            let what = match message.channel {
-                Channel::Email => format!("email code {}", message.code),
-                Channel::Sms => format!("SMS code {}", message.code),
-                Channel::MagicLink => {
-                    let link = message.link.as_deref().unwrap_or(&message.code);
-                    match &message.link_code {
-                        Some(code) => format!("magic link {link} (or code {code})"),
-                        None => format!("magic link {link}"),
-                    }
-                }
-            };
-            eprintln!("[futureauth dev outbox] to {}: {what}", message.destination);
+            // The same line as the FutureAuth server's dev outbox prints.
+            eprintln!("{}", message.dev_outbox_line());
         }
         let mut entries = self.lock();
         if entries.len() == KEEP {

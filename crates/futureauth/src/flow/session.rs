@@ -173,7 +173,7 @@ pub(crate) async fn check(
 }
 
 /// `s` without control characters, cut to at most `max` bytes.
-pub(super) fn printable(s: &str, max: usize) -> String {
+pub(crate) fn printable(s: &str, max: usize) -> String {
     let cut = clip(Some(s), max).unwrap_or_default();
     cut.chars().filter(|c| !c.is_control()).collect()
 }

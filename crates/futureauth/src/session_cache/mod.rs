@@ -119,6 +119,12 @@ impl Shared {
 
     async fn evict(&self, eviction: &Eviction) {
         self.epoch.fetch_add(1, Ordering::SeqCst);
+        // moka applies an `invalidate_entries_if` predicate only to entries whose insert
+        // its housekeeping has already recorded: record pending inserts first, or an entry
+        // filled moments ago would survive the eviction (found by tests/accounts.rs).
+        if matches!(eviction, Eviction::Session(_) | Eviction::User(_)) {
+            self.entries.run_pending_tasks().await;
+        }
         let result = match eviction {
             Eviction::Token(hash) => {
                 self.entries.invalidate(hash).await;

@@ -129,7 +129,15 @@ impl Store {
         let deleted = on_pool!(self, conn => {
             let mut tx = conn.begin().await?;
             // Sessions first: SQLite does not cascade unless foreign keys are switched on.
+            // (Passkeys, once configured, are deleted here too, in this transaction.)
             sqlx::query(SESSIONS).bind(user_id).execute(&mut *tx).await?;
+            #[cfg(feature = "passkeys")]
+            if self.passkeys {
+                sqlx::query(crate::passkey::store::DELETE_USER_PASSKEYS)
+                    .bind(user_id)
+                    .execute(&mut *tx)
+                    .await?;
+            }
             let row: Option<UserRow> = sqlx::query_as(USER)
                 .bind(user_id)
                 .fetch_optional(&mut *tx)

@@ -69,7 +69,7 @@ macro_rules! on_pool {
         }
     }};
 }
-use on_pool;
+pub(crate) use on_pool;
 
 /// The database FutureAuth keeps its tables in: a sqlx pool of your app.
 ///
@@ -139,7 +139,12 @@ impl Database {
                 acquire.as_secs()
             );
         }
-        Store { db: self, bound }
+        Store {
+            db: self,
+            bound,
+            #[cfg(feature = "passkeys")]
+            passkeys: false,
+        }
     }
 }
 
@@ -259,9 +264,15 @@ pub(crate) struct NewSession {
 /// are grouped by table in `codes.rs`, `users.rs`, `sessions.rs` and `limits.rs`.
 #[derive(Debug, Clone)]
 pub(crate) struct Store {
-    db: Database,
+    // Crate-visible because `on_pool!` reads them wherever it expands (the passkey store
+    // in `passkey/store.rs` too); nothing else touches them.
+    pub(crate) db: Database,
     /// The deadline of every call ([`deadline`]).
-    bound: Option<std::time::Duration>,
+    pub(crate) bound: Option<std::time::Duration>,
+    /// The `passkey` table is in use (passkeys are configured): deleting a user deletes
+    /// their passkeys in the same transaction (SQLite does not cascade by itself).
+    #[cfg(feature = "passkeys")]
+    pub(crate) passkeys: bool,
 }
 
 impl Store {
