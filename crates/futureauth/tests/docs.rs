@@ -28,7 +28,12 @@ fn auth_paths(text: &str) -> Vec<String> {
 #[tokio::test]
 async fn documented_auth_routes_exist() {
     let db = common::TestDb::sqlite().await;
-    let (auth, _) = db.auth(common::config()).await;
+    // Passkeys on, so that their documented routes are served too.
+    let config = futureauth::FutureAuthConfig {
+        passkeys: Some(futureauth::PasskeyConfig::default()),
+        ..common::config()
+    };
+    let (auth, _) = db.auth(config).await;
     let router: axum::Router = futureauth::axum::auth_router(Arc::new(auth));
     let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
     for doc in ["README.md", "crates/futureauth-server/docs/llms.md"] {

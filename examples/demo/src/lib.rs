@@ -39,7 +39,7 @@ use futureauth::axum::{auth_router, AuthSession};
 use futureauth::delivery::{Channel, DevOutbox, OutboxEntry};
 use futureauth::sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use futureauth::sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
-use futureauth::{Database, FutureAuth, FutureAuthConfig, Origin};
+use futureauth::{Database, FutureAuth, FutureAuthConfig, Origin, PasskeyConfig};
 use serde_json::{json, Value};
 
 /// The database used when `DATABASE_URL` is not set: a SQLite file in the working directory.
@@ -293,7 +293,13 @@ pub async fn build_app(cfg: DemoConfig) -> anyhow::Result<Demo> {
         DemoDatabase::Url(url) => connect(&url).await?,
         DemoDatabase::Pool(db) => db,
     };
-    let mut auth = FutureAuth::new(db.clone(), cfg.auth);
+    let mut config = cfg.auth;
+    // Passkeys whenever a relying party can be named: app_url or an allowed origin on a
+    // domain name (http://localhost:<port> beside http://127.0.0.1:<port>, see serve_at).
+    if config.passkeys.is_none() && passkey_rp_id(&config).is_some() {
+        config.passkeys = Some(PasskeyConfig::default());
+    }
+    let mut auth = FutureAuth::new(db.clone(), config);
     let outbox = match cfg.delivery {
         DemoDelivery::DevOutbox(outbox) => {
             auth = auth.with_delivery(outbox.clone());
@@ -356,11 +362,25 @@ pub async fn me_handler(auth: AuthSession) -> Json<Value> {
     }))
 }
 
-/// `GET /api/demo/config`: what the front end needs to know about this run.
+/// The passkey relying party ID of `config`, as the SDK names it: the host of the first of
+/// `app_url` and `allowed_origins` that is a domain name.
+fn passkey_rp_id(config: &FutureAuthConfig) -> Option<String> {
+    std::iter::once(&config.app_url)
+        .chain(&config.allowed_origins)
+        .filter_map(|o| url::Url::parse(o.trim()).ok())
+        .find_map(|u| u.domain().map(str::to_ascii_lowercase))
+}
+
+/// `GET /api/demo/config`: what the front end needs to know about this run. `passkey_rp_id`
+/// is set when passkeys are on: the page offers them only on that host (a browser refuses
+/// them elsewhere, e.g. on 127.0.0.1).
 async fn demo_config(State(state): State<AppState>) -> Json<Value> {
+    let config = state.auth.config();
+    let rp_id = config.passkeys.as_ref().and_then(|_| passkey_rp_id(config));
     Json(json!({
         "dev_outbox": state.outbox.is_some(),
-        "project_name": state.auth.config().project_name,
+        "project_name": config.project_name,
+        "passkey_rp_id": rp_id,
     }))
 }
 

@@ -53,7 +53,7 @@ async fn run() -> anyhow::Result<()> {
     let addr = listener.local_addr()?;
     let demo = build_app(cfg.serve_at(addr)).await?;
     println!(
-        "FutureAuth demo: http://{addr} (or http://localhost:{})",
+        "FutureAuth demo: http://{addr} (or http://localhost:{}, where passkeys work too)",
         addr.port()
     );
     println!("  delivery: {delivery}");

@@ -74,18 +74,27 @@ function explain(err) {
     case "reauthentication_required": return "For your safety, sign in again, then delete your account.";
     case "user_disabled": return "This account is disabled.";
     case "network": return err.message;
+    case "passkey_rejected": return "That passkey was not accepted here. Sign in with a code or link instead.";
+    case "passkey_challenge_invalid": return "The passkey request timed out. Please try again.";
+    case "user_disabled": return "This account is disabled.";
+    case "NotAllowedError": return "The passkey prompt was closed or timed out.";
+    case "InvalidStateError": return "This device already has a passkey for your account.";
     default: return err.message || "Something went wrong. Please try again.";
   }
 }
 
 function show(screen) {
   for (const id of SCREENS) $(id).hidden = id !== screen;
+  // The email field offers passkeys (autofill) while the sign-in screen shows.
+  if (screen === "sign-in") startConditional(); else stopConditional();
   const focus = { "sign-in": "email", "code-screen": "code" }[screen];
   if (focus) $(focus).focus();
 }
 
 function showError(err) {
   const box = $("error");
+  // A browser's WebAuthn refusal (DOMException) is explained by its name.
+  if (err && !err.code && err.name) err = { code: err.name, message: err.message };
   box.textContent = typeof err === "string" ? err : explain(err);
   box.hidden = false;
   $("notice").hidden = true;
@@ -412,6 +421,7 @@ async function showSignedIn() {
     ? "Change phone number: the new number gets a code, you get a notice"
     : "Add a phone number to sign in with it too";
   renderSessions(sessions);
+  await loadPasskeys();
   forgetPending();
   show("signed-in");
 }
@@ -420,6 +430,193 @@ function signedOut(message) {
   forgetPending();
   show("sign-in");
   showNotice(message);
+}
+
+// ---- Passkeys ------------------------------------------------------------------------------
+// The server speaks WebAuthn JSON with base64url binary fields; the browser wants buffers.
+
+/** Passkeys are on for this run and this page's host is their relying party. */
+let passkeysOn = false;
+/** The pending conditional (autofill) request, to abort before a button's own. */
+let conditional = null;
+
+function fromB64url(s) {
+  s = s.replace(/-/g, "+").replace(/_/g, "/");
+  while (s.length % 4) s += "=";
+  const bin = atob(s);
+  const bytes = new Uint8Array(bin.length);
+  for (let i = 0; i < bin.length; i++) bytes[i] = bin.charCodeAt(i);
+  return bytes.buffer;
+}
+
+function toB64url(buffer) {
+  let bin = "";
+  for (const b of new Uint8Array(buffer)) bin += String.fromCharCode(b);
+  return btoa(bin).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+}
+
+function creationOptions(options) {
+  const pk = Object.assign({}, options.publicKey);
+  pk.challenge = fromB64url(pk.challenge);
+  pk.user = Object.assign({}, pk.user, { id: fromB64url(pk.user.id) });
+  pk.excludeCredentials = (pk.excludeCredentials || []).map((c) => Object.assign({}, c, { id: fromB64url(c.id) }));
+  return pk;
+}
+
+function requestOptions(options) {
+  const pk = Object.assign({}, options.publicKey);
+  pk.challenge = fromB64url(pk.challenge);
+  pk.allowCredentials = (pk.allowCredentials || []).map((c) => Object.assign({}, c, { id: fromB64url(c.id) }));
+  return pk;
+}
+
+/** A PublicKeyCredential as the server reads it. */
+function credentialJson(cred) {
+  const r = cred.response;
+  const response = { clientDataJSON: toB64url(r.clientDataJSON) };
+  if (r.attestationObject) {
+    response.attestationObject = toB64url(r.attestationObject);
+    if (r.getTransports) response.transports = r.getTransports();
+  } else {
+    response.authenticatorData = toB64url(r.authenticatorData);
+    response.signature = toB64url(r.signature);
+    if (r.userHandle) response.userHandle = toB64url(r.userHandle);
+  }
+  return { id: cred.id, rawId: toB64url(cred.rawId), type: cred.type, response, extensions: {} };
+}
+
+async function finishPasskeySignIn(cred) {
+  await api("/api/auth/passkey/verify", { credential: credentialJson(cred) });
+  clearMessages();
+  await showSignedIn();
+}
+
+/** Offers passkeys in the email field's autofill (conditional mediation), once at a time. */
+async function startConditional() {
+  if (!passkeysOn || conditional) return;
+  const available = window.PublicKeyCredential && PublicKeyCredential.isConditionalMediationAvailable
+    && await PublicKeyCredential.isConditionalMediationAvailable();
+  if (!available || conditional) return;
+  const controller = new AbortController();
+  conditional = controller;
+  try {
+    const options = await api("/api/auth/passkey/options", {});
+    const cred = await navigator.credentials.get({
+      publicKey: requestOptions(options), mediation: "conditional", signal: controller.signal,
+    });
+    if (cred) await finishPasskeySignIn(cred);
+  } catch (err) {
+    if (!controller.signal.aborted && err.name !== "AbortError") showError(err);
+  } finally {
+    if (conditional === controller) conditional = null;
+  }
+}
+
+function stopConditional() {
+  if (conditional) {
+    conditional.abort();
+    conditional = null;
+  }
+}
+
+async function signInWithPasskey() {
+  clearMessages();
+  stopConditional();
+  try {
+    const options = await api("/api/auth/passkey/options", {});
+    const cred = await navigator.credentials.get({ publicKey: requestOptions(options) });
+    await finishPasskeySignIn(cred);
+  } catch (err) {
+    showError(err);
+    startConditional();
+  }
+}
+
+async function addPasskey() {
+  clearMessages();
+  try {
+    const options = await api("/api/auth/passkey/register/options", {});
+    const cred = await navigator.credentials.create({ publicKey: creationOptions(options) });
+    const { passkey } = await api("/api/auth/passkey/register", { credential: credentialJson(cred) });
+    showNotice("Passkey \u201c" + passkey.name + "\u201d added. Next time, sign in with it.");
+    await loadPasskeys();
+  } catch (err) {
+    showError(err);
+  }
+}
+
+async function loadPasskeys() {
+  if (!passkeysOn) {
+    $("passkeys-section").hidden = true;
+    return;
+  }
+  const { passkeys } = await api("/api/auth/passkeys");
+  renderPasskeys(passkeys);
+  $("passkeys-section").hidden = false;
+}
+
+function renderPasskeys(passkeys) {
+  const list = $("passkeys");
+  list.replaceChildren();
+  $("no-passkeys").hidden = passkeys.length > 0;
+  for (const p of passkeys) {
+    const item = document.createElement("li");
+    item.dataset.passkeyId = p.id;
+    const text = document.createElement("div");
+    const name = document.createElement("div");
+    name.className = "passkey-name";
+    name.textContent = p.name;
+    const meta = document.createElement("div");
+    meta.className = "session-meta";
+    meta.textContent = "added " + formatDate(p.created_at) + " \u00b7 "
+      + (p.last_used_at ? "last used " + formatDate(p.last_used_at) : "not used yet")
+      + (p.backup_eligible ? " \u00b7 synced" : "");
+    text.append(name, meta);
+
+    const rename = document.createElement("button");
+    rename.type = "button";
+    rename.className = "secondary small passkey-rename";
+    rename.textContent = "Rename";
+    rename.setAttribute("aria-label", "Rename passkey " + p.name);
+    rename.addEventListener("click", () => {
+      const input = document.createElement("input");
+      input.className = "passkey-name-input";
+      input.value = p.name;
+      input.maxLength = 64;
+      input.setAttribute("aria-label", "New name for passkey " + p.name);
+      const save = document.createElement("button");
+      save.type = "button";
+      save.className = "small passkey-save";
+      save.textContent = "Save";
+      save.addEventListener("click", () => busy(save, async () => {
+        try {
+          await api("/api/auth/passkey/rename", { id: p.id, name: input.value });
+          await loadPasskeys();
+        } catch (err) {
+          showError(err);
+        }
+      }));
+      name.replaceChildren(input, save);
+      input.focus();
+    });
+
+    const remove = document.createElement("button");
+    remove.type = "button";
+    remove.className = "secondary small passkey-delete";
+    remove.textContent = "Delete";
+    remove.setAttribute("aria-label", "Delete passkey " + p.name);
+    remove.addEventListener("click", () => busy(remove, async () => {
+      try {
+        await api("/api/auth/passkey/delete", { id: p.id });
+        showNotice("Passkey deleted. You can still sign in with an email or SMS code.");
+        await loadPasskeys();
+      } catch (err) {
+        showError(err);
+      }
+    }));
+    item.append(text, rename, remove);
+    list.append(item);
+  }
 }
 
 // ---- Wiring ------------------------------------------------------------------------------
@@ -487,6 +684,8 @@ function wire() {
       onSendFailed(err, "resend-link", "link-countdown");
     }
   });
+  $("passkey-button").addEventListener("click", () => busy($("passkey-button"), signInWithPasskey));
+  $("add-passkey").addEventListener("click", () => busy($("add-passkey"), addPasskey));
   $("back").addEventListener("click", leaveCodeScreen);
   $("back-link").addEventListener("click", () => {
     stopWatchingLink();
@@ -580,9 +779,12 @@ function wireAccount() {
 async function start() {
   wireAccount();
   wire();
-  api("/api/demo/config")
-    .then((config) => { $("dev-banner").hidden = !config.dev_outbox; })
-    .catch(() => {});
+  const config = await api("/api/demo/config").catch(() => ({}));
+  $("dev-banner").hidden = !config.dev_outbox;
+  // Passkeys only on their relying party's host: a browser refuses them elsewhere.
+  passkeysOn = Boolean(config.passkey_rp_id && location.hostname === config.passkey_rp_id
+    && window.PublicKeyCredential);
+  $("passkey-sign-in").hidden = !passkeysOn;
   if (location.pathname === "/auth/verify") {
     await verifyMagicLink();
     return;

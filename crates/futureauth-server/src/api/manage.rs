@@ -84,8 +84,30 @@ impl From<ConsoleError> for ApiError {
     }
 }
 
-async fn member(state: &AppState, op: &Operator, id: &str) -> Result<Membership, ApiError> {
-    Ok(ops::membership(&state.store, op, id).await?)
+/// The project of the path's `{id}` as the token's operator sees it: the one membership
+/// check of every project route. Any member may read; each change then checks its own
+/// [`OperatorAction`](crate::service::operator::OperatorAction) in the operator service. A
+/// project the operator is not a member of answers 404, like an unknown one.
+#[derive(Debug, Clone)]
+pub struct ProjectMember {
+    /// The operator of the token.
+    pub op: Operator,
+    /// The project and the operator's role in it.
+    pub m: Membership,
+}
+
+impl FromRequestParts<AppState> for ProjectMember {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let OperatorAuth(op) = OperatorAuth::from_request_parts(parts, state).await?;
+        let Path(params) = Path::<HashMap<String, String>>::from_request_parts(parts, state)
+            .await
+            .map_err(|_| ApiError::not_found())?;
+        let id = params.get("id").map(String::as_str).unwrap_or_default();
+        let m = ops::membership(&state.store, &op, id).await?;
+        Ok(ProjectMember { op, m })
+    }
 }
 
 /// A project as its member sees it.
@@ -387,11 +409,9 @@ pub async fn create_project(
     security(("operator_token" = [])), params(("id" = String, Path, description = "Project id (`prj_…`)", example = "prj_8h2k4m6p9r1t3v5x7z0b2d4f")),
     responses((status = 200, description = "The project", body = ProjectView), errors::NotFound, errors::Unauthorized, errors::Unavailable))]
 pub async fn get_project(
-    State(state): State<AppState>,
-    OperatorAuth(op): OperatorAuth,
-    Path(id): Path<String>,
+    ProjectMember { m, .. }: ProjectMember,
 ) -> Result<Json<ProjectView>, ApiError> {
-    Ok(Json(member(&state, &op, &id).await?.into()))
+    Ok(Json(m.into()))
 }
 
 /// Renames a project or changes its settings (owners).
@@ -404,11 +424,9 @@ pub async fn get_project(
     responses((status = 200, description = "The project after the change", body = ProjectView), errors::BodyRejected, errors::OwnersOnly, errors::NotFound, errors::Invalid, errors::Unauthorized, errors::Unavailable))]
 pub async fn update_project(
     State(state): State<AppState>,
-    OperatorAuth(op): OperatorAuth,
-    Path(id): Path<String>,
+    ProjectMember { op, m }: ProjectMember,
     ApiJson(body): ApiJson<UpdateProjectBody>,
 ) -> Result<Json<ProjectView>, ApiError> {
-    let m = member(&state, &op, &id).await?;
     let limits = ops::limits(&state.store, &m.project.id)
         .await
         .map_err(unavailable)?;
@@ -478,11 +496,9 @@ pub async fn update_project(
     responses((status = 204, description = "Deleted with its keys, messages and members"), errors::OwnersOnly, errors::NotFound, errors::Invalid, errors::Unauthorized, errors::Unavailable))]
 pub async fn delete_project(
     State(state): State<AppState>,
-    OperatorAuth(op): OperatorAuth,
-    Path(id): Path<String>,
+    ProjectMember { op, m }: ProjectMember,
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<StatusCode, ApiError> {
-    let m = member(&state, &op, &id).await?;
     let confirm = q.get("confirm").map(String::as_str).unwrap_or("");
     ops::delete_project(&state.store, &op, &m, confirm).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -496,10 +512,8 @@ pub async fn delete_project(
     responses((status = 200, description = "The keys, newest first (prefixes only)", body = [KeyView]), errors::NotFound, errors::Unauthorized, errors::Unavailable))]
 pub async fn list_keys(
     State(state): State<AppState>,
-    OperatorAuth(op): OperatorAuth,
-    Path(id): Path<String>,
+    ProjectMember { m, .. }: ProjectMember,
 ) -> Result<Json<Vec<KeyView>>, ApiError> {
-    let m = member(&state, &op, &id).await?;
     let now = now_ms();
     let keys = state
         .store
@@ -543,10 +557,8 @@ fn secret(project_id: &str, key: String) -> (StatusCode, Json<SecretKeyView>) {
     responses((status = 201, description = "The new key, shown in this answer only", body = SecretKeyView), errors::OwnersOnly, errors::NotFound, errors::Unauthorized, errors::Unavailable))]
 pub async fn create_key(
     State(state): State<AppState>,
-    OperatorAuth(op): OperatorAuth,
-    Path(id): Path<String>,
+    ProjectMember { op, m }: ProjectMember,
 ) -> Result<(StatusCode, Json<SecretKeyView>), ApiError> {
-    let m = member(&state, &op, &id).await?;
     let key = ops::create_key(&state.store, &op, &m).await?;
     Ok(secret(&m.project.id, key))
 }
@@ -560,11 +572,9 @@ pub async fn create_key(
     responses((status = 201, description = "The new key, shown in this answer only", body = SecretKeyView), errors::BodyRejected, errors::OwnersOnly, errors::NotFound, errors::Invalid, errors::Unauthorized, errors::Unavailable))]
 pub async fn rotate_key(
     State(state): State<AppState>,
-    OperatorAuth(op): OperatorAuth,
-    Path(id): Path<String>,
+    ProjectMember { op, m }: ProjectMember,
     ApiJson(body): ApiJson<RotateBody>,
 ) -> Result<(StatusCode, Json<SecretKeyView>), ApiError> {
-    let m = member(&state, &op, &id).await?;
     let key = ops::rotate_key(&state.store, &op, &m, body.overlap_secs.unwrap_or(86_400)).await?;
     Ok(secret(&m.project.id, key))
 }
@@ -578,10 +588,9 @@ pub async fn rotate_key(
     responses((status = 204, description = "Revoked: it stops working now"), errors::OwnersOnly, errors::NotFound, errors::Invalid, errors::Unauthorized, errors::Unavailable))]
 pub async fn revoke_key(
     State(state): State<AppState>,
-    OperatorAuth(op): OperatorAuth,
-    Path((id, prefix)): Path<(String, String)>,
+    ProjectMember { op, m }: ProjectMember,
+    Path((_project, prefix)): Path<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
-    let m = member(&state, &op, &id).await?;
     ops::revoke_key(&state.store, &op, &m, &prefix).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -614,11 +623,9 @@ fn parse_ms(q: &HashMap<String, String>, name: &str) -> Result<Option<i64>, ApiE
     responses((status = 200, description = "One page of the delivery log", body = DeliveryPage), errors::NotFound, errors::Invalid, errors::Unauthorized, errors::Unavailable))]
 pub async fn deliveries(
     State(state): State<AppState>,
-    OperatorAuth(op): OperatorAuth,
-    Path(id): Path<String>,
+    ProjectMember { m, .. }: ProjectMember,
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<Json<DeliveryPage>, ApiError> {
-    let m = member(&state, &op, &id).await?;
     let bad = |m: &str| ApiError::new(ErrorCode::InvalidRequest, m);
     let mut f = DeliveryFilter::default();
     match q.get("channel").map(String::as_str) {
@@ -675,10 +682,8 @@ pub async fn deliveries(
     responses((status = 200, description = "The members", body = [MemberView]), errors::NotFound, errors::Unauthorized, errors::Unavailable))]
 pub async fn list_members(
     State(state): State<AppState>,
-    OperatorAuth(op): OperatorAuth,
-    Path(id): Path<String>,
+    ProjectMember { m, .. }: ProjectMember,
 ) -> Result<Json<Vec<MemberView>>, ApiError> {
-    let m = member(&state, &op, &id).await?;
     let members = state
         .store
         .members(&m.project.id)
@@ -705,11 +710,9 @@ pub async fn list_members(
     responses((status = 201, description = "Added as a member", body = MemberView), errors::BodyRejected, errors::OwnersOnly, errors::NotFound, errors::Invalid, errors::Unauthorized, errors::Unavailable))]
 pub async fn invite(
     State(state): State<AppState>,
-    OperatorAuth(op): OperatorAuth,
-    Path(id): Path<String>,
+    ProjectMember { op, m }: ProjectMember,
     ApiJson(body): ApiJson<InviteBody>,
 ) -> Result<(StatusCode, Json<MemberView>), ApiError> {
-    let m = member(&state, &op, &id).await?;
     let role = body.role.unwrap_or_else(|| "member".into());
     let invitee = ops::invite(&state.store, &op, &m, &body.email, &role).await?;
     Ok((
@@ -731,10 +734,9 @@ pub async fn invite(
     responses((status = 204, description = "Removed"), errors::OwnersOnly, errors::NotFound, errors::Invalid, errors::Unauthorized, errors::Unavailable))]
 pub async fn remove_member(
     State(state): State<AppState>,
-    OperatorAuth(op): OperatorAuth,
-    Path((id, email)): Path<(String, String)>,
+    ProjectMember { op, m }: ProjectMember,
+    Path((_project, email)): Path<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
-    let m = member(&state, &op, &id).await?;
     ops::remove_member(&state.store, &op, &m, &email).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -747,10 +749,8 @@ pub async fn remove_member(
     responses((status = 200, description = "Audit entries, newest first", body = [AuditView]), errors::NotFound, errors::Unauthorized, errors::Unavailable))]
 pub async fn audit(
     State(state): State<AppState>,
-    OperatorAuth(op): OperatorAuth,
-    Path(id): Path<String>,
+    ProjectMember { m, .. }: ProjectMember,
 ) -> Result<Json<Vec<AuditView>>, ApiError> {
-    let m = member(&state, &op, &id).await?;
     let entries = state
         .store
         .audit_log(&m.project.id, 500)
@@ -801,10 +801,8 @@ impl From<crate::service::templates::CustomTemplates> for TemplatesBody {
     responses((status = 200, description = "The templates", body = TemplatesBody), errors::NotFound, errors::Unauthorized, errors::Unavailable))]
 pub async fn get_templates(
     State(state): State<AppState>,
-    OperatorAuth(op): OperatorAuth,
-    Path(id): Path<String>,
+    ProjectMember { m, .. }: ProjectMember,
 ) -> Result<Json<TemplatesBody>, ApiError> {
-    let m = member(&state, &op, &id).await?;
     let t = state
         .store
         .project_templates(&m.project.id)
@@ -823,11 +821,9 @@ pub async fn get_templates(
     responses((status = 200, description = "The templates as saved", body = TemplatesBody), errors::BodyRejected, errors::OwnersOnly, errors::NotFound, errors::Invalid, errors::Unauthorized, errors::Unavailable))]
 pub async fn put_templates(
     State(state): State<AppState>,
-    OperatorAuth(op): OperatorAuth,
-    Path(id): Path<String>,
+    ProjectMember { op, m }: ProjectMember,
     ApiJson(body): ApiJson<TemplatesBody>,
 ) -> Result<Json<TemplatesBody>, ApiError> {
-    let m = member(&state, &op, &id).await?;
     let input = ops::TemplatesInput {
         email_subject: body.email_subject.unwrap_or_default(),
         email_text: body.email_text.unwrap_or_default(),
@@ -868,10 +864,8 @@ pub struct WebhookView {
     responses((status = 200, description = "The webhook (never its secret)", body = WebhookView), errors::NotFound, errors::Unauthorized, errors::Unavailable))]
 pub async fn get_webhook(
     State(state): State<AppState>,
-    OperatorAuth(op): OperatorAuth,
-    Path(id): Path<String>,
+    ProjectMember { m, .. }: ProjectMember,
 ) -> Result<Json<WebhookView>, ApiError> {
-    let m = member(&state, &op, &id).await?;
     let hook = state
         .store
         .project_webhook(&m.project.id)
@@ -988,10 +982,8 @@ impl From<crate::store::TestMode> for TestModeBody {
     responses((status = 200, description = "Test mode is on", body = TestModeBody), errors::NotFound, errors::Unauthorized, errors::Unavailable))]
 pub async fn get_test_mode(
     State(state): State<AppState>,
-    OperatorAuth(op): OperatorAuth,
-    Path(id): Path<String>,
+    ProjectMember { m, .. }: ProjectMember,
 ) -> Result<Json<TestModeBody>, ApiError> {
-    let m = member(&state, &op, &id).await?;
     let mode = state
         .store
         .test_mode(&m.project.id)
