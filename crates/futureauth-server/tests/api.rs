@@ -193,6 +193,155 @@ async fn magic_links_are_built_from_allowed_callbacks(backend: Backend) {
     }
 }
 
+/// Login CSRF through the wire protocol: a callback (in the request or stored with the
+/// project) that already carries a `token` parameter, in any letter case, would be mailed as
+/// `?token=ATTACKER&token=REAL`. Refused with 422, nothing queued or sent; so are
+/// credentials in the URL and a `link` with other than one `token`.
+async fn a_callback_with_its_own_token_is_refused_and_sends_nothing(backend: Backend) {
+    use futureauth_server::service::projects::{generate_secret_key, hash_key, key_prefix};
+    let (s, fakes, project_id, key) = setup(backend).await;
+    let token = "tok_ABCdef-123456789_tok_ABCdef-123456789xy";
+    let refused = [
+        (
+            json!({"callback_url": "http://localhost:3000/cb?token=ATTACKER"}),
+            "callback_not_allowed",
+        ),
+        (
+            json!({"callback_url": "http://localhost:3000/cb?TOKEN=ATTACKER"}),
+            "callback_not_allowed",
+        ),
+        (
+            json!({"callback_url": "http://localhost:3000/cb?Token=ATTACKER"}),
+            "callback_not_allowed",
+        ),
+        (
+            json!({"callback_url": "http://localhost:3000/cb?a=1&%74oken=ATTACKER"}),
+            "callback_not_allowed",
+        ),
+        (
+            json!({"callback_url": "http://localhost:3000/cb?token"}),
+            "callback_not_allowed",
+        ),
+        (
+            json!({"callback_url": "http://user:pw@localhost:3000/cb"}),
+            "callback_not_allowed",
+        ),
+        (
+            json!({"callback_url": "http://user@localhost:3000/cb"}),
+            "callback_not_allowed",
+        ),
+        (
+            json!({"link": format!("http://localhost:3000/m?token=ATTACKER&token={token}")}),
+            "invalid_link",
+        ),
+        (
+            json!({"link": format!("http://localhost:3000/m?TOKEN=ATTACKER&token={token}")}),
+            "invalid_link",
+        ),
+        (
+            json!({"link": format!("http://localhost:3000/m?Token={token}")}),
+            "invalid_link",
+        ),
+        (
+            json!({"link": format!("http://user:pw@localhost:3000/m?token={token}")}),
+            "callback_not_allowed",
+        ),
+    ];
+    for (extra, code) in refused {
+        let mut body =
+            json!({"channel": "magic_link", "destination": "v@example.com", "code": token});
+        for (k, v) in extra.as_object().unwrap() {
+            body[k] = v.clone();
+        }
+        assert_error(s.send(&key, &body).await, 422, code).await;
+    }
+
+    // A stored callback with a token: refused when it is set (CLI, management API) ...
+    let argv = [
+        "futureauth-server",
+        "project",
+        "create",
+        "--name",
+        "Evil",
+        "--callback-url",
+        "https://evil.test/cb?Token=ATTACKER",
+    ];
+    let cli = <futureauth_server::cli::Cli as clap::Parser>::try_parse_from(argv).unwrap();
+    let err = futureauth_server::cli::run_admin(
+        cli.command.as_ref().unwrap(),
+        s.store(),
+        &mut Vec::new(),
+    )
+    .await
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("token parameter"), "{err}");
+    let owner = owner_of(s.store(), &project_id).await;
+    let op_token =
+        futureauth_server::service::console::create_operator_token(s.store(), &owner, "t")
+            .await
+            .unwrap();
+    for cb in [
+        "https://app.acme.test/auth/magic?token=X",
+        "https://app.acme.test/auth/magic?TOKEN=X",
+    ] {
+        let resp = s
+            .http
+            .patch(s.url(&format!("/api/v1/projects/{project_id}")))
+            .bearer_auth(&op_token)
+            .json(&json!({ "callback_url": cb }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 422, "{cb}");
+    }
+    let stored = s.store().get_project(&project_id).await.unwrap().unwrap();
+    assert_eq!(
+        stored.callback_url.as_deref(),
+        Some("https://app.acme.test/auth/magic")
+    );
+    // ... and one stored before this rule is not used.
+    let legacy_key = generate_secret_key();
+    s.store()
+        .create_project(
+            "prj_legacytokencallback000",
+            &futureauth_server::store::NewProject {
+                name: "Legacy".into(),
+                allowed_origins: vec!["https://app.acme.test".into()],
+                callback_url: Some("https://app.acme.test/cb?token=ATTACKER".into()),
+                email_from: None,
+                sms_countries: futureauth_server::sms::default_countries(),
+                sms_caps: Default::default(),
+            },
+            &hash_key(&legacy_key),
+            &key_prefix(&legacy_key),
+            0,
+        )
+        .await
+        .unwrap();
+    assert_error(
+        s.send(
+            &legacy_key,
+            &json!({"channel": "magic_link", "destination": "v@example.com", "code": token}),
+        )
+        .await,
+        422,
+        "callback_not_allowed",
+    )
+    .await;
+
+    assert_eq!(s.store().count_messages(&project_id).await.unwrap(), 0);
+    assert_eq!(
+        s.store()
+            .count_messages("prj_legacytokencallback000")
+            .await
+            .unwrap(),
+        0
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert!(fakes.emails().await.is_empty());
+}
+
 /// The schema allows `"project_name": null`; it is a field never shown, so null is accepted
 /// like an absent one (and a wrong type is still refused).
 async fn project_name_null_is_accepted(backend: Backend) {
@@ -1256,6 +1405,7 @@ backend_tests!(
     sms_otp_is_delivered_through_twilio,
     magic_links_are_built_from_allowed_callbacks,
     magic_link_without_any_callback_is_refused,
+    a_callback_with_its_own_token_is_refused_and_sends_nothing,
     project_name_null_is_accepted,
     bad_input_is_refused_and_writes_nothing,
     unknown_routes_and_methods_answer_json,

@@ -12,7 +12,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use secrecy::ExposeSecret;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::error::{ApiError, ErrorBody};
@@ -31,6 +31,26 @@ pub struct WebhookResponse {
     /// (this event was recorded before) or `ignored` (a kind of event that moves no state).
     #[schema(example = "recorded")]
     pub result: &'static str,
+}
+
+/// The fields of Twilio's status callback that the server reads (form-encoded; Twilio sends
+/// more, and its signature covers them all). Documentation only: the body is parsed as a
+/// form after the signature check.
+#[derive(Debug, Deserialize, ToSchema)]
+#[allow(dead_code)]
+pub struct TwilioStatusForm {
+    /// The message's SID, as Twilio answered the send.
+    #[serde(rename = "MessageSid")]
+    #[schema(example = "SM1f0e8ae6ade43cb3c0ce4525424e404f")]
+    pub message_sid: String,
+    /// `queued`, `sent`, `delivered`, `read`, `undelivered`, `failed`, …
+    #[serde(rename = "MessageStatus")]
+    #[schema(example = "delivered")]
+    pub message_status: String,
+    /// Twilio's error code of an undelivered or failed message.
+    #[serde(rename = "ErrorCode")]
+    #[schema(example = "30003")]
+    pub error_code: Option<String>,
 }
 
 fn not_configured(what: &str) -> ApiError {
@@ -128,8 +148,8 @@ pub async fn resend(
     post,
     path = "/webhooks/twilio",
     tag = "webhooks",
-    request_body(content = String, content_type = "application/x-www-form-urlencoded",
-        description = "Twilio's status callback fields", example = "MessageSid=SM1f0e8ae6ade43cb3c0ce4525424e404f&MessageStatus=delivered"),
+    request_body(content = TwilioStatusForm, content_type = "application/x-www-form-urlencoded",
+        description = "Twilio's status callback fields (Twilio sends more; all are signed)"),
     params(("X-Twilio-Signature" = String, Header, description = "Base64 HMAC-SHA1 of the URL and the sorted fields", example = "0/KCTR6DLpKmkAf8muzZqo1nDgQ=")),
     responses(
         (status = 200, description = "Recorded, duplicate or ignored", body = WebhookResponse),

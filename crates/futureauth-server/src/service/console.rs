@@ -409,7 +409,7 @@ pub fn validate_settings(
     p.callback_url = if cb.is_empty() {
         None
     } else {
-        match validate::http_url(cb) {
+        match validate::callback_url(cb) {
             Ok((url, origin)) => {
                 if !origins.contains(&origin) {
                     origins.insert(0, origin);

@@ -98,7 +98,7 @@ pub async fn create_project(
         .filter(|s| !s.is_empty())
     {
         Some(cb) => {
-            let (url, origin) = validate::http_url(cb)
+            let (url, origin) = validate::callback_url(cb)
                 .map_err(|e| AdminError::Invalid(format!("--callback-url: {e}")))?;
             origins.push(origin);
             Some(url.to_string())

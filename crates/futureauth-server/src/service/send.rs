@@ -443,33 +443,37 @@ impl SendService {
             ServiceError::validation(ErrorCode::CallbackNotAllowed, format!("{what}: {e}"))
         };
         if let Some(cb) = req.callback_url.as_deref() {
-            let (url, origin) = validate::http_url(cb).map_err(|e| invalid("callback_url", e))?;
+            let (url, origin) =
+                validate::callback_url(cb).map_err(|e| invalid("callback_url", e))?;
             if !project.allowed_origins.contains(&origin) {
                 return Err(not_allowed("callback_url", &origin));
             }
             return Ok(validate::build_link(&url, token));
         }
         if let Some(link) = req.link.as_deref() {
-            let (url, origin) = validate::http_url(link).map_err(|e| invalid("link", e))?;
+            let wrong_token = || {
+                ServiceError::validation(
+                    ErrorCode::InvalidLink,
+                    "link must carry exactly one `token` query parameter equal to `code`",
+                )
+            };
+            // Refused alike whether the link has no, two, or an oddly spelled token.
+            let (callback, origin, given) = validate::magic_link(link).map_err(|e| match e {
+                (futureauth_proto::InvalidCallbackUrl::TokenCount, _) => wrong_token(),
+                (_, message) => invalid("link", message),
+            })?;
             if !project.allowed_origins.contains(&origin) {
                 return Err(not_allowed("link", &origin));
             }
-            let tokens: Vec<String> = url
-                .query_pairs()
-                .filter(|(k, _)| k == "token")
-                .map(|(_, v)| v.into_owned())
-                .collect();
-            if tokens.len() != 1 || tokens[0] != token {
-                return Err(ServiceError::validation(
-                    ErrorCode::InvalidLink,
-                    "link must carry exactly one `token` query parameter equal to `code`",
-                ));
+            if given != token {
+                return Err(wrong_token());
             }
-            return Ok(url.to_string());
+            return Ok(validate::build_link(&callback, token));
         }
         match project.callback_url.as_deref() {
             Some(cb) => {
-                let (url, _) = validate::http_url(cb).map_err(|e| invalid("project callback URL", e))?;
+                let (url, _) = validate::callback_url(cb)
+                    .map_err(|e| invalid("project callback URL", e))?;
                 Ok(validate::build_link(&url, token))
             }
             None => Err(ServiceError::validation(

@@ -5,6 +5,7 @@
 //! codes of one alphabet, URL-safe link tokens), never free text, so a leaked key cannot turn
 //! it into a spam relay. The rules themselves live in `futureauth_proto`, shared with the SDK.
 
+use futureauth_proto::InvalidCallbackUrl;
 use futureauth_proto::{Channel, Email, LinkToken, Message, OtpCode, Phone};
 use url::Url;
 
@@ -148,6 +149,26 @@ pub fn http_url(s: &str) -> Result<(Url, String), String> {
     }
     let origin = url.origin().ascii_serialization();
     Ok((url, origin))
+}
+
+/// A magic-link callback URL by the rule the SDK applies too
+/// ([`futureauth_proto::CallbackUrl`]): absolute http(s) with a host, no credentials, and no
+/// `token` query parameter in any letter case (the link would carry the attacker's token
+/// beside the real one). Returns it with its origin.
+pub fn callback_url(s: &str) -> Result<(Url, String), String> {
+    let cb = futureauth_proto::CallbackUrl::parse(s).map_err(|e| format!("`{s}` {e}"))?;
+    let origin = cb.as_url().origin().ascii_serialization();
+    Ok((cb.into_url(), origin))
+}
+
+/// A whole magic link (`callback?…&token=…`) by the same rule: exactly one `token`
+/// parameter, spelled so, and otherwise a valid callback. Returns the callback URL, its
+/// origin and the token; the error says whether the token count was wrong.
+pub fn magic_link(s: &str) -> Result<(Url, String, String), (InvalidCallbackUrl, String)> {
+    let (cb, token) =
+        futureauth_proto::CallbackUrl::parse_link(s).map_err(|e| (e, format!("`{s}` {e}")))?;
+    let origin = cb.as_url().origin().ascii_serialization();
+    Ok((cb.into_url(), origin, token))
 }
 
 trait NoneOrEmpty {
