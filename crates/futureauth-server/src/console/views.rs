@@ -189,7 +189,14 @@ mod tests {
             .get_template("messages.html")
             .and_then(|t| {
                 t.render(context! {
-                    s => context! { email => "a@b.co", csrf => "t" },
+                    s => context! {
+                        email => "a@b.co",
+                        csrf => "t",
+                        projects => vec![
+                            context! { id => "prj_x", name => "Acme" },
+                            context! { id => "prj_y", name => "Other" },
+                        ],
+                    },
                     project => context! { id => "prj_x", name => "Acme" },
                     role => "owner",
                     form => context! { email_subject => "", email_text => "", sms_text => "" },
@@ -200,5 +207,7 @@ mod tests {
             .unwrap();
         assert!(html.contains("id=\"preview-sms\""));
         assert!(html.contains("<code>{{ code }}</code>"));
+        // The switcher lists the other project once there are two.
+        assert!(html.contains("/dashboard/projects/prj_y"));
     }
 }
