@@ -18,7 +18,7 @@ pub enum InvalidCallbackUrl {
     #[error("contains control characters")]
     ControlChars,
     /// Not an absolute URL.
-    #[error("is not an absolute URL")]
+    #[error("is not a full URL: start it with http:// or https://")]
     NotAbsolute,
     /// Not `http` or `https`, or no host.
     #[error("is not an http(s) URL")]
