@@ -21,7 +21,7 @@ pub enum InvalidCallbackUrl {
     #[error("is not a full URL: start it with http:// or https://")]
     NotAbsolute,
     /// Not `http` or `https`, or no host.
-    #[error("is not an http(s) URL")]
+    #[error("must be an http or https URL")]
     NotHttp,
     /// `user:password@` in the authority.
     #[error("must not contain credentials (user:password@)")]
