@@ -39,6 +39,7 @@
 //! The cookie is `SameSite=Lax`, so the SPA must be on the same *site* (e.g.
 //! `app.example.com` calling `api.example.com`); across sites, use `Authorization: Bearer`.
 
+mod answer;
 #[cfg(feature = "openapi")]
 mod body;
 mod client;

@@ -24,9 +24,9 @@ use axum::{extract::State, Json, Router};
 use serde::Deserialize;
 use serde_json::json;
 
+use super::answer::{current, ok, signed_in, with_cookie, Body};
 use super::cookie::{passkey_binding, set_passkey_binding};
 use super::rejection::ApiError;
-use super::router::{current, ok, signed_in, with_cookie, Body};
 use crate::{FutureAuth, OtpBinding, RequestContext};
 
 /// The passkey routes (state: the `FutureAuth`).
