@@ -83,7 +83,7 @@ pub(crate) async fn finish(
 ) -> Result<(User, Session)> {
     if ctx.store.user_disabled(&user.id, now).await? {
         ctx.store
-            .delete_session_by_hash(&hash_token(&session.token))
+            .end_session_by_hash(&hash_token(&session.token))
             .await?;
         return Err(FutureAuthError::UserDisabled);
     }

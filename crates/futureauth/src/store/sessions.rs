@@ -74,13 +74,6 @@ impl Store {
         Ok(())
     }
 
-    pub(crate) async fn delete_session_by_hash(&self, token_hash: &str) -> Result<bool> {
-        const SQL: &str = "DELETE FROM session WHERE token_hash = $1";
-        let n = on_pool!(self, conn => sqlx::query(SQL).bind(token_hash).execute(&mut *conn).await?
-            .rows_affected());
-        Ok(n > 0)
-    }
-
     /// Deletes the session with this token hash; its user and id, if there was one.
     pub(crate) async fn end_session_by_hash(
         &self,
