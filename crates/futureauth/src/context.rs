@@ -24,6 +24,7 @@ use crate::token::{generate_token, hash_token};
 ///     user_agent: Some("Mozilla/5.0".into()),
 ///     binding: Some(OtpBinding::generate()),
 ///     locale: Locale::preferred("de-AT,de;q=0.9"),
+///     ..RequestContext::default()
 /// };
 /// assert_eq!(RequestContext::from_parts(Some("203.0.113.7"), None).client_ip, ctx.client_ip);
 /// ```
