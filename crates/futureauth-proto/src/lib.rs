@@ -2,8 +2,10 @@
 //!
 //! The vocabulary that the `futureauth` SDK and `futureauth-server` share, written once:
 //!
-//! - [`Message`] and [`Channel`]: the JSON body of `POST /api/v1/otp/send`, the wire format
-//!   that the published futureauth 0.4/0.5 crates speak too;
+//! - [`Message`], [`Channel`] and [`Purpose`]: the JSON body of `POST /api/v1/otp/send`, the
+//!   wire format that the published futureauth 0.4/0.5 crates speak too (they send no
+//!   purpose: a sign-in); [`MaskedAddress`]: the new address as an address-change notice
+//!   names it;
 //! - [`Email`], [`Phone`] (with its [`Region`]) and [`Origin`]: identifiers parsed once at
 //!   the edge, so that inner code never sees a raw string;
 //! - [`CallbackUrl`]: the page a magic link opens (absolute http(s), no credentials, no
@@ -33,6 +35,7 @@ mod callback;
 mod code;
 mod email;
 mod locale;
+mod masked;
 mod origin;
 mod phone;
 mod wire;
@@ -41,9 +44,10 @@ pub use callback::{CallbackUrl, InvalidCallbackUrl, TOKEN_PARAM};
 pub use code::{InvalidCode, LinkToken, OtpCode, CODE_ALPHABET, CODE_LENGTHS, LINK_TOKEN_LENGTHS};
 pub use email::{Email, InvalidEmail};
 pub use locale::{InvalidLocale, Locale};
+pub use masked::{InvalidMaskedAddress, MaskedAddress};
 pub use origin::{InvalidOrigin, Origin, Scheme};
 pub use phone::{InvalidPhone, InvalidRegion, Phone, Region};
-pub use wire::{Channel, Message, UnknownChannel, SEND_PATH};
+pub use wire::{Channel, Message, Purpose, UnknownChannel, SEND_PATH};
 
 /// Whether `s` holds a character that a database or a header refuses or that has no place
 /// in an identifier: NUL and the other C0/C1 control characters.

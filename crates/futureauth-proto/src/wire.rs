@@ -54,7 +54,39 @@ impl FromStr for Channel {
     }
 }
 
-/// One code or link to deliver: the JSON body of `POST /api/v1/otp/send`.
+/// Why a message is sent, which decides its wording. Absent on the wire (as 0.4/0.5
+/// clients send it) means [`Purpose::SignIn`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Purpose {
+    /// A sign-in code or magic link.
+    SignIn,
+    /// A code to a new address that a signed-in user asked to change to (or add): typing
+    /// it proves control of the address. Email or SMS.
+    ConfirmAddress,
+    /// A notice to the address a user has that a change to `new_address` was asked for. It
+    /// carries no code (`code` is empty) and signs nobody in. Email or SMS.
+    AddressChangeNotice,
+}
+
+impl Purpose {
+    /// The wire name: `sign_in`, `confirm_address` or `address_change_notice`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::SignIn => "sign_in",
+            Self::ConfirmAddress => "confirm_address",
+            Self::AddressChangeNotice => "address_change_notice",
+        }
+    }
+}
+
+impl fmt::Display for Purpose {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One code, link or notice to deliver: the JSON body of `POST /api/v1/otp/send`.
 ///
 /// ```
 /// use futureauth_proto::{Channel, Message};
@@ -67,10 +99,26 @@ impl FromStr for Channel {
 ///     callback_url: None,
 ///     locale: None,
 ///     link_code: None,
+///     purpose: None,
+///     new_address: None,
 /// };
 /// assert_eq!(
 ///     serde_json::to_string(&m).unwrap(),
 ///     r#"{"channel":"email","destination":"user@example.com","code":"a1b2c3","project_name":"My App"}"#
+/// );
+/// ```
+///
+/// An address-change notice has no code; it names the new address masked:
+///
+/// ```
+/// use futureauth_proto::{Channel, Message, Purpose};
+/// let m: Message = serde_json::from_str(
+///     r#"{"channel":"sms","destination":"+447700900123","code":"","purpose":"address_change_notice","new_address":"a***@example.com"}"#,
+/// ).unwrap();
+/// assert_eq!(m.purpose(), Purpose::AddressChangeNotice);
+/// assert_eq!(
+///     m.dev_outbox_line(),
+///     "[futureauth dev outbox] to +447700900123: address-change notice (new address a***@example.com)"
 /// );
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -79,7 +127,7 @@ pub struct Message {
     pub channel: Channel,
     /// Normalised email or E.164 phone number.
     pub destination: String,
-    /// The one-time code, or the magic-link token.
+    /// The one-time code, or the magic-link token; empty for an address-change notice.
     pub code: String,
     /// The app's project name (servers show the project's registered name instead).
     #[serde(default)]
@@ -101,18 +149,44 @@ pub struct Message {
     /// and their emails stay link-only.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub link_code: Option<String>,
+    /// Why the message is sent; `None` (and so left out of the JSON, as 0.4/0.5 clients
+    /// send it) is a sign-in. See [`Message::purpose`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub purpose: Option<Purpose>,
+    /// For an address-change notice only: the new address, masked
+    /// ([`MaskedAddress`](crate::MaskedAddress): `a***@example.com`, `+44 ****** 789`), so
+    /// that whoever reads the old address learns what happened but not the new address.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub new_address: Option<String>,
 }
 
 impl Message {
+    /// Why the message is sent: its `purpose`, a sign-in when absent.
+    pub fn purpose(&self) -> Purpose {
+        self.purpose.unwrap_or(Purpose::SignIn)
+    }
+
     /// The one line a development outbox prints for this message, the same in the SDK's
     /// `DevOutbox` and in the FutureAuth server's, so that a person or a script reads both
     /// alike: `[futureauth dev outbox] to ada@example.com: email code k3x9qa`, `…: SMS code
-    /// k3x9qa`, `…: magic link https://app/api/auth/magic-link?token=… (or code k3x9qa)`.
+    /// k3x9qa`, `…: magic link https://app/api/auth/magic-link?token=… (or code k3x9qa)`,
+    /// `…: email code k3x9qa (confirm new address)`, `…: address-change notice (new address
+    /// a***@example.com)`.
     pub fn dev_outbox_line(&self) -> String {
-        let what = match self.channel {
-            Channel::Email => format!("email code {}", self.code),
-            Channel::Sms => format!("SMS code {}", self.code),
-            Channel::MagicLink => {
+        let what = match (self.purpose(), self.channel) {
+            (Purpose::AddressChangeNotice, _) => format!(
+                "address-change notice (new address {})",
+                self.new_address.as_deref().unwrap_or("not given")
+            ),
+            (Purpose::ConfirmAddress, Channel::Email) => {
+                format!("email code {} (confirm new address)", self.code)
+            }
+            (Purpose::ConfirmAddress, Channel::Sms) => {
+                format!("SMS code {} (confirm new address)", self.code)
+            }
+            (_, Channel::Email) => format!("email code {}", self.code),
+            (_, Channel::Sms) => format!("SMS code {}", self.code),
+            (_, Channel::MagicLink) => {
                 let link = self.link.as_deref().unwrap_or(&self.code);
                 match &self.link_code {
                     Some(code) => format!("magic link {link} (or code {code})"),
@@ -139,6 +213,8 @@ mod tests {
             callback_url: None,
             locale: None,
             link_code: Some("k3x9qa".into()),
+            purpose: None,
+            new_address: None,
         };
         assert_eq!(
             m.dev_outbox_line(),
@@ -150,6 +226,39 @@ mod tests {
             m.dev_outbox_line(),
             "[futureauth dev outbox] to ada@example.com: email code a1b2c3"
         );
+        m.purpose = Some(Purpose::ConfirmAddress);
+        assert_eq!(
+            m.dev_outbox_line(),
+            "[futureauth dev outbox] to ada@example.com: email code a1b2c3 (confirm new address)"
+        );
+        m.purpose = Some(Purpose::AddressChangeNotice);
+        m.code = String::new();
+        m.new_address = Some("+44 ****** 789".into());
+        assert_eq!(
+            m.dev_outbox_line(),
+            "[futureauth dev outbox] to ada@example.com: address-change notice (new address +44 ****** 789)"
+        );
+    }
+
+    #[test]
+    fn purpose_is_left_out_unless_given() {
+        let m: Message =
+            serde_json::from_str(r#"{"channel":"email","destination":"a@b.co","code":"a1b2c3"}"#)
+                .unwrap();
+        assert_eq!((m.purpose, m.purpose()), (None, Purpose::SignIn));
+        assert!(!serde_json::to_string(&m).unwrap().contains("purpose"));
+        let m: Message = serde_json::from_str(
+            r#"{"channel":"email","destination":"a@b.co","code":"a1b2c3","purpose":"confirm_address"}"#,
+        )
+        .unwrap();
+        assert_eq!(m.purpose(), Purpose::ConfirmAddress);
+        assert!(serde_json::to_string(&m)
+            .unwrap()
+            .ends_with(r#""purpose":"confirm_address"}"#));
+        assert!(serde_json::from_str::<Message>(
+            r#"{"channel":"email","destination":"a@b.co","code":"","purpose":"notice"}"#
+        )
+        .is_err());
     }
 
     #[test]

@@ -1227,8 +1227,16 @@ async fn dev_outbox_keeps_messages_when_no_provider_is_configured(backend: Backe
             &json!({"channel": "sms", "destination": "+447400123456", "code": "131313"}),
         )
         .await;
+    let notice = s
+        .send_ok(
+            &key,
+            &json!({"channel": "email", "destination": "old@example.com", "code": "",
+                    "purpose": "address_change_notice", "new_address": "d***@example.com"}),
+        )
+        .await;
     assert_eq!(s.wait_final(&key, &id).await["status"], "sent");
     assert_eq!(s.wait_final(&key, &sms).await["status"], "sent");
+    assert_eq!(s.wait_final(&key, &notice).await["status"], "sent");
     let v: Value = s
         .http
         .get(s.url("/dev/outbox"))
@@ -1240,13 +1248,22 @@ async fn dev_outbox_keeps_messages_when_no_provider_is_configured(backend: Backe
         .await
         .unwrap();
     let msgs = v["messages"].as_array().unwrap();
-    assert_eq!(msgs.len(), 2);
+    assert_eq!(msgs.len(), 3);
     let email = msgs
         .iter()
         .find(|m| m["id"] == id.as_str())
         .expect("email in outbox");
     assert_eq!(email["to"], "dev@example.com");
     assert!(email["text"].as_str().unwrap().contains("424242"));
+    assert!(email.get("purpose").is_none(), "a sign-in names no purpose");
+    // A notice: its purpose and masked address, no code.
+    let n = msgs
+        .iter()
+        .find(|m| m["id"] == notice.as_str())
+        .expect("notice in outbox");
+    assert_eq!(n["purpose"], "address_change_notice");
+    assert_eq!(n["new_address"], "d***@example.com");
+    assert_eq!(n["code"], "");
     let resp = s.http.get(s.url("/dev/outbox")).send().await.unwrap();
     assert!(resp.headers()["content-type"]
         .to_str()
@@ -1254,6 +1271,11 @@ async fn dev_outbox_keeps_messages_when_no_provider_is_configured(backend: Backe
         .starts_with("text/html"));
     let html = resp.text().await.unwrap();
     assert!(html.contains("131313") && html.contains("Nothing is really sent"));
+    assert!(
+        html.contains("email (address_change_notice)")
+            && html.contains("no code · new address d***@example.com"),
+        "{html}"
+    );
 
     // Only a loopback Host with our port: a DNS-rebinding page sends its own name.
     let port = s.server.addr.port();
@@ -1341,6 +1363,212 @@ async fn dev_outbox_keeps_messages_when_no_provider_is_configured(backend: Backe
     assert_eq!(resp.status(), 403);
 }
 
+/// Address-change messages say what they are (issue 21): a notice to the old address has no
+/// code and names the new address masked; a code to the new address is worded as confirming
+/// it, not as a sign-in; a notice with a code, a confirm without one, or free text in
+/// `new_address` is refused and queues nothing; a body with no purpose (0.5) or with
+/// `sign_in` renders exactly as before. Guards: `Content::parse`'s purpose checks and
+/// `MaskedAddress::parse`.
+async fn address_change_messages_say_what_they_are(backend: Backend) {
+    let (s, fakes, project_id, key) = setup(backend).await;
+    let notice = s
+        .send_ok(
+            &key,
+            &json!({"channel": "email", "destination": "old@example.com", "code": "",
+                    "purpose": "address_change_notice", "new_address": "+44 ****** 789"}),
+        )
+        .await;
+    let sms_notice = s
+        .send_ok(
+            &key,
+            &json!({"channel": "sms", "destination": "+12015550123", "code": "",
+                    "purpose": "address_change_notice", "new_address": "a***@example.com"}),
+        )
+        .await;
+    let confirm = s
+        .send_ok(
+            &key,
+            &json!({"channel": "email", "destination": "new@example.com", "code": "k3x9qa",
+                    "purpose": "confirm_address"}),
+        )
+        .await;
+    let sms_confirm = s
+        .send_ok(
+            &key,
+            &json!({"channel": "sms", "destination": "+12015550124", "code": "k3x9qb",
+                    "purpose": "confirm_address"}),
+        )
+        .await;
+    for id in [&notice, &sms_notice, &confirm, &sms_confirm] {
+        assert_eq!(s.wait_final(&key, id).await["status"], "sent");
+    }
+    let emails: Vec<Value> = fakes
+        .emails()
+        .await
+        .iter()
+        .map(|r| serde_json::from_slice(&r.body).unwrap())
+        .collect();
+    let email_to = |to: &str| {
+        emails
+            .iter()
+            .find(|b| b["to"][0] == to)
+            .unwrap_or_else(|| panic!("no email to {to}"))
+            .clone()
+    };
+    let n = email_to("old@example.com");
+    assert_eq!(
+        n["subject"],
+        "A new address was requested for your Acme account"
+    );
+    for field in ["text", "html"] {
+        let text = n[field].as_str().unwrap();
+        assert!(
+            text.contains("asked to use a new address:") && text.contains("+44 ****** 789"),
+            "{field}: {text}"
+        );
+        assert!(!text.contains("code"), "a notice offers no code: {text}");
+    }
+    let c = email_to("new@example.com");
+    assert_eq!(
+        c["subject"],
+        "k3x9qa is your code to confirm your new Acme email address"
+    );
+    for field in ["text", "html"] {
+        let text = c[field].as_str().unwrap();
+        assert!(text.contains("k3x9qa"), "{field}: {text}");
+        assert!(
+            text.contains("use this email address for your") && !text.contains("sign-in"),
+            "{field}: {text}"
+        );
+    }
+    let sms: Vec<std::collections::HashMap<String, String>> = fakes
+        .sms()
+        .await
+        .iter()
+        .map(|r| url::form_urlencoded::parse(&r.body).into_owned().collect())
+        .collect();
+    let body_to = |to: &str| {
+        sms.iter()
+            .find(|f| f["To"] == to)
+            .unwrap_or_else(|| panic!("no SMS to {to}"))["Body"]
+            .clone()
+    };
+    assert_eq!(
+        body_to("+12015550123"),
+        "Acme: someone signed in to your account asked to use a new address, a***@example.com. If it was not you, sign in and check your account. Nothing to enter."
+    );
+    assert_eq!(
+        body_to("+12015550124"),
+        "k3x9qb is your code to confirm this number for your Acme account. If you did not ask for it, ignore this message."
+    );
+
+    // Refused, and nothing queued or sent.
+    let queued = s.store().count_messages(&project_id).await.unwrap();
+    let sent = (fakes.emails().await.len(), fakes.sms().await.len());
+    for (body, code) in [
+        // A notice that carries a code: it would read as a sign-in code.
+        (
+            json!({"channel": "email", "destination": "old@example.com", "code": "123456",
+                   "purpose": "address_change_notice", "new_address": "a***@example.com"}),
+            "invalid_code",
+        ),
+        (
+            json!({"channel": "sms", "destination": "+12015550123", "code": "123456",
+                   "purpose": "address_change_notice", "new_address": "a***@example.com"}),
+            "invalid_code",
+        ),
+        // A confirm (or sign-in) without a code.
+        (
+            json!({"channel": "email", "destination": "new@example.com", "code": "",
+                   "purpose": "confirm_address"}),
+            "invalid_code",
+        ),
+        (
+            json!({"channel": "email", "destination": "new@example.com", "code": "", "purpose": "sign_in"}),
+            "invalid_code",
+        ),
+        // A notice's new address is a mask, never free text or a whole address.
+        (
+            json!({"channel": "email", "destination": "old@example.com", "code": "",
+                   "purpose": "address_change_notice", "new_address": "Win a prize at https://spam.example"}),
+            "invalid_request",
+        ),
+        (
+            json!({"channel": "email", "destination": "old@example.com", "code": "",
+                   "purpose": "address_change_notice", "new_address": "ada@example.com"}),
+            "invalid_request",
+        ),
+        (
+            json!({"channel": "email", "destination": "old@example.com", "code": "",
+                   "purpose": "address_change_notice"}),
+            "invalid_request",
+        ),
+        (
+            json!({"channel": "email", "destination": "new@example.com", "code": "a1b2c3",
+                   "new_address": "a***@example.com"}),
+            "invalid_request",
+        ),
+        (
+            json!({"channel": "magic_link", "destination": "old@example.com", "code": "",
+                   "purpose": "address_change_notice", "new_address": "a***@example.com"}),
+            "invalid_request",
+        ),
+        (
+            json!({"channel": "email", "destination": "new@example.com", "code": "a1b2c3",
+                   "purpose": "password_reset"}),
+            "invalid_request",
+        ),
+        // A notice by SMS is an SMS: the project's countries bind it too.
+        (
+            json!({"channel": "sms", "destination": "+18765550123", "code": "",
+                   "purpose": "address_change_notice", "new_address": "a***@example.com"}),
+            "sms_country_not_allowed",
+        ),
+    ] {
+        assert_error(s.send(&key, &body).await, 422, code).await;
+    }
+    assert_eq!(s.store().count_messages(&project_id).await.unwrap(), queued);
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    assert_eq!((fakes.emails().await.len(), fakes.sms().await.len()), sent);
+
+    // A sign-in body with no purpose (0.4/0.5) and one that names `sign_in` render alike:
+    // the sign-in wording, as before.
+    let old = s
+        .send_ok(
+            &key,
+            &json!({"channel": "email", "destination": "a05@example.com", "code": "a1b2c3"}),
+        )
+        .await;
+    let named = s
+        .send_ok(
+            &key,
+            &json!({"channel": "email", "destination": "a06@example.com", "code": "a1b2c3", "purpose": "sign_in"}),
+        )
+        .await;
+    s.wait_final(&key, &old).await;
+    s.wait_final(&key, &named).await;
+    let emails: Vec<Value> = fakes
+        .emails()
+        .await
+        .iter()
+        .map(|r| serde_json::from_slice(&r.body).unwrap())
+        .collect();
+    let (a, b) = (
+        emails
+            .iter()
+            .find(|b| b["to"][0] == "a05@example.com")
+            .unwrap(),
+        emails
+            .iter()
+            .find(|b| b["to"][0] == "a06@example.com")
+            .unwrap(),
+    );
+    assert_eq!(a["subject"], "a1b2c3 is your Acme sign-in code");
+    for field in ["subject", "text", "html"] {
+        assert_eq!(a[field], b[field], "{field}");
+    }
+}
+
 async fn sms_fails_visibly_when_only_resend_is_configured(backend: Backend) {
     let db = TestDb::new(backend).await;
     let fakes = Fakes::accepting().await;
@@ -1421,4 +1649,5 @@ backend_tests!(
     locale_picks_the_translation_and_defaults_to_english,
     dev_outbox_keeps_messages_when_no_provider_is_configured,
     sms_fails_visibly_when_only_resend_is_configured,
+    address_change_messages_say_what_they_are,
 );

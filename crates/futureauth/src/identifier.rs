@@ -31,6 +31,20 @@ impl Identifier {
             Self::Email(s) | Self::Phone(s) => s,
         }
     }
+
+    /// The address masked (`a***@example.com`, `+44 ****** 789`), as an address-change
+    /// notice names it to whoever reads the old address.
+    pub(crate) fn masked(&self) -> Result<futureauth_proto::MaskedAddress> {
+        use futureauth_proto::MaskedAddress;
+        match self {
+            Self::Email(s) => Email::parse(s)
+                .map(|e| MaskedAddress::email(&e))
+                .map_err(|_| FutureAuthError::InvalidEmail),
+            Self::Phone(s) => Phone::parse(s)
+                .map(|p| MaskedAddress::phone(&p))
+                .map_err(|_| FutureAuthError::InvalidPhone),
+        }
+    }
 }
 
 impl fmt::Display for Identifier {

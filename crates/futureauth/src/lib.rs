@@ -730,8 +730,12 @@ impl FutureAuth {
     /// cannot be used to find out who uses an address. Sends are limited like sign-in sends
     /// and go through [`AuthHooks::before_send`](hooks::AuthHooks::before_send).
     ///
-    /// The notice travels as a code message (the delivery wire has no notice kind): its
-    /// code is never stored and signs nobody in.
+    /// The two messages say what they are on the delivery wire: the code to `new` has
+    /// purpose [`ConfirmAddress`](delivery::Purpose::ConfirmAddress) (worded as confirming
+    /// an address, not as a sign-in), and the notice has purpose
+    /// [`AddressChangeNotice`](delivery::Purpose::AddressChangeNotice): it carries no code
+    /// and names `new` only masked (`a***@example.com`, `+44 ****** 789`), since whoever
+    /// reads the old address may not be the user.
     pub async fn request_identifier_change(
         &self,
         user_id: &str,

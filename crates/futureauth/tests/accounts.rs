@@ -14,7 +14,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 use common::{code_for, TestDb};
 use futureauth::axum::{auth_router, AuthSession};
-use futureauth::delivery::DevOutbox;
+use futureauth::delivery::{Channel, DevOutbox, Purpose};
 use futureauth::hooks::{AuthHooks, HookError, IdentifierChange, SendAttempt, SendRefusal};
 use futureauth::{
     async_trait, AuthMethod, FutureAuth, FutureAuthConfig, OtpChannel, Session, SessionCacheConfig,
@@ -207,6 +207,17 @@ async fn changing_email_needs_the_code_sent_to_the_new_address(db: TestDb) {
         "a code to the new address"
     );
     assert_eq!(app.sent_to(ADA), before_old + 1, "a notice to the old one");
+    // The notice is a notice: no code (nothing to type, nothing that signs in), the new
+    // address masked. The code to the new address says it confirms an address.
+    let notice = app.outbox.latest_for(ADA).unwrap();
+    assert_eq!(notice.purpose, Some(Purpose::AddressChangeNotice));
+    assert_eq!(notice.code, "", "a notice carries no code");
+    assert_eq!(notice.new_address.as_deref(), Some("a***@example.com"));
+    assert_eq!(notice.channel, Channel::Email);
+    let to_new = app.outbox.latest_for(NEW).unwrap();
+    assert_eq!(to_new.purpose, Some(Purpose::ConfirmAddress));
+    assert_eq!(to_new.new_address, None);
+    assert!(!to_new.code.is_empty());
     let code = code_for(&app.outbox, NEW);
     assert_eq!(
         app.user(ADA).await.unwrap().id,
@@ -332,6 +343,25 @@ async fn a_second_way_in_and_removing_one_while_another_remains(db: TestDb) {
         app.sent_to(ADA),
         notices + 1,
         "the notice goes to the email"
+    );
+    let notice = app.outbox.latest_for(ADA).unwrap();
+    assert_eq!(
+        (
+            notice.purpose,
+            notice.code.as_str(),
+            notice.new_address.as_deref()
+        ),
+        (
+            Some(Purpose::AddressChangeNotice),
+            "",
+            Some("+1 ****** 567")
+        ),
+        "an email notice naming the phone masked"
+    );
+    let to_phone = app.outbox.latest_for(PHONE).unwrap();
+    assert_eq!(
+        (to_phone.channel, to_phone.purpose),
+        (Channel::Sms, Some(Purpose::ConfirmAddress))
     );
     let code = code_for(&app.outbox, PHONE);
 

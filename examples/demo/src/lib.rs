@@ -36,7 +36,7 @@ use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use futureauth::axum::{auth_router, AuthSession};
-use futureauth::delivery::{Channel, DevOutbox, OutboxEntry};
+use futureauth::delivery::{Channel, DevOutbox, OutboxEntry, Purpose};
 use futureauth::sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use futureauth::sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
 use futureauth::{Database, FutureAuth, FutureAuthConfig, Origin, PasskeyConfig};
@@ -509,16 +509,22 @@ fn outbox_page(messages: &[OutboxEntry]) -> Result<String, minijinja::Error> {
         .iter()
         .map(|entry| {
             let m = &entry.message;
-            let kind = match m.channel {
-                Channel::Email => "Email code",
-                Channel::Sms => "SMS code",
-                Channel::MagicLink => "Magic link",
+            let kind = match (m.purpose(), m.channel) {
+                (Purpose::AddressChangeNotice, Channel::Sms) => "SMS notice: new address asked for",
+                (Purpose::AddressChangeNotice, _) => "Email notice: new address asked for",
+                (Purpose::ConfirmAddress, Channel::Sms) => "SMS code (confirm new address)",
+                (Purpose::ConfirmAddress, _) => "Email code (confirm new address)",
+                (_, Channel::Email) => "Email code",
+                (_, Channel::Sms) => "SMS code",
+                (_, Channel::MagicLink) => "Magic link",
             };
             json!({
                 "time": entry.sent_at.format("%H:%M:%S").to_string(),
                 "kind": kind,
                 "destination": m.destination,
                 "code": m.code,
+                // A notice has no code: the page shows the masked address it names.
+                "new_address": m.new_address,
                 "link": (m.channel == Channel::MagicLink).then_some(m.link.as_deref()).flatten(),
                 "link_code": m.link_code,
             })
@@ -612,6 +618,8 @@ mod tests {
             callback_url: None,
             locale: None,
             link_code: Some("k3x9p2".into()),
+            purpose: None,
+            new_address: None,
         };
         futureauth::delivery::Delivery::deliver(&outbox, &message)
             .await
@@ -621,6 +629,29 @@ mod tests {
         assert!(!page.contains("<a href=\"x\">"), "{page}");
         assert!(page.contains("&lt;a href=&quot;x&quot;&gt;&amp;"), "{page}");
         assert!(page.contains("k3x9p2"), "{page}");
+        // A notice shows no code, only the masked address it names.
+        let notice = futureauth::delivery::Message {
+            channel: Channel::Email,
+            destination: "ada@example.com".into(),
+            code: String::new(),
+            project_name: "Demo".into(),
+            link: None,
+            callback_url: None,
+            locale: None,
+            link_code: None,
+            purpose: Some(Purpose::AddressChangeNotice),
+            new_address: Some("g***@example.com".into()),
+        };
+        futureauth::delivery::Delivery::deliver(&outbox, &notice)
+            .await
+            .unwrap();
+        let page = outbox_page(&outbox.messages()).unwrap();
+        assert!(
+            page.contains("Email notice: new address asked for")
+                && page.contains("No code · new address g***@example.com"),
+            "{page}"
+        );
+        assert!(!page.contains(r#"<code class="otp"></code>"#), "{page}");
         let empty = outbox_page(&[]).unwrap();
         assert!(empty.contains("Nothing sent yet"), "{empty}");
     }

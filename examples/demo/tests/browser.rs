@@ -20,7 +20,7 @@ use axum::extract::Request;
 use axum::middleware::{self, Next};
 use fantoccini::elements::Element;
 use fantoccini::{Client, ClientBuilder, Locator};
-use futureauth::delivery::{DevOutbox, Message};
+use futureauth::delivery::{DevOutbox, Message, Purpose};
 use futureauth::sqlx::sqlite::{SqliteConnectOptions, SqlitePool, SqlitePoolOptions};
 use futureauth::RateLimit;
 use futureauth_demo::{build_app, serve, DemoConfig, DemoDelivery};
@@ -1159,7 +1159,33 @@ async fn account_scenario(
         notices == notices_before + 1,
         "the old address got no notice"
     );
+    // The notice is a notice (no code, the new address masked); the new address's code
+    // says it confirms an address.
+    let notice = outbox
+        .latest_for(OLD)
+        .context("no notice to the old address")?;
+    ensure!(
+        notice.purpose == Some(Purpose::AddressChangeNotice)
+            && notice.code.is_empty()
+            && notice.new_address.as_deref() == Some("g***@example.com"),
+        "the old address got no proper notice: {notice:?}"
+    );
+    ensure!(
+        to_new.purpose == Some(Purpose::ConfirmAddress),
+        "the new address's code is not a confirm-address code: {to_new:?}"
+    );
     screenshot(c, "demo-account-change-email.png").await?;
+    // The dev outbox page, as a developer reads it, in a second window.
+    let account = c.window().await?;
+    let outbox_window = c.new_window(true).await?;
+    c.switch_to_window(outbox_window.handle).await?;
+    c.goto(&format!("{base}/dev/outbox")).await?;
+    text_containing(c, "#outbox", "Email notice: new address asked for").await?;
+    text_containing(c, "#outbox", "No code · new address g***@example.com").await?;
+    text_containing(c, "#outbox", "Email code (confirm new address)").await?;
+    screenshot(c, "demo-account-outbox-notice.png").await?;
+    c.close_window().await?;
+    c.switch_to_window(account).await?;
     fill(c, "#change-code", &to_new.code).await?;
     click(c, "#confirm-change").await?;
     text_containing(c, "#notice", "Your email is now").await?;

@@ -10,7 +10,7 @@ pub mod errors;
 
 use super::error::{ErrorBody, ErrorDetail};
 use super::manage;
-use super::messages::{MessageEventView, MessageResponse, SendBody, SendResponse};
+use super::messages::{MessageEventView, MessageResponse, SendBody, SendPurpose, SendResponse};
 use super::webhooks::{TwilioStatusForm, WebhookResponse};
 
 /// The integration guide for AI coding assistants, served at `/llms.txt`.
@@ -32,7 +32,7 @@ pub const LLMS_TXT: &str = include_str!("../../docs/llms.md");
         manage::put_templates, manage::get_webhook, manage::put_webhook,
         manage::rotate_webhook, manage::delete_webhook, manage::get_test_mode, manage::put_test_mode,
         manage::delete_test_mode, manage::list_tokens, manage::create_token, manage::revoke_token),
-    components(schemas(SendBody, SendResponse, MessageResponse, MessageEventView, WebhookResponse, TwilioStatusForm, ErrorBody, ErrorDetail,
+    components(schemas(SendBody, SendPurpose, SendResponse, MessageResponse, MessageEventView, WebhookResponse, TwilioStatusForm, ErrorBody, ErrorDetail,
         manage::ProjectView, manage::CreateProjectBody, manage::CreatedProjectView,
         manage::SecretKeyView, manage::UpdateProjectBody, manage::KeyView, manage::RotateBody,
         manage::DeliveryView, manage::DeliveryPage, manage::MemberView, manage::InviteBody,

@@ -15,8 +15,8 @@ use crate::service::MessageId;
 use crate::store::{Message, MessageEvent, MessageStatus};
 
 /// Body of `POST /api/v1/otp/send`: what the futureauth SDKs send (every version since 0.4).
-/// Unknown fields are ignored. The service relays nothing but a code or a link token, so a
-/// leaked key cannot send free text.
+/// Unknown fields are ignored. The service relays nothing but a code, a link token or a
+/// masked address, so a leaked key cannot send free text.
 #[derive(Debug, ToSchema)]
 #[allow(dead_code)] // Documentation only: the body is parsed as `futureauth_proto::Message`.
 pub struct SendBody {
@@ -30,10 +30,11 @@ pub struct SendBody {
     #[schema(example = "user@example.com")]
     pub destination: String,
     /// email, sms: the one-time code, 4–12 characters of `[a-z0-9]`. magic_link: the link
-    /// token, 32–64 characters of `[A-Za-z0-9_-]`. Anything else: 422 `invalid_code`.
+    /// token, 32–64 characters of `[A-Za-z0-9_-]`. An `address_change_notice`: the empty
+    /// string (a notice carries no code). Anything else: 422 `invalid_code`.
     #[schema(
         example = "a1b2c3",
-        pattern = "^([a-z0-9]{4,12}|[A-Za-z0-9_-]{32,64})$"
+        pattern = "^([a-z0-9]{4,12}|[A-Za-z0-9_-]{32,64}|)$"
     )]
     pub code: String,
     /// Accepted for compatibility but never displayed: messages show the project's registered name.
@@ -56,6 +57,36 @@ pub struct SendBody {
         pattern = r"^[A-Za-z][A-Za-z0-9_-]*$"
     )]
     pub locale: Option<String>,
+    /// Why the message is sent, which decides its wording. Absent (0.4/0.5 clients) or
+    /// `sign_in`: a sign-in code or link. `confirm_address` (email or sms): a code to a new
+    /// address a signed-in user asked to change to, worded as confirming it.
+    /// `address_change_notice` (email or sms): a notice to the user's current address that
+    /// a new address was asked for, with an empty `code` and the new address masked in
+    /// `new_address`; it has no code and nothing to click. A notice with a code, or a code
+    /// message without one: 422 `invalid_code`; a purpose on the wrong channel: 422
+    /// `invalid_request`. A project's own templates apply to sign-in messages only.
+    #[schema(example = "confirm_address")]
+    pub purpose: Option<SendPurpose>,
+    /// `address_change_notice` only (else 422 `invalid_request`), and required there: the
+    /// new address masked as the futureauth SDK writes it, `a***@example.com` (a letter,
+    /// digit or `*`, `***@`, the domain) or `+44 ****** 789` (`+`, the country calling
+    /// code, six stars, the last three digits). Nothing else is accepted, so no free text
+    /// rides in a notice.
+    #[schema(example = "a***@example.com", max_length = 260)]
+    pub new_address: Option<String>,
+}
+
+/// The `purpose` of a send (see [`SendBody::purpose`]).
+#[derive(Debug, ToSchema)]
+#[schema(rename_all = "snake_case")]
+#[allow(dead_code)] // Documentation only: parsed as `futureauth_proto::Purpose`.
+pub enum SendPurpose {
+    /// A sign-in code or magic link (the default).
+    SignIn,
+    /// A code that confirms a new address.
+    ConfirmAddress,
+    /// A notice to the current address; no code.
+    AddressChangeNotice,
 }
 
 /// Answer of an accepted send.

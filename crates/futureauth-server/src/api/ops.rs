@@ -164,6 +164,8 @@ mod tests {
                 callback_url: None,
                 locale: None,
                 link_code: None,
+                purpose: None,
+                new_address: None,
             },
             sent_at: "2026-11-29T02:00:00Z".into(),
             id: "msg_1".into(),

@@ -14,8 +14,10 @@ use super::{Outgoing, Provider, ProviderError};
 ///
 /// Its JSON has the shape of the SDK's dev outbox (`futureauth::delivery::OutboxEntry`), so a
 /// person or a script reads both alike: `channel` (`email`, `sms` or `magic_link`),
-/// `destination`, `code` (for a magic link: its token), `link` and `link_code` (magic links),
-/// `project_name`, `locale`, `sent_at`; and, as before, the rendered message: `id`, `to`,
+/// `destination`, `code` (for a magic link: its token; empty for a notice), `link` and
+/// `link_code` (magic links), `project_name`, `locale`, `purpose` (`confirm_address` or
+/// `address_change_notice`; absent for a sign-in) and `new_address` (a notice's masked new
+/// address), `sent_at`; and, as before, the rendered message: `id`, `to`,
 /// `subject`, `text` and `at`.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct OutboxEntry {
@@ -47,6 +49,8 @@ fn fallback(channel: Channel, to: &str) -> Message {
         callback_url: None,
         locale: None,
         link_code: None,
+        purpose: None,
+        new_address: None,
     }
 }
 

@@ -8,10 +8,14 @@ use crate::error::ServiceError;
 /// English, the default: `templates/<kind>/<file>`.
 pub const DEFAULT_LOCALE: &str = "en";
 
-/// The seven message templates of one locale other than English, from
-/// `templates/<kind>/<locale>/<file>`. To add a locale: copy `templates/otp/de` and
-/// `templates/magic_link/de` to the new language's folder, translate, and add one
-/// `locale!("xx")` line to [`LOCALES`].
+/// How many template files one locale has: four message kinds (sign-in code, magic link,
+/// confirm-address code, address-change notice) by channel and part.
+const FILES: usize = 15;
+
+/// The message templates of one locale other than English, from
+/// `templates/<kind>/<locale>/<file>`. To add a locale: copy the `de` folder of each kind
+/// (`otp`, `magic_link`, `confirm_address`, `address_change_notice`) to the new language's
+/// folder, translate, and add one `locale!("xx")` line to [`LOCALES`].
 macro_rules! locale {
     ($l:literal) => {
         (
@@ -45,15 +49,75 @@ macro_rules! locale {
                     "magic_link/email.html",
                     include_str!(concat!("../../templates/magic_link/", $l, "/email.html")),
                 ),
+                (
+                    "confirm_address/email.subject",
+                    include_str!(concat!(
+                        "../../templates/confirm_address/",
+                        $l,
+                        "/email.subject"
+                    )),
+                ),
+                (
+                    "confirm_address/email.txt",
+                    include_str!(concat!(
+                        "../../templates/confirm_address/",
+                        $l,
+                        "/email.txt"
+                    )),
+                ),
+                (
+                    "confirm_address/email.html",
+                    include_str!(concat!(
+                        "../../templates/confirm_address/",
+                        $l,
+                        "/email.html"
+                    )),
+                ),
+                (
+                    "confirm_address/sms.txt",
+                    include_str!(concat!("../../templates/confirm_address/", $l, "/sms.txt")),
+                ),
+                (
+                    "address_change_notice/email.subject",
+                    include_str!(concat!(
+                        "../../templates/address_change_notice/",
+                        $l,
+                        "/email.subject"
+                    )),
+                ),
+                (
+                    "address_change_notice/email.txt",
+                    include_str!(concat!(
+                        "../../templates/address_change_notice/",
+                        $l,
+                        "/email.txt"
+                    )),
+                ),
+                (
+                    "address_change_notice/email.html",
+                    include_str!(concat!(
+                        "../../templates/address_change_notice/",
+                        $l,
+                        "/email.html"
+                    )),
+                ),
+                (
+                    "address_change_notice/sms.txt",
+                    include_str!(concat!(
+                        "../../templates/address_change_notice/",
+                        $l,
+                        "/sms.txt"
+                    )),
+                ),
             ],
         )
     };
 }
 
 /// Translations: (language, its templates).
-const LOCALES: &[(&str, [(&str, &str); 7])] = &[locale!("de")];
+const LOCALES: &[(&str, [(&str, &str); FILES])] = &[locale!("de")];
 
-const TEMPLATES: &[(&str, &str)] = &[
+const TEMPLATES: [(&str, &str); FILES] = [
     (
         "otp/email.subject",
         include_str!("../../templates/otp/email.subject"),
@@ -78,6 +142,38 @@ const TEMPLATES: &[(&str, &str)] = &[
     (
         "magic_link/email.html",
         include_str!("../../templates/magic_link/email.html"),
+    ),
+    (
+        "confirm_address/email.subject",
+        include_str!("../../templates/confirm_address/email.subject"),
+    ),
+    (
+        "confirm_address/email.txt",
+        include_str!("../../templates/confirm_address/email.txt"),
+    ),
+    (
+        "confirm_address/email.html",
+        include_str!("../../templates/confirm_address/email.html"),
+    ),
+    (
+        "confirm_address/sms.txt",
+        include_str!("../../templates/confirm_address/sms.txt"),
+    ),
+    (
+        "address_change_notice/email.subject",
+        include_str!("../../templates/address_change_notice/email.subject"),
+    ),
+    (
+        "address_change_notice/email.txt",
+        include_str!("../../templates/address_change_notice/email.txt"),
+    ),
+    (
+        "address_change_notice/email.html",
+        include_str!("../../templates/address_change_notice/email.html"),
+    ),
+    (
+        "address_change_notice/sms.txt",
+        include_str!("../../templates/address_change_notice/sms.txt"),
     ),
 ];
 
@@ -185,6 +281,59 @@ impl Templates {
         self.render(locale, "otp/sms.txt", context! { project, code })
     }
 
+    /// The code email to a new address, to confirm it, in `locale`.
+    pub fn confirm_address_email(
+        &self,
+        locale: &str,
+        project: &str,
+        code: &str,
+    ) -> Result<RenderedEmail, ServiceError> {
+        self.email(locale, "confirm_address", context! { project, code })
+    }
+
+    /// The code SMS to a new number, to confirm it, in `locale`.
+    pub fn confirm_address_sms(
+        &self,
+        locale: &str,
+        project: &str,
+        code: &str,
+    ) -> Result<String, ServiceError> {
+        self.render(
+            locale,
+            "confirm_address/sms.txt",
+            context! { project, code },
+        )
+    }
+
+    /// The notice to the address a user has that `new_address` (masked) was asked for:
+    /// no code, nothing to click.
+    pub fn notice_email(
+        &self,
+        locale: &str,
+        project: &str,
+        new_address: &str,
+    ) -> Result<RenderedEmail, ServiceError> {
+        self.email(
+            locale,
+            "address_change_notice",
+            context! { project, new_address },
+        )
+    }
+
+    /// The address-change notice by SMS.
+    pub fn notice_sms(
+        &self,
+        locale: &str,
+        project: &str,
+        new_address: &str,
+    ) -> Result<String, ServiceError> {
+        self.render(
+            locale,
+            "address_change_notice/sms.txt",
+            context! { project, new_address },
+        )
+    }
+
     /// The magic-link email in `locale`.
     pub fn magic_link_email(
         &self,
@@ -276,6 +425,56 @@ mod tests {
             .unwrap();
         assert_eq!(m.subject, "Bei Acme anmelden");
         assert!(m.text.contains("https://a.example/cb?token=x"));
+    }
+
+    #[test]
+    fn confirm_address_and_notice_in_every_locale() {
+        let t = Templates::new().unwrap();
+        let e = t.confirm_address_email("en", "Acme", "a1b2c3").unwrap();
+        assert_eq!(
+            e.subject,
+            "a1b2c3 is your code to confirm your new Acme email address"
+        );
+        assert!(e
+            .text
+            .contains("use this email address for your Acme account"));
+        assert!(!e.text.contains("sign-in") && !e.text.contains("sign in"));
+        assert_eq!(
+            t.confirm_address_sms("en", "Acme", "a1b2c3").unwrap(),
+            "a1b2c3 is your code to confirm this number for your Acme account. If you did not ask for it, ignore this message."
+        );
+        let n = t
+            .notice_email("en", "Acme <b>", "a***@example.com")
+            .unwrap();
+        assert_eq!(
+            n.subject,
+            "A new address was requested for your Acme <b> account"
+        );
+        assert!(n
+            .text
+            .contains("asked to use a new address: a***@example.com"));
+        assert!(n.html.contains("Acme &lt;b&gt;") && !n.html.contains("Acme <b>"));
+        assert!(!n.text.contains("code") && !n.html.contains("code"));
+        assert_eq!(
+            t.notice_sms("en", "Acme", "+44 ****** 789").unwrap(),
+            "Acme: someone signed in to your account asked to use a new address, +44 ****** 789. If it was not you, sign in and check your account. Nothing to enter."
+        );
+        let d = t.notice_email("de", "Acme", "a***@example.com").unwrap();
+        assert_eq!(
+            d.subject,
+            "Für Ihr Konto bei Acme wurde eine neue Adresse angefordert"
+        );
+        assert!(d.text.contains("a***@example.com") && !d.text.contains("Code"));
+        assert!(t
+            .notice_sms("de", "Acme", "+44 ****** 789")
+            .unwrap()
+            .contains("neue Adresse angefordert: +44 ****** 789"));
+        let c = t.confirm_address_email("de", "Acme", "a1b2c3").unwrap();
+        assert!(c.subject.starts_with("a1b2c3 ist Ihr Code zur Bestätigung"));
+        assert!(t
+            .confirm_address_sms("de", "Acme", "a1b2c3")
+            .unwrap()
+            .starts_with("a1b2c3 ist Ihr Code, um diese Nummer"));
     }
 
     #[test]

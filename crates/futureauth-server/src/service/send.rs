@@ -3,14 +3,14 @@
 
 use std::sync::Arc;
 
-use futureauth_proto::{Message as SendMessage, OtpCode, Region};
+use futureauth_proto::{Message as SendMessage, OtpCode, Purpose, Region};
 use tokio::sync::Notify;
 
 use super::fingerprint::Fingerprinter;
 use super::ids::{IdempotencyKey, MessageId};
 use super::now_ms;
 use super::render::{self, Templates};
-use super::validate::{self, Content};
+use super::validate::{self, CodePurpose, Content};
 use crate::config::{Config, ServerSecret};
 use crate::error::{ErrorCode, ServiceError, StoreError};
 use crate::provider::{EmailMessage, Outgoing, SmsMessage};
@@ -166,7 +166,8 @@ fn binding_limit(hits: &[LimitHit]) -> ServiceError {
 
 /// The country of an SMS destination, if the project may text it.
 fn sms_region(project: &Project, content: &Content) -> Result<Option<Region>, ServiceError> {
-    let Content::SmsCode { to, .. } = content else {
+    // Every SMS, a code or a notice, costs the same and obeys the same countries and caps.
+    let (Content::SmsCode { to, .. } | Content::SmsNotice { to, .. }) = content else {
         return Ok(None);
     };
     let allowed = project
@@ -254,12 +255,18 @@ impl SendService {
         let payload = serde_json::to_string(&outgoing)
             .map_err(|e| ServiceError::Template(format!("cannot encode payload: {e}")))?;
         let request_hash = idempotency_key.map(|_| {
-            self.fingerprinter.fingerprint(&[
+            let mut parts = vec![
                 content.channel().as_str(),
                 content.destination(),
                 content.secret(),
                 link.as_deref().unwrap_or(""),
-            ])
+            ];
+            // A purpose other than sign-in is part of what was asked; a sign-in's
+            // fingerprint stays what it was, so keys of older requests still replay.
+            if let Some(p) = req.purpose.filter(|p| *p != Purpose::SignIn) {
+                parts.push(p.as_str());
+            }
+            self.fingerprinter.fingerprint(&parts)
         });
         let msg = NewMessage {
             id: MessageId::generate().as_str().to_owned(),
@@ -276,8 +283,10 @@ impl SendService {
         if !accepted.replayed && test_code.is_none() {
             self.wake.notify_one();
         }
-        // A code, not a link: a test destination's link is only logged.
+        // A code, not a link or a notice: a test destination's link or notice is only
+        // logged.
         if accepted.message.status == MessageStatus::Test
+            && content.carries_code()
             && !matches!(content, Content::MagicLink { .. })
         {
             accepted.test_code = test_code;
@@ -305,15 +314,58 @@ impl SendService {
             ..req.clone()
         };
         Ok(match content {
-            Content::EmailCode { to, code } => {
+            // A project's own wording (console templates) is for sign-in codes only: a
+            // confirm-address code or a notice says what it is in the server's words.
+            Content::EmailCode {
+                to,
+                code,
+                purpose: CodePurpose::SignIn,
+            } => {
                 let e = self.templates.otp_email(locale, name, code.as_str())?;
                 let e = overrides.templates.email(e, name, code.as_str());
                 let sent = request(to.as_str(), None);
                 (self.email(project, to.as_str(), e, sent), None)
             }
-            Content::SmsCode { to, code } => {
-                let body = self.templates.otp_sms(locale, name, code.as_str())?;
-                let body = overrides.templates.sms(body, name, code.as_str());
+            Content::EmailCode {
+                to,
+                code,
+                purpose: CodePurpose::ConfirmAddress,
+            } => {
+                let e = self
+                    .templates
+                    .confirm_address_email(locale, name, code.as_str())?;
+                let sent = request(to.as_str(), None);
+                (self.email(project, to.as_str(), e, sent), None)
+            }
+            Content::SmsCode { to, code, purpose } => {
+                let body = match purpose {
+                    CodePurpose::SignIn => {
+                        let body = self.templates.otp_sms(locale, name, code.as_str())?;
+                        overrides.templates.sms(body, name, code.as_str())
+                    }
+                    CodePurpose::ConfirmAddress => {
+                        self.templates
+                            .confirm_address_sms(locale, name, code.as_str())?
+                    }
+                };
+                let sms = SmsMessage {
+                    to: to.as_str().to_owned(),
+                    body,
+                    request: Some(request(to.as_str(), None)),
+                };
+                (Outgoing::Sms(sms), None)
+            }
+            Content::EmailNotice { to, new_address } => {
+                let e = self
+                    .templates
+                    .notice_email(locale, name, new_address.as_str())?;
+                let sent = request(to.as_str(), None);
+                (self.email(project, to.as_str(), e, sent), None)
+            }
+            Content::SmsNotice { to, new_address } => {
+                let body = self
+                    .templates
+                    .notice_sms(locale, name, new_address.as_str())?;
                 let sms = SmsMessage {
                     to: to.as_str().to_owned(),
                     body,

@@ -6,10 +6,21 @@
 //! it into a spam relay. The rules themselves live in `futureauth_proto`, shared with the SDK.
 
 use futureauth_proto::InvalidCallbackUrl;
-use futureauth_proto::{Channel, Email, LinkToken, Message, OtpCode, Phone};
+use futureauth_proto::{
+    Channel, Email, LinkToken, MaskedAddress, Message, OtpCode, Phone, Purpose,
+};
 use url::Url;
 
 use crate::error::{ErrorCode, ServiceError};
+
+/// Why a code is sent, which decides its wording.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CodePurpose {
+    /// A sign-in code (every client before 0.6 sends only these).
+    SignIn,
+    /// A code to a new address a signed-in user asked to change to or add.
+    ConfirmAddress,
+}
 
 /// What a send request asks for, parsed.
 #[derive(Debug, Clone)]
@@ -20,6 +31,8 @@ pub enum Content {
         to: Email,
         /// The code.
         code: OtpCode,
+        /// Sign-in or confirming a new address.
+        purpose: CodePurpose,
     },
     /// A one-time code by SMS.
     SmsCode {
@@ -27,6 +40,8 @@ pub enum Content {
         to: Phone,
         /// The code.
         code: OtpCode,
+        /// Sign-in or confirming a new address.
+        purpose: CodePurpose,
     },
     /// A magic link by email.
     MagicLink {
@@ -37,24 +52,64 @@ pub enum Content {
         /// The code that completes the same sign-in, written beside the link (0.6 clients).
         code: Option<OtpCode>,
     },
+    /// An address-change notice by email: no code.
+    EmailNotice {
+        /// Normalised address (the one the user has).
+        to: Email,
+        /// The address asked for, masked.
+        new_address: MaskedAddress,
+    },
+    /// An address-change notice by SMS: no code.
+    SmsNotice {
+        /// E.164 number (the one the user has).
+        to: Phone,
+        /// The address asked for, masked.
+        new_address: MaskedAddress,
+    },
+}
+
+/// A 422 `invalid_request` naming what is wrong with the purpose.
+fn bad_purpose(message: &str) -> ServiceError {
+    ServiceError::validation(ErrorCode::InvalidRequest, message)
 }
 
 impl Content {
-    /// Checks the destination and the code or token of `m` for its channel.
+    /// Checks the destination, the purpose and the code, token or notice of `m` for its
+    /// channel. A sign-in or confirm-address code must be a code; a notice must have an
+    /// empty `code` (it signs nobody in) and a masked `new_address`; magic links are for
+    /// signing in only; `new_address` belongs to notices only.
     pub fn parse(m: &Message) -> Result<Content, ServiceError> {
         let code = || {
             OtpCode::parse(&m.code)
                 .map_err(|e| ServiceError::validation(ErrorCode::InvalidCode, e.to_string()))
         };
+        let purpose = m.purpose();
+        if purpose != Purpose::AddressChangeNotice && m.new_address.is_some() {
+            return Err(bad_purpose(
+                "new_address belongs to an address_change_notice only",
+            ));
+        }
+        let code_purpose = match purpose {
+            Purpose::SignIn => CodePurpose::SignIn,
+            Purpose::ConfirmAddress => CodePurpose::ConfirmAddress,
+            Purpose::AddressChangeNotice => return Self::notice(m),
+        };
         Ok(match m.channel {
             Channel::Email => Content::EmailCode {
                 to: email(&m.destination)?,
                 code: code()?,
+                purpose: code_purpose,
             },
             Channel::Sms => Content::SmsCode {
                 to: e164(&m.destination)?,
                 code: code()?,
+                purpose: code_purpose,
             },
+            Channel::MagicLink if code_purpose != CodePurpose::SignIn => {
+                return Err(bad_purpose(
+                    "a magic_link is for signing in: send confirm_address as email or sms",
+                ))
+            }
             Channel::MagicLink => Content::MagicLink {
                 to: email(&m.destination)?,
                 token: LinkToken::parse(&m.code).map_err(|e| {
@@ -72,28 +127,75 @@ impl Content {
         })
     }
 
+    /// An address-change notice: no code, a masked new address.
+    fn notice(m: &Message) -> Result<Content, ServiceError> {
+        if !m.code.is_empty() || m.link_code.is_some() {
+            return Err(ServiceError::validation(
+                ErrorCode::InvalidCode,
+                "an address_change_notice carries no code: send `code` as an empty string",
+            ));
+        }
+        let new_address = m
+            .new_address
+            .as_deref()
+            .ok_or_else(|| bad_purpose("an address_change_notice needs new_address"))
+            .and_then(|a| {
+                MaskedAddress::parse(a).map_err(|e| bad_purpose(&format!("new_address: {e}")))
+            })?;
+        Ok(match m.channel {
+            Channel::Email => Content::EmailNotice {
+                to: email(&m.destination)?,
+                new_address,
+            },
+            Channel::Sms => Content::SmsNotice {
+                to: e164(&m.destination)?,
+                new_address,
+            },
+            Channel::MagicLink => {
+                return Err(bad_purpose(
+                    "an address_change_notice goes as email or sms, not magic_link",
+                ))
+            }
+        })
+    }
+
     /// The channel.
     pub fn channel(&self) -> Channel {
         match self {
-            Content::EmailCode { .. } => Channel::Email,
-            Content::SmsCode { .. } => Channel::Sms,
+            Content::EmailCode { .. } | Content::EmailNotice { .. } => Channel::Email,
+            Content::SmsCode { .. } | Content::SmsNotice { .. } => Channel::Sms,
             Content::MagicLink { .. } => Channel::MagicLink,
         }
+    }
+
+    /// Whether this is a code (or link) someone types or opens to sign in or confirm: a
+    /// project's test mode answers a test code for these only.
+    pub fn carries_code(&self) -> bool {
+        !matches!(
+            self,
+            Content::EmailNotice { .. } | Content::SmsNotice { .. }
+        )
     }
 
     /// The destination as delivered and stored.
     pub fn destination(&self) -> &str {
         match self {
-            Content::EmailCode { to, .. } | Content::MagicLink { to, .. } => to.as_str(),
-            Content::SmsCode { to, .. } => to.as_str(),
+            Content::EmailCode { to, .. }
+            | Content::MagicLink { to, .. }
+            | Content::EmailNotice { to, .. } => to.as_str(),
+            Content::SmsCode { to, .. } | Content::SmsNotice { to, .. } => to.as_str(),
         }
     }
 
-    /// The code or token.
+    /// The code or token; for a notice, the masked address it names (what tells two
+    /// notices apart for an idempotency key).
     pub fn secret(&self) -> &str {
         match self {
             Content::EmailCode { code, .. } | Content::SmsCode { code, .. } => code.as_str(),
             Content::MagicLink { token, .. } => token.as_str(),
+            Content::EmailNotice { new_address, .. } | Content::SmsNotice { new_address, .. } => {
+                new_address.as_str()
+            }
         }
     }
 
@@ -101,8 +203,10 @@ impl Content {
     /// `ada+2@x` are one person), the number of a phone.
     pub fn recipient_key(&self) -> String {
         match self {
-            Content::EmailCode { to, .. } | Content::MagicLink { to, .. } => to.mailbox(),
-            Content::SmsCode { to, .. } => to.as_str().to_owned(),
+            Content::EmailCode { to, .. }
+            | Content::MagicLink { to, .. }
+            | Content::EmailNotice { to, .. } => to.mailbox(),
+            Content::SmsCode { to, .. } | Content::SmsNotice { to, .. } => to.as_str().to_owned(),
         }
     }
 }
@@ -265,7 +369,78 @@ mod tests {
             callback_url: None,
             locale: None,
             link_code: None,
+            purpose: None,
+            new_address: None,
         }
+    }
+
+    #[test]
+    fn purposes() {
+        let refused = |m: Message| match Content::parse(&m) {
+            Err(ServiceError::Validation { code, .. }) => code,
+            other => panic!("{other:?}"),
+        };
+        let notice = |channel, to: &str, code: &str, new: Option<&str>| Message {
+            purpose: Some(Purpose::AddressChangeNotice),
+            new_address: new.map(str::to_owned),
+            ..msg(channel, to, code)
+        };
+        let c =
+            Content::parse(&notice(Channel::Sms, "+12015550123", "", Some("a***@b.co"))).unwrap();
+        assert!(matches!(c, Content::SmsNotice { .. }) && !c.carries_code());
+        assert!(matches!(
+            Content::parse(&notice(Channel::Email, "a@b.co", "", Some("+1 ****** 123"))),
+            Ok(Content::EmailNotice { .. })
+        ));
+        // A notice with a code, or without its masked address, or as a magic link.
+        assert_eq!(
+            refused(notice(
+                Channel::Email,
+                "a@b.co",
+                "123456",
+                Some("a***@b.co")
+            )),
+            "invalid_code"
+        );
+        assert_eq!(
+            refused(notice(Channel::Email, "a@b.co", "", None)),
+            "invalid_request"
+        );
+        assert_eq!(
+            refused(notice(Channel::Email, "a@b.co", "", Some("free text"))),
+            "invalid_request"
+        );
+        assert_eq!(
+            refused(notice(Channel::MagicLink, "a@b.co", "", Some("a***@b.co"))),
+            "invalid_request"
+        );
+        // A confirm-address code needs a code, and goes as email or SMS.
+        let confirm = |channel, code: &str| Message {
+            purpose: Some(Purpose::ConfirmAddress),
+            ..msg(channel, "a@b.co", code)
+        };
+        assert!(matches!(
+            Content::parse(&confirm(Channel::Email, "a1b2c3")),
+            Ok(Content::EmailCode {
+                purpose: CodePurpose::ConfirmAddress,
+                ..
+            })
+        ));
+        assert_eq!(refused(confirm(Channel::Email, "")), "invalid_code");
+        let token = "V1StGXR8_Z5jdHi6B-myTV1StGXR8_Z5jdHi6B-myTabcdef";
+        assert_eq!(
+            refused(confirm(Channel::MagicLink, token)),
+            "invalid_request"
+        );
+        // A sign-in code without a code, and new_address on anything but a notice.
+        assert_eq!(refused(msg(Channel::Email, "a@b.co", "")), "invalid_code");
+        assert_eq!(
+            refused(Message {
+                new_address: Some("a***@b.co".into()),
+                ..msg(Channel::Email, "a@b.co", "a1b2c3")
+            }),
+            "invalid_request"
+        );
     }
 
     #[test]

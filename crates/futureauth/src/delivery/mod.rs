@@ -1,6 +1,10 @@
 //! Delivery: how codes and links reach people.
 //!
-//! The sign-in flows build a [`Message`] and hand it to a [`Delivery`]. The default is
+//! The sign-in and account flows build a [`Message`] and hand it to a [`Delivery`]. Its
+//! [`Purpose`] says what it is: a sign-in code or link (`None`), a code that confirms a new
+//! address (`ConfirmAddress`), or a notice to a user's old address (`AddressChangeNotice`,
+//! with an empty `code` and the new address masked in `new_address`). A delivery of its own
+//! should word each accordingly and never present a notice as a code. The default is
 //! `HttpDelivery` (feature `http-delivery`, on by default), the client of the FutureAuth
 //! service; [`DevOutbox`] keeps messages in memory and prints them, for local development
 //! and tests.
@@ -14,7 +18,7 @@ mod outbox;
 pub use http::HttpDelivery;
 pub use outbox::{DevOutbox, OutboxEntry};
 
-pub use futureauth_proto::{Channel, Message};
+pub use futureauth_proto::{Channel, Message, Purpose};
 
 /// Why a delivery failed.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -65,7 +69,13 @@ impl Receipt {
 /// #[futureauth::async_trait]
 /// impl Delivery for Stdout {
 ///     async fn deliver(&self, message: &Message) -> Result<(), DeliveryError> {
-///         println!("{} -> {}", message.code, message.destination);
+///         match message.purpose() {
+///             futureauth::delivery::Purpose::AddressChangeNotice => println!(
+///                 "{}: a new address was asked for ({:?})",
+///                 message.destination, message.new_address
+///             ),
+///             _ => println!("{} -> {}", message.code, message.destination),
+///         }
 ///         Ok(())
 ///     }
 /// }

@@ -1,6 +1,11 @@
 //! A signed-in user's own account: verified address changes (change an email or phone, or
 //! add the other kind), with a notice to the address they had.
 //!
+//! Two messages go out, each saying what it is on the wire (`purpose`): a
+//! `confirm_address` code to the new address, and an `address_change_notice` to the old one
+//! that carries no code and names the new address only masked (`a***@example.com`), so
+//! whoever reads the old address learns that a change was asked for, not where to.
+//!
 //! The request never looks at whether the new address belongs to someone: a code goes to
 //! it and a notice to the old one either way, so the answer and the work are the same and
 //! tell nothing. Only confirming with the code (which needs control of the new address)
@@ -10,7 +15,7 @@ use chrono::Utc;
 
 use super::{check_send, limit_send, limit_verify_ip, Ctx};
 use crate::context::RequestContext;
-use crate::delivery::{Channel, Message};
+use crate::delivery::{Channel, Message, Purpose};
 use crate::error::{FutureAuthError, Result};
 use crate::hooks::{self, IdentifierChange, SendPurpose};
 use crate::identifier::Identifier;
@@ -18,21 +23,49 @@ use crate::model::User;
 use crate::store::{accounts_change_binding, Changed, Kind, NewVerification};
 use crate::token::{generate_code, generate_id, normalize_code};
 
-/// The message of a code (or notice) to `identifier`.
-fn message(ctx: &Ctx<'_>, identifier: &Identifier, code: String, req: &RequestContext) -> Message {
+/// The channel that reaches `identifier`.
+fn channel(identifier: &Identifier) -> Channel {
+    match identifier {
+        Identifier::Email(_) => Channel::Email,
+        Identifier::Phone(_) => Channel::Sms,
+    }
+}
+
+/// The code to `new` that confirms it.
+fn confirm_message(ctx: &Ctx<'_>, new: &Identifier, code: String, req: &RequestContext) -> Message {
     Message {
-        channel: match identifier {
-            Identifier::Email(_) => Channel::Email,
-            Identifier::Phone(_) => Channel::Sms,
-        },
-        destination: identifier.as_str().to_string(),
+        channel: channel(new),
+        destination: new.as_str().to_string(),
         code,
         project_name: ctx.config.project_name.clone(),
         link: None,
         callback_url: None,
         locale: req.locale.as_ref().map(ToString::to_string),
         link_code: None,
+        purpose: Some(Purpose::ConfirmAddress),
+        new_address: None,
     }
+}
+
+/// The notice to `old` that a change to `new` was asked for: no code, `new` masked.
+fn notice_message(
+    ctx: &Ctx<'_>,
+    old: &Identifier,
+    new: &Identifier,
+    req: &RequestContext,
+) -> Result<Message> {
+    Ok(Message {
+        channel: channel(old),
+        destination: old.as_str().to_string(),
+        code: String::new(),
+        project_name: ctx.config.project_name.clone(),
+        link: None,
+        callback_url: None,
+        locale: req.locale.as_ref().map(ToString::to_string),
+        link_code: None,
+        purpose: Some(Purpose::AddressChangeNotice),
+        new_address: Some(new.masked()?.as_str().to_owned()),
+    })
 }
 
 /// Where the notice of a change goes: the address of the same kind the user has now, else
@@ -60,6 +93,11 @@ pub(crate) async fn request(
         .await?
         .ok_or(FutureAuthError::UserNotFound)?;
     check_send(ctx, new, SendPurpose::VerifyNewAddress, req, Some(&user.id)).await?;
+    // Built before anything is stored or counted: masking cannot fail for a parsed address,
+    // but if it did, nothing would be left behind.
+    let notice = notice_to(&user, new)
+        .map(|old| notice_message(ctx, &old, new, req))
+        .transpose()?;
     let now = Utc::now();
     let throttle = limit_send(ctx, new, req.client_ip, now).await?;
     let code = generate_code(ctx.config.otp_length);
@@ -78,19 +116,10 @@ pub(crate) async fn request(
             requester: None,
         })
         .await?;
-    // The notice: the wire has no message kind of its own for it, so it goes as a code
-    // message whose code is never stored (it signs nobody in): the person learns that a
-    // change of their address was asked for. A notice that cannot be sent stops the change.
-    let mut messages = Vec::with_capacity(2);
-    if let Some(old) = notice_to(&user, new) {
-        messages.push(message(
-            ctx,
-            &old,
-            generate_code(ctx.config.otp_length),
-            req,
-        ));
-    }
-    messages.push(message(ctx, new, code, req));
+    // The notice (no code: it signs nobody in) first, then the code. A notice that cannot
+    // be sent stops the change.
+    let mut messages: Vec<Message> = notice.into_iter().collect();
+    messages.push(confirm_message(ctx, new, code, req));
     for m in &messages {
         if let Err(e) = ctx.delivery.deliver(m).await {
             ctx.store

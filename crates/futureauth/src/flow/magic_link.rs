@@ -89,6 +89,8 @@ pub(crate) async fn send(
         callback_url: Some(callback.into()),
         locale: req.locale.as_ref().map(ToString::to_string),
         link_code: Some(code),
+        purpose: None,
+        new_address: None,
     };
     if let Err(e) = ctx.delivery.deliver(&message).await {
         ctx.store

@@ -66,6 +66,8 @@ pub(crate) async fn send(
         callback_url: None,
         locale: req.locale.as_ref().map(ToString::to_string),
         link_code: None,
+        purpose: None,
+        new_address: None,
     };
     let receipt = match ctx.delivery.deliver_with_receipt(&message).await {
         Ok(receipt) => receipt,
