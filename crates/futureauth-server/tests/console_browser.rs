@@ -705,3 +705,240 @@ async fn a_member_sees_read_only_forms() -> Result<()> {
     c.close().await?;
     result
 }
+
+/// The W3C WebDriver virtual authenticator of a session (chromedriver's
+/// `/session/{id}/webauthn/authenticator` endpoints), as the demo's passkeys_browser.rs.
+struct Authenticator {
+    url: String,
+}
+
+impl Authenticator {
+    async fn add(driver: &ChromeDriver, c: &Client) -> Result<Self> {
+        let session = c.session_id().await?.context("no WebDriver session")?;
+        let base = format!(
+            "http://127.0.0.1:{}/session/{session}/webauthn/authenticator",
+            driver.port
+        );
+        let answer: serde_json::Value = reqwest::Client::new()
+            .post(&base)
+            .json(&json!({
+                "protocol": "ctap2",
+                "transport": "internal",
+                "hasResidentKey": true,
+                "hasUserVerification": true,
+                "isUserConsenting": true,
+                "isUserVerified": true,
+            }))
+            .send()
+            .await?
+            .json()
+            .await?;
+        let id = answer["value"]
+            .as_str()
+            .with_context(|| format!("no authenticator id in {answer}"))?;
+        Ok(Self {
+            url: format!("{base}/{id}"),
+        })
+    }
+
+    async fn credentials(&self) -> Result<Vec<serde_json::Value>> {
+        let answer: serde_json::Value = reqwest::get(format!("{}/credentials", self.url))
+            .await?
+            .json()
+            .await?;
+        Ok(answer["value"].as_array().cloned().unwrap_or_default())
+    }
+}
+
+/// Runs a Chrome DevTools command through chromedriver (`goog/cdp/execute`).
+async fn cdp(
+    driver: &ChromeDriver,
+    c: &Client,
+    cmd: &str,
+    params: serde_json::Value,
+) -> Result<()> {
+    let session = c.session_id().await?.context("no WebDriver session")?;
+    let resp = reqwest::Client::new()
+        .post(format!(
+            "http://127.0.0.1:{}/session/{session}/goog/cdp/execute",
+            driver.port
+        ))
+        .json(&json!({ "cmd": cmd, "params": params }))
+        .send()
+        .await?;
+    ensure!(resp.status().is_success(), "{cmd}: {}", resp.text().await?);
+    Ok(())
+}
+
+/// Signs in on the console's sign-in page with a code from the dev outbox.
+async fn sign_in_by_code(
+    c: &Client,
+    outbox: &futureauth_server::provider::DevOutbox,
+    email: &str,
+) -> Result<()> {
+    let count = |outbox: &futureauth_server::provider::DevOutbox, email: &str| {
+        outbox
+            .entries()
+            .into_iter()
+            .filter(|e| e.to == email)
+            .count()
+    };
+    let before = count(outbox, email);
+    fill(c, "#email", email).await?;
+    click(c, "button[value=code]").await?;
+    visible(c, "#code").await?;
+    let deadline = Instant::now() + WAIT;
+    let code = loop {
+        // Newest first: the new code once there are more than `before`.
+        let entries: Vec<_> = outbox
+            .entries()
+            .into_iter()
+            .filter(|e| e.to == email)
+            .collect();
+        if let Some(e) = entries
+            .into_iter()
+            .next()
+            .filter(|_| before < count(outbox, email))
+        {
+            break e
+                .subject
+                .unwrap_or_default()
+                .split_whitespace()
+                .next()
+                .unwrap_or_default()
+                .to_owned();
+        }
+        ensure!(Instant::now() < deadline, "no code in the dev outbox");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    fill(c, "#code", &code).await?;
+    click(c, "form[action='/dashboard/login/verify'] button").await?;
+    visible(c, "#create-project").await?;
+    Ok(())
+}
+
+async fn sign_out(c: &Client) -> Result<()> {
+    click(c, "form[action='/dashboard/logout'] button").await?;
+    visible(c, "#email").await?;
+    Ok(())
+}
+
+/// Waits until the browser is on `path`.
+async fn at_path(c: &Client, path: &str) -> Result<()> {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        if c.current_url().await?.path() == path {
+            return Ok(());
+        }
+        ensure!(Instant::now() < deadline, "never reached {path}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Passkeys in a real browser (a WebDriver virtual authenticator), on the console opened as
+/// `http://localhost:<port>` (its relying party): an operator signs in by code, adds a
+/// passkey on the Passkeys page, signs out, is signed in again by the email field's
+/// autofill, signs out and in with the "Sign in with a passkey" button, renames and
+/// deletes it (a deleted passkey is refused), and signs in by code again. On 127.0.0.1 the
+/// button is not offered (a browser refuses the passkey there).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_operator_adds_and_uses_a_passkey() -> Result<()> {
+    let db = TestDb::new(Backend::Sqlite).await;
+    let store = db.store().await;
+    cli(&store, &["futureauth-server", "operator", "add", OPERATOR]).await;
+    let config = Config {
+        database_url: Some(db.url.clone()),
+        ..Config::default()
+    };
+    let server = TestServer::start(&db, &config).await;
+    let base = format!("http://localhost:{}", server.server.addr.port());
+    let outbox = server
+        .server
+        .state
+        .delivery
+        .dev_outbox()
+        .context("dev outbox")?
+        .clone();
+    let tmp = TempDir::new("browser-passkeys")?;
+    let driver = ChromeDriver::start(&tmp.0.join("chromedriver.log"))?;
+    let c = open_browser(&driver, &tmp.0.join("profile")).await?;
+    let result = async {
+        let authenticator = Authenticator::add(&driver, &c).await?;
+        // Not on 127.0.0.1: the button stays hidden there.
+        c.goto(&format!("{}/dashboard/login", server.server.url()))
+            .await?;
+        visible(&c, "#email").await?;
+        let hidden = c.find(Locator::Css("#passkey-sign-in")).await?;
+        ensure!(!hidden.is_displayed().await?, "passkeys offered on 127.0.0.1");
+
+        c.goto(&format!("{base}/dashboard/login")).await?;
+        visible(&c, "#passkey-button").await?;
+        screenshot(&c, "console-passkey-sign-in.png").await?;
+        sign_in_by_code(&c, &outbox, OPERATOR).await?;
+        let first_code = Instant::now();
+
+        // Add a passkey from the nav's Passkeys page.
+        click(&c, "nav a[href='/dashboard/account/passkeys']").await?;
+        visible(&c, "#no-passkeys").await?;
+        fill(&c, "#passkey-name", "Work laptop").await?;
+        click(&c, "#add-passkey").await?;
+        text_containing(&c, "#notice", "Passkey added").await?;
+        let name = visible(&c, "#passkeys .passkey-name").await?;
+        ensure!(name.prop("value").await?.as_deref() == Some("Work laptop"));
+        let held = authenticator.credentials().await?;
+        ensure!(held.len() == 1, "the authenticator holds {held:?}");
+        screenshot(&c, "console-passkey-added.png").await?;
+
+        // Sign out: the email field's autofill (conditional mediation) offers the passkey,
+        // which the virtual authenticator accepts by itself.
+        // (Signed out from the Passkeys page, so that reaching /dashboard means signed in.)
+        click(&c, "form[action='/dashboard/logout'] button").await?;
+        at_path(&c, "/dashboard").await?;
+        visible(&c, "#create-project").await?;
+
+        // From now on no autofill (as if the operator ignored it): the button.
+        cdp(
+            &driver,
+            &c,
+            "Page.addScriptToEvaluateOnNewDocument",
+            json!({ "source": "PublicKeyCredential.isConditionalMediationAvailable = async () => false;" }),
+        )
+        .await?;
+        sign_out(&c).await?;
+        click(&c, "#passkey-button").await?;
+        visible(&c, "#create-project").await?;
+
+        // Used, renamed (a form: Post/Redirect/Get), deleted.
+        c.goto(&format!("{base}/dashboard/account/passkeys")).await?;
+        let used = text_containing(&c, "#passkeys .last-used", "UTC").await?;
+        ensure!(!used.contains("never"), "last used: {used}");
+        fill(&c, "#passkeys .passkey-name", "Desk").await?;
+        click(&c, "#passkeys .passkey-rename").await?;
+        text_containing(&c, "#notice", "renamed").await?;
+        let name = visible(&c, "#passkeys .passkey-name").await?;
+        ensure!(name.prop("value").await?.as_deref() == Some("Desk"));
+        screenshot(&c, "console-passkey-renamed.png").await?;
+        click(&c, "#passkeys .passkey-delete").await?;
+        c.accept_alert().await?;
+        text_containing(&c, "#notice", "deleted").await?;
+        visible(&c, "#no-passkeys").await?;
+        screenshot(&c, "console-passkey-deleted.png").await?;
+
+        // The deleted passkey (still in the authenticator) signs nobody in; a code does.
+        sign_out(&c).await?;
+        click(&c, "#passkey-button").await?;
+        text_containing(&c, "#passkey-error", "not accepted").await?;
+        ensure!(c.current_url().await?.path() == "/dashboard/login");
+        screenshot(&c, "console-passkey-refused.png").await?;
+        // The SDK sends one code per address and client per 30 s.
+        tokio::time::sleep(Duration::from_secs(31).saturating_sub(first_code.elapsed())).await;
+        sign_in_by_code(&c, &outbox, OPERATOR).await?;
+        Ok(())
+    }
+    .await;
+    if result.is_err() {
+        let _ = screenshot(&c, "console-passkey-failure.png").await;
+    }
+    c.close().await?;
+    result
+}

@@ -106,6 +106,7 @@ mod tests {
                 email: "a@example.com".into(),
                 created_at: 0,
             },
+            user_id: "u_1".into(),
             token: "t".into(),
             csrf: csrf.into(),
             projects: Vec::new(),

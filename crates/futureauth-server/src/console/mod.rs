@@ -17,6 +17,7 @@ mod extract;
 mod flash;
 mod integrations;
 mod pages;
+mod passkeys;
 pub mod session;
 pub mod views;
 
@@ -29,7 +30,7 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 use axum::Router;
-use futureauth::{FutureAuth, FutureAuthConfig};
+use futureauth::{FutureAuth, FutureAuthConfig, PasskeyConfig};
 use tokio::sync::OnceCell;
 use url::Url;
 
@@ -50,6 +51,9 @@ pub const COOKIE_NAME: &str = "futureauth_console";
 /// sibling subdomain, or with a `Domain` or a `Path` other than `/`.
 pub const HOST_COOKIE_NAME: &str = "__Host-futureauth_console";
 
+/// The name browsers show for the console's passkeys.
+pub const PASSKEY_RP_NAME: &str = "FutureAuth Console";
+
 /// Where the console is reached and how its cookie is set.
 #[derive(Debug, Clone)]
 pub struct ConsoleSettings {
@@ -65,26 +69,44 @@ pub struct ConsoleSettings {
     pub binding_cookie: &'static str,
     /// Name of the cookie carrying a secret to the page that shows it once.
     pub flash_cookie: &'static str,
+    /// Name of the cookie binding a passkey challenge to the browser that asked.
+    pub passkey_cookie: &'static str,
+    /// The passkey relying party ID (a domain name), as the SDK names it from the origins:
+    /// the host of the first origin on a domain name. `None` (the console offers no
+    /// passkeys) when every origin is an IP address, which browsers refuse as an RP ID.
+    pub passkey_rp_id: Option<String>,
     /// Proxies whose `X-Forwarded-For` names the client (`--trusted-proxies`).
     pub trusted_proxies: Vec<ipnet::IpNet>,
 }
 
-/// The console's cookie names: with the `__Host-` prefix whenever they are `Secure` (as the
-/// SDK names its own), so a sibling subdomain cannot plant or shadow them.
-fn cookie_names(secure: bool) -> (&'static str, &'static str, &'static str) {
+/// The console's cookie names (session, code binding, flash, passkey binding): with the
+/// `__Host-` prefix whenever they are `Secure` (as the SDK names its own), so a sibling
+/// subdomain cannot plant or shadow them.
+fn cookie_names(secure: bool) -> [&'static str; 4] {
     if secure {
-        (
+        [
             HOST_COOKIE_NAME,
             "__Host-futureauth_console_otp",
             "__Host-futureauth_console_flash",
-        )
+            "__Host-futureauth_console_passkey",
+        ]
     } else {
-        (
+        [
             COOKIE_NAME,
             "futureauth_console_otp",
             "futureauth_console_flash",
-        )
+            "futureauth_console_passkey",
+        ]
     }
+}
+
+/// The relying party ID the SDK derives from these origins (app_url first): the host of the
+/// first one on a domain name, lower-cased.
+fn passkey_rp_id(origins: &[String]) -> Option<String> {
+    origins
+        .iter()
+        .filter_map(|o| Url::parse(o).ok())
+        .find_map(|u| u.domain().map(str::to_ascii_lowercase))
 }
 
 fn is_loopback(url: &Url) -> bool {
@@ -113,14 +135,18 @@ impl ConsoleSettings {
                     "FUTUREAUTH_PUBLIC_URL is plain http on a non-loopback host: the console's cookie is Secure, so browsers will not keep it; serve the console over https"
                 );
             }
-            let (session_cookie, binding_cookie, flash_cookie) = cookie_names(!plain_loopback);
+            let [session_cookie, binding_cookie, flash_cookie, passkey_cookie] =
+                cookie_names(!plain_loopback);
+            let origins = vec![url.origin().ascii_serialization()];
             return Ok(ConsoleSettings {
-                origins: vec![url.origin().ascii_serialization()],
+                passkey_rp_id: passkey_rp_id(&origins),
+                origins,
                 cookie_secure: !plain_loopback,
                 production: config.is_production(),
                 session_cookie,
                 binding_cookie,
                 flash_cookie,
+                passkey_cookie,
                 trusted_proxies: config.trusted_proxies.clone(),
             });
         }
@@ -140,14 +166,19 @@ impl ConsoleSettings {
                 "the console needs FUTUREAUTH_PUBLIC_URL when listening on a non-loopback address (forms from other origins are refused and its cookie is Secure)"
             );
         }
-        let (session_cookie, binding_cookie, flash_cookie) = cookie_names(!addr.ip().is_loopback());
+        let [session_cookie, binding_cookie, flash_cookie, passkey_cookie] =
+            cookie_names(!addr.ip().is_loopback());
         Ok(ConsoleSettings {
+            // On loopback: `localhost`, beside the address itself (browsers refuse passkeys
+            // on an IP address).
+            passkey_rp_id: passkey_rp_id(&origins),
             origins,
             cookie_secure: !addr.ip().is_loopback(),
             production: config.is_production(),
             session_cookie,
             binding_cookie,
             flash_cookie,
+            passkey_cookie,
             trusted_proxies: config.trusted_proxies.clone(),
         })
     }
@@ -155,6 +186,27 @@ impl ConsoleSettings {
     /// The canonical origin (magic links point there).
     pub fn origin(&self) -> &str {
         self.origins.first().map(String::as_str).unwrap_or("")
+    }
+
+    /// The origins passkeys work from: those on the relying party's host or its
+    /// subdomains, as the SDK accepts them (empty when the console offers no passkeys).
+    /// The pages offer passkeys only when opened from one of them.
+    pub fn passkey_origins(&self) -> Vec<String> {
+        let Some(rp_id) = &self.passkey_rp_id else {
+            return Vec::new();
+        };
+        self.origins
+            .iter()
+            .filter(|o| {
+                Url::parse(o).ok().is_some_and(|u| {
+                    u.domain().is_some_and(|d| {
+                        let d = d.to_ascii_lowercase();
+                        d == *rp_id || d.ends_with(&format!(".{rp_id}"))
+                    })
+                })
+            })
+            .cloned()
+            .collect()
     }
 }
 
@@ -275,6 +327,13 @@ impl Console {
             project_name: delivery::CONSOLE_PROJECT_NAME.into(),
             cookie_name: settings.session_cookie.into(),
             cookie_secure: settings.cookie_secure,
+            // The relying party comes from the configured origins only, never from request
+            // headers; passkeys only where a browser accepts them (an origin on a domain).
+            app_url: settings.origin().to_owned(),
+            passkeys: settings.passkey_rp_id.as_ref().map(|_| PasskeyConfig {
+                rp_name: PASSKEY_RP_NAME.into(),
+                ..PasskeyConfig::default()
+            }),
             allowed_origins: settings.origins.clone(),
             session_ttl: std::time::Duration::from_secs(SESSION_TTL_SECS),
             // The console's sign-in shares the store's pool and its deadline.
@@ -327,11 +386,27 @@ impl Console {
     }
 }
 
+/// Whether a request sends JSON (the passkey routes), so that a refusal answers in JSON.
+fn wants_json(headers: &axum::http::HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|t| t.trim_start().starts_with("application/json"))
+}
+
 /// Security headers on every console response; POSTs must come from the console's origin.
 async fn guard(State(console): State<Console>, request: Request, next: Next) -> Response {
     if request.method() == Method::POST
         && !session::origin_allowed(request.headers(), console.settings())
     {
+        // The passkey routes speak JSON: their refusal does too.
+        if wants_json(request.headers()) {
+            return futureauth::axum::ApiError::from_code(
+                futureauth::ErrorCode::CrossSiteRequest,
+                "console requests are accepted only from the console's own pages",
+            )
+            .into_response();
+        }
         return console.error_page(
             axum::http::StatusCode::FORBIDDEN,
             "Cross-site request refused",
@@ -464,6 +539,30 @@ pub fn router(console: Console) -> Router {
             &format!("{p}/integrations/test-mode/off"),
             get(pages::form_page).post(integrations::test_mode_off),
         )
+        .route(
+            "/dashboard/login/passkey/options",
+            get(pages::form_page).post(passkeys::sign_in_options),
+        )
+        .route(
+            "/dashboard/login/passkey",
+            get(pages::form_page).post(passkeys::sign_in),
+        )
+        .route(
+            "/dashboard/account/passkeys",
+            get(passkeys::page).post(passkeys::register),
+        )
+        .route(
+            "/dashboard/account/passkeys/options",
+            get(pages::form_page).post(passkeys::register_options),
+        )
+        .route(
+            "/dashboard/account/passkeys/rename",
+            get(pages::form_page).post(passkeys::rename),
+        )
+        .route(
+            "/dashboard/account/passkeys/delete",
+            get(pages::form_page).post(passkeys::delete),
+        )
         .route("/dashboard/account", get(pages::account))
         .route(
             "/dashboard/account/tokens",
@@ -520,6 +619,27 @@ mod tests {
                 .unwrap()
                 .cookie_secure
         );
+    }
+
+    #[test]
+    fn passkeys_are_offered_on_a_domain_only() {
+        // Loopback: the relying party is `localhost`, reached only as localhost.
+        let s = settings(None, "127.0.0.1:8080").unwrap();
+        assert_eq!(s.passkey_rp_id.as_deref(), Some("localhost"));
+        assert_eq!(s.passkey_origins(), ["http://localhost:8080"]);
+        assert_eq!(s.passkey_cookie, "futureauth_console_passkey");
+        let s = settings(Some("https://Auth.Example.com"), "0.0.0.0:8080").unwrap();
+        assert_eq!(s.passkey_rp_id.as_deref(), Some("auth.example.com"));
+        assert_eq!(s.passkey_origins(), ["https://auth.example.com"]);
+        assert_eq!(s.passkey_cookie, "__Host-futureauth_console_passkey");
+        // Only IP addresses: browsers refuse them as a relying party, so no passkeys.
+        for s in [
+            settings(Some("https://192.0.2.7"), "0.0.0.0:8080").unwrap(),
+            settings(None, "0.0.0.0:8080").unwrap(),
+        ] {
+            assert_eq!(s.passkey_rp_id, None);
+            assert!(s.passkey_origins().is_empty());
+        }
     }
 
     #[test]

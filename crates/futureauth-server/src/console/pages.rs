@@ -42,7 +42,7 @@ impl FromRequestParts<Console> for ClientIp {
     }
 }
 
-fn user_agent(headers: &HeaderMap) -> Option<String> {
+pub(super) fn user_agent(headers: &HeaderMap) -> Option<String> {
     headers
         .get(header::USER_AGENT)
         .and_then(|v| v.to_str().ok())
@@ -102,6 +102,12 @@ pub async fn form_page(uri: axum::http::Uri) -> Response {
 /// The page whose form posts to `path`.
 fn form_page_of(path: &str) -> String {
     let path = path.trim_end_matches('/');
+    if path.starts_with("/dashboard/account/passkeys") {
+        return "/dashboard/account/passkeys".into();
+    }
+    if path.starts_with("/dashboard/login") {
+        return "/dashboard/login".into();
+    }
     if path.starts_with("/dashboard/account") {
         return "/dashboard/account".into();
     }
@@ -144,7 +150,10 @@ fn login(c: &Console, email: &str, error: Option<String>, status: StatusCode) ->
     with_status(
         c.page(
             "login.html",
-            context! { email, error, dev_outbox => c.dev_outbox() },
+            context! {
+                email, error, dev_outbox => c.dev_outbox(),
+                passkey_origins => c.settings().passkey_origins().join(" "),
+            },
         ),
         status,
     )
@@ -281,12 +290,22 @@ fn signed_in(c: &Console, token: &str) -> Response {
     resp
 }
 
-/// Only operators get a console session (a non-operator cannot have a code, but check).
-async fn operator_session(
+/// Why a session the SDK just opened is not a console session.
+pub(super) enum NotOperator {
+    /// The user is no (longer an) operator: the session was ended.
+    Refused,
+    /// The operator could not be looked up.
+    Unavailable,
+}
+
+/// Only operators keep a console session (a non-operator cannot have a code, and a removed
+/// operator's passkey must not sign in): anyone else's new session is ended at once.
+/// Returns the session token.
+pub(super) async fn operator_only(
     c: &Console,
-    result: Result<(futureauth::User, futureauth::Session), FutureAuthError>,
-) -> Result<String, (StatusCode, String)> {
-    let (user, session) = result.map_err(|e| auth_error(&e))?;
+    user: futureauth::User,
+    session: futureauth::Session,
+) -> Result<String, NotOperator> {
     let email = user.email.unwrap_or_default();
     match c.store().operator_by_email(&email).await {
         Ok(Some(_)) => Ok(session.token),
@@ -294,15 +313,28 @@ async fn operator_session(
             if let Ok(auth) = c.auth().await {
                 let _ = auth.revoke_session(&session.token).await;
             }
-            Err(auth_error(&FutureAuthError::InvalidCode))
+            Err(NotOperator::Refused)
         }
         Err(e) => {
             tracing::error!(error = %e, "operator lookup failed");
-            Err((
-                StatusCode::SERVICE_UNAVAILABLE,
-                "Try again in a moment.".into(),
-            ))
+            Err(NotOperator::Unavailable)
         }
+    }
+}
+
+/// A code or link sign-in's console session, or the sign-in page's error.
+async fn operator_session(
+    c: &Console,
+    result: Result<(futureauth::User, futureauth::Session), FutureAuthError>,
+) -> Result<String, (StatusCode, String)> {
+    let (user, session) = result.map_err(|e| auth_error(&e))?;
+    match operator_only(c, user, session).await {
+        Ok(token) => Ok(token),
+        Err(NotOperator::Refused) => Err(auth_error(&FutureAuthError::InvalidCode)),
+        Err(NotOperator::Unavailable) => Err((
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Try again in a moment.".into(),
+        )),
     }
 }
 

@@ -19,6 +19,9 @@ use crate::store::Operator;
 pub struct Signed {
     /// Who.
     pub operator: Operator,
+    /// The operator's user id in the console's own `futureauth` tables (their passkeys
+    /// belong to it).
+    pub user_id: String,
     /// The SDK session token (to sign out).
     pub token: String,
     /// The CSRF token every form of this session must carry.
@@ -87,6 +90,27 @@ pub fn binding_cookie(settings: &ConsoleSettings, binding: &futureauth::OtpBindi
     set_cookie(settings, settings.binding_cookie, binding.as_str(), 600)
 }
 
+/// The browser's passkey binding, if it sent one of the right shape.
+pub fn passkey_binding(
+    settings: &ConsoleSettings,
+    headers: &HeaderMap,
+) -> Option<futureauth::OtpBinding> {
+    cookie(headers, settings.passkey_cookie).and_then(|value| futureauth::OtpBinding::parse(&value))
+}
+
+/// `Set-Cookie` for the passkey binding, as long as a challenge lives (`max_age`), or with
+/// `None` one that deletes it.
+pub fn passkey_binding_cookie(
+    settings: &ConsoleSettings,
+    binding: Option<&futureauth::OtpBinding>,
+    max_age: u64,
+) -> HeaderValue {
+    match binding {
+        Some(b) => set_cookie(settings, settings.passkey_cookie, b.as_str(), max_age),
+        None => set_cookie(settings, settings.passkey_cookie, "", 0),
+    }
+}
+
 /// `Set-Cookie` for a new session or, with `None`, one that deletes it.
 pub fn session_cookie(
     settings: &ConsoleSettings,
@@ -121,10 +145,15 @@ pub fn origin_allowed(headers: &HeaderMap, settings: &ConsoleSettings) -> bool {
 }
 
 impl Signed {
+    /// Whether `submitted` is this session's CSRF token (compared in constant time).
+    pub fn csrf_ok(&self, submitted: &str) -> bool {
+        let ok: bool = submitted.as_bytes().ct_eq(self.csrf.as_bytes()).into();
+        ok && !self.csrf.is_empty()
+    }
+
     /// Refuses (403) a form whose CSRF token is not this session's.
     pub fn check_csrf(&self, console: &Console, submitted: &str) -> Result<(), Response> {
-        let ok: bool = submitted.as_bytes().ct_eq(self.csrf.as_bytes()).into();
-        if ok && !self.csrf.is_empty() {
+        if self.csrf_ok(submitted) {
             Ok(())
         } else {
             Err(console.error_page(
@@ -181,6 +210,7 @@ impl FromRequestParts<Console> for Signed {
             .collect();
         let signed = Signed {
             csrf: csrf_token(&secrets.csrf_key, &session.id),
+            user_id: user.id,
             operator,
             token,
             projects,

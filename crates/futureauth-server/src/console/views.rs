@@ -69,6 +69,10 @@ const TEMPLATES: &[(&str, &str)] = &[
         include_str!("../../templates/console/account.html"),
     ),
     (
+        "passkeys.html",
+        include_str!("../../templates/console/passkeys.html"),
+    ),
+    (
         "error.html",
         include_str!("../../templates/console/error.html"),
     ),

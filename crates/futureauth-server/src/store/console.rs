@@ -896,8 +896,8 @@ impl Store {
 
 impl Store {
     /// The same pool, for the `futureauth` SDK that signs operators in to the console (its
-    /// `"user"`, `session`, `verification` and `futureauth_rate_limit` tables do not clash
-    /// with the server's).
+    /// `"user"`, `session`, `verification`, `futureauth_rate_limit`, `passkey` and
+    /// `passkey_challenge` tables do not clash with the server's).
     pub fn sdk_database(&self) -> futureauth::Database {
         match &self.backend {
             Backend::Postgres(pool) => pool.clone().into(),
