@@ -804,12 +804,21 @@ impl FutureAuth {
     /// `ReauthenticationRequired` and nothing is deleted: sign in again, then retry. See
     /// [`delete_user`](Self::delete_user).
     pub async fn delete_account(&self, session: &Session) -> Result<User> {
-        let max_age = chrono::TimeDelta::from_std(self.config.recent_auth_max_age)
-            .unwrap_or(chrono::TimeDelta::MAX);
-        if Utc::now() - session.authenticated_at() > max_age {
-            return Err(FutureAuthError::ReauthenticationRequired);
-        }
+        self.require_recent_sign_in(session)?;
         self.delete_user(&session.user_id).await
+    }
+
+    /// `Ok` if the user of `session` proved who they are within
+    /// [`recent_auth_max_age`](FutureAuthConfig::recent_auth_max_age), else
+    /// `ReauthenticationRequired` (`403 reauthentication_required`): the app's own sensitive
+    /// actions ask for a fresh sign-in with it, as deleting an account does. The Axum
+    /// integration's [`RecentAuthSession`](crate::axum::RecentAuthSession) extractor applies it.
+    pub fn require_recent_sign_in(&self, session: &Session) -> Result<()> {
+        if session.signed_in_within(self.config.recent_auth_max_age) {
+            Ok(())
+        } else {
+            Err(FutureAuthError::ReauthenticationRequired)
+        }
     }
 
     /// Deletes a user with their sessions, pending codes and links (and address changes) in

@@ -66,6 +66,22 @@ impl Session {
     pub fn authenticated_at(&self) -> DateTime<Utc> {
         self.authenticated.unwrap_or(self.created_at)
     }
+
+    /// Whether the user proved who they are in this session within `max_age` of now: ask
+    /// for a fresh sign-in before a sensitive action when it is not.
+    ///
+    /// ```
+    /// # fn check(session: &futureauth::Session) {
+    /// use std::time::Duration;
+    /// if !session.signed_in_within(Duration::from_secs(10 * 60)) {
+    ///     // show "sign in again to continue"
+    /// }
+    /// # }
+    /// ```
+    pub fn signed_in_within(&self, max_age: std::time::Duration) -> bool {
+        let max_age = chrono::TimeDelta::from_std(max_age).unwrap_or(chrono::TimeDelta::MAX);
+        Utc::now().signed_duration_since(self.authenticated_at()) <= max_age
+    }
 }
 
 /// How a session's user proved who they are.

@@ -13,7 +13,7 @@ use std::time::Duration;
 use axum::routing::get;
 use axum::{Json, Router};
 use common::{code_for, TestDb};
-use futureauth::axum::{auth_router, AuthSession};
+use futureauth::axum::{auth_router, AuthSession, RecentAuthSession};
 use futureauth::delivery::{Channel, DevOutbox, Purpose};
 use futureauth::hooks::{AuthHooks, HookError, IdentifierChange, SendAttempt, SendRefusal};
 use futureauth::{
@@ -42,6 +42,11 @@ impl AsRef<Arc<FutureAuth>> for AppState {
 
 async fn me(auth: AuthSession) -> Json<Value> {
     Json(json!({ "id": auth.user.id, "email": auth.user.email }))
+}
+
+/// An app's sensitive action: only after a recent sign-in.
+async fn sensitive(RecentAuthSession(auth): RecentAuthSession) -> Json<Value> {
+    Json(json!({ "id": auth.user.id }))
 }
 
 /// The app on loopback with a dev outbox, and a client on the app's own origin.
@@ -94,6 +99,7 @@ impl App {
         let app = Router::new()
             .merge(auth_router(auth.clone()))
             .route("/api/me", get(me))
+            .route("/api/sensitive", get(sensitive))
             .with_state(AppState { auth: auth.clone() });
         tokio::spawn(async move {
             axum::serve(
@@ -1059,7 +1065,58 @@ async fn admins_list_and_search_users_a_page_at_a_time(db: TestDb) {
     ));
 }
 
+/// An app's own sensitive route behind `RecentAuthSession`: a fresh sign-in passes, a
+/// session whose sign-in is older than `recent_auth_max_age` is refused with 403
+/// `reauthentication_required` (still signed in for everything else), no session is a 401.
+/// Guard: `FutureAuth::require_recent_sign_in` in the extractor.
+async fn sensitive_routes_need_a_recent_sign_in(db: TestDb) {
+    let app = App::start(&db, None).await;
+    let old = app.sign_in("email", ADA).await;
+    let ada = app.user(ADA).await.unwrap();
+    // Signed in an hour ago (before the session is first looked up, and so cached).
+    db.set_time(
+        "session",
+        "authenticated_at",
+        "user_id",
+        &ada.id,
+        chrono::Utc::now() - chrono::TimeDelta::hours(1),
+    )
+    .await;
+    let get = |cookie: Option<String>| {
+        let mut request = app.http.get(format!("{}/api/sensitive", app.base));
+        if let Some(cookie) = cookie {
+            request = request.header("cookie", cookie);
+        }
+        request.send()
+    };
+    let r = get(Some(old.clone())).await.unwrap();
+    assert_eq!(
+        error_code(r).await,
+        (StatusCode::FORBIDDEN, "reauthentication_required".into())
+    );
+    assert_eq!(app.me(&old).await, StatusCode::OK, "still signed in");
+    let (_, session) = app
+        .auth
+        .get_session(old.split('=').nth(1).unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(!session.signed_in_within(Duration::from_secs(10 * 60)));
+    assert!(session.signed_in_within(Duration::from_secs(2 * 3600)));
+
+    let fresh = app.sign_in("email", ADA).await;
+    let r = get(Some(fresh)).await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.json::<Value>().await.unwrap()["id"], json!(ada.id));
+    let r = get(None).await.unwrap();
+    assert_eq!(
+        error_code(r).await,
+        (StatusCode::UNAUTHORIZED, "unauthorized".into())
+    );
+}
+
 both_backends!(
+    sensitive_routes_need_a_recent_sign_in,
     changing_email_needs_the_code_sent_to_the_new_address,
     the_change_answer_does_not_reveal_a_taken_address,
     a_second_way_in_and_removing_one_while_another_remains,

@@ -1,4 +1,4 @@
-//! The [`AuthSession`] extractor.
+//! The [`AuthSession`] and [`RecentAuthSession`] extractors.
 
 use std::sync::Arc;
 
@@ -79,5 +79,34 @@ where
         state: &S,
     ) -> Result<Option<Self>, Self::Rejection> {
         lookup(&parts.headers, state.as_ref()).await
+    }
+}
+
+/// An [`AuthSession`] whose user proved who they are within
+/// [`recent_auth_max_age`](crate::FutureAuthConfig::recent_auth_max_age) (default 10
+/// minutes): for sensitive actions such as changing payout details. An older sign-in is
+/// rejected with `403 {"error": {"code": "reauthentication_required", ...}}`: sign in again
+/// (by code, link or passkey), then retry. No session is `401`, as for [`AuthSession`].
+///
+/// ```
+/// use futureauth::axum::RecentAuthSession;
+///
+/// async fn change_payout(RecentAuthSession(auth): RecentAuthSession) -> String {
+///     format!("payout details of {} may change", auth.user.id)
+/// }
+/// ```
+#[derive(Debug, Clone)]
+pub struct RecentAuthSession(pub AuthSession);
+
+impl<S> FromRequestParts<S> for RecentAuthSession
+where
+    S: Send + Sync + AsRef<Arc<FutureAuth>>,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let auth = <AuthSession as FromRequestParts<S>>::from_request_parts(parts, state).await?;
+        state.as_ref().require_recent_sign_in(&auth.session)?;
+        Ok(Self(auth))
     }
 }

@@ -55,7 +55,7 @@ mod rejection;
 mod router;
 
 pub use csrf::{csrf_layer, Csrf, CsrfLayer};
-pub use extract::AuthSession;
+pub use extract::{AuthSession, RecentAuthSession};
 #[cfg(feature = "openapi")]
 #[cfg_attr(docsrs, doc(cfg(feature = "openapi")))]
 pub use openapi::openapi;
