@@ -768,6 +768,26 @@ impl FutureAuth {
         Ok(user)
     }
 
+    /// Confirms a change of email with the token of the link sent beside the code (when
+    /// `app_url` is set, the confirm-address email links to
+    /// `/api/auth/confirm-identifier-change?token=...` on it), for `user_id`, who must be the
+    /// signed-in user of the browser that opened the link: the link confirms only the
+    /// change that user asked for. The link and the code are one pending change: using
+    /// either voids both.
+    ///
+    /// Errors: `InvalidMagicLink` (used, replaced, expired, or another user's change:
+    /// nothing changes), `IdentifierTaken` as for the code.
+    pub async fn confirm_identifier_change_link(
+        &self,
+        user_id: &str,
+        token: &str,
+        req: &RequestContext,
+    ) -> Result<User> {
+        let user = flow::account::confirm_link_token(&self.ctx(), user_id, token, req).await?;
+        self.user_changed(&user).await?;
+        Ok(user)
+    }
+
     /// Removes the user's email (`OtpChannel::Email`) or phone (`OtpChannel::Phone`), only
     /// while the other remains: otherwise `LastIdentifier` (`409 last_identifier`) and
     /// nothing changes.
