@@ -735,7 +735,9 @@ impl FutureAuth {
     /// an address, not as a sign-in), and the notice has purpose
     /// [`AddressChangeNotice`](delivery::Purpose::AddressChangeNotice): it carries no code
     /// and names `new` only masked (`a***@example.com`, `+44 ****** 789`), since whoever
-    /// reads the old address may not be the user.
+    /// reads the old address may not be the user. For a new email with `app_url` set, the
+    /// code goes beside a link (a `MagicLink` message, the code in `link_code`) that
+    /// [`confirm_identifier_change_link`](Self::confirm_identifier_change_link) confirms.
     pub async fn request_identifier_change(
         &self,
         user_id: &str,
