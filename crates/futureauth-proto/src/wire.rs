@@ -62,7 +62,9 @@ pub enum Purpose {
     /// A sign-in code or magic link.
     SignIn,
     /// A code to a new address that a signed-in user asked to change to (or add): typing
-    /// it proves control of the address. Email or SMS.
+    /// it proves control of the address. Email or SMS; for an email, also `magic_link`
+    /// (`code` the link's token, `link` the app's confirm page, `link_code` the code,
+    /// which must be there): the link confirms only in the app for the user who asked.
     ConfirmAddress,
     /// A notice to the address a user has that a change to `new_address` was asked for. It
     /// carries no code (`code` is empty) and signs nobody in. Email or SMS.
@@ -170,8 +172,8 @@ impl Message {
     /// `DevOutbox` and in the FutureAuth server's, so that a person or a script reads both
     /// alike: `[futureauth dev outbox] to ada@example.com: email code k3x9qa`, `…: SMS code
     /// k3x9qa`, `…: magic link https://app/api/auth/magic-link?token=… (or code k3x9qa)`,
-    /// `…: email code k3x9qa (confirm new address)`, `…: address-change notice (new address
-    /// a***@example.com)`.
+    /// `…: email code k3x9qa (confirm new address)` (sent with a link: `… or link
+    /// https://…`), `…: address-change notice (new address a***@example.com)`.
     pub fn dev_outbox_line(&self) -> String {
         let what = match (self.purpose(), self.channel) {
             (Purpose::AddressChangeNotice, _) => format!(
@@ -184,6 +186,11 @@ impl Message {
             (Purpose::ConfirmAddress, Channel::Sms) => {
                 format!("SMS code {} (confirm new address)", self.code)
             }
+            (Purpose::ConfirmAddress, Channel::MagicLink) => format!(
+                "email code {} (confirm new address) or link {}",
+                self.link_code.as_deref().unwrap_or("not given"),
+                self.link.as_deref().unwrap_or(&self.code)
+            ),
             (_, Channel::Email) => format!("email code {}", self.code),
             (_, Channel::Sms) => format!("SMS code {}", self.code),
             (_, Channel::MagicLink) => {
@@ -230,6 +237,16 @@ mod tests {
         assert_eq!(
             m.dev_outbox_line(),
             "[futureauth dev outbox] to ada@example.com: email code a1b2c3 (confirm new address)"
+        );
+        // A confirm-address email sent with a link: the code is link_code.
+        let mut l = m.clone();
+        l.channel = Channel::MagicLink;
+        l.code = "tok".into();
+        l.link = Some("http://a/api/auth/confirm-identifier-change?token=tok".into());
+        l.link_code = Some("k3x9qa".into());
+        assert_eq!(
+            l.dev_outbox_line(),
+            "[futureauth dev outbox] to ada@example.com: email code k3x9qa (confirm new address) or link http://a/api/auth/confirm-identifier-change?token=tok"
         );
         m.purpose = Some(Purpose::AddressChangeNotice);
         m.code = String::new();

@@ -1569,6 +1569,70 @@ async fn address_change_messages_say_what_they_are(backend: Backend) {
     }
 }
 
+/// A confirm-address email can carry a link to the app's confirm page beside its code
+/// (issue 21): `channel: magic_link`, `purpose: confirm_address`, `link_code` the code. The
+/// email is the confirm-address one (not a sign-in), exactly; without `link_code` it is
+/// refused and nothing is queued. Guards: `Content::parse`'s confirm-link rule and
+/// `render`'s confirm-address branch for links.
+async fn a_confirm_address_link_is_a_confirm_email_with_its_code(backend: Backend) {
+    let (s, fakes, project_id, key) = setup(backend).await;
+    let token = "tok_ABCdef-123456789_tok_ABCdef-123456789xy";
+    let link = format!("http://localhost:3000/api/auth/confirm-identifier-change?token={token}");
+    let id = s
+        .send_ok(
+            &key,
+            &json!({"channel": "magic_link", "destination": "new@example.com", "code": token,
+                    "link": link, "link_code": "k3x9qa", "purpose": "confirm_address"}),
+        )
+        .await;
+    assert_eq!(s.wait_final(&key, &id).await["status"], "sent");
+    let emails = fakes.emails().await;
+    assert_eq!(emails.len(), 1);
+    let e: Value = serde_json::from_slice(&emails[0].body).unwrap();
+    assert_eq!(e["to"][0], "new@example.com");
+    assert_eq!(
+        e["subject"],
+        "k3x9qa is your code to confirm your new Acme email address"
+    );
+    assert_eq!(
+        e["text"],
+        format!(
+            "You asked to use this email address for your Acme account. To confirm it, enter this code:\n\n    k3x9qa\n\nOr open this link in the browser where you are signed in to Acme, and press Confirm:\n\n{link}\n\nIt expires in a few minutes. If you did not ask for this, ignore this email: nothing changes."
+        )
+    );
+    let html = e["html"].as_str().unwrap();
+    // HTML-escaped as the sign-in link's template escapes it (`/` as `&#x2f;`).
+    let escaped = link.replace('/', "&#x2f;");
+    assert!(
+        html.contains("<strong>k3x9qa</strong>")
+            && html.contains(&format!(
+                "<a href=\"{escaped}\">Confirm this email address</a>"
+            )),
+        "{html}"
+    );
+    assert!(
+        !html.contains("sign-in") && !html.contains("Sign in"),
+        "{html}"
+    );
+
+    // Without the code beside it the link is refused, and nothing is queued or sent.
+    let queued = s.store().count_messages(&project_id).await.unwrap();
+    assert_error(
+        s.send(
+            &key,
+            &json!({"channel": "magic_link", "destination": "new@example.com", "code": token,
+                    "link": link, "purpose": "confirm_address"}),
+        )
+        .await,
+        422,
+        "invalid_code",
+    )
+    .await;
+    assert_eq!(s.store().count_messages(&project_id).await.unwrap(), queued);
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    assert_eq!(fakes.emails().await.len(), 1);
+}
+
 async fn sms_fails_visibly_when_only_resend_is_configured(backend: Backend) {
     let db = TestDb::new(backend).await;
     let fakes = Fakes::accepting().await;
@@ -1650,4 +1714,5 @@ backend_tests!(
     dev_outbox_keeps_messages_when_no_provider_is_configured,
     sms_fails_visibly_when_only_resend_is_configured,
     address_change_messages_say_what_they_are,
+    a_confirm_address_link_is_a_confirm_email_with_its_code,
 );

@@ -29,6 +29,7 @@ pub(crate) const AUTH_ROUTES: &[&str] = &[
     "/api/auth/passkeys",
     "/api/auth/change-identifier",
     "/api/auth/verify-identifier-change",
+    "/api/auth/confirm-identifier-change",
     "/api/auth/remove-identifier",
     "/api/auth/delete-account",
 ];

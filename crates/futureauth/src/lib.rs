@@ -735,7 +735,9 @@ impl FutureAuth {
     /// an address, not as a sign-in), and the notice has purpose
     /// [`AddressChangeNotice`](delivery::Purpose::AddressChangeNotice): it carries no code
     /// and names `new` only masked (`a***@example.com`, `+44 ****** 789`), since whoever
-    /// reads the old address may not be the user.
+    /// reads the old address may not be the user. For a new email with `app_url` set, the
+    /// code goes beside a link (a `MagicLink` message, the code in `link_code`) that
+    /// [`confirm_identifier_change_link`](Self::confirm_identifier_change_link) confirms.
     pub async fn request_identifier_change(
         &self,
         user_id: &str,
@@ -764,6 +766,26 @@ impl FutureAuth {
     ) -> Result<User> {
         let new = Identifier::parse(new)?;
         let user = flow::account::confirm(&self.ctx(), user_id, &new, code, req).await?;
+        self.user_changed(&user).await?;
+        Ok(user)
+    }
+
+    /// Confirms a change of email with the token of the link sent beside the code (when
+    /// `app_url` is set, the confirm-address email links to
+    /// `/api/auth/confirm-identifier-change?token=...` on it), for `user_id`, who must be the
+    /// signed-in user of the browser that opened the link: the link confirms only the
+    /// change that user asked for. The link and the code are one pending change: using
+    /// either voids both.
+    ///
+    /// Errors: `InvalidMagicLink` (used, replaced, expired, or another user's change:
+    /// nothing changes), `IdentifierTaken` as for the code.
+    pub async fn confirm_identifier_change_link(
+        &self,
+        user_id: &str,
+        token: &str,
+        req: &RequestContext,
+    ) -> Result<User> {
+        let user = flow::account::confirm_link_token(&self.ctx(), user_id, token, req).await?;
         self.user_changed(&user).await?;
         Ok(user)
     }

@@ -184,6 +184,15 @@ fn cookie_pair(headers: &HeaderMap) -> String {
         .to_string()
 }
 
+/// The code of the last confirm-address message to `to`: with `app_url` set, an email's
+/// goes as a link email that carries the code in `link_code`.
+fn confirm_code(outbox: &DevOutbox, to: &str) -> String {
+    let m = outbox
+        .latest_for(to)
+        .unwrap_or_else(|| panic!("no message to {to}"));
+    m.link_code.unwrap_or(m.code)
+}
+
 async fn error_code(response: reqwest::Response) -> (StatusCode, String) {
     let status = response.status();
     let body: Value = response.json().await.expect("a JSON error body");
@@ -224,7 +233,7 @@ async fn changing_email_needs_the_code_sent_to_the_new_address(db: TestDb) {
     assert_eq!(to_new.purpose, Some(Purpose::ConfirmAddress));
     assert_eq!(to_new.new_address, None);
     assert!(!to_new.code.is_empty());
-    let code = code_for(&app.outbox, NEW);
+    let code = confirm_code(&app.outbox, NEW);
     assert_eq!(
         app.user(ADA).await.unwrap().id,
         ada.id,
@@ -264,7 +273,7 @@ async fn changing_email_needs_the_code_sent_to_the_new_address(db: TestDb) {
         Some(&cookie),
     )
     .await;
-    let code = code_for(&app.outbox, NEW);
+    let code = confirm_code(&app.outbox, NEW);
     let r = app
         .post(
             "/api/auth/verify-identifier-change",
@@ -281,6 +290,142 @@ async fn changing_email_needs_the_code_sent_to_the_new_address(db: TestDb) {
     let again = app.sign_in("email", NEW).await;
     assert_eq!(app.me(&again).await, 200);
     assert_eq!(app.user(NEW).await.unwrap().id, ada.id);
+}
+
+/// Email change by link: the confirm-address email carries a link (and the code) to a page
+/// whose GET changes nothing; its POST confirms only in a browser signed in as the user who
+/// asked: signed out or signed in as another user (the attack: Bob asks to move HIS account
+/// to Ada's address and gets Ada to click) changes nothing. The link is single use, and the
+/// link and the code are one pending change: using either voids the other. Guards: the
+/// `binding_hash` (the asking user) in `change_link_address` and `confirm_change`'s link
+/// delete, and the shared row.
+async fn an_email_change_link_confirms_only_for_the_signed_in_asker(db: TestDb) {
+    let app = App::start(&db, None).await;
+    let cookie = app.sign_in("email", ADA).await;
+    let bob_cookie = app.sign_in("email", BOB).await;
+    let (ada, bob) = (app.user(ADA).await.unwrap(), app.user(BOB).await.unwrap());
+    let ask = |to: &'static str| {
+        app.post(
+            "/api/auth/change-identifier",
+            json!({ "email": to }),
+            Some(&cookie),
+        )
+    };
+    assert_eq!(ask(NEW).await.status(), 200);
+    let m = app.outbox.latest_for(NEW).unwrap();
+    assert_eq!(m.channel, Channel::MagicLink);
+    assert_eq!(m.purpose, Some(Purpose::ConfirmAddress));
+    let link = m.link.clone().expect("a link");
+    let path = "/api/auth/confirm-identifier-change";
+    assert_eq!(link, format!("{}{path}?token={}", app.base, m.code));
+    assert!(m.link_code.is_some(), "the code travels with the link");
+    let token = m.code.clone();
+
+    // GET (a mail scanner, or the person) only shows the button, whoever opens it.
+    for who in [None, Some(&bob_cookie), Some(&cookie)] {
+        let mut r = app.http.get(&link);
+        if let Some(c) = who {
+            r = r.header("cookie", c);
+        }
+        let r = r.send().await.unwrap();
+        assert_eq!(r.status(), 200);
+        assert!(r.text().await.unwrap().contains("id=\"confirm\""));
+    }
+    assert!(app.user(NEW).await.is_none(), "GET changes nothing");
+
+    let confirm = |cookie: Option<String>, token: String| {
+        let mut r = app
+            .http
+            .post(format!("{}{path}", app.base))
+            .header("origin", &app.base)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(format!("token={token}"));
+        if let Some(c) = cookie {
+            r = r.header("cookie", c);
+        }
+        async move { r.send().await.unwrap() }
+    };
+    // Signed out: a page that says to sign in; nothing changes.
+    let r = confirm(None, token.clone()).await;
+    assert_eq!(r.status(), 401);
+    assert!(r
+        .text()
+        .await
+        .unwrap()
+        .contains("Sign in to the account that asked"));
+    // Signed in as another user: nothing changes, for either account.
+    let r = confirm(Some(bob_cookie.clone()), token.clone()).await;
+    assert_eq!(r.status(), 400);
+    assert!(r.text().await.unwrap().contains("Nothing was changed"));
+    assert!(app.user(NEW).await.is_none());
+    assert_eq!(app.user(BOB).await.unwrap().id, bob.id);
+    assert_eq!(app.user(ADA).await.unwrap().id, ada.id);
+    // Cross-site: refused by the CSRF layer.
+    let r = app
+        .http
+        .post(format!("{}{path}", app.base))
+        .header("origin", "https://evil.example")
+        .header("cookie", &cookie)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!("token={token}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    assert!(app.user(NEW).await.is_none());
+
+    // The asker, signed in: confirmed.
+    let r = confirm(Some(cookie.clone()), token.clone()).await;
+    assert_eq!(r.status(), 200);
+    assert!(r.text().await.unwrap().contains(NEW));
+    assert_eq!(app.user(NEW).await.unwrap().id, ada.id);
+    assert!(app.user(ADA).await.is_none());
+    assert_eq!(app.me(&cookie).await, 200, "sessions stay");
+    // Replay: used.
+    assert_eq!(confirm(Some(cookie.clone()), token).await.status(), 400);
+    // The code of the same change is void now.
+    let r = app
+        .post(
+            "/api/auth/verify-identifier-change",
+            json!({ "email": NEW, "code": m.link_code.unwrap() }),
+            Some(&cookie),
+        )
+        .await;
+    assert_eq!(
+        error_code(r).await,
+        (StatusCode::BAD_REQUEST, "invalid_code".into())
+    );
+
+    // And the reverse: confirmed by code, the link is void.
+    const THIRD: &str = "ada.third@example.com";
+    assert_eq!(ask(THIRD).await.status(), 200);
+    let m = app.outbox.latest_for(THIRD).unwrap();
+    let r = app
+        .post(
+            "/api/auth/verify-identifier-change",
+            json!({ "email": THIRD, "code": m.link_code.clone().unwrap() }),
+            Some(&cookie),
+        )
+        .await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(confirm(Some(cookie.clone()), m.code).await.status(), 400);
+    assert_eq!(app.user(THIRD).await.unwrap().id, ada.id);
+
+    // Without app_url there is no link to build: the code alone, as an email code.
+    let plain = App::start_with(&db, None, |c| c.app_url = String::new()).await;
+    let c = plain.sign_in("email", "cy@example.com").await;
+    plain
+        .post(
+            "/api/auth/change-identifier",
+            json!({ "email": "cy.new@example.com" }),
+            Some(&c),
+        )
+        .await;
+    let m = plain.outbox.latest_for("cy.new@example.com").unwrap();
+    assert_eq!(
+        (m.channel, m.link, m.link_code),
+        (Channel::Email, None, None)
+    );
 }
 
 /// Enumeration: asking to change to an address of another account answers exactly as for
@@ -312,7 +457,7 @@ async fn the_change_answer_does_not_reveal_a_taken_address(db: TestDb) {
     assert_eq!(app.sent_to(ADA) - notices, 2, "a notice each time");
 
     // Taking over Bob's address with his code (were it leaked): nothing changes.
-    let code = code_for(&app.outbox, BOB);
+    let code = confirm_code(&app.outbox, BOB);
     let r = app
         .post(
             "/api/auth/verify-identifier-change",
@@ -782,7 +927,7 @@ async fn hooks_hear_events_and_before_send_can_refuse(db: TestDb) {
     .await;
     app.post(
         "/api/auth/verify-identifier-change",
-        json!({ "email": NEW, "code": code_for(&app.outbox, NEW) }),
+        json!({ "email": NEW, "code": confirm_code(&app.outbox, NEW) }),
         Some(&cookie),
     )
     .await;
@@ -1118,6 +1263,7 @@ async fn sensitive_routes_need_a_recent_sign_in(db: TestDb) {
 both_backends!(
     sensitive_routes_need_a_recent_sign_in,
     changing_email_needs_the_code_sent_to_the_new_address,
+    an_email_change_link_confirms_only_for_the_signed_in_asker,
     the_change_answer_does_not_reveal_a_taken_address,
     a_second_way_in_and_removing_one_while_another_remains,
     deleting_an_account_needs_a_recent_sign_in_and_takes_everything,

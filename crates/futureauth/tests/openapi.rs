@@ -41,7 +41,30 @@ fn the_document_lists_every_auth_route_with_its_answers() {
     ]
     .into();
     let landing = "/api/auth/magic-link";
-    assert_eq!(paths, served.iter().copied().chain([landing]).collect());
+    // The confirm page of an email change by link: HTML, GET and form POST.
+    let confirm_page = "/api/auth/confirm-identifier-change";
+    assert_eq!(
+        paths,
+        served
+            .iter()
+            .copied()
+            .chain([landing, confirm_page])
+            .collect()
+    );
+    for (method, status) in [
+        ("get", "200"),
+        ("get", "400"),
+        ("post", "200"),
+        ("post", "400"),
+        ("post", "401"),
+        ("post", "403"),
+    ] {
+        assert!(
+            serde_json::to_value(&doc).unwrap()["paths"][confirm_page][method]["responses"][status]
+                .is_object(),
+            "{method} {confirm_page} {status}"
+        );
+    }
 
     let json = serde_json::to_value(&doc).unwrap();
     for path in &served {

@@ -527,6 +527,11 @@ fn outbox_page(messages: &[OutboxEntry]) -> Result<String, minijinja::Error> {
                 "new_address": m.new_address,
                 "link": (m.channel == Channel::MagicLink).then_some(m.link.as_deref()).flatten(),
                 "link_code": m.link_code,
+                "link_label": if m.purpose() == Purpose::ConfirmAddress {
+                    "Open confirm link"
+                } else {
+                    "Open sign-in link"
+                },
             })
         })
         .collect();

@@ -281,14 +281,16 @@ impl Templates {
         self.render(locale, "otp/sms.txt", context! { project, code })
     }
 
-    /// The code email to a new address, to confirm it, in `locale`.
+    /// The code email to a new address, to confirm it, in `locale`; with `link`, the link
+    /// to the app's confirm page is offered too.
     pub fn confirm_address_email(
         &self,
         locale: &str,
         project: &str,
         code: &str,
+        link: Option<&str>,
     ) -> Result<RenderedEmail, ServiceError> {
-        self.email(locale, "confirm_address", context! { project, code })
+        self.email(locale, "confirm_address", context! { project, code, link })
     }
 
     /// The code SMS to a new number, to confirm it, in `locale`.
@@ -430,7 +432,9 @@ mod tests {
     #[test]
     fn confirm_address_and_notice_in_every_locale() {
         let t = Templates::new().unwrap();
-        let e = t.confirm_address_email("en", "Acme", "a1b2c3").unwrap();
+        let e = t
+            .confirm_address_email("en", "Acme", "a1b2c3", None)
+            .unwrap();
         assert_eq!(
             e.subject,
             "a1b2c3 is your code to confirm your new Acme email address"
@@ -469,12 +473,46 @@ mod tests {
             .notice_sms("de", "Acme", "+44 ****** 789")
             .unwrap()
             .contains("neue Adresse angefordert: +44 ****** 789"));
-        let c = t.confirm_address_email("de", "Acme", "a1b2c3").unwrap();
+        let c = t
+            .confirm_address_email("de", "Acme", "a1b2c3", None)
+            .unwrap();
         assert!(c.subject.starts_with("a1b2c3 ist Ihr Code zur Bestätigung"));
         assert!(t
             .confirm_address_sms("de", "Acme", "a1b2c3")
             .unwrap()
             .starts_with("a1b2c3 ist Ihr Code, um diese Nummer"));
+    }
+
+    #[test]
+    fn confirm_address_email_offers_the_link_when_given() {
+        let t = Templates::new().unwrap();
+        let link = "https://app.example/api/auth/confirm-identifier-change?token=t&x=<y>";
+        let plain = t
+            .confirm_address_email("en", "Acme", "a1b2c3", None)
+            .unwrap();
+        assert!(!plain.text.contains("link") && !plain.html.contains("href"));
+        let e = t
+            .confirm_address_email("en", "Acme", "a1b2c3", Some(link))
+            .unwrap();
+        assert_eq!(e.subject, plain.subject);
+        assert!(
+            e.text.contains("a1b2c3") && e.text.contains(link),
+            "{}",
+            e.text
+        );
+        assert!(e
+            .text
+            .contains("Or open this link in the browser where you are signed in to Acme"));
+        assert!(
+            e.html.contains("a1b2c3") && e.html.contains("x=&lt;y&gt;"),
+            "{}",
+            e.html
+        );
+        let d = t
+            .confirm_address_email("de", "Acme", "a1b2c3", Some(link))
+            .unwrap();
+        assert!(d.text.contains(link) && d.text.contains("Oder öffnen Sie diesen Link"));
+        assert!(d.html.contains("Diese E-Mail-Adresse bestätigen"));
     }
 
     #[test]

@@ -333,7 +333,7 @@ impl SendService {
             } => {
                 let e = self
                     .templates
-                    .confirm_address_email(locale, name, code.as_str())?;
+                    .confirm_address_email(locale, name, code.as_str(), None)?;
                 let sent = request(to.as_str(), None);
                 (self.email(project, to.as_str(), e, sent), None)
             }
@@ -373,10 +373,21 @@ impl SendService {
                 };
                 (Outgoing::Sms(sms), None)
             }
-            Content::MagicLink { to, token, code } => {
+            Content::MagicLink {
+                to,
+                token,
+                code,
+                purpose,
+            } => {
                 let link = self.magic_link(project, req, token.as_str())?;
                 let code = code.as_ref().map(OtpCode::as_str);
-                let e = self.templates.magic_link_email(locale, name, &link, code)?;
+                let e = match (purpose, code) {
+                    // `parse` made sure a confirm-address link has its code.
+                    (CodePurpose::ConfirmAddress, Some(code)) => self
+                        .templates
+                        .confirm_address_email(locale, name, code, Some(&link))?,
+                    _ => self.templates.magic_link_email(locale, name, &link, code)?,
+                };
                 let sent = request(to.as_str(), Some(&link));
                 (self.email(project, to.as_str(), e, sent), Some(link))
             }

@@ -49,8 +49,12 @@ pub enum Content {
         to: Email,
         /// The token the link carries.
         token: LinkToken,
-        /// The code that completes the same sign-in, written beside the link (0.6 clients).
+        /// The code that completes the same sign-in (or confirmation), written beside the
+        /// link (0.6 clients; always there for a confirm-address link).
         code: Option<OtpCode>,
+        /// Sign-in, or confirming a new email address (the link opens the app's confirm
+        /// page, which confirms only for the signed-in user who asked).
+        purpose: CodePurpose,
     },
     /// An address-change notice by email: no code.
     EmailNotice {
@@ -76,8 +80,8 @@ fn bad_purpose(message: &str) -> ServiceError {
 impl Content {
     /// Checks the destination, the purpose and the code, token or notice of `m` for its
     /// channel. A sign-in or confirm-address code must be a code; a notice must have an
-    /// empty `code` (it signs nobody in) and a masked `new_address`; magic links are for
-    /// signing in only; `new_address` belongs to notices only.
+    /// empty `code` (it signs nobody in) and a masked `new_address`; a confirm-address
+    /// magic link must carry its code in `link_code`; `new_address` belongs to notices only.
     pub fn parse(m: &Message) -> Result<Content, ServiceError> {
         let code = || {
             OtpCode::parse(&m.code)
@@ -105,25 +109,35 @@ impl Content {
                 code: code()?,
                 purpose: code_purpose,
             },
-            Channel::MagicLink if code_purpose != CodePurpose::SignIn => {
-                return Err(bad_purpose(
-                    "a magic_link is for signing in: send confirm_address as email or sms",
-                ))
-            }
-            Channel::MagicLink => Content::MagicLink {
-                to: email(&m.destination)?,
-                token: LinkToken::parse(&m.code).map_err(|e| {
-                    ServiceError::validation(ErrorCode::InvalidCode, format!("for magic_link, {e}"))
-                })?,
-                code: m
+            Channel::MagicLink => {
+                let link_code = m
                     .link_code
                     .as_deref()
                     .map(OtpCode::parse)
                     .transpose()
                     .map_err(|e| {
                         ServiceError::validation(ErrorCode::InvalidCode, format!("link_code: {e}"))
+                    })?;
+                // A confirm-address email always offers the code too: a person whose browser
+                // is signed out, or another device, still has a way to confirm.
+                if code_purpose == CodePurpose::ConfirmAddress && link_code.is_none() {
+                    return Err(ServiceError::validation(
+                        ErrorCode::InvalidCode,
+                        "a confirm_address magic_link carries its code in link_code",
+                    ));
+                }
+                Content::MagicLink {
+                    to: email(&m.destination)?,
+                    token: LinkToken::parse(&m.code).map_err(|e| {
+                        ServiceError::validation(
+                            ErrorCode::InvalidCode,
+                            format!("for magic_link, {e}"),
+                        )
                     })?,
-            },
+                    code: link_code,
+                    purpose: code_purpose,
+                }
+            }
         })
     }
 
@@ -414,7 +428,7 @@ mod tests {
             refused(notice(Channel::MagicLink, "a@b.co", "", Some("a***@b.co"))),
             "invalid_request"
         );
-        // A confirm-address code needs a code, and goes as email or SMS.
+        // A confirm-address code needs a code; as a link it carries one in link_code.
         let confirm = |channel, code: &str| Message {
             purpose: Some(Purpose::ConfirmAddress),
             ..msg(channel, "a@b.co", code)
@@ -428,10 +442,18 @@ mod tests {
         ));
         assert_eq!(refused(confirm(Channel::Email, "")), "invalid_code");
         let token = "V1StGXR8_Z5jdHi6B-myTV1StGXR8_Z5jdHi6B-myTabcdef";
-        assert_eq!(
-            refused(confirm(Channel::MagicLink, token)),
-            "invalid_request"
-        );
+        assert_eq!(refused(confirm(Channel::MagicLink, token)), "invalid_code");
+        assert!(matches!(
+            Content::parse(&Message {
+                link_code: Some("a1b2c3".into()),
+                ..confirm(Channel::MagicLink, token)
+            }),
+            Ok(Content::MagicLink {
+                purpose: CodePurpose::ConfirmAddress,
+                code: Some(_),
+                ..
+            })
+        ));
         // A sign-in code without a code, and new_address on anything but a notice.
         assert_eq!(refused(msg(Channel::Email, "a@b.co", "")), "invalid_code");
         assert_eq!(

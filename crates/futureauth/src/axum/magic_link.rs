@@ -167,6 +167,118 @@ pub(super) async fn landing_post(
     }
 }
 
+/// `GET`/`HEAD` of `/api/auth/confirm-identifier-change?token=...`, the link in a
+/// confirm-address email: a page with a Confirm button. Reads nothing and changes nothing
+/// (mail scanners open links).
+#[cfg_attr(feature = "openapi", utoipa::path(get, path = "/api/auth/confirm-identifier-change", tag = "futureauth", params(("token" = Option<String>, Query, description = "The link's token")), responses((status = 200, description = "The confirmation page (HTML) with a Confirm button; nothing is used or changed. Also answers HEAD", content_type = "text/html", body = String), (status = 400, description = "No token, or not one of ours (HTML page, no button)", content_type = "text/html", body = String))))]
+pub(super) async fn confirm_change_page(
+    State(auth): State<Arc<FutureAuth>>,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let config = auth.config();
+    let page = Page::new(&config.project_name, &config.after_sign_in_path);
+    let token = query
+        .and_then(|q| form_value(q.as_bytes(), "token"))
+        .map(|t| t.trim().to_string())
+        .filter(|t| futureauth_proto::LinkToken::parse(t).is_ok());
+    let Some(token) = token else {
+        return page.render(
+            StatusCode::BAD_REQUEST,
+            "This confirmation link is incomplete",
+            &format!(
+                "<p>Open the link from the email again, or type the code it gives.</p>{}",
+                page.back_link()
+            ),
+        );
+    };
+    let body = format!(
+        "<p>Use this email address for your account{to}?</p>\
+         <form method=\"post\" action=\"{action}\">\
+         <input type=\"hidden\" name=\"token\" value=\"{token}\">\
+         <button type=\"submit\" id=\"confirm\">Confirm</button></form>\
+         <p class=\"small\">This works only in a browser signed in to the account that asked \
+         for the change. Didn't ask? Close this page; nothing changes.</p>",
+        to = to_project(&config.project_name),
+        action = escape(crate::flow::account::CONFIRM_CHANGE_PATH),
+        token = escape(&token),
+    );
+    page.render(StatusCode::OK, "Confirm your new email address", &body)
+}
+
+/// `POST` of the confirm page: confirms the change only when this browser is signed in as
+/// the user who asked (their session cookie). Signed out, or signed in as anyone else: a
+/// page that says to sign in to the asking account first, and nothing changes.
+#[cfg_attr(feature = "openapi", utoipa::path(post, path = "/api/auth/confirm-identifier-change", tag = "futureauth", request_body(content = String, content_type = "application/x-www-form-urlencoded", description = "`token=...`, as the confirmation page's form sends it, with the session cookie"), responses((status = 200, description = "Confirmed: the email address is the signed-in user's now (HTML page)", content_type = "text/html", body = String), (status = 400, description = "Used, replaced or expired link, or another account's change (HTML page; nothing changes)", content_type = "text/html", body = String), (status = 401, description = "Not signed in (HTML page; nothing changes)", content_type = "text/html", body = String), (status = 403, description = "Cross-site request (`cross_site_request`, JSON)"), (status = 409, description = "The address belongs to another account by now (HTML page; nothing changes)", content_type = "text/html", body = String), (status = 429, description = "Too many attempts (HTML page)", content_type = "text/html", body = String))))]
+pub(super) async fn confirm_change_post(
+    State(auth): State<Arc<FutureAuth>>,
+    req: RequestContext,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let config = auth.config();
+    let page = Page::new(&config.project_name, &config.after_sign_in_path);
+    let sign_in_first = |status: StatusCode, title: &str, why: &str| {
+        page.render(
+            status,
+            title,
+            &format!(
+                "<p>{}</p><p>Sign in to the account that asked for the change, then open the \
+                 link from the email again (or type the code it gives). Nothing was changed.</p>{}",
+                escape(why),
+                page.back_link()
+            ),
+        )
+    };
+    let session = match super::extract::lookup(&headers, &auth).await {
+        Ok(Some(session)) => session,
+        Ok(None) => {
+            return sign_in_first(
+                StatusCode::UNAUTHORIZED,
+                "Sign in to confirm",
+                "This link confirms a new email address only in a browser signed in to the \
+                 account that asked for it, and this browser is not signed in.",
+            )
+        }
+        Err(_) => {
+            return page.render(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Try again in a moment",
+                "<p>Something went wrong on our side. Nothing was changed.</p>",
+            )
+        }
+    };
+    let token = form_value(&body, "token").unwrap_or_default();
+    match auth
+        .confirm_identifier_change_link(&session.user.id, &token, &req)
+        .await
+    {
+        Ok(user) => page.render(
+            StatusCode::OK,
+            "Email address confirmed",
+            &format!(
+                "<p><b>{}</b> is your account's email address now.</p>{}",
+                escape(user.email.as_deref().unwrap_or_default()),
+                page.back_link()
+            ),
+        ),
+        Err(crate::FutureAuthError::InvalidMagicLink) => sign_in_first(
+            StatusCode::BAD_REQUEST,
+            "This link does not work here",
+            "It was already used (or its code was), replaced by a newer one, or it expired; \
+             or this browser is signed in to another account than the one that asked.",
+        ),
+        Err(crate::FutureAuthError::IdentifierTaken) => page.render(
+            StatusCode::CONFLICT,
+            "This address cannot be used",
+            &format!(
+                "<p>It belongs to another account. Nothing was changed.</p>{}",
+                page.back_link()
+            ),
+        ),
+        Err(e) => page.error(e),
+    }
+}
+
 /// "3 minutes ago", for a time a few minutes back (links live minutes).
 fn ago(at: DateTime<Utc>) -> String {
     let minutes = (Utc::now() - at).num_minutes();

@@ -18,7 +18,8 @@ use crate::model::{AuthMethod, Session, User};
         router::session, router::sign_out, router::list_sessions, router::revoke_session,
         router::sign_out_all, router::change_identifier, router::verify_identifier_change,
         router::remove_identifier, router::delete_account,
-        super::magic_link::landing, super::magic_link::landing_post
+        super::magic_link::landing, super::magic_link::landing_post,
+        super::magic_link::confirm_change_page, super::magic_link::confirm_change_post
     ),
     components(schemas(User, Session, AuthMethod, ErrorBody)),
     tags((name = "futureauth", description = "Passwordless sign-in: one-time codes, magic links and sessions"))
@@ -224,6 +225,19 @@ fn request_schemas(doc: &mut serde_json::Value) {
                 },
             },
         ],
+    });
+    // The confirm page of an email change by link: the same token, on GET and in its form.
+    let confirm = &mut doc["paths"]["/api/auth/confirm-identifier-change"];
+    if let Some(params) = confirm["get"]["parameters"].as_array_mut() {
+        for param in params.iter_mut().filter(|p| p["name"] == "token") {
+            param["schema"] = token();
+            param["required"] = json!(true);
+        }
+    }
+    confirm["post"]["requestBody"]["content"]["application/x-www-form-urlencoded"]["schema"] = json!({
+        "type": "object",
+        "required": ["token"],
+        "properties": { "token": token() },
     });
 }
 

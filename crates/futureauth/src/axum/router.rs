@@ -48,6 +48,8 @@ const BODY_LIMIT: usize = 16 * 1024;
 /// | `POST /api/auth/sign-out-all` | | `{"ok": true, "revoked": n}`, cookie cleared |
 /// | `POST /api/auth/change-identifier` | `{"email"}` or `{"phone"}` (new address) | `{"ok": true}`: a code went there, a notice to the old one |
 /// | `POST /api/auth/verify-identifier-change` | `{"email" or "phone", "code"}` | `{"user"}` with the new address |
+/// | `GET /api/auth/confirm-identifier-change?token=...` | | page with a Confirm button (the link in a confirm-address email, sent when `app_url` is set); changes nothing |
+/// | `POST /api/auth/confirm-identifier-change` | form `token=...` (from that page) + session cookie | page: confirmed only for the signed-in user who asked; else says to sign in as that account, nothing changes |
 /// | `POST /api/auth/remove-identifier` | `{"which": "email" or "phone"}` | `{"user"}`; `409 last_identifier` for the only one |
 /// | `POST /api/auth/delete-account` | | `{"ok": true}`, cookie cleared; `403 reauthentication_required` if the sign-in is older than `recent_auth_max_age` |
 ///
@@ -112,6 +114,11 @@ where
         .route(
             "/api/auth/verify-identifier-change",
             post(verify_identifier_change),
+        )
+        .route(
+            crate::flow::account::CONFIRM_CHANGE_PATH,
+            get(super::magic_link::confirm_change_page)
+                .post(super::magic_link::confirm_change_post),
         )
         .route("/api/auth/remove-identifier", post(remove_identifier))
         .route("/api/auth/delete-account", post(delete_account));

@@ -6,6 +6,13 @@
 //! that carries no code and names the new address only masked (`a***@example.com`), so
 //! whoever reads the old address learns that a change was asked for, not where to.
 //!
+//! For a new email, when the app's address is known (`app_url`), the confirm-address email
+//! also carries a link to [`CONFIRM_CHANGE_PATH`] (on the wire: `channel: magic_link`,
+//! `link`, and the code in `link_code`). Its token is stored hashed on the same pending
+//! row as the code, so either one confirms and then both are void. The link confirms only
+//! for the signed-in user who asked (the row is bound to them): otherwise someone could
+//! ask to move *their* account to a victim's address and have the victim click.
+//!
 //! The request never looks at whether the new address belongs to someone: a code goes to
 //! it and a notice to the old one either way, so the answer and the work are the same and
 //! tell nothing. Only confirming with the code (which needs control of the new address)
@@ -20,8 +27,23 @@ use crate::error::{FutureAuthError, Result};
 use crate::hooks::{self, IdentifierChange, SendPurpose};
 use crate::identifier::Identifier;
 use crate::model::User;
-use crate::store::{accounts_change_binding, Changed, Kind, NewVerification};
-use crate::token::{generate_code, generate_id, normalize_code};
+use crate::store::{accounts_change_binding, Changed, Kind, NewVerification, Proof};
+use crate::token::{generate_code, generate_id, generate_token, hash_token, normalize_code};
+
+/// The page (under `auth_router`) that a confirm-address link opens.
+pub(crate) const CONFIRM_CHANGE_PATH: &str = "/api/auth/confirm-identifier-change";
+
+/// The link to the confirm page carrying `token`, when the app's address is known.
+fn confirm_link(ctx: &Ctx<'_>, token: &str) -> Option<String> {
+    let app = ctx.config.app_url.trim().trim_end_matches('/');
+    if app.is_empty() {
+        return None;
+    }
+    let mut url = url::Url::parse(&format!("{app}{CONFIRM_CHANGE_PATH}")).ok()?;
+    url.query_pairs_mut()
+        .append_pair(futureauth_proto::TOKEN_PARAM, token);
+    Some(url.into())
+}
 
 /// The channel that reaches `identifier`.
 fn channel(identifier: &Identifier) -> Channel {
@@ -31,17 +53,28 @@ fn channel(identifier: &Identifier) -> Channel {
     }
 }
 
-/// The code to `new` that confirms it.
-fn confirm_message(ctx: &Ctx<'_>, new: &Identifier, code: String, req: &RequestContext) -> Message {
+/// The code to `new` that confirms it; with `link` (its token and URL), sent as a link
+/// email that carries the code in `link_code`.
+fn confirm_message(
+    ctx: &Ctx<'_>,
+    new: &Identifier,
+    code: String,
+    link: Option<(String, String)>,
+    req: &RequestContext,
+) -> Message {
+    let (channel, code, link, link_code) = match link {
+        Some((token, url)) => (Channel::MagicLink, token, Some(url), Some(code)),
+        None => (channel(new), code, None, None),
+    };
     Message {
-        channel: channel(new),
+        channel,
         destination: new.as_str().to_string(),
         code,
         project_name: ctx.config.project_name.clone(),
-        link: None,
+        link,
         callback_url: None,
         locale: req.locale.as_ref().map(ToString::to_string),
-        link_code: None,
+        link_code,
         purpose: Some(Purpose::ConfirmAddress),
         new_address: None,
     }
@@ -102,6 +135,15 @@ pub(crate) async fn request(
     let throttle = limit_send(ctx, new, req.client_ip, now).await?;
     let code = generate_code(ctx.config.otp_length);
     let code_hash = ctx.code_key.hash_code(new.as_str(), &code);
+    // A link for an email, when the app's address is known; else the code alone.
+    let link = match new {
+        Identifier::Email(_) => {
+            let token = generate_token();
+            confirm_link(ctx, &token).map(|url| (token, url))
+        }
+        Identifier::Phone(_) => None,
+    };
+    let link_hash = link.as_ref().map(|(token, _)| hash_token(token));
     let binding = accounts_change_binding(&user.id);
     ctx.store
         .put_verification(&NewVerification {
@@ -112,14 +154,14 @@ pub(crate) async fn request(
             code_hash: &code_hash,
             expires_at: now + ctx.config.otp_ttl,
             now,
-            link_hash: None,
+            link_hash: link_hash.as_deref(),
             requester: None,
         })
         .await?;
     // The notice (no code: it signs nobody in) first, then the code. A notice that cannot
     // be sent stops the change.
     let mut messages: Vec<Message> = notice.into_iter().collect();
-    messages.push(confirm_message(ctx, new, code, req));
+    messages.push(confirm_message(ctx, new, code, link, req));
     for m in &messages {
         if let Err(e) = ctx.delivery.deliver(m).await {
             ctx.store
@@ -145,11 +187,53 @@ pub(crate) async fn confirm(
     let now = Utc::now();
     limit_verify_ip(ctx, req.client_ip, now).await?;
     let code_hash = ctx.code_key.hash_code(new.as_str(), &normalize_code(code));
-    match ctx
+    let changed = ctx
         .store
-        .confirm_change(user_id, new, &code_hash, ctx.config.max_otp_attempts, now)
+        .confirm_change(
+            user_id,
+            new,
+            Proof::Code(&code_hash, ctx.config.max_otp_attempts),
+            now,
+        )
+        .await?;
+    finish(ctx, new, changed, FutureAuthError::InvalidCode).await
+}
+
+/// Confirms a change of email with the token of the link sent to it, for the signed-in
+/// user `user_id` only: a link of another user's change (or a used, replaced or expired
+/// one) is `InvalidMagicLink` and changes nothing.
+pub(crate) async fn confirm_link_token(
+    ctx: &Ctx<'_>,
+    user_id: &str,
+    token: &str,
+    req: &RequestContext,
+) -> Result<User> {
+    let now = Utc::now();
+    limit_verify_ip(ctx, req.client_ip, now).await?;
+    let link_hash = hash_token(token.trim());
+    let Some(address) = ctx
+        .store
+        .change_link_address(user_id, &link_hash, now)
         .await?
-    {
+    else {
+        return Err(FutureAuthError::InvalidMagicLink);
+    };
+    let new = Identifier::parse(&address)?;
+    let changed = ctx
+        .store
+        .confirm_change(user_id, &new, Proof::Link(&link_hash), now)
+        .await?;
+    finish(ctx, &new, changed, FutureAuthError::InvalidMagicLink).await
+}
+
+/// The outcome of a confirm: the hooks hear of a change; `miss` for a wrong proof.
+async fn finish(
+    ctx: &Ctx<'_>,
+    new: &Identifier,
+    changed: Changed,
+    miss: FutureAuthError,
+) -> Result<User> {
+    match changed {
         Changed::Done(user, old) => {
             let old = old.map(|old| match new {
                 Identifier::Email(_) => Identifier::Email(old),
@@ -167,6 +251,6 @@ pub(crate) async fn confirm(
             Ok(user)
         }
         Changed::Taken => Err(FutureAuthError::IdentifierTaken),
-        Changed::Miss => Err(FutureAuthError::InvalidCode),
+        Changed::Miss => Err(miss),
     }
 }

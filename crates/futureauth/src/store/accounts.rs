@@ -35,6 +35,16 @@ pub(crate) fn change_binding(user_id: &str) -> String {
     format!("user:{user_id}")
 }
 
+/// What proves a pending address change: the code sent to the new address (a wrong one
+/// counts an attempt), or the token of the link sent with it (256 bits: no attempts).
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Proof<'a> {
+    /// The code's hash and the attempt ceiling.
+    Code(&'a str, u32),
+    /// The link token's hash.
+    Link(&'a str),
+}
+
 /// What confirming an address change did.
 #[derive(Debug)]
 pub(crate) enum Changed {
@@ -183,20 +193,25 @@ impl Store {
         Ok(rows.into_iter().map(User::from).collect())
     }
 
-    /// Spends the pending change of `user_id` to `new` if `code_hash` is its code (else
-    /// counts one attempt), and then makes `new` the user's verified address, in one
+    /// Spends the pending change of `user_id` to `new` if `proof` is its code (else counts
+    /// one attempt) or its link, and then makes `new` the user's verified address, in one
     /// transaction.
     pub(crate) async fn confirm_change(
         &self,
         user_id: &str,
         new: &Identifier,
-        code_hash: &str,
-        max_attempts: u32,
+        proof: Proof<'_>,
         now: DateTime<Utc>,
     ) -> Result<Changed> {
         const HIT: &str = "DELETE FROM verification WHERE identifier = $1 \
              AND kind = 'change_address' AND binding_hash = $2 AND expires_at > $3 \
              AND attempts < $4 AND code_hash = $5 RETURNING id";
+        // The link's row is the code's row: using either deletes it, so both are void.
+        // Only the asking user's row matches (`binding_hash`), so another account's
+        // session holding the link finds nothing and leaves the row alone.
+        const HIT_LINK: &str = "DELETE FROM verification WHERE identifier = $1 \
+             AND kind = 'change_address' AND binding_hash = $2 AND expires_at > $3 \
+             AND link_hash = $4 RETURNING id";
         const MISS: &str = "UPDATE verification SET attempts = attempts + 1 \
              WHERE identifier = $1 AND kind = 'change_address' AND binding_hash = $2 \
              AND expires_at > $3 AND attempts < $4 AND code_hash <> $5";
@@ -224,26 +239,42 @@ impl Store {
         };
         let user_id = sql_text(user_id)?;
         let binding = change_binding(user_id);
-        let max = i32::try_from(max_attempts).unwrap_or(i32::MAX);
         Ok(on_pool!(self, conn => {
             let mut tx = conn.begin().await?;
-            let hit: Option<String> = sqlx::query_scalar(HIT)
-                .bind(new.as_str())
-                .bind(&binding)
-                .bind(Ts(now))
-                .bind(max)
-                .bind(code_hash)
-                .fetch_optional(&mut *tx)
-                .await?;
+            let hit: Option<String> = match proof {
+                Proof::Code(code_hash, max) => {
+                    let max = i32::try_from(max).unwrap_or(i32::MAX);
+                    let hit = sqlx::query_scalar(HIT)
+                        .bind(new.as_str())
+                        .bind(&binding)
+                        .bind(Ts(now))
+                        .bind(max)
+                        .bind(code_hash)
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                    if hit.is_none() {
+                        sqlx::query(MISS)
+                            .bind(new.as_str())
+                            .bind(&binding)
+                            .bind(Ts(now))
+                            .bind(max)
+                            .bind(code_hash)
+                            .execute(&mut *tx)
+                            .await?;
+                    }
+                    hit
+                }
+                Proof::Link(link_hash) => {
+                    sqlx::query_scalar(HIT_LINK)
+                        .bind(new.as_str())
+                        .bind(&binding)
+                        .bind(Ts(now))
+                        .bind(link_hash)
+                        .fetch_optional(&mut *tx)
+                        .await?
+                }
+            };
             if hit.is_none() {
-                sqlx::query(MISS)
-                    .bind(new.as_str())
-                    .bind(&binding)
-                    .bind(Ts(now))
-                    .bind(max)
-                    .bind(code_hash)
-                    .execute(&mut *tx)
-                    .await?;
                 tx.commit().await?;
                 return Ok(Changed::Miss);
             }
@@ -271,6 +302,26 @@ impl Store {
             tx.commit().await?;
             outcome
         }))
+    }
+
+    /// The new address of `user_id`'s live pending change whose link has `link_hash`: read
+    /// only (the confirm that follows spends it).
+    pub(crate) async fn change_link_address(
+        &self,
+        user_id: &str,
+        link_hash: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<String>> {
+        const SQL: &str = "SELECT identifier FROM verification WHERE kind = 'change_address' \
+             AND binding_hash = $1 AND link_hash = $2 AND expires_at > $3";
+        let binding = change_binding(sql_text(user_id)?);
+        let found: Option<String> = on_pool!(self, conn => sqlx::query_scalar(SQL)
+            .bind(&binding)
+            .bind(link_hash)
+            .bind(Ts(now))
+            .fetch_optional(&mut *conn)
+            .await?);
+        Ok(found)
     }
 
     /// Removes the user's address of `kind`'s column, only while the other one remains, in

@@ -28,7 +28,7 @@ mod sqlite;
 mod ts;
 mod users;
 
-pub(crate) use accounts::{change_binding as accounts_change_binding, Changed, UserFilter};
+pub(crate) use accounts::{change_binding as accounts_change_binding, Changed, Proof, UserFilter};
 pub(crate) use approval::Approval;
 pub(crate) use redeem::Redemption;
 pub(crate) use ts::Ts;
