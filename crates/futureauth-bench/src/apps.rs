@@ -38,6 +38,23 @@ pub async fn serve(app: Router) -> Result<String> {
     Ok(base)
 }
 
+// ---- static: the stack's ceiling ----
+
+async fn static_me() -> Json<Value> {
+    Json(json!({ "id": "static", "email": "static@example.com" }))
+}
+
+/// The same Axum stack answering `/api/me` with a fixed JSON body: no cookie check, no
+/// database. Its rate is the most this machine, stack and load generator can show, so a
+/// row near it is bounded by the stack, not by its own work.
+pub async fn static_json(cookie: String) -> Result<Target> {
+    let app = Router::new().route("/api/me", get(static_me));
+    Ok(Target {
+        base: serve(app).await?,
+        cookie,
+    })
+}
+
 // ---- bare: what any session check must at least do ----
 
 /// Hashes the cookie's token and runs one indexed join of `session` and `"user"`; no

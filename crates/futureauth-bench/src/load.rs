@@ -36,15 +36,6 @@ impl Stats {
         self.ok as f64 / self.elapsed.as_secs_f64().max(1e-9)
     }
 
-    /// Adds another run of the same variant (rounds are summed, time included).
-    pub fn absorb(&mut self, other: Stats) {
-        self.ok += other.ok;
-        self.failed += other.failed;
-        self.elapsed += other.elapsed;
-        // Both histograms share bounds, so adding cannot fail.
-        let _ = self.latency.add(&other.latency);
-    }
-
     pub fn p50_ms(&self) -> f64 {
         self.latency.value_at_quantile(0.50) as f64 / 1000.0
     }

@@ -1,10 +1,16 @@
 //! `futureauth-bench`: FutureAuth side by side with what Rust users would otherwise run,
-//! on one machine, one Postgres, one load generator. Prints one Markdown table.
+//! on one machine, one Postgres. Prints Markdown tables.
 //!
 //! ```sh
-//! cargo run --release -p futureauth-bench -- --quick      # under a minute
-//! cargo run --release -p futureauth-bench -- --duration 6 --concurrency 16
+//! apt-get install -y wrk                                  # the session-check rows need it
+//! cargo run --release -p futureauth-bench -- --quick      # under half a minute
+//! cargo run --release -p futureauth-bench -- --rounds 3 --round-seconds 3 --connections 32
 //! ```
+//!
+//! The session-check rows (`GET /api/me`) are driven by `wrk`, pinned to one core while the
+//! servers are pinned to the other, next to a static JSON row that shows the ceiling of the
+//! stack and the load generator; the sign-in and delivery-server rows keep the in-process
+//! client (`load.rs`).
 //!
 //! Everything runs on loopback in a Postgres database of its own (`futureauth_bench_<pid>`
 //! on the server of `DATABASE_URL`), dropped at the end. Bounded: every row stops at its
@@ -15,36 +21,52 @@ mod db;
 mod load;
 mod server;
 mod sign_in;
+mod wrk;
 
 use std::time::Duration;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 
 use apps::Target;
 use db::BenchDb;
 use load::Stats;
+use wrk::{Pinning, WrkOptions, WrkRun};
 
 /// Benchmark FutureAuth's session check, sign-in and delivery server against peers.
 #[derive(Parser, Debug)]
 #[command(version)]
 struct Args {
-    /// Seconds of load per row (split over the rounds for the session-check rows).
-    #[arg(long, default_value_t = 6.0)]
-    duration: f64,
-    /// Concurrent client tasks (keep-alive connections).
-    #[arg(long, default_value_t = 16)]
-    concurrency: usize,
+    /// Seconds of `wrk` load per session-check row in each round (whole seconds).
+    #[arg(long, default_value_t = 3)]
+    round_seconds: u64,
     /// Session-check rounds; the variants take turns in each, so a busy moment of the
-    /// machine hits them all.
+    /// machine hits them all, and each ratio is to the bare row of the same round.
     #[arg(long, default_value_t = 3)]
     rounds: u32,
+    /// `wrk` connections (keep-alive) for the session-check rows.
+    #[arg(long, default_value_t = 32)]
+    connections: usize,
+    /// `wrk` threads for the session-check rows.
+    #[arg(long, default_value_t = 1)]
+    wrk_threads: usize,
+    /// Seconds of load for the delivery-server row (a sign-in storm may take up to five
+    /// times this).
+    #[arg(long, default_value_t = 6.0)]
+    duration: f64,
+    /// Concurrent tasks of the in-process client that drives the sign-in and
+    /// delivery-server rows.
+    #[arg(long, default_value_t = 16)]
+    concurrency: usize,
     /// Users in each sign-in storm.
     #[arg(long, default_value_t = 2000)]
     sign_ins: u64,
-    /// Short everything so the whole run takes under a minute.
+    /// Short everything (one 1-second round) so the whole run takes under half a minute.
     #[arg(long)]
     quick: bool,
+    /// Print every `wrk` run's own output to stderr.
+    #[arg(long, hide = true)]
+    print_wrk_output: bool,
     /// Postgres to run on; the bench creates and drops a database of its own there.
     #[arg(
         long,
@@ -69,14 +91,13 @@ enum Command {
 /// Database connections of each variant's pool (the cached SDK gets one more for its
 /// LISTEN connection).
 const POOL: u32 = 8;
-/// Warm-up per variant before measuring (connections, statement caches).
-const WARM_UP: Duration = Duration::from_millis(500);
 
 fn main() -> Result<()> {
     let mut args = Args::parse();
     if args.quick {
         args.duration = args.duration.min(2.0);
         args.rounds = 1;
+        args.round_seconds = 1;
         args.sign_ins = args.sign_ins.min(1000);
     }
     // The machine has two cores; so does the runtime serving and loading the apps.
@@ -100,25 +121,30 @@ fn load_average() -> String {
 }
 
 async fn run(args: Args) -> Result<()> {
+    let pinning = Pinning::for_this_machine();
+    // Before anything else: without wrk there is no honest session-check row.
+    wrk::check_installed(pinning).await?;
     let db = BenchDb::create(&args.database_url).await?;
-    let result = measure(&args, &db).await;
+    let result = measure(&args, &db, pinning).await;
     db.drop_all().await?;
     let report = result?;
     print!("{report}");
     Ok(())
 }
 
-/// One session-check row.
+/// One session-check row: its app and one `wrk` run per round.
 struct Variant {
     name: &'static str,
     target: Target,
-    stats: Stats,
+    runs: Vec<WrkRun>,
 }
 
-async fn measure(args: &Args, db: &BenchDb) -> Result<String> {
+/// Index of the bare row, the reference of the session-check ratios.
+const BARE: usize = 1;
+
+async fn measure(args: &Args, db: &BenchDb, pinning: Option<Pinning>) -> Result<String> {
     let load_before = load_average();
     let http = load::client(args.concurrency)?;
-    let per_round = Duration::from_secs_f64(args.duration / f64::from(args.rounds.max(1)));
 
     eprintln!("starting the variants...");
     let sdk_pool = db.pool("sdk", POOL).await?;
@@ -131,60 +157,67 @@ async fn measure(args: &Args, db: &BenchDb) -> Result<String> {
     let old_cookie = apps::sdk05_sign_in(&old, "me@example.com").await?;
     let login_pool = db.pool("axum_login", POOL).await?;
 
+    let variant = |name, target| Variant {
+        name,
+        target,
+        runs: Vec::new(),
+    };
     let mut variants = vec![
-        Variant {
-            name: "bare handler: token hash + one indexed join (same pool)",
-            target: apps::bare(sdk_pool.clone(), cookie.clone()).await?,
-            stats: Stats::empty(),
-        },
-        Variant {
-            name: "futureauth 0.6 `AuthSession`",
-            target: Target {
+        variant(
+            "static JSON handler, no database (the stack's ceiling)",
+            apps::static_json(cookie.clone()).await?,
+        ),
+        variant(
+            "bare handler: token hash + one indexed join (same pool)",
+            apps::bare(sdk_pool.clone(), cookie.clone()).await?,
+        ),
+        variant(
+            "futureauth 0.6 `AuthSession`",
+            Target {
                 base: sdk_base.clone(),
                 cookie: cookie.clone(),
             },
-            stats: Stats::empty(),
-        },
-        Variant {
-            name: "futureauth 0.6 `AuthSession` + session cache",
-            target: Target {
+        ),
+        variant(
+            "futureauth 0.6 `AuthSession` + session cache",
+            Target {
                 base: cached_base,
                 cookie: cookie.clone(),
             },
-            stats: Stats::empty(),
-        },
-        Variant {
-            name: "futureauth 0.5.1 (crates.io) `AuthSession`",
-            target: Target {
+        ),
+        variant(
+            "futureauth 0.5.1 (crates.io) `AuthSession`",
+            Target {
                 base: old_base.clone(),
                 cookie: old_cookie,
             },
-            stats: Stats::empty(),
-        },
-        Variant {
-            name: "axum-login 0.18 + tower-sessions sqlx Postgres store",
-            target: apps::axum_login(login_pool, &http).await?,
-            stats: Stats::empty(),
-        },
+        ),
+        variant(
+            "axum-login 0.18 + tower-sessions sqlx Postgres store",
+            apps::axum_login(login_pool, &http).await?,
+        ),
     ];
-
-    eprintln!("session check: warm-up, then {} round(s)...", args.rounds);
+    // wrk counts any status; make sure every cookie really signs in before measuring.
     for v in &variants {
-        session_check(&http, &v.target, WARM_UP, args.concurrency).await?;
+        let request = http
+            .get(format!("{}/api/me", v.target.base))
+            .header("cookie", &v.target.cookie);
+        load::expect(request, 200)
+            .await
+            .with_context(|| format!("{}: GET /api/me with its cookie", v.name))?;
     }
-    for round in 0..args.rounds {
-        // Alternate the order so that no variant always runs first.
-        let order: Vec<usize> = if round % 2 == 0 {
-            (0..variants.len()).collect()
-        } else {
-            (0..variants.len()).rev().collect()
-        };
-        for i in order {
-            let stats =
-                session_check(&http, &variants[i].target, per_round, args.concurrency).await?;
-            variants[i].stats.absorb(stats);
-        }
+
+    // The servers (this process) on one core, wrk on the other, for the wrk rows only.
+    let allowed = wrk::allowed_cpus();
+    if let Some(p) = pinning {
+        wrk::pin_this_process(&p.server_cpu.to_string()).await?;
     }
+    let measured = session_checks(args, pinning, &mut variants).await;
+    if let (Some(_), Some(all)) = (pinning, &allowed) {
+        wrk::pin_this_process(all).await?;
+    }
+    measured?;
+    let load_between = load_average();
 
     let storm_time = Duration::from_secs_f64(args.duration.max(1.0) * 5.0);
     eprintln!("sign-in storms of {} users each...", args.sign_ins);
@@ -219,6 +252,30 @@ async fn measure(args: &Args, db: &BenchDb) -> Result<String> {
     let load_after = load_average();
 
     let mut out = String::new();
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let placement = match pinning {
+        Some(p) => format!(
+            "wrk pinned to CPU {} and the servers (the bench process) to CPU {} with taskset; Postgres unpinned",
+            p.client_cpu, p.server_cpu
+        ),
+        None => "not pinned (fewer than 2 CPUs)".to_string(),
+    };
+    out.push_str(&format!(
+        "\nfutureauth-bench: {cores} cores; load average (1, 5, 15 min) {load_before} before, \
+         {load_between} after the session-check rows, {load_after} at the end\n\n\
+         Session check: `wrk -t{} -c{} --latency`, {} round(s) of {} s per row, the rows taking turns \
+         in each round; {placement}. Ratios are to the bare row of the same round.\n\n",
+        args.wrk_threads,
+        args.connections,
+        args.rounds,
+        args.round_seconds.max(1),
+    ));
+    out.push_str(&session_table(&variants));
+    out.push_str(&format!(
+        "\nSign-in and delivery server: the in-process client as before (reqwest, {} tasks, \
+         unpinned, sharing the cores with the servers).\n\n",
+        args.concurrency
+    ));
     let line = |out: &mut String, name: &str, s: &Stats, reference: f64| {
         out.push_str(&format!(
             "| {name} | {:.0} | {:.2} | {:.2} | {:.2} |{}\n",
@@ -233,20 +290,7 @@ async fn measure(args: &Args, db: &BenchDb) -> Result<String> {
             }
         ));
     };
-    out.push_str(&format!(
-        "\nfutureauth-bench: {} cores, concurrency {}, {} round(s), {:.1} s of load per session-check row, \
-         load average {load_before} before, {load_after} after\n\n",
-        std::thread::available_parallelism().map_or(0, |n| n.get()),
-        args.concurrency,
-        args.rounds,
-        args.duration
-    ));
     out.push_str("| variant | req/s | p50 ms | p99 ms | ratio |\n|---|---|---|---|---|\n");
-    out.push_str("| **session check**, `GET /api/me` with a valid cookie (ratio to the bare handler) | | | | |\n");
-    let bare = variants[0].stats.per_second();
-    for v in &variants {
-        line(&mut out, v.name, &v.stats, bare);
-    }
     out.push_str(&format!(
         "| **sign-in**, `POST /api/auth/verify-otp`, {} users each from its own address (ratio to 0.5.1) | | | | |\n",
         args.sign_ins
@@ -283,21 +327,88 @@ async fn measure(args: &Args, db: &BenchDb) -> Result<String> {
     Ok(out)
 }
 
-/// `GET /api/me` with the target's cookie; 200 counts.
-async fn session_check(
-    http: &reqwest::Client,
-    target: &Target,
-    duration: Duration,
-    concurrency: usize,
-) -> Result<Stats> {
-    let (http, url, cookie) = (
-        http.clone(),
-        format!("{}/api/me", target.base),
-        target.cookie.clone(),
+/// Warm-up (one second of wrk per row), then the rounds, the rows taking turns.
+async fn session_checks(
+    args: &Args,
+    pinning: Option<Pinning>,
+    variants: &mut [Variant],
+) -> Result<()> {
+    let options = WrkOptions {
+        seconds: args.round_seconds.max(1),
+        threads: args.wrk_threads.max(1),
+        connections: args.connections.max(1),
+        pinning,
+        echo: args.print_wrk_output,
+    };
+    eprintln!("session check: warm-up, then {} round(s)...", args.rounds);
+    for v in variants.iter() {
+        let warm_up = WrkOptions {
+            seconds: 1,
+            ..options
+        };
+        wrk::run(&url(&v.target), &v.target.cookie, warm_up).await?;
+    }
+    for round in 0..args.rounds.max(1) {
+        // Alternate the order so that no variant always runs first.
+        let order: Vec<usize> = if round % 2 == 0 {
+            (0..variants.len()).collect()
+        } else {
+            (0..variants.len()).rev().collect()
+        };
+        for i in order {
+            let v = &mut variants[i];
+            let run = wrk::run(&url(&v.target), &v.target.cookie, options).await?;
+            v.runs.push(run);
+        }
+    }
+    Ok(())
+}
+
+fn url(target: &Target) -> String {
+    format!("{}/api/me", target.base)
+}
+
+/// The session-check table: mean req/s over rounds, its spread, latency, and each round's
+/// ratio to the bare row of that round.
+fn session_table(variants: &[Variant]) -> String {
+    let mut out = String::from(
+        "| `GET /api/me`, valid cookie | req/s (mean) | req/s min–max | p50 ms (median round) | p99 ms min–max | ratio to bare, each round |\n\
+         |---|---|---|---|---|---|\n",
     );
-    load::run(duration, concurrency, move |_| {
-        let request = http.get(&url).header("cookie", &cookie);
-        load::expect(request, 200)
-    })
-    .await
+    for v in variants {
+        let rates: Vec<f64> = v.runs.iter().map(|r| r.per_second).collect();
+        let mean = rates.iter().sum::<f64>() / rates.len().max(1) as f64;
+        let (min, max) = min_max(&rates);
+        let mut p50: Vec<f64> = v.runs.iter().map(|r| r.p50_ms).collect();
+        p50.sort_by(f64::total_cmp);
+        let p50 = p50.get(p50.len() / 2).copied().unwrap_or(0.0);
+        let (p99_min, p99_max) = min_max(&v.runs.iter().map(|r| r.p99_ms).collect::<Vec<_>>());
+        let ratios: Vec<String> = v
+            .runs
+            .iter()
+            .zip(&variants[BARE].runs)
+            .map(|(run, bare)| format!("{:.2}", run.per_second / bare.per_second.max(1e-9)))
+            .collect();
+        let failed: u64 = v.runs.iter().map(WrkRun::failed).sum();
+        out.push_str(&format!(
+            "| {} | {mean:.0} | {min:.0}–{max:.0} | {p50:.2} | {p99_min:.2}–{p99_max:.2} | {} |{}\n",
+            v.name,
+            ratios.join(", "),
+            if failed > 0 {
+                format!(" {failed} not 2xx or socket errors")
+            } else {
+                String::new()
+            }
+        ));
+    }
+    out
+}
+
+fn min_max(values: &[f64]) -> (f64, f64) {
+    values
+        .iter()
+        .fold(None, |acc: Option<(f64, f64)>, &v| {
+            Some(acc.map_or((v, v), |(lo, hi)| (lo.min(v), hi.max(v))))
+        })
+        .unwrap_or((0.0, 0.0))
 }
