@@ -302,6 +302,20 @@ pub async fn page(State(c): State<Console>, s: Signed, Query(q): Query<Done>) ->
     passkeys_page(&c, &s, notice, None, StatusCode::OK).await
 }
 
+/// The signed-in operator's user, whom a new passkey is registered to; a JSON 401 when the
+/// user is gone.
+async fn signed_user(auth: &FutureAuth, s: &Signed) -> Result<futureauth::User, Response> {
+    match auth.get_user(&s.user_id).await {
+        Ok(Some(user)) => Ok(user),
+        Ok(None) => Err(ApiError::from_code(
+            ErrorCode::Unauthorized,
+            "sign in to the console first",
+        )
+        .into_response()),
+        Err(e) => Err(ApiError::from(e).into_response()),
+    }
+}
+
 /// `POST /dashboard/account/passkeys/options`: a registration challenge for the signed-in
 /// operator in this browser.
 pub async fn register_options(
@@ -314,13 +328,9 @@ pub async fn register_options(
         Ok(a) => a,
         Err(r) => return r,
     };
-    let user = match auth.get_user(&s.user_id).await {
-        Ok(Some(user)) => user,
-        Ok(None) => {
-            return ApiError::from_code(ErrorCode::Unauthorized, "sign in to the console first")
-                .into_response()
-        }
-        Err(e) => return ApiError::from(e).into_response(),
+    let user = match signed_user(auth, &s).await {
+        Ok(user) => user,
+        Err(r) => return r,
     };
     let req = context(&c, ip, &headers, true);
     match auth.passkey_registration_options(&user, &req).await {
@@ -342,13 +352,9 @@ pub async fn register(
         Ok(a) => a,
         Err(r) => return r,
     };
-    let user = match auth.get_user(&s.user_id).await {
-        Ok(Some(user)) => user,
-        Ok(None) => {
-            return ApiError::from_code(ErrorCode::Unauthorized, "sign in to the console first")
-                .into_response()
-        }
-        Err(e) => return ApiError::from(e).into_response(),
+    let user = match signed_user(auth, &s).await {
+        Ok(user) => user,
+        Err(r) => return r,
     };
     let req = context(&c, ip, &headers, false);
     match auth
