@@ -31,6 +31,7 @@ use crate::cleanup::expired_reason;
 use crate::config::Config;
 use crate::error::StoreError;
 use crate::metrics;
+use crate::provider::webhook::WebhookTarget;
 use crate::provider::{Delivery, Outgoing, ProviderError};
 use crate::service::{now_ms, validate};
 use crate::store::{Message, Outcome, Store};
@@ -306,7 +307,10 @@ impl Worker {
             Outgoing::Webhook(mut hook) => {
                 match self.store.project_webhook(&msg.project_id).await {
                     Ok(target) => {
-                        hook.target = target;
+                        hook.target = target.map(|t| WebhookTarget {
+                            url: t.url,
+                            secret: t.secret,
+                        });
                         Some(Outgoing::Webhook(hook))
                     }
                     Err(e) => {

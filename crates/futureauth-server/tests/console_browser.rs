@@ -335,10 +335,12 @@ async fn scenario(
             reason: reason.map(str::to_owned),
             occurred_at: futureauth_server::service::now_ms() + at,
         };
-        server
-            .store()
-            .record_provider_event(&event, futureauth_server::service::now_ms())
-            .await?;
+        futureauth_server::service::provider_events::record(
+            server.store(),
+            &event,
+            futureauth_server::service::now_ms(),
+        )
+        .await?;
     }
     c.goto(delivery_url.as_str()).await?;
     text_containing(c, "#timeline", "Delivered to the recipient (resend)").await?;

@@ -11,6 +11,7 @@ use super::error::{ApiError, ErrorBody};
 use super::extract::{ApiPath, AuthProject, OptionalIdempotencyKey, SendJson};
 use super::AppState;
 use crate::provider::scrub;
+use crate::service::send::SendRequest;
 use crate::service::MessageId;
 use crate::store::{Message, MessageEvent, MessageStatus};
 
@@ -232,9 +233,10 @@ pub async fn send(
     SendJson(body): SendJson,
 ) -> Result<(StatusCode, Json<SendResponse>), ApiError> {
     let span = tracing::info_span!("accept", project = %project.id, id = tracing::field::Empty);
+    let request = SendRequest::parse(&project, &body)?;
     let accepted = state
         .sender
-        .send(&project, &body, idempotency_key.as_ref())
+        .send_parsed(&project, &request, idempotency_key.as_ref())
         .instrument(span.clone())
         .await?;
     span.record("id", accepted.message.id.as_str());

@@ -194,11 +194,7 @@ async fn record(state: &AppState, parsed: Parsed) -> Result<Response, ApiError> 
         Parsed::Event(event) => event,
         Parsed::Ignored => return Ok(answer("ignored")),
     };
-    let (id, recorded) = state
-        .store
-        .record_provider_event(&event, now_ms())
-        .await
-        .map_err(crate::error::ServiceError::from)?;
+    let (id, recorded) = provider_events::record(&state.store, &event, now_ms()).await?;
     tracing::info!(
         message = id.as_deref().unwrap_or("-"),
         provider = event.provider,

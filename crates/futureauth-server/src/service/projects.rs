@@ -259,7 +259,7 @@ pub async fn authenticate(store: &Store, presented: &str) -> Result<Project, Ser
         return Err(ServiceError::InvalidApiKey);
     }
     let computed = hash_key(presented);
-    let found = store.active_key_by_hash(&computed).await?;
+    let found = store.active_key_by_hash(&computed, now_ms()).await?;
     let (stored, project) = match found {
         Some((stored, project)) => (stored, Some(project)),
         None => (NO_KEY_HASH.to_owned(), None),

@@ -5,7 +5,11 @@
 
 use serde::Deserialize;
 
-use crate::store::{MessageStatus, ProviderEvent};
+use crate::error::ServiceError;
+use crate::ids::MessageId;
+use crate::provider::webhook::message_event;
+use crate::provider::Outgoing;
+use crate::store::{EventRecorded, MessageStatus, ProviderEvent, QueuedProjectEvent, Store};
 
 /// Longest provider reason kept.
 const MAX_REASON: usize = 300;
@@ -127,6 +131,40 @@ pub fn twilio(fields: &[(String, String)], received_at: i64) -> Result<Parsed, B
         reason: reason.map(|r| clean(&r)),
         occurred_at: received_at,
     }))
+}
+
+/// Records a verified provider event received at `now`: appends it to its message's
+/// history and moves the message on if the event is further along, queueing the
+/// `message.<state>` event the project's webhook (if any) receives for the move. Returns the
+/// message's id (`None` for an unknown provider id) with what happened.
+pub async fn record(
+    store: &Store,
+    event: &ProviderEvent,
+    now: i64,
+) -> Result<(Option<String>, EventRecorded), ServiceError> {
+    let Some(message) = store
+        .message_by_provider_id(&event.provider_message_id)
+        .await?
+    else {
+        return Ok((None, EventRecorded::UnknownMessage));
+    };
+    let hook = message_event(
+        &message.id,
+        message.channel,
+        event.state,
+        event.reason.as_deref(),
+        event.occurred_at,
+    );
+    let payload = serde_json::to_string(&Outgoing::Webhook(hook))
+        .map_err(|e| ServiceError::Template(format!("cannot encode a webhook event: {e}")))?;
+    let project_event = QueuedProjectEvent {
+        id: MessageId::generate().as_str().to_owned(),
+        payload,
+    };
+    let recorded = store
+        .record_provider_event(&message, event, now, &project_event)
+        .await?;
+    Ok((Some(message.id), recorded))
 }
 
 /// An identifier from the provider: short and printable, or the event is refused.

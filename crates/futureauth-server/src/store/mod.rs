@@ -196,6 +196,7 @@ mod webhooks;
 pub use console::*;
 pub use events::*;
 pub use test_mode::TestMode;
+pub use webhooks::ProjectWebhook;
 
 #[derive(sqlx::FromRow)]
 struct ProjectRow {
@@ -528,20 +529,20 @@ impl Store {
         row.map(Project::try_from).transpose()
     }
 
-    /// The stored hash and the project of the active (not revoked, or still in its rotation
-    /// overlap) key with this SHA-256 hex
-    /// hash. A revoked key and an unknown key both give `None`: the database answers the same
-    /// way for both, so callers cannot tell them apart.
+    /// The stored hash and the project of the key with this SHA-256 hex hash that is active
+    /// at `now` (not revoked, or still in its rotation overlap). A revoked key and an unknown
+    /// key both give `None`: the database answers the same way for both, so callers cannot
+    /// tell them apart.
     pub async fn active_key_by_hash(
         &self,
         key_hash: &str,
+        now: i64,
     ) -> Result<Option<(String, Project)>, StoreError> {
         let sql = format!(
             "SELECT k.key_hash, {PROJECT_COLUMNS} FROM api_key k JOIN project p ON p.id = k.project_id
              WHERE k.key_hash = $1 AND (k.revoked_at IS NULL OR k.revoked_at > $2)"
         );
         // A key rotated with an overlap keeps working until its `revoked_at`.
-        let now = crate::clock::now_ms();
         let row: Option<KeyProjectRow> = with_pool!(self, conn => {
             sqlx::query_as(&sql).bind(key_hash).bind(now).fetch_optional(&mut *conn).await?
         });
@@ -550,13 +551,6 @@ impl Store {
             Project::try_from(project).map(|p| (key_hash, p))
         })
         .transpose()
-    }
-
-    /// The project owning the active (not revoked) key with this SHA-256 hex hash.
-    /// Authentication goes through [`crate::service::projects::authenticate`], which also
-    /// compares the hashes in constant time.
-    pub async fn project_by_key_hash(&self, key_hash: &str) -> Result<Option<Project>, StoreError> {
-        Ok(self.active_key_by_hash(key_hash).await?.map(|(_, p)| p))
     }
 
     /// Keys of a project, newest first.

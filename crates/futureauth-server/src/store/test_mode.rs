@@ -16,15 +16,6 @@ pub struct TestMode {
     pub updated_at: i64,
 }
 
-impl TestMode {
-    /// The fixed code, if `destination` is a test destination and test mode applies on
-    /// this server (not in production unless confirmed).
-    pub fn code_for(&self, destination: &str, production: bool) -> Option<&str> {
-        let applies = !production || self.allow_in_production;
-        (applies && self.destinations.iter().any(|d| d == destination)).then_some(&self.code)
-    }
-}
-
 /// The row, before its JSON list is read.
 #[derive(sqlx::FromRow)]
 pub(super) struct TestModeRow {

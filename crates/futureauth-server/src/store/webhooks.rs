@@ -4,21 +4,29 @@ use secrecy::SecretString;
 
 use super::{Backend, Store};
 use crate::error::StoreError;
-use crate::provider::webhook::WebhookTarget;
+
+/// A project's webhook as stored: its URL and signing secret.
+#[derive(Debug, Clone)]
+pub struct ProjectWebhook {
+    /// `https://…` (plain http only to loopback, in development).
+    pub url: String,
+    /// The signing secret (`whsec_…`).
+    pub secret: SecretString,
+}
 
 impl Store {
     /// The project's webhook, if it registered one.
     pub async fn project_webhook(
         &self,
         project_id: &str,
-    ) -> Result<Option<WebhookTarget>, StoreError> {
+    ) -> Result<Option<ProjectWebhook>, StoreError> {
         let row: Option<(String, String)> = with_pool!(self, conn => {
             sqlx::query_as("SELECT url, secret FROM project_webhook WHERE project_id = $1")
                 .bind(project_id)
                 .fetch_optional(&mut *conn)
                 .await?
         });
-        Ok(row.map(|(url, secret)| WebhookTarget {
+        Ok(row.map(|(url, secret)| ProjectWebhook {
             url,
             secret: SecretString::from(secret),
         }))
