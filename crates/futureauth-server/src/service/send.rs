@@ -11,9 +11,9 @@ use tokio::sync::Notify;
 
 use super::fingerprint::Fingerprinter;
 use super::ids::{IdempotencyKey, MessageId};
-use super::now_ms;
 use super::render::Templates;
 use super::validate::{CodePurpose, Content};
+use crate::clock::UnixMillis;
 use crate::config::{Config, ServerSecret};
 use crate::error::{ErrorCode, ServiceError, StoreError};
 use crate::provider::{EmailMessage, Outgoing, SmsMessage};
@@ -213,6 +213,16 @@ impl SendRequest {
         })
     }
 
+    /// For a magic link, the link: its callback with the token appended.
+    fn link(&self) -> Option<String> {
+        match (&self.content, &self.callback) {
+            (Content::MagicLink { token, .. }, Some(cb)) => {
+                Some(cb.link(token.as_str()).to_string())
+            }
+            _ => None,
+        }
+    }
+
     /// The wire message kept beside the rendered one (dev outbox): the request with the
     /// destination as delivered, the project's registered name and the link as built.
     fn echo(&self, project_name: &str, link: Option<&str>) -> SendMessage {
@@ -282,13 +292,12 @@ fn callback(
     }
 }
 
-/// An SMS to `to`, with the wire message it came from.
-fn sms(to: &Phone, body: String, request: SendMessage) -> Outgoing {
-    Outgoing::Sms(SmsMessage {
-        to: to.as_str().to_owned(),
-        body,
-        request: Some(request),
-    })
+/// A rendered message and its recipient, before it becomes an [`Outgoing`].
+enum Words<'r> {
+    /// An email.
+    Email(&'r Email, super::render::RenderedEmail),
+    /// An SMS body.
+    Sms(&'r Phone, String),
 }
 
 /// The country of an SMS destination, if the project may text it.
@@ -436,79 +445,96 @@ impl SendService {
         request: &SendRequest,
         overrides: &SendOverrides,
     ) -> Result<(Outgoing, Option<String>), ServiceError> {
-        let locale = Templates::pick(request.locale.as_ref());
-        let name = &project.name;
+        let link = request.link();
         // The message in the wire's own words, kept beside the rendered one for the dev
         // outbox: the same shape as the SDK's dev outbox lists.
-        let echo = |link: Option<&str>| request.echo(name, link);
+        let echo = request.echo(&project.name, link.as_deref());
+        let outgoing = match self.words(&project.name, request, overrides, link.as_deref())? {
+            Words::Email(to, e) => self.email(project, to, e, echo),
+            Words::Sms(to, body) => Outgoing::Sms(SmsMessage {
+                to: to.as_str().to_owned(),
+                body,
+                request: Some(echo),
+            }),
+        };
+        Ok((outgoing, link))
+    }
+
+    /// What the message says, in the request's locale: the project's own wording for a
+    /// sign-in code (console templates), the server's for everything else.
+    fn words<'r>(
+        &self,
+        name: &str,
+        request: &'r SendRequest,
+        overrides: &SendOverrides,
+        link: Option<&str>,
+    ) -> Result<Words<'r>, ServiceError> {
+        let locale = Templates::pick(request.locale.as_ref());
+        let t = &self.templates;
         Ok(match &request.content {
-            // A project's own wording (console templates) is for sign-in codes only: a
-            // confirm-address code or a notice says what it is in the server's words.
-            Content::EmailCode {
-                to,
-                code,
-                purpose: CodePurpose::SignIn,
-            } => {
-                let e = self.templates.otp_email(locale, name, code.as_str())?;
-                let e = overrides.templates.email(e, name, code.as_str());
-                (self.email(project, to, e, echo(None)), None)
-            }
-            Content::EmailCode {
-                to,
-                code,
-                purpose: CodePurpose::ConfirmAddress,
-            } => {
-                let e = self
-                    .templates
-                    .confirm_address_email(locale, name, code.as_str(), None)?;
-                (self.email(project, to, e, echo(None)), None)
+            Content::EmailCode { to, code, purpose } => {
+                let code = code.as_str();
+                Words::Email(
+                    to,
+                    match purpose {
+                        CodePurpose::SignIn => {
+                            let e = t.otp_email(locale, name, code)?;
+                            overrides.templates.email(e, name, code)
+                        }
+                        CodePurpose::ConfirmAddress => {
+                            t.confirm_address_email(locale, name, code, None)?
+                        }
+                    },
+                )
             }
             Content::SmsCode { to, code, purpose } => {
-                let body = match purpose {
-                    CodePurpose::SignIn => {
-                        let body = self.templates.otp_sms(locale, name, code.as_str())?;
-                        overrides.templates.sms(body, name, code.as_str())
-                    }
-                    CodePurpose::ConfirmAddress => {
-                        self.templates
-                            .confirm_address_sms(locale, name, code.as_str())?
-                    }
-                };
-                (sms(to, body, echo(None)), None)
+                let code = code.as_str();
+                Words::Sms(
+                    to,
+                    match purpose {
+                        CodePurpose::SignIn => {
+                            let body = t.otp_sms(locale, name, code)?;
+                            overrides.templates.sms(body, name, code)
+                        }
+                        CodePurpose::ConfirmAddress => t.confirm_address_sms(locale, name, code)?,
+                    },
+                )
             }
             Content::EmailNotice { to, new_address } => {
-                let e = self
-                    .templates
-                    .notice_email(locale, name, new_address.as_str())?;
-                (self.email(project, to, e, echo(None)), None)
+                Words::Email(to, t.notice_email(locale, name, new_address.as_str())?)
             }
             Content::SmsNotice { to, new_address } => {
-                let body = self
-                    .templates
-                    .notice_sms(locale, name, new_address.as_str())?;
-                (sms(to, body, echo(None)), None)
+                Words::Sms(to, t.notice_sms(locale, name, new_address.as_str())?)
             }
             Content::MagicLink {
-                to,
-                token,
-                code,
-                purpose,
+                to, code, purpose, ..
             } => {
-                let callback = request.callback.as_ref().ok_or_else(|| {
+                let link = link.ok_or_else(|| {
                     ServiceError::Template("a magic link was parsed without its callback".into())
                 })?;
-                let link = callback.link(token.as_str()).to_string();
                 let code = code.as_ref().map(OtpCode::as_str);
-                let e = match (purpose, code) {
-                    // `parse` made sure a confirm-address link has its code.
-                    (CodePurpose::ConfirmAddress, Some(code)) => self
-                        .templates
-                        .confirm_address_email(locale, name, code, Some(&link))?,
-                    _ => self.templates.magic_link_email(locale, name, &link, code)?,
-                };
-                (self.email(project, to, e, echo(Some(&link))), Some(link))
+                Words::Email(to, self.link_email(locale, name, link, code, *purpose)?)
             }
         })
+    }
+
+    /// A magic link's email: a sign-in, or the confirmation of a new address (with its code).
+    fn link_email(
+        &self,
+        locale: &str,
+        name: &str,
+        link: &str,
+        code: Option<&str>,
+        purpose: CodePurpose,
+    ) -> Result<super::render::RenderedEmail, ServiceError> {
+        match (purpose, code) {
+            // `parse` made sure a confirm-address link has its code.
+            (CodePurpose::ConfirmAddress, Some(code)) => {
+                self.templates
+                    .confirm_address_email(locale, name, code, Some(link))
+            }
+            _ => self.templates.magic_link_email(locale, name, link, code),
+        }
     }
 
     /// The outbox write and its policy: a known `Idempotency-Key` replays the original
@@ -522,7 +548,7 @@ impl SendService {
         if let Some(accepted) = self.replay(msg).await? {
             return Ok(accepted);
         }
-        match self.store.enqueue(msg, buckets, now_ms()).await? {
+        match self.store.enqueue(msg, buckets, UnixMillis::now()).await? {
             EnqueueOutcome::Created(message) => Ok(Accepted {
                 message,
                 replayed: false,

@@ -5,8 +5,8 @@
 use futureauth_proto::{Email, OtpCode, Phone};
 
 use super::console::audit;
-use super::now_ms;
 use super::operator::{authorize, OperatorAction};
+use crate::clock::UnixMillis;
 use crate::error::{ErrorCode, ServiceError};
 use crate::store::{Operator, Store, TestMode};
 
@@ -112,7 +112,7 @@ fn parse(input: &TestModeInput) -> Result<TestMode, ServiceError> {
         destinations,
         code: code.as_str().to_owned(),
         allow_in_production: input.allow_in_production,
-        updated_at: now_ms(),
+        updated_at: UnixMillis::now(),
     })
 }
 

@@ -6,7 +6,7 @@
 
 use std::sync::LazyLock;
 
-use super::{Backend, MessageChannel, MessageEvent, MessageStatus, Store};
+use super::{Backend, MessageChannel, MessageEvent, MessageStatus, Store, UnixMillis};
 use crate::error::StoreError;
 use sqlx::Connection;
 
@@ -23,8 +23,8 @@ pub struct ProviderEvent {
     pub state: MessageStatus,
     /// The provider's reason, if any.
     pub reason: Option<String>,
-    /// When it happened, by the provider (epoch ms).
-    pub occurred_at: i64,
+    /// When it happened, by the provider.
+    pub occurred_at: UnixMillis,
 }
 
 /// What recording an event did.
@@ -101,7 +101,7 @@ impl Store {
         &self,
         message: &ProviderMessage,
         event: &ProviderEvent,
-        received_at: i64,
+        received_at: UnixMillis,
         project_event: &QueuedProjectEvent,
     ) -> Result<EventRecorded, StoreError> {
         const APPEND: &str = "INSERT INTO message_event

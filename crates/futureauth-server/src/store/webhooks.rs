@@ -2,7 +2,7 @@
 
 use secrecy::SecretString;
 
-use super::{Backend, Store};
+use super::{Backend, Store, UnixMillis};
 use crate::error::StoreError;
 
 /// A project's webhook as stored: its URL and signing secret.
@@ -40,7 +40,7 @@ impl Store {
         url: &str,
         new_secret: &str,
         rotate: bool,
-        now: i64,
+        now: UnixMillis,
     ) -> Result<(), StoreError> {
         with_pool!(self, conn => {
             sqlx::query(
@@ -62,13 +62,12 @@ impl Store {
 
     /// Removes the project's webhook; whether it had one. Queued events then fail.
     pub async fn clear_project_webhook(&self, project_id: &str) -> Result<bool, StoreError> {
-        let n = with_pool!(self, conn => {
-            sqlx::query("DELETE FROM project_webhook WHERE project_id = $1")
-                .bind(project_id)
-                .execute(&mut *conn)
-                .await?
-                .rows_affected()
-        });
+        let n = self
+            .affected(
+                "DELETE FROM project_webhook WHERE project_id = $1",
+                project_id,
+            )
+            .await?;
         Ok(n > 0)
     }
 }
