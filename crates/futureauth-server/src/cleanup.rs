@@ -9,8 +9,9 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
+use crate::clock::UnixMillis;
 use crate::error::StoreError;
-use crate::service::{now_ms, validate};
+use crate::service::validate;
 use crate::store::{Outcome, Store};
 
 /// How often the cleanup runs (it also runs once at start).
@@ -36,18 +37,18 @@ pub struct CleanupReport {
     pub rate_counters: u64,
 }
 
-fn millis(d: Duration) -> i64 {
-    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
-}
-
 /// The `error` of a message that waited longer than the maximum queue age.
 pub const EXPIRED_IN_QUEUE: &str = "expired_in_queue";
 
-/// Marks `failed` every queued message created more than `max_age` before `now` (epoch ms)
+/// Marks `failed` every queued message created more than `max_age` before `now`
 /// that no worker is sending, with the error [`EXPIRED_IN_QUEUE`]; erases their payload and
 /// masks their destination like any finished message. Returns how many.
-pub async fn expire_queued(store: &Store, now: i64, max_age: Duration) -> Result<u64, StoreError> {
-    let before = now.saturating_sub(millis(max_age));
+pub async fn expire_queued(
+    store: &Store,
+    now: UnixMillis,
+    max_age: Duration,
+) -> Result<u64, StoreError> {
+    let before = now - max_age;
     let reason = expired_reason(max_age);
     let mut total = 0;
     loop {
@@ -90,18 +91,17 @@ pub fn expiry_interval(max_queue_age: Duration) -> Duration {
     (max_queue_age / 4).clamp(Duration::from_secs(1), CLEANUP_INTERVAL)
 }
 
-/// Deletes finished messages and rate counters older than `retention`, as seen at `now`
-/// (epoch ms).
+/// Deletes finished messages and rate counters older than `retention`, as seen at `now`.
 pub async fn cleanup(
     store: &Store,
-    now: i64,
+    now: UnixMillis,
     retention: Retention,
 ) -> Result<CleanupReport, StoreError> {
     let messages = store
-        .delete_finished_messages(now.saturating_sub(millis(retention.messages)), DELETE_BATCH)
+        .delete_finished_messages(now - retention.messages, DELETE_BATCH)
         .await?;
     let rate_counters = store
-        .prune_rate_counters(now.saturating_sub(millis(retention.rate_counters)))
+        .prune_rate_counters(now - retention.rate_counters)
         .await?;
     Ok(CleanupReport {
         messages,
@@ -124,7 +124,7 @@ pub async fn run(
         if *shutdown.borrow() {
             break;
         }
-        match expire_queued(&store, now_ms(), max_queue_age).await {
+        match expire_queued(&store, UnixMillis::now(), max_queue_age).await {
             Ok(0) => {}
             Ok(n) => tracing::warn!(
                 messages = n,
@@ -134,7 +134,7 @@ pub async fn run(
             Err(e) => tracing::warn!(error = %e, "expiring queued messages failed; retrying"),
         }
         if Instant::now() >= next_cleanup {
-            match cleanup(&store, now_ms(), retention).await {
+            match cleanup(&store, UnixMillis::now(), retention).await {
                 Ok(r) => {
                     next_cleanup = Instant::now() + CLEANUP_INTERVAL;
                     if r.messages > 0 || r.rate_counters > 0 {

@@ -76,12 +76,34 @@ impl MessageStatus {
         }
     }
 
+    /// Whether a provider event may move a message away from this state: only a message the
+    /// provider accepted (`sent` and later) has a provider status to move.
+    pub fn on_provider_path(self) -> bool {
+        self.rank() > 0
+    }
+
     /// Done with the queue: nothing more will be attempted (the retention clean-up may
     /// delete it once old).
     pub fn is_finished(self) -> bool {
         !matches!(self, Self::Queued)
     }
 }
+
+/// [`MessageStatus::rank`] of the stored state in `column`, as SQL, for a move that must
+/// check and write under one row lock. A state off the provider's path
+/// ([`MessageStatus::on_provider_path`]: queued, failed, test) ranks above every event, so
+/// no provider event moves it.
+pub fn rank_sql(column: &str) -> String {
+    let arms: String = MessageStatus::ALL
+        .into_iter()
+        .filter(|s| s.on_provider_path())
+        .map(|s| format!(" WHEN '{}' THEN {}", s.as_str(), s.rank()))
+        .collect();
+    format!("(CASE {column}{arms} ELSE {OFF_PATH_RANK} END)")
+}
+
+/// The rank [`rank_sql`] gives a state off the provider's path: above every real rank.
+const OFF_PATH_RANK: i64 = 99;
 
 /// A stored status that no version of this server writes.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -168,6 +190,17 @@ impl std::fmt::Display for MessageChannel {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_sql_rank_is_the_rust_rank() {
+        assert_eq!(
+            rank_sql("status"),
+            "(CASE status WHEN 'sent' THEN 1 WHEN 'delivered' THEN 2 \
+             WHEN 'undelivered' THEN 3 WHEN 'bounced' THEN 3 WHEN 'complained' THEN 4 \
+             ELSE 99 END)"
+        );
+        assert!(MessageStatus::ALL.iter().all(|s| s.rank() < OFF_PATH_RANK));
+    }
 
     #[test]
     fn channels_round_trip_and_sign_in_ones_keep_their_wire_names() {

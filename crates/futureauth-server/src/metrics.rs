@@ -139,7 +139,7 @@ async fn scrape(State(store): State<Store>) -> impl IntoResponse {
             metrics::gauge!(QUEUE_DEPTH).set(stats.depth as f64);
             let age_ms = stats
                 .oldest_created_at
-                .map(|t| now_ms().saturating_sub(t).max(0))
+                .map(|t| now_ms().saturating_sub(t.into()).max(0))
                 .unwrap_or(0);
             metrics::gauge!(QUEUE_OLDEST_AGE).set(age_ms as f64 / 1000.0);
         }

@@ -28,11 +28,13 @@ use tokio::sync::{watch, Notify};
 use tracing::Instrument;
 
 use crate::cleanup::expired_reason;
+use crate::clock::{millis, UnixMillis};
 use crate::config::Config;
 use crate::error::StoreError;
 use crate::metrics;
+use crate::provider::webhook::WebhookTarget;
 use crate::provider::{Delivery, Outgoing, ProviderError};
-use crate::service::{now_ms, validate};
+use crate::service::validate;
 use crate::store::{Message, Outcome, Store};
 
 /// Worker tuning.
@@ -90,10 +92,6 @@ pub struct Worker {
     delivery: Delivery,
     config: WorkerConfig,
     wake: Arc<Notify>,
-}
-
-fn millis(d: Duration) -> i64 {
-    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
 
 /// Backoff before attempt `attempt + 1`: `base * 2^(attempt-1)` plus up to 50 % jitter,
@@ -172,10 +170,10 @@ impl Worker {
 
     /// Claims and processes at most one due message. Returns whether one was processed.
     pub async fn run_once(&self) -> Result<bool, StoreError> {
-        let now = now_ms();
+        let now = UnixMillis::now();
         let claimed = self
             .store
-            .claim_due(now, now + millis(self.config.lease), 1)
+            .claim_due(now, now + self.config.lease, 1)
             .await?;
         let Some(msg) = claimed.into_iter().next() else {
             return Ok(false);
@@ -279,7 +277,7 @@ impl Worker {
     /// project's webhook cannot be read (retried on a later claim).
     async fn prepare(&self, msg: &Message, masked: &str) -> Option<Outgoing> {
         let claim = msg.attempts;
-        if now_ms().saturating_sub(msg.created_at) > millis(self.config.max_queue_age) {
+        if UnixMillis::now().millis_since(msg.created_at) > millis(self.config.max_queue_age) {
             let reason = expired_reason(self.config.max_queue_age);
             tracing::warn!(id = %msg.id, to = %masked, "message expired in the queue; not sent");
             let applied = self.fail(msg, masked, &reason).await;
@@ -306,7 +304,10 @@ impl Worker {
             Outgoing::Webhook(mut hook) => {
                 match self.store.project_webhook(&msg.project_id).await {
                     Ok(target) => {
-                        hook.target = target;
+                        hook.target = target.map(|t| WebhookTarget {
+                            url: t.url,
+                            secret: t.secret,
+                        });
                         Some(Outgoing::Webhook(hook))
                     }
                     Err(e) => {
@@ -332,7 +333,7 @@ impl Worker {
         let claim = msg.attempts;
         match result {
             Ok(provider_id) => {
-                let sent_at = now_ms();
+                let sent_at = UnixMillis::now();
                 let applied = self
                     .record(&msg.id, "sent", || {
                         self.store.complete(
@@ -363,7 +364,7 @@ impl Worker {
             Err(ProviderError::Retryable(reason)) => {
                 let delay = backoff(self.config.retry_base, attempts);
                 tracing::info!(id = %msg.id, %reason, attempts, delay_ms = delay.as_millis() as u64, "delivery failed; will retry");
-                let next = now_ms() + millis(delay);
+                let next = UnixMillis::now() + delay;
                 let applied = self
                     .record(&msg.id, "retry", || {
                         self.store.complete(

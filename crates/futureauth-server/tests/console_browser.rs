@@ -21,6 +21,7 @@ use fantoccini::elements::Element;
 use fantoccini::{Client, ClientBuilder, Locator};
 use futureauth::sqlx::sqlite::SqlitePoolOptions;
 use futureauth::{FutureAuth, FutureAuthConfig, OtpChannel};
+use futureauth_server::clock::UnixMillis;
 use futureauth_server::config::Config;
 use futureauth_server::store::{MessageStatus, ProviderEvent};
 use serde_json::json;
@@ -333,12 +334,14 @@ async fn scenario(
             event_key: format!("evt_{}", state.as_str()),
             state,
             reason: reason.map(str::to_owned),
-            occurred_at: futureauth_server::service::now_ms() + at,
+            occurred_at: UnixMillis::now() + Duration::from_millis(at),
         };
-        server
-            .store()
-            .record_provider_event(&event, futureauth_server::service::now_ms())
-            .await?;
+        futureauth_server::service::provider_events::record(
+            server.store(),
+            &event,
+            UnixMillis::now(),
+        )
+        .await?;
     }
     c.goto(delivery_url.as_str()).await?;
     text_containing(c, "#timeline", "Delivered to the recipient (resend)").await?;

@@ -7,19 +7,23 @@ use std::time::Duration;
 
 use common::*;
 use futureauth_server::cleanup::{cleanup, CleanupReport, Retention};
-use futureauth_server::service::now_ms;
+use futureauth_server::clock::UnixMillis;
 use futureauth_server::store::{
     EnqueueOutcome, Message, MessageChannel, NewMessage, Outcome, RateBucket, Store,
 };
 
-const DAY_MS: i64 = 86_400_000;
+const DAY: Duration = Duration::from_secs(86_400);
 
-/// Enqueues a message at time `at` (epoch ms), counting the given buckets.
+fn now_ms() -> UnixMillis {
+    UnixMillis::now()
+}
+
+/// Enqueues a message at time `at`, counting the given buckets.
 async fn enqueue_at(
     store: &Store,
     project_id: &str,
     id: &str,
-    at: i64,
+    at: UnixMillis,
     buckets: &[RateBucket],
 ) -> Message {
     let msg = NewMessage {
@@ -40,9 +44,9 @@ async fn enqueue_at(
 }
 
 /// Claims exactly one due message at `now` with a lease of `lease_ms`.
-async fn claim_one(store: &Store, now: i64, lease_ms: i64) -> Message {
+async fn claim_one(store: &Store, now: UnixMillis, lease_ms: u64) -> Message {
     let mut claimed = store
-        .claim_due(now, now + lease_ms, 1)
+        .claim_due(now, now + Duration::from_millis(lease_ms), 1)
         .await
         .expect("claim");
     assert_eq!(claimed.len(), 1, "exactly one message is due: {claimed:?}");
@@ -66,7 +70,11 @@ async fn stale_completions_are_ignored(backend: Backend) {
     assert_eq!(a.attempts, 1);
     assert!(
         store
-            .claim_due(t + 50, t + 60_000, 1)
+            .claim_due(
+                t + Duration::from_millis(50),
+                t + Duration::from_secs(60),
+                1
+            )
             .await
             .unwrap()
             .is_empty(),
@@ -107,7 +115,7 @@ async fn stale_completions_are_ignored(backend: Backend) {
             &id,
             a.attempts,
             Outcome::Retry {
-                next_attempt_at: now_ms() + DAY_MS,
+                next_attempt_at: now_ms() + DAY,
                 error: "stale retry"
             }
         )
@@ -254,8 +262,8 @@ async fn cleanup_deletes_old_finished_messages_and_counters(backend: Backend) {
     let store = db.store().await;
     let (project_id, _) = acme(&store).await;
     let now = now_ms();
-    let old = now - 40 * DAY_MS;
-    let recent = now - DAY_MS;
+    let old = now - 40 * DAY;
+    let recent = now - DAY;
 
     // Old and finished: deleted.
     let old_sent = enqueue_at(&store, &project_id, "msg_old_sent", old, &[bucket("old")]).await;
@@ -267,7 +275,7 @@ async fn cleanup_deletes_old_finished_messages_and_counters(backend: Backend) {
             Outcome::Sent {
                 provider_id: None,
                 masked_destination: "x***@example.com",
-                at: old + 10
+                at: old + Duration::from_millis(10)
             }
         )
         .await
@@ -296,7 +304,7 @@ async fn cleanup_deletes_old_finished_messages_and_counters(backend: Backend) {
             Outcome::Sent {
                 provider_id: None,
                 masked_destination: "x***@example.com",
-                at: recent + 10
+                at: recent + Duration::from_millis(10)
             }
         )
         .await
@@ -340,7 +348,7 @@ async fn cleanup_deletes_old_finished_messages_and_counters(backend: Backend) {
 
     // Deletion works in batches: 5 old finished messages, batches of 2. (Claimed at a time
     // when the old queued messages above are not due yet.)
-    let older = old - 1_000;
+    let older = old - Duration::from_secs(1);
     for i in 0..5 {
         enqueue_at(&store, &project_id, &format!("msg_batch_{i}"), older, &[]).await;
         let c = claim_one(&store, older, 60_000).await;
@@ -358,7 +366,7 @@ async fn cleanup_deletes_old_finished_messages_and_counters(backend: Backend) {
     }
     assert_eq!(
         store
-            .delete_finished_messages(now - 30 * DAY_MS, 2)
+            .delete_finished_messages(now - 30 * DAY, 2)
             .await
             .unwrap(),
         5
@@ -372,7 +380,7 @@ async fn the_server_cleans_up_at_start(backend: Backend) {
     let store = db.store().await;
     let (project_id, _) = acme(&store).await;
     let now = now_ms();
-    let old = now - 10 * DAY_MS;
+    let old = now - 10 * DAY;
     let finished = enqueue_at(&store, &project_id, "msg_start_old", old, &[]).await;
     let c = claim_one(&store, old, 60_000).await;
     assert!(store
@@ -387,7 +395,7 @@ async fn the_server_cleans_up_at_start(backend: Backend) {
         )
         .await
         .unwrap());
-    let recent = now - 2 * DAY_MS;
+    let recent = now - 2 * DAY;
     let kept = enqueue_at(&store, &project_id, "msg_start_recent", recent, &[]).await;
     let c = claim_one(&store, recent, 60_000).await;
     assert!(store

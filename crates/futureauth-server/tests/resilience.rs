@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use futureauth_server::cleanup::{expire_queued, EXPIRED_IN_QUEUE};
+use futureauth_server::clock::UnixMillis;
 use futureauth_server::provider::{EmailMessage, Outgoing};
 use futureauth_server::service::now_ms;
 use futureauth_server::store::{EnqueueOutcome, MessageChannel, NewMessage};
@@ -306,7 +307,7 @@ async fn futures_ids(s: &TestServer, key: &str, n: usize) -> Vec<String> {
 async fn enqueue_aged(s: &TestServer, project_id: &str, age: Duration, n: usize) -> String {
     // A real message id (`msg_` + 24 of [a-z0-9]): the API parses ids before any lookup.
     let id = format!("msg_aged{n}{:0>19}", now_ms() % 10_i64.pow(12));
-    let created = now_ms() - i64::try_from(age.as_millis()).unwrap();
+    let created = UnixMillis::now() - age;
     let outcome = s
         .store()
         .enqueue(
@@ -405,7 +406,7 @@ async fn readyz_shows_the_queue_and_old_messages_expire(backend: Backend) {
     assert!(!row.destination.contains("aged2@"), "{}", row.destination);
 
     // A queued message waiting for a retry is swept by the cleanup once too old.
-    let later = now_ms() + 700 * 1000;
+    let later = UnixMillis::now() + Duration::from_secs(700);
     let n = expire_queued(s.store(), later, cfg.max_queue_age())
         .await
         .unwrap();

@@ -7,7 +7,7 @@ mod common;
 
 use common::*;
 use futureauth::{FutureAuth, FutureAuthConfig, OtpChannel};
-use futureauth_server::service::test_mode::{enable, TestModeInput};
+use futureauth_server::service::test_mode::{code_for, enable, TestModeInput};
 use serde_json::json;
 
 const REVIEWER: &str = "review@example.com";
@@ -122,7 +122,7 @@ async fn production_needs_a_confirmation(backend: Backend) {
     let on = enable(&store, &owner, &project_id, &input, true)
         .await
         .unwrap();
-    assert_eq!(on.code_for(REVIEWER, true), Some(FIXED));
+    assert_eq!(code_for(&on, REVIEWER, true), Some(FIXED));
 }
 
 backend_tests!(

@@ -244,7 +244,10 @@ async fn resend_events_move_a_message_forward_only(backend: Backend) {
     // A delivered message is finished: the retention clean-up takes it and its history.
     let store = env.s.store();
     let removed = store
-        .delete_finished_messages(futureauth_server::service::now_ms() + 1, 100)
+        .delete_finished_messages(
+            futureauth_server::clock::UnixMillis::now() + std::time::Duration::from_millis(1),
+            100,
+        )
         .await
         .unwrap();
     assert_eq!(removed, 1);

@@ -303,8 +303,8 @@ impl From<Message> for DeliveryView {
             status: m.status.to_string(),
             attempts: m.attempts,
             error: m.last_error,
-            created_at: m.created_at,
-            sent_at: m.sent_at,
+            created_at: m.created_at.into(),
+            sent_at: m.sent_at.map(i64::from),
         }
     }
 }

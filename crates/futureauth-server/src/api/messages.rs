@@ -10,7 +10,9 @@ use utoipa::ToSchema;
 use super::error::{ApiError, ErrorBody};
 use super::extract::{ApiPath, AuthProject, OptionalIdempotencyKey, SendJson};
 use super::AppState;
+use crate::clock::UnixMillis;
 use crate::provider::scrub;
+use crate::service::send::SendRequest;
 use crate::service::MessageId;
 use crate::store::{Message, MessageEvent, MessageStatus};
 
@@ -166,15 +168,9 @@ impl From<MessageEvent> for MessageEventView {
             provider: e.provider,
             state: e.state,
             reason: e.reason,
-            at: rfc3339(e.occurred_at),
+            at: e.occurred_at.to_rfc3339(),
         }
     }
-}
-
-fn rfc3339(ms: i64) -> String {
-    chrono::DateTime::from_timestamp_millis(ms)
-        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
-        .unwrap_or_default()
 }
 
 impl From<Message> for MessageResponse {
@@ -185,8 +181,8 @@ impl From<Message> for MessageResponse {
             channel: m.channel.to_string(),
             attempts: m.attempts,
             error: m.last_error.as_deref().map(|e| scrub::scrub(e, &[])),
-            created_at: rfc3339(m.created_at),
-            sent_at: m.sent_at.map(rfc3339),
+            created_at: m.created_at.to_rfc3339(),
+            sent_at: m.sent_at.map(UnixMillis::to_rfc3339),
             status_reason: m.status_reason,
             events: Vec::new(),
         }
@@ -232,9 +228,10 @@ pub async fn send(
     SendJson(body): SendJson,
 ) -> Result<(StatusCode, Json<SendResponse>), ApiError> {
     let span = tracing::info_span!("accept", project = %project.id, id = tracing::field::Empty);
+    let request = SendRequest::parse(&project, &body)?;
     let accepted = state
         .sender
-        .send(&project, &body, idempotency_key.as_ref())
+        .send_parsed(&project, &request, idempotency_key.as_ref())
         .instrument(span.clone())
         .await?;
     span.record("id", accepted.message.id.as_str());

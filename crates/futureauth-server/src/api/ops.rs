@@ -11,8 +11,8 @@ use serde_json::json;
 
 use super::error::ApiError;
 use super::AppState;
+use crate::clock::UnixMillis;
 use crate::error::ErrorCode;
-use crate::service::now_ms;
 
 /// `GET /healthz`: the process is up (always 200).
 pub async fn healthz() -> impl IntoResponse {
@@ -42,7 +42,7 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
     };
     let oldest_age_secs = stats
         .oldest_created_at
-        .map(|created| (now_ms() - created).max(0) / 1000);
+        .map(|created| UnixMillis::now().millis_since(created).max(0) / 1000);
     Json(json!({
         "status": "ready",
         "database": state.store.backend_name(),
@@ -150,22 +150,16 @@ pub async fn dev_outbox(
 #[cfg(test)]
 mod tests {
     use super::{is_loopback_host, render_outbox};
+    use crate::provider::outbox::bare_message;
     use crate::provider::OutboxEntry;
 
     #[test]
     fn the_outbox_page_escapes_what_apps_sent() {
         let html = render_outbox(&[OutboxEntry {
             message: futureauth_proto::Message {
-                channel: futureauth_proto::Channel::Email,
-                destination: "<b>x</b>@example.com".into(),
                 code: "123456".into(),
                 project_name: "<i>p</i>".into(),
-                link: None,
-                callback_url: None,
-                locale: None,
-                link_code: None,
-                purpose: None,
-                new_address: None,
+                ..bare_message(futureauth_proto::Channel::Email, "<b>x</b>@example.com")
             },
             sent_at: "2026-11-29T02:00:00Z".into(),
             id: "msg_1".into(),

@@ -17,9 +17,9 @@ use utoipa::ToSchema;
 
 use super::error::{ApiError, ErrorBody};
 use super::AppState;
+use crate::clock::UnixMillis;
 use crate::error::ErrorCode;
 use crate::metrics;
-use crate::service::now_ms;
 use crate::service::provider_events::{self, Parsed};
 use crate::signature::{verify_twilio, SignatureError};
 use crate::store::{EventRecorded, ProviderEvent};
@@ -131,10 +131,10 @@ pub async fn resend(
             header(&headers, "svix-timestamp"),
             header(&headers, "svix-signature"),
             &body,
-            now_ms() / 1000,
+            UnixMillis::now().as_secs(),
         )
         .map_err(refused)?;
-    let parsed = provider_events::resend(&body, id.unwrap_or_default(), now_ms())
+    let parsed = provider_events::resend(&body, id.unwrap_or_default(), UnixMillis::now())
         .map_err(|e| ApiError::new(ErrorCode::InvalidEvent, e.to_string()))?;
     record(&state, parsed).await
 }
@@ -184,7 +184,7 @@ pub async fn twilio(
         header(&headers, "x-twilio-signature"),
     )
     .map_err(refused)?;
-    let parsed = provider_events::twilio(&fields, now_ms())
+    let parsed = provider_events::twilio(&fields, UnixMillis::now())
         .map_err(|e| ApiError::new(ErrorCode::InvalidEvent, e.to_string()))?;
     record(&state, parsed).await
 }
@@ -194,11 +194,7 @@ async fn record(state: &AppState, parsed: Parsed) -> Result<Response, ApiError> 
         Parsed::Event(event) => event,
         Parsed::Ignored => return Ok(answer("ignored")),
     };
-    let (id, recorded) = state
-        .store
-        .record_provider_event(&event, now_ms())
-        .await
-        .map_err(crate::error::ServiceError::from)?;
+    let (id, recorded) = provider_events::record(&state.store, &event, UnixMillis::now()).await?;
     tracing::info!(
         message = id.as_deref().unwrap_or("-"),
         provider = event.provider,

@@ -592,8 +592,8 @@ impl From<Message> for DeliveryView {
             status: m.status.to_string(),
             attempts: m.attempts,
             error: m.last_error,
-            created_at: m.created_at,
-            sent_at: m.sent_at,
+            created_at: m.created_at.into(),
+            sent_at: m.sent_at.map(i64::from),
         }
     }
 }
@@ -928,7 +928,7 @@ fn timeline(
     events: &[crate::store::MessageEvent],
 ) -> Vec<TimelineStep> {
     let mut steps = vec![TimelineStep {
-        at: Some(message.created_at),
+        at: Some(message.created_at.into()),
         title: "Accepted and queued".into(),
         detail: None,
         tone: "info",
@@ -959,7 +959,7 @@ fn timeline(
         });
     } else if message.status == MessageStatus::Queued {
         steps.push(TimelineStep {
-            at: Some(message.next_attempt_at),
+            at: Some(message.next_attempt_at.into()),
             title: "Next attempt".into(),
             detail: None,
             tone: "wait",
@@ -974,7 +974,7 @@ fn timeline(
             _ => ("Sent on by the provider", "info"),
         };
         steps.push(TimelineStep {
-            at: Some(e.occurred_at),
+            at: Some(e.occurred_at.into()),
             title: format!("{title} ({})", e.provider),
             detail: e.reason.clone(),
             tone,

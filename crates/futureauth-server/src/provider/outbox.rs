@@ -38,8 +38,9 @@ pub struct OutboxEntry {
     pub at: String,
 }
 
-/// The wire message of a payload queued before it carried one: what the rendered message says.
-fn fallback(channel: Channel, to: &str) -> Message {
+/// A wire message with nothing but its channel and destination; for the dev outbox, the
+/// message of a payload queued before it carried one.
+pub fn bare_message(channel: Channel, to: &str) -> Message {
     Message {
         channel,
         destination: to.to_owned(),
@@ -102,37 +103,24 @@ impl Provider for DevOutbox {
         message: &Outgoing,
     ) -> Result<Option<String>, ProviderError> {
         let at = chrono::Utc::now().to_rfc3339();
-        let entry = match message {
-            Outgoing::Email(e) => OutboxEntry {
-                message: e
-                    .request
-                    .clone()
-                    .unwrap_or_else(|| fallback(Channel::Email, &e.to)),
-                sent_at: at.clone(),
-                id: message_id.to_owned(),
-                to: e.to.clone(),
-                subject: Some(e.subject.clone()),
-                text: e.text.clone(),
-                at,
-            },
-            Outgoing::Sms(s) => OutboxEntry {
-                message: s
-                    .request
-                    .clone()
-                    .unwrap_or_else(|| fallback(Channel::Sms, &s.to)),
-                sent_at: at.clone(),
-                id: message_id.to_owned(),
-                to: s.to.clone(),
-                subject: None,
-                text: s.body.clone(),
-                at,
-            },
+        let (channel, request, to, subject, text) = match message {
+            Outgoing::Email(e) => (Channel::Email, &e.request, &e.to, Some(&e.subject), &e.text),
+            Outgoing::Sms(s) => (Channel::Sms, &s.request, &s.to, None, &s.body),
             // Project webhooks have their own sender, which the dev outbox never stands in for.
             Outgoing::Webhook(_) => {
                 return Err(ProviderError::Permanent(
                     "the dev outbox does not post webhooks".into(),
                 ))
             }
+        };
+        let entry = OutboxEntry {
+            message: request.clone().unwrap_or_else(|| bare_message(channel, to)),
+            sent_at: at.clone(),
+            id: message_id.to_owned(),
+            to: to.clone(),
+            subject: subject.cloned(),
+            text: text.clone(),
+            at,
         };
         // The SDK's dev outbox prints the same line: what to type or open, at a glance.
         tracing::warn!(

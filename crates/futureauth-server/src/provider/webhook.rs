@@ -20,6 +20,7 @@ use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 
 use super::{classify_status, Outgoing, Provider, ProviderError};
+use crate::clock::UnixMillis;
 use crate::message::{MessageChannel, MessageStatus};
 
 /// An event for a project's webhook, as queued.
@@ -60,12 +61,10 @@ pub fn message_event(
     channel: MessageChannel,
     state: MessageStatus,
     reason: Option<&str>,
-    occurred_at: i64,
+    occurred_at: UnixMillis,
 ) -> WebhookMessage {
     let event_id = crate::ids::random_id("evt_", 24);
-    let created_at = chrono::DateTime::from_timestamp_millis(occurred_at)
-        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
-        .unwrap_or_default();
+    let created_at = occurred_at.to_rfc3339();
     let body = serde_json::json!({
         "id": event_id,
         "type": format!("message.{state}"),
@@ -247,7 +246,7 @@ impl Provider for WebhookSender {
             .resolve(&host, addr)
             .build()
             .map_err(|e| ProviderError::Retryable(format!("webhook client: {e}")))?;
-        let timestamp = crate::clock::now_ms() / 1000;
+        let timestamp = UnixMillis::now().as_secs();
         let signature = sign(
             target.secret.expose_secret(),
             &hook.event_id,

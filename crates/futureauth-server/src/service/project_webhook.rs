@@ -9,8 +9,8 @@ use rand::RngCore;
 use secrecy::SecretString;
 
 use super::console::audit;
-use super::now_ms;
 use super::operator::{authorize, OperatorAction};
+use crate::clock::UnixMillis;
 use crate::error::{ErrorCode, ServiceError};
 use crate::provider::webhook::{is_internal, WebhookTarget};
 use crate::store::{Operator, Store};
@@ -83,7 +83,7 @@ pub async fn set(
     let existing = store.project_webhook(project_id).await?;
     let secret = new_secret();
     store
-        .set_project_webhook(project_id, url.as_str(), &secret, false, now_ms())
+        .set_project_webhook(project_id, url.as_str(), &secret, false, UnixMillis::now())
         .await?;
     audit(store, project_id, op, "webhook.set", url.to_string()).await?;
     Ok((url, existing.is_none().then_some(secret)))
@@ -107,7 +107,7 @@ pub async fn rotate(
         .ok_or(ServiceError::NotFound)?;
     let secret = new_secret();
     store
-        .set_project_webhook(project_id, &existing.url, &secret, true, now_ms())
+        .set_project_webhook(project_id, &existing.url, &secret, true, UnixMillis::now())
         .await?;
     audit(store, project_id, op, "webhook.rotated", String::new()).await?;
     Ok(WebhookTarget {

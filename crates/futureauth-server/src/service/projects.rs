@@ -259,7 +259,9 @@ pub async fn authenticate(store: &Store, presented: &str) -> Result<Project, Ser
         return Err(ServiceError::InvalidApiKey);
     }
     let computed = hash_key(presented);
-    let found = store.active_key_by_hash(&computed).await?;
+    let found = store
+        .active_key_by_hash(&computed, crate::clock::UnixMillis::now())
+        .await?;
     let (stored, project) = match found {
         Some((stored, project)) => (stored, Some(project)),
         None => (NO_KEY_HASH.to_owned(), None),

@@ -5,7 +5,12 @@
 
 use serde::Deserialize;
 
-use crate::store::{MessageStatus, ProviderEvent};
+use crate::clock::UnixMillis;
+use crate::error::ServiceError;
+use crate::ids::MessageId;
+use crate::provider::webhook::message_event;
+use crate::provider::Outgoing;
+use crate::store::{EventRecorded, MessageStatus, ProviderEvent, QueuedProjectEvent, Store};
 
 /// Longest provider reason kept.
 const MAX_REASON: usize = 300;
@@ -55,7 +60,7 @@ struct ResendFailed {
 
 /// A Resend event: `svix_id` is the event's id (the `svix-id` header), `received_at` the
 /// fallback time when the event carries none.
-pub fn resend(body: &[u8], svix_id: &str, received_at: i64) -> Result<Parsed, BadEvent> {
+pub fn resend(body: &[u8], svix_id: &str, received_at: UnixMillis) -> Result<Parsed, BadEvent> {
     let envelope: ResendEnvelope =
         serde_json::from_slice(body).map_err(|_| BadEvent("not a Resend event"))?;
     let state = match envelope.kind.as_str() {
@@ -86,12 +91,14 @@ pub fn resend(body: &[u8], svix_id: &str, received_at: i64) -> Result<Parsed, Ba
             .created_at
             .as_deref()
             .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
-            .map_or(received_at, |t| t.timestamp_millis()),
+            .map_or(received_at, |t| {
+                UnixMillis::from_millis(t.timestamp_millis())
+            }),
     }))
 }
 
 /// A Twilio status callback (its form fields, signature already checked).
-pub fn twilio(fields: &[(String, String)], received_at: i64) -> Result<Parsed, BadEvent> {
+pub fn twilio(fields: &[(String, String)], received_at: UnixMillis) -> Result<Parsed, BadEvent> {
     let field = |name: &str| {
         fields
             .iter()
@@ -129,6 +136,40 @@ pub fn twilio(fields: &[(String, String)], received_at: i64) -> Result<Parsed, B
     }))
 }
 
+/// Records a verified provider event received at `now`: appends it to its message's
+/// history and moves the message on if the event is further along, queueing the
+/// `message.<state>` event the project's webhook (if any) receives for the move. Returns the
+/// message's id (`None` for an unknown provider id) with what happened.
+pub async fn record(
+    store: &Store,
+    event: &ProviderEvent,
+    now: UnixMillis,
+) -> Result<(Option<String>, EventRecorded), ServiceError> {
+    let Some(message) = store
+        .message_by_provider_id(&event.provider_message_id)
+        .await?
+    else {
+        return Ok((None, EventRecorded::UnknownMessage));
+    };
+    let hook = message_event(
+        &message.id,
+        message.channel,
+        event.state,
+        event.reason.as_deref(),
+        event.occurred_at,
+    );
+    let payload = serde_json::to_string(&Outgoing::Webhook(hook))
+        .map_err(|e| ServiceError::Template(format!("cannot encode a webhook event: {e}")))?;
+    let project_event = QueuedProjectEvent {
+        id: MessageId::generate().as_str().to_owned(),
+        payload,
+    };
+    let recorded = store
+        .record_provider_event(&message, event, now, &project_event)
+        .await?;
+    Ok((Some(message.id), recorded))
+}
+
 /// An identifier from the provider: short and printable, or the event is refused.
 fn id_text(s: &str) -> Result<String, BadEvent> {
     if s.is_empty() || s.len() > 128 || futureauth_proto::has_control_chars(s) {
@@ -149,6 +190,10 @@ fn clean(s: &str) -> String {
 mod tests {
     use super::*;
 
+    fn ms(t: i64) -> UnixMillis {
+        UnixMillis::from_millis(t)
+    }
+
     fn event(p: Parsed) -> ProviderEvent {
         match p {
             Parsed::Event(e) => e,
@@ -161,19 +206,19 @@ mod tests {
         let body = br#"{"type":"email.bounced","created_at":"2026-11-29T01:00:00.000Z",
             "data":{"email_id":"4ef9a417","to":["a@b.co"],
             "bounce":{"message":"Mailbox does not exist","subType":"General","type":"Permanent"}}}"#;
-        let e = event(resend(body, "msg_1", 5).unwrap());
+        let e = event(resend(body, "msg_1", ms(5)).unwrap());
         assert_eq!(e.state, MessageStatus::Bounced);
         assert_eq!(e.provider_message_id, "4ef9a417");
         assert_eq!(
             e.reason.as_deref(),
             Some("Permanent/General Mailbox does not exist")
         );
-        assert_eq!(e.occurred_at, 1_795_914_000_000);
+        assert_eq!(e.occurred_at.as_millis(), 1_795_914_000_000);
         let opened = br#"{"type":"email.opened","data":{"email_id":"x"}}"#;
-        assert_eq!(resend(opened, "msg_2", 5).unwrap(), Parsed::Ignored);
-        assert!(resend(b"[]", "msg_3", 5).is_err());
+        assert_eq!(resend(opened, "msg_2", ms(5)).unwrap(), Parsed::Ignored);
+        assert!(resend(b"[]", "msg_3", ms(5)).is_err());
         let nul = br#"{"type":"email.delivered","data":{"email_id":"a\u0000b"}}"#;
-        assert!(resend(nul, "msg_4", 5).is_err());
+        assert!(resend(nul, "msg_4", ms(5)).is_err());
     }
 
     #[test]
@@ -191,7 +236,7 @@ mod tests {
                     ("MessageStatus", "undelivered"),
                     ("ErrorCode", "30003"),
                 ]),
-                7,
+                ms(7),
             )
             .unwrap(),
         );
@@ -199,7 +244,7 @@ mod tests {
         assert_eq!(e.reason.as_deref(), Some("Twilio error 30003"));
         assert_eq!(e.event_key, "twilio:undelivered");
         let queued = f(&[("MessageSid", "SM1"), ("MessageStatus", "sending")]);
-        assert_eq!(twilio(&queued, 7).unwrap(), Parsed::Ignored);
-        assert!(twilio(&f(&[("MessageStatus", "sent")]), 7).is_err());
+        assert_eq!(twilio(&queued, ms(7)).unwrap(), Parsed::Ignored);
+        assert!(twilio(&f(&[("MessageStatus", "sent")]), ms(7)).is_err());
     }
 }

@@ -1,6 +1,7 @@
 //! Message templates (files under `templates/`, one per message kind and channel), rendered
 //! with minijinja. Templates ending in `.html` are HTML-escaped automatically.
 
+use futureauth_proto::Locale;
 use minijinja::{context, Environment};
 
 use crate::error::ServiceError;
@@ -177,12 +178,6 @@ const TEMPLATES: [(&str, &str); FILES] = [
     ),
 ];
 
-/// Whether `tag` looks like a BCP 47 language tag (`de`, `de-AT`, `pt_BR`, `zh-Hant-TW`):
-/// the rule of [`futureauth_proto::Locale`], shared with the SDK.
-pub fn is_locale_tag(tag: &str) -> bool {
-    futureauth_proto::Locale::parse(tag).is_ok()
-}
-
 /// A rendered email body.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RenderedEmail {
@@ -220,11 +215,11 @@ impl Templates {
 
     /// The locale whose templates render a request for `requested`: the exact tag if
     /// translated, else its base language, else English. Case and `_`/`-` do not matter.
-    pub fn pick(requested: Option<&str>) -> &'static str {
+    pub fn pick(requested: Option<&Locale>) -> &'static str {
         let Some(tag) = requested else {
             return DEFAULT_LOCALE;
         };
-        let tag = tag.trim().to_ascii_lowercase().replace('_', "-");
+        let tag = tag.as_str().to_ascii_lowercase().replace('_', "-");
         let base = tag.split('-').next().unwrap_or("");
         for want in [tag.as_str(), base] {
             if let Some((locale, _)) = LOCALES.iter().find(|(l, _)| *l == want) {
@@ -351,6 +346,10 @@ impl Templates {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn locale(tag: &str) -> Locale {
+        Locale::parse(tag).expect("a tag")
+    }
 
     #[test]
     fn otp_email_names_project_and_code_and_escapes_html() {
@@ -518,21 +517,21 @@ mod tests {
     #[test]
     fn pick_falls_back_from_region_to_language_to_english() {
         assert_eq!(Templates::pick(None), "en");
-        assert_eq!(Templates::pick(Some("de")), "de");
-        assert_eq!(Templates::pick(Some("de-AT")), "de");
-        assert_eq!(Templates::pick(Some("DE_ch")), "de");
-        assert_eq!(Templates::pick(Some("en-GB")), "en");
-        assert_eq!(Templates::pick(Some("fr")), "en");
-        assert_eq!(Templates::pick(Some("deu")), "en");
+        assert_eq!(Templates::pick(Some(&locale("de"))), "de");
+        assert_eq!(Templates::pick(Some(&locale("de-AT"))), "de");
+        assert_eq!(Templates::pick(Some(&locale("DE_ch"))), "de");
+        assert_eq!(Templates::pick(Some(&locale("en-GB"))), "en");
+        assert_eq!(Templates::pick(Some(&locale("fr"))), "en");
+        assert_eq!(Templates::pick(Some(&locale("deu"))), "en");
     }
 
     #[test]
     fn locale_tags_are_checked() {
         for ok in ["de", "de-AT", "pt_BR", "zh-Hant-TW"] {
-            assert!(is_locale_tag(ok), "{ok}");
+            assert!(Locale::parse(ok).is_ok(), "{ok}");
         }
         for bad in ["", "-de", "de AT", "de;q=0.9", "<b>", &"a".repeat(36)] {
-            assert!(!is_locale_tag(bad), "{bad}");
+            assert!(Locale::parse(bad).is_err(), "{bad}");
         }
     }
 }

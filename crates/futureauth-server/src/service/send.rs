@@ -3,14 +3,17 @@
 
 use std::sync::Arc;
 
-use futureauth_proto::{Message as SendMessage, OtpCode, Purpose, Region};
+use futureauth_proto::{
+    CallbackUrl, Email, InvalidCallbackUrl, Locale, Message as SendMessage, OtpCode, Phone,
+    Purpose, Region,
+};
 use tokio::sync::Notify;
 
 use super::fingerprint::Fingerprinter;
 use super::ids::{IdempotencyKey, MessageId};
-use super::now_ms;
-use super::render::{self, Templates};
-use super::validate::{self, CodePurpose, Content};
+use super::render::Templates;
+use super::validate::{CodePurpose, Content};
+use crate::clock::UnixMillis;
 use crate::config::{Config, ServerSecret};
 use crate::error::{ErrorCode, ServiceError, StoreError};
 use crate::provider::{EmailMessage, Outgoing, SmsMessage};
@@ -164,6 +167,139 @@ fn binding_limit(hits: &[LimitHit]) -> ServiceError {
     }
 }
 
+/// A send request parsed at the edge: the typed content, locale and callback travel from
+/// here to rendering, and nothing past [`SendRequest::parse`] reads the raw request for a
+/// decision again.
+#[derive(Debug, Clone)]
+pub struct SendRequest {
+    /// What to send, to whom.
+    content: Content,
+    /// The recipient's language, if the app named one.
+    locale: Option<Locale>,
+    /// Why it is sent.
+    purpose: Purpose,
+    /// For an SMS, the country it goes to (allowed for the project).
+    region: Option<Region>,
+    /// For a magic link, the page it opens (its origin allowed for the project).
+    callback: Option<CallbackUrl>,
+    /// The request as the app sent it, only to be shown again beside the rendered message
+    /// in the dev outbox (the SDK's dev-outbox shape).
+    wire: SendMessage,
+}
+
+impl SendRequest {
+    /// Parses `req` for `project`: its content, the project's SMS countries, its locale and,
+    /// for a magic link, its callback. The first problem found is the 422 returned.
+    pub fn parse(project: &Project, req: &SendMessage) -> Result<SendRequest, ServiceError> {
+        let content = Content::parse(req)?;
+        let region = sms_region(project, &content)?;
+        let locale = req
+            .locale
+            .as_deref()
+            .map(Locale::parse)
+            .transpose()
+            .map_err(|e| ServiceError::validation(ErrorCode::InvalidLocale, e.to_string()))?;
+        let callback = match &content {
+            Content::MagicLink { token, .. } => Some(callback(project, req, token.as_str())?),
+            _ => None,
+        };
+        Ok(SendRequest {
+            content,
+            locale,
+            purpose: req.purpose(),
+            region,
+            callback,
+            wire: req.clone(),
+        })
+    }
+
+    /// For a magic link, the link: its callback with the token appended.
+    fn link(&self) -> Option<String> {
+        match (&self.content, &self.callback) {
+            (Content::MagicLink { token, .. }, Some(cb)) => {
+                Some(cb.link(token.as_str()).to_string())
+            }
+            _ => None,
+        }
+    }
+
+    /// The wire message kept beside the rendered one (dev outbox): the request with the
+    /// destination as delivered, the project's registered name and the link as built.
+    fn echo(&self, project_name: &str, link: Option<&str>) -> SendMessage {
+        SendMessage {
+            destination: self.content.destination().to_owned(),
+            project_name: project_name.to_owned(),
+            link: link.map(str::to_owned),
+            ..self.wire.clone()
+        }
+    }
+}
+
+/// The page a magic link opens: the request's `callback_url`, else its whole `link` (whose
+/// token must be the request's), else the project's default callback URL; its origin must
+/// be one the project allows.
+fn callback(
+    project: &Project,
+    req: &SendMessage,
+    token: &str,
+) -> Result<CallbackUrl, ServiceError> {
+    let not_allowed = |what: &str, cb: &CallbackUrl| {
+        let origin = cb.as_url().origin().ascii_serialization();
+        (!project.allowed_origins.contains(&origin)).then(|| {
+            ServiceError::validation(
+                ErrorCode::CallbackNotAllowed,
+                format!("{what} origin `{origin}` is not an allowed origin of this project"),
+            )
+        })
+    };
+    let invalid = |what: &str, raw: &str, e: InvalidCallbackUrl| {
+        ServiceError::validation(
+            ErrorCode::CallbackNotAllowed,
+            format!("{what}: `{raw}` {e}"),
+        )
+    };
+    if let Some(raw) = req.callback_url.as_deref() {
+        let cb = CallbackUrl::parse(raw).map_err(|e| invalid("callback_url", raw, e))?;
+        return not_allowed("callback_url", &cb).map_or(Ok(cb), Err);
+    }
+    if let Some(raw) = req.link.as_deref() {
+        let wrong_token = || {
+            ServiceError::validation(
+                ErrorCode::InvalidLink,
+                "link must carry exactly one `token` query parameter equal to `code`",
+            )
+        };
+        // Refused alike whether the link has no, two, or an oddly spelled token.
+        let (cb, given) = CallbackUrl::parse_link(raw).map_err(|e| match e {
+            InvalidCallbackUrl::TokenCount => wrong_token(),
+            e => invalid("link", raw, e),
+        })?;
+        if let Some(e) = not_allowed("link", &cb) {
+            return Err(e);
+        }
+        return if given == token {
+            Ok(cb)
+        } else {
+            Err(wrong_token())
+        };
+    }
+    match project.callback_url.as_deref() {
+        Some(raw) => CallbackUrl::parse(raw).map_err(|e| invalid("project callback URL", raw, e)),
+        None => Err(ServiceError::validation(
+            ErrorCode::CallbackUrlRequired,
+            "this project has no default callback URL: send `callback_url` or configure one with `futureauth-server project create --callback-url`",
+        )),
+    }
+}
+
+/// A rendered message and its recipient, before it becomes an [`Outgoing`].
+enum Words<'r> {
+    /// An email.
+    Email(&'r Email, super::render::RenderedEmail),
+    /// An SMS body.
+    Sms(&'r Phone, String),
+}
+
 /// The country of an SMS destination, if the project may text it.
 fn sms_region(project: &Project, content: &Content) -> Result<Option<Region>, ServiceError> {
     // Every SMS, a code or a notice, costs the same and obeys the same countries and caps.
@@ -222,52 +358,41 @@ impl SendService {
         })
     }
 
-    /// Parses, checks the project's SMS countries, rate-limits, renders (in the requested
-    /// locale, with the project's own wording) and enqueues. Invalid or limited requests
-    /// write nothing.
+    /// Parses `req` ([`SendRequest::parse`]) and sends it ([`SendService::send_parsed`]).
     pub async fn send(
         &self,
         project: &Project,
         req: &SendMessage,
         idempotency_key: Option<&IdempotencyKey>,
     ) -> Result<Accepted, ServiceError> {
-        let content = Content::parse(req)?;
-        let region = sms_region(project, &content)?;
-        if let Some(tag) = req.locale.as_deref() {
-            if !render::is_locale_tag(tag) {
-                return Err(ServiceError::validation(
-                    ErrorCode::InvalidLocale,
-                    "locale must be a language tag such as `de` or `de-AT` (1 to 35 letters, digits, `-` or `_`)",
-                ));
-            }
-        }
+        let request = SendRequest::parse(project, req)?;
+        self.send_parsed(project, &request, idempotency_key).await
+    }
+
+    /// Rate-limits, renders (in the requested locale, with the project's own wording) and
+    /// enqueues a parsed request. Limited requests write nothing.
+    pub async fn send_parsed(
+        &self,
+        project: &Project,
+        request: &SendRequest,
+        idempotency_key: Option<&IdempotencyKey>,
+    ) -> Result<Accepted, ServiceError> {
+        let content = &request.content;
         // The project's console settings (rate limits, message wording): one query.
         let overrides = self.store.send_overrides(&project.id).await?;
-        let (outgoing, link) = self.render(project, req, &content, &overrides)?;
-        let buckets = self.limits.buckets(project, &overrides, &content, region);
+        let (outgoing, link) = self.render(project, request, &overrides)?;
+        let buckets = self
+            .limits
+            .buckets(project, &overrides, content, request.region);
         // Test mode: a listed destination is logged, never sent, and signs in with the fixed
         // code (an app-store reviewer, CI).
         let test_code = overrides
             .test_mode
             .as_ref()
-            .and_then(|t| t.code_for(content.destination(), self.production))
+            .and_then(|t| super::test_mode::code_for(t, content.destination(), self.production))
             .map(str::to_owned);
         let payload = serde_json::to_string(&outgoing)
             .map_err(|e| ServiceError::Template(format!("cannot encode payload: {e}")))?;
-        let request_hash = idempotency_key.map(|_| {
-            let mut parts = vec![
-                content.channel().as_str(),
-                content.destination(),
-                content.secret(),
-                link.as_deref().unwrap_or(""),
-            ];
-            // A purpose other than sign-in is part of what was asked; a sign-in's
-            // fingerprint stays what it was, so keys of older requests still replay.
-            if let Some(p) = req.purpose.filter(|p| *p != Purpose::SignIn) {
-                parts.push(p.as_str());
-            }
-            self.fingerprinter.fingerprint(&parts)
-        });
         let msg = NewMessage {
             id: MessageId::generate().as_str().to_owned(),
             project_id: project.id.clone(),
@@ -275,7 +400,7 @@ impl SendService {
             destination: content.destination().to_owned(),
             payload,
             idempotency_key: idempotency_key.map(|k| k.as_str().to_owned()),
-            request_hash,
+            request_hash: idempotency_key.map(|_| self.fingerprint(request, link.as_deref())),
             destination_hash: self.destination_hash(content.destination()).await,
             test: test_code.is_some(),
         };
@@ -294,104 +419,122 @@ impl SendService {
         Ok(accepted)
     }
 
+    /// The fingerprint stored with an idempotency key: what was asked (channel, destination,
+    /// code or token, the magic link), to tell a replay from a different request.
+    fn fingerprint(&self, request: &SendRequest, link: Option<&str>) -> String {
+        let content = &request.content;
+        let mut parts = vec![
+            content.channel().as_str(),
+            content.destination(),
+            content.secret(),
+            link.unwrap_or(""),
+        ];
+        // A purpose other than sign-in is part of what was asked; a sign-in's fingerprint
+        // stays what it was, so keys of older requests still replay.
+        if request.purpose != Purpose::SignIn {
+            parts.push(request.purpose.as_str());
+        }
+        self.fingerprinter.fingerprint(&parts)
+    }
+
     /// The message as the provider gets it, in the requested locale with the project's own
     /// wording, and (for a magic link) the link it carries.
     fn render(
         &self,
         project: &Project,
-        req: &SendMessage,
-        content: &Content,
+        request: &SendRequest,
         overrides: &SendOverrides,
     ) -> Result<(Outgoing, Option<String>), ServiceError> {
-        let locale = Templates::pick(req.locale.as_deref());
-        let name = &project.name;
+        let link = request.link();
         // The message in the wire's own words, kept beside the rendered one for the dev
         // outbox: the same shape as the SDK's dev outbox lists.
-        let request = |to: &str, link: Option<&str>| SendMessage {
-            destination: to.to_owned(),
-            project_name: name.clone(),
-            link: link.map(str::to_owned),
-            ..req.clone()
+        let echo = request.echo(&project.name, link.as_deref());
+        let outgoing = match self.words(&project.name, request, overrides, link.as_deref())? {
+            Words::Email(to, e) => self.email(project, to, e, echo),
+            Words::Sms(to, body) => Outgoing::Sms(SmsMessage {
+                to: to.as_str().to_owned(),
+                body,
+                request: Some(echo),
+            }),
         };
-        Ok(match content {
-            // A project's own wording (console templates) is for sign-in codes only: a
-            // confirm-address code or a notice says what it is in the server's words.
-            Content::EmailCode {
-                to,
-                code,
-                purpose: CodePurpose::SignIn,
-            } => {
-                let e = self.templates.otp_email(locale, name, code.as_str())?;
-                let e = overrides.templates.email(e, name, code.as_str());
-                let sent = request(to.as_str(), None);
-                (self.email(project, to.as_str(), e, sent), None)
-            }
-            Content::EmailCode {
-                to,
-                code,
-                purpose: CodePurpose::ConfirmAddress,
-            } => {
-                let e = self
-                    .templates
-                    .confirm_address_email(locale, name, code.as_str(), None)?;
-                let sent = request(to.as_str(), None);
-                (self.email(project, to.as_str(), e, sent), None)
+        Ok((outgoing, link))
+    }
+
+    /// What the message says, in the request's locale: the project's own wording for a
+    /// sign-in code (console templates), the server's for everything else.
+    fn words<'r>(
+        &self,
+        name: &str,
+        request: &'r SendRequest,
+        overrides: &SendOverrides,
+        link: Option<&str>,
+    ) -> Result<Words<'r>, ServiceError> {
+        let locale = Templates::pick(request.locale.as_ref());
+        let t = &self.templates;
+        Ok(match &request.content {
+            Content::EmailCode { to, code, purpose } => {
+                let code = code.as_str();
+                Words::Email(
+                    to,
+                    match purpose {
+                        CodePurpose::SignIn => {
+                            let e = t.otp_email(locale, name, code)?;
+                            overrides.templates.email(e, name, code)
+                        }
+                        CodePurpose::ConfirmAddress => {
+                            t.confirm_address_email(locale, name, code, None)?
+                        }
+                    },
+                )
             }
             Content::SmsCode { to, code, purpose } => {
-                let body = match purpose {
-                    CodePurpose::SignIn => {
-                        let body = self.templates.otp_sms(locale, name, code.as_str())?;
-                        overrides.templates.sms(body, name, code.as_str())
-                    }
-                    CodePurpose::ConfirmAddress => {
-                        self.templates
-                            .confirm_address_sms(locale, name, code.as_str())?
-                    }
-                };
-                let sms = SmsMessage {
-                    to: to.as_str().to_owned(),
-                    body,
-                    request: Some(request(to.as_str(), None)),
-                };
-                (Outgoing::Sms(sms), None)
+                let code = code.as_str();
+                Words::Sms(
+                    to,
+                    match purpose {
+                        CodePurpose::SignIn => {
+                            let body = t.otp_sms(locale, name, code)?;
+                            overrides.templates.sms(body, name, code)
+                        }
+                        CodePurpose::ConfirmAddress => t.confirm_address_sms(locale, name, code)?,
+                    },
+                )
             }
             Content::EmailNotice { to, new_address } => {
-                let e = self
-                    .templates
-                    .notice_email(locale, name, new_address.as_str())?;
-                let sent = request(to.as_str(), None);
-                (self.email(project, to.as_str(), e, sent), None)
+                Words::Email(to, t.notice_email(locale, name, new_address.as_str())?)
             }
             Content::SmsNotice { to, new_address } => {
-                let body = self
-                    .templates
-                    .notice_sms(locale, name, new_address.as_str())?;
-                let sms = SmsMessage {
-                    to: to.as_str().to_owned(),
-                    body,
-                    request: Some(request(to.as_str(), None)),
-                };
-                (Outgoing::Sms(sms), None)
+                Words::Sms(to, t.notice_sms(locale, name, new_address.as_str())?)
             }
             Content::MagicLink {
-                to,
-                token,
-                code,
-                purpose,
+                to, code, purpose, ..
             } => {
-                let link = self.magic_link(project, req, token.as_str())?;
+                let link = link.ok_or_else(|| {
+                    ServiceError::Template("a magic link was parsed without its callback".into())
+                })?;
                 let code = code.as_ref().map(OtpCode::as_str);
-                let e = match (purpose, code) {
-                    // `parse` made sure a confirm-address link has its code.
-                    (CodePurpose::ConfirmAddress, Some(code)) => self
-                        .templates
-                        .confirm_address_email(locale, name, code, Some(&link))?,
-                    _ => self.templates.magic_link_email(locale, name, &link, code)?,
-                };
-                let sent = request(to.as_str(), Some(&link));
-                (self.email(project, to.as_str(), e, sent), Some(link))
+                Words::Email(to, self.link_email(locale, name, link, code, *purpose)?)
             }
         })
+    }
+
+    /// A magic link's email: a sign-in, or the confirmation of a new address (with its code).
+    fn link_email(
+        &self,
+        locale: &str,
+        name: &str,
+        link: &str,
+        code: Option<&str>,
+        purpose: CodePurpose,
+    ) -> Result<super::render::RenderedEmail, ServiceError> {
+        match (purpose, code) {
+            // `parse` made sure a confirm-address link has its code.
+            (CodePurpose::ConfirmAddress, Some(code)) => {
+                self.templates
+                    .confirm_address_email(locale, name, code, Some(link))
+            }
+            _ => self.templates.magic_link_email(locale, name, link, code),
+        }
     }
 
     /// The outbox write and its policy: a known `Idempotency-Key` replays the original
@@ -405,7 +548,7 @@ impl SendService {
         if let Some(accepted) = self.replay(msg).await? {
             return Ok(accepted);
         }
-        match self.store.enqueue(msg, buckets, now_ms()).await? {
+        match self.store.enqueue(msg, buckets, UnixMillis::now()).await? {
             EnqueueOutcome::Created(message) => Ok(Accepted {
                 message,
                 replayed: false,
@@ -471,7 +614,7 @@ impl SendService {
     fn email(
         &self,
         project: &Project,
-        to: &str,
+        to: &Email,
         e: super::render::RenderedEmail,
         request: SendMessage,
     ) -> Outgoing {
@@ -481,68 +624,10 @@ impl SendService {
                 .email_from
                 .clone()
                 .unwrap_or_else(|| self.default_email_from.clone()),
-            to: to.to_owned(),
+            to: to.as_str().to_owned(),
             subject: e.subject,
             text: e.text,
             html: e.html,
         })
-    }
-
-    /// Builds the magic link: from `callback_url`, else a checked `link`, else the project's
-    /// default callback URL.
-    fn magic_link(
-        &self,
-        project: &Project,
-        req: &SendMessage,
-        token: &str,
-    ) -> Result<String, ServiceError> {
-        let not_allowed = |what: &str, origin: &str| {
-            ServiceError::validation(
-                ErrorCode::CallbackNotAllowed,
-                format!("{what} origin `{origin}` is not an allowed origin of this project"),
-            )
-        };
-        let invalid = |what: &str, e: String| {
-            ServiceError::validation(ErrorCode::CallbackNotAllowed, format!("{what}: {e}"))
-        };
-        if let Some(cb) = req.callback_url.as_deref() {
-            let (url, origin) =
-                validate::callback_url(cb).map_err(|e| invalid("callback_url", e))?;
-            if !project.allowed_origins.contains(&origin) {
-                return Err(not_allowed("callback_url", &origin));
-            }
-            return Ok(validate::build_link(&url, token));
-        }
-        if let Some(link) = req.link.as_deref() {
-            let wrong_token = || {
-                ServiceError::validation(
-                    ErrorCode::InvalidLink,
-                    "link must carry exactly one `token` query parameter equal to `code`",
-                )
-            };
-            // Refused alike whether the link has no, two, or an oddly spelled token.
-            let (callback, origin, given) = validate::magic_link(link).map_err(|e| match e {
-                (futureauth_proto::InvalidCallbackUrl::TokenCount, _) => wrong_token(),
-                (_, message) => invalid("link", message),
-            })?;
-            if !project.allowed_origins.contains(&origin) {
-                return Err(not_allowed("link", &origin));
-            }
-            if given != token {
-                return Err(wrong_token());
-            }
-            return Ok(validate::build_link(&callback, token));
-        }
-        match project.callback_url.as_deref() {
-            Some(cb) => {
-                let (url, _) = validate::callback_url(cb)
-                    .map_err(|e| invalid("project callback URL", e))?;
-                Ok(validate::build_link(&url, token))
-            }
-            None => Err(ServiceError::validation(
-                ErrorCode::CallbackUrlRequired,
-                "this project has no default callback URL: send `callback_url` or configure one with `futureauth-server project create --callback-url`",
-            )),
-        }
     }
 }

@@ -5,13 +5,20 @@
 use futureauth_proto::{Email, OtpCode, Phone};
 
 use super::console::audit;
-use super::now_ms;
 use super::operator::{authorize, OperatorAction};
+use crate::clock::UnixMillis;
 use crate::error::{ErrorCode, ServiceError};
 use crate::store::{Operator, Store, TestMode};
 
 /// Most test destinations a project may list.
 pub const MAX_DESTINATIONS: usize = 20;
+
+/// The fixed code `destination` signs in with, if it is a test destination of `mode` and
+/// test mode applies on this server (in production only where an operator confirmed it).
+pub fn code_for<'a>(mode: &'a TestMode, destination: &str, production: bool) -> Option<&'a str> {
+    let applies = !production || mode.allow_in_production;
+    (applies && mode.destinations.iter().any(|d| d == destination)).then_some(&mode.code)
+}
 
 /// Test mode as an operator asks for it.
 #[derive(Debug, Clone, Default)]
@@ -105,7 +112,7 @@ fn parse(input: &TestModeInput) -> Result<TestMode, ServiceError> {
         destinations,
         code: code.as_str().to_owned(),
         allow_in_production: input.allow_in_production,
-        updated_at: now_ms(),
+        updated_at: UnixMillis::now(),
     })
 }
 
@@ -125,10 +132,10 @@ mod tests {
     fn destinations_and_code_are_parsed() {
         let m = parse(&input(&["Review@Example.com", "+12015550100"], "424242")).unwrap();
         assert_eq!(m.destinations, ["review@example.com", "+12015550100"]);
-        assert_eq!(m.code_for("review@example.com", false), Some("424242"));
-        assert_eq!(m.code_for("other@example.com", false), None);
+        assert_eq!(code_for(&m, "review@example.com", false), Some("424242"));
+        assert_eq!(code_for(&m, "other@example.com", false), None);
         assert_eq!(
-            m.code_for("review@example.com", true),
+            code_for(&m, "review@example.com", true),
             None,
             "production needs a yes"
         );

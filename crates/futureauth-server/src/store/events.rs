@@ -1,9 +1,13 @@
 //! Provider status events: what happened to a message after the provider accepted it.
+//!
+//! The store only records: which event moves a message is [`MessageStatus::rank`]'s rule
+//! (turned into SQL by [`crate::message::rank_sql`]), and the project's webhook event that a
+//! move queues is built by the service (`service::provider_events`).
 
-use super::{Backend, MessageChannel, MessageEvent, MessageStatus, Store};
+use std::sync::LazyLock;
+
+use super::{Backend, MessageChannel, MessageEvent, MessageStatus, Store, UnixMillis};
 use crate::error::StoreError;
-use crate::provider::webhook::message_event;
-use crate::provider::Outgoing;
 use sqlx::Connection;
 
 /// A status event reported by a provider, already verified and parsed.
@@ -19,8 +23,8 @@ pub struct ProviderEvent {
     pub state: MessageStatus,
     /// The provider's reason, if any.
     pub reason: Option<String>,
-    /// When it happened, by the provider (epoch ms).
-    pub occurred_at: i64,
+    /// When it happened, by the provider.
+    pub occurred_at: UnixMillis,
 }
 
 /// What recording an event did.
@@ -38,56 +42,80 @@ pub enum EventRecorded {
 }
 
 /// The message a provider event is about.
-#[derive(sqlx::FromRow)]
-struct Found {
-    id: String,
-    project_id: String,
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct ProviderMessage {
+    /// Our id of the message.
+    pub id: String,
+    /// Its project.
+    pub project_id: String,
+    /// What it carries.
     #[sqlx(try_from = "String")]
-    channel: MessageChannel,
+    pub channel: MessageChannel,
 }
 
+/// An event for the project's own webhook, queued in the outbox when a provider event
+/// moves a message (built by the service).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueuedProjectEvent {
+    /// The outbox id of the event (`msg_…`).
+    pub id: String,
+    /// The queued payload (JSON).
+    pub payload: String,
+}
+
+/// Moves a message to the event's state (`$2`, of rank `$5`) when that is further along than
+/// its stored state: the check and the move are one statement under the row's lock, so
+/// concurrent events cannot both move it. The stored state's rank is
+/// [`crate::message::rank_sql`], generated from [`MessageStatus::rank`].
+static MOVE: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "UPDATE outbox SET status = $2, status_reason = $3, status_at = $4
+         WHERE id = $1 AND {} < $5",
+        crate::message::rank_sql("status")
+    )
+});
+
 impl Store {
-    /// Appends `event` to its message's history, once per event key, and moves the message
-    /// to the event's state if that is further along ([`MessageStatus::rank`]), queueing a
-    /// `message.<state>` event for the project's webhook if it has one; one transaction.
-    /// Returns the message id with what happened.
-    ///
-    /// Over 60 lines on purpose: its four statements are one transaction, and keeping them
-    /// in one body keeps the transaction's extent visible.
+    /// The message the provider knows by `provider_message_id`, if any.
+    pub async fn message_by_provider_id(
+        &self,
+        provider_message_id: &str,
+    ) -> Result<Option<ProviderMessage>, StoreError> {
+        let row = with_pool!(self, conn => {
+            sqlx::query_as(
+                "SELECT id, project_id, channel FROM outbox WHERE provider_message_id = $1",
+            )
+            .bind(provider_message_id)
+            .fetch_optional(&mut *conn)
+            .await?
+        });
+        Ok(row)
+    }
+
+    /// Appends `event` to the history of `message`, once per event key, and moves the
+    /// message to the event's state if that is further along ([`MessageStatus::rank`]),
+    /// queueing `project_event` for the project's webhook if it has one; one transaction, so
+    /// an event is queued exactly when the state moved. Returns what happened (never
+    /// [`EventRecorded::UnknownMessage`]).
     pub async fn record_provider_event(
         &self,
+        message: &ProviderMessage,
         event: &ProviderEvent,
-        received_at: i64,
-    ) -> Result<(Option<String>, EventRecorded), StoreError> {
-        const FIND: &str =
-            "SELECT id, project_id, channel FROM outbox WHERE provider_message_id = $1";
-        // The project's own webhook hears of the move through the outbox, in the same
-        // transaction: an event is queued exactly when the state moved.
-        const PROJECT_EVENT: &str = "INSERT INTO outbox (id, project_id, channel, destination,
-                 payload, status, attempts, next_attempt_at, created_at)
-             SELECT $1, project_id, $5, url, $3, 'queued', 0, $4, $4
-             FROM project_webhook WHERE project_id = $2";
+        received_at: UnixMillis,
+        project_event: &QueuedProjectEvent,
+    ) -> Result<EventRecorded, StoreError> {
         const APPEND: &str = "INSERT INTO message_event
                 (message_id, event_key, provider, state, reason, occurred_at, received_at)
              VALUES ($1, $2, $3, $4, $5, $6, $7)
              ON CONFLICT (message_id, event_key) DO NOTHING";
-        // The rank of the stored state, in SQL, so that the check and the move are one
-        // statement under the row's lock: concurrent events can't both move it.
-        const MOVE: &str = "UPDATE outbox SET status = $2, status_reason = $3, status_at = $4
-             WHERE id = $1 AND (CASE status WHEN 'sent' THEN 1 WHEN 'delivered' THEN 2
-                 WHEN 'undelivered' THEN 3 WHEN 'bounced' THEN 3 WHEN 'complained' THEN 4
-                 ELSE 99 END) < $5";
-        let result = with_pool!(self, conn => async {
+        const PROJECT_EVENT: &str = "INSERT INTO outbox (id, project_id, channel, destination,
+                 payload, status, attempts, next_attempt_at, created_at)
+             SELECT $1, project_id, $5, url, $3, 'queued', 0, $4, $4
+             FROM project_webhook WHERE project_id = $2";
+        let recorded = with_pool!(self, conn => {
             let mut tx = conn.begin().await?;
-            let found: Option<Found> = sqlx::query_as(FIND)
-                .bind(&event.provider_message_id)
-                .fetch_optional(&mut *tx)
-                .await?;
-            let Some(Found { id, project_id, channel }) = found else {
-                return Ok((None, EventRecorded::UnknownMessage));
-            };
             let appended = sqlx::query(APPEND)
-                .bind(&id)
+                .bind(&message.id)
                 .bind(&event.event_key)
                 .bind(event.provider)
                 .bind(event.state.as_str())
@@ -97,43 +125,35 @@ impl Store {
                 .execute(&mut *tx)
                 .await?
                 .rows_affected();
+            // A `return` here would leave the bounded block only, so each arm yields a value.
             if appended == 0 {
-                return Ok((Some(id), EventRecorded::Duplicate));
-            }
-            let moved = sqlx::query(MOVE)
-                .bind(&id)
-                .bind(event.state.as_str())
-                .bind(&event.reason)
-                .bind(event.occurred_at)
-                .bind(event.state.rank())
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
-            if moved == 1 {
-                let hook = message_event(
-                    &id,
-                    channel,
-                    event.state,
-                    event.reason.as_deref(),
-                    event.occurred_at,
-                );
-                let payload = serde_json::to_string(&Outgoing::Webhook(hook))
-                    .map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
-                sqlx::query(PROJECT_EVENT)
-                    .bind(crate::ids::MessageId::generate().as_str())
-                    .bind(&project_id)
-                    .bind(payload)
-                    .bind(received_at)
-                    .bind(MessageChannel::Webhook.as_str())
+                EventRecorded::Duplicate
+            } else {
+                let moved = sqlx::query(&MOVE)
+                    .bind(&message.id)
+                    .bind(event.state.as_str())
+                    .bind(&event.reason)
+                    .bind(event.occurred_at)
+                    .bind(event.state.rank())
                     .execute(&mut *tx)
-                    .await?;
+                    .await?
+                    .rows_affected()
+                    == 1;
+                if moved {
+                    sqlx::query(PROJECT_EVENT)
+                        .bind(&project_event.id)
+                        .bind(&message.project_id)
+                        .bind(&project_event.payload)
+                        .bind(received_at)
+                        .bind(MessageChannel::Webhook.as_str())
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                tx.commit().await?;
+                if moved { EventRecorded::Moved } else { EventRecorded::Kept }
             }
-            tx.commit().await?;
-            let what = if moved == 1 { EventRecorded::Moved } else { EventRecorded::Kept };
-            Ok::<_, sqlx::Error>((Some(id), what))
-        }
-        .await);
-        result.map_err(StoreError::Database)
+        });
+        Ok(recorded)
     }
 
     /// The provider events of a message, in the order they happened.

@@ -33,6 +33,27 @@ enum Backend {
 const INSERT_API_KEY: &str =
     "INSERT INTO api_key (key_hash, key_prefix, project_id, created_at) VALUES ($1, $2, $3, $4)";
 
+/// The claim of due rows, one atomic `UPDATE … WHERE id IN (SELECT … LIMIT n) RETURNING`
+/// (`$1` the lease's end, `$2` now, `$3` how many), with `$lock` after the `LIMIT`: Postgres
+/// adds `FOR UPDATE SKIP LOCKED`, so concurrent workers skip each other's rows.
+macro_rules! claim_due_sql {
+    ($lock:literal) => {
+        concat!(
+            "UPDATE outbox SET locked_until = $1, attempts = attempts + 1
+             WHERE id IN (
+                 SELECT id FROM outbox
+                 WHERE status = 'queued' AND next_attempt_at <= $2
+                   AND (locked_until IS NULL OR locked_until <= $2)
+                 ORDER BY next_attempt_at
+                 LIMIT $3",
+            $lock,
+            ")
+             RETURNING *"
+        )
+    };
+}
+pub(crate) use claim_due_sql;
+
 /// Appends the fence of [`Store::complete`] to an `UPDATE outbox`: only the claim that holds
 /// the current attempt of a queued message may record its outcome (`$1` the id, `$2` the
 /// claim's attempt number).
@@ -162,7 +183,7 @@ fn limit_hits(
     buckets: &[RateBucket],
     rows: &[Cow<'_, str>],
     (counted, shards): (&[CounterRow], &[CounterRow]),
-    now: i64,
+    now: UnixMillis,
 ) -> Vec<LimitHit> {
     buckets
         .iter()
@@ -196,6 +217,7 @@ mod webhooks;
 pub use console::*;
 pub use events::*;
 pub use test_mode::TestMode;
+pub use webhooks::ProjectWebhook;
 
 #[derive(sqlx::FromRow)]
 struct ProjectRow {
@@ -290,8 +312,8 @@ impl Default for StoreOptions {
 pub struct QueueStats {
     /// Messages waiting for delivery.
     pub depth: i64,
-    /// Creation time (epoch ms) of the oldest waiting message.
-    pub oldest_created_at: Option<i64>,
+    /// Creation time of the oldest waiting message.
+    pub oldest_created_at: Option<UnixMillis>,
 }
 
 const PROJECT_COLUMNS: &str = "p.id, p.name, p.allowed_origins, p.callback_url, p.email_from, \
@@ -390,7 +412,7 @@ impl Store {
 
     /// How many messages wait for delivery and since when; also proves the database answers.
     pub async fn queue_stats(&self) -> Result<QueueStats, StoreError> {
-        let (depth, oldest_created_at): (i64, Option<i64>) = with_pool!(self, conn => {
+        let (depth, oldest_created_at): (i64, Option<UnixMillis>) = with_pool!(self, conn => {
             sqlx::query_as("SELECT COUNT(*), MIN(created_at) FROM outbox WHERE status = 'queued'")
                 .fetch_one(&mut *conn)
                 .await?
@@ -401,12 +423,12 @@ impl Store {
         })
     }
 
-    /// Queued messages created before `before` (epoch ms) that no worker holds a lease on
-    /// at `now`, at most `limit`: the ones too old to be worth sending.
+    /// Queued messages created before `before` that no worker holds a lease on at `now`, at
+    /// most `limit`: the ones too old to be worth sending.
     pub async fn stale_queued(
         &self,
-        before: i64,
-        now: i64,
+        before: UnixMillis,
+        now: UnixMillis,
         limit: i64,
     ) -> Result<Vec<Message>, StoreError> {
         let rows = with_pool!(self, conn => {
@@ -528,20 +550,20 @@ impl Store {
         row.map(Project::try_from).transpose()
     }
 
-    /// The stored hash and the project of the active (not revoked, or still in its rotation
-    /// overlap) key with this SHA-256 hex
-    /// hash. A revoked key and an unknown key both give `None`: the database answers the same
-    /// way for both, so callers cannot tell them apart.
+    /// The stored hash and the project of the key with this SHA-256 hex hash that is active
+    /// at `now` (not revoked, or still in its rotation overlap). A revoked key and an unknown
+    /// key both give `None`: the database answers the same way for both, so callers cannot
+    /// tell them apart.
     pub async fn active_key_by_hash(
         &self,
         key_hash: &str,
+        now: UnixMillis,
     ) -> Result<Option<(String, Project)>, StoreError> {
         let sql = format!(
             "SELECT k.key_hash, {PROJECT_COLUMNS} FROM api_key k JOIN project p ON p.id = k.project_id
              WHERE k.key_hash = $1 AND (k.revoked_at IS NULL OR k.revoked_at > $2)"
         );
         // A key rotated with an overlap keeps working until its `revoked_at`.
-        let now = crate::clock::now_ms();
         let row: Option<KeyProjectRow> = with_pool!(self, conn => {
             sqlx::query_as(&sql).bind(key_hash).bind(now).fetch_optional(&mut *conn).await?
         });
@@ -550,13 +572,6 @@ impl Store {
             Project::try_from(project).map(|p| (key_hash, p))
         })
         .transpose()
-    }
-
-    /// The project owning the active (not revoked) key with this SHA-256 hex hash.
-    /// Authentication goes through [`crate::service::projects::authenticate`], which also
-    /// compares the hashes in constant time.
-    pub async fn project_by_key_hash(&self, key_hash: &str) -> Result<Option<Project>, StoreError> {
-        Ok(self.active_key_by_hash(key_hash).await?.map(|(_, p)| p))
     }
 
     /// Keys of a project, newest first.
@@ -626,23 +641,39 @@ impl Store {
         key_prefix: &str,
         now: i64,
     ) -> Result<u64, StoreError> {
-        let n = with_pool!(self, conn => {
-            sqlx::query("UPDATE api_key SET revoked_at = $1 WHERE key_prefix = $2 AND revoked_at IS NULL")
-                .bind(now)
-                .bind(key_prefix)
-                .execute(&mut *conn)
-                .await?
-                .rows_affected()
-        });
-        Ok(n)
+        self.revoke_keys(
+            "UPDATE api_key SET revoked_at = $1 WHERE key_prefix = $2 AND revoked_at IS NULL",
+            key_prefix,
+            now,
+        )
+        .await
     }
 
     /// Revokes every active key of a project; returns how many.
     pub async fn revoke_project_keys(&self, project_id: &str, now: i64) -> Result<u64, StoreError> {
+        self.revoke_keys(
+            "UPDATE api_key SET revoked_at = $1 WHERE project_id = $2 AND revoked_at IS NULL",
+            project_id,
+            now,
+        )
+        .await
+    }
+
+    /// Runs a statement whose one parameter (`$1`) is `param`; returns how many rows it
+    /// changed.
+    pub(super) async fn affected(&self, sql: &str, param: &str) -> Result<u64, StoreError> {
         let n = with_pool!(self, conn => {
-            sqlx::query("UPDATE api_key SET revoked_at = $1 WHERE project_id = $2 AND revoked_at IS NULL")
+            sqlx::query(sql).bind(param).execute(&mut *conn).await?.rows_affected()
+        });
+        Ok(n)
+    }
+
+    /// Runs one of the revoking `UPDATE`s (`$1` the time, `$2` what selects the keys).
+    async fn revoke_keys(&self, sql: &str, which: &str, now: i64) -> Result<u64, StoreError> {
+        let n = with_pool!(self, conn => {
+            sqlx::query(sql)
                 .bind(now)
-                .bind(project_id)
+                .bind(which)
                 .execute(&mut *conn)
                 .await?
                 .rows_affected()
@@ -675,13 +706,13 @@ impl Store {
         &self,
         msg: &NewMessage,
         buckets: &[RateBucket],
-        now: i64,
+        now: UnixMillis,
     ) -> Result<EnqueueOutcome, StoreError> {
         let upsert = upsert_counters_sql(buckets.len());
         let sharded = matches!(self.backend, Backend::Postgres(_));
         let rows: Vec<Cow<'_, str>> = buckets.iter().map(|b| counter_row(b, sharded)).collect();
         // Every row of the sharded counters, to sum after this send's increment.
-        let spread: Vec<(String, i64)> = buckets
+        let spread: Vec<(String, UnixMillis)> = buckets
             .iter()
             .filter(|b| sharded && b.sharded)
             .flat_map(|b| shard_rows(b).map(move |row| (row, b.window(now).0)))
@@ -769,18 +800,23 @@ impl Store {
     /// on each. A message whose lease expired (crashed worker) is due again.
     pub async fn claim_due(
         &self,
-        now: i64,
-        lease_until: i64,
+        now: UnixMillis,
+        lease_until: UnixMillis,
         limit: i64,
     ) -> Result<Vec<Message>, StoreError> {
-        Ok(match &self.backend {
-            Backend::Postgres(pool) => deadline::bounded!(pool, self.bound, conn => {
-                postgres::claim_due(conn, now, lease_until, limit).await?
-            })?,
-            Backend::Sqlite(pool) => deadline::bounded!(pool, self.bound, conn => {
-                sqlite::claim_due(conn, now, lease_until, limit).await?
-            })?,
-        })
+        let sql = match self.backend {
+            Backend::Postgres(_) => postgres::CLAIM_DUE,
+            Backend::Sqlite(_) => sqlite::CLAIM_DUE,
+        };
+        let rows = with_pool!(self, conn => {
+            sqlx::query_as(sql)
+                .bind(lease_until)
+                .bind(now)
+                .bind(limit)
+                .fetch_all(&mut *conn)
+                .await?
+        });
+        Ok(rows)
     }
 
     /// Records how a delivery attempt ended: `sent` and `failed` finish the message (its
@@ -851,12 +887,12 @@ impl Store {
         Ok(n)
     }
 
-    /// Deletes finished (every state but `queued`) messages created before `before` (epoch ms), in
+    /// Deletes finished (every state but `queued`) messages created before `before`, in
     /// batches of `batch` rows so no single statement holds locks (or SQLite's only
     /// connection) for long; returns how many. Queued messages are never deleted.
     pub async fn delete_finished_messages(
         &self,
-        before: i64,
+        before: UnixMillis,
         batch: i64,
     ) -> Result<u64, StoreError> {
         let batch = batch.max(1);
@@ -882,8 +918,8 @@ impl Store {
         }
     }
 
-    /// Deletes rate-limit counters whose window started before `before` (epoch ms).
-    pub async fn prune_rate_counters(&self, before: i64) -> Result<u64, StoreError> {
+    /// Deletes rate-limit counters whose window started before `before`.
+    pub async fn prune_rate_counters(&self, before: UnixMillis) -> Result<u64, StoreError> {
         let n = with_pool!(self, conn => {
             sqlx::query("DELETE FROM rate_counter WHERE window_start < $1")
                 .bind(before)

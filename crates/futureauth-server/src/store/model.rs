@@ -3,6 +3,8 @@
 use futureauth_proto::Region;
 use serde::Serialize;
 
+pub use crate::clock::UnixMillis;
+
 pub use crate::message::{MessageChannel, MessageStatus, UnknownChannel, UnknownStatus};
 pub use crate::sms::SmsCaps;
 
@@ -66,10 +68,10 @@ pub struct MessageEvent {
     pub state: String,
     /// The provider's reason (bounce type, carrier error), if any.
     pub reason: Option<String>,
-    /// When it happened, by the provider's clock (epoch ms).
-    pub occurred_at: i64,
-    /// When we received it (epoch ms).
-    pub received_at: i64,
+    /// When it happened, by the provider's clock.
+    pub occurred_at: UnixMillis,
+    /// When we received it.
+    pub received_at: UnixMillis,
 }
 
 /// One row of the outbox.
@@ -91,10 +93,10 @@ pub struct Message {
     pub status: MessageStatus,
     /// Delivery attempts started so far.
     pub attempts: i64,
-    /// Earliest time of the next attempt (epoch ms).
-    pub next_attempt_at: i64,
-    /// Lease end while a worker owns the row (epoch ms).
-    pub locked_until: Option<i64>,
+    /// Earliest time of the next attempt.
+    pub next_attempt_at: UnixMillis,
+    /// Lease end while a worker owns the row.
+    pub locked_until: Option<UnixMillis>,
     /// Last provider error.
     pub last_error: Option<String>,
     /// Client `Idempotency-Key`, if any.
@@ -102,16 +104,16 @@ pub struct Message {
     /// HMAC of the request (only with an idempotency key), to detect a key reused for a
     /// different request.
     pub request_hash: Option<String>,
-    /// Creation time (epoch ms).
-    pub created_at: i64,
-    /// Time the provider accepted it (epoch ms).
-    pub sent_at: Option<i64>,
+    /// Creation time.
+    pub created_at: UnixMillis,
+    /// Time the provider accepted it.
+    pub sent_at: Option<UnixMillis>,
     /// The provider's id of the message (Resend email id, Twilio message SID).
     pub provider_message_id: Option<String>,
     /// Why it reached its latest state (from the provider), if known.
     pub status_reason: Option<String>,
-    /// When it reached its latest state after `sent` (epoch ms).
-    pub status_at: Option<i64>,
+    /// When it reached its latest state after `sent`.
+    pub status_at: Option<UnixMillis>,
 }
 
 /// How a delivery attempt ended, recorded by [`crate::store::Store::complete`].
@@ -123,8 +125,8 @@ pub enum Outcome<'a> {
         provider_id: Option<&'a str>,
         /// The destination kept after delivery.
         masked_destination: &'a str,
-        /// When the provider accepted it (epoch ms).
-        at: i64,
+        /// When the provider accepted it.
+        at: UnixMillis,
     },
     /// Given up for good: it is finished.
     Failed {
@@ -135,8 +137,8 @@ pub enum Outcome<'a> {
     },
     /// Try again later.
     Retry {
-        /// Earliest time of the next attempt (epoch ms).
-        next_attempt_at: i64,
+        /// Earliest time of the next attempt.
+        next_attempt_at: UnixMillis,
         /// Why this attempt failed.
         error: &'a str,
     },
@@ -201,12 +203,13 @@ pub struct RateBucket {
 }
 
 impl RateBucket {
-    /// The start of the fixed window that contains `now` (epoch ms), and the milliseconds
-    /// left until it ends.
-    pub fn window(&self, now: i64) -> (i64, i64) {
+    /// The start of the fixed window that contains `now`, and the milliseconds left until
+    /// it ends.
+    pub fn window(&self, now: UnixMillis) -> (UnixMillis, i64) {
         let window_ms = self.window_ms.max(1);
+        let now = now.as_millis();
         let start = now - now.rem_euclid(window_ms);
-        (start, start + window_ms - now)
+        (UnixMillis::from_millis(start), start + window_ms - now)
     }
 }
 

@@ -5,7 +5,7 @@ use std::str::FromStr;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::PgPool;
 
-use super::{Message, StoreOptions};
+use super::StoreOptions;
 
 /// Embedded Postgres migrations.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
@@ -23,27 +23,6 @@ pub async fn connect(url: &str, options: &StoreOptions) -> Result<PgPool, sqlx::
         .await
 }
 
-/// Claims due rows; concurrent workers skip each other's locked rows.
-pub async fn claim_due(
-    conn: &mut sqlx::PgConnection,
-    now: i64,
-    lease_until: i64,
-    limit: i64,
-) -> Result<Vec<Message>, sqlx::Error> {
-    sqlx::query_as(
-        "UPDATE outbox SET locked_until = $1, attempts = attempts + 1
-         WHERE id IN (
-             SELECT id FROM outbox
-             WHERE status = 'queued' AND next_attempt_at <= $2
-               AND (locked_until IS NULL OR locked_until <= $2)
-             ORDER BY next_attempt_at
-             LIMIT $3
-             FOR UPDATE SKIP LOCKED)
-         RETURNING *",
-    )
-    .bind(lease_until)
-    .bind(now)
-    .bind(limit)
-    .fetch_all(conn)
-    .await
-}
+/// Claims due rows ([`super::claim_due_sql`]); concurrent workers skip each other's
+/// locked rows.
+pub const CLAIM_DUE: &str = super::claim_due_sql!("\n FOR UPDATE SKIP LOCKED");

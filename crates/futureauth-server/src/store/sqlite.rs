@@ -5,7 +5,7 @@ use std::str::FromStr;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
 use sqlx::SqlitePool;
 
-use super::{Message, StoreOptions};
+use super::StoreOptions;
 
 /// Embedded SQLite migrations.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -91,26 +91,5 @@ fn restrict_files(_path: &std::path::Path) -> std::io::Result<()> {
     Ok(())
 }
 
-/// Claims due rows in one atomic `UPDATE … WHERE id IN (SELECT … LIMIT n) RETURNING`.
-pub async fn claim_due(
-    conn: &mut sqlx::SqliteConnection,
-    now: i64,
-    lease_until: i64,
-    limit: i64,
-) -> Result<Vec<Message>, sqlx::Error> {
-    sqlx::query_as(
-        "UPDATE outbox SET locked_until = $1, attempts = attempts + 1
-         WHERE id IN (
-             SELECT id FROM outbox
-             WHERE status = 'queued' AND next_attempt_at <= $2
-               AND (locked_until IS NULL OR locked_until <= $2)
-             ORDER BY next_attempt_at
-             LIMIT $3)
-         RETURNING *",
-    )
-    .bind(lease_until)
-    .bind(now)
-    .bind(limit)
-    .fetch_all(conn)
-    .await
-}
+/// Claims due rows ([`super::claim_due_sql`]): SQLite has one writer, so no row locks.
+pub const CLAIM_DUE: &str = super::claim_due_sql!("");

@@ -1,6 +1,6 @@
 //! A project's test mode: destinations that are never sent to and their fixed code.
 
-use super::{Backend, Store};
+use super::{Backend, Store, UnixMillis};
 use crate::error::StoreError;
 
 /// Test mode as stored.
@@ -12,17 +12,8 @@ pub struct TestMode {
     pub code: String,
     /// An operator confirmed it for a production server.
     pub allow_in_production: bool,
-    /// Epoch ms.
-    pub updated_at: i64,
-}
-
-impl TestMode {
-    /// The fixed code, if `destination` is a test destination and test mode applies on
-    /// this server (not in production unless confirmed).
-    pub fn code_for(&self, destination: &str, production: bool) -> Option<&str> {
-        let applies = !production || self.allow_in_production;
-        (applies && self.destinations.iter().any(|d| d == destination)).then_some(&self.code)
-    }
+    /// When it was last set.
+    pub updated_at: UnixMillis,
 }
 
 /// The row, before its JSON list is read.
@@ -31,7 +22,7 @@ pub(super) struct TestModeRow {
     pub(super) test_destinations: Option<String>,
     pub(super) test_code: Option<String>,
     pub(super) test_allow_in_production: Option<i64>,
-    pub(super) test_updated_at: Option<i64>,
+    pub(super) test_updated_at: Option<UnixMillis>,
 }
 
 impl TestModeRow {
@@ -93,13 +84,12 @@ impl Store {
 
     /// Turns test mode off; whether it was on.
     pub async fn clear_test_mode(&self, project_id: &str) -> Result<bool, StoreError> {
-        let n = with_pool!(self, conn => {
-            sqlx::query("DELETE FROM project_test_mode WHERE project_id = $1")
-                .bind(project_id)
-                .execute(&mut *conn)
-                .await?
-                .rows_affected()
-        });
+        let n = self
+            .affected(
+                "DELETE FROM project_test_mode WHERE project_id = $1",
+                project_id,
+            )
+            .await?;
         Ok(n > 0)
     }
 }

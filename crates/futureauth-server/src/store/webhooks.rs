@@ -2,23 +2,31 @@
 
 use secrecy::SecretString;
 
-use super::{Backend, Store};
+use super::{Backend, Store, UnixMillis};
 use crate::error::StoreError;
-use crate::provider::webhook::WebhookTarget;
+
+/// A project's webhook as stored: its URL and signing secret.
+#[derive(Debug, Clone)]
+pub struct ProjectWebhook {
+    /// `https://…` (plain http only to loopback, in development).
+    pub url: String,
+    /// The signing secret (`whsec_…`).
+    pub secret: SecretString,
+}
 
 impl Store {
     /// The project's webhook, if it registered one.
     pub async fn project_webhook(
         &self,
         project_id: &str,
-    ) -> Result<Option<WebhookTarget>, StoreError> {
+    ) -> Result<Option<ProjectWebhook>, StoreError> {
         let row: Option<(String, String)> = with_pool!(self, conn => {
             sqlx::query_as("SELECT url, secret FROM project_webhook WHERE project_id = $1")
                 .bind(project_id)
                 .fetch_optional(&mut *conn)
                 .await?
         });
-        Ok(row.map(|(url, secret)| WebhookTarget {
+        Ok(row.map(|(url, secret)| ProjectWebhook {
             url,
             secret: SecretString::from(secret),
         }))
@@ -32,7 +40,7 @@ impl Store {
         url: &str,
         new_secret: &str,
         rotate: bool,
-        now: i64,
+        now: UnixMillis,
     ) -> Result<(), StoreError> {
         with_pool!(self, conn => {
             sqlx::query(
@@ -54,13 +62,12 @@ impl Store {
 
     /// Removes the project's webhook; whether it had one. Queued events then fail.
     pub async fn clear_project_webhook(&self, project_id: &str) -> Result<bool, StoreError> {
-        let n = with_pool!(self, conn => {
-            sqlx::query("DELETE FROM project_webhook WHERE project_id = $1")
-                .bind(project_id)
-                .execute(&mut *conn)
-                .await?
-                .rows_affected()
-        });
+        let n = self
+            .affected(
+                "DELETE FROM project_webhook WHERE project_id = $1",
+                project_id,
+            )
+            .await?;
         Ok(n > 0)
     }
 }
