@@ -60,6 +60,7 @@ mod passkey;
 mod rejection;
 mod router;
 
+pub use cookie::{cookie_value, set_cookie};
 pub use csrf::{csrf_layer, Csrf, CsrfLayer};
 pub use extract::{AuthSession, AuthState, RecentAuthSession};
 #[cfg(feature = "openapi")]
