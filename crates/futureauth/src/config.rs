@@ -340,6 +340,14 @@ impl FutureAuthConfig {
     /// Checks the parts that do not depend on the delivery; an empty `secret_key` is checked
     /// when the HTTP delivery is used (see [`FutureAuth::validate`](crate::FutureAuth::validate)).
     pub fn validate(&self) -> Result<()> {
+        self.validate_lifetimes()?;
+        self.validate_cookie()?;
+        self.validate_urls()?;
+        self.validate_rate_limits()
+    }
+
+    /// Code length, lifetimes, attempts and the database deadline.
+    fn validate_lifetimes(&self) -> Result<()> {
         let fail = |msg: String| Err(FutureAuthError::Config(msg));
         // At least 6 so codes cannot be guessed; at most what the service relays.
         let longest = *futureauth_proto::CODE_LENGTHS.end();
@@ -378,17 +386,28 @@ impl FutureAuthConfig {
         if self.max_otp_attempts == 0 {
             return fail("max_otp_attempts is 0, so no code could ever be used".to_string());
         }
+        Ok(())
+    }
+
+    /// A cookie name browsers keep as it is.
+    fn validate_cookie(&self) -> Result<()> {
         let cookie_ok = !self.cookie_name.is_empty()
             && self
                 .cookie_name
                 .bytes()
                 .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b));
         if !cookie_ok {
-            return fail(format!(
+            return Err(FutureAuthError::Config(format!(
                 "cookie_name {:?} must be non-empty ASCII letters, digits, '-', '_' or '.'",
                 self.cookie_name
-            ));
+            )));
         }
+        Ok(())
+    }
+
+    /// The service URL, the paths of the app, its origins and callback URLs.
+    fn validate_urls(&self) -> Result<()> {
+        let fail = |msg: String| Err(FutureAuthError::Config(msg));
         match url::Url::parse(&self.api_url) {
             Ok(u) if matches!(u.scheme(), "http" | "https") && u.has_host() => {}
             _ => {
@@ -419,12 +438,17 @@ impl FutureAuthConfig {
             ));
         }
         TrustedOrigins::from_config(self)?;
+        Ok(())
+    }
+
+    /// Every rate limit allows something.
+    fn validate_rate_limits(&self) -> Result<()> {
         for (name, limit) in self.rate_limits.named() {
             if limit.max == 0 || limit.window.as_secs() == 0 {
-                return fail(format!(
+                return Err(FutureAuthError::Config(format!(
                     "rate_limits.{name} allows nothing (max {} per {:?}); use a positive max and a window of at least 1 s",
                     limit.max, limit.window
-                ));
+                )));
             }
         }
         Ok(())
