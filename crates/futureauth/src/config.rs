@@ -120,7 +120,7 @@ pub struct FutureAuthConfig {
     /// relying party ID; see [`PasskeyConfig`](crate::PasskeyConfig).
     #[cfg(feature = "passkeys")]
     #[cfg_attr(docsrs, doc(cfg(feature = "passkeys")))]
-    pub passkeys: Option<crate::PasskeyConfig>,
+    pub passkeys: Option<PasskeyConfig>,
     /// How recent a sign-in must be for the user to delete their own account
     /// ([`FutureAuth::delete_account`](crate::FutureAuth::delete_account), `POST
     /// /api/auth/delete-account`): older sessions are refused with `403
@@ -340,6 +340,14 @@ impl FutureAuthConfig {
     /// Checks the parts that do not depend on the delivery; an empty `secret_key` is checked
     /// when the HTTP delivery is used (see [`FutureAuth::validate`](crate::FutureAuth::validate)).
     pub fn validate(&self) -> Result<()> {
+        self.validate_lifetimes()?;
+        self.validate_cookie()?;
+        self.validate_urls()?;
+        self.validate_rate_limits()
+    }
+
+    /// Code length, lifetimes, attempts and the database deadline.
+    fn validate_lifetimes(&self) -> Result<()> {
         let fail = |msg: String| Err(FutureAuthError::Config(msg));
         // At least 6 so codes cannot be guessed; at most what the service relays.
         let longest = *futureauth_proto::CODE_LENGTHS.end();
@@ -378,17 +386,28 @@ impl FutureAuthConfig {
         if self.max_otp_attempts == 0 {
             return fail("max_otp_attempts is 0, so no code could ever be used".to_string());
         }
+        Ok(())
+    }
+
+    /// A cookie name browsers keep as it is.
+    fn validate_cookie(&self) -> Result<()> {
         let cookie_ok = !self.cookie_name.is_empty()
             && self
                 .cookie_name
                 .bytes()
                 .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b));
         if !cookie_ok {
-            return fail(format!(
+            return Err(FutureAuthError::Config(format!(
                 "cookie_name {:?} must be non-empty ASCII letters, digits, '-', '_' or '.'",
                 self.cookie_name
-            ));
+            )));
         }
+        Ok(())
+    }
+
+    /// The service URL, the paths of the app, its origins and callback URLs.
+    fn validate_urls(&self) -> Result<()> {
+        let fail = |msg: String| Err(FutureAuthError::Config(msg));
         match url::Url::parse(&self.api_url) {
             Ok(u) if matches!(u.scheme(), "http" | "https") && u.has_host() => {}
             _ => {
@@ -419,12 +438,17 @@ impl FutureAuthConfig {
             ));
         }
         TrustedOrigins::from_config(self)?;
+        Ok(())
+    }
+
+    /// Every rate limit allows something.
+    fn validate_rate_limits(&self) -> Result<()> {
         for (name, limit) in self.rate_limits.named() {
             if limit.max == 0 || limit.window.as_secs() == 0 {
-                return fail(format!(
+                return Err(FutureAuthError::Config(format!(
                     "rate_limits.{name} allows nothing (max {} per {:?}); use a positive max and a window of at least 1 s",
                     limit.max, limit.window
-                ));
+                )));
             }
         }
         Ok(())
@@ -499,6 +523,60 @@ impl std::fmt::Debug for FutureAuthConfig {
         #[cfg(feature = "passkeys")]
         d.field("passkeys", &self.passkeys);
         d.finish()
+    }
+}
+
+/// Passkeys (WebAuthn): set [`FutureAuthConfig::passkeys`] to `Some` to turn them on.
+///
+/// The relying party ID and the origins a passkey may be used from come from the
+/// configuration only, never from request headers: the RP ID is the host of
+/// [`FutureAuthConfig::app_url`] (so `app_url` is required; when its host is an IP address,
+/// as for a development server on `127.0.0.1`, the first of
+/// [`FutureAuthConfig::allowed_origins`] on a domain name, e.g. `http://localhost:3000`),
+/// and the origins are those of `app_url` and `allowed_origins` on that host or its
+/// subdomains (other allowed origins keep codes and links, but a browser would refuse them
+/// a passkey of this RP ID anyway).
+///
+/// ```
+/// use futureauth::{FutureAuthConfig, PasskeyConfig};
+///
+/// let config = FutureAuthConfig {
+///     app_url: "https://app.example.com".to_string(),
+///     project_name: "My App".to_string(),
+///     passkeys: Some(PasskeyConfig::default()),
+///     ..Default::default()
+/// };
+/// assert_eq!(config.passkeys.unwrap().challenge_ttl.as_secs(), 300);
+/// ```
+#[cfg(feature = "passkeys")]
+#[cfg_attr(docsrs, doc(cfg(feature = "passkeys")))]
+#[derive(Debug, Clone)]
+pub struct PasskeyConfig {
+    /// The name the browser shows when it creates a passkey. Default empty: the
+    /// `project_name`, or else the RP ID.
+    pub rp_name: String,
+    /// How long a registration or sign-in challenge works. Default 5 minutes.
+    pub challenge_ttl: Duration,
+    /// Passkey options (registration and sign-in challenges) from one client IP (IPv4
+    /// address, IPv6 /64). Default 30 per 5 minutes.
+    pub options_per_ip: RateLimit,
+    /// Passkey registrations and sign-in answers from one client IP. Default 30 per 15
+    /// minutes.
+    pub verify_per_ip: RateLimit,
+    /// Passkeys one user may hold. Default 20.
+    pub max_per_user: u32,
+}
+
+#[cfg(feature = "passkeys")]
+impl Default for PasskeyConfig {
+    fn default() -> Self {
+        Self {
+            rp_name: String::new(),
+            challenge_ttl: Duration::from_secs(5 * 60),
+            options_per_ip: RateLimit::new(30, Duration::from_secs(5 * 60)),
+            verify_per_ip: RateLimit::new(30, Duration::from_secs(15 * 60)),
+            max_per_user: 20,
+        }
     }
 }
 

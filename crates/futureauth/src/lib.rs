@@ -161,6 +161,75 @@ impl std::fmt::Debug for FutureAuth {
     }
 }
 
+/// The delivery of a `FutureAuth` the app gave none: the FutureAuth service with
+/// `http-delivery`; without it none, which [`FutureAuth::validate`] refuses (the flag).
+fn default_delivery(config: &FutureAuthConfig) -> (Arc<dyn Delivery>, bool) {
+    #[cfg(feature = "http-delivery")]
+    return (
+        Arc::new(delivery::HttpDelivery::new(
+            &config.api_url,
+            &config.secret_key,
+        )),
+        false,
+    );
+    #[cfg(not(feature = "http-delivery"))]
+    {
+        let _ = config;
+        (Arc::new(delivery::NoDelivery), true)
+    }
+}
+
+/// Builds a [`FutureAuth`] that is known to work ([`FutureAuth::builder`]): the delivery and
+/// hooks are given before it exists, and [`build`](Self::build) checks everything
+/// [`FutureAuth::validate`] checks (the origins and callback URLs parse, a delivery is there,
+/// a key is set, passkeys can work), so no error is left for later.
+#[must_use = "call .build() to get the FutureAuth"]
+pub struct FutureAuthBuilder {
+    db: Database,
+    config: FutureAuthConfig,
+    delivery: Option<Arc<dyn Delivery>>,
+    hooks: Option<Arc<dyn hooks::AuthHooks>>,
+}
+
+impl std::fmt::Debug for FutureAuthBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FutureAuthBuilder")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl FutureAuthBuilder {
+    /// Delivers through `delivery` (e.g. a [`DevOutbox`](delivery::DevOutbox) in
+    /// development) instead of the FutureAuth service; as [`FutureAuth::with_delivery`].
+    pub fn delivery(mut self, delivery: impl Delivery) -> Self {
+        self.delivery = Some(Arc::new(delivery));
+        self
+    }
+
+    /// Installs the app's [`AuthHooks`](hooks::AuthHooks); as [`FutureAuth::with_hooks`].
+    pub fn hooks(mut self, hooks: impl hooks::AuthHooks) -> Self {
+        self.hooks = Some(Arc::new(hooks));
+        self
+    }
+
+    /// Turns the session cache on (or off, with `None`): sets
+    /// [`FutureAuthConfig::session_cache`].
+    pub fn session_cache(mut self, cache: Option<SessionCacheConfig>) -> Self {
+        self.config.session_cache = cache;
+        self
+    }
+
+    /// The `FutureAuth`, or [`FutureAuthError::Config`] saying how to fix the configuration.
+    /// Nothing touches the database yet: [`FutureAuth::ensure_tables`] still creates the
+    /// tables.
+    pub fn build(self) -> Result<FutureAuth> {
+        let auth = FutureAuth::assemble(self.db, self.config, self.delivery, self.hooks);
+        auth.validate()?;
+        Ok(auth)
+    }
+}
+
 impl FutureAuth {
     /// FutureAuth over a `PgPool` (or a `SqlitePool` with the `sqlite` feature), delivering
     /// through the FutureAuth service at `config.api_url`.
@@ -168,17 +237,51 @@ impl FutureAuth {
     /// Nothing is checked or touched yet: call [`ensure_tables`](Self::ensure_tables) at
     /// start-up, which also [validates](Self::validate) the configuration.
     pub fn new(db: impl Into<Database>, config: FutureAuthConfig) -> Self {
-        #[cfg(feature = "http-delivery")]
-        let (delivery, no_delivery): (Arc<dyn Delivery>, bool) = (
-            Arc::new(delivery::HttpDelivery::new(
-                &config.api_url,
-                &config.secret_key,
-            )),
-            false,
-        );
-        #[cfg(not(feature = "http-delivery"))]
-        let (delivery, no_delivery): (Arc<dyn Delivery>, bool) =
-            (Arc::new(delivery::NoDelivery), true);
+        Self::assemble(db.into(), config, None, None)
+    }
+
+    /// A [`FutureAuthBuilder`]: like [`new`](Self::new), but [`build`](FutureAuthBuilder::build)
+    /// refuses a configuration that cannot work, at construction rather than at
+    /// [`ensure_tables`](Self::ensure_tables).
+    ///
+    /// ```no_run
+    /// use futureauth::{delivery::DevOutbox, FutureAuth, FutureAuthConfig};
+    ///
+    /// # async fn run(pool: futureauth::sqlx::PgPool) -> futureauth::Result<()> {
+    /// let config = FutureAuthConfig {
+    ///     app_url: "https://app.example.com".into(),
+    ///     ..Default::default()
+    /// };
+    /// // A misspelt URL or a missing key fails here, not at the first sign-in.
+    /// let auth = FutureAuth::builder(pool, config)
+    ///     .delivery(DevOutbox::new())
+    ///     .build()?;
+    /// auth.ensure_tables().await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn builder(db: impl Into<Database>, config: FutureAuthConfig) -> FutureAuthBuilder {
+        FutureAuthBuilder {
+            db: db.into(),
+            config,
+            delivery: None,
+            hooks: None,
+        }
+    }
+
+    /// The one constructor behind [`new`](Self::new) and [`FutureAuthBuilder::build`]: parses
+    /// what it can and keeps a parse error for [`validate`](Self::validate) to report (the
+    /// infallible `new` of the spec); `delivery` and `hooks` default to the HTTP delivery
+    /// (or none without `http-delivery`) and no hooks.
+    fn assemble(
+        db: Database,
+        config: FutureAuthConfig,
+        delivery: Option<Arc<dyn Delivery>>,
+        hooks: Option<Arc<dyn hooks::AuthHooks>>,
+    ) -> Self {
+        let (delivery, no_delivery) = match delivery {
+            Some(delivery) => (delivery, false),
+            None => default_delivery(&config),
+        };
         // A random key is only allowed with a dev-only delivery (checked by `validate`).
         let code_key = if !config.code_secret.is_empty() {
             CodeKey::derive(&config.code_secret)
@@ -187,7 +290,6 @@ impl FutureAuth {
         } else {
             CodeKey::random()
         };
-        let db = db.into();
         let session_cache = config
             .session_cache
             .map(|cache| SessionCache::new(cache, &db, config.db_call_timeout));
@@ -206,7 +308,7 @@ impl FutureAuth {
             code_key,
             housekeeping: Housekeeping::default(),
             session_cache,
-            hooks: Arc::new(hooks::NoHooks),
+            hooks: hooks.unwrap_or_else(|| Arc::new(hooks::NoHooks)),
             no_delivery,
             config,
         }
@@ -927,5 +1029,125 @@ impl FutureAuth {
         self.store
             .cleanup(Utc::now(), self.config.max_otp_attempts, u32::MAX)
             .await
+    }
+}
+
+/// The passkey methods of the facade: they call down into [`passkey`].
+#[cfg(feature = "passkeys")]
+impl FutureAuth {
+    /// The relying party, or why passkeys are not available.
+    fn relying_party(&self) -> Result<&passkey::RelyingParty> {
+        match &self.relying_party {
+            Ok(Some(rp)) => Ok(rp),
+            Ok(None) => Err(FutureAuthError::Misconfigured(
+                "passkeys are not configured: set FutureAuthConfig::passkeys".to_string(),
+            )),
+            Err(e) => Err(FutureAuthError::Config(e.clone())),
+        }
+    }
+
+    /// Options for `navigator.credentials.create()` (the JSON of WebAuthn's
+    /// `PublicKeyCredentialCreationOptions`, under `publicKey`), to add a passkey to the
+    /// signed-in `user`: a discoverable credential, user verification required, no
+    /// attestation, the user's passkeys excluded.
+    ///
+    /// `req.binding` is required: the challenge works only with the same binding, for
+    /// [`FutureAuthConfig::passkeys`](FutureAuthConfig::passkeys)' `challenge_ttl`,
+    /// once. Counted against the options limit of the client IP.
+    pub async fn passkey_registration_options(
+        &self,
+        user: &User,
+        req: &RequestContext,
+    ) -> Result<serde_json::Value> {
+        let rp = self.relying_party()?;
+        passkey::register_options(&self.ctx(), rp, user, req, Utc::now()).await
+    }
+
+    /// Verifies what `navigator.credentials.create()` answered (`credential`, the
+    /// `PublicKeyCredential` as JSON with base64url fields) to
+    /// [`passkey_registration_options`](Self::passkey_registration_options) for the same
+    /// `user` and `req.binding`, and stores the passkey under `name` (at most 64 bytes;
+    /// without one, the browser and platform of `req.user_agent`, e.g. "Chrome on macOS").
+    ///
+    /// Fails with [`FutureAuthError::PasskeyChallengeInvalid`] if the challenge is not this
+    /// browser's, was used or has expired, and [`FutureAuthError::PasskeyRejected`] if the
+    /// answer is not valid for this app's RP ID and origins or the credential is already
+    /// registered.
+    pub async fn register_passkey(
+        &self,
+        user: &User,
+        credential: &serde_json::Value,
+        name: Option<&str>,
+        req: &RequestContext,
+    ) -> Result<Passkey> {
+        let rp = self.relying_party()?;
+        let row =
+            passkey::register(&self.ctx(), rp, user, credential, name, req, Utc::now()).await?;
+        Ok(row.into())
+    }
+
+    /// Options for `navigator.credentials.get()` to sign in with a discoverable passkey
+    /// (the browser offers the passkeys it has for this site; no address is asked first).
+    /// Use them with `mediation: "conditional"` for autofill in the email field, or from a
+    /// button. `req.binding` is required, as for registration.
+    pub async fn passkey_sign_in_options(&self, req: &RequestContext) -> Result<serde_json::Value> {
+        let rp = self.relying_party()?;
+        let options = passkey::sign_in_options(&self.ctx(), rp, req, Utc::now()).await;
+        self.tidy().await;
+        options
+    }
+
+    /// Verifies what `navigator.credentials.get()` answered (`credential`) to
+    /// [`passkey_sign_in_options`](Self::passkey_sign_in_options) with the same
+    /// `req.binding`, and opens a session for the passkey's user, like
+    /// [`verify_otp_with`](Self::verify_otp_with) does.
+    ///
+    /// Refused ([`FutureAuthError::PasskeyRejected`]) when the credential is unknown, the
+    /// user handle is not its owner's, the signature, RP ID, origin or user verification is
+    /// wrong, or the signature counter did not move forward (a cloned authenticator).
+    pub async fn sign_in_with_passkey(
+        &self,
+        credential: &serde_json::Value,
+        req: &RequestContext,
+    ) -> Result<(User, Session)> {
+        let rp = self.relying_party()?;
+        let signed_in = passkey::sign_in(&self.ctx(), rp, credential, req, Utc::now()).await;
+        self.tidy().await;
+        signed_in
+    }
+
+    /// A user's passkeys, oldest first.
+    pub async fn list_passkeys(&self, user_id: &str) -> Result<Vec<Passkey>> {
+        self.relying_party()?;
+        let rows = self.store.list_passkeys(user_id).await?;
+        Ok(rows.into_iter().map(Passkey::from).collect())
+    }
+
+    /// Renames one of a user's passkeys (`name`: 1 to 64 bytes of printable text);
+    /// [`FutureAuthError::PasskeyNotFound`] if the user has no passkey `passkey_id`.
+    pub async fn rename_passkey(
+        &self,
+        user_id: &str,
+        passkey_id: &str,
+        name: &str,
+    ) -> Result<Passkey> {
+        self.relying_party()?;
+        let name = passkey::parse_name(name)?;
+        self.store
+            .rename_passkey(user_id, passkey_id, name)
+            .await?
+            .map(Passkey::from)
+            .ok_or(FutureAuthError::PasskeyNotFound)
+    }
+
+    /// Deletes one of a user's passkeys; [`FutureAuthError::PasskeyNotFound`] if the user
+    /// has no passkey `passkey_id`. Codes and links keep working without any passkey.
+    pub async fn delete_passkey(&self, user_id: &str, passkey_id: &str) -> Result<()> {
+        self.relying_party()?;
+        if self.store.delete_passkey(user_id, passkey_id).await? {
+            Ok(())
+        } else {
+            Err(FutureAuthError::PasskeyNotFound)
+        }
     }
 }

@@ -9,6 +9,7 @@
 use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine as _};
 use hmac::{Hmac, Mac};
 use rand::{rngs::OsRng, Rng, RngCore};
+use secrecy::{ExposeSecret, SecretBox};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
@@ -64,23 +65,24 @@ pub(crate) fn ct_eq(a: &str, b: &str) -> bool {
 
 /// The key of the keyed code hash. Derived from the project secret key (which lives in the
 /// app's environment, never in its database), or random per process in development.
-#[derive(Clone)]
-pub(crate) struct CodeKey([u8; 32]);
+/// A `SecretBox`: zeroed when dropped, and its `Debug` shows no key.
+#[derive(Debug)]
+pub(crate) struct CodeKey(SecretBox<[u8; 32]>);
 
 impl CodeKey {
     /// Derives the key from the project secret key.
     pub(crate) fn derive(secret: &str) -> Self {
-        Self(hmac_sha256(
+        Self(SecretBox::new(Box::new(hmac_sha256(
             secret.as_bytes(),
             b"futureauth/otp-code-key/v1",
-        ))
+        ))))
     }
 
     /// A random key; codes then only verify within this process.
     pub(crate) fn random() -> Self {
         let mut key = [0u8; 32];
         OsRng.fill_bytes(&mut key);
-        Self(key)
+        Self(SecretBox::new(Box::new(key)))
     }
 
     /// Keyed hash of a code, bound to the identifier it was sent to.
@@ -91,14 +93,8 @@ impl CodeKey {
         message.extend_from_slice(code.as_bytes());
         format!(
             "{CODE_HASH_PREFIX}{}",
-            hex::encode(hmac_sha256(&self.0, &message))
+            hex::encode(hmac_sha256(self.0.expose_secret(), &message))
         )
-    }
-}
-
-impl std::fmt::Debug for CodeKey {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("CodeKey(..)")
     }
 }
 

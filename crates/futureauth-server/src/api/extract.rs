@@ -1,8 +1,10 @@
 //! Extractors: bearer-key authentication and JSON bodies with JSON errors.
 
 use axum::extract::{FromRequest, FromRequestParts, Request};
-use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
+use axum::http::HeaderMap;
+use axum_extra::headers::authorization::Bearer;
+use axum_extra::headers::{Authorization, HeaderMapExt};
 use futureauth_proto::{Channel, Message};
 use serde_json::Value;
 
@@ -11,6 +13,14 @@ use super::AppState;
 use crate::error::{ErrorCode, ServiceError};
 use crate::service::{projects, IdempotencyKey};
 use crate::store::Project;
+
+/// The token of `Authorization: Bearer <token>`, trimmed, through the same typed header as
+/// the SDK's session extractor (scheme case-insensitive); `None` without one.
+pub(crate) fn bearer(headers: &HeaderMap) -> Option<String> {
+    headers
+        .typed_get::<Authorization<Bearer>>()
+        .map(|auth| auth.token().trim().to_owned())
+}
 
 /// The project authenticated by `Authorization: Bearer vx_sec_…`.
 #[derive(Debug, Clone)]
@@ -23,19 +33,8 @@ impl FromRequestParts<AppState> for AuthProject {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let header = parts
-            .headers
-            .get(AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .ok_or(ServiceError::InvalidApiKey)?;
-        let (scheme, key) = header
-            .trim()
-            .split_once(' ')
-            .ok_or(ServiceError::InvalidApiKey)?;
-        if !scheme.eq_ignore_ascii_case("bearer") {
-            return Err(ServiceError::InvalidApiKey.into());
-        }
-        let project = projects::authenticate(&state.store, key.trim()).await?;
+        let key = bearer(&parts.headers).ok_or(ServiceError::InvalidApiKey)?;
+        let project = projects::authenticate(&state.store, &key).await?;
         Ok(AuthProject(project))
     }
 }

@@ -6,7 +6,6 @@
 use std::collections::HashMap;
 
 use axum::extract::{FromRequestParts, Path, Query, State};
-use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 use axum::http::StatusCode;
 use axum::routing::{delete, get, post};
@@ -17,7 +16,7 @@ use utoipa::ToSchema;
 
 use super::docs::errors;
 use super::error::ApiError;
-use super::extract::ApiJson;
+use super::extract::{bearer, ApiJson};
 use super::AppState;
 use crate::error::{ErrorCode, ServiceError};
 use crate::service::console::{self as ops, ConsoleError, SettingsInput};
@@ -51,16 +50,8 @@ impl FromRequestParts<AppState> for OperatorAuth {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let header = parts
-            .headers
-            .get(AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .ok_or_else(unauthorized)?;
-        let (scheme, token) = header.trim().split_once(' ').ok_or_else(unauthorized)?;
-        if !scheme.eq_ignore_ascii_case("bearer") {
-            return Err(unauthorized());
-        }
-        ops::authenticate_operator_token(&state.store, token.trim())
+        let token = bearer(&parts.headers).ok_or_else(unauthorized)?;
+        ops::authenticate_operator_token(&state.store, &token)
             .await
             .map_err(unavailable)?
             .map(OperatorAuth)

@@ -6,7 +6,6 @@ use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
-use cookie::{Cookie, SameSite};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use subtle::ConstantTimeEq;
@@ -39,18 +38,10 @@ pub struct ProjectLink {
     pub name: String,
 }
 
-/// The first non-empty value of cookie `name`, if any. Only the exact name counts: over
-/// https a planted cookie without the `__Host-` prefix is not read.
+/// The first non-empty value of cookie `name`, if any, read by the SDK's cookie reader. Only
+/// the exact name counts: over https a planted cookie without the `__Host-` prefix is not read.
 pub(super) fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(Cookie::split_parse)
-        .filter_map(Result::ok)
-        .filter(|c| c.name() == name)
-        .map(|c| c.value_trimmed().to_owned())
-        .find(|v| !v.is_empty())
+    futureauth::axum::cookie_value(headers, name).map(str::to_owned)
 }
 
 /// The value of the console's session cookie, if any.
@@ -63,26 +54,17 @@ pub fn binding(settings: &ConsoleSettings, headers: &HeaderMap) -> Option<future
     cookie(headers, settings.binding_cookie).and_then(|value| futureauth::OtpBinding::parse(&value))
 }
 
-/// `Set-Cookie`: HttpOnly, SameSite=Lax, `Path=/` and no `Domain` (what the `__Host-` prefix
-/// requires), Secure unless plain-HTTP loopback.
+/// `Set-Cookie` as the SDK sets its own: HttpOnly, SameSite=Lax, `Path=/` and no `Domain`
+/// (what the `__Host-` prefix requires), Secure unless plain-HTTP loopback.
 pub(super) fn set_cookie(
     settings: &ConsoleSettings,
     name: &'static str,
     value: &str,
     max_age: u64,
 ) -> HeaderValue {
-    let cookie = Cookie::build((name, value.to_owned()))
-        .path("/")
-        .http_only(true)
-        .same_site(SameSite::Lax)
-        .max_age(cookie::time::Duration::seconds(
-            i64::try_from(max_age).unwrap_or(i64::MAX),
-        ))
-        .secure(settings.cookie_secure)
-        .build();
     // Values are tokens and bindings of URL-safe characters: always a valid header.
-    HeaderValue::from_str(&cookie.to_string())
-        .unwrap_or_else(|_| HeaderValue::from_static("futureauth_console=; Path=/; Max-Age=0"))
+    futureauth::axum::set_cookie(name, value, max_age, settings.cookie_secure)
+        .unwrap_or_else(|| HeaderValue::from_static("futureauth_console=; Path=/; Max-Age=0"))
 }
 
 /// `Set-Cookie` for the code binding, as long as a code lives.

@@ -43,9 +43,7 @@ pub(crate) fn session_token(
     if let Some(token) = bearer {
         return Some((token, TokenSource::Bearer));
     }
-    cookie_values(headers, cookie_name)
-        .find(|v| !v.is_empty())
-        .map(|v| (v.to_string(), TokenSource::Cookie))
+    cookie_value(headers, cookie_name).map(|v| (v.to_string(), TokenSource::Cookie))
 }
 
 /// `Set-Cookie` for a session that ends at `expires_at`: HttpOnly, SameSite=Lax, Path=/,
@@ -79,15 +77,33 @@ fn named_cookie(
     value: &str,
     max_age: u64,
 ) -> Option<HeaderValue> {
+    set_cookie(name, value, max_age, config.cookie_secure)
+}
+
+/// `Set-Cookie` for cookie `name` as the SDK sets its own: HttpOnly, SameSite=Lax, `Path=/`
+/// and no `Domain` (what a `__Host-` name requires), `Max-Age` of `max_age` seconds (0
+/// deletes it), `Secure` when `secure`. `None` if `value` cannot be a header (it is not a
+/// token of visible ASCII).
+///
+/// For apps that keep cookies of their own beside the session's (a server-rendered sign-in
+/// page, a flash message): read them back with [`cookie_value`].
+pub fn set_cookie(name: &str, value: &str, max_age: u64, secure: bool) -> Option<HeaderValue> {
     let max_age = i64::try_from(max_age).unwrap_or(i64::MAX);
-    let cookie = Cookie::build((name.to_string(), value.to_string()))
+    let cookie = Cookie::build((name, value))
         .path("/")
         .http_only(true)
         .same_site(SameSite::Lax)
         .max_age(cookie::time::Duration::seconds(max_age))
-        .secure(config.cookie_secure)
+        .secure(secure)
         .build();
     HeaderValue::from_str(&cookie.to_string()).ok()
+}
+
+/// The first non-empty value of cookie `name` in a request's `Cookie` headers, unquoted, read
+/// as the SDK reads its own: only the exact name counts (over https, a planted cookie without
+/// a `__Host-` prefix is not read).
+pub fn cookie_value<'a>(headers: &'a HeaderMap, name: &'a str) -> Option<&'a str> {
+    cookie_values(headers, name).find(|v| !v.is_empty())
 }
 
 /// Name of a binding cookie (`suffix` `otp` for codes, `link` for magic links). Over HTTPS it

@@ -1,8 +1,9 @@
-//! The [`AuthSession`] and [`RecentAuthSession`] extractors.
+//! The [`AuthSession`] and [`RecentAuthSession`] extractors, and the [`AuthState`] they take
+//! from any app state.
 
 use std::sync::Arc;
 
-use axum::extract::{FromRequestParts, OptionalFromRequestParts};
+use axum::extract::{FromRef, FromRequestParts, OptionalFromRequestParts};
 use axum::http::request::Parts;
 use axum::http::HeaderMap;
 
@@ -17,7 +18,8 @@ use crate::FutureAuth;
 /// is unreachable: an outage never reads as signed out (nor as signed in), and
 /// `Option<AuthSession>` rejects the same way instead of answering `None`.
 ///
-/// Your state must give access to the [`FutureAuth`] through `AsRef<Arc<FutureAuth>>`. Use
+/// Your state must hand out the [`FutureAuth`] as an [`AuthState`]: implement
+/// `AsRef<Arc<FutureAuth>>` for it, or axum's `FromRef` (see [`AuthState`]). Use
 /// `Option<AuthSession>` for routes that also serve signed-out visitors.
 ///
 /// ```
@@ -43,6 +45,61 @@ pub struct AuthSession {
     pub session: Session,
 }
 
+/// The [`FutureAuth`] the extractors of this module take from your app state, through axum's
+/// [`FromRef`] (the way axum asks libraries to take their part of an app's state).
+///
+/// Two ways to hand it out. A state that implements `AsRef<Arc<FutureAuth>>` (the form of the
+/// crate's examples) gets it with no further code:
+///
+/// ```
+/// use std::sync::Arc;
+/// use futureauth::FutureAuth;
+///
+/// #[derive(Clone)]
+/// struct AppState { auth: Arc<FutureAuth> }
+/// impl AsRef<Arc<FutureAuth>> for AppState {
+///     fn as_ref(&self) -> &Arc<FutureAuth> { &self.auth }
+/// }
+/// ```
+///
+/// Any other state implements `FromRef` itself, e.g. one that keeps the `FutureAuth` beside
+/// other parts, or one that already implements `AsRef<Arc<FutureAuth>>` for something else:
+///
+/// ```
+/// use std::sync::Arc;
+/// use axum::extract::FromRef;
+/// use futureauth::axum::{AuthSession, AuthState};
+/// use futureauth::FutureAuth;
+///
+/// #[derive(Clone)]
+/// struct AppState { auth: Arc<FutureAuth>, name: String }
+/// impl FromRef<AppState> for AuthState {
+///     fn from_ref(state: &AppState) -> Self { AuthState(state.auth.clone()) }
+/// }
+///
+/// async fn me(auth: AuthSession) -> String { auth.user.id }
+/// let _ = axum::Router::<AppState>::new().route("/me", axum::routing::get(me));
+/// ```
+///
+/// (`#[derive(FromRef)]` on a state with an `AuthState` field does the same.)
+#[derive(Debug, Clone)]
+pub struct AuthState(pub Arc<FutureAuth>);
+
+/// The state form of the crate's examples (`impl AsRef<Arc<FutureAuth>> for AppState`).
+impl<S: AsRef<Arc<FutureAuth>>> FromRef<S> for AuthState {
+    fn from_ref(state: &S) -> Self {
+        AuthState(state.as_ref().clone())
+    }
+}
+
+impl std::ops::Deref for AuthState {
+    type Target = FutureAuth;
+
+    fn deref(&self) -> &FutureAuth {
+        &self.0
+    }
+}
+
 /// The session of a request's cookie or bearer token, if it is valid.
 pub(crate) async fn lookup(
     headers: &HeaderMap,
@@ -57,12 +114,13 @@ pub(crate) async fn lookup(
 
 impl<S> FromRequestParts<S> for AuthSession
 where
-    S: Send + Sync + AsRef<Arc<FutureAuth>>,
+    S: Send + Sync,
+    AuthState: FromRef<S>,
 {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        lookup(&parts.headers, state.as_ref())
+        lookup(&parts.headers, &AuthState::from_ref(state))
             .await?
             .ok_or_else(ApiError::unauthorized)
     }
@@ -70,7 +128,8 @@ where
 
 impl<S> OptionalFromRequestParts<S> for AuthSession
 where
-    S: Send + Sync + AsRef<Arc<FutureAuth>>,
+    S: Send + Sync,
+    AuthState: FromRef<S>,
 {
     type Rejection = ApiError;
 
@@ -78,7 +137,7 @@ where
         parts: &mut Parts,
         state: &S,
     ) -> Result<Option<Self>, Self::Rejection> {
-        lookup(&parts.headers, state.as_ref()).await
+        lookup(&parts.headers, &AuthState::from_ref(state)).await
     }
 }
 
@@ -100,13 +159,14 @@ pub struct RecentAuthSession(pub AuthSession);
 
 impl<S> FromRequestParts<S> for RecentAuthSession
 where
-    S: Send + Sync + AsRef<Arc<FutureAuth>>,
+    S: Send + Sync,
+    AuthState: FromRef<S>,
 {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         let auth = <AuthSession as FromRequestParts<S>>::from_request_parts(parts, state).await?;
-        state.as_ref().require_recent_sign_in(&auth.session)?;
+        AuthState::from_ref(state).require_recent_sign_in(&auth.session)?;
         Ok(Self(auth))
     }
 }

@@ -42,19 +42,10 @@ pub(super) async fn landing(
 ) -> Response {
     let config = auth.config();
     let page = Page::new(&config.project_name, &config.after_sign_in_path);
-    let token = query
-        .and_then(|q| form_value(q.as_bytes(), "token"))
-        .map(|t| t.trim().to_string())
-        // Only a token of the shape we issue gets a button; anything else is not a link of ours.
-        .filter(|t| futureauth_proto::LinkToken::parse(t).is_ok());
-    let Some(token) = token else {
-        return page.render(
-            StatusCode::BAD_REQUEST,
+    let Some(token) = query_token(query) else {
+        return page.incomplete(
             "This sign-in link is incomplete",
-            &format!(
-                "<p>Open the link from the email again, or request a new one.</p>{}",
-                page.back_link()
-            ),
+            "Open the link from the email again, or request a new one.",
         );
     };
     req.binding = link_binding(&headers, config);
@@ -177,18 +168,10 @@ pub(super) async fn confirm_change_page(
 ) -> Response {
     let config = auth.config();
     let page = Page::new(&config.project_name, &config.after_sign_in_path);
-    let token = query
-        .and_then(|q| form_value(q.as_bytes(), "token"))
-        .map(|t| t.trim().to_string())
-        .filter(|t| futureauth_proto::LinkToken::parse(t).is_ok());
-    let Some(token) = token else {
-        return page.render(
-            StatusCode::BAD_REQUEST,
+    let Some(token) = query_token(query) else {
+        return page.incomplete(
             "This confirmation link is incomplete",
-            &format!(
-                "<p>Open the link from the email again, or type the code it gives.</p>{}",
-                page.back_link()
-            ),
+            "Open the link from the email again, or type the code it gives.",
         );
     };
     let body = format!(
@@ -297,6 +280,15 @@ fn form_value(form: &[u8], name: &str) -> Option<String> {
         .map(|(_, v)| v.into_owned())
 }
 
+/// The `token` of a link's query, trimmed, if it has the shape of the tokens we issue: only
+/// those get a button; anything else is not a link of ours.
+fn query_token(query: Option<String>) -> Option<String> {
+    query
+        .and_then(|q| form_value(q.as_bytes(), "token"))
+        .map(|t| t.trim().to_string())
+        .filter(|t| futureauth_proto::LinkToken::parse(t).is_ok())
+}
+
 fn to_project(project: &str) -> String {
     if project.is_empty() {
         String::new()
@@ -387,6 +379,13 @@ impl<'a> Page<'a> {
             "<p><a class=\"back\" id=\"back-to-app\" href=\"{}\">Back to {app}</a></p>",
             escape(self.home)
         )
+    }
+
+    /// The 400 page of a link without a usable token: `title` is text, `advice` a constant
+    /// sentence (inserted as HTML).
+    fn incomplete(&self, title: &str, advice: &str) -> Response {
+        let body = format!("<p>{advice}</p>{}", self.back_link());
+        self.render(StatusCode::BAD_REQUEST, title, &body)
     }
 
     /// A complete page: `title` is text, `body` is HTML whose inserted values are escaped.

@@ -29,6 +29,12 @@
 //! # }
 //! ```
 //!
+//! ## Any app state
+//! The extractors take the [`FutureAuth`](crate::FutureAuth) from your state through axum's
+//! `FromRef`, as an [`AuthState`]: the `AsRef<Arc<FutureAuth>>` above is one way to hand it
+//! out, `impl FromRef<AppState> for AuthState` (or `#[derive(FromRef)]` with an `AuthState`
+//! field) the other, for states that cannot or need not implement `AsRef`.
+//!
 //! ## A single-page app on another origin
 //! Browsers send the session cookie cross-origin only with `credentials: "include"` and a
 //! CORS answer that names the origin. List the SPA's origin in
@@ -54,8 +60,9 @@ mod passkey;
 mod rejection;
 mod router;
 
+pub use cookie::{cookie_value, set_cookie};
 pub use csrf::{csrf_layer, Csrf, CsrfLayer};
-pub use extract::{AuthSession, RecentAuthSession};
+pub use extract::{AuthSession, AuthState, RecentAuthSession};
 #[cfg(feature = "openapi")]
 #[cfg_attr(docsrs, doc(cfg(feature = "openapi")))]
 pub use openapi::openapi;

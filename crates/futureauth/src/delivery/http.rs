@@ -2,25 +2,19 @@
 
 use std::time::Duration;
 
+use secrecy::{ExposeSecret, SecretString};
+
 use super::{Delivery, DeliveryError, Message, Receipt};
 
 /// Delivers through the FutureAuth service: `POST {api_url}/api/v1/otp/send` with the project
 /// secret key as bearer token. The wire format is the one futureauth 0.4/0.5 use, plus
 /// `link` and `callback_url` for magic links.
-#[derive(Clone)]
+#[derive(Debug, Clone)]
 pub struct HttpDelivery {
     client: reqwest::Client,
     endpoint: String,
-    secret_key: String,
-}
-
-impl std::fmt::Debug for HttpDelivery {
-    /// Never shows the secret key.
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("HttpDelivery")
-            .field("endpoint", &self.endpoint)
-            .finish_non_exhaustive()
-    }
+    /// Its `Debug` never shows the key.
+    secret_key: SecretString,
 }
 
 impl HttpDelivery {
@@ -38,7 +32,7 @@ impl HttpDelivery {
                 api_url.trim_end_matches('/'),
                 futureauth_proto::SEND_PATH
             ),
-            secret_key: secret_key.to_string(),
+            secret_key: SecretString::from(secret_key),
         }
     }
 }
@@ -53,7 +47,7 @@ impl Delivery for HttpDelivery {
         let response = self
             .client
             .post(&self.endpoint)
-            .bearer_auth(&self.secret_key)
+            .bearer_auth(self.secret_key.expose_secret())
             .json(message)
             .send()
             .await

@@ -8,7 +8,7 @@ use crate::error::{FutureAuthError, Result};
 use crate::hooks;
 use crate::identifier::Identifier;
 use crate::model::{AuthMethod, Session, User};
-use crate::session_cache::SessionCache;
+use crate::session_cache::{SessionCache, Ticket};
 use crate::store::NewSession;
 use crate::token::{ct_eq, generate_id, generate_token, hash_token};
 
@@ -116,48 +116,17 @@ pub(crate) async fn check(
     }
     let now = Utc::now();
     let token_hash = hash_token(token);
-    let cached = match cache {
-        Some(cache) => cache.get(&token_hash).await,
-        None => None,
-    };
-    let (user, mut session, ticket) = match cached {
-        Some((user, session)) => (user, session, None),
-        None => {
-            let ticket = cache.map(SessionCache::ticket);
-            let Some((user, session, stored_hash)) =
-                ctx.store.find_session(&token_hash, now).await?
-            else {
-                return Ok(None);
-            };
-            if !ct_eq(&stored_hash, &token_hash) {
-                return Ok(None);
-            }
-            (user, session, ticket)
-        }
+    let Some((user, mut session, ticket)) = find(ctx, cache, &token_hash, now).await? else {
+        return Ok(None);
     };
     // The expiry checks, in one place for rows and cache hits alike.
-    if session.expires_at <= now {
+    let Some(slid) = slide(ctx, &session, now) else {
         return Ok(None);
-    }
-    let max_lifetime = chrono::TimeDelta::from_std(ctx.config.session_max_lifetime)
-        .unwrap_or(chrono::TimeDelta::MAX);
-    let end_of_life = session
-        .created_at
-        .checked_add_signed(max_lifetime)
-        .unwrap_or(DateTime::<Utc>::MAX_UTC);
-    if end_of_life <= now {
-        return Ok(None);
-    }
-    let ttl = ctx.config.session_ttl;
-    let mut extended = false;
-    let half_life = chrono::TimeDelta::from_std(ttl / 2).unwrap_or(chrono::TimeDelta::MAX);
-    let slid = (now + ttl).min(end_of_life);
-    if session.expires_at - now < half_life && slid > session.expires_at {
-        session.expires_at = slid;
-        ctx.store
-            .extend_session(&session.id, session.expires_at)
-            .await?;
-        extended = true;
+    };
+    let extended = slid.is_some();
+    if let Some(expires_at) = slid {
+        session.expires_at = expires_at;
+        ctx.store.extend_session(&session.id, expires_at).await?;
         // The cache only holds what the database returned: re-read the new expiry next time.
         if let Some(cache) = cache {
             cache.forget(&token_hash).await;
@@ -170,6 +139,53 @@ pub(crate) async fn check(
         session,
         extended,
     }))
+}
+
+/// The session of `token_hash` and its user: from the cache, else from the database (with
+/// the cache's ticket to fill it afterwards). The hash is compared in constant time.
+async fn find(
+    ctx: &Ctx<'_>,
+    cache: Option<&SessionCache>,
+    token_hash: &str,
+    now: DateTime<Utc>,
+) -> Result<Option<(User, Session, Option<Ticket>)>> {
+    if let Some((user, session)) = match cache {
+        Some(cache) => cache.get(token_hash).await,
+        None => None,
+    } {
+        return Ok(Some((user, session, None)));
+    }
+    let ticket = cache.map(SessionCache::ticket);
+    let Some((user, session, stored_hash)) = ctx.store.find_session(token_hash, now).await? else {
+        return Ok(None);
+    };
+    if !ct_eq(&stored_hash, token_hash) {
+        return Ok(None);
+    }
+    Ok(Some((user, session, ticket)))
+}
+
+/// Whether `session` still authenticates at `now` (`None`: expired, or past
+/// `session_max_lifetime`), and if so its new expiry when it is due to slide (used past
+/// half its life, moved to a full `session_ttl` but never past the maximum lifetime).
+/// Arithmetic only: no allocation, no query.
+fn slide(ctx: &Ctx<'_>, session: &Session, now: DateTime<Utc>) -> Option<Option<DateTime<Utc>>> {
+    if session.expires_at <= now {
+        return None;
+    }
+    let max_lifetime = chrono::TimeDelta::from_std(ctx.config.session_max_lifetime)
+        .unwrap_or(chrono::TimeDelta::MAX);
+    let end_of_life = session
+        .created_at
+        .checked_add_signed(max_lifetime)
+        .unwrap_or(DateTime::<Utc>::MAX_UTC);
+    if end_of_life <= now {
+        return None;
+    }
+    let ttl = ctx.config.session_ttl;
+    let half_life = chrono::TimeDelta::from_std(ttl / 2).unwrap_or(chrono::TimeDelta::MAX);
+    let slid = (now + ttl).min(end_of_life);
+    Some((session.expires_at - now < half_life && slid > session.expires_at).then_some(slid))
 }
 
 /// `s` without control characters, cut to at most `max` bytes.

@@ -1,62 +1,9 @@
-//! [`PasskeyConfig`] and the relying party it makes with the app's origins.
-
-use std::time::Duration;
+//! The relying party a [`PasskeyConfig`] makes with the app's origins.
 
 use url::Url;
 use webauthn_rs::{Webauthn, WebauthnBuilder};
 
-use crate::config::{FutureAuthConfig, RateLimit};
-
-/// Passkeys (WebAuthn): set [`FutureAuthConfig::passkeys`] to `Some` to turn them on.
-///
-/// The relying party ID and the origins a passkey may be used from come from the
-/// configuration only, never from request headers: the RP ID is the host of
-/// [`FutureAuthConfig::app_url`] (so `app_url` is required; when its host is an IP address,
-/// as for a development server on `127.0.0.1`, the first of
-/// [`FutureAuthConfig::allowed_origins`] on a domain name, e.g. `http://localhost:3000`),
-/// and the origins are those of `app_url` and `allowed_origins` on that host or its
-/// subdomains (other allowed origins keep codes and links, but a browser would refuse them
-/// a passkey of this RP ID anyway).
-///
-/// ```
-/// use futureauth::{FutureAuthConfig, PasskeyConfig};
-///
-/// let config = FutureAuthConfig {
-///     app_url: "https://app.example.com".to_string(),
-///     project_name: "My App".to_string(),
-///     passkeys: Some(PasskeyConfig::default()),
-///     ..Default::default()
-/// };
-/// assert_eq!(config.passkeys.unwrap().challenge_ttl.as_secs(), 300);
-/// ```
-#[derive(Debug, Clone)]
-pub struct PasskeyConfig {
-    /// The name the browser shows when it creates a passkey. Default empty: the
-    /// `project_name`, or else the RP ID.
-    pub rp_name: String,
-    /// How long a registration or sign-in challenge works. Default 5 minutes.
-    pub challenge_ttl: Duration,
-    /// Passkey options (registration and sign-in challenges) from one client IP (IPv4
-    /// address, IPv6 /64). Default 30 per 5 minutes.
-    pub options_per_ip: RateLimit,
-    /// Passkey registrations and sign-in answers from one client IP. Default 30 per 15
-    /// minutes.
-    pub verify_per_ip: RateLimit,
-    /// Passkeys one user may hold. Default 20.
-    pub max_per_user: u32,
-}
-
-impl Default for PasskeyConfig {
-    fn default() -> Self {
-        Self {
-            rp_name: String::new(),
-            challenge_ttl: Duration::from_secs(5 * 60),
-            options_per_ip: RateLimit::new(30, Duration::from_secs(5 * 60)),
-            verify_per_ip: RateLimit::new(30, Duration::from_secs(15 * 60)),
-            max_per_user: 20,
-        }
-    }
-}
+use crate::config::{FutureAuthConfig, PasskeyConfig};
 
 /// The WebAuthn relying party of this app, made once from the configuration.
 pub(crate) struct RelyingParty {

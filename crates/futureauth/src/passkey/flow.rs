@@ -47,7 +47,7 @@ fn options_key(req: &RequestContext) -> Option<String> {
 async fn limit(
     ctx: &Ctx<'_>,
     key: Option<String>,
-    limit: crate::RateLimit,
+    limit: crate::config::RateLimit,
     now: DateTime<Utc>,
 ) -> Result<()> {
     match key {

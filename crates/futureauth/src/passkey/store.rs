@@ -102,10 +102,6 @@ pub(crate) async fn migrate(store: &Store) -> Result<()> {
     Ok(())
 }
 
-/// Deletes a user's passkeys: run by `Store::delete_user` in its transaction when
-/// [`Store::passkeys`] is set.
-pub(crate) const DELETE_USER_PASSKEYS: &str = "DELETE FROM passkey WHERE user_id = $1";
-
 /// What a challenge was issued for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Ceremony {

@@ -132,6 +132,9 @@ impl Store {
             user_columns!()
         );
         const SESSIONS: &str = "DELETE FROM session WHERE user_id = $1";
+        // The passkey table belongs to the store too (created only when passkeys are on).
+        #[cfg(feature = "passkeys")]
+        const PASSKEYS: &str = "DELETE FROM passkey WHERE user_id = $1";
         const CODES: &str = "DELETE FROM verification WHERE identifier IN ($1, $2) \
              OR (kind = 'change_address' AND binding_hash = $3)";
         let user_id = sql_text(user_id)?;
@@ -143,7 +146,7 @@ impl Store {
             sqlx::query(SESSIONS).bind(user_id).execute(&mut *tx).await?;
             #[cfg(feature = "passkeys")]
             if self.passkeys {
-                sqlx::query(crate::passkey::store::DELETE_USER_PASSKEYS)
+                sqlx::query(PASSKEYS)
                     .bind(user_id)
                     .execute(&mut *tx)
                     .await?;

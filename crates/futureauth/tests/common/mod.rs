@@ -218,6 +218,14 @@ impl TestDb {
         .unwrap_or_else(|e| panic!("{sql}: {e}"));
     }
 
+    /// A builder of a FutureAuth on this database.
+    pub fn builder(&self, config: FutureAuthConfig) -> futureauth::FutureAuthBuilder {
+        match self {
+            Self::Postgres { pool, .. } => FutureAuth::builder(pool.clone(), config),
+            Self::Sqlite { pool, .. } => FutureAuth::builder(pool.clone(), config),
+        }
+    }
+
     /// A FutureAuth on this database, tables not touched.
     pub fn new_auth(&self, config: FutureAuthConfig) -> FutureAuth {
         match self {
