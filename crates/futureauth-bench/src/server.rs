@@ -2,6 +2,7 @@
 //! its memory. The server runs in a child process of its own (this binary, `server-child`),
 //! so that its RSS is its own; a fake Resend in this process answers the deliveries.
 
+use std::num::NonZeroU32;
 use std::process::Stdio;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -21,14 +22,12 @@ use crate::load::{self, Stats};
 /// The child: starts the server on `database_url` with Resend at `resend_url`, prints
 /// `READY <url> <secret key>`, and runs until its stdin closes (the parent is done or gone).
 pub async fn child(database_url: String, resend_url: String) -> Result<()> {
-    let config = Config {
-        database_url: Some(database_url.clone()),
-        resend_api_key: Some("re_bench".into()),
-        resend_api_url: resend_url,
-        limit_per_destination: u32::MAX,
-        limit_per_project_per_minute: u32::MAX,
-        ..Config::default()
-    };
+    let mut config = Config::default();
+    config.database.database_url = Some(database_url.clone());
+    config.providers.resend.resend_api_key = Some("re_bench".into());
+    config.providers.resend.resend_api_url = resend_url;
+    config.limits.limit_per_destination = NonZeroU32::MAX;
+    config.limits.limit_per_project_per_minute = NonZeroU32::MAX;
     let store = futureauth_server::store::Store::connect(&database_url).await?;
     let created = create_project(
         &store,

@@ -136,7 +136,7 @@ pub async fn start(config: &Config, listener: TcpListener) -> Result<RunningServ
     // The mode follows from the address really bound (`127.0.0.1:0` in tests).
     let config = &config.listening_on(listener.local_addr()?);
     let delivery = Delivery::from_config(config)?;
-    let store = Store::connect_with(&config.database_url(), &config.store_options()).await?;
+    let store = Store::connect_with(&config.database.url(), &config.store_options()).await?;
     start_with(config, store, delivery, listener).await
 }
 
@@ -149,22 +149,77 @@ pub async fn start_with(
 ) -> Result<RunningServer, StartError> {
     let addr = listener.local_addr()?;
     let config = &config.listening_on(addr);
+    check_before_start(config, addr, &delivery)?;
+    let wake = Arc::new(Notify::new());
+    let state = AppState {
+        store: store.clone(),
+        sender: open_sender(config, &store, wake.clone()).await?,
+        delivery: delivery.clone(),
+        max_in_flight: config.max_in_flight.get(),
+        listen: addr,
+        webhooks: Arc::new(config.webhooks()?),
+        production: config.is_production(),
+    };
+    log_providers(&delivery, addr);
+    let (shutdown, shutdown_rx) = watch::channel(false);
+    let (workers, cleanup) = start_workers(config, &state, wake, &shutdown_rx);
+    let router = build_router(config, &state)?;
+    let http = serve_http(listener, router, shutdown_rx);
+    tracing::info!(%addr, database = store.backend_name(), "futureauth-server listening");
+    let (metrics_addr, metrics) = match config.metrics_listen {
+        Some(at) => {
+            let (bound, task) = serve_metrics(at, store)?;
+            (Some(bound), Some(task))
+        }
+        None => (None, None),
+    };
+    Ok(RunningServer {
+        addr,
+        metrics_addr,
+        metrics,
+        state,
+        http,
+        workers,
+        cleanup,
+        shutdown,
+    })
+}
+
+/// The rules between settings, the dev outbox against the bound address; logs the mode.
+fn check_before_start(
+    config: &Config,
+    addr: SocketAddr,
+    delivery: &Delivery,
+) -> Result<(), StartError> {
     config.validate()?;
     config.check_dev_outbox(addr, delivery.dev_outbox().is_some())?;
     let (mode, reason) = config.mode();
     tracing::info!(?mode, because = %reason, "mode");
-    let secret = config.server_secret(&store).await?;
-    let wake = Arc::new(Notify::new());
+    Ok(())
+}
+
+/// The send service, with its request fingerprint key and destination hash key loaded now,
+/// not inside the first send's request.
+async fn open_sender(
+    config: &Config,
+    store: &Store,
+    wake: Arc<Notify>,
+) -> Result<SendService, StartError> {
+    let secret = config.server_secret(store).await?;
     let sender = SendService::new(
         store.clone(),
         Limits::from_config(config),
-        config.email_from.clone(),
+        config.providers.resend.email_from.clone(),
         &secret,
-        wake.clone(),
+        wake,
     )?
     .in_production(config.is_production());
-    // Read (or create) the hash key now, not inside the first send's request.
-    sender.destination_hasher().load(&store).await?;
+    sender.destination_hasher().load(store).await?;
+    Ok(sender)
+}
+
+/// Says where messages go: loudly when only to the dev outbox or to one channel.
+fn log_providers(delivery: &Delivery, addr: SocketAddr) {
     let (email, sms) = delivery.provider_names();
     if delivery.dev_outbox().is_some() {
         tracing::warn!(
@@ -185,52 +240,64 @@ pub async fn start_with(
             );
         }
     }
-    let state = AppState {
-        store: store.clone(),
-        sender,
-        delivery: delivery.clone(),
-        max_in_flight: config.max_in_flight,
-        listen: addr,
-        webhooks: Arc::new(config.webhooks()?),
-        production: config.is_production(),
-    };
-    let (shutdown, shutdown_rx) = watch::channel(false);
+}
+
+/// The delivery workers and the cleanup task, all stopping when `shutdown` says so.
+fn start_workers(
+    config: &Config,
+    state: &AppState,
+    wake: Arc<Notify>,
+    shutdown: &watch::Receiver<bool>,
+) -> (Vec<JoinHandle<()>>, JoinHandle<()>) {
     let worker_config = WorkerConfig::from_config(config);
-    let workers = (0..config.workers)
+    let workers = (0..config.delivery.workers.get())
         .map(|i| {
             let w = Worker::new(
-                store.clone(),
-                delivery.clone(),
+                state.store.clone(),
+                state.delivery.clone(),
                 worker_config.clone(),
                 wake.clone(),
             );
-            tokio::spawn(w.run(i, shutdown_rx.clone()))
+            tokio::spawn(w.run(i, shutdown.clone()))
         })
         .collect();
     let cleanup = tokio::spawn(cleanup::run(
-        store.clone(),
+        state.store.clone(),
         cleanup::Retention {
-            messages: config.retention(),
+            messages: config.delivery.retention(),
             rate_counters: worker_config.counter_retention,
         },
-        config.max_queue_age(),
-        shutdown_rx.clone(),
+        config.delivery.max_queue_age(),
+        shutdown.clone(),
     ));
+    (workers, cleanup)
+}
+
+/// The console and the API on one router.
+fn build_router(config: &Config, state: &AppState) -> Result<Router, StartError> {
     let console = console::Console::new(
         config,
-        addr,
-        store.clone(),
+        state.listen,
+        state.store.clone(),
         state.sender.clone(),
-        delivery.dev_outbox().is_some(),
+        state.delivery.dev_outbox().is_some(),
     )?;
-    let router = console::router(console)
+    Ok(console::router(console)
         .merge(app(state.clone()))
         // Outermost: it must see whether any handler read the body.
-        .layer(axum::middleware::from_fn(unread_body::close_if_body_unread));
-    let mut http_shutdown = shutdown_rx;
-    let http = tokio::spawn(async move {
+        .layer(axum::middleware::from_fn(unread_body::close_if_body_unread)))
+}
+
+/// Serves `router` on `listener` until `shutdown` says so, then lets in-flight requests
+/// finish.
+fn serve_http(
+    listener: TcpListener,
+    router: Router,
+    mut shutdown: watch::Receiver<bool>,
+) -> JoinHandle<()> {
+    tokio::spawn(async move {
         let stop = async move {
-            let _ = http_shutdown.wait_for(|stop| *stop).await;
+            let _ = shutdown.wait_for(|stop| *stop).await;
         };
         // The peer address feeds the console's per-IP sign-in limits.
         let service = router.into_make_service_with_connect_info::<SocketAddr>();
@@ -240,24 +307,6 @@ pub async fn start_with(
         {
             tracing::error!(error = %e, "HTTP server stopped");
         }
-    });
-    tracing::info!(%addr, database = store.backend_name(), "futureauth-server listening");
-    let (metrics_addr, metrics) = match config.metrics_listen {
-        Some(at) => {
-            let (bound, task) = serve_metrics(at, store.clone())?;
-            (Some(bound), Some(task))
-        }
-        None => (None, None),
-    };
-    Ok(RunningServer {
-        addr,
-        metrics_addr,
-        metrics,
-        state,
-        http,
-        workers,
-        cleanup,
-        shutdown,
     })
 }
 
@@ -290,7 +339,7 @@ pub async fn serve(config: &Config) -> Result<(), StartError> {
     shutdown_signal().await;
     tracing::info!("shutting down: finishing in-flight requests and sends");
     server
-        .shutdown(config.provider_timeout() + Duration::from_secs(2))
+        .shutdown(config.delivery.provider_timeout() + Duration::from_secs(2))
         .await;
     server.state.store.close().await;
     Ok(())

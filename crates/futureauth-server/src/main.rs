@@ -21,7 +21,7 @@ async fn main() -> anyhow::Result<()> {
     match cli.command {
         None | Some(Command::Serve) => futureauth_server::serve(&cli.config).await?,
         Some(command) => {
-            let url = cli.config.database_url();
+            let url = cli.config.database.url();
             let store = Store::connect_with(&url, &cli.config.store_options())
                 .await
                 .with_context(|| format!("cannot open the database {url} (set DATABASE_URL)"))?;

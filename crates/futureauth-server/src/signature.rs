@@ -6,6 +6,7 @@
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use hmac::{Hmac, Mac};
+use secrecy::{ExposeSecret, SecretSlice};
 use sha1::Sha1;
 use sha2::Sha256;
 use thiserror::Error;
@@ -36,15 +37,10 @@ pub enum SignatureError {
 #[error("RESEND_WEBHOOK_SECRET must be the `whsec_…` signing secret shown by Resend (base64 after the prefix)")]
 pub struct SecretError;
 
-/// The Svix signing secret (`whsec_` + base64 key), parsed once at start-up.
-#[derive(Clone)]
-pub struct SvixSecret(Vec<u8>);
-
-impl std::fmt::Debug for SvixSecret {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("SvixSecret(…)")
-    }
-}
+/// The Svix signing secret (`whsec_` + base64 key), parsed once at start-up; redacted in
+/// `Debug`.
+#[derive(Debug, Clone)]
+pub struct SvixSecret(SecretSlice<u8>);
 
 impl SvixSecret {
     /// Parses `whsec_<base64>`.
@@ -54,7 +50,7 @@ impl SvixSecret {
         if key.is_empty() {
             return Err(SecretError);
         }
-        Ok(SvixSecret(key))
+        Ok(SvixSecret(key.into()))
     }
 
     /// Checks a Svix-signed request: `svix-id`, `svix-timestamp` (Unix seconds, within the
@@ -77,8 +73,8 @@ impl SvixSecret {
         if (now_secs - ts).abs() > SVIX_TOLERANCE_SECS {
             return Err(SignatureError::Expired);
         }
-        let mut mac =
-            Hmac::<Sha256>::new_from_slice(&self.0).map_err(|_| SignatureError::Mismatch)?;
+        let mut mac = Hmac::<Sha256>::new_from_slice(self.0.expose_secret())
+            .map_err(|_| SignatureError::Mismatch)?;
         mac.update(id.as_bytes());
         mac.update(b".");
         mac.update(ts_text.as_bytes());

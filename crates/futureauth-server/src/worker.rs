@@ -75,12 +75,16 @@ impl WorkerConfig {
     /// From the configuration.
     pub fn from_config(c: &Config) -> WorkerConfig {
         WorkerConfig {
-            max_attempts: c.max_attempts,
-            retry_base: c.retry_base(),
-            poll_interval: c.poll_interval().max(Duration::from_millis(1)),
-            lease: c.lease(),
-            counter_retention: c.limit_destination_window().max(Duration::from_secs(3600)) * 2,
-            max_queue_age: c.max_queue_age(),
+            max_attempts: c.delivery.max_attempts.get(),
+            retry_base: c.delivery.retry_base(),
+            poll_interval: c.delivery.poll_interval().max(Duration::from_millis(1)),
+            lease: c.delivery.lease(),
+            counter_retention: c
+                .limits
+                .limit_destination_window()
+                .max(Duration::from_secs(3600))
+                * 2,
+            max_queue_age: c.delivery.max_queue_age(),
         }
     }
 }

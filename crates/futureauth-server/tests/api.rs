@@ -847,8 +847,8 @@ async fn rate_limits_answer_429_with_retry_after(backend: Backend) {
     )
     .await;
     let mut cfg = config(&db, &fakes);
-    cfg.limit_per_destination = 2;
-    cfg.limit_per_project_per_minute = 7;
+    cfg.limits.limit_per_destination = std::num::NonZeroU32::new(2).unwrap();
+    cfg.limits.limit_per_project_per_minute = std::num::NonZeroU32::new(7).unwrap();
     let s = TestServer::start(&db, &cfg).await;
 
     // Per recipient: case and `+tag` do not make another mailbox.
@@ -1208,12 +1208,7 @@ async fn dev_outbox_keeps_messages_when_no_provider_is_configured(backend: Backe
     let db = TestDb::new(backend).await;
     let store = db.store().await;
     let (_, key) = acme(&store).await;
-    let cfg = futureauth_server::Config {
-        database_url: Some(db.url.clone()),
-        retry_base_ms: 50,
-        poll_interval_ms: 50,
-        ..Default::default()
-    };
+    let cfg = outbox_config(&db);
     let s = TestServer::start(&db, &cfg).await;
     let id = s
         .send_ok(
@@ -1639,9 +1634,9 @@ async fn sms_fails_visibly_when_only_resend_is_configured(backend: Backend) {
     let store = db.store().await;
     let (_, key) = acme(&store).await;
     let mut cfg = config(&db, &fakes);
-    cfg.twilio_account_sid = None;
-    cfg.twilio_auth_token = None;
-    cfg.twilio_from_number = None;
+    cfg.providers.twilio.twilio_account_sid = None;
+    cfg.providers.twilio.twilio_auth_token = None;
+    cfg.providers.twilio.twilio_from_number = None;
     let s = TestServer::start(&db, &cfg).await;
     let id = s
         .send_ok(

@@ -16,6 +16,7 @@ mod common;
 mod pg_cluster;
 
 use std::collections::HashMap;
+use std::num::NonZeroU32;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -88,16 +89,15 @@ fn chaos_config(url: &str, fakes: &Fakes) -> Config {
         backend: Backend::Postgres,
         url: url.to_owned(),
     };
-    Config {
-        // The production defaults of everything this test is about.
-        db_acquire_timeout_ms: Config::default().db_acquire_timeout_ms,
-        db_statement_timeout_ms: Config::default().db_statement_timeout_ms,
-        lease_ms: Config::default().lease_ms,
-        provider_timeout_ms: Config::default().provider_timeout_ms,
-        limit_per_project_per_minute: 100_000,
-        workers: 2,
-        ..config(&db, fakes)
-    }
+    let mut config = config(&db, fakes);
+    // The production defaults of everything this test is about.
+    let defaults = Config::default();
+    config.database.db_acquire_timeout_ms = defaults.database.db_acquire_timeout_ms;
+    config.database.db_statement_timeout_ms = defaults.database.db_statement_timeout_ms;
+    config.delivery.lease_ms = defaults.delivery.lease_ms;
+    config.delivery.provider_timeout_ms = defaults.delivery.provider_timeout_ms;
+    config.limits.limit_per_project_per_minute = NonZeroU32::new(100_000).unwrap();
+    config
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -332,10 +332,8 @@ async fn a_frozen_database_gets_bounded_answers_and_delivers_exactly_once() {
             .await
             .expect("operator token");
     store.close().await;
-    let cfg = Config {
-        db_call_timeout: Some(CALL_BOUND),
-        ..chaos_config(&url, &fakes)
-    };
+    let mut cfg = chaos_config(&url, &fakes);
+    cfg.database.db_call_timeout = Some(CALL_BOUND);
     let server = futureauth_server::start(&cfg, TcpListener::bind("127.0.0.1:0").await.unwrap())
         .await
         .expect("start the server");

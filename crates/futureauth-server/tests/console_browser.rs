@@ -22,7 +22,6 @@ use fantoccini::{Client, ClientBuilder, Locator};
 use futureauth::sqlx::sqlite::SqlitePoolOptions;
 use futureauth::{FutureAuth, FutureAuthConfig, OtpChannel};
 use futureauth_server::clock::UnixMillis;
-use futureauth_server::config::Config;
 use futureauth_server::store::{MessageStatus, ProviderEvent};
 use serde_json::json;
 
@@ -202,15 +201,7 @@ async fn an_operator_signs_in_creates_a_project_and_watches_a_delivery() -> Resu
     let out = cli(&store, &["futureauth-server", "operator", "add", OPERATOR]).await;
     assert!(out.contains(OPERATOR), "{out}");
     // No provider keys: everything goes to the dev outbox, like a first run.
-    let config = Config {
-        database_url: Some(db.url.clone()),
-        retry_base_ms: 50,
-        poll_interval_ms: 50,
-        lease_ms: 3_000,
-        provider_timeout_ms: 2_000,
-        workers: 2,
-        ..Config::default()
-    };
+    let config = fast_config(&db);
     let server = TestServer::start(&db, &config).await;
     let base = server.server.url();
     let outbox = server
@@ -629,10 +620,7 @@ async fn a_member_sees_read_only_forms() -> Result<()> {
     let store = db.store().await;
     let (id, _) = acme(&store).await;
     operator_of(&store, &id, MEMBER, futureauth_server::store::Role::Member).await;
-    let config = Config {
-        database_url: Some(db.url.clone()),
-        ..Config::default()
-    };
+    let config = db_config(&db);
     let server = TestServer::start(&db, &config).await;
     let base = server.server.url();
     let outbox = server
@@ -849,10 +837,7 @@ async fn an_operator_adds_and_uses_a_passkey() -> Result<()> {
     let db = TestDb::new(Backend::Sqlite).await;
     let store = db.store().await;
     cli(&store, &["futureauth-server", "operator", "add", OPERATOR]).await;
-    let config = Config {
-        database_url: Some(db.url.clone()),
-        ..Config::default()
-    };
+    let config = db_config(&db);
     let server = TestServer::start(&db, &config).await;
     let base = format!("http://localhost:{}", server.server.addr.port());
     let outbox = server

@@ -215,7 +215,7 @@ async fn retries_stop_after_max_attempts(backend: Backend) {
     let store = db.store().await;
     let (_, key) = acme(&store).await;
     let mut cfg = config(&db, &fakes);
-    cfg.max_attempts = 3;
+    cfg.delivery.max_attempts = std::num::NonZeroU32::new(3).unwrap();
     let s = TestServer::start(&db, &cfg).await;
     let id = s
         .send_ok(
@@ -250,8 +250,8 @@ async fn a_crash_mid_queue_loses_nothing_and_sends_once(backend: Backend) {
     let store = db.store().await;
     let (_, key) = acme(&store).await;
     let mut cfg = config(&db, &fakes);
-    cfg.lease_ms = 2_500;
-    cfg.limit_per_project_per_minute = 1000;
+    cfg.delivery.lease_ms = 2_500;
+    cfg.limits.limit_per_project_per_minute = std::num::NonZeroU32::new(1000).unwrap();
     let first = TestServer::start(&db, &cfg).await;
     let mut ids = Vec::new();
     for i in 0..8 {
@@ -328,7 +328,7 @@ async fn concurrent_instances_share_the_queue_without_double_sends(backend: Back
     let store = db.store().await;
     let (_, key) = acme(&store).await;
     let mut cfg = config(&db, &fakes);
-    cfg.limit_per_project_per_minute = 1000;
+    cfg.limits.limit_per_project_per_minute = std::num::NonZeroU32::new(1000).unwrap();
     let a = TestServer::start(&db, &cfg).await;
     let b = TestServer::start(&db, &cfg).await;
     let mut ids = Vec::new();
@@ -393,8 +393,8 @@ async fn connection_errors_are_retryable(backend: Backend) {
     let dead_url = format!("http://{}", closed.local_addr().unwrap());
     drop(closed);
     let mut cfg = config(&db, &fakes);
-    cfg.resend_api_url = dead_url;
-    cfg.max_attempts = 2;
+    cfg.providers.resend.resend_api_url = dead_url;
+    cfg.delivery.max_attempts = std::num::NonZeroU32::new(2).unwrap();
     let s = TestServer::start(&db, &cfg).await;
     let id = s
         .send_ok(
@@ -418,7 +418,7 @@ async fn twilio_messaging_service_replaces_from(backend: Backend) {
     let store = db.store().await;
     let (_, key) = acme(&store).await;
     let mut cfg = config(&db, &fakes);
-    cfg.twilio_messaging_service_sid = Some("MG_test".into());
+    cfg.providers.twilio.twilio_messaging_service_sid = Some("MG_test".into());
     let s = TestServer::start(&db, &cfg).await;
     let id = s
         .send_ok(

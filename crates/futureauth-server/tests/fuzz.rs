@@ -288,12 +288,7 @@ fn fuzz(backend: Backend) {
         let store = db.store().await;
         let (_, key) = acme(&store).await;
         // No provider keys: the dev outbox, so `/dev/outbox` is live too.
-        let cfg = futureauth_server::Config {
-            database_url: Some(db.url.clone()),
-            retry_base_ms: 50,
-            poll_interval_ms: 50,
-            ..Default::default()
-        };
+        let cfg = outbox_config(&db);
         (TestServer::start(&db, &cfg).await, key)
     });
     let cases = std::env::var("PROPTEST_CASES")

@@ -64,10 +64,10 @@ async fn metrics_move_with_traffic_on(backend: Backend) {
     let (_, key) = acme(&store).await;
     let mut cfg = config(&db, &fakes);
     cfg.metrics_listen = Some("127.0.0.1:0".parse().unwrap());
-    cfg.limit_per_destination = 1;
+    cfg.limits.limit_per_destination = std::num::NonZeroU32::new(1).unwrap();
     // Twilio unreachable (a closed port), one attempt: the SMS fails at once.
-    cfg.twilio_api_url = "http://127.0.0.1:9".into();
-    cfg.max_attempts = 1;
+    cfg.providers.twilio.twilio_api_url = "http://127.0.0.1:9".into();
+    cfg.delivery.max_attempts = std::num::NonZeroU32::new(1).unwrap();
 
     let s = TestServer::start(&db, &cfg).await;
     let at = s.server.metrics_addr.expect("metrics listener");

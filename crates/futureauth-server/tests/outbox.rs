@@ -412,7 +412,7 @@ async fn the_server_cleans_up_at_start(backend: Backend) {
         .unwrap());
 
     let mut cfg = config(&db, &fakes);
-    cfg.retention_days = 7;
+    cfg.delivery.retention_days = 7;
     let s = TestServer::start(&db, &cfg).await;
     eventually(10, "the start-up cleanup", || async {
         row(s.store(), &finished.id).await.is_none()

@@ -92,9 +92,9 @@ async fn requests_over_the_bound_are_refused_at_once(backend: Backend) {
     let store = db.store().await;
     let (_, key) = acme(&store).await;
     let mut cfg = config(&db, &fakes);
-    cfg.max_in_flight = 2;
-    cfg.db_acquire_timeout_ms = 10_000;
-    cfg.db_statement_timeout_ms = 10_000;
+    cfg.max_in_flight = std::num::NonZeroUsize::new(2).unwrap();
+    cfg.database.db_acquire_timeout_ms = 10_000;
+    cfg.database.db_statement_timeout_ms = 10_000;
     let s = TestServer::start(&db, &cfg).await;
 
     // Two sends stuck behind a lock fill the bound.
@@ -156,9 +156,9 @@ async fn a_statement_stuck_on_a_lock_times_out_as_a_503(backend: Backend) {
     let store = db.store().await;
     let (_, key) = acme(&store).await;
     let mut cfg = config(&db, &fakes);
-    cfg.db_statement_timeout_ms = 1_000;
-    cfg.db_acquire_timeout_ms = 10_000;
-    cfg.workers = 1;
+    cfg.database.db_statement_timeout_ms = 1_000;
+    cfg.database.db_acquire_timeout_ms = 10_000;
+    cfg.delivery.workers = std::num::NonZeroUsize::new(1).unwrap();
     let s = TestServer::start(&db, &cfg).await;
 
     let lock = Lock::take(&db, "rate_counter").await;
@@ -201,10 +201,10 @@ async fn an_outcome_is_kept_until_the_database_takes_it(backend: Backend) {
     let store = db.store().await;
     let (_, key) = acme(&store).await;
     let mut cfg = config(&db, &fakes);
-    cfg.workers = 1;
-    cfg.lease_ms = 2_000;
-    cfg.provider_timeout_ms = 1_500;
-    cfg.db_statement_timeout_ms = 200;
+    cfg.delivery.workers = std::num::NonZeroUsize::new(1).unwrap();
+    cfg.delivery.lease_ms = 2_000;
+    cfg.delivery.provider_timeout_ms = 1_500;
+    cfg.database.db_statement_timeout_ms = 200;
     let s = TestServer::start(&db, &cfg).await;
 
     let id = s.send_ok(&key, &email("kept@example.com")).await;
@@ -253,8 +253,8 @@ async fn a_provider_outage_is_retried_with_backoff_and_sent_once(backend: Backen
     let store = db.store().await;
     let (_, key) = acme(&store).await;
     let mut cfg = config(&db, &fakes);
-    cfg.retry_base_ms = 100;
-    cfg.max_attempts = 10;
+    cfg.delivery.retry_base_ms = 100;
+    cfg.delivery.max_attempts = std::num::NonZeroU32::new(10).unwrap();
     let s = TestServer::start(&db, &cfg).await;
 
     let ids: Vec<String> = futures_ids(&s, &key, 5).await;
@@ -350,8 +350,8 @@ async fn readyz_shows_the_queue_and_old_messages_expire(backend: Backend) {
     let store = db.store().await;
     let (project_id, key) = acme(&store).await;
     let mut cfg = config(&db, &fakes);
-    cfg.retry_base_ms = 600_000;
-    cfg.max_queue_age_secs = 600;
+    cfg.delivery.retry_base_ms = 600_000;
+    cfg.delivery.max_queue_age_secs = 600;
     let s = TestServer::start(&db, &cfg).await;
 
     let resp = s.http.get(s.url("/readyz")).send().await.unwrap();
@@ -407,7 +407,7 @@ async fn readyz_shows_the_queue_and_old_messages_expire(backend: Backend) {
 
     // A queued message waiting for a retry is swept by the cleanup once too old.
     let later = UnixMillis::now() + Duration::from_secs(700);
-    let n = expire_queued(s.store(), later, cfg.max_queue_age())
+    let n = expire_queued(s.store(), later, cfg.delivery.max_queue_age())
         .await
         .unwrap();
     assert_eq!(n, 3, "the three waiting messages");

@@ -53,7 +53,8 @@ async fn start(backend: Backend, webhooks: bool) -> Env {
     let (_, key) = acme(&store).await;
     let mut cfg = config(&db, &fakes);
     if webhooks {
-        cfg.resend_webhook_secret = Some(format!("whsec_{}", STANDARD.encode(SVIX_KEY)).into());
+        cfg.providers.resend.resend_webhook_secret =
+            Some(format!("whsec_{}", STANDARD.encode(SVIX_KEY)).into());
         cfg.public_url = Some(PUBLIC_URL.into());
     }
     let s = TestServer::start(&db, &cfg).await;
@@ -392,8 +393,9 @@ async fn project_webhooks_are_signed_and_survive_a_restart(backend: Backend) {
     let secret = secret.expect("a first registration gets a secret");
 
     let mut cfg = config(&db, &fakes);
-    cfg.resend_webhook_secret = Some(format!("whsec_{}", STANDARD.encode(SVIX_KEY)).into());
-    cfg.lease_ms = 2_500;
+    cfg.providers.resend.resend_webhook_secret =
+        Some(format!("whsec_{}", STANDARD.encode(SVIX_KEY)).into());
+    cfg.delivery.lease_ms = 2_500;
     let first = Env {
         s: TestServer::start(&db, &cfg).await,
         key: key.clone(),
@@ -583,7 +585,8 @@ async fn a_real_delivery_verifies_with_pypi_standardwebhooks() {
     .unwrap();
     let secret = secret.expect("secret");
     let mut cfg = config(&db, &fakes);
-    cfg.resend_webhook_secret = Some(format!("whsec_{}", STANDARD.encode(SVIX_KEY)).into());
+    cfg.providers.resend.resend_webhook_secret =
+        Some(format!("whsec_{}", STANDARD.encode(SVIX_KEY)).into());
     let env = Env {
         s: TestServer::start(&db, &cfg).await,
         key: key.clone(),

@@ -218,13 +218,11 @@ async fn the_demo_fails_fast_while_the_delivery_service_database_is_down() -> Re
     .await?;
     store.close().await;
     // No provider keys: the server's dev outbox is the provider; its default pool timeouts.
-    let config = futureauth_server::Config {
-        database_url: Some(cluster.url("server")),
-        workers: 2,
-        poll_interval_ms: 50,
-        retry_base_ms: 50,
-        ..Default::default()
-    };
+    let mut config = futureauth_server::Config::default();
+    config.database.database_url = Some(cluster.url("server"));
+    config.delivery.workers = std::num::NonZeroUsize::new(2).expect("not zero");
+    config.delivery.poll_interval_ms = 50;
+    config.delivery.retry_base_ms = 50;
     let server =
         futureauth_server::start(&config, tokio::net::TcpListener::bind("127.0.0.1:0").await?)
             .await?;

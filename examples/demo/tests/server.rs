@@ -70,13 +70,11 @@ async fn demo_delivers_through_futureauth_server() -> Result<()> {
         },
     )
     .await?;
-    let config = futureauth_server::Config {
-        database_url: Some(server_db),
-        workers: 1,
-        poll_interval_ms: 50,
-        retry_base_ms: 50,
-        ..Default::default()
-    };
+    let mut config = futureauth_server::Config::default();
+    config.database.database_url = Some(server_db);
+    config.delivery.workers = std::num::NonZeroUsize::new(1).expect("not zero");
+    config.delivery.poll_interval_ms = 50;
+    config.delivery.retry_base_ms = 50;
     let server_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let server = futureauth_server::start(&config, server_listener).await?;
 

@@ -278,12 +278,12 @@ impl Console {
         Ok(Console {
             inner: Arc::new(Inner {
                 defaults: LimitDefaults {
-                    per_destination: config.limit_per_destination,
-                    window_minutes: config.limit_destination_window().as_secs() / 60,
-                    per_minute: config.limit_per_project_per_minute,
-                    sms_per_country_per_hour: config.sms_per_country_per_hour,
-                    sms_per_hour: config.sms_per_project_per_hour,
-                    sms_per_day: config.sms_per_project_per_day,
+                    per_destination: config.limits.limit_per_destination.get(),
+                    window_minutes: config.limits.limit_destination_window().as_secs() / 60,
+                    per_minute: config.limits.limit_per_project_per_minute.get(),
+                    sms_per_country_per_hour: config.limits.sms_per_country_per_hour,
+                    sms_per_hour: config.limits.sms_per_project_per_hour.get(),
+                    sms_per_day: config.limits.sms_per_project_per_day.get(),
                 },
                 store,
                 sender,

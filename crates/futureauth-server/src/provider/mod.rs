@@ -117,7 +117,7 @@ impl Provider for Unconfigured {
 /// Project webhooks time out like provider calls and reach internal addresses only in
 /// development.
 fn webhook_sender(config: &Config) -> webhook::WebhookSender {
-    webhook::WebhookSender::new(config.provider_timeout(), !config.is_production())
+    webhook::WebhookSender::new(config.delivery.provider_timeout(), !config.is_production())
 }
 
 /// Routes each message to the provider of its channel.
@@ -150,9 +150,10 @@ impl Delivery {
     /// * Production mode without both: an error (see [`Config::validate`]).
     pub fn from_config(config: &Config) -> Result<Delivery, ConfigError> {
         config.validate()?;
+        let timeout = config.delivery.provider_timeout();
         let http = reqwest::Client::builder()
-            .timeout(config.provider_timeout())
-            .connect_timeout(config.provider_timeout().min(Duration::from_secs(5)))
+            .timeout(timeout)
+            .connect_timeout(timeout.min(Duration::from_secs(5)))
             .build()
             .map_err(|e| ConfigError(format!("cannot build the HTTP client: {e}")))?;
         let resend = config.resend();

@@ -53,11 +53,11 @@ impl Config {
     /// retried on another instance, or after a restart, replays.
     pub async fn server_secret(&self, store: &Store) -> Result<ServerSecret, StoreError> {
         if let Some(s) = non_empty_secret(&self.server_secret) {
-            return Ok(ServerSecret::Configured(s.into_bytes()));
+            return Ok(ServerSecret::Configured(s.as_bytes().to_vec().into()));
         }
         let hex_key = store.server_secret(FINGERPRINT_KEY_NAME).await?;
         hex::decode(hex_key)
-            .map(ServerSecret::Stored)
+            .map(|key| ServerSecret::Stored(key.into()))
             .map_err(|e| StoreError::Corrupt(format!("request fingerprint key: {e}")))
     }
 }
@@ -68,8 +68,8 @@ mod tests {
 
     #[test]
     fn keyed_and_unambiguous() {
-        let a = Fingerprinter::new(&ServerSecret::Configured(b"k".repeat(32)));
-        let b = Fingerprinter::new(&ServerSecret::Configured(b"j".repeat(32)));
+        let a = Fingerprinter::new(&ServerSecret::Configured(b"k".repeat(32).into()));
+        let b = Fingerprinter::new(&ServerSecret::Configured(b"j".repeat(32).into()));
         let parts = ["sms", "+12015550123", "123456", ""];
         assert_eq!(a.fingerprint(&parts), a.fingerprint(&parts));
         assert_ne!(a.fingerprint(&parts), b.fingerprint(&parts));

@@ -54,14 +54,14 @@ impl Limits {
     /// From the configuration.
     pub fn from_config(c: &Config) -> Limits {
         Limits {
-            per_destination: c.limit_per_destination,
-            destination_window_ms: i64::try_from(c.limit_destination_window().as_millis())
+            per_destination: c.limits.limit_per_destination.get(),
+            destination_window_ms: i64::try_from(c.limits.limit_destination_window().as_millis())
                 .unwrap_or(i64::MAX),
-            per_project_per_minute: c.limit_per_project_per_minute,
+            per_project_per_minute: c.limits.limit_per_project_per_minute.get(),
             sms: SmsLimits {
-                per_country_per_hour: c.sms_per_country_per_hour,
-                per_hour: c.sms_per_project_per_hour,
-                per_day: c.sms_per_project_per_day,
+                per_country_per_hour: c.limits.sms_per_country_per_hour,
+                per_hour: c.limits.sms_per_project_per_hour.get(),
+                per_day: c.limits.sms_per_project_per_day.get(),
             },
         }
     }

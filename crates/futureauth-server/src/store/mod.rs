@@ -936,9 +936,9 @@ impl crate::config::Config {
     /// Timeouts of the database pool.
     pub fn store_options(&self) -> StoreOptions {
         StoreOptions {
-            acquire_timeout: self.db_acquire_timeout(),
-            statement_timeout: self.db_statement_timeout(),
-            call_timeout: self.db_call_timeout(),
+            acquire_timeout: self.database.db_acquire_timeout(),
+            statement_timeout: self.database.db_statement_timeout(),
+            call_timeout: self.database.db_call_timeout(),
         }
     }
 }

@@ -2,10 +2,13 @@
 //! test), wiremock fakes of Resend and Twilio, and a server started on 127.0.0.1:0.
 #![allow(dead_code)]
 
+use std::num::NonZeroUsize;
 use std::time::{Duration, Instant};
 
 use futureauth_server::cli::{run_admin, Cli};
-use futureauth_server::config::Config;
+use futureauth_server::config::{
+    Config, DatabaseSettings, ProviderSettings, ResendConfig, TwilioConfig,
+};
 use futureauth_server::store::Store;
 use futureauth_server::RunningServer;
 use serde_json::{json, Value};
@@ -223,24 +226,54 @@ impl Fakes {
 /// Fast test configuration pointing at the fakes and the database.
 pub fn config(db: &TestDb, fakes: &Fakes) -> Config {
     Config {
-        database_url: Some(db.url.clone()),
-        resend_api_key: Some(RESEND_KEY.into()),
-        resend_api_url: fakes.resend.uri(),
-        email_from: "FutureAuth Test <login@futureauth.test>".into(),
-        twilio_account_sid: Some(TWILIO_SID.into()),
-        twilio_auth_token: Some(TWILIO_TOKEN.into()),
-        twilio_from_number: Some(TWILIO_FROM.into()),
-        twilio_api_url: fakes.twilio.uri(),
-        retry_base_ms: 50,
-        poll_interval_ms: 50,
-        lease_ms: 3_000,
-        provider_timeout_ms: 2_000,
-        workers: 2,
+        providers: ProviderSettings {
+            resend: ResendConfig {
+                resend_api_key: Some(RESEND_KEY.into()),
+                resend_api_url: fakes.resend.uri(),
+                email_from: "FutureAuth Test <login@futureauth.test>".into(),
+                ..ResendConfig::default()
+            },
+            twilio: TwilioConfig {
+                twilio_account_sid: Some(TWILIO_SID.into()),
+                twilio_auth_token: Some(TWILIO_TOKEN.into()),
+                twilio_from_number: Some(TWILIO_FROM.into()),
+                twilio_api_url: fakes.twilio.uri(),
+                ..TwilioConfig::default()
+            },
+        },
         // The fakes run on loopback, so development rules may be asked for (with real
         // providers they are refused): projects' webhooks then reach the tests' receivers.
         dev: true,
+        ..fast_config(db)
+    }
+}
+
+/// The default configuration on the database: no provider (the dev outbox).
+pub fn db_config(db: &TestDb) -> Config {
+    Config {
+        database: DatabaseSettings {
+            database_url: Some(db.url.clone()),
+            ..DatabaseSettings::default()
+        },
         ..Config::default()
     }
+}
+
+/// [`db_config`] with quick retries and polls.
+pub fn outbox_config(db: &TestDb) -> Config {
+    let mut config = db_config(db);
+    config.delivery.retry_base_ms = 50;
+    config.delivery.poll_interval_ms = 50;
+    config
+}
+
+/// [`outbox_config`] with short leases and provider timeouts, and two workers.
+pub fn fast_config(db: &TestDb) -> Config {
+    let mut config = outbox_config(db);
+    config.delivery.lease_ms = 3_000;
+    config.delivery.provider_timeout_ms = 2_000;
+    config.delivery.workers = NonZeroUsize::new(2).unwrap();
+    config
 }
 
 /// A running server plus an HTTP client.
