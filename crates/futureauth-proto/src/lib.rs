@@ -12,7 +12,12 @@
 //!   `token` parameter of its own), checked by the same rule in the SDK and the server;
 //! - [`Locale`]: the language of a message, from a send request or `Accept-Language`;
 //! - [`OtpCode`] and [`LinkToken`]: the only secrets the service relays, so that it cannot
-//!   be used to send free text.
+//!   be used to send free text;
+//! - [`ErrorBody`]: the envelope of every error answer, `{"error": {"code", "message"}}`;
+//!   [`CommonCode`]: the error codes both speak, one name and one HTTP status each, which
+//!   each crate's `ErrorCode` embeds through [`error_code_table!`]; [`DIVERGENCES`]: where
+//!   the two differ on purpose, and why. With the `utoipa` feature, [`ErrorBody`] is an
+//!   OpenAPI schema too, for both crates' documents.
 //!
 //! ```
 //! use futureauth_proto::{Email, Origin, Phone};
@@ -34,6 +39,7 @@
 mod callback;
 mod code;
 mod email;
+mod error;
 mod locale;
 mod masked;
 mod origin;
@@ -43,11 +49,20 @@ mod wire;
 pub use callback::{CallbackUrl, InvalidCallbackUrl, TOKEN_PARAM};
 pub use code::{InvalidCode, LinkToken, OtpCode, CODE_ALPHABET, CODE_LENGTHS, LINK_TOKEN_LENGTHS};
 pub use email::{Email, InvalidEmail};
+pub use error::{
+    CommonCode, Divergence, ErrorBody, ErrorDetail, Speaker, DIVERGENCES, RETRY_UNAVAILABLE_SECS,
+};
 pub use locale::{InvalidLocale, Locale};
 pub use masked::{InvalidMaskedAddress, MaskedAddress};
 pub use origin::{InvalidOrigin, Origin, Scheme};
 pub use phone::{InvalidPhone, InvalidRegion, Phone, Region};
 pub use wire::{Channel, Message, Purpose, UnknownChannel, SEND_PATH};
+
+/// What [`error_code_table!`] expands to needs, so that its users need not depend on `http`.
+#[doc(hidden)]
+pub mod __private {
+    pub use http::StatusCode;
+}
 
 /// Whether `s` holds a character that a database or a header refuses or that has no place
 /// in an identifier: NUL and the other C0/C1 control characters.

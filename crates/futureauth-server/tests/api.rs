@@ -1686,8 +1686,43 @@ async fn readyz_reports_an_unreachable_database(backend: Backend) {
     assert_error(s.send(&key, &body).await, 503, "storage_unavailable").await;
 }
 
+/// Every 503 the server sends carries `Retry-After`, whichever route built it: `/readyz`, a
+/// send, and the management API (whose 503 once had none).
+async fn every_503_carries_retry_after(backend: Backend) {
+    let (s, _, project_id, key) = setup(backend).await;
+    let owner = owner_of(s.store(), &project_id).await;
+    let op_token =
+        futureauth_server::service::console::create_operator_token(s.store(), &owner, "t")
+            .await
+            .unwrap();
+    s.store().close().await;
+    let readyz = s.http.get(s.url("/readyz")).send().await.unwrap();
+    let body = json!({"channel": "email", "destination": "a@example.com", "code": "123456"});
+    let send = s.send(&key, &body).await;
+    let manage = s
+        .http
+        .get(s.url("/api/v1/projects"))
+        .bearer_auth(&op_token)
+        .send()
+        .await
+        .unwrap();
+    for (what, resp, code) in [
+        ("/readyz", readyz, "database_unavailable"),
+        ("a send", send, "storage_unavailable"),
+        ("the management API", manage, "storage_unavailable"),
+    ] {
+        let headers = assert_error(resp, 503, code).await;
+        assert_eq!(
+            headers.get("retry-after").and_then(|v| v.to_str().ok()),
+            Some("2"),
+            "{what}"
+        );
+    }
+}
+
 backend_tests!(
     readyz_reports_an_unreachable_database,
+    every_503_carries_retry_after,
     email_otp_is_delivered_through_resend,
     sms_otp_is_delivered_through_twilio,
     magic_links_are_built_from_allowed_callbacks,

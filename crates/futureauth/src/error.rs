@@ -184,79 +184,51 @@ impl FutureAuthError {
     }
 }
 
-/// Declares [`ErrorCode`] from one table: variant, wire code, description.
-macro_rules! error_codes {
-    ($($variant:ident => $code:literal, $doc:literal;)+) => {
-        /// Every error code the SDK answers with, in one table: the `code` of
-        /// `{"error": {"code", "message"}}` from its routes and extractor, and of
-        /// [`FutureAuthError::code`]. The HTTP status of each is chosen in one place too
-        /// (the `axum` integration); the README lists them all (checked by a test).
-        ///
-        /// ```
-        /// use futureauth::ErrorCode;
-        /// assert_eq!(ErrorCode::TooManyAttempts.as_str(), "too_many_attempts");
-        /// assert!(ErrorCode::ALL.iter().any(|c| c.as_str() == "rate_limited"));
-        /// ```
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-        #[non_exhaustive]
-        pub enum ErrorCode {
-            $(#[doc = $doc] $variant,)+
-        }
-
-        impl ErrorCode {
-            /// Every code, in table order.
-            pub const ALL: &'static [ErrorCode] = &[$(Self::$variant,)+];
-
-            /// The wire form (`snake_case`).
-            pub fn as_str(self) -> &'static str {
-                match self {
-                    $(Self::$variant => $code,)+
-                }
-            }
-
-            /// What it means, in one sentence.
-            pub fn description(self) -> &'static str {
-                match self {
-                    $(Self::$variant => $doc,)+
-                }
-            }
-        }
-    };
-}
-
-error_codes! {
-    MalformedJson => "malformed_json", "The body is not valid JSON.";
-    InvalidCode => "invalid_code", "The code is wrong, or no code is pending for this address.";
-    CodeExpired => "code_expired", "The code was right but has expired: request a new one.";
-    TooManyAttempts => "too_many_attempts", "The code had too many wrong guesses and no longer works: request a new one.";
-    InvalidMagicLink => "invalid_magic_link", "The magic link is unknown or already used.";
-    MagicLinkOtherBrowser => "magic_link_other_browser", "The link was asked for in another browser and this app requires the same one; it still works there.";
-    MagicLinkExpired => "magic_link_expired", "The magic link has expired: request a new one.";
-    MagicLinkNumberMismatch => "magic_link_number_mismatch", "The number typed to approve a link from another device is not the one that device shows; the link is void.";
-    Unauthorized => "unauthorized", "Not signed in, or the session has ended.";
-    CrossSiteRequest => "cross_site_request", "A state-changing request came from an origin the app does not trust.";
-    UserNotFound => "user_not_found", "No such user.";
-    SessionNotFound => "session_not_found", "The signed-in user has no session with this id.";
-    PayloadTooLarge => "payload_too_large", "The request body is too large.";
-    UnsupportedMediaType => "unsupported_media_type", "The body is not sent as `Content-Type: application/json`.";
-    InvalidRequest => "invalid_request", "A field is missing, of the wrong type, or holds bytes the database refuses (such as NUL).";
-    InvalidEmail => "invalid_email", "Not a valid email address.";
-    InvalidPhone => "invalid_phone", "Not a phone number in international (E.164) form, such as +15551234567.";
-    CallbackNotAllowed => "callback_not_allowed", "The magic link's page is not on an origin the app (or the FutureAuth service) allows.";
-    RateLimited => "rate_limited", "A rate limit was hit; `Retry-After` says when to try again.";
-    InternalError => "internal_error", "An unexpected server-side failure; details go to the log, never to the client.";
-    InvalidConfig => "invalid_config", "The configuration can never work; the log says how to fix it.";
-    Misconfigured => "misconfigured", "This call needs configuration that is missing; the message names what to set.";
-    DeliveryFailed => "delivery_failed", "The code or link could not be sent; nothing usable was left behind.";
-    Unavailable => "unavailable", "The database is unreachable or too slow for now; `Retry-After` says when to try again.";
-    PasskeyRejected => "passkey_rejected", "The passkey's answer could not be verified (another site, a bad signature, no user verification, a counter that went backwards, an unknown credential or user).";
-    PasskeyChallengeInvalid => "passkey_challenge_invalid", "The passkey challenge is unknown, used, expired or was issued to another browser: start again.";
-    PasskeyNotFound => "passkey_not_found", "The signed-in user has no passkey with this id.";
-    UserDisabled => "user_disabled", "The account is disabled by the app: the right code or link does not sign it in.";
-    ReauthenticationRequired => "reauthentication_required", "The session's sign-in is older than `recent_auth_max_age`: sign in again, then retry.";
-    LastIdentifier => "last_identifier", "That address is the account's only way to sign in: add another first.";
-    IdentifierTaken => "identifier_taken", "The new address was verified but belongs to another account; nothing changed.";
-    SendRefused => "send_refused", "The app refused to send (its `before_send` hook); the JSON `code` is then the app's own code.";
+futureauth_proto::error_code_table! {
+    /// Every error code the SDK answers with, in one table: the `code` of
+    /// `{"error": {"code", "message"}}` from its routes and extractor, and of
+    /// [`FutureAuthError::code`], with the HTTP status it is always sent with. The codes it
+    /// shares with the FutureAuth server come from
+    /// [`futureauth_proto::CommonCode`] (one name, one status for both); the README lists
+    /// them all (checked by a test).
+    ///
+    /// ```
+    /// use futureauth::ErrorCode;
+    /// assert_eq!(ErrorCode::TooManyAttempts.as_str(), "too_many_attempts");
+    /// assert!(ErrorCode::ALL.iter().any(|c| c.as_str() == "rate_limited"));
+    /// assert_eq!(ErrorCode::RateLimited.status().as_u16(), 429);
+    /// ```
+    #[non_exhaustive]
+    pub enum ErrorCode {
+        // 400 here, 422 on the server: another condition there (`futureauth_proto::DIVERGENCES`).
+        InvalidCode => "invalid_code", BAD_REQUEST, "The code is wrong, or no code is pending for this address.";
+        CodeExpired => "code_expired", BAD_REQUEST, "The code was right but has expired: request a new one.";
+        TooManyAttempts => "too_many_attempts", BAD_REQUEST, "The code had too many wrong guesses and no longer works: request a new one.";
+        InvalidMagicLink => "invalid_magic_link", BAD_REQUEST, "The magic link is unknown or already used.";
+        MagicLinkOtherBrowser => "magic_link_other_browser", FORBIDDEN, "The link was asked for in another browser and this app requires the same one; it still works there.";
+        MagicLinkExpired => "magic_link_expired", BAD_REQUEST, "The magic link has expired: request a new one.";
+        MagicLinkNumberMismatch => "magic_link_number_mismatch", FORBIDDEN, "The number typed to approve a link from another device is not the one that device shows; the link is void.";
+        Unauthorized => "unauthorized", UNAUTHORIZED, "Not signed in, or the session has ended.";
+        CrossSiteRequest => "cross_site_request", FORBIDDEN, "A state-changing request came from an origin the app does not trust.";
+        UserNotFound => "user_not_found", NOT_FOUND, "No such user.";
+        SessionNotFound => "session_not_found", NOT_FOUND, "The signed-in user has no session with this id.";
+        InvalidEmail => "invalid_email", UNPROCESSABLE_ENTITY, "Not a valid email address.";
+        InvalidPhone => "invalid_phone", UNPROCESSABLE_ENTITY, "Not a phone number in international (E.164) form, such as +15551234567.";
+        InvalidConfig => "invalid_config", INTERNAL_SERVER_ERROR, "The configuration can never work; the log says how to fix it.";
+        Misconfigured => "misconfigured", INTERNAL_SERVER_ERROR, "This call needs configuration that is missing; the message names what to set.";
+        DeliveryFailed => "delivery_failed", BAD_GATEWAY, "The code or link could not be sent; nothing usable was left behind.";
+        // The server's names differ (`futureauth_proto::DIVERGENCES`); the status and
+        // `Retry-After` are the same.
+        Unavailable => "unavailable", SERVICE_UNAVAILABLE, "The database is unreachable or too slow for now; `Retry-After` says when to try again.";
+        PasskeyRejected => "passkey_rejected", BAD_REQUEST, "The passkey's answer could not be verified (another site, a bad signature, no user verification, a counter that went backwards, an unknown credential or user).";
+        PasskeyChallengeInvalid => "passkey_challenge_invalid", BAD_REQUEST, "The passkey challenge is unknown, used, expired or was issued to another browser: start again.";
+        PasskeyNotFound => "passkey_not_found", NOT_FOUND, "The signed-in user has no passkey with this id.";
+        UserDisabled => "user_disabled", FORBIDDEN, "The account is disabled by the app: the right code or link does not sign it in.";
+        ReauthenticationRequired => "reauthentication_required", FORBIDDEN, "The session's sign-in is older than `recent_auth_max_age`: sign in again, then retry.";
+        LastIdentifier => "last_identifier", CONFLICT, "That address is the account's only way to sign in: add another first.";
+        IdentifierTaken => "identifier_taken", CONFLICT, "The new address was verified but belongs to another account; nothing changed.";
+        SendRefused => "send_refused", FORBIDDEN, "The app refused to send (its `before_send` hook); the JSON `code` is then the app's own code.";
+    }
 }
 
 impl FutureAuthError {

@@ -4,14 +4,12 @@ use axum::extract::rejection::{JsonRejection, PathRejection};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use serde::Serialize;
-use utoipa::ToSchema;
+
+/// The envelope of every error answer, shared with the SDK: `ErrorBody` is also the
+/// schema both OpenAPI documents name.
+pub use futureauth_proto::{ErrorBody, ErrorDetail, RETRY_UNAVAILABLE_SECS};
 
 use crate::error::{ErrorCode, ServiceError};
-
-/// `Retry-After` (seconds) of a 503: short, since outages of the store are expected to be
-/// fail-overs and restarts measured in seconds.
-pub const RETRY_UNAVAILABLE_SECS: u64 = 2;
 
 /// The message of a 403 `owners_only`, from the management API.
 pub const OWNERS_ONLY: &str =
@@ -24,30 +22,9 @@ pub struct ApiError {
     pub code: ErrorCode,
     /// Human readable message.
     pub message: String,
-    /// `Retry-After` seconds (429 and 503).
+    /// `Retry-After` seconds: a 429's wait; a 503 without one is sent with
+    /// [`RETRY_UNAVAILABLE_SECS`].
     pub retry_after: Option<u64>,
-}
-
-/// Error body.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ErrorBody {
-    /// The error.
-    pub error: ErrorDetail,
-}
-
-/// Error detail.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ErrorDetail {
-    /// Machine-readable snake_case code, e.g. `invalid_api_key`, `unknown_channel`,
-    /// `invalid_destination`, `invalid_code`, `callback_not_allowed`, `sms_country_not_allowed`,
-    /// `rate_limited`, `malformed_json`, `invalid_request`, `payload_too_large`,
-    /// `unsupported_media_type`, `not_found`, `storage_unavailable`, `overloaded` (all of
-    /// them: the server's README, "Error codes").
-    #[schema(example = "invalid_destination")]
-    pub code: String,
-    /// Human readable explanation.
-    #[schema(example = "destination must be a plain email address such as user@example.com")]
-    pub message: String,
 }
 
 impl ApiError {
@@ -157,18 +134,48 @@ impl From<PathRejection> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = ErrorBody {
-            error: ErrorDetail {
-                code: self.code.as_str().to_owned(),
-                message: self.message,
-            },
-        };
-        let mut resp = (self.code.status(), Json(body)).into_response();
-        if let Some(secs) = self.retry_after {
-            if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
-                resp.headers_mut().insert(header::RETRY_AFTER, v);
-            }
+        let status = self.code.status();
+        // Every 503 says when to come back, however it was built: the database or the
+        // capacity is missing for now, not for good.
+        let retry_after = self
+            .retry_after
+            .or((status == StatusCode::SERVICE_UNAVAILABLE).then_some(RETRY_UNAVAILABLE_SECS));
+        let body = ErrorBody::new(self.code.as_str(), self.message);
+        let mut resp = (status, Json(body)).into_response();
+        if let Some(secs) = retry_after {
+            resp.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
         }
         resp
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every code sent as 503 carries `Retry-After`, even when built without one (as the
+    /// management API's and `/readyz`'s are): clients and load balancers retry on it.
+    #[test]
+    fn every_503_carries_retry_after() {
+        let unavailable: Vec<_> = ErrorCode::ALL
+            .iter()
+            .filter(|c| c.status() == StatusCode::SERVICE_UNAVAILABLE)
+            .collect();
+        assert_eq!(unavailable.len(), 3, "{unavailable:?}");
+        for &code in unavailable {
+            for built in [ApiError::new(code, "x"), ApiError::unavailable(code, "x")] {
+                let resp = built.into_response();
+                assert_eq!(resp.status(), StatusCode::SERVICE_UNAVAILABLE);
+                assert_eq!(resp.headers()[header::RETRY_AFTER], "2", "{code}");
+            }
+        }
+        let limited = ApiError {
+            retry_after: Some(17),
+            ..ApiError::new(ErrorCode::RateLimited, "x")
+        };
+        assert_eq!(limited.into_response().headers()[header::RETRY_AFTER], "17");
+        let refused = ApiError::new(ErrorCode::InvalidRequest, "x").into_response();
+        assert!(refused.headers().get(header::RETRY_AFTER).is_none());
     }
 }

@@ -1,88 +1,49 @@
 //! Every error code the server answers with, in one table.
 
-use axum::http::StatusCode;
-
-/// Declares [`ErrorCode`] from one table: variant, wire code, HTTP status, description.
-macro_rules! error_codes {
-    ($($variant:ident => $code:literal, $status:ident, $doc:literal;)+) => {
-        /// Every error code the server answers with, in one table: the `code` of
-        /// `{"error": {"code", "message"}}`, with the HTTP status it is always sent with.
-        /// Clients rely on these strings; the README's table of error codes lists them all
-        /// (checked by a test).
-        ///
-        /// ```
-        /// use futureauth_server::error::ErrorCode;
-        /// assert_eq!(ErrorCode::InvalidApiKey.as_str(), "invalid_api_key");
-        /// assert_eq!(ErrorCode::RateLimited.status().as_u16(), 429);
-        /// ```
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-        pub enum ErrorCode {
-            $(#[doc = $doc] $variant,)+
-        }
-
-        impl ErrorCode {
-            /// Every code, in table order.
-            pub const ALL: &'static [ErrorCode] = &[$(Self::$variant,)+];
-
-            /// The wire form (`snake_case`).
-            pub fn as_str(self) -> &'static str {
-                match self {
-                    $(Self::$variant => $code,)+
-                }
-            }
-
-            /// The HTTP status this code is sent with.
-            pub fn status(self) -> StatusCode {
-                match self {
-                    $(Self::$variant => StatusCode::$status,)+
-                }
-            }
-
-            /// What it means, in one sentence.
-            pub fn description(self) -> &'static str {
-                match self {
-                    $(Self::$variant => $doc,)+
-                }
-            }
-        }
-    };
-}
-
-error_codes! {
-    MalformedJson => "malformed_json", BAD_REQUEST, "The body is not valid JSON.";
-    BadRequest => "bad_request", BAD_REQUEST, "The body could not be read for another reason than its JSON.";
-    InvalidPath => "invalid_path", BAD_REQUEST, "A path parameter is not of the expected form.";
-    InvalidIdempotencyKey => "invalid_idempotency_key", BAD_REQUEST, "`Idempotency-Key` is not 1 to 255 visible ASCII characters.";
-    InvalidEvent => "invalid_event", BAD_REQUEST, "A provider's status webhook carried an event the server cannot read.";
-    InvalidApiKey => "invalid_api_key", UNAUTHORIZED, "Missing, unknown or revoked secret key (`vx_sec_…`).";
-    InvalidOperatorToken => "invalid_operator_token", UNAUTHORIZED, "Missing, unknown or revoked operator token (`vx_op_…`).";
-    InvalidSignature => "invalid_signature", UNAUTHORIZED, "A provider's status webhook is unsigned, forged or replayed.";
-    OwnersOnly => "owners_only", FORBIDDEN, "The action needs the project's owner role.";
-    ForbiddenHost => "forbidden_host", FORBIDDEN, "The dev outbox answers only to clients connecting from loopback, at a loopback address.";
-    NotFound => "not_found", NOT_FOUND, "No such route or resource (or it belongs to another project).";
-    WebhookNotConfigured => "webhook_not_configured", NOT_FOUND, "This provider's status webhook is not configured on the server.";
-    UnknownMessage => "unknown_message", NOT_FOUND, "A provider event names a message the server does not know (yet).";
-    MethodNotAllowed => "method_not_allowed", METHOD_NOT_ALLOWED, "The path exists, but not with this method.";
-    PayloadTooLarge => "payload_too_large", PAYLOAD_TOO_LARGE, "The request body is over 16 KiB.";
-    UnsupportedMediaType => "unsupported_media_type", UNSUPPORTED_MEDIA_TYPE, "The body is not sent as `Content-Type: application/json`.";
-    InvalidRequest => "invalid_request", UNPROCESSABLE_ENTITY, "A field is missing, of the wrong type or invalid; the message names it.";
-    UnknownChannel => "unknown_channel", UNPROCESSABLE_ENTITY, "`channel` is not `email`, `sms` or `magic_link`.";
-    InvalidDestination => "invalid_destination", UNPROCESSABLE_ENTITY, "The destination is not a plain email address or an E.164 number.";
-    InvalidCode => "invalid_code", UNPROCESSABLE_ENTITY, "The code (or magic-link token, or test code) is not of the accepted form.";
-    InvalidLocale => "invalid_locale", UNPROCESSABLE_ENTITY, "`locale` is not a language tag.";
-    CallbackNotAllowed => "callback_not_allowed", UNPROCESSABLE_ENTITY, "The magic link's origin is not one of the project's allowed origins.";
-    InvalidLink => "invalid_link", UNPROCESSABLE_ENTITY, "`link` does not carry exactly one `token` parameter equal to `code`.";
-    CallbackUrlRequired => "callback_url_required", UNPROCESSABLE_ENTITY, "No callback URL was sent and the project has no default one.";
-    SmsCountryNotAllowed => "sms_country_not_allowed", UNPROCESSABLE_ENTITY, "The number is in no country the project may send SMS to.";
-    IdempotencyKeyReused => "idempotency_key_reused", UNPROCESSABLE_ENTITY, "The `Idempotency-Key` was already used for a different request.";
-    InvalidWebhookUrl => "invalid_webhook_url", UNPROCESSABLE_ENTITY, "The project webhook URL is not one the server may post to.";
-    InvalidTestDestinations => "invalid_test_destinations", UNPROCESSABLE_ENTITY, "Test mode needs 1 to 20 exact email addresses or E.164 numbers.";
-    TestModeInProduction => "test_mode_in_production", UNPROCESSABLE_ENTITY, "Test mode on a production server needs `allow_in_production`.";
-    RateLimited => "rate_limited", TOO_MANY_REQUESTS, "A rate limit was hit; `Retry-After` says when to try again.";
-    InternalError => "internal_error", INTERNAL_SERVER_ERROR, "An unexpected server-side failure; details go to the log, never to the client.";
-    StorageUnavailable => "storage_unavailable", SERVICE_UNAVAILABLE, "The database did not answer in time; retry later.";
-    Overloaded => "overloaded", SERVICE_UNAVAILABLE, "Too many requests in flight; retry after `Retry-After` seconds.";
-    DatabaseUnavailable => "database_unavailable", SERVICE_UNAVAILABLE, "`/readyz`: the database does not answer; the message says why.";
+futureauth_proto::error_code_table! {
+    /// Every error code the server answers with, in one table: the `code` of
+    /// `{"error": {"code", "message"}}`, with the HTTP status it is always sent with. The
+    /// codes it shares with the SDK come from [`futureauth_proto::CommonCode`] (one name, one
+    /// status for both). Clients rely on these strings; the README's table of error codes
+    /// lists them all (checked by a test).
+    ///
+    /// ```
+    /// use futureauth_server::error::ErrorCode;
+    /// assert_eq!(ErrorCode::InvalidApiKey.as_str(), "invalid_api_key");
+    /// assert_eq!(ErrorCode::RateLimited.status().as_u16(), 429);
+    /// ```
+    pub enum ErrorCode {
+        BadRequest => "bad_request", BAD_REQUEST, "The body could not be read for another reason than its JSON.";
+        InvalidPath => "invalid_path", BAD_REQUEST, "A path parameter is not of the expected form.";
+        InvalidIdempotencyKey => "invalid_idempotency_key", BAD_REQUEST, "`Idempotency-Key` is not 1 to 255 visible ASCII characters.";
+        InvalidEvent => "invalid_event", BAD_REQUEST, "A provider's status webhook carried an event the server cannot read.";
+        InvalidApiKey => "invalid_api_key", UNAUTHORIZED, "Missing, unknown or revoked secret key (`vx_sec_…`).";
+        InvalidOperatorToken => "invalid_operator_token", UNAUTHORIZED, "Missing, unknown or revoked operator token (`vx_op_…`).";
+        InvalidSignature => "invalid_signature", UNAUTHORIZED, "A provider's status webhook is unsigned, forged or replayed.";
+        OwnersOnly => "owners_only", FORBIDDEN, "The action needs the project's owner role.";
+        ForbiddenHost => "forbidden_host", FORBIDDEN, "The dev outbox answers only to clients connecting from loopback, at a loopback address.";
+        NotFound => "not_found", NOT_FOUND, "No such route or resource (or it belongs to another project).";
+        WebhookNotConfigured => "webhook_not_configured", NOT_FOUND, "This provider's status webhook is not configured on the server.";
+        UnknownMessage => "unknown_message", NOT_FOUND, "A provider event names a message the server does not know (yet).";
+        MethodNotAllowed => "method_not_allowed", METHOD_NOT_ALLOWED, "The path exists, but not with this method.";
+        UnknownChannel => "unknown_channel", UNPROCESSABLE_ENTITY, "`channel` is not `email`, `sms` or `magic_link`.";
+        InvalidDestination => "invalid_destination", UNPROCESSABLE_ENTITY, "The destination is not a plain email address or an E.164 number.";
+        // 422 here, 400 in the SDK: another condition there (`futureauth_proto::DIVERGENCES`).
+        InvalidCode => "invalid_code", UNPROCESSABLE_ENTITY, "The code (or magic-link token, or test code) is not of the accepted form.";
+        InvalidLocale => "invalid_locale", UNPROCESSABLE_ENTITY, "`locale` is not a language tag.";
+        InvalidLink => "invalid_link", UNPROCESSABLE_ENTITY, "`link` does not carry exactly one `token` parameter equal to `code`.";
+        CallbackUrlRequired => "callback_url_required", UNPROCESSABLE_ENTITY, "No callback URL was sent and the project has no default one.";
+        SmsCountryNotAllowed => "sms_country_not_allowed", UNPROCESSABLE_ENTITY, "The number is in no country the project may send SMS to.";
+        IdempotencyKeyReused => "idempotency_key_reused", UNPROCESSABLE_ENTITY, "The `Idempotency-Key` was already used for a different request.";
+        InvalidWebhookUrl => "invalid_webhook_url", UNPROCESSABLE_ENTITY, "The project webhook URL is not one the server may post to.";
+        InvalidTestDestinations => "invalid_test_destinations", UNPROCESSABLE_ENTITY, "Test mode needs 1 to 20 exact email addresses or E.164 numbers.";
+        TestModeInProduction => "test_mode_in_production", UNPROCESSABLE_ENTITY, "Test mode on a production server needs `allow_in_production`.";
+        // The SDK calls a database outage `unavailable` (`futureauth_proto::DIVERGENCES`);
+        // the status and `Retry-After` are the same.
+        StorageUnavailable => "storage_unavailable", SERVICE_UNAVAILABLE, "The database did not answer in time; retry after `Retry-After` seconds.";
+        Overloaded => "overloaded", SERVICE_UNAVAILABLE, "Too many requests in flight; retry after `Retry-After` seconds.";
+        DatabaseUnavailable => "database_unavailable", SERVICE_UNAVAILABLE, "`/readyz`: the database does not answer; the message says why.";
+    }
 }
 
 impl std::fmt::Display for ErrorCode {
@@ -174,6 +135,60 @@ mod tests {
         }
         for c in ErrorCode::ALL {
             assert!(listed.contains(c), "llms.txt does not list `{c}`");
+        }
+    }
+
+    /// A code that the SDK and the server both answer with has one name and one status:
+    /// either a `CommonCode` that both tables take from futureauth-proto, or a divergence
+    /// that futureauth-proto documents with its reason, and each documented divergence is
+    /// what the two tables say.
+    #[test]
+    fn codes_shared_with_the_sdk_have_one_status_or_a_documented_reason() {
+        use futureauth_proto::{CommonCode, Speaker, DIVERGENCES};
+        let sdk: Vec<(&str, u16)> = futureauth::ErrorCode::ALL
+            .iter()
+            .map(|c| (c.as_str(), c.status().as_u16()))
+            .collect();
+        let server: Vec<(&str, u16)> = ErrorCode::ALL
+            .iter()
+            .map(|c| (c.as_str(), c.status().as_u16()))
+            .collect();
+        for &common in CommonCode::ALL {
+            let entry = (common.as_str(), common.status().as_u16());
+            assert!(sdk.contains(&entry), "the SDK does not speak `{common}`");
+            assert!(
+                server.contains(&entry),
+                "the server does not speak `{common}`"
+            );
+            assert_eq!(futureauth::ErrorCode::from(common).common(), Some(common));
+            assert_eq!(ErrorCode::from(common).common(), Some(common));
+        }
+        for &(name, sdk_status) in &sdk {
+            let Some(&(_, server_status)) = server.iter().find(|(n, _)| *n == name) else {
+                continue;
+            };
+            let shared = CommonCode::ALL.iter().any(|c| c.as_str() == name);
+            let documented = DIVERGENCES.iter().any(|d| {
+                d.codes.contains(&(Speaker::Sdk, name, sdk_status))
+                    && d.codes.contains(&(Speaker::Server, name, server_status))
+            });
+            assert!(
+                (shared && sdk_status == server_status) || documented,
+                "`{name}` is {sdk_status} in the SDK and {server_status} here: make it a \
+                 CommonCode, or document the divergence in futureauth-proto"
+            );
+        }
+        for d in DIVERGENCES {
+            for &(who, name, status) in d.codes {
+                let table = match who {
+                    Speaker::Sdk => &sdk,
+                    Speaker::Server => &server,
+                };
+                assert!(
+                    table.contains(&(name, status)),
+                    "{who:?} does not answer `{name}` with {status}, as futureauth-proto says"
+                );
+            }
         }
     }
 

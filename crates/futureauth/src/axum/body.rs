@@ -9,6 +9,9 @@ use utoipa::{IntoResponses, ToSchema};
 
 use crate::model::{Session, User};
 
+/// `{"error": {"code", "message"}}`: the envelope the server answers with too.
+pub(super) use futureauth_proto::ErrorBody;
+
 /// `{"ok": true}`.
 #[derive(ToSchema)]
 pub(super) struct Ok {
@@ -96,23 +99,6 @@ pub(super) struct PasskeyAdded {
 #[derive(ToSchema)]
 pub(super) struct PasskeyList {
     passkeys: Vec<crate::Passkey>,
-}
-
-/// `{"error": {"code", "message"}}`.
-#[derive(ToSchema)]
-pub(super) struct ErrorBody {
-    error: ErrorDetail,
-}
-
-/// What went wrong.
-#[derive(ToSchema)]
-pub(super) struct ErrorDetail {
-    /// Stable, machine-readable.
-    #[schema(example = "invalid_code")]
-    code: String,
-    /// For people.
-    #[schema(example = "invalid code")]
-    message: String,
 }
 
 /// The refusals every route may answer with.

@@ -5,10 +5,9 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 
-use crate::error::{ErrorCode, FutureAuthError};
+use futureauth_proto::{ErrorBody, RETRY_UNAVAILABLE_SECS};
 
-/// `Retry-After` (seconds) of `503 unavailable`: database fail-overs and restarts take seconds.
-const RETRY_UNAVAILABLE_SECS: u64 = 2;
+use crate::error::{ErrorCode, FutureAuthError};
 
 /// An error answer of the FutureAuth routes and extractor.
 #[derive(Debug, Clone)]
@@ -49,7 +48,7 @@ impl ApiError {
     /// assert_eq!(e.code(), "rate_limited");
     /// ```
     pub fn from_code(code: ErrorCode, message: impl Into<String>) -> Self {
-        Self::new(status(code), code.as_str(), message)
+        Self::new(code.status(), code.as_str(), message)
     }
 
     pub(crate) fn unauthorized() -> Self {
@@ -57,39 +56,6 @@ impl ApiError {
             ErrorCode::Unauthorized,
             "not signed in, or the session has ended",
         )
-    }
-}
-
-/// The HTTP status of each [`ErrorCode`]: the one place that decides it.
-pub(crate) fn status(code: ErrorCode) -> StatusCode {
-    use ErrorCode as C;
-    match code {
-        C::MalformedJson
-        | C::InvalidCode
-        | C::CodeExpired
-        | C::TooManyAttempts
-        | C::InvalidMagicLink
-        | C::MagicLinkExpired
-        | C::PasskeyRejected
-        | C::PasskeyChallengeInvalid => StatusCode::BAD_REQUEST,
-        C::Unauthorized => StatusCode::UNAUTHORIZED,
-        C::CrossSiteRequest
-        | C::MagicLinkOtherBrowser
-        | C::MagicLinkNumberMismatch
-        | C::UserDisabled
-        | C::ReauthenticationRequired
-        | C::SendRefused => StatusCode::FORBIDDEN,
-        C::LastIdentifier | C::IdentifierTaken => StatusCode::CONFLICT,
-        C::UserNotFound | C::SessionNotFound | C::PasskeyNotFound => StatusCode::NOT_FOUND,
-        C::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
-        C::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-        C::InvalidRequest | C::InvalidEmail | C::InvalidPhone | C::CallbackNotAllowed => {
-            StatusCode::UNPROCESSABLE_ENTITY
-        }
-        C::RateLimited => StatusCode::TOO_MANY_REQUESTS,
-        C::DeliveryFailed => StatusCode::BAD_GATEWAY,
-        C::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
-        C::InternalError | C::InvalidConfig | C::Misconfigured => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }
 
@@ -122,7 +88,7 @@ impl From<FutureAuthError> for ApiError {
             _ => None,
         };
         Self {
-            status: status(code),
+            status: code.status(),
             // A refusal by the app's hook carries the app's own code.
             code: match &e {
                 E::Refused { code, .. } => code,
@@ -158,9 +124,7 @@ impl From<JsonRejection> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = Json(serde_json::json!({
-            "error": { "code": self.code, "message": self.message }
-        }));
+        let body = Json(ErrorBody::new(self.code, self.message));
         let mut response = (self.status, body).into_response();
         if let Some(secs) = self.retry_after {
             response

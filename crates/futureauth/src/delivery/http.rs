@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use futureauth_proto::{CommonCode, ErrorBody};
 use secrecy::{ExposeSecret, SecretString};
 
 use super::{Delivery, DeliveryError, Message, Receipt};
@@ -91,12 +92,9 @@ impl Delivery for HttpDelivery {
 
 /// The message of a `{"error": {"code": "callback_not_allowed", "message": ...}}` answer.
 fn callback_refusal(body: &str) -> Option<String> {
-    let value: serde_json::Value = serde_json::from_str(body).ok()?;
-    let error = value.get("error")?;
-    (error.get("code")?.as_str()? == "callback_not_allowed").then(|| {
-        let message = error.get("message").and_then(|m| m.as_str()).unwrap_or("");
-        message.chars().take(300).collect()
-    })
+    let ErrorBody { error } = serde_json::from_str(body).ok()?;
+    (error.code == CommonCode::CallbackNotAllowed.as_str())
+        .then(|| error.message.chars().take(300).collect())
 }
 
 #[cfg(test)]
