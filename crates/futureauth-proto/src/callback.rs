@@ -5,7 +5,7 @@ use std::str::FromStr;
 
 use url::Url;
 
-use crate::Origin;
+use crate::origin::Origin;
 
 /// The name of the query parameter that carries a magic link's token.
 pub const TOKEN_PARAM: &str = "token";
@@ -143,7 +143,7 @@ impl CallbackUrl {
 /// An absolute http(s) URL with a host, no credentials and no control characters, and its
 /// origin.
 fn parse_http(raw: &str) -> Result<(Url, Origin), InvalidCallbackUrl> {
-    if crate::has_control_chars(raw) {
+    if crate::text::has_control_chars(raw) {
         return Err(InvalidCallbackUrl::ControlChars);
     }
     let url = Url::parse(raw.trim()).map_err(|_| InvalidCallbackUrl::NotAbsolute)?;

@@ -44,6 +44,7 @@ mod locale;
 mod masked;
 mod origin;
 mod phone;
+mod text;
 mod wire;
 
 pub use callback::{CallbackUrl, InvalidCallbackUrl, TOKEN_PARAM};
@@ -56,21 +57,11 @@ pub use locale::{InvalidLocale, Locale};
 pub use masked::{InvalidMaskedAddress, MaskedAddress};
 pub use origin::{InvalidOrigin, Origin, Scheme};
 pub use phone::{InvalidPhone, InvalidRegion, Phone, Region};
+pub use text::has_control_chars;
 pub use wire::{Channel, Message, Purpose, UnknownChannel, SEND_PATH};
 
 /// What [`error_code_table!`] expands to needs, so that its users need not depend on `http`.
 #[doc(hidden)]
 pub mod __private {
     pub use http::StatusCode;
-}
-
-/// Whether `s` holds a character that a database or a header refuses or that has no place
-/// in an identifier: NUL and the other C0/C1 control characters.
-///
-/// ```
-/// assert!(futureauth_proto::has_control_chars("a\0b"));
-/// assert!(!futureauth_proto::has_control_chars("plain text"));
-/// ```
-pub fn has_control_chars(s: &str) -> bool {
-    s.chars().any(char::is_control)
 }

@@ -8,7 +8,8 @@
 
 use std::fmt;
 
-use crate::{Email, Phone};
+use crate::email::Email;
+use crate::phone::Phone;
 
 /// The stars that stand for the hidden part.
 const STARS_EMAIL: &str = "***";

@@ -63,7 +63,7 @@ impl Origin {
     pub fn parse(raw: &str) -> Result<Self, InvalidOrigin> {
         let bad = || InvalidOrigin(raw.chars().take(200).collect());
         let trimmed = raw.trim();
-        if crate::has_control_chars(trimmed) {
+        if crate::text::has_control_chars(trimmed) {
             return Err(bad());
         }
         let url = Url::parse(trimmed).map_err(|_| bad())?;
