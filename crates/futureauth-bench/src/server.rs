@@ -10,7 +10,8 @@ use std::time::Duration;
 use anyhow::{bail, Context, Result};
 use axum::routing::post;
 use axum::{Json, Router};
-use futureauth_server::service::projects::{create_project, ProjectInput};
+use futureauth_server::service::projects::create_project_with;
+use futureauth_server::service::settings::{ProjectName, ProjectSettings};
 use futureauth_server::Config;
 use serde_json::json;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
@@ -30,14 +31,8 @@ pub async fn child(database_url: String, resend_url: String) -> Result<()> {
         ..Config::default()
     };
     let store = futureauth_server::store::Store::connect(&database_url).await?;
-    let created = create_project(
-        &store,
-        ProjectInput {
-            name: "Bench".into(),
-            ..Default::default()
-        },
-    )
-    .await?;
+    let name = ProjectName::parse("Bench").map_err(anyhow::Error::msg)?;
+    let created = create_project_with(&store, None, ProjectSettings::named(name)).await?;
     drop(store);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let server = futureauth_server::start(&config, listener).await?;
