@@ -31,8 +31,11 @@ pub async fn child(database_url: String, resend_url: String) -> Result<()> {
         ..Config::default()
     };
     let store = futureauth_server::store::Store::connect(&database_url).await?;
-    let name = ProjectName::parse("Bench").map_err(anyhow::Error::msg)?;
-    let created = create_project_with(&store, None, ProjectSettings::named(name)).await?;
+    let settings = ProjectSettings {
+        name: Some(ProjectName::parse("Bench").map_err(anyhow::Error::msg)?),
+        ..ProjectSettings::default()
+    };
+    let created = create_project_with(&store, None, settings).await?;
     drop(store);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let server = futureauth_server::start(&config, listener).await?;

@@ -13,10 +13,9 @@ use crate::service::now_ms;
 use crate::service::operator::Acting;
 use crate::service::projects;
 use crate::service::settings::{
-    parse_callback, parse_origins, FieldParser, ProjectName, ProjectSettings, Sender,
-    SettingsPatch, SmsCap,
+    parse_callback, parse_origins, FieldParser, ProjectName, ProjectSettings, Sender, SmsCap,
 };
-use crate::sms::{default_countries, SmsCaps};
+use crate::sms::SmsCaps;
 use crate::store::{Project, Store};
 use futureauth_proto::Region;
 
@@ -185,51 +184,34 @@ impl CreateArgs {
     /// The new project's settings; a bad flag is named in its message.
     fn settings(&self) -> Result<ProjectSettings, FieldErrors> {
         let mut f = FieldParser::default();
-        let name = f.field("--name", ProjectName::parse(&self.name));
-        let callback = self.callback_url.as_deref().unwrap_or("");
-        let callback_url = f.field("--callback-url", parse_callback(callback));
+        let callback = self.callback_url.as_deref();
         let origins = self.allowed_origins.iter().map(String::as_str);
-        let allowed_origins = f.field("--allowed-origin", parse_origins(origins));
-        let sender = self.email_from.as_deref().unwrap_or("");
-        let email_from = f.field("--email-from", Sender::parse(sender));
-        let sms = &self.sms;
-        let per_country = sms.per_country_per_hour(&mut f);
-        let settings = (|| {
-            Some(ProjectSettings {
-                callback_url: callback_url?,
-                allowed_origins: allowed_origins?,
-                email_from: email_from?,
-                sms_countries: sms.countries.clone().unwrap_or_else(default_countries),
-                sms_per_country_per_hour: per_country?,
-                sms_per_hour: sms.sms_per_hour,
-                sms_per_day: sms.sms_per_day,
-                ..ProjectSettings::named(name?)
-            })
-        })();
-        f.finish(settings)
+        let sender = self.email_from.as_deref();
+        let settings = ProjectSettings {
+            name: f.field("--name", ProjectName::parse(&self.name)),
+            callback_url: callback.and_then(|cb| f.field("--callback-url", parse_callback(cb))),
+            allowed_origins: f.field("--allowed-origin", parse_origins(origins)),
+            email_from: sender.and_then(|from| f.field("--email-from", Sender::parse(from))),
+            ..self.sms.settings(&mut f)
+        };
+        f.finish(Some(settings))
     }
 }
 
 impl SmsArgs {
-    /// `--sms-per-country-per-hour` as a cap (`Some(None)`: not given).
-    fn per_country_per_hour(&self, f: &mut FieldParser) -> Option<Option<SmsCap>> {
-        let raw = self.sms_per_country_per_hour.map(|n| n.to_string());
-        let parsed = SmsCap::parse_field(raw.as_deref().unwrap_or(""));
-        f.field("--sms-per-country-per-hour", parsed)
-    }
-
-    /// The change: only the flags given.
-    fn patch(&self) -> Result<SettingsPatch, FieldErrors> {
-        let mut f = FieldParser::default();
-        let per_country = self.per_country_per_hour(&mut f);
-        let patch = per_country.map(|per_country| SettingsPatch {
+    /// The flags given, as settings (the others keep their value, or their default).
+    fn settings(&self, f: &mut FieldParser) -> ProjectSettings {
+        // A plain number from clap (see the field), a cap from here.
+        let per_country = self.sms_per_country_per_hour.map(|n| n.to_string());
+        ProjectSettings {
             sms_countries: self.countries.clone(),
-            sms_per_country_per_hour: per_country.map(Some),
+            sms_per_country_per_hour: per_country
+                .and_then(|n| f.field("--sms-per-country-per-hour", n.parse()))
+                .map(Some),
             sms_per_hour: self.sms_per_hour.map(Some),
             sms_per_day: self.sms_per_day.map(Some),
-            ..SettingsPatch::default()
-        });
-        f.finish(patch)
+            ..ProjectSettings::default()
+        }
     }
 }
 
@@ -381,8 +363,10 @@ async fn update_project(
         .await?
         .ok_or(OperatorError::NotFound)
         .map_err(no_project(&args.project))?;
-    let patch = args.sms.patch().map_err(OperatorError::Invalid)?;
-    let p = projects::update_settings(store, Acting::Admin, &project, patch)
+    let mut f = FieldParser::default();
+    let settings = args.sms.settings(&mut f);
+    let settings = f.finish(Some(settings)).map_err(OperatorError::Invalid)?;
+    let p = projects::update_settings(store, Acting::Admin, &project, settings)
         .await
         .map_err(no_project(&args.project))?;
     writeln!(out, "Updated project {} ({})", p.name, p.id)?;

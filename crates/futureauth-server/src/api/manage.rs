@@ -28,8 +28,8 @@ use crate::service::now_ms;
 use crate::service::operator::Acting;
 use crate::service::projects::key_prefix;
 use crate::service::settings::{
-    parse_callback, parse_countries, parse_origins, FieldParser, ProjectName, RateLimit, Sender,
-    SettingsPatch, SmsCap,
+    parse_callback, parse_countries, parse_origins, FieldParser, ProjectName, ProjectSettings,
+    RateLimit, Sender, SmsCap,
 };
 use crate::service::{project_webhook, test_mode};
 use crate::store::{Membership, Operator};
@@ -246,9 +246,9 @@ pub struct UpdateProjectBody {
 
 impl UpdateProjectBody {
     /// The change, every given field parsed (each bad one named).
-    fn parse(self) -> Result<SettingsPatch, FieldErrors> {
+    fn parse(self) -> Result<ProjectSettings, FieldErrors> {
         let mut f = FieldParser::default();
-        let patch = SettingsPatch {
+        let patch = ProjectSettings {
             name: self
                 .name
                 .and_then(|v| f.field("name", ProjectName::parse(&v))),

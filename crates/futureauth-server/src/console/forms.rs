@@ -1,6 +1,6 @@
 //! The console's project forms as submitted (text fields), what they show again next to
 //! their errors, and how they parse into the operator service's
-//! [`ProjectSettings`](crate::service::settings::ProjectSettings).
+//! [`ProjectSettings`](crate::service::settings::ProjectSettings), every field given.
 
 use serde::{Deserialize, Serialize};
 
@@ -35,17 +35,13 @@ impl NewProjectForm {
     /// gets its own message.
     pub fn parse(&self) -> Result<ProjectSettings, FieldErrors> {
         let mut f = FieldParser::default();
-        let name = f.field("name", ProjectName::parse(&self.name));
-        let callback_url = f.field("callback_url", parse_callback(&self.callback_url));
-        let allowed_origins = f.field("allowed_origins", parse_origin_lines(&self.allowed_origins));
-        let settings = (|| {
-            Some(ProjectSettings {
-                callback_url: callback_url?,
-                allowed_origins: allowed_origins?,
-                ..ProjectSettings::named(name?)
-            })
-        })();
-        f.finish(settings)
+        let settings = ProjectSettings {
+            name: f.field("name", ProjectName::parse(&self.name)),
+            callback_url: f.field("callback_url", parse_callback(&self.callback_url)),
+            allowed_origins: f.field("allowed_origins", parse_origin_lines(&self.allowed_origins)),
+            ..ProjectSettings::default()
+        };
+        f.finish(Some(settings))
     }
 
     /// The form as it may be shown again.
@@ -119,37 +115,25 @@ impl SettingsForm {
     /// Every setting, parsed; every bad field gets its own message.
     pub fn parse(&self) -> Result<ProjectSettings, FieldErrors> {
         let mut f = FieldParser::default();
-        let cap = |raw: &str| SmsCap::parse_field(raw);
-        let limit = |raw: &str| RateLimit::parse_field(raw);
-        let limit_per_destination =
-            f.field("limit_per_destination", limit(&self.limit_per_destination));
-        let limit_per_minute = f.field("limit_per_minute", limit(&self.limit_per_minute));
-        let sms_countries = f.field("sms_countries", parse_country_list(&self.sms_countries));
-        let sms_per_country_per_hour = f.field(
-            "sms_per_country_per_hour",
-            cap(&self.sms_per_country_per_hour),
-        );
-        let sms_per_hour = f.field("sms_per_hour", cap(&self.sms_per_hour));
-        let sms_per_day = f.field("sms_per_day", cap(&self.sms_per_day));
-        let name = f.field("name", ProjectName::parse(&self.name));
-        let allowed_origins = f.field("allowed_origins", parse_origin_lines(&self.allowed_origins));
-        let callback_url = f.field("callback_url", parse_callback(&self.callback_url));
-        let email_from = f.field("email_from", Sender::parse(&self.email_from));
-        let settings = (|| {
-            Some(ProjectSettings {
-                name: name?,
-                callback_url: callback_url?,
-                allowed_origins: allowed_origins?,
-                email_from: email_from?,
-                limit_per_destination: limit_per_destination?,
-                limit_per_minute: limit_per_minute?,
-                sms_countries: sms_countries?,
-                sms_per_country_per_hour: sms_per_country_per_hour?,
-                sms_per_hour: sms_per_hour?,
-                sms_per_day: sms_per_day?,
-            })
-        })();
-        f.finish(settings)
+        let cap = SmsCap::parse_field;
+        let limit = RateLimit::parse_field;
+        let settings = ProjectSettings {
+            limit_per_destination: f
+                .field("limit_per_destination", limit(&self.limit_per_destination)),
+            limit_per_minute: f.field("limit_per_minute", limit(&self.limit_per_minute)),
+            sms_countries: f.field("sms_countries", parse_country_list(&self.sms_countries)),
+            sms_per_country_per_hour: f.field(
+                "sms_per_country_per_hour",
+                cap(&self.sms_per_country_per_hour),
+            ),
+            sms_per_hour: f.field("sms_per_hour", cap(&self.sms_per_hour)),
+            sms_per_day: f.field("sms_per_day", cap(&self.sms_per_day)),
+            name: f.field("name", ProjectName::parse(&self.name)),
+            allowed_origins: f.field("allowed_origins", parse_origin_lines(&self.allowed_origins)),
+            callback_url: f.field("callback_url", parse_callback(&self.callback_url)),
+            email_from: f.field("email_from", Sender::parse(&self.email_from)),
+        };
+        f.finish(Some(settings))
     }
 
     /// The form as it may be shown again.
@@ -176,7 +160,6 @@ impl SettingsForm {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::service::settings::SettingsPatch;
 
     fn project() -> Project {
         Project {
@@ -239,7 +222,7 @@ mod tests {
             sms_per_day: "".into(),
         };
         let settings = input.parse().unwrap();
-        let (p, limits) = SettingsPatch::from(settings).apply(&project(), ProjectLimits::default());
+        let (p, limits) = settings.apply(&project(), ProjectLimits::default());
         let countries: Vec<_> = p.sms_countries.iter().map(Region::as_str).collect();
         assert_eq!(countries, ["GB", "DE", "FR"]);
         assert_eq!(

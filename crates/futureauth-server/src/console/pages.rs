@@ -22,7 +22,6 @@ use super::Console;
 use crate::service::console::{self as ops, FieldErrors, OperatorError};
 use crate::service::deliveries::{self, DeliveryParams, DeliveryQuery, DeliveryView};
 use crate::service::operator::Acting;
-use crate::service::settings::SettingsPatch;
 use crate::service::{now_ms, MessageId};
 use crate::store::{Membership, Message, MessageStatus};
 
@@ -515,20 +514,14 @@ pub async fn create_project(
         Err(errors) => Err(OperatorError::Invalid(errors)),
     };
     match created {
-        Ok(created) => {
-            let flash = Flash {
-                kind: FlashKind::Created,
-                project: created.project.id.clone(),
-                secret: created.secret_key,
-                note: None,
-            };
-            with_flash(
-                &c,
-                &s,
-                &format!("/dashboard/projects/{}/keys", created.project.id),
-                &flash,
-            )
-        }
+        Ok(created) => show_key(
+            &c,
+            &s,
+            &created.project.id,
+            FlashKind::Created,
+            created.secret_key,
+            None,
+        ),
         Err(OperatorError::Invalid(errors)) => {
             projects_page(
                 &c,
@@ -541,6 +534,24 @@ pub async fn create_project(
         }
         Err(e) => c.fail(e),
     }
+}
+
+/// A 303 to the project's key page, which shows the new `key` once.
+fn show_key(
+    c: &Console,
+    s: &Signed,
+    project: &str,
+    kind: FlashKind,
+    key: String,
+    note: Option<String>,
+) -> Response {
+    let flash = Flash {
+        kind,
+        project: project.to_owned(),
+        secret: key,
+        note,
+    };
+    with_flash(c, s, &format!("/dashboard/projects/{project}/keys"), &flash)
 }
 
 /// A 303 to `to`, which shows `flash` once.
@@ -648,20 +659,7 @@ pub async fn create_key(
     CsrfForm(_): CsrfForm<NoFields>,
 ) -> Response {
     match ops::create_key(c.store(), &s.operator, &m).await {
-        Ok(key) => {
-            let flash = Flash {
-                kind: FlashKind::Key,
-                project: m.project.id.clone(),
-                secret: key,
-                note: None,
-            };
-            with_flash(
-                &c,
-                &s,
-                &format!("/dashboard/projects/{}/keys", m.project.id),
-                &flash,
-            )
-        }
+        Ok(key) => show_key(&c, &s, &m.project.id, FlashKind::Key, key, None),
         Err(e) => c.fail(e),
     }
 }
@@ -689,18 +687,7 @@ pub async fn rotate_key(
                     super::views::datetime(now_ms() + overlap * 1000)
                 )
             };
-            let flash = Flash {
-                kind: FlashKind::Rotated,
-                project: m.project.id.clone(),
-                secret: key,
-                note: Some(note),
-            };
-            with_flash(
-                &c,
-                &s,
-                &format!("/dashboard/projects/{}/keys", m.project.id),
-                &flash,
-            )
+            show_key(&c, &s, &m.project.id, FlashKind::Rotated, key, Some(note))
         }
         Err(e) => c.fail(e),
     }
@@ -934,8 +921,7 @@ pub async fn save_settings(
     let saved = match input.parse() {
         Ok(settings) => {
             let acting = Acting::Operator(&s.operator, &m);
-            let patch = SettingsPatch::from(settings);
-            ops::update_settings(c.store(), acting, &m.project, patch).await
+            ops::update_settings(c.store(), acting, &m.project, settings).await
         }
         Err(errors) => Err(OperatorError::Invalid(errors)),
     };

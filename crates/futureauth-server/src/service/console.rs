@@ -7,12 +7,13 @@ use sha2::Sha256;
 use tokio::sync::OnceCell;
 
 use super::ids::is_identifier;
+pub(crate) use super::operator::audit;
 use super::operator::{authorize, require, OperatorAction};
 use super::projects::{generate_secret_key, hash_key, key_hashes_match, key_prefix};
 use super::templates::{self, CustomTemplates};
 use super::{now_ms, random_id, validate};
 use crate::error::StoreError;
-use crate::store::{AuditEntry, KeyListing, Membership, Operator, Role, Store};
+use crate::store::{KeyListing, Membership, Operator, Role, Store};
 
 /// Prefix of operator tokens (management API).
 pub const OPERATOR_TOKEN_PREFIX: &str = "vx_op_";
@@ -45,27 +46,6 @@ pub async fn membership(
     project_id: &str,
 ) -> Result<Membership, OperatorError> {
     authorize(store, op, project_id, OperatorAction::Read).await
-}
-
-/// Records an operator's action in the project's audit log.
-pub(crate) async fn audit(
-    store: &Store,
-    project_id: &str,
-    op: &Operator,
-    action: &str,
-    detail: String,
-) -> Result<(), OperatorError> {
-    store
-        .audit(&AuditEntry {
-            id: random_id("aud_", 20),
-            project_id: project_id.to_owned(),
-            actor: op.email.clone(),
-            action: action.to_owned(),
-            detail,
-            created_at: now_ms(),
-        })
-        .await?;
-    Ok(())
 }
 
 /// The message-templates form, as submitted (empty = the built-in text).

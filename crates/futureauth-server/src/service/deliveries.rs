@@ -42,16 +42,10 @@ pub struct DeliveryParams {
 }
 
 /// Which part of the delivery log to list, parsed.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default)]
 pub struct DeliveryQuery {
-    /// Only this channel.
-    pub channel: Option<MessageChannel>,
-    /// Only this state.
-    pub status: Option<MessageStatus>,
-    /// Created at or after (epoch ms).
-    pub from: Option<i64>,
-    /// Created before (epoch ms).
-    pub until: Option<i64>,
+    /// Channel, state and time; the destination's hash is filled in when listing.
+    pub filter: DeliveryFilter,
     /// Only messages to this address.
     pub destination: Option<String>,
     /// Page size.
@@ -64,13 +58,8 @@ impl DeliveryQuery {
     /// The newest `limit` deliveries, unfiltered.
     pub fn newest(limit: i64) -> DeliveryQuery {
         DeliveryQuery {
-            channel: None,
-            status: None,
-            from: None,
-            until: None,
-            destination: None,
             limit,
-            offset: 0,
+            ..DeliveryQuery::default()
         }
     }
 }
@@ -161,10 +150,13 @@ impl DeliveryParams {
         let query = (|| {
             let limit = limit?;
             Some(DeliveryQuery {
-                channel: channel?,
-                status: status?,
-                from: from?,
-                until: until?,
+                filter: DeliveryFilter {
+                    channel: channel?,
+                    status: status?.map(|s| s.as_str().to_owned()),
+                    from: from?,
+                    until: until?,
+                    destination_hash: None,
+                },
                 destination: destination?,
                 limit,
                 offset: match page? {
@@ -229,17 +221,10 @@ pub async fn deliveries(
     project_id: &str,
     q: &DeliveryQuery,
 ) -> Result<(Vec<DeliveryView>, i64), StoreError> {
-    let destination_hash = match &q.destination {
-        Some(d) => Some(hasher.hash(store, d).await?),
-        None => None,
-    };
-    let filter = DeliveryFilter {
-        channel: q.channel,
-        status: q.status.map(|s| s.to_string()),
-        from: q.from,
-        until: q.until,
-        destination_hash,
-    };
+    let mut filter = q.filter.clone();
+    if let Some(d) = &q.destination {
+        filter.destination_hash = Some(hasher.hash(store, d).await?);
+    }
     let (rows, total) = store
         .deliveries(project_id, &filter, q.limit, q.offset)
         .await?;
@@ -266,14 +251,14 @@ mod tests {
         let q = params("webhook", "failed", "1764300000000", "", "")
             .parse(50)
             .unwrap();
-        assert_eq!(q.channel, Some(MessageChannel::Webhook));
-        assert_eq!(q.status, Some(MessageStatus::Failed));
+        assert_eq!(q.filter.channel, Some(MessageChannel::Webhook));
+        assert_eq!(q.filter.status.as_deref(), Some("failed"));
         assert_eq!(
-            (q.from, q.limit, q.offset),
+            (q.filter.from, q.limit, q.offset),
             (Some(1_764_300_000_000), 50, 0)
         );
         let q = params("", "", "", " 2026-01-31 ", "3").parse(25).unwrap();
-        assert_eq!(q.until, Some(1_769_904_000_000));
+        assert_eq!(q.filter.until, Some(1_769_904_000_000));
         assert_eq!((q.limit, q.offset), (25, 50));
         let bad = DeliveryParams {
             limit: "0".into(),

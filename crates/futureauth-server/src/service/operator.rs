@@ -11,8 +11,9 @@
 //! validation.
 
 use super::ids::is_identifier;
+use super::{now_ms, random_id};
 use crate::error::OperatorError;
-use crate::store::{Membership, Operator, Role, Store};
+use crate::store::{AuditEntry, Membership, Operator, Role, Store};
 
 /// One thing an operator can do to a project.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -134,6 +135,27 @@ pub async fn authorize(
         .ok_or(OperatorError::NotFound)?;
     require(&m, action)?;
     Ok(m)
+}
+
+/// Records an operator's action in the project's audit log.
+pub(crate) async fn audit(
+    store: &Store,
+    project_id: &str,
+    op: &Operator,
+    action: &str,
+    detail: String,
+) -> Result<(), OperatorError> {
+    store
+        .audit(&AuditEntry {
+            id: random_id("aud_", 20),
+            project_id: project_id.to_owned(),
+            actor: op.email.clone(),
+            action: action.to_owned(),
+            detail,
+            created_at: now_ms(),
+        })
+        .await?;
+    Ok(())
 }
 
 #[cfg(test)]

@@ -9,12 +9,11 @@ use rand::Rng;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-use super::console::audit;
-use super::operator::{Acting, OperatorAction};
-use super::settings::{ProjectLimits, ProjectName, ProjectSettings, SettingsPatch};
+use super::operator::{audit, Acting, OperatorAction};
+use super::settings::{ProjectLimits, ProjectName, ProjectSettings};
 use super::{now_ms, random_id};
 use crate::error::{OperatorError, ServiceError, StoreError};
-use crate::sms::SmsCaps;
+use crate::sms::{default_countries, SmsCaps};
 use crate::store::{Operator, Project, Store};
 use futureauth_proto::Region;
 
@@ -61,27 +60,35 @@ pub async fn create_project(
     name: &str,
 ) -> Result<CreatedProject, OperatorError> {
     let name = ProjectName::parse(name).map_err(|m| OperatorError::invalid("name", m))?;
-    create_project_with(store, Some(op), ProjectSettings::named(name)).await
+    let settings = ProjectSettings {
+        name: Some(name),
+        ..ProjectSettings::default()
+    };
+    create_project_with(store, Some(op), settings).await
 }
 
-/// Creates a project with `settings` and a first key. An operator `owner` becomes its
+/// Creates a project with `settings` (a name, and the defaults for what is not given)
+/// and a first key. An operator `owner` becomes its
 /// owner and the creation is audited; without one (the CLI) it has no members yet.
 pub async fn create_project_with(
     store: &Store,
     owner: Option<&Operator>,
     settings: ProjectSettings,
 ) -> Result<CreatedProject, OperatorError> {
+    if settings.name.is_none() {
+        return Err(OperatorError::invalid("name", "a project needs a name"));
+    }
     let base = Project {
         id: random_id("prj_", 20),
         name: String::new(),
         allowed_origins: Vec::new(),
         callback_url: None,
         email_from: None,
-        sms_countries: Vec::new(),
+        sms_countries: default_countries(),
         sms_caps: SmsCaps::default(),
         created_at: now_ms(),
     };
-    let (project, limits) = SettingsPatch::from(settings).apply(&base, ProjectLimits::default());
+    let (project, limits) = settings.apply(&base, ProjectLimits::default());
     let key = generate_secret_key();
     store
         .create_owned_project(
@@ -119,16 +126,16 @@ pub async fn limits(store: &Store, project_id: &str) -> Result<ProjectLimits, St
     })
 }
 
-/// Applies `patch` to `project`, auditing what changed. Each changed part is its own
+/// Applies `settings` to `project`, auditing what changed. Each changed part is its own
 /// [`OperatorAction`], checked for every part before anything is written.
 pub async fn update_settings(
     store: &Store,
     acting: Acting<'_>,
     project: &Project,
-    patch: SettingsPatch,
+    settings: ProjectSettings,
 ) -> Result<Project, OperatorError> {
     let old_limits = limits(store, &project.id).await?;
-    let (p, new_limits) = patch.apply(project, old_limits);
+    let (p, new_limits) = settings.apply(project, old_limits);
     let changes = changes(project, &p, old_limits, new_limits);
     // Every part first, then the writes: a refused part leaves the others unwritten too.
     for (action, _) in &changes {

@@ -136,52 +136,68 @@ fn parse_origin(raw: &str) -> Result<Origin, String> {
     Origin::of(&url).ok_or_else(|| format!("`{raw}` must be an http or https URL"))
 }
 
+/// Distinct values in the order given, one per item: an item holding one of `separators`
+/// is refused with `one_per_item`, and more than `max` values too.
+fn distinct<'a, T: PartialEq>(
+    items: impl IntoIterator<Item = &'a str>,
+    separators: &[char],
+    one_per_item: &str,
+    max: (usize, &str),
+    parse: impl Fn(&str) -> Result<T, String>,
+) -> Result<Vec<T>, String> {
+    let mut values = Vec::new();
+    for raw in items.into_iter().map(str::trim).filter(|s| !s.is_empty()) {
+        if raw.contains(separators) {
+            return Err(one_per_item.into());
+        }
+        let value = parse(raw)?;
+        if !values.contains(&value) {
+            values.push(value);
+        }
+        if values.len() > max.0 {
+            return Err(format!("at most {} {}", max.0, max.1));
+        }
+    }
+    Ok(values)
+}
+
+const ORIGIN_SEPARATORS: [char; 2] = ['\n', ','];
+const COUNTRY_SEPARATORS: [char; 5] = [',', ' ', '\n', '\r', '\t'];
+
 /// Allowed origins, one per item, without duplicates, at most 20.
 pub fn parse_origins<'a>(items: impl IntoIterator<Item = &'a str>) -> Result<Vec<Origin>, String> {
-    let mut origins: Vec<Origin> = Vec::new();
-    for raw in items.into_iter().map(str::trim).filter(|s| !s.is_empty()) {
-        if raw.contains(['\n', ',']) {
-            return Err("one origin per list item".into());
-        }
-        let origin = parse_origin(raw)?;
-        if !origins.contains(&origin) {
-            origins.push(origin);
-        }
-    }
-    if origins.len() > MAX_ORIGINS {
-        return Err(format!("at most {MAX_ORIGINS} origins"));
-    }
-    Ok(origins)
+    let max = (MAX_ORIGINS, "origins");
+    distinct(
+        items,
+        &ORIGIN_SEPARATORS,
+        "one origin per list item",
+        max,
+        parse_origin,
+    )
 }
 
 /// Origins typed in one text field: one per line or comma-separated.
 pub fn parse_origin_lines(raw: &str) -> Result<Vec<Origin>, String> {
-    parse_origins(raw.split(['\n', ',']))
+    parse_origins(raw.split(ORIGIN_SEPARATORS))
 }
 
 /// SMS countries (ISO 3166-1 alpha-2), one per item, distinct, in the order given.
 pub fn parse_countries<'a>(
     items: impl IntoIterator<Item = &'a str>,
 ) -> Result<Vec<Region>, String> {
-    let mut regions = Vec::new();
-    for code in items.into_iter().filter(|s| !s.is_empty()) {
-        if code.contains([',', ' ', '\n', '\r', '\t']) {
-            return Err("one country code per list item".into());
-        }
-        let region = Region::parse(code).map_err(|e| format!("{e} (ISO 3166-1 alpha-2)"))?;
-        if !regions.contains(&region) {
-            regions.push(region);
-        }
-        if regions.len() > MAX_SMS_COUNTRIES {
-            return Err(format!("at most {MAX_SMS_COUNTRIES} countries"));
-        }
-    }
-    Ok(regions)
+    let max = (MAX_SMS_COUNTRIES, "countries");
+    distinct(
+        items,
+        &COUNTRY_SEPARATORS,
+        "one country code per list item",
+        max,
+        |c| Region::parse(c).map_err(|e| format!("{e} (ISO 3166-1 alpha-2)")),
+    )
 }
 
 /// SMS countries typed in one text field: separated by commas, spaces or lines.
 pub fn parse_country_list(raw: &str) -> Result<Vec<Region>, String> {
-    parse_countries(raw.split([',', ' ', '\n', '\r', '\t']))
+    parse_countries(raw.split(COUNTRY_SEPARATORS))
 }
 
 /// Per-project rate limits (`None` = the server's default).
@@ -193,13 +209,14 @@ pub struct ProjectLimits {
     pub per_minute: Option<i64>,
 }
 
-/// Changes to a project's settings, each field parsed; `None` keeps the current value
-/// (`Some(None)` sets an optional one back to the server's default).
+/// A project's settings as given, each field parsed; `None` keeps the current value (on
+/// creation: the default), and `Some(None)` sets an optional one back to the server's
+/// default. The console's settings form gives them all, a PATCH body or the CLI only some.
 #[derive(Debug, Clone, Default)]
-pub struct SettingsPatch {
+pub struct ProjectSettings {
     /// Display name.
     pub name: Option<ProjectName>,
-    /// Default magic-link callback URL.
+    /// Default magic-link callback URL; its origin is allowed automatically.
     pub callback_url: Option<Option<CallbackUrl>>,
     /// Allowed origins (replaces the list).
     pub allowed_origins: Option<Vec<Origin>>,
@@ -219,68 +236,6 @@ pub struct SettingsPatch {
     pub sms_per_day: Option<Option<SmsCap>>,
 }
 
-/// A project's settings, all given (a new project, or the console's whole settings form).
-#[derive(Debug, Clone)]
-pub struct ProjectSettings {
-    /// Display name.
-    pub name: ProjectName,
-    /// Default magic-link callback URL; its origin is allowed automatically.
-    pub callback_url: Option<CallbackUrl>,
-    /// Further allowed origins.
-    pub allowed_origins: Vec<Origin>,
-    /// Email sender (`None`: the server's default).
-    pub email_from: Option<Sender>,
-    /// Messages per address per destination window.
-    pub limit_per_destination: Option<RateLimit>,
-    /// Messages per minute.
-    pub limit_per_minute: Option<RateLimit>,
-    /// Countries SMS may go to.
-    pub sms_countries: Vec<Region>,
-    /// SMS to one country per hour.
-    pub sms_per_country_per_hour: Option<SmsCap>,
-    /// SMS per hour, all countries.
-    pub sms_per_hour: Option<SmsCap>,
-    /// SMS per day, all countries.
-    pub sms_per_day: Option<SmsCap>,
-}
-
-impl ProjectSettings {
-    /// A project called `name` with every other setting at its default (the default SMS
-    /// countries, the server's caps and limits).
-    pub fn named(name: ProjectName) -> ProjectSettings {
-        ProjectSettings {
-            name,
-            callback_url: None,
-            allowed_origins: Vec::new(),
-            email_from: None,
-            limit_per_destination: None,
-            limit_per_minute: None,
-            sms_countries: crate::sms::default_countries(),
-            sms_per_country_per_hour: None,
-            sms_per_hour: None,
-            sms_per_day: None,
-        }
-    }
-}
-
-/// Every setting given: replaces them all.
-impl From<ProjectSettings> for SettingsPatch {
-    fn from(s: ProjectSettings) -> SettingsPatch {
-        SettingsPatch {
-            name: Some(s.name),
-            callback_url: Some(s.callback_url),
-            allowed_origins: Some(s.allowed_origins),
-            email_from: Some(s.email_from),
-            limit_per_destination: Some(s.limit_per_destination),
-            limit_per_minute: Some(s.limit_per_minute),
-            sms_countries: Some(s.sms_countries),
-            sms_per_country_per_hour: Some(s.sms_per_country_per_hour),
-            sms_per_hour: Some(s.sms_per_hour),
-            sms_per_day: Some(s.sms_per_day),
-        }
-    }
-}
-
 fn set<T>(slot: &mut T, value: Option<T>) {
     if let Some(v) = value {
         *slot = v;
@@ -295,7 +250,7 @@ fn limit(v: Option<RateLimit>) -> Option<i64> {
     v.map(|l| i64::from(l.get()))
 }
 
-impl SettingsPatch {
+impl ProjectSettings {
     /// The project and limits after the change. The callback URL's origin is always among
     /// the allowed origins (first, when it was not listed).
     pub fn apply(self, current: &Project, limits: ProjectLimits) -> (Project, ProjectLimits) {
