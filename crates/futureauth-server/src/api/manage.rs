@@ -793,13 +793,18 @@ pub async fn get_webhook(
     responses((status = 200, description = "Saved; `secret` on the first registration only", body = WebhookView), errors::BodyRejected, errors::OwnersOnly, errors::NotFound, errors::Invalid, errors::Unauthorized, errors::Unavailable))]
 pub async fn put_webhook(
     State(state): State<AppState>,
-    OperatorAuth(op): OperatorAuth,
-    Path(id): Path<String>,
+    ProjectMember { op, m }: ProjectMember,
     ApiJson(body): ApiJson<WebhookBody>,
 ) -> Result<Json<WebhookView>, ApiError> {
-    let (url, secret) = project_webhook::set(&state.store, &op, &id, &body.url, state.production)
-        .await
-        .map_err(managed)?;
+    let (url, secret) = project_webhook::set(
+        &state.store,
+        &op,
+        &m.project.id,
+        &body.url,
+        state.production,
+    )
+    .await
+    .map_err(managed)?;
     Ok(Json(WebhookView {
         url: url.to_string(),
         secret,
@@ -815,10 +820,9 @@ pub async fn put_webhook(
     responses((status = 200, description = "The new secret, shown once", body = WebhookView), errors::OwnersOnly, errors::NotFound, errors::Unauthorized, errors::Unavailable))]
 pub async fn rotate_webhook(
     State(state): State<AppState>,
-    OperatorAuth(op): OperatorAuth,
-    Path(id): Path<String>,
+    ProjectMember { op, m }: ProjectMember,
 ) -> Result<Json<WebhookView>, ApiError> {
-    let hook = project_webhook::rotate(&state.store, &op, &id)
+    let hook = project_webhook::rotate(&state.store, &op, &m.project.id)
         .await
         .map_err(managed)?;
     Ok(Json(WebhookView {
@@ -835,10 +839,9 @@ pub async fn rotate_webhook(
     responses((status = 204, description = "Removed"), errors::OwnersOnly, errors::NotFound, errors::Unauthorized, errors::Unavailable))]
 pub async fn delete_webhook(
     State(state): State<AppState>,
-    OperatorAuth(op): OperatorAuth,
-    Path(id): Path<String>,
+    ProjectMember { op, m }: ProjectMember,
 ) -> Result<StatusCode, ApiError> {
-    if project_webhook::remove(&state.store, &op, &id)
+    if project_webhook::remove(&state.store, &op, &m.project.id)
         .await
         .map_err(managed)?
     {
@@ -908,8 +911,7 @@ pub async fn get_test_mode(
     responses((status = 200, description = "Test mode as saved (destinations normalised)", body = TestModeBody), errors::BodyRejected, errors::OwnersOnly, errors::NotFound, errors::Invalid, errors::Unauthorized, errors::Unavailable))]
 pub async fn put_test_mode(
     State(state): State<AppState>,
-    OperatorAuth(op): OperatorAuth,
-    Path(id): Path<String>,
+    ProjectMember { op, m }: ProjectMember,
     ApiJson(body): ApiJson<TestModeBody>,
 ) -> Result<Json<TestModeBody>, ApiError> {
     let input = test_mode::TestModeInput {
@@ -917,7 +919,7 @@ pub async fn put_test_mode(
         code: body.code,
         allow_in_production: body.allow_in_production,
     };
-    let mode = test_mode::enable(&state.store, &op, &id, &input, state.production)
+    let mode = test_mode::enable(&state.store, &op, &m.project.id, &input, state.production)
         .await
         .map_err(managed)?;
     Ok(Json(mode.into()))
@@ -932,10 +934,9 @@ pub async fn put_test_mode(
     responses((status = 204, description = "Test mode is off"), errors::OwnersOnly, errors::NotFound, errors::Unauthorized, errors::Unavailable))]
 pub async fn delete_test_mode(
     State(state): State<AppState>,
-    OperatorAuth(op): OperatorAuth,
-    Path(id): Path<String>,
+    ProjectMember { op, m }: ProjectMember,
 ) -> Result<StatusCode, ApiError> {
-    if test_mode::disable(&state.store, &op, &id)
+    if test_mode::disable(&state.store, &op, &m.project.id)
         .await
         .map_err(managed)?
     {

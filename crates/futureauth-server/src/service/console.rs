@@ -10,6 +10,7 @@ use super::ids::is_identifier;
 pub(crate) use super::operator::audit;
 use super::operator::{authorize, require, OperatorAction};
 use super::projects::{generate_secret_key, hash_key, key_hashes_match, key_prefix};
+use super::settings::FieldParser;
 use super::templates::{self, CustomTemplates};
 use super::{now_ms, random_id, validate};
 use crate::error::StoreError;
@@ -78,68 +79,61 @@ pub async fn update_templates(
     input: &TemplatesInput,
 ) -> Result<CustomTemplates, OperatorError> {
     require(m, OperatorAction::SetTemplates)?;
-    let mut errors = FieldErrors::new();
-    let mut parsed = CustomTemplates::default();
-    for (field, raw, one_line, slot) in [
-        (
-            "email_subject",
-            &input.email_subject,
-            true,
-            &mut parsed.email_subject,
-        ),
-        (
-            "email_text",
-            &input.email_text,
-            false,
-            &mut parsed.email_text,
-        ),
-        ("sms_text", &input.sms_text, false, &mut parsed.sms_text),
-    ] {
-        let text = raw.trim().replace("\r\n", "\n");
-        if text.is_empty() {
-            continue;
-        }
-        if validate::mentions_console(&text) {
-            errors.insert(field, "may not name the server's own console".into());
-            continue;
-        }
-        match templates::check(&text, one_line) {
-            Ok(()) => *slot = Some(text),
-            Err(e) => {
-                errors.insert(field, e);
-            }
-        }
-    }
-    if !errors.is_empty() {
-        return Err(OperatorError::Invalid(errors));
-    }
+    let parsed = input.parse().map_err(OperatorError::Invalid)?;
     let old = store.project_templates(&m.project.id).await?;
     if old != parsed {
         store.set_project_templates(&m.project.id, &parsed).await?;
-        let mut changed = Vec::new();
-        for (name, a, b) in [
-            ("email subject", &old.email_subject, &parsed.email_subject),
-            ("email text", &old.email_text, &parsed.email_text),
-            ("SMS text", &old.sms_text, &parsed.sms_text),
-        ] {
-            if a != b {
-                changed.push(if b.is_some() {
-                    format!("{name} customised")
-                } else {
-                    format!("{name} back to the built-in text")
-                });
-            }
-        }
-        audit(
-            store,
-            &m.project.id,
-            op,
-            "templates.changed",
-            changed.join("; "),
-        )
-        .await?;
+        let detail = templates_changed(&old, &parsed);
+        audit(store, &m.project.id, op, "templates.changed", detail).await?;
     }
     Ok(parsed)
+}
+
+impl TemplatesInput {
+    /// The texts, each checked (empty = the built-in text); every bad one gets its message.
+    fn parse(&self) -> Result<CustomTemplates, FieldErrors> {
+        let mut f = FieldParser::default();
+        let email_subject = f.field("email_subject", template(&self.email_subject, true));
+        let email_text = f.field("email_text", template(&self.email_text, false));
+        let sms_text = f.field("sms_text", template(&self.sms_text, false));
+        let parsed = CustomTemplates {
+            email_subject: email_subject.flatten(),
+            email_text: email_text.flatten(),
+            sms_text: sms_text.flatten(),
+        };
+        f.finish(Some(parsed))
+    }
+}
+
+/// One message text: `None` when empty (the built-in text).
+fn template(raw: &str, one_line: bool) -> Result<Option<String>, String> {
+    let text = raw.trim().replace("\r\n", "\n");
+    if text.is_empty() {
+        return Ok(None);
+    }
+    if validate::mentions_console(&text) {
+        return Err("may not name the server's own console".into());
+    }
+    templates::check(&text, one_line).map(|()| Some(text))
+}
+
+/// The audit line of a templates change.
+fn templates_changed(old: &CustomTemplates, new: &CustomTemplates) -> String {
+    let mut changed = Vec::new();
+    for (name, a, b) in [
+        ("email subject", &old.email_subject, &new.email_subject),
+        ("email text", &old.email_text, &new.email_text),
+        ("SMS text", &old.sms_text, &new.sms_text),
+    ] {
+        if a != b {
+            changed.push(if b.is_some() {
+                format!("{name} customised")
+            } else {
+                format!("{name} back to the built-in text")
+            });
+        }
+    }
+    changed.join("; ")
 }
 
 /// Deletes a project (owners only) once its name is typed exactly.

@@ -164,23 +164,30 @@ fn or_default<T: ToString>(v: Option<T>, default: &str) -> String {
     v.map_or_else(|| default.to_owned(), |n| n.to_string())
 }
 
-/// What changed from `old` to `new`, each with the action it needs and its audit line.
+/// What changed, each with the action it needs and its audit line.
+#[derive(Default)]
+struct Changes(Vec<(OperatorAction, String)>);
+
+impl Changes {
+    fn note(&mut self, changed: bool, action: OperatorAction, line: impl FnOnce() -> String) {
+        if changed {
+            self.0.push((action, line()));
+        }
+    }
+}
+
+/// What changed from `old` to `new`.
 fn changes(
     old: &Project,
     new: &Project,
     old_limits: ProjectLimits,
     new_limits: ProjectLimits,
 ) -> Vec<(OperatorAction, String)> {
-    let mut changes = Vec::new();
-    let mut note = |changed: bool, action, line: &dyn Fn() -> String| {
-        if changed {
-            changes.push((action, line()));
-        }
-    };
-    note(
+    let mut c = Changes::default();
+    c.note(
         new_limits != old_limits,
         OperatorAction::SetRateLimits,
-        &|| {
+        || {
             format!(
                 "rate limits → {} per address, {} per minute",
                 or_default(new_limits.per_destination, "default"),
@@ -188,38 +195,37 @@ fn changes(
             )
         },
     );
-    note(new.name != old.name, OperatorAction::Rename, &|| {
+    c.note(new.name != old.name, OperatorAction::Rename, || {
         format!("name “{}” → “{}”", old.name, new.name)
     });
-    note(
-        new.callback_url != old.callback_url,
+    let callback = new.callback_url.as_deref();
+    c.note(
+        callback != old.callback_url.as_deref(),
         OperatorAction::SetCallbackUrl,
-        &|| {
-            format!(
-                "default callback URL → {}",
-                new.callback_url.as_deref().unwrap_or("none")
-            )
-        },
+        || format!("default callback URL → {}", callback.unwrap_or("none")),
     );
-    note(
-        new.allowed_origins != old.allowed_origins,
+    let origins = &new.allowed_origins;
+    c.note(
+        origins != &old.allowed_origins,
         OperatorAction::SetAllowedOrigins,
-        &|| format!("allowed origins → {}", new.allowed_origins.join(", ")),
+        || format!("allowed origins → {}", origins.join(", ")),
     );
-    note(
-        new.email_from != old.email_from,
+    let sender = new.email_from.as_deref();
+    c.note(
+        sender != old.email_from.as_deref(),
         OperatorAction::SetSender,
-        &|| {
-            format!(
-                "email sender → {}",
-                new.email_from.as_deref().unwrap_or("server default")
-            )
-        },
+        || format!("email sender → {}", sender.unwrap_or("server default")),
     );
-    note(
+    sms_changes(&mut c, old, new);
+    c.0
+}
+
+/// The SMS part of [`changes`].
+fn sms_changes(c: &mut Changes, old: &Project, new: &Project) {
+    c.note(
         new.sms_countries != old.sms_countries,
         OperatorAction::SetSms,
-        &|| {
+        || {
             let list: Vec<_> = new.sms_countries.iter().map(Region::as_str).collect();
             let list = if list.is_empty() {
                 "none".to_owned()
@@ -230,7 +236,7 @@ fn changes(
         },
     );
     let caps = new.sms_caps;
-    note(caps != old.sms_caps, OperatorAction::SetSms, &|| {
+    c.note(caps != old.sms_caps, OperatorAction::SetSms, || {
         format!(
             "SMS caps → {} per country per hour, {} per hour, {} per day",
             or_default(caps.per_country_per_hour, "default"),
@@ -238,7 +244,6 @@ fn changes(
             or_default(caps.per_day, "default")
         )
     });
-    changes
 }
 
 /// Revokes the project's active keys and issues a new one (the CLI's rotation, without
