@@ -189,9 +189,9 @@ impl CreateArgs {
         let sender = self.email_from.as_deref();
         let settings = ProjectSettings {
             name: f.field("--name", ProjectName::parse(&self.name)),
-            callback_url: callback.and_then(|cb| f.field("--callback-url", parse_callback(cb))),
+            callback_url: f.given("--callback-url", callback, parse_callback),
             allowed_origins: f.field("--allowed-origin", parse_origins(origins)),
-            email_from: sender.and_then(|from| f.field("--email-from", Sender::parse(from))),
+            email_from: f.given("--email-from", sender, Sender::parse),
             ..self.sms.settings(&mut f)
         };
         f.finish(Some(settings))
@@ -205,8 +205,8 @@ impl SmsArgs {
         let per_country = self.sms_per_country_per_hour.map(|n| n.to_string());
         ProjectSettings {
             sms_countries: self.countries.clone(),
-            sms_per_country_per_hour: per_country
-                .and_then(|n| f.field("--sms-per-country-per-hour", n.parse()))
+            sms_per_country_per_hour: f
+                .given("--sms-per-country-per-hour", per_country, |n| n.parse())
                 .map(Some),
             sms_per_hour: self.sms_per_hour.map(Some),
             sms_per_day: self.sms_per_day.map(Some),

@@ -248,43 +248,30 @@ impl UpdateProjectBody {
     /// The change, every given field parsed (each bad one named).
     fn parse(self) -> Result<ProjectSettings, FieldErrors> {
         let mut f = FieldParser::default();
+        let (cap, limit) = (SmsCap::from_json, RateLimit::from_json);
         let patch = ProjectSettings {
-            name: self
-                .name
-                .and_then(|v| f.field("name", ProjectName::parse(&v))),
-            callback_url: self
-                .callback_url
-                .and_then(|v| f.field("callback_url", parse_callback(&v))),
-            allowed_origins: self.allowed_origins.and_then(|v| {
-                f.field(
-                    "allowed_origins",
-                    parse_origins(v.iter().map(String::as_str)),
-                )
+            name: f.given("name", self.name, |v| ProjectName::parse(&v)),
+            callback_url: f.given("callback_url", self.callback_url, |v| parse_callback(&v)),
+            allowed_origins: f.given("allowed_origins", self.allowed_origins, |v| {
+                parse_origins(v.iter().map(String::as_str))
             }),
-            email_from: self
-                .email_from
-                .and_then(|v| f.field("email_from", Sender::parse(&v))),
-            limit_per_destination: self
-                .limit_per_destination
-                .and_then(|v| f.field("limit_per_destination", RateLimit::from_json(v))),
-            limit_per_minute: self
-                .limit_per_minute
-                .and_then(|v| f.field("limit_per_minute", RateLimit::from_json(v))),
-            sms_countries: self.sms_countries.and_then(|v| {
-                f.field(
-                    "sms_countries",
-                    parse_countries(v.iter().map(String::as_str)),
-                )
+            email_from: f.given("email_from", self.email_from, |v| Sender::parse(&v)),
+            limit_per_destination: f.given(
+                "limit_per_destination",
+                self.limit_per_destination,
+                limit,
+            ),
+            limit_per_minute: f.given("limit_per_minute", self.limit_per_minute, limit),
+            sms_countries: f.given("sms_countries", self.sms_countries, |v| {
+                parse_countries(v.iter().map(String::as_str))
             }),
-            sms_per_country_per_hour: self
-                .sms_per_country_per_hour
-                .and_then(|v| f.field("sms_per_country_per_hour", SmsCap::from_json(v))),
-            sms_per_hour: self
-                .sms_per_hour
-                .and_then(|v| f.field("sms_per_hour", SmsCap::from_json(v))),
-            sms_per_day: self
-                .sms_per_day
-                .and_then(|v| f.field("sms_per_day", SmsCap::from_json(v))),
+            sms_per_country_per_hour: f.given(
+                "sms_per_country_per_hour",
+                self.sms_per_country_per_hour,
+                cap,
+            ),
+            sms_per_hour: f.given("sms_per_hour", self.sms_per_hour, cap),
+            sms_per_day: f.given("sms_per_day", self.sms_per_day, cap),
         };
         f.finish(Some(patch))
     }

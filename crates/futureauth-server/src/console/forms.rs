@@ -2,7 +2,9 @@
 //! their errors, and how they parse into the operator service's
 //! [`ProjectSettings`](crate::service::settings::ProjectSettings), every field given.
 
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 use crate::error::FieldErrors;
 use crate::service::settings::{
@@ -12,10 +14,18 @@ use crate::service::settings::{
 use crate::store::Project;
 use futureauth_proto::Region;
 
-/// Drops control characters (a NUL, an escape) from a field shown back in a form, keeping
-/// line breaks. Parsing still sees what was sent.
-fn printable(field: &mut String) {
-    field.retain(|c| !c.is_control() || c == '\n');
+/// `form` as it may be shown again: control characters (a NUL, an escape) dropped from
+/// every field, line breaks kept. Parsing still sees what was sent.
+fn printable<T: Serialize + DeserializeOwned + Clone>(form: &T) -> T {
+    let Ok(Value::Object(mut fields)) = serde_json::to_value(form) else {
+        return form.clone();
+    };
+    for value in fields.values_mut() {
+        if let Value::String(text) = value {
+            text.retain(|c| !c.is_control() || c == '\n');
+        }
+    }
+    serde_json::from_value(Value::Object(fields)).unwrap_or_else(|_| form.clone())
 }
 
 /// The "New project" form: a name and, optionally, where magic links may point.
@@ -46,15 +56,7 @@ impl NewProjectForm {
 
     /// The form as it may be shown again.
     pub fn printable(&self) -> NewProjectForm {
-        let mut shown = self.clone();
-        for field in [
-            &mut shown.name,
-            &mut shown.callback_url,
-            &mut shown.allowed_origins,
-        ] {
-            printable(field);
-        }
-        shown
+        printable(self)
     }
 }
 
@@ -138,22 +140,7 @@ impl SettingsForm {
 
     /// The form as it may be shown again.
     pub fn printable(&self) -> SettingsForm {
-        let mut shown = self.clone();
-        for field in [
-            &mut shown.name,
-            &mut shown.callback_url,
-            &mut shown.allowed_origins,
-            &mut shown.email_from,
-            &mut shown.limit_per_destination,
-            &mut shown.limit_per_minute,
-            &mut shown.sms_countries,
-            &mut shown.sms_per_country_per_hour,
-            &mut shown.sms_per_hour,
-            &mut shown.sms_per_day,
-        ] {
-            printable(field);
-        }
-        shown
+        printable(self)
     }
 }
 
@@ -172,6 +159,18 @@ mod tests {
             sms_caps: Default::default(),
             created_at: 0,
         }
+    }
+
+    #[test]
+    fn forms_are_shown_again_without_control_characters() {
+        let form = NewProjectForm {
+            name: "A\u{0}c\u{1b}me".into(),
+            callback_url: String::new(),
+            allowed_origins: "https://a.example\nhttps://b.example".into(),
+        };
+        let shown = form.printable();
+        assert_eq!(shown.name, "Acme");
+        assert_eq!(shown.allowed_origins, form.allowed_origins);
     }
 
     #[test]

@@ -308,6 +308,16 @@ impl FieldParser {
             .ok()
     }
 
+    /// `raw` parsed when it was given (`None` when not, or with `field`'s message noted).
+    pub fn given<T, U>(
+        &mut self,
+        field: &'static str,
+        raw: Option<T>,
+        parse: impl FnOnce(T) -> Result<U, String>,
+    ) -> Option<U> {
+        raw.and_then(|raw| self.field(field, parse(raw)))
+    }
+
     /// The value built from the parsed fields (`None` when one of them did not parse), or
     /// the messages.
     pub fn finish<T>(self, value: Option<T>) -> Result<T, FieldErrors> {
