@@ -11,7 +11,8 @@ use std::time::Duration;
 use anyhow::{bail, Context, Result};
 use axum::routing::post;
 use axum::{Json, Router};
-use futureauth_server::service::projects::{create_project, ProjectInput};
+use futureauth_server::service::projects::create_project_with;
+use futureauth_server::service::settings::{ProjectName, ProjectSettings};
 use futureauth_server::Config;
 use serde_json::json;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
@@ -29,14 +30,11 @@ pub async fn child(database_url: String, resend_url: String) -> Result<()> {
     config.limits.limit_per_destination = NonZeroU32::MAX;
     config.limits.limit_per_project_per_minute = NonZeroU32::MAX;
     let store = futureauth_server::store::Store::connect(&database_url).await?;
-    let created = create_project(
-        &store,
-        ProjectInput {
-            name: "Bench".into(),
-            ..Default::default()
-        },
-    )
-    .await?;
+    let settings = ProjectSettings {
+        name: Some(ProjectName::parse("Bench").map_err(anyhow::Error::msg)?),
+        ..ProjectSettings::default()
+    };
+    let created = create_project_with(&store, None, settings).await?;
     drop(store);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let server = futureauth_server::start(&config, listener).await?;

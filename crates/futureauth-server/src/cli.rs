@@ -7,11 +7,17 @@ use serde_json::json;
 use thiserror::Error;
 
 use crate::config::{check_duration_aliases, Config, ConfigError};
-use crate::error::StoreError;
+use crate::error::{FieldErrors, OperatorError, StoreError};
+use crate::service::console as ops;
 use crate::service::now_ms;
-use crate::service::projects::{self, AdminError, ProjectInput, SmsUpdate};
+use crate::service::operator::Acting;
+use crate::service::projects;
+use crate::service::settings::{
+    parse_callback, parse_origins, FieldParser, ProjectName, ProjectSettings, Sender, SmsCap,
+};
 use crate::sms::SmsCaps;
 use crate::store::{Project, Store};
+use futureauth_proto::Region;
 
 /// `futureauth-server [serve]` runs the delivery service; other subcommands administer projects.
 #[derive(Debug, Parser)]
@@ -101,35 +107,9 @@ pub enum OperatorCommand {
 #[derive(Debug, Subcommand)]
 pub enum ProjectCommand {
     /// Create a project and print its secret key (shown once).
-    Create {
-        /// Display name used in every message.
-        #[arg(long)]
-        name: String,
-        /// Default magic-link callback URL; its origin is allowed automatically.
-        #[arg(long)]
-        callback_url: Option<String>,
-        /// Another allowed callback origin (repeatable).
-        #[arg(long = "allowed-origin")]
-        allowed_origins: Vec<String>,
-        /// SMS policy: countries and caps.
-        #[command(flatten)]
-        sms: SmsArgs,
-        /// Email sender for this project, e.g. `Acme <login@acme.com>`.
-        #[arg(long)]
-        email_from: Option<String>,
-        /// Print `{"project_id": "...", "secret_key": "..."}`.
-        #[arg(long)]
-        json: bool,
-    },
+    Create(CreateArgs),
     /// Change a project's SMS countries and caps (options not given keep their value).
-    Update {
-        /// Project id.
-        #[arg(long)]
-        project: String,
-        /// SMS policy: countries and caps.
-        #[command(flatten)]
-        sms: SmsArgs,
-    },
+    Update(UpdateArgs),
     /// List projects.
     List {
         /// Print JSON.
@@ -138,31 +118,99 @@ pub enum ProjectCommand {
     },
 }
 
-/// A project's SMS policy on the command line.
+/// `project create …`
+#[derive(Debug, Clone, clap::Args)]
+pub struct CreateArgs {
+    /// Display name used in every message.
+    #[arg(long)]
+    pub name: String,
+    /// Default magic-link callback URL; its origin is allowed automatically.
+    #[arg(long)]
+    pub callback_url: Option<String>,
+    /// Another allowed callback origin (repeatable).
+    #[arg(long = "allowed-origin")]
+    pub allowed_origins: Vec<String>,
+    /// SMS policy: countries and caps.
+    #[command(flatten)]
+    pub sms: SmsArgs,
+    /// Email sender for this project, e.g. `Acme <login@acme.com>`.
+    #[arg(long)]
+    pub email_from: Option<String>,
+    /// Print `{"project_id": "...", "secret_key": "..."}`.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `project update …`
+#[derive(Debug, Clone, clap::Args)]
+pub struct UpdateArgs {
+    /// Project id.
+    #[arg(long)]
+    pub project: String,
+    /// SMS policy: countries and caps.
+    #[command(flatten)]
+    pub sms: SmsArgs,
+}
+
+/// A country code flag value (`US`, `gb`).
+fn region(raw: &str) -> Result<Region, String> {
+    Region::parse(raw.trim()).map_err(|e| format!("{e} (ISO 3166-1 alpha-2)"))
+}
+
+/// A project's SMS policy on the command line, parsed by clap into the service's types.
 #[derive(Debug, Clone, Default, clap::Args)]
 pub struct SmsArgs {
     /// Countries the project may send SMS to, as ISO codes: `US,CA,GB` (default on create:
     /// US, CA, GB, IE, DE, FR, NL, ES, IT, AU, NZ). Numbers of other countries, and numbers
     /// in no country, are refused with `sms_country_not_allowed`.
-    #[arg(long = "sms-countries", value_delimiter = ',')]
-    pub countries: Option<Vec<String>>,
-    /// Max SMS to one country per hour (default: the server's `--sms-per-country-per-hour`).
+    #[arg(long = "sms-countries", value_delimiter = ',', value_parser = region)]
+    pub countries: Option<Vec<Region>>,
+    /// Max SMS to one country per hour, 1 to 1000000 (default: the server's
+    /// `--sms-per-country-per-hour`). A plain number here: the server's flag of the same
+    /// name is global, so clap keeps one type for both.
     #[arg(long)]
     pub sms_per_country_per_hour: Option<u32>,
-    /// Max SMS per hour, all countries (default: the server's `--sms-per-project-per-hour`).
+    /// Max SMS per hour, all countries, 1 to 1000000 (default: the server's
+    /// `--sms-per-project-per-hour`).
     #[arg(long)]
-    pub sms_per_hour: Option<u32>,
-    /// Max SMS per day, all countries (default: the server's `--sms-per-project-per-day`).
+    pub sms_per_hour: Option<SmsCap>,
+    /// Max SMS per day, all countries, 1 to 1000000 (default: the server's
+    /// `--sms-per-project-per-day`).
     #[arg(long)]
-    pub sms_per_day: Option<u32>,
+    pub sms_per_day: Option<SmsCap>,
+}
+
+impl CreateArgs {
+    /// The new project's settings; a bad flag is named in its message.
+    fn settings(&self) -> Result<ProjectSettings, FieldErrors> {
+        let mut f = FieldParser::default();
+        let callback = self.callback_url.as_deref();
+        let origins = self.allowed_origins.iter().map(String::as_str);
+        let sender = self.email_from.as_deref();
+        let settings = ProjectSettings {
+            name: f.field("--name", ProjectName::parse(&self.name)),
+            callback_url: f.given("--callback-url", callback, parse_callback),
+            allowed_origins: f.field("--allowed-origin", parse_origins(origins)),
+            email_from: f.given("--email-from", sender, Sender::parse),
+            ..self.sms.settings(&mut f)
+        };
+        f.finish(Some(settings))
+    }
 }
 
 impl SmsArgs {
-    fn caps(&self) -> SmsCaps {
-        SmsCaps {
-            per_country_per_hour: self.sms_per_country_per_hour,
-            per_hour: self.sms_per_hour,
-            per_day: self.sms_per_day,
+    /// The flags given, as settings (the others keep their value, or their default).
+    fn settings(&self, f: &mut FieldParser) -> ProjectSettings {
+        // A plain number from clap (see the field), a cap from here.
+        let per_country = self.sms_per_country_per_hour.map(|n| n.to_string());
+        ProjectSettings {
+            sms_countries: self.countries.clone(),
+            sms_per_country_per_hour: f
+                .given("--sms-per-country-per-hour", per_country, |n| n.parse())
+                .map(Some),
+            sms_per_hour: self.sms_per_hour.map(Some),
+            sms_per_day: self.sms_per_day.map(Some),
+            ..ProjectSettings::default()
         }
     }
 }
@@ -207,9 +255,9 @@ pub enum KeyCommand {
 /// Failure of an admin command.
 #[derive(Debug, Error)]
 pub enum CliError {
-    /// Invalid input or unknown project.
-    #[error(transparent)]
-    Admin(#[from] AdminError),
+    /// The operator service refused (a bad flag is named in the message).
+    #[error("{}", refused(.0))]
+    Refused(#[from] OperatorError),
     /// Database failure.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -219,9 +267,28 @@ pub enum CliError {
     /// Nothing matched.
     #[error("{0}")]
     NothingMatched(String),
-    /// A console action was refused.
-    #[error("{0}")]
-    Console(String),
+}
+
+/// An operator-service refusal in the CLI's words: `--flag: message; …`.
+fn refused(e: &OperatorError) -> String {
+    match e {
+        OperatorError::Invalid(fields) => fields
+            .iter()
+            .map(|(k, v)| format!("{k}: {v}"))
+            .collect::<Vec<_>>()
+            .join("; "),
+        other => other.to_string(),
+    }
+}
+
+/// [`OperatorError::NotFound`] as the CLI says it.
+fn no_project(project: &str) -> impl Fn(OperatorError) -> CliError + '_ {
+    move |e| match e {
+        OperatorError::NotFound => {
+            CliError::NothingMatched(format!("no project with id `{project}`"))
+        }
+        e => e.into(),
+    }
 }
 
 /// `{"project_id": "…", "secret_key": "…"}` exactly (with the spaces).
@@ -241,55 +308,129 @@ pub async fn run_admin(
 ) -> Result<(), CliError> {
     match command {
         Command::Serve => Ok(()),
-        Command::Project(ProjectCommand::Create {
-            name,
-            callback_url,
-            allowed_origins,
-            sms,
-            email_from,
-            json,
-        }) => {
-            let created = projects::create_project(
-                store,
-                ProjectInput {
-                    name: name.clone(),
-                    callback_url: callback_url.clone(),
-                    allowed_origins: allowed_origins.clone(),
-                    sms_countries: sms.countries.clone().unwrap_or_default(),
-                    sms_caps: sms.caps(),
-                    email_from: email_from.clone(),
-                },
-            )
-            .await?;
-            if *json {
-                writeln!(
-                    out,
-                    "{}",
-                    key_json(&created.project.id, &created.secret_key)
-                )?;
-            } else {
-                let p = &created.project;
-                writeln!(out, "Created project {} ({})", p.name, p.id)?;
-                writeln!(out, "Allowed origins: {}", p.allowed_origins.join(", "))?;
-                writeln!(out, "SMS countries:   {}", countries(p).join(", "))?;
-                writeln!(out, "SMS caps:        {}", show_caps(p.sms_caps))?;
-                writeln!(
-                    out,
-                    "Secret key (shown once, store it now): {}",
-                    created.secret_key
-                )?;
-            }
-            Ok(())
+        Command::Project(ProjectCommand::Create(args)) => create_project(store, args, out).await,
+        Command::Project(ProjectCommand::Update(args)) => update_project(store, args, out).await,
+        Command::Project(ProjectCommand::List { json }) => list_projects(store, *json, out).await,
+        Command::Operator(cmd) => operator(store, cmd, out).await,
+        Command::Key(KeyCommand::Rotate { project, json }) => {
+            rotate_key(store, project, *json, out).await
         }
-        Command::Operator(OperatorCommand::Add { email }) => {
-            let op = crate::service::console::add_operator(store, email)
-                .await
-                .map_err(|e| match e {
-                    crate::service::console::ConsoleError::Invalid(f) => {
-                        CliError::Console(f.into_values().collect::<Vec<_>>().join("; "))
-                    }
-                    other => CliError::Console(other.to_string()),
-                })?;
+        Command::Key(KeyCommand::Revoke {
+            key_prefix,
+            project,
+        }) => revoke_keys(store, key_prefix.as_deref(), project.as_deref(), out).await,
+    }
+}
+
+/// `project create`.
+async fn create_project(
+    store: &Store,
+    args: &CreateArgs,
+    out: &mut dyn Write,
+) -> Result<(), CliError> {
+    let settings = args.settings().map_err(OperatorError::Invalid)?;
+    let created = projects::create_project_with(store, None, settings).await?;
+    if args.json {
+        writeln!(
+            out,
+            "{}",
+            key_json(&created.project.id, &created.secret_key)
+        )?;
+        return Ok(());
+    }
+    let p = &created.project;
+    writeln!(out, "Created project {} ({})", p.name, p.id)?;
+    writeln!(out, "Allowed origins: {}", p.allowed_origins.join(", "))?;
+    writeln!(out, "SMS countries:   {}", countries(p).join(", "))?;
+    writeln!(out, "SMS caps:        {}", show_caps(p.sms_caps))?;
+    writeln!(
+        out,
+        "Secret key (shown once, store it now): {}",
+        created.secret_key
+    )?;
+    Ok(())
+}
+
+/// `project update`: the same settings service as the console's and the API's, as the
+/// server's administrator.
+async fn update_project(
+    store: &Store,
+    args: &UpdateArgs,
+    out: &mut dyn Write,
+) -> Result<(), CliError> {
+    let project = store
+        .get_project(&args.project)
+        .await?
+        .ok_or(OperatorError::NotFound)
+        .map_err(no_project(&args.project))?;
+    let mut f = FieldParser::default();
+    let settings = args.sms.settings(&mut f);
+    let settings = f.finish(Some(settings)).map_err(OperatorError::Invalid)?;
+    let p = projects::update_settings(store, Acting::Admin, &project, settings)
+        .await
+        .map_err(no_project(&args.project))?;
+    writeln!(out, "Updated project {} ({})", p.name, p.id)?;
+    writeln!(out, "SMS countries:   {}", countries(&p).join(", "))?;
+    writeln!(out, "SMS caps:        {}", show_caps(p.sms_caps))?;
+    Ok(())
+}
+
+/// `project list`.
+async fn list_projects(store: &Store, json: bool, out: &mut dyn Write) -> Result<(), CliError> {
+    let mut projects = store.list_projects().await?;
+    // The console's own sign-in project is the server's, not an operator's.
+    projects.retain(|p| p.id != crate::console::delivery::CONSOLE_PROJECT_ID);
+    if json {
+        let mut list = Vec::new();
+        for p in &projects {
+            let keys = store.list_keys(&p.id).await?;
+            let active: Vec<&str> = keys
+                .iter()
+                .filter(|k| k.revoked_at.is_none())
+                .map(|k| k.key_prefix.as_str())
+                .collect();
+            list.push(json!({
+                "id": p.id, "name": p.name, "allowed_origins": p.allowed_origins,
+                "callback_url": p.callback_url, "email_from": p.email_from,
+                "sms_countries": countries(p),
+                "sms_per_country_per_hour": p.sms_caps.per_country_per_hour,
+                "sms_per_hour": p.sms_caps.per_hour, "sms_per_day": p.sms_caps.per_day,
+                "created_at": p.created_at,
+                "active_key_prefixes": active,
+            }));
+        }
+        writeln!(out, "{}", serde_json::Value::Array(list))?;
+    } else if projects.is_empty() {
+        writeln!(
+            out,
+            "No projects. Create one with `futureauth-server project create --name NAME`."
+        )?;
+    } else {
+        for p in &projects {
+            writeln!(
+                out,
+                "{}  {}  origins: {}",
+                p.id,
+                p.name,
+                p.allowed_origins.join(", ")
+            )?;
+        }
+    }
+    Ok(())
+}
+
+/// `operator …`.
+async fn operator(
+    store: &Store,
+    cmd: &OperatorCommand,
+    out: &mut dyn Write,
+) -> Result<(), CliError> {
+    let email = |raw: &str| {
+        ops::normalize_email(raw).map_err(|m| CliError::from(OperatorError::invalid("email", m)))
+    };
+    match cmd {
+        OperatorCommand::Add { email } => {
+            let op = ops::add_operator(store, email).await?;
             // Nothing is sent here: say where the code will come from once they sign in.
             writeln!(
                 out,
@@ -299,119 +440,72 @@ pub async fn run_admin(
                  server's terminal and listed at /dev/outbox.",
                 op.email
             )?;
-            Ok(())
         }
-        Command::Operator(OperatorCommand::Token { email, name }) => {
-            let email =
-                crate::service::console::normalize_email(email).map_err(CliError::Console)?;
+        OperatorCommand::Token { email: raw, name } => {
+            let email = email(raw)?;
             let op = store.operator_by_email(&email).await?.ok_or_else(|| {
                 CliError::NothingMatched(format!(
                     "{email} is not an operator; add it with `futureauth-server operator add {email}`"
                 ))
             })?;
-            let token = crate::service::console::create_operator_token(store, &op, name)
-                .await
-                .map_err(|e| CliError::Console(e.to_string()))?;
+            let token = ops::create_operator_token(store, &op, name).await?;
             writeln!(out, "{token}")?;
-            Ok(())
         }
-        Command::Operator(OperatorCommand::Remove { email }) => {
-            let email =
-                crate::service::console::normalize_email(email).map_err(CliError::Console)?;
+        OperatorCommand::Remove { email: raw } => {
+            let email = email(raw)?;
             if !store.remove_operator(&email).await? {
                 return Err(CliError::NothingMatched(format!(
                     "{email} is not an operator"
                 )));
             }
             writeln!(out, "Operator {email} removed.")?;
-            Ok(())
         }
-        Command::Operator(OperatorCommand::List) => {
+        OperatorCommand::List => {
             for op in store.list_operators().await? {
                 writeln!(out, "{}  {}", op.id, op.email)?;
             }
-            Ok(())
-        }
-        Command::Project(ProjectCommand::Update { project, sms }) => {
-            let update = SmsUpdate {
-                countries: sms.countries.clone(),
-                caps: sms.caps(),
-            };
-            let p = projects::update_sms(store, project, update).await?;
-            writeln!(out, "Updated project {} ({})", p.name, p.id)?;
-            writeln!(out, "SMS countries:   {}", countries(&p).join(", "))?;
-            writeln!(out, "SMS caps:        {}", show_caps(p.sms_caps))?;
-            Ok(())
-        }
-        Command::Project(ProjectCommand::List { json }) => {
-            let mut projects = store.list_projects().await?;
-            // The console's own sign-in project is the server's, not an operator's.
-            projects.retain(|p| p.id != crate::console::delivery::CONSOLE_PROJECT_ID);
-            if *json {
-                let mut list = Vec::new();
-                for p in &projects {
-                    let keys = store.list_keys(&p.id).await?;
-                    let active: Vec<&str> = keys
-                        .iter()
-                        .filter(|k| k.revoked_at.is_none())
-                        .map(|k| k.key_prefix.as_str())
-                        .collect();
-                    list.push(json!({
-                        "id": p.id, "name": p.name, "allowed_origins": p.allowed_origins,
-                        "callback_url": p.callback_url, "email_from": p.email_from,
-                        "sms_countries": countries(p),
-                        "sms_per_country_per_hour": p.sms_caps.per_country_per_hour,
-                        "sms_per_hour": p.sms_caps.per_hour, "sms_per_day": p.sms_caps.per_day,
-                        "created_at": p.created_at,
-                        "active_key_prefixes": active,
-                    }));
-                }
-                writeln!(out, "{}", serde_json::Value::Array(list))?;
-            } else if projects.is_empty() {
-                writeln!(
-                    out,
-                    "No projects. Create one with `futureauth-server project create --name NAME`."
-                )?;
-            } else {
-                for p in &projects {
-                    writeln!(
-                        out,
-                        "{}  {}  origins: {}",
-                        p.id,
-                        p.name,
-                        p.allowed_origins.join(", ")
-                    )?;
-                }
-            }
-            Ok(())
-        }
-        Command::Key(KeyCommand::Rotate { project, json }) => {
-            let key = projects::rotate_key(store, project).await?;
-            if *json {
-                writeln!(out, "{}", key_json(project, &key))?;
-            } else {
-                writeln!(
-                    out,
-                    "New secret key for {project} (old keys revoked; shown once): {key}"
-                )?;
-            }
-            Ok(())
-        }
-        Command::Key(KeyCommand::Revoke {
-            key_prefix,
-            project,
-        }) => {
-            let now = now_ms();
-            let n = match (key_prefix, project) {
-                (Some(prefix), _) => store.revoke_keys_by_prefix(prefix, now).await?,
-                (None, Some(project)) => store.revoke_project_keys(project, now).await?,
-                (None, None) => 0,
-            };
-            if n == 0 {
-                return Err(CliError::NothingMatched("no active key matched".into()));
-            }
-            writeln!(out, "Revoked {n} key(s)")?;
-            Ok(())
         }
     }
+    Ok(())
+}
+
+/// `key rotate`.
+async fn rotate_key(
+    store: &Store,
+    project: &str,
+    json: bool,
+    out: &mut dyn Write,
+) -> Result<(), CliError> {
+    let key = projects::rotate_key(store, project)
+        .await
+        .map_err(no_project(project))?;
+    if json {
+        writeln!(out, "{}", key_json(project, &key))?;
+    } else {
+        writeln!(
+            out,
+            "New secret key for {project} (old keys revoked; shown once): {key}"
+        )?;
+    }
+    Ok(())
+}
+
+/// `key revoke`.
+async fn revoke_keys(
+    store: &Store,
+    key_prefix: Option<&str>,
+    project: Option<&str>,
+    out: &mut dyn Write,
+) -> Result<(), CliError> {
+    let now = now_ms();
+    let n = match (key_prefix, project) {
+        (Some(prefix), _) => store.revoke_keys_by_prefix(prefix, now).await?,
+        (None, Some(project)) => store.revoke_project_keys(project, now).await?,
+        (None, None) => 0,
+    };
+    if n == 0 {
+        return Err(CliError::NothingMatched("no active key matched".into()));
+    }
+    writeln!(out, "Revoked {n} key(s)")?;
+    Ok(())
 }

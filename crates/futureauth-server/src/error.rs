@@ -85,11 +85,12 @@ impl From<sqlx::Error> for ServiceError {
     }
 }
 
-/// Why a console action was refused (by the operator service: the console and the
-/// management API present it).
+/// Why an operator action was refused: the one error of the operator service (projects,
+/// settings, keys, members, tokens), whichever face asked (the console, the management API,
+/// the CLI). Each face presents it once.
 #[derive(Debug, Error)]
-pub enum ConsoleError {
-    /// Bad input, per form field (field name → message).
+pub enum OperatorError {
+    /// Bad input, per field (field name → message).
     #[error("invalid input: {0:?}")]
     Invalid(FieldErrors),
     /// No such project, or not a member: both look the same.
@@ -103,5 +104,33 @@ pub enum ConsoleError {
     Store(#[from] StoreError),
 }
 
-/// Validation messages by form field.
+impl OperatorError {
+    /// Bad input in one field.
+    pub fn invalid(field: &'static str, message: impl Into<String>) -> OperatorError {
+        OperatorError::Invalid(BTreeMap::from([(field, message.into())]))
+    }
+}
+
+/// For the services that are also the delivery API's (`project_webhook`, `test_mode`): the
+/// operator service's refusals in their error type, field errors as one `invalid_request`
+/// message (`field: message; …`).
+impl From<OperatorError> for ServiceError {
+    fn from(e: OperatorError) -> Self {
+        match e {
+            OperatorError::Invalid(fields) => ServiceError::validation(
+                ErrorCode::InvalidRequest,
+                fields
+                    .iter()
+                    .map(|(k, v)| format!("{k}: {v}"))
+                    .collect::<Vec<_>>()
+                    .join("; "),
+            ),
+            OperatorError::NotFound => ServiceError::NotFound,
+            OperatorError::OwnersOnly => ServiceError::OwnersOnly,
+            OperatorError::Store(e) => ServiceError::Store(e),
+        }
+    }
+}
+
+/// Validation messages by field.
 pub type FieldErrors = BTreeMap<&'static str, String>;

@@ -2356,6 +2356,75 @@ async fn an_attacker_behind_the_proxy_cannot_lock_operators_out(backend: Backend
     assert!(!code.is_empty());
 }
 
+/// The CLI creates projects through the same settings service as the console and the API:
+/// its SMS caps are stored (they used to be dropped on insert), and a bad flag is named.
+async fn the_cli_creates_projects_with_their_sms_caps(backend: Backend) {
+    let (s, _) = setup(backend).await;
+    let (id, _) = cli_create_project(
+        s.store(),
+        &[
+            "--name",
+            "Capped",
+            "--sms-countries",
+            "us,JM",
+            "--sms-per-country-per-hour",
+            "3",
+            "--sms-per-hour",
+            "4",
+            "--sms-per-day",
+            "5",
+        ],
+    )
+    .await;
+    let p = s.store().get_project(&id).await.unwrap().unwrap();
+    let countries: Vec<_> = p.sms_countries.iter().map(|r| r.as_str()).collect();
+    assert_eq!(countries, ["US", "JM"]);
+    assert_eq!(
+        (
+            p.sms_caps.per_country_per_hour,
+            p.sms_caps.per_hour,
+            p.sms_caps.per_day
+        ),
+        (Some(3), Some(4), Some(5))
+    );
+    let listed: Value = serde_json::from_str(
+        &cli(
+            s.store(),
+            &["futureauth-server", "project", "list", "--json"],
+        )
+        .await,
+    )
+    .unwrap();
+    let listed = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["id"] == id.as_str())
+        .unwrap();
+    assert_eq!(listed["sms_per_day"], 5, "{listed}");
+    // A flag the service refuses is named; a cap out of range is refused by clap.
+    use futureauth_server::cli::{run_admin, Cli, ParseError};
+    let create = |flag: &'static str, value: &'static str| {
+        let argv = ["futureauth-server", "project", "create", "--name", "Bad"];
+        Cli::try_parse_checked_from(argv.into_iter().chain([flag, value]))
+    };
+    for (flag, value) in [
+        ("--email-from", "nobody"),
+        ("--sms-per-country-per-hour", "0"),
+    ] {
+        let parsed = create(flag, value).unwrap();
+        let run = run_admin(parsed.command.as_ref().unwrap(), s.store(), &mut Vec::new()).await;
+        let err = run.unwrap_err().to_string();
+        assert!(err.starts_with(&format!("{flag}: ")), "{err}");
+    }
+    for cap in ["0", "1000001"] {
+        assert!(
+            matches!(create("--sms-per-day", cap), Err(ParseError::Usage(_))),
+            "{cap}"
+        );
+    }
+}
+
 backend_tests!(
     only_operators_sign_in_and_strangers_get_the_same_answer,
     magic_link_signs_an_operator_in,
@@ -2383,4 +2452,5 @@ backend_tests!(
     no_project_can_pass_for_the_console,
     a_refusal_before_the_body_keeps_keep_alive_working,
     an_attacker_behind_the_proxy_cannot_lock_operators_out,
+    the_cli_creates_projects_with_their_sms_caps,
 );

@@ -11,7 +11,8 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use futureauth_server::service::console::{self as ops, SettingsInput};
+use futureauth_server::console::forms::SettingsForm;
+use futureauth_server::service::console as ops;
 use futureauth_server::service::operator::OperatorAction;
 use futureauth_server::store::{Role, Store};
 use reqwest::Method;
@@ -349,7 +350,7 @@ async fn sign_in(w: &World, email: &str) -> Browser {
 async fn settings_form(store: &Store, id: &str, field: &str, value: &str) -> Vec<(String, String)> {
     let project = store.get_project(id).await.unwrap().unwrap();
     let limits = ops::limits(store, id).await.unwrap();
-    let current = serde_json::to_value(SettingsInput::of(&project, limits)).unwrap();
+    let current = serde_json::to_value(SettingsForm::of(&project, limits)).unwrap();
     let mut form: Vec<(String, String)> = current
         .as_object()
         .unwrap()

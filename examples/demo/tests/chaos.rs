@@ -20,7 +20,8 @@ use anyhow::{ensure, Context, Result};
 use futureauth::delivery::DevOutbox;
 use futureauth::FutureAuthConfig;
 use futureauth_demo::{build_app, serve, DemoConfig, DemoDatabase, DemoDelivery};
-use futureauth_server::service::projects::{create_project, ProjectInput};
+use futureauth_server::service::projects::create_project_with;
+use futureauth_server::service::settings::{parse_callback, ProjectName, ProjectSettings};
 use futureauth_server::store::Store;
 use futureauth_server::RunningServer;
 use pg_cluster::Cluster;
@@ -207,15 +208,13 @@ async fn the_demo_fails_fast_while_the_delivery_service_database_is_down() -> Re
     let demo_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let base = format!("http://{}", demo_listener.local_addr()?);
     let store = Store::connect(&cluster.url("server")).await?;
-    let project = create_project(
-        &store,
-        ProjectInput {
-            name: "FutureAuth Demo".into(),
-            callback_url: Some(format!("{base}/auth/verify")),
-            ..Default::default()
-        },
-    )
-    .await?;
+    let callback = parse_callback(&format!("{base}/auth/verify")).map_err(anyhow::Error::msg)?;
+    let settings = ProjectSettings {
+        name: ProjectName::parse("FutureAuth Demo").ok(),
+        callback_url: Some(callback),
+        ..ProjectSettings::default()
+    };
+    let project = create_project_with(&store, None, settings).await?;
     store.close().await;
     // No provider keys: the server's dev outbox is the provider; its default pool timeouts.
     let mut config = futureauth_server::Config::default();

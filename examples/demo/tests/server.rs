@@ -11,7 +11,8 @@ use anyhow::{ensure, Context, Result};
 use futureauth::FutureAuthConfig;
 use futureauth_demo::{build_app, serve, DemoConfig, DemoDatabase, DemoDelivery};
 use futureauth_server::provider::outbox::OutboxEntry;
-use futureauth_server::service::projects::{create_project, ProjectInput};
+use futureauth_server::service::projects::create_project_with;
+use futureauth_server::service::settings::{parse_callback, ProjectName, ProjectSettings};
 use futureauth_server::store::Store;
 use futureauth_server::RunningServer;
 use reqwest::StatusCode;
@@ -61,15 +62,13 @@ async fn demo_delivers_through_futureauth_server() -> Result<()> {
     // futureauth-server with no provider keys: the dev outbox.
     let server_db = format!("sqlite://{}?mode=rwc", tmp.0.join("server.db").display());
     let store = Store::connect(&server_db).await?;
-    let project = create_project(
-        &store,
-        ProjectInput {
-            name: "FutureAuth Demo".into(),
-            callback_url: Some(format!("{base}/auth/verify")),
-            ..Default::default()
-        },
-    )
-    .await?;
+    let callback = parse_callback(&format!("{base}/auth/verify")).map_err(anyhow::Error::msg)?;
+    let settings = ProjectSettings {
+        name: ProjectName::parse("FutureAuth Demo").ok(),
+        callback_url: Some(callback),
+        ..ProjectSettings::default()
+    };
+    let project = create_project_with(&store, None, settings).await?;
     let mut config = futureauth_server::Config::default();
     config.database.database_url = Some(server_db);
     config.delivery.workers = std::num::NonZeroUsize::new(1).expect("not zero");

@@ -16,15 +16,22 @@ use utoipa::ToSchema;
 
 use super::docs::errors;
 use super::error::ApiError;
-use super::extract::{bearer, ApiJson};
+use super::extract::{bearer, ApiJson, ApiQuery};
 use super::AppState;
 use crate::error::{ErrorCode, ServiceError};
-use crate::service::console::{self as ops, ConsoleError, SettingsInput};
+use crate::error::{FieldErrors, OperatorError};
+use crate::service::console as ops;
+pub use crate::service::deliveries::DeliveryView;
+use crate::service::deliveries::{self, DeliveryParams};
 use crate::service::now_ms;
+use crate::service::operator::Acting;
 use crate::service::projects::key_prefix;
-use crate::service::validate::mask_destination;
+use crate::service::settings::{
+    parse_callback, parse_countries, parse_origins, FieldParser, ProjectName, ProjectSettings,
+    RateLimit, Sender, SmsCap,
+};
 use crate::service::{project_webhook, test_mode};
-use crate::store::{DeliveryFilter, Membership, Message, MessageChannel, MessageStatus, Operator};
+use crate::store::{Membership, Operator};
 
 /// The operator authenticated by `Authorization: Bearer vx_op_…`.
 #[derive(Debug, Clone)]
@@ -69,8 +76,8 @@ fn managed(e: ServiceError) -> ApiError {
 }
 
 /// The console services' refusals, answered as the management routes answer theirs.
-impl From<ConsoleError> for ApiError {
-    fn from(e: ConsoleError) -> ApiError {
+impl From<OperatorError> for ApiError {
+    fn from(e: OperatorError) -> ApiError {
         managed(ServiceError::from(e))
     }
 }
@@ -228,6 +235,39 @@ pub struct UpdateProjectBody {
     pub sms_per_day: Option<i64>,
 }
 
+impl UpdateProjectBody {
+    /// The change, every given field parsed (each bad one named).
+    fn parse(self) -> Result<ProjectSettings, FieldErrors> {
+        let mut f = FieldParser::default();
+        let (cap, limit) = (SmsCap::from_json, RateLimit::from_json);
+        let patch = ProjectSettings {
+            name: f.given("name", self.name, |v| ProjectName::parse(&v)),
+            callback_url: f.given("callback_url", self.callback_url, |v| parse_callback(&v)),
+            allowed_origins: f.given("allowed_origins", self.allowed_origins, |v| {
+                parse_origins(v.iter().map(String::as_str))
+            }),
+            email_from: f.given("email_from", self.email_from, |v| Sender::parse(&v)),
+            limit_per_destination: f.given(
+                "limit_per_destination",
+                self.limit_per_destination,
+                limit,
+            ),
+            limit_per_minute: f.given("limit_per_minute", self.limit_per_minute, limit),
+            sms_countries: f.given("sms_countries", self.sms_countries, |v| {
+                parse_countries(v.iter().map(String::as_str))
+            }),
+            sms_per_country_per_hour: f.given(
+                "sms_per_country_per_hour",
+                self.sms_per_country_per_hour,
+                cap,
+            ),
+            sms_per_hour: f.given("sms_per_hour", self.sms_per_hour, cap),
+            sms_per_day: f.given("sms_per_day", self.sms_per_day, cap),
+        };
+        f.finish(Some(patch))
+    }
+}
+
 /// A key as listed (never the key itself).
 #[derive(Debug, Serialize, ToSchema)]
 pub struct KeyView {
@@ -254,50 +294,6 @@ pub struct RotateBody {
     /// Seconds the previous keys keep working (0 to 2592000). Default 86400.
     #[schema(example = 86400)]
     pub overlap_secs: Option<i64>,
-}
-
-/// A delivery as listed (destination masked).
-#[derive(Debug, Serialize, ToSchema)]
-pub struct DeliveryView {
-    /// `msg_…`.
-    #[schema(example = "msg_3k9x0q2m5n7p1r4t6v8w0y2z")]
-    pub id: String,
-    /// `email`, `sms` or `magic_link`.
-    #[schema(example = "email")]
-    pub channel: String,
-    /// Masked destination.
-    #[schema(example = "j***@example.com")]
-    pub destination: String,
-    /// `queued`, `sent` or `failed`.
-    #[schema(example = "failed")]
-    pub status: String,
-    /// Attempts started.
-    #[schema(example = 3)]
-    pub attempts: i64,
-    /// Provider's reason of the last failure.
-    #[schema(example = "resend: 422 invalid `to` address")]
-    pub error: Option<String>,
-    /// Epoch ms.
-    #[schema(example = 1764355200000_i64)]
-    pub created_at: i64,
-    /// Epoch ms.
-    #[schema(example = 1764355201250_i64)]
-    pub sent_at: Option<i64>,
-}
-
-impl From<Message> for DeliveryView {
-    fn from(m: Message) -> Self {
-        DeliveryView {
-            destination: mask_destination(&m.destination),
-            id: m.id,
-            channel: m.channel.to_string(),
-            status: m.status.to_string(),
-            attempts: m.attempts,
-            error: m.last_error,
-            created_at: m.created_at.into(),
-            sent_at: m.sent_at.map(i64::from),
-        }
-    }
 }
 
 /// A page of deliveries.
@@ -418,57 +414,9 @@ pub async fn update_project(
     ProjectMember { op, m }: ProjectMember,
     ApiJson(body): ApiJson<UpdateProjectBody>,
 ) -> Result<Json<ProjectView>, ApiError> {
-    let limits = ops::limits(&state.store, &m.project.id)
-        .await
-        .map_err(unavailable)?;
-    let mut input = SettingsInput::of(&m.project, limits);
-    let limit = |v: i64| if v == 0 { String::new() } else { v.to_string() };
-    if let Some(v) = body.limit_per_destination {
-        input.limit_per_destination = limit(v);
-    }
-    if let Some(v) = body.limit_per_minute {
-        input.limit_per_minute = limit(v);
-    }
-    if let Some(v) = body.name {
-        input.name = v;
-    }
-    if let Some(v) = body.callback_url {
-        input.callback_url = v;
-    }
-    if let Some(v) = body.allowed_origins {
-        if v.iter().any(|o| o.contains(['\n', ','])) {
-            return Err(ConsoleError::Invalid(
-                [("allowed_origins", "one origin per list item".to_owned())].into(),
-            )
-            .into());
-        }
-        input.allowed_origins = v.join("\n");
-    }
-    if let Some(v) = body.email_from {
-        input.email_from = v;
-    }
-    if let Some(v) = body.sms_countries {
-        if v.iter().any(|c| c.contains([',', ' ', '\n'])) {
-            return Err(ConsoleError::Invalid(
-                [("sms_countries", "one country code per list item".to_owned())].into(),
-            )
-            .into());
-        }
-        input.sms_countries = v.join(",");
-    }
-    for (value, field) in [
-        (
-            body.sms_per_country_per_hour,
-            &mut input.sms_per_country_per_hour,
-        ),
-        (body.sms_per_hour, &mut input.sms_per_hour),
-        (body.sms_per_day, &mut input.sms_per_day),
-    ] {
-        if let Some(v) = value {
-            *field = limit(v);
-        }
-    }
-    let project = ops::update_settings(&state.store, &op, &m, &input).await?;
+    let patch = body.parse().map_err(OperatorError::Invalid)?;
+    let project =
+        ops::update_settings(&state.store, Acting::Operator(&op, &m), &m.project, patch).await?;
     Ok(Json(
         Membership {
             project,
@@ -505,25 +453,17 @@ pub async fn list_keys(
     State(state): State<AppState>,
     ProjectMember { m, .. }: ProjectMember,
 ) -> Result<Json<Vec<KeyView>>, ApiError> {
-    let now = now_ms();
-    let keys = state
-        .store
-        .key_listing(&m.project.id)
+    let keys = ops::keys(&state.store, &m.project.id)
         .await
         .map_err(unavailable)?;
     Ok(Json(
         keys.into_iter()
             .map(|k| KeyView {
-                state: match k.revoked_at {
-                    None => "active",
-                    Some(t) if t > now => "expiring",
-                    Some(_) => "revoked",
-                }
-                .into(),
-                key_prefix: k.key_prefix,
-                created_at: k.created_at,
-                last_used_at: k.last_used_at,
-                revoked_at: k.revoked_at,
+                state: k.state.as_str().into(),
+                key_prefix: k.key.key_prefix,
+                created_at: k.key.created_at,
+                last_used_at: k.key.last_used_at,
+                revoked_at: k.key.revoked_at,
             })
             .collect(),
     ))
@@ -586,18 +526,6 @@ pub async fn revoke_key(
     Ok(StatusCode::NO_CONTENT)
 }
 
-fn parse_ms(q: &HashMap<String, String>, name: &str) -> Result<Option<i64>, ApiError> {
-    match q.get(name).map(|s| s.trim()).filter(|s| !s.is_empty()) {
-        None => Ok(None),
-        Some(s) => s.parse::<i64>().map(Some).map_err(|_| {
-            ApiError::new(
-                ErrorCode::InvalidRequest,
-                format!("{name} must be epoch milliseconds"),
-            )
-        }),
-    }
-}
-
 /// The delivery log, newest first, filtered.
 ///
 /// Destinations are masked; filter by an exact destination to find one person's messages.
@@ -615,54 +543,17 @@ fn parse_ms(q: &HashMap<String, String>, name: &str) -> Result<Option<i64>, ApiE
 pub async fn deliveries(
     State(state): State<AppState>,
     ProjectMember { m, .. }: ProjectMember,
-    Query(q): Query<HashMap<String, String>>,
+    ApiQuery(params): ApiQuery<DeliveryParams>,
 ) -> Result<Json<DeliveryPage>, ApiError> {
-    let bad = |m: &str| ApiError::new(ErrorCode::InvalidRequest, m);
-    let mut f = DeliveryFilter::default();
-    match q.get("channel").map(String::as_str) {
-        None | Some("") => {}
-        // Every channel the log lists, the project's webhook events included.
-        Some(c) => match MessageChannel::parse(c) {
-            Some(c) => f.channel = Some(c),
-            None => return Err(bad("channel must be email, sms, magic_link or webhook")),
-        },
-    }
-    match q.get("status").map(String::as_str) {
-        None | Some("") => {}
-        Some(s) if MessageStatus::parse(s).is_some() => f.status = Some(s.into()),
-        Some(_) => return Err(bad(
-            "status must be queued, sent, failed, delivered, undelivered, bounced or complained",
-        )),
-    }
-    f.from = parse_ms(&q, "from")?;
-    f.until = parse_ms(&q, "until")?;
-    if let Some(d) = q.get("destination").filter(|d| !d.trim().is_empty()) {
-        if d.len() > 254 {
-            return Err(bad("destination is too long"));
-        }
-        f.destination_hash = Some(
-            state
-                .sender
-                .destination_hasher()
-                .hash(&state.store, d)
-                .await
-                .map_err(unavailable)?,
-        );
-    }
-    let limit = parse_ms(&q, "limit")?.unwrap_or(50);
-    let offset = parse_ms(&q, "offset")?.unwrap_or(0);
-    if !(1..=200).contains(&limit) || offset < 0 {
-        return Err(bad("limit must be 1 to 200 and offset at least 0"));
-    }
-    let (rows, total) = state
-        .store
-        .deliveries(&m.project.id, &f, limit, offset)
+    let query = params.parse(50).map_err(|errors| {
+        let (field, message) = errors.into_iter().next().unwrap_or_default();
+        ApiError::new(ErrorCode::InvalidRequest, format!("{field}: {message}"))
+    })?;
+    let hasher = state.sender.destination_hasher();
+    let (items, total) = deliveries::deliveries(&state.store, hasher, &m.project.id, &query)
         .await
         .map_err(unavailable)?;
-    Ok(Json(DeliveryPage {
-        total,
-        items: rows.into_iter().map(DeliveryView::from).collect(),
-    }))
+    Ok(Json(DeliveryPage { total, items }))
 }
 
 /// The project's members.
@@ -880,13 +771,18 @@ pub async fn get_webhook(
     responses((status = 200, description = "Saved; `secret` on the first registration only", body = WebhookView), errors::BodyRejected, errors::OwnersOnly, errors::NotFound, errors::Invalid, errors::Unauthorized, errors::Unavailable))]
 pub async fn put_webhook(
     State(state): State<AppState>,
-    OperatorAuth(op): OperatorAuth,
-    Path(id): Path<String>,
+    ProjectMember { op, m }: ProjectMember,
     ApiJson(body): ApiJson<WebhookBody>,
 ) -> Result<Json<WebhookView>, ApiError> {
-    let (url, secret) = project_webhook::set(&state.store, &op, &id, &body.url, state.production)
-        .await
-        .map_err(managed)?;
+    let (url, secret) = project_webhook::set(
+        &state.store,
+        &op,
+        &m.project.id,
+        &body.url,
+        state.production,
+    )
+    .await
+    .map_err(managed)?;
     Ok(Json(WebhookView {
         url: url.to_string(),
         secret,
@@ -902,10 +798,9 @@ pub async fn put_webhook(
     responses((status = 200, description = "The new secret, shown once", body = WebhookView), errors::OwnersOnly, errors::NotFound, errors::Unauthorized, errors::Unavailable))]
 pub async fn rotate_webhook(
     State(state): State<AppState>,
-    OperatorAuth(op): OperatorAuth,
-    Path(id): Path<String>,
+    ProjectMember { op, m }: ProjectMember,
 ) -> Result<Json<WebhookView>, ApiError> {
-    let hook = project_webhook::rotate(&state.store, &op, &id)
+    let hook = project_webhook::rotate(&state.store, &op, &m.project.id)
         .await
         .map_err(managed)?;
     Ok(Json(WebhookView {
@@ -922,10 +817,9 @@ pub async fn rotate_webhook(
     responses((status = 204, description = "Removed"), errors::OwnersOnly, errors::NotFound, errors::Unauthorized, errors::Unavailable))]
 pub async fn delete_webhook(
     State(state): State<AppState>,
-    OperatorAuth(op): OperatorAuth,
-    Path(id): Path<String>,
+    ProjectMember { op, m }: ProjectMember,
 ) -> Result<StatusCode, ApiError> {
-    if project_webhook::remove(&state.store, &op, &id)
+    if project_webhook::remove(&state.store, &op, &m.project.id)
         .await
         .map_err(managed)?
     {
@@ -995,8 +889,7 @@ pub async fn get_test_mode(
     responses((status = 200, description = "Test mode as saved (destinations normalised)", body = TestModeBody), errors::BodyRejected, errors::OwnersOnly, errors::NotFound, errors::Invalid, errors::Unauthorized, errors::Unavailable))]
 pub async fn put_test_mode(
     State(state): State<AppState>,
-    OperatorAuth(op): OperatorAuth,
-    Path(id): Path<String>,
+    ProjectMember { op, m }: ProjectMember,
     ApiJson(body): ApiJson<TestModeBody>,
 ) -> Result<Json<TestModeBody>, ApiError> {
     let input = test_mode::TestModeInput {
@@ -1004,7 +897,7 @@ pub async fn put_test_mode(
         code: body.code,
         allow_in_production: body.allow_in_production,
     };
-    let mode = test_mode::enable(&state.store, &op, &id, &input, state.production)
+    let mode = test_mode::enable(&state.store, &op, &m.project.id, &input, state.production)
         .await
         .map_err(managed)?;
     Ok(Json(mode.into()))
@@ -1019,10 +912,9 @@ pub async fn put_test_mode(
     responses((status = 204, description = "Test mode is off"), errors::OwnersOnly, errors::NotFound, errors::Unauthorized, errors::Unavailable))]
 pub async fn delete_test_mode(
     State(state): State<AppState>,
-    OperatorAuth(op): OperatorAuth,
-    Path(id): Path<String>,
+    ProjectMember { op, m }: ProjectMember,
 ) -> Result<StatusCode, ApiError> {
-    if test_mode::disable(&state.store, &op, &id)
+    if test_mode::disable(&state.store, &op, &m.project.id)
         .await
         .map_err(managed)?
     {

@@ -16,8 +16,8 @@ use super::flash::{Flash, FlashKind};
 use super::pages::{ctx, flash_shown, see_other, with_flash, with_status};
 use super::session::Signed;
 use super::Console;
+use crate::error::OperatorError;
 use crate::error::ServiceError;
-use crate::service::console::ConsoleError;
 use crate::service::{project_webhook, test_mode};
 use crate::store::Membership;
 
@@ -83,8 +83,8 @@ async fn render(
 /// message to show next to the field.
 fn field_error(c: &Console, e: ServiceError) -> Result<String, Response> {
     match e {
-        ServiceError::OwnersOnly => Err(c.fail(ConsoleError::OwnersOnly)),
-        ServiceError::NotFound => Err(c.fail(ConsoleError::NotFound)),
+        ServiceError::OwnersOnly => Err(c.fail(OperatorError::OwnersOnly)),
+        ServiceError::NotFound => Err(c.fail(OperatorError::NotFound)),
         ServiceError::Store(e) => Err(c.unavailable(e)),
         e => Ok(e.to_string()),
     }
@@ -96,7 +96,7 @@ fn done(c: &Console, m: &Membership, r: Result<bool, ServiceError>) -> Response 
         Ok(_) => back(m),
         Err(e) => field_error(c, e).map_or_else(
             |page| page,
-            |message| c.fail(ConsoleError::Invalid([("form", message)].into())),
+            |message| c.fail(OperatorError::Invalid([("form", message)].into())),
         ),
     }
 }

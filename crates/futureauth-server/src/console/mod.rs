@@ -15,6 +15,7 @@ pub mod chart;
 pub mod delivery;
 mod extract;
 mod flash;
+pub mod forms;
 mod integrations;
 mod pages;
 mod passkeys;

@@ -10,19 +10,20 @@ use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use futureauth::{FutureAuthError, OtpChannel, RequestContext};
-use futureauth_proto::Channel;
 use minijinja::context;
 use serde::{Deserialize, Serialize};
 
 use super::chart;
 use super::extract::{CsrfForm, Member, NoFields, Posted};
 use super::flash::{Flash, FlashKind};
+use super::forms::{NewProjectForm, SettingsForm};
 use super::session::{binding, binding_cookie, cookie_token, session_cookie, Signed};
 use super::Console;
-use crate::service::console::{self as ops, ConsoleError, FieldErrors, SettingsInput};
-use crate::service::validate::mask_destination;
+use crate::service::console::{self as ops, FieldErrors, OperatorError};
+use crate::service::deliveries::{self, DeliveryParams, DeliveryQuery, DeliveryView};
+use crate::service::operator::Acting;
 use crate::service::{now_ms, MessageId};
-use crate::store::{DeliveryFilter, Membership, Message, MessageStatus};
+use crate::store::{Membership, Message, MessageStatus};
 
 /// Days shown in the sends-per-day chart.
 const CHART_DAYS: i64 = 14;
@@ -67,15 +68,15 @@ pub(super) fn see_other(to: &str) -> Response {
 }
 
 impl Console {
-    pub(super) fn fail(&self, e: ConsoleError) -> Response {
+    pub(super) fn fail(&self, e: OperatorError) -> Response {
         match e {
-            ConsoleError::NotFound => self.not_found(),
-            ConsoleError::OwnersOnly => self.error_page(
+            OperatorError::NotFound => self.not_found(),
+            OperatorError::OwnersOnly => self.error_page(
                 StatusCode::FORBIDDEN,
                 "Owners only",
                 "Only the project's owners can change it (settings, messages, keys, members, webhook, test mode, deletion); members can look.",
             ),
-            ConsoleError::Invalid(errors) => {
+            OperatorError::Invalid(errors) => {
                 let text = errors.values().cloned().collect::<Vec<_>>().join("; ");
                 self.error_page(
                     StatusCode::UNPROCESSABLE_ENTITY,
@@ -83,7 +84,7 @@ impl Console {
                     &text,
                 )
             }
-            ConsoleError::Store(e) => self.unavailable(e),
+            OperatorError::Store(e) => self.unavailable(e),
         }
     }
 }
@@ -438,7 +439,7 @@ pub struct NameForm {
 
 /// `GET /dashboard`: the operator's projects and the create form.
 pub async fn projects(State(c): State<Console>, s: Signed) -> Response {
-    let form = ops::NewProjectInput {
+    let form = NewProjectForm {
         name: String::new(),
         ..new_project_defaults(&c)
     };
@@ -448,11 +449,11 @@ pub async fn projects(State(c): State<Console>, s: Signed) -> Response {
 /// The create form's callback URL and origins: on a console reached over loopback (local
 /// development) those of an app on port 3000, the demo's, so that its magic links work
 /// whether it is opened as 127.0.0.1 or as localhost; elsewhere empty.
-fn new_project_defaults(c: &Console) -> ops::NewProjectInput {
+fn new_project_defaults(c: &Console) -> NewProjectForm {
     if c.settings().cookie_secure {
-        return ops::NewProjectInput::default();
+        return NewProjectForm::default();
     }
-    ops::NewProjectInput {
+    NewProjectForm {
         name: String::new(),
         callback_url: DEV_CALLBACK_URL.to_owned(),
         allowed_origins: DEV_ALLOWED_ORIGINS.to_owned(),
@@ -467,7 +468,7 @@ pub const DEV_ALLOWED_ORIGINS: &str = "http://localhost:3000";
 async fn projects_page(
     c: &Console,
     s: &Signed,
-    form: &ops::NewProjectInput,
+    form: &NewProjectForm,
     errors: Option<FieldErrors>,
     status: StatusCode,
 ) -> Response {
@@ -506,36 +507,26 @@ pub(super) fn ctx(s: &Signed) -> SessionCtx {
 pub async fn create_project(
     State(c): State<Console>,
     s: Signed,
-    CsrfForm(f): CsrfForm<ops::NewProjectInput>,
+    CsrfForm(f): CsrfForm<NewProjectForm>,
 ) -> Response {
-    match ops::create_project_with(c.store(), &s.operator, &f).await {
-        Ok(created) => {
-            let flash = Flash {
-                kind: FlashKind::Created,
-                project: created.project.id.clone(),
-                secret: created.secret_key,
-                note: None,
-            };
-            with_flash(
-                &c,
-                &s,
-                &format!("/dashboard/projects/{}/keys", created.project.id),
-                &flash,
-            )
-        }
-        Err(ConsoleError::Invalid(errors)) => {
-            let mut shown = f.clone();
-            for field in [
-                &mut shown.name,
-                &mut shown.callback_url,
-                &mut shown.allowed_origins,
-            ] {
-                field.retain(|c| !c.is_control() || c == '\n');
-            }
+    let created = match f.parse() {
+        Ok(settings) => ops::create_project_with(c.store(), Some(&s.operator), settings).await,
+        Err(errors) => Err(OperatorError::Invalid(errors)),
+    };
+    match created {
+        Ok(created) => show_key(
+            &c,
+            &s,
+            &created.project.id,
+            FlashKind::Created,
+            created.secret_key,
+            None,
+        ),
+        Err(OperatorError::Invalid(errors)) => {
             projects_page(
                 &c,
                 &s,
-                &shown,
+                &f.printable(),
                 Some(errors),
                 StatusCode::UNPROCESSABLE_ENTITY,
             )
@@ -543,6 +534,24 @@ pub async fn create_project(
         }
         Err(e) => c.fail(e),
     }
+}
+
+/// A 303 to the project's key page, which shows the new `key` once.
+fn show_key(
+    c: &Console,
+    s: &Signed,
+    project: &str,
+    kind: FlashKind,
+    key: String,
+    note: Option<String>,
+) -> Response {
+    let flash = Flash {
+        kind,
+        project: project.to_owned(),
+        secret: key,
+        note,
+    };
+    with_flash(c, s, &format!("/dashboard/projects/{project}/keys"), &flash)
 }
 
 /// A 303 to `to`, which shows `flash` once.
@@ -558,44 +567,6 @@ pub(super) fn flash_shown(c: &Console, mut page: Response) -> Response {
     page.headers_mut()
         .append(header::SET_COOKIE, Flash::clear(c.settings()));
     page
-}
-
-#[derive(Serialize)]
-struct KeyView {
-    key_prefix: String,
-    created_at: i64,
-    last_used_at: Option<i64>,
-    revoked_at: Option<i64>,
-    /// `active`, `expiring` (rotation overlap) or `revoked`.
-    state: &'static str,
-}
-
-#[derive(Serialize)]
-struct DeliveryView {
-    id: String,
-    channel: String,
-    destination: String,
-    status: String,
-    attempts: i64,
-    error: Option<String>,
-    created_at: i64,
-    sent_at: Option<i64>,
-}
-
-impl From<Message> for DeliveryView {
-    fn from(m: Message) -> Self {
-        DeliveryView {
-            // Queued messages still hold the address in clear: mask it for display too.
-            destination: mask_destination(&m.destination),
-            id: m.id,
-            channel: m.channel.to_string(),
-            status: m.status.to_string(),
-            attempts: m.attempts,
-            error: m.last_error,
-            created_at: m.created_at.into(),
-            sent_at: m.sent_at.map(i64::from),
-        }
-    }
 }
 
 async fn chart_svg(
@@ -619,36 +590,20 @@ async fn chart_svg(
 /// `GET /dashboard/projects/{id}`: keys, the chart and the latest deliveries.
 pub async fn overview(State(c): State<Console>, Member { s, m }: Member) -> Response {
     let id = m.project.id.clone();
-    let now = now_ms();
-    let keys: Vec<KeyView> = match c.store().key_listing(&id).await {
-        Ok(k) => k
-            .into_iter()
-            .map(|k| KeyView {
-                state: match k.revoked_at {
-                    None => "active",
-                    Some(t) if t > now => "expiring",
-                    Some(_) => "revoked",
-                },
-                key_prefix: k.key_prefix,
-                created_at: k.created_at,
-                last_used_at: k.last_used_at,
-                revoked_at: k.revoked_at,
-            })
-            .collect(),
+    let keys = match ops::keys(c.store(), &id).await {
+        Ok(k) => k,
         Err(e) => return c.unavailable(e),
     };
     let (chart, totals) = match chart_svg(&c, &id, 720).await {
         Ok(x) => x,
         Err(r) => return r,
     };
-    let recent: Vec<DeliveryView> = match c
-        .store()
-        .deliveries(&id, &DeliveryFilter::default(), 5, 0)
-        .await
-    {
-        Ok((rows, _)) => rows.into_iter().map(DeliveryView::from).collect(),
-        Err(e) => return c.unavailable(e),
-    };
+    let hasher = c.inner.sender.destination_hasher();
+    let recent =
+        match deliveries::deliveries(c.store(), hasher, &id, &DeliveryQuery::newest(5)).await {
+            Ok((rows, _)) => rows,
+            Err(e) => return c.unavailable(e),
+        };
     c.page(
         "overview.html",
         context! {
@@ -704,20 +659,7 @@ pub async fn create_key(
     CsrfForm(_): CsrfForm<NoFields>,
 ) -> Response {
     match ops::create_key(c.store(), &s.operator, &m).await {
-        Ok(key) => {
-            let flash = Flash {
-                kind: FlashKind::Key,
-                project: m.project.id.clone(),
-                secret: key,
-                note: None,
-            };
-            with_flash(
-                &c,
-                &s,
-                &format!("/dashboard/projects/{}/keys", m.project.id),
-                &flash,
-            )
-        }
+        Ok(key) => show_key(&c, &s, &m.project.id, FlashKind::Key, key, None),
         Err(e) => c.fail(e),
     }
 }
@@ -729,7 +671,7 @@ pub async fn rotate_key(
     CsrfForm(f): CsrfForm<RotateForm>,
 ) -> Response {
     let Ok(overlap) = f.overlap.trim().parse::<i64>() else {
-        return c.fail(ConsoleError::Invalid(FieldErrors::from([(
+        return c.fail(OperatorError::Invalid(FieldErrors::from([(
             "overlap",
             "choose an overlap".to_owned(),
         )])));
@@ -745,18 +687,7 @@ pub async fn rotate_key(
                     super::views::datetime(now_ms() + overlap * 1000)
                 )
             };
-            let flash = Flash {
-                kind: FlashKind::Rotated,
-                project: m.project.id.clone(),
-                secret: key,
-                note: Some(note),
-            };
-            with_flash(
-                &c,
-                &s,
-                &format!("/dashboard/projects/{}/keys", m.project.id),
-                &flash,
-            )
+            show_key(&c, &s, &m.project.id, FlashKind::Rotated, key, Some(note))
         }
         Err(e) => c.fail(e),
     }
@@ -777,135 +708,52 @@ pub async fn revoke_key(
 
 // ---------------------------------------------------------------- deliveries
 
-#[derive(Serialize, Default)]
-struct FilterView {
-    channel: String,
-    status: String,
-    from: String,
-    until: String,
-    destination: String,
-}
-
-fn parse_day(s: &str) -> Result<Option<i64>, String> {
-    if s.trim().is_empty() {
-        return Ok(None);
-    }
-    chrono::NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d")
-        .ok()
-        .and_then(|d| d.and_hms_opt(0, 0, 0))
-        .map(|t| Some(t.and_utc().timestamp_millis()))
-        .ok_or_else(|| "use a date like 2026-01-31".to_owned())
-}
-
-/// `GET …/deliveries?channel=&status=&from=&until=&destination=&page=`.
+/// `GET …/deliveries?channel=&status=&from=&until=&destination=&page=`: bad filters are
+/// a 400 with the message next to the field.
 pub async fn deliveries(
     State(c): State<Console>,
     Member { s, m }: Member,
-    Query(q): Query<HashMap<String, String>>,
+    Query(params): Query<DeliveryParams>,
 ) -> Response {
     let id = m.project.id.clone();
-    let get = |k: &str| q.get(k).map(|v| v.trim().to_owned()).unwrap_or_default();
-    let view = FilterView {
-        channel: get("channel"),
-        status: get("status"),
-        from: get("from"),
-        until: get("until"),
-        destination: get("destination"),
+    let filter = params.trimmed();
+    let (query, errors) = match params.parse(PAGE_SIZE) {
+        Ok(q) => (Some(q), FieldErrors::new()),
+        Err(errors) => (None, errors),
     };
-    let mut errors = FieldErrors::new();
-    let mut filter = DeliveryFilter::default();
-    if !view.channel.is_empty() {
-        match view.channel.parse::<Channel>() {
-            Ok(c) => filter.channel = Some(c.into()),
-            Err(_) => {
-                errors.insert("channel", "choose email, sms or magic_link".into());
-            }
-        }
-    }
-    match view.status.as_str() {
-        "" => {}
-        status if MessageStatus::parse(status).is_some() => {
-            filter.status = Some(view.status.clone())
-        }
-        _ => {
-            errors.insert("status", "choose a delivery state from the list".into());
-        }
-    }
-    match parse_day(&view.from) {
-        Ok(v) => filter.from = v,
-        Err(e) => {
-            errors.insert("from", e);
-        }
-    }
-    match parse_day(&view.until) {
-        // "until" includes the whole day.
-        Ok(v) => filter.until = v.map(|t| t + 86_400_000),
-        Err(e) => {
-            errors.insert("until", e);
-        }
-    }
-    if !view.destination.is_empty() {
-        if view.destination.len() > 254 {
-            errors.insert("destination", "too long".into());
-        } else {
-            match c
-                .inner
-                .sender
-                .destination_hasher()
-                .hash(c.store(), &view.destination)
-                .await
-            {
-                Ok(h) => filter.destination_hash = Some(h),
+    let (rows, total) = match &query {
+        Some(q) => {
+            let hasher = c.inner.sender.destination_hasher();
+            match deliveries::deliveries(c.store(), hasher, &id, q).await {
+                Ok(x) => x,
                 Err(e) => return c.unavailable(e),
             }
         }
-    }
-    let page: i64 = match get("page").as_str() {
-        "" => 1,
-        p => match p.parse::<i64>() {
-            Ok(n) if (1..=10_000).contains(&n) => n,
-            _ => {
-                errors.insert("page", "not a page number".into());
-                1
-            }
-        },
+        None => (Vec::new(), 0),
     };
-    let status = if errors.is_empty() {
-        StatusCode::OK
-    } else {
-        StatusCode::BAD_REQUEST
+    let status = match query {
+        Some(_) => StatusCode::OK,
+        None => StatusCode::BAD_REQUEST,
     };
-    let (rows, total) = if errors.is_empty() {
-        match c
-            .store()
-            .deliveries(&id, &filter, PAGE_SIZE, (page - 1) * PAGE_SIZE)
-            .await
-        {
-            Ok(x) => x,
-            Err(e) => return c.unavailable(e),
-        }
-    } else {
-        (Vec::new(), 0)
-    };
-    let rows: Vec<DeliveryView> = rows.into_iter().map(DeliveryView::from).collect();
+    let page = query.map_or(1, |q| q.offset / PAGE_SIZE + 1);
     let (chart, totals) = match chart_svg(&c, &id, 1400).await {
         Ok(x) => x,
         Err(r) => return r,
     };
     let pages = ((total + PAGE_SIZE - 1) / PAGE_SIZE).max(1);
     let query_base = url::form_urlencoded::Serializer::new(String::new())
-        .append_pair("channel", &view.channel)
-        .append_pair("status", &view.status)
-        .append_pair("from", &view.from)
-        .append_pair("until", &view.until)
-        .append_pair("destination", &view.destination)
+        .append_pair("channel", &filter.channel)
+        .append_pair("status", &filter.status)
+        .append_pair("from", &filter.from)
+        .append_pair("until", &filter.until)
+        .append_pair("destination", &filter.destination)
         .finish();
     with_status(
         c.page(
             "deliveries.html",
             context! {
                 s => ctx(&s), project => m.project, role => m.role, rows, total, page, pages,
-                filter => view, errors, chart, totals, query_base, tab => "deliveries",
+                filter, errors, chart, totals, query_base, tab => "deliveries",
             },
         ),
         status,
@@ -1020,7 +868,7 @@ fn settings_page(
     c: &Console,
     s: &Signed,
     m: &Membership,
-    form: &SettingsInput,
+    form: &SettingsForm,
     errors: Option<FieldErrors>,
     delete_error: Option<String>,
     saved: bool,
@@ -1050,7 +898,7 @@ pub async fn settings(
         Ok(l) => l,
         Err(e) => return c.unavailable(e),
     };
-    let form = SettingsInput::of(&m.project, limits);
+    let form = SettingsForm::of(&m.project, limits);
     settings_page(
         &c,
         &s,
@@ -1067,12 +915,19 @@ pub async fn settings(
 pub async fn save_settings(
     State(c): State<Console>,
     Member { s, m }: Member,
-    CsrfForm(input): CsrfForm<SettingsInput>,
+    CsrfForm(input): CsrfForm<SettingsForm>,
 ) -> Response {
     let id = m.project.id.clone();
-    match ops::update_settings(c.store(), &s.operator, &m, &input).await {
+    let saved = match input.parse() {
+        Ok(settings) => {
+            let acting = Acting::Operator(&s.operator, &m);
+            ops::update_settings(c.store(), acting, &m.project, settings).await
+        }
+        Err(errors) => Err(OperatorError::Invalid(errors)),
+    };
+    match saved {
         Ok(_) => see_other(&format!("/dashboard/projects/{id}/settings?saved=1")),
-        Err(ConsoleError::Invalid(errors)) => settings_page(
+        Err(OperatorError::Invalid(errors)) => settings_page(
             &c,
             &s,
             &m,
@@ -1101,11 +956,11 @@ pub async fn delete_project(
     let id = m.project.id.clone();
     match ops::delete_project(c.store(), &s.operator, &m, &f.confirm).await {
         Ok(()) => see_other("/dashboard"),
-        Err(ConsoleError::Invalid(errors)) => settings_page(
+        Err(OperatorError::Invalid(errors)) => settings_page(
             &c,
             &s,
             &m,
-            &SettingsInput::of(
+            &SettingsForm::of(
                 &m.project,
                 ops::limits(c.store(), &id).await.unwrap_or_default(),
             ),
@@ -1172,7 +1027,7 @@ pub async fn invite(
     let id = m.project.id.clone();
     match ops::invite(c.store(), &s.operator, &m, &f.email, &f.role).await {
         Ok(_) => see_other(&format!("/dashboard/projects/{id}/members")),
-        Err(ConsoleError::Invalid(errors)) => {
+        Err(OperatorError::Invalid(errors)) => {
             members_page(
                 &c,
                 &s,
@@ -1197,7 +1052,7 @@ pub async fn remove_member(
     match ops::remove_member(c.store(), &s.operator, &m, &f.email).await {
         Ok(()) if f.email.trim().eq_ignore_ascii_case(&s.operator.email) => see_other("/dashboard"),
         Ok(()) => see_other(&format!("/dashboard/projects/{id}/members")),
-        Err(ConsoleError::Invalid(errors)) => {
+        Err(OperatorError::Invalid(errors)) => {
             members_page(
                 &c,
                 &s,
@@ -1275,7 +1130,7 @@ pub async fn create_token(
             };
             with_flash(&c, &s, "/dashboard/account", &flash)
         }
-        Err(ConsoleError::Invalid(errors)) => {
+        Err(OperatorError::Invalid(errors)) => {
             account_page(&c, &s, None, Some(errors), StatusCode::UNPROCESSABLE_ENTITY).await
         }
         Err(e) => c.fail(e),
@@ -1386,7 +1241,7 @@ pub async fn save_messages(
     };
     match ops::update_templates(c.store(), &s.operator, &m, &input).await {
         Ok(_) => see_other(&format!("/dashboard/projects/{id}/messages?saved=1")),
-        Err(ConsoleError::Invalid(errors)) => messages_page(
+        Err(OperatorError::Invalid(errors)) => messages_page(
             &c,
             &s,
             &m,

@@ -11,8 +11,9 @@
 //! validation.
 
 use super::ids::is_identifier;
-use crate::error::ConsoleError;
-use crate::store::{Membership, Operator, Role, Store};
+use super::{now_ms, random_id};
+use crate::error::OperatorError;
+use crate::store::{AuditEntry, Membership, Operator, Role, Store};
 
 /// One thing an operator can do to a project.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -85,33 +86,76 @@ impl Role {
     }
 }
 
-/// Refuses ([`ConsoleError::OwnersOnly`]) an action the membership's role may not do.
-pub fn require(m: &Membership, action: OperatorAction) -> Result<(), ConsoleError> {
+/// Who changes a project: an operator through their membership (each change is checked
+/// against their role and written to the project's audit log), or the server's
+/// administrator on the command line (any project; not an operator, so not audited).
+#[derive(Debug, Clone, Copy)]
+pub enum Acting<'a> {
+    /// A signed-in operator (console) or an operator token (management API).
+    Operator(&'a Operator, &'a Membership),
+    /// The CLI, which holds the database.
+    Admin,
+}
+
+impl Acting<'_> {
+    /// Refuses ([`OperatorError::OwnersOnly`]) what the operator's role may not do; the
+    /// administrator may do everything.
+    pub fn require(&self, action: OperatorAction) -> Result<(), OperatorError> {
+        match self {
+            Acting::Operator(_, m) => require(m, action),
+            Acting::Admin => Ok(()),
+        }
+    }
+}
+
+/// Refuses ([`OperatorError::OwnersOnly`]) an action the membership's role may not do.
+pub fn require(m: &Membership, action: OperatorAction) -> Result<(), OperatorError> {
     if m.role.may(action) {
         Ok(())
     } else {
-        Err(ConsoleError::OwnersOnly)
+        Err(OperatorError::OwnersOnly)
     }
 }
 
 /// `op`'s membership of the project if its role may do `action`. A stranger (not a member,
-/// or no such project) gets [`ConsoleError::NotFound`], so the project's existence is not
-/// revealed; a member without the right [`ConsoleError::OwnersOnly`].
+/// or no such project) gets [`OperatorError::NotFound`], so the project's existence is not
+/// revealed; a member without the right [`OperatorError::OwnersOnly`].
 pub async fn authorize(
     store: &Store,
     op: &Operator,
     project_id: &str,
     action: OperatorAction,
-) -> Result<Membership, ConsoleError> {
+) -> Result<Membership, OperatorError> {
     if !is_identifier(project_id) {
-        return Err(ConsoleError::NotFound);
+        return Err(OperatorError::NotFound);
     }
     let m = store
         .membership(&op.id, project_id)
         .await?
-        .ok_or(ConsoleError::NotFound)?;
+        .ok_or(OperatorError::NotFound)?;
     require(&m, action)?;
     Ok(m)
+}
+
+/// Records an operator's action in the project's audit log.
+pub(crate) async fn audit(
+    store: &Store,
+    project_id: &str,
+    op: &Operator,
+    action: &str,
+    detail: String,
+) -> Result<(), OperatorError> {
+    store
+        .audit(&AuditEntry {
+            id: random_id("aud_", 20),
+            project_id: project_id.to_owned(),
+            actor: op.email.clone(),
+            action: action.to_owned(),
+            detail,
+            created_at: now_ms(),
+        })
+        .await?;
+    Ok(())
 }
 
 #[cfg(test)]

@@ -1,4 +1,4 @@
-//! Projects and their secret keys.
+//! Projects (creation, settings) and their secret keys.
 //!
 //! A secret key is `vx_sec_` + 40 random URL-safe characters from the OS CSPRNG. It is shown
 //! once; only its SHA-256 hex digest (the lookup key) and its first 12 characters (for
@@ -9,10 +9,12 @@ use rand::Rng;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-use super::{now_ms, random_id, validate};
-use crate::error::{ServiceError, StoreError};
+use super::operator::{audit, Acting, OperatorAction};
+use super::settings::{ProjectLimits, ProjectName, ProjectSettings};
+use super::{now_ms, random_id};
+use crate::error::{OperatorError, ServiceError, StoreError};
 use crate::sms::{default_countries, SmsCaps};
-use crate::store::{NewProject, Project, Store};
+use crate::store::{Operator, Project, Store};
 use futureauth_proto::Region;
 
 /// Prefix of every secret key.
@@ -42,38 +44,6 @@ pub fn key_prefix(key: &str) -> String {
     key.chars().take(KEY_DISPLAY_PREFIX_LEN).collect()
 }
 
-/// What an admin gives to create a project.
-#[derive(Debug, Clone, Default)]
-pub struct ProjectInput {
-    /// Display name shown in every message.
-    pub name: String,
-    /// Default magic-link callback URL; its origin is allowed automatically.
-    pub callback_url: Option<String>,
-    /// Further allowed callback origins (any URL; only its origin is kept).
-    pub allowed_origins: Vec<String>,
-    /// Countries it may send SMS to (ISO codes such as `US`); empty means
-    /// [`crate::sms::DEFAULT_SMS_COUNTRIES`].
-    pub sms_countries: Vec<String>,
-    /// Its own SMS caps (unset: the server's defaults).
-    pub sms_caps: SmsCaps,
-    /// Email sender for this project.
-    pub email_from: Option<String>,
-}
-
-/// Why a project input was refused.
-#[derive(Debug, thiserror::Error)]
-pub enum AdminError {
-    /// Bad input; the message says what to change.
-    #[error("{0}")]
-    Invalid(String),
-    /// Storage failed.
-    #[error(transparent)]
-    Store(#[from] StoreError),
-    /// No such project.
-    #[error("no project with id `{0}`")]
-    UnknownProject(String),
-}
-
 /// A created project and its secret key (shown once).
 #[derive(Debug, Clone)]
 pub struct CreatedProject {
@@ -83,151 +53,202 @@ pub struct CreatedProject {
     pub secret_key: String,
 }
 
-/// Validates the input and creates the project with its first key.
+/// Creates a project named `name` with default settings and a first key, owned by `op`.
 pub async fn create_project(
     store: &Store,
-    input: ProjectInput,
-) -> Result<CreatedProject, AdminError> {
-    let name = validate::project_name(&input.name)
-        .map_err(|e| AdminError::Invalid(format!("--name: {e}")))?;
-    let mut origins: Vec<String> = Vec::new();
-    let callback_url = match input
-        .callback_url
-        .as_deref()
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-    {
-        Some(cb) => {
-            let (url, origin) = validate::callback_url(cb)
-                .map_err(|e| AdminError::Invalid(format!("--callback-url: {e}")))?;
-            origins.push(origin);
-            Some(url.to_string())
-        }
-        None => None,
+    op: &Operator,
+    name: &str,
+) -> Result<CreatedProject, OperatorError> {
+    let name = ProjectName::parse(name).map_err(|m| OperatorError::invalid("name", m))?;
+    let settings = ProjectSettings {
+        name: Some(name),
+        ..ProjectSettings::default()
     };
-    for o in &input.allowed_origins {
-        let origin = validate::origin(o.trim())
-            .map_err(|e| AdminError::Invalid(format!("--allowed-origin: {e}")))?;
-        if !origins.contains(&origin) {
-            origins.push(origin);
-        }
+    create_project_with(store, Some(op), settings).await
+}
+
+/// Creates a project with `settings` (a name, and the defaults for what is not given)
+/// and a first key. An operator `owner` becomes its
+/// owner and the creation is audited; without one (the CLI) it has no members yet.
+pub async fn create_project_with(
+    store: &Store,
+    owner: Option<&Operator>,
+    settings: ProjectSettings,
+) -> Result<CreatedProject, OperatorError> {
+    if settings.name.is_none() {
+        return Err(OperatorError::invalid("name", "a project needs a name"));
     }
-    let sms_countries = if input.sms_countries.is_empty() {
-        default_countries()
-    } else {
-        parse_countries(&input.sms_countries)?
+    let base = Project {
+        id: random_id("prj_", 20),
+        name: String::new(),
+        allowed_origins: Vec::new(),
+        callback_url: None,
+        email_from: None,
+        sms_countries: default_countries(),
+        sms_caps: SmsCaps::default(),
+        created_at: now_ms(),
     };
-    check_caps(input.sms_caps)?;
-    let email_from = input
-        .email_from
-        .map(|s| s.trim().to_owned())
-        .filter(|s| !s.is_empty());
-    if let Some(from) = &email_from {
-        if from.chars().any(char::is_control)
-            || !from.contains('@')
-            || from.len() > 200
-            || validate::mentions_console(from.split('<').next().unwrap_or(""))
-        {
-            return Err(AdminError::Invalid(
-                "--email-from must be an address like `Acme <login@acme.com>` or `login@acme.com`"
-                    .into(),
-            ));
-        }
-    }
+    let (project, limits) = settings.apply(&base, ProjectLimits::default());
     let key = generate_secret_key();
-    let new = NewProject {
-        name,
-        allowed_origins: origins,
-        callback_url,
-        email_from,
-        sms_countries,
-        sms_caps: input.sms_caps,
-    };
-    let project = store
-        .create_project(
-            &random_id("prj_", 20),
-            &new,
+    store
+        .create_owned_project(
+            &project,
             &hash_key(&key),
             &key_prefix(&key),
-            now_ms(),
+            owner.map(|op| op.id.as_str()),
         )
         .await?;
+    if limits != ProjectLimits::default() {
+        store
+            .set_project_limits(&project.id, limits.per_destination, limits.per_minute)
+            .await?;
+    }
+    if let Some(op) = owner {
+        let detail = format!(
+            "created project “{}” with key {}…",
+            project.name,
+            key_prefix(&key)
+        );
+        audit(store, &project.id, op, "project.created", detail).await?;
+    }
     Ok(CreatedProject {
         project,
         secret_key: key,
     })
 }
 
-/// Parses `--sms-countries` values (`US`, `gb`, …), without duplicates.
-fn parse_countries(raw: &[String]) -> Result<Vec<Region>, AdminError> {
-    let mut out = Vec::new();
-    for c in raw.iter().map(|c| c.trim()).filter(|c| !c.is_empty()) {
-        let r =
-            Region::parse(c).map_err(|e| AdminError::Invalid(format!("--sms-countries: {e}")))?;
-        if !out.contains(&r) {
-            out.push(r);
-        }
-    }
-    if out.is_empty() {
-        return Err(AdminError::Invalid(
-            "--sms-countries needs at least one country, e.g. US,CA".into(),
-        ));
-    }
-    Ok(out)
+/// The project's rate-limit overrides.
+pub async fn limits(store: &Store, project_id: &str) -> Result<ProjectLimits, StoreError> {
+    let (per_destination, per_minute) = store.project_limits(project_id).await?;
+    Ok(ProjectLimits {
+        per_destination,
+        per_minute,
+    })
 }
 
-fn check_caps(caps: SmsCaps) -> Result<(), AdminError> {
-    for (flag, v) in [
-        ("--sms-per-country-per-hour", caps.per_country_per_hour),
-        ("--sms-per-hour", caps.per_hour),
-        ("--sms-per-day", caps.per_day),
-    ] {
-        if v == Some(0) {
-            return Err(AdminError::Invalid(format!("{flag} must be at least 1")));
-        }
-    }
-    Ok(())
-}
-
-/// Changes to a project's SMS policy; `None` keeps the current value.
-#[derive(Debug, Clone, Default)]
-pub struct SmsUpdate {
-    /// New country list.
-    pub countries: Option<Vec<String>>,
-    /// New caps, each one only when set.
-    pub caps: SmsCaps,
-}
-
-/// Applies `update` to the project's SMS countries and caps; returns the updated project.
-pub async fn update_sms(
+/// Applies `settings` to `project`, auditing what changed. Each changed part is its own
+/// [`OperatorAction`], checked for every part before anything is written.
+pub async fn update_settings(
     store: &Store,
-    project_id: &str,
-    update: SmsUpdate,
-) -> Result<Project, AdminError> {
-    let unknown = || AdminError::UnknownProject(project_id.to_owned());
-    let mut project = store.get_project(project_id).await?.ok_or_else(unknown)?;
-    if let Some(countries) = &update.countries {
-        project.sms_countries = parse_countries(countries)?;
+    acting: Acting<'_>,
+    project: &Project,
+    settings: ProjectSettings,
+) -> Result<Project, OperatorError> {
+    let old_limits = limits(store, &project.id).await?;
+    let (p, new_limits) = settings.apply(project, old_limits);
+    let changes = changes(project, &p, old_limits, new_limits);
+    // Every part first, then the writes: a refused part leaves the others unwritten too.
+    for (action, _) in &changes {
+        acting.require(*action)?;
     }
-    check_caps(update.caps)?;
-    let caps = &mut project.sms_caps;
-    caps.per_country_per_hour = update
-        .caps
-        .per_country_per_hour
-        .or(caps.per_country_per_hour);
-    caps.per_hour = update.caps.per_hour.or(caps.per_hour);
-    caps.per_day = update.caps.per_day.or(caps.per_day);
-    if !store
-        .update_project_sms(project_id, &project.sms_countries, project.sms_caps)
-        .await?
-    {
-        return Err(unknown());
+    if changes.is_empty() {
+        return Ok(p);
     }
-    Ok(project)
+    if new_limits != old_limits {
+        store
+            .set_project_limits(&p.id, new_limits.per_destination, new_limits.per_minute)
+            .await?;
+    }
+    if !store.update_project(&p).await? {
+        return Err(OperatorError::NotFound);
+    }
+    if let Acting::Operator(op, _) = acting {
+        let detail: Vec<String> = changes.into_iter().map(|(_, d)| d).collect();
+        audit(store, &p.id, op, "settings.changed", detail.join("; ")).await?;
+    }
+    Ok(p)
 }
 
-/// Revokes the project's active keys and issues a new one; returns the new plain key.
-pub async fn rotate_key(store: &Store, project_id: &str) -> Result<String, AdminError> {
+/// `v`, or `default` when unset.
+fn or_default<T: ToString>(v: Option<T>, default: &str) -> String {
+    v.map_or_else(|| default.to_owned(), |n| n.to_string())
+}
+
+/// What changed, each with the action it needs and its audit line.
+#[derive(Default)]
+struct Changes(Vec<(OperatorAction, String)>);
+
+impl Changes {
+    fn note(&mut self, changed: bool, action: OperatorAction, line: impl FnOnce() -> String) {
+        if changed {
+            self.0.push((action, line()));
+        }
+    }
+}
+
+/// What changed from `old` to `new`.
+fn changes(
+    old: &Project,
+    new: &Project,
+    old_limits: ProjectLimits,
+    new_limits: ProjectLimits,
+) -> Vec<(OperatorAction, String)> {
+    let mut c = Changes::default();
+    c.note(
+        new_limits != old_limits,
+        OperatorAction::SetRateLimits,
+        || {
+            format!(
+                "rate limits → {} per address, {} per minute",
+                or_default(new_limits.per_destination, "default"),
+                or_default(new_limits.per_minute, "default")
+            )
+        },
+    );
+    c.note(new.name != old.name, OperatorAction::Rename, || {
+        format!("name “{}” → “{}”", old.name, new.name)
+    });
+    let callback = new.callback_url.as_deref();
+    c.note(
+        callback != old.callback_url.as_deref(),
+        OperatorAction::SetCallbackUrl,
+        || format!("default callback URL → {}", callback.unwrap_or("none")),
+    );
+    let origins = &new.allowed_origins;
+    c.note(
+        origins != &old.allowed_origins,
+        OperatorAction::SetAllowedOrigins,
+        || format!("allowed origins → {}", origins.join(", ")),
+    );
+    let sender = new.email_from.as_deref();
+    c.note(
+        sender != old.email_from.as_deref(),
+        OperatorAction::SetSender,
+        || format!("email sender → {}", sender.unwrap_or("server default")),
+    );
+    sms_changes(&mut c, old, new);
+    c.0
+}
+
+/// The SMS part of [`changes`].
+fn sms_changes(c: &mut Changes, old: &Project, new: &Project) {
+    c.note(
+        new.sms_countries != old.sms_countries,
+        OperatorAction::SetSms,
+        || {
+            let list: Vec<_> = new.sms_countries.iter().map(Region::as_str).collect();
+            let list = if list.is_empty() {
+                "none".to_owned()
+            } else {
+                list.join(", ")
+            };
+            format!("SMS countries → {list}")
+        },
+    );
+    let caps = new.sms_caps;
+    c.note(caps != old.sms_caps, OperatorAction::SetSms, || {
+        format!(
+            "SMS caps → {} per country per hour, {} per hour, {} per day",
+            or_default(caps.per_country_per_hour, "default"),
+            or_default(caps.per_hour, "default"),
+            or_default(caps.per_day, "default")
+        )
+    });
+}
+
+/// Revokes the project's active keys and issues a new one (the CLI's rotation, without
+/// overlap); returns the new plain key.
+pub async fn rotate_key(store: &Store, project_id: &str) -> Result<String, OperatorError> {
     let key = generate_secret_key();
     if store
         .rotate_key(project_id, &hash_key(&key), &key_prefix(&key), now_ms())
@@ -235,7 +256,7 @@ pub async fn rotate_key(store: &Store, project_id: &str) -> Result<String, Admin
     {
         Ok(key)
     } else {
-        Err(AdminError::UnknownProject(project_id.to_owned()))
+        Err(OperatorError::NotFound)
     }
 }
 

@@ -215,14 +215,14 @@ fn project_lists(p: &Project) -> Result<(String, String), StoreError> {
     Ok((origins, super::countries_json(&p.sms_countries)))
 }
 
-/// Inserts a project row (caps left to the server's defaults) on `$conn`; `$suffix` may add
-/// an `ON CONFLICT` clause. A macro because each backend's connection is its own type.
+/// Inserts a project row, its SMS caps included, on `$conn`; `$suffix` may add an
+/// `ON CONFLICT` clause. A macro because each backend's connection is its own type.
 macro_rules! insert_project {
     ($conn:expr, $project:expr, $origins:expr, $countries:expr, $suffix:literal) => {
         sqlx::query(concat!(
             "INSERT INTO project (id, name, allowed_origins, callback_url, email_from, sms_prefixes,
-                 sms_countries, created_at)
-             VALUES ($1, $2, $3, $4, $5, '[]', $6, $7)",
+                 sms_countries, sms_per_country_per_hour, sms_per_hour, sms_per_day, created_at)
+             VALUES ($1, $2, $3, $4, $5, '[]', $6, $7, $8, $9, $10)",
             $suffix
         ))
         .bind(&$project.id)
@@ -231,6 +231,9 @@ macro_rules! insert_project {
         .bind(&$project.callback_url)
         .bind(&$project.email_from)
         .bind(&$countries)
+        .bind($project.sms_caps.per_country_per_hour.map(i64::from))
+        .bind($project.sms_caps.per_hour.map(i64::from))
+        .bind($project.sms_caps.per_day.map(i64::from))
         .bind($project.created_at)
         .execute($conn)
         .await?
@@ -419,13 +422,14 @@ impl Store {
             .collect()
     }
 
-    /// Creates a project with its first key and its owner, atomically.
+    /// Creates a project with its first key and its owner (if any: the CLI's projects start
+    /// without members), atomically.
     pub async fn create_owned_project(
         &self,
         project: &Project,
         key_hash: &str,
         key_prefix: &str,
-        owner_id: &str,
+        owner_id: Option<&str>,
     ) -> Result<(), StoreError> {
         let (origins, countries) = project_lists(project)?;
         with_pool!(self, conn => {
@@ -438,14 +442,16 @@ impl Store {
                 .bind(project.created_at)
                 .execute(&mut *tx)
                 .await?;
-            sqlx::query(
-                "INSERT INTO project_member (project_id, operator_id, role, created_at) VALUES ($1, $2, 'owner', $3)",
-            )
-            .bind(&project.id)
-            .bind(owner_id)
-            .bind(project.created_at)
-            .execute(&mut *tx)
-            .await?;
+            if let Some(owner_id) = owner_id {
+                sqlx::query(
+                    "INSERT INTO project_member (project_id, operator_id, role, created_at) VALUES ($1, $2, 'owner', $3)",
+                )
+                .bind(&project.id)
+                .bind(owner_id)
+                .bind(project.created_at)
+                .execute(&mut *tx)
+                .await?;
+            }
             tx.commit().await?;
         });
         Ok(())
