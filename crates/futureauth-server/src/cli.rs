@@ -57,7 +57,34 @@ impl Cli {
     {
         let matches = Cli::command().try_get_matches_from(argv)?;
         check_duration_aliases(&matches)?;
-        Ok(Cli::from_arg_matches(&matches)?)
+        let mut cli = Cli::from_arg_matches(&matches)?;
+        cli.forget_inherited_sms_cap(&matches);
+        Ok(cli)
+    }
+
+    /// `project create|update --sms-per-country-per-hour` shares its clap id with the
+    /// server's global default of that name, so clap fills the project's option with the
+    /// server's value (its default, or `FUTUREAUTH_SMS_PER_COUNTRY_PER_HOUR`) when it is not
+    /// given: that would pin today's server default on the project, or overwrite the
+    /// project's own cap on an unrelated `project update`. Only a value typed on the command
+    /// line is the project's.
+    fn forget_inherited_sms_cap(&mut self, matches: &clap::ArgMatches) {
+        let Some(Command::Project(project)) = self.command.as_mut() else {
+            return;
+        };
+        let sms = match project {
+            ProjectCommand::Create(args) => &mut args.sms,
+            ProjectCommand::Update(args) => &mut args.sms,
+            ProjectCommand::List { .. } => return,
+        };
+        let typed = matches
+            .subcommand_matches("project")
+            .and_then(|m| m.subcommand())
+            .and_then(|(_, m)| m.value_source("sms_per_country_per_hour"))
+            == Some(clap::parser::ValueSource::CommandLine);
+        if !typed {
+            sms.sms_per_country_per_hour = None;
+        }
     }
 }
 

@@ -2425,7 +2425,50 @@ async fn the_cli_creates_projects_with_their_sms_caps(backend: Backend) {
     }
 }
 
+/// `project create|update --sms-per-country-per-hour` shares its name with the server's global
+/// default: a project created or updated without it must not pin (or be overwritten with) the
+/// server's value, so that changing the server's default still reaches it.
+async fn a_cli_project_follows_the_server_default_unless_given_its_own_cap(backend: Backend) {
+    let (s, _) = setup(backend).await;
+    let caps = |p: &futureauth_server::store::Project| {
+        (
+            p.sms_caps.per_country_per_hour,
+            p.sms_caps.per_hour,
+            p.sms_caps.per_day,
+        )
+    };
+    let (plain, _) = cli_create_project(s.store(), &["--name", "Plain"]).await;
+    let p = s.store().get_project(&plain).await.unwrap().unwrap();
+    assert_eq!(caps(&p), (None, None, None), "nothing pinned on create");
+
+    let (own, _) = cli_create_project(
+        s.store(),
+        &["--name", "Own", "--sms-per-country-per-hour", "3"],
+    )
+    .await;
+    cli(
+        s.store(),
+        &[
+            "futureauth-server",
+            "project",
+            "update",
+            "--project",
+            &own,
+            "--sms-per-day",
+            "5",
+        ],
+    )
+    .await;
+    let p = s.store().get_project(&own).await.unwrap().unwrap();
+    assert_eq!(
+        caps(&p),
+        (Some(3), None, Some(5)),
+        "an update keeps the cap"
+    );
+}
+
 backend_tests!(
+    a_cli_project_follows_the_server_default_unless_given_its_own_cap,
     only_operators_sign_in_and_strangers_get_the_same_answer,
     magic_link_signs_an_operator_in,
     a_removed_operator_is_signed_out_everywhere,

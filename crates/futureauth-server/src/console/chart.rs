@@ -27,39 +27,42 @@ fn esc(s: &str) -> String {
     html_escape::encode_text(s).into_owned()
 }
 
-/// SVG for the `days` days ending with `today` (days since the Unix epoch, UTC).
-/// `width` is the viewBox width (the SVG scales to its container; wider for full-width cards).
-pub fn sends_per_day(counts: &[DailyCount], today: i64, days: i64, width: i64) -> String {
-    #[allow(non_snake_case)]
-    let WIDTH = width.max(200);
-    let first = today - days + 1;
-    // day -> status -> channel -> count
-    let mut grid: BTreeMap<i64, BTreeMap<&str, BTreeMap<String, i64>>> = BTreeMap::new();
+/// Counts by day, then bar (`sent`, `failed`, `queued`), then channel.
+type Grid<'a> = BTreeMap<i64, BTreeMap<&'static str, BTreeMap<&'a str, i64>>>;
+
+/// The bar a stored status is drawn in: accepted by the provider (whatever it reported
+/// later, but a failure to deliver), failed to reach the person, still waiting. Test-mode
+/// sends are never sent: not part of the traffic.
+fn bar_of(status: &str) -> Option<&'static str> {
+    match status {
+        "sent" | "delivered" | "complained" => Some("sent"),
+        "failed" | "undelivered" | "bounced" => Some("failed"),
+        "test" => None,
+        _ => Some("queued"),
+    }
+}
+
+/// The counts of the days `first..=today`, by day, bar and channel.
+fn tally(counts: &[DailyCount], first: i64, today: i64) -> Grid<'_> {
+    let mut grid = Grid::new();
     for c in counts.iter().filter(|c| c.day >= first && c.day <= today) {
-        // Three bars: accepted by the provider (whatever it reported later, but a failure
-        // to deliver), failed to reach the person, still waiting.
-        let status = match c.status.as_str() {
-            "sent" | "delivered" | "complained" => "sent",
-            "failed" | "undelivered" | "bounced" => "failed",
-            // Test-mode sends are never sent: not part of the traffic.
-            "test" => continue,
-            _ => "queued",
+        let Some(bar) = bar_of(&c.status) else {
+            continue;
         };
         *grid
             .entry(c.day)
             .or_default()
-            .entry(status)
+            .entry(bar)
             .or_default()
-            .entry(c.channel.clone())
+            .entry(c.channel.as_str())
             .or_default() += c.count;
     }
-    let day_total = |d: i64| -> i64 {
-        grid.get(&d)
-            .map(|s| s.values().flat_map(|c| c.values()).sum())
-            .unwrap_or(0)
-    };
-    let max = (first..=today).map(day_total).max().unwrap_or(0).max(1);
-    // A round, even top of the scale (2, 4, 10, 20, 40, 100, …) so the middle line is whole.
+    grid
+}
+
+/// A round, even top of the scale (2, 4, 10, 20, 40, 100, …) at or above `max`, so the
+/// middle line is whole.
+fn scale_top(max: i64) -> i64 {
     let mut scale = 2;
     while scale < max {
         scale = if scale.to_string().starts_with('4') {
@@ -68,69 +71,115 @@ pub fn sends_per_day(counts: &[DailyCount], today: i64, days: i64, width: i64) -
             scale * 2
         };
     }
-    let plot_h = HEIGHT - TOP - BOTTOM;
-    let slot = (WIDTH - LEFT) / days.max(1);
-    let bar = (slot * 2 / 3).max(2);
+    scale
+}
+
+/// Day `day` (days since the Unix epoch) in `format`; empty if chrono cannot represent it.
+fn day_label(day: i64, format: &str) -> String {
+    chrono::DateTime::from_timestamp(day * 86_400, 0)
+        .map(|t| t.format(format).to_string())
+        .unwrap_or_default()
+}
+
+/// Where the bars go: the plot's height, the scale's top, each day's slot and bar width.
+struct Layout {
+    width: i64,
+    plot_h: i64,
+    scale: i64,
+    slot: i64,
+    bar: i64,
+}
+
+impl Layout {
+    /// The horizontal lines at 0, half and the top of the scale, with their values.
+    fn axis(&self, svg: &mut String) {
+        for i in 0..=2 {
+            let v = self.scale * i / 2;
+            let y = TOP + self.plot_h - self.plot_h * i / 2;
+            let _ = write!(
+                svg,
+                "<line x1=\"{LEFT}\" x2=\"{}\" y1=\"{y}\" y2=\"{y}\" stroke=\"#e5e7eb\"/>\
+                 <text x=\"{}\" y=\"{}\" font-size=\"11\" text-anchor=\"end\" fill=\"#6b7280\">{v}</text>",
+                self.width,
+                LEFT - 6,
+                y + 4
+            );
+        }
+    }
+
+    /// One day's stacked segments at `x`: bar by bar, the sign-in channels first in their
+    /// fixed order, then any other channel.
+    fn stack(
+        &self,
+        svg: &mut String,
+        x: i64,
+        full_date: &str,
+        bars: &BTreeMap<&str, BTreeMap<&str, i64>>,
+    ) {
+        let (bar, mut y) = (self.bar, TOP + self.plot_h);
+        for (status, color) in STATUSES {
+            let Some(channels) = bars.get(status) else {
+                continue;
+            };
+            let others = channels.keys().filter(|k| !CHANNELS.contains(*k)).copied();
+            for channel in CHANNELS.into_iter().chain(others) {
+                let n = channels.get(channel).copied().unwrap_or(0);
+                if n == 0 {
+                    continue;
+                }
+                let h = (n * self.plot_h / self.scale).max(1);
+                y -= h;
+                let channel = esc(channel);
+                let _ = write!(
+                    svg,
+                    "<rect class=\"bar bar-{status}\" x=\"{x}\" y=\"{y}\" width=\"{bar}\" height=\"{h}\" fill=\"{color}\" \
+                     data-day=\"{full_date}\" data-status=\"{status}\" data-channel=\"{channel}\" data-count=\"{n}\">\
+                     <title>{full_date} · {channel} {status}: {n}</title></rect>"
+                );
+            }
+        }
+    }
+}
+
+/// SVG for the `days` days ending with `today` (days since the Unix epoch, UTC).
+/// `width` is the viewBox width (the SVG scales to its container; wider for full-width cards).
+pub fn sends_per_day(counts: &[DailyCount], today: i64, days: i64, width: i64) -> String {
+    let width = width.max(200);
+    let first = today - days + 1;
+    let grid = tally(counts, first, today);
+    let day_total = |d: i64| -> i64 {
+        grid.get(&d)
+            .map(|s| s.values().flat_map(|c| c.values()).sum())
+            .unwrap_or(0)
+    };
+    let max = (first..=today).map(day_total).max().unwrap_or(0).max(1);
+    let slot = (width - LEFT) / days.max(1);
+    let layout = Layout {
+        width,
+        plot_h: HEIGHT - TOP - BOTTOM,
+        scale: scale_top(max),
+        slot,
+        bar: (slot * 2 / 3).max(2),
+    };
     let mut svg = String::new();
     let _ = write!(
         svg,
-        "<svg class=\"chart\" viewBox=\"0 0 {WIDTH} {HEIGHT}\" role=\"img\" aria-label=\"Sends per day\" xmlns=\"http://www.w3.org/2000/svg\">"
+        "<svg class=\"chart\" viewBox=\"0 0 {width} {HEIGHT}\" role=\"img\" aria-label=\"Sends per day\" xmlns=\"http://www.w3.org/2000/svg\">"
     );
-    for i in 0..=2 {
-        let v = scale * i / 2;
-        let y = TOP + plot_h - plot_h * i / 2;
-        let _ = write!(
-            svg,
-            "<line x1=\"{LEFT}\" x2=\"{WIDTH}\" y1=\"{y}\" y2=\"{y}\" stroke=\"#e5e7eb\"/>\
-             <text x=\"{}\" y=\"{}\" font-size=\"11\" text-anchor=\"end\" fill=\"#6b7280\">{v}</text>",
-            LEFT - 6,
-            y + 4
-        );
-    }
+    layout.axis(&mut svg);
     for (i, day) in (first..=today).enumerate() {
         let i = i as i64;
-        let x = LEFT + i * slot + (slot - bar) / 2;
-        let date = chrono::DateTime::from_timestamp(day * 86_400, 0)
-            .map(|t| t.format("%b %-d").to_string())
-            .unwrap_or_default();
-        let full_date = chrono::DateTime::from_timestamp(day * 86_400, 0)
-            .map(|t| t.format("%Y-%m-%d").to_string())
-            .unwrap_or_default();
-        let mut y = TOP + plot_h;
-        if let Some(statuses) = grid.get(&day) {
-            for (status, color) in STATUSES {
-                let Some(channels) = statuses.get(status) else {
-                    continue;
-                };
-                for channel in CHANNELS.iter().map(|c| (*c).to_owned()).chain(
-                    channels
-                        .keys()
-                        .filter(|k| !CHANNELS.contains(&k.as_str()))
-                        .cloned(),
-                ) {
-                    let n = channels.get(&channel).copied().unwrap_or(0);
-                    if n == 0 {
-                        continue;
-                    }
-                    let h = (n * plot_h / scale).max(1);
-                    y -= h;
-                    let _ = write!(
-                        svg,
-                        "<rect class=\"bar bar-{status}\" x=\"{x}\" y=\"{y}\" width=\"{bar}\" height=\"{h}\" fill=\"{color}\" \
-                         data-day=\"{full_date}\" data-status=\"{status}\" data-channel=\"{}\" data-count=\"{n}\">\
-                         <title>{full_date} · {} {status}: {n}</title></rect>",
-                        esc(&channel),
-                        esc(&channel)
-                    );
-                }
-            }
+        let x = LEFT + i * layout.slot + (layout.slot - layout.bar) / 2;
+        if let Some(bars) = grid.get(&day) {
+            layout.stack(&mut svg, x, &day_label(day, "%Y-%m-%d"), bars);
         }
         if days <= 14 || i % 2 == 0 {
             let _ = write!(
                 svg,
-                "<text x=\"{}\" y=\"{}\" font-size=\"11\" text-anchor=\"middle\" fill=\"#6b7280\">{date}</text>",
-                x + bar / 2,
-                HEIGHT - 6
+                "<text x=\"{}\" y=\"{}\" font-size=\"11\" text-anchor=\"middle\" fill=\"#6b7280\">{}</text>",
+                x + layout.bar / 2,
+                HEIGHT - 6,
+                day_label(day, "%b %-d")
             );
         }
     }

@@ -398,8 +398,8 @@ trait ParseArgv {
 
 impl ParseArgv for Cli {
     fn try_parse_from_argv(argv: &[&str]) -> Cli {
-        use clap::Parser;
-        Cli::try_parse_from(argv).expect("CLI arguments parse")
+        // The binary's own parse (main.rs), not clap's alone.
+        Cli::try_parse_checked_from(argv).expect("CLI arguments parse")
     }
 }
 
