@@ -161,9 +161,10 @@ pub async fn start_with(
         production: config.is_production(),
     };
     log_providers(&delivery, addr);
+    // Before any task starts: a console that cannot be set up stops the start.
+    let router = build_router(config, &state).await?;
     let (shutdown, shutdown_rx) = watch::channel(false);
     let (workers, cleanup) = start_workers(config, &state, wake, &shutdown_rx);
-    let router = build_router(config, &state)?;
     let http = serve_http(listener, router, shutdown_rx);
     tracing::info!(%addr, database = store.backend_name(), "futureauth-server listening");
     let (metrics_addr, metrics) = match config.metrics_listen {
@@ -273,15 +274,16 @@ fn start_workers(
     (workers, cleanup)
 }
 
-/// The console and the API on one router.
-fn build_router(config: &Config, state: &AppState) -> Result<Router, StartError> {
-    let console = console::Console::new(
+/// The console (set up now: its secrets, its sign-in tables) and the API on one router.
+async fn build_router(config: &Config, state: &AppState) -> Result<Router, StartError> {
+    let console = console::Console::open(
         config,
         state.listen,
         state.store.clone(),
         state.sender.clone(),
         state.delivery.dev_outbox().is_some(),
-    )?;
+    )
+    .await?;
     Ok(console::router(console)
         .merge(app(state.clone()))
         // Outermost: it must see whether any handler read the body.

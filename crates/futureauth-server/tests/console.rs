@@ -2467,8 +2467,28 @@ async fn a_cli_project_follows_the_server_default_unless_given_its_own_cap(backe
     );
 }
 
+/// An outage is the 503 page, never "signed out", and says when to come back as the API does.
+async fn an_outage_page_says_when_to_come_back(backend: Backend) {
+    let (s, fakes) = setup(backend).await;
+    let b = signed_in(&s, &fakes, OWNER).await;
+    s.store().close().await;
+    let resp = b
+        .http
+        .get(format!("{}/dashboard", b.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 503);
+    assert_eq!(
+        resp.headers()["retry-after"],
+        futureauth_proto::RETRY_UNAVAILABLE_SECS.to_string()
+    );
+    assert!(resp.text().await.unwrap().contains("Try again in a moment"));
+}
+
 backend_tests!(
     a_cli_project_follows_the_server_default_unless_given_its_own_cap,
+    an_outage_page_says_when_to_come_back,
     only_operators_sign_in_and_strangers_get_the_same_answer,
     magic_link_signs_an_operator_in,
     a_removed_operator_is_signed_out_everywhere,

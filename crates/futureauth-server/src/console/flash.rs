@@ -14,7 +14,7 @@ use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 
-use super::session::{cookie, set_cookie, Signed};
+use super::session::{set_cookie, Signed};
 use super::ConsoleSettings;
 
 /// Seconds a secret waits for its page: the redirect follows at once.
@@ -80,7 +80,7 @@ impl Flash {
         kind: FlashKind,
         project: &str,
     ) -> Option<Flash> {
-        let value = cookie(headers, settings.flash_cookie)?;
+        let value = futureauth::axum::cookie_value(headers, settings.flash_cookie)?;
         let (payload, tag) = value.split_once('.')?;
         let tag = hex::decode(tag).ok()?;
         mac(s, payload)?.verify_slice(&tag).ok()?;

@@ -25,14 +25,15 @@ pub mod views;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use axum::extract::{FromRef, FromRequestParts};
 use axum::extract::{Request, State};
 use axum::http::{header, HeaderValue, Method};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 use axum::Router;
+use futureauth::axum::AuthState;
 use futureauth::{FutureAuth, FutureAuthConfig, PasskeyConfig};
-use tokio::sync::OnceCell;
 use url::Url;
 
 use crate::config::{parse_public_url, Config, ConfigError};
@@ -211,15 +212,6 @@ impl ConsoleSettings {
     }
 }
 
-/// Secrets read from the database on first use.
-#[derive(Debug)]
-struct Secrets {
-    csrf_key: Vec<u8>,
-    /// The SDK that signs operators in. Its code-hashing key is a database secret, so every
-    /// instance sharing the database (and a restarted one) accepts the same codes.
-    auth: Arc<FutureAuth>,
-}
-
 /// Shared state of the console's handlers; cheap to clone.
 #[derive(Clone)]
 pub struct Console {
@@ -244,7 +236,11 @@ struct Inner {
     views: Views,
     settings: ConsoleSettings,
     dev_outbox: bool,
-    ready: OnceCell<Secrets>,
+    /// The SDK that signs operators in. Its code-hashing key is a database secret, so every
+    /// instance sharing the database (and a restarted one) accepts the same codes.
+    auth: Arc<FutureAuth>,
+    /// The key of the CSRF tokens (a database secret, shared like the code key).
+    csrf_key: Vec<u8>,
 }
 
 impl std::fmt::Debug for Console {
@@ -264,11 +260,20 @@ pub enum ConsoleError {
     /// Bad configuration.
     #[error(transparent)]
     Config(#[from] ConfigError),
+    /// The console's sign-in configuration was refused by the SDK (a bug: it is built from
+    /// settings already checked).
+    #[error("console sign-in configuration: {0}")]
+    SignIn(String),
+    /// Its secrets, its sign-in tables or its internal project could not be read or written.
+    #[error("cannot set up the console in the database: {0} (check DATABASE_URL)")]
+    Store(String),
 }
 
 impl Console {
-    /// The console over `store`, delivering operator sign-in messages through `sender`.
-    pub fn new(
+    /// The console over `store`, delivering operator sign-in messages through `sender`:
+    /// reads its secrets, creates the SDK's tables and the internal sign-in project, so that
+    /// a request never waits for (or fails on) the set-up.
+    pub async fn open(
         config: &Config,
         addr: SocketAddr,
         store: Store,
@@ -276,6 +281,24 @@ impl Console {
         dev_outbox: bool,
     ) -> Result<Console, ConsoleError> {
         let settings = ConsoleSettings::new(config, addr)?;
+        let views = Views::new().map_err(|e| ConsoleError::Templates(e.to_string()))?;
+        let db = |e: StoreError| ConsoleError::Store(e.to_string());
+        let code_key = store.server_secret("console_code_key").await.map_err(db)?;
+        let csrf_key = store.server_secret("console_csrf").await.map_err(db)?;
+        let csrf_key = hex::decode(csrf_key)
+            .map_err(|e| ConsoleError::Store(format!("the console's CSRF key: {e}")))?;
+        let auth = build_auth(&settings, &store, &sender, code_key)?;
+        auth.ensure_tables().await.map_err(|e| {
+            ConsoleError::Store(format!("cannot create the console's sign-in tables: {e}"))
+        })?;
+        let callback = format!("{}/dashboard/auth/magic", settings.origin());
+        let project = console_project(&settings.origins, &callback);
+        let unusable =
+            crate::service::projects::hash_key(&crate::service::random_id("unusable_", 40));
+        store
+            .upsert_internal_project(&project, &unusable)
+            .await
+            .map_err(db)?;
         Ok(Console {
             inner: Arc::new(Inner {
                 defaults: LimitDefaults {
@@ -288,10 +311,11 @@ impl Console {
                 },
                 store,
                 sender,
-                views: Views::new().map_err(|e| ConsoleError::Templates(e.to_string()))?,
+                views,
                 settings,
                 dev_outbox,
-                ready: OnceCell::new(),
+                auth,
+                csrf_key,
             }),
         })
     }
@@ -301,89 +325,95 @@ impl Console {
         &self.inner.store
     }
 
-    /// The SDK instance that signs operators in (set up on first use).
+    /// The SDK instance that signs operators in. Built at start-up, so it never fails; async
+    /// and a `Result` only for the page handlers written against the earlier lazy set-up.
     pub async fn auth(&self) -> Result<&FutureAuth, StoreError> {
-        Ok(&self.ready().await?.auth)
+        Ok(self.futureauth())
     }
 
-    /// The client's address: the socket peer, or, from a trusted proxy, the right-most
-    /// `X-Forwarded-For` hop that is not one; read by the SDK's own extractor, so the console
-    /// counts its sign-in limits per client exactly as an app's auth routes do.
+    /// The SDK instance that signs operators in.
+    pub fn futureauth(&self) -> &FutureAuth {
+        &self.inner.auth
+    }
+
+    /// The key of the session-bound CSRF tokens.
+    pub(crate) fn csrf_key(&self) -> &[u8] {
+        &self.inner.csrf_key
+    }
+
+    /// The client's address, as the SDK's [`RequestContext`](futureauth::RequestContext)
+    /// extractor reads it (see [`Console`]'s `FromRequestParts` impl for it).
     pub(crate) async fn client_ip(
         &self,
         parts: &mut axum::http::request::Parts,
     ) -> Option<std::net::IpAddr> {
         use axum::extract::FromRequestParts;
-        let auth = &self.ready().await.ok()?.auth;
-        match futureauth::RequestContext::from_request_parts(parts, auth).await {
+        match futureauth::RequestContext::from_request_parts(parts, self).await {
             Ok(ctx) => ctx.client_ip,
             Err(never) => match never {},
         }
-    }
-
-    fn build_auth(&self, code_key: String) -> Result<Arc<FutureAuth>, StoreError> {
-        let settings = &self.inner.settings;
-        let auth_config = FutureAuthConfig {
-            secret_key: code_key,
-            project_name: delivery::CONSOLE_PROJECT_NAME.into(),
-            cookie_name: settings.session_cookie.into(),
-            cookie_secure: settings.cookie_secure,
-            // The relying party comes from the configured origins only, never from request
-            // headers; passkeys only where a browser accepts them (an origin on a domain).
-            app_url: settings.origin().to_owned(),
-            passkeys: settings.passkey_rp_id.as_ref().map(|_| PasskeyConfig {
-                rp_name: PASSKEY_RP_NAME.into(),
-                ..PasskeyConfig::default()
-            }),
-            allowed_origins: settings.origins.clone(),
-            session_ttl: std::time::Duration::from_secs(SESSION_TTL_SECS),
-            // The console's sign-in shares the store's pool and its deadline.
-            db_call_timeout: self.inner.store.call_timeout(),
-            trusted_proxies: settings.trusted_proxies.clone(),
-            ..FutureAuthConfig::default()
-        };
-        let auth = FutureAuth::new(self.inner.store.sdk_database(), auth_config).with_delivery(
-            OutboxDelivery {
-                sender: self.inner.sender.clone(),
-                store: self.inner.store.clone(),
-            },
-        );
-        auth.validate()
-            .map_err(|e| StoreError::Corrupt(format!("console sign-in configuration: {e}")))?;
-        Ok(Arc::new(auth))
     }
 
     /// Where the console is reached.
     pub fn settings(&self) -> &ConsoleSettings {
         &self.inner.settings
     }
+}
 
-    /// Creates the SDK's tables and the internal sign-in project, and loads the CSRF key;
-    /// once per process, on first use.
-    async fn ready(&self) -> Result<&Secrets, StoreError> {
-        self.inner
-            .ready
-            .get_or_try_init(|| async {
-                let code_key = self.inner.store.server_secret("console_code_key").await?;
-                let auth = self.build_auth(code_key)?;
-                auth.ensure_tables().await.map_err(|e| {
-                    StoreError::Corrupt(format!("cannot create the console's sign-in tables: {e}"))
-                })?;
-                let callback = format!("{}/dashboard/auth/magic", self.inner.settings.origin());
-                let project = console_project(&self.inner.settings.origins, &callback);
-                let unusable =
-                    crate::service::projects::hash_key(&crate::service::random_id("unusable_", 40));
-                self.inner
-                    .store
-                    .upsert_internal_project(&project, &unusable)
-                    .await?;
-                let csrf = self.inner.store.server_secret("console_csrf").await?;
-                Ok(Secrets {
-                    csrf_key: hex::decode(csrf).map_err(|e| StoreError::Corrupt(e.to_string()))?,
-                    auth,
-                })
-            })
-            .await
+/// The console's own `futureauth`: its relying party and cookie come from the configured
+/// origins only, never from request headers.
+fn build_auth(
+    settings: &ConsoleSettings,
+    store: &Store,
+    sender: &SendService,
+    code_key: String,
+) -> Result<Arc<FutureAuth>, ConsoleError> {
+    let auth_config = FutureAuthConfig {
+        secret_key: code_key,
+        project_name: delivery::CONSOLE_PROJECT_NAME.into(),
+        cookie_name: settings.session_cookie.into(),
+        cookie_secure: settings.cookie_secure,
+        app_url: settings.origin().to_owned(),
+        // Passkeys only where a browser accepts them (an origin on a domain).
+        passkeys: settings.passkey_rp_id.as_ref().map(|_| PasskeyConfig {
+            rp_name: PASSKEY_RP_NAME.into(),
+            ..PasskeyConfig::default()
+        }),
+        allowed_origins: settings.origins.clone(),
+        session_ttl: std::time::Duration::from_secs(SESSION_TTL_SECS),
+        // The console's sign-in shares the store's pool and its deadline.
+        db_call_timeout: store.call_timeout(),
+        trusted_proxies: settings.trusted_proxies.clone(),
+        ..FutureAuthConfig::default()
+    };
+    let auth = FutureAuth::new(store.sdk_database(), auth_config).with_delivery(OutboxDelivery {
+        sender: sender.clone(),
+        store: store.clone(),
+    });
+    auth.validate()
+        .map_err(|e| ConsoleError::SignIn(e.to_string()))?;
+    Ok(Arc::new(auth))
+}
+
+/// The SDK's extractors (`AuthSession`, `RequestContext`) take the console's `futureauth`
+/// from its state.
+impl FromRef<Console> for AuthState {
+    fn from_ref(console: &Console) -> AuthState {
+        AuthState(console.inner.auth.clone())
+    }
+}
+
+/// The SDK's request facts (client IP behind `--trusted-proxies`, user agent, language), read
+/// as an app's auth routes read them, so the console counts its sign-in limits per client
+/// the same way.
+impl FromRequestParts<Console> for futureauth::RequestContext {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        console: &Console,
+    ) -> Result<Self, Self::Rejection> {
+        futureauth::RequestContext::from_request_parts(parts, &console.inner.auth).await
     }
 }
 
@@ -415,7 +445,22 @@ async fn guard(State(console): State<Console>, request: Request, next: Next) -> 
         );
     }
     let mut resp = next.run(request).await;
+    harden(&mut resp);
+    resp
+}
+
+/// The headers every console response carries (unless its handler set its own): no caching,
+/// no framing, no sniffing, a strict CSP, and on a 503 (an outage page or answer) when to
+/// come back, as the API says it.
+fn harden(resp: &mut Response) {
+    let retry = (resp.status() == axum::http::StatusCode::SERVICE_UNAVAILABLE)
+        .then(|| HeaderValue::from(futureauth_proto::RETRY_UNAVAILABLE_SECS));
     let h = resp.headers_mut();
+    if let Some(retry) = retry {
+        if !h.contains_key(header::RETRY_AFTER) {
+            h.insert(header::RETRY_AFTER, retry);
+        }
+    }
     for (name, value) in [
         (header::CACHE_CONTROL, "no-store"),
         (header::X_FRAME_OPTIONS, "DENY"),
@@ -431,7 +476,6 @@ async fn guard(State(console): State<Console>, request: Request, next: Next) -> 
             h.insert(name, HeaderValue::from_static(value));
         }
     }
-    resp
 }
 
 async fn static_css() -> Response {
@@ -641,6 +685,27 @@ mod tests {
             assert_eq!(s.passkey_rp_id, None);
             assert!(s.passkey_origins().is_empty());
         }
+    }
+
+    #[test]
+    fn an_outage_answer_says_when_to_come_back() {
+        let mut resp = axum::http::StatusCode::SERVICE_UNAVAILABLE.into_response();
+        harden(&mut resp);
+        assert_eq!(
+            resp.headers()[header::RETRY_AFTER],
+            futureauth_proto::RETRY_UNAVAILABLE_SECS.to_string()
+        );
+        // Other answers carry none; a handler's own value is kept.
+        let mut ok = axum::http::StatusCode::OK.into_response();
+        harden(&mut ok);
+        assert!(!ok.headers().contains_key(header::RETRY_AFTER));
+        let mut own = (
+            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            [(header::RETRY_AFTER, "9")],
+        )
+            .into_response();
+        harden(&mut own);
+        assert_eq!(own.headers()[header::RETRY_AFTER], "9");
     }
 
     #[test]

@@ -28,7 +28,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::extract::CsrfForm;
-use super::pages::{ctx, operator_only, see_other, user_agent, with_status, ClientIp, NotOperator};
+use super::pages::{ctx, operator_only, see_other, with_status, NotOperator};
 use super::session::{passkey_binding, passkey_binding_cookie, session_cookie, Signed};
 use super::Console;
 
@@ -97,8 +97,8 @@ fn unavailable() -> Response {
 }
 
 /// The console's `futureauth` with passkeys; a JSON 404 when this console offers none (it
-/// is reached on no domain name), 503 when the database is down.
-async fn auth(c: &Console) -> Result<&FutureAuth, Response> {
+/// is reached on no domain name).
+fn auth(c: &Console) -> Result<&FutureAuth, Response> {
     if c.settings().passkey_rp_id.is_none() {
         return Err(ApiError::new(
             StatusCode::NOT_FOUND,
@@ -107,30 +107,25 @@ async fn auth(c: &Console) -> Result<&FutureAuth, Response> {
         )
         .into_response());
     }
-    c.auth().await.map_err(|e| {
-        tracing::error!(error = %e, "console storage error");
-        unavailable()
-    })
+    Ok(c.futureauth())
 }
 
-/// The request's context with this browser's passkey binding: the one its cookie holds, or
-/// (for a new challenge) a new one.
-fn context(
+/// The request's context (as the SDK reads it) with this browser's passkey binding: the one
+/// its cookie holds, or (for a new challenge) a new one.
+fn with_binding(
     c: &Console,
-    ip: Option<std::net::IpAddr>,
+    req: RequestContext,
     headers: &HeaderMap,
     new: bool,
 ) -> RequestContext {
     let held = passkey_binding(c.settings(), headers);
     RequestContext {
-        client_ip: ip,
-        user_agent: user_agent(headers),
         binding: if new {
             held.or_else(|| Some(OtpBinding::generate()))
         } else {
             held
         },
-        ..RequestContext::default()
+        ..req
     }
 }
 
@@ -173,14 +168,14 @@ pub struct Answer {
 /// browser.
 pub async fn sign_in_options(
     State(c): State<Console>,
-    ClientIp(ip): ClientIp,
+    req: RequestContext,
     headers: HeaderMap,
 ) -> Response {
-    let auth = match auth(&c).await {
+    let auth = match auth(&c) {
         Ok(a) => a,
         Err(r) => return r,
     };
-    let req = context(&c, ip, &headers, true);
+    let req = with_binding(&c, req, &headers, true);
     match auth.passkey_sign_in_options(&req).await {
         Ok(options) => options_answer(&c, auth, options, &req),
         Err(e) => ApiError::from(e).into_response(),
@@ -192,15 +187,15 @@ pub async fn sign_in_options(
 /// operator's session is ended at once).
 pub async fn sign_in(
     State(c): State<Console>,
-    ClientIp(ip): ClientIp,
+    req: RequestContext,
     headers: HeaderMap,
     JsonBody(body): JsonBody<Answer>,
 ) -> Response {
-    let auth = match auth(&c).await {
+    let auth = match auth(&c) {
         Ok(a) => a,
         Err(r) => return r,
     };
-    let req = context(&c, ip, &headers, false);
+    let req = with_binding(&c, req, &headers, false);
     let (user, session) = match auth.sign_in_with_passkey(&body.credential, &req).await {
         Ok(signed) => signed,
         Err(e) => return ApiError::from(e).into_response(),
@@ -259,11 +254,7 @@ async fn passkeys_page(
     let origins = c.settings().passkey_origins();
     let mut passkeys = Vec::new();
     if !origins.is_empty() {
-        let auth = match c.auth().await {
-            Ok(a) => a,
-            Err(e) => return c.unavailable(e),
-        };
-        match auth.list_passkeys(&s.user_id).await {
+        match c.futureauth().list_passkeys(&s.user_id).await {
             Ok(list) => {
                 passkeys = list
                     .into_iter()
@@ -321,10 +312,10 @@ async fn signed_user(auth: &FutureAuth, s: &Signed) -> Result<futureauth::User, 
 pub async fn register_options(
     State(c): State<Console>,
     SignedJson(s): SignedJson,
-    ClientIp(ip): ClientIp,
+    req: RequestContext,
     headers: HeaderMap,
 ) -> Response {
-    let auth = match auth(&c).await {
+    let auth = match auth(&c) {
         Ok(a) => a,
         Err(r) => return r,
     };
@@ -332,7 +323,7 @@ pub async fn register_options(
         Ok(user) => user,
         Err(r) => return r,
     };
-    let req = context(&c, ip, &headers, true);
+    let req = with_binding(&c, req, &headers, true);
     match auth.passkey_registration_options(&user, &req).await {
         Ok(options) => options_answer(&c, auth, options, &req),
         Err(e) => ApiError::from(e).into_response(),
@@ -344,11 +335,11 @@ pub async fn register_options(
 pub async fn register(
     State(c): State<Console>,
     SignedJson(s): SignedJson,
-    ClientIp(ip): ClientIp,
+    req: RequestContext,
     headers: HeaderMap,
     JsonBody(body): JsonBody<Answer>,
 ) -> Response {
-    let auth = match auth(&c).await {
+    let auth = match auth(&c) {
         Ok(a) => a,
         Err(r) => return r,
     };
@@ -356,7 +347,7 @@ pub async fn register(
         Ok(user) => user,
         Err(r) => return r,
     };
-    let req = context(&c, ip, &headers, false);
+    let req = with_binding(&c, req, &headers, false);
     match auth
         .register_passkey(&user, &body.credential, body.name.as_deref(), &req)
         .await
@@ -403,11 +394,11 @@ pub async fn rename(
     s: Signed,
     CsrfForm(f): CsrfForm<RenameForm>,
 ) -> Response {
-    let auth = match c.auth().await {
-        Ok(a) => a,
-        Err(e) => return c.unavailable(e),
-    };
-    match auth.rename_passkey(&s.user_id, &f.id, &f.name).await {
+    match c
+        .futureauth()
+        .rename_passkey(&s.user_id, &f.id, &f.name)
+        .await
+    {
         Ok(_) => see_other(&format!("{PAGE}?done=renamed")),
         Err(e) => refused(&c, &s, e).await,
     }
@@ -420,11 +411,7 @@ pub async fn delete(
     s: Signed,
     CsrfForm(f): CsrfForm<IdForm>,
 ) -> Response {
-    let auth = match c.auth().await {
-        Ok(a) => a,
-        Err(e) => return c.unavailable(e),
-    };
-    match auth.delete_passkey(&s.user_id, &f.id).await {
+    match c.futureauth().delete_passkey(&s.user_id, &f.id).await {
         Ok(()) => see_other(&format!("{PAGE}?done=deleted")),
         Err(e) => refused(&c, &s, e).await,
     }

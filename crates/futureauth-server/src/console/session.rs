@@ -2,10 +2,11 @@
 //! `__Host-futureauth_console` over https), the CSRF token tied to it and the Origin check of
 //! every form.
 
-use axum::extract::FromRequestParts;
+use axum::extract::{FromRequestParts, OptionalFromRequestParts};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
+use futureauth::axum::{cookie_value, AuthSession};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use subtle::ConstantTimeEq;
@@ -38,20 +39,14 @@ pub struct ProjectLink {
     pub name: String,
 }
 
-/// The first non-empty value of cookie `name`, if any, read by the SDK's cookie reader. Only
-/// the exact name counts: over https a planted cookie without the `__Host-` prefix is not read.
-pub(super) fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
-    futureauth::axum::cookie_value(headers, name).map(str::to_owned)
-}
-
 /// The value of the console's session cookie, if any.
 pub fn cookie_token(settings: &ConsoleSettings, headers: &HeaderMap) -> Option<String> {
-    cookie(headers, settings.session_cookie)
+    cookie_value(headers, settings.session_cookie).map(str::to_owned)
 }
 
 /// The browser's code binding, if it sent one of the right shape.
 pub fn binding(settings: &ConsoleSettings, headers: &HeaderMap) -> Option<futureauth::OtpBinding> {
-    cookie(headers, settings.binding_cookie).and_then(|value| futureauth::OtpBinding::parse(&value))
+    cookie_value(headers, settings.binding_cookie).and_then(futureauth::OtpBinding::parse)
 }
 
 /// `Set-Cookie` as the SDK sets its own: HttpOnly, SameSite=Lax, `Path=/` and no `Domain`
@@ -77,7 +72,7 @@ pub fn passkey_binding(
     settings: &ConsoleSettings,
     headers: &HeaderMap,
 ) -> Option<futureauth::OtpBinding> {
-    cookie(headers, settings.passkey_cookie).and_then(|value| futureauth::OtpBinding::parse(&value))
+    cookie_value(headers, settings.passkey_cookie).and_then(futureauth::OtpBinding::parse)
 }
 
 /// `Set-Cookie` for the passkey binding, as long as a challenge lives (`max_age`), or with
@@ -150,22 +145,34 @@ impl Signed {
 impl FromRequestParts<Console> for Signed {
     type Rejection = Response;
 
+    /// The SDK's [`AuthSession`] of the console's cookie, then the operator behind it. Pages
+    /// answer as pages: signed out is a redirect to the sign-in page, an outage the 503 page.
     async fn from_request_parts(parts: &mut Parts, console: &Console) -> Result<Self, Response> {
         // Several extractors of one request need the session: look it up once.
         if let Some(signed) = parts.extensions.get::<Signed>() {
             return Ok(signed.clone());
         }
         let to_login = || Redirect::to("/dashboard/login").into_response();
-        let Some(token) = cookie_token(console.settings(), &parts.headers) else {
-            return Err(to_login());
-        };
-        let secrets = console.ready().await.map_err(|e| console.unavailable(e))?;
-        let found = secrets
-            .auth
-            .get_session(&token)
-            .await
-            .map_err(|e| console.unavailable(e))?;
-        let Some((user, session)) = found else {
+        // The console's session lives in its cookie only: `Authorization` (which the SDK
+        // reads first) is set aside for the look-up, so the session found is the one
+        // `token` names and sign-out ends.
+        let authorization: Vec<HeaderValue> = parts
+            .headers
+            .get_all(header::AUTHORIZATION)
+            .iter()
+            .cloned()
+            .collect();
+        parts.headers.remove(header::AUTHORIZATION);
+        let found =
+            <AuthSession as OptionalFromRequestParts<Console>>::from_request_parts(parts, console)
+                .await;
+        for value in authorization {
+            parts.headers.append(header::AUTHORIZATION, value);
+        }
+        let found = found.map_err(|e| console.unavailable(e))?;
+        let (Some(AuthSession { user, session }), Some(token)) =
+            (found, cookie_token(console.settings(), &parts.headers))
+        else {
             return Err(to_login());
         };
         let Some(email) = user.email else {
@@ -191,7 +198,7 @@ impl FromRequestParts<Console> for Signed {
             })
             .collect();
         let signed = Signed {
-            csrf: csrf_token(&secrets.csrf_key, &session.id),
+            csrf: csrf_token(console.csrf_key(), &session.id),
             user_id: user.id,
             operator,
             token,
