@@ -43,10 +43,7 @@ pub(super) async fn landing(
     let config = auth.config();
     let page = Page::of(config);
     let Some(token) = query_token(query) else {
-        return page.incomplete(
-            "This sign-in link is incomplete",
-            "Open the link from the email again, or request a new one.",
-        );
+        return page.incomplete(INCOMPLETE_SIGN_IN);
     };
     req.binding = link_binding(&headers, config);
     let link = match auth.magic_link_request(&token, &req).await {
@@ -191,10 +188,7 @@ pub(super) async fn confirm_change_page(
     let config = auth.config();
     let page = Page::of(config);
     let Some(token) = query_token(query) else {
-        return page.incomplete(
-            "This confirmation link is incomplete",
-            "Open the link from the email again, or type the code it gives.",
-        );
+        return page.incomplete(INCOMPLETE_CHANGE);
     };
     let body = format!(
         "<p>Use this email address for your account{to}?</p>\
@@ -246,6 +240,18 @@ pub(super) async fn confirm_change_post(
         .await;
     page.change_confirmed(confirmed)
 }
+
+/// The title and advice of a sign-in link without a usable token.
+const INCOMPLETE_SIGN_IN: (&str, &str) = (
+    "This sign-in link is incomplete",
+    "Open the link from the email again, or request a new one.",
+);
+
+/// The title and advice of a confirm-address link without a usable token.
+const INCOMPLETE_CHANGE: (&str, &str) = (
+    "This confirmation link is incomplete",
+    "Open the link from the email again, or type the code it gives.",
+);
 
 /// "3 minutes ago", for a time a few minutes back (links live minutes).
 fn ago(at: DateTime<Utc>) -> String {
@@ -414,7 +420,7 @@ impl<'a> Page<'a> {
 
     /// The 400 page of a link without a usable token: `title` is text, `advice` a constant
     /// sentence (inserted as HTML).
-    fn incomplete(&self, title: &str, advice: &str) -> Response {
+    fn incomplete(&self, (title, advice): (&str, &str)) -> Response {
         let body = format!("<p>{advice}</p>{}", self.back_link());
         self.render(StatusCode::BAD_REQUEST, title, &body)
     }

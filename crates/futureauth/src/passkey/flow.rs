@@ -398,7 +398,14 @@ async fn stored_credential(
 /// `User-Agent`, e.g. "Chrome on macOS".
 pub(crate) fn default_name(user_agent: Option<&str>) -> String {
     let ua = user_agent.unwrap_or_default();
-    let platform = [
+    // The first name whose needle the User-Agent contains (the tables are in priority order).
+    let first = |table: &[(&str, &'static str)]| {
+        table
+            .iter()
+            .find(|(needle, _)| ua.contains(needle))
+            .map(|&(_, name)| name)
+    };
+    let platform = first(&[
         ("iPhone", "iPhone"),
         ("iPad", "iPad"),
         ("Android", "Android"),
@@ -407,19 +414,13 @@ pub(crate) fn default_name(user_agent: Option<&str>) -> String {
         ("Macintosh", "macOS"),
         ("Windows", "Windows"),
         ("Linux", "Linux"),
-    ]
-    .into_iter()
-    .find(|(needle, _)| ua.contains(needle))
-    .map(|(_, name)| name);
-    let browser = [
+    ]);
+    let browser = first(&[
         ("Edg/", "Edge"),
         ("Firefox/", "Firefox"),
         ("Chrome/", "Chrome"),
         ("Safari/", "Safari"),
-    ]
-    .into_iter()
-    .find(|(needle, _)| ua.contains(needle))
-    .map(|(_, name)| name);
+    ]);
     match (browser, platform) {
         (Some(b), Some(p)) => format!("{b} on {p}"),
         (Some(one), None) | (None, Some(one)) => format!("Passkey ({one})"),
