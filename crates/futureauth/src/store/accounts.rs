@@ -256,23 +256,22 @@ impl Store {
             let hit: Option<String> = match proof {
                 Proof::Code(code_hash, max) => {
                     let max = i32::try_from(max).unwrap_or(i32::MAX);
-                    let hit = sqlx::query_scalar(CHANGE_HIT)
-                        .bind(new.as_str())
-                        .bind(&binding)
-                        .bind(Ts(now))
-                        .bind(max)
-                        .bind(code_hash)
+                    // The hit and the miss match the same row: the same five parameters.
+                    macro_rules! guess {
+                        ($query:expr) => {
+                            $query
+                                .bind(new.as_str())
+                                .bind(&binding)
+                                .bind(Ts(now))
+                                .bind(max)
+                                .bind(code_hash)
+                        };
+                    }
+                    let hit = guess!(sqlx::query_scalar(CHANGE_HIT))
                         .fetch_optional(&mut *tx)
                         .await?;
                     if hit.is_none() {
-                        sqlx::query(CHANGE_MISS)
-                            .bind(new.as_str())
-                            .bind(&binding)
-                            .bind(Ts(now))
-                            .bind(max)
-                            .bind(code_hash)
-                            .execute(&mut *tx)
-                            .await?;
+                        guess!(sqlx::query(CHANGE_MISS)).execute(&mut *tx).await?;
                     }
                     hit
                 }

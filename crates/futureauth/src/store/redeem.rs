@@ -198,23 +198,22 @@ async fn guess_sqlite(
          WHERE identifier = $1 AND kind = 'otp' \
                  AND (binding_hash = $2 OR ($2 = '' AND link_hash IS NOT NULL)) \
            AND expires_at > $3 AND attempts < $4 AND code_hash <> $5";
-    let hit: Option<(String, Option<String>)> = sqlx::query_as(HIT)
-        .bind(r.identifier.as_str())
-        .bind(binding)
-        .bind(Ts(r.now))
-        .bind(max)
-        .bind(r.code_hash)
+    // The hit and the miss match the same row: the same five parameters.
+    macro_rules! guess {
+        ($query:expr) => {
+            $query
+                .bind(r.identifier.as_str())
+                .bind(binding)
+                .bind(Ts(r.now))
+                .bind(max)
+                .bind(r.code_hash)
+        };
+    }
+    let hit: Option<(String, Option<String>)> = guess!(sqlx::query_as(HIT))
         .fetch_optional(tx.as_mut())
         .await?;
     if hit.is_none() {
-        sqlx::query(MISS)
-            .bind(r.identifier.as_str())
-            .bind(binding)
-            .bind(Ts(r.now))
-            .bind(max)
-            .bind(r.code_hash)
-            .execute(tx.as_mut())
-            .await?;
+        guess!(sqlx::query(MISS)).execute(tx.as_mut()).await?;
     }
     Ok(hit.map(|(_, link_hash)| link_hash))
 }
