@@ -112,34 +112,36 @@ pub(crate) async fn lookup(
     Ok(found.map(|(user, session)| AuthSession { user, session }))
 }
 
-impl<S> FromRequestParts<S> for AuthSession
-where
-    S: Send + Sync,
-    AuthState: FromRef<S>,
-{
-    type Rejection = ApiError;
+/// Implements an extractor for any app state that hands out the [`AuthState`] (the same
+/// header on each; only the body differs).
+macro_rules! from_auth_state {
+    ($trait:ident for $ty:ty => $out:ty, |$parts:ident, $state:ident| $body:block) => {
+        impl<S> $trait<S> for $ty
+        where
+            S: Send + Sync,
+            AuthState: FromRef<S>,
+        {
+            type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        lookup(&parts.headers, &AuthState::from_ref(state))
-            .await?
-            .ok_or_else(ApiError::unauthorized)
-    }
+            async fn from_request_parts(
+                $parts: &mut Parts,
+                $state: &S,
+            ) -> Result<$out, Self::Rejection> {
+                $body
+            }
+        }
+    };
 }
 
-impl<S> OptionalFromRequestParts<S> for AuthSession
-where
-    S: Send + Sync,
-    AuthState: FromRef<S>,
-{
-    type Rejection = ApiError;
+from_auth_state!(FromRequestParts for AuthSession => Self, |parts, state| {
+    lookup(&parts.headers, &AuthState::from_ref(state))
+        .await?
+        .ok_or_else(ApiError::unauthorized)
+});
 
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &S,
-    ) -> Result<Option<Self>, Self::Rejection> {
-        lookup(&parts.headers, &AuthState::from_ref(state)).await
-    }
-}
+from_auth_state!(OptionalFromRequestParts for AuthSession => Option<Self>, |parts, state| {
+    lookup(&parts.headers, &AuthState::from_ref(state)).await
+});
 
 /// An [`AuthSession`] whose user proved who they are within
 /// [`recent_auth_max_age`](crate::FutureAuthConfig::recent_auth_max_age) (default 10
@@ -157,16 +159,8 @@ where
 #[derive(Debug, Clone)]
 pub struct RecentAuthSession(pub AuthSession);
 
-impl<S> FromRequestParts<S> for RecentAuthSession
-where
-    S: Send + Sync,
-    AuthState: FromRef<S>,
-{
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        let auth = <AuthSession as FromRequestParts<S>>::from_request_parts(parts, state).await?;
-        AuthState::from_ref(state).require_recent_sign_in(&auth.session)?;
-        Ok(Self(auth))
-    }
-}
+from_auth_state!(FromRequestParts for RecentAuthSession => Self, |parts, state| {
+    let auth = <AuthSession as FromRequestParts<S>>::from_request_parts(parts, state).await?;
+    AuthState::from_ref(state).require_recent_sign_in(&auth.session)?;
+    Ok(Self(auth))
+});

@@ -25,7 +25,7 @@ use super::cookie::{link_binding, set_session};
 use super::rejection::ApiError;
 use crate::error::ErrorCode;
 use crate::token::generate_token;
-use crate::{FutureAuth, RequestContext};
+use crate::{FutureAuth, FutureAuthConfig, RequestContext};
 
 /// `GET`/`HEAD` of the landing path: the confirmation page. Never uses the token; reads the
 /// link to say who asked and what this browser may do:
@@ -41,12 +41,9 @@ pub(super) async fn landing(
     RawQuery(query): RawQuery,
 ) -> Response {
     let config = auth.config();
-    let page = Page::new(&config.project_name, &config.after_sign_in_path);
+    let page = Page::of(config);
     let Some(token) = query_token(query) else {
-        return page.incomplete(
-            "This sign-in link is incomplete",
-            "Open the link from the email again, or request a new one.",
-        );
+        return page.incomplete(INCOMPLETE_SIGN_IN);
     };
     req.binding = link_binding(&headers, config);
     let link = match auth.magic_link_request(&token, &req).await {
@@ -54,60 +51,82 @@ pub(super) async fn landing(
         Ok(None) => return page.explain(StatusCode::BAD_REQUEST, ErrorCode::InvalidMagicLink),
         Err(e) => return page.error(e),
     };
-    let action = escape(&config.magic_link_path);
-    let token = escape(&token);
-    let sign_in = |label: &str, id: &str| {
-        format!(
-            "<form method=\"post\" action=\"{action}\">\
-             <input type=\"hidden\" name=\"token\" value=\"{token}\">\
-             <input type=\"hidden\" name=\"action\" value=\"sign_in\">\
-             <button type=\"submit\" id=\"{id}\">{label}</button></form>"
-        )
+    let forms = LinkForms {
+        action: escape(&config.magic_link_path),
+        token: escape(&token),
     };
     if link.same_browser || (!link.approvable && link.sign_in_here) {
         let body = format!(
             "<p>Continue to sign in{to}.</p>{form}\
              <p class=\"small\">Didn't ask to sign in? Close this page; nothing happens.</p>",
             to = to_project(&config.project_name),
-            form = sign_in("Sign in", "sign-in"),
+            form = forms.sign_in("Sign in", "sign-in"),
         );
         return page.render(StatusCode::OK, "Sign in", &body);
     }
     if !link.approvable {
         return page.explain(StatusCode::OK, ErrorCode::MagicLinkOtherBrowser);
     }
-    let device = link.device.as_deref().unwrap_or("an unknown browser");
-    let from = link
-        .ip_address
-        .as_deref()
-        .map(|ip| format!(" at <b>{}</b>", escape(ip)))
-        .unwrap_or_default();
-    let here = if link.sign_in_here {
-        format!(
-            "<p class=\"or\">or</p>{}\
-             <p class=\"small\">Signs in this browser instead of the one that asked.</p>",
-            sign_in("Sign in here instead", "sign-in-here")
-        )
-    } else {
-        String::new()
-    };
-    let body = format!(
-        "<p>This link was requested on another device: <b>{device}</b>{from}, {when}.</p>\
-         <p>To sign in <b>that</b> device, type the number it shows. Only do this if you asked \
-         to sign in there just now: a wrong number cancels the link.</p>\
-         <form method=\"post\" action=\"{action}\" class=\"approve\">\
-         <input type=\"hidden\" name=\"token\" value=\"{token}\">\
-         <input type=\"hidden\" name=\"action\" value=\"approve\">\
-         <input name=\"number\" id=\"number\" inputmode=\"numeric\" autocomplete=\"off\" \
-         pattern=\"[0-9]{{2}}\" maxlength=\"2\" required aria-label=\"The number the other \
-         device shows\" placeholder=\"00\">\
-         <button type=\"submit\" id=\"approve\">Sign in on that device</button></form>\
-         {here}\
-         <p class=\"small\">Didn't ask to sign in? Close this page; nothing happens.</p>",
-        device = escape(device),
-        when = escape(&ago(link.requested_at)),
-    );
+    let body = forms.other_device(&link);
     page.render(StatusCode::OK, "Sign in on your other device?", &body)
+}
+
+/// The forms of the landing page, which post the link's token back to the landing path
+/// (both already escaped).
+struct LinkForms {
+    action: String,
+    token: String,
+}
+
+impl LinkForms {
+    /// A form whose button (`label`, element `id`) signs in this browser.
+    fn sign_in(&self, label: &str, id: &str) -> String {
+        let LinkForms { action, token } = self;
+        format!(
+            "<form method=\"post\" action=\"{action}\">\
+             <input type=\"hidden\" name=\"token\" value=\"{token}\">\
+             <input type=\"hidden\" name=\"action\" value=\"sign_in\">\
+             <button type=\"submit\" id=\"{id}\">{label}</button></form>"
+        )
+    }
+
+    /// The body for a link opened in another browser than the one that asked: who asked,
+    /// the form to approve that browser by its number, and "Sign in here instead" when the
+    /// app allows it.
+    fn other_device(&self, link: &crate::model::LinkRequest) -> String {
+        let LinkForms { action, token } = self;
+        let device = link.device.as_deref().unwrap_or("an unknown browser");
+        let from = link
+            .ip_address
+            .as_deref()
+            .map(|ip| format!(" at <b>{}</b>", escape(ip)))
+            .unwrap_or_default();
+        let here = if link.sign_in_here {
+            format!(
+                "<p class=\"or\">or</p>{}\
+                 <p class=\"small\">Signs in this browser instead of the one that asked.</p>",
+                self.sign_in("Sign in here instead", "sign-in-here")
+            )
+        } else {
+            String::new()
+        };
+        format!(
+            "<p>This link was requested on another device: <b>{device}</b>{from}, {when}.</p>\
+             <p>To sign in <b>that</b> device, type the number it shows. Only do this if you asked \
+             to sign in there just now: a wrong number cancels the link.</p>\
+             <form method=\"post\" action=\"{action}\" class=\"approve\">\
+             <input type=\"hidden\" name=\"token\" value=\"{token}\">\
+             <input type=\"hidden\" name=\"action\" value=\"approve\">\
+             <input name=\"number\" id=\"number\" inputmode=\"numeric\" autocomplete=\"off\" \
+             pattern=\"[0-9]{{2}}\" maxlength=\"2\" required aria-label=\"The number the other \
+             device shows\" placeholder=\"00\">\
+             <button type=\"submit\" id=\"approve\">Sign in on that device</button></form>\
+             {here}\
+             <p class=\"small\">Didn't ask to sign in? Close this page; nothing happens.</p>",
+            device = escape(device),
+            when = escape(&ago(link.requested_at)),
+        )
+    }
 }
 
 /// `POST` of the landing path (form-encoded, from the page above): `action=sign_in` (the
@@ -122,7 +141,7 @@ pub(super) async fn landing_post(
     body: Bytes,
 ) -> Response {
     let config = auth.config();
-    let page = Page::new(&config.project_name, &config.after_sign_in_path);
+    let page = Page::of(config);
     req.binding = link_binding(&headers, config);
     let token = form_value(&body, "token").unwrap_or_default();
     if form_value(&body, "action").as_deref() == Some("approve") {
@@ -167,12 +186,9 @@ pub(super) async fn confirm_change_page(
     RawQuery(query): RawQuery,
 ) -> Response {
     let config = auth.config();
-    let page = Page::new(&config.project_name, &config.after_sign_in_path);
+    let page = Page::of(config);
     let Some(token) = query_token(query) else {
-        return page.incomplete(
-            "This confirmation link is incomplete",
-            "Open the link from the email again, or type the code it gives.",
-        );
+        return page.incomplete(INCOMPLETE_CHANGE);
     };
     let body = format!(
         "<p>Use this email address for your account{to}?</p>\
@@ -199,23 +215,11 @@ pub(super) async fn confirm_change_post(
     body: Bytes,
 ) -> Response {
     let config = auth.config();
-    let page = Page::new(&config.project_name, &config.after_sign_in_path);
-    let sign_in_first = |status: StatusCode, title: &str, why: &str| {
-        page.render(
-            status,
-            title,
-            &format!(
-                "<p>{}</p><p>Sign in to the account that asked for the change, then open the \
-                 link from the email again (or type the code it gives). Nothing was changed.</p>{}",
-                escape(why),
-                page.back_link()
-            ),
-        )
-    };
+    let page = Page::of(config);
     let session = match super::extract::lookup(&headers, &auth).await {
         Ok(Some(session)) => session,
         Ok(None) => {
-            return sign_in_first(
+            return page.sign_in_first(
                 StatusCode::UNAUTHORIZED,
                 "Sign in to confirm",
                 "This link confirms a new email address only in a browser signed in to the \
@@ -231,36 +235,23 @@ pub(super) async fn confirm_change_post(
         }
     };
     let token = form_value(&body, "token").unwrap_or_default();
-    match auth
+    let confirmed = auth
         .confirm_identifier_change_link(&session.user.id, &token, &req)
-        .await
-    {
-        Ok(user) => page.render(
-            StatusCode::OK,
-            "Email address confirmed",
-            &format!(
-                "<p><b>{}</b> is your account's email address now.</p>{}",
-                escape(user.email.as_deref().unwrap_or_default()),
-                page.back_link()
-            ),
-        ),
-        Err(crate::FutureAuthError::InvalidMagicLink) => sign_in_first(
-            StatusCode::BAD_REQUEST,
-            "This link does not work here",
-            "It was already used (or its code was), replaced by a newer one, or it expired; \
-             or this browser is signed in to another account than the one that asked.",
-        ),
-        Err(crate::FutureAuthError::IdentifierTaken) => page.render(
-            StatusCode::CONFLICT,
-            "This address cannot be used",
-            &format!(
-                "<p>It belongs to another account. Nothing was changed.</p>{}",
-                page.back_link()
-            ),
-        ),
-        Err(e) => page.error(e),
-    }
+        .await;
+    page.change_confirmed(confirmed)
 }
+
+/// The title and advice of a sign-in link without a usable token.
+const INCOMPLETE_SIGN_IN: (&str, &str) = (
+    "This sign-in link is incomplete",
+    "Open the link from the email again, or request a new one.",
+);
+
+/// The title and advice of a confirm-address link without a usable token.
+const INCOMPLETE_CHANGE: (&str, &str) = (
+    "This confirmation link is incomplete",
+    "Open the link from the email again, or type the code it gives.",
+);
 
 /// "3 minutes ago", for a time a few minutes back (links live minutes).
 fn ago(at: DateTime<Utc>) -> String {
@@ -307,11 +298,57 @@ struct Page<'a> {
 }
 
 impl<'a> Page<'a> {
-    fn new(project: &'a str, home: &'a str) -> Self {
+    /// A page of the app `config` describes, with a fresh nonce.
+    fn of(config: &'a FutureAuthConfig) -> Self {
         Page {
-            project,
-            home,
+            project: &config.project_name,
+            home: &config.after_sign_in_path,
             nonce: generate_token(),
+        }
+    }
+
+    /// The page of a change that this browser cannot confirm as it is: `why`, and to sign
+    /// in to the asking account first.
+    fn sign_in_first(&self, status: StatusCode, title: &str, why: &str) -> Response {
+        self.render(
+            status,
+            title,
+            &format!(
+                "<p>{}</p><p>Sign in to the account that asked for the change, then open the \
+                 link from the email again (or type the code it gives). Nothing was changed.</p>{}",
+                escape(why),
+                self.back_link()
+            ),
+        )
+    }
+
+    /// The page of a confirmed address change, or of why it was not made.
+    fn change_confirmed(&self, confirmed: crate::Result<crate::User>) -> Response {
+        match confirmed {
+            Ok(user) => self.render(
+                StatusCode::OK,
+                "Email address confirmed",
+                &format!(
+                    "<p><b>{}</b> is your account's email address now.</p>{}",
+                    escape(user.email.as_deref().unwrap_or_default()),
+                    self.back_link()
+                ),
+            ),
+            Err(crate::FutureAuthError::InvalidMagicLink) => self.sign_in_first(
+                StatusCode::BAD_REQUEST,
+                "This link does not work here",
+                "It was already used (or its code was), replaced by a newer one, or it expired; \
+                 or this browser is signed in to another account than the one that asked.",
+            ),
+            Err(crate::FutureAuthError::IdentifierTaken) => self.render(
+                StatusCode::CONFLICT,
+                "This address cannot be used",
+                &format!(
+                    "<p>It belongs to another account. Nothing was changed.</p>{}",
+                    self.back_link()
+                ),
+            ),
+            Err(e) => self.error(e),
         }
     }
 
@@ -383,7 +420,7 @@ impl<'a> Page<'a> {
 
     /// The 400 page of a link without a usable token: `title` is text, `advice` a constant
     /// sentence (inserted as HTML).
-    fn incomplete(&self, title: &str, advice: &str) -> Response {
+    fn incomplete(&self, (title, advice): (&str, &str)) -> Response {
         let body = format!("<p>{advice}</p>{}", self.back_link());
         self.render(StatusCode::BAD_REQUEST, title, &body)
     }

@@ -145,10 +145,15 @@ fn one_of_email_or_phone(extra: &[(&str, serde_json::Value)]) -> serde_json::Val
     })
 }
 
-/// Replaces the derived request schemas and the landing page's token with what the routes
+/// Replaces the derived request schemas and the landing pages' token with what the routes
 /// accept.
 fn request_schemas(doc: &mut serde_json::Value) {
-    let schemas = &mut doc["components"]["schemas"];
+    json_bodies(&mut doc["components"]["schemas"]);
+    page_forms(&mut doc["paths"]);
+}
+
+/// The JSON bodies of the API's calls (a table: one schema a call).
+fn json_bodies(schemas: &mut serde_json::Value) {
     schemas["SendOtp"] = one_of_email_or_phone(&[]);
     schemas["VerifyOtp"] = one_of_email_or_phone(&[("code", code())]);
     schemas["ChangeIdentifier"] = one_of_email_or_phone(&[]);
@@ -197,13 +202,13 @@ fn request_schemas(doc: &mut serde_json::Value) {
             },
         },
     });
-    let landing = &mut doc["paths"]["/api/auth/magic-link"];
-    if let Some(params) = landing["get"]["parameters"].as_array_mut() {
-        for param in params.iter_mut().filter(|p| p["name"] == "token") {
-            param["schema"] = token();
-            param["required"] = json!(true);
-        }
-    }
+}
+
+/// The token query and the form bodies of the HTML pages (the magic-link landing page and
+/// the confirm page of an email change).
+fn page_forms(paths: &mut serde_json::Value) {
+    let landing = &mut paths["/api/auth/magic-link"];
+    require_token(landing);
     // Signing in takes the token; approving takes the number the asking browser shows too.
     landing["post"]["requestBody"]["content"]["application/x-www-form-urlencoded"]["schema"] = json!({
         "oneOf": [
@@ -227,18 +232,23 @@ fn request_schemas(doc: &mut serde_json::Value) {
         ],
     });
     // The confirm page of an email change by link: the same token, on GET and in its form.
-    let confirm = &mut doc["paths"]["/api/auth/confirm-identifier-change"];
-    if let Some(params) = confirm["get"]["parameters"].as_array_mut() {
-        for param in params.iter_mut().filter(|p| p["name"] == "token") {
-            param["schema"] = token();
-            param["required"] = json!(true);
-        }
-    }
+    let confirm = &mut paths["/api/auth/confirm-identifier-change"];
+    require_token(confirm);
     confirm["post"]["requestBody"]["content"]["application/x-www-form-urlencoded"]["schema"] = json!({
         "type": "object",
         "required": ["token"],
         "properties": { "token": token() },
     });
+}
+
+/// Makes the `token` query parameter of a page's `GET` required, with the token's schema.
+fn require_token(path: &mut serde_json::Value) {
+    if let Some(params) = path["get"]["parameters"].as_array_mut() {
+        for param in params.iter_mut().filter(|p| p["name"] == "token") {
+            param["schema"] = token();
+            param["required"] = json!(true);
+        }
+    }
 }
 
 /// The links from one answer to the next call it makes possible, for clients and for

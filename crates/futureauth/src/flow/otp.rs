@@ -7,7 +7,7 @@
 //! code always signs in. Unbound codes share one row per address, and their wrong guesses
 //! count per address across codes (NIST SP 800-63B: a new code does not reset the count).
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use futureauth_proto::OtpCode;
 
 use super::{limit_send, limit_verify_ip, session, verify_ip_key, Ctx};
@@ -22,8 +22,7 @@ use crate::store::{Kind, NewVerification, Redemption};
 use crate::token::{generate_code, generate_id, normalize_code};
 
 /// Creates a code (replacing the live one of the same address and binding), stores its
-/// keyed hash and delivers it. (Long because a failed delivery must undo exactly what was
-/// written: the steps and their undo read best in one place.)
+/// keyed hash and delivers it; a failed delivery undoes exactly what was written.
 pub(crate) async fn send(
     ctx: &Ctx<'_>,
     channel: OtpChannel,
@@ -54,7 +53,34 @@ pub(crate) async fn send(
     };
     ctx.store.put_verification(&row).await?;
 
-    let message = Message {
+    let message = code_message(ctx, channel, &identifier, code, req);
+    let receipt = match ctx.delivery.deliver_with_receipt(&message).await {
+        Ok(receipt) => receipt,
+        Err(e) => {
+            // Never leave a code behind that nobody received.
+            ctx.store
+                .delete_verification(identifier.as_str(), Kind::Otp, &code_hash)
+                .await?;
+            throttle.refund(ctx).await?;
+            tracing::warn!(channel = ?channel, error = %e, "futureauth: code delivery failed");
+            return Err(e.into());
+        }
+    };
+    match receipt.test_code {
+        Some(test_code) => store_test_code(ctx, &identifier, &test_code, row).await,
+        None => Ok(()),
+    }
+}
+
+/// The message that carries a sign-in `code` to `identifier`.
+fn code_message(
+    ctx: &Ctx<'_>,
+    channel: OtpChannel,
+    identifier: &Identifier,
+    code: String,
+    req: &RequestContext,
+) -> Message {
+    Message {
         channel: match channel {
             OtpChannel::Email => Channel::Email,
             OtpChannel::Phone => Channel::Sms,
@@ -68,40 +94,34 @@ pub(crate) async fn send(
         link_code: None,
         purpose: None,
         new_address: None,
-    };
-    let receipt = match ctx.delivery.deliver_with_receipt(&message).await {
-        Ok(receipt) => receipt,
-        Err(e) => {
-            // Never leave a code behind that nobody received.
-            ctx.store
-                .delete_verification(identifier.as_str(), Kind::Otp, &code_hash)
-                .await?;
-            throttle.refund(ctx).await?;
-            tracing::warn!(channel = ?channel, error = %e, "futureauth: code delivery failed");
-            return Err(e.into());
-        }
-    };
-    // A test destination of the project's test mode (app-store review, CI): nothing was
-    // sent, and the project's fixed code is the one that works, for this destination only.
-    if let Some(test_code) = receipt.test_code {
-        let test_code = OtpCode::parse(&normalize_code(&test_code)).map_err(|_| {
-            FutureAuthError::Delivery(DeliveryError::Rejected {
-                status: 200,
-                body: "the delivery answered a test code that is not a code".to_string(),
-            })
-        })?;
-        let test_hash = ctx
-            .code_key
-            .hash_code(identifier.as_str(), test_code.as_str());
-        ctx.store
-            .put_verification(&NewVerification {
-                id: generate_id(),
-                code_hash: &test_hash,
-                ..row
-            })
-            .await?;
     }
-    Ok(())
+}
+
+/// A test destination of the project's test mode (app-store review, CI): nothing was
+/// sent, and the project's fixed code is the one that works, for this destination only.
+/// Stored beside `row` (the generated code's row), under its own id.
+async fn store_test_code(
+    ctx: &Ctx<'_>,
+    identifier: &Identifier,
+    test_code: &str,
+    row: NewVerification<'_>,
+) -> Result<()> {
+    let test_code = OtpCode::parse(&normalize_code(test_code)).map_err(|_| {
+        FutureAuthError::Delivery(DeliveryError::Rejected {
+            status: 200,
+            body: "the delivery answered a test code that is not a code".to_string(),
+        })
+    })?;
+    let test_hash = ctx
+        .code_key
+        .hash_code(identifier.as_str(), test_code.as_str());
+    ctx.store
+        .put_verification(&NewVerification {
+            id: generate_id(),
+            code_hash: &test_hash,
+            ..row
+        })
+        .await
 }
 
 /// Checks a code: counts the guess atomically first, so concurrent guesses can never
@@ -109,8 +129,7 @@ pub(crate) async fn send(
 ///
 /// With a binding only that binding's code is looked at and nothing but its own attempts
 /// is checked before the code. Without one, the unbound code is looked at and every
-/// attempt first counts against the address's failure ceiling. (Long because each way a
-/// guess can fail gets its own error, decided here in order.)
+/// attempt first counts against the address's failure ceiling.
 pub(crate) async fn verify(
     ctx: &Ctx<'_>,
     identifier: &str,
@@ -121,33 +140,7 @@ pub(crate) async fn verify(
     let now = Utc::now();
     let binding = req.binding.as_ref();
     let failures_key = format!("verify_fail:id:{identifier}");
-    let limits = &ctx.config.rate_limits;
-    match (req.client_ip, binding) {
-        // The client's own limit first: a request refused there costs the address nothing.
-        // Without a binding every attempt counts against the address's failure ceiling
-        // before the code is looked at, and only a sign-in resets it, so that a new code
-        // never buys more guesses.
-        (Some(ip), None) => {
-            let ip_key = verify_ip_key(ip);
-            rate_limit::hit_two(
-                ctx.store,
-                (&ip_key, limits.verify_per_ip),
-                (&failures_key, limits.failed_verify_per_identifier),
-                now,
-            )
-            .await?;
-        }
-        (None, None) => {
-            rate_limit::hit(
-                ctx.store,
-                &failures_key,
-                limits.failed_verify_per_identifier,
-                now,
-            )
-            .await?;
-        }
-        (ip, Some(_)) => limit_verify_ip(ctx, ip, now).await?,
-    }
+    count_attempt(ctx, req, &failures_key, now).await?;
 
     let binding_hash = binding.map(OtpBinding::hash);
     let binding_hash = binding_hash.as_deref();
@@ -176,8 +169,56 @@ pub(crate) async fn verify(
         let created = user.id == new_user_id;
         return session::finish(ctx, session::opened(user, token, new), created, now).await;
     }
+    Err(why_refused(ctx, &identifier, binding_hash, now).await?)
+}
+
+/// Counts a guess against the rate limits before the code is looked at.
+///
+/// The client's own limit first: a request refused there costs the address nothing.
+/// Without a binding every attempt counts against the address's failure ceiling before
+/// the code is looked at, and only a sign-in resets it, so that a new code never buys more
+/// guesses.
+async fn count_attempt(
+    ctx: &Ctx<'_>,
+    req: &RequestContext,
+    failures_key: &str,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    let limits = &ctx.config.rate_limits;
+    match (req.client_ip, req.binding.as_ref()) {
+        (Some(ip), None) => {
+            let ip_key = verify_ip_key(ip);
+            rate_limit::hit_two(
+                ctx.store,
+                (&ip_key, limits.verify_per_ip),
+                (failures_key, limits.failed_verify_per_identifier),
+                now,
+            )
+            .await
+        }
+        (None, None) => {
+            rate_limit::hit(
+                ctx.store,
+                failures_key,
+                limits.failed_verify_per_identifier,
+                now,
+            )
+            .await
+        }
+        (ip, Some(_)) => limit_verify_ip(ctx, ip, now).await,
+    }
+}
+
+/// Why a guess that signed nobody in failed: each way gets its own error, decided in this
+/// order (out of attempts, then expired, else wrong).
+async fn why_refused(
+    ctx: &Ctx<'_>,
+    identifier: &Identifier,
+    binding_hash: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<FutureAuthError> {
     let max_attempts = i32::try_from(ctx.config.max_otp_attempts).unwrap_or(i32::MAX);
-    Err(
+    Ok(
         match ctx
             .store
             .code_state(identifier.as_str(), binding_hash)

@@ -11,28 +11,34 @@ pub(crate) struct RelyingParty {
     pub(crate) config: PasskeyConfig,
 }
 
+/// Refuses passkey settings under which nobody could use passkeys.
+fn check_limits(passkeys: &PasskeyConfig) -> Result<(), String> {
+    if passkeys.challenge_ttl.is_zero() {
+        return Err("passkeys.challenge_ttl is zero; challenges need a lifetime".to_string());
+    }
+    for (name, limit) in [
+        ("options_per_ip", passkeys.options_per_ip),
+        ("verify_per_ip", passkeys.verify_per_ip),
+    ] {
+        if limit.max == 0 || limit.window.is_zero() {
+            return Err(format!(
+                "passkeys.{name} allows nothing; give it a max and a window above zero"
+            ));
+        }
+    }
+    if passkeys.max_per_user == 0 {
+        return Err("passkeys.max_per_user is 0, so nobody could add a passkey".to_string());
+    }
+    Ok(())
+}
+
 impl RelyingParty {
     /// The relying party of `config`, or why passkeys cannot work with it.
     pub(crate) fn from_config(config: &FutureAuthConfig) -> Result<Option<Self>, String> {
         let Some(passkeys) = &config.passkeys else {
             return Ok(None);
         };
-        if passkeys.challenge_ttl.is_zero() {
-            return Err("passkeys.challenge_ttl is zero; challenges need a lifetime".to_string());
-        }
-        for (name, limit) in [
-            ("options_per_ip", passkeys.options_per_ip),
-            ("verify_per_ip", passkeys.verify_per_ip),
-        ] {
-            if limit.max == 0 || limit.window.is_zero() {
-                return Err(format!(
-                    "passkeys.{name} allows nothing; give it a max and a window above zero"
-                ));
-            }
-        }
-        if passkeys.max_per_user == 0 {
-            return Err("passkeys.max_per_user is 0, so nobody could add a passkey".to_string());
-        }
+        check_limits(passkeys)?;
         // The configured origins, app_url first; unparsable ones are `validate`'s to report.
         let origins: Vec<Url> = std::iter::once(&config.app_url)
             .chain(&config.allowed_origins)

@@ -43,6 +43,12 @@ fn options_key(req: &RequestContext) -> Option<String> {
         .map(|ip| format!("passkey:options:ip:{}", rate_limit::ip_group(ip)))
 }
 
+/// The counter of the per-IP limit on answers (registrations and sign-ins) checked.
+fn verify_key(req: &RequestContext) -> Option<String> {
+    req.client_ip
+        .map(|ip| format!("passkey:verify:ip:{}", rate_limit::ip_group(ip)))
+}
+
 /// Counts a request against one of the passkey limits of its client IP, if known.
 async fn limit(
     ctx: &Ctx<'_>,
@@ -248,10 +254,7 @@ pub(crate) async fn register(
     req: &RequestContext,
     now: DateTime<Utc>,
 ) -> Result<PasskeyRow> {
-    let key = req
-        .client_ip
-        .map(|ip| format!("passkey:verify:ip:{}", rate_limit::ip_group(ip)));
-    limit(ctx, key, rp.config.verify_per_ip, now).await?;
+    limit(ctx, verify_key(req), rp.config.verify_per_ip, now).await?;
     let credential: RegisterPublicKeyCredential = parse_credential(credential)?;
     let name = match name.map(|n| printable(n.trim(), MAX_NAME_LEN)) {
         Some(n) if !n.trim().is_empty() => n.trim().to_string(),
@@ -327,10 +330,7 @@ pub(crate) async fn sign_in(
     req: &RequestContext,
     now: DateTime<Utc>,
 ) -> Result<(User, Session)> {
-    let key = req
-        .client_ip
-        .map(|ip| format!("passkey:verify:ip:{}", rate_limit::ip_group(ip)));
-    limit(ctx, key, rp.config.verify_per_ip, now).await?;
+    limit(ctx, verify_key(req), rp.config.verify_per_ip, now).await?;
     let credential: PublicKeyCredential = parse_credential(credential)?;
     let (state, _): (DiscoverableAuthentication, _) = take_state(
         ctx,
@@ -340,19 +340,7 @@ pub(crate) async fn sign_in(
         now,
     )
     .await?;
-    let (handle, credential_id) = rp
-        .webauthn
-        .identify_discoverable_authentication(&credential)
-        .map_err(rejected)?;
-    let row = ctx
-        .store
-        .passkey_by_credential(&URL_SAFE_NO_PAD.encode(credential_id))
-        .await?
-        .ok_or_else(|| rejected("unknown credential"))?;
-    // The authenticator names the account; it must be the credential's owner.
-    if handle != user_handle(&row.user_id) {
-        return Err(rejected("the user handle is not the credential owner's"));
-    }
+    let row = stored_credential(ctx, rp, &credential).await?;
     let mut passkey: webauthn_rs::prelude::Passkey =
         serde_json::from_str(&row.passkey).map_err(rejected)?;
     let result = rp
@@ -383,11 +371,41 @@ pub(crate) async fn sign_in(
     finish(ctx, opened(user, token, new), false, now).await
 }
 
+/// The stored passkey an authentication answer names, if the user handle the
+/// authenticator gives is its owner's.
+async fn stored_credential(
+    ctx: &Ctx<'_>,
+    rp: &RelyingParty,
+    credential: &PublicKeyCredential,
+) -> Result<PasskeyRow> {
+    let (handle, credential_id) = rp
+        .webauthn
+        .identify_discoverable_authentication(credential)
+        .map_err(rejected)?;
+    let row = ctx
+        .store
+        .passkey_by_credential(&URL_SAFE_NO_PAD.encode(credential_id))
+        .await?
+        .ok_or_else(|| rejected("unknown credential"))?;
+    // The authenticator names the account; it must be the credential's owner.
+    if handle != user_handle(&row.user_id) {
+        return Err(rejected("the user handle is not the credential owner's"));
+    }
+    Ok(row)
+}
+
 /// A passkey's name when the browser gives none: the platform and browser of its
 /// `User-Agent`, e.g. "Chrome on macOS".
 pub(crate) fn default_name(user_agent: Option<&str>) -> String {
     let ua = user_agent.unwrap_or_default();
-    let platform = [
+    // The first name whose needle the User-Agent contains (the tables are in priority order).
+    let first = |table: &[(&str, &'static str)]| {
+        table
+            .iter()
+            .find(|(needle, _)| ua.contains(needle))
+            .map(|&(_, name)| name)
+    };
+    let platform = first(&[
         ("iPhone", "iPhone"),
         ("iPad", "iPad"),
         ("Android", "Android"),
@@ -396,19 +414,13 @@ pub(crate) fn default_name(user_agent: Option<&str>) -> String {
         ("Macintosh", "macOS"),
         ("Windows", "Windows"),
         ("Linux", "Linux"),
-    ]
-    .into_iter()
-    .find(|(needle, _)| ua.contains(needle))
-    .map(|(_, name)| name);
-    let browser = [
+    ]);
+    let browser = first(&[
         ("Edg/", "Edge"),
         ("Firefox/", "Firefox"),
         ("Chrome/", "Chrome"),
         ("Safari/", "Safari"),
-    ]
-    .into_iter()
-    .find(|(needle, _)| ua.contains(needle))
-    .map(|(_, name)| name);
+    ]);
     match (browser, platform) {
         (Some(b), Some(p)) => format!("{b} on {p}"),
         (Some(one), None) | (None, Some(one)) => format!("Passkey ({one})"),

@@ -80,6 +80,47 @@ fn like_pattern(s: &str) -> String {
     out
 }
 
+// The statements of `confirm_change`: a right code, the link, or a wrong code.
+const CHANGE_HIT: &str = "DELETE FROM verification WHERE identifier = $1 \
+     AND kind = 'change_address' AND binding_hash = $2 AND expires_at > $3 \
+     AND attempts < $4 AND code_hash = $5 RETURNING id";
+// The link's row is the code's row: using either deletes it, so both are void.
+// Only the asking user's row matches (`binding_hash`), so another account's
+// session holding the link finds nothing and leaves the row alone.
+const CHANGE_HIT_LINK: &str = "DELETE FROM verification WHERE identifier = $1 \
+     AND kind = 'change_address' AND binding_hash = $2 AND expires_at > $3 \
+     AND link_hash = $4 RETURNING id";
+const CHANGE_MISS: &str = "UPDATE verification SET attempts = attempts + 1 \
+     WHERE identifier = $1 AND kind = 'change_address' AND binding_hash = $2 \
+     AND expires_at > $3 AND attempts < $4 AND code_hash <> $5";
+
+/// The statements that read a user's current address of `new`'s kind and set `new` in its
+/// place (verified), unless another account has it.
+fn set_address_sql(new: &Identifier) -> (&'static str, &'static str) {
+    macro_rules! set {
+        ($column:literal, $verified:literal) => {
+            (
+                concat!("SELECT ", $column, " FROM \"user\" WHERE id = $1"),
+                concat!(
+                    "UPDATE \"user\" SET ",
+                    $column,
+                    " = $2, ",
+                    $verified,
+                    " = TRUE, updated_at = $3 WHERE id = $1 AND NOT EXISTS \
+                     (SELECT 1 FROM \"user\" o WHERE o.",
+                    $column,
+                    " = $2 AND o.id <> $1) RETURNING ",
+                    user_columns!()
+                ),
+            )
+        };
+    }
+    match new {
+        Identifier::Email(_) => set!("email", "email_verified"),
+        Identifier::Phone(_) => set!("phone_number", "phone_number_verified"),
+    }
+}
+
 impl Store {
     /// The user exists and is disabled at `now`.
     pub(crate) async fn user_disabled(&self, user_id: &str, now: DateTime<Utc>) -> Result<bool> {
@@ -198,7 +239,8 @@ impl Store {
 
     /// Spends the pending change of `user_id` to `new` if `proof` is its code (else counts
     /// one attempt) or its link, and then makes `new` the user's verified address, in one
-    /// transaction.
+    /// transaction. (Long because that one transaction runs on either backend's connection
+    /// inside `on_pool!`: its steps read best in one place.)
     pub(crate) async fn confirm_change(
         &self,
         user_id: &str,
@@ -206,40 +248,7 @@ impl Store {
         proof: Proof<'_>,
         now: DateTime<Utc>,
     ) -> Result<Changed> {
-        const HIT: &str = "DELETE FROM verification WHERE identifier = $1 \
-             AND kind = 'change_address' AND binding_hash = $2 AND expires_at > $3 \
-             AND attempts < $4 AND code_hash = $5 RETURNING id";
-        // The link's row is the code's row: using either deletes it, so both are void.
-        // Only the asking user's row matches (`binding_hash`), so another account's
-        // session holding the link finds nothing and leaves the row alone.
-        const HIT_LINK: &str = "DELETE FROM verification WHERE identifier = $1 \
-             AND kind = 'change_address' AND binding_hash = $2 AND expires_at > $3 \
-             AND link_hash = $4 RETURNING id";
-        const MISS: &str = "UPDATE verification SET attempts = attempts + 1 \
-             WHERE identifier = $1 AND kind = 'change_address' AND binding_hash = $2 \
-             AND expires_at > $3 AND attempts < $4 AND code_hash <> $5";
-        macro_rules! set {
-            ($column:literal, $verified:literal) => {
-                (
-                    concat!("SELECT ", $column, " FROM \"user\" WHERE id = $1"),
-                    concat!(
-                        "UPDATE \"user\" SET ",
-                        $column,
-                        " = $2, ",
-                        $verified,
-                        " = TRUE, updated_at = $3 WHERE id = $1 AND NOT EXISTS \
-                         (SELECT 1 FROM \"user\" o WHERE o.",
-                        $column,
-                        " = $2 AND o.id <> $1) RETURNING ",
-                        user_columns!()
-                    ),
-                )
-            };
-        }
-        let (old_sql, set_sql) = match new {
-            Identifier::Email(_) => set!("email", "email_verified"),
-            Identifier::Phone(_) => set!("phone_number", "phone_number_verified"),
-        };
+        let (old_sql, set_sql) = set_address_sql(new);
         let user_id = sql_text(user_id)?;
         let binding = change_binding(user_id);
         Ok(on_pool!(self, conn => {
@@ -247,28 +256,27 @@ impl Store {
             let hit: Option<String> = match proof {
                 Proof::Code(code_hash, max) => {
                     let max = i32::try_from(max).unwrap_or(i32::MAX);
-                    let hit = sqlx::query_scalar(HIT)
-                        .bind(new.as_str())
-                        .bind(&binding)
-                        .bind(Ts(now))
-                        .bind(max)
-                        .bind(code_hash)
+                    // The hit and the miss match the same row: the same five parameters.
+                    macro_rules! guess {
+                        ($query:expr) => {
+                            $query
+                                .bind(new.as_str())
+                                .bind(&binding)
+                                .bind(Ts(now))
+                                .bind(max)
+                                .bind(code_hash)
+                        };
+                    }
+                    let hit = guess!(sqlx::query_scalar(CHANGE_HIT))
                         .fetch_optional(&mut *tx)
                         .await?;
                     if hit.is_none() {
-                        sqlx::query(MISS)
-                            .bind(new.as_str())
-                            .bind(&binding)
-                            .bind(Ts(now))
-                            .bind(max)
-                            .bind(code_hash)
-                            .execute(&mut *tx)
-                            .await?;
+                        guess!(sqlx::query(CHANGE_MISS)).execute(&mut *tx).await?;
                     }
                     hit
                 }
                 Proof::Link(link_hash) => {
-                    sqlx::query_scalar(HIT_LINK)
+                    sqlx::query_scalar(CHANGE_HIT_LINK)
                         .bind(new.as_str())
                         .bind(&binding)
                         .bind(Ts(now))

@@ -42,19 +42,9 @@ compile_error!("futureauth needs a database: enable the `postgres` or `sqlite` f
 /// both; pass the connection on as `&mut *conn`. Evaluates to the body's value; a failure or
 /// an expired deadline returns early with `?`.
 macro_rules! on_pool {
-    ($store:expr, $conn:ident => $body:expr) => {{
-        let store: &$crate::store::Store = $store;
-        match &store.db {
-            #[cfg(feature = "postgres")]
-            $crate::store::Database::Postgres(pool) => {
-                $crate::store::deadline::bounded!(pool, store.bound, $conn => $body)?
-            }
-            #[cfg(feature = "sqlite")]
-            $crate::store::Database::Sqlite(pool) => {
-                $crate::store::deadline::bounded!(pool, store.bound, $conn => $body)?
-            }
-        }
-    }};
+    ($store:expr, $conn:ident => $body:expr) => {
+        $crate::store::on_pool!($store, $conn => postgres: $body, sqlite: $body)
+    };
     ($store:expr, $conn:ident => postgres: $pg:expr, sqlite: $sqlite:expr) => {{
         let store: &$crate::store::Store = $store;
         match &store.db {

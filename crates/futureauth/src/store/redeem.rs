@@ -128,8 +128,8 @@ impl Store {
 }
 
 /// The same steps as [`redeem_pg!`] in one SQLite transaction (SQLite has no
-/// data-modifying CTEs; its single writer makes the steps atomic). Long because it mirrors
-/// the CTE step by step, so the two are read side by side.
+/// data-modifying CTEs; its single writer makes the steps atomic), in the CTE's order so
+/// the two read side by side.
 #[cfg(feature = "sqlite")]
 async fn redeem_sqlite(
     conn: &mut sqlx::SqliteConnection,
@@ -139,35 +139,11 @@ async fn redeem_sqlite(
     ip: Option<&str>,
     ua: Option<&str>,
 ) -> Result<Option<UserRow>> {
-    const HIT: &str = "DELETE FROM verification \
-         WHERE identifier = $1 AND kind = 'otp' \
-                 AND (binding_hash = $2 OR ($2 = '' AND link_hash IS NOT NULL)) \
-           AND expires_at > $3 AND attempts < $4 AND code_hash = $5 RETURNING id, link_hash";
     const LINK: &str = "DELETE FROM verification WHERE kind = 'magic_link' AND code_hash = $1";
-    const MISS: &str = "UPDATE verification SET attempts = attempts + 1 \
-         WHERE identifier = $1 AND kind = 'otp' \
-                 AND (binding_hash = $2 OR ($2 = '' AND link_hash IS NOT NULL)) \
-           AND expires_at > $3 AND attempts < $4 AND code_hash <> $5";
     const RESET: &str = "DELETE FROM futureauth_rate_limit WHERE key = $1";
 
     let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
-    let hit: Option<(String, Option<String>)> = sqlx::query_as(HIT)
-        .bind(r.identifier.as_str())
-        .bind(binding)
-        .bind(Ts(r.now))
-        .bind(max)
-        .bind(r.code_hash)
-        .fetch_optional(tx.as_mut())
-        .await?;
-    let Some((_, link_hash)) = hit else {
-        sqlx::query(MISS)
-            .bind(r.identifier.as_str())
-            .bind(binding)
-            .bind(Ts(r.now))
-            .bind(max)
-            .bind(r.code_hash)
-            .execute(tx.as_mut())
-            .await?;
+    let Some(link_hash) = guess_sqlite(&mut tx, r, max, binding).await? else {
         tx.commit().await?;
         return Ok(None);
     };
@@ -203,4 +179,41 @@ async fn redeem_sqlite(
     }
     tx.commit().await?;
     Ok(Some(user))
+}
+
+/// The first step of [`redeem_sqlite`]: consumes the right, live, unexhausted code (its
+/// `link_hash`, if it came with a link) or counts a wrong guess (`None`).
+#[cfg(feature = "sqlite")]
+async fn guess_sqlite(
+    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+    r: &Redemption<'_>,
+    max: i32,
+    binding: &str,
+) -> Result<Option<Option<String>>> {
+    const HIT: &str = "DELETE FROM verification \
+         WHERE identifier = $1 AND kind = 'otp' \
+                 AND (binding_hash = $2 OR ($2 = '' AND link_hash IS NOT NULL)) \
+           AND expires_at > $3 AND attempts < $4 AND code_hash = $5 RETURNING id, link_hash";
+    const MISS: &str = "UPDATE verification SET attempts = attempts + 1 \
+         WHERE identifier = $1 AND kind = 'otp' \
+                 AND (binding_hash = $2 OR ($2 = '' AND link_hash IS NOT NULL)) \
+           AND expires_at > $3 AND attempts < $4 AND code_hash <> $5";
+    // The hit and the miss match the same row: the same five parameters.
+    macro_rules! guess {
+        ($query:expr) => {
+            $query
+                .bind(r.identifier.as_str())
+                .bind(binding)
+                .bind(Ts(r.now))
+                .bind(max)
+                .bind(r.code_hash)
+        };
+    }
+    let hit: Option<(String, Option<String>)> = guess!(sqlx::query_as(HIT))
+        .fetch_optional(tx.as_mut())
+        .await?;
+    if hit.is_none() {
+        guess!(sqlx::query(MISS)).execute(tx.as_mut()).await?;
+    }
+    Ok(hit.map(|(_, link_hash)| link_hash))
 }

@@ -82,6 +82,8 @@ async fn add_column(
 async fn upgrade(pool: &sqlx::SqlitePool) -> Result<()> {
     const HAS_BINDING: &str =
         "SELECT COUNT(*) FROM pragma_table_info('verification') WHERE name = 'binding_hash'";
+    // The table as it stood at this upgrade, frozen on purpose (it repeats part of
+    // sql/sqlite.sql): later columns arrive by their own steps, in order.
     const REBUILD: &str = "
         CREATE TABLE verification_rebuild (
             id TEXT PRIMARY KEY,
