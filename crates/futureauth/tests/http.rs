@@ -479,6 +479,16 @@ async fn bad_input_gets_a_clear_4xx_and_writes_nothing(db: TestDb) {
             .body(body)
             .send()
     };
+    // A body over the limit is left unread and its connection dropped: the answer says so,
+    // so that a keep-alive client does not send its next request down the closing socket.
+    let too_large = raw(
+        "/api/auth/send-otp",
+        "application/json",
+        vec![b' '; 100_000],
+    )
+    .await
+    .unwrap();
+    assert_eq!(too_large.headers()["connection"], "close");
     let cases: Vec<(reqwest::Response, StatusCode, &str)> = vec![
         (
             raw("/api/auth/send-otp", "application/json", b"{".to_vec())
