@@ -13,23 +13,23 @@
 
 #![warn(missing_docs)]
 
-pub mod api;
+pub(crate) mod api;
 pub mod cleanup;
 pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod console;
 pub mod error;
-pub mod ids;
-pub mod message;
-pub mod metrics;
+pub(crate) mod ids;
+pub(crate) mod message;
+pub(crate) mod metrics;
 pub mod provider;
 pub mod service;
-pub mod signature;
+pub(crate) mod signature;
 pub mod sms;
 pub mod store;
 mod unread_body;
-pub mod worker;
+pub(crate) mod worker;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

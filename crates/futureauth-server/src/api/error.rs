@@ -46,11 +46,6 @@ impl ApiError {
         }
     }
 
-    /// The HTTP status it is sent with.
-    pub fn status(&self) -> StatusCode {
-        self.code.status()
-    }
-
     /// 404 for unknown routes and resources.
     pub fn not_found() -> ApiError {
         ApiError::new(ErrorCode::NotFound, "no such resource")

@@ -16,7 +16,7 @@ pub mod test_mode;
 pub mod validate;
 
 pub use crate::clock::now_ms;
-pub use crate::ids;
+pub(crate) use crate::ids;
 pub use crate::ids::{random_id, IdempotencyKey, MessageId};
 pub use projects::CreatedProject;
 pub use send::{Limits, SendService, SmsLimits};

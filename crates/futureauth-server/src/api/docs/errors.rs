@@ -1,5 +1,8 @@
 //! The error responses of the management API, described once and listed by each operation.
 
+// These types only describe responses to utoipa: nothing builds or reads them.
+#![allow(dead_code)]
+
 use utoipa::IntoResponses;
 
 use crate::api::error::ErrorBody;
