@@ -65,6 +65,7 @@ pub async fn expire_queued(
                         masked_destination: &masked,
                         error: &reason,
                     },
+                    UnixMillis::now(),
                 )
                 .await?
             {

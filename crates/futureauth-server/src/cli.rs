@@ -6,10 +6,10 @@ use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use serde_json::json;
 use thiserror::Error;
 
+use crate::clock::UnixMillis;
 use crate::config::{check_duration_aliases, Config, ConfigError};
 use crate::error::{FieldErrors, OperatorError, StoreError};
 use crate::service::console as ops;
-use crate::service::now_ms;
 use crate::service::operator::Acting;
 use crate::service::projects;
 use crate::service::settings::{
@@ -524,7 +524,7 @@ async fn revoke_keys(
     project: Option<&str>,
     out: &mut dyn Write,
 ) -> Result<(), CliError> {
-    let now = now_ms();
+    let now = UnixMillis::now();
     let n = match (key_prefix, project) {
         (Some(prefix), _) => store.revoke_keys_by_prefix(prefix, now).await?,
         (None, Some(project)) => store.revoke_project_keys(project, now).await?,

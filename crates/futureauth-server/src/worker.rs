@@ -235,6 +235,7 @@ impl Worker {
                     masked_destination: masked,
                     error: reason,
                 },
+                UnixMillis::now(),
             )
         })
         .await
@@ -348,6 +349,7 @@ impl Worker {
                                 masked_destination: masked,
                                 at: sent_at,
                             },
+                            UnixMillis::now(),
                         )
                     })
                     .await;
@@ -378,6 +380,7 @@ impl Worker {
                                 next_attempt_at: next,
                                 error: &reason,
                             },
+                            UnixMillis::now(),
                         )
                     })
                     .await;

@@ -315,7 +315,7 @@ async fn a_callback_with_its_own_token_is_refused_and_sends_nothing(backend: Bac
             },
             &hash_key(&legacy_key),
             &key_prefix(&legacy_key),
-            0,
+            futureauth_server::store::UnixMillis::from_millis(0),
         )
         .await
         .unwrap();

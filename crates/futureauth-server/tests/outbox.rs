@@ -95,7 +95,8 @@ async fn stale_completions_are_ignored(backend: Backend) {
                 provider_id: None,
                 masked_destination: "a***@example.com",
                 at: now_ms()
-            }
+            },
+            now_ms()
         )
         .await
         .unwrap());
@@ -106,7 +107,8 @@ async fn stale_completions_are_ignored(backend: Backend) {
             Outcome::Failed {
                 masked_destination: "a***@example.com",
                 error: "stale failure"
-            }
+            },
+            now_ms()
         )
         .await
         .unwrap());
@@ -117,7 +119,8 @@ async fn stale_completions_are_ignored(backend: Backend) {
             Outcome::Retry {
                 next_attempt_at: now_ms() + DAY,
                 error: "stale retry"
-            }
+            },
+            now_ms()
         )
         .await
         .unwrap());
@@ -142,7 +145,8 @@ async fn stale_completions_are_ignored(backend: Backend) {
             Outcome::Retry {
                 next_attempt_at: due,
                 error: "provider 500"
-            }
+            },
+            now_ms()
         )
         .await
         .unwrap());
@@ -160,7 +164,8 @@ async fn stale_completions_are_ignored(backend: Backend) {
                 provider_id: None,
                 masked_destination: "b***@example.com",
                 at: now_ms()
-            }
+            },
+            now_ms()
         )
         .await
         .unwrap());
@@ -173,7 +178,8 @@ async fn stale_completions_are_ignored(backend: Backend) {
                 provider_id: None,
                 masked_destination: "c***@example.com",
                 at: sent_at
-            }
+            },
+            now_ms()
         )
         .await
         .unwrap());
@@ -190,7 +196,8 @@ async fn stale_completions_are_ignored(backend: Backend) {
             Outcome::Failed {
                 masked_destination: "c***@example.com",
                 error: "late"
-            }
+            },
+            now_ms()
         )
         .await
         .unwrap());
@@ -276,7 +283,8 @@ async fn cleanup_deletes_old_finished_messages_and_counters(backend: Backend) {
                 provider_id: None,
                 masked_destination: "x***@example.com",
                 at: old + Duration::from_millis(10)
-            }
+            },
+            now_ms()
         )
         .await
         .unwrap());
@@ -289,7 +297,8 @@ async fn cleanup_deletes_old_finished_messages_and_counters(backend: Backend) {
             Outcome::Failed {
                 masked_destination: "x***@example.com",
                 error: "bounced"
-            }
+            },
+            now_ms()
         )
         .await
         .unwrap());
@@ -305,7 +314,8 @@ async fn cleanup_deletes_old_finished_messages_and_counters(backend: Backend) {
                 provider_id: None,
                 masked_destination: "x***@example.com",
                 at: recent + Duration::from_millis(10)
-            }
+            },
+            now_ms()
         )
         .await
         .unwrap());
@@ -359,7 +369,8 @@ async fn cleanup_deletes_old_finished_messages_and_counters(backend: Backend) {
                 Outcome::Failed {
                     masked_destination: "x***@example.com",
                     error: "bounced"
-                }
+                },
+                now_ms()
             )
             .await
             .unwrap());
@@ -391,7 +402,8 @@ async fn the_server_cleans_up_at_start(backend: Backend) {
                 provider_id: None,
                 masked_destination: "x***@example.com",
                 at: old
-            }
+            },
+            now_ms()
         )
         .await
         .unwrap());
@@ -406,7 +418,8 @@ async fn the_server_cleans_up_at_start(backend: Backend) {
                 provider_id: None,
                 masked_destination: "x***@example.com",
                 at: recent
-            }
+            },
+            now_ms()
         )
         .await
         .unwrap());

@@ -164,7 +164,7 @@ impl From<Membership> for ProjectView {
             sms_per_country_per_hour: p.sms_caps.per_country_per_hour,
             sms_per_hour: p.sms_caps.per_hour,
             sms_per_day: p.sms_caps.per_day,
-            created_at: p.created_at,
+            created_at: p.created_at.into(),
         }
     }
 }
@@ -461,9 +461,9 @@ pub async fn list_keys(
             .map(|k| KeyView {
                 state: k.state.as_str().into(),
                 key_prefix: k.key.key_prefix,
-                created_at: k.key.created_at,
-                last_used_at: k.key.last_used_at,
-                revoked_at: k.key.revoked_at,
+                created_at: k.key.created_at.into(),
+                last_used_at: k.key.last_used_at.map(i64::from),
+                revoked_at: k.key.revoked_at.map(i64::from),
             })
             .collect(),
     ))
@@ -577,7 +577,7 @@ pub async fn list_members(
             .map(|x| MemberView {
                 email: x.email,
                 role: x.role.as_str().into(),
-                added_at: x.added_at,
+                added_at: x.added_at.into(),
             })
             .collect(),
     ))
@@ -645,7 +645,7 @@ pub async fn audit(
                 actor: e.actor,
                 action: e.action,
                 detail: e.detail,
-                created_at: e.created_at,
+                created_at: e.created_at.into(),
             })
             .collect(),
     ))
@@ -989,9 +989,9 @@ pub async fn list_tokens(
             .map(|t| OperatorTokenView {
                 token_prefix: t.token_prefix,
                 name: t.name,
-                created_at: t.created_at,
-                last_used_at: t.last_used_at,
-                revoked_at: t.revoked_at,
+                created_at: t.created_at.into(),
+                last_used_at: t.last_used_at.map(i64::from),
+                revoked_at: t.revoked_at.map(i64::from),
             })
             .collect(),
     ))

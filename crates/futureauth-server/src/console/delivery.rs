@@ -5,8 +5,9 @@
 use async_trait::async_trait;
 use futureauth::delivery::{Delivery, DeliveryError, Message};
 
+use crate::clock::UnixMillis;
 use crate::error::ServiceError;
-use crate::service::{now_ms, SendService};
+use crate::service::SendService;
 use crate::store::{Project, Store};
 
 /// Id of the internal project that owns operator sign-in messages. Real project ids are
@@ -26,7 +27,7 @@ pub fn console_project(origins: &[String], callback_url: &str) -> Project {
         // Operator sign-in is by email only.
         sms_countries: Vec::new(),
         sms_caps: Default::default(),
-        created_at: now_ms(),
+        created_at: UnixMillis::now(),
     }
 }
 

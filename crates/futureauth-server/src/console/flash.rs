@@ -104,7 +104,7 @@ mod tests {
             operator: Operator {
                 id: "op_1".into(),
                 email: "a@example.com".into(),
-                created_at: 0,
+                created_at: crate::clock::UnixMillis::from_millis(0),
             },
             user_id: "u_1".into(),
             token: "t".into(),

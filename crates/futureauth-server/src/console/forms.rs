@@ -157,7 +157,7 @@ mod tests {
             email_from: None,
             sms_countries: crate::sms::default_countries(),
             sms_caps: Default::default(),
-            created_at: 0,
+            created_at: crate::clock::UnixMillis::from_millis(0),
         }
     }
 

@@ -19,6 +19,7 @@ use super::flash::{Flash, FlashKind};
 use super::forms::{NewProjectForm, SettingsForm};
 use super::session::{binding, binding_cookie, cookie_token, session_cookie, Signed};
 use super::Console;
+use crate::clock::UnixMillis;
 use crate::service::console::{self as ops, FieldErrors, OperatorError};
 use crate::service::deliveries::{self, DeliveryParams, DeliveryQuery, DeliveryView};
 use crate::service::operator::Acting;
@@ -578,7 +579,7 @@ async fn chart_svg(
     let from = (today - CHART_DAYS + 1) * 86_400_000;
     let counts = c
         .store()
-        .daily_counts(project_id, from)
+        .daily_counts(project_id, UnixMillis::from_millis(from))
         .await
         .map_err(|e| c.unavailable(e))?;
     Ok((
@@ -791,7 +792,7 @@ fn timeline(
             _ => (format!("Attempt {}: failed for good", a.attempt), "bad"),
         };
         steps.push(TimelineStep {
-            at: Some(a.at),
+            at: Some(a.at.into()),
             title,
             detail: a.error.clone(),
             tone,

@@ -12,7 +12,8 @@ use super::operator::{authorize, require, OperatorAction};
 use super::projects::{generate_secret_key, hash_key, key_hashes_match, key_prefix};
 use super::settings::FieldParser;
 use super::templates::{self, CustomTemplates};
-use super::{now_ms, random_id, validate};
+use super::{random_id, validate};
+use crate::clock::UnixMillis;
 use crate::error::StoreError;
 use crate::store::{KeyListing, Membership, Operator, Role, Store};
 
@@ -36,7 +37,7 @@ pub fn normalize_email(raw: &str) -> Result<String, String> {
 pub async fn add_operator(store: &Store, email: &str) -> Result<Operator, OperatorError> {
     let email = normalize_email(email).map_err(|m| OperatorError::invalid("email", m))?;
     Ok(store
-        .upsert_operator(&random_id("op_", 20), &email, now_ms())
+        .upsert_operator(&random_id("op_", 20), &email, UnixMillis::now())
         .await?)
 }
 
@@ -164,7 +165,12 @@ pub async fn create_key(
     require(m, OperatorAction::CreateKey)?;
     let key = generate_secret_key();
     store
-        .add_key(&m.project.id, &hash_key(&key), &key_prefix(&key), now_ms())
+        .add_key(
+            &m.project.id,
+            &hash_key(&key),
+            &key_prefix(&key),
+            UnixMillis::now(),
+        )
         .await?;
     audit(
         store,
@@ -191,7 +197,7 @@ pub enum KeyState {
 
 impl KeyState {
     /// The state at `now` of a key that stops (or stopped) working at `revoked_at`.
-    pub fn at(revoked_at: Option<i64>, now: i64) -> KeyState {
+    pub fn at(revoked_at: Option<UnixMillis>, now: UnixMillis) -> KeyState {
         match revoked_at {
             None => KeyState::Active,
             Some(t) if t > now => KeyState::Expiring,
@@ -221,7 +227,7 @@ pub struct ListedKey {
 
 /// The project's keys, newest first, each with its state.
 pub async fn keys(store: &Store, project_id: &str) -> Result<Vec<ListedKey>, StoreError> {
-    let now = now_ms();
+    let now = UnixMillis::now();
     Ok(store
         .key_listing(project_id)
         .await?
@@ -249,14 +255,14 @@ pub async fn rotate_key(
         ));
     }
     let key = generate_secret_key();
-    let now = now_ms();
+    let now = UnixMillis::now();
     store
         .rotate_key_with_overlap(
             &m.project.id,
             &hash_key(&key),
             &key_prefix(&key),
             now,
-            now + overlap_secs * 1000,
+            now + std::time::Duration::from_secs(overlap_secs.unsigned_abs()),
         )
         .await?;
     audit(
@@ -308,7 +314,7 @@ pub async fn revoke_key(
         return Err(OperatorError::NotFound);
     }
     let n = store
-        .revoke_project_key(&m.project.id, prefix, now_ms())
+        .revoke_project_key(&m.project.id, prefix, UnixMillis::now())
         .await?;
     if n == 0 {
         return Err(OperatorError::NotFound);
@@ -337,10 +343,10 @@ pub async fn invite(
     let role = Role::parse(role)
         .ok_or_else(|| OperatorError::invalid("role", "choose owner or member"))?;
     let invitee = store
-        .upsert_operator(&random_id("op_", 20), &email, now_ms())
+        .upsert_operator(&random_id("op_", 20), &email, UnixMillis::now())
         .await?;
     store
-        .set_member(&m.project.id, &invitee.id, role, now_ms())
+        .set_member(&m.project.id, &invitee.id, role, UnixMillis::now())
         .await?;
     audit(
         store,
@@ -403,7 +409,7 @@ pub async fn create_operator_token(
             &hash_key(&token),
             &key_prefix(&token),
             &name,
-            now_ms(),
+            UnixMillis::now(),
         )
         .await?;
     Ok(token)
@@ -420,7 +426,7 @@ pub async fn revoke_operator_token(
         return Err(OperatorError::NotFound);
     }
     match store
-        .revoke_operator_token(&op.id, prefix, now_ms())
+        .revoke_operator_token(&op.id, prefix, UnixMillis::now())
         .await?
     {
         0 => Err(OperatorError::NotFound),
@@ -439,7 +445,10 @@ pub async fn authenticate_operator_token(
     }
     let computed = hash_key(presented);
     Ok(
-        match store.operator_by_token_hash(&computed, now_ms()).await? {
+        match store
+            .operator_by_token_hash(&computed, UnixMillis::now())
+            .await?
+        {
             Some((stored, op)) if key_hashes_match(&stored, &computed) => Some(op),
             _ => None,
         },

@@ -11,7 +11,8 @@
 //! validation.
 
 use super::ids::is_identifier;
-use super::{now_ms, random_id};
+use super::random_id;
+use crate::clock::UnixMillis;
 use crate::error::OperatorError;
 use crate::store::{AuditEntry, Membership, Operator, Role, Store};
 
@@ -152,7 +153,7 @@ pub(crate) async fn audit(
             actor: op.email.clone(),
             action: action.to_owned(),
             detail,
-            created_at: now_ms(),
+            created_at: UnixMillis::now(),
         })
         .await?;
     Ok(())

@@ -10,8 +10,9 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use super::operator::{audit, Acting, OperatorAction};
+use super::random_id;
 use super::settings::{ProjectLimits, ProjectName, ProjectSettings};
-use super::{now_ms, random_id};
+use crate::clock::UnixMillis;
 use crate::error::{OperatorError, ServiceError, StoreError};
 use crate::sms::{default_countries, SmsCaps};
 use crate::store::{Operator, Project, Store};
@@ -86,7 +87,7 @@ pub async fn create_project_with(
         email_from: None,
         sms_countries: default_countries(),
         sms_caps: SmsCaps::default(),
-        created_at: now_ms(),
+        created_at: UnixMillis::now(),
     };
     let (project, limits) = settings.apply(&base, ProjectLimits::default());
     let key = generate_secret_key();
@@ -251,7 +252,12 @@ fn sms_changes(c: &mut Changes, old: &Project, new: &Project) {
 pub async fn rotate_key(store: &Store, project_id: &str) -> Result<String, OperatorError> {
     let key = generate_secret_key();
     if store
-        .rotate_key(project_id, &hash_key(&key), &key_prefix(&key), now_ms())
+        .rotate_key(
+            project_id,
+            &hash_key(&key),
+            &key_prefix(&key),
+            UnixMillis::now(),
+        )
         .await?
     {
         Ok(key)
@@ -290,7 +296,7 @@ pub async fn authenticate(store: &Store, presented: &str) -> Result<Project, Ser
     match (key_hashes_match(&stored, &computed), project) {
         (true, Some(project)) => {
             // "Last used" in the console; at most one write per key and minute.
-            if let Err(e) = store.touch_key(&stored, now_ms()).await {
+            if let Err(e) = store.touch_key(&stored, UnixMillis::now()).await {
                 tracing::warn!(error = %e, "cannot record key use");
             }
             Ok(project)

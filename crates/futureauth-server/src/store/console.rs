@@ -8,6 +8,7 @@ use sqlx::Connection;
 use super::{
     Backend, Message, MessageChannel, Project, ProjectRow, Store, INSERT_API_KEY, PROJECT_COLUMNS,
 };
+use crate::clock::UnixMillis;
 use crate::error::StoreError;
 
 /// A person who may sign in to the console.
@@ -18,7 +19,7 @@ pub struct Operator {
     /// Normalised (lower-case) email address.
     pub email: String,
     /// Creation time (epoch ms).
-    pub created_at: i64,
+    pub created_at: UnixMillis,
 }
 
 /// An operator's role in a project.
@@ -69,7 +70,7 @@ pub struct Member {
     /// Role.
     pub role: Role,
     /// When they were added (epoch ms).
-    pub added_at: i64,
+    pub added_at: UnixMillis,
 }
 
 /// One line of a project's audit log.
@@ -86,7 +87,7 @@ pub struct AuditEntry {
     /// Human-readable detail (never a secret).
     pub detail: String,
     /// When (epoch ms).
-    pub created_at: i64,
+    pub created_at: UnixMillis,
 }
 
 /// A secret key as the console lists it (never the key itself).
@@ -95,11 +96,11 @@ pub struct KeyListing {
     /// First 12 characters.
     pub key_prefix: String,
     /// Creation time (epoch ms).
-    pub created_at: i64,
+    pub created_at: UnixMillis,
     /// Last successful authentication (epoch ms, minute precision).
-    pub last_used_at: Option<i64>,
+    pub last_used_at: Option<UnixMillis>,
     /// When the key stops (or stopped) working (epoch ms); in the future during an overlap.
-    pub revoked_at: Option<i64>,
+    pub revoked_at: Option<UnixMillis>,
 }
 
 /// An operator token as listed (never the token itself).
@@ -110,11 +111,11 @@ pub struct TokenListing {
     /// Label given at creation.
     pub name: String,
     /// Creation time (epoch ms).
-    pub created_at: i64,
+    pub created_at: UnixMillis,
     /// Last use (epoch ms, minute precision).
-    pub last_used_at: Option<i64>,
+    pub last_used_at: Option<UnixMillis>,
     /// Revocation time (epoch ms).
-    pub revoked_at: Option<i64>,
+    pub revoked_at: Option<UnixMillis>,
 }
 
 /// One finished delivery attempt of a message (the timeline of the console's detail page).
@@ -127,7 +128,7 @@ pub struct DeliveryAttempt {
     /// The provider's reason, if it failed.
     pub error: Option<String>,
     /// When the attempt ended (epoch ms).
-    pub at: i64,
+    pub at: UnixMillis,
 }
 
 /// Filter of the delivery log.
@@ -170,7 +171,7 @@ struct MemberRow {
     operator_id: String,
     email: String,
     role: String,
-    created_at: i64,
+    created_at: UnixMillis,
 }
 
 fn role(s: &str) -> Result<Role, StoreError> {
@@ -266,7 +267,7 @@ impl Store {
         &self,
         id: &str,
         email: &str,
-        now: i64,
+        now: UnixMillis,
     ) -> Result<Operator, StoreError> {
         let op: Operator = with_pool!(self, conn => {
             sqlx::query("INSERT INTO operator (id, email, created_at) VALUES ($1, $2, $3) ON CONFLICT (email) DO NOTHING")
@@ -364,7 +365,7 @@ impl Store {
         project_id: &str,
         operator_id: &str,
         role: Role,
-        now: i64,
+        now: UnixMillis,
     ) -> Result<(), StoreError> {
         with_pool!(self, conn => {
             sqlx::query(
@@ -570,7 +571,7 @@ impl Store {
         project_id: &str,
         key_hash: &str,
         key_prefix: &str,
-        now: i64,
+        now: UnixMillis,
     ) -> Result<(), StoreError> {
         with_pool!(self, conn => {
             sqlx::query(INSERT_API_KEY)
@@ -591,8 +592,8 @@ impl Store {
         project_id: &str,
         key_hash: &str,
         key_prefix: &str,
-        now: i64,
-        old_until: i64,
+        now: UnixMillis,
+        old_until: UnixMillis,
     ) -> Result<(), StoreError> {
         with_pool!(self, conn => {
             let mut tx = conn.begin().await?;
@@ -621,7 +622,7 @@ impl Store {
         &self,
         project_id: &str,
         key_prefix: &str,
-        now: i64,
+        now: UnixMillis,
     ) -> Result<u64, StoreError> {
         let n = with_pool!(self, conn => {
             sqlx::query(
@@ -653,7 +654,7 @@ impl Store {
     }
 
     /// Records a key's use, at most once a minute (so sends do not write on every call).
-    pub async fn touch_key(&self, key_hash: &str, now: i64) -> Result<(), StoreError> {
+    pub async fn touch_key(&self, key_hash: &str, now: UnixMillis) -> Result<(), StoreError> {
         with_pool!(self, conn => {
             sqlx::query(
                 "UPDATE api_key SET last_used_at = $1 WHERE key_hash = $2
@@ -712,7 +713,7 @@ impl Store {
         token_hash: &str,
         token_prefix: &str,
         name: &str,
-        now: i64,
+        now: UnixMillis,
     ) -> Result<(), StoreError> {
         with_pool!(self, conn => {
             sqlx::query(
@@ -734,7 +735,7 @@ impl Store {
     pub async fn operator_by_token_hash(
         &self,
         token_hash: &str,
-        now: i64,
+        now: UnixMillis,
     ) -> Result<Option<(String, Operator)>, StoreError> {
         #[derive(sqlx::FromRow)]
         struct Row {
@@ -789,7 +790,7 @@ impl Store {
         &self,
         operator_id: &str,
         token_prefix: &str,
-        now: i64,
+        now: UnixMillis,
     ) -> Result<u64, StoreError> {
         let n = with_pool!(self, conn => {
             sqlx::query(
@@ -808,8 +809,14 @@ impl Store {
 
     /// Records the end of a delivery attempt. The outcome is already stored on the message,
     /// so a failure here is logged, not returned.
-    pub async fn record_attempt(&self, id: &str, attempt: i64, outcome: &str, error: Option<&str>) {
-        let now = crate::clock::now_ms();
+    pub async fn record_attempt(
+        &self,
+        id: &str,
+        attempt: i64,
+        outcome: &str,
+        error: Option<&str>,
+        now: UnixMillis,
+    ) {
         let done: Result<(), StoreError> = async {
             with_pool!(self, conn => {
             sqlx::query(
@@ -883,7 +890,7 @@ impl Store {
     pub async fn daily_counts(
         &self,
         project_id: &str,
-        from: i64,
+        from: UnixMillis,
     ) -> Result<Vec<DailyCount>, StoreError> {
         let rows = with_pool!(self, conn => {
             sqlx::query_as(

@@ -231,7 +231,7 @@ struct ProjectRow {
     sms_per_country_per_hour: Option<i64>,
     sms_per_hour: Option<i64>,
     sms_per_day: Option<i64>,
-    created_at: i64,
+    created_at: UnixMillis,
 }
 
 impl TryFrom<ProjectRow> for Project {
@@ -280,8 +280,8 @@ struct KeyProjectRow {
 struct KeyRow {
     key_prefix: String,
     project_id: String,
-    created_at: i64,
-    revoked_at: Option<i64>,
+    created_at: UnixMillis,
+    revoked_at: Option<UnixMillis>,
 }
 
 /// Timeouts of the database pool: how the service stays fast while its database is down.
@@ -463,7 +463,7 @@ impl Store {
         new: &NewProject,
         key_hash: &str,
         key_prefix: &str,
-        now: i64,
+        now: UnixMillis,
     ) -> Result<Project, StoreError> {
         let origins = serde_json::to_string(&new.allowed_origins)
             .map_err(|e| StoreError::Corrupt(e.to_string()))?;
@@ -603,7 +603,7 @@ impl Store {
         project_id: &str,
         key_hash: &str,
         key_prefix: &str,
-        now: i64,
+        now: UnixMillis,
     ) -> Result<bool, StoreError> {
         let rotated = with_pool!(self, conn => {
             let mut tx = conn.begin().await?;
@@ -639,7 +639,7 @@ impl Store {
     pub async fn revoke_keys_by_prefix(
         &self,
         key_prefix: &str,
-        now: i64,
+        now: UnixMillis,
     ) -> Result<u64, StoreError> {
         self.revoke_keys(
             "UPDATE api_key SET revoked_at = $1 WHERE key_prefix = $2 AND revoked_at IS NULL",
@@ -650,7 +650,11 @@ impl Store {
     }
 
     /// Revokes every active key of a project; returns how many.
-    pub async fn revoke_project_keys(&self, project_id: &str, now: i64) -> Result<u64, StoreError> {
+    pub async fn revoke_project_keys(
+        &self,
+        project_id: &str,
+        now: UnixMillis,
+    ) -> Result<u64, StoreError> {
         self.revoke_keys(
             "UPDATE api_key SET revoked_at = $1 WHERE project_id = $2 AND revoked_at IS NULL",
             project_id,
@@ -669,7 +673,12 @@ impl Store {
     }
 
     /// Runs one of the revoking `UPDATE`s (`$1` the time, `$2` what selects the keys).
-    async fn revoke_keys(&self, sql: &str, which: &str, now: i64) -> Result<u64, StoreError> {
+    async fn revoke_keys(
+        &self,
+        sql: &str,
+        which: &str,
+        now: UnixMillis,
+    ) -> Result<u64, StoreError> {
         let n = with_pool!(self, conn => {
             sqlx::query(sql)
                 .bind(now)
@@ -821,7 +830,8 @@ impl Store {
 
     /// Records how a delivery attempt ended: `sent` and `failed` finish the message (its
     /// payload, the code, is erased and the masked destination kept); `retry` releases the
-    /// lease and schedules another attempt.
+    /// lease and schedules another attempt. `now` is when the attempt ended (its timeline
+    /// entry).
     ///
     /// Fenced by `attempt`, the attempt number the worker's claim returned: if the lease
     /// expired and another worker claimed the row since (so `attempts` moved on), or the row
@@ -831,6 +841,7 @@ impl Store {
         id: &str,
         attempt: i64,
         outcome: Outcome<'_>,
+        now: UnixMillis,
     ) -> Result<bool, StoreError> {
         let n = match outcome {
             Outcome::Sent {
@@ -870,7 +881,7 @@ impl Store {
             }
         };
         if n == 1 {
-            self.record_attempt(id, attempt, outcome.name(), outcome.error())
+            self.record_attempt(id, attempt, outcome.name(), outcome.error(), now)
                 .await;
         }
         Ok(n == 1)

@@ -26,7 +26,7 @@ pub struct Project {
     /// The project's own SMS caps.
     pub sms_caps: SmsCaps,
     /// Creation time, Unix epoch milliseconds.
-    pub created_at: i64,
+    pub created_at: UnixMillis,
 }
 
 /// Input to create a project.
@@ -54,9 +54,9 @@ pub struct ApiKeyInfo {
     /// Owning project.
     pub project_id: String,
     /// Creation time (epoch ms).
-    pub created_at: i64,
+    pub created_at: UnixMillis,
     /// Revocation time (epoch ms), if revoked.
-    pub revoked_at: Option<i64>,
+    pub revoked_at: Option<UnixMillis>,
 }
 
 /// One provider status event of a message.

@@ -430,7 +430,12 @@ pub async fn operator_of(
         .await
         .expect("operator");
     store
-        .set_member(project_id, &op.id, role, 0)
+        .set_member(
+            project_id,
+            &op.id,
+            role,
+            futureauth_server::store::UnixMillis::from_millis(0),
+        )
         .await
         .expect("membership");
     op
