@@ -325,12 +325,6 @@ impl Console {
         &self.inner.store
     }
 
-    /// The SDK instance that signs operators in. Built at start-up, so it never fails; async
-    /// and a `Result` only for the page handlers written against the earlier lazy set-up.
-    pub async fn auth(&self) -> Result<&FutureAuth, StoreError> {
-        Ok(self.futureauth())
-    }
-
     /// The SDK instance that signs operators in.
     pub fn futureauth(&self) -> &FutureAuth {
         &self.inner.auth

@@ -204,10 +204,8 @@ fn auth_error(e: &FutureAuthError) -> (StatusCode, String) {
 /// `GET /dashboard/login`.
 pub async fn login_page(State(c): State<Console>, headers: HeaderMap) -> Response {
     if let Some(token) = cookie_token(c.settings(), &headers) {
-        if let Ok(auth) = c.auth().await {
-            if let Ok(Some(_)) = auth.get_session(&token).await {
-                return see_other("/dashboard");
-            }
+        if let Ok(Some(_)) = c.futureauth().get_session(&token).await {
+            return see_other("/dashboard");
         }
     }
     login(&c, "", None, StatusCode::OK)
@@ -229,10 +227,7 @@ pub async fn login_send(
         Ok(e) => e,
         Err(m) => return login(&c, &form.email, Some(m), StatusCode::UNPROCESSABLE_ENTITY),
     };
-    let auth = match c.auth().await {
-        Ok(a) => a,
-        Err(e) => return c.unavailable(e),
-    };
+    let auth = c.futureauth();
     let link = form.method == "link";
     // Codes are bound to the browser that asked (a cookie), so nobody else can replace
     // them or spend their attempts: a stranger cannot lock an operator out.
@@ -312,9 +307,7 @@ pub(super) async fn operator_only(
     match c.store().operator_by_email(&email).await {
         Ok(Some(_)) => Ok(session.token),
         Ok(None) => {
-            if let Ok(auth) = c.auth().await {
-                let _ = auth.revoke_session(&session.token).await;
-            }
+            let _ = c.futureauth().revoke_session(&session.token).await;
             Err(NotOperator::Refused)
         }
         Err(e) => {
@@ -347,10 +340,7 @@ pub async fn login_verify(
     headers: HeaderMap,
     Posted(form): Posted<VerifyForm>,
 ) -> Response {
-    let auth = match c.auth().await {
-        Ok(a) => a,
-        Err(e) => return c.unavailable(e),
-    };
+    let auth = c.futureauth();
     let req = RequestContext {
         client_ip: ip,
         user_agent: user_agent(&headers),
@@ -390,10 +380,7 @@ pub async fn magic_verify(
     headers: HeaderMap,
     Posted(form): Posted<MagicForm>,
 ) -> Response {
-    let auth = match c.auth().await {
-        Ok(a) => a,
-        Err(e) => return c.unavailable(e),
-    };
+    let auth = c.futureauth();
     let req = RequestContext {
         client_ip: ip,
         user_agent: user_agent(&headers),
@@ -414,14 +401,7 @@ pub async fn logout(
     s: Signed,
     CsrfForm(_): CsrfForm<NoFields>,
 ) -> Response {
-    let revoked = match c.auth().await {
-        Ok(auth) => auth
-            .revoke_session(&s.token)
-            .await
-            .map_err(|e| e.to_string()),
-        Err(e) => Err(e.to_string()),
-    };
-    if let Err(e) = revoked {
+    if let Err(e) = c.futureauth().revoke_session(&s.token).await {
         return c.unavailable(e);
     }
     let mut resp = see_other("/dashboard/login");
