@@ -91,6 +91,21 @@ fn field_error(c: &Console, e: ServiceError) -> Result<String, Response> {
 }
 
 /// After a change without a form to show again: back to the page, or the refusal's page.
+/// A refused form: the page again with the field's message beside what was typed (422), or
+/// the error's own page (404, 403, 503).
+async fn refused(
+    c: &Console,
+    s: &Signed,
+    m: &Membership,
+    e: ServiceError,
+    shown: impl FnOnce(String) -> Shown,
+) -> Response {
+    match field_error(c, e) {
+        Ok(message) => render(c, s, m, shown(message), StatusCode::UNPROCESSABLE_ENTITY).await,
+        Err(page) => page,
+    }
+}
+
 fn done(c: &Console, m: &Membership, r: Result<bool, ServiceError>) -> Response {
     match r {
         Ok(_) => back(m),
@@ -167,17 +182,14 @@ pub async fn save_webhook(
     match project_webhook::set(c.store(), &s.operator, &m.project.id, &f.url, production).await {
         Ok((_, Some(secret))) => show_secret(&c, &s, &m, secret),
         Ok((_, None)) => back(&m),
-        Err(e) => match field_error(&c, e) {
-            Ok(message) => {
-                let shown = Shown {
-                    url: Some(printable(&f.url)),
-                    url_error: Some(message),
-                    ..Shown::default()
-                };
-                render(&c, &s, &m, shown, StatusCode::UNPROCESSABLE_ENTITY).await
-            }
-            Err(page) => page,
-        },
+        Err(e) => {
+            let shown = |message| Shown {
+                url: Some(printable(&f.url)),
+                url_error: Some(message),
+                ..Shown::default()
+            };
+            refused(&c, &s, &m, e, shown).await
+        }
     }
 }
 
@@ -231,21 +243,18 @@ pub async fn save_test_mode(
     let production = c.settings().production;
     match test_mode::enable(c.store(), &s.operator, &m.project.id, &input, production).await {
         Ok(_) => back(&m),
-        Err(e) => match field_error(&c, e) {
-            Ok(message) => {
-                let shown = Shown {
-                    test: Some(TestModeForm {
-                        destinations: printable(&f.destinations),
-                        code: printable(&f.code),
-                        allow_in_production: f.allow_in_production,
-                    }),
-                    test_error: Some(message),
-                    ..Shown::default()
-                };
-                render(&c, &s, &m, shown, StatusCode::UNPROCESSABLE_ENTITY).await
-            }
-            Err(page) => page,
-        },
+        Err(e) => {
+            let shown = |message| Shown {
+                test: Some(TestModeForm {
+                    destinations: printable(&f.destinations),
+                    code: printable(&f.code),
+                    allow_in_production: f.allow_in_production,
+                }),
+                test_error: Some(message),
+                ..Shown::default()
+            };
+            refused(&c, &s, &m, e, shown).await
+        }
     }
 }
 

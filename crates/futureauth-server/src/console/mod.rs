@@ -27,10 +27,11 @@ use std::sync::Arc;
 
 use axum::extract::{FromRef, FromRequestParts};
 use axum::extract::{Request, State};
+use axum::handler::Handler;
 use axum::http::{header, HeaderValue, Method};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::routing::get;
+use axum::routing::{get, MethodRouter};
 use axum::Router;
 use futureauth::axum::AuthState;
 use futureauth::{FutureAuth, FutureAuthConfig, PasskeyConfig};
@@ -129,29 +130,42 @@ impl ConsoleSettings {
             .as_deref()
             .map(str::trim)
             .filter(|s| !s.is_empty());
-        if let Some(raw) = public {
-            let url = parse_public_url(raw)?;
-            let plain_loopback = url.scheme() == "http" && is_loopback(&url);
-            if url.scheme() == "http" && !plain_loopback {
-                tracing::warn!(
-                    "FUTUREAUTH_PUBLIC_URL is plain http on a non-loopback host: the console's cookie is Secure, so browsers will not keep it; serve the console over https"
-                );
-            }
-            let [session_cookie, binding_cookie, flash_cookie, passkey_cookie] =
-                cookie_names(!plain_loopback);
-            let origins = vec![url.origin().ascii_serialization()];
-            return Ok(ConsoleSettings {
-                passkey_rp_id: passkey_rp_id(&origins),
-                origins,
-                cookie_secure: !plain_loopback,
-                production: config.is_production(),
-                session_cookie,
-                binding_cookie,
-                flash_cookie,
-                passkey_cookie,
-                trusted_proxies: config.trusted_proxies.clone(),
-            });
+        let (origins, secure) = match public {
+            Some(raw) => Self::public_origin(raw)?,
+            None => Self::bound_origins(addr),
+        };
+        let [session_cookie, binding_cookie, flash_cookie, passkey_cookie] = cookie_names(secure);
+        Ok(ConsoleSettings {
+            // On loopback: `localhost`, beside the address itself (browsers refuse passkeys
+            // on an IP address).
+            passkey_rp_id: passkey_rp_id(&origins),
+            origins,
+            cookie_secure: secure,
+            production: config.is_production(),
+            session_cookie,
+            binding_cookie,
+            flash_cookie,
+            passkey_cookie,
+            trusted_proxies: config.trusted_proxies.clone(),
+        })
+    }
+
+    /// The console's one origin behind `FUTUREAUTH_PUBLIC_URL`, and whether its cookies are
+    /// Secure (all but plain-HTTP loopback).
+    fn public_origin(raw: &str) -> Result<(Vec<String>, bool), ConfigError> {
+        let url = parse_public_url(raw)?;
+        let plain_loopback = url.scheme() == "http" && is_loopback(&url);
+        if url.scheme() == "http" && !plain_loopback {
+            tracing::warn!(
+                "FUTUREAUTH_PUBLIC_URL is plain http on a non-loopback host: the console's cookie is Secure, so browsers will not keep it; serve the console over https"
+            );
         }
+        Ok((vec![url.origin().ascii_serialization()], !plain_loopback))
+    }
+
+    /// Without a public URL: `http://<addr>`, plus `localhost` and `127.0.0.1` on loopback;
+    /// cookies are Secure off loopback.
+    fn bound_origins(addr: SocketAddr) -> (Vec<String>, bool) {
         let mut origins = vec![format!("http://{addr}")];
         if addr.ip().is_loopback() {
             for alias in [
@@ -168,21 +182,7 @@ impl ConsoleSettings {
                 "the console needs FUTUREAUTH_PUBLIC_URL when listening on a non-loopback address (forms from other origins are refused and its cookie is Secure)"
             );
         }
-        let [session_cookie, binding_cookie, flash_cookie, passkey_cookie] =
-            cookie_names(!addr.ip().is_loopback());
-        Ok(ConsoleSettings {
-            // On loopback: `localhost`, beside the address itself (browsers refuse passkeys
-            // on an IP address).
-            passkey_rp_id: passkey_rp_id(&origins),
-            origins,
-            cookie_secure: !addr.ip().is_loopback(),
-            production: config.is_production(),
-            session_cookie,
-            binding_cookie,
-            flash_cookie,
-            passkey_cookie,
-            trusted_proxies: config.trusted_proxies.clone(),
-        })
+        (origins, !addr.ip().is_loopback())
     }
 
     /// The canonical origin (magic links point there).
@@ -335,19 +335,6 @@ impl Console {
         &self.inner.csrf_key
     }
 
-    /// The client's address, as the SDK's [`RequestContext`](futureauth::RequestContext)
-    /// extractor reads it (see [`Console`]'s `FromRequestParts` impl for it).
-    pub(crate) async fn client_ip(
-        &self,
-        parts: &mut axum::http::request::Parts,
-    ) -> Option<std::net::IpAddr> {
-        use axum::extract::FromRequestParts;
-        match futureauth::RequestContext::from_request_parts(parts, self).await {
-            Ok(ctx) => ctx.client_ip,
-            Err(never) => match never {},
-        }
-    }
-
     /// Where the console is reached.
     pub fn settings(&self) -> &ConsoleSettings {
         &self.inner.settings
@@ -472,151 +459,93 @@ fn harden(resp: &mut Response) {
     }
 }
 
-async fn static_css() -> Response {
+/// A static asset, cached briefly (it changes with the binary).
+fn asset(content_type: &'static str, body: &'static str) -> Response {
     (
         [
-            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
+            (header::CONTENT_TYPE, content_type),
             (header::CACHE_CONTROL, "public, max-age=300"),
         ],
-        include_str!("../../static/console/console.css"),
+        body,
     )
         .into_response()
 }
 
+async fn static_css() -> Response {
+    asset(
+        "text/css; charset=utf-8",
+        include_str!("../../static/console/console.css"),
+    )
+}
+
 async fn static_js() -> Response {
-    (
-        [
-            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
-            (header::CACHE_CONTROL, "public, max-age=300"),
-        ],
+    asset(
+        "text/javascript; charset=utf-8",
         include_str!("../../static/console/console.js"),
     )
-        .into_response()
+}
+
+/// A form's action: POST runs `handler`; GET (a reload, a link followed by hand) shows the
+/// page that says where the form is.
+fn action<H, T>(handler: H) -> MethodRouter<Console>
+where
+    H: Handler<T, Console>,
+    T: 'static,
+{
+    get(pages::form_page).post(handler)
 }
 
 /// The console's routes: `/` → `/dashboard`, the pages and their static assets.
 pub fn router(console: Console) -> Router {
-    let p = "/dashboard/projects/{id}";
+    use integrations as hooks;
+    use pages::*;
+    use passkeys as pk;
+    let d = |rest: &str| format!("/dashboard{rest}");
+    let p = |rest: &str| d(&format!("/projects/{{id}}{rest}"));
+    let a = |rest: &str| d(&format!("/account{rest}"));
+    let i = |rest: &str| p(&format!("/integrations{rest}"));
     Router::new()
         .route("/", get(|| async { Redirect::to("/dashboard") }))
-        .route("/dashboard", get(pages::projects))
+        .route("/dashboard", get(projects))
         .route("/dashboard/", get(|| async { Redirect::to("/dashboard") }))
-        .route(
-            "/dashboard/login",
-            get(pages::login_page).post(pages::login_send),
-        )
-        .route(
-            "/dashboard/login/verify",
-            get(pages::code_page).post(pages::login_verify),
-        )
-        .route(
-            "/dashboard/auth/magic",
-            get(pages::magic_page).post(pages::magic_verify),
-        )
-        .route(
-            "/dashboard/logout",
-            get(pages::form_page).post(pages::logout),
-        )
-        .route(
-            "/dashboard/projects",
-            get(pages::form_page).post(pages::create_project),
-        )
-        .route(p, get(pages::overview))
-        .route(
-            &format!("{p}/keys"),
-            get(pages::shown_key).post(pages::create_key),
-        )
-        .route(
-            &format!("{p}/keys/rotate"),
-            get(pages::form_page).post(pages::rotate_key),
-        )
-        .route(
-            &format!("{p}/keys/revoke"),
-            get(pages::form_page).post(pages::revoke_key),
-        )
-        .route(&format!("{p}/deliveries"), get(pages::deliveries))
-        .route(&format!("{p}/deliveries/{{msg}}"), get(pages::delivery))
-        .route(
-            &format!("{p}/settings"),
-            get(pages::settings).post(pages::save_settings),
-        )
-        .route(
-            &format!("{p}/delete"),
-            get(pages::form_page).post(pages::delete_project),
-        )
-        .route(
-            &format!("{p}/messages"),
-            get(pages::messages).post(pages::save_messages),
-        )
-        .route(
-            &format!("{p}/members"),
-            get(pages::members).post(pages::invite),
-        )
-        .route(
-            &format!("{p}/members/remove"),
-            get(pages::form_page).post(pages::remove_member),
-        )
-        .route(&format!("{p}/audit"), get(pages::audit))
-        .route(&format!("{p}/integrations"), get(integrations::page))
-        .route(
-            &format!("{p}/integrations/webhook"),
-            get(pages::form_page).post(integrations::save_webhook),
-        )
-        .route(
-            &format!("{p}/integrations/webhook/rotate"),
-            get(pages::form_page).post(integrations::rotate_webhook),
-        )
-        .route(
-            &format!("{p}/integrations/webhook/remove"),
-            get(pages::form_page).post(integrations::remove_webhook),
-        )
-        .route(
-            &format!("{p}/integrations/test-mode"),
-            get(pages::form_page).post(integrations::save_test_mode),
-        )
-        .route(
-            &format!("{p}/integrations/test-mode/off"),
-            get(pages::form_page).post(integrations::test_mode_off),
-        )
-        .route(
-            "/dashboard/login/passkey/options",
-            get(pages::form_page).post(passkeys::sign_in_options),
-        )
-        .route(
-            "/dashboard/login/passkey",
-            get(pages::form_page).post(passkeys::sign_in),
-        )
-        .route(
-            "/dashboard/account/passkeys",
-            get(passkeys::page).post(passkeys::register),
-        )
-        .route(
-            "/dashboard/account/passkeys/options",
-            get(pages::form_page).post(passkeys::register_options),
-        )
-        .route(
-            "/dashboard/account/passkeys/rename",
-            get(pages::form_page).post(passkeys::rename),
-        )
-        .route(
-            "/dashboard/account/passkeys/delete",
-            get(pages::form_page).post(passkeys::delete),
-        )
-        .route("/dashboard/account", get(pages::account))
-        .route(
-            "/dashboard/account/tokens",
-            get(pages::form_page).post(pages::create_token),
-        )
-        .route(
-            "/dashboard/account/tokens/revoke",
-            get(pages::form_page).post(pages::revoke_token),
-        )
+        // Signing in and out.
+        .route(&d("/login"), get(login_page).post(login_send))
+        .route(&d("/login/verify"), get(code_page).post(login_verify))
+        .route(&d("/auth/magic"), get(magic_page).post(magic_verify))
+        .route(&d("/login/passkey/options"), action(pk::sign_in_options))
+        .route(&d("/login/passkey"), action(pk::sign_in))
+        .route(&d("/logout"), action(logout))
+        // A project's pages.
+        .route(&d("/projects"), action(create_project))
+        .route(&p(""), get(overview))
+        .route(&p("/keys"), get(shown_key).post(create_key))
+        .route(&p("/keys/rotate"), action(rotate_key))
+        .route(&p("/keys/revoke"), action(revoke_key))
+        .route(&p("/deliveries"), get(deliveries))
+        .route(&p("/deliveries/{msg}"), get(delivery))
+        .route(&p("/settings"), get(settings).post(save_settings))
+        .route(&p("/delete"), action(delete_project))
+        .route(&p("/messages"), get(messages).post(save_messages))
+        .route(&p("/members"), get(members).post(invite))
+        .route(&p("/members/remove"), action(remove_member))
+        .route(&p("/audit"), get(audit))
+        .route(&i(""), get(hooks::page))
+        .route(&i("/webhook"), action(hooks::save_webhook))
+        .route(&i("/webhook/rotate"), action(hooks::rotate_webhook))
+        .route(&i("/webhook/remove"), action(hooks::remove_webhook))
+        .route(&i("/test-mode"), action(hooks::save_test_mode))
+        .route(&i("/test-mode/off"), action(hooks::test_mode_off))
+        // The operator's own account.
+        .route(&a(""), get(account))
+        .route(&a("/passkeys"), get(pk::page).post(pk::register))
+        .route(&a("/passkeys/options"), action(pk::register_options))
+        .route(&a("/passkeys/rename"), action(pk::rename))
+        .route(&a("/passkeys/delete"), action(pk::delete))
+        .route(&a("/tokens"), action(create_token))
+        .route(&a("/tokens/revoke"), action(revoke_token))
         .route("/static/console/console.css", get(static_css))
         .route("/static/console/console.js", get(static_js))
-        .route(
-            "/dashboard/{*rest}",
-            get(pages::not_found).post(pages::not_found),
-        )
+        .route(&d("/{*rest}"), get(not_found).post(not_found))
         .layer(middleware::from_fn_with_state(console.clone(), guard))
         .layer(axum::extract::DefaultBodyLimit::max(
             crate::unread_body::MAX_BODY_BYTES,

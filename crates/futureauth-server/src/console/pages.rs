@@ -3,10 +3,8 @@
 //! Origin check is in the router's middleware.
 
 use std::collections::HashMap;
-use std::net::IpAddr;
 
-use axum::extract::{FromRequestParts, Path, Query, State};
-use axum::http::request::Parts;
+use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use futureauth::{FutureAuthError, OtpChannel, RequestContext};
@@ -30,34 +28,6 @@ use crate::store::{Membership, Message, MessageStatus};
 const CHART_DAYS: i64 = 14;
 /// Rows per page of the delivery log.
 const PAGE_SIZE: i64 = 25;
-
-/// The client's address (operators are rate-limited per client network by the SDK): the
-/// socket peer, or the forwarded client behind a `--trusted-proxies` proxy. `None` in tests
-/// that call the router without a listener.
-pub struct ClientIp(pub Option<IpAddr>);
-
-impl FromRequestParts<Console> for ClientIp {
-    type Rejection = std::convert::Infallible;
-
-    async fn from_request_parts(parts: &mut Parts, c: &Console) -> Result<Self, Self::Rejection> {
-        Ok(ClientIp(c.client_ip(parts).await))
-    }
-}
-
-pub(super) fn user_agent(headers: &HeaderMap) -> Option<String> {
-    headers
-        .get(header::USER_AGENT)
-        .and_then(|v| v.to_str().ok())
-        .map(|s| s.chars().take(200).collect())
-}
-
-/// The operator's first language choice, for the sign-in email.
-fn locale(headers: &HeaderMap) -> Option<futureauth::Locale> {
-    headers
-        .get(header::ACCEPT_LANGUAGE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(futureauth::Locale::preferred)
-}
 
 pub(super) fn with_status(mut resp: Response, status: StatusCode) -> Response {
     *resp.status_mut() = status;
@@ -219,7 +189,7 @@ pub async fn login_page(State(c): State<Console>, headers: HeaderMap) -> Respons
 /// do for everyone.
 pub async fn login_send(
     State(c): State<Console>,
-    ClientIp(ip): ClientIp,
+    req: RequestContext,
     headers: HeaderMap,
     Posted(form): Posted<LoginForm>,
 ) -> Response {
@@ -233,11 +203,8 @@ pub async fn login_send(
     // them or spend their attempts: a stranger cannot lock an operator out.
     let bound = binding(c.settings(), &headers).unwrap_or_else(futureauth::OtpBinding::generate);
     let req = RequestContext {
-        client_ip: ip,
-        user_agent: user_agent(&headers),
         binding: Some(bound.clone()),
-        locale: locale(&headers),
-        hook_token: None,
+        ..req
     };
     let sent = if link {
         let callback = format!("{}/dashboard/auth/magic", c.settings().origin());
@@ -336,17 +303,14 @@ async fn operator_session(
 /// `POST /dashboard/login/verify`.
 pub async fn login_verify(
     State(c): State<Console>,
-    ClientIp(ip): ClientIp,
+    req: RequestContext,
     headers: HeaderMap,
     Posted(form): Posted<VerifyForm>,
 ) -> Response {
     let auth = c.futureauth();
     let req = RequestContext {
-        client_ip: ip,
-        user_agent: user_agent(&headers),
         binding: binding(c.settings(), &headers),
-        locale: None,
-        hook_token: None,
+        ..req
     };
     let result = auth
         .verify_otp_with(form.email.trim(), form.code.trim(), &req)
@@ -376,18 +340,10 @@ pub async fn magic_page(
 /// `POST /dashboard/auth/magic`.
 pub async fn magic_verify(
     State(c): State<Console>,
-    ClientIp(ip): ClientIp,
-    headers: HeaderMap,
+    req: RequestContext,
     Posted(form): Posted<MagicForm>,
 ) -> Response {
     let auth = c.futureauth();
-    let req = RequestContext {
-        client_ip: ip,
-        user_agent: user_agent(&headers),
-        binding: None,
-        locale: None,
-        hook_token: None,
-    };
     let result = auth.verify_magic_link_with(form.token.trim(), &req).await;
     match operator_session(&c, result).await {
         Ok(token) => signed_in(&c, &token),

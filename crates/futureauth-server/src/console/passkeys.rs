@@ -63,13 +63,7 @@ impl FromRequestParts<Console> for SignedJson {
         let s = match Signed::from_request_parts(parts, console).await {
             Ok(s) => s,
             // The page extractor sends signed-out browsers to the sign-in page.
-            Err(r) if r.status().is_redirection() => {
-                return Err(ApiError::from_code(
-                    ErrorCode::Unauthorized,
-                    "sign in to the console first",
-                )
-                .into_response())
-            }
+            Err(r) if r.status().is_redirection() => return Err(signed_out()),
             Err(_) => return Err(unavailable()),
         };
         let sent = parts
@@ -86,6 +80,11 @@ impl FromRequestParts<Console> for SignedJson {
         }
         Ok(SignedJson(s))
     }
+}
+
+/// The JSON 401 of a browser with no (or a gone) console session.
+fn signed_out() -> Response {
+    ApiError::from_code(ErrorCode::Unauthorized, "sign in to the console first").into_response()
 }
 
 fn unavailable() -> Response {
@@ -293,17 +292,21 @@ pub async fn page(State(c): State<Console>, s: Signed, Query(q): Query<Done>) ->
     passkeys_page(&c, &s, notice, None, StatusCode::OK).await
 }
 
-/// The signed-in operator's user, whom a new passkey is registered to; a JSON 401 when the
+/// The signed-in operator (with the CSRF header, as [`SignedJson`]) as the user a new
+/// passkey is registered to: a JSON 404 when this console offers no passkeys, 401 when the
 /// user is gone.
-async fn signed_user(auth: &FutureAuth, s: &Signed) -> Result<futureauth::User, Response> {
-    match auth.get_user(&s.user_id).await {
-        Ok(Some(user)) => Ok(user),
-        Ok(None) => Err(ApiError::from_code(
-            ErrorCode::Unauthorized,
-            "sign in to the console first",
-        )
-        .into_response()),
-        Err(e) => Err(ApiError::from(e).into_response()),
+pub struct Registrant(pub futureauth::User);
+
+impl FromRequestParts<Console> for Registrant {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, c: &Console) -> Result<Self, Response> {
+        let SignedJson(s) = SignedJson::from_request_parts(parts, c).await?;
+        match auth(c)?.get_user(&s.user_id).await {
+            Ok(Some(user)) => Ok(Registrant(user)),
+            Ok(None) => Err(signed_out()),
+            Err(e) => Err(ApiError::from(e).into_response()),
+        }
     }
 }
 
@@ -311,18 +314,11 @@ async fn signed_user(auth: &FutureAuth, s: &Signed) -> Result<futureauth::User, 
 /// operator in this browser.
 pub async fn register_options(
     State(c): State<Console>,
-    SignedJson(s): SignedJson,
+    Registrant(user): Registrant,
     req: RequestContext,
     headers: HeaderMap,
 ) -> Response {
-    let auth = match auth(&c) {
-        Ok(a) => a,
-        Err(r) => return r,
-    };
-    let user = match signed_user(auth, &s).await {
-        Ok(user) => user,
-        Err(r) => return r,
-    };
+    let auth = c.futureauth();
     let req = with_binding(&c, req, &headers, true);
     match auth.passkey_registration_options(&user, &req).await {
         Ok(options) => options_answer(&c, auth, options, &req),
@@ -334,21 +330,14 @@ pub async fn register_options(
 /// challenge of [`register_options`].
 pub async fn register(
     State(c): State<Console>,
-    SignedJson(s): SignedJson,
+    Registrant(user): Registrant,
     req: RequestContext,
     headers: HeaderMap,
     JsonBody(body): JsonBody<Answer>,
 ) -> Response {
-    let auth = match auth(&c) {
-        Ok(a) => a,
-        Err(r) => return r,
-    };
-    let user = match signed_user(auth, &s).await {
-        Ok(user) => user,
-        Err(r) => return r,
-    };
     let req = with_binding(&c, req, &headers, false);
-    match auth
+    match c
+        .futureauth()
         .register_passkey(&user, &body.credential, body.name.as_deref(), &req)
         .await
     {
