@@ -1,6 +1,8 @@
 //! Storage of the console: operators, memberships, the audit log, operator tokens,
 //! server secrets, key management with overlap, and the delivery log queries.
 
+use std::sync::LazyLock;
+
 use rand::RngCore;
 use serde::Serialize;
 use sqlx::Connection;
@@ -249,6 +251,23 @@ const SET_MEMBER: &str = "INSERT INTO project_member (project_id, operator_id, r
      VALUES ($1, $2, $3, $4)
      ON CONFLICT (project_id, operator_id) DO UPDATE SET role = excluded.role";
 
+/// A project and an operator's role in it, as [`MembershipRow`] reads them.
+static SELECT_MEMBERSHIP: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "SELECT {PROJECT_COLUMNS}, m.role FROM project p
+         JOIN project_member m ON m.project_id = p.id"
+    )
+});
+
+/// Records the use (`$1` the time) of the key or token of `table` whose `hash_column` is
+/// `$2`, at most once a minute so that authenticating does not write on every call.
+fn touch_sql(table: &str, hash_column: &str) -> String {
+    format!(
+        "UPDATE {table} SET last_used_at = $1 WHERE {hash_column} = $2
+             AND (last_used_at IS NULL OR last_used_at < $1 - 60000)"
+    )
+}
+
 /// The columns of [`Operator`].
 const SELECT_OPERATOR: &str = "SELECT id, email, created_at FROM operator";
 
@@ -319,8 +338,8 @@ impl Store {
     /// Projects the operator belongs to, oldest first.
     pub async fn memberships(&self, operator_id: &str) -> Result<Vec<Membership>, StoreError> {
         let sql = format!(
-            "SELECT {PROJECT_COLUMNS}, m.role FROM project p JOIN project_member m ON m.project_id = p.id
-             WHERE m.operator_id = $1 ORDER BY p.created_at, p.id"
+            "{} WHERE m.operator_id = $1 ORDER BY p.created_at, p.id",
+            *SELECT_MEMBERSHIP
         );
         let rows: Vec<MembershipRow> = self.fetch_all(&sql, &[operator_id.into()]).await?;
         rows.into_iter().map(Membership::try_from).collect()
@@ -334,8 +353,8 @@ impl Store {
         project_id: &str,
     ) -> Result<Option<Membership>, StoreError> {
         let sql = format!(
-            "SELECT {PROJECT_COLUMNS}, m.role FROM project p JOIN project_member m ON m.project_id = p.id
-             WHERE m.operator_id = $1 AND p.id = $2"
+            "{} WHERE m.operator_id = $1 AND p.id = $2",
+            *SELECT_MEMBERSHIP
         );
         let row: Option<MembershipRow> = self
             .fetch_optional(&sql, &[operator_id.into(), project_id.into()])
@@ -596,8 +615,7 @@ impl Store {
     /// Records a key's use, at most once a minute (so sends do not write on every call).
     pub async fn touch_key(&self, key_hash: &str, now: UnixMillis) -> Result<(), StoreError> {
         self.execute(
-            "UPDATE api_key SET last_used_at = $1 WHERE key_hash = $2
-                 AND (last_used_at IS NULL OR last_used_at < $1 - 60000)",
+            &touch_sql("api_key", "key_hash"),
             &[now.into(), key_hash.into()],
         )
         .await?;
@@ -683,12 +701,8 @@ impl Store {
             )
             .await?;
         if row.is_some() {
-            self.execute(
-                "UPDATE operator_token SET last_used_at = $1 WHERE token_hash = $2
-                     AND (last_used_at IS NULL OR last_used_at < $1 - 60000)",
-                &[now.into(), token_hash.into()],
-            )
-            .await?;
+            let sql = touch_sql("operator_token", "token_hash");
+            self.execute(&sql, &[now.into(), token_hash.into()]).await?;
         }
         Ok(row.map(|r| (r.token_hash, r.operator)))
     }

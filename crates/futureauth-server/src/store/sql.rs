@@ -1,7 +1,7 @@
 //! How a store call runs a statement: its `$1…$n` take [`Arg`]s, values either backend can
 //! bind, so one call serves both; [`Store::execute`] and the `fetch_*` helpers run a single
 //! statement under the store's deadline, and [`BindArgs`] binds the statements of a
-//! transaction written out in [`with_pool!`](super::with_pool).
+//! transaction written out in `with_pool!`.
 
 use sqlx::postgres::PgRow;
 use sqlx::query::{Query, QueryAs};
