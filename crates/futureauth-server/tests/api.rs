@@ -303,19 +303,20 @@ async fn a_callback_with_its_own_token_is_refused_and_sends_nothing(backend: Bac
     // ... and one stored before this rule is not used.
     let legacy_key = generate_secret_key();
     s.store()
-        .create_project(
-            "prj_legacytokencallback000",
-            &futureauth_server::store::NewProject {
+        .create_owned_project(
+            &futureauth_server::store::Project {
+                id: "prj_legacytokencallback000".into(),
                 name: "Legacy".into(),
                 allowed_origins: vec!["https://app.acme.test".into()],
                 callback_url: Some("https://app.acme.test/cb?token=ATTACKER".into()),
                 email_from: None,
                 sms_countries: futureauth_server::sms::default_countries(),
                 sms_caps: Default::default(),
+                created_at: futureauth_server::store::UnixMillis::from_millis(0),
             },
             &hash_key(&legacy_key),
             &key_prefix(&legacy_key),
-            futureauth_server::store::UnixMillis::from_millis(0),
+            None,
         )
         .await
         .unwrap();

@@ -1,10 +1,13 @@
 //! Storage of the console: operators, memberships, the audit log, operator tokens,
 //! server secrets, key management with overlap, and the delivery log queries.
 
+use std::sync::LazyLock;
+
 use rand::RngCore;
 use serde::Serialize;
 use sqlx::Connection;
 
+use super::sql::{Arg, BindArgs};
 use super::{
     Backend, Message, MessageChannel, Project, ProjectRow, Store, INSERT_API_KEY, PROJECT_COLUMNS,
 };
@@ -178,35 +181,38 @@ fn role(s: &str) -> Result<Role, StoreError> {
     Role::parse(s).ok_or_else(|| StoreError::Corrupt(format!("unknown role `{s}`")))
 }
 
-/// `WHERE` clause and its string/int parameters for a [`DeliveryFilter`], numbered from `$2`
-/// (`$1` is the project id).
-fn delivery_where(f: &DeliveryFilter) -> (String, Vec<String>, Vec<i64>) {
+impl TryFrom<MembershipRow> for Membership {
+    type Error = StoreError;
+    fn try_from(r: MembershipRow) -> Result<Self, StoreError> {
+        Ok(Membership {
+            role: role(&r.role)?,
+            project: Project::try_from(r.project)?,
+        })
+    }
+}
+
+/// `WHERE` clause and its parameters for the messages of `project_id` (`$1`) that match a
+/// [`DeliveryFilter`].
+fn delivery_where<'a>(project_id: &'a str, f: &'a DeliveryFilter) -> (String, Vec<Arg<'a>>) {
+    let conditions: [(&str, Option<Arg<'_>>); 5] = [
+        ("channel = ", f.channel.map(|c| c.as_str().into())),
+        ("status = ", f.status.as_deref().map(Arg::from)),
+        (
+            "destination_hash = ",
+            f.destination_hash.as_deref().map(Arg::from),
+        ),
+        ("created_at >= ", f.from.map(Arg::from)),
+        ("created_at < ", f.until.map(Arg::from)),
+    ];
     let mut sql = String::from("project_id = $1");
-    let mut strings = Vec::new();
-    let mut n = 1;
-    for (col, v) in [
-        ("channel", f.channel.map(|c| c.as_str())),
-        ("status", f.status.as_deref()),
-        ("destination_hash", f.destination_hash.as_deref()),
-    ] {
-        if let Some(v) = v {
-            n += 1;
-            sql.push_str(&format!(" AND {col} = ${n}"));
-            strings.push(v.to_owned());
+    let mut args = vec![Arg::from(project_id)];
+    for (condition, arg) in conditions {
+        if let Some(arg) = arg {
+            args.push(arg);
+            sql.push_str(&format!(" AND {condition}${}", args.len()));
         }
     }
-    let mut ints = Vec::new();
-    if let Some(from) = f.from {
-        n += 1;
-        sql.push_str(&format!(" AND created_at >= ${n}"));
-        ints.push(from);
-    }
-    if let Some(until) = f.until {
-        n += 1;
-        sql.push_str(&format!(" AND created_at < ${n}"));
-        ints.push(until);
-    }
-    (sql, strings, ints)
+    (sql, args)
 }
 
 /// A project's list columns as stored: allowed origins and SMS countries, as JSON.
@@ -216,30 +222,54 @@ fn project_lists(p: &Project) -> Result<(String, String), StoreError> {
     Ok((origins, super::countries_json(&p.sms_countries)))
 }
 
-/// Inserts a project row, its SMS caps included, on `$conn`; `$suffix` may add an
-/// `ON CONFLICT` clause. A macro because each backend's connection is its own type.
-macro_rules! insert_project {
-    ($conn:expr, $project:expr, $origins:expr, $countries:expr, $suffix:literal) => {
-        sqlx::query(concat!(
-            "INSERT INTO project (id, name, allowed_origins, callback_url, email_from, sms_prefixes,
-                 sms_countries, sms_per_country_per_hour, sms_per_hour, sms_per_day, created_at)
-             VALUES ($1, $2, $3, $4, $5, '[]', $6, $7, $8, $9, $10)",
-            $suffix
-        ))
-        .bind(&$project.id)
-        .bind(&$project.name)
-        .bind(&$origins)
-        .bind(&$project.callback_url)
-        .bind(&$project.email_from)
-        .bind(&$countries)
-        .bind($project.sms_caps.per_country_per_hour.map(i64::from))
-        .bind($project.sms_caps.per_hour.map(i64::from))
-        .bind($project.sms_caps.per_day.map(i64::from))
-        .bind($project.created_at)
-        .execute($conn)
-        .await?
-    };
+/// Inserts a project row, SMS caps included, from [`project_args`].
+const INSERT_PROJECT: &str = "INSERT INTO project (id, name, allowed_origins, callback_url,
+         email_from, sms_prefixes, sms_countries, sms_per_country_per_hour, sms_per_hour,
+         sms_per_day, created_at)
+     VALUES ($9, $1, $2, $3, $4, '[]', $5, $6, $7, $8, $10)";
+
+/// A project's values as [`INSERT_PROJECT`] binds them: `$1…$8` its settings (what
+/// [`Store::update_project`] replaces), `$9` its id, `$10` its creation time. `lists` are
+/// from [`project_lists`].
+fn project_args<'a>(p: &'a Project, (origins, countries): &'a (String, String)) -> [Arg<'a>; 10] {
+    [
+        (&p.name).into(),
+        origins.into(),
+        (&p.callback_url).into(),
+        (&p.email_from).into(),
+        countries.into(),
+        p.sms_caps.per_country_per_hour.into(),
+        p.sms_caps.per_hour.into(),
+        p.sms_caps.per_day.into(),
+        (&p.id).into(),
+        p.created_at.into(),
+    ]
 }
+
+/// Adds a membership (`$1` project, `$2` operator, `$3` role, `$4` time), or changes the role.
+const SET_MEMBER: &str = "INSERT INTO project_member (project_id, operator_id, role, created_at)
+     VALUES ($1, $2, $3, $4)
+     ON CONFLICT (project_id, operator_id) DO UPDATE SET role = excluded.role";
+
+/// A project and an operator's role in it, as [`MembershipRow`] reads them.
+static SELECT_MEMBERSHIP: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "SELECT {PROJECT_COLUMNS}, m.role FROM project p
+         JOIN project_member m ON m.project_id = p.id"
+    )
+});
+
+/// Records the use (`$1` the time) of the key or token of `table` whose `hash_column` is
+/// `$2`, at most once a minute so that authenticating does not write on every call.
+fn touch_sql(table: &str, hash_column: &str) -> String {
+    format!(
+        "UPDATE {table} SET last_used_at = $1 WHERE {hash_column} = $2
+             AND (last_used_at IS NULL OR last_used_at < $1 - 60000)"
+    )
+}
+
+/// The columns of [`Operator`].
+const SELECT_OPERATOR: &str = "SELECT id, email, created_at FROM operator";
 
 impl Store {
     /// A server-wide random secret (32 bytes, hex) named `name`, created on first use. All
@@ -249,11 +279,13 @@ impl Store {
         rand::rngs::OsRng.fill_bytes(&mut bytes);
         let fresh = hex::encode(bytes);
         let (value,): (String,) = with_pool!(self, conn => {
-            sqlx::query("INSERT INTO server_secret (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING")
-                .bind(name)
-                .bind(&fresh)
-                .execute(&mut *conn)
-                .await?;
+            sqlx::query(
+                "INSERT INTO server_secret (name, value) VALUES ($1, $2)
+                 ON CONFLICT (name) DO NOTHING",
+            )
+            .bind_args(&[name.into(), fresh.as_str().into()])
+            .execute(&mut *conn)
+            .await?;
             sqlx::query_as("SELECT value FROM server_secret WHERE name = $1")
                 .bind(name)
                 .fetch_one(&mut *conn)
@@ -269,71 +301,48 @@ impl Store {
         email: &str,
         now: UnixMillis,
     ) -> Result<Operator, StoreError> {
-        let op: Operator = with_pool!(self, conn => {
-            sqlx::query("INSERT INTO operator (id, email, created_at) VALUES ($1, $2, $3) ON CONFLICT (email) DO NOTHING")
-                .bind(id)
-                .bind(email)
-                .bind(now)
-                .execute(&mut *conn)
-                .await?;
-            sqlx::query_as("SELECT id, email, created_at FROM operator WHERE email = $1")
-                .bind(email)
-                .fetch_one(&mut *conn)
-                .await?
+        let sql = format!("{SELECT_OPERATOR} WHERE email = $1");
+        let op = with_pool!(self, conn => {
+            sqlx::query(
+                "INSERT INTO operator (id, email, created_at) VALUES ($1, $2, $3)
+                 ON CONFLICT (email) DO NOTHING",
+            )
+            .bind_args(&[id.into(), email.into(), now.into()])
+            .execute(&mut *conn)
+            .await?;
+            sqlx::query_as(&sql).bind(email).fetch_one(&mut *conn).await?
         });
         Ok(op)
     }
 
     /// The operator with this (normalised) email.
     pub async fn operator_by_email(&self, email: &str) -> Result<Option<Operator>, StoreError> {
-        let op = with_pool!(self, conn => {
-            sqlx::query_as("SELECT id, email, created_at FROM operator WHERE email = $1")
-                .bind(email)
-                .fetch_optional(&mut *conn)
-                .await?
-        });
-        Ok(op)
+        let sql = format!("{SELECT_OPERATOR} WHERE email = $1");
+        self.fetch_optional(&sql, &[email.into()]).await
     }
 
     /// Removes an operator with their memberships and tokens; returns whether one existed.
     pub async fn remove_operator(&self, email: &str) -> Result<bool, StoreError> {
-        let n = with_pool!(self, conn => {
-            sqlx::query("DELETE FROM operator WHERE email = $1")
-                .bind(email)
-                .execute(&mut *conn)
-                .await?
-                .rows_affected()
-        });
+        let n = self
+            .execute("DELETE FROM operator WHERE email = $1", &[email.into()])
+            .await?;
         Ok(n == 1)
     }
 
     /// All operators, oldest first.
     pub async fn list_operators(&self) -> Result<Vec<Operator>, StoreError> {
-        let ops = with_pool!(self, conn => {
-            sqlx::query_as("SELECT id, email, created_at FROM operator ORDER BY created_at, id")
-                .fetch_all(&mut *conn)
-                .await?
-        });
-        Ok(ops)
+        let sql = format!("{SELECT_OPERATOR} ORDER BY created_at, id");
+        self.fetch_all(&sql, &[]).await
     }
 
     /// Projects the operator belongs to, oldest first.
     pub async fn memberships(&self, operator_id: &str) -> Result<Vec<Membership>, StoreError> {
         let sql = format!(
-            "SELECT {PROJECT_COLUMNS}, m.role FROM project p JOIN project_member m ON m.project_id = p.id
-             WHERE m.operator_id = $1 ORDER BY p.created_at, p.id"
+            "{} WHERE m.operator_id = $1 ORDER BY p.created_at, p.id",
+            *SELECT_MEMBERSHIP
         );
-        let rows: Vec<MembershipRow> = with_pool!(self, conn => {
-            sqlx::query_as(&sql).bind(operator_id).fetch_all(&mut *conn).await?
-        });
-        rows.into_iter()
-            .map(|r| {
-                Ok(Membership {
-                    role: role(&r.role)?,
-                    project: Project::try_from(r.project)?,
-                })
-            })
-            .collect()
+        let rows: Vec<MembershipRow> = self.fetch_all(&sql, &[operator_id.into()]).await?;
+        rows.into_iter().map(Membership::try_from).collect()
     }
 
     /// The project and the operator's role in it; `None` when the project does not exist
@@ -344,19 +353,13 @@ impl Store {
         project_id: &str,
     ) -> Result<Option<Membership>, StoreError> {
         let sql = format!(
-            "SELECT {PROJECT_COLUMNS}, m.role FROM project p JOIN project_member m ON m.project_id = p.id
-             WHERE m.operator_id = $1 AND p.id = $2"
+            "{} WHERE m.operator_id = $1 AND p.id = $2",
+            *SELECT_MEMBERSHIP
         );
-        let row: Option<MembershipRow> = with_pool!(self, conn => {
-            sqlx::query_as(&sql).bind(operator_id).bind(project_id).fetch_optional(&mut *conn).await?
-        });
-        row.map(|r| {
-            Ok(Membership {
-                role: role(&r.role)?,
-                project: Project::try_from(r.project)?,
-            })
-        })
-        .transpose()
+        let row: Option<MembershipRow> = self
+            .fetch_optional(&sql, &[operator_id.into(), project_id.into()])
+            .await?;
+        row.map(Membership::try_from).transpose()
     }
 
     /// Adds or changes a membership.
@@ -367,18 +370,13 @@ impl Store {
         role: Role,
         now: UnixMillis,
     ) -> Result<(), StoreError> {
-        with_pool!(self, conn => {
-            sqlx::query(
-                "INSERT INTO project_member (project_id, operator_id, role, created_at) VALUES ($1, $2, $3, $4)
-                 ON CONFLICT (project_id, operator_id) DO UPDATE SET role = excluded.role",
-            )
-            .bind(project_id)
-            .bind(operator_id)
-            .bind(role.as_str())
-            .bind(now)
-            .execute(&mut *conn)
-            .await?;
-        });
+        let args = [
+            project_id.into(),
+            operator_id.into(),
+            role.as_str().into(),
+            now.into(),
+        ];
+        self.execute(SET_MEMBER, &args).await?;
         Ok(())
     }
 
@@ -388,29 +386,25 @@ impl Store {
         project_id: &str,
         operator_id: &str,
     ) -> Result<bool, StoreError> {
-        let n = with_pool!(self, conn => {
-            sqlx::query("DELETE FROM project_member WHERE project_id = $1 AND operator_id = $2")
-                .bind(project_id)
-                .bind(operator_id)
-                .execute(&mut *conn)
-                .await?
-                .rows_affected()
-        });
+        let n = self
+            .execute(
+                "DELETE FROM project_member WHERE project_id = $1 AND operator_id = $2",
+                &[project_id.into(), operator_id.into()],
+            )
+            .await?;
         Ok(n == 1)
     }
 
     /// Members of a project, owners first.
     pub async fn members(&self, project_id: &str) -> Result<Vec<Member>, StoreError> {
-        let rows: Vec<MemberRow> = with_pool!(self, conn => {
-            sqlx::query_as(
+        let rows: Vec<MemberRow> = self
+            .fetch_all(
                 "SELECT m.operator_id, o.email, m.role, m.created_at FROM project_member m
                  JOIN operator o ON o.id = m.operator_id WHERE m.project_id = $1
                  ORDER BY m.role DESC, m.created_at, o.email",
+                &[project_id.into()],
             )
-            .bind(project_id)
-            .fetch_all(&mut *conn)
-            .await?
-        });
+            .await?;
         rows.into_iter()
             .map(|r| {
                 Ok(Member {
@@ -432,26 +426,26 @@ impl Store {
         key_prefix: &str,
         owner_id: Option<&str>,
     ) -> Result<(), StoreError> {
-        let (origins, countries) = project_lists(project)?;
+        let lists = project_lists(project)?;
+        let key = [
+            key_hash.into(),
+            key_prefix.into(),
+            (&project.id).into(),
+            project.created_at.into(),
+        ];
         with_pool!(self, conn => {
             let mut tx = conn.begin().await?;
-            insert_project!(&mut *tx, project, origins, countries, "");
-            sqlx::query(INSERT_API_KEY)
-                .bind(key_hash)
-                .bind(key_prefix)
-                .bind(&project.id)
-                .bind(project.created_at)
+            sqlx::query(INSERT_PROJECT)
+                .bind_args(&project_args(project, &lists))
                 .execute(&mut *tx)
                 .await?;
+            sqlx::query(INSERT_API_KEY).bind_args(&key).execute(&mut *tx).await?;
             if let Some(owner_id) = owner_id {
-                sqlx::query(
-                    "INSERT INTO project_member (project_id, operator_id, role, created_at) VALUES ($1, $2, 'owner', $3)",
-                )
-                .bind(&project.id)
-                .bind(owner_id)
-                .bind(project.created_at)
-                .execute(&mut *tx)
-                .await?;
+                let owner = Role::Owner.as_str();
+                sqlx::query(SET_MEMBER)
+                    .bind_args(&[(&project.id).into(), owner_id.into(), owner.into(), project.created_at.into()])
+                    .execute(&mut *tx)
+                    .await?;
             }
             tx.commit().await?;
         });
@@ -465,25 +459,23 @@ impl Store {
         project: &Project,
         key_hash: &str,
     ) -> Result<(), StoreError> {
-        let (origins, countries) = project_lists(project)?;
+        let lists = project_lists(project)?;
+        let upsert = format!(
+            "{INSERT_PROJECT} ON CONFLICT (id) DO UPDATE SET allowed_origins = excluded.allowed_origins,
+                 callback_url = excluded.callback_url"
+        );
         with_pool!(self, conn => {
             let mut tx = conn.begin().await?;
-            insert_project!(
-                &mut *tx,
-                project,
-                origins,
-                countries,
-                " ON CONFLICT (id) DO UPDATE SET allowed_origins = excluded.allowed_origins,
-                     callback_url = excluded.callback_url"
-            );
+            sqlx::query(&upsert)
+                .bind_args(&project_args(project, &lists))
+                .execute(&mut *tx)
+                .await?;
             // A revoked key nobody knows: `api_key` rows make the project look like any other.
             sqlx::query(
                 "INSERT INTO api_key (key_hash, key_prefix, project_id, created_at, revoked_at)
                  VALUES ($1, 'vx_sec_none', $2, $3, $3) ON CONFLICT (key_hash) DO NOTHING",
             )
-            .bind(key_hash)
-            .bind(&project.id)
-            .bind(project.created_at)
+            .bind_args(&[key_hash.into(), (&project.id).into(), project.created_at.into()])
             .execute(&mut *tx)
             .await?;
             tx.commit().await?;
@@ -493,39 +485,25 @@ impl Store {
 
     /// Renames a project and replaces its delivery settings.
     pub async fn update_project(&self, p: &Project) -> Result<bool, StoreError> {
-        let (origins, countries) = project_lists(p)?;
-        let n = with_pool!(self, conn => {
-            sqlx::query(
+        let lists = project_lists(p)?;
+        let n = self
+            .execute(
                 "UPDATE project SET name = $1, allowed_origins = $2, callback_url = $3, email_from = $4,
                      sms_countries = $5, sms_per_country_per_hour = $6, sms_per_hour = $7,
                      sms_per_day = $8
                  WHERE id = $9",
+                // Everything but the creation time.
+                &project_args(p, &lists)[..9],
             )
-            .bind(&p.name)
-            .bind(&origins)
-            .bind(&p.callback_url)
-            .bind(&p.email_from)
-            .bind(&countries)
-            .bind(p.sms_caps.per_country_per_hour.map(i64::from))
-            .bind(p.sms_caps.per_hour.map(i64::from))
-            .bind(p.sms_caps.per_day.map(i64::from))
-            .bind(&p.id)
-            .execute(&mut *conn)
-            .await?
-            .rows_affected()
-        });
+            .await?;
         Ok(n == 1)
     }
 
     /// Deletes a project with its keys, messages, members and audit log.
     pub async fn delete_project(&self, project_id: &str) -> Result<bool, StoreError> {
-        let n = with_pool!(self, conn => {
-            sqlx::query("DELETE FROM project WHERE id = $1")
-                .bind(project_id)
-                .execute(&mut *conn)
-                .await?
-                .rows_affected()
-        });
+        let n = self
+            .execute("DELETE FROM project WHERE id = $1", &[project_id.into()])
+            .await?;
         Ok(n == 1)
     }
 
@@ -534,12 +512,12 @@ impl Store {
         &self,
         project_id: &str,
     ) -> Result<(Option<i64>, Option<i64>), StoreError> {
-        let row: Option<(Option<i64>, Option<i64>)> = with_pool!(self, conn => {
-            sqlx::query_as("SELECT per_destination, per_minute FROM project_limit WHERE project_id = $1")
-                .bind(project_id)
-                .fetch_optional(&mut *conn)
-                .await?
-        });
+        let row = self
+            .fetch_optional(
+                "SELECT per_destination, per_minute FROM project_limit WHERE project_id = $1",
+                &[project_id.into()],
+            )
+            .await?;
         Ok(row.unwrap_or((None, None)))
     }
 
@@ -550,18 +528,13 @@ impl Store {
         per_destination: Option<i64>,
         per_minute: Option<i64>,
     ) -> Result<(), StoreError> {
-        with_pool!(self, conn => {
-            sqlx::query(
-                "INSERT INTO project_limit (project_id, per_destination, per_minute) VALUES ($1, $2, $3)
-                 ON CONFLICT (project_id) DO UPDATE SET per_destination = excluded.per_destination,
-                     per_minute = excluded.per_minute",
-            )
-            .bind(project_id)
-            .bind(per_destination)
-            .bind(per_minute)
-            .execute(&mut *conn)
-            .await?;
-        });
+        self.execute(
+            "INSERT INTO project_limit (project_id, per_destination, per_minute) VALUES ($1, $2, $3)
+             ON CONFLICT (project_id) DO UPDATE SET per_destination = excluded.per_destination,
+                 per_minute = excluded.per_minute",
+            &[project_id.into(), per_destination.into(), per_minute.into()],
+        )
+        .await?;
         Ok(())
     }
 
@@ -573,15 +546,13 @@ impl Store {
         key_prefix: &str,
         now: UnixMillis,
     ) -> Result<(), StoreError> {
-        with_pool!(self, conn => {
-            sqlx::query(INSERT_API_KEY)
-                .bind(key_hash)
-                .bind(key_prefix)
-                .bind(project_id)
-                .bind(now)
-                .execute(&mut *conn)
-                .await?;
-        });
+        let args = [
+            key_hash.into(),
+            key_prefix.into(),
+            project_id.into(),
+            now.into(),
+        ];
+        self.execute(INSERT_API_KEY, &args).await?;
         Ok(())
     }
 
@@ -595,23 +566,22 @@ impl Store {
         now: UnixMillis,
         old_until: UnixMillis,
     ) -> Result<(), StoreError> {
+        let key = [
+            key_hash.into(),
+            key_prefix.into(),
+            project_id.into(),
+            now.into(),
+        ];
         with_pool!(self, conn => {
             let mut tx = conn.begin().await?;
             sqlx::query(
                 "UPDATE api_key SET revoked_at = $1 WHERE project_id = $2
                      AND (revoked_at IS NULL OR revoked_at > $1)",
             )
-            .bind(old_until)
-            .bind(project_id)
+            .bind_args(&[old_until.into(), project_id.into()])
             .execute(&mut *tx)
             .await?;
-            sqlx::query(INSERT_API_KEY)
-                .bind(key_hash)
-                .bind(key_prefix)
-                .bind(project_id)
-                .bind(now)
-                .execute(&mut *tx)
-                .await?;
+            sqlx::query(INSERT_API_KEY).bind_args(&key).execute(&mut *tx).await?;
             tx.commit().await?;
         });
         Ok(())
@@ -624,66 +594,50 @@ impl Store {
         key_prefix: &str,
         now: UnixMillis,
     ) -> Result<u64, StoreError> {
-        let n = with_pool!(self, conn => {
-            sqlx::query(
-                "UPDATE api_key SET revoked_at = $1 WHERE project_id = $2 AND key_prefix = $3
-                     AND (revoked_at IS NULL OR revoked_at > $1)",
-            )
-            .bind(now)
-            .bind(project_id)
-            .bind(key_prefix)
-            .execute(&mut *conn)
-            .await?
-            .rows_affected()
-        });
-        Ok(n)
+        self.execute(
+            "UPDATE api_key SET revoked_at = $1 WHERE project_id = $2 AND key_prefix = $3
+                 AND (revoked_at IS NULL OR revoked_at > $1)",
+            &[now.into(), project_id.into(), key_prefix.into()],
+        )
+        .await
     }
 
     /// Keys of a project with last use, newest first.
     pub async fn key_listing(&self, project_id: &str) -> Result<Vec<KeyListing>, StoreError> {
-        let rows = with_pool!(self, conn => {
-            sqlx::query_as(
-                "SELECT key_prefix, created_at, last_used_at, revoked_at FROM api_key
-                 WHERE project_id = $1 ORDER BY created_at DESC, key_prefix",
-            )
-            .bind(project_id)
-            .fetch_all(&mut *conn)
-            .await?
-        });
-        Ok(rows)
+        self.fetch_all(
+            "SELECT key_prefix, created_at, last_used_at, revoked_at FROM api_key
+             WHERE project_id = $1 ORDER BY created_at DESC, key_prefix",
+            &[project_id.into()],
+        )
+        .await
     }
 
     /// Records a key's use, at most once a minute (so sends do not write on every call).
     pub async fn touch_key(&self, key_hash: &str, now: UnixMillis) -> Result<(), StoreError> {
-        with_pool!(self, conn => {
-            sqlx::query(
-                "UPDATE api_key SET last_used_at = $1 WHERE key_hash = $2
-                     AND (last_used_at IS NULL OR last_used_at < $1 - 60000)",
-            )
-            .bind(now)
-            .bind(key_hash)
-            .execute(&mut *conn)
-            .await?;
-        });
+        self.execute(
+            &touch_sql("api_key", "key_hash"),
+            &[now.into(), key_hash.into()],
+        )
+        .await?;
         Ok(())
     }
 
     /// Appends to a project's audit log.
     pub async fn audit(&self, e: &AuditEntry) -> Result<(), StoreError> {
-        with_pool!(self, conn => {
-            sqlx::query(
-                "INSERT INTO audit_log (id, project_id, actor, action, detail, created_at)
-                 VALUES ($1, $2, $3, $4, $5, $6)",
-            )
-            .bind(&e.id)
-            .bind(&e.project_id)
-            .bind(&e.actor)
-            .bind(&e.action)
-            .bind(&e.detail)
-            .bind(e.created_at)
-            .execute(&mut *conn)
-            .await?;
-        });
+        let args = [
+            (&e.id).into(),
+            (&e.project_id).into(),
+            (&e.actor).into(),
+            (&e.action).into(),
+            (&e.detail).into(),
+            e.created_at.into(),
+        ];
+        self.execute(
+            "INSERT INTO audit_log (id, project_id, actor, action, detail, created_at)
+             VALUES ($1, $2, $3, $4, $5, $6)",
+            &args,
+        )
+        .await?;
         Ok(())
     }
 
@@ -693,17 +647,12 @@ impl Store {
         project_id: &str,
         limit: i64,
     ) -> Result<Vec<AuditEntry>, StoreError> {
-        let rows = with_pool!(self, conn => {
-            sqlx::query_as(
-                "SELECT id, project_id, actor, action, detail, created_at FROM audit_log
-                 WHERE project_id = $1 ORDER BY created_at DESC, id DESC LIMIT $2",
-            )
-            .bind(project_id)
-            .bind(limit)
-            .fetch_all(&mut *conn)
-            .await?
-        });
-        Ok(rows)
+        self.fetch_all(
+            "SELECT id, project_id, actor, action, detail, created_at FROM audit_log
+             WHERE project_id = $1 ORDER BY created_at DESC, id DESC LIMIT $2",
+            &[project_id.into(), limit.into()],
+        )
+        .await
     }
 
     /// Creates an operator token (given as hash and display prefix).
@@ -715,19 +664,19 @@ impl Store {
         name: &str,
         now: UnixMillis,
     ) -> Result<(), StoreError> {
-        with_pool!(self, conn => {
-            sqlx::query(
-                "INSERT INTO operator_token (token_hash, token_prefix, operator_id, name, created_at)
-                 VALUES ($1, $2, $3, $4, $5)",
-            )
-            .bind(token_hash)
-            .bind(token_prefix)
-            .bind(operator_id)
-            .bind(name)
-            .bind(now)
-            .execute(&mut *conn)
-            .await?;
-        });
+        let args = [
+            token_hash.into(),
+            token_prefix.into(),
+            operator_id.into(),
+            name.into(),
+            now.into(),
+        ];
+        self.execute(
+            "INSERT INTO operator_token (token_hash, token_prefix, operator_id, name, created_at)
+             VALUES ($1, $2, $3, $4, $5)",
+            &args,
+        )
+        .await?;
         Ok(())
     }
 
@@ -743,27 +692,17 @@ impl Store {
             #[sqlx(flatten)]
             operator: Operator,
         }
-        let row: Option<Row> = with_pool!(self, conn => {
-            sqlx::query_as(
+        let row: Option<Row> = self
+            .fetch_optional(
                 "SELECT t.token_hash, o.id, o.email, o.created_at FROM operator_token t
                  JOIN operator o ON o.id = t.operator_id
                  WHERE t.token_hash = $1 AND t.revoked_at IS NULL",
+                &[token_hash.into()],
             )
-            .bind(token_hash)
-            .fetch_optional(&mut *conn)
-            .await?
-        });
+            .await?;
         if row.is_some() {
-            with_pool!(self, conn => {
-                sqlx::query(
-                    "UPDATE operator_token SET last_used_at = $1 WHERE token_hash = $2
-                         AND (last_used_at IS NULL OR last_used_at < $1 - 60000)",
-                )
-                .bind(now)
-                .bind(token_hash)
-                .execute(&mut *conn)
-                .await?;
-            });
+            let sql = touch_sql("operator_token", "token_hash");
+            self.execute(&sql, &[now.into(), token_hash.into()]).await?;
         }
         Ok(row.map(|r| (r.token_hash, r.operator)))
     }
@@ -773,16 +712,12 @@ impl Store {
         &self,
         operator_id: &str,
     ) -> Result<Vec<TokenListing>, StoreError> {
-        let rows = with_pool!(self, conn => {
-            sqlx::query_as(
-                "SELECT token_prefix, name, created_at, last_used_at, revoked_at FROM operator_token
-                 WHERE operator_id = $1 ORDER BY created_at DESC",
-            )
-            .bind(operator_id)
-            .fetch_all(&mut *conn)
-            .await?
-        });
-        Ok(rows)
+        self.fetch_all(
+            "SELECT token_prefix, name, created_at, last_used_at, revoked_at FROM operator_token
+             WHERE operator_id = $1 ORDER BY created_at DESC",
+            &[operator_id.into()],
+        )
+        .await
     }
 
     /// Revokes an operator's live tokens with this prefix; returns how many.
@@ -792,19 +727,12 @@ impl Store {
         token_prefix: &str,
         now: UnixMillis,
     ) -> Result<u64, StoreError> {
-        let n = with_pool!(self, conn => {
-            sqlx::query(
-                "UPDATE operator_token SET revoked_at = $1 WHERE operator_id = $2 AND token_prefix = $3
-                     AND revoked_at IS NULL",
-            )
-            .bind(now)
-            .bind(operator_id)
-            .bind(token_prefix)
-            .execute(&mut *conn)
-            .await?
-            .rows_affected()
-        });
-        Ok(n)
+        self.execute(
+            "UPDATE operator_token SET revoked_at = $1 WHERE operator_id = $2 AND token_prefix = $3
+                 AND revoked_at IS NULL",
+            &[now.into(), operator_id.into(), token_prefix.into()],
+        )
+        .await
     }
 
     /// Records the end of a delivery attempt. The outcome is already stored on the message,
@@ -817,23 +745,21 @@ impl Store {
         error: Option<&str>,
         now: UnixMillis,
     ) {
-        let done: Result<(), StoreError> = async {
-            with_pool!(self, conn => {
-            sqlx::query(
-                "INSERT INTO delivery_attempt (message_id, attempt, outcome, error, at) VALUES ($1, $2, $3, $4, $5)
+        let args = [
+            id.into(),
+            attempt.into(),
+            outcome.into(),
+            error.into(),
+            now.into(),
+        ];
+        let done = self
+            .execute(
+                "INSERT INTO delivery_attempt (message_id, attempt, outcome, error, at)
+                 VALUES ($1, $2, $3, $4, $5)
                  ON CONFLICT (message_id, attempt) DO NOTHING",
+                &args,
             )
-            .bind(id)
-            .bind(attempt)
-            .bind(outcome)
-            .bind(error)
-            .bind(now)
-            .execute(&mut *conn)
-            .await?;
-            });
-            Ok(())
-        }
-        .await;
+            .await;
         if let Err(e) = done {
             tracing::warn!(error = %e, message = id, "cannot record the delivery attempt");
         }
@@ -841,15 +767,12 @@ impl Store {
 
     /// The recorded attempts of a message, first first.
     pub async fn delivery_attempts(&self, id: &str) -> Result<Vec<DeliveryAttempt>, StoreError> {
-        let rows = with_pool!(self, conn => {
-            sqlx::query_as(
-                "SELECT attempt, outcome, error, at FROM delivery_attempt WHERE message_id = $1 ORDER BY attempt",
-            )
-            .bind(id)
-            .fetch_all(&mut *conn)
-            .await?
-        });
-        Ok(rows)
+        self.fetch_all(
+            "SELECT attempt, outcome, error, at FROM delivery_attempt
+             WHERE message_id = $1 ORDER BY attempt",
+            &[id.into()],
+        )
+        .await
     }
 
     /// One page of a project's messages matching `filter`, newest first, and the total.
@@ -860,27 +783,22 @@ impl Store {
         limit: i64,
         offset: i64,
     ) -> Result<(Vec<Message>, i64), StoreError> {
-        let (clause, strings, ints) = delivery_where(filter);
-        let n = 1 + strings.len() + ints.len();
+        let (clause, args) = delivery_where(project_id, filter);
         let page_sql = format!(
             "SELECT * FROM outbox WHERE {clause} ORDER BY created_at DESC, id DESC LIMIT ${} OFFSET ${}",
-            n + 1,
-            n + 2
+            args.len() + 1,
+            args.len() + 2
         );
         let count_sql = format!("SELECT COUNT(*) FROM outbox WHERE {clause}");
         let (rows, total) = with_pool!(self, conn => {
-            let mut q = sqlx::query_as::<_, Message>(&page_sql).bind(project_id);
-            let mut c = sqlx::query_as::<_, (i64,)>(&count_sql).bind(project_id);
-            for s in &strings {
-                q = q.bind(s);
-                c = c.bind(s);
-            }
-            for i in &ints {
-                q = q.bind(*i);
-                c = c.bind(*i);
-            }
-            let rows = q.bind(limit).bind(offset).fetch_all(&mut *conn).await?;
-            let (total,) = c.fetch_one(&mut *conn).await?;
+            let rows = sqlx::query_as(&page_sql)
+                .bind_args(&args)
+                .bind(limit)
+                .bind(offset)
+                .fetch_all(&mut *conn)
+                .await?;
+            let (total,): (i64,) =
+                sqlx::query_as(&count_sql).bind_args(&args).fetch_one(&mut *conn).await?;
             (rows, total)
         });
         Ok((rows, total))
@@ -892,18 +810,13 @@ impl Store {
         project_id: &str,
         from: UnixMillis,
     ) -> Result<Vec<DailyCount>, StoreError> {
-        let rows = with_pool!(self, conn => {
-            sqlx::query_as(
-                "SELECT created_at / 86400000 AS day, channel, status, COUNT(*) AS count FROM outbox
-                 WHERE project_id = $1 AND created_at >= $2
-                 GROUP BY created_at / 86400000, channel, status ORDER BY day, channel, status",
-            )
-            .bind(project_id)
-            .bind(from)
-            .fetch_all(&mut *conn)
-            .await?
-        });
-        Ok(rows)
+        self.fetch_all(
+            "SELECT created_at / 86400000 AS day, channel, status, COUNT(*) AS count FROM outbox
+             WHERE project_id = $1 AND created_at >= $2
+             GROUP BY created_at / 86400000, channel, status ORDER BY day, channel, status",
+            &[project_id.into(), from.into()],
+        )
+        .await
     }
 }
 
@@ -925,14 +838,13 @@ impl Store {
         &self,
         project_id: &str,
     ) -> Result<super::CustomTemplates, StoreError> {
-        let row = with_pool!(self, conn => {
-            sqlx::query_as(
-                "SELECT email_subject, email_text, sms_text FROM project_template WHERE project_id = $1",
+        let row = self
+            .fetch_optional(
+                "SELECT email_subject, email_text, sms_text FROM project_template
+                 WHERE project_id = $1",
+                &[project_id.into()],
             )
-            .bind(project_id)
-            .fetch_optional(&mut *conn)
-            .await?
-        });
+            .await?;
         Ok(row.unwrap_or_default())
     }
 
@@ -942,19 +854,20 @@ impl Store {
         project_id: &str,
         t: &super::CustomTemplates,
     ) -> Result<(), StoreError> {
-        with_pool!(self, conn => {
-            sqlx::query(
-                "INSERT INTO project_template (project_id, email_subject, email_text, sms_text) VALUES ($1, $2, $3, $4)
-                 ON CONFLICT (project_id) DO UPDATE SET email_subject = excluded.email_subject,
-                     email_text = excluded.email_text, sms_text = excluded.sms_text",
-            )
-            .bind(project_id)
-            .bind(&t.email_subject)
-            .bind(&t.email_text)
-            .bind(&t.sms_text)
-            .execute(&mut *conn)
-            .await?;
-        });
+        let args = [
+            project_id.into(),
+            (&t.email_subject).into(),
+            (&t.email_text).into(),
+            (&t.sms_text).into(),
+        ];
+        self.execute(
+            "INSERT INTO project_template (project_id, email_subject, email_text, sms_text)
+             VALUES ($1, $2, $3, $4)
+             ON CONFLICT (project_id) DO UPDATE SET email_subject = excluded.email_subject,
+                 email_text = excluded.email_text, sms_text = excluded.sms_text",
+            &args,
+        )
+        .await?;
         Ok(())
     }
 }
@@ -997,12 +910,7 @@ impl Store {
                 super::test_mode::TEST_MODE_COLUMNS
             )
         });
-        let row: Option<Row> = with_pool!(self, conn => {
-            sqlx::query_as(SQL.as_str())
-                .bind(project_id)
-                .fetch_optional(&mut *conn)
-                .await?
-        });
+        let row: Option<Row> = self.fetch_optional(&SQL, &[project_id.into()]).await?;
         let Some(r) = row else {
             return Ok(SendOverrides::default());
         };

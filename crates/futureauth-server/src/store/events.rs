@@ -6,6 +6,7 @@
 
 use std::sync::LazyLock;
 
+use super::sql::BindArgs;
 use super::{Backend, MessageChannel, MessageEvent, MessageStatus, Store, UnixMillis};
 use crate::error::StoreError;
 use sqlx::Connection;
@@ -81,15 +82,11 @@ impl Store {
         &self,
         provider_message_id: &str,
     ) -> Result<Option<ProviderMessage>, StoreError> {
-        let row = with_pool!(self, conn => {
-            sqlx::query_as(
-                "SELECT id, project_id, channel FROM outbox WHERE provider_message_id = $1",
-            )
-            .bind(provider_message_id)
-            .fetch_optional(&mut *conn)
-            .await?
-        });
-        Ok(row)
+        self.fetch_optional(
+            "SELECT id, project_id, channel FROM outbox WHERE provider_message_id = $1",
+            &[provider_message_id.into()],
+        )
+        .await
     }
 
     /// Appends `event` to the history of `message`, once per event key, and moves the
@@ -112,16 +109,34 @@ impl Store {
                  payload, status, attempts, next_attempt_at, created_at)
              SELECT $1, project_id, $5, url, $3, 'queued', 0, $4, $4
              FROM project_webhook WHERE project_id = $2";
+        let state = event.state.as_str();
+        let appended_event = [
+            (&message.id).into(),
+            (&event.event_key).into(),
+            event.provider.into(),
+            state.into(),
+            (&event.reason).into(),
+            event.occurred_at.into(),
+            received_at.into(),
+        ];
+        let moved_to = [
+            (&message.id).into(),
+            state.into(),
+            (&event.reason).into(),
+            event.occurred_at.into(),
+            event.state.rank().into(),
+        ];
+        let queued = [
+            (&project_event.id).into(),
+            (&message.project_id).into(),
+            (&project_event.payload).into(),
+            received_at.into(),
+            MessageChannel::Webhook.as_str().into(),
+        ];
         let recorded = with_pool!(self, conn => {
             let mut tx = conn.begin().await?;
             let appended = sqlx::query(APPEND)
-                .bind(&message.id)
-                .bind(&event.event_key)
-                .bind(event.provider)
-                .bind(event.state.as_str())
-                .bind(&event.reason)
-                .bind(event.occurred_at)
-                .bind(received_at)
+                .bind_args(&appended_event)
                 .execute(&mut *tx)
                 .await?
                 .rows_affected();
@@ -130,22 +145,14 @@ impl Store {
                 EventRecorded::Duplicate
             } else {
                 let moved = sqlx::query(&MOVE)
-                    .bind(&message.id)
-                    .bind(event.state.as_str())
-                    .bind(&event.reason)
-                    .bind(event.occurred_at)
-                    .bind(event.state.rank())
+                    .bind_args(&moved_to)
                     .execute(&mut *tx)
                     .await?
                     .rows_affected()
                     == 1;
                 if moved {
                     sqlx::query(PROJECT_EVENT)
-                        .bind(&project_event.id)
-                        .bind(&message.project_id)
-                        .bind(&project_event.payload)
-                        .bind(received_at)
-                        .bind(MessageChannel::Webhook.as_str())
+                        .bind_args(&queued)
                         .execute(&mut *tx)
                         .await?;
                 }
@@ -158,15 +165,11 @@ impl Store {
 
     /// The provider events of a message, in the order they happened.
     pub async fn message_events(&self, message_id: &str) -> Result<Vec<MessageEvent>, StoreError> {
-        let rows = with_pool!(self, conn => {
-            sqlx::query_as(
-                "SELECT provider, state, reason, occurred_at, received_at FROM message_event
-                 WHERE message_id = $1 ORDER BY occurred_at, received_at",
-            )
-            .bind(message_id)
-            .fetch_all(&mut *conn)
-            .await?
-        });
-        Ok(rows)
+        self.fetch_all(
+            "SELECT provider, state, reason, occurred_at, received_at FROM message_event
+             WHERE message_id = $1 ORDER BY occurred_at, received_at",
+            &[message_id.into()],
+        )
+        .await
     }
 }

@@ -19,6 +19,7 @@ use futureauth_proto::Region;
 use sqlx::{Connection, PgPool, SqlitePool};
 
 use crate::error::StoreError;
+use sql::BindArgs;
 
 /// The database behind a [`Store`].
 #[derive(Debug, Clone)]
@@ -27,11 +28,14 @@ enum Backend {
     Sqlite(SqlitePool),
 }
 
-/// Runs `$body` with `$pool` bound to whichever pool backs the store (same code, two drivers).
 /// Adds a key to a project (`key_hash`, `key_prefix`, `project_id`, `created_at`); shared by
 /// project creation and key rotation.
 const INSERT_API_KEY: &str =
     "INSERT INTO api_key (key_hash, key_prefix, project_id, created_at) VALUES ($1, $2, $3, $4)";
+
+/// Revokes now every active key of a project (`$1` the time, `$2` the project).
+const REVOKE_PROJECT_KEYS: &str =
+    "UPDATE api_key SET revoked_at = $1 WHERE project_id = $2 AND revoked_at IS NULL";
 
 /// The claim of due rows, one atomic `UPDATE … WHERE id IN (SELECT … LIMIT n) RETURNING`
 /// (`$1` the lease's end, `$2` now, `$3` how many), with `$lock` after the `LIMIT`: Postgres
@@ -212,6 +216,7 @@ macro_rules! with_pool {
 
 mod console;
 mod events;
+mod sql;
 mod test_mode;
 mod webhooks;
 pub use console::*;
@@ -274,14 +279,6 @@ struct KeyProjectRow {
     key_hash: String,
     #[sqlx(flatten)]
     project: ProjectRow,
-}
-
-#[derive(sqlx::FromRow)]
-struct KeyRow {
-    key_prefix: String,
-    project_id: String,
-    created_at: UnixMillis,
-    revoked_at: Option<UnixMillis>,
 }
 
 /// Timeouts of the database pool: how the service stays fast while its database is down.
@@ -404,19 +401,18 @@ impl Store {
 
     /// Checks the database answers.
     pub async fn ping(&self) -> Result<(), StoreError> {
-        with_pool!(self, conn => {
-            sqlx::query("SELECT 1").execute(&mut *conn).await?;
-        });
+        self.execute("SELECT 1", &[]).await?;
         Ok(())
     }
 
     /// How many messages wait for delivery and since when; also proves the database answers.
     pub async fn queue_stats(&self) -> Result<QueueStats, StoreError> {
-        let (depth, oldest_created_at): (i64, Option<UnixMillis>) = with_pool!(self, conn => {
-            sqlx::query_as("SELECT COUNT(*), MIN(created_at) FROM outbox WHERE status = 'queued'")
-                .fetch_one(&mut *conn)
-                .await?
-        });
+        let (depth, oldest_created_at): (i64, Option<UnixMillis>) = self
+            .fetch_one(
+                "SELECT COUNT(*), MIN(created_at) FROM outbox WHERE status = 'queued'",
+                &[],
+            )
+            .await?;
         Ok(QueueStats {
             depth,
             oldest_created_at,
@@ -431,21 +427,15 @@ impl Store {
         now: UnixMillis,
         limit: i64,
     ) -> Result<Vec<Message>, StoreError> {
-        let rows = with_pool!(self, conn => {
-            sqlx::query_as(
-                "SELECT * FROM outbox
-                 WHERE status = 'queued' AND created_at < $1
-                   AND (locked_until IS NULL OR locked_until <= $2)
-                 ORDER BY created_at
-                 LIMIT $3",
-            )
-            .bind(before)
-            .bind(now)
-            .bind(limit)
-            .fetch_all(&mut *conn)
-            .await?
-        });
-        Ok(rows)
+        self.fetch_all(
+            "SELECT * FROM outbox
+             WHERE status = 'queued' AND created_at < $1
+               AND (locked_until IS NULL OR locked_until <= $2)
+             ORDER BY created_at
+             LIMIT $3",
+            &[before.into(), now.into(), limit.into()],
+        )
+        .await
     }
 
     /// Closes the pool.
@@ -456,97 +446,17 @@ impl Store {
         }
     }
 
-    /// Creates a project together with its first secret key (given as hash and display prefix).
-    pub async fn create_project(
-        &self,
-        id: &str,
-        new: &NewProject,
-        key_hash: &str,
-        key_prefix: &str,
-        now: UnixMillis,
-    ) -> Result<Project, StoreError> {
-        let origins = serde_json::to_string(&new.allowed_origins)
-            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        let countries = countries_json(&new.sms_countries);
-        let caps = new.sms_caps;
-        with_pool!(self, conn => {
-            let mut tx = conn.begin().await?;
-            sqlx::query(
-                "INSERT INTO project (id, name, allowed_origins, callback_url, email_from, sms_prefixes,
-                     sms_countries, sms_per_country_per_hour, sms_per_hour, sms_per_day, created_at)
-                 VALUES ($1, $2, $3, $4, $5, '[]', $6, $7, $8, $9, $10)",
-            )
-            .bind(id)
-            .bind(&new.name)
-            .bind(&origins)
-            .bind(&new.callback_url)
-            .bind(&new.email_from)
-            .bind(&countries)
-            .bind(caps.per_country_per_hour.map(i64::from))
-            .bind(caps.per_hour.map(i64::from))
-            .bind(caps.per_day.map(i64::from))
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
-            sqlx::query(INSERT_API_KEY)
-            .bind(key_hash)
-            .bind(key_prefix)
-            .bind(id)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
-            tx.commit().await?;
-        });
-        Ok(Project {
-            id: id.to_owned(),
-            name: new.name.clone(),
-            allowed_origins: new.allowed_origins.clone(),
-            callback_url: new.callback_url.clone(),
-            email_from: new.email_from.clone(),
-            sms_countries: new.sms_countries.clone(),
-            sms_caps: new.sms_caps,
-            created_at: now,
-        })
-    }
-
-    /// Replaces a project's SMS countries and caps; returns `false` if there is no such project.
-    pub async fn update_project_sms(
-        &self,
-        id: &str,
-        countries: &[Region],
-        caps: SmsCaps,
-    ) -> Result<bool, StoreError> {
-        let countries = countries_json(countries);
-        let n = with_pool!(self, conn => {
-            sqlx::query(
-                "UPDATE project SET sms_countries = $1, sms_per_country_per_hour = $2,
-                     sms_per_hour = $3, sms_per_day = $4
-                 WHERE id = $5",
-            )
-            .bind(&countries)
-            .bind(caps.per_country_per_hour.map(i64::from))
-            .bind(caps.per_hour.map(i64::from))
-            .bind(caps.per_day.map(i64::from))
-            .bind(id)
-            .execute(&mut *conn)
-            .await?
-            .rows_affected()
-        });
-        Ok(n == 1)
-    }
-
     /// All projects, oldest first.
     pub async fn list_projects(&self) -> Result<Vec<Project>, StoreError> {
         let sql = format!("SELECT {PROJECT_COLUMNS} FROM project p ORDER BY p.created_at, p.id");
-        let rows: Vec<ProjectRow> =
-            with_pool!(self, conn => sqlx::query_as(&sql).fetch_all(&mut *conn).await?);
+        let rows: Vec<ProjectRow> = self.fetch_all(&sql, &[]).await?;
         rows.into_iter().map(Project::try_from).collect()
     }
 
     /// One project by id.
     pub async fn get_project(&self, id: &str) -> Result<Option<Project>, StoreError> {
         let sql = format!("SELECT {PROJECT_COLUMNS} FROM project p WHERE p.id = $1");
-        let row: Option<ProjectRow> = with_pool!(self, conn => sqlx::query_as(&sql).bind(id).fetch_optional(&mut *conn).await?);
+        let row: Option<ProjectRow> = self.fetch_optional(&sql, &[id.into()]).await?;
         row.map(Project::try_from).transpose()
     }
 
@@ -564,9 +474,9 @@ impl Store {
              WHERE k.key_hash = $1 AND (k.revoked_at IS NULL OR k.revoked_at > $2)"
         );
         // A key rotated with an overlap keeps working until its `revoked_at`.
-        let row: Option<KeyProjectRow> = with_pool!(self, conn => {
-            sqlx::query_as(&sql).bind(key_hash).bind(now).fetch_optional(&mut *conn).await?
-        });
+        let row: Option<KeyProjectRow> = self
+            .fetch_optional(&sql, &[key_hash.into(), now.into()])
+            .await?;
         row.map(|r| {
             let KeyProjectRow { key_hash, project } = r;
             Project::try_from(project).map(|p| (key_hash, p))
@@ -576,24 +486,12 @@ impl Store {
 
     /// Keys of a project, newest first.
     pub async fn list_keys(&self, project_id: &str) -> Result<Vec<ApiKeyInfo>, StoreError> {
-        let rows: Vec<KeyRow> = with_pool!(self, conn => {
-            sqlx::query_as(
-                "SELECT key_prefix, project_id, created_at, revoked_at FROM api_key
-                 WHERE project_id = $1 ORDER BY created_at DESC",
-            )
-            .bind(project_id)
-            .fetch_all(&mut *conn)
-            .await?
-        });
-        Ok(rows
-            .into_iter()
-            .map(|r| ApiKeyInfo {
-                key_prefix: r.key_prefix,
-                project_id: r.project_id,
-                created_at: r.created_at,
-                revoked_at: r.revoked_at,
-            })
-            .collect())
+        self.fetch_all(
+            "SELECT key_prefix, project_id, created_at, revoked_at FROM api_key
+             WHERE project_id = $1 ORDER BY created_at DESC",
+            &[project_id.into()],
+        )
+        .await
     }
 
     /// Revokes every active key of the project and adds a new one, atomically.
@@ -616,20 +514,16 @@ impl Store {
                 tx.rollback().await?;
                 false
             } else {
-            sqlx::query("UPDATE api_key SET revoked_at = $1 WHERE project_id = $2 AND revoked_at IS NULL")
-                .bind(now)
-                .bind(project_id)
-                .execute(&mut *tx)
-                .await?;
-            sqlx::query(INSERT_API_KEY)
-            .bind(key_hash)
-            .bind(key_prefix)
-            .bind(project_id)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
-            tx.commit().await?;
-            true
+                sqlx::query(REVOKE_PROJECT_KEYS)
+                    .bind_args(&[now.into(), project_id.into()])
+                    .execute(&mut *tx)
+                    .await?;
+                sqlx::query(INSERT_API_KEY)
+                    .bind_args(&[key_hash.into(), key_prefix.into(), project_id.into(), now.into()])
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                true
             }
         });
         Ok(rotated)
@@ -641,10 +535,9 @@ impl Store {
         key_prefix: &str,
         now: UnixMillis,
     ) -> Result<u64, StoreError> {
-        self.revoke_keys(
+        self.execute(
             "UPDATE api_key SET revoked_at = $1 WHERE key_prefix = $2 AND revoked_at IS NULL",
-            key_prefix,
-            now,
+            &[now.into(), key_prefix.into()],
         )
         .await
     }
@@ -655,39 +548,8 @@ impl Store {
         project_id: &str,
         now: UnixMillis,
     ) -> Result<u64, StoreError> {
-        self.revoke_keys(
-            "UPDATE api_key SET revoked_at = $1 WHERE project_id = $2 AND revoked_at IS NULL",
-            project_id,
-            now,
-        )
-        .await
-    }
-
-    /// Runs a statement whose one parameter (`$1`) is `param`; returns how many rows it
-    /// changed.
-    pub(super) async fn affected(&self, sql: &str, param: &str) -> Result<u64, StoreError> {
-        let n = with_pool!(self, conn => {
-            sqlx::query(sql).bind(param).execute(&mut *conn).await?.rows_affected()
-        });
-        Ok(n)
-    }
-
-    /// Runs one of the revoking `UPDATE`s (`$1` the time, `$2` what selects the keys).
-    async fn revoke_keys(
-        &self,
-        sql: &str,
-        which: &str,
-        now: UnixMillis,
-    ) -> Result<u64, StoreError> {
-        let n = with_pool!(self, conn => {
-            sqlx::query(sql)
-                .bind(now)
-                .bind(which)
-                .execute(&mut *conn)
-                .await?
-                .rows_affected()
-        });
-        Ok(n)
+        self.execute(REVOKE_PROJECT_KEYS, &[now.into(), project_id.into()])
+            .await
     }
 
     /// The project's message sent with this `Idempotency-Key`, if any.
@@ -696,14 +558,11 @@ impl Store {
         project_id: &str,
         key: &str,
     ) -> Result<Option<Message>, StoreError> {
-        let row = with_pool!(self, conn => {
-            sqlx::query_as("SELECT * FROM outbox WHERE project_id = $1 AND idempotency_key = $2")
-                .bind(project_id)
-                .bind(key)
-                .fetch_optional(&mut *conn)
-                .await?
-        });
-        Ok(row)
+        self.fetch_optional(
+            "SELECT * FROM outbox WHERE project_id = $1 AND idempotency_key = $2",
+            &[project_id.into(), key.into()],
+        )
+        .await
     }
 
     /// In one transaction of two statements: counts every bucket and, if none went over its
@@ -726,6 +585,11 @@ impl Store {
             .filter(|b| sharded && b.sharded)
             .flat_map(|b| shard_rows(b).map(move |row| (row, b.window(now).0)))
             .collect();
+        let status = if msg.test {
+            MessageStatus::Test
+        } else {
+            MessageStatus::Queued
+        };
         let outcome = with_pool!(self, conn => async {
             let mut tx = conn.begin().await?;
             if let Some(sql) = &upsert {
@@ -750,16 +614,18 @@ impl Store {
                 }
             }
             let created = sqlx::query_as(INSERT_MESSAGE)
-                .bind(&msg.id)
-                .bind(&msg.project_id)
-                .bind(msg.channel.as_str())
-                .bind(&msg.destination)
-                .bind(&msg.payload)
-                .bind(now)
-                .bind(&msg.idempotency_key)
-                .bind(&msg.request_hash)
-                .bind(&msg.destination_hash)
-                .bind(if msg.test { MessageStatus::Test } else { MessageStatus::Queued }.as_str())
+                .bind_args(&[
+                    msg.id.as_str().into(),
+                    msg.project_id.as_str().into(),
+                    msg.channel.as_str().into(),
+                    msg.destination.as_str().into(),
+                    msg.payload.as_str().into(),
+                    now.into(),
+                    (&msg.idempotency_key).into(),
+                    (&msg.request_hash).into(),
+                    (&msg.destination_hash).into(),
+                    status.as_str().into(),
+                ])
                 .fetch_one(&mut *tx)
                 .await;
             match created {
@@ -784,25 +650,17 @@ impl Store {
         project_id: &str,
         id: &str,
     ) -> Result<Option<Message>, StoreError> {
-        let row = with_pool!(self, conn => {
-            sqlx::query_as("SELECT * FROM outbox WHERE id = $1 AND project_id = $2")
-                .bind(id)
-                .bind(project_id)
-                .fetch_optional(&mut *conn)
-                .await?
-        });
-        Ok(row)
+        self.fetch_optional(
+            "SELECT * FROM outbox WHERE id = $1 AND project_id = $2",
+            &[id.into(), project_id.into()],
+        )
+        .await
     }
 
     /// A message of any project (workers and tests).
     pub async fn get_message_any(&self, id: &str) -> Result<Option<Message>, StoreError> {
-        let row = with_pool!(self, conn => {
-            sqlx::query_as("SELECT * FROM outbox WHERE id = $1")
-                .bind(id)
-                .fetch_optional(&mut *conn)
-                .await?
-        });
-        Ok(row)
+        self.fetch_optional("SELECT * FROM outbox WHERE id = $1", &[id.into()])
+            .await
     }
 
     /// Claims up to `limit` due messages for a worker until `lease_until`, counting an attempt
@@ -817,15 +675,8 @@ impl Store {
             Backend::Postgres(_) => postgres::CLAIM_DUE,
             Backend::Sqlite(_) => sqlite::CLAIM_DUE,
         };
-        let rows = with_pool!(self, conn => {
-            sqlx::query_as(sql)
-                .bind(lease_until)
-                .bind(now)
-                .bind(limit)
-                .fetch_all(&mut *conn)
-                .await?
-        });
-        Ok(rows)
+        self.fetch_all(sql, &[lease_until.into(), now.into(), limit.into()])
+            .await
     }
 
     /// Records how a delivery attempt ended: `sent` and `failed` finish the message (its
@@ -854,9 +705,14 @@ impl Store {
                          sent_at = $4, locked_until = NULL, last_error = NULL,
                          provider_message_id = $5"
                 );
-                with_pool!(self, conn => sqlx::query(sql).bind(id).bind(attempt)
-                    .bind(masked_destination).bind(at).bind(provider_id)
-                    .execute(&mut *conn).await?.rows_affected())
+                let args = [
+                    id.into(),
+                    attempt.into(),
+                    masked_destination.into(),
+                    at.into(),
+                    provider_id.into(),
+                ];
+                self.execute(sql, &args).await?
             }
             Outcome::Failed {
                 masked_destination,
@@ -866,8 +722,13 @@ impl Store {
                     "UPDATE outbox SET status = 'failed', payload = NULL, destination = $3,
                          last_error = $4, locked_until = NULL"
                 );
-                with_pool!(self, conn => sqlx::query(sql).bind(id).bind(attempt)
-                    .bind(masked_destination).bind(error).execute(&mut *conn).await?.rows_affected())
+                let args = [
+                    id.into(),
+                    attempt.into(),
+                    masked_destination.into(),
+                    error.into(),
+                ];
+                self.execute(sql, &args).await?
             }
             Outcome::Retry {
                 next_attempt_at,
@@ -876,8 +737,13 @@ impl Store {
                 let sql = fenced!(
                     "UPDATE outbox SET next_attempt_at = $3, last_error = $4, locked_until = NULL"
                 );
-                with_pool!(self, conn => sqlx::query(sql).bind(id).bind(attempt)
-                    .bind(next_attempt_at).bind(error).execute(&mut *conn).await?.rows_affected())
+                let args = [
+                    id.into(),
+                    attempt.into(),
+                    next_attempt_at.into(),
+                    error.into(),
+                ];
+                self.execute(sql, &args).await?
             }
         };
         if n == 1 {
@@ -889,12 +755,12 @@ impl Store {
 
     /// Number of outbox messages of a project (tests, diagnostics).
     pub async fn count_messages(&self, project_id: &str) -> Result<i64, StoreError> {
-        let (n,): (i64,) = with_pool!(self, conn => {
-            sqlx::query_as("SELECT COUNT(*) FROM outbox WHERE project_id = $1")
-                .bind(project_id)
-                .fetch_one(&mut *conn)
-                .await?
-        });
+        let (n,): (i64,) = self
+            .fetch_one(
+                "SELECT COUNT(*) FROM outbox WHERE project_id = $1",
+                &[project_id.into()],
+            )
+            .await?;
         Ok(n)
     }
 
@@ -909,19 +775,15 @@ impl Store {
         let batch = batch.max(1);
         let mut total = 0u64;
         loop {
-            let n = with_pool!(self, conn => {
-                sqlx::query(
+            let n = self
+                .execute(
                     "DELETE FROM outbox WHERE id IN (
                          SELECT id FROM outbox
                          WHERE status <> 'queued' AND created_at < $1
                          LIMIT $2)",
+                    &[before.into(), batch.into()],
                 )
-                .bind(before)
-                .bind(batch)
-                .execute(&mut *conn)
-                .await?
-                .rows_affected()
-            });
+                .await?;
             total += n;
             if n < u64::try_from(batch).unwrap_or(u64::MAX) {
                 return Ok(total);
@@ -931,14 +793,11 @@ impl Store {
 
     /// Deletes rate-limit counters whose window started before `before`.
     pub async fn prune_rate_counters(&self, before: UnixMillis) -> Result<u64, StoreError> {
-        let n = with_pool!(self, conn => {
-            sqlx::query("DELETE FROM rate_counter WHERE window_start < $1")
-                .bind(before)
-                .execute(&mut *conn)
-                .await?
-                .rows_affected()
-        });
-        Ok(n)
+        self.execute(
+            "DELETE FROM rate_counter WHERE window_start < $1",
+            &[before.into()],
+        )
+        .await
     }
 }
 

@@ -29,25 +29,8 @@ pub struct Project {
     pub created_at: UnixMillis,
 }
 
-/// Input to create a project.
-#[derive(Debug, Clone)]
-pub struct NewProject {
-    /// Display name.
-    pub name: String,
-    /// Allowed callback origins (already normalised).
-    pub allowed_origins: Vec<String>,
-    /// Default callback URL.
-    pub callback_url: Option<String>,
-    /// Email sender.
-    pub email_from: Option<String>,
-    /// Countries it may send SMS to.
-    pub sms_countries: Vec<Region>,
-    /// Its own SMS caps.
-    pub sms_caps: SmsCaps,
-}
-
 /// A stored secret key (its hash only).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct ApiKeyInfo {
     /// First 12 characters of the key, for display.
     pub key_prefix: String,

@@ -1,6 +1,6 @@
 //! A project's test mode: destinations that are never sent to and their fixed code.
 
-use super::{Backend, Store, UnixMillis};
+use super::{Store, UnixMillis};
 use crate::error::StoreError;
 
 /// Test mode as stored.
@@ -52,9 +52,7 @@ impl Store {
         let sql = format!(
             "SELECT {TEST_MODE_COLUMNS} FROM project_test_mode tm WHERE tm.project_id = $1"
         );
-        let row: Option<TestModeRow> = with_pool!(self, conn => {
-            sqlx::query_as(&sql).bind(project_id).fetch_optional(&mut *conn).await?
-        });
+        let row: Option<TestModeRow> = self.fetch_optional(&sql, &[project_id.into()]).await?;
         Ok(row.map(TestModeRow::into_test_mode).transpose()?.flatten())
     }
 
@@ -62,32 +60,32 @@ impl Store {
     pub async fn set_test_mode(&self, project_id: &str, t: &TestMode) -> Result<(), StoreError> {
         let list = serde_json::to_string(&t.destinations)
             .map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        with_pool!(self, conn => {
-            sqlx::query(
-                "INSERT INTO project_test_mode
-                     (project_id, destinations, code, allow_in_production, updated_at)
-                 VALUES ($1, $2, $3, $4, $5)
-                 ON CONFLICT (project_id) DO UPDATE SET destinations = excluded.destinations,
-                     code = excluded.code, allow_in_production = excluded.allow_in_production,
-                     updated_at = excluded.updated_at",
-            )
-            .bind(project_id)
-            .bind(&list)
-            .bind(&t.code)
-            .bind(i64::from(t.allow_in_production))
-            .bind(t.updated_at)
-            .execute(&mut *conn)
-            .await?;
-        });
+        let args = [
+            project_id.into(),
+            list.as_str().into(),
+            t.code.as_str().into(),
+            i64::from(t.allow_in_production).into(),
+            t.updated_at.into(),
+        ];
+        self.execute(
+            "INSERT INTO project_test_mode
+                 (project_id, destinations, code, allow_in_production, updated_at)
+             VALUES ($1, $2, $3, $4, $5)
+             ON CONFLICT (project_id) DO UPDATE SET destinations = excluded.destinations,
+                 code = excluded.code, allow_in_production = excluded.allow_in_production,
+                 updated_at = excluded.updated_at",
+            &args,
+        )
+        .await?;
         Ok(())
     }
 
     /// Turns test mode off; whether it was on.
     pub async fn clear_test_mode(&self, project_id: &str) -> Result<bool, StoreError> {
         let n = self
-            .affected(
+            .execute(
                 "DELETE FROM project_test_mode WHERE project_id = $1",
-                project_id,
+                &[project_id.into()],
             )
             .await?;
         Ok(n > 0)

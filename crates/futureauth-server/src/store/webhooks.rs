@@ -2,7 +2,7 @@
 
 use secrecy::SecretString;
 
-use super::{Backend, Store, UnixMillis};
+use super::{Store, UnixMillis};
 use crate::error::StoreError;
 
 /// A project's webhook as stored: its URL and signing secret.
@@ -20,12 +20,12 @@ impl Store {
         &self,
         project_id: &str,
     ) -> Result<Option<ProjectWebhook>, StoreError> {
-        let row: Option<(String, String)> = with_pool!(self, conn => {
-            sqlx::query_as("SELECT url, secret FROM project_webhook WHERE project_id = $1")
-                .bind(project_id)
-                .fetch_optional(&mut *conn)
-                .await?
-        });
+        let row: Option<(String, String)> = self
+            .fetch_optional(
+                "SELECT url, secret FROM project_webhook WHERE project_id = $1",
+                &[project_id.into()],
+            )
+            .await?;
         Ok(row.map(|(url, secret)| ProjectWebhook {
             url,
             secret: SecretString::from(secret),
@@ -42,30 +42,30 @@ impl Store {
         rotate: bool,
         now: UnixMillis,
     ) -> Result<(), StoreError> {
-        with_pool!(self, conn => {
-            sqlx::query(
-                "INSERT INTO project_webhook (project_id, url, secret, updated_at)
-                 VALUES ($1, $2, $3, $5)
-                 ON CONFLICT (project_id) DO UPDATE SET url = excluded.url, updated_at = $5,
-                     secret = CASE WHEN $4 THEN excluded.secret ELSE project_webhook.secret END",
-            )
-            .bind(project_id)
-            .bind(url)
-            .bind(new_secret)
-            .bind(rotate)
-            .bind(now)
-            .execute(&mut *conn)
-            .await?;
-        });
+        let args = [
+            project_id.into(),
+            url.into(),
+            new_secret.into(),
+            rotate.into(),
+            now.into(),
+        ];
+        self.execute(
+            "INSERT INTO project_webhook (project_id, url, secret, updated_at)
+             VALUES ($1, $2, $3, $5)
+             ON CONFLICT (project_id) DO UPDATE SET url = excluded.url, updated_at = $5,
+                 secret = CASE WHEN $4 THEN excluded.secret ELSE project_webhook.secret END",
+            &args,
+        )
+        .await?;
         Ok(())
     }
 
     /// Removes the project's webhook; whether it had one. Queued events then fail.
     pub async fn clear_project_webhook(&self, project_id: &str) -> Result<bool, StoreError> {
         let n = self
-            .affected(
+            .execute(
                 "DELETE FROM project_webhook WHERE project_id = $1",
-                project_id,
+                &[project_id.into()],
             )
             .await?;
         Ok(n > 0)
