@@ -15,7 +15,8 @@ use secrecy::ExposeSecret;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::error::{ApiError, ErrorBody};
+use super::docs::errors;
+use super::error::ApiError;
 use super::AppState;
 use crate::clock::UnixMillis;
 use crate::error::ErrorCode;
@@ -103,14 +104,7 @@ fn require_headers(headers: &HeaderMap, names: &[&str]) -> Result<(), ApiError> 
     ),
     responses(
         (status = 200, description = "Recorded, duplicate or ignored", body = WebhookResponse),
-        (status = 400, description = "Signed, but not an event (`invalid_event`)", body = ErrorBody,
-            example = json!({"error": {"code": "invalid_event", "message": "not a Resend event"}})),
-        (status = 401, description = "Missing, wrong or expired signature (`invalid_signature`); a missing signature header is refused so even where the route is not configured", body = ErrorBody,
-            example = json!({"error": {"code": "invalid_signature", "message": "webhook signature refused: signature mismatch"}})),
-        (status = 404, description = "Signed, but not configured here (`webhook_not_configured`), or no message with this provider id yet (`unknown_message`; the provider retries)", body = ErrorBody,
-            example = json!({"error": {"code": "unknown_message", "message": "no message with this provider id"}})),
-        (status = 503, description = "Database unavailable (`storage_unavailable`)", body = ErrorBody,
-            example = json!({"error": {"code": "storage_unavailable", "message": "the database is unavailable; retry in a moment"}})),
+        errors::ResendRefused, errors::WebhookUnavailable,
     )
 )]
 pub async fn resend(
@@ -153,14 +147,7 @@ pub async fn resend(
     params(("X-Twilio-Signature" = String, Header, description = "Base64 HMAC-SHA1 of the URL and the sorted fields", example = "0/KCTR6DLpKmkAf8muzZqo1nDgQ=")),
     responses(
         (status = 200, description = "Recorded, duplicate or ignored", body = WebhookResponse),
-        (status = 400, description = "Signed, but not a status callback (`invalid_event`)", body = ErrorBody,
-            example = json!({"error": {"code": "invalid_event", "message": "no MessageSid"}})),
-        (status = 401, description = "Missing or wrong signature (`invalid_signature`); a missing signature header is refused so even where the route is not configured", body = ErrorBody,
-            example = json!({"error": {"code": "invalid_signature", "message": "webhook signature refused: signature mismatch"}})),
-        (status = 404, description = "Signed, but not configured here (`webhook_not_configured`), or no message with this SID yet (`unknown_message`)", body = ErrorBody,
-            example = json!({"error": {"code": "webhook_not_configured", "message": "Twilio status webhooks are not configured on this server"}})),
-        (status = 503, description = "Database unavailable (`storage_unavailable`)", body = ErrorBody,
-            example = json!({"error": {"code": "storage_unavailable", "message": "the database is unavailable; retry in a moment"}})),
+        errors::TwilioRefused, errors::WebhookUnavailable,
     )
 )]
 pub async fn twilio(
