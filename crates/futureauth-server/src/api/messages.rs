@@ -195,20 +195,12 @@ impl From<Message> for MessageResponse {
 /// Answers 202 once the message is durably written to the outbox; delivery happens in the
 /// background (poll `GET /api/v1/messages/{id}`). With `Idempotency-Key`, a repeated request
 /// returns the original message and never sends twice.
-#[utoipa::path(
-    post,
-    path = "/api/v1/otp/send",
-    tag = "delivery",
+#[utoipa::path(post, path = "/api/v1/otp/send", tag = "delivery", security(("secret_key" = [])),
     request_body = SendBody,
     params(("Idempotency-Key" = Option<String>, Header,
         description = "1–255 visible ASCII characters (0x21–0x7E); the same key from the same project returns the original message and never sends twice",
         min_length = 1, max_length = 255, pattern = r"^[\x21-\x7E]+$", example = "signin-7f3a9c2e")),
-    responses(
-        (status = 202, description = "Queued: durably written to the outbox", body = SendResponse),
-        errors::InvalidApiKey, errors::SendRefused,
-    ),
-    security(("secret_key" = []))
-)]
+    responses((status = 202, description = "Queued: durably written to the outbox", body = SendResponse), errors::InvalidApiKey, errors::SendRefused))]
 pub async fn send(
     State(state): State<AppState>,
     AuthProject(project): AuthProject,
@@ -247,17 +239,9 @@ pub async fn send(
 /// `status` is `queued` until a provider accepts the message (`sent`) or delivery gives up
 /// (`failed`, with the provider's reason in `error`); then the provider's status webhooks
 /// move it on (`delivered`, `undelivered`, `bounced`, `complained`), listed in `events`.
-#[utoipa::path(
-    get,
-    path = "/api/v1/messages/{id}",
-    tag = "delivery",
+#[utoipa::path(get, path = "/api/v1/messages/{id}", tag = "delivery", security(("secret_key" = [])),
     params(("id" = String, Path, description = "Message id: `msg_` and 24 characters of `[a-z0-9]`; anything else is 404", pattern = "^msg_[a-z0-9]{24}$", example = "msg_3k9x0q2m5n7p1r4t6v8w0y2z")),
-    responses(
-        (status = 200, description = "The message and its delivery status", body = MessageResponse),
-        errors::InvalidApiKey, errors::StatusRefused,
-    ),
-    security(("secret_key" = []))
-)]
+    responses((status = 200, description = "The message and its delivery status", body = MessageResponse), errors::InvalidApiKey, errors::StatusRefused))]
 pub async fn get(
     State(state): State<AppState>,
     AuthProject(project): AuthProject,
