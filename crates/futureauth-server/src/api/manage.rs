@@ -389,11 +389,7 @@ pub async fn create_project(
     ApiJson(body): ApiJson<CreateProjectBody>,
 ) -> Result<(StatusCode, Json<CreatedProjectView>), ApiError> {
     let created = ops::create_project(&state.store, &op, &body.name).await?;
-    let key = SecretKeyView {
-        project_id: created.project.id.clone(),
-        key_prefix: key_prefix(&created.secret_key),
-        secret_key: created.secret_key,
-    };
+    let key = SecretKeyView::new(&created.project.id, created.secret_key);
     let project = ProjectView::from(Membership {
         project: created.project,
         role: crate::store::Role::Owner,
@@ -480,14 +476,21 @@ pub async fn list_keys(
     ))
 }
 
-fn secret(project_id: &str, key: String) -> (StatusCode, Json<SecretKeyView>) {
-    (
-        StatusCode::CREATED,
-        Json(SecretKeyView {
+impl SecretKeyView {
+    /// The answer that shows `key`, a new key of the project, once.
+    fn new(project_id: &str, key: String) -> SecretKeyView {
+        SecretKeyView {
             project_id: project_id.to_owned(),
             key_prefix: key_prefix(&key),
             secret_key: key,
-        }),
+        }
+    }
+}
+
+fn secret(project_id: &str, key: String) -> (StatusCode, Json<SecretKeyView>) {
+    (
+        StatusCode::CREATED,
+        Json(SecretKeyView::new(project_id, key)),
     )
 }
 
