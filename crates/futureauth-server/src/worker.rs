@@ -227,16 +227,19 @@ impl Worker {
     }
 
     async fn fail(&self, msg: &Message, masked: &str, reason: &str) -> bool {
-        self.record(&msg.id, "failed", || {
-            self.store.complete(
-                &msg.id,
-                msg.attempts,
-                Outcome::Failed {
-                    masked_destination: masked,
-                    error: reason,
-                },
-                UnixMillis::now(),
-            )
+        let outcome = Outcome::Failed {
+            masked_destination: masked,
+            error: reason,
+        };
+        self.complete(msg, "failed", outcome).await
+    }
+
+    /// Records `outcome` for this claim of `msg` (the store ignores it if the claim is
+    /// stale), waiting out an unreachable database; whether it was applied.
+    async fn complete(&self, msg: &Message, label: &str, outcome: Outcome<'_>) -> bool {
+        self.record(&msg.id, label, || {
+            self.store
+                .complete(&msg.id, msg.attempts, outcome, UnixMillis::now())
         })
         .await
     }
@@ -335,24 +338,15 @@ impl Worker {
         attempts: u32,
         result: Result<Option<String>, ProviderError>,
     ) -> (&'static str, bool) {
-        let claim = msg.attempts;
         match result {
             Ok(provider_id) => {
                 let sent_at = UnixMillis::now();
-                let applied = self
-                    .record(&msg.id, "sent", || {
-                        self.store.complete(
-                            &msg.id,
-                            claim,
-                            Outcome::Sent {
-                                provider_id: provider_id.as_deref(),
-                                masked_destination: masked,
-                                at: sent_at,
-                            },
-                            UnixMillis::now(),
-                        )
-                    })
-                    .await;
+                let outcome = Outcome::Sent {
+                    provider_id: provider_id.as_deref(),
+                    masked_destination: masked,
+                    at: sent_at,
+                };
+                let applied = self.complete(msg, "sent", outcome).await;
                 if applied {
                     tracing::info!(id = %msg.id, channel = %msg.channel, to = %masked, attempts, "message sent");
                 }
@@ -371,19 +365,11 @@ impl Worker {
                 let delay = backoff(self.config.retry_base, attempts);
                 tracing::info!(id = %msg.id, %reason, attempts, delay_ms = delay.as_millis() as u64, "delivery failed; will retry");
                 let next = UnixMillis::now() + delay;
-                let applied = self
-                    .record(&msg.id, "retry", || {
-                        self.store.complete(
-                            &msg.id,
-                            claim,
-                            Outcome::Retry {
-                                next_attempt_at: next,
-                                error: &reason,
-                            },
-                            UnixMillis::now(),
-                        )
-                    })
-                    .await;
+                let outcome = Outcome::Retry {
+                    next_attempt_at: next,
+                    error: &reason,
+                };
+                let applied = self.complete(msg, "retry", outcome).await;
                 ("retry", applied)
             }
         }

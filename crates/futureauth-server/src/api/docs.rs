@@ -3,8 +3,8 @@
 use axum::http::header;
 use axum::response::IntoResponse;
 use axum::Json;
-use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
-use utoipa::{Modify, OpenApi};
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme};
+use utoipa::{IntoResponses, Modify, OpenApi};
 
 pub mod errors;
 
@@ -39,7 +39,7 @@ pub const LLMS_TXT: &str = include_str!("../../docs/llms.md");
         manage::AuditView, manage::TemplatesBody, manage::OperatorTokenView,
         manage::CreateTokenBody, manage::NewOperatorTokenView, manage::TestModeBody,
         manage::WebhookBody, manage::WebhookView)),
-    modifiers(&SecretKeyAuth),
+    modifiers(&SecretKeyAuth, &ManagementCommon),
     tags((name = "delivery", description = "Queue messages and read their delivery status"),
         (name = "webhooks", description = "Status events from the providers (Resend, Twilio), verified by their signatures"),
         (name = "management", description = "The console's actions for automation, authenticated by an operator token (`vx_op_…`)"))
@@ -73,6 +73,35 @@ impl Modify for SecretKeyAuth {
                     .build(),
             ),
         );
+    }
+}
+
+/// What every `management` operation shares, declared once rather than on each route: the
+/// operator token it is authenticated by, and its 401 and 503 answers.
+struct ManagementCommon;
+
+impl Modify for ManagementCommon {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let common: Vec<_> = errors::Unauthorized::responses()
+            .into_iter()
+            .chain(errors::Unavailable::responses())
+            .collect();
+        for item in openapi.paths.paths.values_mut() {
+            let ops = [
+                &mut item.get,
+                &mut item.put,
+                &mut item.post,
+                &mut item.delete,
+            ];
+            for op in ops.into_iter().chain([&mut item.patch]).flatten() {
+                if !op.tags.iter().flatten().any(|t| t == "management") {
+                    continue;
+                }
+                let token = SecurityRequirement::new("operator_token", Vec::<String>::new());
+                op.security = Some(vec![token]);
+                op.responses.responses.extend(common.iter().cloned());
+            }
+        }
     }
 }
 

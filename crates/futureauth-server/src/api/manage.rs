@@ -12,11 +12,11 @@ use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use secrecy::ExposeSecret;
 use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
+use utoipa::{IntoParams, ToSchema};
 
 use super::docs::errors;
 use super::error::ApiError;
-use super::extract::{bearer, ApiJson, ApiQuery};
+use super::extract::{bearer, ApiJson, ApiPath, ApiQuery};
 use super::AppState;
 use crate::error::{ErrorCode, ServiceError};
 use crate::error::{FieldErrors, OperatorError};
@@ -75,6 +75,13 @@ fn managed(e: ServiceError) -> ApiError {
     }
 }
 
+/// 204 when a removal found something to remove, else 404 `not_found`.
+fn no_content_or_not_found(removed: bool) -> Result<StatusCode, ApiError> {
+    removed
+        .then_some(StatusCode::NO_CONTENT)
+        .ok_or_else(ApiError::not_found)
+}
+
 /// The console services' refusals, answered as the management routes answer theirs.
 impl From<OperatorError> for ApiError {
     fn from(e: OperatorError) -> ApiError {
@@ -99,13 +106,22 @@ impl FromRequestParts<AppState> for ProjectMember {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let OperatorAuth(op) = OperatorAuth::from_request_parts(parts, state).await?;
-        let Path(params) = Path::<HashMap<String, String>>::from_request_parts(parts, state)
+        let Path(ProjectIdPath { id }) = Path::from_request_parts(parts, state)
             .await
             .map_err(|_| ApiError::not_found())?;
-        let id = params.get("id").map(String::as_str).unwrap_or_default();
-        let m = ops::membership(&state.store, &op, id).await?;
+        let m = ops::membership(&state.store, &op, &id).await?;
         Ok(ProjectMember { op, m })
     }
+}
+
+/// The `{id}` of every project route, as the OpenAPI document lists it (`params(ProjectIdPath)`);
+/// [`ProjectMember`] is what reads it.
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct ProjectIdPath {
+    /// Project id (`prj_…`)
+    #[param(example = "prj_8h2k4m6p9r1t3v5x7z0b2d4f")]
+    pub id: String,
 }
 
 /// A project as its member sees it.
@@ -352,13 +368,12 @@ pub struct AuditView {
 ///
 /// Every project the token's operator is a member or owner of.
 #[utoipa::path(get, path = "/api/v1/projects", tag = "management",
-    security(("operator_token" = [])),
-    responses((status = 200, description = "The caller's projects with the caller's role", body = [ProjectView]), errors::Unauthorized, errors::Unavailable))]
+    responses((status = 200, description = "The caller's projects with the caller's role", body = [ProjectView])))]
 pub async fn list_projects(
     State(state): State<AppState>,
     OperatorAuth(op): OperatorAuth,
 ) -> Result<Json<Vec<ProjectView>>, ApiError> {
-    let list = state.store.memberships(&op.id).await.map_err(unavailable)?;
+    let list = ops::projects(&state.store, &op).await?;
     Ok(Json(list.into_iter().map(ProjectView::from).collect()))
 }
 
@@ -366,19 +381,15 @@ pub async fn list_projects(
 ///
 /// Store the `secret_key` of the answer at once: only its hash is kept.
 #[utoipa::path(post, path = "/api/v1/projects", tag = "management",
-    security(("operator_token" = [])), request_body = CreateProjectBody,
-    responses((status = 201, description = "Created; the key is shown in this answer only", body = CreatedProjectView), errors::BodyRejected, errors::Invalid, errors::Unauthorized, errors::Unavailable))]
+    request_body = CreateProjectBody,
+    responses((status = 201, description = "Created; the key is shown in this answer only", body = CreatedProjectView), errors::BodyRejected, errors::Invalid))]
 pub async fn create_project(
     State(state): State<AppState>,
     OperatorAuth(op): OperatorAuth,
     ApiJson(body): ApiJson<CreateProjectBody>,
 ) -> Result<(StatusCode, Json<CreatedProjectView>), ApiError> {
     let created = ops::create_project(&state.store, &op, &body.name).await?;
-    let key = SecretKeyView {
-        project_id: created.project.id.clone(),
-        key_prefix: key_prefix(&created.secret_key),
-        secret_key: created.secret_key,
-    };
+    let key = SecretKeyView::new(&created.project.id, created.secret_key);
     let project = ProjectView::from(Membership {
         project: created.project,
         role: crate::store::Role::Owner,
@@ -392,9 +403,8 @@ pub async fn create_project(
 /// One project.
 ///
 /// Its settings and the caller's role; 404 when the caller is not a member.
-#[utoipa::path(get, path = "/api/v1/projects/{id}", tag = "management",
-    security(("operator_token" = [])), params(("id" = String, Path, description = "Project id (`prj_…`)", example = "prj_8h2k4m6p9r1t3v5x7z0b2d4f")),
-    responses((status = 200, description = "The project", body = ProjectView), errors::NotFound, errors::Unauthorized, errors::Unavailable))]
+#[utoipa::path(get, path = "/api/v1/projects/{id}", tag = "management", params(ProjectIdPath),
+    responses((status = 200, description = "The project", body = ProjectView), errors::NotFound))]
 pub async fn get_project(
     ProjectMember { m, .. }: ProjectMember,
 ) -> Result<Json<ProjectView>, ApiError> {
@@ -405,10 +415,9 @@ pub async fn get_project(
 ///
 /// Fields left out keep their value. Every change is written to the audit log. Members may
 /// read the project but change nothing: 403 `owners_only`, nothing written.
-#[utoipa::path(patch, path = "/api/v1/projects/{id}", tag = "management",
-    security(("operator_token" = [])), params(("id" = String, Path, description = "Project id (`prj_…`)", example = "prj_8h2k4m6p9r1t3v5x7z0b2d4f")),
+#[utoipa::path(patch, path = "/api/v1/projects/{id}", tag = "management", params(ProjectIdPath),
     request_body = UpdateProjectBody,
-    responses((status = 200, description = "The project after the change", body = ProjectView), errors::BodyRejected, errors::OwnersOnly, errors::NotFound, errors::Invalid, errors::Unauthorized, errors::Unavailable))]
+    responses((status = 200, description = "The project after the change", body = ProjectView), errors::BodyRejected, errors::OwnersOnly, errors::NotFound, errors::Invalid))]
 pub async fn update_project(
     State(state): State<AppState>,
     ProjectMember { op, m }: ProjectMember,
@@ -430,9 +439,8 @@ pub async fn update_project(
 ///
 /// Its keys stop working at once; its messages, members and audit entries are removed.
 #[utoipa::path(delete, path = "/api/v1/projects/{id}", tag = "management",
-    security(("operator_token" = [])),
-    params(("id" = String, Path, description = "Project id (`prj_…`)", example = "prj_8h2k4m6p9r1t3v5x7z0b2d4f"), ("confirm" = String, Query, description = "The project's exact name", example = "Acme")),
-    responses((status = 204, description = "Deleted with its keys, messages and members"), errors::OwnersOnly, errors::NotFound, errors::Invalid, errors::Unauthorized, errors::Unavailable))]
+    params(ProjectIdPath, ("confirm" = String, Query, description = "The project's exact name", example = "Acme")),
+    responses((status = 204, description = "Deleted with its keys, messages and members"), errors::OwnersOnly, errors::NotFound, errors::Invalid))]
 pub async fn delete_project(
     State(state): State<AppState>,
     ProjectMember { op, m }: ProjectMember,
@@ -446,9 +454,8 @@ pub async fn delete_project(
 /// The project's keys (prefixes only).
 ///
 /// Secret keys are stored as hashes, so only their display prefixes and states are listed.
-#[utoipa::path(get, path = "/api/v1/projects/{id}/keys", tag = "management",
-    security(("operator_token" = [])), params(("id" = String, Path, description = "Project id (`prj_…`)", example = "prj_8h2k4m6p9r1t3v5x7z0b2d4f")),
-    responses((status = 200, description = "The keys, newest first (prefixes only)", body = [KeyView]), errors::NotFound, errors::Unauthorized, errors::Unavailable))]
+#[utoipa::path(get, path = "/api/v1/projects/{id}/keys", tag = "management", params(ProjectIdPath),
+    responses((status = 200, description = "The keys, newest first (prefixes only)", body = [KeyView]), errors::NotFound))]
 pub async fn list_keys(
     State(state): State<AppState>,
     ProjectMember { m, .. }: ProjectMember,
@@ -469,23 +476,29 @@ pub async fn list_keys(
     ))
 }
 
-fn secret(project_id: &str, key: String) -> (StatusCode, Json<SecretKeyView>) {
-    (
-        StatusCode::CREATED,
-        Json(SecretKeyView {
+impl SecretKeyView {
+    /// The answer that shows `key`, a new key of the project, once.
+    fn new(project_id: &str, key: String) -> SecretKeyView {
+        SecretKeyView {
             project_id: project_id.to_owned(),
             key_prefix: key_prefix(&key),
             secret_key: key,
-        }),
+        }
+    }
+}
+
+fn secret(project_id: &str, key: String) -> (StatusCode, Json<SecretKeyView>) {
+    (
+        StatusCode::CREATED,
+        Json(SecretKeyView::new(project_id, key)),
     )
 }
 
 /// Adds a key (owners); the secret is in this answer only.
 ///
 /// The project's other keys keep working.
-#[utoipa::path(post, path = "/api/v1/projects/{id}/keys", tag = "management",
-    security(("operator_token" = [])), params(("id" = String, Path, description = "Project id (`prj_…`)", example = "prj_8h2k4m6p9r1t3v5x7z0b2d4f")),
-    responses((status = 201, description = "The new key, shown in this answer only", body = SecretKeyView), errors::OwnersOnly, errors::NotFound, errors::Unauthorized, errors::Unavailable))]
+#[utoipa::path(post, path = "/api/v1/projects/{id}/keys", tag = "management", params(ProjectIdPath),
+    responses((status = 201, description = "The new key, shown in this answer only", body = SecretKeyView), errors::OwnersOnly, errors::NotFound))]
 pub async fn create_key(
     State(state): State<AppState>,
     ProjectMember { op, m }: ProjectMember,
@@ -497,10 +510,9 @@ pub async fn create_key(
 /// Issues a new key; the previous ones keep working for `overlap_secs` (owners).
 ///
 /// Deploy the new key within the overlap; the old keys are then `expiring`, later `revoked`.
-#[utoipa::path(post, path = "/api/v1/projects/{id}/keys/rotate", tag = "management",
-    security(("operator_token" = [])), params(("id" = String, Path, description = "Project id (`prj_…`)", example = "prj_8h2k4m6p9r1t3v5x7z0b2d4f")),
+#[utoipa::path(post, path = "/api/v1/projects/{id}/keys/rotate", tag = "management", params(ProjectIdPath),
     request_body = RotateBody,
-    responses((status = 201, description = "The new key, shown in this answer only", body = SecretKeyView), errors::BodyRejected, errors::OwnersOnly, errors::NotFound, errors::Invalid, errors::Unauthorized, errors::Unavailable))]
+    responses((status = 201, description = "The new key, shown in this answer only", body = SecretKeyView), errors::BodyRejected, errors::OwnersOnly, errors::NotFound, errors::Invalid))]
 pub async fn rotate_key(
     State(state): State<AppState>,
     ProjectMember { op, m }: ProjectMember,
@@ -514,13 +526,12 @@ pub async fn rotate_key(
 ///
 /// Requests with the key answer 401 from now on.
 #[utoipa::path(delete, path = "/api/v1/projects/{id}/keys/{prefix}", tag = "management",
-    security(("operator_token" = [])),
-    params(("id" = String, Path, description = "Project id (`prj_…`)", example = "prj_8h2k4m6p9r1t3v5x7z0b2d4f"), ("prefix" = String, Path, description = "Key display prefix (its first 12 characters)", example = "vx_sec_4f9a2")),
-    responses((status = 204, description = "Revoked: it stops working now"), errors::OwnersOnly, errors::NotFound, errors::Invalid, errors::Unauthorized, errors::Unavailable))]
+    params(ProjectIdPath, ("prefix" = String, Path, description = "Key display prefix (its first 12 characters)", example = "vx_sec_4f9a2")),
+    responses((status = 204, description = "Revoked: it stops working now"), errors::OwnersOnly, errors::NotFound, errors::Invalid))]
 pub async fn revoke_key(
     State(state): State<AppState>,
     ProjectMember { op, m }: ProjectMember,
-    Path((_project, prefix)): Path<(String, String)>,
+    ApiPath((_project, prefix)): ApiPath<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
     ops::revoke_key(&state.store, &op, &m, &prefix).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -530,8 +541,7 @@ pub async fn revoke_key(
 ///
 /// Destinations are masked; filter by an exact destination to find one person's messages.
 #[utoipa::path(get, path = "/api/v1/projects/{id}/deliveries", tag = "management",
-    security(("operator_token" = [])),
-    params(("id" = String, Path, description = "Project id (`prj_…`)", example = "prj_8h2k4m6p9r1t3v5x7z0b2d4f"),
+    params(ProjectIdPath,
         ("channel" = Option<String>, Query, description = "`email`, `sms`, `magic_link` or `webhook` (the project's webhook events)", example = "email"),
         ("status" = Option<String>, Query, description = "`queued`, `sent` or `failed`", example = "failed"),
         ("from" = Option<i64>, Query, description = "Created at or after, epoch ms", example = 1764300000000_i64),
@@ -539,7 +549,7 @@ pub async fn revoke_key(
         ("destination" = Option<String>, Query, description = "Exact address (compared by keyed hash)", example = "jane@example.com"),
         ("limit" = Option<i64>, Query, description = "Page size, 1-200, default 50", example = 50),
         ("offset" = Option<i64>, Query, description = "Items to skip, default 0", example = 0)),
-    responses((status = 200, description = "One page of the delivery log", body = DeliveryPage), errors::NotFound, errors::Invalid, errors::Unauthorized, errors::Unavailable))]
+    responses((status = 200, description = "One page of the delivery log", body = DeliveryPage), errors::NotFound, errors::Invalid))]
 pub async fn deliveries(
     State(state): State<AppState>,
     ProjectMember { m, .. }: ProjectMember,
@@ -559,18 +569,13 @@ pub async fn deliveries(
 /// The project's members.
 ///
 /// Operators who can see the project; owners can also manage keys, members and deletion.
-#[utoipa::path(get, path = "/api/v1/projects/{id}/members", tag = "management",
-    security(("operator_token" = [])), params(("id" = String, Path, description = "Project id (`prj_…`)", example = "prj_8h2k4m6p9r1t3v5x7z0b2d4f")),
-    responses((status = 200, description = "The members", body = [MemberView]), errors::NotFound, errors::Unauthorized, errors::Unavailable))]
+#[utoipa::path(get, path = "/api/v1/projects/{id}/members", tag = "management", params(ProjectIdPath),
+    responses((status = 200, description = "The members", body = [MemberView]), errors::NotFound))]
 pub async fn list_members(
     State(state): State<AppState>,
     ProjectMember { m, .. }: ProjectMember,
 ) -> Result<Json<Vec<MemberView>>, ApiError> {
-    let members = state
-        .store
-        .members(&m.project.id)
-        .await
-        .map_err(unavailable)?;
+    let members = ops::members(&state.store, &m).await?;
     Ok(Json(
         members
             .into_iter()
@@ -586,10 +591,9 @@ pub async fn list_members(
 /// Invites an operator by email (owners).
 ///
 /// The operator signs in to the console with that email; no invitation email is sent.
-#[utoipa::path(post, path = "/api/v1/projects/{id}/members", tag = "management",
-    security(("operator_token" = [])), params(("id" = String, Path, description = "Project id (`prj_…`)", example = "prj_8h2k4m6p9r1t3v5x7z0b2d4f")),
+#[utoipa::path(post, path = "/api/v1/projects/{id}/members", tag = "management", params(ProjectIdPath),
     request_body = InviteBody,
-    responses((status = 201, description = "Added as a member", body = MemberView), errors::BodyRejected, errors::OwnersOnly, errors::NotFound, errors::Invalid, errors::Unauthorized, errors::Unavailable))]
+    responses((status = 201, description = "Added as a member", body = MemberView), errors::BodyRejected, errors::OwnersOnly, errors::NotFound, errors::Invalid))]
 pub async fn invite(
     State(state): State<AppState>,
     ProjectMember { op, m }: ProjectMember,
@@ -611,13 +615,12 @@ pub async fn invite(
 ///
 /// Their console sessions for this project stop at once.
 #[utoipa::path(delete, path = "/api/v1/projects/{id}/members/{email}", tag = "management",
-    security(("operator_token" = [])),
-    params(("id" = String, Path, description = "Project id (`prj_…`)", example = "prj_8h2k4m6p9r1t3v5x7z0b2d4f"), ("email" = String, Path, description = "Member email", example = "ops@example.com")),
-    responses((status = 204, description = "Removed"), errors::OwnersOnly, errors::NotFound, errors::Invalid, errors::Unauthorized, errors::Unavailable))]
+    params(ProjectIdPath, ("email" = String, Path, description = "Member email", example = "ops@example.com")),
+    responses((status = 204, description = "Removed"), errors::OwnersOnly, errors::NotFound, errors::Invalid))]
 pub async fn remove_member(
     State(state): State<AppState>,
     ProjectMember { op, m }: ProjectMember,
-    Path((_project, email)): Path<(String, String)>,
+    ApiPath((_project, email)): ApiPath<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
     ops::remove_member(&state.store, &op, &m, &email).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -626,18 +629,13 @@ pub async fn remove_member(
 /// The project's audit log, newest first (latest 500).
 ///
 /// Who changed keys, settings, members and templates, and when; never a secret.
-#[utoipa::path(get, path = "/api/v1/projects/{id}/audit", tag = "management",
-    security(("operator_token" = [])), params(("id" = String, Path, description = "Project id (`prj_…`)", example = "prj_8h2k4m6p9r1t3v5x7z0b2d4f")),
-    responses((status = 200, description = "Audit entries, newest first", body = [AuditView]), errors::NotFound, errors::Unauthorized, errors::Unavailable))]
+#[utoipa::path(get, path = "/api/v1/projects/{id}/audit", tag = "management", params(ProjectIdPath),
+    responses((status = 200, description = "Audit entries, newest first", body = [AuditView]), errors::NotFound))]
 pub async fn audit(
     State(state): State<AppState>,
     ProjectMember { m, .. }: ProjectMember,
 ) -> Result<Json<Vec<AuditView>>, ApiError> {
-    let entries = state
-        .store
-        .audit_log(&m.project.id, 500)
-        .await
-        .map_err(unavailable)?;
+    let entries = ops::audit_log(&state.store, &m, 500).await?;
     Ok(Json(
         entries
             .into_iter()
@@ -678,29 +676,22 @@ impl From<crate::service::templates::CustomTemplates> for TemplatesBody {
 /// The project's message templates.
 ///
 /// `null` fields use the built-in wording.
-#[utoipa::path(get, path = "/api/v1/projects/{id}/templates", tag = "management",
-    security(("operator_token" = [])), params(("id" = String, Path, description = "Project id (`prj_…`)", example = "prj_8h2k4m6p9r1t3v5x7z0b2d4f")),
-    responses((status = 200, description = "The templates", body = TemplatesBody), errors::NotFound, errors::Unauthorized, errors::Unavailable))]
+#[utoipa::path(get, path = "/api/v1/projects/{id}/templates", tag = "management", params(ProjectIdPath),
+    responses((status = 200, description = "The templates", body = TemplatesBody), errors::NotFound))]
 pub async fn get_templates(
     State(state): State<AppState>,
     ProjectMember { m, .. }: ProjectMember,
 ) -> Result<Json<TemplatesBody>, ApiError> {
-    let t = state
-        .store
-        .project_templates(&m.project.id)
-        .await
-        .map_err(unavailable)?;
-    Ok(Json(t.into()))
+    Ok(Json(ops::templates(&state.store, &m).await?.into()))
 }
 
 /// Replaces the project's message templates (owners).
 ///
 /// `null` or `""` means the built-in text. Only `{{ code }}` (required) and `{{ project }}`
 /// are substituted.
-#[utoipa::path(put, path = "/api/v1/projects/{id}/templates", tag = "management",
-    security(("operator_token" = [])), params(("id" = String, Path, description = "Project id (`prj_…`)", example = "prj_8h2k4m6p9r1t3v5x7z0b2d4f")),
+#[utoipa::path(put, path = "/api/v1/projects/{id}/templates", tag = "management", params(ProjectIdPath),
     request_body = TemplatesBody,
-    responses((status = 200, description = "The templates as saved", body = TemplatesBody), errors::BodyRejected, errors::OwnersOnly, errors::NotFound, errors::Invalid, errors::Unauthorized, errors::Unavailable))]
+    responses((status = 200, description = "The templates as saved", body = TemplatesBody), errors::BodyRejected, errors::OwnersOnly, errors::NotFound, errors::Invalid))]
 pub async fn put_templates(
     State(state): State<AppState>,
     ProjectMember { op, m }: ProjectMember,
@@ -741,18 +732,15 @@ pub struct WebhookView {
 /// The project's webhook.
 ///
 /// Its URL, never its secret; 404 `not_found` when the project has none.
-#[utoipa::path(get, path = "/api/v1/projects/{id}/webhook", tag = "management",
-    security(("operator_token" = [])), params(("id" = String, Path, description = "Project id (`prj_…`)", example = "prj_8h2k4m6p9r1t3v5x7z0b2d4f")),
-    responses((status = 200, description = "The webhook (never its secret)", body = WebhookView), errors::NotFound, errors::Unauthorized, errors::Unavailable))]
+#[utoipa::path(get, path = "/api/v1/projects/{id}/webhook", tag = "management", params(ProjectIdPath),
+    responses((status = 200, description = "The webhook (never its secret)", body = WebhookView), errors::NotFound))]
 pub async fn get_webhook(
     State(state): State<AppState>,
     ProjectMember { m, .. }: ProjectMember,
 ) -> Result<Json<WebhookView>, ApiError> {
-    let hook = state
-        .store
-        .project_webhook(&m.project.id)
+    let hook = project_webhook::get(&state.store, &m)
         .await
-        .map_err(unavailable)?
+        .map_err(managed)?
         .ok_or_else(ApiError::not_found)?;
     Ok(Json(WebhookView {
         url: hook.url,
@@ -765,10 +753,9 @@ pub async fn get_webhook(
 /// The server then posts signed events (`message.delivered`, `message.bounced`,
 /// `message.undelivered`, `message.complained`, `message.sent`) through its durable outbox,
 /// retried with backoff. The first registration answers the signing secret, once.
-#[utoipa::path(put, path = "/api/v1/projects/{id}/webhook", tag = "management",
-    security(("operator_token" = [])), params(("id" = String, Path, description = "Project id (`prj_…`)", example = "prj_8h2k4m6p9r1t3v5x7z0b2d4f")),
+#[utoipa::path(put, path = "/api/v1/projects/{id}/webhook", tag = "management", params(ProjectIdPath),
     request_body = WebhookBody,
-    responses((status = 200, description = "Saved; `secret` on the first registration only", body = WebhookView), errors::BodyRejected, errors::OwnersOnly, errors::NotFound, errors::Invalid, errors::Unauthorized, errors::Unavailable))]
+    responses((status = 200, description = "Saved; `secret` on the first registration only", body = WebhookView), errors::BodyRejected, errors::OwnersOnly, errors::NotFound, errors::Invalid))]
 pub async fn put_webhook(
     State(state): State<AppState>,
     ProjectMember { op, m }: ProjectMember,
@@ -793,9 +780,8 @@ pub async fn put_webhook(
 ///
 /// The old secret stops working at once, also for events still queued; the answer shows
 /// the new one, once.
-#[utoipa::path(post, path = "/api/v1/projects/{id}/webhook/rotate", tag = "management",
-    security(("operator_token" = [])), params(("id" = String, Path, description = "Project id (`prj_…`)", example = "prj_8h2k4m6p9r1t3v5x7z0b2d4f")),
-    responses((status = 200, description = "The new secret, shown once", body = WebhookView), errors::OwnersOnly, errors::NotFound, errors::Unauthorized, errors::Unavailable))]
+#[utoipa::path(post, path = "/api/v1/projects/{id}/webhook/rotate", tag = "management", params(ProjectIdPath),
+    responses((status = 200, description = "The new secret, shown once", body = WebhookView), errors::OwnersOnly, errors::NotFound))]
 pub async fn rotate_webhook(
     State(state): State<AppState>,
     ProjectMember { op, m }: ProjectMember,
@@ -812,21 +798,14 @@ pub async fn rotate_webhook(
 /// Removes the project's webhook (owners only).
 ///
 /// No more events are queued for it; events still queued fail.
-#[utoipa::path(delete, path = "/api/v1/projects/{id}/webhook", tag = "management",
-    security(("operator_token" = [])), params(("id" = String, Path, description = "Project id (`prj_…`)", example = "prj_8h2k4m6p9r1t3v5x7z0b2d4f")),
-    responses((status = 204, description = "Removed"), errors::OwnersOnly, errors::NotFound, errors::Unauthorized, errors::Unavailable))]
+#[utoipa::path(delete, path = "/api/v1/projects/{id}/webhook", tag = "management", params(ProjectIdPath),
+    responses((status = 204, description = "Removed"), errors::OwnersOnly, errors::NotFound))]
 pub async fn delete_webhook(
     State(state): State<AppState>,
     ProjectMember { op, m }: ProjectMember,
 ) -> Result<StatusCode, ApiError> {
-    if project_webhook::remove(&state.store, &op, &m.project.id)
-        .await
-        .map_err(managed)?
-    {
-        Ok(StatusCode::NO_CONTENT)
-    } else {
-        Err(ApiError::not_found())
-    }
+    let removed = project_webhook::remove(&state.store, &op, &m.project.id).await;
+    no_content_or_not_found(removed.map_err(managed)?)
 }
 
 // ---------------------------------------------------------------- test mode
@@ -862,20 +841,14 @@ impl From<crate::store::TestMode> for TestModeBody {
 ///
 /// Its destinations, fixed code and production confirmation; 404 `not_found` when test
 /// mode is off.
-#[utoipa::path(get, path = "/api/v1/projects/{id}/test-mode", tag = "management",
-    security(("operator_token" = [])), params(("id" = String, Path, description = "Project id (`prj_…`)", example = "prj_8h2k4m6p9r1t3v5x7z0b2d4f")),
-    responses((status = 200, description = "Test mode is on", body = TestModeBody), errors::NotFound, errors::Unauthorized, errors::Unavailable))]
+#[utoipa::path(get, path = "/api/v1/projects/{id}/test-mode", tag = "management", params(ProjectIdPath),
+    responses((status = 200, description = "Test mode is on", body = TestModeBody), errors::NotFound))]
 pub async fn get_test_mode(
     State(state): State<AppState>,
     ProjectMember { m, .. }: ProjectMember,
 ) -> Result<Json<TestModeBody>, ApiError> {
-    let mode = state
-        .store
-        .test_mode(&m.project.id)
-        .await
-        .map_err(unavailable)?
-        .ok_or_else(ApiError::not_found)?;
-    Ok(Json(mode.into()))
+    let mode = test_mode::get(&state.store, &m).await.map_err(managed)?;
+    Ok(Json(mode.ok_or_else(ApiError::not_found)?.into()))
 }
 
 /// Turns test mode on, or replaces it (owners only).
@@ -883,10 +856,9 @@ pub async fn get_test_mode(
 /// For app-store review and CI: no message to these destinations reaches a provider, and
 /// the SDK accepts the fixed code for them (and only them). On a production server it must
 /// be confirmed with `allow_in_production` (422 `test_mode_in_production` otherwise).
-#[utoipa::path(put, path = "/api/v1/projects/{id}/test-mode", tag = "management",
-    security(("operator_token" = [])), params(("id" = String, Path, description = "Project id (`prj_…`)", example = "prj_8h2k4m6p9r1t3v5x7z0b2d4f")),
+#[utoipa::path(put, path = "/api/v1/projects/{id}/test-mode", tag = "management", params(ProjectIdPath),
     request_body = TestModeBody,
-    responses((status = 200, description = "Test mode as saved (destinations normalised)", body = TestModeBody), errors::BodyRejected, errors::OwnersOnly, errors::NotFound, errors::Invalid, errors::Unauthorized, errors::Unavailable))]
+    responses((status = 200, description = "Test mode as saved (destinations normalised)", body = TestModeBody), errors::BodyRejected, errors::OwnersOnly, errors::NotFound, errors::Invalid))]
 pub async fn put_test_mode(
     State(state): State<AppState>,
     ProjectMember { op, m }: ProjectMember,
@@ -907,21 +879,14 @@ pub async fn put_test_mode(
 ///
 /// Sends to the former test destinations are delivered normally again; 404 `not_found`
 /// when test mode was off.
-#[utoipa::path(delete, path = "/api/v1/projects/{id}/test-mode", tag = "management",
-    security(("operator_token" = [])), params(("id" = String, Path, description = "Project id (`prj_…`)", example = "prj_8h2k4m6p9r1t3v5x7z0b2d4f")),
-    responses((status = 204, description = "Test mode is off"), errors::OwnersOnly, errors::NotFound, errors::Unauthorized, errors::Unavailable))]
+#[utoipa::path(delete, path = "/api/v1/projects/{id}/test-mode", tag = "management", params(ProjectIdPath),
+    responses((status = 204, description = "Test mode is off"), errors::OwnersOnly, errors::NotFound))]
 pub async fn delete_test_mode(
     State(state): State<AppState>,
     ProjectMember { op, m }: ProjectMember,
 ) -> Result<StatusCode, ApiError> {
-    if test_mode::disable(&state.store, &op, &m.project.id)
-        .await
-        .map_err(managed)?
-    {
-        Ok(StatusCode::NO_CONTENT)
-    } else {
-        Err(ApiError::not_found())
-    }
+    let disabled = test_mode::disable(&state.store, &op, &m.project.id).await;
+    no_content_or_not_found(disabled.map_err(managed)?)
 }
 
 // ---------------------------------------------------------------- operator tokens
@@ -972,17 +937,12 @@ pub struct NewOperatorTokenView {
 ///
 /// Live and revoked, newest first; never the tokens themselves, only their prefixes.
 #[utoipa::path(get, path = "/api/v1/operator/tokens", tag = "management",
-    security(("operator_token" = [])),
-    responses((status = 200, description = "Tokens, newest first", body = [OperatorTokenView]), errors::Unauthorized, errors::Unavailable))]
+    responses((status = 200, description = "Tokens, newest first", body = [OperatorTokenView])))]
 pub async fn list_tokens(
     State(state): State<AppState>,
     OperatorAuth(op): OperatorAuth,
 ) -> Result<Json<Vec<OperatorTokenView>>, ApiError> {
-    let tokens = state
-        .store
-        .operator_tokens(&op.id)
-        .await
-        .map_err(unavailable)?;
+    let tokens = ops::operator_tokens(&state.store, &op).await?;
     Ok(Json(
         tokens
             .into_iter()
@@ -1001,8 +961,8 @@ pub async fn list_tokens(
 ///
 /// A token acts as its operator, with the operator's memberships: no more, no less.
 #[utoipa::path(post, path = "/api/v1/operator/tokens", tag = "management",
-    security(("operator_token" = [])), request_body = CreateTokenBody,
-    responses((status = 201, description = "The new token, shown once", body = NewOperatorTokenView), errors::BodyRejected, errors::Invalid, errors::Unauthorized, errors::Unavailable))]
+    request_body = CreateTokenBody,
+    responses((status = 201, description = "The new token, shown once", body = NewOperatorTokenView), errors::BodyRejected, errors::Invalid))]
 pub async fn create_token(
     State(state): State<AppState>,
     OperatorAuth(op): OperatorAuth,
@@ -1024,9 +984,8 @@ pub async fn create_token(
 /// Every live token of the caller with this prefix stops working at once (the calling token
 /// too, if it matches); another operator's prefix answers 404.
 #[utoipa::path(delete, path = "/api/v1/operator/tokens/{prefix}", tag = "management",
-    security(("operator_token" = [])),
     params(("prefix" = String, Path, description = "Token prefix as listed", example = "vx_op_4f9a2c")),
-    responses((status = 204, description = "Revoked"), errors::NotFound, errors::Unauthorized, errors::Unavailable))]
+    responses((status = 204, description = "Revoked"), errors::NotFound))]
 pub async fn revoke_token(
     State(state): State<AppState>,
     OperatorAuth(op): OperatorAuth,

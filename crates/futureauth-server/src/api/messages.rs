@@ -7,7 +7,8 @@ use serde::Serialize;
 use tracing::Instrument;
 use utoipa::ToSchema;
 
-use super::error::{ApiError, ErrorBody};
+use super::docs::errors;
+use super::error::ApiError;
 use super::extract::{ApiPath, AuthProject, OptionalIdempotencyKey, SendJson};
 use super::AppState;
 use crate::clock::UnixMillis;
@@ -194,33 +195,12 @@ impl From<Message> for MessageResponse {
 /// Answers 202 once the message is durably written to the outbox; delivery happens in the
 /// background (poll `GET /api/v1/messages/{id}`). With `Idempotency-Key`, a repeated request
 /// returns the original message and never sends twice.
-#[utoipa::path(
-    post,
-    path = "/api/v1/otp/send",
-    tag = "delivery",
+#[utoipa::path(post, path = "/api/v1/otp/send", tag = "delivery", security(("secret_key" = [])),
     request_body = SendBody,
     params(("Idempotency-Key" = Option<String>, Header,
         description = "1–255 visible ASCII characters (0x21–0x7E); the same key from the same project returns the original message and never sends twice",
         min_length = 1, max_length = 255, pattern = r"^[\x21-\x7E]+$", example = "signin-7f3a9c2e")),
-    responses(
-        (status = 202, description = "Queued: durably written to the outbox", body = SendResponse),
-        (status = 400, description = "Malformed JSON (`malformed_json`) or an `Idempotency-Key` that is not 1–255 visible ASCII characters (`invalid_idempotency_key`)", body = ErrorBody,
-            example = json!({"error": {"code": "malformed_json", "message": "malformed JSON: expected value at line 1 column 1"}})),
-        (status = 401, description = "Missing, unknown or revoked key (`invalid_api_key`)", body = ErrorBody,
-            example = json!({"error": {"code": "invalid_api_key", "message": "missing, unknown or revoked secret key: send `Authorization: Bearer vx_sec_…`"}})),
-        (status = 413, description = "Body over 16 KiB (`payload_too_large`)", body = ErrorBody,
-            example = json!({"error": {"code": "payload_too_large", "message": "the request body is over the 16 KiB limit"}})),
-        (status = 415, description = "Not `application/json` (`unsupported_media_type`)", body = ErrorBody,
-            example = json!({"error": {"code": "unsupported_media_type", "message": "send the body as JSON with `Content-Type: application/json`"}})),
-        (status = 422, description = "Invalid request: `unknown_channel`, `invalid_destination`, `invalid_code`, `callback_not_allowed`, `callback_url_required`, `invalid_link`, `sms_country_not_allowed`, `invalid_locale`, `idempotency_key_reused` (the key was used for a different request), `invalid_request` (a missing field or a field of the wrong type)", body = ErrorBody,
-            example = json!({"error": {"code": "invalid_destination", "message": "destination must be a plain email address such as user@example.com"}})),
-        (status = 429, description = "Rate limited (`rate_limited`); retry after `Retry-After` seconds", body = ErrorBody,
-            example = json!({"error": {"code": "rate_limited", "message": "too many messages (destination limit); retry after 60 seconds"}})),
-        (status = 503, description = "Database unavailable (`storage_unavailable`) or too many requests in flight (`overloaded`); retry after `Retry-After` seconds", body = ErrorBody,
-            example = json!({"error": {"code": "storage_unavailable", "message": "the message store is unavailable; retry later"}})),
-    ),
-    security(("secret_key" = []))
-)]
+    responses((status = 202, description = "Queued: durably written to the outbox", body = SendResponse), errors::InvalidApiKey, errors::SendRefused))]
 pub async fn send(
     State(state): State<AppState>,
     AuthProject(project): AuthProject,
@@ -259,22 +239,9 @@ pub async fn send(
 /// `status` is `queued` until a provider accepts the message (`sent`) or delivery gives up
 /// (`failed`, with the provider's reason in `error`); then the provider's status webhooks
 /// move it on (`delivered`, `undelivered`, `bounced`, `complained`), listed in `events`.
-#[utoipa::path(
-    get,
-    path = "/api/v1/messages/{id}",
-    tag = "delivery",
+#[utoipa::path(get, path = "/api/v1/messages/{id}", tag = "delivery", security(("secret_key" = [])),
     params(("id" = String, Path, description = "Message id: `msg_` and 24 characters of `[a-z0-9]`; anything else is 404", pattern = "^msg_[a-z0-9]{24}$", example = "msg_3k9x0q2m5n7p1r4t6v8w0y2z")),
-    responses(
-        (status = 200, description = "The message and its delivery status", body = MessageResponse),
-        (status = 401, description = "Missing, unknown or revoked key (`invalid_api_key`)", body = ErrorBody,
-            example = json!({"error": {"code": "invalid_api_key", "message": "missing, unknown or revoked secret key: send `Authorization: Bearer vx_sec_…`"}})),
-        (status = 404, description = "No such message in this project, or not a message id (`not_found`)", body = ErrorBody,
-            example = json!({"error": {"code": "not_found", "message": "no such resource"}})),
-        (status = 503, description = "Database unavailable (`storage_unavailable`) or too many requests in flight (`overloaded`); retry after `Retry-After` seconds", body = ErrorBody,
-            example = json!({"error": {"code": "overloaded", "message": "too many requests in flight; retry in a moment"}})),
-    ),
-    security(("secret_key" = []))
-)]
+    responses((status = 200, description = "The message and its delivery status", body = MessageResponse), errors::InvalidApiKey, errors::StatusRefused))]
 pub async fn get(
     State(state): State<AppState>,
     AuthProject(project): AuthProject,

@@ -13,14 +13,15 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use secrecy::ExposeSecret;
 use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
+use utoipa::{IntoResponses, ToSchema};
 
-use super::error::{ApiError, ErrorBody};
+use super::docs::errors;
+use super::error::ApiError;
 use super::AppState;
 use crate::clock::UnixMillis;
 use crate::error::ErrorCode;
 use crate::metrics;
-use crate::service::provider_events::{self, Parsed};
+use crate::service::provider_events::{self, BadEvent, Parsed};
 use crate::signature::{verify_twilio, SignatureError};
 use crate::store::{EventRecorded, ProviderEvent};
 
@@ -32,6 +33,12 @@ pub struct WebhookResponse {
     #[schema(example = "recorded")]
     pub result: &'static str,
 }
+
+/// 200: the answer of every verified event.
+#[derive(IntoResponses)]
+#[response(status = 200, description = "Recorded, duplicate or ignored")]
+#[allow(dead_code)] // Documentation only: `answer` builds the response.
+pub struct Acknowledged(WebhookResponse);
 
 /// The fields of Twilio's status callback that the server reads (form-encoded; Twilio sends
 /// more, and its signature covers them all). Documentation only: the body is parsed as a
@@ -71,17 +78,23 @@ fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers.get(name).and_then(|v| v.to_str().ok())
 }
 
-/// 401 when one of the signature headers the route requires is absent, checked before
-/// whether the route is configured: a request without them is refused alike on every
-/// server, as the OpenAPI document says.
-fn require_headers(headers: &HeaderMap, names: &[&str]) -> Result<(), ApiError> {
-    match names.iter().find(|n| header(headers, n).is_none()) {
-        Some(missing) => Err(ApiError::new(
+/// The route's verification settings, once the request carries the signature headers
+/// `names`: 401 when one is absent, checked before whether the route is configured (so a
+/// request without them is refused alike on every server, as the OpenAPI document says),
+/// then 404 when this server takes no status webhooks from `provider`.
+fn configured<'a, T>(
+    settings: &'a Option<T>,
+    provider: &str,
+    headers: &HeaderMap,
+    names: &[&str],
+) -> Result<&'a T, ApiError> {
+    if let Some(missing) = names.iter().find(|n| header(headers, n).is_none()) {
+        return Err(ApiError::new(
             ErrorCode::InvalidSignature,
             format!("webhook signature refused: no {missing} header"),
-        )),
-        None => Ok(()),
+        ));
     }
+    settings.as_ref().ok_or_else(|| not_configured(provider))
 }
 
 /// Receive a Resend status event.
@@ -90,27 +103,14 @@ fn require_headers(headers: &HeaderMap, names: &[&str]) -> Result<(), ApiError> 
 /// minutes, `svix-signature`). `email.sent`, `email.delivered`, `email.bounced`,
 /// `email.complained` and `email.failed` move the message (never back); others are
 /// acknowledged and ignored.
-#[utoipa::path(
-    post,
-    path = "/webhooks/resend",
-    tag = "webhooks",
+#[utoipa::path(post, path = "/webhooks/resend", tag = "webhooks",
+    responses(Acknowledged, errors::ResendRefused, errors::WebhookUnavailable),
     request_body(content = String, content_type = "application/json",
         description = "A Resend webhook event", example = json!({"type": "email.delivered", "created_at": "2026-11-29T01:00:00.000Z", "data": {"email_id": "4ef9a417-02e9-4d39-ad75-9611e0fcc33c"}})),
     params(
         ("svix-id" = String, Header, description = "The event's id", example = "msg_p5jXN8AQM9LWM0D4loKWxJek"),
         ("svix-timestamp" = String, Header, description = "Unix seconds; refused beyond 5 minutes from now", example = "1795914000"),
         ("svix-signature" = String, Header, description = "Space-separated `v1,<base64 HMAC-SHA256>`", example = "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE="),
-    ),
-    responses(
-        (status = 200, description = "Recorded, duplicate or ignored", body = WebhookResponse),
-        (status = 400, description = "Signed, but not an event (`invalid_event`)", body = ErrorBody,
-            example = json!({"error": {"code": "invalid_event", "message": "not a Resend event"}})),
-        (status = 401, description = "Missing, wrong or expired signature (`invalid_signature`); a missing signature header is refused so even where the route is not configured", body = ErrorBody,
-            example = json!({"error": {"code": "invalid_signature", "message": "webhook signature refused: signature mismatch"}})),
-        (status = 404, description = "Signed, but not configured here (`webhook_not_configured`), or no message with this provider id yet (`unknown_message`; the provider retries)", body = ErrorBody,
-            example = json!({"error": {"code": "unknown_message", "message": "no message with this provider id"}})),
-        (status = 503, description = "Database unavailable (`storage_unavailable`)", body = ErrorBody,
-            example = json!({"error": {"code": "storage_unavailable", "message": "the database is unavailable; retry in a moment"}})),
     )
 )]
 pub async fn resend(
@@ -118,12 +118,8 @@ pub async fn resend(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    require_headers(&headers, &["svix-id", "svix-timestamp", "svix-signature"])?;
-    let secret = state
-        .webhooks
-        .resend
-        .as_ref()
-        .ok_or_else(|| not_configured("Resend"))?;
+    let svix = ["svix-id", "svix-timestamp", "svix-signature"];
+    let secret = configured(&state.webhooks.resend, "Resend", &headers, &svix)?;
     let id = header(&headers, "svix-id");
     secret
         .verify(
@@ -134,8 +130,7 @@ pub async fn resend(
             UnixMillis::now().as_secs(),
         )
         .map_err(refused)?;
-    let parsed = provider_events::resend(&body, id.unwrap_or_default(), UnixMillis::now())
-        .map_err(|e| ApiError::new(ErrorCode::InvalidEvent, e.to_string()))?;
+    let parsed = provider_events::resend(&body, id.unwrap_or_default(), UnixMillis::now());
     record(&state, parsed).await
 }
 
@@ -144,36 +139,23 @@ pub async fn resend(
 /// Verified with the Twilio auth token over `<FUTUREAUTH_PUBLIC_URL>/webhooks/twilio` and the
 /// form fields (`X-Twilio-Signature`). `sent`, `delivered`/`read`, `undelivered`/`failed`
 /// move the message (never back); earlier statuses are acknowledged and ignored.
-#[utoipa::path(
-    post,
-    path = "/webhooks/twilio",
-    tag = "webhooks",
+#[utoipa::path(post, path = "/webhooks/twilio", tag = "webhooks",
+    responses(Acknowledged, errors::TwilioRefused, errors::WebhookUnavailable),
     request_body(content = TwilioStatusForm, content_type = "application/x-www-form-urlencoded",
         description = "Twilio's status callback fields (Twilio sends more; all are signed)"),
-    params(("X-Twilio-Signature" = String, Header, description = "Base64 HMAC-SHA1 of the URL and the sorted fields", example = "0/KCTR6DLpKmkAf8muzZqo1nDgQ=")),
-    responses(
-        (status = 200, description = "Recorded, duplicate or ignored", body = WebhookResponse),
-        (status = 400, description = "Signed, but not a status callback (`invalid_event`)", body = ErrorBody,
-            example = json!({"error": {"code": "invalid_event", "message": "no MessageSid"}})),
-        (status = 401, description = "Missing or wrong signature (`invalid_signature`); a missing signature header is refused so even where the route is not configured", body = ErrorBody,
-            example = json!({"error": {"code": "invalid_signature", "message": "webhook signature refused: signature mismatch"}})),
-        (status = 404, description = "Signed, but not configured here (`webhook_not_configured`), or no message with this SID yet (`unknown_message`)", body = ErrorBody,
-            example = json!({"error": {"code": "webhook_not_configured", "message": "Twilio status webhooks are not configured on this server"}})),
-        (status = 503, description = "Database unavailable (`storage_unavailable`)", body = ErrorBody,
-            example = json!({"error": {"code": "storage_unavailable", "message": "the database is unavailable; retry in a moment"}})),
-    )
+    params(("X-Twilio-Signature" = String, Header, description = "Base64 HMAC-SHA1 of the URL and the sorted fields", example = "0/KCTR6DLpKmkAf8muzZqo1nDgQ="))
 )]
 pub async fn twilio(
     State(state): State<AppState>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    require_headers(&headers, &["x-twilio-signature"])?;
-    let hook = state
-        .webhooks
-        .twilio
-        .as_ref()
-        .ok_or_else(|| not_configured("Twilio"))?;
+    let hook = configured(
+        &state.webhooks.twilio,
+        "Twilio",
+        &headers,
+        &["x-twilio-signature"],
+    )?;
     let fields: Vec<(String, String)> = url::form_urlencoded::parse(&body)
         .map(|(k, v)| (k.into_owned(), v.into_owned()))
         .collect();
@@ -184,12 +166,13 @@ pub async fn twilio(
         header(&headers, "x-twilio-signature"),
     )
     .map_err(refused)?;
-    let parsed = provider_events::twilio(&fields, UnixMillis::now())
-        .map_err(|e| ApiError::new(ErrorCode::InvalidEvent, e.to_string()))?;
-    record(&state, parsed).await
+    record(&state, provider_events::twilio(&fields, UnixMillis::now())).await
 }
 
-async fn record(state: &AppState, parsed: Parsed) -> Result<Response, ApiError> {
+/// Records a verified request's event: 400 `invalid_event` when it is none, 404
+/// `unknown_message` when its message is not known (yet).
+async fn record(state: &AppState, parsed: Result<Parsed, BadEvent>) -> Result<Response, ApiError> {
+    let parsed = parsed.map_err(|e| ApiError::new(ErrorCode::InvalidEvent, e.to_string()))?;
     let event: ProviderEvent = match parsed {
         Parsed::Event(event) => event,
         Parsed::Ignored => return Ok(answer("ignored")),

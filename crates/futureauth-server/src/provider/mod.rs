@@ -258,6 +258,25 @@ impl Delivery {
     }
 }
 
+/// Sends a provider API `request`: the provider's id of the accepted message (field
+/// `id_field` of its answer), or the failure classified for the retry decision.
+pub(crate) async fn call(
+    provider: &str,
+    request: reqwest::RequestBuilder,
+    id_field: &str,
+) -> Result<Option<String>, ProviderError> {
+    let resp = request
+        .send()
+        .await
+        .map_err(|e| classify_transport(provider, &e))?;
+    let status = resp.status();
+    if status.is_success() {
+        return Ok(accepted_id(resp, id_field).await);
+    }
+    let body = resp.text().await.unwrap_or_default();
+    Err(classify_status(provider, status, &body))
+}
+
 /// The provider's id of an accepted message: field `field` of its JSON answer. An answer
 /// without one is still an acceptance (its status webhooks then find no message).
 pub(crate) async fn accepted_id(resp: reqwest::Response, field: &str) -> Option<String> {

@@ -4,7 +4,7 @@ use async_trait::async_trait;
 use secrecy::ExposeSecret;
 use serde::Serialize;
 
-use super::{accepted_id, classify_status, classify_transport, Outgoing, Provider, ProviderError};
+use super::{call, Outgoing, Provider, ProviderError};
 use crate::config::ResendSettings;
 
 /// The Resend client.
@@ -46,7 +46,7 @@ impl Provider for Resend {
                 "resend only delivers email".into(),
             ));
         };
-        let resp = self
+        let request = self
             .http
             .post(format!("{}/emails", self.settings.api_url))
             .bearer_auth(self.settings.api_key.expose_secret())
@@ -57,15 +57,7 @@ impl Provider for Resend {
                 subject: &email.subject,
                 text: &email.text,
                 html: &email.html,
-            })
-            .send()
-            .await
-            .map_err(|e| classify_transport("resend", &e))?;
-        let status = resp.status();
-        if status.is_success() {
-            return Ok(accepted_id(resp, "id").await);
-        }
-        let body = resp.text().await.unwrap_or_default();
-        Err(classify_status("resend", status, &body))
+            });
+        call("resend", request, "id").await
     }
 }

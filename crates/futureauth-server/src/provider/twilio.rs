@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 use secrecy::ExposeSecret;
 
-use super::{accepted_id, classify_status, classify_transport, Outgoing, Provider, ProviderError};
+use super::{call, Outgoing, Provider, ProviderError};
 use crate::config::{TwilioSender, TwilioSettings};
 
 /// The Twilio client.
@@ -42,7 +42,7 @@ impl Provider for Twilio {
         if let Some(url) = &self.settings.status_callback {
             form.push(("StatusCallback", url.as_str()));
         }
-        let resp = self
+        let request = self
             .http
             .post(format!(
                 "{}/2010-04-01/Accounts/{}/Messages.json",
@@ -53,15 +53,7 @@ impl Provider for Twilio {
                 Some(self.settings.auth_token.expose_secret()),
             )
             .header("I-Twilio-Idempotency-Token", message_id)
-            .form(&form)
-            .send()
-            .await
-            .map_err(|e| classify_transport("twilio", &e))?;
-        let status = resp.status();
-        if status.is_success() {
-            return Ok(accepted_id(resp, "sid").await);
-        }
-        let body = resp.text().await.unwrap_or_default();
-        Err(classify_status("twilio", status, &body))
+            .form(&form);
+        call("twilio", request, "sid").await
     }
 }

@@ -15,7 +15,9 @@ use super::templates::{self, CustomTemplates};
 use super::{random_id, validate};
 use crate::clock::UnixMillis;
 use crate::error::StoreError;
-use crate::store::{KeyListing, Membership, Operator, Role, Store};
+use crate::store::{
+    AuditEntry, KeyListing, Member, Membership, Operator, Role, Store, TokenListing,
+};
 
 /// Prefix of operator tokens (management API).
 pub const OPERATOR_TOKEN_PREFIX: &str = "vx_op_";
@@ -48,6 +50,38 @@ pub async fn membership(
     project_id: &str,
 ) -> Result<Membership, OperatorError> {
     authorize(store, op, project_id, OperatorAction::Read).await
+}
+
+/// The projects `op` is a member of, each with `op`'s role.
+pub async fn projects(store: &Store, op: &Operator) -> Result<Vec<Membership>, OperatorError> {
+    Ok(store.memberships(&op.id).await?)
+}
+
+/// The members of `m`'s project.
+pub async fn members(store: &Store, m: &Membership) -> Result<Vec<Member>, OperatorError> {
+    Ok(store.members(&m.project.id).await?)
+}
+
+/// The latest `limit` entries of `m`'s project's audit log, newest first.
+pub async fn audit_log(
+    store: &Store,
+    m: &Membership,
+    limit: i64,
+) -> Result<Vec<AuditEntry>, OperatorError> {
+    Ok(store.audit_log(&m.project.id, limit).await?)
+}
+
+/// The message templates of `m`'s project (`None` = the built-in text).
+pub async fn templates(store: &Store, m: &Membership) -> Result<CustomTemplates, OperatorError> {
+    Ok(store.project_templates(&m.project.id).await?)
+}
+
+/// `op`'s operator tokens, live and revoked, newest first (never the tokens themselves).
+pub async fn operator_tokens(
+    store: &Store,
+    op: &Operator,
+) -> Result<Vec<TokenListing>, OperatorError> {
+    Ok(store.operator_tokens(&op.id).await?)
 }
 
 /// The message-templates form, as submitted (empty = the built-in text).

@@ -159,6 +159,21 @@ pub(crate) async fn audit(
     Ok(())
 }
 
+/// Audits the removal `action` when something was `removed` (a removal of nothing changes
+/// nothing and is not audited); answers `removed`.
+pub(crate) async fn audit_removal(
+    store: &Store,
+    m: &Membership,
+    op: &Operator,
+    action: &str,
+    removed: bool,
+) -> Result<bool, OperatorError> {
+    if removed {
+        audit(store, &m.project.id, op, action, String::new()).await?;
+    }
+    Ok(removed)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

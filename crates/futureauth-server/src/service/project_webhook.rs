@@ -9,11 +9,11 @@ use rand::RngCore;
 use secrecy::SecretString;
 
 use super::console::audit;
-use super::operator::{authorize, OperatorAction};
+use super::operator::{audit_removal, authorize, OperatorAction};
 use crate::clock::UnixMillis;
 use crate::error::{ErrorCode, ServiceError};
 use crate::provider::webhook::{is_internal, WebhookTarget};
-use crate::store::{Operator, Store};
+use crate::store::{Membership, Operator, ProjectWebhook, Store};
 
 /// Longest webhook URL accepted.
 const MAX_URL: usize = 2048;
@@ -64,6 +64,11 @@ pub fn parse_url(raw: &str, production: bool) -> Result<url::Url, ServiceError> 
         return Err(bad("the webhook URL points into the server's own network"));
     }
     Ok(url)
+}
+
+/// The webhook of `m`'s project, if it has one.
+pub async fn get(store: &Store, m: &Membership) -> Result<Option<ProjectWebhook>, ServiceError> {
+    Ok(store.project_webhook(&m.project.id).await?)
 }
 
 /// Registers or moves the project's webhook as `op` (owners only; audited). Returns the URL
@@ -119,15 +124,9 @@ pub async fn rotate(
 /// Removes the project's webhook, as `op` (owners only; audited). `false` when it had none:
 /// nothing changed, nothing is audited.
 pub async fn remove(store: &Store, op: &Operator, project_id: &str) -> Result<bool, ServiceError> {
-    let project_id = &authorize(store, op, project_id, OperatorAction::ManageWebhook)
-        .await?
-        .project
-        .id;
-    if !store.clear_project_webhook(project_id).await? {
-        return Ok(false);
-    }
-    audit(store, project_id, op, "webhook.removed", String::new()).await?;
-    Ok(true)
+    let m = authorize(store, op, project_id, OperatorAction::ManageWebhook).await?;
+    let removed = store.clear_project_webhook(&m.project.id).await?;
+    Ok(audit_removal(store, &m, op, "webhook.removed", removed).await?)
 }
 
 #[cfg(test)]

@@ -13,170 +13,37 @@ pub const DEFAULT_LOCALE: &str = "en";
 /// confirm-address code, address-change notice) by channel and part.
 const FILES: usize = 15;
 
-/// The message templates of one locale other than English, from
-/// `templates/<kind>/<locale>/<file>`. To add a locale: copy the `de` folder of each kind
-/// (`otp`, `magic_link`, `confirm_address`, `address_change_notice`) to the new language's
-/// folder, translate, and add one `locale!("xx")` line to [`LOCALES`].
-macro_rules! locale {
-    ($l:literal) => {
-        (
-            $l,
-            [
-                (
-                    "otp/email.subject",
-                    include_str!(concat!("../../templates/otp/", $l, "/email.subject")),
-                ),
-                (
-                    "otp/email.txt",
-                    include_str!(concat!("../../templates/otp/", $l, "/email.txt")),
-                ),
-                (
-                    "otp/email.html",
-                    include_str!(concat!("../../templates/otp/", $l, "/email.html")),
-                ),
-                (
-                    "otp/sms.txt",
-                    include_str!(concat!("../../templates/otp/", $l, "/sms.txt")),
-                ),
-                (
-                    "magic_link/email.subject",
-                    include_str!(concat!("../../templates/magic_link/", $l, "/email.subject")),
-                ),
-                (
-                    "magic_link/email.txt",
-                    include_str!(concat!("../../templates/magic_link/", $l, "/email.txt")),
-                ),
-                (
-                    "magic_link/email.html",
-                    include_str!(concat!("../../templates/magic_link/", $l, "/email.html")),
-                ),
-                (
-                    "confirm_address/email.subject",
-                    include_str!(concat!(
-                        "../../templates/confirm_address/",
-                        $l,
-                        "/email.subject"
-                    )),
-                ),
-                (
-                    "confirm_address/email.txt",
-                    include_str!(concat!(
-                        "../../templates/confirm_address/",
-                        $l,
-                        "/email.txt"
-                    )),
-                ),
-                (
-                    "confirm_address/email.html",
-                    include_str!(concat!(
-                        "../../templates/confirm_address/",
-                        $l,
-                        "/email.html"
-                    )),
-                ),
-                (
-                    "confirm_address/sms.txt",
-                    include_str!(concat!("../../templates/confirm_address/", $l, "/sms.txt")),
-                ),
-                (
-                    "address_change_notice/email.subject",
-                    include_str!(concat!(
-                        "../../templates/address_change_notice/",
-                        $l,
-                        "/email.subject"
-                    )),
-                ),
-                (
-                    "address_change_notice/email.txt",
-                    include_str!(concat!(
-                        "../../templates/address_change_notice/",
-                        $l,
-                        "/email.txt"
-                    )),
-                ),
-                (
-                    "address_change_notice/email.html",
-                    include_str!(concat!(
-                        "../../templates/address_change_notice/",
-                        $l,
-                        "/email.html"
-                    )),
-                ),
-                (
-                    "address_change_notice/sms.txt",
-                    include_str!(concat!(
-                        "../../templates/address_change_notice/",
-                        $l,
-                        "/sms.txt"
-                    )),
-                ),
-            ],
+/// The template files of one locale, as `(name, source)`: `templates/<kind>/<file>` for
+/// English (`template_files!("")`), `templates/<kind>/<locale>/<file>` for a translation
+/// (`template_files!("de/")`). Every message kind by channel and part is named here once.
+/// To add a locale: copy the `de` folder of each kind (`otp`, `magic_link`,
+/// `confirm_address`, `address_change_notice`) to the new language's folder, translate, and
+/// add one `("xx", template_files!("xx/"))` line to [`LOCALES`].
+macro_rules! template_files {
+    ($dir:literal) => {
+        template_files!(@each $dir;
+            "otp" / "email.subject", "otp" / "email.txt", "otp" / "email.html", "otp" / "sms.txt",
+            "magic_link" / "email.subject", "magic_link" / "email.txt",
+            "magic_link" / "email.html",
+            "confirm_address" / "email.subject", "confirm_address" / "email.txt",
+            "confirm_address" / "email.html", "confirm_address" / "sms.txt",
+            "address_change_notice" / "email.subject", "address_change_notice" / "email.txt",
+            "address_change_notice" / "email.html", "address_change_notice" / "sms.txt",
         )
+    };
+    (@each $dir:literal; $($kind:literal / $file:literal),* $(,)?) => {
+        [$((
+            concat!($kind, "/", $file),
+            include_str!(concat!("../../templates/", $kind, "/", $dir, $file)),
+        )),*]
     };
 }
 
 /// Translations: (language, its templates).
-const LOCALES: &[(&str, [(&str, &str); FILES])] = &[locale!("de")];
+const LOCALES: &[(&str, [(&str, &str); FILES])] = &[("de", template_files!("de/"))];
 
-const TEMPLATES: [(&str, &str); FILES] = [
-    (
-        "otp/email.subject",
-        include_str!("../../templates/otp/email.subject"),
-    ),
-    (
-        "otp/email.txt",
-        include_str!("../../templates/otp/email.txt"),
-    ),
-    (
-        "otp/email.html",
-        include_str!("../../templates/otp/email.html"),
-    ),
-    ("otp/sms.txt", include_str!("../../templates/otp/sms.txt")),
-    (
-        "magic_link/email.subject",
-        include_str!("../../templates/magic_link/email.subject"),
-    ),
-    (
-        "magic_link/email.txt",
-        include_str!("../../templates/magic_link/email.txt"),
-    ),
-    (
-        "magic_link/email.html",
-        include_str!("../../templates/magic_link/email.html"),
-    ),
-    (
-        "confirm_address/email.subject",
-        include_str!("../../templates/confirm_address/email.subject"),
-    ),
-    (
-        "confirm_address/email.txt",
-        include_str!("../../templates/confirm_address/email.txt"),
-    ),
-    (
-        "confirm_address/email.html",
-        include_str!("../../templates/confirm_address/email.html"),
-    ),
-    (
-        "confirm_address/sms.txt",
-        include_str!("../../templates/confirm_address/sms.txt"),
-    ),
-    (
-        "address_change_notice/email.subject",
-        include_str!("../../templates/address_change_notice/email.subject"),
-    ),
-    (
-        "address_change_notice/email.txt",
-        include_str!("../../templates/address_change_notice/email.txt"),
-    ),
-    (
-        "address_change_notice/email.html",
-        include_str!("../../templates/address_change_notice/email.html"),
-    ),
-    (
-        "address_change_notice/sms.txt",
-        include_str!("../../templates/address_change_notice/sms.txt"),
-    ),
-];
+/// English, the default.
+const TEMPLATES: [(&str, &str); FILES] = template_files!("");
 
 /// A rendered email body.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -5,10 +5,10 @@
 use futureauth_proto::{Email, OtpCode, Phone};
 
 use super::console::audit;
-use super::operator::{authorize, OperatorAction};
+use super::operator::{audit_removal, authorize, OperatorAction};
 use crate::clock::UnixMillis;
 use crate::error::{ErrorCode, ServiceError};
-use crate::store::{Operator, Store, TestMode};
+use crate::store::{Membership, Operator, Store, TestMode};
 
 /// Most test destinations a project may list.
 pub const MAX_DESTINATIONS: usize = 20;
@@ -29,6 +29,11 @@ pub struct TestModeInput {
     pub code: String,
     /// Confirms test mode on a production server.
     pub allow_in_production: bool,
+}
+
+/// The test mode of `m`'s project, if it is on.
+pub async fn get(store: &Store, m: &Membership) -> Result<Option<TestMode>, ServiceError> {
+    Ok(store.test_mode(&m.project.id).await?)
 }
 
 /// Checks `input` and turns test mode on for `project_id`, as `op` (owners only; audited).
@@ -63,15 +68,9 @@ pub async fn enable(
 /// Turns test mode off, as `op` (owners only; audited). `false` when it was off: nothing
 /// changed, nothing is audited.
 pub async fn disable(store: &Store, op: &Operator, project_id: &str) -> Result<bool, ServiceError> {
-    let project_id = &authorize(store, op, project_id, OperatorAction::ManageTestMode)
-        .await?
-        .project
-        .id;
-    if !store.clear_test_mode(project_id).await? {
-        return Ok(false);
-    }
-    audit(store, project_id, op, "test_mode.disabled", String::new()).await?;
-    Ok(true)
+    let m = authorize(store, op, project_id, OperatorAction::ManageTestMode).await?;
+    let removed = store.clear_test_mode(&m.project.id).await?;
+    Ok(audit_removal(store, &m, op, "test_mode.disabled", removed).await?)
 }
 
 fn parse(input: &TestModeInput) -> Result<TestMode, ServiceError> {

@@ -372,28 +372,25 @@ pub fn project_name(raw: &str) -> Result<String, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::provider::outbox::bare_message;
 
     fn msg(channel: Channel, destination: &str, code: &str) -> Message {
         Message {
-            channel,
-            destination: destination.into(),
             code: code.into(),
-            project_name: String::new(),
-            link: None,
-            callback_url: None,
-            locale: None,
-            link_code: None,
-            purpose: None,
-            new_address: None,
+            ..bare_message(channel, destination)
+        }
+    }
+
+    /// The code `m` is refused with.
+    fn refused(m: Message) -> ErrorCode {
+        match Content::parse(&m) {
+            Err(ServiceError::Validation { code, .. }) => code,
+            other => panic!("{other:?}"),
         }
     }
 
     #[test]
     fn purposes() {
-        let refused = |m: Message| match Content::parse(&m) {
-            Err(ServiceError::Validation { code, .. }) => code,
-            other => panic!("{other:?}"),
-        };
         let notice = |channel, to: &str, code: &str, new: Option<&str>| Message {
             purpose: Some(Purpose::AddressChangeNotice),
             new_address: new.map(str::to_owned),
@@ -407,27 +404,15 @@ mod tests {
             Ok(Content::EmailNotice { .. })
         ));
         // A notice with a code, or without its masked address, or as a magic link.
-        assert_eq!(
-            refused(notice(
-                Channel::Email,
-                "a@b.co",
-                "123456",
-                Some("a***@b.co")
-            )),
-            "invalid_code"
-        );
-        assert_eq!(
-            refused(notice(Channel::Email, "a@b.co", "", None)),
-            "invalid_request"
-        );
-        assert_eq!(
-            refused(notice(Channel::Email, "a@b.co", "", Some("free text"))),
-            "invalid_request"
-        );
-        assert_eq!(
-            refused(notice(Channel::MagicLink, "a@b.co", "", Some("a***@b.co"))),
-            "invalid_request"
-        );
+        for (channel, code, new, expected) in [
+            (Channel::Email, "123456", Some("a***@b.co"), "invalid_code"),
+            (Channel::Email, "", None, "invalid_request"),
+            (Channel::Email, "", Some("free text"), "invalid_request"),
+            (Channel::MagicLink, "", Some("a***@b.co"), "invalid_request"),
+        ] {
+            let got = refused(notice(channel, "a@b.co", code, new));
+            assert_eq!(got, expected, "{channel:?} {code:?} {new:?}");
+        }
         // A confirm-address code needs a code; as a link it carries one in link_code.
         let confirm = |channel, code: &str| Message {
             purpose: Some(Purpose::ConfirmAddress),
@@ -473,31 +458,22 @@ mod tests {
         assert!(Content::parse(&msg(Channel::Sms, "+12015550123", "123456")).is_ok());
         let token = "V1StGXR8_Z5jdHi6B-myTV1StGXR8_Z5jdHi6B-myTabcdef";
         assert!(Content::parse(&msg(Channel::MagicLink, "a@b.co", token)).is_ok());
-        let refused = |c, d, k| match Content::parse(&msg(c, d, k)) {
-            Err(ServiceError::Validation { code, .. }) => code,
-            other => panic!("{other:?}"),
-        };
-        assert_eq!(refused(Channel::Email, "a@b.co", "A1B2C3"), "invalid_code");
-        assert_eq!(
-            refused(Channel::Email, "a@b.co", "abcdefghijklm"),
-            "invalid_code"
-        );
-        assert_eq!(
-            refused(Channel::Sms, "+1 201 555 0123", "123456"),
-            "invalid_destination"
-        );
-        assert_eq!(
-            refused(Channel::Sms, "+1555", "123456"),
-            "invalid_destination"
-        );
-        assert_eq!(
-            refused(Channel::MagicLink, "a@b.co", "123456"),
-            "invalid_code"
-        );
-        assert_eq!(
-            refused(Channel::Email, "a@b.co\0", "123456"),
-            "invalid_destination"
-        );
+        for (channel, destination, code, expected) in [
+            (Channel::Email, "a@b.co", "A1B2C3", "invalid_code"),
+            (Channel::Email, "a@b.co", "abcdefghijklm", "invalid_code"),
+            (
+                Channel::Sms,
+                "+1 201 555 0123",
+                "123456",
+                "invalid_destination",
+            ),
+            (Channel::Sms, "+1555", "123456", "invalid_destination"),
+            (Channel::MagicLink, "a@b.co", "123456", "invalid_code"),
+            (Channel::Email, "a@b.co\0", "123456", "invalid_destination"),
+        ] {
+            let got = refused(msg(channel, destination, code));
+            assert_eq!(got, expected, "{channel:?} {destination:?} {code:?}");
+        }
     }
 
     #[test]
