@@ -32,6 +32,7 @@ pub(crate) use accounts::{change_binding as accounts_change_binding, Changed, Pr
 pub(crate) use approval::Approval;
 pub(crate) use redeem::Redemption;
 pub(crate) use ts::Ts;
+pub(crate) use users::UserField;
 
 #[cfg(not(any(feature = "postgres", feature = "sqlite")))]
 compile_error!("futureauth needs a database: enable the `postgres` or `sqlite` feature");
