@@ -15,13 +15,14 @@ use webauthn_rs::prelude::{
 };
 
 use super::config::RelyingParty;
-use super::store::{Ceremony, NewChallenge, NewPasskey, PasskeyRow, PasskeyUse};
+use super::store::{Ceremony, NewChallenge, PasskeyRow, PasskeyUse};
 use crate::context::RequestContext;
 use crate::error::{FutureAuthError, Result};
 use crate::flow::session::{draft, finish, opened, printable};
 use crate::flow::Ctx;
 use crate::model::{AuthMethod, Session, User};
 use crate::rate_limit;
+use crate::store::Ts;
 use crate::token::{generate_id, hash_token};
 
 /// Longest passkey name kept (bytes).
@@ -287,9 +288,9 @@ pub(crate) async fn register(
             .join(",")
     });
     ctx.store
-        .insert_passkey(&NewPasskey {
+        .insert_passkey(&PasskeyRow {
             id: generate_id(),
-            user_id: &user.id,
+            user_id: user.id.clone(),
             credential_id: URL_SAFE_NO_PAD.encode(passkey.cred_id().as_slice()),
             counter: stored["cred"]["counter"].as_i64().unwrap_or(0),
             backup_eligible: flag("backup_eligible"),
@@ -297,7 +298,8 @@ pub(crate) async fn register(
             passkey: stored.to_string(),
             transports,
             name,
-            now,
+            created_at: Ts(now),
+            last_used_at: None,
         })
         .await
 }

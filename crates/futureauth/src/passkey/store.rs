@@ -137,7 +137,7 @@ pub(crate) struct TakenChallenge {
     pub expires_at: Ts,
 }
 
-/// A stored passkey.
+/// A passkey as stored: read back, or about to be inserted.
 #[derive(FromRow)]
 pub(crate) struct PasskeyRow {
     pub id: String,
@@ -151,20 +151,6 @@ pub(crate) struct PasskeyRow {
     pub name: String,
     pub created_at: Ts,
     pub last_used_at: Option<Ts>,
-}
-
-/// A passkey about to be stored.
-pub(crate) struct NewPasskey<'a> {
-    pub id: String,
-    pub user_id: &'a str,
-    pub credential_id: String,
-    pub passkey: String,
-    pub counter: i64,
-    pub backup_eligible: bool,
-    pub backup_state: bool,
-    pub transports: Option<String>,
-    pub name: String,
-    pub now: DateTime<Utc>,
 }
 
 /// A verified use of a passkey, to record.
@@ -234,16 +220,16 @@ impl Store {
             .await?))
     }
 
-    /// Stores a new passkey; [`FutureAuthError::PasskeyRejected`] if its credential is
-    /// already registered (to anyone).
-    pub(crate) async fn insert_passkey(&self, p: &NewPasskey<'_>) -> Result<PasskeyRow> {
+    /// Stores a new passkey and returns it as stored; [`FutureAuthError::PasskeyRejected`]
+    /// if its credential is already registered (to anyone).
+    pub(crate) async fn insert_passkey(&self, p: &PasskeyRow) -> Result<PasskeyRow> {
         let sql = format!(
             "INSERT INTO passkey ({PASSKEY_COLUMNS}) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, NULL) RETURNING {PASSKEY_COLUMNS}"
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING {PASSKEY_COLUMNS}"
         );
         let inserted: std::result::Result<PasskeyRow, sqlx::Error> = on_pool!(self, conn => sqlx::query_as(&sql)
                 .bind(&p.id)
-                .bind(p.user_id)
+                .bind(&p.user_id)
                 .bind(&p.credential_id)
                 .bind(&p.passkey)
                 .bind(p.counter)
@@ -251,7 +237,8 @@ impl Store {
                 .bind(p.backup_state)
                 .bind(p.transports.as_deref())
                 .bind(&p.name)
-                .bind(Ts(p.now))
+                .bind(p.created_at)
+                .bind(p.last_used_at)
                 .fetch_one(&mut *conn)
                 .await);
         match inserted {
