@@ -20,7 +20,7 @@
 
 use chrono::Utc;
 
-use super::{check_send, limit_send, limit_verify_ip, new_verification, Ctx};
+use super::{check_send, limit_send, new_verification, start_verify, Ctx};
 use crate::context::RequestContext;
 use crate::delivery::{Channel, Message, Purpose};
 use crate::error::{FutureAuthError, Result};
@@ -185,8 +185,7 @@ pub(crate) async fn confirm(
     code: &str,
     req: &RequestContext,
 ) -> Result<User> {
-    let now = Utc::now();
-    limit_verify_ip(ctx, req.client_ip, now).await?;
+    let now = start_verify(ctx, req).await?;
     let code_hash = ctx.code_key.hash_code(new.as_str(), &normalize_code(code));
     let changed = ctx
         .store
@@ -209,8 +208,7 @@ pub(crate) async fn confirm_link_token(
     token: &str,
     req: &RequestContext,
 ) -> Result<User> {
-    let now = Utc::now();
-    limit_verify_ip(ctx, req.client_ip, now).await?;
+    let now = start_verify(ctx, req).await?;
     let link_hash = hash_token(token.trim());
     let Some(address) = ctx
         .store

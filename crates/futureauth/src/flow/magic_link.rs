@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 
 use super::session::printable;
-use super::{limit_send, limit_verify_ip, new_verification, session, Ctx};
+use super::{limit_send, new_verification, session, start_verify, Ctx};
 use crate::context::RequestContext;
 use crate::delivery::{Channel, DeliveryError, Message};
 use crate::error::{FutureAuthError, Result};
@@ -188,8 +188,7 @@ pub(crate) async fn verify(
     req: &RequestContext,
 ) -> Result<(User, Session)> {
     let token = link_token(token)?;
-    let now = Utc::now();
-    limit_verify_ip(ctx, req.client_ip, now).await?;
+    let now = start_verify(ctx, req).await?;
     let requester_hash = req.binding.as_ref().map(|b| b.hash());
     let required = ctx
         .config

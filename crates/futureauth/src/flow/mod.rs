@@ -148,6 +148,14 @@ impl Throttle {
     }
 }
 
+/// When a verify of `req` starts: now, once its client IP has passed the per-IP verify limit
+/// (every verify counts there before it looks at what it was given).
+pub(crate) async fn start_verify(ctx: &Ctx<'_>, req: &RequestContext) -> Result<DateTime<Utc>> {
+    let now = Utc::now();
+    limit_verify_ip(ctx, req.client_ip, now).await?;
+    Ok(now)
+}
+
 /// Applies the per-IP verify limit when the client IP is known.
 pub(crate) async fn limit_verify_ip(
     ctx: &Ctx<'_>,

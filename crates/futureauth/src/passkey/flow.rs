@@ -38,10 +38,13 @@ pub(crate) fn user_handle(user_id: &str) -> Uuid {
     Uuid::from_bytes(bytes)
 }
 
-/// The counter of the per-IP options limit.
-fn options_key(req: &RequestContext) -> Option<String> {
-    req.client_ip
-        .map(|ip| format!("passkey:options:ip:{}", rate_limit::ip_group(ip)))
+/// The counter of the per-IP options limit, for a request that may ask for a challenge: one
+/// with the browser binding the challenge will belong to.
+fn options_key(req: &RequestContext) -> Result<Option<String>> {
+    binding_hash(req)?;
+    Ok(req
+        .client_ip
+        .map(|ip| format!("passkey:options:ip:{}", rate_limit::ip_group(ip))))
 }
 
 /// The counter of the per-IP limit on answers (registrations and sign-ins) checked.
@@ -198,8 +201,7 @@ pub(crate) async fn register_options(
     req: &RequestContext,
     now: DateTime<Utc>,
 ) -> Result<Value> {
-    binding_hash(req)?;
-    limit(ctx, options_key(req), rp.config.options_per_ip, now).await?;
+    limit(ctx, options_key(req)?, rp.config.options_per_ip, now).await?;
     let existing = ctx.store.list_passkeys(&user.id).await?;
     if existing.len() >= rp.config.max_per_user as usize {
         return Err(FutureAuthError::InvalidInput(format!(
@@ -311,8 +313,7 @@ pub(crate) async fn sign_in_options(
     req: &RequestContext,
     now: DateTime<Utc>,
 ) -> Result<Value> {
-    binding_hash(req)?;
-    limit(ctx, options_key(req), rp.config.options_per_ip, now).await?;
+    limit(ctx, options_key(req)?, rp.config.options_per_ip, now).await?;
     let (mut options, state) = rp
         .webauthn
         .start_discoverable_authentication()
