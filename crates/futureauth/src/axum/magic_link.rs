@@ -185,8 +185,7 @@ pub(super) async fn confirm_change_page(
     State(auth): State<Arc<FutureAuth>>,
     RawQuery(query): RawQuery,
 ) -> Response {
-    let config = auth.config();
-    let page = Page::of(config);
+    let page = Page::of(auth.config());
     let Some(token) = query_token(query) else {
         return page.incomplete(INCOMPLETE_CHANGE);
     };
@@ -197,7 +196,7 @@ pub(super) async fn confirm_change_page(
          <button type=\"submit\" id=\"confirm\">Confirm</button></form>\
          <p class=\"small\">This works only in a browser signed in to the account that asked \
          for the change. Didn't ask? Close this page; nothing changes.</p>",
-        to = to_project(&config.project_name),
+        to = to_project(page.project),
         action = escape(crate::flow::account::CONFIRM_CHANGE_PATH),
         token = escape(&token),
     );
