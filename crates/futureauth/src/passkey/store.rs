@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use sqlx::{Connection, FromRow};
 
 use crate::error::{FutureAuthError, Result};
-use crate::store::{on_pool, sql_text, Store, Ts};
+use crate::store::{execute, fetch_optional, on_pool, sql_text, Database, Store, Ts};
 
 /// What the two backends call the types the passkey tables use.
 struct ColumnTypes {
@@ -57,44 +57,35 @@ fn schema(t: &ColumnTypes) -> String {
 
 /// Creates the passkey tables if they are missing (idempotent).
 pub(crate) async fn migrate(store: &Store) -> Result<()> {
-    let postgres = ColumnTypes {
-        timestamp: "TIMESTAMPTZ",
-        boolean: "BOOLEAN",
-        bigint: "BIGINT",
-    };
-    let sqlite = ColumnTypes {
-        timestamp: "INTEGER",
-        boolean: "INTEGER",
-        bigint: "INTEGER",
-    };
     // One transaction; on Postgres under the main schema's advisory lock, so that
-    // instances starting together create the tables once. Statement by statement: the
-    // future of a script (`raw_sql`) on a connection is not `Send`.
-    let postgres = format!(
-        "SELECT pg_advisory_xact_lock(4012460581);\n{}",
-        schema(&postgres)
-    );
-    let sqlite = schema(&sqlite);
-    let statements = |script: &str| -> Vec<String> {
-        script
-            .split(';')
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .map(str::to_string)
-            .collect()
+    // instances starting together create the tables once.
+    let script = match &store.db {
+        #[cfg(feature = "postgres")]
+        Database::Postgres(_) => format!(
+            "SELECT pg_advisory_xact_lock(4012460581);\n{}",
+            schema(&ColumnTypes {
+                timestamp: "TIMESTAMPTZ",
+                boolean: "BOOLEAN",
+                bigint: "BIGINT",
+            })
+        ),
+        #[cfg(feature = "sqlite")]
+        Database::Sqlite(_) => schema(&ColumnTypes {
+            timestamp: "INTEGER",
+            boolean: "INTEGER",
+            bigint: "INTEGER",
+        }),
     };
-    let (postgres, sqlite) = (statements(&postgres), statements(&sqlite));
-    on_pool!(store, conn =>
-    postgres: {
+    // Statement by statement: the future of a script (`raw_sql`) on a connection is not
+    // `Send`.
+    let statements: Vec<&str> = script
+        .split(';')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .collect();
+    on_pool!(store, conn => {
         let mut tx = conn.begin().await?;
-        for statement in &postgres {
-            sqlx::query(statement).execute(&mut *tx).await?;
-        }
-        tx.commit().await?
-    },
-    sqlite: {
-        let mut tx = conn.begin().await?;
-        for statement in &sqlite {
+        for statement in &statements {
             sqlx::query(statement).execute(&mut *tx).await?;
         }
         tx.commit().await?
@@ -212,12 +203,13 @@ impl Store {
         const SQL: &str = "DELETE FROM passkey_challenge \
              WHERE challenge_hash = $1 AND kind = $2 AND binding_hash = $3 \
              RETURNING user_id, state, expires_at";
-        Ok(on_pool!(self, conn => sqlx::query_as(SQL)
-            .bind(challenge_hash)
-            .bind(ceremony.as_str())
-            .bind(binding_hash)
-            .fetch_optional(&mut *conn)
-            .await?))
+        Ok(fetch_optional!(
+            self,
+            SQL,
+            challenge_hash,
+            ceremony.as_str(),
+            binding_hash
+        ))
     }
 
     /// Stores a new passkey and returns it as stored; [`FutureAuthError::PasskeyRejected`]
@@ -257,10 +249,7 @@ impl Store {
         credential_id: &str,
     ) -> Result<Option<PasskeyRow>> {
         let sql = format!("SELECT {PASSKEY_COLUMNS} FROM passkey WHERE credential_id = $1");
-        Ok(on_pool!(self, conn => sqlx::query_as(&sql)
-            .bind(sql_text(credential_id)?)
-            .fetch_optional(&mut *conn)
-            .await?))
+        Ok(fetch_optional!(self, &sql, sql_text(credential_id)?))
     }
 
     /// Records a verified use: the new counter, state and time, only if the counter is
@@ -269,16 +258,16 @@ impl Store {
     pub(crate) async fn record_passkey_use(&self, u: &PasskeyUse<'_>) -> Result<bool> {
         const SQL: &str = "UPDATE passkey SET counter = $3, passkey = $4, backup_state = $5, \
              last_used_at = $6 WHERE id = $1 AND counter = $2";
-        let n = on_pool!(self, conn => sqlx::query(SQL)
-            .bind(u.id)
-            .bind(u.verified_counter)
-            .bind(u.counter)
-            .bind(&u.passkey)
-            .bind(u.backup_state)
-            .bind(Ts(u.now))
-            .execute(&mut *conn)
-            .await?
-            .rows_affected());
+        let n = execute!(
+            self,
+            SQL,
+            u.id,
+            u.verified_counter,
+            u.counter,
+            &u.passkey,
+            u.backup_state,
+            Ts(u.now),
+        );
         Ok(n == 1)
     }
 
@@ -304,23 +293,19 @@ impl Store {
             "UPDATE passkey SET name = $3 WHERE user_id = $1 AND id = $2 \
              RETURNING {PASSKEY_COLUMNS}"
         );
-        Ok(on_pool!(self, conn => sqlx::query_as(&sql)
-            .bind(sql_text(user_id)?)
-            .bind(sql_text(id)?)
-            .bind(sql_text(name)?)
-            .fetch_optional(&mut *conn)
-            .await?))
+        Ok(fetch_optional!(
+            self,
+            &sql,
+            sql_text(user_id)?,
+            sql_text(id)?,
+            sql_text(name)?
+        ))
     }
 
     /// Deletes one of a user's passkeys; false if the user has no such passkey.
     pub(crate) async fn delete_passkey(&self, user_id: &str, id: &str) -> Result<bool> {
         const SQL: &str = "DELETE FROM passkey WHERE user_id = $1 AND id = $2";
-        let n = on_pool!(self, conn => sqlx::query(SQL)
-            .bind(sql_text(user_id)?)
-            .bind(sql_text(id)?)
-            .execute(&mut *conn)
-            .await?
-            .rows_affected());
+        let n = execute!(self, SQL, sql_text(user_id)?, sql_text(id)?);
         Ok(n > 0)
     }
 }

@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 
 use super::rows::{user_columns, UserRow};
-use super::{on_pool, sql_json, sql_text, Store, Ts};
+use super::{fetch_optional, on_pool, sql_json, sql_text, Store, Ts};
 use crate::error::Result;
 use crate::identifier::Identifier;
 use crate::model::User;
@@ -101,10 +101,7 @@ impl Store {
 
     /// The user a one-parameter `sql` selects.
     async fn user_where(&self, sql: &'static str, value: &str) -> Result<Option<User>> {
-        let row: Option<UserRow> = on_pool!(self, conn => sqlx::query_as(sql)
-            .bind(sql_text(value)?)
-            .fetch_optional(&mut *conn)
-            .await?);
+        let row: Option<UserRow> = fetch_optional!(self, sql, sql_text(value)?);
         Ok(row.map(User::from))
     }
 
