@@ -177,7 +177,12 @@ mod tests {
     fn reads_the_named_cookie_and_bearer_wins_over_it() {
         use header::{AUTHORIZATION, COOKIE};
         use TokenSource::{Bearer, Cookie};
-        let cases: &[(&[(header::HeaderName, &str)], Option<(&str, TokenSource)>)] = &[
+        // The request's headers, and the token read from them and where it came from.
+        type Case<'a> = (
+            &'a [(header::HeaderName, &'a str)],
+            Option<(&'a str, TokenSource)>,
+        );
+        let cases: &[Case] = &[
             (
                 &[(COOKIE, "a=1; futureauth_session=tok; b=2")],
                 Some(("tok", Cookie)),
