@@ -109,7 +109,7 @@ use delivery::Delivery;
 use flow::Ctx;
 use housekeeping::Housekeeping;
 use session_cache::{Eviction, SessionCache};
-use store::Store;
+use store::{Store, UserField};
 use token::CodeKey;
 
 /// The SQL that creates (or upgrades) FutureAuth's Postgres tables, for apps that run
@@ -422,6 +422,17 @@ impl FutureAuth {
     async fn user_changed(&self, user: &User) -> Result<()> {
         self.evict_cached(Eviction::User(user.id.clone()), true)
             .await
+    }
+
+    /// The user a store update returns (`None`: no such user), once the cached sessions
+    /// that carry the old one are forgotten.
+    async fn updated_user(
+        &self,
+        update: impl std::future::Future<Output = Result<Option<User>>>,
+    ) -> Result<User> {
+        let user = update.await?.ok_or(FutureAuthError::UserNotFound)?;
+        self.user_changed(&user).await?;
+        Ok(user)
     }
 
     /// Evicts from the session cache here and, if the database `changed`, everywhere.
@@ -778,13 +789,11 @@ impl FutureAuth {
 
     /// Sets a user's display name.
     pub async fn update_user_name(&self, user_id: &str, name: &str) -> Result<User> {
-        let user = self
-            .store
-            .update_user_name(user_id, name, Utc::now())
-            .await?
-            .ok_or(FutureAuthError::UserNotFound)?;
-        self.user_changed(&user).await?;
-        Ok(user)
+        self.updated_user(
+            self.store
+                .update_user(user_id, UserField::Name(name), Utc::now()),
+        )
+        .await
     }
 
     /// Replaces a user's metadata.
@@ -793,13 +802,12 @@ impl FutureAuth {
         user_id: &str,
         metadata: serde_json::Value,
     ) -> Result<User> {
-        let user = self
-            .store
-            .set_user_metadata(user_id, &metadata, Utc::now())
-            .await?
-            .ok_or(FutureAuthError::UserNotFound)?;
-        self.user_changed(&user).await?;
-        Ok(user)
+        self.updated_user(self.store.update_user(
+            user_id,
+            UserField::Metadata(&metadata),
+            Utc::now(),
+        ))
+        .await
     }
 
     /// Merges the top-level keys of `patch` (a JSON object) into a user's metadata.
@@ -814,13 +822,8 @@ impl FutureAuth {
                 "merge_user_metadata takes a JSON object".to_string(),
             ));
         };
-        let user = self
-            .store
-            .merge_user_metadata(user_id, &patch, Utc::now())
-            .await?
-            .ok_or(FutureAuthError::UserNotFound)?;
-        self.user_changed(&user).await?;
-        Ok(user)
+        self.updated_user(self.store.merge_user_metadata(user_id, &patch, Utc::now()))
+            .await
     }
 
     /// Asks to change (or add) the signed-in user's email or phone to `new` (an email or an
@@ -903,11 +906,8 @@ impl FutureAuth {
             .await?
             .ok_or(FutureAuthError::UserNotFound)?;
         let user = self
-            .store
-            .remove_identifier(user_id, email, Utc::now())
-            .await?
-            .ok_or(FutureAuthError::UserNotFound)?;
-        self.user_changed(&user).await?;
+            .updated_user(self.store.remove_identifier(user_id, email, Utc::now()))
+            .await?;
         let removed = if email {
             before.email.map(Identifier::Email)
         } else {

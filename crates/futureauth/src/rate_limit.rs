@@ -105,32 +105,31 @@ pub(crate) fn client_network(ip: IpAddr) -> String {
 mod tests {
     use super::*;
 
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
     #[test]
     fn ipv6_is_grouped_by_64() {
-        let a: IpAddr = "2001:db8:1:2:aaaa::1".parse().unwrap();
-        let b: IpAddr = "2001:db8:1:2:ffff::9".parse().unwrap();
-        let c: IpAddr = "2001:db8:1:3::1".parse().unwrap();
-        assert_eq!(ip_group(a), ip_group(b));
-        assert_ne!(ip_group(a), ip_group(c));
-        assert_eq!(ip_group("::ffff:10.0.0.1".parse().unwrap()), "10.0.0.1");
-        assert_eq!(ip_group("10.0.0.1".parse().unwrap()), "10.0.0.1");
-        assert_eq!(ip_group(a), "2001:db8:1:2::/64");
+        let group = |s| ip_group(ip(s));
+        let a = group("2001:db8:1:2:aaaa::1");
+        assert_eq!(a, group("2001:db8:1:2:ffff::9"));
+        assert_ne!(a, group("2001:db8:1:3::1"));
+        assert_eq!(group("::ffff:10.0.0.1"), "10.0.0.1");
+        assert_eq!(group("10.0.0.1"), "10.0.0.1");
+        assert_eq!(a, "2001:db8:1:2::/64");
     }
 
     #[test]
     fn client_networks_are_ipv4_addresses_and_ipv6_48s() {
-        let a: IpAddr = "2001:db8:1:2::1".parse().unwrap();
-        let b: IpAddr = "2001:db8:1:ffff::1".parse().unwrap();
-        let c: IpAddr = "2001:db8:2::1".parse().unwrap();
-        assert_eq!(client_network(a), client_network(b));
-        assert_eq!(client_network(a), "2001:db8:1::/48");
-        assert_ne!(client_network(a), client_network(c));
-        assert_eq!(ipv6_48("10.0.0.1".parse().unwrap()), None);
-        assert_eq!(ipv6_48("::ffff:10.0.0.1".parse().unwrap()), None);
-        assert_eq!(
-            client_network("::ffff:10.0.0.1".parse().unwrap()),
-            "10.0.0.1"
-        );
+        let network = |s| client_network(ip(s));
+        let a = network("2001:db8:1:2::1");
+        assert_eq!(a, network("2001:db8:1:ffff::1"));
+        assert_eq!(a, "2001:db8:1::/48");
+        assert_ne!(a, network("2001:db8:2::1"));
+        assert_eq!(ipv6_48(ip("10.0.0.1")), None);
+        assert_eq!(ipv6_48(ip("::ffff:10.0.0.1")), None);
+        assert_eq!(network("::ffff:10.0.0.1"), "10.0.0.1");
     }
 
     #[test]

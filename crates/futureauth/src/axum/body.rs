@@ -101,71 +101,32 @@ pub(super) struct PasskeyList {
     passkeys: Vec<crate::Passkey>,
 }
 
-/// The refusals every route may answer with.
-#[derive(IntoResponses)]
-#[allow(dead_code)]
-pub(super) enum Rejected {
-    /// 400.
-    #[response(
-        status = 400,
-        description = "Malformed JSON, or a wrong, expired or used code or link (`malformed_json`, `invalid_code`, `code_expired`, `too_many_attempts`, `invalid_magic_link`, `magic_link_expired`), or a passkey answer that is refused or whose challenge is not this browser's, used or expired (`passkey_rejected`, `passkey_challenge_invalid`)"
-    )]
-    BadRequest(#[to_schema] ErrorBody),
-    /// 401.
-    #[response(
-        status = 401,
-        description = "Not signed in, or the session has ended (`unauthorized`)"
-    )]
-    Unauthorized(#[to_schema] ErrorBody),
-    /// 403.
-    #[response(
-        status = 403,
-        description = "A cross-site browser request (`cross_site_request`), a link of another browser where same-browser links are required (`magic_link_other_browser`), a wrong approval number (`magic_link_number_mismatch`), a disabled account (`user_disabled`), a sign-in too old for deleting the account (`reauthentication_required`), or a send the app's hook refused (`send_refused` or the app's own code)"
-    )]
-    Forbidden(#[to_schema] ErrorBody),
-    /// 404.
-    #[response(
-        status = 404,
-        description = "No such session or passkey of this user (`session_not_found`, `passkey_not_found`)"
-    )]
-    NotFound(#[to_schema] ErrorBody),
-    /// 409.
-    #[response(
-        status = 409,
-        description = "The account's only address cannot be removed (`last_identifier`), or the verified new address belongs to another account (`identifier_taken`)"
-    )]
-    Conflict(#[to_schema] ErrorBody),
-    /// 413.
-    #[response(status = 413, description = "Body over 16 KiB (`payload_too_large`)")]
-    TooLarge(#[to_schema] ErrorBody),
-    /// 415.
-    #[response(
-        status = 415,
-        description = "Not `Content-Type: application/json` (`unsupported_media_type`)"
-    )]
-    MediaType(#[to_schema] ErrorBody),
-    /// 422.
-    #[response(
-        status = 422,
-        description = "A missing or invalid field, email, phone or callback (`invalid_request`, `invalid_email`, `invalid_phone`, `callback_not_allowed`)"
-    )]
-    Invalid(#[to_schema] ErrorBody),
-    /// 429.
-    #[response(
-        status = 429,
-        description = "Rate limited (`rate_limited`); `Retry-After` says when to retry"
-    )]
-    RateLimited(#[to_schema] ErrorBody),
-    /// 502.
-    #[response(
-        status = 502,
-        description = "The code or link could not be delivered (`delivery_failed`)"
-    )]
-    Delivery(#[to_schema] ErrorBody),
-    /// 503.
-    #[response(
-        status = 503,
-        description = "The database is unavailable (`unavailable`); `Retry-After` says when to retry"
-    )]
-    Unavailable(#[to_schema] ErrorBody),
+/// Declares [`Rejected`]: one variant a status, each answered with an [`ErrorBody`] and
+/// described as given (the error codes it may carry, in backticks).
+macro_rules! rejected {
+    ($($variant:ident = $status:literal: $description:literal,)*) => {
+        /// The refusals every route may answer with.
+        #[derive(IntoResponses)]
+        pub(super) enum Rejected {
+            $(
+                #[doc = concat!(stringify!($status), ".")]
+                #[response(status = $status, description = $description)]
+                $variant(#[to_schema] ErrorBody),
+            )*
+        }
+    };
+}
+
+rejected! {
+    BadRequest = 400: "Malformed JSON, or a wrong, expired or used code or link (`malformed_json`, `invalid_code`, `code_expired`, `too_many_attempts`, `invalid_magic_link`, `magic_link_expired`), or a passkey answer that is refused or whose challenge is not this browser's, used or expired (`passkey_rejected`, `passkey_challenge_invalid`)",
+    Unauthorized = 401: "Not signed in, or the session has ended (`unauthorized`)",
+    Forbidden = 403: "A cross-site browser request (`cross_site_request`), a link of another browser where same-browser links are required (`magic_link_other_browser`), a wrong approval number (`magic_link_number_mismatch`), a disabled account (`user_disabled`), a sign-in too old for deleting the account (`reauthentication_required`), or a send the app's hook refused (`send_refused` or the app's own code)",
+    NotFound = 404: "No such session or passkey of this user (`session_not_found`, `passkey_not_found`)",
+    Conflict = 409: "The account's only address cannot be removed (`last_identifier`), or the verified new address belongs to another account (`identifier_taken`)",
+    TooLarge = 413: "Body over 16 KiB (`payload_too_large`)",
+    MediaType = 415: "Not `Content-Type: application/json` (`unsupported_media_type`)",
+    Invalid = 422: "A missing or invalid field, email, phone or callback (`invalid_request`, `invalid_email`, `invalid_phone`, `callback_not_allowed`)",
+    RateLimited = 429: "Rate limited (`rate_limited`); `Retry-After` says when to retry",
+    Delivery = 502: "The code or link could not be delivered (`delivery_failed`)",
+    Unavailable = 503: "The database is unavailable (`unavailable`); `Retry-After` says when to retry",
 }

@@ -106,99 +106,54 @@ pub fn cookie_value<'a>(headers: &'a HeaderMap, name: &'a str) -> Option<&'a str
     cookie_values(headers, name).find(|v| !v.is_empty())
 }
 
-/// Name of a binding cookie (`suffix` `otp` for codes, `link` for magic links). Over HTTPS it
-/// carries the `__Host-` prefix, so a sibling subdomain cannot plant one.
-fn binding_name(config: &FutureAuthConfig, suffix: &str) -> String {
-    let prefix = if config.cookie_secure { "__Host-" } else { "" };
-    format!("{prefix}{}_{suffix}", config.cookie_name)
+/// A cookie that binds something to the browser that asked for it, so that only that
+/// browser can use it: its value is an [`OtpBinding`], HttpOnly, SameSite=Lax (so the
+/// top-level navigation from an email client carries a link's).
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum BindingCookie {
+    /// Binds a one-time code (to live as long as a code).
+    Otp,
+    /// Binds a magic link (to live as long as a link).
+    Link,
+    /// Binds passkey challenges (to live as long as a challenge).
+    #[cfg(feature = "passkeys")]
+    Passkey,
 }
 
-/// The binding the browser sent back in cookie `name`, if it has the shape of one.
-fn read_binding(headers: &HeaderMap, name: &str) -> Option<OtpBinding> {
-    cookie_values(headers, name).find_map(OtpBinding::parse)
-}
+impl BindingCookie {
+    /// Its name. Over HTTPS it carries the `__Host-` prefix, so a sibling subdomain cannot
+    /// plant one.
+    pub(crate) fn name(self, config: &FutureAuthConfig) -> String {
+        let suffix = match self {
+            Self::Otp => "otp",
+            Self::Link => "link",
+            #[cfg(feature = "passkeys")]
+            Self::Passkey => "passkey",
+        };
+        let prefix = if config.cookie_secure { "__Host-" } else { "" };
+        format!("{prefix}{}_{suffix}", config.cookie_name)
+    }
 
-/// Name of the cookie that binds a one-time code to the browser that asked for it.
-pub(crate) fn otp_binding_name(config: &FutureAuthConfig) -> String {
-    binding_name(config, "otp")
-}
+    /// The binding the browser sent back in it, if it has the shape of one.
+    pub(crate) fn read(self, headers: &HeaderMap, config: &FutureAuthConfig) -> Option<OtpBinding> {
+        cookie_values(headers, &self.name(config)).find_map(OtpBinding::parse)
+    }
 
-/// The code binding the browser sent back, if it has the shape of one.
-pub(crate) fn otp_binding(headers: &HeaderMap, config: &FutureAuthConfig) -> Option<OtpBinding> {
-    read_binding(headers, &otp_binding_name(config))
-}
+    /// `Set-Cookie` for it, living `ttl` (at least a second: `Max-Age=0` would delete it).
+    pub(crate) fn set(
+        self,
+        config: &FutureAuthConfig,
+        binding: &OtpBinding,
+        ttl: std::time::Duration,
+    ) -> Option<HeaderValue> {
+        let max_age = ttl.as_secs().max(1);
+        named_cookie(config, &self.name(config), binding.as_str(), max_age)
+    }
 
-/// `Set-Cookie` for a code binding: lives as long as a code, HttpOnly, SameSite=Lax.
-pub(crate) fn set_otp_binding(
-    config: &FutureAuthConfig,
-    binding: &OtpBinding,
-) -> Option<HeaderValue> {
-    let name = otp_binding_name(config);
-    named_cookie(
-        config,
-        &name,
-        binding.as_str(),
-        config.otp_ttl.as_secs().max(1),
-    )
-}
-
-/// Name of the cookie that binds a magic link to the browser that asked for it.
-pub(crate) fn link_binding_name(config: &FutureAuthConfig) -> String {
-    binding_name(config, "link")
-}
-
-/// The link binding the browser sent back, if it has the shape of one.
-pub(crate) fn link_binding(headers: &HeaderMap, config: &FutureAuthConfig) -> Option<OtpBinding> {
-    read_binding(headers, &link_binding_name(config))
-}
-
-/// `Set-Cookie` for a link binding: lives as long as a link, HttpOnly, SameSite=Lax (so the
-/// top-level navigation from the email client carries it).
-pub(crate) fn set_link_binding(
-    config: &FutureAuthConfig,
-    binding: &OtpBinding,
-) -> Option<HeaderValue> {
-    named_cookie(
-        config,
-        &link_binding_name(config),
-        binding.as_str(),
-        config.magic_link_ttl.as_secs().max(1),
-    )
-}
-
-/// Name of the cookie that binds passkey challenges to the browser that asked for them.
-#[cfg(feature = "passkeys")]
-pub(crate) fn passkey_binding_name(config: &FutureAuthConfig) -> String {
-    binding_name(config, "passkey")
-}
-
-/// The passkey binding the browser sent back, if it has the shape of one.
-#[cfg(feature = "passkeys")]
-pub(crate) fn passkey_binding(
-    headers: &HeaderMap,
-    config: &FutureAuthConfig,
-) -> Option<OtpBinding> {
-    read_binding(headers, &passkey_binding_name(config))
-}
-
-/// `Set-Cookie` for a passkey binding: lives as long as a challenge, HttpOnly, SameSite=Lax.
-#[cfg(feature = "passkeys")]
-pub(crate) fn set_passkey_binding(
-    config: &FutureAuthConfig,
-    binding: &OtpBinding,
-    ttl: std::time::Duration,
-) -> Option<HeaderValue> {
-    named_cookie(
-        config,
-        &passkey_binding_name(config),
-        binding.as_str(),
-        ttl.as_secs().max(1),
-    )
-}
-
-/// `Set-Cookie` that deletes the code binding (its code is used).
-pub(crate) fn clear_otp_binding(config: &FutureAuthConfig) -> Option<HeaderValue> {
-    named_cookie(config, &otp_binding_name(config), "", 0)
+    /// `Set-Cookie` that deletes it (what it bound is used).
+    pub(crate) fn clear(self, config: &FutureAuthConfig) -> Option<HeaderValue> {
+        named_cookie(config, &self.name(config), "", 0)
+    }
 }
 
 #[cfg(test)]
@@ -219,49 +174,46 @@ mod tests {
     }
 
     #[test]
-    fn reads_the_named_cookie_among_others() {
-        let h = headers(&[(header::COOKIE, "a=1; futureauth_session=tok; b=2")]);
-        assert_eq!(
-            session_token(&h, "futureauth_session"),
-            Some(("tok".to_string(), TokenSource::Cookie))
+    fn reads_the_named_cookie_and_bearer_wins_over_it() {
+        use header::{AUTHORIZATION, COOKIE};
+        use TokenSource::{Bearer, Cookie};
+        // The request's headers, and the token read from them and where it came from.
+        type Case<'a> = (
+            &'a [(header::HeaderName, &'a str)],
+            Option<(&'a str, TokenSource)>,
         );
-        let h = headers(&[(header::COOKIE, "xfutureauth_session=no")]);
-        assert_eq!(session_token(&h, "futureauth_session"), None);
-        // An empty one is skipped for the next; a second Cookie header is read too.
-        let h = headers(&[
-            (header::COOKIE, "futureauth_session=; a=1"),
-            (header::COOKIE, "futureauth_session=tok2"),
-        ]);
-        assert_eq!(
-            session_token(&h, "futureauth_session"),
-            Some(("tok2".to_string(), TokenSource::Cookie))
-        );
-        let h = headers(&[(header::COOKIE, "futureauth_session=\"q\"")]);
-        assert_eq!(
-            session_token(&h, "futureauth_session"),
-            Some(("q".to_string(), TokenSource::Cookie))
-        );
-    }
-
-    #[test]
-    fn bearer_wins_over_cookie() {
-        let h = headers(&[
-            (header::COOKIE, "futureauth_session=c"),
-            (header::AUTHORIZATION, "Bearer b"),
-        ]);
-        assert_eq!(
-            session_token(&h, "futureauth_session"),
-            Some(("b".to_string(), TokenSource::Bearer))
-        );
-        let h = headers(&[(header::AUTHORIZATION, "bearer low")]);
-        assert_eq!(
-            session_token(&h, "futureauth_session"),
-            Some(("low".to_string(), TokenSource::Bearer))
-        );
-        // Another scheme, or none at all, is no session token.
-        for value in ["Basic YTpi", "Bearer", "Bearer    "] {
-            let h = headers(&[(header::AUTHORIZATION, value)]);
-            assert_eq!(session_token(&h, "futureauth_session"), None, "{value}");
+        let cases: &[Case] = &[
+            (
+                &[(COOKIE, "a=1; futureauth_session=tok; b=2")],
+                Some(("tok", Cookie)),
+            ),
+            (&[(COOKIE, "xfutureauth_session=no")], None),
+            // An empty one is skipped for the next; a second Cookie header is read too.
+            (
+                &[
+                    (COOKIE, "futureauth_session=; a=1"),
+                    (COOKIE, "futureauth_session=tok2"),
+                ],
+                Some(("tok2", Cookie)),
+            ),
+            (&[(COOKIE, "futureauth_session=\"q\"")], Some(("q", Cookie))),
+            (
+                &[
+                    (COOKIE, "futureauth_session=c"),
+                    (AUTHORIZATION, "Bearer b"),
+                ],
+                Some(("b", Bearer)),
+            ),
+            (&[(AUTHORIZATION, "bearer low")], Some(("low", Bearer))),
+            // Another scheme, or none at all, is no session token.
+            (&[(AUTHORIZATION, "Basic YTpi")], None),
+            (&[(AUTHORIZATION, "Bearer")], None),
+            (&[(AUTHORIZATION, "Bearer    ")], None),
+        ];
+        for (pairs, want) in cases {
+            let want = want.map(|(token, source)| (token.to_string(), source));
+            let read = session_token(&headers(pairs), "futureauth_session");
+            assert_eq!(read, want, "{pairs:?}");
         }
     }
 
@@ -269,7 +221,7 @@ mod tests {
     fn otp_binding_cookie_round_trips_and_is_host_only_over_https() {
         let mut c = FutureAuthConfig::default();
         let binding = OtpBinding::generate();
-        let set = parsed(&set_otp_binding(&c, &binding).unwrap());
+        let set = parsed(&BindingCookie::Otp.set(&c, &binding, c.otp_ttl).unwrap());
         assert_eq!(set.name(), "__Host-futureauth_session_otp");
         assert_eq!(set.http_only(), Some(true));
         assert_eq!(set.same_site(), Some(SameSite::Lax));
@@ -278,12 +230,16 @@ mod tests {
         assert_eq!(set.max_age(), Some(cookie::time::Duration::seconds(600)));
         let pair = format!("{}={}", set.name(), set.value());
         let h = headers(&[(header::COOKIE, &format!("a=1; {pair}"))]);
-        assert_eq!(otp_binding(&h, &c), Some(binding));
+        assert_eq!(BindingCookie::Otp.read(&h, &c), Some(binding));
         let h = headers(&[(header::COOKIE, "__Host-futureauth_session_otp=short")]);
-        assert_eq!(otp_binding(&h, &c), None, "not the shape of a binding");
+        assert_eq!(
+            BindingCookie::Otp.read(&h, &c),
+            None,
+            "not the shape of a binding"
+        );
         c.cookie_secure = false;
-        assert_eq!(otp_binding_name(&c), "futureauth_session_otp");
-        let cleared = parsed(&clear_otp_binding(&c).unwrap());
+        assert_eq!(BindingCookie::Otp.name(&c), "futureauth_session_otp");
+        let cleared = parsed(&BindingCookie::Otp.clear(&c).unwrap());
         assert_eq!(cleared.max_age(), Some(cookie::time::Duration::ZERO));
     }
 

@@ -21,7 +21,7 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 
-use super::cookie::{link_binding, set_session};
+use super::cookie::{set_session, BindingCookie};
 use super::rejection::ApiError;
 use crate::error::ErrorCode;
 use crate::token::generate_token;
@@ -45,7 +45,7 @@ pub(super) async fn landing(
     let Some(token) = query_token(query) else {
         return page.incomplete(INCOMPLETE_SIGN_IN);
     };
-    req.binding = link_binding(&headers, config);
+    req.binding = BindingCookie::Link.read(&headers, config);
     let link = match auth.magic_link_request(&token, &req).await {
         Ok(Some(link)) => link,
         Ok(None) => return page.explain(StatusCode::BAD_REQUEST, ErrorCode::InvalidMagicLink),
@@ -142,7 +142,7 @@ pub(super) async fn landing_post(
 ) -> Response {
     let config = auth.config();
     let page = Page::of(config);
-    req.binding = link_binding(&headers, config);
+    req.binding = BindingCookie::Link.read(&headers, config);
     let token = form_value(&body, "token").unwrap_or_default();
     if form_value(&body, "action").as_deref() == Some("approve") {
         let number = form_value(&body, "number").unwrap_or_default();
@@ -185,8 +185,7 @@ pub(super) async fn confirm_change_page(
     State(auth): State<Arc<FutureAuth>>,
     RawQuery(query): RawQuery,
 ) -> Response {
-    let config = auth.config();
-    let page = Page::of(config);
+    let page = Page::of(auth.config());
     let Some(token) = query_token(query) else {
         return page.incomplete(INCOMPLETE_CHANGE);
     };
@@ -197,7 +196,7 @@ pub(super) async fn confirm_change_page(
          <button type=\"submit\" id=\"confirm\">Confirm</button></form>\
          <p class=\"small\">This works only in a browser signed in to the account that asked \
          for the change. Didn't ask? Close this page; nothing changes.</p>",
-        to = to_project(&config.project_name),
+        to = to_project(page.project),
         action = escape(crate::flow::account::CONFIRM_CHANGE_PATH),
         token = escape(&token),
     );

@@ -25,7 +25,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::answer::{current, ok, signed_in, with_cookie, Body};
-use super::cookie::{passkey_binding, set_passkey_binding};
+use super::cookie::BindingCookie;
 use super::rejection::ApiError;
 use crate::{FutureAuth, OtpBinding, RequestContext};
 
@@ -78,7 +78,7 @@ fn bound(
     mut req: RequestContext,
     headers: &HeaderMap,
 ) -> (RequestContext, Option<OtpBinding>) {
-    match passkey_binding(headers, auth.config()) {
+    match BindingCookie::Passkey.read(headers, auth.config()) {
         Some(binding) => {
             req.binding = Some(binding);
             (req, None)
@@ -103,7 +103,7 @@ fn options_answer(auth: &FutureAuth, options: serde_json::Value, req: &RequestCo
     let cookie = req
         .binding
         .as_ref()
-        .and_then(|b| set_passkey_binding(auth.config(), b, ttl));
+        .and_then(|b| BindingCookie::Passkey.set(auth.config(), b, ttl));
     with_cookie(Json(options).into_response(), cookie)
 }
 
@@ -127,7 +127,7 @@ pub(super) async fn register(
     Body(body): Body<PasskeyAnswer>,
 ) -> Result<Response, ApiError> {
     let user = current(&auth, &headers).await?.user;
-    req.binding = passkey_binding(&headers, auth.config());
+    req.binding = BindingCookie::Passkey.read(&headers, auth.config());
     let passkey = auth
         .register_passkey(&user, &body.credential, body.name.as_deref(), &req)
         .await?;
@@ -152,7 +152,7 @@ pub(super) async fn verify(
     headers: HeaderMap,
     Body(body): Body<PasskeyAnswer>,
 ) -> Result<Response, ApiError> {
-    req.binding = passkey_binding(&headers, auth.config());
+    req.binding = BindingCookie::Passkey.read(&headers, auth.config());
     let (user, session) = auth.sign_in_with_passkey(&body.credential, &req).await?;
     Ok(signed_in(&auth, &headers, user, session))
 }

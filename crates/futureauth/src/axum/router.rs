@@ -14,10 +14,7 @@ use super::answer::{
     current, header_binding, is_native, ok, signed_in, with_binding, with_cookie, with_session,
     Body,
 };
-use super::cookie::{
-    clear_otp_binding, clear_session, link_binding, otp_binding, session_token, set_link_binding,
-    set_otp_binding, set_session, TokenSource,
-};
+use super::cookie::{clear_session, session_token, set_session, BindingCookie, TokenSource};
 use super::csrf;
 use super::extract::AuthSession;
 use super::rejection::ApiError;
@@ -192,14 +189,15 @@ pub(super) async fn send_otp(
     Body(body): Body<SendOtp>,
 ) -> Result<Response, ApiError> {
     let (channel, destination) = pick(body.email, body.phone)?;
-    let binding = otp_binding(&headers, auth.config())
+    let binding = BindingCookie::Otp
+        .read(&headers, auth.config())
         .or_else(|| header_binding(&headers))
         .unwrap_or_else(OtpBinding::generate);
     req.binding = Some(binding.clone());
     auth.send_otp_with(channel, &destination, &req).await?;
     Ok(with_cookie(
         with_binding(json!({ "ok": true }), &headers, &binding).into_response(),
-        set_otp_binding(auth.config(), &binding),
+        BindingCookie::Otp.set(auth.config(), &binding, auth.config().otp_ttl),
     ))
 }
 
@@ -213,11 +211,13 @@ pub(super) async fn verify_otp(
     Body(body): Body<VerifyOtp>,
 ) -> Result<Response, ApiError> {
     let (_, identifier) = pick(body.email, body.phone)?;
-    req.binding = otp_binding(&headers, auth.config()).or_else(|| header_binding(&headers));
+    req.binding = BindingCookie::Otp
+        .read(&headers, auth.config())
+        .or_else(|| header_binding(&headers));
     let (user, session) = auth.verify_otp_with(&identifier, &body.code, &req).await?;
     Ok(with_cookie(
         signed_in(&auth, &headers, user, session),
-        clear_otp_binding(auth.config()),
+        BindingCookie::Otp.clear(auth.config()),
     ))
 }
 
@@ -244,7 +244,8 @@ pub(super) async fn send_magic_link(
     };
     // The link is bound to this browser: the binding it already holds (so its earlier links
     // stay its own) or a new one.
-    let binding = link_binding(&headers, auth.config())
+    let binding = BindingCookie::Link
+        .read(&headers, auth.config())
         .or_else(|| header_binding(&headers))
         .unwrap_or_else(OtpBinding::generate);
     req.binding = Some(binding.clone());
@@ -254,13 +255,13 @@ pub(super) async fn send_magic_link(
     let body = json!({ "ok": true, "match_number": match_number });
     let response = with_cookie(
         with_binding(body, &headers, &binding).into_response(),
-        set_link_binding(auth.config(), &binding),
+        BindingCookie::Link.set(auth.config(), &binding, auth.config().magic_link_ttl),
     );
     // The code in the link's email is checked on the unbound path (a bound guess never
     // reaches it), so this browser's code binding, from a code it asked for before, would
     // hide it: the newest request wins.
-    Ok(match otp_binding(&headers, auth.config()) {
-        Some(_) => with_cookie(response, clear_otp_binding(auth.config())),
+    Ok(match BindingCookie::Otp.read(&headers, auth.config()) {
+        Some(_) => with_cookie(response, BindingCookie::Otp.clear(auth.config())),
         None => response,
     })
 }
@@ -273,7 +274,9 @@ pub(super) async fn magic_link_status(
     mut req: RequestContext,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    req.binding = link_binding(&headers, auth.config()).or_else(|| header_binding(&headers));
+    req.binding = BindingCookie::Link
+        .read(&headers, auth.config())
+        .or_else(|| header_binding(&headers));
     Ok(match auth.magic_link_status(&req).await? {
         LinkStatus::SignedIn(signed_in) => {
             let (user, session) = *signed_in;
@@ -297,7 +300,9 @@ pub(super) async fn verify_magic_link(
     headers: HeaderMap,
     Body(body): Body<VerifyMagicLink>,
 ) -> Result<Response, ApiError> {
-    req.binding = link_binding(&headers, auth.config()).or_else(|| header_binding(&headers));
+    req.binding = BindingCookie::Link
+        .read(&headers, auth.config())
+        .or_else(|| header_binding(&headers));
     let (user, session) = auth.verify_magic_link_with(&body.token, &req).await?;
     Ok(signed_in(&auth, &headers, user, session))
 }

@@ -20,7 +20,7 @@
 
 use chrono::Utc;
 
-use super::{check_send, limit_send, limit_verify_ip, Ctx};
+use super::{check_send, limit_send, new_verification, start_verify, Ctx};
 use crate::context::RequestContext;
 use crate::delivery::{Channel, Message, Purpose};
 use crate::error::{FutureAuthError, Result};
@@ -28,7 +28,7 @@ use crate::hooks::{self, IdentifierChange, SendPurpose};
 use crate::identifier::Identifier;
 use crate::model::User;
 use crate::store::{accounts_change_binding, Changed, Kind, NewVerification, Proof};
-use crate::token::{generate_code, generate_id, generate_token, hash_token, normalize_code};
+use crate::token::{generate_code, generate_token, hash_token, normalize_code};
 
 /// The page (under `auth_router`) that a confirm-address link opens.
 pub(crate) const CONFIRM_CHANGE_PATH: &str = "/api/auth/confirm-identifier-change";
@@ -145,17 +145,18 @@ pub(crate) async fn request(
     };
     let link_hash = link.as_ref().map(|(token, _)| hash_token(token));
     let binding = accounts_change_binding(&user.id);
+    let change = new_verification(
+        Kind::ChangeAddress,
+        new,
+        Some(&binding),
+        &code_hash,
+        now,
+        ctx.config.otp_ttl,
+    );
     ctx.store
         .put_verification(&NewVerification {
-            id: generate_id(),
-            identifier: new.as_str(),
-            kind: Kind::ChangeAddress,
-            binding_hash: Some(&binding),
-            code_hash: &code_hash,
-            expires_at: now + ctx.config.otp_ttl,
-            now,
             link_hash: link_hash.as_deref(),
-            requester: None,
+            ..change
         })
         .await?;
     // The notice (no code: it signs nobody in) first, then the code. A notice that cannot
@@ -184,8 +185,7 @@ pub(crate) async fn confirm(
     code: &str,
     req: &RequestContext,
 ) -> Result<User> {
-    let now = Utc::now();
-    limit_verify_ip(ctx, req.client_ip, now).await?;
+    let now = start_verify(ctx, req).await?;
     let code_hash = ctx.code_key.hash_code(new.as_str(), &normalize_code(code));
     let changed = ctx
         .store
@@ -208,8 +208,7 @@ pub(crate) async fn confirm_link_token(
     token: &str,
     req: &RequestContext,
 ) -> Result<User> {
-    let now = Utc::now();
-    limit_verify_ip(ctx, req.client_ip, now).await?;
+    let now = start_verify(ctx, req).await?;
     let link_hash = hash_token(token.trim());
     let Some(address) = ctx
         .store

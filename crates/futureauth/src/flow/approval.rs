@@ -10,7 +10,7 @@
 use chrono::{DateTime, Utc};
 
 use super::magic_link::link_token;
-use super::{limit_verify_ip, session, Ctx};
+use super::{session, start_verify, Ctx};
 use crate::context::RequestContext;
 use crate::error::{FutureAuthError, Result};
 use crate::identifier::Identifier;
@@ -66,8 +66,7 @@ pub(crate) async fn approve(
             "type the two-digit number the other device shows".to_string(),
         ));
     }
-    let now = Utc::now();
-    limit_verify_ip(ctx, req.client_ip, now).await?;
+    let now = start_verify(ctx, req).await?;
     match ctx
         .store
         .approve_magic_link(&hash_token(token), number, now)

@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 
 use super::session::printable;
-use super::{limit_send, limit_verify_ip, session, Ctx};
+use super::{limit_send, new_verification, session, start_verify, Ctx};
 use crate::context::RequestContext;
 use crate::delivery::{Channel, DeliveryError, Message};
 use crate::error::{FutureAuthError, Result};
@@ -12,7 +12,7 @@ use crate::identifier::{normalize_email, Identifier};
 use crate::model::{AuthMethod, Session, User};
 use crate::origins::{parse_callback, TrustedOrigins};
 use crate::store::{Kind, NewVerification, Requester, TakenLink};
-use crate::token::{generate_code, generate_id, generate_match_number, generate_token, hash_token};
+use crate::token::{generate_code, generate_match_number, generate_token, hash_token};
 
 /// Checks the page a link opens. A link to a page the app does not own would hand a
 /// working sign-in token to that page, so the list comes from configuration only.
@@ -62,20 +62,12 @@ pub(crate) async fn send(
     super::check_send(ctx, &identifier, SendPurpose::SignInLink, req, None).await?;
     let now = Utc::now();
     let throttle = limit_send(ctx, &identifier, req.client_ip, now).await?;
-    let token = generate_token();
-    let token_hash = hash_token(&token);
-    let match_number = req.binding.as_ref().map(|_| generate_match_number());
-    let code = generate_code(ctx.config.otp_length);
-    store_link(
-        ctx,
-        &identifier,
-        &token_hash,
-        &code,
-        match_number.as_deref(),
-        req,
-        now,
-    )
-    .await?;
+    let NewLink {
+        token,
+        token_hash,
+        code,
+        match_number,
+    } = store_link(ctx, &identifier, req, now).await?;
 
     let mut link = callback.clone();
     link.query_pairs_mut()
@@ -107,59 +99,76 @@ pub(crate) async fn send(
     Ok(match_number)
 }
 
-/// Stores a link (its token's hash and, sent from a browser, who asked and the number that
-/// browser shows) and the code that goes with it.
+/// A link just stored: its token and code, to send (only their hashes are kept), and the
+/// number the asking browser is to show.
+struct NewLink {
+    token: String,
+    token_hash: String,
+    code: String,
+    match_number: Option<String>,
+}
+
+/// Creates a link (a 256-bit token and, sent from a browser, who asked and the number that
+/// browser shows) and the code that goes with it, and stores their hashes.
 async fn store_link(
     ctx: &Ctx<'_>,
     identifier: &Identifier,
-    token_hash: &str,
-    code: &str,
-    match_number: Option<&str>,
     req: &RequestContext,
     now: DateTime<Utc>,
-) -> Result<()> {
+) -> Result<NewLink> {
+    let token = generate_token();
+    let token_hash = hash_token(&token);
+    let match_number = req.binding.as_ref().map(|_| generate_match_number());
+    let code = generate_code(ctx.config.otp_length);
     let requester_hash = req.binding.as_ref().map(|b| b.hash());
     let requester_ip = req.client_ip.map(|ip| ip.to_string());
     let requester_agent = req.user_agent.as_deref().map(|ua| printable(ua, 512));
-    let requester = requester_hash
-        .as_deref()
-        .zip(match_number)
-        .map(|(hash, match_number)| Requester {
-            hash,
-            ip: requester_ip.as_deref(),
-            agent: requester_agent.as_deref(),
-            match_number,
-        });
+    let requester =
+        requester_hash
+            .as_deref()
+            .zip(match_number.as_deref())
+            .map(|(hash, match_number)| Requester {
+                hash,
+                ip: requester_ip.as_deref(),
+                agent: requester_agent.as_deref(),
+                match_number,
+            });
+    // Each link is its own row (a 256-bit token needs no attempt limit), so a link somebody
+    // else requests never voids the one in the person's inbox.
+    let link = new_verification(
+        Kind::MagicLink,
+        identifier,
+        Some(&token_hash),
+        &token_hash,
+        now,
+        ctx.config.magic_link_ttl,
+    );
     ctx.store
-        .put_verification(&NewVerification {
-            id: generate_id(),
-            identifier: identifier.as_str(),
-            kind: Kind::MagicLink,
-            // Each link is its own row (a 256-bit token needs no attempt limit), so a link
-            // somebody else requests never voids the one in the person's inbox.
-            binding_hash: Some(token_hash),
-            code_hash: token_hash,
-            expires_at: now + ctx.config.magic_link_ttl,
-            now,
-            link_hash: None,
-            requester,
-        })
+        .put_verification(&NewVerification { requester, ..link })
         .await?;
     // The code of this link: a row of its own (keyed by the link), so that it neither
     // replaces nor is replaced by the codes the person asked for separately.
+    let code_hash = ctx.code_key.hash_code(identifier.as_str(), &code);
+    let link_code = new_verification(
+        Kind::Otp,
+        identifier,
+        Some(&token_hash),
+        &code_hash,
+        now,
+        ctx.config.magic_link_ttl.min(ctx.config.otp_ttl),
+    );
     ctx.store
         .put_verification(&NewVerification {
-            id: generate_id(),
-            identifier: identifier.as_str(),
-            kind: Kind::Otp,
-            binding_hash: Some(token_hash),
-            code_hash: &ctx.code_key.hash_code(identifier.as_str(), code),
-            expires_at: now + ctx.config.magic_link_ttl.min(ctx.config.otp_ttl),
-            now,
-            link_hash: Some(token_hash),
-            requester: None,
+            link_hash: Some(&token_hash),
+            ..link_code
         })
-        .await
+        .await?;
+    Ok(NewLink {
+        token,
+        token_hash,
+        code,
+        match_number,
+    })
 }
 
 /// The token as typed or pasted, trimmed; never an empty or oversized one (anything over
@@ -179,8 +188,7 @@ pub(crate) async fn verify(
     req: &RequestContext,
 ) -> Result<(User, Session)> {
     let token = link_token(token)?;
-    let now = Utc::now();
-    limit_verify_ip(ctx, req.client_ip, now).await?;
+    let now = start_verify(ctx, req).await?;
     let requester_hash = req.binding.as_ref().map(|b| b.hash());
     let required = ctx
         .config

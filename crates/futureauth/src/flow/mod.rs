@@ -18,8 +18,8 @@ use crate::error::{FutureAuthError, Result};
 use crate::hooks::{AuthHooks, SendAttempt, SendPurpose};
 use crate::identifier::Identifier;
 use crate::rate_limit;
-use crate::store::Store;
-use crate::token::CodeKey;
+use crate::store::{Kind, NewVerification, Store};
+use crate::token::{generate_id, CodeKey};
 
 /// What the flows need from the [`FutureAuth`](crate::FutureAuth) facade.
 pub(crate) struct Ctx<'a> {
@@ -54,6 +54,30 @@ pub(crate) async fn check_send(
             code: r.code,
             message: r.message,
         })
+}
+
+/// A code or link of `kind` to store for `identifier` under a fresh id: bound to
+/// `binding_hash` (`None`: unbound), living `ttl` from `now`, naming no link and no
+/// requester (set those on the result where they apply).
+pub(crate) fn new_verification<'a>(
+    kind: Kind,
+    identifier: &'a Identifier,
+    binding_hash: Option<&'a str>,
+    code_hash: &'a str,
+    now: DateTime<Utc>,
+    ttl: std::time::Duration,
+) -> NewVerification<'a> {
+    NewVerification {
+        id: generate_id(),
+        identifier: identifier.as_str(),
+        kind,
+        binding_hash,
+        code_hash,
+        expires_at: now + ttl,
+        now,
+        link_hash: None,
+        requester: None,
+    }
 }
 
 /// What per-address limits count: the mailbox of an email (`ada+1@x` and `ada+2@x` reach
@@ -122,6 +146,14 @@ impl Throttle {
             None => Ok(()),
         }
     }
+}
+
+/// When a verify of `req` starts: now, once its client IP has passed the per-IP verify limit
+/// (every verify counts there before it looks at what it was given).
+pub(crate) async fn start_verify(ctx: &Ctx<'_>, req: &RequestContext) -> Result<DateTime<Utc>> {
+    let now = Utc::now();
+    limit_verify_ip(ctx, req.client_ip, now).await?;
+    Ok(now)
 }
 
 /// Applies the per-IP verify limit when the client IP is known.

@@ -10,7 +10,7 @@
 use chrono::{DateTime, Utc};
 use futureauth_proto::OtpCode;
 
-use super::{limit_send, limit_verify_ip, session, verify_ip_key, Ctx};
+use super::{limit_send, limit_verify_ip, new_verification, session, verify_ip_key, Ctx};
 use crate::context::{OtpBinding, RequestContext};
 use crate::delivery::{Channel, DeliveryError, Message};
 use crate::error::{FutureAuthError, Result};
@@ -40,17 +40,14 @@ pub(crate) async fn send(
     let code = generate_code(ctx.config.otp_length);
     let code_hash = ctx.code_key.hash_code(identifier.as_str(), &code);
     let binding_hash = req.binding.as_ref().map(OtpBinding::hash);
-    let row = NewVerification {
-        id: generate_id(),
-        identifier: identifier.as_str(),
-        kind: Kind::Otp,
-        binding_hash: binding_hash.as_deref(),
-        code_hash: &code_hash,
-        expires_at: now + ctx.config.otp_ttl,
+    let row = new_verification(
+        Kind::Otp,
+        &identifier,
+        binding_hash.as_deref(),
+        &code_hash,
         now,
-        link_hash: None,
-        requester: None,
-    };
+        ctx.config.otp_ttl,
+    );
     ctx.store.put_verification(&row).await?;
 
     let message = code_message(ctx, channel, &identifier, code, req);

@@ -15,13 +15,14 @@ use webauthn_rs::prelude::{
 };
 
 use super::config::RelyingParty;
-use super::store::{Ceremony, NewChallenge, NewPasskey, PasskeyRow, PasskeyUse};
+use super::store::{Ceremony, NewChallenge, PasskeyRow, PasskeyUse};
 use crate::context::RequestContext;
 use crate::error::{FutureAuthError, Result};
 use crate::flow::session::{draft, finish, opened, printable};
 use crate::flow::Ctx;
 use crate::model::{AuthMethod, Session, User};
 use crate::rate_limit;
+use crate::store::Ts;
 use crate::token::{generate_id, hash_token};
 
 /// Longest passkey name kept (bytes).
@@ -37,10 +38,13 @@ pub(crate) fn user_handle(user_id: &str) -> Uuid {
     Uuid::from_bytes(bytes)
 }
 
-/// The counter of the per-IP options limit.
-fn options_key(req: &RequestContext) -> Option<String> {
-    req.client_ip
-        .map(|ip| format!("passkey:options:ip:{}", rate_limit::ip_group(ip)))
+/// The counter of the per-IP options limit, for a request that may ask for a challenge: one
+/// with the browser binding the challenge will belong to.
+fn options_key(req: &RequestContext) -> Result<Option<String>> {
+    binding_hash(req)?;
+    Ok(req
+        .client_ip
+        .map(|ip| format!("passkey:options:ip:{}", rate_limit::ip_group(ip))))
 }
 
 /// The counter of the per-IP limit on answers (registrations and sign-ins) checked.
@@ -197,8 +201,7 @@ pub(crate) async fn register_options(
     req: &RequestContext,
     now: DateTime<Utc>,
 ) -> Result<Value> {
-    binding_hash(req)?;
-    limit(ctx, options_key(req), rp.config.options_per_ip, now).await?;
+    limit(ctx, options_key(req)?, rp.config.options_per_ip, now).await?;
     let existing = ctx.store.list_passkeys(&user.id).await?;
     if existing.len() >= rp.config.max_per_user as usize {
         return Err(FutureAuthError::InvalidInput(format!(
@@ -287,9 +290,9 @@ pub(crate) async fn register(
             .join(",")
     });
     ctx.store
-        .insert_passkey(&NewPasskey {
+        .insert_passkey(&PasskeyRow {
             id: generate_id(),
-            user_id: &user.id,
+            user_id: user.id.clone(),
             credential_id: URL_SAFE_NO_PAD.encode(passkey.cred_id().as_slice()),
             counter: stored["cred"]["counter"].as_i64().unwrap_or(0),
             backup_eligible: flag("backup_eligible"),
@@ -297,7 +300,8 @@ pub(crate) async fn register(
             passkey: stored.to_string(),
             transports,
             name,
-            now,
+            created_at: Ts(now),
+            last_used_at: None,
         })
         .await
 }
@@ -309,8 +313,7 @@ pub(crate) async fn sign_in_options(
     req: &RequestContext,
     now: DateTime<Utc>,
 ) -> Result<Value> {
-    binding_hash(req)?;
-    limit(ctx, options_key(req), rp.config.options_per_ip, now).await?;
+    limit(ctx, options_key(req)?, rp.config.options_per_ip, now).await?;
     let (mut options, state) = rp
         .webauthn
         .start_discoverable_authentication()

@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use sqlx::{Connection, FromRow};
 
 use crate::error::{FutureAuthError, Result};
-use crate::store::{on_pool, sql_text, Store, Ts};
+use crate::store::{execute, fetch_optional, on_pool, sql_text, Database, Store, Ts};
 
 /// What the two backends call the types the passkey tables use.
 struct ColumnTypes {
@@ -57,44 +57,35 @@ fn schema(t: &ColumnTypes) -> String {
 
 /// Creates the passkey tables if they are missing (idempotent).
 pub(crate) async fn migrate(store: &Store) -> Result<()> {
-    let postgres = ColumnTypes {
-        timestamp: "TIMESTAMPTZ",
-        boolean: "BOOLEAN",
-        bigint: "BIGINT",
-    };
-    let sqlite = ColumnTypes {
-        timestamp: "INTEGER",
-        boolean: "INTEGER",
-        bigint: "INTEGER",
-    };
     // One transaction; on Postgres under the main schema's advisory lock, so that
-    // instances starting together create the tables once. Statement by statement: the
-    // future of a script (`raw_sql`) on a connection is not `Send`.
-    let postgres = format!(
-        "SELECT pg_advisory_xact_lock(4012460581);\n{}",
-        schema(&postgres)
-    );
-    let sqlite = schema(&sqlite);
-    let statements = |script: &str| -> Vec<String> {
-        script
-            .split(';')
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .map(str::to_string)
-            .collect()
+    // instances starting together create the tables once.
+    let script = match &store.db {
+        #[cfg(feature = "postgres")]
+        Database::Postgres(_) => format!(
+            "SELECT pg_advisory_xact_lock(4012460581);\n{}",
+            schema(&ColumnTypes {
+                timestamp: "TIMESTAMPTZ",
+                boolean: "BOOLEAN",
+                bigint: "BIGINT",
+            })
+        ),
+        #[cfg(feature = "sqlite")]
+        Database::Sqlite(_) => schema(&ColumnTypes {
+            timestamp: "INTEGER",
+            boolean: "INTEGER",
+            bigint: "INTEGER",
+        }),
     };
-    let (postgres, sqlite) = (statements(&postgres), statements(&sqlite));
-    on_pool!(store, conn =>
-    postgres: {
+    // Statement by statement: the future of a script (`raw_sql`) on a connection is not
+    // `Send`.
+    let statements: Vec<&str> = script
+        .split(';')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .collect();
+    on_pool!(store, conn => {
         let mut tx = conn.begin().await?;
-        for statement in &postgres {
-            sqlx::query(statement).execute(&mut *tx).await?;
-        }
-        tx.commit().await?
-    },
-    sqlite: {
-        let mut tx = conn.begin().await?;
-        for statement in &sqlite {
+        for statement in &statements {
             sqlx::query(statement).execute(&mut *tx).await?;
         }
         tx.commit().await?
@@ -137,7 +128,7 @@ pub(crate) struct TakenChallenge {
     pub expires_at: Ts,
 }
 
-/// A stored passkey.
+/// A passkey as stored: read back, or about to be inserted.
 #[derive(FromRow)]
 pub(crate) struct PasskeyRow {
     pub id: String,
@@ -151,20 +142,6 @@ pub(crate) struct PasskeyRow {
     pub name: String,
     pub created_at: Ts,
     pub last_used_at: Option<Ts>,
-}
-
-/// A passkey about to be stored.
-pub(crate) struct NewPasskey<'a> {
-    pub id: String,
-    pub user_id: &'a str,
-    pub credential_id: String,
-    pub passkey: String,
-    pub counter: i64,
-    pub backup_eligible: bool,
-    pub backup_state: bool,
-    pub transports: Option<String>,
-    pub name: String,
-    pub now: DateTime<Utc>,
 }
 
 /// A verified use of a passkey, to record.
@@ -226,24 +203,25 @@ impl Store {
         const SQL: &str = "DELETE FROM passkey_challenge \
              WHERE challenge_hash = $1 AND kind = $2 AND binding_hash = $3 \
              RETURNING user_id, state, expires_at";
-        Ok(on_pool!(self, conn => sqlx::query_as(SQL)
-            .bind(challenge_hash)
-            .bind(ceremony.as_str())
-            .bind(binding_hash)
-            .fetch_optional(&mut *conn)
-            .await?))
+        Ok(fetch_optional!(
+            self,
+            SQL,
+            challenge_hash,
+            ceremony.as_str(),
+            binding_hash
+        ))
     }
 
-    /// Stores a new passkey; [`FutureAuthError::PasskeyRejected`] if its credential is
-    /// already registered (to anyone).
-    pub(crate) async fn insert_passkey(&self, p: &NewPasskey<'_>) -> Result<PasskeyRow> {
+    /// Stores a new passkey and returns it as stored; [`FutureAuthError::PasskeyRejected`]
+    /// if its credential is already registered (to anyone).
+    pub(crate) async fn insert_passkey(&self, p: &PasskeyRow) -> Result<PasskeyRow> {
         let sql = format!(
             "INSERT INTO passkey ({PASSKEY_COLUMNS}) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, NULL) RETURNING {PASSKEY_COLUMNS}"
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING {PASSKEY_COLUMNS}"
         );
         let inserted: std::result::Result<PasskeyRow, sqlx::Error> = on_pool!(self, conn => sqlx::query_as(&sql)
                 .bind(&p.id)
-                .bind(p.user_id)
+                .bind(&p.user_id)
                 .bind(&p.credential_id)
                 .bind(&p.passkey)
                 .bind(p.counter)
@@ -251,7 +229,8 @@ impl Store {
                 .bind(p.backup_state)
                 .bind(p.transports.as_deref())
                 .bind(&p.name)
-                .bind(Ts(p.now))
+                .bind(p.created_at)
+                .bind(p.last_used_at)
                 .fetch_one(&mut *conn)
                 .await);
         match inserted {
@@ -270,10 +249,7 @@ impl Store {
         credential_id: &str,
     ) -> Result<Option<PasskeyRow>> {
         let sql = format!("SELECT {PASSKEY_COLUMNS} FROM passkey WHERE credential_id = $1");
-        Ok(on_pool!(self, conn => sqlx::query_as(&sql)
-            .bind(sql_text(credential_id)?)
-            .fetch_optional(&mut *conn)
-            .await?))
+        Ok(fetch_optional!(self, &sql, sql_text(credential_id)?))
     }
 
     /// Records a verified use: the new counter, state and time, only if the counter is
@@ -282,16 +258,16 @@ impl Store {
     pub(crate) async fn record_passkey_use(&self, u: &PasskeyUse<'_>) -> Result<bool> {
         const SQL: &str = "UPDATE passkey SET counter = $3, passkey = $4, backup_state = $5, \
              last_used_at = $6 WHERE id = $1 AND counter = $2";
-        let n = on_pool!(self, conn => sqlx::query(SQL)
-            .bind(u.id)
-            .bind(u.verified_counter)
-            .bind(u.counter)
-            .bind(&u.passkey)
-            .bind(u.backup_state)
-            .bind(Ts(u.now))
-            .execute(&mut *conn)
-            .await?
-            .rows_affected());
+        let n = execute!(
+            self,
+            SQL,
+            u.id,
+            u.verified_counter,
+            u.counter,
+            &u.passkey,
+            u.backup_state,
+            Ts(u.now),
+        );
         Ok(n == 1)
     }
 
@@ -317,23 +293,19 @@ impl Store {
             "UPDATE passkey SET name = $3 WHERE user_id = $1 AND id = $2 \
              RETURNING {PASSKEY_COLUMNS}"
         );
-        Ok(on_pool!(self, conn => sqlx::query_as(&sql)
-            .bind(sql_text(user_id)?)
-            .bind(sql_text(id)?)
-            .bind(sql_text(name)?)
-            .fetch_optional(&mut *conn)
-            .await?))
+        Ok(fetch_optional!(
+            self,
+            &sql,
+            sql_text(user_id)?,
+            sql_text(id)?,
+            sql_text(name)?
+        ))
     }
 
     /// Deletes one of a user's passkeys; false if the user has no such passkey.
     pub(crate) async fn delete_passkey(&self, user_id: &str, id: &str) -> Result<bool> {
         const SQL: &str = "DELETE FROM passkey WHERE user_id = $1 AND id = $2";
-        let n = on_pool!(self, conn => sqlx::query(SQL)
-            .bind(sql_text(user_id)?)
-            .bind(sql_text(id)?)
-            .execute(&mut *conn)
-            .await?
-            .rows_affected());
+        let n = execute!(self, SQL, sql_text(user_id)?, sql_text(id)?);
         Ok(n > 0)
     }
 }

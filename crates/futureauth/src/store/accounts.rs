@@ -7,7 +7,7 @@ use sqlx::Connection;
 
 use super::codes::UNBOUND;
 use super::rows::{user_columns, UserRow};
-use super::{on_pool, sql_text, Store, Ts};
+use super::{fetch_optional, on_pool, sql_text, Store, Ts};
 use crate::error::{FutureAuthError, Result};
 use crate::identifier::Identifier;
 use crate::model::User;
@@ -354,11 +354,7 @@ impl Store {
             user_columns!()
         );
         let sql = if email { EMAIL } else { PHONE };
-        let row: Option<UserRow> = on_pool!(self, conn => sqlx::query_as(sql)
-            .bind(sql_text(user_id)?)
-            .bind(Ts(now))
-            .fetch_optional(&mut *conn)
-            .await?);
+        let row: Option<UserRow> = fetch_optional!(self, sql, sql_text(user_id)?, Ts(now));
         match row {
             Some(row) => Ok(Some(row.into())),
             None => match self.user_by_id(user_id).await? {

@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use super::codes::DELETE_LINK_CODE;
 use sqlx::Connection;
 
-use super::{on_pool, Store, Ts};
+use super::{fetch_optional, on_pool, Store, Ts};
 use crate::error::Result;
 
 /// A live, unapproved magic link, as the page that opens it shows it.
@@ -40,11 +40,7 @@ impl Store {
         const SQL: &str = "SELECT requester_hash, requester_ip, requester_agent, created_at, \
              expires_at FROM verification \
              WHERE code_hash = $1 AND kind = 'magic_link' AND approved_at IS NULL";
-        let row = on_pool!(self, conn => sqlx::query_as(SQL)
-            .bind(token_hash)
-            .fetch_optional(&mut *conn)
-            .await?);
-        Ok(row)
+        Ok(fetch_optional!(self, SQL, token_hash))
     }
 
     /// Approves the link with this token hash if `number` is the one its asking browser

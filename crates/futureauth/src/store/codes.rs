@@ -2,7 +2,9 @@
 
 use sqlx::Connection;
 
-use super::{on_pool, CodeState, Kind, NewVerification, Store, TakenLink, Ts};
+use super::{
+    execute, fetch_optional, on_pool, CodeState, Kind, NewVerification, Store, TakenLink, Ts,
+};
 use crate::error::Result;
 
 /// Deletes the code sent with a link (`$1`: the link's token hash): the two are one sign-in.
@@ -26,23 +28,22 @@ impl Store {
                requester_hash = excluded.requester_hash, requester_ip = excluded.requester_ip, \
                requester_agent = excluded.requester_agent, \
                match_number = excluded.match_number, approved_at = NULL";
-        on_pool!(self, conn => {
-            sqlx::query(SQL)
-                .bind(&v.id)
-                .bind(v.identifier)
-                .bind(v.code_hash)
-                .bind(Ts(v.expires_at))
-                .bind(Ts(v.now))
-                .bind(v.kind.as_str())
-                .bind(v.binding_hash.unwrap_or(UNBOUND))
-                .bind(v.link_hash)
-                .bind(v.requester.map(|r| r.hash))
-                .bind(v.requester.and_then(|r| r.ip))
-                .bind(v.requester.and_then(|r| r.agent))
-                .bind(v.requester.map(|r| r.match_number))
-                .execute(&mut *conn)
-                .await?;
-        });
+        execute!(
+            self,
+            SQL,
+            &v.id,
+            v.identifier,
+            v.code_hash,
+            Ts(v.expires_at),
+            Ts(v.now),
+            v.kind.as_str(),
+            v.binding_hash.unwrap_or(UNBOUND),
+            v.link_hash,
+            v.requester.map(|r| r.hash),
+            v.requester.and_then(|r| r.ip),
+            v.requester.and_then(|r| r.agent),
+            v.requester.map(|r| r.match_number),
+        );
         Ok(())
     }
 
@@ -55,14 +56,7 @@ impl Store {
     ) -> Result<()> {
         const SQL: &str =
             "DELETE FROM verification WHERE identifier = $1 AND kind = $2 AND code_hash = $3";
-        on_pool!(self, conn => {
-            sqlx::query(SQL)
-                .bind(identifier)
-                .bind(kind.as_str())
-                .bind(code_hash)
-                .execute(&mut *conn)
-                .await?;
-        });
+        execute!(self, SQL, identifier, kind.as_str(), code_hash);
         Ok(())
     }
 
@@ -74,11 +68,8 @@ impl Store {
     ) -> Result<Option<CodeState>> {
         const SQL: &str = "SELECT expires_at, attempts FROM verification \
              WHERE identifier = $1 AND kind = 'otp' AND binding_hash = $2";
-        let row: Option<(Ts, i32)> = on_pool!(self, conn => sqlx::query_as(SQL)
-            .bind(identifier)
-            .bind(binding_hash.unwrap_or(UNBOUND))
-            .fetch_optional(&mut *conn)
-            .await?);
+        let row: Option<(Ts, i32)> =
+            fetch_optional!(self, SQL, identifier, binding_hash.unwrap_or(UNBOUND));
         Ok(row.map(|(expires_at, attempts)| CodeState {
             expires_at: expires_at.into(),
             attempts,
@@ -145,9 +136,7 @@ impl Store {
 
     /// Deletes the code sent with the magic link of this hash (its delivery failed).
     pub(crate) async fn delete_link_code(&self, token_hash: &str) -> Result<()> {
-        on_pool!(self, conn => {
-            sqlx::query(DELETE_LINK_CODE).bind(token_hash).execute(&mut *conn).await?;
-        });
+        execute!(self, DELETE_LINK_CODE, token_hash);
         Ok(())
     }
 }

@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, Utc};
 
-use super::{on_pool, Store, Ts};
+use super::{execute, on_pool, Store, Ts};
 use crate::error::Result;
 use crate::model::CleanupReport;
 
@@ -97,9 +97,7 @@ impl Store {
     /// Forgets the count under `key`.
     pub(crate) async fn rate_limit_reset(&self, key: &str) -> Result<()> {
         const SQL: &str = "DELETE FROM futureauth_rate_limit WHERE key = $1";
-        on_pool!(self, conn => {
-            sqlx::query(SQL).bind(key).execute(&mut *conn).await?;
-        });
+        execute!(self, SQL, key);
         Ok(())
     }
 

@@ -32,6 +32,7 @@ pub(crate) use accounts::{change_binding as accounts_change_binding, Changed, Pr
 pub(crate) use approval::Approval;
 pub(crate) use redeem::Redemption;
 pub(crate) use ts::Ts;
+pub(crate) use users::UserField;
 
 #[cfg(not(any(feature = "postgres", feature = "sqlite")))]
 compile_error!("futureauth needs a database: enable the `postgres` or `sqlite` feature");
@@ -60,6 +61,31 @@ macro_rules! on_pool {
     }};
 }
 pub(crate) use on_pool;
+
+/// Runs the one statement `$sql`, the `$arg`s bound in order, through [`on_pool!`], and
+/// evaluates to the number of rows it changed: the shape of most writes of the store.
+macro_rules! execute {
+    ($store:expr, $sql:expr $(, $arg:expr)* $(,)?) => {
+        $crate::store::on_pool!($store, conn => sqlx::query($sql)
+            $(.bind($arg))*
+            .execute(&mut *conn)
+            .await?
+            .rows_affected())
+    };
+}
+pub(crate) use execute;
+
+/// Fetches the row, if any, that the one statement `$sql` (the `$arg`s bound in order)
+/// selects or returns, through [`on_pool!`], as the `FromRow` type the caller names.
+macro_rules! fetch_optional {
+    ($store:expr, $sql:expr $(, $arg:expr)* $(,)?) => {
+        $crate::store::on_pool!($store, conn => sqlx::query_as($sql)
+            $(.bind($arg))*
+            .fetch_optional(&mut *conn)
+            .await?)
+    };
+}
+pub(crate) use fetch_optional;
 
 /// The database FutureAuth keeps its tables in: a sqlx pool of your app.
 ///

@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 
 use super::accounts::disabled;
 use super::rows::{session_columns, user_columns_u, SessionRow, SessionUserRow};
-use super::{on_pool, sql_text, NewSession, Store, Ts};
+use super::{execute, fetch_optional, on_pool, sql_text, NewSession, Store, Ts};
 use crate::error::Result;
 use crate::model::{Session, User};
 
@@ -17,19 +17,18 @@ pub(super) const INSERT_SESSION: &str = "INSERT INTO session \
 
 impl Store {
     pub(crate) async fn insert_session(&self, user_id: &str, s: &NewSession) -> Result<()> {
-        on_pool!(self, conn => {
-            sqlx::query(INSERT_SESSION)
-                .bind(&s.id)
-                .bind(user_id)
-                .bind(&s.token_hash)
-                .bind(Ts(s.expires_at))
-                .bind(s.ip_address.as_deref().map(sql_text).transpose()?)
-                .bind(s.user_agent.as_deref().map(sql_text).transpose()?)
-                .bind(Ts(s.now))
-                .bind(s.method.as_str())
-                .execute(&mut *conn)
-                .await?;
-        });
+        execute!(
+            self,
+            INSERT_SESSION,
+            &s.id,
+            user_id,
+            &s.token_hash,
+            Ts(s.expires_at),
+            s.ip_address.as_deref().map(sql_text).transpose()?,
+            s.user_agent.as_deref().map(sql_text).transpose()?,
+            Ts(s.now),
+            s.method.as_str(),
+        );
         Ok(())
     }
 
@@ -64,13 +63,7 @@ impl Store {
     /// Moves a session's expiry forward (never backward).
     pub(crate) async fn extend_session(&self, id: &str, expires_at: DateTime<Utc>) -> Result<()> {
         const SQL: &str = "UPDATE session SET expires_at = $2 WHERE id = $1 AND expires_at < $2";
-        on_pool!(self, conn => {
-            sqlx::query(SQL)
-                .bind(id)
-                .bind(Ts(expires_at))
-                .execute(&mut *conn)
-                .await?;
-        });
+        execute!(self, SQL, id, Ts(expires_at));
         Ok(())
     }
 
@@ -80,10 +73,7 @@ impl Store {
         token_hash: &str,
     ) -> Result<Option<(String, String)>> {
         const SQL: &str = "DELETE FROM session WHERE token_hash = $1 RETURNING user_id, id";
-        Ok(on_pool!(self, conn => sqlx::query_as(SQL)
-            .bind(token_hash)
-            .fetch_optional(&mut *conn)
-            .await?))
+        Ok(fetch_optional!(self, SQL, token_hash))
     }
 
     pub(crate) async fn delete_user_session(
@@ -92,22 +82,13 @@ impl Store {
         session_id: &str,
     ) -> Result<bool> {
         const SQL: &str = "DELETE FROM session WHERE user_id = $1 AND id = $2";
-        let n = on_pool!(self, conn => sqlx::query(SQL)
-            .bind(sql_text(user_id)?)
-            .bind(sql_text(session_id)?)
-            .execute(&mut *conn)
-            .await?
-            .rows_affected());
+        let n = execute!(self, SQL, sql_text(user_id)?, sql_text(session_id)?);
         Ok(n > 0)
     }
 
     pub(crate) async fn delete_user_sessions(&self, user_id: &str) -> Result<u64> {
         const SQL: &str = "DELETE FROM session WHERE user_id = $1";
-        Ok(on_pool!(self, conn => sqlx::query(SQL)
-            .bind(sql_text(user_id)?)
-            .execute(&mut *conn)
-            .await?
-            .rows_affected()))
+        Ok(execute!(self, SQL, sql_text(user_id)?))
     }
 
     /// A user's live sessions, newest first.

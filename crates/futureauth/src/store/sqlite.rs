@@ -77,32 +77,23 @@ async fn add_column(
 
 /// Rebuilds a `verification` table made before codes were bound to clients: its
 /// `UNIQUE (identifier, kind)` constraint would allow one code per address, and SQLite cannot
-/// drop a table constraint in place. Codes and links are kept. Runs once, under a write lock,
-/// so several instances starting together rebuild it once.
+/// drop a table constraint in place. The table is made anew by [`SCHEMA`] (all `IF NOT
+/// EXISTS`, so only the dropped table and its indexes are created); codes and links are
+/// kept. Runs once, under a write lock, so several instances starting together rebuild it
+/// once.
 async fn upgrade(pool: &sqlx::SqlitePool) -> Result<()> {
     const HAS_BINDING: &str =
         "SELECT COUNT(*) FROM pragma_table_info('verification') WHERE name = 'binding_hash'";
-    // The table as it stood at this upgrade, frozen on purpose (it repeats part of
-    // sql/sqlite.sql): later columns arrive by their own steps, in order.
-    const REBUILD: &str = "
-        CREATE TABLE verification_rebuild (
-            id TEXT PRIMARY KEY,
-            identifier TEXT NOT NULL,
-            code_hash TEXT NOT NULL,
-            expires_at INTEGER NOT NULL,
-            attempts INTEGER NOT NULL DEFAULT 0,
-            created_at INTEGER NOT NULL,
-            kind TEXT NOT NULL DEFAULT 'otp',
-            binding_hash TEXT NOT NULL DEFAULT '',
-            requester_hash TEXT,
-            UNIQUE (identifier, kind, binding_hash)
-        );
-        INSERT INTO verification_rebuild (id, identifier, code_hash, expires_at, attempts, created_at, kind)
-            SELECT id, identifier, code_hash, expires_at, attempts, created_at, kind FROM verification;
-        DROP TABLE verification;
-        ALTER TABLE verification_rebuild RENAME TO verification;
-        CREATE INDEX IF NOT EXISTS idx_verification_code_hash ON verification(code_hash);
-        CREATE INDEX IF NOT EXISTS idx_verification_expires_at ON verification(expires_at);";
+    const SET_ASIDE: [&str; 2] = [
+        "CREATE TEMP TABLE verification_unbound AS SELECT * FROM verification",
+        "DROP TABLE verification",
+    ];
+    const RESTORE: [&str; 2] = [
+        "INSERT INTO verification (id, identifier, code_hash, expires_at, attempts, created_at, kind) \
+         SELECT id, identifier, code_hash, expires_at, attempts, created_at, kind \
+         FROM verification_unbound",
+        "DROP TABLE verification_unbound",
+    ];
 
     let count: i64 = sqlx::query_scalar(HAS_BINDING).fetch_one(pool).await?;
     if count > 0 {
@@ -115,7 +106,8 @@ async fn upgrade(pool: &sqlx::SqlitePool) -> Result<()> {
         .await?;
     if count == 0 {
         // One statement at a time: the future of `raw_sql` on a transaction is not `Send`.
-        for statement in REBUILD.split(';').filter(|s| !s.trim().is_empty()) {
+        let schema = SCHEMA.split(';').filter(|s| !s.trim().is_empty());
+        for statement in SET_ASIDE.into_iter().chain(schema).chain(RESTORE) {
             sqlx::query(statement).execute(tx.as_mut()).await?;
         }
     }

@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 
 use super::rows::{user_columns, UserRow};
-use super::{on_pool, sql_json, sql_text, Store, Ts};
+use super::{fetch_optional, on_pool, sql_json, sql_text, Store, Ts};
 use crate::error::Result;
 use crate::identifier::Identifier;
 use crate::model::User;
@@ -33,6 +33,38 @@ macro_rules! upsert_verified {
 #[cfg(feature = "sqlite")]
 pub(super) use upsert_verified;
 
+/// Sets the user's `$column` to `$2` and `updated_at` to `$3` (`$1`: the user's id).
+macro_rules! set_user_column {
+    ($column:literal) => {
+        concat!(
+            "UPDATE \"user\" SET ",
+            $column,
+            " = $2, updated_at = $3 WHERE id = $1 RETURNING ",
+            user_columns!()
+        )
+    };
+}
+
+/// Selects the user whose `$column` is `$1`.
+macro_rules! select_user_where {
+    ($column:literal) => {
+        concat!(
+            "SELECT ",
+            user_columns!(),
+            " FROM \"user\" WHERE ",
+            $column,
+            " = $1"
+        )
+    };
+}
+
+/// A field of a user that [`Store::update_user`] sets.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum UserField<'a> {
+    Name(&'a str),
+    Metadata(&'a serde_json::Value),
+}
+
 impl Store {
     /// Finds or creates the user of a verified identifier and marks it verified.
     pub(crate) async fn upsert_verified_user(
@@ -55,72 +87,45 @@ impl Store {
     }
 
     pub(crate) async fn user_by_id(&self, id: &str) -> Result<Option<User>> {
-        const SQL: &str = concat!("SELECT ", user_columns!(), " FROM \"user\" WHERE id = $1");
-        self.user_where(SQL, id).await
+        self.user_where(select_user_where!("id"), id).await
     }
 
     pub(crate) async fn user_by_email(&self, email: &str) -> Result<Option<User>> {
-        const SQL: &str = concat!(
-            "SELECT ",
-            user_columns!(),
-            " FROM \"user\" WHERE email = $1"
-        );
-        self.user_where(SQL, email).await
+        self.user_where(select_user_where!("email"), email).await
     }
 
     pub(crate) async fn user_by_phone(&self, phone: &str) -> Result<Option<User>> {
-        const SQL: &str = concat!(
-            "SELECT ",
-            user_columns!(),
-            " FROM \"user\" WHERE phone_number = $1"
-        );
-        self.user_where(SQL, phone).await
+        self.user_where(select_user_where!("phone_number"), phone)
+            .await
     }
 
     /// The user a one-parameter `sql` selects.
     async fn user_where(&self, sql: &'static str, value: &str) -> Result<Option<User>> {
-        let row: Option<UserRow> = on_pool!(self, conn => sqlx::query_as(sql)
-            .bind(sql_text(value)?)
-            .fetch_optional(&mut *conn)
-            .await?);
+        let row: Option<UserRow> = fetch_optional!(self, sql, sql_text(value)?);
         Ok(row.map(User::from))
     }
 
-    pub(crate) async fn update_user_name(
+    /// Sets a user's name or metadata, and `updated_at`.
+    pub(crate) async fn update_user(
         &self,
         id: &str,
-        name: &str,
+        field: UserField<'_>,
         now: DateTime<Utc>,
     ) -> Result<Option<User>> {
-        const SQL: &str = concat!(
-            "UPDATE \"user\" SET name = $2, updated_at = $3 WHERE id = $1 RETURNING ",
-            user_columns!()
-        );
-        let row: Option<UserRow> = on_pool!(self, conn => sqlx::query_as(SQL)
-            .bind(sql_text(id)?)
-            .bind(sql_text(name)?)
-            .bind(Ts(now))
-            .fetch_optional(&mut *conn)
-            .await?);
-        Ok(row.map(User::from))
-    }
-
-    pub(crate) async fn set_user_metadata(
-        &self,
-        id: &str,
-        metadata: &serde_json::Value,
-        now: DateTime<Utc>,
-    ) -> Result<Option<User>> {
-        const SQL: &str = concat!(
-            "UPDATE \"user\" SET metadata = $2, updated_at = $3 WHERE id = $1 RETURNING ",
-            user_columns!()
-        );
-        let row: Option<UserRow> = on_pool!(self, conn => sqlx::query_as(SQL)
-            .bind(sql_text(id)?)
-            .bind(sqlx::types::Json(sql_json(metadata)?))
-            .bind(Ts(now))
-            .fetch_optional(&mut *conn)
-            .await?);
+        let sql = match field {
+            UserField::Name(_) => set_user_column!("name"),
+            UserField::Metadata(_) => set_user_column!("metadata"),
+        };
+        let row: Option<UserRow> = on_pool!(self, conn => {
+            let query = sqlx::query_as(sql).bind(sql_text(id)?);
+            let query = match field {
+                UserField::Name(name) => query.bind(sql_text(name)?),
+                UserField::Metadata(metadata) => {
+                    query.bind(sqlx::types::Json(sql_json(metadata)?))
+                }
+            };
+            query.bind(Ts(now)).fetch_optional(&mut *conn).await?
+        });
         Ok(row.map(User::from))
     }
 

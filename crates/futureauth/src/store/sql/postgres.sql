@@ -30,18 +30,6 @@ CREATE TABLE IF NOT EXISTS session (
     created_at TIMESTAMPTZ NOT NULL DEFAULT NOW()
 );
 
--- futureauth 0.4 stored session tokens in plain text. Hash them in place (hex SHA-256, the
--- format 0.5 and this crate look up), so that nobody is signed out by the upgrade.
-DO $$ BEGIN
-    IF EXISTS (SELECT 1 FROM information_schema.columns
-               WHERE table_schema = current_schema() AND table_name = 'session' AND column_name = 'token') THEN
-        ALTER TABLE session ADD COLUMN IF NOT EXISTS token_hash TEXT;
-        UPDATE session SET token_hash = encode(sha256(convert_to(token, 'UTF8')), 'hex') WHERE token_hash IS NULL;
-        ALTER TABLE session ALTER COLUMN token_hash SET NOT NULL;
-        ALTER TABLE session DROP COLUMN token;
-        CREATE UNIQUE INDEX IF NOT EXISTS session_token_hash_key ON session(token_hash);
-    END IF;
-END $$;
 DROP INDEX IF EXISTS idx_session_token;
 DROP INDEX IF EXISTS idx_session_token_hash; -- futureauth 0.5's copy of the unique index
 CREATE INDEX IF NOT EXISTS idx_session_user ON session(user_id);
@@ -64,15 +52,26 @@ CREATE TABLE IF NOT EXISTS verification (
 ALTER TABLE verification ADD COLUMN IF NOT EXISTS attempts INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE verification ADD COLUMN IF NOT EXISTS kind TEXT NOT NULL DEFAULT 'otp';
 
--- futureauth 0.4 stored codes and magic-link tokens in plain text: hash them in place.
-DO $$ BEGIN
-    IF EXISTS (SELECT 1 FROM information_schema.columns
-               WHERE table_schema = current_schema() AND table_name = 'verification' AND column_name = 'code') THEN
-        ALTER TABLE verification ADD COLUMN IF NOT EXISTS code_hash TEXT;
-        UPDATE verification SET code_hash = encode(sha256(convert_to(code, 'UTF8')), 'hex') WHERE code_hash IS NULL;
-        ALTER TABLE verification ALTER COLUMN code_hash SET NOT NULL;
-        ALTER TABLE verification DROP COLUMN code;
-    END IF;
+-- futureauth 0.4 stored session tokens, codes and magic-link tokens in plain text. Hash
+-- them in place (hex SHA-256, the format 0.5 and this crate look up), so that nobody is
+-- signed out by the upgrade. A session's hash is unique, as its token was.
+DO $$ DECLARE t record; BEGIN
+    FOR t IN SELECT * FROM (VALUES ('session', 'token', 'token_hash', TRUE),
+                                   ('verification', 'code', 'code_hash', FALSE))
+                        AS upgrade(tbl, plain, hashed, is_unique) LOOP
+        IF EXISTS (SELECT 1 FROM information_schema.columns
+                   WHERE table_schema = current_schema() AND table_name = t.tbl AND column_name = t.plain) THEN
+            EXECUTE format('ALTER TABLE %I ADD COLUMN IF NOT EXISTS %I TEXT', t.tbl, t.hashed);
+            EXECUTE format('UPDATE %I SET %I = encode(sha256(convert_to(%I, ''UTF8'')), ''hex'') WHERE %I IS NULL',
+                           t.tbl, t.hashed, t.plain, t.hashed);
+            EXECUTE format('ALTER TABLE %I ALTER COLUMN %I SET NOT NULL', t.tbl, t.hashed);
+            EXECUTE format('ALTER TABLE %I DROP COLUMN %I', t.tbl, t.plain);
+            IF t.is_unique THEN
+                EXECUTE format('CREATE UNIQUE INDEX IF NOT EXISTS %I ON %I(%I)',
+                               t.tbl || '_' || t.hashed || '_key', t.tbl, t.hashed);
+            END IF;
+        END IF;
+    END LOOP;
 END $$;
 
 -- One-time upgrade steps, run while the rate-limit table (new in this version) is absent.

@@ -1,4 +1,5 @@
 -- FutureAuth schema for SQLite. Idempotent: safe on every start.
+-- Semicolons end statements and stand nowhere else: an upgrade runs this statement by statement.
 -- Timestamps are INTEGER milliseconds since the Unix epoch (UTC).
 CREATE TABLE IF NOT EXISTS "user" (
     id TEXT PRIMARY KEY,
@@ -39,7 +40,7 @@ CREATE TABLE IF NOT EXISTS verification (
     attempts INTEGER NOT NULL DEFAULT 0,
     created_at INTEGER NOT NULL,
     kind TEXT NOT NULL DEFAULT 'otp',
-    -- Hash of the secret cookie of the client that asked for the code; '' = unbound.
+    -- Hash of the secret cookie of the client that asked for the code ('' = unbound).
     binding_hash TEXT NOT NULL DEFAULT '',
     -- For the code in a magic-link email: the link's token hash (both are consumed together).
     link_hash TEXT,
