@@ -725,6 +725,62 @@ async fn a_secret_key_is_shown_once_and_works(backend: Backend) {
     assert_eq!(send_email(&s, &key, "d@example.com").await.status(), 202);
 }
 
+/// The attack: a key rotated out with an overlap leaks; the operator revokes it from the
+/// CLI (by its prefix, or every key of the project). Revoking must cut the overlap short
+/// at once, not leave the leaked key working until the overlap ends.
+async fn a_cli_revoke_cuts_a_rotation_overlap_short(backend: Backend) {
+    let (s, fakes) = setup(backend).await;
+    let a = signed_in(&s, &fakes, OWNER).await;
+    let cli = |args: Vec<String>| {
+        let store = s.store().clone();
+        async move {
+            let parsed = futureauth_server::cli::Cli::try_parse_checked_from(
+                std::iter::once("futureauth-server".to_string()).chain(args),
+            )
+            .unwrap();
+            let mut out = Vec::new();
+            futureauth_server::cli::run_admin(parsed.command.as_ref().unwrap(), &store, &mut out)
+                .await
+                .unwrap();
+            String::from_utf8(out).unwrap()
+        }
+    };
+    let rotate_with_an_hour_of_overlap = |id: String| {
+        let a = &a;
+        async move {
+            let csrf = a.csrf().await;
+            let page = a
+                .post(
+                    &format!("/dashboard/projects/{id}/keys/rotate"),
+                    &[("csrf", &csrf), ("overlap", "3600")],
+                )
+                .await;
+            let page = a.follow(&page).await;
+            assert_eq!(page.status, 200, "{}", page.body);
+            between(&page.body, "readonly value=\"", "\"").to_owned()
+        }
+    };
+
+    // By prefix: the leaked key stops at once; the new one keeps working.
+    let (id, leaked) = create_project(&a, "Leaky").await;
+    let new = rotate_with_an_hour_of_overlap(id.clone()).await;
+    assert_eq!(send_email(&s, &leaked, "l1@example.com").await.status(), 202);
+    let prefix: String = leaked.chars().take(12).collect();
+    let out = cli(vec!["key".into(), "revoke".into(), "--key-prefix".into(), prefix]).await;
+    assert!(out.contains("Revoked 1"), "{out}");
+    assert_eq!(send_email(&s, &leaked, "l2@example.com").await.status(), 401);
+    assert_eq!(send_email(&s, &new, "n1@example.com").await.status(), 202);
+
+    // Every key of the project: the one in its overlap too.
+    let (id, leaked) = create_project(&a, "Leakier").await;
+    let new = rotate_with_an_hour_of_overlap(id.clone()).await;
+    assert_eq!(send_email(&s, &leaked, "l3@example.com").await.status(), 202);
+    let out = cli(vec!["key".into(), "revoke".into(), "--project".into(), id]).await;
+    assert!(out.contains("Revoked 2"), "{out}");
+    assert_eq!(send_email(&s, &leaked, "l4@example.com").await.status(), 401);
+    assert_eq!(send_email(&s, &new, "n2@example.com").await.status(), 401);
+}
+
 async fn rotation_keeps_the_old_key_working_until_the_overlap_ends(backend: Backend) {
     let (s, fakes) = setup(backend).await;
     let a = signed_in(&s, &fakes, OWNER).await;
@@ -2499,6 +2555,7 @@ backend_tests!(
     another_projects_pages_and_api_answer_404,
     a_secret_key_is_shown_once_and_works,
     rotation_keeps_the_old_key_working_until_the_overlap_ends,
+    a_cli_revoke_cuts_a_rotation_overlap_short,
     deliveries_are_listed_masked_searchable_and_charted,
     the_delivery_log_is_paged,
     the_delivery_timeline_shows_each_attempt_and_the_providers_reason,

@@ -574,13 +574,10 @@ impl Store {
         ];
         with_pool!(self, conn => {
             let mut tx = conn.begin().await?;
-            sqlx::query(
-                "UPDATE api_key SET revoked_at = $1 WHERE project_id = $2
-                     AND (revoked_at IS NULL OR revoked_at > $1)",
-            )
-            .bind_args(&[old_until.into(), project_id.into()])
-            .execute(&mut *tx)
-            .await?;
+            sqlx::query(super::REVOKE_PROJECT_KEYS)
+                .bind_args(&[old_until.into(), project_id.into()])
+                .execute(&mut *tx)
+                .await?;
             sqlx::query(INSERT_API_KEY).bind_args(&key).execute(&mut *tx).await?;
             tx.commit().await?;
         });

@@ -33,9 +33,11 @@ enum Backend {
 const INSERT_API_KEY: &str =
     "INSERT INTO api_key (key_hash, key_prefix, project_id, created_at) VALUES ($1, $2, $3, $4)";
 
-/// Revokes now every active key of a project (`$1` the time, `$2` the project).
-const REVOKE_PROJECT_KEYS: &str =
-    "UPDATE api_key SET revoked_at = $1 WHERE project_id = $2 AND revoked_at IS NULL";
+/// Every key of project `$2` that would still work after `$1` stops at `$1`: keys with no
+/// end, and keys of an earlier rotation whose overlap runs past it. Revoking "now" must cut
+/// an overlap short too, or a leaked key rotated out with an overlap keeps working.
+pub(super) const REVOKE_PROJECT_KEYS: &str = "UPDATE api_key SET revoked_at = $1 \
+     WHERE project_id = $2 AND (revoked_at IS NULL OR revoked_at > $1)";
 
 /// The claim of due rows, one atomic `UPDATE … WHERE id IN (SELECT … LIMIT n) RETURNING`
 /// (`$1` the lease's end, `$2` now, `$3` how many), with `$lock` after the `LIMIT`: Postgres
@@ -529,20 +531,22 @@ impl Store {
         Ok(rotated)
     }
 
-    /// Revokes the active keys whose display prefix is `key_prefix`; returns how many.
+    /// Revokes now the keys whose display prefix is `key_prefix` and that still work (an
+    /// overlap after a rotation is cut short); returns how many.
     pub async fn revoke_keys_by_prefix(
         &self,
         key_prefix: &str,
         now: UnixMillis,
     ) -> Result<u64, StoreError> {
         self.execute(
-            "UPDATE api_key SET revoked_at = $1 WHERE key_prefix = $2 AND revoked_at IS NULL",
+            "UPDATE api_key SET revoked_at = $1 \
+             WHERE key_prefix = $2 AND (revoked_at IS NULL OR revoked_at > $1)",
             &[now.into(), key_prefix.into()],
         )
         .await
     }
 
-    /// Revokes every active key of a project; returns how many.
+    /// Revokes now every key of a project that still works; returns how many.
     pub async fn revoke_project_keys(
         &self,
         project_id: &str,
