@@ -764,20 +764,38 @@ async fn a_cli_revoke_cuts_a_rotation_overlap_short(backend: Backend) {
     // By prefix: the leaked key stops at once; the new one keeps working.
     let (id, leaked) = create_project(&a, "Leaky").await;
     let new = rotate_with_an_hour_of_overlap(id.clone()).await;
-    assert_eq!(send_email(&s, &leaked, "l1@example.com").await.status(), 202);
+    assert_eq!(
+        send_email(&s, &leaked, "l1@example.com").await.status(),
+        202
+    );
     let prefix: String = leaked.chars().take(12).collect();
-    let out = cli(vec!["key".into(), "revoke".into(), "--key-prefix".into(), prefix]).await;
+    let out = cli(vec![
+        "key".into(),
+        "revoke".into(),
+        "--key-prefix".into(),
+        prefix,
+    ])
+    .await;
     assert!(out.contains("Revoked 1"), "{out}");
-    assert_eq!(send_email(&s, &leaked, "l2@example.com").await.status(), 401);
+    assert_eq!(
+        send_email(&s, &leaked, "l2@example.com").await.status(),
+        401
+    );
     assert_eq!(send_email(&s, &new, "n1@example.com").await.status(), 202);
 
     // Every key of the project: the one in its overlap too.
     let (id, leaked) = create_project(&a, "Leakier").await;
     let new = rotate_with_an_hour_of_overlap(id.clone()).await;
-    assert_eq!(send_email(&s, &leaked, "l3@example.com").await.status(), 202);
+    assert_eq!(
+        send_email(&s, &leaked, "l3@example.com").await.status(),
+        202
+    );
     let out = cli(vec!["key".into(), "revoke".into(), "--project".into(), id]).await;
     assert!(out.contains("Revoked 2"), "{out}");
-    assert_eq!(send_email(&s, &leaked, "l4@example.com").await.status(), 401);
+    assert_eq!(
+        send_email(&s, &leaked, "l4@example.com").await.status(),
+        401
+    );
     assert_eq!(send_email(&s, &new, "n2@example.com").await.status(), 401);
 }
 

@@ -76,6 +76,18 @@ static MOVE: LazyLock<String> = LazyLock::new(|| {
     )
 });
 
+/// Appends a provider event to a message's history, once per event key.
+const APPEND_EVENT: &str = "INSERT INTO message_event
+        (message_id, event_key, provider, state, reason, occurred_at, received_at)
+     VALUES ($1, $2, $3, $4, $5, $6, $7)
+     ON CONFLICT (message_id, event_key) DO NOTHING";
+
+/// Queues a project event for the project's webhook, if it has one.
+const QUEUE_PROJECT_EVENT: &str = "INSERT INTO outbox (id, project_id, channel, destination,
+         payload, status, attempts, next_attempt_at, created_at)
+     SELECT $1, project_id, $5, url, $3, 'queued', 0, $4, $4
+     FROM project_webhook WHERE project_id = $2";
+
 impl Store {
     /// The message the provider knows by `provider_message_id`, if any.
     pub async fn message_by_provider_id(
@@ -101,14 +113,6 @@ impl Store {
         received_at: UnixMillis,
         project_event: &QueuedProjectEvent,
     ) -> Result<EventRecorded, StoreError> {
-        const APPEND: &str = "INSERT INTO message_event
-                (message_id, event_key, provider, state, reason, occurred_at, received_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7)
-             ON CONFLICT (message_id, event_key) DO NOTHING";
-        const PROJECT_EVENT: &str = "INSERT INTO outbox (id, project_id, channel, destination,
-                 payload, status, attempts, next_attempt_at, created_at)
-             SELECT $1, project_id, $5, url, $3, 'queued', 0, $4, $4
-             FROM project_webhook WHERE project_id = $2";
         let state = event.state.as_str();
         let appended_event = [
             (&message.id).into(),
@@ -135,7 +139,7 @@ impl Store {
         ];
         let recorded = with_pool!(self, conn => {
             let mut tx = conn.begin().await?;
-            let appended = sqlx::query(APPEND)
+            let appended = sqlx::query(APPEND_EVENT)
                 .bind_args(&appended_event)
                 .execute(&mut *tx)
                 .await?
@@ -151,7 +155,7 @@ impl Store {
                     .rows_affected()
                     == 1;
                 if moved {
-                    sqlx::query(PROJECT_EVENT)
+                    sqlx::query(QUEUE_PROJECT_EVENT)
                         .bind_args(&queued)
                         .execute(&mut *tx)
                         .await?;

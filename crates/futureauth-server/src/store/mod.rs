@@ -19,7 +19,7 @@ use futureauth_proto::Region;
 use sqlx::{Connection, PgPool, SqlitePool};
 
 use crate::error::StoreError;
-use sql::BindArgs;
+use sql::{Arg, BindArgs};
 
 /// The database behind a [`Store`].
 #[derive(Debug, Clone)]
@@ -70,6 +70,77 @@ macro_rules! fenced {
             " WHERE id = $1 AND status = 'queued' AND attempts = $2"
         )
     };
+}
+
+/// The fenced update that records how an attempt ended (`$1` the id, `$2` the attempt
+/// number), and its own values from `$3` on.
+fn completion<'a>(outcome: &Outcome<'a>) -> (&'static str, Vec<Arg<'a>>) {
+    match *outcome {
+        Outcome::Sent {
+            provider_id,
+            masked_destination,
+            at,
+        } => (
+            fenced!(
+                "UPDATE outbox SET status = 'sent', payload = NULL, destination = $3,
+                     sent_at = $4, locked_until = NULL, last_error = NULL,
+                     provider_message_id = $5"
+            ),
+            vec![masked_destination.into(), at.into(), provider_id.into()],
+        ),
+        Outcome::Failed {
+            masked_destination,
+            error,
+        } => (
+            fenced!(
+                "UPDATE outbox SET status = 'failed', payload = NULL, destination = $3,
+                     last_error = $4, locked_until = NULL"
+            ),
+            vec![masked_destination.into(), error.into()],
+        ),
+        Outcome::Retry {
+            next_attempt_at,
+            error,
+        } => (
+            fenced!("UPDATE outbox SET next_attempt_at = $3, last_error = $4, locked_until = NULL"),
+            vec![next_attempt_at.into(), error.into()],
+        ),
+    }
+}
+
+/// Every row of the sharded counters among `buckets` (Postgres only), with its window, to
+/// sum after this send's increment.
+fn shard_reads(
+    buckets: &[RateBucket],
+    sharded: bool,
+    now: UnixMillis,
+) -> Vec<(String, UnixMillis)> {
+    buckets
+        .iter()
+        .filter(|b| sharded && b.sharded)
+        .flat_map(|b| shard_rows(b).map(move |row| (row, b.window(now).0)))
+        .collect()
+}
+
+/// The values of [`INSERT_MESSAGE`]: `queued`, or `test` (never sent).
+fn message_args(msg: &NewMessage, now: UnixMillis) -> [Arg<'_>; 10] {
+    let status = if msg.test {
+        MessageStatus::Test
+    } else {
+        MessageStatus::Queued
+    };
+    [
+        msg.id.as_str().into(),
+        msg.project_id.as_str().into(),
+        msg.channel.as_str().into(),
+        msg.destination.as_str().into(),
+        msg.payload.as_str().into(),
+        now.into(),
+        (&msg.idempotency_key).into(),
+        (&msg.request_hash).into(),
+        (&msg.destination_hash).into(),
+        status.as_str().into(),
+    ]
 }
 
 /// Writes a new message, `queued` and due now (or `test`: never sent), returning the row
@@ -572,8 +643,6 @@ impl Store {
     /// In one transaction of two statements: counts every bucket and, if none went over its
     /// limit, writes the message as `queued` and due now. Nothing is written when a limit is
     /// hit or the idempotency key is taken.
-    ///
-    /// Over 60 lines on purpose: one transaction, written once per backend pool.
     pub async fn enqueue(
         &self,
         msg: &NewMessage,
@@ -583,17 +652,8 @@ impl Store {
         let upsert = upsert_counters_sql(buckets.len());
         let sharded = matches!(self.backend, Backend::Postgres(_));
         let rows: Vec<Cow<'_, str>> = buckets.iter().map(|b| counter_row(b, sharded)).collect();
-        // Every row of the sharded counters, to sum after this send's increment.
-        let spread: Vec<(String, UnixMillis)> = buckets
-            .iter()
-            .filter(|b| sharded && b.sharded)
-            .flat_map(|b| shard_rows(b).map(move |row| (row, b.window(now).0)))
-            .collect();
-        let status = if msg.test {
-            MessageStatus::Test
-        } else {
-            MessageStatus::Queued
-        };
+        let spread = shard_reads(buckets, sharded, now);
+        let message = message_args(msg, now);
         let outcome = with_pool!(self, conn => async {
             let mut tx = conn.begin().await?;
             if let Some(sql) = &upsert {
@@ -618,18 +678,7 @@ impl Store {
                 }
             }
             let created = sqlx::query_as(INSERT_MESSAGE)
-                .bind_args(&[
-                    msg.id.as_str().into(),
-                    msg.project_id.as_str().into(),
-                    msg.channel.as_str().into(),
-                    msg.destination.as_str().into(),
-                    msg.payload.as_str().into(),
-                    now.into(),
-                    (&msg.idempotency_key).into(),
-                    (&msg.request_hash).into(),
-                    (&msg.destination_hash).into(),
-                    status.as_str().into(),
-                ])
+                .bind_args(&message)
                 .fetch_one(&mut *tx)
                 .await;
             match created {
@@ -698,58 +747,12 @@ impl Store {
         outcome: Outcome<'_>,
         now: UnixMillis,
     ) -> Result<bool, StoreError> {
-        let n = match outcome {
-            Outcome::Sent {
-                provider_id,
-                masked_destination,
-                at,
-            } => {
-                let sql = fenced!(
-                    "UPDATE outbox SET status = 'sent', payload = NULL, destination = $3,
-                         sent_at = $4, locked_until = NULL, last_error = NULL,
-                         provider_message_id = $5"
-                );
-                let args = [
-                    id.into(),
-                    attempt.into(),
-                    masked_destination.into(),
-                    at.into(),
-                    provider_id.into(),
-                ];
-                self.execute(sql, &args).await?
-            }
-            Outcome::Failed {
-                masked_destination,
-                error,
-            } => {
-                let sql = fenced!(
-                    "UPDATE outbox SET status = 'failed', payload = NULL, destination = $3,
-                         last_error = $4, locked_until = NULL"
-                );
-                let args = [
-                    id.into(),
-                    attempt.into(),
-                    masked_destination.into(),
-                    error.into(),
-                ];
-                self.execute(sql, &args).await?
-            }
-            Outcome::Retry {
-                next_attempt_at,
-                error,
-            } => {
-                let sql = fenced!(
-                    "UPDATE outbox SET next_attempt_at = $3, last_error = $4, locked_until = NULL"
-                );
-                let args = [
-                    id.into(),
-                    attempt.into(),
-                    next_attempt_at.into(),
-                    error.into(),
-                ];
-                self.execute(sql, &args).await?
-            }
-        };
+        let (sql, values) = completion(&outcome);
+        let args: Vec<Arg<'_>> = [id.into(), attempt.into()]
+            .into_iter()
+            .chain(values)
+            .collect();
+        let n = self.execute(sql, &args).await?;
         if n == 1 {
             self.record_attempt(id, attempt, outcome.name(), outcome.error(), now)
                 .await;

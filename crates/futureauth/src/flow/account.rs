@@ -112,6 +112,18 @@ fn notice_to(user: &User, new: &Identifier) -> Option<Identifier> {
     }
 }
 
+/// A link (its token and URL) to confirm a change to an email address, when the app's
+/// address is known; `None` for a phone, which gets the code alone.
+fn change_link(ctx: &Ctx<'_>, new: &Identifier) -> Option<(String, String)> {
+    match new {
+        Identifier::Email(_) => {
+            let token = generate_token();
+            confirm_link(ctx, &token).map(|url| (token, url))
+        }
+        Identifier::Phone(_) => None,
+    }
+}
+
 /// Sends a code to `new` for user `user_id` to confirm with [`confirm`], and a notice to
 /// the address they have now. Answers the same whether or not `new` is taken.
 pub(crate) async fn request(
@@ -135,14 +147,7 @@ pub(crate) async fn request(
     let throttle = limit_send(ctx, new, req.client_ip, now).await?;
     let code = generate_code(ctx.config.otp_length);
     let code_hash = ctx.code_key.hash_code(new.as_str(), &code);
-    // A link for an email, when the app's address is known; else the code alone.
-    let link = match new {
-        Identifier::Email(_) => {
-            let token = generate_token();
-            confirm_link(ctx, &token).map(|url| (token, url))
-        }
-        Identifier::Phone(_) => None,
-    };
+    let link = change_link(ctx, new);
     let link_hash = link.as_ref().map(|(token, _)| hash_token(token));
     let binding = accounts_change_binding(&user.id);
     let change = new_verification(
