@@ -39,12 +39,11 @@ async fn render(
     shown: Shown,
     status: StatusCode,
 ) -> Response {
-    let id = &m.project.id;
-    let hook = match c.store().project_webhook(id).await {
+    let hook = match project_webhook::get(c.store(), m).await {
         Ok(h) => h,
         Err(e) => return c.unavailable(e),
     };
-    let mode = match c.store().test_mode(id).await {
+    let mode = match test_mode::get(c.store(), m).await {
         Ok(t) => t,
         Err(e) => return c.unavailable(e),
     };

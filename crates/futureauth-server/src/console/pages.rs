@@ -271,7 +271,7 @@ pub(super) async fn operator_only(
     session: futureauth::Session,
 ) -> Result<String, NotOperator> {
     let email = user.email.unwrap_or_default();
-    match c.store().operator_by_email(&email).await {
+    match ops::operator(c.store(), &email).await {
         Ok(Some(_)) => Ok(session.token),
         Ok(None) => {
             let _ = c.futureauth().revoke_session(&session.token).await;
@@ -410,9 +410,9 @@ async fn projects_page(
     status: StatusCode,
 ) -> Response {
     let errors = errors.unwrap_or_default();
-    let list = match c.store().memberships(&s.operator.id).await {
+    let list = match ops::projects(c.store(), &s.operator).await {
         Ok(l) => l,
-        Err(e) => return c.unavailable(e),
+        Err(e) => return c.fail(e),
     };
     with_status(
         c.page(
@@ -777,21 +777,13 @@ pub async fn delivery(
     let Some(msg) = MessageId::parse(&msg) else {
         return c.not_found();
     };
-    let message = match c.store().get_message(&m.project.id, msg.as_str()).await {
-        Ok(Some(x)) => x,
+    let d = match deliveries::delivery(c.store(), &m.project.id, &msg).await {
+        Ok(Some(d)) => d,
         Ok(None) => return c.not_found(),
         Err(e) => return c.unavailable(e),
     };
-    let attempts = match c.store().delivery_attempts(&message.id).await {
-        Ok(a) => a,
-        Err(e) => return c.unavailable(e),
-    };
-    let events = match c.store().message_events(&message.id).await {
-        Ok(e) => e,
-        Err(e) => return c.unavailable(e),
-    };
-    let timeline = timeline(&message, &attempts, &events);
-    let view = DeliveryView::from(message);
+    let timeline = timeline(&d.message, &d.attempts, &d.events);
+    let view = DeliveryView::from(d.message);
     c.page(
         "delivery.html",
         context! { s => ctx(&s), project => m.project, role => m.role, d => view, timeline, tab => "deliveries" },
@@ -934,9 +926,9 @@ async fn members_page(
     status: StatusCode,
 ) -> Response {
     let errors = errors.unwrap_or_default();
-    let members = match c.store().members(&m.project.id).await {
+    let members = match ops::members(c.store(), m).await {
         Ok(x) => x,
-        Err(e) => return c.unavailable(e),
+        Err(e) => return c.fail(e),
     };
     with_status(
         c.page(
@@ -1006,13 +998,12 @@ pub async fn remove_member(
 
 /// `GET …/audit`: the latest 200 entries.
 pub async fn audit(State(c): State<Console>, Member { s, m }: Member) -> Response {
-    let id = m.project.id.clone();
-    match c.store().audit_log(&id, 200).await {
+    match ops::audit_log(c.store(), &m, 200).await {
         Ok(entries) => c.page(
             "audit.html",
             context! { s => ctx(&s), project => m.project, role => m.role, entries, tab => "audit" },
         ),
-        Err(e) => c.unavailable(e),
+        Err(e) => c.fail(e),
     }
 }
 
@@ -1026,9 +1017,9 @@ async fn account_page(
     status: StatusCode,
 ) -> Response {
     let errors = errors.unwrap_or_default();
-    let tokens = match c.store().operator_tokens(&s.operator.id).await {
+    let tokens = match ops::operator_tokens(c.store(), &s.operator).await {
         Ok(t) => t,
-        Err(e) => return c.unavailable(e),
+        Err(e) => return c.fail(e),
     };
     with_status(
         c.page(
@@ -1149,8 +1140,7 @@ pub async fn messages(
     Member { s, m }: Member,
     Query(q): Query<HashMap<String, String>>,
 ) -> Response {
-    let id = m.project.id.clone();
-    match c.store().project_templates(&id).await {
+    match ops::templates(c.store(), &m).await {
         Ok(t) => messages_page(
             &c,
             &s,
@@ -1160,7 +1150,7 @@ pub async fn messages(
             q.contains_key("saved"),
             StatusCode::OK,
         ),
-        Err(e) => c.unavailable(e),
+        Err(e) => c.fail(e),
     }
 }
 

@@ -12,6 +12,7 @@ use sha2::Sha256;
 use subtle::ConstantTimeEq;
 
 use super::{Console, ConsoleSettings};
+use crate::service::console as ops;
 use crate::store::Operator;
 
 /// A signed-in operator.
@@ -178,19 +179,15 @@ impl FromRequestParts<Console> for Signed {
         let Some(email) = user.email else {
             return Err(to_login());
         };
-        let operator = console
-            .store()
-            .operator_by_email(&email)
+        let operator = ops::operator(console.store(), &email)
             .await
-            .map_err(|e| console.unavailable(e))?;
+            .map_err(|e| console.fail(e))?;
         let Some(operator) = operator else {
             return Err(to_login());
         };
-        let projects = console
-            .store()
-            .memberships(&operator.id)
+        let projects = ops::projects(console.store(), &operator)
             .await
-            .map_err(|e| console.unavailable(e))?
+            .map_err(|e| console.fail(e))?
             .into_iter()
             .map(|m| ProjectLink {
                 id: m.project.id,

@@ -52,6 +52,12 @@ pub async fn membership(
     authorize(store, op, project_id, OperatorAction::Read).await
 }
 
+/// The operator a console user's verified email belongs to, if it is one (only operators
+/// keep a console session).
+pub async fn operator(store: &Store, email: &str) -> Result<Option<Operator>, OperatorError> {
+    Ok(store.operator_by_email(email).await?)
+}
+
 /// The projects `op` is a member of, each with `op`'s role.
 pub async fn projects(store: &Store, op: &Operator) -> Result<Vec<Membership>, OperatorError> {
     Ok(store.memberships(&op.id).await?)

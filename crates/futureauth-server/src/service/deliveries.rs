@@ -8,8 +8,9 @@ use super::console::DestinationHasher;
 use super::settings::FieldParser;
 use super::validate::mask_destination;
 use crate::error::{FieldErrors, StoreError};
+use crate::ids::MessageId;
 use crate::message::{MessageChannel, MessageStatus};
-use crate::store::{DeliveryFilter, Message, Store};
+use crate::store::{DeliveryAttempt, DeliveryFilter, Message, MessageEvent, Store};
 
 /// Largest page of the log.
 const MAX_LIMIT: i64 = 200;
@@ -229,6 +230,36 @@ pub async fn deliveries(
         .deliveries(project_id, &filter, q.limit, q.offset)
         .await?;
     Ok((rows.into_iter().map(DeliveryView::from).collect(), total))
+}
+
+/// One message of a project with the parts of its timeline.
+#[derive(Debug)]
+pub struct DeliveryDetail {
+    /// The message.
+    pub message: Message,
+    /// Its delivery attempts, in order.
+    pub attempts: Vec<DeliveryAttempt>,
+    /// The provider's status events, in the order they happened.
+    pub events: Vec<MessageEvent>,
+}
+
+/// Message `id` of `project_id`, with its attempts and provider events; `None` when the
+/// project has no such message (another project's is the same `None`).
+pub async fn delivery(
+    store: &Store,
+    project_id: &str,
+    id: &MessageId,
+) -> Result<Option<DeliveryDetail>, StoreError> {
+    let Some(message) = store.get_message(project_id, id.as_str()).await? else {
+        return Ok(None);
+    };
+    let attempts = store.delivery_attempts(&message.id).await?;
+    let events = store.message_events(&message.id).await?;
+    Ok(Some(DeliveryDetail {
+        message,
+        attempts,
+        events,
+    }))
 }
 
 #[cfg(test)]
