@@ -83,9 +83,6 @@ pub enum ProviderError {
 pub trait Provider: Send + Sync {
     /// Short name for logs (`resend`, `twilio`, `dev-outbox`).
     fn name(&self) -> &'static str;
-    /// Why it refuses the channels it does not deliver: a provider implements the `send_*`
-    /// of its own channels only, and the others fail permanently with this reason.
-    fn refusal(&self) -> &str;
     /// Delivers one email. `message_id` is used as the provider idempotency key, so a
     /// message re-sent after a crash is not delivered twice by providers that honour it.
     /// Returns the provider's id of the message, which its status webhooks name.
@@ -113,6 +110,9 @@ pub trait Provider: Send + Sync {
     ) -> Result<Option<String>, ProviderError> {
         Err(refused(self))
     }
+    /// Why it refuses the channels it does not deliver: a provider implements the `send_*`
+    /// of its own channels only, and the others fail permanently with this reason.
+    fn refusal(&self) -> &str;
 }
 
 /// The permanent failure of a message `provider` does not deliver.

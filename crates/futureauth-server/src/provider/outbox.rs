@@ -129,11 +129,6 @@ impl Provider for DevOutbox {
         "dev-outbox"
     }
 
-    // Project webhooks have their own sender, which the dev outbox never stands in for.
-    fn refusal(&self) -> &str {
-        "the dev outbox does not post webhooks"
-    }
-
     async fn send_email(
         &self,
         message_id: &str,
@@ -156,5 +151,10 @@ impl Provider for DevOutbox {
         s: &SmsMessage,
     ) -> Result<Option<String>, ProviderError> {
         Ok(self.record(message_id, Channel::Sms, &s.request, &s.to, None, &s.body))
+    }
+
+    // Project webhooks have their own sender, which the dev outbox never stands in for.
+    fn refusal(&self) -> &str {
+        "the dev outbox does not post webhooks"
     }
 }

@@ -36,10 +36,6 @@ impl Provider for Resend {
         "resend"
     }
 
-    fn refusal(&self) -> &str {
-        "resend only delivers email"
-    }
-
     async fn send_email(
         &self,
         message_id: &str,
@@ -58,5 +54,9 @@ impl Provider for Resend {
                 html: &email.html,
             });
         call("resend", request, "id").await
+    }
+
+    fn refusal(&self) -> &str {
+        "resend only delivers email"
     }
 }

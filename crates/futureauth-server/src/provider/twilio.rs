@@ -26,10 +26,6 @@ impl Provider for Twilio {
         "twilio"
     }
 
-    fn refusal(&self) -> &str {
-        "twilio only delivers SMS"
-    }
-
     async fn send_sms(
         &self,
         message_id: &str,
@@ -56,5 +52,9 @@ impl Provider for Twilio {
             .header("I-Twilio-Idempotency-Token", message_id)
             .form(&form);
         call("twilio", request, "sid").await
+    }
+
+    fn refusal(&self) -> &str {
+        "twilio only delivers SMS"
     }
 }

@@ -221,10 +221,6 @@ impl Provider for WebhookSender {
         "webhook"
     }
 
-    fn refusal(&self) -> &str {
-        "the webhook sender only posts events"
-    }
-
     async fn send_webhook(
         &self,
         _message_id: &str,
@@ -275,6 +271,10 @@ impl Provider for WebhookSender {
         } else {
             ProviderError::Retryable(reason)
         })
+    }
+
+    fn refusal(&self) -> &str {
+        "the webhook sender only posts events"
     }
 }
 
