@@ -128,6 +128,11 @@ impl Templates {
         })
     }
 
+    /// The SMS of a `kind` of message (its `<kind>/sms.txt`), as [`email`](Self::email) is its email.
+    fn sms(&self, locale: &str, kind: &str, ctx: minijinja::Value) -> Result<String, ServiceError> {
+        self.render(locale, &format!("{kind}/sms.txt"), ctx)
+    }
+
     /// The sign-in code email in `locale` (from [`Templates::pick`]).
     pub fn otp_email(
         &self,
@@ -140,7 +145,7 @@ impl Templates {
 
     /// The sign-in code SMS in `locale`.
     pub fn otp_sms(&self, locale: &str, project: &str, code: &str) -> Result<String, ServiceError> {
-        self.render(locale, "otp/sms.txt", context! { project, code })
+        self.sms(locale, "otp", context! { project, code })
     }
 
     /// The code email to a new address, to confirm it, in `locale`; with `link`, the link
@@ -162,11 +167,7 @@ impl Templates {
         project: &str,
         code: &str,
     ) -> Result<String, ServiceError> {
-        self.render(
-            locale,
-            "confirm_address/sms.txt",
-            context! { project, code },
-        )
+        self.sms(locale, "confirm_address", context! { project, code })
     }
 
     /// The notice to the address a user has that `new_address` (masked) was asked for:
@@ -191,9 +192,9 @@ impl Templates {
         project: &str,
         new_address: &str,
     ) -> Result<String, ServiceError> {
-        self.render(
+        self.sms(
             locale,
-            "address_change_notice/sms.txt",
+            "address_change_notice",
             context! { project, new_address },
         )
     }
