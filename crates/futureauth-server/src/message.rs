@@ -5,6 +5,33 @@
 use futureauth_proto::Channel;
 use serde::{Deserialize, Serialize};
 
+/// The text form of a stored enum, from its `ALL` and `as_str`: its `parse`, its `Display`,
+/// and the `TryFrom<String>` a column is read with, which refuses with `$unknown` a value no
+/// version of this server writes.
+macro_rules! stored_text {
+    ($enum:ident, $unknown:ident) => {
+        impl $enum {
+            /// Parses the stored form.
+            pub fn parse(s: &str) -> Option<Self> {
+                Self::ALL.into_iter().find(|v| v.as_str() == s)
+            }
+        }
+
+        impl TryFrom<String> for $enum {
+            type Error = $unknown;
+            fn try_from(s: String) -> Result<Self, Self::Error> {
+                Self::parse(&s).ok_or($unknown(s))
+            }
+        }
+
+        impl std::fmt::Display for $enum {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
+
 /// Delivery state of a message: `queued` until the provider accepts it (`sent`) or we give
 /// up (`failed`); after `sent`, the provider's status webhooks move it on to `delivered`,
 /// `undelivered` or `bounced`, and `complained` (marked as spam). It never moves back
@@ -57,11 +84,6 @@ impl MessageStatus {
         }
     }
 
-    /// Parses the stored form.
-    pub fn parse(s: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|state| state.as_str() == s)
-    }
-
     /// How far along a message is. A provider event moves a message only to a state of
     /// higher rank, so redelivered and out-of-order events never move it back: a late
     /// `delivered` after `bounced` changes nothing. `undelivered` and `bounced` are the
@@ -110,18 +132,7 @@ const OFF_PATH_RANK: i64 = 99;
 #[error("unknown message status {0:?}")]
 pub struct UnknownStatus(pub String);
 
-impl TryFrom<String> for MessageStatus {
-    type Error = UnknownStatus;
-    fn try_from(s: String) -> Result<Self, Self::Error> {
-        MessageStatus::parse(&s).ok_or(UnknownStatus(s))
-    }
-}
-
-impl std::fmt::Display for MessageStatus {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+stored_text!(MessageStatus, UnknownStatus);
 
 /// What an outbox row carries: a sign-in message of one of the protocol's channels, or an
 /// event for the project's own webhook (queued in the same table, so it shares the outbox's
@@ -152,11 +163,6 @@ impl MessageChannel {
             Self::Webhook => "webhook",
         }
     }
-
-    /// Parses the stored form.
-    pub fn parse(s: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|c| c.as_str() == s)
-    }
 }
 
 impl From<Channel> for MessageChannel {
@@ -174,18 +180,7 @@ impl From<Channel> for MessageChannel {
 #[error("unknown message channel {0:?}")]
 pub struct UnknownChannel(pub String);
 
-impl TryFrom<String> for MessageChannel {
-    type Error = UnknownChannel;
-    fn try_from(s: String) -> Result<Self, Self::Error> {
-        MessageChannel::parse(&s).ok_or(UnknownChannel(s))
-    }
-}
-
-impl std::fmt::Display for MessageChannel {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+stored_text!(MessageChannel, UnknownChannel);
 
 #[cfg(test)]
 mod tests {

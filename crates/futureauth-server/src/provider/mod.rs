@@ -83,14 +83,41 @@ pub enum ProviderError {
 pub trait Provider: Send + Sync {
     /// Short name for logs (`resend`, `twilio`, `dev-outbox`).
     fn name(&self) -> &'static str;
-    /// Delivers one message. `message_id` is used as the provider idempotency key, so a
+    /// Delivers one email. `message_id` is used as the provider idempotency key, so a
     /// message re-sent after a crash is not delivered twice by providers that honour it.
     /// Returns the provider's id of the message, which its status webhooks name.
-    async fn send(
+    async fn send_email(
         &self,
-        message_id: &str,
-        message: &Outgoing,
-    ) -> Result<Option<String>, ProviderError>;
+        _message_id: &str,
+        _email: &EmailMessage,
+    ) -> Result<Option<String>, ProviderError> {
+        Err(refused(self))
+    }
+    /// Delivers one SMS, as [`send_email`](Provider::send_email) does an email.
+    async fn send_sms(
+        &self,
+        _message_id: &str,
+        _sms: &SmsMessage,
+    ) -> Result<Option<String>, ProviderError> {
+        Err(refused(self))
+    }
+    /// Posts one event to a project's webhook, as [`send_email`](Provider::send_email)
+    /// delivers an email.
+    async fn send_webhook(
+        &self,
+        _message_id: &str,
+        _hook: &webhook::WebhookMessage,
+    ) -> Result<Option<String>, ProviderError> {
+        Err(refused(self))
+    }
+    /// Why it refuses the channels it does not deliver: a provider implements the `send_*`
+    /// of its own channels only, and the others fail permanently with this reason.
+    fn refusal(&self) -> &str;
+}
+
+/// The permanent failure of a message `provider` does not deliver.
+fn refused<P: Provider + ?Sized>(provider: &P) -> ProviderError {
+    ProviderError::Permanent(provider.refusal().to_owned())
 }
 
 /// A channel without a provider: every message fails at once with a reason saying what to set.
@@ -105,12 +132,9 @@ impl Provider for Unconfigured {
     fn name(&self) -> &'static str {
         "unconfigured"
     }
-    async fn send(
-        &self,
-        _message_id: &str,
-        _message: &Outgoing,
-    ) -> Result<Option<String>, ProviderError> {
-        Err(ProviderError::Permanent(self.reason.to_owned()))
+    // No `send_*`: every message fails with the reason.
+    fn refusal(&self) -> &str {
+        self.reason
     }
 }
 
@@ -237,9 +261,9 @@ impl Delivery {
         message: &Outgoing,
     ) -> Result<Option<String>, ProviderError> {
         let (result, to) = match message {
-            Outgoing::Email(e) => (self.email.send(message_id, message).await, e.to.as_str()),
-            Outgoing::Sms(s) => (self.sms.send(message_id, message).await, s.to.as_str()),
-            Outgoing::Webhook(_) => (self.webhook.send(message_id, message).await, ""),
+            Outgoing::Email(e) => (self.email.send_email(message_id, e).await, e.to.as_str()),
+            Outgoing::Sms(s) => (self.sms.send_sms(message_id, s).await, s.to.as_str()),
+            Outgoing::Webhook(h) => (self.webhook.send_webhook(message_id, h).await, ""),
         };
         result.map_err(|e| {
             let mut literals: Vec<&str> = self.secrets.iter().map(String::as_str).collect();

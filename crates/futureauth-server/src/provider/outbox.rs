@@ -8,7 +8,7 @@ use async_trait::async_trait;
 use futureauth_proto::{Channel, Message};
 use serde::Serialize;
 
-use super::{Outgoing, Provider, ProviderError};
+use super::{EmailMessage, Provider, ProviderError, SmsMessage};
 
 /// One message "sent" to the dev outbox.
 ///
@@ -89,37 +89,25 @@ impl DevOutbox {
         }
         guard.push_back(entry);
     }
-}
 
-#[async_trait]
-impl Provider for DevOutbox {
-    fn name(&self) -> &'static str {
-        "dev-outbox"
-    }
-
-    async fn send(
+    /// Logs and keeps one message; its fields are those of an email or an SMS.
+    fn record(
         &self,
         message_id: &str,
-        message: &Outgoing,
-    ) -> Result<Option<String>, ProviderError> {
+        channel: Channel,
+        request: &Option<Message>,
+        to: &str,
+        subject: Option<&str>,
+        text: &str,
+    ) -> Option<String> {
         let at = chrono::Utc::now().to_rfc3339();
-        let (channel, request, to, subject, text) = match message {
-            Outgoing::Email(e) => (Channel::Email, &e.request, &e.to, Some(&e.subject), &e.text),
-            Outgoing::Sms(s) => (Channel::Sms, &s.request, &s.to, None, &s.body),
-            // Project webhooks have their own sender, which the dev outbox never stands in for.
-            Outgoing::Webhook(_) => {
-                return Err(ProviderError::Permanent(
-                    "the dev outbox does not post webhooks".into(),
-                ))
-            }
-        };
         let entry = OutboxEntry {
             message: request.clone().unwrap_or_else(|| bare_message(channel, to)),
             sent_at: at.clone(),
             id: message_id.to_owned(),
-            to: to.clone(),
-            subject: subject.cloned(),
-            text: text.clone(),
+            to: to.to_owned(),
+            subject: subject.map(str::to_owned),
+            text: text.to_owned(),
             at,
         };
         // The SDK's dev outbox prints the same line: what to type or open, at a glance.
@@ -131,6 +119,42 @@ impl Provider for DevOutbox {
         );
         self.push(entry);
         // An id of its own, so that status events can be tried against dev messages too.
-        Ok(Some(format!("dev_{message_id}")))
+        Some(format!("dev_{message_id}"))
+    }
+}
+
+#[async_trait]
+impl Provider for DevOutbox {
+    fn name(&self) -> &'static str {
+        "dev-outbox"
+    }
+
+    async fn send_email(
+        &self,
+        message_id: &str,
+        e: &EmailMessage,
+    ) -> Result<Option<String>, ProviderError> {
+        let subject = Some(e.subject.as_str());
+        Ok(self.record(
+            message_id,
+            Channel::Email,
+            &e.request,
+            &e.to,
+            subject,
+            &e.text,
+        ))
+    }
+
+    async fn send_sms(
+        &self,
+        message_id: &str,
+        s: &SmsMessage,
+    ) -> Result<Option<String>, ProviderError> {
+        Ok(self.record(message_id, Channel::Sms, &s.request, &s.to, None, &s.body))
+    }
+
+    // Project webhooks have their own sender, which the dev outbox never stands in for.
+    fn refusal(&self) -> &str {
+        "the dev outbox does not post webhooks"
     }
 }

@@ -4,7 +4,7 @@ use async_trait::async_trait;
 use secrecy::ExposeSecret;
 use serde::Serialize;
 
-use super::{call, Outgoing, Provider, ProviderError};
+use super::{call, EmailMessage, Provider, ProviderError};
 use crate::config::ResendSettings;
 
 /// The Resend client.
@@ -36,16 +36,11 @@ impl Provider for Resend {
         "resend"
     }
 
-    async fn send(
+    async fn send_email(
         &self,
         message_id: &str,
-        message: &Outgoing,
+        email: &EmailMessage,
     ) -> Result<Option<String>, ProviderError> {
-        let Outgoing::Email(email) = message else {
-            return Err(ProviderError::Permanent(
-                "resend only delivers email".into(),
-            ));
-        };
         let request = self
             .http
             .post(format!("{}/emails", self.settings.api_url))
@@ -59,5 +54,9 @@ impl Provider for Resend {
                 html: &email.html,
             });
         call("resend", request, "id").await
+    }
+
+    fn refusal(&self) -> &str {
+        "resend only delivers email"
     }
 }

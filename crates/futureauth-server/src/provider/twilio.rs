@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 use secrecy::ExposeSecret;
 
-use super::{call, Outgoing, Provider, ProviderError};
+use super::{call, Provider, ProviderError, SmsMessage};
 use crate::config::{TwilioSender, TwilioSettings};
 
 /// The Twilio client.
@@ -26,14 +26,11 @@ impl Provider for Twilio {
         "twilio"
     }
 
-    async fn send(
+    async fn send_sms(
         &self,
         message_id: &str,
-        message: &Outgoing,
+        sms: &SmsMessage,
     ) -> Result<Option<String>, ProviderError> {
-        let Outgoing::Sms(sms) = message else {
-            return Err(ProviderError::Permanent("twilio only delivers SMS".into()));
-        };
         let sender = match &self.settings.sender {
             TwilioSender::FromNumber(n) => ("From", n.as_str()),
             TwilioSender::MessagingService(s) => ("MessagingServiceSid", s.as_str()),
@@ -55,5 +52,9 @@ impl Provider for Twilio {
             .header("I-Twilio-Idempotency-Token", message_id)
             .form(&form);
         call("twilio", request, "sid").await
+    }
+
+    fn refusal(&self) -> &str {
+        "twilio only delivers SMS"
     }
 }

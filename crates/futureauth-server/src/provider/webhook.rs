@@ -19,7 +19,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 
-use super::{classify_status, Outgoing, Provider, ProviderError};
+use super::{classify_status, Provider, ProviderError};
 use crate::clock::UnixMillis;
 use crate::message::{MessageChannel, MessageStatus};
 
@@ -221,16 +221,11 @@ impl Provider for WebhookSender {
         "webhook"
     }
 
-    async fn send(
+    async fn send_webhook(
         &self,
         _message_id: &str,
-        message: &Outgoing,
+        hook: &WebhookMessage,
     ) -> Result<Option<String>, ProviderError> {
-        let Outgoing::Webhook(hook) = message else {
-            return Err(ProviderError::Permanent(
-                "the webhook sender only posts events".into(),
-            ));
-        };
         let target = hook.target.as_ref().ok_or_else(|| {
             ProviderError::Permanent("the project no longer has a webhook".into())
         })?;
@@ -276,6 +271,10 @@ impl Provider for WebhookSender {
         } else {
             ProviderError::Retryable(reason)
         })
+    }
+
+    fn refusal(&self) -> &str {
+        "the webhook sender only posts events"
     }
 }
 

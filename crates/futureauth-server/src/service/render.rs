@@ -2,7 +2,7 @@
 //! with minijinja. Templates ending in `.html` are HTML-escaped automatically.
 
 use futureauth_proto::Locale;
-use minijinja::{context, Environment};
+use minijinja::{context, Environment, Value};
 
 use crate::error::ServiceError;
 
@@ -56,6 +56,28 @@ pub struct RenderedEmail {
     pub html: String,
 }
 
+/// A rendered SMS: its text.
+pub type RenderedSms = String;
+
+/// What a message renders to on its channel: a kind of message (`otp`, `confirm_address`,
+/// ...) is one set of templates, and the channel picks its files in it.
+pub trait Rendered: Sized {
+    /// The `kind` of message in `locale`, from the templates under `<kind>/`.
+    fn render(t: &Templates, locale: &str, kind: &str, ctx: Value) -> Result<Self, ServiceError>;
+}
+
+impl Rendered for RenderedEmail {
+    fn render(t: &Templates, locale: &str, kind: &str, ctx: Value) -> Result<Self, ServiceError> {
+        t.email(locale, kind, ctx)
+    }
+}
+
+impl Rendered for RenderedSms {
+    fn render(t: &Templates, locale: &str, kind: &str, ctx: Value) -> Result<Self, ServiceError> {
+        t.sms(locale, kind, ctx)
+    }
+}
+
 /// The compiled templates.
 #[derive(Debug)]
 pub struct Templates {
@@ -96,12 +118,7 @@ impl Templates {
         DEFAULT_LOCALE
     }
 
-    fn render(
-        &self,
-        locale: &str,
-        name: &str,
-        ctx: minijinja::Value,
-    ) -> Result<String, ServiceError> {
+    fn render(&self, locale: &str, name: &str, ctx: Value) -> Result<String, ServiceError> {
         let full = if locale == DEFAULT_LOCALE {
             name.to_owned()
         } else {
@@ -113,12 +130,7 @@ impl Templates {
             .map_err(|e| ServiceError::Template(format!("{full}: {e}")))
     }
 
-    fn email(
-        &self,
-        locale: &str,
-        kind: &str,
-        ctx: minijinja::Value,
-    ) -> Result<RenderedEmail, ServiceError> {
+    fn email(&self, locale: &str, kind: &str, ctx: Value) -> Result<RenderedEmail, ServiceError> {
         let subject = self.render(locale, &format!("{kind}/email.subject"), ctx.clone())?;
         Ok(RenderedEmail {
             // A subject is one line whatever the template or name contains.
@@ -128,72 +140,50 @@ impl Templates {
         })
     }
 
-    /// The sign-in code email in `locale` (from [`Templates::pick`]).
-    pub fn otp_email(
+    /// The SMS of a `kind` of message (its `<kind>/sms.txt`), as [`email`](Self::email) is its email.
+    fn sms(&self, locale: &str, kind: &str, ctx: Value) -> Result<String, ServiceError> {
+        self.render(locale, &format!("{kind}/sms.txt"), ctx)
+    }
+
+    /// The sign-in code message in `locale` (from [`Templates::pick`]).
+    pub fn otp<R: Rendered>(
         &self,
         locale: &str,
         project: &str,
         code: &str,
-    ) -> Result<RenderedEmail, ServiceError> {
-        self.email(locale, "otp", context! { project, code })
+    ) -> Result<R, ServiceError> {
+        R::render(self, locale, "otp", context! { project, code })
     }
 
-    /// The sign-in code SMS in `locale`.
-    pub fn otp_sms(&self, locale: &str, project: &str, code: &str) -> Result<String, ServiceError> {
-        self.render(locale, "otp/sms.txt", context! { project, code })
-    }
-
-    /// The code email to a new address, to confirm it, in `locale`; with `link`, the link
-    /// to the app's confirm page is offered too.
-    pub fn confirm_address_email(
+    /// The code message to a new address, to confirm it, in `locale`; with `link` (email
+    /// only), the link to the app's confirm page is offered too.
+    pub fn confirm_address<R: Rendered>(
         &self,
         locale: &str,
         project: &str,
         code: &str,
         link: Option<&str>,
-    ) -> Result<RenderedEmail, ServiceError> {
-        self.email(locale, "confirm_address", context! { project, code, link })
-    }
-
-    /// The code SMS to a new number, to confirm it, in `locale`.
-    pub fn confirm_address_sms(
-        &self,
-        locale: &str,
-        project: &str,
-        code: &str,
-    ) -> Result<String, ServiceError> {
-        self.render(
+    ) -> Result<R, ServiceError> {
+        R::render(
+            self,
             locale,
-            "confirm_address/sms.txt",
-            context! { project, code },
+            "confirm_address",
+            context! { project, code, link },
         )
     }
 
     /// The notice to the address a user has that `new_address` (masked) was asked for:
     /// no code, nothing to click.
-    pub fn notice_email(
+    pub fn notice<R: Rendered>(
         &self,
         locale: &str,
         project: &str,
         new_address: &str,
-    ) -> Result<RenderedEmail, ServiceError> {
-        self.email(
+    ) -> Result<R, ServiceError> {
+        R::render(
+            self,
             locale,
             "address_change_notice",
-            context! { project, new_address },
-        )
-    }
-
-    /// The address-change notice by SMS.
-    pub fn notice_sms(
-        &self,
-        locale: &str,
-        project: &str,
-        new_address: &str,
-    ) -> Result<String, ServiceError> {
-        self.render(
-            locale,
-            "address_change_notice/sms.txt",
             context! { project, new_address },
         )
     }
@@ -221,7 +211,7 @@ mod tests {
     #[test]
     fn otp_email_names_project_and_code_and_escapes_html() {
         let t = Templates::new().unwrap();
-        let e = t.otp_email("en", "Acme <b>&</b>", "123456").unwrap();
+        let e: RenderedEmail = t.otp("en", "Acme <b>&</b>", "123456").unwrap();
         assert_eq!(e.subject, "123456 is your Acme <b>&</b> sign-in code");
         assert!(e.text.contains("123456") && e.text.contains("Acme <b>&</b>"));
         assert!(e.html.contains("123456"));
@@ -232,7 +222,7 @@ mod tests {
     #[test]
     fn otp_sms() {
         let t = Templates::new().unwrap();
-        let s = t.otp_sms("en", "Acme", "ab12cd").unwrap();
+        let s = t.otp::<RenderedSms>("en", "Acme", "ab12cd").unwrap();
         assert_eq!(
             s,
             "ab12cd is your Acme sign-in code. Don't share it with anyone."
@@ -280,12 +270,12 @@ mod tests {
     #[test]
     fn german_renders_every_message_and_escapes_html() {
         let t = Templates::new().unwrap();
-        let e = t.otp_email("de", "Acme <b>", "123456").unwrap();
+        let e: RenderedEmail = t.otp("de", "Acme <b>", "123456").unwrap();
         assert_eq!(e.subject, "123456 ist Ihr Anmeldecode für Acme <b>");
         assert!(e.text.contains("Ihr Anmeldecode für Acme <b> lautet"));
         assert!(e.html.contains("Acme &lt;b&gt;") && !e.html.contains("Acme <b>"));
         assert_eq!(
-            t.otp_sms("de", "Acme", "ab12cd").unwrap(),
+            t.otp::<RenderedSms>("de", "Acme", "ab12cd").unwrap(),
             "ab12cd ist Ihr Anmeldecode für Acme. Geben Sie ihn an niemanden weiter."
         );
         let m = t
@@ -298,9 +288,7 @@ mod tests {
     #[test]
     fn confirm_address_and_notice_in_every_locale() {
         let t = Templates::new().unwrap();
-        let e = t
-            .confirm_address_email("en", "Acme", "a1b2c3", None)
-            .unwrap();
+        let e: RenderedEmail = t.confirm_address("en", "Acme", "a1b2c3", None).unwrap();
         assert_eq!(
             e.subject,
             "a1b2c3 is your code to confirm your new Acme email address"
@@ -310,12 +298,10 @@ mod tests {
             .contains("use this email address for your Acme account"));
         assert!(!e.text.contains("sign-in") && !e.text.contains("sign in"));
         assert_eq!(
-            t.confirm_address_sms("en", "Acme", "a1b2c3").unwrap(),
+            t.confirm_address::<RenderedSms>("en", "Acme", "a1b2c3", None).unwrap(),
             "a1b2c3 is your code to confirm this number for your Acme account. If you did not ask for it, ignore this message."
         );
-        let n = t
-            .notice_email("en", "Acme <b>", "a***@example.com")
-            .unwrap();
+        let n: RenderedEmail = t.notice("en", "Acme <b>", "a***@example.com").unwrap();
         assert_eq!(
             n.subject,
             "A new address was requested for your Acme <b> account"
@@ -326,25 +312,23 @@ mod tests {
         assert!(n.html.contains("Acme &lt;b&gt;") && !n.html.contains("Acme <b>"));
         assert!(!n.text.contains("code") && !n.html.contains("code"));
         assert_eq!(
-            t.notice_sms("en", "Acme", "+44 ****** 789").unwrap(),
+            t.notice::<RenderedSms>("en", "Acme", "+44 ****** 789").unwrap(),
             "Acme: someone signed in to your account asked to use a new address, +44 ****** 789. If it was not you, sign in and check your account. Nothing to enter."
         );
-        let d = t.notice_email("de", "Acme", "a***@example.com").unwrap();
+        let d: RenderedEmail = t.notice("de", "Acme", "a***@example.com").unwrap();
         assert_eq!(
             d.subject,
             "Für Ihr Konto bei Acme wurde eine neue Adresse angefordert"
         );
         assert!(d.text.contains("a***@example.com") && !d.text.contains("Code"));
         assert!(t
-            .notice_sms("de", "Acme", "+44 ****** 789")
+            .notice::<RenderedSms>("de", "Acme", "+44 ****** 789")
             .unwrap()
             .contains("neue Adresse angefordert: +44 ****** 789"));
-        let c = t
-            .confirm_address_email("de", "Acme", "a1b2c3", None)
-            .unwrap();
+        let c: RenderedEmail = t.confirm_address("de", "Acme", "a1b2c3", None).unwrap();
         assert!(c.subject.starts_with("a1b2c3 ist Ihr Code zur Bestätigung"));
         assert!(t
-            .confirm_address_sms("de", "Acme", "a1b2c3")
+            .confirm_address::<RenderedSms>("de", "Acme", "a1b2c3", None)
             .unwrap()
             .starts_with("a1b2c3 ist Ihr Code, um diese Nummer"));
     }
@@ -353,12 +337,10 @@ mod tests {
     fn confirm_address_email_offers_the_link_when_given() {
         let t = Templates::new().unwrap();
         let link = "https://app.example/api/auth/confirm-identifier-change?token=t&x=<y>";
-        let plain = t
-            .confirm_address_email("en", "Acme", "a1b2c3", None)
-            .unwrap();
+        let plain: RenderedEmail = t.confirm_address("en", "Acme", "a1b2c3", None).unwrap();
         assert!(!plain.text.contains("link") && !plain.html.contains("href"));
-        let e = t
-            .confirm_address_email("en", "Acme", "a1b2c3", Some(link))
+        let e: RenderedEmail = t
+            .confirm_address("en", "Acme", "a1b2c3", Some(link))
             .unwrap();
         assert_eq!(e.subject, plain.subject);
         assert!(
@@ -374,8 +356,8 @@ mod tests {
             "{}",
             e.html
         );
-        let d = t
-            .confirm_address_email("de", "Acme", "a1b2c3", Some(link))
+        let d: RenderedEmail = t
+            .confirm_address("de", "Acme", "a1b2c3", Some(link))
             .unwrap();
         assert!(d.text.contains(link) && d.text.contains("Oder öffnen Sie diesen Link"));
         assert!(d.html.contains("Diese E-Mail-Adresse bestätigen"));

@@ -11,7 +11,8 @@ use tokio::sync::Notify;
 
 use super::fingerprint::Fingerprinter;
 use super::ids::{IdempotencyKey, MessageId};
-use super::render::Templates;
+use super::render::{Rendered, Templates};
+use super::templates::Overridable;
 use super::validate::{CodePurpose, Content};
 use crate::clock::UnixMillis;
 use crate::config::{Config, ServerSecret};
@@ -473,38 +474,16 @@ impl SendService {
         let t = &self.templates;
         Ok(match &request.content {
             Content::EmailCode { to, code, purpose } => {
-                let code = code.as_str();
-                Words::Email(
-                    to,
-                    match purpose {
-                        CodePurpose::SignIn => {
-                            let e = t.otp_email(locale, name, code)?;
-                            overrides.templates.email(e, name, code)
-                        }
-                        CodePurpose::ConfirmAddress => {
-                            t.confirm_address_email(locale, name, code, None)?
-                        }
-                    },
-                )
+                Words::Email(to, self.code(locale, name, code, *purpose, overrides)?)
             }
             Content::SmsCode { to, code, purpose } => {
-                let code = code.as_str();
-                Words::Sms(
-                    to,
-                    match purpose {
-                        CodePurpose::SignIn => {
-                            let body = t.otp_sms(locale, name, code)?;
-                            overrides.templates.sms(body, name, code)
-                        }
-                        CodePurpose::ConfirmAddress => t.confirm_address_sms(locale, name, code)?,
-                    },
-                )
+                Words::Sms(to, self.code(locale, name, code, *purpose, overrides)?)
             }
             Content::EmailNotice { to, new_address } => {
-                Words::Email(to, t.notice_email(locale, name, new_address.as_str())?)
+                Words::Email(to, t.notice(locale, name, new_address.as_str())?)
             }
             Content::SmsNotice { to, new_address } => {
-                Words::Sms(to, t.notice_sms(locale, name, new_address.as_str())?)
+                Words::Sms(to, t.notice(locale, name, new_address.as_str())?)
             }
             Content::MagicLink {
                 to, code, purpose, ..
@@ -514,6 +493,28 @@ impl SendService {
                 })?;
                 let code = code.as_ref().map(OtpCode::as_str);
                 Words::Email(to, self.link_email(locale, name, link, code, *purpose)?)
+            }
+        })
+    }
+
+    /// A code message on its channel: a sign-in code in the project's own wording where it
+    /// has one, a code confirming a new address always in the server's.
+    fn code<R: Rendered + Overridable>(
+        &self,
+        locale: &str,
+        name: &str,
+        code: &OtpCode,
+        purpose: CodePurpose,
+        overrides: &SendOverrides,
+    ) -> Result<R, ServiceError> {
+        let code = code.as_str();
+        Ok(match purpose {
+            CodePurpose::SignIn => {
+                let built_in: R = self.templates.otp(locale, name, code)?;
+                built_in.overridden(&overrides.templates, name, code)
+            }
+            CodePurpose::ConfirmAddress => {
+                self.templates.confirm_address(locale, name, code, None)?
             }
         })
     }
@@ -531,7 +532,7 @@ impl SendService {
             // `parse` made sure a confirm-address link has its code.
             (CodePurpose::ConfirmAddress, Some(code)) => {
                 self.templates
-                    .confirm_address_email(locale, name, code, Some(link))
+                    .confirm_address(locale, name, code, Some(link))
             }
             _ => self.templates.magic_link_email(locale, name, link, code),
         }

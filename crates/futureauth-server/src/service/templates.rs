@@ -3,7 +3,7 @@
 //! `{{ project }}`, substituted literally: no template logic runs, so a template cannot loop,
 //! read anything or inject markup (the HTML email is the escaped text).
 
-use super::render::RenderedEmail;
+use super::render::{RenderedEmail, RenderedSms};
 pub use crate::store::CustomTemplates;
 
 /// Longest accepted template.
@@ -72,6 +72,24 @@ impl CustomTemplates {
             Some(t) => fill(t, project, code),
             None => built_in,
         }
+    }
+}
+
+/// A built-in sign-in code message whose parts a project's custom templates may replace.
+pub trait Overridable {
+    /// The message with the parts `templates` override replaced.
+    fn overridden(self, templates: &CustomTemplates, project: &str, code: &str) -> Self;
+}
+
+impl Overridable for RenderedEmail {
+    fn overridden(self, templates: &CustomTemplates, project: &str, code: &str) -> Self {
+        templates.email(self, project, code)
+    }
+}
+
+impl Overridable for RenderedSms {
+    fn overridden(self, templates: &CustomTemplates, project: &str, code: &str) -> Self {
+        templates.sms(self, project, code)
     }
 }
 
