@@ -211,7 +211,7 @@ pub async fn send(
     let request = SendRequest::parse(&project, &body)?;
     let accepted = state
         .sender
-        .send_parsed(&project, &request, idempotency_key.as_ref())
+        .send(&project, &request, idempotency_key.as_ref())
         .instrument(span.clone())
         .await?;
     span.record("id", accepted.message.id.as_str());

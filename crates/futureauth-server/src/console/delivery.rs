@@ -7,6 +7,9 @@ use futureauth::delivery::{Delivery, DeliveryError, Message};
 
 use crate::clock::UnixMillis;
 use crate::error::ServiceError;
+use crate::service::console as ops;
+use crate::service::projects;
+use crate::service::send::SendRequest;
 use crate::service::SendService;
 use crate::store::{Project, Store};
 
@@ -47,9 +50,7 @@ impl Delivery for OutboxDelivery {
         // Only operators receive sign-in messages. Everyone else gets the same answer from
         // the SDK (which also rate-limits them the same way) but nothing is sent, so the
         // sign-in page does not reveal who is an operator.
-        let is_operator = self
-            .store
-            .operator_by_email(&message.destination)
+        let is_operator = ops::operator(&self.store, &message.destination)
             .await
             .map_err(|e| DeliveryError::Unreachable(e.to_string()))?
             .is_some();
@@ -59,9 +60,7 @@ impl Delivery for OutboxDelivery {
             );
             return Ok(());
         }
-        let project = self
-            .store
-            .get_project(CONSOLE_PROJECT_ID)
+        let project = projects::get(&self.store, CONSOLE_PROJECT_ID)
             .await
             .map_err(|e| DeliveryError::Unreachable(e.to_string()))?
             .ok_or_else(|| rejected(500, "the console project is missing".into()))?;
@@ -69,7 +68,11 @@ impl Delivery for OutboxDelivery {
             callback_url: None,
             ..message.clone()
         };
-        match self.sender.send(&project, &request, None).await {
+        let sent = match SendRequest::parse(&project, &request) {
+            Ok(request) => self.sender.send(&project, &request, None).await,
+            Err(e) => Err(e),
+        };
+        match sent {
             Ok(_) => Ok(()),
             Err(ServiceError::Store(e)) => Err(DeliveryError::Unreachable(e.to_string())),
             Err(ServiceError::RateLimited { .. }) => {

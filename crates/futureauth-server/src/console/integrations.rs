@@ -171,6 +171,17 @@ pub struct WebhookForm {
     url: String,
 }
 
+impl WebhookForm {
+    /// The page again with the URL as typed and why it was refused.
+    fn refused(&self, message: String) -> Shown {
+        Shown {
+            url: Some(printable(&self.url)),
+            url_error: Some(message),
+            ..Shown::default()
+        }
+    }
+}
+
 /// `POST …/integrations/webhook` (owners): the first registration shows its secret once.
 pub async fn save_webhook(
     State(c): State<Console>,
@@ -181,14 +192,7 @@ pub async fn save_webhook(
     match project_webhook::set(c.store(), &s.operator, &m.project.id, &f.url, production).await {
         Ok((_, Some(secret))) => show_secret(&c, &s, &m, secret),
         Ok((_, None)) => back(&m),
-        Err(e) => {
-            let shown = |message| Shown {
-                url: Some(printable(&f.url)),
-                url_error: Some(message),
-                ..Shown::default()
-            };
-            refused(&c, &s, &m, e, shown).await
-        }
+        Err(e) => refused(&c, &s, &m, e, |message| f.refused(message)).await,
     }
 }
 
@@ -222,6 +226,21 @@ pub struct TestModeForm {
     allow_in_production: Option<String>,
 }
 
+impl TestModeForm {
+    /// The page again with the form as typed and why it was refused.
+    fn refused(&self, message: String) -> Shown {
+        Shown {
+            test: Some(TestModeForm {
+                destinations: printable(&self.destinations),
+                code: printable(&self.code),
+                allow_in_production: self.allow_in_production.clone(),
+            }),
+            test_error: Some(message),
+            ..Shown::default()
+        }
+    }
+}
+
 /// `POST …/integrations/test-mode` (owners).
 pub async fn save_test_mode(
     State(c): State<Console>,
@@ -242,18 +261,7 @@ pub async fn save_test_mode(
     let production = c.settings().production;
     match test_mode::enable(c.store(), &s.operator, &m.project.id, &input, production).await {
         Ok(_) => back(&m),
-        Err(e) => {
-            let shown = |message| Shown {
-                test: Some(TestModeForm {
-                    destinations: printable(&f.destinations),
-                    code: printable(&f.code),
-                    allow_in_production: f.allow_in_production,
-                }),
-                test_error: Some(message),
-                ..Shown::default()
-            };
-            refused(&c, &s, &m, e, shown).await
-        }
+        Err(e) => refused(&c, &s, &m, e, |message| f.refused(message)).await,
     }
 }
 

@@ -296,15 +296,20 @@ pub async fn rotate_key(
     }
     let key = generate_secret_key();
     let now = UnixMillis::now();
-    store
-        .rotate_key_with_overlap(
+    let old_until = now + std::time::Duration::from_secs(overlap_secs.unsigned_abs());
+    let rotated = store
+        .rotate_key(
             &m.project.id,
             &hash_key(&key),
             &key_prefix(&key),
             now,
-            now + std::time::Duration::from_secs(overlap_secs.unsigned_abs()),
+            old_until,
         )
         .await?;
+    if !rotated {
+        // Deleted since the membership was read.
+        return Err(OperatorError::NotFound);
+    }
     audit(
         store,
         &m.project.id,

@@ -118,6 +118,11 @@ pub async fn create_project_with(
     })
 }
 
+/// A project by id (the server's own callers, such as the console's internal project).
+pub async fn get(store: &Store, id: &str) -> Result<Option<Project>, StoreError> {
+    store.get_project(id).await
+}
+
 /// The project's rate-limit overrides.
 pub async fn limits(store: &Store, project_id: &str) -> Result<ProjectLimits, StoreError> {
     let (per_destination, per_minute) = store.project_limits(project_id).await?;
@@ -251,13 +256,9 @@ fn sms_changes(c: &mut Changes, old: &Project, new: &Project) {
 /// overlap); returns the new plain key.
 pub async fn rotate_key(store: &Store, project_id: &str) -> Result<String, OperatorError> {
     let key = generate_secret_key();
+    let now = UnixMillis::now();
     if store
-        .rotate_key(
-            project_id,
-            &hash_key(&key),
-            &key_prefix(&key),
-            UnixMillis::now(),
-        )
+        .rotate_key(project_id, &hash_key(&key), &key_prefix(&key), now, now)
         .await?
     {
         Ok(key)

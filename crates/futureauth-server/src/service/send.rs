@@ -359,20 +359,10 @@ impl SendService {
         })
     }
 
-    /// Parses `req` ([`SendRequest::parse`]) and sends it ([`SendService::send_parsed`]).
-    pub async fn send(
-        &self,
-        project: &Project,
-        req: &SendMessage,
-        idempotency_key: Option<&IdempotencyKey>,
-    ) -> Result<Accepted, ServiceError> {
-        let request = SendRequest::parse(project, req)?;
-        self.send_parsed(project, &request, idempotency_key).await
-    }
-
     /// Rate-limits, renders (in the requested locale, with the project's own wording) and
-    /// enqueues a parsed request. Limited requests write nothing.
-    pub async fn send_parsed(
+    /// enqueues a request parsed at the edge ([`SendRequest::parse`]). Limited requests write
+    /// nothing.
+    pub async fn send(
         &self,
         project: &Project,
         request: &SendRequest,

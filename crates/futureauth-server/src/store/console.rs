@@ -556,34 +556,6 @@ impl Store {
         Ok(())
     }
 
-    /// Adds a key and makes every other live key of the project stop at `old_until`
-    /// (keeping an earlier end if one is already set), atomically.
-    pub async fn rotate_key_with_overlap(
-        &self,
-        project_id: &str,
-        key_hash: &str,
-        key_prefix: &str,
-        now: UnixMillis,
-        old_until: UnixMillis,
-    ) -> Result<(), StoreError> {
-        let key = [
-            key_hash.into(),
-            key_prefix.into(),
-            project_id.into(),
-            now.into(),
-        ];
-        with_pool!(self, conn => {
-            let mut tx = conn.begin().await?;
-            sqlx::query(super::REVOKE_PROJECT_KEYS)
-                .bind_args(&[old_until.into(), project_id.into()])
-                .execute(&mut *tx)
-                .await?;
-            sqlx::query(INSERT_API_KEY).bind_args(&key).execute(&mut *tx).await?;
-            tx.commit().await?;
-        });
-        Ok(())
-    }
-
     /// Revokes now the project's live keys with this display prefix; returns how many.
     pub async fn revoke_project_key(
         &self,

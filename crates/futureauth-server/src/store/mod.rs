@@ -36,7 +36,7 @@ const INSERT_API_KEY: &str =
 /// Every key of project `$2` that would still work after `$1` stops at `$1`: keys with no
 /// end, and keys of an earlier rotation whose overlap runs past it. Revoking "now" must cut
 /// an overlap short too, or a leaked key rotated out with an overlap keeps working.
-pub(super) const REVOKE_PROJECT_KEYS: &str = "UPDATE api_key SET revoked_at = $1 \
+const REVOKE_PROJECT_KEYS: &str = "UPDATE api_key SET revoked_at = $1 \
      WHERE project_id = $2 AND (revoked_at IS NULL OR revoked_at > $1)";
 
 /// The claim of due rows, one atomic `UPDATE … WHERE id IN (SELECT … LIMIT n) RETURNING`
@@ -567,14 +567,16 @@ impl Store {
         .await
     }
 
-    /// Revokes every active key of the project and adds a new one, atomically.
-    /// Returns `false` if the project does not exist.
+    /// Adds a key to the project and makes every other key that would still work after
+    /// `old_until` stop then (`now` for no overlap; an earlier end already set is kept),
+    /// atomically. Returns `false` if the project does not exist.
     pub async fn rotate_key(
         &self,
         project_id: &str,
         key_hash: &str,
         key_prefix: &str,
         now: UnixMillis,
+        old_until: UnixMillis,
     ) -> Result<bool, StoreError> {
         let rotated = with_pool!(self, conn => {
             let mut tx = conn.begin().await?;
@@ -588,7 +590,7 @@ impl Store {
                 false
             } else {
                 sqlx::query(REVOKE_PROJECT_KEYS)
-                    .bind_args(&[now.into(), project_id.into()])
+                    .bind_args(&[old_until.into(), project_id.into()])
                     .execute(&mut *tx)
                     .await?;
                 sqlx::query(INSERT_API_KEY)

@@ -129,15 +129,25 @@ impl Store {
         }))
     }
 
-    /// The one row a query returns; an error if it returns none.
+    /// The one row a query returns; sqlx's `RowNotFound` if it returns none.
     pub(super) async fn fetch_one<T: Record>(
         &self,
         sql: &str,
         args: &[Arg<'_>],
     ) -> Result<T, StoreError> {
-        Ok(with_pool!(self, conn => {
-            sqlx::query_as(sql).bind_args(args).fetch_one(&mut *conn).await?
-        }))
+        self.fetch_optional(sql, args)
+            .await?
+            .ok_or(StoreError::Database(sqlx::Error::RowNotFound))
+    }
+
+    /// Runs `delete` (a `DELETE … WHERE project_id = $1` of one of a project's optional
+    /// settings rows); whether there was one.
+    pub(super) async fn delete_project_row(
+        &self,
+        delete: &str,
+        project_id: &str,
+    ) -> Result<bool, StoreError> {
+        Ok(self.execute(delete, &[project_id.into()]).await? > 0)
     }
 
     /// The first row a query returns, if any.

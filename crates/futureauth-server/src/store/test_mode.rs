@@ -82,12 +82,10 @@ impl Store {
 
     /// Turns test mode off; whether it was on.
     pub async fn clear_test_mode(&self, project_id: &str) -> Result<bool, StoreError> {
-        let n = self
-            .execute(
-                "DELETE FROM project_test_mode WHERE project_id = $1",
-                &[project_id.into()],
-            )
-            .await?;
-        Ok(n > 0)
+        self.delete_project_row(
+            "DELETE FROM project_test_mode WHERE project_id = $1",
+            project_id,
+        )
+        .await
     }
 }

@@ -62,12 +62,10 @@ impl Store {
 
     /// Removes the project's webhook; whether it had one. Queued events then fail.
     pub async fn clear_project_webhook(&self, project_id: &str) -> Result<bool, StoreError> {
-        let n = self
-            .execute(
-                "DELETE FROM project_webhook WHERE project_id = $1",
-                &[project_id.into()],
-            )
-            .await?;
-        Ok(n > 0)
+        self.delete_project_row(
+            "DELETE FROM project_webhook WHERE project_id = $1",
+            project_id,
+        )
+        .await
     }
 }
