@@ -513,9 +513,7 @@ async fn chart_svg(
 ) -> Result<(String, impl Serialize), Response> {
     let today = now_ms().div_euclid(86_400_000);
     let from = (today - CHART_DAYS + 1) * 86_400_000;
-    let counts = c
-        .store()
-        .daily_counts(project_id, UnixMillis::from_millis(from))
+    let counts = deliveries::daily_counts(c.store(), project_id, UnixMillis::from_millis(from))
         .await
         .map_err(|e| c.unavailable(e))?;
     Ok((

@@ -7,10 +7,11 @@ use utoipa::ToSchema;
 use super::console::DestinationHasher;
 use super::settings::FieldParser;
 use super::validate::mask_destination;
+use crate::clock::UnixMillis;
 use crate::error::{FieldErrors, StoreError};
 use crate::ids::MessageId;
 use crate::message::{MessageChannel, MessageStatus};
-use crate::store::{DeliveryAttempt, DeliveryFilter, Message, MessageEvent, Store};
+use crate::store::{DailyCount, DeliveryAttempt, DeliveryFilter, Message, MessageEvent, Store};
 
 /// Largest page of the log.
 const MAX_LIMIT: i64 = 200;
@@ -230,6 +231,15 @@ pub async fn deliveries(
         .deliveries(project_id, &filter, q.limit, q.offset)
         .await?;
     Ok((rows.into_iter().map(DeliveryView::from).collect(), total))
+}
+
+/// Sends per day and channel of a project since `from` (the console's chart).
+pub async fn daily_counts(
+    store: &Store,
+    project_id: &str,
+    from: UnixMillis,
+) -> Result<Vec<DailyCount>, StoreError> {
+    store.daily_counts(project_id, from).await
 }
 
 /// One message of a project with the parts of its timeline.
