@@ -6,12 +6,11 @@ use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use serde_json::json;
 use thiserror::Error;
 
-use crate::clock::UnixMillis;
 use crate::config::{check_duration_aliases, Config, ConfigError};
 use crate::error::{FieldErrors, OperatorError, StoreError};
 use crate::service::console as ops;
 use crate::service::operator::Acting;
-use crate::service::projects;
+use crate::service::projects::{self, ListedProject, Revoke};
 use crate::service::settings::{
     parse_callback, parse_origins, FieldParser, ProjectName, ProjectSettings, Sender, SmsCap,
 };
@@ -404,36 +403,31 @@ async fn update_project(
 
 /// `project list`.
 async fn list_projects(store: &Store, json: bool, out: &mut dyn Write) -> Result<(), CliError> {
-    let mut projects = store.list_projects().await?;
-    // The console's own sign-in project is the server's, not an operator's.
-    projects.retain(|p| p.id != crate::console::delivery::CONSOLE_PROJECT_ID);
+    let listed = projects::list(store).await?;
     if json {
-        let mut list = Vec::new();
-        for p in &projects {
-            let keys = store.list_keys(&p.id).await?;
-            let active: Vec<&str> = keys
-                .iter()
-                .filter(|k| k.revoked_at.is_none())
-                .map(|k| k.key_prefix.as_str())
-                .collect();
-            list.push(json!({
-                "id": p.id, "name": p.name, "allowed_origins": p.allowed_origins,
-                "callback_url": p.callback_url, "email_from": p.email_from,
-                "sms_countries": countries(p),
-                "sms_per_country_per_hour": p.sms_caps.per_country_per_hour,
-                "sms_per_hour": p.sms_caps.per_hour, "sms_per_day": p.sms_caps.per_day,
-                "created_at": p.created_at,
-                "active_key_prefixes": active,
-            }));
-        }
+        let list: Vec<serde_json::Value> = listed
+            .iter()
+            .map(|l| {
+                let p = &l.project;
+                json!({
+                    "id": p.id, "name": p.name, "allowed_origins": p.allowed_origins,
+                    "callback_url": p.callback_url, "email_from": p.email_from,
+                    "sms_countries": countries(p),
+                    "sms_per_country_per_hour": p.sms_caps.per_country_per_hour,
+                    "sms_per_hour": p.sms_caps.per_hour, "sms_per_day": p.sms_caps.per_day,
+                    "created_at": p.created_at,
+                    "active_key_prefixes": l.active_key_prefixes,
+                })
+            })
+            .collect();
         writeln!(out, "{}", serde_json::Value::Array(list))?;
-    } else if projects.is_empty() {
+    } else if listed.is_empty() {
         writeln!(
             out,
             "No projects. Create one with `futureauth-server project create --name NAME`."
         )?;
     } else {
-        for p in &projects {
+        for ListedProject { project: p, .. } in &listed {
             writeln!(
                 out,
                 "{}  {}  origins: {}",
@@ -470,7 +464,7 @@ async fn operator(
         }
         OperatorCommand::Token { email: raw, name } => {
             let email = email(raw)?;
-            let op = store.operator_by_email(&email).await?.ok_or_else(|| {
+            let op = ops::operator(store, &email).await?.ok_or_else(|| {
                 CliError::NothingMatched(format!(
                     "{email} is not an operator; add it with `futureauth-server operator add {email}`"
                 ))
@@ -480,7 +474,7 @@ async fn operator(
         }
         OperatorCommand::Remove { email: raw } => {
             let email = email(raw)?;
-            if !store.remove_operator(&email).await? {
+            if !ops::remove_operator(store, &email).await? {
                 return Err(CliError::NothingMatched(format!(
                     "{email} is not an operator"
                 )));
@@ -488,7 +482,7 @@ async fn operator(
             writeln!(out, "Operator {email} removed.")?;
         }
         OperatorCommand::List => {
-            for op in store.list_operators().await? {
+            for op in ops::operators(store).await? {
                 writeln!(out, "{}  {}", op.id, op.email)?;
             }
         }
@@ -524,10 +518,9 @@ async fn revoke_keys(
     project: Option<&str>,
     out: &mut dyn Write,
 ) -> Result<(), CliError> {
-    let now = UnixMillis::now();
     let n = match (key_prefix, project) {
-        (Some(prefix), _) => store.revoke_keys_by_prefix(prefix, now).await?,
-        (None, Some(project)) => store.revoke_project_keys(project, now).await?,
+        (Some(prefix), _) => projects::revoke_keys(store, Revoke::Prefix(prefix)).await?,
+        (None, Some(project)) => projects::revoke_keys(store, Revoke::Project(project)).await?,
         (None, None) => 0,
     };
     if n == 0 {

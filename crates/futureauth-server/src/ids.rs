@@ -3,6 +3,11 @@
 
 use std::fmt;
 
+/// Id of the internal project that owns operator sign-in messages (the console's; the
+/// server's, not an operator's). Real project ids are `prj_` + 20 random characters, so this
+/// one cannot clash.
+pub const CONSOLE_PROJECT_ID: &str = "prj_console";
+
 /// Whether `raw` can be one of our opaque identifiers as a client names them in a path
 /// (a project id `prj_…`, a key or token prefix `vx_sec_…`/`vx_op_…`): 1 to 64 ASCII letters,
 /// digits, `_` and `-` (keys are base64url). Anything else names nothing we store, and must

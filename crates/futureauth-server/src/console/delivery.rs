@@ -13,9 +13,7 @@ use crate::service::send::SendRequest;
 use crate::service::SendService;
 use crate::store::{Project, Store};
 
-/// Id of the internal project that owns operator sign-in messages. Real project ids are
-/// `prj_` + 20 random characters, so this one cannot clash.
-pub const CONSOLE_PROJECT_ID: &str = "prj_console";
+pub use crate::ids::CONSOLE_PROJECT_ID;
 /// Name shown in operator sign-in messages.
 pub const CONSOLE_PROJECT_NAME: &str = "FutureAuth Console";
 

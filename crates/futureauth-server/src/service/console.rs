@@ -43,6 +43,16 @@ pub async fn add_operator(store: &Store, email: &str) -> Result<Operator, Operat
         .await?)
 }
 
+/// Removes the operator with this address (`operator remove`); whether there was one.
+pub async fn remove_operator(store: &Store, email: &str) -> Result<bool, OperatorError> {
+    Ok(store.remove_operator(email).await?)
+}
+
+/// Every operator, oldest first (`operator list`).
+pub async fn operators(store: &Store) -> Result<Vec<Operator>, OperatorError> {
+    Ok(store.list_operators().await?)
+}
+
 /// The project as `op` sees it (any member may read), or [`OperatorError::NotFound`].
 pub async fn membership(
     store: &Store,

@@ -118,6 +118,58 @@ pub async fn create_project_with(
     })
 }
 
+/// A project as the administrator lists it, with the display prefixes of its keys that
+/// have no end set.
+#[derive(Debug, Clone)]
+pub struct ListedProject {
+    /// The project.
+    pub project: Project,
+    /// Display prefixes of its keys without an end (`revoked_at` unset).
+    pub active_key_prefixes: Vec<String>,
+}
+
+/// Every project but the console's own sign-in project (the server's, not an operator's),
+/// oldest first (`project list`).
+pub async fn list(store: &Store) -> Result<Vec<ListedProject>, StoreError> {
+    let mut listed = Vec::new();
+    for project in store.list_projects().await? {
+        if project.id == crate::ids::CONSOLE_PROJECT_ID {
+            continue;
+        }
+        let active_key_prefixes = store
+            .list_keys(&project.id)
+            .await?
+            .into_iter()
+            .filter(|k| k.revoked_at.is_none())
+            .map(|k| k.key_prefix)
+            .collect();
+        listed.push(ListedProject {
+            project,
+            active_key_prefixes,
+        });
+    }
+    Ok(listed)
+}
+
+/// Which keys `key revoke` revokes.
+#[derive(Debug, Clone, Copy)]
+pub enum Revoke<'a> {
+    /// The keys with this display prefix.
+    Prefix(&'a str),
+    /// Every key of this project.
+    Project(&'a str),
+}
+
+/// Revokes now the selected keys that still work (an overlap after a rotation is cut
+/// short); returns how many (`key revoke`).
+pub async fn revoke_keys(store: &Store, which: Revoke<'_>) -> Result<u64, StoreError> {
+    let now = UnixMillis::now();
+    match which {
+        Revoke::Prefix(prefix) => store.revoke_keys_by_prefix(prefix, now).await,
+        Revoke::Project(project) => store.revoke_project_keys(project, now).await,
+    }
+}
+
 /// A project by id (the server's own callers, such as the console's internal project).
 pub async fn get(store: &Store, id: &str) -> Result<Option<Project>, StoreError> {
     store.get_project(id).await
