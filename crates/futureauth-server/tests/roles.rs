@@ -40,7 +40,7 @@ async fn state(store: &Store, id: &str) -> String {
         .await
         .unwrap()
         .into_iter()
-        .map(|k| (k.key_prefix, k.revoked_at))
+        .map(|k| (k.key_prefix, k.life.revoked_at))
         .collect();
     let members: Vec<_> = store
         .members(id)

@@ -25,6 +25,14 @@ impl Identifier {
         }
     }
 
+    /// Which kind of address it is.
+    pub(crate) fn kind(&self) -> crate::model::OtpChannel {
+        match self {
+            Self::Email(_) => crate::model::OtpChannel::Email,
+            Self::Phone(_) => crate::model::OtpChannel::Phone,
+        }
+    }
+
     /// The normalised text, as stored in the database.
     pub fn as_str(&self) -> &str {
         match self {

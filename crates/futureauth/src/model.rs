@@ -130,6 +130,18 @@ pub enum OtpChannel {
     Phone,
 }
 
+/// The wire channel a code to this kind of address travels on: the one place the SDK's
+/// public name (the spec's `OtpChannel::Phone`) meets the protocol's (`sms`). Kept a type of
+/// its own so `send_otp` cannot be handed a magic link.
+impl From<OtpChannel> for futureauth_proto::Channel {
+    fn from(c: OtpChannel) -> Self {
+        match c {
+            OtpChannel::Email => Self::Email,
+            OtpChannel::Phone => Self::Sms,
+        }
+    }
+}
+
 /// What [`FutureAuth::cleanup_expired`](crate::FutureAuth::cleanup_expired) removed.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct CleanupReport {

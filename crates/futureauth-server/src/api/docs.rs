@@ -34,7 +34,7 @@ pub const LLMS_TXT: &str = include_str!("../../docs/llms.md");
         manage::delete_test_mode, manage::list_tokens, manage::create_token, manage::revoke_token),
     components(schemas(SendBody, SendPurpose, SendResponse, MessageResponse, MessageEventView, WebhookResponse, TwilioStatusForm, ErrorBody, ErrorDetail,
         manage::ProjectView, manage::CreateProjectBody, manage::CreatedProjectView,
-        manage::SecretKeyView, manage::UpdateProjectBody, manage::KeyView, manage::RotateBody,
+        manage::SecretKeyView, manage::UpdateProjectBody, manage::LifespanView, manage::KeyView, manage::RotateBody,
         manage::DeliveryView, manage::DeliveryPage, manage::MemberView, manage::InviteBody,
         manage::AuditView, manage::TemplatesBody, manage::OperatorTokenView,
         manage::CreateTokenBody, manage::NewOperatorTokenView, manage::TestModeBody,

@@ -284,21 +284,40 @@ impl UpdateProjectBody {
     }
 }
 
-/// A key as listed (never the key itself).
+/// When a key or operator token was made, last used, and stops working.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct KeyView {
-    /// First 12 characters.
-    #[schema(example = "vx_sec_4f9a2")]
-    pub key_prefix: String,
+pub struct LifespanView {
     /// Epoch ms.
     #[schema(example = 1764355200000_i64)]
     pub created_at: i64,
     /// Epoch ms (minute precision), null if never used.
     #[schema(example = 1764355260000_i64)]
     pub last_used_at: Option<i64>,
-    /// Epoch ms when it stops / stopped working.
+    /// Epoch ms when it stops or stopped working (a key's is in the future during a
+    /// rotation overlap); null while no end is set.
     #[schema(example = 1764441600000_i64)]
     pub revoked_at: Option<i64>,
+}
+
+impl From<crate::store::Lifespan> for LifespanView {
+    fn from(l: crate::store::Lifespan) -> Self {
+        LifespanView {
+            created_at: l.created_at.into(),
+            last_used_at: l.last_used_at.map(i64::from),
+            revoked_at: l.revoked_at.map(i64::from),
+        }
+    }
+}
+
+/// A key as listed (never the key itself).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct KeyView {
+    /// First 12 characters.
+    #[schema(example = "vx_sec_4f9a2")]
+    pub key_prefix: String,
+    /// When it was made, last used, and stops working.
+    #[serde(flatten)]
+    pub life: LifespanView,
     /// `active`, `expiring` (rotation overlap) or `revoked`.
     #[schema(example = "active")]
     pub state: String,
@@ -468,9 +487,7 @@ pub async fn list_keys(
             .map(|k| KeyView {
                 state: k.state.as_str().into(),
                 key_prefix: k.key.key_prefix,
-                created_at: k.key.created_at.into(),
-                last_used_at: k.key.last_used_at.map(i64::from),
-                revoked_at: k.key.revoked_at.map(i64::from),
+                life: k.key.life.into(),
             })
             .collect(),
     ))
@@ -900,15 +917,9 @@ pub struct OperatorTokenView {
     /// Label given at creation.
     #[schema(example = "CI deploys")]
     pub name: String,
-    /// Epoch ms.
-    #[schema(example = 1764355200000_i64)]
-    pub created_at: i64,
-    /// Epoch ms (minute precision), null if never used.
-    #[schema(example = 1764355260000_i64)]
-    pub last_used_at: Option<i64>,
-    /// Epoch ms, null while it works.
-    #[schema(example = 1764441600000_i64)]
-    pub revoked_at: Option<i64>,
+    /// When it was made, last used, and revoked.
+    #[serde(flatten)]
+    pub life: LifespanView,
 }
 
 /// `POST /api/v1/operator/tokens` body.
@@ -949,9 +960,7 @@ pub async fn list_tokens(
             .map(|t| OperatorTokenView {
                 token_prefix: t.token_prefix,
                 name: t.name,
-                created_at: t.created_at.into(),
-                last_used_at: t.last_used_at.map(i64::from),
-                revoked_at: t.revoked_at.map(i64::from),
+                life: t.life.into(),
             })
             .collect(),
     ))

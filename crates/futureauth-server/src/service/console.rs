@@ -15,16 +15,16 @@ use super::templates::{self, CustomTemplates};
 use super::{random_id, validate};
 use crate::clock::UnixMillis;
 use crate::error::StoreError;
-use crate::store::{
-    AuditEntry, KeyListing, Member, Membership, Operator, Role, Store, TokenListing,
-};
+use crate::store::{AuditEntry, Member, Membership, Operator, Role, Store, TokenListing};
 
 /// Prefix of operator tokens (management API).
 pub const OPERATOR_TOKEN_PREFIX: &str = "vx_op_";
 /// Longest accepted key-rotation overlap: 30 days.
 pub const MAX_OVERLAP_SECS: i64 = 30 * 86_400;
 
-pub use super::projects::{create_project, create_project_with, limits, update_settings};
+pub use super::projects::{
+    create_project, create_project_with, keys, limits, update_settings, KeyState, ListedKey,
+};
 pub use crate::error::{FieldErrors, OperatorError};
 
 /// Lower-cased, trimmed, checked email address.
@@ -231,62 +231,6 @@ pub async fn create_key(
     )
     .await?;
     Ok(key)
-}
-
-/// Where a secret key stands now.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum KeyState {
-    /// It works.
-    Active,
-    /// It works until its rotation overlap ends.
-    Expiring,
-    /// It no longer works.
-    Revoked,
-}
-
-impl KeyState {
-    /// The state at `now` of a key that stops (or stopped) working at `revoked_at`.
-    pub fn at(revoked_at: Option<UnixMillis>, now: UnixMillis) -> KeyState {
-        match revoked_at {
-            None => KeyState::Active,
-            Some(t) if t > now => KeyState::Expiring,
-            Some(_) => KeyState::Revoked,
-        }
-    }
-
-    /// `active`, `expiring` or `revoked`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            KeyState::Active => "active",
-            KeyState::Expiring => "expiring",
-            KeyState::Revoked => "revoked",
-        }
-    }
-}
-
-/// A project's key as listed (never the key itself), with its state now.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct ListedKey {
-    /// The stored key.
-    #[serde(flatten)]
-    pub key: KeyListing,
-    /// Its state now.
-    pub state: KeyState,
-}
-
-/// The project's keys, newest first, each with its state.
-pub async fn keys(store: &Store, project_id: &str) -> Result<Vec<ListedKey>, StoreError> {
-    let now = UnixMillis::now();
-    Ok(store
-        .key_listing(project_id)
-        .await?
-        .into_iter()
-        .map(|key| ListedKey {
-            state: KeyState::at(key.revoked_at, now),
-            key,
-        })
-        .collect())
 }
 
 /// Issues a new key; the project's other keys keep working for `overlap_secs` more

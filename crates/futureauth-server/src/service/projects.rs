@@ -15,7 +15,7 @@ use super::settings::{ProjectLimits, ProjectName, ProjectSettings};
 use crate::clock::UnixMillis;
 use crate::error::{OperatorError, ServiceError, StoreError};
 use crate::sms::{default_countries, SmsCaps};
-use crate::store::{Operator, Project, Store};
+use crate::store::{KeyListing, Operator, Project, Store};
 use futureauth_proto::Region;
 
 /// Prefix of every secret key.
@@ -118,13 +118,69 @@ pub async fn create_project_with(
     })
 }
 
+/// Where a secret key stands now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum KeyState {
+    /// It works.
+    Active,
+    /// It works until its rotation overlap ends.
+    Expiring,
+    /// It no longer works.
+    Revoked,
+}
+
+impl KeyState {
+    /// The state at `now` of a key that stops (or stopped) working at `revoked_at`.
+    pub fn at(revoked_at: Option<UnixMillis>, now: UnixMillis) -> KeyState {
+        match revoked_at {
+            None => KeyState::Active,
+            Some(t) if t > now => KeyState::Expiring,
+            Some(_) => KeyState::Revoked,
+        }
+    }
+
+    /// `active`, `expiring` or `revoked`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KeyState::Active => "active",
+            KeyState::Expiring => "expiring",
+            KeyState::Revoked => "revoked",
+        }
+    }
+}
+
+/// A project's key as listed (never the key itself), with its state now.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ListedKey {
+    /// The stored key.
+    #[serde(flatten)]
+    pub key: KeyListing,
+    /// Its state now.
+    pub state: KeyState,
+}
+
+/// The project's keys, newest first, each with its state.
+pub async fn keys(store: &Store, project_id: &str) -> Result<Vec<ListedKey>, StoreError> {
+    let now = UnixMillis::now();
+    Ok(store
+        .key_listing(project_id)
+        .await?
+        .into_iter()
+        .map(|key| ListedKey {
+            state: KeyState::at(key.life.revoked_at, now),
+            key,
+        })
+        .collect())
+}
+
 /// A project as the administrator lists it, with the display prefixes of its keys that
 /// have no end set.
 #[derive(Debug, Clone)]
 pub struct ListedProject {
     /// The project.
     pub project: Project,
-    /// Display prefixes of its keys without an end (`revoked_at` unset).
+    /// Display prefixes of its [`KeyState::Active`] keys (no end set), newest first.
     pub active_key_prefixes: Vec<String>,
 }
 
@@ -136,12 +192,11 @@ pub async fn list(store: &Store) -> Result<Vec<ListedProject>, StoreError> {
         if project.id == crate::ids::CONSOLE_PROJECT_ID {
             continue;
         }
-        let active_key_prefixes = store
-            .list_keys(&project.id)
+        let active_key_prefixes = keys(store, &project.id)
             .await?
             .into_iter()
-            .filter(|k| k.revoked_at.is_none())
-            .map(|k| k.key_prefix)
+            .filter(|k| k.state == KeyState::Active)
+            .map(|k| k.key.key_prefix)
             .collect();
         listed.push(ListedProject {
             project,

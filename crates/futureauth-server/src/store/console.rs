@@ -93,17 +93,28 @@ pub struct AuditEntry {
     pub created_at: UnixMillis,
 }
 
+/// When a credential (a secret key or an operator token) was made, last used, and stops
+/// working: the lifetime both listings show.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, sqlx::FromRow)]
+pub struct Lifespan {
+    /// Creation time (epoch ms).
+    pub created_at: UnixMillis,
+    /// Last successful authentication (epoch ms, minute precision).
+    pub last_used_at: Option<UnixMillis>,
+    /// When it stops (or stopped) working (epoch ms); a key's is in the future during a
+    /// rotation overlap.
+    pub revoked_at: Option<UnixMillis>,
+}
+
 /// A secret key as the console lists it (never the key itself).
 #[derive(Debug, Clone, Serialize, sqlx::FromRow)]
 pub struct KeyListing {
     /// First 12 characters.
     pub key_prefix: String,
-    /// Creation time (epoch ms).
-    pub created_at: UnixMillis,
-    /// Last successful authentication (epoch ms, minute precision).
-    pub last_used_at: Option<UnixMillis>,
-    /// When the key stops (or stopped) working (epoch ms); in the future during an overlap.
-    pub revoked_at: Option<UnixMillis>,
+    /// When it was made, last used, and stops working.
+    #[sqlx(flatten)]
+    #[serde(flatten)]
+    pub life: Lifespan,
 }
 
 /// An operator token as listed (never the token itself).
@@ -113,12 +124,10 @@ pub struct TokenListing {
     pub token_prefix: String,
     /// Label given at creation.
     pub name: String,
-    /// Creation time (epoch ms).
-    pub created_at: UnixMillis,
-    /// Last use (epoch ms, minute precision).
-    pub last_used_at: Option<UnixMillis>,
-    /// Revocation time (epoch ms).
-    pub revoked_at: Option<UnixMillis>,
+    /// When it was made, last used, and revoked.
+    #[sqlx(flatten)]
+    #[serde(flatten)]
+    pub life: Lifespan,
 }
 
 /// One finished delivery attempt of a message (the timeline of the console's detail page).

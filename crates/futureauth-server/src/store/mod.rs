@@ -557,16 +557,6 @@ impl Store {
         .transpose()
     }
 
-    /// Keys of a project, newest first.
-    pub async fn list_keys(&self, project_id: &str) -> Result<Vec<ApiKeyInfo>, StoreError> {
-        self.fetch_all(
-            "SELECT key_prefix, project_id, created_at, revoked_at FROM api_key
-             WHERE project_id = $1 ORDER BY created_at DESC",
-            &[project_id.into()],
-        )
-        .await
-    }
-
     /// Adds a key to the project and makes every other key that would still work after
     /// `old_until` stop then (`now` for no overlap; an earlier end already set is kept),
     /// atomically. Returns `false` if the project does not exist.

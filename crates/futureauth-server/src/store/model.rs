@@ -29,19 +29,6 @@ pub struct Project {
     pub created_at: UnixMillis,
 }
 
-/// A stored secret key (its hash only).
-#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
-pub struct ApiKeyInfo {
-    /// First 12 characters of the key, for display.
-    pub key_prefix: String,
-    /// Owning project.
-    pub project_id: String,
-    /// Creation time (epoch ms).
-    pub created_at: UnixMillis,
-    /// Revocation time (epoch ms), if revoked.
-    pub revoked_at: Option<UnixMillis>,
-}
-
 /// One provider status event of a message.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct MessageEvent {

@@ -47,10 +47,7 @@ fn confirm_link(ctx: &Ctx<'_>, token: &str) -> Option<String> {
 
 /// The channel that reaches `identifier`.
 fn channel(identifier: &Identifier) -> Channel {
-    match identifier {
-        Identifier::Email(_) => Channel::Email,
-        Identifier::Phone(_) => Channel::Sms,
-    }
+    identifier.kind().into()
 }
 
 /// The code to `new` that confirms it; with `link` (its token and URL), sent as a link

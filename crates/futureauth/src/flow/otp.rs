@@ -12,7 +12,7 @@ use futureauth_proto::OtpCode;
 
 use super::{limit_send, limit_verify_ip, new_verification, session, verify_ip_key, Ctx};
 use crate::context::{OtpBinding, RequestContext};
-use crate::delivery::{Channel, DeliveryError, Message};
+use crate::delivery::{DeliveryError, Message};
 use crate::error::{FutureAuthError, Result};
 use crate::hooks::SendPurpose;
 use crate::identifier::{normalize_email, normalize_phone, Identifier};
@@ -78,10 +78,7 @@ fn code_message(
     req: &RequestContext,
 ) -> Message {
     Message {
-        channel: match channel {
-            OtpChannel::Email => Channel::Email,
-            OtpChannel::Phone => Channel::Sms,
-        },
+        channel: channel.into(),
         destination: identifier.as_str().to_string(),
         code,
         project_name: ctx.config.project_name.clone(),
