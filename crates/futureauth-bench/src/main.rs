@@ -139,8 +139,14 @@ struct Variant {
     runs: Vec<WrkRun>,
 }
 
+/// Index of the static row, the ceiling of the stack.
+const STATIC: usize = 0;
 /// Index of the bare row, the reference of the session-check ratios.
 const BARE: usize = 1;
+/// Index of the SDK row without the cache.
+const SDK: usize = 2;
+/// Index of the SDK row with the session cache.
+const CACHED: usize = 3;
 
 async fn measure(args: &Args, db: &BenchDb, pinning: Option<Pinning>) -> Result<String> {
     let load_before = load_average();
@@ -271,6 +277,8 @@ async fn measure(args: &Args, db: &BenchDb, pinning: Option<Pinning>) -> Result<
         args.round_seconds.max(1),
     ));
     out.push_str(&session_table(&variants));
+    out.push('\n');
+    out.push_str(&targets_line(&variants));
     out.push_str(&format!(
         "\nSign-in and delivery server: the in-process client as before (reqwest, {} tasks, \
          unpinned, sharing the cores with the servers).\n\n",
@@ -402,6 +410,26 @@ fn session_table(variants: &[Variant]) -> String {
         ));
     }
     out
+}
+
+/// Issue 22's two session-check targets, each round: the uncached check against the bare
+/// join, and the cached check against the static handler (both ≥ 0.90).
+fn targets_line(variants: &[Variant]) -> String {
+    let each = |row: usize, reference: usize| {
+        variants[row]
+            .runs
+            .iter()
+            .zip(&variants[reference].runs)
+            .map(|(run, r)| format!("{:.2}", run.per_second / r.per_second.max(1e-9)))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    format!(
+        "Targets, each round (≥ 0.90): futureauth 0.6 without the cache / bare: {}; with the \
+         session cache / static: {}\n",
+        each(SDK, BARE),
+        each(CACHED, STATIC)
+    )
 }
 
 fn min_max(values: &[f64]) -> (f64, f64) {

@@ -54,8 +54,8 @@ pub(crate) fn hash_token(token: &str) -> String {
 }
 
 /// Lower-case hex of a 32-byte digest, written into one allocation of the right size: every
-/// session check hashes its token, and `hex::encode`'s char-by-char collect cost about
-/// 2,000 instructions of a cached check's 13,000 (`examples/check_cost.rs` in the bench).
+/// session check that reads the database hashes its token, and `hex::encode`'s char-by-char
+/// collect cost about 2,000 instructions a check (`scripts/check-cost`).
 fn hex_digest(digest: &[u8; 32]) -> String {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
     let mut out = String::with_capacity(64);

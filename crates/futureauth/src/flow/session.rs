@@ -8,7 +8,7 @@ use crate::error::{FutureAuthError, Result};
 use crate::hooks;
 use crate::identifier::Identifier;
 use crate::model::{AuthMethod, Session, User};
-use crate::session_cache::{SessionCache, Ticket};
+use crate::session_cache::{CacheKey, SessionCache, Ticket};
 use crate::store::NewSession;
 use crate::token::{ct_eq, generate_id, generate_token, hash_token};
 
@@ -115,8 +115,8 @@ pub(crate) async fn check(
         return Ok(None);
     }
     let now = Utc::now();
-    let token_hash = hash_token(token);
-    let Some((user, mut session, ticket)) = find(ctx, cache, &token_hash, now).await? else {
+    let key = cache.map(|c| c.key(token));
+    let Some((user, mut session, fill)) = find(ctx, cache.zip(key), token, now).await? else {
         return Ok(None);
     };
     // The expiry checks, in one place for rows and cache hits alike.
@@ -128,11 +128,11 @@ pub(crate) async fn check(
         session.expires_at = expires_at;
         ctx.store.extend_session(&session.id, expires_at).await?;
         // The cache only holds what the database returned: re-read the new expiry next time.
-        if let Some(cache) = cache {
-            cache.forget(&token_hash).await;
+        if let (Some(cache), Some(key)) = (cache, key) {
+            cache.forget(key).await;
         }
-    } else if let (Some(cache), Some(ticket)) = (cache, ticket) {
-        cache.fill(ticket, &token_hash, &user, &session).await;
+    } else if let (Some(cache), Some(key), Some((ticket, token_hash))) = (cache, key, fill) {
+        cache.fill(ticket, key, &token_hash, &user, &session).await;
     }
     Ok(Some(Checked {
         user,
@@ -141,28 +141,29 @@ pub(crate) async fn check(
     }))
 }
 
-/// The session of `token_hash` and its user: from the cache, else from the database (with
-/// the cache's ticket to fill it afterwards). The hash is compared in constant time.
+/// The session of `token` and its user: from the cache (no hashing but the cache's own),
+/// else from the database by the token's SHA-256, compared in constant time; a database
+/// answer comes with the cache's ticket and the hash, to fill the cache afterwards.
 async fn find(
     ctx: &Ctx<'_>,
-    cache: Option<&SessionCache>,
-    token_hash: &str,
+    cache: Option<(&SessionCache, CacheKey)>,
+    token: &str,
     now: DateTime<Utc>,
-) -> Result<Option<(User, Session, Option<Ticket>)>> {
-    if let Some((user, session)) = match cache {
-        Some(cache) => cache.get(token_hash).await,
-        None => None,
-    } {
-        return Ok(Some((user, session, None)));
+) -> Result<Option<(User, Session, Option<(Ticket, String)>)>> {
+    if let Some((cache, key)) = cache {
+        if let Some((user, session)) = cache.get(key).await {
+            return Ok(Some((user, session, None)));
+        }
     }
-    let ticket = cache.map(SessionCache::ticket);
-    let Some((user, session, stored_hash)) = ctx.store.find_session(token_hash, now).await? else {
+    let ticket = cache.map(|(c, _)| c.ticket());
+    let token_hash = hash_token(token);
+    let Some((user, session, stored_hash)) = ctx.store.find_session(&token_hash, now).await? else {
         return Ok(None);
     };
-    if !ct_eq(&stored_hash, token_hash) {
+    if !ct_eq(&stored_hash, &token_hash) {
         return Ok(None);
     }
-    Ok(Some((user, session, ticket)))
+    Ok(Some((user, session, ticket.map(|t| (t, token_hash)))))
 }
 
 /// Whether `session` still authenticates at `now` (`None`: expired, or past
@@ -175,17 +176,22 @@ fn slide(ctx: &Ctx<'_>, session: &Session, now: DateTime<Utc>) -> Option<Option<
     }
     let max_lifetime = chrono::TimeDelta::from_std(ctx.config.session_max_lifetime)
         .unwrap_or(chrono::TimeDelta::MAX);
-    let end_of_life = session
-        .created_at
-        .checked_add_signed(max_lifetime)
-        .unwrap_or(DateTime::<Utc>::MAX_UTC);
-    if end_of_life <= now {
+    // Its age, not its end of life: a subtraction, where the end (a checked date addition)
+    // is only needed on the rare check that slides it.
+    if now.signed_duration_since(session.created_at) >= max_lifetime {
         return None;
     }
     let ttl = ctx.config.session_ttl;
     let half_life = chrono::TimeDelta::from_std(ttl / 2).unwrap_or(chrono::TimeDelta::MAX);
+    if session.expires_at - now >= half_life {
+        return Some(None);
+    }
+    let end_of_life = session
+        .created_at
+        .checked_add_signed(max_lifetime)
+        .unwrap_or(DateTime::<Utc>::MAX_UTC);
     let slid = (now + ttl).min(end_of_life);
-    Some((session.expires_at - now < half_life && slid > session.expires_at).then_some(slid))
+    Some((slid > session.expires_at).then_some(slid))
 }
 
 /// `s` without control characters, cut to at most `max` bytes.

@@ -11,6 +11,11 @@
 //!   started (the `epoch`), so a revoke racing with a read cannot leave a stale entry.
 //!
 //! Expiry and sliding stay in `flow::session::check`, which treats a hit like a row.
+//!
+//! Entries are keyed by a keyed 128-bit SipHash-2-4 of the token (the key drawn from the OS
+//! at start-up): a hit then costs no SHA-256 and no allocation, while the map holds no token
+//! and nothing that can be turned back into one or matched without the key. Each entry keeps
+//! its token's SHA-256 too, which is what the database and the other instances know it by.
 
 #[cfg(feature = "postgres")]
 mod listener;
@@ -20,6 +25,8 @@ use std::sync::{Arc, Once};
 use std::time::Duration;
 
 use moka::future::Cache;
+use rand::RngCore;
+use siphasher::sip128::{Hasher128, SipHasher24};
 use tokio::sync::Notify;
 
 use crate::error::{FutureAuthError, Result};
@@ -91,13 +98,38 @@ pub(crate) enum Eviction {
 /// A cached check: the user and session as the database last returned them.
 #[derive(Debug)]
 struct Entry {
+    /// The SHA-256 of the session's token (hex), as stored: what a token eviction names.
+    token_hash: String,
     user: User,
     session: Session,
 }
 
+/// What the cache knows a token by: a keyed hash no one without the key can compute.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct CacheKey(u128);
+
+/// The secret key of [`CacheKey`]s, drawn once per cache.
+#[derive(Clone, Copy)]
+struct KeyOf(u64, u64);
+
+impl KeyOf {
+    fn random() -> Self {
+        let mut rng = rand::rngs::OsRng;
+        Self(rng.next_u64(), rng.next_u64())
+    }
+
+    fn of(self, token: &str) -> CacheKey {
+        let mut h = SipHasher24::new_with_keys(self.0, self.1);
+        std::hash::Hasher::write(&mut h, token.as_bytes());
+        CacheKey(h.finish128().as_u128())
+    }
+}
+
 /// The eviction state shared with the listener task.
 struct Shared {
-    entries: Cache<String, Arc<Entry>>,
+    entries: Cache<u128, Arc<Entry>>,
+    /// The key of the entries' keys.
+    key: KeyOf,
     /// Bumped by every eviction; a fill started under an older epoch is dropped.
     epoch: AtomicU64,
     /// The cache may answer: no listener is needed, or it is connected.
@@ -112,6 +144,7 @@ impl Shared {
                 .time_to_live(config.ttl)
                 .support_invalidation_closures()
                 .build(),
+            key: KeyOf::random(),
             epoch: AtomicU64::new(0),
             live: AtomicBool::new(live),
         }
@@ -122,13 +155,16 @@ impl Shared {
         // moka applies an `invalidate_entries_if` predicate only to entries whose insert
         // its housekeeping has already recorded: record pending inserts first, or an entry
         // filled moments ago would survive the eviction (found by tests/accounts.rs).
-        if matches!(eviction, Eviction::Session(_) | Eviction::User(_)) {
+        if !matches!(eviction, Eviction::All) {
             self.entries.run_pending_tasks().await;
         }
         let result = match eviction {
+            // Entries are keyed by a hash only this instance can compute; the others name a
+            // session by its token's SHA-256, which each entry keeps.
             Eviction::Token(hash) => {
-                self.entries.invalidate(hash).await;
-                return;
+                let hash = hash.clone();
+                self.entries
+                    .invalidate_entries_if(move |_, e| e.token_hash == hash)
             }
             Eviction::Session(id) => {
                 let id = id.clone();
@@ -229,13 +265,18 @@ impl SessionCache {
         }
     }
 
-    /// The cached user and session of a token hash, if the cache may answer.
-    pub(crate) async fn get(&self, token_hash: &str) -> Option<(User, Session)> {
+    /// What the cache knows `token` by.
+    pub(crate) fn key(&self, token: &str) -> CacheKey {
+        self.shared.key.of(token)
+    }
+
+    /// The cached user and session of a token, if the cache may answer.
+    pub(crate) async fn get(&self, key: CacheKey) -> Option<(User, Session)> {
         self.start();
         if !self.shared.live.load(Ordering::SeqCst) {
             return None;
         }
-        let entry = self.shared.entries.get(token_hash).await?;
+        let entry = self.shared.entries.get(&key.0).await?;
         Some((entry.user.clone(), entry.session.clone()))
     }
 
@@ -244,10 +285,12 @@ impl SessionCache {
         Ticket(self.shared.epoch.load(Ordering::SeqCst))
     }
 
-    /// Remembers a database answer, unless an eviction happened since `ticket`.
+    /// Remembers a database answer for the token of `key` (whose SHA-256 is `token_hash`),
+    /// unless an eviction happened since `ticket`.
     pub(crate) async fn fill(
         &self,
         ticket: Ticket,
+        key: CacheKey,
         token_hash: &str,
         user: &User,
         session: &Session,
@@ -257,19 +300,20 @@ impl SessionCache {
             return;
         }
         let entry = Arc::new(Entry {
+            token_hash: token_hash.to_string(),
             user: user.clone(),
             session: session.clone(),
         });
-        shared.entries.insert(token_hash.to_string(), entry).await;
+        shared.entries.insert(key.0, entry).await;
         // An eviction between the check above and the insert may have missed the new entry.
         if shared.epoch.load(Ordering::SeqCst) != ticket.0 {
-            shared.entries.invalidate(token_hash).await;
+            shared.entries.invalidate(&key.0).await;
         }
     }
 
     /// Drops one entry here only (its session was just extended: re-read it next time).
-    pub(crate) async fn forget(&self, token_hash: &str) {
-        self.shared.entries.invalidate(token_hash).await;
+    pub(crate) async fn forget(&self, key: CacheKey) {
+        self.shared.entries.invalidate(&key.0).await;
     }
 
     /// Evicts here and, if the database `changed`, tells the other instances. Call after
@@ -335,6 +379,15 @@ mod tests {
         (user, session)
     }
 
+    /// Caches session `s<n>` of `user` under token `t<n>`, whose SHA-256 stands as `h<n>`.
+    async fn fill_nth(cache: &SessionCache, n: u32, user: &str) {
+        let (u, s) = row(user, &format!("s{n}"));
+        let key = cache.key(&format!("t{n}"));
+        cache
+            .fill(cache.ticket(), key, &format!("h{n}"), &u, &s)
+            .await;
+    }
+
     #[tokio::test]
     async fn a_read_that_raced_a_revoke_is_not_cached() {
         let cache = in_process();
@@ -345,58 +398,75 @@ mod tests {
             .evict(Eviction::Token("h1".into()), true)
             .await
             .unwrap();
-        cache.fill(ticket, "h1", &user, &session).await;
-        assert!(cache.get("h1").await.is_none(), "stale row was cached");
+        cache
+            .fill(ticket, cache.key("t1"), "h1", &user, &session)
+            .await;
+        assert!(
+            cache.get(cache.key("t1")).await.is_none(),
+            "stale row was cached"
+        );
         // Without a race the row is cached.
         let ticket = cache.ticket();
-        cache.fill(ticket, "h1", &user, &session).await;
-        assert!(cache.get("h1").await.is_some());
+        cache
+            .fill(ticket, cache.key("t1"), "h1", &user, &session)
+            .await;
+        assert!(cache.get(cache.key("t1")).await.is_some());
     }
 
     #[tokio::test]
-    async fn evictions_by_session_and_user_hit_only_theirs() {
+    async fn evictions_by_token_session_and_user_hit_only_theirs() {
         let cache = in_process();
-        for (hash, user, session) in [("h1", "u1", "s1"), ("h2", "u1", "s2"), ("h3", "u2", "s3")] {
-            let (u, s) = row(user, session);
-            cache.fill(cache.ticket(), hash, &u, &s).await;
+        for (n, user) in [(1, "u1"), (2, "u1"), (3, "u2"), (4, "u2")] {
+            fill_nth(&cache, n, user).await;
         }
-        cache
-            .evict(Eviction::Session("s1".into()), true)
-            .await
-            .unwrap();
-        assert!(cache.get("h1").await.is_none());
-        assert!(cache.get("h2").await.is_some());
-        cache
-            .evict(Eviction::User("u1".into()), true)
-            .await
-            .unwrap();
-        assert!(cache.get("h2").await.is_none());
-        assert!(
-            cache.get("h3").await.is_some(),
-            "another user's session stays"
-        );
-        cache.evict(Eviction::All, true).await.unwrap();
-        assert!(cache.get("h3").await.is_none());
+        let holds = |n: u32| cache.get(cache.key(&format!("t{n}")));
+        // Another instance names a session by its token's SHA-256, not by the cache's key.
+        for (eviction, gone, kept) in [
+            (Eviction::Token("h4".into()), &[4][..], &[1, 2, 3][..]),
+            (Eviction::Session("s1".into()), &[1], &[2, 3]),
+            (Eviction::User("u1".into()), &[2], &[3]),
+            (Eviction::All, &[3], &[]),
+        ] {
+            cache.evict(eviction.clone(), true).await.unwrap();
+            for &n in gone {
+                assert!(holds(n).await.is_none(), "{eviction:?} left t{n}");
+            }
+            for &n in kept {
+                assert!(holds(n).await.is_some(), "{eviction:?} took t{n}");
+            }
+        }
+    }
+
+    #[test]
+    fn each_cache_keys_tokens_with_its_own_secret() {
+        let (a, b) = (in_process(), in_process());
+        assert_eq!(a.key("t1").0, a.key("t1").0);
+        assert_ne!(a.key("t1").0, a.key("t2").0);
+        assert_ne!(a.key("t1").0, b.key("t1").0, "the key is drawn per cache");
     }
 
     #[tokio::test]
     async fn nothing_is_served_while_not_live() {
         let cache = in_process();
         let (user, session) = row("u1", "s1");
-        cache.fill(cache.ticket(), "h1", &user, &session).await;
+        cache
+            .fill(cache.ticket(), cache.key("t1"), "h1", &user, &session)
+            .await;
         cache.shared.set_live(false);
         assert!(
-            cache.get("h1").await.is_none(),
+            cache.get(cache.key("t1")).await.is_none(),
             "emptied when the listener drops"
         );
-        cache.fill(cache.ticket(), "h1", &user, &session).await;
+        cache
+            .fill(cache.ticket(), cache.key("t1"), "h1", &user, &session)
+            .await;
         assert!(
-            cache.get("h1").await.is_none(),
+            cache.get(cache.key("t1")).await.is_none(),
             "neither filled nor served while off"
         );
         cache.shared.set_live(true);
         assert!(
-            cache.get("h1").await.is_none(),
+            cache.get(cache.key("t1")).await.is_none(),
             "nothing was filled while off"
         );
     }
