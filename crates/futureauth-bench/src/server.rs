@@ -18,7 +18,7 @@ use serde_json::json;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
 use tokio::process::{Child, Command};
 
-use crate::load::{self, Stats};
+use crate::wrk::{self, Script, WrkOptions, WrkRun};
 
 /// The child: starts the server on `database_url` with Resend at `resend_url`, prints
 /// `READY <url> <secret key>`, and runs until its stdin closes (the parent is done or gone).
@@ -47,9 +47,13 @@ pub async fn child(database_url: String, resend_url: String) -> Result<()> {
 
 /// The server's measurement.
 pub struct ServerRun {
-    pub sends: Stats,
+    /// One instance, driven by one wrk.
+    pub one: WrkRun,
+    /// Two instances on the same database, each driven by a wrk of its own, at once.
+    pub two: [WrkRun; 2],
     pub idle_rss_kib: u64,
     pub peak_rss_kib: u64,
+    /// Messages the fake Resend received during the one-instance run.
     pub delivered: u64,
 }
 
@@ -75,6 +79,61 @@ async fn fake_resend() -> Result<(String, Arc<AtomicU64>)> {
     Ok((crate::apps::serve(app).await?, delivered))
 }
 
+/// A server child on `database_url` delivering to `resend`: the process, its URL, its
+/// project's secret key and its pid.
+async fn start_child(database_url: &str, resend: &str) -> Result<(Child, String, String, u32)> {
+    let mut child = Command::new(std::env::current_exe()?)
+        .arg("server-child")
+        .arg(database_url)
+        .arg(resend)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()?;
+    let pid = child.id().context("child pid")?;
+    let (url, key) = ready_line(&mut child).await?;
+    Ok((child, url, key, pid))
+}
+
+/// Closes the child's stdin, which ends it; kills it if it lingers.
+async fn stop_child(mut child: Child) -> Result<()> {
+    drop(child.stdin.take());
+    if tokio::time::timeout(Duration::from_secs(5), child.wait())
+        .await
+        .is_err()
+    {
+        child.kill().await?;
+    }
+    Ok(())
+}
+
+/// Unique email sends to the server at `url` for `options.seconds`, by wrk; every answer
+/// must be a 202.
+async fn sends(url: &str, key: &str, prefix: &str, options: WrkOptions) -> Result<WrkRun> {
+    let script = Script {
+        name: "sends",
+        source: wrk::SENDS_LUA,
+        args: vec![key.to_string(), prefix.to_string()],
+    };
+    let run = wrk::run_script(
+        url,
+        &script,
+        WrkOptions {
+            threads: 1,
+            ..options
+        },
+    )
+    .await?;
+    if run.failed() > 0 {
+        bail!(
+            "{} of {} sends were not accepted (or hit a socket error)",
+            run.failed(),
+            run.requests
+        );
+    }
+    Ok(run)
+}
+
 async fn ready_line(child: &mut Child) -> Result<(String, String)> {
     let stdout = child.stdout.take().context("child stdout")?;
     let mut line = String::new();
@@ -91,50 +150,36 @@ async fn ready_line(child: &mut Child) -> Result<(String, String)> {
     }
 }
 
-/// Starts the server child on `database_url`, measures idle RSS, fires unique sends for
-/// `duration` from `concurrency` tasks, then reads its peak RSS.
-pub async fn measure(
-    database_url: &str,
-    http: &reqwest::Client,
-    duration: Duration,
-    concurrency: usize,
-) -> Result<ServerRun> {
+/// Starts a server child on `database_url`, measures its idle RSS, drives it with wrk
+/// for `options.seconds`, reads its peak RSS; then, once the first run's messages are
+/// delivered (or 20 s have passed), starts a second instance on the same database and
+/// drives both at once, a wrk each.
+pub async fn measure(database_url: &str, options: WrkOptions) -> Result<ServerRun> {
     let (resend, delivered) = fake_resend().await?;
-    let mut child = Command::new(std::env::current_exe()?)
-        .arg("server-child")
-        .arg(database_url)
-        .arg(&resend)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()?;
-    let pid = child.id().context("child pid")?;
-    let (url, key) = ready_line(&mut child).await?;
+    let (first, url, key, pid) = start_child(database_url, &resend).await?;
     tokio::time::sleep(Duration::from_secs(1)).await;
     let idle_rss_kib = status_kib(pid, "VmRSS:")?;
-
-    let (send, sent_by) = (format!("{url}/api/v1/otp/send"), http.clone());
-    let sends = load::run(duration, concurrency, move |i| {
-        let request = sent_by.post(send.clone()).bearer_auth(&key).json(&json!({
-            "channel": "email",
-            "destination": format!("u{i}@bench.test"),
-            "code": "123456",
-        }));
-        load::expect(request, 202)
-    })
-    .await?;
+    let one = sends(&url, &key, "one-", options).await?;
     let peak_rss_kib = status_kib(pid, "VmHWM:")?;
-    drop(child.stdin.take());
-    if tokio::time::timeout(Duration::from_secs(5), child.wait())
-        .await
-        .is_err()
+    let delivered_by_then = delivered.load(Ordering::Relaxed);
+
+    let drained = tokio::time::Instant::now() + Duration::from_secs(20);
+    while delivered.load(Ordering::Relaxed) < one.requests && tokio::time::Instant::now() < drained
     {
-        child.kill().await?;
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    let (second, url2, key2, _) = start_child(database_url, &resend).await?;
+    let (a, b) = tokio::join!(
+        sends(&url, &key, "two-a-", options),
+        sends(&url2, &key2, "two-b-", options)
+    );
+    stop_child(first).await?;
+    stop_child(second).await?;
     Ok(ServerRun {
-        sends,
+        one,
+        two: [a?, b?],
         idle_rss_kib,
         peak_rss_kib,
-        delivered: delivered.load(Ordering::Relaxed),
+        delivered: delivered_by_then,
     })
 }

@@ -1,65 +1,76 @@
-//! Sign-in storms: `count` users, each with a code waiting, all calling
-//! `POST /api/auth/verify-otp` at once, each from its own address (`X-Forwarded-For`).
-//! A sign-in is the code check, the user upsert and the session insert.
+//! Sign-in storms: `count` users, each with a code waiting, verified by `wrk` through
+//! `POST /api/auth/verify-otp` as fast as the app answers for a fixed time, each from its
+//! own address (`X-Forwarded-For`). A sign-in is the code check, the user upsert and the session insert.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::Result;
+use anyhow::{bail, Result};
 use futureauth::{FutureAuth, OtpChannel};
-use serde_json::json;
 
 use crate::apps::CodeBook;
-use crate::load::{self, Stats};
+use crate::load;
+use crate::wrk::{self, Script, WrkOptions, WrkRun};
 
 /// Generous, bounded time for seeding the codes (not measured).
-const SEED_TIME: Duration = Duration::from_secs(120);
+const SEED_TIME: Duration = Duration::from_secs(180);
 
 fn address(i: u64) -> String {
     format!("10.{}.{}.{}", (i >> 16) & 255, (i >> 8) & 255, i & 255)
 }
 
-/// The storm itself: `codes[i]` is user i's email and code.
-async fn storm(
-    http: &reqwest::Client,
-    base: &str,
-    codes: Vec<(String, String)>,
-    duration: Duration,
-    concurrency: usize,
-) -> Result<Stats> {
-    let codes = Arc::new(codes);
-    let (http, url, origin) = (
-        http.clone(),
-        format!("{base}/api/auth/verify-otp"),
-        base.to_string(),
-    );
-    load::run(duration, concurrency, move |i| {
-        let (http, url, origin, codes) = (http.clone(), url.clone(), origin.clone(), codes.clone());
-        async move {
-            let Some((email, code)) = codes.get(i as usize) else {
-                return Ok(false);
-            };
-            let request = http
-                .post(url)
-                .header("origin", origin)
-                .header("x-forwarded-for", address(i))
-                .json(&json!({ "email": email, "code": code }));
-            load::expect(request, 200).await
-        }
-    })
-    .await
+/// The storm itself: `codes[i]` is user i's email and code, verified by wrk (one thread)
+/// for `options.seconds`; every answer must be a 200, so the codes must outlast the run.
+async fn storm(base: &str, codes: Vec<(String, String)>, options: WrkOptions) -> Result<WrkRun> {
+    let lines: String = codes
+        .iter()
+        .enumerate()
+        .map(|(i, (email, code))| format!("{email} {code} {}\n", address(i as u64)))
+        .collect();
+    let file = std::env::temp_dir().join(format!(
+        "futureauth-bench-{}-codes-{}.txt",
+        std::process::id(),
+        codes.len()
+    ));
+    tokio::fs::write(&file, lines).await?;
+    let script = Script {
+        name: "sign-in",
+        source: wrk::SIGN_IN_LUA,
+        args: vec![file.display().to_string(), base.to_string()],
+    };
+    let run = wrk::run_script(
+        base,
+        &script,
+        WrkOptions {
+            threads: 1,
+            ..options
+        },
+    )
+    .await;
+    let _ = tokio::fs::remove_file(&file).await;
+    let run = run?;
+    if run.failed() > 0 {
+        bail!(
+            "{} of {} sign-ins were not answered 200 (or hit a socket error): {} codes did not \
+             last {} s; give more with --sign-ins",
+            run.failed(),
+            run.requests,
+            codes.len(),
+            options.seconds
+        );
+    }
+    Ok(run)
 }
 
 /// This SDK: codes sent through its dev outbox, then the storm on its HTTP routes.
 pub async fn sdk(
     auth: Arc<FutureAuth>,
     outbox: &CodeBook,
-    http: &reqwest::Client,
     base: &str,
     count: u64,
-    duration: Duration,
+    options: WrkOptions,
     concurrency: usize,
-) -> Result<Stats> {
+) -> Result<WrkRun> {
     let seeded = {
         let auth = auth.clone();
         load::run(SEED_TIME, concurrency, move |i| {
@@ -76,7 +87,7 @@ pub async fn sdk(
         .await?
     };
     if seeded.failed > 0 || seeded.ok < count {
-        anyhow::bail!("only {} of {count} codes could be sent", seeded.ok);
+        bail!("only {} of {count} codes could be sent", seeded.ok);
     }
     let mut codes = Vec::with_capacity(count as usize);
     for i in 0..seeded.ok {
@@ -84,18 +95,17 @@ pub async fn sdk(
         let code = outbox.code_for(&email)?;
         codes.push((email, code));
     }
-    storm(http, base, codes, duration, concurrency).await
+    storm(base, codes, options).await
 }
 
 /// futureauth 0.5.1: codes stored directly (it has no dev delivery), then the storm.
 pub async fn sdk05(
     auth: Arc<futureauth05::FutureAuth>,
-    http: &reqwest::Client,
     base: &str,
     count: u64,
-    duration: Duration,
+    options: WrkOptions,
     concurrency: usize,
-) -> Result<Stats> {
+) -> Result<WrkRun> {
     let code_of = |i: u64| format!("{:06}", (i * 7919) % 1_000_000);
     let seeded = {
         let auth = auth.clone();
@@ -117,10 +127,10 @@ pub async fn sdk05(
         .await?
     };
     if seeded.failed > 0 || seeded.ok < count {
-        anyhow::bail!("only {} of {count} codes could be stored", seeded.ok);
+        bail!("only {} of {count} codes could be stored", seeded.ok);
     }
     let codes = (0..count)
         .map(|i| (format!("old{i}@signin.test"), code_of(i)))
         .collect();
-    storm(http, base, codes, duration, concurrency).await
+    storm(base, codes, options).await
 }

@@ -1,5 +1,6 @@
-//! The HTTP session-check rows' load generator: `wrk` (a C program from the OS packages),
-//! run as a child process, pinned to a core of its own when the machine has two or more.
+//! The HTTP rows' load generator: `wrk` (a C program from the OS packages), run as a child
+//! process, pinned to a core of its own when the machine has two or more; rows whose
+//! requests differ (sign-in, sends) give it a Lua script from `lua/`.
 //! An in-process client shares the runtime and the cores with the servers it measures and
 //! tops out below them, which squeezes every ratio toward 1.00 (issue 22).
 
@@ -139,6 +140,60 @@ pub struct WrkOptions {
 /// Runs `wrk -t<threads> -c<connections> -d<seconds>s --latency -H "Cookie: ..." url`,
 /// pinned to `pinning.client_cpu` when given.
 pub async fn run(url: &str, cookie: &str, options: WrkOptions) -> Result<WrkRun> {
+    execute(
+        url,
+        &["-H".into(), format!("Cookie: {cookie}")],
+        &[],
+        options,
+    )
+    .await
+}
+
+/// A Lua script that makes each of wrk's requests (rows whose requests differ: a fresh code,
+/// a new address), with its arguments.
+pub struct Script {
+    /// A name for its temporary file.
+    pub name: &'static str,
+    /// The Lua source.
+    pub source: &'static str,
+    /// What its `init(args)` gets.
+    pub args: Vec<String>,
+}
+
+/// The sign-in storm: `lua/sign_in.lua`.
+pub const SIGN_IN_LUA: &str = include_str!("../lua/sign_in.lua");
+/// Unique sends to the delivery server: `lua/sends.lua`.
+pub const SENDS_LUA: &str = include_str!("../lua/sends.lua");
+
+/// Runs wrk with `script` (`-s <file> url -- args…`) for at most `options.seconds`; the
+/// script may stop sooner.
+pub async fn run_script(url: &str, script: &Script, options: WrkOptions) -> Result<WrkRun> {
+    let file = std::env::temp_dir().join(format!(
+        "futureauth-bench-{}-{}.lua",
+        std::process::id(),
+        script.name
+    ));
+    tokio::fs::write(&file, script.source).await?;
+    let mut after = vec!["--".to_string()];
+    after.extend(script.args.iter().cloned());
+    let run = execute(
+        url,
+        &["-s".into(), file.display().to_string()],
+        &after,
+        options,
+    )
+    .await;
+    let _ = tokio::fs::remove_file(&file).await;
+    run
+}
+
+/// `wrk` with the common flags, `before` ahead of the URL and `after` behind it.
+async fn execute(
+    url: &str,
+    before: &[String],
+    after: &[String],
+    options: WrkOptions,
+) -> Result<WrkRun> {
     let seconds = options.seconds.max(1);
     let mut command = match options.pinning {
         Some(p) => {
@@ -153,9 +208,9 @@ pub async fn run(url: &str, cookie: &str, options: WrkOptions) -> Result<WrkRun>
         .arg(format!("-c{}", options.connections))
         .arg(format!("-d{seconds}s"))
         .arg("--latency")
-        .arg("-H")
-        .arg(format!("Cookie: {cookie}"))
+        .args(before)
         .arg(url)
+        .args(after)
         .stdin(Stdio::null())
         .kill_on_drop(true);
     // wrk stops by itself after its duration; the timeout only guards against a hang.
