@@ -8,7 +8,11 @@ use serde::{Deserialize, Serialize};
 /// The path of the send endpoint on a FutureAuth server.
 pub const SEND_PATH: &str = "/api/v1/otp/send";
 
-/// What a message carries and how it travels.
+/// What a message carries and how it travels: the protocol's channels. Two types stand
+/// beside it, each narrower or wider on purpose: the SDK's public `OtpChannel` (`Email`,
+/// `Phone`, fixed by its spec) says which of a user's addresses a code goes to and maps onto
+/// this in one `From` impl, so `send_otp` cannot be handed a magic link; the server's outbox
+/// stores `MessageChannel`, these three plus `webhook` for the project events it queues.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Channel {

@@ -472,12 +472,6 @@ impl Store {
         Ok(())
     }
 
-    /// Checks the database answers.
-    pub async fn ping(&self) -> Result<(), StoreError> {
-        self.execute("SELECT 1", &[]).await?;
-        Ok(())
-    }
-
     /// How many messages wait for delivery and since when; also proves the database answers.
     pub async fn queue_stats(&self) -> Result<QueueStats, StoreError> {
         let (depth, oldest_created_at): (i64, Option<UnixMillis>) = self
