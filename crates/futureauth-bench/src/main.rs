@@ -86,6 +86,9 @@ enum Command {
         database_url: String,
         resend_url: String,
     },
+    /// (for profiling) Measures the delivery server alone and prints its rows.
+    #[command(hide = true)]
+    ServerOnly,
 }
 
 /// Database connections of each variant's pool (the cached SDK gets one more for its
@@ -111,6 +114,7 @@ fn main() -> Result<()> {
             database_url,
             resend_url,
         }) => runtime.block_on(server::child(database_url, resend_url)),
+        Some(Command::ServerOnly) => runtime.block_on(server_only(args)),
         None => runtime.block_on(run(args)),
     }
 }
@@ -130,6 +134,36 @@ async fn run(args: Args) -> Result<()> {
     db.drop_all().await?;
     let report = result?;
     print!("{report}");
+    Ok(())
+}
+
+/// The delivery server's rows alone, for profiling the send path.
+async fn server_only(args: Args) -> Result<()> {
+    let db = BenchDb::create(&args.database_url).await?;
+    let options = WrkOptions {
+        seconds: args.duration.max(1.0).round() as u64,
+        threads: 1,
+        connections: args.concurrency,
+        pinning: None,
+        echo: args.print_wrk_output,
+    };
+    let result = async {
+        let url = db.schema_url_created("server").await?;
+        server::measure(&url, options).await
+    }
+    .await;
+    db.drop_all().await?;
+    let run = result?;
+    println!(
+        "one instance: {:.0}/s p99 {:.2} ms, delivered {} during the run; two: {:.0}/s + {:.0}/s; idle RSS {} KiB, peak {} KiB",
+        run.one.per_second,
+        run.one.p99_ms,
+        run.delivered,
+        run.two[0].per_second,
+        run.two[1].per_second,
+        run.idle_rss_kib,
+        run.peak_rss_kib
+    );
     Ok(())
 }
 

@@ -89,6 +89,8 @@ pub struct RunningServer {
     metrics: Option<JoinHandle<()>>,
     workers: Vec<JoinHandle<()>>,
     cleanup: JoinHandle<()>,
+    /// Listens for project changes while keys and settings are cached (Postgres).
+    cache: Option<JoinHandle<()>>,
     shutdown: watch::Sender<bool>,
 }
 
@@ -109,6 +111,9 @@ impl RunningServer {
             w.abort();
         }
         self.cleanup.abort();
+        if let Some(c) = &self.cache {
+            c.abort();
+        }
     }
 
     /// Graceful stop: no new connections, in-flight requests and sends finish (up to
@@ -164,6 +169,8 @@ pub async fn start_with(
     // Before any task starts: a console that cannot be set up stops the start.
     let router = build_router(config, &state).await?;
     let (shutdown, shutdown_rx) = watch::channel(false);
+    // Keys and send settings in memory: an accepted send reads neither (Postgres).
+    let cache = store.cache_projects();
     let (workers, cleanup) = start_workers(config, &state, wake, &shutdown_rx);
     let http = serve_http(listener, router, shutdown_rx);
     tracing::info!(%addr, database = store.backend_name(), "futureauth-server listening");
@@ -182,6 +189,7 @@ pub async fn start_with(
         http,
         workers,
         cleanup,
+        cache,
         shutdown,
     })
 }

@@ -25,6 +25,7 @@ use std::time::Duration;
 
 use rand::Rng;
 use tokio::sync::{watch, Notify};
+use tokio::task::JoinSet;
 use tracing::Instrument;
 
 use crate::cleanup::expired_reason;
@@ -53,6 +54,11 @@ pub struct WorkerConfig {
     /// Age after which a queued message is failed instead of sent.
     pub max_queue_age: Duration,
 }
+
+/// Most messages one worker claims at once (one statement) and delivers side by side: a
+/// claim per message would cost a statement each and leave deliveries one at a time per
+/// worker, far behind what the API accepts.
+pub const CLAIM_BATCH: i64 = 8;
 
 /// Longest pause between two attempts to reach a database that is down: short, so that
 /// delivery resumes within seconds of the database coming back.
@@ -172,20 +178,30 @@ impl Worker {
         }
     }
 
-    /// Claims and processes at most one due message. Returns whether one was processed.
+    /// Claims up to [`CLAIM_BATCH`] due messages in one statement and delivers them at
+    /// once, each recorded on its own. Returns whether any was processed.
     pub async fn run_once(&self) -> Result<bool, StoreError> {
         let now = UnixMillis::now();
         let claimed = self
             .store
-            .claim_due(now, now + self.config.lease, 1)
+            .claim_due(now, now + self.config.lease, CLAIM_BATCH)
             .await?;
-        let Some(msg) = claimed.into_iter().next() else {
+        if claimed.is_empty() {
             return Ok(false);
-        };
-        // There may be more: let an idle peer look too.
-        self.wake.notify_one();
-        let span = tracing::info_span!("deliver", id = %msg.id, channel = %msg.channel, attempt = msg.attempts);
-        self.process(msg).instrument(span).await;
+        }
+        if claimed.len() >= CLAIM_BATCH as usize {
+            // There may be more: let an idle peer look too.
+            self.wake.notify_one();
+        }
+        // Dropped with this future (an aborted worker), the set aborts its deliveries too:
+        // their leases expire and another worker takes them, as after a crash.
+        let mut batch = JoinSet::new();
+        for msg in claimed {
+            let worker = self.clone();
+            let span = tracing::info_span!("deliver", id = %msg.id, channel = %msg.channel, attempt = msg.attempts);
+            batch.spawn(async move { worker.process(msg).instrument(span).await });
+        }
+        while batch.join_next().await.is_some() {}
         Ok(true)
     }
 

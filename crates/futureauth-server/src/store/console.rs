@@ -504,16 +504,16 @@ impl Store {
                 // Everything but the creation time.
                 &project_args(p, &lists)[..9],
             )
-            .await?;
-        Ok(n == 1)
+            .await;
+        Ok(self.changed(n)? == 1)
     }
 
     /// Deletes a project with its keys, messages, members and audit log.
     pub async fn delete_project(&self, project_id: &str) -> Result<bool, StoreError> {
         let n = self
             .execute("DELETE FROM project WHERE id = $1", &[project_id.into()])
-            .await?;
-        Ok(n == 1)
+            .await;
+        Ok(self.changed(n)? == 1)
     }
 
     /// Per-project rate limits (`None` = the server default).
@@ -537,13 +537,14 @@ impl Store {
         per_destination: Option<i64>,
         per_minute: Option<i64>,
     ) -> Result<(), StoreError> {
-        self.execute(
+        let done = self.execute(
             "INSERT INTO project_limit (project_id, per_destination, per_minute) VALUES ($1, $2, $3)
              ON CONFLICT (project_id) DO UPDATE SET per_destination = excluded.per_destination,
                  per_minute = excluded.per_minute",
             &[project_id.into(), per_destination.into(), per_minute.into()],
         )
-        .await?;
+        .await;
+        self.changed(done)?;
         Ok(())
     }
 
@@ -572,12 +573,14 @@ impl Store {
         key_prefix: &str,
         now: UnixMillis,
     ) -> Result<u64, StoreError> {
-        self.execute(
-            "UPDATE api_key SET revoked_at = $1 WHERE project_id = $2 AND key_prefix = $3
+        let done = self
+            .execute(
+                "UPDATE api_key SET revoked_at = $1 WHERE project_id = $2 AND key_prefix = $3
                  AND (revoked_at IS NULL OR revoked_at > $1)",
-            &[now.into(), project_id.into(), key_prefix.into()],
-        )
-        .await
+                &[now.into(), project_id.into(), key_prefix.into()],
+            )
+            .await;
+        self.changed(done)
     }
 
     /// Keys of a project with last use, newest first.
@@ -592,6 +595,10 @@ impl Store {
 
     /// Records a key's use, at most once a minute (so sends do not write on every call).
     pub async fn touch_key(&self, key_hash: &str, now: UnixMillis) -> Result<(), StoreError> {
+        // Remembered here too, so that most uses send no statement at all.
+        if !self.cache.should_touch(key_hash, now) {
+            return Ok(());
+        }
         self.execute(
             &touch_sql("api_key", "key_hash"),
             &[now.into(), key_hash.into()],
@@ -838,14 +845,16 @@ impl Store {
             (&t.email_text).into(),
             (&t.sms_text).into(),
         ];
-        self.execute(
-            "INSERT INTO project_template (project_id, email_subject, email_text, sms_text)
+        let done = self
+            .execute(
+                "INSERT INTO project_template (project_id, email_subject, email_text, sms_text)
              VALUES ($1, $2, $3, $4)
              ON CONFLICT (project_id) DO UPDATE SET email_subject = excluded.email_subject,
                  email_text = excluded.email_text, sms_text = excluded.sms_text",
-            &args,
-        )
-        .await?;
+                &args,
+            )
+            .await;
+        self.changed(done)?;
         Ok(())
     }
 }
@@ -867,6 +876,10 @@ impl Store {
     /// A project's rate-limit, template and test-mode overrides in one query (the send
     /// path).
     pub async fn send_overrides(&self, project_id: &str) -> Result<SendOverrides, StoreError> {
+        if let Some(hit) = self.cache.overrides(project_id) {
+            return Ok(hit);
+        }
+        let ticket = self.cache.ticket();
         #[derive(sqlx::FromRow)]
         struct Row {
             per_destination: Option<i64>,
@@ -892,11 +905,14 @@ impl Store {
         let Some(r) = row else {
             return Ok(SendOverrides::default());
         };
-        Ok(SendOverrides {
+        let overrides = SendOverrides {
             per_destination: r.per_destination,
             per_minute: r.per_minute,
             templates: r.templates,
             test_mode: r.test_mode.into_test_mode()?,
-        })
+        };
+        self.cache
+            .put_overrides(ticket, project_id, overrides.clone());
+        Ok(overrides)
     }
 }

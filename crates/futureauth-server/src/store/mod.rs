@@ -4,6 +4,7 @@
 //! thanks to sqlx accepting `$N` placeholders on SQLite too, the same SQL for everything but the
 //! worker claim query, which lives in [`postgres`] and [`sqlite`].
 
+mod cache;
 mod deadline;
 mod model;
 pub mod postgres;
@@ -12,7 +13,7 @@ pub mod sqlite;
 pub use model::*;
 
 use std::borrow::Cow;
-use std::sync::LazyLock;
+use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
 use futureauth_proto::Region;
@@ -38,27 +39,6 @@ const INSERT_API_KEY: &str =
 /// an overlap short too, or a leaked key rotated out with an overlap keeps working.
 const REVOKE_PROJECT_KEYS: &str = "UPDATE api_key SET revoked_at = $1 \
      WHERE project_id = $2 AND (revoked_at IS NULL OR revoked_at > $1)";
-
-/// The claim of due rows, one atomic `UPDATE … WHERE id IN (SELECT … LIMIT n) RETURNING`
-/// (`$1` the lease's end, `$2` now, `$3` how many), with `$lock` after the `LIMIT`: Postgres
-/// adds `FOR UPDATE SKIP LOCKED`, so concurrent workers skip each other's rows.
-macro_rules! claim_due_sql {
-    ($lock:literal) => {
-        concat!(
-            "UPDATE outbox SET locked_until = $1, attempts = attempts + 1
-             WHERE id IN (
-                 SELECT id FROM outbox
-                 WHERE status = 'queued' AND next_attempt_at <= $2
-                   AND (locked_until IS NULL OR locked_until <= $2)
-                 ORDER BY next_attempt_at
-                 LIMIT $3",
-            $lock,
-            ")
-             RETURNING *"
-        )
-    };
-}
-pub(crate) use claim_due_sql;
 
 /// Appends the fence of [`Store::complete`] to an `UPDATE outbox`: only the claim that holds
 /// the current attempt of a queued message may record its outcome (`$1` the id, `$2` the
@@ -108,18 +88,21 @@ fn completion<'a>(outcome: &Outcome<'a>) -> (&'static str, Vec<Arg<'a>>) {
     }
 }
 
-/// Every row of the sharded counters among `buckets` (Postgres only), with its window, to
-/// sum after this send's increment.
-fn shard_reads(
-    buckets: &[RateBucket],
-    sharded: bool,
-    now: UnixMillis,
-) -> Vec<(String, UnixMillis)> {
-    buckets
-        .iter()
-        .filter(|b| sharded && b.sharded)
-        .flat_map(|b| shard_rows(b).map(move |row| (row, b.window(now).0)))
-        .collect()
+/// The fenced update `sql` (with `args` placeholders) and the insert of its timeline entry
+/// (outcome, error, time: the next three placeholders) as one Postgres statement returning
+/// how many messages it updated.
+fn logged_completion(sql: &'static str, args: usize) -> String {
+    format!(
+        "WITH done AS ({sql} RETURNING id),
+         logged AS (
+             INSERT INTO delivery_attempt (message_id, attempt, outcome, error, at)
+             SELECT id, $2, ${}::TEXT, ${}::TEXT, ${}::BIGINT FROM done
+             ON CONFLICT (message_id, attempt) DO NOTHING)
+         SELECT COUNT(*) FROM done",
+        args + 1,
+        args + 2,
+        args + 3
+    )
 }
 
 /// The values of [`INSERT_MESSAGE`]: `queued`, or `test` (never sent).
@@ -187,86 +170,22 @@ const MAX_BUCKETS: usize = 8;
 /// by at most the number of sends in flight. SQLite has one writer and needs no shards.
 pub const COUNTER_SHARDS: u32 = 8;
 
-/// Reads the rows of `n` counters (`$1, $2` = key and window start of the first, and so
-/// on), the transaction's own increments included. Built once for the usual sizes.
-fn read_counters_sql(n: usize) -> Cow<'static, str> {
-    const USUAL: usize = (COUNTER_SHARDS as usize + 1) * MAX_BUCKETS;
-    static SQL: LazyLock<Vec<String>> =
-        LazyLock::new(|| (0..=USUAL).map(build_read_counters).collect());
-    match SQL.get(n) {
-        Some(sql) => Cow::Borrowed(sql),
-        None => Cow::Owned(build_read_counters(n)),
-    }
-}
-
-fn build_read_counters(n: usize) -> String {
-    let rows: Vec<String> = (0..n)
-        .map(|i| format!("(${}, ${})", 2 * i + 1, 2 * i + 2))
-        .collect();
-    format!(
-        "SELECT bucket, count FROM rate_counter WHERE (bucket, window_start) IN ({})",
-        rows.join(", ")
-    )
-}
-
 /// A counter row's key and count.
 type CounterRow = (String, i64);
 
-/// The row of `bucket` this send increments: `key#n` for a sharded bucket on Postgres.
-fn counter_row(bucket: &RateBucket, sharded: bool) -> Cow<'_, str> {
-    if sharded && bucket.sharded {
-        let shard = rand::random::<u32>() % COUNTER_SHARDS;
-        Cow::Owned(format!("{}#{shard}", bucket.key))
-    } else {
-        Cow::Borrowed(&bucket.key)
-    }
-}
-
-/// Every row a sharded `bucket` may count in: its shards, and the unsharded key that
-/// versions before sharding wrote (so an upgrade doesn't reset the current window).
-fn shard_rows(bucket: &RateBucket) -> impl Iterator<Item = String> + '_ {
-    (0..COUNTER_SHARDS)
-        .map(|n| format!("{}#{n}", bucket.key))
-        .chain(std::iter::once(bucket.key.clone()))
-}
-
-/// The count of `bucket` once this send is counted: its own row's (from `counted`, what the
-/// upsert returned), or for a sharded bucket the sum over its rows (from `shards`).
-fn bucket_count(
-    bucket: &RateBucket,
-    row: &str,
-    counted: &[CounterRow],
-    shards: &[CounterRow],
-) -> i64 {
-    if row == bucket.key {
-        return counted
-            .iter()
-            .find(|(key, _)| *key == bucket.key)
-            .map_or(0, |(_, count)| *count);
-    }
-    shards
-        .iter()
-        .filter(|(key, _)| {
-            key.strip_prefix(bucket.key.as_str())
-                .is_some_and(|rest| rest.is_empty() || rest.starts_with('#'))
-        })
-        .map(|(_, count)| *count)
-        .sum()
-}
-
-/// The buckets whose count is over their limit, and when their windows end; `rows` are the
-/// rows this send incremented, `counts` what the upsert returned and the shards' rows.
-fn limit_hits(
-    buckets: &[RateBucket],
-    rows: &[Cow<'_, str>],
-    (counted, shards): (&[CounterRow], &[CounterRow]),
-    now: UnixMillis,
-) -> Vec<LimitHit> {
+/// The buckets whose count (what the upsert returned, in the buckets' order) is over their
+/// limit, and when their windows end.
+fn limit_hits(buckets: &[RateBucket], counted: &[CounterRow], now: UnixMillis) -> Vec<LimitHit> {
     buckets
         .iter()
-        .zip(rows)
-        .filter(|(b, row)| bucket_count(b, row, counted, shards) > i64::from(b.limit))
-        .map(|(b, _)| LimitHit {
+        .filter(|b| {
+            let count = counted
+                .iter()
+                .find(|(key, _)| *key == b.key)
+                .map_or(0, |(_, count)| *count);
+            count > i64::from(b.limit)
+        })
+        .map(|b| LimitHit {
             scope: b.scope,
             retry_after_ms: b.window(now).1,
         })
@@ -350,6 +269,7 @@ impl TryFrom<ProjectRow> for Project {
 #[derive(sqlx::FromRow)]
 struct KeyProjectRow {
     key_hash: String,
+    revoked_at: Option<UnixMillis>,
     #[sqlx(flatten)]
     project: ProjectRow,
 }
@@ -406,6 +326,8 @@ pub struct Store {
     backend: Backend,
     /// The deadline of every call ([`deadline`]).
     bound: Option<Duration>,
+    /// Keys and send settings in memory (Postgres, once [`Store::cache_projects`] runs).
+    cache: Arc<cache::ProjectCache>,
 }
 
 impl Store {
@@ -432,6 +354,7 @@ impl Store {
         Store {
             backend: Backend::Postgres(pool),
             bound: Some(DEFAULT_CALL_TIMEOUT),
+            cache: Arc::default(),
         }
     }
 
@@ -440,6 +363,7 @@ impl Store {
         Store {
             backend: Backend::Sqlite(pool),
             bound: Some(DEFAULT_CALL_TIMEOUT),
+            cache: Arc::default(),
         }
     }
 
@@ -448,6 +372,32 @@ impl Store {
     pub fn with_call_timeout(mut self, bound: Option<Duration>) -> Store {
         self.bound = bound;
         self
+    }
+
+    /// Keeps secret keys and send settings in memory from now on, emptied on every change
+    /// any instance makes ([`cache`]); on Postgres only (a SQLite store never caches:
+    /// another process may write its file unheard). The task that listens for changes runs
+    /// until the pool closes or the returned handle is aborted.
+    pub fn cache_projects(&self) -> Option<tokio::task::JoinHandle<()>> {
+        match &self.backend {
+            Backend::Postgres(pool) => {
+                Some(cache::spawn(pool.clone(), self.bound, self.cache.clone()))
+            }
+            Backend::Sqlite(_) => None,
+        }
+    }
+
+    /// Whether keys and send settings are served from memory right now (the listener of
+    /// [`Store::cache_projects`] is connected); `false` means every call reads the database.
+    pub fn caches_projects(&self) -> bool {
+        self.cache.ticket().is_some()
+    }
+
+    /// `result` of a write to projects, keys or send settings, once this store's cache no
+    /// longer holds what it changed (other instances hear of it through the triggers).
+    fn changed<T>(&self, result: T) -> T {
+        self.cache.clear();
+        result
     }
 
     /// The deadline of every call of this store.
@@ -536,19 +486,38 @@ impl Store {
         key_hash: &str,
         now: UnixMillis,
     ) -> Result<Option<(String, Project)>, StoreError> {
-        let sql = format!(
-            "SELECT k.key_hash, {PROJECT_COLUMNS} FROM api_key k JOIN project p ON p.id = k.project_id
-             WHERE k.key_hash = $1 AND (k.revoked_at IS NULL OR k.revoked_at > $2)"
-        );
+        let active = |revoked_at: Option<UnixMillis>| revoked_at.map_or(true, |r| r > now);
+        if let Some(hit) = self.cache.key(key_hash).filter(|k| active(k.revoked_at)) {
+            return Ok(Some((hit.stored, hit.project)));
+        }
+        let ticket = self.cache.ticket();
+        static SQL: LazyLock<String> = LazyLock::new(|| {
+            format!(
+                "SELECT k.key_hash, k.revoked_at, {PROJECT_COLUMNS}
+                 FROM api_key k JOIN project p ON p.id = k.project_id
+                 WHERE k.key_hash = $1 AND (k.revoked_at IS NULL OR k.revoked_at > $2)"
+            )
+        });
         // A key rotated with an overlap keeps working until its `revoked_at`.
         let row: Option<KeyProjectRow> = self
-            .fetch_optional(&sql, &[key_hash.into(), now.into()])
+            .fetch_optional(&SQL, &[key_hash.into(), now.into()])
             .await?;
-        row.map(|r| {
-            let KeyProjectRow { key_hash, project } = r;
-            Project::try_from(project).map(|p| (key_hash, p))
-        })
-        .transpose()
+        let Some(KeyProjectRow {
+            key_hash: stored,
+            revoked_at,
+            project,
+        }) = row
+        else {
+            return Ok(None);
+        };
+        let project = Project::try_from(project)?;
+        let key = cache::ActiveKey {
+            stored,
+            project,
+            revoked_at,
+        };
+        self.cache.put_key(ticket, key_hash, key.clone());
+        Ok(Some((key.stored, key.project)))
     }
 
     /// Adds a key to the project and makes every other key that would still work after
@@ -585,7 +554,7 @@ impl Store {
                 true
             }
         });
-        Ok(rotated)
+        Ok(self.changed(rotated))
     }
 
     /// Revokes now the keys whose display prefix is `key_prefix` and that still work (an
@@ -601,6 +570,7 @@ impl Store {
             &[now.into(), key_prefix.into()],
         )
         .await
+        .map(|n| self.changed(n))
     }
 
     /// Revokes now every key of a project that still works; returns how many.
@@ -611,6 +581,7 @@ impl Store {
     ) -> Result<u64, StoreError> {
         self.execute(REVOKE_PROJECT_KEYS, &[now.into(), project_id.into()])
             .await
+            .map(|n| self.changed(n))
     }
 
     /// The project's message sent with this `Idempotency-Key`, if any.
@@ -626,38 +597,33 @@ impl Store {
         .await
     }
 
-    /// In one transaction of two statements: counts every bucket and, if none went over its
-    /// limit, writes the message as `queued` and due now. Nothing is written when a limit is
-    /// hit or the idempotency key is taken.
+    /// Counts every bucket and, if none went over its limit, writes the message as `queued`
+    /// and due now, atomically: nothing is written when a limit is hit or the idempotency
+    /// key is taken. One statement on Postgres ([`postgres::enqueue`], sharded project
+    /// counters); one transaction of two statements on SQLite (one writer, no shards).
     pub async fn enqueue(
         &self,
         msg: &NewMessage,
         buckets: &[RateBucket],
         now: UnixMillis,
     ) -> Result<EnqueueOutcome, StoreError> {
+        let conn = match &self.backend {
+            Backend::Postgres(pool) => {
+                return postgres::enqueue(pool, self.bound, msg, buckets, now).await
+            }
+            Backend::Sqlite(pool) => pool,
+        };
         let upsert = upsert_counters_sql(buckets.len());
-        let sharded = matches!(self.backend, Backend::Postgres(_));
-        let rows: Vec<Cow<'_, str>> = buckets.iter().map(|b| counter_row(b, sharded)).collect();
-        let spread = shard_reads(buckets, sharded, now);
         let message = message_args(msg, now);
-        let outcome = with_pool!(self, conn => async {
+        let outcome = deadline::bounded!(conn, self.bound, conn => async {
             let mut tx = conn.begin().await?;
             if let Some(sql) = &upsert {
                 let mut q = sqlx::query_as::<_, (String, i64)>(sql);
-                for (b, row) in buckets.iter().zip(&rows) {
-                    q = q.bind(row.as_ref()).bind(b.window(now).0);
+                for b in buckets {
+                    q = q.bind(b.key.as_str()).bind(b.window(now).0);
                 }
                 let counted = q.fetch_all(&mut *tx).await?;
-                let mut shards = Vec::new();
-                if !spread.is_empty() {
-                    let sql = read_counters_sql(spread.len());
-                    let mut q = sqlx::query_as::<_, (String, i64)>(&sql);
-                    for (row, window) in &spread {
-                        q = q.bind(row).bind(*window);
-                    }
-                    shards = q.fetch_all(&mut *tx).await?;
-                }
-                let hits = limit_hits(buckets, &rows, (&counted, &shards), now);
+                let hits = limit_hits(buckets, &counted, now);
                 if !hits.is_empty() {
                     tx.rollback().await?;
                     return Ok(EnqueueOutcome::OverLimit(hits));
@@ -679,7 +645,7 @@ impl Store {
                 Err(e) => Err(e),
             }
         }
-        .await);
+        .await)?;
         outcome.map_err(StoreError::Database)
     }
 
@@ -734,10 +700,21 @@ impl Store {
         now: UnixMillis,
     ) -> Result<bool, StoreError> {
         let (sql, values) = completion(&outcome);
-        let args: Vec<Arg<'_>> = [id.into(), attempt.into()]
+        let mut args: Vec<Arg<'_>> = [id.into(), attempt.into()]
             .into_iter()
             .chain(values)
             .collect();
+        if let Backend::Postgres(_) = self.backend {
+            // The update and its timeline entry in one statement (one commit).
+            let logged = logged_completion(sql, args.len());
+            args.extend::<[Arg<'_>; 3]>([
+                outcome.name().into(),
+                outcome.error().into(),
+                now.into(),
+            ]);
+            let (n,): (i64,) = self.fetch_one(&logged, &args).await?;
+            return Ok(n == 1);
+        }
         let n = self.execute(sql, &args).await?;
         if n == 1 {
             self.record_attempt(id, attempt, outcome.name(), outcome.error(), now)

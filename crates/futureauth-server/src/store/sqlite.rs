@@ -91,5 +91,13 @@ fn restrict_files(_path: &std::path::Path) -> std::io::Result<()> {
     Ok(())
 }
 
-/// Claims due rows ([`super::claim_due_sql`]): SQLite has one writer, so no row locks.
-pub const CLAIM_DUE: &str = super::claim_due_sql!("");
+/// Claims up to `$3` due rows in one atomic statement (`$1` the lease's end, `$2` now):
+/// SQLite has one writer, so no row locks. Postgres' claim is [`super::postgres::CLAIM_DUE`].
+pub const CLAIM_DUE: &str = "UPDATE outbox SET locked_until = $1, attempts = attempts + 1
+     WHERE id IN (
+         SELECT id FROM outbox
+         WHERE status = 'queued' AND next_attempt_at <= $2
+           AND (locked_until IS NULL OR locked_until <= $2)
+         ORDER BY next_attempt_at
+         LIMIT $3)
+     RETURNING *";

@@ -67,16 +67,18 @@ impl Store {
             i64::from(t.allow_in_production).into(),
             t.updated_at.into(),
         ];
-        self.execute(
-            "INSERT INTO project_test_mode
+        let done = self
+            .execute(
+                "INSERT INTO project_test_mode
                  (project_id, destinations, code, allow_in_production, updated_at)
              VALUES ($1, $2, $3, $4, $5)
              ON CONFLICT (project_id) DO UPDATE SET destinations = excluded.destinations,
                  code = excluded.code, allow_in_production = excluded.allow_in_production,
                  updated_at = excluded.updated_at",
-            &args,
-        )
-        .await?;
+                &args,
+            )
+            .await;
+        self.changed(done)?;
         Ok(())
     }
 
@@ -87,5 +89,6 @@ impl Store {
             project_id,
         )
         .await
+        .map(|on| self.changed(on))
     }
 }
