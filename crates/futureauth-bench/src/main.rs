@@ -137,19 +137,29 @@ async fn run(args: Args) -> Result<()> {
     Ok(())
 }
 
-/// The delivery server's rows alone, for profiling the send path.
-async fn server_only(args: Args) -> Result<()> {
-    let db = BenchDb::create(&args.database_url).await?;
-    let options = WrkOptions {
-        seconds: args.duration.max(1.0).round() as u64,
+/// `wrk` for the sign-in and delivery rows: one thread, `--concurrency` connections,
+/// unpinned.
+fn scripted(args: &Args, seconds: u64) -> WrkOptions {
+    WrkOptions {
+        seconds,
         threads: 1,
         connections: args.concurrency,
         pinning: None,
         echo: args.print_wrk_output,
-    };
+    }
+}
+
+/// Seconds of load for each delivery-server row.
+fn delivery_seconds(args: &Args) -> u64 {
+    args.duration.max(1.0).round() as u64
+}
+
+/// The delivery server's rows alone, for profiling the send path.
+async fn server_only(args: Args) -> Result<()> {
+    let db = BenchDb::create(&args.database_url).await?;
     let result = async {
         let url = db.schema_url_created("server").await?;
-        server::measure(&url, options).await
+        server::measure(&url, scripted(&args, delivery_seconds(&args))).await
     }
     .await;
     db.drop_all().await?;
@@ -262,15 +272,8 @@ async fn measure(args: &Args, db: &BenchDb, pinning: Option<Pinning>) -> Result<
 
     // The sign-in and delivery rows: wrk unpinned, sharing the cores with the servers and
     // Postgres (the delivery server is a process of its own).
-    let scripted = |seconds: u64| WrkOptions {
-        seconds,
-        threads: 1,
-        connections: args.concurrency,
-        pinning: None,
-        echo: args.print_wrk_output,
-    };
     eprintln!("sign-in storms of {} users each...", args.sign_ins);
-    let storm = scripted(args.sign_in_seconds.max(1));
+    let storm = scripted(args, args.sign_in_seconds.max(1));
     let old_storm = sign_in::sdk05(old, &old_base, args.sign_ins, storm, args.concurrency).await?;
     let new_storm = sign_in::sdk(
         sdk,
@@ -285,7 +288,7 @@ async fn measure(args: &Args, db: &BenchDb, pinning: Option<Pinning>) -> Result<
     eprintln!("delivery server, one instance then two...");
     let server = server::measure(
         &db.schema_url_created("server").await?,
-        scripted(args.duration.max(1.0).round() as u64),
+        scripted(args, delivery_seconds(args)),
     )
     .await?;
     let load_after = load_average();

@@ -23,10 +23,23 @@ async fn status(s: &TestServer, key: &str, to: &str) -> u16 {
     s.send(key, &email(to)).await.status().as_u16()
 }
 
-/// Two instances on one database, each serving `key` from its cache.
-async fn two_warm_instances(db: &TestDb, fakes: &Fakes, key: &str) -> (TestServer, TestServer) {
-    let a = TestServer::start(db, &config(db, fakes)).await;
-    let b = TestServer::start(db, &config(db, fakes)).await;
+/// A project on a fresh database and two instances on it, each serving its key from its
+/// cache.
+struct Warm {
+    db: TestDb,
+    _fakes: Fakes,
+    project_id: String,
+    key: String,
+    a: TestServer,
+    b: TestServer,
+}
+
+async fn two_warm_instances() -> Warm {
+    let db = TestDb::new(Backend::Postgres).await;
+    let fakes = Fakes::accepting().await;
+    let (project_id, key) = acme(&db.store().await).await;
+    let a = TestServer::start(&db, &config(&db, &fakes)).await;
+    let b = TestServer::start(&db, &config(&db, &fakes)).await;
     for s in [&a, &b] {
         eventually(5, "the project cache to go live", || async {
             s.store().caches_projects()
@@ -34,11 +47,18 @@ async fn two_warm_instances(db: &TestDb, fakes: &Fakes, key: &str) -> (TestServe
         .await;
         // Fills the cache with the key and the project's settings.
         assert_eq!(
-            status(s, key, &format!("{}@w.test", unique("warm"))).await,
+            status(s, &key, &format!("{}@w.test", unique("warm"))).await,
             202
         );
     }
-    (a, b)
+    Warm {
+        db,
+        _fakes: fakes,
+        project_id,
+        key,
+        a,
+        b,
+    }
 }
 
 /// Within a second, `key` is refused by `s`.
@@ -52,37 +72,31 @@ async fn refused_soon(s: &TestServer, key: &str, what: &str) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_revoked_key_is_refused_by_every_instance() {
     let _shared = CUTS.read().await;
-    let db = TestDb::new(Backend::Postgres).await;
-    let fakes = Fakes::accepting().await;
-    let (_, key) = acme(&db.store().await).await;
-    let (a, b) = two_warm_instances(&db, &fakes, &key).await;
+    let w = two_warm_instances().await;
 
     // Revoked through instance A: A refuses the very next request, B within a second.
-    let prefix: String = key.chars().take(12).collect();
-    let n = a
-        .store()
-        .revoke_keys_by_prefix(&prefix, UnixMillis::now())
-        .await
-        .unwrap();
+    let prefix: String = w.key.chars().take(12).collect();
+    let n =
+        w.a.store()
+            .revoke_keys_by_prefix(&prefix, UnixMillis::now())
+            .await
+            .unwrap();
     assert_eq!(n, 1);
     assert_eq!(
-        status(&a, &key, "next@a.test").await,
+        status(&w.a, &w.key, "next@a.test").await,
         401,
         "A served its cache"
     );
-    refused_soon(&b, &key, "B to refuse a key revoked on A").await;
+    refused_soon(&w.b, &w.key, "B to refuse a key revoked on A").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_key_revoked_by_another_process_is_refused_within_a_second() {
     let _shared = CUTS.read().await;
-    let db = TestDb::new(Backend::Postgres).await;
-    let fakes = Fakes::accepting().await;
-    let (project_id, key) = acme(&db.store().await).await;
-    let (a, b) = two_warm_instances(&db, &fakes, &key).await;
+    let w = two_warm_instances().await;
 
     // The CLI, in a process of its own: a store (and cache) of its own.
-    let cli_store: Store = db.store().await;
+    let cli_store: Store = w.db.store().await;
     let out = cli(
         &cli_store,
         &[
@@ -90,32 +104,29 @@ async fn a_key_revoked_by_another_process_is_refused_within_a_second() {
             "key",
             "revoke",
             "--project",
-            &project_id,
+            &w.project_id,
         ],
     )
     .await;
     assert!(out.contains("Revoked 1"), "{out}");
-    refused_soon(&a, &key, "A to refuse a key revoked by the CLI").await;
-    refused_soon(&b, &key, "B to refuse a key revoked by the CLI").await;
+    refused_soon(&w.a, &w.key, "A to refuse a key revoked by the CLI").await;
+    refused_soon(&w.b, &w.key, "B to refuse a key revoked by the CLI").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_limit_lowered_elsewhere_binds_within_a_second() {
     let _shared = CUTS.read().await;
-    let db = TestDb::new(Backend::Postgres).await;
-    let fakes = Fakes::accepting().await;
-    let (project_id, key) = acme(&db.store().await).await;
-    let (a, _b) = two_warm_instances(&db, &fakes, &key).await;
+    let w = two_warm_instances().await;
 
     // One message per address: the second send to one address must be refused.
-    let other: Store = db.store().await;
+    let other: Store = w.db.store().await;
     other
-        .set_project_limits(&project_id, Some(1), None)
+        .set_project_limits(&w.project_id, Some(1), None)
         .await
         .unwrap();
     eventually(1, "A to apply a limit set elsewhere", || async {
         let to = format!("{}@l.test", unique("l"));
-        status(&a, &key, &to).await == 202 && status(&a, &key, &to).await == 429
+        status(&w.a, &w.key, &to).await == 202 && status(&w.a, &w.key, &to).await == 429
     })
     .await;
 }
@@ -123,10 +134,7 @@ async fn a_limit_lowered_elsewhere_binds_within_a_second() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_change_made_while_the_listener_is_cut_off_is_not_missed() {
     let _alone = CUTS.write().await;
-    let db = TestDb::new(Backend::Postgres).await;
-    let fakes = Fakes::accepting().await;
-    let (_, key) = acme(&db.store().await).await;
-    let (a, _b) = two_warm_instances(&db, &fakes, &key).await;
+    let w = two_warm_instances().await;
 
     // Cut every listener's connection (the notification of the revocation below may be
     // sent while nobody listens), then revoke from elsewhere at once.
@@ -141,25 +149,25 @@ async fn a_change_made_while_the_listener_is_cut_off_is_not_missed() {
     .await
     .unwrap();
     assert!(!cut.is_empty(), "no listener found to cut");
-    let prefix: String = key.chars().take(12).collect();
-    let other: Store = db.store().await;
+    let prefix: String = w.key.chars().take(12).collect();
+    let other: Store = w.db.store().await;
     other
         .revoke_keys_by_prefix(&prefix, UnixMillis::now())
         .await
         .unwrap();
     refused_soon(
-        &a,
-        &key,
+        &w.a,
+        &w.key,
         "A to refuse a key revoked while it was not listening",
     )
     .await;
     // The cache comes back by itself, without what it held before the cut.
     eventually(10, "the cache to go live again", || async {
-        a.store().caches_projects()
+        w.a.store().caches_projects()
     })
     .await;
     assert_eq!(
-        status(&a, &key, "after@a.test").await,
+        status(&w.a, &w.key, "after@a.test").await,
         401,
         "served from before the cut"
     );

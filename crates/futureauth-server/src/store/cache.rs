@@ -88,17 +88,19 @@ impl ProjectCache {
 
     /// The cached active key with this hash, if the cache is live and has it.
     pub(super) fn key(&self, hash: &str) -> Option<ActiveKey> {
-        self.ticket()?;
-        let entries = self.entries.read().ok()?;
-        let hit = entries.keys.get(hash)?;
-        (hit.at.elapsed() < TTL).then(|| hit.value.clone())
+        self.get(|e| e.keys.get(hash))
     }
 
     /// The cached send overrides of a project, if the cache is live and has them.
     pub(super) fn overrides(&self, project_id: &str) -> Option<SendOverrides> {
+        self.get(|e| e.overrides.get(project_id))
+    }
+
+    /// The entry `pick` finds, if the cache is live and the entry younger than [`TTL`].
+    fn get<T: Clone>(&self, pick: impl FnOnce(&Entries) -> Option<&Timed<T>>) -> Option<T> {
         self.ticket()?;
         let entries = self.entries.read().ok()?;
-        let hit = entries.overrides.get(project_id)?;
+        let hit = pick(&entries)?;
         (hit.at.elapsed() < TTL).then(|| hit.value.clone())
     }
 
@@ -113,12 +115,12 @@ impl ProjectCache {
     }
 
     /// Under the lock [`ProjectCache::clear`] takes after moving the generation on: a fill
-    /// either sees the new generation and is dropped, or lands before the emptying.
+    /// either sees the new generation and is dropped, or lands before the emptying. (Going
+    /// off empties the cache too, so a ticket taken while live is void once it is not.)
     fn fill(&self, ticket: Option<u64>, put: impl FnOnce(&mut Entries)) {
         let Some(ticket) = ticket else { return };
         if let Ok(mut entries) = self.entries.write() {
-            if self.generation.load(Ordering::SeqCst) == ticket && self.live.load(Ordering::SeqCst)
-            {
+            if self.generation.load(Ordering::SeqCst) == ticket {
                 put(&mut entries);
             }
         }
@@ -254,9 +256,18 @@ mod tests {
     fn a_cache_that_is_not_live_is_neither_read_nor_filled() {
         let cache = ProjectCache::default();
         assert_eq!(cache.ticket(), None);
-        cache.put_key(Some(0), "h", key("a"));
+        cache.put_key(cache.ticket(), "h", key("a"));
         cache.set_live(true);
         assert!(cache.key("h").is_none(), "filled while not live");
+        // A ticket taken while live is void once the cache goes off.
+        let ticket = cache.ticket();
+        cache.set_live(false);
+        cache.set_live(true);
+        cache.put_key(ticket, "h", key("a"));
+        assert!(
+            cache.key("h").is_none(),
+            "filled with a ticket from before an outage"
+        );
         let ticket = cache.ticket();
         cache.put_key(ticket, "h", key("a"));
         assert_eq!(cache.key("h").map(|k| k.project.name), Some("a".into()));

@@ -2,7 +2,9 @@
 //!
 //! Both backends share the same schema (times are epoch milliseconds, lists are JSON text) and,
 //! thanks to sqlx accepting `$N` placeholders on SQLite too, the same SQL for everything but the
-//! worker claim query, which lives in [`postgres`] and [`sqlite`].
+//! worker claim query (in [`postgres`] and [`sqlite`]), and, on Postgres, a send's enqueue
+//! (one function call, [`postgres::enqueue`]) and a completion with its timeline entry (one
+//! statement), where SQLite runs two statements.
 
 mod cache;
 mod deadline;
@@ -52,19 +54,51 @@ macro_rules! fenced {
     };
 }
 
-/// The fenced update that records how an attempt ended (`$1` the id, `$2` the attempt
-/// number), and its own values from `$3` on.
-fn completion<'a>(outcome: &Outcome<'a>) -> (&'static str, Vec<Arg<'a>>) {
+/// The statements of [`Store::complete`] for one outcome's `UPDATE outbox` ([`fenced`], its
+/// own values from `$3`): the update alone (SQLite, which then inserts the timeline entry
+/// itself), and the update with its timeline entry as one Postgres statement (one commit)
+/// returning how many messages it updated, the outcome, error and time in the placeholders
+/// `$outcome`, `$error` and `$at` that follow the update's own.
+macro_rules! completion_sql {
+    ($update:literal, $outcome:literal, $error:literal, $at:literal) => {
+        (
+            fenced!($update),
+            concat!(
+                "WITH done AS (",
+                fenced!($update),
+                " RETURNING id),
+                 logged AS (
+                     INSERT INTO delivery_attempt (message_id, attempt, outcome, error, at)
+                     SELECT id, $2, ",
+                $outcome,
+                "::TEXT, ",
+                $error,
+                "::TEXT, ",
+                $at,
+                "::BIGINT FROM done
+                     ON CONFLICT (message_id, attempt) DO NOTHING)
+                 SELECT COUNT(*) FROM done"
+            ),
+        )
+    };
+}
+
+/// The two statements that record how an attempt ended ([`completion_sql`]) and the
+/// update's own values.
+fn completion<'a>(outcome: &Outcome<'a>) -> ((&'static str, &'static str), Vec<Arg<'a>>) {
     match *outcome {
         Outcome::Sent {
             provider_id,
             masked_destination,
             at,
         } => (
-            fenced!(
+            completion_sql!(
                 "UPDATE outbox SET status = 'sent', payload = NULL, destination = $3,
                      sent_at = $4, locked_until = NULL, last_error = NULL,
-                     provider_message_id = $5"
+                     provider_message_id = $5",
+                "$6",
+                "$7",
+                "$8"
             ),
             vec![masked_destination.into(), at.into(), provider_id.into()],
         ),
@@ -72,9 +106,12 @@ fn completion<'a>(outcome: &Outcome<'a>) -> (&'static str, Vec<Arg<'a>>) {
             masked_destination,
             error,
         } => (
-            fenced!(
+            completion_sql!(
                 "UPDATE outbox SET status = 'failed', payload = NULL, destination = $3,
-                     last_error = $4, locked_until = NULL"
+                     last_error = $4, locked_until = NULL",
+                "$5",
+                "$6",
+                "$7"
             ),
             vec![masked_destination.into(), error.into()],
         ),
@@ -82,27 +119,15 @@ fn completion<'a>(outcome: &Outcome<'a>) -> (&'static str, Vec<Arg<'a>>) {
             next_attempt_at,
             error,
         } => (
-            fenced!("UPDATE outbox SET next_attempt_at = $3, last_error = $4, locked_until = NULL"),
+            completion_sql!(
+                "UPDATE outbox SET next_attempt_at = $3, last_error = $4, locked_until = NULL",
+                "$5",
+                "$6",
+                "$7"
+            ),
             vec![next_attempt_at.into(), error.into()],
         ),
     }
-}
-
-/// The fenced update `sql` (with `args` placeholders) and the insert of its timeline entry
-/// (outcome, error, time: the next three placeholders) as one Postgres statement returning
-/// how many messages it updated.
-fn logged_completion(sql: &'static str, args: usize) -> String {
-    format!(
-        "WITH done AS ({sql} RETURNING id),
-         logged AS (
-             INSERT INTO delivery_attempt (message_id, attempt, outcome, error, at)
-             SELECT id, $2, ${}::TEXT, ${}::TEXT, ${}::BIGINT FROM done
-             ON CONFLICT (message_id, attempt) DO NOTHING)
-         SELECT COUNT(*) FROM done",
-        args + 1,
-        args + 2,
-        args + 3
-    )
 }
 
 /// The values of [`INSERT_MESSAGE`]: `queued`, or `test` (never sent).
@@ -699,23 +724,21 @@ impl Store {
         outcome: Outcome<'_>,
         now: UnixMillis,
     ) -> Result<bool, StoreError> {
-        let (sql, values) = completion(&outcome);
+        let ((update, logged), values) = completion(&outcome);
         let mut args: Vec<Arg<'_>> = [id.into(), attempt.into()]
             .into_iter()
             .chain(values)
             .collect();
         if let Backend::Postgres(_) = self.backend {
-            // The update and its timeline entry in one statement (one commit).
-            let logged = logged_completion(sql, args.len());
             args.extend::<[Arg<'_>; 3]>([
                 outcome.name().into(),
                 outcome.error().into(),
                 now.into(),
             ]);
-            let (n,): (i64,) = self.fetch_one(&logged, &args).await?;
+            let (n,): (i64,) = self.fetch_one(logged, &args).await?;
             return Ok(n == 1);
         }
-        let n = self.execute(sql, &args).await?;
+        let n = self.execute(update, &args).await?;
         if n == 1 {
             self.record_attempt(id, attempt, outcome.name(), outcome.error(), now)
                 .await;
