@@ -1,11 +1,12 @@
 //! The CPU cost of one `GET /api/me`, in process (no socket, no HTTP parsing): the static
-//! handler, and the SDK's `AuthSession` with and without the session cache. Run under
+//! handler, the bench's bare handler (the token's hash and one indexed join), and the SDK's
+//! `AuthSession` with and without the session cache. Run under
 //! `valgrind --tool=callgrind`, the inclusive instruction count of the request function over
 //! the requests served is the cost of one request; `scripts/check-cost` prints it for each
 //! variant. Instruction counts do not depend on what else the machine is doing, so this
 //! profiles the hot path on a busy machine too; the wrk bench measures its speed.
 //!
-//! `cargo run --release -p futureauth-bench --example check_cost -- <static|cached|uncached> <requests>`
+//! `cargo run --release -p futureauth-bench --example check_cost -- <static|cached|uncached|bare> <requests>`
 
 use std::sync::Arc;
 
@@ -44,6 +45,30 @@ impl AsRef<Arc<FutureAuth>> for State {
 
 async fn static_me() -> Json<Value> {
     Json(json!({ "id": "static", "email": "static@example.com" }))
+}
+
+/// The bench's bare handler: the token's SHA-256 and one indexed join, nothing else.
+async fn bare_me(
+    axum::extract::State(db): axum::extract::State<sqlx::PgPool>,
+    headers: axum::http::HeaderMap,
+) -> Result<Json<Value>, StatusCode> {
+    use sha2::Digest;
+    let token = headers
+        .get(header::COOKIE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("futureauth_session="))
+        .ok_or(StatusCode::UNAUTHORIZED)?;
+    let hash = hex::encode(sha2::Sha256::digest(token.as_bytes()));
+    let row: Option<(String, Option<String>)> = sqlx::query_as(
+        "SELECT u.id, u.email FROM session s JOIN \"user\" u ON u.id = s.user_id \
+         WHERE s.token_hash = $1 AND s.expires_at > now()",
+    )
+    .bind(hash)
+    .fetch_optional(&db)
+    .await
+    .map_err(|_| StatusCode::INTERNAL_SERVER_ERROR)?;
+    let (id, email) = row.ok_or(StatusCode::UNAUTHORIZED)?;
+    Ok(Json(json!({ "id": id, "email": email })))
 }
 
 async fn sdk_me(auth: AuthSession) -> Json<Value> {
@@ -86,16 +111,22 @@ async fn app(variant: &str) -> Result<(Router, String, Option<String>)> {
         code_secret: "futureauth-check-cost-secret-0123456789abcdef".into(),
         ..Default::default()
     };
-    let auth = Arc::new(FutureAuth::new(pool, config).with_delivery(codes.clone()));
+    let auth = Arc::new(FutureAuth::new(pool.clone(), config).with_delivery(codes.clone()));
     auth.ensure_tables().await?;
     auth.send_otp(OtpChannel::Email, "cost@example.com").await?;
     let code = codes.0.lock().map(|c| c.clone()).unwrap_or_default();
     let (_, session) = auth
         .verify_otp("cost@example.com", &code, None, None)
         .await?;
-    let app = Router::new()
-        .route("/api/me", get(sdk_me))
-        .with_state(State(auth));
+    let app = if variant == "bare" {
+        Router::new()
+            .route("/api/me", get(bare_me))
+            .with_state(pool)
+    } else {
+        Router::new()
+            .route("/api/me", get(sdk_me))
+            .with_state(State(auth))
+    };
     Ok((
         app,
         format!("futureauth_session={}", session.token),
@@ -118,7 +149,9 @@ async fn me(app: &Router, cookie: &str) -> Result<()> {
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<()> {
     let mut args = std::env::args().skip(1);
-    let variant = args.next().context("variant: static, cached or uncached")?;
+    let variant = args
+        .next()
+        .context("variant: static, cached, uncached or bare")?;
     let requests: u64 = args.next().context("request count")?.parse()?;
     let (app, cookie, schema) = app(&variant).await?;
     // Warm up: fills the cache once its listener is connected.

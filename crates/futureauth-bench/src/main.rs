@@ -89,6 +89,9 @@ enum Command {
     /// (for profiling) Measures the delivery server alone and prints its rows.
     #[command(hide = true)]
     ServerOnly,
+    /// (for profiling) Measures the two sign-in storms alone and prints their rows.
+    #[command(hide = true)]
+    SignInOnly,
 }
 
 /// Database connections of each variant's pool (the cached SDK gets one more for its
@@ -115,6 +118,7 @@ fn main() -> Result<()> {
             resend_url,
         }) => runtime.block_on(server::child(database_url, resend_url)),
         Some(Command::ServerOnly) => runtime.block_on(server_only(args)),
+        Some(Command::SignInOnly) => runtime.block_on(sign_in_only(args)),
         None => runtime.block_on(run(args)),
     }
 }
@@ -173,6 +177,41 @@ async fn server_only(args: Args) -> Result<()> {
         run.two[1].per_second,
         run.idle_rss_kib,
         run.peak_rss_kib
+    );
+    Ok(())
+}
+
+/// The two sign-in storms alone, for profiling the sign-in path.
+async fn sign_in_only(args: Args) -> Result<()> {
+    wrk::check_installed(None).await?;
+    let db = BenchDb::create(&args.database_url).await?;
+    let result = async {
+        let (sdk, outbox, sdk_base) = apps::sdk(db.pool("sdk", POOL).await?, false).await?;
+        let (old, old_base) = apps::sdk05(db.pool("sdk05", POOL).await?).await?;
+        let storm = scripted(&args, args.sign_in_seconds.max(1));
+        let old_storm =
+            sign_in::sdk05(old, &old_base, args.sign_ins, storm, args.concurrency).await?;
+        let new_storm = sign_in::sdk(
+            sdk,
+            &outbox,
+            &sdk_base,
+            args.sign_ins,
+            storm,
+            args.concurrency,
+        )
+        .await?;
+        anyhow::Ok((old_storm, new_storm))
+    }
+    .await;
+    db.drop_all().await?;
+    let (old, new) = result?;
+    println!(
+        "sign-in: 0.5.1 {:.0}/s p99 {:.2} ms; 0.6 {:.0}/s p99 {:.2} ms; ratio {:.2}",
+        old.per_second,
+        old.p99_ms,
+        new.per_second,
+        new.p99_ms,
+        new.per_second / old.per_second
     );
     Ok(())
 }

@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 
 use crate::config::RateLimit;
 use crate::error::{FutureAuthError, Result};
-use crate::store::Store;
+use crate::store::{Counter, Store};
 
 fn limited(end: i64, now: DateTime<Utc>) -> FutureAuthError {
     let secs = u64::try_from(end - now.timestamp()).unwrap_or(1).max(1);
@@ -27,36 +27,31 @@ pub(crate) async fn hit(
     limit: RateLimit,
     now: DateTime<Utc>,
 ) -> Result<()> {
-    let (count, end) = store
+    let counted = store
         .rate_limit_hit(key, now.timestamp(), window_secs(limit))
         .await?;
-    if count > i64::from(limit.max) {
-        return Err(limited(end, now));
-    }
-    Ok(())
+    check(Some(counted), limit, now)
 }
 
-/// Counts `first` and then, unless `first` refused, `then`, in one round trip where the
-/// database allows it; fails with the first limit passed. `then`'s counter is untouched when
-/// `first` refuses, so a request refused by its own limit costs the other nothing.
-pub(crate) async fn hit_two(
-    store: &Store,
-    (first, first_limit): (&str, RateLimit),
-    (then, then_limit): (&str, RateLimit),
+/// The counter of `limit` under `key`, for a store call that counts it with other work
+/// (a guess at a code: [`Store::redeem_code`]).
+pub(crate) fn counter(key: &str, limit: RateLimit) -> Counter<'_> {
+    Counter {
+        key,
+        window: window_secs(limit),
+        max: i64::from(limit.max),
+    }
+}
+
+/// Fails when a count of `limit` (its count and window end, `None`: not counted) passed
+/// its most events.
+pub(crate) fn check(
+    counted: Option<(i64, i64)>,
+    limit: RateLimit,
     now: DateTime<Utc>,
 ) -> Result<()> {
-    let (counted, then_counted) = store
-        .rate_limit_hit_two(
-            now.timestamp(),
-            (first, window_secs(first_limit), i64::from(first_limit.max)),
-            (then, window_secs(then_limit)),
-        )
-        .await?;
-    if counted.0 > i64::from(first_limit.max) {
-        return Err(limited(counted.1, now));
-    }
-    match then_counted {
-        Some((count, end)) if count > i64::from(then_limit.max) => Err(limited(end, now)),
+    match counted {
+        Some((count, end)) if count > i64::from(limit.max) => Err(limited(end, now)),
         _ => Ok(()),
     }
 }

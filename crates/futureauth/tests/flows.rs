@@ -141,6 +141,82 @@ async fn concurrent_wrong_guesses_never_exceed_the_limit(db: TestDb) {
     assert!(matches!(err, FutureAuthError::TooManyAttempts), "{err:?}");
 }
 
+/// The address's failure ceiling holds under a burst of concurrent guesses: each is
+/// counted under its counter's lock before the code is looked at, in the same commit that
+/// answers it, so no more guesses than the ceiling reach the code, and the right code is
+/// refused after them. The counter is held locked while the burst starts, so every guess
+/// begins (and takes its snapshot) before the first is counted: a ceiling read from the
+/// snapshot instead of the locked counter lets them all through.
+async fn concurrent_guesses_never_pass_the_failure_ceiling(db: TestDb) {
+    let mut cfg = config();
+    cfg.rate_limits.failed_verify_per_identifier = RateLimit::new(3, Duration::from_secs(3600));
+    let (auth, outbox) = db.auth(cfg).await;
+    let auth = std::sync::Arc::new(auth);
+    auth.send_otp(OtpChannel::Email, EMAIL).await.unwrap();
+    let code = code_for(&outbox, EMAIL);
+    let first = auth.verify_otp(EMAIL, &wrong(&code), None, None).await;
+    assert!(
+        matches!(first, Err(FutureAuthError::InvalidCode)),
+        "{first:?}"
+    );
+
+    let burst = || {
+        (0..16)
+            .map(|_| {
+                let auth = auth.clone();
+                let bad = wrong(&code);
+                tokio::spawn(async move { auth.verify_otp(EMAIL, &bad, None, None).await })
+            })
+            .collect::<Vec<_>>()
+    };
+    let hold = Duration::from_millis(500);
+    let guesses = match &db {
+        TestDb::Postgres { pool, .. } => {
+            let mut tx = pool.begin().await.unwrap();
+            sqlx::query(
+                "SELECT 1 FROM futureauth_rate_limit WHERE key LIKE 'verify_fail:%' FOR UPDATE",
+            )
+            .fetch_one(&mut *tx)
+            .await
+            .unwrap();
+            let guesses = burst();
+            tokio::time::sleep(hold).await;
+            tx.commit().await.unwrap();
+            guesses
+        }
+        TestDb::Sqlite { pool, .. } => {
+            let mut conn = pool.acquire().await.unwrap();
+            sqlx::query("BEGIN IMMEDIATE")
+                .execute(&mut *conn)
+                .await
+                .unwrap();
+            let guesses = burst();
+            tokio::time::sleep(hold).await;
+            sqlx::query("COMMIT").execute(&mut *conn).await.unwrap();
+            guesses
+        }
+    };
+    let mut refused = 0;
+    for result in futures::future::join_all(guesses).await {
+        match result.unwrap().unwrap_err() {
+            FutureAuthError::RateLimited { .. } => refused += 1,
+            FutureAuthError::InvalidCode => {}
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(refused, 14, "2 more guesses may be looked at, 14 refused");
+    assert_eq!(
+        db.attempts(EMAIL).await,
+        3,
+        "only the allowed guesses reached the code"
+    );
+    let err = auth.verify_otp(EMAIL, &code, None, None).await.unwrap_err();
+    assert!(
+        matches!(err, FutureAuthError::RateLimited { .. }),
+        "{err:?}"
+    );
+}
+
 async fn a_code_used_concurrently_yields_one_session(db: TestDb) {
     let (auth, outbox) = db.auth(config()).await;
     let auth = std::sync::Arc::new(auth);
@@ -1465,6 +1541,7 @@ both_backends!(
     a_new_code_replaces_the_old_one,
     codes_die_after_five_wrong_guesses,
     concurrent_wrong_guesses_never_exceed_the_limit,
+    concurrent_guesses_never_pass_the_failure_ceiling,
     a_code_used_concurrently_yields_one_session,
     a_link_used_concurrently_yields_one_session,
     failures_are_limited_per_identifier_across_codes,

@@ -10,7 +10,7 @@
 use chrono::{DateTime, Utc};
 use futureauth_proto::OtpCode;
 
-use super::{limit_send, limit_verify_ip, new_verification, session, verify_ip_key, Ctx};
+use super::{limit_send, new_verification, session, verify_ip_key, Ctx};
 use crate::context::{OtpBinding, RequestContext};
 use crate::delivery::{DeliveryError, Message};
 use crate::error::{FutureAuthError, Result};
@@ -118,12 +118,15 @@ async fn store_test_code(
         .await
 }
 
-/// Checks a code: counts the guess atomically first, so concurrent guesses can never
-/// exceed `max_otp_attempts`, then compares in constant time and consumes the code.
+/// Checks a code: counts the guess first, so concurrent guesses can never exceed
+/// `max_otp_attempts` or the failure ceiling, then compares it and consumes the code, all in
+/// one commit ([`Store::redeem_code`](crate::store::Store::redeem_code)).
 ///
-/// With a binding only that binding's code is looked at and nothing but its own attempts
-/// is checked before the code. Without one, the unbound code is looked at and every
-/// attempt first counts against the address's failure ceiling.
+/// The client's own per-IP limit is counted first: a request refused there costs the address
+/// nothing. With a binding only that binding's code is looked at and nothing but its own
+/// attempts is checked before the code. Without one, the unbound code is looked at and every
+/// attempt first counts against the address's failure ceiling, which only a sign-in resets,
+/// so that a new code never buys more guesses.
 pub(crate) async fn verify(
     ctx: &Ctx<'_>,
     identifier: &str,
@@ -132,9 +135,10 @@ pub(crate) async fn verify(
 ) -> Result<(User, Session)> {
     let identifier = Identifier::parse(identifier)?;
     let now = Utc::now();
+    let limits = &ctx.config.rate_limits;
     let binding = req.binding.as_ref();
+    let ip_key = req.client_ip.map(verify_ip_key);
     let failures_key = format!("verify_fail:id:{identifier}");
-    count_attempt(ctx, req, &failures_key, now).await?;
 
     let binding_hash = binding.map(OtpBinding::hash);
     let binding_hash = binding_hash.as_deref();
@@ -143,8 +147,6 @@ pub(crate) async fn verify(
         .hash_code(identifier.as_str(), &normalize_code(code));
     let (token, new) = session::draft(ctx, req, AuthMethod::Otp, now);
     let new_user_id = generate_id();
-    // Counts the guess, or consumes the code and opens the session: one statement, so
-    // exactly one of concurrent right guesses signs in and no guess goes uncounted.
     let redeemed = ctx
         .store
         .redeem_code(&Redemption {
@@ -154,52 +156,25 @@ pub(crate) async fn verify(
             max_attempts: ctx.config.max_otp_attempts,
             new_user_id: &new_user_id,
             session: &new,
-            // A sign-in ends the run of consecutive failures.
-            failures_key: binding.is_none().then_some(failures_key.as_str()),
+            per_ip: ip_key
+                .as_deref()
+                .map(|key| rate_limit::counter(key, limits.verify_per_ip)),
+            failures: binding
+                .is_none()
+                .then(|| rate_limit::counter(&failures_key, limits.failed_verify_per_identifier)),
             now,
         })
         .await?;
-    if let Some(user) = redeemed {
-        let created = user.id == new_user_id;
-        return session::finish(ctx, session::opened(user, token, new), created, now).await;
-    }
-    Err(why_refused(ctx, &identifier, binding_hash, now).await?)
-}
-
-/// Counts a guess against the rate limits before the code is looked at.
-///
-/// The client's own limit first: a request refused there costs the address nothing.
-/// Without a binding every attempt counts against the address's failure ceiling before
-/// the code is looked at, and only a sign-in resets it, so that a new code never buys more
-/// guesses.
-async fn count_attempt(
-    ctx: &Ctx<'_>,
-    req: &RequestContext,
-    failures_key: &str,
-    now: DateTime<Utc>,
-) -> Result<()> {
-    let limits = &ctx.config.rate_limits;
-    match (req.client_ip, req.binding.as_ref()) {
-        (Some(ip), None) => {
-            let ip_key = verify_ip_key(ip);
-            rate_limit::hit_two(
-                ctx.store,
-                (&ip_key, limits.verify_per_ip),
-                (failures_key, limits.failed_verify_per_identifier),
-                now,
-            )
-            .await
+    rate_limit::check(redeemed.per_ip, limits.verify_per_ip, now)?;
+    rate_limit::check(redeemed.failures, limits.failed_verify_per_identifier, now)?;
+    match redeemed.user {
+        // The statement stored no session for a disabled user.
+        Some((_, false)) => Err(FutureAuthError::UserDisabled),
+        Some((user, true)) => {
+            let created = user.id == new_user_id;
+            Ok(session::welcome(ctx, session::opened(user, token, new), created).await)
         }
-        (None, None) => {
-            rate_limit::hit(
-                ctx.store,
-                failures_key,
-                limits.failed_verify_per_identifier,
-                now,
-            )
-            .await
-        }
-        (ip, Some(_)) => limit_verify_ip(ctx, ip, now).await,
+        None => Err(why_refused(ctx, &identifier, binding_hash, now).await?),
     }
 }
 

@@ -87,11 +87,20 @@ pub(crate) async fn finish(
             .await?;
         return Err(FutureAuthError::UserDisabled);
     }
+    Ok(welcome(ctx, (user, session), created).await)
+}
+
+/// Tells the app's hooks of a sign-in whose user is known not to be disabled.
+pub(crate) async fn welcome(
+    ctx: &Ctx<'_>,
+    (user, session): (User, Session),
+    created: bool,
+) -> (User, Session) {
     if created {
         hooks::report("user_created", ctx.hooks.user_created(&user).await);
     }
     hooks::report("signed_in", ctx.hooks.signed_in(&user, &session).await);
-    Ok((user, session))
+    (user, session)
 }
 
 /// The result of a session check.

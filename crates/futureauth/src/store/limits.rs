@@ -7,17 +7,30 @@ use crate::error::Result;
 use crate::model::CleanupReport;
 
 /// The conflict clause that counts one more event in the live window of a counter, or
-/// starts a new window (`excluded.window_end`) once it ended at `$2` (now). Every SET
-/// expression reads the old row, so both CASEs agree.
+/// starts a new window (`excluded.window_end`) once it ended at `$now` (a parameter, Unix
+/// seconds). Every SET expression reads the old row, so both CASEs agree.
 macro_rules! count_event {
-    () => {
-        "ON CONFLICT (key) DO UPDATE SET \
-           count = CASE WHEN futureauth_rate_limit.window_end > $2 \
-                   THEN futureauth_rate_limit.count + 1 ELSE 1 END, \
-           window_end = CASE WHEN futureauth_rate_limit.window_end > $2 \
-                   THEN futureauth_rate_limit.window_end ELSE excluded.window_end END"
+    ($now:literal) => {
+        concat!(
+            "ON CONFLICT (key) DO UPDATE SET \
+               count = CASE WHEN futureauth_rate_limit.window_end > ",
+            $now,
+            " THEN futureauth_rate_limit.count + 1 ELSE 1 END, \
+               window_end = CASE WHEN futureauth_rate_limit.window_end > ",
+            $now,
+            " THEN futureauth_rate_limit.window_end ELSE excluded.window_end END"
+        )
     };
 }
+pub(super) use count_event;
+
+/// Counts one event under `$1` at `$2` (Unix seconds) in a window of `$3` seconds; returns
+/// the count and the window's end.
+pub(super) const COUNT_EVENT: &str = concat!(
+    "INSERT INTO futureauth_rate_limit (key, window_end, count) VALUES ($1, $2 + $3, 1) ",
+    count_event!("$2"),
+    " RETURNING count, window_end"
+);
 
 impl Store {
     /// Counts one event under `key` at `now` (Unix seconds) in a window of `window` seconds
@@ -29,69 +42,13 @@ impl Store {
         now: i64,
         window: i64,
     ) -> Result<(i64, i64)> {
-        const SQL: &str = concat!(
-            "INSERT INTO futureauth_rate_limit (key, window_end, count) VALUES ($1, $2 + $3, 1) ",
-            count_event!(),
-            " RETURNING count, window_end"
-        );
-        let (count, end): (i32, i64) = on_pool!(self, conn => sqlx::query_as(SQL)
+        let (count, end): (i32, i64) = on_pool!(self, conn => sqlx::query_as(COUNT_EVENT)
             .bind(key)
             .bind(now)
             .bind(window)
             .fetch_one(&mut *conn)
             .await?);
         Ok((i64::from(count), end))
-    }
-
-    /// Counts `first`, and `then` only if `first` stays within `first_max`: two
-    /// [`rate_limit_hit`](Self::rate_limit_hit)s in one round trip on Postgres. Each counter is
-    /// `(key, window)`; returns their counts and window ends (`None` for an uncounted `then`).
-    pub(crate) async fn rate_limit_hit_two(
-        &self,
-        now: i64,
-        (first, first_window, first_max): (&str, i64, i64),
-        (then, then_window): (&str, i64),
-    ) -> Result<((i64, i64), Option<(i64, i64)>)> {
-        match &self.db {
-            #[cfg(feature = "postgres")]
-            super::Database::Postgres(pool) => {
-                super::deadline::bounded!(pool, self.bound, conn => {
-                    const SQL: &str = concat!(
-                        "WITH a AS (INSERT INTO futureauth_rate_limit (key, window_end, count) \
-                           VALUES ($1, $2 + $3, 1) ",
-                        count_event!(),
-                        " RETURNING count, window_end), \
-                         b AS (INSERT INTO futureauth_rate_limit (key, window_end, count) \
-                           SELECT $5, $2 + $6, 1 FROM a WHERE a.count <= $4 ",
-                        count_event!(),
-                        " RETURNING count, window_end) \
-                         SELECT a.count, a.window_end, b.count, b.window_end FROM a LEFT JOIN b ON TRUE"
-                    );
-                    let (count, end, then_count, then_end): (i32, i64, Option<i32>, Option<i64>) =
-                        sqlx::query_as(SQL)
-                            .bind(first)
-                            .bind(now)
-                            .bind(first_window)
-                            .bind(first_max)
-                            .bind(then)
-                            .bind(then_window)
-                            .fetch_one(&mut *conn)
-                            .await?;
-                    let then = then_count.zip(then_end).map(|(c, e)| (i64::from(c), e));
-                    ((i64::from(count), end), then)
-                })
-            }
-            #[cfg(feature = "sqlite")]
-            super::Database::Sqlite(_) => {
-                // No round trip to save: two statements (each its own bounded call).
-                let counted = self.rate_limit_hit(first, now, first_window).await?;
-                if counted.0 > first_max {
-                    return Ok((counted, None));
-                }
-                let then = self.rate_limit_hit(then, now, then_window).await?;
-                Ok((counted, Some(then)))
-            }
-        }
     }
 
     /// Forgets the count under `key`.

@@ -30,7 +30,7 @@ mod users;
 
 pub(crate) use accounts::{change_binding as accounts_change_binding, Changed, Proof, UserFilter};
 pub(crate) use approval::Approval;
-pub(crate) use redeem::Redemption;
+pub(crate) use redeem::{Counter, Redemption};
 pub(crate) use ts::Ts;
 pub(crate) use users::UserField;
 
