@@ -1,6 +1,8 @@
 //! The session cookie and bearer token: read with the `cookie` crate's parser and
 //! axum-extra's `Authorization<Bearer>`, written with the `cookie` crate's builder.
 
+use std::borrow::Cow;
+
 use axum::http::{header, HeaderMap, HeaderValue};
 use axum_extra::headers::authorization::Bearer;
 use axum_extra::headers::{Authorization, HeaderMapExt};
@@ -17,8 +19,8 @@ pub(crate) enum TokenSource {
     Cookie,
 }
 
-/// The values of cookie `name` the request carries, in order, unquoted. Read in place with
-/// `str` splits, as the `cookie` crate's `Cookie::split_parse` reads a `Cookie` header (pairs
+/// The values of cookie `name` the request carries, in order, unquoted. Read in place (see
+/// [`Pairs`]), as the `cookie` crate's `Cookie::split_parse` reads a `Cookie` header (pairs
 /// split at `;`, name and value split at the first `=` and trimmed, a pair without `=`
 /// skipped; the test `reads_cookies_as_the_cookie_crate_does` holds the two together): this
 /// runs on every request that checks a session, and building a `Cookie` per pair cost about
@@ -28,25 +30,72 @@ fn cookie_values<'a>(headers: &'a HeaderMap, name: &'a str) -> impl Iterator<Ite
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
-        .flat_map(|h| h.split(';'))
-        .filter_map(|pair| pair.split_once('='))
-        .filter(move |(n, _)| n.trim() == name)
-        .map(|(_, v)| v.trim().trim_matches('"'))
+        .flat_map(|h| Pairs { rest: h })
+        // `to_str` let only visible ASCII, spaces and tabs through, where `trim` and the
+        // cheaper `trim_ascii` agree.
+        .filter(move |(n, _)| n.trim_ascii() == name)
+        .map(|(_, v)| unquote(v.trim_ascii()))
 }
 
-/// The session token: `Authorization: Bearer` first (mobile and CLI clients), else the cookie.
-pub(crate) fn session_token(
-    headers: &HeaderMap,
-    cookie_name: &str,
-) -> Option<(String, TokenSource)> {
+/// The `name=value` pairs of one `Cookie` header, untrimmed: pairs split at `;`, each at its
+/// first `=`, a pair without `=` skipped. One pass over the bytes finds both separators,
+/// where `split(';')` then `split_once('=')` searched each pair twice.
+struct Pairs<'a> {
+    rest: &'a str,
+}
+
+impl<'a> Iterator for Pairs<'a> {
+    type Item = (&'a str, &'a str);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        while !self.rest.is_empty() {
+            let bytes = self.rest.as_bytes();
+            let mut eq = None;
+            let mut end = bytes.len();
+            for (i, &b) in bytes.iter().enumerate() {
+                if b == b';' {
+                    end = i;
+                    break;
+                }
+                if b == b'=' && eq.is_none() {
+                    eq = Some(i);
+                }
+            }
+            // `;` and `=` are ASCII: both cuts fall on character boundaries.
+            let pair = &self.rest[..end];
+            self.rest = self.rest.get(end + 1..).unwrap_or("");
+            if let Some(eq) = eq {
+                return Some((&pair[..eq], &pair[eq + 1..]));
+            }
+        }
+        None
+    }
+}
+
+/// `v` without the double quotes around it (all of them, as `trim_matches` takes them),
+/// looked at only when it starts or ends with one.
+fn unquote(v: &str) -> &str {
+    if v.starts_with('"') || v.ends_with('"') {
+        v.trim_matches('"')
+    } else {
+        v
+    }
+}
+
+/// The session token: `Authorization: Bearer` first (mobile and CLI clients), else the
+/// cookie, read in place.
+pub(crate) fn session_token<'a>(
+    headers: &'a HeaderMap,
+    cookie_name: &'a str,
+) -> Option<(Cow<'a, str>, TokenSource)> {
     let bearer = headers
         .typed_get::<Authorization<Bearer>>()
         .map(|auth| auth.token().trim().to_string())
         .filter(|t| !t.is_empty());
     if let Some(token) = bearer {
-        return Some((token, TokenSource::Bearer));
+        return Some((Cow::Owned(token), TokenSource::Bearer));
     }
-    cookie_value(headers, cookie_name).map(|v| (v.to_string(), TokenSource::Cookie))
+    cookie_value(headers, cookie_name).map(|v| (Cow::Borrowed(v), TokenSource::Cookie))
 }
 
 /// `Set-Cookie` for a session that ends at `expires_at`: HttpOnly, SameSite=Lax, Path=/,
@@ -214,9 +263,12 @@ mod tests {
             (&[(AUTHORIZATION, "Bearer    ")], None),
         ];
         for (pairs, want) in cases {
-            let want = want.map(|(token, source)| (token.to_string(), source));
-            let read = session_token(&headers(pairs), "futureauth_session");
-            assert_eq!(read, want, "{pairs:?}");
+            let headers = headers(pairs);
+            let read = session_token(&headers, "futureauth_session");
+            let read = read
+                .as_ref()
+                .map(|(token, source)| (token.as_ref(), *source));
+            assert_eq!(read, *want, "{pairs:?}");
         }
     }
 

@@ -3,6 +3,7 @@
 use chrono::{DateTime, Utc};
 
 use super::{clip, Ctx};
+use crate::config::FutureAuthConfig;
 use crate::context::RequestContext;
 use crate::error::{FutureAuthError, Result};
 use crate::hooks;
@@ -115,6 +116,10 @@ pub(crate) struct Checked {
 /// when a session used past half its life is extended to a full `session_ttl` again, but
 /// never beyond `session_max_lifetime` after sign-in: past that, the session no longer
 /// authenticates. Every session check goes through here, cached or not.
+///
+/// A cache hit answers from here, without building the future of a database lookup: that
+/// future is large, and moving it down the extractor's futures cost more than the hit
+/// itself (`scripts/check-cost`). The lookup runs boxed.
 pub(crate) async fn check(
     ctx: &Ctx<'_>,
     cache: Option<&SessionCache>,
@@ -124,46 +129,27 @@ pub(crate) async fn check(
         return Ok(None);
     }
     let now = Utc::now();
-    let key = cache.map(|c| c.key(token));
-    let Some((user, mut session, fill)) = find(ctx, cache.zip(key), token, now).await? else {
-        return Ok(None);
-    };
-    // The expiry checks, in one place for rows and cache hits alike.
-    let Some(slid) = slide(ctx, &session, now) else {
-        return Ok(None);
-    };
-    let extended = slid.is_some();
-    if let Some(expires_at) = slid {
-        session.expires_at = expires_at;
-        ctx.store.extend_session(&session.id, expires_at).await?;
-        // The cache only holds what the database returned: re-read the new expiry next time.
-        if let (Some(cache), Some(key)) = (cache, key) {
-            cache.forget(key).await;
-        }
-    } else if let (Some(cache), Some(key), Some((ticket, token_hash))) = (cache, key, fill) {
-        cache.fill(ticket, key, &token_hash, &user, &session).await;
+    let cache = cache.map(|c| (c, c.key(token)));
+    // A hit is only what needs neither a write nor a look at its expiry: a session due to
+    // slide (or past its end) is read again from the database, below.
+    if let Some((user, session)) = cache.and_then(|(c, key)| c.get(key, now)) {
+        return Ok(Some(Checked {
+            user,
+            session,
+            extended: false,
+        }));
     }
-    Ok(Some(Checked {
-        user,
-        session,
-        extended,
-    }))
+    Box::pin(from_database(ctx, cache, token, now)).await
 }
 
-/// The session of `token` and its user: from the cache (no hashing but the cache's own),
-/// else from the database by the token's SHA-256, compared in constant time; a database
-/// answer comes with the cache's ticket and the hash, to fill the cache afterwards.
-async fn find(
+/// The session of `token` and its user from the database, by the token's SHA-256 compared
+/// in constant time; the cache's ticket is taken first, to fill it afterwards.
+async fn from_database(
     ctx: &Ctx<'_>,
     cache: Option<(&SessionCache, CacheKey)>,
     token: &str,
     now: DateTime<Utc>,
-) -> Result<Option<(User, Session, Option<(Ticket, String)>)>> {
-    if let Some((cache, key)) = cache {
-        if let Some((user, session)) = cache.get(key).await {
-            return Ok(Some((user, session, None)));
-        }
-    }
+) -> Result<Option<Checked>> {
     let ticket = cache.map(|(c, _)| c.ticket());
     let token_hash = hash_token(token);
     let Some((user, session, stored_hash)) = ctx.store.find_session(&token_hash, now).await? else {
@@ -172,27 +158,62 @@ async fn find(
     if !ct_eq(&stored_hash, &token_hash) {
         return Ok(None);
     }
-    Ok(Some((user, session, ticket.map(|t| (t, token_hash)))))
+    let fill = ticket.map(|t| (t, token_hash));
+    settle(ctx, cache, user, session, fill, now).await
+}
+
+/// The expiry checks of a row, then the slide's write (and the cache forgetting the old
+/// expiry), or else the cache's fill with the row, to answer until [`quiet_until`].
+async fn settle(
+    ctx: &Ctx<'_>,
+    cache: Option<(&SessionCache, CacheKey)>,
+    user: User,
+    mut session: Session,
+    fill: Option<(Ticket, String)>,
+    now: DateTime<Utc>,
+) -> Result<Option<Checked>> {
+    let Some(slid) = slide(ctx.config, &session, now) else {
+        return Ok(None);
+    };
+    let extended = slid.is_some();
+    if let Some(expires_at) = slid {
+        session.expires_at = expires_at;
+        ctx.store.extend_session(&session.id, expires_at).await?;
+        // The cache only holds what the database returned: re-read the new expiry next time.
+        if let Some((cache, key)) = cache {
+            cache.forget(key);
+        }
+    } else if let (Some((cache, key)), Some((ticket, token_hash))) = (cache, fill) {
+        let quiet = quiet_until(ctx.config, &session);
+        cache.fill(ticket, key, &token_hash, &user, &session, quiet);
+    }
+    Ok(Some(Checked {
+        user,
+        session,
+        extended,
+    }))
 }
 
 /// Whether `session` still authenticates at `now` (`None`: expired, or past
 /// `session_max_lifetime`), and if so its new expiry when it is due to slide (used past
 /// half its life, moved to a full `session_ttl` but never past the maximum lifetime).
 /// Arithmetic only: no allocation, no query.
-fn slide(ctx: &Ctx<'_>, session: &Session, now: DateTime<Utc>) -> Option<Option<DateTime<Utc>>> {
+fn slide(
+    config: &FutureAuthConfig,
+    session: &Session,
+    now: DateTime<Utc>,
+) -> Option<Option<DateTime<Utc>>> {
     if session.expires_at <= now {
         return None;
     }
-    let max_lifetime = chrono::TimeDelta::from_std(ctx.config.session_max_lifetime)
-        .unwrap_or(chrono::TimeDelta::MAX);
+    let max_lifetime = max_lifetime(config);
     // Its age, not its end of life: a subtraction, where the end (a checked date addition)
     // is only needed on the rare check that slides it.
     if now.signed_duration_since(session.created_at) >= max_lifetime {
         return None;
     }
-    let ttl = ctx.config.session_ttl;
-    let half_life = chrono::TimeDelta::from_std(ttl / 2).unwrap_or(chrono::TimeDelta::MAX);
-    if session.expires_at - now >= half_life {
+    let ttl = config.session_ttl;
+    if session.expires_at - now >= half_life(config) {
         return Some(None);
     }
     let end_of_life = session
@@ -203,8 +224,83 @@ fn slide(ctx: &Ctx<'_>, session: &Session, now: DateTime<Utc>) -> Option<Option<
     Some((slid > session.expires_at).then_some(slid))
 }
 
+/// Until when [`slide`] answers `Some(None)` for `session` (it authenticates, and is not due
+/// to slide): a cached session answers without a look at its expiry until then, and is read
+/// from the database after. Before its end of life and half a TTL before it expires.
+pub(crate) fn quiet_until(config: &FutureAuthConfig, session: &Session) -> DateTime<Utc> {
+    let due = session
+        .expires_at
+        .checked_sub_signed(half_life(config))
+        .unwrap_or(DateTime::<Utc>::MIN_UTC);
+    let end_of_life = session
+        .created_at
+        .checked_add_signed(max_lifetime(config))
+        .unwrap_or(DateTime::<Utc>::MAX_UTC);
+    due.min(end_of_life)
+}
+
+fn max_lifetime(config: &FutureAuthConfig) -> chrono::TimeDelta {
+    chrono::TimeDelta::from_std(config.session_max_lifetime).unwrap_or(chrono::TimeDelta::MAX)
+}
+
+fn half_life(config: &FutureAuthConfig) -> chrono::TimeDelta {
+    chrono::TimeDelta::from_std(config.session_ttl / 2).unwrap_or(chrono::TimeDelta::MAX)
+}
+
 /// `s` without control characters, cut to at most `max` bytes.
 pub(crate) fn printable(s: &str, max: usize) -> String {
     let cut = clip(Some(s), max).unwrap_or_default();
     cut.chars().filter(|c| !c.is_control()).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    /// Before `quiet_until` a session always authenticates without sliding, so a cache hit
+    /// may skip `slide`; and it is no earlier than it must be (within a microsecond).
+    #[test]
+    fn quiet_until_is_where_slide_stops_being_quiet() {
+        let base = Utc::now();
+        let mut config = FutureAuthConfig {
+            session_ttl: Duration::from_secs(3600),
+            session_max_lifetime: Duration::from_secs(5000),
+            ..Default::default()
+        };
+        let session = |created: i64, expires: i64| Session {
+            id: String::new(),
+            user_id: String::new(),
+            token: String::new(),
+            expires_at: base + chrono::TimeDelta::seconds(expires),
+            ip_address: None,
+            user_agent: None,
+            created_at: base + chrono::TimeDelta::seconds(created),
+            auth_method: None,
+            authenticated: None,
+        };
+        // Due by its half-life (at 1800 s), by its end of life (at 5000 s), or at once.
+        for (s, max) in [
+            (session(0, 3600), 5000),
+            (session(0, 3600), 1000),
+            (session(-9000, 3600), 5000),
+            (session(0, 60), 5000),
+        ] {
+            config.session_max_lifetime = Duration::from_secs(max);
+            let quiet = quiet_until(&config, &s);
+            let us = chrono::TimeDelta::microseconds(1);
+            for step in 0..200 {
+                let now = base + chrono::TimeDelta::seconds(step * 30 - 100);
+                if now < quiet {
+                    assert_eq!(slide(&config, &s, now), Some(None), "{now} before {quiet}");
+                }
+            }
+            assert_eq!(slide(&config, &s, quiet - us), Some(None));
+            assert_ne!(
+                slide(&config, &s, quiet + us),
+                Some(None),
+                "{quiet} is the end"
+            );
+        }
+    }
 }

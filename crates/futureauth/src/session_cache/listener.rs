@@ -133,9 +133,7 @@ async fn listen(app_pool: &PgPool, bound: Option<Duration>, shared: &Shared) -> 
     loop {
         match tokio::time::timeout(KEEPALIVE, listener.try_recv()).await {
             Ok(Ok(Some(message))) => {
-                shared
-                    .evict(&Eviction::from_payload(message.payload()))
-                    .await;
+                shared.evict(&Eviction::from_payload(message.payload()));
             }
             Ok(Ok(None)) => return Ok(()),
             Ok(Err(error)) => return Err(error.into()),

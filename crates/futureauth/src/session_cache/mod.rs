@@ -17,6 +17,7 @@
 //! and nothing that can be turned back into one or matched without the key. Each entry keeps
 //! its token's SHA-256 too, which is what the database and the other instances know it by.
 
+mod entries;
 #[cfg(feature = "postgres")]
 mod listener;
 
@@ -24,11 +25,12 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Once};
 use std::time::Duration;
 
-use moka::future::Cache;
+use chrono::{DateTime, Utc};
 use rand::RngCore;
 use siphasher::sip128::{Hasher128, SipHasher24};
 use tokio::sync::Notify;
 
+use self::entries::Entries;
 use crate::error::{FutureAuthError, Result};
 use crate::model::{Session, User};
 use crate::store::Database;
@@ -102,6 +104,8 @@ struct Entry {
     token_hash: String,
     user: User,
     session: Session,
+    /// Until when the session answers as it is (`flow::session::quiet_until`).
+    quiet_until: DateTime<Utc>,
 }
 
 /// What the cache knows a token by: a keyed hash no one without the key can compute.
@@ -127,7 +131,7 @@ impl KeyOf {
 
 /// The eviction state shared with the listener task.
 struct Shared {
-    entries: Cache<u128, Arc<Entry>>,
+    entries: Entries<Entry>,
     /// The key of the entries' keys.
     key: KeyOf,
     /// Bumped by every eviction; a fill started under an older epoch is dropped.
@@ -139,57 +143,30 @@ struct Shared {
 impl Shared {
     fn new(config: SessionCacheConfig, live: bool) -> Self {
         Self {
-            entries: Cache::builder()
-                .max_capacity(config.max_entries)
-                .time_to_live(config.ttl)
-                .support_invalidation_closures()
-                .build(),
+            entries: Entries::new(config.max_entries, config.ttl),
             key: KeyOf::random(),
             epoch: AtomicU64::new(0),
             live: AtomicBool::new(live),
         }
     }
 
-    async fn evict(&self, eviction: &Eviction) {
+    /// Forgets what `eviction` names. The epoch moves first: a fill that has not yet
+    /// inserted sees it under its shard's lock and drops its row, and one that did insert
+    /// is removed here, after it.
+    fn evict(&self, eviction: &Eviction) {
         self.epoch.fetch_add(1, Ordering::SeqCst);
-        // moka applies an `invalidate_entries_if` predicate only to entries whose insert
-        // its housekeeping has already recorded: record pending inserts first, or an entry
-        // filled moments ago would survive the eviction (found by tests/accounts.rs).
-        if !matches!(eviction, Eviction::All) {
-            self.entries.run_pending_tasks().await;
-        }
-        let result = match eviction {
-            // Entries are keyed by a hash only this instance can compute; the others name a
-            // session by its token's SHA-256, which each entry keeps.
-            Eviction::Token(hash) => {
-                let hash = hash.clone();
-                self.entries
-                    .invalidate_entries_if(move |_, e| e.token_hash == hash)
-            }
-            Eviction::Session(id) => {
-                let id = id.clone();
-                self.entries
-                    .invalidate_entries_if(move |_, e| e.session.id == id)
-            }
-            Eviction::User(id) => {
-                let id = id.clone();
-                self.entries
-                    .invalidate_entries_if(move |_, e| e.user.id == id)
-            }
-            Eviction::All => {
-                self.clear();
-                return;
-            }
-        };
-        if result.is_err() {
-            // Closures are enabled at build time; clearing is the safe fallback anyway.
-            self.clear();
+        // Entries are keyed by a hash only this instance can compute; the others name a
+        // session by its token's SHA-256, which each entry keeps.
+        match eviction {
+            Eviction::Token(hash) => self.entries.remove_if(|e| e.token_hash == *hash),
+            Eviction::Session(id) => self.entries.remove_if(|e| e.session.id == *id),
+            Eviction::User(id) => self.entries.remove_if(|e| e.user.id == *id),
+            Eviction::All => self.entries.clear(),
         }
     }
 
     fn clear(&self) {
-        self.epoch.fetch_add(1, Ordering::SeqCst);
-        self.entries.invalidate_all();
+        self.evict(&Eviction::All);
     }
 
     #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
@@ -270,14 +247,20 @@ impl SessionCache {
         self.shared.key.of(token)
     }
 
-    /// The cached user and session of a token, if the cache may answer.
-    pub(crate) async fn get(&self, key: CacheKey) -> Option<(User, Session)> {
+    /// The cached user and session of a token, if the cache may answer and the session is
+    /// still quiet at `now`. Not `async`: a hit must not build (and move) the future of a
+    /// database lookup.
+    pub(crate) fn get(&self, key: CacheKey, now: DateTime<Utc>) -> Option<(User, Session)> {
         self.start();
         if !self.shared.live.load(Ordering::SeqCst) {
             return None;
         }
-        let entry = self.shared.entries.get(&key.0).await?;
-        Some((entry.user.clone(), entry.session.clone()))
+        self.shared
+            .entries
+            .get(key.0, |e| {
+                (now < e.quiet_until).then(|| (e.user.clone(), e.session.clone()))
+            })
+            .flatten()
     }
 
     /// Call before reading the database for [`fill`](Self::fill).
@@ -285,41 +268,42 @@ impl SessionCache {
         Ticket(self.shared.epoch.load(Ordering::SeqCst))
     }
 
-    /// Remembers a database answer for the token of `key` (whose SHA-256 is `token_hash`),
-    /// unless an eviction happened since `ticket`.
-    pub(crate) async fn fill(
+    /// Remembers a database answer for the token of `key` (whose SHA-256 is `token_hash`)
+    /// to answer until `quiet_until`, unless an eviction happened since `ticket` (checked
+    /// under the shard's lock).
+    pub(crate) fn fill(
         &self,
         ticket: Ticket,
         key: CacheKey,
         token_hash: &str,
         user: &User,
         session: &Session,
+        quiet_until: DateTime<Utc>,
     ) {
         let shared = &self.shared;
         if !shared.live.load(Ordering::SeqCst) || shared.epoch.load(Ordering::SeqCst) != ticket.0 {
             return;
         }
-        let entry = Arc::new(Entry {
+        let entry = Entry {
             token_hash: token_hash.to_string(),
             user: user.clone(),
             session: session.clone(),
+            quiet_until,
+        };
+        shared.entries.insert_if(key.0, entry, || {
+            shared.epoch.load(Ordering::SeqCst) == ticket.0
         });
-        shared.entries.insert(key.0, entry).await;
-        // An eviction between the check above and the insert may have missed the new entry.
-        if shared.epoch.load(Ordering::SeqCst) != ticket.0 {
-            shared.entries.invalidate(&key.0).await;
-        }
     }
 
     /// Drops one entry here only (its session was just extended: re-read it next time).
-    pub(crate) async fn forget(&self, key: CacheKey) {
-        self.shared.entries.invalidate(&key.0).await;
+    pub(crate) fn forget(&self, key: CacheKey) {
+        self.shared.entries.remove(key.0);
     }
 
     /// Evicts here and, if the database `changed`, tells the other instances. Call after
     /// the database change.
     pub(crate) async fn evict(&self, eviction: Eviction, changed: bool) -> Result<()> {
-        self.shared.evict(&eviction).await;
+        self.shared.evict(&eviction);
         #[cfg(feature = "postgres")]
         if let (Some(pool), true) = (&self.pg, changed) {
             listener::notify(pool, self.bound, &eviction).await?;
@@ -340,6 +324,9 @@ impl Drop for SessionCache {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A quiet-until far enough away for every test here.
+    const FAR: DateTime<Utc> = DateTime::<Utc>::MAX_UTC;
 
     fn in_process() -> SessionCache {
         SessionCache {
@@ -383,9 +370,7 @@ mod tests {
     async fn fill_nth(cache: &SessionCache, n: u32, user: &str) {
         let (u, s) = row(user, &format!("s{n}"));
         let key = cache.key(&format!("t{n}"));
-        cache
-            .fill(cache.ticket(), key, &format!("h{n}"), &u, &s)
-            .await;
+        cache.fill(cache.ticket(), key, &format!("h{n}"), &u, &s, FAR);
     }
 
     #[tokio::test]
@@ -398,19 +383,15 @@ mod tests {
             .evict(Eviction::Token("h1".into()), true)
             .await
             .unwrap();
-        cache
-            .fill(ticket, cache.key("t1"), "h1", &user, &session)
-            .await;
+        cache.fill(ticket, cache.key("t1"), "h1", &user, &session, FAR);
         assert!(
-            cache.get(cache.key("t1")).await.is_none(),
+            cache.get(cache.key("t1"), chrono::Utc::now()).is_none(),
             "stale row was cached"
         );
         // Without a race the row is cached.
         let ticket = cache.ticket();
-        cache
-            .fill(ticket, cache.key("t1"), "h1", &user, &session)
-            .await;
-        assert!(cache.get(cache.key("t1")).await.is_some());
+        cache.fill(ticket, cache.key("t1"), "h1", &user, &session, FAR);
+        assert!(cache.get(cache.key("t1"), chrono::Utc::now()).is_some());
     }
 
     #[tokio::test]
@@ -419,7 +400,7 @@ mod tests {
         for (n, user) in [(1, "u1"), (2, "u1"), (3, "u2"), (4, "u2")] {
             fill_nth(&cache, n, user).await;
         }
-        let holds = |n: u32| cache.get(cache.key(&format!("t{n}")));
+        let holds = |n: u32| cache.get(cache.key(&format!("t{n}")), chrono::Utc::now());
         // Another instance names a session by its token's SHA-256, not by the cache's key.
         for (eviction, gone, kept) in [
             (Eviction::Token("h4".into()), &[4][..], &[1, 2, 3][..]),
@@ -429,10 +410,10 @@ mod tests {
         ] {
             cache.evict(eviction.clone(), true).await.unwrap();
             for &n in gone {
-                assert!(holds(n).await.is_none(), "{eviction:?} left t{n}");
+                assert!(holds(n).is_none(), "{eviction:?} left t{n}");
             }
             for &n in kept {
-                assert!(holds(n).await.is_some(), "{eviction:?} took t{n}");
+                assert!(holds(n).is_some(), "{eviction:?} took t{n}");
             }
         }
     }
@@ -449,24 +430,20 @@ mod tests {
     async fn nothing_is_served_while_not_live() {
         let cache = in_process();
         let (user, session) = row("u1", "s1");
-        cache
-            .fill(cache.ticket(), cache.key("t1"), "h1", &user, &session)
-            .await;
+        cache.fill(cache.ticket(), cache.key("t1"), "h1", &user, &session, FAR);
         cache.shared.set_live(false);
         assert!(
-            cache.get(cache.key("t1")).await.is_none(),
+            cache.get(cache.key("t1"), chrono::Utc::now()).is_none(),
             "emptied when the listener drops"
         );
-        cache
-            .fill(cache.ticket(), cache.key("t1"), "h1", &user, &session)
-            .await;
+        cache.fill(cache.ticket(), cache.key("t1"), "h1", &user, &session, FAR);
         assert!(
-            cache.get(cache.key("t1")).await.is_none(),
+            cache.get(cache.key("t1"), chrono::Utc::now()).is_none(),
             "neither filled nor served while off"
         );
         cache.shared.set_live(true);
         assert!(
-            cache.get(cache.key("t1")).await.is_none(),
+            cache.get(cache.key("t1"), chrono::Utc::now()).is_none(),
             "nothing was filled while off"
         );
     }

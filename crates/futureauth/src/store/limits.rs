@@ -22,6 +22,7 @@ macro_rules! count_event {
         )
     };
 }
+#[cfg(feature = "postgres")]
 pub(super) use count_event;
 
 /// Counts one event under `$1` at `$2` (Unix seconds) in a window of `$3` seconds; returns

@@ -21,9 +21,7 @@
 use chrono::{DateTime, Utc};
 
 use super::codes::UNBOUND;
-#[cfg(feature = "postgres")]
-use super::rows::user_columns;
-use super::rows::UserRow;
+use super::rows::{user_columns, UserRow};
 #[cfg(feature = "sqlite")]
 use super::sessions::INSERT_SESSION;
 #[cfg(feature = "sqlite")]
@@ -94,12 +92,17 @@ macro_rules! guess_target {
 /// and returns the count under that lock, so concurrent guesses are counted one by one.
 /// The ceiling's reset on a right guess is folded into `b` (a statement cannot change one
 /// row twice): `looked` looks at the code before the guess is counted, and `b` stores 0
-/// instead of the count when the guess is right and allowed. `hit` and `miss` run only when
-/// both counters allow the guess, and have opposite conditions on `code_hash`, so at most
-/// one of them touches the code. Concurrent guesses queue on its row lock and re-check the
-/// conditions after the winner commits: exactly one consumes it. The only way `looked`
-/// and `hit` disagree is a right guess racing another right guess: the ceiling is reset,
-/// and somebody who knew the code signed in.
+/// instead of the count when the guess is right and allowed, or writes nothing when the
+/// guess is right and the address has no failures counted (the common first sign-in: no
+/// row to add, lock and then reset). `hit` and `miss` run only when both counters allow
+/// the guess, and have opposite conditions on `code_hash`, so at most one of them touches
+/// the code. Concurrent guesses queue on its row lock and re-check the conditions after the
+/// winner commits: exactly one consumes it.
+///
+/// `looked` reads the statement's snapshot, so it can be stale only for a guess that was
+/// right when the statement began: such a guess may reset the ceiling or go uncounted while
+/// another right guess signs in, or while wrong guesses count failures beside it. It knew
+/// the code, so it is no step of a brute force; every wrong guess is counted under the lock.
 #[cfg(feature = "postgres")]
 macro_rules! redeem_pg {
     ($column:literal, $verified:literal) => {
@@ -108,13 +111,15 @@ macro_rules! redeem_pg {
                SELECT $12, $13 + $14, 1 WHERE $12 IS NOT NULL ",
             super::limits::count_event!("$13"),
             " RETURNING count, window_end), \
-             \"right\" AS (SELECT EXISTS (SELECT 1 FROM verification WHERE ",
+             looked AS (SELECT EXISTS (SELECT 1 FROM verification WHERE ",
             guess_target!(),
             " AND code_hash = $5) AS yes), \
              b AS (INSERT INTO futureauth_rate_limit (key, window_end, count) \
                SELECT $16, $13 + $17, CASE WHEN r.yes AND $18 >= 1 THEN 0 ELSE 1 END \
-               FROM \"right\" r \
+               FROM looked r \
                WHERE $16 IS NOT NULL AND NOT EXISTS (SELECT 1 FROM a WHERE a.count > $15) \
+                 AND NOT (r.yes AND NOT EXISTS (SELECT 1 FROM futureauth_rate_limit \
+                   WHERE key = $16 AND window_end > $13)) \
                ON CONFLICT (key) DO UPDATE SET \
                  count = CASE WHEN excluded.count = 0 AND (CASE WHEN \
                      futureauth_rate_limit.window_end > $13 \

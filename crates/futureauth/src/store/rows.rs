@@ -75,6 +75,7 @@ pub(super) struct SessionRow {
     #[sqlx(rename = "s_user_id")]
     user_id: String,
     #[sqlx(rename = "s_token_hash")]
+    #[cfg_attr(not(feature = "sqlite"), allow(dead_code))]
     pub token_hash: String,
     #[sqlx(rename = "s_expires_at")]
     expires_at: Ts,
@@ -107,11 +108,51 @@ impl From<SessionRow> for Session {
     }
 }
 
-/// A session joined with its user: the hot path's one row.
+/// A session joined with its user: the hot path's one row (on SQLite; Postgres reads it
+/// with [`session_user_pg`]).
+#[cfg(feature = "sqlite")]
 #[derive(sqlx::FromRow)]
 pub(super) struct SessionUserRow {
     #[sqlx(flatten)]
     pub session: SessionRow,
     #[sqlx(flatten)]
     pub user: UserRow,
+}
+
+/// The hot path's row on Postgres ([`session_columns!`], then [`user_columns_u!`]), its
+/// stored token hash beside it, decoded by position: `FromRow` looks each of the 18
+/// columns up by name and checks its type, a third of an uncached check's own instructions
+/// (`scripts/check-cost`). The statement that selects them is the one place that fixes
+/// their order; a type that does not match still fails to decode.
+#[cfg(feature = "postgres")]
+pub(super) fn session_user_pg(
+    row: &sqlx::postgres::PgRow,
+) -> sqlx::Result<(User, Session, String)> {
+    use sqlx::Row;
+    let ts = |i: usize| row.try_get_unchecked::<Ts, _>(i).map(Into::into);
+    let session = Session {
+        id: row.try_get_unchecked(0)?,
+        user_id: row.try_get_unchecked(1)?,
+        token: String::new(),
+        expires_at: ts(3)?,
+        ip_address: row.try_get_unchecked(4)?,
+        user_agent: row.try_get_unchecked(5)?,
+        created_at: ts(6)?,
+        auth_method: row
+            .try_get_unchecked::<Option<&str>, _>(7)?
+            .and_then(AuthMethod::parse),
+        authenticated: row.try_get_unchecked::<Option<Ts>, _>(8)?.map(Into::into),
+    };
+    let user = User {
+        id: row.try_get_unchecked(9)?,
+        email: row.try_get_unchecked(10)?,
+        phone_number: row.try_get_unchecked(11)?,
+        name: row.try_get_unchecked(12)?,
+        email_verified: row.try_get_unchecked(13)?,
+        phone_number_verified: row.try_get_unchecked(14)?,
+        metadata: row.try_get_unchecked::<Json<serde_json::Value>, _>(15)?.0,
+        created_at: ts(16)?,
+        updated_at: ts(17)?,
+    };
+    Ok((user, session, row.try_get_unchecked(2)?))
 }

@@ -4,7 +4,11 @@
 use chrono::{DateTime, Utc};
 
 use super::accounts::disabled;
-use super::rows::{session_columns, user_columns_u, SessionRow, SessionUserRow};
+#[cfg(feature = "postgres")]
+use super::rows::session_user_pg;
+#[cfg(feature = "sqlite")]
+use super::rows::SessionUserRow;
+use super::rows::{session_columns, user_columns_u, SessionRow};
 use super::{execute, fetch_optional, on_pool, sql_text, NewSession, Store, Ts};
 use crate::error::Result;
 use crate::model::{Session, User};
@@ -49,15 +53,24 @@ impl Store {
             disabled!("u.", "$2"),
             ")"
         );
-        let row: Option<SessionUserRow> = on_pool!(self, conn => sqlx::query_as(SQL)
+        Ok(on_pool!(self, conn =>
+        postgres: sqlx::query(SQL)
             .bind(token_hash)
             .bind(Ts(now))
             .fetch_optional(&mut *conn)
-            .await?);
-        Ok(row.map(|r| {
-            let hash = r.session.token_hash.clone();
-            (r.user.into(), r.session.into(), hash)
-        }))
+            .await?
+            .as_ref()
+            .map(session_user_pg)
+            .transpose()?,
+        sqlite: sqlx::query_as::<_, SessionUserRow>(SQL)
+            .bind(token_hash)
+            .bind(Ts(now))
+            .fetch_optional(&mut *conn)
+            .await?
+            .map(|r| {
+                let hash = r.session.token_hash.clone();
+                (r.user.into(), r.session.into(), hash)
+            })))
     }
 
     /// Moves a session's expiry forward (never backward).
