@@ -19,8 +19,8 @@ pub(crate) enum TokenSource {
     Cookie,
 }
 
-/// The values of cookie `name` the request carries, in order, unquoted. Read in place (see
-/// [`Pairs`]), as the `cookie` crate's `Cookie::split_parse` reads a `Cookie` header (pairs
+/// The values of cookie `name` the request carries, in order, unquoted. Read in place with
+/// `str` splits, as the `cookie` crate's `Cookie::split_parse` reads a `Cookie` header (pairs
 /// split at `;`, name and value split at the first `=` and trimmed, a pair without `=`
 /// skipped; the test `reads_cookies_as_the_cookie_crate_does` holds the two together): this
 /// runs on every request that checks a session, and building a `Cookie` per pair cost about
@@ -30,46 +30,12 @@ fn cookie_values<'a>(headers: &'a HeaderMap, name: &'a str) -> impl Iterator<Ite
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
-        .flat_map(|h| Pairs { rest: h })
+        .flat_map(|h| h.split(';'))
+        .filter_map(|pair| pair.split_once('='))
         // `to_str` let only visible ASCII, spaces and tabs through, where `trim` and the
         // cheaper `trim_ascii` agree.
         .filter(move |(n, _)| n.trim_ascii() == name)
         .map(|(_, v)| unquote(v.trim_ascii()))
-}
-
-/// The `name=value` pairs of one `Cookie` header, untrimmed: pairs split at `;`, each at its
-/// first `=`, a pair without `=` skipped. One pass over the bytes finds both separators,
-/// where `split(';')` then `split_once('=')` searched each pair twice.
-struct Pairs<'a> {
-    rest: &'a str,
-}
-
-impl<'a> Iterator for Pairs<'a> {
-    type Item = (&'a str, &'a str);
-
-    fn next(&mut self) -> Option<Self::Item> {
-        while !self.rest.is_empty() {
-            let bytes = self.rest.as_bytes();
-            let mut eq = None;
-            let mut end = bytes.len();
-            for (i, &b) in bytes.iter().enumerate() {
-                if b == b';' {
-                    end = i;
-                    break;
-                }
-                if b == b'=' && eq.is_none() {
-                    eq = Some(i);
-                }
-            }
-            // `;` and `=` are ASCII: both cuts fall on character boundaries.
-            let pair = &self.rest[..end];
-            self.rest = self.rest.get(end + 1..).unwrap_or("");
-            if let Some(eq) = eq {
-                return Some((&pair[..eq], &pair[eq + 1..]));
-            }
-        }
-        None
-    }
 }
 
 /// `v` without the double quotes around it (all of them, as `trim_matches` takes them),
