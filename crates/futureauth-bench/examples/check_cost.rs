@@ -21,6 +21,10 @@ use futureauth::{FutureAuth, FutureAuthConfig, OtpChannel, SessionCacheConfig};
 use serde_json::{json, Value};
 use tower::ServiceExt;
 
+// The bench's own bare handler, so that both measure the same code.
+#[path = "../src/bare.rs"]
+mod bare;
+
 #[derive(Clone, Default)]
 struct LastCode(Arc<std::sync::Mutex<String>>);
 
@@ -45,30 +49,6 @@ impl AsRef<Arc<FutureAuth>> for State {
 
 async fn static_me() -> Json<Value> {
     Json(json!({ "id": "static", "email": "static@example.com" }))
-}
-
-/// The bench's bare handler: the token's SHA-256 and one indexed join, nothing else.
-async fn bare_me(
-    axum::extract::State(db): axum::extract::State<sqlx::PgPool>,
-    headers: axum::http::HeaderMap,
-) -> Result<Json<Value>, StatusCode> {
-    use sha2::Digest;
-    let token = headers
-        .get(header::COOKIE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("futureauth_session="))
-        .ok_or(StatusCode::UNAUTHORIZED)?;
-    let hash = hex::encode(sha2::Sha256::digest(token.as_bytes()));
-    let row: Option<(String, Option<String>)> = sqlx::query_as(
-        "SELECT u.id, u.email FROM session s JOIN \"user\" u ON u.id = s.user_id \
-         WHERE s.token_hash = $1 AND s.expires_at > now()",
-    )
-    .bind(hash)
-    .fetch_optional(&db)
-    .await
-    .map_err(|_| StatusCode::INTERNAL_SERVER_ERROR)?;
-    let (id, email) = row.ok_or(StatusCode::UNAUTHORIZED)?;
-    Ok(Json(json!({ "id": id, "email": email })))
 }
 
 async fn sdk_me(auth: AuthSession) -> Json<Value> {
@@ -120,7 +100,7 @@ async fn app(variant: &str) -> Result<(Router, String, Option<String>)> {
         .await?;
     let app = if variant == "bare" {
         Router::new()
-            .route("/api/me", get(bare_me))
+            .route("/api/me", get(bare::bare_me))
             .with_state(pool)
     } else {
         Router::new()

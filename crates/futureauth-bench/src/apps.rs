@@ -4,15 +4,13 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use anyhow::{anyhow, Context, Result};
-use axum::extract::State;
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{header, StatusCode};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use futureauth::axum::{auth_router, AuthSession};
 use futureauth::delivery::{Delivery, DeliveryError, Message};
 use futureauth::{FutureAuth, FutureAuthConfig, OtpChannel, SessionCacheConfig};
 use serde_json::{json, Value};
-use sha2::{Digest, Sha256};
 use sqlx::PgPool;
 
 /// A running app and the cookie of a signed-in user.
@@ -57,29 +55,11 @@ pub async fn static_json(cookie: String) -> Result<Target> {
 
 // ---- bare: what any session check must at least do ----
 
-/// Hashes the cookie's token and runs one indexed join of `session` and `"user"`; no
-/// extractor, no sliding, no constant-time compare: the practical limit.
-async fn bare_me(State(db): State<PgPool>, headers: HeaderMap) -> Result<Json<Value>, StatusCode> {
-    let token = headers
-        .get(header::COOKIE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("futureauth_session="))
-        .ok_or(StatusCode::UNAUTHORIZED)?;
-    let hash = hex::encode(Sha256::digest(token.as_bytes()));
-    let row: Option<(String, Option<String>)> = sqlx::query_as(
-        "SELECT u.id, u.email FROM session s JOIN \"user\" u ON u.id = s.user_id \
-         WHERE s.token_hash = $1 AND s.expires_at > now()",
-    )
-    .bind(hash)
-    .fetch_optional(&db)
-    .await
-    .map_err(|_| StatusCode::INTERNAL_SERVER_ERROR)?;
-    let (id, email) = row.ok_or(StatusCode::UNAUTHORIZED)?;
-    Ok(Json(json!({ "id": id, "email": email })))
-}
-
+/// The bare handler ([`crate::bare::bare_me`]) on `db`.
 pub async fn bare(db: PgPool, cookie: String) -> Result<Target> {
-    let app = Router::new().route("/api/me", get(bare_me)).with_state(db);
+    let app = Router::new()
+        .route("/api/me", get(crate::bare::bare_me))
+        .with_state(db);
     Ok(Target {
         base: serve(app).await?,
         cookie,

@@ -17,11 +17,14 @@
 //! deadline or when its work runs out.
 
 mod apps;
+mod bare;
 mod db;
 mod load;
 mod server;
 mod sign_in;
 mod wrk;
+
+use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
@@ -181,26 +184,35 @@ async fn server_only(args: Args) -> Result<()> {
     Ok(())
 }
 
+/// The sign-in rows: futureauth 0.5.1's storm, then this SDK's, each on its own app.
+async fn sign_in_storms(
+    args: &Args,
+    (old, old_base): (Arc<futureauth05::FutureAuth>, String),
+    (sdk, outbox, sdk_base): (Arc<futureauth::FutureAuth>, apps::CodeBook, String),
+) -> Result<(WrkRun, WrkRun)> {
+    eprintln!("sign-in storms of {} users each...", args.sign_ins);
+    let storm = scripted(args, args.sign_in_seconds.max(1));
+    let old_storm = sign_in::sdk05(old, &old_base, args.sign_ins, storm, args.concurrency).await?;
+    let new_storm = sign_in::sdk(
+        sdk,
+        &outbox,
+        &sdk_base,
+        args.sign_ins,
+        storm,
+        args.concurrency,
+    )
+    .await?;
+    Ok((old_storm, new_storm))
+}
+
 /// The two sign-in storms alone, for profiling the sign-in path.
 async fn sign_in_only(args: Args) -> Result<()> {
     wrk::check_installed(None).await?;
     let db = BenchDb::create(&args.database_url).await?;
     let result = async {
-        let (sdk, outbox, sdk_base) = apps::sdk(db.pool("sdk", POOL).await?, false).await?;
-        let (old, old_base) = apps::sdk05(db.pool("sdk05", POOL).await?).await?;
-        let storm = scripted(&args, args.sign_in_seconds.max(1));
-        let old_storm =
-            sign_in::sdk05(old, &old_base, args.sign_ins, storm, args.concurrency).await?;
-        let new_storm = sign_in::sdk(
-            sdk,
-            &outbox,
-            &sdk_base,
-            args.sign_ins,
-            storm,
-            args.concurrency,
-        )
-        .await?;
-        anyhow::Ok((old_storm, new_storm))
+        let sdk = apps::sdk(db.pool("sdk", POOL).await?, false).await?;
+        let old = apps::sdk05(db.pool("sdk05", POOL).await?).await?;
+        sign_in_storms(&args, old, sdk).await
     }
     .await;
     db.drop_all().await?;
@@ -311,18 +323,8 @@ async fn measure(args: &Args, db: &BenchDb, pinning: Option<Pinning>) -> Result<
 
     // The sign-in and delivery rows: wrk unpinned, sharing the cores with the servers and
     // Postgres (the delivery server is a process of its own).
-    eprintln!("sign-in storms of {} users each...", args.sign_ins);
-    let storm = scripted(args, args.sign_in_seconds.max(1));
-    let old_storm = sign_in::sdk05(old, &old_base, args.sign_ins, storm, args.concurrency).await?;
-    let new_storm = sign_in::sdk(
-        sdk,
-        &outbox,
-        &sdk_base,
-        args.sign_ins,
-        storm,
-        args.concurrency,
-    )
-    .await?;
+    let (old_storm, new_storm) =
+        sign_in_storms(args, (old, old_base), (sdk, outbox, sdk_base)).await?;
 
     eprintln!("delivery server, one instance then two...");
     let server = server::measure(
