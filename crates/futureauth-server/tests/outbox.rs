@@ -434,9 +434,409 @@ async fn the_server_cleans_up_at_start(backend: Backend) {
     assert!(row(s.store(), &kept.id).await.is_some());
 }
 
+/// Every task's result, in order (they all run at once meanwhile).
+async fn join_all<T>(
+    tasks: impl IntoIterator<Item = tokio::task::JoinHandle<T>>,
+) -> Vec<Result<T, tokio::task::JoinError>> {
+    let mut out = Vec::new();
+    for t in tasks.into_iter().collect::<Vec<_>>() {
+        out.push(t.await);
+    }
+    out
+}
+
+fn new_message(project_id: &str, id: &str, destination: &str, key: Option<&str>) -> NewMessage {
+    NewMessage {
+        id: id.to_owned(),
+        project_id: project_id.to_owned(),
+        channel: MessageChannel::Email,
+        destination: destination.to_owned(),
+        payload: format!(r#"{{"kind":"test","id":"{id}"}}"#),
+        idempotency_key: key.map(str::to_owned),
+        request_hash: key.map(|k| format!("hash-{k}")),
+        destination_hash: Some(format!("dh-{destination}")),
+        test: false,
+    }
+}
+
+/// Many sends at once (on Postgres, written in groups of one statement each): each is
+/// counted as if it were alone. Of 120 sends, 40 to each of three addresses limited to 7
+/// each, under a sharded project-wide limit of 18: exactly 18 are written, at most 7 per
+/// address, every refused one names the limit that refused it, and what each written send
+/// returned is the row stored.
+async fn concurrent_sends_are_each_counted_as_alone(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let store = db.store().await;
+    let (project_id, _) = acme(&store).await;
+    let now = now_ms();
+    let project_wide = RateBucket {
+        key: format!("project:{project_id}"),
+        window_ms: 60_000,
+        limit: 18,
+        scope: "project",
+        sharded: true,
+    };
+    let sends = (0..120).map(|i| {
+        let (store, project_id, project_wide) =
+            (store.clone(), project_id.clone(), project_wide.clone());
+        tokio::spawn(async move {
+            let to = format!("to{}@example.com", i % 3);
+            let per_address = RateBucket {
+                key: format!("dest:{project_id}:{to}"),
+                window_ms: 60_000,
+                limit: 7,
+                scope: "destination",
+                sharded: false,
+            };
+            let msg = new_message(&project_id, &unique(&format!("msg_c{i}")), &to, None);
+            let outcome = store
+                .enqueue(&msg, &[per_address, project_wide], now)
+                .await
+                .expect("enqueue");
+            (to, outcome)
+        })
+    });
+    let mut written = std::collections::HashMap::<String, u32>::new();
+    for send in join_all(sends).await {
+        let (to, outcome) = send.expect("send task");
+        match outcome {
+            EnqueueOutcome::Created(m) => {
+                *written.entry(to).or_default() += 1;
+                let stored = row(&store, &m.id).await.expect("the written row");
+                assert_eq!(format!("{m:?}"), format!("{stored:?}"));
+            }
+            EnqueueOutcome::OverLimit(hits) => assert!(
+                hits.iter()
+                    .all(|h| ["project", "destination"].contains(&h.scope))
+                    && !hits.is_empty(),
+                "{hits:?}"
+            ),
+            EnqueueOutcome::DuplicateKey => panic!("no send had a key"),
+        }
+    }
+    assert_eq!(written.values().sum::<u32>(), 18, "{written:?}");
+    assert!(written.values().all(|&n| n <= 7), "{written:?}");
+    assert_eq!(store.count_messages(&project_id).await.unwrap(), 18);
+    // A refused send counts nowhere: each address's counter is what was written to it.
+    for (to, n) in &written {
+        let (count,): (i64,) = sqlx_count(&db, &format!("dest:{project_id}:{to}")).await;
+        assert_eq!(count, i64::from(*n), "{to}");
+    }
+    assert_eq!(
+        store.split_groups(),
+        0,
+        "no group had to be written send by send"
+    );
+}
+
+/// The count stored in a counter (all of its shards).
+async fn sqlx_count(db: &TestDb, key: &str) -> (i64,) {
+    let sql = "SELECT CAST(COALESCE(SUM(count), 0) AS BIGINT) FROM rate_counter
+               WHERE bucket = $1 OR bucket LIKE $1 || '#%'";
+    match db.backend {
+        Backend::Postgres => {
+            let pool = sqlx::PgPool::connect(&db.url).await.unwrap();
+            sqlx::query_as(sql)
+                .bind(key)
+                .fetch_one(&pool)
+                .await
+                .unwrap()
+        }
+        Backend::Sqlite => {
+            let pool = sqlx::SqlitePool::connect(&db.url).await.unwrap();
+            sqlx::query_as(sql)
+                .bind(key)
+                .fetch_one(&pool)
+                .await
+                .unwrap()
+        }
+    }
+}
+
+/// Two sends with one idempotency key at once: one is written, the other finds the key
+/// taken; a refused duplicate counts nowhere.
+async fn one_key_sent_twice_at_once_is_written_once(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let store = db.store().await;
+    let (project_id, _) = acme(&store).await;
+    let now = now_ms();
+    for round in 0..5 {
+        let key = unique("key");
+        let dest = bucket(&format!("dest:{project_id}:{key}"));
+        let twice = (0..2).map(|i| {
+            let msg = new_message(
+                &project_id,
+                &unique(&format!("msg_k{round}_{i}")),
+                "k@example.com",
+                Some(&key),
+            );
+            let (store, dest) = (store.clone(), dest.clone());
+            tokio::spawn(async move { store.enqueue(&msg, &[dest], now).await.expect("enqueue") })
+        });
+        let outcomes: Vec<_> = join_all(twice)
+            .await
+            .into_iter()
+            .map(|o| o.expect("task"))
+            .collect();
+        let created = outcomes
+            .iter()
+            .filter(|o| matches!(o, EnqueueOutcome::Created(_)))
+            .count();
+        let taken = outcomes
+            .iter()
+            .filter(|o| matches!(o, EnqueueOutcome::DuplicateKey))
+            .count();
+        assert_eq!((created, taken), (1, 1), "{outcomes:?}");
+        assert_eq!(sqlx_count(&db, &dest.key).await, (1,));
+    }
+    assert_eq!(
+        store.split_groups(),
+        0,
+        "a group found its own duplicate only by writing"
+    );
+}
+
+/// Two instances on one database writing groups whose sends share counters in opposite
+/// orders: each group locks its counters (in one sorted order) before it reads them, so the
+/// two never count past a limit together (100 of 192 sends under a shared limit of 100),
+/// and never wait on each other in a cycle (no group fails and has to be written send by
+/// send).
+async fn two_instances_count_together_without_deadlock(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let (a, b) = (db.store().await, db.store().await);
+    let (project_id, _) = acme(&a).await;
+    let now = now_ms();
+    let shared = RateBucket {
+        limit: 100,
+        ..bucket(&format!("shared:{project_id}"))
+    };
+    let mut tasks = Vec::new();
+    for round in 0..6 {
+        for i in 0..32usize {
+            let (store, order) = if i % 2 == 0 {
+                (a.clone(), i)
+            } else {
+                (b.clone(), 31 - i)
+            };
+            let (project_id, shared) = (project_id.clone(), shared.clone());
+            tasks.push(tokio::spawn(async move {
+                let to = format!("d{}@example.com", order % 4);
+                let buckets = [
+                    bucket(&format!("dest:{project_id}:{to}")),
+                    bucket(&format!("other:{project_id}:{}", (order + round) % 3)),
+                    shared,
+                ];
+                let msg = new_message(&project_id, &unique("msg_dl"), &to, None);
+                store.enqueue(&msg, &buckets, now).await.expect("enqueue")
+            }));
+        }
+    }
+    let mut created = 0;
+    for t in join_all(tasks).await {
+        match t.expect("task") {
+            EnqueueOutcome::Created(_) => created += 1,
+            EnqueueOutcome::OverLimit(hits) => assert_eq!(hits.len(), 1, "{hits:?}"),
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(created, 100);
+    assert_eq!(a.count_messages(&project_id).await.unwrap(), 100);
+    assert_eq!(sqlx_count(&db, &shared.key).await, (100,));
+    assert_eq!((a.split_groups(), b.split_groups()), (0, 0));
+}
+
+/// A send whose idempotency key another instance is writing at that moment (inserted, not
+/// yet committed) waits for it and finds the key taken: nothing written, nothing counted.
+/// On Postgres its group learns of it only when it writes (the key was free when it looked),
+/// so the group is written send by send instead.
+async fn a_key_being_written_elsewhere_is_taken(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let store = db.store().await;
+    let (project_id, _) = acme(&store).await;
+    let now = now_ms();
+    let key = unique("key");
+    let dest = bucket(&format!("dest:{project_id}:elsewhere"));
+    let insert = "INSERT INTO outbox (id, project_id, channel, destination, payload, status,
+                      attempts, next_attempt_at, idempotency_key, created_at)
+                  VALUES ($1, $2, 'email', 'e@example.com', '{}', 'queued', 0, $3, $4, $3)";
+    let first = unique("msg_elsewhere");
+    let mine = new_message(
+        &project_id,
+        &unique("msg_mine"),
+        "e@example.com",
+        Some(&key),
+    );
+    let send = {
+        let (store, mine, dest) = (store.clone(), mine.clone(), dest.clone());
+        async move { store.enqueue(&mine, &[dest], now).await.expect("enqueue") }
+    };
+    // Begins a transaction on `$pool` that inserts a message with the key, uncommitted.
+    macro_rules! holding_the_key {
+        ($pool:expr) => {{
+            let mut tx = $pool.begin().await.unwrap();
+            sqlx::query(insert)
+                .bind(&first)
+                .bind(&project_id)
+                .bind(i64::from(now))
+                .bind(&key)
+                .execute(&mut *tx)
+                .await
+                .unwrap();
+            tx
+        }};
+    }
+    let outcome = match backend {
+        Backend::Postgres => {
+            let pool = sqlx::PgPool::connect(&db.url).await.unwrap();
+            let mut tx = holding_the_key!(pool);
+            let (holder,): (i32,) = sqlx::query_as("SELECT pg_backend_pid()")
+                .fetch_one(&mut *tx)
+                .await
+                .unwrap();
+            let sending = tokio::spawn(send);
+            // The send reaches its insert and waits on the uncommitted key.
+            eventually(10, "the send to wait on the key", || {
+                let pool = pool.clone();
+                async move {
+                    let (waiting,): (i64,) = sqlx::query_as(
+                        "SELECT COUNT(*) FROM pg_stat_activity
+                         WHERE $1 = ANY (pg_blocking_pids(pid))",
+                    )
+                    .bind(holder)
+                    .fetch_one(&pool)
+                    .await
+                    .unwrap();
+                    waiting > 0
+                }
+            })
+            .await;
+            tx.commit().await.unwrap();
+            let outcome = sending.await.unwrap();
+            assert_eq!(store.split_groups(), 1);
+            outcome
+        }
+        Backend::Sqlite => {
+            let pool = sqlx::SqlitePool::connect(&db.url).await.unwrap();
+            let tx = holding_the_key!(pool);
+            let sending = tokio::spawn(send);
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            tx.commit().await.unwrap();
+            sending.await.unwrap()
+        }
+    };
+    assert!(
+        matches!(outcome, EnqueueOutcome::DuplicateKey),
+        "{outcome:?}"
+    );
+    assert!(row(&store, &mine.id).await.is_none());
+    assert_eq!(sqlx_count(&db, &dest.key).await, (0,));
+}
+
+/// Many outcomes at once (on Postgres, written in groups): each applies as alone, fenced by
+/// its attempt, with its timeline entry.
+async fn concurrent_completions_each_apply(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let store = db.store().await;
+    let (project_id, _) = acme(&store).await;
+    let now = now_ms();
+    for i in 0..48 {
+        enqueue_at(
+            &store,
+            &project_id,
+            &unique(&format!("msg_done{i}")),
+            now,
+            &[],
+        )
+        .await;
+    }
+    let claimed = store
+        .claim_due(now_ms(), now_ms() + Duration::from_secs(60), 100)
+        .await
+        .unwrap();
+    assert_eq!(claimed.len(), 48);
+    let later = now_ms() + Duration::from_secs(600);
+    let done = claimed.iter().enumerate().map(|(i, m)| {
+        let (store, id, attempt) = (store.clone(), m.id.clone(), m.attempts);
+        tokio::spawn(async move {
+            // Every fourth is a stale claim (an attempt that is not the row's).
+            let claim = if i % 4 == 3 { attempt + 1 } else { attempt };
+            let masked = format!("m{i}***@example.com");
+            let error = format!("error {i}");
+            let provider = format!("p{i}");
+            let outcome = match i % 3 {
+                0 => Outcome::Sent {
+                    provider_id: Some(&provider),
+                    masked_destination: &masked,
+                    at: now,
+                },
+                1 => Outcome::Failed {
+                    masked_destination: &masked,
+                    error: &error,
+                },
+                _ => Outcome::Retry {
+                    next_attempt_at: later,
+                    error: &error,
+                },
+            };
+            store
+                .complete(&id, claim, outcome, now)
+                .await
+                .expect("complete")
+        })
+    });
+    let applied: Vec<bool> = join_all(done)
+        .await
+        .into_iter()
+        .map(|r| r.expect("task"))
+        .collect();
+    for (i, (m, applied)) in claimed.iter().zip(applied).enumerate() {
+        let r = row(&store, &m.id).await.unwrap();
+        let timeline = store.delivery_attempts(&m.id).await.unwrap();
+        if i % 4 == 3 {
+            assert!(!applied, "stale claim {i} applied");
+            assert_eq!(
+                (r.status.as_str(), r.locked_until.is_some()),
+                ("queued", true)
+            );
+            assert!(timeline.is_empty(), "{timeline:?}");
+            continue;
+        }
+        assert!(applied, "claim {i} did not apply");
+        assert_eq!(r.locked_until, None);
+        assert_eq!(timeline.len(), 1, "{timeline:?}");
+        match i % 3 {
+            0 => {
+                assert_eq!(r.status.as_str(), "sent");
+                assert_eq!(r.destination, format!("m{i}***@example.com"));
+                assert_eq!((r.sent_at, r.payload.as_deref()), (Some(now), None));
+                assert_eq!(r.provider_message_id, Some(format!("p{i}")));
+                assert_eq!(r.last_error, None);
+            }
+            1 => {
+                assert_eq!(r.status.as_str(), "failed");
+                assert_eq!(r.destination, format!("m{i}***@example.com"));
+                assert_eq!(r.payload, None);
+                assert_eq!(r.last_error, Some(format!("error {i}")));
+            }
+            _ => {
+                assert_eq!(r.status.as_str(), "queued");
+                assert_eq!(r.next_attempt_at, later);
+                assert!(r.payload.is_some());
+                assert_eq!(r.destination, m.destination);
+                assert_eq!(r.last_error, Some(format!("error {i}")));
+            }
+        }
+    }
+}
+
 backend_tests!(
     stale_completions_are_ignored,
     a_sharded_limit_counts_every_shard,
     cleanup_deletes_old_finished_messages_and_counters,
     the_server_cleans_up_at_start,
+    concurrent_sends_are_each_counted_as_alone,
+    one_key_sent_twice_at_once_is_written_once,
+    two_instances_count_together_without_deadlock,
+    a_key_being_written_elsewhere_is_taken,
+    concurrent_completions_each_apply,
 );

@@ -2,12 +2,14 @@
 //!
 //! Both backends share the same schema (times are epoch milliseconds, lists are JSON text) and,
 //! thanks to sqlx accepting `$N` placeholders on SQLite too, the same SQL for everything but the
-//! worker claim query (in [`postgres`] and [`sqlite`]), and, on Postgres, a send's enqueue
-//! (one function call, [`postgres::enqueue`]) and a completion with its timeline entry (one
-//! statement), where SQLite runs two statements.
+//! worker claim query (in [`postgres`] and [`sqlite`]), and, on Postgres, sends and delivery
+//! outcomes, written in groups ([`group`]): the sends (or outcomes) that arrive while the
+//! previous group is written go together in one statement and one commit. SQLite, one writer
+//! on one file, writes each in a transaction of its own.
 
 mod cache;
 mod deadline;
+mod group;
 mod model;
 pub mod postgres;
 pub mod sqlite;
@@ -15,6 +17,7 @@ pub mod sqlite;
 pub use model::*;
 
 use std::borrow::Cow;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
@@ -54,51 +57,20 @@ macro_rules! fenced {
     };
 }
 
-/// The statements of [`Store::complete`] for one outcome's `UPDATE outbox` ([`fenced`], its
-/// own values from `$3`): the update alone (SQLite, which then inserts the timeline entry
-/// itself), and the update with its timeline entry as one Postgres statement (one commit)
-/// returning how many messages it updated, the outcome, error and time in the placeholders
-/// `$outcome`, `$error` and `$at` that follow the update's own.
-macro_rules! completion_sql {
-    ($update:literal, $outcome:literal, $error:literal, $at:literal) => {
-        (
-            fenced!($update),
-            concat!(
-                "WITH done AS (",
-                fenced!($update),
-                " RETURNING id),
-                 logged AS (
-                     INSERT INTO delivery_attempt (message_id, attempt, outcome, error, at)
-                     SELECT id, $2, ",
-                $outcome,
-                "::TEXT, ",
-                $error,
-                "::TEXT, ",
-                $at,
-                "::BIGINT FROM done
-                     ON CONFLICT (message_id, attempt) DO NOTHING)
-                 SELECT COUNT(*) FROM done"
-            ),
-        )
-    };
-}
-
-/// The two statements that record how an attempt ended ([`completion_sql`]) and the
-/// update's own values.
-fn completion<'a>(outcome: &Outcome<'a>) -> ((&'static str, &'static str), Vec<Arg<'a>>) {
+/// The statement of [`Store::complete`] on SQLite for one outcome (its [`fenced`] `UPDATE
+/// outbox`, the update's own values from `$3`); Postgres writes outcomes in groups
+/// ([`postgres::complete_writer`]).
+fn completion<'a>(outcome: &Outcome<'a>) -> (&'static str, Vec<Arg<'a>>) {
     match *outcome {
         Outcome::Sent {
             provider_id,
             masked_destination,
             at,
         } => (
-            completion_sql!(
+            fenced!(
                 "UPDATE outbox SET status = 'sent', payload = NULL, destination = $3,
                      sent_at = $4, locked_until = NULL, last_error = NULL,
-                     provider_message_id = $5",
-                "$6",
-                "$7",
-                "$8"
+                     provider_message_id = $5"
             ),
             vec![masked_destination.into(), at.into(), provider_id.into()],
         ),
@@ -106,12 +78,9 @@ fn completion<'a>(outcome: &Outcome<'a>) -> ((&'static str, &'static str), Vec<A
             masked_destination,
             error,
         } => (
-            completion_sql!(
+            fenced!(
                 "UPDATE outbox SET status = 'failed', payload = NULL, destination = $3,
-                     last_error = $4, locked_until = NULL",
-                "$5",
-                "$6",
-                "$7"
+                     last_error = $4, locked_until = NULL"
             ),
             vec![masked_destination.into(), error.into()],
         ),
@@ -119,12 +88,7 @@ fn completion<'a>(outcome: &Outcome<'a>) -> ((&'static str, &'static str), Vec<A
             next_attempt_at,
             error,
         } => (
-            completion_sql!(
-                "UPDATE outbox SET next_attempt_at = $3, last_error = $4, locked_until = NULL",
-                "$5",
-                "$6",
-                "$7"
-            ),
+            fenced!("UPDATE outbox SET next_attempt_at = $3, last_error = $4, locked_until = NULL"),
             vec![next_attempt_at.into(), error.into()],
         ),
     }
@@ -132,11 +96,7 @@ fn completion<'a>(outcome: &Outcome<'a>) -> ((&'static str, &'static str), Vec<A
 
 /// The values of [`INSERT_MESSAGE`]: `queued`, or `test` (never sent).
 fn message_args(msg: &NewMessage, now: UnixMillis) -> [Arg<'_>; 10] {
-    let status = if msg.test {
-        MessageStatus::Test
-    } else {
-        MessageStatus::Queued
-    };
+    let status = msg.status();
     [
         msg.id.as_str().into(),
         msg.project_id.as_str().into(),
@@ -353,6 +313,17 @@ pub struct Store {
     bound: Option<Duration>,
     /// Keys and send settings in memory (Postgres, once [`Store::cache_projects`] runs).
     cache: Arc<cache::ProjectCache>,
+    /// The queues of the writes made in groups (Postgres).
+    groups: Arc<Groups>,
+}
+
+/// The writes a Postgres store makes in groups ([`group`]), shared by a store's clones.
+#[derive(Debug, Default)]
+struct Groups {
+    sends: group::Group<postgres::EnqueueJob, Result<EnqueueOutcome, StoreError>>,
+    outcomes: group::Group<postgres::CompleteJob, Result<bool, StoreError>>,
+    /// Groups that failed as a whole and were written call by call.
+    split: Arc<AtomicU64>,
 }
 
 impl Store {
@@ -380,6 +351,7 @@ impl Store {
             backend: Backend::Postgres(pool),
             bound: Some(DEFAULT_CALL_TIMEOUT),
             cache: Arc::default(),
+            groups: Arc::default(),
         }
     }
 
@@ -389,6 +361,7 @@ impl Store {
             backend: Backend::Sqlite(pool),
             bound: Some(DEFAULT_CALL_TIMEOUT),
             cache: Arc::default(),
+            groups: Arc::default(),
         }
     }
 
@@ -423,6 +396,12 @@ impl Store {
     fn changed<T>(&self, result: T) -> T {
         self.cache.clear();
         result
+    }
+
+    /// How many groups of writes ([`group`]) failed as a whole, so that each of their calls
+    /// was written again alone; `0` unless something is wrong (diagnostics, tests).
+    pub fn split_groups(&self) -> u64 {
+        self.groups.split.load(Ordering::Relaxed)
     }
 
     /// The deadline of every call of this store.
@@ -624,8 +603,10 @@ impl Store {
 
     /// Counts every bucket and, if none went over its limit, writes the message as `queued`
     /// and due now, atomically: nothing is written when a limit is hit or the idempotency
-    /// key is taken. One statement on Postgres ([`postgres::enqueue`], sharded project
-    /// counters); one transaction of two statements on SQLite (one writer, no shards).
+    /// key is taken. On Postgres, in a group with the sends that arrive meanwhile, one
+    /// statement and one commit for all of them, each counted as if alone, in order
+    /// (`futureauth_enqueue_batch`, sharded project counters); on SQLite, one transaction of
+    /// two statements (one writer, no shards).
     pub async fn enqueue(
         &self,
         msg: &NewMessage,
@@ -634,7 +615,15 @@ impl Store {
     ) -> Result<EnqueueOutcome, StoreError> {
         let conn = match &self.backend {
             Backend::Postgres(pool) => {
-                return postgres::enqueue(pool, self.bound, msg, buckets, now).await
+                let job = postgres::EnqueueJob {
+                    msg: msg.clone(),
+                    buckets: buckets.to_vec(),
+                    now,
+                };
+                let writer = || {
+                    postgres::enqueue_writer(pool.clone(), self.bound, self.groups.split.clone())
+                };
+                return self.groups.sends.call(job, self.bound, writer).await?;
             }
             Backend::Sqlite(pool) => pool,
         };
@@ -724,20 +713,17 @@ impl Store {
         outcome: Outcome<'_>,
         now: UnixMillis,
     ) -> Result<bool, StoreError> {
-        let ((update, logged), values) = completion(&outcome);
-        let mut args: Vec<Arg<'_>> = [id.into(), attempt.into()]
+        if let Backend::Postgres(pool) = &self.backend {
+            let job = postgres::CompleteJob::new(id, attempt, &outcome, now);
+            let writer =
+                || postgres::complete_writer(pool.clone(), self.bound, self.groups.split.clone());
+            return self.groups.outcomes.call(job, self.bound, writer).await?;
+        }
+        let (update, values) = completion(&outcome);
+        let args: Vec<Arg<'_>> = [id.into(), attempt.into()]
             .into_iter()
             .chain(values)
             .collect();
-        if let Backend::Postgres(_) = self.backend {
-            args.extend::<[Arg<'_>; 3]>([
-                outcome.name().into(),
-                outcome.error().into(),
-                now.into(),
-            ]);
-            let (n,): (i64,) = self.fetch_one(logged, &args).await?;
-            return Ok(n == 1);
-        }
         let n = self.execute(update, &args).await?;
         if n == 1 {
             self.record_attempt(id, attempt, outcome.name(), outcome.error(), now)

@@ -156,6 +156,17 @@ pub struct NewMessage {
     pub test: bool,
 }
 
+impl NewMessage {
+    /// The status it is written with: `queued`, or `test` (never sent).
+    pub fn status(&self) -> MessageStatus {
+        if self.test {
+            MessageStatus::Test
+        } else {
+            MessageStatus::Queued
+        }
+    }
+}
+
 /// One rate-limit counter to increment atomically with the insert.
 #[derive(Debug, Clone)]
 pub struct RateBucket {

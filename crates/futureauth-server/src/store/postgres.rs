@@ -1,13 +1,23 @@
-//! Postgres backend: connection, migrations, the `FOR UPDATE SKIP LOCKED` claim and the
-//! one-statement enqueue.
+//! Postgres backend: connection, migrations, the `FOR UPDATE SKIP LOCKED` claim, and the
+//! sends and delivery outcomes written in groups, one statement and one commit per group
+//! ([`super::group`]).
 
+use std::borrow::Cow;
+use std::collections::{HashMap, HashSet};
 use std::str::FromStr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
 
+use rand::Rng;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::PgPool;
 
+use super::group::Writer;
 use super::sql::BindArgs;
-use super::{EnqueueOutcome, LimitHit, Message, NewMessage, RateBucket, StoreOptions, UnixMillis};
+use super::{
+    EnqueueOutcome, LimitHit, Message, NewMessage, Outcome, RateBucket, StoreOptions, UnixMillis,
+};
 use crate::error::StoreError;
 
 /// Embedded Postgres migrations.
@@ -41,15 +51,16 @@ pub const CLAIM_DUE: &str = "UPDATE outbox SET locked_until = $1, attempts = att
      RETURNING *";
 
 /// Calls `futureauth_enqueue` (migration `0023_enqueue.sql`): the counters and the insert of
-/// a send in one statement, one round trip, rolled back as a whole over a limit.
+/// a send in one statement, one round trip, rolled back as a whole over a limit. Used for a
+/// send of a group that failed as a whole ([`enqueue_group`]), to write it alone.
 const ENQUEUE: &str = "SELECT * FROM futureauth_enqueue($1, $2, $3, $4, $5,
      $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)";
 
 /// The SQLSTATE `futureauth_enqueue` raises over a limit; its message lists the buckets.
 const OVER_LIMIT: &str = "FA429";
 
-/// [`Store::enqueue`](super::Store::enqueue) on Postgres, in one statement.
-pub(super) async fn enqueue(
+/// One send on its own, in one statement.
+async fn enqueue(
     pool: &PgPool,
     bound: Option<std::time::Duration>,
     msg: &NewMessage,
@@ -104,4 +115,353 @@ fn over_limit(
                 .ok_or_else(|| StoreError::Corrupt(format!("enqueue reported bucket {n:?}")))
         })
         .collect()
+}
+
+/// The SQLSTATEs on which a group is written again call by call: `FA409`, an idempotency
+/// key of the group taken meanwhile by a send not yet committed when the group looked;
+/// `40P01`, a deadlock, which groups avoid among themselves but an instance of an older
+/// version, counting send by send in another order, can still cause.
+const REWRITE_ALONE: [&str; 2] = ["FA409", "40P01"];
+
+/// One send waiting for its group ([`enqueue_group`]).
+#[derive(Debug)]
+pub(super) struct EnqueueJob {
+    pub msg: NewMessage,
+    pub buckets: Vec<RateBucket>,
+    pub now: UnixMillis,
+}
+
+/// Calls `futureauth_enqueue_batch` (migration `0025_enqueue_batch.sql`): the sends of a
+/// group, each written or refused as alone, in one statement and one commit.
+const ENQUEUE_GROUP: &str = "SELECT place, over FROM futureauth_enqueue_batch($1, $2, $3, $4,
+     $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)";
+
+/// The counter rows of a group and the sends' entries pointing at them, as
+/// `futureauth_enqueue_batch` takes them.
+#[derive(Debug, Default)]
+struct GroupCounters<'a> {
+    rows: Vec<Cow<'a, str>>,
+    windows: Vec<i64>,
+    bases: Vec<Option<&'a str>>,
+    entry_send: Vec<i32>,
+    entry_row: Vec<i32>,
+    entry_limit: Vec<i64>,
+}
+
+impl<'a> GroupCounters<'a> {
+    /// Every bucket of every send, each counter row once. A sharded bucket counts in one
+    /// shard, picked at random for the whole group.
+    fn new(jobs: &'a [EnqueueJob]) -> Result<Self, StoreError> {
+        let mut c = GroupCounters::default();
+        let mut index: HashMap<(Cow<'a, str>, i64), i32> = HashMap::new();
+        let mut shards: HashMap<&'a str, u32> = HashMap::new();
+        let mut rng = rand::thread_rng();
+        for (send, job) in (1..).zip(jobs) {
+            for b in &job.buckets {
+                let window: i64 = b.window(job.now).0.into();
+                let (row, base) = if b.sharded {
+                    let shard = *shards
+                        .entry(&b.key)
+                        .or_insert_with(|| rng.gen_range(0..super::COUNTER_SHARDS));
+                    (
+                        Cow::Owned(format!("{}#{shard}", b.key)),
+                        Some(b.key.as_str()),
+                    )
+                } else {
+                    (Cow::Borrowed(b.key.as_str()), None)
+                };
+                let next = i32::try_from(c.rows.len() + 1)
+                    .map_err(|_| StoreError::Corrupt("too many counters in a group".into()))?;
+                let at = *index.entry((row.clone(), window)).or_insert_with(|| {
+                    c.rows.push(row);
+                    c.windows.push(window);
+                    c.bases.push(base);
+                    next
+                });
+                c.entry_send.push(send);
+                c.entry_row.push(at);
+                c.entry_limit.push(i64::from(b.limit));
+            }
+        }
+        Ok(c)
+    }
+}
+
+/// What writes the groups of sends of a store on `pool`; `split` counts the groups that
+/// failed as a whole.
+pub(super) fn enqueue_writer(
+    pool: PgPool,
+    bound: Option<Duration>,
+    split: Arc<AtomicU64>,
+) -> Writer<EnqueueJob, Result<EnqueueOutcome, StoreError>> {
+    Box::new(move |jobs| Box::pin(enqueue_group(pool.clone(), bound, split.clone(), jobs)))
+}
+
+/// Writes a group of sends in one statement; each send's outcome, in order. Should the
+/// group fail as a whole for a reason of one send or of another writer ([`REWRITE_ALONE`]),
+/// each send is written again alone, so that only a send at fault fails.
+async fn enqueue_group(
+    pool: PgPool,
+    bound: Option<Duration>,
+    split: Arc<AtomicU64>,
+    jobs: Vec<EnqueueJob>,
+) -> Vec<Result<EnqueueOutcome, StoreError>> {
+    let refused = match write_group(&pool, bound, &jobs).await {
+        Ok(refused) => refused,
+        Err(StoreError::Database(sqlx::Error::Database(e)))
+            if REWRITE_ALONE.contains(&e.code().as_deref().unwrap_or_default()) =>
+        {
+            split.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(error = %e, sends = jobs.len(), "a group of sends failed; writing each alone");
+            let mut each = Vec::with_capacity(jobs.len());
+            for job in &jobs {
+                each.push(enqueue(&pool, bound, &job.msg, &job.buckets, job.now).await);
+            }
+            return each;
+        }
+        Err(e) => return jobs.iter().map(|_| Err(copy_error(&e))).collect(),
+    };
+    let mut refused: HashMap<i32, String> = refused.into_iter().collect();
+    (1..)
+        .zip(jobs)
+        .map(|(place, job)| match refused.remove(&place) {
+            None => Ok(EnqueueOutcome::Created(written(job.msg, job.now))),
+            Some(over) if over.is_empty() => Ok(EnqueueOutcome::DuplicateKey),
+            Some(over) => over_limit(&over, &job.buckets, job.now).map(EnqueueOutcome::OverLimit),
+        })
+        .collect()
+}
+
+/// The statement of [`enqueue_group`]: the sends it refused, by 1-based place, with the
+/// buckets over their limit (`""`: the idempotency key was taken).
+async fn write_group(
+    pool: &PgPool,
+    bound: Option<Duration>,
+    jobs: &[EnqueueJob],
+) -> Result<Vec<(i32, String)>, StoreError> {
+    let c = GroupCounters::new(jobs)?;
+    let shards = i32::try_from(super::COUNTER_SHARDS).unwrap_or(i32::MAX);
+    let column = |f: fn(&EnqueueJob) -> Option<&str>| jobs.iter().map(f).collect::<Vec<_>>();
+    let now: Vec<i64> = jobs.iter().map(|j| j.now.into()).collect();
+    super::deadline::bounded!(pool, bound, conn => {
+        sqlx::query_as::<_, (i32, String)>(ENQUEUE_GROUP)
+            .bind(&c.rows)
+            .bind(&c.windows)
+            .bind(&c.bases)
+            .bind(shards)
+            .bind(&c.entry_send)
+            .bind(&c.entry_row)
+            .bind(&c.entry_limit)
+            .bind(column(|j| Some(&j.msg.id)))
+            .bind(column(|j| Some(&j.msg.project_id)))
+            .bind(column(|j| Some(j.msg.channel.as_str())))
+            .bind(column(|j| Some(&j.msg.destination)))
+            .bind(column(|j| Some(&j.msg.payload)))
+            .bind(column(|j| j.msg.idempotency_key.as_deref()))
+            .bind(column(|j| j.msg.request_hash.as_deref()))
+            .bind(column(|j| j.msg.destination_hash.as_deref()))
+            .bind(column(|j| Some(j.msg.status().as_str())))
+            .bind(&now)
+            .fetch_all(&mut *conn)
+            .await?
+    })
+}
+
+/// The row `futureauth_enqueue_batch` wrote for `msg` at `now` (the columns
+/// `INSERT_MESSAGE` writes too), without reading it back.
+fn written(msg: NewMessage, now: UnixMillis) -> Message {
+    Message {
+        status: msg.status(),
+        id: msg.id,
+        project_id: msg.project_id,
+        channel: msg.channel,
+        destination: msg.destination,
+        payload: Some(msg.payload),
+        attempts: 0,
+        next_attempt_at: now,
+        locked_until: None,
+        last_error: None,
+        idempotency_key: msg.idempotency_key,
+        request_hash: msg.request_hash,
+        created_at: now,
+        sent_at: None,
+        provider_message_id: None,
+        status_reason: None,
+        status_at: None,
+    }
+}
+
+/// An error for every call of a group that failed as a whole (`sqlx::Error` is not
+/// `Clone`): the same kind, with the same words.
+fn copy_error(e: &StoreError) -> StoreError {
+    match e {
+        StoreError::Timeout(d) => StoreError::Timeout(*d),
+        StoreError::Corrupt(m) => StoreError::Corrupt(m.clone()),
+        StoreError::Database(sqlx::Error::PoolTimedOut) => {
+            StoreError::Database(sqlx::Error::PoolTimedOut)
+        }
+        StoreError::Database(sqlx::Error::PoolClosed) => {
+            StoreError::Database(sqlx::Error::PoolClosed)
+        }
+        StoreError::Database(sqlx::Error::Io(io)) => StoreError::Database(sqlx::Error::Io(
+            std::io::Error::new(io.kind(), io.to_string()),
+        )),
+        other => StoreError::Database(sqlx::Error::Protocol(other.to_string())),
+    }
+}
+
+/// One delivery outcome waiting for its group ([`complete_group`]): what
+/// [`Store::complete`](super::Store::complete) was given, owned.
+#[derive(Debug)]
+pub(super) struct CompleteJob {
+    pub id: String,
+    pub attempt: i64,
+    /// `sent`, `failed` or `retry`.
+    pub outcome: &'static str,
+    /// The masked destination kept once the message is finished (`sent`, `failed`).
+    pub destination: Option<String>,
+    /// When the provider accepted it (`sent`).
+    pub sent_at: Option<i64>,
+    pub provider_id: Option<String>,
+    pub error: Option<String>,
+    /// When to try again (`retry`).
+    pub next_attempt_at: Option<i64>,
+    pub now: UnixMillis,
+}
+
+impl CompleteJob {
+    /// `outcome` of attempt `attempt` of message `id`, ended at `now`.
+    pub fn new(id: &str, attempt: i64, outcome: &Outcome<'_>, now: UnixMillis) -> CompleteJob {
+        let mut job = CompleteJob {
+            id: id.to_owned(),
+            attempt,
+            outcome: outcome.name(),
+            destination: None,
+            sent_at: None,
+            provider_id: None,
+            error: outcome.error().map(str::to_owned),
+            next_attempt_at: None,
+            now,
+        };
+        match *outcome {
+            Outcome::Sent {
+                provider_id,
+                masked_destination,
+                at,
+            } => {
+                job.destination = Some(masked_destination.to_owned());
+                job.sent_at = Some(at.into());
+                job.provider_id = provider_id.map(str::to_owned);
+            }
+            Outcome::Failed {
+                masked_destination, ..
+            } => {
+                job.destination = Some(masked_destination.to_owned());
+            }
+            Outcome::Retry {
+                next_attempt_at, ..
+            } => {
+                job.next_attempt_at = Some(next_attempt_at.into());
+            }
+        }
+        job
+    }
+}
+
+/// The outcomes of a group in one statement: each row updated as
+/// [`Store::complete`](super::Store::complete) updates it alone (fenced by its attempt),
+/// with its timeline entry; returns the `(id, attempt)` of the rows it updated.
+const COMPLETE_GROUP: &str = "WITH v AS (
+         SELECT * FROM unnest($1::TEXT[], $2::BIGINT[], $3::TEXT[], $4::TEXT[], $5::BIGINT[],
+                              $6::TEXT[], $7::TEXT[], $8::BIGINT[], $9::BIGINT[])
+             AS v(id, attempt, outcome, destination, sent_at, provider_id, error, next_at, at)
+     ), done AS (
+         UPDATE outbox o SET
+             status = CASE WHEN v.outcome = 'retry' THEN o.status ELSE v.outcome END,
+             payload = CASE WHEN v.outcome = 'retry' THEN o.payload END,
+             destination = CASE WHEN v.outcome = 'retry' THEN o.destination ELSE v.destination END,
+             sent_at = CASE WHEN v.outcome = 'sent' THEN v.sent_at ELSE o.sent_at END,
+             provider_message_id = CASE WHEN v.outcome = 'sent' THEN v.provider_id
+                                        ELSE o.provider_message_id END,
+             next_attempt_at = CASE WHEN v.outcome = 'retry' THEN v.next_at
+                                    ELSE o.next_attempt_at END,
+             last_error = v.error,
+             locked_until = NULL
+         FROM v
+         WHERE o.id = v.id AND o.status = 'queued' AND o.attempts = v.attempt
+         RETURNING o.id, v.attempt, v.outcome, v.error, v.at
+     ), logged AS (
+         INSERT INTO delivery_attempt (message_id, attempt, outcome, error, at)
+         SELECT id, attempt, outcome, error, at FROM done
+         ON CONFLICT (message_id, attempt) DO NOTHING
+     )
+     SELECT id, attempt FROM done";
+
+/// What writes the groups of delivery outcomes of a store on `pool`; `split` counts the
+/// groups that failed as a whole.
+pub(super) fn complete_writer(
+    pool: PgPool,
+    bound: Option<Duration>,
+    split: Arc<AtomicU64>,
+) -> Writer<CompleteJob, Result<bool, StoreError>> {
+    Box::new(move |jobs| Box::pin(complete_group(pool.clone(), bound, split.clone(), jobs)))
+}
+
+/// Writes a group of outcomes in one statement; whether each applied, in order. Should the
+/// statement fail on the database's side, each is written again alone.
+async fn complete_group(
+    pool: PgPool,
+    bound: Option<Duration>,
+    split: Arc<AtomicU64>,
+    jobs: Vec<CompleteJob>,
+) -> Vec<Result<bool, StoreError>> {
+    match write_outcomes(&pool, bound, &jobs).await {
+        Ok(done) => jobs
+            .into_iter()
+            .map(|j| Ok(done.contains(&(j.id, j.attempt))))
+            .collect(),
+        Err(StoreError::Database(sqlx::Error::Database(e)))
+            if jobs.len() > 1
+                && REWRITE_ALONE.contains(&e.code().as_deref().unwrap_or_default()) =>
+        {
+            split.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(error = %e, outcomes = jobs.len(), "a group of outcomes failed; writing each alone");
+            let mut each = Vec::with_capacity(jobs.len());
+            for job in jobs {
+                let one = std::slice::from_ref(&job);
+                each.push(
+                    write_outcomes(&pool, bound, one)
+                        .await
+                        .map(|done| !done.is_empty()),
+                );
+            }
+            each
+        }
+        Err(e) => jobs.iter().map(|_| Err(copy_error(&e))).collect(),
+    }
+}
+
+/// The statement of [`complete_group`]: the `(id, attempt)` of every row it updated.
+async fn write_outcomes(
+    pool: &PgPool,
+    bound: Option<Duration>,
+    jobs: &[CompleteJob],
+) -> Result<HashSet<(String, i64)>, StoreError> {
+    let column = |f: fn(&CompleteJob) -> Option<&str>| jobs.iter().map(f).collect::<Vec<_>>();
+    let number = |f: fn(&CompleteJob) -> Option<i64>| jobs.iter().map(f).collect::<Vec<_>>();
+    let done = super::deadline::bounded!(pool, bound, conn => {
+        sqlx::query_as::<_, (String, i64)>(COMPLETE_GROUP)
+            .bind(column(|j| Some(&j.id)))
+            .bind(number(|j| Some(j.attempt)))
+            .bind(column(|j| Some(j.outcome)))
+            .bind(column(|j| j.destination.as_deref()))
+            .bind(number(|j| j.sent_at))
+            .bind(column(|j| j.provider_id.as_deref()))
+            .bind(column(|j| j.error.as_deref()))
+            .bind(number(|j| j.next_attempt_at))
+            .bind(number(|j| Some(j.now.into())))
+            .fetch_all(&mut *conn)
+            .await?
+    })?;
+    Ok(done.into_iter().collect())
 }
