@@ -21,15 +21,15 @@ use tokio::sync::{mpsc, oneshot};
 use crate::error::StoreError;
 
 /// The most calls one group writes.
-pub(super) const MAX_GROUP: usize = 64;
+const MAX_GROUP: usize = 64;
 
 /// Calls that may wait for a group before callers wait to queue.
 const QUEUE: usize = 4 * MAX_GROUP;
 
 /// One call waiting for its group: what to write and where to answer.
-pub(super) struct Pending<J, O> {
-    pub job: J,
-    pub reply: oneshot::Sender<O>,
+struct Pending<J, O> {
+    job: J,
+    reply: oneshot::Sender<O>,
 }
 
 /// What writes one group: every call of the group answered, in order, one answer each.

@@ -322,7 +322,7 @@ pub struct Store {
 struct Groups {
     sends: group::Group<postgres::EnqueueJob, Result<EnqueueOutcome, StoreError>>,
     outcomes: group::Group<postgres::CompleteJob, Result<bool, StoreError>>,
-    /// Groups that failed as a whole and were written call by call.
+    /// Groups of sends that failed as a whole and were written send by send.
     split: Arc<AtomicU64>,
 }
 
@@ -398,8 +398,9 @@ impl Store {
         result
     }
 
-    /// How many groups of writes ([`group`]) failed as a whole, so that each of their calls
-    /// was written again alone; `0` unless something is wrong (diagnostics, tests).
+    /// How many groups of sends ([`group`]) failed as a whole, so that each of their sends
+    /// was written again alone; `0` unless another writer took a key or an older instance
+    /// deadlocked with a group (diagnostics, tests).
     pub fn split_groups(&self) -> u64 {
         self.groups.split.load(Ordering::Relaxed)
     }
@@ -715,8 +716,7 @@ impl Store {
     ) -> Result<bool, StoreError> {
         if let Backend::Postgres(pool) = &self.backend {
             let job = postgres::CompleteJob::new(id, attempt, &outcome, now);
-            let writer =
-                || postgres::complete_writer(pool.clone(), self.bound, self.groups.split.clone());
+            let writer = || postgres::complete_writer(pool.clone(), self.bound);
             return self.groups.outcomes.call(job, self.bound, writer).await?;
         }
         let (update, values) = completion(&outcome);

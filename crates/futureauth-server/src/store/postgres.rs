@@ -117,10 +117,10 @@ fn over_limit(
         .collect()
 }
 
-/// The SQLSTATEs on which a group is written again call by call: `FA409`, an idempotency
-/// key of the group taken meanwhile by a send not yet committed when the group looked;
-/// `40P01`, a deadlock, which groups avoid among themselves but an instance of an older
-/// version, counting send by send in another order, can still cause.
+/// The SQLSTATEs on which a group of sends is written again send by send: `FA409`, an
+/// idempotency key of the group taken meanwhile by a send not yet committed when the group
+/// looked; `40P01`, a deadlock, which groups avoid among themselves but an instance of an
+/// older version, counting send by send in another order, can still cause.
 const REWRITE_ALONE: [&str; 2] = ["FA409", "40P01"];
 
 /// One send waiting for its group ([`enqueue_group`]).
@@ -397,22 +397,21 @@ const COMPLETE_GROUP: &str = "WITH v AS (
      )
      SELECT id, attempt FROM done";
 
-/// What writes the groups of delivery outcomes of a store on `pool`; `split` counts the
-/// groups that failed as a whole.
+/// What writes the groups of delivery outcomes of a store on `pool`.
 pub(super) fn complete_writer(
     pool: PgPool,
     bound: Option<Duration>,
-    split: Arc<AtomicU64>,
 ) -> Writer<CompleteJob, Result<bool, StoreError>> {
-    Box::new(move |jobs| Box::pin(complete_group(pool.clone(), bound, split.clone(), jobs)))
+    Box::new(move |jobs| Box::pin(complete_group(pool.clone(), bound, jobs)))
 }
 
 /// Writes a group of outcomes in one statement; whether each applied, in order. Should the
-/// statement fail on the database's side, each is written again alone.
+/// statement fail, each outcome gets the error: the worker that recorded it writes it again
+/// (`Worker::record`), as it does whenever the database does not take an outcome. No outcome
+/// of one message can make another's fail: the statement only sets the values it is given.
 async fn complete_group(
     pool: PgPool,
     bound: Option<Duration>,
-    split: Arc<AtomicU64>,
     jobs: Vec<CompleteJob>,
 ) -> Vec<Result<bool, StoreError>> {
     match write_outcomes(&pool, bound, &jobs).await {
@@ -420,23 +419,6 @@ async fn complete_group(
             .into_iter()
             .map(|j| Ok(done.contains(&(j.id, j.attempt))))
             .collect(),
-        Err(StoreError::Database(sqlx::Error::Database(e)))
-            if jobs.len() > 1
-                && REWRITE_ALONE.contains(&e.code().as_deref().unwrap_or_default()) =>
-        {
-            split.fetch_add(1, Ordering::Relaxed);
-            tracing::warn!(error = %e, outcomes = jobs.len(), "a group of outcomes failed; writing each alone");
-            let mut each = Vec::with_capacity(jobs.len());
-            for job in jobs {
-                let one = std::slice::from_ref(&job);
-                each.push(
-                    write_outcomes(&pool, bound, one)
-                        .await
-                        .map(|done| !done.is_empty()),
-                );
-            }
-            each
-        }
         Err(e) => jobs.iter().map(|_| Err(copy_error(&e))).collect(),
     }
 }
