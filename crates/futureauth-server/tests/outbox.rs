@@ -829,6 +829,149 @@ async fn concurrent_completions_each_apply(backend: Backend) {
     }
 }
 
+/// One round of the outbox's hot path, as a busy server runs it: eight sends at once (so
+/// that they are written as groups), each with an idempotency key and counted in its
+/// destination's counter and a sharded project-wide one; the claims of what is due; and the
+/// claimed messages' outcomes, at once.
+async fn hot_round(store: &Store, project_id: &str, round: &str) {
+    let now = now_ms();
+    let sends = (0..8).map(|i| {
+        let (store, project_id) = (store.clone(), project_id.to_owned());
+        let to = format!("{round}-{i}@example.com");
+        tokio::spawn(async move {
+            let buckets = [
+                bucket(&format!("dest:{project_id}:{to}")),
+                RateBucket {
+                    sharded: true,
+                    ..bucket(&format!("project:{project_id}"))
+                },
+            ];
+            let msg = new_message(&project_id, &unique("msg_hot"), &to, Some(&to));
+            store.enqueue(&msg, &buckets, now).await.expect("enqueue")
+        })
+    });
+    for sent in join_all(sends).await {
+        assert!(matches!(sent.expect("task"), EnqueueOutcome::Created(_)));
+    }
+    let mut claimed = Vec::new();
+    loop {
+        let more = store
+            .claim_due(now_ms(), now_ms() + Duration::from_secs(60), 3)
+            .await
+            .expect("claim");
+        if more.is_empty() {
+            break;
+        }
+        claimed.extend(more);
+    }
+    assert_eq!(claimed.len(), 8, "round {round}");
+    let outcomes = claimed.into_iter().map(|m| {
+        let store = store.clone();
+        tokio::spawn(async move {
+            let sent = Outcome::Sent {
+                provider_id: None,
+                masked_destination: "m***@example.com",
+                at: now,
+            };
+            store.complete(&m.id, m.attempts, sent, now_ms()).await
+        })
+    });
+    for applied in join_all(outcomes).await {
+        assert!(applied.expect("task").expect("complete"));
+    }
+}
+
+/// Rows read from `table` of the test's schema by scans and by index lookups, as reported
+/// by the backends that read them. A backend reports when it has been idle a while (at most
+/// `PGSTAT_IDLE_INTERVAL`, 10 s) and when it exits; this waits until the count settles.
+async fn rows_read(admin: &sqlx::PgPool, table: &str) -> i64 {
+    let sql = "SELECT CAST(COALESCE(seq_tup_read, 0) + COALESCE(idx_tup_fetch, 0) AS BIGINT)
+               FROM pg_stat_user_tables
+               WHERE schemaname = current_schema() AND relname = $1";
+    let mut last = -1;
+    for _ in 0..50 {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let (n,): (i64,) = sqlx::query_as(sql)
+            .bind(table)
+            .fetch_one(admin)
+            .await
+            .unwrap();
+        if n == last {
+            return n;
+        }
+        last = n;
+    }
+    last
+}
+
+/// Postgres only (this is about its plan cache): a first burst on a new deployment does not
+/// leave the outbox's hot statements scanning whole tables. A connection keeps the generic
+/// plan it made of a statement after five runs; made while the outbox and the counters were
+/// nearly empty, a join planned then read them whole, and kept doing so as they grew, until
+/// autovacuum's next ANALYZE (turned off here, to stand for "not yet"). After 40 rounds on
+/// small tables, both grow by 50,000 rows (half the messages finished, half waiting for a
+/// retry tomorrow, as after a provider outage); the next 20 rounds must each reach their rows
+/// by key: together (160 messages) they read fewer rows than one pass over either grown
+/// table.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_hot_statements_reach_rows_by_key_after_a_first_burst() {
+    let db = TestDb::new(Backend::Postgres).await;
+    let store = db.store().await;
+    let admin = sqlx::PgPool::connect(&db.url).await.unwrap();
+    for table in ["outbox", "rate_counter", "delivery_attempt"] {
+        sqlx::query(&format!(
+            "ALTER TABLE {table} SET (autovacuum_enabled = false)"
+        ))
+        .execute(&admin)
+        .await
+        .unwrap();
+    }
+    let (project_id, _) = acme(&store).await;
+    for round in 0..40 {
+        hot_round(&store, &project_id, &format!("early{round}")).await;
+    }
+    // What the 40 rounds read of the small tables, once the idle connections reported it.
+    tokio::time::sleep(Duration::from_secs(11)).await;
+    let before = [
+        rows_read(&admin, "outbox").await,
+        rows_read(&admin, "rate_counter").await,
+    ];
+    let now = i64::from(now_ms());
+    sqlx::query(
+        "INSERT INTO outbox (id, project_id, channel, destination, payload, status, attempts,
+                             next_attempt_at, idempotency_key, created_at, destination_hash)
+         SELECT 'grown' || i, $1, 'email', 'g' || i || '@example.com', 'p',
+                CASE WHEN i % 2 = 0 THEN 'sent' ELSE 'queued' END, 1,
+                CASE WHEN i % 2 = 0 THEN $2 ELSE $2 + 86400000 END, 'grown' || i, $2, 'dh' || i
+         FROM generate_series(1, 50000) i",
+    )
+    .bind(&project_id)
+    .bind(now)
+    .execute(&admin)
+    .await
+    .unwrap();
+    sqlx::query(
+        "INSERT INTO rate_counter (bucket, window_start, count)
+         SELECT 'grown:' || i, $1, 1 FROM generate_series(1, 50000) i",
+    )
+    .bind(now - now % 3_600_000)
+    .execute(&admin)
+    .await
+    .unwrap();
+    for round in 0..20 {
+        hot_round(&store, &project_id, &format!("late{round}")).await;
+    }
+    store.close().await;
+    for (table, before) in ["outbox", "rate_counter"].into_iter().zip(before) {
+        let read = rows_read(&admin, table).await - before;
+        eprintln!("{table}: {read} rows read by the 20 rounds on the grown table");
+        assert!(
+            read < 50_000,
+            "{table}: {read} rows read by 20 rounds on the grown table: a hot statement scans it"
+        );
+    }
+}
+
 backend_tests!(
     stale_completions_are_ignored,
     a_sharded_limit_counts_every_shard,

@@ -36,19 +36,12 @@ pub async fn connect(url: &str, options: &StoreOptions) -> Result<PgPool, sqlx::
         .await
 }
 
-/// Claims up to `$3` due rows (`$1` the lease's end, `$2` now); concurrent workers skip each other's
-/// locked rows. `id = ANY(ARRAY(…))`, not `id IN (…)`: with `LIMIT $3` unknown, the
-/// generic plan of `IN` joins the due ids by hash with a scan of the whole outbox, so each
-/// claim cost as much as the outbox was long; an array of ids is looked up by key.
-pub const CLAIM_DUE: &str = "UPDATE outbox SET locked_until = $1, attempts = attempts + 1
-     WHERE id = ANY(ARRAY(
-         SELECT id FROM outbox
-         WHERE status = 'queued' AND next_attempt_at <= $2
-           AND (locked_until IS NULL OR locked_until <= $2)
-         ORDER BY next_attempt_at
-         LIMIT $3
-         FOR UPDATE SKIP LOCKED))
-     RETURNING *";
+/// Claims up to `$3` due rows (`$1` the lease's end, `$2` now) through `futureauth_claim`
+/// (migration `0026_claim_by_key.sql`): concurrent workers skip each other's locked rows,
+/// and each claimed row is updated by its key. (One `UPDATE … WHERE id = ANY(ARRAY(…))`
+/// could be planned, on a nearly empty outbox, as a scan of the whole table, and that plan
+/// stayed as the outbox grew.)
+pub const CLAIM_DUE: &str = "SELECT * FROM futureauth_claim($1, $2, $3)";
 
 /// Calls `futureauth_enqueue` (migration `0023_enqueue.sql`): the counters and the insert of
 /// a send in one statement, one round trip, rolled back as a whole over a limit. Used for a
@@ -368,34 +361,12 @@ impl CompleteJob {
     }
 }
 
-/// The outcomes of a group in one statement: each row updated as
-/// [`Store::complete`](super::Store::complete) updates it alone (fenced by its attempt),
-/// with its timeline entry; returns the `(id, attempt)` of the rows it updated.
-const COMPLETE_GROUP: &str = "WITH v AS (
-         SELECT * FROM unnest($1::TEXT[], $2::BIGINT[], $3::TEXT[], $4::TEXT[], $5::BIGINT[],
-                              $6::TEXT[], $7::TEXT[], $8::BIGINT[], $9::BIGINT[])
-             AS v(id, attempt, outcome, destination, sent_at, provider_id, error, next_at, at)
-     ), done AS (
-         UPDATE outbox o SET
-             status = CASE WHEN v.outcome = 'retry' THEN o.status ELSE v.outcome END,
-             payload = CASE WHEN v.outcome = 'retry' THEN o.payload END,
-             destination = CASE WHEN v.outcome = 'retry' THEN o.destination ELSE v.destination END,
-             sent_at = CASE WHEN v.outcome = 'sent' THEN v.sent_at ELSE o.sent_at END,
-             provider_message_id = CASE WHEN v.outcome = 'sent' THEN v.provider_id
-                                        ELSE o.provider_message_id END,
-             next_attempt_at = CASE WHEN v.outcome = 'retry' THEN v.next_at
-                                    ELSE o.next_attempt_at END,
-             last_error = v.error,
-             locked_until = NULL
-         FROM v
-         WHERE o.id = v.id AND o.status = 'queued' AND o.attempts = v.attempt
-         RETURNING o.id, v.attempt, v.outcome, v.error, v.at
-     ), logged AS (
-         INSERT INTO delivery_attempt (message_id, attempt, outcome, error, at)
-         SELECT id, attempt, outcome, error, at FROM done
-         ON CONFLICT (message_id, attempt) DO NOTHING
-     )
-     SELECT id, attempt FROM done";
+/// The outcomes of a group in one statement, `futureauth_complete_batch` (migration
+/// `0026_claim_by_key.sql`): each row updated by its key as
+/// [`Store::complete`](super::Store::complete) updates it alone (fenced by its attempt), with
+/// its timeline entry; returns the `(id, attempt)` of the rows it updated.
+const COMPLETE_GROUP: &str = "SELECT done_id, done_attempt FROM futureauth_complete_batch(
+     $1, $2, $3, $4, $5, $6, $7, $8, $9)";
 
 /// What writes the groups of delivery outcomes of a store on `pool`.
 pub(super) fn complete_writer(
