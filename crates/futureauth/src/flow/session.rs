@@ -128,18 +128,17 @@ pub(crate) async fn check(
     if token.is_empty() || token.len() > MAX_TOKEN_LEN {
         return Ok(None);
     }
-    let now = Utc::now();
     let cache = cache.map(|c| (c, c.key(token)));
     // A hit is only what needs neither a write nor a look at its expiry: a session due to
     // slide (or past its end) is read again from the database, below.
-    if let Some((user, session)) = cache.and_then(|(c, key)| c.get(key, now)) {
+    if let Some((user, session)) = cache.and_then(|(c, key)| c.get(key)) {
         return Ok(Some(Checked {
             user,
             session,
             extended: false,
         }));
     }
-    Box::pin(from_database(ctx, cache, token, now)).await
+    Box::pin(from_database(ctx, cache, token, Utc::now())).await
 }
 
 /// The session of `token` and its user from the database, by the token's SHA-256 compared

@@ -3,8 +3,8 @@
 //! It replaced `moka`, whose lookup (its own SipHash of the key, the read recorded on a
 //! channel for its eviction policy, its clock) was about 1,000 of the 7,300 instructions a
 //! cached session check added to a static handler (`scripts/check-cost`). Here a hit is a
-//! read lock, a lookup whose hash is the key itself, and a comparison with a monotonic
-//! clock. That is enough because of what the keys are and what this cache needs:
+//! read lock, a lookup whose hash is the key itself, and one reading of the monotonic
+//! clock, compared with the entry's deadline. That is enough because of what the keys are and what this cache needs:
 //! - keys are keyed 128-bit SipHash outputs nobody without the key can steer, so their own
 //!   bits are a fine hash (no flooding) and pick the shard;
 //! - the bound on entries only caps memory: a shard that is full drops its stale entries,
@@ -45,9 +45,11 @@ impl Hasher for KeyBits {
     }
 }
 
+/// Each value with the instant it stops answering.
 type Shard<V> = HashMap<u128, (V, Instant), BuildHasherDefault<KeyBits>>;
 
-/// At most `max` values by key, each answering for `ttl` after it was stored.
+/// At most `max` values by key, each answering for `ttl` after it was stored, or less if its
+/// insert said so.
 pub(super) struct Entries<V> {
     shards: Vec<RwLock<Shard<V>>>,
     per_shard: usize,
@@ -75,14 +77,20 @@ impl<V> Entries<V> {
             .shard(key)
             .read()
             .unwrap_or_else(PoisonError::into_inner);
-        let (value, stored) = shard.get(&key)?;
-        (stored.elapsed() < self.ttl).then(|| f(value))
+        let (value, until) = shard.get(&key)?;
+        (Instant::now() < *until).then(|| f(value))
     }
 
-    /// Stores `value` under `key` if `still` holds under the shard's write lock (an
-    /// eviction that must win over this insert changes what `still` reads before it takes
-    /// the locks).
-    pub(super) fn insert_if(&self, key: u128, value: V, still: impl FnOnce() -> bool) {
+    /// Stores `value` under `key`, to answer for at most `lifetime` (and the map's `ttl`),
+    /// if `still` holds under the shard's write lock (an eviction that must win over this
+    /// insert changes what `still` reads before it takes the locks).
+    pub(super) fn insert_if(
+        &self,
+        key: u128,
+        value: V,
+        lifetime: Duration,
+        still: impl FnOnce() -> bool,
+    ) {
         let mut shard = self
             .shard(key)
             .write()
@@ -90,16 +98,19 @@ impl<V> Entries<V> {
         if !still() {
             return;
         }
+        let now = Instant::now();
         if shard.len() >= self.per_shard && !shard.contains_key(&key) {
-            let ttl = self.ttl;
-            shard.retain(|_, (_, stored)| stored.elapsed() < ttl);
+            shard.retain(|_, (_, until)| now < *until);
             if shard.len() >= self.per_shard {
                 if let Some(&any) = shard.keys().next() {
                     shard.remove(&any);
                 }
             }
         }
-        shard.insert(key, (value, Instant::now()));
+        let until = now
+            .checked_add(lifetime.min(self.ttl))
+            .unwrap_or(now + self.ttl);
+        shard.insert(key, (value, until));
     }
 
     pub(super) fn remove(&self, key: u128) {
@@ -136,7 +147,7 @@ mod tests {
     #[test]
     fn values_expire_after_their_ttl() {
         let entries = Entries::new(10, Duration::from_millis(50));
-        entries.insert_if(1, "a", || true);
+        entries.insert_if(1, "a", Duration::MAX, || true);
         assert_eq!(entries.get(1, |v| *v), Some("a"));
         std::thread::sleep(Duration::from_millis(60));
         assert_eq!(entries.get(1, |v| *v), None, "stale");
@@ -147,7 +158,7 @@ mod tests {
         let entries = Entries::new(32, Duration::from_secs(60));
         // Keys whose high halves all pick shard 0, so that one shard fills up.
         for n in 0..100u128 {
-            entries.insert_if(n, n, || true);
+            entries.insert_if(n, n, Duration::MAX, || true);
             assert_eq!(entries.get(n, |v| *v), Some(n), "the newest value is in");
         }
         let held: usize = entries.shards.iter().map(|s| s.read().unwrap().len()).sum();
@@ -157,7 +168,7 @@ mod tests {
     #[test]
     fn an_insert_that_lost_its_race_is_dropped() {
         let entries = Entries::new(10, Duration::from_secs(60));
-        entries.insert_if(7, 1, || false);
+        entries.insert_if(7, 1, Duration::MAX, || false);
         assert_eq!(entries.get(7, |v| *v), None);
     }
 
@@ -165,7 +176,7 @@ mod tests {
     fn removals_take_only_theirs() {
         let entries = Entries::new(100, Duration::from_secs(60));
         for n in 0..10u128 {
-            entries.insert_if(n << 64 | n, n, || true);
+            entries.insert_if(n << 64 | n, n, Duration::MAX, || true);
         }
         entries.remove(3 << 64 | 3);
         entries.remove_if(|v| *v % 2 == 0);

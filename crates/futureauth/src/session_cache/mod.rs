@@ -104,8 +104,6 @@ struct Entry {
     token_hash: String,
     user: User,
     session: Session,
-    /// Until when the session answers as it is (`flow::session::quiet_until`).
-    quiet_until: DateTime<Utc>,
 }
 
 /// What the cache knows a token by: a keyed hash no one without the key can compute.
@@ -248,19 +246,16 @@ impl SessionCache {
     }
 
     /// The cached user and session of a token, if the cache may answer and the session is
-    /// still quiet at `now`. Not `async`: a hit must not build (and move) the future of a
-    /// database lookup.
-    pub(crate) fn get(&self, key: CacheKey, now: DateTime<Utc>) -> Option<(User, Session)> {
+    /// still quiet (the entry's deadline, on the monotonic clock: a hit reads no other
+    /// clock). Not `async`: a hit must not build (and move) the future of a database lookup.
+    pub(crate) fn get(&self, key: CacheKey) -> Option<(User, Session)> {
         self.start();
         if !self.shared.live.load(Ordering::SeqCst) {
             return None;
         }
         self.shared
             .entries
-            .get(key.0, |e| {
-                (now < e.quiet_until).then(|| (e.user.clone(), e.session.clone()))
-            })
-            .flatten()
+            .get(key.0, |e| (e.user.clone(), e.session.clone()))
     }
 
     /// Call before reading the database for [`fill`](Self::fill).
@@ -284,13 +279,16 @@ impl SessionCache {
         if !shared.live.load(Ordering::SeqCst) || shared.epoch.load(Ordering::SeqCst) != ticket.0 {
             return;
         }
+        // Until `quiet_until`, counted on the monotonic clock from now.
+        let Ok(quiet) = (quiet_until - Utc::now()).to_std() else {
+            return;
+        };
         let entry = Entry {
             token_hash: token_hash.to_string(),
             user: user.clone(),
             session: session.clone(),
-            quiet_until,
         };
-        shared.entries.insert_if(key.0, entry, || {
+        shared.entries.insert_if(key.0, entry, quiet, || {
             shared.epoch.load(Ordering::SeqCst) == ticket.0
         });
     }
@@ -384,14 +382,31 @@ mod tests {
             .await
             .unwrap();
         cache.fill(ticket, cache.key("t1"), "h1", &user, &session, FAR);
-        assert!(
-            cache.get(cache.key("t1"), chrono::Utc::now()).is_none(),
-            "stale row was cached"
-        );
+        assert!(cache.get(cache.key("t1")).is_none(), "stale row was cached");
         // Without a race the row is cached.
         let ticket = cache.ticket();
         cache.fill(ticket, cache.key("t1"), "h1", &user, &session, FAR);
-        assert!(cache.get(cache.key("t1"), chrono::Utc::now()).is_some());
+        assert!(cache.get(cache.key("t1")).is_some());
+    }
+
+    /// An entry answers until its session's quiet-until (then the check reads the database,
+    /// to slide the session or find it expired), however long the cache's TTL; one whose
+    /// quiet-until has passed is not cached at all.
+    #[tokio::test]
+    async fn an_entry_answers_only_until_its_quiet_until() {
+        let cache = in_process();
+        let (user, session) = row("u1", "s1");
+        let soon = Utc::now() + chrono::Duration::milliseconds(300);
+        cache.fill(cache.ticket(), cache.key("t1"), "h1", &user, &session, soon);
+        assert!(cache.get(cache.key("t1")).is_some(), "quiet: answers");
+        tokio::time::sleep(std::time::Duration::from_millis(350)).await;
+        assert!(cache.get(cache.key("t1")).is_none(), "past its quiet-until");
+        let past = Utc::now() - chrono::Duration::milliseconds(1);
+        cache.fill(cache.ticket(), cache.key("t2"), "h2", &user, &session, past);
+        assert!(
+            cache.get(cache.key("t2")).is_none(),
+            "cached past its quiet-until"
+        );
     }
 
     #[tokio::test]
@@ -400,7 +415,7 @@ mod tests {
         for (n, user) in [(1, "u1"), (2, "u1"), (3, "u2"), (4, "u2")] {
             fill_nth(&cache, n, user).await;
         }
-        let holds = |n: u32| cache.get(cache.key(&format!("t{n}")), chrono::Utc::now());
+        let holds = |n: u32| cache.get(cache.key(&format!("t{n}")));
         // Another instance names a session by its token's SHA-256, not by the cache's key.
         for (eviction, gone, kept) in [
             (Eviction::Token("h4".into()), &[4][..], &[1, 2, 3][..]),
@@ -433,17 +448,17 @@ mod tests {
         cache.fill(cache.ticket(), cache.key("t1"), "h1", &user, &session, FAR);
         cache.shared.set_live(false);
         assert!(
-            cache.get(cache.key("t1"), chrono::Utc::now()).is_none(),
+            cache.get(cache.key("t1")).is_none(),
             "emptied when the listener drops"
         );
         cache.fill(cache.ticket(), cache.key("t1"), "h1", &user, &session, FAR);
         assert!(
-            cache.get(cache.key("t1"), chrono::Utc::now()).is_none(),
+            cache.get(cache.key("t1")).is_none(),
             "neither filled nor served while off"
         );
         cache.shared.set_live(true);
         assert!(
-            cache.get(cache.key("t1"), chrono::Utc::now()).is_none(),
+            cache.get(cache.key("t1")).is_none(),
             "nothing was filled while off"
         );
     }
