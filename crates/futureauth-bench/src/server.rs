@@ -2,6 +2,7 @@
 //! its memory. The server runs in a child process of its own (this binary, `server-child`),
 //! so that its RSS is its own; a fake Resend in this process answers the deliveries.
 
+use std::collections::HashSet;
 use std::num::NonZeroU32;
 use std::process::Stdio;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -9,6 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
+use axum::http::HeaderMap;
 use axum::routing::post;
 use axum::{Json, Router};
 use futureauth_server::service::projects::create_project_with;
@@ -53,8 +55,12 @@ pub struct ServerRun {
     pub two: [WrkRun; 2],
     pub idle_rss_kib: u64,
     pub peak_rss_kib: u64,
-    /// Messages the fake Resend received during the one-instance run.
+    /// Deliveries the fake Resend received during the one-instance run.
     pub delivered: u64,
+    /// Deliveries once the row's last sends had up to 20 s more to arrive.
+    pub delivered_after: u64,
+    /// Of those, deliveries of a message delivered before (by its idempotency key).
+    pub delivered_twice: u64,
 }
 
 fn status_kib(pid: u32, field: &str) -> Result<u64> {
@@ -66,17 +72,47 @@ fn status_kib(pid: u32, field: &str) -> Result<u64> {
         .with_context(|| format!("no {field} in /proc/{pid}/status"))
 }
 
-async fn fake_resend() -> Result<(String, Arc<AtomicU64>)> {
-    let delivered = Arc::new(AtomicU64::new(0));
-    let count = delivered.clone();
+/// What the fake Resend received: every delivery, and the messages among them (by the
+/// `Idempotency-Key` the server sends, the message id), so that one delivered twice shows.
+#[derive(Default)]
+struct Received {
+    deliveries: AtomicU64,
+    messages: std::sync::Mutex<HashSet<String>>,
+}
+
+impl Received {
+    /// Deliveries so far, and how many of them were a message delivered before.
+    fn counts(&self) -> (u64, u64) {
+        let messages = self
+            .messages
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .len() as u64;
+        let deliveries = self.deliveries.load(Ordering::SeqCst);
+        (deliveries, deliveries.saturating_sub(messages))
+    }
+}
+
+async fn fake_resend() -> Result<(String, Arc<Received>)> {
+    let received = Arc::new(Received::default());
+    let log = received.clone();
     let app = Router::new().route(
         "/emails",
-        post(move || {
-            count.fetch_add(1, Ordering::Relaxed);
+        post(move |headers: HeaderMap| {
+            let key = headers
+                .get("idempotency-key")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_owned();
+            log.messages
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .insert(key);
+            log.deliveries.fetch_add(1, Ordering::SeqCst);
             async { Json(json!({ "id": "re_bench" })) }
         }),
     );
-    Ok((crate::apps::serve(app).await?, delivered))
+    Ok((crate::apps::serve(app).await?, received))
 }
 
 /// A server child on `database_url` delivering to `resend`: the process, its URL, its
@@ -155,19 +191,19 @@ async fn ready_line(child: &mut Child) -> Result<(String, String)> {
 /// delivered (or 20 s have passed), starts a second instance on the same database and
 /// drives both at once, a wrk each.
 pub async fn measure(database_url: &str, options: WrkOptions) -> Result<ServerRun> {
-    let (resend, delivered) = fake_resend().await?;
+    let (resend, received) = fake_resend().await?;
     let (first, url, key, pid) = start_child(database_url, &resend).await?;
     tokio::time::sleep(Duration::from_secs(1)).await;
     let idle_rss_kib = status_kib(pid, "VmRSS:")?;
     let one = sends(&url, &key, "one-", options).await?;
     let peak_rss_kib = status_kib(pid, "VmHWM:")?;
-    let delivered_by_then = delivered.load(Ordering::Relaxed);
+    let (delivered, _) = received.counts();
 
     let drained = tokio::time::Instant::now() + Duration::from_secs(20);
-    while delivered.load(Ordering::Relaxed) < one.requests && tokio::time::Instant::now() < drained
-    {
+    while received.counts().0 < one.requests && tokio::time::Instant::now() < drained {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    let (delivered_after, delivered_twice) = received.counts();
     let (second, url2, key2, _) = start_child(database_url, &resend).await?;
     let (a, b) = tokio::join!(
         sends(&url, &key, "two-a-", options),
@@ -180,6 +216,8 @@ pub async fn measure(database_url: &str, options: WrkOptions) -> Result<ServerRu
         two: [a?, b?],
         idle_rss_kib,
         peak_rss_kib,
-        delivered: delivered_by_then,
+        delivered,
+        delivered_after,
+        delivered_twice,
     })
 }
