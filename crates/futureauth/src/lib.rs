@@ -706,6 +706,12 @@ impl FutureAuth {
         )
     }
 
+    /// The user and session of `token` if the session cache holds them (no database, no
+    /// `await`); what [`get_session`](Self::get_session) would answer from its cache.
+    pub(crate) fn cached_session(&self, token: &str) -> Option<(User, Session)> {
+        flow::session::cached(self.session_cache.as_ref(), token)
+    }
+
     /// Like [`get_session`](Self::get_session), also telling whether the expiry moved
     /// forward (so a cookie should be re-issued).
     pub async fn get_session_checked(&self, token: &str) -> Result<Option<(User, Session, bool)>> {

@@ -108,7 +108,12 @@ pub(crate) async fn lookup(
     let Some((token, _)) = session_token(headers, &auth.config().cookie_name) else {
         return Ok(None);
     };
-    let found = auth.get_session(&token).await?;
+    // A cache hit answers here, before the lookup's future is built; the lookup runs boxed,
+    // so that this future stays small to move (`scripts/check-cost`).
+    if let Some((user, session)) = auth.cached_session(&token) {
+        return Ok(Some(AuthSession { user, session }));
+    }
+    let found = Box::pin(auth.get_session(&token)).await?;
     Ok(found.map(|(user, session)| AuthSession { user, session }))
 }
 

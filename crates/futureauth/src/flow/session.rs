@@ -125,7 +125,7 @@ pub(crate) async fn check(
     cache: Option<&SessionCache>,
     token: &str,
 ) -> Result<Option<Checked>> {
-    if token.is_empty() || token.len() > MAX_TOKEN_LEN {
+    if !well_formed(token) {
         return Ok(None);
     }
     let cache = cache.map(|c| (c, c.key(token)));
@@ -191,6 +191,19 @@ async fn settle(
         session,
         extended,
     }))
+}
+
+/// Whether `token` can be a session token at all (anything else is no session, unread).
+fn well_formed(token: &str) -> bool {
+    !token.is_empty() && token.len() <= MAX_TOKEN_LEN
+}
+
+/// What [`check`] answers for `token` from the cache alone, if the cache holds it: a plain
+/// function, for the extractor's hit to answer without building (and moving through its
+/// futures) the check's future at all.
+pub(crate) fn cached(cache: Option<&SessionCache>, token: &str) -> Option<(User, Session)> {
+    let cache = cache.filter(|_| well_formed(token))?;
+    cache.get(cache.key(token))
 }
 
 /// Whether `session` still authenticates at `now` (`None`: expired, or past
