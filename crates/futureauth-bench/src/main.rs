@@ -59,7 +59,7 @@ struct Args {
     concurrency: usize,
     /// Users seeded for each sign-in storm; each signs in once, so they must outlast
     /// `--sign-in-seconds` (the bench says so when they do not).
-    #[arg(long, default_value_t = 16_000)]
+    #[arg(long, default_value_t = 30_000)]
     sign_ins: u64,
     /// Seconds of `wrk` load per sign-in storm (whole seconds).
     #[arg(long, default_value_t = 3)]
