@@ -4,7 +4,8 @@
 //! channel for its eviction policy, its clock) was about 1,000 of the 7,300 instructions a
 //! cached session check added to a static handler (`scripts/check-cost`). Here a hit is a
 //! read lock, a lookup whose hash is the key itself, and one reading of the monotonic
-//! clock, compared with the entry's deadline. That is enough because of what the keys are and what this cache needs:
+//! clock, compared with the entry's deadline. That is enough because of what the keys are
+//! and what this cache needs:
 //! - keys are keyed 128-bit SipHash outputs nobody without the key can steer, so their own
 //!   bits are a fine hash (no flooding) and pick the shard;
 //! - the bound on entries only caps memory: a shard that is full drops its stale entries,
@@ -17,6 +18,9 @@ use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::{PoisonError, RwLock};
 use std::time::{Duration, Instant};
+
+/// The longest an entry answers, whatever the TTL.
+const CENTURY: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
 
 /// Shards of the map: enough that two cores rarely wait on one write lock.
 const SHARDS: usize = 16;
@@ -107,9 +111,10 @@ impl<V> Entries<V> {
                 }
             }
         }
+        // A TTL of "forever" is a century: `Instant` cannot hold every `Duration`.
         let until = now
-            .checked_add(lifetime.min(self.ttl))
-            .unwrap_or(now + self.ttl);
+            .checked_add(lifetime.min(self.ttl).min(CENTURY))
+            .unwrap_or(now);
         shard.insert(key, (value, until));
     }
 
@@ -163,6 +168,13 @@ mod tests {
         }
         let held: usize = entries.shards.iter().map(|s| s.read().unwrap().len()).sum();
         assert_eq!(held, 2, "32 over 16 shards: 2 a shard");
+    }
+
+    #[test]
+    fn a_ttl_of_forever_holds() {
+        let entries = Entries::new(10, Duration::MAX);
+        entries.insert_if(1, "a", Duration::MAX, || true);
+        assert_eq!(entries.get(1, |v| *v), Some("a"));
     }
 
     #[test]
