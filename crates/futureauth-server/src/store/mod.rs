@@ -320,8 +320,8 @@ pub struct Store {
 /// The writes a Postgres store makes in groups ([`group`]), shared by a store's clones.
 #[derive(Debug, Default)]
 struct Groups {
-    sends: group::Group<postgres::EnqueueJob, Result<EnqueueOutcome, StoreError>>,
-    outcomes: group::Group<postgres::CompleteJob, Result<bool, StoreError>>,
+    sends: group::Group<postgres::EnqueueJob, EnqueueOutcome>,
+    outcomes: group::Group<postgres::CompleteJob, bool>,
     /// Groups of sends that failed as a whole and were written send by send.
     split: Arc<AtomicU64>,
 }
@@ -624,7 +624,7 @@ impl Store {
                 let writer = || {
                     postgres::enqueue_writer(pool.clone(), self.bound, self.groups.split.clone())
                 };
-                return self.groups.sends.call(job, self.bound, writer).await?;
+                return self.groups.sends.call(job, self.bound, writer).await;
             }
             Backend::Sqlite(pool) => pool,
         };
@@ -717,7 +717,7 @@ impl Store {
         if let Backend::Postgres(pool) = &self.backend {
             let job = postgres::CompleteJob::new(id, attempt, &outcome, now);
             let writer = || postgres::complete_writer(pool.clone(), self.bound);
-            return self.groups.outcomes.call(job, self.bound, writer).await?;
+            return self.groups.outcomes.call(job, self.bound, writer).await;
         }
         let (update, values) = completion(&outcome);
         let args: Vec<Arg<'_>> = [id.into(), attempt.into()]

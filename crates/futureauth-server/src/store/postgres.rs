@@ -13,7 +13,7 @@ use rand::Rng;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::PgPool;
 
-use super::group::Writer;
+use super::group::{copy_error, Writer};
 use super::sql::BindArgs;
 use super::{
     EnqueueOutcome, LimitHit, Message, NewMessage, Outcome, RateBucket, StoreOptions, UnixMillis,
@@ -186,7 +186,7 @@ pub(super) fn enqueue_writer(
     pool: PgPool,
     bound: Option<Duration>,
     split: Arc<AtomicU64>,
-) -> Writer<EnqueueJob, Result<EnqueueOutcome, StoreError>> {
+) -> Writer<EnqueueJob, EnqueueOutcome> {
     Box::new(move |jobs| Box::pin(enqueue_group(pool.clone(), bound, split.clone(), jobs)))
 }
 
@@ -284,25 +284,6 @@ fn written(msg: NewMessage, now: UnixMillis) -> Message {
     }
 }
 
-/// An error for every call of a group that failed as a whole (`sqlx::Error` is not
-/// `Clone`): the same kind, with the same words.
-fn copy_error(e: &StoreError) -> StoreError {
-    match e {
-        StoreError::Timeout(d) => StoreError::Timeout(*d),
-        StoreError::Corrupt(m) => StoreError::Corrupt(m.clone()),
-        StoreError::Database(sqlx::Error::PoolTimedOut) => {
-            StoreError::Database(sqlx::Error::PoolTimedOut)
-        }
-        StoreError::Database(sqlx::Error::PoolClosed) => {
-            StoreError::Database(sqlx::Error::PoolClosed)
-        }
-        StoreError::Database(sqlx::Error::Io(io)) => StoreError::Database(sqlx::Error::Io(
-            std::io::Error::new(io.kind(), io.to_string()),
-        )),
-        other => StoreError::Database(sqlx::Error::Protocol(other.to_string())),
-    }
-}
-
 /// One delivery outcome waiting for its group ([`complete_group`]): what
 /// [`Store::complete`](super::Store::complete) was given, owned.
 #[derive(Debug)]
@@ -369,10 +350,7 @@ const COMPLETE_GROUP: &str = "SELECT done_id, done_attempt FROM futureauth_compl
      $1, $2, $3, $4, $5, $6, $7, $8, $9)";
 
 /// What writes the groups of delivery outcomes of a store on `pool`.
-pub(super) fn complete_writer(
-    pool: PgPool,
-    bound: Option<Duration>,
-) -> Writer<CompleteJob, Result<bool, StoreError>> {
+pub(super) fn complete_writer(pool: PgPool, bound: Option<Duration>) -> Writer<CompleteJob, bool> {
     Box::new(move |jobs| Box::pin(complete_group(pool.clone(), bound, jobs)))
 }
 
