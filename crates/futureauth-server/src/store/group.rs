@@ -106,9 +106,14 @@ fn unreachable(e: &StoreError) -> bool {
     )
 }
 
+/// The answers of the `calls` of a group that failed as a whole with `e`: each its own copy.
+pub(super) fn all_failed<T>(calls: usize, e: &StoreError) -> Vec<Answer<T>> {
+    (0..calls).map(|_| Err(copy_error(e))).collect()
+}
+
 /// An error for every call of a group that failed as a whole (`sqlx::Error` is not
 /// `Clone`): the same kind, with the same words.
-pub(super) fn copy_error(e: &StoreError) -> StoreError {
+fn copy_error(e: &StoreError) -> StoreError {
     match e {
         StoreError::Timeout(d) => StoreError::Timeout(*d),
         StoreError::Corrupt(m) => StoreError::Corrupt(m.clone()),

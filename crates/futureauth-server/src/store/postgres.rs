@@ -13,7 +13,7 @@ use rand::Rng;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::PgPool;
 
-use super::group::{copy_error, Writer};
+use super::group::{all_failed, Writer};
 use super::sql::BindArgs;
 use super::{
     EnqueueOutcome, LimitHit, Message, NewMessage, Outcome, RateBucket, StoreOptions, UnixMillis,
@@ -124,8 +124,9 @@ pub(super) struct EnqueueJob {
     pub now: UnixMillis,
 }
 
-/// Calls `futureauth_enqueue_batch` (migration `0025_enqueue_batch.sql`): the sends of a
-/// group, each written or refused as alone, in one statement and one commit.
+/// Calls `futureauth_enqueue_batch` (migration `0025_enqueue_batch.sql`, its statements
+/// rewritten by `0026_claim_by_key.sql` to reach every row by key): the sends of a group,
+/// each written or refused as alone, in one statement and one commit.
 const ENQUEUE_GROUP: &str = "SELECT place, over FROM futureauth_enqueue_batch($1, $2, $3, $4,
      $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)";
 
@@ -212,7 +213,7 @@ async fn enqueue_group(
             }
             return each;
         }
-        Err(e) => return jobs.iter().map(|_| Err(copy_error(&e))).collect(),
+        Err(e) => return all_failed(jobs.len(), &e),
     };
     let mut refused: HashMap<i32, String> = refused.into_iter().collect();
     (1..)
@@ -368,7 +369,7 @@ async fn complete_group(
             .into_iter()
             .map(|j| Ok(done.contains(&(j.id, j.attempt))))
             .collect(),
-        Err(e) => jobs.iter().map(|_| Err(copy_error(&e))).collect(),
+        Err(e) => all_failed(jobs.len(), &e),
     }
 }
 
