@@ -276,6 +276,95 @@ async fn sign_out_over_http_reaches_the_other_instance() {
     pair.cleanup().await;
 }
 
+/// `AuthSession` answers a cache hit itself, before the database lookup is built: over
+/// HTTP, the cached session answers only for its own token (cookie or bearer), whatever a
+/// client sends beside it (a changed character, a suffix, 20 kB of it, nothing), and a
+/// revoke on the other instance reaches that path within a second.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_extractor_answers_from_the_cache_only_for_the_token_itself() {
+    async fn me(auth: futureauth::axum::AuthSession) -> String {
+        auth.user.name
+    }
+    let pair = Pair::new().await;
+    let (user, session) = pair.sign_in("extract@example.com").await;
+    pair.warm(&pair.b, &session.token).await;
+    // The database now holds another name than the one cached: an answer from the cache
+    // shows the cached name.
+    let cached_name = pair
+        .b
+        .get_session(&session.token)
+        .await
+        .unwrap()
+        .unwrap()
+        .0
+        .name;
+    pair.rename_behind_the_cache(&user.id, "in-the-database")
+        .await;
+
+    let app = axum::Router::new()
+        .route("/api/me", axum::routing::get(me))
+        .with_state(AppState {
+            auth: pair.b.clone(),
+        });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let http = reqwest::Client::new();
+    let get = |header: &'static str, value: String| {
+        http.get(format!("{base}/api/me"))
+            .header(header, value)
+            .send()
+    };
+    let cookie = |token: &str| format!("futureauth_session={token}");
+
+    let by_cookie = get("cookie", cookie(&session.token)).await.unwrap();
+    assert_eq!(by_cookie.status(), 200);
+    assert_eq!(
+        by_cookie.text().await.unwrap(),
+        cached_name,
+        "answered from the cache"
+    );
+    let by_bearer = get("authorization", format!("Bearer {}", session.token))
+        .await
+        .unwrap();
+    assert_eq!(by_bearer.status(), 200);
+    assert_eq!(by_bearer.text().await.unwrap(), cached_name);
+
+    let mut changed = session.token.clone().into_bytes();
+    let last = changed.len() - 1;
+    changed[last] = if changed[last] == b'A' { b'B' } else { b'A' };
+    let changed = String::from_utf8(changed).unwrap();
+    let suffixed = format!("{}x", session.token);
+    let huge = session.token.repeat(20_000 / session.token.len() + 1);
+    for token in [changed.as_str(), suffixed.as_str(), huge.as_str(), ""] {
+        let response = get("cookie", cookie(token)).await.unwrap();
+        assert_eq!(response.status(), 401, "cookie of {} bytes", token.len());
+        let response = get("authorization", format!("Bearer {token}"))
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 401, "bearer of {} bytes", token.len());
+    }
+
+    pair.a.revoke_session(&session.token).await.unwrap();
+    let started = Instant::now();
+    loop {
+        let status = get("cookie", cookie(&session.token))
+            .await
+            .unwrap()
+            .status();
+        if status == 401 {
+            break;
+        }
+        assert_eq!(status, 200);
+        assert!(
+            started.elapsed() < Duration::from_secs(1),
+            "a revoked session was still served by the extractor after 1 s"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    pair.cleanup().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cached_session_past_half_its_life_still_slides_in_the_database() {
     let pair = Pair::new().await;
